@@ -1,0 +1,185 @@
+"""Per-store policy: every choice the rulebook leaves open (../shared/PROCESSES.md preamble).
+
+A store's policy is a YAML file (see deployments/sandbox/policy.yaml for the demo store). It is
+validated here, copied into the ledger with a content hash, and every case records the policy
+version it was decided under. Nothing in here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.orders import LineItem
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CancellationReason(StrEnum):
+    """C1: the fixed cancellation taxonomy."""
+
+    CHANGED_MIND = "changed_mind"
+    BETTER_OFFER = "better_offer"
+    ORDERING_MISTAKE = "ordering_mistake"
+    SUPPLIER_OUT_OF_STOCK = "supplier_out_of_stock"
+    PAYMENT_PROBLEM = "payment_problem"
+    WRONG_DELIVERY_DETAILS = "wrong_delivery_details"
+    DELIVERY_TOO_SLOW = "delivery_too_slow"
+    UNHAPPY_WITH_SERVICE = "unhappy_with_service"
+    SITE_TECHNICAL_PROBLEM = "site_technical_problem"
+    OTHER = "other"
+
+
+class SupplierChannelKind(StrEnum):
+    EMAIL = "email"  # AliExpress-style: reached only by email
+    CJ = "cj"  # CJ Dropshipping API 2.0
+
+
+class SupplierPolicy(_Strict):
+    id: str
+    name: str
+    channel: SupplierChannelKind
+    email: str | None = None  # required for the email channel
+    language: Literal["fr", "en"] = "en"
+    answer_delay_hours: int = Field(default=48, ge=1)  # D3: the supplier's answer delay
+    return_window_days: int = Field(default=30, ge=0)  # R1 input
+    return_address: str | None = None  # R2: never published
+
+    @model_validator(mode="after")
+    def _email_needs_address(self) -> SupplierPolicy:
+        if self.channel == SupplierChannelKind.EMAIL and not self.email:
+            raise ValueError(f"supplier {self.id}: the email channel needs an email address")
+        return self
+
+
+class ProductMatch(_Strict):
+    """Which supplier ships a product: the first rule that matches a line item wins."""
+
+    sku_prefix: str | None = None
+    vendor: str | None = None
+    product_type: str | None = None
+    supplier: str
+
+    def matches(self, item: LineItem) -> bool:
+        if self.sku_prefix is not None and not (item.sku or "").startswith(self.sku_prefix):
+            return False
+        if self.vendor is not None and (item.vendor or "").casefold() != self.vendor.casefold():
+            return False
+        if self.product_type is not None and (item.product_type or "").casefold() != self.product_type.casefold():
+            return False
+        return True
+
+
+class PassedOnOrders(StrEnum):
+    """C3 vs C8 for orders already passed to a supplier that answers by email.
+
+    `store_first` follows C3 to the letter: cancel and refund in the store, then tell the
+    supplier. `supplier_first` (default) asks the supplier before money moves, because an
+    email supplier cannot be read: if it has already shipped, the customer would be refunded
+    for goods still on their way. Suppliers with an API are read first, so C3's order holds.
+    """
+
+    SUPPLIER_FIRST = "supplier_first"
+    STORE_FIRST = "store_first"
+
+
+class RetentionOffer(_Strict):
+    """C6: an alternative offered before cancelling; never blocks a customer who insists."""
+
+    enabled: bool = False
+    reasons: list[CancellationReason] = Field(
+        default_factory=lambda: [
+            CancellationReason.CHANGED_MIND,
+            CancellationReason.BETTER_OFFER,
+            CancellationReason.ORDERING_MISTAKE,
+        ]
+    )
+    code: str | None = None  # promo code valid on an exchange or a similar product
+    description_fr: str = "un échange contre une autre taille, une autre couleur ou un produit similaire"
+    description_en: str = "an exchange for another size, another colour or a similar product"
+    hold_hours: int = Field(default=0, ge=0, le=72)  # 0 = offer shown, cancellation proceeds at once
+
+
+class Goodwill(_Strict):
+    """C7: a small gesture after a cancellation."""
+
+    enabled: bool = False
+    reasons: list[CancellationReason] = Field(default_factory=lambda: list(CancellationReason))
+    code: str | None = None
+    description_fr: str = "10 % de remise sur votre prochaine commande"
+    description_en: str = "10% off your next order"
+
+
+class CancellationPolicy(_Strict):
+    passed_on_orders: PassedOnOrders = PassedOnOrders.SUPPLIER_FIRST
+    passed_on_tag: str = "sent-to-supplier"  # order tag set when the order went to the supplier
+    restock: bool = True
+    notify_customer_via_store: bool = False  # we write our own messages (M1-M5)
+    retention: RetentionOffer = RetentionOffer()
+    goodwill: Goodwill = Goodwill()
+
+
+class RefundPolicy(_Strict):
+    promise_business_days: int = Field(default=5, ge=1, le=14)  # F4, never beyond D2's 14 days
+    allow_store_credit: bool = True  # F1
+    store_credit_expiry_days: int | None = None
+    approval_threshold: Decimal | None = None  # above it, an operator approves (issue 5)
+
+
+class StoreInfo(_Strict):
+    id: str  # the shop domain, e.g. maison-lumiere.myshopify.com
+    name: str
+    default_language: Literal["fr", "en"] = "fr"
+    timezone: str = "Europe/Paris"
+    country: str = "FR"
+    support_email: str
+    sender_email: str
+    operator_email: str
+    website: str | None = None
+    signature_fr: str | None = None
+    signature_en: str | None = None
+
+
+class StorePolicy(_Strict):
+    store: StoreInfo
+    refunds: RefundPolicy = RefundPolicy()
+    cancellation: CancellationPolicy = CancellationPolicy()
+    suppliers: list[SupplierPolicy]
+    products: list[ProductMatch] = Field(default_factory=list)
+    default_supplier: str
+
+    @model_validator(mode="after")
+    def _suppliers_known(self) -> StorePolicy:
+        ids = {s.id for s in self.suppliers}
+        if len(ids) != len(self.suppliers):
+            raise ValueError("supplier ids must be unique")
+        if self.default_supplier not in ids:
+            raise ValueError(f"default_supplier {self.default_supplier!r} is not a listed supplier")
+        for rule in self.products:
+            if rule.supplier not in ids:
+                raise ValueError(f"product rule names unknown supplier {rule.supplier!r}")
+        return self
+
+    def supplier(self, supplier_id: str) -> SupplierPolicy:
+        for s in self.suppliers:
+            if s.id == supplier_id:
+                return s
+        raise KeyError(supplier_id)
+
+    def supplier_for(self, item: LineItem) -> SupplierPolicy:
+        for rule in self.products:
+            if rule.matches(item):
+                return self.supplier(rule.supplier)
+        return self.supplier(self.default_supplier)
+
+    def version(self) -> str:
+        """A content hash: cases record which policy they were decided under."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

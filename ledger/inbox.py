@@ -1,0 +1,173 @@
+"""Inbound events: stored before acknowledgement, deduplicated by delivery id (promise 1)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+
+from ledger._sql import insert_ignore
+from ledger.db import Database
+from ledger.models import InboundEvent, new_id, utcnow
+
+
+async def store_inbound(
+    db: Database,
+    *,
+    source: str,
+    delivery_id: str | None,
+    topic: str,
+    body: str,
+    headers: dict[str, Any],
+    store_id: str | None = None,
+    order_ref: str | None = None,
+    status: str = "received",
+    reject_reason: str | None = None,
+    http_status: int | None = None,
+    event_name: str | None = None,
+    resource_id: str | None = None,
+    received_at: datetime | None = None,
+) -> tuple[InboundEvent, bool]:
+    """Store an inbound event. Returns (row, created); a redelivery returns the first row."""
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "source": source,
+        "delivery_id": delivery_id,
+        "topic": topic,
+        "store_id": store_id,
+        "order_ref": order_ref,
+        "received_at": received_at or utcnow(),
+        "headers": headers,
+        "body": body,
+        "status": status,
+        "reject_reason": reject_reason,
+        "http_status": http_status,
+        "event_name": event_name,
+        "resource_id": resource_id,
+        "emit_attempts": 0,
+    }
+    async with db.session() as s:
+        created = await insert_ignore(s, InboundEvent, values)
+        await s.commit()
+        if created:
+            row = await s.get(InboundEvent, values["id"])
+        else:
+            row = (
+                await s.exec(
+                    select(InboundEvent).where(
+                        InboundEvent.source == source, InboundEvent.delivery_id == delivery_id
+                    )
+                )
+            ).one()
+    assert row is not None
+    return row, created
+
+
+async def get_inbound(db: Database, event_id: str) -> InboundEvent | None:
+    async with db.session() as s:
+        return await s.get(InboundEvent, event_id)
+
+
+async def mark_emitted(db: Database, event_id: str) -> None:
+    async with db.session() as s:
+        await s.exec(
+            update(InboundEvent)  # type: ignore[call-overload]
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "received")
+            .values(status="emitted", emitted_at=utcnow())
+        )
+        await s.commit()
+
+
+async def note_emit_failure(db: Database, event_id: str, error: str) -> None:
+    async with db.session() as s:
+        await s.exec(
+            update(InboundEvent)  # type: ignore[call-overload]
+            .where(col(InboundEvent.id) == event_id)
+            .values(emit_attempts=InboundEvent.emit_attempts + 1, last_error=error[:2000])
+        )
+        await s.commit()
+
+
+async def pending_emits(db: Database, *, older_than: timedelta, limit: int = 200) -> list[InboundEvent]:
+    """Events stored but not yet handed to Prefect (it was down, or the emit failed)."""
+    cutoff = utcnow() - older_than
+    async with db.session() as s:
+        rows = await s.exec(
+            select(InboundEvent)
+            .where(
+                InboundEvent.status == "received",
+                col(InboundEvent.event_name).is_not(None),
+                col(InboundEvent.received_at) <= cutoff,
+            )
+            .order_by(col(InboundEvent.received_at))
+            .limit(limit)
+        )
+        return list(rows.all())
+
+
+async def stale_emitted(db: Database, *, older_than: timedelta, limit: int = 200) -> list[InboundEvent]:
+    """Events handed to Prefect that no flow processed (an automation or a run was lost)."""
+    cutoff = utcnow() - older_than
+    async with db.session() as s:
+        rows = await s.exec(
+            select(InboundEvent)
+            .where(InboundEvent.status == "emitted", col(InboundEvent.emitted_at) <= cutoff)
+            .order_by(col(InboundEvent.received_at))
+            .limit(limit)
+        )
+        return list(rows.all())
+
+
+async def rearm(db: Database, event_id: str) -> None:
+    """Put an emitted-but-unprocessed event back to `received` so it is emitted again."""
+    async with db.session() as s:
+        await s.exec(
+            update(InboundEvent)  # type: ignore[call-overload]
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted")
+            .values(status="received", emit_attempts=InboundEvent.emit_attempts + 1)
+        )
+        await s.commit()
+
+
+async def finish_inbound(
+    db: Database, event_id: str, *, status: str, case_id: str | None = None, error: str | None = None
+) -> None:
+    """processed | ignored | failed. An event is finished once, by the run that handled it."""
+    async with db.session() as s:
+        await s.exec(
+            update(InboundEvent)  # type: ignore[call-overload]
+            .where(
+                col(InboundEvent.id) == event_id,
+                or_(col(InboundEvent.status).in_(["received", "emitted", "failed"])),
+            )
+            .values(status=status, processed_at=utcnow(), case_id=case_id, last_error=error)
+        )
+        await s.commit()
+
+
+async def recent_count(db: Database, *, source: str, order_ref: str, since: datetime) -> int:
+    """How many requests for this order came in since `since` (per-order rate limit)."""
+    from sqlalchemy import func
+
+    async with db.session() as s:
+        n = await s.exec(
+            select(func.count())
+            .select_from(InboundEvent)
+            .where(
+                InboundEvent.source == source,
+                InboundEvent.order_ref == order_ref,
+                col(InboundEvent.received_at) >= since,
+            )
+        )
+        return int(n.one())
+
+
+async def recent_by_status(db: Database, status: str, *, limit: int = 50) -> list[InboundEvent]:
+    async with db.session() as s:
+        rows = await s.exec(
+            select(InboundEvent).where(InboundEvent.status == status)
+            .order_by(col(InboundEvent.received_at).desc()).limit(limit)
+        )
+        return list(rows.all())

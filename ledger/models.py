@@ -1,0 +1,232 @@
+"""The ledger: the single source of truth of every process (the three promises).
+
+- `InboundEvent`: every webhook and customer request, stored before it is acknowledged,
+  unique by (source, delivery id) so a redelivery is recognised (promise 1).
+- `Case`: one per order and process, with its state machine (domain.cases) and a lock so
+  one run at a time advances it.
+- `CaseEvent`: the case timeline (what happened, decided, sent), shown in the Prefect UI.
+- `Operation`: one row per outside side effect, unique natural key, planned before the call,
+  idempotency key derived once and resent on every retry, result recorded after (promise 2).
+- `Deadline`: every deadline of every process, acted on by the scheduled check (promise 3).
+- `Message`: the communication log (M5), chargeback evidence (K3).
+- `RefundRecord`: the refund archive (F2).
+- `ReviewItem`: the operator's queue: whatever the automation cannot finish.
+- `StorePolicyRow`: the store policy as loaded, by content hash.
+- `VendorToken`: vendor access tokens (CJ allows one token request per 5 minutes), encrypted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from ledger.columns import UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid4().hex
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class InboundEvent(SQLModel, table=True):
+    __tablename__ = "inbound_event"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id", name="uq_inbound_source_delivery"),
+        Index("ix_inbound_status_received", "status", "received_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    source: str  # shopify | customer | operator | cj | stripe | paypal
+    delivery_id: str | None = None  # X-Shopify-Webhook-Id, Stripe event id, request id...
+    topic: str  # orders/cancelled, cancellation.requested, supplier.reply...
+    store_id: str | None = None
+    order_ref: str | None = Field(default=None, index=True)  # numeric order id when known
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    headers: dict[str, Any] = _json()
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = "received"  # received | emitted | processed | ignored | rejected | failed
+    reject_reason: str | None = None
+    http_status: int | None = None
+    event_name: str | None = None  # the Prefect event it becomes
+    resource_id: str | None = None
+    emit_attempts: int = 0
+    emitted_at: datetime | None = _ts()
+    processed_at: datetime | None = _ts()
+    case_id: str | None = Field(default=None, index=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_store_kind_state", "store_id", "kind", "state"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    key: str = Field(unique=True)  # "cancellation:{store}:{order}" - one case per order and process
+    store_id: str
+    kind: str  # cancellation | return | dispute
+    state: str
+    order_id: str | None = None  # gid://shopify/Order/...
+    order_ref: str | None = Field(default=None, index=True)  # numeric order id
+    order_name: str | None = None  # "#1001"
+    customer_email: str | None = None
+    customer_first_name: str | None = None
+    language: str = "en"
+    reason: str | None = None
+    reason_note: str | None = Field(default=None, sa_column=Column(Text))
+    origin: str = "customer"  # customer | store | operator | supplier
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    closed_at: datetime | None = _ts()
+    policy_version: str | None = None
+    data: dict[str, Any] = _json()
+    needs_operator_reason: str | None = None
+    lock_owner: str | None = None
+    lock_until: datetime | None = _ts()
+    version: int = 0
+
+
+class CaseEvent(SQLModel, table=True):
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="cases.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    kind: str  # state | decision | operation | message | deadline | inbound | note
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str = "aftersales"
+    data: dict[str, Any] = _json()
+
+
+class Operation(SQLModel, table=True):
+    __tablename__ = "operation"
+    __table_args__ = (Index("ix_operation_status", "status"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    case_id: str | None = Field(default=None, foreign_key="cases.id", index=True)
+    natural_key: str = Field(unique=True)  # e.g. "shopify.refund:{case}:{lines}"
+    kind: str  # shopify.order_cancel | shopify.refund_create | email.customer | supplier.cancel ...
+    vendor: str
+    idempotency_key: str
+    status: str = "planned"  # planned | in_flight | succeeded | failed | ambiguous
+    attempts: int = 0
+    retryable: bool = True
+    request: dict[str, Any] = _json()
+    result: dict[str, Any] = _json()
+    remote_id: str | None = None
+    error_code: str | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    planned_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+
+
+class Deadline(SQLModel, table=True):
+    __tablename__ = "deadline"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", name="uq_deadline_case_kind"),
+        Index("ix_deadline_status_act", "status", "act_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    case_id: str = Field(foreign_key="cases.id", index=True)
+    kind: str  # supplier_answer | retention_hold | legal_refund | withdrawal | evidence_due ...
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    act_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))  # due minus margin
+    status: str = "open"  # open | met | acted | escalated | cancelled
+    action: str  # what the scheduled check does when act_at passes
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    resolved_at: datetime | None = _ts()
+    last_checked_at: datetime | None = _ts()
+    check_attempts: int = 0
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "message"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    case_id: str | None = Field(default=None, foreign_key="cases.id", index=True)
+    operation_id: str | None = Field(default=None, index=True)
+    direction: str = "outbound"  # outbound | inbound
+    party: str  # customer | supplier | operator
+    channel: str = "email"
+    template: str | None = None
+    language: str | None = None
+    from_address: str
+    to_address: str
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    body_text: str = Field(sa_column=Column(Text, nullable=False))
+    body_html: str | None = Field(default=None, sa_column=Column(Text))
+    message_id: str | None = Field(default=None, index=True)
+    in_reply_to: str | None = None
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    transport_response: str | None = None
+
+
+class RefundRecord(SQLModel, table=True):
+    __tablename__ = "refund"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    case_id: str = Field(foreign_key="cases.id", index=True)
+    operation_id: str = Field(unique=True)
+    store_id: str
+    order_id: str
+    amount: str  # exact decimal text; Money(amount, currency) in code
+    currency: str
+    method: str  # original | store_credit
+    gateway: str | None = None
+    reference: str | None = None  # Shopify refund id, Stripe re_..., PayPal refund id
+    reason: str
+    actor: str = "aftersales"
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ReviewItem(SQLModel, table=True):
+    __tablename__ = "review_item"
+    __table_args__ = (
+        UniqueConstraint("case_id", "reason_code", name="uq_review_case_reason"),
+        Index("ix_review_status", "status", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    case_id: str | None = Field(default=None, foreign_key="cases.id")
+    reason_code: str  # supplier_silent | supplier_refused | ambiguous_email | ...
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+    options: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = "open"  # open | decided | dismissed
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    decided_at: datetime | None = _ts()
+    decided_by: str | None = None
+    decision: dict[str, Any] = _json()
+
+
+class StorePolicyRow(SQLModel, table=True):
+    __tablename__ = "store_policy"
+
+    store_id: str = Field(primary_key=True)
+    version: str
+    document: dict[str, Any] = _json()
+    loaded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class VendorToken(SQLModel, table=True):
+    __tablename__ = "vendor_token"
+
+    key: str = Field(primary_key=True)  # e.g. "cj:<hash of api key>"
+    ciphertext: str = Field(sa_column=Column(Text, nullable=False))  # Fernet, key from the vendor secret
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,121 @@
+"""Operations: one row per outside side effect (promise 2, STYLE.md "Side effects happen once").
+
+The row is planned before the call with a unique natural key; its idempotency key is derived
+once from that natural key and goes out on every attempt; the result is recorded after.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from ledger._sql import insert_ignore
+from ledger.db import Database
+from ledger.models import Operation, new_id, utcnow
+
+# Fixed namespace: the same natural key gives the same idempotency key on every machine.
+_NAMESPACE = uuid.UUID("6f0b7a52-3d0e-4c36-9a54-8a3f2f1c9e11")
+
+
+def idempotency_key_for(natural_key: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, natural_key))
+
+
+async def plan_operation(
+    db: Database,
+    *,
+    natural_key: str,
+    kind: str,
+    vendor: str,
+    case_id: str | None,
+    request: dict[str, Any],
+) -> Operation:
+    """Insert the operation if its natural key is new; return the (possibly older) row."""
+    async with db.session() as s:
+        await insert_ignore(s, Operation, {
+            "id": new_id(), "natural_key": natural_key, "kind": kind, "vendor": vendor,
+            "case_id": case_id, "idempotency_key": idempotency_key_for(natural_key),
+            "status": "planned", "attempts": 0, "retryable": True, "request": request,
+            "result": {}, "planned_at": utcnow(),
+        })
+        await s.commit()
+        return (await s.exec(select(Operation).where(Operation.natural_key == natural_key))).one()
+
+
+async def get_operation(db: Database, natural_key: str) -> Operation | None:
+    async with db.session() as s:
+        return (await s.exec(select(Operation).where(Operation.natural_key == natural_key))).first()
+
+
+async def start_attempt(db: Database, op_id: str) -> Operation:
+    async with db.session() as s:
+        op = await s.get(Operation, op_id, with_for_update=True)
+        assert op is not None
+        op.status = "in_flight"
+        op.attempts += 1
+        op.started_at = utcnow()
+        s.add(op)
+        await s.commit()
+        await s.refresh(op)
+        return op
+
+
+async def record_success(
+    db: Database, op_id: str, *, result: dict[str, Any], remote_id: str | None = None
+) -> Operation:
+    async with db.session() as s:
+        op = await s.get(Operation, op_id, with_for_update=True)
+        assert op is not None
+        op.status = "succeeded"
+        op.result = result
+        op.remote_id = remote_id
+        op.finished_at = utcnow()
+        op.last_error = None
+        op.error_code = None
+        s.add(op)
+        await s.commit()
+        await s.refresh(op)
+        return op
+
+
+async def record_failure(
+    db: Database,
+    op_id: str,
+    *,
+    error: str,
+    code: str | None,
+    retryable: bool,
+    ambiguous: bool = False,
+) -> Operation:
+    async with db.session() as s:
+        op = await s.get(Operation, op_id, with_for_update=True)
+        assert op is not None
+        op.status = "ambiguous" if ambiguous else "failed"
+        op.retryable = retryable
+        op.last_error = error[:4000]
+        op.error_code = code
+        op.finished_at = utcnow()
+        s.add(op)
+        await s.commit()
+        await s.refresh(op)
+        return op
+
+
+async def set_remote_id(db: Database, op_id: str, remote_id: str) -> None:
+    """Remember an intermediate handle (e.g. Shopify's cancel Job id) before the final result."""
+    async with db.session() as s:
+        await s.exec(
+            update(Operation).where(col(Operation.id) == op_id).values(remote_id=remote_id)  # type: ignore[call-overload]
+        )
+        await s.commit()
+
+
+async def operations_for_case(db: Database, case_id: str) -> list[Operation]:
+    async with db.session() as s:
+        rows = await s.exec(
+            select(Operation).where(Operation.case_id == case_id).order_by(col(Operation.planned_at))
+        )
+        return list(rows.all())

@@ -1,0 +1,127 @@
+"""The communication log (M5), the refund archive (F2), the operator's queue, the policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from ledger._sql import insert_ignore
+from ledger.db import Database
+from ledger.models import Message, RefundRecord, ReviewItem, StorePolicyRow, VendorToken, new_id, utcnow
+
+
+async def log_message(db: Database, message: Message) -> Message:
+    """Keep every message sent or received in the case's log (M5). One row per Message-ID."""
+    async with db.session() as s:
+        if message.message_id:
+            existing = (await s.exec(
+                select(Message).where(Message.message_id == message.message_id,
+                                      Message.direction == message.direction)
+            )).first()
+            if existing is not None:
+                return existing
+        s.add(message)
+        await s.commit()
+        await s.refresh(message)
+        return message
+
+
+async def messages_for_case(db: Database, case_id: str) -> list[Message]:
+    async with db.session() as s:
+        rows = await s.exec(select(Message).where(Message.case_id == case_id).order_by(col(Message.at)))
+        return list(rows.all())
+
+
+async def archive_refund(db: Database, record: RefundRecord) -> RefundRecord:
+    """F2: every refund archived with amount, date, method, reference, reason and actor."""
+    async with db.session() as s:
+        values = record.model_dump()
+        await insert_ignore(s, RefundRecord, values)
+        await s.commit()
+        return (await s.exec(
+            select(RefundRecord).where(RefundRecord.operation_id == record.operation_id)
+        )).one()
+
+
+async def refunds_for_case(db: Database, case_id: str) -> list[RefundRecord]:
+    async with db.session() as s:
+        rows = await s.exec(select(RefundRecord).where(RefundRecord.case_id == case_id))
+        return list(rows.all())
+
+
+async def open_review(
+    db: Database, *, case_id: str | None, reason_code: str, detail: str, options: list[str]
+) -> tuple[ReviewItem, bool]:
+    """Put a case in the operator's queue (once per case and reason)."""
+    async with db.session() as s:
+        created = await insert_ignore(s, ReviewItem, {
+            "id": new_id(), "case_id": case_id, "reason_code": reason_code, "detail": detail,
+            "options": options, "status": "open", "created_at": utcnow(), "decision": {},
+        })
+        await s.commit()
+        row = (await s.exec(
+            select(ReviewItem).where(ReviewItem.case_id == case_id, ReviewItem.reason_code == reason_code)
+        )).one()
+        return row, created
+
+
+async def decide_review(
+    db: Database, review_id: str, *, decided_by: str, decision: dict[str, Any], status: str = "decided"
+) -> None:
+    async with db.session() as s:
+        await s.exec(
+            update(ReviewItem)  # type: ignore[call-overload]
+            .where(col(ReviewItem.id) == review_id, col(ReviewItem.status) == "open")
+            .values(status=status, decided_by=decided_by, decision=decision, decided_at=utcnow())
+        )
+        await s.commit()
+
+
+async def open_reviews(db: Database) -> list[ReviewItem]:
+    async with db.session() as s:
+        rows = await s.exec(
+            select(ReviewItem).where(ReviewItem.status == "open").order_by(col(ReviewItem.created_at))
+        )
+        return list(rows.all())
+
+
+async def reviews_for_case(db: Database, case_id: str) -> list[ReviewItem]:
+    async with db.session() as s:
+        return list((await s.exec(select(ReviewItem).where(ReviewItem.case_id == case_id))).all())
+
+
+async def save_policy(db: Database, store_id: str, version: str, document: dict[str, Any]) -> None:
+    async with db.session() as s:
+        row = await s.get(StorePolicyRow, store_id)
+        if row is None:
+            s.add(StorePolicyRow(store_id=store_id, version=version, document=document))
+        elif row.version != version:
+            row.version, row.document, row.loaded_at = version, document, utcnow()
+            s.add(row)
+        await s.commit()
+
+
+async def load_policy_document(db: Database, store_id: str | None = None) -> StorePolicyRow | None:
+    async with db.session() as s:
+        if store_id is not None:
+            return await s.get(StorePolicyRow, store_id)
+        return (await s.exec(select(StorePolicyRow))).first()
+
+
+async def load_token(db: Database, key: str) -> str | None:
+    async with db.session() as s:
+        row = await s.get(VendorToken, key)
+        return row.ciphertext if row else None
+
+
+async def save_token(db: Database, key: str, ciphertext: str) -> None:
+    async with db.session() as s:
+        row = await s.get(VendorToken, key)
+        if row is None:
+            s.add(VendorToken(key=key, ciphertext=ciphertext))
+        else:
+            row.ciphertext, row.updated_at = ciphertext, utcnow()
+            s.add(row)
+        await s.commit()

@@ -1,0 +1,102 @@
+"""Shared test set-up: environment, the ledger (SQLite, or PostgreSQL with --postgres), the
+sandbox servers (real HTTP/SMTP on loopback) and one Prefect test harness per session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="aftersales-tests-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", str(_TMP / "prefect"))
+os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
+os.environ["AFTERSALES_DATABASE_URL"] = f"sqlite+aiosqlite:///{_TMP / 'ledger.db'}"
+os.environ.pop("AFTERSALES_FAULTS", None)
+
+PG_ADMIN_URL = os.environ.get("AFTERSALES_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "flows: runs flows under the Prefect test harness")
+
+
+# -- ledger ------------------------------------------------------------------------------------
+
+def _migrate(url: str) -> None:
+    """Alembic's async env calls asyncio.run: do it in a thread, outside the test's loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ledger.migrate import upgrade
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(upgrade, url).result()
+
+
+async def _truncate(url: str) -> None:
+    from sqlalchemy import text
+    from sqlmodel import SQLModel
+
+    import ledger.models  # noqa: F401
+    from ledger.db import get_database
+
+    db = get_database(url)
+    async with db.engine.begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            await conn.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+async def _create_pg_database(name: str) -> str:
+    import asyncpg
+
+    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_url() -> str:
+    url = os.environ["AFTERSALES_DATABASE_URL"]
+    _migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = f"aftersales_test_{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(1) as pool:
+        url = pool.submit(asyncio.run, _create_pg_database(name)).result()
+    _migrate(url)
+    yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_db(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """The ledger on SQLite and on PostgreSQL: every repository test runs on both."""
+    from ledger.db import get_database
+
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    await _truncate(url)
+    yield get_database(url)
+
+
+@pytest.fixture
+async def db(sqlite_url: str) -> AsyncIterator[Any]:
+    """The default ledger (what the flows use), emptied before each test."""
+    from ledger.db import get_database
+
+    await _truncate(sqlite_url)
+    yield get_database(sqlite_url)
