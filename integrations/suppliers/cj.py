@@ -1,0 +1,1012 @@
+"""CJ Dropshipping API 2.0: a thin typed client and the supplier channel built on it.
+
+Contract: ../shared/reference/INTEGRATIONS.md §4 (auth and envelope §4.1, orders §4.2, disputes §4.3).
+
+* `CJClient` speaks the wire: one access token for every call (`CJ-Access-Token` header), kept in a
+  `TokenStore` because CJ allows `getAccessToken` only once per 5 minutes and a token lives 15 days;
+  envelope `{code, result, message, data, requestId}` mapped onto domain/errors.py with the
+  vendor's `requestId` and code on every error (STYLE.md "Errors").
+* `CJSupplier` implements `SupplierChannel` for rules C3 and C8: read the order first, then delete
+  it while unpaid, or open a refund dispute once paid (deduplicated by CJ on `businessDisputeId`,
+  our idempotency key), or report that the parcel has already left.
+
+Every call this client makes is safe to resend: reads, `DELETE deleteOrder` (the supplier re-reads
+the order before acting) and `disputes/create` (CJ dedupes on `businessDisputeId`). A timeout is
+therefore a plain retryable `TransientError`, never an ambiguous outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from domain.errors import (
+    AuthenticationFailed,
+    IntegrationError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from domain.messages.render import one_line
+from domain.money import Money
+from integrations.suppliers.base import (
+    CancellationItem,
+    SupplierAnswer,
+    SupplierCancellationRequest,
+    SupplierCancellationResult,
+    SupplierOrderState,
+    SupplierOrderView,
+)
+from integrations.suppliers.settings import CJSettings
+
+logger = logging.getLogger(__name__)
+
+VENDOR = "cj"
+TOKEN_HEADER = "CJ-Access-Token"  # noqa: S105 - a header name, not a secret
+CJ_CURRENCY = "USD"  # every CJ amount is in USD (§4.3)
+
+# Appendix 1 "Global Error Codes" (INTEGRATIONS.md §4.1) and the codes quoted on the endpoint pages.
+SUCCESS_CODE = 200
+TOKEN_REJECTED_CODES = frozenset({1600001, 1600002, 1600030})  # invalid / empty / invalidated token
+REFRESH_REJECTED_CODE = 1600003
+CREDENTIAL_CODES = frozenset({1600004, 1600005, 1600006, 1600007, 1600008, 1601000})
+RATE_LIMIT_CODES = frozenset({1600200, 1600201})  # "Too much request", "Quota has been used up"
+TRANSIENT_CODES = frozenset({1600000, 1600301})  # "System busy", "Read timed out"
+PARAM_ERROR_CODE = 1600300  # "Param error"; also "order not found" on getOrderDetail
+ORDER_NOT_FOUND_CODE = 1603100
+
+GET_TOKEN_INTERVAL = timedelta(minutes=5)  # §4.1: getAccessToken once per 5 minutes
+DEFAULT_QPS_WAIT = 1.0  # §4.1: free accounts may call once per second
+BUSINESS_ID_MAX = 100  # §4.3 create: businessDisputeId ≤ 100
+MESSAGE_TEXT_MAX = 500  # §4.3 create: messageText ≤ 500
+EXPECT_REFUND = 1  # §4.3 expectType 1 Refund
+REFUND_TO_BALANCE = 1  # §4.3 refundType 1 CJ balance
+DEAL_REFUND, DEAL_REISSUE, DEAL_REJECT = 1, 2, 3  # §4.3 getDisputeList finallyDeal
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    """CJ documents its naive timestamps as UTC; token dates carry their own offset."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokens
+# --------------------------------------------------------------------------------------------------
+
+
+class CJToken(BaseModel):
+    """An access/refresh token pair from `getAccessToken` or `refreshAccessToken` (§4.1)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    access_token: SecretStr
+    access_token_expires_at: datetime
+    refresh_token: SecretStr
+    refresh_token_expires_at: datetime
+    open_id: str | None = None
+    created_at: datetime | None = None
+
+    @field_validator("access_token_expires_at", "refresh_token_expires_at", "created_at")
+    @classmethod
+    def _tz(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _aware(value)
+
+    def access_usable(self, now: datetime, margin: timedelta) -> bool:
+        return now + margin < self.access_token_expires_at
+
+    def refresh_usable(self, now: datetime) -> bool:
+        return now < self.refresh_token_expires_at
+
+
+class TokenStore(Protocol):
+    """Where the token pair lives between processes (the lead keeps it in the database)."""
+
+    async def load(self) -> CJToken | None: ...
+
+    async def save(self, token: CJToken) -> None: ...
+
+
+class InMemoryTokenStore:
+    """A `TokenStore` for one process: tests, the sandbox, a single worker."""
+
+    def __init__(self, token: CJToken | None = None) -> None:
+        self._token = token
+
+    async def load(self) -> CJToken | None:
+        return self._token
+
+    async def save(self, token: CJToken) -> None:
+        self._token = token
+
+
+class _RefreshRejected(Exception):
+    """Internal: CJ refused the refresh token (1600003); fall back to a new access token."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Wire models (field names as in §4.2 / §4.3, camelCase on the wire)
+# --------------------------------------------------------------------------------------------------
+
+
+class _CJModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+        coerce_numbers_to_str=True,
+    )
+
+
+def _list_or_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+class CJOrderProduct(_CJModel):
+    vid: str | None = None
+    quantity: int = 0
+    sell_price: Decimal | None = None
+    line_item_id: str | None = None
+    store_line_item_id: str | None = None
+
+
+class CJOrderDetail(_CJModel):
+    """`GET /shopping/order/getOrderDetail` data (§4.2)."""
+
+    order_id: str
+    order_num: str | None = None
+    cj_order_id: str | None = None
+    platform_order_id: str | None = None
+    order_status: str | None = None
+    logistic_name: str | None = None
+    track_number: str | None = None
+    tracking_url: str | None = None
+    dispute_id: str | None = None
+    order_amount: Decimal | None = None
+    product_list: list[CJOrderProduct] = Field(default_factory=list)
+
+    _none_is_empty = field_validator("product_list", mode="before")(_list_or_empty)
+
+
+class CJDisputeProduct(_CJModel):
+    """One line of `GET /disputes/disputeProducts` (§4.3 step 1)."""
+
+    line_item_id: str
+    cj_product_id: str | None = None
+    cj_variant_id: str | None = None
+    can_choose: bool = True
+    price: Decimal = Decimal(0)
+    quantity: int = 0
+    cj_product_name: str | None = None
+    sku: str | None = None
+    supplier_name: str | None = None
+
+
+class CJDisputeProducts(_CJModel):
+    order_id: str
+    order_number: str | None = None
+    product_info_list: list[CJDisputeProduct] = Field(default_factory=list)
+
+    _none_is_empty = field_validator("product_info_list", mode="before")(_list_or_empty)
+
+
+class CJDisputeLine(_CJModel):
+    """A line we claim in `disputeConfirmInfo` and `create`: CJ line id, quantity, unit price (USD)."""
+
+    line_item_id: str
+    quantity: int
+    price: Decimal
+
+    def wire(self) -> dict[str, Any]:
+        # JSON has no decimal type; a 2-place USD amount survives float's shortest repr exactly.
+        return {"lineItemId": self.line_item_id, "quantity": self.quantity, "price": float(self.price)}
+
+
+class CJDisputeReason(_CJModel):
+    dispute_reason_id: int
+    reason_name: str
+
+
+class CJDisputeConfirmInfo(_CJModel):
+    """`POST /disputes/disputeConfirmInfo` data (§4.3 step 2)."""
+
+    order_id: str
+    order_number: str | None = None
+    expect_result_option_list: list[str] = Field(default_factory=list)
+    max_product_price: Decimal | None = None
+    max_postage: Decimal | None = None
+    max_amount: Decimal | None = None
+    product_info_list: list[CJDisputeProduct] = Field(default_factory=list)
+    dispute_reason_list: list[CJDisputeReason] = Field(default_factory=list)
+
+    _none_is_empty = field_validator(
+        "expect_result_option_list", "product_info_list", "dispute_reason_list", mode="before"
+    )(_list_or_empty)
+
+
+class CJDisputeListProduct(_CJModel):
+    line_item_id: str | None = None
+    cj_product_id: str | None = None
+    cj_variant_id: str | None = None
+    product_name: str | None = None
+    price: Decimal | None = None
+    supplier_name: str | None = None
+
+
+class CJDispute(_CJModel):
+    """One entry of `GET /disputes/getDisputeList` (§4.3 step 5)."""
+
+    id: str
+    status: str | None = None
+    dispute_reason: str | None = None
+    replacement_amount: Decimal | None = None
+    resend_order_code: str | None = None
+    money: Decimal | None = None
+    finally_deal: int | None = None  # 1 refund, 2 reissue, 3 reject; None while undecided
+    create_date: str | None = None
+    product_list: list[CJDisputeListProduct] = Field(default_factory=list)
+
+    _none_is_empty = field_validator("product_list", mode="before")(_list_or_empty)
+
+
+class CJDisputePage(_CJModel):
+    page_num: int = 1
+    page_size: int = 10
+    total: int = 0
+    disputes: list[CJDispute] = Field(default_factory=list, alias="list")
+
+    _none_is_empty = field_validator("disputes", mode="before")(_list_or_empty)
+
+
+class _Envelope(_CJModel):
+    code: int | None = None
+    result: bool | None = None
+    message: str | None = None
+    data: Any = None
+    request_id: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Error mapping (STYLE.md "Errors", INTEGRATIONS.md §4.1)
+# --------------------------------------------------------------------------------------------------
+
+
+def _looks_rate_limited(message: str) -> bool:
+    text = message.casefold()
+    return "too many request" in text or "too much request" in text
+
+
+def _is_not_found(code: int | None, message: str) -> bool:
+    return code == ORDER_NOT_FOUND_CODE or (code == PARAM_ERROR_CODE and "not found" in message.casefold())
+
+
+def error_for(envelope: _Envelope, *, status_code: int, retry_after: float | None = None) -> IntegrationError:
+    """Map a failed CJ envelope onto the domain error tree, keeping CJ's code and requestId."""
+    message = envelope.message or "CJ refused the request"
+    common: dict[str, object] = {
+        "vendor": VENDOR,
+        "code": None if envelope.code is None else str(envelope.code),
+        "request_id": envelope.request_id,
+        "status_code": status_code,
+    }
+    code = envelope.code
+    if code in RATE_LIMIT_CODES or status_code == 429 or _looks_rate_limited(message):
+        return RateLimited(message, retry_after=retry_after or DEFAULT_QPS_WAIT, **common)
+    if code in TRANSIENT_CODES or status_code >= 500:
+        return TransientError(message, **common)
+    if _is_not_found(code, message):
+        return NotFound(message, **common)
+    if code in TOKEN_REJECTED_CODES or code in CREDENTIAL_CODES or code == REFRESH_REJECTED_CODE:
+        return AuthenticationFailed(message, **common)
+    return PermanentError(message, **common)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return None if value is None else max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def _parse_envelope(response: httpx.Response) -> _Envelope | None:
+    try:
+        payload = json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    if "code" not in payload and response.status_code == 200:
+        # §4.1 / CJ "Development": HTTP 200 without a code field is a success too.
+        payload = {**payload, "code": SUCCESS_CODE}
+    try:
+        return _Envelope.model_validate(payload)
+    except ValidationError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------------------------------
+
+
+class CJClient:
+    """Thin typed CJ API 2.0 client on an injected `httpx.AsyncClient` (STYLE.md, stripe-python).
+
+    Retries nothing itself except one token refresh when CJ rejects the token; retryable errors
+    are left to the task layer so that retry layers never multiply.
+    """
+
+    def __init__(
+        self,
+        settings: CJSettings,
+        http: httpx.AsyncClient,
+        token_store: TokenStore | None = None,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        refresh_margin: timedelta = timedelta(hours=1),
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._store: TokenStore = token_store if token_store is not None else InMemoryTokenStore()
+        self._clock = clock
+        self._margin = refresh_margin
+        self._token: CJToken | None = None
+        self._token_lock = asyncio.Lock()
+
+    # ---- public API: orders (§4.2) ----
+
+    async def get_order_detail(self, order_id: str) -> CJOrderDetail:
+        """`GET /shopping/order/getOrderDetail?orderId=` (our order id or CJ's)."""
+        data = await self._call("GET", "/shopping/order/getOrderDetail", params={"orderId": order_id})
+        return CJOrderDetail.model_validate(data)
+
+    async def delete_order(self, order_id: str) -> str:
+        """`DELETE /shopping/order/deleteOrder?orderId=`: only unpaid orders (§4.2)."""
+        data = await self._call("DELETE", "/shopping/order/deleteOrder", params={"orderId": order_id})
+        return str(data) if data is not None else order_id
+
+    # ---- public API: disputes (§4.3) ----
+
+    async def dispute_products(self, order_id: str) -> CJDisputeProducts:
+        """`GET /disputes/disputeProducts?orderId=`: the lines, and whether each can be disputed."""
+        data = await self._call("GET", "/disputes/disputeProducts", params={"orderId": order_id})
+        return CJDisputeProducts.model_validate(data)
+
+    async def dispute_confirm_info(
+        self, order_id: str, products: Sequence[CJDisputeLine]
+    ) -> CJDisputeConfirmInfo:
+        """`POST /disputes/disputeConfirmInfo`: the amounts, options and reasons CJ offers."""
+        body = {"orderId": order_id, "productInfoList": [p.wire() for p in products]}
+        data = await self._call("POST", "/disputes/disputeConfirmInfo", body=body)
+        return CJDisputeConfirmInfo.model_validate(data)
+
+    async def create_dispute(
+        self,
+        *,
+        business_dispute_id: str,
+        order_id: str,
+        dispute_reason_id: int,
+        message_text: str,
+        products: Sequence[CJDisputeLine],
+        expect_type: int = EXPECT_REFUND,
+        refund_type: int = REFUND_TO_BALANCE,
+        image_urls: Sequence[str] = (),
+        video_urls: Sequence[str] = (),
+    ) -> None:
+        """`POST /disputes/create`; CJ dedupes on `businessDisputeId`, so resending is safe.
+
+        CJ answers only `true`: the dispute id appears later in `get_dispute_list`.
+        """
+        _check_length("businessDisputeId", business_dispute_id, BUSINESS_ID_MAX)
+        _check_length("messageText", message_text, MESSAGE_TEXT_MAX)
+        body = {
+            "businessDisputeId": business_dispute_id,
+            "orderId": order_id,
+            "disputeReasonId": dispute_reason_id,
+            "expectType": expect_type,
+            "refundType": refund_type,
+            "messageText": message_text,
+            "imageUrl": list(image_urls),
+            "videoUrl": list(video_urls),
+            "productInfoList": [p.wire() for p in products],
+        }
+        await self._call("POST", "/disputes/create", body=body)
+
+    async def get_dispute_list(
+        self, order_id: str, *, page_num: int = 1, page_size: int = 10
+    ) -> CJDisputePage:
+        """`GET /disputes/getDisputeList?orderId=`: ids, `finallyDeal` and `money` once decided."""
+        params = {"orderId": order_id, "pageNum": str(page_num), "pageSize": str(page_size)}
+        data = await self._call("GET", "/disputes/getDisputeList", params=params)
+        return CJDisputePage.model_validate(data or {})
+
+    async def all_disputes(self, order_id: str, *, max_pages: int = 20) -> list[CJDispute]:
+        """Every dispute CJ lists for the order (usually one page)."""
+        found: list[CJDispute] = []
+        for page_num in range(1, max_pages + 1):
+            page = await self.get_dispute_list(order_id, page_num=page_num)
+            found.extend(page.disputes)
+            if not page.disputes or len(found) >= page.total:
+                break
+        return found
+
+    # ---- authenticated calls ----
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One API call with the current token; on rejection refresh once, then give up."""
+        token = await self._ensure_token()
+        status, envelope, wait = await self._exchange(method, path, params, body, token)
+        if _token_rejected(status, envelope):
+            logger.info("CJ rejected the access token on %s %s; renewing once", method, path)
+            token = await self._renew_after_rejection(token)
+            status, envelope, wait = await self._exchange(method, path, params, body, token)
+            if _token_rejected(status, envelope):
+                raise AuthenticationFailed(
+                    "CJ rejected a freshly renewed access token",
+                    vendor=VENDOR,
+                    code=None if envelope.code is None else str(envelope.code),
+                    request_id=envelope.request_id,
+                    status_code=status,
+                )
+        if envelope.code != SUCCESS_CODE:
+            raise error_for(envelope, status_code=status, retry_after=wait)
+        return envelope.data
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+        token: CJToken | None,
+    ) -> tuple[int, _Envelope, float | None]:
+        """Send one request; transport failures and 5xx/429 raise, any CJ envelope is returned."""
+        headers = {} if token is None else {TOKEN_HEADER: token.access_token.get_secret_value()}
+        try:
+            response = await self._http.request(
+                method,
+                self._settings.base_url.rstrip("/") + path,
+                params=dict(params) if params else None,
+                json=dict(body) if body is not None else None,
+                headers=headers,
+                timeout=self._settings.timeout_seconds,
+            )
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"timed out calling {path}: {exc!r}", vendor=VENDOR, code="timeout") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"network error calling {path}: {exc!r}", vendor=VENDOR, code="network"
+            ) from exc
+        return self._read_response(path, response)
+
+    def _read_response(self, path: str, response: httpx.Response) -> tuple[int, _Envelope, float | None]:
+        """429 and 5xx raise; 401/403 come back for the token logic; other statuses must be 200."""
+        status = response.status_code
+        wait = _retry_after(response)
+        envelope = _parse_envelope(response) or _Envelope(
+            message=f"unreadable answer from {path} (HTTP {status})"
+        )
+        if status == 429 or status >= 500:
+            raise error_for(envelope, status_code=status, retry_after=wait)
+        if status in (401, 403):
+            return status, envelope, wait
+        if status != 200:
+            raise error_for(envelope, status_code=status, retry_after=wait)
+        if envelope.code is None:
+            raise TransientError(envelope.message or "unreadable answer", vendor=VENDOR, status_code=status)
+        return status, envelope, wait
+
+    # ---- tokens (§4.1) ----
+
+    async def _ensure_token(self) -> CJToken:
+        async with self._token_lock:
+            if self._token is None:
+                self._token = await self._store.load()
+            token = self._token
+            if token is not None and token.access_usable(self._clock(), self._margin):
+                return token
+            return await self._renew_locked(token)
+
+    async def _renew_after_rejection(self, rejected: CJToken) -> CJToken:
+        async with self._token_lock:
+            for candidate in (self._token, await self._store.load()):
+                if candidate is not None and candidate.access_token != rejected.access_token:
+                    self._token = candidate  # renewed meanwhile by another call or process
+                    return candidate
+            return await self._renew_locked(rejected)
+
+    async def _renew_locked(self, current: CJToken | None) -> CJToken:
+        """Refresh when the refresh token is still good, else ask for a new pair (once / 5 min)."""
+        token: CJToken | None = None
+        if current is not None and current.refresh_usable(self._clock()):
+            try:
+                token = await self._refresh(current)
+            except _RefreshRejected:
+                logger.info("CJ rejected the refresh token; asking for a new access token")
+        if token is None:
+            token = await self._get_access_token()
+        await self._store.save(token)
+        self._token = token
+        return token
+
+    async def _get_access_token(self) -> CJToken:
+        body = {"apiKey": self._settings.api_key.get_secret_value()}
+        status, envelope, wait = await self._exchange(
+            "POST", "/authentication/getAccessToken", None, body, None
+        )
+        if envelope.code != SUCCESS_CODE:
+            if envelope.code in RATE_LIMIT_CODES or _looks_rate_limited(envelope.message or ""):
+                wait = max(wait or 0.0, GET_TOKEN_INTERVAL.total_seconds())
+            raise _auth_error(envelope, status, wait)
+        return _token_from(envelope.data, previous=None)
+
+    async def _refresh(self, current: CJToken) -> CJToken:
+        body = {"refreshToken": current.refresh_token.get_secret_value()}
+        status, envelope, wait = await self._exchange(
+            "POST", "/authentication/refreshAccessToken", None, body, None
+        )
+        if envelope.code == REFRESH_REJECTED_CODE or (envelope.code in TOKEN_REJECTED_CODES):
+            raise _RefreshRejected()
+        if envelope.code != SUCCESS_CODE:
+            raise _auth_error(envelope, status, wait)
+        return _token_from(envelope.data, previous=current)
+
+
+def _auth_error(envelope: _Envelope, status: int, wait: float | None) -> IntegrationError:
+    error = error_for(envelope, status_code=status, retry_after=wait)
+    if isinstance(error, PermanentError) and not isinstance(error, AuthenticationFailed):
+        # A refused token request is a configuration problem, whatever CJ's exact code.
+        return AuthenticationFailed(
+            error.message, vendor=VENDOR, code=error.code, request_id=error.request_id, status_code=status
+        )
+    return error
+
+
+def _token_rejected(status: int, envelope: _Envelope) -> bool:
+    return status in (401, 403) or envelope.code in TOKEN_REJECTED_CODES
+
+
+def _token_from(data: Any, *, previous: CJToken | None) -> CJToken:
+    """The token pair from a `getAccessToken` / `refreshAccessToken` answer (§4.1)."""
+    if not isinstance(data, Mapping):
+        raise TransientError("CJ token answer without data", vendor=VENDOR)
+    try:
+        open_id = data.get("openId")
+        return CJToken(
+            access_token=SecretStr(str(data["accessToken"])),
+            access_token_expires_at=datetime.fromisoformat(str(data["accessTokenExpiryDate"])),
+            refresh_token=SecretStr(str(data.get("refreshToken") or _previous_refresh(previous))),
+            refresh_token_expires_at=_refresh_expiry(data, previous),
+            open_id=str(open_id) if open_id is not None else (previous.open_id if previous else None),
+            created_at=datetime.fromisoformat(str(data["createDate"])) if data.get("createDate") else None,
+        )
+    except (KeyError, ValueError) as exc:
+        raise TransientError(f"unusable CJ token answer: {exc!r}", vendor=VENDOR) from exc
+
+
+def _previous_refresh(previous: CJToken | None) -> str:
+    if previous is None:
+        raise TransientError("CJ token answer without a refresh token", vendor=VENDOR)
+    return previous.refresh_token.get_secret_value()
+
+
+def _refresh_expiry(data: Mapping[str, Any], previous: CJToken | None) -> datetime:
+    if data.get("refreshTokenExpiryDate"):
+        return datetime.fromisoformat(str(data["refreshTokenExpiryDate"]))
+    if previous is None:
+        raise TransientError("CJ token answer without a refresh token expiry", vendor=VENDOR)
+    return previous.refresh_token_expires_at
+
+
+def _check_length(field: str, value: str, limit: int) -> None:
+    if not 0 < len(value) <= limit:
+        raise PermanentError(
+            f"{field} must be 1 to {limit} characters, got {len(value)}",
+            vendor=VENDOR,
+            code="invalid_request",
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# The supplier channel
+# --------------------------------------------------------------------------------------------------
+
+_STATES: dict[str, SupplierOrderState] = {
+    "CREATED": SupplierOrderState.CANCELLABLE,
+    "IN_CART": SupplierOrderState.CANCELLABLE,
+    "UNPAID": SupplierOrderState.CANCELLABLE,
+    "UNSHIPPED": SupplierOrderState.PAID,
+    "SHIPPED": SupplierOrderState.SHIPPED,
+    "DELIVERED": SupplierOrderState.DELIVERED,
+    "CANCELLED": SupplierOrderState.CANCELLED,
+    # Seen live after deleteOrder on an unpaid order, though not in the documented list.
+    "TRASH": SupplierOrderState.CANCELLED,
+}
+
+# Scores for picking the dispute reason closest to "cancel before shipping" (§4.3 step 2).
+_REASON_KEYWORDS: tuple[tuple[str, int], ...] = (
+    ("cancel", 4),
+    ("unfulfilled", 2),
+    ("unshipped", 2),
+    ("not shipped", 2),
+    ("refund", 1),
+)
+
+
+def state_of(detail: CJOrderDetail | None) -> SupplierOrderState:
+    """CJ's `orderStatus` (§4.2 status table) as the rules see it."""
+    if detail is None:
+        return SupplierOrderState.NOT_FOUND
+    return _STATES.get((detail.order_status or "").upper(), SupplierOrderState.UNKNOWN)
+
+
+def business_dispute_id(idempotency_key: str) -> str:
+    """Our idempotency key as CJ's `businessDisputeId` (≤ 100), shortened deterministically."""
+    if 0 < len(idempotency_key) <= BUSINESS_ID_MAX:
+        return idempotency_key
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+    return f"{idempotency_key[: BUSINESS_ID_MAX - 17]}-{digest}"
+
+
+def choose_dispute_reason(reasons: Sequence[CJDisputeReason]) -> CJDisputeReason:
+    """The reason whose name reads most like a cancellation; none -> the operator decides."""
+    best: tuple[int, CJDisputeReason] | None = None
+    for reason in reasons:
+        name = reason.reason_name.casefold()
+        score = sum(weight for word, weight in _REASON_KEYWORDS if word in name)
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, reason)
+    if best is None:
+        offered = ", ".join(repr(r.reason_name) for r in reasons) or "none"
+        raise PermanentError(
+            f"CJ offers no cancellation-like dispute reason (offered: {offered})",
+            vendor=VENDOR,
+            code="no_cancellation_reason",
+        )
+    return best[1]
+
+
+def dispute_message(request: SupplierCancellationRequest) -> str:
+    """`messageText` (≤ 500): what we ask, our reference first so that clipping never drops it (C3)."""
+    text = (
+        f"Ref {request.reference}: please cancel this order before it ships and refund it to our CJ "
+        f"balance. Store order {request.order_name} ({one_line(request.store_name)}). "
+        f"Reason: {one_line(request.reason_text)}"
+    )
+    return text if len(text) <= MESSAGE_TEXT_MAX else text[: MESSAGE_TEXT_MAX - 1] + "…"
+
+
+def _tail(line_id: str | None) -> str | None:
+    """`gid://shopify/LineItem/123` and `123` name the same store line."""
+    return None if not line_id else line_id.rsplit("/", 1)[-1]
+
+
+def _tracking_text(detail: CJOrderDetail) -> str:
+    if not detail.track_number:
+        return "no tracking number yet"
+    carrier = f" ({detail.logistic_name})" if detail.logistic_name else ""
+    url = f" {detail.tracking_url}" if detail.tracking_url else ""
+    return f"tracking {detail.track_number}{carrier}{url}"
+
+
+def _tracking_extra(detail: CJOrderDetail) -> dict[str, str]:
+    extra = {"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""}
+    for key, value in (
+        ("tracking_number", detail.track_number),
+        ("tracking_url", detail.tracking_url),
+        ("carrier", detail.logistic_name),
+    ):
+        if value:
+            extra[key] = value
+    return extra
+
+
+def _not_found_result(order_id: str) -> SupplierCancellationResult:
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.ACCEPTED,
+        detail=f"CJ has no order {order_id}: it was never passed on, nothing will ship",
+    )
+
+
+def _cancelled_result(
+    detail: CJOrderDetail, decided: SupplierCancellationResult | None
+) -> SupplierCancellationResult:
+    """Cancelled at CJ; when a dispute refunded it, the amount comes along (F2)."""
+    refund = decided.refund if decided is not None and decided.answer is SupplierAnswer.ACCEPTED else None
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.ACCEPTED,
+        remote_id=decided.remote_id if refund is not None and decided is not None else detail.order_id,
+        refund=refund,
+        detail=f"order cancelled at CJ (status {detail.order_status}): nothing will ship",
+        extra=_tracking_extra(detail),
+    )
+
+
+def _shipped_result(detail: CJOrderDetail) -> SupplierCancellationResult:
+    """Too late to stop the parcel: C8 switches the case to C4."""
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.REFUSED,
+        remote_id=detail.order_id,
+        detail=f"already shipped by CJ (status {detail.order_status}), {_tracking_text(detail)}",
+        extra=_tracking_extra(detail),
+    )
+
+
+def _unknown_result(detail: CJOrderDetail) -> SupplierCancellationResult:
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.PENDING,
+        remote_id=detail.order_id,
+        detail=f"CJ reports status {detail.order_status!r}, unknown here: check the order at CJ",
+        extra=_tracking_extra(detail),
+    )
+
+
+def decided_result(dispute: CJDispute) -> SupplierCancellationResult | None:
+    """CJ's final decision on a dispute (`finallyDeal`), or None while undecided (§4.3 step 5)."""
+    extra = {"dispute_id": dispute.id, "dispute_status": dispute.status or ""}
+    if dispute.finally_deal == DEAL_REFUND:
+        refund = Money.of(dispute.money, CJ_CURRENCY) if dispute.money is not None else None
+        amount = f"{refund.amount} {CJ_CURRENCY}" if refund is not None else "an amount not stated"
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.ACCEPTED,
+            remote_id=dispute.id,
+            refund=refund,
+            detail=f"CJ accepted dispute {dispute.id}: refund of {amount} to the CJ balance",
+            extra=extra,
+        )
+    if dispute.finally_deal == DEAL_REISSUE:
+        resend = f" (resend order {dispute.resend_order_code})" if dispute.resend_order_code else ""
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.REFUSED,
+            remote_id=dispute.id,
+            detail=f"CJ chose to reissue instead of refunding dispute {dispute.id}{resend}",
+            extra=extra,
+        )
+    if dispute.finally_deal == DEAL_REJECT:
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.REFUSED,
+            remote_id=dispute.id,
+            detail=f"CJ rejected dispute {dispute.id}",
+            extra=extra,
+        )
+    return None
+
+
+def latest(disputes: Sequence[CJDispute]) -> CJDispute | None:
+    """The most recent dispute (`createDate` is `YYYY-MM-DD HH:MM:SS`, so text order is time order)."""
+    if not disputes:
+        return None
+    return max(enumerate(disputes), key=lambda pair: (pair[1].create_date or "", -pair[0]))[1]
+
+
+class CJSupplier:
+    """`SupplierChannel` for CJ Dropshipping (C3, C8; INTEGRATIONS.md §4.2-§4.3)."""
+
+    def __init__(self, client: CJClient) -> None:
+        self._client = client
+
+    async def order_status(self, order_id: str) -> SupplierOrderView:
+        """Read the order at CJ; an unknown order is NOT_FOUND (never passed on)."""
+        detail = await self._read(order_id)
+        if detail is None:
+            return SupplierOrderView(state=SupplierOrderState.NOT_FOUND)
+        return SupplierOrderView(
+            state=state_of(detail),
+            supplier_order_id=detail.cj_order_id or detail.order_id,
+            tracking_number=detail.track_number,
+            raw_status=detail.order_status,
+        )
+
+    async def request_cancellation(
+        self, request: SupplierCancellationRequest, *, idempotency_key: str
+    ) -> SupplierCancellationResult:
+        """Read first, then: unpaid -> delete (ACCEPTED); paid -> refund dispute (PENDING);
+        shipped -> REFUSED (C8); cancelled or unknown at CJ -> ACCEPTED (C3)."""
+        detail = await self._read(request.order_id)
+        if detail is None:
+            return _not_found_result(request.order_id)
+        return await self._act(request, detail, idempotency_key)
+
+    async def cancellation_outcome(self, request: SupplierCancellationRequest) -> SupplierCancellationResult:
+        """Poll: cancelled -> ACCEPTED; dispute decided -> its outcome; shipped -> REFUSED (C8)."""
+        detail = await self._read(request.order_id)
+        if detail is None:
+            return _not_found_result(request.order_id)
+        dispute = latest(await self._client.all_disputes(detail.order_id))
+        decided = decided_result(dispute) if dispute is not None else None
+        state = state_of(detail)
+        if state is SupplierOrderState.CANCELLED:
+            return _cancelled_result(detail, decided)
+        if decided is not None:
+            return decided
+        if state in (SupplierOrderState.SHIPPED, SupplierOrderState.DELIVERED):
+            return _shipped_result(detail)
+        if state is SupplierOrderState.UNKNOWN:
+            return _unknown_result(detail)
+        return _waiting(detail, dispute)
+
+    # ---- steps ----
+
+    async def _read(self, order_id: str) -> CJOrderDetail | None:
+        try:
+            return await self._client.get_order_detail(order_id)
+        except NotFound:
+            return None
+
+    async def _act(
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+    ) -> SupplierCancellationResult:
+        state = state_of(detail)
+        if state is SupplierOrderState.CANCELLABLE:
+            return await self._delete(request, detail, key)
+        if state is SupplierOrderState.PAID:
+            return await self._open_dispute(request, detail, key)
+        if state is SupplierOrderState.CANCELLED:
+            return _cancelled_result(detail, None)
+        if state in (SupplierOrderState.SHIPPED, SupplierOrderState.DELIVERED):
+            return _shipped_result(detail)
+        return _unknown_result(detail)
+
+    async def _delete(
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+    ) -> SupplierCancellationResult:
+        """Unpaid at CJ: delete the order (§4.2). If CJ refuses, the order moved on: re-read and act."""
+        try:
+            await self._client.delete_order(detail.order_id)
+        except PermanentError as exc:
+            if isinstance(exc, AuthenticationFailed):
+                raise
+            again = await self._read(request.order_id)
+            if again is None:
+                return _not_found_result(request.order_id)
+            if state_of(again) is SupplierOrderState.CANCELLABLE:
+                raise
+            return await self._act(request, again, key)
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.ACCEPTED,
+            remote_id=detail.order_id,
+            detail=f"order deleted at CJ while unpaid (status {detail.order_status}): nothing will ship",
+            extra={
+                "cj_order_id": detail.order_id,
+                "cj_status": detail.order_status or "",
+                "action": "delete",
+            },
+        )
+
+    async def _open_dispute(
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+    ) -> SupplierCancellationResult:
+        """Paid, not shipped: disputeProducts -> disputeConfirmInfo -> create (§4.3), refund to balance."""
+        offered = await self._client.dispute_products(detail.order_id)
+        wanted = _lines_to_claim(request, detail, offered.product_info_list)
+        claim = [line for product, line in wanted if product.can_choose]
+        if not claim:
+            return await self._already_disputed(detail)
+        confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
+        _require_refund_option(detail, confirm)
+        reason = choose_dispute_reason(confirm.dispute_reason_list)
+        bid = business_dispute_id(key)
+        await self._client.create_dispute(
+            business_dispute_id=bid,
+            order_id=detail.order_id,
+            dispute_reason_id=reason.dispute_reason_id,
+            message_text=dispute_message(request),
+            products=claim,
+        )
+        dispute = await self._find_created(detail.order_id)
+        limit = f" (up to {confirm.max_amount} {CJ_CURRENCY})" if confirm.max_amount is not None else ""
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.PENDING,
+            remote_id=dispute.id if dispute is not None else None,
+            detail=f"refund dispute opened at CJ, reason {reason.reason_name!r}{limit}; awaiting decision",
+            extra={
+                "cj_order_id": detail.order_id,
+                "business_dispute_id": bid,
+                "dispute_reason": reason.reason_name,
+                "lines": ",".join(f"{line.line_item_id}x{line.quantity}" for line in claim),
+            },
+        )
+
+    async def _find_created(self, cj_order_id: str) -> CJDispute | None:
+        """The id of the dispute just created; it exists, so a failed read only loses the id."""
+        try:
+            return latest(await self._client.all_disputes(cj_order_id))
+        except IntegrationError as exc:
+            logger.warning("dispute created at CJ for %s, but listing it failed: %s", cj_order_id, exc)
+            return None
+
+    async def _already_disputed(self, detail: CJOrderDetail) -> SupplierCancellationResult:
+        """No line can be chosen: a dispute is open already (ours, from an earlier attempt), or
+        CJ's dispute window is closed, which is a refusal (C8)."""
+        dispute = latest(await self._client.all_disputes(detail.order_id))
+        if dispute is None:
+            return SupplierCancellationResult(
+                answer=SupplierAnswer.REFUSED,
+                remote_id=detail.order_id,
+                detail="CJ allows no dispute on these items and none is open: the order will ship",
+                extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
+            )
+        return decided_result(dispute) or _waiting(detail, dispute)
+
+
+def _require_refund_option(detail: CJOrderDetail, confirm: CJDisputeConfirmInfo) -> None:
+    options = confirm.expect_result_option_list
+    if options and str(EXPECT_REFUND) not in options:
+        raise PermanentError(
+            f"CJ offers no refund for order {detail.order_id} (options {options})",
+            vendor=VENDOR,
+            code="refund_not_offered",
+        )
+
+
+def _waiting(detail: CJOrderDetail, dispute: CJDispute | None) -> SupplierCancellationResult:
+    if dispute is None:
+        text = f"no decision yet: order {detail.order_id} is {detail.order_status} at CJ, no dispute listed"
+        return SupplierCancellationResult(answer=SupplierAnswer.PENDING, remote_id=None, detail=text)
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.PENDING,
+        remote_id=dispute.id,
+        detail=f"dispute {dispute.id} is open at CJ (status {dispute.status}); awaiting CJ's decision",
+        extra={"dispute_id": dispute.id, "cj_order_id": detail.order_id},
+    )
+
+
+def _lines_to_claim(
+    request: SupplierCancellationRequest,
+    detail: CJOrderDetail,
+    offered: Sequence[CJDisputeProduct],
+) -> list[tuple[CJDisputeProduct, CJDisputeLine]]:
+    """Our items as CJ dispute lines: the whole order, or the matched lines (C5 partial)."""
+    if request.full_order:
+        return [(p, _line(p, p.quantity)) for p in offered]
+    claimed: list[tuple[CJDisputeProduct, CJDisputeLine]] = []
+    for item in request.items:
+        product = _match(item, detail, offered)
+        if product is None:
+            raise PermanentError(
+                f"cannot match item {item.title!r} (sku {item.sku}) to a line of CJ order {detail.order_id}",
+                vendor=VENDOR,
+                code="unmatched_item",
+            )
+        claimed.append((product, _line(product, min(item.quantity, product.quantity))))
+    return claimed
+
+
+def _line(product: CJDisputeProduct, quantity: int) -> CJDisputeLine:
+    return CJDisputeLine(line_item_id=product.line_item_id, quantity=quantity, price=product.price)
+
+
+def _match(
+    item: CancellationItem, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+) -> CJDisputeProduct | None:
+    """CJ line by its id, else through the store line id CJ keeps, else by SKU."""
+    by_line = {p.line_item_id: p for p in offered}
+    if item.supplier_line_id in by_line:
+        return by_line[item.supplier_line_id]
+    for product in detail.product_list:
+        if product.line_item_id in by_line and _tail(product.store_line_item_id) == _tail(item.line_item_id):
+            return by_line[product.line_item_id]
+    return next((p for p in offered if item.sku and p.sku == item.sku), None)
