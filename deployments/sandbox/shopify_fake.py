@@ -1,0 +1,2749 @@
+"""A fake Shopify store that speaks the real Admin GraphQL contract (INTEGRATIONS.md section 1).
+
+It is the demo's sandbox store and the tests' stand-in for Shopify. Every GraphQL request is
+parsed and VALIDATED against the real 2026-01 SDL (`shared/contracts/shopify/`), then EXECUTED
+with graphql-core against that schema, with resolvers over in-memory state: answers have
+exactly the requested shape, and a document Shopify would reject is rejected here too (HTTP 200
+with `errors`, like Shopify). Fields the resolvers do not model resolve to null (an error for a
+non-null field): the fake models orders, line items, fulfillments, fulfillment orders,
+transactions, refunds, suggested refunds and jobs, which is what `integrations.shopify` reads.
+
+Behaviour modelled after the contract:
+* auth with `X-Shopify-Access-Token` (401 otherwise); `X-Request-Id` and
+  `X-Shopify-API-Version` on every answer (1.1);
+* `extensions.cost` on every answer and a leaky bucket (size and restore rate configurable):
+  a query that costs more than what is available is answered THROTTLED in an HTTP 200 (1.2);
+  more than 1000 points is MAX_COST_EXCEEDED;
+* `refundCreate` honours `@idempotent(key:)`: the same key and input replay the original
+  refund, the same key with another input is refused (IDEMPOTENCY_KEY_PARAMETER_MISMATCH, the
+  code Shopify documents for its idempotent mutations) (1.3, 1.5);
+* `orderCancel` checks eligibility as its SDL description says and returns a Job, done after
+  `job_polls_until_done` polls or as soon as the order is read again; on completion the order is
+  cancelled, refunded (original payment methods or store credit), restocked, and a signed
+  `orders/cancelled` webhook is sent when a webhook URL is configured (1.4, 1.9).
+
+Run it: `python -m deployments.sandbox.shopify_fake --port 8081 --webhook-url URL
+--webhook-secret S` (seeds `deployments.sandbox.seed.demo_orders()` unless `--no-seed`), or
+`start_fake_shopify(port=0, **config)` in a background thread for tests.
+
+Control API (for tests and the demo; not part of Shopify):
+* `POST /_control/reset` (optional JSON body: config changes), `POST /_control/config`;
+* `POST /_control/orders` seeds an order (`SeedOrder`); `GET /_control/orders/{legacy_id}`
+  returns the raw state (quantities, refunds, cancellation, restocks);
+* `POST /_control/orders/{legacy_id}/fulfill` ships (tracking) and sends `fulfillments/create`
+  and `orders/updated`; `POST /_control/orders/{legacy_id}/deliver` marks the parcel delivered
+  and sends `fulfillments/update`;
+* `POST /_control/webhooks/send` sends any topic for an order, optionally several times with the
+  same `X-Shopify-Webhook-Id` (duplicate deliveries); `GET /_control/webhooks` lists deliveries;
+* `POST /_control/faults` queues faults by root field name (`throttled`, `user_error`,
+  `http_500`, `http_500_after_commit`, `http_429`, `timeout`) with a count; `GET /_control/faults`;
+* `GET /_control/calls` lists every GraphQL call (root fields, variables, idempotency key,
+  HTTP status, outcome, cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import os
+import shlex
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import graphql
+import httpx
+import uvicorn
+from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from deployments.sandbox.seed import demo_orders
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+MAX_QUERY_COST = 1000  # single-query limit (1.2)
+MUTATION_COST = 10  # per root mutation field (1.2)
+FIRST_OBJECT_ID = 7_100_000_000_001
+ORDER_ID_BASE = 5_840_000_000_000  # order #1001 -> 5840000001001: readable and stable across resets
+REFUNDABLE_KINDS = frozenset({"SALE", "CAPTURE"})
+STORE_CREDIT_GATEWAY = "shopify_store_credit"
+INVALID_TOKEN_MESSAGE = "[API] Invalid API key or access token (unrecognized login or wrong password)"  # noqa: S105
+IDEMPOTENCY_MISMATCH_MESSAGE = "The same idempotency key cannot be used with different operation parameters."
+
+SCHEMA_PATH_ENV = "AFTERSALES_SHOPIFY_SCHEMA_PATH"
+DEFAULT_SCHEMA_PATH = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "contracts"
+    / "shopify"
+    / "admin_schema_2026-01_public.graphql"
+)
+
+FaultKind = Literal["throttled", "user_error", "http_500", "http_500_after_commit", "http_429", "timeout"]
+Json = dict[str, Any]
+
+
+# ====================================================================== schema and cost (1.2)
+
+_schema_lock = threading.Lock()
+
+
+@cache
+def _build_schema(path: str) -> GraphQLSchema:
+    with open(path, encoding="utf-8") as sdl:
+        return graphql.build_schema(sdl.read(), assume_valid_sdl=True, assume_valid=True)
+
+
+def admin_schema() -> GraphQLSchema:
+    """The Admin API 2026-01 schema, built once per process (about 1.8 s), thread-safe."""
+    path = os.environ.get(SCHEMA_PATH_ENV) or str(DEFAULT_SCHEMA_PATH)
+    with _schema_lock:
+        return _build_schema(path)
+
+
+def requested_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any],
+) -> int:
+    """Shopify's calculated query cost, approximated (1.2).
+
+    Scalars and enums cost 0, objects 1, a connection 2 plus `first`/`last` times its
+    selection, a list field with `first` that many times its item; a mutation costs 10.
+    """
+    if operation.operation == OperationType.MUTATION:
+        return MUTATION_COST * sum(1 for s in operation.selection_set.selections if isinstance(s, FieldNode))
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    root = schema.query_type
+    assert root is not None
+    return _selection_cost(schema, root, operation.selection_set, fragments, variables)
+
+
+def _selection_cost(
+    schema: GraphQLSchema,
+    parent: GraphQLNamedType,
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+) -> int:
+    total = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            total += _field_cost(schema, parent, selection, fragments, variables)
+        elif isinstance(selection, InlineFragmentNode):
+            target = (
+                schema.get_type(selection.type_condition.name.value) if selection.type_condition else parent
+            )
+            total += _selection_cost(schema, target or parent, selection.selection_set, fragments, variables)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments[selection.name.value]
+            target = schema.get_type(fragment.type_condition.name.value) or parent
+            total += _selection_cost(schema, target, fragment.selection_set, fragments, variables)
+    return total
+
+
+def _field_cost(
+    schema: GraphQLSchema,
+    parent: GraphQLNamedType,
+    node: FieldNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+) -> int:
+    if node.selection_set is None or not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+        return 0
+    definition = parent.fields.get(node.name.value)
+    if definition is None:
+        return 0
+    named = graphql.get_named_type(definition.type)
+    children = _selection_cost(schema, named, node.selection_set, fragments, variables)
+    size = _page_size(node, variables)
+    if named.name.endswith("Connection"):
+        return 2 + size * children
+    inner = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+    if isinstance(inner, GraphQLList):
+        return size * (1 + children)
+    return 1 + children
+
+
+def _page_size(node: FieldNode, variables: Mapping[str, Any]) -> int:
+    for argument in node.arguments or ():
+        if argument.name.value not in ("first", "last"):
+            continue
+        if isinstance(argument.value, IntValueNode):
+            return int(argument.value.value)
+        if isinstance(argument.value, VariableNode):
+            value = variables.get(argument.value.name.value)
+            return int(value) if isinstance(value, int) else 1
+    return 1
+
+
+def actual_cost(data: Any, is_mutation: bool) -> int:
+    """What the answer really cost: one point per object returned (a mutation: 10)."""
+    if is_mutation:
+        return MUTATION_COST
+    if isinstance(data, dict):
+        return 1 + sum(actual_cost(v, False) for v in data.values())
+    if isinstance(data, list):
+        return sum(actual_cost(v, False) for v in data)
+    return 0
+
+
+@dataclass
+class LeakyBucket:
+    """Per-(app, store) query-cost bucket (1.2), on a monotonic clock."""
+
+    maximum: float
+    restore_rate: float
+    clock: Callable[[], float] = time.monotonic
+    level: float = -1.0
+    stamp: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.level < 0:
+            self.level = self.maximum
+        self.stamp = self.clock()
+
+    def available(self) -> float:
+        now = self.clock()
+        self.level = min(self.maximum, self.level + (now - self.stamp) * self.restore_rate)
+        self.stamp = now
+        return self.level
+
+    def take(self, points: float) -> None:
+        self.available()
+        self.level -= points
+
+    def give_back(self, points: float) -> None:
+        self.level = min(self.maximum, self.level + max(points, 0.0))
+
+    def throttle_status(self, available: float | None = None) -> Json:
+        return {
+            "maximumAvailable": self.maximum,
+            "currentlyAvailable": int(self.available() if available is None else available),
+            "restoreRate": self.restore_rate,
+        }
+
+
+# ====================================================================== seed format
+
+
+class _SeedModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeedCustomer(_SeedModel):
+    first_name: str
+    last_name: str
+    email: str
+    locale: str = "fr"
+    phone: str | None = None
+    orders_count: int = Field(default=1, ge=0)
+
+
+class SeedAddress(_SeedModel):
+    first_name: str | None = None  # default: the customer's
+    last_name: str | None = None
+    company: str | None = None
+    address1: str
+    address2: str | None = None
+    city: str
+    zip: str
+    province_code: str | None = None
+    country_code: str = "FR"
+    phone: str | None = None
+
+
+class SeedLineItem(_SeedModel):
+    title: str
+    variant_title: str | None = None
+    sku: str | None = None
+    vendor: str | None = None
+    product_type: str = ""
+    price: Decimal = Field(ge=0)  # unit price paid, taxes included
+    quantity: int = Field(default=1, ge=1)
+
+
+class SeedFulfillment(_SeedModel):
+    """A parcel already shipped when the order is seeded (or created by `/fulfill`)."""
+
+    tracking_company: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    shipped_at: datetime | None = None
+    shipped_hours_ago: float | None = None
+    delivered_at: datetime | None = None
+    delivered_hours_ago: float | None = None
+    estimated_delivery_at: datetime | None = None
+    display_status: str | None = None  # default IN_TRANSIT, or DELIVERED when delivered
+    line_items: dict[str, int] | None = None  # sku or line item gid -> quantity; default: all unfulfilled
+
+
+class SeedFulfillmentService(_SeedModel):
+    """The order's fulfillment order was passed to a fulfillment service (e.g. CJ Dropshipping)."""
+
+    location_name: str
+    status: Literal["OPEN", "IN_PROGRESS", "ON_HOLD", "SCHEDULED"] = "IN_PROGRESS"
+    request_status: Literal["UNSUBMITTED", "SUBMITTED", "ACCEPTED", "REJECTED"] = "ACCEPTED"
+
+
+class SeedOrder(_SeedModel):
+    """The simplified order JSON of `POST /_control/orders` (see `deployments.sandbox.seed`)."""
+
+    number: int = Field(ge=1)
+    id: int | None = None  # default ORDER_ID_BASE + number
+    customer: SeedCustomer | None = None
+    email: str | None = None  # default: the customer's
+    currency: str = "EUR"
+    line_items: list[SeedLineItem] = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    gateway: str = "shopify_payments"
+    paid: bool = True
+    shipping_price: Decimal = Field(default=ZERO, ge=0)
+    shipping_address: SeedAddress | None = None
+    billing_address: SeedAddress | None = None  # default: the shipping address
+    created_at: datetime | None = None
+    placed_hours_ago: float | None = None
+    fulfillment: SeedFulfillment | None = None
+    fulfillment_service: SeedFulfillmentService | None = None
+    note: str | None = None
+    test: bool = False
+
+
+# ====================================================================== in-memory state
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    """Shopify `DateTime`: `2026-01-12T09:30:00Z`."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _amount(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def _gid(kind: str, object_id: int | str) -> str:
+    return f"gid://shopify/{kind}/{object_id}"
+
+
+def _gid_tail(gid: Any, kind: str) -> int | None:
+    prefix = f"gid://shopify/{kind}/"
+    if not isinstance(gid, str) or not gid.startswith(prefix):
+        return None
+    tail = gid[len(prefix) :].split("?", 1)[0]
+    return int(tail) if tail.isdigit() else None
+
+
+@dataclass
+class FakeCustomer:
+    id: int
+    first_name: str
+    last_name: str
+    email: str
+    locale: str
+    phone: str | None
+    orders_count: int
+    created_at: datetime
+
+
+@dataclass
+class FakeLineItem:
+    id: int
+    fulfillment_order_line_id: int
+    product_id: int
+    title: str
+    variant_title: str | None
+    sku: str | None
+    vendor: str | None
+    product_type: str
+    price: Decimal
+    quantity: int
+    fulfilled: int = 0
+    removed: int = 0  # refunded before fulfilment (restock CANCEL, or NO_RESTOCK on unfulfilled units)
+    returned: int = 0  # refunded after fulfilment
+    restocked: int = 0
+
+    @property
+    def gid(self) -> str:
+        return _gid("LineItem", self.id)
+
+    @property
+    def current_quantity(self) -> int:
+        return self.quantity - self.removed - self.returned
+
+    @property
+    def unfulfilled(self) -> int:
+        return max(self.quantity - self.fulfilled - self.removed, 0)
+
+    @property
+    def returnable(self) -> int:
+        return max(self.fulfilled - self.returned, 0)
+
+
+@dataclass
+class FakeTransaction:
+    id: int
+    kind: str
+    status: str
+    gateway: str
+    amount: Decimal
+    created_at: datetime
+    parent_id: int | None = None
+
+    @property
+    def gid(self) -> str:
+        return _gid("OrderTransaction", self.id)
+
+
+@dataclass
+class FakeRefundLine:
+    id: int
+    line_item_id: int
+    quantity: int
+    restock_type: str
+    location_id: int | None
+    subtotal: Decimal
+
+
+@dataclass
+class FakeRefund:
+    id: int
+    created_at: datetime
+    note: str | None
+    lines: list[FakeRefundLine]
+    transaction_ids: list[int]
+    shipping: Decimal
+    total: Decimal
+    idempotency_key: str | None = None
+    source: str = "refundCreate"  # or "orderCancel"
+
+    @property
+    def gid(self) -> str:
+        return _gid("Refund", self.id)
+
+
+@dataclass
+class FakeTracking:
+    company: str | None
+    number: str | None
+    url: str | None
+
+
+@dataclass
+class FakeFulfillment:
+    id: int
+    sequence: int
+    created_at: datetime
+    updated_at: datetime
+    display_status: str
+    tracking: list[FakeTracking]
+    lines: dict[int, int]  # line item id -> quantity
+    line_ids: dict[int, int]  # line item id -> FulfillmentLineItem id
+    location_id: int
+    status: str = "SUCCESS"
+    in_transit_at: datetime | None = None
+    delivered_at: datetime | None = None
+    estimated_delivery_at: datetime | None = None
+
+    @property
+    def gid(self) -> str:
+        return _gid("Fulfillment", self.id)
+
+
+@dataclass
+class FakeFulfillmentOrder:
+    id: int
+    location_id: int
+    location_name: str
+    status: str
+    request_status: str
+    created_at: datetime
+
+
+@dataclass
+class FakeOrder:
+    id: int
+    number: int
+    email: str | None
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+    customer: FakeCustomer | None
+    tags: list[str]
+    gateway: str
+    shipping_price: Decimal
+    shipping_address: SeedAddress | None
+    billing_address: SeedAddress | None
+    note: str | None
+    test: bool
+    line_items: list[FakeLineItem]
+    fulfillment_order: FakeFulfillmentOrder
+    transactions: list[FakeTransaction] = field(default_factory=list)
+    refunds: list[FakeRefund] = field(default_factory=list)
+    fulfillments: list[FakeFulfillment] = field(default_factory=list)
+    shipping_refunded: Decimal = ZERO
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    staff_note: str | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def gid(self) -> str:
+        return _gid("Order", self.id)
+
+    @property
+    def name(self) -> str:
+        return f"#{self.number}"
+
+    @property
+    def locale(self) -> str | None:
+        return self.customer.locale if self.customer else None
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((li.price * li.quantity for li in self.line_items), ZERO)
+
+    @property
+    def total_price(self) -> Decimal:
+        return self.subtotal + self.shipping_price
+
+    @property
+    def current_total(self) -> Decimal:
+        current = sum((li.price * li.current_quantity for li in self.line_items), ZERO)
+        return current + self.shipping_price - self.shipping_refunded
+
+    @property
+    def received(self) -> Decimal:
+        return sum(
+            (t.amount for t in self.transactions if t.kind in REFUNDABLE_KINDS and t.status == "SUCCESS"),
+            ZERO,
+        )
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum(
+            (t.amount for t in self.transactions if t.kind == "REFUND" and t.status == "SUCCESS"), ZERO
+        )
+
+    @property
+    def refundable(self) -> Decimal:
+        return max(self.received - self.refunded, ZERO)
+
+    @property
+    def shipping_remaining(self) -> Decimal:
+        return max(self.shipping_price - self.shipping_refunded, ZERO)
+
+    @property
+    def shipped(self) -> bool:
+        return any(f.status == "SUCCESS" for f in self.fulfillments)
+
+    def line(self, gid: Any) -> FakeLineItem | None:
+        wanted = _gid_tail(gid, "LineItem")
+        return next((li for li in self.line_items if li.id == wanted), None)
+
+    def transaction(self, gid: Any) -> FakeTransaction | None:
+        wanted = _gid_tail(gid, "OrderTransaction")
+        return next((t for t in self.transactions if t.id == wanted), None)
+
+    def refundable_of(self, parent: FakeTransaction) -> Decimal:
+        """What is left to refund on a SALE/CAPTURE transaction."""
+        if parent.kind not in REFUNDABLE_KINDS or parent.status != "SUCCESS":
+            return ZERO
+        children = sum(
+            (t.amount for t in self.transactions if t.parent_id == parent.id and t.kind == "REFUND"), ZERO
+        )
+        return max(parent.amount - children, ZERO)
+
+    def financial_status(self) -> str:
+        """`OrderDisplayFinancialStatus`."""
+        if self.received == 0:
+            return "VOIDED" if self.cancelled_at else "PENDING"
+        if self.refunded == 0:
+            return "PAID"
+        return "REFUNDED" if self.refunded >= self.received else "PARTIALLY_REFUNDED"
+
+    def fulfillment_status(self) -> str:
+        """`OrderDisplayFulfillmentStatus`."""
+        if not any(li.fulfilled for li in self.line_items):
+            if self.fulfillment_order_status() == "IN_PROGRESS":
+                return "IN_PROGRESS"
+            return "UNFULFILLED"
+        if all(li.unfulfilled == 0 for li in self.line_items):
+            return "FULFILLED"
+        return "PARTIALLY_FULFILLED"
+
+    def fulfillment_order_status(self) -> str:
+        if self.cancelled_at is not None or all(li.unfulfilled == 0 for li in self.line_items):
+            return "CLOSED"
+        return self.fulfillment_order.status
+
+
+@dataclass
+class FakeJob:
+    id: str
+    order_id: int
+    reason: str
+    restock: bool
+    refund_method: Literal["original", "store_credit"] | None
+    notify_customer: bool
+    staff_note: str | None
+    polls: int = 0
+    done: bool = False
+
+
+@dataclass
+class Fault:
+    """A failure queued for the next calls of one root field (`POST /_control/faults`)."""
+
+    field: str
+    kind: FaultKind
+    remaining: int = 1
+    seconds: float = 12.0  # timeout: how long to sleep after committing
+    message: str | None = None  # user_error
+    code: str | None = None  # user_error (orderCancelUserErrors code)
+    retry_after: float = 2.0  # http_429
+    available: float = 0.0  # throttled: the currentlyAvailable to report
+
+
+@dataclass(frozen=True)
+class PendingWebhook:
+    topic: str
+    order_id: int
+    payload: Json
+    event_id: str
+    triggered_at: datetime
+
+
+@dataclass
+class FakeShopConfig:
+    """Everything `start_fake_shopify(**opts)`, `/_control/reset` and `/_control/config` can set."""
+
+    shop_domain: str = "maison-lumiere.myshopify.com"
+    api_version: str = "2026-01"
+    access_token: str = "shpat_sandbox_token"  # noqa: S105 - the sandbox store's public test token
+    webhook_url: str | None = None
+    webhook_secret: str = "sandbox-webhook-secret"  # noqa: S105 - sandbox value
+    job_polls_until_done: int = 2
+    bucket_size: float = 2000.0
+    restore_rate: float = 100.0
+    location_name: str = "Maison Lumière – Paris"
+    location_id: int = 7_000_000_000_001
+
+
+@dataclass(frozen=True)
+class _IdempotentResult:
+    fingerprint: str
+    refund_id: int
+
+
+class FakeShopState:
+    """The store: orders, jobs, idempotency keys, faults, call log, webhook deliveries.
+
+    All mutation happens on the server's event loop under `lock`; tests may read it from
+    another thread (prefer `GET /_control/...`, which answers a consistent snapshot).
+    """
+
+    def __init__(
+        self, config: FakeShopConfig | None = None, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.config = config or FakeShopConfig()
+        self._initial_config = dataclasses.replace(self.config)
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.lock = threading.RLock()
+        self.orders: dict[int, FakeOrder] = {}
+        self.jobs: dict[str, FakeJob] = {}
+        self.idempotency: dict[str, _IdempotentResult] = {}
+        self.faults: list[Fault] = []
+        self.calls: list[Json] = []
+        self.deliveries: list[Json] = []
+        self.restocked: dict[str, int] = {}  # sku -> units put back in stock
+        self.outbox: list[PendingWebhook] = []
+        self.bucket = LeakyBucket(self.config.bucket_size, self.config.restore_rate)
+        self._ids: Iterator[int] = itertools.count(FIRST_OBJECT_ID)
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def reset(self, **changes: Any) -> None:
+        """Back to the state the store started with, then apply config changes."""
+        with self.lock:
+            self.config = dataclasses.replace(self._initial_config)
+            self.configure(**changes)
+            self.orders.clear()
+            self.jobs.clear()
+            self.idempotency.clear()
+            self.faults.clear()
+            self.calls.clear()
+            self.deliveries.clear()
+            self.restocked.clear()
+            self.outbox.clear()
+            self.bucket = LeakyBucket(self.config.bucket_size, self.config.restore_rate)
+            self._ids = itertools.count(FIRST_OBJECT_ID)
+
+    def configure(self, **changes: Any) -> None:
+        with self.lock:
+            for key, value in changes.items():
+                if not hasattr(self.config, key):
+                    raise ValueError(f"unknown fake Shopify setting: {key}")
+                setattr(self.config, key, value)
+            if {"bucket_size", "restore_rate"} & changes.keys():
+                self.bucket = LeakyBucket(self.config.bucket_size, self.config.restore_rate)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def order(self, legacy_id: int) -> FakeOrder | None:
+        return self.orders.get(legacy_id)
+
+    def order_by_gid(self, gid: Any) -> FakeOrder | None:
+        legacy = _gid_tail(gid, "Order")
+        return None if legacy is None else self.orders.get(legacy)
+
+    def take_outbox(self) -> list[PendingWebhook]:
+        with self.lock:
+            pending, self.outbox = self.outbox, []
+        return pending
+
+    def queue_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def pop_fault(self, root_fields: Sequence[str]) -> Fault | None:
+        """The first queued fault for one of these root fields, consumed once."""
+        for fault in self.faults:
+            if fault.field in root_fields and fault.remaining > 0:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def emit(self, topic: str, order: FakeOrder, payload: Json | None = None) -> PendingWebhook:
+        """Queue a webhook for delivery after the current request (1.9)."""
+        event = PendingWebhook(
+            topic=topic,
+            order_id=order.id,
+            payload=payload if payload is not None else rest_order(order),
+            event_id=str(uuid.uuid4()),
+            triggered_at=self.clock(),
+        )
+        self.outbox.append(event)
+        return event
+
+    # ------------------------------------------------------------------ seeding
+
+    def add_order(self, seed: SeedOrder) -> FakeOrder:
+        """Create an order from the simplified seed JSON (paid, optionally shipped)."""
+        with self.lock:
+            order_id = seed.id or ORDER_ID_BASE + seed.number
+            if order_id in self.orders or any(o.number == seed.number for o in self.orders.values()):
+                raise ValueError(f"order #{seed.number} already exists")
+            created = self._placed_at(seed)
+            order = FakeOrder(
+                id=order_id,
+                number=seed.number,
+                email=seed.email or (seed.customer.email if seed.customer else None),
+                currency=seed.currency.upper(),
+                created_at=created,
+                updated_at=created,
+                customer=self._customer(seed.customer, created),
+                tags=list(seed.tags),
+                gateway=seed.gateway,
+                shipping_price=seed.shipping_price,
+                shipping_address=self._address(seed.shipping_address, seed.customer),
+                billing_address=self._address(seed.billing_address or seed.shipping_address, seed.customer),
+                note=seed.note,
+                test=seed.test,
+                line_items=[self._line_item(item) for item in seed.line_items],
+                fulfillment_order=self._fulfillment_order(seed.fulfillment_service, created),
+            )
+            if seed.paid:
+                order.transactions.append(
+                    FakeTransaction(
+                        self.next_id(), "SALE", "SUCCESS", seed.gateway, order.total_price, created
+                    )
+                )
+            self.orders[order.id] = order
+            if seed.fulfillment is not None:
+                self.fulfill(order, seed.fulfillment, notify=False)
+            return order
+
+    def _placed_at(self, seed: SeedOrder) -> datetime:
+        if seed.created_at is not None:
+            placed = _aware(seed.created_at)
+            assert placed is not None
+            return placed
+        return self.clock() - timedelta(hours=seed.placed_hours_ago or 0)
+
+    def _customer(self, seed: SeedCustomer | None, created: datetime) -> FakeCustomer | None:
+        if seed is None:
+            return None
+        return FakeCustomer(
+            id=self.next_id(),
+            first_name=seed.first_name,
+            last_name=seed.last_name,
+            email=seed.email,
+            locale=seed.locale,
+            phone=seed.phone,
+            orders_count=seed.orders_count,
+            created_at=created,
+        )
+
+    @staticmethod
+    def _address(address: SeedAddress | None, customer: SeedCustomer | None) -> SeedAddress | None:
+        if address is None or customer is None:
+            return address
+        return address.model_copy(
+            update={
+                "first_name": address.first_name or customer.first_name,
+                "last_name": address.last_name or customer.last_name,
+            }
+        )
+
+    def _line_item(self, seed: SeedLineItem) -> FakeLineItem:
+        return FakeLineItem(
+            id=self.next_id(),
+            fulfillment_order_line_id=self.next_id(),
+            product_id=self.next_id(),
+            title=seed.title,
+            variant_title=seed.variant_title,
+            sku=seed.sku,
+            vendor=seed.vendor,
+            product_type=seed.product_type,
+            price=seed.price,
+            quantity=seed.quantity,
+        )
+
+    def _fulfillment_order(
+        self, service: SeedFulfillmentService | None, created: datetime
+    ) -> FakeFulfillmentOrder:
+        if service is None:
+            return FakeFulfillmentOrder(
+                self.next_id(),
+                self.config.location_id,
+                self.config.location_name,
+                "OPEN",
+                "UNSUBMITTED",
+                created,
+            )
+        return FakeFulfillmentOrder(
+            self.next_id(),
+            self.next_id(),
+            service.location_name,
+            service.status,
+            service.request_status,
+            created,
+        )
+
+    # ------------------------------------------------------------------ fulfilment
+
+    def fulfill(self, order: FakeOrder, request: SeedFulfillment, *, notify: bool) -> FakeFulfillment:
+        """Ship units (default: every unfulfilled unit) with tracking; webhooks when `notify`."""
+        with self.lock:
+            if order.cancelled_at is not None:
+                raise ValueError(f"order {order.name} is cancelled")
+            quantities = self._fulfil_quantities(order, request.line_items)
+            now = self.clock()
+            shipped = _aware(request.shipped_at) or (
+                now - timedelta(hours=request.shipped_hours_ago)
+                if request.shipped_hours_ago is not None
+                else now
+            )
+            delivered = _aware(request.delivered_at) or (
+                now - timedelta(hours=request.delivered_hours_ago)
+                if request.delivered_hours_ago is not None
+                else None
+            )
+            fulfillment = FakeFulfillment(
+                id=self.next_id(),
+                sequence=len(order.fulfillments) + 1,
+                created_at=shipped,
+                updated_at=delivered or shipped,
+                display_status=request.display_status or ("DELIVERED" if delivered else "IN_TRANSIT"),
+                tracking=[
+                    FakeTracking(request.tracking_company, request.tracking_number, request.tracking_url)
+                ]
+                if request.tracking_number or request.tracking_company
+                else [],
+                lines={li.id: qty for li, qty in quantities},
+                line_ids={li.id: self.next_id() for li, _ in quantities},
+                location_id=order.fulfillment_order.location_id,
+                in_transit_at=shipped,
+                delivered_at=delivered,
+                estimated_delivery_at=_aware(request.estimated_delivery_at),
+            )
+            for li, qty in quantities:
+                li.fulfilled += qty
+            order.fulfillments.append(fulfillment)
+            order.updated_at = now
+            if notify:
+                self.emit("fulfillments/create", order, rest_fulfillment(order, fulfillment))
+                self.emit("orders/updated", order)
+            return fulfillment
+
+    @staticmethod
+    def _fulfil_quantities(
+        order: FakeOrder, wanted: Mapping[str, int] | None
+    ) -> list[tuple[FakeLineItem, int]]:
+        if wanted is None:
+            picked = [(li, li.unfulfilled) for li in order.line_items if li.unfulfilled > 0]
+        else:
+            picked = []
+            for key, qty in wanted.items():
+                line = order.line(key) or next((li for li in order.line_items if li.sku == key), None)
+                if line is None:
+                    raise ValueError(f"no line item {key!r} on {order.name}")
+                if not 0 < qty <= line.unfulfilled:
+                    raise ValueError(f"cannot fulfil {qty} of {key!r}: {line.unfulfilled} unfulfilled")
+                picked.append((line, qty))
+        if not picked:
+            raise ValueError(f"nothing left to fulfil on {order.name}")
+        return picked
+
+    def deliver(self, order: FakeOrder, *, notify: bool) -> FakeFulfillment:
+        """Mark the latest parcel delivered (`Fulfillment.deliveredAt`), `fulfillments/update`."""
+        with self.lock:
+            if not order.fulfillments:
+                raise ValueError(f"order {order.name} has no fulfillment")
+            fulfillment = order.fulfillments[-1]
+            now = self.clock()
+            fulfillment.delivered_at = now
+            fulfillment.display_status = "DELIVERED"
+            fulfillment.updated_at = now
+            order.updated_at = now
+            if notify:
+                self.emit("fulfillments/update", order, rest_fulfillment(order, fulfillment))
+            return fulfillment
+
+    # ------------------------------------------------------------------ cancellation (1.4)
+
+    def cancel_errors(self, order: FakeOrder | None, args: Mapping[str, Any]) -> list[Json]:
+        """`orderCancelUserErrors` per the eligibility rules of the orderCancel description."""
+        if order is None:
+            return [_cancel_error(["orderId"], "Order does not exist.", "NOT_FOUND")]
+        if order.cancelled_at is not None:
+            return [_cancel_error(["orderId"], "Order has already been cancelled.", "INVALID")]
+        if any(job.order_id == order.id and not job.done for job in self.jobs.values()):
+            return [_cancel_error(["orderId"], "Order is already being cancelled.", "INVALID")]
+        if order.shipped:
+            return [_cancel_error(["orderId"], "Order has fulfillments that can't be cancelled.", "INVALID")]
+        note = args.get("staffNote")
+        if note is not None and len(note) > 255:
+            return [
+                _cancel_error(["staffNote"], "Staff note is too long (maximum is 255 characters).", "INVALID")
+            ]
+        store_credit = (args.get("refundMethod") or {}).get("storeCreditRefund")
+        if store_credit is not None and order.customer is None:
+            return [
+                _cancel_error(
+                    ["refundMethod"], "A customer is required.", "STORE_CREDIT_REFUND_MISSING_CUSTOMER"
+                )
+            ]
+        expires = (store_credit or {}).get("expiresAt")
+        if expires and _parse_time(expires) <= self.clock():
+            return [
+                _cancel_error(
+                    ["refundMethod", "storeCreditRefund", "expiresAt"],
+                    "Expiry date must be in the future.",
+                    "STORE_CREDIT_REFUND_EXPIRATION_IN_PAST",
+                )
+            ]
+        return []
+
+    def start_cancellation(self, order: FakeOrder, args: Mapping[str, Any]) -> FakeJob:
+        method = args.get("refundMethod") or {}
+        refund_method: Literal["original", "store_credit"] | None
+        if method.get("storeCreditRefund") is not None:
+            refund_method = "store_credit"
+        elif method.get("originalPaymentMethodsRefund") or (not method and args.get("refund")):
+            refund_method = "original"
+        else:
+            refund_method = None
+        job = FakeJob(
+            id=_gid("Job", str(uuid.uuid4())),
+            order_id=order.id,
+            reason=str(args["reason"]),
+            restock=bool(args["restock"]),
+            refund_method=refund_method,
+            notify_customer=bool(args.get("notifyCustomer")),
+            staff_note=args.get("staffNote"),
+        )
+        self.jobs[job.id] = job
+        if self.config.job_polls_until_done <= 0:
+            self.complete_job(job)
+        return job
+
+    def poll_job(self, job: FakeJob) -> None:
+        job.polls += 1
+        if not job.done and job.polls >= self.config.job_polls_until_done:
+            self.complete_job(job)
+
+    def settle_jobs(self, order: FakeOrder) -> None:
+        """Reading an order again means time has passed: its pending jobs finish first."""
+        for job in list(self.jobs.values()):
+            if job.order_id == order.id and not job.done:
+                self.complete_job(job)
+
+    def complete_job(self, job: FakeJob) -> None:
+        """The cancellation's effects: cancelled, refunded, restocked, `orders/cancelled` sent."""
+        job.done = True
+        order = self.orders[job.order_id]
+        now = self.clock()
+        lines = [
+            self._refund_line(li, li.current_quantity, "CANCEL" if job.restock else "NO_RESTOCK", None)
+            for li in order.line_items
+            if li.current_quantity > 0
+        ]
+        transactions = self._cancellation_money(order, job.refund_method, now)
+        if lines or transactions:
+            refund = FakeRefund(
+                id=self.next_id(),
+                created_at=now,
+                note=job.staff_note,
+                lines=lines,
+                transaction_ids=[t.id for t in transactions],
+                shipping=order.shipping_remaining if transactions else ZERO,
+                total=sum((t.amount for t in transactions), ZERO),
+                source="orderCancel",
+            )
+            order.shipping_refunded += refund.shipping
+            order.refunds.append(refund)
+        order.cancelled_at = now
+        order.cancel_reason = job.reason
+        order.staff_note = job.staff_note
+        order.closed_at = now
+        order.updated_at = now
+        self.emit("orders/cancelled", order)
+
+    def _cancellation_money(
+        self, order: FakeOrder, method: Literal["original", "store_credit"] | None, now: datetime
+    ) -> list[FakeTransaction]:
+        if method is None or order.refundable == 0:
+            return []
+        if method == "store_credit":
+            credit = FakeTransaction(
+                self.next_id(), "REFUND", "SUCCESS", STORE_CREDIT_GATEWAY, order.refundable, now
+            )
+            order.transactions.append(credit)
+            return [credit]
+        created = []
+        for parent in [t for t in order.transactions if t.kind in REFUNDABLE_KINDS]:
+            left = order.refundable_of(parent)
+            if left > 0:
+                child = FakeTransaction(
+                    self.next_id(), "REFUND", "SUCCESS", parent.gateway, left, now, parent.id
+                )
+                order.transactions.append(child)
+                created.append(child)
+        return created
+
+    def _refund_line(
+        self, line: FakeLineItem, quantity: int, restock_type: str, location_id: int | None
+    ) -> FakeRefundLine:
+        """Apply a refunded quantity to a line item (and to stock) and record it."""
+        if restock_type == "CANCEL":
+            line.removed += quantity
+        elif restock_type == "RETURN":
+            line.returned += quantity
+        else:  # NO_RESTOCK: unfulfilled units first
+            from_unfulfilled = min(quantity, line.unfulfilled)
+            line.removed += from_unfulfilled
+            line.returned += quantity - from_unfulfilled
+        if restock_type in ("CANCEL", "RETURN"):
+            line.restocked += quantity
+            if line.sku:
+                self.restocked[line.sku] = self.restocked.get(line.sku, 0) + quantity
+        return FakeRefundLine(
+            self.next_id(), line.id, quantity, restock_type, location_id, line.price * quantity
+        )
+
+    # ------------------------------------------------------------------ refunds (1.5)
+
+    def create_refund(
+        self, refund_input: Mapping[str, Any], key: str | None
+    ) -> tuple[FakeRefund | None, list[Json]]:
+        """`refundCreate` with `@idempotent(key:)`: (refund, userErrors).
+
+        Raises GraphQLError IDEMPOTENCY_KEY_PARAMETER_MISMATCH when the key was used with
+        another input. Only successful refunds consume a key.
+        """
+        fingerprint = json.dumps(refund_input, sort_keys=True, default=str)
+        if key is not None and key in self.idempotency:
+            previous = self.idempotency[key]
+            if previous.fingerprint != fingerprint:
+                raise GraphQLError(
+                    IDEMPOTENCY_MISMATCH_MESSAGE, extensions={"code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"}
+                )
+            return self._refund_by_id(previous.refund_id), []
+        order = self.order_by_gid(refund_input.get("orderId"))
+        if order is None:
+            return None, [_user_error(["orderId"], "Order does not exist.")]
+        plan = _RefundPlan.build(order, refund_input)
+        if plan.errors:
+            return None, plan.errors
+        refund = self._apply_refund(order, plan, refund_input.get("note"), key)
+        if key is not None:
+            self.idempotency[key] = _IdempotentResult(fingerprint, refund.id)
+        return refund, []
+
+    def _refund_by_id(self, refund_id: int) -> FakeRefund:
+        for order in self.orders.values():
+            for refund in order.refunds:
+                if refund.id == refund_id:
+                    return refund
+        raise KeyError(refund_id)
+
+    def _apply_refund(
+        self, order: FakeOrder, plan: _RefundPlan, note: str | None, key: str | None
+    ) -> FakeRefund:
+        now = self.clock()
+        lines = [self._refund_line(li, qty, restock, location) for li, qty, restock, location in plan.lines]
+        transactions = [
+            FakeTransaction(self.next_id(), "REFUND", "SUCCESS", parent.gateway, amount, now, parent.id)
+            for parent, amount in plan.transactions
+        ]
+        if plan.store_credit > 0:
+            transactions.append(
+                FakeTransaction(
+                    self.next_id(), "REFUND", "SUCCESS", STORE_CREDIT_GATEWAY, plan.store_credit, now
+                )
+            )
+        order.transactions.extend(transactions)
+        order.shipping_refunded += plan.shipping
+        refund = FakeRefund(
+            id=self.next_id(),
+            created_at=now,
+            note=note,
+            lines=lines,
+            transaction_ids=[t.id for t in transactions],
+            shipping=plan.shipping,
+            total=sum((t.amount for t in transactions), ZERO),
+            idempotency_key=key,
+        )
+        order.refunds.append(refund)
+        order.updated_at = now
+        return refund
+
+    # ------------------------------------------------------------------ suggested refund (1.5)
+
+    def suggest_refund(self, order: FakeOrder, args: Mapping[str, Any]) -> _Suggestion:
+        """`Order.suggestedRefund`: line subtotals plus shipping, capped and split by transaction."""
+        if args.get("suggestFullRefund"):
+            lines = [(li, li.current_quantity) for li in order.line_items if li.current_quantity > 0]
+        else:
+            lines = []
+            for item in args.get("refundLineItems") or []:
+                line = order.line(item.get("lineItemId"))
+                if line is not None:
+                    lines.append((line, min(int(item.get("quantity") or 0), line.current_quantity)))
+        shipping = ZERO
+        if args.get("refundShipping") or args.get("suggestFullRefund"):
+            shipping = order.shipping_remaining
+        elif args.get("shippingAmount") is not None:
+            shipping = min(_decimal(args["shippingAmount"]) or ZERO, order.shipping_remaining)
+        subtotal = sum((li.price * qty for li, qty in lines), ZERO)
+        amount = min(subtotal + shipping, order.refundable)
+        split: list[tuple[FakeTransaction, Decimal]] = []
+        left = amount
+        for parent in [t for t in order.transactions if t.kind in REFUNDABLE_KINDS]:
+            share = min(left, order.refundable_of(parent))
+            if share > 0:
+                split.append((parent, share))
+                left -= share
+        return _Suggestion(
+            lines=lines, shipping=shipping, subtotal=subtotal, amount=amount, transactions=split
+        )
+
+
+@dataclass
+class _Suggestion:
+    lines: list[tuple[FakeLineItem, int]]
+    shipping: Decimal
+    subtotal: Decimal
+    amount: Decimal
+    transactions: list[tuple[FakeTransaction, Decimal]]
+
+
+@dataclass
+class _RefundPlan:
+    """A validated `RefundInput`, or the userErrors Shopify would answer."""
+
+    errors: list[Json] = field(default_factory=list)
+    lines: list[tuple[FakeLineItem, int, str, int | None]] = field(default_factory=list)
+    transactions: list[tuple[FakeTransaction, Decimal]] = field(default_factory=list)
+    store_credit: Decimal = ZERO
+    shipping: Decimal = ZERO
+
+    @classmethod
+    def build(cls, order: FakeOrder, refund_input: Mapping[str, Any]) -> _RefundPlan:
+        plan = cls()
+        currency = refund_input.get("currency")
+        if currency is not None and currency != order.currency:
+            plan.errors.append(
+                _user_error(["currency"], f"Currency must be {order.currency}, the order's currency.")
+            )
+        plan._check_lines(order, refund_input.get("refundLineItems") or [])
+        over = bool(refund_input.get("allowOverRefunding"))
+        plan._check_transactions(order, refund_input.get("transactions") or [], over)
+        plan._check_store_credit(order, refund_input.get("refundMethods") or [])
+        plan._check_shipping(order, refund_input.get("shipping") or {})
+        money = sum((amount for _, amount in plan.transactions), ZERO) + plan.store_credit
+        if not over and money > order.refundable:
+            plan.errors.append(
+                _user_error(
+                    ["transactions"], f"Refund amount exceeds the refundable amount ({order.refundable})."
+                )
+            )
+        return plan
+
+    def _check_lines(self, order: FakeOrder, items: Sequence[Mapping[str, Any]]) -> None:
+        asked: dict[int, int] = {}
+        for index, item in enumerate(items):
+            path = ["refundLineItems", str(index)]
+            line = order.line(item.get("lineItemId"))
+            if line is None:
+                self.errors.append(_user_error([*path, "lineItemId"], "Line item does not exist."))
+                continue
+            quantity = int(item["quantity"])
+            restock = item.get("restockType") or "NO_RESTOCK"
+            asked[line.id] = asked.get(line.id, 0) + quantity
+            if quantity <= 0:
+                self.errors.append(_user_error([*path, "quantity"], "Quantity must be greater than 0."))
+            elif asked[line.id] > line.current_quantity:
+                self.errors.append(
+                    _user_error([*path, "quantity"], "Quantity cannot refund more items than were purchased.")
+                )
+            elif restock == "LEGACY_RESTOCK":
+                self.errors.append(_user_error([*path, "restockType"], "LEGACY_RESTOCK is not accepted."))
+            elif restock == "CANCEL" and quantity > line.unfulfilled:
+                self.errors.append(
+                    _user_error(
+                        [*path, "restockType"], "Only unfulfilled items can be restocked with CANCEL."
+                    )
+                )
+            elif restock == "RETURN" and quantity > line.returnable:
+                self.errors.append(
+                    _user_error([*path, "restockType"], "Only fulfilled items can be returned.")
+                )
+            else:
+                location = _gid_tail(item.get("locationId"), "Location")
+                self.lines.append((line, quantity, restock, location))
+
+    def _check_transactions(self, order: FakeOrder, items: Sequence[Mapping[str, Any]], over: bool) -> None:
+        taken: dict[int, Decimal] = {}
+        for index, item in enumerate(items):
+            path = ["transactions", str(index)]
+            parent = order.transaction(item.get("parentId"))
+            amount = _decimal(item.get("amount"))
+            if item.get("kind") != "REFUND":
+                self.errors.append(_user_error([*path, "kind"], "Only REFUND transactions can be created."))
+            elif item.get("orderId") != order.gid:
+                self.errors.append(_user_error([*path, "orderId"], "Transaction belongs to another order."))
+            elif parent is None or parent.kind not in REFUNDABLE_KINDS:
+                self.errors.append(_user_error([*path, "parentId"], "Parent transaction does not exist."))
+            elif parent.gateway != item.get("gateway"):
+                self.errors.append(
+                    _user_error([*path, "gateway"], "Gateway must match the parent transaction.")
+                )
+            elif amount is None or amount <= 0:
+                self.errors.append(_user_error([*path, "amount"], "Amount must be greater than 0."))
+            else:
+                taken[parent.id] = taken.get(parent.id, ZERO) + amount
+                if not over and taken[parent.id] > order.refundable_of(parent):
+                    self.errors.append(
+                        _user_error(
+                            [*path, "amount"], "Amount exceeds the refundable amount of the transaction."
+                        )
+                    )
+                else:
+                    self.transactions.append((parent, amount))
+
+    def _check_store_credit(self, order: FakeOrder, methods: Sequence[Mapping[str, Any]]) -> None:
+        for index, method in enumerate(methods):
+            credit = method.get("storeCreditRefund") or {}
+            money = credit.get("amount") or {}
+            amount = _decimal(money.get("amount"))
+            path = ["refundMethods", str(index), "storeCreditRefund"]
+            if order.customer is None:
+                self.errors.append(_user_error(path, "A customer is required for a store credit refund."))
+            elif amount is None or amount <= 0 or money.get("currencyCode") != order.currency:
+                self.errors.append(_user_error([*path, "amount"], "Store credit amount is invalid."))
+            else:
+                self.store_credit += amount
+
+    def _check_shipping(self, order: FakeOrder, shipping: Mapping[str, Any]) -> None:
+        if shipping.get("fullRefund"):
+            self.shipping = order.shipping_remaining
+        elif shipping.get("amount") is not None:
+            amount = _decimal(shipping["amount"])
+            if amount is None or amount < 0 or amount > order.shipping_remaining:
+                self.errors.append(_user_error(["shipping", "amount"], "Shipping refund amount is invalid."))
+            else:
+                self.shipping = amount
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except InvalidOperation:
+        return None
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _user_error(path: list[str], message: str) -> Json:
+    return {"field": path, "message": message}
+
+
+def _cancel_error(path: list[str], message: str, code: str) -> Json:
+    return {"field": path, "message": message, "code": code}
+
+
+# ====================================================================== GraphQL resolvers
+#
+# graphql-core's default resolver reads a dict key or an attribute named like the field and,
+# when it is callable, calls it with (info, **arguments). The views below follow that: dicts
+# for plain objects, lambdas or methods for fields that take arguments.
+
+
+def _money_v2(amount: Decimal, currency: str) -> Json:
+    return {"amount": _amount(amount), "currencyCode": currency}
+
+
+def _bag(amount: Decimal, currency: str) -> Json:
+    """`MoneyBag`: the fake store's shop currency is the presentment currency."""
+    money = _money_v2(amount, currency)
+    return {"shopMoney": money, "presentmentMoney": money}
+
+
+def _connection(items: Sequence[Any], args: Mapping[str, Any]) -> Json:
+    """A Relay connection over `items` honouring first/last/reverse (no cursors beyond offsets)."""
+    ordered = list(reversed(items)) if args.get("reverse") else list(items)
+    total = len(ordered)
+    start, end = 0, total
+    if args.get("first") is not None:
+        end = min(total, int(args["first"]))
+    if args.get("last") is not None:
+        start = max(0, end - int(args["last"]))
+    page = ordered[start:end]
+    cursors = [base64.b64encode(f"offset:{start + i}".encode()).decode() for i in range(len(page))]
+    return {
+        "nodes": page,
+        "edges": [{"node": node, "cursor": cursor} for node, cursor in zip(page, cursors, strict=True)],
+        "pageInfo": {
+            "hasNextPage": end < total,
+            "hasPreviousPage": start > 0,
+            "startCursor": cursors[0] if cursors else None,
+            "endCursor": cursors[-1] if cursors else None,
+        },
+    }
+
+
+def _first(items: Sequence[Any], args: Mapping[str, Any]) -> list[Any]:
+    """A plain list field with an optional `first` argument."""
+    first = args.get("first")
+    return list(items if first is None else items[: int(first)])
+
+
+@dataclass
+class _Context:
+    state: FakeShopState
+    request_id: str
+    forced_user_error: Fault | None = None
+
+
+def _address_view(address: SeedAddress | None) -> Json | None:
+    if address is None:
+        return None
+    name = " ".join(part for part in (address.first_name, address.last_name) if part)
+    return {
+        "id": _gid("MailingAddress", _stable_number(address.address1, address.zip)),
+        "firstName": address.first_name,
+        "lastName": address.last_name,
+        "name": name or None,
+        "company": address.company,
+        "address1": address.address1,
+        "address2": address.address2,
+        "city": address.city,
+        "zip": address.zip,
+        "province": None,
+        "provinceCode": address.province_code,
+        "country": None,
+        "countryCodeV2": address.country_code,
+        "phone": address.phone,
+        "formattedArea": f"{address.city} {address.zip}, {address.country_code}",
+        "coordinatesValidated": False,
+    }
+
+
+def _stable_number(*parts: str) -> int:
+    """A stable numeric id derived from text (addresses have no id of their own in the seed)."""
+    return int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:12], 16)
+
+
+def _customer_view(customer: FakeCustomer | None, currency: str) -> Json | None:
+    if customer is None:
+        return None
+    email = {
+        "emailAddress": customer.email,
+        "validFormat": True,
+        "marketingState": "NOT_SUBSCRIBED",
+        "openTrackingLevel": "UNKNOWN",
+        "marketingUnsubscribeUrl": "https://example.com/unsubscribe",
+        "openTrackingUrl": "https://example.com/open",
+    }
+    return {
+        "id": _gid("Customer", customer.id),
+        "legacyResourceId": str(customer.id),
+        "firstName": customer.first_name,
+        "lastName": customer.last_name,
+        "displayName": f"{customer.first_name} {customer.last_name}",
+        "email": customer.email,
+        "defaultEmailAddress": email,
+        "phone": customer.phone,
+        "locale": customer.locale,
+        "numberOfOrders": str(customer.orders_count),
+        "amountSpent": _money_v2(ZERO, currency),
+        "createdAt": _iso(customer.created_at),
+        "updatedAt": _iso(customer.created_at),
+        "note": None,
+        "tags": [],
+        "state": "ENABLED",
+        "taxExempt": False,
+        "verifiedEmail": True,
+        "canDelete": False,
+        "dataSaleOptOut": False,
+        "lifetimeDuration": "new",
+    }
+
+
+class _OrderView:
+    """`Order` over a `FakeOrder` (the fields `integrations.shopify` reads, and their neighbours)."""
+
+    def __init__(self, state: FakeShopState, order: FakeOrder) -> None:
+        self._state = state
+        self._order = order
+        o = order
+        c = order.currency
+        self.id = o.gid
+        self.legacyResourceId = str(o.id)
+        self.name = o.name
+        self.number = o.number
+        self.email = o.email
+        self.phone = None
+        self.note = o.note
+        self.test = o.test
+        self.tags = list(o.tags)
+        self.createdAt = _iso(o.created_at)
+        self.processedAt = _iso(o.created_at)
+        self.updatedAt = _iso(o.updated_at)
+        self.cancelledAt = _iso(o.cancelled_at)
+        self.cancelReason = o.cancel_reason
+        self.cancellation = {"staffNote": o.staff_note} if o.cancelled_at else None
+        self.closed = o.closed_at is not None
+        self.closedAt = _iso(o.closed_at)
+        self.confirmed = True
+        self.currencyCode = c
+        self.presentmentCurrencyCode = c
+        self.customerLocale = o.locale
+        self.paymentGatewayNames = [o.gateway]
+        self.displayFinancialStatus = o.financial_status()
+        self.displayFulfillmentStatus = o.fulfillment_status()
+        self.returnStatus = "NO_RETURN"
+        self.fullyPaid = o.received >= o.total_price
+        self.unpaid = o.received == 0
+        self.refundable = o.refundable > 0
+        self.restockable = any(li.current_quantity > 0 for li in o.line_items)
+        self.capturable = False
+        self.fulfillable = o.cancelled_at is None and any(li.unfulfilled > 0 for li in o.line_items)
+        self.requiresShipping = True
+        self.taxesIncluded = True
+        self.taxExempt = False
+        self.edited = False
+        self.customer = _customer_view(o.customer, c)
+        self.shippingAddress = _address_view(o.shipping_address)
+        self.billingAddress = _address_view(o.billing_address)
+        self.displayAddress = self.billingAddress
+        self.billingAddressMatchesShippingAddress = o.billing_address == o.shipping_address
+        self.subtotalLineItemsQuantity = sum(li.quantity for li in o.line_items)
+        self.currentSubtotalLineItemsQuantity = sum(li.current_quantity for li in o.line_items)
+        self.totalPriceSet = _bag(o.total_price, c)
+        self.originalTotalPriceSet = _bag(o.total_price, c)
+        self.currentTotalPriceSet = _bag(o.current_total, c)
+        self.subtotalPriceSet = _bag(o.subtotal, c)
+        self.currentSubtotalPriceSet = _bag(o.current_total - (o.shipping_price - o.shipping_refunded), c)
+        self.totalShippingPriceSet = _bag(o.shipping_price, c)
+        self.currentShippingPriceSet = _bag(o.shipping_price - o.shipping_refunded, c)
+        self.totalRefundedShippingSet = _bag(o.shipping_refunded, c)
+        self.totalReceivedSet = _bag(o.received, c)
+        self.totalRefundedSet = _bag(o.refunded, c)
+        self.netPaymentSet = _bag(o.received - o.refunded, c)
+        self.totalOutstandingSet = _bag(max(o.current_total - (o.received - o.refunded), ZERO), c)
+        self.totalCapturableSet = _bag(ZERO, c)
+        self.totalDiscountsSet = _bag(ZERO, c)
+        self.currentTotalDiscountsSet = _bag(ZERO, c)
+        self.totalTaxSet = _bag(ZERO, c)
+        self.currentTotalTaxSet = _bag(ZERO, c)
+        self.totalTipReceivedSet = _bag(ZERO, c)
+        self.refundDiscrepancySet = _bag(ZERO, c)
+        self.disputes: list[Json] = []
+        self.discountCodes: list[str] = []
+        self.taxLines: list[Json] = []
+        self.currentTaxLines: list[Json] = []
+        self.customAttributes: list[Json] = []
+
+    def lineItems(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        return _connection([_line_item_view(self._order, li) for li in self._order.line_items], args)
+
+    def fulfillments(self, info: GraphQLResolveInfo[Any], **args: Any) -> list[Json]:
+        return _first([_fulfillment_view(self._order, f) for f in self._order.fulfillments], args)
+
+    def fulfillmentOrders(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        return _connection([_fulfillment_order_view(self._order)], args)
+
+    def transactions(self, info: GraphQLResolveInfo[Any], **args: Any) -> list[Json]:
+        return _first([_transaction_view(self._order, t) for t in self._order.transactions], args)
+
+    def refunds(self, info: GraphQLResolveInfo[Any], **args: Any) -> list[Json]:
+        return _first([_refund_view(self._state, self._order, r) for r in self._order.refunds], args)
+
+    def returns(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        return _connection([], args)
+
+    def suggestedRefund(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        return _suggestion_view(self._order, self._state.suggest_refund(self._order, args))
+
+
+def _line_item_view(order: FakeOrder, li: FakeLineItem) -> Json:
+    c = order.currency
+    return {
+        "id": li.gid,
+        "name": f"{li.title} - {li.variant_title}" if li.variant_title else li.title,
+        "title": li.title,
+        "variantTitle": li.variant_title,
+        "sku": li.sku,
+        "vendor": li.vendor,
+        "quantity": li.quantity,
+        "currentQuantity": li.current_quantity,
+        "unfulfilledQuantity": li.unfulfilled,
+        "refundableQuantity": li.current_quantity,
+        "nonFulfillableQuantity": li.removed,
+        "requiresShipping": True,
+        "restockable": li.current_quantity > 0,
+        "isGiftCard": False,
+        "taxable": True,
+        "merchantEditable": order.cancelled_at is None,
+        "product": {
+            "id": _gid("Product", li.product_id),
+            "legacyResourceId": str(li.product_id),
+            "title": li.title,
+            "productType": li.product_type,
+            "vendor": li.vendor or "",
+            "handle": li.title.lower().replace(" ", "-"),
+            "tags": [],
+            "status": "ACTIVE",
+        },
+        "variant": None,
+        "originalUnitPriceSet": _bag(li.price, c),
+        "discountedUnitPriceSet": _bag(li.price, c),
+        "discountedUnitPriceAfterAllDiscountsSet": _bag(li.price, c),
+        "originalTotalSet": _bag(li.price * li.quantity, c),
+        "discountedTotalSet": _bag(li.price * li.quantity, c),
+        "totalDiscountSet": _bag(ZERO, c),
+        "unfulfilledOriginalTotalSet": _bag(li.price * li.unfulfilled, c),
+        "unfulfilledDiscountedTotalSet": _bag(li.price * li.unfulfilled, c),
+        "customAttributes": [],
+        "discountAllocations": [],
+        "duties": [],
+        "taxLines": lambda info, **args: [],
+    }
+
+
+def _location_view(location_id: int, name: str) -> Json:
+    return {
+        "id": _gid("Location", location_id),
+        "legacyResourceId": str(location_id),
+        "name": name,
+        "isActive": True,
+        "fulfillsOnlineOrders": True,
+        "shipsInventory": True,
+    }
+
+
+def _fulfillment_view(order: FakeOrder, f: FakeFulfillment) -> Json:
+    lines = [li for li in order.line_items if li.id in f.lines]
+    nodes = [
+        {
+            "id": _gid("FulfillmentLineItem", f.line_ids[li.id]),
+            "quantity": f.lines[li.id],
+            "lineItem": _line_item_view(order, li),
+            "originalTotalSet": _bag(li.price * f.lines[li.id], order.currency),
+            "discountedTotalSet": _bag(li.price * f.lines[li.id], order.currency),
+        }
+        for li in lines
+    ]
+    tracking = [{"company": t.company, "number": t.number, "url": t.url} for t in f.tracking]
+    return {
+        "id": f.gid,
+        "legacyResourceId": str(f.id),
+        "name": f"{order.name}-F{f.sequence}",
+        "status": f.status,
+        "displayStatus": f.display_status,
+        "createdAt": _iso(f.created_at),
+        "updatedAt": _iso(f.updated_at),
+        "inTransitAt": _iso(f.in_transit_at),
+        "deliveredAt": _iso(f.delivered_at),
+        "estimatedDeliveryAt": _iso(f.estimated_delivery_at),
+        "requiresShipping": True,
+        "totalQuantity": sum(f.lines.values()),
+        "trackingInfo": lambda info, **args: _first(tracking, args),
+        "fulfillmentLineItems": lambda info, **args: _connection(nodes, args),
+        "location": _location_view(f.location_id, order.fulfillment_order.location_name),
+        "service": None,
+    }
+
+
+def _fulfillment_order_view(order: FakeOrder) -> Json:
+    fo = order.fulfillment_order
+    nodes: list[Json] = [
+        {
+            "id": _gid("FulfillmentOrderLineItem", li.fulfillment_order_line_id),
+            "remainingQuantity": 0 if order.cancelled_at else li.unfulfilled,
+            "totalQuantity": li.current_quantity,
+            "lineItem": _line_item_view(order, li),
+            "sku": li.sku,
+            "vendor": li.vendor,
+            "productTitle": li.title,
+            "variantTitle": li.variant_title,
+            "requiresShipping": True,
+            "warnings": [],
+            "financialSummaries": [],
+        }
+        for li in order.line_items
+    ]
+    return {
+        "id": _gid("FulfillmentOrder", fo.id),
+        "status": order.fulfillment_order_status(),
+        "requestStatus": fo.request_status,
+        "createdAt": _iso(fo.created_at),
+        "updatedAt": _iso(order.updated_at),
+        "orderId": order.gid,
+        "orderName": order.name,
+        "orderProcessedAt": _iso(order.created_at),
+        "assignedLocation": {
+            "name": fo.location_name,
+            "countryCode": "FR",
+            "location": _location_view(fo.location_id, fo.location_name),
+        },
+        "lineItems": lambda info, **args: _connection(nodes, args),
+        "supportedActions": [],
+        "fulfillmentHolds": [],
+    }
+
+
+def _transaction_view(order: FakeOrder, t: FakeTransaction) -> Json:
+    parent = next((p for p in order.transactions if p.id == t.parent_id), None)
+    refundable = t.kind in REFUNDABLE_KINDS
+    return {
+        "id": t.gid,
+        "kind": t.kind,
+        "status": t.status,
+        "gateway": t.gateway,
+        "formattedGateway": t.gateway.replace("_", " ").title(),
+        "test": order.test,
+        "createdAt": _iso(t.created_at),
+        "processedAt": _iso(t.created_at),
+        "amountSet": _bag(t.amount, order.currency),
+        "maximumRefundableV2": _money_v2(order.refundable_of(t), order.currency) if refundable else None,
+        "parentTransaction": _transaction_view(order, parent) if parent else None,
+        "manualPaymentGateway": t.gateway == "manual",
+        "manuallyCapturable": False,
+        "multiCapturable": False,
+        "fees": [],
+        "errorCode": None,
+    }
+
+
+def _refund_line_view(order: FakeOrder, line: FakeRefundLine) -> Json:
+    li = next(item for item in order.line_items if item.id == line.line_item_id)
+    return {
+        "id": _gid("RefundLineItem", line.id),
+        "lineItem": _line_item_view(order, li),
+        "quantity": line.quantity,
+        "restockType": line.restock_type,
+        "restocked": line.restock_type in ("CANCEL", "RETURN"),
+        "location": None,
+        "priceSet": _bag(li.price, order.currency),
+        "subtotalSet": _bag(line.subtotal, order.currency),
+        "totalTaxSet": _bag(ZERO, order.currency),
+    }
+
+
+def _refund_view(state: FakeShopState, order: FakeOrder, refund: FakeRefund) -> Json:
+    transactions = [t for t in order.transactions if t.id in refund.transaction_ids]
+    lines = [_refund_line_view(order, line) for line in refund.lines]
+    return {
+        "id": refund.gid,
+        "legacyResourceId": str(refund.id),
+        "createdAt": _iso(refund.created_at),
+        "processedAt": _iso(refund.created_at),
+        "updatedAt": _iso(refund.created_at),
+        "note": refund.note,
+        "totalRefundedSet": _bag(refund.total, order.currency),
+        "refundLineItems": lambda info, **args: _connection(lines, args),
+        "transactions": lambda info, **args: _connection(
+            [_transaction_view(order, t) for t in transactions], args
+        ),
+        "refundShippingLines": lambda info, **args: _connection([], args),
+        "orderAdjustments": lambda info, **args: _connection([], args),
+        "duties": [],
+        "return": None,
+        "staffMember": None,
+        "order": lambda info, **args: _OrderView(state, order),
+    }
+
+
+def _suggestion_view(order: FakeOrder, s: _Suggestion) -> Json:
+    c = order.currency
+    return {
+        "amountSet": _bag(s.amount, c),
+        "maximumRefundableSet": _bag(order.refundable, c),
+        "subtotalSet": _bag(s.subtotal, c),
+        "discountedSubtotalSet": _bag(s.subtotal, c),
+        "totalTaxSet": _bag(ZERO, c),
+        "totalDutiesSet": _bag(ZERO, c),
+        "totalCartDiscountAmountSet": _bag(ZERO, c),
+        "shipping": {
+            "amountSet": _bag(s.shipping, c),
+            "maximumRefundableSet": _bag(order.shipping_remaining, c),
+            "taxSet": _bag(ZERO, c),
+        },
+        "refundLineItems": [
+            {
+                "id": None,
+                "lineItem": _line_item_view(order, li),
+                "quantity": qty,
+                "restockType": "NO_RESTOCK",
+                "restocked": False,
+                "location": None,
+                "priceSet": _bag(li.price, c),
+                "subtotalSet": _bag(li.price * qty, c),
+                "totalTaxSet": _bag(ZERO, c),
+            }
+            for li, qty in s.lines
+        ],
+        "suggestedTransactions": [
+            {
+                "kind": "SUGGESTED_REFUND",
+                "gateway": parent.gateway,
+                "formattedGateway": parent.gateway.replace("_", " ").title(),
+                "parentTransaction": _transaction_view(order, parent),
+                "amountSet": _bag(amount, c),
+                "maximumRefundableSet": _bag(order.refundable_of(parent), c),
+            }
+            for parent, amount in s.transactions
+        ],
+        "refundDuties": [],
+        "suggestedRefundMethods": [],
+    }
+
+
+def _search(orders: Sequence[FakeOrder], query: str | None) -> list[FakeOrder]:
+    """Shopify search syntax, the filters the fake understands: name, email, tag (others ignored)."""
+    found = list(orders)
+    try:
+        terms = shlex.split(query or "")
+    except ValueError:  # unbalanced quotes: Shopify does not fail a search, neither do we
+        terms = (query or "").split()
+    for term in terms:
+        key, _, value = term.partition(":")
+        value = value.strip()
+        if key == "name":
+            found = [o for o in found if o.name.lstrip("#") == value.lstrip("#")]
+        elif key == "email":
+            found = [o for o in found if (o.email or "").casefold() == value.casefold()]
+        elif key == "tag":
+            found = [o for o in found if value in o.tags]
+    return found
+
+
+class _Root:
+    """`QueryRoot` and `Mutation` fields the fake implements (and `Job.query`)."""
+
+    def __init__(self, ctx: _Context) -> None:
+        self._ctx = ctx
+
+    # ------------------------------------------------------------------ QueryRoot
+
+    def order(self, info: GraphQLResolveInfo[Any], **args: Any) -> _OrderView | None:
+        state = self._ctx.state
+        order = state.order_by_gid(args["id"])
+        if order is None:
+            return None
+        state.settle_jobs(order)
+        return _OrderView(state, order)
+
+    def orders(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        state = self._ctx.state
+        found = _search(sorted(state.orders.values(), key=lambda o: o.id), args.get("query"))
+        for order in found:
+            state.settle_jobs(order)
+        return _connection([_OrderView(state, o) for o in found], args)
+
+    def job(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json | None:
+        state = self._ctx.state
+        job = state.jobs.get(args["id"])
+        if job is None:
+            return None
+        state.poll_job(job)
+        return _job_view(job, self)
+
+    # ------------------------------------------------------------------ Mutation
+
+    def orderCancel(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        state = self._ctx.state
+        forced = self._ctx.forced_user_error
+        if forced is not None:
+            message = forced.message or "Order cannot be cancelled."
+            return {
+                "job": None,
+                "orderCancelUserErrors": [_cancel_error(["orderId"], message, forced.code or "INVALID")],
+            }
+        order = state.order_by_gid(args["orderId"])
+        errors = state.cancel_errors(order, args)
+        if errors or order is None:
+            return {"job": None, "orderCancelUserErrors": errors}
+        job = state.start_cancellation(order, args)
+        return {"job": _job_view(job, self), "orderCancelUserErrors": []}
+
+    def refundCreate(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        state = self._ctx.state
+        refund_input = args["input"]
+        order = state.order_by_gid(refund_input.get("orderId"))
+        forced = self._ctx.forced_user_error
+        if forced is not None:
+            error = _user_error(["input"], forced.message or "Refund could not be created.")
+            return {"refund": None, "order": None, "userErrors": [error]}
+        refund, errors = state.create_refund(refund_input, idempotency_key(info))
+        if refund is None or order is None:
+            return {"refund": None, "order": None, "userErrors": errors}
+        return {
+            "refund": _refund_view(state, order, refund),
+            "order": _OrderView(state, order),
+            "userErrors": [],
+        }
+
+
+def _job_view(job: FakeJob, root: _Root) -> Json:
+    return {"id": job.id, "done": job.done, "query": root if job.done else None}
+
+
+def idempotency_key(info: GraphQLResolveInfo[Any]) -> str | None:
+    """The `@idempotent(key:)` of the field being resolved, variables applied (1.3)."""
+    directive = info.schema.get_directive("idempotent")
+    if directive is None:
+        return None
+    values = graphql.get_directive_values(directive, info.field_nodes[0], info.variable_values)
+    return None if values is None else str(values["key"])
+
+
+# ====================================================================== GraphQL over HTTP
+
+
+@dataclass
+class GraphQLOutcome:
+    """What the endpoint answers, decided synchronously under the state lock."""
+
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    sleep_after: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    root_fields: list[str]
+    variables: dict[str, Any]
+
+
+def _error_body(message: str, code: str | None = None, **extra: Any) -> Json:
+    error: Json = {"message": message}
+    if code is not None:
+        error["extensions"] = {"code": code, **extra}
+    return {"errors": [error]}
+
+
+@lru_cache(maxsize=256)
+def _checked_document(query: str) -> DocumentNode | tuple[Json, ...]:
+    """Parse and validate once per distinct document text (the client sends a handful)."""
+    try:
+        document = graphql.parse(query)
+    except GraphQLError as error:
+        return (dict(error.formatted),)
+    errors = graphql.validate(admin_schema(), document)
+    if errors:
+        return tuple(dict(e.formatted) for e in errors)
+    return document
+
+
+def _parse(body: Mapping[str, Any]) -> _Parsed | Json:
+    """Parse and validate like Shopify: a refusal is an HTTP 200 with `errors`."""
+    checked = _checked_document(str(body.get("query") or ""))
+    if isinstance(checked, tuple):
+        return {"errors": [dict(e) for e in checked]}
+    operation = graphql.get_operation_ast(checked, body.get("operationName"))
+    if operation is None:
+        return _error_body("An operation name is required when the document holds several operations.")
+    variables = body.get("variables")
+    root_fields = [s.name.value for s in operation.selection_set.selections if isinstance(s, FieldNode)]
+    return _Parsed(checked, operation, root_fields, variables if isinstance(variables, dict) else {})
+
+
+def _root_idempotency_key(parsed: _Parsed) -> str | None:
+    """The `@idempotent` key of the first root field carrying one, for the call log."""
+    for selection in parsed.operation.selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            continue
+        for directive in selection.directives or ():
+            if directive.name.value != "idempotent":
+                continue
+            for argument in directive.arguments or ():
+                value = argument.value
+                if isinstance(value, VariableNode):
+                    found = parsed.variables.get(value.name.value)
+                    return None if found is None else str(found)
+                return str(graphql.value_from_ast_untyped(value))
+    return None
+
+
+def _user_error_count(data: Any) -> int:
+    if not isinstance(data, dict):
+        return 0
+    return sum(
+        len(payload.get("userErrors") or []) + len(payload.get("orderCancelUserErrors") or [])
+        for payload in data.values()
+        if isinstance(payload, dict)
+    )
+
+
+def execute_graphql(state: FakeShopState, body: Mapping[str, Any], request_id: str) -> GraphQLOutcome:
+    """One `graphql.json` request: validate, faults, cost and bucket, execute, log."""
+    schema = admin_schema()
+    with state.lock:
+        parsed = _parse(body)
+        if not isinstance(parsed, _Parsed):
+            parsed["extensions"] = {"cost": _refusal_cost(state, 0)}
+            _log_call(state, request_id, body, None, 200, "invalid", None, parsed["extensions"]["cost"])
+            return GraphQLOutcome(200, parsed)
+        fault = state.pop_fault(parsed.root_fields)
+        key = _root_idempotency_key(parsed)
+        early = _fault_before(state, schema, parsed, fault)
+        if fault is not None and early is not None:
+            cost = early.body.get("extensions", {}).get("cost") if isinstance(early.body, dict) else None
+            _log_call(state, request_id, body, parsed, early.status, f"fault:{fault.kind}", key, cost)
+            return early
+        return _run(state, schema, parsed, fault, request_id, body, key)
+
+
+def _fault_before(
+    state: FakeShopState, schema: GraphQLSchema, parsed: _Parsed, fault: Fault | None
+) -> GraphQLOutcome | None:
+    if fault is None:
+        return None
+    if fault.kind == "http_500":
+        return GraphQLOutcome(500, {"errors": "Internal Server Error"})
+    if fault.kind == "http_429":
+        return GraphQLOutcome(
+            429,
+            {
+                "errors": "Exceeded 2 calls per second for api client. "
+                "Reduce request rates to resume uninterrupted service."
+            },
+            {"Retry-After": f"{fault.retry_after:g}"},
+        )
+    if fault.kind == "throttled":
+        cost = requested_cost(schema, parsed.document, parsed.operation, parsed.variables)
+        return GraphQLOutcome(200, _throttled_body(state, cost, fault.available))
+    return None
+
+
+def _refusal_cost(state: FakeShopState, requested: int, available: float | None = None) -> Json:
+    """`extensions.cost` of an answer that executed nothing (nothing was charged)."""
+    return {
+        "requestedQueryCost": requested,
+        "actualQueryCost": None,
+        "throttleStatus": state.bucket.throttle_status(available),
+    }
+
+
+def _throttled_body(state: FakeShopState, cost: int, available: float | None) -> Json:
+    body = _error_body("Throttled", "THROTTLED", documentation="https://shopify.dev/api/usage/rate-limits")
+    body["extensions"] = {"cost": _refusal_cost(state, cost, available)}
+    return body
+
+
+def _run(
+    state: FakeShopState,
+    schema: GraphQLSchema,
+    parsed: _Parsed,
+    fault: Fault | None,
+    request_id: str,
+    body: Mapping[str, Any],
+    key: str | None,
+) -> GraphQLOutcome:
+    cost = requested_cost(schema, parsed.document, parsed.operation, parsed.variables)
+    if cost > MAX_QUERY_COST:
+        refusal = _error_body(
+            f"Query cost is {cost}, which exceeds the single query max cost limit ({MAX_QUERY_COST}).",
+            "MAX_COST_EXCEEDED",
+            cost=cost,
+            maxCost=MAX_QUERY_COST,
+        )
+        refusal["extensions"] = {"cost": _refusal_cost(state, cost)}
+        _log_call(
+            state, request_id, body, parsed, 200, "max_cost_exceeded", key, refusal["extensions"]["cost"]
+        )
+        return GraphQLOutcome(200, refusal)
+    if cost > state.bucket.available():
+        refusal = _throttled_body(state, cost, None)
+        _log_call(state, request_id, body, parsed, 200, "throttled", key, refusal["extensions"]["cost"])
+        return GraphQLOutcome(200, refusal)
+    state.bucket.take(cost)
+    forced = fault if fault is not None and fault.kind == "user_error" else None
+    context = _Context(state=state, request_id=request_id, forced_user_error=forced)
+    result = graphql.execute_sync(
+        schema,
+        parsed.document,
+        root_value=_Root(context),
+        context_value=context,
+        variable_values=parsed.variables,
+        operation_name=parsed.operation.name.value if parsed.operation.name else None,
+    )
+    is_mutation = parsed.operation.operation == OperationType.MUTATION
+    actual = actual_cost(result.data, is_mutation)
+    state.bucket.give_back(cost - actual)
+    extensions = {
+        "cost": {
+            "requestedQueryCost": cost,
+            "actualQueryCost": actual,
+            "throttleStatus": state.bucket.throttle_status(),
+        }
+    }
+    answer: Json = {"data": result.data, "extensions": extensions}
+    if result.errors:
+        answer["errors"] = [e.formatted for e in result.errors]
+        for error in result.errors:
+            if error.original_error is not None:
+                logger.warning("fake shopify resolver error: %r", error.original_error)
+    outcome = GraphQLOutcome(200, answer)
+    label = "graphql_errors" if result.errors else ("user_errors" if _user_error_count(result.data) else "ok")
+    if fault is not None and fault.kind == "http_500_after_commit":
+        outcome = GraphQLOutcome(500, {"errors": "Internal Server Error"})
+        label = "fault:http_500_after_commit"
+    elif fault is not None and fault.kind == "timeout":
+        outcome.sleep_after = fault.seconds
+        label = "fault:timeout"
+    elif forced is not None:
+        label = "fault:user_error"
+    _log_call(state, request_id, body, parsed, outcome.status, label, key, extensions["cost"])
+    return outcome
+
+
+def _log_call(
+    state: FakeShopState,
+    request_id: str,
+    body: Mapping[str, Any],
+    parsed: _Parsed | None,
+    status: int,
+    outcome: str,
+    key: str | None,
+    cost: Json | None,
+) -> None:
+    state.calls.append(
+        {
+            "seq": len(state.calls) + 1,
+            "request_id": request_id,
+            "operation_name": body.get("operationName"),
+            "root_fields": parsed.root_fields if parsed else [],
+            "variables": parsed.variables if parsed else body.get("variables"),
+            "idempotency_key": key,
+            "status": status,
+            "outcome": outcome,
+            "cost": cost,
+            "at": _iso(state.clock()),
+        }
+    )
+
+
+# ====================================================================== webhooks (1.9)
+
+
+def _rest_address(address: SeedAddress | None) -> Json | None:
+    if address is None:
+        return None
+    return {
+        "first_name": address.first_name,
+        "last_name": address.last_name,
+        "name": " ".join(p for p in (address.first_name, address.last_name) if p) or None,
+        "company": address.company,
+        "address1": address.address1,
+        "address2": address.address2,
+        "city": address.city,
+        "zip": address.zip,
+        "province_code": address.province_code,
+        "country_code": address.country_code,
+        "phone": address.phone,
+    }
+
+
+def _rest_line_item(order: FakeOrder, li: FakeLineItem, quantity: int | None = None) -> Json:
+    status = None if li.fulfilled == 0 else ("fulfilled" if li.unfulfilled == 0 else "partial")
+    return {
+        "id": li.id,
+        "admin_graphql_api_id": li.gid,
+        "title": li.title,
+        "variant_title": li.variant_title,
+        "name": f"{li.title} - {li.variant_title}" if li.variant_title else li.title,
+        "sku": li.sku,
+        "vendor": li.vendor,
+        "product_id": li.product_id,
+        "quantity": li.quantity if quantity is None else quantity,
+        "current_quantity": li.current_quantity,
+        "fulfillable_quantity": 0 if order.cancelled_at else li.unfulfilled,
+        "fulfillment_status": status,
+        "price": _amount(li.price),
+        "price_set": {
+            "shop_money": {"amount": _amount(li.price), "currency_code": order.currency},
+            "presentment_money": {"amount": _amount(li.price), "currency_code": order.currency},
+        },
+        "requires_shipping": True,
+        "taxable": True,
+        "gift_card": False,
+    }
+
+
+def rest_fulfillment(order: FakeOrder, f: FakeFulfillment) -> Json:
+    """The REST fulfillment resource, the payload of `fulfillments/*` webhooks."""
+    first = f.tracking[0] if f.tracking else FakeTracking(None, None, None)
+    shipment = {"DELIVERED": "delivered", "IN_TRANSIT": "in_transit", "OUT_FOR_DELIVERY": "out_for_delivery"}
+    return {
+        "id": f.id,
+        "admin_graphql_api_id": f.gid,
+        "order_id": order.id,
+        "name": f"{order.name}.{f.sequence}",
+        "status": f.status.lower(),
+        "service": "manual",
+        "location_id": f.location_id,
+        "created_at": _iso(f.created_at),
+        "updated_at": _iso(f.updated_at),
+        "tracking_company": first.company,
+        "tracking_number": first.number,
+        "tracking_numbers": [t.number for t in f.tracking if t.number],
+        "tracking_url": first.url,
+        "tracking_urls": [t.url for t in f.tracking if t.url],
+        "shipment_status": shipment.get(f.display_status),
+        "line_items": [
+            _rest_line_item(order, li, f.lines[li.id]) for li in order.line_items if li.id in f.lines
+        ],
+    }
+
+
+def _rest_refund(order: FakeOrder, refund: FakeRefund) -> Json:
+    return {
+        "id": refund.id,
+        "admin_graphql_api_id": refund.gid,
+        "order_id": order.id,
+        "created_at": _iso(refund.created_at),
+        "processed_at": _iso(refund.created_at),
+        "note": refund.note,
+        "restock": any(line.restock_type in ("CANCEL", "RETURN") for line in refund.lines),
+        "refund_line_items": [
+            {
+                "id": line.id,
+                "line_item_id": line.line_item_id,
+                "quantity": line.quantity,
+                "restock_type": line.restock_type.lower(),
+                "subtotal": _amount(line.subtotal),
+            }
+            for line in refund.lines
+        ],
+        "transactions": [
+            {
+                "id": t.id,
+                "admin_graphql_api_id": t.gid,
+                "order_id": order.id,
+                "kind": t.kind.lower(),
+                "status": t.status.lower(),
+                "gateway": t.gateway,
+                "amount": _amount(t.amount),
+                "currency": order.currency,
+                "parent_id": t.parent_id,
+            }
+            for t in order.transactions
+            if t.id in refund.transaction_ids
+        ],
+    }
+
+
+def rest_order(order: FakeOrder) -> Json:
+    """The REST order resource, the payload of `orders/*` webhooks (numeric ids, snake_case)."""
+    fulfilled = [li for li in order.line_items if li.fulfilled]
+    fulfillment_status = (
+        None if not fulfilled else ("fulfilled" if order.fulfillment_status() == "FULFILLED" else "partial")
+    )
+    customer = order.customer
+    return {
+        "id": order.id,
+        "admin_graphql_api_id": order.gid,
+        "name": order.name,
+        "order_number": order.number,
+        "number": order.number - 1000,
+        "email": order.email,
+        "contact_email": order.email,
+        "created_at": _iso(order.created_at),
+        "processed_at": _iso(order.created_at),
+        "updated_at": _iso(order.updated_at),
+        "cancelled_at": _iso(order.cancelled_at),
+        "cancel_reason": order.cancel_reason.lower() if order.cancel_reason else None,
+        "closed_at": _iso(order.closed_at),
+        "currency": order.currency,
+        "presentment_currency": order.currency,
+        "financial_status": order.financial_status().lower(),
+        "fulfillment_status": fulfillment_status,
+        "tags": ", ".join(order.tags),
+        "note": order.note,
+        "test": order.test,
+        "customer_locale": order.locale,
+        "payment_gateway_names": [order.gateway],
+        "total_price": _amount(order.total_price),
+        "subtotal_price": _amount(order.subtotal),
+        "current_total_price": _amount(order.current_total),
+        "total_discounts": "0.00",
+        "total_tax": "0.00",
+        "taxes_included": True,
+        "total_shipping_price_set": {
+            "shop_money": {"amount": _amount(order.shipping_price), "currency_code": order.currency},
+            "presentment_money": {"amount": _amount(order.shipping_price), "currency_code": order.currency},
+        },
+        "customer": None
+        if customer is None
+        else {
+            "id": customer.id,
+            "admin_graphql_api_id": _gid("Customer", customer.id),
+            "email": customer.email,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+        },
+        "line_items": [_rest_line_item(order, li) for li in order.line_items],
+        "fulfillments": [rest_fulfillment(order, f) for f in order.fulfillments],
+        "refunds": [_rest_refund(order, r) for r in order.refunds],
+        "shipping_address": _rest_address(order.shipping_address),
+        "billing_address": _rest_address(order.billing_address),
+    }
+
+
+def webhook_payload(topic: str, order: FakeOrder) -> Json:
+    """The payload Shopify sends for `topic` about `order` (ValueError if the fake cannot)."""
+    if topic.startswith("orders/"):
+        return rest_order(order)
+    if topic.startswith("fulfillments/"):
+        if not order.fulfillments:
+            raise ValueError(f"{order.name} has no fulfillment for {topic}")
+        return rest_fulfillment(order, order.fulfillments[-1])
+    if topic == "refunds/create":
+        if not order.refunds:
+            raise ValueError(f"{order.name} has no refund for {topic}")
+        return _rest_refund(order, order.refunds[-1])
+    raise ValueError(f"the fake cannot send {topic!r}")
+
+
+def _signature(secret: str, raw_body: bytes) -> str:
+    """base64(HMAC-SHA256(secret, raw body)), computed here independently of the client code."""
+    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+
+
+async def deliver_webhook(
+    state: FakeShopState, event: PendingWebhook, *, webhook_id: str | None = None
+) -> Json:
+    """POST one signed delivery with Shopify's headers; record and return what happened."""
+    config = state.config
+    raw = json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    delivery_id = webhook_id or str(uuid.uuid4())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Shopify-Captain-Hook",
+        "X-Shopify-Topic": event.topic,
+        "X-Shopify-Hmac-Sha256": _signature(config.webhook_secret, raw),
+        "X-Shopify-Shop-Domain": config.shop_domain,
+        "X-Shopify-API-Version": config.api_version,
+        "X-Shopify-Webhook-Id": delivery_id,
+        "X-Shopify-Event-Id": event.event_id,
+        "X-Shopify-Triggered-At": event.triggered_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    record: Json = {
+        "topic": event.topic,
+        "order_id": event.order_id,
+        "webhook_id": delivery_id,
+        "event_id": event.event_id,
+        "url": config.webhook_url,
+        "status": None,
+        "error": None,
+    }
+    if not config.webhook_url:
+        record["error"] = "no webhook URL configured"
+    else:
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0)) as client:
+                response = await client.post(config.webhook_url, content=raw, headers=headers)
+            record["status"] = response.status_code
+        except httpx.HTTPError as exc:
+            record["error"] = f"{type(exc).__name__}: {exc}"
+    with state.lock:
+        state.deliveries.append(record)
+    return record
+
+
+async def deliver_all(state: FakeShopState, events: Sequence[PendingWebhook]) -> list[Json]:
+    return [await deliver_webhook(state, event) for event in events]
+
+
+# ====================================================================== control API models
+
+
+class FaultRequest(_SeedModel):
+    field: str  # a root field name: orderCancel, refundCreate, order, orders, job...
+    kind: FaultKind
+    count: int = Field(default=1, ge=1)
+    seconds: float = Field(default=12.0, ge=0)
+    message: str | None = None
+    code: str | None = None
+    retry_after: float = Field(default=2.0, ge=0)
+    available: float = Field(default=0.0, ge=0)
+
+
+class WebhookRequest(_SeedModel):
+    topic: str
+    order_id: int  # the order's legacy (numeric) id
+    times: int = Field(default=1, ge=1, le=20)  # deliveries with the same X-Shopify-Webhook-Id
+    webhook_id: str | None = None  # reuse an id to simulate Shopify's redelivery
+    event_id: str | None = None
+
+
+class ConfigRequest(_SeedModel):
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    access_token: str | None = None
+    shop_domain: str | None = None
+    api_version: str | None = None
+    job_polls_until_done: int | None = Field(default=None, ge=0)
+    bucket_size: float | None = Field(default=None, gt=0)
+    restore_rate: float | None = Field(default=None, gt=0)
+
+
+def _raw_order(state: FakeShopState, order: FakeOrder) -> Json:
+    """`GET /_control/orders/{id}`: the state behind the API, for assertions."""
+    return {
+        "id": order.gid,
+        "legacy_id": order.id,
+        "name": order.name,
+        "cancelled": order.cancelled_at is not None,
+        "cancelled_at": _iso(order.cancelled_at),
+        "cancel_reason": order.cancel_reason,
+        "staff_note": order.staff_note,
+        "financial_status": order.financial_status(),
+        "fulfillment_status": order.fulfillment_status(),
+        "total_price": _amount(order.total_price),
+        "received": _amount(order.received),
+        "refunded": _amount(order.refunded),
+        "shipping_refunded": _amount(order.shipping_refunded),
+        "tags": order.tags,
+        "line_items": [
+            {
+                "id": li.gid,
+                "sku": li.sku,
+                "title": li.title,
+                "quantity": li.quantity,
+                "current_quantity": li.current_quantity,
+                "unfulfilled_quantity": li.unfulfilled,
+                "fulfilled_quantity": li.fulfilled,
+                "refundable_quantity": li.current_quantity,
+                "restocked": li.restocked,
+            }
+            for li in order.line_items
+        ],
+        "transactions": [
+            {
+                "id": t.gid,
+                "kind": t.kind,
+                "status": t.status,
+                "gateway": t.gateway,
+                "amount": _amount(t.amount),
+                "parent_id": _gid("OrderTransaction", t.parent_id) if t.parent_id else None,
+            }
+            for t in order.transactions
+        ],
+        "refunds": [
+            {
+                "id": r.gid,
+                "source": r.source,
+                "total": _amount(r.total),
+                "shipping": _amount(r.shipping),
+                "note": r.note,
+                "idempotency_key": r.idempotency_key,
+                "created_at": _iso(r.created_at),
+                "store_credit": any(
+                    t.gateway == STORE_CREDIT_GATEWAY for t in order.transactions if t.id in r.transaction_ids
+                ),
+                "lines": [
+                    {
+                        "line_item_id": _gid("LineItem", ln.line_item_id),
+                        "quantity": ln.quantity,
+                        "restock_type": ln.restock_type,
+                    }
+                    for ln in r.lines
+                ],
+            }
+            for r in order.refunds
+        ],
+        "fulfillments": [
+            {
+                "id": f.gid,
+                "display_status": f.display_status,
+                "tracking_number": f.tracking[0].number if f.tracking else None,
+                "delivered_at": _iso(f.delivered_at),
+            }
+            for f in order.fulfillments
+        ],
+        "jobs": [
+            {"id": j.id, "done": j.done, "polls": j.polls}
+            for j in state.jobs.values()
+            if j.order_id == order.id
+        ],
+        "restocked": {li.sku: state.restocked.get(li.sku, 0) for li in order.line_items if li.sku},
+    }
+
+
+def _order_or_404(state: FakeShopState, legacy_id: int) -> FakeOrder:
+    order = state.order(legacy_id)
+    if order is None:
+        raise HTTPException(status_code=404, detail=f"no order {legacy_id}")
+    return order
+
+
+# ====================================================================== the app
+
+
+def create_app(state: FakeShopState) -> FastAPI:
+    """The fake store: the Admin GraphQL endpoint plus the `/_control` API."""
+    app = FastAPI(title="Fake Shopify store (sandbox)", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/admin/api/{version}/graphql.json")
+    async def graphql_endpoint(version: str, request: Request, background: BackgroundTasks) -> JSONResponse:
+        request_id = str(uuid.uuid4())
+        headers = {"X-Request-Id": request_id, "X-Shopify-API-Version": state.config.api_version}
+        if request.headers.get("X-Shopify-Access-Token") != state.config.access_token:
+            return JSONResponse({"errors": INVALID_TOKEN_MESSAGE}, status_code=401, headers=headers)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            errors = {"errors": {"query": "Required parameter missing or invalid"}}
+            return JSONResponse(errors, status_code=400, headers=headers)
+        outcome = execute_graphql(state, body, request_id)
+        events = state.take_outbox()
+        if events:
+            background.add_task(deliver_all, state, events)
+        if outcome.sleep_after:
+            await asyncio.sleep(outcome.sleep_after)
+        return JSONResponse(outcome.body, status_code=outcome.status, headers={**headers, **outcome.headers})
+
+    @app.post("/_control/reset")
+    async def reset(request: Request) -> Json:
+        changes = await _optional_json(request)
+        try:
+            state.reset(**ConfigRequest.model_validate(changes).model_dump(exclude_none=True))
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        return {"ok": True, "config": _config_json(state)}
+
+    @app.post("/_control/config")
+    async def configure(changes: ConfigRequest) -> Json:
+        state.configure(**changes.model_dump(exclude_none=True))
+        return {"ok": True, "config": _config_json(state)}
+
+    @app.post("/_control/orders", status_code=201)
+    async def seed_order(seed: SeedOrder) -> Json:
+        try:
+            order = state.add_order(seed)
+        except ValueError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        with state.lock:
+            return _raw_order(state, order)
+
+    @app.get("/_control/orders/{legacy_id}")
+    async def raw_order(legacy_id: int) -> Json:
+        with state.lock:
+            return _raw_order(state, _order_or_404(state, legacy_id))
+
+    @app.post("/_control/orders/{legacy_id}/fulfill")
+    async def fulfill(legacy_id: int, request: SeedFulfillment) -> Json:
+        order = _order_or_404(state, legacy_id)
+        try:
+            fulfillment = state.fulfill(order, request, notify=True)
+        except ValueError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        deliveries = await deliver_all(state, state.take_outbox())
+        return {"fulfillment": rest_fulfillment(order, fulfillment), "deliveries": deliveries}
+
+    @app.post("/_control/orders/{legacy_id}/deliver")
+    async def deliver(legacy_id: int) -> Json:
+        order = _order_or_404(state, legacy_id)
+        try:
+            fulfillment = state.deliver(order, notify=True)
+        except ValueError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        deliveries = await deliver_all(state, state.take_outbox())
+        return {"fulfillment": rest_fulfillment(order, fulfillment), "deliveries": deliveries}
+
+    @app.post("/_control/webhooks/send")
+    async def send_webhook(request: WebhookRequest) -> Json:
+        order = _order_or_404(state, request.order_id)
+        with state.lock:
+            try:
+                payload = webhook_payload(request.topic, order)
+            except ValueError as exc:
+                raise HTTPException(status_code=409, detail=str(exc)) from exc
+        event = PendingWebhook(
+            topic=request.topic,
+            order_id=order.id,
+            payload=payload,
+            event_id=request.event_id or str(uuid.uuid4()),
+            triggered_at=state.clock(),
+        )
+        webhook_id = request.webhook_id or str(uuid.uuid4())
+        deliveries = [
+            await deliver_webhook(state, event, webhook_id=webhook_id) for _ in range(request.times)
+        ]
+        return {"deliveries": deliveries}
+
+    @app.get("/_control/webhooks")
+    async def deliveries() -> list[Json]:
+        with state.lock:
+            return list(state.deliveries)
+
+    @app.post("/_control/faults", status_code=201)
+    async def queue_fault(request: FaultRequest) -> Json:
+        fault = Fault(
+            field=request.field,
+            kind=request.kind,
+            remaining=request.count,
+            seconds=request.seconds,
+            message=request.message,
+            code=request.code,
+            retry_after=request.retry_after,
+            available=request.available,
+        )
+        if fault.kind == "user_error" and fault.field not in ("orderCancel", "refundCreate"):
+            raise HTTPException(
+                status_code=422, detail="user_error faults apply to orderCancel and refundCreate"
+            )
+        state.queue_fault(fault)
+        return {"queued": request.model_dump()}
+
+    @app.get("/_control/faults")
+    async def faults() -> list[Json]:
+        with state.lock:
+            return [{"field": f.field, "kind": f.kind, "remaining": f.remaining} for f in state.faults]
+
+    @app.get("/_control/calls")
+    async def calls(root_field: str | None = None) -> list[Json]:
+        with state.lock:
+            return [c for c in state.calls if root_field is None or root_field in c["root_fields"]]
+
+    return app
+
+
+async def _optional_json(request: Request) -> Json:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail="body is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise HTTPException(status_code=400, detail="body must be a JSON object")
+    return parsed
+
+
+def _config_json(state: FakeShopState) -> Json:
+    config = state.config
+    return {
+        "shop_domain": config.shop_domain,
+        "api_version": config.api_version,
+        "webhook_url": config.webhook_url,
+        "job_polls_until_done": config.job_polls_until_done,
+        "bucket_size": config.bucket_size,
+        "restore_rate": config.restore_rate,
+    }
+
+
+# ====================================================================== running it
+
+
+class FakeShopifyServer:
+    """A running fake store (uvicorn in a daemon thread). Use `stop()` or `with`."""
+
+    def __init__(
+        self, state: FakeShopState, server: uvicorn.Server, thread: threading.Thread, port: int
+    ) -> None:
+        self.state = state
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._server = server
+        self._thread = thread
+
+    def graphql_url(self, version: str | None = None) -> str:
+        return f"{self.base_url}/admin/api/{version or self.state.config.api_version}/graphql.json"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+    def __enter__(self) -> FakeShopifyServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def start_fake_shopify(
+    port: int = 0, *, state: FakeShopState | None = None, **opts: Any
+) -> FakeShopifyServer:
+    """Start the fake store on 127.0.0.1 (`port=0`: a free port); `opts` are `FakeShopConfig` fields."""
+    admin_schema()  # build the schema before the first request, once per process
+    shop = state or FakeShopState(FakeShopConfig(**opts))
+    if state is not None and opts:
+        shop.configure(**opts)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it; without it small answers wait ~40 ms for delayed ACKs.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(
+        create_app(shop),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        http="h11",
+        loop="asyncio",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=_serve, args=(server, sock), name="fake-shopify", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError("the fake Shopify server did not start")
+        time.sleep(0.01)
+    return FakeShopifyServer(shop, server, thread, sock.getsockname()[1])
+
+
+def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m deployments.sandbox.shopify_fake --port 8081 --webhook-url URL --webhook-secret S`."""
+    parser = argparse.ArgumentParser(description="Fake Shopify store for the aftersales sandbox")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--webhook-url", default=None, help="where orders/cancelled & co. are POSTed")
+    parser.add_argument("--webhook-secret", default=FakeShopConfig.webhook_secret)
+    parser.add_argument("--access-token", default=FakeShopConfig.access_token)
+    parser.add_argument("--shop-domain", default=FakeShopConfig.shop_domain)
+    parser.add_argument("--job-polls", type=int, default=FakeShopConfig.job_polls_until_done)
+    parser.add_argument("--restore-rate", type=float, default=FakeShopConfig.restore_rate)
+    parser.add_argument("--bucket-size", type=float, default=FakeShopConfig.bucket_size)
+    parser.add_argument("--no-seed", action="store_true", help="start empty instead of with the demo orders")
+    args = parser.parse_args(argv)
+    state = FakeShopState(
+        FakeShopConfig(
+            shop_domain=args.shop_domain,
+            access_token=args.access_token,
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret,
+            job_polls_until_done=args.job_polls,
+            restore_rate=args.restore_rate,
+            bucket_size=args.bucket_size,
+        )
+    )
+    if not args.no_seed:
+        for order in demo_orders():
+            state.add_order(SeedOrder.model_validate(order))
+    admin_schema()
+    uvicorn.run(
+        create_app(state), host=args.host, port=args.port, log_level="info", ws="none", lifespan="off"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Shopify Admin GraphQL integration: client, documents, mapping, webhook signatures.
+
+See INTEGRATIONS.md section 1 for the contract and STYLE.md "Errors" for the retry rules.
+"""
+
+from integrations.shopify.client import RefundLine, RefundResult, RefundTransaction, ShopifyClient
+from integrations.shopify.documents import ALL_DOCUMENTS
+from integrations.shopify.mapping import (
+    legacy_id,
+    order_from_graphql,
+    order_gid,
+    suggested_refund_from_graphql,
+)
+from integrations.shopify.settings import ShopifySettings
+from integrations.shopify.webhooks import WEBHOOK_TOPICS, sign_webhook, verify_webhook
+
+__all__ = [
+    "ALL_DOCUMENTS",
+    "WEBHOOK_TOPICS",
+    "RefundLine",
+    "RefundResult",
+    "RefundTransaction",
+    "ShopifyClient",
+    "ShopifySettings",
+    "legacy_id",
+    "order_from_graphql",
+    "order_gid",
+    "sign_webhook",
+    "suggested_refund_from_graphql",
+    "verify_webhook",
+]

@@ -1,0 +1,36 @@
+"""Typed settings of the Shopify integration (INTEGRATIONS.md 1.1, 1.2, 1.9).
+
+Read from the environment with the `AFTERSALES_SHOPIFY_` prefix. The defaults describe the
+sandbox store "Maison Lumière"; a real store overrides at least `shop_domain`,
+`access_token` and `webhook_secret`, the sandbox sets `base_url=http://127.0.0.1:8081`.
+"""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ShopifySettings(BaseSettings):
+    """Where the store is, which Admin API version we speak, and how patient we are."""
+
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_SHOPIFY_", extra="ignore")
+
+    shop_domain: str = "maison-lumiere.myshopify.com"
+    base_url: str | None = None  # default https://{shop_domain}; the sandbox points at the fake store
+    api_version: str = "2026-01"
+    # The sandbox store's credentials: harmless outside the sandbox, replaced in production.
+    access_token: SecretStr = SecretStr("shpat_sandbox_token")
+    webhook_secret: SecretStr = SecretStr("sandbox-webhook-secret")
+    timeout_seconds: float = 10.0
+    max_throttle_wait_seconds: float = 20.0  # in-request waiting for THROTTLED (1.2), then RateLimited
+
+    @property
+    def store_url(self) -> str:
+        """The store's origin, without a trailing slash."""
+        return (self.base_url or f"https://{self.shop_domain}").rstrip("/")
+
+    @property
+    def graphql_url(self) -> str:
+        """`POST {store}/admin/api/{version}/graphql.json` (INTEGRATIONS.md 1.1)."""
+        return f"{self.store_url}/admin/api/{self.api_version}/graphql.json"

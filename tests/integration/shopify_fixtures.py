@@ -1,0 +1,180 @@
+"""Shared helpers for the Shopify integration tests (imported explicitly; not a conftest).
+
+The fake store runs for real on 127.0.0.1 (uvicorn in a thread) and every test resets it over
+its control API, so tests see the same HTTP contract as the client in production.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from deployments.sandbox.shopify_fake import FakeShopifyServer, start_fake_shopify
+from integrations.shopify import ShopifyClient, ShopifySettings
+
+ACCESS_TOKEN = "shpat_integration_tests"
+WEBHOOK_SECRET = "integration-webhook-secret"
+# A bucket that never throttles unless a test asks for it.
+ROOMY = {"bucket_size": 100_000.0, "restore_rate": 10_000.0}
+
+
+def start_store() -> FakeShopifyServer:
+    return start_fake_shopify(port=0, access_token=ACCESS_TOKEN, webhook_secret=WEBHOOK_SECRET, **ROOMY)
+
+
+class RecordingSleep:
+    """Injected instead of asyncio.sleep: records each wait, waits for nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def make_client(
+    store: FakeShopifyServer,
+    http: httpx.AsyncClient,
+    sleep: RecordingSleep,
+    **settings: Any,
+) -> ShopifyClient:
+    values: dict[str, Any] = {"base_url": store.base_url, "access_token": ACCESS_TOKEN, **settings}
+    return ShopifyClient(ShopifySettings(**values), http, sleep=sleep)
+
+
+class Control:
+    """The fake store's `/_control` API."""
+
+    def __init__(self, store: FakeShopifyServer, http: httpx.AsyncClient) -> None:
+        self._base = f"{store.base_url}/_control"
+        self._http = http
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = await self._http.request(method, f"{self._base}{path}", json=body)
+        response.raise_for_status()
+        return response.json()
+
+    async def reset(self, **config: Any) -> None:
+        await self._call("POST", "/reset", {**ROOMY, **config})
+
+    async def seed(self, order: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", "/orders", order)
+        return result
+
+    async def order(self, legacy_id: int | str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/orders/{legacy_id}")
+        return result
+
+    async def fulfill(self, legacy_id: int | str, **body: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", f"/orders/{legacy_id}/fulfill", body)
+        return result
+
+    async def fault(self, field: str, kind: str, **options: Any) -> None:
+        await self._call("POST", "/faults", {"field": field, "kind": kind, **options})
+
+    async def calls(self, root_field: str | None = None) -> list[dict[str, Any]]:
+        path = "/calls" if root_field is None else f"/calls?root_field={root_field}"
+        result: list[dict[str, Any]] = await self._call("GET", path)
+        return result
+
+    async def send_webhook(self, topic: str, order_id: int, **options: Any) -> list[dict[str, Any]]:
+        result = await self._call("POST", "/webhooks/send", {"topic": topic, "order_id": order_id, **options})
+        deliveries: list[dict[str, Any]] = result["deliveries"]
+        return deliveries
+
+
+def two_item_order(number: int = 2001, **overrides: Any) -> dict[str, Any]:
+    """A paid, unfulfilled two-item order (vase 39.90 + plaid 49.00 + shipping 4.90 = 93.80 EUR)."""
+    order: dict[str, Any] = {
+        "number": number,
+        "customer": {
+            "first_name": "Léa",
+            "last_name": "Fontaine",
+            "email": "lea.fontaine@example.com",
+            "locale": "fr",
+        },
+        "line_items": [
+            {
+                "title": "Vase en céramique Galet",
+                "variant_title": "Sable",
+                "sku": "CJ-VASE-GALET-S",
+                "vendor": "CJ Dropshipping",
+                "product_type": "Décoration",
+                "price": "39.90",
+                "quantity": 1,
+            },
+            {
+                "title": "Plaid gaufré en coton",
+                "variant_title": "Vert sauge",
+                "sku": "CJ-PLAID-SAUGE",
+                "vendor": "CJ Dropshipping",
+                "product_type": "Textile",
+                "price": "49.00",
+                "quantity": 1,
+            },
+        ],
+        "tags": ["sent-to-supplier"],
+        "shipping_price": "4.90",
+        "shipping_address": {
+            "address1": "3 place Rihour",
+            "city": "Lille",
+            "zip": "59000",
+            "country_code": "FR",
+        },
+        "placed_hours_ago": 5,
+    }
+    order.update(overrides)
+    return order
+
+
+ORDER_TOTAL = Decimal("93.80")
+PLAID_PRICE = Decimal("49.00")
+
+
+def legacy_id(number: int) -> int:
+    """The fake store's stable numeric id for an order number."""
+    return 5_840_000_000_000 + number
+
+
+class WebhookSink:
+    """A tiny HTTP server on 127.0.0.1 that records webhook deliveries and answers 200."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self._event = threading.Condition()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                with sink._event:
+                    sink.received.append(({k: v for k, v in self.headers.items()}, body))
+                    sink._event.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/shopify"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def wait_for(
+        self, predicate: Callable[[list[tuple[dict[str, str], bytes]]], bool], timeout: float = 5.0
+    ) -> bool:
+        with self._event:
+            return self._event.wait_for(lambda: predicate(self.received), timeout=timeout)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
