@@ -157,7 +157,9 @@ def decide(
     gesture = goodwill_code(request, policy)
     reason = shopify_cancel_reason(request.reason)
 
-    wanted = request.line_item_ids or [li.id for li in order.line_items if li.current_quantity > 0]
+    # A cancelled order has no current quantity left: its items are the ones it was ordered with.
+    wanted = request.line_item_ids or [li.id for li in order.line_items
+                                       if li.current_quantity > 0 or order.is_cancelled]
     items = [order.line_item(i) for i in wanted]
 
     def plan(kind: PlanKind, refund: Money | None, suppliers: list[SupplierStep], why: str,

@@ -32,8 +32,8 @@ def item(n: int, *, sku: str = "ATL-LAMP-01", price: str = "49.00", qty: int = 1
 
 
 def order(*items: LineItem, tags: list[str] | None = None, shipped: bool = False, cancelled: bool = False,
-          received: str | None = None, refunded: str = "0", fulfillment_orders: list[FulfillmentOrderInfo] | None = None,
-          **kw: Any) -> Order:
+          received: str | None = None, refunded: str = "0",
+          fulfillment_orders: list[FulfillmentOrderInfo] | None = None, **kw: Any) -> Order:
     items = items or (item(1),)
     total = sum((li.unit_price * li.quantity for li in items), Money.zero("EUR"))
     fulfillments = []

@@ -1,7 +1,7 @@
 """initial ledger: inbox, cases, operations, deadlines, messages, refunds, reviews, policy, tokens
 
 Revision ID: 4648715345ef
-Revises: 
+Revises: (none)
 Create Date: 2026-11-22 04:45:19.124192
 """
 from collections.abc import Sequence
@@ -11,7 +11,6 @@ import sqlmodel
 from alembic import op
 
 import ledger.columns
-
 
 revision: str = '4648715345ef'
 down_revision: str | None = None

@@ -1,0 +1,27 @@
+"""The one retry rule (STYLE.md "Errors"): retry only what says it can help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.errors import IntegrationError
+
+
+def is_retryable(exc: BaseException | None) -> bool:
+    """An ambiguous error is retryable only when the effect can be reconciled or resent safely;
+    the effect layer (tasks.effects) has already turned the others into AmbiguousEffect."""
+    return isinstance(exc, IntegrationError) and exc.retryable
+
+
+async def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect `retry_condition_fn`: retry the failed task only if its error says it can help."""
+    exc = state.data if isinstance(state.data, BaseException) else None
+    if exc is None:
+        result = await state.aresult(raise_on_failure=False)
+        exc = result if isinstance(result, BaseException) else None
+    return is_retryable(exc)
+
+
+# Prefect owns the long horizon; clients retry only briefly in-request, so layers never multiply.
+TASK_RETRIES = 4
+TASK_RETRY_DELAYS = [2, 10, 30, 120]

@@ -1,0 +1,149 @@
+"""Store (Shopify) tasks: read the order, cancel it, refund items. One effect each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from domain.money import Money
+from domain.orders import Order
+from integrations.shopify.client import RefundLine, RefundTransaction
+from ledger import operations as ops
+from ledger.models import Operation
+from tasks import runtime
+from tasks.effects import EffectResult, perform
+from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
+
+_RETRY: dict[str, Any] = {
+    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
+    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
+}
+
+
+@task(name="read-shopify-order", task_run_name="read-order-{order_ref}", **_RETRY)
+async def read_shopify_order(order_ref: str) -> Order:
+    async with runtime.shopify() as shopify:
+        return await shopify.get_order(order_ref)
+
+
+async def find_shopify_order(name: str) -> Order | None:
+    async with runtime.shopify() as shopify:
+        return await shopify.find_order_by_name(name)
+
+
+def _cancel_result(order: Order, job_id: str | None) -> EffectResult:
+    return EffectResult(
+        data={"job_id": job_id, "cancelled_at": order.cancelled_at.isoformat() if order.cancelled_at else None,
+              "total_refunded": str(order.total_refunded.amount), "currency": order.currency,
+              "refund_ids": [r.id for r in order.refunds]},
+        remote_id=job_id,
+    )
+
+
+@task(name="cancel-shopify-order", task_run_name="cancel-order-{order_id}", **_RETRY)
+async def cancel_shopify_order(
+    case_id: str, order_id: str, *, reason: str, store_credit: bool, restock: bool,
+    notify_customer: bool, staff_note: str | None,
+) -> dict[str, Any]:
+    """C3 step 1: cancel the order in the store with its refund.
+
+    `orderCancel` has no idempotency key (INTEGRATIONS.md 1.3), so the order is read before
+    any call and after an unclear one: a cancelled order is the proof the effect happened.
+    """
+    db = runtime.db()
+
+    async def reconcile(op: Operation) -> EffectResult | None:
+        async with runtime.shopify() as shopify:
+            if op.remote_id:  # a Job was started: let it finish before judging
+                await shopify.wait_for_job(op.remote_id)
+            order = await shopify.get_order(order_id)
+        return _cancel_result(order, op.remote_id) if order.is_cancelled else None
+
+    async def call(op: Operation) -> EffectResult:
+        async with runtime.shopify() as shopify:
+            current = await shopify.get_order(order_id)
+            if current.is_cancelled:  # read before write
+                return _cancel_result(current, None)
+            job_id = await shopify.cancel_order(
+                order_id, reason=reason, refund_to_store_credit=store_credit, restock=restock,
+                notify_customer=notify_customer, staff_note=staff_note,
+            )
+            await ops.set_remote_id(db, op.id, job_id)
+            await shopify.wait_for_job(job_id)
+            order = await shopify.get_order(order_id)
+        return _cancel_result(order, job_id)
+
+    result = await perform(
+        db, natural_key=f"shopify.order_cancel:{case_id}", kind="shopify.order_cancel", vendor="shopify",
+        case_id=case_id, request={"order_id": order_id, "reason": reason, "store_credit": store_credit,
+                                  "restock": restock, "notify_customer": notify_customer},
+        call=call, reconcile=reconcile,
+    )
+    return {**result.data, "operation_id": result.operation_id}
+
+
+@task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **_RETRY)
+async def refund_shopify_items(
+    case_id: str, order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
+    restock_type: str = "CANCEL",
+) -> dict[str, Any]:
+    """C5: refund (and remove) the items that cannot be supplied; the rest ships.
+
+    The refund input is built once, from Shopify's own suggestion, and stored in the operation
+    row; every attempt resends exactly that input with the same `@idempotent` key, so a retry
+    after a lost answer returns the first refund instead of making a second (F5). Recomputing
+    it on a retry would suggest 0 for the already-refunded line and Shopify would refuse the
+    key with different parameters.
+    """
+    db = runtime.db()
+    lines_key = ",".join(sorted(f"{lid}x{q}" for lid, q in line_items))
+    natural_key = f"shopify.refund_create:{case_id}:{lines_key}"
+    planned = await ops.get_operation(db, natural_key)
+    if planned is not None and "refund" in planned.request:
+        request = planned.request
+    else:
+        request = {"order_id": order_id, "refund": await _build_refund(order_id, line_items, store_credit=store_credit,
+                                                                       note=note, restock_type=restock_type)}
+
+    async def call(op: Operation) -> EffectResult:
+        spec = op.request["refund"]
+        async with runtime.shopify() as shopify:
+            refund = await shopify.create_refund(
+                op.request["order_id"], idempotency_key=op.idempotency_key,
+                line_items=[RefundLine.model_validate(x) for x in spec["line_items"]],
+                transactions=[RefundTransaction.model_validate(x) for x in spec["transactions"]],
+                note=spec["note"], notify=False, currency=spec["currency"],
+                store_credit=Money.model_validate(spec["store_credit"]) if spec["store_credit"] else None,
+            )
+        return EffectResult(
+            data={"refund_id": refund.id, "amount": str(refund.amount.amount), "currency": refund.amount.currency,
+                  "gateway": spec["gateway"]},
+            remote_id=refund.id,
+        )
+
+    result = await perform(db, natural_key=natural_key, kind="shopify.refund_create", vendor="shopify",
+                           case_id=case_id, request=request, call=call, resend_safe=True)
+    return {**result.data, "operation_id": result.operation_id}
+
+
+async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
+                        restock_type: str) -> dict[str, Any]:
+    """The refund input from Order.suggestedRefund (taxes, discounts, split tenders included)."""
+    async with runtime.shopify() as shopify:
+        suggestion = await shopify.suggest_refund(order_id, line_items=line_items, refund_shipping=False)
+        order = await shopify.get_order(order_id)
+    lines = [RefundLine(line_item_id=lid, quantity=q, restock_type=restock_type) for lid, q in line_items]
+    transactions = [] if store_credit else [
+        RefundTransaction(parent_id=t.parent_id, gateway=t.gateway, amount=t.amount)
+        for t in suggestion.transactions if t.parent_id
+    ]
+    gateway = "store_credit" if store_credit else (suggestion.transactions[0].gateway
+                                                   if suggestion.transactions else None)
+    return {
+        "line_items": [x.model_dump(mode="json") for x in lines],
+        "transactions": [x.model_dump(mode="json") for x in transactions],
+        "store_credit": suggestion.amount.model_dump(mode="json") if store_credit else None,
+        "currency": order.currency, "note": note, "gateway": gateway,
+    }

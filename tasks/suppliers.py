@@ -1,0 +1,77 @@
+"""Supplier tasks: read the supplier's side, ask it to stop an order, poll its answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from domain.policy import SupplierChannelKind
+from integrations.suppliers.base import (
+    SupplierCancellationRequest,
+    SupplierCancellationResult,
+    SupplierOrderView,
+)
+from integrations.suppliers.email_supplier import EmailSupplier
+from ledger import records
+from ledger.models import Message, Operation
+from tasks import runtime
+from tasks.effects import EffectResult, perform
+from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
+
+_RETRY: dict[str, Any] = {
+    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
+    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
+}
+
+
+@task(name="read-supplier-order", task_run_name="read-{supplier_id}-{order_ref}", **_RETRY)
+async def read_supplier_order(supplier_id: str, order_ref: str) -> SupplierOrderView:
+    policy = await runtime.load_policy()
+    async with runtime.supplier_channel(policy, supplier_id) as channel:
+        return await channel.order_status(order_ref)
+
+
+@task(name="request-supplier-cancellation", task_run_name="ask-{supplier_id}-{case_id}", **_RETRY)
+async def request_supplier_cancellation(
+    case_id: str, supplier_id: str, request: SupplierCancellationRequest,
+) -> dict[str, Any]:
+    """C3 step 2: tell the supplier, so nothing is produced or shipped for nothing.
+
+    API suppliers read the order first and dedupe disputes on our key, so a resend is safe;
+    an email is an email: a crash mid-send is ambiguous and goes to the operator.
+    """
+    db = runtime.db()
+    policy = await runtime.load_policy()
+    supplier = policy.supplier(supplier_id)
+    is_email = supplier.channel == SupplierChannelKind.EMAIL
+
+    async def call(op: Operation) -> EffectResult:
+        async with runtime.supplier_channel(policy, supplier_id) as channel:
+            result = await channel.request_cancellation(request, idempotency_key=op.idempotency_key)
+        if isinstance(channel, EmailSupplier) and supplier.email:
+            email = channel.build_cancellation_email(request, idempotency_key=op.idempotency_key)
+            await records.log_message(db, Message(
+                case_id=case_id, operation_id=op.id, direction="outbound", party="supplier",
+                template="supplier_cancellation_request", language=supplier.language,
+                from_address=runtime.smtp_settings().sender_address, to_address=supplier.email,
+                subject=email.subject, body_text=email.text, body_html=email.html, message_id=email.message_id,
+            ))
+        return EffectResult(data=result.model_dump(mode="json"), remote_id=result.remote_id)
+
+    result = await perform(
+        db, natural_key=f"supplier.cancel:{case_id}:{supplier_id}", kind=f"supplier.cancel.{supplier.channel}",
+        vendor=supplier.channel.value, case_id=case_id, request=request.model_dump(mode="json"),
+        call=call, resend_safe=not is_email,
+    )
+    return result.data
+
+
+@task(name="poll-supplier-answer", task_run_name="poll-{supplier_id}-{case_id}", **_RETRY)
+async def poll_supplier_answer(
+    case_id: str, supplier_id: str, request: SupplierCancellationRequest,
+) -> SupplierCancellationResult:
+    policy = await runtime.load_policy()
+    async with runtime.supplier_channel(policy, supplier_id) as channel:
+        return await channel.cancellation_outcome(request)
