@@ -1,0 +1,584 @@
+"""process-cancellation: rules C1-C8, end to end (../shared/PROCESSES.md).
+
+The flow takes ids, never payloads: an inbound event id (from the Prefect event that the
+receiver emitted) or a case id (from the deadline check). It loads state from the ledger,
+applies `domain.cancellation`, calls one task per outside effect, and moves the case along
+its state machine (`domain.cases`). It never sleeps on a deadline: waiting is a state plus a
+deadline row, and the scheduled check (flows.sweep) brings the case back.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from prefect import flow
+from prefect.logging import get_run_logger
+
+from domain.cancellation import (
+    CancellationPlan,
+    CancellationRequest,
+    Origin,
+    PlanKind,
+    RefundMethod,
+    decide,
+    refund_expected_by,
+)
+from domain.cases import CancellationState as S
+from domain.cases import CaseKind, case_key, is_terminal
+from domain.errors import PermanentError
+from domain.inbound import (
+    FOLLOW_UP_TOPICS,
+    CustomerCancellationBody,
+    StockMissingBody,
+    SupplierReplyBody,
+)
+from domain.messages import pick_language
+from domain.money import Money
+from domain.orders import Order
+from domain.policy import CancellationReason, StorePolicy, SupplierChannelKind
+from flows import messages as msg
+from flows.common import case_lock, label_run, publish_timeline
+from integrations.suppliers.base import (
+    CancellationItem,
+    SupplierAnswer,
+    SupplierCancellationRequest,
+    SupplierOrderState,
+)
+from ledger import cases, deadlines, inbox, records
+from ledger.models import Case, RefundRecord, utcnow
+from tasks import runtime
+from tasks.effects import AmbiguousEffect, EffectFailed
+from tasks.notify import send_customer_email, send_operator_alert
+from tasks.store import cancel_shopify_order, find_shopify_order, read_shopify_order, refund_shopify_items
+from tasks.suppliers import poll_supplier_answer, read_supplier_order, request_supplier_cancellation
+
+KIND = CaseKind.CANCELLATION.value
+LEGAL_REFUND_DAYS = 14  # D2: refund within 14 days of being told of the withdrawal
+LEGAL_REFUND_MARGIN = timedelta(days=3)  # INTEGRATIONS.md 5.3: alert at D-3
+
+# Shopify's cancel reasons when the merchant cancelled in the admin (orders/cancelled).
+_STORE_REASONS = {
+    "customer": CancellationReason.CHANGED_MIND, "inventory": CancellationReason.SUPPLIER_OUT_OF_STOCK,
+    "declined": CancellationReason.PAYMENT_PROBLEM, "fraud": CancellationReason.OTHER,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Intake: an inbound event becomes (or updates) a case.
+# ---------------------------------------------------------------------------------------------
+
+async def _resolve_order(order_number: str) -> Order | None:
+    return await find_shopify_order(order_number)
+
+
+async def intake(inbound_event_id: str) -> str | None:
+    """Turn a stored inbound event into a case id, or None when there is nothing to do.
+    Bad or unknown input never raises: it is kept, marked, and explained."""
+    db = runtime.db()
+    logger = get_run_logger()
+    event = await inbox.get_inbound(db, inbound_event_id)
+    if event is None:
+        logger.error("inbound event %s does not exist", inbound_event_id)
+        return None
+    if event.status in ("processed", "ignored", "rejected"):
+        logger.info("inbound event %s already %s", event.id, event.status)
+        return event.case_id
+    store = event.store_id or runtime.store_id()
+    try:
+        body: dict[str, Any] = json.loads(event.body or "{}")
+    except json.JSONDecodeError:
+        await inbox.finish_inbound(db, event.id, status="ignored", error="body is not JSON")
+        return None
+    policy = await runtime.load_policy(store)
+
+    if event.source == "customer" and event.topic == "cancellation.requested":
+        return await _intake_customer_request(event.id, store, policy, CustomerCancellationBody.model_validate(body),
+                                              event.order_ref)
+    if event.source == "shopify" and event.topic == "orders/cancelled":
+        return await _intake_store_cancellation(event.id, store, policy, body)
+    if event.source == "shopify" and event.topic in FOLLOW_UP_TOPICS:
+        order_ref = str(body.get("order_id") or body.get("id") or event.order_ref or "")
+        case = await cases.find_case(db, case_key(KIND, store, order_ref))
+        if case is None or is_terminal(case.kind, case.state):
+            await inbox.finish_inbound(db, event.id, status="ignored", error="no open cancellation for this order")
+            return None
+        await cases.add_event(db, case.id, "inbound", f"store: {event.topic}")
+        return case.id
+    if event.source == "operator" and event.topic == "supplier.reply":
+        reply = SupplierReplyBody.model_validate(body)
+        return await _intake_supplier_reply(event.id, store, reply, event.order_ref)
+    if event.source == "operator" and event.topic == "stock.missing":
+        return await _intake_stock_missing(event.id, store, policy, StockMissingBody.model_validate(body),
+                                           event.order_ref)
+    await inbox.finish_inbound(db, event.id, status="ignored", error=f"no handler for {event.source}:{event.topic}")
+    return None
+
+
+async def _open(store: str, policy: StorePolicy, order: Order, *, origin: Origin, reason: CancellationReason,
+                note: str | None, request: CancellationRequest, language: str | None) -> tuple[Case, bool]:
+    db = runtime.db()
+    lang = pick_language(language, order.locale, order.customer.locale, default=policy.store.default_language)
+    return await cases.open_case(
+        db, key=case_key(KIND, store, order.legacy_id), kind=KIND, store_id=store, state=S.RECEIVED,
+        order_ref=order.legacy_id, order_id=order.id, order_name=order.name,
+        customer_email=order.email, customer_first_name=order.customer.first_name, language=lang,
+        reason=reason.value, reason_note=note, origin=origin.value, policy_version=policy.version(),
+        data={"request": request.model_dump(mode="json"), "refunded_before": str(order.total_refunded.amount)},
+    )
+
+
+async def _intake_customer_request(event_id: str, store: str, policy: StorePolicy,
+                                   body: CustomerCancellationBody, order_ref: str | None) -> str | None:
+    db = runtime.db()
+    order = await read_shopify_order(order_ref) if order_ref else await _resolve_order(body.order_number)
+    if order is None or (order.email or "").lower() != body.email:
+        await inbox.finish_inbound(db, event_id, status="rejected", error="order number and email do not match")
+        return None
+    line_ids = [li.id for li in order.line_items if li.sku in set(body.items)] if body.items else []
+    request = CancellationRequest(reason=body.reason, note=body.message, origin=Origin.CUSTOMER,
+                                  refund_method=body.refund_method, line_item_ids=line_ids, insist=body.insist)
+    case, created = await _open(store, policy, order, origin=Origin.CUSTOMER, reason=body.reason,
+                                note=body.message, request=request, language=body.language)
+    if not created:
+        await cases.add_event(db, case.id, "inbound", "the customer asked again; the case is already open")
+    else:
+        await cases.add_event(db, case.id, "inbound", f"customer request: {body.reason.value}",
+                              {"message": body.message or ""}, actor="customer")
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+async def _intake_store_cancellation(event_id: str, store: str, policy: StorePolicy,
+                                     body: dict[str, Any]) -> str | None:
+    """orders/cancelled: ours (we cancelled it) or the merchant's (cancelled in the admin)."""
+    db = runtime.db()
+    order_ref = str(body.get("id", ""))
+    existing = await cases.find_case(db, case_key(KIND, store, order_ref))
+    if existing is not None:
+        await cases.add_event(db, existing.id, "inbound", "store confirmed: order cancelled (orders/cancelled)")
+        await inbox.finish_inbound(db, event_id, status="processed", case_id=existing.id)
+        return existing.id
+    order = await read_shopify_order(order_ref)
+    reason = _STORE_REASONS.get(str(body.get("cancel_reason") or "").lower(), CancellationReason.OTHER)
+    request = CancellationRequest(reason=reason, origin=Origin.STORE)
+    case, _ = await _open(store, policy, order, origin=Origin.STORE, reason=reason, note=None, request=request,
+                          language=None)
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+async def _intake_supplier_reply(event_id: str, store: str, reply: SupplierReplyBody,
+                                 order_ref: str | None) -> str | None:
+    db = runtime.db()
+    case = await cases.find_case(db, case_key(KIND, store, order_ref or ""))
+    if case is None:
+        await inbox.finish_inbound(db, event_id, status="rejected", error="no cancellation case for this order")
+        return None
+    answers = dict(case.data.get("supplier_answers", {}))
+    answers[reply.supplier_id] = {"answer": reply.answer, "note": reply.note, "tracking": reply.tracking_number}
+    await cases.update_case(db, case.id, data={"supplier_answers": answers}, actor=f"supplier:{reply.supplier_id}",
+                            summary=f"supplier {reply.supplier_id} answered: {reply.answer}"
+                                    + (f" ({reply.note})" if reply.note else ""))
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+async def _intake_stock_missing(event_id: str, store: str, policy: StorePolicy, body: StockMissingBody,
+                                order_ref: str | None) -> str | None:
+    db = runtime.db()
+    order = await read_shopify_order(order_ref) if order_ref else await _resolve_order(body.order_number)
+    if order is None:
+        await inbox.finish_inbound(db, event_id, status="rejected", error="unknown order")
+        return None
+    line_ids = [li.id for li in order.line_items if li.sku in set(body.skus)]
+    if not line_ids:
+        await inbox.finish_inbound(db, event_id, status="rejected", error="no line item with these SKUs")
+        return None
+    request = CancellationRequest(reason=CancellationReason.SUPPLIER_OUT_OF_STOCK, note=body.note,
+                                  origin=Origin.SUPPLIER, line_item_ids=line_ids)
+    case, _ = await _open(store, policy, order, origin=Origin.SUPPLIER,
+                          reason=CancellationReason.SUPPLIER_OUT_OF_STOCK, note=body.note, request=request,
+                          language=None)
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+# ---------------------------------------------------------------------------------------------
+# Advancing a case: one step per state, until it waits or ends.
+# ---------------------------------------------------------------------------------------------
+
+class Step:
+    """Everything a step needs, loaded once per run."""
+
+    def __init__(self, case: Case, policy: StorePolicy) -> None:
+        self.case = case
+        self.policy = policy
+        self.db = runtime.db()
+
+    @property
+    def request(self) -> CancellationRequest:
+        return CancellationRequest.model_validate(self.case.data["request"])
+
+    @property
+    def plan(self) -> CancellationPlan:
+        return CancellationPlan.model_validate(self.case.data["plan"])
+
+    async def move(self, state: S, summary: str, *, data: dict[str, Any] | None = None,
+                   closed: bool = False, needs_operator_reason: str | None = None) -> None:
+        self.case = await cases.update_case(self.db, self.case.id, state=state.value, summary=summary, data=data,
+                                            closed=closed, needs_operator_reason=needs_operator_reason)
+
+    async def remember(self, summary: str | None = None, **data: Any) -> None:
+        self.case = await cases.update_case(self.db, self.case.id, data=data, summary=summary)
+
+    async def email_customer(self, purpose: str, template: str, context: dict[str, Any]) -> None:
+        if not self.case.customer_email:
+            await cases.add_event(self.db, self.case.id, "note", f"no customer email: {template} not sent")
+            return
+        try:
+            await send_customer_email(self.case.id, purpose, template, self.case.language, context,
+                                      self.case.customer_email, self.case.customer_first_name)
+        except AmbiguousEffect as exc:
+            await self.to_operator("ambiguous_email", f"the {template} email may or may not have been sent: {exc}",
+                                   ["mark as sent", "send again"], park=False)
+
+    async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True) -> None:
+        """Hand the case to the operator: queue item + one alert email (grouped per reason)."""
+        _, created = await records.open_review(self.db, case_id=self.case.id, reason_code=reason_code,
+                                                    detail=detail, options=options)
+        if park and self.case.state != S.NEEDS_OPERATOR:
+            await self.move(S.NEEDS_OPERATOR, f"handed to the operator: {detail}", needs_operator_reason=detail)
+        else:
+            await cases.add_event(self.db, self.case.id, "decision", f"operator alerted: {detail}")
+        if created:
+            try:
+                await send_operator_alert(self.case.id, reason_code,
+                                          msg.operator_context(self.case, self.policy, reason_code, detail, options))
+            except AmbiguousEffect:
+                get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)
+
+
+async def _supplier_views(step: Step, order: Order) -> dict[str, SupplierOrderState]:
+    """Read API suppliers (CJ) for the items concerned: read before deciding (C3, C8)."""
+    views: dict[str, SupplierOrderState] = {}
+    for supplier in {step.policy.supplier_for(li).id: step.policy.supplier_for(li) for li in order.line_items}.values():
+        if supplier.channel == SupplierChannelKind.CJ:
+            view = await read_supplier_order(supplier.id, order.legacy_id)
+            views[supplier.id] = view.state
+    return views
+
+
+async def step_received(step: Step) -> bool:
+    case, policy, request = step.case, step.policy, step.request
+    order = await read_shopify_order(case.order_ref or "")
+    views = await _supplier_views(step, order)
+    passed = {sid: state not in (SupplierOrderState.NOT_FOUND, SupplierOrderState.CANCELLED)
+              for sid, state in views.items()}
+    plan = decide(order, request, policy, passed)
+    if plan.kind in (PlanKind.FULL, PlanKind.PARTIAL) and any(
+            s in (SupplierOrderState.SHIPPED, SupplierOrderState.DELIVERED) for s in views.values()):
+        plan = plan.model_copy(update={"kind": PlanKind.CONVERT_TO_RETURN, "offer": None,
+                                       "explanation": "the supplier has already shipped: it becomes a return (C4)"})
+    lines = {lid: order.line_item(lid).current_quantity for lid in plan.line_item_ids}
+    await step.remember(f"decision: {plan.explanation}", plan=plan.model_dump(mode="json"), cancel_lines=lines,
+                        order_snapshot={"fulfillment_status": order.fulfillment_status,
+                                        "financial_status": order.financial_status})
+    if request.origin == Origin.CUSTOMER:  # C2: acknowledge at once
+        await step.email_customer("ack", "cancellation_acknowledged", msg.ack_context(case, policy, order, plan))
+    if plan.kind in (PlanKind.FULL, PlanKind.PARTIAL, PlanKind.ALREADY_CANCELLED):
+        await _set_legal_refund_deadline(step)
+
+    if plan.kind == PlanKind.NOTHING_TO_CANCEL:
+        await step.email_customer("not-possible", "cancellation_not_possible",
+                                  msg.not_possible_context(case, policy, order))
+        await step.move(S.REJECTED, "nothing to cancel: the order was already cancelled", closed=True)
+        return False
+    if plan.kind == PlanKind.CONVERT_TO_RETURN:
+        await _convert_to_return(step, order, "the parcel has already left (C4)")
+        return False
+    if plan.kind == PlanKind.ALREADY_CANCELLED:
+        await step.move(S.CANCELLED, "cancelled in the store admin: supplier and customer follow (C3)")
+        return True
+    if plan.offer is not None and plan.offer.hold_hours > 0:
+        due = utcnow() + timedelta(hours=plan.offer.hold_hours)
+        await deadlines.set_deadline(step.db, case_id=case.id, kind="retention_hold", due_at=due, act_at=due,
+                                     action="proceed with the cancellation unless the customer kept the order")
+        await step.move(S.OFFER_PENDING, f"alternative offered; cancellation proceeds at {due:%Y-%m-%d %H:%M} UTC (C6)")
+        return False
+    return await _ask_suppliers_first_or_cancel(step, order)
+
+
+async def _ask_suppliers_first_or_cancel(step: Step, order: Order) -> bool:
+    plan = step.plan
+    first = plan.suppliers_first
+    if not first:
+        await step.move(S.CANCELLING, "cancelling in the store (C3 step 1)")
+        return True
+    for s in first:
+        await _ask_supplier(step, order, s.supplier_id, s.line_item_ids)
+    await step.move(S.AWAITING_SUPPLIER, "waiting for the supplier before any money moves (C3, C8)",
+                    data={"store_cancelled": False})
+    return False
+
+
+async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_ids: list[str]) -> dict[str, Any]:
+    """Tell one supplier (C3 step 2) and put its answer delay in the ledger (D3)."""
+    supplier = step.policy.supplier(supplier_id)
+    due = utcnow() + timedelta(hours=supplier.answer_delay_hours)
+    request = _supplier_request(step, order, supplier_id, line_item_ids, due)
+    result = await request_supplier_cancellation(step.case.id, supplier_id, request)
+    asked = dict(step.case.data.get("suppliers_asked", {}))
+    asked[supplier_id] = {"request": request.model_dump(mode="json"), "at": utcnow().isoformat()}
+    answers = dict(step.case.data.get("supplier_answers", {}))
+    if result.get("answer") in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
+        answers[supplier_id] = {"answer": result["answer"], "note": result.get("detail")}
+    await step.remember(f"supplier {supplier.name} told ({supplier.channel.value}): {result.get('answer')}",
+                        suppliers_asked=asked, supplier_answers=answers)
+    if result.get("answer") == SupplierAnswer.PENDING:
+        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier_id}",
+                                     due_at=due, act_at=due,
+                                     action="no answer from the supplier: switch to C4 and alert the operator (C8)")
+    return result
+
+
+def _supplier_request(step: Step, order: Order, supplier_id: str, line_item_ids: list[str],
+                      answer_by: datetime) -> SupplierCancellationRequest:
+    supplier = step.policy.supplier(supplier_id)
+    items = [order.line_item(i) for i in line_item_ids]
+    decided: dict[str, int] = step.case.data.get("cancel_lines", {})  # quantities when decided, not now
+    reason = msg.supplier_reason(step.request.reason, supplier.language)
+    return SupplierCancellationRequest(
+        reference=f"AS-{step.case.id[:10].upper()}", store_name=step.policy.store.name, order_name=order.name,
+        order_id=order.legacy_id,
+        items=[CancellationItem(line_item_id=li.id, title=li.title, sku=li.sku,
+                                quantity=int(decided.get(li.id) or li.quantity), unit_price=li.unit_price)
+               for li in items],
+        reason_text=reason, reply_to=step.policy.store.support_email,
+        ship_to_city=order.shipping_address.city if order.shipping_address else None,
+        ship_to_country=order.shipping_address.country_code if order.shipping_address else None,
+        full_order=step.plan.kind != PlanKind.PARTIAL, answer_by=answer_by,
+    )
+
+
+async def step_offer_pending(step: Step) -> bool:
+    choice = step.case.data.get("customer_choice")
+    if choice == "keep":
+        await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+        await step.move(S.KEPT, "the customer kept the order with the alternative (C6)", closed=True)
+        return False
+    if choice == "cancel" or step.case.data.get("retention_expired"):
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="retention_hold", status="acted")
+        order = await read_shopify_order(step.case.order_ref or "")
+        return await _ask_suppliers_first_or_cancel(step, order)
+    return False
+
+
+async def step_awaiting_supplier(step: Step) -> bool:
+    case = step.case
+    order = await read_shopify_order(case.order_ref or "")
+    asked: dict[str, Any] = case.data.get("suppliers_asked", {})
+    answers: dict[str, Any] = dict(case.data.get("supplier_answers", {}))
+    for supplier_id, info in asked.items():
+        if supplier_id in answers or step.policy.supplier(supplier_id).channel == SupplierChannelKind.EMAIL:
+            continue
+        outcome = await poll_supplier_answer(case.id, supplier_id,
+                                             SupplierCancellationRequest.model_validate(info["request"]))
+        if outcome.answer != SupplierAnswer.PENDING:
+            answers[supplier_id] = {"answer": outcome.answer.value, "note": outcome.detail}
+            await step.remember(f"supplier {supplier_id} answered: {outcome.answer.value}", supplier_answers=answers)
+    store_cancelled = bool(case.data.get("store_cancelled"))
+    refused = [s for s, a in answers.items() if a.get("answer") == "refused"]
+    expired = [s for s in asked if s not in answers and s in case.data.get("supplier_deadlines_passed", [])]
+    pending = [s for s in asked if s not in answers and s not in expired]
+    for s in answers:
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=f"supplier_answer:{s}", status="met")
+
+    if order.has_shipped and not store_cancelled:
+        await _convert_to_return(step, order, "the order shipped while we waited for the supplier (C4)")
+        return False
+    if refused or expired:
+        why = (f"supplier {', '.join(refused)} refused: already shipped or produced" if refused
+               else f"supplier {', '.join(expired)} did not answer in time")
+        if store_cancelled:
+            # Money already went back: the customer keeps the refund; the parcel comes back as a return.
+            await step.to_operator("supplier_refused_after_refund", f"{why}; the customer was already refunded",
+                                   ["recover the parcel as a return", "claim the supplier", "write off"], park=False)
+            await _convert_to_return(step, order, f"C8: {why}", notify_operator=False)
+        else:
+            await _convert_to_return(step, order, f"C8: {why}")
+        return False
+    if pending:
+        return False
+    if store_cancelled:
+        await step.move(S.CLOSED, "the supplier confirmed: nothing will ship", closed=True)
+        return False
+    await step.move(S.CANCELLING, "the supplier confirmed: cancelling in the store (C3 step 1)")
+    return True
+
+
+async def step_cancelling(step: Step) -> bool:
+    case, plan, policy = step.case, step.plan, step.policy
+    store_credit = plan.refund_method == RefundMethod.STORE_CREDIT
+    try:
+        if plan.kind == PlanKind.PARTIAL:
+            # The lines and quantities decided on, not re-read: a re-run must plan the same refund.
+            lines = [(lid, int(q)) for lid, q in sorted(case.data["cancel_lines"].items()) if int(q) > 0]
+            result = await refund_shopify_items(case.id, case.order_id or "", lines, store_credit=store_credit,
+                                                note=f"aftersales {case.id[:8]}: {case.reason} (C5)")
+            amount = Money.of(result["amount"], result["currency"])
+            await _archive_refund(step, operation_id=result["operation_id"], amount=amount,
+                                  method=plan.refund_method, gateway=result.get("gateway"),
+                                  reference=result.get("refund_id"))
+        else:
+            result = await cancel_shopify_order(
+                case.id, case.order_id or "", reason=plan.store_cancel_reason, store_credit=store_credit,
+                restock=policy.cancellation.restock, notify_customer=policy.cancellation.notify_customer_via_store,
+                staff_note=f"aftersales case {case.id[:8]}: {case.reason}"[:255],
+            )
+            before = Money.of(case.data.get("refunded_before", "0"), result["currency"])
+            amount = Money.of(result["total_refunded"], result["currency"]) - before
+            await _archive_refund(step, operation_id=result["operation_id"], amount=amount,
+                                  method=plan.refund_method, gateway=None,
+                                  reference=",".join(result.get("refund_ids", [])) or result.get("job_id"))
+    except EffectFailed as exc:
+        await step.to_operator("store_refused", f"the store refused the cancellation: {exc.operation.last_error}",
+                               ["cancel by hand in Shopify", "treat as shipped", "close"])
+        return False
+    await step.move(S.CANCELLED, f"store side done: {amount.format('en')} refunded ({plan.refund_method.value})",
+                    data={"store_cancelled": True, "refunded": str(amount.amount), "currency": amount.currency})
+    return True
+
+
+async def _archive_refund(step: Step, *, operation_id: str, amount: Money, method: RefundMethod,
+                          gateway: str | None, reference: str | None) -> None:
+    """F2: archive the refund (amount, date, method, reference, reason, actor), once per operation."""
+    if not amount.is_zero():
+        await records.archive_refund(step.db, RefundRecord(
+            case_id=step.case.id, operation_id=operation_id, store_id=step.case.store_id,
+            order_id=step.case.order_id or "", amount=str(amount.amount), currency=amount.currency,
+            method=method.value, gateway=gateway, reference=reference, reason=step.case.reason or "",
+            actor="aftersales",
+        ))
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="legal_refund", status="met")
+
+
+async def step_cancelled(step: Step) -> bool:
+    """C3 steps 2 and 3: tell the suppliers not told yet, then write to the customer."""
+    case, plan = step.case, step.plan
+    order = await read_shopify_order(case.order_ref or "")
+    asked = set(case.data.get("suppliers_asked", {}))
+    for s in plan.suppliers:
+        if s.supplier_id not in asked:
+            await _ask_supplier(step, order, s.supplier_id, s.line_item_ids)
+    if plan.kind == PlanKind.ALREADY_CANCELLED:
+        refunded = order.total_refunded - Money.of(case.data.get("refunded_before", "0"), order.currency)
+        if refunded.is_zero():
+            refunded = order.total_refunded
+        await _archive_store_refunds(step, order)
+        await step.remember(refunded=str(refunded.amount), currency=refunded.currency)
+    if not case.data.get("customer_told"):
+        if plan.kind == PlanKind.PARTIAL:
+            await step.email_customer("partial", "cancellation_partial", msg.partial_context(step.case, step.policy,
+                                                                                            order, plan))
+        else:
+            await step.email_customer("confirmed", "cancellation_confirmed", msg.confirmed_context(
+                step.case, step.policy, order, plan))
+        await step.remember("customer told (C3 step 3, F3)", customer_told=True)
+    answers = step.case.data.get("supplier_answers", {})
+    waiting = [s for s in step.case.data.get("suppliers_asked", {}) if s not in answers]
+    refused = [s for s, a in answers.items() if a.get("answer") == "refused"]
+    if refused:
+        await step.to_operator("supplier_refused_after_refund",
+                               f"supplier {', '.join(refused)} could not stop the order; the customer is refunded",
+                               ["recover the parcel as a return", "claim the supplier", "write off"], park=False)
+    if waiting:
+        await step.move(S.AWAITING_SUPPLIER, "store side done; waiting for the supplier's confirmation")
+        return False
+    await step.move(S.CLOSED, "cancellation complete", closed=True)
+    return False
+
+
+async def _archive_store_refunds(step: Step, order: Order) -> None:
+    """A cancellation made in the store admin: archive the refunds Shopify made (F2)."""
+    for refund in order.refunds:
+        await records.archive_refund(step.db, RefundRecord(
+            case_id=step.case.id, operation_id=f"store:{refund.id}", store_id=step.case.store_id,
+            order_id=order.id, amount=str(refund.amount.amount), currency=refund.amount.currency,
+            method="original", gateway=None, reference=refund.id, reason=step.case.reason or "",
+            actor="store admin",
+        ))
+    if order.refunds:
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="legal_refund", status="met")
+
+
+async def _convert_to_return(step: Step, order: Order, why: str, *, notify_operator: bool = True) -> None:
+    """C4/C8: the parcel cannot be stopped; it becomes a return, and the customer is told so."""
+    if step.request.origin != Origin.STORE:
+        await step.email_customer("converted", "cancellation_converted_to_return",
+                                  msg.converted_context(step.case, step.policy, order))
+    if notify_operator and "C8" in why:
+        await step.to_operator("supplier_could_not_stop", why,
+                               ["open a return when the parcel arrives", "contact the supplier"], park=False)
+    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await step.move(S.CONVERTED_TO_RETURN, why, closed=True, data={"return_expected": True})
+
+
+async def _set_legal_refund_deadline(step: Step) -> None:
+    """D2: a withdrawal before delivery is refunded within 14 days of being told (L221-24)."""
+    due = step.case.opened_at + timedelta(days=LEGAL_REFUND_DAYS)
+    promise = refund_expected_by(step.case.opened_at, step.policy)
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="legal_refund", due_at=due,
+                                 act_at=due - LEGAL_REFUND_MARGIN,
+                                 action="refund not archived yet: alert the operator before the legal date",
+                                 note=f"store promise (F4): by {promise.isoformat()}")
+
+
+STEPS = {
+    S.RECEIVED: step_received,
+    S.OFFER_PENDING: step_offer_pending,
+    S.AWAITING_SUPPLIER: step_awaiting_supplier,
+    S.CANCELLING: step_cancelling,
+    S.CANCELLED: step_cancelled,
+}
+
+
+async def advance(case_id: str) -> str:
+    """Run steps until the case waits (a deadline or an answer) or ends."""
+    db = runtime.db()
+    case = await cases.get_case(db, case_id)
+    step = Step(case, await runtime.load_policy(case.store_id))
+    for _ in range(12):  # a bound: each step changes state or stops
+        handler = STEPS.get(S(step.case.state))
+        if handler is None:
+            break
+        try:
+            moved = await handler(step)
+        except PermanentError as exc:
+            await step.to_operator("permanent_error", f"{exc}", ["retry", "handle by hand", "close"])
+            break
+        if not moved:
+            break
+    return step.case.state
+
+
+@flow(name="process-cancellation", flow_run_name="cancellation", retries=0, log_prints=False)
+async def process_cancellation(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
+    """Handle one inbound event or one case whose deadline came (C1-C8)."""
+    logger = get_run_logger()
+    db = runtime.db()
+    if inbound_event_id:
+        case_id = await intake(inbound_event_id)
+    if case_id is None:
+        return "nothing to do"
+    case = await cases.get_case(db, case_id)
+    await label_run(case)
+    async with case_lock(case_id) as acquired:
+        if not acquired:
+            logger.info("case %s is being advanced by another run; it will pick this up", case_id)
+            return "busy"
+        state = await advance(case_id)
+    await publish_timeline(case_id)
+    logger.info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
+    return state

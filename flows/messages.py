@@ -1,0 +1,149 @@
+"""Template contexts for the cancellation messages (M1-M4), built from ledger and domain facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.cancellation import CancellationPlan, RefundMethod, refund_expected_by
+from domain.messages.context import (
+    Language,
+    base_context,
+    goodwill_context,
+    items_context,
+    language_of,
+    offer_context,
+    reason_label,
+    refund_context,
+    store_context,
+)
+from domain.money import Money
+from domain.orders import Order
+from domain.policy import CancellationReason, StorePolicy
+from ledger.models import Case
+
+
+def _lang(case: Case) -> Language:
+    return language_of(case.language)
+
+
+def _base(case: Case, policy: StorePolicy, order: Order) -> dict[str, Any]:
+    reason = CancellationReason(case.reason) if case.reason else None
+    ctx = base_context(order, policy.store, _lang(case), reason=reason, customer_message=case.reason_note)
+    if case.customer_first_name and not ctx.get("customer_first_name"):
+        ctx["customer_first_name"] = case.customer_first_name
+    return ctx
+
+
+def _refund(case: Case, policy: StorePolicy, order: Order, amount: Money, method: RefundMethod) -> dict[str, Any]:
+    return dict(refund_context(
+        amount, _lang(case), method=method.value, business_days=policy.refunds.promise_business_days,
+        expected_by=refund_expected_by(case.opened_at, policy), gateways=order.payment_gateways,
+    ))
+
+
+def ack_context(case: Case, policy: StorePolicy, order: Order, plan: CancellationPlan) -> dict[str, Any]:
+    """C2 (+ C6 offer, + a word that we check the parcel has not left when we ask the supplier)."""
+    ctx = _base(case, policy, order)
+    if plan.offer is not None:
+        ctx["offer"] = dict(offer_context(plan.offer, _lang(case)))
+    first = plan.suppliers_first
+    if first:
+        ctx["checking_supplier"] = True
+        ctx["answer_within_hours"] = max(policy.supplier(s.supplier_id).answer_delay_hours for s in first)
+    return ctx
+
+
+def confirmed_context(case: Case, policy: StorePolicy, order: Order, plan: CancellationPlan) -> dict[str, Any]:
+    """C3 step 3 + F3: amount, method, delay; C7 gesture when the policy gives one."""
+    ctx = _base(case, policy, order)
+    amount = Money.of(case.data.get("refunded", "0"), case.data.get("currency", order.currency))
+    ctx["refund"] = _refund(case, policy, order, amount, plan.refund_method)
+    if plan.goodwill_code:
+        ctx["goodwill"] = dict(goodwill_context(policy.cancellation.goodwill, _lang(case)))
+    return ctx
+
+
+def partial_context(case: Case, policy: StorePolicy, order: Order, plan: CancellationPlan) -> dict[str, Any]:
+    """C5: what is missing and refunded, what still ships."""
+    ctx = _base(case, policy, order)
+    removed = set(plan.line_item_ids)
+    originals = {li.id: li.quantity for li in order.line_items}
+    ctx["unavailable_items"] = items_context(
+        [li for li in order.line_items if li.id in removed], _lang(case),
+        quantities={lid: originals[lid] for lid in removed if lid in originals})
+    ctx["remaining_items"] = items_context([li for li in order.line_items if li.id not in removed
+                                            and li.current_quantity > 0], _lang(case),
+                                           quantities={li.id: li.current_quantity for li in order.line_items})
+    amount = Money.of(case.data.get("refunded", "0"), case.data.get("currency", order.currency))
+    ctx["refund"] = _refund(case, policy, order, amount, plan.refund_method)
+    if plan.goodwill_code:
+        ctx["goodwill"] = dict(goodwill_context(policy.cancellation.goodwill, _lang(case)))
+    return ctx
+
+
+def converted_context(case: Case, policy: StorePolicy, order: Order) -> dict[str, Any]:
+    """C4/C8: the parcel has left; what the customer does when it arrives."""
+    ctx = _base(case, policy, order)
+    urls = [t.url for f in order.shipped_fulfillments for t in f.tracking if t.url]
+    if urls:
+        ctx["tracking_url"] = urls[0]
+    return ctx
+
+
+def not_possible_context(case: Case, policy: StorePolicy, order: Order) -> dict[str, Any]:
+    ctx = _base(case, policy, order)
+    ctx["situation"] = "already_cancelled" if order.is_cancelled else "not_found"
+    return ctx
+
+
+# Our review reasons -> the operator_alert template's alert types.
+ALERT_TYPES = {
+    "supplier_refused_after_refund": "supplier_refused",
+    "supplier_could_not_stop": "supplier_refused",
+    "supplier_silent": "supplier_no_answer",
+    "ambiguous_email": "message_unconfirmed",
+    "store_refused": "refund_failed",
+    "legal_refund_at_risk": "refund_failed",
+}
+
+
+def operator_context(case: Case, policy: StorePolicy, reason_code: str, detail: str,
+                     options: list[str], *, deadline: str | None = None) -> dict[str, Any]:
+    """The operator_alert context: what happened, why it needs them, their options (C8, D4)."""
+    lang = language_of(policy.store.default_language)
+    if reason_code == "supplier_could_not_stop" and "did not answer" in detail:
+        alert = "supplier_no_answer"
+    else:
+        alert = ALERT_TYPES.get(reason_code, "manual_review")
+    return {
+        "store": dict(store_context(policy.store, lang)),
+        "case_id": case.id,
+        "order_name": case.order_name or case.order_ref or "?",
+        "alert": alert,
+        "details": detail,
+        "options": options,
+        "deadline": deadline,
+        "customer": {"name": case.customer_first_name, "email": case.customer_email},
+        "reason_label": reason_label(case.reason, lang) if case.reason else None,
+    }
+
+
+_SUPPLIER_REASON = {
+    "fr": {
+        CancellationReason.SUPPLIER_OUT_OF_STOCK: "un article n'est plus disponible chez vous",
+        CancellationReason.PAYMENT_PROBLEM: "le paiement de la commande n'a pas abouti",
+        CancellationReason.WRONG_DELIVERY_DETAILS: "les informations de livraison sont erronées",
+    },
+    "en": {
+        CancellationReason.SUPPLIER_OUT_OF_STOCK: "an item is no longer available on your side",
+        CancellationReason.PAYMENT_PROBLEM: "the payment for this order did not go through",
+        CancellationReason.WRONG_DELIVERY_DETAILS: "the delivery details are wrong",
+    },
+}
+
+
+def supplier_reason(reason: CancellationReason, language: str) -> str:
+    """One short sentence for the supplier (C3): why, without the customer's private details."""
+    lang = "fr" if language == "fr" else "en"
+    default = "le client a annulé sa commande" if lang == "fr" else "the customer cancelled the order"
+    return _SUPPLIER_REASON[lang].get(reason, default)

@@ -1,0 +1,184 @@
+"""sweep-deadlines: the scheduled check (D4, promise 3) and the inbox safety net (promise 1).
+
+Every 15 minutes (prefect.yaml), it:
+1. finds the open deadlines whose action time has come (indexed query on status, act_at)
+   and acts on each: bring the case back to its flow, or hand it to the operator;
+2. brings back cases that stalled in an active state (a crashed or killed run);
+3. emits inbound events that never reached Prefect, and re-emits those that Prefect took
+   but no run processed;
+4. refreshes the "upcoming deadlines" table artifact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from prefect import flow
+from prefect.artifacts import acreate_table_artifact
+from prefect.logging import get_run_logger
+
+from domain.cases import CancellationState as S
+from domain.cases import CaseKind, is_terminal
+from flows.cancellation import process_cancellation
+from flows.messages import operator_context
+from ledger import cases, deadlines, records
+from ledger.models import Case, Deadline, utcnow
+from tasks import runtime
+from tasks.effects import AmbiguousEffect
+from tasks.inbox import flush_inbox
+from tasks.notify import send_operator_alert
+
+STALL_AFTER = timedelta(minutes=10)
+UPCOMING = timedelta(days=14)
+ACTIVE_STATES = {S.RECEIVED.value, S.CANCELLING.value, S.CANCELLED.value}
+
+
+async def _rerun(case: Case) -> None:
+    if case.kind == CaseKind.CANCELLATION:
+        await process_cancellation(case_id=case.id)
+
+
+async def _supplier_answer(deadline: Deadline, case: Case) -> str:
+    supplier_id = deadline.kind.split(":", 1)[1]
+    passed = sorted({*case.data.get("supplier_deadlines_passed", []), supplier_id})
+    await cases.update_case(runtime.db(), case.id, data={"supplier_deadlines_passed": passed},
+                            summary=f"deadline: supplier {supplier_id} did not answer in time (D3, C8)",
+                            actor="deadline check")
+    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+    await _rerun(case)
+    return "acted"
+
+
+async def _retention_hold(deadline: Deadline, case: Case) -> str:
+    await cases.update_case(runtime.db(), case.id, data={"retention_expired": True},
+                            summary="deadline: the alternative was not taken, the cancellation proceeds (C6)",
+                            actor="deadline check")
+    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+    await _rerun(case)
+    return "acted"
+
+
+async def _legal_refund(deadline: Deadline, case: Case) -> str:
+    db = runtime.db()
+    if await records.refunds_for_case(db, case.id):
+        await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="met")
+        return "met"
+    detail = (f"refund for {case.order_name} not done yet; the legal date is {deadline.due_at:%Y-%m-%d} "
+              "(D2, L221-24); late refunds carry the L242-4 surcharge")
+    _, created = await records.open_review(db, case_id=case.id, reason_code="legal_refund_at_risk", detail=detail,
+                                           options=["refund now", "explain the delay"])
+    if created:
+        policy = await runtime.load_policy(case.store_id)
+        try:
+            await send_operator_alert(case.id, "legal_refund_at_risk", operator_context(
+                case, policy, "legal_refund_at_risk", detail, ["refund now", "explain the delay"],
+                deadline=f"{deadline.due_at:%Y-%m-%d}"))
+        except AmbiguousEffect:
+            get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
+    await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="escalated")
+    return "escalated"
+
+
+Handler = Callable[[Deadline, Case], Awaitable[str]]
+HANDLERS: dict[str, Handler] = {
+    "supplier_answer": _supplier_answer,
+    "retention_hold": _retention_hold,
+    "legal_refund": _legal_refund,
+}
+
+
+async def act_on_due_deadlines(now: Any = None) -> dict[str, int]:
+    db = runtime.db()
+    logger = get_run_logger()
+    counts: dict[str, int] = {}
+    for deadline in await deadlines.due_deadlines(db, now=now or utcnow()):
+        await deadlines.note_check(db, deadline.id)
+        case = await cases.get_case(db, deadline.case_id)
+        handler = HANDLERS.get(deadline.kind.split(":", 1)[0])
+        if handler is None or is_terminal(case.kind, case.state):
+            outcome = "cancelled" if handler is not None else "unknown kind"
+            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="cancelled")
+        else:
+            try:
+                outcome = await handler(deadline, case)
+            except Exception as exc:  # one bad case must not stop the check for the others
+                logger.exception("deadline %s of case %s: %r", deadline.kind, case.id, exc)
+                outcome = "error"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+async def chase_api_suppliers() -> int:
+    """Cases waiting on an API supplier (a CJ dispute): poll its answer each check (C8)."""
+    n = 0
+    for case in await cases.open_cases(runtime.db()):
+        if case.state == S.AWAITING_SUPPLIER.value and not (case.lock_until and case.lock_until > utcnow()):
+            policy = await runtime.load_policy(case.store_id)
+            answered = case.data.get("supplier_answers", {})
+            if any(policy.supplier(s).channel != "email" and s not in answered
+                   for s in case.data.get("suppliers_asked", {})):
+                await _rerun(case)
+                n += 1
+    return n
+
+
+async def restart_stalled_cases() -> int:
+    """A run killed mid-case leaves its case in an active state: bring it back (D4)."""
+    n = 0
+    cutoff = utcnow() - STALL_AFTER
+    for case in await cases.open_cases(runtime.db()):
+        if case.state in ACTIVE_STATES and case.updated_at < cutoff and not (
+                case.lock_until and case.lock_until > utcnow()):
+            await _rerun(case)
+            n += 1
+    return n
+
+
+async def publish_upcoming() -> int:
+    now = utcnow()
+    rows = await deadlines.upcoming_deadlines(runtime.db(), until=now + UPCOMING)
+    table = [{
+        "due (UTC)": f"{d.due_at:%Y-%m-%d %H:%M}",
+        "in": _humanise(d.due_at - now),
+        "margin used": "YES" if d.act_at <= now else "",
+        "deadline": d.kind,
+        "case": f"{c.kind} {c.order_name or c.order_ref}",
+        "state": c.state,
+        "action": d.action,
+    } for d, c in rows]
+    try:
+        await acreate_table_artifact(table=table or [{"due (UTC)": "-", "deadline": "nothing due in 14 days"}],
+                                     key="upcoming-deadlines",
+                                     description="Open deadlines due in the next 14 days, soonest first")
+    except Exception as exc:
+        get_run_logger().warning("could not publish the deadlines artifact: %r", exc)
+    return len(rows)
+
+
+def _humanise(delta: timedelta) -> str:
+    secs = int(delta.total_seconds())
+    sign = "-" if secs < 0 else ""
+    secs = abs(secs)
+    if secs >= 86400:
+        return f"{sign}{secs // 86400}d {secs % 86400 // 3600}h"
+    return f"{sign}{secs // 3600}h {secs % 3600 // 60}m"
+
+
+@flow(name="sweep-deadlines", flow_run_name="sweep {scope}", log_prints=False)
+async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
+    """The scheduled check. `scope`: all | deadlines | inbox."""
+    logger = get_run_logger()
+    summary: dict[str, Any] = {}
+    if scope in ("all", "deadlines"):
+        summary["deadlines"] = await act_on_due_deadlines()
+        summary["stalled_restarted"] = await restart_stalled_cases()
+        summary["api_suppliers_chased"] = await chase_api_suppliers()
+    if scope in ("all", "inbox"):
+        async with httpx.AsyncClient(timeout=10) as http:
+            summary["inbox"] = await flush_inbox(http)
+    summary["upcoming"] = await publish_upcoming()
+    logger.info("sweep: %s", summary)
+    return summary

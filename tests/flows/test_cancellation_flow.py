@@ -1,0 +1,287 @@
+"""process-cancellation end to end: C1-C8, the effects-once proofs, and bad input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from flows.cancellation import process_cancellation
+from flows.sweep import sweep_deadlines
+from ledger import cases, deadlines, inbox, operations, records
+from ledger.models import utcnow
+
+STORE = "maison-lumiere.myshopify.com"
+
+
+async def _run_request(world, name: str, reason: str = "changed_mind", **kw) -> str:
+    r = await world.cancel(name, reason, **kw)
+    assert r.status_code == 202, r.text
+    return await process_cancellation(inbound_event_id=r.json()["event_id"])
+
+
+async def _case(db, world, name: str):
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy(name)}")
+    assert case is not None
+    return case
+
+
+# -- C2, C3: the plain case ------------------------------------------------------------------
+
+async def test_unfulfilled_order_is_cancelled_refunded_and_the_customer_told(world, db) -> None:
+    state = await _run_request(world, "#1001", "ordering_mistake", message="Erreur de couleur", language="fr")
+    assert state == "closed"
+    raw = await world.raw_order("#1001")
+    assert raw["cancelled"] and raw["refunded"] == raw["received"]
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    case = await _case(db, world, "#1001")
+    refunds = await records.refunds_for_case(db, case.id)
+    assert [(r.amount, r.currency, r.method) for r in refunds] == [(raw["received"], "EUR", "original")]
+    mails = world.mails(world.email("#1001"))
+    subjects = [m.subject for m in mails]
+    assert len(mails) == 2, subjects  # C2 acknowledgement, then the confirmation (C3 step 3)
+    ack, done = mails
+    assert "Camille" in ack.text and "#1001" in ack.text
+    assert "Camille" in done.text and "5 jours ouvrés" in done.text
+    assert raw["received"].replace(".", ",") in done.text  # amount in French format
+    logged = await records.messages_for_case(db, case.id)
+    assert [m.message_id for m in logged] == [m.message_id for m in mails]  # M5
+    (legal,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund"]
+    assert legal.status == "met"
+
+
+async def test_the_store_webhook_after_our_cancel_is_recognised(world, db) -> None:
+    await _run_request(world, "#1001")
+    r = await world.webhook("orders/cancelled", {"id": int(world.legacy("#1001")), "cancel_reason": "customer"})
+    assert r.status_code == 200
+    await process_cancellation(inbound_event_id=r.json()["event_id"])
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    assert len(world.mails(world.email("#1001"))) == 2
+
+
+# -- Promise 2: the same trigger twice gives one effect ------------------------------------------
+
+async def test_the_same_request_twice_gives_one_case_and_one_refund(world, db) -> None:
+    first = await world.cancel("#1001", key="form-submit-1")
+    again = await world.cancel("#1001", key="form-submit-1")
+    assert first.json()["event_id"] == again.json()["event_id"] and again.json()["status"] == "duplicate"
+    other = await world.cancel("#1001", key="form-submit-2")  # a second, distinct delivery
+    for event_id in {first.json()["event_id"], other.json()["event_id"]}:
+        await process_cancellation(inbound_event_id=event_id)
+    await process_cancellation(inbound_event_id=first.json()["event_id"])  # a re-run of the same event
+    assert len(await cases.cases_for_order(db, STORE, world.legacy("#1001"))) == 1
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    case = await _case(db, world, "#1001")
+    assert len(await records.refunds_for_case(db, case.id)) == 1
+    assert len(world.mails(world.email("#1001"))) == 2
+
+
+async def test_the_same_webhook_delivered_twice_gives_one_case(world, db) -> None:
+    payload = {"id": int(world.legacy("#1006")), "cancel_reason": "customer"}
+    # the merchant cancelled #1006 in the Shopify admin: refund made by Shopify itself
+    from tasks import runtime
+
+    async with runtime.shopify() as shopify:
+        job = await shopify.cancel_order(world.legacy("#1006"), reason="CUSTOMER", refund_to_store_credit=False,
+                                         restock=True, notify_customer=False, staff_note=None)
+        await shopify.wait_for_job(job)
+    a = await world.webhook("orders/cancelled", payload, webhook_id="wh-1")
+    b = await world.webhook("orders/cancelled", payload, webhook_id="wh-1")
+    assert b.json()["status"] == "duplicate" and a.json()["event_id"] == b.json()["event_id"]
+    await process_cancellation(inbound_event_id=a.json()["event_id"])
+    await process_cancellation(inbound_event_id=b.json()["event_id"])
+    assert len(await cases.cases_for_order(db, STORE, world.legacy("#1006"))) == 1
+    supplier_mails = world.mails("commandes@atelier-lyon.example")
+    assert len(supplier_mails) == 1  # C3 step 2: the supplier is told, once
+    assert len(world.mails(world.email("#1006"))) == 1  # C3 step 3: the customer is told, once
+
+
+# -- Promise 2: a crash between the call and the record -------------------------------------------
+
+async def test_crash_after_the_cancel_call_gives_one_cancel_after_a_rerun(world, db, monkeypatch) -> None:
+    monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:shopify.order_cancel:1")
+    r = await world.cancel("#1001")
+    with pytest.raises(Exception, match="fault injected"):
+        await process_cancellation(inbound_event_id=r.json()["event_id"])
+    case = await _case(db, world, "#1001")
+    op = await operations.get_operation(db, f"shopify.order_cancel:{case.id}")
+    assert op is not None and op.status == "in_flight"  # called, not recorded
+    assert (await world.raw_order("#1001"))["cancelled"]
+    assert await process_cancellation(case_id=case.id) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    op = await operations.get_operation(db, f"shopify.order_cancel:{case.id}")
+    assert op is not None and op.status == "succeeded" and op.result.get("reconciled")
+    assert len(await records.refunds_for_case(db, case.id)) == 1
+
+
+async def test_crash_after_the_refund_call_gives_one_refund_after_a_rerun(world, db, monkeypatch) -> None:
+    monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:shopify.refund_create:1")
+    r = await world.operator("/operator/out-of-stock", {"order_number": "#1004", "skus": ["CJ-PLAID-SAUGE"]})
+    assert r.status_code == 202, r.text
+    with pytest.raises(Exception, match="fault injected"):
+        await process_cancellation(inbound_event_id=r.json()["event_id"])
+    case = await _case(db, world, "#1004")
+    await process_cancellation(case_id=case.id)
+    calls = await world.shopify_calls("refundCreate")
+    assert len(calls) == 2  # the retry went out...
+    assert len({c.get("idempotency_key") for c in calls}) == 1  # ...with the same key
+    assert len((await world.raw_order("#1004"))["refunds"]) == 1  # one refund at the store (F5)
+    assert len(await records.refunds_for_case(db, case.id)) == 1
+
+
+async def test_crash_after_an_email_is_not_resent_but_handed_to_the_operator(world, db, monkeypatch) -> None:
+    monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:email.customer:1")
+    r = await world.cancel("#1001")
+    with pytest.raises(Exception, match="fault injected"):
+        await process_cancellation(inbound_event_id=r.json()["event_id"])
+    assert len(world.mails(world.email("#1001"))) == 1  # the acknowledgement went out
+    case = await _case(db, world, "#1001")
+    await process_cancellation(case_id=case.id)
+    acks = [m for m in world.mails(world.email("#1001")) if "#1001" in (m.subject or "")]
+    assert len(world.mails(world.email("#1001"))) == 2  # ack once (not resent) + confirmation
+    assert len(acks) >= 1
+    reviews = await records.reviews_for_case(db, case.id)
+    assert [r.reason_code for r in reviews] == ["ambiguous_email"]
+    assert (await operations.get_operation(db, f"email:{case.id}:ack")).status == "ambiguous"
+
+
+# -- C3/C8 with suppliers ----------------------------------------------------------------------------
+
+async def test_email_supplier_is_asked_first_then_the_store_cancels(world, db) -> None:
+    assert await _run_request(world, "#1002", "delivery_too_slow") == "awaiting_supplier"
+    assert await world.shopify_calls("orderCancel") == []  # no money moves before the supplier answers
+    (supplier_mail,) = world.mails("commandes@atelier-lyon.example")
+    assert "#1002" in supplier_mail.text and "ATL-MIR-SOLEIL-60" in supplier_mail.text
+    case = await _case(db, world, "#1002")
+    (dl,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind.startswith("supplier_answer")]
+    assert dl.status == "open" and timedelta(hours=23) < dl.due_at - utcnow() <= timedelta(hours=24)
+    r = await world.operator("/operator/supplier-replies",
+                             {"order_number": "#1002", "supplier_id": "atelier-lyon", "answer": "accepted"})
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    assert (await world.raw_order("#1002"))["cancelled"]
+    ack = world.mails(world.email("#1002"))[0]
+    assert "24" in ack.text  # we say when they will hear from us
+
+
+async def test_supplier_refusal_turns_the_case_into_a_return_and_alerts_the_operator(world, db) -> None:
+    await _run_request(world, "#1006")
+    r = await world.operator("/operator/supplier-replies",
+                             {"order_number": "#1006", "supplier_id": "atelier-lyon", "answer": "refused",
+                              "note": "déjà expédiée"})
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "converted_to_return"
+    assert await world.shopify_calls("orderCancel") == []
+    case = await _case(db, world, "#1006")
+    assert [x.reason_code for x in await records.reviews_for_case(db, case.id)] == ["supplier_could_not_stop"]
+    assert len(world.mails("gerant@maison-lumiere.example")) == 1
+    customer = world.mails(world.email("#1006"))
+    assert len(customer) == 2  # acknowledgement, then "it has left: here is what to do"
+
+
+async def test_supplier_silent_past_its_deadline_is_acted_on_by_the_check(world, db) -> None:
+    await _run_request(world, "#1006")
+    case = await _case(db, world, "#1006")
+    (dl,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind.startswith("supplier_answer")]
+    past = utcnow() - timedelta(minutes=1)
+    await deadlines.set_deadline(db, case_id=case.id, kind=dl.kind, due_at=past, act_at=past, action=dl.action)
+    summary = await sweep_deadlines(scope="deadlines")
+    assert summary["deadlines"].get("acted") == 1
+    case = await _case(db, world, "#1006")
+    assert case.state == "converted_to_return"
+    assert len(world.mails("gerant@maison-lumiere.example")) == 1  # C8: the operator is alerted
+
+
+async def test_cj_order_not_paid_yet_is_deleted_at_the_supplier(world, db) -> None:
+    assert await _run_request(world, "#1003", "better_offer") == "closed"
+    assert len(await world.cj_calls("/shopping/order/deleteOrder")) == 1
+    assert (await world.raw_order("#1003"))["cancelled"]
+
+
+async def test_partial_cancellation_refunds_the_missing_item_and_claims_it_from_cj(world, db) -> None:
+    r = await world.operator("/operator/out-of-stock", {"order_number": "#1004", "skus": ["CJ-PLAID-SAUGE"]})
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    raw = await world.raw_order("#1004")
+    assert not raw["cancelled"]
+    plaid = next(li for li in raw["line_items"] if li["sku"] == "CJ-PLAID-SAUGE")
+    vase = next(li for li in raw["line_items"] if li["sku"] == "CJ-VASE-GALET-S")
+    assert plaid["current_quantity"] == 0 and vase["current_quantity"] == 1  # C5: the rest ships
+    case = await _case(db, world, "#1004")
+    (refund,) = await records.refunds_for_case(db, case.id)
+    assert refund.amount == "49.00"
+    (mail,) = world.mails(world.email("#1004"))
+    assert "Plaid" in mail.text and "Vase" in mail.text
+    await world.http.post(f"{world.sandbox.cj.root_url}/_control/disputes/{world.legacy('#1004')}/resolve",
+                          json={"finallyDeal": 1, "money": "9.50"})
+    summary = await sweep_deadlines(scope="deadlines")
+    assert summary["api_suppliers_chased"] == 1
+    assert (await _case(db, world, "#1004")).state == "closed"
+
+
+# -- C4 ---------------------------------------------------------------------------------------------
+
+async def test_shipped_order_becomes_a_return_and_the_customer_is_told_in_english(world, db) -> None:
+    assert await _run_request(world, "#1005", language="en") == "converted_to_return"
+    assert await world.shopify_calls("orderCancel") == []
+    mails = world.mails(world.email("#1005"))
+    assert len(mails) == 2
+    assert ("Emily" in mails[1].text and "Hello" in mails[1].text) or "Hi" in mails[1].text
+
+
+# -- Promise 1: bad input ---------------------------------------------------------------------------
+
+async def test_bad_signature_gets_401_and_nothing_is_processed(world, db) -> None:
+    r = await world.webhook("orders/cancelled", {"id": int(world.legacy("#1001"))}, secret="wrong")
+    assert r.status_code == 401 and "Hmac" in r.json()["reason"]
+    (kept,) = await inbox.recent_by_status(db, "rejected")
+    assert kept.status == "rejected" and kept.delivery_id is None
+    assert await inbox.pending_emits(db, older_than=timedelta(0)) == []
+    assert await cases.cases_for_order(db, STORE, world.legacy("#1001")) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        ({"order_number": "#1001", "email": "camille.durand@example.com"}, 422, "reason"),
+        ({"order_number": "#1001", "email": "not-an-email", "reason": "changed_mind"}, 422, "email"),
+        ({"order_number": "#1001", "email": "camille.durand@example.com", "reason": "bored"}, 422, "reason"),
+        ({"order_number": "#9999", "email": "camille.durand@example.com", "reason": "changed_mind"}, 404, "order"),
+        ({"order_number": "#1001", "email": "someone@else.com", "reason": "changed_mind"}, 404, "order"),
+    ],
+)
+async def test_bad_customer_requests_get_a_clear_4xx_and_are_kept(world, db, body, status, reason) -> None:
+    r = await world.receiver.post("/requests/cancellation", json=body)
+    assert r.status_code == status and reason in r.json()["reason"]
+    assert len(await inbox.recent_by_status(db, "rejected")) == 1
+
+
+async def test_malformed_webhook_json_is_400_and_kept(world, db) -> None:
+    from integrations.shopify.webhooks import sign_webhook
+
+    raw = b"{not json"
+    r = await world.receiver.post("/webhooks/shopify", content=raw, headers={
+        "X-Shopify-Topic": "orders/cancelled", "X-Shopify-Hmac-Sha256": sign_webhook("sandbox-webhook-secret", raw),
+        "X-Shopify-Webhook-Id": "wh-bad"})
+    assert r.status_code == 400
+    assert (await inbox.recent_by_status(db, "rejected"))[0].body == "{not json"
+
+
+async def test_operator_endpoints_need_the_token(world) -> None:
+    r = await world.receiver.post("/operator/supplier-replies", json={})
+    assert r.status_code == 401
+
+
+async def test_events_wait_in_the_ledger_while_prefect_is_down(world, db, monkeypatch) -> None:
+    import httpx
+
+    from tasks.inbox import flush_inbox
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens there
+    r = await world.cancel("#1001")
+    assert r.status_code == 202  # answered although Prefect is down
+    row = await inbox.get_inbound(db, r.json()["event_id"])
+    assert row is not None and row.status == "received" and row.emit_attempts == 1
+    monkeypatch.delenv("PREFECT_API_URL")  # the server is back (the harness's)
+    async with httpx.AsyncClient() as http:
+        assert (await flush_inbox(http, emit_after=timedelta(0)))["emitted"] == 1
+    row = await inbox.get_inbound(db, r.json()["event_id"])
+    assert row is not None and row.status == "emitted"
