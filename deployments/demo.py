@@ -1,0 +1,167 @@
+"""The demo: everything on one machine, on embedded defaults.
+
+    python -m deployments.demo            # leaves the UI up until Ctrl-C
+    python -m deployments.demo --exit     # runs the scenarios, checks them, stops (CI smoke test)
+
+Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supplier, SMTP
+catcher), the webhook receiver, registers the deployments of prefect.yaml on a process work
+pool, starts a worker, then plays the scenarios of deployments/sandbox/scenarios.py through
+the real entry points (signed webhooks, customer requests, operator answers) and waits until
+every case has reached the state the rulebook expects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = ROOT / ".aftersales"
+LOGS = HOME / "logs"
+
+PREFECT_PORT = 4200
+RECEIVER_PORT = 8000
+
+
+def demo_env() -> dict[str, str]:
+    env = dict(os.environ)
+    defaults = {
+        "AFTERSALES_HOME": str(ROOT),
+        "PREFECT_HOME": str(HOME / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(PREFECT_PORT),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{HOME / 'prefect' / 'prefect.db'}",
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "2",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "AFTERSALES_DATABASE_URL": f"sqlite+aiosqlite:///{HOME / 'ledger.db'}",
+        "AFTERSALES_SHOPIFY_BASE_URL": "http://127.0.0.1:8081",
+        "AFTERSALES_CJ_BASE_URL": "http://127.0.0.1:8082/api2.0/v1",
+        "AFTERSALES_SMTP_HOST": "127.0.0.1",
+        "AFTERSALES_SMTP_PORT": "1025",
+        "AFTERSALES_RECEIVER_PORT": str(RECEIVER_PORT),
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    return env
+
+
+class Processes:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = (LOGS / f"{name}.log").open("wb")
+        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited with {proc.returncode}; see {LOGS / (name + '.log')}")
+
+
+def run(env: dict[str, str], *args: str) -> None:
+    subprocess.run(args, cwd=ROOT, env=env, check=True)
+
+
+def wait_http(url: str, procs: Processes, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not come up in {timeout:.0f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exit", action="store_true", help="stop once the scenarios are checked (CI)")
+    parser.add_argument("--fresh", action="store_true", help="start from an empty .aftersales/")
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+
+    if args.fresh and HOME.exists():
+        shutil.rmtree(HOME)
+    (HOME / "prefect").mkdir(parents=True, exist_ok=True)
+    env = demo_env()
+    os.environ.update(env)
+    py = sys.executable
+    procs = Processes(env)
+    try:
+        print("starting the Prefect server (SQLite), the sandbox and the receiver...", flush=True)
+        procs.start("prefect-server", py, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                    "--port", str(PREFECT_PORT))
+        procs.start("sandbox", py, "-m", "deployments.sandbox.run",
+                    "--webhook-url", f"http://127.0.0.1:{RECEIVER_PORT}/webhooks/shopify")
+        run(env, py, "-m", "deployments.setup")
+        procs.start("receiver", py, "-m", "deployments.receiver")
+        wait_http("http://127.0.0.1:8081/_control/calls", procs)
+        wait_http(f"http://127.0.0.1:{RECEIVER_PORT}/healthz", procs)
+        wait_http(f"http://127.0.0.1:{PREFECT_PORT}/api/health", procs, timeout=180)
+
+        print("registering the deployments of prefect.yaml...", flush=True)
+        subprocess.run([py, "-m", "prefect", "work-pool", "create", "aftersales", "--type", "process"],
+                       cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run(env, py, "-m", "prefect", "--no-prompt", "deploy", "--all")
+        procs.start("worker", py, "-m", "prefect", "worker", "start", "--pool", "aftersales",
+                    "--limit", "8")
+        time.sleep(3)
+
+        from deployments.sandbox import scenarios
+
+        print("playing the scenarios...", flush=True)
+        results = asyncio.run(scenarios.play(wait_s=args.timeout))
+        print(scenarios.report(results), flush=True)
+        ok = all(r.ok for r in results)
+        print(f"""
+Prefect UI      http://127.0.0.1:{PREFECT_PORT}   (Runs: one per case; Artifacts: case timelines, deadlines)
+Mails received  http://127.0.0.1:8025
+Receiver API    http://127.0.0.1:{RECEIVER_PORT}/docs
+Logs            {LOGS}
+""", flush=True)
+        if args.exit:
+            raise SystemExit(0 if ok else 1)
+        print("the demo keeps running; Ctrl-C stops it.", flush=True)
+        while True:
+            procs.check_alive()
+            time.sleep(2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        procs.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""The webhook receiver and the customer / operator request endpoints (FastAPI).
+
+Promise 1, in order, for every request:
+1. read the raw body (bounded), check it (signature, shape), and STORE it in the ledger,
+   accepted or rejected, deduplicated on its delivery id;
+2. answer: 200/202 for a stored event, a clear 4xx with a reason for bad input (kept for
+   inspection), never a 5xx for anything the sender did;
+3. after answering, hand the event to Prefect; if Prefect is down the event waits in the
+   ledger and the background loop emits it later.
+Nothing is processed here: the flows do that, from the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from fastapi import BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.cases import CaseKind, case_key, is_terminal
+from domain.inbound import (
+    EVENT_NAMES,
+    FOLLOW_UP_TOPICS,
+    CustomerCancellationBody,
+    StockMissingBody,
+    SupplierReplyBody,
+    order_resource_id,
+)
+from domain.orders import Order
+from integrations.shopify.webhooks import verify_webhook
+from ledger import cases, inbox, records
+from ledger.models import InboundEvent, utcnow
+from tasks import runtime
+from tasks.inbox import emit_one, flush_inbox
+
+log = logging.getLogger("aftersales.receiver")
+
+
+class ReceiverSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_RECEIVER_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    operator_token: SecretStr = SecretStr("sandbox-operator-token")
+    max_body_bytes: int = 1_000_000
+    ip_requests_per_minute: int = 20  # customer endpoints, per client address
+    order_requests_per_hour: int = 5  # customer requests for one order
+    emit_interval_seconds: float = 2.0
+    emit_after_seconds: float = 3.0
+    order_lookup_timeout_seconds: float = 3.0
+
+
+class Accepted(BaseModel):
+    status: str  # received | duplicate | ignored
+    event_id: str
+    message: str | None = None
+
+
+_KEPT_HEADERS = ("content-type", "user-agent", "idempotency-key")
+
+
+def _kept_headers(request: Request) -> dict[str, str]:
+    """Headers worth keeping for inspection; never the operator's Authorization header."""
+    return {k: v for k, v in request.headers.items()
+            if k.startswith("x-shopify-") or k in _KEPT_HEADERS}
+
+
+class RateLimiter:
+    """Sliding-window limit per key, in memory (one receiver process per store)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self.hits: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        q = self.hits[key]
+        while q and now - q[0] > self.window:
+            q.popleft()
+        if len(q) >= self.limit:
+            return False
+        q.append(now)
+        return True
+
+
+def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = True) -> FastAPI:
+    settings = settings or ReceiverSettings()
+    limiter = RateLimiter(settings.ip_requests_per_minute, 60.0)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state["http"] = httpx.AsyncClient(timeout=5)
+        task = asyncio.create_task(_emit_forever()) if emit_loop else None
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await state["http"].aclose()
+
+    async def _emit_forever() -> None:
+        """Emit what is stored and not yet handed to Prefect (it was down, or the emit failed)."""
+        while True:
+            await asyncio.sleep(settings.emit_interval_seconds)
+            try:
+                await flush_inbox(state["http"], emit_after=timedelta(seconds=settings.emit_after_seconds))
+            except Exception as exc:  # the ledger itself may be restarting: keep looping
+                log.warning("emit loop: %r", exc)
+
+    app = FastAPI(title="aftersales receiver", version="1", lifespan=lifespan,
+                  description="Store webhooks and customer requests, then hand them to Prefect.")
+
+    async def _emit_later(row: InboundEvent) -> None:
+        if row.status == "received" and row.event_name:
+            http = state.get("http")
+            if http is None:
+                async with httpx.AsyncClient(timeout=5) as tmp:
+                    await emit_one(tmp, row)
+            else:
+                await emit_one(http, row)
+
+    async def _body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+            raise _Reject(413, f"body larger than {settings.max_body_bytes} bytes")
+        raw = await request.body()
+        if len(raw) > settings.max_body_bytes:
+            raise _Reject(413, f"body larger than {settings.max_body_bytes} bytes")
+        return raw
+
+    async def _reject(source: str, topic: str, raw: bytes, request: Request, status: int, reason: str,
+                      delivery_id: str | None = None) -> JSONResponse:
+        """Keep bad input for inspection, then answer a clear 4xx."""
+        await inbox.store_inbound(
+            runtime.db(), source=source, delivery_id=delivery_id, topic=topic or "unknown",
+            body=raw[: settings.max_body_bytes].decode("utf-8", "replace"), headers=_kept_headers(request),
+            status="rejected", reject_reason=reason, http_status=status,
+        )
+        return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The ledger being down is ours, not the sender's: 503 tells Shopify to retry later.
+        log.exception("receiver error on %s", request.url.path)
+        return JSONResponse({"status": "error", "reason": "temporarily unavailable, retry later"},
+                            status_code=503)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # -- Shopify -------------------------------------------------------------------------------
+
+    @app.post("/webhooks/shopify", response_model=Accepted, responses={400: {}, 401: {}, 413: {}})
+    async def shopify_webhook(request: Request, background: BackgroundTasks) -> Any:
+        """Shopify webhooks: HMAC over the raw body, dedupe on X-Shopify-Webhook-Id."""
+        topic = request.headers.get("x-shopify-topic", "")
+        try:
+            raw = await _body(request)
+        except _Reject as rej:
+            return await _reject("shopify", topic, b"", request, rej.status, rej.reason)
+        secret = runtime.shopify_settings().webhook_secret.get_secret_value()
+        if not verify_webhook(secret, raw, request.headers.get("x-shopify-hmac-sha256")):
+            # No delivery id on purpose: a forged request must not block the real delivery.
+            return await _reject("shopify", topic, raw, request, 401, "invalid or missing X-Shopify-Hmac-Sha256")
+        delivery_id = request.headers.get("x-shopify-webhook-id")
+        if not delivery_id:
+            return await _reject("shopify", topic, raw, request, 400, "missing X-Shopify-Webhook-Id")
+        if not topic:
+            return await _reject("shopify", topic, raw, request, 400, "missing X-Shopify-Topic")
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
+        order_ref = str(body.get("order_id") or body.get("id") or "") or None
+        name = EVENT_NAMES.get(("shopify", topic))
+        status, reason = "received", None
+        if name is None:
+            status, reason = "ignored", f"topic {topic} is not handled"
+        elif order_ref is None:
+            return await _reject("shopify", topic, raw, request, 400, "payload has no order id", delivery_id)
+        elif topic in FOLLOW_UP_TOPICS and not await _has_open_case(order_ref):
+            status, reason = "ignored", "no open case for this order"
+        row, created = await inbox.store_inbound(
+            runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic,
+            store_id=request.headers.get("x-shopify-shop-domain") or runtime.store_id(), order_ref=order_ref,
+            body=raw.decode("utf-8", "replace"), headers=_kept_headers(request), status=status,
+            reject_reason=reason, http_status=200, event_name=name if status == "received" else None,
+            resource_id=order_resource_id(order_ref) if order_ref else None,
+        )
+        if not created:
+            return Accepted(status="duplicate", event_id=row.id)
+        background.add_task(_emit_later, row)
+        return Accepted(status=row.status, event_id=row.id, message=reason)
+
+    async def _has_open_case(order_ref: str) -> bool:
+        found = await cases.find_case(runtime.db(), case_key(CaseKind.CANCELLATION, runtime.store_id(), order_ref))
+        return found is not None and not is_terminal(found.kind, found.state)
+
+    # -- Customers -------------------------------------------------------------------------------
+
+    async def _lookup(order_number: str) -> tuple[Order | None, bool]:
+        """(order, verified). verified False: the store did not answer in time; the flow checks."""
+        try:
+            async with runtime.shopify() as shopify:
+                order = await asyncio.wait_for(shopify.find_order_by_name(order_number),
+                                               settings.order_lookup_timeout_seconds)
+            return order, True
+        except Exception as exc:
+            log.warning("order lookup for %s failed: %r", order_number, exc)
+            return None, False
+
+    @app.post("/requests/cancellation", status_code=202, response_model=Accepted,
+              responses={404: {}, 422: {}, 429: {}})
+    async def cancellation_request(request: Request, background: BackgroundTasks) -> Any:
+        """A customer's cancellation request (form, email or chat). Proven by number + email."""
+        client = request.client.host if request.client else "unknown"
+        if not limiter.allow(f"ip:{client}"):
+            return JSONResponse({"status": "rejected", "reason": "too many requests, try again in a minute"},
+                                status_code=429)
+        topic = "cancellation.requested"
+        try:
+            raw = await _body(request)
+            body = CustomerCancellationBody.model_validate_json(raw)
+        except _Reject as rej:
+            return await _reject("customer", topic, b"", request, rej.status, rej.reason)
+        except ValidationError as exc:
+            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            return await _reject("customer", topic, raw, request, 422, reason)
+        since = utcnow() - timedelta(hours=1)
+        order, verified = await _lookup(body.order_number)
+        if verified and (order is None or (order.email or "").lower() != body.email):
+            return await _reject("customer", topic, raw, request, 404,
+                                 "we could not find an order with this number and email address")
+        order_ref = order.legacy_id if order else None
+        if order_ref and await inbox.recent_count(runtime.db(), source="customer", order_ref=order_ref,
+                                                  since=since) >= settings.order_requests_per_hour:
+            return JSONResponse({"status": "rejected", "reason": "this order already has recent requests"},
+                                status_code=429)
+        delivery_id = request.headers.get("idempotency-key") or hashlib.sha256(
+            body.model_dump_json().encode()).hexdigest()
+        row, created = await inbox.store_inbound(
+            runtime.db(), source="customer", delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
+            order_ref=order_ref, body=body.model_dump_json(), headers=_kept_headers(request),
+            http_status=202, event_name=EVENT_NAMES[("customer", topic)],
+            resource_id=order_resource_id(order_ref or body.order_number.lstrip("#")),
+        )
+        if not created:
+            return Accepted(status="duplicate", event_id=row.id, message="we already have this request")
+        background.add_task(_emit_later, row)
+        return Accepted(status="received", event_id=row.id,
+                        message="Thank you, your request is received: you will get an email confirmation shortly.")
+
+    # -- Operator ----------------------------------------------------------------------------------
+
+    async def operator(authorization: str | None = Header(default=None)) -> str:
+        expected = settings.operator_token.get_secret_value().encode()
+        given = (authorization or "").removeprefix("Bearer ").strip().encode()
+        if not authorization or not hmac.compare_digest(given, expected):
+            raise HTTPException(status_code=401, detail="operator token required (Authorization: Bearer ...)")
+        return "operator"
+
+    async def _operator_event(request: Request, background: BackgroundTasks, topic: str,
+                              model: type[SupplierReplyBody] | type[StockMissingBody]) -> Any:
+        try:
+            raw = await _body(request)
+            body = model.model_validate_json(raw)
+        except _Reject as rej:
+            return await _reject("operator", topic, b"", request, rej.status, rej.reason)
+        except ValidationError as exc:
+            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            return await _reject("operator", topic, raw, request, 422, reason)
+        order, _ = await _lookup(body.order_number)
+        if order is None:
+            return await _reject("operator", topic, raw, request, 404, f"unknown order {body.order_number}")
+        delivery_id = request.headers.get("idempotency-key") or hashlib.sha256(raw).hexdigest()
+        row, created = await inbox.store_inbound(
+            runtime.db(), source="operator", delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
+            order_ref=order.legacy_id, body=body.model_dump_json(), headers=_kept_headers(request),
+            http_status=202, event_name=EVENT_NAMES[("operator", topic)],
+            resource_id=order_resource_id(order.legacy_id),
+        )
+        if not created:
+            return Accepted(status="duplicate", event_id=row.id)
+        background.add_task(_emit_later, row)
+        return Accepted(status="received", event_id=row.id)
+
+    @app.post("/operator/supplier-replies", status_code=202, response_model=Accepted,
+              dependencies=[Depends(operator)])
+    async def supplier_reply(request: Request, background: BackgroundTasks) -> Any:
+        """Record a supplier's answer to a cancellation request (C8)."""
+        return await _operator_event(request, background, "supplier.reply", SupplierReplyBody)
+
+    @app.post("/operator/out-of-stock", status_code=202, response_model=Accepted,
+              dependencies=[Depends(operator)])
+    async def out_of_stock(request: Request, background: BackgroundTasks) -> Any:
+        """Report items a supplier cannot supply: partial cancellation (C5)."""
+        return await _operator_event(request, background, "stock.missing", StockMissingBody)
+
+    @app.get("/operator/reviews", dependencies=[Depends(operator)])
+    async def reviews() -> list[dict[str, Any]]:
+        return [r.model_dump(mode="json") for r in await records.open_reviews(runtime.db())]
+
+    @app.get("/operator/rejected", dependencies=[Depends(operator)])
+    async def rejected(limit: int = 50) -> list[dict[str, Any]]:
+        """Rejected inbound requests, newest first, for inspection."""
+        rows = await inbox.recent_by_status(runtime.db(), "rejected", limit=min(limit, 500))
+        return [{"id": r.id, "source": r.source, "topic": r.topic, "received_at": r.received_at.isoformat(),
+                 "reason": r.reject_reason, "http_status": r.http_status, "body": r.body[:2000]} for r in rows]
+
+    return app
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = ReceiverSettings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

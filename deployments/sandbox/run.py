@@ -1,0 +1,49 @@
+"""The sandbox: a fake Shopify store, a fake CJ supplier and an SMTP catcher, in one process.
+
+    python -m deployments.sandbox.run [--webhook-url http://127.0.0.1:8000/webhooks/shopify]
+
+They are real HTTP/SMTP servers that speak the vendors' contracts (the Shopify fake validates
+and executes every GraphQL document against the real 2026-01 schema), so the product talks to
+them exactly as it talks to the real services: only the base URLs differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from deployments.sandbox.cj_fake import start_fake_cj
+from deployments.sandbox.shopify_fake import start_fake_shopify
+from deployments.sandbox.smtp_catcher import start_smtp_catcher
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shopify-port", type=int, default=8081)
+    parser.add_argument("--cj-port", type=int, default=8082)
+    parser.add_argument("--smtp-port", type=int, default=1025)
+    parser.add_argument("--mail-http-port", type=int, default=8025)
+    parser.add_argument("--webhook-url", default="http://127.0.0.1:8000/webhooks/shopify")
+    parser.add_argument("--webhook-secret", default="sandbox-webhook-secret")
+    parser.add_argument("--mail-log", default=".aftersales/mails.jsonl")
+    args = parser.parse_args()
+
+    shopify = start_fake_shopify(port=args.shopify_port, webhook_url=args.webhook_url,
+                                 webhook_secret=args.webhook_secret)
+    cj = start_fake_cj(port=args.cj_port)
+    smtp = start_smtp_catcher(smtp_port=args.smtp_port, http_port=args.mail_http_port, jsonl_path=args.mail_log)
+    print(f"sandbox store    {shopify.base_url}", flush=True)
+    print(f"sandbox supplier {cj.base_url}", flush=True)
+    print(f"smtp catcher     smtp://127.0.0.1:{args.smtp_port}  mails: http://127.0.0.1:{args.mail_http_port}",
+          flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    for server in (shopify, cj, smtp):
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Prepare a ledger: run the migrations and load the store policy file.
+
+    python -m deployments.setup [--policy path/to/policy.yaml]
+
+Safe to run on every start: migrations are idempotent and the policy is stored by content hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+import yaml
+
+from domain.policy import StorePolicy
+from ledger import records
+from ledger.db import get_database
+from ledger.migrate import upgrade
+
+DEFAULT_POLICY = Path(__file__).parent / "sandbox" / "policy.yaml"
+
+
+def read_policy(path: Path) -> StorePolicy:
+    return StorePolicy.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+async def load_policy(path: Path) -> StorePolicy:
+    policy = read_policy(path)
+    await records.save_policy(get_database(), policy.store.id, policy.version(), policy.model_dump(mode="json"))
+    return policy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--policy", type=Path,
+                        default=Path(os.environ.get("AFTERSALES_POLICY_FILE", str(DEFAULT_POLICY))))
+    args = parser.parse_args()
+    upgrade()
+    policy = asyncio.run(load_policy(args.policy))
+    print(f"ledger ready; policy for {policy.store.id} loaded (version {policy.version()})")
+
+
+if __name__ == "__main__":
+    main()
