@@ -108,11 +108,12 @@ def wait_http(url: str, procs: Processes, timeout: float = 90) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exit", action="store_true", help="stop once the scenarios are checked (CI)")
-    parser.add_argument("--fresh", action="store_true", help="start from an empty .aftersales/")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep .aftersales/ from the last run (default: start from an empty one)")
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
 
-    if args.fresh and HOME.exists():
+    if not args.keep and HOME.exists():
         shutil.rmtree(HOME)
     (HOME / "prefect").mkdir(parents=True, exist_ok=True)
     env = demo_env()

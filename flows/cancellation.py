@@ -27,7 +27,7 @@ from domain.cancellation import (
 )
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
-from domain.errors import PermanentError
+from domain.errors import IntegrationError, PermanentError
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
     CustomerCancellationBody,
@@ -243,6 +243,15 @@ class Step:
         except AmbiguousEffect as exc:
             await self.to_operator("ambiguous_email", f"the {template} email may or may not have been sent: {exc}",
                                    ["mark as sent", "send again"], park=False)
+        except (EffectFailed, IntegrationError) as exc:
+            # An email never holds up a refund (D4). A transient failure is retried by the
+            # scheduled check from the stored operation; a refusal goes to the operator.
+            if isinstance(exc, IntegrationError) and exc.retryable:
+                await cases.add_event(self.db, self.case.id, "note",
+                                      f"{template} email not sent yet ({exc}); the deadline check will retry it")
+            else:
+                await self.to_operator("email_refused", f"the {template} email was refused: {exc}",
+                                       ["check the address with the customer", "write by hand"], park=False)
 
     async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True) -> None:
         """Hand the case to the operator: queue item + one alert email (grouped per reason)."""

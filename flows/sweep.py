@@ -24,12 +24,12 @@ from domain.cases import CancellationState as S
 from domain.cases import CaseKind, is_terminal
 from flows.cancellation import process_cancellation
 from flows.messages import operator_context
-from ledger import cases, deadlines, records
+from ledger import cases, deadlines, operations, records
 from ledger.models import Case, Deadline, utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect
 from tasks.inbox import flush_inbox
-from tasks.notify import send_operator_alert
+from tasks.notify import resend_planned_email, send_operator_alert
 
 STALL_AFTER = timedelta(minutes=10)
 UPCOMING = timedelta(days=14)
@@ -111,6 +111,19 @@ async def act_on_due_deadlines(now: Any = None) -> dict[str, int]:
     return counts
 
 
+async def retry_failed_emails() -> int:
+    """Emails that failed for a transient reason (SMTP down, 4xx) go out now, once each."""
+    sent = 0
+    for op in await operations.retryable_failures(runtime.db(), kind_prefix="email."):
+        try:
+            await resend_planned_email(op.natural_key)
+            sent += 1
+        except Exception as exc:  # still down: next check
+            get_run_logger().warning("email %s still not sent: %r", op.natural_key, exc)
+            break
+    return sent
+
+
 async def chase_api_suppliers() -> int:
     """Cases waiting on an API supplier (a CJ dispute): poll its answer each check (C8)."""
     n = 0
@@ -176,6 +189,7 @@ async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
         summary["deadlines"] = await act_on_due_deadlines()
         summary["stalled_restarted"] = await restart_stalled_cases()
         summary["api_suppliers_chased"] = await chase_api_suppliers()
+        summary["emails_retried"] = await retry_failed_emails()
     if scope in ("all", "inbox"):
         async with httpx.AsyncClient(timeout=10) as http:
             summary["inbox"] = await flush_inbox(http)

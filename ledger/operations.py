@@ -119,3 +119,15 @@ async def operations_for_case(db: Database, case_id: str) -> list[Operation]:
             select(Operation).where(Operation.case_id == case_id).order_by(col(Operation.planned_at))
         )
         return list(rows.all())
+
+
+async def retryable_failures(db: Database, *, kind_prefix: str, limit: int = 200) -> list[Operation]:
+    """Operations that failed for a reason a later attempt can fix (e.g. SMTP down for a day)."""
+    async with db.session() as s:
+        rows = await s.exec(
+            select(Operation)
+            .where(Operation.status == "failed", col(Operation.retryable).is_(True),
+                   col(Operation.kind).startswith(kind_prefix))
+            .order_by(col(Operation.planned_at)).limit(limit)
+        )
+        return list(rows.all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prefect import task
@@ -9,11 +10,12 @@ from prefect.cache_policies import NO_CACHE
 
 from domain.messages import render
 from integrations.mailer.message import OutgoingEmail
+from ledger import operations as ops
 from ledger import records
 from ledger.models import Message, Operation
 from tasks import runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
+from tasks.retry import retry_if_retryable
 
 
 async def deliver_email(
@@ -33,11 +35,18 @@ async def deliver_email(
     so every retry sends exactly the same message with the same Message-ID."""
     db = runtime.db()
     rendered = render(template, language, context)
-    sender = runtime.smtp_settings().sender_address
     request = {
-        "to": to_address, "to_name": to_name, "template": template, "language": language,
+        "to": to_address, "to_name": to_name, "template": template, "language": language, "party": party,
         "subject": rendered.subject, "text": rendered.text, "html": rendered.html, "reply_to": reply_to,
     }
+    return await perform(db, natural_key=natural_key, kind=kind, vendor="smtp", case_id=case_id,
+                         request=request, call=_sender(case_id))
+
+
+def _sender(case_id: str | None) -> Callable[[Operation], Awaitable[EffectResult]]:
+    """Send exactly the planned email (from the operation row), then log it (M5)."""
+    db = runtime.db()
+    sender = runtime.smtp_settings().sender_address
 
     async def call(op: Operation) -> EffectResult:
         req = op.request  # what was planned first, not what was re-rendered now
@@ -49,7 +58,7 @@ async def deliver_email(
         )
         receipt = await runtime.send_email(email)
         await records.log_message(db, Message(
-            case_id=case_id, operation_id=op.id, direction="outbound", party=party,
+            case_id=case_id, operation_id=op.id, direction="outbound", party=req.get("party", "customer"),
             template=req["template"], language=req["language"], from_address=sender,
             to_address=req["to"], subject=req["subject"], body_text=req["text"], body_html=req.get("html"),
             message_id=receipt.message_id, transport_response=f"{receipt.smtp_code} {receipt.smtp_text}",
@@ -57,12 +66,30 @@ async def deliver_email(
         return EffectResult(data={"message_id": receipt.message_id, "smtp_code": receipt.smtp_code},
                             remote_id=receipt.message_id)
 
-    return await perform(db, natural_key=natural_key, kind=kind, vendor="smtp", case_id=case_id,
-                         request=request, call=call)
+    return call
 
 
-@task(name="send-customer-email", task_run_name="email-{purpose}-{case_id}", retries=TASK_RETRIES,
-      retry_delay_seconds=TASK_RETRY_DELAYS, retry_condition_fn=retry_if_retryable, cache_policy=NO_CACHE)
+@task(name="resend-planned-email", task_run_name="resend-{natural_key}", cache_policy=NO_CACHE)
+async def resend_planned_email(natural_key: str) -> dict[str, Any]:
+    """Send an email whose earlier attempts failed for a transient reason (SMTP down, 4xx).
+    Same operation, same stored message, same Message-ID: once, whenever it goes through."""
+    db = runtime.db()
+    op = await ops.get_operation(db, natural_key)
+    if op is None:
+        raise LookupError(natural_key)
+    result = await perform(db, natural_key=natural_key, kind=op.kind, vendor=op.vendor, case_id=op.case_id,
+                           request=op.request, call=_sender(op.case_id))
+    return result.data
+
+
+# Short in-run retries only: an SMTP outage must not hold a run for long. The scheduled check
+# (flows.sweep.retry_failed_emails) owns the long horizon, from the stored operation.
+EMAIL_RETRIES = 2
+EMAIL_RETRY_DELAYS = [2, 10]
+
+
+@task(name="send-customer-email", task_run_name="email-{purpose}-{case_id}", retries=EMAIL_RETRIES,
+      retry_delay_seconds=EMAIL_RETRY_DELAYS, retry_condition_fn=retry_if_retryable, cache_policy=NO_CACHE)
 async def send_customer_email(
     case_id: str, purpose: str, template: str, language: str, context: dict[str, Any],
     to_address: str, to_name: str | None = None,
@@ -77,8 +104,8 @@ async def send_customer_email(
     return result.data
 
 
-@task(name="send-operator-alert", task_run_name="alert-{reason_code}-{case_id}", retries=TASK_RETRIES,
-      retry_delay_seconds=TASK_RETRY_DELAYS, retry_condition_fn=retry_if_retryable, cache_policy=NO_CACHE)
+@task(name="send-operator-alert", task_run_name="alert-{reason_code}-{case_id}", retries=EMAIL_RETRIES,
+      retry_delay_seconds=EMAIL_RETRY_DELAYS, retry_condition_fn=retry_if_retryable, cache_policy=NO_CACHE)
 async def send_operator_alert(case_id: str | None, reason_code: str, context: dict[str, Any]) -> dict[str, Any]:
     """Tell the operator, once per case and reason, that a case needs them."""
     policy = await runtime.load_policy()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from pathlib import Path
 
 from deployments.sandbox.cj_fake import start_fake_cj
 from deployments.sandbox.shopify_fake import start_fake_shopify
@@ -32,7 +33,7 @@ def main() -> None:
     shopify = start_fake_shopify(port=args.shopify_port, webhook_url=args.webhook_url,
                                  webhook_secret=args.webhook_secret)
     cj = start_fake_cj(port=args.cj_port)
-    smtp = start_smtp_catcher(smtp_port=args.smtp_port, http_port=args.mail_http_port, jsonl_path=args.mail_log)
+    smtp = start_smtp_catcher(smtp_port=args.smtp_port, http_port=args.mail_http_port, jsonl_path=Path(args.mail_log))
     print(f"sandbox store    {shopify.base_url}", flush=True)
     print(f"sandbox supplier {cj.base_url}", flush=True)
     print(f"smtp catcher     smtp://127.0.0.1:{args.smtp_port}  mails: http://127.0.0.1:{args.mail_http_port}",
