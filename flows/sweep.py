@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
 from prefect.logging import get_run_logger
@@ -191,8 +190,7 @@ async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
         summary["api_suppliers_chased"] = await chase_api_suppliers()
         summary["emails_retried"] = await retry_failed_emails()
     if scope in ("all", "inbox"):
-        async with httpx.AsyncClient(timeout=10) as http:
-            summary["inbox"] = await flush_inbox(http)
+        summary["inbox"] = await flush_inbox()
     summary["upcoming"] = await publish_upcoming()
     logger.info("sweep: %s", summary)
     return summary

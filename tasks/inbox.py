@@ -29,9 +29,12 @@ def _event_for(row: InboundEvent) -> dict[str, Any]:
     )
 
 
-async def flush_inbox(http: httpx.AsyncClient, *, emit_after: timedelta = EMIT_AFTER,
+async def flush_inbox(http: httpx.AsyncClient | None = None, *, emit_after: timedelta = EMIT_AFTER,
                       reemit_after: timedelta = REEMIT_AFTER, limit: int = 200) -> dict[str, int]:
     """Hand stored events to Prefect (promise 1). Shared by the receiver's loop and the sweep."""
+    if http is None:
+        async with httpx.AsyncClient(timeout=10) as own:
+            return await flush_inbox(own, emit_after=emit_after, reemit_after=reemit_after, limit=limit)
     db = runtime.db()
     for row in await inbox.stale_emitted(db, older_than=reemit_after):
         await inbox.note_emit_failure(db, row.id, "emitted but not processed: emitting again")
