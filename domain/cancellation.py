@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.calendar import add_business_days, local_date
+from domain.business_days import add_business_days, local_date
 from domain.money import Money
 from domain.orders import LineItem, Order
 from domain.policy import (

@@ -37,6 +37,7 @@ class CustomerCancellationBody(_Body):
     items: list[str] = Field(default_factory=list, max_length=50,
                              description="SKUs to cancel; empty means the whole order")
     insist: bool = Field(default=False, description="The customer wants no alternative (C6)")
+    keep_order: bool = Field(default=False, description="The customer takes the alternative offered (C6)")
     language: Literal["fr", "en"] | None = None
 
     @field_validator("order_number")

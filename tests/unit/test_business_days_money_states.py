@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.calendar import add_business_days, end_of_day, local_date, next_business_day
+from domain.business_days import add_business_days, end_of_day, local_date, next_business_day
 from domain.cases import check_transition, is_terminal
 from domain.errors import RuleViolation
 from domain.money import Money
