@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.cases import CaseKind, case_key, is_terminal
+from domain.cases import CaseKind, is_terminal
 from domain.inbound import (
     EVENT_NAMES,
     FOLLOW_UP_TOPICS,
@@ -71,6 +71,11 @@ class Accepted(BaseModel):
 
 
 _KEPT_HEADERS = ("content-type", "user-agent", "idempotency-key")
+
+
+def _text(raw: bytes) -> str:
+    """The body as storable text: invalid UTF-8 replaced, NUL (refused by PostgreSQL) escaped."""
+    return raw.decode("utf-8", "replace").replace("\x00", "\\u0000")
 
 
 def _kept_headers(request: Request) -> dict[str, str]:
@@ -150,7 +155,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         """Keep bad input for inspection, then answer a clear 4xx."""
         await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=delivery_id, topic=topic or "unknown",
-            body=raw[: settings.max_body_bytes].decode("utf-8", "replace"), headers=_kept_headers(request),
+            body=_text(raw[: settings.max_body_bytes]), headers=_kept_headers(request),
             status="rejected", reject_reason=reason, http_status=status,
         )
         return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
@@ -203,7 +208,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         row, created = await inbox.store_inbound(
             runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic,
             store_id=request.headers.get("x-shopify-shop-domain") or runtime.store_id(), order_ref=order_ref,
-            body=raw.decode("utf-8", "replace"), headers=_kept_headers(request), status=status,
+            body=_text(raw), headers=_kept_headers(request), status=status,
             reject_reason=reason, http_status=200, event_name=name if status == "received" else None,
             resource_id=order_resource_id(order_ref) if order_ref else None,
         )
@@ -213,7 +218,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         return Accepted(status=row.status, event_id=row.id, message=reason)
 
     async def _has_open_case(order_ref: str) -> bool:
-        found = await cases.find_case(runtime.db(), case_key(CaseKind.CANCELLATION, runtime.store_id(), order_ref))
+        found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, CaseKind.CANCELLATION)
         return found is not None and not is_terminal(found.kind, found.state)
 
     # -- Customers -------------------------------------------------------------------------------
@@ -252,6 +257,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("customer", topic, raw, request, 404,
                                  "we could not find an order with this number and email address")
         order_ref = order.legacy_id if order else None
+        unknown = sorted(set(body.items) - {li.sku for li in order.line_items}) if order and body.items else []
+        if unknown:
+            return await _reject("customer", topic, raw, request, 422,
+                                 f"items: not part of order {body.order_number}: {', '.join(unknown)}")
         if order_ref and await inbox.recent_count(runtime.db(), source="customer", order_ref=order_ref,
                                                   since=since) >= settings.order_requests_per_hour:
             return JSONResponse({"status": "rejected", "reason": "this order already has recent requests"},
@@ -289,15 +298,16 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         except ValidationError as exc:
             reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             return await _reject("operator", topic, raw, request, 422, reason)
-        order, _ = await _lookup(body.order_number)
-        if order is None:
+        order, verified = await _lookup(body.order_number)
+        if verified and order is None:
             return await _reject("operator", topic, raw, request, 404, f"unknown order {body.order_number}")
+        order_ref = order.legacy_id if order else None  # None: the store was slow; the flow resolves it
         delivery_id = request.headers.get("idempotency-key") or hashlib.sha256(raw).hexdigest()
         row, created = await inbox.store_inbound(
             runtime.db(), source="operator", delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
-            order_ref=order.legacy_id, body=body.model_dump_json(), headers=_kept_headers(request),
+            order_ref=order_ref, body=body.model_dump_json(), headers=_kept_headers(request),
             http_status=202, event_name=EVENT_NAMES[("operator", topic)],
-            resource_id=order_resource_id(order.legacy_id),
+            resource_id=order_resource_id(order_ref or body.order_number.lstrip("#")),
         )
         if not created:
             return Accepted(status="duplicate", event_id=row.id)

@@ -39,7 +39,7 @@ from domain.money import Money
 from domain.orders import Order
 from domain.policy import CancellationReason, StorePolicy, SupplierChannelKind
 from flows import messages as msg
-from flows.common import case_lock, label_run, publish_timeline
+from flows.common import case_lock, label_run, publish_timeline, renew_lock
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
@@ -100,7 +100,7 @@ async def intake(inbound_event_id: str) -> str | None:
         return await _intake_store_cancellation(event.id, store, policy, body)
     if event.source == "shopify" and event.topic in FOLLOW_UP_TOPICS:
         order_ref = str(body.get("order_id") or body.get("id") or event.order_ref or "")
-        case = await cases.find_case(db, case_key(KIND, store, order_ref))
+        case = await cases.latest_case(db, store, order_ref, KIND)
         if case is None or is_terminal(case.kind, case.state):
             await inbox.finish_inbound(db, event.id, status="ignored", error="no open cancellation for this order")
             return None
@@ -116,12 +116,28 @@ async def intake(inbound_event_id: str) -> str | None:
     return None
 
 
+async def _key_for_new_request(store: str, order_ref: str) -> str:
+    """The order's case key, or a follow-up key when its last case left part of the order
+    alive (a partial cancellation, a kept order): a new request about the rest is a new case,
+    never dropped. A request about an order already fully handled lands on that case."""
+    db = runtime.db()
+    latest = await cases.latest_case(db, store, order_ref, KIND)
+    if latest is None:
+        return case_key(KIND, store, order_ref)
+    reopenable = latest.state == S.KEPT or (
+        latest.state == S.CLOSED and latest.data.get("plan", {}).get("kind") == PlanKind.PARTIAL)
+    if not reopenable:  # open, or finished for the whole order: the same case answers
+        return latest.key
+    count = len([c for c in await cases.cases_for_order(db, store, order_ref) if c.kind == KIND])
+    return case_key(KIND, store, order_ref, suffix=str(count + 1))
+
+
 async def _open(store: str, policy: StorePolicy, order: Order, *, origin: Origin, reason: CancellationReason,
                 note: str | None, request: CancellationRequest, language: str | None) -> tuple[Case, bool]:
     db = runtime.db()
     lang = pick_language(language, order.locale, order.customer.locale, default=policy.store.default_language)
     return await cases.open_case(
-        db, key=case_key(KIND, store, order.legacy_id), kind=KIND, store_id=store, state=S.RECEIVED,
+        db, key=await _key_for_new_request(store, order.legacy_id), kind=KIND, store_id=store, state=S.RECEIVED,
         order_ref=order.legacy_id, order_id=order.id, order_name=order.name,
         customer_email=order.email, customer_first_name=order.customer.first_name, language=lang,
         reason=reason.value, reason_note=note, origin=origin.value, policy_version=policy.version(),
@@ -137,11 +153,24 @@ async def _intake_customer_request(event_id: str, store: str, policy: StorePolic
         await inbox.finish_inbound(db, event_id, status="rejected", error="order number and email do not match")
         return None
     line_ids = [li.id for li in order.line_items if li.sku in set(body.items)] if body.items else []
+    if body.items and len({li.sku for li in order.line_items if li.sku in set(body.items)}) != len(set(body.items)):
+        await inbox.finish_inbound(db, event_id, status="rejected", error="an item is not part of this order")
+        return None
+    if body.keep_order:
+        latest = await cases.latest_case(db, store, order.legacy_id, KIND)
+        if latest is None or latest.state != S.OFFER_PENDING:
+            await inbox.finish_inbound(db, event_id, status="rejected",
+                                       error="no alternative is pending for this order")
+            return None
     request = CancellationRequest(reason=body.reason, note=body.message, origin=Origin.CUSTOMER,
                                   refund_method=body.refund_method, line_item_ids=line_ids, insist=body.insist)
     case, created = await _open(store, policy, order, origin=Origin.CUSTOMER, reason=body.reason,
                                 note=body.message, request=request, language=body.language)
-    if not created:
+    if not created and case.state == S.OFFER_PENDING and (body.insist or body.keep_order):
+        choice = "keep" if body.keep_order else "cancel"
+        await cases.update_case(db, case.id, data={"customer_choice": choice}, actor="customer",
+                                summary=f"the customer answered the offer: {choice} (C6)")
+    elif not created:
         await cases.add_event(db, case.id, "inbound", "the customer asked again; the case is already open")
     else:
         await cases.add_event(db, case.id, "inbound", f"customer request: {body.reason.value}",
@@ -155,8 +184,11 @@ async def _intake_store_cancellation(event_id: str, store: str, policy: StorePol
     """orders/cancelled: ours (we cancelled it) or the merchant's (cancelled in the admin)."""
     db = runtime.db()
     order_ref = str(body.get("id", ""))
-    existing = await cases.find_case(db, case_key(KIND, store, order_ref))
-    if existing is not None:
+    existing = await cases.latest_case(db, store, order_ref, KIND)
+    ours = existing is not None and (not is_terminal(existing.kind, existing.state)
+                                     or existing.data.get("store_cancelled")
+                                     or existing.data.get("plan", {}).get("kind") == PlanKind.ALREADY_CANCELLED)
+    if existing is not None and ours:
         await cases.add_event(db, existing.id, "inbound", "store confirmed: order cancelled (orders/cancelled)")
         await inbox.finish_inbound(db, event_id, status="processed", case_id=existing.id)
         return existing.id
@@ -172,13 +204,16 @@ async def _intake_store_cancellation(event_id: str, store: str, policy: StorePol
 async def _intake_supplier_reply(event_id: str, store: str, reply: SupplierReplyBody,
                                  order_ref: str | None) -> str | None:
     db = runtime.db()
-    case = await cases.find_case(db, case_key(KIND, store, order_ref or ""))
+    if not order_ref:  # the store did not answer when the receiver took it: resolve it now
+        order = await _resolve_order(reply.order_number)
+        order_ref = order.legacy_id if order else None
+    case = await cases.latest_case(db, store, order_ref, KIND) if order_ref else None
     if case is None:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no cancellation case for this order")
         return None
-    answers = dict(case.data.get("supplier_answers", {}))
-    answers[reply.supplier_id] = {"answer": reply.answer, "note": reply.note, "tracking": reply.tracking_number}
-    await cases.update_case(db, case.id, data={"supplier_answers": answers}, actor=f"supplier:{reply.supplier_id}",
+    answer = {"answer": reply.answer, "note": reply.note, "tracking": reply.tracking_number}
+    await cases.update_case(db, case.id, data={"supplier_answers": {reply.supplier_id: answer}},
+                            actor=f"supplier:{reply.supplier_id}",
                             summary=f"supplier {reply.supplier_id} answered: {reply.answer}"
                                     + (f" ({reply.note})" if reply.note else ""))
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
@@ -337,10 +372,16 @@ async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_id
     supplier = step.policy.supplier(supplier_id)
     due = utcnow() + timedelta(hours=supplier.answer_delay_hours)
     request = _supplier_request(step, order, supplier_id, line_item_ids, due)
-    result = await request_supplier_cancellation(step.case.id, supplier_id, request)
-    asked = dict(step.case.data.get("suppliers_asked", {}))
-    asked[supplier_id] = {"request": request.model_dump(mode="json"), "at": utcnow().isoformat()}
-    answers = dict(step.case.data.get("supplier_answers", {}))
+    try:
+        result = await request_supplier_cancellation(step.case.id, supplier_id, request)
+    except AmbiguousEffect as exc:
+        await step.to_operator("ambiguous_supplier_message",
+                               f"the message to {supplier.name} may or may not have gone out: {exc}",
+                               ["check the mail server and mark as sent", "send again", "call the supplier"],
+                               park=False)
+        result = {"answer": "unknown"}
+    asked = {supplier_id: {"request": request.model_dump(mode="json"), "at": utcnow().isoformat()}}
+    answers = {}
     if result.get("answer") in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
         answers[supplier_id] = {"answer": result["answer"], "note": result.get("detail")}
     await step.remember(f"supplier {supplier.name} told ({supplier.channel.value}): {result.get('answer')}",
@@ -396,7 +437,8 @@ async def step_awaiting_supplier(step: Step) -> bool:
                                              SupplierCancellationRequest.model_validate(info["request"]))
         if outcome.answer != SupplierAnswer.PENDING:
             answers[supplier_id] = {"answer": outcome.answer.value, "note": outcome.detail}
-            await step.remember(f"supplier {supplier_id} answered: {outcome.answer.value}", supplier_answers=answers)
+            await step.remember(f"supplier {supplier_id} answered: {outcome.answer.value}",
+                                supplier_answers={supplier_id: answers[supplier_id]})
     store_cancelled = bool(case.data.get("store_cancelled"))
     refused = [s for s, a in answers.items() if a.get("answer") == "refused"]
     expired = [s for s in asked if s not in answers and s in case.data.get("supplier_deadlines_passed", [])]
@@ -427,7 +469,37 @@ async def step_awaiting_supplier(step: Step) -> bool:
     return True
 
 
+async def _recheck_before_money(step: Step) -> bool:
+    """Right before money moves, decide again on fresh facts: the plan may be hours old (a
+    retention hold, a supplier's answer delay). A parcel that left meanwhile becomes a return
+    (C4); a supplier that got the order meanwhile is asked first (C3/C8). True: go ahead."""
+    order = await read_shopify_order(step.case.order_ref or "")
+    views = await _supplier_views(step, order)
+    if order.has_shipped or any(v in (SupplierOrderState.SHIPPED, SupplierOrderState.DELIVERED)
+                                for v in views.values()):
+        await _convert_to_return(step, order, "the parcel left before the refund (C4)")
+        return False
+    passed = {sid: v not in (SupplierOrderState.NOT_FOUND, SupplierOrderState.CANCELLED) for sid, v in views.items()}
+    fresh = decide(order, step.request, step.policy, passed)
+    accepted = {sid for sid, a in step.case.data.get("supplier_answers", {}).items() if a.get("answer") == "accepted"}
+    missing = [s for s in fresh.suppliers_first if s.supplier_id not in accepted]
+    if fresh.kind in (PlanKind.FULL, PlanKind.PARTIAL) and missing:
+        suppliers = {s.supplier_id: s for s in step.plan.suppliers} | {s.supplier_id: s for s in fresh.suppliers}
+        await step.remember("the order reached a supplier meanwhile: asking it first (C3, C8)",
+                            plan={**step.case.data["plan"], "suppliers": [x.model_dump(mode="json")
+                                                                          for x in suppliers.values()]})
+        for s in missing:
+            if s.supplier_id not in step.case.data.get("suppliers_asked", {}):
+                await _ask_supplier(step, order, s.supplier_id, s.line_item_ids)
+        await step.move(S.AWAITING_SUPPLIER, "waiting for the supplier before any money moves (C3, C8)",
+                        data={"store_cancelled": False})
+        return False
+    return True
+
+
 async def step_cancelling(step: Step) -> bool:
+    if not step.case.data.get("store_cancelled") and not await _recheck_before_money(step):
+        return False
     case, plan, policy = step.case, step.plan, step.policy
     store_credit = plan.refund_method == RefundMethod.STORE_CREDIT
     try:
@@ -559,6 +631,7 @@ async def advance(case_id: str) -> str:
     case = await cases.get_case(db, case_id)
     step = Step(case, await runtime.load_policy(case.store_id))
     for _ in range(12):  # a bound: each step changes state or stops
+        await renew_lock(case_id)
         handler = STEPS.get(S(step.case.state))
         if handler is None:
             break

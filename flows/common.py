@@ -17,7 +17,7 @@ from ledger import cases, deadlines, operations, records
 from ledger.models import Case
 from tasks import runtime
 
-LOCK_TTL = timedelta(minutes=5)
+LOCK_TTL = timedelta(minutes=10)
 
 
 def current_flow_run_id() -> str | None:
@@ -61,6 +61,13 @@ async def case_lock(case_id: str, *, wait: timedelta = timedelta(seconds=60)) ->
     finally:
         if acquired:
             await cases.release_lock(db, case_id, owner)
+
+
+async def renew_lock(case_id: str) -> None:
+    """Extend the lease at each step: a long step never lets a second run in."""
+    owner = current_flow_run_id()
+    if owner is not None:
+        await cases.acquire_lock(runtime.db(), case_id, owner, LOCK_TTL)
 
 
 def _cell(value: object) -> str:

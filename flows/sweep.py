@@ -11,7 +11,8 @@ Every 15 minutes (prefect.yaml), it:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from prefect.logging import get_run_logger
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, is_terminal
 from flows.cancellation import process_cancellation
+from flows.common import case_lock
 from flows.messages import operator_context
 from ledger import cases, deadlines, operations, records
 from ledger.models import Case, Deadline, utcnow
@@ -36,8 +38,12 @@ ACTIVE_STATES = {S.RECEIVED.value, S.CANCELLING.value, S.CANCELLED.value}
 
 
 async def _rerun(case: Case) -> None:
-    if case.kind == CaseKind.CANCELLATION:
-        await process_cancellation(case_id=case.id)
+    """Bring a case back to its flow. One case failing never stops the check for the others."""
+    try:
+        if case.kind == CaseKind.CANCELLATION:
+            await process_cancellation(case_id=case.id)
+    except Exception as exc:
+        get_run_logger().error("case %s could not be advanced now (%r); the next check retries", case.id, exc)
 
 
 async def _supplier_answer(deadline: Deadline, case: Case) -> str:
@@ -114,13 +120,21 @@ async def retry_failed_emails() -> int:
     """Emails that failed for a transient reason (SMTP down, 4xx) go out now, once each."""
     sent = 0
     for op in await operations.retryable_failures(runtime.db(), kind_prefix="email."):
-        try:
-            await resend_planned_email(op.natural_key)
-            sent += 1
-        except Exception as exc:  # still down: next check
-            get_run_logger().warning("email %s still not sent: %r", op.natural_key, exc)
-            break
+        async with case_lock(op.case_id, wait=timedelta(0)) if op.case_id else _no_lock() as mine:
+            if not mine:
+                continue  # the case's own run is at work: it owns this email for now
+            try:
+                await resend_planned_email(op.natural_key)
+                sent += 1
+            except Exception as exc:  # still down: next check
+                get_run_logger().warning("email %s still not sent: %r", op.natural_key, exc)
+                break
     return sent
+
+
+@asynccontextmanager
+async def _no_lock() -> AsyncIterator[bool]:
+    yield True
 
 
 async def chase_api_suppliers() -> int:
@@ -138,12 +152,20 @@ async def chase_api_suppliers() -> int:
 
 
 async def restart_stalled_cases() -> int:
-    """A run killed mid-case leaves its case in an active state: bring it back (D4)."""
+    """Bring back every case that nothing else will (D4): a run killed in an active state, or
+    a waiting case whose deadline was acted on but whose run then failed. A waiting case with
+    an open deadline is left to that deadline; a case with the operator waits for them."""
     n = 0
+    db = runtime.db()
     cutoff = utcnow() - STALL_AFTER
-    for case in await cases.open_cases(runtime.db()):
-        if case.state in ACTIVE_STATES and case.updated_at < cutoff and not (
-                case.lock_until and case.lock_until > utcnow()):
+    for case in await cases.open_cases(db):
+        if case.updated_at >= cutoff or case.state == S.NEEDS_OPERATOR or is_terminal(case.kind, case.state):
+            continue
+        if case.lock_until and case.lock_until > utcnow():
+            continue
+        waiting_on_deadline = any(d.status == "open" and d.kind != "legal_refund"
+                                  for d in await deadlines.deadlines_for_case(db, case.id))
+        if case.state in ACTIVE_STATES or not waiting_on_deadline:
             await _rerun(case)
             n += 1
     return n

@@ -72,6 +72,16 @@ async def cases_for_order(db: Database, store_id: str, order_ref: str) -> list[C
         return list(rows.all())
 
 
+async def latest_case(db: Database, store_id: str, order_ref: str, kind: str) -> Case | None:
+    """The newest case of this kind for the order (a follow-up case supersedes a closed one)."""
+    async with db.session() as s:
+        rows = await s.exec(
+            select(Case).where(Case.store_id == store_id, Case.order_ref == order_ref, Case.kind == kind)
+            .order_by(col(Case.opened_at).desc()).limit(1)
+        )
+        return rows.first()
+
+
 async def update_case(
     db: Database,
     case_id: str,
@@ -96,7 +106,12 @@ async def update_case(
             check_transition(case.kind, case.state, state)
             case.state = state
         if data:
-            case.data = {**case.data, **data}
+            # One level deep: {"supplier_answers": {"cj": ...}} adds CJ's answer, keeps the others.
+            merged = dict(case.data)
+            for key, value in data.items():
+                old = merged.get(key)
+                merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+            case.data = merged
         for k, v in fields.items():
             setattr(case, k, v)
         if needs_operator_reason is not None:

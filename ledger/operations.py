@@ -50,17 +50,26 @@ async def get_operation(db: Database, natural_key: str) -> Operation | None:
         return (await s.exec(select(Operation).where(Operation.natural_key == natural_key))).first()
 
 
-async def start_attempt(db: Database, op_id: str) -> Operation:
+class OperationBusy(RuntimeError):
+    """Another attempt claimed this operation between our read and our claim."""
+
+
+async def start_attempt(db: Database, op: Operation) -> Operation:
+    """Claim the operation for one attempt: a compare-and-set on (status, attempts), so two
+    attempts that both read the same row can never both call the vendor."""
     async with db.session() as s:
-        op = await s.get(Operation, op_id, with_for_update=True)
-        assert op is not None
-        op.status = "in_flight"
-        op.attempts += 1
-        op.started_at = utcnow()
-        s.add(op)
+        result = await s.exec(
+            update(Operation)  # type: ignore[call-overload]
+            .where(col(Operation.id) == op.id, col(Operation.status) == op.status,
+                   col(Operation.attempts) == op.attempts)
+            .values(status="in_flight", attempts=op.attempts + 1, started_at=utcnow())
+        )
         await s.commit()
-        await s.refresh(op)
-        return op
+        if not result.rowcount:
+            raise OperationBusy(f"operation {op.natural_key} was claimed by another attempt")
+        claimed = await s.get(Operation, op.id, populate_existing=True)
+        assert claimed is not None
+        return claimed
 
 
 async def record_success(

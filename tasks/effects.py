@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.errors import AftersalesError, IntegrationError
+from domain.errors import AftersalesError, IntegrationError, TransientError
 from ledger import operations as ops
 from ledger.db import Database
 from ledger.models import Operation
@@ -91,7 +91,10 @@ async def perform(
                                               code="ambiguous", retryable=False, ambiguous=True)
             raise AmbiguousEffect(op)
 
-    op = await ops.start_attempt(db, op.id)
+    try:
+        op = await ops.start_attempt(db, op)
+    except ops.OperationBusy as exc:
+        raise TransientError(str(exc), vendor=vendor, code="busy") from exc
     faults.hit("before_call", kind)
     try:
         result = await call(op)

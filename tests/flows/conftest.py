@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +20,28 @@ from deployments.sandbox.shopify_fake import start_fake_shopify
 from deployments.sandbox.smtp_catcher import start_smtp_catcher
 
 
+def _collect_prefect_garbage() -> None:
+    """Collect the sockets Prefect's client leaves to the garbage collector now, while their
+    ResourceWarning is known to be Prefect's (see pytest_collection_modifyitems below), rather
+    than in whichever later test the collector happens to run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+    _collect_prefect_garbage()
+
+
+@pytest.fixture(autouse=True)
+def _prefect_garbage() -> Iterator[None]:
+    yield
+    _collect_prefect_garbage()
 
 
 @dataclass

@@ -285,3 +285,42 @@ async def test_events_wait_in_the_ledger_while_prefect_is_down(world, db, monkey
         assert (await flush_inbox(http, emit_after=timedelta(0)))["emitted"] == 1
     row = await inbox.get_inbound(db, r.json()["event_id"])
     assert row is not None and row.status == "emitted"
+
+
+async def test_smtp_down_never_holds_up_the_refund_and_the_check_sends_the_mail_later(world, db) -> None:
+    world.sandbox.smtp.set_fault("tempfail", count=100)  # 451 to everything, for a while
+    assert await _run_request(world, "#1001") == "closed"  # cancelled and refunded all the same
+    assert (await world.raw_order("#1001"))["cancelled"]
+    assert world.mails(world.email("#1001")) == []
+    world.sandbox.smtp.set_fault("ok")
+    summary = await sweep_deadlines(scope="deadlines")
+    assert summary["emails_retried"] == 2
+    assert len(world.mails(world.email("#1001"))) == 2  # acknowledgement and confirmation, once each
+    assert (await sweep_deadlines(scope="deadlines"))["emails_retried"] == 0
+
+
+async def test_a_request_after_a_partial_cancellation_opens_a_follow_up_case(world, db) -> None:
+    r = await world.operator("/operator/out-of-stock", {"order_number": "#1004", "skus": ["CJ-PLAID-SAUGE"]})
+    await process_cancellation(inbound_event_id=r.json()["event_id"])
+    await world.http.post(f"{world.sandbox.cj.root_url}/_control/disputes/{world.legacy('#1004')}/resolve",
+                          json={"finallyDeal": 1, "money": "9.50"})
+    await sweep_deadlines(scope="deadlines")
+    # the rest of the order: cancelled in the store, CJ claimed for the paid item (its answer pending)
+    assert await _run_request(world, "#1004", "changed_mind") == "awaiting_supplier"
+    found = await cases.cases_for_order(db, STORE, world.legacy("#1004"))
+    assert sorted(c.state for c in found) == ["awaiting_supplier", "closed"]
+    assert (await world.raw_order("#1004"))["cancelled"]
+    assert len(await world.shopify_calls("orderCancel")) == 1
+
+
+async def test_a_partial_request_naming_an_unknown_item_is_refused_not_widened(world, db) -> None:
+    r = await world.cancel("#1004", items=["NOT-IN-ORDER"])
+    assert r.status_code == 422 and "NOT-IN-ORDER" in r.json()["reason"]
+    assert await world.shopify_calls("orderCancel") == [] and await world.shopify_calls("refundCreate") == []
+
+
+async def test_a_nul_byte_in_bad_input_is_kept_and_answered_4xx(world, db) -> None:
+    r = await world.receiver.post("/requests/cancellation", content=b'{"order_number": "\x00"}',
+                                  headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert "\\u0000" in (await inbox.recent_by_status(db, "rejected"))[0].body
