@@ -7,6 +7,7 @@ much. Nothing here talks to the outside world or reads the clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -146,7 +147,7 @@ def decide(
     order: Order,
     request: CancellationRequest,
     policy: StorePolicy,
-    supplier_passed: dict[str, bool | None],
+    supplier_passed: Mapping[str, bool | None],
 ) -> CancellationPlan:
     """Apply C3-C8 to one order. `supplier_passed[supplier_id]` is what an API supplier says
     (True: it has the order, False: it does not) or None when it cannot be read (email)."""

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from prefect import get_client
 from prefect.artifacts import acreate_markdown_artifact
@@ -38,7 +38,7 @@ async def label_run(case: Case) -> None:
     try:
         async with get_client() as client:
             await client.update_flow_run(
-                run_id, name=name, tags=[f"store:{case.store_id}", f"process:{case.kind}", f"case:{case.id}"]
+                UUID(run_id), name=name, tags=[f"store:{case.store_id}", f"process:{case.kind}", f"case:{case.id}"]
             )
     except Exception as exc:  # naming is cosmetic; never let it fail a case
         get_run_logger().warning("could not rename run: %r", exc)

@@ -19,4 +19,4 @@ async def insert_ignore(session: AsyncSession, model: type[SQLModel], values: di
     else:
         stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     result = await session.exec(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)

@@ -157,7 +157,7 @@ async def acquire_lock(db: Database, case_id: str, owner: str, ttl: timedelta) -
     now = utcnow()
     async with db.session() as s:
         result = await s.exec(
-            update(Case)  # type: ignore[call-overload]
+            update(Case)
             .where(
                 col(Case.id) == case_id,
                 or_(
@@ -175,7 +175,7 @@ async def acquire_lock(db: Database, case_id: str, owner: str, ttl: timedelta) -
 async def release_lock(db: Database, case_id: str, owner: str) -> None:
     async with db.session() as s:
         await s.exec(
-            update(Case)  # type: ignore[call-overload]
+            update(Case)
             .where(col(Case.id) == case_id, col(Case.lock_owner) == owner)
             .values(lock_owner=None, lock_until=None)
         )

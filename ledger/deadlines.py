@@ -30,7 +30,7 @@ async def set_deadline(
         })
         if not created:
             await s.exec(
-                update(Deadline)  # type: ignore[call-overload]
+                update(Deadline)
                 .where(col(Deadline.case_id) == case_id, col(Deadline.kind) == kind,
                        col(Deadline.status) == "open")
                 .values(due_at=due_at, act_at=act_at, action=action, note=note)
@@ -45,7 +45,7 @@ async def resolve_deadline(db: Database, *, case_id: str, kind: str, status: str
     """Close an open deadline (met, acted, escalated, cancelled). False if none was open."""
     async with db.session() as s:
         result = await s.exec(
-            update(Deadline)  # type: ignore[call-overload]
+            update(Deadline)
             .where(col(Deadline.case_id) == case_id, col(Deadline.kind) == kind,
                    col(Deadline.status) == "open")
             .values(status=status, resolved_at=utcnow())
@@ -57,7 +57,7 @@ async def resolve_deadline(db: Database, *, case_id: str, kind: str, status: str
 async def resolve_all(db: Database, case_id: str, status: str = "cancelled") -> None:
     async with db.session() as s:
         await s.exec(
-            update(Deadline)  # type: ignore[call-overload]
+            update(Deadline)
             .where(col(Deadline.case_id) == case_id, col(Deadline.status) == "open")
             .values(status=status, resolved_at=utcnow())
         )
@@ -97,7 +97,7 @@ async def deadlines_for_case(db: Database, case_id: str) -> list[Deadline]:
 async def note_check(db: Database, deadline_id: str) -> None:
     async with db.session() as s:
         await s.exec(
-            update(Deadline)  # type: ignore[call-overload]
+            update(Deadline)
             .where(col(Deadline.id) == deadline_id)
             .values(last_checked_at=utcnow(), check_attempts=Deadline.check_attempts + 1)
         )

@@ -73,7 +73,7 @@ async def get_inbound(db: Database, event_id: str) -> InboundEvent | None:
 async def mark_emitted(db: Database, event_id: str) -> None:
     async with db.session() as s:
         await s.exec(
-            update(InboundEvent)  # type: ignore[call-overload]
+            update(InboundEvent)
             .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "received")
             .values(status="emitted", emitted_at=utcnow())
         )
@@ -83,7 +83,7 @@ async def mark_emitted(db: Database, event_id: str) -> None:
 async def note_emit_failure(db: Database, event_id: str, error: str) -> None:
     async with db.session() as s:
         await s.exec(
-            update(InboundEvent)  # type: ignore[call-overload]
+            update(InboundEvent)
             .where(col(InboundEvent.id) == event_id)
             .values(emit_attempts=InboundEvent.emit_attempts + 1, last_error=error[:2000])
         )
@@ -124,7 +124,7 @@ async def rearm(db: Database, event_id: str) -> None:
     """Put an emitted-but-unprocessed event back to `received` so it is emitted again."""
     async with db.session() as s:
         await s.exec(
-            update(InboundEvent)  # type: ignore[call-overload]
+            update(InboundEvent)
             .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted")
             .values(status="received", emit_attempts=InboundEvent.emit_attempts + 1)
         )
@@ -137,7 +137,7 @@ async def finish_inbound(
     """processed | ignored | failed. An event is finished once, by the run that handled it."""
     async with db.session() as s:
         await s.exec(
-            update(InboundEvent)  # type: ignore[call-overload]
+            update(InboundEvent)
             .where(
                 col(InboundEvent.id) == event_id,
                 or_(col(InboundEvent.status).in_(["received", "emitted", "failed"])),

@@ -59,7 +59,7 @@ async def start_attempt(db: Database, op: Operation) -> Operation:
     attempts that both read the same row can never both call the vendor."""
     async with db.session() as s:
         result = await s.exec(
-            update(Operation)  # type: ignore[call-overload]
+            update(Operation)
             .where(col(Operation.id) == op.id, col(Operation.status) == op.status,
                    col(Operation.attempts) == op.attempts)
             .values(status="in_flight", attempts=op.attempts + 1, started_at=utcnow())
@@ -117,7 +117,7 @@ async def set_remote_id(db: Database, op_id: str, remote_id: str) -> None:
     """Remember an intermediate handle (e.g. Shopify's cancel Job id) before the final result."""
     async with db.session() as s:
         await s.exec(
-            update(Operation).where(col(Operation.id) == op_id).values(remote_id=remote_id)  # type: ignore[call-overload]
+            update(Operation).where(col(Operation.id) == op_id).values(remote_id=remote_id)
         )
         await s.commit()
 

@@ -72,7 +72,7 @@ async def decide_review(
 ) -> None:
     async with db.session() as s:
         await s.exec(
-            update(ReviewItem)  # type: ignore[call-overload]
+            update(ReviewItem)
             .where(col(ReviewItem.id) == review_id, col(ReviewItem.status) == "open")
             .values(status=status, decided_by=decided_by, decision=decision, decided_at=utcnow())
         )

@@ -85,7 +85,7 @@ async def resend_planned_email(natural_key: str) -> dict[str, Any]:
 # Short in-run retries only: an SMTP outage must not hold a run for long. The scheduled check
 # (flows.sweep.retry_failed_emails) owns the long horizon, from the stored operation.
 EMAIL_RETRIES = 2
-EMAIL_RETRY_DELAYS = [2, 10]
+EMAIL_RETRY_DELAYS: list[float] = [2, 10]
 
 
 @task(name="send-customer-email", task_run_name="email-{purpose}-{case_id}", retries=EMAIL_RETRIES,

@@ -24,4 +24,4 @@ async def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
 
 # Prefect owns the long horizon; clients retry only briefly in-request, so layers never multiply.
 TASK_RETRIES = 4
-TASK_RETRY_DELAYS = [2, 10, 30, 120]
+TASK_RETRY_DELAYS: list[float] = [2, 10, 30, 120]

@@ -7,4 +7,5 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 uv sync --frozen --quiet
 uv run ruff check .
+uv run mypy domain ledger integrations tasks flows deployments
 uv run pytest "$@"

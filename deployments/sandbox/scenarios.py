@@ -96,7 +96,7 @@ async def _run_sweep() -> None:
     """Run the scheduled check now instead of waiting up to 15 minutes."""
     from prefect.deployments import run_deployment
 
-    await run_deployment("sweep-deadlines/every-15-min", timeout=0)
+    await run_deployment("sweep-deadlines/every-15-min", timeout=0)  # type: ignore[misc]
 
 
 async def play(wait_s: float = 300) -> list[Outcome]:
