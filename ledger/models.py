@@ -132,6 +132,7 @@ class Operation(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     planned_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     started_at: datetime | None = _ts()
+    claim_until: datetime | None = _ts()  # a live attempt's lease; expired or cleared = that attempt is dead
     finished_at: datetime | None = _ts()
 
 

@@ -7,6 +7,7 @@ once from that natural key and goes out on every attempt; the result is recorded
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -54,15 +55,24 @@ class OperationBusy(RuntimeError):
     """Another attempt claimed this operation between our read and our claim."""
 
 
+CLAIM_TTL = timedelta(minutes=5)
+
+
+def claimed_by_a_live_attempt(op: Operation) -> bool:
+    return op.status == "in_flight" and op.claim_until is not None and op.claim_until > utcnow()
+
+
 async def start_attempt(db: Database, op: Operation) -> Operation:
     """Claim the operation for one attempt: a compare-and-set on (status, attempts), so two
-    attempts that both read the same row can never both call the vendor."""
+    attempts that both read the same row can never both call the vendor. The claim is a
+    lease: a killed attempt's lease expires, a surviving process releases it at once."""
+    now = utcnow()
     async with db.session() as s:
         result = await s.exec(
             update(Operation)
             .where(col(Operation.id) == op.id, col(Operation.status) == op.status,
                    col(Operation.attempts) == op.attempts)
-            .values(status="in_flight", attempts=op.attempts + 1, started_at=utcnow())
+            .values(status="in_flight", attempts=op.attempts + 1, started_at=now, claim_until=now + CLAIM_TTL)
         )
         await s.commit()
         if not result.rowcount:
@@ -72,6 +82,17 @@ async def start_attempt(db: Database, op: Operation) -> Operation:
         return claimed
 
 
+async def release_claim(db: Database, op_id: str) -> None:
+    """The attempt died after its call may have reached the vendor (the process survives the
+    crash): leave the row in_flight, with no live claim, for the next attempt to resolve."""
+    async with db.session() as s:
+        await s.exec(
+            update(Operation)
+            .where(col(Operation.id) == op_id, col(Operation.status) == "in_flight").values(claim_until=None)
+        )
+        await s.commit()
+
+
 async def record_success(
     db: Database, op_id: str, *, result: dict[str, Any], remote_id: str | None = None
 ) -> Operation:
@@ -79,6 +100,7 @@ async def record_success(
         op = await s.get(Operation, op_id, with_for_update=True)
         assert op is not None
         op.status = "succeeded"
+        op.claim_until = None
         op.result = result
         op.remote_id = remote_id
         op.finished_at = utcnow()
@@ -103,6 +125,7 @@ async def record_failure(
         op = await s.get(Operation, op_id, with_for_update=True)
         assert op is not None
         op.status = "ambiguous" if ambiguous else "failed"
+        op.claim_until = None
         op.retryable = retryable
         op.last_error = error[:4000]
         op.error_code = code

@@ -16,6 +16,7 @@ the vendor offers, declared per effect:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -77,6 +78,9 @@ async def perform(
         return EffectResult(data=op.result, remote_id=op.remote_id, operation_id=op.id)
     if op.status == "failed" and not op.retryable:
         raise EffectFailed(op)
+    if ops.claimed_by_a_live_attempt(op):
+        # Another attempt is calling the vendor right now: not ambiguous, just busy.
+        raise TransientError(f"operation {natural_key} is in progress elsewhere", vendor=vendor, code="busy")
     if op.status in ("in_flight", "ambiguous"):
         # A previous attempt may have reached the vendor.
         if reconcile is not None:
@@ -95,9 +99,10 @@ async def perform(
         op = await ops.start_attempt(db, op)
     except ops.OperationBusy as exc:
         raise TransientError(str(exc), vendor=vendor, code="busy") from exc
-    faults.hit("before_call", kind)
     try:
+        faults.hit("before_call", kind)
         result = await call(op)
+        faults.hit("after_call", kind)
     except IntegrationError as exc:
         await ops.record_failure(db, op.id, error=str(exc), code=exc.code, retryable=exc.retryable or (
             exc.ambiguous and (resend_safe or reconcile is not None)), ambiguous=exc.ambiguous)
@@ -106,7 +111,12 @@ async def perform(
             assert refreshed is not None
             raise AmbiguousEffect(refreshed) from exc
         raise
-    faults.hit("after_call", kind)
+    except BaseException:
+        # Anything else (a crash, a cancellation) between claiming and recording: the call may
+        # have happened. Release the claim so the next attempt resolves it (resend, read, or
+        # the operator) instead of waiting for the lease to expire.
+        await asyncio.shield(ops.release_claim(db, op.id))
+        raise
     await ops.record_success(db, op.id, result=result.data, remote_id=result.remote_id)
     faults.hit("after_record", kind)
     return result.model_copy(update={"operation_id": op.id})
