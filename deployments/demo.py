@@ -100,7 +100,7 @@ def wait_http(url: str, procs: Processes, timeout: float = 90) -> None:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
         except httpx.HTTPError:
-            pass
+            pass  # not listening yet
         time.sleep(0.5)
     raise SystemExit(f"{url} did not come up in {timeout:.0f}s")
 
@@ -159,7 +159,7 @@ Logs            {LOGS}
             procs.check_alive()
             time.sleep(2)
     except KeyboardInterrupt:
-        pass
+        print("stopping...", flush=True)
     finally:
         procs.stop()
 

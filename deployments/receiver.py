@@ -23,7 +23,7 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
@@ -48,6 +48,7 @@ from tasks import runtime
 from tasks.inbox import emit_one, flush_inbox
 
 log = logging.getLogger("aftersales.receiver")
+_BodyT = TypeVar("_BodyT", bound=BaseModel)
 
 
 class ReceiverSettings(BaseSettings):
@@ -160,6 +161,19 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         )
         return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
 
+    async def _parse(source: str, topic: str, request: Request,
+                     model: type[_BodyT]) -> tuple[_BodyT | None, bytes, JSONResponse | None]:
+        """Read and validate a JSON body; on failure the rejection is stored and answered."""
+        raw = b""
+        try:
+            raw = await _body(request)
+            return model.model_validate_json(raw), raw, None
+        except _Reject as rej:
+            return None, raw, await _reject(source, topic, b"", request, rej.status, rej.reason)
+        except ValidationError as exc:
+            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            return None, raw, await _reject(source, topic, raw, request, 422, reason)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The ledger being down is ours, not the sender's: 503 tells Shopify to retry later.
@@ -243,14 +257,9 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return JSONResponse({"status": "rejected", "reason": "too many requests, try again in a minute"},
                                 status_code=429)
         topic = "cancellation.requested"
-        try:
-            raw = await _body(request)
-            body = CustomerCancellationBody.model_validate_json(raw)
-        except _Reject as rej:
-            return await _reject("customer", topic, b"", request, rej.status, rej.reason)
-        except ValidationError as exc:
-            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            return await _reject("customer", topic, raw, request, 422, reason)
+        body, raw, rejected = await _parse("customer", topic, request, CustomerCancellationBody)
+        if body is None:
+            return rejected
         since = utcnow() - timedelta(hours=1)
         order, verified = await _lookup(body.order_number)
         if verified and (order is None or (order.email or "").lower() != body.email):
@@ -289,15 +298,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         return "operator"
 
     async def _operator_event(request: Request, background: BackgroundTasks, topic: str,
-                              model: type[SupplierReplyBody] | type[StockMissingBody]) -> Any:
-        try:
-            raw = await _body(request)
-            body = model.model_validate_json(raw)
-        except _Reject as rej:
-            return await _reject("operator", topic, b"", request, rej.status, rej.reason)
-        except ValidationError as exc:
-            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            return await _reject("operator", topic, raw, request, 422, reason)
+                              model: type[SupplierReplyBody | StockMissingBody]) -> Any:
+        body, raw, rejected = await _parse("operator", topic, request, model)
+        if body is None:
+            return rejected
         order, verified = await _lookup(body.order_number)
         if verified and order is None:
             return await _reject("operator", topic, raw, request, 404, f"unknown order {body.order_number}")
