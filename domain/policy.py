@@ -127,7 +127,8 @@ class CancellationPolicy(_Strict):
 
 
 class RefundPolicy(_Strict):
-    promise_business_days: int = Field(default=5, ge=1, le=14)  # F4, never beyond D2's 14 days
+    # F4. At most 10 business days, so the promise always falls inside D2's 14 calendar days.
+    promise_business_days: int = Field(default=5, ge=1, le=10)
     allow_store_credit: bool = True  # F1
     store_credit_expiry_days: int | None = None
     approval_threshold: Decimal | None = None  # above it, an operator approves (issue 5)

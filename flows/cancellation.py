@@ -27,6 +27,7 @@ from domain.cancellation import (
 )
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
+from domain.deadlines import legal_refund_deadline
 from domain.errors import IntegrationError, PermanentError
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
@@ -55,7 +56,6 @@ from tasks.store import cancel_shopify_order, find_shopify_order, read_shopify_o
 from tasks.suppliers import poll_supplier_answer, read_supplier_order, request_supplier_cancellation
 
 KIND = CaseKind.CANCELLATION.value
-LEGAL_REFUND_DAYS = 14  # D2: refund within 14 days of being told of the withdrawal
 LEGAL_REFUND_MARGIN = timedelta(days=3)  # INTEGRATIONS.md 5.3: alert at D-3
 
 # Shopify's cancel reasons when the merchant cancelled in the admin (orders/cancelled).
@@ -607,11 +607,13 @@ async def _convert_to_return(step: Step, order: Order, why: str, *, notify_opera
 
 
 async def _set_legal_refund_deadline(step: Step) -> None:
-    """D2: a withdrawal before delivery is refunded within 14 days of being told (L221-24)."""
-    due = step.case.opened_at + timedelta(days=LEGAL_REFUND_DAYS)
+    """D2: a withdrawal before delivery is refunded within 14 days of being told (L221-24):
+    24:00 local time of the 14th day, alerted at D-3 (INTEGRATIONS.md 5.3)."""
+    legal = legal_refund_deadline(step.case.opened_at, tz=step.policy.store.timezone,
+                                  margin=LEGAL_REFUND_MARGIN).legal
     promise = refund_expected_by(step.case.opened_at, step.policy)
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="legal_refund", due_at=due,
-                                 act_at=due - LEGAL_REFUND_MARGIN,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="legal_refund", due_at=legal.due_at,
+                                 act_at=legal.act_at,
                                  action="refund not archived yet: alert the operator before the legal date",
                                  note=f"store promise (F4): by {promise.isoformat()}")
 

@@ -48,6 +48,13 @@ async def test_unfulfilled_order_is_cancelled_refunded_and_the_customer_told(wor
     assert [m.message_id for m in logged] == [m.message_id for m in mails]  # M5
     (legal,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund"]
     assert legal.status == "met"
+    # D2: 24:00 Paris time of the 14th day after the request, alerted 3 days before
+    from zoneinfo import ZoneInfo
+
+    local_due = legal.due_at.astimezone(ZoneInfo("Europe/Paris"))
+    assert (local_due.hour, local_due.minute) == (0, 0)
+    assert timedelta(days=14) < legal.due_at - case.opened_at <= timedelta(days=15)
+    assert legal.due_at - legal.act_at == timedelta(days=3)
 
 
 async def test_the_store_webhook_after_our_cancel_is_recognised(world, db) -> None:
