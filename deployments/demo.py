@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -96,11 +97,9 @@ def wait_http(url: str, procs: Processes, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         procs.check_alive()
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet
             if httpx.get(url, timeout=2).status_code < 500:
                 return
-        except httpx.HTTPError:
-            pass  # not listening yet
         time.sleep(0.5)
     raise SystemExit(f"{url} did not come up in {timeout:.0f}s")
 

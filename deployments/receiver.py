@@ -174,6 +174,25 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             return None, raw, await _reject(source, topic, raw, request, 422, reason)
 
+    async def _accept(source: str, topic: str, request: Request, background: BackgroundTasks,
+                      body: CustomerCancellationBody | SupplierReplyBody | StockMissingBody,
+                      order_ref: str | None, *, received: str | None = None,
+                      duplicate: str | None = None) -> Accepted:
+        """Store a validated request (deduplicated on Idempotency-Key, else on its content),
+        answer 202, and hand it to Prefect after the answer."""
+        stored = body.model_dump_json()
+        delivery_id = request.headers.get("idempotency-key") or hashlib.sha256(stored.encode()).hexdigest()
+        row, created = await inbox.store_inbound(
+            runtime.db(), source=source, delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
+            order_ref=order_ref, body=stored, headers=_kept_headers(request), http_status=202,
+            event_name=EVENT_NAMES[(source, topic)],
+            resource_id=order_resource_id(order_ref or body.order_number.lstrip("#")),
+        )
+        if not created:
+            return Accepted(status="duplicate", event_id=row.id, message=duplicate)
+        background.add_task(_emit_later, row)
+        return Accepted(status="received", event_id=row.id, message=received)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The ledger being down is ours, not the sender's: 503 tells Shopify to retry later.
@@ -274,19 +293,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                                                   since=since) >= settings.order_requests_per_hour:
             return JSONResponse({"status": "rejected", "reason": "this order already has recent requests"},
                                 status_code=429)
-        delivery_id = request.headers.get("idempotency-key") or hashlib.sha256(
-            body.model_dump_json().encode()).hexdigest()
-        row, created = await inbox.store_inbound(
-            runtime.db(), source="customer", delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
-            order_ref=order_ref, body=body.model_dump_json(), headers=_kept_headers(request),
-            http_status=202, event_name=EVENT_NAMES[("customer", topic)],
-            resource_id=order_resource_id(order_ref or body.order_number.lstrip("#")),
-        )
-        if not created:
-            return Accepted(status="duplicate", event_id=row.id, message="we already have this request")
-        background.add_task(_emit_later, row)
-        return Accepted(status="received", event_id=row.id,
-                        message="Thank you, your request is received: you will get an email confirmation shortly.")
+        return await _accept("customer", topic, request, background, body, order_ref,
+                             received="Thank you, your request is received: you will get an email "
+                                      "confirmation shortly.",
+                             duplicate="we already have this request")
 
     # -- Operator ----------------------------------------------------------------------------------
 
@@ -306,17 +316,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         if verified and order is None:
             return await _reject("operator", topic, raw, request, 404, f"unknown order {body.order_number}")
         order_ref = order.legacy_id if order else None  # None: the store was slow; the flow resolves it
-        delivery_id = request.headers.get("idempotency-key") or hashlib.sha256(raw).hexdigest()
-        row, created = await inbox.store_inbound(
-            runtime.db(), source="operator", delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
-            order_ref=order_ref, body=body.model_dump_json(), headers=_kept_headers(request),
-            http_status=202, event_name=EVENT_NAMES[("operator", topic)],
-            resource_id=order_resource_id(order_ref or body.order_number.lstrip("#")),
-        )
-        if not created:
-            return Accepted(status="duplicate", event_id=row.id)
-        background.add_task(_emit_later, row)
-        return Accepted(status="received", event_id=row.id)
+        return await _accept("operator", topic, request, background, body, order_ref)
 
     @app.post("/operator/supplier-replies", status_code=202, response_model=Accepted,
               dependencies=[Depends(operator)])

@@ -47,32 +47,26 @@ SCENARIOS: dict[str, str] = {
 }
 
 
-def _atelier(
-    title: str, variant: str | None, sku: str, product_type: str, price: str, qty: int = 1
+def _item(
+    vendor: str, title: str, variant: str | None, sku: str, product_type: str, price: str, qty: int = 1
 ) -> dict[str, Any]:
     return {
         "title": title,
         "variant_title": variant,
         "sku": sku,
-        "vendor": ATELIER_LYON_VENDOR,
+        "vendor": vendor,
         "product_type": product_type,
         "price": price,
         "quantity": qty,
     }
 
 
-def _cj(
-    title: str, variant: str | None, sku: str, product_type: str, price: str, qty: int = 1
-) -> dict[str, Any]:
-    return {
-        "title": title,
-        "variant_title": variant,
-        "sku": sku,
-        "vendor": CJ_VENDOR,
-        "product_type": product_type,
-        "price": price,
-        "quantity": qty,
-    }
+def _atelier(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return _item(ATELIER_LYON_VENDOR, *args, **kwargs)
+
+
+def _cj(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return _item(CJ_VENDOR, *args, **kwargs)
 
 
 def _customer(first: str, last: str, locale: str) -> dict[str, Any]:
