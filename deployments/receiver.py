@@ -36,6 +36,9 @@ from domain.inbound import (
     EVENT_NAMES,
     FOLLOW_UP_TOPICS,
     CustomerCancellationBody,
+    CustomerReturnBody,
+    ReturnTrackingBody,
+    ReturnUpdateBody,
     StockMissingBody,
     SupplierReplyBody,
     order_resource_id,
@@ -175,7 +178,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return None, raw, await _reject(source, topic, raw, request, 422, reason)
 
     async def _accept(source: str, topic: str, request: Request, background: BackgroundTasks,
-                      body: CustomerCancellationBody | SupplierReplyBody | StockMissingBody,
+                      body: CustomerCancellationBody | CustomerReturnBody | ReturnTrackingBody | SupplierReplyBody
+                      | StockMissingBody | ReturnUpdateBody,
                       order_ref: str | None, *, received: str | None = None,
                       duplicate: str | None = None) -> Accepted:
         """Store a validated request (deduplicated on Idempotency-Key, else on its content),
@@ -229,7 +233,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                 raise ValueError("not an object")
         except ValueError:
             return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
-        order_ref = str(body.get("order_id") or body.get("id") or "") or None
+        order_ref = _webhook_order_ref(topic, body)
         name = EVENT_NAMES.get(("shopify", topic))
         status, reason = "received", None
         if name is None:
@@ -238,6 +242,12 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("shopify", topic, raw, request, 400, "payload has no order id", delivery_id)
         elif topic in FOLLOW_UP_TOPICS and not await _has_open_case(order_ref):
             status, reason = "ignored", "no open case for this order"
+        elif topic.startswith("returns/") and topic != "returns/request" \
+                and not await _has_open_case(order_ref, CaseKind.RETURN):
+            status, reason = "ignored", "no open return for this order"
+        elif topic == "fulfillment_events/create" and not await _awaits_delivery_date(order_ref):
+            # Kept all the same: a DELIVERED scan is the delivery date when Shopify has none (D1).
+            status, reason = "ignored", "kept as the carrier's delivery record (D1)"
         row, created = await inbox.store_inbound(
             runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic,
             store_id=request.headers.get("x-shopify-shop-domain") or runtime.store_id(), order_ref=order_ref,
@@ -250,9 +260,13 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         background.add_task(_emit_later, row)
         return Accepted(status=row.status, event_id=row.id, message=reason)
 
-    async def _has_open_case(order_ref: str) -> bool:
-        found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, CaseKind.CANCELLATION)
+    async def _has_open_case(order_ref: str, kind: CaseKind = CaseKind.CANCELLATION) -> bool:
+        found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, kind)
         return found is not None and not is_terminal(found.kind, found.state)
+
+    async def _awaits_delivery_date(order_ref: str) -> bool:
+        found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, CaseKind.RETURN)
+        return found is not None and bool(found.data.get("needs_delivery_date"))
 
     # -- Customers -------------------------------------------------------------------------------
 
@@ -271,32 +285,80 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
               responses={404: {}, 422: {}, 429: {}})
     async def cancellation_request(request: Request, background: BackgroundTasks) -> Any:
         """A customer's cancellation request (form, email or chat). Proven by number + email."""
-        client = request.client.host if request.client else "unknown"
-        if not limiter.allow(f"ip:{client}"):
-            return JSONResponse({"status": "rejected", "reason": "too many requests, try again in a minute"},
-                                status_code=429)
+        if (slow := _too_fast(request)) is not None:
+            return slow
         topic = "cancellation.requested"
         body, raw, rejected = await _parse("customer", topic, request, CustomerCancellationBody)
         if body is None:
             return rejected
-        since = utcnow() - timedelta(hours=1)
-        order, verified = await _lookup(body.order_number)
-        if verified and (order is None or (order.email or "").lower() != body.email):
-            return await _reject("customer", topic, raw, request, 404,
-                                 "we could not find an order with this number and email address")
-        order_ref = order.legacy_id if order else None
-        unknown = sorted(set(body.items) - {li.sku for li in order.line_items}) if order and body.items else []
-        if unknown:
-            return await _reject("customer", topic, raw, request, 422,
-                                 f"items: not part of order {body.order_number}: {', '.join(unknown)}")
-        if order_ref and await inbox.recent_count(runtime.db(), source="customer", order_ref=order_ref,
-                                                  since=since) >= settings.order_requests_per_hour:
-            return JSONResponse({"status": "rejected", "reason": "this order already has recent requests"},
-                                status_code=429)
+        order_ref, refused = await _customer_checks(topic, request, raw, body.order_number, body.email, body.items)
+        if refused is not None:
+            return refused
         return await _accept("customer", topic, request, background, body, order_ref,
                              received="Thank you, your request is received: you will get an email "
                                       "confirmation shortly.",
                              duplicate="we already have this request")
+
+    async def _customer_checks(topic: str, request: Request, raw: bytes, order_number: str, email: str,
+                               skus: list[str]) -> tuple[str | None, Any]:
+        """Rate limits, and the order number + email proof. (order_ref, rejection or None)."""
+        order, verified = await _lookup(order_number)
+        if verified and (order is None or (order.email or "").lower() != email):
+            return None, await _reject("customer", topic, raw, request, 404,
+                                       "we could not find an order with this number and email address")
+        unknown = sorted(set(skus) - {li.sku for li in order.line_items}) if order and skus else []
+        if unknown:
+            return None, await _reject("customer", topic, raw, request, 422,
+                                       f"items: not part of order {order_number}: {', '.join(unknown)}")
+        order_ref = order.legacy_id if order else None
+        if order_ref and await inbox.recent_count(runtime.db(), source="customer", order_ref=order_ref,
+                                                  since=utcnow() - timedelta(hours=1)) \
+                >= settings.order_requests_per_hour:
+            return None, JSONResponse({"status": "rejected", "reason": "this order already has recent requests"},
+                                      status_code=429)
+        return order_ref, None
+
+    def _too_fast(request: Request) -> JSONResponse | None:
+        client = request.client.host if request.client else "unknown"
+        if limiter.allow(f"ip:{client}"):
+            return None
+        return JSONResponse({"status": "rejected", "reason": "too many requests, try again in a minute"},
+                            status_code=429)
+
+    @app.post("/requests/return", status_code=202, response_model=Accepted, responses={404: {}, 422: {}, 429: {}})
+    async def return_request(request: Request, background: BackgroundTasks) -> Any:
+        """A customer's return request (R6 step 1): order number + email, items, reason, photos."""
+        if (slow := _too_fast(request)) is not None:
+            return slow
+        topic = "return.requested"
+        body, raw, rejected = await _parse("customer", topic, request, CustomerReturnBody)
+        if body is None:
+            return rejected
+        order_ref, refused = await _customer_checks(topic, request, raw, body.order_number, body.email,
+                                                    [i.sku for i in body.items])
+        if refused is not None:
+            return refused
+        return await _accept("customer", topic, request, background, body, order_ref,
+                             received="Thank you, your return request is received: you will get an email "
+                                      "with the next steps shortly.",
+                             duplicate="we already have this request")
+
+    @app.post("/requests/return-tracking", status_code=202, response_model=Accepted,
+              responses={404: {}, 422: {}, 429: {}})
+    async def return_tracking(request: Request, background: BackgroundTasks) -> Any:
+        """The customer's return tracking number (R3): the proof the parcel was sent (D2)."""
+        if (slow := _too_fast(request)) is not None:
+            return slow
+        topic = "return.shipped"
+        body, raw, rejected = await _parse("customer", topic, request, ReturnTrackingBody)
+        if body is None:
+            return rejected
+        order_ref, refused = await _customer_checks(topic, request, raw, body.order_number, body.email, [])
+        if refused is not None:
+            return refused
+        return await _accept("customer", topic, request, background, body, order_ref,
+                             received="Thank you, we have your tracking number.",
+                             duplicate="we already have this tracking number")
 
     # -- Operator ----------------------------------------------------------------------------------
 
@@ -308,7 +370,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         return "operator"
 
     async def _operator_event(request: Request, background: BackgroundTasks, topic: str,
-                              model: type[SupplierReplyBody | StockMissingBody]) -> Any:
+                              model: type[SupplierReplyBody | StockMissingBody | ReturnUpdateBody]) -> Any:
         body, raw, rejected = await _parse("operator", topic, request, model)
         if body is None:
             return rejected
@@ -330,6 +392,13 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         """Report items a supplier cannot supply: partial cancellation (C5)."""
         return await _operator_event(request, background, "stock.missing", StockMissingBody)
 
+    @app.post("/operator/return-updates", status_code=202, response_model=Accepted,
+              dependencies=[Depends(operator)])
+    async def return_update(request: Request, background: BackgroundTasks) -> Any:
+        """Record what the supplier says about a return: its address / RMA / label, the parcel's
+        receipt, the inspection outcome with photos, the replacement's tracking (R6, R7)."""
+        return await _operator_event(request, background, "return.update", ReturnUpdateBody)
+
     @app.get("/operator/reviews", dependencies=[Depends(operator)])
     async def reviews() -> list[dict[str, Any]]:
         return [r.model_dump(mode="json") for r in await records.open_reviews(runtime.db())]
@@ -342,6 +411,19 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                  "reason": r.reject_reason, "http_status": r.http_status, "body": r.body[:2000]} for r in rows]
 
     return app
+
+
+def _webhook_order_ref(topic: str, body: dict[str, Any]) -> str | None:
+    """The numeric order id of a webhook: the resource itself for orders/*, its order for the
+    rest (a Return's id is not an order id)."""
+    if topic.startswith("returns/"):
+        order = body.get("order")
+        ref = (order.get("id") if isinstance(order, dict) else None) or body.get("order_id")
+    elif topic.startswith("orders/"):
+        ref = body.get("id")
+    else:
+        ref = body.get("order_id") or body.get("id")
+    return str(ref) if ref not in (None, "") else None
 
 
 class _Reject(Exception):

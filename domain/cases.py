@@ -47,8 +47,47 @@ CANCELLATION_TRANSITIONS: dict[CancellationState, frozenset[CancellationState]] 
 
 TERMINAL = {_C.CLOSED, _C.CONVERTED_TO_RETURN, _C.KEPT, _C.REJECTED}
 
+
+
+class ReturnState(StrEnum):
+    """A return (R6), from the request to the follow-up. Waiting states have a deadline row."""
+
+    RECEIVED = "received"  # request stored; eligibility not decided yet
+    AWAITING_SUPPLIER = "awaiting_supplier"  # R6/R2: supplier asked for its address / RMA / label (D3)
+    AWAITING_SHIPMENT = "awaiting_shipment"  # R3: customer has the address; waiting for the tracking (L221-23)
+    IN_TRANSIT = "in_transit"  # tracking given (proof of dispatch, D2); waiting for the supplier's receipt
+    INSPECTING = "inspecting"  # goods back; inspection outcome awaited (R7), bounded by a deadline
+    REFUNDING = "refunding"  # the refund is being made (F2, F5)
+    REPLACING = "replacing"  # exchange / replacement being arranged with the supplier (R4, R5)
+    DONE = "done"  # refunded or replaced; the follow-up email is due (R6 last step)
+    CLOSED = "closed"  # follow-up sent: nothing left to do
+    REFUSED = "refused"  # not eligible (R1, R8, D1): politely refused with alternatives
+    EXPIRED = "expired"  # never shipped within the return shipping delay: closed (D4)
+    NEEDS_OPERATOR = "needs_operator"  # the automation cannot finish: the operator decides
+
+
+_R = ReturnState
+RETURN_TRANSITIONS: dict[ReturnState, frozenset[ReturnState]] = {
+    _R.RECEIVED: frozenset({_R.AWAITING_SUPPLIER, _R.AWAITING_SHIPMENT, _R.REFUNDING, _R.REPLACING, _R.REFUSED,
+                            _R.NEEDS_OPERATOR}),
+    _R.AWAITING_SUPPLIER: frozenset({_R.AWAITING_SHIPMENT, _R.NEEDS_OPERATOR, _R.REFUNDING, _R.REPLACING}),
+    _R.AWAITING_SHIPMENT: frozenset({_R.IN_TRANSIT, _R.INSPECTING, _R.EXPIRED, _R.NEEDS_OPERATOR}),
+    _R.IN_TRANSIT: frozenset({_R.INSPECTING, _R.REFUNDING, _R.REPLACING, _R.NEEDS_OPERATOR}),
+    _R.INSPECTING: frozenset({_R.REFUNDING, _R.REPLACING, _R.NEEDS_OPERATOR}),
+    _R.REFUNDING: frozenset({_R.DONE, _R.NEEDS_OPERATOR}),
+    _R.REPLACING: frozenset({_R.DONE, _R.NEEDS_OPERATOR, _R.REFUNDING}),
+    _R.DONE: frozenset({_R.CLOSED}),
+    _R.NEEDS_OPERATOR: frozenset({_R.RECEIVED, _R.AWAITING_SUPPLIER, _R.AWAITING_SHIPMENT, _R.IN_TRANSIT, _R.INSPECTING,
+                                  _R.REFUNDING, _R.REPLACING, _R.DONE, _R.CLOSED, _R.REFUSED, _R.EXPIRED}),
+    _R.CLOSED: frozenset(),
+    _R.REFUSED: frozenset(),
+    _R.EXPIRED: frozenset(),
+}
+RETURN_TERMINAL = {_R.CLOSED, _R.REFUSED, _R.EXPIRED}
+
 TRANSITIONS: dict[CaseKind, dict[str, frozenset[str]]] = {
     CaseKind.CANCELLATION: {k.value: frozenset(v.value for v in vs) for k, vs in CANCELLATION_TRANSITIONS.items()},
+    CaseKind.RETURN: {k.value: frozenset(v.value for v in vs) for k, vs in RETURN_TRANSITIONS.items()},
 }
 
 
@@ -69,6 +108,8 @@ def check_transition(kind: str, current: str, target: str) -> None:
 def is_terminal(kind: str, state: str) -> bool:
     if kind == CaseKind.CANCELLATION:
         return CancellationState(state) in TERMINAL
+    if kind == CaseKind.RETURN:
+        return ReturnState(state) in RETURN_TERMINAL
     return False
 
 

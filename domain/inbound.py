@@ -6,13 +6,16 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.cancellation import RefundMethod
 from domain.policy import CancellationReason
+from domain.returns import ReturnReason
 
 _EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"']+$")
 _ORDER_NUMBER = re.compile(r"^#?\d{1,20}$")
+_HTTPS_URL = re.compile(r"^https?://[^\s<>\"']{1,2000}$")
+_TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]{3,48}[A-Za-z0-9]$")
 
 
 def normalise_order_number(value: str) -> str:
@@ -51,6 +54,143 @@ class CustomerCancellationBody(_Body):
         if len(v) > 254 or not _EMAIL.match(v):
             raise ValueError("not a valid email address")
         return v.lower()
+
+
+def _checked_email(v: str) -> str:
+    if len(v) > 254 or not _EMAIL.match(v):
+        raise ValueError("not a valid email address")
+    return v.lower()
+
+
+def _checked_urls(urls: list[str]) -> list[str]:
+    for url in urls:
+        if not _HTTPS_URL.match(url):
+            raise ValueError(f"not a web address: {url[:80]!r}")
+    return urls
+
+
+def _checked_tracking(v: str | None) -> str | None:
+    if v is not None and not _TRACKING.match(v):
+        raise ValueError("a tracking number is 5 to 50 letters, digits, spaces or dashes")
+    return v
+
+
+class ReturnItemBody(_Body):
+    sku: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(default=1, ge=1, le=1000)
+
+
+class CustomerReturnBody(_Body):
+    """A return request from the store's return form or an email (seeds 001, 004; R6 step 1)."""
+
+    order_number: str = Field(description="The order number the customer received, e.g. #1001")
+    email: str = Field(description="The email address used for the order (proves the order)")
+    reason: ReturnReason = Field(description="R9 taxonomy")
+    items: list[ReturnItemBody] = Field(default_factory=list, max_length=50,
+                                        description="what comes back; empty means every delivered item")
+    message: str | None = Field(default=None, max_length=2000)
+    photo_urls: list[str] = Field(default_factory=list, max_length=10, description="photos of the problem")
+    refund_method: RefundMethod = RefundMethod.ORIGINAL  # F1: store credit when the customer prefers
+    sealed_skus: list[str] = Field(default_factory=list, max_length=50,
+                                   description="R8: items whose seal is intact (still returnable)")
+    language: Literal["fr", "en"] | None = None
+
+    @field_validator("order_number")
+    @classmethod
+    def _order(cls, v: str) -> str:
+        return normalise_order_number(v)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        return _checked_email(v)
+
+    @field_validator("photo_urls")
+    @classmethod
+    def _photos(cls, v: list[str]) -> list[str]:
+        return _checked_urls(v)
+
+
+class ReturnTrackingBody(_Body):
+    """The customer's return tracking number (R3): the proof of dispatch (D2)."""
+
+    order_number: str
+    email: str
+    tracking_number: str
+    carrier: str | None = Field(default=None, max_length=100)
+    tracking_url: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("order_number")
+    @classmethod
+    def _order(cls, v: str) -> str:
+        return normalise_order_number(v)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        return _checked_email(v)
+
+    @field_validator("tracking_number")
+    @classmethod
+    def _tracking(cls, v: str) -> str:
+        checked = _checked_tracking(v)
+        assert checked is not None
+        return checked
+
+    @field_validator("tracking_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _checked_urls([v])[0] if v else v
+
+
+class ReturnUpdateBody(_Body):
+    """What the supplier (or the operator for it) says about a return (R6, R7):
+    - `supplier_answer`: accepted with an address / RMA / label, or refused;
+    - `received`: the parcel reached the supplier;
+    - `inspected`: the inspection outcome, with photos when the goods were misused (R7);
+    - `replacement_shipped`: the replacement left, with its tracking (R4)."""
+
+    order_number: str
+    event: Literal["supplier_answer", "received", "inspected", "replacement_shipped"]
+    supplier_id: str | None = None
+    answer: Literal["accepted", "refused"] | None = None
+    address: str | None = Field(default=None, max_length=500)
+    rma: str | None = Field(default=None, max_length=100)
+    label_url: str | None = Field(default=None, max_length=2000)
+    outcome: Literal["resellable", "unsellable_misuse", "missing"] | None = None
+    photo_urls: list[str] = Field(default_factory=list, max_length=20)
+    tracking_number: str | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("order_number")
+    @classmethod
+    def _order(cls, v: str) -> str:
+        return normalise_order_number(v)
+
+    @field_validator("photo_urls")
+    @classmethod
+    def _photos(cls, v: list[str]) -> list[str]:
+        return _checked_urls(v)
+
+    @field_validator("label_url")
+    @classmethod
+    def _label(cls, v: str | None) -> str | None:
+        return _checked_urls([v])[0] if v else v
+
+    @field_validator("tracking_number")
+    @classmethod
+    def _tracking(cls, v: str | None) -> str | None:
+        return _checked_tracking(v)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ReturnUpdateBody:
+        if self.event == "supplier_answer" and self.answer is None:
+            raise ValueError("a supplier_answer needs answer: accepted or refused")
+        if self.event == "inspected" and self.outcome is None:
+            raise ValueError("an inspection needs outcome: resellable, unsellable_misuse or missing")
+        if self.outcome == "unsellable_misuse" and not self.photo_urls:
+            raise ValueError("a partial refund for misuse needs the photos kept as evidence (R7)")
+        return self
 
 
 class SupplierReplyBody(_Body):
@@ -92,6 +232,22 @@ EVENT_NAMES: dict[tuple[str, str], str] = {
     ("customer", "cancellation.requested"): "customer.cancellation.requested",
     ("operator", "supplier.reply"): "supplier.reply.received",
     ("operator", "stock.missing"): "supplier.stock.missing",
+    ("shopify", "returns/request"): "store.return.requested",
+    ("shopify", "returns/approve"): "store.return.updated",
+    ("shopify", "returns/decline"): "store.return.updated",
+    ("shopify", "returns/process"): "store.return.updated",
+    ("shopify", "returns/close"): "store.return.updated",
+    ("shopify", "returns/cancel"): "store.return.updated",
+    ("shopify", "fulfillment_events/create"): "store.fulfillment.event",
+    ("customer", "return.requested"): "customer.return.requested",
+    ("customer", "return.shipped"): "customer.return.shipped",
+    ("operator", "return.update"): "supplier.return.updated",
+}
+
+# Events that run the return process (prefect.yaml, process-return trigger).
+RETURN_EVENT_NAMES = {
+    "store.return.requested", "store.return.updated", "store.fulfillment.event", "customer.return.requested",
+    "customer.return.shipped", "supplier.return.updated",
 }
 
 # Topics that only matter when a case is already open for the order.

@@ -15,7 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.deadlines import store_return_window
+from domain.money import Money
 from domain.orders import LineItem
+from domain.returns import ReturnPolicy
 
 
 class _Strict(BaseModel):
@@ -132,6 +135,25 @@ class RefundPolicy(_Strict):
     allow_store_credit: bool = True  # F1
     store_credit_expiry_days: int | None = None
     approval_threshold: Decimal | None = None  # above it, an operator approves (issue 5)
+    survey_url: str | None = None  # F3: an optional short satisfaction survey after the refund
+    survey_after_days: int = Field(default=3, ge=0)
+    # L242-4: the legal interest rate for consumer creditors, set by decree each half-year
+    # (Banque de France). Update it with the published rate; it prices a late refund.
+    legal_interest_rate: Decimal = Field(default=Decimal("0.0665"), ge=0, lt=1)
+
+
+class ReturnsPolicy(ReturnPolicy):
+    """The store's return settings: the pure rules' knobs (`domain.returns.ReturnPolicy`: R1
+    margin, R5 keep-it, R7 partial share, R8 exclusions) plus how the process runs them."""
+
+    use_shopify_returns: bool = True  # mirror the return in Shopify's Returns API (returnRequest...)
+    return_shipping_cost: Money = Money.of("6.90", "EUR")  # R5: what a return label costs the store
+    alternatives_fr: list[str] = Field(default_factory=list)  # offered when a return is refused (R1)
+    alternatives_en: list[str] = Field(default_factory=list)
+    reminder_days_before: int = Field(default=4, ge=0)  # R3: remind before the return shipping delay ends
+    inspection_days: int = Field(default=3, ge=1)  # R7: the supplier's inspection delay after receipt
+    refund_on_dispatch_proof: bool = True  # D2: refund by the legal date once dispatch is proven
+    follow_up_days: int = Field(default=3, ge=0)  # R6: the follow-up email after the refund / replacement
 
 
 class StoreInfo(_Strict):
@@ -152,6 +174,7 @@ class StorePolicy(_Strict):
     store: StoreInfo
     refunds: RefundPolicy = RefundPolicy()
     cancellation: CancellationPolicy = CancellationPolicy()
+    returns: ReturnsPolicy = ReturnsPolicy()
     suppliers: list[SupplierPolicy]
     products: list[ProductMatch] = Field(default_factory=list)
     default_supplier: str
@@ -179,6 +202,11 @@ class StorePolicy(_Strict):
             if rule.matches(item):
                 return self.supplier(rule.supplier)
         return self.supplier(self.default_supplier)
+
+    def return_window_days(self) -> int:
+        """R1: the window the store announces, from its suppliers' windows (never below D1)."""
+        return store_return_window([s.return_window_days for s in self.suppliers],
+                                   margin_days=self.returns.margin_days)
 
     def version(self) -> str:
         """A content hash: cases record which policy they were decided under."""

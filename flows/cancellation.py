@@ -28,7 +28,7 @@ from domain.cancellation import (
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
 from domain.deadlines import legal_refund_deadline
-from domain.errors import IntegrationError, PermanentError
+from domain.errors import PermanentError
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
     CustomerCancellationBody,
@@ -40,7 +40,7 @@ from domain.money import Money
 from domain.orders import Order
 from domain.policy import CancellationReason, StorePolicy, SupplierChannelKind
 from flows import messages as msg
-from flows.common import case_lock, label_run, publish_timeline, renew_lock
+from flows.common import CaseStep, case_lock, label_run, publish_timeline, renew_lock
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
@@ -51,7 +51,6 @@ from ledger import cases, deadlines, inbox, records
 from ledger.models import Case, RefundRecord, utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
-from tasks.notify import send_customer_email, send_operator_alert
 from tasks.store import cancel_shopify_order, find_shopify_order, read_shopify_order, refund_shopify_items
 from tasks.suppliers import poll_supplier_answer, read_supplier_order, request_supplier_cancellation
 
@@ -244,13 +243,10 @@ async def _intake_stock_missing(event_id: str, store: str, policy: StorePolicy, 
 # Advancing a case: one step per state, until it waits or ends.
 # ---------------------------------------------------------------------------------------------
 
-class Step:
-    """Everything a step needs, loaded once per run."""
+class Step(CaseStep):
+    """A cancellation step: the generic case step plus the request and the plan."""
 
-    def __init__(self, case: Case, policy: StorePolicy) -> None:
-        self.case = case
-        self.policy = policy
-        self.db = runtime.db()
+    operator_state = S.NEEDS_OPERATOR.value
 
     @property
     def request(self) -> CancellationRequest:
@@ -259,49 +255,6 @@ class Step:
     @property
     def plan(self) -> CancellationPlan:
         return CancellationPlan.model_validate(self.case.data["plan"])
-
-    async def move(self, state: S, summary: str, *, data: dict[str, Any] | None = None,
-                   closed: bool = False, needs_operator_reason: str | None = None) -> None:
-        self.case = await cases.update_case(self.db, self.case.id, state=state.value, summary=summary, data=data,
-                                            closed=closed, needs_operator_reason=needs_operator_reason)
-
-    async def remember(self, summary: str | None = None, **data: Any) -> None:
-        self.case = await cases.update_case(self.db, self.case.id, data=data, summary=summary)
-
-    async def email_customer(self, purpose: str, template: str, context: dict[str, Any]) -> None:
-        if not self.case.customer_email:
-            await cases.add_event(self.db, self.case.id, "note", f"no customer email: {template} not sent")
-            return
-        try:
-            await send_customer_email(self.case.id, purpose, template, self.case.language, context,
-                                      self.case.customer_email, self.case.customer_first_name)
-        except AmbiguousEffect as exc:
-            await self.to_operator("ambiguous_email", f"the {template} email may or may not have been sent: {exc}",
-                                   ["mark as sent", "send again"], park=False)
-        except (EffectFailed, IntegrationError) as exc:
-            # An email never holds up a refund (D4). A transient failure is retried by the
-            # scheduled check from the stored operation; a refusal goes to the operator.
-            if isinstance(exc, IntegrationError) and exc.retryable:
-                await cases.add_event(self.db, self.case.id, "note",
-                                      f"{template} email not sent yet ({exc}); the deadline check will retry it")
-            else:
-                await self.to_operator("email_refused", f"the {template} email was refused: {exc}",
-                                       ["check the address with the customer", "write by hand"], park=False)
-
-    async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True) -> None:
-        """Hand the case to the operator: queue item + one alert email (grouped per reason)."""
-        _, created = await records.open_review(self.db, case_id=self.case.id, reason_code=reason_code,
-                                                    detail=detail, options=options)
-        if park and self.case.state != S.NEEDS_OPERATOR:
-            await self.move(S.NEEDS_OPERATOR, f"handed to the operator: {detail}", needs_operator_reason=detail)
-        else:
-            await cases.add_event(self.db, self.case.id, "decision", f"operator alerted: {detail}")
-        if created:
-            try:
-                await send_operator_alert(self.case.id, reason_code,
-                                          msg.operator_context(self.case, self.policy, reason_code, detail, options))
-            except AmbiguousEffect:
-                get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)
 
 
 async def _supplier_views(step: Step, order: Order) -> dict[str, SupplierOrderState]:

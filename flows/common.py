@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from prefect import get_client
@@ -13,9 +14,14 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 
+from domain.errors import IntegrationError
+from domain.policy import StorePolicy
+from flows import messages as msg
 from ledger import cases, deadlines, operations, records
 from ledger.models import Case
 from tasks import runtime
+from tasks.effects import AmbiguousEffect, EffectFailed
+from tasks.notify import send_customer_email, send_operator_alert
 
 LOCK_TTL = timedelta(minutes=10)
 
@@ -112,3 +118,58 @@ async def publish_timeline(case_id: str) -> None:
         )
     except Exception as exc:  # the artifact is a view; the ledger is the truth
         get_run_logger().warning("could not publish the timeline artifact: %r", exc)
+
+
+class CaseStep:
+    """Everything a step needs, loaded once per run: the case, its policy, and the moves every
+    process makes (change state, remember a fact, write to the customer, hand to the operator)."""
+
+    operator_state = "needs_operator"
+
+    def __init__(self, case: Case, policy: StorePolicy) -> None:
+        self.case = case
+        self.policy = policy
+        self.db = runtime.db()
+
+    async def move(self, state: str, summary: str, *, data: dict[str, Any] | None = None,
+                   closed: bool = False, needs_operator_reason: str | None = None) -> None:
+        self.case = await cases.update_case(self.db, self.case.id, state=str(state), summary=summary, data=data,
+                                            closed=closed, needs_operator_reason=needs_operator_reason)
+
+    async def remember(self, summary: str | None = None, **data: Any) -> None:
+        self.case = await cases.update_case(self.db, self.case.id, data=data, summary=summary)
+
+    async def email_customer(self, purpose: str, template: str, context: dict[str, Any]) -> None:
+        if not self.case.customer_email:
+            await cases.add_event(self.db, self.case.id, "note", f"no customer email: {template} not sent")
+            return
+        try:
+            await send_customer_email(self.case.id, purpose, template, self.case.language, context,
+                                      self.case.customer_email, self.case.customer_first_name)
+        except AmbiguousEffect as exc:
+            await self.to_operator("ambiguous_email", f"the {template} email may or may not have been sent: {exc}",
+                                   ["mark as sent", "send again"], park=False)
+        except (EffectFailed, IntegrationError) as exc:
+            # An email never holds up a refund (D4). A transient failure is retried by the
+            # scheduled check from the stored operation; a refusal goes to the operator.
+            if isinstance(exc, IntegrationError) and exc.retryable:
+                await cases.add_event(self.db, self.case.id, "note",
+                                      f"{template} email not sent yet ({exc}); the deadline check will retry it")
+            else:
+                await self.to_operator("email_refused", f"the {template} email was refused: {exc}",
+                                       ["check the address with the customer", "write by hand"], park=False)
+
+    async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True) -> None:
+        """Hand the case to the operator: queue item + one alert email (grouped per reason)."""
+        _, created = await records.open_review(self.db, case_id=self.case.id, reason_code=reason_code,
+                                                    detail=detail, options=options)
+        if park and self.case.state != self.operator_state:
+            await self.move(self.operator_state, f"handed to the operator: {detail}", needs_operator_reason=detail)
+        else:
+            await cases.add_event(self.db, self.case.id, "decision", f"operator alerted: {detail}")
+        if created:
+            try:
+                await send_operator_alert(self.case.id, reason_code,
+                                          msg.operator_context(self.case, self.policy, reason_code, detail, options))
+            except AmbiguousEffect:
+                get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)

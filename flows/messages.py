@@ -14,6 +14,7 @@ from domain.messages.context import (
     offer_context,
     reason_label,
     refund_context,
+    return_reason_label,
     store_context,
 )
 from domain.money import Money
@@ -103,7 +104,7 @@ ALERT_TYPES = {
     "supplier_silent": "supplier_no_answer",
     "ambiguous_email": "message_unconfirmed",
     "store_refused": "refund_failed",
-    "legal_refund_at_risk": "refund_failed",
+    "legal_refund_at_risk": "refund_at_risk",
 }
 
 
@@ -114,7 +115,7 @@ def operator_context(case: Case, policy: StorePolicy, reason_code: str, detail: 
     if reason_code == "supplier_could_not_stop" and "did not answer" in detail:
         alert = "supplier_no_answer"
     else:
-        alert = ALERT_TYPES.get(reason_code, "manual_review")
+        alert = ALERT_TYPES.get(reason_code, reason_code)  # the template knows the return codes by name
     return {
         "store": dict(store_context(policy.store, lang)),
         "case_id": case.id,
@@ -124,7 +125,8 @@ def operator_context(case: Case, policy: StorePolicy, reason_code: str, detail: 
         "options": options,
         "deadline": deadline,
         "customer": {"name": case.customer_first_name, "email": case.customer_email},
-        "reason_label": reason_label(case.reason, lang) if case.reason else None,
+        "reason_label": (return_reason_label if case.kind == "return" else reason_label)(case.reason, lang)
+        if case.reason else None,
     }
 
 

@@ -20,21 +20,37 @@ from prefect import flow
 from prefect.artifacts import acreate_table_artifact
 from prefect.logging import get_run_logger
 
+from domain.business_days import local_date
 from domain.cases import CancellationState as S
-from domain.cases import CaseKind, is_terminal
+from domain.cases import CaseKind, ReturnState, is_terminal
+from domain.deadlines import late_refund_surcharge
+from domain.money import Money
 from flows.cancellation import process_cancellation
 from flows.common import case_lock
 from flows.messages import operator_context
+from flows.return_messages import base_for_case
+from flows.returns import process_return
 from ledger import cases, deadlines, operations, records
 from ledger.models import Case, Deadline, utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect
 from tasks.inbox import flush_inbox
-from tasks.notify import resend_planned_email, send_operator_alert
+from tasks.notify import resend_planned_email, send_customer_email, send_operator_alert
 
 STALL_AFTER = timedelta(minutes=10)
 UPCOMING = timedelta(days=14)
-ACTIVE_STATES = {S.RECEIVED.value, S.CANCELLING.value, S.CANCELLED.value}
+ACTIVE_STATES = {
+    CaseKind.CANCELLATION.value: {S.RECEIVED.value, S.CANCELLING.value, S.CANCELLED.value},
+    CaseKind.RETURN.value: {ReturnState.RECEIVED.value, ReturnState.REFUNDING.value},
+}
+# Deadlines that wait on a case without being what it waits for (the case still needs a nudge).
+BACKGROUND_DEADLINES = {CaseKind.CANCELLATION.value: {"legal_refund"}, CaseKind.RETURN.value: set()}
+# Cases that poll an API supplier (CJ) each check while in these states.
+API_SUPPLIER_STATES = {
+    CaseKind.CANCELLATION.value: {S.AWAITING_SUPPLIER.value},
+    CaseKind.RETURN.value: {ReturnState.AWAITING_SUPPLIER.value, ReturnState.IN_TRANSIT.value,
+                            ReturnState.REPLACING.value},
+}
 
 
 async def _rerun(case: Case) -> None:
@@ -42,6 +58,8 @@ async def _rerun(case: Case) -> None:
     try:
         if case.kind == CaseKind.CANCELLATION:
             await process_cancellation(case_id=case.id)
+        elif case.kind == CaseKind.RETURN:
+            await process_return(case_id=case.id)
     except Exception as exc:
         get_run_logger().error("case %s could not be advanced now (%r); the next check retries", case.id, exc)
 
@@ -67,16 +85,27 @@ async def _retention_hold(deadline: Deadline, case: Case) -> str:
 
 
 async def _legal_refund(deadline: Deadline, case: Case) -> str:
+    """D2 / F4: the refund is due soon. A return refunds by itself now (the goods or the proof
+    of dispatch are in); whatever is still not refunded goes to the operator, with the L242-4
+    tier already reached when the date has passed."""
     db = runtime.db()
     if await records.refunds_for_case(db, case.id):
         await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="met")
         return "met"
+    if case.kind == CaseKind.RETURN and not case.data.get("refund_due"):
+        await cases.update_case(db, case.id, data={"refund_due": True}, actor="deadline check",
+                                summary=f"deadline: {deadline.kind} near, the refund is made now (D2, F4)")
+        await _rerun(case)
+        if await records.refunds_for_case(db, case.id):
+            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="met")
+            return "acted"
+        case = await cases.get_case(db, case.id)
+    policy = await runtime.load_policy(case.store_id)
     detail = (f"refund for {case.order_name} not done yet; the legal date is {deadline.due_at:%Y-%m-%d} "
-              "(D2, L221-24); late refunds carry the L242-4 surcharge")
+              f"(D2, L221-24){late_tier(deadline, case, policy.store.timezone, policy.refunds.legal_interest_rate)}")
     _, created = await records.open_review(db, case_id=case.id, reason_code="legal_refund_at_risk", detail=detail,
                                            options=["refund now", "explain the delay"])
     if created:
-        policy = await runtime.load_policy(case.store_id)
         try:
             await send_operator_alert(case.id, "legal_refund_at_risk", operator_context(
                 case, policy, "legal_refund_at_risk", detail, ["refund now", "explain the delay"],
@@ -87,12 +116,57 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
     return "escalated"
 
 
+def late_tier(deadline: Deadline, case: Case, tz: str, rate: Any) -> str:
+    """L242-4: the surcharge tier a refund not made by the legal date has reached today."""
+    if deadline.kind != "legal_refund" or utcnow() <= deadline.due_at:
+        return "; late refunds carry the L242-4 surcharge"
+    value = case.data.get("plan", {}).get("items_value")
+    owed = Money.model_validate(value) if isinstance(value, dict) else Money.zero("EUR")
+    late = late_refund_surcharge(local_date(deadline.due_at, tz), None, today=local_date(utcnow(), tz),
+                                 amount=owed, legal_interest_rate=rate)
+    surcharge = f", about {late.surcharge.format('en')} on {owed.format('en')}" if not owed.is_zero() else ""
+    return f"; {late.days_late} days late: L242-4 tier '{late.tier}' reached{surcharge}"
+
+
+def _flag(flag: str, summary: str) -> Handler:
+    """A deadline the case's own flow acts on: set the fact, close the deadline, run the case."""
+
+    async def handle(deadline: Deadline, case: Case) -> str:
+        await cases.update_case(runtime.db(), case.id, data={flag: True}, summary=f"deadline: {summary}",
+                                actor="deadline check")
+        await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+        await _rerun(case)
+        return "acted"
+
+    return handle
+
+
+async def _survey(deadline: Deadline, case: Case) -> str:
+    """F3: the short satisfaction survey, once, after the case closed."""
+    policy = await runtime.load_policy(case.store_id)
+    if policy.refunds.survey_url and case.customer_email:
+        await send_customer_email(case.id, "survey", "satisfaction_survey", case.language,
+                                  {**base_for_case(case, policy), "survey_url": policy.refunds.survey_url},
+                                  case.customer_email, case.customer_first_name)
+    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+    return "acted"
+
+
 Handler = Callable[[Deadline, Case], Awaitable[str]]
 HANDLERS: dict[str, Handler] = {
     "supplier_answer": _supplier_answer,
     "retention_hold": _retention_hold,
     "legal_refund": _legal_refund,
+    "store_promise": _legal_refund,
+    "return_reminder": _flag("reminder_due", "remind the customer to send the parcel (R3)"),
+    "return_shipping": _flag("shipping_expired", "the return shipping delay is over (L221-23)"),
+    "inspection": _flag("inspection_expired", "no inspection report in time (R7)"),
+    "replacement": _flag("replacement_overdue", "the replacement has not left (R4)"),
+    "follow_up": _flag("follow_up_due", "time for the follow-up email (R6)"),
+    "survey": _survey,
 }
+# Deadlines acted on even when the case is over (they follow its end).
+AFTER_END = {"survey"}
 
 
 async def act_on_due_deadlines(now: Any = None) -> dict[str, int]:
@@ -102,8 +176,9 @@ async def act_on_due_deadlines(now: Any = None) -> dict[str, int]:
     for deadline in await deadlines.due_deadlines(db, now=now or utcnow()):
         await deadlines.note_check(db, deadline.id)
         case = await cases.get_case(db, deadline.case_id)
-        handler = HANDLERS.get(deadline.kind.split(":", 1)[0])
-        if handler is None or is_terminal(case.kind, case.state):
+        kind = deadline.kind.split(":", 1)[0]
+        handler = HANDLERS.get(kind)
+        if handler is None or (is_terminal(case.kind, case.state) and kind not in AFTER_END):
             outcome = "cancelled" if handler is not None else "unknown kind"
             await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="cancelled")
         else:
@@ -141,13 +216,21 @@ async def chase_api_suppliers() -> int:
     """Cases waiting on an API supplier (a CJ dispute): poll its answer each check (C8)."""
     n = 0
     for case in await cases.open_cases(runtime.db()):
-        if case.state == S.AWAITING_SUPPLIER.value and not (case.lock_until and case.lock_until > utcnow()):
-            policy = await runtime.load_policy(case.store_id)
+        if case.state not in API_SUPPLIER_STATES.get(case.kind, set()) \
+                or (case.lock_until and case.lock_until > utcnow()):
+            continue
+        policy = await runtime.load_policy(case.store_id)
+        if case.kind == CaseKind.CANCELLATION:
             answered = case.data.get("supplier_answers", {})
-            if any(policy.supplier(s).channel != "email" and s not in answered
-                   for s in case.data.get("suppliers_asked", {})):
-                await _rerun(case)
-                n += 1
+            waiting = any(policy.supplier(s).channel != "email" and s not in answered
+                          for s in case.data.get("suppliers_asked", {}))
+        else:
+            supplier = case.data.get("supplier_id")
+            waiting = bool(supplier and case.data.get("supplier_request")
+                           and policy.supplier(supplier).channel != "email")
+        if waiting:
+            await _rerun(case)
+            n += 1
     return n
 
 
@@ -159,13 +242,14 @@ async def restart_stalled_cases() -> int:
     db = runtime.db()
     cutoff = utcnow() - STALL_AFTER
     for case in await cases.open_cases(db):
-        if case.updated_at >= cutoff or case.state == S.NEEDS_OPERATOR or is_terminal(case.kind, case.state):
+        if case.updated_at >= cutoff or case.state == "needs_operator" or is_terminal(case.kind, case.state):
             continue
         if case.lock_until and case.lock_until > utcnow():
             continue
-        waiting_on_deadline = any(d.status == "open" and d.kind != "legal_refund"
+        background = BACKGROUND_DEADLINES.get(case.kind, set())
+        waiting_on_deadline = any(d.status == "open" and d.kind not in background
                                   for d in await deadlines.deadlines_for_case(db, case.id))
-        if case.state in ACTIVE_STATES or not waiting_on_deadline:
+        if case.state in ACTIVE_STATES.get(case.kind, set()) or not waiting_on_deadline:
             await _rerun(case)
             n += 1
     return n

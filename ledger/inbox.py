@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -171,3 +172,35 @@ async def recent_by_status(db: Database, status: str, *, limit: int = 50) -> lis
             .order_by(col(InboundEvent.received_at).desc()).limit(limit)
         )
         return list(rows.all())
+
+
+async def carrier_deliveries(db: Database, store_id: str, order_ref: str) -> dict[str, datetime]:
+    """D1: the carrier's DELIVERED scans kept for an order (`fulfillment_events/create`), by
+    fulfillment id (the numeric tail), plus "*" for the latest scan of the order."""
+    async with db.session() as s:
+        rows = (await s.exec(
+            select(InboundEvent).where(
+                InboundEvent.source == "shopify", InboundEvent.topic == "fulfillment_events/create",
+                InboundEvent.order_ref == order_ref, col(InboundEvent.status).in_(["processed", "received", "emitted"]),
+                or_(col(InboundEvent.store_id) == store_id, col(InboundEvent.store_id).is_(None)),
+            )
+        )).all()
+    scans: dict[str, datetime] = {}
+    for row in rows:
+        try:
+            body = json.loads(row.body or "{}")
+        except json.JSONDecodeError:
+            continue
+        if str(body.get("status", "")).lower() != "delivered":
+            continue
+        try:
+            at = datetime.fromisoformat(str(body.get("happened_at") or body.get("created_at")))
+        except ValueError:
+            continue
+        if at.tzinfo is None:
+            continue
+        fulfillment = str(body.get("fulfillment_id") or "")
+        if fulfillment:
+            scans[fulfillment] = max(at, scans.get(fulfillment, at))
+        scans["*"] = max(at, scans.get("*", at))
+    return scans

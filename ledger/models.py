@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -26,9 +27,18 @@ from sqlmodel import Field, SQLModel
 
 from ledger.columns import UTCDateTime
 
+_clock: Callable[[], datetime] | None = None
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The one clock of the product (flows, tasks, ledger). Tests travel in time with `set_clock`."""
+    return _clock() if _clock is not None else datetime.now(UTC)
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Inject a clock (aware datetimes, UTC); None restores the real one."""
+    global _clock
+    _clock = clock
 
 
 def new_id() -> str:

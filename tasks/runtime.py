@@ -126,7 +126,10 @@ async def supplier_channel(policy: StorePolicy, supplier_id: str) -> AsyncIterat
         settings = cj_settings()
         async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
             store = LedgerTokenStore(db(), settings.api_key.get_secret_value())
-            yield CJSupplier(CJClient(settings, http, token_store=store))
+            # CJ's API has no return-address field: the policy's address is given once CJ accepts (R2, R6).
+            yield CJSupplier(
+                CJClient(settings, http, token_store=store), return_address=supplier.return_address
+            )
     else:
         yield EmailSupplier(
             supplier, send_email, sender_address=smtp_settings().sender_address, sender_domain=sender_domain()

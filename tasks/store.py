@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from prefect import task
@@ -9,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from domain.money import Money
 from domain.orders import Order
+from domain.refunds import allocate, share_of
 from integrations.shopify.client import RefundLine, RefundTransaction
 from ledger import operations as ops
 from ledger.models import Operation
@@ -87,9 +89,13 @@ async def cancel_shopify_order(
 @task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **_RETRY)
 async def refund_shopify_items(
     case_id: str, order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
-    restock_type: str = "CANCEL",
+    restock_type: str = "CANCEL", share: str = "1", refund_shipping: bool = False, purpose: str | None = None,
 ) -> dict[str, Any]:
-    """C5: refund (and remove) the items that cannot be supplied; the rest ships.
+    """Refund items of an order, exactly once (F2, F5): C5 (the items that cannot be supplied,
+    `CANCEL`), a return (`RETURN` / `NO_RESTOCK`), a keep-it (R5). `share` scales Shopify's own
+    suggestion (R7: a partial refund for misuse); `refund_shipping` adds the outbound delivery
+    (D2: a full withdrawal refunds the standard delivery too). `purpose` names the operation
+    when one case may refund twice for different reasons.
 
     The refund input is built once, from Shopify's own suggestion, and stored in the operation
     row; every attempt resends exactly that input with the same `@idempotent` key, so a retry
@@ -99,13 +105,17 @@ async def refund_shopify_items(
     """
     db = runtime.db()
     lines_key = ",".join(sorted(f"{lid}x{q}" for lid, q in line_items))
-    natural_key = f"shopify.refund_create:{case_id}:{lines_key}"
+    natural_key = f"shopify.refund_create:{case_id}:{purpose or lines_key}"
     planned = await ops.get_operation(db, natural_key)
     if planned is not None and "refund" in planned.request:
         request = planned.request
     else:
-        request = {"order_id": order_id, "refund": await _build_refund(order_id, line_items, store_credit=store_credit,
-                                                                       note=note, restock_type=restock_type)}
+        request = {"order_id": order_id, "refund": await _build_refund(
+            order_id, line_items, store_credit=store_credit, note=note, restock_type=restock_type,
+            share=Decimal(share), refund_shipping=refund_shipping)}
+        if not request["refund"]["transactions"] and not request["refund"]["store_credit"]:
+            return {"refund_id": None, "amount": "0", "currency": request["refund"]["currency"],
+                    "gateway": None, "operation_id": None}
 
     async def call(op: Operation) -> EffectResult:
         spec = op.request["refund"]
@@ -114,6 +124,7 @@ async def refund_shopify_items(
                 op.request["order_id"], idempotency_key=op.idempotency_key,
                 line_items=[RefundLine.model_validate(x) for x in spec["line_items"]],
                 transactions=[RefundTransaction.model_validate(x) for x in spec["transactions"]],
+                shipping_full_refund=bool(spec.get("shipping_full_refund")),
                 note=spec["note"], notify=False, currency=spec["currency"],
                 store_credit=Money.model_validate(spec["store_credit"]) if spec["store_credit"] else None,
             )
@@ -129,21 +140,24 @@ async def refund_shopify_items(
 
 
 async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
-                        restock_type: str) -> dict[str, Any]:
-    """The refund input from Order.suggestedRefund (taxes, discounts, split tenders included)."""
+                        restock_type: str, share: Decimal = Decimal(1), refund_shipping: bool = False,
+                        ) -> dict[str, Any]:
+    """The refund input from Order.suggestedRefund (taxes, discounts, earlier refunds and split
+    tenders included), scaled by `share` and spread over the same tenders (domain.refunds)."""
     async with runtime.shopify() as shopify:
-        suggestion = await shopify.suggest_refund(order_id, line_items=line_items, refund_shipping=False)
+        suggestion = await shopify.suggest_refund(order_id, line_items=line_items, refund_shipping=refund_shipping)
         order = await shopify.get_order(order_id)
+    target = share_of(suggestion, share)
     lines = [RefundLine(line_item_id=lid, quantity=q, restock_type=restock_type) for lid, q in line_items]
     transactions = [] if store_credit else [
-        RefundTransaction(parent_id=t.parent_id, gateway=t.gateway, amount=t.amount)
-        for t in suggestion.transactions if t.parent_id
+        RefundTransaction(parent_id=t.parent_id or "", gateway=t.gateway, amount=t.amount)
+        for t in allocate(target, suggestion)
     ]
-    gateway = "store_credit" if store_credit else (suggestion.transactions[0].gateway
-                                                   if suggestion.transactions else None)
+    gateway = "store_credit" if store_credit else ",".join(sorted({t.gateway for t in transactions})) or None
     return {
         "line_items": [x.model_dump(mode="json") for x in lines],
         "transactions": [x.model_dump(mode="json") for x in transactions],
-        "store_credit": suggestion.amount.model_dump(mode="json") if store_credit else None,
+        "store_credit": target.model_dump(mode="json") if store_credit and not target.is_zero() else None,
+        "shipping_full_refund": refund_shipping and share == 1,
         "currency": order.currency, "note": note, "gateway": gateway,
     }

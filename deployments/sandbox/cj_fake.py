@@ -5,7 +5,8 @@ It speaks CJ's documented contract (../shared/reference/INTEGRATIONS.md §4): th
 error codes, and the token rules (getAccessToken once per 5 minutes per apiKey, 15-day access and
 180-day refresh tokens, every other call refused without a valid `CJ-Access-Token`). Disputes are
 deduplicated on `businessDisputeId`, appear in `getDisputeList` with an id once created, and are
-resolved by a control call or automatically after a configurable delay.
+resolved by a control call or automatically after a configurable delay. Orders that are shipped or
+delivered can be disputed too: that is how a return is claimed at CJ (refund or reissue, R4, R6).
 
 It knows nothing of the product's client: it is written from the contract, so a test that passes
 against it checks the client against CJ's documents, not against itself.
@@ -17,8 +18,11 @@ or in-process with `start_fake_cj(port=0)`. Control API (not CJ's, under `/_cont
 * `POST /_control/orders` seed an order `{orderId, status, products[{lineItemId, vid, quantity,
   sellPrice, sku?, storeLineItemId?, productName?}], trackNumber?, logisticName?, trackingUrl?}`
 * `GET /_control/orders/{orderId}`, `POST /_control/orders/{orderId}/status` `{status, trackNumber?}`
-* `POST /_control/disputes/{orderId}/resolve` `{finallyDeal: 1|2|3, money?: "12.50"}`
-* `GET /_control/disputes` every dispute with its businessDisputeId and messageText
+* `POST /_control/disputes/{orderId}/resolve` `{finallyDeal: 1|2|3, money?: "12.50",
+  resendOrderCode?, disputeId?}`: 1 refund (money defaults to the amount claimed), 2 reissue (a
+  resend order code is made up unless given), 3 reject; the latest open dispute unless `disputeId`
+* `GET /_control/disputes` every dispute with its businessDisputeId, messageText, expectType and
+  imageUrl
 * `POST /_control/faults` `{path, kind, count, delaySeconds?}` queues faults for the next calls to a path:
   `rate_limited` (HTTP 429, code 1600200), `http_500` (a gateway's HTML 500, nothing done),
   `http_500_after_commit` (done, then HTTP 500 "System busy"), `timeout` (answers after `delaySeconds`,
@@ -59,10 +63,13 @@ OrderStatus = Literal[
 DELETABLE = frozenset({"CREATED", "IN_CART", "UNPAID"})
 DISPUTABLE = frozenset({"UNSHIPPED", "SHIPPED", "DELIVERED"})
 DEFAULT_REASONS: tuple[tuple[int, str], ...] = (
-    (1, "Product damaged or defective"),
+    (1, "Product damaged"),
     (2, "Wrong product received"),
+    (3, "Quality problem"),
+    (4, "Not as described"),
     (5, "Package not received"),
     (8, "Unfulfilled Order Cancellation"),
+    (9, "Other"),
 )
 FaultKind = Literal["rate_limited", "http_500", "http_500_after_commit", "timeout", "token_rejected"]
 CHINA_TIME = timezone(timedelta(hours=8))  # CJ writes token dates with +08:00
@@ -179,6 +186,7 @@ class FakeDispute:
     lines: list[tuple[FakeProduct, int]]
     claimed: Decimal
     created_at: datetime
+    image_urls: list[str] = field(default_factory=list)
     finally_deal: int | None = None
     money: Decimal | None = None
     replacement_amount: Decimal | None = None
@@ -223,6 +231,7 @@ class FakeDispute:
             "expectType": self.expect_type,
             "refundType": self.refund_type,
             "messageText": self.message_text,
+            "imageUrl": list(self.image_urls),
             "claimed": self.claimed,
         }
 
@@ -582,6 +591,7 @@ class FakeCJState:
                     lines=claimed,
                     claimed=sum((p.sell_price * q for p, q in claimed), Decimal(0)),
                     created_at=self.now(),
+                    image_urls=_str_list(body, "imageUrl"),
                 )
             )
             return "true"
@@ -632,23 +642,38 @@ class FakeCJState:
             if dispute.open and dispute.created_at <= due:
                 self._resolve(dispute, self.options.auto_resolve_deal, None)
 
-    def resolve(self, order_id: str, deal: int, money: Decimal | None) -> FakeDispute | None:
+    def resolve(
+        self,
+        order_id: str,
+        deal: int,
+        money: Decimal | None,
+        *,
+        dispute_id: str | None = None,
+        resend_order_code: str | None = None,
+    ) -> FakeDispute | None:
+        """Decide the order's latest open dispute (or the one named): 1 refund, 2 reissue, 3 reject."""
         with self.lock:
             order = self.find_order(order_id)
-            open_disputes = [d for d in self.disputes if d.order_id == order.order_id and d.open]
+            open_disputes = [
+                d
+                for d in self.disputes
+                if d.order_id == order.order_id and d.open and dispute_id in (None, d.id)
+            ]
             if not open_disputes:
                 return None
             dispute = max(open_disputes, key=lambda d: d.created_at)
-            self._resolve(dispute, deal, money)
+            self._resolve(dispute, deal, money, resend_order_code)
             return dispute
 
-    def _resolve(self, dispute: FakeDispute, deal: int, money: Decimal | None) -> None:
+    def _resolve(
+        self, dispute: FakeDispute, deal: int, money: Decimal | None, resend_order_code: str | None = None
+    ) -> None:
         dispute.finally_deal = deal
         dispute.status = DISPUTE_DONE
         dispute.money = (money if money is not None else dispute.claimed) if deal == 1 else Decimal(0)
         if deal == 2:
             dispute.replacement_amount = dispute.claimed
-            dispute.resend_order_code = f"SD{2508010928260329700 + self.next_id()}"
+            dispute.resend_order_code = resend_order_code or f"SD{2508010928260329700 + self.next_id()}"
         order = self.orders[dispute.order_id]
         whole = all(order.line(p.line_item_id) is p and q == p.quantity for p, q in dispute.lines)
         if deal == 1 and whole and len(dispute.lines) == len(order.products) and order.status == "UNSHIPPED":
@@ -672,6 +697,16 @@ def _required_str(body: Any, key: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _param_error(f"{key} must be a string")
     return str(value)
+
+
+def _str_list(body: Any, key: str) -> list[str]:
+    """An optional list of strings (`imageUrl`, `videoUrl`): absent or null is empty."""
+    value = body.get(key) if isinstance(body, Mapping) else None
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _param_error(f"{key} must be a list of strings")
+    return list(value)
 
 
 def _required_int(body: Any, key: str) -> int:
@@ -765,8 +800,10 @@ class StatusChange(_Body):
 
 
 class Resolution(_Body):
-    finally_deal: Literal[1, 2, 3] = Field(alias="finallyDeal")
+    finally_deal: Literal[1, 2, 3] = Field(alias="finallyDeal")  # 1 refund, 2 reissue, 3 reject
     money: Decimal | None = None
+    resend_order_code: str | None = Field(default=None, alias="resendOrderCode")
+    dispute_id: str | None = Field(default=None, alias="disputeId")
 
 
 class FaultSpec(_Body):
@@ -917,7 +954,13 @@ def _add_control_routes(app: FastAPI, state: FakeCJState) -> None:
     @app.post("/_control/disputes/{order_id}/resolve")
     def resolve(order_id: str, resolution: Resolution) -> dict[str, Any]:
         _control_order(state, order_id)
-        dispute = state.resolve(order_id, resolution.finally_deal, resolution.money)
+        dispute = state.resolve(
+            order_id,
+            resolution.finally_deal,
+            resolution.money,
+            dispute_id=resolution.dispute_id,
+            resend_order_code=resolution.resend_order_code,
+        )
         if dispute is None:
             raise HTTPException(status_code=404, detail=f"no open dispute on order {order_id}")
         return {"dispute": _jsonable(dispute.control_view())}

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from deployments.sandbox.seed import OUT_OF_STOCK_SKUS, SCENARIOS, demo_orders
+from deployments.sandbox.seed import OUT_OF_STOCK_SKUS, SCENARIOS, cj_orders, demo_orders
 from ledger import cases, records
 from ledger.db import get_database
 from ledger.models import Case
@@ -49,15 +49,9 @@ async def _seed(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
         r.raise_for_status()
         raw = r.json()
         seeded[raw["name"]] = raw
-    # The CJ supplier has #1003 (not paid yet: it can be deleted) and #1004 (paid, not shipped).
-    for name, status in (("#1003", "UNPAID"), ("#1004", "UNSHIPPED")):
-        raw = seeded[name]
-        products = [{"lineItemId": f"cj-{li['sku']}", "vid": f"vid-{li['sku']}", "quantity": li["quantity"],
-                     "sellPrice": "9.50", "sku": li["sku"], "storeLineItemId": li["id"]}
-                    for li in raw["line_items"]]
-        r = await http.post(f"{CJ}/_control/orders",
-                            json={"orderId": str(raw["legacy_id"]), "status": status, "products": products})
-        r.raise_for_status()
+    # The CJ supplier's side: #1003 not paid yet, #1004 paid, #1008 and #1009 delivered.
+    for body in cj_orders(seeded):
+        (await http.post(f"{CJ}/_control/orders", json=body)).raise_for_status()
     return seeded
 
 

@@ -20,6 +20,23 @@ stable so the demo script, the supplier fakes and the tests can refer to them:
 * **#1006**, scenario 6, passed to a supplier that will refuse: Nathalie Rousseau (fr);
   `atelier-lyon` again (see `SUPPLIER_WILL_REFUSE`), so the request ends in C8 -> C4.
 
+Return scenarios (delivered orders; the return rules R1-R9 and refunds F1-F5):
+
+* **#1007**, wrong colour, email supplier: Léa Girard (fr), a linen curtain delivered 11 days
+  ago; an exchange, return shipping paid by the customer (R4), address asked from
+  `atelier-lyon` first (R6).
+* **#1008**, damaged on arrival, CJ: Hugo Bernard (fr), a ceramic lamp delivered 2 days ago;
+  the store pays, urgent prepaid label, CJ claimed through a dispute (R4).
+* **#1009**, keep-it: Chloé Faure (fr), a 9.90 € candle holder that arrived cracked: not worth
+  sending back (R5), a replacement without return.
+* **#1010**, out of window: Oliver Hughes (en-GB), a vase delivered 45 days ago; a polite
+  refusal with the store's alternatives (R1, D1).
+* **#1011**, not as described, email supplier: Manon Lambert (fr), a rug delivered 6 days ago;
+  the store takes it on, the supplier is claimed, the product is flagged (R4, R9); refunded when
+  the goods are in, delivery included (D2).
+* **#1012**, changed mind, whole order: Paul Roux (fr), a wall clock delivered 4 days ago;
+  withdrawal (D1), tracking (R3), receipt, inspection (R7), refund with delivery (D2, F1-F3).
+
 Customer emails use the reserved `example.com` domain; addresses are plausible but invented.
 """
 
@@ -44,7 +61,32 @@ SCENARIOS: dict[str, str] = {
     "#1004": "two items, one out of stock at the supplier (partial cancellation)",
     "#1005": "already shipped with tracking",
     "#1006": "passed to a supplier that will refuse",
+    "#1007": "return: wrong colour, exchange (email supplier)",
+    "#1008": "return: damaged on arrival (CJ dispute)",
+    "#1009": "return: cheap item cracked, keep it (R5)",
+    "#1010": "return: asked after the window, refused (R1)",
+    "#1011": "return: not as described, refunded after return",
+    "#1012": "return: changed mind, refunded after inspection",
 }
+
+
+# What the CJ supplier knows of the store's orders (its own status), for the CJ fake.
+CJ_STATUS: dict[str, str] = {"#1003": "UNPAID", "#1004": "UNSHIPPED", "#1008": "DELIVERED", "#1009": "DELIVERED"}
+
+
+def cj_orders(seeded: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The CJ fake's `POST /_control/orders` bodies, from the store's seeded orders (by name)."""
+    out = []
+    for name, status in CJ_STATUS.items():
+        raw = seeded[name]
+        products = [{"lineItemId": f"cj-{li['sku']}", "vid": f"vid-{li['sku']}", "quantity": li["quantity"],
+                     "sellPrice": "9.50", "sku": li["sku"], "storeLineItemId": li["id"]}
+                    for li in raw["line_items"]]
+        body: dict[str, Any] = {"orderId": str(raw["legacy_id"]), "status": status, "products": products}
+        if status == "DELIVERED":
+            body |= {"trackNumber": f"CJPKL{raw['legacy_id']}", "logisticName": "CJPacket"}
+        out.append(body)
+    return out
 
 
 def _item(
@@ -78,8 +120,82 @@ def _address(address1: str, city: str, zip_code: str, country_code: str = "FR") 
     return {"address1": address1, "city": city, "zip": zip_code, "country_code": country_code}
 
 
+def _delivered(days_ago: float, tracking: str, company: str = "Colissimo") -> dict[str, Any]:
+    return {
+        "tracking_company": company,
+        "tracking_number": tracking,
+        "tracking_url": f"https://www.laposte.fr/outils/suivre-vos-envois?code={tracking}",
+        "shipped_hours_ago": days_ago * 24 + 48,
+        "delivered_hours_ago": days_ago * 24,
+        "display_status": "DELIVERED",
+    }
+
+
 def demo_orders() -> list[dict[str, Any]]:
-    """The six demo orders, #1001 to #1006 (module docstring: which scenario each serves)."""
+    """The demo orders, #1001 to #1012 (module docstring: which scenario each serves)."""
+    return cancellation_orders() + return_orders()
+
+
+def return_orders() -> list[dict[str, Any]]:
+    """#1007 to #1012: delivered orders for the return scenarios."""
+    return [
+        {
+            "number": 1007,
+            "customer": _customer("Léa", "Girard", "fr"),
+            "line_items": [_atelier("Rideau en lin lavé", "Bleu orage, 140 × 260 cm", "ATL-RID-LIN-ORAGE", "Textile",
+                                    "49.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
+            "shipping_address": _address("9 rue Sainte-Catherine", "Bordeaux", "33000"),
+            "fulfillment": _delivered(11, "6A20071107FR"), "placed_hours_ago": 17 * 24,
+        },
+        {
+            "number": 1008,
+            "customer": _customer("Hugo", "Bernard", "fr"),
+            "line_items": [_cj("Lampe en céramique Dune", "Blanc sable", "CJ-LAMP-DUNE-BS", "Luminaires", "59.90")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
+            "shipping_address": _address("12 rue de Metz", "Toulouse", "31000"),
+            "fulfillment": _delivered(2, "CJPKL20081108", "CJPacket"), "placed_hours_ago": 12 * 24,
+        },
+        {
+            "number": 1009,
+            "customer": _customer("Chloé", "Faure", "fr"),
+            "line_items": [_cj("Photophore en verre strié", "Ambre", "CJ-PHOTO-STRIE-A", "Décoration", "9.90")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
+            "shipping_address": _address("5 place Bellecour", "Lyon", "69002"),
+            "fulfillment": _delivered(3, "CJPKL20091109", "CJPacket"), "placed_hours_ago": 13 * 24,
+        },
+        {
+            "number": 1010,
+            "customer": _customer("Oliver", "Hughes", "en-GB"),
+            "line_items": [_atelier("Vase soliflore Brume", "Gris perle", "ATL-VASE-BRUME-GP", "Décoration",
+                                    "32.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "12.00",
+            "shipping_address": _address("8 Hope Street", "Liverpool", "L1 9BQ", country_code="GB"),
+            "fulfillment": _delivered(45, "6A20101045FR"), "placed_hours_ago": 52 * 24,
+        },
+        {
+            "number": 1011,
+            "customer": _customer("Manon", "Lambert", "fr"),
+            "line_items": [_atelier("Tapis berbère Atlas", "160 × 230 cm", "ATL-TAPIS-ATLAS-160", "Textile",
+                                    "149.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "0.00",
+            "shipping_address": _address("30 rue Nationale", "Tours", "37000"),
+            "fulfillment": _delivered(6, "6A20111106FR"), "placed_hours_ago": 12 * 24,
+        },
+        {
+            "number": 1012,
+            "customer": _customer("Paul", "Roux", "fr"),
+            "line_items": [_atelier("Horloge murale Méridienne", "Noyer, Ø 40 cm", "ATL-HORL-MERID-40", "Décoration",
+                                    "69.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
+            "shipping_address": _address("2 rue du Palais", "Rennes", "35000"),
+            "fulfillment": _delivered(4, "6A20121104FR"), "placed_hours_ago": 9 * 24,
+        },
+    ]
+
+
+def cancellation_orders() -> list[dict[str, Any]]:
+    """#1001 to #1006: the cancellation scenarios."""
     return [
         {
             "number": 1001,

@@ -6,7 +6,8 @@ with graphql-core against that schema, with resolvers over in-memory state: answ
 exactly the requested shape, and a document Shopify would reject is rejected here too (HTTP 200
 with `errors`, like Shopify). Fields the resolvers do not model resolve to null (an error for a
 non-null field): the fake models orders, line items, fulfillments, fulfillment orders,
-transactions, refunds, suggested refunds and jobs, which is what `integrations.shopify` reads.
+transactions, refunds, suggested refunds, jobs and returns (with their reverse fulfillment
+orders, reverse deliveries and dispositions), which is what `integrations.shopify` reads.
 
 Behaviour modelled after the contract:
 * auth with `X-Shopify-Access-Token` (401 otherwise); `X-Request-Id` and
@@ -20,7 +21,18 @@ Behaviour modelled after the contract:
 * `orderCancel` checks eligibility as its SDL description says and returns a Job, done after
   `job_polls_until_done` polls or as soon as the order is read again; on completion the order is
   cancelled, refunded (original payment methods or store credit), restocked, and a signed
-  `orders/cancelled` webhook is sent when a webhook URL is configured (1.4, 1.9).
+  `orders/cancelled` webhook is sent when a webhook URL is configured (1.4, 1.9);
+* returns (1.6): `returnableFulfillments` (shipped units not in a requested, open or closed
+  return, nor refunded outside one), `returnRequest` -> REQUESTED, `returnApproveRequest` ->
+  OPEN with one reverse fulfillment order, `returnDeclineRequest` -> DECLINED (REQUESTED only),
+  `reverseDeliveryCreateWithShipping` (open reverse fulfillment order; `[]` = every line),
+  `returnProcess` (quantities up to the unprocessed ones, dispositions, RESTOCKED restocks and
+  needs a location, `financialTransfer.issueRefund` refunds through the refundCreate checks;
+  the return closes once everything is processed), `returnClose`, `return(id)`,
+  `Order.returns` and `Order.returnStatus`; answers `ReturnUserError`s with Shopify's codes
+  (NOT_FOUND, BLANK, INVALID_STATE, LESS_THAN_OR_EQUAL_TO...) and sends `returns/request`,
+  `returns/approve`, `returns/decline`, `returns/process` and `returns/close` with a REST-shaped
+  return as payload.
 
 Run it: `python -m deployments.sandbox.shopify_fake --port 8081 --webhook-url URL
 --webhook-secret S` (seeds `deployments.sandbox.seed.demo_orders()` unless `--no-seed`), or
@@ -33,10 +45,15 @@ Control API (for tests and the demo; not part of Shopify):
 * `POST /_control/orders/{legacy_id}/fulfill` ships (tracking) and sends `fulfillments/create`
   and `orders/updated`; `POST /_control/orders/{legacy_id}/deliver` marks the parcel delivered
   and sends `fulfillments/update`;
+* `POST /_control/orders/{legacy_id}/returns` `{"items": [{"sku" or "line_item_id", "quantity",
+  "reason" (Shopify ReturnReason), "customer_note"}]}`: the customer asks for a return in their
+  account; the return is REQUESTED, `returns/request` is sent, the answer holds its `id` (gid);
 * `POST /_control/webhooks/send` sends any topic for an order, optionally several times with the
   same `X-Shopify-Webhook-Id` (duplicate deliveries); `GET /_control/webhooks` lists deliveries;
 * `POST /_control/faults` queues faults by root field name (`throttled`, `user_error`,
-  `http_500`, `http_500_after_commit`, `http_429`, `timeout`) with a count; `GET /_control/faults`;
+  `http_500`, `http_500_after_commit`, `http_429`, `timeout`) with a count; `user_error` works
+  on `USER_ERROR_FAULT_FIELDS` (orderCancel, refundCreate and the returns mutations);
+  `GET /_control/faults`;
 * `GET /_control/calls` lists every GraphQL call (root fields, variables, idempotency key,
   HTTP status, outcome, cost).
 """
@@ -117,6 +134,17 @@ DEFAULT_SCHEMA_PATH = (
     / "admin_schema_2026-01_public.graphql"
 )
 
+# Root fields whose resolvers honour a queued `user_error` fault.
+USER_ERROR_FAULT_FIELDS = (
+    "orderCancel",
+    "refundCreate",
+    "returnRequest",
+    "returnApproveRequest",
+    "returnDeclineRequest",
+    "reverseDeliveryCreateWithShipping",
+    "returnProcess",
+    "returnClose",
+)
 FaultKind = Literal["throttled", "user_error", "http_500", "http_500_after_commit", "http_429", "timeout"]
 Json = dict[str, Any]
 
@@ -507,6 +535,108 @@ class FakeFulfillmentOrder:
 
 
 @dataclass
+class FakeDisposition:
+    """What happened to received units of a reverse fulfillment order line (returnProcess)."""
+
+    id: int
+    kind: str  # ReverseFulfillmentOrderDispositionType
+    quantity: int
+    location_id: int | None
+    created_at: datetime
+
+
+@dataclass
+class FakeReturnLine:
+    id: int
+    fulfillment_line_item_id: int
+    line_item_id: int
+    quantity: int
+    reason: str  # ReturnReason
+    customer_note: str | None
+    reason_note: str = ""
+    processed: int = 0
+    refunded: int = 0  # units of this line refunded after it was returned
+
+    @property
+    def gid(self) -> str:
+        return _gid("ReturnLineItem", self.id)
+
+    @property
+    def unprocessed(self) -> int:
+        return self.quantity - self.processed
+
+
+@dataclass
+class FakeRfoLine:
+    id: int
+    return_line_id: int
+    fulfillment_line_item_id: int
+    quantity: int
+    dispositions: list[FakeDisposition] = field(default_factory=list)
+
+    @property
+    def gid(self) -> str:
+        return _gid("ReverseFulfillmentOrderLineItem", self.id)
+
+    @property
+    def disposed(self) -> int:
+        return sum(d.quantity for d in self.dispositions)
+
+
+@dataclass
+class FakeReverseDelivery:
+    id: int
+    created_at: datetime
+    lines: dict[int, int]  # reverse fulfillment order line id -> quantity
+    tracking_number: str | None
+    tracking_url: str | None
+    label_url: str | None
+
+    @property
+    def gid(self) -> str:
+        return _gid("ReverseDelivery", self.id)
+
+
+@dataclass
+class FakeReverseFulfillmentOrder:
+    id: int
+    status: str  # ReverseFulfillmentOrderStatus: OPEN, CLOSED, CANCELED
+    lines: list[FakeRfoLine]
+    deliveries: list[FakeReverseDelivery] = field(default_factory=list)
+
+    @property
+    def gid(self) -> str:
+        return _gid("ReverseFulfillmentOrder", self.id)
+
+
+@dataclass
+class FakeReturn:
+    id: int
+    name: str  # "#1001-R1"
+    status: str  # ReturnStatus
+    created_at: datetime
+    lines: list[FakeReturnLine]
+    rfos: list[FakeReverseFulfillmentOrder] = field(default_factory=list)
+    approved_at: datetime | None = None
+    closed_at: datetime | None = None
+    decline_reason: str | None = None
+    decline_note: str | None = None
+    refund_ids: list[int] = field(default_factory=list)
+
+    @property
+    def gid(self) -> str:
+        return _gid("Return", self.id)
+
+    def line(self, gid: Any) -> FakeReturnLine | None:
+        wanted = _gid_tail(gid, "ReturnLineItem")
+        return next((rl for rl in self.lines if rl.id == wanted), None)
+
+    def rfo_line(self, gid: Any) -> FakeRfoLine | None:
+        wanted = _gid_tail(gid, "ReverseFulfillmentOrderLineItem")
+        return next((ln for rfo in self.rfos for ln in rfo.lines if ln.id == wanted), None)
+
+
+@dataclass
 class FakeOrder:
     id: int
     number: int
@@ -527,6 +657,7 @@ class FakeOrder:
     transactions: list[FakeTransaction] = field(default_factory=list)
     refunds: list[FakeRefund] = field(default_factory=list)
     fulfillments: list[FakeFulfillment] = field(default_factory=list)
+    returns: list[FakeReturn] = field(default_factory=list)
     shipping_refunded: Decimal = ZERO
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
@@ -590,6 +721,27 @@ class FakeOrder:
     def transaction(self, gid: Any) -> FakeTransaction | None:
         wanted = _gid_tail(gid, "OrderTransaction")
         return next((t for t in self.transactions if t.id == wanted), None)
+
+    def fulfillment_line(self, gid: Any) -> tuple[FakeFulfillment, FakeLineItem] | None:
+        """The fulfillment and line item of a `FulfillmentLineItem` gid."""
+        wanted = _gid_tail(gid, "FulfillmentLineItem")
+        for fulfillment in self.fulfillments:
+            for line_id, fli_id in fulfillment.line_ids.items():
+                if fli_id == wanted:
+                    line = next(li for li in self.line_items if li.id == line_id)
+                    return fulfillment, line
+        return None
+
+    def return_status(self) -> str:
+        """`OrderReturnStatus`, from the order's returns."""
+        statuses = {r.status for r in self.returns}
+        if "OPEN" in statuses:
+            return "IN_PROGRESS"
+        if "REQUESTED" in statuses:
+            return "RETURN_REQUESTED"
+        if "CLOSED" in statuses:
+            return "RETURNED"
+        return "NO_RETURN"
 
     def refundable_of(self, parent: FakeTransaction) -> Decimal:
         """What is left to refund on a SALE/CAPTURE transaction."""
@@ -1139,10 +1291,18 @@ class FakeShopState:
         raise KeyError(refund_id)
 
     def _apply_refund(
-        self, order: FakeOrder, plan: _RefundPlan, note: str | None, key: str | None
+        self,
+        order: FakeOrder,
+        plan: _RefundPlan,
+        note: str | None,
+        key: str | None,
+        for_return: FakeReturn | None = None,
     ) -> FakeRefund:
         now = self.clock()
+        returned_before = {li.id: li.returned for li, _, _, _ in plan.lines}
         lines = [self._refund_line(li, qty, restock, location) for li, qty, restock, location in plan.lines]
+        for li in {li.id: li for li, _, _, _ in plan.lines}.values():
+            self._attribute_refund(order, li, li.returned - returned_before[li.id], for_return)
         transactions = [
             FakeTransaction(self.next_id(), "REFUND", "SUCCESS", parent.gateway, amount, now, parent.id)
             for parent, amount in plan.transactions
@@ -1198,6 +1358,332 @@ class FakeShopState:
         return _Suggestion(
             lines=lines, shipping=shipping, subtotal=subtotal, amount=amount, transactions=split
         )
+
+    # ------------------------------------------------------------------ returns (1.6)
+
+    def find_return(self, gid: Any) -> tuple[FakeOrder, FakeReturn] | None:
+        wanted = _gid_tail(gid, "Return")
+        for order in self.orders.values():
+            for ret in order.returns:
+                if ret.id == wanted:
+                    return order, ret
+        return None
+
+    def find_rfo(self, gid: Any) -> tuple[FakeOrder, FakeReturn, FakeReverseFulfillmentOrder] | None:
+        wanted = _gid_tail(gid, "ReverseFulfillmentOrder")
+        for order in self.orders.values():
+            for ret in order.returns:
+                for rfo in ret.rfos:
+                    if rfo.id == wanted:
+                        return order, ret, rfo
+        return None
+
+    @staticmethod
+    def returnable(order: FakeOrder) -> list[tuple[FakeFulfillment, FakeLineItem, int]]:
+        """`returnableFulfillments`: per fulfillment line, the shipped units still returnable.
+
+        Units in a requested, open or closed return are not; nor are units refunded after
+        fulfilment outside a return (a keep-it refund), taken from the first fulfillments.
+        """
+        in_returns: dict[int, int] = {}
+        attributed: dict[int, int] = {}
+        for ret in order.returns:
+            for rl in ret.lines:
+                attributed[rl.line_item_id] = attributed.get(rl.line_item_id, 0) + rl.refunded
+                if ret.status in ("REQUESTED", "OPEN", "CLOSED"):
+                    key = rl.fulfillment_line_item_id
+                    in_returns[key] = in_returns.get(key, 0) + rl.quantity
+        found: list[tuple[FakeFulfillment, FakeLineItem, int]] = []
+        refunded_elsewhere = {
+            li.id: max(li.returned - attributed.get(li.id, 0), 0) for li in order.line_items
+        }
+        for fulfillment in order.fulfillments:
+            if fulfillment.status != "SUCCESS":
+                continue
+            for li in order.line_items:
+                if li.id not in fulfillment.lines:
+                    continue
+                available = fulfillment.lines[li.id] - in_returns.get(fulfillment.line_ids[li.id], 0)
+                taken = min(max(available, 0), refunded_elsewhere[li.id])
+                refunded_elsewhere[li.id] -= taken
+                if available - taken > 0:
+                    found.append((fulfillment, li, available - taken))
+        return found
+
+    def _attribute_refund(
+        self, order: FakeOrder, line: FakeLineItem, units: int, first: FakeReturn | None
+    ) -> None:
+        """Units refunded after fulfilment count against the line's returns (open or closed)."""
+        returns = sorted(order.returns, key=lambda r: r is not first)
+        for ret in returns:
+            if units <= 0:
+                return
+            if ret.status not in ("OPEN", "CLOSED"):
+                continue
+            for rl in ret.lines:
+                if rl.line_item_id == line.id and rl.refunded < rl.quantity:
+                    taken = min(units, rl.quantity - rl.refunded)
+                    rl.refunded += taken
+                    units -= taken
+
+    def request_return(self, request: Mapping[str, Any]) -> tuple[FakeReturn | None, list[Json]]:
+        """`returnRequest` (also the customer account's return form): a REQUESTED return."""
+        order = self.order_by_gid(request.get("orderId"))
+        if order is None:
+            return None, [_coded_error(["input", "orderId"], "Order does not exist.", "NOT_FOUND")]
+        items = request.get("returnLineItems") or []
+        if not items:
+            return None, [
+                _coded_error(["input", "returnLineItems"], "Return line items can't be blank.", "BLANK")
+            ]
+        left = {f.line_ids[li.id]: qty for f, li, qty in self.returnable(order)}
+        errors: list[Json] = []
+        lines: list[FakeReturnLine] = []
+        for index, item in enumerate(items):
+            path = ["input", "returnLineItems", str(index)]
+            found = order.fulfillment_line(item.get("fulfillmentLineItemId"))
+            quantity = int(item.get("quantity") or 0)
+            note = item.get("customerNote")
+            if found is None:
+                errors.append(
+                    _coded_error(
+                        [*path, "fulfillmentLineItemId"], "Fulfillment line item does not exist.", "NOT_FOUND"
+                    )
+                )
+                continue
+            fulfillment, line = found
+            fli_id = fulfillment.line_ids[line.id]
+            if quantity <= 0:
+                errors.append(
+                    _coded_error([*path, "quantity"], "Quantity must be greater than 0.", "GREATER_THAN")
+                )
+            elif quantity > left.get(fli_id, 0):
+                errors.append(
+                    _coded_error(
+                        [*path, "quantity"],
+                        f"Quantity must be less than or equal to the returnable quantity ({left.get(fli_id, 0)}).",
+                        "LESS_THAN_OR_EQUAL_TO",
+                    )
+                )
+            elif note is not None and len(note) > 300:
+                errors.append(
+                    _coded_error(
+                        [*path, "customerNote"], "Customer note is too long (maximum is 300).", "TOO_LONG"
+                    )
+                )
+            else:
+                left[fli_id] -= quantity
+                lines.append(
+                    FakeReturnLine(
+                        id=self.next_id(),
+                        fulfillment_line_item_id=fli_id,
+                        line_item_id=line.id,
+                        quantity=quantity,
+                        reason=str(item.get("returnReason") or "UNKNOWN"),
+                        customer_note=note,
+                    )
+                )
+        if errors:
+            return None, errors
+        now = self.clock()
+        ret = FakeReturn(
+            id=self.next_id(),
+            name=f"{order.name}-R{len(order.returns) + 1}",
+            status="REQUESTED",
+            created_at=now,
+            lines=lines,
+        )
+        order.returns.append(ret)
+        order.updated_at = now
+        self.emit("returns/request", order, rest_return(order, ret))
+        return ret, []
+
+    def approve_return(self, request: Mapping[str, Any]) -> tuple[FakeReturn | None, list[Json]]:
+        """`returnApproveRequest`: REQUESTED -> OPEN with one reverse fulfillment order."""
+        found = self.find_return(request.get("id"))
+        if found is None:
+            return None, [_coded_error(["input", "id"], "Return does not exist.", "NOT_FOUND")]
+        order, ret = found
+        if ret.status != "REQUESTED":
+            message = f"Return is not approvable. Only returns with status REQUESTED can be approved ({ret.status})."
+            return None, [_coded_error(["input", "id"], message, "INVALID_STATE")]
+        rfo = FakeReverseFulfillmentOrder(
+            id=self.next_id(),
+            status="OPEN",
+            lines=[
+                FakeRfoLine(self.next_id(), rl.id, rl.fulfillment_line_item_id, rl.quantity)
+                for rl in ret.lines
+            ],
+        )
+        now = self.clock()
+        ret.rfos.append(rfo)
+        ret.status = "OPEN"
+        ret.approved_at = now
+        order.updated_at = now
+        self.emit("returns/approve", order, rest_return(order, ret))
+        return ret, []
+
+    def decline_return(self, request: Mapping[str, Any]) -> tuple[FakeReturn | None, list[Json]]:
+        """`returnDeclineRequest`: REQUESTED -> DECLINED (the units become returnable again)."""
+        found = self.find_return(request.get("id"))
+        if found is None:
+            return None, [_coded_error(["input", "id"], "Return does not exist.", "NOT_FOUND")]
+        order, ret = found
+        note = request.get("declineNote")
+        if ret.status != "REQUESTED":
+            message = f"Return is not declinable. Only returns with status REQUESTED can be declined ({ret.status})."
+            return None, [_coded_error(["input", "id"], message, "INVALID_STATE")]
+        if note is not None and len(note) > 500:
+            return None, [
+                _coded_error(
+                    ["input", "declineNote"], "Decline note is too long (maximum is 500).", "TOO_LONG"
+                )
+            ]
+        ret.status = "DECLINED"
+        ret.decline_reason = str(request["declineReason"])
+        ret.decline_note = note
+        order.updated_at = self.clock()
+        self.emit("returns/decline", order, rest_return(order, ret))
+        return ret, []
+
+    def create_reverse_delivery(
+        self, args: Mapping[str, Any]
+    ) -> tuple[
+        tuple[FakeOrder, FakeReturn, FakeReverseFulfillmentOrder, FakeReverseDelivery] | None, list[Json]
+    ]:
+        """`reverseDeliveryCreateWithShipping`: tracking and label on an OPEN reverse fulfillment order."""
+        found = self.find_rfo(args.get("reverseFulfillmentOrderId"))
+        if found is None:
+            path = ["reverseFulfillmentOrderId"]
+            return None, [_coded_error(path, "Reverse fulfillment order does not exist.", "NOT_FOUND")]
+        order, ret, rfo = found
+        if rfo.status != "OPEN" or ret.status != "OPEN":
+            message = f"Reverse fulfillment order is not open ({rfo.status})."
+            return None, [_coded_error(["reverseFulfillmentOrderId"], message, "INVALID_STATE")]
+        items = args.get("reverseDeliveryLineItems") or []
+        lines: dict[int, int] = {}
+        errors: list[Json] = []
+        if not items:  # SDL: an empty list means every line with its total quantity
+            lines = {ln.id: ln.quantity for ln in rfo.lines}
+        for index, item in enumerate(items):
+            path = ["reverseDeliveryLineItems", str(index)]
+            wanted = _gid_tail(
+                item.get("reverseFulfillmentOrderLineItemId"), "ReverseFulfillmentOrderLineItem"
+            )
+            line = next((ln for ln in rfo.lines if ln.id == wanted), None)
+            quantity = int(item.get("quantity") or 0)
+            if line is None:
+                errors.append(
+                    _coded_error(
+                        [*path, "reverseFulfillmentOrderLineItemId"],
+                        "Reverse fulfillment order line item does not exist.",
+                        "NOT_FOUND",
+                    )
+                )
+            elif not 0 < quantity <= line.quantity:
+                errors.append(
+                    _coded_error(
+                        [*path, "quantity"],
+                        f"Quantity must be between 1 and {line.quantity}.",
+                        "LESS_THAN_OR_EQUAL_TO",
+                    )
+                )
+            else:
+                lines[line.id] = quantity
+        if errors:
+            return None, errors
+        tracking = args.get("trackingInput") or {}
+        label = args.get("labelInput") or {}
+        delivery = FakeReverseDelivery(
+            id=self.next_id(),
+            created_at=self.clock(),
+            lines=lines,
+            tracking_number=tracking.get("number"),
+            tracking_url=tracking.get("url"),
+            label_url=label.get("fileUrl"),
+        )
+        rfo.deliveries.append(delivery)
+        order.updated_at = delivery.created_at
+        return (order, ret, rfo, delivery), []
+
+    def process_return(self, request: Mapping[str, Any]) -> tuple[FakeReturn | None, list[Json]]:
+        """`returnProcess`: received quantities, dispositions, an optional refund; closes when done.
+
+        Validates everything before changing anything. `financialTransfer.issueRefund` goes
+        through the refundCreate machinery (restock NO_RESTOCK: the dispositions restock).
+        """
+        found = self.find_return(request.get("returnId"))
+        if found is None:
+            return None, [_coded_error(["input", "returnId"], "Return does not exist.", "NOT_FOUND")]
+        order, ret = found
+        if ret.status != "OPEN":
+            return None, [
+                _coded_error(["input", "returnId"], f"Return is not open ({ret.status}).", "INVALID_STATE")
+            ]
+        if request.get("exchangeLineItems"):
+            path = ["input", "exchangeLineItems"]
+            return None, [
+                _coded_error(path, "The sandbox store does not model exchanges.", "FEATURE_NOT_ENABLED")
+            ]
+        items = request.get("returnLineItems") or []
+        if not items:
+            return None, [
+                _coded_error(["input", "returnLineItems"], "Return line items can't be blank.", "BLANK")
+            ]
+        plan = _ReturnProcessPlan.build(ret, items)
+        refund_plan: _RefundPlan | None = None
+        transfer = (request.get("financialTransfer") or {}).get("issueRefund")
+        if transfer is not None and not plan.errors:
+            refund_plan = _RefundPlan.build(order, _return_refund_input(order, plan, transfer, request))
+            plan.errors.extend(
+                _coded_error(["input", "financialTransfer", *e["field"]], e["message"], "INVALID")
+                for e in refund_plan.errors
+            )
+        if plan.errors:
+            return None, plan.errors
+        now = self.clock()
+        for rl, quantity in plan.lines:
+            rl.processed += quantity
+        for rfo_line, kind, quantity, location in plan.dispositions:
+            rfo_line.dispositions.append(FakeDisposition(self.next_id(), kind, quantity, location, now))
+            if kind == "RESTOCKED":
+                line = next(li for li in order.line_items if li.id == self._return_line_item(ret, rfo_line))
+                line.restocked += quantity
+                if line.sku:
+                    self.restocked[line.sku] = self.restocked.get(line.sku, 0) + quantity
+        if refund_plan is not None:
+            refund = self._apply_refund(order, refund_plan, request.get("note"), None, for_return=ret)
+            ret.refund_ids.append(refund.id)
+        order.updated_at = now
+        self.emit("returns/process", order, rest_return(order, ret))
+        if all(rl.unprocessed == 0 for rl in ret.lines):
+            self._close_return(order, ret)
+        return ret, []
+
+    @staticmethod
+    def _return_line_item(ret: FakeReturn, rfo_line: FakeRfoLine) -> int:
+        return next(rl.line_item_id for rl in ret.lines if rl.id == rfo_line.return_line_id)
+
+    def close_return(self, gid: Any) -> tuple[FakeReturn | None, list[Json]]:
+        """`returnClose`: an OPEN return is complete."""
+        found = self.find_return(gid)
+        if found is None:
+            return None, [_coded_error(["id"], "Return does not exist.", "NOT_FOUND")]
+        order, ret = found
+        if ret.status != "OPEN":
+            return None, [_coded_error(["id"], f"Return is not open ({ret.status}).", "INVALID_STATE")]
+        self._close_return(order, ret)
+        return ret, []
+
+    def _close_return(self, order: FakeOrder, ret: FakeReturn) -> None:
+        now = self.clock()
+        ret.status = "CLOSED"
+        ret.closed_at = now
+        for rfo in ret.rfos:
+            if rfo.status == "OPEN":
+                rfo.status = "CLOSED"
+        order.updated_at = now
+        self.emit("returns/close", order, rest_return(order, ret))
 
 
 @dataclass
@@ -1327,6 +1813,130 @@ class _RefundPlan:
                 self.shipping = amount
 
 
+@dataclass
+class _ReturnProcessPlan:
+    """A validated `ReturnProcessInput.returnLineItems`, or the userErrors Shopify would answer."""
+
+    errors: list[Json] = field(default_factory=list)
+    lines: list[tuple[FakeReturnLine, int]] = field(default_factory=list)
+    dispositions: list[tuple[FakeRfoLine, str, int, int | None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, ret: FakeReturn, items: Sequence[Mapping[str, Any]]) -> _ReturnProcessPlan:
+        plan = cls()
+        asked: dict[int, int] = {}
+        disposed: dict[int, int] = {}
+        for index, item in enumerate(items):
+            path = ["input", "returnLineItems", str(index)]
+            rl = ret.line(item.get("id"))
+            quantity = int(item.get("quantity") or 0)
+            if rl is None:
+                plan.errors.append(
+                    _coded_error([*path, "id"], "Return line item does not exist.", "NOT_FOUND")
+                )
+                continue
+            asked[rl.id] = asked.get(rl.id, 0) + quantity
+            if quantity <= 0:
+                plan.errors.append(
+                    _coded_error([*path, "quantity"], "Quantity must be greater than 0.", "GREATER_THAN")
+                )
+                continue
+            if asked[rl.id] > rl.unprocessed:
+                message = (
+                    f"Quantity must be less than or equal to the unprocessed quantity ({rl.unprocessed})."
+                )
+                plan.errors.append(_coded_error([*path, "quantity"], message, "LESS_THAN_OR_EQUAL_TO"))
+                continue
+            plan.lines.append((rl, quantity))
+            plan._check_dispositions(ret, rl, quantity, item.get("dispositions") or [], path, disposed)
+        return plan
+
+    def _check_dispositions(
+        self,
+        ret: FakeReturn,
+        rl: FakeReturnLine,
+        quantity: int,
+        dispositions: Sequence[Mapping[str, Any]],
+        path: list[str],
+        disposed: dict[int, int],
+    ) -> None:
+        total = 0
+        for index, disposition in enumerate(dispositions):
+            dpath = [*path, "dispositions", str(index)]
+            rfo_line = ret.rfo_line(disposition.get("reverseFulfillmentOrderLineItemId"))
+            amount = int(disposition.get("quantity") or 0)
+            kind = str(disposition.get("dispositionType"))
+            location = _gid_tail(disposition.get("locationId"), "Location")
+            if rfo_line is None or rfo_line.return_line_id != rl.id:
+                message = "Reverse fulfillment order line item does not exist on this return line."
+                self.errors.append(
+                    _coded_error([*dpath, "reverseFulfillmentOrderLineItemId"], message, "NOT_FOUND")
+                )
+                continue
+            disposed[rfo_line.id] = disposed.get(rfo_line.id, 0) + amount
+            if amount <= 0:
+                self.errors.append(
+                    _coded_error([*dpath, "quantity"], "Quantity must be greater than 0.", "GREATER_THAN")
+                )
+            elif disposed[rfo_line.id] > rfo_line.quantity - rfo_line.disposed:
+                message = (
+                    "Quantity exceeds the quantity left to dispose of on the reverse fulfillment order line."
+                )
+                self.errors.append(_coded_error([*dpath, "quantity"], message, "LESS_THAN_OR_EQUAL_TO"))
+            elif kind == "RESTOCKED" and location is None:
+                message = "Location is required when the disposition is RESTOCKED."
+                self.errors.append(_coded_error([*dpath, "locationId"], message, "BLANK"))
+            else:
+                total += amount
+                self.dispositions.append((rfo_line, kind, amount, location))
+        if total > quantity:
+            message = "Disposition quantities exceed the processed quantity."
+            self.errors.append(_coded_error([*path, "dispositions"], message, "INVALID"))
+
+
+def _return_refund_input(
+    order: FakeOrder, plan: _ReturnProcessPlan, transfer: Mapping[str, Any], request: Mapping[str, Any]
+) -> Json:
+    """`financialTransfer.issueRefund` of a returnProcess as the RefundInput refundCreate checks."""
+    transactions = []
+    currencies = set()
+    for item in transfer.get("orderTransactions") or []:
+        parent = order.transaction(item.get("parentId"))
+        money = item.get("transactionAmount") or {}
+        currencies.add(money.get("currencyCode"))
+        transactions.append(
+            {
+                "orderId": order.gid,
+                "parentId": item.get("parentId"),
+                "amount": money.get("amount"),
+                "gateway": parent.gateway if parent else None,
+                "kind": "REFUND",
+            }
+        )
+    refund_input: Json = {
+        "orderId": order.gid,
+        "allowOverRefunding": bool(transfer.get("allowOverRefunding")),
+        "refundLineItems": [
+            {
+                "lineItemId": _gid("LineItem", rl.line_item_id),
+                "quantity": quantity,
+                "restockType": "NO_RESTOCK",
+            }
+            for rl, quantity in plan.lines
+        ],
+        "transactions": transactions,
+        "refundMethods": transfer.get("refundMethods") or [],
+    }
+    if len(currencies) == 1:
+        refund_input["currency"] = currencies.pop()
+    shipping = request.get("refundShipping") or {}
+    if shipping.get("fullRefund"):
+        refund_input["shipping"] = {"fullRefund": True}
+    elif shipping.get("shippingRefundAmount"):
+        refund_input["shipping"] = {"amount": shipping["shippingRefundAmount"].get("amount")}
+    return refund_input
+
+
 def _decimal(value: Any) -> Decimal | None:
     try:
         return Decimal(str(value)) if value is not None else None
@@ -1344,6 +1954,11 @@ def _user_error(path: list[str], message: str) -> Json:
 
 
 def _cancel_error(path: list[str], message: str, code: str) -> Json:
+    return {"field": path, "message": message, "code": code}
+
+
+def _coded_error(path: list[str], message: str, code: str) -> Json:
+    """A `ReturnUserError` (field, message, ReturnErrorCode)."""
     return {"field": path, "message": message, "code": code}
 
 
@@ -1497,7 +2112,7 @@ class _OrderView:
         self.paymentGatewayNames = [o.gateway]
         self.displayFinancialStatus = o.financial_status()
         self.displayFulfillmentStatus = o.fulfillment_status()
-        self.returnStatus = "NO_RETURN"
+        self.returnStatus = o.return_status()
         self.fullyPaid = o.received >= o.total_price
         self.unpaid = o.received == 0
         self.refundable = o.refundable > 0
@@ -1556,7 +2171,8 @@ class _OrderView:
         return _first([_refund_view(self._state, self._order, r) for r in self._order.refunds], args)
 
     def returns(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
-        return _connection([], args)
+        views = [_return_view(self._state, self._order, r) for r in self._order.returns]
+        return _connection(_filter_returns(views, args.get("query")), args)
 
     def suggestedRefund(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
         return _suggestion_view(self._order, self._state.suggest_refund(self._order, args))
@@ -1618,18 +2234,25 @@ def _location_view(location_id: int, name: str) -> Json:
     }
 
 
+def _fulfillment_line_view(order: FakeOrder, f: FakeFulfillment, li: FakeLineItem) -> Json:
+    """`FulfillmentLineItem`."""
+    return {
+        "id": _gid("FulfillmentLineItem", f.line_ids[li.id]),
+        "quantity": f.lines[li.id],
+        "lineItem": _line_item_view(order, li),
+        "originalTotalSet": _bag(li.price * f.lines[li.id], order.currency),
+        "discountedTotalSet": _bag(li.price * f.lines[li.id], order.currency),
+    }
+
+
+def _fulfillment_line_view_by_id(order: FakeOrder, fli_id: int) -> Json:
+    found = order.fulfillment_line(_gid("FulfillmentLineItem", fli_id))
+    assert found is not None, f"fulfillment line item {fli_id} vanished"
+    return _fulfillment_line_view(order, *found)
+
+
 def _fulfillment_view(order: FakeOrder, f: FakeFulfillment) -> Json:
-    lines = [li for li in order.line_items if li.id in f.lines]
-    nodes = [
-        {
-            "id": _gid("FulfillmentLineItem", f.line_ids[li.id]),
-            "quantity": f.lines[li.id],
-            "lineItem": _line_item_view(order, li),
-            "originalTotalSet": _bag(li.price * f.lines[li.id], order.currency),
-            "discountedTotalSet": _bag(li.price * f.lines[li.id], order.currency),
-        }
-        for li in lines
-    ]
+    nodes = [_fulfillment_line_view(order, f, li) for li in order.line_items if li.id in f.lines]
     tracking = [{"company": t.company, "number": t.number, "url": t.url} for t in f.tracking]
     return {
         "id": f.gid,
@@ -1796,6 +2419,170 @@ def _suggestion_view(order: FakeOrder, s: _Suggestion) -> Json:
     }
 
 
+# ---------------------------------------------------------------------- returns (1.6)
+
+
+def _filter_returns(views: list[Json], query: str | None) -> list[Json]:
+    """`Order.returns(query:)`: the `status:` filter (others ignored, like `_search`)."""
+    for term in (query or "").split():
+        key, _, value = term.partition(":")
+        if key == "status":
+            views = [v for v in views if str(v["status"]).lower() == value.strip().lower()]
+    return views
+
+
+def _location_name(state: FakeShopState, order: FakeOrder, location_id: int) -> str:
+    if location_id == order.fulfillment_order.location_id:
+        return order.fulfillment_order.location_name
+    return state.config.location_name
+
+
+def _return_line_view(order: FakeOrder, ret: FakeReturn, rl: FakeReturnLine) -> Json:
+    li = next(item for item in order.line_items if item.id == rl.line_item_id)
+    return {
+        "__typename": "ReturnLineItem",
+        "id": rl.gid,
+        "quantity": rl.quantity,
+        "processedQuantity": rl.processed,
+        "unprocessedQuantity": rl.unprocessed,
+        "processableQuantity": rl.unprocessed if ret.status == "OPEN" else 0,
+        "refundedQuantity": rl.refunded,
+        "refundableQuantity": max(rl.quantity - rl.refunded, 0),
+        "returnReason": rl.reason,
+        "returnReasonNote": rl.reason_note,
+        "returnReasonDefinition": None,
+        "customerNote": rl.customer_note,
+        "fulfillmentLineItem": _fulfillment_line_view_by_id(order, rl.fulfillment_line_item_id),
+        "restockingFee": None,
+        "totalWeight": None,
+        "withCodeDiscountedTotalPriceSet": _bag(li.price * rl.quantity, order.currency),
+    }
+
+
+def _disposition_view(state: FakeShopState, order: FakeOrder, d: FakeDisposition) -> Json:
+    return {
+        "id": _gid("ReverseFulfillmentOrderDisposition", d.id),
+        "createdAt": _iso(d.created_at),
+        "quantity": d.quantity,
+        "type": d.kind,
+        "location": None
+        if d.location_id is None
+        else _location_view(d.location_id, _location_name(state, order, d.location_id)),
+    }
+
+
+def _rfo_line_view(state: FakeShopState, order: FakeOrder, line: FakeRfoLine) -> Json:
+    return {
+        "id": line.gid,
+        "totalQuantity": line.quantity,
+        "fulfillmentLineItem": _fulfillment_line_view_by_id(order, line.fulfillment_line_item_id),
+        "dispositions": [_disposition_view(state, order, d) for d in line.dispositions],
+    }
+
+
+def _reverse_delivery_view(
+    state: FakeShopState,
+    order: FakeOrder,
+    ret: FakeReturn,
+    rfo: FakeReverseFulfillmentOrder,
+    d: FakeReverseDelivery,
+) -> Json:
+    tracking = (
+        {"carrierName": None, "number": d.tracking_number, "url": d.tracking_url}
+        if d.tracking_number or d.tracking_url
+        else None
+    )
+    label = (
+        {"createdAt": _iso(d.created_at), "updatedAt": _iso(d.created_at), "publicFileUrl": d.label_url}
+        if d.label_url
+        else None
+    )
+    lines = [
+        {
+            "id": _gid("ReverseDeliveryLineItem", d.id * 100 + index),
+            "quantity": quantity,
+            "dispositions": [],
+            "reverseFulfillmentOrderLineItem": _rfo_line_view(
+                state, order, next(ln for ln in rfo.lines if ln.id == line_id)
+            ),
+        }
+        for index, (line_id, quantity) in enumerate(d.lines.items())
+    ]
+    return {
+        "id": d.gid,
+        "deliverable": {
+            "__typename": "ReverseDeliveryShippingDeliverable",
+            "tracking": tracking,
+            "label": label,
+        },
+        "reverseDeliveryLineItems": lambda info, **args: _connection(lines, args),
+        "reverseFulfillmentOrder": lambda info, **args: _rfo_view(state, order, ret, rfo),
+    }
+
+
+def _rfo_view(
+    state: FakeShopState, order: FakeOrder, ret: FakeReturn, rfo: FakeReverseFulfillmentOrder
+) -> Json:
+    return {
+        "id": rfo.gid,
+        "status": rfo.status,
+        "order": lambda info, **args: _OrderView(state, order),
+        "lineItems": lambda info, **args: _connection(
+            [_rfo_line_view(state, order, line) for line in rfo.lines], args
+        ),
+        "reverseDeliveries": lambda info, **args: _connection(
+            [_reverse_delivery_view(state, order, ret, rfo, d) for d in rfo.deliveries], args
+        ),
+        "thirdPartyConfirmation": None,
+    }
+
+
+def _return_view(state: FakeShopState, order: FakeOrder, ret: FakeReturn) -> Json:
+    """`Return` over a `FakeReturn`."""
+    refunds = [r for r in order.refunds if r.id in ret.refund_ids]
+    transaction_ids = {t for r in refunds for t in r.transaction_ids}
+    return {
+        "id": ret.gid,
+        "name": ret.name,
+        "status": ret.status,
+        "createdAt": _iso(ret.created_at),
+        "closedAt": _iso(ret.closed_at),
+        "requestApprovedAt": _iso(ret.approved_at),
+        "decline": {"reason": ret.decline_reason, "note": ret.decline_note}
+        if ret.status == "DECLINED"
+        else None,
+        "totalQuantity": sum(rl.quantity for rl in ret.lines),
+        "order": lambda info, **args: _OrderView(state, order),
+        "returnLineItems": lambda info, **args: _connection(
+            [_return_line_view(order, ret, rl) for rl in ret.lines], args
+        ),
+        "reverseFulfillmentOrders": lambda info, **args: _connection(
+            [_rfo_view(state, order, ret, rfo) for rfo in ret.rfos], args
+        ),
+        "refunds": lambda info, **args: _connection([_refund_view(state, order, r) for r in refunds], args),
+        "transactions": lambda info, **args: _connection(
+            [_transaction_view(order, t) for t in order.transactions if t.id in transaction_ids], args
+        ),
+        "exchangeLineItems": lambda info, **args: _connection([], args),
+        "returnShippingFees": [],
+        "staffMember": None,
+        "suggestedFinancialOutcome": None,
+        "suggestedRefund": None,
+    }
+
+
+def _returnable_view(order: FakeOrder, f: FakeFulfillment, lines: list[tuple[FakeLineItem, int]]) -> Json:
+    nodes = [
+        {"quantity": quantity, "fulfillmentLineItem": _fulfillment_line_view(order, f, li)}
+        for li, quantity in lines
+    ]
+    return {
+        "id": _gid("ReturnableFulfillment", f.id),
+        "fulfillment": _fulfillment_view(order, f),
+        "returnableFulfillmentLineItems": lambda info, **args: _connection(nodes, args),
+    }
+
+
 def _search(orders: Sequence[FakeOrder], query: str | None) -> list[FakeOrder]:
     """Shopify search syntax, the filters the fake understands: name, email, tag (others ignored)."""
     found = list(orders)
@@ -1820,6 +2607,8 @@ class _Root:
 
     def __init__(self, ctx: _Context) -> None:
         self._ctx = ctx
+        # `return` is a Python keyword: the default resolver finds the field by attribute name.
+        setattr(self, "return", self.return_)
 
     # ------------------------------------------------------------------ QueryRoot
 
@@ -1845,6 +2634,25 @@ class _Root:
             return None
         state.poll_job(job)
         return _job_view(job, self)
+
+    def return_(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json | None:
+        """`return(id:)`."""
+        found = self._ctx.state.find_return(args["id"])
+        return None if found is None else _return_view(self._ctx.state, *found)
+
+    def returnableFulfillments(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        order = self._ctx.state.order_by_gid(args["orderId"])
+        if order is None:
+            return _connection([], args)
+        by_fulfillment: dict[int, list[tuple[FakeLineItem, int]]] = {}
+        for fulfillment, line, quantity in self._ctx.state.returnable(order):
+            by_fulfillment.setdefault(fulfillment.id, []).append((line, quantity))
+        views = [
+            _returnable_view(order, f, by_fulfillment[f.id])
+            for f in order.fulfillments
+            if f.id in by_fulfillment
+        ]
+        return _connection(views, args)
 
     # ------------------------------------------------------------------ Mutation
 
@@ -1878,6 +2686,58 @@ class _Root:
         return {
             "refund": _refund_view(state, order, refund),
             "order": _OrderView(state, order),
+            "userErrors": [],
+        }
+
+    # ------------------------------------------------------------------ returns (1.6)
+
+    def _return_payload(self, outcome: tuple[FakeReturn | None, list[Json]]) -> Json:
+        ret, errors = outcome
+        if ret is None:
+            return {"return": None, "userErrors": errors}
+        found = self._ctx.state.find_return(ret.gid)
+        assert found is not None
+        return {"return": _return_view(self._ctx.state, *found), "userErrors": []}
+
+    def _forced_return_error(self, payload_field: str = "return") -> Json | None:
+        forced = self._ctx.forced_user_error
+        if forced is None:
+            return None
+        error = _coded_error(
+            ["input"], forced.message or "Return could not be updated.", forced.code or "INVALID"
+        )
+        return {payload_field: None, "userErrors": [error]}
+
+    def returnRequest(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        forced = self._forced_return_error()
+        return forced or self._return_payload(self._ctx.state.request_return(args["input"]))
+
+    def returnApproveRequest(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        forced = self._forced_return_error()
+        return forced or self._return_payload(self._ctx.state.approve_return(args["input"]))
+
+    def returnDeclineRequest(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        forced = self._forced_return_error()
+        return forced or self._return_payload(self._ctx.state.decline_return(args["input"]))
+
+    def returnProcess(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        forced = self._forced_return_error()
+        return forced or self._return_payload(self._ctx.state.process_return(args["input"]))
+
+    def returnClose(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        forced = self._forced_return_error()
+        return forced or self._return_payload(self._ctx.state.close_return(args["id"]))
+
+    def reverseDeliveryCreateWithShipping(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        forced = self._forced_return_error("reverseDelivery")
+        if forced is not None:
+            return forced
+        created, errors = self._ctx.state.create_reverse_delivery(args)
+        if created is None:
+            return {"reverseDelivery": None, "userErrors": errors}
+        order, ret, rfo, delivery = created
+        return {
+            "reverseDelivery": _reverse_delivery_view(self._ctx.state, order, ret, rfo, delivery),
             "userErrors": [],
         }
 
@@ -2235,6 +3095,57 @@ def _rest_refund(order: FakeOrder, refund: FakeRefund) -> Json:
     }
 
 
+def rest_return(order: FakeOrder, ret: FakeReturn) -> Json:
+    """The REST-shaped return, the payload of `returns/*` webhooks (numeric ids, snake_case).
+
+    The shape follows the REST resources of the other topics; Shopify documents no REST return
+    resource in the notes we hold, so receivers should re-read the return through GraphQL.
+    """
+    lines = []
+    for rl in ret.lines:
+        li = next(item for item in order.line_items if item.id == rl.line_item_id)
+        lines.append(
+            {
+                "id": rl.id,
+                "admin_graphql_api_id": rl.gid,
+                "fulfillment_line_item": {
+                    "id": rl.fulfillment_line_item_id,
+                    "admin_graphql_api_id": _gid("FulfillmentLineItem", rl.fulfillment_line_item_id),
+                    "line_item": {
+                        "id": li.id,
+                        "admin_graphql_api_id": li.gid,
+                        "sku": li.sku,
+                        "title": li.title,
+                    },
+                    "quantity": rl.quantity,
+                },
+                "quantity": rl.quantity,
+                "processed_quantity": rl.processed,
+                "unprocessed_quantity": rl.unprocessed,
+                "return_reason": rl.reason.lower(),
+                "return_reason_note": rl.reason_note,
+                "customer_note": rl.customer_note,
+            }
+        )
+    return {
+        "id": ret.id,
+        "admin_graphql_api_id": ret.gid,
+        "name": ret.name,
+        "status": ret.status.lower(),
+        "order": {"id": order.id, "admin_graphql_api_id": order.gid, "name": order.name},
+        "order_id": order.id,
+        "created_at": _iso(ret.created_at),
+        "closed_at": _iso(ret.closed_at),
+        "decline": {"reason": (ret.decline_reason or "").lower(), "note": ret.decline_note}
+        if ret.status == "DECLINED"
+        else None,
+        "total_return_line_items": len(ret.lines),
+        "return_line_items": lines,
+        "return_shipping_fees": [],
+        "exchange_line_items": [],
+    }
+
+
 def rest_order(order: FakeOrder) -> Json:
     """The REST order resource, the payload of `orders/*` webhooks (numeric ids, snake_case)."""
     fulfilled = [li for li in order.line_items if li.fulfilled]
@@ -2304,6 +3215,10 @@ def webhook_payload(topic: str, order: FakeOrder) -> Json:
         if not order.refunds:
             raise ValueError(f"{order.name} has no refund for {topic}")
         return _rest_refund(order, order.refunds[-1])
+    if topic.startswith("returns/"):
+        if not order.returns:
+            raise ValueError(f"{order.name} has no return for {topic}")
+        return rest_return(order, order.returns[-1])
     raise ValueError(f"the fake cannot send {topic!r}")
 
 
@@ -2377,6 +3292,20 @@ class WebhookRequest(_SeedModel):
     times: int = Field(default=1, ge=1, le=20)  # deliveries with the same X-Shopify-Webhook-Id
     webhook_id: str | None = None  # reuse an id to simulate Shopify's redelivery
     event_id: str | None = None
+
+
+class CustomerReturnItem(_SeedModel):
+    """One line of a return asked for in the customer account (`POST /_control/orders/{id}/returns`)."""
+
+    sku: str | None = None
+    line_item_id: str | None = None  # gid or numeric id; or `sku`
+    quantity: int = Field(default=1, ge=1)
+    reason: str = "OTHER"  # Shopify ReturnReason
+    customer_note: str | None = None
+
+
+class CustomerReturnRequest(_SeedModel):
+    items: list[CustomerReturnItem] = Field(min_length=1)
 
 
 class ConfigRequest(_SeedModel):
@@ -2470,7 +3399,86 @@ def _raw_order(state: FakeShopState, order: FakeOrder) -> Json:
             if j.order_id == order.id
         ],
         "restocked": {li.sku: state.restocked.get(li.sku, 0) for li in order.line_items if li.sku},
+        "return_status": order.return_status(),
+        "returns": [_raw_return(order, r) for r in order.returns],
     }
+
+
+def _raw_return(order: FakeOrder, ret: FakeReturn) -> Json:
+    return {
+        "id": ret.gid,
+        "name": ret.name,
+        "status": ret.status,
+        "refund_ids": [_gid("Refund", r) for r in ret.refund_ids],
+        "lines": [
+            {
+                "id": rl.gid,
+                "line_item_id": _gid("LineItem", rl.line_item_id),
+                "sku": next((li.sku for li in order.line_items if li.id == rl.line_item_id), None),
+                "quantity": rl.quantity,
+                "processed": rl.processed,
+                "refunded": rl.refunded,
+                "reason": rl.reason,
+            }
+            for rl in ret.lines
+        ],
+        "reverse_fulfillment_orders": [
+            {
+                "id": rfo.gid,
+                "status": rfo.status,
+                "dispositions": [
+                    {"type": d.kind, "quantity": d.quantity, "location_id": d.location_id}
+                    for line in rfo.lines
+                    for d in line.dispositions
+                ],
+                "deliveries": [
+                    {"id": d.gid, "tracking_number": d.tracking_number, "label_url": d.label_url}
+                    for d in rfo.deliveries
+                ],
+            }
+            for rfo in ret.rfos
+        ],
+    }
+
+
+def _customer_return_lines(
+    state: FakeShopState, order: FakeOrder, request: CustomerReturnRequest
+) -> list[Json]:
+    """`ReturnRequestLineItemInput`s for the customer's items, spread over their fulfillment lines."""
+    reasons = {"COLOR", "DEFECTIVE", "NOT_AS_DESCRIBED", "OTHER", "SIZE_TOO_LARGE", "SIZE_TOO_SMALL", "STYLE"}
+    reasons |= {"UNKNOWN", "UNWANTED", "WRONG_ITEM"}
+    left = {(f.id, li.id): qty for f, li, qty in state.returnable(order)}
+    lines: list[Json] = []
+    for item in request.items:
+        reason = item.reason.strip().upper()
+        if reason not in reasons:
+            raise ValueError(f"not a ReturnReason: {item.reason!r}")
+        key = item.line_item_id or item.sku
+        ref = f"gid://shopify/LineItem/{key}" if key and key.isdigit() else key
+        line = order.line(ref) or next((li for li in order.line_items if li.sku and li.sku == item.sku), None)
+        if line is None:
+            raise ValueError(f"no line item {key!r} on {order.name}")
+        needed = item.quantity
+        for fulfillment in order.fulfillments:
+            available = left.get((fulfillment.id, line.id), 0)
+            taken = min(available, needed)
+            if taken <= 0:
+                continue
+            left[(fulfillment.id, line.id)] -= taken
+            needed -= taken
+            entry: Json = {
+                "fulfillmentLineItemId": _gid("FulfillmentLineItem", fulfillment.line_ids[line.id]),
+                "quantity": taken,
+                "returnReason": reason,
+            }
+            if item.customer_note:
+                entry["customerNote"] = item.customer_note
+            lines.append(entry)
+        if needed:
+            raise ValueError(
+                f"{item.quantity} x {key!r} asked, {item.quantity - needed} returnable on {order.name}"
+            )
+    return lines
 
 
 def _order_or_404(state: FakeShopState, legacy_id: int) -> FakeOrder:
@@ -2556,6 +3564,28 @@ def create_app(state: FakeShopState) -> FastAPI:
         deliveries = await deliver_all(state, state.take_outbox())
         return {"fulfillment": rest_fulfillment(order, fulfillment), "deliveries": deliveries}
 
+    @app.post("/_control/orders/{legacy_id}/returns", status_code=201)
+    async def customer_return(legacy_id: int, request: CustomerReturnRequest) -> Json:
+        """The customer asks for a return in their Shopify account: REQUESTED, `returns/request` sent."""
+        order = _order_or_404(state, legacy_id)
+        with state.lock:
+            try:
+                lines = _customer_return_lines(state, order, request)
+            except ValueError as exc:
+                raise HTTPException(status_code=409, detail=str(exc)) from exc
+            ret, errors = state.request_return({"orderId": order.gid, "returnLineItems": lines})
+            if ret is None:
+                raise HTTPException(status_code=409, detail=errors)
+            payload = rest_return(order, ret)
+        deliveries = await deliver_all(state, state.take_outbox())
+        return {
+            "id": ret.gid,
+            "name": ret.name,
+            "status": ret.status,
+            "return": payload,
+            "deliveries": deliveries,
+        }
+
     @app.post("/_control/webhooks/send")
     async def send_webhook(request: WebhookRequest) -> Json:
         order = _order_or_404(state, request.order_id)
@@ -2594,9 +3624,9 @@ def create_app(state: FakeShopState) -> FastAPI:
             retry_after=request.retry_after,
             available=request.available,
         )
-        if fault.kind == "user_error" and fault.field not in ("orderCancel", "refundCreate"):
+        if fault.kind == "user_error" and fault.field not in USER_ERROR_FAULT_FIELDS:
             raise HTTPException(
-                status_code=422, detail="user_error faults apply to orderCancel and refundCreate"
+                status_code=422, detail=f"user_error faults apply to {', '.join(USER_ERROR_FAULT_FIELDS)}"
             )
         state.queue_fault(fault)
         return {"queued": request.model_dump()}

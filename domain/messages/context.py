@@ -1,4 +1,4 @@
-"""Pure helpers that turn domain types into template contexts (rules M1-M4, F1, F3, F4, C1, C6, C7).
+"""Pure helpers that turn domain types into template contexts (rules M1-M4, F1, F3, F4, C1, C6, C7, R9).
 
 Templates only ever see plain data (str, int, bool, lists and dicts of them): amounts are
 already formatted for the customer's language (`19,99 €` / `€19.99`), dates are written out
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from domain.money import Money
 from domain.orders import LineItem, Order
 from domain.policy import CancellationReason, Goodwill, RetentionOffer, StoreInfo
+from domain.returns import ReturnReason
 
 Language = Literal["fr", "en"]
 RefundMethod = Literal["original", "store_credit"]
@@ -60,6 +61,18 @@ _REASON_LABELS: dict[CancellationReason, dict[Language, str]] = {
     CancellationReason.OTHER: {"fr": "autre motif", "en": "other reason"},
 }
 
+# R9: short return reason labels, used where a reason is named (operator alerts, logs shown to people).
+_RETURN_REASON_LABELS: dict[ReturnReason, dict[Language, str]] = {
+    ReturnReason.WRONG_SIZE: {"fr": "taille ne convenant pas", "en": "wrong size"},
+    ReturnReason.WRONG_COLOUR: {"fr": "couleur ne convenant pas", "en": "wrong colour"},
+    ReturnReason.CHANGED_MIND: {"fr": "changement d'avis", "en": "changed their mind"},
+    ReturnReason.NOT_AS_DESCRIBED: {"fr": "non conforme à la description", "en": "not as described"},
+    ReturnReason.DAMAGED: {"fr": "article abîmé", "en": "damaged item"},
+    ReturnReason.DEFECTIVE: {"fr": "article défectueux", "en": "defective item"},
+    ReturnReason.WRONG_ITEM: {"fr": "mauvais article reçu", "en": "wrong item received"},
+    ReturnReason.OTHER: {"fr": "autre motif", "en": "other reason"},
+}
+
 
 class StoreContext(TypedDict):
     name: str
@@ -80,6 +93,14 @@ class RefundContext(TypedDict):
     payment: PaymentKind | None  # for "original": what the customer paid with, when known
     business_days: int  # F4: the promised delay
     expected_by: str | None  # the date by which it appears, written out
+
+
+class RefundReceiptContext(TypedDict):
+    amount: str  # formatted
+    method: RefundMethod  # F1
+    payment: PaymentKind | None  # for "original": what the customer paid with, when known
+    date: str  # the day the refund was issued, written out
+    reference: str | None  # the processor's refund reference (F2), when there is one
 
 
 class OfferContext(TypedDict):
@@ -137,6 +158,16 @@ def reason_label(reason: CancellationReason | str | None, language: Language) ->
         return None
     try:
         return _REASON_LABELS[CancellationReason(reason)][language]
+    except ValueError:
+        return None
+
+
+def return_reason_label(reason: ReturnReason | str | None, language: Language) -> str | None:
+    """R9: a short label for a return reason (`article abîmé`), or None when there is none."""
+    if reason is None:
+        return None
+    try:
+        return _RETURN_REASON_LABELS[ReturnReason(reason)][language]
     except ValueError:
         return None
 
@@ -204,6 +235,27 @@ def refund_context(
     )
 
 
+def refund_receipt_context(
+    amount: Money,
+    language: Language,
+    *,
+    method: RefundMethod,
+    issued_on: date,
+    refund_reference: str | None = None,
+    gateways: Sequence[str] = (),
+    reference: date | None = None,
+) -> RefundReceiptContext:
+    """F2/F3: the confirmation of a refund made: amount, day issued, method and reference.
+    `reference` is the day the message is written (for the year in dates, as in `format_date`)."""
+    return RefundReceiptContext(
+        amount=format_money(amount, language),
+        method=method,
+        payment=None if method == "store_credit" else payment_kind(gateways),
+        date=format_date(issued_on, language, reference=reference),
+        reference=refund_reference,
+    )
+
+
 def offer_context(offer: RetentionOffer, language: Language) -> OfferContext:
     """C6: the alternative offered before cancelling, in `language`."""
     return OfferContext(
@@ -226,10 +278,11 @@ def base_context(
     store: StoreInfo,
     language: Language,
     *,
-    reason: CancellationReason | None = None,
+    reason: CancellationReason | ReturnReason | None = None,
     customer_message: str | None = None,
 ) -> dict[str, Any]:
-    """The keys every customer template reads (M1): first name, order, store, items, reason."""
+    """The keys every customer template reads (M1): first name, order, store, items, reason
+    (a C1 cancellation reason or an R9 return reason, by the template)."""
     first_name = order.customer.first_name or (
         order.shipping_address.first_name if order.shipping_address else None
     )

@@ -1,4 +1,4 @@
-"""Shopify Admin GraphQL integration: client, documents, mapping, webhook signatures.
+"""Shopify Admin GraphQL integration: client, documents, mapping, returns, webhook signatures.
 
 See INTEGRATIONS.md section 1 for the contract and STYLE.md "Errors" for the retry rules.
 """
@@ -11,20 +11,50 @@ from integrations.shopify.mapping import (
     order_gid,
     suggested_refund_from_graphql,
 )
+from integrations.shopify.returns import (
+    DispositionType,
+    ReturnableItem,
+    ReturnDeclineReason,
+    ReturnRequestItem,
+    ReturnStatus,
+    ReverseDelivery,
+    ReverseFulfillmentOrder,
+    RFOLine,
+    ShopifyReturn,
+    ShopifyReturnLine,
+    ShopifyReturnReason,
+    our_reason,
+    return_from_webhook,
+    shopify_reason,
+)
 from integrations.shopify.settings import ShopifySettings
 from integrations.shopify.webhooks import WEBHOOK_TOPICS, sign_webhook, verify_webhook
 
 __all__ = [
     "ALL_DOCUMENTS",
     "WEBHOOK_TOPICS",
+    "DispositionType",
+    "RFOLine",
     "RefundLine",
     "RefundResult",
     "RefundTransaction",
+    "ReturnDeclineReason",
+    "ReturnRequestItem",
+    "ReturnStatus",
+    "ReturnableItem",
+    "ReverseDelivery",
+    "ReverseFulfillmentOrder",
     "ShopifyClient",
+    "ShopifyReturn",
+    "ShopifyReturnLine",
+    "ShopifyReturnReason",
     "ShopifySettings",
     "legacy_id",
     "order_from_graphql",
     "order_gid",
+    "our_reason",
+    "return_from_webhook",
+    "shopify_reason",
     "sign_webhook",
     "suggested_refund_from_graphql",
     "verify_webhook",

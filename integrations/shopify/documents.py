@@ -1,4 +1,4 @@
-"""Every GraphQL document the Shopify client sends (INTEGRATIONS.md 1.4, 1.5, 1.7).
+"""Every GraphQL document the Shopify client sends (INTEGRATIONS.md 1.4 to 1.7).
 
 Built from the validated examples of INTEGRATIONS.md. `tests/integration/test_shopify_documents.py`
 validates each entry of `ALL_DOCUMENTS` against the Admin API 2026-01 SDL, so a version bump
@@ -197,6 +197,211 @@ query SuggestedRefund($id: ID!, $refundLineItems: [RefundLineItemInput!], $refun
 }}
 """
 
+# ---------------------------------------------------------------------- returns (1.6)
+#
+# Everything `integrations.shopify.returns.ShopifyReturn` needs, shared by the return query, the
+# order's returns and every return mutation. `returnLineItems` is a connection of the
+# `ReturnLineItemType` interface: the link to the fulfilled line is only on the `ReturnLineItem`
+# object. `returnReason` is deprecated (in favour of `returnReasonDefinition`) but still served
+# in 2026-01 and is what the `returns/*` webhooks carry. A reverse fulfillment order line item
+# links to its fulfillment line item, not to the return line item (SDL): the mapping joins them.
+# Page sizes keep `OrderReturns` (four returns) under the 1000-point limit; a page that does not
+# hold everything is refused by the mapping (`pageInfo.hasNextPage`).
+RETURN_FRAGMENT = """
+fragment AfterSalesReturn on Return {
+  id
+  name
+  status
+  createdAt
+  closedAt
+  order { id legacyResourceId }
+  decline { reason note }
+  returnLineItems(first: 15) {
+    pageInfo { hasNextPage }
+    nodes {
+      id
+      quantity
+      processedQuantity
+      unprocessedQuantity
+      returnReason
+      returnReasonNote
+      customerNote
+      ... on ReturnLineItem {
+        fulfillmentLineItem { id lineItem { id } }
+      }
+    }
+  }
+  reverseFulfillmentOrders(first: 2) {
+    nodes {
+      id
+      status
+      lineItems(first: 15) {
+        pageInfo { hasNextPage }
+        nodes { id totalQuantity fulfillmentLineItem { id } }
+      }
+      reverseDeliveries(first: 3) {
+        nodes {
+          id
+          deliverable {
+            ... on ReverseDeliveryShippingDeliverable {
+              tracking { carrierName number url }
+              label { publicFileUrl }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+RETURN_QUERY = (
+    """
+query ReturnForAfterSales($id: ID!) {
+  return(id: $id) { ...AfterSalesReturn }
+}
+"""
+    + RETURN_FRAGMENT
+)
+
+# The order's latest returns, newest first: how a caller reconciles a `returnRequest` whose
+# answer was lost (returnRequest has no @idempotent, 1.3).
+ORDER_RETURNS_QUERY = (
+    """
+query OrderReturns($id: ID!) {
+  order(id: $id) {
+    id
+    returns(first: 4, reverse: true) {
+      pageInfo { hasNextPage }
+      nodes { ...AfterSalesReturn }
+    }
+  }
+}
+"""
+    + RETURN_FRAGMENT
+)
+
+# What the customer can still send back: fulfilled quantities not already in a return.
+RETURNABLE_FULFILLMENTS_QUERY = """
+query ReturnableFulfillments($orderId: ID!) {
+  returnableFulfillments(orderId: $orderId, first: 5) {
+    pageInfo { hasNextPage }
+    nodes {
+      id
+      fulfillment { id }
+      returnableFulfillmentLineItems(first: 25) {
+        pageInfo { hasNextPage }
+        nodes {
+          quantity
+          fulfillmentLineItem { id lineItem { id } }
+        }
+      }
+    }
+  }
+}
+"""
+
+# Where each fulfilled line left from: the restock location of a return (RESTOCKED disposition).
+ORDER_FULFILLMENT_LOCATIONS_QUERY = """
+query OrderFulfillmentLocations($id: ID!) {
+  order(id: $id) {
+    id
+    fulfillments(first: 5) {
+      id
+      location { id }
+      fulfillmentLineItems(first: 25) { nodes { id } }
+    }
+  }
+}
+"""
+
+_RETURN_PAYLOAD = """
+    return { ...AfterSalesReturn }
+    userErrors { field message code }
+"""
+
+# A customer-style request: the return is REQUESTED until approved or declined. Not idempotent.
+RETURN_REQUEST_MUTATION = (
+    f"""
+mutation ReturnRequest($input: ReturnRequestInput!) {{
+  returnRequest(input: $input) {{{_RETURN_PAYLOAD}  }}
+}}
+"""
+    + RETURN_FRAGMENT
+)
+
+# REQUESTED -> OPEN, and Shopify creates the reverse fulfillment order(s).
+RETURN_APPROVE_REQUEST_MUTATION = (
+    f"""
+mutation ReturnApproveRequest($input: ReturnApproveRequestInput!) {{
+  returnApproveRequest(input: $input) {{{_RETURN_PAYLOAD}  }}
+}}
+"""
+    + RETURN_FRAGMENT
+)
+
+# REQUESTED -> DECLINED (declineReason: FINAL_SALE | OTHER | RETURN_PERIOD_ENDED).
+RETURN_DECLINE_REQUEST_MUTATION = (
+    f"""
+mutation ReturnDeclineRequest($input: ReturnDeclineRequestInput!) {{
+  returnDeclineRequest(input: $input) {{{_RETURN_PAYLOAD}  }}
+}}
+"""
+    + RETURN_FRAGMENT
+)
+
+# The return label and tracking. An empty `reverseDeliveryLineItems` list means every line of
+# the reverse fulfillment order with its total quantity (SDL description of the argument).
+REVERSE_DELIVERY_CREATE_WITH_SHIPPING_MUTATION = """
+mutation ReverseDeliveryCreateWithShipping(
+  $reverseFulfillmentOrderId: ID!
+  $reverseDeliveryLineItems: [ReverseDeliveryLineItemInput!]!
+  $trackingInput: ReverseDeliveryTrackingInput
+  $labelInput: ReverseDeliveryLabelInput
+  $notifyCustomer: Boolean
+) {
+  reverseDeliveryCreateWithShipping(
+    reverseFulfillmentOrderId: $reverseFulfillmentOrderId
+    reverseDeliveryLineItems: $reverseDeliveryLineItems
+    trackingInput: $trackingInput
+    labelInput: $labelInput
+    notifyCustomer: $notifyCustomer
+  ) {
+    reverseDelivery {
+      id
+      reverseFulfillmentOrder { id }
+      deliverable {
+        ... on ReverseDeliveryShippingDeliverable {
+          tracking { carrierName number url }
+          label { publicFileUrl }
+        }
+      }
+    }
+    userErrors { field message code }
+  }
+}
+"""
+
+# Received quantities and their dispositions. The client never sends `financialTransfer`:
+# money moves only through the idempotent refundCreate (F5); returnProcess has no @idempotent.
+RETURN_PROCESS_MUTATION = (
+    f"""
+mutation ReturnProcess($input: ReturnProcessInput!) {{
+  returnProcess(input: $input) {{{_RETURN_PAYLOAD}  }}
+}}
+"""
+    + RETURN_FRAGMENT
+)
+
+RETURN_CLOSE_MUTATION = (
+    f"""
+mutation ReturnClose($id: ID!) {{
+  returnClose(id: $id) {{{_RETURN_PAYLOAD}  }}
+}}
+"""
+    + RETURN_FRAGMENT
+)
+
 ALL_DOCUMENTS: dict[str, str] = {
     "OrderForAfterSales": ORDER_QUERY,
     "OrderByName": ORDER_BY_NAME_QUERY,
@@ -204,4 +409,14 @@ ALL_DOCUMENTS: dict[str, str] = {
     "JobStatus": JOB_QUERY,
     "RefundCreate": REFUND_CREATE_MUTATION,
     "SuggestedRefund": SUGGESTED_REFUND_QUERY,
+    "ReturnForAfterSales": RETURN_QUERY,
+    "OrderReturns": ORDER_RETURNS_QUERY,
+    "ReturnableFulfillments": RETURNABLE_FULFILLMENTS_QUERY,
+    "OrderFulfillmentLocations": ORDER_FULFILLMENT_LOCATIONS_QUERY,
+    "ReturnRequest": RETURN_REQUEST_MUTATION,
+    "ReturnApproveRequest": RETURN_APPROVE_REQUEST_MUTATION,
+    "ReturnDeclineRequest": RETURN_DECLINE_REQUEST_MUTATION,
+    "ReverseDeliveryCreateWithShipping": REVERSE_DELIVERY_CREATE_WITH_SHIPPING_MUTATION,
+    "ReturnProcess": RETURN_PROCESS_MUTATION,
+    "ReturnClose": RETURN_CLOSE_MUTATION,
 }

@@ -1,6 +1,7 @@
 """One interface for every supplier, whatever its channel (email or API).
 
-A supplier is asked to stop an order (C3, C8) and, later, for return addresses (R6). The
+A supplier is asked to stop an order (C3, C8) and, later, for its return address, RMA or label,
+and for a refund or a replacement when the goods are on it (R4, R6). The
 flow does not care whether the answer comes at once (an API) or days later (an email reply
 recorded by the operator or an inbound reply): `SupplierAnswer.PENDING` means "wait for it",
 and the wait is a deadline in the ledger, never a sleeping flow (D3, D4).
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.money import Money
+from domain.returns import ReturnReason
 
 
 class SupplierOrderState(StrEnum):
@@ -81,6 +83,60 @@ class SupplierCancellationResult(BaseModel):
     extra: dict[str, str] = Field(default_factory=dict)
 
 
+class ReturnItem(BaseModel):
+    """One line the customer sends back (or keeps, R5), as the supplier should see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line_item_id: str  # the store's line item id
+    title: str
+    sku: str | None = None
+    quantity: int = Field(ge=1)
+    unit_price: Money | None = None
+    supplier_line_id: str | None = None  # the supplier's own line id, when known (CJ lineItemId)
+
+
+ReturnClaim = Literal["refund", "replacement"]
+
+
+class SupplierReturnRequest(BaseModel):
+    """What we ask of the supplier for a return (R6): where and how the goods go back (return
+    address, RMA number or prepaid label) and, when the goods are on it (R4), a refund or a
+    replacement."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reference: str  # our reference, quoted in every exchange (and CJ's businessDisputeId source)
+    store_name: str
+    order_name: str  # "#1001"
+    order_id: str  # the store's numeric order id, the one passed to the supplier
+    items: list[ReturnItem]
+    reason: ReturnReason  # R9 taxonomy: wrong_size, damaged, not_as_described...
+    reason_text: str  # short and clear, in the supplier's language
+    customer_note: str | None = None  # the customer's own words (may hold several lines)
+    photo_urls: list[str] = Field(default_factory=list)  # evidence (R4 damaged / defective)
+    claim: ReturnClaim | None = None  # None: only the return address / RMA / label is asked
+    reply_to: str  # where the supplier answers
+    answer_by: datetime | None = None  # D3: when the supplier's answer is due
+    customer_country: str | None = None  # where the parcel leaves from (ISO code), for the label
+
+
+class SupplierReturnResult(BaseModel):
+    """The supplier's answer to a return request (R6): PENDING until it decides."""
+
+    model_config = ConfigDict(frozen=True)
+
+    answer: SupplierAnswer  # ACCEPTED: the return (and the claim) is agreed; REFUSED: it is not
+    remote_id: str | None = None  # CJ dispute id, email Message-ID...
+    address: str | None = None  # R2: for the customer only once ACCEPTED, never published
+    rma: str | None = None
+    label_url: str | None = None
+    detail: str | None = None
+    refund: Money | None = None  # what the supplier credits back, when known
+    replacement_tracking: str | None = None  # the replacement's tracking or resend order code
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
 class SupplierChannel(Protocol):
     """Implemented by `integrations.suppliers.cj.CJSupplier` and `.email_supplier.EmailSupplier`."""
 
@@ -96,4 +152,15 @@ class SupplierChannel(Protocol):
 
     async def cancellation_outcome(self, request: SupplierCancellationRequest) -> SupplierCancellationResult:
         """Poll for the answer to an earlier request (API suppliers); PENDING if none yet."""
+        ...
+
+    async def request_return(
+        self, request: SupplierReturnRequest, *, idempotency_key: str
+    ) -> SupplierReturnResult:
+        """Ask the supplier for its return address / RMA / label and, if any, the claim (R4, R6);
+        the same key is sent on every retry."""
+        ...
+
+    async def return_outcome(self, request: SupplierReturnRequest) -> SupplierReturnResult:
+        """Poll for the answer to an earlier return request; PENDING if none yet."""
         ...

@@ -9,6 +9,11 @@ Contract: ../shared/reference/INTEGRATIONS.md §4 (auth and envelope §4.1, orde
 * `CJSupplier` implements `SupplierChannel` for rules C3 and C8: read the order first, then delete
   it while unpaid, or open a refund dispute once paid (deduplicated by CJ on `businessDisputeId`,
   our idempotency key), or report that the parcel has already left.
+* Returns (R4, R6) are CJ disputes too, on a shipped or delivered order: the reason picked from
+  CJ's list by the return reason, `expectType` reissue for a replacement claim and refund
+  otherwise, the customer's photos as `imageUrl`. CJ documents no return-address field: the
+  address given once CJ accepts is the store policy's (`SupplierPolicy.return_address`), passed
+  in by the caller.
 
 Every call this client makes is safe to resend: reads, `DELETE deleteOrder` (the supplier re-reads
 the order before acting) and `disputes/create` (CJ dedupes on `businessDisputeId`). A timeout is
@@ -40,13 +45,17 @@ from domain.errors import (
 )
 from domain.messages.render import one_line
 from domain.money import Money
+from domain.returns import ReturnReason
 from integrations.suppliers.base import (
     CancellationItem,
+    ReturnItem,
     SupplierAnswer,
     SupplierCancellationRequest,
     SupplierCancellationResult,
     SupplierOrderState,
     SupplierOrderView,
+    SupplierReturnRequest,
+    SupplierReturnResult,
 )
 from integrations.suppliers.settings import CJSettings
 
@@ -70,7 +79,7 @@ GET_TOKEN_INTERVAL = timedelta(minutes=5)  # §4.1: getAccessToken once per 5 mi
 DEFAULT_QPS_WAIT = 1.0  # §4.1: free accounts may call once per second
 BUSINESS_ID_MAX = 100  # §4.3 create: businessDisputeId ≤ 100
 MESSAGE_TEXT_MAX = 500  # §4.3 create: messageText ≤ 500
-EXPECT_REFUND = 1  # §4.3 expectType 1 Refund
+EXPECT_REFUND, EXPECT_REISSUE = 1, 2  # §4.3 expectType 1 Refund, 2 Reissue
 REFUND_TO_BALANCE = 1  # §4.3 refundType 1 CJ balance
 DEAL_REFUND, DEAL_REISSUE, DEAL_REJECT = 1, 2, 3  # §4.3 getDisputeList finallyDeal
 
@@ -656,6 +665,46 @@ _REASON_KEYWORDS: tuple[tuple[str, int], ...] = (
 )
 
 
+# Scores for picking the dispute reason closest to a return reason (§4.3 step 2; R4, R9). "other"
+# is every reason's fallback; a customer's own choice (size, colour, change of mind) gets only it,
+# so that CJ is never told the goods were at fault when they were not.
+_OTHER: tuple[tuple[str, int], ...] = (("other", 1),)
+_RETURN_REASON_KEYWORDS: dict[ReturnReason, tuple[tuple[str, int], ...]] = {
+    ReturnReason.DAMAGED: (("damag", 5), ("broken", 4), ("defect", 2), ("quality", 2), *_OTHER),
+    ReturnReason.DEFECTIVE: (
+        ("defect", 5),
+        ("quality", 4),
+        ("not work", 4),
+        ("malfunction", 4),
+        ("broken", 3),
+        ("damag", 2),
+        *_OTHER,
+    ),
+    ReturnReason.WRONG_ITEM: (
+        ("wrong product", 5),
+        ("wrong item", 5),
+        ("wrong", 3),
+        ("different", 2),
+        *_OTHER,
+    ),
+    ReturnReason.NOT_AS_DESCRIBED: (
+        ("not as described", 6),
+        ("describ", 5),
+        ("different", 2),
+        ("quality", 1),
+        *_OTHER,
+    ),
+    ReturnReason.WRONG_SIZE: _OTHER,
+    ReturnReason.WRONG_COLOUR: _OTHER,
+    ReturnReason.CHANGED_MIND: _OTHER,
+    ReturnReason.OTHER: _OTHER,
+}
+_CLAIM_TEXT = {
+    "refund": " and refund them to our CJ balance",
+    "replacement": " and send a replacement",
+}
+
+
 def state_of(detail: CJOrderDetail | None) -> SupplierOrderState:
     """CJ's `orderStatus` (§4.2 status table) as the rules see it."""
     if detail is None:
@@ -696,6 +745,46 @@ def dispute_message(request: SupplierCancellationRequest) -> str:
         f"balance. Store order {request.order_name} ({one_line(request.store_name)}). "
         f"Reason: {one_line(request.reason_text)}"
     )
+    return text if len(text) <= MESSAGE_TEXT_MAX else text[: MESSAGE_TEXT_MAX - 1] + "…"
+
+
+def choose_return_reason(reasons: Sequence[CJDisputeReason], reason: ReturnReason) -> CJDisputeReason:
+    """The CJ reason whose name reads most like our return reason (damaged -> "Product damaged",
+    defective -> "Quality problem", wrong_item -> "Wrong product", not_as_described -> "Not as
+    described", the customer's own choice -> "Other"); none -> the operator decides."""
+    keywords = _RETURN_REASON_KEYWORDS.get(reason, _OTHER)
+    best: tuple[int, CJDisputeReason] | None = None
+    for offered in reasons:
+        name = offered.reason_name.casefold()
+        score = sum(weight for word, weight in keywords if word in name)
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, offered)
+    if best is None:
+        names = ", ".join(repr(r.reason_name) for r in reasons) or "none"
+        raise PermanentError(
+            f"CJ offers no dispute reason matching a {reason.value} return (offered: {names})",
+            vendor=VENDOR,
+            code="no_return_reason",
+        )
+    return best[1]
+
+
+def return_dispute_message(request: SupplierReturnRequest) -> str:
+    """`messageText` (≤ 500) for a return: our reference and the ask first, the customer's words
+    last, so that clipping only ever shortens those (R6)."""
+    items = ", ".join(
+        f"{one_line(item.sku or item.title)} x{item.quantity}" for item in request.items
+    )
+    parts = [
+        f"Ref {request.reference}: customer return on store order {request.order_name} "
+        f"({one_line(request.store_name)}). Please send us your return address and an RMA number, "
+        f"or a prepaid return label, for these items{_CLAIM_TEXT.get(request.claim or '', '')}.",
+        f"Items: {items}.",
+        f"Problem: {one_line(request.reason_text).rstrip('.')}.",
+        f"Photos attached ({len(request.photo_urls)})." if request.photo_urls else "",
+        f"Customer says: {one_line(request.customer_note)}" if request.customer_note else "",
+    ]
+    text = " ".join(part for part in parts if part)
     return text if len(text) <= MESSAGE_TEXT_MAX else text[: MESSAGE_TEXT_MAX - 1] + "…"
 
 
@@ -803,10 +892,16 @@ def latest(disputes: Sequence[CJDispute]) -> CJDispute | None:
 
 
 class CJSupplier:
-    """`SupplierChannel` for CJ Dropshipping (C3, C8; INTEGRATIONS.md §4.2-§4.3)."""
+    """`SupplierChannel` for CJ Dropshipping (C3, C8; returns R4, R6; INTEGRATIONS.md §4.2-§4.3).
 
-    def __init__(self, client: CJClient) -> None:
+    `return_address` is where CJ takes returns, from the store policy
+    (`SupplierPolicy.return_address`): CJ's API has no field for it. It is given in a return
+    result only once CJ accepts (R2, R6).
+    """
+
+    def __init__(self, client: CJClient, *, return_address: str | None = None) -> None:
         self._client = client
+        self._return_address = (return_address or "").strip() or None
 
     async def order_status(self, order_id: str) -> SupplierOrderView:
         """Read the order at CJ; an unknown order is NOT_FOUND (never passed on)."""
@@ -951,6 +1046,275 @@ class CJSupplier:
             )
         return decided_result(dispute) or _waiting(detail, dispute)
 
+    # ---- returns (R4, R6) ----
+
+    async def request_return(
+        self, request: SupplierReturnRequest, *, idempotency_key: str
+    ) -> SupplierReturnResult:
+        """Open ONE return dispute at CJ (disputeProducts -> disputeConfirmInfo -> create, §4.3):
+        reason by the return reason, reissue for a replacement claim and refund otherwise, the
+        customer's photos attached. A retry (same key) is deduplicated by CJ on
+        `businessDisputeId`, and a dispute already open for these lines is found, not doubled."""
+        detail = await self._read(request.order_id)
+        if detail is None:
+            return _return_not_found(request.order_id)
+        if state_of(detail) in _NOT_SHIPPED:
+            return _return_not_shipped(detail)
+        offered = (await self._client.dispute_products(detail.order_id)).product_info_list
+        wanted = _return_lines(request, detail, offered)
+        claim = [line for product, line in wanted if product.can_choose]
+        if len(claim) < len(wanted):
+            # Some lines are in a dispute already (ours, on a retry) or out of CJ's window.
+            existing = await self._existing_return(request, detail, offered)
+            if existing is not None:
+                return self._return_result(existing, detail)
+            if not claim:
+                return SupplierReturnResult(
+                    answer=SupplierAnswer.REFUSED,
+                    remote_id=detail.order_id,
+                    detail="CJ allows no dispute on these items (window closed?) and no return dispute is open",
+                    extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
+                )
+        try:
+            confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
+        except PermanentError as exc:
+            return await self._found_or_raise(exc, request, detail, offered)
+        expect, expect_note = _expect_type(request, detail, confirm)
+        reason = choose_return_reason(confirm.dispute_reason_list, request.reason)
+        bid = business_dispute_id(idempotency_key)
+        try:
+            await self._client.create_dispute(
+                business_dispute_id=bid,
+                order_id=detail.order_id,
+                dispute_reason_id=reason.dispute_reason_id,
+                message_text=return_dispute_message(request),
+                products=claim,
+                expect_type=expect,
+                image_urls=[url.strip() for url in request.photo_urls if url.strip()],
+            )
+        except PermanentError as exc:
+            return await self._found_or_raise(exc, request, detail, offered)
+        dispute = await self._find_return(request, detail, offered)
+        if dispute is not None and dispute.finally_deal is not None:
+            return self._return_result(dispute, detail)  # a resend after CJ had already decided
+        wants = "a reissue" if expect == EXPECT_REISSUE else "a refund to the CJ balance"
+        left_out = len(wanted) - len(claim)
+        notes = [
+            f"return dispute opened at CJ, reason {reason.reason_name!r}, asking for {wants}",
+            expect_note,
+            f"{left_out} line(s) could not be claimed at CJ" if left_out else None,
+            "awaiting CJ's decision",
+        ]
+        return SupplierReturnResult(
+            answer=SupplierAnswer.PENDING,
+            remote_id=dispute.id if dispute is not None else None,
+            detail="; ".join(note for note in notes if note),
+            extra={
+                "cj_order_id": detail.order_id,
+                "business_dispute_id": bid,
+                "dispute_reason": reason.reason_name,
+                "expect_type": str(expect),
+                "lines": ",".join(f"{line.line_item_id}x{line.quantity}" for line in claim),
+            },
+        )
+
+    async def return_outcome(self, request: SupplierReturnRequest) -> SupplierReturnResult:
+        """Poll `getDisputeList`: refund or reissue -> ACCEPTED (with the amount or the resend
+        order, and the configured return address); reject -> REFUSED; undecided or not listed
+        yet -> PENDING."""
+        detail = await self._read(request.order_id)
+        if detail is None:
+            return _return_not_found(request.order_id)
+        try:
+            offered = (await self._client.dispute_products(detail.order_id)).product_info_list
+        except PermanentError as exc:
+            if isinstance(exc, AuthenticationFailed):
+                raise
+            offered = []  # CJ may refuse the lines once its window closed; the store line ids remain
+        dispute = await self._existing_return(request, detail, offered)
+        if dispute is None:
+            return SupplierReturnResult(
+                answer=SupplierAnswer.PENDING,
+                detail=f"no return dispute listed at CJ for order {detail.order_id} yet",
+                extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
+            )
+        return self._return_result(dispute, detail)
+
+    async def _existing_return(
+        self, request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+    ) -> CJDispute | None:
+        return return_dispute(await self._client.all_disputes(detail.order_id), _line_ids(request, detail, offered))
+
+    async def _find_return(
+        self, request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+    ) -> CJDispute | None:
+        """The dispute just created; it exists, so a failed read only loses its id."""
+        try:
+            return await self._existing_return(request, detail, offered)
+        except IntegrationError as exc:
+            logger.warning("return dispute created at CJ for %s, but listing it failed: %s", detail.order_id, exc)
+            return None
+
+    async def _found_or_raise(
+        self,
+        error: PermanentError,
+        request: SupplierReturnRequest,
+        detail: CJOrderDetail,
+        offered: Sequence[CJDisputeProduct],
+    ) -> SupplierReturnResult:
+        """CJ refused to open the dispute: if ours exists already (businessDisputeId used, lines
+        taken), that is the answer; otherwise the refusal stands."""
+        if isinstance(error, AuthenticationFailed):
+            raise error
+        existing = await self._existing_return(request, detail, offered)
+        if existing is None:
+            raise error
+        return self._return_result(existing, detail)
+
+    def _return_result(self, dispute: CJDispute, detail: CJOrderDetail) -> SupplierReturnResult:
+        """CJ's decision on a return dispute (`finallyDeal`, §4.3 step 5) as R6 needs it."""
+        extra = {
+            "dispute_id": dispute.id,
+            "dispute_status": dispute.status or "",
+            "dispute_reason": dispute.dispute_reason or "",
+            "cj_order_id": detail.order_id,
+        }
+        if dispute.finally_deal == DEAL_REJECT:
+            return SupplierReturnResult(
+                answer=SupplierAnswer.REFUSED,
+                remote_id=dispute.id,
+                detail=f"CJ rejected return dispute {dispute.id}",
+                extra=extra,
+            )
+        if dispute.finally_deal not in (DEAL_REFUND, DEAL_REISSUE):
+            return SupplierReturnResult(
+                answer=SupplierAnswer.PENDING,
+                remote_id=dispute.id,
+                detail=f"return dispute {dispute.id} is open at CJ (status {dispute.status}); awaiting CJ's decision",
+                extra=extra,
+            )
+        address = self._return_address
+        where = "" if address else "; no CJ return address in the store policy: ask CJ for it"
+        if dispute.finally_deal == DEAL_REISSUE:
+            resend = dispute.resend_order_code
+            if resend:
+                extra["resend_order_code"] = resend
+            return SupplierReturnResult(
+                answer=SupplierAnswer.ACCEPTED,
+                remote_id=dispute.id,
+                address=address,
+                replacement_tracking=resend,
+                detail=f"CJ accepted return dispute {dispute.id}: replacement"
+                f"{f' (resend order {resend})' if resend else ''}{where}",
+                extra=extra,
+            )
+        refund = Money.of(dispute.money, CJ_CURRENCY) if dispute.money is not None else None
+        amount = f"{refund.amount} {CJ_CURRENCY}" if refund is not None else "an amount not stated"
+        return SupplierReturnResult(
+            answer=SupplierAnswer.ACCEPTED,
+            remote_id=dispute.id,
+            address=address,
+            refund=refund,
+            detail=f"CJ accepted return dispute {dispute.id}: refund of {amount} to the CJ balance{where}",
+            extra=extra,
+        )
+
+
+_NOT_SHIPPED = frozenset(
+    {SupplierOrderState.CANCELLABLE, SupplierOrderState.PAID, SupplierOrderState.CANCELLED}
+)
+
+
+def _return_not_found(order_id: str) -> SupplierReturnResult:
+    return SupplierReturnResult(
+        answer=SupplierAnswer.REFUSED,
+        detail=f"CJ has no order {order_id}: it was never passed on, so CJ cannot take a return for it",
+    )
+
+
+def _return_not_shipped(detail: CJOrderDetail) -> SupplierReturnResult:
+    return SupplierReturnResult(
+        answer=SupplierAnswer.REFUSED,
+        remote_id=detail.order_id,
+        detail=f"CJ never shipped order {detail.order_id} (status {detail.order_status}): "
+        "nothing to return to CJ; this is a cancellation",
+        extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
+    )
+
+
+def _expect_type(
+    request: SupplierReturnRequest, detail: CJOrderDetail, confirm: CJDisputeConfirmInfo
+) -> tuple[int, str | None]:
+    """Reissue for a replacement claim, refund otherwise; the other one if CJ offers only it."""
+    wanted = EXPECT_REISSUE if request.claim == "replacement" else EXPECT_REFUND
+    options = confirm.expect_result_option_list
+    if not options or str(wanted) in options:
+        return wanted, None
+    other = EXPECT_REFUND if wanted == EXPECT_REISSUE else EXPECT_REISSUE
+    names = {EXPECT_REFUND: "refund", EXPECT_REISSUE: "reissue"}
+    if str(other) in options:
+        return other, f"CJ offers no {names[wanted]} on this order, so a {names[other]} was asked"
+    raise PermanentError(
+        f"CJ offers neither a refund nor a reissue for order {detail.order_id} (options {options})",
+        vendor=VENDOR,
+        code="no_expect_option",
+    )
+
+
+def _return_lines(
+    request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+) -> list[tuple[CJDisputeProduct, CJDisputeLine]]:
+    """Our returned items as CJ dispute lines (one per CJ line, quantities capped at CJ's)."""
+    quantities: dict[str, int] = {}
+    products: dict[str, CJDisputeProduct] = {}
+    for item in request.items:
+        product = _match(item, detail, offered)
+        if product is None:
+            raise PermanentError(
+                f"cannot match item {item.title!r} (sku {item.sku}) to a line of CJ order {detail.order_id}",
+                vendor=VENDOR,
+                code="unmatched_item",
+            )
+        products[product.line_item_id] = product
+        quantities[product.line_item_id] = quantities.get(product.line_item_id, 0) + item.quantity
+    return [
+        (product, _line(product, min(quantities[line_id], product.quantity)))
+        for line_id, product in products.items()
+    ]
+
+
+def _line_ids(
+    request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+) -> set[str]:
+    """CJ's line ids for our returned items, as far as they can be told (by id or store line)."""
+    ids: set[str] = set()
+    for item in request.items:
+        matched = _match(item, detail, offered)
+        if matched is not None:
+            ids.add(matched.line_item_id)
+        for line in detail.product_list:
+            if line.line_item_id and item.supplier_line_id == line.line_item_id:
+                ids.add(line.line_item_id)
+            if line.line_item_id and _tail(line.store_line_item_id) == _tail(item.line_item_id):
+                ids.add(line.line_item_id)
+    return ids
+
+
+def return_dispute(disputes: Sequence[CJDispute], line_ids: set[str]) -> CJDispute | None:
+    """Our return dispute among the order's (CJ echoes no businessDisputeId, INTEGRATIONS.md §7.5):
+    never a cancellation dispute, and one about our lines when CJ lists its lines; the latest."""
+    candidates = [
+        dispute
+        for dispute in disputes
+        if "cancel" not in (dispute.dispute_reason or "").casefold()
+        and (
+            not line_ids
+            or not dispute.product_list
+            or any(product.line_item_id in line_ids for product in dispute.product_list)
+        )
+    ]
+    return latest(candidates)
+
 
 def _require_refund_option(detail: CJOrderDetail, confirm: CJDisputeConfirmInfo) -> None:
     options = confirm.expect_result_option_list
@@ -1000,7 +1364,7 @@ def _line(product: CJDisputeProduct, quantity: int) -> CJDisputeLine:
 
 
 def _match(
-    item: CancellationItem, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+    item: CancellationItem | ReturnItem, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
 ) -> CJDisputeProduct | None:
     """CJ line by its id, else through the store line id CJ keeps, else by SKU."""
     by_line = {p.line_item_id: p for p in offered}

@@ -1,8 +1,10 @@
 """Suppliers reached only by email (AliExpress-style): the `SupplierChannel` for them.
 
 Rule C3 asks for "a short, clear message with the reason" to the supplier once an order was passed
-on; this channel writes it (template `supplier_cancellation_request`, in the supplier's language)
-and sends exactly one email per operation: its `Message-ID` is derived from the operation's
+on; this channel writes it (template `supplier_cancellation_request`, in the supplier's language).
+Rule R6 asks the supplier for its return address, RMA number or label, and R4 claims a refund or
+a replacement when the goods are on it (template `supplier_return_request`). Either way it sends
+exactly one email per operation: its `Message-ID` is derived from the operation's
 idempotency key (STYLE.md "Side effects happen once", point 5), so a resend is recognisable and
 the supplier's reply threads onto it. Such a supplier cannot be read, so its order state is
 UNKNOWN and its answer is always PENDING here: it arrives as an inbound reply or is recorded by
@@ -17,8 +19,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.messages.render import one_line, render
+from domain.messages.render import RenderedMessage, one_line, render
 from domain.policy import SupplierPolicy
+from domain.returns import SUPPLIER_CLAIM_REASONS
 from integrations.mailer.message import OutgoingEmail, SendReceipt
 from integrations.suppliers.base import (
     SupplierAnswer,
@@ -26,9 +29,13 @@ from integrations.suppliers.base import (
     SupplierCancellationResult,
     SupplierOrderState,
     SupplierOrderView,
+    SupplierReturnRequest,
+    SupplierReturnResult,
 )
 
 TEMPLATE = "supplier_cancellation_request"
+RETURN_TEMPLATE = "supplier_return_request"
+_WEB_LINK = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 # RFC 5322 dot-atom-text: what may stand left of the "@" in a Message-ID as it is.
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
@@ -109,7 +116,7 @@ def _header_value(value: str, what: str) -> str:
 
 
 class EmailSupplier:
-    """`SupplierChannel` for a supplier reached only by email (C3, C8)."""
+    """`SupplierChannel` for a supplier reached only by email (C3, C8; returns R4, R6)."""
 
     def __init__(
         self,
@@ -145,7 +152,26 @@ class EmailSupplier:
         language = self._policy.language
         due = answer_by if answer_by is not None else request.answer_by
         rendered = render(TEMPLATE, language, self._context(request, language, due))
-        reply_to = one_line(request.reply_to) or self._sender_address
+        return self._email(rendered, request.reference, request.reply_to, idempotency_key)
+
+    def build_return_email(
+        self,
+        request: SupplierReturnRequest,
+        idempotency_key: str,
+        *,
+        answer_by: datetime | None = None,
+    ) -> OutgoingEmail:
+        """The return request, ready to send (R6; R4 claim): the lead plans and records it before
+        sending. The answer deadline is `answer_by`, else the request's own (D3)."""
+        language = self._policy.language
+        due = answer_by if answer_by is not None else request.answer_by
+        rendered = render(RETURN_TEMPLATE, language, self._return_context(request, language, due))
+        return self._email(rendered, request.reference, request.reply_to, idempotency_key)
+
+    def _email(
+        self, rendered: RenderedMessage, reference: str, reply_to: str, idempotency_key: str
+    ) -> OutgoingEmail:
+        answer_to = one_line(reply_to) or self._sender_address
         return OutgoingEmail(
             to_address=self._to,
             to_name=one_line(self._policy.name) or None,
@@ -153,9 +179,9 @@ class EmailSupplier:
             text=rendered.text,
             html=rendered.html,
             message_id=message_id_for(idempotency_key, self._sender_domain),
-            reply_to=_header_value(reply_to, "reply-to address"),
+            reply_to=_header_value(answer_to, "reply-to address"),
             headers={
-                "X-Aftersales-Reference": one_line(request.reference),
+                "X-Aftersales-Reference": one_line(reference),
                 "X-Aftersales-Supplier": one_line(self._policy.id),
             },
         )
@@ -189,6 +215,36 @@ class EmailSupplier:
             detail=f"waiting for {self._policy.name}'s email reply (ref {request.reference})",
         )
 
+    async def request_return(
+        self,
+        request: SupplierReturnRequest,
+        *,
+        idempotency_key: str,
+        answer_by: datetime | None = None,
+    ) -> SupplierReturnResult:
+        """Send ONE return request; the answer (address, RMA, label) comes later (PENDING,
+        remote id = Message-ID) and is recorded by the operator or the inbound mail."""
+        email = self.build_return_email(request, idempotency_key, answer_by=answer_by)
+        receipt = await self._send(email)
+        return SupplierReturnResult(
+            answer=SupplierAnswer.PENDING,
+            remote_id=email.message_id,
+            detail=f"return request emailed to {email.to_address} (SMTP {receipt.smtp_code})",
+            extra={
+                "message_id": email.message_id,
+                "to": email.to_address,
+                "smtp_code": str(receipt.smtp_code),
+                "accepted_at": receipt.accepted_at.isoformat(),
+            },
+        )
+
+    async def return_outcome(self, request: SupplierReturnRequest) -> SupplierReturnResult:
+        """Nothing to poll: the supplier's reply is recorded by the inbound mail or the operator."""
+        return SupplierReturnResult(
+            answer=SupplierAnswer.PENDING,
+            detail=f"waiting for {self._policy.name}'s email reply to the return request (ref {request.reference})",
+        )
+
     def _context(
         self, request: SupplierCancellationRequest, language: str, answer_by: datetime | None
     ) -> dict[str, Any]:
@@ -209,6 +265,38 @@ class EmailSupplier:
             ],
             "full_order": request.full_order,
             "reason_text": one_line(request.reason_text),
+            "reference": one_line(request.reference),
+            "answer_by": format_deadline(answer_by, language) if answer_by is not None else None,
+            "answer_delay_hours": self._policy.answer_delay_hours,
+            "reply_to": one_line(request.reply_to) or self._sender_address,
+        }
+
+    def _return_context(
+        self, request: SupplierReturnRequest, language: str, answer_by: datetime | None
+    ) -> dict[str, Any]:
+        note_lines = [one_line(line) for line in (request.customer_note or "").splitlines()]
+        photos = [one_line(url) for url in request.photo_urls]
+        return {
+            "supplier_name": one_line(self._policy.name),
+            "store_name": one_line(request.store_name),
+            "order_name": one_line(request.order_name),
+            "order_id": one_line(request.order_id),
+            "customer_country": one_line(request.customer_country or "") or None,
+            "items": [
+                {
+                    "title": one_line(item.title),
+                    "sku": one_line(item.sku or "") or None,
+                    "quantity": item.quantity,
+                    "unit_price": item.unit_price.format(language) if item.unit_price is not None else None,
+                }
+                for item in request.items
+            ],
+            "reason_text": one_line(request.reason_text),
+            "customer_note": [line for line in note_lines if line],
+            # Only http(s) addresses become links; anything else is shown as plain text.
+            "photos": [{"url": url, "link": bool(_WEB_LINK.fullmatch(url))} for url in photos if url],
+            "claim": request.claim,
+            "supplier_fault": request.reason in SUPPLIER_CLAIM_REASONS,
             "reference": one_line(request.reference),
             "answer_by": format_deadline(answer_by, language) if answer_by is not None else None,
             "answer_delay_hours": self._policy.answer_delay_hours,

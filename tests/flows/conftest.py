@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from deployments.sandbox.cj_fake import start_fake_cj
-from deployments.sandbox.seed import demo_orders
+from deployments.sandbox.seed import cj_orders, demo_orders
 from deployments.sandbox.shopify_fake import start_fake_shopify
 from deployments.sandbox.smtp_catcher import start_smtp_catcher
 
@@ -89,6 +89,23 @@ class World:
         body = {"order_number": name, "email": self.email(name), "reason": reason, **extra}
         return await self.receiver.post("/requests/cancellation", json=body, headers=headers)
 
+    async def ask_return(self, name: str, reason: str, *, key: str | None = None, **extra: Any) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        body = {"order_number": name, "email": self.email(name), "reason": reason, **extra}
+        return await self.receiver.post("/requests/return", json=body, headers=headers)
+
+    async def send_tracking(self, name: str, number: str) -> httpx.Response:
+        body = {"order_number": name, "email": self.email(name), "tracking_number": number}
+        return await self.receiver.post("/requests/return-tracking", json=body)
+
+    async def return_update(self, name: str, event: str, **extra: Any) -> httpx.Response:
+        return await self.operator("/operator/return-updates", {"order_number": name, "event": event, **extra})
+
+    async def operator_get(self, path: str) -> Any:
+        r = await self.receiver.get(path, headers={"Authorization": "Bearer sandbox-operator-token"})
+        r.raise_for_status()
+        return r.json()
+
     async def operator(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return await self.receiver.post(path, json=body,
                                         headers={"Authorization": "Bearer sandbox-operator-token"})
@@ -149,14 +166,8 @@ async def world(sandbox: Sandbox, db: Any, monkeypatch: pytest.MonkeyPatch) -> A
                 r = await http.post(f"{sandbox.shopify.base_url}/_control/orders", json=order)
                 r.raise_for_status()
                 w.orders[r.json()["name"]] = r.json()
-            for name, status in (("#1003", "UNPAID"), ("#1004", "UNSHIPPED")):
-                raw = w.orders[name]
-                products = [{"lineItemId": f"cj-{li['sku']}", "vid": f"vid-{li['sku']}", "quantity": li["quantity"],
-                             "sellPrice": "9.50", "sku": li["sku"], "storeLineItemId": li["id"]}
-                            for li in raw["line_items"]]
-                (await http.post(f"{sandbox.cj.root_url}/_control/orders",
-                                 json={"orderId": str(raw["legacy_id"]), "status": status,
-                                       "products": products})).raise_for_status()
+            for body in cj_orders(w.orders):
+                (await http.post(f"{sandbox.cj.root_url}/_control/orders", json=body)).raise_for_status()
             yield w
 
 

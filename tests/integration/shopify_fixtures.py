@@ -87,6 +87,13 @@ class Control:
         deliveries: list[dict[str, Any]] = result["deliveries"]
         return deliveries
 
+    async def customer_return(self, legacy_id: int | str, *items: dict[str, Any]) -> dict[str, Any]:
+        """The customer asks for a return in their Shopify account (REQUESTED, `returns/request`)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/orders/{legacy_id}/returns", {"items": list(items)}
+        )
+        return result
+
 
 def two_item_order(number: int = 2001, **overrides: Any) -> dict[str, Any]:
     """A paid, unfulfilled two-item order (vase 39.90 + plaid 49.00 + shipping 4.90 = 93.80 EUR)."""
@@ -178,3 +185,15 @@ class WebhookSink:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def delivered_order(number: int = 2001, **overrides: Any) -> dict[str, Any]:
+    """`two_item_order`, shipped with Colissimo and delivered a day ago: both items returnable."""
+    shipped = {
+        "tracking_company": "Colissimo",
+        "tracking_number": f"6A{number:011d}",
+        "tracking_url": f"https://www.laposte.fr/outils/suivre-vos-envois?code=6A{number:011d}",
+        "shipped_hours_ago": 72,
+        "delivered_hours_ago": 24,
+    }
+    return two_item_order(number, **{"fulfillment": shipped, **overrides})

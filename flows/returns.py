@@ -1,0 +1,975 @@
+"""process-return: rules R1-R9, F1-F5 and D1-D4, end to end (../shared/PROCESSES.md).
+
+Like process-cancellation, the flow takes ids, never payloads: an inbound event id (the
+receiver's Prefect event) or a case id (the deadline check). Each run loads the case, runs
+steps until the case waits or ends, and returns. Waiting is a state plus deadline rows:
+
+    received -> awaiting_supplier (R6: address / RMA / label asked; supplier_answer deadline)
+             -> awaiting_shipment (R2, R3: instructions sent; return_reminder, return_shipping)
+             -> in_transit (tracking = proof of dispatch; legal_refund D2, store_promise F4)
+             -> inspecting (goods back; inspection deadline, R7)
+             -> refunding | replacing -> done (follow_up deadline) -> closed
+    received -> refunding | replacing (R5 keep-it: nothing comes back)
+    received -> refused (R1, R8, D1), awaiting_shipment -> expired (never shipped, D4)
+
+Every outside effect is one task with an operation row (promise 2); money moves only through
+the idempotent refundCreate (F5). The Shopify Returns API mirrors the case when the store uses
+it (`returns.use_shopify_returns`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from prefect import flow
+from prefect.logging import get_run_logger
+
+from domain.business_days import local_date
+from domain.cases import CaseKind, ReturnState, case_key, is_terminal
+from domain.deadlines import (
+    late_refund_surcharge,
+    legal_refund_deadline,
+    return_shipping_deadline,
+    store_promise_deadline,
+)
+from domain.errors import PermanentError
+from domain.inbound import CustomerReturnBody, ReturnTrackingBody, ReturnUpdateBody
+from domain.messages import pick_language
+from domain.money import Money
+from domain.orders import Order
+from domain.policy import StorePolicy, SupplierChannelKind
+from domain.refunds import inspection_share
+from domain.returns import (
+    EligibilityStatus,
+    Payer,
+    ReturnKind,
+    ReturnPlan,
+    ReturnReason,
+    eligibility,
+    handling,
+)
+from flows import return_messages as rmsg
+from flows.common import CaseStep, case_lock, label_run, publish_timeline, renew_lock
+from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
+from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest
+from ledger import cases, deadlines, inbox, records
+from ledger.models import Case, RefundRecord, utcnow
+from tasks import runtime
+from tasks.effects import AmbiguousEffect, EffectFailed
+from tasks.returns import (
+    add_return_tracking,
+    approve_shopify_return,
+    close_shopify_return,
+    decline_shopify_return,
+    poll_supplier_return,
+    process_shopify_return,
+    read_shopify_return,
+    request_shopify_return,
+    request_supplier_return,
+)
+from tasks.store import find_shopify_order, read_shopify_order, refund_shopify_items
+
+KIND = CaseKind.RETURN.value
+R = ReturnState
+LEGAL_REFUND_MARGIN = timedelta(days=3)  # INTEGRATIONS.md 5.3: act at D-3
+REPLACEMENT_GRACE = timedelta(days=5)  # after the supplier's answer delay, a replacement must have left
+
+
+# ---------------------------------------------------------------------------------------------
+# Intake: an inbound event becomes (or updates) a return case.
+# ---------------------------------------------------------------------------------------------
+
+async def intake(inbound_event_id: str) -> str | None:
+    """Turn a stored inbound event into a case id, or None when there is nothing to do. Bad or
+    unknown input never raises: it is kept, marked, and explained (promise 1)."""
+    db = runtime.db()
+    event = await inbox.get_inbound(db, inbound_event_id)
+    if event is None:
+        get_run_logger().error("inbound event %s does not exist", inbound_event_id)
+        return None
+    if event.status in ("processed", "ignored", "rejected"):
+        return event.case_id
+    store = event.store_id or runtime.store_id()
+    try:
+        body: dict[str, Any] = json.loads(event.body or "{}")
+    except json.JSONDecodeError:
+        await inbox.finish_inbound(db, event.id, status="ignored", error="body is not JSON")
+        return None
+    policy = await runtime.load_policy(store)
+    key = (event.source, event.topic)
+    if key == ("customer", "return.requested"):
+        return await _intake_customer_return(event.id, store, policy, CustomerReturnBody.model_validate(body),
+                                             event.order_ref)
+    if key == ("shopify", "returns/request"):
+        return await _intake_store_return(event.id, store, policy, body)
+    if event.source == "shopify" and event.topic.startswith("returns/"):
+        return await _note_store_update(event.id, store, event.topic, body, event.order_ref)
+    if key == ("shopify", "fulfillment_events/create"):
+        return await _intake_carrier_event(event.id, store, body, event.order_ref)
+    if key == ("customer", "return.shipped"):
+        return await _intake_tracking(event.id, store, ReturnTrackingBody.model_validate(body), event.order_ref)
+    if key == ("operator", "return.update"):
+        return await _intake_update(event.id, store, ReturnUpdateBody.model_validate(body), event.order_ref)
+    await inbox.finish_inbound(db, event.id, status="ignored", error=f"no return handler for {key}")
+    return None
+
+
+async def _key_for_new_return(store: str, order_ref: str) -> tuple[str, Case | None]:
+    """One open return per order: a new request while one is open lands on it; after it ended,
+    a new request is a new case (several returns over an order's life)."""
+    db = runtime.db()
+    mine = [c for c in await cases.cases_for_order(db, store, order_ref) if c.kind == KIND]
+    open_ = [c for c in mine if not is_terminal(c.kind, c.state)]
+    if open_:
+        return open_[0].key, open_[0]
+    base = case_key(KIND, store, order_ref)
+    return (base if not mine else case_key(KIND, store, order_ref, suffix=str(len(mine) + 1))), None
+
+
+async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, reason: ReturnReason,
+                note: str | None, lines: dict[str, int], data: dict[str, Any], language: str | None,
+                ) -> tuple[Case, bool]:
+    key, existing = await _key_for_new_return(store, order.legacy_id)
+    if existing is not None:
+        return existing, False
+    lang = pick_language(language, order.locale, order.customer.locale, default=policy.store.default_language)
+    return await cases.open_case(
+        runtime.db(), key=key, kind=KIND, store_id=store, state=R.RECEIVED.value, order_ref=order.legacy_id,
+        order_id=order.id, order_name=order.name, customer_email=order.email,
+        customer_first_name=order.customer.first_name, language=lang, reason=reason.value, reason_note=note,
+        origin=origin, policy_version=policy.version(), data={"lines": lines, **data},
+    )
+
+
+def _lines_from_skus(order: Order, items: list[tuple[str, int]]) -> dict[str, int] | str:
+    """SKU and quantity -> line item id and quantity; a reason string when it does not fit."""
+    lines: dict[str, int] = {}
+    for sku, qty in items:
+        match = [li for li in order.line_items if li.sku == sku and li.current_quantity > 0]
+        if not match:
+            return f"item {sku} is not part of this order"
+        li = match[0]
+        lines[li.id] = lines.get(li.id, 0) + qty
+        if lines[li.id] > li.current_quantity:
+            return f"item {sku}: {lines[li.id]} asked, {li.current_quantity} bought"
+    return lines
+
+
+async def _intake_customer_return(event_id: str, store: str, policy: StorePolicy, body: CustomerReturnBody,
+                                  order_ref: str | None) -> str | None:
+    db = runtime.db()
+    order = await read_shopify_order(order_ref) if order_ref else await find_shopify_order(body.order_number)
+    if order is None or (order.email or "").lower() != body.email:
+        await inbox.finish_inbound(db, event_id, status="rejected", error="order number and email do not match")
+        return None
+    if body.items:
+        lines = _lines_from_skus(order, [(i.sku, i.quantity) for i in body.items])
+        if isinstance(lines, str):
+            await inbox.finish_inbound(db, event_id, status="rejected", error=lines)
+            return None
+    else:
+        lines = {li.id: li.current_quantity for li in order.line_items if li.current_quantity > 0}
+    sealed = [li.id for li in order.line_items if li.sku and li.sku in set(body.sealed_skus)]
+    case, created = await _open(
+        store, policy, order, origin="customer", reason=body.reason, note=body.message, lines=lines,
+        language=body.language,
+        data={"photos": body.photo_urls, "refund_method": body.refund_method.value, "sealed": sealed},
+    )
+    if created:
+        await cases.add_event(db, case.id, "inbound", f"customer return request: {body.reason.value}",
+                              {"message": body.message or "", "photos": body.photo_urls}, actor="customer")
+    else:
+        await cases.add_event(db, case.id, "inbound", "the customer asked again; the return is already open",
+                              {"message": body.message or ""}, actor="customer")
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+async def _intake_store_return(event_id: str, store: str, policy: StorePolicy, body: dict[str, Any]) -> str | None:
+    """`returns/request`: the customer asked in the Shopify customer account. The payload is
+    only a hint: the Return is read again through GraphQL (INTEGRATIONS.md 1.9)."""
+    db = runtime.db()
+    return_id, order_gid = return_from_webhook(body)
+    for c in await cases.open_cases(db, KIND):
+        if c.data.get("shopify_return_id") == return_id:  # our own returnRequest, echoed
+            await cases.add_event(db, c.id, "inbound", "store confirmed the return request (returns/request)")
+            await inbox.finish_inbound(db, event_id, status="processed", case_id=c.id)
+            return c.id
+    ret = await read_shopify_return(return_id)
+    order = await read_shopify_order(order_gid)
+    lines: dict[str, int] = {}
+    for li in ret.line_items:
+        lines[li.line_item_id] = lines.get(li.line_item_id, 0) + li.quantity
+    reasons = [our_reason(li.reason) for li in ret.line_items]
+    reason = ReturnReason(next((r for r in reasons if r != ReturnReason.OTHER), reasons[0] if reasons else "other"))
+    notes = "; ".join(n for li in ret.line_items for n in (li.note,) if n) or None
+    case, created = await _open(store, policy, order, origin="store", reason=reason, note=notes, lines=lines,
+                                language=None, data={"shopify_return_id": return_id, "refund_method": "original"})
+    if not created and not case.data.get("shopify_return_id"):
+        await cases.update_case(db, case.id, data={"shopify_return_id": return_id},
+                                summary="the customer also asked in the Shopify account: same return")
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+async def _note_store_update(event_id: str, store: str, topic: str, body: dict[str, Any],
+                             order_ref: str | None) -> str | None:
+    """returns/approve, /decline, /process, /close: usually our own calls, echoed. Noted on
+    the case; a return closed or cancelled in the admin by hand goes to the operator's view."""
+    db = runtime.db()
+    try:
+        return_id, _ = return_from_webhook(body)
+    except Exception:
+        return_id = None
+    case = next((c for c in await cases.open_cases(db, KIND) if return_id and c.data.get("shopify_return_id")
+                 == return_id), None)
+    if case is None:
+        await inbox.finish_inbound(db, event_id, status="ignored", error="no open return case for this Return")
+        return None
+    await cases.add_event(db, case.id, "inbound", f"store: {topic}")
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return None  # nothing to advance: the case drives the Return, not the other way round
+
+
+async def _intake_carrier_event(event_id: str, store: str, body: dict[str, Any], order_ref: str | None) -> str | None:
+    """`fulfillment_events/create`: the carrier's own scans. A DELIVERED scan is kept in the
+    ledger (this inbound row) and is the delivery date when the fulfillment has none (D1)."""
+    db = runtime.db()
+    if str(body.get("status", "")).lower() != "delivered":
+        await inbox.finish_inbound(db, event_id, status="ignored", error="not a delivery scan")
+        return None
+    waiting = [c for c in await cases.open_cases(db, KIND)
+               if c.order_ref == order_ref and c.data.get("needs_delivery_date")]
+    for c in waiting:
+        await cases.update_case(db, c.id, state=R.RECEIVED.value, data={"needs_delivery_date": False},
+                                summary="the carrier reported the delivery: eligibility decided again (D1)",
+                                needs_operator_reason="")
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=waiting[0].id if waiting else None)
+    return waiting[0].id if waiting else None
+
+
+async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, order_ref: str | None) -> str | None:
+    db = runtime.db()
+    case = await cases.latest_case(db, store, order_ref, KIND) if order_ref else None
+    if case is None or is_terminal(case.kind, case.state) or (case.customer_email or "").lower() != body.email:
+        await inbox.finish_inbound(db, event_id, status="rejected", error="no open return for this order and email")
+        return None
+    tracking = {"number": body.tracking_number, "carrier": body.carrier, "url": body.tracking_url,
+                "at": utcnow().isoformat()}
+    await cases.update_case(db, case.id, data={"tracking": tracking}, actor="customer",
+                            summary=f"the customer sent the return tracking number {body.tracking_number} (R3)")
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+async def _intake_update(event_id: str, store: str, body: ReturnUpdateBody, order_ref: str | None) -> str | None:
+    db = runtime.db()
+    case = await cases.latest_case(db, store, order_ref, KIND) if order_ref else None
+    if case is None or is_terminal(case.kind, case.state):
+        await inbox.finish_inbound(db, event_id, status="rejected", error="no open return for this order")
+        return None
+    now = utcnow().isoformat()
+    actor = f"supplier:{body.supplier_id}" if body.supplier_id else "operator"
+    if body.event == "supplier_answer":
+        answer = {"answer": body.answer, "address": body.address, "rma": body.rma, "label_url": body.label_url,
+                  "note": body.note, "at": now}
+        await cases.update_case(db, case.id, data={"supplier_answer": answer}, actor=actor,
+                                summary=f"supplier answered the return request: {body.answer}"
+                                        + (f" ({body.note})" if body.note else ""))
+    elif body.event == "received":
+        await cases.update_case(db, case.id, data={"received_at": now}, actor=actor,
+                                summary="the supplier received the returned parcel (R6)")
+    elif body.event == "inspected":
+        inspection = {"outcome": body.outcome, "photos": body.photo_urls, "note": body.note, "at": now}
+        data: dict[str, Any] = {"inspection": inspection}
+        if not case.data.get("received_at"):
+            data["received_at"] = now
+        await cases.update_case(db, case.id, data=data, actor=actor,
+                                summary=f"inspection: {body.outcome} (R7)" + (f": {body.note}" if body.note else ""),
+                                event_data={"photos": body.photo_urls})
+    else:
+        await cases.update_case(db, case.id, data={"replacement": {"tracking": body.tracking_number, "at": now}},
+                                actor=actor, summary=f"the replacement left ({body.tracking_number or 'no tracking'})")
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps: one per state, until the case waits or ends.
+# ---------------------------------------------------------------------------------------------
+
+class Step(CaseStep):
+    operator_state = R.NEEDS_OPERATOR.value
+
+    @property
+    def lines(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.case.data.get("lines", {}).items()}
+
+    @property
+    def plan(self) -> ReturnPlan:
+        return ReturnPlan.model_validate(self.case.data["plan"])
+
+    @property
+    def reason(self) -> ReturnReason:
+        return ReturnReason(self.case.reason or "other")
+
+    @property
+    def mirrored(self) -> str | None:
+        return self.case.data.get("shopify_return_id")
+
+    async def order(self) -> Order:
+        return await read_shopify_order(self.case.order_ref or "")
+
+
+async def _carrier_dates(step: Step, order: Order) -> Order:
+    """D1: the fulfillment's deliveredAt, else the carrier's DELIVERED scan kept in the inbox."""
+    missing = [f for f in order.shipped_fulfillments if f.delivered_at is None]
+    if not missing:
+        return order
+    scans = await inbox.carrier_deliveries(runtime.db(), step.case.store_id, order.legacy_id)
+    fulfillments = []
+    for f in order.fulfillments:
+        if f.shipped and f.delivered_at is None:
+            tail = f.id.rsplit("/", 1)[-1]
+            at = scans.get(tail) or (scans.get("*") if len(order.shipped_fulfillments) == 1 else None)
+            if at is not None:
+                f = f.model_copy(update={"delivered_at": at})
+        fulfillments.append(f)
+    return order.model_copy(update={"fulfillments": fulfillments})
+
+
+async def step_received(step: Step) -> bool:
+    case, policy = step.case, step.policy
+    order = await _carrier_dates(step, await step.order())
+    lines = step.lines
+    items = [order.line_item(lid).model_copy(update={"current_quantity": q}) for lid, q in lines.items()]
+    if policy.returns.use_shopify_returns and not step.mirrored and case.origin == "customer":
+        await _mirror_request(step, order, lines)
+    verdict = eligibility(
+        order, items, reason=step.reason, now=utcnow(), tz=policy.store.timezone, country=policy.store.country,
+        policy=policy.returns, supplier_windows=[s.return_window_days for s in policy.suppliers],
+        sealed_item_ids=case.data.get("sealed", []),
+    )
+    await step.remember(f"eligibility: {verdict.explanation}", eligibility=verdict.model_dump(mode="json"))
+    if verdict.status == EligibilityStatus.NO_DELIVERY_DATE:
+        await step.remember(needs_delivery_date=True)
+        await step.to_operator("return_needs_delivery_date", f"{order.name}: {verdict.explanation}",
+                               ["check the carrier's tracking and record the delivery", "accept the return anyway",
+                                "refuse it"])
+        return False
+    if not verdict.eligible:
+        await _refuse(step, order, verdict.status, verdict.model_dump(mode="json"))
+        return False
+
+    keep = set(verdict.eligible_item_ids)
+    lines = {lid: q for lid, q in lines.items() if lid in keep}
+    by_supplier: dict[str, dict[str, int]] = {}
+    for lid, q in lines.items():
+        by_supplier.setdefault(policy.supplier_for(order.line_item(lid)).id, {})[lid] = q
+    supplier_id, lines = sorted(by_supplier.items())[0]
+    for other, other_lines in sorted(by_supplier.items())[1:]:
+        await _split(step, order, other, other_lines)
+    plan = handling(step.reason, [order.line_item(lid).model_copy(update={"current_quantity": q})
+                                  for lid, q in lines.items()],
+                    return_shipping_cost=policy.returns.return_shipping_cost, policy=policy.returns)
+    await step.remember(f"handling: {plan.explanation}", plan=plan.model_dump(mode="json"), lines=lines,
+                        supplier_id=supplier_id)
+    if not case.data.get("split_from"):
+        await step.email_customer("received", "return_received", _received_context(step, order, plan))
+
+    if plan.goods_come_back:
+        return await _ask_supplier(step, order)
+    # R5: nothing comes back. The supplier is still claimed (R4); the Shopify Return is closed.
+    if plan.supplier_claim:
+        await _ask_supplier(step, order, wait=False)
+    if step.mirrored:
+        await _safely(step, approve_shopify_return(case.id, step.mirrored), "approve the Shopify return")
+        await _safely(step, close_shopify_return(case.id, step.mirrored), "close the Shopify return")
+    await step.email_customer("keep-it", "return_keep_it", {
+        **rmsg.base(step.case, policy, order), "plan_kind": plan.kind.value, "apology": plan.apology,
+        "refund": _expected_refund(step, order, plan) if plan.kind == ReturnKind.KEEP_IT_REFUND else None,
+    })
+    if plan.kind == ReturnKind.KEEP_IT_REFUND:
+        await _start_refund_clock(step, released_at=utcnow(), why="keep-it: nothing to wait for (R5)", promise=True,
+                                  basis="nothing_comes_back")
+        await step.move(R.REFUNDING, "the customer keeps the goods: refund (R5)")
+    else:
+        await step.move(R.REPLACING, "the customer keeps the goods: replacement (R5)")
+    return True
+
+
+async def _safely(step: Step, call: Any, what: str) -> Any:
+    """A Shopify mirror call: useful, never a reason to block the customer's return."""
+    try:
+        return await call
+    except (PermanentError, EffectFailed, AmbiguousEffect, LookupError) as exc:
+        await cases.add_event(step.db, step.case.id, "note", f"could not {what}: {exc}")
+        return None
+
+
+async def _mirror_request(step: Step, order: Order, lines: dict[str, int]) -> None:
+    items = [ReturnRequestItem(line_item_id=lid, quantity=q, reason=shopify_reason(step.reason.value),
+                               customer_note=(step.case.reason_note or "")[:300] or None)
+             for lid, q in lines.items()]
+    result = await _safely(step, request_shopify_return(step.case.id, order.id, items), "open the Shopify return")
+    if result:
+        await step.remember(f"Shopify return {result.get('name') or result['id']} requested",
+                            shopify_return_id=result["id"])
+
+
+async def _split(step: Step, order: Order, supplier_id: str, lines: dict[str, int]) -> None:
+    """Items from another supplier go back to another address: their own case (R2)."""
+    key = f"{step.case.key}:{supplier_id}"
+    data = {k: v for k, v in step.case.data.items() if k not in ("lines", "eligibility")}
+    sibling, created = await cases.open_case(
+        step.db, key=key, kind=KIND, store_id=step.case.store_id, state=R.RECEIVED.value,
+        order_ref=step.case.order_ref, order_id=step.case.order_id, order_name=step.case.order_name,
+        customer_email=step.case.customer_email, customer_first_name=step.case.customer_first_name,
+        language=step.case.language, reason=step.case.reason, reason_note=step.case.reason_note,
+        origin=step.case.origin, policy_version=step.case.policy_version,
+        data={**data, "lines": lines, "split_from": step.case.id},
+    )
+    if created:
+        await step.remember(f"items of supplier {supplier_id} go back to another address: case {sibling.id[:8]}",
+                            siblings={supplier_id: sibling.id})
+
+
+def _received_context(step: Step, order: Order, plan: ReturnPlan) -> dict[str, Any]:
+    supplier = step.policy.supplier(step.case.data["supplier_id"])
+    return {
+        **rmsg.base(step.case, step.policy, order), "plan_kind": plan.kind.value, "apology": plan.apology,
+        "store_pays_return": plan.return_shipping_payer == Payer.STORE,
+        "checking_supplier": plan.goods_come_back, "answer_within_hours": supplier.answer_delay_hours,
+    }
+
+
+def _expected_refund(step: Step, order: Order, plan: ReturnPlan) -> dict[str, Any]:
+    promise = store_promise_deadline(utcnow(), step.policy.refunds.promise_business_days,
+                                     tz=step.policy.store.timezone, country=step.policy.store.country)
+    return rmsg.refund(step.case, step.policy, order, plan.items_value, expected_by=promise.last_day)
+
+
+async def _refuse(step: Step, order: Order, status: EligibilityStatus, verdict: dict[str, Any]) -> None:
+    """R1/R8/D1: a polite refusal that explains why, with the store's alternatives."""
+    why = {EligibilityStatus.OUT_OF_WINDOW: "out_of_window", EligibilityStatus.EXCLUDED: "excluded",
+           EligibilityStatus.NOT_SHIPPED: "not_delivered_yet"}[status]
+    delivered = [f.delivered_at for f in order.shipped_fulfillments if f.delivered_at]
+    ended = verdict.get("ended_on")
+    excluded = [{"title": order.line_item(e["line_item_id"]).title,
+                 "why": rmsg.exclusion_text(step.case, step.policy, order.line_item(e["line_item_id"]))}
+                for e in verdict["excluded"]]
+    await step.email_customer("refused", "return_refused", {
+        **rmsg.base(step.case, step.policy, order), "why": why, "window_days": step.policy.return_window_days(),
+        "delivered_on": rmsg.when(step.case, rmsg.local_day(max(delivered), step.policy)) if delivered else None,
+        "window_ended_on": rmsg.when(step.case, datetime.fromisoformat(ended).date()) if ended else None,
+        "excluded_items": excluded, "alternatives": rmsg.alternatives(step.case, step.policy),
+        "guarantee_note": not verdict.get("conformity", False),
+    })
+    if step.mirrored:
+        reason = "FINAL_SALE" if why == "excluded" else "RETURN_PERIOD_ENDED" if why == "out_of_window" else "OTHER"
+        await _safely(step, decline_shopify_return(step.case.id, step.mirrored, reason, verdict["explanation"]),
+                      "decline the Shopify return")
+    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await step.move(R.REFUSED, f"return refused: {verdict['explanation']}", closed=True)
+
+
+# -- R6: the supplier -----------------------------------------------------------------------------
+
+def _claim(plan: ReturnPlan) -> str | None:
+    if not plan.supplier_claim:
+        return None
+    return "replacement" if plan.kind in (ReturnKind.EXCHANGE, ReturnKind.KEEP_IT_REPLACEMENT) else "refund"
+
+
+async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
+    """R6: ask the supplier for its return address / RMA / label (and claim it, R4). Its answer
+    delay is a deadline (D3)."""
+    supplier = step.policy.supplier(step.case.data["supplier_id"])
+    plan = step.plan
+    due = utcnow() + timedelta(hours=supplier.answer_delay_hours)
+    request = SupplierReturnRequest(
+        reference=f"AS-{step.case.id[:10].upper()}", store_name=step.policy.store.name, order_name=order.name,
+        order_id=order.legacy_id,
+        items=[ReturnItem(line_item_id=lid, title=order.line_item(lid).title, sku=order.line_item(lid).sku,
+                          quantity=q, unit_price=order.line_item(lid).unit_price) for lid, q in step.lines.items()],
+        reason=step.reason.value, reason_text=_supplier_reason(step.reason, supplier.language),
+        customer_note=step.case.reason_note, photo_urls=step.case.data.get("photos", []),
+        claim=_claim(plan) if wait or plan.supplier_claim else None, reply_to=step.policy.store.support_email,
+        answer_by=due if wait else None,
+        customer_country=order.shipping_address.country_code if order.shipping_address else None,
+    )
+    try:
+        result = await request_supplier_return(step.case.id, supplier.id, request)
+    except AmbiguousEffect as exc:
+        await step.to_operator("ambiguous_supplier_message",
+                               f"the return request to {supplier.name} may or may not have gone out: {exc}",
+                               ["check the mail server and mark as sent", "send again"], park=False)
+        result = {"answer": "pending"}
+    except EffectFailed as exc:
+        await step.to_operator("supplier_return_failed", f"{supplier.name} refused the request: {exc}",
+                               ["contact the supplier", "refund without the supplier"])
+        return False
+    await step.remember(f"supplier {supplier.name} asked for the return ({supplier.channel.value}): "
+                        f"{result.get('answer')}", supplier_request=request.model_dump(mode="json"))
+    if not wait:
+        return False
+    if result.get("answer") in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
+        await step.remember(supplier_answer={k: result.get(k) for k in ("answer", "address", "rma", "label_url")}
+                            | {"note": result.get("detail"), "at": utcnow().isoformat()})
+    else:
+        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
+                                     due_at=due, act_at=due,
+                                     action="no return address from the supplier: alert the operator (R6, D3)")
+    await step.move(R.AWAITING_SUPPLIER, f"waiting for {supplier.name}'s return address / RMA / label (R6)")
+    return True
+
+
+_SUPPLIER_REASONS = {
+    "fr": {"wrong_size": "taille ne convient pas", "wrong_colour": "couleur ne convient pas",
+           "changed_mind": "rétractation du client", "not_as_described": "produit non conforme à la description",
+           "damaged": "produit arrivé endommagé", "defective": "produit défectueux",
+           "wrong_item": "mauvais article envoyé", "other": "retour client"},
+    "en": {"wrong_size": "wrong size", "wrong_colour": "wrong colour", "changed_mind": "customer withdrawal",
+           "not_as_described": "product not as described", "damaged": "product arrived damaged",
+           "defective": "product defective", "wrong_item": "wrong item shipped", "other": "customer return"},
+}
+
+
+def _supplier_reason(reason: ReturnReason, language: str) -> str:
+    return _SUPPLIER_REASONS["fr" if language == "fr" else "en"][reason.value]
+
+
+async def _poll_supplier(step: Step) -> dict[str, Any] | None:
+    """API suppliers (CJ): read the dispute's outcome; email suppliers answer via the operator."""
+    supplier = step.policy.supplier(step.case.data["supplier_id"])
+    raw = step.case.data.get("supplier_request")
+    if supplier.channel == SupplierChannelKind.EMAIL or not raw:
+        return None
+    outcome = await poll_supplier_return(step.case.id, supplier.id, SupplierReturnRequest.model_validate(raw))
+    if outcome.answer == SupplierAnswer.PENDING:
+        return None
+    return {"answer": outcome.answer.value, "address": outcome.address, "rma": outcome.rma,
+            "label_url": outcome.label_url, "note": outcome.detail,
+            "replacement_tracking": outcome.replacement_tracking,
+            "refund": outcome.refund.model_dump(mode="json") if outcome.refund else None,
+            "at": utcnow().isoformat()}
+
+
+async def step_awaiting_supplier(step: Step) -> bool:
+    supplier = step.policy.supplier(step.case.data["supplier_id"])
+    answer = step.case.data.get("supplier_answer")
+    if answer is None:
+        answer = await _poll_supplier(step)
+        if answer is not None:
+            await step.remember(f"{supplier.name} answered: {answer['answer']}", supplier_answer=answer)
+    if answer is None:
+        if supplier.id in step.case.data.get("supplier_deadlines_passed", []):
+            await step.to_operator("supplier_return_no_answer",
+                                   f"{supplier.name} gave no return address in {supplier.answer_delay_hours} h (R6)",
+                                   ["chase the supplier", "give the customer another address", "let the customer "
+                                    "keep the goods and refund"])
+        return False
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
+                                     status="met")
+    if answer.get("answer") == SupplierAnswer.REFUSED:
+        await step.to_operator("supplier_return_refused", f"{supplier.name} refused the return: "
+                               f"{answer.get('note') or 'no reason given'}",
+                               ["the store takes the return itself (R4)", "let the customer keep the goods",
+                                "contest with the supplier"])
+        return False
+    address = answer.get("address") or supplier.return_address
+    if not address and not answer.get("label_url"):
+        await step.to_operator("supplier_return_no_address", f"{supplier.name} accepted but gave no return address",
+                               ["record the address", "ask the supplier again"])
+        return False
+    return await _send_instructions(step, address or "", answer)
+
+
+async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -> bool:
+    """R2 + R3: the address (never published before) and the tracking number we need."""
+    policy, case = step.policy, step.case
+    order = await step.order()
+    if step.mirrored:
+        await _safely(step, approve_shopify_return(case.id, step.mirrored), "approve the Shopify return")
+    ship = return_shipping_deadline(case.opened_at, tz=policy.store.timezone, country=policy.store.country)
+    ship_due = max(ship.due_at, utcnow() + timedelta(days=7))  # never less than a week after the address
+    remind_at = ship_due - timedelta(days=policy.returns.reminder_days_before)
+    await deadlines.set_deadline(step.db, case_id=case.id, kind="return_shipping", due_at=ship_due, act_at=ship_due,
+                                 action="no tracking number: close the return never shipped (D4)", note=ship.note)
+    if remind_at > utcnow():
+        await deadlines.set_deadline(step.db, case_id=case.id, kind="return_reminder", due_at=ship_due,
+                                     act_at=remind_at, action="remind the customer to send the parcel (R3)")
+    plan = step.plan
+    await step.email_customer("instructions", "return_instructions", {
+        **rmsg.base(case, policy, order), "address_lines": rmsg.address_lines(address), "rma": answer.get("rma"),
+        "label_url": answer.get("label_url"), "store_pays_return": plan.return_shipping_payer == Payer.STORE,
+        "ship_by": rmsg.when(case, rmsg.local_day(ship_due, policy)), "exchange": plan.kind == ReturnKind.EXCHANGE,
+        "refund": _expected_refund(step, order, plan) if plan.kind == ReturnKind.REFUND_AFTER_RETURN else None,
+    })
+    await step.move(R.AWAITING_SHIPMENT, "return address and instructions sent; waiting for the tracking (R2, R3)",
+                    data={"instructions": {"address": address, "rma": answer.get("rma"),
+                                           "label_url": answer.get("label_url"), "ship_by": ship_due.isoformat()}})
+    return True
+
+
+# -- R3: the parcel -------------------------------------------------------------------------------
+
+async def step_awaiting_shipment(step: Step) -> bool:
+    case, policy = step.case, step.policy
+    tracking = case.data.get("tracking")
+    if tracking:
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_shipping", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_reminder", status="cancelled")
+        if step.mirrored:
+            await _safely(step, add_return_tracking(case.id, step.mirrored, tracking["number"], tracking.get("url"),
+                                                    case.data.get("instructions", {}).get("label_url")),
+                          "add the tracking to the Shopify return")
+        order = await step.order()
+        plan = step.plan
+        at = datetime.fromisoformat(tracking["at"])
+        refund = None
+        if plan.kind == ReturnKind.REFUND_AFTER_RETURN:
+            due = await _start_refund_clock(step, released_at=at, why="proof of dispatch (D2)", promise=False)
+            refund = rmsg.refund(case, policy, order, plan.items_value, expected_by=due)
+        await step.email_customer("tracking", "return_tracking_received", {
+            **rmsg.base(case, policy, order), "tracking_number": tracking["number"],
+            "next": "exchange" if plan.kind == ReturnKind.EXCHANGE else "refund", "refund": refund,
+        })
+        await step.move(R.IN_TRANSIT, f"parcel on its way back ({tracking['number']})")
+        return True
+    if case.data.get("received_at"):
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_shipping", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_reminder", status="cancelled")
+        return await _goods_back(step)
+    if case.data.get("shipping_expired"):
+        order = await step.order()
+        await step.email_customer("closed-not-shipped", "return_closed_not_shipped", {
+            **rmsg.base(case, policy, order),
+            "ship_by": rmsg.when(case, rmsg.local_day(datetime.fromisoformat(case.data["instructions"]["ship_by"]),
+                                                      policy)),
+        })
+        if step.mirrored:
+            await _safely(step, close_shopify_return(case.id, step.mirrored), "close the Shopify return")
+        await deadlines.resolve_all(step.db, case.id, status="cancelled")
+        await step.move(R.EXPIRED, "no parcel within the return shipping delay: return closed (L221-23, D4)",
+                        closed=True)
+        return False
+    if case.data.get("reminder_due") and not case.data.get("reminded"):
+        order = await step.order()
+        ship_by = datetime.fromisoformat(case.data["instructions"]["ship_by"])
+        await step.email_customer("reminder", "return_tracking_reminder", {
+            **rmsg.base(case, policy, order), "ship_by": rmsg.when(case, rmsg.local_day(ship_by, policy)),
+            "days_left": max((ship_by - utcnow()).days, 0),
+            "address_lines": rmsg.address_lines(case.data["instructions"]["address"]),
+        })
+        await step.remember("customer reminded to send the parcel with its tracking (R3)", reminded=True)
+    return False
+
+
+async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, promise: bool,
+                              basis: str = "dispatch_proof") -> Any:
+    """D2 (+ F4 once the goods are in): the refund is owed. The legal date is 14 days from the
+    withdrawal, or the release day when that is later; the check acts at D-3. The store's
+    promise (business days) runs from the moment the refund can be made (goods in, keep-it).
+    Returns the day the customer is told: the earlier of the two."""
+    policy, case = step.policy, step.case
+    tz = policy.store.timezone
+    legal = legal_refund_deadline(
+        case.opened_at, tz=tz, margin=LEGAL_REFUND_MARGIN, trader_collects=basis == "nothing_comes_back",
+        dispatch_proof_at=released_at if basis == "dispatch_proof" else None,
+        goods_back_at=released_at if basis == "goods_back" else None)
+    await deadlines.set_deadline(step.db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,
+                                 act_at=legal.due.act_at,
+                                 action="refund not made yet: refund now, the goods or the proof are in (D2, L221-24)",
+                                 note=f"{why}; {legal.due.note}")
+    due_at, last_day = legal.due.due_at, legal.due.last_day
+    if promise:
+        kept = store_promise_deadline(released_at, policy.refunds.promise_business_days, tz=tz,
+                                      country=policy.store.country)
+        await deadlines.set_deadline(step.db, case_id=case.id, kind="store_promise", due_at=kept.due_at,
+                                     act_at=kept.act_at, action="the promised refund date is near: refund now (F4)",
+                                     note=kept.note)
+        if kept.due_at < due_at:
+            due_at, last_day = kept.due_at, kept.last_day
+    await step.remember(refund_due_by=due_at.isoformat())
+    return last_day
+
+
+async def step_in_transit(step: Step) -> bool:
+    case = step.case
+    if not case.data.get("received_at"):
+        outcome = await _poll_supplier(step)
+        if outcome is not None and outcome["answer"] == SupplierAnswer.ACCEPTED:
+            # CJ settled the dispute: it has the goods and accepted them.
+            await step.remember("the supplier settled the return: goods received and accepted",
+                                received_at=utcnow().isoformat(), supplier_outcome=outcome,
+                                inspection={"outcome": "resellable", "photos": [], "note": "settled by the supplier",
+                                            "at": utcnow().isoformat()})
+    if step.case.data.get("received_at"):
+        return await _goods_back(step)
+    if case.data.get("refund_due") and step.policy.returns.refund_on_dispatch_proof \
+            and step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
+        await step.move(R.REFUNDING, "legal refund date near and dispatch proven: refund now (D2, L221-24)",
+                        data={"refund_basis": "dispatch_proof"})
+        return True
+    return False
+
+
+async def _goods_back(step: Step) -> bool:
+    """The supplier has the goods: the inspection has a deadline (R7); the refund is owed (D2)."""
+    policy, case = step.policy, step.case
+    received = datetime.fromisoformat(case.data["received_at"])
+    due = received + timedelta(days=policy.returns.inspection_days)
+    await deadlines.set_deadline(step.db, case_id=case.id, kind="inspection", due_at=due, act_at=due,
+                                 action="no inspection report: refund in full, the goods are in (R7, D2)")
+    if step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
+        await _start_refund_clock(step, released_at=received, why="goods back", promise=True,
+                                  basis="goods_back")
+        order = await step.order()
+        await step.email_customer("refund-started", "refund_started", {
+            **rmsg.base(case, policy, order), "after_return": True,
+            "refund": rmsg.refund(step.case, policy, order, step.plan.items_value,
+                                  expected_by=_promised_day(step)),
+        })
+    await step.move(R.INSPECTING, "goods back at the supplier; inspection (R7)")
+    return True
+
+
+def _promised_day(step: Step) -> Any:
+    due = step.case.data.get("refund_due_by")
+    return local_date(datetime.fromisoformat(due), step.policy.store.timezone) if due else None
+
+
+async def step_inspecting(step: Step) -> bool:
+    case = step.case
+    inspection = case.data.get("inspection")
+    if inspection is None and not case.data.get("inspection_expired") and not case.data.get("refund_due"):
+        return False
+    outcome = inspection["outcome"] if inspection else "resellable"
+    if inspection is None:
+        await step.remember("no inspection report in time: the goods are in, refund in full (R7, D2)",
+                            inspection={"outcome": "resellable", "photos": [], "note": "no report in time",
+                                        "at": utcnow().isoformat()})
+    await deadlines.resolve_deadline(step.db, case_id=case.id, kind="inspection", status="met")
+    if step.mirrored:
+        await _safely(step, process_shopify_return(
+            case.id, step.mirrored, list(step.lines),
+            disposition="MISSING" if outcome == "missing" else "NOT_RESTOCKED",
+            note=f"aftersales {case.id[:8]}: inspection {outcome} (R7)"), "process the Shopify return")
+    if outcome == "missing":
+        await step.to_operator("return_missing_goods", "the parcel came back without the goods (R7)",
+                               ["check with the carrier", "refund anyway", "refuse with the evidence"])
+        return False
+    if outcome == "unsellable_misuse":
+        await step.to_operator("return_disputed_inspection", "goods back unsellable through misuse: partial refund "
+                               f"of {policy_share(step)} (R7); keep the photos", ["keep the photos as evidence"],
+                               park=False)
+    if step.plan.kind == ReturnKind.EXCHANGE and outcome == "resellable":
+        await step.move(R.REPLACING, "inspection passed: the exchange goes out (R4)")
+    else:
+        await step.move(R.REFUNDING, f"inspection {outcome}: refund (R7)")
+    return True
+
+
+def policy_share(step: Step) -> str:
+    return f"{step.policy.returns.partial_refund_share:.0%}"
+
+
+# -- F1-F5: the refund ----------------------------------------------------------------------------
+
+async def step_refunding(step: Step) -> bool:
+    case, policy = step.case, step.policy
+    order = await step.order()
+    plan = step.plan
+    outcome = (case.data.get("inspection") or {}).get("outcome", "resellable")
+    share = inspection_share(outcome, policy.returns.partial_refund_share)
+    lines = sorted(step.lines.items())
+    whole_order = all(step.lines.get(li.id, 0) >= li.current_quantity for li in order.line_items
+                      if li.current_quantity > 0)
+    refund_shipping = whole_order  # D2: a withdrawal of the whole order refunds the standard delivery too
+    store_credit = case.data.get("refund_method") == "store_credit" and policy.refunds.allow_store_credit
+    try:
+        result = await refund_shopify_items(
+            case.id, case.order_id or order.id, lines, store_credit=store_credit,
+            note=f"aftersales {case.id[:8]}: return, {case.reason} ({share.why})"[:255],
+            restock_type="NO_RESTOCK", share=str(share.share), refund_shipping=refund_shipping, purpose="return",
+        )
+    except EffectFailed as exc:
+        await step.to_operator("refund_failed", f"the store refused the refund: {exc.operation.last_error}",
+                               ["refund by hand in Shopify and record it", "check the order's payments"])
+        return False
+    amount = Money.of(result["amount"], result["currency"])
+    now = utcnow()
+    if result.get("operation_id") and not amount.is_zero():
+        await records.archive_refund(step.db, RefundRecord(
+            case_id=case.id, operation_id=result["operation_id"], store_id=case.store_id,
+            order_id=case.order_id or order.id, amount=str(amount.amount), currency=amount.currency,
+            method="store_credit" if store_credit else "original", gateway=result.get("gateway"),
+            reference=result.get("refund_id"), reason=f"return: {case.reason} ({share.why})", actor="aftersales",
+        ))
+    await _settle_refund_deadlines(step, amount, now)
+    partial = None
+    if share.share < 1:
+        full = Money.of(amount.amount / share.share, amount.currency) if share.share > 0 else plan.items_value
+        partial = {"full_amount": rmsg.money(case, full), "reason_text": _misuse_text(case.language),
+                   "photos_kept": bool((case.data.get("inspection") or {}).get("photos"))}
+    await step.email_customer("refund-confirmed", "refund_confirmed", {
+        **rmsg.base(case, policy, order),
+        "refund": rmsg.refund_done(case, policy, order, amount, on=rmsg.local_day(now, policy),
+                                   reference=result.get("refund_id")),
+        "partial": partial, "goodwill": None,
+    })
+    await _done(step, "refunded", f"refunded {amount.format('en')} ({'store credit' if store_credit else 'original'}"
+                                  f" method, F1, F2)", refunded=str(amount.amount), currency=amount.currency)
+    return True
+
+
+def _misuse_text(language: str) -> str:
+    if language == "fr":
+        return "l'article nous est revenu abîmé par l'usage et ne peut plus être revendu"
+    return "the item came back damaged through use and can no longer be sold"
+
+
+async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> None:
+    """F2/D2: the refund is made: its deadlines are met, or the L242-4 tier reached is recorded."""
+    for d in await deadlines.deadlines_for_case(step.db, step.case.id):
+        if d.kind not in ("legal_refund", "store_promise") or d.status not in ("open", "escalated"):
+            continue
+        if d.kind == "legal_refund" and now > d.due_at:
+            tz = step.policy.store.timezone
+            late = late_refund_surcharge(local_date(d.due_at, tz), local_date(now, tz), today=local_date(now, tz),
+                                         amount=amount, legal_interest_rate=step.policy.refunds.legal_interest_rate)
+            await cases.add_event(step.db, step.case.id, "decision",
+                                  f"refund {late.days_late} days late: L242-4 tier '{late.tier}', "
+                                  f"surcharge {late.surcharge.format('en')} owed to the customer")
+            await step.to_operator("refund_late", f"refund made {late.days_late} days after the legal date: L242-4 "
+                                   f"'{late.tier}', {late.surcharge.format('en')} owed",
+                                   ["pay the surcharge to the customer", "record why"], park=False)
+        if d.status == "open":
+            await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=d.kind, status="met")
+
+
+async def _done(step: Step, outcome: str, summary: str, **data: Any) -> None:
+    due = utcnow() + timedelta(days=step.policy.returns.follow_up_days)
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="follow_up", due_at=due, act_at=due,
+                                 action="send the follow-up email and close the case (R6)")
+    await step.move(R.DONE, summary, data={"outcome": outcome, **data})
+
+
+# -- R4/R5: the replacement -------------------------------------------------------------------------
+
+async def step_replacing(step: Step) -> bool:
+    case, policy = step.case, step.policy
+    replacement = case.data.get("replacement")
+    if replacement is None:
+        outcome = await _poll_supplier(step)
+        if outcome is not None and outcome.get("replacement_tracking"):
+            replacement = {"tracking": outcome["replacement_tracking"], "at": utcnow().isoformat()}
+            await step.remember("the supplier reshipped the goods", replacement=replacement)
+        elif outcome is not None and outcome["answer"] == SupplierAnswer.REFUSED:
+            await step.to_operator("replacement_refused", f"the supplier refused the replacement: {outcome['note']}",
+                                   ["refund instead", "send a replacement from another supplier"])
+            return False
+    if replacement is not None:
+        order = await step.order()
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="replacement", status="met")
+        await step.email_customer("replacement", "replacement_on_its_way", {
+            **rmsg.base(case, policy, order), "tracking_number": replacement.get("tracking"), "tracking_url": None,
+            "apology": rmsg.apology(case),
+        })
+        await _done(step, "replaced" if step.plan.kind == ReturnKind.KEEP_IT_REPLACEMENT else "exchanged",
+                    "the replacement is on its way (R4)")
+        return True
+    if case.data.get("replacement_overdue"):
+        await step.to_operator("replacement_late", "the replacement has not left yet",
+                               ["chase the supplier", "refund instead"])
+        return False
+    if not case.data.get("replacement_asked"):
+        supplier = policy.supplier(case.data["supplier_id"])
+        due = utcnow() + timedelta(hours=supplier.answer_delay_hours) + REPLACEMENT_GRACE
+        await deadlines.set_deadline(step.db, case_id=case.id, kind="replacement", due_at=due, act_at=due,
+                                     action="the replacement has not left: alert the operator (R4)")
+        if not step.plan.supplier_claim:
+            # Size / colour: a new item, not a claim: the operator orders it at the supplier.
+            await step.to_operator("place_replacement", "the exchange needs a new item from the supplier (R4)",
+                                   ["order the replacement and record its tracking"], park=False)
+        await step.remember("waiting for the replacement to leave", replacement_asked=True)
+    return False
+
+
+# -- R6: the follow-up --------------------------------------------------------------------------------
+
+async def step_done(step: Step) -> bool:
+    if not step.case.data.get("follow_up_due"):
+        return False
+    order = await step.order()
+    await step.email_customer("follow-up", "return_follow_up", {
+        **rmsg.base(step.case, step.policy, order), "outcome": step.case.data.get("outcome", "refunded"),
+        "survey_url": None,
+    })
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="follow_up", status="acted")
+    if step.policy.refunds.survey_url:
+        due = utcnow() + timedelta(days=step.policy.refunds.survey_after_days)
+        await deadlines.set_deadline(step.db, case_id=step.case.id, kind="survey", due_at=due, act_at=due,
+                                     action="send the short satisfaction survey (F3)")
+    await step.move(R.CLOSED, "follow-up sent: return complete (R6)", closed=True)
+    return False
+
+
+STEPS = {
+    R.RECEIVED: step_received,
+    R.AWAITING_SUPPLIER: step_awaiting_supplier,
+    R.AWAITING_SHIPMENT: step_awaiting_shipment,
+    R.IN_TRANSIT: step_in_transit,
+    R.INSPECTING: step_inspecting,
+    R.REFUNDING: step_refunding,
+    R.REPLACING: step_replacing,
+    R.DONE: step_done,
+}
+
+
+async def advance(case_id: str) -> str:
+    """Run steps until the case waits (a deadline or an answer) or ends."""
+    case = await cases.get_case(runtime.db(), case_id)
+    step = Step(case, await runtime.load_policy(case.store_id))
+    for _ in range(12):  # a bound: each step changes state or stops
+        await renew_lock(case_id)
+        handler = STEPS.get(R(step.case.state))
+        if handler is None:
+            break
+        try:
+            moved = await handler(step)
+        except PermanentError as exc:
+            await step.to_operator("permanent_error", f"{exc}", ["retry", "handle by hand", "close"])
+            break
+        if not moved:
+            break
+    return step.case.state
+
+
+@flow(name="process-return", flow_run_name="return", retries=0, log_prints=False)
+async def process_return(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
+    """Handle one inbound event or one case whose deadline came (R1-R9, F1-F5)."""
+    logger = get_run_logger()
+    db = runtime.db()
+    if inbound_event_id:
+        case_id = await intake(inbound_event_id)
+    if case_id is None:
+        return "nothing to do"
+    case = await cases.get_case(db, case_id)
+    await label_run(case)
+    async with case_lock(case_id) as acquired:
+        if not acquired:
+            logger.info("case %s is being advanced by another run; it will pick this up", case_id)
+            return "busy"
+        state = await advance(case_id)
+        siblings = list(((await cases.get_case(db, case_id)).data.get("siblings") or {}).values())
+    for sibling in siblings:  # items of other suppliers, split off in this run (R2)
+        async with case_lock(sibling) as mine:
+            if mine:
+                await advance(sibling)
+    await publish_timeline(case_id)
+    logger.info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
+    return state

@@ -1,0 +1,313 @@
+"""process-return end to end: R1-R9, F1-F5, D1-D4, the effects-once proofs, and bad input.
+
+The store is the sandbox Shopify (every document checked against the 2026-01 schema), the
+suppliers are the sandbox CJ and an email supplier, mails go through a real SMTP server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from flows.returns import process_return
+from flows.sweep import sweep_deadlines
+from ledger import cases, deadlines, operations, records
+from ledger.models import Case, set_clock, utcnow
+from tests.flows.conftest import World
+
+STORE = "maison-lumiere.myshopify.com"
+pytestmark = pytest.mark.usefixtures("real_clock")
+
+
+@pytest.fixture
+def real_clock() -> Iterator[None]:
+    yield
+    set_clock(None)
+
+
+class Clock:
+    """Moves the product's one clock (ledger.models.utcnow) forward."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+        set_clock(lambda: self.now)
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+async def _ask(world: World, name: str, reason: str, **extra: Any) -> str:
+    r = await world.ask_return(name, reason, **extra)
+    assert r.status_code == 202, r.text
+    return await process_return(inbound_event_id=r.json()["event_id"])
+
+
+async def _case(db: Any, world: World, name: str) -> Case:
+    case = await cases.find_case(db, f"return:{STORE}:{world.legacy(name)}")
+    assert case is not None
+    return case
+
+
+async def _event(world: World, response: Any) -> str:
+    assert response.status_code == 202, response.text
+    return await process_return(inbound_event_id=response.json()["event_id"])
+
+
+def _subjects(world: World, to: str) -> list[str]:
+    return [m.subject for m in world.mails(to)]
+
+
+# -- R6 whole procedure, refund after inspection (F1-F3, D2) --------------------------------------
+
+async def test_changed_mind_return_runs_the_whole_procedure_and_refunds_once(world: World, db: Any) -> None:
+    customer = world.email("#1012")
+    assert await _ask(world, "#1012", "changed_mind", message="Finalement elle ne va pas dans mon salon.") \
+        == "awaiting_supplier"
+    case = await _case(db, world, "#1012")
+    assert case.data["plan"]["kind"] == "refund_after_return"
+    assert len(await world.shopify_calls("returnRequest")) == 1  # mirrored in Shopify's Returns API
+    supplier_mail = world.mails("commandes@atelier-lyon.example")
+    assert len(supplier_mail) == 1 and "AS-" in supplier_mail[0].text  # R6: address asked, our reference
+    assert len(world.mails(customer)) == 1  # acknowledgement (M1)
+    assert "rue des Tanneurs" not in world.mails(customer)[0].text  # R2: no address before the supplier said yes
+
+    state = await _event(world, await world.return_update(
+        "#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted", rma="RMA-4521",
+        address="Atelier Lyon Luminaires, Service retours, 12 rue des Tanneurs, 69007 Lyon"))
+    assert state == "awaiting_shipment"
+    assert len(await world.shopify_calls("returnApproveRequest")) == 1
+    instructions = world.mails(customer)[-1]
+    assert "12 rue des Tanneurs" in instructions.text and "RMA-4521" in instructions.text
+    kinds = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    assert kinds["return_shipping"].status == "open" and kinds["return_reminder"].status == "open"
+
+    assert await _event(world, await world.send_tracking("#1012", "6A99887766FR")) == "in_transit"
+    assert len(await world.shopify_calls("reverseDeliveryCreateWithShipping")) == 1
+    kinds = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    assert kinds["return_shipping"].status == "met" and kinds["legal_refund"].status == "open"
+
+    assert await _event(world, await world.return_update("#1012", "received", supplier_id="atelier-lyon")) \
+        == "inspecting"
+    state = await _event(world, await world.return_update("#1012", "inspected", supplier_id="atelier-lyon",
+                                                          outcome="resellable"))
+    assert state == "done"
+    raw = await world.raw_order("#1012")
+    assert raw["refunded"] == raw["received"] == "73.90"  # the clock and its delivery (D2)
+    assert len(await world.shopify_calls("refundCreate")) == 1
+    assert len(await world.shopify_calls("returnProcess")) == 1
+    case = await _case(db, world, "#1012")
+    (refund,) = await records.refunds_for_case(db, case.id)
+    assert (refund.amount, refund.method, refund.actor) == ("73.90", "original", "aftersales")
+    assert refund.reference and "changed_mind" in refund.reason  # F2 archive
+    confirmed = world.mails(customer)[-1]
+    assert "73,90" in confirmed.text  # F3: amount in the customer's format
+    kinds = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    assert kinds["legal_refund"].status == "met" and kinds["follow_up"].status == "open"
+
+
+async def test_follow_up_closes_the_case_and_the_survey_follows(world: World, db: Any) -> None:
+    clock = Clock()
+    await _ask(world, "#1009", "damaged", photo_urls=["https://photos.example/cracked.jpg"])
+    case = await _case(db, world, "#1009")
+    assert case.state == "replacing"  # R5 keep-it: a 9.90 item is not worth the label
+    await _event(world, await world.return_update("#1009", "replacement_shipped", supplier_id="cj",
+                                                  tracking_number="CJPKL30091109"))
+    case = await _case(db, world, "#1009")
+    assert case.state == "done"
+    clock.advance(days=3, hours=1)
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1009")
+    assert case.state == "closed"
+    clock.advance(days=3, hours=1)
+    await sweep_deadlines(scope="deadlines")
+    subjects = _subjects(world, world.email("#1009"))
+    assert len(subjects) == 5, subjects  # received, keep-it, replacement, follow-up, survey
+
+
+# -- R5 keep-it -----------------------------------------------------------------------------------
+
+async def test_keep_it_sends_nothing_back_and_claims_the_supplier(world: World, db: Any) -> None:
+    state = await _ask(world, "#1009", "damaged", photo_urls=["https://photos.example/cracked.jpg"])
+    assert state == "replacing"
+    case = await _case(db, world, "#1009")
+    assert case.data["plan"]["kind"] == "keep_it_replacement"
+    assert len(await world.cj_calls("/disputes/create")) == 1  # R4: the supplier is claimed (reissue)
+    assert not [m for m in world.mails(world.email("#1009")) if "adresse" in m.text.lower() and "retour" in
+                m.subject.lower() and "renvoyer" in m.text.lower()]
+    assert len(await world.shopify_calls("returnClose")) == 1  # nothing comes back
+
+
+# -- R1 / D1: out of window ----------------------------------------------------------------------------
+
+async def test_out_of_window_is_refused_politely_with_the_alternatives(world: World, db: Any) -> None:
+    assert await _ask(world, "#1010", "changed_mind", language="en") == "refused"
+    (mail,) = world.mails(world.email("#1010"))
+    assert "MERCI10" in mail.text  # the store's alternatives
+    assert "20" in mail.text  # the window, in days
+    declines = await world.shopify_calls("returnDeclineRequest")
+    assert len(declines) == 1
+    case = await _case(db, world, "#1010")
+    assert case.closed_at is not None and not await records.refunds_for_case(db, case.id)
+
+
+# -- D1: a missing delivery date is the operator's, then the carrier's scan --------------------------
+
+async def test_missing_delivery_date_goes_to_the_operator_until_the_carrier_scan(world: World, db: Any) -> None:
+    assert await _ask(world, "#1005", "changed_mind", language="en") == "needs_operator"
+    case = await _case(db, world, "#1005")
+    assert [r.reason_code for r in await records.reviews_for_case(db, case.id)] == ["return_needs_delivery_date"]
+    raw = await world.raw_order("#1005")
+    fulfillment = raw["fulfillments"][0]["id"] if raw.get("fulfillments") else None
+    scan = {"id": 77, "order_id": int(world.legacy("#1005")), "status": "delivered",
+            "fulfillment_id": str(fulfillment or "").rsplit("/", 1)[-1] or 1,
+            "happened_at": (utcnow() - timedelta(days=2)).isoformat()}
+    r = await world.webhook("fulfillment_events/create", scan)
+    assert r.status_code == 200 and r.json()["status"] == "received"
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+
+
+# -- the Shopify customer account: returns/request --------------------------------------------------
+
+async def test_a_return_asked_in_the_shopify_account_opens_one_case(world: World, db: Any) -> None:
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders/{world.legacy('#1007')}/returns",
+                              json={"items": [{"sku": "ATL-RID-LIN-ORAGE", "quantity": 1, "reason": "COLOR",
+                                               "customer_note": "Le bleu est beaucoup plus foncé"}]})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    hook = await world.webhook("returns/request", created["return"])
+    assert hook.status_code == 200, hook.text
+    assert await process_return(inbound_event_id=hook.json()["event_id"]) == "awaiting_supplier"
+    again = await world.webhook("returns/request", created["return"])  # another delivery of the same event
+    await process_return(inbound_event_id=again.json()["event_id"])
+    case = await _case(db, world, "#1007")
+    assert case.reason == "wrong_colour" and case.data["shopify_return_id"] == created["id"]
+    assert len([c for c in await cases.cases_for_order(db, STORE, world.legacy("#1007"))]) == 1
+    assert not await world.shopify_calls("returnRequest")  # the Return exists: never requested twice
+
+
+# -- Promise 2 ----------------------------------------------------------------------------------------
+
+async def test_the_same_return_request_twice_gives_one_case_one_supplier_mail(world: World, db: Any) -> None:
+    first = await world.ask_return("#1011", "not_as_described", key="form-1", message="Couleurs ternes")
+    again = await world.ask_return("#1011", "not_as_described", key="form-1", message="Couleurs ternes")
+    assert again.json()["status"] == "duplicate"
+    other = await world.ask_return("#1011", "not_as_described", key="form-2", message="Couleurs ternes !")
+    for r in (first, other, first):
+        await process_return(inbound_event_id=r.json()["event_id"])
+    assert len([c for c in await cases.cases_for_order(db, STORE, world.legacy("#1011"))]) == 1
+    assert len(world.mails("commandes@atelier-lyon.example")) == 1
+    assert len(world.mails(world.email("#1011"))) == 1
+    assert len(await world.shopify_calls("returnRequest")) == 1
+
+
+async def _to_inspecting(world: World, name: str) -> None:
+    await _ask(world, name, "changed_mind")
+    await _event(world, await world.return_update(name, "supplier_answer", supplier_id="atelier-lyon",
+                                                  answer="accepted"))
+    await _event(world, await world.send_tracking(name, "6A11223344FR"))
+    await _event(world, await world.return_update(name, "received", supplier_id="atelier-lyon"))
+
+
+async def test_crash_after_the_refund_call_gives_one_refund_after_a_rerun(world: World, db: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    await _to_inspecting(world, "#1012")
+    monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:shopify.refund_create:1")
+    r = await world.return_update("#1012", "inspected", supplier_id="atelier-lyon", outcome="resellable")
+    with pytest.raises(Exception, match="injected"):
+        await process_return(inbound_event_id=r.json()["event_id"])
+    monkeypatch.delenv("AFTERSALES_FAULTS")
+    case = await _case(db, world, "#1012")
+    assert case.state == "refunding"
+    assert await process_return(case_id=case.id) == "done"  # the re-run (the sweep would do it)
+    raw = await world.raw_order("#1012")
+    assert raw["refunded"] == "73.90"
+    assert len(await records.refunds_for_case(db, case.id)) == 1
+    calls = await world.shopify_calls("refundCreate")
+    assert len(calls) == 2  # the same idempotency key twice: Shopify returned the first refund
+    op = await operations.get_operation(db, f"shopify.refund_create:{case.id}:return")
+    assert op is not None and op.status == "succeeded"
+
+
+# -- R7: partial refund with the photos kept --------------------------------------------------------
+
+async def test_misuse_gives_a_partial_refund_with_the_photos_kept(world: World, db: Any) -> None:
+    await _to_inspecting(world, "#1012")
+    state = await _event(world, await world.return_update(
+        "#1012", "inspected", supplier_id="atelier-lyon", outcome="unsellable_misuse",
+        photo_urls=["https://photos.example/rayures.jpg"], note="verre rayé, pile arrachée"))
+    assert state == "done"
+    case = await _case(db, world, "#1012")
+    (refund,) = await records.refunds_for_case(db, case.id)
+    assert refund.amount == "36.95"  # half of 73.90 (R7, policy partial_refund_share)
+    assert case.data["inspection"]["photos"] == ["https://photos.example/rayures.jpg"]
+    assert "return_disputed_inspection" in [r.reason_code for r in await records.reviews_for_case(db, case.id)]
+    assert "36,95" in world.mails(world.email("#1012"))[-1].text
+
+
+# -- D2 / D4: the deadline check ------------------------------------------------------------------------
+
+async def test_the_check_refunds_on_proof_of_dispatch_before_the_legal_date(world: World, db: Any) -> None:
+    clock = Clock()
+    await _ask(world, "#1012", "changed_mind")
+    await _event(world, await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon",
+                                                  answer="accepted"))
+    await _event(world, await world.send_tracking("#1012", "6A55667788FR"))
+    case = await _case(db, world, "#1012")
+    legal = next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund")
+    clock.now = legal.act_at + timedelta(minutes=1)  # the supplier never confirms receipt
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert case.state == "done" and case.data["refund_basis"] == "dispatch_proof"
+    (refund,) = await records.refunds_for_case(db, case.id)
+    assert refund.created_at < legal.due_at  # never late (D2)
+
+
+async def test_a_return_never_shipped_is_reminded_then_closed(world: World, db: Any) -> None:
+    clock = Clock()
+    await _ask(world, "#1012", "changed_mind")
+    await _event(world, await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon",
+                                                  answer="accepted"))
+    case = await _case(db, world, "#1012")
+    dls = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    clock.now = dls["return_reminder"].act_at + timedelta(minutes=1)
+    await sweep_deadlines(scope="deadlines")
+    mails = world.mails(world.email("#1012"))
+    assert len(mails) == 3  # ack, instructions, reminder
+    clock.now = dls["return_shipping"].due_at + timedelta(minutes=1)
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert case.state == "expired" and case.closed_at is not None
+    assert len(world.mails(world.email("#1012"))) == 4
+    assert not await records.refunds_for_case(db, case.id)
+
+
+async def test_a_silent_supplier_goes_to_the_operator(world: World, db: Any) -> None:
+    clock = Clock()
+    await _ask(world, "#1011", "not_as_described")
+    clock.advance(hours=25)
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1011")
+    assert case.state == "needs_operator"
+    assert "supplier_return_no_answer" in [r.reason_code for r in await records.reviews_for_case(db, case.id)]
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"order_number": "#1012", "email": "paul.roux@example.com", "reason": "bored"}, 422),
+    ({"order_number": "#1012", "email": "someone@example.com", "reason": "changed_mind"}, 404),
+    ({"order_number": "#1012", "email": "paul.roux@example.com", "reason": "changed_mind",
+      "items": [{"sku": "NOPE", "quantity": 1}]}, 422),
+    ({"order_number": "#1012", "email": "paul.roux@example.com", "reason": "damaged",
+      "photo_urls": ["javascript:alert(1)"]}, 422),
+])
+async def test_bad_return_requests_get_a_clear_4xx_and_are_kept(world: World, db: Any, body: dict[str, Any],
+                                                                status: int) -> None:
+    r = await world.receiver.post("/requests/return", json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["reason"]
+    rejected = await world.operator_get("/operator/rejected")
+    assert rejected[0]["topic"] == "return.requested"
