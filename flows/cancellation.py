@@ -530,8 +530,19 @@ async def step_cancelled(step: Step) -> bool:
     if waiting:
         await step.move(S.AWAITING_SUPPLIER, "store side done; waiting for the supplier's confirmation")
         return False
+    await _plan_survey(step)
     await step.move(S.CLOSED, "cancellation complete", closed=True)
     return False
+
+
+async def _plan_survey(step: Step) -> None:
+    """F3: the optional short satisfaction survey, a few days after the refund (a deadline the
+    check acts on even though the case is closed by then)."""
+    refunds = step.policy.refunds
+    if refunds.survey_url and await records.refunds_for_case(step.db, step.case.id):
+        due = utcnow() + timedelta(days=refunds.survey_after_days)
+        await deadlines.set_deadline(step.db, case_id=step.case.id, kind="survey", due_at=due, act_at=due,
+                                     action="send the short satisfaction survey (F3)")
 
 
 async def _archive_store_refunds(step: Step, order: Order) -> None:

@@ -34,7 +34,7 @@ from domain.deadlines import (
     return_shipping_deadline,
     store_promise_deadline,
 )
-from domain.errors import PermanentError
+from domain.errors import IntegrationError, PermanentError
 from domain.inbound import CustomerReturnBody, ReturnTrackingBody, ReturnUpdateBody
 from domain.messages import pick_language
 from domain.money import Money
@@ -382,8 +382,8 @@ async def step_received(step: Step) -> bool:
     if plan.goods_come_back:
         return await _ask_supplier(step, order)
     # R5: nothing comes back. The supplier is still claimed (R4); the Shopify Return is closed.
-    if plan.supplier_claim:
-        await _ask_supplier(step, order, wait=False)
+    if plan.supplier_claim and not await _ask_supplier(step, order, wait=False):
+        return False  # not reachable now: the check brings the case back
     if step.mirrored:
         await _safely(step, approve_shopify_return(case.id, step.mirrored), "approve the Shopify return")
         await _safely(step, close_shopify_return(case.id, step.mirrored), "close the Shopify return")
@@ -485,7 +485,8 @@ def _claim(plan: ReturnPlan) -> str | None:
 
 async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
     """R6: ask the supplier for its return address / RMA / label (and claim it, R4). Its answer
-    delay is a deadline (D3)."""
+    delay is a deadline (D3). With `wait` off (keep-it: only the claim), True once asked.
+    False: not asked now (unreachable, or refused and handed to the operator)."""
     supplier = step.policy.supplier(step.case.data["supplier_id"])
     plan = step.plan
     due = utcnow() + timedelta(hours=supplier.answer_delay_hours)
@@ -511,10 +512,18 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
         await step.to_operator("supplier_return_failed", f"{supplier.name} refused the request: {exc}",
                                ["contact the supplier", "refund without the supplier"])
         return False
+    except IntegrationError as exc:
+        if not exc.retryable:
+            raise
+        # The mail server or the supplier's API is down: the case stays where it is and the
+        # check brings it back (restart of stalled cases); the planned request is resent as is.
+        await cases.add_event(step.db, step.case.id, "note",
+                              f"{supplier.name} could not be reached ({exc}); the deadline check retries")
+        return False
     await step.remember(f"supplier {supplier.name} asked for the return ({supplier.channel.value}): "
                         f"{result.get('answer')}", supplier_request=request.model_dump(mode="json"))
     if not wait:
-        return False
+        return True
     if result.get("answer") in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
         await step.remember(supplier_answer={k: result.get(k) for k in ("answer", "address", "rma", "label_url")}
                             | {"note": result.get("detail"), "at": utcnow().isoformat()})
@@ -698,16 +707,10 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
 
 
 async def step_in_transit(step: Step) -> bool:
+    # The supplier's receipt comes from the supplier (operator update): a CJ dispute's decision
+    # was its acceptance of the return (R6), not the parcel's arrival.
     case = step.case
-    if not case.data.get("received_at"):
-        outcome = await _poll_supplier(step)
-        if outcome is not None and outcome["answer"] == SupplierAnswer.ACCEPTED:
-            # CJ settled the dispute: it has the goods and accepted them.
-            await step.remember("the supplier settled the return: goods received and accepted",
-                                received_at=utcnow().isoformat(), supplier_outcome=outcome,
-                                inspection={"outcome": "resellable", "photos": [], "note": "settled by the supplier",
-                                            "at": utcnow().isoformat()})
-    if step.case.data.get("received_at"):
+    if case.data.get("received_at"):
         return await _goods_back(step)
     if case.data.get("refund_due") and step.policy.returns.refund_on_dispatch_proof \
             and step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
@@ -949,27 +952,37 @@ async def advance(case_id: str) -> str:
     return step.case.state
 
 
-@flow(name="process-return", flow_run_name="return", retries=0, log_prints=False)
-async def process_return(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
-    """Handle one inbound event or one case whose deadline came (R1-R9, F1-F5)."""
-    logger = get_run_logger()
+async def handle(inbound_event_id: str | None = None, case_id: str | None = None) -> tuple[str | None, str]:
+    """One inbound event or one case: intake, then advance under the case lock. Returns
+    (case id, state). The flow below adds the run's name and the timeline artifact."""
     db = runtime.db()
     if inbound_event_id:
         case_id = await intake(inbound_event_id)
     if case_id is None:
-        return "nothing to do"
-    case = await cases.get_case(db, case_id)
-    await label_run(case)
+        return None, "nothing to do"
     async with case_lock(case_id) as acquired:
         if not acquired:
-            logger.info("case %s is being advanced by another run; it will pick this up", case_id)
-            return "busy"
+            get_run_logger().info("case %s is being advanced by another run; it will pick this up", case_id)
+            return case_id, "busy"
         state = await advance(case_id)
         siblings = list(((await cases.get_case(db, case_id)).data.get("siblings") or {}).values())
     for sibling in siblings:  # items of other suppliers, split off in this run (R2)
         async with case_lock(sibling) as mine:
             if mine:
                 await advance(sibling)
+    return case_id, state
+
+
+@flow(name="process-return", flow_run_name="return", retries=0, log_prints=False)
+async def process_return(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
+    """Handle one inbound event or one case whose deadline came (R1-R9, F1-F5)."""
+    if inbound_event_id:
+        case_id = await intake(inbound_event_id)
+    if case_id is None:
+        return "nothing to do"
+    case = await cases.get_case(runtime.db(), case_id)
+    await label_run(case)
+    _, state = await handle(case_id=case_id)
     await publish_timeline(case_id)
-    logger.info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
+    get_run_logger().info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
     return state

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from prefect import flow
@@ -48,8 +49,7 @@ BACKGROUND_DEADLINES = {CaseKind.CANCELLATION.value: {"legal_refund"}, CaseKind.
 # Cases that poll an API supplier (CJ) each check while in these states.
 API_SUPPLIER_STATES = {
     CaseKind.CANCELLATION.value: {S.AWAITING_SUPPLIER.value},
-    CaseKind.RETURN.value: {ReturnState.AWAITING_SUPPLIER.value, ReturnState.IN_TRANSIT.value,
-                            ReturnState.REPLACING.value},
+    CaseKind.RETURN.value: {ReturnState.AWAITING_SUPPLIER.value, ReturnState.REPLACING.value},
 }
 
 
@@ -262,10 +262,12 @@ async def publish_upcoming() -> int:
         "due (UTC)": f"{d.due_at:%Y-%m-%d %H:%M}",
         "in": _humanise(d.due_at - now),
         "margin used": "YES" if d.act_at <= now else "",
+        "status": "with the operator" if d.status == "escalated" else d.status,
         "deadline": d.kind,
         "case": f"{c.kind} {c.order_name or c.order_ref}",
         "state": c.state,
         "action": d.action,
+        "L242-4 (late refund)": _tier_now(d, now),
     } for d, c in rows]
     try:
         await acreate_table_artifact(table=table or [{"due (UTC)": "-", "deadline": "nothing due in 14 days"}],
@@ -274,6 +276,15 @@ async def publish_upcoming() -> int:
     except Exception as exc:
         get_run_logger().warning("could not publish the deadlines artifact: %r", exc)
     return len(rows)
+
+
+def _tier_now(deadline: Deadline, now: Any) -> str:
+    """The L242-4 surcharge tier a refund deadline has reached, shown beside it once passed."""
+    if deadline.kind != "legal_refund" or now <= deadline.due_at:
+        return ""
+    late = late_refund_surcharge(deadline.due_at.date(), None, today=now.date(), amount=Money.zero("EUR"),
+                                 legal_interest_rate=Decimal("0"))
+    return f"{late.days_late} days late: {late.tier}"
 
 
 def _humanise(delta: timedelta) -> str:

@@ -77,11 +77,13 @@ async def due_deadlines(db: Database, *, now: datetime, limit: int = 500) -> lis
 
 
 async def upcoming_deadlines(db: Database, *, until: datetime, limit: int = 200) -> list[tuple[Deadline, Case]]:
+    """Open deadlines acted on before `until`, and those handed to the operator (escalated),
+    soonest due first: what the operator's table shows."""
     async with db.session() as s:
         rows = await s.exec(
             select(Deadline, Case)
             .join(Case, col(Case.id) == col(Deadline.case_id))
-            .where(Deadline.status == "open", col(Deadline.act_at) <= until)
+            .where(col(Deadline.status).in_(["open", "escalated"]), col(Deadline.act_at) <= until)
             .order_by(col(Deadline.due_at))
             .limit(limit)
         )

@@ -1,0 +1,300 @@
+"""Time travel (issue: returns, D1-D4): about 200 returns over 60 simulated days, the clock
+injected, with faults: the mail server down for a day, suppliers that never answer, customers
+that never ship, a worker crash in the middle of a refund.
+
+Every simulated day the world acts (customers, suppliers, the operator recording what
+suppliers say, through the receiver's real endpoints), the inbound events are handled, and
+the scheduled check runs (`sweep-deadlines`, as deployed). At the end:
+- no deadline is missed: every refund is archived before its legal date (D2), and no deadline
+  due before the end is still open;
+- no refund is made twice: one archive row at most per case, one refund per order in the store,
+  never more refunded than received (F5);
+- every case is done (closed, refused, expired) or with the operator, as its script expects.
+
+To keep the run short, the inbound events of a tick are handled in one batch flow, and the
+deadline check brings cases back in its own run rather than one subflow each: both call
+`flows.returns.handle`, the body of the process-return flow, without the run's renaming and
+timeline artifact (tested elsewhere). The check itself is the deployed `sweep-deadlines` flow.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from prefect import flow
+
+from flows.returns import handle
+from flows.sweep import sweep_deadlines
+from ledger import cases, deadlines, records
+from ledger.models import Case, set_clock, utcnow
+from tests.flows.conftest import World
+
+STORE = "maison-lumiere.myshopify.com"
+N_CASES = int(os.environ.get("AFTERSALES_TIME_TRAVEL_CASES", "200"))
+DAYS = 60
+TICK = timedelta(hours=24)
+SMTP_DOWN = (10, 11)  # simulated days: the mail server refuses everything (4xx) for a day
+CRASH_DAY = 20  # a worker dies right after Shopify made a refund, before it is recorded
+
+# kind -> (reason, price, share of cases); each kind has its expected end.
+KINDS: dict[str, tuple[str, str, float]] = {
+    "full": ("changed_mind", "59.00", 0.30),  # the whole R6 procedure, refund after inspection
+    "misuse": ("changed_mind", "45.00", 0.05),  # R7: partial refund, photos kept
+    "no_report": ("not_as_described", "79.00", 0.10),  # no inspection report: refund in full at the deadline
+    "no_receipt": ("changed_mind", "39.00", 0.10),  # never confirmed received: refund on dispatch proof (D2)
+    "never_ships": ("changed_mind", "35.00", 0.10),  # reminded, then closed (L221-23)
+    "silent_supplier": ("not_as_described", "99.00", 0.05),  # no return address: the operator
+    "exchange": ("wrong_colour", "49.00", 0.10),  # exchange: the replacement ships
+    "keep_it": ("damaged", "9.90", 0.10),  # R5: keep it, replacement
+    "late": ("changed_mind", "29.00", 0.10),  # asked after the window: refused
+}
+FINISHED = {"closed", "refused", "expired", "needs_operator"}
+EXPECTED = {
+    "full": {"closed"}, "misuse": {"closed"}, "no_report": {"closed"}, "no_receipt": {"closed"},
+    "never_ships": {"expired"}, "silent_supplier": {"needs_operator"}, "exchange": {"closed"},
+    "keep_it": {"closed"}, "late": {"refused"},
+}
+
+
+@dataclass
+class Script:
+    number: int
+    kind: str
+    ask_at: datetime
+    delivered_at: datetime
+    answer_after: timedelta
+    ship_after: timedelta
+    transit: timedelta
+    report_after: timedelta
+    seen: dict[str, datetime] = field(default_factory=dict)  # state -> when first seen
+    done: set[str] = field(default_factory=set)  # actions already taken
+
+    @property
+    def name(self) -> str:
+        return f"#{self.number}"
+
+    @property
+    def email(self) -> str:
+        return f"client{self.number}@example.com"
+
+
+def _scripts(start: datetime) -> list[Script]:
+    rng = random.Random(20261122)
+    kinds = [k for k, (_, _, share) in KINDS.items() for _ in range(round(share * N_CASES))]
+    rng.shuffle(kinds)
+    out = []
+    for i, kind in enumerate(kinds):
+        ask_at = start + timedelta(days=rng.uniform(0, 35))
+        days_since_delivery = rng.uniform(25, 40) if kind == "late" else rng.uniform(0.5, 12)
+        out.append(Script(
+            number=3000 + i, kind=kind, ask_at=ask_at, delivered_at=ask_at - timedelta(days=days_since_delivery),
+            answer_after=timedelta(hours=rng.uniform(1, 10)), ship_after=timedelta(days=rng.uniform(0.5, 6)),
+            transit=timedelta(days=rng.uniform(2, 7)), report_after=timedelta(days=rng.uniform(0, 2)),
+        ))
+    return out
+
+
+def _order(s: Script) -> dict[str, Any]:
+    _, price, _ = KINDS[s.kind]
+    return {
+        "number": s.number, "created_at": (s.delivered_at - timedelta(days=6)).isoformat(),
+        "customer": {"first_name": "Client", "last_name": str(s.number), "email": s.email, "locale": "fr"},
+        "line_items": [{"title": f"Article {s.number}", "variant_title": None, "sku": f"ATL-TT-{s.number}",
+                        "vendor": "Atelier Lyon", "product_type": "Décoration", "price": price, "quantity": 1}],
+        "tags": ["sent-to-supplier"], "shipping_price": "4.90",
+        "shipping_address": {"address1": "1 rue de la Paix", "city": "Paris", "zip": "75002", "country_code": "FR"},
+        "fulfillment": {"tracking_company": "Colissimo", "tracking_number": f"6A{s.number}FR",
+                        "shipped_at": (s.delivered_at - timedelta(days=3)).isoformat(),
+                        "delivered_at": s.delivered_at.isoformat(), "display_status": "DELIVERED"},
+    }
+
+
+@flow(name="time-travel-tick")
+async def _handle_batch(event_ids: list[str]) -> dict[str, int]:
+    """The inbound events of one tick, each as process-return would handle it. A crash of one
+    (the injected fault) is what a dead worker leaves behind: the others go on."""
+    outcome = {"ok": 0, "crashed": 0}
+    for event_id in event_ids:
+        try:
+            await handle(inbound_event_id=event_id)
+            outcome["ok"] += 1
+        except Exception:
+            outcome["crashed"] += 1
+    return outcome
+
+
+class Sim:
+    def __init__(self, world: World, db: Any, start: datetime) -> None:
+        self.world, self.db, self.now = world, db, start
+        self.legacy: dict[str, str] = {}
+        set_clock(lambda: self.now)
+
+    async def case(self, s: Script) -> Case | None:
+        return await cases.find_case(self.db, f"return:{STORE}:{self.legacy[s.name]}")
+
+    async def post(self, path: str, body: dict[str, Any], *, operator: bool = False) -> str | None:
+        headers = {"Authorization": "Bearer sandbox-operator-token"} if operator else {}
+        r = await self.world.receiver.post(path, json=body, headers=headers)
+        assert r.status_code == 202, (path, r.status_code, r.text)
+        return str(r.json()["event_id"]) if r.json()["status"] == "received" else None
+
+    async def act(self, s: Script) -> str | None:
+        """What the customer and the supplier do now, given where the case is."""
+        reason = KINDS[s.kind][0]
+        if "ask" not in s.done:
+            if self.now < s.ask_at:
+                return None
+            s.done.add("ask")
+            return await self.post("/requests/return", {
+                "order_number": s.name, "email": s.email, "reason": reason,
+                "photo_urls": ["https://photos.example/p.jpg"] if reason == "damaged" else []})
+        if "finished" in s.done:
+            return None
+        case = await self.case(s)
+        if case is None:
+            return None
+        if case.state in FINISHED:
+            s.done.add("finished")
+            return None
+        s.seen.setdefault(case.state, min(self.now, case.updated_at))
+        since = self.now - s.seen[case.state]
+        update = {"order_number": s.name, "supplier_id": "atelier-lyon"}
+        if case.state == "awaiting_supplier" and s.kind != "silent_supplier" and since >= s.answer_after \
+                and "answer" not in s.done:
+            s.done.add("answer")
+            return await self.post("/operator/return-updates", {**update, "event": "supplier_answer",
+                                                                 "answer": "accepted", "rma": f"RMA{s.number}"},
+                                   operator=True)
+        if case.state == "awaiting_shipment" and s.kind != "never_ships" and since >= s.ship_after \
+                and "ship" not in s.done:
+            s.done.add("ship")
+            return await self.post("/requests/return-tracking", {"order_number": s.name, "email": s.email,
+                                                                 "tracking_number": f"8R{s.number}FR"})
+        if case.state == "in_transit" and s.kind != "no_receipt" and since >= s.transit and "receipt" not in s.done:
+            s.done.add("receipt")
+            return await self.post("/operator/return-updates", {**update, "event": "received"}, operator=True)
+        if case.state == "inspecting" and s.kind != "no_report" and since >= s.report_after \
+                and "report" not in s.done:
+            s.done.add("report")
+            misuse = s.kind == "misuse"
+            return await self.post("/operator/return-updates", {
+                **update, "event": "inspected", "outcome": "unsellable_misuse" if misuse else "resellable",
+                "photo_urls": ["https://photos.example/scratch.jpg"] if misuse else []}, operator=True)
+        if case.state == "replacing" and since >= timedelta(days=2) and "replaced" not in s.done:
+            s.done.add("replaced")
+            return await self.post("/operator/return-updates", {**update, "event": "replacement_shipped",
+                                                                 "tracking_number": f"9X{s.number}FR"},
+                                   operator=True)
+        return None
+
+
+@pytest.fixture
+def no_real_retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulated time: a task's retry waits (seconds of real time) would not move the clock,
+    only slow the run. The retries themselves stay."""
+    from prefect import Task
+
+    from tasks import notify, returns, store, suppliers
+
+    for module in (notify, returns, store, suppliers):
+        for value in vars(module).values():
+            if isinstance(value, Task) and value.retries:
+                monkeypatch.setattr(value, "retry_delay_seconds", [0.0] * value.retries)
+
+
+@pytest.fixture
+def reruns_in_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check advances a case in its own run (see the module docstring)."""
+    import flows.sweep
+
+    async def rerun(case: Case) -> None:
+        try:
+            await handle(case_id=case.id)
+        except Exception as exc:  # as the real _rerun: the next check retries
+            print(f"case {case.id} could not be advanced now: {exc!r}")
+
+    monkeypatch.setattr(flows.sweep, "_rerun", rerun)
+
+
+@pytest.mark.usefixtures("no_real_retry_sleeps", "reruns_in_the_check")
+@pytest.mark.timeout(1200)
+async def test_two_hundred_returns_over_sixty_days_miss_no_deadline_and_refund_once(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    start = utcnow()
+    scripts = _scripts(start)
+    sim = Sim(world, db, start)
+    try:
+        for s in scripts:
+            r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders", json=_order(s))
+            r.raise_for_status()
+            sim.legacy[s.name] = str(r.json()["legacy_id"])
+        crashed = 0
+        end = start + timedelta(days=DAYS)
+        while sim.now < end:
+            day = (sim.now - start).days
+            smtp_down = SMTP_DOWN[0] <= day < SMTP_DOWN[1]
+            world.sandbox.smtp.set_fault("tempfail" if smtp_down else "ok", 100_000)
+            events = [e for s in scripts if (e := await sim.act(s)) is not None]
+            crash_now = day == CRASH_DAY and not crashed
+            if crash_now:
+                monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:shopify.refund_create:1")
+            if events:
+                outcome = await _handle_batch(events)
+                crashed += outcome["crashed"]
+            if crash_now:
+                monkeypatch.delenv("AFTERSALES_FAULTS")
+            await sweep_deadlines(scope="deadlines")
+            sim.now += TICK
+        world.sandbox.smtp.set_fault("ok", 1)
+        for _ in range(3):  # the last checks after the world stopped acting
+            await sweep_deadlines(scope="deadlines")
+            sim.now += TICK
+
+        # -- every case is done or with the operator, as its script expects
+        by_state: dict[str, list[str]] = {}
+        wrong = []
+        for s in scripts:
+            case = await sim.case(s)
+            assert case is not None, s.name
+            by_state.setdefault(case.state, []).append(s.name)
+            if case.state not in EXPECTED[s.kind]:
+                wrong.append((s.name, s.kind, case.state, case.needs_operator_reason))
+        assert not wrong, wrong
+        print({k: len(v) for k, v in by_state.items()}, "crashed runs:", crashed)
+
+        # -- no refund twice (F5), never more than received
+        for s in scripts:
+            case = await sim.case(s)
+            assert case is not None
+            refunds = await records.refunds_for_case(db, case.id)
+            assert len(refunds) <= 1, (s.name, refunds)
+            r = await world.http.get(f"{world.sandbox.shopify.base_url}/_control/orders/{sim.legacy[s.name]}")
+            raw = r.json()
+            assert float(raw["refunded"]) <= float(raw["received"])
+            assert len(raw.get("refunds", [])) == len(refunds), (s.name, raw.get("refunds"), refunds)
+            if s.kind in ("full", "no_report", "no_receipt"):
+                assert refunds and refunds[0].amount == raw["received"], (s.name, refunds)
+            if s.kind == "misuse":
+                assert refunds and float(refunds[0].amount) < float(raw["received"])
+
+            # -- no deadline missed (D2, D4)
+            for d in await deadlines.deadlines_for_case(db, case.id):
+                assert not (d.status == "open" and d.due_at < sim.now), (s.name, d.kind, d.due_at)
+                if d.kind == "legal_refund" and refunds:
+                    assert refunds[0].created_at <= d.due_at, (s.name, "refund late", refunds[0].created_at, d)
+        assert crashed >= 1  # the crash really happened, and still no refund twice
+
+        # -- the mail server's day off lost nothing: every refunded case got its confirmation
+        for s in scripts:
+            case = await sim.case(s)
+            assert case is not None
+            if await records.refunds_for_case(db, case.id):
+                sent = [m for m in await records.messages_for_case(db, case.id) if m.template == "refund_confirmed"]
+                assert len(sent) == 1, (s.name, [m.template for m in await records.messages_for_case(db, case.id)])
+    finally:
+        set_clock(None)
