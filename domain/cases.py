@@ -85,9 +85,36 @@ RETURN_TRANSITIONS: dict[ReturnState, frozenset[ReturnState]] = {
 }
 RETURN_TERMINAL = {_R.CLOSED, _R.REFUSED, _R.EXPIRED}
 
+class DisputeState(StrEnum):
+    """A chargeback (K1): decided, staged, submitted once, then the processor's outcome."""
+
+    RECEIVED = "received"  # stored and tied to its order; nothing decided yet
+    AWAITING_DECISION = "awaiting_decision"  # K4 above the policy amount: the operator decides
+    PREPARING = "preparing"  # evidence assembled and staged; submission at the latest at due - margin
+    SUBMITTED = "submitted"  # K5: sent once; nothing is edited after
+    ACCEPTED = "accepted"  # K4: accepted (lost on purpose)
+    WON = "won"
+    LOST = "lost"
+    NEEDS_OPERATOR = "needs_operator"
+
+
+_D = DisputeState
+DISPUTE_TRANSITIONS: dict[DisputeState, frozenset[DisputeState]] = {
+    _D.RECEIVED: frozenset({_D.AWAITING_DECISION, _D.PREPARING, _D.ACCEPTED, _D.NEEDS_OPERATOR, _D.WON, _D.LOST}),
+    _D.AWAITING_DECISION: frozenset({_D.PREPARING, _D.ACCEPTED, _D.NEEDS_OPERATOR, _D.WON, _D.LOST}),
+    _D.PREPARING: frozenset({_D.SUBMITTED, _D.ACCEPTED, _D.NEEDS_OPERATOR, _D.WON, _D.LOST}),
+    _D.SUBMITTED: frozenset({_D.WON, _D.LOST, _D.NEEDS_OPERATOR}),
+    _D.NEEDS_OPERATOR: frozenset({_D.AWAITING_DECISION, _D.PREPARING, _D.SUBMITTED, _D.ACCEPTED, _D.WON, _D.LOST}),
+    _D.ACCEPTED: frozenset({_D.LOST}),
+    _D.WON: frozenset(),
+    _D.LOST: frozenset(),
+}
+DISPUTE_TERMINAL = {_D.WON, _D.LOST, _D.ACCEPTED}
+
 TRANSITIONS: dict[CaseKind, dict[str, frozenset[str]]] = {
     CaseKind.CANCELLATION: {k.value: frozenset(v.value for v in vs) for k, vs in CANCELLATION_TRANSITIONS.items()},
     CaseKind.RETURN: {k.value: frozenset(v.value for v in vs) for k, vs in RETURN_TRANSITIONS.items()},
+    CaseKind.DISPUTE: {k.value: frozenset(v.value for v in vs) for k, vs in DISPUTE_TRANSITIONS.items()},
 }
 
 
@@ -110,6 +137,8 @@ def is_terminal(kind: str, state: str) -> bool:
         return CancellationState(state) in TERMINAL
     if kind == CaseKind.RETURN:
         return ReturnState(state) in RETURN_TERMINAL
+    if kind == CaseKind.DISPUTE:
+        return DisputeState(state) in DISPUTE_TERMINAL
     return False
 
 

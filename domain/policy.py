@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.deadlines import store_return_window
+from domain.disputes import DisputePolicy
 from domain.money import Money
 from domain.orders import LineItem
 from domain.returns import ReturnPolicy
@@ -175,6 +176,7 @@ class StorePolicy(_Strict):
     refunds: RefundPolicy = RefundPolicy()
     cancellation: CancellationPolicy = CancellationPolicy()
     returns: ReturnsPolicy = ReturnsPolicy()
+    disputes: DisputePolicy = DisputePolicy()
     suppliers: list[SupplierPolicy]
     products: list[ProductMatch] = Field(default_factory=list)
     default_supplier: str

@@ -1,0 +1,413 @@
+"""Chargebacks and disputes, rules K1-K7 (../shared/PROCESSES.md), as pure functions.
+
+- `normalise_reason`: each processor's reason code -> one taxonomy.
+- `evidence_status`: what evidence a reason needs (K3) and what the ledger already has.
+- `decide`: contest or accept (K4), by a visible rule: the expected value of contesting is
+  the win chance for the reason times the amount, minus the fees of contesting, plus what the
+  supplier credits; already refunded -> contest with the refund proof; "not received" without
+  tracking -> accept; above the policy amount -> the operator decides.
+- `response_due`: the processor's due date -> our deadline, with the policy's margin (K5).
+- `answer_points`: the written answer, one paragraph per point of the claim (K3).
+- `monitoring`: the month's chargeback ratio against Visa VAMP and Mastercard ECP (K7).
+- `fraud_signals`: signals on a new order (K6).
+
+Nothing here reads the clock or talks to the outside world.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.business_days import end_of_day, is_business_day
+from domain.money import DecimalStr, Money
+
+
+class Processor(StrEnum):
+    SHOPIFY_PAYMENTS = "shopify_payments"
+    STRIPE = "stripe"
+    PAYPAL = "paypal"
+
+
+class DisputeReason(StrEnum):
+    NOT_RECEIVED = "not_received"
+    NOT_AS_DESCRIBED = "not_as_described"  # incl. defective, damaged ("product unacceptable")
+    CREDIT_NOT_PROCESSED = "credit_not_processed"  # "I returned it / cancelled and was not refunded"
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"  # "I did not make this purchase"
+    CANCELLED = "cancelled"  # subscription / order cancelled
+    UNRECOGNIZED = "unrecognized"
+    GENERAL = "general"
+
+
+_REASONS: dict[str, DisputeReason] = {
+    # Shopify Payments (ShopifyPaymentsDisputeReason) and Stripe (dispute.reason): same vocabulary.
+    "product_not_received": DisputeReason.NOT_RECEIVED,
+    "product_unacceptable": DisputeReason.NOT_AS_DESCRIBED,
+    "credit_not_processed": DisputeReason.CREDIT_NOT_PROCESSED,
+    "duplicate": DisputeReason.DUPLICATE,
+    "fraudulent": DisputeReason.FRAUDULENT,
+    "subscription_cancelled": DisputeReason.CANCELLED,
+    "subscription_canceled": DisputeReason.CANCELLED,
+    "unrecognized": DisputeReason.UNRECOGNIZED,
+    "general": DisputeReason.GENERAL,
+    "customer_initiated": DisputeReason.GENERAL,
+    "debit_not_authorized": DisputeReason.FRAUDULENT,
+    "noncompliant": DisputeReason.GENERAL,
+    # PayPal (dispute.reason)
+    "merchandise_or_service_not_received": DisputeReason.NOT_RECEIVED,
+    "merchandise_or_service_not_as_described": DisputeReason.NOT_AS_DESCRIBED,
+    "unauthorised": DisputeReason.FRAUDULENT,
+    "unauthorized": DisputeReason.FRAUDULENT,
+    "duplicate_transaction": DisputeReason.DUPLICATE,
+    "incorrect_amount": DisputeReason.GENERAL,
+    "payment_by_other_means": DisputeReason.DUPLICATE,
+    "canceled_recurring_billing": DisputeReason.CANCELLED,
+    "problem_with_remittance": DisputeReason.GENERAL,
+    "other": DisputeReason.GENERAL,
+}
+
+
+def normalise_reason(raw: str | None) -> DisputeReason:
+    """Any processor's reason code (Shopify, Stripe, PayPal; any case) -> our taxonomy."""
+    return _REASONS.get((raw or "").strip().lower(), DisputeReason.GENERAL)
+
+
+class Evidence(StrEnum):
+    TRACKING = "tracking"  # carrier and tracking number
+    DELIVERY_PROOF = "delivery_proof"  # delivered at, where
+    PRODUCT_PAGE = "product_page"  # the product as sold (title, description)
+    RETURN_POLICY = "return_policy"  # the policy shown at checkout
+    COMMUNICATION_LOG = "communication_log"  # the messages we sent (M5)
+    REFUND_RECORD = "refund_record"  # F2 archive: amount, date, method, reference
+    CANCELLATION_RECORD = "cancellation_record"
+    RETURN_RECORD = "return_record"
+    BILLING_SHIPPING = "billing_shipping"  # billing and shipping details
+    AVS_CVV = "avs_cvv"  # card checks, where the processor has them
+    CUSTOMER_HISTORY = "customer_history"  # earlier orders, undisputed
+
+
+# K3: what wins each reason. `needed`: without it the answer is weak (the operator is told);
+# `useful`: added when the ledger or the store has it.
+NEEDED: dict[DisputeReason, tuple[Evidence, ...]] = {
+    DisputeReason.NOT_RECEIVED: (Evidence.TRACKING, Evidence.DELIVERY_PROOF),
+    DisputeReason.NOT_AS_DESCRIBED: (Evidence.PRODUCT_PAGE, Evidence.RETURN_POLICY, Evidence.COMMUNICATION_LOG),
+    DisputeReason.CREDIT_NOT_PROCESSED: (Evidence.REFUND_RECORD,),
+    DisputeReason.DUPLICATE: (Evidence.BILLING_SHIPPING,),
+    DisputeReason.FRAUDULENT: (Evidence.BILLING_SHIPPING, Evidence.DELIVERY_PROOF),
+    DisputeReason.CANCELLED: (Evidence.CANCELLATION_RECORD, Evidence.RETURN_POLICY),
+    DisputeReason.UNRECOGNIZED: (Evidence.BILLING_SHIPPING, Evidence.DELIVERY_PROOF),
+    DisputeReason.GENERAL: (Evidence.COMMUNICATION_LOG,),
+}
+USEFUL: dict[DisputeReason, tuple[Evidence, ...]] = {
+    DisputeReason.NOT_RECEIVED: (Evidence.COMMUNICATION_LOG, Evidence.BILLING_SHIPPING),
+    DisputeReason.NOT_AS_DESCRIBED: (Evidence.RETURN_RECORD, Evidence.REFUND_RECORD, Evidence.TRACKING),
+    DisputeReason.CREDIT_NOT_PROCESSED: (Evidence.RETURN_RECORD, Evidence.CANCELLATION_RECORD,
+                                         Evidence.COMMUNICATION_LOG, Evidence.RETURN_POLICY),
+    DisputeReason.DUPLICATE: (Evidence.REFUND_RECORD, Evidence.COMMUNICATION_LOG),
+    DisputeReason.FRAUDULENT: (Evidence.AVS_CVV, Evidence.CUSTOMER_HISTORY, Evidence.TRACKING,
+                               Evidence.COMMUNICATION_LOG),
+    DisputeReason.CANCELLED: (Evidence.REFUND_RECORD, Evidence.COMMUNICATION_LOG),
+    DisputeReason.UNRECOGNIZED: (Evidence.TRACKING, Evidence.CUSTOMER_HISTORY, Evidence.COMMUNICATION_LOG),
+    DisputeReason.GENERAL: (Evidence.TRACKING, Evidence.DELIVERY_PROOF, Evidence.REFUND_RECORD,
+                            Evidence.RETURN_POLICY),
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Facts(_Frozen):
+    """What the ledger and the store know about the disputed order (K3)."""
+
+    order_name: str
+    amount_paid: Money
+    disputed: Money
+    tracking: list[str] = Field(default_factory=list)  # "Colissimo 6A123…"
+    delivered_at: datetime | None = None
+    delivered_to: str | None = None  # city, country
+    product_titles: list[str] = Field(default_factory=list)
+    return_policy: str | None = None
+    messages_sent: list[str] = Field(default_factory=list)  # "2026-11-03 order confirmation", …
+    refunded: Money | None = None  # F2 archive total for the order
+    refunds: list[str] = Field(default_factory=list)  # "19.90 EUR on 2026-11-04, card, ref …"
+    cancelled: bool = False
+    returns: list[str] = Field(default_factory=list)
+    billing_matches_shipping: bool | None = None
+    billing_address: str | None = None
+    shipping_address: str | None = None
+    avs_cvv: str | None = None
+    customer_orders: int = 0  # earlier orders of the same customer
+    supplier_credit: Money | None = None  # what the supplier credits back (CJ dispute, claim)
+
+    def has(self, evidence: Evidence) -> bool:
+        return {
+            Evidence.TRACKING: bool(self.tracking),
+            Evidence.DELIVERY_PROOF: self.delivered_at is not None,
+            Evidence.PRODUCT_PAGE: bool(self.product_titles),
+            Evidence.RETURN_POLICY: bool(self.return_policy),
+            Evidence.COMMUNICATION_LOG: bool(self.messages_sent),
+            Evidence.REFUND_RECORD: bool(self.refunds),
+            Evidence.CANCELLATION_RECORD: self.cancelled,
+            Evidence.RETURN_RECORD: bool(self.returns),
+            Evidence.BILLING_SHIPPING: bool(self.billing_address or self.shipping_address),
+            Evidence.AVS_CVV: bool(self.avs_cvv),
+            Evidence.CUSTOMER_HISTORY: self.customer_orders > 0,
+        }[evidence]
+
+    @property
+    def refunded_in_full(self) -> bool:
+        return self.refunded is not None and self.refunded >= self.disputed
+
+
+class EvidenceStatus(_Frozen):
+    present: list[Evidence]
+    missing: list[Evidence]  # needed but not found
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def evidence_status(reason: DisputeReason, facts: Facts) -> EvidenceStatus:
+    """K3: the evidence this reason needs and the useful extras, split into what we have and
+    what is missing. An answer with missing needed evidence goes to the operator in time."""
+    wanted = [*NEEDED[reason], *USEFUL[reason]]
+    present = [e for e in wanted if facts.has(e)]
+    missing = [e for e in NEEDED[reason] if not facts.has(e)]
+    if reason == DisputeReason.CREDIT_NOT_PROCESSED and not facts.refunded_in_full:
+        missing = [*missing, Evidence.REFUND_RECORD] if Evidence.REFUND_RECORD not in missing else missing
+    return EvidenceStatus(present=present, missing=missing)
+
+
+# -- K4: contest or accept ----------------------------------------------------------------------------
+
+
+def _default_win_chances() -> dict[DisputeReason, Decimal]:
+    # Editable in the store's policy. Defaults are deliberately modest industry-style figures.
+    return {
+        DisputeReason.NOT_RECEIVED: Decimal("0.45"),
+        DisputeReason.NOT_AS_DESCRIBED: Decimal("0.30"),
+        DisputeReason.CREDIT_NOT_PROCESSED: Decimal("0.60"),
+        DisputeReason.DUPLICATE: Decimal("0.50"),
+        DisputeReason.FRAUDULENT: Decimal("0.20"),
+        DisputeReason.CANCELLED: Decimal("0.40"),
+        DisputeReason.UNRECOGNIZED: Decimal("0.35"),
+        DisputeReason.GENERAL: Decimal("0.30"),
+    }
+
+
+def _default_fees() -> dict[Processor, Money]:
+    # The cost of contesting, per processor (the countered fee; INTEGRATIONS.md 3.7 and 6:
+    # amounts are country-specific and marked unverified there: set yours).
+    return {
+        Processor.SHOPIFY_PAYMENTS: Money.of("0", "EUR"),
+        Processor.STRIPE: Money.of("15", "EUR"),
+        Processor.PAYPAL: Money.of("0", "EUR"),
+    }
+
+
+class DisputePolicy(_Frozen):
+    """The store's dispute settings: every figure of the K4 rule is here, visible and editable."""
+
+    margin_hours: int = Field(default=48, ge=0)  # K5: submit at the latest this long before the due date
+    submit_when_complete: bool = True  # K5: submit as soon as the evidence is complete
+    win_chance: dict[DisputeReason, DecimalStr] = Field(default_factory=_default_win_chances)
+    contest_fee: dict[Processor, Money] = Field(default_factory=_default_fees)
+    operator_above: Money | None = Money.of("150", "EUR")  # K4: above this amount, the operator decides
+    # K6 prevention
+    high_risk_countries: list[str] = Field(default_factory=list)
+    burst_orders: int = Field(default=3, ge=2)  # this many orders from one customer / address ...
+    burst_hours: int = Field(default=1, ge=1)  # ... within this many hours is a burst
+    hold_flagged_orders: bool = True  # flag to the operator before the order goes to the supplier
+    send_order_confirmation: bool = False  # when the store does not send it itself (evidence, K6)
+    send_tracking_email: bool = False
+
+
+class Decision(StrEnum):
+    CONTEST = "contest"
+    ACCEPT = "accept"
+    OPERATOR = "operator"
+
+
+class DisputeDecision(_Frozen):
+    decision: Decision
+    recommended: Decision  # what the rule says, even when the operator decides
+    why: str
+    win_chance: DecimalStr
+    expected_value: Money
+
+
+def decide(reason: DisputeReason, facts: Facts, processor: Processor, policy: DisputePolicy) -> DisputeDecision:
+    """K4, in order: already refunded -> contest with the proof; not received without tracking ->
+    accept; else the expected value of contesting (chance x amount - fee + supplier credit) decides;
+    above `operator_above` the operator confirms (the recommendation is kept)."""
+    amount = facts.disputed
+    chance = Decimal(policy.win_chance.get(reason, Decimal("0.3")))
+    fee = policy.contest_fee.get(processor, Money.zero(amount.currency))
+    fee = fee if fee.currency == amount.currency else Money.zero(amount.currency)
+    credit = facts.supplier_credit if facts.supplier_credit and facts.supplier_credit.currency == amount.currency \
+        else Money.zero(amount.currency)
+    value = amount * chance - fee + credit
+    if facts.refunded_in_full:
+        rec, why, chance = Decision.CONTEST, "already refunded: answer with the refund proof (K4)", Decimal("0.95")
+        value = amount * chance - fee
+    elif reason == DisputeReason.NOT_RECEIVED and not facts.tracking:
+        rec, why = Decision.ACCEPT, "not received and no tracking: accept (K4)"
+    elif value.amount <= 0:
+        rec, why = Decision.ACCEPT, (f"expected value {value} <= 0 ({chance:.0%} x {amount} - fee {fee} "
+                                     f"+ supplier credit {credit}): fighting costs more than it returns (K4)")
+    else:
+        rec, why = Decision.CONTEST, (f"expected value {value} > 0 ({chance:.0%} x {amount} - fee {fee} "
+                                      f"+ supplier credit {credit}) (K4)")
+    decision = rec
+    if policy.operator_above is not None and policy.operator_above.currency == amount.currency \
+            and amount > policy.operator_above:
+        decision = Decision.OPERATOR
+        why += f"; {amount} is above {policy.operator_above}: the operator decides"
+    return DisputeDecision(decision=decision, recommended=rec, why=why, win_chance=chance, expected_value=value)
+
+
+# -- K5: the deadline ---------------------------------------------------------------------------------
+
+
+class ResponseDue(_Frozen):
+    due_at: datetime  # the processor's own limit (UTC)
+    act_at: datetime  # ours: due minus the margin
+    note: str
+
+
+def response_due(processor_due: datetime | date, *, tz: str, country: str, margin: timedelta) -> ResponseDue:
+    """K5: the processor's due date as a deadline. A date without a time (Shopify's
+    `evidenceDueBy`) is read conservatively: the end of the previous business day in the
+    shop's timezone (INTEGRATIONS.md 1.8). The check acts `margin` earlier."""
+    if isinstance(processor_due, datetime):
+        if processor_due.tzinfo is None:
+            raise ValueError("a due datetime must be timezone-aware")
+        due = processor_due.astimezone(UTC)
+        note = f"processor due {due:%Y-%m-%d %H:%M} UTC"
+    else:
+        day = processor_due - timedelta(days=1)
+        while not is_business_day(day, country):
+            day -= timedelta(days=1)
+        due = end_of_day(day, tz)
+        note = f"processor due {processor_due.isoformat()} (a date): read as the end of {day.isoformat()} {tz}"
+    return ResponseDue(due_at=due, act_at=due - margin, note=f"{note}; act {margin} before (K5)")
+
+
+# -- K3: the written answer ---------------------------------------------------------------------------
+
+
+def answer_points(reason: DisputeReason, facts: Facts, *, store_name: str) -> list[str]:
+    """K3: the written answer, one point per element of the claim, in English (what issuers read).
+    Only facts the ledger or the store hold are stated."""
+    points = [f"{store_name}: response to the dispute on order {facts.order_name} "
+              f"({facts.disputed} disputed of {facts.amount_paid} paid)."]
+    if facts.refunds:
+        points.append("Refunds already made for this order: " + "; ".join(facts.refunds)
+                      + (". The disputed amount has been refunded in full." if facts.refunded_in_full else "."))
+    if reason in (DisputeReason.NOT_RECEIVED, DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED,
+                  DisputeReason.GENERAL) and facts.tracking:
+        where = f" to {facts.delivered_to}" if facts.delivered_to else ""
+        when = f" on {facts.delivered_at:%Y-%m-%d}" if facts.delivered_at else ""
+        points.append(f"The order was shipped with tracking ({', '.join(facts.tracking)}) and delivered{where}{when}"
+                      + ("." if facts.delivered_at else ": the carrier's record is attached."))
+    if reason == DisputeReason.NOT_AS_DESCRIBED:
+        points.append("The items were sold as described on the product page: " + ", ".join(facts.product_titles)
+                      + ". The customer could return them under the return policy shown at checkout"
+                      + (f" ({facts.return_policy})" if facts.return_policy else "") + ".")
+        if facts.returns:
+            points.append("Return history: " + "; ".join(facts.returns) + ".")
+        elif not facts.refunds:
+            points.append("The customer did not use the return procedure offered to them.")
+    if reason == DisputeReason.CREDIT_NOT_PROCESSED:
+        if facts.cancelled:
+            points.append("The cancellation was processed by the store.")
+        if facts.returns:
+            points.append("Return history: " + "; ".join(facts.returns) + ".")
+    if reason == DisputeReason.CANCELLED and facts.cancelled:
+        points.append("The cancellation was processed and refunded as recorded above.")
+    if reason in (DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED):
+        if facts.billing_matches_shipping is not None:
+            points.append("Billing and shipping details " + ("match" if facts.billing_matches_shipping else "differ")
+                          + (f" (billing: {facts.billing_address}; shipping: {facts.shipping_address})"
+                             if facts.billing_address or facts.shipping_address else "") + ".")
+        if facts.avs_cvv:
+            points.append(f"Card checks at purchase: {facts.avs_cvv}.")
+        if facts.customer_orders:
+            points.append(f"The customer has {facts.customer_orders} earlier order(s) with the store, not disputed.")
+    if reason == DisputeReason.DUPLICATE:
+        points.append("There is one charge for this order; no duplicate payment was taken.")
+    if facts.messages_sent:
+        points.append("Messages sent to the customer: " + "; ".join(facts.messages_sent) + ".")
+    return points
+
+
+# -- K7: monitoring -------------------------------------------------------------------------------------
+
+
+class Monitoring(_Frozen):
+    month: str
+    disputes: int
+    sales: int
+    ratio: DecimalStr  # disputes / sales
+    visa_vamp: str  # "ok" | "excessive"
+    mastercard: str  # "ok" | "CMM (early warning)" | "ECM" | "HECM"
+    note: str
+
+
+def monitoring(month: str, *, disputes: int, sales: int, previous_month_sales: int | None = None,
+               vamp_threshold: Decimal = Decimal("0.015"), vamp_min_count: int = 1500) -> Monitoring:
+    """K7: the month's ratio against the card networks' programmes (INTEGRATIONS.md 6): Visa VAMP
+    excessive at >= 1.50 % from 2026-04-01 (2.20 % before) and more than 1,500 fraud + disputes a
+    month; Mastercard ECP on chargebacks / last month's sales: CMM >= 1 % and >= 100, ECM
+    1.5-2.99 % and 100-299, HECM >= 3 % and >= 300."""
+    ratio = Decimal(disputes) / Decimal(sales) if sales else Decimal(0)
+    mc_base = previous_month_sales if previous_month_sales else sales
+    mc_ratio = Decimal(disputes) / Decimal(mc_base) if mc_base else Decimal(0)
+    visa = "excessive" if ratio >= vamp_threshold and disputes > vamp_min_count else "ok"
+    if mc_ratio >= Decimal("0.03") and disputes >= 300:
+        mc = "HECM"
+    elif mc_ratio >= Decimal("0.015") and disputes >= 100:
+        mc = "ECM"
+    elif mc_ratio >= Decimal("0.01") and disputes >= 100:
+        mc = "CMM (early warning)"
+    else:
+        mc = "ok"
+    note = (f"{disputes} disputes / {sales} sales = {ratio:.2%}; the programmes apply from their counts "
+            f"(Visa > {vamp_min_count}, Mastercard >= 100): a small store watches the ratio itself")
+    return Monitoring(month=month, disputes=disputes, sales=sales, ratio=ratio, visa_vamp=visa, mastercard=mc,
+                      note=note)
+
+
+# -- K6: fraud signals on a new order ---------------------------------------------------------------------
+
+
+class OrderSignals(_Frozen):
+    billing_country: str | None
+    shipping_country: str | None
+    billing_line: str | None
+    shipping_line: str | None
+    recent_orders_same_customer: Sequence[datetime] = ()
+    placed_at: datetime
+
+
+def fraud_signals(order: OrderSignals, policy: DisputePolicy) -> list[str]:
+    """K6: shipping differs from billing, a high-risk destination, a burst of orders."""
+    signals = []
+    if order.billing_line and order.shipping_line and \
+            (order.billing_line.casefold(), order.billing_country) != (order.shipping_line.casefold(),
+                                                                      order.shipping_country):
+        signals.append("shipping address differs from billing")
+    if order.shipping_country and order.shipping_country.upper() in {c.upper() for c in policy.high_risk_countries}:
+        signals.append(f"high-risk destination {order.shipping_country}")
+    window = timedelta(hours=policy.burst_hours)
+    burst = [t for t in order.recent_orders_same_customer if abs(order.placed_at - t) <= window]
+    if len(burst) + 1 >= policy.burst_orders:
+        signals.append(f"{len(burst) + 1} orders within {policy.burst_hours} h")
+    return signals
