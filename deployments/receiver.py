@@ -185,7 +185,9 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         """Store a validated request (deduplicated on Idempotency-Key, else on its content),
         answer 202, and hand it to Prefect after the answer."""
         stored = body.model_dump_json()
-        delivery_id = request.headers.get("idempotency-key") or hashlib.sha256(stored.encode()).hexdigest()
+        # The client's key is per request kind: the same key on two endpoints is two requests.
+        key = request.headers.get("idempotency-key")
+        delivery_id = f"{topic}:{key}" if key else hashlib.sha256(f"{topic}:{stored}".encode()).hexdigest()
         row, created = await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
             order_ref=order_ref, body=stored, headers=_kept_headers(request), http_status=202,

@@ -53,3 +53,9 @@ def end_of_day(day: date, tz: str) -> datetime:
     """24:00 local time of `day`, as an aware UTC instant (deadlines end at end of day)."""
     local_midnight = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(tz))
     return local_midnight.astimezone(UTC)
+
+
+def last_local_day(due_at: datetime, tz: str) -> date:
+    """The last day a deadline ending at 24:00 local (`end_of_day`) still allows: 24:00 is 00:00
+    of the next day, so the instant just before it is read."""
+    return local_date(due_at - timedelta(microseconds=1), tz)

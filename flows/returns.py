@@ -26,7 +26,7 @@ from typing import Any
 from prefect import flow
 from prefect.logging import get_run_logger
 
-from domain.business_days import local_date
+from domain.business_days import end_of_day, last_local_day, local_date
 from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
     late_refund_surcharge,
@@ -175,7 +175,8 @@ async def _intake_customer_return(event_id: str, store: str, policy: StorePolicy
     case, created = await _open(
         store, policy, order, origin="customer", reason=body.reason, note=body.message, lines=lines,
         language=body.language,
-        data={"photos": body.photo_urls, "refund_method": body.refund_method.value, "sealed": sealed},
+        data={"photos": body.photo_urls, "sealed": sealed,
+              "refund_method": body.refund_method.value if policy.refunds.allow_store_credit else "original"},
     )
     if created:
         await cases.add_event(db, case.id, "inbound", f"customer return request: {body.reason.value}",
@@ -602,8 +603,10 @@ async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -
     order = await step.order()
     if step.mirrored:
         await _safely(step, approve_shopify_return(case.id, step.mirrored), "approve the Shopify return")
-    ship = return_shipping_deadline(case.opened_at, tz=policy.store.timezone, country=policy.store.country)
-    ship_due = max(ship.due_at, utcnow() + timedelta(days=7))  # never less than a week after the address
+    tz = policy.store.timezone
+    ship = return_shipping_deadline(case.opened_at, tz=tz, country=policy.store.country)
+    # Never less than a week after the address is given (the customer needs it to post).
+    ship_due = max(ship.due_at, end_of_day(local_date(utcnow(), tz) + timedelta(days=7), tz))
     remind_at = ship_due - timedelta(days=policy.returns.reminder_days_before)
     await deadlines.set_deadline(step.db, case_id=case.id, kind="return_shipping", due_at=ship_due, act_at=ship_due,
                                  action="no tracking number: close the return never shipped (D4)", note=ship.note)
@@ -614,7 +617,7 @@ async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -
     await step.email_customer("instructions", "return_instructions", {
         **rmsg.base(case, policy, order), "address_lines": rmsg.address_lines(address), "rma": answer.get("rma"),
         "label_url": answer.get("label_url"), "store_pays_return": plan.return_shipping_payer == Payer.STORE,
-        "ship_by": rmsg.when(case, rmsg.local_day(ship_due, policy)), "exchange": plan.kind == ReturnKind.EXCHANGE,
+        "ship_by": rmsg.when(case, last_local_day(ship_due, tz)), "exchange": plan.kind == ReturnKind.EXCHANGE,
         "refund": _expected_refund(step, order, plan) if plan.kind == ReturnKind.REFUND_AFTER_RETURN else None,
     })
     await step.move(R.AWAITING_SHIPMENT, "return address and instructions sent; waiting for the tracking (R2, R3)",
@@ -656,8 +659,8 @@ async def step_awaiting_shipment(step: Step) -> bool:
         order = await step.order()
         await step.email_customer("closed-not-shipped", "return_closed_not_shipped", {
             **rmsg.base(case, policy, order),
-            "ship_by": rmsg.when(case, rmsg.local_day(datetime.fromisoformat(case.data["instructions"]["ship_by"]),
-                                                      policy)),
+            "ship_by": rmsg.when(case, last_local_day(datetime.fromisoformat(case.data["instructions"]["ship_by"]),
+                                                      policy.store.timezone)),
         })
         if step.mirrored:
             await _safely(step, close_shopify_return(case.id, step.mirrored), "close the Shopify return")
@@ -667,10 +670,11 @@ async def step_awaiting_shipment(step: Step) -> bool:
         return False
     if case.data.get("reminder_due") and not case.data.get("reminded"):
         order = await step.order()
+        tz = policy.store.timezone
         ship_by = datetime.fromisoformat(case.data["instructions"]["ship_by"])
         await step.email_customer("reminder", "return_tracking_reminder", {
-            **rmsg.base(case, policy, order), "ship_by": rmsg.when(case, rmsg.local_day(ship_by, policy)),
-            "days_left": max((ship_by - utcnow()).days, 0),
+            **rmsg.base(case, policy, order), "ship_by": rmsg.when(case, last_local_day(ship_by, tz)),
+            "days_left": max((last_local_day(ship_by, tz) - local_date(utcnow(), tz)).days, 0),
             "address_lines": rmsg.address_lines(case.data["instructions"]["address"]),
         })
         await step.remember("customer reminded to send the parcel with its tracking (R3)", reminded=True)
@@ -716,6 +720,10 @@ async def step_in_transit(step: Step) -> bool:
             and step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
         await step.move(R.REFUNDING, "legal refund date near and dispatch proven: refund now (D2, L221-24)",
                         data={"refund_basis": "dispatch_proof"})
+        await step.to_operator("return_not_received", "refunded on the proof of dispatch (D2); the supplier has "
+                               "not confirmed receiving the parcel yet", ["follow the parcel with the carrier",
+                                                                          "claim the carrier if it is lost"],
+                               park=False)
         return True
     return False
 
@@ -730,19 +738,13 @@ async def _goods_back(step: Step) -> bool:
     if step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
         await _start_refund_clock(step, released_at=received, why="goods back", promise=True,
                                   basis="goods_back")
-        order = await step.order()
-        await step.email_customer("refund-started", "refund_started", {
-            **rmsg.base(case, policy, order), "after_return": True,
-            "refund": rmsg.refund(step.case, policy, order, step.plan.items_value,
-                                  expected_by=_promised_day(step)),
-        })
     await step.move(R.INSPECTING, "goods back at the supplier; inspection (R7)")
     return True
 
 
 def _promised_day(step: Step) -> Any:
     due = step.case.data.get("refund_due_by")
-    return local_date(datetime.fromisoformat(due), step.policy.store.timezone) if due else None
+    return last_local_day(datetime.fromisoformat(due), step.policy.store.timezone) if due else None
 
 
 async def step_inspecting(step: Step) -> bool:
@@ -815,7 +817,7 @@ async def step_refunding(step: Step) -> bool:
     await _settle_refund_deadlines(step, amount, now)
     partial = None
     if share.share < 1:
-        full = Money.of(amount.amount / share.share, amount.currency) if share.share > 0 else plan.items_value
+        full = Money.of(result["full_amount"], amount.currency) if result.get("full_amount") else plan.items_value
         partial = {"full_amount": rmsg.money(case, full), "reason_text": _misuse_text(case.language),
                    "photos_kept": bool((case.data.get("inspection") or {}).get("photos"))}
     await step.email_customer("refund-confirmed", "refund_confirmed", {
@@ -842,7 +844,7 @@ async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> 
             continue
         if d.kind == "legal_refund" and now > d.due_at:
             tz = step.policy.store.timezone
-            late = late_refund_surcharge(local_date(d.due_at, tz), local_date(now, tz), today=local_date(now, tz),
+            late = late_refund_surcharge(last_local_day(d.due_at, tz), local_date(now, tz), today=local_date(now, tz),
                                          amount=amount, legal_interest_rate=step.policy.refunds.legal_interest_rate)
             await cases.add_event(step.db, step.case.id, "decision",
                                   f"refund {late.days_late} days late: L242-4 tier '{late.tier}', "

@@ -21,7 +21,7 @@ from prefect import flow
 from prefect.artifacts import acreate_table_artifact
 from prefect.logging import get_run_logger
 
-from domain.business_days import local_date
+from domain.business_days import last_local_day, local_date
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, ReturnState, is_terminal
 from domain.deadlines import late_refund_surcharge
@@ -122,7 +122,7 @@ def late_tier(deadline: Deadline, case: Case, tz: str, rate: Any) -> str:
         return "; late refunds carry the L242-4 surcharge"
     value = case.data.get("plan", {}).get("items_value")
     owed = Money.model_validate(value) if isinstance(value, dict) else Money.zero("EUR")
-    late = late_refund_surcharge(local_date(deadline.due_at, tz), None, today=local_date(utcnow(), tz),
+    late = late_refund_surcharge(last_local_day(deadline.due_at, tz), None, today=local_date(utcnow(), tz),
                                  amount=owed, legal_interest_rate=rate)
     surcharge = f", about {late.surcharge.format('en')} on {owed.format('en')}" if not owed.is_zero() else ""
     return f"; {late.days_late} days late: L242-4 tier '{late.tier}' reached{surcharge}"
@@ -258,6 +258,10 @@ async def restart_stalled_cases() -> int:
 async def publish_upcoming() -> int:
     now = utcnow()
     rows = await deadlines.upcoming_deadlines(runtime.db(), until=now + UPCOMING)
+    try:
+        tz = (await runtime.load_policy()).store.timezone
+    except Exception:  # no policy loaded yet: the table still shows, in UTC
+        tz = "UTC"
     table = [{
         "due (UTC)": f"{d.due_at:%Y-%m-%d %H:%M}",
         "in": _humanise(d.due_at - now),
@@ -267,7 +271,7 @@ async def publish_upcoming() -> int:
         "case": f"{c.kind} {c.order_name or c.order_ref}",
         "state": c.state,
         "action": d.action,
-        "L242-4 (late refund)": _tier_now(d, now),
+        "L242-4 (late refund)": _tier_now(d, now, tz),
     } for d, c in rows]
     try:
         await acreate_table_artifact(table=table or [{"due (UTC)": "-", "deadline": "nothing due in 14 days"}],
@@ -278,11 +282,12 @@ async def publish_upcoming() -> int:
     return len(rows)
 
 
-def _tier_now(deadline: Deadline, now: Any) -> str:
+def _tier_now(deadline: Deadline, now: Any, tz: str) -> str:
     """The L242-4 surcharge tier a refund deadline has reached, shown beside it once passed."""
     if deadline.kind != "legal_refund" or now <= deadline.due_at:
         return ""
-    late = late_refund_surcharge(deadline.due_at.date(), None, today=now.date(), amount=Money.zero("EUR"),
+    late = late_refund_surcharge(last_local_day(deadline.due_at, tz), None,
+                                 today=local_date(now, tz), amount=Money.zero("EUR"),
                                  legal_interest_rate=Decimal("0"))
     return f"{late.days_late} days late: {late.tier}"
 

@@ -130,7 +130,7 @@ async def refund_shopify_items(
             )
         return EffectResult(
             data={"refund_id": refund.id, "amount": str(refund.amount.amount), "currency": refund.amount.currency,
-                  "gateway": spec["gateway"]},
+                  "gateway": spec["gateway"], "full_amount": (spec.get("full_amount") or {}).get("amount")},
             remote_id=refund.id,
         )
 
@@ -146,8 +146,11 @@ async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, sto
     tenders included), scaled by `share` and spread over the same tenders (domain.refunds)."""
     async with runtime.shopify() as shopify:
         suggestion = await shopify.suggest_refund(order_id, line_items=line_items, refund_shipping=refund_shipping)
+        items_only = suggestion if not refund_shipping or share == 1 else await shopify.suggest_refund(
+            order_id, line_items=line_items, refund_shipping=False)
         order = await shopify.get_order(order_id)
-    target = share_of(suggestion, share)
+    # R7 scales the items only: the delivery refunded with a withdrawal is owed in full (D2).
+    target = share_of(items_only, share) + (suggestion.amount - items_only.amount)
     lines = [RefundLine(line_item_id=lid, quantity=q, restock_type=restock_type) for lid, q in line_items]
     transactions = [] if store_credit else [
         RefundTransaction(parent_id=t.parent_id or "", gateway=t.gateway, amount=t.amount)
@@ -158,6 +161,7 @@ async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, sto
         "line_items": [x.model_dump(mode="json") for x in lines],
         "transactions": [x.model_dump(mode="json") for x in transactions],
         "store_credit": target.model_dump(mode="json") if store_credit and not target.is_zero() else None,
-        "shipping_full_refund": refund_shipping and share == 1,
+        "shipping_full_refund": refund_shipping,
+        "full_amount": suggestion.amount.model_dump(mode="json"),  # what share 1 would have given
         "currency": order.currency, "note": note, "gateway": gateway,
     }

@@ -241,10 +241,10 @@ async def test_misuse_gives_a_partial_refund_with_the_photos_kept(world: World, 
     assert state == "done"
     case = await _case(db, world, "#1012")
     (refund,) = await records.refunds_for_case(db, case.id)
-    assert refund.amount == "36.95"  # half of 73.90 (R7, policy partial_refund_share)
+    assert refund.amount == "39.40"  # half of the 69.00 item (R7, partial_refund_share) + the 4.90 delivery (D2)
     assert case.data["inspection"]["photos"] == ["https://photos.example/rayures.jpg"]
     assert "return_disputed_inspection" in [r.reason_code for r in await records.reviews_for_case(db, case.id)]
-    assert "36,95" in world.mails(world.email("#1012"))[-1].text
+    assert "39,40" in world.mails(world.email("#1012"))[-1].text
 
 
 # -- D2 / D4: the deadline check ------------------------------------------------------------------------

@@ -377,6 +377,160 @@ def test_surcharge_refuses_bad_input() -> None:
                               product_price=Money.of("100", "USD"))
 
 
+# -- one table per case: every deadline of a return, side by side ---------------------------------
+#
+# Each row is one delivery the returns issue names. The same instant is used as the delivery (D1,
+# R1), as the moment the customer tells the store of the withdrawal (D2, L221-23) and as the moment
+# the refund can be made (F4, 5 business days). `paid_on` is the day the refund was finally made,
+# for the L242-4 tier, counted from the D2 day. Every date is worked out by hand in the comment.
+
+STORE_WINDOW_DAYS = store_return_window([30])  # R1: a 30-day supplier -> 25 days told to customers
+PROMISE_DAYS = 5  # F4: the demo store's promise
+
+
+@pytest.mark.parametrize(
+    ("delivered", "told", "withdrawal", "store_window", "refund", "ship_back", "promise", "paid_on", "tier"),
+    [
+        # Fri 20 Nov + 14 = Fri 4 Dec; +25 = Tue 15 Dec; 5 business days = Fri 27 Nov; paid 15 Dec = 11 days late
+        pytest.param(paris(2026, 11, 20, 15), paris(2026, 11, 20, 15), date(2026, 12, 4), date(2026, 12, 15),
+                     date(2026, 12, 4), date(2026, 12, 4), date(2026, 11, 27), date(2026, 12, 15),
+                     "+5 % (11-20 days late)", id="friday-delivery"),
+        # Mon 13 Jul (summer time), eve of 14 July: the holiday inside the 14 days changes nothing (Mon 27 Jul),
+        # +25 = Fri 7 Aug; the promise skips 14 July: 15, 16, 17, 20, 21 -> Tue 21 Jul; paid 26 Aug = 30 days late
+        pytest.param(paris(2026, 7, 13, 18), paris(2026, 7, 13, 18), date(2026, 7, 27), date(2026, 8, 7),
+                     date(2026, 7, 27), date(2026, 7, 27), date(2026, 7, 21), date(2026, 8, 26),
+                     "+10 % (21-30 days late)", id="eve-of-14-july"),
+        # Wed 13 May, eve of Ascension (Thu 14 May, `holidays` FR): Wed 27 May; +25 = Sun 7 Jun -> Mon 8 Jun;
+        # promise skips Ascension: 15, 18, 19, 20, 21 -> Thu 21 May; paid 27 Jun = 31 days late
+        pytest.param(paris(2026, 5, 13, 18), paris(2026, 5, 13, 18), date(2026, 5, 27), date(2026, 6, 8),
+                     date(2026, 5, 27), date(2026, 5, 27), date(2026, 5, 21), date(2026, 6, 27),
+                     "+20 % (31-60 days late)", id="eve-of-ascension"),
+        # Thu 30 Apr: +14 = Thu 14 May, Ascension -> Fri 15 May for the customer; the store's refund date stays
+        # 14 May (not carried); +25 = Mon 25 May, Whit Monday -> Tue 26 May; promise skips 1 May and 8 May:
+        # 4, 5, 6, 7, 11 -> Mon 11 May; paid on the 15th, the customer's carried-over day, is already 1 day late
+        pytest.param(paris(2026, 4, 30, 10), paris(2026, 4, 30, 10), date(2026, 5, 15), date(2026, 5, 26),
+                     date(2026, 5, 14), date(2026, 5, 15), date(2026, 5, 11), date(2026, 5, 15),
+                     "legal interest (1-10 days late)", id="ends-on-ascension-store-window-on-whit-monday"),
+        # Mon 11 May: +14 = Mon 25 May, Whit Monday -> Tue 26 May (customer); refund by the 25th (store);
+        # +25 = Fri 5 Jun; promise: 12, 13, (14 Ascension), 15, 18, 19 -> Tue 19 May
+        pytest.param(paris(2026, 5, 11, 10), paris(2026, 5, 11, 10), date(2026, 5, 26), date(2026, 6, 5),
+                     date(2026, 5, 25), date(2026, 5, 26), date(2026, 5, 19), date(2026, 5, 26),
+                     "legal interest (1-10 days late)", id="ends-on-whit-monday"),
+        # Sat 31 Oct, eve of All Saints (a Sunday in 2026): +14 = Sat 14 Nov -> Mon 16 Nov (customer), refund by
+        # Sat 14 Nov (store); +25 = Wed 25 Nov; promise from a Saturday: 2-6 Nov -> Fri 6 Nov
+        pytest.param(paris(2026, 10, 31, 10), paris(2026, 10, 31, 10), date(2026, 11, 16), date(2026, 11, 25),
+                     date(2026, 11, 14), date(2026, 11, 16), date(2026, 11, 6), date(2026, 11, 16),
+                     "legal interest (1-10 days late)", id="eve-of-all-saints-saturday"),
+        # Thu 24 Dec, Christmas Eve: +14 = Thu 7 Jan 2027; +25 = Mon 18 Jan; promise skips 25 Dec and 1 Jan:
+        # 28, 29, 30, 31 Dec, 4 Jan; paid 8 Apr 2027 = 91 days late (24 + 28 + 31 + 8)
+        pytest.param(paris(2026, 12, 24, 10), paris(2026, 12, 24, 10), date(2027, 1, 7), date(2027, 1, 18),
+                     date(2027, 1, 7), date(2027, 1, 7), date(2027, 1, 4), date(2027, 4, 8),
+                     "+55 % (month 4 late)", id="eve-of-christmas"),
+        # 22:30 UTC = Thu 10 Dec 23:30 Paris (winter): the Paris day, which is also the UTC day here
+        pytest.param(utc(2026, 12, 10, 22, 30), utc(2026, 12, 10, 22, 30), date(2026, 12, 24), date(2027, 1, 4),
+                     date(2026, 12, 24), date(2026, 12, 24), date(2026, 12, 17), date(2027, 1, 3),
+                     "legal interest (1-10 days late)", id="23h30-paris-stored-as-22h30-utc"),
+        # 23:30 UTC on Thu 10 Dec = Fri 11 Dec 00:30 Paris: counted from the 11th, never the UTC 10th.
+        # +14 = Fri 25 Dec, Christmas -> Mon 28 Dec (customer), refund by Fri 25 Dec (store); +25 = Tue 5 Jan;
+        # promise 14-18 Dec -> Fri 18 Dec; paid 4 Jan = 10 days late (the UTC day would make it 11: +5 %)
+        pytest.param(utc(2026, 12, 10, 23, 30), utc(2026, 12, 10, 23, 30), date(2026, 12, 28), date(2027, 1, 5),
+                     date(2026, 12, 25), date(2026, 12, 28), date(2026, 12, 18), date(2027, 1, 4),
+                     "legal interest (1-10 days late)", id="00h30-paris-stored-as-previous-day-utc"),
+        # Two parcels: Fri 20 Nov, then Tue 24 Nov 00:30 Paris (Mon 23 Nov in UTC): the last one counts, in
+        # Paris time. +14 = Tue 8 Dec; +25 = Sat 19 Dec -> Mon 21 Dec; told with the last parcel; promise
+        # 25, 26, 27, 30 Nov, 1 Dec; paid 6 Feb 2027 = 60 days late (23 + 31 + 6)
+        pytest.param([paris(2026, 11, 20, 10), utc(2026, 11, 23, 23, 30)], utc(2026, 11, 23, 23, 30),
+                     date(2026, 12, 8), date(2026, 12, 21), date(2026, 12, 8), date(2026, 12, 8), date(2026, 12, 1),
+                     date(2027, 2, 6), "+20 % (31-60 days late)", id="multi-parcel-last-parcel-00h30-paris"),
+        # No delivery date: no withdrawal deadline at all (the operator checks the tracking, D1); what runs from
+        # the customer's notice (Fri 20 Nov) is still computed. Paid on the D2 day: on time.
+        pytest.param(None, paris(2026, 11, 20, 10), None, None, date(2026, 12, 4), date(2026, 12, 4),
+                     date(2026, 11, 27), date(2026, 12, 4), ON_TIME, id="no-delivery-date-operator"),
+        pytest.param([paris(2026, 11, 20, 10), None], paris(2026, 11, 20, 10), None, None, date(2026, 12, 4),
+                     date(2026, 12, 4), date(2026, 11, 27), date(2026, 12, 4), ON_TIME,
+                     id="multi-parcel-one-without-date-operator"),
+    ],
+)
+def test_every_deadline_of_a_return(
+    delivered: datetime | list[datetime | None] | None,
+    told: datetime,
+    withdrawal: date | None,
+    store_window: date | None,
+    refund: date,
+    ship_back: date,
+    promise: date,
+    paid_on: date,
+    tier: str,
+) -> None:
+    assert STORE_WINDOW_DAYS == 25
+
+    def ends_24h_paris(d: Deadline, last_day: date) -> None:
+        assert d.last_day == last_day
+        assert d.due_at == datetime.combine(last_day + timedelta(days=1), datetime.min.time(),
+                                            tzinfo=ZoneInfo(PARIS)).astimezone(UTC)
+
+    d1 = withdrawal_deadline(delivered, tz=PARIS, country="FR")
+    r1 = withdrawal_deadline(delivered, tz=PARIS, country="FR", window_days=STORE_WINDOW_DAYS)
+    if withdrawal is None:
+        assert d1 is None and r1 is None  # never a guessed date: the operator's case
+    else:
+        assert d1 is not None and r1 is not None
+        ends_24h_paris(d1, withdrawal)
+        ends_24h_paris(r1, store_window or withdrawal)
+
+    d2 = legal_refund_deadline(told, tz=PARIS)
+    ends_24h_paris(d2.legal, refund)
+    assert d2.may_withhold and d2.due == d2.legal  # until the goods are back or dispatch is proven
+    assert d2.legal.act_at == d2.legal.due_at - timedelta(days=3)
+
+    ends_24h_paris(return_shipping_deadline(told, tz=PARIS, country="FR"), ship_back)
+    ends_24h_paris(store_promise_deadline(told, PROMISE_DAYS, tz=PARIS, country="FR"), promise)
+
+    late = late_refund_surcharge(d2.due.last_day, paid_on, today=paid_on, amount=EUR100,
+                                 legal_interest_rate=LEGAL_RATE)
+    assert late.tier == tier
+    assert late.days_late == max((paid_on - refund).days, 0)
+
+
+@pytest.mark.parametrize(
+    ("goods_back", "dispatch_proof", "released_by", "due_last_day", "due_at", "act_at"),
+    [
+        # NOTIFIED: legal refund by Fri 4 Dec 24:00 Paris (23:00 UTC)
+        pytest.param(utc(2026, 12, 4, 22, 30), None, WithholdRelease.GOODS_BACK, date(2026, 12, 4),
+                     utc(2026, 12, 4, 23), utc(2026, 12, 1, 23), id="goods-back-23h30-paris-on-the-legal-day"),
+        pytest.param(utc(2026, 12, 4, 23, 30), None, WithholdRelease.GOODS_BACK, date(2026, 12, 5),
+                     utc(2026, 12, 5, 23), utc(2026, 12, 4, 23, 30),
+                     id="goods-back-00h30-paris-the-day-after-refund-at-once"),
+        pytest.param(None, utc(2026, 12, 24, 23, 30), WithholdRelease.DISPATCH_PROOF, date(2026, 12, 25),
+                     utc(2026, 12, 25, 23), utc(2026, 12, 24, 23, 30),
+                     id="proof-00h30-paris-on-christmas-not-carried-for-the-store"),
+    ],
+)
+def test_withheld_refund_released_around_midnight_paris(
+    goods_back: datetime | None, dispatch_proof: datetime | None, released_by: WithholdRelease,
+    due_last_day: date, due_at: datetime, act_at: datetime,
+) -> None:
+    result = legal_refund_deadline(NOTIFIED, tz=PARIS, goods_back_at=goods_back, dispatch_proof_at=dispatch_proof)
+    assert not result.may_withhold and result.released_by == released_by
+    assert (result.due.last_day, result.due.due_at, result.due.act_at) == (due_last_day, due_at, act_at)
+
+
+def test_the_local_date_of_due_at_is_the_day_after_the_last_day() -> None:
+    """Why callers must use `last_day`, never `local_date(due_at)`: 24:00 is 00:00 of the next day.
+    Fed to `late_refund_surcharge`, the wrong one makes a refund 11 days late look 10 days late."""
+    from domain.business_days import local_date
+
+    d2 = legal_refund_deadline(NOTIFIED, tz=PARIS)
+    assert d2.legal.last_day == date(2026, 12, 4)
+    assert local_date(d2.legal.due_at, PARIS) == date(2026, 12, 5)
+    paid = date(2026, 12, 15)
+    right = late_refund_surcharge(d2.legal.last_day, paid, today=paid, amount=EUR100, legal_interest_rate=LEGAL_RATE)
+    wrong = late_refund_surcharge(local_date(d2.legal.due_at, PARIS), paid, today=paid, amount=EUR100,
+                                  legal_interest_rate=LEGAL_RATE)
+    assert (right.days_late, right.tier) == (11, "+5 % (11-20 days late)")
+    assert (wrong.days_late, wrong.tier) == (10, "legal interest (1-10 days late)")
+
+
 # -- act_at and the Deadline model -------------------------------------------------------------------
 
 

@@ -37,7 +37,6 @@ RETURN_TEMPLATES = (
     "return_closed_not_shipped",
     "return_tracking_received",
     "return_keep_it",
-    "refund_started",
     "refund_confirmed",
     "replacement_on_its_way",
     "return_follow_up",
@@ -71,7 +70,6 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
     "return_closed_not_shipped": ("customer_message",),
     "return_tracking_received": ("customer_message", "refund"),
     "return_keep_it": ("customer_message", "refund"),
-    "refund_started": ("customer_message",),
     "refund_confirmed": ("customer_message", "partial", "goodwill"),
     "replacement_on_its_way": ("customer_message", "tracking_number", "tracking_url"),
     "return_follow_up": ("customer_message", "survey_url"),
@@ -222,8 +220,6 @@ def extras(template: str, language: Language, reason: ReturnReason) -> dict[str,
             return {"tracking_number": TRACKING, "next": "refund", "refund": refund(language)}
         case "return_keep_it":
             return {"plan_kind": "keep_it_refund", "refund": refund(language), "apology": fault}
-        case "refund_started":
-            return {"refund": refund(language), "after_return": True}
         case "refund_confirmed":
             return {
                 "refund": receipt(language, amount="9.99"),
@@ -337,7 +333,6 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("return_tracking_reminder", {"days_left": 0}),
     ("return_tracking_received", {"next": "exchange"}),
     ("return_keep_it", {"plan_kind": "keep_it_replacement"}),
-    ("refund_started", {"after_return": False}),
     *[("return_follow_up", {"outcome": outcome}) for outcome in ("refunded", "replaced", "exchanged")],
 ]  # fmt: skip
 
@@ -655,16 +650,6 @@ def test_keep_it_refund_or_replacement(language: Language) -> None:
     for part in both_parts(render("return_keep_it", language, ctx)):
         assert expected[language] in part and REFUNDED[language] not in part and DELAY[language] not in part
 
-
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_refund_started_gives_amount_method_delay_and_date(language: Language) -> None:
-    method = {"fr": "carte bancaire", "en": "the card you used"}
-    for part in both_parts(rendered("refund_started", language)):
-        assert REFUNDED[language] in part and DELAY[language] in part and method[language] in part
-        assert day(date(2026, 12, 11), language) in part
-    ctx = context_for("refund_started", language) | {"refund": refund(language, method="store_credit")}
-    for part in both_parts(render("refund_started", language, ctx)):
-        assert ("avoir" if language == "fr" else "store credit") in part and DELAY[language] not in part
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -95,6 +95,32 @@ def delivered_order(*deliveries: datetime | None, items: list[LineItem] | None =
                      id="r1-suppliers-25-and-20-give-15-days"),
         pytest.param([paris(2026, 11, 2)], [10], paris(2026, 11, 16, 23, 59), S.ELIGIBLE, date(2026, 11, 16),
                      id="r1-never-below-legal-14"),
+        # Holidays (the `holidays` package, FR). Thu 30 Apr + 25 = Mon 25 May, Whit Monday -> Tue 26 May
+        pytest.param([paris(2026, 4, 30, 10)], [30], paris(2026, 5, 26, 23, 59), S.ELIGIBLE, date(2026, 5, 26),
+                     id="r1-window-ends-on-whit-monday-carried-to-tuesday"),
+        pytest.param([paris(2026, 4, 30, 10)], [30], paris(2026, 5, 27, 0, 1), S.OUT_OF_WINDOW, date(2026, 5, 26),
+                     id="r1-window-after-whit-monday-then-out"),
+        # Thu 30 Apr + 14 = Thu 14 May, Ascension -> Fri 15 May
+        pytest.param([paris(2026, 4, 30, 10)], LEGAL_ONLY, paris(2026, 5, 15, 23, 59), S.ELIGIBLE, date(2026, 5, 15),
+                     id="legal-window-ends-on-ascension-carried-to-friday"),
+        # Mon 13 Jul, eve of 14 July: a holiday inside the period does not lengthen it (Mon 27 Jul)
+        pytest.param([paris(2026, 7, 13, 18)], LEGAL_ONLY, paris(2026, 7, 28, 0, 1), S.OUT_OF_WINDOW,
+                     date(2026, 7, 27), id="eve-of-14-july-holiday-inside-changes-nothing"),
+        # Thu 24 Dec, Christmas Eve: + 14 = Thu 7 Jan 2027
+        pytest.param([paris(2026, 12, 24, 10)], LEGAL_ONLY, paris(2027, 1, 7, 23, 59), S.ELIGIBLE, date(2027, 1, 7),
+                     id="eve-of-christmas"),
+        # Local day, never the UTC day: 22:30 UTC = 23:30 Paris on Thu 10 Dec -> Thu 24 Dec
+        pytest.param([datetime(2026, 12, 10, 22, 30, tzinfo=UTC)], LEGAL_ONLY, paris(2026, 12, 24, 23, 59),
+                     S.ELIGIBLE, date(2026, 12, 24), id="23h30-paris-stored-in-utc-last-minute"),
+        # 23:30 UTC on Thu 10 Dec = Fri 11 Dec 00:30 Paris -> Fri 25 Dec, Christmas -> Mon 28 Dec
+        pytest.param([datetime(2026, 12, 10, 23, 30, tzinfo=UTC)], LEGAL_ONLY, paris(2026, 12, 28, 23, 59),
+                     S.ELIGIBLE, date(2026, 12, 28), id="00h30-paris-stored-as-previous-utc-day-christmas-carried"),
+        pytest.param([datetime(2026, 12, 10, 23, 30, tzinfo=UTC)], LEGAL_ONLY, paris(2026, 12, 29, 0, 1),
+                     S.OUT_OF_WINDOW, date(2026, 12, 28), id="00h30-paris-then-out-on-tuesday"),
+        # Two parcels, the last one at 00:30 Paris on Tue 24 Nov (Mon 23 Nov in UTC) -> Tue 8 Dec
+        pytest.param([paris(2026, 11, 20, 10), datetime(2026, 11, 23, 23, 30, tzinfo=UTC)], LEGAL_ONLY,
+                     paris(2026, 12, 8, 23, 59), S.ELIGIBLE, date(2026, 12, 8),
+                     id="multi-parcel-last-parcel-00h30-paris"),
     ],
 )
 def test_window(deliveries: list[datetime], windows: list[int], now: datetime, status: EligibilityStatus,

@@ -1,0 +1,80 @@
+"""prefect.yaml agrees with the code: each event trigger expects exactly the event names the
+receiver emits for its process (domain.inbound.EVENT_NAMES), and every deployment's entrypoint
+names a Prefect flow that imports."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect import Flow
+
+from domain.inbound import EVENT_NAMES, RETURN_EVENT_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _prefect_yaml() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8")))
+
+
+def _deployment(name: str) -> dict[str, Any]:
+    return next(d for d in _prefect_yaml()["deployments"] if d["name"] == name)
+
+
+def _expected_events(deployment: dict[str, Any]) -> list[str]:
+    (trigger,) = deployment["triggers"]
+    assert trigger["type"] == "event" and trigger["enabled"] is True
+    assert trigger["match"] == {"prefect.resource.id": "store.order.*"}  # domain.inbound.order_resource_id
+    assert trigger["parameters"] == {"inbound_event_id": "{{ event.payload.inbound_event_id }}"}
+    return list(trigger["expect"])
+
+
+def test_the_return_trigger_expects_exactly_the_return_events() -> None:
+    expect = _expected_events(_deployment("on-return-event"))
+    assert len(expect) == len(set(expect))
+    assert set(expect) == RETURN_EVENT_NAMES
+
+
+def test_the_cancellation_trigger_expects_every_other_event() -> None:
+    expect = _expected_events(_deployment("on-store-event"))
+    assert len(expect) == len(set(expect))
+    assert set(expect) == set(EVENT_NAMES.values()) - RETURN_EVENT_NAMES
+
+
+def test_every_emitted_event_runs_exactly_one_process() -> None:
+    return_events = set(_expected_events(_deployment("on-return-event")))
+    cancellation_events = set(_expected_events(_deployment("on-store-event")))
+    assert not return_events & cancellation_events
+    assert return_events | cancellation_events == set(EVENT_NAMES.values())
+    assert RETURN_EVENT_NAMES <= set(EVENT_NAMES.values())  # no return event that nothing emits
+
+
+def test_flow_entrypoints_take_the_trigger_parameter() -> None:
+    for name in ("on-store-event", "on-return-event"):
+        flow = _load(_deployment(name)["entrypoint"])
+        assert "inbound_event_id" in inspect.signature(flow.fn).parameters, name
+
+
+def _load(entrypoint: str) -> Flow[Any, Any]:
+    path, _, attribute = entrypoint.partition(":")
+    assert path.endswith(".py") and attribute, entrypoint
+    assert (ROOT / path).is_file(), f"{path} does not exist"
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    flow = getattr(module, attribute, None)
+    assert isinstance(flow, Flow), f"{entrypoint} is not a Prefect flow"
+    return flow
+
+
+@pytest.mark.parametrize("deployment", [d["name"] for d in _prefect_yaml()["deployments"]])
+def test_every_deployment_entrypoint_imports_and_names_a_flow(deployment: str) -> None:
+    spec = _deployment(deployment)
+    flow = _load(spec["entrypoint"])
+    assert flow.name
+    assert spec["work_pool"]["name"] == "aftersales"
+    for key in spec.get("parameters") or {}:
+        assert key in inspect.signature(flow.fn).parameters, f"{deployment}: {key} is not a parameter of {flow.name}"
