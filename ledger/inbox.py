@@ -181,7 +181,8 @@ async def carrier_deliveries(db: Database, store_id: str, order_ref: str) -> dic
         rows = (await s.exec(
             select(InboundEvent).where(
                 InboundEvent.source == "shopify", InboundEvent.topic == "fulfillment_events/create",
-                InboundEvent.order_ref == order_ref, col(InboundEvent.status).in_(["processed", "received", "emitted", "ignored"]),
+                InboundEvent.order_ref == order_ref,
+                col(InboundEvent.status).in_(["processed", "received", "emitted", "ignored"]),
                 or_(col(InboundEvent.store_id) == store_id, col(InboundEvent.store_id).is_(None)),
             )
         )).all()

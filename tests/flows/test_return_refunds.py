@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from domain.deadlines import legal_refund_deadline, return_shipping_deadline, store_promise_deadline
+from domain.deadlines import legal_refund_deadline, return_shipping_deadline
 from domain.messages.context import format_date
 from flows.returns import process_return
 from flows.sweep import sweep_deadlines
