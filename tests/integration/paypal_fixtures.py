@@ -1,0 +1,155 @@
+"""Fixtures for the PayPal tests: one real fake-PayPal HTTP server per session, reset before each test.
+
+Import the `*_fixture` functions explicitly (pytest registers them under their `name`); no conftest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from deployments.sandbox.paypal_fake import RunningFakePayPal, start_fake_paypal
+from integrations.paypal import PayPalClient, PayPalSettings
+
+CLIENT_ID = "integration-paypal-client"
+CLIENT_SECRET = "integration-paypal-secret"
+WEBHOOK_ID = "1JE4291016473214C"
+
+
+class PayPalControl:
+    """The fake's control API, over HTTP like the demo uses it."""
+
+    def __init__(self, fake: RunningFakePayPal, http: httpx.AsyncClient) -> None:
+        self.fake = fake
+        self._http = http
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = await self._http.request(method, self.fake.root_url + path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    async def reset(self, **settings: Any) -> None:
+        await self._call("POST", "/_control/reset", settings or None)
+
+    async def configure(self, **settings: Any) -> None:
+        await self._call("POST", "/_control/config", settings)
+
+    async def create_dispute(self, **spec: Any) -> dict[str, Any]:
+        """`{"dispute": ..., "deliveries": [...]}`; `amount` is required."""
+        result: dict[str, Any] = await self._call("POST", "/_control/disputes", spec)
+        return result
+
+    async def dispute(self, dispute_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = (await self._call("GET", f"/_control/disputes/{dispute_id}"))["dispute"]
+        return result
+
+    async def event(self, dispute_id: str, kind: str, **change: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", f"/_control/disputes/{dispute_id}/events/{kind}", change)
+        return result
+
+    async def fault(self, path: str, kind: str, count: int = 1, **extra: Any) -> None:
+        await self._call("POST", "/_control/faults", {"path": path, "kind": kind, "count": count, **extra})
+
+    async def revoke_tokens(self) -> None:
+        await self._call("POST", "/_control/tokens/revoke")
+
+    async def calls(self, path: str | None = None) -> list[dict[str, Any]]:
+        response = await self._http.get(self.fake.root_url + "/_control/calls", params={"path": path} if path else None)
+        response.raise_for_status()
+        calls: list[dict[str, Any]] = response.json()["calls"]
+        return calls
+
+    async def webhooks(self) -> list[dict[str, Any]]:
+        deliveries: list[dict[str, Any]] = (await self._call("GET", "/_control/webhooks"))["deliveries"]
+        return deliveries
+
+
+class WebhookSink:
+    """A tiny HTTP server on 127.0.0.1 that records webhook deliveries (headers, raw body) and answers 200."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self._event = threading.Condition()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with sink._event:
+                    sink.received.append((dict(self.headers.items()), body))
+                    sink._event.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/paypal"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def wait_for(self, predicate: Callable[[list[tuple[dict[str, str], bytes]]], bool], timeout: float = 5.0) -> bool:
+        with self._event:
+            return self._event.wait_for(lambda: predicate(self.received), timeout=timeout)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture(name="paypal_server", scope="session")
+def paypal_server_fixture() -> Iterator[RunningFakePayPal]:
+    server = start_fake_paypal(port=0, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, webhook_id=WEBHOOK_ID)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(name="paypal_fake")
+def paypal_fake_fixture(paypal_server: RunningFakePayPal) -> RunningFakePayPal:
+    """The running fake, as fresh as a new PayPal app (tokens, disputes, replies, faults, calls, webhooks)."""
+    paypal_server.state.reset()
+    return paypal_server
+
+
+@pytest.fixture(name="paypal_http")
+async def paypal_http_fixture() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        yield http
+
+
+@pytest.fixture(name="paypal_control")
+def paypal_control_fixture(paypal_fake: RunningFakePayPal, paypal_http: httpx.AsyncClient) -> PayPalControl:
+    return PayPalControl(paypal_fake, paypal_http)
+
+
+@pytest.fixture(name="webhook_sink")
+def webhook_sink_fixture() -> Iterator[WebhookSink]:
+    sink = WebhookSink()
+    yield sink
+    sink.close()
+
+
+def make_client(fake: RunningFakePayPal, http: httpx.AsyncClient, **options: Any) -> PayPalClient:
+    """A client on the fake; `options` are `PayPalSettings` fields, or `clock` / `token_margin`."""
+    client_options = {k: options.pop(k) for k in ("clock", "token_margin") if k in options}
+    settings: dict[str, Any] = {
+        "base_url": fake.base_url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "webhook_id": WEBHOOK_ID,
+        **options,
+    }
+    return PayPalClient(PayPalSettings(**settings), http, **client_options)
+
+
+@pytest.fixture(name="paypal_client")
+def paypal_client_fixture(paypal_fake: RunningFakePayPal, paypal_http: httpx.AsyncClient) -> PayPalClient:
+    return make_client(paypal_fake, paypal_http)
