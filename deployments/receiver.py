@@ -37,10 +37,12 @@ from domain.inbound import (
     FOLLOW_UP_TOPICS,
     CustomerCancellationBody,
     CustomerReturnBody,
+    DisputeDecisionBody,
     ReturnTrackingBody,
     ReturnUpdateBody,
     StockMissingBody,
     SupplierReplyBody,
+    dispute_resource_id,
     order_resource_id,
 )
 from domain.orders import Order
@@ -74,7 +76,8 @@ class Accepted(BaseModel):
     message: str | None = None
 
 
-_KEPT_HEADERS = ("content-type", "user-agent", "idempotency-key")
+_KEPT_HEADERS = ("content-type", "user-agent", "idempotency-key", "stripe-signature", "paypal-transmission-id",
+                 "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo")
 
 
 def _text(raw: bytes) -> str:
@@ -240,6 +243,9 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         status, reason = "received", None
         if name is None:
             status, reason = "ignored", f"topic {topic} is not handled"
+        elif topic.startswith("disputes/"):
+            if not body.get("id"):
+                return await _reject("shopify", topic, raw, request, 400, "dispute payload has no id", delivery_id)
         elif order_ref is None:
             return await _reject("shopify", topic, raw, request, 400, "payload has no order id", delivery_id)
         elif topic in FOLLOW_UP_TOPICS and not await _has_open_case(order_ref):
@@ -255,7 +261,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             store_id=request.headers.get("x-shopify-shop-domain") or runtime.store_id(), order_ref=order_ref,
             body=_text(raw), headers=_kept_headers(request), status=status,
             reject_reason=reason, http_status=200, event_name=name if status == "received" else None,
-            resource_id=order_resource_id(order_ref) if order_ref else None,
+            resource_id=(dispute_resource_id("shopify_payments", str(body.get("id", "")))
+                         if topic.startswith("disputes/") else order_resource_id(order_ref) if order_ref else None),
         )
         if not created:
             return Accepted(status="duplicate", event_id=row.id)
@@ -269,6 +276,61 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     async def _awaits_delivery_date(order_ref: str) -> bool:
         found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, CaseKind.RETURN)
         return found is not None and bool(found.data.get("needs_delivery_date"))
+
+    # -- Payment processors (disputes, K1) --------------------------------------------------------
+
+    async def _processor_event(source: str, topic: str, event_id: str, dispute_id: str, raw: bytes,
+                               request: Request, background: BackgroundTasks) -> Any:
+        name = EVENT_NAMES.get((source, topic))
+        row, created = await inbox.store_inbound(
+            runtime.db(), source=source, delivery_id=event_id, topic=topic, store_id=runtime.store_id(),
+            order_ref=None, body=_text(raw), headers=_kept_headers(request),
+            status="received" if name else "ignored", reject_reason=None if name else f"topic {topic} is not handled",
+            http_status=200, event_name=name, resource_id=dispute_resource_id(source, dispute_id),
+        )
+        if not created:
+            return Accepted(status="duplicate", event_id=row.id)
+        background.add_task(_emit_later, row)
+        return Accepted(status=row.status, event_id=row.id)
+
+    @app.post("/webhooks/stripe", response_model=Accepted, responses={400: {}})
+    async def stripe_webhook(request: Request, background: BackgroundTasks) -> Any:
+        """Stripe events: Stripe-Signature (t=, v1=, 300 s tolerance, constant time), dedupe on event.id."""
+        from integrations.stripe.webhooks import SignatureError, verify_signature
+
+        try:
+            raw = await _body(request)
+        except _Reject as rej:
+            return await _reject("stripe", "unknown", b"", request, rej.status, rej.reason)
+        secret = stripe_secret()
+        try:
+            event = verify_signature(raw, request.headers.get("stripe-signature"), secret)
+        except SignatureError as exc:
+            return await _reject("stripe", "unknown", raw, request, 400, f"Stripe-Signature: {exc.reason}")
+        topic = str(event.get("type", ""))
+        obj = (event.get("data") or {}).get("object") or {}
+        if not event.get("id") or not isinstance(obj, dict) or not obj.get("id"):
+            return await _reject("stripe", topic, raw, request, 400, "event without id or data.object.id")
+        return await _processor_event("stripe", topic, str(event["id"]), str(obj["id"]), raw, request, background)
+
+    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}})
+    async def paypal_webhook(request: Request, background: BackgroundTasks) -> Any:
+        """PayPal CUSTOMER.DISPUTE.* events: stored, then verified with PayPal by the flow before
+        anything is done (the verification is a call to PayPal, not made before the answer)."""
+        from integrations.paypal.webhooks import parse_dispute_event
+
+        try:
+            raw = await _body(request)
+        except _Reject as rej:
+            return await _reject("paypal", "unknown", b"", request, rej.status, rej.reason)
+        if not request.headers.get("paypal-transmission-sig"):
+            return await _reject("paypal", "unknown", raw, request, 400, "missing PAYPAL-TRANSMISSION-SIG")
+        try:
+            parsed = parse_dispute_event(raw)
+        except Exception as exc:
+            return await _reject("paypal", "unknown", raw, request, 400, f"not a dispute event: {exc}")
+        return await _processor_event("paypal", parsed.event_type, parsed.event_id, parsed.dispute_id, raw, request,
+                                      background)
 
     # -- Customers -------------------------------------------------------------------------------
 
@@ -401,6 +463,25 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         receipt, the inspection outcome with photos, the replacement's tracking (R6, R7)."""
         return await _operator_event(request, background, "return.update", ReturnUpdateBody)
 
+    @app.post("/operator/dispute-decisions", status_code=202, response_model=Accepted,
+              dependencies=[Depends(operator)])
+    async def dispute_decision(request: Request, background: BackgroundTasks) -> Any:
+        """The operator's decision on a dispute above the policy amount: contest or accept (K4)."""
+        topic = "dispute.decision"
+        body, _, rejected = await _parse("operator", topic, request, DisputeDecisionBody)
+        if body is None:
+            return rejected
+        stored = body.model_dump_json()
+        row, created = await inbox.store_inbound(
+            runtime.db(), source="operator", delivery_id=hashlib.sha256(stored.encode()).hexdigest(), topic=topic,
+            store_id=runtime.store_id(), order_ref=None, body=stored, headers=_kept_headers(request),
+            http_status=202, event_name=EVENT_NAMES[("operator", topic)],
+            resource_id=f"dispute.case.{body.case_id}",
+        )
+        if created:
+            background.add_task(_emit_later, row)
+        return Accepted(status="received" if created else "duplicate", event_id=row.id)
+
     @app.get("/operator/reviews", dependencies=[Depends(operator)])
     async def reviews() -> list[dict[str, Any]]:
         return [r.model_dump(mode="json") for r in await records.open_reviews(runtime.db())]
@@ -413,6 +494,12 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                  "reason": r.reject_reason, "http_status": r.http_status, "body": r.body[:2000]} for r in rows]
 
     return app
+
+
+def stripe_secret() -> str:
+    from integrations.stripe.settings import StripeSettings
+
+    return StripeSettings().webhook_secret.get_secret_value()
 
 
 def _webhook_order_ref(topic: str, body: dict[str, Any]) -> str | None:

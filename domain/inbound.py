@@ -242,7 +242,21 @@ EVENT_NAMES: dict[tuple[str, str], str] = {
     ("customer", "return.requested"): "customer.return.requested",
     ("customer", "return.shipped"): "customer.return.shipped",
     ("operator", "return.update"): "supplier.return.updated",
+    ("shopify", "disputes/create"): "processor.dispute.opened",
+    ("shopify", "disputes/update"): "processor.dispute.updated",
+    ("stripe", "charge.dispute.created"): "processor.dispute.opened",
+    ("stripe", "charge.dispute.updated"): "processor.dispute.updated",
+    ("stripe", "charge.dispute.closed"): "processor.dispute.updated",
+    ("stripe", "charge.dispute.funds_withdrawn"): "processor.dispute.updated",
+    ("stripe", "charge.dispute.funds_reinstated"): "processor.dispute.updated",
+    ("paypal", "CUSTOMER.DISPUTE.CREATED"): "processor.dispute.opened",
+    ("paypal", "CUSTOMER.DISPUTE.UPDATED"): "processor.dispute.updated",
+    ("paypal", "CUSTOMER.DISPUTE.RESOLVED"): "processor.dispute.updated",
+    ("operator", "dispute.decision"): "operator.dispute.decided",
 }
+
+# Events that run the dispute process (prefect.yaml, process-dispute trigger; resource dispute.*).
+DISPUTE_EVENT_NAMES = {"processor.dispute.opened", "processor.dispute.updated", "operator.dispute.decided"}
 
 # Events that run the return process (prefect.yaml, process-return trigger).
 RETURN_EVENT_NAMES = {
@@ -256,3 +270,15 @@ FOLLOW_UP_TOPICS = {"orders/updated", "fulfillments/create", "fulfillments/updat
 
 def order_resource_id(order_ref: str) -> str:
     return f"store.order.{order_ref}"
+
+
+def dispute_resource_id(processor: str, dispute_id: str) -> str:
+    return f"dispute.{processor}.{dispute_id.rsplit('/', 1)[-1]}"
+
+
+class DisputeDecisionBody(_Body):
+    """The operator's decision on a dispute above the policy amount (K4)."""
+
+    case_id: str = Field(min_length=8, max_length=64)
+    decision: Literal["contest", "accept"]
+    note: str | None = Field(default=None, max_length=2000)

@@ -28,6 +28,7 @@ from domain.deadlines import late_refund_surcharge
 from domain.money import Money
 from flows.cancellation import process_cancellation
 from flows.common import case_lock
+from flows.disputes import process_dispute
 from flows.messages import operator_context
 from flows.return_messages import base_for_case
 from flows.returns import process_return
@@ -43,9 +44,11 @@ UPCOMING = timedelta(days=14)
 ACTIVE_STATES = {
     CaseKind.CANCELLATION.value: {S.RECEIVED.value, S.CANCELLING.value, S.CANCELLED.value},
     CaseKind.RETURN.value: {ReturnState.RECEIVED.value, ReturnState.REFUNDING.value},
+    CaseKind.DISPUTE.value: {"received"},
 }
 # Deadlines that wait on a case without being what it waits for (the case still needs a nudge).
-BACKGROUND_DEADLINES = {CaseKind.CANCELLATION.value: {"legal_refund"}, CaseKind.RETURN.value: set()}
+BACKGROUND_DEADLINES = {CaseKind.CANCELLATION.value: {"legal_refund"}, CaseKind.RETURN.value: set(),
+                        CaseKind.DISPUTE.value: set()}
 # Cases that poll an API supplier (CJ) each check while in these states.
 API_SUPPLIER_STATES = {
     CaseKind.CANCELLATION.value: {S.AWAITING_SUPPLIER.value},
@@ -60,6 +63,8 @@ async def _rerun(case: Case) -> None:
             await process_cancellation(case_id=case.id)
         elif case.kind == CaseKind.RETURN:
             await process_return(case_id=case.id)
+        elif case.kind == CaseKind.DISPUTE:
+            await process_dispute(case_id=case.id)
     except Exception as exc:
         get_run_logger().error("case %s could not be advanced now (%r); the next check retries", case.id, exc)
 
@@ -164,6 +169,7 @@ HANDLERS: dict[str, Handler] = {
     "replacement": _flag("replacement_overdue", "the replacement has not left (R4)"),
     "follow_up": _flag("follow_up_due", "time for the follow-up email (R6)"),
     "survey": _survey,
+    "dispute_response": _flag("submit_due", "the processor's due date minus the margin: submit now (K5)"),
 }
 # Deadlines acted on even when the case is over (they follow its end).
 AFTER_END = {"survey"}

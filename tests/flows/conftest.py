@@ -49,6 +49,8 @@ class Sandbox:
     shopify: Any
     cj: Any
     smtp: Any
+    stripe: Any = None
+    paypal: Any = None
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +58,14 @@ def sandbox(prefect_harness: None) -> Iterator[Sandbox]:
     shopify = start_fake_shopify(port=0, bucket_size=100_000.0, restore_rate=10_000.0)
     cj = start_fake_cj(port=0)
     smtp = start_smtp_catcher(smtp_port=0)
+    from deployments.sandbox.paypal_fake import start_fake_paypal
+    from deployments.sandbox.stripe_fake import start_fake_stripe
+
+    stripe = start_fake_stripe(port=0)
+    paypal = start_fake_paypal(port=0)
+    os.environ["AFTERSALES_STRIPE_BASE_URL"] = stripe.base_url
+    os.environ["AFTERSALES_STRIPE_FILES_BASE_URL"] = stripe.files_base_url
+    os.environ["AFTERSALES_PAYPAL_BASE_URL"] = paypal.base_url
     os.environ["AFTERSALES_SHOPIFY_BASE_URL"] = shopify.base_url
     os.environ["AFTERSALES_CJ_BASE_URL"] = cj.base_url
     os.environ["AFTERSALES_SMTP_HOST"] = "127.0.0.1"
@@ -63,8 +73,8 @@ def sandbox(prefect_harness: None) -> Iterator[Sandbox]:
     from tasks import runtime
 
     runtime.clear_settings_cache()
-    yield Sandbox(shopify, cj, smtp)
-    for server in (smtp, cj, shopify):
+    yield Sandbox(shopify, cj, smtp, stripe, paypal)
+    for server in (smtp, cj, shopify, stripe, paypal):
         server.stop()
 
 
@@ -158,6 +168,8 @@ async def world(sandbox: Sandbox, db: Any, monkeypatch: pytest.MonkeyPatch) -> A
         (await http.post(f"{sandbox.shopify.base_url}/_control/reset",
                          json={"bucket_size": 100_000.0, "restore_rate": 10_000.0})).raise_for_status()
         (await http.post(f"{sandbox.cj.root_url}/_control/reset", json={})).raise_for_status()
+        (await http.post(f"{sandbox.stripe.base_url}/_control/reset", json={})).raise_for_status()
+        (await http.post(f"{sandbox.paypal.root_url}/_control/reset", json={})).raise_for_status()
         app = create_app(ReceiverSettings(ip_requests_per_minute=1000), emit_loop=False)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as receiver:

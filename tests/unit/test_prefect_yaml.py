@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prefect import Flow
 
-from domain.inbound import EVENT_NAMES, RETURN_EVENT_NAMES
+from domain.inbound import DISPUTE_EVENT_NAMES, EVENT_NAMES, RETURN_EVENT_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,10 +26,10 @@ def _deployment(name: str) -> dict[str, Any]:
     return next(d for d in _prefect_yaml()["deployments"] if d["name"] == name)
 
 
-def _expected_events(deployment: dict[str, Any]) -> list[str]:
+def _expected_events(deployment: dict[str, Any], resource: str = "store.order.*") -> list[str]:
     (trigger,) = deployment["triggers"]
     assert trigger["type"] == "event" and trigger["enabled"] is True
-    assert trigger["match"] == {"prefect.resource.id": "store.order.*"}  # domain.inbound.order_resource_id
+    assert trigger["match"] == {"prefect.resource.id": resource}  # domain.inbound.*_resource_id
     assert trigger["parameters"] == {"inbound_event_id": "{{ event.payload.inbound_event_id }}"}
     return list(trigger["expect"])
 
@@ -43,19 +43,25 @@ def test_the_return_trigger_expects_exactly_the_return_events() -> None:
 def test_the_cancellation_trigger_expects_every_other_event() -> None:
     expect = _expected_events(_deployment("on-store-event"))
     assert len(expect) == len(set(expect))
-    assert set(expect) == set(EVENT_NAMES.values()) - RETURN_EVENT_NAMES
+    assert set(expect) == set(EVENT_NAMES.values()) - RETURN_EVENT_NAMES - DISPUTE_EVENT_NAMES
+
+
+def test_the_dispute_trigger_expects_exactly_the_dispute_events() -> None:
+    expect = _expected_events(_deployment("on-dispute-event"), "dispute.*")
+    assert set(expect) == DISPUTE_EVENT_NAMES
 
 
 def test_every_emitted_event_runs_exactly_one_process() -> None:
     return_events = set(_expected_events(_deployment("on-return-event")))
     cancellation_events = set(_expected_events(_deployment("on-store-event")))
-    assert not return_events & cancellation_events
-    assert return_events | cancellation_events == set(EVENT_NAMES.values())
+    dispute_events = set(_expected_events(_deployment("on-dispute-event"), "dispute.*"))
+    assert not return_events & cancellation_events and not dispute_events & (return_events | cancellation_events)
+    assert return_events | cancellation_events | dispute_events == set(EVENT_NAMES.values())
     assert RETURN_EVENT_NAMES <= set(EVENT_NAMES.values())  # no return event that nothing emits
 
 
 def test_flow_entrypoints_take_the_trigger_parameter() -> None:
-    for name in ("on-store-event", "on-return-event"):
+    for name in ("on-store-event", "on-return-event", "on-dispute-event"):
         flow = _load(_deployment(name)["entrypoint"])
         assert "inbound_event_id" in inspect.signature(flow.fn).parameters, name
 

@@ -1,0 +1,375 @@
+"""process-dispute: chargebacks and disputes, rules K1-K7 (../shared/PROCESSES.md).
+
+Like the other processes the flow takes ids (an inbound event or a case), reads the dispute
+again at its processor (a webhook is only a hint), ties it to its order, and moves the case:
+
+    received -> accepted (K4: accept, recorded)
+             -> awaiting_decision (K4: above the policy amount, the operator decides)
+             -> preparing (K3: evidence assembled from the ledger then the store, staged)
+                  -> submitted (K5: once, as soon as complete or at due - margin at the latest)
+                       -> won | lost (the processor's decision)
+
+The processor's due date is a deadline row (`dispute_response`, act at due - margin): the
+deadline check submits what there is, or applies the recommendation when the operator did not
+decide in time (K2: an unanswered dispute is lost).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from prefect import flow
+from prefect.logging import get_run_logger
+
+from domain.cases import CaseKind, DisputeState, is_terminal
+from domain.disputes import (
+    Decision,
+    DisputeDecision,
+    Facts,
+    Processor,
+    answer_points,
+    decide,
+    evidence_status,
+    normalise_reason,
+    response_due,
+)
+from domain.errors import InvalidInput, PermanentError
+from domain.evidence_pdf import summary_pdf
+from domain.money import Money
+from domain.orders import Order
+from domain.policy import StorePolicy
+from flows.common import CaseStep, case_lock, label_run, publish_timeline, renew_lock
+from integrations.paypal.webhooks import parse_dispute_event
+from integrations.shopify.disputes import dispute_from_webhook
+from ledger import cases, deadlines, inbox, records
+from ledger.models import Case
+from tasks import runtime
+from tasks.disputes import (
+    DisputeView,
+    EvidencePack,
+    accept_dispute,
+    paypal,
+    read_dispute,
+    stage_evidence,
+    submit_evidence,
+)
+from tasks.effects import EffectFailed
+from tasks.store import find_shopify_order, read_shopify_order
+
+KIND = CaseKind.DISPUTE.value
+D = DisputeState
+
+
+# ---------------------------------------------------------------------------------------------
+# Intake
+# ---------------------------------------------------------------------------------------------
+
+def _dispute_ref(source: str, topic: str, body: dict[str, Any]) -> tuple[Processor, str]:
+    if source == "shopify":
+        gid, _ = dispute_from_webhook(body)
+        return Processor.SHOPIFY_PAYMENTS, gid
+    if source == "stripe":
+        obj = (body.get("data") or {}).get("object") or {}
+        if not isinstance(obj, dict) or not obj.get("id"):
+            raise InvalidInput("Stripe event without data.object.id")
+        return Processor.STRIPE, str(obj["id"])
+    if source == "paypal":
+        return Processor.PAYPAL, parse_dispute_event(body).dispute_id
+    raise InvalidInput(f"no dispute in {source}:{topic}")
+
+
+async def _tie(view: DisputeView) -> Order | None:
+    """Every dispute is tied to its order, even from a charge or a transaction id alone."""
+    hints = view.order_hints
+    for key in ("order_id", "order_legacy_id"):
+        if hints.get(key):
+            return await read_shopify_order(hints[key])
+    for key in ("order", "order_name", "invoice", "custom"):
+        value = (hints.get(key) or "").strip()
+        if not value:
+            continue
+        if value.isdigit() and len(value) > 8:  # a store order id
+            try:
+                return await read_shopify_order(value)
+            except PermanentError:
+                pass
+        digits = value.lstrip("#").rsplit("#", 1)[-1].strip()
+        if digits.isdigit():
+            found = await find_shopify_order(f"#{digits}")
+            if found is not None:
+                return found
+    return None
+
+
+async def intake(inbound_event_id: str) -> str | None:
+    db = runtime.db()
+    event = await inbox.get_inbound(db, inbound_event_id)
+    if event is None:
+        return None
+    if event.status in ("processed", "ignored", "rejected"):
+        return event.case_id
+    store = event.store_id or runtime.store_id()
+    try:
+        body: dict[str, Any] = json.loads(event.body or "{}")
+    except json.JSONDecodeError:
+        await inbox.finish_inbound(db, event.id, status="rejected", error="body is not JSON")
+        return None
+    if event.source == "operator" and event.topic == "dispute.decision":
+        return await _intake_decision(event.id, store, body)
+    if event.source == "paypal":
+        async with paypal() as client:
+            genuine = await client.verify_webhook(event.headers or {}, (event.body or "").encode())
+        if not genuine:
+            await inbox.finish_inbound(db, event.id, status="rejected", error="PayPal did not verify this delivery")
+            return None
+    try:
+        processor, dispute_id = _dispute_ref(event.source, event.topic, body)
+    except InvalidInput as exc:
+        await inbox.finish_inbound(db, event.id, status="rejected", error=str(exc))
+        return None
+    view = await read_dispute(processor, dispute_id)
+    key = f"{KIND}:{store}:{processor.value}:{view.dispute_id}"
+    case = await cases.find_case(db, key)
+    if case is None:
+        order = await _tie(view)
+        policy = await runtime.load_policy(store)
+        case, _ = await cases.open_case(
+            db, key=key, kind=KIND, store_id=store, state=D.RECEIVED.value,
+            order_ref=order.legacy_id if order else None, order_id=order.id if order else None,
+            order_name=order.name if order else None, customer_email=order.email if order else None,
+            customer_first_name=order.customer.first_name if order else None,
+            language=policy.store.default_language, reason=normalise_reason(view.reason).value,
+            reason_note=view.reason, origin=processor.value, policy_version=policy.version(),
+            data={"processor": processor.value, "dispute_id": view.dispute_id, "view": view.model_dump(mode="json")},
+        )
+    else:
+        await cases.update_case(db, case.id, data={"view": view.model_dump(mode="json")},
+                                summary=f"{processor.value}: dispute {view.raw_status} ({event.topic})")
+    await inbox.finish_inbound(db, event.id, status="processed", case_id=case.id)
+    return case.id
+
+
+async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> str | None:
+    db = runtime.db()
+    case = await cases.get_case(db, str(body.get("case_id", ""))) if body.get("case_id") else None
+    if case is None or case.kind != KIND or is_terminal(case.kind, case.state):
+        await inbox.finish_inbound(db, event_id, status="rejected", error="no open dispute case with this id")
+        return None
+    decision = str(body.get("decision"))
+    await cases.update_case(db, case.id, data={"operator_decision": decision}, actor="operator",
+                            summary=f"the operator decided: {decision}" + (f" ({body['note']})" if body.get("note")
+                                                                          else ""))
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+# ---------------------------------------------------------------------------------------------
+
+class Step(CaseStep):
+    operator_state = D.NEEDS_OPERATOR.value
+
+    @property
+    def view(self) -> DisputeView:
+        return DisputeView.model_validate(self.case.data["view"])
+
+
+async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: Money) -> Facts:
+    """K3: the evidence, from the ledger first (messages sent, refunds, cancellations, returns),
+    then from the store (tracking, delivery, addresses, the customer's history)."""
+    db = runtime.db()
+    related = [c for c in await cases.cases_for_order(db, case.store_id, order.legacy_id) if c.id != case.id]
+    messages = []
+    for c in related:
+        for m in await records.messages_for_case(db, c.id):
+            if m.party == "customer" or (m.direction == "outbound" and m.party != "supplier"):
+                messages.append(f"{m.at:%Y-%m-%d} \u201c{m.subject}\u201d to {m.to_address}")
+    archived = [r for c in related for r in await records.refunds_for_case(db, c.id)]
+    refunds = [f"{r.amount} {r.currency} on {r.created_at:%Y-%m-%d} ({r.method}, reference {r.reference or '-'})"
+               for r in archived]
+    refunds += [f"{r.amount.amount} {r.amount.currency} on {r.created_at:%Y-%m-%d} (Shopify refund {r.id})"
+                for r in order.refunds if not any(r.id == a.reference for a in archived)]
+    tracking = [f"{t.company or 'carrier'} {t.number}" for f in order.shipped_fulfillments for t in f.tracking
+                if t.number]
+    delivered = [f.delivered_at for f in order.shipped_fulfillments if f.delivered_at]
+    ship, bill = order.shipping_address, order.billing_address
+
+    def line(a: Any) -> str | None:
+        return ", ".join(p for p in (a.address1, a.zip, a.city, a.country_code) if p) if a else None
+
+    returns = [f"return {c.state} ({c.reason})" for c in related if c.kind == CaseKind.RETURN]
+    return Facts(
+        order_name=order.name, amount_paid=order.total_received, disputed=disputed, tracking=tracking,
+        delivered_at=max(delivered) if delivered else None,
+        delivered_to=", ".join(p for p in (ship.city, ship.country_code) if p) if ship else None,
+        product_titles=[li.title for li in order.line_items],
+        return_policy=(f"returns accepted within {policy.return_window_days()} days of delivery; refunds within "
+                       f"{policy.refunds.promise_business_days} business days"),
+        messages_sent=messages, refunded=order.total_refunded if not order.total_refunded.is_zero() else None,
+        refunds=refunds, cancelled=order.is_cancelled, returns=returns,
+        billing_matches_shipping=(line(bill) == line(ship)) if bill and ship else None,
+        billing_address=line(bill), shipping_address=line(ship),
+        customer_orders=max((order.customer.orders_count or 1) - 1, 0),
+    )
+
+
+async def step_received(step: Step) -> bool:
+    case, policy, view = step.case, step.policy, step.view
+    if view.status in ("won", "lost"):
+        await step.move(D.WON if view.status == "won" else D.LOST, f"processor decided: {view.raw_status}",
+                        closed=True)
+        return False
+    if case.order_ref is None:
+        await step.to_operator("dispute_untied", f"{view.processor.value} dispute {view.dispute_id} "
+                               f"({view.amount}, {view.reason}) could not be tied to an order",
+                               ["find the order and answer in the processor's dashboard", "accept"])
+        return False
+    order = await read_shopify_order(case.order_ref)
+    facts = await order_facts(case, policy, order, view.amount)
+    reason = normalise_reason(view.reason)
+    status = evidence_status(reason, facts)
+    decision = decide(reason, facts, view.processor, policy.disputes)
+    if view.due is not None:
+        due = response_due(view.due, tz=policy.store.timezone, country=policy.store.country,
+                           margin=timedelta(hours=policy.disputes.margin_hours))
+        await deadlines.set_deadline(step.db, case_id=case.id, kind="dispute_response", due_at=due.due_at,
+                                     act_at=due.act_at, action="submit the evidence, or apply the recommendation (K5)",
+                                     note=due.note)
+    await step.remember(f"decision: {decision.decision.value} — {decision.why}",
+                        decision=decision.model_dump(mode="json"), facts=facts.model_dump(mode="json"),
+                        evidence={"present": [e.value for e in status.present],
+                                  "missing": [e.value for e in status.missing]})
+    if view.status != "needs_response" and view.submitted:
+        await step.move(D.SUBMITTED, "evidence already submitted at the processor")
+        return False
+    return await _apply(step, decision.decision)
+
+
+async def _apply(step: Step, decision: Decision) -> bool:
+    if decision == Decision.ACCEPT:
+        why = DisputeDecision.model_validate(step.case.data["decision"]).why
+        await accept_dispute(step.case.id, step.view, f"The store accepts this dispute: {why}")
+        await deadlines.resolve_all(step.db, step.case.id, status="met")
+        await step.move(D.ACCEPTED, f"accepted (K4): {why}", closed=True)
+        return False
+    if decision == Decision.OPERATOR:
+        d = DisputeDecision.model_validate(step.case.data["decision"])
+        await step.to_operator("dispute_decision", f"{step.view.amount} disputed ({step.case.reason}): {d.why}; "
+                               f"recommended: {d.recommended.value}", ["contest", "accept"], park=False)
+        await step.move(D.AWAITING_DECISION, "waiting for the operator's decision (K4)")
+        return False
+    await step.move(D.PREPARING, "contest: evidence assembled (K3)")
+    return True
+
+
+async def step_awaiting_decision(step: Step) -> bool:
+    chosen = step.case.data.get("operator_decision")
+    if chosen in ("contest", "accept"):
+        return await _apply(step, Decision.CONTEST if chosen == "contest" else Decision.ACCEPT)
+    if step.case.data.get("submit_due"):
+        rec = DisputeDecision.model_validate(step.case.data["decision"]).recommended
+        await cases.add_event(step.db, step.case.id, "decision",
+                              f"no decision by the margin: the recommendation ({rec.value}) applies (K2)")
+        return await _apply(step, rec)
+    return False
+
+
+def _pack(step: Step, facts: Facts) -> EvidencePack:
+    reason = normalise_reason(step.view.reason)
+    points = answer_points(reason, facts, store_name=step.policy.store.name)
+    order_tracking = facts.tracking[0].split(" ", 1) if facts.tracking else None
+    name = step.case.customer_first_name
+    sections = [("The claim", [f"{step.view.processor.value} dispute {step.view.dispute_id}: {step.view.reason}, "
+                               f"{step.view.amount}"]),
+                ("Our answer", points),
+                ("Evidence held", [f"present: {', '.join(step.case.data['evidence']['present']) or '-'}"])]
+    return EvidencePack(
+        answer="\n\n".join(points), customer_name=name, customer_email=step.case.customer_email, first_name=name,
+        billing_address=facts.billing_address, shipping_address=facts.shipping_address,
+        shipping_carrier=order_tracking[0] if order_tracking else None,
+        tracking_number=order_tracking[1] if order_tracking and len(order_tracking) > 1 else None,
+        shipping_date=f"{facts.delivered_at:%Y-%m-%d}" if facts.delivered_at else None,
+        product_description=", ".join(facts.product_titles) or None, refund_policy=facts.return_policy,
+        refund_ids=[r.split("reference ", 1)[-1].rstrip(")") for r in facts.refunds if "reference" in r],
+        summary_pdf=summary_pdf(f"{step.policy.store.name} - dispute on order {facts.order_name}", sections),
+    )
+
+
+async def step_preparing(step: Step) -> bool:
+    facts = Facts.model_validate(step.case.data["facts"])
+    pack = _pack(step, facts)
+    await stage_evidence(step.case.id, step.view, pack)
+    missing = step.case.data["evidence"]["missing"]
+    now_ok = (not missing and step.policy.disputes.submit_when_complete) or step.case.data.get("submit_due")
+    if not now_ok:
+        if missing and not step.case.data.get("incomplete_alerted"):
+            await step.to_operator("dispute_evidence_incomplete",
+                                   f"evidence missing: {', '.join(missing)}; what there is goes out at "
+                                   f"the margin before the processor's due date (K5)",
+                                   ["add the missing evidence at the processor", "accept"], park=False)
+            await step.remember(incomplete_alerted=True)
+        return False
+    try:
+        await submit_evidence(step.case.id, step.view, pack)
+    except EffectFailed as exc:
+        await step.to_operator("dispute_submit_failed", f"the processor refused the evidence: "
+                               f"{exc.operation.last_error}", ["submit in the processor's dashboard"])
+        return False
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_response", status="met")
+    await step.move(D.SUBMITTED, "evidence submitted once (K5); nothing is edited after")
+    return True
+
+
+async def step_submitted(step: Step) -> bool:
+    view = step.view
+    if view.status in ("won", "lost"):
+        await step.move(D.WON if view.status == "won" else D.LOST, f"processor decided: {view.raw_status}",
+                        closed=True)
+    return False
+
+
+STEPS = {
+    D.RECEIVED: step_received,
+    D.AWAITING_DECISION: step_awaiting_decision,
+    D.PREPARING: step_preparing,
+    D.SUBMITTED: step_submitted,
+}
+
+
+async def advance(case_id: str) -> str:
+    case = await cases.get_case(runtime.db(), case_id)
+    step = Step(case, await runtime.load_policy(case.store_id))
+    for _ in range(8):
+        await renew_lock(case_id)
+        handler = STEPS.get(D(step.case.state))
+        if handler is None:
+            break
+        try:
+            moved = await handler(step)
+        except PermanentError as exc:
+            await step.to_operator("permanent_error", f"{exc}", ["answer in the processor's dashboard", "accept"])
+            break
+        if not moved:
+            break
+    return step.case.state
+
+
+@flow(name="process-dispute", flow_run_name="dispute", retries=0, log_prints=False)
+async def process_dispute(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
+    """Handle one dispute event or one dispute case whose deadline came (K1-K7)."""
+    if inbound_event_id:
+        case_id = await intake(inbound_event_id)
+    if case_id is None:
+        return "nothing to do"
+    case = await cases.get_case(runtime.db(), case_id)
+    await label_run(case)
+    async with case_lock(case_id) as acquired:
+        if not acquired:
+            return "busy"
+        state = await advance(case_id)
+    await publish_timeline(case_id)
+    get_run_logger().info("dispute case %s is now %s", case_id, state)
+    return state

@@ -1,0 +1,269 @@
+"""Dispute tasks: read a dispute at its processor, stage and submit the evidence once, accept.
+
+One view of a dispute whatever the processor (`DisputeView`), and one operation row per outside
+effect (promise 2): staging is repeatable (a draft overwritten with the same content), the
+submission happens once: Stripe `submit=true` with an Idempotency-Key, Shopify
+`disputeEvidenceUpdate(submitEvidence: true)`, PayPal provide-evidence with a PayPal-Request-Id.
+An unclear answer is settled by reading the dispute again (submitted or not), never by sending
+a second time blindly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Any
+
+import httpx
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.disputes import Processor
+from domain.money import Money
+from integrations.paypal.client import PayPalClient
+from integrations.paypal.models import EvidenceItem, TrackingInfo
+from integrations.paypal.settings import PayPalSettings
+from integrations.stripe.client import StripeClient
+from integrations.stripe.settings import StripeSettings
+from ledger.models import Operation
+from tasks import runtime
+from tasks.effects import EffectResult, perform
+from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
+
+_RETRY: dict[str, Any] = {
+    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
+    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
+}
+
+
+class DisputeView(BaseModel):
+    """A dispute as the process sees it, whatever the processor."""
+
+    model_config = ConfigDict(frozen=True)
+
+    processor: Processor
+    dispute_id: str
+    status: str  # needs_response | under_review | won | lost | accepted
+    raw_status: str
+    reason: str  # the processor's own code (domain.disputes.normalise_reason maps it)
+    amount: Money
+    due: datetime | date | None
+    submitted: bool
+    evidence_id: str | None = None  # Shopify: the ShopifyPaymentsDisputeEvidence id
+    order_hints: dict[str, str] = Field(default_factory=dict)  # order_id, order_legacy_id, order_name, charge...
+
+
+class EvidencePack(BaseModel):
+    """What we send, built once from the ledger and the store (K3) and stored with the operation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    answer: str  # the written answer, one point per paragraph
+    customer_name: str | None = None
+    customer_email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    billing_address: str | None = None
+    shipping_address: str | None = None
+    shipping_carrier: str | None = None
+    tracking_number: str | None = None
+    shipping_date: str | None = None
+    product_description: str | None = None
+    refund_policy: str | None = None
+    refund_ids: list[str] = Field(default_factory=list)
+    summary_pdf: bytes | None = None
+
+
+def stripe_settings() -> StripeSettings:
+    return StripeSettings()
+
+
+def paypal_settings() -> PayPalSettings:
+    return PayPalSettings()
+
+
+@asynccontextmanager
+async def stripe() -> AsyncIterator[StripeClient]:
+    settings = stripe_settings()
+    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+        yield StripeClient(settings, http)
+
+
+@asynccontextmanager
+async def paypal() -> AsyncIterator[PayPalClient]:
+    settings = paypal_settings()
+    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+        yield PayPalClient(settings, http)
+
+
+_STRIPE_STATUS = {"needs_response": "needs_response", "warning_needs_response": "needs_response",
+                  "under_review": "under_review", "warning_under_review": "under_review", "won": "won",
+                  "lost": "lost", "warning_closed": "won", "prevented": "won"}
+_SHOPIFY_STATUS = {"NEEDS_RESPONSE": "needs_response", "UNDER_REVIEW": "under_review", "WON": "won", "LOST": "lost",
+                   "ACCEPTED": "accepted", "CHARGE_REFUNDED": "lost", "PREVENTED": "won"}
+
+
+def _paypal_status(status: str, outcome: str | None) -> str:
+    if status == "RESOLVED":
+        return "won" if outcome and "SELLER" in outcome.upper() else "lost"
+    if status in ("WAITING_FOR_SELLER_RESPONSE", "OPEN"):
+        return "needs_response"
+    return "under_review"
+
+
+@task(name="read-dispute", task_run_name="read-dispute-{processor}-{dispute_id}", **_RETRY)
+async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
+    if processor == Processor.STRIPE:
+        async with stripe() as client:
+            d = await client.get_dispute(dispute_id)
+            ref = await client.find_order_reference(d)
+        hints = {"charge": d.charge, **({"order": ref.value} if ref else {})}
+        return DisputeView(processor=processor, dispute_id=d.id, status=_STRIPE_STATUS.get(d.status, "under_review"),
+                           raw_status=d.status, reason=d.reason, amount=d.amount, due=d.evidence_details.due_by,
+                           submitted=d.submitted, order_hints=hints)
+    if processor == Processor.PAYPAL:
+        async with paypal() as client:
+            p = await client.get_dispute(dispute_id)
+        hints = {}
+        for t in p.transactions:
+            for key, value in (("invoice", t.invoice_number), ("custom", t.custom),
+                               ("transaction", t.seller_transaction_id)):
+                if value and key not in hints:
+                    hints[key] = value
+        outcome = p.outcome.outcome_code if p.outcome else None
+        return DisputeView(processor=processor, dispute_id=p.id, status=_paypal_status(p.status, outcome),
+                           raw_status=p.status, reason=p.reason, amount=p.amount, due=p.due_by,
+                           submitted=p.seller_evidence_submitted, order_hints=hints)
+    async with runtime.shopify() as shopify:
+        s = await shopify.get_dispute(dispute_id)
+    hints = {k: v for k, v in (("order_id", s.order_id), ("order_legacy_id", s.order_legacy_id),
+                               ("order_name", s.order_name)) if v}
+    return DisputeView(processor=processor, dispute_id=s.id, status=_SHOPIFY_STATUS.get(s.status, "under_review"),
+                       raw_status=s.status, reason=s.reason, amount=s.amount, due=s.evidence_due_by,
+                       submitted=s.evidence.submitted, evidence_id=s.evidence.id, order_hints=hints)
+
+
+def _stripe_evidence(pack: EvidencePack, file_id: str | None) -> dict[str, str]:
+    fields = {
+        "uncategorized_text": pack.answer, "customer_name": pack.customer_name,
+        "customer_email_address": pack.customer_email, "billing_address": pack.billing_address,
+        "shipping_address": pack.shipping_address, "shipping_carrier": pack.shipping_carrier,
+        "shipping_tracking_number": pack.tracking_number, "shipping_date": pack.shipping_date,
+        "product_description": pack.product_description, "refund_policy_disclosure": pack.refund_policy,
+        "uncategorized_file": file_id,
+    }
+    return {k: v for k, v in fields.items() if v}
+
+
+def _shopify_evidence(pack: EvidencePack) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "uncategorizedText": pack.answer, "customerEmailAddress": pack.customer_email,
+        "customerFirstName": pack.first_name, "customerLastName": pack.last_name,
+        "refundPolicyDisclosure": pack.refund_policy,
+    }
+    return {k: v for k, v in fields.items() if v}
+
+
+def _paypal_items(pack: EvidencePack) -> list[EvidenceItem]:
+    items = []
+    if pack.tracking_number and pack.shipping_carrier:
+        items.append(EvidenceItem(evidence_type="PROOF_OF_FULFILLMENT", notes=pack.answer[:2000],
+                                  tracking_info=(TrackingInfo(carrier_name="OTHER",
+                                                              carrier_name_other=pack.shipping_carrier,
+                                                              tracking_number=pack.tracking_number),)))
+    if pack.refund_ids:
+        items.append(EvidenceItem(evidence_type="PROOF_OF_REFUND", notes=pack.answer[:2000],
+                                  refund_ids=tuple(pack.refund_ids)))
+    if not items:
+        items.append(EvidenceItem(evidence_type="OTHER", notes=pack.answer[:2000]))
+    return items
+
+
+async def _submitted(view: DisputeView) -> bool:
+    fresh = await read_dispute.fn(view.processor, view.dispute_id)
+    return fresh.submitted or fresh.status in ("under_review", "won", "lost")
+
+
+@task(name="stage-dispute-evidence", task_run_name="stage-evidence-{case_id}", **_RETRY)
+async def stage_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -> dict[str, Any]:
+    """K5 staging: the evidence saved as a draft at the processor (Stripe submit=false, Shopify
+    submitEvidence false). PayPal has no drafts: the pack is kept in the ledger until submission."""
+
+    async def call(op: Operation) -> EffectResult:
+        if view.processor == Processor.STRIPE:
+            async with stripe() as client:
+                await client.update_dispute(view.dispute_id, _stripe_evidence(pack, None), submit=False,
+                                            idempotency_key=op.idempotency_key)
+        elif view.processor == Processor.SHOPIFY_PAYMENTS and view.evidence_id:
+            async with runtime.shopify() as shopify:
+                await shopify.update_dispute_evidence(view.evidence_id, _shopify_evidence(pack), submit=False)
+        return EffectResult(data={"staged": True})
+
+    result = await perform(runtime.db(), natural_key=f"dispute.stage:{case_id}", kind=f"dispute.stage.{view.processor}",
+                           vendor=view.processor.value, case_id=case_id,
+                           request={"dispute_id": view.dispute_id, "answer": pack.answer[:500]}, call=call,
+                           resend_safe=True)
+    return result.data
+
+
+@task(name="submit-dispute-evidence", task_run_name="submit-evidence-{case_id}", **_RETRY)
+async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -> dict[str, Any]:
+    """K5: submit once. A retry or a re-run reads the dispute first: submitted is the proof."""
+
+    async def reconcile(op: Operation) -> EffectResult | None:
+        return EffectResult(data={"submitted": True, "reconciled": True}) if await _submitted(view) else None
+
+    async def call(op: Operation) -> EffectResult:
+        if await _submitted(view):  # read before write: submitted already, nothing is edited after
+            return EffectResult(data={"submitted": True, "already": True})
+        if view.processor == Processor.STRIPE:
+            async with stripe() as client:
+                file_id = None
+                if pack.summary_pdf:
+                    file_id = await client.upload_file(pack.summary_pdf, "evidence-summary.pdf",
+                                                       idempotency_key=f"{op.idempotency_key}-file")
+                await client.update_dispute(view.dispute_id, _stripe_evidence(pack, file_id), submit=True,
+                                            idempotency_key=op.idempotency_key)
+        elif view.processor == Processor.PAYPAL:
+            files = [("evidence-summary.pdf", pack.summary_pdf, "application/pdf")] if pack.summary_pdf else []
+            async with paypal() as client:
+                await client.provide_evidence(view.dispute_id, _paypal_items(pack), files,
+                                              idempotency_key=op.idempotency_key)
+        else:
+            if not view.evidence_id:
+                raise LookupError(f"Shopify dispute {view.dispute_id} has no evidence id")
+            async with runtime.shopify() as shopify:
+                await shopify.update_dispute_evidence(view.evidence_id, _shopify_evidence(pack), submit=True)
+        return EffectResult(data={"submitted": True})
+
+    result = await perform(runtime.db(), natural_key=f"dispute.submit:{case_id}",
+                           kind=f"dispute.submit.{view.processor}", vendor=view.processor.value, case_id=case_id,
+                           request={"dispute_id": view.dispute_id, "answer": pack.answer[:500]}, call=call,
+                           reconcile=reconcile)
+    return {**result.data, "operation_id": result.operation_id}
+
+
+@task(name="accept-dispute", task_run_name="accept-dispute-{case_id}", **_RETRY)
+async def accept_dispute(case_id: str, view: DisputeView, note: str) -> dict[str, Any]:
+    """K4 accept: Stripe close, PayPal accept-claim. Shopify Payments has no accept call: the
+    dispute is left unanswered on purpose, and the decision is recorded."""
+
+    async def call(op: Operation) -> EffectResult:
+        if view.processor == Processor.STRIPE:
+            async with stripe() as client:
+                await client.close_dispute(view.dispute_id, idempotency_key=op.idempotency_key)
+        elif view.processor == Processor.PAYPAL:
+            async with paypal() as client:
+                await client.accept_claim(view.dispute_id, note[:2000], idempotency_key=op.idempotency_key)
+        return EffectResult(data={"accepted": True})
+
+    async def reconcile(op: Operation) -> EffectResult | None:
+        fresh = await read_dispute.fn(view.processor, view.dispute_id)
+        return EffectResult(data={"accepted": True}) if fresh.status in ("lost", "accepted") else None
+
+    result = await perform(runtime.db(), natural_key=f"dispute.accept:{case_id}",
+                           kind=f"dispute.accept.{view.processor}", vendor=view.processor.value, case_id=case_id,
+                           request={"dispute_id": view.dispute_id}, call=call, reconcile=reconcile)
+    return result.data

@@ -1,0 +1,193 @@
+"""process-dispute end to end (K1-K7): Stripe and PayPal fakes, the receiver's signed webhooks,
+the evidence from the ledger, stage then submit once, accept, the deadline and the operator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from flows.disputes import process_dispute
+from flows.sweep import sweep_deadlines
+from integrations.stripe.webhooks import sign_payload
+from ledger import cases, deadlines, operations, records
+from ledger.models import Case, set_clock, utcnow
+from tests.flows.conftest import World
+
+STORE = "maison-lumiere.myshopify.com"
+
+
+@pytest.fixture(autouse=True)
+def real_clock() -> Iterator[None]:
+    yield
+    set_clock(None)
+
+
+async def _stripe_dispute(world: World, name: str, *, reason: str = "product_not_received", amount: int | None = None,
+                          due_in_days: float = 7) -> tuple[str, dict[str, Any]]:
+    raw = await world.raw_order(name)
+    cents = amount or int(round(float(raw["received"]) * 100))
+    r = await world.http.post(f"{world.sandbox.stripe.base_url}/_control/disputes", json={
+        "amount": cents, "currency": "eur", "reason": reason, "due_in_days": due_in_days,
+        "order_id": world.legacy(name), "receipt_email": world.email(name)})
+    assert r.status_code in (200, 201), r.text
+    body = r.json()
+    hooks = (await world.http.get(f"{world.sandbox.stripe.base_url}/_control/webhooks")).json()["deliveries"]
+    event = hooks[-1]["event"]
+    return body.get("id") or body["dispute"]["id"], event
+
+
+async def _post_stripe_event(world: World, event: dict[str, Any], *, secret: str = "whsec_sandbox") -> Any:
+    raw = json.dumps(event).encode()
+    return await world.receiver.post("/webhooks/stripe", content=raw, headers={
+        "Stripe-Signature": sign_payload(raw, secret), "Content-Type": "application/json"})
+
+
+async def _run(response: Any) -> str:
+    assert response.status_code == 200, response.text
+    return await process_dispute(inbound_event_id=response.json()["event_id"])
+
+
+async def _case(db: Any, dispute_id: str, processor: str = "stripe") -> Case:
+    case = await cases.find_case(db, f"dispute:{STORE}:{processor}:{dispute_id}")
+    assert case is not None
+    return case
+
+
+async def _stripe_calls(world: World, dispute_id: str) -> list[dict[str, Any]]:
+    calls = (await world.http.get(f"{world.sandbox.stripe.base_url}/_control/calls")).json()["calls"]
+    return [c for c in calls if c.get("method") == "POST" and c.get("path") == f"/v1/disputes/{dispute_id}"]
+
+
+def _submitted(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in calls if str((c.get("params") or {}).get("submit")).lower() == "true"
+            and not c.get("replayed") and c.get("status") == 200]
+
+
+# -- K3, K5: evidence from the ledger, staged then submitted once -----------------------------------------
+
+async def test_not_received_with_delivery_proof_is_contested_and_submitted_once(world: World, db: Any) -> None:
+    dispute_id, event = await _stripe_dispute(world, "#1012")
+    assert await _run(await _post_stripe_event(world, event)) == "submitted"
+    case = await _case(db, dispute_id)
+    assert case.order_ref == world.legacy("#1012")  # tied to its order from the charge's metadata
+    assert case.data["decision"]["decision"] == "contest"
+    calls = await _stripe_calls(world, dispute_id)
+    flags = [str((c.get("params") or {}).get("submit")).lower() for c in calls]
+    assert flags[:1] == ["false"] and flags.count("true") == 1  # staged, then submitted once
+    submitted = _submitted(calls)[0]["params"]
+    text = json.dumps(submitted)
+    assert "6A20121104FR" in text  # the tracking number from the store
+    assert "uncategorized_file" in text  # the one-page PDF summary, uploaded as a file
+    again = await _post_stripe_event(world, event)  # the same delivery again
+    assert again.json()["status"] == "duplicate"
+    await process_dispute(case_id=case.id)  # a re-run
+    assert len(_submitted(await _stripe_calls(world, dispute_id))) == 1
+    dl = next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "dispute_response")
+    assert dl.status == "met" and dl.due_at - dl.act_at == timedelta(hours=48)
+
+
+async def test_a_crash_after_submit_is_recorded_as_submitted_on_rerun(world: World, db: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    dispute_id, event = await _stripe_dispute(world, "#1012")
+    monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:dispute.submit.stripe:1")
+    with pytest.raises(Exception, match="injected"):
+        await _run(await _post_stripe_event(world, event))
+    monkeypatch.delenv("AFTERSALES_FAULTS")
+    case = await _case(db, dispute_id)
+    assert case.state == "preparing"
+    assert await process_dispute(case_id=case.id) == "submitted"
+    assert len(_submitted(await _stripe_calls(world, dispute_id))) == 1
+    op = await operations.get_operation(db, f"dispute.submit:{case.id}")
+    assert op is not None and op.status == "succeeded"
+
+
+# -- K4: accept --------------------------------------------------------------------------------------------
+
+async def test_not_received_without_tracking_is_accepted(world: World, db: Any) -> None:
+    dispute_id, event = await _stripe_dispute(world, "#1001")
+    assert await _run(await _post_stripe_event(world, event)) == "accepted"
+    case = await _case(db, dispute_id)
+    assert "no tracking" in case.data["decision"]["why"]
+    calls = (await world.http.get(f"{world.sandbox.stripe.base_url}/_control/calls")).json()["calls"]
+    assert len([c for c in calls if c.get("path") == f"/v1/disputes/{dispute_id}/close"]) == 1
+
+
+async def test_above_the_policy_amount_the_operator_decides(world: World, db: Any) -> None:
+    dispute_id, event = await _stripe_dispute(world, "#1011", reason="product_unacceptable")  # 149.00 -> ok
+    state = await _run(await _post_stripe_event(world, event))
+    case = await _case(db, dispute_id)
+    assert state in ("preparing", "submitted", "awaiting_decision", "accepted")
+    dispute_id, event = await _stripe_dispute(world, "#1006", reason="fraudulent", amount=25_000)  # 250 EUR
+    assert await _run(await _post_stripe_event(world, event)) == "awaiting_decision"
+    case = await _case(db, dispute_id)
+    assert "dispute_decision" in [r.reason_code for r in await records.reviews_for_case(db, case.id)]
+    r = await world.operator("/operator/dispute-decisions", {"case_id": case.id, "decision": "accept",
+                                                             "note": "not worth it"})
+    assert r.status_code == 202, r.text
+    assert await process_dispute(inbound_event_id=r.json()["event_id"]) == "accepted"
+
+
+# -- K5: the deadline --------------------------------------------------------------------------------------
+
+async def test_incomplete_evidence_reaches_the_operator_and_goes_out_before_the_due_date(world: World,
+                                                                                         db: Any) -> None:
+    now = utcnow()
+    set_clock(lambda: now)
+    dispute_id, event = await _stripe_dispute(world, "#1005", due_in_days=3)  # in transit: no delivery proof
+    assert await _run(await _post_stripe_event(world, event)) == "preparing"
+    case = await _case(db, dispute_id)
+    assert "dispute_evidence_incomplete" in [r.reason_code for r in await records.reviews_for_case(db, case.id)]
+    assert not _submitted(await _stripe_calls(world, dispute_id))
+    dl = next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "dispute_response")
+    later = dl.act_at + timedelta(minutes=5)
+    set_clock(lambda: later)
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, dispute_id)
+    assert case.state == "submitted"
+    assert len(_submitted(await _stripe_calls(world, dispute_id))) == 1
+    assert later < dl.due_at
+
+
+# -- signatures --------------------------------------------------------------------------------------------
+
+async def test_a_tampered_or_replayed_stripe_event_is_refused_and_kept(world: World, db: Any) -> None:
+    _, event = await _stripe_dispute(world, "#1012")
+    raw = json.dumps(event).encode()
+    tampered = await world.receiver.post("/webhooks/stripe", content=raw + b" ", headers={
+        "Stripe-Signature": sign_payload(raw, "whsec_sandbox")})
+    assert tampered.status_code == 400 and "signature" in tampered.json()["reason"].lower()
+    old = int((utcnow() - timedelta(minutes=10)).timestamp())
+    replayed = await world.receiver.post("/webhooks/stripe", content=raw, headers={
+        "Stripe-Signature": sign_payload(raw, "whsec_sandbox", timestamp=old)})
+    assert replayed.status_code == 400 and "old" in replayed.json()["reason"]
+    rejected = await world.operator_get("/operator/rejected")
+    assert [r["source"] for r in rejected[:2]] == ["stripe", "stripe"]
+
+
+# -- PayPal ------------------------------------------------------------------------------------------------
+
+async def test_a_paypal_dispute_is_tied_by_invoice_verified_and_answered(world: World, db: Any) -> None:
+    raw = await world.raw_order("#1012")
+    r = await world.http.post(f"{world.sandbox.paypal.root_url}/_control/disputes", json={
+        "invoice_number": "1012", "amount": raw["received"], "currency": "EUR",
+        "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+        "seller_response_due_date": (utcnow() + timedelta(days=10)).isoformat()})
+    assert r.status_code in (200, 201), r.text
+    (delivery,) = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/webhooks")).json()["deliveries"]
+    hook = await world.receiver.post("/webhooks/paypal", content=delivery["body"].encode(),
+                                     headers=delivery["headers"])
+    assert hook.status_code == 200, hook.text
+    assert await process_dispute(inbound_event_id=hook.json()["event_id"]) == "submitted"
+    (case,) = [c for c in await cases.open_cases(db, "dispute")] or [None]
+    assert case is not None and case.order_ref == world.legacy("#1012")
+    shown = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/disputes/{case.data['dispute_id']}"
+                                  )).json()["dispute"]
+    assert len(shown["submissions"]) == 1
+    forged = await world.receiver.post("/webhooks/paypal", content=delivery["body"].replace("1012", "1013").encode(),
+                                       headers={**delivery["headers"], "PAYPAL-TRANSMISSION-ID": "forged-1"})
+    if forged.status_code == 200 and forged.json()["status"] == "received":
+        assert await process_dispute(inbound_event_id=forged.json()["event_id"]) == "nothing to do"
