@@ -29,7 +29,7 @@ def real_clock() -> Iterator[None]:
 async def _stripe_dispute(world: World, name: str, *, reason: str = "product_not_received", amount: int | None = None,
                           due_in_days: float = 7) -> tuple[str, dict[str, Any]]:
     raw = await world.raw_order(name)
-    cents = amount or int(round(float(raw["received"]) * 100))
+    cents = amount or round(float(raw["received"]) * 100)
     r = await world.http.post(f"{world.sandbox.stripe.base_url}/_control/disputes", json={
         "amount": cents, "currency": "eur", "reason": reason, "due_in_days": due_in_days,
         "order_id": world.legacy(name), "receipt_email": world.email(name)})
