@@ -451,6 +451,8 @@ async def _recheck_before_money(step: Step) -> bool:
 
 
 async def step_cancelling(step: Step) -> bool:
+    if await step.refund_held():
+        return False
     if not step.case.data.get("store_cancelled") and not await _recheck_before_money(step):
         return False
     case, plan, policy = step.case, step.plan, step.policy

@@ -120,6 +120,17 @@ async def publish_timeline(case_id: str) -> None:
         get_run_logger().warning("could not publish the timeline artifact: %r", exc)
 
 
+async def open_dispute_on_order(store_id: str, order_ref: str | None) -> Case | None:
+    """K1: a dispute still open on this order. No refund goes into an open dispute: the
+    processor settles the money, and a refund made now would be paid twice."""
+    if not order_ref:
+        return None
+    for case in await cases.cases_for_order(runtime.db(), store_id, order_ref):
+        if case.kind == "dispute" and case.closed_at is None:
+            return case
+    return None
+
+
 class CaseStep:
     """Everything a step needs, loaded once per run: the case, its policy, and the moves every
     process makes (change state, remember a fact, write to the customer, hand to the operator)."""
@@ -158,6 +169,17 @@ class CaseStep:
             else:
                 await self.to_operator("email_refused", f"the {template} email was refused: {exc}",
                                        ["check the address with the customer", "write by hand"], park=False)
+
+    async def refund_held(self) -> bool:
+        """True (and the operator told once) when a dispute is open on the order: the refund
+        waits, and the planned refund becomes evidence of good faith instead (K1)."""
+        dispute = await open_dispute_on_order(self.case.store_id, self.case.order_ref)
+        if dispute is None:
+            return False
+        await self.to_operator("refund_held_dispute", f"a dispute is open on {self.case.order_name} "
+                               f"(case {dispute.id[:8]}): the refund is held, never paid into a dispute",
+                               ["let the dispute settle the money", "refund once the dispute is closed"])
+        return True
 
     async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True) -> None:
         """Hand the case to the operator: queue item + one alert email (grouped per reason)."""

@@ -785,6 +785,8 @@ def policy_share(step: Step) -> str:
 # -- F1-F5: the refund ----------------------------------------------------------------------------
 
 async def step_refunding(step: Step) -> bool:
+    if await step.refund_held():
+        return False
     case, policy = step.case, step.policy
     order = await step.order()
     plan = step.plan

@@ -191,3 +191,25 @@ async def test_a_paypal_dispute_is_tied_by_invoice_verified_and_answered(world: 
                                        headers={**delivery["headers"], "PAYPAL-TRANSMISSION-ID": "forged-1"})
     if forged.status_code == 200 and forged.json()["status"] == "received":
         assert await process_dispute(inbound_event_id=forged.json()["event_id"]) == "nothing to do"
+
+
+async def test_no_refund_goes_into_an_open_dispute(world: World, db: Any) -> None:
+    from flows.returns import process_return
+
+    async def run(r: Any) -> str:
+        assert r.status_code == 202, r.text
+        return await process_return(inbound_event_id=r.json()["event_id"])
+
+    await run(await world.ask_return("#1012", "changed_mind"))
+    await run(await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted"))
+    await run(await world.send_tracking("#1012", "6A77777777FR"))
+    await run(await world.return_update("#1012", "received", supplier_id="atelier-lyon"))
+    _, event = await _stripe_dispute(world, "#1012", reason="credit_not_processed")
+    await _run(await _post_stripe_event(world, event))
+    state = await run(await world.return_update("#1012", "inspected", supplier_id="atelier-lyon",
+                                                outcome="resellable"))
+    assert state == "needs_operator"
+    assert await world.shopify_calls("refundCreate") == []
+    ret = await cases.find_case(db, f"return:{STORE}:{world.legacy('#1012')}")
+    assert ret is not None
+    assert "refund_held_dispute" in [r.reason_code for r in await records.reviews_for_case(db, ret.id)]
