@@ -6,8 +6,9 @@ with graphql-core against that schema, with resolvers over in-memory state: answ
 exactly the requested shape, and a document Shopify would reject is rejected here too (HTTP 200
 with `errors`, like Shopify). Fields the resolvers do not model resolve to null (an error for a
 non-null field): the fake models orders, line items, fulfillments, fulfillment orders,
-transactions, refunds, suggested refunds, jobs and returns (with their reverse fulfillment
-orders, reverse deliveries and dispositions), which is what `integrations.shopify` reads.
+transactions, refunds, suggested refunds, jobs, returns (with their reverse fulfillment
+orders, reverse deliveries and dispositions) and Shopify Payments disputes (with their
+evidence and file uploads), which is what `integrations.shopify` reads.
 
 Behaviour modelled after the contract:
 * auth with `X-Shopify-Access-Token` (401 otherwise); `X-Request-Id` and
@@ -32,7 +33,19 @@ Behaviour modelled after the contract:
   `Order.returns` and `Order.returnStatus`; answers `ReturnUserError`s with Shopify's codes
   (NOT_FOUND, BLANK, INVALID_STATE, LESS_THAN_OR_EQUAL_TO...) and sends `returns/request`,
   `returns/approve`, `returns/decline`, `returns/process` and `returns/close` with a REST-shaped
-  return as payload.
+  return as payload;
+* disputes (1.8): `dispute(id)`, `disputes(query: "status:needs_response")` (filters `status:`
+  and `id:`; `after` cursors), `disputeEvidence(id)`, `Order.disputes`, and
+  `disputeEvidenceUpdate`: fields saved as a draft (`submitEvidence: false`), or submitted once
+  (status NEEDS_RESPONSE -> UNDER_REVIEW, `evidenceSentOn` = the fake's day, `disputes/update`);
+  afterwards `EVIDENCE_ALREADY_ACCEPTED`; after `evidenceDueBy` on the fake's clock (UTC day)
+  `EVIDENCE_PAST_DUE_DATE`; a file reference that is not one of the dispute's uploads
+  `FILE_NOT_FOUND` (`destroy: true` deletes it); an unknown evidence
+  `DISPUTE_EVIDENCE_NOT_FOUND`. The evidence starts pre-filled from the order (e-mail, names,
+  addresses; fulfillments and purchase IP read from the order). The order's fraud signals are
+  served too: `clientIp`, `risk { recommendation assessments }`, `customerJourneySummary` and
+  `CardPaymentDetails` (AVS/CVV) on Shopify Payments transactions (`SeedOrder.client_ip`,
+  `risk_level`, `card`, `visit_source`).
 
 Run it: `python -m deployments.sandbox.shopify_fake --port 8081 --webhook-url URL
 --webhook-secret S` (seeds `deployments.sandbox.seed.demo_orders()` unless `--no-seed`), or
@@ -48,11 +61,23 @@ Control API (for tests and the demo; not part of Shopify):
 * `POST /_control/orders/{legacy_id}/returns` `{"items": [{"sku" or "line_item_id", "quantity",
   "reason" (Shopify ReturnReason), "customer_note"}]}`: the customer asks for a return in their
   account; the return is REQUESTED, `returns/request` is sent, the answer holds its `id` (gid);
+* `POST /_control/orders/{legacy_id}/disputes` `{"reason": ShopifyPaymentsDisputeReason, "type":
+  "CHARGEBACK"|"INQUIRY", "amount"? (default: order total), "evidence_due_in_days" (default 7,
+  negative = past due) or "evidence_due_by": "YYYY-MM-DD" or "no_due_date": true,
+  "network_reason_code"?, "initiated_hours_ago"?}`: the bank opens a dispute (Shopify Payments
+  orders only), `disputes/create` is sent with the REST dispute; the answer holds `id` (gid),
+  `legacy_id`, `evidence_id`; `GET /_control/disputes/{legacy_id}`;
+  `POST /_control/disputes/{legacy_id}/status` `{"status": "WON"|"LOST"|..., "type"?}` sends
+  `disputes/update` (`finalizedOn` set for WON, LOST, ACCEPTED, CHARGE_REFUNDED);
+  `POST /_control/disputes/{legacy_id}/files` `{"evidence_type", "file_name", "file_type",
+  "size"}` uploads a file as REST would (all files < 4 MB, else 409 FILES_SIZE_EXCEEDED_LIMIT);
+  `GET /_control/orders/{legacy_id}` lists the order's disputes;
 * `POST /_control/webhooks/send` sends any topic for an order, optionally several times with the
   same `X-Shopify-Webhook-Id` (duplicate deliveries); `GET /_control/webhooks` lists deliveries;
 * `POST /_control/faults` queues faults by root field name (`throttled`, `user_error`,
   `http_500`, `http_500_after_commit`, `http_429`, `timeout`) with a count; `user_error` works
-  on `USER_ERROR_FAULT_FIELDS` (orderCancel, refundCreate and the returns mutations);
+  on `USER_ERROR_FAULT_FIELDS` (orderCancel, refundCreate, the returns mutations and
+  disputeEvidenceUpdate);
   `GET /_control/faults`;
 * `GET /_control/calls` lists every GraphQL call (root fields, variables, idempotency key,
   HTTP status, outcome, cost).
@@ -77,7 +102,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
 from pathlib import Path
@@ -144,7 +169,74 @@ USER_ERROR_FAULT_FIELDS = (
     "reverseDeliveryCreateWithShipping",
     "returnProcess",
     "returnClose",
+    "disputeEvidenceUpdate",
 )
+# Shopify Payments disputes (1.8): the 2026-01 enums, the evidence input's fields by kind.
+DISPUTE_REASONS = (
+    "BANK_CANNOT_PROCESS",
+    "CREDIT_NOT_PROCESSED",
+    "CUSTOMER_INITIATED",
+    "DEBIT_NOT_AUTHORIZED",
+    "DUPLICATE",
+    "FRAUDULENT",
+    "GENERAL",
+    "INCORRECT_ACCOUNT_DETAILS",
+    "INSUFFICIENT_FUNDS",
+    "NONCOMPLIANT",
+    "PRODUCT_NOT_RECEIVED",
+    "PRODUCT_UNACCEPTABLE",
+    "SUBSCRIPTION_CANCELLED",
+    "UNRECOGNIZED",
+)
+DisputeReason = Literal[
+    "BANK_CANNOT_PROCESS",
+    "CREDIT_NOT_PROCESSED",
+    "CUSTOMER_INITIATED",
+    "DEBIT_NOT_AUTHORIZED",
+    "DUPLICATE",
+    "FRAUDULENT",
+    "GENERAL",
+    "INCORRECT_ACCOUNT_DETAILS",
+    "INSUFFICIENT_FUNDS",
+    "NONCOMPLIANT",
+    "PRODUCT_NOT_RECEIVED",
+    "PRODUCT_UNACCEPTABLE",
+    "SUBSCRIPTION_CANCELLED",
+    "UNRECOGNIZED",
+]
+DisputeStatusValue = Literal["ACCEPTED", "CHARGE_REFUNDED", "LOST", "NEEDS_RESPONSE", "UNDER_REVIEW", "WON"]
+FINAL_DISPUTE_STATUSES = frozenset({"ACCEPTED", "CHARGE_REFUNDED", "LOST", "WON"})
+# Visa reason codes, for a realistic `networkReasonCode` when the control call gives none.
+DEFAULT_NETWORK_REASON_CODES = {
+    "FRAUDULENT": "10.4",
+    "UNRECOGNIZED": "10.4",
+    "PRODUCT_NOT_RECEIVED": "13.1",
+    "PRODUCT_UNACCEPTABLE": "13.3",
+    "CREDIT_NOT_PROCESSED": "13.6",
+    "DUPLICATE": "12.6.1",
+    "SUBSCRIPTION_CANCELLED": "13.2",
+}
+EVIDENCE_TEXT_INPUTS = (
+    "accessActivityLog",
+    "cancellationPolicyDisclosure",
+    "cancellationRebuttal",
+    "customerEmailAddress",
+    "customerFirstName",
+    "customerLastName",
+    "refundPolicyDisclosure",
+    "refundRefusalExplanation",
+    "uncategorizedText",
+)
+EVIDENCE_FILE_INPUTS = {
+    "cancellationPolicyFile": "CANCELLATION_POLICY_FILE",
+    "customerCommunicationFile": "CUSTOMER_COMMUNICATION_FILE",
+    "refundPolicyFile": "REFUND_POLICY_FILE",
+    "serviceDocumentationFile": "SERVICE_DOCUMENTATION_FILE",
+    "shippingDocumentationFile": "SHIPPING_DOCUMENTATION_FILE",
+    "uncategorizedFile": "UNCATEGORIZED_FILE",
+}
+DISPUTE_FILES_MAX_BYTES = 4 * 1024 * 1024  # REST dispute file uploads: all files together < 4 MB (1.8)
+RISK_RECOMMENDATIONS = {"LOW": "ACCEPT", "MEDIUM": "INVESTIGATE", "HIGH": "CANCEL", "NONE": "NONE", "PENDING": "NONE"}
 FaultKind = Literal["throttled", "user_error", "http_500", "http_500_after_commit", "http_429", "timeout"]
 Json = dict[str, Any]
 
@@ -353,6 +445,17 @@ class SeedFulfillmentService(_SeedModel):
     request_status: Literal["UNSUBMITTED", "SUBMITTED", "ACCEPTED", "REJECTED"] = "ACCEPTED"
 
 
+class SeedCard(_SeedModel):
+    """The card of a Shopify Payments order (`CardPaymentDetails`: AVS and CVV results...)."""
+
+    company: str = "Visa"
+    bin: str = "497010"
+    last4: str = Field(default="4242", min_length=4, max_length=4)
+    avs_result_code: str | None = "Y"  # street and postcode match
+    cvv_result_code: str | None = "M"  # security code matches
+    wallet: Literal["AMAZON_PAY", "ANDROID_PAY", "APPLE_PAY", "FACEBOOK_PAY", "GOOGLE_PAY", "SHOPIFY_PAY"] | None = None
+
+
 class SeedOrder(_SeedModel):
     """The simplified order JSON of `POST /_control/orders` (see `deployments.sandbox.seed`)."""
 
@@ -374,6 +477,11 @@ class SeedOrder(_SeedModel):
     fulfillment_service: SeedFulfillmentService | None = None
     note: str | None = None
     test: bool = False
+    # Fraud signals (what a FRAUDULENT dispute's evidence reads, 1.8).
+    client_ip: str | None = "203.0.113.24"  # TEST-NET-3: the buyer's browser IP
+    risk_level: Literal["LOW", "MEDIUM", "HIGH", "NONE", "PENDING"] = "LOW"  # Shopify's assessment
+    card: SeedCard | None = None  # default for the shopify_payments gateway: `SeedCard()`
+    visit_source: str = "direct"  # customerJourneySummary's first and last visit
 
 
 # ====================================================================== in-memory state
@@ -637,6 +745,60 @@ class FakeReturn:
 
 
 @dataclass
+class FakeDisputeFile:
+    """A dispute file upload (in 2026-01, uploaded through REST or the admin, 1.8)."""
+
+    id: int
+    evidence_type: str | None  # ShopifyPaymentsDisputeEvidenceFileType
+    file_name: str
+    file_type: str  # MIME type
+    size: int
+    created_at: datetime
+
+    @property
+    def gid(self) -> str:
+        return _gid("ShopifyPaymentsDisputeFileUpload", self.id)
+
+
+@dataclass
+class FakeDispute:
+    """A Shopify Payments dispute and its (single) evidence."""
+
+    id: int
+    evidence_id: int
+    type: str  # DisputeType
+    initiated_as: str  # the type it started as (OrderDisputeSummary.initiatedAs)
+    reason: str  # ShopifyPaymentsDisputeReason
+    network_reason_code: str | None
+    amount: Decimal
+    currency: str
+    status: str  # DisputeStatus
+    initiated_at: datetime
+    evidence_due_by: date | None
+    evidence_sent_on: date | None = None
+    finalized_on: date | None = None
+    submitted: bool = False
+    texts: dict[str, str | None] = field(default_factory=dict)  # text inputs, by input field name
+    shipping_address: Json | None = None  # a MailingAddress view
+    billing_address: Json | None = None
+    files: list[FakeDisputeFile] = field(default_factory=list)
+    slots: dict[str, int] = field(default_factory=dict)  # file input field -> file upload id
+    updates: int = 0  # accepted disputeEvidenceUpdate calls
+
+    @property
+    def gid(self) -> str:
+        return _gid("ShopifyPaymentsDispute", self.id)
+
+    @property
+    def evidence_gid(self) -> str:
+        return _gid("ShopifyPaymentsDisputeEvidence", self.evidence_id)
+
+    def file(self, gid: Any) -> FakeDisputeFile | None:
+        wanted = _gid_tail(gid, "ShopifyPaymentsDisputeFileUpload")
+        return next((f for f in self.files if f.id == wanted), None)
+
+
+@dataclass
 class FakeOrder:
     id: int
     number: int
@@ -663,6 +825,11 @@ class FakeOrder:
     cancel_reason: str | None = None
     staff_note: str | None = None
     closed_at: datetime | None = None
+    client_ip: str | None = None
+    risk_level: str = "LOW"
+    card: SeedCard | None = None  # the card of a shopify_payments payment
+    visit_source: str = "direct"
+    disputes: list[FakeDispute] = field(default_factory=list)
 
     @property
     def gid(self) -> str:
@@ -953,6 +1120,10 @@ class FakeShopState:
                 test=seed.test,
                 line_items=[self._line_item(item) for item in seed.line_items],
                 fulfillment_order=self._fulfillment_order(seed.fulfillment_service, created),
+                client_ip=seed.client_ip,
+                risk_level=seed.risk_level,
+                card=seed.card or (SeedCard() if seed.gateway == "shopify_payments" else None),
+                visit_source=seed.visit_source,
             )
             if seed.paid:
                 order.transactions.append(
@@ -1685,6 +1856,160 @@ class FakeShopState:
         order.updated_at = now
         self.emit("returns/close", order, rest_return(order, ret))
 
+    # ------------------------------------------------------------------ disputes (1.8)
+
+    def today(self) -> date:
+        """The fake's calendar day (UTC), against which `evidenceDueBy` is checked."""
+        return self.clock().astimezone(UTC).date()
+
+    def find_dispute(self, gid: Any) -> tuple[FakeOrder, FakeDispute] | None:
+        wanted = _gid_tail(gid, "ShopifyPaymentsDispute")
+        return self._dispute_where(lambda d: d.id == wanted)
+
+    def find_dispute_by_legacy_id(self, legacy_id: int) -> tuple[FakeOrder, FakeDispute] | None:
+        return self._dispute_where(lambda d: d.id == legacy_id)
+
+    def find_evidence(self, gid: Any) -> tuple[FakeOrder, FakeDispute] | None:
+        wanted = _gid_tail(gid, "ShopifyPaymentsDisputeEvidence")
+        return self._dispute_where(lambda d: d.evidence_id == wanted)
+
+    def _dispute_where(self, predicate: Callable[[FakeDispute], bool]) -> tuple[FakeOrder, FakeDispute] | None:
+        for order in self.orders.values():
+            for dispute in order.disputes:
+                if predicate(dispute):
+                    return order, dispute
+        return None
+
+    def all_disputes(self) -> list[tuple[FakeOrder, FakeDispute]]:
+        found = [(order, dispute) for order in self.orders.values() for dispute in order.disputes]
+        return sorted(found, key=lambda pair: pair[1].id)
+
+    def open_dispute(
+        self,
+        order: FakeOrder,
+        *,
+        reason: str,
+        type_: str = "CHARGEBACK",
+        amount: Decimal | None = None,
+        evidence_due_by: date | None = None,
+        network_reason_code: str | None = None,
+        initiated_at: datetime | None = None,
+    ) -> FakeDispute:
+        """The cardholder's bank opens a dispute: NEEDS_RESPONSE, evidence pre-filled from the order.
+
+        Like Shopify, the evidence starts with the customer's e-mail and name and the order's
+        addresses; its fulfillments and purchase IP are read from the order. Sends `disputes/create`.
+        """
+        if order.gateway != "shopify_payments":
+            raise ValueError(f"{order.name} was not paid with Shopify Payments ({order.gateway})")
+        if reason not in DISPUTE_REASONS:
+            raise ValueError(f"not a ShopifyPaymentsDisputeReason: {reason!r}")
+        customer = order.customer
+        dispute = FakeDispute(
+            id=self.next_id(),
+            evidence_id=self.next_id(),
+            type=type_,
+            initiated_as=type_,
+            reason=reason,
+            network_reason_code=network_reason_code or DEFAULT_NETWORK_REASON_CODES.get(reason),
+            amount=(amount if amount is not None else order.total_price).quantize(CENT),
+            currency=order.currency,
+            status="NEEDS_RESPONSE",
+            initiated_at=initiated_at or self.clock(),
+            evidence_due_by=evidence_due_by,
+            texts={
+                "customerEmailAddress": order.email,
+                "customerFirstName": customer.first_name if customer else None,
+                "customerLastName": customer.last_name if customer else None,
+            },
+            shipping_address=_address_view(order.shipping_address),
+            billing_address=_address_view(order.billing_address),
+        )
+        order.disputes.append(dispute)
+        order.updated_at = self.clock()
+        self.emit("disputes/create", order, rest_dispute(order, dispute))
+        return dispute
+
+    def update_dispute_evidence(
+        self, evidence_gid: Any, evidence_input: Mapping[str, Any]
+    ) -> tuple[tuple[FakeOrder, FakeDispute] | None, list[Json]]:
+        """`disputeEvidenceUpdate`: save fields; `submitEvidence` sends them (once) to the bank.
+
+        Checks, in order: the evidence exists (DISPUTE_EVIDENCE_NOT_FOUND), was not submitted
+        already (EVIDENCE_ALREADY_ACCEPTED), the due date has not passed on the fake's clock
+        (EVIDENCE_PAST_DUE_DATE, the day itself still counts), the dispute still awaits a
+        response (INVALID), every referenced file is one of the dispute's uploads (FILE_NOT_FOUND).
+        Nothing changes when one fails. A `shippingAddress` replaces the whole address (an
+        assumption: the SDL does not say whether Shopify merges it).
+        """
+        found = self.find_evidence(evidence_gid)
+        if found is None:
+            return None, [_coded_error(["id"], "Dispute evidence could not be found.", "DISPUTE_EVIDENCE_NOT_FOUND")]
+        order, dispute = found
+        if dispute.submitted:
+            return None, [_coded_error(["id"], "Evidence already accepted.", "EVIDENCE_ALREADY_ACCEPTED")]
+        if dispute.evidence_due_by is not None and self.today() > dispute.evidence_due_by:
+            return None, [_coded_error(["id"], "Evidence past due date.", "EVIDENCE_PAST_DUE_DATE")]
+        if dispute.status != "NEEDS_RESPONSE":
+            message = f"The dispute does not accept evidence ({dispute.status})."
+            return None, [_coded_error(["id"], message, "INVALID")]
+        errors = [
+            _coded_error(["input", slot], "File upload failed. Please try again.", "FILE_NOT_FOUND")
+            for slot in EVIDENCE_FILE_INPUTS
+            if isinstance(evidence_input.get(slot), Mapping) and dispute.file(evidence_input[slot].get("id")) is None
+        ]
+        if errors:
+            return None, errors
+        for key in EVIDENCE_TEXT_INPUTS:
+            if key in evidence_input:
+                dispute.texts[key] = evidence_input[key]
+        if "shippingAddress" in evidence_input:
+            dispute.shipping_address = _address_input_view(evidence_input["shippingAddress"])
+        for slot, evidence_type in EVIDENCE_FILE_INPUTS.items():
+            reference = evidence_input.get(slot)
+            if not isinstance(reference, Mapping):
+                continue
+            upload = dispute.file(reference.get("id"))
+            assert upload is not None
+            if reference.get("destroy"):
+                dispute.files.remove(upload)
+                dispute.slots = {k: v for k, v in dispute.slots.items() if v != upload.id}
+            else:
+                dispute.slots = {k: v for k, v in dispute.slots.items() if v != upload.id}
+                dispute.slots[slot] = upload.id
+                upload.evidence_type = evidence_type
+        dispute.updates += 1
+        order.updated_at = self.clock()
+        if evidence_input.get("submitEvidence"):
+            dispute.submitted = True
+            dispute.status = "UNDER_REVIEW"
+            dispute.evidence_sent_on = self.today()
+            self.emit("disputes/update", order, rest_dispute(order, dispute))
+        return (order, dispute), []
+
+    def set_dispute_status(self, order: FakeOrder, dispute: FakeDispute, status: str, type_: str | None) -> None:
+        """The bank decides (WON, LOST...) or an inquiry becomes a chargeback; sends `disputes/update`."""
+        dispute.status = status
+        if type_ is not None:
+            dispute.type = type_
+        dispute.finalized_on = self.today() if status in FINAL_DISPUTE_STATUSES else None
+        order.updated_at = self.clock()
+        self.emit("disputes/update", order, rest_dispute(order, dispute))
+
+    def add_dispute_file(
+        self, dispute: FakeDispute, *, evidence_type: str | None, file_name: str, file_type: str, size: int
+    ) -> FakeDisputeFile:
+        """A file uploaded to the dispute (REST `dispute_file_uploads` or the admin): all < 4 MB."""
+        total = sum(f.size for f in dispute.files) + size
+        if total >= DISPUTE_FILES_MAX_BYTES:
+            raise ValueError(f"FILES_SIZE_EXCEEDED_LIMIT: the dispute's files would total {total} bytes (< 4 MB)")
+        upload = FakeDisputeFile(self.next_id(), evidence_type, file_name, file_type, size, self.clock())
+        dispute.files.append(upload)
+        slot = next((k for k, v in EVIDENCE_FILE_INPUTS.items() if v == evidence_type), None)
+        if slot is not None:
+            dispute.slots[slot] = upload.id
+        return upload
+
 
 @dataclass
 class _Suggestion:
@@ -1980,14 +2305,16 @@ def _bag(amount: Decimal, currency: str) -> Json:
 
 
 def _connection(items: Sequence[Any], args: Mapping[str, Any]) -> Json:
-    """A Relay connection over `items` honouring first/last/reverse (no cursors beyond offsets)."""
+    """A Relay connection over `items` honouring first/last/reverse/after (offset cursors)."""
     ordered = list(reversed(items)) if args.get("reverse") else list(items)
     total = len(ordered)
     start, end = 0, total
+    if args.get("after") is not None:
+        start = min(total, _cursor_offset(args["after"]) + 1)
     if args.get("first") is not None:
-        end = min(total, int(args["first"]))
+        end = min(total, start + int(args["first"]))
     if args.get("last") is not None:
-        start = max(0, end - int(args["last"]))
+        start = max(start, end - int(args["last"]))
     page = ordered[start:end]
     cursors = [base64.b64encode(f"offset:{start + i}".encode()).decode() for i in range(len(page))]
     return {
@@ -2000,6 +2327,17 @@ def _connection(items: Sequence[Any], args: Mapping[str, Any]) -> Json:
             "endCursor": cursors[-1] if cursors else None,
         },
     }
+
+
+def _cursor_offset(cursor: Any) -> int:
+    """The offset of a cursor `_connection` handed out; anything else is refused like Shopify."""
+    try:
+        kind, _, offset = base64.b64decode(str(cursor), validate=True).decode().partition(":")
+        if kind == "offset" and offset.isdigit():
+            return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor!r}")
 
 
 def _first(items: Sequence[Any], args: Mapping[str, Any]) -> list[Any]:
@@ -2037,6 +2375,28 @@ def _address_view(address: SeedAddress | None) -> Json | None:
         "formattedArea": f"{address.city} {address.zip}, {address.country_code}",
         "coordinatesValidated": False,
     }
+
+
+def _address_input_view(address: Mapping[str, Any] | None) -> Json | None:
+    """A `MailingAddress` view of a `MailingAddressInput` (the evidence's shipping address)."""
+    if address is None:
+        return None
+    view = _address_view(
+        SeedAddress(
+            first_name=address.get("firstName"),
+            last_name=address.get("lastName"),
+            company=address.get("company"),
+            address1=address.get("address1") or "",
+            address2=address.get("address2"),
+            city=address.get("city") or "",
+            zip=address.get("zip") or "",
+            province_code=address.get("provinceCode"),
+            country_code=address.get("countryCode") or "",
+            phone=address.get("phone"),
+        )
+    )
+    assert view is not None
+    return {key: (None if value == "" else value) for key, value in view.items()}
 
 
 def _stable_number(*parts: str) -> int:
@@ -2149,7 +2509,13 @@ class _OrderView:
         self.currentTotalTaxSet = _bag(ZERO, c)
         self.totalTipReceivedSet = _bag(ZERO, c)
         self.refundDiscrepancySet = _bag(ZERO, c)
-        self.disputes: list[Json] = []
+        self.disputes: list[Json] = [
+            {"id": d.gid, "initiatedAs": d.initiated_as, "status": d.status} for d in o.disputes
+        ]
+        self.clientIp = o.client_ip
+        self.riskLevel = o.risk_level if o.risk_level in ("LOW", "MEDIUM", "HIGH") else "LOW"
+        self.risk = _risk_view(o)
+        self.customerJourneySummary = _journey_view(state, o)
         self.discountCodes: list[str] = []
         self.taxLines: list[Json] = []
         self.currentTaxLines: list[Json] = []
@@ -2332,6 +2698,78 @@ def _transaction_view(order: FakeOrder, t: FakeTransaction) -> Json:
         "multiCapturable": False,
         "fees": [],
         "errorCode": None,
+        "paymentDetails": _card_view(order) if t.gateway == "shopify_payments" and t.kind != "REFUND" else None,
+    }
+
+
+def _card_view(order: FakeOrder) -> Json | None:
+    """`CardPaymentDetails` of a Shopify Payments transaction."""
+    card = order.card
+    if card is None:
+        return None
+    holder = order.billing_address or order.shipping_address
+    name = " ".join(p for p in (holder.first_name, holder.last_name) if p) if holder else None
+    return {
+        "__typename": "CardPaymentDetails",
+        "avsResultCode": card.avs_result_code,
+        "cvvResultCode": card.cvv_result_code,
+        "bin": card.bin,
+        "company": card.company,
+        "number": f"•••• •••• •••• {card.last4}",
+        "name": name or None,
+        "paymentMethodName": card.company.lower(),
+        "wallet": card.wallet,
+        "expirationMonth": 12,
+        "expirationYear": 2029,
+    }
+
+
+def _risk_view(order: FakeOrder) -> Json:
+    """`OrderRiskSummary`: Shopify's own assessment (provider null) for the seeded level."""
+    level = order.risk_level
+    if level == "HIGH":
+        facts = [
+            ("The IP address is far from the shipping address.", "NEGATIVE"),
+            ("The card's billing address does not match (AVS).", "NEGATIVE"),
+        ]
+    elif level == "MEDIUM":
+        facts = [("Several cards were tried at checkout.", "NEGATIVE"), ("CVV matched.", "POSITIVE")]
+    elif level == "LOW":
+        facts = [("CVV matched.", "POSITIVE"), ("The billing address matches the card (AVS).", "POSITIVE")]
+    else:
+        facts = []
+    assessment = {
+        "riskLevel": level,
+        "provider": None,
+        "facts": [{"description": text, "sentiment": sentiment} for text, sentiment in facts],
+    }
+    return {"recommendation": RISK_RECOMMENDATIONS[level], "assessments": [assessment]}
+
+
+def _journey_view(state: FakeShopState, order: FakeOrder) -> Json:
+    """`CustomerJourneySummary`: one visit, twelve minutes before the order."""
+    visit = {
+        "__typename": "CustomerVisit",
+        "id": _gid("CustomerVisit", _stable_number(str(order.id), "visit")),
+        "occurredAt": _iso(order.created_at - timedelta(minutes=12)),
+        "source": order.visit_source,
+        "sourceDescription": None,
+        "sourceType": None,
+        "referrerUrl": None,
+        "referralCode": None,
+        "referralInfoHtml": order.visit_source,
+        "landingPage": f"https://{state.config.shop_domain}/",
+        "landingPageHtml": None,
+        "marketingEvent": None,
+        "utmParameters": None,
+    }
+    return {
+        "ready": True,
+        "customerOrderIndex": order.customer.orders_count if order.customer else 1,
+        "daysToConversion": 0,
+        "firstVisit": visit,
+        "lastVisit": visit,
+        "momentsCount": {"count": 1, "precision": "EXACT"},
     }
 
 
@@ -2583,6 +3021,96 @@ def _returnable_view(order: FakeOrder, f: FakeFulfillment, lines: list[tuple[Fak
     }
 
 
+# ---------------------------------------------------------------------- disputes (1.8)
+
+
+def _iso_date(value: date | None) -> str | None:
+    """Shopify `Date`: `2026-02-10`."""
+    return None if value is None else value.isoformat()
+
+
+def _dispute_file_view(upload: FakeDisputeFile) -> Json:
+    return {
+        "id": upload.gid,
+        "disputeEvidenceType": upload.evidence_type,
+        "fileSize": upload.size,
+        "fileType": upload.file_type,
+        "originalFileName": upload.file_name,
+        "url": f"https://files.example.com/disputes/{upload.id}/{upload.file_name}",
+    }
+
+
+def _product_description(order: FakeOrder) -> str:
+    return "; ".join(
+        f"{li.title}{f' ({li.variant_title})' if li.variant_title else ''} x {li.quantity}" for li in order.line_items
+    )
+
+
+def _evidence_view(state: FakeShopState, order: FakeOrder, dispute: FakeDispute) -> Json:
+    """`ShopifyPaymentsDisputeEvidence` over a `FakeDispute`."""
+    files = {f.id: f for f in dispute.files}
+    view: Json = {key: dispute.texts.get(key) for key in EVIDENCE_TEXT_INPUTS}
+    for slot in EVIDENCE_FILE_INPUTS:
+        upload = files.get(dispute.slots.get(slot, -1))
+        view[slot] = _dispute_file_view(upload) if upload is not None else None
+    view.update(
+        {
+            "id": dispute.evidence_gid,
+            "submitted": dispute.submitted,
+            "customerPurchaseIp": order.client_ip,
+            "productDescription": _product_description(order),
+            "shippingAddress": dispute.shipping_address,
+            "billingAddress": dispute.billing_address,
+            "fulfillments": [
+                {
+                    "id": _gid("ShopifyPaymentsDisputeFulfillment", f.id),
+                    "shippingCarrier": f.tracking[0].company if f.tracking else None,
+                    "shippingDate": _iso_date(f.created_at.astimezone(UTC).date()),
+                    "shippingTrackingNumber": f.tracking[0].number if f.tracking else None,
+                }
+                for f in order.fulfillments
+                if f.status == "SUCCESS"
+            ],
+            "disputeFileUploads": [_dispute_file_view(f) for f in dispute.files],
+            "dispute": lambda info, **args: _dispute_view(state, order, dispute),
+        }
+    )
+    return view
+
+
+def _dispute_view(state: FakeShopState, order: FakeOrder, dispute: FakeDispute) -> Json:
+    """`ShopifyPaymentsDispute` over a `FakeDispute`."""
+    return {
+        "id": dispute.gid,
+        "legacyResourceId": str(dispute.id),
+        "status": dispute.status,
+        "type": dispute.type,
+        "initiatedAt": _iso(dispute.initiated_at),
+        "evidenceDueBy": _iso_date(dispute.evidence_due_by),
+        "evidenceSentOn": _iso_date(dispute.evidence_sent_on),
+        "finalizedOn": _iso_date(dispute.finalized_on),
+        "amount": _money_v2(dispute.amount, dispute.currency),
+        "reasonDetails": {"reason": dispute.reason, "networkReasonCode": dispute.network_reason_code},
+        "order": lambda info, **args: _OrderView(state, order),
+        "disputeEvidence": lambda info, **args: _evidence_view(state, order, dispute),
+    }
+
+
+def _filter_disputes(
+    pairs: list[tuple[FakeOrder, FakeDispute]], query: str | None
+) -> list[tuple[FakeOrder, FakeDispute]]:
+    """`disputes(query:)`: the `status:` and `id:` filters (others ignored, like `_search`)."""
+    for term in (query or "").split():
+        key, _, value = term.partition(":")
+        value = value.strip().strip("'\"")
+        if key == "status":
+            pairs = [(o, d) for o, d in pairs if d.status.lower() == value.lower()]
+        elif key == "id":
+            wanted = _gid_tail(value, "ShopifyPaymentsDispute") or (int(value) if value.isdigit() else None)
+            pairs = [(o, d) for o, d in pairs if d.id == wanted]
+    return pairs
+
+
 def _search(orders: Sequence[FakeOrder], query: str | None) -> list[FakeOrder]:
     """Shopify search syntax, the filters the fake understands: name, email, tag (others ignored)."""
     found = list(orders)
@@ -2653,6 +3181,19 @@ class _Root:
             if f.id in by_fulfillment
         ]
         return _connection(views, args)
+
+    def dispute(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json | None:
+        found = self._ctx.state.find_dispute(args["id"])
+        return None if found is None else _dispute_view(self._ctx.state, *found)
+
+    def disputeEvidence(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json | None:
+        found = self._ctx.state.find_evidence(args["id"])
+        return None if found is None else _evidence_view(self._ctx.state, *found)
+
+    def disputes(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        state = self._ctx.state
+        pairs = _filter_disputes(state.all_disputes(), args.get("query"))
+        return _connection([_dispute_view(state, o, d) for o, d in pairs], args)
 
     # ------------------------------------------------------------------ Mutation
 
@@ -2740,6 +3281,20 @@ class _Root:
             "reverseDelivery": _reverse_delivery_view(self._ctx.state, order, ret, rfo, delivery),
             "userErrors": [],
         }
+
+
+    # ------------------------------------------------------------------ disputes (1.8)
+
+    def disputeEvidenceUpdate(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        forced = self._ctx.forced_user_error
+        if forced is not None:
+            message = forced.message or "The input value is invalid."
+            return {"disputeEvidence": None, "userErrors": [_coded_error(["input"], message, forced.code or "INVALID")]}
+        state = self._ctx.state
+        updated, errors = state.update_dispute_evidence(args["id"], args["input"])
+        if updated is None:
+            return {"disputeEvidence": None, "userErrors": errors}
+        return {"disputeEvidence": _evidence_view(state, *updated), "userErrors": []}
 
 
 def _job_view(job: FakeJob, root: _Root) -> Json:
@@ -3146,6 +3701,33 @@ def rest_return(order: FakeOrder, ret: FakeReturn) -> Json:
     }
 
 
+def rest_dispute(order: FakeOrder, dispute: FakeDispute) -> Json:
+    """The REST dispute, the payload of `disputes/create` and `disputes/update` (1.9).
+
+    The field list is the one INTEGRATIONS.md 1.9 notes as [UNVERIFIED]: lower-case enums,
+    numeric ids, the amount as a string; REST dates are timestamps (midnight UTC here).
+    Receivers re-read the dispute through GraphQL.
+    """
+
+    def stamp(day: date | None) -> str | None:
+        return None if day is None else f"{day.isoformat()}T00:00:00Z"
+
+    return {
+        "id": dispute.id,
+        "order_id": order.id,
+        "type": dispute.type.lower(),
+        "amount": _amount(dispute.amount),
+        "currency": dispute.currency,
+        "reason": dispute.reason.lower(),
+        "network_reason_code": dispute.network_reason_code,
+        "status": dispute.status.lower(),
+        "evidence_due_by": stamp(dispute.evidence_due_by),
+        "evidence_sent_on": stamp(dispute.evidence_sent_on),
+        "finalized_on": stamp(dispute.finalized_on),
+        "initiated_at": _iso(dispute.initiated_at),
+    }
+
+
 def rest_order(order: FakeOrder) -> Json:
     """The REST order resource, the payload of `orders/*` webhooks (numeric ids, snake_case)."""
     fulfilled = [li for li in order.line_items if li.fulfilled]
@@ -3219,6 +3801,10 @@ def webhook_payload(topic: str, order: FakeOrder) -> Json:
         if not order.returns:
             raise ValueError(f"{order.name} has no return for {topic}")
         return rest_return(order, order.returns[-1])
+    if topic in ("disputes/create", "disputes/update"):
+        if not order.disputes:
+            raise ValueError(f"{order.name} has no dispute for {topic}")
+        return rest_dispute(order, order.disputes[-1])
     raise ValueError(f"the fake cannot send {topic!r}")
 
 
@@ -3306,6 +3892,43 @@ class CustomerReturnItem(_SeedModel):
 
 class CustomerReturnRequest(_SeedModel):
     items: list[CustomerReturnItem] = Field(min_length=1)
+
+
+class DisputeRequest(_SeedModel):
+    """The cardholder's bank opens a dispute (`POST /_control/orders/{id}/disputes`)."""
+
+    reason: DisputeReason
+    type: Literal["CHARGEBACK", "INQUIRY"] = "CHARGEBACK"
+    amount: Decimal | None = Field(default=None, gt=0)  # default: the order total
+    evidence_due_in_days: int | None = None  # default 7; negative: already past due
+    evidence_due_by: date | None = None
+    no_due_date: bool = False  # evidenceDueBy null
+    network_reason_code: str | None = None  # default: the Visa code of the reason, if any
+    initiated_hours_ago: float = Field(default=0.0, ge=0)
+
+
+class DisputeStatusRequest(_SeedModel):
+    """The bank decides, or an inquiry turns into a chargeback (`POST /_control/disputes/{id}/status`)."""
+
+    status: DisputeStatusValue
+    type: Literal["CHARGEBACK", "INQUIRY"] | None = None
+
+
+class DisputeFileRequest(_SeedModel):
+    """A file uploaded to the dispute through REST or the admin (`POST /_control/disputes/{id}/files`)."""
+
+    evidence_type: Literal[
+        "CANCELLATION_POLICY_FILE",
+        "CUSTOMER_COMMUNICATION_FILE",
+        "REFUND_POLICY_FILE",
+        "RESPONSE_SUMMARY_FILE",
+        "SERVICE_DOCUMENTATION_FILE",
+        "SHIPPING_DOCUMENTATION_FILE",
+        "UNCATEGORIZED_FILE",
+    ] | None = None
+    file_name: str = Field(default="evidence.pdf", min_length=1)
+    file_type: Literal["application/pdf", "image/png", "image/jpeg"] = "application/pdf"  # .pdf .png .jpeg
+    size: int = Field(default=120_000, gt=0)
 
 
 class ConfigRequest(_SeedModel):
@@ -3401,6 +4024,41 @@ def _raw_order(state: FakeShopState, order: FakeOrder) -> Json:
         "restocked": {li.sku: state.restocked.get(li.sku, 0) for li in order.line_items if li.sku},
         "return_status": order.return_status(),
         "returns": [_raw_return(order, r) for r in order.returns],
+        "disputes": [_raw_dispute(order, d) for d in order.disputes],
+    }
+
+
+def _raw_dispute(order: FakeOrder, dispute: FakeDispute) -> Json:
+    files = {f.id: f for f in dispute.files}
+    return {
+        "id": dispute.gid,
+        "legacy_id": dispute.id,
+        "evidence_id": dispute.evidence_gid,
+        "order_id": order.gid,
+        "type": dispute.type,
+        "reason": dispute.reason,
+        "network_reason_code": dispute.network_reason_code,
+        "status": dispute.status,
+        "amount": _amount(dispute.amount),
+        "currency": dispute.currency,
+        "initiated_at": _iso(dispute.initiated_at),
+        "evidence_due_by": _iso_date(dispute.evidence_due_by),
+        "evidence_sent_on": _iso_date(dispute.evidence_sent_on),
+        "finalized_on": _iso_date(dispute.finalized_on),
+        "submitted": dispute.submitted,
+        "updates": dispute.updates,
+        "evidence": {key: value for key, value in dispute.texts.items() if value is not None},
+        "shipping_address": dispute.shipping_address,
+        "files": [
+            {
+                "id": f.gid,
+                "evidence_type": f.evidence_type,
+                "file_name": f.file_name,
+                "size": f.size,
+                "slot": next((slot for slot, fid in dispute.slots.items() if fid == f.id), None),
+            }
+            for f in files.values()
+        ],
     }
 
 
@@ -3479,6 +4137,26 @@ def _customer_return_lines(
                 f"{item.quantity} x {key!r} asked, {item.quantity - needed} returnable on {order.name}"
             )
     return lines
+
+
+def _dispute_or_404(state: FakeShopState, legacy_id: int) -> tuple[FakeOrder, FakeDispute]:
+    found = state.find_dispute_by_legacy_id(legacy_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no dispute {legacy_id}")
+    return found
+
+
+def _dispute_due_date(state: FakeShopState, request: DisputeRequest) -> date | None:
+    if request.no_due_date:
+        if request.evidence_due_by is not None or request.evidence_due_in_days is not None:
+            raise ValueError("no_due_date excludes evidence_due_by and evidence_due_in_days")
+        return None
+    if request.evidence_due_by is not None and request.evidence_due_in_days is not None:
+        raise ValueError("give evidence_due_by or evidence_due_in_days, not both")
+    if request.evidence_due_by is not None:
+        return request.evidence_due_by
+    days = 7 if request.evidence_due_in_days is None else request.evidence_due_in_days
+    return state.today() + timedelta(days=days)
 
 
 def _order_or_404(state: FakeShopState, legacy_id: int) -> FakeOrder:
@@ -3585,6 +4263,65 @@ def create_app(state: FakeShopState) -> FastAPI:
             "return": payload,
             "deliveries": deliveries,
         }
+
+    @app.post("/_control/orders/{legacy_id}/disputes", status_code=201)
+    async def open_dispute(legacy_id: int, request: DisputeRequest) -> Json:
+        """The cardholder's bank disputes the payment: NEEDS_RESPONSE, `disputes/create` sent."""
+        order = _order_or_404(state, legacy_id)
+        try:
+            due_by = _dispute_due_date(state, request)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        with state.lock:
+            try:
+                dispute = state.open_dispute(
+                    order,
+                    reason=request.reason,
+                    type_=request.type,
+                    amount=request.amount,
+                    evidence_due_by=due_by,
+                    network_reason_code=request.network_reason_code,
+                    initiated_at=state.clock() - timedelta(hours=request.initiated_hours_ago),
+                )
+            except ValueError as exc:
+                raise HTTPException(status_code=409, detail=str(exc)) from exc
+            raw = _raw_dispute(order, dispute)
+            payload = rest_dispute(order, dispute)
+        deliveries = await deliver_all(state, state.take_outbox())
+        return {**raw, "dispute": payload, "deliveries": deliveries}
+
+    @app.get("/_control/disputes/{legacy_id}")
+    async def raw_dispute(legacy_id: int) -> Json:
+        with state.lock:
+            return _raw_dispute(*_dispute_or_404(state, legacy_id))
+
+    @app.post("/_control/disputes/{legacy_id}/status")
+    async def dispute_status(legacy_id: int, request: DisputeStatusRequest) -> Json:
+        """The bank's decision (WON, LOST...) or an inquiry escalated; `disputes/update` sent."""
+        with state.lock:
+            order, dispute = _dispute_or_404(state, legacy_id)
+            state.set_dispute_status(order, dispute, request.status, request.type)
+            raw = _raw_dispute(order, dispute)
+            payload = rest_dispute(order, dispute)
+        deliveries = await deliver_all(state, state.take_outbox())
+        return {**raw, "dispute": payload, "deliveries": deliveries}
+
+    @app.post("/_control/disputes/{legacy_id}/files", status_code=201)
+    async def dispute_file(legacy_id: int, request: DisputeFileRequest) -> Json:
+        """A file uploaded to the dispute outside GraphQL (REST or the admin, 1.8)."""
+        with state.lock:
+            _, dispute = _dispute_or_404(state, legacy_id)
+            try:
+                upload = state.add_dispute_file(
+                    dispute,
+                    evidence_type=request.evidence_type,
+                    file_name=request.file_name,
+                    file_type=request.file_type,
+                    size=request.size,
+                )
+            except ValueError as exc:
+                raise HTTPException(status_code=409, detail=str(exc)) from exc
+            return _dispute_file_view(upload)
 
     @app.post("/_control/webhooks/send")
     async def send_webhook(request: WebhookRequest) -> Json:

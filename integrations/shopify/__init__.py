@@ -1,9 +1,19 @@
-"""Shopify Admin GraphQL integration: client, documents, mapping, returns, webhook signatures.
+"""Shopify Admin GraphQL integration: client, documents, mapping, returns, disputes, webhook signatures.
 
 See INTEGRATIONS.md section 1 for the contract and STYLE.md "Errors" for the retry rules.
 """
 
 from integrations.shopify.client import RefundLine, RefundResult, RefundTransaction, ShopifyClient
+from integrations.shopify.disputes import (
+    OrderFraudEvidence,
+    ShopifyDispute,
+    ShopifyDisputeEvidence,
+    ShopifyDisputeReason,
+    ShopifyDisputeStatus,
+    ShopifyDisputeType,
+    dispute_evidence_input,
+    dispute_from_webhook,
+)
 from integrations.shopify.documents import ALL_DOCUMENTS
 from integrations.shopify.mapping import (
     legacy_id,
@@ -34,6 +44,7 @@ __all__ = [
     "ALL_DOCUMENTS",
     "WEBHOOK_TOPICS",
     "DispositionType",
+    "OrderFraudEvidence",
     "RFOLine",
     "RefundLine",
     "RefundResult",
@@ -45,10 +56,17 @@ __all__ = [
     "ReverseDelivery",
     "ReverseFulfillmentOrder",
     "ShopifyClient",
+    "ShopifyDispute",
+    "ShopifyDisputeEvidence",
+    "ShopifyDisputeReason",
+    "ShopifyDisputeStatus",
+    "ShopifyDisputeType",
     "ShopifyReturn",
     "ShopifyReturnLine",
     "ShopifyReturnReason",
     "ShopifySettings",
+    "dispute_evidence_input",
+    "dispute_from_webhook",
     "legacy_id",
     "order_from_graphql",
     "order_gid",

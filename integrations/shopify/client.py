@@ -1,4 +1,4 @@
-"""Thin typed client for the Shopify Admin GraphQL API (INTEGRATIONS.md 1.1 to 1.7).
+"""Thin typed client for the Shopify Admin GraphQL API (INTEGRATIONS.md 1.1 to 1.8).
 
 One class, an injected `httpx.AsyncClient`, typed settings and typed errors (STYLE.md
 "Errors"). Retry rules, by what a resend can do:
@@ -15,6 +15,9 @@ One class, an injected `httpx.AsyncClient`, typed settings and typed errors (STY
   in 2026-01 (1.3, 1.6) and are handled like `orderCancel`: the caller reconciles with
   `get_return` / `order_returns`. `returnProcess` is sent without `financialTransfer`: money
   moves only through the idempotent `refundCreate` (F5);
+* `disputeEvidenceUpdate` has no `@idempotent` in 2026-01 either (1.3, 1.8): it is never
+  resent after it may have reached Shopify; the caller reconciles by reading the evidence's
+  `submitted` (`get_dispute_evidence` / `get_dispute`);
 * THROTTLED (HTTP 200 with `errors[].extensions.code`, 1.2) means nothing ran: every call,
   including `orderCancel`, waits `(requestedQueryCost - currentlyAvailable) / restoreRate`
   and retries while the total wait stays within `max_throttle_wait_seconds`, then raises
@@ -45,6 +48,17 @@ from domain.errors import (
 from domain.money import Money
 from domain.orders import Order, SuggestedRefund
 from integrations.shopify import documents
+from integrations.shopify.disputes import (
+    OrderFraudEvidence,
+    ShopifyDispute,
+    ShopifyDisputeEvidence,
+    dispute_evidence_from_graphql,
+    dispute_evidence_input,
+    dispute_from_graphql,
+    disputes_from_graphql,
+    order_fraud_evidence_from_graphql,
+    sort_by_urgency,
+)
 from integrations.shopify.mapping import (
     money_bag,
     order_from_graphql,
@@ -75,6 +89,8 @@ MIN_THROTTLE_WAIT_SECONDS = 0.25
 JOB_POLL_FIRST_SECONDS = 0.5
 JOB_POLL_MAX_SECONDS = 4.0
 RETURN_PROCESS_NOTE_MAX = 255  # not stated by the SDL; Shopify's usual note limit, kept conservative
+MAX_DISPUTE_PAGES = 20  # 20 pages of 25 open disputes: a sweep that finds more is refused
+_NOT_FOUND_CODES = frozenset({"NOT_FOUND", "DISPUTE_EVIDENCE_NOT_FOUND"})
 
 # Transport failures that prove the request never reached Shopify: never ambiguous.
 _NOT_SENT: tuple[type[Exception], ...] = (
@@ -538,6 +554,105 @@ class ShopifyClient:
             )
         return fallback
 
+    # ------------------------------------------------------------------ disputes (1.8)
+
+    async def get_dispute(self, dispute_id: str | int) -> ShopifyDispute:
+        """Read a Shopify Payments dispute by gid or numeric (REST / webhook) id, with its evidence.
+
+        Raises `NotFound` when Shopify answers null.
+        """
+        gid = _typed_gid(dispute_id, "ShopifyPaymentsDispute")
+        reply = await self._execute(_Call("DisputeForAfterSales", documents.DISPUTE_QUERY, {"id": gid}, "query"))
+        node = reply.data.get("dispute")
+        if node is None:
+            raise _refusal(f"dispute {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
+        return _map(dispute_from_graphql, node, reply)
+
+    async def open_disputes(self) -> list[ShopifyDispute]:
+        """Every dispute in status NEEDS_RESPONSE, most urgent `evidence_due_by` first.
+
+        The reconciliation sweep behind the `disputes/*` webhooks (at-least-once, unordered,
+        1.9). Reads every page (25 a page); more than `MAX_DISPUTE_PAGES` pages raises
+        `PermanentError(code="TOO_MANY_DISPUTES")` rather than answering with half of them.
+        """
+        found: list[ShopifyDispute] = []
+        after: str | None = None
+        for _ in range(MAX_DISPUTE_PAGES):
+            reply = await self._execute(
+                _Call("OpenDisputes", documents.OPEN_DISPUTES_QUERY, {"after": after}, "query")
+            )
+            connection = reply.data.get("disputes")
+            if not isinstance(connection, dict):
+                raise _refusal("no disputes in the answer", reply, code="UNEXPECTED_PAYLOAD")
+            page, after = _map(disputes_from_graphql, connection, reply)
+            found.extend(page)
+            if after is None:
+                return sort_by_urgency(found)
+        raise PermanentError(
+            f"more than {MAX_DISPUTE_PAGES} pages of open disputes", code="TOO_MANY_DISPUTES", vendor=VENDOR
+        )
+
+    async def get_dispute_evidence(self, evidence_id: str | int) -> ShopifyDisputeEvidence:
+        """Read a dispute's evidence (`disputeEvidence(id:)`): how an ambiguous update is reconciled.
+
+        Raises `NotFound` when Shopify answers null.
+        """
+        gid = _typed_gid(evidence_id, "ShopifyPaymentsDisputeEvidence")
+        reply = await self._execute(
+            _Call("DisputeEvidenceForAfterSales", documents.DISPUTE_EVIDENCE_QUERY, {"id": gid}, "query")
+        )
+        node = reply.data.get("disputeEvidence")
+        if node is None:
+            raise _refusal(f"dispute evidence {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
+        return _map(dispute_evidence_from_graphql, node, reply)
+
+    async def update_dispute_evidence(
+        self, evidence_id: str | int, fields: Mapping[str, Any], *, submit: bool
+    ) -> ShopifyDisputeEvidence:
+        """`disputeEvidenceUpdate`: save a draft (`submit=False`) or send the evidence to the bank.
+
+        `fields` are keyed by `ShopifyPaymentsDisputeEvidenceUpdateInput` field names
+        (`uncategorizedText`, `refundPolicyDisclosure`, `shippingAddress`,
+        `shippingDocumentationFile`...; see `disputes.dispute_evidence_input`); any other key
+        raises `InvalidInput` before any call. Evidence is submitted once: afterwards Shopify
+        answers `EVIDENCE_ALREADY_ACCEPTED`; after `evidenceDueBy`, `EVIDENCE_PAST_DUE_DATE`.
+        `userErrors` raise `PermanentError` with Shopify's code (`NotFound` for
+        DISPUTE_EVIDENCE_NOT_FOUND). No `@idempotent` in 2026-01: a timeout or 5xx raises
+        `TransientError(ambiguous=True)`, never resent; read `get_dispute_evidence(...).submitted`.
+        """
+        gid = _typed_gid(evidence_id, "ShopifyPaymentsDisputeEvidence")
+        evidence_input = dispute_evidence_input(fields, submit=submit)
+        reply = await self._execute(
+            _Call(
+                "DisputeEvidenceUpdate",
+                documents.DISPUTE_EVIDENCE_UPDATE_MUTATION,
+                {"id": gid, "input": evidence_input},
+                "unsafe",
+            )
+        )
+        payload = _payload(reply, "disputeEvidenceUpdate")
+        errors = payload.get("userErrors") or []
+        if errors:
+            raise _user_error("disputeEvidenceUpdate", errors, reply, default_code="USER_ERROR")
+        node = payload.get("disputeEvidence")
+        if not node:
+            raise _refusal("disputeEvidenceUpdate returned no evidence", reply, code="NO_EVIDENCE")
+        return _map(dispute_evidence_from_graphql, node, reply)
+
+    async def order_fraud_evidence(self, order_id: str | int) -> OrderFraudEvidence:
+        """What the order says against a FRAUDULENT / UNRECOGNIZED claim (IP, AVS/CVV, risk, visit).
+
+        Raises `NotFound` when Shopify answers null.
+        """
+        gid = _order_gid(order_id)
+        reply = await self._execute(
+            _Call("DisputeOrderEvidence", documents.DISPUTE_ORDER_EVIDENCE_QUERY, {"id": gid}, "query")
+        )
+        node = reply.data.get("order")
+        if node is None:
+            raise _refusal(f"order {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
+        return _map(order_fraud_evidence_from_graphql, node, reply)
+
     # ------------------------------------------------------------------ transport
 
     async def _execute(self, call: _Call) -> _Reply:
@@ -727,7 +842,7 @@ def _user_error(
         path = ".".join(error.get("field") or [])
         parts.append(f"{path}: {error.get('message')}" if path else str(error.get("message")))
     code = next((str(e["code"]) for e in errors if e.get("code")), default_code)
-    error_type = NotFound if code == "NOT_FOUND" else PermanentError
+    error_type = NotFound if code in _NOT_FOUND_CODES else PermanentError
     return _refusal(f"{root_field}: {'; '.join(parts)}", reply, code=code, error_type=error_type)
 
 

@@ -1,4 +1,4 @@
-"""Every GraphQL document the Shopify client sends (INTEGRATIONS.md 1.4 to 1.7).
+"""Every GraphQL document the Shopify client sends (INTEGRATIONS.md 1.4 to 1.8).
 
 Built from the validated examples of INTEGRATIONS.md. `tests/integration/test_shopify_documents.py`
 validates each entry of `ALL_DOCUMENTS` against the Admin API 2026-01 SDL, so a version bump
@@ -402,6 +402,164 @@ mutation ReturnClose($id: ID!) {{
     + RETURN_FRAGMENT
 )
 
+# ---------------------------------------------------------------------- disputes (1.8)
+#
+# Shopify Payments disputes: chargebacks and inquiries with the merchant's evidence. The dates
+# `evidenceDueBy`, `evidenceSentOn`, `finalizedOn` and `shippingDate` are `Date`s (no time of
+# day). The evidence fragment also reads the evidence's dispute status and `evidenceSentOn`,
+# so the answer of `disputeEvidenceUpdate` says whether the evidence went to the bank. Lists
+# without `first` (fulfillments, disputeFileUploads) are plain lists in the SDL.
+DISPUTE_EVIDENCE_FRAGMENT = f"""
+fragment AfterSalesDisputeEvidence on ShopifyPaymentsDisputeEvidence {{
+  id
+  submitted
+  customerEmailAddress
+  customerFirstName
+  customerLastName
+  customerPurchaseIp
+  productDescription
+  uncategorizedText
+  refundPolicyDisclosure
+  cancellationPolicyDisclosure
+  cancellationRebuttal
+  refundRefusalExplanation
+  accessActivityLog
+  shippingAddress {{ {_ADDRESS} }}
+  billingAddress {{ {_ADDRESS} }}
+  fulfillments {{ id shippingCarrier shippingDate shippingTrackingNumber }}
+  disputeFileUploads {{ id disputeEvidenceType fileType fileSize originalFileName url }}
+  cancellationPolicyFile {{ id }}
+  customerCommunicationFile {{ id }}
+  refundPolicyFile {{ id }}
+  serviceDocumentationFile {{ id }}
+  shippingDocumentationFile {{ id }}
+  uncategorizedFile {{ id }}
+  dispute {{ id status evidenceSentOn }}
+}}
+"""
+
+DISPUTE_FRAGMENT = (
+    """
+fragment AfterSalesDispute on ShopifyPaymentsDispute {
+  id
+  legacyResourceId
+  status
+  type
+  initiatedAt
+  evidenceDueBy
+  evidenceSentOn
+  finalizedOn
+  amount { amount currencyCode }
+  reasonDetails { reason networkReasonCode }
+  order { id legacyResourceId name }
+  disputeEvidence { ...AfterSalesDisputeEvidence }
+}
+"""
+    + DISPUTE_EVIDENCE_FRAGMENT
+)
+
+DISPUTE_QUERY = (
+    """
+query DisputeForAfterSales($id: ID!) {
+  dispute(id: $id) { ...AfterSalesDispute }
+}
+"""
+    + DISPUTE_FRAGMENT
+)
+
+# The reconciliation sweep: every dispute still waiting for evidence (query filters of
+# `disputes`: id, initiated_at, status). 25 a page: about 430 points by the fake's cost estimate.
+OPEN_DISPUTES_QUERY = (
+    """
+query OpenDisputes($after: String) {
+  disputes(first: 25, after: $after, query: "status:needs_response") {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...AfterSalesDispute }
+  }
+}
+"""
+    + DISPUTE_FRAGMENT
+)
+
+# How a caller reconciles an ambiguous `disputeEvidenceUpdate`: read `submitted`.
+DISPUTE_EVIDENCE_QUERY = (
+    """
+query DisputeEvidenceForAfterSales($id: ID!) {
+  disputeEvidence(id: $id) { ...AfterSalesDisputeEvidence }
+}
+"""
+    + DISPUTE_EVIDENCE_FRAGMENT
+)
+
+# No @idempotent in 2026-01 (1.3): a lost answer is reconciled, never resent. Drafts are saved
+# with submitEvidence false; once submitted, Shopify answers EVIDENCE_ALREADY_ACCEPTED.
+DISPUTE_EVIDENCE_UPDATE_MUTATION = (
+    """
+mutation DisputeEvidenceUpdate($id: ID!, $input: ShopifyPaymentsDisputeEvidenceUpdateInput!) {
+  disputeEvidenceUpdate(id: $id, input: $input) {
+    disputeEvidence { ...AfterSalesDisputeEvidence }
+    userErrors { field message code }
+  }
+}
+"""
+    + DISPUTE_EVIDENCE_FRAGMENT
+)
+
+# What the order says against a FRAUDULENT / UNRECOGNIZED claim, every field checked against the
+# 2026-01 SDL: the buyer's IP, addresses, customer history, the visit that led to the order,
+# Shopify's risk assessment (`risk`, which replaces the deprecated `riskLevel` / `risks`) and the
+# AVS / CVV results of the card payment (`CardPaymentDetails`, a member of `PaymentDetails`).
+DISPUTE_ORDER_EVIDENCE_QUERY = f"""
+query DisputeOrderEvidence($id: ID!) {{
+  order(id: $id) {{
+    id
+    legacyResourceId
+    name
+    email
+    phone
+    createdAt
+    clientIp
+    billingAddressMatchesShippingAddress
+    billingAddress {{ {_ADDRESS} }}
+    shippingAddress {{ {_ADDRESS} }}
+    customer {{ id numberOfOrders createdAt }}
+    customerJourneySummary {{
+      ready
+      customerOrderIndex
+      daysToConversion
+      firstVisit {{ occurredAt source sourceType referrerUrl landingPage }}
+      lastVisit {{ occurredAt source sourceType referrerUrl landingPage }}
+    }}
+    risk {{
+      recommendation
+      assessments {{
+        riskLevel
+        provider {{ title }}
+        facts {{ description sentiment }}
+      }}
+    }}
+    transactions(first: 10) {{
+      id
+      kind
+      status
+      gateway
+      processedAt
+      paymentDetails {{
+        ... on CardPaymentDetails {{
+          avsResultCode
+          cvvResultCode
+          bin
+          company
+          number
+          name
+          wallet
+        }}
+      }}
+    }}
+  }}
+}}
+"""
+
 ALL_DOCUMENTS: dict[str, str] = {
     "OrderForAfterSales": ORDER_QUERY,
     "OrderByName": ORDER_BY_NAME_QUERY,
@@ -419,4 +577,9 @@ ALL_DOCUMENTS: dict[str, str] = {
     "ReverseDeliveryCreateWithShipping": REVERSE_DELIVERY_CREATE_WITH_SHIPPING_MUTATION,
     "ReturnProcess": RETURN_PROCESS_MUTATION,
     "ReturnClose": RETURN_CLOSE_MUTATION,
+    "DisputeForAfterSales": DISPUTE_QUERY,
+    "OpenDisputes": OPEN_DISPUTES_QUERY,
+    "DisputeEvidenceForAfterSales": DISPUTE_EVIDENCE_QUERY,
+    "DisputeEvidenceUpdate": DISPUTE_EVIDENCE_UPDATE_MUTATION,
+    "DisputeOrderEvidence": DISPUTE_ORDER_EVIDENCE_QUERY,
 }

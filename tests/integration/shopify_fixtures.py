@@ -197,3 +197,30 @@ def delivered_order(number: int = 2001, **overrides: Any) -> dict[str, Any]:
         "delivered_hours_ago": 24,
     }
     return two_item_order(number, **{"fulfillment": shipped, **overrides})
+
+
+class DisputeControl(Control):
+    """`Control` plus the fake store's Shopify Payments disputes (`/_control/.../disputes`)."""
+
+    async def open_dispute(self, legacy_id: int | str, reason: str, **body: Any) -> dict[str, Any]:
+        """The cardholder's bank opens a dispute (NEEDS_RESPONSE, `disputes/create`)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/orders/{legacy_id}/disputes", {"reason": reason, **body}
+        )
+        return result
+
+    async def dispute(self, dispute_legacy_id: int | str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/disputes/{dispute_legacy_id}")
+        return result
+
+    async def dispute_status(self, dispute_legacy_id: int | str, status: str, **body: Any) -> dict[str, Any]:
+        """The bank decides (WON, LOST...) or escalates an inquiry (`disputes/update`)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/disputes/{dispute_legacy_id}/status", {"status": status, **body}
+        )
+        return result
+
+    async def dispute_file(self, dispute_legacy_id: int | str, **body: Any) -> dict[str, Any]:
+        """A file uploaded to the dispute outside GraphQL (REST or the admin); the upload view."""
+        result: dict[str, Any] = await self._call("POST", f"/disputes/{dispute_legacy_id}/files", body)
+        return result
