@@ -232,8 +232,9 @@ async def step_received(step: Step) -> bool:
     reason = normalise_reason(view.reason)
     status = evidence_status(reason, facts)
     decision = decide(reason, facts, view.processor, policy.disputes)
-    if view.due is not None:
-        due = response_due(view.due, tz=policy.store.timezone, country=policy.store.country,
+    processor_due = view.due or view.due_date
+    if processor_due is not None:
+        due = response_due(processor_due, tz=policy.store.timezone, country=policy.store.country,
                            margin=timedelta(hours=policy.disputes.margin_hours))
         await deadlines.set_deadline(step.db, case_id=case.id, kind="dispute_response", due_at=due.due_at,
                                      act_at=due.act_at, action="submit the evidence, or apply the recommendation (K5)",

@@ -49,7 +49,8 @@ class DisputeView(BaseModel):
     raw_status: str
     reason: str  # the processor's own code (domain.disputes.normalise_reason maps it)
     amount: Money
-    due: datetime | date | None
+    due: datetime | None = None  # Stripe, PayPal: an instant
+    due_date: date | None = None  # Shopify Payments: a date without a time (evidenceDueBy)
     submitted: bool
     evidence_id: str | None = None  # Shopify: the ShopifyPaymentsDisputeEvidence id
     order_hints: dict[str, str] = Field(default_factory=dict)  # order_id, order_legacy_id, order_name, charge...
@@ -141,7 +142,7 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
     hints = {k: v for k, v in (("order_id", s.order_id), ("order_legacy_id", s.order_legacy_id),
                                ("order_name", s.order_name)) if v}
     return DisputeView(processor=processor, dispute_id=s.id, status=_SHOPIFY_STATUS.get(s.status, "under_review"),
-                       raw_status=s.status, reason=s.reason, amount=s.amount, due=s.evidence_due_by,
+                       raw_status=s.status, reason=s.reason, amount=s.amount, due_date=s.evidence_due_by,
                        submitted=s.evidence.submitted, evidence_id=s.evidence.id, order_hints=hints)
 
 

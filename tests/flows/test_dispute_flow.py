@@ -213,3 +213,23 @@ async def test_no_refund_goes_into_an_open_dispute(world: World, db: Any) -> Non
     ret = await cases.find_case(db, f"return:{STORE}:{world.legacy('#1012')}")
     assert ret is not None
     assert "refund_held_dispute" in [r.reason_code for r in await records.reviews_for_case(db, ret.id)]
+
+
+async def test_a_shopify_payments_dispute_is_read_again_and_answered_once(world: World, db: Any) -> None:
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders/{world.legacy('#1012')}/disputes",
+                              json={"reason": "PRODUCT_NOT_RECEIVED", "evidence_due_in_days": 7})
+    assert r.status_code in (200, 201), r.text
+    created = r.json()
+    payload = {"id": int(created["legacy_id"]), "order_id": int(world.legacy("#1012")), "type": "chargeback",
+               "reason": "product_not_received", "status": "needs_response"}
+    hook = await world.webhook("disputes/create", payload)
+    assert hook.status_code == 200, hook.text
+    assert await process_dispute(inbound_event_id=hook.json()["event_id"]) == "submitted"
+    again = await world.webhook("disputes/update", payload)  # our own submission, echoed
+    await process_dispute(inbound_event_id=again.json()["event_id"])
+    updates = await world.shopify_calls("disputeEvidenceUpdate")
+    submits = [c for c in updates if "true" in json.dumps(c).lower().split("submitevidence")[-1][:12]]
+    assert len(updates) == 2 and len(submits) == 1  # staged, then submitted once
+    shown = (await world.http.get(
+        f"{world.sandbox.shopify.base_url}/_control/disputes/{created['legacy_id']}")).json()
+    assert "UNDER_REVIEW" in json.dumps(shown)
