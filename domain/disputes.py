@@ -220,6 +220,10 @@ class DisputePolicy(_Frozen):
     win_chance: dict[DisputeReason, DecimalStr] = Field(default_factory=_default_win_chances)
     contest_fee: dict[Processor, Money] = Field(default_factory=_default_fees)
     operator_above: Money | None = Money.of("150", "EUR")  # K4: above this amount, the operator decides
+    # K4: how long the run waits, paused in the Prefect UI, for the operator's typed decision;
+    # after that the run ends and the decision can still come (endpoint, or the deadline check
+    # applies the recommendation at due - margin). 0: no paused run, the endpoint only.
+    decision_pause_minutes: int = Field(default=30, ge=0, le=24 * 60)
     # K6 prevention
     high_risk_countries: list[str] = Field(default_factory=list)
     burst_orders: int = Field(default=3, ge=2)  # this many orders from one customer / address ...

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import apause_flow_run
+from prefect.input import RunInput
 from prefect.logging import get_run_logger
+from pydantic import Field
 
 from domain.cases import CaseKind, DisputeState, is_terminal
 from domain.disputes import (
@@ -40,7 +44,7 @@ from domain.evidence_pdf import summary_pdf
 from domain.money import Money
 from domain.orders import Order
 from domain.policy import StorePolicy
-from flows.common import CaseStep, case_lock, label_run, publish_timeline, renew_lock
+from flows.common import CaseStep, case_lock, current_flow_run_id, label_run, publish_timeline, renew_lock
 from integrations.paypal.webhooks import parse_dispute_event
 from integrations.shopify.disputes import dispute_from_webhook
 from ledger import cases, deadlines, inbox, records
@@ -261,7 +265,38 @@ async def _apply(step: Step, decision: Decision) -> bool:
         await step.to_operator("dispute_decision", f"{step.view.amount} disputed ({step.case.reason}): {d.why}; "
                                f"recommended: {d.recommended.value}", ["contest", "accept"], park=False)
         await step.move(D.AWAITING_DECISION, "waiting for the operator's decision (K4)")
-        return False
+        choice = await _ask_in_the_ui(step, d)
+        if choice is None:
+            return False
+        await step.remember(f"the operator decided in the Prefect UI: {choice.decision}"
+                            + (f" ({choice.note})" if choice.note else ""), operator_decision=choice.decision)
+        return True
+    await step.move(D.PREPARING, "contest: evidence assembled (K3)")
+    return True
+
+
+class DisputeChoice(RunInput):
+    """The operator's decision, typed in the Prefect UI (the paused run's form)."""
+
+    decision: Literal["contest", "accept"] = Field(description="contest: send the evidence; accept: close it")
+    note: str | None = Field(default=None, max_length=2000, description="why (kept on the case)")
+
+
+async def _ask_in_the_ui(step: Step, decision: DisputeDecision) -> DisputeChoice | None:
+    """K4 above the policy amount: pause this run for a typed decision in the Prefect UI. The
+    pause is bounded; the deadline row, not the paused run, keeps the due date (promise 3)."""
+    minutes = step.policy.disputes.decision_pause_minutes
+    if minutes <= 0 or current_flow_run_id() is None:
+        return None
+    get_run_logger().warning("dispute %s: %s disputed, recommended %s (%s). Resume this run with your decision.",
+                             step.view.dispute_id, step.view.amount, decision.recommended.value, decision.why)
+    try:
+        return await apause_flow_run(wait_for_input=DisputeChoice, timeout=minutes * 60, poll_interval=2,
+                                    key=f"dispute-{step.case.id}")
+    except FlowPauseTimeout:
+        await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; the "
+                              "operator endpoint or the deadline check takes it from here")
+        return None
     await step.move(D.PREPARING, "contest: evidence assembled (K3)")
     return True
 

@@ -116,19 +116,52 @@ async def test_not_received_without_tracking_is_accepted(world: World, db: Any) 
     assert len([c for c in calls if c.get("path") == f"/v1/disputes/{dispute_id}/close"]) == 1
 
 
-async def test_above_the_policy_amount_the_operator_decides(world: World, db: Any) -> None:
-    dispute_id, event = await _stripe_dispute(world, "#1011", reason="product_unacceptable")  # 149.00 -> ok
-    state = await _run(await _post_stripe_event(world, event))
-    case = await _case(db, dispute_id)
-    assert state in ("preparing", "submitted", "awaiting_decision", "accepted")
+async def test_above_the_policy_amount_the_operator_decides_in_a_paused_run(world: World, db: Any) -> None:
+    import asyncio
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.flow_runs import aresume_flow_run
+
     dispute_id, event = await _stripe_dispute(world, "#1006", reason="fraudulent", amount=25_000)  # 250 EUR
+    hook = await _post_stripe_event(world, event)
+    run = asyncio.create_task(process_dispute(inbound_event_id=hook.json()["event_id"]))
+    paused = None
+    async with get_client() as client:
+        for _ in range(60):
+            await asyncio.sleep(1)
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+            paused = next((r for r in runs if r.name.startswith("dispute")), None)
+            if paused is not None:
+                break
+    assert paused is not None, "the run did not pause for the operator"
+    case = await _case(db, dispute_id)
+    assert case.state == "awaiting_decision"
+    assert "dispute_decision" in [r.reason_code for r in await records.reviews_for_case(db, case.id)]
+    await aresume_flow_run(paused.id, run_input={"decision": "accept", "note": "not worth fighting"})
+    assert await asyncio.wait_for(run, 60) == "accepted"
+    case = await _case(db, dispute_id)
+    assert case.data["operator_decision"] == "accept"
+
+
+async def test_the_operator_endpoint_decides_when_the_pause_is_over(world: World, db: Any, tmp_path: Any) -> None:
+    import yaml
+
+    from deployments.setup import DEFAULT_POLICY, load_policy
+
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    policy.setdefault("disputes", {})["decision_pause_minutes"] = 0
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+    await load_policy(path)
+    dispute_id, event = await _stripe_dispute(world, "#1006", reason="fraudulent", amount=25_000)
     assert await _run(await _post_stripe_event(world, event)) == "awaiting_decision"
     case = await _case(db, dispute_id)
-    assert "dispute_decision" in [r.reason_code for r in await records.reviews_for_case(db, case.id)]
-    r = await world.operator("/operator/dispute-decisions", {"case_id": case.id, "decision": "accept",
-                                                             "note": "not worth it"})
+    r = await world.operator("/operator/dispute-decisions", {"case_id": case.id, "decision": "contest"})
     assert r.status_code == 202, r.text
-    assert await process_dispute(inbound_event_id=r.json()["event_id"]) == "accepted"
+    assert await process_dispute(inbound_event_id=r.json()["event_id"]) in ("submitted", "preparing")
 
 
 # -- K5: the deadline --------------------------------------------------------------------------------------
