@@ -16,7 +16,8 @@ if [ "$#" -gt 0 ]; then
 fi
 mkdir -p .aftersales
 log=.aftersales/time-travel.log
-uv run pytest tests/flows/test_time_travel.py -q -p no:cacheprovider >"$log" 2>&1 &
+PREFECT_LOGGING_LEVEL=WARNING PREFECT_LOGGING_TO_API_ENABLED=false \
+  uv run pytest tests/flows/test_time_travel.py -q -p no:cacheprovider >"$log" 2>&1 &
 travel=$!
 status=0
 uv run pytest --ignore=tests/flows/test_time_travel.py || status=$?

@@ -72,6 +72,7 @@ class Script:
     transit: timedelta
     report_after: timedelta
     seen: dict[str, datetime] = field(default_factory=dict)  # state -> when first seen
+    shipped_at: datetime | None = None  # when the simulated customer sent the tracking
     done: set[str] = field(default_factory=set)  # actions already taken
 
     @property
@@ -182,6 +183,7 @@ class Sim:
         if case.state == "awaiting_shipment" and s.kind != "never_ships" and since >= s.ship_after \
                 and "ship" not in s.done:
             s.done.add("ship")
+            s.shipped_at = self.now
             return await self.post("/requests/return-tracking", {"order_number": s.name, "email": s.email,
                                                                  "tracking_number": f"8R{s.number}FR"})
         if case.state == "in_transit" and s.kind != "no_receipt" and since >= s.transit and "receipt" not in s.done:
@@ -273,8 +275,15 @@ async def test_two_hundred_returns_over_sixty_days_miss_no_deadline_and_refund_o
             case = await sim.case(s)
             assert case is not None, s.name
             by_state.setdefault(case.state, []).append(s.name)
+            if case.state == "expired" and s.kind != "never_ships":
+                # Only a customer who really sent nothing in time may see the return closed (L221-23).
+                shipping = next(d for d in await deadlines.deadlines_for_case(db, case.id)
+                                if d.kind == "return_shipping")
+                if s.shipped_at is None or s.shipped_at > shipping.due_at:
+                    continue
             if case.state not in EXPECTED[s.kind]:
-                wrong.append((s.name, s.kind, case.state, case.needs_operator_reason))
+                wrong.append((s.name, s.kind, case.state, case.needs_operator_reason, s.shipped_at,
+                              [e.summary for e in (await cases.timeline(db, case.id))[-4:]]))
         assert not wrong, wrong
         print({k: len(v) for k, v in by_state.items()}, "crashed runs:", crashed)
 
