@@ -53,9 +53,13 @@ def demo_env() -> dict[str, str]:
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": "1025",
         "AFTERSALES_RECEIVER_PORT": str(RECEIVER_PORT),
+        "PYTHONPYCACHEPREFIX": str(HOME / "pycache"),
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
+    # The worker starts a Python process per flow run: they share compiled modules, kept under
+    # the cache prefix (never beside the sources), even where PYTHONDONTWRITEBYTECODE is set.
+    env["PYTHONDONTWRITEBYTECODE"] = ""
     return env
 
 
@@ -109,7 +113,8 @@ def main() -> None:
     parser.add_argument("--exit", action="store_true", help="stop once the scenarios are checked (CI)")
     parser.add_argument("--keep", action="store_true",
                         help="keep .aftersales/ from the last run (default: start from an empty one)")
-    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--timeout", type=float, default=480,
+                        help="seconds the scenarios may take in all, once everything is up")
     args = parser.parse_args()
 
     if not args.keep and HOME.exists():

@@ -250,9 +250,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("shopify", topic, raw, request, 400, "payload has no order id", delivery_id)
         elif topic in FOLLOW_UP_TOPICS and not await _has_open_case(order_ref):
             status, reason = "ignored", "no open case for this order"
-        elif topic.startswith("returns/") and topic != "returns/request" \
-                and not await _has_open_case(order_ref, CaseKind.RETURN):
-            status, reason = "ignored", "no open return for this order"
+        elif topic.startswith("returns/") and topic != "returns/request":
+            # Echoes of the case's own calls (approve, decline, process, close): the case drives the
+            # Return, so they are kept for inspection and start no run.
+            status, reason = "ignored", "kept: the return case drives the Shopify Return"
         elif topic == "fulfillment_events/create" and not await _awaits_delivery_date(order_ref):
             # Kept all the same: a DELIVERED scan is the delivery date when Shopify has none (D1).
             status, reason = "ignored", "kept as the carrier's delivery record (D1)"

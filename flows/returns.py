@@ -193,11 +193,12 @@ async def _intake_store_return(event_id: str, store: str, policy: StorePolicy, b
     only a hint: the Return is read again through GraphQL (INTEGRATIONS.md 1.9)."""
     db = runtime.db()
     return_id, order_gid = return_from_webhook(body)
-    for c in await cases.open_cases(db, KIND):
-        if c.data.get("shopify_return_id") == return_id:  # our own returnRequest, echoed
+    order_ref = order_gid.rsplit("/", 1)[-1]
+    for c in await cases.cases_for_order(db, store, order_ref):
+        if c.kind == KIND and c.data.get("shopify_return_id") == return_id:  # our own returnRequest, echoed
             await cases.add_event(db, c.id, "inbound", "store confirmed the return request (returns/request)")
             await inbox.finish_inbound(db, event_id, status="processed", case_id=c.id)
-            return c.id
+            return None if is_terminal(c.kind, c.state) else c.id
     ret = await read_shopify_return(return_id)
     order = await read_shopify_order(order_gid)
     lines: dict[str, int] = {}

@@ -1,9 +1,12 @@
-"""The demo's six cancellation scenarios, played through the real entry points.
+"""The demo's scenarios, played through the real entry points: six cancellations (#1001-#1006)
+and six returns (#1007-#1012).
 
 Each scenario seeds its order in the sandbox store (and at the CJ supplier when it ships
-it), then acts as the outside world would: the customer posts the store's cancellation form,
-the operator records what a supplier answered, the sandbox store fires its own signed
-webhooks. Then it waits for the case to reach the state the rulebook expects.
+it), then acts as the outside world would: the customer posts the store's cancellation or
+return form (or asks for a return in the Shopify customer account), sends the return's
+tracking number; the operator records what a supplier answered; CJ decides its disputes; the
+sandbox store fires its own signed webhooks. Then it waits for the case to reach the state the
+rulebook expects. Scenarios that do not depend on each other are played at the same time.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from deployments.sandbox.seed import OUT_OF_STOCK_SKUS, SCENARIOS, cj_orders, demo_orders
-from ledger import cases, records
+from ledger import cases, inbox, records
 from ledger.db import get_database
 from ledger.models import Case
 
@@ -27,6 +33,16 @@ CJ = os.environ.get("AFTERSALES_CJ_BASE_URL", "http://127.0.0.1:8082/api2.0/v1")
 MAILS = os.environ.get("AFTERSALES_DEMO_MAILS", "http://127.0.0.1:8025")
 OPERATOR = {"Authorization": f"Bearer {os.environ.get('AFTERSALES_RECEIVER_OPERATOR_TOKEN', 'sandbox-operator-token')}"}
 STORE = "maison-lumiere.myshopify.com"
+RETURNS = ("#1007", "#1008", "#1009", "#1010", "#1011", "#1012")
+ATELIER_RETURNS = "Atelier Lyon Luminaires, Service retours, 12 rue des Tanneurs, 69007 Lyon, France"
+
+# The state each case ends in, and (returns) the amount refunded.
+EXPECTED: dict[str, tuple[str, str | None]] = {
+    "#1001": ("closed", None), "#1002": ("closed", None), "#1003": ("closed", None), "#1004": ("closed", None),
+    "#1005": ("converted_to_return", None), "#1006": ("converted_to_return", None),
+    "#1007": ("done", "-"), "#1008": ("done", "-"), "#1009": ("done", "-"), "#1010": ("refused", "-"),
+    "#1011": ("done", "149.00 EUR"), "#1012": ("done", "73.90 EUR"),
+}
 
 
 @dataclass
@@ -36,10 +52,12 @@ class Outcome:
     expected: str
     state: str | None
     detail: str = ""
+    expected_refund: str | None = None  # "-" for none; None: not checked
+    refunded: str = "-"
 
     @property
     def ok(self) -> bool:
-        return self.state == self.expected
+        return self.state == self.expected and self.expected_refund in (None, self.refunded)
 
 
 async def _seed(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
@@ -71,82 +89,326 @@ async def _customer_cancels(http: httpx.AsyncClient, name: str, reason: str, mes
     return dict(r.json())
 
 
+def _kind(name: str) -> str:
+    return "return" if name in RETURNS else "cancellation"
+
+
 async def _case_for(name: str, seeded: dict[str, dict[str, Any]]) -> Case | None:
-    return await cases.find_case(get_database(), f"cancellation:{STORE}:{seeded[name]['legacy_id']}")
+    return await cases.find_case(get_database(), f"{_kind(name)}:{STORE}:{seeded[name]['legacy_id']}")
 
 
-async def _wait_state(name: str, seeded: dict[str, dict[str, Any]], states: set[str], wait_s: float) -> Case | None:
+async def _wait_state(name: str, seeded: dict[str, dict[str, Any]], states: set[str], wait_s: float, *,
+                      unlocked: bool = False) -> Case | None:
+    """Poll the ledger until the case is in one of `states` (and, with `unlocked`, no run holds
+    it any more), or `wait_s` has passed; the case as last seen."""
     deadline = time.monotonic() + wait_s
     case = None
-    while time.monotonic() < deadline:
+    while True:
         case = await _case_for(name, seeded)
-        if case is not None and case.state in states:
+        if case is not None and case.state in states and not (unlocked and case.lock_owner):
+            return case
+        if time.monotonic() >= deadline:
             return case
         await asyncio.sleep(1)
-    return case
 
 
-async def _run_sweep() -> None:
-    """Run the scheduled check now instead of waiting up to 15 minutes."""
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
+
+
+async def _run_sweep() -> bool:
+    """Run the scheduled check now instead of waiting up to 15 minutes. False when the Prefect
+    server was too busy to take the run (its client has retried already): the caller tries again."""
     from prefect.deployments import run_deployment
 
-    await run_deployment("sweep-deadlines/every-15-min", timeout=0)  # type: ignore[misc]
+    try:
+        await run_deployment("sweep-deadlines/every-15-min", timeout=0)  # type: ignore[misc]
+    except httpx.HTTPError as exc:
+        print(f"  the Prefect server did not take the check's run ({exc!r}); trying again", flush=True)
+        return False
+    return True
 
 
-async def play(wait_s: float = 300) -> list[Outcome]:
+DROPPED_AFTER = timedelta(seconds=60)  # emitted this long ago and no run on it: dropped, not just queued
+
+
+async def _watch_dropped_events() -> None:
+    """Promise 1, sooner. When the Prefect server is busy (SQLite answers "database is locked",
+    the API 503), an automation's run-deployment action can fail, or the worker can fail to
+    submit the run and report it crashed: the event is then left unprocessed, and the scheduled
+    check emits it again after 10 minutes. The demo does it as soon as it sees one, and says so."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    db = get_database()
+    while True:
+        await asyncio.sleep(15)
+        stale = await inbox.stale_emitted(db, older_than=DROPPED_AFTER)
+        if not stale:
+            continue
+        try:
+            async with get_client() as client:
+                runs = await client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=200)
+        except httpx.HTTPError as exc:
+            print(f"  (could not list the flow runs: {exc!r}; next round)", flush=True)
+            continue
+        on_it = {str((run.parameters or {}).get("inbound_event_id")) for run in runs
+                 if run.state is None or not run.state.is_final()}  # scheduled, pending or running
+        for row in stale:
+            if row.id not in on_it:
+                await inbox.rearm(db, row.id)  # the receiver's loop emits it again
+                print(f"  no run is processing {row.topic} for order {row.order_ref} (dropped or crashed "
+                      "by a busy Prefect server): emitted again", flush=True)
+
+
+async def _sweep_until(name: str, seeded: dict[str, dict[str, Any]], states: set[str], deadline: float) -> None:
+    """The check polls an API supplier (CJ) for the cases no run holds: run it, and run it again
+    if it came while the case was still held."""
+    while _left(deadline) > 0:
+        if not await _run_sweep():
+            continue
+        case = await _wait_state(name, seeded, states, min(60.0, _left(deadline)))
+        if case is not None and case.state in states:
+            return
+
+
+# -- the cancellation scenarios (#1001-#1006) ------------------------------------------------------
+
+async def _play_cancellations(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]],
+                              deadline: float) -> dict[str, str]:
+    # 1. Not passed on yet: cancelled and refunded at once. The customer double-submits.
+    await _customer_cancels(http, "#1001", "ordering_mistake",
+                            "Je me suis trompée de couleur, je préfère annuler. Merci !", language="fr")
+    dup = await _customer_cancels(http, "#1001", "ordering_mistake",
+                                  "Je me suis trompée de couleur, je préfère annuler. Merci !", language="fr")
+    # 2. Passed to the email supplier: asked first; it answers yes.
+    await _customer_cancels(http, "#1002", "delivery_too_slow", "Le délai annoncé est trop long pour moi.")
+    # 3. Passed to CJ (not paid there yet): deleted at CJ after the store cancel.
+    await _customer_cancels(http, "#1003", "better_offer")
+    # 4. CJ cannot supply one item: partial cancellation reported by the operator.
+    r = await http.post(f"{RECEIVER}/operator/out-of-stock", headers=OPERATOR,
+                        json={"order_number": "#1004", "skus": sorted(OUT_OF_STOCK_SKUS), "supplier_id": "cj",
+                              "note": "CJ: rupture de stock sur le plaid vert sauge"})
+    r.raise_for_status()
+    # 5. Already shipped: becomes a return.
+    await _customer_cancels(http, "#1005", "changed_mind", "Sorry, I changed my mind.", language="en")
+    # 6. Passed to the email supplier, which refuses: C8 -> C4 and the operator is alerted.
+    await _customer_cancels(http, "#1006", "changed_mind")
+
+    for name, answer, note in (("#1002", "accepted", "Commande bloquée avant expédition, merci."),
+                               ("#1006", "refused", "Déjà expédiée ce matin, colis Colissimo 6A123.")):
+        case = await _wait_state(name, seeded, {"awaiting_supplier"}, _left(deadline))
+        if case is not None and case.state == "awaiting_supplier":
+            r = await http.post(f"{RECEIVER}/operator/supplier-replies", headers=OPERATOR,
+                                json={"order_number": name, "supplier_id": "atelier-lyon", "answer": answer,
+                                      "note": note})
+            r.raise_for_status()
+
+    # 4 (continued): CJ settles the dispute for the missing item; the check polls it.
+    case = await _wait_state("#1004", seeded, {"awaiting_supplier", "closed"}, _left(deadline), unlocked=True)
+    if case is not None and case.state == "awaiting_supplier":
+        await http.post(f"{CJ}/_control/disputes/{seeded['#1004']['legacy_id']}/resolve",
+                        json={"finallyDeal": 1, "money": "9.50"})
+        await _sweep_until("#1004", seeded, {"closed"}, deadline)
+    return {"#1001": f"duplicate request answered '{dup['status']}'"}
+
+
+# -- the return scenarios (#1007-#1012) ------------------------------------------------------------
+
+class _Stuck(Exception):
+    """A return scenario waited for a state that did not come: it stops there (the report says)."""
+
+
+class _Return:
+    """One return played in turn by the customer, the supplier (recorded by the operator) and CJ,
+    each acting once the case waits for them."""
+
+    def __init__(self, http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]], name: str,
+                 deadline: float) -> None:
+        self.http, self.seeded, self.name, self.deadline = http, seeded, name, deadline
+        self.legacy_id = seeded[name]["legacy_id"]
+
+    async def when(self, state: str, *, unlocked: bool = False) -> None:
+        case = await _wait_state(self.name, self.seeded, {state}, _left(self.deadline), unlocked=unlocked)
+        if case is None or case.state != state:
+            raise _Stuck(f"waited for '{state}', the case was {case.state if case else 'never opened'}")
+
+    async def asks(self, reason: str, message: str | None = None, **extra: Any) -> None:
+        await self._post(f"{RECEIVER}/requests/return", {"order_number": self.name, "email": _email(self.name),
+                                                          "reason": reason, "message": message, **extra})
+
+    async def sends_tracking(self, number: str, carrier: str = "Colissimo") -> None:
+        await self._post(f"{RECEIVER}/requests/return-tracking",
+                         {"order_number": self.name, "email": _email(self.name), "tracking_number": number,
+                          "carrier": carrier})
+
+    async def supplier_says(self, supplier_id: str, event: str, **extra: Any) -> None:
+        await self._post(f"{RECEIVER}/operator/return-updates",
+                         {"order_number": self.name, "event": event, "supplier_id": supplier_id, **extra}, OPERATOR)
+
+    async def sweep_until(self, state: str) -> None:
+        await _sweep_until(self.name, self.seeded, {state}, self.deadline)
+        await self.when(state)
+
+    async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        r = await self.http.post(url, json=body, headers=headers)
+        if r.status_code != 202:
+            raise RuntimeError(f"{self.name}: {url} answered {r.status_code}: {r.text}")
+
+
+async def _back_to_atelier(r: _Return, *, rma: str, tracking: str, receipt_apart: bool = True) -> None:
+    """R6 with the email supplier: its address and RMA, the parcel, its receipt, the inspection
+    (or, `receipt_apart` False, one report of both: an inspection implies the goods are in)."""
+    await r.when("awaiting_supplier")
+    await r.supplier_says("atelier-lyon", "supplier_answer", answer="accepted", address=ATELIER_RETURNS, rma=rma,
+                          note="Retour accepté, merci d'indiquer la référence sur le colis.")
+    await r.when("awaiting_shipment")
+    await r.sends_tracking(tracking)
+    await r.when("in_transit")
+    if receipt_apart:
+        await r.supplier_says("atelier-lyon", "received", note="Colis reçu à l'atelier.")
+        await r.when("inspecting")
+    await r.supplier_says("atelier-lyon", "inspected", outcome="resellable", note="Article intact, revendable.")
+
+
+async def _wrong_colour(r: _Return) -> None:
+    """#1007: asked in the Shopify customer account (returns/request); an exchange (R4)."""
+    resp = await r.http.post(f"{SHOPIFY}/_control/orders/{r.legacy_id}/returns",
+                             json={"items": [{"sku": "ATL-RID-LIN-ORAGE", "quantity": 1, "reason": "COLOR",
+                                              "customer_note": "Le bleu est beaucoup plus foncé que sur le site, "
+                                                               "je voudrais le gris perle."}]})
+    resp.raise_for_status()
+    if not any(d.get("status") == 200 for d in resp.json().get("deliveries", [])):
+        raise RuntimeError(f"#1007: the store's returns/request webhook was not delivered: {resp.text}")
+    await _back_to_atelier(r, rma="RMA-1007", tracking="6A30071107FR", receipt_apart=False)
+    await r.when("replacing")
+    await r.supplier_says("atelier-lyon", "replacement_shipped", tracking_number="6A30071199FR",
+                          note="Rideau gris perle expédié.")
+
+
+async def _damaged(r: _Return) -> None:
+    """#1008: CJ claimed through a return dispute; CJ reissues, the customer sends the lamp back."""
+    await r.asks("damaged", "La lampe est arrivée fêlée sur le côté, photos jointes.",
+                 photo_urls=["https://photos.example/lampe-dune-felure.jpg",
+                             "https://photos.example/lampe-dune-carton.jpg"])
+    await r.when("awaiting_supplier", unlocked=True)  # the dispute is open at CJ
+    resp = await r.http.post(f"{CJ}/_control/disputes/{r.legacy_id}/resolve",
+                             json={"finallyDeal": 2, "resendOrderCode": "SD2508011008000001"})
+    resp.raise_for_status()
+    await r.sweep_until("awaiting_shipment")  # the check polls CJ: accepted, CJ's return address sent
+    await r.sends_tracking("6A30081108FR")
+    await r.when("in_transit")
+    await r.supplier_says("cj", "inspected", outcome="resellable",
+                          note="CJ EU returns: parcel received, transport damage confirmed, no misuse.")
+
+
+async def _keep_it(r: _Return) -> None:
+    """#1009: a 9.90 item not worth the label: kept, replaced, CJ claimed (R5)."""
+    await r.asks("damaged", "Le photophore est arrivé fendu.",
+                 photo_urls=["https://photos.example/photophore-fendu.jpg"])
+    await r.when("replacing")
+    await r.supplier_says("cj", "replacement_shipped", tracking_number="CJPKL30091109",
+                          note="CJ reissued the candle holder.")
+
+
+async def _out_of_window(r: _Return) -> None:
+    """#1010: asked 45 days after delivery: refused with the store's alternatives (R1)."""
+    await r.asks("changed_mind", "I'd like to send the vase back, it doesn't suit the room.", language="en")
+
+
+async def _not_as_described(r: _Return) -> None:
+    """#1011: the store pays the return, the supplier is claimed, refunded once inspected (R4, R7)."""
+    await r.asks("not_as_described", "Les couleurs sont bien plus ternes que sur les photos du site.",
+                 photo_urls=["https://photos.example/tapis-atlas.jpg"])
+    await _back_to_atelier(r, rma="RMA-1011", tracking="6A30111106FR")
+
+
+async def _changed_mind(r: _Return) -> None:
+    """#1012: withdrawal of the whole order: refunded with the delivery once inspected (D2, R7)."""
+    await r.asks("changed_mind", "Finalement elle ne va pas dans mon salon.")
+    await _back_to_atelier(r, rma="RMA-1012", tracking="6A30121104FR")
+
+
+RETURN_SCRIPTS: dict[str, Callable[[_Return], Awaitable[None]]] = {
+    "#1007": _wrong_colour, "#1008": _damaged, "#1009": _keep_it, "#1010": _out_of_window,
+    "#1011": _not_as_described, "#1012": _changed_mind,
+}
+
+
+async def _play_return(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]], name: str,
+                       deadline: float) -> dict[str, str]:
+    try:
+        await RETURN_SCRIPTS[name](_Return(http, seeded, name, deadline))
+    except _Stuck as exc:
+        return {name: f"stopped: {exc}"}
+    return {}
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+async def _details(http: httpx.AsyncClient, name: str, seeded: dict[str, dict[str, Any]],
+                   case: Case) -> tuple[list[str], str]:
+    """What the case did, for the report: refunds, messages by party, operator items; for a
+    return also its outcome, the store's Return and the CJ dispute. (lines, refunded)."""
+    db = get_database()
+    refunds = await records.refunds_for_case(db, case.id)
+    msgs = await records.messages_for_case(db, case.id)
+    reviews = await records.reviews_for_case(db, case.id)
+    refunded = ", ".join(f"{r.amount} {r.currency}" for r in refunds) or "-"
+    parties = Counter(m.party for m in msgs)
+    by_party = f" ({', '.join(f'{p} {n}' for p, n in sorted(parties.items()))})" if msgs else ""
+    lines = [f"refunds: {refunded}; messages: {len(msgs)}{by_party}; "
+             f"operator: {', '.join(r.reason_code for r in reviews) or '-'}"]
+    if name not in RETURNS:
+        return lines, refunded
+    facts = []
+    if plan := case.data.get("plan"):
+        facts.append(f"plan: {plan.get('kind')}")
+    if outcome := case.data.get("outcome"):
+        replacement = (case.data.get("replacement") or {}).get("tracking")
+        facts.append(f"outcome: {outcome}" + (f" ({replacement})" if replacement else ""))
+    order = (await http.get(f"{SHOPIFY}/_control/orders/{seeded[name]['legacy_id']}")).json()
+    facts.append("store return: " + (", ".join(f"{r['name']} {r['status']}" for r in order.get("returns", []))
+                                     or "-"))
+    disputes = [d for d in (await http.get(f"{CJ}/_control/disputes")).json().get("disputes", [])
+                if str(d.get("orderId")) == str(seeded[name]["legacy_id"])]
+    deals = {None: "open", 1: "refund", 2: "reissue", 3: "rejected"}
+    if disputes:
+        facts.append("CJ dispute: " + ", ".join(
+            deals.get(d.get("finallyDeal"), "?") + (f" {d['resendOrderCode']}" if d.get("resendOrderCode") else "")
+            for d in disputes))
+    lines.append("; ".join(facts))
+    others = [c for c in await cases.cases_for_order(db, STORE, str(seeded[name]["legacy_id"]))
+              if c.kind == "return" and c.id != case.id]
+    for other in others:  # one return was asked for: another case is a duplicate the customer may hear from
+        sent = len(await records.messages_for_case(db, other.id))
+        lines.append(f"another return case for this order: {other.key.split(':', 2)[-1]} ({other.state}, "
+                     f"opened from the {other.origin}, messages: {sent})")
+    return lines, refunded
+
+
+async def play(wait_s: float = 480) -> list[Outcome]:
+    """Play every scenario, the independent ones at the same time; `wait_s` bounds the whole."""
+    deadline = time.monotonic() + wait_s
     async with httpx.AsyncClient(timeout=30) as http:
         seeded = await _seed(http)
-        # 1. Not passed on yet: cancelled and refunded at once. The customer double-submits.
-        await _customer_cancels(http, "#1001", "ordering_mistake",
-                                "Je me suis trompée de couleur, je préfère annuler. Merci !", language="fr")
-        dup = await _customer_cancels(http, "#1001", "ordering_mistake",
-                                      "Je me suis trompée de couleur, je préfère annuler. Merci !", language="fr")
-        # 2. Passed to the email supplier: asked first; it answers yes.
-        await _customer_cancels(http, "#1002", "delivery_too_slow", "Le délai annoncé est trop long pour moi.")
-        # 3. Passed to CJ (not paid there yet): deleted at CJ after the store cancel.
-        await _customer_cancels(http, "#1003", "better_offer")
-        # 4. CJ cannot supply one item: partial cancellation reported by the operator.
-        r = await http.post(f"{RECEIVER}/operator/out-of-stock", headers=OPERATOR,
-                            json={"order_number": "#1004", "skus": sorted(OUT_OF_STOCK_SKUS), "supplier_id": "cj",
-                                  "note": "CJ: rupture de stock sur le plaid vert sauge"})
-        r.raise_for_status()
-        # 5. Already shipped: becomes a return.
-        await _customer_cancels(http, "#1005", "changed_mind", "Sorry, I changed my mind.", language="en")
-        # 6. Passed to the email supplier, which refuses: C8 -> C4 and the operator is alerted.
-        await _customer_cancels(http, "#1006", "changed_mind")
-
-        for name, answer, note in (("#1002", "accepted", "Commande bloquée avant expédition, merci."),
-                                   ("#1006", "refused", "Déjà expédiée ce matin, colis Colissimo 6A123.")):
-            case = await _wait_state(name, seeded, {"awaiting_supplier"}, wait_s / 2)
-            if case is not None and case.state == "awaiting_supplier":
-                r = await http.post(f"{RECEIVER}/operator/supplier-replies", headers=OPERATOR,
-                                    json={"order_number": name, "supplier_id": "atelier-lyon", "answer": answer,
-                                          "note": note})
-                r.raise_for_status()
-
-        # 4 (continued): CJ settles the dispute for the missing item; the sweep polls it.
-        case = await _wait_state("#1004", seeded, {"awaiting_supplier", "closed"}, wait_s / 2)
-        if case is not None and case.state == "awaiting_supplier":
-            await http.post(f"{CJ}/_control/disputes/{seeded['#1004']['legacy_id']}/resolve",
-                            json={"finallyDeal": 1, "money": "9.50"})
-            await _run_sweep()
-
-        expected = {"#1001": "closed", "#1002": "closed", "#1003": "closed", "#1004": "closed",
-                    "#1005": "converted_to_return", "#1006": "converted_to_return"}
-        outcomes = []
-        for name, state in expected.items():
-            case = await _wait_state(name, seeded, {state}, wait_s / 3)
-            detail = ""
-            if case is not None:
-                refunds = await records.refunds_for_case(get_database(), case.id)
-                msgs = await records.messages_for_case(get_database(), case.id)
-                reviews = await records.reviews_for_case(get_database(), case.id)
-                detail = (f"refunds: {', '.join(r.amount + ' ' + r.currency for r in refunds) or '-'}; "
-                          f"messages: {len(msgs)}; operator: {', '.join(r.reason_code for r in reviews) or '-'}")
-            if name == "#1001":
-                detail += f"; duplicate request answered '{dup['status']}'"
-            outcomes.append(Outcome(name, SCENARIOS[name], state, case.state if case else None, detail))
-        return outcomes
+        watch = asyncio.create_task(_watch_dropped_events())
+        try:
+            notes: dict[str, str] = {}
+            for played in await asyncio.gather(_play_cancellations(http, seeded, deadline),
+                                               *(_play_return(http, seeded, name, deadline) for name in RETURNS)):
+                notes |= played
+            outcomes = []
+            for name, (state, refund) in EXPECTED.items():
+                case = await _wait_state(name, seeded, {state}, _left(deadline))
+                lines, refunded = (await _details(http, name, seeded, case)) if case is not None else ([], "-")
+                if name in notes:
+                    lines.append(notes[name])
+                outcomes.append(Outcome(name, SCENARIOS[name], state, case.state if case else None,
+                                        "\n".join(lines), expected_refund=refund, refunded=refunded))
+            return outcomes
+        finally:
+            watch.cancel()
 
 
 def report(outcomes: list[Outcome]) -> str:
@@ -154,6 +416,7 @@ def report(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         lines.append(f"{o.order:7} {o.scenario[:62]:62} {o.expected:20} {o.state or '-':20} "
                      f"{'yes' if o.ok else 'NO'}")
-        if o.detail:
-            lines.append(f"{'':8}{o.detail}")
+        lines.extend(f"{'':8}{line}" for line in o.detail.splitlines())
+        if o.expected_refund is not None and o.refunded != o.expected_refund:
+            lines.append(f"{'':8}expected refunds: {o.expected_refund}")
     return "\n".join(lines)

@@ -215,10 +215,10 @@ async def test_a_return_update_without_an_open_return_case_is_kept_as_ignored(wo
                                                                                topic: str) -> None:
     r = await world.webhook(topic, _return_payload(world, "#1012"))
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "ignored" and r.json()["message"] == "no open return for this order"
+    assert r.json()["status"] == "ignored" and r.json()["message"] == "kept: the return case drives the Shopify Return"
     row = await _row(db, r)
     assert (row.status, row.order_ref, row.event_name) == ("ignored", world.legacy("#1012"), None)
-    assert row.reject_reason == "no open return for this order"
+    assert row.reject_reason == "kept: the return case drives the Shopify Return"
 
 
 def _scan(world: World, name: str, *, fulfillment_id: int = 555, days_ago: float = 2) -> dict[str, Any]:
