@@ -380,6 +380,12 @@ async def step_received(step: Step) -> bool:
                         supplier_id=supplier_id)
     if not case.data.get("split_from"):
         await step.email_customer("received", "return_received", _received_context(step, order, plan))
+    if plan.flag_description:
+        titles = ", ".join(sorted({order.line_item(lid).title for lid in lines}))
+        await step.to_operator("product_flagged", f"{titles}: returned as not as described: the product page sets "
+                               "the wrong expectation (R4, R9)",
+                               ["correct the description and photos", "ask the supplier for accurate specifications"],
+                               park=False)
 
     if plan.goods_come_back:
         return await _ask_supplier(step, order)

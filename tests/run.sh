@@ -14,8 +14,7 @@ uv run mypy domain ledger integrations tasks flows deployments
 if [ "$#" -gt 0 ]; then
   exec uv run pytest "$@"
 fi
-mkdir -p .aftersales
-log=.aftersales/time-travel.log
+log="$(mktemp -t aftersales-time-travel.XXXXXX.log)"  # outside .aftersales/, which the demo resets
 PREFECT_LOGGING_LEVEL=WARNING PREFECT_LOGGING_TO_API_ENABLED=false \
   uv run pytest tests/flows/test_time_travel.py -q -p no:cacheprovider >"$log" 2>&1 &
 travel=$!

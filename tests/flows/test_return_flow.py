@@ -201,6 +201,9 @@ async def test_the_same_return_request_twice_gives_one_case_one_supplier_mail(wo
     assert len(world.mails("commandes@atelier-lyon.example")) == 1
     assert len(world.mails(world.email("#1011"))) == 1
     assert len(await world.shopify_calls("returnRequest")) == 1
+    case = await _case(db, world, "#1011")
+    flagged = [r for r in await records.reviews_for_case(db, case.id) if r.reason_code == "product_flagged"]
+    assert len(flagged) == 1 and "Tapis" in flagged[0].detail  # R9: the description is flagged, once
 
 
 async def _to_inspecting(world: World, name: str) -> None:

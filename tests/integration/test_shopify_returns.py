@@ -283,7 +283,8 @@ async def test_a_return_from_request_to_closed(
     )
     assert await asyncio.to_thread(sink.wait_for, lambda received: len(received) >= 4)
     topics = [headers["X-Shopify-Topic"] for headers, _ in sink.received]
-    assert topics == ["returns/request", "returns/approve", "returns/process", "returns/close"]
+    # Webhook delivery order is not guaranteed (Shopify's own promise, INTEGRATIONS.md 1.9).
+    assert sorted(topics) == sorted(["returns/request", "returns/approve", "returns/process", "returns/close"])
 
 
 async def test_returnable_quantities_shrink_after_a_request_and_come_back_after_a_decline(
