@@ -16,6 +16,7 @@ decide in time (K2: an unanswered dispute is lost).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 from typing import Any, Literal
@@ -94,11 +95,9 @@ async def _tie(view: DisputeView) -> Order | None:
         value = (hints.get(key) or "").strip()
         if not value:
             continue
-        if value.isdigit() and len(value) > 8:  # a store order id
-            try:
+        if value.isdigit() and len(value) > 8:  # a store order id; if the store does not know it,
+            with contextlib.suppress(PermanentError):  # it is tried as an order name below
                 return await read_shopify_order(value)
-            except PermanentError:
-                pass
         digits = value.lstrip("#").rsplit("#", 1)[-1].strip()
         if digits.isdigit():
             found = await find_shopify_order(f"#{digits}")
