@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import httpx
 from fastapi import BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,9 +35,13 @@ from domain.cases import CaseKind, is_terminal
 from domain.inbound import (
     EVENT_NAMES,
     FOLLOW_UP_TOPICS,
+    ORDER_SHIPPED_EVENT,
+    SHIPPING_TOPICS,
     CustomerCancellationBody,
     CustomerReturnBody,
     DisputeDecisionBody,
+    OrderReviewBody,
+    RefundApprovalBody,
     ReturnTrackingBody,
     ReturnUpdateBody,
     StockMissingBody,
@@ -46,11 +50,13 @@ from domain.inbound import (
     order_resource_id,
 )
 from domain.orders import Order
+from domain.privacy import install_log_masking
 from integrations.shopify.webhooks import verify_webhook
 from ledger import cases, inbox, records
 from ledger.models import InboundEvent, utcnow
 from tasks import runtime
 from tasks.inbox import emit_one, flush_inbox
+from tasks.reports import report_file, report_index
 
 log = logging.getLogger("aftersales.receiver")
 _BodyT = TypeVar("_BodyT", bound=BaseModel)
@@ -111,6 +117,7 @@ class RateLimiter:
 
 def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = True) -> FastAPI:
     settings = settings or ReceiverSettings()
+    install_log_masking()  # customers' emails never reach the logs in clear
     limiter = RateLimiter(settings.ip_requests_per_minute, 60.0)
     state: dict[str, Any] = {}
 
@@ -140,17 +147,21 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                   description="Store webhooks and customer requests, then hand them to Prefect.")
 
     async def _emit_later(row: InboundEvent) -> None:
-        if row.status == "received" and row.event_name:
+        # Prefect just failed: the loop emits what waits, rather than one failed call (and its
+        # ledger write) per request while the server is down.
+        if row.status == "received" and row.event_name and time.monotonic() >= state.get("emit_paused_until", 0.0):
             http = state.get("http")
             if http is None:
                 async with httpx.AsyncClient(timeout=5) as tmp:
-                    await emit_one(tmp, row)
+                    emitted = await emit_one(tmp, row)
             else:
-                await emit_one(http, row)
+                emitted = await emit_one(http, row)
+            if not emitted:
+                state["emit_paused_until"] = time.monotonic() + settings.emit_interval_seconds
 
     async def _body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > settings.max_body_bytes:
             raise _Reject(413, f"body larger than {settings.max_body_bytes} bytes")
         raw = await request.body()
         if len(raw) > settings.max_body_bytes:
@@ -160,6 +171,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     async def _reject(source: str, topic: str, raw: bytes, request: Request, status: int, reason: str,
                       delivery_id: str | None = None) -> JSONResponse:
         """Keep bad input for inspection, then answer a clear 4xx."""
+        reason = inbox.storable_text(reason)  # it may quote the input: storable, and encodable in the answer
         await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=delivery_id, topic=topic or "unknown",
             body=_text(raw[: settings.max_body_bytes]), headers=_kept_headers(request),
@@ -236,7 +248,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             body = json.loads(raw)
             if not isinstance(body, dict):
                 raise ValueError("not an object")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to be an object
             return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
         order_ref = _webhook_order_ref(topic, body)
         name = EVENT_NAMES.get(("shopify", topic))
@@ -249,7 +261,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         elif order_ref is None:
             return await _reject("shopify", topic, raw, request, 400, "payload has no order id", delivery_id)
         elif topic in FOLLOW_UP_TOPICS and not await _has_open_case(order_ref):
-            status, reason = "ignored", "no open case for this order"
+            if topic in SHIPPING_TOPICS and await _has_open_case(order_ref, CaseKind.ORDER):
+                name = ORDER_SHIPPED_EVENT  # K6: the tracking email waits for this parcel
+            else:
+                status, reason = "ignored", "no open case for this order"
         elif topic.startswith("returns/") and topic != "returns/request":
             # Echoes of the case's own calls (approve, decline, process, close): the case drives the
             # Return, so they are kept for inspection and start no run.
@@ -294,10 +309,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         background.add_task(_emit_later, row)
         return Accepted(status=row.status, event_id=row.id)
 
-    @app.post("/webhooks/stripe", response_model=Accepted, responses={400: {}})
+    @app.post("/webhooks/stripe", response_model=Accepted, responses={400: {}, 401: {}})
     async def stripe_webhook(request: Request, background: BackgroundTasks) -> Any:
         """Stripe events: Stripe-Signature (t=, v1=, 300 s tolerance, constant time), dedupe on event.id."""
-        from integrations.stripe.webhooks import SignatureError, verify_signature
+        from integrations.stripe.webhooks import SignatureError, SignatureFailure, verify_signature
 
         try:
             raw = await _body(request)
@@ -306,15 +321,17 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         secret = stripe_secret()
         try:
             event = verify_signature(raw, request.headers.get("stripe-signature"), secret)
-        except SignatureError as exc:
-            return await _reject("stripe", "unknown", raw, request, 400, f"Stripe-Signature: {exc.reason}")
+        except SignatureError as exc:  # unsigned, forged or replayed: 401; signed but not an event: 400
+            status = 400 if exc.reason == SignatureFailure.NOT_AN_EVENT else 401
+            return await _reject("stripe", "unknown", raw, request, status, f"Stripe-Signature: {exc.reason}")
         topic = str(event.get("type", ""))
-        obj = (event.get("data") or {}).get("object") or {}
+        data = event.get("data")
+        obj = (data.get("object") if isinstance(data, dict) else None) or {}
         if not event.get("id") or not isinstance(obj, dict) or not obj.get("id"):
             return await _reject("stripe", topic, raw, request, 400, "event without id or data.object.id")
         return await _processor_event("stripe", topic, str(event["id"]), str(obj["id"]), raw, request, background)
 
-    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}})
+    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}, 401: {}})
     async def paypal_webhook(request: Request, background: BackgroundTasks) -> Any:
         """PayPal CUSTOMER.DISPUTE.* events: stored, then verified with PayPal by the flow before
         anything is done (the verification is a call to PayPal, not made before the answer)."""
@@ -325,7 +342,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         except _Reject as rej:
             return await _reject("paypal", "unknown", b"", request, rej.status, rej.reason)
         if not request.headers.get("paypal-transmission-sig"):
-            return await _reject("paypal", "unknown", raw, request, 400, "missing PAYPAL-TRANSMISSION-SIG")
+            return await _reject("paypal", "unknown", raw, request, 401, "missing PAYPAL-TRANSMISSION-SIG")
         try:
             parsed = parse_dispute_event(raw)
         except Exception as exc:
@@ -464,24 +481,53 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         receipt, the inspection outcome with photos, the replacement's tracking (R6, R7)."""
         return await _operator_event(request, background, "return.update", ReturnUpdateBody)
 
-    @app.post("/operator/dispute-decisions", status_code=202, response_model=Accepted,
-              dependencies=[Depends(operator)])
-    async def dispute_decision(request: Request, background: BackgroundTasks) -> Any:
-        """The operator's decision on a dispute above the policy amount: contest or accept (K4)."""
-        topic = "dispute.decision"
-        body, _, rejected = await _parse("operator", topic, request, DisputeDecisionBody)
-        if body is None:
-            return rejected
+    async def _store_decision(request: Request, background: BackgroundTasks, topic: str, body: BaseModel,
+                              resource_id: str, *, order_ref: str | None = None) -> Accepted:
+        """An operator's decision, stored once (the same decision twice is a duplicate) and emitted."""
         stored = body.model_dump_json()
         row, created = await inbox.store_inbound(
             runtime.db(), source="operator", delivery_id=hashlib.sha256(stored.encode()).hexdigest(), topic=topic,
-            store_id=runtime.store_id(), order_ref=None, body=stored, headers=_kept_headers(request),
-            http_status=202, event_name=EVENT_NAMES[("operator", topic)],
-            resource_id=f"dispute.case.{body.case_id}",
+            store_id=runtime.store_id(), order_ref=order_ref, body=stored, headers=_kept_headers(request),
+            http_status=202, event_name=EVENT_NAMES[("operator", topic)], resource_id=resource_id,
         )
         if created:
             background.add_task(_emit_later, row)
         return Accepted(status="received" if created else "duplicate", event_id=row.id)
+
+    @app.post("/operator/dispute-decisions", status_code=202, response_model=Accepted,
+              dependencies=[Depends(operator)])
+    async def dispute_decision(request: Request, background: BackgroundTasks) -> Any:
+        """The operator's decision on a dispute above the policy amount: contest or accept (K4)."""
+        body, _, rejected = await _parse("operator", "dispute.decision", request, DisputeDecisionBody)
+        if body is None:
+            return rejected
+        return await _store_decision(request, background, "dispute.decision", body, f"dispute.case.{body.case_id}")
+
+    @app.post("/operator/order-reviews", status_code=202, response_model=Accepted,
+              dependencies=[Depends(operator)])
+    async def order_review(request: Request, background: BackgroundTasks) -> Any:
+        """The operator's decision on an order held for fraud signals: release or keep held (K6)."""
+        body, _, rejected = await _parse("operator", "order.review", request, OrderReviewBody)
+        if body is None:
+            return rejected
+        return await _store_decision(request, background, "order.review", body, f"store.order.case.{body.case_id}")
+
+    @app.post("/operator/refund-approvals", status_code=202, response_model=Accepted, responses={404: {}},
+              dependencies=[Depends(operator)])
+    async def refund_approval(request: Request, background: BackgroundTasks) -> Any:
+        """Approve, reduce or refuse a refund above the store's approval threshold (issue 5)."""
+        body, raw, rejected = await _parse("operator", "refund.approval", request, RefundApprovalBody)
+        if body is None:
+            return rejected
+        try:
+            case = await cases.get_case(runtime.db(), body.case_id)
+        except LookupError:
+            case = None
+        if case is None or case.kind not in (CaseKind.CANCELLATION, CaseKind.RETURN):
+            return await _reject("operator", "refund.approval", raw, request, 404,
+                                 "no cancellation or return case with this id")
+        return await _store_decision(request, background, f"refund.approval.{case.kind}", body,
+                                     order_resource_id(case.order_ref or f"case.{case.id}"), order_ref=case.order_ref)
 
     @app.get("/operator/reviews", dependencies=[Depends(operator)])
     async def reviews() -> list[dict[str, Any]]:
@@ -490,9 +536,25 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     @app.get("/operator/rejected", dependencies=[Depends(operator)])
     async def rejected(limit: int = 50) -> list[dict[str, Any]]:
         """Rejected inbound requests, newest first, for inspection."""
-        rows = await inbox.recent_by_status(runtime.db(), "rejected", limit=min(limit, 500))
+        rows = await inbox.recent_by_status(runtime.db(), "rejected", limit=max(1, min(limit, 500)))
         return [{"id": r.id, "source": r.source, "topic": r.topic, "received_at": r.received_at.isoformat(),
                  "reason": r.reject_reason, "http_status": r.http_status, "body": r.body[:2000]} for r in rows]
+
+    @app.get("/operator/reports", dependencies=[Depends(operator)])
+    async def weekly_reports() -> list[dict[str, Any]]:
+        """The weekly reports written so far (A2), newest first, with their CSV and PNG files."""
+        return report_index()
+
+    @app.get("/operator/reports/{week}/{name}", dependencies=[Depends(operator)], response_class=FileResponse,
+             responses={404: {}})
+    async def weekly_report_file(week: str, name: str) -> FileResponse:
+        """One file of a weekly report: a CSV table for the accountant, or a chart."""
+        path = report_file(week, name)
+        if path is None:
+            raise HTTPException(status_code=404, detail=f"no report file {week}/{name}")
+        if name.endswith(".csv"):
+            return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"{week}-{name}")
+        return FileResponse(path, media_type="image/png")
 
     return app
 

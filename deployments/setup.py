@@ -1,8 +1,11 @@
 """Prepare a ledger: run the migrations and load the store policy file.
 
     python -m deployments.setup [--policy path/to/policy.yaml]
+    python -m deployments.setup --rate-limits     # on the Prefect server (PREFECT_API_URL)
 
 Safe to run on every start: migrations are idempotent and the policy is stored by content hash.
+`--rate-limits` creates (or updates) the store's Shopify rate limit, the global concurrency
+limit `shopify:<shop domain>` (tasks.rate_limits), from AFTERSALES_SHOPIFY_RATE_LIMIT_*.
 """
 
 from __future__ import annotations
@@ -36,7 +39,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--policy", type=Path,
                         default=Path(os.environ.get("AFTERSALES_POLICY_FILE", str(DEFAULT_POLICY))))
+    parser.add_argument("--rate-limits", action="store_true",
+                        help="only create or update the Prefect global concurrency limits (the server must be up)")
     args = parser.parse_args()
+    if args.rate_limits:
+        from tasks.rate_limits import ensure_shopify_limit
+
+        print(f"rate limit {asyncio.run(ensure_shopify_limit())} ready")
+        return
     upgrade()
     policy = asyncio.run(load_policy(args.policy))
     print(f"ledger ready; policy for {policy.store.id} loaded (version {policy.version()})")

@@ -11,6 +11,7 @@ class CaseKind(StrEnum):
     CANCELLATION = "cancellation"
     RETURN = "return"
     DISPUTE = "dispute"
+    ORDER = "order"  # K6: a new order screened, its confirmation and tracking emails
 
 
 class CancellationState(StrEnum):
@@ -111,10 +112,34 @@ DISPUTE_TRANSITIONS: dict[DisputeState, frozenset[DisputeState]] = {
 }
 DISPUTE_TERMINAL = {_D.WON, _D.LOST, _D.ACCEPTED}
 
+class OrderState(StrEnum):
+    """A new order (K6): screened for fraud signals before it goes to the supplier, confirmed,
+    and followed until its tracking has been sent."""
+
+    RECEIVED = "received"  # orders/create stored; not screened yet
+    HELD = "held"  # fraud signals: the fulfillment is on hold, the operator decides
+    AWAITING_SHIPMENT = "awaiting_shipment"  # tracking email to send once it ships (deadline: shipping watch)
+    SCREENED = "screened"  # nothing more to do for this order
+    SHIPPED = "shipped"  # every item shipped, tracking sent
+    CLOSED = "closed"  # cancelled, or kept on hold by the operator
+
+
+_O = OrderState
+ORDER_TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    _O.RECEIVED: frozenset({_O.HELD, _O.AWAITING_SHIPMENT, _O.SCREENED, _O.SHIPPED, _O.CLOSED}),
+    _O.HELD: frozenset({_O.AWAITING_SHIPMENT, _O.SCREENED, _O.SHIPPED, _O.CLOSED}),
+    _O.AWAITING_SHIPMENT: frozenset({_O.SHIPPED, _O.CLOSED}),
+    _O.SCREENED: frozenset(),
+    _O.SHIPPED: frozenset(),
+    _O.CLOSED: frozenset(),
+}
+ORDER_TERMINAL = {_O.SCREENED, _O.SHIPPED, _O.CLOSED}
+
 TRANSITIONS: dict[CaseKind, dict[str, frozenset[str]]] = {
     CaseKind.CANCELLATION: {k.value: frozenset(v.value for v in vs) for k, vs in CANCELLATION_TRANSITIONS.items()},
     CaseKind.RETURN: {k.value: frozenset(v.value for v in vs) for k, vs in RETURN_TRANSITIONS.items()},
     CaseKind.DISPUTE: {k.value: frozenset(v.value for v in vs) for k, vs in DISPUTE_TRANSITIONS.items()},
+    CaseKind.ORDER: {k.value: frozenset(v.value for v in vs) for k, vs in ORDER_TRANSITIONS.items()},
 }
 
 
@@ -139,6 +164,8 @@ def is_terminal(kind: str, state: str) -> bool:
         return ReturnState(state) in RETURN_TERMINAL
     if kind == CaseKind.DISPUTE:
         return DisputeState(state) in DISPUTE_TERMINAL
+    if kind == CaseKind.ORDER:
+        return OrderState(state) in ORDER_TERMINAL
     return False
 
 

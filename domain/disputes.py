@@ -231,6 +231,9 @@ class DisputePolicy(_Frozen):
     hold_flagged_orders: bool = True  # flag to the operator before the order goes to the supplier
     send_order_confirmation: bool = False  # when the store does not send it itself (evidence, K6)
     send_tracking_email: bool = False
+    # K6/A1: an order not shipped this many days after it was placed goes to the operator
+    # (the supplier is late), and the tracking email waits for it.
+    shipping_watch_days: int = Field(default=10, ge=1, le=90)
 
 
 class Decision(StrEnum):

@@ -4,6 +4,7 @@ topic becomes a Prefect event (names: `<domain>.<object>.<past tense>`, STYLE.md
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -242,6 +243,10 @@ EVENT_NAMES: dict[tuple[str, str], str] = {
     ("customer", "return.requested"): "customer.return.requested",
     ("customer", "return.shipped"): "customer.return.shipped",
     ("operator", "return.update"): "supplier.return.updated",
+    ("shopify", "orders/create"): "store.order.created",
+    ("operator", "order.review"): "operator.order.reviewed",
+    ("operator", "refund.approval.cancellation"): "operator.cancellation.refund_decided",
+    ("operator", "refund.approval.return"): "operator.return.refund_decided",
     ("shopify", "disputes/create"): "processor.dispute.opened",
     ("shopify", "disputes/update"): "processor.dispute.updated",
     ("stripe", "charge.dispute.created"): "processor.dispute.opened",
@@ -261,8 +266,14 @@ DISPUTE_EVENT_NAMES = {"processor.dispute.opened", "processor.dispute.updated", 
 # Events that run the return process (prefect.yaml, process-return trigger).
 RETURN_EVENT_NAMES = {
     "store.return.requested", "store.return.updated", "store.fulfillment.event", "customer.return.requested",
-    "customer.return.shipped", "supplier.return.updated",
+    "customer.return.shipped", "supplier.return.updated", "operator.return.refund_decided",
 }
+
+# Events that run the new-order process (prefect.yaml, process-order trigger; K6).
+ORDER_EVENT_NAMES = {"store.order.created", "store.order.shipped", "operator.order.reviewed"}
+# A parcel left for an order whose only open case waits for it (the tracking email, K6).
+ORDER_SHIPPED_EVENT = "store.order.shipped"
+SHIPPING_TOPICS = {"fulfillments/create", "fulfillments/update"}
 
 # Topics that only matter when a case is already open for the order.
 FOLLOW_UP_TOPICS = {"orders/updated", "fulfillments/create", "fulfillments/update"}
@@ -274,6 +285,29 @@ def order_resource_id(order_ref: str) -> str:
 
 def dispute_resource_id(processor: str, dispute_id: str) -> str:
     return f"dispute.{processor}.{dispute_id.rsplit('/', 1)[-1]}"
+
+
+class OrderReviewBody(_Body):
+    """The operator's decision on an order held for fraud signals (K6)."""
+
+    case_id: str = Field(min_length=8, max_length=64)
+    decision: Literal["release", "keep_held"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class RefundApprovalBody(_Body):
+    """The operator's word on a refund above the approval threshold (issue 5)."""
+
+    case_id: str = Field(min_length=8, max_length=64)
+    decision: Literal["approve", "partial", "refuse"]
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=2)
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _partial_has_amount(self) -> RefundApprovalBody:
+        if self.decision == "partial" and self.amount is None:
+            raise ValueError("a partial refund needs its amount")
+        return self
 
 
 class DisputeDecisionBody(_Body):

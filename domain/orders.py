@@ -129,6 +129,7 @@ class FulfillmentOrderInfo(_Frozen):
     request_status: str  # UNSUBMITTED, SUBMITTED, ACCEPTED, REJECTED, CANCELLATION_REQUESTED, ...
     location_name: str | None = None
     line_item_quantities: dict[str, int] = Field(default_factory=dict)  # LineItem id -> remaining qty
+    holds: dict[str, str] = Field(default_factory=dict)  # FulfillmentHold id -> handle (K6)
 
 
 class Customer(_Frozen):

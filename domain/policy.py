@@ -19,6 +19,7 @@ from domain.deadlines import store_return_window
 from domain.disputes import DisputePolicy
 from domain.money import Money
 from domain.orders import LineItem
+from domain.reports import ReportPolicy
 from domain.returns import ReturnPolicy
 
 
@@ -177,6 +178,7 @@ class StorePolicy(_Strict):
     cancellation: CancellationPolicy = CancellationPolicy()
     returns: ReturnsPolicy = ReturnsPolicy()
     disputes: DisputePolicy = DisputePolicy()
+    reports: ReportPolicy = ReportPolicy()  # A1, A2: the weekly report's currency and thresholds
     suppliers: list[SupplierPolicy]
     products: list[ProductMatch] = Field(default_factory=list)
     default_supplier: str

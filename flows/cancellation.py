@@ -40,7 +40,7 @@ from domain.money import Money
 from domain.orders import Order
 from domain.policy import CancellationReason, StorePolicy, SupplierChannelKind
 from flows import messages as msg
-from flows.common import CaseStep, case_lock, label_run, publish_timeline, renew_lock
+from flows.common import CaseStep, case_lock, intake_refund_approval, label_run, publish_timeline, renew_lock
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
@@ -111,6 +111,8 @@ async def intake(inbound_event_id: str) -> str | None:
     if event.source == "operator" and event.topic == "stock.missing":
         return await _intake_stock_missing(event.id, store, policy, StockMissingBody.model_validate(body),
                                            event.order_ref)
+    if event.source == "operator" and event.topic == "refund.approval.cancellation":
+        return await intake_refund_approval(event.id, body, KIND)
     await inbox.finish_inbound(db, event.id, status="ignored", error=f"no handler for {event.source}:{event.topic}")
     return None
 
@@ -389,7 +391,9 @@ async def step_awaiting_supplier(step: Step) -> bool:
         outcome = await poll_supplier_answer(case.id, supplier_id,
                                              SupplierCancellationRequest.model_validate(info["request"]))
         if outcome.answer != SupplierAnswer.PENDING:
-            answers[supplier_id] = {"answer": outcome.answer.value, "note": outcome.detail}
+            # The amount the supplier credits back (a CJ refund dispute) is kept for the report (A1).
+            answers[supplier_id] = {"answer": outcome.answer.value, "note": outcome.detail, "at": utcnow().isoformat(),
+                                    "refund": outcome.refund.model_dump(mode="json") if outcome.refund else None}
             await step.remember(f"supplier {supplier_id} answered: {outcome.answer.value}",
                                 supplier_answers={supplier_id: answers[supplier_id]})
     store_cancelled = bool(case.data.get("store_cancelled"))
@@ -457,6 +461,9 @@ async def step_cancelling(step: Step) -> bool:
         return False
     case, plan, policy = step.case, step.plan, step.policy
     store_credit = plan.refund_method == RefundMethod.STORE_CREDIT
+    if plan.refund is not None and not case.data.get("store_cancelled") \
+            and await step.refund_approved(plan.refund, partial_allowed=False) is None:
+        return False  # above the store's approval threshold: the operator approves first (issue 5)
     try:
         if plan.kind == PlanKind.PARTIAL:
             # The lines and quantities decided on, not re-read: a re-run must plan the same refund.

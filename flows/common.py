@@ -6,15 +6,23 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
 from prefect import get_client
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.context import get_run_context
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import apause_flow_run, asuspend_flow_run
+from prefect.input import RunInput
 from prefect.logging import get_run_logger
+from prefect.states import Cancelled
+from pydantic import Field
 
 from domain.errors import IntegrationError
+from domain.inbound import RefundApprovalBody
+from domain.money import Money
 from domain.policy import StorePolicy
 from flows import messages as msg
 from ledger import cases, deadlines, operations, records
@@ -48,6 +56,76 @@ async def label_run(case: Case) -> None:
             )
     except Exception as exc:  # naming is cosmetic; never let it fail a case
         get_run_logger().warning("could not rename run: %r", exc)
+
+
+_Input = TypeVar("_Input", bound=RunInput)
+
+
+def _subflow() -> bool:
+    try:
+        run = getattr(get_run_context(), "flow_run", None)
+    except RuntimeError:
+        return False
+    return run is not None and run.parent_task_run_id is not None
+
+
+def _deployed_run() -> bool:
+    try:
+        run = getattr(get_run_context(), "flow_run", None)
+    except RuntimeError:
+        return False
+    return run is not None and run.deployment_id is not None and run.parent_task_run_id is None
+
+
+async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, minutes: int,
+                        prompt: str) -> _Input | None:
+    """The operator's typed decision in the Prefect UI: the run waits with a form.
+
+    A deployment's run is *suspended*: its process exits and holds no worker slot; the operator's
+    Resume (with the form) reschedules it, the run starts again from the ledger, reaches this
+    call again (`resume_in_the_ui`) and gets the input. The case remembers the waiting run, so a
+    decision that comes another way (the operator endpoint, the deadline check) cancels it.
+    Elsewhere (a flow called directly) the run pauses in process, at most `minutes`. Deadlines
+    never live here: the case's deadline rows keep them (promise 3). None when there is no run,
+    when the policy sets no pause (`minutes` 0), or when nobody answered in time."""
+    run_id = current_flow_run_id()
+    if minutes <= 0 or run_id is None or _subflow():
+        return None  # the deadline check's own runs never wait for anyone
+    waiting = (await cases.get_case(runtime.db(), case_id)).data.get("waiting_run")
+    if waiting and waiting != run_id:
+        return None  # a run already waits with the form: one form per decision
+    get_run_logger().warning(prompt)
+    if _deployed_run():
+        await cases.update_case(runtime.db(), case_id, data={"waiting_run": run_id, "waiting_key": key},
+                                summary="waiting for the operator's decision in the Prefect UI (suspended run)")
+        return await asuspend_flow_run(wait_for_input=input_type, key=key)
+    try:
+        return await apause_flow_run(wait_for_input=input_type, timeout=minutes * 60, poll_interval=2, key=key)
+    except FlowPauseTimeout:
+        return None
+
+
+async def resume_in_the_ui(input_type: type[_Input], case: Case) -> _Input | None:
+    """In the run the operator resumed: the typed input (None in any other run)."""
+    run_id = current_flow_run_id()
+    if run_id is None or case.data.get("waiting_run") != run_id or not case.data.get("waiting_key"):
+        return None
+    return await asuspend_flow_run(wait_for_input=input_type, key=str(case.data["waiting_key"]))
+
+
+async def release_waiting_run(case: Case) -> None:
+    """A decision came another way: cancel the run still suspended for it (no stale form)."""
+    waiting = case.data.get("waiting_run")
+    if not waiting or waiting == current_flow_run_id():
+        return
+    try:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(str(waiting)))
+            if run.state is not None and run.state.is_paused():
+                await client.set_flow_run_state(UUID(str(waiting)), Cancelled(
+                    message="the operator's decision came another way"), force=True)
+    except Exception as exc:  # cosmetic: the case is already decided in the ledger
+        get_run_logger().warning("could not cancel the waiting run %s: %r", waiting, exc)
 
 
 @asynccontextmanager
@@ -131,6 +209,37 @@ async def open_dispute_on_order(store_id: str, order_ref: str | None) -> Case | 
     return None
 
 
+class RefundApproval(RunInput):
+    """The operator's word on a refund above the store's approval threshold (the paused run's form)."""
+
+    decision: Literal["approve", "partial", "refuse"] = Field(
+        description="approve: refund as computed; partial: refund `amount` instead; refuse: aftersales does not "
+                    "refund (you handle it; the legal refund date stays on the case)")
+    amount: Decimal | None = Field(default=None, gt=0, description="for partial: the amount to refund")
+    note: str | None = Field(default=None, max_length=2000, description="why (kept on the case)")
+
+
+async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str) -> str | None:
+    """`POST /operator/refund-approvals`, stored: the decision goes on the case (who and when on its
+    review item); the run that follows refunds as decided."""
+    from ledger import inbox
+
+    db = runtime.db()
+    case = await cases.get_case(db, str(body.get("case_id"))) if body.get("case_id") else None
+    if case is None or case.kind != kind or case.closed_at is not None:
+        await inbox.finish_inbound(db, event_id, status="rejected", error=f"no open {kind} case with this id")
+        return None
+    approval = RefundApprovalBody.model_validate(body).model_dump(mode="json", exclude={"case_id"})
+    await records.decide_open_reviews(db, case.id, "refund_approval", decided_by="operator (endpoint)",
+                                      decision=approval)
+    await cases.update_case(db, case.id, data={"refund_approval": approval}, actor="operator",
+                            summary=f"the operator decided on the refund: {approval['decision']}"
+                            + (f" {approval['amount']}" if approval.get("amount") else "")
+                            + (f" ({approval['note']})" if approval.get("note") else ""))
+    await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+    return case.id
+
+
 class CaseStep:
     """Everything a step needs, loaded once per run: the case, its policy, and the moves every
     process makes (change state, remember a fact, write to the customer, hand to the operator)."""
@@ -144,6 +253,10 @@ class CaseStep:
 
     async def move(self, state: str, summary: str, *, data: dict[str, Any] | None = None,
                    closed: bool = False, needs_operator_reason: str | None = None) -> None:
+        leaving = str(state) != self.case.state and self.case.data.get("waiting_run")
+        if leaving:
+            await release_waiting_run(self.case)
+            data = {**(data or {}), "waiting_run": None, "waiting_key": None}
         self.case = await cases.update_case(self.db, self.case.id, state=str(state), summary=summary, data=data,
                                             closed=closed, needs_operator_reason=needs_operator_reason)
 
@@ -169,6 +282,51 @@ class CaseStep:
             else:
                 await self.to_operator("email_refused", f"the {template} email was refused: {exc}",
                                        ["check the address with the customer", "write by hand"], park=False)
+
+    async def refund_approved(self, estimate: Money, *, partial_allowed: bool = True) -> Decimal | None:
+        """The store's approval threshold (`refunds.approval_threshold`): at or below it, the refund
+        goes ahead (1). Above it, the operator decides, in the paused run's form or through
+        `POST /operator/refund-approvals`: the share of `estimate` to refund, or None while the
+        decision is awaited (the case's legal refund deadline still stands, D2) or refused."""
+        threshold = self.policy.refunds.approval_threshold
+        if threshold is None or estimate.amount <= threshold:
+            return Decimal(1)
+        approval = self.case.data.get("refund_approval")
+        if approval is None:
+            resumed = await resume_in_the_ui(RefundApproval, self.case)
+            if resumed is not None:
+                approval = await self._record_approval(resumed, "in the Prefect UI")
+        if approval is None:
+            options = ["approve", "partial amount", "refuse"] if partial_allowed else ["approve", "refuse"]
+            await self.to_operator("refund_approval", f"a refund of {estimate.format('en')} is above the approval "
+                                   f"threshold ({threshold} {estimate.currency})", options, park=False)
+            choice = await ask_in_the_ui(
+                RefundApproval, case_id=self.case.id, key=f"refund-{self.case.id}",
+                minutes=self.policy.disputes.decision_pause_minutes,
+                prompt=f"{self.case.kind} {self.case.order_name}: refund of {estimate.format('en')} waits for your "
+                       "approval. Resume this run with your decision.")
+            if choice is None:
+                return None
+            approval = await self._record_approval(choice, "in the Prefect UI")
+        decision = approval.get("decision")
+        if decision == "approve":
+            return Decimal(1)
+        if decision == "partial" and partial_allowed and approval.get("amount"):
+            return min(Decimal(str(approval["amount"])) / estimate.amount, Decimal(1))
+        await self.to_operator("refund_refused", f"the operator refused the refund of {estimate.format('en')}"
+                               + (f" ({approval['note']})" if approval.get("note") else "")
+                               + ": handle it by hand; the legal refund date stays on the case",
+                               ["refund by hand in Shopify", "close the case"])
+        return None
+
+    async def _record_approval(self, choice: RefundApproval, where: str) -> dict[str, Any]:
+        approval = choice.model_dump(mode="json")
+        await self.remember(f"the operator decided {where}: {choice.decision}"
+                            + (f" {choice.amount}" if choice.amount else "")
+                            + (f" ({choice.note})" if choice.note else ""), refund_approval=approval)
+        await records.decide_open_reviews(self.db, self.case.id, "refund_approval", decided_by="operator",
+                                          decision=approval)
+        return approval
 
     async def refund_held(self) -> bool:
         """True (and the operator told once) when a dispute is open on the order: the refund

@@ -22,8 +22,6 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from prefect import flow
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.logging import get_run_logger
 from pydantic import Field
@@ -40,12 +38,20 @@ from domain.disputes import (
     normalise_reason,
     response_due,
 )
-from domain.errors import InvalidInput, PermanentError
+from domain.errors import InvalidInput, PermanentError, TransientError
 from domain.evidence_pdf import summary_pdf
 from domain.money import Money
 from domain.orders import Order
 from domain.policy import StorePolicy
-from flows.common import CaseStep, case_lock, current_flow_run_id, label_run, publish_timeline, renew_lock
+from flows.common import (
+    CaseStep,
+    ask_in_the_ui,
+    case_lock,
+    label_run,
+    publish_timeline,
+    renew_lock,
+    resume_in_the_ui,
+)
 from integrations.paypal.webhooks import parse_dispute_event
 from integrations.shopify.disputes import dispute_from_webhook
 from ledger import cases, deadlines, inbox, records
@@ -161,6 +167,8 @@ async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> s
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open dispute case with this id")
         return None
     decision = str(body.get("decision"))
+    await records.decide_open_reviews(db, case.id, "dispute_decision", decided_by="operator (endpoint)",
+                                      decision={"decision": decision, "note": body.get("note")})
     await cases.update_case(db, case.id, data={"operator_decision": decision}, actor="operator",
                             summary=f"the operator decided: {decision}" + (f" ({body['note']})" if body.get("note")
                                                                           else ""))
@@ -267,6 +275,8 @@ async def _apply(step: Step, decision: Decision) -> bool:
         choice = await _ask_in_the_ui(step, d)
         if choice is None:
             return False
+        await records.decide_open_reviews(step.db, step.case.id, "dispute_decision", decided_by="operator (UI)",
+                                          decision=choice.model_dump(mode="json"))
         await step.remember(f"the operator decided in the Prefect UI: {choice.decision}"
                             + (f" ({choice.note})" if choice.note else ""), operator_decision=choice.decision)
         return True
@@ -282,25 +292,25 @@ class DisputeChoice(RunInput):
 
 
 async def _ask_in_the_ui(step: Step, decision: DisputeDecision) -> DisputeChoice | None:
-    """K4 above the policy amount: pause this run for a typed decision in the Prefect UI. The
-    pause is bounded; the deadline row, not the paused run, keeps the due date (promise 3)."""
+    """K4 above the policy amount: pause this run for a typed decision in the Prefect UI."""
     minutes = step.policy.disputes.decision_pause_minutes
-    if minutes <= 0 or current_flow_run_id() is None:
-        return None
-    get_run_logger().warning("dispute %s: %s disputed, recommended %s (%s). Resume this run with your decision.",
-                             step.view.dispute_id, step.view.amount, decision.recommended.value, decision.why)
-    try:
-        return await apause_flow_run(wait_for_input=DisputeChoice, timeout=minutes * 60, poll_interval=2,
-                                    key=f"dispute-{step.case.id}")
-    except FlowPauseTimeout:
+    choice = await ask_in_the_ui(
+        DisputeChoice, case_id=step.case.id, key=f"dispute-{step.case.id}", minutes=minutes,
+        prompt=f"dispute {step.view.dispute_id}: {step.view.amount} disputed, recommended "
+               f"{decision.recommended.value} ({decision.why}). Resume this run with your decision.")
+    if choice is None and minutes > 0:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; the "
                               "operator endpoint or the deadline check takes it from here")
-        return None
-    await step.move(D.PREPARING, "contest: evidence assembled (K3)")
-    return True
+    return choice
 
 
 async def step_awaiting_decision(step: Step) -> bool:
+    resumed = await resume_in_the_ui(DisputeChoice, step.case)
+    if resumed is not None:
+        await records.decide_open_reviews(step.db, step.case.id, "dispute_decision", decided_by="operator (UI)",
+                                          decision=resumed.model_dump(mode="json"))
+        await step.remember(f"the operator decided in the Prefect UI: {resumed.decision}"
+                            + (f" ({resumed.note})" if resumed.note else ""), operator_decision=resumed.decision)
     chosen = step.case.data.get("operator_decision")
     if chosen in ("contest", "accept"):
         return await _apply(step, Decision.CONTEST if chosen == "contest" else Decision.ACCEPT)
@@ -336,7 +346,13 @@ def _pack(step: Step, facts: Facts) -> EvidencePack:
 async def step_preparing(step: Step) -> bool:
     facts = Facts.model_validate(step.case.data["facts"])
     pack = _pack(step, facts)
-    await stage_evidence(step.case.id, step.view, pack)
+    try:
+        await stage_evidence(step.case.id, step.view, pack)
+    except TransientError as exc:
+        # A draft only: the submission carries the whole evidence again. A staging the processor
+        # left unclear (Stripe replays a 500 saved under the key) must not hold the answer back.
+        await cases.add_event(step.db, step.case.id, "note", f"evidence not staged as a draft ({exc}); "
+                              "the submission carries it")
     missing = step.case.data["evidence"]["missing"]
     now_ok = (not missing and step.policy.disputes.submit_when_complete) or step.case.data.get("submit_due")
     if not now_ok:

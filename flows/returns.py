@@ -51,7 +51,7 @@ from domain.returns import (
     handling,
 )
 from flows import return_messages as rmsg
-from flows.common import CaseStep, case_lock, label_run, publish_timeline, renew_lock
+from flows.common import CaseStep, case_lock, intake_refund_approval, label_run, publish_timeline, renew_lock
 from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
 from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest
 from ledger import cases, deadlines, inbox, records
@@ -112,6 +112,8 @@ async def intake(inbound_event_id: str) -> str | None:
         return await _intake_tracking(event.id, store, ReturnTrackingBody.model_validate(body), event.order_ref)
     if key == ("operator", "return.update"):
         return await _intake_update(event.id, store, ReturnUpdateBody.model_validate(body), event.order_ref)
+    if key == ("operator", "refund.approval.return"):
+        return await intake_refund_approval(event.id, body, KIND)
     await inbox.finish_inbound(db, event.id, status="ignored", error=f"no return handler for {key}")
     return None
 
@@ -804,11 +806,16 @@ async def step_refunding(step: Step) -> bool:
                       if li.current_quantity > 0)
     refund_shipping = whole_order  # D2: a withdrawal of the whole order refunds the standard delivery too
     store_credit = case.data.get("refund_method") == "store_credit" and policy.refunds.allow_store_credit
+    approved = await step.refund_approved(plan.items_value * share.share)  # the store's threshold (issue 5)
+    if approved is None:
+        return False
+    why = share.why if approved == 1 else f"{share.why}; {approved:.0%} approved by the operator"
     try:
         result = await refund_shopify_items(
             case.id, case.order_id or order.id, lines, store_credit=store_credit,
-            note=f"aftersales {case.id[:8]}: return, {case.reason} ({share.why})"[:255],
-            restock_type="NO_RESTOCK", share=str(share.share), refund_shipping=refund_shipping, purpose="return",
+            note=f"aftersales {case.id[:8]}: return, {case.reason} ({why})"[:255],
+            restock_type="NO_RESTOCK", share=str(share.share * approved), refund_shipping=refund_shipping,
+            purpose="return",
         )
     except EffectFailed as exc:
         await step.to_operator("refund_failed", f"the store refused the refund: {exc.operation.last_error}",

@@ -23,13 +23,15 @@ from prefect.logging import get_run_logger
 
 from domain.business_days import last_local_day, local_date
 from domain.cases import CancellationState as S
-from domain.cases import CaseKind, ReturnState, is_terminal
+from domain.cases import CaseKind, DisputeState, OrderState, ReturnState, is_terminal
 from domain.deadlines import late_refund_surcharge
 from domain.money import Money
+from flows.alerts import alert_operator
 from flows.cancellation import process_cancellation
 from flows.common import case_lock
 from flows.disputes import process_dispute
 from flows.messages import operator_context
+from flows.orders import process_order
 from flows.return_messages import base_for_case
 from flows.returns import process_return
 from ledger import cases, deadlines, operations, records
@@ -45,10 +47,13 @@ ACTIVE_STATES = {
     CaseKind.CANCELLATION.value: {S.RECEIVED.value, S.CANCELLING.value, S.CANCELLED.value},
     CaseKind.RETURN.value: {ReturnState.RECEIVED.value, ReturnState.REFUNDING.value},
     CaseKind.DISPUTE.value: {"received"},
+    CaseKind.ORDER.value: {"received"},
 }
+# States in which a case waits for the operator, not for a run (their decision brings a run).
+OPERATOR_WAITS = {"needs_operator", OrderState.HELD.value, DisputeState.AWAITING_DECISION.value}
 # Deadlines that wait on a case without being what it waits for (the case still needs a nudge).
 BACKGROUND_DEADLINES = {CaseKind.CANCELLATION.value: {"legal_refund"}, CaseKind.RETURN.value: set(),
-                        CaseKind.DISPUTE.value: set()}
+                        CaseKind.DISPUTE.value: set(), CaseKind.ORDER.value: set()}
 # Cases that poll an API supplier (CJ) each check while in these states.
 API_SUPPLIER_STATES = {
     CaseKind.CANCELLATION.value: {S.AWAITING_SUPPLIER.value},
@@ -65,6 +70,8 @@ async def _rerun(case: Case) -> None:
             await process_return(case_id=case.id)
         elif case.kind == CaseKind.DISPUTE:
             await process_dispute(case_id=case.id)
+        elif case.kind == CaseKind.ORDER:
+            await process_order(case_id=case.id)
     except Exception as exc:
         get_run_logger().error("case %s could not be advanced now (%r); the next check retries", case.id, exc)
 
@@ -170,6 +177,7 @@ HANDLERS: dict[str, Handler] = {
     "follow_up": _flag("follow_up_due", "time for the follow-up email (R6)"),
     "survey": _survey,
     "dispute_response": _flag("submit_due", "the processor's due date minus the margin: submit now (K5)"),
+    "shipping_watch": _flag("watch_due", "the order has not shipped in the expected time (A1)"),
 }
 # Deadlines acted on even when the case is over (they follow its end).
 AFTER_END = {"survey"}
@@ -213,6 +221,42 @@ async def retry_failed_emails() -> int:
     return sent
 
 
+async def settle_stranded_emails() -> int:
+    """An email a dead run left in flight may or may not have gone out, and cannot be read back:
+    it is settled as ambiguous (never sent again) and its case goes to the operator (promise 2),
+    instead of waiting for a run that will not come (an alert, a case already parked)."""
+    db = runtime.db()
+    settled = 0
+    for op in await operations.stranded(db, kind_prefix="email.", older_than=STALL_AFTER):
+        async with case_lock(op.case_id, wait=timedelta(0)) if op.case_id else _no_lock() as mine:
+            if not mine:
+                continue
+            try:
+                await resend_planned_email(op.natural_key)  # in flight, not resend-safe: settled as ambiguous
+            except AmbiguousEffect as exc:
+                settled += 1
+                if op.case_id:
+                    await _ambiguous_email(op.case_id, str(exc))
+            except Exception as exc:
+                get_run_logger().warning("email %s left in flight not settled now: %r", op.natural_key, exc)
+    return settled
+
+
+async def _ambiguous_email(case_id: str, why: str) -> None:
+    db = runtime.db()
+    case = await cases.get_case(db, case_id)
+    policy = await runtime.load_policy(case.store_id)
+    detail, options = f"an email may or may not have been sent: {why}", ["mark as sent", "send again"]
+    _, created = await records.open_review(db, case_id=case.id, reason_code="ambiguous_email", detail=detail,
+                                           options=options)
+    if created:
+        try:
+            await send_operator_alert(case.id, "ambiguous_email",
+                                      operator_context(case, policy, "ambiguous_email", detail, options))
+        except AmbiguousEffect:
+            get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
+
+
 @asynccontextmanager
 async def _no_lock() -> AsyncIterator[bool]:
     yield True
@@ -241,21 +285,25 @@ async def chase_api_suppliers() -> int:
 
 
 async def restart_stalled_cases() -> int:
-    """Bring back every case that nothing else will (D4): a run killed in an active state, or
-    a waiting case whose deadline was acted on but whose run then failed. A waiting case with
-    an open deadline is left to that deadline; a case with the operator waits for them."""
+    """Bring back every case that nothing else will (D4): a run killed in an active state or
+    holding the case's lease, or a waiting case whose deadline was acted on but whose run then
+    failed. A waiting case with an open deadline is left to that deadline; a case with the
+    operator waits for them."""
     n = 0
     db = runtime.db()
     cutoff = utcnow() - STALL_AFTER
     for case in await cases.open_cases(db):
-        if case.updated_at >= cutoff or case.state == "needs_operator" or is_terminal(case.kind, case.state):
+        if case.updated_at >= cutoff or case.state in OPERATOR_WAITS or is_terminal(case.kind, case.state):
             continue
         if case.lock_until and case.lock_until > utcnow():
             continue
+        # A lease still named but expired: its run died mid-step (a run that ends releases it),
+        # maybe right after taking in an event; waiting for the case's deadline would sit on it.
+        died_holding_it = case.lock_owner is not None
         background = BACKGROUND_DEADLINES.get(case.kind, set())
         waiting_on_deadline = any(d.status == "open" and d.kind not in background
                                   for d in await deadlines.deadlines_for_case(db, case.id))
-        if case.state in ACTIVE_STATES.get(case.kind, set()) or not waiting_on_deadline:
+        if died_holding_it or case.state in ACTIVE_STATES.get(case.kind, set()) or not waiting_on_deadline:
             await _rerun(case)
             n += 1
     return n
@@ -317,6 +365,8 @@ async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
         summary["stalled_restarted"] = await restart_stalled_cases()
         summary["api_suppliers_chased"] = await chase_api_suppliers()
         summary["emails_retried"] = await retry_failed_emails()
+        summary["emails_settled"] = await settle_stranded_emails()
+        summary["alerts"] = await alert_operator()
     if scope in ("all", "inbox"):
         summary["inbox"] = await flush_inbox()
     summary["upcoming"] = await publish_upcoming()

@@ -182,6 +182,14 @@ async def release_lock(db: Database, case_id: str, owner: str) -> None:
         await s.commit()
 
 
+async def recent_cases(db: Database, store_id: str, kind: str, *, since: datetime) -> list[Case]:
+    """The store's cases of this kind opened since `since` (K6: bursts of orders)."""
+    async with db.session() as s:
+        rows = await s.exec(select(Case).where(Case.store_id == store_id, Case.kind == kind,
+                                               col(Case.opened_at) >= since))
+        return list(rows.all())
+
+
 async def open_cases(db: Database, kind: str | None = None) -> list[Case]:
     async with db.session() as s:
         q = select(Case).where(col(Case.closed_at).is_(None))

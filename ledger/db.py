@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,11 +75,22 @@ class Database:
 
 
 _databases: dict[str, Database] = {}
+_settings: tuple[tuple[str | None, ...], LedgerSettings] | None = None
+
+
+def _ledger_settings() -> LedgerSettings:
+    """LedgerSettings() reads the whole environment (about 0.2 ms) and the receiver asks for
+    the database twice per webhook: read it again only when the variables change."""
+    global _settings
+    key = (os.environ.get("AFTERSALES_DATABASE_URL"), os.environ.get("AFTERSALES_DATABASE_ECHO"))
+    if _settings is None or _settings[0] != key:
+        _settings = (key, LedgerSettings())
+    return _settings[1]
 
 
 def get_database(url: str | None = None) -> Database:
     """The process-wide Database for `url` (default: from the environment)."""
-    settings = LedgerSettings()
+    settings = _ledger_settings()
     url = url or settings.database_url
     db = _databases.get(url)
     if db is None:

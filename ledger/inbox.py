@@ -9,9 +9,15 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
-from ledger._sql import insert_ignore
+from ledger._sql import insert_ignore_alone
 from ledger.db import Database
 from ledger.models import InboundEvent, new_id, utcnow
+
+
+def storable_text(value: str) -> str:
+    """Text as both backends store it: a lone surrogate (a JSON escape such as \\ud800) cannot be
+    encoded in UTF-8 and PostgreSQL refuses NUL, so both are kept as backslash escapes."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
 
 
 async def store_inbound(
@@ -32,6 +38,10 @@ async def store_inbound(
     received_at: datetime | None = None,
 ) -> tuple[InboundEvent, bool]:
     """Store an inbound event. Returns (row, created); a redelivery returns the first row."""
+    source, topic, body = storable_text(source), storable_text(topic), storable_text(body)
+    delivery_id, store_id, order_ref, reject_reason, resource_id = (
+        None if v is None else storable_text(v) for v in (delivery_id, store_id, order_ref, reject_reason, resource_id)
+    )
     values: dict[str, Any] = {
         "id": new_id(),
         "source": source,
@@ -49,21 +59,15 @@ async def store_inbound(
         "resource_id": resource_id,
         "emit_attempts": 0,
     }
+    if await insert_ignore_alone(db, InboundEvent, values):
+        return InboundEvent(**values), True  # stored as given: no second round trip to read it back
     async with db.session() as s:
-        created = await insert_ignore(s, InboundEvent, values)
-        await s.commit()
-        if created:
-            row = await s.get(InboundEvent, values["id"])
-        else:
-            row = (
-                await s.exec(
-                    select(InboundEvent).where(
-                        InboundEvent.source == source, InboundEvent.delivery_id == delivery_id
-                    )
-                )
-            ).one()
-    assert row is not None
-    return row, created
+        row = (
+            await s.exec(
+                select(InboundEvent).where(InboundEvent.source == source, InboundEvent.delivery_id == delivery_id)
+            )
+        ).one()
+    return row, False
 
 
 async def get_inbound(db: Database, event_id: str) -> InboundEvent | None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from ledger.columns import UTCDateTime
@@ -150,7 +150,10 @@ class Deadline(SQLModel, table=True):
     __tablename__ = "deadline"
     __table_args__ = (
         UniqueConstraint("case_id", "kind", name="uq_deadline_case_kind"),
-        Index("ix_deadline_status_act", "status", "act_at"),
+        Index("ix_deadline_status_act", "status", "act_at"),  # the due ones (due_deadlines)
+        # the soonest due of the open and escalated ones (upcoming_deadlines), migration 0003
+        Index("ix_deadline_pending_due", "due_at", postgresql_where=text("status IN ('open', 'escalated')"),
+              sqlite_where=text("status IN ('open', 'escalated')")),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True)

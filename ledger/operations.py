@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from ledger._sql import insert_ignore
@@ -149,6 +149,22 @@ async def operations_for_case(db: Database, case_id: str) -> list[Operation]:
     async with db.session() as s:
         rows = await s.exec(
             select(Operation).where(Operation.case_id == case_id).order_by(col(Operation.planned_at))
+        )
+        return list(rows.all())
+
+
+async def stranded(db: Database, *, kind_prefix: str, older_than: timedelta, limit: int = 200) -> list[Operation]:
+    """Operations an attempt left in flight and nobody settled: its process died (the claim
+    lapsed, or a surviving process released it) at least `older_than` ago. Only a new attempt
+    can settle them (resend, read back, or ambiguous)."""
+    now = utcnow()
+    async with db.session() as s:
+        rows = await s.exec(
+            select(Operation)
+            .where(Operation.status == "in_flight", col(Operation.kind).startswith(kind_prefix),
+                   col(Operation.started_at) <= now - older_than,
+                   or_(col(Operation.claim_until).is_(None), col(Operation.claim_until) <= now))
+            .order_by(col(Operation.planned_at)).limit(limit)
         )
         return list(rows.all())
 

@@ -79,6 +79,19 @@ async def decide_review(
         await s.commit()
 
 
+async def decide_open_reviews(db: Database, case_id: str, reason_code: str, *, decided_by: str,
+                              decision: dict[str, Any]) -> None:
+    """The operator decided: the case's open item for this reason is closed, with who, when and what."""
+    async with db.session() as s:
+        await s.exec(
+            update(ReviewItem)
+            .where(col(ReviewItem.case_id) == case_id, col(ReviewItem.reason_code) == reason_code,
+                   col(ReviewItem.status) == "open")
+            .values(status="decided", decided_by=decided_by, decision=decision, decided_at=utcnow())
+        )
+        await s.commit()
+
+
 async def open_reviews(db: Database) -> list[ReviewItem]:
     async with db.session() as s:
         rows = await s.exec(

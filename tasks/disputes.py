@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.disputes import Processor
@@ -30,12 +29,7 @@ from integrations.stripe.settings import StripeSettings
 from ledger.models import Operation
 from tasks import runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
-
-_RETRY: dict[str, Any] = {
-    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
-    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
-}
+from tasks.retry import RETRYING
 
 
 class DisputeView(BaseModel):
@@ -114,7 +108,7 @@ def _paypal_status(status: str, outcome: str | None) -> str:
     return "under_review"
 
 
-@task(name="read-dispute", task_run_name="read-dispute-{processor}-{dispute_id}", **_RETRY)
+@task(name="read-dispute", task_run_name="read-dispute-{processor}-{dispute_id}", **RETRYING)
 async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
     if processor == Processor.STRIPE:
         async with stripe() as client:
@@ -187,7 +181,7 @@ async def _submitted(view: DisputeView) -> bool:
     return fresh.submitted or fresh.status in ("under_review", "won", "lost")
 
 
-@task(name="stage-dispute-evidence", task_run_name="stage-evidence-{case_id}", **_RETRY)
+@task(name="stage-dispute-evidence", task_run_name="stage-evidence-{case_id}", **RETRYING)
 async def stage_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -> dict[str, Any]:
     """K5 staging: the evidence saved as a draft at the processor (Stripe submit=false, Shopify
     submitEvidence false). PayPal has no drafts: the pack is kept in the ledger until submission."""
@@ -209,7 +203,7 @@ async def stage_evidence(case_id: str, view: DisputeView, pack: EvidencePack) ->
     return result.data
 
 
-@task(name="submit-dispute-evidence", task_run_name="submit-evidence-{case_id}", **_RETRY)
+@task(name="submit-dispute-evidence", task_run_name="submit-evidence-{case_id}", **RETRYING)
 async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -> dict[str, Any]:
     """K5: submit once. A retry or a re-run reads the dispute first: submitted is the proof."""
 
@@ -246,7 +240,7 @@ async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -
     return {**result.data, "operation_id": result.operation_id}
 
 
-@task(name="accept-dispute", task_run_name="accept-dispute-{case_id}", **_RETRY)
+@task(name="accept-dispute", task_run_name="accept-dispute-{case_id}", **RETRYING)
 async def accept_dispute(case_id: str, view: DisputeView, note: str) -> dict[str, Any]:
     """K4 accept: Stripe close, PayPal accept-claim. Shopify Payments has no accept call: the
     dispute is left unanswered on purpose, and the decision is recorded."""

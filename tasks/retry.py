@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.cache_policies import NO_CACHE
+
 from domain.errors import IntegrationError
 
 
 def is_retryable(exc: BaseException | None) -> bool:
     """An ambiguous error is retryable only when the effect can be reconciled or resent safely;
-    the effect layer (tasks.effects) has already turned the others into AmbiguousEffect."""
-    return isinstance(exc, IntegrationError) and exc.retryable
+    the effect layer (tasks.effects) has already turned the others into AmbiguousEffect. So an
+    ambiguous vendor error that reaches here is retried: the next attempt reads or resends."""
+    return isinstance(exc, IntegrationError) and (exc.retryable or exc.ambiguous)
 
 
 async def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
@@ -25,3 +28,9 @@ async def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
 # Prefect owns the long horizon; clients retry only briefly in-request, so layers never multiply.
 TASK_RETRIES = 4
 TASK_RETRY_DELAYS: list[float] = [2, 10, 30, 120]
+
+# The options every task that calls a vendor takes: retry what can help, never cache an effect.
+RETRYING: dict[str, Any] = {
+    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
+    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
+}

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from domain.policy import SupplierChannelKind
 from integrations.shopify.returns import ReturnRequestItem, ShopifyReturn
@@ -23,12 +22,7 @@ from ledger import records
 from ledger.models import Message, Operation
 from tasks import runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
-
-_RETRY: dict[str, Any] = {
-    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
-    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
-}
+from tasks.retry import RETRYING
 
 
 def _summary(ret: ShopifyReturn) -> dict[str, Any]:
@@ -40,13 +34,13 @@ def _same_lines(ret: ShopifyReturn, items: list[ReturnRequestItem]) -> bool:
     return sorted((li.line_item_id, li.quantity) for li in ret.line_items) == wanted
 
 
-@task(name="read-shopify-return", task_run_name="read-return-{return_id}", **_RETRY)
+@task(name="read-shopify-return", task_run_name="read-return-{return_id}", **RETRYING)
 async def read_shopify_return(return_id: str) -> ShopifyReturn:
     async with runtime.shopify() as shopify:
         return await shopify.get_return(return_id)
 
 
-@task(name="request-shopify-return", task_run_name="request-return-{case_id}", **_RETRY)
+@task(name="request-shopify-return", task_run_name="request-return-{case_id}", **RETRYING)
 async def request_shopify_return(case_id: str, order_id: str, items: list[ReturnRequestItem]) -> dict[str, Any]:
     """Mirror the customer's request in Shopify (`returnRequest`, status REQUESTED)."""
 
@@ -99,7 +93,7 @@ async def _status_change(case_id: str, return_id: str, kind: str, wanted: set[st
     return result.data
 
 
-@task(name="approve-shopify-return", task_run_name="approve-return-{case_id}", **_RETRY)
+@task(name="approve-shopify-return", task_run_name="approve-return-{case_id}", **RETRYING)
 async def approve_shopify_return(case_id: str, return_id: str) -> dict[str, Any]:
     """R6: the supplier accepted, the return is approved (`returnApproveRequest`, OPEN).
     Keyed by the Return, so sibling cases of one Shopify return approve it once."""
@@ -107,7 +101,7 @@ async def approve_shopify_return(case_id: str, return_id: str) -> dict[str, Any]
                                 lambda s: s.approve_return(return_id, notify_customer=False), {})
 
 
-@task(name="decline-shopify-return", task_run_name="decline-return-{case_id}", **_RETRY)
+@task(name="decline-shopify-return", task_run_name="decline-return-{case_id}", **RETRYING)
 async def decline_shopify_return(case_id: str, return_id: str, reason: str, note: str) -> dict[str, Any]:
     """R1/R8: refused (`returnDeclineRequest`); our own email explains why (M1-M4)."""
     return await _status_change(case_id, return_id, "return_decline", {"DECLINED"},
@@ -116,14 +110,14 @@ async def decline_shopify_return(case_id: str, return_id: str, reason: str, note
                                 {"reason": reason, "note": note[:500]})
 
 
-@task(name="close-shopify-return", task_run_name="close-return-{case_id}", **_RETRY)
+@task(name="close-shopify-return", task_run_name="close-return-{case_id}", **RETRYING)
 async def close_shopify_return(case_id: str, return_id: str) -> dict[str, Any]:
     """R5 keep-it or an expired return: nothing more comes back (`returnClose`)."""
     return await _status_change(case_id, return_id, "return_close", {"CLOSED", "DECLINED", "CANCELED"},
                                 lambda s: s.close_return(return_id), {})
 
 
-@task(name="add-return-tracking", task_run_name="return-tracking-{case_id}", **_RETRY)
+@task(name="add-return-tracking", task_run_name="return-tracking-{case_id}", **RETRYING)
 async def add_return_tracking(case_id: str, return_id: str, tracking_number: str, tracking_url: str | None,
                               label_url: str | None) -> dict[str, Any]:
     """R3: the customer's tracking on the Return (`reverseDeliveryCreateWithShipping`)."""
@@ -159,7 +153,7 @@ async def add_return_tracking(case_id: str, return_id: str, tracking_number: str
     return result.data
 
 
-@task(name="process-shopify-return", task_run_name="process-return-{case_id}", **_RETRY)
+@task(name="process-shopify-return", task_run_name="process-return-{case_id}", **RETRYING)
 async def process_shopify_return(case_id: str, return_id: str, line_item_ids: list[str], *, disposition: str,
                                  note: str) -> dict[str, Any]:
     """R7: record what came back and its state (`returnProcess`, dispositions only; the refund
@@ -195,7 +189,7 @@ async def process_shopify_return(case_id: str, return_id: str, line_item_ids: li
     return result.data
 
 
-@task(name="request-supplier-return", task_run_name="ask-return-{supplier_id}-{case_id}", **_RETRY)
+@task(name="request-supplier-return", task_run_name="ask-return-{supplier_id}-{case_id}", **RETRYING)
 async def request_supplier_return(case_id: str, supplier_id: str, request: SupplierReturnRequest) -> dict[str, Any]:
     """R6: ask the supplier for its return address / RMA / label (and claim it, R4). An API
     supplier dedupes on our key (CJ businessDisputeId); an email crashed mid-send is ambiguous."""
@@ -226,7 +220,7 @@ async def request_supplier_return(case_id: str, supplier_id: str, request: Suppl
     return result.data
 
 
-@task(name="poll-supplier-return", task_run_name="poll-return-{supplier_id}-{case_id}", **_RETRY)
+@task(name="poll-supplier-return", task_run_name="poll-return-{supplier_id}-{case_id}", **RETRYING)
 async def poll_supplier_return(case_id: str, supplier_id: str, request: SupplierReturnRequest) -> SupplierReturnResult:
     policy = await runtime.load_policy()
     async with runtime.supplier_channel(policy, supplier_id) as channel:

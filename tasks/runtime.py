@@ -29,6 +29,7 @@ from integrations.suppliers.email_supplier import EmailSupplier
 from integrations.suppliers.settings import CJSettings
 from ledger import records
 from ledger.db import Database, get_database
+from tasks.rate_limits import shopify_charger
 
 
 def db() -> Database:
@@ -74,7 +75,7 @@ async def load_policy(store: str | None = None) -> StorePolicy:
 async def shopify() -> AsyncIterator[ShopifyClient]:
     settings = shopify_settings()
     async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
-        yield ShopifyClient(settings, http)
+        yield ShopifyClient(settings, http, charge=shopify_charger(settings))
 
 
 def mailer() -> Mailer:

@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from domain.money import Money
 from domain.orders import Order
@@ -16,15 +15,10 @@ from ledger import operations as ops
 from ledger.models import Operation
 from tasks import runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
-
-_RETRY: dict[str, Any] = {
-    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
-    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
-}
+from tasks.retry import RETRYING
 
 
-@task(name="read-shopify-order", task_run_name="read-order-{order_ref}", **_RETRY)
+@task(name="read-shopify-order", task_run_name="read-order-{order_ref}", **RETRYING)
 async def read_shopify_order(order_ref: str) -> Order:
     async with runtime.shopify() as shopify:
         return await shopify.get_order(order_ref)
@@ -44,7 +38,7 @@ def _cancel_result(order: Order, job_id: str | None) -> EffectResult:
     )
 
 
-@task(name="cancel-shopify-order", task_run_name="cancel-order-{order_id}", **_RETRY)
+@task(name="cancel-shopify-order", task_run_name="cancel-order-{order_id}", **RETRYING)
 async def cancel_shopify_order(
     case_id: str, order_id: str, *, reason: str, store_credit: bool, restock: bool,
     notify_customer: bool, staff_note: str | None,
@@ -86,7 +80,7 @@ async def cancel_shopify_order(
     return {**result.data, "operation_id": result.operation_id}
 
 
-@task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **_RETRY)
+@task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **RETRYING)
 async def refund_shopify_items(
     case_id: str, order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
     restock_type: str = "CANCEL", share: str = "1", refund_shipping: bool = False, purpose: str | None = None,

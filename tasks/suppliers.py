@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from domain.policy import SupplierChannelKind
 from integrations.suppliers.base import (
@@ -18,22 +17,17 @@ from ledger import records
 from ledger.models import Message, Operation
 from tasks import runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
-
-_RETRY: dict[str, Any] = {
-    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
-    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
-}
+from tasks.retry import RETRYING
 
 
-@task(name="read-supplier-order", task_run_name="read-{supplier_id}-{order_ref}", **_RETRY)
+@task(name="read-supplier-order", task_run_name="read-{supplier_id}-{order_ref}", **RETRYING)
 async def read_supplier_order(supplier_id: str, order_ref: str) -> SupplierOrderView:
     policy = await runtime.load_policy()
     async with runtime.supplier_channel(policy, supplier_id) as channel:
         return await channel.order_status(order_ref)
 
 
-@task(name="request-supplier-cancellation", task_run_name="ask-{supplier_id}-{case_id}", **_RETRY)
+@task(name="request-supplier-cancellation", task_run_name="ask-{supplier_id}-{case_id}", **RETRYING)
 async def request_supplier_cancellation(
     case_id: str, supplier_id: str, request: SupplierCancellationRequest,
 ) -> dict[str, Any]:
@@ -68,7 +62,7 @@ async def request_supplier_cancellation(
     return result.data
 
 
-@task(name="poll-supplier-answer", task_run_name="poll-{supplier_id}-{case_id}", **_RETRY)
+@task(name="poll-supplier-answer", task_run_name="poll-{supplier_id}-{case_id}", **RETRYING)
 async def poll_supplier_answer(
     case_id: str, supplier_id: str, request: SupplierCancellationRequest,
 ) -> SupplierCancellationResult:

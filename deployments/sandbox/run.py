@@ -1,4 +1,5 @@
-"""The sandbox: a fake Shopify store, a fake CJ supplier and an SMTP catcher, in one process.
+"""The sandbox: a fake Shopify store, a fake CJ supplier, fake Stripe and PayPal, and an SMTP
+catcher, in one process.
 
     python -m deployments.sandbox.run [--webhook-url http://127.0.0.1:8000/webhooks/shopify]
 
@@ -15,8 +16,10 @@ import threading
 from pathlib import Path
 
 from deployments.sandbox.cj_fake import start_fake_cj
+from deployments.sandbox.paypal_fake import start_fake_paypal
 from deployments.sandbox.shopify_fake import start_fake_shopify
 from deployments.sandbox.smtp_catcher import start_smtp_catcher
+from deployments.sandbox.stripe_fake import start_fake_stripe
 
 
 def main() -> None:
@@ -25,6 +28,8 @@ def main() -> None:
     parser.add_argument("--cj-port", type=int, default=8082)
     parser.add_argument("--smtp-port", type=int, default=1025)
     parser.add_argument("--mail-http-port", type=int, default=8025)
+    parser.add_argument("--stripe-port", type=int, default=8083)
+    parser.add_argument("--paypal-port", type=int, default=8084)
     parser.add_argument("--webhook-url", default="http://127.0.0.1:8000/webhooks/shopify")
     parser.add_argument("--webhook-secret", default="sandbox-webhook-secret")
     parser.add_argument("--mail-log", default=".aftersales/mails.jsonl")
@@ -33,16 +38,21 @@ def main() -> None:
     shopify = start_fake_shopify(port=args.shopify_port, webhook_url=args.webhook_url,
                                  webhook_secret=args.webhook_secret)
     cj = start_fake_cj(port=args.cj_port)
+    receiver = args.webhook_url.rsplit("/webhooks/", 1)[0]
+    stripe = start_fake_stripe(port=args.stripe_port, webhook_url=f"{receiver}/webhooks/stripe")
+    paypal = start_fake_paypal(port=args.paypal_port, webhook_url=f"{receiver}/webhooks/paypal")
     smtp = start_smtp_catcher(smtp_port=args.smtp_port, http_port=args.mail_http_port, jsonl_path=Path(args.mail_log))
     print(f"sandbox store    {shopify.base_url}", flush=True)
     print(f"sandbox supplier {cj.base_url}", flush=True)
+    print(f"sandbox Stripe   {stripe.base_url}", flush=True)
+    print(f"sandbox PayPal   {paypal.base_url}", flush=True)
     print(f"smtp catcher     smtp://127.0.0.1:{args.smtp_port}  mails: http://127.0.0.1:{args.mail_http_port}",
           flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    for server in (shopify, cj, smtp):
+    for server in (shopify, cj, stripe, paypal, smtp):
         server.stop()
 
 

@@ -1,5 +1,6 @@
-"""The demo's scenarios, played through the real entry points: six cancellations (#1001-#1006)
-and six returns (#1007-#1012).
+"""The demo's scenarios, played through the real entry points: six cancellations (#1001-#1006),
+six returns (#1007-#1012), two new orders screened (#1013-#1014, K6) and one dispute from each
+processor (#1015 Shopify Payments, #1016 Stripe, #1017 PayPal).
 
 Each scenario seeds its order in the sandbox store (and at the CJ supplier when it ships
 it), then acts as the outside world would: the customer posts the store's cancellation or
@@ -22,7 +23,14 @@ from typing import Any
 
 import httpx
 
-from deployments.sandbox.seed import OUT_OF_STOCK_SKUS, SCENARIOS, cj_orders, demo_orders
+from deployments.sandbox.seed import (
+    OUT_OF_STOCK_SKUS,
+    SCENARIOS,
+    cj_orders,
+    demo_orders,
+    dispute_orders,
+    prevention_orders,
+)
 from ledger import cases, inbox, records
 from ledger.db import get_database
 from ledger.models import Case
@@ -30,10 +38,14 @@ from ledger.models import Case
 RECEIVER = os.environ.get("AFTERSALES_DEMO_RECEIVER", "http://127.0.0.1:8000")
 SHOPIFY = os.environ.get("AFTERSALES_SHOPIFY_BASE_URL", "http://127.0.0.1:8081")
 CJ = os.environ.get("AFTERSALES_CJ_BASE_URL", "http://127.0.0.1:8082/api2.0/v1").rsplit("/api2.0", 1)[0]
+STRIPE = os.environ.get("AFTERSALES_STRIPE_BASE_URL", "http://127.0.0.1:8083")
+PAYPAL = os.environ.get("AFTERSALES_PAYPAL_BASE_URL", "http://127.0.0.1:8084")
 MAILS = os.environ.get("AFTERSALES_DEMO_MAILS", "http://127.0.0.1:8025")
 OPERATOR = {"Authorization": f"Bearer {os.environ.get('AFTERSALES_RECEIVER_OPERATOR_TOKEN', 'sandbox-operator-token')}"}
 STORE = "maison-lumiere.myshopify.com"
 RETURNS = ("#1007", "#1008", "#1009", "#1010", "#1011", "#1012")
+NEW_ORDERS = ("#1013", "#1014")
+DISPUTES = ("#1015", "#1016", "#1017")
 ATELIER_RETURNS = "Atelier Lyon Luminaires, Service retours, 12 rue des Tanneurs, 69007 Lyon, France"
 
 # The state each case ends in, and (returns) the amount refunded.
@@ -42,6 +54,8 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "#1005": ("converted_to_return", None), "#1006": ("converted_to_return", None),
     "#1007": ("done", "-"), "#1008": ("done", "-"), "#1009": ("done", "-"), "#1010": ("refused", "-"),
     "#1011": ("done", "149.00 EUR"), "#1012": ("done", "73.90 EUR"),
+    "#1013": ("held", "-"), "#1014": ("shipped", "-"),
+    "#1015": ("submitted", "-"), "#1016": ("awaiting_decision", "-"), "#1017": ("accepted", "-"),
 }
 
 
@@ -62,7 +76,7 @@ class Outcome:
 
 async def _seed(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
     seeded: dict[str, dict[str, Any]] = {}
-    for order in demo_orders():
+    for order in demo_orders() + prevention_orders() + dispute_orders():
         r = await http.post(f"{SHOPIFY}/_control/orders", json=order)
         r.raise_for_status()
         raw = r.json()
@@ -74,7 +88,7 @@ async def _seed(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
 
 
 def _email(name: str) -> str:
-    for order in demo_orders():
+    for order in demo_orders() + prevention_orders() + dispute_orders():
         if f"#{order['number']}" == name:
             return str(order["customer"]["email"])
     raise KeyError(name)
@@ -90,11 +104,18 @@ async def _customer_cancels(http: httpx.AsyncClient, name: str, reason: str, mes
 
 
 def _kind(name: str) -> str:
+    if name in NEW_ORDERS:
+        return "order"
+    if name in DISPUTES:
+        return "dispute"
     return "return" if name in RETURNS else "cancellation"
 
 
 async def _case_for(name: str, seeded: dict[str, dict[str, Any]]) -> Case | None:
-    return await cases.find_case(get_database(), f"{_kind(name)}:{STORE}:{seeded[name]['legacy_id']}")
+    legacy = str(seeded[name]["legacy_id"])
+    if name in DISPUTES:  # keyed by the processor's dispute id: found through its order
+        return await cases.latest_case(get_database(), STORE, legacy, "dispute")
+    return await cases.find_case(get_database(), f"{_kind(name)}:{STORE}:{legacy}")
 
 
 async def _wait_state(name: str, seeded: dict[str, dict[str, Any]], states: set[str], wait_s: float, *,
@@ -344,6 +365,42 @@ async def _play_return(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]
     return {}
 
 
+# -- new orders (#1013-#1014, K6) and disputes (#1015-#1017, K1-K5) -----------------------------
+
+async def _play_new_orders(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]],
+                           deadline: float) -> dict[str, str]:
+    """The store announces both orders (orders/create, signed by the sandbox store). #1013 is held
+    for the operator (its run waits in the Prefect UI); #1014 ships and its tracking goes out."""
+    for name in NEW_ORDERS:
+        r = await http.post(f"{SHOPIFY}/_control/webhooks/send",
+                            json={"topic": "orders/create", "order_id": seeded[name]["legacy_id"]})
+        r.raise_for_status()
+    case = await _wait_state("#1014", seeded, {"awaiting_shipment"}, _left(deadline), unlocked=True)
+    if case is None or case.state != "awaiting_shipment":
+        return {"#1014": f"stopped: waited for 'awaiting_shipment', the case was {case.state if case else 'none'}"}
+    r = await http.post(f"{SHOPIFY}/_control/orders/{seeded['#1014']['legacy_id']}/fulfill",
+                        json={"tracking_company": "Colissimo", "tracking_number": "6A20141122FR",
+                              "tracking_url": "https://www.laposte.fr/outils/suivre-vos-envois?code=6A20141122FR"})
+    r.raise_for_status()  # the store sends fulfillments/create: the tracking email follows
+    return {}
+
+
+async def _play_disputes(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """One dispute from each processor; each processor sends its own signed webhook."""
+    r = await http.post(f"{SHOPIFY}/_control/orders/{seeded['#1015']['legacy_id']}/disputes",
+                        json={"reason": "PRODUCT_NOT_RECEIVED", "evidence_due_in_days": 7})
+    r.raise_for_status()
+    r = await http.post(f"{STRIPE}/_control/disputes", json={
+        "amount": 20100, "currency": "eur", "reason": "fraudulent", "due_in_days": 10,
+        "order_id": str(seeded["#1016"]["legacy_id"]), "receipt_email": _email("#1016")})
+    r.raise_for_status()
+    r = await http.post(f"{PAYPAL}/_control/disputes", json={
+        "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED", "amount": "49.90", "currency": "EUR",
+        "invoice_number": "#1017", "buyer_name": "Théo Garnier"})
+    r.raise_for_status()
+    return {}
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 async def _details(http: httpx.AsyncClient, name: str, seeded: dict[str, dict[str, Any]],
@@ -396,7 +453,9 @@ async def play(wait_s: float = 480) -> list[Outcome]:
         try:
             notes: dict[str, str] = {}
             for played in await asyncio.gather(_play_cancellations(http, seeded, deadline),
-                                               *(_play_return(http, seeded, name, deadline) for name in RETURNS)):
+                                               *(_play_return(http, seeded, name, deadline) for name in RETURNS),
+                                               _play_new_orders(http, seeded, deadline),
+                                               _play_disputes(http, seeded)):
                 notes |= played
             outcomes = []
             for name, (state, refund) in EXPECTED.items():

@@ -67,6 +67,11 @@ SCENARIOS: dict[str, str] = {
     "#1010": "return: asked after the window, refused (R1)",
     "#1011": "return: not as described, refunded after return",
     "#1012": "return: changed mind, refunded after inspection",
+    "#1013": "new order billed in Paris, shipped abroad: fraud signal (K6)",
+    "#1014": "new order: confirmation, then tracking when it ships (K6)",
+    "#1015": "Shopify Payments dispute: not received, delivered (K3)",
+    "#1016": "Stripe dispute: fraudulent, 201 EUR, above the policy amount (K4)",
+    "#1017": "PayPal dispute: not received, never shipped (K4)",
 }
 
 
@@ -190,6 +195,61 @@ def return_orders() -> list[dict[str, Any]]:
             "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
             "shipping_address": _address("2 rue du Palais", "Rennes", "35000"),
             "fulfillment": _delivered(4, "6A20121104FR"), "placed_hours_ago": 9 * 24,
+        },
+    ]
+
+
+def prevention_orders() -> list[dict[str, Any]]:
+    """#1013 and #1014: new orders the demo announces with `orders/create` (K6). #1013 is billed in
+    Paris and shipped to another country: held before the supplier, for the operator. #1014 is
+    clean: confirmed, then its tracking sent when the supplier ships."""
+    return [
+        {
+            "number": 1013,
+            "customer": _customer("Nina", "Petit", "fr"),
+            "line_items": [_atelier("Miroir rotin Soleil", "Ø 60 cm", "ATL-MIR-SOLEIL-60", "Décoration", "89.00")],
+            "shipping_price": "9.90",
+            "shipping_address": _address("14 rue Neuve", "Bruxelles", "1000", country_code="BE"),
+            "billing_address": _address("3 rue des Martyrs", "Paris", "75009"),
+        },
+        {
+            "number": 1014,
+            "customer": _customer("Jules", "Mercier", "fr"),
+            "line_items": [_atelier("Coussin lin lavé", "Terracotta, 45 × 45 cm", "ATL-COUS-LIN-TERRA", "Textile",
+                                    "29.00")],
+            "shipping_price": "4.90",
+            "shipping_address": _address("21 quai de la Fosse", "Nantes", "44000"),
+        },
+    ]
+
+
+def dispute_orders() -> list[dict[str, Any]]:
+    """#1015 to #1017: delivered or unshipped orders the customers' banks dispute, one per
+    processor (K1-K5): Shopify Payments, Stripe, PayPal."""
+    return [
+        {
+            "number": 1015,
+            "customer": _customer("Camille", "Blanc", "fr"),
+            "line_items": [_atelier("Suspension en osier Nid", "Naturel, Ø 45 cm", "ATL-SUSP-NID-45", "Luminaires",
+                                    "79.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
+            "shipping_address": _address("7 rue de la République", "Marseille", "13002"),
+            "fulfillment": _delivered(20, "6A20151120FR"), "placed_hours_ago": 26 * 24,
+        },
+        {
+            "number": 1016,
+            "customer": _customer("Emma", "Wilson", "en-GB"),
+            "line_items": [_cj("Lampadaire laiton Arc", "Laiton brossé", "CJ-LAMPA-ARC-LB", "Luminaires", "189.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "12.00", "gateway": "stripe",
+            "shipping_address": _address("22 Rose Street", "Edinburgh", "EH2 2PR", country_code="GB"),
+            "fulfillment": _delivered(15, "CJPKL20161115", "CJPacket"), "placed_hours_ago": 24 * 24,
+        },
+        {
+            "number": 1017,
+            "customer": _customer("Théo", "Garnier", "fr"),
+            "line_items": [_atelier("Plaid en laine Alpage", "Écru", "ATL-PLAID-ALP-EC", "Textile", "45.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90", "gateway": "paypal",
+            "shipping_address": _address("4 rue Gambetta", "Lille", "59000"), "placed_hours_ago": 30 * 24,
         },
     ]
 

@@ -633,6 +633,17 @@ class FakeFulfillment:
 
 
 @dataclass
+class FakeHold:
+    """A `FulfillmentHold` an app placed (fulfillmentOrderHold): the order does not ship while held."""
+
+    id: int
+    handle: str
+    reason: str  # FulfillmentHoldReason
+    reason_notes: str | None
+    created_at: datetime
+
+
+@dataclass
 class FakeFulfillmentOrder:
     id: int
     location_id: int
@@ -640,6 +651,7 @@ class FakeFulfillmentOrder:
     status: str
     request_status: str
     created_at: datetime
+    holds: list[FakeHold] = field(default_factory=list)
 
 
 @dataclass
@@ -940,6 +952,8 @@ class FakeOrder:
     def fulfillment_order_status(self) -> str:
         if self.cancelled_at is not None or all(li.unfulfilled == 0 for li in self.line_items):
             return "CLOSED"
+        if self.fulfillment_order.holds:
+            return "ON_HOLD"
         return self.fulfillment_order.status
 
 
@@ -1062,6 +1076,52 @@ class FakeShopState:
     def order_by_gid(self, gid: Any) -> FakeOrder | None:
         legacy = _gid_tail(gid, "Order")
         return None if legacy is None else self.orders.get(legacy)
+
+    def order_by_fulfillment_order(self, gid: Any) -> FakeOrder | None:
+        fo_id = _gid_tail(gid, "FulfillmentOrder")
+        return next((o for o in self.orders.values() if o.fulfillment_order.id == fo_id), None)
+
+    def hold_fulfillment_order(self, gid: Any, hold: Mapping[str, Any]) -> tuple[FakeOrder | None, FakeHold | None,
+                                                                                  list[Json]]:
+        """`fulfillmentOrderHold`: an open fulfillment order stops shipping until released. A
+        second hold with the same `handle` is refused (DUPLICATE_FULFILLMENT_HOLD_HANDLE)."""
+        with self.lock:
+            order = self.order_by_fulfillment_order(gid)
+            if order is None:
+                return None, None, [_coded_error(["id"], "Fulfillment order does not exist.",
+                                                 "FULFILLMENT_ORDER_NOT_FOUND")]
+            status = order.fulfillment_order_status()
+            if status not in ("OPEN", "SCHEDULED", "ON_HOLD"):
+                return order, None, [{"field": ["id"], "code": None,
+                                      "message": f"The fulfillment order cannot be held while {status}."}]
+            handle = str(hold.get("handle") or "")
+            if any(h.handle == handle for h in order.fulfillment_order.holds):
+                return order, None, [_coded_error(["fulfillmentHold", "handle"],
+                                                  "The handle provided for the fulfillment hold is already in use "
+                                                  "by this app for another hold on this fulfillment order.",
+                                                  "DUPLICATE_FULFILLMENT_HOLD_HANDLE")]
+            if len(order.fulfillment_order.holds) >= 10:
+                return order, None, [_coded_error(["id"], "The maximum number of fulfillment holds for this "
+                                                  "fulfillment order has been reached.",
+                                                  "FULFILLMENT_ORDER_HOLD_LIMIT_REACHED")]
+            placed = FakeHold(id=self.next_id(), handle=handle, reason=str(hold["reason"]),
+                              reason_notes=hold.get("reasonNotes"), created_at=self.clock())
+            order.fulfillment_order.holds.append(placed)
+            order.updated_at = self.clock()
+            return order, placed, []
+
+    def release_holds(self, gid: Any, hold_ids: Sequence[Any] | None) -> tuple[FakeOrder | None, list[Json]]:
+        """`fulfillmentOrderReleaseHold`: the given holds (all when none are given) are lifted."""
+        with self.lock:
+            order = self.order_by_fulfillment_order(gid)
+            if order is None:
+                return None, [_coded_error(["id"], "Fulfillment order does not exist.",
+                                           "FULFILLMENT_ORDER_NOT_FOUND")]
+            wanted = None if not hold_ids else {_gid_tail(h, "FulfillmentHold") for h in hold_ids}
+            order.fulfillment_order.holds = [h for h in order.fulfillment_order.holds
+                                             if wanted is not None and h.id not in wanted]
+            order.updated_at = self.clock()
+            return order, []
 
     def take_outbox(self) -> list[PendingWebhook]:
         with self.lock:
@@ -1210,6 +1270,8 @@ class FakeShopState:
         with self.lock:
             if order.cancelled_at is not None:
                 raise ValueError(f"order {order.name} is cancelled")
+            if order.fulfillment_order.holds:
+                raise ValueError(f"order {order.name} is on hold: release the fulfillment hold first")
             quantities = self._fulfil_quantities(order, request.line_items)
             now = self.clock()
             shipped = _aware(request.shipped_at) or (
@@ -2674,7 +2736,19 @@ def _fulfillment_order_view(order: FakeOrder) -> Json:
         },
         "lineItems": lambda info, **args: _connection(nodes, args),
         "supportedActions": [],
-        "fulfillmentHolds": [],
+        "fulfillmentHolds": [_hold_view(h) for h in fo.holds],
+    }
+
+
+def _hold_view(hold: FakeHold) -> Json:
+    return {
+        "id": _gid("FulfillmentHold", hold.id),
+        "handle": hold.handle,
+        "reason": hold.reason,
+        "reasonNotes": hold.reason_notes,
+        "displayReason": hold.reason.replace("_", " ").capitalize(),
+        "heldByRequestingApp": True,
+        "heldByApp": None,
     }
 
 
@@ -3112,7 +3186,8 @@ def _filter_disputes(
 
 
 def _search(orders: Sequence[FakeOrder], query: str | None) -> list[FakeOrder]:
-    """Shopify search syntax, the filters the fake understands: name, email, tag (others ignored)."""
+    """Shopify search syntax, the filters the fake understands: name, email, tag and created_at
+    with a comparator (`created_at:>=2026-03-01T00:00:00Z`); others ignored."""
     found = list(orders)
     try:
         terms = shlex.split(query or "")
@@ -3127,7 +3202,21 @@ def _search(orders: Sequence[FakeOrder], query: str | None) -> list[FakeOrder]:
             found = [o for o in found if (o.email or "").casefold() == value.casefold()]
         elif key == "tag":
             found = [o for o in found if value in o.tags]
+        elif key == "created_at":
+            found = [o for o in found if _compares(o.created_at, value)]
     return found
+
+
+_COMPARATORS: dict[str, Callable[[datetime, datetime], bool]] = {
+    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b,
+}
+
+
+def _compares(moment: datetime, term: str) -> bool:
+    """`>=2026-03-01T00:00:00Z`, `<2026-04-01`...: a time filter of the search syntax."""
+    op = next((c for c in _COMPARATORS if term.startswith(c)), "")
+    bound = _parse_time(term.removeprefix(op).strip("'\"").replace("Z", "+00:00"))
+    return _COMPARATORS[op](moment, bound) if op else moment == bound
 
 
 class _Root:
@@ -3154,6 +3243,14 @@ class _Root:
         for order in found:
             state.settle_jobs(order)
         return _connection([_OrderView(state, o) for o in found], args)
+
+    def ordersCount(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        """`ordersCount(query:, limit:)`: EXACT unless the limit was reached (then AT_LEAST)."""
+        found = len(_search(list(self._ctx.state.orders.values()), args.get("query")))
+        limit = args.get("limit")
+        if limit is not None and found > limit:
+            return {"count": limit, "precision": "AT_LEAST"}
+        return {"count": found, "precision": "EXACT"}
 
     def job(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json | None:
         state = self._ctx.state
@@ -3282,6 +3379,22 @@ class _Root:
             "userErrors": [],
         }
 
+
+    # ------------------------------------------------------------------ fulfillment holds (K6)
+
+    def fulfillmentOrderHold(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        order, hold, errors = self._ctx.state.hold_fulfillment_order(args["id"], args["fulfillmentHold"])
+        return {
+            "fulfillmentHold": None if hold is None else _hold_view(hold),
+            "fulfillmentOrder": None if order is None or hold is None else _fulfillment_order_view(order),
+            "remainingFulfillmentOrder": None,
+            "userErrors": errors,
+        }
+
+    def fulfillmentOrderReleaseHold(self, info: GraphQLResolveInfo[Any], **args: Any) -> Json:
+        order, errors = self._ctx.state.release_holds(args["id"], args.get("holdIds"))
+        return {"fulfillmentOrder": None if order is None or errors else _fulfillment_order_view(order),
+                "userErrors": errors}
 
     # ------------------------------------------------------------------ disputes (1.8)
 

@@ -22,6 +22,12 @@ One class, an injected `httpx.AsyncClient`, typed settings and typed errors (STY
   including `orderCancel`, waits `(requestedQueryCost - currentlyAvailable) / restoreRate`
   and retries while the total wait stays within `max_throttle_wait_seconds`, then raises
   `RateLimited(retry_after=...)` for the task layer to reschedule.
+
+Shared rate: Shopify's bucket is per (app, store), shared by every run on every worker. The
+optional `charge` callback is awaited with the points each answer cost
+(`extensions.cost.actualQueryCost`, what the bucket really lost); `tasks.rate_limits` charges
+them to a Prefect global concurrency limit `shopify:<shop domain>` (bucket size, restore rate),
+which makes the next calls of every process wait while the store's bucket refills.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -104,6 +110,7 @@ _NOT_SENT: tuple[type[Exception], ...] = (
 _Mode = Literal["query", "idempotent", "unsafe"]
 _T = TypeVar("_T")
 Sleep = Callable[[float], Awaitable[Any]]
+Charge = Callable[[int], Awaitable[None]]
 
 
 class RefundLine(BaseModel):
@@ -138,6 +145,15 @@ class RefundResult(BaseModel):
     amount: Money
 
 
+class OrderCount(BaseModel):
+    """`ordersCount`: how many orders a search matched, and whether Shopify counted them all."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int
+    exact: bool  # precision EXACT; AT_LEAST when Shopify stopped counting
+
+
 @dataclass(frozen=True)
 class _Call:
     operation: str
@@ -150,6 +166,7 @@ class _Call:
 class _Reply:
     data: Mapping[str, Any]
     request_id: str | None
+    cost: int = 0  # extensions.cost.actualQueryCost: the points the store's bucket lost
 
 
 @dataclass
@@ -167,10 +184,12 @@ class ShopifyClient:
         http: httpx.AsyncClient,
         *,
         sleep: Sleep = asyncio.sleep,
+        charge: Charge | None = None,
     ) -> None:
         self._settings = settings
         self._http = http
         self._sleep = sleep
+        self._charge = charge
 
     # ------------------------------------------------------------------ orders (1.7)
 
@@ -193,6 +212,18 @@ class ShopifyClient:
             if node.get("name") == wanted:
                 return _map(order_from_graphql, node, reply)
         return None
+
+    async def count_orders(self, created_from: datetime, created_until: datetime) -> OrderCount:
+        """Orders created in [created_from, created_until) (`ordersCount`), e.g. a month's sales
+        for the chargeback ratio (K7). Both bounds must be timezone-aware."""
+        if created_from.tzinfo is None or created_until.tzinfo is None:
+            raise ValueError("count_orders needs timezone-aware bounds")
+        query = f"created_at:>={_search_time(created_from)} created_at:<{_search_time(created_until)}"
+        reply = await self._execute(_Call("OrdersCount", documents.ORDERS_COUNT_QUERY, {"query": query}, "query"))
+        node = reply.data.get("ordersCount")
+        if not isinstance(node, dict) or not isinstance(node.get("count"), int):
+            raise _refusal("ordersCount returned no count", reply, code="UNEXPECTED_PAYLOAD")
+        return OrderCount(count=node["count"], exact=node.get("precision") == "EXACT")
 
     # ------------------------------------------------------------------ cancellation (1.4)
 
@@ -606,6 +637,39 @@ class ShopifyClient:
             raise _refusal(f"dispute evidence {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
         return _map(dispute_evidence_from_graphql, node, reply)
 
+    async def hold_fulfillment_order(self, fulfillment_order_id: str, *, handle: str, reason: str,
+                                     notes: str | None = None) -> str:
+        """`fulfillmentOrderHold` (K6): the fulfillment order stops until released; returns the
+        hold's id. Not `@idempotent` in 2026-01: `handle` makes a repeat a user error
+        (`DUPLICATE_FULFILLMENT_HOLD_HANDLE`), and callers read `FulfillmentOrderInfo.holds`
+        before holding again. `userErrors` raise `PermanentError` with Shopify's code."""
+        hold: dict[str, Any] = {"handle": handle[:64], "reason": reason, "notifyMerchant": True}
+        if notes:
+            hold["reasonNotes"] = notes[:255]
+        reply = await self._execute(_Call(
+            "FulfillmentOrderHold", documents.FULFILLMENT_ORDER_HOLD_MUTATION,
+            {"id": _typed_gid(fulfillment_order_id, "FulfillmentOrder"), "fulfillmentHold": hold}, "unsafe"))
+        payload = _payload(reply, "fulfillmentOrderHold")
+        errors = payload.get("userErrors") or []
+        if errors:
+            raise _user_error("fulfillmentOrderHold", errors, reply, default_code="USER_ERROR")
+        placed = payload.get("fulfillmentHold") or {}
+        if not placed.get("id"):
+            raise _refusal("fulfillmentOrderHold returned no hold", reply, code="NO_HOLD")
+        return str(placed["id"])
+
+    async def release_fulfillment_holds(self, fulfillment_order_id: str, hold_ids: Sequence[str]) -> str:
+        """`fulfillmentOrderReleaseHold` of our own holds (by id); returns the order's new status.
+        Releasing a hold already released changes nothing, so a retry is harmless."""
+        reply = await self._execute(_Call(
+            "FulfillmentOrderReleaseHold", documents.FULFILLMENT_ORDER_RELEASE_HOLD_MUTATION,
+            {"id": _typed_gid(fulfillment_order_id, "FulfillmentOrder"), "holdIds": list(hold_ids)}, "unsafe"))
+        payload = _payload(reply, "fulfillmentOrderReleaseHold")
+        errors = payload.get("userErrors") or []
+        if errors:
+            raise _user_error("fulfillmentOrderReleaseHold", errors, reply, default_code="USER_ERROR")
+        return str((payload.get("fulfillmentOrder") or {}).get("status") or "")
+
     async def update_dispute_evidence(
         self, evidence_id: str | int, fields: Mapping[str, Any], *, submit: bool
     ) -> ShopifyDisputeEvidence:
@@ -661,7 +725,7 @@ class ShopifyClient:
         resends = 0
         while True:
             try:
-                return await self._send_once(call)
+                reply = await self._send_once(call)
             except _Throttled as throttled:
                 if throttle_waited + throttled.wait > self._settings.max_throttle_wait_seconds:
                     raise RateLimited(
@@ -680,6 +744,10 @@ class ShopifyClient:
                 logger.warning("shopify %s failed (%s); resending", call.operation, error)
                 await self._sleep(RETRY_BACKOFF_SECONDS[resends])
                 resends += 1
+            else:
+                if self._charge is not None and reply.cost > 0:
+                    await self._charge(reply.cost)
+                return reply
 
     async def _send_once(self, call: _Call) -> _Reply:
         headers = {
@@ -760,7 +828,7 @@ def _read_response(call: _Call, response: httpx.Response) -> _Reply:
         raise PermanentError(
             f"{call.operation}: no data in the answer", code="NO_DATA", request_id=request_id, vendor=VENDOR
         )
-    return _Reply(data=data, request_id=request_id)
+    return _Reply(data=data, request_id=request_id, cost=_actual_cost(body))
 
 
 def _server_error(call: _Call, what: str, status: int, request_id: str | None) -> TransientError:
@@ -798,6 +866,14 @@ def _raise_graphql_errors(call: _Call, body: Mapping[str, Any], request_id: str 
         )
     code = next((c for c in codes if c), "GRAPHQL_ERROR")
     raise PermanentError(f"{call.operation}: {message}", code=code, request_id=request_id, vendor=VENDOR)
+
+
+def _actual_cost(body: Mapping[str, Any]) -> int:
+    """`extensions.cost.actualQueryCost` of an answer that ran (0 when absent)."""
+    try:
+        return max(0, int(body["extensions"]["cost"]["actualQueryCost"]))
+    except (KeyError, TypeError, ValueError):
+        return 0
 
 
 def _throttle_wait(body: Mapping[str, Any]) -> float:
@@ -859,6 +935,11 @@ def _refund_result(node: Mapping[str, Any]) -> RefundResult:
     if created_at is None:
         raise ValueError("refund without createdAt")
     return RefundResult(id=node["id"], created_at=created_at, amount=money_bag(node["totalRefundedSet"]))
+
+
+def _search_time(moment: datetime) -> str:
+    """A search-syntax time: UTC, to the second (`created_at:>=2026-03-01T00:00:00Z`)."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def _order_gid(order_id: str | int) -> str:

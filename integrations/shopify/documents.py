@@ -79,6 +79,7 @@ fragment AfterSalesOrder on Order {{
       status
       requestStatus
       assignedLocation {{ name }}
+      fulfillmentHolds {{ id handle reason }}
       lineItems(first: 15) {{ nodes {{ remainingQuantity lineItem {{ id }} }} }}
     }}
   }}
@@ -128,6 +129,15 @@ query OrderByName($query: String!) {
 """
     + ORDER_FRAGMENT
 )
+
+# K7: the store's orders over a span (a month's sales for the chargeback ratio). `query` is
+# search syntax on created_at (the client builds it); `limit: null` lifts the default cap of
+# 10,000, and `precision` still says whether the count is exact.
+ORDERS_COUNT_QUERY = """
+query OrdersCount($query: String!) {
+  ordersCount(query: $query, limit: null) { count precision }
+}
+"""
 
 # 1.4: not idempotent, answers with a Job; the eligibility errors come in orderCancelUserErrors.
 ORDER_CANCEL_MUTATION = """
@@ -560,8 +570,33 @@ query DisputeOrderEvidence($id: ID!) {{
 }}
 """
 
+# K6: an order flagged for fraud signals is held before it goes to the supplier. Not
+# `@idempotent` in 2026-01; the hold's `handle` makes a second identical hold a user error
+# (DUPLICATE_FULFILLMENT_HOLD_HANDLE), and the hold is read back from the order first.
+FULFILLMENT_ORDER_HOLD_MUTATION = """
+mutation FulfillmentOrderHold($id: ID!, $fulfillmentHold: FulfillmentOrderHoldInput!) {
+  fulfillmentOrderHold(id: $id, fulfillmentHold: $fulfillmentHold) {
+    fulfillmentHold { id handle reason }
+    fulfillmentOrder { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+# The operator released the order (K6): only our own holds, by id.
+FULFILLMENT_ORDER_RELEASE_HOLD_MUTATION = """
+mutation FulfillmentOrderReleaseHold($id: ID!, $holdIds: [ID!]) {
+  fulfillmentOrderReleaseHold(id: $id, holdIds: $holdIds) {
+    fulfillmentOrder { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
 ALL_DOCUMENTS: dict[str, str] = {
     "OrderForAfterSales": ORDER_QUERY,
+    "FulfillmentOrderHold": FULFILLMENT_ORDER_HOLD_MUTATION,
+    "FulfillmentOrderReleaseHold": FULFILLMENT_ORDER_RELEASE_HOLD_MUTATION,
     "OrderByName": ORDER_BY_NAME_QUERY,
     "OrderCancel": ORDER_CANCEL_MUTATION,
     "JobStatus": JOB_QUERY,
@@ -582,4 +617,5 @@ ALL_DOCUMENTS: dict[str, str] = {
     "DisputeEvidenceForAfterSales": DISPUTE_EVIDENCE_QUERY,
     "DisputeEvidenceUpdate": DISPUTE_EVIDENCE_UPDATE_MUTATION,
     "DisputeOrderEvidence": DISPUTE_ORDER_EVIDENCE_QUERY,
+    "OrdersCount": ORDERS_COUNT_QUERY,
 }

@@ -168,6 +168,7 @@ def fulfillment_order_from_graphql(node: Json) -> FulfillmentOrderInfo:
         request_status=node["requestStatus"],
         location_name=location.get("name"),
         line_item_quantities=_line_quantities(_nodes(node.get("lineItems")), "remainingQuantity"),
+        holds={h["id"]: h.get("handle") or "" for h in node.get("fulfillmentHolds") or []},
     )
 
 

@@ -24,6 +24,11 @@ class ShopifySettings(BaseSettings):
     webhook_secret: SecretStr = SecretStr("sandbox-webhook-secret")
     timeout_seconds: float = 10.0
     max_throttle_wait_seconds: float = 20.0  # in-request waiting for THROTTLED (1.2), then RateLimited
+    # The store's cost bucket (1.2), shared by every run on every worker through the Prefect global
+    # concurrency limit `shopify:<shop_domain>` (tasks.rate_limits). Standard plan: 1000 points,
+    # restored at 100 points/s; Advanced 200/s, Plus 1000/s.
+    rate_limit_bucket_points: int = 1000
+    rate_limit_restore_points_per_second: float = 100.0
 
     @property
     def store_url(self) -> str:

@@ -56,7 +56,8 @@ class SignatureFailure(StrEnum):
 
 
 class SignatureError(InvalidInput):
-    """A webhook delivery that must be refused (answer 400, keep it for inspection)."""
+    """A webhook delivery that must be refused (the receiver answers 401, or 400 for a signed
+    payload that is not an event, and keeps it for inspection)."""
 
     reason: SignatureFailure  # narrower than InvalidInput's str
 
@@ -165,7 +166,7 @@ def verify_signature(
         )
     try:
         event = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to be an event
         raise SignatureError(SignatureFailure.NOT_AN_EVENT, "the signed payload is not JSON") from None
     if not isinstance(event, dict) or event.get("object") != "event" or not event.get("id") or not event.get("type"):
         raise SignatureError(SignatureFailure.NOT_AN_EVENT, "the signed payload is not an event object")

@@ -1,0 +1,95 @@
+"""Customer data kept out of the logs: email addresses are masked in every log record.
+
+The flows and the receiver never log an email on purpose, but error messages do carry them (a
+refused recipient, an address the mailer cannot use, a vendor's error text), and Prefect logs
+those messages with the task's failure. `install_log_masking` makes every record the process
+creates mask them, whatever the logger and the handler (console, Prefect's API handler, a file):
+`paul.roux@example.com` becomes `p***@e***.com`. Message-IDs (`<uuid@domain>`) are kept: they
+name an operation, not a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+_EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-]+)@([\w-]+(?:\.[\w-]+)*)(\.[\w-]{2,63})\b")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+
+
+def _masked(match: re.Match[str]) -> str:
+    local, domain, tld = match.groups()
+    if _UUID.match(local):  # a Message-ID, not a person
+        return match.group(0)
+    return f"{local[0]}***@{domain[0]}***{tld}"
+
+
+def mask_emails(text: str) -> str:
+    """`text` with every email address masked: `paul.roux@example.com` -> `p***@e***.com`."""
+    return _EMAIL.sub(_masked, text) if "@" in text else text
+
+
+class _MaskedValue:
+    """A log argument whose str() / repr() carry an email, shown masked either way."""
+
+    def __init__(self, value: object) -> None:
+        self._str, self._repr = mask_emails(str(value)), mask_emails(repr(value))
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __repr__(self) -> str:
+        return self._repr
+
+    def __format__(self, spec: str) -> str:
+        return format(self._str, spec)
+
+
+def _mask_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_emails(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    try:
+        return _MaskedValue(value) if "@" in str(value) or "@" in repr(value) else value
+    except Exception:  # an object that cannot show itself: logging reports that, not us
+        return value
+
+
+def mask_log_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Mask the emails of one record in place: its message, its arguments, its traceback."""
+    if isinstance(record.msg, str):
+        record.msg = mask_emails(record.msg)
+    if isinstance(record.args, Mapping):
+        record.args = {k: _mask_arg(v) for k, v in record.args.items()}
+    elif isinstance(record.args, tuple):
+        record.args = tuple(_mask_arg(a) for a in record.args)
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        text = logging.Formatter().formatException(record.exc_info)
+        if "@" in text:
+            record.exc_text = mask_emails(text)  # what formatters print instead of re-rendering it
+    return record
+
+
+class EmailMaskingFilter(logging.Filter):
+    """The same masking as a filter, for a handler or a logger configured by hand."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        mask_log_record(record)
+        return True
+
+
+def install_log_masking() -> None:
+    """Mask emails in every log record this process creates from now on (idempotent)."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "masks_emails", False):
+        return
+
+    def masking_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return mask_log_record(factory(*args, **kwargs))
+
+    masking: Callable[..., logging.LogRecord] = masking_factory
+    masking.masks_emails = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masking)

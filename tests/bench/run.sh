@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The benchmarks (figures printed side by side, never asserted in tests; docs/benchmarks.md):
+#   bash tests/bench/run.sh ingest [ARGS]     signed Shopify webhooks/s: the receiver vs a bare FastAPI endpoint
+#   bash tests/bench/run.sh deadlines [ARGS]  the check's due-deadline query at 10k / 100k / 1M open deadlines
+#   bash tests/bench/run.sh e2e [ARGS]        cancellations from request to email, Prefect on PostgreSQL (own servers;
+#                                             long: not part of `all`; `--help` for the variants)
+#   bash tests/bench/run.sh [all]             ingest and deadlines, with their defaults (no ARGS)
+# ARGS go to the benchmark (`--help` lists them). Needs the PostgreSQL server on 127.0.0.1:5432
+# (AFTERSALES_BENCH_PG=postgresql+asyncpg://user@host:port/admin-db to use another); no Prefect server.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PREFECT_SERVER_ANALYTICS_ENABLED=false
+command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+uv sync --frozen --quiet
+what="${1:-all}"
+[ "$#" -gt 0 ] && shift
+case "$what" in
+  ingest) exec uv run python -m tests.bench.ingest "$@" ;;
+  deadlines) exec uv run python -m tests.bench.deadlines "$@" ;;
+  e2e) exec uv run python -m tests.bench.e2e "$@" ;;
+  all)
+    status=0
+    uv run python -m tests.bench.ingest || status=$?
+    echo
+    uv run python -m tests.bench.deadlines || status=$?
+    exit "$status" ;;
+  *) echo "usage: bash tests/bench/run.sh [ingest|deadlines|e2e|all] [ARGS]" >&2; exit 2 ;;
+esac

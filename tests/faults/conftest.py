@@ -1,0 +1,159 @@
+"""The fault matrix's stack, started once for the module (see stack.py), and its figures.
+
+Size: `AFTERSALES_FAULT_CASES` (default 36, what CI runs; docs/faults.md gives the full-size
+command). `AFTERSALES_FAULT_WORKERS` worker processes (default 2), `AFTERSALES_FAULT_SEED` the
+random seed (default: a new one, printed with the figures), `AFTERSALES_FAULT_PREFECT_DB=postgres`
+puts the Prefect server on PostgreSQL instead of SQLite, `AFTERSALES_FAULT_REPORT=path.json`
+writes the figures there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.faults.lab import CASES, REPORTS, SEED, SETUP, WORKERS
+from tests.faults.stack import (
+    SHOPIFY_SECRET,
+    Automations,
+    Clock,
+    PrefectServer,
+    Receiver,
+    Stack,
+    Worker,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+)
+
+
+def _migrate(url: str) -> None:
+    from ledger.migrate import upgrade
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(upgrade, url).result()
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    from deployments.sandbox.cj_fake import start_fake_cj
+    from deployments.sandbox.paypal_fake import start_fake_paypal
+    from deployments.sandbox.shopify_fake import start_fake_shopify
+    from deployments.sandbox.smtp_catcher import start_smtp_catcher
+    from deployments.sandbox.stripe_fake import start_fake_stripe
+    from deployments.setup import DEFAULT_POLICY, load_policy
+    from ledger.db import get_database
+    from ledger.models import set_clock
+    from tasks import faults, runtime
+
+    t0 = time.monotonic()
+    home = tmp_path_factory.mktemp("faults")
+    db_name = f"aftersales_faults_{uuid.uuid4().hex[:8]}"
+    db_url = await create_pg_database(db_name)
+    await asyncio.to_thread(_migrate, db_url)
+    prefect_db = None
+    if os.environ.get("AFTERSALES_FAULT_PREFECT_DB") == "postgres":
+        prefect_db = await create_pg_database(f"{db_name}_prefect")
+    t_db = time.monotonic() - t0
+    receiver = Receiver(free_port())
+    shopify = start_fake_shopify(port=0, bucket_size=100_000.0, restore_rate=10_000.0,
+                                 webhook_url=f"{receiver.url}/webhooks/shopify", webhook_secret=SHOPIFY_SECRET)
+    cj = start_fake_cj(port=0)
+    stripe = start_fake_stripe(port=0, webhook_url=f"{receiver.url}/webhooks/stripe")
+    paypal = start_fake_paypal(port=0, webhook_url=f"{receiver.url}/webhooks/paypal")
+    smtp = start_smtp_catcher(smtp_port=0)
+    t_fakes = time.monotonic() - t0 - t_db
+    prefect = PrefectServer(home / "prefect", free_port(), prefect_db)
+    env = {
+        "AFTERSALES_DATABASE_URL": db_url,
+        "AFTERSALES_SHOPIFY_BASE_URL": shopify.base_url,
+        "AFTERSALES_SHOPIFY_WEBHOOK_SECRET": SHOPIFY_SECRET,
+        "AFTERSALES_CJ_BASE_URL": cj.base_url,
+        "AFTERSALES_STRIPE_BASE_URL": stripe.base_url,
+        "AFTERSALES_STRIPE_FILES_BASE_URL": stripe.files_base_url,
+        "AFTERSALES_PAYPAL_BASE_URL": paypal.base_url,
+        "AFTERSALES_SMTP_HOST": "127.0.0.1",
+        "AFTERSALES_SMTP_PORT": str(smtp.smtp_port),
+        # short vendor timeouts: the timeout faults below answer after a few seconds
+        "AFTERSALES_SHOPIFY_TIMEOUT_SECONDS": "4",
+        "AFTERSALES_CJ_TIMEOUT_SECONDS": "4",
+        "AFTERSALES_STRIPE_TIMEOUT_SECONDS": "4",
+        "AFTERSALES_SMTP_TIMEOUT_SECONDS": "4",
+        "PREFECT_API_URL": prefect.api_url,
+    }
+    worker_env = {
+        **os.environ, **env,
+        "PREFECT_HOME": str(home / "worker-prefect"),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_TO_API_ENABLED": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    worker_env.pop("AFTERSALES_FAULTS", None)
+    workers = [Worker(f"worker-{i + 1}", worker_env, home / f"worker-{i + 1}.log") for i in range(WORKERS)]
+    mp = pytest.MonkeyPatch()
+    try:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        mp.delenv("AFTERSALES_FAULTS", raising=False)
+        faults.reset()
+        runtime.clear_settings_cache()
+        await load_policy(DEFAULT_POLICY)
+        began = time.monotonic()
+        await asyncio.gather(prefect.start(), *(w.start() for w in workers))
+        await receiver.start()
+        SETUP.append(f"stack up in {time.monotonic() - t0:.0f} s: ledger database {t_db:.0f} s, "
+                     f"vendors {t_fakes:.0f} s, Prefect server {prefect.starts[0]:.0f} s with {WORKERS} "
+                     f"worker processes importing the product alongside ({time.monotonic() - began:.0f} s)")
+        clock = Clock()
+        # The store and CJ live on the ledger's time (order dates, due dates, tokens); Stripe keeps
+        # real time, which its signatures are checked against.
+        shopify.state.clock = clock.now
+
+        def cj_follows(ahead: timedelta) -> None:
+            with cj.state.lock:
+                cj.state.clock_offset = ahead
+
+        clock.followers.append(cj_follows)
+        async with httpx.AsyncClient(timeout=60) as http:
+            yield Stack(home, db_name, db_url, prefect, receiver, workers, shopify, cj, stripe, paypal, smtp, http,
+                        Automations(prefect.api_url), clock)
+    finally:
+        set_clock(None)
+        await receiver.stop()
+        await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+        await prefect.stop()
+        for server in (smtp, cj, shopify, stripe, paypal):
+            server.stop()
+        await get_database(db_url).dispose()
+        mp.undo()
+        runtime.clear_settings_cache()
+        if not os.environ.get("AFTERSALES_FAULT_KEEP"):  # keep the ledger for a post-mortem
+            await drop_pg_database(db_name)
+        if prefect_db:
+            await drop_pg_database(f"{db_name}_prefect")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not REPORTS:
+        return
+    terminalreporter.section(f"fault matrix (AFTERSALES_FAULT_CASES={CASES}, seed {SEED})")
+    for line in SETUP:
+        terminalreporter.write_line(line)
+    for figures in REPORTS:
+        terminalreporter.write_line(figures.table())
+        terminalreporter.write_line("")
+    path = os.environ.get("AFTERSALES_FAULT_REPORT")
+    if path:
+        Path(path).write_text(json.dumps({"cases": CASES, "seed": SEED, "tests": [f.as_json() for f in REPORTS]},
+                                         indent=2, default=str), encoding="utf-8")

@@ -1,0 +1,71 @@
+"""Customers' emails are masked in every log record (domain/privacy.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from domain.privacy import EmailMaskingFilter, install_log_masking, mask_emails, mask_log_record
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("paul.roux@example.com", "p***@e***.com"),
+    ("To: Zoé <zoé.martin@exämple.fr>, a.b+c@mail.co.uk", "To: Zoé <z***@e***.fr>, a***@m***.uk"),
+    ("to_address: not a valid address: 'lea..moreau@example.com'", "to_address: not a valid address: 'l***@e***.com'"),
+    ("<accbdc8f-3154-58b6-b87f-2a3b8ffd5fcc@maison-lumiere.example>",
+     "<accbdc8f-3154-58b6-b87f-2a3b8ffd5fcc@maison-lumiere.example>"),  # a Message-ID names no one
+    ("order #1001 for 89.00 EUR", "order #1001 for 89.00 EUR"),
+    ("root@localhost", "root@localhost"),
+])
+def test_emails_are_masked_in_text(text: str, masked: str) -> None:
+    assert mask_emails(text) == masked
+
+
+def _record(msg: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    return logging.LogRecord("aftersales.test", logging.WARNING, __file__, 1, msg, args or None, exc_info)
+
+
+def test_a_record_is_masked_in_its_message_arguments_and_traceback() -> None:
+    try:
+        raise ValueError("refused: 550 5.1.1 <paul.roux@example.com>: user unknown")
+    except ValueError as caught:
+        exc = caught
+    record = mask_log_record(_record("mail to %s failed: %r (%d tries) for camille@example.com", "zoe@example.com",
+                                     exc, 3, exc=exc))
+    shown = logging.Formatter().format(record)
+    assert "@example.com" not in shown
+    assert "z***@e***.com" in shown and "p***@e***.com" in shown and "c***@e***.com" in shown
+    assert "(3 tries)" in shown and "ValueError" in shown and "Traceback" in shown
+
+
+def test_mapping_arguments_and_plain_records_still_format() -> None:
+    record = mask_log_record(logging.LogRecord("x", logging.INFO, __file__, 1, "%(who)s has %(n)d",
+                                               ({"who": "paul@example.com", "n": 2},), None))
+    assert record.getMessage() == "p***@e***.com has 2"
+    access = mask_log_record(logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s" %d',
+                                               ("127.0.0.1:5", "GET", "/healthz", 200), None))
+    assert access.args == ("127.0.0.1:5", "GET", "/healthz", 200)  # formatters that unpack args keep working
+
+
+def test_the_filter_masks_what_a_handler_prints() -> None:
+    record = _record("hello %s", "paul@example.com")
+    assert EmailMaskingFilter().filter(record) and record.getMessage() == "hello p***@e***.com"
+
+
+def test_once_installed_every_logger_masks(caplog: pytest.LogCaptureFixture) -> None:
+    factory = logging.getLogRecordFactory()
+    try:
+        install_log_masking()
+        install_log_masking()  # idempotent: one wrapper only
+        assert getattr(logging.getLogRecordFactory(), "masks_emails", False)
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("some.library").info("sent to %s", "manon.lambert@example.com")
+            try:
+                raise RuntimeError("no mailbox manon.lambert@example.com")
+            except RuntimeError:
+                logging.getLogger("prefect.task_runs").exception("failed")
+        assert "manon.lambert" not in caplog.text and "m***@e***.com" in caplog.text
+    finally:
+        logging.setLogRecordFactory(factory)
