@@ -42,6 +42,8 @@ async def failed_runs() -> list[dict[str, Any]]:
             start_time=FlowRunFilterStartTime(after_=utcnow() - FAILED_LOOKBACK)), limit=200)
     found = []
     for run in runs:
+        if "process:operator" in (run.tags or []):
+            continue  # a decision the operator typed and the flow refused: they saw why, in the run
         case_id = next((t.split(":", 1)[1] for t in run.tags or [] if t.startswith("case:")), None)
         found.append({"run_id": str(run.id), "name": run.name, "case_id": case_id,
                       "state": run.state.name if run.state else "?",

@@ -29,6 +29,7 @@ from domain.money import Money
 from flows.alerts import alert_operator
 from flows.cancellation import process_cancellation
 from flows.common import case_lock
+from flows.decisions import publish_reviews
 from flows.disputes import process_dispute
 from flows.messages import operator_context
 from flows.orders import process_order
@@ -370,5 +371,6 @@ async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
     if scope in ("all", "inbox"):
         summary["inbox"] = await flush_inbox()
     summary["upcoming"] = await publish_upcoming()
+    summary["needs_review"] = await publish_reviews()
     logger.info("sweep: %s", summary)
     return summary

@@ -100,6 +100,11 @@ async def open_reviews(db: Database) -> list[ReviewItem]:
         return list(rows.all())
 
 
+async def get_review(db: Database, review_id: str) -> ReviewItem | None:
+    async with db.session() as s:
+        return await s.get(ReviewItem, review_id)
+
+
 async def reviews_for_case(db: Database, case_id: str) -> list[ReviewItem]:
     async with db.session() as s:
         return list((await s.exec(select(ReviewItem).where(ReviewItem.case_id == case_id))).all())

@@ -51,6 +51,7 @@ DEPLOYMENTS = {  # deployment: its flow (prefect.yaml)
     "every-15-min": "sweep-deadlines",
     "weekly": "weekly-report",
     "monthly": "monthly-chargebacks",
+    "by-hand": "decide-review",
 }
 CASE_RUN = re.compile(r"^(cancellation|return|order|dispute) #10\d\d · [0-9a-f]{8}$")
 NOTE = "called the customer: the Brussels address is her office"
@@ -250,6 +251,21 @@ class Operator:
         expect(table.locator("tr").filter(has_text="dispute #1016")).to_contain_text("dispute_response")
         self.shot("prefect-upcoming-deadlines.png")
 
+    def reads_what_needs_them(self) -> None:
+        """The needs-review queue: the held order #1013 and the dispute #1016, each with its
+        options and how to decide it."""
+        from playwright.sync_api import expect
+
+        self.open_latest("needs-review")
+        table = self.page.locator("table").filter(has_text="how to decide")
+        expect(table.locator("th")).to_contain_text(["waiting since (UTC)", "waiting", "case", "state", "reason",
+                                                    "detail", "options", "review id", "how to decide"])
+        held = table.locator("tr").filter(has_text="order #1013")
+        expect(held).to_contain_text("order_fraud_signals")
+        expect(held).to_contain_text("Resume the case's suspended run")
+        expect(table.locator("tr").filter(has_text="dispute #1016")).to_contain_text("dispute_decision")
+        self.shot("prefect-needs-review.png")
+
     def reads_the_weekly_report(self) -> None:
         from playwright.sync_api import expect
 
@@ -339,6 +355,7 @@ def check_the_operators_view(shots: Path | None) -> str:
             operator.sees_one_run_per_case()
             operator.reads_a_case_timeline()
             operator.reads_the_upcoming_deadlines()
+            operator.reads_what_needs_them()
             operator.reads_the_weekly_report()
             return operator.resumes_the_held_order()
         finally:

@@ -75,7 +75,10 @@ async def test_workers_killed_at_task_boundaries_lose_nothing_and_do_nothing_twi
     fig.cases_killed = len({r for r in lab.ever_killed})
     fig.seconds = time.monotonic() - started
     await _check(stack, fig)
-    assert fig.runs_killed >= CASES // 2, "the matrix must really kill"
+    # The matrix must really kill, at each kind of boundary. How many armed processes reach their
+    # boundary depends on the seed and the machine's pace (14 to 30 of 49 runs at 36 cases).
+    assert fig.runs_killed >= CASES // 4, "the matrix must really kill"
+    assert {k.split()[1] for k in fig.kills} == {"before_call", "after_call", "after_record"}, fig.kills
 
 
 # -- the vendors fail ---------------------------------------------------------------------------------

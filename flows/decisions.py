@@ -1,0 +1,162 @@
+"""The needs-review queue in the Prefect UI, and the operator's decision on any item of it (A1,
+issue 5).
+
+Every case the automation cannot finish has an open `review_item` in the ledger (a silent or
+refusing supplier, a missing delivery date, an ambiguous email, a dispute not tied to an order, a
+failed run...), with the reason and the options. The deadline check publishes them as the
+`needs-review` table artifact, oldest first, each with how to decide it:
+
+- a decision a process must act on with typed values (a dispute above the policy amount, a held
+  order, a refund above the approval threshold) is typed in the form of the case's suspended run
+  (Resume), or posted to its operator endpoint;
+- every other item is decided by running the deployment `decide-review/by-hand` from the UI
+  (Run -> Custom run) with the item's id, one of its options, a note and the operator's name:
+  the decision is recorded with who and when, written on the case's timeline, and, when the
+  operator says the case is finished, the case is closed (its open deadlines closed with it: the
+  operator has taken them over, and the timeline says so).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import acreate_table_artifact
+from prefect.logging import get_run_logger
+
+from domain.cases import CaseKind, check_transition, is_terminal
+from domain.errors import RuleViolation
+from flows.common import case_lock, publish_timeline, release_waiting_run
+from ledger import cases, deadlines, records
+from ledger.models import ReviewItem, utcnow
+from tasks import runtime
+
+# Decisions a process applies with typed values: their own form (the suspended run) or endpoint.
+TYPED_DECISIONS = {
+    "dispute_decision": "POST /operator/dispute-decisions",
+    "order_fraud_signals": "POST /operator/order-reviews",
+    "refund_approval": "POST /operator/refund-approvals",
+}
+CLOSING_STATE = {CaseKind.CANCELLATION: "closed", CaseKind.RETURN: "closed", CaseKind.ORDER: "closed"}
+
+
+class DecisionRefused(ValueError):
+    """The decision cannot be taken as given; the message says what to do instead."""
+
+
+def how_to_decide(review: ReviewItem, case_waits_in_a_run: bool) -> str:
+    if review.reason_code in TYPED_DECISIONS:
+        form = "Resume the case's suspended run (its form), or " if case_waits_in_a_run else ""
+        return f"{form}{TYPED_DECISIONS[review.reason_code]}"
+    return "run decide-review/by-hand with this review id"
+
+
+def _option(review: ReviewItem, decision: str) -> str:
+    wanted = " ".join(decision.split()).casefold()
+    for option in review.options:
+        if option.casefold() == wanted:
+            return option
+    if not review.options:
+        return decision.strip()
+    raise DecisionRefused(f"{decision!r} is not an option of this review; choose one of: "
+                          + " | ".join(review.options))
+
+
+@flow(name="decide-review", flow_run_name="decision on review {review_id}", log_prints=False)
+async def decide_review(review_id: str, decision: str, note: str | None = None, close_case: bool = False,
+                        decided_by: str = "operator (Prefect UI)") -> dict[str, Any]:
+    """The operator's decision on one item of the needs-review queue.
+
+    review_id: the `review id` column of the needs-review table. decision: one of the item's
+    options (the table lists them). note: what you did or why (kept on the case). close_case:
+    the case is finished: close it, with its open deadlines (you have taken them over).
+    decided_by: your name, kept with the decision."""
+    db = runtime.db()
+    note = (note or "").strip()[:2000] or None
+    review = await records.get_review(db, review_id)
+    if review is None:
+        raise DecisionRefused(f"no review item {review_id!r}: copy the id from the needs-review table")
+    if review.status != "open":
+        get_run_logger().warning("review %s was already decided by %s at %s: nothing changed",
+                                 review_id, review.decided_by, review.decided_at)
+        return {"status": "already decided", "decided_by": review.decided_by}
+    if review.reason_code in TYPED_DECISIONS:
+        raise DecisionRefused(
+            f"a {review.reason_code} decision needs typed values the case's process applies: resume the case's "
+            f"suspended run with its form, or use {TYPED_DECISIONS[review.reason_code]}")
+    option = _option(review, decision)
+    case = await cases.get_case(db, review.case_id) if review.case_id else None
+    closing = None
+    if close_case:
+        if case is None:
+            raise DecisionRefused("this review has no case to close")
+        closing = CLOSING_STATE.get(CaseKind(case.kind))
+        if closing is None:
+            raise DecisionRefused(f"a {case.kind} case ends with the processor's outcome; it cannot be closed by hand")
+        if not is_terminal(case.kind, case.state):
+            try:
+                check_transition(case.kind, case.state, closing)
+            except RuleViolation as exc:
+                raise DecisionRefused(f"the case cannot be closed from {case.state}: {exc}") from exc
+    record = {"option": option, "note": note, "close_case": close_case}
+    if case is None:
+        await records.decide_review(db, review.id, decided_by=decided_by, decision=record)
+        await publish_reviews()
+        return {"status": "decided", "option": option}
+    async with case_lock(case.id) as mine:
+        if not mine:
+            raise DecisionRefused("the case's own run is at work right now: run the decision again in a minute")
+        await records.decide_review(db, review.id, decided_by=decided_by, decision=record)
+        summary = f"{decided_by} decided on {review.reason_code}: {option}" + (f" ({note})" if note else "")
+        case = await cases.update_case(db, case.id, summary=summary, actor="operator",
+                                       event_data={"review_id": review.id, **record})
+        if closing is not None and not is_terminal(case.kind, case.state):
+            await release_waiting_run(case)
+            await deadlines.resolve_all(db, case.id, status="cancelled")
+            await cases.update_case(db, case.id, state=closing, closed=True, needs_operator_reason="",
+                                    data={"waiting_run": None, "waiting_key": None}, actor="operator",
+                                    summary=f"closed by {decided_by}; its open deadlines are with the operator")
+        elif not [r for r in await records.reviews_for_case(db, case.id) if r.status == "open"]:
+            await cases.update_case(db, case.id, needs_operator_reason="")
+    await publish_timeline(case.id)
+    await publish_reviews()
+    return {"status": "decided", "option": option, "case": case.id, "closed": closing is not None}
+
+
+async def publish_reviews() -> int:
+    """The `needs-review` table: every open item, oldest first, with how to decide it."""
+    db = runtime.db()
+    now = utcnow()
+    rows = []
+    for review in await records.open_reviews(db):
+        case = None
+        if review.case_id:
+            try:
+                case = await cases.get_case(db, review.case_id)
+            except LookupError:
+                case = None
+        waiting = now - review.created_at
+        rows.append({
+            "waiting since (UTC)": f"{review.created_at:%Y-%m-%d %H:%M}",
+            "waiting": _humanise(waiting),
+            "case": f"{case.kind} {case.order_name or case.order_ref or ''}".strip() if case else "-",
+            "state": case.state if case else "-",
+            "reason": review.reason_code,
+            "detail": review.detail[:300],
+            "options": " | ".join(review.options),
+            "review id": review.id,
+            "how to decide": how_to_decide(review, bool(case and case.data.get("waiting_run"))),
+        })
+    try:
+        await acreate_table_artifact(
+            table=rows or [{"waiting since (UTC)": "-", "reason": "nothing needs you"}], key="needs-review",
+            description="What needs the operator: every open review item, oldest first")
+    except Exception as exc:  # a view: the ledger's review_item rows are the queue
+        get_run_logger().warning("could not publish the needs-review artifact: %r", exc)
+    return len(rows)
+
+
+def _humanise(delta: timedelta) -> str:
+    hours = int(delta.total_seconds()) // 3600
+    return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h {int(delta.total_seconds()) % 3600 // 60}m"
