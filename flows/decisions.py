@@ -143,10 +143,10 @@ async def publish_reviews() -> int:
             "case": f"{case.kind} {case.order_name or case.order_ref or ''}".strip() if case else "-",
             "state": case.state if case else "-",
             "reason": review.reason_code,
-            "detail": review.detail[:300],
             "options": " | ".join(review.options),
-            "review id": review.id,
             "how to decide": how_to_decide(review, bool(case and case.data.get("waiting_run"))),
+            "review id": review.id,
+            "detail": review.detail[:300],
         })
     try:
         await acreate_table_artifact(

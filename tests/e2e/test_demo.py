@@ -259,7 +259,7 @@ class Operator:
         self.open_latest("needs-review")
         table = self.page.locator("table").filter(has_text="how to decide")
         expect(table.locator("th")).to_contain_text(["waiting since (UTC)", "waiting", "case", "state", "reason",
-                                                    "detail", "options", "review id", "how to decide"])
+                                                    "options", "how to decide", "review id", "detail"])
         held = table.locator("tr").filter(has_text="order #1013")
         expect(held).to_contain_text("order_fraud_signals")
         expect(held).to_contain_text("Resume the case's suspended run")
