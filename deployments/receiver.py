@@ -124,6 +124,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state["http"] = httpx.AsyncClient(timeout=5)
+        state["shopify_http"] = httpx.AsyncClient(timeout=runtime.shopify_settings().timeout_seconds)
         task = asyncio.create_task(_emit_forever()) if emit_loop else None
         try:
             yield
@@ -133,6 +134,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await state["http"].aclose()
+            await state["shopify_http"].aclose()
 
     async def _emit_forever() -> None:
         """Emit what is stored and not yet handed to Prefect (it was down, or the emit failed)."""
@@ -355,7 +357,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     async def _lookup(order_number: str) -> tuple[Order | None, bool]:
         """(order, verified). verified False: the store did not answer in time; the flow checks."""
         try:
-            async with runtime.shopify() as shopify:
+            async with runtime.shopify(state.get("shopify_http")) as shopify:  # kept alive between lookups
                 order = await asyncio.wait_for(shopify.find_order_by_name(order_number),
                                                settings.order_lookup_timeout_seconds)
             return order, True

@@ -72,10 +72,15 @@ async def load_policy(store: str | None = None) -> StorePolicy:
 
 
 @asynccontextmanager
-async def shopify() -> AsyncIterator[ShopifyClient]:
+async def shopify(http: httpx.AsyncClient | None = None) -> AsyncIterator[ShopifyClient]:
+    """The store's client. A long-lived process (the receiver) passes its own `http`, so its
+    connections to Shopify are kept alive between requests instead of a TLS handshake per call."""
     settings = shopify_settings()
-    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+    if http is not None:
         yield ShopifyClient(settings, http, charge=shopify_charger(settings))
+        return
+    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as own:
+        yield ShopifyClient(settings, own, charge=shopify_charger(settings))
 
 
 def mailer() -> Mailer:
