@@ -405,9 +405,10 @@ class Figures:
 
 # -- the lab -----------------------------------------------------------------------------------------
 
-# What the operator may legitimately be handed when a fault hit a case (tasks/effects.py: an email
-# cannot be read back; a refused or unclear vendor answer is theirs to judge).
-FAULT_REASONS = {"ambiguous_email", "email_refused", "run_failed"}
+# What the operator may legitimately be handed when a fault hit a case (tasks/effects.py: an email,
+# to the customer or to an email supplier, cannot be read back after a crash between the SMTP call
+# and its record; a refused or unclear vendor answer is theirs to judge).
+FAULT_REASONS = {"ambiguous_email", "ambiguous_supplier_message", "email_refused", "run_failed"}
 # What a case hands to the operator by design, without any fault.
 DESIGN_REASONS: dict[str, set[str]] = {"cancel-shipped-meanwhile": set(), "cancel-partial-cj": set()}
 
