@@ -313,6 +313,9 @@ class Operator:
         note = form.locator(".schema-form-property").filter(has_text="Note")
         note.get_by_role("button", name="str", exact=True).click()
         note.get_by_role("textbox").fill(NOTE)
+        expect(note.get_by_role("textbox")).to_have_value(NOTE)  # the form took it before Submit
+        expect(choice).to_have_text("release")
+        expect(form.get_by_role("button", name="Submit")).to_be_enabled()
         self.shot("prefect-resume-form.png")
         self.submit_until_resumed(form, str(run["id"]))
         return str(run["id"])
@@ -320,7 +323,9 @@ class Operator:
     def submit_until_resumed(self, form: Any, run_id: str, tries: int = 4) -> None:
         """Submit; the modal closes once the server took the decision. A Prefect server on SQLite
         under load may answer 503 ("database is locked"): the UI shows the error in a toast and keeps
-        the form, and the operator presses Submit again. Any other refusal fails with its text."""
+        the form; on a busy machine a click can also land while the form re-renders and be lost.
+        Either way the operator presses Submit again. An error the UI shows that is not one of
+        these fails at once, with the UI's words and what the form says."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
         toasts: list[str] = []
@@ -330,14 +335,16 @@ class Operator:
                 form.wait_for(state="hidden", timeout=WAIT_MS // 3)
                 return
             except PlaywrightTimeout:
-                toasts = [t.strip() for t in self.page.locator(".p-toast").all_inner_texts() if t.strip()]
                 if api("GET", f"/flow_runs/{run_id}")["state_type"] != "PAUSED":
                     return  # taken; only the modal is slow to close
+                toasts = [t.strip() for t in self.page.locator(".p-toast").all_inner_texts() if t.strip()]
                 print("the Resume form is still open; the UI says:", toasts)
-                if not any("503" in t or "locked" in t.lower() or "timeout" in t.lower() for t in toasts):
+                transient = ("503", "locked", "timeout", "network")
+                if toasts and not any(w in t.lower() for t in toasts for w in transient):
                     break
         self.shot("prefect-resume-failed.png")
-        raise AssertionError(f"the Resume form was not taken; the UI says: {toasts}")
+        said = form.inner_text() if form.is_visible() else ""
+        raise AssertionError(f"the Resume form was not taken; the UI says: {toasts}; the form: {said[:1500]!r}")
 
 
 def check_the_operators_view(shots: Path | None) -> str:
