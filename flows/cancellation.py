@@ -9,7 +9,6 @@ deadline row, and the scheduled check (flows.sweep) brings the case back.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +39,15 @@ from domain.money import Money
 from domain.orders import Order
 from domain.policy import CancellationReason, StorePolicy, SupplierChannelKind
 from flows import messages as msg
-from flows.common import CaseStep, case_lock, intake_refund_approval, label_run, publish_timeline, renew_lock
+from flows.common import (
+    CaseStep,
+    case_lock,
+    intake_refund_approval,
+    label_run,
+    publish_timeline,
+    renew_lock,
+    take_inbound,
+)
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
@@ -76,20 +83,10 @@ async def intake(inbound_event_id: str) -> str | None:
     """Turn a stored inbound event into a case id, or None when there is nothing to do.
     Bad or unknown input never raises: it is kept, marked, and explained."""
     db = runtime.db()
-    logger = get_run_logger()
-    event = await inbox.get_inbound(db, inbound_event_id)
-    if event is None:
-        logger.error("inbound event %s does not exist", inbound_event_id)
-        return None
-    if event.status in ("processed", "ignored", "rejected"):
-        logger.info("inbound event %s already %s", event.id, event.status)
-        return event.case_id
-    store = event.store_id or runtime.store_id()
-    try:
-        body: dict[str, Any] = json.loads(event.body or "{}")
-    except json.JSONDecodeError:
-        await inbox.finish_inbound(db, event.id, status="ignored", error="body is not JSON")
-        return None
+    taken, known = await take_inbound(inbound_event_id)
+    if taken is None:
+        return known
+    event, store, body = taken.event, taken.store, taken.body
     policy = await runtime.load_policy(store)
 
     if event.source == "customer" and event.topic == "cancellation.requested":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -25,8 +27,8 @@ from domain.inbound import RefundApprovalBody
 from domain.money import Money
 from domain.policy import StorePolicy
 from flows import messages as msg
-from ledger import cases, deadlines, operations, records
-from ledger.models import Case
+from ledger import cases, deadlines, inbox, operations, records
+from ledger.models import Case, InboundEvent
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.notify import send_customer_email, send_operator_alert
@@ -75,6 +77,38 @@ def _deployed_run() -> bool:
     except RuntimeError:
         return False
     return run is not None and run.deployment_id is not None and run.parent_task_run_id is None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A stored inbound event a process takes in: the row, its store and its parsed body."""
+
+    event: InboundEvent
+    store: str
+    body: dict[str, Any]
+
+
+async def take_inbound(inbound_event_id: str) -> tuple[Inbound | None, str | None]:
+    """The intake prologue every process shares: (the event to take in, None), or (None, the
+    case id it already went to, if any) when there is nothing to take in: the event does not
+    exist, it was already processed, ignored or rejected (a redelivered run), or its body is
+    not JSON (kept, marked rejected, explained: promise 1; it never raises)."""
+    db = runtime.db()
+    event = await inbox.get_inbound(db, inbound_event_id)
+    if event is None:
+        get_run_logger().error("inbound event %s does not exist", inbound_event_id)
+        return None, None
+    if event.status in ("processed", "ignored", "rejected"):
+        get_run_logger().info("inbound event %s already %s", event.id, event.status)
+        return None, event.case_id
+    try:
+        body = json.loads(event.body or "{}")
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+    except ValueError:  # json.JSONDecodeError is a ValueError
+        await inbox.finish_inbound(db, event.id, status="rejected", error="body is not a JSON object")
+        return None, None
+    return Inbound(event=event, store=event.store_id or runtime.store_id(), body=body), None
 
 
 async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, minutes: int,
@@ -222,8 +256,6 @@ class RefundApproval(RunInput):
 async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str) -> str | None:
     """`POST /operator/refund-approvals`, stored: the decision goes on the case (who and when on its
     review item); the run that follows refunds as decided."""
-    from ledger import inbox
-
     db = runtime.db()
     case = await cases.get_case(db, str(body.get("case_id"))) if body.get("case_id") else None
     if case is None or case.kind != kind or case.closed_at is not None:

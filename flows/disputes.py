@@ -17,7 +17,6 @@ decide in time (K2: an unanswered dispute is lost).
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -51,6 +50,7 @@ from flows.common import (
     publish_timeline,
     renew_lock,
     resume_in_the_ui,
+    take_inbound,
 )
 from integrations.paypal.webhooks import parse_dispute_event
 from integrations.shopify.disputes import dispute_from_webhook
@@ -114,17 +114,10 @@ async def _tie(view: DisputeView) -> Order | None:
 
 async def intake(inbound_event_id: str) -> str | None:
     db = runtime.db()
-    event = await inbox.get_inbound(db, inbound_event_id)
-    if event is None:
-        return None
-    if event.status in ("processed", "ignored", "rejected"):
-        return event.case_id
-    store = event.store_id or runtime.store_id()
-    try:
-        body: dict[str, Any] = json.loads(event.body or "{}")
-    except json.JSONDecodeError:
-        await inbox.finish_inbound(db, event.id, status="rejected", error="body is not JSON")
-        return None
+    taken, known = await take_inbound(inbound_event_id)
+    if taken is None:
+        return known
+    event, store, body = taken.event, taken.store, taken.body
     if event.source == "operator" and event.topic == "dispute.decision":
         return await _intake_decision(event.id, store, body)
     if event.source == "paypal":

@@ -15,7 +15,6 @@ case's communication log (M5): they are the evidence a dispute answer cites (K3)
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -36,6 +35,7 @@ from flows.common import (
     publish_timeline,
     renew_lock,
     resume_in_the_ui,
+    take_inbound,
 )
 from flows.return_messages import base_for_case
 from ledger import cases, deadlines, inbox, records
@@ -69,17 +69,10 @@ def _address_lines(address: Address | None) -> list[str]:
 
 async def intake(inbound_event_id: str) -> str | None:
     db = runtime.db()
-    event = await inbox.get_inbound(db, inbound_event_id)
-    if event is None:
-        return None
-    if event.status in ("processed", "ignored", "rejected"):
-        return event.case_id
-    store = event.store_id or runtime.store_id()
-    try:
-        body: dict[str, Any] = json.loads(event.body or "{}")
-    except json.JSONDecodeError:
-        await inbox.finish_inbound(db, event.id, status="rejected", error="body is not JSON")
-        return None
+    taken, known = await take_inbound(inbound_event_id)
+    if taken is None:
+        return known
+    event, store, body = taken.event, taken.store, taken.body
     if event.source == "operator":
         return await _intake_review(event.id, body)
     if not event.order_ref:

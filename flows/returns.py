@@ -19,7 +19,6 @@ it (`returns.use_shopify_returns`).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,7 +50,15 @@ from domain.returns import (
     handling,
 )
 from flows import return_messages as rmsg
-from flows.common import CaseStep, case_lock, intake_refund_approval, label_run, publish_timeline, renew_lock
+from flows.common import (
+    CaseStep,
+    case_lock,
+    intake_refund_approval,
+    label_run,
+    publish_timeline,
+    renew_lock,
+    take_inbound,
+)
 from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
 from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest
 from ledger import cases, deadlines, inbox, records
@@ -85,18 +92,10 @@ async def intake(inbound_event_id: str) -> str | None:
     """Turn a stored inbound event into a case id, or None when there is nothing to do. Bad or
     unknown input never raises: it is kept, marked, and explained (promise 1)."""
     db = runtime.db()
-    event = await inbox.get_inbound(db, inbound_event_id)
-    if event is None:
-        get_run_logger().error("inbound event %s does not exist", inbound_event_id)
-        return None
-    if event.status in ("processed", "ignored", "rejected"):
-        return event.case_id
-    store = event.store_id or runtime.store_id()
-    try:
-        body: dict[str, Any] = json.loads(event.body or "{}")
-    except json.JSONDecodeError:
-        await inbox.finish_inbound(db, event.id, status="ignored", error="body is not JSON")
-        return None
+    taken, known = await take_inbound(inbound_event_id)
+    if taken is None:
+        return known
+    event, store, body = taken.event, taken.store, taken.body
     policy = await runtime.load_policy(store)
     key = (event.source, event.topic)
     if key == ("customer", "return.requested"):
