@@ -295,6 +295,14 @@ class CaseStep:
     async def remember(self, summary: str | None = None, **data: Any) -> None:
         self.case = await cases.update_case(self.db, self.case.id, data=data, summary=summary)
 
+    async def take_ui_decision(self, reason_code: str, choice: Any) -> None:
+        """A decision typed in the Prefect UI's form (`decision`, `note`): its review item closes with
+        who and when, and the case remembers it as `operator_decision`."""
+        await records.decide_open_reviews(self.db, self.case.id, reason_code, decided_by="operator (UI)",
+                                          decision=choice.model_dump(mode="json"))
+        await self.remember(f"the operator decided in the Prefect UI: {choice.decision}"
+                            + (f" ({choice.note})" if choice.note else ""), operator_decision=choice.decision)
+
     async def email_customer(self, purpose: str, template: str, context: dict[str, Any]) -> None:
         if not self.case.customer_email:
             await cases.add_event(self.db, self.case.id, "note", f"no customer email: {template} not sent")

@@ -268,10 +268,7 @@ async def _apply(step: Step, decision: Decision) -> bool:
         choice = await _ask_in_the_ui(step, d)
         if choice is None:
             return False
-        await records.decide_open_reviews(step.db, step.case.id, "dispute_decision", decided_by="operator (UI)",
-                                          decision=choice.model_dump(mode="json"))
-        await step.remember(f"the operator decided in the Prefect UI: {choice.decision}"
-                            + (f" ({choice.note})" if choice.note else ""), operator_decision=choice.decision)
+        await step.take_ui_decision("dispute_decision", choice)
         return True
     await step.move(D.PREPARING, "contest: evidence assembled (K3)")
     return True
@@ -300,10 +297,7 @@ async def _ask_in_the_ui(step: Step, decision: DisputeDecision) -> DisputeChoice
 async def step_awaiting_decision(step: Step) -> bool:
     resumed = await resume_in_the_ui(DisputeChoice, step.case)
     if resumed is not None:
-        await records.decide_open_reviews(step.db, step.case.id, "dispute_decision", decided_by="operator (UI)",
-                                          decision=resumed.model_dump(mode="json"))
-        await step.remember(f"the operator decided in the Prefect UI: {resumed.decision}"
-                            + (f" ({resumed.note})" if resumed.note else ""), operator_decision=resumed.decision)
+        await step.take_ui_decision("dispute_decision", resumed)
     chosen = step.case.data.get("operator_decision")
     if chosen in ("contest", "accept"):
         return await _apply(step, Decision.CONTEST if chosen == "contest" else Decision.ACCEPT)

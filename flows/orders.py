@@ -208,20 +208,14 @@ async def _ask(step: Step) -> bool:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; "
                               "POST /operator/order-reviews takes it from here")
         return False
-    await records.decide_open_reviews(step.db, step.case.id, "order_fraud_signals", decided_by="operator (UI)",
-                                      decision=choice.model_dump(mode="json"))
-    await step.remember(f"the operator decided in the Prefect UI: {choice.decision}"
-                        + (f" ({choice.note})" if choice.note else ""), operator_decision=choice.decision)
+    await step.take_ui_decision("order_fraud_signals", choice)
     return True
 
 
 async def step_held(step: Step) -> bool:
     resumed = await resume_in_the_ui(OrderReview, step.case)
     if resumed is not None:
-        await records.decide_open_reviews(step.db, step.case.id, "order_fraud_signals", decided_by="operator (UI)",
-                                          decision=resumed.model_dump(mode="json"))
-        await step.remember(f"the operator decided in the Prefect UI: {resumed.decision}"
-                            + (f" ({resumed.note})" if resumed.note else ""), operator_decision=resumed.decision)
+        await step.take_ui_decision("order_fraud_signals", resumed)
     decision = step.case.data.get("operator_decision")
     if decision not in ("release", "keep_held"):
         return False
