@@ -35,12 +35,8 @@ from domain.orders import Order
 from domain.reports import ALL, PROCESSES, Report, Table
 from integrations.shopify.client import OrderCount
 from tasks import runtime
-from tasks.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_if_retryable
+from tasks.retry import RETRYING
 
-_RETRY: dict[str, Any] = {
-    "retries": TASK_RETRIES, "retry_delay_seconds": TASK_RETRY_DELAYS,
-    "retry_condition_fn": retry_if_retryable, "cache_policy": NO_CACHE,
-}
 WEEK = re.compile(r"^\d{4}-(W\d{2}|\d{2})$")  # a weekly report's ISO week, or a monthly report's month
 FILE = re.compile(r"^[a-z0-9_]+\.(csv|png)$")
 CHART_SIZE = (8, 4)  # inches, at DPI: 800 x 400 pixels
@@ -61,7 +57,7 @@ def reports_dir() -> Path:
 # -- the store ------------------------------------------------------------------------------------
 
 
-@task(name="read-report-orders", **_RETRY)
+@task(name="read-report-orders", **RETRYING)
 async def read_orders(order_refs: list[str]) -> dict[str, Order]:
     """The store's orders behind the report's cases: their date, titles and product types (A1).
     An order the store no longer answers for is left out; its case keeps the ledger's facts."""
@@ -79,7 +75,7 @@ async def read_orders(order_refs: list[str]) -> dict[str, Order]:
     return found
 
 
-@task(name="count-store-orders", task_run_name="count-orders-{created_from:%Y-%m-%d}", **_RETRY)
+@task(name="count-store-orders", task_run_name="count-orders-{created_from:%Y-%m-%d}", **RETRYING)
 async def count_orders(created_from: datetime, created_until: datetime) -> OrderCount:
     """The store's orders created in [created_from, created_until): the sales of the chargeback ratio (K7)."""
     async with runtime.shopify() as shopify:
