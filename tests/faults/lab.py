@@ -802,9 +802,7 @@ class Lab:
             reasons = {r.reason_code for r in reviews}
             if case is not None and case.state in inst.template.ends:
                 fig.cases_finished += 1
-            elif case is not None and case.state == "needs_operator":
-                pass
-            else:
+            elif case is None or case.state != "needs_operator":  # with the operator: counted below
                 fig.cases_stuck += 1
                 tail = [e.summary for e in (await cases.timeline(db, case.id))[-3:]] if case else []
                 fig.stuck.append(f"{inst.template.name} {inst.name}: {case.state if case else 'no case'} {tail}")
