@@ -107,7 +107,8 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
     async with case_lock(case.id) as mine:
         if not mine:
             raise DecisionRefused("the case's own run is at work right now: run the decision again in a minute")
-        await records.decide_review(db, review.id, decided_by=decided_by, decision=record)
+        if not await records.decide_review(db, review.id, decided_by=decided_by, decision=record):
+            return {"status": "already decided"}  # another run decided it while this one waited for the case
         summary = f"{decided_by} decided on {review.reason_code}: {option}" + (f" ({note})" if note else "")
         case = await cases.update_case(db, case.id, summary=summary, actor="operator",
                                        event_data={"review_id": review.id, **record})

@@ -69,14 +69,16 @@ async def open_review(
 
 async def decide_review(
     db: Database, review_id: str, *, decided_by: str, decision: dict[str, Any], status: str = "decided"
-) -> None:
+) -> bool:
+    """Close an open review item; False when it was already decided (the first decision stands)."""
     async with db.session() as s:
-        await s.exec(
+        result = await s.exec(
             update(ReviewItem)
             .where(col(ReviewItem.id) == review_id, col(ReviewItem.status) == "open")
             .values(status=status, decided_by=decided_by, decision=decision, decided_at=utcnow())
         )
         await s.commit()
+        return bool(result.rowcount)
 
 
 async def decide_open_reviews(db: Database, case_id: str, reason_code: str, *, decided_by: str,
