@@ -25,7 +25,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import httpx
 from fastapi import BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -51,8 +50,9 @@ from domain.inbound import (
 )
 from domain.orders import Order
 from domain.privacy import install_log_masking
+from integrations.http import async_client
 from integrations.shopify.webhooks import verify_webhook
-from ledger import cases, inbox, records
+from ledger import cases, inbox, operations, records
 from ledger.models import InboundEvent, utcnow
 from tasks import runtime
 from tasks.inbox import emit_one, flush_inbox
@@ -123,8 +123,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["http"] = httpx.AsyncClient(timeout=5)
-        state["shopify_http"] = httpx.AsyncClient(timeout=runtime.shopify_settings().timeout_seconds)
+        state["http"] = async_client(timeout=5)
+        state["shopify_http"] = async_client(timeout=runtime.shopify_settings().timeout_seconds)
         task = asyncio.create_task(_emit_forever()) if emit_loop else None
         try:
             yield
@@ -154,7 +154,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         if row.status == "received" and row.event_name and time.monotonic() >= state.get("emit_paused_until", 0.0):
             http = state.get("http")
             if http is None:
-                async with httpx.AsyncClient(timeout=5) as tmp:
+                async with async_client(timeout=5) as tmp:
                     emitted = await emit_one(tmp, row)
             else:
                 emitted = await emit_one(http, row)
@@ -253,6 +253,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         except (ValueError, RecursionError):  # RecursionError: nested too deep to be an object
             return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
         order_ref = _webhook_order_ref(topic, body)
+        own_case: str | None = None
         name = EVENT_NAMES.get(("shopify", topic))
         status, reason = "received", None
         if name is None:
@@ -262,6 +263,11 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                 return await _reject("shopify", topic, raw, request, 400, "dispute payload has no id", delivery_id)
         elif order_ref is None:
             return await _reject("shopify", topic, raw, request, 400, "payload has no order id", delivery_id)
+        elif topic == "orders/cancelled" and (own_case := await _own_cancel(order_ref)) is not None:
+            # The store's echo of the cancel a case planned itself (C3): that case's run records the
+            # result, and the deadline check brings back a run that died; a second run would only
+            # write "store confirmed". Kept for inspection and on the timeline; no run.
+            status, reason = "ignored", "kept: the echo of the case's own cancel (C3)"
         elif topic in FOLLOW_UP_TOPICS and not await _has_open_case(order_ref):
             if topic in SHIPPING_TOPICS and await _has_open_case(order_ref, CaseKind.ORDER):
                 name = ORDER_SHIPPED_EVENT  # K6: the tracking email waits for this parcel
@@ -284,8 +290,21 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         )
         if not created:
             return Accepted(status="duplicate", event_id=row.id)
+        if own_case is not None:
+            await cases.add_event(runtime.db(), own_case, "inbound",
+                                  "store confirmed: order cancelled (orders/cancelled)", {"inbound_event_id": row.id})
         background.add_task(_emit_later, row)
         return Accepted(status=row.status, event_id=row.id, message=reason)
+
+    async def _own_cancel(order_ref: str) -> str | None:
+        """The cancellation case whose own `orderCancel` this order's cancel is, if any. A cancel
+        that failed or is unclear is not claimed: the store's word then goes to the case's run."""
+        db = runtime.db()
+        case = await cases.latest_case(db, runtime.store_id(), order_ref, CaseKind.CANCELLATION)
+        if case is None:
+            return None
+        op = await operations.get_operation(db, f"shopify.order_cancel:{case.id}")
+        return case.id if op is not None and op.status in ("planned", "in_flight", "succeeded") else None
 
     async def _has_open_case(order_ref: str, kind: CaseKind = CaseKind.CANCELLATION) -> bool:
         found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, kind)

@@ -57,11 +57,16 @@ async def test_unfulfilled_order_is_cancelled_refunded_and_the_customer_told(wor
     assert legal.due_at - legal.act_at == timedelta(days=3)
 
 
-async def test_the_store_webhook_after_our_cancel_is_recognised(world, db) -> None:
+async def test_the_store_webhook_after_our_cancel_is_kept_without_a_run(world, db) -> None:
     await _run_request(world, "#1001")
     r = await world.webhook("orders/cancelled", {"id": int(world.legacy("#1001")), "cancel_reason": "customer"})
     assert r.status_code == 200
-    await process_cancellation(inbound_event_id=r.json()["event_id"])
+    assert r.json()["status"] == "ignored" and "own cancel" in r.json()["message"]
+    stored = await inbox.get_inbound(db, r.json()["event_id"])
+    assert stored is not None and stored.status == "ignored" and stored.event_name is None  # no run triggered
+    case = await _case(db, world, "#1001")
+    assert any(e.summary.startswith("store confirmed") for e in await cases.timeline(db, case.id))
+    await process_cancellation(inbound_event_id=r.json()["event_id"])  # run by hand anyway: nothing more happens
     assert len(await world.shopify_calls("orderCancel")) == 1
     assert len(world.mails(world.email("#1001"))) == 2
 
