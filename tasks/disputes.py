@@ -15,12 +15,12 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any
 
-import httpx
 from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.disputes import Processor
 from domain.money import Money
+from integrations.http import async_client
 from integrations.paypal.client import PayPalClient
 from integrations.paypal.models import EvidenceItem, TrackingInfo
 from integrations.paypal.settings import PayPalSettings
@@ -82,14 +82,14 @@ def paypal_settings() -> PayPalSettings:
 @asynccontextmanager
 async def stripe() -> AsyncIterator[StripeClient]:
     settings = stripe_settings()
-    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+    async with async_client(timeout=settings.timeout_seconds) as http:
         yield StripeClient(settings, http)
 
 
 @asynccontextmanager
 async def paypal() -> AsyncIterator[PayPalClient]:
     settings = paypal_settings()
-    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+    async with async_client(timeout=settings.timeout_seconds) as http:
         yield PayPalClient(settings, http)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from integrations import prefect_events
+from integrations.http import async_client
 from ledger import inbox
 from ledger.models import InboundEvent
 from tasks import runtime
@@ -33,7 +34,7 @@ async def flush_inbox(http: httpx.AsyncClient | None = None, *, emit_after: time
                       reemit_after: timedelta = REEMIT_AFTER, limit: int = 200) -> dict[str, int]:
     """Hand stored events to Prefect (promise 1). Shared by the receiver's loop and the sweep."""
     if http is None:
-        async with httpx.AsyncClient(timeout=10) as own:
+        async with async_client(timeout=10) as own:
             return await flush_inbox(own, emit_after=emit_after, reemit_after=reemit_after, limit=limit)
     db = runtime.db()
     for row in await inbox.stale_emitted(db, older_than=reemit_after):

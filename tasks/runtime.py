@@ -1,7 +1,8 @@
 """Wiring: the clients and the policy a task needs, built from typed settings.
 
 Tasks never build HTTP requests themselves; they ask this module for the vendor's client.
-Every client gets its own short-lived `httpx.AsyncClient`, so nothing is shared across event
+Every client gets its own short-lived `httpx.AsyncClient` (on the process's one TLS context,
+integrations/http.py), so no connection is shared across event
 loops (Prefect may run tasks on another loop than the flow).
 """
 
@@ -18,6 +19,7 @@ import httpx
 from cryptography.fernet import Fernet, InvalidToken
 
 from domain.policy import StorePolicy, SupplierChannelKind
+from integrations.http import async_client
 from integrations.mailer.message import OutgoingEmail, SendReceipt
 from integrations.mailer.settings import SmtpSettings
 from integrations.mailer.smtp import Mailer
@@ -79,7 +81,7 @@ async def shopify(http: httpx.AsyncClient | None = None) -> AsyncIterator[Shopif
     if http is not None:
         yield ShopifyClient(settings, http, charge=shopify_charger(settings))
         return
-    async with httpx.AsyncClient(timeout=settings.timeout_seconds) as own:
+    async with async_client(timeout=settings.timeout_seconds) as own:
         yield ShopifyClient(settings, own, charge=shopify_charger(settings))
 
 
@@ -130,7 +132,7 @@ async def supplier_channel(policy: StorePolicy, supplier_id: str) -> AsyncIterat
     supplier = policy.supplier(supplier_id)
     if supplier.channel == SupplierChannelKind.CJ:
         settings = cj_settings()
-        async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+        async with async_client(timeout=settings.timeout_seconds) as http:
             store = LedgerTokenStore(db(), settings.api_key.get_secret_value())
             # CJ's API has no return-address field: the policy's address is given once CJ accepts (R2, R6).
             yield CJSupplier(

@@ -90,6 +90,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
+from integrations.http import tls_context
+
 DEFAULT_CLIENT_ID = "sandbox-paypal-client"
 DEFAULT_CLIENT_SECRET = "sandbox-paypal-secret"  # noqa: S105 - sandbox value
 DEFAULT_WEBHOOK_ID = "8PT597110X687430LKGECATA"
@@ -1096,7 +1098,8 @@ async def deliver(state: FakePayPalState, event: PendingEvent) -> list[Delivery]
             delivery.error = "no webhook URL configured"
         else:
             try:
-                async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0), trust_env=False) as client:
+                async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0), verify=tls_context(),
+                                             trust_env=False) as client:
                     response = await client.post(delivery.url, content=delivery.raw, headers=delivery.headers())
                 delivery.status = response.status_code
             except httpx.HTTPError as exc:

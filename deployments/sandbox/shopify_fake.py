@@ -136,6 +136,7 @@ from graphql import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.sandbox.seed import demo_orders
+from integrations.http import tls_context
 
 logger = logging.getLogger(__name__)
 
@@ -3957,7 +3958,7 @@ async def deliver_webhook(
         record["error"] = "no webhook URL configured"
     else:
         try:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0)) as client:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0), verify=tls_context()) as client:
                 response = await client.post(config.webhook_url, content=raw, headers=headers)
             record["status"] = response.status_code
         except httpx.HTTPError as exc:

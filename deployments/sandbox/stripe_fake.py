@@ -112,6 +112,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from integrations.http import tls_context
+
 Json = dict[str, Any]
 
 SPEC_PATH_ENV = "AFTERSALES_STRIPE_SPEC_PATH"
@@ -1447,7 +1449,8 @@ async def deliver(state: FakeStripeState, event: Json) -> Json:
             "Stripe-Signature": signature,
         }
         try:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0), trust_env=False) as client:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0), verify=tls_context(),
+                                         trust_env=False) as client:
                 response = await client.post(url, content=payload, headers=headers)
             record["status"] = response.status_code
         except httpx.HTTPError as exc:

@@ -35,6 +35,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from emails.backend.response import SMTPResponse
@@ -296,6 +297,13 @@ def classify_failure(exc: BaseException, *, message_sent: bool) -> MailDeliveryE
     return MailDeliveryError(f"SMTP error: {exc!r}", retryable=False, code="smtp_error")
 
 
+
+@lru_cache(maxsize=8)
+def _tls_context(cafile: str | None) -> ssl.SSLContext:
+    """One verifying context per CA file and process: loading the CA bundle costs 30 to 60 ms of
+    CPU, and a `Mailer` is built for each email (integrations/http.py says the same of httpx)."""
+    return ssl.create_default_context(cafile=cafile)
+
 class Mailer:
     """Sends `OutgoingEmail`s over SMTP with the `emails` package (STYLE.md "Errors").
 
@@ -317,8 +325,7 @@ class Mailer:
     def _make_tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
         if settings.security == "none":
             return None
-        cafile = str(settings.ca_file) if settings.ca_file is not None else None
-        return ssl.create_default_context(cafile=cafile)
+        return _tls_context(str(settings.ca_file) if settings.ca_file is not None else None)
 
     async def send(self, email: OutgoingEmail) -> SendReceipt:
         """Send one message; return the server's 250 as a receipt or raise `MailDeliveryError`.
