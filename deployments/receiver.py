@@ -263,10 +263,12 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                 return await _reject("shopify", topic, raw, request, 400, "dispute payload has no id", delivery_id)
         elif order_ref is None:
             return await _reject("shopify", topic, raw, request, 400, "payload has no order id", delivery_id)
-        elif topic == "orders/cancelled" and (own_case := await _own_cancel(order_ref)) is not None:
+        elif topic == "orders/cancelled" and (own_case := await operations.order_cancel_by_a_case(
+                runtime.db(), runtime.store_id(), order_ref)) is not None:
             # The store's echo of the cancel a case planned itself (C3): that case's run records the
             # result, and the deadline check brings back a run that died; a second run would only
-            # write "store confirmed". Kept for inspection and on the timeline; no run.
+            # write "store confirmed". Kept for inspection and on the timeline; no run. A cancel
+            # that failed or is unclear is not claimed: the store's word then goes to a run.
             status, reason = "ignored", "kept: the echo of the case's own cancel (C3)"
         elif topic in FOLLOW_UP_TOPICS and not await _has_open_case(order_ref):
             if topic in SHIPPING_TOPICS and await _has_open_case(order_ref, CaseKind.ORDER):
@@ -295,16 +297,6 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                                   "store confirmed: order cancelled (orders/cancelled)", {"inbound_event_id": row.id})
         background.add_task(_emit_later, row)
         return Accepted(status=row.status, event_id=row.id, message=reason)
-
-    async def _own_cancel(order_ref: str) -> str | None:
-        """The cancellation case whose own `orderCancel` this order's cancel is, if any. A cancel
-        that failed or is unclear is not claimed: the store's word then goes to the case's run."""
-        db = runtime.db()
-        case = await cases.latest_case(db, runtime.store_id(), order_ref, CaseKind.CANCELLATION)
-        if case is None:
-            return None
-        op = await operations.get_operation(db, f"shopify.order_cancel:{case.id}")
-        return case.id if op is not None and op.status in ("planned", "in_flight", "succeeded") else None
 
     async def _has_open_case(order_ref: str, kind: CaseKind = CaseKind.CANCELLATION) -> bool:
         found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, kind)

@@ -10,12 +10,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlmodel import col, select
 
 from ledger._sql import insert_ignore
 from ledger.db import Database
-from ledger.models import Operation, new_id, utcnow
+from ledger.models import Case, Operation, new_id, utcnow
 
 # Fixed namespace: the same natural key gives the same idempotency key on every machine.
 _NAMESPACE = uuid.UUID("6f0b7a52-3d0e-4c36-9a54-8a3f2f1c9e11")
@@ -49,6 +49,27 @@ async def plan_operation(
 async def get_operation(db: Database, natural_key: str) -> Operation | None:
     async with db.session() as s:
         return (await s.exec(select(Operation).where(Operation.natural_key == natural_key))).first()
+
+
+# Built once: the receiver asks it for every `orders/cancelled` webhook, and building the
+# expression cost more CPU than running it (py-spy on the ingest benchmark).
+_ORDER_CANCEL_BY_A_CASE = (
+    select(Operation.case_id).join(Case, col(Case.id) == col(Operation.case_id))
+    .where(col(Case.store_id) == bindparam("store_id"), col(Case.order_ref) == bindparam("order_ref"),
+           col(Operation.kind) == "shopify.order_cancel",
+           col(Operation.status).in_(("planned", "in_flight", "succeeded")))
+    .limit(1)
+)
+
+
+async def order_cancel_by_a_case(db: Database, store_id: str, order_ref: str) -> str | None:
+    """The case whose own `orderCancel` of this order is planned, under way or done, if any.
+    An order is cancelled once, so that case's call is the cancel the store reports."""
+    async with db.engine.connect() as conn:
+        if db.dialect == "postgresql":  # one statement: no BEGIN / ROLLBACK round trips (ledger/_sql.py)
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        found = (await conn.execute(_ORDER_CANCEL_BY_A_CASE, {"store_id": store_id, "order_ref": order_ref})).first()
+    return str(found[0]) if found is not None else None
 
 
 class OperationBusy(RuntimeError):

@@ -100,7 +100,7 @@ def _stack_cpu(stack: Stack) -> dict[str, float]:
 
 
 def _wait_idle(stack: Stack, cap: float = 180.0) -> None:
-    """Until the follow-up work is done too (the `orders/cancelled` webhook's run): no flow run
+    """Until the follow-up work is done too (any run still going after the email): no flow run
     scheduled, pending or running on the Prefect server, or nothing queued at the floor."""
     deadline = time.monotonic() + cap
     quiet = 0

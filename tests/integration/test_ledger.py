@@ -87,6 +87,19 @@ async def test_case_lock_is_exclusive_and_expires(any_db) -> None:
     assert await cases.acquire_lock(any_db, case.id, "run-c", timedelta(minutes=5))  # crashed holder's lock
 
 
+async def test_the_order_cancel_of_a_case_is_found_unless_it_failed(any_db) -> None:
+    """The receiver's echo check (orders/cancelled of our own cancel starts no run)."""
+    case = await _case(any_db)  # store "s", order "1"
+    assert await operations.order_cancel_by_a_case(any_db, "s", "1") is None  # nothing planned yet
+    op = await operations.plan_operation(any_db, natural_key=f"shopify.order_cancel:{case.id}",
+                                         kind="shopify.order_cancel", vendor="shopify", case_id=case.id, request={})
+    assert await operations.order_cancel_by_a_case(any_db, "s", "1") == case.id  # planned: ours
+    assert await operations.order_cancel_by_a_case(any_db, "s", "2") is None  # another order
+    assert await operations.order_cancel_by_a_case(any_db, "other-shop", "1") is None  # another store
+    await operations.record_failure(any_db, op.id, error="refused", code=None, retryable=False)
+    assert await operations.order_cancel_by_a_case(any_db, "s", "1") is None  # failed: the store's word goes to a run
+
+
 async def test_operations_are_unique_by_natural_key_with_a_stable_idempotency_key(any_db) -> None:
     case = await _case(any_db)
     a = await operations.plan_operation(any_db, natural_key="refund:x", kind="k", vendor="v", case_id=case.id,
