@@ -7,8 +7,10 @@ and artifacts in the UI; what goes is the per-run interpreter start, `import pre
 modules, and the pull steps (the flow is loaded once per deployment). What is lost: a run that
 blocks the loop or crashes the interpreter takes the other runs of this worker with it (the
 ledger's leases and the deadline check bring their cases back), and cancellation of one run
-from the UI does not kill anything. A prototype for the proposal in docs/benchmarks.md, not
-the production runtime.
+from the UI does not kill anything. And Prefect's engine assumes one run per process: each run
+start makes a blocking call to the server on this loop (the result store reads the default
+storage with a synchronous client), so the other runs of the worker wait for it. A prototype
+for the proposal in docs/benchmarks.md, not the production runtime.
 
     python -m tests.bench.inprocess_worker --pool aftersales --name inproc-1 --limit 16
 """
