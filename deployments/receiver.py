@@ -50,7 +50,7 @@ from domain.inbound import (
 )
 from domain.orders import Order
 from domain.privacy import install_log_masking
-from integrations.http import async_client
+from integrations.httpclients import async_client
 from integrations.shopify.webhooks import verify_webhook
 from ledger import cases, inbox, operations, records
 from ledger.models import InboundEvent, utcnow

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.disputes import Processor
 from domain.money import Money
-from integrations.http import async_client
+from integrations.httpclients import async_client
 from integrations.paypal.client import PayPalClient
 from integrations.paypal.models import EvidenceItem, TrackingInfo
 from integrations.paypal.settings import PayPalSettings

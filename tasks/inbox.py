@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from integrations import prefect_events
-from integrations.http import async_client
+from integrations.httpclients import async_client
 from ledger import inbox
 from ledger.models import InboundEvent
 from tasks import runtime

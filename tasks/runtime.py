@@ -2,7 +2,7 @@
 
 Tasks never build HTTP requests themselves; they ask this module for the vendor's client.
 Every client gets its own short-lived `httpx.AsyncClient` (on the process's one TLS context,
-integrations/http.py), so no connection is shared across event
+integrations/httpclients.py), so no connection is shared across event
 loops (Prefect may run tasks on another loop than the flow).
 """
 
@@ -19,7 +19,7 @@ import httpx
 from cryptography.fernet import Fernet, InvalidToken
 
 from domain.policy import StorePolicy, SupplierChannelKind
-from integrations.http import async_client
+from integrations.httpclients import async_client
 from integrations.mailer.message import OutgoingEmail, SendReceipt
 from integrations.mailer.settings import SmtpSettings
 from integrations.mailer.smtp import Mailer

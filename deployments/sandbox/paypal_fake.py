@@ -90,7 +90,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from integrations.http import tls_context
+from integrations.httpclients import tls_context
 
 DEFAULT_CLIENT_ID = "sandbox-paypal-client"
 DEFAULT_CLIENT_SECRET = "sandbox-paypal-secret"  # noqa: S105 - sandbox value

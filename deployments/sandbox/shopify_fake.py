@@ -136,7 +136,7 @@ from graphql import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.sandbox.seed import demo_orders
-from integrations.http import tls_context
+from integrations.httpclients import tls_context
 
 logger = logging.getLogger(__name__)
 

@@ -112,7 +112,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from integrations.http import tls_context
+from integrations.httpclients import tls_context
 
 Json = dict[str, Any]
 

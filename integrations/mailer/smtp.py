@@ -301,7 +301,7 @@ def classify_failure(exc: BaseException, *, message_sent: bool) -> MailDeliveryE
 @lru_cache(maxsize=8)
 def _tls_context(cafile: str | None) -> ssl.SSLContext:
     """One verifying context per CA file and process: loading the CA bundle costs 30 to 60 ms of
-    CPU, and a `Mailer` is built for each email (integrations/http.py says the same of httpx)."""
+    CPU, and a `Mailer` is built for each email (integrations/httpclients.py says the same of httpx)."""
     return ssl.create_default_context(cafile=cafile)
 
 class Mailer:

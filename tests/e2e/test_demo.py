@@ -76,7 +76,7 @@ class Demo:
     def __init__(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERSALES_"))}
         env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "deployments.demo", "--timeout", "480"], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "deployments.demo", "--timeout", "900"], cwd=ROOT,
                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      encoding="utf-8", errors="replace", start_new_session=True)
         self.lines: list[str] = []
@@ -390,7 +390,7 @@ def the_case_moves_on(run_id: str, wait_s: float = 300) -> None:
     assert any("decided in the Prefect UI: release" in s and NOTE in s for s in summaries), summaries
 
 
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(1900)
 def test_the_demo_plays_every_scenario_and_the_operator_sees_it_in_the_prefect_ui() -> None:
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (tests/run.sh does)"
     for _ in range(30):
@@ -405,7 +405,10 @@ def test_the_demo_plays_every_scenario_and_the_operator_sees_it_in_the_prefect_u
     started = time.monotonic()
     demo = Demo()
     try:
-        out = demo.wait_until_running(timeout=1080)  # start ~3 min, scenarios <= 480 s, check and report <= 360 s
+        # start ~3 min, scenarios <= 900 s, check and report <= 360 s. The scenarios take about 3 min;
+        # 900 s leaves room for one run whose submission a loaded SQLite Prefect server refused
+        # (503): the deadline check re-emits its event after 10 min (tasks.inbox.REEMIT_AFTER).
+        out = demo.wait_until_running(timeout=1500)
         played = time.monotonic() - started
         rows = [line for line in out.splitlines() if line.startswith("#10")]
         played_ok = len(rows) == 17 and all(line.rstrip().endswith("yes") for line in rows)
