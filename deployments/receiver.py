@@ -253,6 +253,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         except (ValueError, RecursionError):  # RecursionError: nested too deep to be an object
             return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
         order_ref = _webhook_order_ref(topic, body)
+        if order_ref is not None:  # as the ledger stores it, so the lookups below can be asked it
+            order_ref = inbox.storable_text(order_ref)
         own_case: str | None = None
         name = EVENT_NAMES.get(("shopify", topic))
         status, reason = "received", None
