@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,7 +43,16 @@ async def insert_ignore_alone(db: Database, model: type[SQLModel], values: dict[
     stmt = _pg_inserts.get(table.name)
     if stmt is None:  # built once: the values go as parameters
         stmt = _pg_inserts[table.name] = postgresql.insert(table).on_conflict_do_nothing()
-    async with db.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+    async with one_statement(db) as conn:
         result = await conn.execute(stmt, values)
         return bool(result.rowcount)
+
+
+@asynccontextmanager
+async def one_statement(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection for a statement that stands alone: in autocommit on PostgreSQL, one round trip
+    instead of BEGIN, the statement, then COMMIT or ROLLBACK (the receiver's per-webhook work)."""
+    async with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn

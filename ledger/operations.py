@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, update
 from sqlmodel import col, select
 
-from ledger._sql import insert_ignore
+from ledger._sql import insert_ignore, one_statement
 from ledger.db import Database
 from ledger.models import Case, Operation, new_id, utcnow
 
@@ -65,9 +65,7 @@ _ORDER_CANCEL_BY_A_CASE = (
 async def order_cancel_by_a_case(db: Database, store_id: str, order_ref: str) -> str | None:
     """The case whose own `orderCancel` of this order is planned, under way or done, if any.
     An order is cancelled once, so that case's call is the cancel the store reports."""
-    async with db.engine.connect() as conn:
-        if db.dialect == "postgresql":  # one statement: no BEGIN / ROLLBACK round trips (ledger/_sql.py)
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+    async with one_statement(db) as conn:
         found = (await conn.execute(_ORDER_CANCEL_BY_A_CASE, {"store_id": store_id, "order_ref": order_ref})).first()
     return str(found[0]) if found is not None else None
 

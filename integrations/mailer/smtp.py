@@ -297,12 +297,12 @@ def classify_failure(exc: BaseException, *, message_sent: bool) -> MailDeliveryE
     return MailDeliveryError(f"SMTP error: {exc!r}", retryable=False, code="smtp_error")
 
 
-
 @lru_cache(maxsize=8)
 def _tls_context(cafile: str | None) -> ssl.SSLContext:
     """One verifying context per CA file and process: loading the CA bundle costs 30 to 60 ms of
     CPU, and a `Mailer` is built for each email (integrations/httpclients.py says the same of httpx)."""
     return ssl.create_default_context(cafile=cafile)
+
 
 class Mailer:
     """Sends `OutgoingEmail`s over SMTP with the `emails` package (STYLE.md "Errors").
