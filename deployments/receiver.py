@@ -253,8 +253,6 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         except (ValueError, RecursionError):  # RecursionError: nested too deep to be an object
             return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
         order_ref = _webhook_order_ref(topic, body)
-        if order_ref is not None:  # as the ledger stores it, so the lookups below can be asked it
-            order_ref = inbox.storable_text(order_ref)
         own_case: str | None = None
         name = EVENT_NAMES.get(("shopify", topic))
         status, reason = "received", None
@@ -582,7 +580,8 @@ def stripe_secret() -> str:
 
 def _webhook_order_ref(topic: str, body: dict[str, Any]) -> str | None:
     """The numeric order id of a webhook: the resource itself for orders/*, its order for the
-    rest (a Return's id is not an order id)."""
+    rest (a Return's id is not an order id). As the ledger stores text (a lone surrogate escaped),
+    so the lookups on it can be asked it."""
     if topic.startswith("returns/"):
         order = body.get("order")
         ref = (order.get("id") if isinstance(order, dict) else None) or body.get("order_id")
@@ -590,7 +589,7 @@ def _webhook_order_ref(topic: str, body: dict[str, Any]) -> str | None:
         ref = body.get("id")
     else:
         ref = body.get("order_id") or body.get("id")
-    return str(ref) if ref not in (None, "") else None
+    return inbox.storable_text(str(ref)) if ref not in (None, "") else None
 
 
 class _Reject(Exception):
