@@ -137,11 +137,13 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             await state["shopify_http"].aclose()
 
     async def _emit_forever() -> None:
-        """Emit what is stored and not yet handed to Prefect (it was down, or the emit failed)."""
+        """Emit what is stored and not yet handed to Prefect (it was down, or the emit failed), and
+        deliver again, with backoff, what Prefect took but no run took in (tasks.inbox)."""
         while True:
             await asyncio.sleep(settings.emit_interval_seconds)
             try:
-                await flush_inbox(state["http"], emit_after=timedelta(seconds=settings.emit_after_seconds))
+                await flush_inbox(state["http"], emit_after=timedelta(seconds=settings.emit_after_seconds),
+                                  throttle=True)
             except Exception as exc:  # the ledger itself may be restarting: keep looping
                 log.warning("emit loop: %r", exc)
 

@@ -28,6 +28,7 @@ from ledger import cases, records
 from ledger.models import utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
+from tasks.inbox import DELIVER_AGAIN, UNDELIVERED
 from tasks.notify import deliver_email
 
 FAILED_LOOKBACK = timedelta(days=2)
@@ -75,7 +76,12 @@ async def alert_operator() -> dict[str, int]:
             items.append(f"run failed: {case.kind} {case.order_name or case.order_ref} — {run['name']} "
                          f"({run['state']}) {run['message']}")
     now = utcnow()
-    waiting = [r for r in await records.open_reviews(db) if now - r.created_at >= WAITING_TOO_LONG]
+    open_reviews = await records.open_reviews(db)
+    for review in open_reviews:  # events no run took in, after every redelivery (tasks.inbox)
+        if review.reason_code.startswith(f"{UNDELIVERED}:") and now - review.created_at < WAITING_TOO_LONG:
+            items.append(f"event not processed: {review.detail[:300]} (decide-review/by-hand, review id "
+                         f"{review.id}: {DELIVER_AGAIN} or dismiss)")
+    waiting = [r for r in open_reviews if now - r.created_at >= WAITING_TOO_LONG]
     for review in waiting:
         items.append(f"waiting for you since {review.created_at:%Y-%m-%d %H:%M} UTC: {review.reason_code} — "
                      f"{review.detail[:200]}")

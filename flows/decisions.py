@@ -28,9 +28,10 @@ from prefect.logging import get_run_logger
 from domain.cases import CaseKind, check_transition, is_terminal
 from domain.errors import RuleViolation
 from flows.common import case_lock, publish_timeline, release_waiting_run
-from ledger import cases, deadlines, records
+from ledger import cases, deadlines, inbox, records
 from ledger.models import ReviewItem, utcnow
 from tasks import runtime
+from tasks.inbox import DELIVER_AGAIN, UNDELIVERED
 
 # Decisions a process applies with typed values: their own form (the suspended run) or endpoint.
 TYPED_DECISIONS = {
@@ -100,6 +101,11 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
             except RuleViolation as exc:
                 raise DecisionRefused(f"the case cannot be closed from {case.state}: {exc}") from exc
     record = {"option": option, "note": note, "close_case": close_case}
+    if review.reason_code.startswith(f"{UNDELIVERED}:") and option == DELIVER_AGAIN:
+        event_id = review.reason_code.split(":", 1)[1]
+        if not await inbox.deliver_again_by_hand(db, event_id):
+            raise DecisionRefused(f"inbound event {event_id} is no longer waiting: nothing to deliver again")
+        get_run_logger().warning("inbound event %s is delivered again (%s)", event_id, decided_by)
     if case is None:
         await records.decide_review(db, review.id, decided_by=decided_by, decision=record)
         await publish_reviews()

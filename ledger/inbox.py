@@ -58,6 +58,7 @@ async def store_inbound(
         "event_name": event_name,
         "resource_id": resource_id,
         "emit_attempts": 0,
+        "redeliveries": 0,
     }
     if await insert_ignore_alone(db, InboundEvent, values):
         return InboundEvent(**values), True  # stored as given: no second round trip to read it back
@@ -123,6 +124,46 @@ async def stale_emitted(db: Database, *, older_than: timedelta, limit: int = 200
             .limit(limit)
         )
         return list(rows.all())
+
+
+async def redeliver(db: Database, event_id: str, note: str) -> bool:
+    """Emit again an event that Prefect took but no run took in (tasks.inbox.redeliver_stalled):
+    back to `received`, one more delivery counted. False if a run took it in meanwhile."""
+    async with db.session() as s:
+        result = await s.exec(
+            update(InboundEvent)
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted")
+            .values(status="received", emit_attempts=InboundEvent.emit_attempts + 1,
+                    redeliveries=InboundEvent.redeliveries + 1, last_error=note[:2000])
+        )
+        await s.commit()
+        return bool(result.rowcount)
+
+
+async def give_up_delivery(db: Database, event_id: str, reason: str) -> bool:
+    """Past the cap: the event is `failed` with the reason, for the operator. False if a run took
+    it in meanwhile."""
+    async with db.session() as s:
+        result = await s.exec(
+            update(InboundEvent)
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted")
+            .values(status="failed", processed_at=utcnow(), last_error=reason[:2000])
+        )
+        await s.commit()
+        return bool(result.rowcount)
+
+
+async def deliver_again_by_hand(db: Database, event_id: str) -> bool:
+    """The operator's "deliver again" on an event given up: back to `received`, the count reset."""
+    async with db.session() as s:
+        result = await s.exec(
+            update(InboundEvent)
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "failed")
+            .values(status="received", processed_at=None, redeliveries=0,
+                    emit_attempts=InboundEvent.emit_attempts + 1)
+        )
+        await s.commit()
+        return bool(result.rowcount)
 
 
 async def rearm(db: Database, event_id: str) -> None:

@@ -74,7 +74,8 @@ class InboundEvent(SQLModel, table=True):
     http_status: int | None = None
     event_name: str | None = None  # the Prefect event it becomes
     resource_id: str | None = None
-    emit_attempts: int = 0
+    emit_attempts: int = 0  # emissions tried, failed ones included (the Prefect event's generation)
+    redeliveries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # emitted again: no run took it
     emitted_at: datetime | None = _ts()
     processed_at: datetime | None = _ts()
     case_id: str | None = Field(default=None, index=True)
