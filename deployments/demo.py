@@ -4,12 +4,17 @@
     python -m deployments.demo --exit     # runs the scenarios, checks them, stops (CI smoke test)
 
 Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supplier, SMTP
-catcher), the webhook receiver, registers the deployments of prefect.yaml on a process work
-pool, starts a worker, then plays the scenarios of deployments/sandbox/scenarios.py through
-the real entry points (signed webhooks, customer requests, operator answers) and waits until
-every case has reached the state the rulebook expects. Last, it runs the deadline check once more
-and the week's report, so the UI shows a fresh `upcoming-deadlines` table and the report with
-its charts.
+catcher), the webhook receiver, and prepares them with the README's own commands (setup, setup
+--prefect, deploy --all, a process worker); then plays the scenarios of
+deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
+requests, operator answers) and waits until every case has reached the state the rulebook
+expects. It starts no flow run itself but the week's report (as an operator's "Run" would, so the
+UI shows it with its charts): the deadline check runs on its schedule, set to every minute
+(`setup --sweep-every 60`, the one setting that differs from production), and events no run took
+in are delivered again by the receiver, as in production.
+
+With --exit it stops once every row is checked, non-zero if any row failed (they are named);
+otherwise it keeps the UI up, and keeps watching the rows still unfinished until they finish.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ LOGS = HOME / "logs"
 PREFECT_PORT = 4200
 RECEIVER_PORT = 8000
 STORE_TZ = "Europe/Paris"  # the sandbox store's timezone (deployments/sandbox/policy.yaml)
+SWEEP_EVERY = 60  # seconds between two deadline checks in the demo (production: 900, prefect.yaml)
 
 
 def demo_env() -> dict[str, str]:
@@ -120,13 +126,14 @@ class Processes:
         # The worker starts each flow run in a session of its own: its process group is not the
         # worker's. Everything below our processes is found first, and killed if it outlives them.
         below = {pid: started for _name, proc in self.procs for pid, started in descendants(proc.pid).items()}
+        # One at a time, the last started first: the worker stops while the Prefect server still
+        # answers it, the server after everything that talks to it.
         for _name, proc in reversed(self.procs):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _name, proc in reversed(self.procs):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -158,16 +165,14 @@ def wait_http(url: str, procs: Processes, timeout: float = 90) -> None:
 
 
 async def refresh_views(wait_s: float = 180) -> None:
-    """What the operator opens once the scenarios are played: the deadline check, run once more
-    (its `upcoming-deadlines` table then holds every case's deadlines), and the report of the
-    current week (`weekly-report`, with its charts). Waits for each run to finish. A busy Prefect
-    server (SQLite) may answer 503: asked again with the same idempotency key, it never makes a
-    second run."""
+    """What the operator opens once the scenarios are played: the report of the current week
+    (`weekly-report`, with its charts), as the operator's Run of the deployment makes it. Waits
+    for the run to finish. A busy Prefect server (SQLite) may answer 503: asked again with the
+    same idempotency key, it never makes a second run."""
     from prefect.deployments import run_deployment
 
     week_ending = datetime.now(ZoneInfo(STORE_TZ)).date().isoformat()
-    for name, parameters in (("sweep-deadlines/every-15-min", {}),
-                             ("weekly-report/weekly", {"week_ending": week_ending})):
+    for name, parameters in (("weekly-report/weekly", {"week_ending": week_ending}),):
         key = f"demo {name} {uuid.uuid4()}"
         deadline = time.monotonic() + wait_s
         while True:
@@ -220,10 +225,9 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{PREFECT_PORT}/api/health", procs, timeout=180)
 
         print("registering the deployments of prefect.yaml...", flush=True)
-        subprocess.run([py, "-m", "prefect", "work-pool", "create", "aftersales", "--type", "process"],
-                       cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run(env, py, "-m", "deployments.setup", "--prefect")
         run(env, py, "-m", "prefect", "--no-prompt", "deploy", "--all")
-        run(env, py, "-m", "deployments.setup", "--rate-limits")
+        run(env, py, "-m", "deployments.setup", "--sweep-every", str(SWEEP_EVERY))
         procs.start("worker", py, "-m", "prefect", "worker", "start", "--pool", "aftersales",
                     "--limit", "8")
         time.sleep(3)
@@ -231,10 +235,12 @@ def main() -> None:
         from deployments.sandbox import scenarios
 
         print("playing the scenarios...", flush=True)
+        started = time.monotonic()
         results = asyncio.run(scenarios.play(wait_s=args.timeout))
         print(scenarios.report(results), flush=True)
-        ok = all(r.ok for r in results)
-        print("running the deadline check once more and the week's report...", flush=True)
+        failed = [r.order for r in results if not r.ok]
+        print(f"scenarios checked in {time.monotonic() - started:.0f} s", flush=True)
+        print("the week's report (the deadline check runs by itself, every minute)...", flush=True)
         asyncio.run(refresh_views())
         print(f"""
 Prefect UI      http://127.0.0.1:{PREFECT_PORT}   (Runs: one per case; Artifacts: case timelines, deadlines,
@@ -243,11 +249,22 @@ Mails received  http://127.0.0.1:8025
 Receiver API    http://127.0.0.1:{RECEIVER_PORT}/docs
 Logs            {LOGS}
 """, flush=True)
+        if failed:
+            print(f"NOT DONE in {args.timeout:.0f} s: {', '.join(failed)} (their detail is in the table above; "
+                  f"logs in {LOGS})", flush=True)
         if args.exit:
-            raise SystemExit(0 if ok else 1)
+            raise SystemExit(1 if failed else 0)
         print("the demo keeps running; Ctrl-C stops it.", flush=True)
         while True:
             procs.check_alive()
+            if failed:
+                again = asyncio.run(scenarios.recheck(failed, wait_s=30))
+                for row in again:
+                    if row.ok:
+                        print(f"{row.order} is done now: {row.state}", flush=True)
+                failed = [r.order for r in again if not r.ok]
+                if not failed:
+                    print("every scenario is done.", flush=True)
             time.sleep(2)
     except KeyboardInterrupt:
         print("stopping...", flush=True)

@@ -1,11 +1,16 @@
-"""Prepare a ledger: run the migrations and load the store policy file.
+"""Prepare a ledger: run the migrations and load the store policy file; prepare the Prefect server.
 
     python -m deployments.setup [--policy path/to/policy.yaml]
-    python -m deployments.setup --rate-limits     # on the Prefect server (PREFECT_API_URL)
+    python -m deployments.setup --prefect [--sweep-every SECONDS]   # on the server at PREFECT_API_URL
+    python -m deployments.setup --rate-limits                       # only the store's rate limit
 
 Safe to run on every start: migrations are idempotent and the policy is stored by content hash.
-`--rate-limits` creates (or updates) the store's Shopify rate limit, the global concurrency
-limit `shopify:<shop domain>` (tasks.rate_limits), from AFTERSALES_SHOPIFY_RATE_LIMIT_*.
+`--prefect` waits for the Prefect server at PREFECT_API_URL (refusing to start one of its own),
+creates the `aftersales` process work pool if it is missing and creates (or updates) the store's
+Shopify rate limit, the global concurrency limit `shopify:<shop domain>` (tasks.rate_limits),
+from AFTERSALES_SHOPIFY_RATE_LIMIT_*. `--sweep-every` sets the deadline check's interval (the
+deployment `sweep-deadlines/every-15-min`, once `prefect deploy --all` has registered it; 900 s in
+prefect.yaml); the Prefect server's own scheduler runs it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import yaml
@@ -23,6 +29,71 @@ from ledger.db import get_database
 from ledger.migrate import upgrade
 
 DEFAULT_POLICY = Path(__file__).parent / "sandbox" / "policy.yaml"
+WORK_POOL = "aftersales"
+SWEEP_DEPLOYMENT = "sweep-deadlines/every-15-min"
+
+
+def prefect_api_url() -> str:
+    """The server the product talks to; never an ephemeral one started behind the operator's back."""
+    url = os.environ.get("PREFECT_API_URL", "").strip()
+    if not url:
+        raise SystemExit("PREFECT_API_URL is not set: export PREFECT_API_URL=http://127.0.0.1:4200/api (the Prefect "
+                         "server you started with `uv run prefect server start`) and run this again")
+    return url.rstrip("/")
+
+
+def wait_for_prefect(url: str, timeout: float = 180.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(1)
+    raise SystemExit(f"the Prefect server at {url} did not answer in {timeout:.0f} s ({last!r}): is it started?")
+
+
+async def ensure_work_pool() -> bool:
+    """The `aftersales` process pool, with Prefect's own base job template for its type (what
+    `prefect work-pool create aftersales --type process` makes). True if it was created."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.workers.process import ProcessWorker
+
+    async with get_client() as client:
+        try:
+            await client.create_work_pool(WorkPoolCreate(
+                name=WORK_POOL, type="process", base_job_template=ProcessWorker.get_default_base_job_template()))
+        except ObjectAlreadyExists:
+            return False
+    return True
+
+
+async def set_sweep_interval(seconds: float) -> None:
+    """Every schedule of the deadline check becomes an interval of `seconds`, in the store's zone."""
+    from datetime import timedelta
+
+    from prefect import get_client
+    from prefect.client.schemas.schedules import IntervalSchedule
+
+    if seconds < 10:
+        raise SystemExit("--sweep-every takes 10 seconds or more")
+    async with get_client() as client:
+        try:
+            deployment = await client.read_deployment_by_name(SWEEP_DEPLOYMENT)
+        except Exception as exc:
+            raise SystemExit(f"{SWEEP_DEPLOYMENT} is not registered yet ({exc.__class__.__name__}): run "
+                             "`uv run prefect --no-prompt deploy --all` first") from exc
+        for schedule in deployment.schedules:
+            timezone = getattr(schedule.schedule, "timezone", None) or "UTC"
+            await client.update_deployment_schedule(
+                deployment.id, schedule.id,
+                schedule=IntervalSchedule(interval=timedelta(seconds=seconds), timezone=timezone), active=True)
 
 
 def read_policy(path: Path) -> StorePolicy:
@@ -39,13 +110,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--policy", type=Path,
                         default=Path(os.environ.get("AFTERSALES_POLICY_FILE", str(DEFAULT_POLICY))))
+    parser.add_argument("--prefect", action="store_true",
+                        help="wait for the Prefect server at PREFECT_API_URL, create the work pool and the rate limit")
+    parser.add_argument("--sweep-every", type=float, metavar="SECONDS",
+                        help="with --prefect: run the deadline check every SECONDS (default: prefect.yaml's 900)")
     parser.add_argument("--rate-limits", action="store_true",
                         help="only create or update the Prefect global concurrency limits (the server must be up)")
     args = parser.parse_args()
-    if args.rate_limits:
+    if args.prefect or args.rate_limits or args.sweep_every:
         from tasks.rate_limits import ensure_shopify_limit
 
+        url = prefect_api_url()
+        wait_for_prefect(url)
+        if args.prefect:
+            created = asyncio.run(ensure_work_pool())
+            print(f"work pool {WORK_POOL} {'created' if created else 'already there'} on {url}")
         print(f"rate limit {asyncio.run(ensure_shopify_limit())} ready")
+        if args.sweep_every:
+            asyncio.run(set_sweep_interval(args.sweep_every))
+            print(f"the deadline check runs every {args.sweep_every:g} s ({SWEEP_DEPLOYMENT})")
         return
     upgrade()
     policy = asyncio.run(load_policy(args.policy))

@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -31,7 +30,7 @@ from deployments.sandbox.seed import (
     dispute_orders,
     prevention_orders,
 )
-from ledger import cases, inbox, records
+from ledger import cases, records
 from ledger.db import get_database
 from ledger.models import Case
 
@@ -137,60 +136,11 @@ def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.0)
 
 
-async def _run_sweep() -> bool:
-    """Run the scheduled check now instead of waiting up to 15 minutes. False when the Prefect
-    server was too busy to take the run (its client has retried already): the caller tries again."""
-    from prefect.deployments import run_deployment
-
-    try:
-        await run_deployment("sweep-deadlines/every-15-min", timeout=0)  # type: ignore[misc]
-    except httpx.HTTPError as exc:
-        print(f"  the Prefect server did not take the check's run ({exc!r}); trying again", flush=True)
-        return False
-    return True
-
-
-DROPPED_AFTER = timedelta(seconds=60)  # emitted this long ago and no run on it: dropped, not just queued
-
-
-async def _watch_dropped_events() -> None:
-    """Promise 1, sooner. When the Prefect server is busy (SQLite answers "database is locked",
-    the API 503), an automation's run-deployment action can fail, or the worker can fail to
-    submit the run and report it crashed: the event is then left unprocessed, and the scheduled
-    check emits it again after 10 minutes. The demo does it as soon as it sees one, and says so."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    db = get_database()
-    while True:
-        await asyncio.sleep(15)
-        stale = await inbox.stale_emitted(db, older_than=DROPPED_AFTER)
-        if not stale:
-            continue
-        try:
-            async with get_client() as client:
-                runs = await client.read_flow_runs(sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=200)
-        except httpx.HTTPError as exc:
-            print(f"  (could not list the flow runs: {exc!r}; next round)", flush=True)
-            continue
-        on_it = {str((run.parameters or {}).get("inbound_event_id")) for run in runs
-                 if run.state is None or not run.state.is_final()}  # scheduled, pending or running
-        for row in stale:
-            if row.id not in on_it:
-                await inbox.rearm(db, row.id)  # the receiver's loop emits it again
-                print(f"  no run is processing {row.topic} for order {row.order_ref} (dropped or crashed "
-                      "by a busy Prefect server): emitted again", flush=True)
-
-
 async def _sweep_until(name: str, seeded: dict[str, dict[str, Any]], states: set[str], deadline: float) -> None:
-    """The check polls an API supplier (CJ) for the cases no run holds: run it, and run it again
-    if it came while the case was still held."""
-    while _left(deadline) > 0:
-        if not await _run_sweep():
-            continue
-        case = await _wait_state(name, seeded, states, min(60.0, _left(deadline)))
-        if case is not None and case.state in states:
-            return
+    """The deadline check, run by the Prefect server's scheduler (the demo sets its interval to a
+    minute with `deployments.setup --sweep-every`), polls an API supplier (CJ) for the cases no
+    run holds: wait for it to have moved the case on."""
+    await _wait_state(name, seeded, states, _left(deadline))
 
 
 # -- the cancellation scenarios (#1001-#1006) ------------------------------------------------------
@@ -444,30 +394,42 @@ async def _details(http: httpx.AsyncClient, name: str, seeded: dict[str, dict[st
     return lines, refunded
 
 
+_PLAYED: dict[str, Any] = {}  # what `play` seeded and noted, for `recheck`
+
+
 async def play(wait_s: float = 480) -> list[Outcome]:
     """Play every scenario, the independent ones at the same time; `wait_s` bounds the whole."""
     deadline = time.monotonic() + wait_s
     async with httpx.AsyncClient(timeout=30) as http:
         seeded = await _seed(http)
-        watch = asyncio.create_task(_watch_dropped_events())
-        try:
-            notes: dict[str, str] = {}
-            for played in await asyncio.gather(_play_cancellations(http, seeded, deadline),
-                                               *(_play_return(http, seeded, name, deadline) for name in RETURNS),
-                                               _play_new_orders(http, seeded, deadline),
-                                               _play_disputes(http, seeded)):
-                notes |= played
-            outcomes = []
-            for name, (state, refund) in EXPECTED.items():
-                case = await _wait_state(name, seeded, {state}, _left(deadline))
-                lines, refunded = (await _details(http, name, seeded, case)) if case is not None else ([], "-")
-                if name in notes:
-                    lines.append(notes[name])
-                outcomes.append(Outcome(name, SCENARIOS[name], state, case.state if case else None,
-                                        "\n".join(lines), expected_refund=refund, refunded=refunded))
-            return outcomes
-        finally:
-            watch.cancel()
+        notes: dict[str, str] = {}
+        for played in await asyncio.gather(_play_cancellations(http, seeded, deadline),
+                                           *(_play_return(http, seeded, name, deadline) for name in RETURNS),
+                                           _play_new_orders(http, seeded, deadline),
+                                           _play_disputes(http, seeded)):
+            notes |= played
+        _PLAYED.update(seeded=seeded, notes=notes)
+        return await _outcomes(http, list(EXPECTED), deadline)
+
+
+async def recheck(names: list[str], wait_s: float) -> list[Outcome]:
+    """The rows `play` left unfinished, looked at again (waiting up to `wait_s` for them)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        return await _outcomes(http, names, time.monotonic() + wait_s)
+
+
+async def _outcomes(http: httpx.AsyncClient, names: list[str], deadline: float) -> list[Outcome]:
+    seeded, notes = _PLAYED["seeded"], _PLAYED["notes"]
+    outcomes = []
+    for name in names:
+        state, refund = EXPECTED[name]
+        case = await _wait_state(name, seeded, {state}, _left(deadline))
+        lines, refunded = (await _details(http, name, seeded, case)) if case is not None else ([], "-")
+        if name in notes:
+            lines.append(notes[name])
+        outcomes.append(Outcome(name, SCENARIOS[name], state, case.state if case else None,
+                                "\n".join(lines), expected_refund=refund, refunded=refunded))
+    return outcomes
 
 
 def report(outcomes: list[Outcome]) -> str:
