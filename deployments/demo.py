@@ -109,6 +109,26 @@ def still_running(pid: int, started: str) -> bool:
     return fields[19] == started and fields[0] != "Z"
 
 
+def stop_tree(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Stop a process started in a session of its own, and everything below it: SIGTERM to its
+    group, SIGKILL after `timeout`. A process worker starts each flow run in a session of its own,
+    outside the worker's group: what is below is found first, and killed if it outlives it."""
+    below = descendants(proc.pid)
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for pid, started in below.items():
+        if still_running(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 class Processes:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -123,25 +143,10 @@ class Processes:
         return proc
 
     def stop(self) -> None:
-        # The worker starts each flow run in a session of its own: its process group is not the
-        # worker's. Everything below our processes is found first, and killed if it outlives them.
-        below = {pid: started for _name, proc in self.procs for pid, started in descendants(proc.pid).items()}
         # One at a time, the last started first: the worker stops while the Prefect server still
         # answers it, the server after everything that talks to it.
         for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        for pid, started in below.items():
-            if still_running(pid, started):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            stop_tree(proc)
 
     def check_alive(self) -> None:
         for name, proc in self.procs:
@@ -200,7 +205,7 @@ def main() -> None:
     parser.add_argument("--exit", action="store_true", help="stop once the scenarios are checked (CI)")
     parser.add_argument("--keep", action="store_true",
                         help="keep .aftersales/ from the last run (default: start from an empty one)")
-    parser.add_argument("--timeout", type=float, default=480,
+    parser.add_argument("--timeout", type=float, default=900,
                         help="seconds the scenarios may take in all, once everything is up")
     args = parser.parse_args()
 

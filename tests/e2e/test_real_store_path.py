@@ -25,7 +25,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.demo import descendants, still_running
+from deployments.demo import stop_tree
 from tests.e2e.logscan import scan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,22 +80,6 @@ async def _pg_database(name: str, *, drop: bool = False) -> None:
             await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    below = descendants(proc.pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    for pid, started in below.items():
-        if still_running(pid, started):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def _wait(what: str, check: Any, timeout: float, proc: subprocess.Popen[bytes], log: Path) -> Any:
@@ -253,6 +236,9 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
         # 2. The scheduler schedules every scheduled deployment, with nobody asking.
         for name in SCHEDULED:
             _wait(f"scheduled runs of {name}", lambda n=name: runs_of(ids[n], ["SCHEDULED"]), 180, proc, log)
+        sweep = api("GET", f"/deployments/{ids[SCHEDULED[0]]}")
+        first = min(run["expected_start_time"] for run in runs_of(ids[SCHEDULED[0]], ["SCHEDULED"]))
+        print(f"the deadline check's first scheduled run: {first} (deployment registered {sweep['created']})")
 
         # 3. A signed webhook, from the store, is processed by a run on that worker.
         from deployments.sandbox.seed import prevention_orders
@@ -282,8 +268,8 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
         assert any("#9901" in json.dumps(m, ensure_ascii=False) for m in mails), "the operator's alert was sent"
         assert ledger_rows(url, "SELECT reason_code FROM review_item WHERE case_id = :case_id", case_id=case_id)
     finally:
-        _stop(proc)
-        _stop(sandbox)
+        stop_tree(proc, timeout=20)
+        stop_tree(sandbox, timeout=20)
     found = scan([log, sandbox_log])
     print(found.summary())
     assert not found.broken, "a process the README's commands start logged:\n" + "\n\n".join(found.broken[:5])
