@@ -59,6 +59,7 @@ def demo_env() -> dict[str, str]:
         "PREFECT_WORKER_QUERY_SECONDS": "2",
         "PREFECT_WORKER_PREFETCH_SECONDS": "2",
         "PREFECT_LOGGING_LEVEL": "INFO",
+        "AFTERSALES_SANDBOX": "1",  # the sandbox's public secrets, for the demo only (issue 13)
         "AFTERSALES_DATABASE_URL": f"sqlite+aiosqlite:///{HOME / 'ledger.db'}",
         "AFTERSALES_SHOPIFY_BASE_URL": "http://127.0.0.1:8081",
         "AFTERSALES_CJ_BASE_URL": "http://127.0.0.1:8082/api2.0/v1",

@@ -8,6 +8,12 @@ Promise 1, in order, for every request:
 3. after answering, hand the event to Prefect; if Prefect is down the event waits in the
    ledger and the background loop emits it later.
 Nothing is processed here: the flows do that, from the ledger.
+
+Fail closed and hard to knock over (issue 13, docs/security.md): it refuses to start without its
+secrets outside sandbox mode; the operator routes take only `Authorization: Bearer`, slow down
+repeated failures and are not in the public OpenAPI document; bodies are cut at the size limit
+while they are read, and reading has a deadline; ids too long for a unique index are refused
+(and kept); the client address is taken from proxy headers only from trusted proxies.
 """
 
 from __future__ import annotations
@@ -18,17 +24,21 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import sys
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+import uvicorn
 from fastapi import BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from domain.cases import CaseKind, is_terminal
 from domain.inbound import (
@@ -52,6 +62,7 @@ from domain.orders import Order
 from domain.privacy import install_log_masking
 from integrations.httpclients import async_client
 from integrations.shopify.webhooks import verify_webhook
+from integrations.vendor_settings import MissingSecrets, VendorSettings
 from ledger import cases, inbox, operations, records
 from ledger.models import InboundEvent, utcnow
 from tasks import runtime
@@ -60,15 +71,30 @@ from tasks.reports import report_file, report_index
 
 log = logging.getLogger("aftersales.receiver")
 _BodyT = TypeVar("_BodyT", bound=BaseModel)
+_CustomerT = TypeVar("_CustomerT", CustomerCancellationBody, CustomerReturnBody, ReturnTrackingBody)
 
 
-class ReceiverSettings(BaseSettings):
+class ReceiverSettings(VendorSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_RECEIVER_")
+    SANDBOX: ClassVar[dict[str, str]] = {"operator_token": "sandbox-operator-token"}
+    REQUIRED: ClassVar[tuple[str, ...]] = ("operator_token",)
 
     host: str = "127.0.0.1"
     port: int = 8000
-    operator_token: SecretStr = SecretStr("sandbox-operator-token")
+    operator_token: SecretStr = SecretStr("")  # no default outside sandbox mode: fail closed
+    operator_failures_allowed: int = 10  # wrong operator tokens per client address and window...
+    operator_failure_window_seconds: float = 300.0  # ...then 429 with Retry-After until it passes
     max_body_bytes: int = 1_000_000
+    max_id_chars: int = 255  # delivery, event and order ids, Idempotency-Key: longer is refused (4xx)
+    body_read_timeout_seconds: float = 10.0  # the whole body, in the app (a stalled body: 408)
+    header_read_timeout_seconds: float = 10.0  # a request's headers, in uvicorn (then the line is closed)
+    keep_alive_timeout_seconds: float = 5.0  # uvicorn's timeout_keep_alive
+    max_header_bytes: int = 16 * 1024  # uvicorn's h11_max_incomplete_event_size
+    # Proxies trusted to say who the client is (X-Forwarded-For, X-Forwarded-Proto), uvicorn's
+    # `forwarded_allow_ips`: empty (the default) trusts none, so the limits see the connection's
+    # own address; behind one reverse proxy, its address (e.g. 127.0.0.1). Falls back to uvicorn's
+    # own FORWARDED_ALLOW_IPS variable when unset.
+    forwarded_allow_ips: str | None = None
     ip_requests_per_minute: int = 20  # customer endpoints, per client address
     order_requests_per_hour: int = 5  # customer requests for one order
     emit_interval_seconds: float = 2.0
@@ -80,6 +106,15 @@ class Accepted(BaseModel):
     status: str  # received | duplicate | ignored
     event_id: str
     message: str | None = None
+    verified: bool | None = None  # False: the order could not be checked yet (the store did not answer)
+
+
+# A customer request kept while the store could not be asked: said as it is, never "we have it".
+UNCHECKED_MESSAGE = ("Thank you, your request is saved, but we could not check your order with the store just "
+                     "now: we will check your order number and email address and write to you by email. / "
+                     "Merci, votre demande est enregistrée, mais nous n'avons pas pu vérifier votre commande "
+                     "pour l'instant : nous vérifions votre numéro de commande et votre adresse e-mail, puis "
+                     "nous vous écrivons par e-mail.")
 
 
 _KEPT_HEADERS = ("content-type", "user-agent", "idempotency-key", "stripe-signature", "paypal-transmission-id",
@@ -104,21 +139,52 @@ class RateLimiter:
         self.limit, self.window = limit, window
         self.hits: dict[str, deque[float]] = defaultdict(deque)
 
-    def allow(self, key: str) -> bool:
+    def _recent(self, key: str) -> deque[float]:
         now = time.monotonic()
         q = self.hits[key]
         while q and now - q[0] > self.window:
             q.popleft()
+        if not q:
+            del self.hits[key]  # a flood of one-off addresses must not grow the table for ever
+            return self.hits[key]
+        return q
+
+    def allow(self, key: str) -> bool:
+        q = self._recent(key)
         if len(q) >= self.limit:
             return False
-        q.append(now)
+        q.append(time.monotonic())
         return True
+
+    def blocked(self, key: str) -> float:
+        """Seconds until `key` may try again (0: it may now), without counting a hit."""
+        q = self._recent(key)
+        if len(q) < self.limit:
+            if not q:
+                del self.hits[key]
+            return 0.0
+        return max(0.0, self.window - (time.monotonic() - q[0]))
+
+    def hit(self, key: str) -> None:
+        self._recent(key).append(time.monotonic())
+
+    def forget(self, key: str) -> None:
+        self.hits.pop(key, None)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn gives it: the connection's peer, or what a trusted proxy
+    said (ReceiverSettings.forwarded_allow_ips); never a header the client set itself."""
+    return request.client.host if request.client else "unknown"
 
 
 def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = True) -> FastAPI:
     settings = settings or ReceiverSettings()
+    check_secrets(settings)  # fail closed: never the sandbox's public secrets for a real store
     install_log_masking()  # customers' emails never reach the logs in clear
     limiter = RateLimiter(settings.ip_requests_per_minute, 60.0)
+    per_order_hourly = settings.order_requests_per_hour
+    operator_failures = RateLimiter(settings.operator_failures_allowed, settings.operator_failure_window_seconds)
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -164,16 +230,34 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                 state["emit_paused_until"] = time.monotonic() + settings.emit_interval_seconds
 
     async def _body(request: Request) -> bytes:
+        """The body, read chunk by chunk: cut at the limit (a chunked upload has no Content-Length
+        to check first) and within a deadline (a stalled body is answered 408)."""
+        limit = settings.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared and declared.isascii() and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise _Reject(413, f"body larger than {settings.max_body_bytes} bytes")
-        raw = await request.body()
-        if len(raw) > settings.max_body_bytes:
-            raise _Reject(413, f"body larger than {settings.max_body_bytes} bytes")
-        return raw
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+            raise _Reject(413, f"body larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(settings.body_read_timeout_seconds):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _Reject(413, f"body larger than {limit} bytes")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _Reject(408, f"body not received within {settings.body_read_timeout_seconds:g} seconds") from None
+        return b"".join(chunks)
+
+    def _too_long(**ids: str | None) -> str | None:
+        """The reason to refuse an id longer than a unique index can hold on every backend."""
+        for name, value in ids.items():
+            if value is not None and len(value) > settings.max_id_chars:
+                return f"{name} longer than {settings.max_id_chars} characters"
+        return None
 
     async def _reject(source: str, topic: str, raw: bytes, request: Request, status: int, reason: str,
-                      delivery_id: str | None = None) -> JSONResponse:
+                      delivery_id: str | None = None, *, retry_after: float | None = None) -> JSONResponse:
         """Keep bad input for inspection, then answer a clear 4xx."""
         reason = inbox.storable_text(reason)  # it may quote the input: storable, and encodable in the answer
         await inbox.store_inbound(
@@ -181,41 +265,56 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             body=_text(raw[: settings.max_body_bytes]), headers=_kept_headers(request),
             status="rejected", reject_reason=reason, http_status=status,
         )
-        return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
+        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
+        if status in (408, 413):  # the body was not read to its end: the connection cannot be reused
+            headers["Connection"] = "close"
+        return JSONResponse({"status": "rejected", "reason": reason}, status_code=status, headers=headers)
 
-    async def _parse(source: str, topic: str, request: Request,
-                     model: type[_BodyT]) -> tuple[_BodyT | None, bytes, JSONResponse | None]:
-        """Read and validate a JSON body; on failure the rejection is stored and answered."""
-        raw = b""
+    async def _parse(source: str, topic: str, request: Request, model: type[_BodyT],
+                     raw: bytes | None = None) -> tuple[_BodyT | None, bytes, JSONResponse | None]:
+        """Read (unless given) and validate a JSON body; on failure the rejection is stored and answered."""
+        got = b""
         try:
-            raw = await _body(request)
-            return model.model_validate_json(raw), raw, None
+            got = raw if raw is not None else await _body(request)
+            return model.model_validate_json(got), got, None
         except _Reject as rej:
-            return None, raw, await _reject(source, topic, b"", request, rej.status, rej.reason)
+            return None, got, await _reject(source, topic, b"", request, rej.status, rej.reason)
         except ValidationError as exc:
             reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            return None, raw, await _reject(source, topic, raw, request, 422, reason)
+            return None, got, await _reject(source, topic, got, request, 422, reason)
 
     async def _accept(source: str, topic: str, request: Request, background: BackgroundTasks,
                       body: CustomerCancellationBody | CustomerReturnBody | ReturnTrackingBody | SupplierReplyBody
                       | StockMissingBody | ReturnUpdateBody,
                       order_ref: str | None, *, received: str | None = None,
-                      duplicate: str | None = None) -> Accepted:
+                      duplicate: str | None = None, unverified: str | None = None) -> Any:
         """Store a validated request (deduplicated on Idempotency-Key, else on its content),
-        answer 202, and hand it to Prefect after the answer."""
+        answer 202, and hand it to Prefect after the answer. `unverified`: the store did not
+        answer the order lookup; kept with that note, and the flow checks number and email."""
         stored = body.model_dump_json()
         # The client's key is per request kind: the same key on two endpoints is two requests.
         key = request.headers.get("idempotency-key")
+        if (too_long := _too_long(**{"Idempotency-Key": key})) is not None:
+            return await _reject(source, topic, stored.encode(), request, 400, too_long)
         delivery_id = f"{topic}:{key}" if key else hashlib.sha256(f"{topic}:{stored}".encode()).hexdigest()
         row, created = await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
             order_ref=order_ref, body=stored, headers=_kept_headers(request), http_status=202,
-            event_name=EVENT_NAMES[(source, topic)],
+            event_name=EVENT_NAMES[(source, topic)], reject_reason=unverified,
             resource_id=order_resource_id(order_ref or body.order_number.lstrip("#")),
         )
         if not created:
+            if _identity(row.body) != _identity(inbox.storable_text(stored)):
+                # Another request under a key already used (another order, email or reason): never
+                # answered "duplicate" with someone else's event, and kept like every refusal. The
+                # same request re-sent with an edited message is still the first one (kept as sent).
+                return await _reject(source, topic, stored.encode(), request, 409,
+                                     "this Idempotency-Key was already used for a different request: "
+                                     "send a new request with a new key")
             return Accepted(status="duplicate", event_id=row.id, message=duplicate)
         background.add_task(_emit_later, row)
+        if unverified is not None:
+            return Accepted(status="received", event_id=row.id, verified=False, message=UNCHECKED_MESSAGE)
         return Accepted(status="received", event_id=row.id, message=received)
 
     @app.exception_handler(Exception)
@@ -239,13 +338,17 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             raw = await _body(request)
         except _Reject as rej:
             return await _reject("shopify", topic, b"", request, rej.status, rej.reason)
-        secret = runtime.shopify_settings().webhook_secret.get_secret_value()
-        if not verify_webhook(secret, raw, request.headers.get("x-shopify-hmac-sha256")):
+        shopify_settings = runtime.shopify_settings()
+        secret = shopify_settings.webhook_secret.get_secret_value()
+        if shopify_settings.missing(["webhook_secret"]) or not verify_webhook(
+                secret, raw, request.headers.get("x-shopify-hmac-sha256")):
             # No delivery id on purpose: a forged request must not block the real delivery.
             return await _reject("shopify", topic, raw, request, 401, "invalid or missing X-Shopify-Hmac-Sha256")
         delivery_id = request.headers.get("x-shopify-webhook-id")
         if not delivery_id:
             return await _reject("shopify", topic, raw, request, 400, "missing X-Shopify-Webhook-Id")
+        if (too_long := _too_long(**{"X-Shopify-Webhook-Id": delivery_id})) is not None:
+            return await _reject("shopify", topic, raw, request, 400, too_long)
         if not topic:
             return await _reject("shopify", topic, raw, request, 400, "missing X-Shopify-Topic")
         try:
@@ -255,6 +358,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         except (ValueError, RecursionError):  # RecursionError: nested too deep to be an object
             return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
         order_ref = _webhook_order_ref(topic, body)
+        if (too_long := _too_long(**{"order id": order_ref})) is not None:
+            return await _reject("shopify", topic, raw, request, 400, too_long, delivery_id)
         own_case: str | None = None
         name = EVENT_NAMES.get(("shopify", topic))
         status, reason = "received", None
@@ -312,6 +417,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
     async def _processor_event(source: str, topic: str, event_id: str, dispute_id: str, raw: bytes,
                                request: Request, background: BackgroundTasks) -> Any:
+        if (too_long := _too_long(**{"event id": event_id})) is not None:
+            return await _reject(source, topic, raw, request, 400, too_long)
         name = EVENT_NAMES.get((source, topic))
         row, created = await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=event_id, topic=topic, store_id=runtime.store_id(),
@@ -334,6 +441,9 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         except _Reject as rej:
             return await _reject("stripe", "unknown", b"", request, rej.status, rej.reason)
         secret = stripe_secret()
+        if not secret:  # Stripe not configured for this store: no signature can be checked
+            return await _reject("stripe", "unknown", raw, request, 401,
+                                 "Stripe webhooks are not configured (AFTERSALES_STRIPE_WEBHOOK_SECRET)")
         try:
             event = verify_signature(raw, request.headers.get("stripe-signature"), secret)
         except SignatureError as exc:  # unsigned, forged or replayed: 401; signed but not an event: 400
@@ -367,103 +477,100 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
     # -- Customers -------------------------------------------------------------------------------
 
-    async def _lookup(order_number: str) -> tuple[Order | None, bool]:
-        """(order, verified). verified False: the store did not answer in time; the flow checks."""
+    async def _lookup(order_number: str) -> tuple[Order | None, str | None]:
+        """(order, failure). failure: why the store could not be asked (THROTTLED, 5xx, timeout);
+        then nothing is known and the flow checks. The lookup is charged to the store's Shopify
+        rate limit like every other call (tasks.rate_limits)."""
         try:
-            async with runtime.shopify(state.get("shopify_http")) as shopify:  # kept alive between lookups
+            async with runtime.shopify(state.get("shopify_http"),  # kept alive between lookups
+                                       charge_outside_runs=True) as shopify:
                 order = await asyncio.wait_for(shopify.find_order_by_name(order_number),
                                                settings.order_lookup_timeout_seconds)
-            return order, True
+            return order, None
         except Exception as exc:
             log.warning("order lookup for %s failed: %r", order_number, exc)
-            return None, False
+            kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            return None, f"unverified: the store did not answer the order lookup ({kind})"
 
-    @app.post("/requests/cancellation", status_code=202, response_model=Accepted,
-              responses={404: {}, 422: {}, 429: {}})
-    async def cancellation_request(request: Request, background: BackgroundTasks) -> Any:
-        """A customer's cancellation request (form, email or chat). Proven by number + email."""
-        if (slow := _too_fast(request)) is not None:
-            return slow
-        topic = "cancellation.requested"
-        body, raw, rejected = await _parse("customer", topic, request, CustomerCancellationBody)
+    async def _customer(request: Request, background: BackgroundTasks, topic: str, model: type[_CustomerT],
+                        skus: Callable[[_CustomerT], list[str]], *, received: str, duplicate: str) -> Any:
+        """One customer request: read (bounded), per-address limit, validate, order number + email
+        proof, per-order limit, store, answer. Every refusal is kept (promise 1)."""
+        try:
+            raw = await _body(request)
+        except _Reject as rej:
+            return await _reject("customer", topic, b"", request, rej.status, rej.reason)
+        if not limiter.allow(f"ip:{client_address(request)}"):
+            return await _reject("customer", topic, raw, request, 429, "too many requests, try again in a minute",
+                                 retry_after=60)
+        if (too_long := _too_long(**{"Idempotency-Key": request.headers.get("idempotency-key")})) is not None:
+            return await _reject("customer", topic, raw, request, 400, too_long)
+        body, raw, rejected = await _parse("customer", topic, request, model, raw)
         if body is None:
             return rejected
-        order_ref, refused = await _customer_checks(topic, request, raw, body.order_number, body.email, body.items)
-        if refused is not None:
-            return refused
-        return await _accept("customer", topic, request, background, body, order_ref,
-                             received="Thank you, your request is received: you will get an email "
-                                      "confirmation shortly.",
-                             duplicate="we already have this request")
-
-    async def _customer_checks(topic: str, request: Request, raw: bytes, order_number: str, email: str,
-                               skus: list[str]) -> tuple[str | None, Any]:
-        """Rate limits, and the order number + email proof. (order_ref, rejection or None)."""
-        order, verified = await _lookup(order_number)
-        if verified and (order is None or (order.email or "").lower() != email):
-            return None, await _reject("customer", topic, raw, request, 404,
-                                       "we could not find an order with this number and email address")
-        unknown = sorted(set(skus) - {li.sku for li in order.line_items}) if order and skus else []
+        order_number, email = body.order_number, body.email
+        order, failure = await _lookup(order_number)
+        if failure is None and (order is None or (order.email or "").lower() != email):
+            return await _reject("customer", topic, raw, request, 404,
+                                 "we could not find an order with this number and email address")
+        wanted = skus(body)
+        unknown = sorted(set(wanted) - {li.sku for li in order.line_items}) if order and wanted else []
         if unknown:
-            return None, await _reject("customer", topic, raw, request, 422,
-                                       f"items: not part of order {order_number}: {', '.join(unknown)}")
+            return await _reject("customer", topic, raw, request, 422,
+                                 f"items: not part of order {order_number}: {', '.join(unknown)}")
         order_ref = order.legacy_id if order else None
         if order_ref and await inbox.recent_count(runtime.db(), source="customer", order_ref=order_ref,
                                                   since=utcnow() - timedelta(hours=1)) \
-                >= settings.order_requests_per_hour:
-            return None, JSONResponse({"status": "rejected", "reason": "this order already has recent requests"},
-                                      status_code=429)
-        return order_ref, None
+                >= per_order_hourly:
+            return await _reject("customer", topic, raw, request, 429, "this order already has recent requests",
+                                 retry_after=3600)
+        return await _accept("customer", topic, request, background, body, order_ref,
+                             received=received, duplicate=duplicate, unverified=failure)
 
-    def _too_fast(request: Request) -> JSONResponse | None:
-        client = request.client.host if request.client else "unknown"
-        if limiter.allow(f"ip:{client}"):
-            return None
-        return JSONResponse({"status": "rejected", "reason": "too many requests, try again in a minute"},
-                            status_code=429)
+    @app.post("/requests/cancellation", status_code=202, response_model=Accepted,
+              responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}, 429: {}})
+    async def cancellation_request(request: Request, background: BackgroundTasks) -> Any:
+        """A customer's cancellation request (form, email or chat). Proven by number + email."""
+        return await _customer(request, background, "cancellation.requested", CustomerCancellationBody,
+                               lambda b: b.items,
+                               received="Thank you, your request is received: you will get an email "
+                                        "confirmation shortly.",
+                               duplicate="we already have this request")
 
-    @app.post("/requests/return", status_code=202, response_model=Accepted, responses={404: {}, 422: {}, 429: {}})
+    @app.post("/requests/return", status_code=202, response_model=Accepted,
+              responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}, 429: {}})
     async def return_request(request: Request, background: BackgroundTasks) -> Any:
         """A customer's return request (R6 step 1): order number + email, items, reason, photos."""
-        if (slow := _too_fast(request)) is not None:
-            return slow
-        topic = "return.requested"
-        body, raw, rejected = await _parse("customer", topic, request, CustomerReturnBody)
-        if body is None:
-            return rejected
-        order_ref, refused = await _customer_checks(topic, request, raw, body.order_number, body.email,
-                                                    [i.sku for i in body.items])
-        if refused is not None:
-            return refused
-        return await _accept("customer", topic, request, background, body, order_ref,
-                             received="Thank you, your return request is received: you will get an email "
-                                      "with the next steps shortly.",
-                             duplicate="we already have this request")
+        return await _customer(request, background, "return.requested", CustomerReturnBody,
+                               lambda b: [i.sku for i in b.items],
+                               received="Thank you, your return request is received: you will get an email "
+                                        "with the next steps shortly.",
+                               duplicate="we already have this request")
 
     @app.post("/requests/return-tracking", status_code=202, response_model=Accepted,
-              responses={404: {}, 422: {}, 429: {}})
+              responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}, 429: {}})
     async def return_tracking(request: Request, background: BackgroundTasks) -> Any:
         """The customer's return tracking number (R3): the proof the parcel was sent (D2)."""
-        if (slow := _too_fast(request)) is not None:
-            return slow
-        topic = "return.shipped"
-        body, raw, rejected = await _parse("customer", topic, request, ReturnTrackingBody)
-        if body is None:
-            return rejected
-        order_ref, refused = await _customer_checks(topic, request, raw, body.order_number, body.email, [])
-        if refused is not None:
-            return refused
-        return await _accept("customer", topic, request, background, body, order_ref,
-                             received="Thank you, we have your tracking number.",
-                             duplicate="we already have this tracking number")
+        return await _customer(request, background, "return.shipped", ReturnTrackingBody, lambda b: [],
+                               received="Thank you, we have your tracking number.",
+                               duplicate="we already have this tracking number")
 
     # -- Operator ----------------------------------------------------------------------------------
 
-    async def operator(authorization: str | None = Header(default=None)) -> str:
+    async def operator(request: Request, authorization: str | None = Header(default=None)) -> str:
+        """`Authorization: Bearer <token>` only, compared in constant time; after
+        `operator_failures_allowed` wrong tries from one address in the window, 429 until it passes."""
+        client = f"operator:{client_address(request)}"
+        if wait := operator_failures.blocked(client):
+            raise HTTPException(status_code=429, detail="too many failed operator logins, retry later",
+                                headers={"Retry-After": str(max(1, round(wait)))})
         expected = settings.operator_token.get_secret_value().encode()
-        given = (authorization or "").removeprefix("Bearer ").strip().encode()
-        if not authorization or not hmac.compare_digest(given, expected):
-            raise HTTPException(status_code=401, detail="operator token required (Authorization: Bearer ...)")
+        scheme, _, given = (authorization or "").partition(" ")
+        valid = hmac.compare_digest(given.strip().encode(), expected)  # constant time, always computed
+        if scheme.lower() != "bearer" or not expected or not valid:
+            operator_failures.hit(client)
+            raise HTTPException(status_code=401, detail="operator token required (Authorization: Bearer ...)",
+                                headers={"WWW-Authenticate": "Bearer"})
         return "operator"
 
     async def _operator_event(request: Request, background: BackgroundTasks, topic: str,
@@ -471,25 +578,25 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         body, raw, rejected = await _parse("operator", topic, request, model)
         if body is None:
             return rejected
-        order, verified = await _lookup(body.order_number)
-        if verified and order is None:
+        order, failure = await _lookup(body.order_number)
+        if failure is None and order is None:
             return await _reject("operator", topic, raw, request, 404, f"unknown order {body.order_number}")
         order_ref = order.legacy_id if order else None  # None: the store was slow; the flow resolves it
         return await _accept("operator", topic, request, background, body, order_ref)
 
-    @app.post("/operator/supplier-replies", status_code=202, response_model=Accepted,
+    @app.post("/operator/supplier-replies", include_in_schema=False, status_code=202, response_model=Accepted,
               dependencies=[Depends(operator)])
     async def supplier_reply(request: Request, background: BackgroundTasks) -> Any:
         """Record a supplier's answer to a cancellation request (C8)."""
         return await _operator_event(request, background, "supplier.reply", SupplierReplyBody)
 
-    @app.post("/operator/out-of-stock", status_code=202, response_model=Accepted,
+    @app.post("/operator/out-of-stock", include_in_schema=False, status_code=202, response_model=Accepted,
               dependencies=[Depends(operator)])
     async def out_of_stock(request: Request, background: BackgroundTasks) -> Any:
         """Report items a supplier cannot supply: partial cancellation (C5)."""
         return await _operator_event(request, background, "stock.missing", StockMissingBody)
 
-    @app.post("/operator/return-updates", status_code=202, response_model=Accepted,
+    @app.post("/operator/return-updates", include_in_schema=False, status_code=202, response_model=Accepted,
               dependencies=[Depends(operator)])
     async def return_update(request: Request, background: BackgroundTasks) -> Any:
         """Record what the supplier says about a return: its address / RMA / label, the parcel's
@@ -509,7 +616,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             background.add_task(_emit_later, row)
         return Accepted(status="received" if created else "duplicate", event_id=row.id)
 
-    @app.post("/operator/dispute-decisions", status_code=202, response_model=Accepted,
+    @app.post("/operator/dispute-decisions", include_in_schema=False, status_code=202, response_model=Accepted,
               dependencies=[Depends(operator)])
     async def dispute_decision(request: Request, background: BackgroundTasks) -> Any:
         """The operator's decision on a dispute above the policy amount: contest or accept (K4)."""
@@ -518,7 +625,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return rejected
         return await _store_decision(request, background, "dispute.decision", body, f"dispute.case.{body.case_id}")
 
-    @app.post("/operator/order-reviews", status_code=202, response_model=Accepted,
+    @app.post("/operator/order-reviews", include_in_schema=False, status_code=202, response_model=Accepted,
               dependencies=[Depends(operator)])
     async def order_review(request: Request, background: BackgroundTasks) -> Any:
         """The operator's decision on an order held for fraud signals: release or keep held (K6)."""
@@ -527,7 +634,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return rejected
         return await _store_decision(request, background, "order.review", body, f"store.order.case.{body.case_id}")
 
-    @app.post("/operator/refund-approvals", status_code=202, response_model=Accepted, responses={404: {}},
+    @app.post("/operator/refund-approvals", include_in_schema=False, status_code=202, response_model=Accepted,
+              responses={404: {}},
               dependencies=[Depends(operator)])
     async def refund_approval(request: Request, background: BackgroundTasks) -> Any:
         """Approve, reduce or refuse a refund above the store's approval threshold (issue 5)."""
@@ -544,23 +652,24 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         return await _store_decision(request, background, f"refund.approval.{case.kind}", body,
                                      order_resource_id(case.order_ref or f"case.{case.id}"), order_ref=case.order_ref)
 
-    @app.get("/operator/reviews", dependencies=[Depends(operator)])
+    @app.get("/operator/reviews", include_in_schema=False, dependencies=[Depends(operator)])
     async def reviews() -> list[dict[str, Any]]:
         return [r.model_dump(mode="json") for r in await records.open_reviews(runtime.db())]
 
-    @app.get("/operator/rejected", dependencies=[Depends(operator)])
+    @app.get("/operator/rejected", include_in_schema=False, dependencies=[Depends(operator)])
     async def rejected(limit: int = 50) -> list[dict[str, Any]]:
         """Rejected inbound requests, newest first, for inspection."""
         rows = await inbox.recent_by_status(runtime.db(), "rejected", limit=max(1, min(limit, 500)))
         return [{"id": r.id, "source": r.source, "topic": r.topic, "received_at": r.received_at.isoformat(),
                  "reason": r.reject_reason, "http_status": r.http_status, "body": r.body[:2000]} for r in rows]
 
-    @app.get("/operator/reports", dependencies=[Depends(operator)])
+    @app.get("/operator/reports", include_in_schema=False, dependencies=[Depends(operator)])
     async def weekly_reports() -> list[dict[str, Any]]:
         """The weekly reports written so far (A2), newest first, with their CSV and PNG files."""
         return report_index()
 
-    @app.get("/operator/reports/{week}/{name}", dependencies=[Depends(operator)], response_class=FileResponse,
+    @app.get("/operator/reports/{week}/{name}", include_in_schema=False, dependencies=[Depends(operator)],
+             response_class=FileResponse,
              responses={404: {}})
     async def weekly_report_file(week: str, name: str) -> FileResponse:
         """One file of a weekly report: a CSV table for the accountant, or a chart."""
@@ -575,9 +684,39 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
 
 def stripe_secret() -> str:
+    """The Stripe webhook secret, or "" when there is none to trust (unset, or the sandbox's
+    public value outside sandbox mode): then every Stripe delivery is refused."""
     from integrations.stripe.settings import StripeSettings
 
-    return StripeSettings().webhook_secret.get_secret_value()
+    settings = StripeSettings()
+    return "" if settings.missing(["webhook_secret"]) else settings.webhook_secret.get_secret_value()
+
+
+def check_secrets(settings: ReceiverSettings) -> None:
+    """Fail closed (issue 13): outside sandbox mode the receiver needs the operator token, the
+    store's Shopify domain, token and webhook secret, and Stripe's webhook secret when Stripe is
+    configured (any AFTERSALES_STRIPE_* secret set); raises MissingSecrets naming them all."""
+    from integrations.stripe.settings import StripeSettings
+
+    stripe = StripeSettings()
+    missing = [*settings.missing(), *runtime.shopify_settings().missing()]
+    if stripe.configured():
+        missing += stripe.missing(["webhook_secret"])
+    if missing:
+        raise MissingSecrets(missing, "the receiver")
+
+
+_IDENTITY_FIELDS = ("order_number", "email", "reason", "items", "event", "supplier_id", "answer", "skus")
+
+
+def _identity(stored: str) -> dict[str, Any]:
+    """What makes a request under an Idempotency-Key the same request: whose order, whose email,
+    which reason or outcome. A body that is not JSON any more (it cannot happen) is its own identity."""
+    try:
+        body = json.loads(stored)
+    except ValueError:
+        return {"": stored}
+    return {k: body.get(k) for k in _IDENTITY_FIELDS} if isinstance(body, dict) else {"": stored}
 
 
 def _webhook_order_ref(topic: str, body: dict[str, Any]) -> str | None:
@@ -600,11 +739,62 @@ class _Reject(Exception):
         self.status, self.reason = status, reason
 
 
-def main() -> None:
-    import uvicorn
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline on each request's headers: uvicorn has none
+    (its keep-alive timer stops at the first byte), so a client sending a header a byte at a time
+    would hold the connection for ever. The line is closed when no request has been parsed
+    `header_timeout` seconds after the connection opened or the last answer was sent; the body has
+    its own deadline in the app (ReceiverSettings.body_read_timeout_seconds)."""
 
-    settings = ReceiverSettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    header_timeout = 10.0
+    _headers_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_headers_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm_headers_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._headers_deadline is not None:
+            self._headers_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _arm_headers_deadline(self) -> None:
+        if self._headers_deadline is not None:
+            self._headers_deadline.cancel()
+        self._headers_deadline = self.loop.call_later(self.header_timeout, self._headers_late, self.cycle)
+
+    def _headers_late(self, cycle: object) -> None:
+        if self.cycle is cycle and not self.transport.is_closing():  # no request since: close the line
+            self.transport.close()
+
+
+def server_config(settings: ReceiverSettings, app: FastAPI | None = None) -> uvicorn.Config:
+    """How uvicorn runs the receiver: bounded headers and timeouts, and proxy headers believed
+    only from the trusted proxies (`forwarded_allow_ips`, else uvicorn's FORWARDED_ALLOW_IPS)."""
+    trusted = settings.forwarded_allow_ips
+    if trusted is None:
+        trusted = os.environ.get("FORWARDED_ALLOW_IPS", "")
+    protocol = type("ReceiverH11Protocol", (BoundedH11Protocol,),
+                    {"header_timeout": settings.header_read_timeout_seconds})
+    return uvicorn.Config(
+        app or create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+        http=protocol, timeout_keep_alive=max(1, round(settings.keep_alive_timeout_seconds)),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        proxy_headers=bool(trusted.strip()), forwarded_allow_ips=trusted.strip() or None,
+    )
+
+
+def main() -> None:
+    try:
+        config = server_config(ReceiverSettings())
+    except MissingSecrets as exc:  # one clear line, no traceback
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -18,12 +18,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
 from domain.policy import StorePolicy
+from integrations.shopify.settings import ShopifySettings
+from integrations.vendor_settings import MissingSecrets, require_secrets
 from ledger import records
 from ledger.db import get_database
 from ledger.migrate import upgrade
@@ -117,6 +120,11 @@ def main() -> None:
     parser.add_argument("--rate-limits", action="store_true",
                         help="only create or update the Prefect global concurrency limits (the server must be up)")
     args = parser.parse_args()
+    try:  # fail closed: the store's secrets, never the sandbox's outside AFTERSALES_SANDBOX=1 (issue 13)
+        require_secrets(ShopifySettings(), where="setup")
+    except MissingSecrets as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
     if args.prefect or args.rate_limits or args.sweep_every:
         from tasks.rate_limits import ensure_shopify_limit
 

@@ -26,6 +26,7 @@ from integrations.paypal.models import EvidenceItem, TrackingInfo
 from integrations.paypal.settings import PayPalSettings
 from integrations.stripe.client import StripeClient
 from integrations.stripe.settings import StripeSettings
+from integrations.vendor_settings import require_secrets
 from ledger.models import Operation
 from tasks import runtime
 from tasks.effects import EffectResult, perform
@@ -82,6 +83,7 @@ def paypal_settings() -> PayPalSettings:
 @asynccontextmanager
 async def stripe() -> AsyncIterator[StripeClient]:
     settings = stripe_settings()
+    require_secrets(settings, where="this run (Stripe)")  # fail closed: never the sandbox's key
     async with async_client(timeout=settings.timeout_seconds) as http:
         yield StripeClient(settings, http)
 
@@ -89,6 +91,7 @@ async def stripe() -> AsyncIterator[StripeClient]:
 @asynccontextmanager
 async def paypal() -> AsyncIterator[PayPalClient]:
     settings = paypal_settings()
+    require_secrets(settings, where="this run (PayPal)")  # fail closed: never the sandbox's secret
     async with async_client(timeout=settings.timeout_seconds) as http:
         yield PayPalClient(settings, http)
 

@@ -11,10 +11,12 @@ back (`ShopifyClient(charge=...)`): when the store's budget is spent, the next c
 process wait for it to refill instead of being answered THROTTLED. The client's own THROTTLED
 handling stays the backstop (a burst of first calls, another app on the same store).
 
-Only runs charge (a flow or task run, where the Prefect API is the deployment's server); the
-receiver's one lookup per customer request and code called outside Prefect do not. Where the
-limit does not exist (tests, a store set up without it) nothing is charged; where the Prefect
-server does not answer, the call goes on uncharged: the rate limit never fails a case.
+Runs charge (a flow or task run, where the Prefect API is the deployment's server), and so does
+the receiver's order lookup per customer request (`outside_runs=True`, issue 13): a flood of
+customer requests spends the store's budget in the open, not behind the flows' back. Other code
+called outside Prefect does not. Where the limit does not exist (tests, a store set up without
+it) nothing is charged; where the Prefect server does not answer, the call goes on uncharged:
+the rate limit never fails a case.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from prefect import get_client
 from prefect.concurrency.asyncio import rate_limit
 from prefect.context import get_run_context
 from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL
 
 from integrations.shopify.client import Charge
 from integrations.shopify.settings import ShopifySettings
@@ -62,10 +65,11 @@ async def _limit_exists(name: str) -> bool:
     return exists
 
 
-def shopify_charger(settings: ShopifySettings) -> Charge | None:
-    """The `charge` callback of a ShopifyClient for this store (None outside a run)."""
-    if not _in_a_run():
-        return None
+def shopify_charger(settings: ShopifySettings, *, outside_runs: bool = False) -> Charge | None:
+    """The `charge` callback of a ShopifyClient for this store (None outside a run, unless
+    `outside_runs`: the receiver, a long-lived process talking to the deployment's server)."""
+    if not (_in_a_run() or (outside_runs and PREFECT_API_URL.value())):
+        return None  # outside a run, only a process that has a Prefect server to ask charges
     name = shopify_limit_name(settings.shop_domain)
     most = max(1, settings.rate_limit_bucket_points)
 

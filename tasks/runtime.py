@@ -29,6 +29,7 @@ from integrations.suppliers.base import SupplierChannel
 from integrations.suppliers.cj import CJClient, CJSupplier, CJToken
 from integrations.suppliers.email_supplier import EmailSupplier
 from integrations.suppliers.settings import CJSettings
+from integrations.vendor_settings import require_secrets
 from ledger import records
 from ledger.db import Database, get_database
 from tasks.rate_limits import shopify_charger
@@ -74,15 +75,19 @@ async def load_policy(store: str | None = None) -> StorePolicy:
 
 
 @asynccontextmanager
-async def shopify(http: httpx.AsyncClient | None = None) -> AsyncIterator[ShopifyClient]:
+async def shopify(http: httpx.AsyncClient | None = None, *, charge_outside_runs: bool = False
+                  ) -> AsyncIterator[ShopifyClient]:
     """The store's client. A long-lived process (the receiver) passes its own `http`, so its
-    connections to Shopify are kept alive between requests instead of a TLS handshake per call."""
+    connections to Shopify are kept alive between requests instead of a TLS handshake per call.
+    Fails closed (MissingSecrets) without the store's domain, token and webhook secret."""
     settings = shopify_settings()
+    require_secrets(settings, where="this run")
+    charge = shopify_charger(settings, outside_runs=charge_outside_runs)  # the store's one budget (1.2)
     if http is not None:
-        yield ShopifyClient(settings, http, charge=shopify_charger(settings))
+        yield ShopifyClient(settings, http, charge=charge)
         return
     async with async_client(timeout=settings.timeout_seconds) as own:
-        yield ShopifyClient(settings, own, charge=shopify_charger(settings))
+        yield ShopifyClient(settings, own, charge=charge)
 
 
 def mailer() -> Mailer:
@@ -132,6 +137,7 @@ async def supplier_channel(policy: StorePolicy, supplier_id: str) -> AsyncIterat
     supplier = policy.supplier(supplier_id)
     if supplier.channel == SupplierChannelKind.CJ:
         settings = cj_settings()
+        require_secrets(settings, where=f"supplier {supplier_id} (CJ)")
         async with async_client(timeout=settings.timeout_seconds) as http:
             store = LedgerTokenStore(db(), settings.api_key.get_secret_value())
             # CJ's API has no return-address field: the policy's address is given once CJ accepts (R2, R6).

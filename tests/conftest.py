@@ -19,6 +19,9 @@ os.environ.setdefault("PREFECT_HOME", str(_TMP / "prefect"))
 os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
 os.environ["AFTERSALES_DATABASE_URL"] = f"sqlite+aiosqlite:///{_TMP / 'ledger.db'}"
 os.environ.pop("AFTERSALES_FAULTS", None)
+# The sandbox's public secrets are used only in sandbox mode (integrations/vendor_settings.py): the
+# tests ask for it; the tests of fail-closed start-up take it away (tests/flows/test_security.py).
+os.environ["AFTERSALES_SANDBOX"] = "1"
 
 PG_ADMIN_URL = os.environ.get("AFTERSALES_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 

@@ -1,27 +1,38 @@
 """Typed settings of the Shopify integration (INTEGRATIONS.md 1.1, 1.2, 1.9).
 
-Read from the environment with the `AFTERSALES_SHOPIFY_` prefix. The defaults describe the
-sandbox store "Maison Lumière"; a real store overrides at least `shop_domain`,
-`access_token` and `webhook_secret`, the sandbox sets `base_url=http://127.0.0.1:8081`.
+Read from the environment with the `AFTERSALES_SHOPIFY_` prefix. `shop_domain`, `access_token` and
+`webhook_secret` have no default: a real store sets them, and only sandbox mode
+(`AFTERSALES_SANDBOX=1`, integrations/vendor_settings.py) fills in the sandbox store "Maison
+Lumière"'s public values; the sandbox sets `base_url=http://127.0.0.1:8081`.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from integrations.vendor_settings import VendorSettings
 
 
-class ShopifySettings(BaseSettings):
+class ShopifySettings(VendorSettings):
     """Where the store is, which Admin API version we speak, and how patient we are."""
 
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_SHOPIFY_", extra="ignore")
 
-    shop_domain: str = "maison-lumiere.myshopify.com"
+    SANDBOX: ClassVar[dict[str, str]] = {
+        "shop_domain": "maison-lumiere.myshopify.com",
+        "access_token": "shpat_sandbox_token",
+        "webhook_secret": "sandbox-webhook-secret",
+    }
+    REQUIRED: ClassVar[tuple[str, ...]] = ("shop_domain", "access_token", "webhook_secret")
+
+    shop_domain: str = ""
     base_url: str | None = None  # default https://{shop_domain}; the sandbox points at the fake store
     api_version: str = "2026-01"
-    # The sandbox store's credentials: harmless outside the sandbox, replaced in production.
-    access_token: SecretStr = SecretStr("shpat_sandbox_token")
-    webhook_secret: SecretStr = SecretStr("sandbox-webhook-secret")
+    access_token: SecretStr = SecretStr("")
+    webhook_secret: SecretStr = SecretStr("")
     timeout_seconds: float = 10.0
     max_throttle_wait_seconds: float = 20.0  # in-request waiting for THROTTLED (1.2), then RateLimited
     # The store's cost bucket (1.2), shared by every run on every worker through the Prefect global

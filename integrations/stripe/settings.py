@@ -1,14 +1,19 @@
 """Typed settings of the Stripe integration (INTEGRATIONS.md 3.1, 3.5, 3.8).
 
-Read from the environment with the `AFTERSALES_STRIPE_` prefix. The defaults are sandbox values:
-a real store sets at least `api_key` and `webhook_secret`; the sandbox points `base_url` and
+Read from the environment with the `AFTERSALES_STRIPE_` prefix. A store that takes Stripe payments
+sets `api_key` and `webhook_secret` (no default: sandbox mode, `AFTERSALES_SANDBOX=1`, alone fills
+in the sandbox's public values); the sandbox points `base_url` and
 `files_base_url` at the fake Stripe (`deployments/sandbox/stripe_fake.py`).
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from integrations.vendor_settings import VendorSettings
 
 # The version spec3.yaml documents (`info.version`, INTEGRATIONS.md 3.3): requests pin it with
 # `Stripe-Version`, so answers have the shape the local contract describes whatever the account's
@@ -25,14 +30,16 @@ DEFAULT_ORDER_METADATA_KEYS: tuple[str, ...] = (
 )
 
 
-class StripeSettings(BaseSettings):
+class StripeSettings(VendorSettings):
     """Which Stripe account, which API version, and how patient we are."""
 
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_STRIPE_", extra="ignore")
 
-    # Sandbox credentials: harmless outside the sandbox, replaced in production.
-    api_key: SecretStr = SecretStr("sk_test_sandbox")
-    webhook_secret: SecretStr = SecretStr("whsec_sandbox")
+    SANDBOX: ClassVar[dict[str, str]] = {"api_key": "sk_test_sandbox", "webhook_secret": "whsec_sandbox"}
+    REQUIRED: ClassVar[tuple[str, ...]] = ("api_key", "webhook_secret")
+
+    api_key: SecretStr = SecretStr("")
+    webhook_secret: SecretStr = SecretStr("")
     base_url: str = "https://api.stripe.com"
     # `POST /v1/files` is served by files.stripe.com (spec3.yaml `servers` of that operation, 3.1).
     files_base_url: str = "https://files.stripe.com"

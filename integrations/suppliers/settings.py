@@ -6,15 +6,23 @@ fake CJ server (`deployments/sandbox/cj_fake.py`, http://127.0.0.1:8082/api2.0/v
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from integrations.vendor_settings import VendorSettings
 
 
-class CJSettings(BaseSettings):
-    """CJ Dropshipping API 2.0 connection settings."""
+class CJSettings(VendorSettings):
+    """CJ Dropshipping API 2.0 connection settings. `api_key` has no default: a store with a CJ
+    supplier sets it; sandbox mode (`AFTERSALES_SANDBOX=1`) alone fills in the sandbox's value."""
 
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_CJ_", extra="ignore")
 
     base_url: str = "https://developers.cjdropshipping.com/api2.0/v1"
-    api_key: SecretStr = SecretStr("CJ0000000@api@sandbox")
+    SANDBOX: ClassVar[dict[str, str]] = {"api_key": "CJ0000000@api@sandbox"}
+    REQUIRED: ClassVar[tuple[str, ...]] = ("api_key",)
+
+    api_key: SecretStr = SecretStr("")
     timeout_seconds: float = Field(default=10.0, gt=0)

@@ -242,6 +242,7 @@ def receiver_env(db_url: str, port: int, dead_port: int, work: Path, extra: dict
     return {
         "PREFECT_HOME": str(work / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "AFTERSALES_SANDBOX": "1",  # the sandbox's operator token and Shopify token (issue 13)
         "AFTERSALES_DATABASE_URL": db_url,
         "AFTERSALES_RECEIVER_HOST": "127.0.0.1",
         "AFTERSALES_RECEIVER_PORT": str(port),

@@ -457,7 +457,7 @@ def operator_auth(draw: st.DrawFn, token: str) -> tuple[list[tuple[bytes, bytes]
         return [(b"authorization", draw(header_text))], False
     if value is None:
         return [], False
-    return [(b"authorization", value.encode())], mode in ("right", "bare")
+    return [(b"authorization", value.encode())], mode == "right"  # the bare token is refused (issue 13)
 
 
 @st.composite

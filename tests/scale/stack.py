@@ -184,6 +184,7 @@ class Stack:
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_WORKER_PREFETCH_SECONDS": "1",
             "PREFECT_LOGGING_LEVEL": "WARNING",
+            "AFTERSALES_SANDBOX": "1",  # the sandbox's public secrets (issue 13)
             "AFTERSALES_DATABASE_URL": pg_url(self.ledger_db),
             "AFTERSALES_SHOPIFY_BASE_URL": self.shopify,
             "AFTERSALES_SHOPIFY_RATE_LIMIT_BUCKET_POINTS": str(int(self.shopify_bucket)),
