@@ -33,14 +33,25 @@ def main() -> None:
     parser.add_argument("--webhook-url", default="http://127.0.0.1:8000/webhooks/shopify")
     parser.add_argument("--webhook-secret", default="sandbox-webhook-secret")
     parser.add_argument("--mail-log", default=".aftersales/mails.jsonl")
+    # The credentials the stand-ins accept: the sandbox's public ones unless a test plays a real
+    # store with credentials of its own (tests/e2e/test_real_store_path.py).
+    parser.add_argument("--shopify-access-token", default="shpat_sandbox_token")
+    parser.add_argument("--cj-api-key", default="CJ0000000@api@sandbox")
+    parser.add_argument("--stripe-api-key", default="sk_test_sandbox")
+    parser.add_argument("--paypal-client-id", default="sandbox-paypal-client")
+    parser.add_argument("--paypal-client-secret", default="sandbox-paypal-secret")
+    parser.add_argument("--paypal-webhook-id", default="8PT597110X687430LKGECATA")
     args = parser.parse_args()
 
     shopify = start_fake_shopify(port=args.shopify_port, webhook_url=args.webhook_url,
-                                 webhook_secret=args.webhook_secret)
-    cj = start_fake_cj(port=args.cj_port)
+                                 webhook_secret=args.webhook_secret, access_token=args.shopify_access_token)
+    cj = start_fake_cj(port=args.cj_port, api_keys=(args.cj_api_key,))
     receiver = args.webhook_url.rsplit("/webhooks/", 1)[0]
-    stripe = start_fake_stripe(port=args.stripe_port, webhook_url=f"{receiver}/webhooks/stripe")
-    paypal = start_fake_paypal(port=args.paypal_port, webhook_url=f"{receiver}/webhooks/paypal")
+    stripe = start_fake_stripe(port=args.stripe_port, webhook_url=f"{receiver}/webhooks/stripe",
+                               api_key=args.stripe_api_key)
+    paypal = start_fake_paypal(port=args.paypal_port, webhook_url=f"{receiver}/webhooks/paypal",
+                               client_id=args.paypal_client_id, client_secret=args.paypal_client_secret,
+                               webhook_id=args.paypal_webhook_id)
     smtp = start_smtp_catcher(smtp_port=args.smtp_port, http_port=args.mail_http_port, jsonl_path=Path(args.mail_log))
     print(f"sandbox store    {shopify.base_url}", flush=True)
     print(f"sandbox supplier {cj.base_url}", flush=True)

@@ -180,6 +180,10 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is taken: stop the demo first"
     webhook_secret, operator_token = secrets.token_hex(24), secrets.token_urlsafe(24)
+    # The store's credentials, its own: the stand-ins are started to accept them (never the sandbox's).
+    creds = {"shopify": f"shpat_{secrets.token_hex(16)}",
+             "cj": f"CJ{secrets.randbelow(10**7)}@api@{secrets.token_hex(8)}", "stripe": f"sk_test_{secrets.token_hex(12)}", "paypal_id": secrets.token_hex(10),
+             "paypal_secret": secrets.token_hex(16), "paypal_webhook": secrets.token_hex(8).upper()}
     ports = {name: free_port() for name in ("shopify", "cj", "smtp", "mail", "stripe", "paypal")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERSALES_"))}
     env |= {"PYTHONUNBUFFERED": "1"}
@@ -190,26 +194,28 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
              "--cj-port", str(ports["cj"]), "--smtp-port", str(ports["smtp"]), "--mail-http-port", str(ports["mail"]),
              "--stripe-port", str(ports["stripe"]), "--paypal-port", str(ports["paypal"]),
              "--webhook-url", f"{RECEIVER}/webhooks/shopify", "--webhook-secret", webhook_secret,
-             "--mail-log", str(tmp_path / "mails.jsonl")],
+             "--mail-log", str(tmp_path / "mails.jsonl"), "--shopify-access-token", creds["shopify"],
+             "--cj-api-key", creds["cj"], "--stripe-api-key", creds["stripe"], "--paypal-client-id", creds["paypal_id"],
+             "--paypal-client-secret", creds["paypal_secret"], "--paypal-webhook-id", creds["paypal_webhook"]],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     shopify = f"http://127.0.0.1:{ports['shopify']}"
-    # The store's configuration (README's table): every secret set, none of them the sandbox's own
-    # defaults except the credentials the stand-ins were started with.
+    # The store's configuration (README's table): every secret set, none of them the sandbox's
+    # (AFTERSALES_SANDBOX is not set: the product is in production mode).
     env |= backend | {
         "AFTERSALES_SHOPIFY_SHOP_DOMAIN": "maison-lumiere.myshopify.com",
         "AFTERSALES_SHOPIFY_BASE_URL": shopify,
-        "AFTERSALES_SHOPIFY_ACCESS_TOKEN": "shpat_sandbox_token",
+        "AFTERSALES_SHOPIFY_ACCESS_TOKEN": creds["shopify"],
         "AFTERSALES_SHOPIFY_WEBHOOK_SECRET": webhook_secret,
         "AFTERSALES_CJ_BASE_URL": f"http://127.0.0.1:{ports['cj']}/api2.0/v1",
-        "AFTERSALES_CJ_API_KEY": "CJ0000000@api@sandbox",
-        "AFTERSALES_STRIPE_API_KEY": "sk_test_sandbox",
+        "AFTERSALES_CJ_API_KEY": creds["cj"],
+        "AFTERSALES_STRIPE_API_KEY": creds["stripe"],
         "AFTERSALES_STRIPE_WEBHOOK_SECRET": f"whsec_{secrets.token_hex(16)}",
         "AFTERSALES_STRIPE_BASE_URL": f"http://127.0.0.1:{ports['stripe']}",
         "AFTERSALES_STRIPE_FILES_BASE_URL": f"http://127.0.0.1:{ports['stripe']}/_files",
         "AFTERSALES_PAYPAL_BASE_URL": f"http://127.0.0.1:{ports['paypal']}",
-        "AFTERSALES_PAYPAL_CLIENT_ID": "sandbox-paypal-client",
-        "AFTERSALES_PAYPAL_CLIENT_SECRET": "sandbox-paypal-secret",
-        "AFTERSALES_PAYPAL_WEBHOOK_ID": "8PT597110X687430LKGECATA",
+        "AFTERSALES_PAYPAL_CLIENT_ID": creds["paypal_id"],
+        "AFTERSALES_PAYPAL_CLIENT_SECRET": creds["paypal_secret"],
+        "AFTERSALES_PAYPAL_WEBHOOK_ID": creds["paypal_webhook"],
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": str(ports["smtp"]),
         "AFTERSALES_RECEIVER_OPERATOR_TOKEN": operator_token,
