@@ -324,7 +324,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
     @app.post("/webhooks/stripe", response_model=Accepted, responses={400: {}, 401: {}})
     async def stripe_webhook(request: Request, background: BackgroundTasks) -> Any:
-        """Stripe events: Stripe-Signature (t=, v1=, 300 s tolerance, constant time), dedupe on event.id."""
+        """Stripe events: Stripe-Signature (t=, v1=, AFTERSALES_STRIPE_WEBHOOK_TOLERANCE_SECONDS, 300 s by
+        default, constant time), dedupe on event.id."""
         from integrations.stripe.webhooks import SignatureError, SignatureFailure, verify_signature
 
         try:
@@ -333,7 +334,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("stripe", "unknown", b"", request, rej.status, rej.reason)
         secret = stripe_secret()
         try:
-            event = verify_signature(raw, request.headers.get("stripe-signature"), secret)
+            event = verify_signature(raw, request.headers.get("stripe-signature"), secret,
+                                     tolerance=stripe_tolerance())
         except SignatureError as exc:  # unsigned, forged or replayed: 401; signed but not an event: 400
             status = 400 if exc.reason == SignatureFailure.NOT_AN_EVENT else 401
             return await _reject("stripe", "unknown", raw, request, status, f"Stripe-Signature: {exc.reason}")
@@ -576,6 +578,13 @@ def stripe_secret() -> str:
     from integrations.stripe.settings import StripeSettings
 
     return StripeSettings().webhook_secret.get_secret_value()
+
+
+def stripe_tolerance() -> int:
+    """How old a signed Stripe event may be (AFTERSALES_STRIPE_WEBHOOK_TOLERANCE_SECONDS)."""
+    from integrations.stripe.settings import StripeSettings
+
+    return StripeSettings().webhook_tolerance_seconds
 
 
 def _webhook_order_ref(topic: str, body: dict[str, Any]) -> str | None:

@@ -201,6 +201,22 @@ async def test_a_tampered_or_replayed_stripe_event_is_refused_and_kept(world: Wo
     assert [r["source"] for r in rejected[:2]] == ["stripe", "stripe"]
 
 
+async def test_the_stripe_tolerance_setting_is_honoured(world: World, db: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, event = await _stripe_dispute(world, "#1012")
+    raw = json.dumps(event).encode()
+    two_minutes_ago = int((utcnow() - timedelta(minutes=2)).timestamp())
+    monkeypatch.setenv("AFTERSALES_STRIPE_WEBHOOK_TOLERANCE_SECONDS", "60")
+    refused = await world.receiver.post("/webhooks/stripe", content=raw, headers={
+        "Stripe-Signature": sign_payload(raw, "whsec_sandbox", timestamp=two_minutes_ago)})
+    assert refused.status_code == 401 and "old" in refused.json()["reason"]
+    ten_minutes_ago = int((utcnow() - timedelta(minutes=10)).timestamp())
+    monkeypatch.setenv("AFTERSALES_STRIPE_WEBHOOK_TOLERANCE_SECONDS", "900")
+    taken = await world.receiver.post("/webhooks/stripe", content=raw, headers={
+        "Stripe-Signature": sign_payload(raw, "whsec_sandbox", timestamp=ten_minutes_ago)})
+    assert taken.status_code == 200, taken.text
+
+
 # -- PayPal ------------------------------------------------------------------------------------------------
 
 async def test_a_paypal_dispute_is_tied_by_invoice_verified_and_answered(world: World, db: Any) -> None:
