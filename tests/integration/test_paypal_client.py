@@ -605,3 +605,21 @@ def test_junk_is_invalid_input_with_a_reason(body: Any, reason: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_dispute_event(body)
     assert reason in caught.value.reason and caught.value.status_code == 400
+
+
+async def test_the_token_is_shared_by_every_client_of_the_process(
+    paypal_control: PayPalControl, paypal_fake: RunningFakePayPal, paypal_http: httpx.AsyncClient
+) -> None:
+    """Issue 15: the tasks open a new client per call; PayPal rate-limits token requests, so the
+    token lives for the process, not for one client."""
+    dispute = await new_dispute(paypal_control)
+    for _ in range(4):
+        await make_client(paypal_fake, paypal_http).get_dispute(dispute["dispute_id"])
+    calls = await paypal_control.calls()
+    assert [c["path"] for c in calls].count(TOKEN_PATH) == 1
+    assert len({c["token"] for c in api_calls(calls)}) == 1
+
+    await paypal_control.revoke_tokens()  # PayPal invalidated it: one client renews it for all
+    await make_client(paypal_fake, paypal_http).get_dispute(dispute["dispute_id"])
+    await make_client(paypal_fake, paypal_http).get_dispute(dispute["dispute_id"])
+    assert [c["path"] for c in await paypal_control.calls()].count(TOKEN_PATH) == 2
