@@ -9,6 +9,7 @@ Contract (INTEGRATIONS.md §6 and PayPal's references, see models.py and webhook
   PayPal rate-limits token requests), renewed a margin before it expires, and once more when an
   API call answers 401.
 * `GET /v1/customer/disputes/{id}`, `GET /v1/customer/disputes` (one page, for reconciliation),
+  `POST .../send-message` (JSON `{"message"}`, the inquiry stage),
   `POST .../provide-evidence` (multipart/form-data: an `input` JSON part `{"evidences": [...]}`,
   sent as PayPal's SDKs send it — `filename="input.json"`, `application/json` — and one
   `evidence-file` part per document), `POST .../accept-claim` and `POST .../acknowledge-return-item`
@@ -375,6 +376,22 @@ class PayPalClient:
             f"{DISPUTES_PATH}/{dispute_id}/provide-evidence",
             operation=operation,
             files=parts,
+            idempotency_key=idempotency_key,
+        )
+        return PayPalActionResult(dispute_id=dispute_id, links=_links(reply.payload), debug_id=reply.debug_id)
+
+    async def send_message(self, dispute_id: str, message: str, *, idempotency_key: str) -> PayPalActionResult:
+        """`POST /v1/customer/disputes/{id}/send-message` (JSON `{"message": ...}`, 1 to 2000
+        characters): the inquiry stage's channel to the buyer. Allowed only while the dispute's
+        HATEOAS links offer `send-message`; otherwise PayPal answers 422 (a `PermanentError`)."""
+        _check_dispute_id(dispute_id)
+        _check_request_id(idempotency_key)
+        _check_note(message, "message")
+        reply = await self._call(
+            "POST",
+            f"{DISPUTES_PATH}/{dispute_id}/send-message",
+            operation=f"send message on dispute {dispute_id}",
+            json_body={"message": message},
             idempotency_key=idempotency_key,
         )
         return PayPalActionResult(dispute_id=dispute_id, links=_links(reply.payload), debug_id=reply.debug_id)
