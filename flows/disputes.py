@@ -17,7 +17,7 @@ decide in time (K2: an unanswered dispute is lost).
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from prefect import flow
@@ -68,7 +68,7 @@ from tasks.disputes import (
     submit_evidence,
 )
 from tasks.effects import EffectFailed
-from tasks.store import find_shopify_order, read_shopify_order
+from tasks.store import find_shopify_order, find_shopify_order_by_payment, read_shopify_order
 
 KIND = CaseKind.DISPUTE.value
 D = DisputeState
@@ -110,6 +110,12 @@ async def _tie(view: DisputeView) -> Order | None:
             found = await find_shopify_order(f"#{digits}")
             if found is not None:
                 return found
+    if hints.get("transaction") and view.processor == Processor.PAYPAL:
+        # PayPal's published sample carries only `seller_transaction_id`: the store's own
+        # transactions say which order it paid (Shopify `paymentId`), around the payment's time.
+        paid_at = datetime.fromisoformat(hints["transaction_time"]) if hints.get("transaction_time") else None
+        return await find_shopify_order_by_payment(hints["transaction"], "paypal",
+                                                   paid_at or view.due or datetime.now(UTC))
     return None
 
 

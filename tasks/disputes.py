@@ -118,7 +118,8 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
         hints = {}
         for t in p.transactions:
             for key, value in (("invoice", t.invoice_number), ("custom", t.custom),
-                               ("transaction", t.seller_transaction_id)):
+                               ("transaction", t.seller_transaction_id),
+                               ("transaction_time", t.create_time.isoformat() if t.create_time else None)):
                 if value and key not in hints:
                     hints[key] = value
         outcome = p.outcome.outcome_code if p.outcome else None

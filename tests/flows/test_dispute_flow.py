@@ -156,7 +156,7 @@ async def test_not_received_evidence_carries_the_full_name_the_ship_date_and_rea
         assert "(K" not in text and "Evidence held" not in text and "present:" not in text
     assert raw["name"] == "#1012"
     _record_example("dispute-stripe-not-received.json", {
-        "processor": "stripe", "request": f"POST /v1/disputes/{{id}} (submit=true), order #1012",
+        "processor": "stripe", "request": "POST /v1/disputes/{id} (submit=true), order #1012",
         "evidence": {k: v for k, v in sorted(evidence.items())}})
 
 
@@ -371,6 +371,27 @@ async def test_a_paypal_inquiry_is_answered_by_message_then_the_claim_by_evidenc
         "inquiry": {"request": "POST /v1/customer/disputes/{id}/send-message", "message": message["content"]},
         "claim": {"request": "POST /v1/customer/disputes/{id}/provide-evidence (multipart)",
                   "input": {"evidences": submission["evidences"]}, "evidence_files": files}})
+
+
+async def test_a_paypal_dispute_with_only_its_transaction_id_is_tied_through_the_store_transactions(
+        world: World, db: Any) -> None:
+    from deployments.sandbox.seed import dispute_orders
+
+    (paid_by_paypal,) = [o for o in dispute_orders() if o.get("gateway") == "paypal"]
+    seller_transaction = "3BC38643YC807283D"  # PayPal's capture id, as the store's transaction holds it
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders",
+                              json={**paid_by_paypal, "payment_id": seller_transaction})
+    assert r.status_code in (200, 201), r.text
+    order = r.json()
+    root = world.sandbox.paypal.root_url
+    r = await world.http.post(f"{root}/_control/disputes", json={
+        "seller_transaction_id": seller_transaction, "amount": "49.90", "currency": "EUR",
+        "reason": "MERCHANDISE_OR_SERVICE_NOT_AS_DESCRIBED", "paid_days_ago": 30})  # no invoice, no custom
+    assert r.status_code in (200, 201), r.text
+    deliveries = (await world.http.get(f"{root}/_control/webhooks")).json()["deliveries"]
+    await _paypal_hook(world, deliveries[-1])
+    case = await _case(db, r.json()["dispute"]["dispute_id"], "paypal")
+    assert case.order_ref == str(order["legacy_id"]) and case.order_name == order["name"]
 
 
 async def test_no_refund_goes_into_an_open_dispute(world: World, db: Any) -> None:
