@@ -217,6 +217,47 @@ def _cancellation(facts: Facts) -> str:
     return "The store's records hold no cancellation request from the customer for this order."
 
 
+def _fr_day(when: object) -> str:
+    return f"{when:%d/%m/%Y}"
+
+
+def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_name: str) -> str:
+    """PayPal's inquiry stage (send-message): what the customer reads in PayPal's Resolution Center,
+    in their language (M1), empathy first (M2), the facts the records hold, the next step (M3) and
+    thanks (M4). Nothing about the carrier's fault, no codes. At most 2000 characters."""
+    first = f" {pack.first_name}" if pack.first_name else ""
+    carrier_name = pack.shipping_carrier or ("notre transporteur" if language == "fr" else "our carrier")
+    link = f" ({pack.tracking_url})" if pack.tracking_url else ""
+    if language == "fr":
+        lines = [f"Bonjour{first},",
+                 f"Nous sommes désolés d'apprendre que votre commande {facts.order_name} vous pose souci, et nous "
+                 "voulons vous aider."]
+        if pack.tracking_number:
+            shipped = f" le {_fr_day(facts.shipped_at)}" if facts.shipped_at else ""
+            lines.append(f"Votre colis a été expédié{shipped} avec {carrier_name}, numéro de suivi "
+                         f"{pack.tracking_number}{link}.")
+            lines.append(f"Le suivi indique qu'il a été livré le {_fr_day(facts.delivered_at)} à l'adresse de "
+                         "livraison de la commande. Pourriez-vous regarder auprès de vos voisins, de votre gardien "
+                         "ou dans votre boîte aux lettres ?" if facts.delivered_at else
+                         "Le suivi indique qu'il est en cours d'acheminement.")
+        lines.append("Répondez-nous ici si quelque chose ne va toujours pas : nous trouverons une solution "
+                     "ensemble.")
+        lines.append(f"Merci pour votre patience,\nL'équipe {store_name}")
+    else:
+        lines = [f"Hello{first},",
+                 f"We are sorry to hear there is a problem with your order {facts.order_name}, and we want to help."]
+        if pack.tracking_number:
+            shipped = f" on {facts.shipped_at:%d %B %Y}" if facts.shipped_at else ""
+            lines.append(f"Your parcel was sent{shipped} with {carrier_name}, tracking number "
+                         f"{pack.tracking_number}{link}.")
+            lines.append(f"The tracking shows it delivered on {facts.delivered_at:%d %B %Y} to the delivery address "
+                         "of the order. Could you check with your neighbours, your building's reception or your "
+                         "letterbox?" if facts.delivered_at else "The tracking shows it on its way to you.")
+        lines.append("Reply here if anything is still not right: we will find a solution together.")
+        lines.append(f"Thank you for your patience,\nThe {store_name} team")
+    return "\n\n".join(lines)[:2000]
+
+
 def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processor: str, dispute_id: str,
                disputed: Money) -> EvidencePack:
     """K3: every field and document the store can back with its records, for this reason."""

@@ -26,7 +26,7 @@ from prefect.logging import get_run_logger
 from pydantic import Field
 
 from domain.cases import CaseKind, DisputeState, is_terminal
-from domain.dispute_evidence import EvidencePack, build_pack
+from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message
 from domain.disputes import (
     Decision,
     DisputeDecision,
@@ -60,7 +60,6 @@ from tasks import runtime
 from tasks.disputes import (
     DisputeView,
     accept_dispute,
-    inquiry_message,
     paypal,
     read_dispute,
     send_dispute_message,
@@ -360,20 +359,23 @@ async def _set_due(step: Step, view: DisputeView) -> None:
                                  else "submit the evidence, or apply the recommendation (K5)", note=due.note)
 
 
-async def _live_facts(step: Step) -> Facts:
+async def _live_facts(step: Step) -> tuple[Facts, str]:
     """Right before anything goes out: the dispute, the order, its fulfilments and tracking and the
-    communication log are read again (an order in transit at intake may be delivered now)."""
+    communication log are read again (an order in transit at intake may be delivered now).
+    Returns the facts and the customer's language (M1)."""
     view = await read_dispute(step.view.processor, step.view.dispute_id)
     order = await read_shopify_order(step.case.order_ref or "")
     facts = await order_facts(step.case, step.policy, order, view.amount)
+    locale = (order.locale or order.customer.locale or step.case.language or "en").lower()
+    language = "fr" if locale.startswith("fr") else "en"
     status = evidence_status(normalise_reason(view.reason), facts)
     await step.remember(view=view.model_dump(mode="json"), facts=facts.model_dump(mode="json"),
                         evidence={"present": [e.value for e in status.present],
                                   "missing": [e.value for e in status.missing]})
-    return facts
+    return facts, language
 
 
-async def _paypal_inquiry(step: Step, pack: EvidencePack) -> bool:
+async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language: str) -> bool:
     """PayPal's inquiry stage: evidence cannot be provided (no provide-evidence link); the store
     answers the buyer by send-message with the tracking and an explanation, once per stage. If
     the buyer escalates to a claim, the claim's provide-evidence link brings the evidence."""
@@ -385,7 +387,8 @@ async def _paypal_inquiry(step: Step, pack: EvidencePack) -> bool:
         return False
     if step.case.data.get("inquiry_message_stage") == view.stage:
         return False
-    await send_dispute_message(step.case.id, view, inquiry_message(pack))
+    message = inquiry_message(facts, pack, language=language, store_name=step.policy.store.name)
+    await send_dispute_message(step.case.id, view, message)
     await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry", status="met")
     await step.remember("PayPal inquiry: the tracking and an explanation sent to the buyer (send-message); "
                         "evidence follows if the buyer escalates to a claim", inquiry_message_stage=view.stage)
@@ -393,14 +396,14 @@ async def _paypal_inquiry(step: Step, pack: EvidencePack) -> bool:
 
 
 async def step_preparing(step: Step) -> bool:
-    facts = await _live_facts(step)
+    facts, language = await _live_facts(step)
     view = step.view
     if view.status in ("won", "lost", "prevented", "appeal"):
         return await _closed_at_processor(step)
     await _set_due(step, view)
     pack = _pack(step, facts)
     if view.processor == Processor.PAYPAL and not view.allows("provide-evidence"):
-        return await _paypal_inquiry(step, pack)
+        return await _paypal_inquiry(step, facts, pack, language)
     try:
         await stage_evidence(step.case.id, view, pack)
     except TransientError as exc:

@@ -18,7 +18,7 @@ from typing import Any
 from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack, outward
+from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack
 from domain.disputes import Processor
 from domain.money import Money
 from integrations.httpclients import async_client
@@ -198,22 +198,6 @@ def paypal_items(pack: EvidencePack) -> list[EvidenceItem]:
 
 def paypal_files(pack: EvidencePack) -> list[tuple[str, bytes, str]]:
     return [(f"{name.replace('_', '-')}.pdf", content, "application/pdf") for name, content in pack.documents.items()]
-
-
-def inquiry_message(pack: EvidencePack) -> str:
-    """PayPal inquiry stage (send-message): what the customer reads in PayPal's Resolution Center.
-    Warm and factual, in the customer's words (M1-M3), with the tracking; no codes."""
-    lines = [f"Hello{(' ' + pack.first_name) if pack.first_name else ''},",
-             "We are sorry to hear there is a problem with your order, and we want to help."]
-    if pack.tracking_number:
-        where = f" ({pack.tracking_url})" if pack.tracking_url else ""
-        lines.append(f"Your parcel was sent with {pack.shipping_carrier or 'our carrier'}"
-                     + (f" on {pack.shipping_date}" if pack.shipping_date else "")
-                     + f", tracking number {pack.tracking_number}{where}.")
-    lines.append(outward(pack.answer.split("\n\n")[1] if "\n\n" in pack.answer else pack.answer))
-    lines.append("If something is still not right, reply here and we will find a solution together. "
-                 "Thank you for your patience.")
-    return "\n\n".join(lines)[:2000]
 
 
 async def _submitted(view: DisputeView) -> bool:

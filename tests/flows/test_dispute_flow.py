@@ -346,7 +346,8 @@ async def test_a_paypal_inquiry_is_answered_by_message_then_the_claim_by_evidenc
     assert shown["submissions"] == []  # no evidence where PayPal does not take it
     (message,) = shown["messages"]
     assert "Colissimo" in message["content"] and "6A20121104FR" in message["content"]
-    assert message["content"].startswith("Hello Paul") and "(K" not in message["content"]
+    assert message["content"].startswith("Bonjour Paul,") and "(K" not in message["content"]  # his language (M1)
+    assert "livré le" in message["content"]
     calls = (await world.http.get(f"{root}/_control/calls")).json()["calls"]
     assert not [c for c in calls if c["path"].endswith("/provide-evidence")]
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.carriers import carrier
-from domain.dispute_evidence import PAYPAL_CHECKLIST, STRIPE_CHECKLIST, build_pack, outward
+from domain.dispute_evidence import PAYPAL_CHECKLIST, STRIPE_CHECKLIST, build_pack, inquiry_message, outward
 from domain.disputes import Decision, DisputePolicy, DisputeReason, Facts, Processor, Shipment, decide
 from domain.money import Money
 from tasks.disputes import _STRIPE_STATUS, paypal_items, stripe_evidence
@@ -136,6 +136,23 @@ def test_the_letter_reads_as_a_letter_without_internal_labels_or_rule_codes() ->
 def test_rule_codes_are_removed_from_outward_text() -> None:
     assert outward("not received and no tracking: accept (K4).") == "not received and no tracking: accept."
     assert outward("submit before the due date (K5); alert (K2-K7)") == "submit before the due date; alert"
+
+
+@pytest.mark.parametrize(("language", "opening", "in_transit"), [
+    ("fr", "Bonjour Paul,", "en cours d'acheminement"), ("en", "Hello Paul,", "on its way to you"),
+])
+def test_the_paypal_inquiry_message_is_warm_in_the_customer_language(language: str, opening: str,
+                                                                     in_transit: str) -> None:
+    delivered = _pack(DisputeReason.NOT_RECEIVED)
+    text = inquiry_message(_facts(), delivered, language=language, store_name="Maison Lumiere")
+    assert text.startswith(opening) and "6A20121104FR" in text and "Colissimo" in text and len(text) <= 2000
+    assert ("livré le 05/11/2026" if language == "fr" else "delivered on 05 November 2026") in text
+    facts = _facts(delivered_at=None, delivered_to=None, shipments=[Shipment(
+        carrier="Colissimo", number="6A20121104FR", shipped_at=SHIPPED, status="IN_TRANSIT")])
+    moving = inquiry_message(facts, _pack(DisputeReason.NOT_RECEIVED, facts), language=language,
+                             store_name="Maison Lumiere")
+    assert in_transit in moving and "livré" not in moving and "delivered" not in moving
+    assert "(K" not in text and "issuer" not in text
 
 
 # -- carriers: PayPal's codes, Stripe's names ---------------------------------------------------------
