@@ -433,7 +433,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
     @app.post("/webhooks/stripe", response_model=Accepted, responses={400: {}, 401: {}})
     async def stripe_webhook(request: Request, background: BackgroundTasks) -> Any:
-        """Stripe events: Stripe-Signature (t=, v1=, 300 s tolerance, constant time), dedupe on event.id."""
+        """Stripe events: Stripe-Signature (t=, v1=, AFTERSALES_STRIPE_WEBHOOK_TOLERANCE_SECONDS, 300 s by
+        default, constant time), dedupe on event.id."""
         from integrations.stripe.webhooks import SignatureError, SignatureFailure, verify_signature
 
         try:
@@ -445,7 +446,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("stripe", "unknown", raw, request, 401,
                                  "Stripe webhooks are not configured (AFTERSALES_STRIPE_WEBHOOK_SECRET)")
         try:
-            event = verify_signature(raw, request.headers.get("stripe-signature"), secret)
+            event = verify_signature(raw, request.headers.get("stripe-signature"), secret,
+                                     tolerance=stripe_tolerance())
         except SignatureError as exc:  # unsigned, forged or replayed: 401; signed but not an event: 400
             status = 400 if exc.reason == SignatureFailure.NOT_AN_EVENT else 401
             return await _reject("stripe", "unknown", raw, request, status, f"Stripe-Signature: {exc.reason}")
@@ -717,6 +719,13 @@ def _identity(stored: str) -> dict[str, Any]:
     except ValueError:
         return {"": stored}
     return {k: body.get(k) for k in _IDENTITY_FIELDS} if isinstance(body, dict) else {"": stored}
+
+
+def stripe_tolerance() -> int:
+    """How old a signed Stripe event may be (AFTERSALES_STRIPE_WEBHOOK_TOLERANCE_SECONDS)."""
+    from integrations.stripe.settings import StripeSettings
+
+    return StripeSettings().webhook_tolerance_seconds
 
 
 def _webhook_order_ref(topic: str, body: dict[str, Any]) -> str | None:

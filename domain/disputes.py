@@ -24,6 +24,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.business_days import end_of_day, is_business_day
+from domain.carriers import carrier
 from domain.money import DecimalStr, Money
 
 
@@ -122,15 +123,35 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class Shipment(_Frozen):
+    """One parcel as the store records it (the fulfilment and its tracking), read live (K3)."""
+
+    carrier: str | None = None  # the store's tracking company, as typed ("Colissimo")
+    number: str
+    url: str | None = None
+    shipped_at: datetime | None = None  # the fulfilment's creation: the parcel began its route
+    in_transit_at: datetime | None = None  # the carrier's first scan, when the store has it
+    delivered_at: datetime | None = None  # the carrier's delivery, when the store has it
+    status: str | None = None  # the store's display status (IN_TRANSIT, DELIVERED, ...)
+
+
 class Facts(_Frozen):
-    """What the ledger and the store know about the disputed order (K3)."""
+    """What the ledger and the store know about the disputed order (K3), as they are when read."""
 
     order_name: str
     amount_paid: Money
     disputed: Money
     tracking: list[str] = Field(default_factory=list)  # "Colissimo 6A123…"
     delivered_at: datetime | None = None
-    delivered_to: str | None = None  # city, country
+    delivered_to: str | None = None  # city, country: only once the carrier shows it delivered
+    customer_name: str | None = None  # the full name as billed ("Paul Roux")
+    customer_email: str | None = None
+    placed_at: datetime | None = None
+    shipments: list[Shipment] = Field(default_factory=list)
+    shipped_at: datetime | None = None  # the earliest ship date
+    order_lines: list[str] = Field(default_factory=list)  # "1 x Horloge murale (Noyer) at 69.00 EUR"
+    payments: list[str] = Field(default_factory=list)  # "73.90 EUR on 2026-11-20 (paypal)"
+    policy_disclosure: str | None = None  # how and where the policy was shown before purchase (a setting)
     product_titles: list[str] = Field(default_factory=list)
     return_policy: str | None = None
     messages_sent: list[str] = Field(default_factory=list)  # "2026-11-03 order confirmation", …
@@ -231,9 +252,16 @@ class DisputePolicy(_Frozen):
     hold_flagged_orders: bool = True  # flag to the operator before the order goes to the supplier
     send_order_confirmation: bool = False  # when the store does not send it itself (evidence, K6)
     send_tracking_email: bool = False
+    # K3: how and where the refund and return policy is shown before purchase (sent as Stripe's
+    # refund_policy_disclosure with the policy itself). Empty: nothing is claimed about it.
+    policy_disclosure: str | None = Field(default=None, max_length=2000)
     # K6/A1: an order not shipped this many days after it was placed goes to the operator
     # (the supplier is late), and the tracking email waits for it.
     shipping_watch_days: int = Field(default=10, ge=1, le=90)
+
+
+# PayPal Seller Protection: an item of 750 USD or more needs delivery with signature confirmation.
+SIGNATURE_FROM = Money.of("750", "USD")
 
 
 class Decision(StrEnum):
@@ -272,6 +300,10 @@ def decide(reason: DisputeReason, facts: Facts, processor: Processor, policy: Di
     else:
         rec, why = Decision.CONTEST, (f"expected value {value} > 0 ({chance:.0%} x {amount} - fee {fee} "
                                       f"+ supplier credit {credit}) (K4)")
+    if processor == Processor.PAYPAL and reason in (DisputeReason.NOT_RECEIVED, DisputeReason.UNRECOGNIZED) \
+            and amount.currency == SIGNATURE_FROM.currency and amount >= SIGNATURE_FROM:
+        why += (f"; {amount} is {SIGNATURE_FROM} or more: PayPal asks for signature confirmation (proof of delivery "
+                "signed by the customer); the tracking alone may not be enough")
     decision = rec
     if policy.operator_above is not None and policy.operator_above.currency == amount.currency \
             and amount > policy.operator_above:
@@ -320,10 +352,7 @@ def answer_points(reason: DisputeReason, facts: Facts, *, store_name: str) -> li
                       + (". The disputed amount has been refunded in full." if facts.refunded_in_full else "."))
     if reason in (DisputeReason.NOT_RECEIVED, DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED,
                   DisputeReason.GENERAL) and facts.tracking:
-        where = f" to {facts.delivered_to}" if facts.delivered_to else ""
-        when = f" on {facts.delivered_at:%Y-%m-%d}" if facts.delivered_at else ""
-        points.append(f"The order was shipped with tracking ({', '.join(facts.tracking)}) and delivered{where}{when}"
-                      + ("." if facts.delivered_at else ": the carrier's record is attached."))
+        points.append(shipping_statement(facts))
     if reason == DisputeReason.NOT_AS_DESCRIBED:
         points.append("The items were sold as described on the product page: " + ", ".join(facts.product_titles)
                       + ". The customer could return them under the return policy shown at checkout"
@@ -349,10 +378,44 @@ def answer_points(reason: DisputeReason, facts: Facts, *, store_name: str) -> li
         if facts.customer_orders:
             points.append(f"The customer has {facts.customer_orders} earlier order(s) with the store, not disputed.")
     if reason == DisputeReason.DUPLICATE:
-        points.append("There is one charge for this order; no duplicate payment was taken.")
+        points.append(duplicate_statement(facts))
     if facts.messages_sent:
-        points.append("Messages sent to the customer: " + "; ".join(facts.messages_sent) + ".")
+        points.append("Messages exchanged with the customer: " + "; ".join(facts.messages_sent) + ".")
     return points
+
+
+def _day(when: datetime) -> str:
+    return f"{when:%Y-%m-%d}"
+
+
+def shipping_statement(facts: Facts) -> str:
+    """What the store's records show of the parcel(s), and nothing more: "delivered" only when
+    the carrier shows it delivered, with the date; otherwise the last status the store holds."""
+    parcels = []
+    for s in facts.shipments or []:
+        shipped = f" on {_day(s.shipped_at)}" if s.shipped_at else ""
+        known = carrier(s.carrier)
+        parcels.append(f"shipped{shipped} with {known.name if known else 'the carrier'} (tracking number {s.number})")
+    text = "The order was " + (" and ".join(parcels) if parcels
+                               else f"shipped with tracking ({', '.join(facts.tracking)})")
+    if facts.delivered_at:
+        where = f" to {facts.delivered_to}" if facts.delivered_to else ""
+        text += f"; the carrier shows it delivered{where} on {_day(facts.delivered_at)}"
+        if facts.shipping_address:
+            text += f", at the shipping address given with the order ({facts.shipping_address})"
+        return text + "."
+    statuses = {s.status for s in facts.shipments if s.status}
+    if "IN_TRANSIT" in statuses or any(s.in_transit_at for s in facts.shipments):
+        return text + "; the carrier's last status is in transit. The carrier's tracking record is attached."
+    return text + ". The carrier's tracking record is attached."
+
+
+def duplicate_statement(facts: Facts) -> str:
+    if len(facts.payments) == 1:
+        return f"There is one payment for this order ({facts.payments[0]}); no second payment was taken for it."
+    if facts.payments:
+        return "The payments recorded for this order are: " + "; ".join(facts.payments) + "."
+    return "The store's records hold one order and one charge for it; no second payment was taken."
 
 
 # -- K7: monitoring -------------------------------------------------------------------------------------

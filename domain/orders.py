@@ -95,6 +95,7 @@ class Transaction(_Frozen):
     status: str  # SUCCESS, PENDING, FAILURE, ERROR, AWAITING_RESPONSE, UNKNOWN
     gateway: str  # shopify_payments, paypal, stripe, manual...
     amount: Money
+    payment_id: str | None = None  # the processor's id of the payment (PayPal: its transaction id)
     parent_id: str | None = None
     processed_at: datetime | None = None
     maximum_refundable: Money | None = None

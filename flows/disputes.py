@@ -17,7 +17,7 @@ decide in time (K2: an unanswered dispute is lost).
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from prefect import flow
@@ -26,19 +26,19 @@ from prefect.logging import get_run_logger
 from pydantic import Field
 
 from domain.cases import CaseKind, DisputeState, is_terminal
+from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message
 from domain.disputes import (
     Decision,
     DisputeDecision,
     Facts,
     Processor,
-    answer_points,
+    Shipment,
     decide,
     evidence_status,
     normalise_reason,
     response_due,
 )
 from domain.errors import InvalidInput, PermanentError, TransientError
-from domain.evidence_pdf import summary_pdf
 from domain.money import Money
 from domain.orders import Order
 from domain.policy import StorePolicy
@@ -59,15 +59,15 @@ from ledger.models import Case
 from tasks import runtime
 from tasks.disputes import (
     DisputeView,
-    EvidencePack,
     accept_dispute,
     paypal,
     read_dispute,
+    send_dispute_message,
     stage_evidence,
     submit_evidence,
 )
 from tasks.effects import EffectFailed
-from tasks.store import find_shopify_order, read_shopify_order
+from tasks.store import find_shopify_order, find_shopify_order_by_payment, read_shopify_order
 
 KIND = CaseKind.DISPUTE.value
 D = DisputeState
@@ -109,6 +109,12 @@ async def _tie(view: DisputeView) -> Order | None:
             found = await find_shopify_order(f"#{digits}")
             if found is not None:
                 return found
+    if hints.get("transaction") and view.processor == Processor.PAYPAL:
+        # PayPal's published sample carries only `seller_transaction_id`: the store's own
+        # transactions say which order it paid (Shopify `paymentId`), around the payment's time.
+        paid_at = datetime.fromisoformat(hints["transaction_time"]) if hints.get("transaction_time") else None
+        return await find_shopify_order_by_payment(hints["transaction"], "paypal",
+                                                   paid_at or view.due or datetime.now(UTC))
     return None
 
 
@@ -181,51 +187,75 @@ class Step(CaseStep):
         return DisputeView.model_validate(self.case.data["view"])
 
 
+def _address_line(a: Any) -> str | None:
+    return ", ".join(p for p in (a.address1, a.zip, a.city, a.country_code) if p) if a else None
+
+
+def _person(a: Any) -> str | None:
+    if a is None:
+        return None
+    return " ".join(p for p in (a.first_name, a.last_name) if p) or None
+
+
 async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: Money) -> Facts:
-    """K3: the evidence, from the ledger first (messages sent, refunds, cancellations, returns),
-    then from the store (tracking, delivery, addresses, the customer's history)."""
+    """K3: the evidence, from the ledger first (messages sent and received, refunds,
+    cancellations, returns), then from the store (fulfilments and their tracking, delivery,
+    addresses, the customer's history). Read again right before the evidence goes out, so that
+    only what the records show then is stated."""
     db = runtime.db()
-    related = [c for c in await cases.cases_for_order(db, case.store_id, order.legacy_id) if c.id != case.id]
-    messages = []
-    for c in related:
+    every = await cases.cases_for_order(db, case.store_id, order.legacy_id)
+    related = [c for c in every if c.id != case.id]
+    logged = []
+    for c in every:
         for m in await records.messages_for_case(db, c.id):
-            if m.party == "customer" or (m.direction == "outbound" and m.party != "supplier"):
-                messages.append(f"{m.at:%Y-%m-%d} \u201c{m.subject}\u201d to {m.to_address}")
+            if m.party == "customer" and m.direction == "inbound":
+                logged.append((m.at, f"{m.at:%Y-%m-%d %H:%M} UTC, from the customer: \u201c{m.subject}\u201d"))
+            elif m.direction == "outbound" and m.party == "customer":
+                logged.append((m.at, f"{m.at:%Y-%m-%d %H:%M} UTC, sent to the customer ({m.to_address}): "
+                                     f"\u201c{m.subject}\u201d"))
+    messages = [text for _, text in sorted(logged, key=lambda x: x[0])]
     archived = [r for c in related for r in await records.refunds_for_case(db, c.id)]
     refunds = [f"{r.amount} {r.currency} on {r.created_at:%Y-%m-%d} ({r.method}, reference {r.reference or '-'})"
                for r in archived]
     refunds += [f"{r.amount.amount} {r.amount.currency} on {r.created_at:%Y-%m-%d} (Shopify refund {r.id})"
                 for r in order.refunds if not any(r.id == a.reference for a in archived)]
-    tracking = [f"{t.company or 'carrier'} {t.number}" for f in order.shipped_fulfillments for t in f.tracking
-                if t.number]
+    shipments = [Shipment(carrier=t.company, number=t.number, url=t.url, shipped_at=f.created_at,
+                          in_transit_at=f.in_transit_at, delivered_at=f.delivered_at, status=f.display_status)
+                 for f in order.shipped_fulfillments for t in f.tracking if t.number]
+    tracking = [f"{s.carrier or 'carrier'} {s.number}" for s in shipments]
     delivered = [f.delivered_at for f in order.shipped_fulfillments if f.delivered_at]
+    shipped = [s.shipped_at for s in shipments if s.shipped_at]
     ship, bill = order.shipping_address, order.billing_address
-
-    def line(a: Any) -> str | None:
-        return ", ".join(p for p in (a.address1, a.zip, a.city, a.country_code) if p) if a else None
-
     returns = [f"return {c.state} ({c.reason})" for c in related if c.kind == CaseKind.RETURN]
+    payments = [f"{t.amount} on {t.processed_at:%Y-%m-%d} ({t.gateway})" if t.processed_at else f"{t.amount} "
+                f"({t.gateway})" for t in order.transactions
+                if t.kind.value.upper() in ("SALE", "CAPTURE") and t.status.upper() == "SUCCESS"]
+    name = _person(bill) or " ".join(p for p in (order.customer.first_name, order.customer.last_name) if p) or None
     return Facts(
         order_name=order.name, amount_paid=order.total_received, disputed=disputed, tracking=tracking,
         delivered_at=max(delivered) if delivered else None,
-        delivered_to=", ".join(p for p in (ship.city, ship.country_code) if p) if ship else None,
+        delivered_to=", ".join(p for p in (ship.city, ship.country_code) if p) if ship and delivered else None,
         product_titles=[li.title for li in order.line_items],
+        order_lines=[f"{li.quantity} x {li.title}" + (f" ({li.variant_title})" if li.variant_title else "")
+                     + f" at {li.unit_price}" for li in order.line_items],
         return_policy=(f"returns accepted within {policy.return_window_days()} days of delivery; refunds within "
                        f"{policy.refunds.promise_business_days} business days"),
+        policy_disclosure=policy.disputes.policy_disclosure,
         messages_sent=messages, refunded=order.total_refunded if not order.total_refunded.is_zero() else None,
         refunds=refunds, cancelled=order.is_cancelled, returns=returns,
-        billing_matches_shipping=(line(bill) == line(ship)) if bill and ship else None,
-        billing_address=line(bill), shipping_address=line(ship),
+        billing_matches_shipping=(_address_line(bill) == _address_line(ship)) if bill and ship else None,
+        billing_address=_address_line(bill), shipping_address=_address_line(ship),
         customer_orders=max((order.customer.orders_count or 1) - 1, 0),
+        customer_name=name, customer_email=order.email or order.customer.email,
+        placed_at=order.processed_at or order.created_at, shipments=shipments,
+        shipped_at=min(shipped) if shipped else None, payments=payments,
     )
 
 
 async def step_received(step: Step) -> bool:
     case, policy, view = step.case, step.policy, step.view
-    if view.status in ("won", "lost"):
-        await step.move(D.WON if view.status == "won" else D.LOST, f"processor decided: {view.raw_status}",
-                        closed=True)
-        return False
+    if view.status in ("won", "lost", "prevented", "appeal"):
+        return await _closed_at_processor(step)
     if case.order_ref is None:
         await step.to_operator("dispute_untied", f"{view.processor.value} dispute {view.dispute_id} "
                                f"({view.amount}, {view.reason}) could not be tied to an order",
@@ -236,13 +266,7 @@ async def step_received(step: Step) -> bool:
     reason = normalise_reason(view.reason)
     status = evidence_status(reason, facts)
     decision = decide(reason, facts, view.processor, policy.disputes)
-    processor_due = view.due or view.due_date
-    if processor_due is not None:
-        due = response_due(processor_due, tz=policy.store.timezone, country=policy.store.country,
-                           margin=timedelta(hours=policy.disputes.margin_hours))
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="dispute_response", due_at=due.due_at,
-                                     act_at=due.act_at, action="submit the evidence, or apply the recommendation (K5)",
-                                     note=due.note)
+    await _set_due(step, view)
     await step.remember(f"decision: {decision.decision.value} — {decision.why}",
                         decision=decision.model_dump(mode="json"), facts=facts.model_dump(mode="json"),
                         evidence={"present": [e.value for e in status.present],
@@ -256,7 +280,8 @@ async def step_received(step: Step) -> bool:
 async def _apply(step: Step, decision: Decision) -> bool:
     if decision == Decision.ACCEPT:
         why = DisputeDecision.model_validate(step.case.data["decision"]).why
-        await accept_dispute(step.case.id, step.view, f"The store accepts this dispute: {why}")
+        await accept_dispute(step.case.id, step.view, "The store accepts this claim; the customer is refunded "
+                             "the disputed amount.")
         await deadlines.resolve_all(step.db, step.case.id, status="met")
         await step.move(D.ACCEPTED, f"accepted (K4): {why}", closed=True)
         return False
@@ -309,32 +334,78 @@ async def step_awaiting_decision(step: Step) -> bool:
     return False
 
 
+_PROCESSOR_NAMES = {Processor.STRIPE: "card", Processor.SHOPIFY_PAYMENTS: "card", Processor.PAYPAL: "PayPal"}
+
+
 def _pack(step: Step, facts: Facts) -> EvidencePack:
-    reason = normalise_reason(step.view.reason)
-    points = answer_points(reason, facts, store_name=step.policy.store.name)
-    order_tracking = facts.tracking[0].split(" ", 1) if facts.tracking else None
-    name = step.case.customer_first_name
-    sections = [("The claim", [f"{step.view.processor.value} dispute {step.view.dispute_id}: {step.view.reason}, "
-                               f"{step.view.amount}"]),
-                ("Our answer", points),
-                ("Evidence held", [f"present: {', '.join(step.case.data['evidence']['present']) or '-'}"])]
-    return EvidencePack(
-        answer="\n\n".join(points), customer_name=name, customer_email=step.case.customer_email, first_name=name,
-        billing_address=facts.billing_address, shipping_address=facts.shipping_address,
-        shipping_carrier=order_tracking[0] if order_tracking else None,
-        tracking_number=order_tracking[1] if order_tracking and len(order_tracking) > 1 else None,
-        shipping_date=f"{facts.delivered_at:%Y-%m-%d}" if facts.delivered_at else None,
-        product_description=", ".join(facts.product_titles) or None, refund_policy=facts.return_policy,
-        refund_ids=[r.split("reference ", 1)[-1].rstrip(")") for r in facts.refunds if "reference" in r],
-        summary_pdf=summary_pdf(f"{step.policy.store.name} - dispute on order {facts.order_name}", sections),
-    )
+    return build_pack(normalise_reason(step.view.reason), facts, store_name=step.policy.store.name,
+                      processor=_PROCESSOR_NAMES[step.view.processor], dispute_id=step.view.dispute_id,
+                      disputed=step.view.amount)
+
+
+async def _set_due(step: Step, view: DisputeView) -> None:
+    """K5: the processor's due date as a deadline row. A PayPal inquiry's own window is its own
+    row (`dispute_inquiry`): the claim that may follow gets `dispute_response` with its date."""
+    processor_due = view.due or view.due_date
+    if processor_due is None or view.status != "needs_response":
+        return
+    policy = step.policy
+    due = response_due(processor_due, tz=policy.store.timezone, country=policy.store.country,
+                       margin=timedelta(hours=policy.disputes.margin_hours))
+    inquiry = view.processor == Processor.PAYPAL and view.stage == "INQUIRY"
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry" if inquiry
+                                 else "dispute_response", due_at=due.due_at, act_at=due.act_at,
+                                 action="answer the inquiry (send-message)" if inquiry
+                                 else "submit the evidence, or apply the recommendation (K5)", note=due.note)
+
+
+async def _live_facts(step: Step) -> tuple[Facts, str]:
+    """Right before anything goes out: the dispute, the order, its fulfilments and tracking and the
+    communication log are read again (an order in transit at intake may be delivered now).
+    Returns the facts and the customer's language (M1)."""
+    view = await read_dispute(step.view.processor, step.view.dispute_id)
+    order = await read_shopify_order(step.case.order_ref or "")
+    facts = await order_facts(step.case, step.policy, order, view.amount)
+    locale = (order.locale or order.customer.locale or step.case.language or "en").lower()
+    language = "fr" if locale.startswith("fr") else "en"
+    status = evidence_status(normalise_reason(view.reason), facts)
+    await step.remember(view=view.model_dump(mode="json"), facts=facts.model_dump(mode="json"),
+                        evidence={"present": [e.value for e in status.present],
+                                  "missing": [e.value for e in status.missing]})
+    return facts, language
+
+
+async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language: str) -> bool:
+    """PayPal's inquiry stage: evidence cannot be provided (no provide-evidence link); the store
+    answers the buyer by send-message with the tracking and an explanation, once per stage. If
+    the buyer escalates to a claim, the claim's provide-evidence link brings the evidence."""
+    view = step.view
+    if not view.allows("send-message"):
+        await step.to_operator("dispute_no_channel", f"PayPal offers no action on dispute {view.dispute_id} now "
+                               f"(stage {view.stage}, status {view.raw_status}, links: "
+                               f"{', '.join(view.actions) or 'none'})", ["answer in PayPal's Resolution Center"])
+        return False
+    if step.case.data.get("inquiry_message_stage") == view.stage:
+        return False
+    message = inquiry_message(facts, pack, language=language, store_name=step.policy.store.name)
+    await send_dispute_message(step.case.id, view, message)
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry", status="met")
+    await step.remember("PayPal inquiry: the tracking and an explanation sent to the buyer (send-message); "
+                        "evidence follows if the buyer escalates to a claim", inquiry_message_stage=view.stage)
+    return False
 
 
 async def step_preparing(step: Step) -> bool:
-    facts = Facts.model_validate(step.case.data["facts"])
+    facts, language = await _live_facts(step)
+    view = step.view
+    if view.status in ("won", "lost", "prevented", "appeal"):
+        return await _closed_at_processor(step)
+    await _set_due(step, view)
     pack = _pack(step, facts)
+    if view.processor == Processor.PAYPAL and not view.allows("provide-evidence"):
+        return await _paypal_inquiry(step, facts, pack, language)
     try:
-        await stage_evidence(step.case.id, step.view, pack)
+        await stage_evidence(step.case.id, view, pack)
     except TransientError as exc:
         # A draft only: the submission carries the whole evidence again. A staging the processor
         # left unclear (Stripe replays a 500 saved under the key) must not hold the answer back.
@@ -351,21 +422,40 @@ async def step_preparing(step: Step) -> bool:
             await step.remember(incomplete_alerted=True)
         return False
     try:
-        await submit_evidence(step.case.id, step.view, pack)
+        await submit_evidence(step.case.id, view, pack)
     except EffectFailed as exc:
         await step.to_operator("dispute_submit_failed", f"the processor refused the evidence: "
                                f"{exc.operation.last_error}", ["submit in the processor's dashboard"])
         return False
     await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_response", status="met")
-    await step.move(D.SUBMITTED, "evidence submitted once (K5); nothing is edited after")
+    await step.move(D.SUBMITTED, "evidence submitted once (K5); nothing is edited after",
+                    data={"submitted_evidence": {"fields": sorted(k for k, v in pack.model_dump().items()
+                                                                  if v and k != "documents"),
+                                                 "documents": sorted(pack.documents)}})
     return True
 
 
-async def step_submitted(step: Step) -> bool:
+async def _closed_at_processor(step: Step) -> bool:
+    """The processor's own outcome: won, lost, prevented (stopped before it became a chargeback:
+    the payment goes back to the customer, no dispute fee), or an appeal the operator may file."""
     view = step.view
-    if view.status in ("won", "lost"):
-        await step.move(D.WON if view.status == "won" else D.LOST, f"processor decided: {view.raw_status}",
-                        closed=True)
+    if view.status == "appeal" or (view.status == "lost" and view.allows("appeal")):
+        await step.to_operator("dispute_appeal_possible", f"{view.processor.value} dispute {view.dispute_id} was "
+                               f"decided against the store ({view.raw_status}); an appeal is possible",
+                               ["appeal in the processor's dashboard with new evidence", "accept the outcome"])
+        return False
+    if view.status == "prevented":
+        target = D.LOST if step.case.state == D.SUBMITTED.value else D.ACCEPTED
+        await step.move(target, f"processor: {view.raw_status} (stopped before it became a chargeback; the "
+                        "payment goes back to the customer, no dispute fee)", closed=True)
+        return False
+    await step.move(D.WON if view.status == "won" else D.LOST, f"processor decided: {view.raw_status}", closed=True)
+    return False
+
+
+async def step_submitted(step: Step) -> bool:
+    if step.view.status in ("won", "lost", "prevented", "appeal"):
+        return await _closed_at_processor(step)
     return False
 
 

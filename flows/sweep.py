@@ -178,6 +178,7 @@ HANDLERS: dict[str, Handler] = {
     "follow_up": _flag("follow_up_due", "time for the follow-up email (R6)"),
     "survey": _survey,
     "dispute_response": _flag("submit_due", "the processor's due date minus the margin: submit now (K5)"),
+    "dispute_inquiry": _flag("submit_due", "PayPal inquiry: its due date minus the margin: answer now (K5)"),
     "shipping_watch": _flag("watch_due", "the order has not shipped in the expected time (A1)"),
 }
 # Deadlines acted on even when the case is over (they follow its end).

@@ -18,6 +18,7 @@ from typing import Any
 from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack
 from domain.disputes import Processor
 from domain.money import Money
 from integrations.httpclients import async_client
@@ -40,7 +41,7 @@ class DisputeView(BaseModel):
 
     processor: Processor
     dispute_id: str
-    status: str  # needs_response | under_review | won | lost | accepted
+    status: str  # needs_response | under_review | won | lost | accepted | prevented | appeal
     raw_status: str
     reason: str  # the processor's own code (domain.disputes.normalise_reason maps it)
     amount: Money
@@ -49,27 +50,11 @@ class DisputeView(BaseModel):
     submitted: bool
     evidence_id: str | None = None  # Shopify: the ShopifyPaymentsDisputeEvidence id
     order_hints: dict[str, str] = Field(default_factory=dict)  # order_id, order_legacy_id, order_name, charge...
+    stage: str | None = None  # PayPal: INQUIRY, CHARGEBACK, PRE_ARBITRATION, ARBITRATION
+    actions: tuple[str, ...] = ()  # PayPal: what the HATEOAS links offer now (provide-evidence, send-message, ...)
 
-
-class EvidencePack(BaseModel):
-    """What we send, built once from the ledger and the store (K3) and stored with the operation."""
-
-    model_config = ConfigDict(frozen=True)
-
-    answer: str  # the written answer, one point per paragraph
-    customer_name: str | None = None
-    customer_email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    billing_address: str | None = None
-    shipping_address: str | None = None
-    shipping_carrier: str | None = None
-    tracking_number: str | None = None
-    shipping_date: str | None = None
-    product_description: str | None = None
-    refund_policy: str | None = None
-    refund_ids: list[str] = Field(default_factory=list)
-    summary_pdf: bytes | None = None
+    def allows(self, action: str) -> bool:
+        return action in self.actions
 
 
 def stripe_settings() -> StripeSettings:
@@ -96,11 +81,20 @@ async def paypal() -> AsyncIterator[PayPalClient]:
         yield PayPalClient(settings, http)
 
 
+# Stripe's dispute.status (current API): `prevented` is a chargeback stopped before it was filed
+# (e.g. Visa RDR: the payment goes back to the customer, no dispute fee); `appeal_needs_response`
+# a decision the store may appeal (appeal evidence, a separate hash: the operator decides);
+# `appeal_under_review` an appeal sent.
 _STRIPE_STATUS = {"needs_response": "needs_response", "warning_needs_response": "needs_response",
                   "under_review": "under_review", "warning_under_review": "under_review", "won": "won",
-                  "lost": "lost", "warning_closed": "won", "prevented": "won"}
+                  "lost": "lost", "warning_closed": "won", "prevented": "prevented",
+                  "appeal_needs_response": "appeal", "appeal_under_review": "under_review"}
 _SHOPIFY_STATUS = {"NEEDS_RESPONSE": "needs_response", "UNDER_REVIEW": "under_review", "WON": "won", "LOST": "lost",
-                   "ACCEPTED": "accepted", "CHARGE_REFUNDED": "lost", "PREVENTED": "won"}
+                   "ACCEPTED": "accepted", "CHARGE_REFUNDED": "lost", "PREVENTED": "prevented"}
+# PayPal's HATEOAS rels for the actions the flow may take (the reference: "in case the link is not
+# present ... you can't").
+PAYPAL_ACTIONS = ("provide-evidence", "send-message", "make-offer", "accept-claim", "escalate", "appeal",
+                  "acknowledge-return-item", "provide-supporting-info")
 
 
 def _paypal_status(status: str, outcome: str | None) -> str:
@@ -127,13 +121,15 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
         hints = {}
         for t in p.transactions:
             for key, value in (("invoice", t.invoice_number), ("custom", t.custom),
-                               ("transaction", t.seller_transaction_id)):
+                               ("transaction", t.seller_transaction_id),
+                               ("transaction_time", t.create_time.isoformat() if t.create_time else None)):
                 if value and key not in hints:
                     hints[key] = value
         outcome = p.outcome.outcome_code if p.outcome else None
         return DisputeView(processor=processor, dispute_id=p.id, status=_paypal_status(p.status, outcome),
                            raw_status=p.status, reason=p.reason, amount=p.amount, due=p.due_by,
-                           submitted=p.seller_evidence_submitted, order_hints=hints)
+                           submitted=p.seller_evidence_submitted, order_hints=hints, stage=p.life_cycle_stage,
+                           actions=tuple(a for a in PAYPAL_ACTIONS if p.allows(a)))
     async with runtime.shopify() as shopify:
         s = await shopify.get_dispute(dispute_id)
     hints = {k: v for k, v in (("order_id", s.order_id), ("order_legacy_id", s.order_legacy_id),
@@ -143,15 +139,28 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
                        submitted=s.evidence.submitted, evidence_id=s.evidence.id, order_hints=hints)
 
 
-def _stripe_evidence(pack: EvidencePack, file_id: str | None) -> dict[str, str]:
-    fields = {
+# Stripe's file-id evidence fields, filled from the pack's documents (uploaded with purpose
+# dispute_evidence); `summary` is the letter, sent as uncategorized_file.
+STRIPE_FILE_FIELDS = {"summary": "uncategorized_file", "receipt": "receipt",
+                      "shipping_documentation": "shipping_documentation",
+                      "customer_communication": "customer_communication"}
+
+
+def stripe_evidence(pack: EvidencePack, file_ids: dict[str, str] | None = None) -> dict[str, str]:
+    """The `evidence` hash of POST /v1/disputes/{id} (spec3.yaml `dispute_evidence`)."""
+    fields: dict[str, str | None] = {
         "uncategorized_text": pack.answer, "customer_name": pack.customer_name,
         "customer_email_address": pack.customer_email, "billing_address": pack.billing_address,
         "shipping_address": pack.shipping_address, "shipping_carrier": pack.shipping_carrier,
         "shipping_tracking_number": pack.tracking_number, "shipping_date": pack.shipping_date,
-        "product_description": pack.product_description, "refund_policy_disclosure": pack.refund_policy,
-        "uncategorized_file": file_id,
+        "product_description": pack.product_description, "refund_policy_disclosure": pack.refund_policy_disclosure,
+        "refund_refusal_explanation": pack.refund_refusal_explanation,
+        "cancellation_policy_disclosure": pack.cancellation_policy_disclosure,
+        "cancellation_rebuttal": pack.cancellation_rebuttal,
+        "duplicate_charge_explanation": pack.duplicate_charge_explanation,
     }
+    for document, field in STRIPE_FILE_FIELDS.items():
+        fields[field] = (file_ids or {}).get(document)
     return {k: v for k, v in fields.items() if v}
 
 
@@ -159,28 +168,45 @@ def _shopify_evidence(pack: EvidencePack) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "uncategorizedText": pack.answer, "customerEmailAddress": pack.customer_email,
         "customerFirstName": pack.first_name, "customerLastName": pack.last_name,
-        "refundPolicyDisclosure": pack.refund_policy,
+        "refundPolicyDisclosure": pack.refund_policy_disclosure,
     }
     return {k: v for k, v in fields.items() if v}
 
 
-def _paypal_items(pack: EvidencePack) -> list[EvidenceItem]:
-    items = []
-    if pack.tracking_number and pack.shipping_carrier:
-        items.append(EvidenceItem(evidence_type="PROOF_OF_FULFILLMENT", notes=pack.answer[:2000],
-                                  tracking_info=(TrackingInfo(carrier_name="OTHER",
-                                                              carrier_name_other=pack.shipping_carrier,
-                                                              tracking_number=pack.tracking_number),)))
-    if pack.refund_ids:
-        items.append(EvidenceItem(evidence_type="PROOF_OF_REFUND", notes=pack.answer[:2000],
-                                  refund_ids=tuple(pack.refund_ids)))
+def paypal_items(pack: EvidencePack) -> list[EvidenceItem]:
+    """PayPal `evidences` for the pack's reason (PAYPAL_CHECKLIST): the tracking with PayPal's own
+    carrier code (OTHER + the name only for a carrier PayPal's list does not have), refund ids,
+    and notes for the rest. The documents go in the same call as evidence files."""
+    notes = pack.answer[:2000]
+    items: list[EvidenceItem] = []
+    for kind in PAYPAL_CHECKLIST.get(pack.reason, ()):
+        if kind == "PROOF_OF_FULFILLMENT" and pack.tracking_number and pack.paypal_carrier:
+            other = pack.shipping_carrier if pack.paypal_carrier == "OTHER" else None
+            items.append(EvidenceItem(evidence_type=kind, notes=notes, tracking_info=(TrackingInfo(
+                carrier_name=pack.paypal_carrier, carrier_name_other=other, tracking_number=pack.tracking_number,
+                tracking_url=pack.tracking_url),)))
+        elif kind == "PROOF_OF_REFUND" and pack.refund_ids:
+            items.append(EvidenceItem(evidence_type=kind, notes=notes, refund_ids=tuple(pack.refund_ids)))
+        elif kind == "ITEM_DESCRIPTION" and pack.product_description:
+            items.append(EvidenceItem(evidence_type=kind, notes=pack.product_description[:2000]))
+        elif kind == "RETURN_POLICY" and pack.refund_policy_disclosure:
+            items.append(EvidenceItem(evidence_type=kind, notes=pack.refund_policy_disclosure[:2000]))
+        elif kind == "ORDER_DETAILS":
+            details = pack.duplicate_charge_explanation or pack.cancellation_rebuttal or notes
+            items.append(EvidenceItem(evidence_type=kind, notes=details[:2000]))
     if not items:
-        items.append(EvidenceItem(evidence_type="OTHER", notes=pack.answer[:2000]))
+        items.append(EvidenceItem(evidence_type="OTHER", notes=notes))
     return items
+
+
+def paypal_files(pack: EvidencePack) -> list[tuple[str, bytes, str]]:
+    return [(f"{name.replace('_', '-')}.pdf", content, "application/pdf") for name, content in pack.documents.items()]
 
 
 async def _submitted(view: DisputeView) -> bool:
     fresh = await read_dispute.fn(view.processor, view.dispute_id)
+    if view.processor == Processor.PAYPAL:  # after an inquiry message PayPal waits for the buyer: not evidence
+        return fresh.submitted or fresh.status in ("won", "lost")
     return fresh.submitted or fresh.status in ("under_review", "won", "lost")
 
 
@@ -192,7 +218,7 @@ async def stage_evidence(case_id: str, view: DisputeView, pack: EvidencePack) ->
     async def call(op: Operation) -> EffectResult:
         if view.processor == Processor.STRIPE:
             async with stripe() as client:
-                await client.update_dispute(view.dispute_id, _stripe_evidence(pack, None), submit=False,
+                await client.update_dispute(view.dispute_id, stripe_evidence(pack), submit=False,
                                             idempotency_key=op.idempotency_key)
         elif view.processor == Processor.SHOPIFY_PAYMENTS and view.evidence_id:
             async with runtime.shopify() as shopify:
@@ -218,16 +244,16 @@ async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -
             return EffectResult(data={"submitted": True, "already": True})
         if view.processor == Processor.STRIPE:
             async with stripe() as client:
-                file_id = None
-                if pack.summary_pdf:
-                    file_id = await client.upload_file(pack.summary_pdf, "evidence-summary.pdf",
-                                                       idempotency_key=f"{op.idempotency_key}-file")
-                await client.update_dispute(view.dispute_id, _stripe_evidence(pack, file_id), submit=True,
+                file_ids = {}
+                for name, content in pack.documents.items():
+                    suffix = "" if name == "summary" else f"-{name}"
+                    file_ids[name] = await client.upload_file(content, f"{name.replace('_', '-')}.pdf",
+                                                              idempotency_key=f"{op.idempotency_key}-file{suffix}")
+                await client.update_dispute(view.dispute_id, stripe_evidence(pack, file_ids), submit=True,
                                             idempotency_key=op.idempotency_key)
         elif view.processor == Processor.PAYPAL:
-            files = [("evidence-summary.pdf", pack.summary_pdf, "application/pdf")] if pack.summary_pdf else []
             async with paypal() as client:
-                await client.provide_evidence(view.dispute_id, _paypal_items(pack), files,
+                await client.provide_evidence(view.dispute_id, paypal_items(pack), paypal_files(pack),
                                               idempotency_key=op.idempotency_key)
         else:
             if not view.evidence_id:
@@ -241,6 +267,23 @@ async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -
                            request={"dispute_id": view.dispute_id, "answer": pack.answer[:500]}, call=call,
                            reconcile=reconcile)
     return {**result.data, "operation_id": result.operation_id}
+
+
+@task(name="send-dispute-message", task_run_name="send-dispute-message-{case_id}", **RETRYING)
+async def send_dispute_message(case_id: str, view: DisputeView, message: str) -> dict[str, Any]:
+    """PayPal inquiry stage: the store's answer to the buyer by send-message (the tracking and an
+    explanation), once per stage. Evidence cannot be provided at this stage (no link for it)."""
+
+    async def call(op: Operation) -> EffectResult:
+        async with paypal() as client:
+            await client.send_message(view.dispute_id, message, idempotency_key=op.idempotency_key)
+        return EffectResult(data={"message_sent": True})
+
+    result = await perform(runtime.db(), natural_key=f"dispute.message:{case_id}:{view.stage or '-'}",
+                           kind="dispute.message.paypal", vendor=view.processor.value, case_id=case_id,
+                           request={"dispute_id": view.dispute_id, "message": message[:500]}, call=call,
+                           resend_safe=True)
+    return result.data
 
 
 @task(name="accept-dispute", task_run_name="accept-dispute-{case_id}", **RETRYING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +28,12 @@ async def read_shopify_order(order_ref: str) -> Order:
 async def find_shopify_order(name: str) -> Order | None:
     async with runtime.shopify() as shopify:
         return await shopify.find_order_by_name(name)
+
+
+async def find_shopify_order_by_payment(payment_id: str, gateway: str, paid_at: datetime) -> Order | None:
+    """The order a processor's payment id belongs to (a PayPal dispute naming only its transaction)."""
+    async with runtime.shopify() as shopify:
+        return await shopify.find_order_by_payment(payment_id, gateway=gateway, paid_at=paid_at)
 
 
 def _cancel_result(order: Order, job_id: str | None) -> EffectResult:

@@ -18,6 +18,10 @@ It speaks PayPal's documented contract (INTEGRATIONS.md §6; PayPal's OpenAPI de
   `422 UNPROCESSABLE_ENTITY` with issue ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE. Documented
   issues are used for bad evidence: MISSING_EVIDENCE_TYPE, MISSING_TRACKING_INFO, MISSING_REFUND_ID,
   INVALID_EVIDENCE_FILE.
+* `POST .../send-message` (JSON `{"message"}` or a multipart `input` part): the INQUIRY stage only,
+  whose links are `self`, `send_message` (and `accept_claim`): provide-evidence is refused there
+  with 422 ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE, as PayPal's reference says evidence is for
+  the claim stage; the dispute then waits for the buyer (WAITING_FOR_BUYER_RESPONSE).
 * `POST .../accept-claim` (JSON: `note` required, `accept_claim_reason`, `accept_claim_type`,
   `refund_amount`): RESOLVED with outcome RESOLVED_BUYER_FAVOUR (a partial refund below the disputed
   amount waits for the buyer instead); a refund amount on a not-received dispute is 422
@@ -293,11 +297,15 @@ class FakeDispute:
     submissions: list[Json] = field(default_factory=list)
     acceptances: list[Json] = field(default_factory=list)
     acknowledgements: list[Json] = field(default_factory=list)
+    messages: list[Json] = field(default_factory=list)
 
     def links(self, root: str) -> list[Json]:
         href = f"{root}/v1/customer/disputes/{self.id}"
         links: list[Json] = [{"href": href, "rel": "self", "method": "GET"}]
-        if self.status == "WAITING_FOR_SELLER_RESPONSE":
+        if self.stage == "INQUIRY" and self.status != "RESOLVED":
+            # The inquiry stage: the parties talk (send-message); evidence is for the claim stage.
+            links.append({"href": f"{href}/send-message", "rel": "send_message", "method": "POST"})
+        elif self.status == "WAITING_FOR_SELLER_RESPONSE":
             links.append({"href": f"{href}/provide-evidence", "rel": "provide_evidence", "method": "POST"})
         if self.status in OPEN_FOR_ACTIONS:
             links.append({"href": f"{href}/accept-claim", "rel": "accept_claim", "method": "POST"})
@@ -366,6 +374,7 @@ class FakeDispute:
             "submissions": self.submissions,
             "acceptances": self.acceptances,
             "acknowledgements": self.acknowledgements,
+            "messages": self.messages,
         }
 
 
@@ -662,7 +671,7 @@ class FakePayPalState:
         files = [p for p in parts if p.name != "input"]
         _check_files(files)
         with self.lock:
-            if dispute.status != "WAITING_FOR_SELLER_RESPONSE":
+            if dispute.status != "WAITING_FOR_SELLER_RESPONSE" or dispute.stage == "INQUIRY":
                 raise _not_allowed(dispute, "Provide evidence")
             now = self.now()
             names = [f.filename for f in files if f.filename]
@@ -680,6 +689,31 @@ class FakePayPalState:
             dispute.submissions.append(
                 {"request_id": call.request_id, "at": pp_time(now), "evidences": evidences, "parts": call.body}
             )
+            return _self_link(self.root_url, dispute)
+
+    def send_message(self, dispute_id: str, call: CallRecord, content_type: str, raw: bytes) -> Json:
+        """Send message about dispute to other party: the inquiry stage's channel (JSON `message`,
+        or a multipart `input` part holding it). The buyer is then expected to answer."""
+        dispute = self.find(dispute_id)
+        if content_type.lower().startswith("multipart/form-data"):
+            parts = _multipart(content_type, raw)
+            call.body = [p.summary() for p in parts]
+            inputs = [p for p in parts if p.name == "input"]
+            body = _json_part(inputs[0]) if inputs else {}
+        else:
+            body = _json_body(content_type, raw)
+            call.body = body
+        message = body.get("message") if isinstance(body, Mapping) else None
+        if not isinstance(message, str) or not 0 < len(message) <= NOTE_MAX:
+            raise _invalid("MISSING_REQUIRED_PARAMETER", "message is required (1 to 2000 characters).", "/message")
+        with self.lock:
+            if dispute.stage != "INQUIRY" or dispute.status == "RESOLVED":
+                raise _not_allowed(dispute, "Send message")
+            now = self.now()
+            dispute.messages.append({"posted_by": "SELLER", "time_posted": pp_time(now), "content": message,
+                                     "request_id": call.request_id})
+            dispute.status = "WAITING_FOR_BUYER_RESPONSE"
+            dispute.updated_at = now
             return _self_link(self.root_url, dispute)
 
     def accept_claim(self, dispute_id: str, call: CallRecord, content_type: str, raw: bytes) -> tuple[Json, str]:
@@ -1176,6 +1210,9 @@ def _dispatch(
                 return cached[0], cached[1], []
         if action == "provide-evidence":
             body = state.provide_evidence(dispute_id, call, content_type, raw)
+            event = EVENT_TYPES["updated"]
+        elif action == "send-message":
+            body = state.send_message(dispute_id, call, content_type, raw)
             event = EVENT_TYPES["updated"]
         elif action == "accept-claim":
             body, event = state.accept_claim(dispute_id, call, content_type, raw)

@@ -468,6 +468,7 @@ class SeedOrder(_SeedModel):
     line_items: list[SeedLineItem] = Field(min_length=1)
     tags: list[str] = Field(default_factory=list)
     gateway: str = "shopify_payments"
+    payment_id: str | None = None  # the processor's payment id of the sale (default: one per gateway)
     paid: bool = True
     shipping_price: Decimal = Field(default=ZERO, ge=0)
     shipping_address: SeedAddress | None = None
@@ -572,6 +573,7 @@ class FakeTransaction:
     amount: Decimal
     created_at: datetime
     parent_id: int | None = None
+    payment_id: str | None = None  # `paymentId`: the processor's id (PayPal's transaction id)
 
     @property
     def gid(self) -> str:
@@ -1187,9 +1189,11 @@ class FakeShopState:
                 visit_source=seed.visit_source,
             )
             if seed.paid:
+                number = self.next_id()
                 order.transactions.append(
                     FakeTransaction(
-                        self.next_id(), "SALE", "SUCCESS", seed.gateway, order.total_price, created
+                        number, "SALE", "SUCCESS", seed.gateway, order.total_price, created,
+                        payment_id=seed.payment_id or _payment_id(seed.gateway, number),
                     )
                 )
             self.orders[order.id] = order
@@ -2753,6 +2757,15 @@ def _hold_view(hold: FakeHold) -> Json:
     }
 
 
+def _payment_id(gateway: str, number: int) -> str | None:
+    """A processor's payment id for a seeded sale: PayPal's are 17 upper-case letters and digits."""
+    if gateway == "paypal":
+        return f"{number:04d}PAYPAL{number:07d}"[:17]
+    if gateway == "stripe":
+        return f"pi_sandbox{number:014d}"
+    return None
+
+
 def _transaction_view(order: FakeOrder, t: FakeTransaction) -> Json:
     parent = next((p for p in order.transactions if p.id == t.parent_id), None)
     refundable = t.kind in REFUNDABLE_KINDS
@@ -2761,6 +2774,7 @@ def _transaction_view(order: FakeOrder, t: FakeTransaction) -> Json:
         "kind": t.kind,
         "status": t.status,
         "gateway": t.gateway,
+        "paymentId": t.payment_id,
         "formattedGateway": t.gateway.replace("_", " ").title(),
         "test": order.test,
         "createdAt": _iso(t.created_at),
@@ -3187,8 +3201,8 @@ def _filter_disputes(
 
 
 def _search(orders: Sequence[FakeOrder], query: str | None) -> list[FakeOrder]:
-    """Shopify search syntax, the filters the fake understands: name, email, tag and created_at
-    with a comparator (`created_at:>=2026-03-01T00:00:00Z`); others ignored."""
+    """Shopify search syntax, the filters the fake understands: name, email, tag, gateway and
+    created_at with a comparator (`created_at:>=2026-03-01T00:00:00Z`); others ignored."""
     found = list(orders)
     try:
         terms = shlex.split(query or "")
@@ -3205,6 +3219,8 @@ def _search(orders: Sequence[FakeOrder], query: str | None) -> list[FakeOrder]:
             found = [o for o in found if value in o.tags]
         elif key == "created_at":
             found = [o for o in found if _compares(o.created_at, value)]
+        elif key == "gateway":
+            found = [o for o in found if o.gateway.casefold() == value.casefold()]
     return found
 
 

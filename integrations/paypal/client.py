@@ -4,9 +4,12 @@ Contract (INTEGRATIONS.md §6 and PayPal's references, see models.py and webhook
 
 * OAuth2 client credentials: `POST /v1/oauth2/token` with HTTP Basic (client id, secret) and
   `grant_type=client_credentials`; the answer carries `access_token` and `expires_in` (seconds)
-  (https://developer.paypal.com/api/rest/authentication/). The token is kept in memory and renewed
-  a margin before it expires, and once more when an API call answers 401.
+  (https://developer.paypal.com/api/rest/authentication/). The token is kept in memory for the
+  whole process (shared by every client of the same app: a task opens a new client per call, and
+  PayPal rate-limits token requests), renewed a margin before it expires, and once more when an
+  API call answers 401.
 * `GET /v1/customer/disputes/{id}`, `GET /v1/customer/disputes` (one page, for reconciliation),
+  `POST .../send-message` (JSON `{"message"}`, the inquiry stage),
   `POST .../provide-evidence` (multipart/form-data: an `input` JSON part `{"evidences": [...]}`,
   sent as PayPal's SDKs send it — `filename="input.json"`, `application/json` — and one
   `evidence-file` part per document), `POST .../accept-claim` and `POST .../acknowledge-return-item`
@@ -34,9 +37,11 @@ retry layers never multiply (STYLE.md "Errors").
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -119,6 +124,22 @@ class _Reply:
     status: int
     payload: Any
     debug_id: str | None
+
+
+# One token per PayPal app for the whole process: (api root, client id, secret digest) -> token.
+_TOKENS: dict[tuple[str, str, str], _Token] = {}
+_TOKENS_LOCK = threading.Lock()
+
+
+def _app_key(settings: PayPalSettings) -> tuple[str, str, str]:
+    digest = hashlib.sha256(settings.client_secret.get_secret_value().encode()).hexdigest()
+    return settings.api_root, settings.client_id, digest
+
+
+def forget_tokens() -> None:
+    """Drop the process's cached PayPal tokens (tests; a rotated secret gets a new key anyway)."""
+    with _TOKENS_LOCK:
+        _TOKENS.clear()
 
 
 # ---------------------------------------------------------------------- error mapping
@@ -359,6 +380,22 @@ class PayPalClient:
         )
         return PayPalActionResult(dispute_id=dispute_id, links=_links(reply.payload), debug_id=reply.debug_id)
 
+    async def send_message(self, dispute_id: str, message: str, *, idempotency_key: str) -> PayPalActionResult:
+        """`POST /v1/customer/disputes/{id}/send-message` (JSON `{"message": ...}`, 1 to 2000
+        characters): the inquiry stage's channel to the buyer. Allowed only while the dispute's
+        HATEOAS links offer `send-message`; otherwise PayPal answers 422 (a `PermanentError`)."""
+        _check_dispute_id(dispute_id)
+        _check_request_id(idempotency_key)
+        _check_note(message, "message")
+        reply = await self._call(
+            "POST",
+            f"{DISPUTES_PATH}/{dispute_id}/send-message",
+            operation=f"send message on dispute {dispute_id}",
+            json_body={"message": message},
+            idempotency_key=idempotency_key,
+        )
+        return PayPalActionResult(dispute_id=dispute_id, links=_links(reply.payload), debug_id=reply.debug_id)
+
     async def accept_claim(
         self,
         dispute_id: str,
@@ -515,19 +552,36 @@ class PayPalClient:
 
     # ---- OAuth2 client credentials ----
 
+    def _shared_token(self) -> _Token | None:
+        with _TOKENS_LOCK:
+            return _TOKENS.get(_app_key(self._settings))
+
+    def _share(self, token: _Token, replaces: _Token | None = None) -> None:
+        with _TOKENS_LOCK:
+            key = _app_key(self._settings)
+            current = _TOKENS.get(key)
+            if current is None or current is replaces or current.renew_at <= token.renew_at:
+                _TOKENS[key] = token
+
     async def _ensure_token(self) -> _Token:
         async with self._token_lock:
-            token = self._token
-            if token is not None and self._clock() < token.renew_at:
-                return token
+            for token in (self._token, self._shared_token()):
+                if token is not None and self._clock() < token.renew_at:
+                    self._token = token
+                    return token
             self._token = await self._fetch_token()
+            self._share(self._token)
             return self._token
 
     async def _renew_after_rejection(self, rejected: _Token) -> _Token:
         async with self._token_lock:
-            if self._token is not None and self._token is not rejected:
-                return self._token  # another call renewed it meanwhile
+            shared = self._shared_token()
+            for token in (self._token, shared):
+                if token is not None and token is not rejected and self._clock() < token.renew_at:
+                    self._token = token  # another call renewed it meanwhile
+                    return token
             self._token = await self._fetch_token()
+            self._share(self._token, replaces=rejected)
             return self._token
 
     async def _fetch_token(self) -> _Token:

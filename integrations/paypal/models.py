@@ -235,6 +235,7 @@ class PayPalTransaction(_Frozen):
     custom: str | None = None
     gross_amount: Money | None = None
     transaction_status: str | None = None
+    create_time: datetime | None = None  # when the buyer paid: where to look for the store's order
 
 
 class PayPalDisputeOutcome(_Frozen):
@@ -323,6 +324,7 @@ def _transaction(raw: Any, where: str) -> PayPalTransaction:
         custom=_opt_str(raw.get("custom")),
         gross_amount=parse_money(gross, f"{where}.gross_amount") if gross is not None else None,
         transaction_status=_opt_str(raw.get("transaction_status")),
+        create_time=parse_time(raw.get("create_time"), f"{where}.create_time"),
     )
 
 

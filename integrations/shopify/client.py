@@ -36,7 +36,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -211,6 +211,21 @@ class ShopifyClient:
             # Search is fuzzy at Shopify: only an exact name is an answer.
             if node.get("name") == wanted:
                 return _map(order_from_graphql, node, reply)
+        return None
+
+    async def find_order_by_payment(self, payment_id: str, *, gateway: str, paid_at: datetime,
+                                    window: timedelta = timedelta(days=3)) -> Order | None:
+        """The order whose transaction carries this processor payment id (`paymentId`), among the
+        orders paid through `gateway` created within `window` of `paid_at`; None if none does."""
+        if paid_at.tzinfo is None:
+            raise ValueError("find_order_by_payment needs a timezone-aware paid_at")
+        query = (f"gateway:{gateway} created_at:>={_search_time(paid_at - window)} "
+                 f"created_at:<={_search_time(paid_at + window)}")
+        reply = await self._execute(_Call("OrdersByPayment", documents.ORDERS_BY_PAYMENT_QUERY, {"query": query},
+                                          "query"))
+        for node in (reply.data.get("orders") or {}).get("nodes") or []:
+            if any(t.get("paymentId") == payment_id for t in node.get("transactions") or []):
+                return await self.get_order(node["id"])
         return None
 
     async def count_orders(self, created_from: datetime, created_until: datetime) -> OrderCount:

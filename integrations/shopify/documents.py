@@ -88,6 +88,7 @@ fragment AfterSalesOrder on Order {{
     kind
     status
     gateway
+    paymentId
     processedAt
     parentTransaction {{ id }}
     amountSet {{ {_MONEY} }}
@@ -129,6 +130,15 @@ query OrderByName($query: String!) {
 """
     + ORDER_FRAGMENT
 )
+
+# A payment processor's dispute that names only its transaction (PayPal `seller_transaction_id`):
+# the orders paid through that gateway around the payment's time, with only their payment ids
+# (the whole order of each would exceed the query cost limit); the caller reads the one that matches.
+ORDERS_BY_PAYMENT_QUERY = """
+query OrdersByPayment($query: String!) {
+  orders(first: 50, query: $query) { nodes { id transactions(first: 5) { paymentId } } }
+}
+"""
 
 # K7: the store's orders over a span (a month's sales for the chargeback ratio). `query` is
 # search syntax on created_at (the client builds it); `limit: null` lifts the default cap of
@@ -598,6 +608,7 @@ ALL_DOCUMENTS: dict[str, str] = {
     "FulfillmentOrderHold": FULFILLMENT_ORDER_HOLD_MUTATION,
     "FulfillmentOrderReleaseHold": FULFILLMENT_ORDER_RELEASE_HOLD_MUTATION,
     "OrderByName": ORDER_BY_NAME_QUERY,
+    "OrdersByPayment": ORDERS_BY_PAYMENT_QUERY,
     "OrderCancel": ORDER_CANCEL_MUTATION,
     "JobStatus": JOB_QUERY,
     "RefundCreate": REFUND_CREATE_MUTATION,

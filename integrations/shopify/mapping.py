@@ -181,6 +181,7 @@ def transaction_from_graphql(node: Json) -> Transaction:
         status=node["status"],
         gateway=node.get("gateway") or "unknown",
         amount=money_bag(node["amountSet"]),
+        payment_id=node.get("paymentId") or None,
         parent_id=parent.get("id"),
         processed_at=parse_datetime(node.get("processedAt")),
         maximum_refundable=money_v2(maximum) if maximum else None,

@@ -15,6 +15,7 @@ import pytest
 
 from deployments.sandbox.paypal_fake import RunningFakePayPal, start_fake_paypal
 from integrations.paypal import PayPalClient, PayPalSettings
+from integrations.paypal.client import forget_tokens
 
 CLIENT_ID = "integration-paypal-client"
 CLIENT_SECRET = "integration-paypal-secret"
@@ -116,6 +117,7 @@ def paypal_server_fixture() -> Iterator[RunningFakePayPal]:
 def paypal_fake_fixture(paypal_server: RunningFakePayPal) -> RunningFakePayPal:
     """The running fake, as fresh as a new PayPal app (tokens, disputes, replies, faults, calls, webhooks)."""
     paypal_server.state.reset()
+    forget_tokens()  # a fresh PayPal app: the process's cached token belongs to the previous one
     return paypal_server
 
 

@@ -605,3 +605,59 @@ def test_junk_is_invalid_input_with_a_reason(body: Any, reason: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_dispute_event(body)
     assert reason in caught.value.reason and caught.value.status_code == 400
+
+
+async def test_the_token_is_shared_by_every_client_of_the_process(
+    paypal_control: PayPalControl, paypal_fake: RunningFakePayPal, paypal_http: httpx.AsyncClient
+) -> None:
+    """Issue 15: the tasks open a new client per call; PayPal rate-limits token requests, so the
+    token lives for the process, not for one client."""
+    dispute = await new_dispute(paypal_control)
+    for _ in range(4):
+        await make_client(paypal_fake, paypal_http).get_dispute(dispute["dispute_id"])
+    calls = await paypal_control.calls()
+    assert [c["path"] for c in calls].count(TOKEN_PATH) == 1
+    assert len({c["token"] for c in api_calls(calls)}) == 1
+
+    await paypal_control.revoke_tokens()  # PayPal invalidated it: one client renews it for all
+    await make_client(paypal_fake, paypal_http).get_dispute(dispute["dispute_id"])
+    await make_client(paypal_fake, paypal_http).get_dispute(dispute["dispute_id"])
+    assert [c["path"] for c in await paypal_control.calls()].count(TOKEN_PATH) == 2
+
+
+async def test_an_inquiry_offers_send_message_not_provide_evidence(
+    paypal_control: PayPalControl, paypal_client: PayPalClient
+) -> None:
+    """PayPal's reference: provide-evidence and send-message are used only when the dispute's
+    HATEOAS links offer them; an inquiry is answered by message, evidence is for the claim."""
+    dispute = await new_dispute(paypal_control, stage="INQUIRY")
+    read = await paypal_client.get_dispute(dispute["dispute_id"])
+    assert read.allows("send-message") and not read.allows("provide-evidence")
+    with pytest.raises(PermanentError) as refused:
+        await paypal_client.provide_evidence(dispute["dispute_id"], fulfilment_evidence(), idempotency_key=KEY)
+    assert refused.value.code == "ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE"
+
+    await paypal_client.send_message(dispute["dispute_id"], "Bonjour, votre colis est en route.",
+                                     idempotency_key="msg-1")
+    again = await paypal_client.send_message(dispute["dispute_id"], "Bonjour, votre colis est en route.",
+                                             idempotency_key="msg-1")  # resent: not posted twice
+    shown = await paypal_control.dispute(dispute["dispute_id"])
+    assert [m["content"] for m in shown["messages"]] == ["Bonjour, votre colis est en route."]
+    assert shown["status"] == "WAITING_FOR_BUYER_RESPONSE" and again.dispute_id == dispute["dispute_id"]
+    (call,) = [c for c in await paypal_control.calls() if c["path"].endswith("/send-message") and
+               not c.get("replayed")]
+    assert call["body"] == {"message": "Bonjour, votre colis est en route."} and call["request_id"] == "msg-1"
+
+    with pytest.raises(PermanentError):
+        await paypal_client.send_message(dispute["dispute_id"], "x" * 2001, idempotency_key="msg-2")
+
+
+async def test_a_claim_offers_provide_evidence_not_send_message(
+    paypal_control: PayPalControl, paypal_client: PayPalClient
+) -> None:
+    dispute = await new_dispute(paypal_control)  # CHARGEBACK stage, waiting for the seller
+    read = await paypal_client.get_dispute(dispute["dispute_id"])
+    assert read.allows("provide-evidence") and not read.allows("send-message")
+    with pytest.raises(PermanentError) as refused:
+        await paypal_client.send_message(dispute["dispute_id"], "Hello", idempotency_key="msg-3")
+    assert refused.value.code == "ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE"

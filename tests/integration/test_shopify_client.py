@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -216,6 +217,24 @@ async def test_find_order_by_unknown_name_is_none(control: sf.Control, client: S
     await _seeded(control)
 
     assert await client.find_order_by_name("#9999") is None
+
+
+async def test_find_order_by_payment_matches_the_processor_payment_id(control: sf.Control,
+                                                                     client: ShopifyClient) -> None:
+    """Issue 15: a PayPal dispute that names only its transaction is tied through the store's
+    transactions (`paymentId`), among the orders paid by PayPal around the payment's time."""
+    await _seeded(control, gateway="paypal", payment_id="3BC38643YC807283D")
+    await control.seed(sf.two_item_order(2002, gateway="paypal", payment_id="9XF14200T8003681K"))
+    await control.seed(sf.two_item_order(2003))  # Shopify Payments: not searched
+
+    found = await client.find_order_by_payment("9XF14200T8003681K", gateway="paypal", paid_at=datetime.now(UTC))
+
+    assert found is not None and found.name == "#2002"
+    assert [t.payment_id for t in found.transactions] == ["9XF14200T8003681K"]
+    assert await client.find_order_by_payment("0000000000000000X", gateway="paypal",
+                                              paid_at=datetime.now(UTC)) is None
+    search = [c["variables"]["query"] for c in await control.calls("orders")]
+    assert search and all(q.startswith("gateway:paypal created_at:>=") for q in search)
 
 
 # ---------------------------------------------------------------------- cancellation (1.4)

@@ -1,0 +1,296 @@
+"""The evidence that goes out for a dispute (K3): fields, documents and the letter, as pure functions.
+
+Built from `Facts` read right before the submission (the order, its fulfilments and tracking,
+the communication log), so that only what the records show at that moment is stated. What is
+sent is written for the reviewer at the issuer or the processor: plain sentences, no internal
+labels, no rule codes (docs/disputes.md holds the checklist per reason and an example).
+
+* `build_pack`: the `EvidencePack` for one dispute: the written answer, the text fields (full
+  customer name as billed, ship date, addresses, policy disclosure, ...), and the documents:
+  the letter (`summary`), the order `receipt`, the carrier's tracking record
+  (`shipping_documentation`) and the communication log (`customer_communication`).
+* `STRIPE_CHECKLIST` / `PAYPAL_CHECKLIST`: what each reason's answer carries, from Stripe's and
+  PayPal's own guidance; a test checks every reason against it.
+
+Nothing here reads the clock or talks to the outside world.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.carriers import carrier
+from domain.disputes import DisputeReason, Facts, answer_points, duplicate_statement
+from domain.evidence_pdf import summary_pdf
+from domain.money import Money
+
+# What a reviewer reads for each reason (the customer's claim, in plain words).
+CLAIM: dict[DisputeReason, str] = {
+    DisputeReason.NOT_RECEIVED: "the customer says the order was not received",
+    DisputeReason.NOT_AS_DESCRIBED: "the customer says the goods were not as described",
+    DisputeReason.CREDIT_NOT_PROCESSED: "the customer says a refund or credit was not processed",
+    DisputeReason.DUPLICATE: "the customer says they were charged twice",
+    DisputeReason.FRAUDULENT: "the cardholder says they did not make this purchase",
+    DisputeReason.CANCELLED: "the customer says the order was cancelled",
+    DisputeReason.UNRECOGNIZED: "the cardholder does not recognise the payment",
+    DisputeReason.GENERAL: "the customer disputes the payment",
+}
+
+# Stripe's dispute evidence fields each reason's answer carries when the store holds the facts
+# (Stripe's guidance per reason: docs.stripe.com/disputes/reason-codes-defense-requirements and
+# /disputes/best-practices; field names from spec3.yaml `dispute_evidence`).
+STRIPE_CHECKLIST: dict[DisputeReason, tuple[str, ...]] = {
+    DisputeReason.NOT_RECEIVED: ("customer_name", "shipping_address", "shipping_carrier", "shipping_tracking_number",
+                                 "shipping_date", "shipping_documentation", "customer_communication", "receipt"),
+    DisputeReason.FRAUDULENT: ("customer_name", "customer_email_address", "billing_address", "shipping_address",
+                               "shipping_carrier", "shipping_tracking_number", "shipping_date",
+                               "shipping_documentation", "customer_communication", "receipt"),
+    DisputeReason.NOT_AS_DESCRIBED: ("product_description", "refund_policy_disclosure", "customer_communication",
+                                     "receipt"),
+    DisputeReason.CREDIT_NOT_PROCESSED: ("refund_policy_disclosure", "refund_refusal_explanation",
+                                         "customer_communication", "receipt"),
+    DisputeReason.DUPLICATE: ("duplicate_charge_explanation", "receipt"),
+    DisputeReason.CANCELLED: ("cancellation_policy_disclosure", "cancellation_rebuttal", "customer_communication",
+                              "receipt"),
+}
+# PayPal's evidence types each reason's answer carries (PayPal's `evidence_type` list; "not
+# received" wants the tracking as PROOF_OF_FULFILLMENT, a refund its PayPal refund id).
+PAYPAL_CHECKLIST: dict[DisputeReason, tuple[str, ...]] = {
+    DisputeReason.NOT_RECEIVED: ("PROOF_OF_FULFILLMENT",),
+    DisputeReason.FRAUDULENT: ("PROOF_OF_FULFILLMENT", "ORDER_DETAILS"),
+    DisputeReason.NOT_AS_DESCRIBED: ("ITEM_DESCRIPTION", "RETURN_POLICY"),
+    DisputeReason.CREDIT_NOT_PROCESSED: ("PROOF_OF_REFUND", "RETURN_POLICY"),
+    DisputeReason.DUPLICATE: ("ORDER_DETAILS",),
+    DisputeReason.CANCELLED: ("ORDER_DETAILS", "RETURN_POLICY"),
+    DisputeReason.UNRECOGNIZED: ("PROOF_OF_FULFILLMENT", "ORDER_DETAILS"),
+    DisputeReason.GENERAL: ("PROOF_OF_FULFILLMENT", "PROOF_OF_REFUND"),
+}
+
+DOCUMENT_TITLES = {
+    "summary": "Letter to the reviewer (this page)",
+    "receipt": "Order confirmation (receipt)",
+    "shipping_documentation": "Carrier tracking record",
+    "customer_communication": "Communication log with the customer",
+}
+
+# Internal words that must never reach a processor or a customer (a rule code such as "(K4)").
+_RULE_CODE = re.compile(r"\(\s*[A-Z]\d(?:\s*[-,/]\s*[A-Z]?\d)*\s*\)")
+
+
+def outward(text: str) -> str:
+    """Text as sent outside: rule codes removed (they are for the operator's eyes only)."""
+    return re.sub(r"\s{2,}", " ", _RULE_CODE.sub("", text)).replace(" .", ".").replace(" ;", ";").strip()
+
+
+class EvidencePack(BaseModel):
+    """What we send, built from live facts (K3) and stored with the operation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: DisputeReason = DisputeReason.GENERAL
+    answer: str  # the written answer, one point per paragraph
+    customer_name: str | None = None  # full name as billed
+    customer_email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    billing_address: str | None = None
+    shipping_address: str | None = None
+    shipping_carrier: str | None = None  # the carrier's usual name (domain.carriers)
+    paypal_carrier: str | None = None  # PayPal's carrier code, or OTHER
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    shipping_date: str | None = None  # the day the parcel began its route (YYYY-MM-DD)
+    product_description: str | None = None
+    refund_policy_disclosure: str | None = None
+    refund_refusal_explanation: str | None = None
+    cancellation_policy_disclosure: str | None = None
+    cancellation_rebuttal: str | None = None
+    duplicate_charge_explanation: str | None = None
+    refund_ids: list[str] = Field(default_factory=list)
+    documents: dict[str, bytes] = Field(default_factory=dict)  # summary, receipt, shipping_documentation, ...
+
+    @property
+    def summary_pdf(self) -> bytes | None:
+        return self.documents.get("summary")
+
+
+def _lines(*items: str | None) -> list[str]:
+    return [i for i in items if i]
+
+
+def _when(value: object) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else ""
+
+
+def receipt(facts: Facts, store_name: str) -> bytes:
+    """The order confirmation as the store recorded it."""
+    return summary_pdf(f"{store_name} - order confirmation {facts.order_name}", [
+        ("Order", _lines(f"Order {facts.order_name}",
+                         f"Placed on {_when(facts.placed_at)}" if facts.placed_at else None,
+                         f"Customer: {facts.customer_name}" if facts.customer_name else None,
+                         f"Email: {facts.customer_email}" if facts.customer_email else None)),
+        ("Items", facts.order_lines or facts.product_titles or ["(no line items recorded)"]),
+        ("Payment", _lines(f"Total paid: {facts.amount_paid}", *facts.payments)),
+        ("Addresses", _lines(f"Billing: {facts.billing_address}" if facts.billing_address else None,
+                             f"Shipping: {facts.shipping_address}" if facts.shipping_address else None)),
+    ])
+
+
+def address_statement(facts: Facts) -> str | None:
+    """Where the parcel went, against the order's addresses, as the records show it."""
+    if not facts.shipping_address:
+        return None
+    text = f"The parcel was addressed to the shipping address given with the order: {facts.shipping_address}."
+    if facts.billing_matches_shipping:
+        text += " It is the same as the billing address on the order."
+    elif facts.billing_address:
+        text += f" The billing address on the order is {facts.billing_address}."
+    return text
+
+
+def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
+    """The carrier's tracking record with its dates and the delivery address (K3)."""
+    if not facts.shipments:
+        return None
+    sections: list[tuple[str, list[str]]] = []
+    for n, s in enumerate(facts.shipments, start=1):
+        known = carrier(s.carrier)
+        name = known.name if known else "carrier"
+        events = _lines(f"{_when(s.shipped_at)}: shipped, handed to {name}" if s.shipped_at else None,
+                        f"{_when(s.in_transit_at)}: in transit (carrier scan)" if s.in_transit_at else None,
+                        f"{_when(s.delivered_at)}: delivered" + (f" to {facts.delivered_to}" if facts.delivered_to
+                                                                  else "") if s.delivered_at else None)
+        if not s.delivered_at:
+            events.append(f"Last status recorded: {(s.status or 'shipped').replace('_', ' ').lower()}")
+        sections.append((f"Parcel {n}: {name}, tracking number {s.number}",
+                         _lines(f"Tracking page: {s.url}" if s.url else None, *events)))
+    statement = address_statement(facts)
+    if statement:
+        sections.append(("Delivery address", [statement]))
+    return summary_pdf(f"{store_name} - carrier tracking record, order {facts.order_name}", sections)
+
+
+def communication_log(facts: Facts, store_name: str) -> bytes | None:
+    """The communication log (M5) as a document: each message with its date and subject."""
+    if not facts.messages_sent:
+        return None
+    return summary_pdf(f"{store_name} - messages with the customer, order {facts.order_name}",
+                       [("Messages, oldest first", list(facts.messages_sent))])
+
+
+def letter(reason: DisputeReason, facts: Facts, points: list[str], *, store_name: str, processor: str,
+           dispute_id: str, disputed: Money, enclosed: list[str]) -> bytes:
+    """The one-page summary as a letter to the reviewer: the claim, the answer, the documents."""
+    opening = (f"We answer the {processor} dispute {dispute_id} on order {facts.order_name}: {disputed} disputed "
+               f"of {facts.amount_paid} paid; {CLAIM[reason]}. Our answer, point by point, follows; the documents "
+               "listed below are enclosed.")
+    return summary_pdf(f"{store_name} - response to the dispute on order {facts.order_name}", [
+        ("To the dispute reviewer", [opening]),
+        ("Our answer", [outward(p) for p in points]),
+        ("Documents enclosed", [DOCUMENT_TITLES[d] for d in enclosed]),
+        ("Yours faithfully", [store_name]),
+    ])
+
+
+def _disclosure(facts: Facts) -> str | None:
+    if not facts.policy_disclosure:
+        return None
+    policy = f" The policy: {facts.return_policy}." if facts.return_policy else ""
+    return f"{facts.policy_disclosure.strip()}{policy}"
+
+
+def _refusal(facts: Facts) -> str:
+    if facts.refunds:
+        return "The refund was made: " + "; ".join(facts.refunds) + "."
+    if facts.returns:
+        return "Return history for this order: " + "; ".join(facts.returns) + "."
+    return ("The store's records hold no return of the goods and no refund request for this order, so no refund "
+            "was due under the policy.")
+
+
+def _cancellation(facts: Facts) -> str:
+    if facts.cancelled:
+        return "The order was cancelled as the customer asked" + (
+            "; the refund: " + "; ".join(facts.refunds) + "." if facts.refunds else ".")
+    return "The store's records hold no cancellation request from the customer for this order."
+
+
+def _fr_day(when: object) -> str:
+    return f"{when:%d/%m/%Y}"
+
+
+def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_name: str) -> str:
+    """PayPal's inquiry stage (send-message): what the customer reads in PayPal's Resolution Center,
+    in their language (M1), empathy first (M2), the facts the records hold, the next step (M3) and
+    thanks (M4). Nothing about the carrier's fault, no codes. At most 2000 characters."""
+    first = f" {pack.first_name}" if pack.first_name else ""
+    carrier_name = pack.shipping_carrier or ("notre transporteur" if language == "fr" else "our carrier")
+    link = f" ({pack.tracking_url})" if pack.tracking_url else ""
+    if language == "fr":
+        lines = [f"Bonjour{first},",
+                 f"Nous sommes désolés d'apprendre que votre commande {facts.order_name} vous pose souci, et nous "
+                 "voulons vous aider."]
+        if pack.tracking_number:
+            shipped = f" le {_fr_day(facts.shipped_at)}" if facts.shipped_at else ""
+            lines.append(f"Votre colis a été expédié{shipped} avec {carrier_name}, numéro de suivi "
+                         f"{pack.tracking_number}{link}.")
+            lines.append(f"Le suivi indique qu'il a été livré le {_fr_day(facts.delivered_at)} à l'adresse de "
+                         "livraison de la commande. Pourriez-vous regarder auprès de vos voisins, de votre gardien "
+                         "ou dans votre boîte aux lettres ?" if facts.delivered_at else
+                         "Le suivi indique qu'il est en cours d'acheminement.")
+        lines.append("Répondez-nous ici si quelque chose ne va toujours pas : nous trouverons une solution "
+                     "ensemble.")
+        lines.append(f"Merci pour votre patience,\nL'équipe {store_name}")
+    else:
+        lines = [f"Hello{first},",
+                 f"We are sorry to hear there is a problem with your order {facts.order_name}, and we want to help."]
+        if pack.tracking_number:
+            shipped = f" on {facts.shipped_at:%d %B %Y}" if facts.shipped_at else ""
+            lines.append(f"Your parcel was sent{shipped} with {carrier_name}, tracking number "
+                         f"{pack.tracking_number}{link}.")
+            lines.append(f"The tracking shows it delivered on {facts.delivered_at:%d %B %Y} to the delivery address "
+                         "of the order. Could you check with your neighbours, your building's reception or your "
+                         "letterbox?" if facts.delivered_at else "The tracking shows it on its way to you.")
+        lines.append("Reply here if anything is still not right: we will find a solution together.")
+        lines.append(f"Thank you for your patience,\nThe {store_name} team")
+    return "\n\n".join(lines)[:2000]
+
+
+def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processor: str, dispute_id: str,
+               disputed: Money) -> EvidencePack:
+    """K3: every field and document the store can back with its records, for this reason."""
+    points = [outward(p) for p in answer_points(reason, facts, store_name=store_name)]
+    first = facts.shipments[0] if facts.shipments else None
+    known = carrier(first.carrier) if first else None
+    documents: dict[str, bytes] = {"receipt": receipt(facts, store_name)}
+    shipping = shipping_documentation(facts, store_name)
+    if shipping:
+        documents["shipping_documentation"] = shipping
+    log = communication_log(facts, store_name)
+    if log:
+        documents["customer_communication"] = log
+    enclosed = ["summary", *documents]
+    documents["summary"] = letter(reason, facts, points, store_name=store_name, processor=processor,
+                                  dispute_id=dispute_id, disputed=disputed, enclosed=enclosed)
+    first_name, _, last_name = (facts.customer_name or "").partition(" ")
+    disclosure = _disclosure(facts)
+    statement = address_statement(facts)
+    answer = "\n\n".join([*points, *([statement] if statement and first else [])])
+    return EvidencePack(
+        reason=reason, answer=answer, customer_name=facts.customer_name, customer_email=facts.customer_email,
+        first_name=first_name or None, last_name=last_name or None,
+        billing_address=facts.billing_address, shipping_address=facts.shipping_address,
+        shipping_carrier=known.name if known else None, paypal_carrier=known.paypal if known else None,
+        tracking_number=first.number if first else None, tracking_url=first.url if first else None,
+        shipping_date=f"{facts.shipped_at:%Y-%m-%d}" if facts.shipped_at else None,
+        product_description="; ".join(facts.order_lines or facts.product_titles) or None,
+        refund_policy_disclosure=disclosure,
+        refund_refusal_explanation=_refusal(facts) if reason == DisputeReason.CREDIT_NOT_PROCESSED else None,
+        cancellation_policy_disclosure=disclosure if reason == DisputeReason.CANCELLED else None,
+        cancellation_rebuttal=_cancellation(facts) if reason == DisputeReason.CANCELLED else None,
+        duplicate_charge_explanation=duplicate_statement(facts) if reason == DisputeReason.DUPLICATE else None,
+        refund_ids=[r.split("reference ", 1)[-1].rstrip(")") for r in facts.refunds if "reference " in r],
+        documents=documents,
+    )
