@@ -182,7 +182,8 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
     webhook_secret, operator_token = secrets.token_hex(24), secrets.token_urlsafe(24)
     # The store's credentials, its own: the stand-ins are started to accept them (never the sandbox's).
     creds = {"shopify": f"shpat_{secrets.token_hex(16)}",
-             "cj": f"CJ{secrets.randbelow(10**7)}@api@{secrets.token_hex(8)}", "stripe": f"sk_test_{secrets.token_hex(12)}", "paypal_id": secrets.token_hex(10),
+             "cj": f"CJ{secrets.randbelow(10**7)}@api@{secrets.token_hex(8)}",
+             "stripe": f"sk_test_{secrets.token_hex(12)}", "paypal_id": secrets.token_hex(10),
              "paypal_secret": secrets.token_hex(16), "paypal_webhook": secrets.token_hex(8).upper()}
     ports = {name: free_port() for name in ("shopify", "cj", "smtp", "mail", "stripe", "paypal")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERSALES_"))}
