@@ -407,11 +407,16 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
     async def _has_open_case(order_ref: str, kind: CaseKind = CaseKind.CANCELLATION) -> bool:
         found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, kind)
+        if found is not None and found.data.get("return_case"):  # converted: its return case follows it
+            found = await cases.get_case(runtime.db(), found.data["return_case"])
         return found is not None and not is_terminal(found.kind, found.state)
 
     async def _awaits_delivery_date(order_ref: str) -> bool:
+        """A return waits for the carrier: a delivery scan (D1), or a refused / returned-to-sender
+        event for a cancellation that became a return (D2)."""
         found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, CaseKind.RETURN)
-        return found is not None and bool(found.data.get("needs_delivery_date"))
+        return found is not None and not is_terminal(found.kind, found.state) and bool(
+            found.data.get("needs_delivery_date") or found.data.get("awaits_carrier"))
 
     # -- Payment processors (disputes, K1) --------------------------------------------------------
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.business_days import add_business_days, local_date
+from domain.deadlines import promised_refund_day
 from domain.money import Money
 from domain.orders import LineItem, Order
 from domain.policy import (
@@ -136,9 +136,10 @@ def retention_offer(request: CancellationRequest, policy: StorePolicy) -> Retent
 
 
 def goodwill_code(request: CancellationRequest, policy: StorePolicy) -> str | None:
-    """C7: a small gesture after a cancellation, per policy."""
+    """C7: a small gesture after a cancellation, per policy: its reasons decide, a supplier's
+    stock-out (C5) included, whoever reported it."""
     gw = policy.cancellation.goodwill
-    if gw.enabled and gw.code and request.reason in gw.reasons and request.origin != Origin.SUPPLIER:
+    if gw.enabled and gw.code and request.reason in gw.reasons and request.origin != Origin.STORE:
         return gw.code
     return None
 
@@ -177,8 +178,11 @@ def decide(
             supplier = policy.supplier(supplier_id)
             if not passed_to_supplier(order, policy, supplier, supplier_passed.get(supplier_id)):
                 continue
+            # C5: the supplier itself said it cannot supply these items: there is nothing to ask it
+            # first; the customer is refunded at once and the supplier told afterwards.
             ask_first = (
                 not money_moved
+                and request.origin != Origin.SUPPLIER
                 and supplier.channel == SupplierChannelKind.EMAIL
                 and policy.cancellation.passed_on_orders == PassedOnOrders.SUPPLIER_FIRST
             )
@@ -215,7 +219,9 @@ def supplier_answer_due(now: datetime, supplier: SupplierPolicy) -> datetime:
     return now + timedelta(hours=supplier.answer_delay_hours)
 
 
-def refund_expected_by(now: datetime, policy: StorePolicy) -> date:
-    """F4: the date the store promises the refund by, in business days."""
-    start = local_date(now, policy.store.timezone)
-    return add_business_days(start, policy.refunds.promise_business_days, policy.store.country)
+def refund_expected_by(now: datetime, policy: StorePolicy, country: str | None = None) -> date:
+    """F4: the date the store promises the refund by, in business days, never later than the legal
+    date D2 counted from the request (`domain.deadlines.promised_refund_day`, issue 14)."""
+    return promised_refund_day(now, business_days=policy.refunds.promise_business_days, tz=policy.store.timezone,
+                               store_country=policy.store.country, country=country or policy.store.country,
+                               released_at=now)

@@ -69,8 +69,9 @@ class ReturnState(StrEnum):
 
 _R = ReturnState
 RETURN_TRANSITIONS: dict[ReturnState, frozenset[ReturnState]] = {
+    # received -> closed: nothing shipped, the withdrawal is handed to a cancellation (L221-18, C3).
     _R.RECEIVED: frozenset({_R.AWAITING_SUPPLIER, _R.AWAITING_SHIPMENT, _R.REFUNDING, _R.REPLACING, _R.REFUSED,
-                            _R.NEEDS_OPERATOR}),
+                            _R.NEEDS_OPERATOR, _R.CLOSED}),
     _R.AWAITING_SUPPLIER: frozenset({_R.AWAITING_SHIPMENT, _R.NEEDS_OPERATOR, _R.REFUNDING, _R.REPLACING}),
     _R.AWAITING_SHIPMENT: frozenset({_R.IN_TRANSIT, _R.INSPECTING, _R.EXPIRED, _R.NEEDS_OPERATOR}),
     _R.IN_TRANSIT: frozenset({_R.INSPECTING, _R.REFUNDING, _R.REPLACING, _R.NEEDS_OPERATOR}),

@@ -15,11 +15,11 @@ How periods are counted (L221-19, regulation 1182/71 art. 3):
   in UTC, so it is 23:00 UTC in Paris winter time and 22:00 UTC in summer time;
 - a last day on a Saturday, Sunday or public holiday moves to the next business day.
 
-Where the law leaves room we pick the reading that cannot put the store in the wrong:
-- a deadline the *customer* must meet (withdrawal, return shipping) gets the carry-over to
-  the next business day, so the store never refuses a customer who was still in time;
-- a deadline the *store* must meet (the L221-24 refund) is NOT carried over: the store pays
-  by the plain 14th day, even if regulation 1182/71 might allow the next business day.
+Regulation 1182/71 (art. 3(4)) applies to every period of the directive, the store's own
+included: a period whose last day is a Saturday, Sunday or public holiday ends with the next
+working day. The customer's deadlines (withdrawal, return shipping) and the store's (the
+L221-24 refund) are carried over alike, so a refund made on that next working day is on time
+(issue 14). The public holidays are those of the consumer's country (`country`).
 """
 
 from __future__ import annotations
@@ -241,13 +241,14 @@ def legal_refund_deadline(
     dispatch_proof_at: datetime | None = None,
     trader_collects: bool = False,
     margin: timedelta = DEFAULT_REFUND_ALERT_MARGIN,
+    country: str = "FR",
 ) -> RefundDeadline:
     """The legal refund deadline (rule D2; L221-24, directive art. 13).
 
     The store refunds every sum paid, delivery included, at the latest 14 days after it was told
-    of the withdrawal (day of notification not counted, ends 24:00 local). Unlike the customer's
-    deadlines this one is not carried over a weekend or holiday: the store's own obligation is
-    read strictly (see the module docstring).
+    of the withdrawal (day of notification not counted, ends 24:00 local), carried over to the next
+    working day of `country` when the 14th day is a Saturday, Sunday or public holiday
+    (regulation 1182/71 art. 3(4), see the module docstring).
 
     For goods, the store may defer the refund until it has the goods back (`goods_back_at`) or the
     customer has proved dispatch (`dispatch_proof_at`), whichever is earlier; not when it offered
@@ -255,11 +256,11 @@ def legal_refund_deadline(
     result says whether the refund may still be withheld and, if not, which event released it.
     """
     notified = local_date(_aware(withdrawal_notified_at, "withdrawal_notified_at"), tz)
-    legal_last = notified + timedelta(days=LEGAL_REFUND_DAYS)
+    legal_last, carry_note = _carried(notified + timedelta(days=LEGAL_REFUND_DAYS), country)
     legal = _deadline(
         DeadlineKind.LEGAL_REFUND, legal_last, tz, margin,
-        f"D2 refund (L221-24): told of the withdrawal {notified.isoformat()}, refund by {legal_last.isoformat()} "
-        f"24:00 {tz}, delivery costs included",
+        f"D2 refund (L221-24): told of the withdrawal {notified.isoformat()}, refund by {legal_last.isoformat()}"
+        f"{carry_note.replace('L221-19', 'regulation 1182/71 art. 3(4)')} 24:00 {tz}, delivery costs included",
     )
     if trader_collects:
         return RefundDeadline(legal=legal, may_withhold=False, withhold_until=(), released_by=None,
@@ -341,6 +342,33 @@ def store_promise_deadline(
         DeadlineKind.STORE_PROMISE, last_day, tz, margin,
         f"F4 store promise: {business_days} business days from {started.isoformat()} = {last_day.isoformat()}",
     )
+
+
+def promised_refund_day(
+    withdrawal_at: datetime,
+    *,
+    business_days: int,
+    tz: str,
+    store_country: str = "FR",
+    country: str = "FR",
+    released_at: datetime | None = None,
+    ship_by: date | None = None,
+) -> date:
+    """The one date every message promises the refund by (F4 within D2, issue 14).
+
+    - Nothing to send back, or the goods / proof of dispatch in (`released_at`): the store's
+      promise in business days from then, never later than the legal date (D2, L221-24).
+    - Goods still to come back, the customer having until `ship_by` to post them: the refund may
+      wait for the proof of dispatch, so the date is the later of the D2 date and `ship_by`
+      (never before the last day to post); the store refunds earlier when the parcel comes earlier.
+    """
+    legal = legal_refund_deadline(withdrawal_at, tz=tz, country=country,
+                                  dispatch_proof_at=released_at).due.last_day
+    if released_at is None and ship_by is not None:
+        return max(legal, ship_by)
+    start = released_at if released_at is not None else withdrawal_at
+    promise = add_business_days(local_date(_aware(start, "start"), tz), business_days, store_country)
+    return min(promise, legal)
 
 
 # -- R1: the store's return window -----------------------------------------------------------------
@@ -430,9 +458,9 @@ def late_refund_surcharge(
     unpaid, to `today`: paid on the due day = 0 days late = "on time"; the next day = 1 day late.
 
     How we read the tiers (days late, each bound inclusive):
-    - 1-10: the legal interest rate ("au plus tard dix jours après"). It is an annual rate, so
-      the surcharge is amount x rate x days / 365; a flat increase by the annual rate would make
-      10 days late cost more than 11 days late at +5 %.
+    - 1-10: an increase by the legal interest rate ("majorées du taux d'intérêt légal si le
+      remboursement intervient au plus tard dix jours après"), read as service-public.fr lists it:
+      a flat surcharge of amount x rate, as the other tiers are flat percentages (issue 14).
     - 11-20: +5 %; 21-30: +10 %; 31-60: +20 %; 61-90: +50 % ("compris entre dix et vingt jours"
       and so on: a tier starts the day after the previous one's upper bound).
     - from day 91, +5 points for each month of delay begun, a month being 30 days as in the tiers
@@ -461,8 +489,7 @@ def late_refund_surcharge(
     if days_late <= 0:
         return result(ON_TIME, Decimal(0), False, Money.zero(amount.currency))
     if days_late <= 10:
-        return result(_LEGAL_INTEREST_TIER, legal_interest_rate, True,
-                      _interest(amount, legal_interest_rate, days_late))
+        return result(_LEGAL_INTEREST_TIER, legal_interest_rate, False, amount * legal_interest_rate)
     rate, name = _tier_rate(days_late)
     surcharge = amount * rate
     if surcharge < cap:

@@ -431,26 +431,58 @@ class Monitoring(_Frozen):
     note: str
 
 
+VAMP_THRESHOLDS: tuple[tuple[str, Decimal], ...] = (
+    ("2026-04", Decimal("0.015")),  # Visa VAMP "excessive" from 1 April 2026
+    ("0000-00", Decimal("0.022")),  # 2.2 % until 31 March 2026
+)
+
+
+def vamp_threshold(month: str) -> Decimal:
+    """K7: Visa's VAMP "excessive" ratio for a month ("YYYY-MM"): it depends on the month."""
+    return next(rate for since, rate in VAMP_THRESHOLDS if month >= since)
+
+
+_NAMED = ("ECM", "HECM")
+_FIRST_MONTH = " trigger (month 1 of 2)"
+
+
+def _mastercard_level(disputes: int, base: int) -> str:
+    ratio = Decimal(disputes) / Decimal(base) if base else Decimal(0)
+    if ratio >= Decimal("0.03") and disputes >= 300:
+        return "HECM"
+    if ratio >= Decimal("0.015") and disputes >= 100:
+        return "ECM"
+    if ratio >= Decimal("0.01") and disputes >= 100:
+        return "CMM (early warning)"
+    return "ok"
+
+
 def monitoring(month: str, *, disputes: int, sales: int, previous_month_sales: int | None = None,
-               vamp_threshold: Decimal = Decimal("0.015"), vamp_min_count: int = 1500) -> Monitoring:
+               vamp_threshold_override: Decimal | None = None, vamp_min_count: int = 1500,
+               previous_month_level: str | None = None) -> Monitoring:
     """K7: the month's ratio against the card networks' programmes (INTEGRATIONS.md 6): Visa VAMP
-    excessive at >= 1.50 % from 2026-04-01 (2.20 % before) and more than 1,500 fraud + disputes a
-    month; Mastercard ECP on chargebacks / last month's sales: CMM >= 1 % and >= 100, ECM
-    1.5-2.99 % and 100-299, HECM >= 3 % and >= 300."""
+    excessive at >= 2.20 % until 31 March 2026 and >= 1.50 % from 1 April 2026 (`vamp_threshold`),
+    with more than 1,500 fraud + disputes a month; Mastercard ECP on chargebacks / last month's
+    sales: CMM >= 1 % and >= 100; a merchant is named ECM (1.5-2.99 % and 100-299) or HECM (>= 3 %
+    and >= 300) only after two consecutive months over the trigger (`previous_month_level`, the
+    level the month before reached); one month over is "ECM trigger (month 1 of 2)".
+
+    The ratio is an estimate from the store's own data (every dispute over every order of the
+    month), not the networks' figure (their own counts of fraud reports and card transactions)."""
     ratio = Decimal(disputes) / Decimal(sales) if sales else Decimal(0)
-    mc_base = previous_month_sales if previous_month_sales else sales
-    mc_ratio = Decimal(disputes) / Decimal(mc_base) if mc_base else Decimal(0)
-    visa = "excessive" if ratio >= vamp_threshold and disputes > vamp_min_count else "ok"
-    if mc_ratio >= Decimal("0.03") and disputes >= 300:
-        mc = "HECM"
-    elif mc_ratio >= Decimal("0.015") and disputes >= 100:
-        mc = "ECM"
-    elif mc_ratio >= Decimal("0.01") and disputes >= 100:
-        mc = "CMM (early warning)"
-    else:
-        mc = "ok"
-    note = (f"{disputes} disputes / {sales} sales = {ratio:.2%}; the programmes apply from their counts "
-            f"(Visa > {vamp_min_count}, Mastercard >= 100): a small store watches the ratio itself")
+    threshold = vamp_threshold_override if vamp_threshold_override is not None else vamp_threshold(month)
+    visa = "excessive" if ratio >= threshold and disputes > vamp_min_count else "ok"
+    mc = _mastercard_level(disputes, previous_month_sales if previous_month_sales else sales)
+    before = (previous_month_level or "ok").removesuffix(_FIRST_MONTH)
+    if mc in _NAMED:
+        if before not in _NAMED:
+            mc += _FIRST_MONTH  # over the trigger this month only: not named yet
+        elif _NAMED.index(before) < _NAMED.index(mc):
+            mc = before  # two months running at the lower of the two levels
+    note = (f"estimate from the store's own data: {disputes} disputes / {sales} orders = {ratio:.2%} (every "
+            "dispute over every order, not the networks' own count); Visa VAMP threshold "
+            f"{threshold:.2%} for {month}; the programmes apply from their counts (Visa > {vamp_min_count}, "
+            "Mastercard >= 100): a small store watches the ratio itself")
     return Monitoring(month=month, disputes=disputes, sales=sales, ratio=ratio, visa_vamp=visa, mastercard=mc,
                       note=note)
 

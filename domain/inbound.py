@@ -15,15 +15,22 @@ from domain.returns import ReturnReason
 
 _EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"']+$")
 _ORDER_NUMBER = re.compile(r"^#?\d{1,20}$")
+# A store's own order-name format (prefix / suffix around the number): letters, digits, # - _ . /
+_STORE_ORDER_NAME = re.compile(r"^[#A-Za-z0-9][A-Za-z0-9#\-_./]{0,39}$")
 _HTTPS_URL = re.compile(r"^https?://[^\s<>\"']{1,2000}$")
 _TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 \-]{3,48}[A-Za-z0-9]$")
 
 
 def normalise_order_number(value: str) -> str:
+    """The order number as the store shows it. Shopify's default is "#1001"; a store may set its
+    own prefix or suffix ("MLB-3001", "3001-FR"), which is kept as typed (issue 14). Bare digits
+    are the default format."""
     value = value.strip()
-    if not _ORDER_NUMBER.match(value):
-        raise ValueError("an order number is digits, optionally after '#', e.g. #1001")
-    return "#" + value.lstrip("#")
+    if _ORDER_NUMBER.match(value):
+        return "#" + value.lstrip("#")
+    if not _STORE_ORDER_NAME.match(value) or not any(ch.isdigit() for ch in value):
+        raise ValueError("an order number is the one on the order confirmation, e.g. #1001 or MLB-3001")
+    return value
 
 
 class _Body(BaseModel):
@@ -94,6 +101,8 @@ class CustomerReturnBody(_Body):
     refund_method: RefundMethod = RefundMethod.ORIGINAL  # F1: store credit when the customer prefers
     sealed_skus: list[str] = Field(default_factory=list, max_length=50,
                                    description="R8: items whose seal is intact (still returnable)")
+    exchange_for: str | None = Field(default=None, max_length=200,
+                                     description="R4: the size / colour wanted in exchange, e.g. 'Bleu nuit, L'")
     language: Literal["fr", "en"] | None = None
 
     @field_validator("order_number")

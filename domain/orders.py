@@ -176,6 +176,12 @@ class Order(_Frozen):
     def is_cancelled(self) -> bool:
         return self.cancelled_at is not None
 
+    def consumer_country(self, default: str) -> str:
+        """The consumer's country (the delivery address), whose public holidays the legal periods
+        use (regulation 1182/71: a Belgian customer's period ending on 21 July ends on the 22nd)."""
+        code = self.shipping_address.country_code if self.shipping_address else None
+        return (code or default).upper()
+
     @property
     def shipped_fulfillments(self) -> list[Fulfillment]:
         return [f for f in self.fulfillments if f.shipped]

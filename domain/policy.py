@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.deadlines import store_return_window
 from domain.disputes import DisputePolicy
@@ -139,9 +140,27 @@ class RefundPolicy(_Strict):
     approval_threshold: Decimal | None = None  # above it, an operator approves (issue 5)
     survey_url: str | None = None  # F3: an optional short satisfaction survey after the refund
     survey_after_days: int = Field(default=3, ge=0)
-    # L242-4: the legal interest rate for consumer creditors, set by decree each half-year
-    # (Banque de France). Update it with the published rate; it prices a late refund.
-    legal_interest_rate: Decimal = Field(default=Decimal("0.0665"), ge=0, lt=1)
+    # L242-4: the legal interest rate for consumer creditors (L313-2 code monétaire et financier),
+    # set by arrêté each half-year. A dated setting: each rate applies from its date; add the new
+    # one when it is published. `legal_interest_rate` is the one in force on the latest date.
+    legal_interest_rates: dict[date, Decimal] = Field(
+        default_factory=lambda: {date(2025, 7, 1): Decimal("0.0665")}, min_length=1)
+
+    @field_validator("legal_interest_rates")
+    @classmethod
+    def _rates(cls, v: dict[date, Decimal]) -> dict[date, Decimal]:
+        if any(not Decimal(0) <= r < 1 for r in v.values()):
+            raise ValueError("a legal interest rate is a fraction: 0.0665 for 6.65 %")
+        return v
+
+    def legal_interest_rate_on(self, day: date) -> Decimal:
+        """The rate in force on `day` (the earliest known one before the first date)."""
+        known = sorted(self.legal_interest_rates.items())
+        return next((r for since, r in reversed(known) if since <= day), known[0][1])
+
+    @property
+    def legal_interest_rate(self) -> Decimal:
+        return max(self.legal_interest_rates.items())[1]
 
 
 class ReturnsPolicy(ReturnPolicy):
@@ -170,6 +189,9 @@ class StoreInfo(_Strict):
     website: str | None = None
     signature_fr: str | None = None
     signature_en: str | None = None
+    # L616-1: the consumer mediator the store adheres to, named with its website in every refusal.
+    mediator_name: str | None = None
+    mediator_website: str | None = None
 
 
 class StorePolicy(_Strict):

@@ -531,7 +531,9 @@ def _refund_stats(rows: Sequence[RefundRow], against: Literal["promise", "legal"
 def _chargeback_ratio(cases: Sequence[CaseFacts], period: Period,
                       sales: Sequence[MonthSales]) -> tuple[list[Monitoring], list[str]]:
     known = {s.month: s for s in sales}
-    found, notes = [], []
+    found: list[Monitoring] = []
+    notes: list[str] = []
+    level: str | None = None  # Mastercard names a merchant after two consecutive months (K7)
     for month in months(period):
         disputes = sum(1 for c in cases if c.kind == CaseKind.DISPUTE and month.start <= c.opened_at < month.end)
         count = known.get(month.label)
@@ -542,7 +544,8 @@ def _chargeback_ratio(cases: Sequence[CaseFacts], period: Period,
             notes.append(f"{month.label}: the store counted at least {count.orders} orders; the ratio is an "
                          "upper bound (K7)")
         found.append(monitoring(month.label, disputes=disputes, sales=count.orders,
-                                previous_month_sales=count.previous_month_orders))
+                                previous_month_sales=count.previous_month_orders, previous_month_level=level))
+        level = found[-1].mastercard
     return found, notes
 
 

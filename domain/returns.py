@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.business_days import end_of_day, local_date, next_business_day
 from domain.deadlines import (
@@ -87,15 +87,29 @@ class ExcludedProductType(_Frozen):
 
     product_type: str  # matched case-insensitively against LineItem.product_type
     why: str
-    only_once_unsealed: bool = True  # hygiene, consumables: still returnable while sealed
+    only_once_unsealed: bool = True  # hygiene / health goods: still returnable while sealed (L221-28 5°)
+    # Digital content (L221-28 13°): excluded only when the consumer gave prior express consent to
+    # its supply and acknowledged losing the right; the store's checkout records it as an order tag.
+    needs_consent: bool = False
+
+    @field_validator("product_type")
+    @classmethod
+    def _not_generic(cls, v: str) -> str:
+        if v.strip().casefold() in {"consumable", "consommable", "consumables", "consommables"}:
+            raise ValueError("'consumable' is not a legal exclusion (L221-28): list perishable goods (4°) or "
+                             "hygiene / health goods unsealed after delivery (5°) by their own type")
+        return v
 
 
 def _default_exclusions() -> list[ExcludedProductType]:
     return [
         ExcludedProductType(product_type="hygiene", why="hygiene product unsealed after delivery (L221-28 5°)"),
         ExcludedProductType(product_type="cosmetics", why="cosmetic product unsealed after delivery (L221-28 5°)"),
-        ExcludedProductType(product_type="consumable", why="consumable unsealed after delivery (L221-28 5°)"),
-        ExcludedProductType(product_type="digital", why="digital content (L221-28 13°)", only_once_unsealed=False),
+        ExcludedProductType(product_type="perishable", why="goods liable to deteriorate or expire rapidly "
+                            "(L221-28 4°)", only_once_unsealed=False),
+        ExcludedProductType(product_type="digital", why="digital content supplied with the consumer's prior express "
+                            "consent and acknowledged loss of the right (L221-28 13°)", only_once_unsealed=False,
+                            needs_consent=True),
     ]
 
 
@@ -125,6 +139,9 @@ class ReturnPolicy(_Frozen):
     customer_pays_return_for_own_mistake: bool = True
     exchange_first_for_size_colour: bool = True
     partial_refund_share: DecimalStr = Field(default=Decimal("0.5"), ge=0, le=1)
+    # L221-28 13°: the order tag the checkout sets when the consumer expressly consented to the
+    # immediate supply of digital content and acknowledged losing the withdrawal right.
+    digital_consent_tag: str = "digital-withdrawal-waived"
 
     def exclusion_for(self, item: LineItem) -> ExcludedProductType | None:
         kind = (item.product_type or "").casefold()
@@ -207,11 +224,14 @@ def eligibility(
     2. Conformity claims (`CONFORMITY_REASONS`): legal guarantee, ELIGIBLE for 2 years from the
        last delivery whatever the 14-day window and R8 say; without a delivery scan still
        ELIGIBLE (the customer has the goods in hand), with no deadline.
-    3. R8: items whose product type the policy excludes (hygiene or consumables once unsealed,
-       digital). Items in `sealed_item_ids` (the customer showed the seal intact) are not
+    3. R8: items whose product type the policy excludes (hygiene / health goods once unsealed,
+       perishable goods, digital content only with the consumer's prior express consent recorded
+       as the policy's order tag, L221-28 13°). Items in `sealed_item_ids` (the customer showed the seal intact) are not
        excluded when the exclusion applies only once unsealed. EXCLUDED when nothing is left.
     4. D1: every shipped parcel needs its delivery date (the window runs from the LAST one,
-       L221-18); a parcel without one is NO_DELIVERY_DATE, an operator case.
+       L221-18). A parcel without one: ELIGIBLE while the window counted from the shipping days
+       is still open (in time whatever the delivery day; a withdrawal before delivery is allowed,
+       L221-18), else NO_DELIVERY_DATE, an operator case.
     5. Window = the later of the legal 14 days and the store's R1 window
        (`store_return_window(supplier_windows, margin_days=policy.margin_days)`), both counted from
        the last delivery, ending 24:00 local and carried over a weekend or holiday
@@ -260,6 +280,8 @@ def eligibility(
     returnable: list[LineItem] = []
     for li in shipped:
         rule = policy.exclusion_for(li)
+        if rule is not None and rule.needs_consent and policy.digital_consent_tag not in order.tags:
+            rule = None  # no prior express consent recorded: the right of withdrawal stands (L221-28 13°)
         if rule is not None and not (rule.only_once_unsealed and li.id in sealed_item_ids):
             excluded.append(ExcludedItem(line_item_id=li.id, product_type=li.product_type or "", why=rule.why))
         else:
@@ -271,6 +293,17 @@ def eligibility(
     deadline = withdrawal_deadline(deliveries, tz=tz, country=country, information_missing=information_missing,
                                    window_days=window_days)
     if deadline is None:
+        # No delivery date yet. A parcel is never received before it left: the window counted from
+        # the shipping days is the earliest the real one can end. Before that, the request is in
+        # time whatever the delivery day, and a withdrawal before delivery is the consumer's right
+        # (L221-18 second paragraph): no date is guessed, none is needed.
+        earliest = withdrawal_deadline([f.delivered_at or f.created_at for f in order.shipped_fulfillments], tz=tz,
+                                       country=country, information_missing=information_missing,
+                                       window_days=window_days)
+        if earliest is not None and now < earliest.due_at:
+            return result(EligibilityStatus.ELIGIBLE, "no delivery date yet, but within the window counted from the "
+                          "shipping: in time whatever the delivery day (withdrawal before delivery allowed, L221-18)",
+                          eligible=returnable, excluded=excluded, not_shipped=not_shipped)
         return result(EligibilityStatus.NO_DELIVERY_DATE, "a shipped parcel has no delivery date: the operator "
                       "checks the tracking (D1), no date is guessed", excluded=excluded, not_shipped=not_shipped)
     if now >= deadline.due_at:

@@ -27,7 +27,7 @@ from domain.cancellation import (
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
 from domain.deadlines import legal_refund_deadline
-from domain.errors import PermanentError
+from domain.errors import NotFound, PermanentError
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
     CustomerCancellationBody,
@@ -48,6 +48,8 @@ from flows.common import (
     renew_lock,
     take_inbound,
 )
+from flows.returns import note_carrier_return, open_withdrawal_return
+from flows.returns import process_return as follow_return
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
@@ -97,6 +99,14 @@ async def intake(inbound_event_id: str) -> str | None:
     if event.source == "shopify" and event.topic in FOLLOW_UP_TOPICS:
         order_ref = str(body.get("order_id") or body.get("id") or event.order_ref or "")
         case = await cases.latest_case(db, store, order_ref, KIND)
+        follower = case.data.get("return_case") if case is not None else None
+        if follower:  # converted to a return (C4): the return case follows the parcel (issue 14)
+            moved = await note_carrier_return(store, order_ref, body)
+            await cases.add_event(db, follower, "inbound", f"store: {event.topic}")
+            await inbox.finish_inbound(db, event.id, status="processed", case_id=follower)
+            if moved:
+                await follow_return(case_id=moved)
+            return None
         if case is None or is_terminal(case.kind, case.state):
             await inbox.finish_inbound(db, event.id, status="ignored", error="no open cancellation for this order")
             return None
@@ -139,7 +149,8 @@ async def _open(store: str, policy: StorePolicy, order: Order, *, origin: Origin
         order_ref=order.legacy_id, order_id=order.id, order_name=order.name,
         customer_email=order.email, customer_first_name=order.customer.first_name, language=lang,
         reason=reason.value, reason_note=note, origin=origin.value, policy_version=policy.version(),
-        data={"request": request.model_dump(mode="json"), "refunded_before": str(order.total_refunded.amount)},
+        data={"request": request.model_dump(mode="json"), "refunded_before": str(order.total_refunded.amount),
+              "refunds_before": [r.id for r in order.refunds]},
     )
 
 
@@ -177,6 +188,24 @@ async def _intake_customer_request(event_id: str, store: str, policy: StorePolic
     return case.id
 
 
+async def cancel_for_withdrawal(origin_case: Case, order: Order, line_item_ids: list[str]) -> str:
+    """A return asked before anything shipped (L221-18): the customer's withdrawal is carried out
+    as a cancellation (C3), refunded within D2 of the request; no alternative is offered (C6: the
+    customer has decided). Returns the cancellation case id, advanced as far as it goes."""
+    policy = await runtime.load_policy(origin_case.store_id)
+    reason = CancellationReason.CHANGED_MIND if origin_case.reason == "changed_mind" else CancellationReason.OTHER
+    method = RefundMethod(origin_case.data.get("refund_method") or "original")
+    request = CancellationRequest(reason=reason, note=origin_case.reason_note, origin=Origin.CUSTOMER,
+                                  refund_method=method, line_item_ids=line_item_ids, insist=True)
+    case, created = await _open(origin_case.store_id, policy, order, origin=Origin.CUSTOMER, reason=reason,
+                                note=origin_case.reason_note, request=request, language=origin_case.language)
+    if created:
+        await cases.add_event(runtime.db(), case.id, "inbound", f"from return request {origin_case.id[:8]}: nothing "
+                              "shipped yet, a withdrawal before delivery (L221-18)", actor="customer")
+    await process_cancellation(case_id=case.id)
+    return case.id
+
+
 async def _intake_store_cancellation(event_id: str, store: str, policy: StorePolicy,
                                      body: dict[str, Any]) -> str | None:
     """orders/cancelled: ours (we cancelled it) or the merchant's (cancelled in the admin)."""
@@ -190,7 +219,14 @@ async def _intake_store_cancellation(event_id: str, store: str, policy: StorePol
         await cases.add_event(db, existing.id, "inbound", "store confirmed: order cancelled (orders/cancelled)")
         await inbox.finish_inbound(db, event_id, status="processed", case_id=existing.id)
         return existing.id
-    order = await read_shopify_order(order_ref)
+    try:
+        order = await read_shopify_order(order_ref)
+    except NotFound:
+        # Shopify's "Send test notification" (its sample order), or an order this store does not
+        # have: kept, marked and explained, never a failed run re-emitted forever (promise 1).
+        await inbox.finish_inbound(db, event_id, status="ignored",
+                                   error=f"unknown order {order_ref}: not in this store (a test notification?)")
+        return None
     reason = _STORE_REASONS.get(str(body.get("cancel_reason") or "").lower(), CancellationReason.OTHER)
     request = CancellationRequest(reason=reason, origin=Origin.STORE)
     case, _ = await _open(store, policy, order, origin=Origin.STORE, reason=reason, note=None, request=request,
@@ -279,6 +315,7 @@ async def step_received(step: Step) -> bool:
                                        "explanation": "the supplier has already shipped: it becomes a return (C4)"})
     lines = {lid: order.line_item(lid).current_quantity for lid in plan.line_item_ids}
     await step.remember(f"decision: {plan.explanation}", plan=plan.model_dump(mode="json"), cancel_lines=lines,
+                        country=order.consumer_country(policy.store.country),
                         order_snapshot={"fulfillment_status": order.fulfillment_status,
                                         "financial_status": order.financial_status})
     if request.origin == Origin.CUSTOMER:  # C2: acknowledge at once
@@ -324,6 +361,15 @@ async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_id
     supplier = step.policy.supplier(supplier_id)
     due = utcnow() + timedelta(hours=supplier.answer_delay_hours)
     request = _supplier_request(step, order, supplier_id, line_item_ids, due)
+    if step.request.origin == Origin.SUPPLIER and supplier.channel == SupplierChannelKind.EMAIL:
+        # C5: the stock-out came from this supplier: it needs no confirmation request and its silence
+        # means nothing (never "the parcel has left", C8). Its own report is its answer.
+        answer = {"answer": SupplierAnswer.ACCEPTED.value, "note": "the supplier reported the stock-out itself (C5)"}
+        await step.remember(f"supplier {supplier.name}: the stock-out is its own report, nothing to confirm (C5)",
+                            suppliers_asked={supplier_id: {"request": request.model_dump(mode="json"),
+                                                           "at": utcnow().isoformat()}},
+                            supplier_answers={supplier_id: answer})
+        return answer
     try:
         result = await request_supplier_cancellation(step.case.id, supplier_id, request)
     except AmbiguousEffect as exc:
@@ -479,9 +525,11 @@ async def step_cancelling(step: Step) -> bool:
             )
             before = Money.of(case.data.get("refunded_before", "0"), result["currency"])
             amount = Money.of(result["total_refunded"], result["currency"]) - before
+            earlier = set(case.data.get("refunds_before", []))  # an earlier case's refunds are not ours
+            ours = [i for i in result.get("refund_ids", []) if i not in earlier]
             await _archive_refund(step, operation_id=result["operation_id"], amount=amount,
                                   method=plan.refund_method, gateway=None,
-                                  reference=",".join(result.get("refund_ids", [])) or result.get("job_id"))
+                                  reference=",".join(ours) or result.get("job_id"))
     except EffectFailed as exc:
         await step.to_operator("store_refused", f"the store refused the cancellation: {exc.operation.last_error}",
                                ["cancel by hand in Shopify", "treat as shipped", "close"])
@@ -573,13 +621,23 @@ async def _convert_to_return(step: Step, order: Order, why: str, *, notify_opera
         await step.to_operator("supplier_could_not_stop", why,
                                ["open a return when the parcel arrives", "contact the supplier"], park=False)
     await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
-    await step.move(S.CONVERTED_TO_RETURN, why, closed=True, data={"return_expected": True})
+    owed = step.request.origin == Origin.CUSTOMER and not step.case.data.get("store_cancelled")
+    data: dict[str, Any] = {"return_expected": True}
+    if owed:
+        # The request is the customer's notice of withdrawal (L221-18): its refund (D2, counted from
+        # the request) is owed by a return case that follows the parcel back (issue 14).
+        lines = {lid: int(q) for lid, q in (step.case.data.get("cancel_lines") or {}).items() if int(q) > 0} or {
+            li.id: li.current_quantity for li in order.line_items if li.current_quantity > 0}
+        follower = await open_withdrawal_return(step.case, order, lines, why)
+        data["return_case"] = follower.id
+    await step.move(S.CONVERTED_TO_RETURN, why + ("; a return case follows it to the refund" if owed else ""),
+                    closed=True, data=data)
 
 
 async def _set_legal_refund_deadline(step: Step) -> None:
     """D2: a withdrawal before delivery is refunded within 14 days of being told (L221-24):
     24:00 local time of the 14th day, alerted at D-3 (INTEGRATIONS.md 5.3)."""
-    legal = legal_refund_deadline(step.case.opened_at, tz=step.policy.store.timezone,
+    legal = legal_refund_deadline(step.case.opened_at, tz=step.policy.store.timezone, country=step.country,
                                   margin=LEGAL_REFUND_MARGIN).legal
     promise = refund_expected_by(step.case.opened_at, step.policy)
     await deadlines.set_deadline(step.db, case_id=step.case.id, kind="legal_refund", due_at=legal.due_at,
@@ -633,6 +691,9 @@ async def process_cancellation(inbound_event_id: str | None = None, case_id: str
             logger.info("case %s is being advanced by another run; it will pick this up", case_id)
             return "busy"
         state = await advance(case_id)
+    follower = (await cases.get_case(db, case_id)).data.get("return_case")
+    if follower and state == S.CONVERTED_TO_RETURN:
+        await follow_return(case_id=follower)  # asks the supplier for its return address (R6)
     await publish_timeline(case_id)
     logger.info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
     return state

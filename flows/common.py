@@ -292,6 +292,11 @@ class CaseStep:
         self.case = await cases.update_case(self.db, self.case.id, state=str(state), summary=summary, data=data,
                                             closed=closed, needs_operator_reason=needs_operator_reason)
 
+    @property
+    def country(self) -> str:
+        """The consumer's country for the legal periods' holidays (issue 14), else the store's."""
+        return str(self.case.data.get("country") or self.policy.store.country)
+
     async def remember(self, summary: str | None = None, **data: Any) -> None:
         self.case = await cases.update_case(self.db, self.case.id, data=data, summary=summary)
 

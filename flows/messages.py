@@ -38,7 +38,8 @@ def _base(case: Case, policy: StorePolicy, order: Order) -> dict[str, Any]:
 def _refund(case: Case, policy: StorePolicy, order: Order, amount: Money, method: RefundMethod) -> dict[str, Any]:
     return dict(refund_context(
         amount, _lang(case), method=method.value, business_days=policy.refunds.promise_business_days,
-        expected_by=refund_expected_by(case.opened_at, policy), gateways=order.payment_gateways,
+        expected_by=refund_expected_by(case.opened_at, policy, order.consumer_country(policy.store.country)),
+        gateways=order.payment_gateways,
     ))
 
 
@@ -57,6 +58,11 @@ def ack_context(case: Case, policy: StorePolicy, order: Order, plan: Cancellatio
 def confirmed_context(case: Case, policy: StorePolicy, order: Order, plan: CancellationPlan) -> dict[str, Any]:
     """C3 step 3 + F3: amount, method, delay; C7 gesture when the policy gives one."""
     ctx = _base(case, policy, order)
+    decided = {lid: int(q) for lid, q in (case.data.get("cancel_lines") or {}).items() if int(q) > 0}
+    if decided and Money.of(case.data.get("refunded_before", "0"), order.currency) > Money.zero(order.currency):
+        # A later case of an order an earlier case already refunded in part: only its own items.
+        ctx["items"] = items_context([li for li in order.line_items if li.id in decided], _lang(case),
+                                     quantities=decided)
     amount = Money.of(case.data.get("refunded", "0"), case.data.get("currency", order.currency))
     ctx["refund"] = _refund(case, policy, order, amount, plan.refund_method)
     if plan.goodwill_code:
@@ -88,6 +94,9 @@ def converted_context(case: Case, policy: StorePolicy, order: Order) -> dict[str
     urls = [t.url for f in order.shipped_fulfillments for t in f.tracking if t.url]
     if urls:
         ctx["tracking_url"] = urls[0]
+    # A withdrawal (changed mind): the postage of a parcel sent back is the customer's when the policy
+    # says so (R4); refusing it at delivery costs nothing. Never "nothing to pay" when untrue.
+    ctx["customer_pays_return"] = policy.returns.customer_pays_return_for_own_mistake
     return ctx
 
 

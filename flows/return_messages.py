@@ -85,9 +85,9 @@ def alternatives(case: Case, policy: StorePolicy) -> list[str]:
 
 
 _EXCLUSION_TEXT = {
-    ("fr", True): "produit d'hygiène ou consommable, qui ne peut plus être repris une fois descellé",
+    ("fr", True): "produit d'hygiène ou de santé, qui ne peut plus être repris une fois descellé",
     ("fr", False): "contenu numérique, sans droit de rétractation une fois fourni",
-    ("en", True): "a hygiene or consumable product, which cannot be taken back once unsealed",
+    ("en", True): "a hygiene or health product, which cannot be taken back once unsealed",
     ("en", False): "digital content, with no right of withdrawal once supplied",
 }
 

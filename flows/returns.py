@@ -30,6 +30,7 @@ from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
     late_refund_surcharge,
     legal_refund_deadline,
+    promised_refund_day,
     return_shipping_deadline,
     store_promise_deadline,
 )
@@ -144,6 +145,61 @@ async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, r
     )
 
 
+def withdrawal_at(case: Case) -> datetime:
+    """When the store was told of the withdrawal (D2, L221-23/24): the case's own opening, or the
+    earlier cancellation request it grew from (a cancellation that became a return, C4/C8)."""
+    at = case.data.get("withdrawal_at")
+    return datetime.fromisoformat(at) if at else case.opened_at
+
+
+# The carrier's word that a parcel goes back to the sender: Shopify's FulfillmentEventStatus has no
+# "returned" value, so a FAILURE event, or a carrier message saying refused / returned, is read as it.
+_CARRIER_RETURN_WORDS = ("refus", "return", "retour", "sender", "expéditeur", "expediteur")
+
+
+def carrier_says_returned(body: dict[str, Any]) -> bool:
+    status = str(body.get("status") or body.get("shipment_status") or "").lower()
+    message = str(body.get("message") or "").lower()
+    return status == "failure" or any(w in message for w in _CARRIER_RETURN_WORDS)
+
+
+async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[str, int], why: str) -> Case:
+    """C4/C8: a cancellation the parcel outran is the customer's notice of withdrawal (L221-18).
+    It becomes a return case that waits for the goods, the proof of dispatch or the carrier's
+    refused / returned-to-sender event, and owes the refund by D2 counted from the cancellation
+    request (L221-24), not from the conversion."""
+    db = runtime.db()
+    policy = await runtime.load_policy(cancellation.store_id)
+    since = cancellation.data.get("withdrawal_at") or cancellation.opened_at.isoformat()
+    key, existing = await _key_for_new_return(cancellation.store_id, order.legacy_id)
+    if existing is not None:
+        if not existing.data.get("withdrawal_at") or existing.data["withdrawal_at"] > since:
+            await cases.update_case(db, existing.id, data={"withdrawal_at": since, "converted_from": cancellation.id,
+                                                           "awaits_carrier": True},
+                                    summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal "
+                                            f"({since[:10]}, L221-18): D2 runs from it")
+        return existing
+    case, _ = await cases.open_case(
+        db, key=key, kind=KIND, store_id=cancellation.store_id, state=R.RECEIVED.value, order_ref=order.legacy_id,
+        order_id=order.id, order_name=order.name, customer_email=cancellation.customer_email,
+        customer_first_name=cancellation.customer_first_name, language=cancellation.language,
+        reason=ReturnReason.CHANGED_MIND.value, reason_note=cancellation.reason_note, origin="cancellation",
+        policy_version=policy.version(),
+        data={"lines": lines, "withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True,
+              "country": order.consumer_country(policy.store.country),
+              "refund_method": cancellation.data.get("request", {}).get("refund_method", "original")},
+    )
+    await cases.add_event(db, case.id, "inbound", f"from cancellation {cancellation.id[:8]}: {why}; the request of "
+                          f"{since[:10]} is the notice of withdrawal (L221-18), D2 runs from it")
+    legal = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
+                                  country=order.consumer_country(policy.store.country))
+    await deadlines.set_deadline(db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,
+                                 act_at=legal.due.act_at,
+                                 action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
+                                 note=legal.due.note)
+    return case
+
+
 def _lines_from_skus(order: Order, items: list[tuple[str, int]]) -> dict[str, int] | str:
     """SKU and quantity -> line item id and quantity; a reason string when it does not fit."""
     lines: dict[str, int] = {}
@@ -176,7 +232,7 @@ async def _intake_customer_return(event_id: str, store: str, policy: StorePolicy
     case, created = await _open(
         store, policy, order, origin="customer", reason=body.reason, note=body.message, lines=lines,
         language=body.language,
-        data={"photos": body.photo_urls, "sealed": sealed,
+        data={"photos": body.photo_urls, "sealed": sealed, "exchange_for": body.exchange_for,
               "refund_method": body.refund_method.value if policy.refunds.allow_store_credit else "original"},
     )
     if created:
@@ -240,6 +296,13 @@ async def _intake_carrier_event(event_id: str, store: str, body: dict[str, Any],
     """`fulfillment_events/create`: the carrier's own scans. A DELIVERED scan is kept in the
     ledger (this inbound row) and is the delivery date when the fulfillment has none (D1)."""
     db = runtime.db()
+    if carrier_says_returned(body):
+        case_id = await note_carrier_return(store, order_ref, body)
+        if case_id is None:
+            await inbox.finish_inbound(db, event_id, status="ignored", error="no open withdrawal return for this order")
+            return None
+        await inbox.finish_inbound(db, event_id, status="processed", case_id=case_id)
+        return case_id
     if str(body.get("status", "")).lower() != "delivered":
         await inbox.finish_inbound(db, event_id, status="ignored", error="not a delivery scan")
         return None
@@ -251,6 +314,31 @@ async def _intake_carrier_event(event_id: str, store: str, body: dict[str, Any],
                                 needs_operator_reason="")
     await inbox.finish_inbound(db, event_id, status="processed", case_id=waiting[0].id if waiting else None)
     return waiting[0].id if waiting else None
+
+
+async def note_carrier_return(store: str, order_ref: str | None, body: dict[str, Any]) -> str | None:
+    """The carrier reports the parcel refused at delivery or returned to the sender: for a
+    withdrawal return (a cancellation the parcel outran) it is the proof that the goods go back
+    (D2, L221-24). Returns the case to advance, or None when no such case waits for it."""
+    db = runtime.db()
+    case = await cases.latest_case(db, store, order_ref, KIND) if order_ref else None
+    if case is None or is_terminal(case.kind, case.state) or not case.data.get("awaits_carrier"):
+        return None
+    if case.data.get("tracking") or case.data.get("received_at"):
+        await cases.add_event(db, case.id, "inbound", "the carrier reports the parcel going back to the sender")
+        return case.id
+    at = str(body.get("happened_at") or body.get("updated_at") or utcnow().isoformat())
+    try:
+        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        when = utcnow()
+    number = str(body.get("tracking_number") or body.get("fulfillment_id") or body.get("id") or "")
+    tracking = {"number": number, "carrier": "carrier", "url": None, "at": when.isoformat(), "source": "carrier",
+                "message": str(body.get("message") or "")[:200]}
+    await cases.update_case(db, case.id, data={"tracking": tracking}, actor="carrier",
+                            summary="the carrier reports the parcel refused at delivery / returned to the sender: "
+                                    "the goods go back (proof of dispatch, D2)")
+    return case.id
 
 
 async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, order_ref: str | None) -> str | None:
@@ -346,12 +434,17 @@ async def _carrier_dates(step: Step, order: Order) -> Order:
 async def step_received(step: Step) -> bool:
     case, policy = step.case, step.policy
     order = await _carrier_dates(step, await step.order())
+    if not case.data.get("country"):  # the consumer's holidays for the legal periods (issue 14)
+        await step.remember(country=order.consumer_country(policy.store.country))
+        case = step.case
     lines = step.lines
     items = [order.line_item(lid).model_copy(update={"current_quantity": q}) for lid, q in lines.items()]
     if policy.returns.use_shopify_returns and not step.mirrored and case.origin == "customer":
         await _mirror_request(step, order, lines)
+    if case.data.get("converted_from"):
+        return await _withdrawal_received(step, order, lines)
     verdict = eligibility(
-        order, items, reason=step.reason, now=utcnow(), tz=policy.store.timezone, country=policy.store.country,
+        order, items, reason=step.reason, now=utcnow(), tz=policy.store.timezone, country=step.country,
         policy=policy.returns, supplier_windows=[s.return_window_days for s in policy.suppliers],
         sealed_item_ids=case.data.get("sealed", []),
     )
@@ -362,6 +455,8 @@ async def step_received(step: Step) -> bool:
                                ["check the carrier's tracking and record the delivery", "accept the return anyway",
                                 "refuse it"])
         return False
+    if verdict.status == EligibilityStatus.NOT_SHIPPED:
+        return await _cancel_instead(step, order, verdict.not_shipped_item_ids)
     if not verdict.eligible:
         await _refuse(step, order, verdict.status, verdict.model_dump(mode="json"))
         return False
@@ -379,7 +474,7 @@ async def step_received(step: Step) -> bool:
                     return_shipping_cost=policy.returns.return_shipping_cost, policy=policy.returns)
     await step.remember(f"handling: {plan.explanation}", plan=plan.model_dump(mode="json"), lines=lines,
                         supplier_id=supplier_id)
-    if not case.data.get("split_from"):
+    if not case.data.get("split_from") and not case.data.get("converted_from"):
         await step.email_customer("received", "return_received", _received_context(step, order, plan))
     if plan.flag_description:
         titles = ", ".join(sorted({order.line_item(lid).title for lid in lines}))
@@ -407,6 +502,40 @@ async def step_received(step: Step) -> bool:
     else:
         await step.move(R.REPLACING, "the customer keeps the goods: replacement (R5)")
     return True
+
+
+async def _cancel_instead(step: Step, order: Order, not_shipped: list[str]) -> bool:
+    """A return asked before anything shipped is a withdrawal (L221-18), never "too early": the
+    order (or these items) is cancelled and refunded by the cancellation process (C3), D2 counted
+    from this request."""
+    from flows.cancellation import cancel_for_withdrawal  # the cancellation flow imports this module
+
+    whole = set(not_shipped) >= {li.id for li in order.line_items if li.current_quantity > 0}
+    cancellation = await cancel_for_withdrawal(step.case, order, [] if whole else not_shipped)
+    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await step.move(R.CLOSED, f"nothing shipped yet: a withdrawal before delivery (L221-18), cancelled and refunded "
+                    f"by cancellation {cancellation[:8]} (C3)", closed=True, data={"handed_to": cancellation})
+    return False
+
+
+async def _withdrawal_received(step: Step, order: Order, lines: dict[str, int]) -> bool:
+    """A cancellation that became a return (C4/C8): the withdrawal was notified before delivery
+    (L221-18), so no window or exclusion is checked here; the customer was told by the conversion
+    email. The goods come back (refund after return) through the supplier's address (R6)."""
+    by_supplier: dict[str, dict[str, int]] = {}
+    for lid, q in lines.items():
+        by_supplier.setdefault(step.policy.supplier_for(order.line_item(lid)).id, {})[lid] = q
+    supplier_id, mine = sorted(by_supplier.items())[0]
+    for other, other_lines in sorted(by_supplier.items())[1:]:
+        await _split(step, order, other, other_lines)
+    items = [order.line_item(lid).model_copy(update={"current_quantity": q}) for lid, q in mine.items()]
+    returns_policy = step.policy.returns.model_copy(update={"keep_it_max_value": None,
+                                                            "keep_it_shipping_share": None})
+    plan = handling(ReturnReason.CHANGED_MIND, items, return_shipping_cost=step.policy.returns.return_shipping_cost,
+                    policy=returns_policy)
+    await step.remember(f"withdrawal before delivery (L221-18): {plan.explanation}",
+                        plan=plan.model_dump(mode="json"), lines=mine, supplier_id=supplier_id)
+    return await _ask_supplier(step, order)
 
 
 async def _safely(step: Step, call: Any, what: str) -> Any:
@@ -454,10 +583,26 @@ def _received_context(step: Step, order: Order, plan: ReturnPlan) -> dict[str, A
     }
 
 
-def _expected_refund(step: Step, order: Order, plan: ReturnPlan) -> dict[str, Any]:
-    promise = store_promise_deadline(utcnow(), step.policy.refunds.promise_business_days,
-                                     tz=step.policy.store.timezone, country=step.policy.store.country)
-    return rmsg.refund(step.case, step.policy, order, plan.items_value, expected_by=promise.last_day)
+def _expected_refund(step: Step, order: Order, plan: ReturnPlan, *, ship_by: Any = None) -> dict[str, Any]:
+    """The refund date told to the customer: the one computation (`promised_refund_day`), within D2
+    and, while the goods are still to be posted, never before the last day to post them."""
+    day = promised_refund_day(withdrawal_at(step.case), business_days=step.policy.refunds.promise_business_days,
+                              tz=step.policy.store.timezone, store_country=step.policy.store.country,
+                              country=step.country, released_at=None if ship_by else utcnow(), ship_by=ship_by)
+    return _refund_told(step, order, plan, expected_by=day)
+
+
+def _refund_told(step: Step, order: Order, plan: ReturnPlan, *, expected_by: Any) -> dict[str, Any]:
+    """What the customer is told they will get back: the items and, when the whole order comes back,
+    the delivery, listed (D2: every sum paid), so the first email and the refund agree (issue 14)."""
+    whole = all(step.lines.get(li.id, 0) >= li.current_quantity for li in order.line_items
+                if li.current_quantity > 0)
+    delivery = order.refundable - plan.items_value if whole else None
+    if delivery is None or not delivery > Money.zero(delivery.currency):
+        return rmsg.refund(step.case, step.policy, order, plan.items_value, expected_by=expected_by)
+    told = rmsg.refund(step.case, step.policy, order, plan.items_value + delivery, expected_by=expected_by)
+    told["delivery"] = rmsg.money(step.case, delivery)
+    return told
 
 
 async def _refuse(step: Step, order: Order, status: EligibilityStatus, verdict: dict[str, Any]) -> None:
@@ -577,6 +722,13 @@ async def _poll_supplier(step: Step) -> dict[str, Any] | None:
 
 async def step_awaiting_supplier(step: Step) -> bool:
     supplier = step.policy.supplier(step.case.data["supplier_id"])
+    if step.case.data.get("tracking") or step.case.data.get("received_at"):
+        # The goods are already on their way back (the customer's tracking, the carrier's refused /
+        # returned-to-sender event) or back: no address is needed any more (D2 follows them).
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
+                                         status="cancelled")
+        await step.move(R.AWAITING_SHIPMENT, "the goods are already on their way back: no return address needed")
+        return True
     answer = step.case.data.get("supplier_answer")
     if answer is None:
         answer = await _poll_supplier(step)
@@ -612,7 +764,7 @@ async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -
     if step.mirrored:
         await _safely(step, approve_shopify_return(case.id, step.mirrored), "approve the Shopify return")
     tz = policy.store.timezone
-    ship = return_shipping_deadline(case.opened_at, tz=tz, country=policy.store.country)
+    ship = return_shipping_deadline(withdrawal_at(case), tz=tz, country=step.country)
     # Never less than a week after the address is given (the customer needs it to post).
     ship_due = max(ship.due_at, end_of_day(local_date(utcnow(), tz) + timedelta(days=7), tz))
     remind_at = ship_due - timedelta(days=policy.returns.reminder_days_before)
@@ -626,7 +778,8 @@ async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -
         **rmsg.base(case, policy, order), "address_lines": rmsg.address_lines(address), "rma": answer.get("rma"),
         "label_url": answer.get("label_url"), "store_pays_return": plan.return_shipping_payer == Payer.STORE,
         "ship_by": rmsg.when(case, last_local_day(ship_due, tz)), "exchange": plan.kind == ReturnKind.EXCHANGE,
-        "refund": _expected_refund(step, order, plan) if plan.kind == ReturnKind.REFUND_AFTER_RETURN else None,
+        "refund": _expected_refund(step, order, plan, ship_by=last_local_day(ship_due, tz))
+        if plan.kind == ReturnKind.REFUND_AFTER_RETURN else None,
     })
     await step.move(R.AWAITING_SHIPMENT, "return address and instructions sent; waiting for the tracking (R2, R3)",
                     data={"instructions": {"address": address, "rma": answer.get("rma"),
@@ -652,17 +805,26 @@ async def step_awaiting_shipment(step: Step) -> bool:
         refund = None
         if plan.kind == ReturnKind.REFUND_AFTER_RETURN:
             due = await _start_refund_clock(step, released_at=at, why="proof of dispatch (D2)", promise=False)
-            refund = rmsg.refund(case, policy, order, plan.items_value, expected_by=due)
-        await step.email_customer("tracking", "return_tracking_received", {
-            **rmsg.base(case, policy, order), "tracking_number": tracking["number"],
-            "next": "exchange" if plan.kind == ReturnKind.EXCHANGE else "refund", "refund": refund,
-        })
+            refund = _refund_told(step, order, plan, expected_by=due)
+        if tracking.get("source") != "carrier":  # the carrier's return event: the customer gave no number
+            await step.email_customer("tracking", "return_tracking_received", {
+                **rmsg.base(case, policy, order), "tracking_number": tracking["number"],
+                "next": "exchange" if plan.kind == ReturnKind.EXCHANGE else "refund", "refund": refund,
+            })
         await step.move(R.IN_TRANSIT, f"parcel on its way back ({tracking['number']})")
         return True
     if case.data.get("received_at"):
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_shipping", status="met")
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_reminder", status="cancelled")
         return await _goods_back(step)
+    if case.data.get("shipping_expired") and case.data.get("converted_from"):
+        # A withdrawal whose parcel the customer may have refused: nothing is closed on silence
+        # while money may be owed; the operator finds out where the parcel is (D2, D4).
+        await step.to_operator("withdrawal_return_stalled", f"{case.order_name}: the cancellation became a return "
+                               "and neither the goods, a tracking number nor the carrier's return came in",
+                               ["ask the carrier or the supplier where the parcel is", "record the goods as back",
+                                "refund now"])
+        return False
     if case.data.get("shipping_expired"):
         order = await step.order()
         await step.email_customer("closed-not-shipped", "return_closed_not_shipped", {
@@ -698,7 +860,8 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
     policy, case = step.policy, step.case
     tz = policy.store.timezone
     legal = legal_refund_deadline(
-        case.opened_at, tz=tz, margin=LEGAL_REFUND_MARGIN, trader_collects=basis == "nothing_comes_back",
+        withdrawal_at(case), tz=tz, margin=LEGAL_REFUND_MARGIN, country=step.country,
+        trader_collects=basis == "nothing_comes_back",
         dispatch_proof_at=released_at if basis == "dispatch_proof" else None,
         goods_back_at=released_at if basis == "goods_back" else None)
     await deadlines.set_deadline(step.db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,
@@ -860,7 +1023,9 @@ async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> 
         if d.kind == "legal_refund" and now > d.due_at:
             tz = step.policy.store.timezone
             late = late_refund_surcharge(last_local_day(d.due_at, tz), local_date(now, tz), today=local_date(now, tz),
-                                         amount=amount, legal_interest_rate=step.policy.refunds.legal_interest_rate)
+                                         amount=amount,
+                                         legal_interest_rate=step.policy.refunds.legal_interest_rate_on(
+                                             last_local_day(d.due_at, tz)))
             await cases.add_event(step.db, step.case.id, "decision",
                                   f"refund {late.days_late} days late: L242-4 tier '{late.tier}', "
                                   f"surcharge {late.surcharge.format('en')} owed to the customer")
@@ -897,7 +1062,7 @@ async def step_replacing(step: Step) -> bool:
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind="replacement", status="met")
         await step.email_customer("replacement", "replacement_on_its_way", {
             **rmsg.base(case, policy, order), "tracking_number": replacement.get("tracking"), "tracking_url": None,
-            "apology": rmsg.apology(case),
+            "apology": rmsg.apology(case), "exchange_for": case.data.get("exchange_for"),
         })
         await _done(step, "replaced" if step.plan.kind == ReturnKind.KEEP_IT_REPLACEMENT else "exchanged",
                     "the replacement is on its way (R4)")
@@ -913,8 +1078,12 @@ async def step_replacing(step: Step) -> bool:
                                      action="the replacement has not left: alert the operator (R4)")
         if not step.plan.supplier_claim:
             # Size / colour: a new item, not a claim: the operator orders it at the supplier.
-            await step.to_operator("place_replacement", "the exchange needs a new item from the supplier (R4)",
-                                   ["order the replacement and record its tracking"], park=False)
+            order = await step.order()
+            wanted = case.data.get("exchange_for")
+            titles = ", ".join(f"{order.line_item(lid).title} x{q}" for lid, q in step.lines.items())
+            what = f"{titles}, in {wanted}" if wanted else f"{titles} (variant wanted not given: ask the customer)"
+            await step.to_operator("place_replacement", f"the exchange needs a new item from the supplier (R4): order "
+                                   f"{what}", ["order the replacement and record its tracking"], park=False)
         await step.remember("waiting for the replacement to leave", replacement_asked=True)
     return False
 

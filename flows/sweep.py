@@ -114,8 +114,9 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
             return "acted"
         case = await cases.get_case(db, case.id)
     policy = await runtime.load_policy(case.store_id)
+    rate = policy.refunds.legal_interest_rate_on(deadline.due_at.date())
     detail = (f"refund for {case.order_name} not done yet; the legal date is {deadline.due_at:%Y-%m-%d} "
-              f"(D2, L221-24){late_tier(deadline, case, policy.store.timezone, policy.refunds.legal_interest_rate)}")
+              f"(D2, L221-24){late_tier(deadline, case, policy.store.timezone, rate)}")
     _, created = await records.open_review(db, case_id=case.id, reason_code="legal_refund_at_risk", detail=detail,
                                            options=["refund now", "explain the delay"])
     if created:
@@ -133,7 +134,10 @@ def late_tier(deadline: Deadline, case: Case, tz: str, rate: Any) -> str:
     """L242-4: the surcharge tier a refund not made by the legal date has reached today."""
     if deadline.kind != "legal_refund" or utcnow() <= deadline.due_at:
         return "; late refunds carry the L242-4 surcharge"
-    value = case.data.get("plan", {}).get("items_value")
+    # Everything refundable, delivery included (L242-4 on "les sommes dues"): a cancellation's
+    # planned refund holds it; a return's items value is the floor when that is all that is known.
+    plan = case.data.get("plan", {})
+    value = plan.get("refund") or plan.get("items_value")
     owed = Money.model_validate(value) if isinstance(value, dict) else Money.zero("EUR")
     late = late_refund_surcharge(last_local_day(deadline.due_at, tz), None, today=local_date(utcnow(), tz),
                                  amount=owed, legal_interest_rate=rate)

@@ -79,6 +79,8 @@ class StoreContext(TypedDict):
     support_email: str
     website: str | None
     signature: str
+    mediator_name: str | None  # L616-1: named in refusals, with its website
+    mediator_website: str | None
 
 
 class ItemContext(TypedDict):
@@ -181,6 +183,8 @@ def store_context(store: StoreInfo, language: Language) -> StoreContext:
         support_email=store.support_email,
         website=store.website,
         signature=signature or default,
+        mediator_name=store.mediator_name,
+        mediator_website=store.mediator_website,
     )
 
 

@@ -209,7 +209,7 @@ class ShopifyClient:
         reply = await self._execute(call)
         for node in (reply.data.get("orders") or {}).get("nodes") or []:
             # Search is fuzzy at Shopify: only an exact name is an answer.
-            if node.get("name") == wanted:
+            if str(node.get("name") or "").casefold() == wanted.casefold():
                 return _map(order_from_graphql, node, reply)
         return None
 
@@ -965,10 +965,13 @@ def _order_gid(order_id: str | int) -> str:
 
 
 def _order_name(name: str) -> str:
-    number = name.strip().lstrip("#").strip()
+    """"1001" and "#1001" are Shopify's default name "#1001"; a store's own prefix or suffix
+    ("MLB-3001") is its name as is."""
+    value = name.strip()
+    number = value.lstrip("#").strip()
     if not number or any(ch.isspace() or ch in "\"'\\:" for ch in number):
         raise InvalidInput(f"not an order name: {name!r}")
-    return f"#{number}"
+    return f"#{number}" if number.isdigit() else value
 
 
 def _cancel_reason(reason: str) -> str:

@@ -7,7 +7,7 @@ suppliers are the sandbox CJ and an email supplier, mails go through a real SMTP
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -56,6 +56,19 @@ async def _event(world: World, response: Any) -> str:
     return await process_return(inbound_event_id=response.json()["event_id"])
 
 
+def case_refund_day(text: str, near: date) -> date:
+    """The refund date an email promises ("nous vous rembourserons … au plus tard le lundi 21
+    décembre"); the year is the one of `near` (the dates told are within weeks of it)."""
+    import re
+
+    months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+              "novembre", "décembre"]
+    found = re.search(r"rembourserons.*?au plus tard le (?:\w+ )?(\d{1,2})(?:er)? (\w+)", text, re.S)
+    assert found, text
+    day = date(near.year, months.index(found.group(2)) + 1, int(found.group(1)))
+    return day if day >= near.replace(day=1) - timedelta(days=180) else day.replace(year=near.year + 1)
+
+
 def _subjects(world: World, to: str) -> list[str]:
     return [m.subject for m in world.mails(to)]
 
@@ -81,7 +94,14 @@ async def test_changed_mind_return_runs_the_whole_procedure_and_refunds_once(wor
     assert len(await world.shopify_calls("returnApproveRequest")) == 1
     instructions = world.mails(customer)[-1]
     assert "12 rue des Tanneurs" in instructions.text and "RMA-4521" in instructions.text
+    # issue 14: the amount first told is the one refunded (delivery included and listed), and the
+    # promised date is never before the last day to post the parcel
+    assert "73,90" in instructions.text and "69,00" not in instructions.text.split("73,90")[0][-80:]
+    assert "4,90" in instructions.text
     kinds = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    from zoneinfo import ZoneInfo
+    ship_by = kinds["return_shipping"].due_at.astimezone(ZoneInfo("Europe/Paris")) - timedelta(microseconds=1)
+    assert case_refund_day(instructions.text, ship_by.date()) >= ship_by.date()
     assert kinds["return_shipping"].status == "open" and kinds["return_reminder"].status == "open"
 
     assert await _event(world, await world.send_tracking("#1012", "6A99887766FR")) == "in_transit"
@@ -156,6 +176,7 @@ async def test_out_of_window_is_refused_politely_with_the_alternatives(world: Wo
 # -- D1: a missing delivery date is the operator's, then the carrier's scan --------------------------
 
 async def test_missing_delivery_date_goes_to_the_operator_until_the_carrier_scan(world: World, db: Any) -> None:
+    Clock().advance(days=60)  # shipped 2 days ago is in time whatever the delivery day; 62 days ago is not
     assert await _ask(world, "#1005", "changed_mind", language="en") == "needs_operator"
     case = await _case(db, world, "#1005")
     assert [r.reason_code for r in await records.reviews_for_case(db, case.id)] == ["return_needs_delivery_date"]
@@ -167,6 +188,27 @@ async def test_missing_delivery_date_goes_to_the_operator_until_the_carrier_scan
     r = await world.webhook("fulfillment_events/create", scan)
     assert r.status_code == 200 and r.json()["status"] == "received"
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+
+
+# -- L221-18: a withdrawal before delivery is never "too early" (issue 14) -------------------------------
+
+async def test_a_return_asked_before_anything_shipped_cancels_and_refunds(world: World, db: Any) -> None:
+    assert await _ask(world, "#1001", "changed_mind") == "closed"
+    ret = await _case(db, world, "#1001")
+    assert not [m for m in world.mails(world.email("#1001")) if "retour" in m.subject.lower()
+                and "impossible" in m.text.lower()]
+    assert await world.shopify_calls("returnDeclineRequest") == []
+    cancellation = await cases.get_case(db, ret.data["handed_to"])
+    assert cancellation.kind == "cancellation" and cancellation.state == "closed"
+    raw = await world.raw_order("#1001")
+    assert raw["cancelled"] and raw["refunded"] == raw["received"]
+
+
+async def test_a_return_asked_while_the_parcel_travels_is_a_withdrawal(world: World, db: Any) -> None:
+    assert await _ask(world, "#1005", "changed_mind", language="en") == "awaiting_supplier"
+    case = await _case(db, world, "#1005")
+    assert case.data["eligibility"]["status"] == "eligible"
+    assert not await records.reviews_for_case(db, case.id)
 
 
 # -- the Shopify customer account: returns/request --------------------------------------------------

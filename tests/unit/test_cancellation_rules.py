@@ -43,6 +43,10 @@ def req(reason: R = R.CHANGED_MIND, **kw: object) -> CancellationRequest:
         # C5: one item of two -> partial refund of that item only
         (order(EMAIL_ITEM, CJ_ITEM), req(R.SUPPLIER_OUT_OF_STOCK, origin=Origin.SUPPLIER,
                                          line_item_ids=[CJ_ITEM.id]), {"cj": True}, PlanKind.PARTIAL, "19.90", []),
+        # C5: the email supplier itself reports a stock-out -> refund at once, nothing to ask it first
+        (order(EMAIL_ITEM, CJ_ITEM, tags=["sent-to-supplier"]),
+         req(R.SUPPLIER_OUT_OF_STOCK, origin=Origin.SUPPLIER, line_item_ids=[EMAIL_ITEM.id]), {"cj": True},
+         PlanKind.PARTIAL, "49.00", []),
         # already cancelled before the customer's request -> nothing to cancel
         (order(EMAIL_ITEM, cancelled=True), req(), {}, PlanKind.NOTHING_TO_CANCEL, None, []),
         # cancelled by the merchant in the admin -> supplier and customer follow
@@ -87,6 +91,12 @@ def test_retention_offer(reason: R, insist: bool, origin: Origin, offered: bool)
 )
 def test_goodwill_code(reason: R, code: str | None) -> None:
     assert decide(order(EMAIL_ITEM), req(reason), policy(), {}).goodwill_code == code
+
+
+def test_goodwill_follows_the_policy_for_a_supplier_stock_out_too() -> None:
+    """C7: the gesture's reasons decide, also when the supplier reported the stock-out (issue 14)."""
+    stock_out = req(R.SUPPLIER_OUT_OF_STOCK, origin=Origin.SUPPLIER, line_item_ids=[EMAIL_ITEM.id])
+    assert decide(order(EMAIL_ITEM, CJ_ITEM), stock_out, policy(), {}).goodwill_code == "MERCI10"
 
 
 def test_store_credit_only_when_the_policy_allows_it() -> None:

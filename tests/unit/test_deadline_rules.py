@@ -224,11 +224,11 @@ def test_trader_who_collects_cannot_withhold() -> None:
     [
         pytest.param(NOTIFIED, date(2026, 12, 4), utc(2026, 12, 4, 23), utc(2026, 12, 1, 23), date(2026, 12, 4),
                      id="friday"),
-        # Saturday 5 Dec: the store's refund is not carried over, the customer's shipping is (-> Monday 7th)
-        pytest.param(paris(2026, 11, 21, 10), date(2026, 12, 5), utc(2026, 12, 5, 23), utc(2026, 12, 2, 23),
-                     date(2026, 12, 7), id="saturday-carry-for-customer-only"),
-        # 11 November: Armistice -> customer has until the 12th
-        pytest.param(paris(2026, 10, 28, 10), date(2026, 11, 11), utc(2026, 11, 11, 23), utc(2026, 11, 8, 23),
+        # Saturday 5 Dec: both periods end on Monday 7th (regulation 1182/71 art. 3(4), issue 14)
+        pytest.param(paris(2026, 11, 21, 10), date(2026, 12, 7), utc(2026, 12, 7, 23), utc(2026, 12, 4, 23),
+                     date(2026, 12, 7), id="saturday-carried-for-both"),
+        # 11 November: Armistice -> both end on the 12th
+        pytest.param(paris(2026, 10, 28, 10), date(2026, 11, 12), utc(2026, 11, 12, 23), utc(2026, 11, 9, 23),
                      date(2026, 11, 12), id="armistice"),
         # DST: due 24:00 CET on 3 Nov = 23:00 UTC; act exactly 72 h earlier, i.e. 00:00 CET on 1 Nov
         pytest.param(paris(2026, 10, 20, 10), date(2026, 11, 3), utc(2026, 11, 3, 23), utc(2026, 10, 31, 23),
@@ -314,8 +314,9 @@ LEGAL_RATE = Decimal("0.08")  # a round rate for hand checks; the real one is pa
     [
         pytest.param(-3, ON_TIME, "0", "0.00", id="paid-early"),
         pytest.param(0, ON_TIME, "0", "0.00", id="paid-on-the-due-day"),
-        pytest.param(1, "legal interest (1-10 days late)", "0.08", "0.02", id="1-day"),  # 100*0.08*1/365
-        pytest.param(10, "legal interest (1-10 days late)", "0.08", "0.22", id="10-days"),  # 0.2192
+        # L242-4 first tier: a flat increase by the legal interest rate (service-public.fr), issue 14
+        pytest.param(1, "legal interest (1-10 days late)", "0.08", "8.00", id="1-day"),
+        pytest.param(10, "legal interest (1-10 days late)", "0.08", "8.00", id="10-days"),
         pytest.param(11, "+5 % (11-20 days late)", "0.05", "5.00", id="11-days"),
         pytest.param(20, "+5 % (11-20 days late)", "0.05", "5.00", id="20-days"),
         pytest.param(21, "+10 % (21-30 days late)", "0.10", "10.00", id="21-days"),
@@ -348,7 +349,7 @@ def test_unpaid_refund_is_late_until_today_and_paid_one_stops_the_clock() -> Non
     assert (unpaid.days_late, unpaid.surcharge) == (16, Money.of("5.00", "EUR"))
     paid = late_refund_surcharge(DUE, date(2026, 12, 10), today=date(2027, 6, 1), amount=EUR100,
                                  legal_interest_rate=LEGAL_RATE)
-    assert (paid.days_late, paid.annual) == (6, True)
+    assert (paid.days_late, paid.annual, paid.surcharge) == (6, False, Money.of("8.00", "EUR"))
 
 
 @pytest.mark.parametrize(
@@ -405,22 +406,22 @@ PROMISE_DAYS = 5  # F4: the demo store's promise
         pytest.param(paris(2026, 5, 13, 18), paris(2026, 5, 13, 18), date(2026, 5, 27), date(2026, 6, 8),
                      date(2026, 5, 27), date(2026, 5, 27), date(2026, 5, 21), date(2026, 6, 27),
                      "+20 % (31-60 days late)", id="eve-of-ascension"),
-        # Thu 30 Apr: +14 = Thu 14 May, Ascension -> Fri 15 May for the customer; the store's refund date stays
-        # 14 May (not carried); +25 = Mon 25 May, Whit Monday -> Tue 26 May; promise skips 1 May and 8 May:
-        # 4, 5, 6, 7, 11 -> Mon 11 May; paid on the 15th, the customer's carried-over day, is already 1 day late
+        # Thu 30 Apr: +14 = Thu 14 May, Ascension -> Fri 15 May for the customer and the store alike
+        # (regulation 1182/71 art. 3(4), issue 14); +25 = Mon 25 May, Whit Monday -> Tue 26 May; promise skips
+        # 1 May and 8 May: 4, 5, 6, 7, 11 -> Mon 11 May; paid on the 15th: on time
         pytest.param(paris(2026, 4, 30, 10), paris(2026, 4, 30, 10), date(2026, 5, 15), date(2026, 5, 26),
-                     date(2026, 5, 14), date(2026, 5, 15), date(2026, 5, 11), date(2026, 5, 15),
-                     "legal interest (1-10 days late)", id="ends-on-ascension-store-window-on-whit-monday"),
-        # Mon 11 May: +14 = Mon 25 May, Whit Monday -> Tue 26 May (customer); refund by the 25th (store);
-        # +25 = Fri 5 Jun; promise: 12, 13, (14 Ascension), 15, 18, 19 -> Tue 19 May
+                     date(2026, 5, 15), date(2026, 5, 15), date(2026, 5, 11), date(2026, 5, 15),
+                     ON_TIME, id="ends-on-ascension-store-window-on-whit-monday"),
+        # Mon 11 May: +14 = Mon 25 May, Whit Monday -> Tue 26 May (both); +25 = Fri 5 Jun;
+        # promise: 12, 13, (14 Ascension), 15, 18, 19 -> Tue 19 May
         pytest.param(paris(2026, 5, 11, 10), paris(2026, 5, 11, 10), date(2026, 5, 26), date(2026, 6, 5),
-                     date(2026, 5, 25), date(2026, 5, 26), date(2026, 5, 19), date(2026, 5, 26),
-                     "legal interest (1-10 days late)", id="ends-on-whit-monday"),
-        # Sat 31 Oct, eve of All Saints (a Sunday in 2026): +14 = Sat 14 Nov -> Mon 16 Nov (customer), refund by
-        # Sat 14 Nov (store); +25 = Wed 25 Nov; promise from a Saturday: 2-6 Nov -> Fri 6 Nov
+                     date(2026, 5, 26), date(2026, 5, 26), date(2026, 5, 19), date(2026, 5, 26),
+                     ON_TIME, id="ends-on-whit-monday"),
+        # Sat 31 Oct, eve of All Saints (a Sunday in 2026): +14 = Sat 14 Nov -> Mon 16 Nov (both);
+        # +25 = Wed 25 Nov; promise from a Saturday: 2-6 Nov -> Fri 6 Nov
         pytest.param(paris(2026, 10, 31, 10), paris(2026, 10, 31, 10), date(2026, 11, 16), date(2026, 11, 25),
-                     date(2026, 11, 14), date(2026, 11, 16), date(2026, 11, 6), date(2026, 11, 16),
-                     "legal interest (1-10 days late)", id="eve-of-all-saints-saturday"),
+                     date(2026, 11, 16), date(2026, 11, 16), date(2026, 11, 6), date(2026, 11, 16),
+                     ON_TIME, id="eve-of-all-saints-saturday"),
         # Thu 24 Dec, Christmas Eve: +14 = Thu 7 Jan 2027; +25 = Mon 18 Jan; promise skips 25 Dec and 1 Jan:
         # 28, 29, 30, 31 Dec, 4 Jan; paid 8 Apr 2027 = 91 days late (24 + 28 + 31 + 8)
         pytest.param(paris(2026, 12, 24, 10), paris(2026, 12, 24, 10), date(2027, 1, 7), date(2027, 1, 18),
@@ -431,10 +432,10 @@ PROMISE_DAYS = 5  # F4: the demo store's promise
                      date(2026, 12, 24), date(2026, 12, 24), date(2026, 12, 17), date(2027, 1, 3),
                      "legal interest (1-10 days late)", id="23h30-paris-stored-as-22h30-utc"),
         # 23:30 UTC on Thu 10 Dec = Fri 11 Dec 00:30 Paris: counted from the 11th, never the UTC 10th.
-        # +14 = Fri 25 Dec, Christmas -> Mon 28 Dec (customer), refund by Fri 25 Dec (store); +25 = Tue 5 Jan;
-        # promise 14-18 Dec -> Fri 18 Dec; paid 4 Jan = 10 days late (the UTC day would make it 11: +5 %)
+        # +14 = Fri 25 Dec, Christmas -> Mon 28 Dec (both); +25 = Tue 5 Jan;
+        # promise 14-18 Dec -> Fri 18 Dec; paid 4 Jan = 7 days late (the UTC day would make it 8)
         pytest.param(utc(2026, 12, 10, 23, 30), utc(2026, 12, 10, 23, 30), date(2026, 12, 28), date(2027, 1, 5),
-                     date(2026, 12, 25), date(2026, 12, 28), date(2026, 12, 18), date(2027, 1, 4),
+                     date(2026, 12, 28), date(2026, 12, 28), date(2026, 12, 18), date(2027, 1, 4),
                      "legal interest (1-10 days late)", id="00h30-paris-stored-as-previous-day-utc"),
         # Two parcels: Fri 20 Nov, then Tue 24 Nov 00:30 Paris (Mon 23 Nov in UTC): the last one counts, in
         # Paris time. +14 = Tue 8 Dec; +25 = Sat 19 Dec -> Mon 21 Dec; told with the last parcel; promise
@@ -561,3 +562,52 @@ def test_deadline_model_is_frozen_utc_and_checked() -> None:
     with pytest.raises(ValidationError):
         Deadline(kind="withdrawal", due_at=datetime(2026, 12, 4), act_at=utc(2026, 12, 3),
                  last_day=date(2026, 12, 4), note="naive")
+
+
+# -- issue 14: the consumer's country, and the last day of an extended period ------------------------------
+
+
+def test_a_belgian_customer_s_period_ending_on_21_july_ends_on_the_22nd() -> None:
+    """Belgian national day (21 July 2027, a Wednesday): the consumer's country's holidays count."""
+    delivered = paris(2027, 7, 7, 10)
+    assert withdrawal_deadline(delivered, tz=PARIS, country="BE").last_day == date(2027, 7, 22)
+    assert withdrawal_deadline(delivered, tz=PARIS, country="FR").last_day == date(2027, 7, 21)
+    assert legal_refund_deadline(delivered, tz=PARIS, country="BE").legal.last_day == date(2027, 7, 22)
+
+
+def test_a_refund_on_the_carried_over_last_day_is_on_time() -> None:
+    told = paris(2026, 4, 30, 10)  # +14 = Ascension (Thu 14 May 2026) -> Fri 15 May
+    d2 = legal_refund_deadline(told, tz=PARIS)
+    late = late_refund_surcharge(d2.due.last_day, date(2026, 5, 15), today=date(2026, 5, 15), amount=EUR100,
+                                 legal_interest_rate=LEGAL_RATE)
+    assert late.tier == ON_TIME and late.surcharge.is_zero()
+
+
+def test_the_legal_interest_rate_is_a_dated_setting() -> None:
+    from domain.policy import RefundPolicy
+
+    rates = RefundPolicy(legal_interest_rates={date(2025, 7, 1): Decimal("0.0665"),
+                                               date(2026, 1, 1): Decimal("0.06")})
+    assert rates.legal_interest_rate_on(date(2025, 12, 31)) == Decimal("0.0665")
+    assert rates.legal_interest_rate_on(date(2026, 2, 1)) == Decimal("0.06")
+    assert rates.legal_interest_rate == Decimal("0.06")
+
+
+# -- issue 14: one promised refund date, within D2, never before the last day to post ---------------------
+
+
+def test_the_promised_refund_date_never_falls_after_d2() -> None:
+    from domain.deadlines import promised_refund_day
+
+    told = paris(2027, 4, 30, 10)  # Friday 30 April 2027: 10 business days run past the legal 14 May
+    day = promised_refund_day(told, business_days=10, tz=PARIS, released_at=told)
+    assert day == date(2027, 5, 14)
+    assert store_promise_deadline(told, 10, tz=PARIS).last_day > day  # what was promised before
+
+
+def test_the_promised_refund_date_is_never_before_the_last_day_to_post() -> None:
+    from domain.deadlines import promised_refund_day
+
+    told = paris(2026, 11, 27, 10)  # D2 = 11 December; the customer may post until 21 December
+    day = promised_refund_day(told, business_days=5, tz=PARIS, ship_by=date(2026, 12, 21))
+    assert day == date(2026, 12, 21)

@@ -134,7 +134,7 @@ def test_the_answer_addresses_each_point_with_facts_only() -> None:
     (1600, 100_000, "excessive", "ECM"),
 ])
 def test_monitoring_thresholds_k7(disputes: int, sales: int, visa: str, mc: str) -> None:
-    m = monitoring("2026-11", disputes=disputes, sales=sales)
+    m = monitoring("2026-11", disputes=disputes, sales=sales, previous_month_level=mc)
     assert (m.visa_vamp, m.mastercard) == (visa, mc)
     assert m.ratio == Decimal(disputes) / Decimal(sales)
 
@@ -150,3 +150,24 @@ def test_fraud_signals_k6() -> None:
     calm = OrderSignals(billing_country="FR", shipping_country="FR", billing_line="1 rue A", shipping_line="1 rue a",
                         placed_at=now)
     assert fraud_signals(calm, policy) == []
+
+
+# -- K7 as the networks read it (issue 14) ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("month", "visa"), [("2026-03", "ok"), ("2026-04", "excessive")])
+def test_visa_vamp_threshold_depends_on_the_month(month: str, visa: str) -> None:
+    """2.2 % until 31 March 2026, 1.5 % from 1 April 2026: 1.8 % is excessive only from April."""
+    assert monitoring(month, disputes=1800, sales=100_000).visa_vamp == visa
+
+
+def test_mastercard_names_an_ecm_after_two_consecutive_months() -> None:
+    first = monitoring("2026-10", disputes=160, sales=10_000)
+    assert first.mastercard == "ECM trigger (month 1 of 2)"
+    second = monitoring("2026-11", disputes=160, sales=10_000, previous_month_level=first.mastercard)
+    assert second.mastercard == "ECM"
+    calm = monitoring("2026-12", disputes=160, sales=10_000, previous_month_level="ok")
+    assert calm.mastercard == "ECM trigger (month 1 of 2)"
+
+
+def test_the_ratio_is_said_to_be_an_estimate() -> None:
+    assert "estimate" in monitoring("2026-11", disputes=5, sales=1000).note

@@ -58,3 +58,16 @@ def test_the_tracking_email_gives_the_number_the_link_and_what_is_still_to_come(
         assert ("séparément" if language == "fr" else "separately") in part
         assert "Bougie Ambre" in part and "Lampe Aurore" not in part
     assert 'href="https://www.laposte.fr/suivi?code=6A12345678FR"' in message.html
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_confirmation_states_the_withdrawal_period_and_the_legal_guarantee(language: Any) -> None:
+    """Issue 14: 14 days after delivery to change one's mind, then 14 days to send back; 2-year guarantee."""
+    message = render("order_confirmation", language, _confirmation(language, ["Zoé Martin", "8 rue Oberkampf"]))
+    for part in (message.text, (message.html or "").replace("&#39;", "'")):
+        if language == "fr":
+            assert "pour changer d'avis" in part and "puis 14 jours pour nous renvoyer" in part
+            assert "garantie légale de conformité pendant 2 ans" in part
+        else:
+            assert "to change your mind" in part and "then 14 days to send the item back" in part
+            assert "2-year legal guarantee" in part

@@ -539,8 +539,8 @@ def test_instructions_give_address_rma_label_deadline_and_ask_for_tracking(langu
     message = rendered("return_instructions", language)
     ask = {
         "fr": ("répondez à cet e-mail en nous indiquant son numéro de suivi",
-               "Nous ne pouvons accepter un retour qu'avec ce numéro"),
-        "en": ("reply to this email with its tracking number", "We can only accept a return with this number"),
+               "Il nous permet de suivre votre colis"),  # asked and explained, never a condition (L221-24)
+        "en": ("reply to this email with its tracking number", "It lets us follow your parcel"),
     }
     proof = {"fr": "preuve de dépôt", "en": "proof of postage"}
     prepaid = {"fr": "ne vous coûte rien", "en": "costs you nothing"}
@@ -641,7 +641,7 @@ def test_tracking_received_thanks_and_says_what_follows(language: Language) -> N
 def test_keep_it_refund_or_replacement(language: Language) -> None:
     for part in both_parts(rendered("return_keep_it", language)):
         assert ("rien à nous renvoyer" if language == "fr" else "nothing to send back") in part
-        assert REFUNDED[language] in part and DELAY[language] in part
+        assert REFUNDED[language] in part and ("banque" if language == "fr" else "bank") in part
     ctx = context_for("return_keep_it", language, reason=ReturnReason.DEFECTIVE) | {
         "plan_kind": "keep_it_replacement",
         "refund": None,
@@ -813,3 +813,41 @@ def test_refund_receipt_context() -> None:
     }
     credit = receipt("en", method="store_credit")
     assert credit["payment"] is None and credit["date"] == "Friday 27 November"
+
+
+# -- issue 14: what the customer reads is true ------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_refusal_names_the_consumer_mediator(language: Language) -> None:
+    ctx = context_for("return_refused", language)
+    ctx["store"] = {**ctx["store"], "mediator_name": "CM2C", "mediator_website": "https://www.cm2c.net"}
+    for part in both_parts(render("return_refused", language, ctx)):
+        assert "CM2C" in part and "https://www.cm2c.net" in part
+        assert ("médiateur" if language == "fr" else "mediator") in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_tracking_number_is_asked_for_never_a_condition(language: Language) -> None:
+    """R3 read through L221-24: ask for it and say why; a parcel without one is still taken back."""
+    for part in both_parts(rendered("return_instructions", language)):
+        assert "qu'avec ce numéro" not in part and "only accept a return with" not in part
+        assert ("Sans numéro, votre retour reste bien sûr accepté" if language == "fr"
+                else "Without a number your return is of course still accepted") in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_refund_told_before_the_return_lists_the_delivery(language: Language) -> None:
+    ctx = context_for("return_instructions", language)
+    if not ctx.get("refund"):
+        pytest.skip("no refund in this context")
+    ctx["refund"] = {**ctx["refund"], "delivery": "4,90 €" if language == "fr" else "€4.90"}
+    for part in both_parts(render("return_instructions", language, ctx)):
+        assert ("dont 4,90 € de frais de livraison" if language == "fr" else "including €4.90 for delivery") in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_exchange_email_names_the_variant_asked_for(language: Language) -> None:
+    ctx = context_for("replacement_on_its_way", language) | {"exchange_for": "Bleu nuit, L"}
+    for part in both_parts(render("replacement_on_its_way", language, ctx)):
+        assert "Bleu nuit, L" in part

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -179,11 +180,20 @@ def test_information_missing_extends_by_12_months() -> None:
     ],
 )
 def test_no_delivery_date(reason: ReturnReason, deliveries: list[datetime | None], status: EligibilityStatus) -> None:
-    o = delivered_order(*deliveries)
-    result = eligibility(o, [o.line_items[0]], reason=reason, now=paris(2026, 11, 20), tz=PARIS,
+    o = delivered_order(*deliveries)  # shipped on 20 November 2026; asked well past any window from then
+    result = eligibility(o, [o.line_items[0]], reason=reason, now=paris(2027, 1, 20), tz=PARIS,
                          supplier_windows=LEGAL_ONLY)
     assert result.status == status
     assert result.deadline is None
+
+
+@pytest.mark.parametrize("asked", [paris(2026, 11, 21), paris(2026, 12, 4)])
+def test_a_withdrawal_before_delivery_is_in_time(asked: datetime) -> None:
+    """L221-18 (issue 14): shipped on 20 November, not delivered yet: the request is in time
+    whatever the delivery day, never "too early" and never an operator case."""
+    o = delivered_order(None)
+    result = eligibility(o, [], reason=R.CHANGED_MIND, now=asked, tz=PARIS, supplier_windows=LEGAL_ONLY)
+    assert result.status == S.ELIGIBLE and result.eligible_item_ids == [o.line_items[0].id]
 
 
 @pytest.mark.parametrize("reason", [R.CHANGED_MIND, R.DEFECTIVE])
@@ -211,7 +221,9 @@ def test_partly_shipped_order_returns_only_shipped_items() -> None:
     ("types", "reason", "sealed", "status", "eligible", "excluded"),
     [
         pytest.param(["Hygiene"], R.CHANGED_MIND, [], S.EXCLUDED, [], [1], id="hygiene-excluded-case-insensitive"),
-        pytest.param(["digital"], R.CHANGED_MIND, [1], S.EXCLUDED, [], [1], id="digital-excluded-even-sealed"),
+        pytest.param(["digital"], R.CHANGED_MIND, [1], S.ELIGIBLE, [1], [], id="digital-without-consent-returnable"),
+        pytest.param(["consumable"], R.CHANGED_MIND, [], S.ELIGIBLE, [1], [], id="consumable-is-no-legal-exclusion"),
+        pytest.param(["perishable"], R.CHANGED_MIND, [1], S.EXCLUDED, [], [1], id="perishable-excluded"),
         pytest.param(["hygiene"], R.CHANGED_MIND, [1], S.ELIGIBLE, [1], [], id="hygiene-still-sealed-returnable"),
         pytest.param(["hygiene", "Lamp"], R.WRONG_COLOUR, [], S.ELIGIBLE, [2], [1], id="mixed-order-partial"),
         pytest.param(["hygiene"], R.DEFECTIVE, [], S.ELIGIBLE, [1], [], id="defective-hygiene-is-a-guarantee-claim"),
@@ -230,9 +242,25 @@ def test_r8_exclusions(types: list[str | None], reason: ReturnReason, sealed: li
     assert all(e.why for e in result.excluded)
 
 
+def test_digital_content_is_excluded_only_with_prior_express_consent() -> None:
+    """L221-28 13° (issue 14): the consent recorded at checkout (an order tag) is what excludes it."""
+    items = [typed(1, "digital")]
+    o = delivered_order(paris(2026, 11, 10), items=items)
+    consented = o.model_copy(update={"tags": ["digital-withdrawal-waived"]})
+    args: dict[str, Any] = {"reason": R.CHANGED_MIND, "now": paris(2026, 11, 20), "tz": PARIS,
+                            "supplier_windows": LEGAL_ONLY}
+    assert eligibility(o, items, **args).status == S.ELIGIBLE
+    assert eligibility(consented, items, **args).status == S.EXCLUDED
+
+
+def test_a_generic_consumable_exclusion_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a legal exclusion"):
+        ReturnPolicy(excluded_product_types=[{"product_type": "consumable", "why": "x"}])  # type: ignore[list-item]
+
+
 def test_excluded_wins_without_delivery_date() -> None:
     items = [typed(1, "digital")]
-    o = delivered_order(None, items=items)
+    o = delivered_order(None, items=items).model_copy(update={"tags": ["digital-withdrawal-waived"]})
     result = eligibility(o, items, reason=R.CHANGED_MIND, now=paris(2026, 11, 20), tz=PARIS,
                          supplier_windows=LEGAL_ONLY)
     assert result.status == S.EXCLUDED
