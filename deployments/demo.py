@@ -9,9 +9,11 @@ catcher), the webhook receiver, and prepares them with the README's own commands
 deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
 requests, operator answers) and waits until every case has reached the state the rulebook
 expects. It starts no flow run itself but the week's report (as an operator's "Run" would, so the
-UI shows it with its charts): the deadline check runs on its schedule, set to every minute
-(`setup --sweep-every 60`, the one setting that differs from production), and events no run took
-in are delivered again by the receiver, as in production.
+UI shows it with its charts): the deadline check runs on its schedule, and events no run took in
+are delivered again by the receiver, as in production. What differs from production is speed
+only: the check every minute (`setup --sweep-every 60`; the deployment keeps its name
+`every-15-min`), the worker polling every 2 s (PREFECT_WORKER_QUERY_SECONDS, _PREFETCH_SECONDS)
+with 8 runs at a time, and the sandbox's credentials (AFTERSALES_SANDBOX=1).
 
 With --exit it stops once every row is checked, non-zero if any row failed (they are named);
 otherwise it keeps the UI up, and keeps watching the rows still unfinished until they finish.

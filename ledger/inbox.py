@@ -126,13 +126,15 @@ async def stale_emitted(db: Database, *, older_than: timedelta, limit: int = 200
         return list(rows.all())
 
 
-async def redeliver(db: Database, event_id: str, note: str) -> bool:
+async def redeliver(db: Database, event_id: str, note: str, *, emitted_at: datetime | None) -> bool:
     """Emit again an event that Prefect took but no run took in (tasks.inbox.redeliver_stalled):
-    back to `received`, one more delivery counted. False if a run took it in meanwhile."""
+    back to `received`, one more delivery counted. Only the emission that was read (`emitted_at`):
+    False if a run finished it or another process delivered it again meanwhile."""
     async with db.session() as s:
         result = await s.exec(
             update(InboundEvent)
-            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted")
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted",
+                   col(InboundEvent.emitted_at) == emitted_at)
             .values(status="received", emit_attempts=InboundEvent.emit_attempts + 1,
                     redeliveries=InboundEvent.redeliveries + 1, last_error=note[:2000])
         )
@@ -140,13 +142,14 @@ async def redeliver(db: Database, event_id: str, note: str) -> bool:
         return bool(result.rowcount)
 
 
-async def give_up_delivery(db: Database, event_id: str, reason: str) -> bool:
-    """Past the cap: the event is `failed` with the reason, for the operator. False if a run took
-    it in meanwhile."""
+async def give_up_delivery(db: Database, event_id: str, reason: str, *, emitted_at: datetime | None) -> bool:
+    """Past the cap: the event is `failed` with the reason, for the operator. Only the emission
+    that was read: False if a run finished it or another process delivered it again meanwhile."""
     async with db.session() as s:
         result = await s.exec(
             update(InboundEvent)
-            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted")
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted",
+                   col(InboundEvent.emitted_at) == emitted_at)
             .values(status="failed", processed_at=utcnow(), last_error=reason[:2000])
         )
         await s.commit()
@@ -164,17 +167,6 @@ async def deliver_again_by_hand(db: Database, event_id: str) -> bool:
         )
         await s.commit()
         return bool(result.rowcount)
-
-
-async def rearm(db: Database, event_id: str) -> None:
-    """Put an emitted-but-unprocessed event back to `received` so it is emitted again."""
-    async with db.session() as s:
-        await s.exec(
-            update(InboundEvent)
-            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "emitted")
-            .values(status="received", emit_attempts=InboundEvent.emit_attempts + 1)
-        )
-        await s.commit()
 
 
 async def finish_inbound(

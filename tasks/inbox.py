@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -66,6 +66,28 @@ def backoff(redeliveries: int, settings: InboxSettings) -> timedelta:
     return timedelta(seconds=settings.redeliver_after_seconds * 2 ** min(redeliveries, 16))
 
 
+# A run Prefect shows PENDING this long was being submitted by a worker that died with it (Prefect
+# never moves such a run on); RUNNING this long with its event still not finished, likewise gone.
+PENDING_GONE_AFTER = timedelta(minutes=5)
+RUNNING_GONE_AFTER = timedelta(minutes=30)
+NO_RUN_GRACE = timedelta(minutes=3)  # an automation slow to create the run is not a lost event
+
+
+def _alive(state: Any, now: datetime) -> bool:
+    """A run that still holds its event: scheduled (queued for a worker), paused (a form),
+    cancelling, or pending/running and not left behind by a worker that died."""
+    if state is None:
+        return True
+    if state.is_final():
+        return False
+    age = now - state.timestamp if state.timestamp else timedelta(0)
+    if state.type.value == "PENDING":
+        return age < PENDING_GONE_AFTER
+    if state.type.value == "RUNNING":
+        return age < RUNNING_GONE_AFTER
+    return True
+
+
 async def runs_for_events(since: datetime, *, page: int = 200, most: int = 2000) -> RunsSeen:
     """The flow runs that carry an `inbound_event_id`, created since `since` (newest first)."""
     from prefect import get_client
@@ -75,6 +97,7 @@ async def runs_for_events(since: datetime, *, page: int = 200, most: int = 2000)
     live: set[str] = set()
     ended: dict[str, str] = {}
     flt = FlowRunFilter(expected_start_time=FlowRunFilterExpectedStartTime(after_=since))
+    now = datetime.now(UTC)  # Prefect's clock, not the ledger's
     async with get_client() as client:
         for offset in range(0, most, page):
             runs = await client.read_flow_runs(flow_run_filter=flt, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
@@ -83,9 +106,9 @@ async def runs_for_events(since: datetime, *, page: int = 200, most: int = 2000)
                 event_id = (run.parameters or {}).get("inbound_event_id")
                 if not isinstance(event_id, str):
                     continue
-                if run.state is None or not run.state.is_final():
+                if _alive(run.state, now):
                     live.add(event_id)
-                elif event_id not in ended:  # newest first: the last run's end
+                elif event_id not in ended and run.state is not None:  # newest first: the last run's end
                     ended[event_id] = f"{run.state.name}: {(run.state.message or '').strip()[:300]}".rstrip(": ")
             if len(runs) < page:
                 break
@@ -121,25 +144,43 @@ async def redeliver_stalled(*, settings: InboxSettings | None = None, seen: Runs
     redelivered = given_up = 0
     for row in stalled:
         emitted = row.emitted_at or row.received_at
+        wait = backoff(row.redeliveries, settings)
         if seen is None:
-            if now - emitted < max(REEMIT_AFTER, backoff(row.redeliveries, settings)):
-                continue
-        elif row.id in seen.live or now - emitted < backoff(row.redeliveries, settings):
+            wait = max(REEMIT_AFTER, wait)
+        elif row.id in seen.live:
+            continue
+        elif row.id not in seen.ended:
+            wait = max(NO_RUN_GRACE, wait)  # no run at all yet: the automation may only be slow
+        if now - emitted < wait:
             continue
         last = seen.ended.get(row.id, "no run was created") if seen is not None else "no answer from Prefect"
         if row.redeliveries + 1 >= settings.max_deliveries:
-            reason = (f"no flow run took this event in after {row.redeliveries + 1} deliveries (the last run: {last})")
-            if await inbox.give_up_delivery(db, row.id, reason):
-                await records.open_review(
-                    db, case_id=row.case_id, reason_code=f"{UNDELIVERED}:{row.id}",
-                    detail=f"{row.source} {row.topic} for order {row.order_ref or '?'}, received "
-                           f"{row.received_at:%Y-%m-%d %H:%M} UTC: {reason}",
-                    options=[DELIVER_AGAIN, "dismiss"])
-                given_up += 1
+            given_up += await _hand_to_the_operator(db, row, (
+                f"no flow run took this event in after {row.redeliveries + 1} deliveries (the last run: {last})"))
             continue
-        if await inbox.redeliver(db, row.id, f"emitted but no run took it in ({last}): delivered again"):
+        # Compare-and-set on what was read: two receivers (or a receiver and the check) never both
+        # deliver the same emission again.
+        if await inbox.redeliver(db, row.id, f"emitted but no run took it in ({last}): delivered again",
+                                 emitted_at=row.emitted_at):
             redelivered += 1
     return {"redelivered": redelivered, "given_up": given_up}
+
+
+async def _hand_to_the_operator(db: Any, row: InboundEvent, reason: str) -> int:
+    """The review item first, then the event `failed`: a crash between the two leaves an open
+    item on an event still `emitted`, which the next pass gives up again (the item is unique)."""
+    review, _ = await records.open_review(
+        db, case_id=row.case_id, reason_code=f"{UNDELIVERED}:{row.id}",
+        detail=f"{row.source} {row.topic} for order {row.order_ref or '?'}, received "
+               f"{row.received_at:%Y-%m-%d %H:%M} UTC: {reason}",
+        options=[DELIVER_AGAIN, "dismiss"])
+    if await inbox.give_up_delivery(db, row.id, reason, emitted_at=row.emitted_at):
+        return 1
+    current = await inbox.get_inbound(db, row.id)
+    if current is not None and current.status != "emitted" and review.status == "open":
+        await records.decide_review(db, review.id, decided_by="aftersales",  # a run took it in meanwhile
+                                    decision={"option": "dismiss", "note": f"the event is {current.status} now"})
+    return 0
 
 
 async def flush_inbox(http: httpx.AsyncClient | None = None, *, emit_after: timedelta = EMIT_AFTER,
@@ -150,7 +191,11 @@ async def flush_inbox(http: httpx.AsyncClient | None = None, *, emit_after: time
         async with async_client(timeout=10) as own:
             return await flush_inbox(own, emit_after=emit_after, limit=limit, throttle=throttle)
     db = runtime.db()
-    again = await redeliver_stalled(throttle=throttle)
+    try:
+        again = await redeliver_stalled(throttle=throttle)
+    except Exception as exc:  # never at the cost of emitting what waits
+        log.error("the redelivery of events no run took in failed this time: %r", exc)
+        again = {"redelivered": 0, "given_up": 0}
     pending = await inbox.pending_emits(db, older_than=emit_after, limit=limit)
     emitted = 0
     for row in pending:

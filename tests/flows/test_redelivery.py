@@ -36,13 +36,45 @@ def test_backoff_doubles() -> None:
     assert [backoff(n, SETTINGS).total_seconds() for n in range(4)] == [60, 120, 240, 480]
 
 
-async def test_an_event_no_run_took_is_delivered_again(db: Any) -> None:
+async def test_an_event_whose_run_crashed_before_taking_it_is_delivered_again(db: Any) -> None:
     row = await _emitted(db, ago=timedelta(seconds=90))
-    assert (await redeliver_stalled(settings=SETTINGS, seen=NOBODY))["redelivered"] == 1
+    seen = RunsSeen(frozenset(), {row.id: "Crashed: refused by a busy server (503)"})
+    assert (await redeliver_stalled(settings=SETTINGS, seen=seen))["redelivered"] == 1
     again = await inbox.get_inbound(db, row.id)
     assert again is not None and again.status == "received" and again.redeliveries == 1
     assert again.emit_attempts == 1  # a new generation: a new Prefect event id
-    assert "no run took it in" in (again.last_error or "")
+    assert "no run took it in" in (again.last_error or "") and "503" in (again.last_error or "")
+
+
+async def test_with_no_run_at_all_a_slow_automation_is_given_three_minutes(db: Any) -> None:
+    slow = await _emitted(db, ago=timedelta(seconds=90), delivery="slow")
+    lost = await _emitted(db, ago=timedelta(minutes=4), delivery="lost")
+    assert (await redeliver_stalled(settings=SETTINGS, seen=NOBODY))["redelivered"] == 1
+    assert (await inbox.get_inbound(db, slow.id)).status == "emitted"  # type: ignore[union-attr]
+    assert (await inbox.get_inbound(db, lost.id)).status == "received"  # type: ignore[union-attr]
+
+
+async def test_two_redeliverers_at_once_deliver_it_again_once(db: Any) -> None:
+    """Two receivers (or a receiver and the check) read the same stalled event at once."""
+    import asyncio
+
+    row = await _emitted(db, ago=timedelta(minutes=5))
+    results = await asyncio.gather(*(redeliver_stalled(settings=SETTINGS, seen=NOBODY) for _ in range(4)))
+    assert sum(r["redelivered"] for r in results) == 1
+    got = await inbox.get_inbound(db, row.id)
+    assert got is not None and got.redeliveries == 1 and got.emit_attempts == 1
+
+
+def test_a_run_left_pending_or_running_by_a_dead_worker_does_not_hold_its_event() -> None:
+    from prefect.states import Pending, Running, Scheduled
+
+    from tasks.inbox import _alive
+
+    now = utcnow()
+    assert _alive(Pending(), now) and _alive(Running(), now) and _alive(Scheduled(), now)
+    assert not _alive(Pending(timestamp=now - timedelta(minutes=6)), now)  # the worker died submitting it
+    assert not _alive(Running(timestamp=now - timedelta(minutes=31)), now)
+    assert _alive(Scheduled(timestamp=now - timedelta(hours=2)), now)  # queued: no worker polls yet
 
 
 async def test_a_live_run_or_a_recent_emission_is_left_alone(db: Any) -> None:
@@ -58,8 +90,10 @@ async def test_a_live_run_or_a_recent_emission_is_left_alone(db: Any) -> None:
 
 async def test_past_the_cap_the_operator_gets_it_with_the_reason(db: Any) -> None:
     row = await _emitted(db, ago=timedelta(hours=1), redeliveries=2)
+    fresh = await _emitted(db, ago=timedelta(hours=1), redeliveries=0, delivery="other")  # not at the cap
     seen = RunsSeen(frozenset(), {row.id: "Crashed: Flow run infrastructure exited with non-zero status code 1."})
-    assert (await redeliver_stalled(settings=SETTINGS, seen=seen)) == {"redelivered": 0, "given_up": 1}
+    assert (await redeliver_stalled(settings=SETTINGS, seen=seen)) == {"redelivered": 1, "given_up": 1}
+    assert (await inbox.get_inbound(db, fresh.id)).status == "received"  # type: ignore[union-attr]
     got = await inbox.get_inbound(db, row.id)
     assert got is not None and got.status == "failed"
     assert "after 3 deliveries" in (got.last_error or "") and "Crashed" in (got.last_error or "")

@@ -41,16 +41,24 @@ async def test_concurrent_duplicate_deliveries_store_one_event(any_db) -> None:
     assert len({row.id for row, _ in results}) == 1
 
 
-async def test_pending_emits_and_rearm(any_db) -> None:
+async def test_pending_emits_and_redeliver(any_db) -> None:
     row, _ = await inbox.store_inbound(any_db, source="shopify", delivery_id="e-1", topic="t", body="{}",
                                        headers={}, event_name="store.order.cancelled", resource_id="store.order.1")
     assert [r.id for r in await inbox.pending_emits(any_db, older_than=timedelta(0))] == [row.id]
     await inbox.mark_emitted(any_db, row.id)
     assert await inbox.pending_emits(any_db, older_than=timedelta(0)) == []
-    assert [r.id for r in await inbox.stale_emitted(any_db, older_than=timedelta(0))] == [row.id]
-    await inbox.rearm(any_db, row.id)
+    [stale] = await inbox.stale_emitted(any_db, older_than=timedelta(0))
+    assert stale.id == row.id
+    # compare-and-set on the emission read: a second redeliverer with the same read changes nothing
+    assert await inbox.redeliver(any_db, row.id, "no run took it in", emitted_at=stale.emitted_at)
+    assert not await inbox.redeliver(any_db, row.id, "no run took it in", emitted_at=stale.emitted_at)
     again = await inbox.get_inbound(any_db, row.id)
-    assert again is not None and again.status == "received" and again.emit_attempts == 1
+    assert again is not None and again.status == "received" and again.emit_attempts == 1 and again.redeliveries == 1
+    await inbox.mark_emitted(any_db, row.id)
+    assert not await inbox.give_up_delivery(any_db, row.id, "cap", emitted_at=stale.emitted_at)  # an old read
+    [fresh] = await inbox.stale_emitted(any_db, older_than=timedelta(0))
+    assert await inbox.give_up_delivery(any_db, row.id, "cap", emitted_at=fresh.emitted_at)
+    assert (await inbox.get_inbound(any_db, row.id)).status == "failed"  # type: ignore[union-attr]
 
 
 async def _case(db, key: str = "cancellation:s:1"):
