@@ -15,7 +15,7 @@ LOCKED_IN_A_RUN = """13:00:20.273 | ERROR   | Flow run 'cancellation' - Finished
 Traceback (most recent call last):
 sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked
 """
-SCHEDULER_BROKEN = """13:00:20.273 | ERROR   | prefect.server.services.scheduler - Unexpected error in: InvalidRequestError
+SCHEDULER_BROKEN = """13:00:20.273 | ERROR   | prefect.server.services.scheduler - Unexpected error
 sqlalchemy.exc.InvalidRequestError: Can't evaluate bulk DML statement; please supply a bulk_dml decorated function
 """
 
