@@ -6,6 +6,11 @@ those messages with the task's failure. `install_log_masking` makes every record
 creates mask them, whatever the logger and the handler (console, Prefect's API handler, a file):
 `paul.roux@example.com` becomes `p***@e***.com`. Message-IDs (`<uuid@domain>`) are kept: they
 name an operation, not a person.
+
+Database errors are scrubbed too: the engines never print a statement's parameters
+(`hide_parameters`, ledger/db.py), but PostgreSQL itself quotes the refused row in its error
+(`DETAIL:  Failing row contains (...)`, `Key (col)=(value) already exists`), i.e. a raw body with
+a street address and a phone number. Those details are replaced in every record.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 _EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-]+)@([\w-]+(?:\.[\w-]+)*)(\.[\w-]{2,63})\b")
+_DB_DETAIL = re.compile(r"(DETAIL:\s*|Failing row contains |Key \()[^\n]*")
+_DB_HIDDEN = "[hidden: may hold customer data]"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
 
@@ -31,11 +38,25 @@ def mask_emails(text: str) -> str:
     return _EMAIL.sub(_masked, text) if "@" in text else text
 
 
+def scrub_db_details(text: str) -> str:
+    """`text` without the values a database error quotes (`DETAIL: Failing row contains (...)`)."""
+    return _DB_DETAIL.sub(lambda m: m.group(1) + _DB_HIDDEN, text) if ("DETAIL" in text or "Key (" in text) else text
+
+
+def mask_personal(text: str) -> str:
+    """Both: emails masked, database error details hidden."""
+    return mask_emails(scrub_db_details(text))
+
+
+def _hides(text: str) -> bool:
+    return "@" in text or "DETAIL" in text or "Key (" in text
+
+
 class _MaskedValue:
     """A log argument whose str() / repr() carry an email, shown masked either way."""
 
     def __init__(self, value: object) -> None:
-        self._str, self._repr = mask_emails(str(value)), mask_emails(repr(value))
+        self._str, self._repr = mask_personal(str(value)), mask_personal(repr(value))
 
     def __str__(self) -> str:
         return self._str
@@ -49,11 +70,11 @@ class _MaskedValue:
 
 def _mask_arg(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_emails(value)
+        return mask_personal(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     try:
-        return _MaskedValue(value) if "@" in str(value) or "@" in repr(value) else value
+        return _MaskedValue(value) if _hides(str(value)) or _hides(repr(value)) else value
     except Exception:  # an object that cannot show itself: logging reports that, not us
         return value
 
@@ -61,15 +82,15 @@ def _mask_arg(value: Any) -> Any:
 def mask_log_record(record: logging.LogRecord) -> logging.LogRecord:
     """Mask the emails of one record in place: its message, its arguments, its traceback."""
     if isinstance(record.msg, str):
-        record.msg = mask_emails(record.msg)
+        record.msg = mask_personal(record.msg)
     if isinstance(record.args, Mapping):
         record.args = {k: _mask_arg(v) for k, v in record.args.items()}
     elif isinstance(record.args, tuple):
         record.args = tuple(_mask_arg(a) for a in record.args)
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
         text = logging.Formatter().formatException(record.exc_info)
-        if "@" in text:
-            record.exc_text = mask_emails(text)  # what formatters print instead of re-rendering it
+        if _hides(text):
+            record.exc_text = mask_personal(text)  # what formatters print instead of re-rendering it
     return record
 
 
