@@ -51,6 +51,7 @@ from domain.inbound import (
 from domain.orders import Order
 from domain.privacy import install_log_masking
 from integrations.httpclients import async_client
+from integrations.paypal.webhooks import PayPalWebhookVerifier
 from integrations.shopify.webhooks import verify_webhook
 from ledger import cases, inbox, operations, records
 from ledger.models import InboundEvent, utcnow
@@ -74,6 +75,7 @@ class ReceiverSettings(BaseSettings):
     emit_interval_seconds: float = 2.0
     emit_after_seconds: float = 3.0
     order_lookup_timeout_seconds: float = 3.0
+    paypal_failures_per_minute: int = 10  # unverified PayPal deliveries per client address, then 429
 
 
 class Accepted(BaseModel):
@@ -105,20 +107,25 @@ class RateLimiter:
         self.hits: dict[str, deque[float]] = defaultdict(deque)
 
     def allow(self, key: str) -> bool:
+        if not self.allow_peek(key):
+            return False
+        self.hits[key].append(time.monotonic())
+        return True
+
+    def allow_peek(self, key: str) -> bool:
+        """Whether `allow` would pass, without counting a hit (limits on failures only)."""
         now = time.monotonic()
         q = self.hits[key]
         while q and now - q[0] > self.window:
             q.popleft()
-        if len(q) >= self.limit:
-            return False
-        q.append(now)
-        return True
+        return len(q) < self.limit
 
 
 def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = True) -> FastAPI:
     settings = settings or ReceiverSettings()
     install_log_masking()  # customers' emails never reach the logs in clear
     limiter = RateLimiter(settings.ip_requests_per_minute, 60.0)
+    paypal_failures = RateLimiter(settings.paypal_failures_per_minute, 60.0)  # unverified deliveries, per client
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -344,24 +351,54 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("stripe", topic, raw, request, 400, "event without id or data.object.id")
         return await _processor_event("stripe", topic, str(event["id"]), str(obj["id"]), raw, request, background)
 
-    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}, 401: {}})
+    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}, 401: {}, 429: {}, 503: {}})
     async def paypal_webhook(request: Request, background: BackgroundTasks) -> Any:
-        """PayPal CUSTOMER.DISPUTE.* events: stored, then verified with PayPal by the flow before
-        anything is done (the verification is a call to PayPal, not made before the answer)."""
+        """PayPal CUSTOMER.DISPUTE.* events: the signature is verified offline (PayPal's certificate,
+        integrations/paypal/webhooks.py) BEFORE the event is stored as received and deduplicated on
+        its event id. An unverified delivery is kept under source `paypal-unverified` with no
+        delivery id, so it can never take the id of a genuine one; it starts no run and costs no
+        PayPal call. Failures are rate-limited per client address."""
         from integrations.paypal.webhooks import parse_dispute_event
 
         try:
             raw = await _body(request)
         except _Reject as rej:
-            return await _reject("paypal", "unknown", b"", request, rej.status, rej.reason)
-        if not request.headers.get("paypal-transmission-sig"):
-            return await _reject("paypal", "unknown", raw, request, 401, "missing PAYPAL-TRANSMISSION-SIG")
+            return await _reject("paypal-unverified", "unknown", b"", request, rej.status, rej.reason)
+        client = request.client.host if request.client else "unknown"
+        if not paypal_failures.allow_peek(client):
+            return await _reject("paypal-unverified", "unknown", raw, request, 429,
+                                 "too many unverified PayPal deliveries from this address, try again later")
+        http = state.get("http")  # the app's client; a short-lived one when run without its lifespan
+        if http is None:
+            async with async_client(timeout=5) as tmp:
+                checked = await _paypal_verifier().verify(tmp, request.headers, raw)
+        else:
+            checked = await _paypal_verifier().verify(http, request.headers, raw)
+        if not checked.ok:
+            paypal_failures.allow(client)
+            if checked.retryable:  # we could not check: PayPal delivers again later (it retries for 3 days)
+                await inbox.store_inbound(
+                    runtime.db(), source="paypal-unverified", delivery_id=None, topic="unknown", body=_text(raw),
+                    headers=_kept_headers(request), status="rejected", reject_reason=checked.reason, http_status=503)
+                return JSONResponse({"status": "error", "reason": checked.reason}, status_code=503,
+                                    headers={"Retry-After": "60"})
+            return await _reject("paypal-unverified", "unknown", raw, request, 401, checked.reason)
         try:
             parsed = parse_dispute_event(raw)
         except Exception as exc:
             return await _reject("paypal", "unknown", raw, request, 400, f"not a dispute event: {exc}")
         return await _processor_event("paypal", parsed.event_type, parsed.event_id, parsed.dispute_id, raw, request,
                                       background)
+
+    def _paypal_verifier() -> PayPalWebhookVerifier:
+        verifier = state.get("paypal_verifier")
+        if verifier is None:
+            from integrations.paypal.settings import PayPalSettings
+
+            pp = PayPalSettings()
+            verifier = state["paypal_verifier"] = PayPalWebhookVerifier(pp.webhook_id,
+                                                                        extra_cert_hosts=pp.cert_hosts())
+        return verifier
 
     # -- Customers -------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ http://127.0.0.1:8084); PayPal's own sandbox is https://api-m.sandbox.paypal.com
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,15 @@ class PayPalSettings(BaseSettings):
     client_secret: SecretStr = SecretStr("sandbox-paypal-secret")
     webhook_id: str = "8PT597110X687430LKGECATA"
     timeout_seconds: float = Field(default=15.0, gt=0)
+    # Hosts (comma-separated) besides PayPal's whose PAYPAL-CERT-URL is trusted: the sandbox fake's
+    # loopback host. Honoured only in sandbox mode (AFTERSALES_SANDBOX=1): see `cert_hosts`.
+    sandbox_cert_hosts: str = ""
+
+    def cert_hosts(self) -> frozenset[str]:
+        """The extra certificate hosts in force: none unless the process runs in sandbox mode."""
+        if os.environ.get("AFTERSALES_SANDBOX", "").strip().lower() not in ("1", "true", "yes"):
+            return frozenset()
+        return frozenset(h.strip().lower() for h in self.sandbox_cert_hosts.split(",") if h.strip())
 
     @property
     def api_root(self) -> str:
