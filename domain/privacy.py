@@ -15,6 +15,7 @@ a street address and a phone number. Those details are replaced in every record.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -114,3 +115,98 @@ def install_log_masking() -> None:
     masking: Callable[..., logging.LogRecord] = masking_factory
     masking.masks_emails = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(masking)
+
+
+# -- Erasure (GDPR art. 17; Shopify's customers/redact and shop/redact) -------------------------------
+
+ERASED = "[erased]"
+# Keys whose value is a person's data wherever they appear (Shopify, Stripe, PayPal, our own bodies).
+PERSONAL_KEYS = frozenset({
+    "email", "contact_email", "customer_email", "receipt_email", "payer_email", "email_address", "buyer_email",
+    "phone", "phone_number", "first_name", "last_name", "given_name", "surname", "full_name",
+    "customer_first_name", "address1", "address2", "zip", "postal_code", "line1", "line2", "company",
+    "latitude", "longitude", "browser_ip", "client_ip", "note",
+})
+# Objects that describe a person or where they live: every text inside them is theirs.
+PERSONAL_OBJECTS = frozenset({
+    "customer", "billing_address", "shipping_address", "default_address", "addresses", "billing_details",
+    "shipping", "buyer", "payer", "address", "seller_protection_address", "customer_address",
+})
+# Values that name one person wherever they appear: searched in every table. The weaker ones (a
+# first name, a city, a postcode) are erased only in the rows about the customer.
+STRONG_KEYS = frozenset({
+    "email", "contact_email", "customer_email", "receipt_email", "payer_email", "email_address", "buyer_email",
+    "phone", "phone_number", "address1", "address2", "line1", "line2", "full_name", "name",
+})
+MIN_TOKEN = 3  # shorter values ("FR", "75") name no one and would erase everyone's data
+
+
+def personal_values(doc: Any, *, strong_only: bool = False) -> set[str]:
+    """The personal strings of a JSON document (a raw webhook body, a case's data): names,
+    addresses, phones, emails. They become the tokens erased elsewhere; `strong_only`: those
+    that name one person wherever they appear (emails, phones, street lines, full names)."""
+    found: set[str] = set()
+
+    def walk(node: Any, inside: bool) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                k = str(key).lower()
+                if isinstance(value, str):
+                    personal = (inside and k not in ("id", "country_code", "province_code", "country")) or \
+                        k in PERSONAL_KEYS
+                    if personal and (not strong_only or (k in STRONG_KEYS and (inside or k != "name"))):
+                        found.add(value.strip())
+                else:
+                    walk(value, inside or k in PERSONAL_OBJECTS)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, inside)
+
+    walk(doc, False)
+    return {v for v in found if len(v) >= MIN_TOKEN and v != ERASED}
+
+
+def _variants(token: str) -> set[str]:
+    """A token as text shows it and as JSON escapes it (`Zoé` is `Zo\\u00e9` in an ASCII JSON dump)."""
+    escaped = json.dumps(token)[1:-1]
+    return {token, escaped}
+
+
+def redact_text(text: str, tokens: set[str]) -> str:
+    """`text` with every token (case-insensitive, also in its JSON-escaped form) replaced by ERASED."""
+    pieces = sorted({v for t in tokens if len(t) >= MIN_TOKEN for v in _variants(t)}, key=len, reverse=True)
+    if not pieces or not text:
+        return text
+    pattern = re.compile("|".join(re.escape(p) for p in pieces), re.IGNORECASE)
+    return pattern.sub(ERASED, text)
+
+
+def redact_json(doc: Any, tokens: set[str], *, inside: bool = False) -> Any:
+    """A copy of a JSON document with its personal values erased: the values of personal keys, all
+    text inside personal objects, and any token elsewhere. Numbers (amounts) and ids stay."""
+    if isinstance(doc, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in doc.items():
+            k = str(key).lower()
+            if isinstance(value, str) and value and (
+                    k in PERSONAL_KEYS or (inside and k not in ("id", "country_code", "province_code", "country"))):
+                out[key] = ERASED
+            else:
+                out[key] = redact_json(value, tokens, inside=inside or k in PERSONAL_OBJECTS)
+        return out
+    if isinstance(doc, list):
+        return [redact_json(item, tokens, inside=inside) for item in doc]
+    if isinstance(doc, str):
+        return redact_text(doc, tokens)
+    return doc
+
+
+def redact_body(body: str, tokens: set[str]) -> str:
+    """A stored raw body (JSON or not) with its personal data erased."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return redact_text(body, tokens)
+    if not isinstance(doc, dict | list):
+        return redact_text(body, tokens)
+    return json.dumps(redact_json(doc, tokens), ensure_ascii=False, separators=(",", ":"))
