@@ -53,13 +53,14 @@ from domain.privacy import install_log_masking
 from integrations.httpclients import async_client
 from integrations.paypal.webhooks import PayPalWebhookVerifier
 from integrations.shopify.webhooks import verify_webhook
-from ledger import cases, inbox, operations, records
+from ledger import cases, inbox, operations, privacy, records
 from ledger.models import InboundEvent, utcnow
 from tasks import runtime
 from tasks.inbox import emit_one, flush_inbox
 from tasks.reports import report_file, report_index
 
 log = logging.getLogger("aftersales.receiver")
+COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 _BodyT = TypeVar("_BodyT", bound=BaseModel)
 
 
@@ -259,6 +260,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                 raise ValueError("not an object")
         except (ValueError, RecursionError):  # RecursionError: nested too deep to be an object
             return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
+        if topic in COMPLIANCE_TOPICS:  # GDPR: customers/data_request, customers/redact, shop/redact
+            return await _compliance(topic, delivery_id, body, raw, request)
         order_ref = _webhook_order_ref(topic, body)
         own_case: str | None = None
         name = EVENT_NAMES.get(("shopify", topic))
@@ -304,6 +307,41 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                                   "store confirmed: order cancelled (orders/cancelled)", {"inbound_event_id": row.id})
         background.add_task(_emit_later, row)
         return Accepted(status=row.status, event_id=row.id, message=reason)
+
+    # -- GDPR: Shopify's mandatory compliance webhooks ------------------------------------------------
+
+    async def _compliance(topic: str, delivery_id: str, body: dict[str, Any], raw: bytes, request: Request) -> Any:
+        """customers/data_request, customers/redact, shop/redact: HMAC-verified like every Shopify
+        webhook (above), stored, then recorded as a privacy request with its 30-day deadline; the
+        scheduled check carries it out (tasks/privacy.py). Answered 200 once both are stored."""
+        shop = str(body.get("shop_domain") or request.headers.get("x-shopify-shop-domain") or runtime.store_id())
+        found = body.get("customer")
+        customer: dict[str, Any] = found if isinstance(found, dict) else {}
+        email, phone = customer.get("email"), customer.get("phone")
+        orders = body.get("orders_requested" if topic == "customers/data_request" else "orders_to_redact") or []
+        if topic != "shop/redact" and not (isinstance(email, str) and email) and not customer.get("id"):
+            return await _reject("shopify", topic, raw, request, 400, "payload has no customer email or id",
+                                 delivery_id)
+        if not isinstance(orders, list):
+            return await _reject("shopify", topic, raw, request, 400, "orders list is not a list", delivery_id)
+        row, created = await inbox.store_inbound(
+            runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic, store_id=shop, order_ref=None,
+            body=_text(raw), headers=_kept_headers(request), status="processed",
+            reject_reason="kept: a privacy request (GDPR), carried out by the scheduled check", http_status=200)
+        policy = await runtime.load_policy()
+        subject = privacy.Subject(
+            email=inbox.storable_text(email.strip().lower()) if isinstance(email, str) and email else None,
+            phone=inbox.storable_text(phone) if isinstance(phone, str) and phone else None,
+            customer_ref=str(customer["id"]) if customer.get("id") else None,
+            order_refs=[inbox.storable_text(str(o)) for o in orders if isinstance(o, int | str)], store_id=shop,
+            whole_shop=topic == "shop/redact")
+        kind = {"customers/data_request": "export", "customers/redact": "erase", "shop/redact": "shop_erase"}[topic]
+        await privacy.record_request(
+            runtime.db(), key=f"shopify:{delivery_id}", kind=kind, origin="shopify", subject=subject,
+            due_at=row.received_at + timedelta(days=policy.privacy.request_deadline_days), inbound_event_id=row.id,
+            received_at=row.received_at)
+        return Accepted(status="received" if created else "duplicate", event_id=row.id,
+                        message=f"privacy request recorded ({kind})")
 
     async def _has_open_case(order_ref: str, kind: CaseKind = CaseKind.CANCELLATION) -> bool:
         found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, kind)

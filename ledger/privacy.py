@@ -79,13 +79,14 @@ class Footprint:
 # -- requests -------------------------------------------------------------------------------------
 
 async def record_request(db: Database, *, key: str, kind: str, origin: str, subject: Subject, due_at: datetime,
-                         inbound_event_id: str | None = None) -> tuple[PrivacyRequest, bool]:
+                         inbound_event_id: str | None = None,
+                         received_at: datetime | None = None) -> tuple[PrivacyRequest, bool]:
     """Record a request once (its key: the webhook id, or the operator's request). (row, created)."""
     values: dict[str, Any] = {
         "id": new_id(), "key": key, "kind": kind, "origin": origin, "store_id": subject.store_id,
         "customer_email": subject.email, "customer_phone": subject.phone, "customer_ref": subject.customer_ref,
         "order_refs": [str(o) for o in subject.order_refs], "inbound_event_id": inbound_event_id,
-        "received_at": utcnow(), "due_at": due_at, "status": "open", "attempts": 0, "result": {},
+        "received_at": received_at or utcnow(), "due_at": due_at, "status": "open", "attempts": 0, "result": {},
     }
     async with db.session() as s:
         created = await insert_ignore(s, PrivacyRequest, values)
@@ -360,3 +361,18 @@ async def purge_raw_bodies(db: Database, *, closed_before: datetime, unlinked_be
             s.add(row)
         await s.commit()
         return len(rows)
+
+
+async def open_privacy_review(db: Database, request: PrivacyRequest, reason_code: str, detail: str) -> bool:
+    """The operator's queue item for a request (no case: `records.open_review` is per case).
+    Once per request and reason. True when created."""
+    async with db.session() as s:
+        existing = (await s.exec(select(ReviewItem).where(
+            ReviewItem.reason_code == reason_code, col(ReviewItem.case_id).is_(None),
+            cast(col(ReviewItem.decision), Text).contains(request.id)))).first()
+        if existing is not None:
+            return False
+        s.add(ReviewItem(case_id=None, reason_code=reason_code, detail=detail, options=["done", "dismiss"],
+                         decision={"privacy_request_id": request.id}))
+        await s.commit()
+        return True
