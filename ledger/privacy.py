@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import JSON, String, Text, cast, func, or_, update
 from sqlmodel import SQLModel, col, select
+from sqlmodel.sql.sqltypes import AutoString  # sqlmodel's `str` columns: a TypeDecorator, not a String
 
 from domain.privacy import ERASED, personal_values, redact_body, redact_json, redact_text
 from ledger._sql import insert_ignore
@@ -230,7 +231,8 @@ async def export(db: Database, subject: Subject) -> dict[str, Any]:
 def _text_columns(model: type[SQLModel]) -> list[str]:
     table = model.__table__  # type: ignore[attr-defined]
     return [c.name for c in table.columns
-            if isinstance(c.type, String | Text | JSON) and not c.primary_key and c.name not in ("status", "source")]
+            if isinstance(c.type, String | Text | JSON | AutoString) and not c.primary_key
+            and c.name not in ("status", "source")]
 
 
 def _redacted(value: Any, tokens: set[str], column: str) -> Any:
@@ -325,7 +327,7 @@ async def _scan_and_erase(db: Database, model: type[SQLModel], tokens: set[str])
     async with db.session() as s:
         query = select(model).where(or_(*ors))
         if model is PrivacyRequest:  # an open request names its customer until it is carried out
-            query = query.where(col(PrivacyRequest.status) != "open", col(PrivacyRequest.kind) != "export")
+            query = query.where(col(PrivacyRequest.status) != "open")
         for row in (await s.exec(query)).all():
             if _erase_row(row, tokens):
                 s.add(row)

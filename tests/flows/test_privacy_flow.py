@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, String, Text, cast, func
 from sqlmodel import SQLModel, select
+from sqlmodel.sql.sqltypes import AutoString
 
 from flows.cancellation import process_cancellation
 from flows.sweep import sweep_deadlines
@@ -36,7 +37,7 @@ async def _traces(db: Any, values: list[str]) -> list[str]:
     async with db.session() as s:
         for table in SQLModel.metadata.sorted_tables:
             for column in table.columns:
-                if isinstance(column.type, String | Text | JSON):
+                if isinstance(column.type, String | Text | JSON | AutoString):
                     for needle in needles:
                         n = (await s.exec(select(func.count()).select_from(table).where(
                             func.lower(cast(column, Text)).contains(needle.lower(), autoescape=True)))).one()

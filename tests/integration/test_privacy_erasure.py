@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import JSON, String, Text, cast, func, select
 from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 import ledger.models  # noqa: F401 - every table in the metadata
 from ledger import privacy
@@ -88,7 +89,7 @@ async def _traces(db: Database, who: dict[str, str]) -> list[str]:
     async with db.session() as s:
         for table in SQLModel.metadata.sorted_tables:
             for column in table.columns:
-                if not isinstance(column.type, String | Text | JSON):
+                if not isinstance(column.type, String | Text | JSON | AutoString):
                     continue
                 for needle in _needles(who):
                     hits = (await s.exec(select(func.count()).select_from(table).where(  # type: ignore[call-overload]
@@ -159,5 +160,17 @@ async def test_a_request_is_recorded_once_and_forgets_whom_it_was_about_when_don
     done = await privacy.get_request(any_db, row.id)
     assert done is not None and done.status == "done" and done.customer_email is None
     assert done.result["email"] == privacy.fingerprint(LEA["email"]) and await privacy.open_requests(any_db) == []
+
+
+async def test_an_erasure_also_reaches_an_earlier_export_request(any_db: Database) -> None:
+    await _seed(any_db, LEA, "501")
+    subject = privacy.Subject(email=LEA["email"].lower(), phone=LEA["phone"], store_id=STORE)
+    export, _ = await privacy.record_request(any_db, key="shopify:w-2", kind="export", origin="shopify",
+                                             subject=subject, due_at=utcnow() + timedelta(days=30))
+    await privacy.finish_request(any_db, export.id, {"export": "/tmp/x.json"})
+    kept = await privacy.get_request(any_db, export.id)
+    assert kept is not None and kept.customer_email == LEA["email"].lower()  # until the operator sends it
+    await privacy.erase(any_db, subject)
+    assert await _traces(any_db, LEA) == []
 
 
