@@ -389,7 +389,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("stripe", topic, raw, request, 400, "event without id or data.object.id")
         return await _processor_event("stripe", topic, str(event["id"]), str(obj["id"]), raw, request, background)
 
-    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}, 401: {}, 429: {}, 503: {}})
+    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}, 401: {}, 429: {}})
     async def paypal_webhook(request: Request, background: BackgroundTasks) -> Any:
         """PayPal CUSTOMER.DISPUTE.* events: the signature is verified offline (PayPal's certificate,
         integrations/paypal/webhooks.py) BEFORE the event is stored as received and deduplicated on
@@ -413,13 +413,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         else:
             checked = await _paypal_verifier().verify(http, request.headers, raw)
         if not checked.ok:
+            # Unverified, whatever the cause (forged, or the certificate could not be fetched): 401 and
+            # kept. PayPal delivers again after any answer that is not 2xx, for three days, so a genuine
+            # delivery refused while its certificate host was unreachable comes back.
             paypal_failures.allow(client)
-            if checked.retryable:  # we could not check: PayPal delivers again later (it retries for 3 days)
-                await inbox.store_inbound(
-                    runtime.db(), source="paypal-unverified", delivery_id=None, topic="unknown", body=_text(raw),
-                    headers=_kept_headers(request), status="rejected", reject_reason=checked.reason, http_status=503)
-                return JSONResponse({"status": "error", "reason": checked.reason}, status_code=503,
-                                    headers={"Retry-After": "60"})
             return await _reject("paypal-unverified", "unknown", raw, request, 401, checked.reason)
         try:
             parsed = parse_dispute_event(raw)

@@ -113,7 +113,8 @@ def signed_message(transmission_id: str, transmission_time: str, webhook_id: str
 @dataclass(frozen=True)
 class Verification:
     """The outcome of checking one delivery. `retryable`: we could not check (the certificate's
-    host did not answer): not the sender's fault, PayPal should deliver again later."""
+    host did not answer): the receiver refuses it all the same (401, kept), and PayPal delivers
+    again after any answer that is not 2xx."""
 
     ok: bool
     reason: str = ""
@@ -169,8 +170,8 @@ class PayPalWebhookVerifier:
         """Check one delivery's signature against its certificate. Never raises for bad input."""
         fields = transmission_fields(headers)
         if fields is None:
-            return Verification(False, "missing PAYPAL-TRANSMISSION-ID, -TIME, -SIG, PAYPAL-CERT-URL or "
-                                       "PAYPAL-AUTH-ALGO")
+            return Verification(False, "missing one of PAYPAL-TRANSMISSION-ID, PAYPAL-TRANSMISSION-TIME, "
+                                       "PAYPAL-TRANSMISSION-SIG, PAYPAL-CERT-URL, PAYPAL-AUTH-ALGO")
         if fields["auth_algo"] != AUTH_ALGO:
             return Verification(False, f"PAYPAL-AUTH-ALGO must be {AUTH_ALGO}")
         if not self.cert_url_allowed(fields["cert_url"]):

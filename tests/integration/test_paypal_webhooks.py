@@ -127,7 +127,7 @@ async def test_certificates_are_cached_and_checked_for_their_dates(
         assert not result.ok and "expired" in result.reason
 
 
-async def test_an_unreachable_certificate_host_is_retryable_not_a_refusal(
+async def test_an_unreachable_certificate_host_is_reported_as_retryable(
     paypal_control: PayPalControl, paypal_fake: RunningFakePayPal
 ) -> None:
     headers, body = await _delivery(paypal_control)
