@@ -174,3 +174,26 @@ async def test_an_erasure_also_reaches_an_earlier_export_request(any_db: Databas
     assert await _traces(any_db, LEA) == []
 
 
+
+
+async def test_a_request_that_keeps_failing_goes_to_the_operator_before_its_due_date(any_db: Database) -> None:
+    from domain.policy import PrivacyPolicy
+    from tasks.privacy import carry_out_open_requests
+
+    policy = PrivacyPolicy()
+    late_reason = ReviewItem.reason_code == "privacy_request_late"
+    subject = privacy.Subject(email=LEA["email"], store_id=STORE)
+    far, _ = await privacy.record_request(any_db, key="k-far", kind="bogus", origin="operator", subject=subject,
+                                          due_at=utcnow() + timedelta(days=20))
+    near, _ = await privacy.record_request(any_db, key="k-near", kind="bogus", origin="operator", subject=subject,
+                                           due_at=utcnow() + timedelta(days=policy.erase_margin_days - 1))
+    assert await carry_out_open_requests(any_db, policy) == {"done": 0, "failed": 2}
+    async with any_db.session() as s:
+        late = (await s.exec(select(ReviewItem).where(late_reason))).scalars().all()
+    assert [r.decision["privacy_request_id"] for r in late] == [near.id]  # the far one is retried quietly
+    await carry_out_open_requests(any_db, policy)
+    async with any_db.session() as s:
+        late = (await s.exec(select(ReviewItem).where(late_reason))).scalars().all()
+    assert len(late) == 1  # once per request
+    still = {r.id: r.attempts for r in await privacy.open_requests(any_db)}
+    assert still == {far.id: 2, near.id: 2}
