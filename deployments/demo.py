@@ -68,6 +68,7 @@ def demo_env() -> dict[str, str]:
         "AFTERSALES_STRIPE_BASE_URL": "http://127.0.0.1:8083",
         "AFTERSALES_STRIPE_FILES_BASE_URL": "http://127.0.0.1:8083/_files",  # the fake serves files.stripe.com there
         "AFTERSALES_PAYPAL_BASE_URL": "http://127.0.0.1:8084",
+        "AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS": "127.0.0.1",  # the fake signs with its own cert (sandbox mode only)
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": "1025",
         "AFTERSALES_RECEIVER_PORT": str(RECEIVER_PORT),

@@ -61,15 +61,17 @@ from domain.inbound import (
 from domain.orders import Order
 from domain.privacy import install_log_masking
 from integrations.httpclients import async_client
+from integrations.paypal.webhooks import PayPalWebhookVerifier
 from integrations.shopify.webhooks import verify_webhook
 from integrations.vendor_settings import MissingSecrets, VendorSettings
-from ledger import cases, inbox, operations, records
+from ledger import cases, inbox, operations, privacy, records
 from ledger.models import InboundEvent, utcnow
 from tasks import runtime
 from tasks.inbox import emit_one, flush_inbox
 from tasks.reports import report_file, report_index
 
 log = logging.getLogger("aftersales.receiver")
+COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 _BodyT = TypeVar("_BodyT", bound=BaseModel)
 _CustomerT = TypeVar("_CustomerT", CustomerCancellationBody, CustomerReturnBody, ReturnTrackingBody)
 
@@ -100,6 +102,7 @@ class ReceiverSettings(VendorSettings):
     emit_interval_seconds: float = 2.0
     emit_after_seconds: float = 3.0
     order_lookup_timeout_seconds: float = 3.0
+    paypal_failures_per_minute: int = 10  # unverified PayPal deliveries per client address, then 429
 
 
 class Accepted(BaseModel):
@@ -156,6 +159,10 @@ class RateLimiter:
         q.append(time.monotonic())
         return True
 
+    def allow_peek(self, key: str) -> bool:
+        """Whether `allow` would pass, without counting a hit (limits on failures only)."""
+        return self.blocked(key) == 0.0
+
     def blocked(self, key: str) -> float:
         """Seconds until `key` may try again (0: it may now), without counting a hit."""
         q = self._recent(key)
@@ -185,6 +192,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     limiter = RateLimiter(settings.ip_requests_per_minute, 60.0)
     per_order_hourly = settings.order_requests_per_hour
     operator_failures = RateLimiter(settings.operator_failures_allowed, settings.operator_failure_window_seconds)
+    paypal_failures = RateLimiter(settings.paypal_failures_per_minute, 60.0)  # unverified deliveries, per client
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -357,6 +365,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                 raise ValueError("not an object")
         except (ValueError, RecursionError):  # RecursionError: nested too deep to be an object
             return await _reject("shopify", topic, raw, request, 400, "body is not a JSON object", delivery_id)
+        if topic in COMPLIANCE_TOPICS:  # GDPR: customers/data_request, customers/redact, shop/redact
+            return await _compliance(topic, delivery_id, body, raw, request)
         order_ref = _webhook_order_ref(topic, body)
         if (too_long := _too_long(**{"order id": order_ref})) is not None:
             return await _reject("shopify", topic, raw, request, 400, too_long, delivery_id)
@@ -404,6 +414,41 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                                   "store confirmed: order cancelled (orders/cancelled)", {"inbound_event_id": row.id})
         background.add_task(_emit_later, row)
         return Accepted(status=row.status, event_id=row.id, message=reason)
+
+    # -- GDPR: Shopify's mandatory compliance webhooks ------------------------------------------------
+
+    async def _compliance(topic: str, delivery_id: str, body: dict[str, Any], raw: bytes, request: Request) -> Any:
+        """customers/data_request, customers/redact, shop/redact: HMAC-verified like every Shopify
+        webhook (above), stored, then recorded as a privacy request with its 30-day deadline; the
+        scheduled check carries it out (tasks/privacy.py). Answered 200 once both are stored."""
+        shop = str(body.get("shop_domain") or request.headers.get("x-shopify-shop-domain") or runtime.store_id())
+        found = body.get("customer")
+        customer: dict[str, Any] = found if isinstance(found, dict) else {}
+        email, phone = customer.get("email"), customer.get("phone")
+        orders = body.get("orders_requested" if topic == "customers/data_request" else "orders_to_redact") or []
+        if topic != "shop/redact" and not (isinstance(email, str) and email) and not customer.get("id"):
+            return await _reject("shopify", topic, raw, request, 400, "payload has no customer email or id",
+                                 delivery_id)
+        if not isinstance(orders, list):
+            return await _reject("shopify", topic, raw, request, 400, "orders list is not a list", delivery_id)
+        row, created = await inbox.store_inbound(
+            runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic, store_id=shop, order_ref=None,
+            body=_text(raw), headers=_kept_headers(request), status="processed",
+            reject_reason="kept: a privacy request (GDPR), carried out by the scheduled check", http_status=200)
+        policy = await runtime.load_policy()
+        subject = privacy.Subject(
+            email=inbox.storable_text(email.strip().lower()) if isinstance(email, str) and email else None,
+            phone=inbox.storable_text(phone) if isinstance(phone, str) and phone else None,
+            customer_ref=str(customer["id"]) if customer.get("id") else None,
+            order_refs=[inbox.storable_text(str(o)) for o in orders if isinstance(o, int | str)], store_id=shop,
+            whole_shop=topic == "shop/redact")
+        kind = {"customers/data_request": "export", "customers/redact": "erase", "shop/redact": "shop_erase"}[topic]
+        await privacy.record_request(
+            runtime.db(), key=f"shopify:{delivery_id}", kind=kind, origin="shopify", subject=subject,
+            due_at=row.received_at + timedelta(days=policy.privacy.request_deadline_days), inbound_event_id=row.id,
+            received_at=row.received_at)
+        return Accepted(status="received" if created else "duplicate", event_id=row.id,
+                        message=f"privacy request recorded ({kind})")
 
     async def _has_open_case(order_ref: str, kind: CaseKind = CaseKind.CANCELLATION) -> bool:
         found = await cases.latest_case(runtime.db(), runtime.store_id(), order_ref, kind)
@@ -463,24 +508,51 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("stripe", topic, raw, request, 400, "event without id or data.object.id")
         return await _processor_event("stripe", topic, str(event["id"]), str(obj["id"]), raw, request, background)
 
-    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}, 401: {}})
+    @app.post("/webhooks/paypal", response_model=Accepted, responses={400: {}, 401: {}, 429: {}})
     async def paypal_webhook(request: Request, background: BackgroundTasks) -> Any:
-        """PayPal CUSTOMER.DISPUTE.* events: stored, then verified with PayPal by the flow before
-        anything is done (the verification is a call to PayPal, not made before the answer)."""
+        """PayPal CUSTOMER.DISPUTE.* events: the signature is verified offline (PayPal's certificate,
+        integrations/paypal/webhooks.py) BEFORE the event is stored as received and deduplicated on
+        its event id. An unverified delivery is kept under source `paypal-unverified` with no
+        delivery id, so it can never take the id of a genuine one; it starts no run and costs no
+        PayPal call. Failures are rate-limited per client address."""
         from integrations.paypal.webhooks import parse_dispute_event
 
         try:
             raw = await _body(request)
         except _Reject as rej:
-            return await _reject("paypal", "unknown", b"", request, rej.status, rej.reason)
-        if not request.headers.get("paypal-transmission-sig"):
-            return await _reject("paypal", "unknown", raw, request, 401, "missing PAYPAL-TRANSMISSION-SIG")
+            return await _reject("paypal-unverified", "unknown", b"", request, rej.status, rej.reason)
+        client = client_address(request)
+        if not paypal_failures.allow_peek(client):
+            return await _reject("paypal-unverified", "unknown", raw, request, 429,
+                                 "too many unverified PayPal deliveries from this address, try again later")
+        http = state.get("http")  # the app's client; a short-lived one when run without its lifespan
+        if http is None:
+            async with async_client(timeout=5) as tmp:
+                checked = await _paypal_verifier().verify(tmp, request.headers, raw)
+        else:
+            checked = await _paypal_verifier().verify(http, request.headers, raw)
+        if not checked.ok:
+            # Unverified, whatever the cause (forged, or the certificate could not be fetched): 401 and
+            # kept. PayPal delivers again after any answer that is not 2xx, for three days, so a genuine
+            # delivery refused while its certificate host was unreachable comes back.
+            paypal_failures.allow(client)
+            return await _reject("paypal-unverified", "unknown", raw, request, 401, checked.reason)
         try:
             parsed = parse_dispute_event(raw)
         except Exception as exc:
             return await _reject("paypal", "unknown", raw, request, 400, f"not a dispute event: {exc}")
         return await _processor_event("paypal", parsed.event_type, parsed.event_id, parsed.dispute_id, raw, request,
                                       background)
+
+    def _paypal_verifier() -> PayPalWebhookVerifier:
+        verifier = state.get("paypal_verifier")
+        if verifier is None:
+            from integrations.paypal.settings import PayPalSettings
+
+            pp = PayPalSettings()
+            verifier = state["paypal_verifier"] = PayPalWebhookVerifier(pp.webhook_id,
+                                                                        extra_cert_hosts=pp.cert_hosts())
+        return verifier
 
     # -- Customers -------------------------------------------------------------------------------
 

@@ -177,6 +177,17 @@ class ReturnsPolicy(ReturnPolicy):
     follow_up_days: int = Field(default=3, ge=0)  # R6: the follow-up email after the refund / replacement
 
 
+class PrivacyPolicy(_Strict):
+    """Customers' personal data (GDPR; issue 13). Raw inbound bodies (addresses, phones) are kept
+    while they can serve a case, then erased by the scheduled check; requests are answered within
+    the legal month (GDPR art. 12(3)), which is also Shopify's 30 days for its compliance webhooks."""
+
+    raw_body_retention_days: int = Field(default=90, ge=1)  # after the event's case closed
+    unlinked_raw_body_retention_days: int = Field(default=90, ge=1)  # events that never had a case
+    request_deadline_days: int = Field(default=30, ge=1, le=30)
+    erase_margin_days: int = Field(default=3, ge=0)  # the operator is alerted this long before the due date
+
+
 class StoreInfo(_Strict):
     id: str  # the shop domain, e.g. maison-lumiere.myshopify.com
     name: str
@@ -201,6 +212,7 @@ class StorePolicy(_Strict):
     returns: ReturnsPolicy = ReturnsPolicy()
     disputes: DisputePolicy = DisputePolicy()
     reports: ReportPolicy = ReportPolicy()  # A1, A2: the weekly report's currency and thresholds
+    privacy: PrivacyPolicy = PrivacyPolicy()  # retention of raw bodies, GDPR request deadlines
     suppliers: list[SupplierPolicy]
     products: list[ProductMatch] = Field(default_factory=list)
     default_supplier: str

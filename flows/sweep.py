@@ -6,7 +6,10 @@ Every 15 minutes (prefect.yaml), it:
 2. brings back cases that stalled in an active state (a crashed or killed run);
 3. emits inbound events that never reached Prefect, and re-emits those that Prefect took
    but no run processed;
-4. refreshes the "upcoming deadlines" table artifact.
+4. refreshes the "upcoming deadlines" table artifact;
+5. carries out customers' data requests and erasures (GDPR, due within 30 days: recorded with
+   their due date by the receiver or the operator's command) and erases raw inbound bodies past
+   the store's retention (policy `privacy`; tasks/privacy.py, docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from tasks import runtime
 from tasks.effects import AmbiguousEffect
 from tasks.inbox import flush_inbox
 from tasks.notify import resend_planned_email, send_customer_email, send_operator_alert
+from tasks.privacy import carry_out_open_requests, purge_raw_bodies
 
 STALL_AFTER = timedelta(minutes=10)
 UPCOMING = timedelta(days=14)
@@ -361,9 +365,18 @@ def _humanise(delta: timedelta) -> str:
     return f"{sign}{secs // 3600}h {secs % 3600 // 60}m"
 
 
+async def handle_privacy() -> dict[str, int]:
+    """Open privacy requests carried out; raw bodies past retention erased (issue 13)."""
+    db = runtime.db()
+    policy = (await runtime.load_policy()).privacy
+    summary = await carry_out_open_requests(db, policy)
+    summary["raw_bodies_purged"] = await purge_raw_bodies(db, policy)
+    return summary
+
+
 @flow(name="sweep-deadlines", flow_run_name="sweep {scope}", log_prints=False)
 async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
-    """The scheduled check. `scope`: all | deadlines | inbox."""
+    """The scheduled check. `scope`: all | deadlines | inbox | privacy."""
     logger = get_run_logger()
     summary: dict[str, Any] = {}
     if scope in ("all", "deadlines"):
@@ -375,6 +388,8 @@ async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
         summary["alerts"] = await alert_operator()
     if scope in ("all", "inbox"):
         summary["inbox"] = await flush_inbox()
+    if scope in ("all", "privacy"):
+        summary["privacy"] = await handle_privacy()
     summary["upcoming"] = await publish_upcoming()
     summary["needs_review"] = await publish_reviews()
     logger.info("sweep: %s", summary)

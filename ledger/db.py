@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,10 @@ from sqlalchemy.pool import NullPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 DEFAULT_URL = "sqlite+aiosqlite:///.aftersales/ledger.db"
+
+# aiosqlite logs every statement with its parameters (raw bodies: addresses, phones) at DEBUG;
+# a process that turns DEBUG on for its root logger must not print them (issue 13).
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 class LedgerSettings(BaseSettings):
@@ -44,6 +49,18 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _owner_only(path: Path) -> None:
+    """Create the SQLite ledger file readable and writable by its owner only (0600), and tighten
+    an existing one. SQLite creates the -wal and -shm files with the database file's permissions,
+    so they follow (customers' personal data is in all three)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists() and part.stat().st_mode & 0o077:
+            part.chmod(0o600)
+
+
 class Database:
     """One engine per URL and process. Sessions never expire objects on commit."""
 
@@ -51,10 +68,12 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: a failed statement's error (logged by the receiver and by Prefect) never
+        # carries its values, i.e. a raw body with a customer's address and phone (issue 13).
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _owner_only(Path(parsed.database))
             kwargs["connect_args"] = {"timeout": 30}
             kwargs["poolclass"] = NullPool
         else:

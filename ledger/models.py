@@ -13,6 +13,8 @@
 - `ReviewItem`: the operator's queue: whatever the automation cannot finish.
 - `StorePolicyRow`: the store policy as loaded, by content hash.
 - `VendorToken`: vendor access tokens (CJ allows one token request per 5 minutes), encrypted.
+- `PrivacyRequest`: a customer's data request or erasure (GDPR; Shopify's compliance webhooks,
+  or by email through the operator), with its legal deadline, until it is carried out.
 """
 
 from __future__ import annotations
@@ -245,3 +247,31 @@ class VendorToken(SQLModel, table=True):
     key: str = Field(primary_key=True)  # e.g. "cj:<hash of api key>"
     ciphertext: str = Field(sa_column=Column(Text, nullable=False))  # Fernet, key from the vendor secret
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PrivacyRequest(SQLModel, table=True):
+    """One data request (export) or erasure, recorded when it arrives and carried out by the
+    scheduled check (or at once by the operator's command); `due_at` is the 30-day answer the law
+    (GDPR art. 12(3): one month) and Shopify ask for. Once done, the customer's identifiers here
+    are replaced by a hash: the request is proven without keeping whom it was about."""
+
+    __tablename__ = "privacy_request"
+    __table_args__ = (Index("ix_privacy_request_status_due", "status", "due_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    key: str = Field(unique=True)  # "shopify:<webhook id>" | "operator:<hash of kind, email, day>"
+    kind: str  # export | erase | shop_erase
+    origin: str  # shopify | operator
+    store_id: str | None = None
+    customer_email: str | None = None
+    customer_phone: str | None = None
+    customer_ref: str | None = None  # the store's customer id
+    order_refs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    inbound_event_id: str | None = None
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = "open"  # open | done | failed
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    completed_at: datetime | None = _ts()
+    result: dict[str, Any] = _json()  # counts of rows erased, the export file, the fingerprint

@@ -35,8 +35,13 @@ It speaks PayPal's documented contract (INTEGRATIONS.md §6; PayPal's OpenAPI de
 
 Webhooks (CUSTOMER.DISPUTE.CREATED / UPDATED / RESOLVED, `resource_type` "dispute", the dispute as
 `resource`) go to the configured URL with PayPal's transmission headers (`PAYPAL-TRANSMISSION-ID`,
-`-TIME`, `-SIG`, `PAYPAL-CERT-URL`, `PAYPAL-AUTH-ALGO`). The signature is the fake's own HMAC over
-`transmission_id|transmission_time|webhook_id|crc32(body)` (PayPal signs the same string with RSA).
+`-TIME`, `-SIG`, `PAYPAL-CERT-URL`, `PAYPAL-AUTH-ALGO`), signed as PayPal documents it: SHA256withRSA
+over `transmission_id|transmission_time|webhook_id|crc32(body)` (the CRC32 of the raw body as an
+unsigned decimal), base64 in `PAYPAL-TRANSMISSION-SIG`. The key and a self-signed X.509 certificate
+are generated when the fake starts; the certificate is served (PEM, no token needed) at the
+`PAYPAL-CERT-URL` it sends, `GET /v1/notifications/certs/{name}`, so a receiver verifies offline
+exactly as with PayPal (a real receiver accepts certificate URLs on PayPal's hosts only; the
+sandbox's receiver is told the fake's host, in sandbox mode only).
 
 It knows nothing of the product's client: it is written from the contract.
 
@@ -89,6 +94,10 @@ from urllib.parse import parse_qs
 
 import httpx
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,6 +109,7 @@ DEFAULT_CLIENT_ID = "sandbox-paypal-client"
 DEFAULT_CLIENT_SECRET = "sandbox-paypal-secret"  # noqa: S105 - sandbox value
 DEFAULT_WEBHOOK_ID = "8PT597110X687430LKGECATA"
 AUTH_ALGO = "SHA256withRSA"
+CERT_NAME = "CERT-360caa42-fca2a594-fake0001"
 SCOPES = (
     "https://uri.paypal.com/services/disputes/read-seller https://uri.paypal.com/services/disputes/update-seller "
     "https://uri.paypal.com/services/applications/webhooks"
@@ -491,7 +501,7 @@ class FakePayPalState:
         self._base_clock = clock
         self.lock = threading.RLock()
         self._ids = itertools.count(10001)
-        self._signing_key = secrets.token_bytes(32)  # stands in for PayPal's private key
+        self._signing_key, self.cert_pem = _signing_identity()  # stands in for PayPal's key and cert
         self.root_url = "http://127.0.0.1"
         self.reset()
 
@@ -812,8 +822,9 @@ class FakePayPalState:
             )
 
     def signature(self, transmission_id: str, transmission_time: str, webhook_id: str, raw: bytes) -> str:
+        """SHA256withRSA (PKCS#1 v1.5, deterministic) over PayPal's signed string, base64."""
         message = f"{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(raw)}".encode()
-        return base64.b64encode(hmac.new(self._signing_key, message, hashlib.sha256).digest()).decode()
+        return base64.b64encode(self._signing_key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
 
     def transmission(self, event: PendingEvent) -> Delivery:
         with self.lock:
@@ -847,7 +858,7 @@ class FakePayPalState:
                 transmission_id=transmission_id,
                 transmission_time=transmission_time,
                 transmission_sig=self.signature(transmission_id, transmission_time, webhook_id, raw),
-                cert_url=f"{self.root_url}/v1/notifications/certs/CERT-360caa42-fca2a594-fake0001",
+                cert_url=f"{self.root_url}/v1/notifications/certs/{CERT_NAME}",
                 auth_algo=AUTH_ALGO,
                 webhook_id=webhook_id,
                 event_id=event.event_id,
@@ -884,6 +895,20 @@ class FakePayPalState:
             and body["webhook_event"] == json.loads(sent.raw)
         )
         return "SUCCESS" if same else "FAILURE"
+
+
+def _signing_identity() -> tuple[rsa.RSAPrivateKey, bytes]:
+    """A fresh RSA key and a self-signed certificate for it (PEM), valid a year around now."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "messageverificationcerts.sandbox.paypal.fake")])
+    now = _utcnow()
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert.public_bytes(serialization.Encoding.PEM)
 
 
 # ====================================================================== request parsing
@@ -1266,6 +1291,13 @@ def create_app(state: FakePayPalState | None = None) -> FastAPI:
     state = state if state is not None else FakePayPalState()
     app = FastAPI(title="Fake PayPal REST API", docs_url="/_control/docs", openapi_url="/_control/openapi.json")
     app.state.paypal = state
+
+    @app.get("/v1/notifications/certs/{name}")
+    async def certificate(name: str) -> Response:
+        """The certificate a delivery's PAYPAL-CERT-URL names: public, no token (as PayPal's)."""
+        if name != CERT_NAME:
+            return Response(status_code=404)
+        return Response(state.cert_pem, media_type="application/x-pem-file")
 
     @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
     async def paypal_api(request: Request, path: str) -> Response:

@@ -15,7 +15,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from integrations.vendor_settings import VendorSettings
+from integrations.vendor_settings import VendorSettings, sandbox_mode
 
 
 class PayPalSettings(VendorSettings):
@@ -35,6 +35,15 @@ class PayPalSettings(VendorSettings):
     client_secret: SecretStr = SecretStr("")
     webhook_id: str = ""
     timeout_seconds: float = Field(default=15.0, gt=0)
+    # Hosts (comma-separated) besides PayPal's whose PAYPAL-CERT-URL is trusted: the sandbox fake's
+    # loopback host. Honoured only in sandbox mode (AFTERSALES_SANDBOX=1): see `cert_hosts`.
+    sandbox_cert_hosts: str = ""
+
+    def cert_hosts(self) -> frozenset[str]:
+        """The extra certificate hosts in force: none unless the process runs in sandbox mode."""
+        if not sandbox_mode():
+            return frozenset()
+        return frozenset(h.strip().lower() for h in self.sandbox_cert_hosts.split(",") if h.strip())
 
     @property
     def api_root(self) -> str:

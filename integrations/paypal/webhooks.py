@@ -1,16 +1,25 @@
-"""PayPal dispute webhooks: the transmission headers, the verification request, the event parser.
+"""PayPal dispute webhooks: the transmission headers, their verification, the event parser.
 
-PayPal signs each delivery asymmetrically (the `PAYPAL-*` transmission headers); the product does
-not check the RSA signature itself but asks PayPal with `POST /v1/notifications/verify-webhook-signature`
-(`PayPalClient.verify_webhook`), whose request takes `auth_algo`, `cert_url`, `transmission_id`,
-`transmission_sig`, `transmission_time` (each from the header of that name), `webhook_id` (ours, from
-the developer dashboard) and `webhook_event` (the delivered event) and answers
-`verification_status` SUCCESS or FAILURE
-(https://developer.paypal.com/api/webhooks/v1/definitions/verify_webhook_signature).
+PayPal signs each delivery asymmetrically: `PAYPAL-TRANSMISSION-SIG` is the base64 SHA256withRSA
+signature of `<transmission id>|<transmission time>|<webhook id>|<CRC32 of the raw body, unsigned
+decimal>`, made with the key of the X.509 certificate at `PAYPAL-CERT-URL`
+(https://developer.paypal.com/api/rest/webhooks/rest/, "self-verification"). The receiver checks it
+OFFLINE, before anything is stored as received (`PayPalWebhookVerifier`), rather than with
+`POST /v1/notifications/verify-webhook-signature` (`PayPalClient.verify_webhook`, kept for the
+flow's second look):
+- a forgery costs no call to PayPal (the verify API is one OAuth-authenticated call per delivery,
+  forged or not, and a flood of forgeries would spend the app's PayPal rate limit);
+- it answers in the request, without a round trip to PayPal, and keeps working when PayPal's
+  API is slow (certificates are fetched once per URL and cached);
+- PayPal recommends it; the API stays the fallback the flow may use.
+The certificate URL must be https on a PayPal host (`paypal.com` or a subdomain): anything else is
+refused without a fetch, so a forger cannot bring their own certificate. The certificate must be
+within its validity dates. The sandbox's fake serves its own self-signed certificate on loopback;
+its host is accepted only in sandbox mode (`AFTERSALES_SANDBOX=1` and `AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS`).
 
-The event is spliced into that request byte for byte, never re-serialised: what PayPal checks is
-exactly what it sent. Deliveries are deduplicated by the event `id` (`WH-...`), which stays the same
-when PayPal redelivers; the transmission id changes with every attempt.
+The event is spliced into the verify API's request byte for byte, never re-serialised: what
+PayPal checks is exactly what it sent. Deliveries are deduplicated by the event `id` (`WH-...`),
+which stays the same when PayPal redelivers; the transmission id changes with every attempt.
 
 Dispute events (https://developer.paypal.com/docs/disputes/webhooks): CUSTOMER.DISPUTE.CREATED,
 CUSTOMER.DISPUTE.UPDATED, CUSTOMER.DISPUTE.RESOLVED, with `resource_type` "dispute" and the dispute
@@ -20,11 +29,22 @@ full dispute with `get_dispute`); the rest is kept when it is there.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Mapping
-from datetime import datetime
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, ConfigDict
 
 from domain.errors import InvalidInput
@@ -79,6 +99,102 @@ def verification_request(headers: Mapping[str, str], raw_body: bytes, webhook_id
         return None
     head = json.dumps({**fields, "webhook_id": webhook_id}, separators=(",", ":")).encode()
     return head[:-1] + b',"webhook_event":' + raw_body.strip() + b"}"
+
+
+AUTH_ALGO = "SHA256withRSA"  # the one PAYPAL-AUTH-ALGO PayPal documents and sends
+PAYPAL_CERT_DOMAIN = "paypal.com"
+
+
+def signed_message(transmission_id: str, transmission_time: str, webhook_id: str, raw_body: bytes) -> bytes:
+    """The string PayPal signs: ids and time as sent, the raw body's CRC32 as an unsigned decimal."""
+    return f"{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(raw_body)}".encode()
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of checking one delivery. `retryable`: we could not check (the certificate's
+    host did not answer): the receiver refuses it all the same (401, kept), and PayPal delivers
+    again after any answer that is not 2xx."""
+
+    ok: bool
+    reason: str = ""
+    retryable: bool = False
+
+
+class PayPalWebhookVerifier:
+    """Offline verification of PayPal deliveries, with a small cache of certificates by URL."""
+
+    def __init__(self, webhook_id: str, *, extra_cert_hosts: frozenset[str] = frozenset(),
+                 cache_size: int = 16, clock: Callable[[], datetime] | None = None) -> None:
+        self.webhook_id = webhook_id
+        self.extra_cert_hosts = extra_cert_hosts  # sandbox only: the fake's loopback host
+        self.cache_size = cache_size
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._certs: OrderedDict[str, x509.Certificate] = OrderedDict()
+
+    def cert_url_allowed(self, cert_url: str) -> bool:
+        try:
+            parts = urlsplit(cert_url)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            return False
+        if parts.username or parts.password:
+            return False
+        if parts.scheme == "https" and (host == PAYPAL_CERT_DOMAIN or host.endswith("." + PAYPAL_CERT_DOMAIN)):
+            return True
+        return host in self.extra_cert_hosts and parts.scheme in ("http", "https")
+
+    async def _certificate(self, http: httpx.AsyncClient, cert_url: str) -> x509.Certificate | Verification:
+        cert = self._certs.get(cert_url)
+        if cert is not None:
+            self._certs.move_to_end(cert_url)
+            return cert
+        try:
+            answer = await http.get(cert_url, follow_redirects=False, timeout=5.0)
+        except httpx.HTTPError as exc:
+            return Verification(False, f"PAYPAL-CERT-URL could not be fetched ({type(exc).__name__})", retryable=True)
+        if answer.status_code >= 500 or answer.status_code == 429:
+            return Verification(False, f"PAYPAL-CERT-URL answered {answer.status_code}", retryable=True)
+        if answer.status_code != 200:
+            return Verification(False, f"PAYPAL-CERT-URL answered {answer.status_code}")
+        try:
+            cert = x509.load_pem_x509_certificate(answer.content)
+        except ValueError:
+            return Verification(False, "PAYPAL-CERT-URL is not a PEM certificate")
+        self._certs[cert_url] = cert
+        while len(self._certs) > self.cache_size:
+            self._certs.popitem(last=False)
+        return cert
+
+    async def verify(self, http: httpx.AsyncClient, headers: Mapping[str, str], raw_body: bytes) -> Verification:
+        """Check one delivery's signature against its certificate. Never raises for bad input."""
+        fields = transmission_fields(headers)
+        if fields is None:
+            return Verification(False, "missing one of PAYPAL-TRANSMISSION-ID, PAYPAL-TRANSMISSION-TIME, "
+                                       "PAYPAL-TRANSMISSION-SIG, PAYPAL-CERT-URL, PAYPAL-AUTH-ALGO")
+        if fields["auth_algo"] != AUTH_ALGO:
+            return Verification(False, f"PAYPAL-AUTH-ALGO must be {AUTH_ALGO}")
+        if not self.cert_url_allowed(fields["cert_url"]):
+            return Verification(False, "PAYPAL-CERT-URL is not a PayPal certificate URL")
+        try:
+            signature = base64.b64decode(fields["transmission_sig"], validate=True)
+        except (binascii.Error, ValueError):
+            return Verification(False, "PAYPAL-TRANSMISSION-SIG is not base64")
+        cert = await self._certificate(http, fields["cert_url"])
+        if isinstance(cert, Verification):
+            return cert
+        now = self._clock()
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            return Verification(False, "the PAYPAL-CERT-URL certificate is expired or not yet valid")
+        key = cert.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            return Verification(False, "the PAYPAL-CERT-URL certificate has no RSA key")
+        message = signed_message(fields["transmission_id"], fields["transmission_time"], self.webhook_id, raw_body)
+        try:
+            key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return Verification(False, "PAYPAL-TRANSMISSION-SIG does not match this body and webhook")
+        return Verification(True)
 
 
 class PayPalDisputeEvent(BaseModel):

@@ -83,6 +83,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         "AFTERSALES_STRIPE_BASE_URL": stripe.base_url,
         "AFTERSALES_STRIPE_FILES_BASE_URL": stripe.files_base_url,
         "AFTERSALES_PAYPAL_BASE_URL": paypal.base_url,
+        "AFTERSALES_SANDBOX": "1",  # the fake PayPal's self-signed certificate is trusted in sandbox mode only
+        "AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS": "127.0.0.1",
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": str(smtp.smtp_port),
         # short vendor timeouts: the timeout faults below answer after a few seconds

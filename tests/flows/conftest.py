@@ -66,6 +66,8 @@ def sandbox(prefect_harness: None) -> Iterator[Sandbox]:
     os.environ["AFTERSALES_STRIPE_BASE_URL"] = stripe.base_url
     os.environ["AFTERSALES_STRIPE_FILES_BASE_URL"] = stripe.files_base_url
     os.environ["AFTERSALES_PAYPAL_BASE_URL"] = paypal.base_url
+    os.environ["AFTERSALES_SANDBOX"] = "1"  # the fake's self-signed PayPal certificate is trusted in sandbox mode only
+    os.environ["AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS"] = paypal.host
     os.environ["AFTERSALES_SHOPIFY_BASE_URL"] = shopify.base_url
     os.environ["AFTERSALES_CJ_BASE_URL"] = cj.base_url
     os.environ["AFTERSALES_SMTP_HOST"] = "127.0.0.1"

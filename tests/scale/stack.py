@@ -193,6 +193,7 @@ class Stack:
             "AFTERSALES_STRIPE_BASE_URL": f"http://127.0.0.1:{p['stripe']}",
             "AFTERSALES_STRIPE_FILES_BASE_URL": f"http://127.0.0.1:{p['stripe']}/_files",
             "AFTERSALES_PAYPAL_BASE_URL": f"http://127.0.0.1:{p['paypal']}",
+            "AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS": "127.0.0.1",
             "AFTERSALES_SMTP_HOST": "127.0.0.1",
             "AFTERSALES_SMTP_PORT": str(p["smtp"]),
             "AFTERSALES_RECEIVER_PORT": str(p["receiver"]),

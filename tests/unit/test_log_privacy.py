@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from domain.privacy import EmailMaskingFilter, install_log_masking, mask_emails, mask_log_record
+from domain.privacy import EmailMaskingFilter, install_log_masking, mask_emails, mask_log_record, scrub_db_details
 
 
 @pytest.mark.parametrize(("text", "masked"), [
@@ -69,3 +69,15 @@ def test_once_installed_every_logger_masks(caplog: pytest.LogCaptureFixture) -> 
         assert "manon.lambert" not in caplog.text and "m***@e***.com" in caplog.text
     finally:
         logging.setLogRecordFactory(factory)
+
+
+def test_a_database_error_s_quoted_row_is_hidden() -> None:
+    # PostgreSQL quotes the refused row, whatever hide_parameters says (ledger/db.py)
+    error = ('null value in column "topic" violates not-null constraint\n'
+             'DETAIL:  Failing row contains (ab12, shopify, {"address1": "12 rue des Lilas", "phone": "+33 6 12"}).')
+    record = mask_log_record(_record("store failed: %s", error))
+    shown = logging.Formatter().format(record)
+    assert "rue des Lilas" not in shown and "+33" not in shown
+    assert "not-null constraint" in shown and "DETAIL:  [hidden" in shown
+    assert scrub_db_details('Key (delivery_id)=(lea@example.com) already exists.') == \
+        "Key ([hidden: may hold customer data]"

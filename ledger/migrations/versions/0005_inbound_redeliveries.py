@@ -7,7 +7,7 @@ every emission tried, failed ones included (it is the Prefect event's generation
 only the deliveries no run took.
 
 Revision ID: 9b1f4c7e2a60
-Revises: 5dd04b61a462
+Revises: 7c1e9f0a2b44
 Create Date: 2026-12-06 13:20:00.000000
 """
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '9b1f4c7e2a60'
-down_revision: str | None = '5dd04b61a462'
+down_revision: str | None = '7c1e9f0a2b44'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,136 @@
+"""Customers' data requests and erasures carried out, and raw bodies purged (GDPR; issue 13).
+
+Called by the scheduled check (flows/sweep.py) for the requests the receiver recorded from Shopify's
+compliance webhooks, and at once by the operator's command (`python -m deployments.privacy`) for a
+request received by email. Every request is a `privacy_request` row with its due date (30 days),
+recorded before anything is done: a crash in between leaves it open, and the next check does it.
+
+- export: everything held about the customer, written as one JSON file (0600) under
+  `AFTERSALES_PRIVACY_DIR` (default `.aftersales/privacy`), and a review item asks the operator to
+  send it (Shopify leaves the answer to the merchant; GDPR art. 15).
+- erase: the customer's personal data pseudonymised in every table (ledger.privacy.erase), and the
+  export files written for them deleted.
+- shop_erase (`shop/redact`): the same for every customer of the shop, and its stored policy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.policy import PrivacyPolicy
+from domain.privacy import mask_emails
+from ledger import privacy
+from ledger.db import Database
+from ledger.models import PrivacyRequest, utcnow
+
+log = logging.getLogger("aftersales.privacy")
+
+
+class PrivacySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_PRIVACY_")
+
+    dir: Path = Path(".aftersales/privacy")
+
+
+def exports_dir() -> Path:
+    folder = PrivacySettings().dir / "exports"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def write_export(request_id: str, document: dict[str, Any]) -> Path:
+    """The export as a JSON file readable by its owner only; whole or not at all."""
+    path = exports_dir() / f"{request_id}.json"
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(document, out, ensure_ascii=False, indent=2, default=str)
+    os.replace(partial, path)
+    return path
+
+
+def _delete_exports_naming(tokens: set[str]) -> int:
+    """Erasure reaches the files the product wrote: the exports that hold the customer's data."""
+    removed = 0
+    lowered = [t.lower() for t in tokens if len(t) >= 3]
+    for path in exports_dir().glob("*.json"):
+        try:
+            text = path.read_text(encoding="utf-8").lower()
+        except OSError:
+            continue
+        if any(t in text for t in lowered):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+async def carry_out(db: Database, request: PrivacyRequest) -> dict[str, Any]:
+    """Do what the request asks; the request is then done (its identifiers hashed, but an export's)."""
+    subject = privacy.subject_of(request)
+    if request.kind == "export":
+        document = await privacy.export(db, subject)
+        document["request"] = {"id": request.id, "origin": request.origin,
+                               "received_at": request.received_at.isoformat(), "due_at": request.due_at.isoformat()}
+        path = write_export(request.id, document)
+        who = mask_emails(request.customer_email or request.customer_ref or "a customer")
+        await privacy.open_privacy_review(
+            db, request, "privacy_export",
+            f"Data request ({request.origin}) for {who}: the export is ready in {path}. Send it to the customer "
+            f"(or to the store owner, for a Shopify request) before {request.due_at:%Y-%m-%d} (GDPR art. 15).")
+        result: dict[str, Any] = {"export": str(path), "rows": {k: len(v) for k, v in document.items()
+                                                               if isinstance(v, list)}}
+    elif request.kind in ("erase", "shop_erase"):
+        found = await privacy.footprint(db, subject)
+        counts = await privacy.erase(db, subject)
+        result = {"erased": counts, "files_removed": _delete_exports_naming(found.strong)}
+    else:
+        raise ValueError(f"unknown privacy request kind {request.kind!r}")
+    await privacy.finish_request(db, request.id, result)
+    return result
+
+
+async def carry_out_open_requests(db: Database, policy: PrivacyPolicy) -> dict[str, int]:
+    """The scheduled check's part: every open request is carried out; one that keeps failing is
+    put before the operator before its due date."""
+    done = failed = 0
+    for request in await privacy.open_requests(db):
+        try:
+            await carry_out(db, request)
+            done += 1
+        except Exception as exc:
+            failed += 1
+            log.warning("privacy request %s failed: %r", request.id, exc)
+            await privacy.note_request_failure(db, request.id, repr(exc))
+            if utcnow() >= request.due_at - timedelta(days=policy.erase_margin_days):
+                await privacy.open_privacy_review(
+                    db, request, "privacy_request_late",
+                    f"The {request.kind} request {request.id} is due {request.due_at:%Y-%m-%d} and keeps failing: "
+                    f"{exc!r}. Run `python -m deployments.privacy run {request.id}` once the cause is fixed.")
+    return {"done": done, "failed": failed}
+
+
+async def purge_raw_bodies(db: Database, policy: PrivacyPolicy) -> int:
+    """Retention: raw bodies erased once their case closed `raw_body_retention_days` ago, or
+    `unlinked_raw_body_retention_days` after arrival when they never had a case."""
+    now = utcnow()
+    total = 0
+    while True:
+        n = await privacy.purge_raw_bodies(
+            db, closed_before=now - timedelta(days=policy.raw_body_retention_days),
+            unlinked_before=now - timedelta(days=policy.unlinked_raw_body_retention_days))
+        total += n
+        if n < 500:
+            return total
+
+
+def subject_for(email: str | None, *, phone: str | None = None, orders: list[str] | None = None,
+                store_id: str | None = None) -> privacy.Subject:
+    return privacy.Subject(email=(email or "").strip().lower() or None, phone=phone, order_refs=orders or [],
+                           store_id=store_id)
