@@ -5,7 +5,9 @@
 
 Safe to run on every start: migrations are idempotent and the policy is stored by content hash.
 `--rate-limits` creates (or updates) the store's Shopify rate limit, the global concurrency
-limit `shopify:<shop domain>` (tasks.rate_limits), from AFTERSALES_SHOPIFY_RATE_LIMIT_*.
+limit `shopify:<shop domain>` (tasks.rate_limits), from AFTERSALES_SHOPIFY_RATE_LIMIT_*, and the
+CJ account's call limit `cj:<account>` from the policy's CJ supplier (`cj_account_level`,
+default Free: 1 request/s).
 """
 
 from __future__ import annotations
@@ -35,6 +37,17 @@ async def load_policy(path: Path) -> StorePolicy:
     return policy
 
 
+async def ensure_cj_limits(policy: StorePolicy) -> list[str]:
+    """The CJ account's call limit, sized from the policy's CJ supplier (tasks.rate_limits)."""
+    from domain.policy import SupplierChannelKind
+    from integrations.suppliers.settings import CJSettings
+    from tasks.rate_limits import ensure_cj_limit
+
+    api_key = CJSettings().api_key.get_secret_value()
+    return [await ensure_cj_limit(api_key, s.requests_per_second)
+            for s in policy.suppliers if s.channel == SupplierChannelKind.CJ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--policy", type=Path,
@@ -46,6 +59,8 @@ def main() -> None:
         from tasks.rate_limits import ensure_shopify_limit
 
         print(f"rate limit {asyncio.run(ensure_shopify_limit())} ready")
+        for name in asyncio.run(ensure_cj_limits(read_policy(args.policy))):
+            print(f"rate limit {name} ready")
         return
     upgrade()
     policy = asyncio.run(load_policy(args.policy))
