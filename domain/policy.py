@@ -74,7 +74,7 @@ class SupplierPolicy(_Strict):
     # CJ channel: the account's level sizes the pacing of every call (default Free: 1 request/s);
     # `cj_requests_per_second` overrides it when CJ set another limit (`qpsLimit` of GET /setting/get).
     cj_account_level: CJAccountLevel = CJAccountLevel.FREE
-    cj_requests_per_second: float | None = Field(default=None, gt=0, le=100)
+    cj_requests_per_second: float | None = Field(default=None, gt=0)
 
     @property
     def requests_per_second(self) -> float:
