@@ -391,15 +391,21 @@ Pace = Callable[[], Awaitable[None]]
 
 class CallSpacing:
     """This process's spacing between consecutive calls to one CJ account: each call takes the
-    next free slot, `1 / requests_per_second` after the previous one, whatever event loop or
-    thread it runs on (Prefect may run tasks on other loops than the flow)."""
+    next free slot, `1 / requests_per_second` after the previous one left, and also after its
+    answer came back (`done`), whatever event loop or thread it runs on (Prefect may run tasks on
+    other loops than the flow). A call reaches CJ a variable time after it leaves; counted from
+    the previous answer, two calls never reach CJ closer than the interval."""
 
     def __init__(self, requests_per_second: float) -> None:
-        # A tenth of the interval more: a call reaches CJ a variable time after it leaves, and two
-        # arrivals closer than CJ's second are refused.
-        self.interval = 1.1 / requests_per_second if requests_per_second > 0 else 0.0
+        # 5 % more than CJ's own interval, for the granularity of CJ's count.
+        self.interval = 1.05 / requests_per_second if requests_per_second > 0 else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
+
+    def done(self) -> None:
+        """The call's answer is back: the next call goes no sooner than an interval from now."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + self.interval)
 
     def reserve(self) -> float:
         """Seconds to wait before this call may go."""
@@ -613,6 +619,9 @@ class CJClient:
             raise TransientError(
                 f"network error calling {path}: {exc!r}", vendor=VENDOR, code="network"
             ) from exc
+        finally:
+            if token is not None:
+                self._spacing.done()
         return self._read_response(path, response)
 
     def _read_response(self, path: str, response: httpx.Response) -> tuple[int, _Envelope, float | None]:

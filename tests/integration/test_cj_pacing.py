@@ -138,12 +138,17 @@ async def test_a_client_paced_too_fast_waits_out_cjs_refusal_in_place(
     assert (await cj_control.order(ORDER))["orderStatus"] != "UNPAID"
 
 
-async def test_the_spacing_gives_each_call_of_a_process_its_own_slot() -> None:
+def test_the_spacing_gives_each_call_of_a_process_its_own_slot() -> None:
     spacing = CallSpacing(2.0)
     delays = [spacing.reserve() for _ in range(4)]
     assert delays[0] == pytest.approx(0, abs=0.05)
     gaps = [b - a for a, b in itertools.pairwise(delays)]
-    assert all(0.5 < gap < 0.6 for gap in gaps)  # 1/2 s and a margin for the trip to CJ
+    assert all(0.5 < gap < 0.55 for gap in gaps)  # 1/2 s and a margin for CJ's count
+    slow = CallSpacing(2.0)
+    assert slow.reserve() == pytest.approx(0, abs=0.05)
+    time.sleep(0.3)  # the answer takes 0.3 s: the next call goes an interval after it, not 0.225 s later
+    slow.done()
+    assert slow.reserve() == pytest.approx(0.525, abs=0.05)
 
 
 # ---- the daily quota (§4.1): wait for 00:00 UTC, no retries spent ------------------------------
