@@ -1003,20 +1003,20 @@ def is_cancellation_reason(reason_name: str | None) -> bool:
     return any(word in name for word, _ in _REASON_KEYWORDS)
 
 
-def cancellation_dispute(disputes: Sequence[CJDispute], line_ids: set[str]) -> CJDispute | None:
+def cancellation_dispute(
+    disputes: Sequence[CJDispute], line_ids: set[str], *, exact: bool = False
+) -> CJDispute | None:
     """Our cancellation dispute among the order's (getDisputeList is read by order and echoes no
-    businessDisputeId, §4.3): a cancellation reason, and only our lines when CJ lists them; an
-    open one before a decided one, then the latest."""
-    candidates = [
-        dispute
-        for dispute in disputes
-        if is_cancellation_reason(dispute.dispute_reason)
-        and (
-            not line_ids
-            or not dispute.product_list
-            or {product.line_item_id for product in dispute.product_list} <= line_ids
-        )
-    ]
+    businessDisputeId, §4.3): a cancellation reason, and only our lines when CJ lists them
+    (`exact`: the very lines we claim); an open one before a decided one, then the latest."""
+
+    def ours(dispute: CJDispute) -> bool:
+        lines = {product.line_item_id for product in dispute.product_list}
+        if not line_ids or not lines:
+            return not exact or not line_ids
+        return lines == line_ids if exact else lines <= line_ids
+
+    candidates = [d for d in disputes if is_cancellation_reason(d.dispute_reason) and ours(d)]
     return latest([d for d in candidates if d.finally_deal is None]) or latest(candidates)
 
 
@@ -1161,9 +1161,12 @@ class CJSupplier:
             return await self._already_disputed(detail, ours)
         # Read before (re)sending: an earlier attempt whose answer was lost may have opened our
         # dispute already, before CJ marks its lines as taken; CJ documents no deduplication.
-        existing = cancellation_dispute(await self._client.all_disputes(detail.order_id), ours)
-        if existing is not None:
-            return decided_result(existing) or _waiting(detail, existing)
+        # Ours is open and on exactly the lines we claim now (an earlier case's dispute on some
+        # of the order's lines is not).
+        claiming = {line.line_item_id for line in claim}
+        existing = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
+        if existing is not None and existing.finally_deal is None:
+            return _waiting(detail, existing)
         bid = business_dispute_id(key)
         try:
             confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
@@ -1181,11 +1184,11 @@ class CJSupplier:
             # read again; a refusal with no dispute of ours behind it stands.
             if isinstance(exc, AuthenticationFailed):
                 raise
-            found = cancellation_dispute(await self._client.all_disputes(detail.order_id), ours)
+            found = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
             if found is None:
                 raise
             return decided_result(found) or _waiting(detail, found)
-        dispute = await self._find_created(detail.order_id, ours)
+        dispute = await self._find_created(detail.order_id, claiming)
         limit = f" (up to {confirm.max_amount} {CJ_CURRENCY})" if confirm.max_amount is not None else ""
         return SupplierCancellationResult(
             answer=SupplierAnswer.PENDING,
@@ -1202,7 +1205,7 @@ class CJSupplier:
     async def _find_created(self, cj_order_id: str, ours: set[str]) -> CJDispute | None:
         """The id of the dispute just created; it exists, so a failed read only loses the id."""
         try:
-            return cancellation_dispute(await self._client.all_disputes(cj_order_id), ours)
+            return cancellation_dispute(await self._client.all_disputes(cj_order_id), ours, exact=True)
         except IntegrationError as exc:
             logger.warning("dispute created at CJ for %s, but listing it failed: %s", cj_order_id, exc)
             return None

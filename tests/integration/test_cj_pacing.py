@@ -300,3 +300,19 @@ async def test_a_return_resent_after_a_lost_answer_creates_no_second_dispute(
     disputes = await cj_control.disputes()
     assert len(disputes) == 1 and result.answer is SupplierAnswer.PENDING and result.remote_id == disputes[0]["id"]
     assert len(await cj_control.calls("/disputes/create")) == 1
+
+
+async def test_an_earlier_cases_open_dispute_on_one_line_does_not_stand_for_our_claim_on_the_rest(
+    cj_control: CJControl, cj_supplier: CJSupplier
+) -> None:
+    """A follow-up cancellation of the whole order after a partial one: the earlier dispute holds
+    its line, ours claims the others, and the earlier one is never taken for ours."""
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    first = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+
+    rest = await cj_supplier.request_cancellation(cancellation(), idempotency_key=KEY + ":rest")
+
+    disputes = {d["businessDisputeId"]: d for d in await cj_control.disputes()}
+    assert set(disputes) == {KEY, KEY + ":rest"}
+    assert [p["lineItemId"] for p in disputes[KEY + ":rest"]["productList"]] == [BULBS["lineItemId"]]
+    assert rest.remote_id == disputes[KEY + ":rest"]["id"] != first.remote_id
