@@ -6,10 +6,12 @@
 
 Safe to run on every start: migrations are idempotent and the policy is stored by content hash.
 `--prefect` waits for the Prefect server at PREFECT_API_URL (refusing to start one of its own),
-creates the `aftersales` process work pool if it is missing and creates (or updates) the store's
-Shopify rate limit, the global concurrency limit `shopify:<shop domain>` (tasks.rate_limits),
-from AFTERSALES_SHOPIFY_RATE_LIMIT_*. `--sweep-every` sets the deadline check's interval (the
-deployment `sweep-deadlines/every-15-min`, once `prefect deploy --all` has registered it; 900 s in
+creates the `aftersales` process work pool if it is missing and creates (or updates) the rate
+limits (`--rate-limits` does only that): the store's Shopify limit, the global concurrency limit
+`shopify:<shop domain>` (tasks.rate_limits), from AFTERSALES_SHOPIFY_RATE_LIMIT_*, and the CJ
+account's call limit `cj:<account>` from the policy's CJ supplier (`cj_account_level`, default
+Free: 1 request/s). `--sweep-every` sets the deadline check's interval (the deployment
+`sweep-deadlines/every-15-min`, once `prefect deploy --all` has registered it; 900 s in
 prefect.yaml); the Prefect server's own scheduler runs it.
 """
 
@@ -109,6 +111,17 @@ async def load_policy(path: Path) -> StorePolicy:
     return policy
 
 
+async def ensure_cj_limits(policy: StorePolicy) -> list[str]:
+    """The CJ account's call limit, sized from the policy's CJ supplier (tasks.rate_limits)."""
+    from domain.policy import SupplierChannelKind
+    from integrations.suppliers.settings import CJSettings
+    from tasks.rate_limits import ensure_cj_limit
+
+    api_key = CJSettings().api_key.get_secret_value()
+    return [await ensure_cj_limit(api_key, s.requests_per_second)
+            for s in policy.suppliers if s.channel == SupplierChannelKind.CJ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--policy", type=Path,
@@ -134,6 +147,8 @@ def main() -> None:
             created = asyncio.run(ensure_work_pool())
             print(f"work pool {WORK_POOL} {'created' if created else 'already there'} on {url}")
         print(f"rate limit {asyncio.run(ensure_shopify_limit())} ready")
+        for name in asyncio.run(ensure_cj_limits(read_policy(args.policy))):
+            print(f"rate limit {name} ready")
         if args.sweep_every:
             asyncio.run(set_sweep_interval(args.sweep_every))
             print(f"the deadline check runs every {args.sweep_every:g} s ({SWEEP_DEPLOYMENT})")

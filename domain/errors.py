@@ -7,6 +7,8 @@ vendor's request id and code so an operator can quote them to the vendor's suppo
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class AftersalesError(Exception):
     """Base of every error this product raises on purpose."""
@@ -83,6 +85,16 @@ class TransientError(IntegrationError):
 
 class RateLimited(TransientError):
     """The vendor asked us to slow down (HTTP 429, Shopify THROTTLED)."""
+
+
+class QuotaExhausted(RateLimited):
+    """The vendor's quota for the period is used up (CJ 1600201, daily, reset at 00:00 UTC):
+    a later call can succeed, but not before `resume_at`. The task layer does not spend its
+    retries on it (tasks.retry); the case waits in the ledger until then (a deadline)."""
+
+    def __init__(self, message: str, *, resume_at: datetime, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)
+        self.resume_at = resume_at
 
 
 class PermanentError(IntegrationError):

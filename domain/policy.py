@@ -48,6 +48,21 @@ class SupplierChannelKind(StrEnum):
     CJ = "cj"  # CJ Dropshipping API 2.0
 
 
+class CJAccountLevel(StrEnum):
+    """CJ's account levels, as its "API call limits" page names them (INTEGRATIONS.md §4.1)."""
+
+    FREE = "free"  # Free, or sales level 0-1
+    PLUS = "plus"  # Plus, or sales level 2
+    PRIME = "prime"  # Prime, or sales level 3
+    ADVANCED = "advanced"  # Advanced, or sales level 4-5
+
+
+# Requests per second CJ allows one user, by level (the same page).
+CJ_REQUESTS_PER_SECOND: dict[CJAccountLevel, float] = {
+    CJAccountLevel.FREE: 1.0, CJAccountLevel.PLUS: 2.0, CJAccountLevel.PRIME: 4.0, CJAccountLevel.ADVANCED: 6.0,
+}
+
+
 class SupplierPolicy(_Strict):
     id: str
     name: str
@@ -57,6 +72,15 @@ class SupplierPolicy(_Strict):
     answer_delay_hours: int = Field(default=48, ge=1)  # D3: the supplier's answer delay
     return_window_days: int = Field(default=30, ge=0)  # R1 input
     return_address: str | None = None  # R2: never published
+    # CJ channel: the account's level sizes the pacing of every call (default Free: 1 request/s);
+    # `cj_requests_per_second` overrides it when CJ set another limit (`qpsLimit` of GET /setting/get).
+    cj_account_level: CJAccountLevel = CJAccountLevel.FREE
+    cj_requests_per_second: float | None = Field(default=None, gt=0)
+
+    @property
+    def requests_per_second(self) -> float:
+        """CJ calls per second this account may make (CJ's "API call limits")."""
+        return self.cj_requests_per_second or CJ_REQUESTS_PER_SECOND[self.cj_account_level]
 
     @model_validator(mode="after")
     def _email_needs_address(self) -> SupplierPolicy:

@@ -27,7 +27,7 @@ from domain.cancellation import (
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
 from domain.deadlines import legal_refund_deadline
-from domain.errors import NotFound, PermanentError
+from domain.errors import NotFound, PermanentError, QuotaExhausted
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
     CustomerCancellationBody,
@@ -50,6 +50,7 @@ from flows.common import (
 )
 from flows.returns import note_carrier_return, open_withdrawal_return
 from flows.returns import process_return as follow_return
+from flows.supplier_quota import wait_for_supplier_quota
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
@@ -669,6 +670,9 @@ async def advance(case_id: str) -> str:
             moved = await handler(step)
         except PermanentError as exc:
             await step.to_operator("permanent_error", f"{exc}", ["retry", "handle by hand", "close"])
+            break
+        except QuotaExhausted as exc:  # the supplier's daily quota: wait for it in the ledger
+            await wait_for_supplier_quota(step, exc)
             break
         if not moved:
             break

@@ -34,7 +34,7 @@ from domain.deadlines import (
     return_shipping_deadline,
     store_promise_deadline,
 )
-from domain.errors import IntegrationError, PermanentError
+from domain.errors import IntegrationError, PermanentError, QuotaExhausted
 from domain.inbound import CustomerReturnBody, ReturnTrackingBody, ReturnUpdateBody
 from domain.messages import pick_language
 from domain.money import Money
@@ -60,6 +60,7 @@ from flows.common import (
     renew_lock,
     take_inbound,
 )
+from flows.supplier_quota import wait_for_supplier_quota
 from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
 from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest
 from ledger import cases, deadlines, inbox, records
@@ -667,7 +668,7 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
                                ["contact the supplier", "refund without the supplier"])
         return False
     except IntegrationError as exc:
-        if not exc.retryable:
+        if not exc.retryable or isinstance(exc, QuotaExhausted):  # a quota waits in the ledger (advance)
             raise
         # The mail server or the supplier's API is down: the case stays where it is and the
         # check brings it back (restart of stalled cases); the planned request is resent as is.
@@ -1132,6 +1133,9 @@ async def advance(case_id: str) -> str:
             moved = await handler(step)
         except PermanentError as exc:
             await step.to_operator("permanent_error", f"{exc}", ["retry", "handle by hand", "close"])
+            break
+        except QuotaExhausted as exc:  # the supplier's daily quota: wait for it in the ledger
+            await wait_for_supplier_quota(step, exc)
             break
         if not moved:
             break

@@ -38,6 +38,7 @@ from flows.messages import operator_context
 from flows.orders import process_order
 from flows.return_messages import base_for_case
 from flows.returns import process_return
+from flows.supplier_quota import quota_wait_open
 from ledger import cases, deadlines, operations, records
 from ledger.models import Case, Deadline, utcnow
 from tasks import runtime
@@ -173,9 +174,18 @@ async def _survey(deadline: Deadline, case: Case) -> str:
     return "acted"
 
 
+async def _supplier_quota(deadline: Deadline, case: Case) -> str:
+    """The supplier's daily quota is back (CJ: 00:00 UTC): the case goes on where it stopped."""
+    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+    await cases.add_event(runtime.db(), case.id, "note", "deadline: the supplier's API quota is back, the case goes on")
+    await _rerun(case)
+    return "acted"
+
+
 Handler = Callable[[Deadline, Case], Awaitable[str]]
 HANDLERS: dict[str, Handler] = {
     "supplier_answer": _supplier_answer,
+    "supplier_quota": _supplier_quota,
     "retention_hold": _retention_hold,
     "legal_refund": _legal_refund,
     "store_promise": _legal_refund,
@@ -279,6 +289,8 @@ async def chase_api_suppliers() -> int:
         if case.state not in API_SUPPLIER_STATES.get(case.kind, set()) \
                 or (case.lock_until and case.lock_until > utcnow()):
             continue
+        if quota_wait_open(await deadlines.deadlines_for_case(runtime.db(), case.id)):
+            continue  # the supplier's quota is used up: its deadline brings the case back
         policy = await runtime.load_policy(case.store_id)
         if case.kind == CaseKind.CANCELLATION:
             answered = case.data.get("supplier_answers", {})
@@ -311,8 +323,10 @@ async def restart_stalled_cases() -> int:
         # maybe right after taking in an event; waiting for the case's deadline would sit on it.
         died_holding_it = case.lock_owner is not None
         background = BACKGROUND_DEADLINES.get(case.kind, set())
-        waiting_on_deadline = any(d.status == "open" and d.kind not in background
-                                  for d in await deadlines.deadlines_for_case(db, case.id))
+        case_deadlines = await deadlines.deadlines_for_case(db, case.id)
+        if quota_wait_open(case_deadlines):
+            continue  # waiting for a supplier's quota (even in an active state): its deadline acts
+        waiting_on_deadline = any(d.status == "open" and d.kind not in background for d in case_deadlines)
         if died_holding_it or case.state in ACTIVE_STATES.get(case.kind, set()) or not waiting_on_deadline:
             await _rerun(case)
             n += 1

@@ -1,4 +1,5 @@
-"""Each store's Shopify rate limit, shared by every run on every worker (INTEGRATIONS.md 1.2).
+"""The vendors' rate limits, shared by every run on every worker: each store's Shopify bucket
+(INTEGRATIONS.md 1.2) and each CJ account's call limit (§4.1).
 
 Shopify's cost bucket is per (app, store): runs on several workers drain the same one. The
 bucket is mirrored by a Prefect global concurrency limit named `shopify:<shop domain>` used as a
@@ -32,6 +33,7 @@ from prefect.settings import PREFECT_API_URL
 
 from integrations.shopify.client import Charge
 from integrations.shopify.settings import ShopifySettings
+from integrations.suppliers.cj import Pace, account_key
 
 logger = logging.getLogger(__name__)
 
@@ -92,5 +94,51 @@ async def ensure_shopify_limit(settings: ShopifySettings | None = None) -> str:
     async with get_client() as client:
         await client.upsert_global_concurrency_limit_by_name(
             name, settings.rate_limit_bucket_points, settings.rate_limit_restore_points_per_second)
+    _exists.pop(name, None)
+    return name
+
+
+# --------------------------------------------------------------------------------------------------
+# CJ: one call per 1/requests-per-second, for the whole account (§4.1 "API call limits")
+# --------------------------------------------------------------------------------------------------
+#
+# CJ limits each user to a number of requests per second by account level (Free or sales level
+# 0-1: 1; Plus: 2; Prime: 4; Advanced: 6) and answers 1600200 above it. Runs on several workers
+# call with the same account, so every CJ call of a run first takes one slot of the Prefect
+# global concurrency limit `cj:<account>`: ONE slot that decays at the account's rate, so the
+# calls of all runs together are spaced 1/rate apart. The client's own spacing
+# (integrations.suppliers.cj.CallSpacing) does the same within a process, with or without the
+# limit. `python -m deployments.setup --rate-limits` creates the limit from the policy's CJ
+# account level (`SupplierPolicy.cj_account_level`, default Free).
+
+CJ_MAX_WAIT_SECONDS = 120.0  # beyond this the call goes on unpaced (the client's 1600200 handling is the backstop)
+
+
+def cj_limit_name(api_key: str) -> str:
+    return f"cj:{account_key(api_key)}"
+
+
+def cj_pacer(api_key: str) -> Pace | None:
+    """The `pace` callback of a CJClient for this account (None outside a run)."""
+    if not _in_a_run():
+        return None
+    name = cj_limit_name(api_key)
+
+    async def pace() -> None:
+        try:
+            if not await _limit_exists(name):
+                return
+            await rate_limit(name, occupy=1, timeout_seconds=CJ_MAX_WAIT_SECONDS, strict=False)
+        except Exception as exc:  # timeout, server unreachable: never fail a case for the pacing
+            logger.warning("cj rate limit %s not taken (%r); the call goes on", name, exc)
+
+    return pace
+
+
+async def ensure_cj_limit(api_key: str, requests_per_second: float) -> str:
+    """Create or update the CJ account's limit on the Prefect server (deployments.setup)."""
+    name = cj_limit_name(api_key)
+    async with get_client() as client:
+        await client.upsert_global_concurrency_limit_by_name(name, 1, requests_per_second)
     _exists.pop(name, None)
     return name

@@ -6,13 +6,16 @@ from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
-from domain.errors import IntegrationError
+from domain.errors import IntegrationError, QuotaExhausted
 
 
 def is_retryable(exc: BaseException | None) -> bool:
     """An ambiguous error is retryable only when the effect can be reconciled or resent safely;
     the effect layer (tasks.effects) has already turned the others into AmbiguousEffect. So an
-    ambiguous vendor error that reaches here is retried: the next attempt reads or resends."""
+    ambiguous vendor error that reaches here is retried: the next attempt reads or resends.
+    A used-up quota is not: no retry helps before it resets, the case waits in the ledger."""
+    if isinstance(exc, QuotaExhausted):
+        return False
     return isinstance(exc, IntegrationError) and (exc.retryable or exc.ambiguous)
 
 

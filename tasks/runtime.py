@@ -32,7 +32,7 @@ from integrations.suppliers.settings import CJSettings
 from integrations.vendor_settings import require_secrets
 from ledger import records
 from ledger.db import Database, get_database
-from tasks.rate_limits import shopify_charger
+from tasks.rate_limits import cj_pacer, shopify_charger
 
 
 def db() -> Database:
@@ -141,9 +141,10 @@ async def supplier_channel(policy: StorePolicy, supplier_id: str) -> AsyncIterat
         async with async_client(timeout=settings.timeout_seconds) as http:
             store = LedgerTokenStore(db(), settings.api_key.get_secret_value())
             # CJ's API has no return-address field: the policy's address is given once CJ accepts (R2, R6).
-            yield CJSupplier(
-                CJClient(settings, http, token_store=store), return_address=supplier.return_address
-            )
+            # Every call paced to the account's limit (the policy's CJ level), across workers (§4.1).
+            client = CJClient(settings, http, token_store=store, requests_per_second=supplier.requests_per_second,
+                              pace=cj_pacer(settings.api_key.get_secret_value()))
+            yield CJSupplier(client, return_address=supplier.return_address)
     else:
         yield EmailSupplier(
             supplier, send_email, sender_address=smtp_settings().sender_address, sender_domain=sender_domain()

@@ -14,7 +14,14 @@ against it checks the client against CJ's documents, not against itself.
 Run it: `python -m deployments.sandbox.cj_fake --port 8082` (API at http://127.0.0.1:8082/api2.0/v1),
 or in-process with `start_fake_cj(port=0)`. Control API (not CJ's, under `/_control`):
 
-* `POST /_control/reset` `{auto_resolve_seconds?, auto_resolve_deal?, token_interval_seconds?}`
+* `POST /_control/reset` `{auto_resolve_seconds?, auto_resolve_deal?, token_interval_seconds?,
+  requests_per_second?, daily_quota?, dedupe_business_id?}`
+
+CJ's "API call limits" are enforced on every authenticated call, ON by default as for a Free
+account: `requests_per_second` per user (Free / sales level 0-1: 1, Plus 2, Prime 4, Advanced 6),
+above which CJ answers code 1600200 inside HTTP 200; and `daily_quota` calls per interface per UTC
+day (1000 for unverified users), above which code 1600201 until 00:00 UTC. Tests not about pacing
+raise `requests_per_second`; `POST /_control/clock` moves the fake's clock past midnight.
 * `POST /_control/orders` seed an order `{orderId, status, products[{lineItemId, vid, quantity,
   sellPrice, sku?, storeLineItemId?, productName?}], trackNumber?, logisticName?, trackingUrl?}`
 * `GET /_control/orders/{orderId}`, `POST /_control/orders/{orderId}/status` `{status, trackNumber?}`
@@ -26,7 +33,8 @@ or in-process with `start_fake_cj(port=0)`. Control API (not CJ's, under `/_cont
 * `POST /_control/faults` `{path, kind, count, delaySeconds?}` queues faults for the next calls to a path:
   `rate_limited` (HTTP 429, code 1600200), `http_500` (a gateway's HTML 500, nothing done),
   `http_500_after_commit` (done, then HTTP 500 "System busy"), `timeout` (answers after `delaySeconds`,
-  nothing done), `token_rejected` (code 1600001)
+  nothing done), `token_rejected` (code 1600001), `stale` (getDisputeList / disputeProducts answered as if
+  the order's latest dispute were not taken in yet: CJ lists a new dispute "later", §4.3)
 * `POST /_control/tokens/revoke` `{refresh?: bool}`, `POST /_control/clock` `{advance_seconds}`
 * `GET /_control/calls` `?path=` every API call seen, with its token, HTTP status and CJ code.
 """
@@ -71,7 +79,7 @@ DEFAULT_REASONS: tuple[tuple[int, str], ...] = (
     (8, "Unfulfilled Order Cancellation"),
     (9, "Other"),
 )
-FaultKind = Literal["rate_limited", "http_500", "http_500_after_commit", "timeout", "token_rejected"]
+FaultKind = Literal["rate_limited", "http_500", "http_500_after_commit", "timeout", "token_rejected", "stale"]
 CHINA_TIME = timezone(timedelta(hours=8))  # CJ writes token dates with +08:00
 DISPUTE_OPEN, DISPUTE_DONE = "PROCESSING", "COMPLETED"
 
@@ -290,6 +298,14 @@ class FakeCJOptions:
     auto_resolve_deal: int = 1
     dispute_reasons: tuple[tuple[int, str], ...] = DEFAULT_REASONS
     timeout_delay_seconds: float = 2.0
+    # "API call limits": per user, by account level (Free or sales level 0-1: 1 request/s; Plus 2,
+    # Prime 4, Advanced 6); above it CJ answers 1600200 inside HTTP 200. None: not enforced.
+    requests_per_second: float | None = 1.0
+    # Daily calls per interface (unverified users: 1000/day), reset at 00:00 UTC; above it 1600201.
+    daily_quota: int | None = 1000
+    # CJ does not document deduplication on businessDisputeId: False answers a resent create like
+    # any other (refused once the lines are taken).
+    dedupe_business_id: bool = True
 
 
 class FakeCJState:
@@ -318,6 +334,34 @@ class FakeCJState:
             self.refresh_calls: dict[str, deque[datetime]] = {}
             self.faults: dict[str, deque[Fault]] = {}
             self.calls: list[CallRecord] = []
+            self.admitted: dict[str, deque[datetime]] = {}  # per user: calls let through, last second
+            self.daily: dict[tuple[str, str, str], int] = {}  # (user, interface, UTC day) -> calls
+
+    def admit(self, access_token: str | None, path: str) -> None:
+        """CJ's per-user call limit and daily quota, checked on every authenticated call
+        ("API call limits"): 1600200 above the account's requests per second, 1600201 once the
+        interface's daily quota is used (it comes back at 00:00 UTC)."""
+        with self.lock:
+            token = self.tokens.get(access_token or "")
+            user = token.api_key if token is not None else ""
+            now = self.now()
+            rate = self.options.requests_per_second
+            window = self.admitted.setdefault(user, deque())
+            while window and now - window[0] >= timedelta(seconds=1):
+                window.popleft()
+            if rate is not None and len(window) >= max(rate, 1.0):
+                raise CJFail(1600200, f"Too much request: call exceeded limit ({rate:g} request(s)/second)")
+            quota = self.options.daily_quota
+            day = (user, path, now.astimezone(UTC).date().isoformat())
+            if quota is not None and self.daily.get(day, 0) >= quota:
+                raise CJFail(
+                    1600201,
+                    f"Quota has been used up: Too Many Requests, Sorry, you have reached the daily request "
+                    f"limit ({quota} times/day). Number of requests made: {self.daily[day]}. "
+                    "Please try again tomorrow.",
+                )
+            window.append(now)
+            self.daily[day] = self.daily.get(day, 0) + 1
 
     def now(self) -> datetime:
         return self._base_clock() + self.clock_offset
@@ -574,7 +618,7 @@ class FakeCJState:
         with self.lock:
             order = self.find_order(_required_str(body, "orderId"))
             reason_id, expect, refund, message = self._dispute_fields(body)
-            if any(d.business_dispute_id == business_id for d in self.disputes):
+            if self.options.dedupe_business_id and any(d.business_dispute_id == business_id for d in self.disputes):
                 return "true"  # CJ dedupes on businessDisputeId: a resend changes nothing
             self._disputable(order, CJFail(1607008, "dispute create fail"))
             claimed = self._claimed_lines(order, body, CJFail(1607008, "dispute create fail"))
@@ -817,6 +861,9 @@ class ResetOptions(_Body):
     auto_resolve_seconds: float | None = Field(default=None, ge=0)
     auto_resolve_deal: Literal[1, 2, 3] | None = None
     token_interval_seconds: float | None = Field(default=None, ge=0)
+    requests_per_second: float | None = Field(default=None, gt=0)
+    daily_quota: int | None = Field(default=None, ge=1)
+    dedupe_business_id: bool | None = None
 
 
 class Revoke(_Body):
@@ -863,6 +910,7 @@ def _dispatch(state: FakeCJState, call: CallRecord, method: str) -> tuple[int, d
     try:
         if needs_token:
             state.check_access(call.access_token)
+            state.admit(call.access_token, call.path)
         data = handler(state, call.query, call.body)
     except CJFail as failure:
         return failure.http_status, _envelope(failure.code, failure.message, None)
@@ -890,12 +938,29 @@ async def _serve_api(state: FakeCJState, request: Request, path: str) -> Respons
         return _respond(
             call, 200, _envelope(16900205, "The request parameter is not in a correct JSON format", None)
         )
+    if fault is not None and fault.kind == "stale":
+        return _respond(call, *_stale(state, call, request.method))
     if fault is not None and fault.kind != "http_500_after_commit":
         return await _fault_response(call, fault)
     status, envelope = _dispatch(state, call, request.method)
     if fault is not None:  # http_500_after_commit: the effect happened, the answer is lost
         return _respond(call, 500, _envelope(1600000, "System busy, please contact CJ IT", None))
     return _respond(call, status, envelope)
+
+
+def _stale(state: FakeCJState, call: CallRecord, method: str) -> tuple[int, dict[str, Any]]:
+    """`stale`: the answer of a CJ that has not yet taken in the latest dispute ("the dispute id
+    appears later", §4.3): the order's disputes are not listed and its lines still look free."""
+    order_id = call.query.get("orderId")
+    with state.lock:
+        ours = [d for d in state.disputes if order_id in (d.order_id, state.orders[d.order_id].cj_order_id)]
+        hidden = max(ours, key=lambda d: d.created_at) if ours else None
+        kept = state.disputes
+        state.disputes = [d for d in kept if d is not hidden]
+        try:
+            return _dispatch(state, call, method)
+        finally:
+            state.disputes = kept
 
 
 async def _fault_response(call: CallRecord, fault: Fault) -> Response:
@@ -1004,6 +1069,9 @@ def _options_view(state: FakeCJState) -> dict[str, Any]:
         "auto_resolve_seconds": options.auto_resolve_seconds,
         "auto_resolve_deal": options.auto_resolve_deal,
         "token_interval_seconds": options.token_interval_seconds,
+        "requests_per_second": options.requests_per_second,
+        "daily_quota": options.daily_quota,
+        "dedupe_business_id": options.dedupe_business_id,
     }
 
 
@@ -1080,8 +1148,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--auto-resolve-deal", type=int, choices=(1, 2, 3), default=1, help="1 refund, 2 reissue, 3 reject"
     )
     parser.add_argument("--token-interval-seconds", type=float, default=300.0, help="getAccessToken spacing")
+    parser.add_argument("--requests-per-second", type=float, default=1.0,
+                        help="per-user call limit (CJ Free / sales level 0-1: 1; Plus 2, Prime 4, Advanced 6)")
+    parser.add_argument("--daily-quota", type=int, default=1000, help="calls per interface per UTC day")
     args = parser.parse_args(argv)
     options = FakeCJOptions(
+        requests_per_second=args.requests_per_second,
+        daily_quota=args.daily_quota,
         api_keys=tuple(_keys(args.api_keys)),
         auto_resolve_seconds=args.auto_resolve_seconds,
         auto_resolve_deal=args.auto_resolve_deal,

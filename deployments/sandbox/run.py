@@ -26,6 +26,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shopify-port", type=int, default=8081)
     parser.add_argument("--cj-port", type=int, default=8082)
+    parser.add_argument("--cj-requests-per-second", type=float, default=1.0,
+                        help="CJ's per-user call limit (Free: 1, the demo's; Plus 2, Prime 4, Advanced 6)")
     parser.add_argument("--smtp-port", type=int, default=1025)
     parser.add_argument("--mail-http-port", type=int, default=8025)
     parser.add_argument("--stripe-port", type=int, default=8083)
@@ -45,7 +47,7 @@ def main() -> None:
 
     shopify = start_fake_shopify(port=args.shopify_port, webhook_url=args.webhook_url,
                                  webhook_secret=args.webhook_secret, access_token=args.shopify_access_token)
-    cj = start_fake_cj(port=args.cj_port, api_keys=(args.cj_api_key,))
+    cj = start_fake_cj(port=args.cj_port, api_keys=(args.cj_api_key,), requests_per_second=args.cj_requests_per_second)
     receiver = args.webhook_url.rsplit("/webhooks/", 1)[0]
     stripe = start_fake_stripe(port=args.stripe_port, webhook_url=f"{receiver}/webhooks/stripe",
                                api_key=args.stripe_api_key)

@@ -15,9 +15,19 @@ Contract: ../shared/reference/INTEGRATIONS.md §4 (auth and envelope §4.1, orde
   address given once CJ accepts is the store policy's (`SupplierPolicy.return_address`), passed
   in by the caller.
 
+Pacing (CJ "API call limits", INTEGRATIONS.md §4.1): CJ allows each user 1 request per second on a
+Free account (sales level 0-1), 2 on Plus, 4 on Prime, 6 on Advanced, and answers code 1600200
+inside HTTP 200 above it. Every authenticated call first waits for its turn: the shared pacing of
+every run on every worker (`pace`, a Prefect global concurrency limit used as a rate limit,
+tasks/rate_limits.py), then this process's own spacing between consecutive calls (`CallSpacing`).
+A 1600200 that still comes back (another program on the same account) is waited out in place,
+a few times, instead of restarting the whole operation. The daily quota (1600201, per interface,
+reset at 00:00 UTC) raises `QuotaExhausted` with the reset time: no retry helps before it.
+
 Every call this client makes is safe to resend: reads, `DELETE deleteOrder` (the supplier re-reads
-the order before acting) and `disputes/create` (CJ dedupes on `businessDisputeId`). A timeout is
-therefore a plain retryable `TransientError`, never an ambiguous outcome.
+the order before acting) and `disputes/create`, which is sent only after reading the order's
+disputes and finding none of ours (CJ's deduplication on `businessDisputeId` is not documented,
+so it is not relied on). A timeout is therefore a plain retryable `TransientError`.
 """
 
 from __future__ import annotations
@@ -26,7 +36,9 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -40,6 +52,7 @@ from domain.errors import (
     IntegrationError,
     NotFound,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
     TransientError,
 )
@@ -70,13 +83,16 @@ SUCCESS_CODE = 200
 TOKEN_REJECTED_CODES = frozenset({1600001, 1600002, 1600030})  # invalid / empty / invalidated token
 REFRESH_REJECTED_CODE = 1600003
 CREDENTIAL_CODES = frozenset({1600004, 1600005, 1600006, 1600007, 1600008, 1601000})
-RATE_LIMIT_CODES = frozenset({1600200, 1600201})  # "Too much request", "Quota has been used up"
+CALL_LIMIT_CODE, QUOTA_CODE = 1600200, 1600201  # "Too much request", "Quota has been used up"
+RATE_LIMIT_CODES = frozenset({CALL_LIMIT_CODE, QUOTA_CODE})
 TRANSIENT_CODES = frozenset({1600000, 1600301})  # "System busy", "Read timed out"
 PARAM_ERROR_CODE = 1600300  # "Param error"; also "order not found" on getOrderDetail
 ORDER_NOT_FOUND_CODE = 1603100
 
 GET_TOKEN_INTERVAL = timedelta(minutes=5)  # §4.1: getAccessToken once per 5 minutes
 DEFAULT_QPS_WAIT = 1.0  # §4.1: free accounts may call once per second
+DEFAULT_REQUESTS_PER_SECOND = 1.0  # §4.1: Free account / sales level 0-1
+CALL_LIMIT_RETRIES = 3  # 1600200 waited out in place this many times before it is the task's to retry
 BUSINESS_ID_MAX = 100  # §4.3 create: businessDisputeId ≤ 100
 MESSAGE_TEXT_MAX = 500  # §4.3 create: messageText ≤ 500
 EXPECT_REFUND, EXPECT_REISSUE = 1, 2  # §4.3 expectType 1 Refund, 2 Reissue
@@ -304,7 +320,20 @@ def _is_not_found(code: int | None, message: str) -> bool:
     return code == ORDER_NOT_FOUND_CODE or (code == PARAM_ERROR_CODE and "not found" in message.casefold())
 
 
-def error_for(envelope: _Envelope, *, status_code: int, retry_after: float | None = None) -> IntegrationError:
+def _looks_like_quota(message: str) -> bool:
+    text = message.casefold()
+    return "quota" in text or "daily request limit" in text
+
+
+def next_quota_reset(now: datetime) -> datetime:
+    """CJ's daily quotas come back at 00:00 UTC (§4.1)."""
+    day = now.astimezone(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def error_for(
+    envelope: _Envelope, *, status_code: int, retry_after: float | None = None, now: datetime | None = None
+) -> IntegrationError:
     """Map a failed CJ envelope onto the domain error tree, keeping CJ's code and requestId."""
     message = envelope.message or "CJ refused the request"
     common: dict[str, object] = {
@@ -314,6 +343,10 @@ def error_for(envelope: _Envelope, *, status_code: int, retry_after: float | Non
         "status_code": status_code,
     }
     code = envelope.code
+    if code == QUOTA_CODE or _looks_like_quota(message):
+        resume_at = next_quota_reset(now or _utcnow())
+        return QuotaExhausted(message, resume_at=resume_at,
+                              retry_after=(resume_at - (now or _utcnow())).total_seconds(), **common)
     if code in RATE_LIMIT_CODES or status_code == 429 or _looks_rate_limited(message):
         return RateLimited(message, retry_after=retry_after or DEFAULT_QPS_WAIT, **common)
     if code in TRANSIENT_CODES or status_code >= 500:
@@ -350,6 +383,63 @@ def _parse_envelope(response: httpx.Response) -> _Envelope | None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Pacing (§4.1 per-user call limit)
+# --------------------------------------------------------------------------------------------------
+
+Pace = Callable[[], Awaitable[None]]
+
+
+class CallSpacing:
+    """This process's spacing between consecutive calls to one CJ account: each call takes the
+    next free slot, `1 / requests_per_second` after the previous one left, and also after its
+    answer came back (`done`), whatever event loop or thread it runs on (Prefect may run tasks on
+    other loops than the flow). A call reaches CJ a variable time after it leaves; counted from
+    the previous answer, two calls never reach CJ closer than the interval."""
+
+    def __init__(self, requests_per_second: float) -> None:
+        # 5 % more than CJ's own interval, for the granularity of CJ's count.
+        self.interval = 1.05 / requests_per_second if requests_per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        """The call's answer is back: the next call goes no sooner than an interval from now."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + self.interval)
+
+    def reserve(self) -> float:
+        """Seconds to wait before this call may go."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+            return slot - now
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+_spacings: dict[tuple[str, float], CallSpacing] = {}
+_spacings_lock = threading.Lock()
+
+
+def account_key(api_key: str) -> str:
+    """A CJ account's name in logs and limits, never the key itself."""
+    return hashlib.sha256(b"id:" + api_key.encode()).hexdigest()[:16]
+
+
+def spacing_for(api_key: str, requests_per_second: float) -> CallSpacing:
+    """The process's one spacing for this account at this rate."""
+    with _spacings_lock:
+        key = (account_key(api_key), requests_per_second)
+        if key not in _spacings:
+            _spacings[key] = CallSpacing(requests_per_second)
+        return _spacings[key]
+
+
+# --------------------------------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------------------------------
 
@@ -369,8 +459,12 @@ class CJClient:
         *,
         clock: Callable[[], datetime] = _utcnow,
         refresh_margin: timedelta = timedelta(hours=1),
+        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+        pace: Pace | None = None,
     ) -> None:
         self._settings = settings
+        self._spacing = spacing_for(settings.api_key.get_secret_value(), requests_per_second)
+        self._pace = pace
         self._http = http
         self._store: TokenStore = token_store if token_store is not None else InMemoryTokenStore()
         self._clock = clock
@@ -465,9 +559,17 @@ class CJClient:
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> Any:
-        """One API call with the current token; on rejection refresh once, then give up."""
+        """One API call with the current token; on rejection refresh once, then give up. CJ's
+        per-second limit (1600200) is waited out in place a few times (§4.1)."""
         token = await self._ensure_token()
         status, envelope, wait = await self._exchange(method, path, params, body, token)
+        for _ in range(CALL_LIMIT_RETRIES):
+            if envelope.code != CALL_LIMIT_CODE:
+                break
+            # CJ counts calls per second: the next second is the earliest that can help.
+            logger.info("CJ call limit reached on %s %s; waiting for the next second", method, path)
+            await asyncio.sleep(max(DEFAULT_QPS_WAIT, wait or 0.0))
+            status, envelope, wait = await self._exchange(method, path, params, body, token)
         if _token_rejected(status, envelope):
             logger.info("CJ rejected the access token on %s %s; renewing once", method, path)
             token = await self._renew_after_rejection(token)
@@ -481,8 +583,14 @@ class CJClient:
                     status_code=status,
                 )
         if envelope.code != SUCCESS_CODE:
-            raise error_for(envelope, status_code=status, retry_after=wait)
+            raise error_for(envelope, status_code=status, retry_after=wait, now=self._clock())
         return envelope.data
+
+    async def _take_turn(self) -> None:
+        """Wait for this call's turn: every worker's shared pacing, then this process's spacing."""
+        if self._pace is not None:
+            await self._pace()
+        await self._spacing.wait()
 
     async def _exchange(
         self,
@@ -494,6 +602,8 @@ class CJClient:
     ) -> tuple[int, _Envelope, float | None]:
         """Send one request; transport failures and 5xx/429 raise, any CJ envelope is returned."""
         headers = {} if token is None else {TOKEN_HEADER: token.access_token.get_secret_value()}
+        if token is not None:  # the per-user limit is on authenticated calls (§4.1)
+            await self._take_turn()
         try:
             response = await self._http.request(
                 method,
@@ -509,6 +619,9 @@ class CJClient:
             raise TransientError(
                 f"network error calling {path}: {exc!r}", vendor=VENDOR, code="network"
             ) from exc
+        finally:
+            if token is not None:
+                self._spacing.done()
         return self._read_response(path, response)
 
     def _read_response(self, path: str, response: httpx.Response) -> tuple[int, _Envelope, float | None]:
@@ -884,6 +997,50 @@ def decided_result(dispute: CJDispute) -> SupplierCancellationResult | None:
     return None
 
 
+def is_cancellation_reason(reason_name: str | None) -> bool:
+    """A reason of the kind `choose_dispute_reason` picks for a cancellation (§4.3 step 2)."""
+    name = (reason_name or "").casefold()
+    return any(word in name for word, _ in _REASON_KEYWORDS)
+
+
+def cancellation_dispute(
+    disputes: Sequence[CJDispute], line_ids: set[str], *, exact: bool = False
+) -> CJDispute | None:
+    """Our cancellation dispute among the order's (getDisputeList is read by order and echoes no
+    businessDisputeId, §4.3): a cancellation reason, and only our lines when CJ lists them
+    (`exact`: the very lines we claim); an open one before a decided one, then the latest."""
+
+    def ours(dispute: CJDispute) -> bool:
+        lines = {product.line_item_id for product in dispute.product_list}
+        if not line_ids or not lines:
+            return not exact or not line_ids
+        return lines == line_ids if exact else lines <= line_ids
+
+    candidates = [d for d in disputes if is_cancellation_reason(d.dispute_reason) and ours(d)]
+    return latest([d for d in candidates if d.finally_deal is None]) or latest(candidates)
+
+
+def _cancel_line_ids(
+    request: SupplierCancellationRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+) -> set[str]:
+    """CJ's line ids for the items we cancel, as far as they can be told (all lines for a whole
+    order; by CJ line id, store line id or SKU otherwise)."""
+    if request.full_order:
+        return {p.line_item_id for p in detail.product_list if p.line_item_id} | {p.line_item_id for p in offered}
+    ids: set[str] = set()
+    for item in request.items:
+        matched = _match(item, detail, offered)
+        if matched is not None:
+            ids.add(matched.line_item_id)
+        for line in detail.product_list:
+            if line.line_item_id and (
+                item.supplier_line_id == line.line_item_id
+                or _tail(line.store_line_item_id) == _tail(item.line_item_id)
+            ):
+                ids.add(line.line_item_id)
+    return ids
+
+
 def latest(disputes: Sequence[CJDispute]) -> CJDispute | None:
     """The most recent dispute (`createDate` is `YYYY-MM-DD HH:MM:SS`, so text order is time order)."""
     if not disputes:
@@ -930,7 +1087,8 @@ class CJSupplier:
         detail = await self._read(request.order_id)
         if detail is None:
             return _not_found_result(request.order_id)
-        dispute = latest(await self._client.all_disputes(detail.order_id))
+        disputes = await self._client.all_disputes(detail.order_id)
+        dispute = cancellation_dispute(disputes, _cancel_line_ids(request, detail, ()))
         decided = decided_result(dispute) if dispute is not None else None
         state = state_of(detail)
         if state is SupplierOrderState.CANCELLED:
@@ -997,21 +1155,40 @@ class CJSupplier:
         """Paid, not shipped: disputeProducts -> disputeConfirmInfo -> create (§4.3), refund to balance."""
         offered = await self._client.dispute_products(detail.order_id)
         wanted = _lines_to_claim(request, detail, offered.product_info_list)
+        ours = {line.line_item_id for _, line in wanted}
         claim = [line for product, line in wanted if product.can_choose]
         if not claim:
-            return await self._already_disputed(detail)
-        confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
-        _require_refund_option(detail, confirm)
-        reason = choose_dispute_reason(confirm.dispute_reason_list)
+            return await self._already_disputed(detail, ours)
+        # Read before (re)sending: an earlier attempt whose answer was lost may have opened our
+        # dispute already, before CJ marks its lines as taken; CJ documents no deduplication.
+        # Ours is open and on exactly the lines we claim now (an earlier case's dispute on some
+        # of the order's lines is not).
+        claiming = {line.line_item_id for line in claim}
+        existing = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
+        if existing is not None and existing.finally_deal is None:
+            return _waiting(detail, existing)
         bid = business_dispute_id(key)
-        await self._client.create_dispute(
-            business_dispute_id=bid,
-            order_id=detail.order_id,
-            dispute_reason_id=reason.dispute_reason_id,
-            message_text=dispute_message(request),
-            products=claim,
-        )
-        dispute = await self._find_created(detail.order_id)
+        try:
+            confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
+            _require_refund_option(detail, confirm)
+            reason = choose_dispute_reason(confirm.dispute_reason_list)
+            await self._client.create_dispute(
+                business_dispute_id=bid,
+                order_id=detail.order_id,
+                dispute_reason_id=reason.dispute_reason_id,
+                message_text=dispute_message(request),
+                products=claim,
+            )
+        except PermanentError as exc:
+            # Refused because our dispute (not listed yet at the first read) holds the lines:
+            # read again; a refusal with no dispute of ours behind it stands.
+            if isinstance(exc, AuthenticationFailed):
+                raise
+            found = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
+            if found is None:
+                raise
+            return decided_result(found) or _waiting(detail, found)
+        dispute = await self._find_created(detail.order_id, claiming)
         limit = f" (up to {confirm.max_amount} {CJ_CURRENCY})" if confirm.max_amount is not None else ""
         return SupplierCancellationResult(
             answer=SupplierAnswer.PENDING,
@@ -1025,18 +1202,18 @@ class CJSupplier:
             },
         )
 
-    async def _find_created(self, cj_order_id: str) -> CJDispute | None:
+    async def _find_created(self, cj_order_id: str, ours: set[str]) -> CJDispute | None:
         """The id of the dispute just created; it exists, so a failed read only loses the id."""
         try:
-            return latest(await self._client.all_disputes(cj_order_id))
+            return cancellation_dispute(await self._client.all_disputes(cj_order_id), ours, exact=True)
         except IntegrationError as exc:
             logger.warning("dispute created at CJ for %s, but listing it failed: %s", cj_order_id, exc)
             return None
 
-    async def _already_disputed(self, detail: CJOrderDetail) -> SupplierCancellationResult:
-        """No line can be chosen: a dispute is open already (ours, from an earlier attempt), or
-        CJ's dispute window is closed, which is a refusal (C8)."""
-        dispute = latest(await self._client.all_disputes(detail.order_id))
+    async def _already_disputed(self, detail: CJOrderDetail, ours: set[str]) -> SupplierCancellationResult:
+        """No line can be chosen: our dispute is open already (from an earlier attempt), or
+        CJ's dispute window is closed, or another dispute holds the lines: a refusal (C8)."""
+        dispute = cancellation_dispute(await self._client.all_disputes(detail.order_id), ours)
         if dispute is None:
             return SupplierCancellationResult(
                 answer=SupplierAnswer.REFUSED,
@@ -1075,6 +1252,12 @@ class CJSupplier:
                     detail="CJ allows no dispute on these items (window closed?) and no return dispute is open",
                     extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
                 )
+        else:
+            # Read before (re)sending: an earlier attempt whose answer was lost may have opened
+            # our dispute before CJ marked its lines as taken; CJ documents no deduplication.
+            existing = await self._existing_return(request, detail, offered)
+            if existing is not None and existing.finally_deal is None:
+                return self._return_result(existing, detail)
         try:
             confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
         except PermanentError as exc:
@@ -1306,7 +1489,7 @@ def return_dispute(disputes: Sequence[CJDispute], line_ids: set[str]) -> CJDispu
     candidates = [
         dispute
         for dispute in disputes
-        if "cancel" not in (dispute.dispute_reason or "").casefold()
+        if not is_cancellation_reason(dispute.dispute_reason)
         and (
             not line_ids
             or not dispute.product_list

@@ -37,6 +37,8 @@ from tests.faults.stack import (
     free_port,
 )
 
+FAST_CJ = 200.0  # CJ requests/s for this stack (CJ's own levels go up to 6)
+
 
 def _migrate(url: str) -> None:
     from ledger.migrate import upgrade
@@ -53,6 +55,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     from deployments.sandbox.smtp_catcher import start_smtp_catcher
     from deployments.sandbox.stripe_fake import start_fake_stripe
     from deployments.setup import DEFAULT_POLICY, load_policy
+    from ledger import records
     from ledger.db import get_database
     from ledger.models import set_clock
     from tasks import faults, runtime
@@ -69,7 +72,9 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     receiver = Receiver(free_port())
     shopify = start_fake_shopify(port=0, bucket_size=100_000.0, restore_rate=10_000.0,
                                  webhook_url=f"{receiver.url}/webhooks/shopify", webhook_secret=SHOPIFY_SECRET)
-    cj = start_fake_cj(port=0)
+    # Not about CJ's call limits (tests/integration/test_cj_pacing.py, tests/flows/test_cj_limits.py):
+    # the fake and the policy's CJ rate are raised, the daily quota is off for the full-size run.
+    cj = start_fake_cj(port=0, requests_per_second=FAST_CJ, daily_quota=None)
     stripe = start_fake_stripe(port=0, webhook_url=f"{receiver.url}/webhooks/stripe")
     paypal = start_fake_paypal(port=0, webhook_url=f"{receiver.url}/webhooks/paypal")
     smtp = start_smtp_catcher(smtp_port=0)
@@ -110,7 +115,11 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         mp.delenv("AFTERSALES_FAULTS", raising=False)
         faults.reset()
         runtime.clear_settings_cache()
-        await load_policy(DEFAULT_POLICY)
+        policy = await load_policy(DEFAULT_POLICY)
+        policy = policy.model_copy(update={"suppliers": [
+            s.model_copy(update={"cj_requests_per_second": FAST_CJ}) if s.channel == "cj" else s
+            for s in policy.suppliers]})
+        await records.save_policy(get_database(), policy.store.id, policy.version(), policy.model_dump(mode="json"))
         began = time.monotonic()
         await asyncio.gather(prefect.start(), *(w.start() for w in workers))
         await receiver.start()

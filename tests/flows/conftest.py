@@ -19,6 +19,26 @@ from deployments.sandbox.seed import cj_orders, demo_orders
 from deployments.sandbox.shopify_fake import start_fake_shopify
 from deployments.sandbox.smtp_catcher import start_smtp_catcher
 
+# CJ's per-user call limit (issue 20): the fake enforces it and the client paces to the policy's
+# CJ level. Flows not about pacing run both at FAST_CJ; `load_sandbox_policy(None)` and a fake
+# reset to 1 request/s give the Free account the demo runs as.
+FAST_CJ = 200.0
+
+
+async def load_sandbox_policy(cj_requests_per_second: float | None = FAST_CJ) -> Any:
+    """The sandbox policy, with the CJ supplier's call limit raised (or left at its level)."""
+    from deployments.setup import DEFAULT_POLICY, read_policy
+    from ledger import records
+    from ledger.db import get_database
+
+    policy = read_policy(DEFAULT_POLICY)
+    if cj_requests_per_second is not None:
+        suppliers = [s.model_copy(update={"cj_requests_per_second": cj_requests_per_second})
+                     if s.channel == "cj" else s for s in policy.suppliers]
+        policy = policy.model_copy(update={"suppliers": suppliers})
+    await records.save_policy(get_database(), policy.store.id, policy.version(), policy.model_dump(mode="json"))
+    return policy
+
 
 def _collect_prefect_garbage() -> None:
     """Collect the sockets Prefect's client leaves to the garbage collector now, while their
@@ -56,7 +76,7 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def sandbox(prefect_harness: None) -> Iterator[Sandbox]:
     shopify = start_fake_shopify(port=0, bucket_size=100_000.0, restore_rate=10_000.0)
-    cj = start_fake_cj(port=0)
+    cj = start_fake_cj(port=0, requests_per_second=FAST_CJ)  # every reset goes back to FAST_CJ
     smtp = start_smtp_catcher(smtp_port=0)
     from deployments.sandbox.paypal_fake import start_fake_paypal
     from deployments.sandbox.stripe_fake import start_fake_stripe
@@ -159,13 +179,12 @@ class World:
 @pytest.fixture
 async def world(sandbox: Sandbox, db: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     from deployments.receiver import ReceiverSettings, create_app
-    from deployments.setup import DEFAULT_POLICY, load_policy
     from tasks import faults
 
     monkeypatch.delenv("AFTERSALES_FAULTS", raising=False)
     faults.reset()
     sandbox.smtp.clear()
-    await load_policy(DEFAULT_POLICY)
+    await load_sandbox_policy()
     async with httpx.AsyncClient(timeout=30) as http:
         (await http.post(f"{sandbox.shopify.base_url}/_control/reset",
                          json={"bucket_size": 100_000.0, "restore_rate": 10_000.0})).raise_for_status()

@@ -1,5 +1,8 @@
 """Fixtures for the CJ tests: one real fake-CJ HTTP server per session, reset before each test.
 
+The fake enforces CJ's per-user call limit by default (Free: 1 request/s). Tests that are not
+about pacing run it, and the client, at `FAST` requests/s; the pacing tests set the Free limit.
+
 Import the `*_fixture` functions explicitly (pytest registers them under their `name`); no conftest.
 """
 
@@ -15,6 +18,8 @@ from deployments.sandbox.cj_fake import RunningFakeCJ, start_fake_cj
 from integrations.suppliers.base import SupplierChannel
 from integrations.suppliers.cj import CJClient, CJSupplier, InMemoryTokenStore, TokenStore
 from integrations.suppliers.settings import CJSettings
+
+FAST = 200.0  # requests/s for tests not about pacing (CJ's own levels go up to 6)
 
 
 class CJControl:
@@ -80,7 +85,7 @@ class CJControl:
 
 @pytest.fixture(name="cj_server", scope="session")
 def cj_server_fixture() -> Iterator[RunningFakeCJ]:
-    server = start_fake_cj(port=0)
+    server = start_fake_cj(port=0, requests_per_second=FAST)  # every reset goes back to FAST
     yield server
     server.stop()
 
@@ -107,9 +112,12 @@ def make_client(
     fake: RunningFakeCJ,
     http: httpx.AsyncClient,
     store: TokenStore | None = None,
+    *,
+    requests_per_second: float = FAST,
     **settings: Any,
 ) -> CJClient:
-    return CJClient(CJSettings(base_url=fake.base_url, **settings), http, store or InMemoryTokenStore())
+    return CJClient(CJSettings(base_url=fake.base_url, **settings), http, store or InMemoryTokenStore(),
+                    requests_per_second=requests_per_second)
 
 
 @pytest.fixture(name="cj_client")

@@ -1,0 +1,318 @@
+"""CJ as CJ documents it (issue 20, INTEGRATIONS.md §4.1 and §4.3): the per-user call limit
+(1600200 inside HTTP 200), the daily quota (1600201, back at 00:00 UTC), our own dispute told
+apart from the order's others by order, lines and reason, and a resend that reads before it
+creates (CJ documents no deduplication on businessDisputeId).
+
+The fake enforces the limits the way CJ's "API call limits" page describes them; these tests run
+it at the Free account's 1 request/s where pacing is the point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from deployments.sandbox.cj_fake import RunningFakeCJ
+from domain.errors import PermanentError, QuotaExhausted, TransientError
+from domain.returns import ReturnReason
+from integrations.suppliers.base import (
+    CancellationItem,
+    ReturnItem,
+    SupplierAnswer,
+    SupplierCancellationRequest,
+    SupplierReturnRequest,
+)
+from integrations.suppliers.cj import CallSpacing, CJClient, CJDisputeLine, CJSupplier, next_quota_reset
+from tasks.retry import is_retryable
+from tests.integration.cj_fixtures import (  # noqa: F401 - fixtures, registered by import
+    CJControl,
+    cj_client_fixture,
+    cj_control_fixture,
+    cj_fake_fixture,
+    cj_http_fixture,
+    cj_server_fixture,
+    cj_supplier_fixture,
+    make_client,
+)
+
+ORDER = "5560001"
+KEY = "supplier-cancel:case-20:cj"
+LAMP = {"lineItemId": "910001", "vid": "V-LAMP", "quantity": 1, "sellPrice": "7.25", "sku": "CJLAMP01",
+        "storeLineItemId": "111", "productName": "Nordic lamp"}
+BULBS = {"lineItemId": "910002", "vid": "V-BULB", "quantity": 2, "sellPrice": "2.50", "sku": "CJBULB02",
+         "storeLineItemId": "222", "productName": "LED bulb"}
+LAMP_ITEM = CancellationItem(line_item_id="gid://shopify/LineItem/111", title="Nordic lamp", sku="LMP-01", quantity=1)
+CALL_LIMIT, QUOTA = 1600200, 1600201
+
+
+def cancellation(
+    *, items: list[CancellationItem] | None = None, full_order: bool = True
+) -> SupplierCancellationRequest:
+    return SupplierCancellationRequest(
+        reference="CASE-20", store_name="Maison Lumière", order_name="#1020", order_id=ORDER,
+        items=items or [LAMP_ITEM], reason_text="The customer changed their mind.",
+        reply_to="support@maison-lumiere.example", full_order=full_order,
+    )
+
+
+def a_return() -> SupplierReturnRequest:
+    return SupplierReturnRequest(
+        reference="CASE-21", store_name="Maison Lumière", order_name="#1021", order_id=ORDER,
+        items=[ReturnItem(line_item_id="gid://shopify/LineItem/111", title="Nordic lamp", sku="LMP-01", quantity=1)],
+        reason=ReturnReason.DAMAGED, reason_text="Arrived broken.", claim="refund",
+        reply_to="support@maison-lumiere.example",
+    )
+
+
+def api_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in calls if not c["path"].startswith("/authentication/")]
+
+
+async def other_dispute(client: CJClient, line: dict[str, Any], reason_id: int, bid: str) -> None:
+    """A dispute that is not ours (another case, or opened by hand at CJ) on `line`."""
+    await client.create_dispute(
+        business_dispute_id=bid, order_id=ORDER, dispute_reason_id=reason_id, message_text="opened elsewhere",
+        products=[CJDisputeLine(line_item_id=line["lineItemId"], quantity=line["quantity"], price=line["sellPrice"])],
+    )
+
+
+async def decide(control: CJControl, http: httpx.AsyncClient, dispute_id: str, deal: int) -> None:
+    r = await http.post(f"{control.fake.root_url}/_control/disputes/{ORDER}/resolve",
+                        json={"finallyDeal": deal, "disputeId": dispute_id})
+    r.raise_for_status()
+
+
+# ---- the per-user call limit (§4.1) -------------------------------------------------------------
+
+
+async def test_the_fake_refuses_a_second_call_in_the_same_second_inside_http_200(
+    cj_control: CJControl, cj_client: CJClient, cj_http: httpx.AsyncClient
+) -> None:
+    await cj_control.reset(requests_per_second=1)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP])
+    await cj_client.get_order_detail(ORDER)  # a token, and the second's one call
+    token = (await cj_control.calls("/shopping/order/getOrderDetail"))[0]["accessToken"]
+
+    r = await cj_http.get(cj_control.fake.base_url + "/shopping/order/getOrderDetail",
+                          params={"orderId": ORDER}, headers={"CJ-Access-Token": token})
+
+    assert r.status_code == 200 and r.json()["code"] == CALL_LIMIT and r.json()["result"] is False
+
+
+async def test_a_paid_orders_dispute_completes_at_one_request_per_second(
+    cj_control: CJControl, cj_fake: RunningFakeCJ, cj_http: httpx.AsyncClient
+) -> None:
+    """Issue 20: at 1 request/s the five-call dispute was refused at its second call, forever."""
+    await cj_control.reset(requests_per_second=1)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    supplier = CJSupplier(make_client(cj_fake, cj_http, requests_per_second=1))
+    started = time.monotonic()
+
+    result = await supplier.request_cancellation(cancellation(), idempotency_key=KEY)
+
+    assert result.answer is SupplierAnswer.PENDING and result.remote_id
+    calls = api_calls(await cj_control.calls())
+    assert [c["code"] for c in calls] == [200] * len(calls)  # never refused: paced, not retried
+    assert len(calls) >= 5 and time.monotonic() - started >= len(calls) - 1.5
+    assert len(await cj_control.disputes()) == 1
+
+
+async def test_a_client_paced_too_fast_waits_out_cjs_refusal_in_place(
+    cj_control: CJControl, cj_fake: RunningFakeCJ, cj_http: httpx.AsyncClient
+) -> None:
+    """Another program on the same account: the 1600200 still comes; the operation completes."""
+    await cj_control.reset(requests_per_second=1)
+    await cj_control.seed(ORDER, "UNPAID", [LAMP])
+    supplier = CJSupplier(make_client(cj_fake, cj_http, requests_per_second=50))
+
+    result = await supplier.request_cancellation(cancellation(), idempotency_key=KEY)
+
+    assert result.answer is SupplierAnswer.ACCEPTED
+    codes = [c["code"] for c in api_calls(await cj_control.calls())]
+    assert CALL_LIMIT in codes and codes[-1] == 200
+    assert (await cj_control.order(ORDER))["orderStatus"] != "UNPAID"
+
+
+def test_the_spacing_gives_each_call_of_a_process_its_own_slot() -> None:
+    spacing = CallSpacing(2.0)
+    delays = [spacing.reserve() for _ in range(4)]
+    assert delays[0] == pytest.approx(0, abs=0.05)
+    gaps = [b - a for a, b in itertools.pairwise(delays)]
+    assert all(0.5 < gap < 0.55 for gap in gaps)  # 1/2 s and a margin for CJ's count
+    slow = CallSpacing(2.0)
+    assert slow.reserve() == pytest.approx(0, abs=0.05)
+    time.sleep(0.3)  # the answer takes 0.3 s: the next call goes an interval after it, not 0.225 s later
+    slow.done()
+    assert slow.reserve() == pytest.approx(0.525, abs=0.05)
+
+
+# ---- the daily quota (§4.1): wait for 00:00 UTC, no retries spent ------------------------------
+
+
+async def test_a_used_up_quota_waits_for_midnight_utc_and_is_not_retried(
+    cj_control: CJControl, cj_client: CJClient, cj_http: httpx.AsyncClient
+) -> None:
+    await cj_control.reset(daily_quota=2)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP])
+    for _ in range(2):
+        await cj_client.get_order_detail(ORDER)
+
+    with pytest.raises(QuotaExhausted) as caught:
+        await cj_client.get_order_detail(ORDER)
+
+    error = caught.value
+    assert error.code == str(QUOTA) and error.resume_at == next_quota_reset(datetime.now(UTC))
+    assert error.resume_at.hour == 0 and error.resume_at > datetime.now(UTC)
+    assert not is_retryable(error)  # Prefect's retries would all fall before midnight
+    assert await cj_client.get_dispute_list(ORDER)  # the quota is per interface
+    until_midnight = (error.resume_at - datetime.now(UTC)).total_seconds() + 1
+    (await cj_http.post(cj_control.fake.root_url + "/_control/clock",
+                        json={"advance_seconds": until_midnight})).raise_for_status()
+    assert (await cj_client.get_order_detail(ORDER)).order_id == ORDER  # a new day, a new quota
+
+
+def test_the_quota_comes_back_at_the_next_midnight_utc() -> None:
+    late = datetime(2026, 12, 6, 23, 59, 59, tzinfo=UTC)
+    assert next_quota_reset(late) == datetime(2026, 12, 7, tzinfo=UTC)
+    assert next_quota_reset(late + timedelta(seconds=1)) == datetime(2026, 12, 8, tzinfo=UTC)
+
+
+# ---- our dispute among the order's others (§4.3: getDisputeList echoes no businessDisputeId) ----
+
+
+async def test_the_poll_reads_our_open_dispute_not_a_later_rejected_one_on_another_line(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    ours = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+    assert ours.answer is SupplierAnswer.PENDING and ours.remote_id
+    await other_dispute(cj_client, BULBS, 8, "another-case")  # a cancellation on the other line
+    others = [d for d in await cj_control.disputes() if d["id"] != ours.remote_id]
+    await decide(cj_control, cj_http, others[0]["id"], 3)  # CJ rejects the later one
+
+    outcome = await cj_supplier.cancellation_outcome(cancellation(full_order=False))
+
+    assert outcome.answer is SupplierAnswer.PENDING and outcome.remote_id == ours.remote_id
+    await decide(cj_control, cj_http, ours.remote_id, 1)
+    decided = await cj_supplier.cancellation_outcome(cancellation(full_order=False))
+    assert decided.answer is SupplierAnswer.ACCEPTED and decided.remote_id == ours.remote_id
+
+
+async def test_a_return_dispute_on_the_order_is_never_taken_for_our_cancellation(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    ours = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+    await other_dispute(cj_client, BULBS, 1, "damaged-bulbs")  # "Product damaged", after ours
+    other = next(d for d in await cj_control.disputes() if d["id"] != ours.remote_id)
+    await decide(cj_control, cj_http, other["id"], 1)  # refunded, and listed as the latest decided one
+
+    outcome = await cj_supplier.cancellation_outcome(cancellation(full_order=False))
+    again = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+
+    assert outcome.answer is SupplierAnswer.PENDING and outcome.remote_id == ours.remote_id
+    assert again.answer is SupplierAnswer.PENDING and again.remote_id == ours.remote_id  # _already_disputed
+    assert len(await cj_control.disputes()) == 2
+
+
+async def test_the_new_disputes_id_is_ours_not_the_orders_latest(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier, cj_fake: RunningFakeCJ
+) -> None:
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    await other_dispute(cj_client, BULBS, 8, "another-case")
+    with cj_fake.state.lock:  # listed as newer than ours will be (CJ's clock, createDate)
+        cj_fake.state.disputes[0].created_at += timedelta(hours=1)
+
+    result = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+
+    ours = next(d for d in await cj_control.disputes() if d["businessDisputeId"] == KEY)
+    assert result.remote_id == ours["id"]
+
+
+# ---- a resend after a lost answer reads first (CJ documents no deduplication) ------------------
+
+
+async def test_a_resend_after_a_lost_answer_finds_our_dispute_and_creates_no_second(
+    cj_control: CJControl, cj_supplier: CJSupplier
+) -> None:
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP])
+    await cj_control.fault("/disputes/create", "http_500_after_commit")
+    with pytest.raises(TransientError):
+        await cj_supplier.request_cancellation(cancellation(), idempotency_key=KEY)
+    await cj_control.fault("/disputes/disputeProducts", "stale")  # CJ has not marked the line taken yet
+
+    result = await cj_supplier.request_cancellation(cancellation(), idempotency_key=KEY)
+
+    disputes = await cj_control.disputes()
+    assert len(disputes) == 1 and result.answer is SupplierAnswer.PENDING and result.remote_id == disputes[0]["id"]
+    assert len(await cj_control.calls("/disputes/create")) == 1
+
+
+async def test_a_refused_duplicate_is_resolved_by_reading_not_a_permanent_failure(
+    cj_control: CJControl, cj_supplier: CJSupplier
+) -> None:
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP])
+    await cj_control.fault("/disputes/create", "http_500_after_commit")
+    with pytest.raises(TransientError):
+        await cj_supplier.request_cancellation(cancellation(), idempotency_key=KEY)
+    await cj_control.fault("/disputes/disputeProducts", "stale")
+    await cj_control.fault("/disputes/getDisputeList", "stale")  # not listed yet at the first read
+
+    result = await cj_supplier.request_cancellation(cancellation(), idempotency_key=KEY)
+
+    creates = await cj_control.calls("/disputes/create")
+    assert [c["code"] for c in creates][-1] not in (200, None)  # CJ refused the second create
+    disputes = await cj_control.disputes()
+    assert len(disputes) == 1 and result.answer is SupplierAnswer.PENDING and result.remote_id == disputes[0]["id"]
+
+
+async def test_a_refusal_that_is_not_a_duplicate_still_stands(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier
+) -> None:
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    await other_dispute(cj_client, LAMP, 1, "damaged-lamp")  # holds the lamp: not a cancellation
+    await cj_control.fault("/disputes/disputeProducts", "stale")
+
+    with pytest.raises(PermanentError):
+        await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+
+
+async def test_a_return_resent_after_a_lost_answer_creates_no_second_dispute(
+    cj_control: CJControl, cj_supplier: CJSupplier
+) -> None:
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "DELIVERED", [LAMP])
+    await cj_control.fault("/disputes/create", "http_500_after_commit")
+    with pytest.raises(TransientError):
+        await cj_supplier.request_return(a_return(), idempotency_key="supplier-return:case-21:cj")
+    await cj_control.fault("/disputes/disputeProducts", "stale")
+
+    result = await cj_supplier.request_return(a_return(), idempotency_key="supplier-return:case-21:cj")
+
+    disputes = await cj_control.disputes()
+    assert len(disputes) == 1 and result.answer is SupplierAnswer.PENDING and result.remote_id == disputes[0]["id"]
+    assert len(await cj_control.calls("/disputes/create")) == 1
+
+
+async def test_an_earlier_cases_open_dispute_on_one_line_does_not_stand_for_our_claim_on_the_rest(
+    cj_control: CJControl, cj_supplier: CJSupplier
+) -> None:
+    """A follow-up cancellation of the whole order after a partial one: the earlier dispute holds
+    its line, ours claims the others, and the earlier one is never taken for ours."""
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    first = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+
+    rest = await cj_supplier.request_cancellation(cancellation(), idempotency_key=KEY + ":rest")
+
+    disputes = {d["businessDisputeId"]: d for d in await cj_control.disputes()}
+    assert set(disputes) == {KEY, KEY + ":rest"}
+    assert [p["lineItemId"] for p in disputes[KEY + ":rest"]["productList"]] == [BULBS["lineItemId"]]
+    assert rest.remote_id == disputes[KEY + ":rest"]["id"] != first.remote_id
