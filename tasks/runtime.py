@@ -98,8 +98,9 @@ async def send_email(email: OutgoingEmail) -> SendReceipt:
     return await mailer().send(email)
 
 
-def sender_domain() -> str:
-    return smtp_settings().sender_address.rsplit("@", 1)[-1]
+def sender_domain(sender_address: str) -> str:
+    """The domain of the store's sender (policy `store.sender_email`): it ends every Message-ID."""
+    return sender_address.rsplit("@", 1)[-1]
 
 
 class LedgerTokenStore:
@@ -145,5 +146,6 @@ async def supplier_channel(policy: StorePolicy, supplier_id: str) -> AsyncIterat
             )
     else:
         yield EmailSupplier(
-            supplier, send_email, sender_address=smtp_settings().sender_address, sender_domain=sender_domain()
+            supplier, send_email, sender_address=policy.store.sender_email, sender_name=policy.store.name,
+            sender_domain=sender_domain(policy.store.sender_email),
         )
