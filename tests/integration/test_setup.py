@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def real_store(text: str = DEMO_TEXT) -> str:
 
 
 @pytest.fixture
-def shop(monkeypatch: pytest.MonkeyPatch) -> str:
+def shop(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AFTERSALES_SHOPIFY_SHOP_DOMAIN", REAL_SHOP)
     runtime.clear_settings_cache()
     yield REAL_SHOP
