@@ -40,6 +40,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from deployments.api_docs import mount_api_docs
 from domain.cases import CaseKind, is_terminal
 from domain.inbound import (
     EVENT_NAMES,
@@ -222,7 +223,9 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                 log.warning("emit loop: %r", exc)
 
     app = FastAPI(title="aftersales receiver", version="1", lifespan=lifespan,
-                  description="Store webhooks and customer requests, then hand them to Prefect.")
+                  description="Store webhooks and customer requests, then hand them to Prefect.",
+                  docs_url=None, redoc_url=None)
+    mount_api_docs(app)  # /docs and /redoc from installed assets, not a CDN (deployments/api_docs.py)
 
     async def _emit_later(row: InboundEvent) -> None:
         # Prefect just failed: the loop emits what waits, rather than one failed call (and its

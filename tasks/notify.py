@@ -32,10 +32,13 @@ async def deliver_email(
     kind: str = "email.customer",
 ) -> EffectResult:
     """Render, plan, send once, log. The rendered email is stored in the operation's request,
-    so every retry sends exactly the same message with the same Message-ID."""
+    so every retry sends exactly the same message with the same Message-ID. The sender is the
+    store's, from its policy (`store.sender_email`, `store.name`), fixed in the plan too."""
     db = runtime.db()
+    store = (await runtime.load_policy()).store
     rendered = render(template, language, context)
     request = {
+        "from": store.sender_email, "from_name": store.name,
         "to": to_address, "to_name": to_name, "template": template, "language": language, "party": party,
         "subject": rendered.subject, "text": rendered.text, "html": rendered.html, "reply_to": reply_to,
     }
@@ -46,13 +49,17 @@ async def deliver_email(
 def _sender(case_id: str | None) -> Callable[[Operation], Awaitable[EffectResult]]:
     """Send exactly the planned email (from the operation row), then log it (M5)."""
     db = runtime.db()
-    sender = runtime.smtp_settings().sender_address
 
     async def call(op: Operation) -> EffectResult:
         req = op.request  # what was planned first, not what was re-rendered now
+        sender, sender_name = req.get("from"), req.get("from_name")
+        if sender is None:  # planned before the sender was part of the plan: the policy's, as then
+            store = (await runtime.load_policy()).store
+            sender, sender_name = store.sender_email, store.name
         email = OutgoingEmail(
+            from_address=sender, from_name=sender_name,
             to_address=req["to"], to_name=req.get("to_name"), subject=req["subject"], text=req["text"],
-            html=req.get("html"), message_id=f"<{op.idempotency_key}@{runtime.sender_domain()}>",
+            html=req.get("html"), message_id=f"<{op.idempotency_key}@{runtime.sender_domain(sender)}>",
             reply_to=req.get("reply_to"),
             headers={"X-Aftersales-Case": case_id or "", "X-Aftersales-Template": req["template"]},
         )

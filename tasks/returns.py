@@ -206,7 +206,7 @@ async def request_supplier_return(case_id: str, supplier_id: str, request: Suppl
                 await records.log_message(db, Message(
                     case_id=case_id, operation_id=op.id, direction="outbound", party="supplier",
                     template="supplier_return_request", language=supplier.language,
-                    from_address=runtime.smtp_settings().sender_address, to_address=supplier.email,
+                    from_address=email.from_address, to_address=supplier.email,
                     subject=email.subject, body_text=email.text, body_html=email.html,
                     message_id=email.message_id,
                 ))

@@ -19,6 +19,7 @@ import httpx
 from cryptography.fernet import Fernet, InvalidToken
 
 from domain.policy import StorePolicy, SupplierChannelKind
+from domain.policy_file import validate_policy
 from integrations.httpclients import async_client
 from integrations.mailer.message import OutgoingEmail, SendReceipt
 from integrations.mailer.settings import SmtpSettings
@@ -69,9 +70,13 @@ async def load_policy(store: str | None = None) -> StorePolicy:
     row = await records.load_policy_document(db(), store or store_id())
     if row is None:
         raise LookupError(
-            f"no policy loaded for store {store or store_id()}: run `python -m deployments.setup` first"
+            f"no policy loaded for store {store or store_id()} (the shop domain, AFTERSALES_SHOPIFY_SHOP_DOMAIN): "
+            f"run `python -m deployments.setup` with a policy whose store.id is {store or store_id()}"
         )
-    return StorePolicy.model_validate(row.document)
+    # A stored policy that no longer validates (loaded by an older version) names its field,
+    # like a bad file does, instead of a pydantic traceback in every run.
+    return validate_policy(row.document, f"the policy stored for {row.store_id} (version {row.version}; "
+                                         f"run `python -m deployments.setup` again)")
 
 
 @asynccontextmanager
@@ -98,8 +103,9 @@ async def send_email(email: OutgoingEmail) -> SendReceipt:
     return await mailer().send(email)
 
 
-def sender_domain() -> str:
-    return smtp_settings().sender_address.rsplit("@", 1)[-1]
+def sender_domain(sender_address: str) -> str:
+    """The domain of the store's sender (policy `store.sender_email`): it ends every Message-ID."""
+    return sender_address.rsplit("@", 1)[-1]
 
 
 class LedgerTokenStore:
@@ -147,5 +153,6 @@ async def supplier_channel(policy: StorePolicy, supplier_id: str) -> AsyncIterat
             yield CJSupplier(client, return_address=supplier.return_address)
     else:
         yield EmailSupplier(
-            supplier, send_email, sender_address=smtp_settings().sender_address, sender_domain=sender_domain()
+            supplier, send_email, sender_address=policy.store.sender_email, sender_name=policy.store.name,
+            sender_domain=sender_domain(policy.store.sender_email),
         )

@@ -49,7 +49,7 @@ async def request_supplier_cancellation(
             await records.log_message(db, Message(
                 case_id=case_id, operation_id=op.id, direction="outbound", party="supplier",
                 template="supplier_cancellation_request", language=supplier.language,
-                from_address=runtime.smtp_settings().sender_address, to_address=supplier.email,
+                from_address=email.from_address, to_address=supplier.email,
                 subject=email.subject, body_text=email.text, body_html=email.html, message_id=email.message_id,
             ))
         return EffectResult(data=result.model_dump(mode="json"), remote_id=result.remote_id)

@@ -12,6 +12,10 @@ class OutgoingEmail(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    # The sender is the merchant's identity: the policy's `store.sender_email` and `store.name`
+    # (one source, docs/configuration.md), never an SMTP setting.
+    from_address: str
+    from_name: str | None = None
     to_address: str
     to_name: str | None = None
     subject: str

@@ -2,6 +2,8 @@
 
 The defaults point at the sandbox SMTP catcher (deployments/sandbox/smtp_catcher.py) on
 127.0.0.1:1025, so a fresh checkout sends its demo mails somewhere they can be read.
+These are transport settings only: who the mail is from is the merchant's identity, the
+policy's `store.sender_email` and `store.name` (`OutgoingEmail.from_address`, `from_name`).
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ class SmtpSettings(BaseSettings):
     password: SecretStr | None = None
     security: SmtpSecurity = "none"
     timeout_seconds: float = Field(default=15.0, gt=0)
-    sender_address: str = "bonjour@maison-lumiere.example"
-    sender_name: str = "Maison Lumière"
     ca_file: Path | None = None  # PEM bundle trusted instead of the system store
 
     @model_validator(mode="after")

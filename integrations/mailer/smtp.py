@@ -159,13 +159,13 @@ def build_message(email: OutgoingEmail, settings: SmtpSettings) -> PreparedMessa
     if not email.text and not email.html:
         raise _invalid("invalid_message", "a message needs a text or an HTML part")
     recipient = checked_address(email.to_address, field="to_address")
-    sender = checked_address(settings.sender_address, field="sender_address")
+    sender = checked_address(email.from_address, field="from_address")
     reply_to = checked_address(email.reply_to, field="reply_to") if email.reply_to else None
     message_id = checked_message_id(email.message_id)
     message = Message(
         message_id=message_id,
         subject=one_line(email.subject),
-        mail_from=(one_line(settings.sender_name) or None, sender),
+        mail_from=(one_line(email.from_name or "") or None, sender),
         mail_to=(one_line(email.to_name or "") or None, recipient),
         reply_to=reply_to,
         headers=_checked_headers(email.headers, email.in_reply_to),

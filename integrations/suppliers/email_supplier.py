@@ -125,6 +125,7 @@ class EmailSupplier:
         *,
         sender_address: str,
         sender_domain: str,
+        sender_name: str | None = None,
     ) -> None:
         if not policy.email:
             raise ValueError(f"supplier {policy.id} has no email address")
@@ -135,6 +136,7 @@ class EmailSupplier:
         self._to = _header_value(policy.email, "supplier email")
         self._sender_address = _header_value(sender_address, "sender address")
         self._sender_domain = sender_domain
+        self._sender_name = one_line(sender_name or "") or None
 
     async def order_status(self, order_id: str) -> SupplierOrderView:
         """An email supplier cannot be read: UNKNOWN, always."""
@@ -173,6 +175,8 @@ class EmailSupplier:
     ) -> OutgoingEmail:
         answer_to = one_line(reply_to) or self._sender_address
         return OutgoingEmail(
+            from_address=self._sender_address,
+            from_name=self._sender_name,
             to_address=self._to,
             to_name=one_line(self._policy.name) or None,
             subject=one_line(rendered.subject),

@@ -50,8 +50,6 @@ def settings_for(catcher: RunningCatcher, **overrides: Any) -> SmtpSettings:
         "host": catcher.host,
         "port": catcher.smtp_port,
         "timeout_seconds": 5.0,
-        "sender_address": SENDER,
-        "sender_name": "Maison Lumière",
     }
     values.update(overrides)
     return SmtpSettings(**values)
@@ -59,6 +57,8 @@ def settings_for(catcher: RunningCatcher, **overrides: Any) -> SmtpSettings:
 
 def sample_email(**overrides: Any) -> OutgoingEmail:
     values: dict[str, Any] = {
+        "from_address": SENDER,
+        "from_name": "Maison Lumière",
         "to_address": CUSTOMER,
         "to_name": "Zoé Martin",
         "subject": "Votre commande #1001 est bien annulée",

@@ -114,7 +114,7 @@ async def test_554_is_a_permanent_refusal_with_the_servers_words(catcher: Runnin
 
 
 def settings_for_port(port: int) -> SmtpSettings:
-    return SmtpSettings(host="127.0.0.1", port=port, timeout_seconds=2.0, sender_address=SENDER)
+    return SmtpSettings(host="127.0.0.1", port=port, timeout_seconds=2.0)
 
 
 async def test_connection_refused_is_retryable() -> None:
@@ -156,8 +156,9 @@ async def test_crlf_in_names_subject_and_headers_adds_no_header_and_no_recipient
         text=rendered.text,
         html=rendered.html,
         headers={"X-Aftersales-Case": "case-1\r\nBcc: evil@x.example"},
+        from_name="Maison\r\nBcc: evil@x.example",
     )
-    await Mailer(settings_for(catcher, sender_name="Maison\r\nBcc: evil@x.example")).send(email)
+    await Mailer(settings_for(catcher)).send(email)
 
     [mail] = catcher.messages
     assert mail.envelope_to == [CUSTOMER]

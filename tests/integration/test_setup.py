@@ -1,0 +1,115 @@
+"""`python -m deployments.setup` as a merchant runs it (issue 12), on SQLite and PostgreSQL: the
+policy it loads is the one every run finds; a policy for another shop, a bad field or a YAML
+error is refused in one line with exit code 2 and nothing loaded; a suspicious value warns."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployments.setup import DEFAULT_POLICY
+from domain.policy_file import PolicyError
+from ledger import records
+from tasks import runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL_SHOP = "lampes-dupont.myshopify.com"
+DEMO_TEXT = DEFAULT_POLICY.read_text(encoding="utf-8")
+
+
+async def setup(db: Any, policy: Path, **env: str) -> tuple[int, str, str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_SMTP_SENDER")}
+    full.update(AFTERSALES_DATABASE_URL=db.url, **env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deployments.setup", "--policy", str(policy), cwd=ROOT, env=full,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def policy_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def real_store(text: str = DEMO_TEXT) -> str:
+    return text.replace("maison-lumiere.myshopify.com", REAL_SHOP)
+
+
+@pytest.fixture
+def shop(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("AFTERSALES_SHOPIFY_SHOP_DOMAIN", REAL_SHOP)
+    runtime.clear_settings_cache()
+    yield REAL_SHOP
+    monkeypatch.undo()
+    runtime.clear_settings_cache()
+
+
+async def test_the_policy_setup_loads_is_the_one_runs_find(any_db: Any, shop: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", any_db.url)
+    code, out, err = await setup(any_db, policy_file(tmp_path, real_store()), AFTERSALES_SHOPIFY_SHOP_DOMAIN=shop)
+    assert code == 0, err
+    assert f"policy for {shop} loaded" in out
+    assert "Traceback" not in err
+    assert (await runtime.load_policy()).store.id == shop  # what every run does (tasks.runtime.store_id)
+
+
+@pytest.mark.parametrize("configured", ["maison-lumiere.myshopify.com", "other-shop.myshopify.com"])
+async def test_a_policy_for_another_shop_is_refused_and_not_loaded(any_db: Any, tmp_path: Path,
+                                                                   configured: str) -> None:
+    code, out, err = await setup(any_db, policy_file(tmp_path, real_store()), AFTERSALES_SHOPIFY_SHOP_DOMAIN=configured)
+    assert code == 2
+    refusals = [line for line in err.splitlines() if line.startswith("setup refused:")]
+    assert len(refusals) == 1, err
+    assert f"store.id is '{REAL_SHOP}' but AFTERSALES_SHOPIFY_SHOP_DOMAIN is '{configured}'" in refusals[0]
+    assert "Traceback" not in err and "loaded" not in out
+    assert await records.load_policy_document(any_db) is None
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    (real_store().replace("  burst_hours: 1  ", "  burst_hours: often  "), "disputes.burst_hours: "),
+    (real_store().replace("  burst_hours: 1  ", "  burst_hours: [1  "), "YAML syntax error"),
+])
+async def test_a_bad_policy_file_is_one_line_naming_the_file_and_the_field(any_db: Any, shop: str,
+                                                                           tmp_path: Path, text: str,
+                                                                           says: str) -> None:
+    path = policy_file(tmp_path, text)
+    code, _, err = await setup(any_db, path, AFTERSALES_SHOPIFY_SHOP_DOMAIN=shop)
+    assert code == 2
+    assert "Traceback" not in err and "<unicode string>" not in err and "pydantic" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("setup refused:")]
+    assert line.startswith(f"setup refused: {path}, line ") and says in line, err
+    assert len(err.splitlines()) <= 2, err  # the refusal, and at most the demo addresses' warning
+    assert await records.load_policy_document(any_db) is None
+
+
+async def test_a_suspicious_value_warns_and_still_loads(any_db: Any, shop: str, tmp_path: Path) -> None:
+    text = real_store().replace("    return_window_days: 25", "    return_window_days: 10")
+    code, _, err = await setup(any_db, policy_file(tmp_path, text), AFTERSALES_SHOPIFY_SHOP_DOMAIN=shop)
+    assert code == 0, err
+    assert [w for w in err.splitlines() if w.startswith("warning: suppliers[1].return_window_days:")]
+    assert (await records.load_policy_document(any_db, shop)) is not None
+
+
+async def test_a_stored_policy_that_no_longer_validates_names_its_field(any_db: Any, shop: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", any_db.url)
+    import yaml
+
+    document = yaml.safe_load(real_store())
+    document["refunds"]["promise_business_days"] = 30
+    await records.save_policy(any_db, shop, "old", document)
+    with pytest.raises(PolicyError) as caught:
+        await runtime.load_policy()
+    (line,) = caught.value.problems
+    assert line.startswith(f"the policy stored for {shop} (version old;")
+    assert "refunds.promise_business_days: Input should be less than or equal to 10 (found 30)" in line
