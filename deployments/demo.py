@@ -159,7 +159,10 @@ class Processes:
 
 
 def run(env: dict[str, str], *args: str) -> None:
-    subprocess.run(args, cwd=ROOT, env=env, check=True)
+    """One of the README's commands; when it refuses (it said why), the demo stops, saying which."""
+    done = subprocess.run(args, cwd=ROOT, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the demo stops: `{' '.join(args[1:])}` exited with {done.returncode} (its reason is above)")
 
 
 def wait_http(url: str, procs: Processes, timeout: float = 90) -> None:
