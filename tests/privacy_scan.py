@@ -92,3 +92,13 @@ def scan_log_files(paths: Iterable[Path], values: Needles) -> list[str]:
 def log_files(home: Path) -> list[Path]:
     """Every log file under a stack's folder (`*.log`, rotated ones too)."""
     return sorted(p for p in home.rglob("*.log*") if p.is_file())
+
+
+def assert_no_customer_data(paths: Iterable[Path], orders: Iterable[Mapping[str, Any]]) -> str:
+    """Fail naming file and line for every line of `paths` holding data of one of `orders`; else
+    say what was scanned."""
+    paths, values = list(paths), personal_values(orders)
+    leaks = scan_log_files(paths, needles(values))
+    assert not leaks, f"customer data in {len(leaks)} log line(s):\n" + "\n".join(leaks[:20])
+    size = sum(p.stat().st_size for p in paths if p.is_file())
+    return f"no customer data in {len(paths)} log files ({size:,} bytes): {len(values)} street lines, phones, emails"
