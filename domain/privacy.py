@@ -11,6 +11,10 @@ Database errors are scrubbed too: the engines never print a statement's paramete
 (`hide_parameters`, ledger/db.py), but PostgreSQL itself quotes the refused row in its error
 (`DETAIL:  Failing row contains (...)`, `Key (col)=(value) already exists`), i.e. a raw body with
 a street address and a phone number. Those details are replaced in every record.
+
+SQLAlchemy logs every fetched row at DEBUG (`Row (...)`, whatever `hide_parameters` says): a raw
+body with the customer's address and phone as soon as anyone turns the root logger to DEBUG. The
+row is hidden; the statement and its column names stay (the fuzz run's log scan found it).
 """
 
 from __future__ import annotations
@@ -81,7 +85,11 @@ def _mask_arg(value: Any) -> Any:
 
 
 def mask_log_record(record: logging.LogRecord) -> logging.LogRecord:
-    """Mask the emails of one record in place: its message, its arguments, its traceback."""
+    """Mask the emails of one record in place: its message, its arguments, its traceback; hide
+    the rows SQLAlchemy logs at DEBUG."""
+    if record.msg == "Row %r" and record.name.startswith("sqlalchemy.engine"):
+        record.args = (_DB_HIDDEN,)
+        return record
     if isinstance(record.msg, str):
         record.msg = mask_personal(record.msg)
     if isinstance(record.args, Mapping):

@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.faults.lab import CASES, REPORTS, SEED, SETUP, WORKERS
+from tests import privacy_scan
+from tests.faults.lab import CASES, REPORTS, SEED, SEEDED, SETUP, WORKERS
 from tests.faults.stack import (
     SHOPIFY_SECRET,
     Automations,
@@ -153,6 +154,9 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             await drop_pg_database(db_name)
         if prefect_db:
             await drop_pg_database(f"{db_name}_prefect")
+    # Issue 13: once every process has stopped (its logs flushed), no log file the stack wrote (the
+    # Prefect server's, each worker's) holds a seeded customer's street line, phone or email.
+    SETUP.append(privacy_scan.assert_no_customer_data(privacy_scan.log_files(home), SEEDED))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

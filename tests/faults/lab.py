@@ -43,6 +43,7 @@ WORKERS = int(os.environ.get("AFTERSALES_FAULT_WORKERS", "2"))
 SEED = int(os.environ.get("AFTERSALES_FAULT_SEED") or random.SystemRandom().randrange(1, 10**6))
 REPORTS: list[Figures] = []  # each test's figures, printed at the end of the session (conftest.py)
 SETUP: list[str] = []  # how long the stack took to start
+SEEDED: list[dict[str, Any]] = []  # every order seeded in the store: whose data no log file may hold (issue 13)
 
 
 # -- the cases -------------------------------------------------------------------------------------
@@ -92,13 +93,19 @@ class Instance:
         return f"store.order.{self.legacy}"
 
 
+def _phone(number: int) -> str:
+    digits = f"{number % 10**8:08d}"
+    return "+33 6 " + " ".join(digits[i:i + 2] for i in range(0, 8, 2))
+
+
 def _customer(number: int, email: str) -> dict[str, Any]:
-    return {"first_name": "Client", "last_name": str(number), "email": email, "locale": "fr"}
+    return {"first_name": "Client", "last_name": str(number), "email": email, "locale": "fr", "phone": _phone(number)}
 
 
 def _address(number: int) -> dict[str, str]:
     """One address per customer: many orders to one address within an hour is a fraud signal (K6)."""
-    return {"address1": f"{number} rue des Capucins", "city": "Lyon", "zip": "69001", "country_code": "FR"}
+    return {"address1": f"{number} rue des Capucins", "city": "Lyon", "zip": "69001", "country_code": "FR",
+            "phone": _phone(number)}
 
 
 def _atelier(number: int, price: str = "89.00") -> dict[str, Any]:
@@ -509,7 +516,9 @@ class Lab:
     # -- cases -------------------------------------------------------------------------------------------
 
     async def seed(self, inst: Instance) -> None:
-        r = await self.http.post(f"{self.shopify}/_control/orders", json=inst.template.order(inst.number, inst.email))
+        order = inst.template.order(inst.number, inst.email)
+        SEEDED.append(order)
+        r = await self.http.post(f"{self.shopify}/_control/orders", json=order)
         assert r.status_code < 300, r.text
         inst.seeded = r.json()
         assert str(inst.seeded["legacy_id"]) == inst.legacy

@@ -45,6 +45,20 @@ class SeededOrder:
     legacy_id: str
     email: str
     skus: tuple[str, ...]
+    address1: str = "1 rue de la Paix"  # the shipping address's street line
+    phone: str = "+33 6 00 00 00 00"
+
+
+# Customers' phones given to the seeded orders (the demo orders have none): the fuzz puts them,
+# the street lines and the emails in bodies, and no log record may show one (issue 13).
+PHONES = ["+33 6 12 34 56 78", "+33 7 81 22 90 14", "06 45 98 12 33", "+44 7700 900123", "+33 6 70 11 42 08",
+          "+33 6 02 57 63 91"]
+OTHER_EMAIL = "someone@example.com"
+
+
+def personal_in_bodies(orders: list[SeededOrder]) -> set[str]:
+    """Every street line, phone and email the strategies put in a body (for the log scan)."""
+    return {v for o in orders for v in (o.address1, o.phone, o.email)} | {OTHER_EMAIL}
 
 
 # -- text, JSON values, raw bodies --------------------------------------------------------------
@@ -230,7 +244,7 @@ def order_number(draw: st.DrawFn, order: SeededOrder) -> str:
 
 @st.composite
 def customer_email(draw: st.DrawFn, order: SeededOrder) -> str:
-    return draw(st.sampled_from([order.email, order.email.upper(), f" {order.email} ", "someone@example.com",
+    return draw(st.sampled_from([order.email, order.email.upper(), f" {order.email} ", OTHER_EMAIL,
                                  order.email.replace("@", "@@")])
                 | odd_text)
 
@@ -272,7 +286,8 @@ def request_body(draw: st.DrawFn, model_schema: dict[str, Any] | None,
                     st.sampled_from(["javascript:alert(1)", "ftp://x/y", "https://a b"]) | odd_text)
                 body[key] = [url] if props[key].get("type") == "array" else url
         if "message" in props and not draw(likely):
-            body["message"] = draw(odd_or_huge_text)
+            body["message"] = draw(odd_or_huge_text | st.just(
+                f"Livraison au {order.address1}, joignable au {order.phone} ou {order.email}"))
     return draw(encoded(draw(mutated(body, model_schema))))
 
 
@@ -302,9 +317,14 @@ def shopify_payload(draw: st.DrawFn, orders: list[SeededOrder]) -> Any:
         "happened_at": st.sampled_from(["2026-01-12T09:30:00Z", "2026-01-12T09:30:00", "yesterday"]),
         "fulfillment_id": ids(orders), "cancelled_at": odd_text}
     legacy = st.sampled_from([int(o.legacy_id) for o in orders])
+    order = st.sampled_from(orders)
+    address = order.map(lambda o: {"address1": o.address1, "phone": o.phone, "city": "Lyon", "country_code": "FR"})
     realistic = st.fixed_dictionaries({"id": legacy, "order_id": legacy}, optional={
         "order": st.fixed_dictionaries({"id": legacy}), "name": st.sampled_from([o.name for o in orders]),
-        "status": fields["status"], "happened_at": fields["happened_at"], "fulfillment_id": st.integers(1, 10**12)})
+        "status": fields["status"], "happened_at": fields["happened_at"], "fulfillment_id": st.integers(1, 10**12),
+        # what an order webhook carries about the customer (Shopify's Order resource)
+        "email": order.map(lambda o: o.email), "phone": order.map(lambda o: o.phone),
+        "shipping_address": address, "customer": order.map(lambda o: {"email": o.email, "phone": o.phone})})
     return draw(st.one_of(realistic, realistic, st.fixed_dictionaries({}, optional=fields), json_values))
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -61,18 +62,22 @@ from domain.inbound import (
     StockMissingBody,
     SupplierReplyBody,
 )
+from domain.privacy import install_log_masking
 from integrations import prefect_events
 from integrations.shopify.webhooks import sign_webhook
 from integrations.stripe.webhooks import sign_payload
 from ledger import inbox
 from ledger.models import Case, InboundEvent, Operation, utcnow
 from tasks import runtime
+from tests import privacy_scan
 from tests.fuzz.strategies import (
+    PHONES,
     FuzzRequest,
     SeededOrder,
     json_request,
     operator_read,
     paypal_webhook,
+    personal_in_bodies,
     shopify_webhook,
     stray_request,
     stripe_webhook,
@@ -100,6 +105,8 @@ MODELS: dict[str, Any] = {
 }
 
 STATS: Counter[tuple[str, int]] = Counter()  # (family, status code) -> requests
+PERSONAL: set[str] = set()  # the seeded orders' street lines, phones and emails (the log scan's needles)
+LOGGERS = ("", "aftersales", "sqlalchemy", "uvicorn", "httpx", "httpcore", "fastapi", "starlette")
 
 
 def _examples(family: str) -> int:
@@ -119,12 +126,17 @@ def orders() -> Iterator[list[SeededOrder]]:
     try:
         seeded = []
         with httpx.Client(timeout=30) as http:
-            for order in demo_orders():
+            for i, order in enumerate(demo_orders()):
+                phone = PHONES[i % len(PHONES)]
+                order = {**order, "customer": {**order["customer"], "phone": phone},
+                         "shipping_address": {**order["shipping_address"], "phone": phone}}
                 r = http.post(f"{shopify.base_url}/_control/orders", json=order)
                 r.raise_for_status()
                 seeded.append(SeededOrder(name=r.json()["name"], legacy_id=str(r.json()["legacy_id"]),
                                           email=order["customer"]["email"],
-                                          skus=tuple(li["sku"] for li in order["line_items"])))
+                                          skus=tuple(li["sku"] for li in order["line_items"]),
+                                          address1=order["shipping_address"]["address1"], phone=phone))
+                PERSONAL.update(privacy_scan.personal_values([order]))
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("AFTERSALES_SHOPIFY_BASE_URL", shopify.base_url)
             mp.setenv("AFTERSALES_SHOPIFY_WEBHOOK_SECRET", SHOPIFY_SECRET)
@@ -164,6 +176,49 @@ def figures(request: pytest.FixtureRequest) -> Iterator[None]:
         reporter.write_line("")
         for line in lines:
             reporter.write_line(line)
+
+
+class LogCapture(logging.Handler):
+    """Every record of the process, formatted as a handler would print it (traceback included)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be shown is kept as it came, and scanned too
+            self.lines.append(f"{record.name} {record.levelname} unprintable record {record.msg!r} {record.args!r}")
+
+
+@pytest.fixture(autouse=True)
+def no_customer_data_in_logs(orders: list[SeededOrder]) -> Iterator[LogCapture]:
+    """Issue 13: every log record emitted while a fuzz test runs, at DEBUG on the root logger and
+    the receiver's, SQLAlchemy's, uvicorn's and httpx's loggers, holds no street address, phone or
+    email of the seeded orders or of the fuzzed bodies. The product's masking is installed as the
+    receiver installs it (create_app); a leak fails the test naming the record."""
+    install_log_masking()
+    needles = privacy_scan.needles(PERSONAL | personal_in_bodies(orders))
+    capture = LogCapture()
+    levels = {name: logging.getLogger(name).level for name in LOGGERS}
+    root = logging.getLogger()
+    root.addHandler(capture)
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        logging.getLogger("aftersales.fuzz").debug("log capture on")
+        yield capture
+    finally:
+        root.removeHandler(capture)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    leaks = [f"record {n} of {len(capture.lines)} holds {hit!r}: {capture.lines[n - 1][:2000]}"
+             for n, hit in privacy_scan.scan_lines(capture.lines, needles)]
+    assert capture.lines and capture.lines[0].endswith("log capture on"), "the capture is not wired at DEBUG"
+    if leaks:
+        pytest.fail(f"customer data in {len(leaks)} log record(s):\n" + "\n".join(leaks[:5]), pytrace=False)
 
 
 class AnswerCheck:

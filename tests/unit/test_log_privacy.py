@@ -81,3 +81,32 @@ def test_a_database_error_s_quoted_row_is_hidden() -> None:
     assert "not-null constraint" in shown and "DETAIL:  [hidden" in shown
     assert scrub_db_details('Key (delivery_id)=(lea@example.com) already exists.') == \
         "Key ([hidden: may hold customer data]"
+
+
+def test_a_row_sqlalchemy_logs_at_debug_is_hidden() -> None:
+    # SQLAlchemy's cursor logs every fetched row at DEBUG, hide_parameters or not: a raw body
+    row = ("ab12", "shopify", '{"shipping_address": {"address1": "30 rue Nationale", "phone": "06 45 98 12 33"}}')
+    record = mask_log_record(logging.LogRecord("sqlalchemy.engine.Engine", logging.DEBUG, __file__, 1, "Row %r",
+                                               (row,), None))
+    shown = logging.Formatter().format(record)
+    assert "rue Nationale" not in shown and "06 45" not in shown and "ab12" not in shown
+    assert shown.startswith("Row ") and "hidden" in shown
+    columns = mask_log_record(logging.LogRecord("sqlalchemy.engine.Engine", logging.DEBUG, __file__, 1, "Col %r",
+                                                (("id", "source", "body"),), None))
+    assert columns.getMessage() == "Col ('id', 'source', 'body')"  # column names name no one
+
+
+def test_rows_fetched_at_debug_reach_no_handler(caplog: pytest.LogCaptureFixture) -> None:
+    import sqlalchemy
+
+    factory = logging.getLogRecordFactory()
+    try:
+        install_log_masking()
+        engine = sqlalchemy.create_engine("sqlite://", hide_parameters=True)
+        with caplog.at_level(logging.DEBUG, logger="sqlalchemy.engine"), engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT :street, :phone"),
+                         {"street": "30 rue Nationale", "phone": "+33 6 12 34 56 78"}).all()
+        assert "Row " in caplog.text  # SQLAlchemy did log the row...
+        assert "rue Nationale" not in caplog.text and "+33 6" not in caplog.text  # ...hidden
+    finally:
+        logging.setLogRecordFactory(factory)
