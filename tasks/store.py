@@ -9,7 +9,7 @@ from typing import Any
 from prefect import task
 
 from domain.money import Money
-from domain.orders import Order
+from domain.orders import Order, SuggestedRefund, SuggestedTransaction, TransactionKind
 from domain.refunds import allocate, share_of
 from integrations.shopify.client import RefundLine, RefundTransaction
 from ledger import operations as ops
@@ -166,3 +166,51 @@ async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, sto
         "full_amount": suggestion.amount.model_dump(mode="json"),  # what share 1 would have given
         "currency": order.currency, "note": note, "gateway": gateway,
     }
+
+
+@task(name="refund-shopify-amount", task_run_name="refund-amount-{order_id}", **RETRYING)
+async def refund_shopify_amount(case_id: str, order_id: str, amount: str, *, note: str, purpose: str,
+                                ) -> dict[str, Any]:
+    """Refund an amount that is no item of the order (the customer's return postage the store
+    pays), exactly once (F5): the planned input names the order's refundable payments, spread pro
+    rata like any refund; the `@idempotent` key is the operation's, fixed at planning time.
+    Nothing refundable left on the order: amount "0" and no operation (the operator pays by hand)."""
+    db = runtime.db()
+    natural_key = f"shopify.refund_create:{case_id}:{purpose}"
+    planned = await ops.get_operation(db, natural_key)
+    if planned is not None and "refund" in planned.request:
+        request = planned.request
+    else:
+        async with runtime.shopify() as shopify:
+            order = await shopify.get_order(order_id)
+        tenders = [SuggestedTransaction(parent_id=t.id, gateway=t.gateway, kind=TransactionKind.REFUND,
+                                        amount=t.maximum_refundable)
+                   for t in order.transactions
+                   if t.kind in (TransactionKind.SALE, TransactionKind.CAPTURE) and t.status == "SUCCESS"
+                   and t.maximum_refundable is not None and t.maximum_refundable.amount > 0]
+        refundable = sum((t.amount.amount for t in tenders), Decimal(0))
+        target = Money.of(amount, order.currency)
+        transactions = [RefundTransaction(parent_id=t.parent_id or "", gateway=t.gateway, amount=t.amount)
+                        for t in allocate(target, SuggestedRefund(amount=Money.of(refundable, order.currency),
+                                                                  transactions=tenders))]
+        if not transactions:
+            return {"refund_id": None, "amount": "0", "currency": order.currency, "gateway": None,
+                    "operation_id": None}
+        request = {"order_id": order_id, "refund": {
+            "transactions": [x.model_dump(mode="json") for x in transactions], "currency": order.currency,
+            "note": note, "gateway": ",".join(sorted({t.gateway for t in transactions}))}}
+
+    async def call(op: Operation) -> EffectResult:
+        spec = op.request["refund"]
+        async with runtime.shopify() as shopify:
+            refund = await shopify.create_refund(
+                op.request["order_id"], idempotency_key=op.idempotency_key, line_items=[],
+                transactions=[RefundTransaction.model_validate(x) for x in spec["transactions"]],
+                note=spec["note"], notify=False, currency=spec["currency"])
+        return EffectResult(data={"refund_id": refund.id, "amount": str(refund.amount.amount),
+                                  "currency": refund.amount.currency, "gateway": spec["gateway"]},
+                            remote_id=refund.id)
+
+    result = await perform(db, natural_key=natural_key, kind="shopify.refund_create", vendor="shopify",
+                           case_id=case_id, request=request, call=call, resend_safe=True)
+    return {**result.data, "operation_id": result.operation_id}
