@@ -81,6 +81,7 @@ from tasks.returns import (
 from tasks.store import (
     find_shopify_order,
     read_shopify_order,
+    reads_order_once,
     refund_shopify_amount,
     refund_shopify_items,
 )
@@ -1259,6 +1260,7 @@ async def handle(inbound_event_id: str | None = None, case_id: str | None = None
 
 
 @flow(name="process-return", flow_run_name="return", retries=0, log_prints=False)
+@reads_order_once
 async def process_return(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one inbound event or one case whose deadline came (R1-R9, F1-F5)."""
     if inbound_event_id:

@@ -450,3 +450,40 @@ async def test_a_nul_byte_in_bad_input_is_kept_and_answered_4xx(world, db) -> No
                                   headers={"Content-Type": "application/json"})
     assert r.status_code == 422
     assert "\\u0000" in (await inbox.recent_by_status(db, "rejected"))[0].body
+
+
+# -- fewer reads (issue 14): the order is read once per run, not once per step ------------------------
+
+_ORDER_READS = ("OrderForAfterSales", "OrderByName")
+
+
+async def _order_reads(world) -> int:
+    r = await world.http.get(f"{world.sandbox.shopify.base_url}/_control/calls")
+    r.raise_for_status()
+    data = r.json()
+    calls = data["calls"] if isinstance(data, dict) else data
+    return len([c for c in calls if c.get("operation_name") in _ORDER_READS])
+
+
+async def test_a_simple_cancellation_reads_the_order_at_most_twice(world, db) -> None:
+    """Before: the run read the whole order (about 600 cost points each) at every step, six times
+    for one cancellation; now its first read, and the one after the cancel (the refund it made).
+    The receiver's own look-up of the order number comes before the run (counted apart)."""
+    r = await world.cancel("#1001")
+    assert r.status_code == 202, r.text
+    before = await _order_reads(world)
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    assert await _order_reads(world) - before <= 2
+
+
+async def test_a_double_submitted_form_looks_the_order_up_once(world, db) -> None:
+    first = await world.cancel("#1001", key="form-submit-a")
+    second = await world.cancel("#1001", key="form-submit-b")  # the customer clicked twice
+    assert await process_cancellation(inbound_event_id=first.json()["event_id"]) == "closed"
+    reads = await _order_reads(world)
+    assert await process_cancellation(inbound_event_id=second.json()["event_id"]) == "closed"
+    assert await _order_reads(world) == reads
+    event = await inbox.get_inbound(db, second.json()["event_id"])
+    assert event.status == "processed" and event.case_id == (await _case(db, world, "#1001")).id
+    assert len(await world.shopify_calls("orderCancel")) == 1
