@@ -129,6 +129,19 @@ class ReturnTrackingBody(_Body):
     tracking_number: str
     carrier: str | None = Field(default=None, max_length=100)
     tracking_url: str | None = Field(default=None, max_length=2000)
+    # When the store pays the return postage and gave no label, the customer posts the parcel and
+    # sends the postage receipt here: its amount and where to see it (a photo or PDF link).
+    postage_amount: Decimal | None = Field(default=None, gt=0, le=1000, decimal_places=2)
+    postage_receipt_url: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _receipt_with_amount(self) -> ReturnTrackingBody:
+        if (self.postage_amount is None) != (self.postage_receipt_url is None):
+            raise ValueError("a postage refund needs both the amount paid and the receipt (postage_amount and "
+                             "postage_receipt_url)")
+        if self.postage_receipt_url is not None and not self.postage_receipt_url.startswith(("https://", "http://")):
+            raise ValueError("postage_receipt_url is a link to the receipt (http or https)")
+        return self
 
     @field_validator("order_number")
     @classmethod

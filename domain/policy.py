@@ -193,6 +193,9 @@ class ReturnsPolicy(ReturnPolicy):
 
     use_shopify_returns: bool = True  # mirror the return in Shopify's Returns API (returnRequest...)
     return_shipping_cost: Money = Money.of("6.90", "EUR")  # R5: what a return label costs the store
+    # When the store pays the return and the supplier gives no label, the customer's postage receipt
+    # is refunded up to this amount (in the order's currency), by the return's refund date (D2, F4).
+    postage_refund_max: Decimal = Field(default=Decimal("15.00"), ge=0)
     alternatives_fr: list[str] = Field(default_factory=list)  # offered when a return is refused (R1)
     alternatives_en: list[str] = Field(default_factory=list)
     reminder_days_before: int = Field(default=4, ge=0)  # R3: remind before the return shipping delay ends

@@ -61,7 +61,13 @@ from ledger import cases, deadlines, inbox, records
 from ledger.models import Case, RefundRecord, utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
-from tasks.store import cancel_shopify_order, find_shopify_order, read_shopify_order, refund_shopify_items
+from tasks.store import (
+    cancel_shopify_order,
+    find_shopify_order,
+    read_shopify_order,
+    reads_order_once,
+    refund_shopify_items,
+)
 from tasks.suppliers import poll_supplier_answer, read_supplier_order, request_supplier_cancellation
 
 KIND = CaseKind.CANCELLATION.value
@@ -158,6 +164,12 @@ async def _open(store: str, policy: StorePolicy, order: Order, *, origin: Origin
 async def _intake_customer_request(event_id: str, store: str, policy: StorePolicy,
                                    body: CustomerCancellationBody, order_ref: str | None) -> str | None:
     db = runtime.db()
+    again = await _same_request_just_made(store, body, order_ref)
+    if again is not None:  # a form submitted twice: the order is not looked up again (issue 14)
+        await cases.add_event(db, again.id, "inbound", "the customer sent the same request again; the case is "
+                              "already open", {"message": body.message or ""}, actor="customer")
+        await inbox.finish_inbound(db, event_id, status="processed", case_id=again.id)
+        return again.id
     order = await read_shopify_order(order_ref) if order_ref else await _resolve_order(body.order_number)
     if order is None or (order.email or "").lower() != body.email:
         await inbox.finish_inbound(db, event_id, status="rejected", error="order number and email do not match")
@@ -187,6 +199,26 @@ async def _intake_customer_request(event_id: str, store: str, policy: StorePolic
                               {"message": body.message or ""}, actor="customer")
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
     return case.id
+
+
+DOUBLE_SUBMIT = timedelta(minutes=10)
+
+
+async def _same_request_just_made(store: str, body: CustomerCancellationBody, order_ref: str | None) -> Case | None:
+    """A whole-order request for an order this email asked about minutes ago: the same form sent
+    twice. Found in the ledger (the case keeps the order's name and email), not in the store."""
+    if body.items or body.insist or body.keep_order:
+        return None  # an answer to an offer or another set of items is a new fact, read as such
+    since = utcnow() - DOUBLE_SUBMIT
+    for case in await cases.recent_cases(runtime.db(), store, KIND, since=since):
+        same_order = case.order_ref == order_ref if order_ref else \
+            (case.order_name or "").lower() == body.order_number.lower()
+        if same_order \
+                and (case.customer_email or "").lower() == body.email \
+                and case.origin == Origin.CUSTOMER.value \
+                and not (case.data.get("request") or {}).get("line_item_ids"):
+            return case
+    return None
 
 
 async def cancel_for_withdrawal(origin_case: Case, order: Order, line_item_ids: list[str]) -> str:
@@ -680,6 +712,7 @@ async def advance(case_id: str) -> str:
 
 
 @flow(name="process-cancellation", flow_run_name="cancellation", retries=0, log_prints=False)
+@reads_order_once
 async def process_cancellation(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one inbound event or one case whose deadline came (C1-C8)."""
     logger = get_run_logger()

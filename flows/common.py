@@ -32,6 +32,7 @@ from ledger.models import Case, InboundEvent
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.notify import send_customer_email, send_operator_alert
+from tasks.store import forget_orders
 
 LOCK_TTL = timedelta(minutes=10)
 
@@ -129,6 +130,7 @@ async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, min
     if waiting and waiting != run_id:
         return None  # a run already waits with the form: one form per decision
     get_run_logger().warning(prompt)
+    forget_orders()  # time passes while the run waits: what follows reads the order again
     if _deployed_run():
         await cases.update_case(runtime.db(), case_id, data={"waiting_run": run_id, "waiting_key": key},
                                 summary="waiting for the operator's decision in the Prefect UI (suspended run)")

@@ -20,6 +20,7 @@ it (`returns.use_shopify_returns`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from prefect import flow
@@ -78,7 +79,13 @@ from tasks.returns import (
     request_shopify_return,
     request_supplier_return,
 )
-from tasks.store import find_shopify_order, read_shopify_order, refund_shopify_items
+from tasks.store import (
+    find_shopify_order,
+    read_shopify_order,
+    reads_order_once,
+    refund_shopify_amount,
+    refund_shopify_items,
+)
 
 KIND = CaseKind.RETURN.value
 R = ReturnState
@@ -348,10 +355,20 @@ async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, 
     if case is None or is_terminal(case.kind, case.state) or (case.customer_email or "").lower() != body.email:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open return for this order and email")
         return None
-    tracking = {"number": body.tracking_number, "carrier": body.carrier, "url": body.tracking_url,
-                "at": utcnow().isoformat()}
-    await cases.update_case(db, case.id, data={"tracking": tracking}, actor="customer",
-                            summary=f"the customer sent the return tracking number {body.tracking_number} (R3)")
+    known = case.data.get("tracking") or {}
+    data: dict[str, Any] = {}
+    if known.get("number") != body.tracking_number:  # the same number again keeps its first date (D2)
+        data["tracking"] = {"number": body.tracking_number, "carrier": body.carrier, "url": body.tracking_url,
+                            "at": utcnow().isoformat()}
+    if body.postage_amount is not None and not case.data.get("postage"):
+        data["postage"] = {"amount": str(body.postage_amount), "receipt_url": body.postage_receipt_url,
+                           "at": utcnow().isoformat()}
+    if data:
+        await cases.update_case(db, case.id, data=data, actor="customer",
+                                summary=f"the customer sent the return tracking number {body.tracking_number} (R3)"
+                                + (f" and the postage receipt ({body.postage_amount})" if "postage" in data else ""),
+                                event_data={"postage_receipt_url": body.postage_receipt_url} if "postage" in data
+                                else None)
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
     return case.id
 
@@ -778,6 +795,7 @@ async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -
     await step.email_customer("instructions", "return_instructions", {
         **rmsg.base(case, policy, order), "address_lines": rmsg.address_lines(address), "rma": answer.get("rma"),
         "label_url": answer.get("label_url"), "store_pays_return": plan.return_shipping_payer == Payer.STORE,
+        "postage_max": rmsg.money(case, Money.of(policy.returns.postage_refund_max, order.currency)),
         "ship_by": rmsg.when(case, last_local_day(ship_due, tz)), "exchange": plan.kind == ReturnKind.EXCHANGE,
         "refund": _expected_refund(step, order, plan, ship_by=last_local_day(ship_due, tz))
         if plan.kind == ReturnKind.REFUND_AFTER_RETURN else None,
@@ -1139,7 +1157,89 @@ async def advance(case_id: str) -> str:
             break
         if not moved:
             break
+    await settle_postage(step)
     return step.case.state
+
+
+# -- the customer's return postage, when the store pays it and gave no label ------------------------
+
+POSTAGE_SETTLED = {R.DONE.value, R.CLOSED.value, R.REPLACING.value}  # the goods' fate is settled
+
+
+async def settle_postage(step: Step) -> None:
+    """The instructions told the customer to send the postage receipt "and we will refund it"
+    (the store pays the return, no label): once the receipt is in, the refund is owed by the
+    return's refund date (D2, or the store's promise F4 when earlier), kept as a `postage_refund`
+    deadline. It is made once the goods' refund or exchange is settled, or when the deadline
+    check finds the date near (`postage_refund_due`); the amount is the receipt's, capped by
+    `returns.postage_refund_max`. One refundCreate per case (natural key `...:return_postage`)."""
+    case, policy = step.case, step.policy
+    postage = case.data.get("postage")
+    if not postage or case.data.get("postage_refund") or not case.data.get("plan"):
+        return
+    plan = step.plan
+    if plan.return_shipping_payer != Payer.STORE or (case.data.get("instructions") or {}).get("label_url"):
+        await step.remember("postage receipt received, but this return's postage is not refundable: "
+                            + ("a prepaid label was given" if plan.return_shipping_payer == Payer.STORE
+                               else "the customer pays the return shipping (R4)"),
+                            postage_refund={"amount": "0", "why": "not_owed"})
+        return
+    tracking = case.data.get("tracking") or {}
+    due_by = case.data.get("refund_due_by")
+    if not case.data.get("postage_deadline"):
+        tz = policy.store.timezone
+        legal = legal_refund_deadline(
+            withdrawal_at(case), tz=tz, margin=LEGAL_REFUND_MARGIN, country=step.country,
+            dispatch_proof_at=datetime.fromisoformat(tracking["at"]) if tracking.get("at") else None)
+        due_at, act_at = legal.due.due_at, legal.due.act_at
+        if due_by and datetime.fromisoformat(due_by) < due_at:
+            due_at = datetime.fromisoformat(due_by)
+            act_at = min(act_at, due_at)
+        await deadlines.set_deadline(step.db, case_id=case.id, kind="postage_refund", due_at=due_at, act_at=act_at,
+                                     action="refund the customer's return postage now (D2, F4)",
+                                     note=f"postage receipt of {postage['amount']}; {legal.due.note}")
+        await step.remember(postage_deadline=due_at.isoformat())
+    if case.state not in POSTAGE_SETTLED and not case.data.get("postage_refund_due"):
+        return
+    if await step.refund_held():
+        return
+    order = await step.order()
+    asked = Decimal(str(postage["amount"]))
+    amount = min(asked, policy.returns.postage_refund_max)
+    try:
+        result = await refund_shopify_amount(
+            case.id, case.order_id or order.id, str(amount), purpose="return_postage",
+            note=f"aftersales {case.id[:8]}: return postage (receipt {asked}, store pays the return)"[:255])
+    except EffectFailed as exc:
+        await step.to_operator("postage_refund_failed", f"the store refused the postage refund: "
+                               f"{exc.operation.last_error}", ["refund the postage by hand and record it"],
+                               park=False)
+        return
+    refunded = Money.of(result["amount"], result["currency"])
+    if refunded.is_zero():
+        await step.to_operator("postage_refund_failed", f"nothing is left to refund on {case.order_name}: the "
+                               f"customer's return postage ({asked}) must be paid another way",
+                               ["pay the postage by bank transfer and record it"], park=False)
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="postage_refund", status="escalated")
+        await step.remember(postage_refund={"amount": "0", "why": "nothing_refundable"})
+        return
+    if result.get("operation_id"):
+        await records.archive_refund(step.db, RefundRecord(
+            case_id=case.id, operation_id=result["operation_id"], store_id=case.store_id,
+            order_id=case.order_id or order.id, amount=str(refunded.amount), currency=refunded.currency,
+            method="original", gateway=result.get("gateway"), reference=result.get("refund_id"),
+            reason="return postage paid by the store", actor="aftersales"))
+    await deadlines.resolve_deadline(step.db, case_id=case.id, kind="postage_refund", status="met")
+    await step.remember(f"return postage refunded: {refunded.format('en')} (receipt {asked})",
+                        postage_refund={"amount": str(refunded.amount), "currency": refunded.currency,
+                                        "refund_id": result.get("refund_id")})
+    await step.email_customer("postage-refunded", "return_postage_refunded", {
+        **rmsg.base(case, policy, order),
+        "refund": rmsg.refund_done(case, policy, order, refunded, on=rmsg.local_day(utcnow(), policy),
+                                   reference=result.get("refund_id")),
+        "receipt_amount": rmsg.money(case, Money.of(asked, refunded.currency)),
+        "capped": amount < asked,
+    })
 
 
 async def handle(inbound_event_id: str | None = None, case_id: str | None = None) -> tuple[str | None, str]:
@@ -1164,6 +1264,7 @@ async def handle(inbound_event_id: str | None = None, case_id: str | None = None
 
 
 @flow(name="process-return", flow_run_name="return", retries=0, log_prints=False)
+@reads_order_once
 async def process_return(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one inbound event or one case whose deadline came (R1-R9, F1-F5)."""
     if inbound_event_id:

@@ -182,6 +182,16 @@ async def _supplier_quota(deadline: Deadline, case: Case) -> str:
     return "acted"
 
 
+async def _postage_refund(deadline: Deadline, case: Case) -> str:
+    """The customer's return postage (store pays, no label): its refund date is near and the case
+    has not refunded it: the case refunds it now, whatever its state (D2, F4). The deadline stays
+    open until the refund is made (the case marks it met), so a failed refund is retried."""
+    await cases.update_case(runtime.db(), case.id, data={"postage_refund_due": True}, actor="deadline check",
+                            summary="deadline: refund the customer's return postage now (D2, F4)")
+    await _rerun(case)
+    return "acted"
+
+
 Handler = Callable[[Deadline, Case], Awaitable[str]]
 HANDLERS: dict[str, Handler] = {
     "supplier_answer": _supplier_answer,
@@ -195,12 +205,13 @@ HANDLERS: dict[str, Handler] = {
     "replacement": _flag("replacement_overdue", "the replacement has not left (R4)"),
     "follow_up": _flag("follow_up_due", "time for the follow-up email (R6)"),
     "survey": _survey,
+    "postage_refund": _postage_refund,
     "dispute_response": _flag("submit_due", "the processor's due date minus the margin: submit now (K5)"),
     "dispute_inquiry": _flag("submit_due", "PayPal inquiry: its due date minus the margin: answer now (K5)"),
     "shipping_watch": _flag("watch_due", "the order has not shipped in the expected time (A1)"),
 }
 # Deadlines acted on even when the case is over (they follow its end).
-AFTER_END = {"survey"}
+AFTER_END = {"survey", "postage_refund"}
 
 
 async def act_on_due_deadlines(now: Any = None) -> dict[str, int]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import task
 
 from domain.money import Money
-from domain.orders import Order
+from domain.orders import Order, SuggestedRefund, SuggestedTransaction, TransactionKind
 from domain.refunds import allocate, share_of
 from integrations.shopify.client import RefundLine, RefundTransaction
 from ledger import operations as ops
@@ -18,16 +22,80 @@ from tasks import runtime
 from tasks.effects import EffectResult, perform
 from tasks.retry import RETRYING
 
+# One read of the order per run (issue 14: a simple cancellation read the whole order six times,
+# about 600 cost points each). A flow run opens `order_cache()`; every read in it is kept by the
+# order's id and legacy id, and every write to the order (cancel, refund) replaces or drops it.
+# Outside a run's cache (tests calling tasks directly) every read goes to Shopify.
+_ORDERS: ContextVar[dict[str, Order] | None] = ContextVar("aftersales_orders", default=None)
+
+
+@contextmanager
+def order_cache() -> Iterator[None]:
+    token = _ORDERS.set({})
+    try:
+        yield
+    finally:
+        _ORDERS.reset(token)
+
+
+_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
+
+
+def reads_order_once(fn: _F) -> _F:
+    """Under `@flow`: the run reads each order once (`order_cache`)."""
+
+    @functools.wraps(fn)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        with order_cache():
+            return await fn(*args, **kwargs)
+
+    return cast(_F, run)
+
+
+def forget_orders() -> None:
+    """Time passed (a run paused for the operator): every order is read again."""
+    cache = _ORDERS.get()
+    if cache is not None:
+        cache.clear()
+
+
+def _cached(order_ref: str) -> Order | None:
+    cache = _ORDERS.get()
+    return cache.get(order_ref.rsplit("/", 1)[-1]) if cache is not None else None
+
+
+def _keep(order: Order) -> Order:
+    cache = _ORDERS.get()
+    if cache is not None:
+        cache[order.legacy_id] = order
+    return order
+
+
+def forget_order(order_ref: str) -> None:
+    """The order changed (a write): the next read goes to Shopify."""
+    cache = _ORDERS.get()
+    if cache is not None:
+        cache.pop(order_ref.rsplit("/", 1)[-1], None)
+
 
 @task(name="read-shopify-order", task_run_name="read-order-{order_ref}", **RETRYING)
-async def read_shopify_order(order_ref: str) -> Order:
+async def _read_shopify_order(order_ref: str) -> Order:
     async with runtime.shopify() as shopify:
         return await shopify.get_order(order_ref)
 
 
+async def read_shopify_order(order_ref: str) -> Order:
+    """The order, read once per run (the run's cache), else from Shopify."""
+    return _cached(order_ref) or _keep(await _read_shopify_order(order_ref))
+
+
+setattr(read_shopify_order, "fn", _read_shopify_order.fn)  # noqa: B010  the task's body, as before
+
+
 async def find_shopify_order(name: str) -> Order | None:
     async with runtime.shopify() as shopify:
-        return await shopify.find_order_by_name(name)
+        order = await shopify.find_order_by_name(name)
+    return _keep(order) if order is not None else None
 
 
 async def find_shopify_order_by_payment(payment_id: str, gateway: str, paid_at: datetime) -> Order | None:
@@ -45,10 +113,26 @@ def _cancel_result(order: Order, job_id: str | None) -> EffectResult:
     )
 
 
-@task(name="cancel-shopify-order", task_run_name="cancel-order-{order_id}", **RETRYING)
 async def cancel_shopify_order(
     case_id: str, order_id: str, *, reason: str, store_credit: bool, restock: bool,
     notify_customer: bool, staff_note: str | None,
+) -> dict[str, Any]:
+    """C3 step 1 (below), with the run's order: the read before the write is this run's read, and
+    the order read after the cancel is the run's order from then on."""
+    out = await _cancel_shopify_order(case_id, order_id, reason=reason, store_credit=store_credit, restock=restock,
+                                      notify_customer=notify_customer, staff_note=staff_note,
+                                      current=_cached(order_id))
+    forget_order(order_id)
+    after = out.pop("order", None)
+    if isinstance(after, Order):
+        _keep(after)
+    return out
+
+
+@task(name="cancel-shopify-order", task_run_name="cancel-order-{order_id}", **RETRYING)
+async def _cancel_shopify_order(
+    case_id: str, order_id: str, *, reason: str, store_credit: bool, restock: bool,
+    notify_customer: bool, staff_note: str | None, current: Order | None = None,
 ) -> dict[str, Any]:
     """C3 step 1: cancel the order in the store with its refund.
 
@@ -64,11 +148,13 @@ async def cancel_shopify_order(
             order = await shopify.get_order(order_id)
         return _cancel_result(order, op.remote_id) if order.is_cancelled else None
 
+    after: list[Order] = []
+
     async def call(op: Operation) -> EffectResult:
         async with runtime.shopify() as shopify:
-            current = await shopify.get_order(order_id)
-            if current.is_cancelled:  # read before write
-                return _cancel_result(current, None)
+            before = current if current is not None and op.attempts <= 1 else await shopify.get_order(order_id)
+            if before.is_cancelled:  # read before write
+                return _cancel_result(before, None)
             job_id = await shopify.cancel_order(
                 order_id, reason=reason, refund_to_store_credit=store_credit, restock=restock,
                 notify_customer=notify_customer, staff_note=staff_note,
@@ -76,6 +162,7 @@ async def cancel_shopify_order(
             await ops.set_remote_id(db, op.id, job_id)
             await shopify.wait_for_job(job_id)
             order = await shopify.get_order(order_id)
+        after.append(order)  # the order after the write, for the rest of the run
         return _cancel_result(order, job_id)
 
     result = await perform(
@@ -84,11 +171,11 @@ async def cancel_shopify_order(
                                   "restock": restock, "notify_customer": notify_customer},
         call=call, reconcile=reconcile,
     )
-    return {**result.data, "operation_id": result.operation_id}
+    return {**result.data, "operation_id": result.operation_id, "order": after[-1] if after else None}
 
 
 @task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **RETRYING)
-async def refund_shopify_items(
+async def _refund_shopify_items(
     case_id: str, order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
     restock_type: str = "CANCEL", share: str = "1", refund_shipping: bool = False, purpose: str | None = None,
 ) -> dict[str, Any]:
@@ -166,3 +253,68 @@ async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, sto
         "full_amount": suggestion.amount.model_dump(mode="json"),  # what share 1 would have given
         "currency": order.currency, "note": note, "gateway": gateway,
     }
+
+
+@task(name="refund-shopify-amount", task_run_name="refund-amount-{order_id}", **RETRYING)
+async def _refund_shopify_amount(case_id: str, order_id: str, amount: str, *, note: str, purpose: str,
+                                ) -> dict[str, Any]:
+    """Refund an amount that is no item of the order (the customer's return postage the store
+    pays), exactly once (F5): the planned input names the order's refundable payments, spread pro
+    rata like any refund; the `@idempotent` key is the operation's, fixed at planning time.
+    Nothing refundable left on the order: amount "0" and no operation (the operator pays by hand)."""
+    db = runtime.db()
+    natural_key = f"shopify.refund_create:{case_id}:{purpose}"
+    planned = await ops.get_operation(db, natural_key)
+    if planned is not None and "refund" in planned.request:
+        request = planned.request
+    else:
+        async with runtime.shopify() as shopify:
+            order = await shopify.get_order(order_id)
+        tenders = [SuggestedTransaction(parent_id=t.id, gateway=t.gateway, kind=TransactionKind.REFUND,
+                                        amount=t.maximum_refundable)
+                   for t in order.transactions
+                   if t.kind in (TransactionKind.SALE, TransactionKind.CAPTURE) and t.status == "SUCCESS"
+                   and t.maximum_refundable is not None and t.maximum_refundable.amount > 0]
+        refundable = sum((t.amount.amount for t in tenders), Decimal(0))
+        target = Money.of(amount, order.currency)
+        transactions = [RefundTransaction(parent_id=t.parent_id or "", gateway=t.gateway, amount=t.amount)
+                        for t in allocate(target, SuggestedRefund(amount=Money.of(refundable, order.currency),
+                                                                  transactions=tenders))]
+        if not transactions:
+            return {"refund_id": None, "amount": "0", "currency": order.currency, "gateway": None,
+                    "operation_id": None}
+        request = {"order_id": order_id, "refund": {
+            "transactions": [x.model_dump(mode="json") for x in transactions], "currency": order.currency,
+            "note": note, "gateway": ",".join(sorted({t.gateway for t in transactions}))}}
+
+    async def call(op: Operation) -> EffectResult:
+        spec = op.request["refund"]
+        async with runtime.shopify() as shopify:
+            refund = await shopify.create_refund(
+                op.request["order_id"], idempotency_key=op.idempotency_key, line_items=[],
+                transactions=[RefundTransaction.model_validate(x) for x in spec["transactions"]],
+                note=spec["note"], notify=False, currency=spec["currency"])
+        return EffectResult(data={"refund_id": refund.id, "amount": str(refund.amount.amount),
+                                  "currency": refund.amount.currency, "gateway": spec["gateway"]},
+                            remote_id=refund.id)
+
+    result = await perform(db, natural_key=natural_key, kind="shopify.refund_create", vendor="shopify",
+                           case_id=case_id, request=request, call=call, resend_safe=True)
+    return {**result.data, "operation_id": result.operation_id}
+
+
+async def refund_shopify_items(case_id: str, order_id: str, line_items: list[tuple[str, int]], **kwargs: Any,
+                               ) -> dict[str, Any]:
+    """The refund task below; the run reads the order again after it (issue 14: one read per run)."""
+    try:
+        return cast(dict[str, Any], await _refund_shopify_items(case_id, order_id, line_items, **kwargs))
+    finally:
+        forget_order(order_id)
+
+
+async def refund_shopify_amount(case_id: str, order_id: str, amount: str, *, note: str, purpose: str,
+                                ) -> dict[str, Any]:
+    try:
+        return await _refund_shopify_amount(case_id, order_id, amount, note=note, purpose=purpose)
+    finally:
+        forget_order(order_id)

@@ -484,6 +484,9 @@ class SeedOrder(_SeedModel):
     risk_level: Literal["LOW", "MEDIUM", "HIGH", "NONE", "PENDING"] = "LOW"  # Shopify's assessment
     card: SeedCard | None = None  # default for the shopify_payments gateway: `SeedCard()`
     visit_source: str = "direct"  # customerJourneySummary's first and last visit
+    # The store's order-name format (Settings > Checkout > Order ID): a prefix and / or suffix
+    # around the number, e.g. "MLB-{number}"; Shopify's default is "#{number}".
+    name_format: str = Field(default="#{number}", pattern=r"^[^{}]*\{number\}[^{}]*$", max_length=40)
 
 
 # ====================================================================== in-memory state
@@ -845,6 +848,7 @@ class FakeOrder:
     card: SeedCard | None = None  # the card of a shopify_payments payment
     visit_source: str = "direct"
     disputes: list[FakeDispute] = field(default_factory=list)
+    name_format: str = "#{number}"
 
     @property
     def gid(self) -> str:
@@ -852,7 +856,7 @@ class FakeOrder:
 
     @property
     def name(self) -> str:
-        return f"#{self.number}"
+        return self.name_format.replace("{number}", str(self.number))
 
     @property
     def locale(self) -> str | None:
@@ -1187,6 +1191,7 @@ class FakeShopState:
                 risk_level=seed.risk_level,
                 card=seed.card or (SeedCard() if seed.gateway == "shopify_payments" else None),
                 visit_source=seed.visit_source,
+                name_format=seed.name_format,
             )
             if seed.paid:
                 number = self.next_id()
@@ -3212,7 +3217,7 @@ def _search(orders: Sequence[FakeOrder], query: str | None) -> list[FakeOrder]:
         key, _, value = term.partition(":")
         value = value.strip()
         if key == "name":
-            found = [o for o in found if o.name.lstrip("#") == value.lstrip("#")]
+            found = [o for o in found if o.name.lstrip("#").casefold() == value.lstrip("#").casefold()]
         elif key == "email":
             found = [o for o in found if (o.email or "").casefold() == value.casefold()]
         elif key == "tag":

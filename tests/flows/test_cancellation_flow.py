@@ -450,3 +450,65 @@ async def test_a_nul_byte_in_bad_input_is_kept_and_answered_4xx(world, db) -> No
                                   headers={"Content-Type": "application/json"})
     assert r.status_code == 422
     assert "\\u0000" in (await inbox.recent_by_status(db, "rejected"))[0].body
+
+
+# -- fewer reads (issue 14): the order is read once per run, not once per step ------------------------
+
+_ORDER_READS = ("OrderForAfterSales", "OrderByName")
+
+
+async def _order_reads(world) -> int:
+    r = await world.http.get(f"{world.sandbox.shopify.base_url}/_control/calls")
+    r.raise_for_status()
+    data = r.json()
+    calls = data["calls"] if isinstance(data, dict) else data
+    return len([c for c in calls if c.get("operation_name") in _ORDER_READS])
+
+
+async def test_a_simple_cancellation_reads_the_order_at_most_twice(world, db) -> None:
+    """Before: the run read the whole order (about 600 cost points each) at every step, six times
+    for one cancellation; now its first read, and the one after the cancel (the refund it made).
+    The receiver's own look-up of the order number comes before the run (counted apart)."""
+    r = await world.cancel("#1001")
+    assert r.status_code == 202, r.text
+    before = await _order_reads(world)
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    assert await _order_reads(world) - before <= 2
+
+
+async def test_a_double_submitted_form_looks_the_order_up_once(world, db) -> None:
+    first = await world.cancel("#1001", key="form-submit-a")
+    second = await world.cancel("#1001", key="form-submit-b")  # the customer clicked twice
+    assert await process_cancellation(inbound_event_id=first.json()["event_id"]) == "closed"
+    reads = await _order_reads(world)
+    assert await process_cancellation(inbound_event_id=second.json()["event_id"]) == "closed"
+    assert await _order_reads(world) == reads
+    event = await inbox.get_inbound(db, second.json()["event_id"])
+    assert event.status == "processed" and event.case_id == (await _case(db, world, "#1001")).id
+    assert len(await world.shopify_calls("orderCancel")) == 1
+
+
+async def test_a_store_with_its_own_order_name_format_is_served_end_to_end(world, db) -> None:
+    """Issue 14: a store that names its orders "MLB-3001" (a prefix in Shopify's checkout
+    settings): the customer form takes the name as the customer sees it, through the receiver's
+    look-up, the run and the email."""
+    email = "client.3001@example.com"
+    seed = {"number": 3001, "name_format": "MLB-{number}",
+            "customer": {"first_name": "Alice", "last_name": "Test3001", "email": email, "locale": "fr"},
+            "line_items": [{"title": "Lampe", "sku": "ATL-TEST-LAMPE", "vendor": "Atelier Lyon",
+                            "product_type": "Décoration", "price": "40.00", "quantity": 1}],
+            "shipping_price": "4.90", "placed_hours_ago": 2,
+            "shipping_address": {"address1": "1 rue de la Paix", "city": "Paris", "zip": "75002"}}
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders", json=seed)
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "MLB-3001"
+    legacy = r.json()["legacy_id"]
+    r = await world.receiver.post("/requests/cancellation", json={
+        "order_number": "MLB-3001", "email": email, "reason": "changed_mind"})
+    assert r.status_code == 202, r.text
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    case = await cases.find_case(db, f"cancellation:{STORE}:{legacy}")
+    assert case is not None and case.order_name == "MLB-3001"
+    assert any("MLB-3001" in m.subject for m in world.mails(email))

@@ -9,6 +9,7 @@ the return through the supplier's answer, the tracking, the receipt and the insp
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -336,3 +337,92 @@ async def test_misuse_halves_the_items_not_the_delivery(world: World, db: Any) -
     assert await _inspect(world, buyer, "unsellable_misuse", photo_urls=["https://photos.example/r.jpg"]) == "done"
     (archived,) = await records.refunds_for_case(db, (await _case(db, world, buyer.name)).id)
     assert archived.amount == "39.40"  # 69.00 x 50 % + 4.90, not (69.00 + 4.90) x 50 % = 36.95
+
+
+# -- the customer's return postage, when the store pays and the supplier gives no label (issue 14) --
+
+_RECEIPT = "https://photos.example/recu-colissimo.jpg"
+
+
+async def _post_with_receipt(world: World, buyer: Buyer, amount: str) -> str:
+    body = {"order_number": buyer.name, "email": buyer.email, "tracking_number": "6A55667788FR",
+            "postage_amount": amount, "postage_receipt_url": _RECEIPT}
+    return await _run(await world.receiver.post("/requests/return-tracking", json=body))
+
+
+async def _postage_refunds(world: World, case: Case) -> list[dict[str, Any]]:
+    return [c for c in await world.shopify_calls("refundCreate")
+            if "return postage" in json.dumps(c.get("variables", c))]
+
+
+async def test_the_postage_receipt_is_refunded_capped_with_its_deadline_and_the_customer_told(
+        world: World, db: Any) -> None:
+    buyer = await _seed(world, 2013, [("ATL-TEST-LAMPE", "40.00"), ("ATL-TEST-VASE", "25.00")])
+    assert await _ask(world, buyer, "not_as_described", items=[{"sku": "ATL-TEST-LAMPE", "quantity": 1}]) \
+        == "awaiting_supplier"
+    assert await _run(await world.return_update(buyer.name, "supplier_answer", supplier_id="atelier-lyon",
+                                                answer="accepted")) == "awaiting_shipment"  # no label
+    (instructions,) = _texts(world, buyer, "instructions pour votre retour")
+    assert "nous vous les rembourserons (jusqu'à 15,00\xa0€)" in instructions
+    assert await _post_with_receipt(world, buyer, "18.40") == "in_transit"
+    case = await _case(db, world, buyer.name)
+    rows = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    assert rows["postage_refund"].status == "open"
+    assert rows["postage_refund"].due_at <= rows["legal_refund"].due_at  # D2 (or F4 when earlier)
+    assert await _run(await world.return_update(buyer.name, "received", supplier_id="atelier-lyon")) == "inspecting"
+    assert await _inspect(world, buyer) == "done"
+    case = await _case(db, world, buyer.name)
+    assert sorted(r.amount for r in await records.refunds_for_case(db, case.id)) == ["15.00", "40.00"]
+    assert case.data["postage_refund"]["amount"] == "15.00"
+    rows = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    assert rows["postage_refund"].status == "met"
+    (told,) = [m for m in world.mails(buyer.email) if "frais de renvoi vous sont remboursés" in m.subject]
+    assert "15,00\xa0€" in told.text and "18,40\xa0€" in told.text
+    # the same form sent again, and the case run again: never a second postage refund (promise 2)
+    assert await _post_with_receipt(world, buyer, "18.40") == "done"
+    await process_return(case_id=case.id)
+    assert len([r for r in await records.refunds_for_case(db, case.id)]) == 2
+    assert len(await world.shopify_calls("refundCreate")) == 2
+
+
+async def test_the_deadline_check_refunds_the_postage_when_the_case_does_not(world: World, db: Any) -> None:
+    """A defective item to exchange: nothing else is refunded, and the supplier never confirms the
+    parcel: the check refunds the postage on its date (D2), whatever the case's state."""
+    clock = Clock()
+    buyer = await _seed(world, 2014, [("ATL-TEST-HORLOGE", "69.00")], locale="en")
+    assert await _ask(world, buyer, "defective") == "awaiting_supplier"
+    assert await _run(await world.return_update(buyer.name, "supplier_answer", supplier_id="atelier-lyon",
+                                                answer="accepted")) == "awaiting_shipment"
+    assert await _post_with_receipt(world, buyer, "8.50") == "in_transit"
+    case = await _case(db, world, buyer.name)
+    row = next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "postage_refund")
+    assert row.due_at == legal_refund_deadline(case.opened_at, tz=TZ).legal.due_at
+    assert await world.shopify_calls("refundCreate") == []
+    clock.now = row.act_at + timedelta(minutes=1)
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, buyer.name)
+    assert case.state == "in_transit"
+    assert [r.amount for r in await records.refunds_for_case(db, case.id)] == ["8.50"]
+    (told,) = [m for m in world.mails(buyer.email) if "return postage has been refunded" in m.subject]
+    assert "€8.50" in told.text
+    await sweep_deadlines(scope="deadlines")
+    assert len(await world.shopify_calls("refundCreate")) == 1
+
+
+async def test_a_postage_receipt_is_not_refunded_when_the_customer_pays_the_return(world: World, db: Any) -> None:
+    buyer = await _seed(world, 2015, [("ATL-TEST-HORLOGE", "69.00")])
+    assert await _ask(world, buyer) == "awaiting_supplier"  # changed mind: the customer pays (R4)
+    assert await _run(await world.return_update(buyer.name, "supplier_answer", supplier_id="atelier-lyon",
+                                                answer="accepted")) == "awaiting_shipment"
+    assert await _post_with_receipt(world, buyer, "8.50") == "in_transit"
+    case = await _case(db, world, buyer.name)
+    assert case.data["postage_refund"]["why"] == "not_owed"
+    assert "postage_refund" not in {d.kind for d in await deadlines.deadlines_for_case(db, case.id)}
+
+
+async def test_a_postage_amount_without_its_receipt_is_a_clear_422(world: World) -> None:
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1001", "email": "a@example.com", "tracking_number": "6A55667788FR",
+        "postage_amount": "8.50"})
+    assert r.status_code == 422
+    assert "postage_receipt_url" in r.text

@@ -17,10 +17,12 @@ from domain.messages.context import (
     Language,
     base_context,
     format_date,
+    format_money,
     items_context,
     refund_context,
     refund_receipt_context,
     return_reason_label,
+    store_context,
 )
 from domain.messages.render import TEMPLATES, RenderedMessage, render
 from domain.money import Money
@@ -851,3 +853,21 @@ def test_the_exchange_email_names_the_variant_asked_for(language: Language) -> N
     ctx = context_for("replacement_on_its_way", language) | {"exchange_for": "Bleu nuit, L"}
     for part in both_parts(render("replacement_on_its_way", language, ctx)):
         assert "Bleu nuit, L" in part
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_return_postage_refunded_says_the_amount_and_the_cap_in_text_and_html(language: Language) -> None:
+    """Issue 14: the store pays the return, no label: the postage receipt's refund is told, and a
+    receipt above the store's maximum is explained, never silently cut."""
+    ctx = {"customer_first_name": "Alice", "order_name": "#1013", "store": dict(store_context(STORE, language)),
+           "refund": receipt(language, amount="15.00"), "receipt_amount": format_money(eur("18.40"), language),
+           "capped": True}
+    message = render("return_postage_refunded", language, ctx)
+    said = {"fr": ("ce retour est à nos frais", "jusqu'à 15,00"), "en": ("this return is on us", "up to €15.00")}
+    for part in both_parts(message):
+        assert said[language][0] in part
+        assert said[language][1] in part
+        assert ("18,40" if language == "fr" else "€18.40") in part
+    assert "#1013" in message.subject
+    uncapped = render("return_postage_refunded", language, ctx | {"capped": False})
+    assert ("18,40" if language == "fr" else "€18.40") not in uncapped.text
