@@ -105,7 +105,9 @@ async def test_a_stored_policy_that_no_longer_validates_names_its_field(any_db: 
     monkeypatch.setenv("AFTERSALES_DATABASE_URL", any_db.url)
     import yaml
 
-    document = yaml.safe_load(real_store())
+    import json
+
+    document = json.loads(json.dumps(yaml.safe_load(real_store()), default=str))  # dated keys as JSON keeps them
     document["refunds"]["promise_business_days"] = 30
     await records.save_policy(any_db, shop, "old", document)
     with pytest.raises(PolicyError) as caught:
