@@ -103,11 +103,16 @@ async def test_a_suspicious_value_warns_and_still_loads(any_db: Any, shop: str, 
 async def test_a_stored_policy_that_no_longer_validates_names_its_field(any_db: Any, shop: str,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFTERSALES_DATABASE_URL", any_db.url)
-    import yaml
-
     import json
 
-    document = json.loads(json.dumps(yaml.safe_load(real_store()), default=str))  # dated keys as JSON keeps them
+    import yaml
+
+    def as_json(value: Any) -> Any:  # as the ledger keeps a document: JSON (dated keys become text)
+        if isinstance(value, dict):
+            return {str(k): as_json(v) for k, v in value.items()}
+        return [as_json(v) for v in value] if isinstance(value, list) else value
+
+    document = json.loads(json.dumps(as_json(yaml.safe_load(real_store())), default=str))
     document["refunds"]["promise_business_days"] = 30
     await records.save_policy(any_db, shop, "old", document)
     with pytest.raises(PolicyError) as caught:
