@@ -472,3 +472,23 @@ def test_a_customer_s_own_partial_cancellation_is_not_the_out_of_stock_letter(la
         assert sad not in part and ("demandé" in part if language == "fr" else "as you asked" in part)
     for part in both_parts(stock_out):
         assert sad in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_customer_s_own_partial_cancellation_subject_does_not_say_out_of_stock(language: Language) -> None:
+    own = rendered("cancellation_partial", language, reason=CancellationReason.CHANGED_MIND)
+    stock_out = rendered("cancellation_partial", language, reason=CancellationReason.SUPPLIER_OUT_OF_STOCK)
+    unavailable = "plus disponible" if language == "fr" else "no longer available"
+    assert unavailable not in own.subject
+    assert ("annulé" if language == "fr" else "cancelled") in own.subject
+    assert unavailable in stock_out.subject
+
+
+@pytest.mark.parametrize("reason", [CancellationReason.CHANGED_MIND, CancellationReason.SUPPLIER_OUT_OF_STOCK])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_partial_cancellation_plain_text_lists_each_item_on_its_own_line(
+    language: Language, reason: CancellationReason
+) -> None:
+    text = rendered("cancellation_partial", language, reason=reason).text
+    assert ":-" not in text
+    assert "\n- Bougie Ambre" in text
