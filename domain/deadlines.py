@@ -358,14 +358,16 @@ def promised_refund_day(
 
     - Nothing to send back, or the goods / proof of dispatch in (`released_at`): the store's
       promise in business days from then, never later than the legal date (D2, L221-24).
-    - Goods still to come back, the customer having until `ship_by` to post them: the refund may
-      wait for the proof of dispatch, so the date is the later of the D2 date and `ship_by`
-      (never before the last day to post); the store refunds earlier when the parcel comes earlier.
+    - Goods still to come back (`ship_by`, the customer's last day to post them, is given): the
+      legal date (D2) itself. The message says the refund comes once the parcel or its tracking
+      number (proof of dispatch) is in, by that date at the latest, and as soon as one of them
+      arrives if neither has by then (L221-24 lets the store wait for them); never the last day
+      to post as if it were a refund date.
     """
     legal = legal_refund_deadline(withdrawal_at, tz=tz, country=country,
                                   dispatch_proof_at=released_at).due.last_day
     if released_at is None and ship_by is not None:
-        return max(legal, ship_by)
+        return legal
     start = released_at if released_at is not None else withdrawal_at
     promise = add_business_days(local_date(_aware(start, "start"), tz), business_days, store_country)
     return min(promise, legal)

@@ -605,9 +605,11 @@ def test_the_promised_refund_date_never_falls_after_d2() -> None:
     assert store_promise_deadline(told, 10, tz=PARIS).last_day > day  # what was promised before
 
 
-def test_the_promised_refund_date_is_never_before_the_last_day_to_post() -> None:
+def test_the_refund_date_told_with_the_return_instructions_is_d2_not_the_last_day_to_post() -> None:
     from domain.deadlines import promised_refund_day
 
+    # the message says "once the parcel or its tracking number is in, by D2 at the latest"
+    # (L221-24); the last day to post is no refund date
     told = paris(2026, 11, 27, 10)  # D2 = 11 December; the customer may post until 21 December
     day = promised_refund_day(told, business_days=5, tz=PARIS, ship_by=date(2026, 12, 21))
-    assert day == date(2026, 12, 21)
+    assert day == date(2026, 12, 11)

@@ -549,7 +549,7 @@ def test_instructions_give_address_rma_label_deadline_and_ask_for_tracking(langu
         assert RMA in part and LABEL_URL in part and SHIP_BY[language] in part
         assert all(phrase in part for phrase in ask[language])
         assert proof[language] in part and prepaid[language] in part
-        assert WILL_REFUND[language] in part and DELAY[language] in part
+        assert WILL_REFUND[language] in part.replace("Nous vous", "nous vous").replace("We'll", "we'll")
         assert day(date(2026, 12, 11), language) in part
     assert message.html is not None and f'<a href="{LABEL_URL}"' in message.html
     assert "12 rue des Lilas<br>69003 Lyon" in message.html
@@ -851,3 +851,19 @@ def test_the_exchange_email_names_the_variant_asked_for(language: Language) -> N
     ctx = context_for("replacement_on_its_way", language) | {"exchange_for": "Bleu nuit, L"}
     for part in both_parts(render("replacement_on_its_way", language, ctx)):
         assert "Bleu nuit, L" in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_instructions_refund_once_the_parcel_or_its_tracking_number_is_in_by_d2(language: Language) -> None:
+    """L221-24: the store may wait for the goods or the proof of dispatch, then refunds by the legal
+    date; "dès réception de votre colis" contradicted "vous rembourser sans attendre son arrivée"."""
+    told = {
+        "fr": ("dès que nous aurons reçu votre colis ou son numéro de suivi (la preuve de son envoi)",
+               "et au plus tard le " + day(date(2026, 12, 11), language)),
+        "en": ("as soon as we have your parcel or its tracking number (the proof that you sent it)",
+               "by " + day(date(2026, 12, 11), language) + " at the latest"),
+    }
+    for part in both_parts(rendered("return_instructions", language)):
+        assert all(phrase in part for phrase in told[language]), part
+        assert "Dès réception de votre colis, nous vous rembourserons" not in part
+        assert "As soon as your parcel reaches us, we'll refund" not in part
