@@ -585,8 +585,8 @@ def _received_context(step: Step, order: Order, plan: ReturnPlan) -> dict[str, A
 
 
 def _expected_refund(step: Step, order: Order, plan: ReturnPlan, *, ship_by: Any = None) -> dict[str, Any]:
-    """The refund date told to the customer: the one computation (`promised_refund_day`), within D2
-    and, while the goods are still to be posted, never before the last day to post them."""
+    """The refund date told to the customer: the one computation (`promised_refund_day`), within D2;
+    while the goods are still to be posted, D2 itself (refund once the parcel or its proof of dispatch is in)."""
     day = promised_refund_day(withdrawal_at(step.case), business_days=step.policy.refunds.promise_business_days,
                               tz=step.policy.store.timezone, store_country=step.policy.store.country,
                               country=step.country, released_at=None if ship_by else utcnow(), ship_by=ship_by)
