@@ -867,3 +867,16 @@ def test_instructions_refund_once_the_parcel_or_its_tracking_number_is_in_by_d2(
         assert all(phrase in part for phrase in told[language]), part
         assert "Dès réception de votre colis, nous vous rembourserons" not in part
         assert "As soon as your parcel reaches us, we'll refund" not in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_partial_refund_names_the_consumer_mediator_and_a_full_one_does_not(language: Language) -> None:
+    """L616-1: a partial refund is the store's refusal of part of the claim: the mediator is named."""
+    ctx = context_for("refund_confirmed", language)
+    ctx["store"] = {**ctx["store"], "mediator_name": "CM2C", "mediator_website": "https://www.cm2c.net"}
+    for part in both_parts(render("refund_confirmed", language, ctx)):
+        assert "CM2C, https://www.cm2c.net" in part
+        assert ("médiateur de la consommation" if language == "fr" else "consumer mediator") in part
+    full = render("refund_confirmed", language, ctx | {"partial": None})
+    for part in both_parts(full):
+        assert "CM2C" not in part
