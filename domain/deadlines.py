@@ -19,7 +19,8 @@ Regulation 1182/71 (art. 3(4)) applies to every period of the directive, the sto
 included: a period whose last day is a Saturday, Sunday or public holiday ends with the next
 working day. The customer's deadlines (withdrawal, return shipping) and the store's (the
 L221-24 refund) are carried over alike, so a refund made on that next working day is on time
-(issue 14). The public holidays are those of the consumer's country (`country`).
+(issue 14). The customer's periods use the public holidays of the consumer's country (`country`);
+the store's refund (D2) the earlier of the store's country and the consumer's (the act is the store's).
 """
 
 from __future__ import annotations
@@ -242,13 +243,17 @@ def legal_refund_deadline(
     trader_collects: bool = False,
     margin: timedelta = DEFAULT_REFUND_ALERT_MARGIN,
     country: str = "FR",
+    store_country: str | None = None,
 ) -> RefundDeadline:
     """The legal refund deadline (rule D2; L221-24, directive art. 13).
 
     The store refunds every sum paid, delivery included, at the latest 14 days after it was told
     of the withdrawal (day of notification not counted, ends 24:00 local), carried over to the next
-    working day of `country` when the 14th day is a Saturday, Sunday or public holiday
-    (regulation 1182/71 art. 3(4), see the module docstring).
+    working day when the 14th day is a Saturday, Sunday or public holiday (regulation 1182/71
+    art. 3(4), see the module docstring). The refund is the store's act, done where the store is:
+    a holiday of the customer's country (`country`) alone must not push the store's date later, so
+    the date is the earlier of the two carried-over days, in `store_country` (default: `country`)
+    and in `country`. The customer's own periods (D1, the sending back) keep the customer's country.
 
     For goods, the store may defer the refund until it has the goods back (`goods_back_at`) or the
     customer has proved dispatch (`dispatch_proof_at`), whichever is earlier; not when it offered
@@ -256,7 +261,9 @@ def legal_refund_deadline(
     result says whether the refund may still be withheld and, if not, which event released it.
     """
     notified = local_date(_aware(withdrawal_notified_at, "withdrawal_notified_at"), tz)
-    legal_last, carry_note = _carried(notified + timedelta(days=LEGAL_REFUND_DAYS), country)
+    fourteenth = notified + timedelta(days=LEGAL_REFUND_DAYS)
+    legal_last, carry_note = min(_carried(fourteenth, country), _carried(fourteenth, store_country or country),
+                                 key=lambda carried: carried[0])
     legal = _deadline(
         DeadlineKind.LEGAL_REFUND, legal_last, tz, margin,
         f"D2 refund (L221-24): told of the withdrawal {notified.isoformat()}, refund by {legal_last.isoformat()}"
@@ -358,14 +365,16 @@ def promised_refund_day(
 
     - Nothing to send back, or the goods / proof of dispatch in (`released_at`): the store's
       promise in business days from then, never later than the legal date (D2, L221-24).
-    - Goods still to come back, the customer having until `ship_by` to post them: the refund may
-      wait for the proof of dispatch, so the date is the later of the D2 date and `ship_by`
-      (never before the last day to post); the store refunds earlier when the parcel comes earlier.
+    - Goods still to come back (`ship_by`, the customer's last day to post them, is given): the
+      legal date (D2) itself. The message says the refund comes once the parcel or its tracking
+      number (proof of dispatch) is in, by that date at the latest, and as soon as one of them
+      arrives if neither has by then (L221-24 lets the store wait for them); never the last day
+      to post as if it were a refund date.
     """
-    legal = legal_refund_deadline(withdrawal_at, tz=tz, country=country,
+    legal = legal_refund_deadline(withdrawal_at, tz=tz, country=country, store_country=store_country,
                                   dispatch_proof_at=released_at).due.last_day
     if released_at is None and ship_by is not None:
-        return max(legal, ship_by)
+        return legal
     start = released_at if released_at is not None else withdrawal_at
     promise = add_business_days(local_date(_aware(start, "start"), tz), business_days, store_country)
     return min(promise, legal)

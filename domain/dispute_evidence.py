@@ -71,7 +71,7 @@ PAYPAL_CHECKLIST: dict[DisputeReason, tuple[str, ...]] = {
 DOCUMENT_TITLES = {
     "summary": "Letter to the reviewer (this page)",
     "receipt": "Order confirmation (receipt)",
-    "shipping_documentation": "Carrier tracking record",
+    "shipping_documentation": "The store's summary of the carrier's tracking",
     "customer_communication": "Communication log with the customer",
 }
 
@@ -142,7 +142,7 @@ def address_statement(facts: Facts) -> str | None:
     """Where the parcel went, against the order's addresses, as the records show it."""
     if not facts.shipping_address:
         return None
-    text = f"The parcel was addressed to the shipping address given with the order: {facts.shipping_address}."
+    text = f"The order's shipping address is {facts.shipping_address}."
     if facts.billing_matches_shipping:
         text += " It is the same as the billing address on the order."
     elif facts.billing_address:
@@ -151,7 +151,8 @@ def address_statement(facts: Facts) -> str | None:
 
 
 def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
-    """The carrier's tracking record with its dates and the delivery address (K3)."""
+    """The store's summary of the carrier's tracking (the store makes it from the tracking events it
+    holds; it is not the carrier's own document): dates, the city of delivery, the order's address (K3)."""
     if not facts.shipments:
         return None
     sections: list[tuple[str, list[str]]] = []
@@ -160,7 +161,7 @@ def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
         name = known.name if known else "carrier"
         events = _lines(f"{_when(s.shipped_at)}: shipped, handed to {name}" if s.shipped_at else None,
                         f"{_when(s.in_transit_at)}: in transit (carrier scan)" if s.in_transit_at else None,
-                        f"{_when(s.delivered_at)}: delivered" + (f" to {facts.delivered_to}" if facts.delivered_to
+                        f"{_when(s.delivered_at)}: delivered" + (f" in {facts.delivered_to}" if facts.delivered_to
                                                                   else "") if s.delivered_at else None)
         if not s.delivered_at:
             events.append(f"Last status recorded: {(s.status or 'shipped').replace('_', ' ').lower()}")
@@ -169,7 +170,8 @@ def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
     statement = address_statement(facts)
     if statement:
         sections.append(("Delivery address", [statement]))
-    return summary_pdf(f"{store_name} - carrier tracking record, order {facts.order_name}", sections)
+    return summary_pdf(f"{store_name} - the store's summary of the carrier's tracking, order {facts.order_name}",
+                       sections)
 
 
 def communication_log(facts: Facts, store_name: str) -> bytes | None:
@@ -236,8 +238,9 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
             shipped = f" le {_fr_day(facts.shipped_at)}" if facts.shipped_at else ""
             lines.append(f"Votre colis a été expédié{shipped} avec {carrier_name}, numéro de suivi "
                          f"{pack.tracking_number}{link}.")
-            lines.append(f"Le suivi indique qu'il a été livré le {_fr_day(facts.delivered_at)} à l'adresse de "
-                         "livraison de la commande. Pourriez-vous regarder auprès de vos voisins, de votre gardien "
+            where = f" à {facts.delivered_to}" if facts.delivered_to else ""
+            lines.append(f"Le suivi indique qu'il a été livré{where} le {_fr_day(facts.delivered_at)}. "
+                         "Pourriez-vous regarder auprès de vos voisins, de votre gardien "
                          "ou dans votre boîte aux lettres ?" if facts.delivered_at else
                          "Le suivi indique qu'il est en cours d'acheminement.")
         lines.append("Répondez-nous ici si quelque chose ne va toujours pas : nous trouverons une solution "
@@ -250,8 +253,9 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
             shipped = f" on {facts.shipped_at:%d %B %Y}" if facts.shipped_at else ""
             lines.append(f"Your parcel was sent{shipped} with {carrier_name}, tracking number "
                          f"{pack.tracking_number}{link}.")
-            lines.append(f"The tracking shows it delivered on {facts.delivered_at:%d %B %Y} to the delivery address "
-                         "of the order. Could you check with your neighbours, your building's reception or your "
+            where = f" in {facts.delivered_to}" if facts.delivered_to else ""
+            lines.append(f"The tracking shows it delivered{where} on {facts.delivered_at:%d %B %Y}. "
+                         "Could you check with your neighbours, your building's reception or your "
                          "letterbox?" if facts.delivered_at else "The tracking shows it on its way to you.")
         lines.append("Reply here if anything is still not right: we will find a solution together.")
         lines.append(f"Thank you for your patience,\nThe {store_name} team")

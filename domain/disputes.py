@@ -399,15 +399,17 @@ def shipping_statement(facts: Facts) -> str:
     text = "The order was " + (" and ".join(parcels) if parcels
                                else f"shipped with tracking ({', '.join(facts.tracking)})")
     if facts.delivered_at:
-        where = f" to {facts.delivered_to}" if facts.delivered_to else ""
+        # Only the city comes from the parcel's record; the street address is the order's (issue 15).
+        where = f" in {facts.delivered_to}" if facts.delivered_to else ""
         text += f"; the carrier shows it delivered{where} on {_day(facts.delivered_at)}"
         if facts.shipping_address:
-            text += f", at the shipping address given with the order ({facts.shipping_address})"
+            text += f"; the order's shipping address is {facts.shipping_address}"
         return text + "."
     statuses = {s.status for s in facts.shipments if s.status}
     if "IN_TRANSIT" in statuses or any(s.in_transit_at for s in facts.shipments):
-        return text + "; the carrier's last status is in transit. The carrier's tracking record is attached."
-    return text + ". The carrier's tracking record is attached."
+        return text + ("; the carrier's last status is in transit. The store's summary of the carrier's tracking "
+                       "is attached.")
+    return text + ". The store's summary of the carrier's tracking is attached."
 
 
 def duplicate_statement(facts: Facts) -> str:

@@ -149,7 +149,8 @@ def policy_warnings(policy: StorePolicy) -> list[str]:
     - an amount in another currency than the store's (`reports.currency`);
     - an address at a reserved domain that never receives mail (the demo's, left in);
     - a dispute margin under 24 hours (K5);
-    - a goodwill gesture enabled without a code to give (C7).
+    - a goodwill gesture enabled without a code to give (C7);
+    - no consumer mediator (`store.mediator_name`, L616-1).
     """
     out: list[str] = []
     for i, s in enumerate(policy.suppliers):
@@ -177,6 +178,12 @@ def policy_warnings(policy: StorePolicy) -> list[str]:
     goodwill = policy.cancellation.goodwill
     if goodwill.enabled and not goodwill.code:
         out.append("cancellation.goodwill: enabled without a code, so no gesture is ever given (C7)")
+    if not policy.store.mediator_name:
+        out.append(
+            "store.mediator_name: no consumer mediator set; the law (Code de la consommation L616-1) requires the "
+            "store to name the mediator it adheres to, with its website, to its customers (order confirmation, "
+            "refusals, partial refunds)"
+        )
     return out
 
 

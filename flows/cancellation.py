@@ -671,7 +671,7 @@ async def _set_legal_refund_deadline(step: Step) -> None:
     """D2: a withdrawal before delivery is refunded within 14 days of being told (L221-24):
     24:00 local time of the 14th day, alerted at D-3 (INTEGRATIONS.md 5.3)."""
     legal = legal_refund_deadline(step.case.opened_at, tz=step.policy.store.timezone, country=step.country,
-                                  margin=LEGAL_REFUND_MARGIN).legal
+                                  store_country=step.policy.store.country, margin=LEGAL_REFUND_MARGIN).legal
     promise = refund_expected_by(step.case.opened_at, step.policy)
     await deadlines.set_deadline(step.db, case_id=step.case.id, kind="legal_refund", due_at=legal.due_at,
                                  act_at=legal.act_at,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from domain.cancellation import CancellationPlan, RefundMethod, refund_expected_by
+from domain.deadlines import promised_refund_day, return_shipping_deadline
 from domain.messages.context import (
     Language,
     base_context,
+    format_money,
     goodwill_context,
     items_context,
     language_of,
@@ -97,6 +100,35 @@ def converted_context(case: Case, policy: StorePolicy, order: Order) -> dict[str
     # A withdrawal (changed mind): the postage of a parcel sent back is the customer's when the policy
     # says so (R4); refusing it at delivery costs nothing. Never "nothing to pay" when untrue.
     ctx["customer_pays_return"] = policy.returns.customer_pays_return_for_own_mistake
+    ctx["refund"] = converted_refund(case, policy, order)
+    return ctx
+
+
+def converted_refund(case: Case, policy: StorePolicy, order: Order) -> dict[str, Any]:
+    """What a cancellation that became a return refunds, how, and by when (C4/C8, M3, L221-24): the
+    items asked for and, when the whole order comes back, its delivery (listed); the date is D2
+    counted from the cancellation request, by the one computation every message uses
+    (`promised_refund_day`, goods still to come back)."""
+    lines = {lid: int(q) for lid, q in (case.data.get("cancel_lines") or {}).items() if int(q) > 0} or {
+        li.id: li.current_quantity for li in order.line_items if li.current_quantity > 0}
+    items = [li for li in order.line_items if lines.get(li.id, 0) > 0]
+    value = sum((li.unit_price * min(lines[li.id], li.current_quantity) for li in items), Money.zero(order.currency))
+    whole = all(lines.get(li.id, 0) >= li.current_quantity for li in order.line_items if li.current_quantity > 0)
+    delivery = order.refundable - value if whole else None
+    told_at = datetime.fromisoformat(case.data["withdrawal_at"]) if case.data.get("withdrawal_at") else case.opened_at
+    country = order.consumer_country(policy.store.country)
+    tz = policy.store.timezone
+    day = promised_refund_day(told_at, business_days=policy.refunds.promise_business_days, tz=tz,
+                              store_country=policy.store.country, country=country,
+                              ship_by=return_shipping_deadline(told_at, tz=tz, country=country).last_day)
+    with_delivery = delivery is not None and delivery > Money.zero(order.currency)
+    ctx = dict(refund_context(
+        value + delivery if with_delivery and delivery is not None else value, _lang(case),
+        method=RefundMethod.ORIGINAL.value, business_days=policy.refunds.promise_business_days,
+        expected_by=day, gateways=order.payment_gateways,
+    ))
+    if with_delivery and delivery is not None:
+        ctx["delivery"] = format_money(delivery, _lang(case))
     return ctx
 
 

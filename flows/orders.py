@@ -305,6 +305,8 @@ def _confirmation_context(step: Step, order: Order) -> dict[str, Any]:
         "shipping_address": _address_lines(order.shipping_address),
         "return_days": step.policy.return_window_days(),
         "refund_days": step.policy.refunds.promise_business_days,
+        # R4 / L221-23: who pays the postage of a changed-mind return, as the policy says
+        "customer_pays_return": step.policy.returns.customer_pays_return_for_own_mistake,
     }
 
 

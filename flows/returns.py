@@ -200,7 +200,8 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     await cases.add_event(db, case.id, "inbound", f"from cancellation {cancellation.id[:8]}: {why}; the request of "
                           f"{since[:10]} is the notice of withdrawal (L221-18), D2 runs from it")
     legal = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
-                                  country=order.consumer_country(policy.store.country))
+                                  country=order.consumer_country(policy.store.country),
+                                  store_country=policy.store.country)
     await deadlines.set_deadline(db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
@@ -602,8 +603,8 @@ def _received_context(step: Step, order: Order, plan: ReturnPlan) -> dict[str, A
 
 
 def _expected_refund(step: Step, order: Order, plan: ReturnPlan, *, ship_by: Any = None) -> dict[str, Any]:
-    """The refund date told to the customer: the one computation (`promised_refund_day`), within D2
-    and, while the goods are still to be posted, never before the last day to post them."""
+    """The refund date told to the customer: the one computation (`promised_refund_day`), within D2;
+    while the goods are still to be posted, D2 itself (refund once the parcel or its proof of dispatch is in)."""
     day = promised_refund_day(withdrawal_at(step.case), business_days=step.policy.refunds.promise_business_days,
                               tz=step.policy.store.timezone, store_country=step.policy.store.country,
                               country=step.country, released_at=None if ship_by else utcnow(), ship_by=ship_by)
@@ -880,7 +881,7 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
     tz = policy.store.timezone
     legal = legal_refund_deadline(
         withdrawal_at(case), tz=tz, margin=LEGAL_REFUND_MARGIN, country=step.country,
-        trader_collects=basis == "nothing_comes_back",
+        store_country=policy.store.country, trader_collects=basis == "nothing_comes_back",
         dispatch_proof_at=released_at if basis == "dispatch_proof" else None,
         goods_back_at=released_at if basis == "goods_back" else None)
     await deadlines.set_deadline(step.db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,

@@ -297,8 +297,13 @@ async def test_a_converted_cancellation_is_followed_to_its_refund_by_d2(world, d
     assert ret.kind == "return" and ret.state == "awaiting_supplier"  # its return address is asked (R6)
     (legal,) = [d for d in await deadlines.deadlines_for_case(db, ret.id) if d.kind == "legal_refund"]
     assert legal.status == "open"
-    d2 = legal_refund_deadline(cancellation.opened_at, tz="Europe/Paris", country="GB").legal
+    d2 = legal_refund_deadline(cancellation.opened_at, tz="Europe/Paris", country="GB", store_country="FR").legal
     assert legal.due_at == d2.due_at  # counted from the cancellation request, the customer's holidays (GB)
+    # the conversion email gives the amount (delivery included and listed), the method and that D2 date (M3)
+    told = [m for m in world.mails(world.email("#1005")) if "return" in m.text and "refund" in m.text][-1].text
+    assert "we'll refund €91.00 (including" in told and "for delivery)" in told, told
+    assert f"by {d2.last_day.strftime('%A')} {d2.last_day.day} {d2.last_day.strftime('%B')}" in told, told
+    assert "you will be refunded" not in told
     raw = await world.raw_order("#1005")
     fulfillment = str(raw["fulfillments"][0]["id"]).rsplit("/", 1)[-1]
     refused = {"id": 78, "order_id": int(world.legacy("#1005")), "fulfillment_id": fulfillment,

@@ -146,7 +146,7 @@ async def test_not_received_evidence_carries_the_full_name_the_ship_date_and_rea
     delivered = datetime.fromisoformat(fulfilment["delivered_at"])
     assert evidence["shipping_date"] == f"{shipped:%Y-%m-%d}" != f"{delivered:%Y-%m-%d}"  # began its route
     assert evidence["shipping_carrier"] == "Colissimo" and evidence["shipping_tracking_number"] == "6A20121104FR"
-    assert f"delivered to Rennes, FR on {delivered:%Y-%m-%d}" in evidence["uncategorized_text"]
+    assert f"delivered in Rennes, FR on {delivered:%Y-%m-%d}" in evidence["uncategorized_text"]
     assert "2 rue du Palais" in evidence["shipping_address"]
     for field in ("shipping_documentation", "receipt", "uncategorized_file"):
         file = await _stripe_file(world, evidence[field])
@@ -180,7 +180,7 @@ async def test_evidence_is_read_again_before_it_goes_out(world: World, db: Any) 
     evidence = _evidence(_submitted(await _stripe_calls(world, dispute_id))[0]["params"])
     case = await _case(db, dispute_id)
     delivered = datetime.fromisoformat(case.data["facts"]["delivered_at"])
-    assert f"delivered to London, GB on {delivered:%Y-%m-%d}" in evidence["uncategorized_text"]
+    assert f"delivered in London, GB on {delivered:%Y-%m-%d}" in evidence["uncategorized_text"]
     assert evidence["shipping_date"] and evidence["customer_name"] == "Emily Clarke"
     assert evidence["shipping_carrier"] == "DHL Express"
 
@@ -347,7 +347,7 @@ async def test_a_paypal_inquiry_is_answered_by_message_then_the_claim_by_evidenc
     (message,) = shown["messages"]
     assert "Colissimo" in message["content"] and "6A20121104FR" in message["content"]
     assert message["content"].startswith("Bonjour Paul,") and "(K" not in message["content"]  # his language (M1)
-    assert "livré le" in message["content"]
+    assert "livré à Rennes, FR le" in message["content"]  # the city from the tracking, no address claimed
     calls = (await world.http.get(f"{root}/_control/calls")).json()["calls"]
     assert not [c for c in calls if c["path"].endswith("/provide-evidence")]
 

@@ -95,13 +95,17 @@ async def test_changed_mind_return_runs_the_whole_procedure_and_refunds_once(wor
     instructions = world.mails(customer)[-1]
     assert "12 rue des Tanneurs" in instructions.text and "RMA-4521" in instructions.text
     # issue 14: the amount first told is the one refunded (delivery included and listed), and the
-    # promised date is never before the last day to post the parcel
+    # promised date is the legal one (D2), once the parcel or its tracking number is in
     assert "73,90" in instructions.text and "69,00" not in instructions.text.split("73,90")[0][-80:]
     assert "4,90" in instructions.text
     kinds = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
-    from zoneinfo import ZoneInfo
-    ship_by = kinds["return_shipping"].due_at.astimezone(ZoneInfo("Europe/Paris")) - timedelta(microseconds=1)
-    assert case_refund_day(instructions.text, ship_by.date()) >= ship_by.date()
+    from domain.deadlines import legal_refund_deadline
+    from flows.returns import withdrawal_at
+
+    legal = legal_refund_deadline(withdrawal_at(case), tz="Europe/Paris").legal.last_day
+    # L221-24: the refund once the parcel or its tracking number is in, by D2 at the latest
+    assert case_refund_day(instructions.text, legal) == legal
+    assert "colis ou son numéro de suivi" in instructions.text
     assert kinds["return_shipping"].status == "open" and kinds["return_reminder"].status == "open"
 
     assert await _event(world, await world.send_tracking("#1012", "6A99887766FR")) == "in_transit"

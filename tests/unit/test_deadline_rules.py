@@ -575,6 +575,25 @@ def test_a_belgian_customer_s_period_ending_on_21_july_ends_on_the_22nd() -> Non
     assert legal_refund_deadline(delivered, tz=PARIS, country="BE").legal.last_day == date(2027, 7, 22)
 
 
+def test_a_belgian_holiday_does_not_push_a_french_store_s_refund_date_later() -> None:
+    """Regulation 1182/71 uses the holidays where the act is done: the store refunds from France.
+    D2 is the earlier of the store's and the customer's carried-over day; the customer's own
+    periods (withdrawal, sending back) keep the customer's holidays."""
+    from domain.deadlines import promised_refund_day, return_shipping_deadline
+
+    told = paris(2027, 7, 7, 10)  # +14 = Wednesday 21 July 2027, Belgian national day
+    d2 = legal_refund_deadline(told, tz=PARIS, country="BE", store_country="FR")
+    assert d2.legal.last_day == date(2027, 7, 21)
+    assert d2.legal.due_at == datetime(2027, 7, 21, 22, 0, tzinfo=UTC)  # 24:00 Paris summer time
+    assert return_shipping_deadline(told, tz=PARIS, country="BE").last_day == date(2027, 7, 22)
+    assert promised_refund_day(told, business_days=30, tz=PARIS, store_country="FR", country="BE",
+                               released_at=told) == date(2027, 7, 21)
+    # and a French holiday does not push a Belgian customer's refund date later either
+    told = paris(2027, 6, 30, 10)  # +14 = Wednesday 14 July 2027, French national day, not Belgian
+    assert legal_refund_deadline(told, tz=PARIS, country="BE", store_country="FR").legal.last_day == date(2027, 7, 14)
+    assert legal_refund_deadline(told, tz=PARIS, country="FR", store_country="FR").legal.last_day == date(2027, 7, 15)
+
+
 def test_a_refund_on_the_carried_over_last_day_is_on_time() -> None:
     told = paris(2026, 4, 30, 10)  # +14 = Ascension (Thu 14 May 2026) -> Fri 15 May
     d2 = legal_refund_deadline(told, tz=PARIS)
@@ -605,9 +624,11 @@ def test_the_promised_refund_date_never_falls_after_d2() -> None:
     assert store_promise_deadline(told, 10, tz=PARIS).last_day > day  # what was promised before
 
 
-def test_the_promised_refund_date_is_never_before_the_last_day_to_post() -> None:
+def test_the_refund_date_told_with_the_return_instructions_is_d2_not_the_last_day_to_post() -> None:
     from domain.deadlines import promised_refund_day
 
+    # the message says "once the parcel or its tracking number is in, by D2 at the latest"
+    # (L221-24); the last day to post is no refund date
     told = paris(2026, 11, 27, 10)  # D2 = 11 December; the customer may post until 21 December
     day = promised_refund_day(told, business_days=5, tz=PARIS, ship_by=date(2026, 12, 21))
-    assert day == date(2026, 12, 21)
+    assert day == date(2026, 12, 11)

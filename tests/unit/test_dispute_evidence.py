@@ -98,15 +98,15 @@ def test_the_ship_date_is_the_day_the_parcel_left_and_the_name_is_the_full_bille
     pack = _pack(DisputeReason.NOT_RECEIVED)
     assert pack.shipping_date == "2026-11-02"  # not the delivery date (2026-11-05)
     assert pack.customer_name == "Paul Roux" and (pack.first_name, pack.last_name) == ("Paul", "Roux")
-    assert "delivered to Rennes, FR on 2026-11-05" in pack.answer
+    assert "delivered in Rennes, FR on 2026-11-05" in pack.answer
 
 
 def test_the_tracking_record_has_dates_the_address_and_the_address_match() -> None:
     text = _pdf_text(_pack(DisputeReason.NOT_RECEIVED).documents["shipping_documentation"])
     assert "Colissimo, tracking number 6A20121104FR" in text
-    assert "2026-11-02 09:30 UTC: shipped" in text and "2026-11-05 14:00 UTC: delivered to Rennes, FR" in text
-    assert "shipping address given with the order: 2 rue du Palais" in text
-    assert "same as the billing address" in text
+    assert "2026-11-02 09:30 UTC: shipped" in text and "2026-11-05 14:00 UTC: delivered in Rennes, FR" in text
+    assert "The order's shipping address is 2 rue du Palais" in text
+    assert "same as the billing address" in " ".join(text.split())
 
 
 def test_the_communication_log_and_receipt_are_documents() -> None:
@@ -128,7 +128,7 @@ def test_the_letter_reads_as_a_letter_without_internal_labels_or_rule_codes() ->
     text = _pdf_text(_pack(DisputeReason.NOT_RECEIVED).documents["summary"])
     assert text.startswith("Maison Lumiere - response to the dispute on order #1012")
     assert "To the dispute reviewer" in text and "Yours faithfully" in text
-    assert "Carrier tracking record" in text  # the documents enclosed, by name
+    assert "The store's summary of the carrier's tracking" in text  # the documents enclosed, by name
     for internal in ("Evidence held", "present:", "tracking, delivery_proof", "billing_shipping", "(K"):
         assert internal not in text
 
@@ -146,7 +146,9 @@ def test_the_paypal_inquiry_message_is_warm_in_the_customer_language(language: s
     delivered = _pack(DisputeReason.NOT_RECEIVED)
     text = inquiry_message(_facts(), delivered, language=language, store_name="Maison Lumiere")
     assert text.startswith(opening) and "6A20121104FR" in text and "Colissimo" in text and len(text) <= 2000
-    assert ("livré le 05/11/2026" if language == "fr" else "delivered on 05 November 2026") in text
+    assert ("livré à Rennes, FR le 05/11/2026" if language == "fr"
+            else "delivered in Rennes, FR on 05 November 2026") in text
+    assert "adresse de livraison de la commande" not in text and "delivery address of the order" not in text
     facts = _facts(delivered_at=None, delivered_to=None, shipments=[Shipment(
         carrier="Colissimo", number="6A20121104FR", shipped_at=SHIPPED, status="IN_TRANSIT")])
     moving = inquiry_message(facts, _pack(DisputeReason.NOT_RECEIVED, facts), language=language,
@@ -197,3 +199,21 @@ def test_paypal_750_usd_or_more_needs_signature_confirmation(amount: str, noted:
 ])
 def test_current_stripe_statuses_are_known(raw: str, ours: str) -> None:
     assert _STRIPE_STATUS[raw] == ours
+
+
+def test_only_the_city_comes_from_the_carrier_and_the_street_address_is_the_order_s() -> None:
+    """Issue 15 (lawyer's review): the parcel's record holds the city; the street address is the
+    order's. Never "delivered ... at the shipping address given with the order"."""
+    pack = _pack(DisputeReason.NOT_RECEIVED)
+    assert "delivered in Rennes, FR on 2026-11-05; the order's shipping address is 2 rue du Palais" in pack.answer
+    texts = [pack.answer, _pdf_text(pack.documents["shipping_documentation"])]
+    for text in texts:
+        assert "at the shipping address given with the order" not in text
+        assert "addressed to the shipping address given with the order" not in text
+        assert "delivered to Rennes" not in text
+
+
+def test_the_store_made_tracking_pdf_is_titled_as_the_store_s_summary() -> None:
+    text = _pdf_text(_pack(DisputeReason.NOT_RECEIVED).documents["shipping_documentation"])
+    assert "the store's summary of the carrier's tracking, order #1012" in text
+    assert "carrier tracking record" not in text.lower()

@@ -361,8 +361,8 @@ def test_partial_cancellation_refunds_the_missing_item_and_ships_the_rest(langua
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_converted_to_return_reassures_and_explains_what_to_do(language: Language) -> None:
     expected = {
-        "fr": ("ne vous coûte rien", "refuser", "renvoyer", "instructions de retour", "14 jours"),
-        "en": ("costs you nothing", "refuse it", "send it back", "return instructions", "14-day"),
+        "fr": ("ne vous coûte rien", "refuser", "renvoyer", "instructions de retour", "au plus tard le"),
+        "en": ("costs you nothing", "refuse it", "send it back", "return instructions", "at the latest"),
     }
     for part in both_parts(rendered("cancellation_converted_to_return", language)):
         part = part.replace("&#39;", "'")
@@ -472,3 +472,40 @@ def test_a_customer_s_own_partial_cancellation_is_not_the_out_of_stock_letter(la
         assert sad not in part and ("demandé" in part if language == "fr" else "as you asked" in part)
     for part in both_parts(stock_out):
         assert sad in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_customer_s_own_partial_cancellation_subject_does_not_say_out_of_stock(language: Language) -> None:
+    own = rendered("cancellation_partial", language, reason=CancellationReason.CHANGED_MIND)
+    stock_out = rendered("cancellation_partial", language, reason=CancellationReason.SUPPLIER_OUT_OF_STOCK)
+    unavailable = "plus disponible" if language == "fr" else "no longer available"
+    assert unavailable not in own.subject
+    assert ("annulé" if language == "fr" else "cancelled") in own.subject
+    assert unavailable in stock_out.subject
+
+
+@pytest.mark.parametrize("reason", [CancellationReason.CHANGED_MIND, CancellationReason.SUPPLIER_OUT_OF_STOCK])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_partial_cancellation_plain_text_lists_each_item_on_its_own_line(
+    language: Language, reason: CancellationReason
+) -> None:
+    text = rendered("cancellation_partial", language, reason=reason).text
+    assert ":-" not in text
+    assert "\n- Bougie Ambre" in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_conversion_email_gives_amount_delivery_method_and_the_d2_date(language: Language) -> None:
+    """C4/C8, M3: "nous vous rembourserons", the amount with its delivery, the method and the date."""
+    ctx = context_for("cancellation_converted_to_return", language)
+    ctx["refund"] = refund(language, amount="24.89") | {"delivery": format_money(eur("4.90"), language)}
+    told = {
+        "fr": ("nous vous rembourserons 24,89\u00a0€ (dont 4,90\u00a0€ de frais de livraison) sur la carte",
+               "au plus tard le " + format_date(EXPECTED_BY, language, reference=TODAY)),
+        "en": ("we'll refund €24.89 (including €4.90 for delivery) to the card",
+               "by " + format_date(EXPECTED_BY, language, reference=TODAY) + " at the latest"),
+    }
+    for part in both_parts(render("cancellation_converted_to_return", language, ctx)):
+        part = part.replace("&#39;", "'")
+        assert all(phrase in part for phrase in told[language]), part
+        assert "vous serez remboursé" not in part and "you will be refunded" not in part

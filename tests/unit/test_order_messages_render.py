@@ -71,3 +71,46 @@ def test_the_confirmation_states_the_withdrawal_period_and_the_legal_guarantee(l
         else:
             assert "to change your mind" in part and "then 14 days to send the item back" in part
             assert "2-year legal guarantee" in part
+
+
+@pytest.mark.parametrize("pays", [True, False])
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_confirmation_says_who_pays_return_postage_and_when_the_refund_delay_starts(
+    language: Any, pays: bool
+) -> None:
+    """L221-23/24 (lawyer's review): who pays the return postage, from the policy; the business days
+    counted from the parcel or its proof of dispatch; the store may wait for one of them."""
+    ctx = _confirmation(language, []) | {"customer_pays_return": pays}
+    message = render("order_confirmation", language, ctx)
+    assert message.html is not None
+    postage = {
+        ("fr", True): "Les frais de renvoi sont alors à votre charge.",
+        ("fr", False): "Nous prenons alors en charge les frais de renvoi.",
+        ("en", True): "The return postage is then yours to pay.",
+        ("en", False): "We then pay the return postage.",
+    }[(language, pays)]
+    told = {
+        "fr": ("sous 5 jours ouvrés après avoir reçu le colis ou la preuve de son envoi",
+               "au plus tard 14 jours après votre demande ; nous pouvons attendre d'avoir reçu le colis ou la "
+               "preuve de son envoi"),
+        "en": ("within 5 business days of receiving the parcel or the proof that you sent it",
+               "at the latest 14 days after your request; we may wait until we have received the parcel or the "
+               "proof that you sent it"),
+    }[language]
+    for part in (message.text, message.html.replace("&#39;", "'")):
+        assert postage in part and all(phrase in part for phrase in told), part
+        assert "une fois le colis renvoyé" not in part and "once the parcel is on its way back" not in part
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_confirmation_names_the_consumer_mediator_when_the_store_has_one(language: Any) -> None:
+    """L616-1: the consumer mediator, with its website, in the order confirmation."""
+    store = STORE.model_copy(update={"mediator_name": "CM2C", "mediator_website": "https://www.cm2c.net"})
+    ctx = _confirmation(language, []) | {"store": store_context(store, language)}
+    message = render("order_confirmation", language, ctx)
+    assert message.html is not None
+    for part in (message.text, message.html):
+        assert "CM2C" in part and "https://www.cm2c.net" in part
+        assert ("médiateur de la consommation" if language == "fr" else "consumer mediator") in part
+    plain = render("order_confirmation", language, _confirmation(language, []))
+    assert "CM2C" not in plain.text and ("médiateur" not in plain.text and "mediator" not in plain.text)

@@ -182,3 +182,12 @@ def test_a_store_on_its_own_domains_and_fourteen_days_has_no_warning() -> None:
 
 def test_the_parsed_policy_is_the_one_pydantic_reads() -> None:
     assert parse_policy(DEMO_TEXT, SOURCE) == StorePolicy.model_validate(yaml.safe_load(DEMO_TEXT))
+
+
+def test_a_store_without_a_consumer_mediator_is_warned() -> None:
+    """L616-1: the store names the consumer mediator it adheres to; setup says when none is set."""
+    lines = [line for line in DEMO_TEXT.splitlines(keepends=True) if not line.lstrip().startswith("mediator_")]
+    assert len(lines) < len(DEMO_TEXT.splitlines())  # the demo sets one
+    found = [w for w in warnings_for("".join(lines)) if w.startswith("store.mediator_name:")]
+    assert len(found) == 1 and "L616-1" in found[0] and "\n" not in found[0]
+    assert not [w for w in policy_warnings(parse_policy(DEMO_TEXT, SOURCE)) if "mediator" in w]

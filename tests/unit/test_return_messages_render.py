@@ -551,7 +551,7 @@ def test_instructions_give_address_rma_label_deadline_and_ask_for_tracking(langu
         assert RMA in part and LABEL_URL in part and SHIP_BY[language] in part
         assert all(phrase in part for phrase in ask[language])
         assert proof[language] in part and prepaid[language] in part
-        assert WILL_REFUND[language] in part and DELAY[language] in part
+        assert WILL_REFUND[language] in part.replace("Nous vous", "nous vous").replace("We'll", "we'll")
         assert day(date(2026, 12, 11), language) in part
     assert message.html is not None and f'<a href="{LABEL_URL}"' in message.html
     assert "12 rue des Lilas<br>69003 Lyon" in message.html
@@ -871,3 +871,32 @@ def test_return_postage_refunded_says_the_amount_and_the_cap_in_text_and_html(la
     assert "#1013" in message.subject
     uncapped = render("return_postage_refunded", language, ctx | {"capped": False})
     assert ("18,40" if language == "fr" else "€18.40") not in uncapped.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_instructions_refund_once_the_parcel_or_its_tracking_number_is_in_by_d2(language: Language) -> None:
+    """L221-24: the store may wait for the goods or the proof of dispatch, then refunds by the legal
+    date; "dès réception de votre colis" contradicted "vous rembourser sans attendre son arrivée"."""
+    told = {
+        "fr": ("dès que nous aurons reçu votre colis ou son numéro de suivi (la preuve de son envoi)",
+               "et au plus tard le " + day(date(2026, 12, 11), language)),
+        "en": ("as soon as we have your parcel or its tracking number (the proof that you sent it)",
+               "by " + day(date(2026, 12, 11), language) + " at the latest"),
+    }
+    for part in both_parts(rendered("return_instructions", language)):
+        assert all(phrase in part for phrase in told[language]), part
+        assert "Dès réception de votre colis, nous vous rembourserons" not in part
+        assert "As soon as your parcel reaches us, we'll refund" not in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_partial_refund_names_the_consumer_mediator_and_a_full_one_does_not(language: Language) -> None:
+    """L616-1: a partial refund is the store's refusal of part of the claim: the mediator is named."""
+    ctx = context_for("refund_confirmed", language)
+    ctx["store"] = {**ctx["store"], "mediator_name": "CM2C", "mediator_website": "https://www.cm2c.net"}
+    for part in both_parts(render("refund_confirmed", language, ctx)):
+        assert "CM2C, https://www.cm2c.net" in part
+        assert ("médiateur de la consommation" if language == "fr" else "consumer mediator") in part
+    full = render("refund_confirmed", language, ctx | {"partial": None})
+    for part in both_parts(full):
+        assert "CM2C" not in part
