@@ -424,7 +424,17 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         """customers/data_request, customers/redact, shop/redact: HMAC-verified like every Shopify
         webhook (above), stored, then recorded as a privacy request with its 30-day deadline; the
         scheduled check carries it out (tasks/privacy.py). Answered 200 once both are stored."""
-        shop = str(body.get("shop_domain") or request.headers.get("x-shopify-shop-domain") or runtime.store_id())
+        ours = runtime.store_id()
+        named = {str(v).strip().lower() for v in (body.get("shop_domain"), request.headers.get("x-shopify-shop-domain"))
+                 if v}
+        if named - {ours.lower()}:  # another shop's request (or a replay of one): kept, erases nothing
+            row, created = await inbox.store_inbound(
+                runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic, store_id=None, order_ref=None,
+                body=_text(raw), headers=_kept_headers(request), status="ignored",
+                reject_reason="kept: a compliance webhook for another shop, not this store (nothing done)",
+                http_status=200)
+            return Accepted(status="ignored" if created else "duplicate", event_id=row.id, message="not this store")
+        shop = ours
         found = body.get("customer")
         customer: dict[str, Any] = found if isinstance(found, dict) else {}
         email, phone = customer.get("email"), customer.get("phone")

@@ -182,8 +182,9 @@ async def footprint(db: Database, subject: Subject) -> Footprint:
         orders |= {c.order_ref for c in found.cases if c.order_ref}
         case_ids = [c.id for c in found.cases]
         if subject.whole_shop:
+            # only our shop's rows: a row with no shop (a refused request) is no shop's customer list
             inbound_filter: Any = or_(col(InboundEvent.store_id) == subject.store_id,
-                                      col(InboundEvent.store_id).is_(None), col(InboundEvent.case_id).in_(case_ids))
+                                      col(InboundEvent.case_id).in_(case_ids))
         else:
             ors = [col(InboundEvent.case_id).in_(case_ids)] if case_ids else []
             if orders:

@@ -148,6 +148,25 @@ async def test_shop_redact_erases_every_customer_of_the_shop(any_db: Database) -
     assert await _traces(any_db, LEA) == [] and await _traces(any_db, PAUL) == []
 
 
+async def test_shop_redact_touches_only_the_rows_of_our_shop(any_db: Database) -> None:
+    """Red-team finding 2: rows of no shop or of another shop are not this shop's customers."""
+    await _seed(any_db, LEA, "501")
+    bodies = {"none": json.dumps({"email": "zoe@example.org", "phone": "+33 6 00 11 22 33"}),
+              "other": json.dumps({"email": "yann@example.org", "address1": "3 quai Est"})}
+    async with any_db.session() as s:
+        s.add(InboundEvent(source="customer", delivery_id=None, topic="return.requested", store_id=None,
+                           status="rejected", http_status=422, body=bodies["none"], headers={}))
+        s.add(InboundEvent(source="shopify", delivery_id="w-other", topic="orders/create",
+                           store_id="other.myshopify.com", status="processed", body=bodies["other"], headers={}))
+        await s.commit()
+    await privacy.erase(any_db, privacy.Subject(store_id=STORE, whole_shop=True))
+    assert await _traces(any_db, LEA) == []
+    async with any_db.session() as s:
+        rows = {e.store_id or "none": e.body for e in (await s.exec(select(InboundEvent))).scalars()
+                if e.store_id != STORE}
+    assert {"none": rows["none"], "other": rows["other.myshopify.com"]} == bodies
+
+
 async def test_a_request_is_recorded_once_and_forgets_whom_it_was_about_when_done(any_db: Database) -> None:
     subject = privacy.Subject(email=LEA["email"], store_id=STORE, order_refs=["501"])
     row, created = await privacy.record_request(any_db, key="shopify:w-1", kind="erase", origin="shopify",
