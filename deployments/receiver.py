@@ -650,20 +650,22 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     # -- Operator ----------------------------------------------------------------------------------
 
     async def operator(request: Request, authorization: str | None = Header(default=None)) -> str:
-        """`Authorization: Bearer <token>` only, compared in constant time; after
-        `operator_failures_allowed` wrong tries from one address in the window, 429 until it passes."""
+        """`Authorization: Bearer <token>` only, compared in constant time, first: the right token
+        always passes (behind a proxy every operator shares one address). After
+        `operator_failures_allowed` wrong tries from one address in the window, wrong tokens get 429
+        until it passes."""
         client = f"operator:{client_address(request)}"
-        if wait := operator_failures.blocked(client):
-            raise HTTPException(status_code=429, detail="too many failed operator logins, retry later",
-                                headers={"Retry-After": str(max(1, round(wait)))})
         expected = settings.operator_token.get_secret_value().encode()
         scheme, _, given = (authorization or "").partition(" ")
         valid = hmac.compare_digest(given.strip().encode(), expected)  # constant time, always computed
-        if scheme.lower() != "bearer" or not expected or not valid:
-            operator_failures.hit(client)
-            raise HTTPException(status_code=401, detail="operator token required (Authorization: Bearer ...)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        return "operator"
+        if scheme.lower() == "bearer" and expected and valid:
+            return "operator"
+        if wait := operator_failures.blocked(client):
+            raise HTTPException(status_code=429, detail="too many failed operator logins, retry later",
+                                headers={"Retry-After": str(max(1, round(wait)))})
+        operator_failures.hit(client)
+        raise HTTPException(status_code=401, detail="operator token required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
 
     async def _operator_event(request: Request, background: BackgroundTasks, topic: str,
                               model: type[SupplierReplyBody | StockMissingBody | ReturnUpdateBody]) -> Any:
