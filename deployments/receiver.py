@@ -371,7 +371,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         if topic in COMPLIANCE_TOPICS:  # GDPR: customers/data_request, customers/redact, shop/redact
             return await _compliance(topic, delivery_id, body, raw, request)
         order_ref = _webhook_order_ref(topic, body)
-        if (too_long := _too_long(**{"order id": order_ref})) is not None:
+        resource = body.get("id")  # a dispute's, a return's, a fulfillment event's id: stored and looked up
+        if (too_long := _too_long(**{"order id": order_ref,
+                                     "resource id": str(resource) if resource not in (None, "") else None,
+                                     "X-Shopify-Shop-Domain": request.headers.get("x-shopify-shop-domain")})):
             return await _reject("shopify", topic, raw, request, 400, too_long, delivery_id)
         own_case: str | None = None
         name = EVENT_NAMES.get(("shopify", topic))
@@ -444,6 +447,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                                  delivery_id)
         if not isinstance(orders, list):
             return await _reject("shopify", topic, raw, request, 400, "orders list is not a list", delivery_id)
+        ids = {"customer id": str(customer["id"]) if customer.get("id") else None,
+               **{f"order id {i}": str(o) for i, o in enumerate(orders) if isinstance(o, int | str)}}
+        if (too_long := _too_long(**ids)) is not None:
+            return await _reject("shopify", topic, raw, request, 400, too_long, delivery_id)
         row, created = await inbox.store_inbound(
             runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic, store_id=shop, order_ref=None,
             body=_text(raw), headers=_kept_headers(request), status="processed",
@@ -480,7 +487,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
     async def _processor_event(source: str, topic: str, event_id: str, dispute_id: str, raw: bytes,
                                request: Request, background: BackgroundTasks) -> Any:
-        if (too_long := _too_long(**{"event id": event_id})) is not None:
+        if (too_long := _too_long(**{"event id": event_id, "dispute id": dispute_id})) is not None:
             return await _reject(source, topic, raw, request, 400, too_long)
         name = EVENT_NAMES.get((source, topic))
         row, created = await inbox.store_inbound(

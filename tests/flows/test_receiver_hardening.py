@@ -244,12 +244,27 @@ async def test_ids_too_long_for_an_index_are_a_kept_4xx_on_both_backends(any_db:
                              "resource": {"dispute_id": "PP-D-1234", "status": "OPEN"}}).encode()
         answers["PayPal event id"] = await client.post(
             "/webhooks/paypal", content=paypal, headers={"PAYPAL-TRANSMISSION-SIG": "sig"})
+        # red-team finding 6: every id the receiver stores or looks up, not only delivery and order ids
+        for name, topic, doc in (
+                ("Shopify dispute id", "disputes/create", {"id": LONG, "order_id": 820982911946154508}),
+                ("Shopify return id", "returns/request", {"id": LONG, "order": {"id": 820982911946154508}}),
+                ("Shopify customer id", "customers/redact", {"shop_domain": runtime.store_id(),
+                                                             "customer": {"id": LONG, "email": "a@example.com"}})):
+            raw = json.dumps(doc).encode()
+            answers[name] = await client.post("/webhooks/shopify", content=raw, headers={
+                "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": sign_webhook("sandbox-webhook-secret", raw),
+                "X-Shopify-Webhook-Id": str(uuid.uuid4())})
+        event = json.dumps({"object": "event", "id": "evt_dispute_long", "type": "charge.dispute.created",
+                            "data": {"object": {"id": "du_" + LONG}}}).encode()
+        answers["Stripe dispute id"] = await client.post(
+            "/webhooks/stripe", content=event, headers={"Stripe-Signature": sign_payload(event, "whsec_sandbox")})
         answers["Idempotency-Key"] = await client.post(
             "/requests/cancellation", headers={"Idempotency-Key": LONG},
             json={"order_number": "#1001", "email": "a@example.com", "reason": "changed_mind"})
     statuses = {name: r.status_code for name, r in answers.items()}
     assert all(400 <= s < 500 for s in statuses.values()), statuses
-    for name in ("Shopify webhook id", "Shopify order id", "Stripe event id", "Idempotency-Key"):
+    for name in ("Shopify webhook id", "Shopify order id", "Stripe event id", "Idempotency-Key", "Shopify dispute id",
+                 "Shopify return id", "Shopify customer id", "Stripe dispute id"):
         assert "longer than 255 characters" in answers[name].json()["reason"], name
     kept = await inbox.recent_by_status(any_db, "rejected", limit=20)
     assert len(kept) == len(answers)  # every one kept for inspection
