@@ -88,6 +88,8 @@ class ReceiverSettings(VendorSettings):
     operator_failures_allowed: int = 10  # wrong operator tokens per client address and window...
     operator_failure_window_seconds: float = 300.0  # ...then 429 with Retry-After until it passes
     max_body_bytes: int = 1_000_000
+    rejected_body_bytes: int = 16 * 1024  # what is kept of a refused body (accepted bodies are kept whole)
+    throttled_body_bytes: int = 1024  # ...and of a 429's body (its headers are kept too)
     max_id_chars: int = 255  # delivery, event and order ids, Idempotency-Key: longer is refused (4xx)
     body_read_timeout_seconds: float = 10.0  # the whole body, in the app (a stalled body: 408)
     header_read_timeout_seconds: float = 10.0  # a request's headers, in uvicorn (then the line is closed)
@@ -271,10 +273,13 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                       delivery_id: str | None = None, *, retry_after: float | None = None) -> JSONResponse:
         """Keep bad input for inspection, then answer a clear 4xx."""
         reason = inbox.storable_text(reason)  # it may quote the input: storable, and encodable in the answer
+        # Kept, but not whole: refusals cost the sender nothing, so they must not fill the disk.
+        keep = settings.throttled_body_bytes if status == 429 else settings.rejected_body_bytes
+        stored_reason = reason if len(raw) <= keep else f"{reason} (body truncated from {len(raw)} bytes)"
         await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=delivery_id, topic=topic or "unknown",
-            body=_text(raw[: settings.max_body_bytes]), headers=_kept_headers(request),
-            status="rejected", reject_reason=reason, http_status=status,
+            body=_text(raw[:keep]), headers=_kept_headers(request),
+            status="rejected", reject_reason=stored_reason, http_status=status,
         )
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
         if status in (408, 413):  # the body was not read to its end: the connection cannot be reused

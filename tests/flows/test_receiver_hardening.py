@@ -270,6 +270,25 @@ async def test_ids_too_long_for_an_index_are_a_kept_4xx_on_both_backends(any_db:
     assert len(kept) == len(answers)  # every one kept for inspection
 
 
+# -- refused bodies kept, but not whole (red-team finding 4) ---------------------------------------------------
+
+async def test_refused_bodies_are_kept_cut_and_429s_keep_only_their_first_kilobyte(
+        any_db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "db", lambda: any_db)
+    app = create_app(ReceiverSettings(ip_requests_per_minute=1), emit_loop=False)
+    body = json.dumps({"order_number": "#1", "email": "a@example.com", "note": "x" * 200_000}).encode()
+    async with _client(app, "198.51.100.40") as client:
+        first = await client.post("/requests/return", content=body, headers={"Content-Type": "application/json"})
+        second = await client.post("/requests/return", content=body, headers={"Content-Type": "application/json"})
+    assert (first.status_code, second.status_code) == (422, 429)
+    assert "truncated" not in first.json()["reason"]  # the sender's answer is unchanged
+    kept = {r.http_status: r for r in await inbox.recent_by_status(any_db, "rejected", limit=5)}
+    assert kept[422].body == body[:16 * 1024].decode() and kept[429].body == body[:1024].decode()
+    for row in kept.values():
+        assert row.reject_reason is not None and f"(body truncated from {len(body)} bytes)" in row.reject_reason
+    assert kept[429].headers  # who sent it stays readable
+
+
 # -- Idempotency-Key reused for another request ----------------------------------------------------------------
 
 async def test_an_idempotency_key_reused_for_another_request_is_refused_not_duplicate(world: World, db: Any) -> None:
