@@ -275,11 +275,12 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         reason = inbox.storable_text(reason)  # it may quote the input: storable, and encodable in the answer
         # Kept, but not whole: refusals cost the sender nothing, so they must not fill the disk.
         keep = settings.throttled_body_bytes if status == 429 else settings.rejected_body_bytes
-        stored_reason = reason if len(raw) <= keep else f"{reason} (body truncated from {len(raw)} bytes)"
+        if len(raw) > keep:  # said in the answer too: the reason kept is the reason given
+            reason = f"{reason} (body truncated from {len(raw)} bytes)"
         await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=delivery_id, topic=topic or "unknown",
             body=_text(raw[:keep]), headers=_kept_headers(request),
-            status="rejected", reject_reason=stored_reason, http_status=status,
+            status="rejected", reject_reason=reason, http_status=status,
         )
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
         if status in (408, 413):  # the body was not read to its end: the connection cannot be reused
