@@ -88,6 +88,8 @@ class ReceiverSettings(VendorSettings):
     operator_failures_allowed: int = 10  # wrong operator tokens per client address and window...
     operator_failure_window_seconds: float = 300.0  # ...then 429 with Retry-After until it passes
     max_body_bytes: int = 1_000_000
+    rejected_body_bytes: int = 16 * 1024  # what is kept of a refused body (accepted bodies are kept whole)
+    throttled_body_bytes: int = 1024  # ...and of a 429's body (its headers are kept too)
     max_id_chars: int = 255  # delivery, event and order ids, Idempotency-Key: longer is refused (4xx)
     body_read_timeout_seconds: float = 10.0  # the whole body, in the app (a stalled body: 408)
     header_read_timeout_seconds: float = 10.0  # a request's headers, in uvicorn (then the line is closed)
@@ -271,9 +273,13 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                       delivery_id: str | None = None, *, retry_after: float | None = None) -> JSONResponse:
         """Keep bad input for inspection, then answer a clear 4xx."""
         reason = inbox.storable_text(reason)  # it may quote the input: storable, and encodable in the answer
+        # Kept, but not whole: refusals cost the sender nothing, so they must not fill the disk.
+        keep = settings.throttled_body_bytes if status == 429 else settings.rejected_body_bytes
+        if len(raw) > keep:  # said in the answer too: the reason kept is the reason given
+            reason = f"{reason} (body truncated from {len(raw)} bytes)"
         await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=delivery_id, topic=topic or "unknown",
-            body=_text(raw[: settings.max_body_bytes]), headers=_kept_headers(request),
+            body=_text(raw[:keep]), headers=_kept_headers(request),
             status="rejected", reject_reason=reason, http_status=status,
         )
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
@@ -371,7 +377,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         if topic in COMPLIANCE_TOPICS:  # GDPR: customers/data_request, customers/redact, shop/redact
             return await _compliance(topic, delivery_id, body, raw, request)
         order_ref = _webhook_order_ref(topic, body)
-        if (too_long := _too_long(**{"order id": order_ref})) is not None:
+        resource = body.get("id")  # a dispute's, a return's, a fulfillment event's id: stored and looked up
+        if (too_long := _too_long(**{"order id": order_ref,
+                                     "resource id": str(resource) if resource not in (None, "") else None,
+                                     "X-Shopify-Shop-Domain": request.headers.get("x-shopify-shop-domain")})):
             return await _reject("shopify", topic, raw, request, 400, too_long, delivery_id)
         own_case: str | None = None
         name = EVENT_NAMES.get(("shopify", topic))
@@ -424,7 +433,17 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         """customers/data_request, customers/redact, shop/redact: HMAC-verified like every Shopify
         webhook (above), stored, then recorded as a privacy request with its 30-day deadline; the
         scheduled check carries it out (tasks/privacy.py). Answered 200 once both are stored."""
-        shop = str(body.get("shop_domain") or request.headers.get("x-shopify-shop-domain") or runtime.store_id())
+        ours = runtime.store_id()
+        named = {str(v).strip().lower() for v in (body.get("shop_domain"), request.headers.get("x-shopify-shop-domain"))
+                 if v}
+        if named - {ours.lower()}:  # another shop's request (or a replay of one): kept, erases nothing
+            row, created = await inbox.store_inbound(
+                runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic, store_id=None, order_ref=None,
+                body=_text(raw), headers=_kept_headers(request), status="ignored",
+                reject_reason="kept: a compliance webhook for another shop, not this store (nothing done)",
+                http_status=200)
+            return Accepted(status="ignored" if created else "duplicate", event_id=row.id, message="not this store")
+        shop = ours
         found = body.get("customer")
         customer: dict[str, Any] = found if isinstance(found, dict) else {}
         email, phone = customer.get("email"), customer.get("phone")
@@ -434,6 +453,10 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                                  delivery_id)
         if not isinstance(orders, list):
             return await _reject("shopify", topic, raw, request, 400, "orders list is not a list", delivery_id)
+        ids = {"customer id": str(customer["id"]) if customer.get("id") else None,
+               **{f"order id {i}": str(o) for i, o in enumerate(orders) if isinstance(o, int | str)}}
+        if (too_long := _too_long(**ids)) is not None:
+            return await _reject("shopify", topic, raw, request, 400, too_long, delivery_id)
         row, created = await inbox.store_inbound(
             runtime.db(), source="shopify", delivery_id=delivery_id, topic=topic, store_id=shop, order_ref=None,
             body=_text(raw), headers=_kept_headers(request), status="processed",
@@ -470,7 +493,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
 
     async def _processor_event(source: str, topic: str, event_id: str, dispute_id: str, raw: bytes,
                                request: Request, background: BackgroundTasks) -> Any:
-        if (too_long := _too_long(**{"event id": event_id})) is not None:
+        if (too_long := _too_long(**{"event id": event_id, "dispute id": dispute_id})) is not None:
             return await _reject(source, topic, raw, request, 400, too_long)
         name = EVENT_NAMES.get((source, topic))
         row, created = await inbox.store_inbound(
@@ -640,20 +663,22 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     # -- Operator ----------------------------------------------------------------------------------
 
     async def operator(request: Request, authorization: str | None = Header(default=None)) -> str:
-        """`Authorization: Bearer <token>` only, compared in constant time; after
-        `operator_failures_allowed` wrong tries from one address in the window, 429 until it passes."""
+        """`Authorization: Bearer <token>` only, compared in constant time, first: the right token
+        always passes (behind a proxy every operator shares one address). After
+        `operator_failures_allowed` wrong tries from one address in the window, wrong tokens get 429
+        until it passes."""
         client = f"operator:{client_address(request)}"
-        if wait := operator_failures.blocked(client):
-            raise HTTPException(status_code=429, detail="too many failed operator logins, retry later",
-                                headers={"Retry-After": str(max(1, round(wait)))})
         expected = settings.operator_token.get_secret_value().encode()
         scheme, _, given = (authorization or "").partition(" ")
         valid = hmac.compare_digest(given.strip().encode(), expected)  # constant time, always computed
-        if scheme.lower() != "bearer" or not expected or not valid:
-            operator_failures.hit(client)
-            raise HTTPException(status_code=401, detail="operator token required (Authorization: Bearer ...)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        return "operator"
+        if scheme.lower() == "bearer" and expected and valid:
+            return "operator"
+        if wait := operator_failures.blocked(client):
+            raise HTTPException(status_code=429, detail="too many failed operator logins, retry later",
+                                headers={"Retry-After": str(max(1, round(wait)))})
+        operator_failures.hit(client)
+        raise HTTPException(status_code=401, detail="operator token required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
 
     async def _operator_event(request: Request, background: BackgroundTasks, topic: str,
                               model: type[SupplierReplyBody | StockMissingBody | ReturnUpdateBody]) -> Any:

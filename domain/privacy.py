@@ -174,6 +174,46 @@ def personal_values(doc: Any, *, strong_only: bool = False) -> set[str]:
     return {v for v in found if len(v) >= MIN_TOKEN and v != ERASED}
 
 
+_LOOKS_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]{2,}$")
+_LOOKS_PHONE = re.compile(r"^\+?\(?\d[\d\s().-]*\d$")
+# A phone number as text writes it: "+33 6 12 34 56 78", "06.12.34.56.78", "(0)6 12-34-56-78".
+_PHONE_RUN = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,}\d(?!\w)")
+PHONE_CORE_DIGITS = 9  # the subscriber part, the same with or without a country code or a trunk 0
+
+
+def looks_like_email(value: str) -> bool:
+    return bool(_LOOKS_EMAIL.match(value.strip()))
+
+
+def phone_core(value: str) -> str | None:
+    """The digits that identify a phone number whatever its format: "06 12 34 56 78" and
+    "+33612345678" are both "612345678". None when `value` is not a phone number (8-15 digits)."""
+    value = value.strip()
+    if not _LOOKS_PHONE.match(value):
+        return None
+    digits = re.sub(r"\D", "", value)
+    if not 8 <= len(digits) <= 15:
+        return None
+    return digits[-PHONE_CORE_DIGITS:]
+
+
+def looks_like_full_name_or_address(value: str) -> bool:
+    """Two words or more ("Léa Moreau", "12 rue des Lilas"): one word ("defective", ".com") names no one."""
+    words = value.split()
+    return len(words) >= 2 and len(value.strip()) >= 6
+
+
+def _redact_phones(text: str, cores: set[str]) -> str:
+    if not cores or not any(ch.isdigit() for ch in text):
+        return text
+
+    def sub(match: re.Match[str]) -> str:
+        core = phone_core(match.group(0))
+        return ERASED if core is not None and core in cores else match.group(0)
+
+    return _PHONE_RUN.sub(sub, text)
+
+
 def _variants(token: str) -> set[str]:
     """A token as text shows it and as JSON escapes it (`Zoé` is `Zo\\u00e9` in an ASCII JSON dump)."""
     escaped = json.dumps(token)[1:-1]
@@ -181,12 +221,14 @@ def _variants(token: str) -> set[str]:
 
 
 def redact_text(text: str, tokens: set[str]) -> str:
-    """`text` with every token (case-insensitive, also in its JSON-escaped form) replaced by ERASED."""
+    """`text` with every token (case-insensitive, also in its JSON-escaped form) replaced by ERASED;
+    a phone token also in any other format ("06 12 34 56 78" for "+33612345678")."""
     pieces = sorted({v for t in tokens if len(t) >= MIN_TOKEN for v in _variants(t)}, key=len, reverse=True)
     if not pieces or not text:
         return text
     pattern = re.compile("|".join(re.escape(p) for p in pieces), re.IGNORECASE)
-    return pattern.sub(ERASED, text)
+    cores = {c for t in tokens if (c := phone_core(t))}  # the same phone written another way
+    return _redact_phones(pattern.sub(ERASED, text), cores)
 
 
 def redact_json(doc: Any, tokens: set[str], *, inside: bool = False) -> Any:

@@ -25,7 +25,16 @@ from sqlalchemy import JSON, String, Text, cast, func, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.sql.sqltypes import AutoString  # sqlmodel's `str` columns: a TypeDecorator, not a String
 
-from domain.privacy import ERASED, personal_values, redact_body, redact_json, redact_text
+from domain.privacy import (
+    ERASED,
+    looks_like_email,
+    looks_like_full_name_or_address,
+    personal_values,
+    phone_core,
+    redact_body,
+    redact_json,
+    redact_text,
+)
 from ledger._sql import insert_ignore
 from ledger.db import Database
 from ledger.models import (
@@ -142,6 +151,18 @@ def _contains(column: Any, needle: str) -> Any:
     return func.lower(cast(column, Text)).contains(needle.lower(), autoescape=True)
 
 
+def _verified(row: InboundEvent) -> bool:
+    """An order as Shopify sent it (HMAC-checked, accepted): a source of the values to erase."""
+    return row.source == "shopify" and row.status != "rejected"
+
+
+def _identifies(value: str, *, from_order: bool) -> bool:
+    """A value erased in every table must name one person: an email, a phone number, or (from a
+    verified Shopify order only) a full name or a street line."""
+    return looks_like_email(value) or phone_core(value) is not None or (
+        from_order and looks_like_full_name_or_address(value))
+
+
 async def footprint(db: Database, subject: Subject) -> Footprint:
     """Everything the ledger holds about `subject` (a customer, or every customer of a shop)."""
     found = Footprint()
@@ -161,8 +182,9 @@ async def footprint(db: Database, subject: Subject) -> Footprint:
         orders |= {c.order_ref for c in found.cases if c.order_ref}
         case_ids = [c.id for c in found.cases]
         if subject.whole_shop:
+            # only our shop's rows: a row with no shop (a refused request) is no shop's customer list
             inbound_filter: Any = or_(col(InboundEvent.store_id) == subject.store_id,
-                                      col(InboundEvent.store_id).is_(None), col(InboundEvent.case_id).in_(case_ids))
+                                      col(InboundEvent.case_id).in_(case_ids))
         else:
             ors = [col(InboundEvent.case_id).in_(case_ids)] if case_ids else []
             if orders:
@@ -170,6 +192,8 @@ async def footprint(db: Database, subject: Subject) -> Footprint:
             for needle in (subject.email, subject.phone):
                 if needle and len(needle) >= 3:
                     ors.append(_contains(InboundEvent.body, needle))
+            if subject.phone and (core := phone_core(subject.phone)):
+                ors.append(_digits_contain(InboundEvent.body, core))
             inbound_filter = or_(*ors) if ors else None
         if inbound_filter is not None:
             found.inbound = list((await s.exec(select(InboundEvent).where(inbound_filter))).all())
@@ -184,20 +208,25 @@ async def footprint(db: Database, subject: Subject) -> Footprint:
                 continue
             rows = (await s.exec(select(model).where(col(model.case_id).in_(case_ids)))).all()  # type: ignore[attr-defined]
             found.by_case[_name(model)] = list(rows)
+    # Only verified sources name the values erased elsewhere (a refused form says whatever its sender
+    # wrote: "phone": ".com" would erase every customer's email). The customer's own rows are
+    # pseudonymised whole anyway (redact_json erases every personal key of them).
     tokens = {t for t in (subject.email, subject.phone) if t}
     strong = set(tokens)
     for row in found.inbound:
+        if not _verified(row):
+            continue
         try:
             doc = json.loads(row.body)
         except (ValueError, RecursionError):
             continue
         tokens |= personal_values(doc)
-        strong |= personal_values(doc, strong_only=True)
-    for case in found.cases:
+        strong |= {v for v in personal_values(doc, strong_only=True) if _identifies(v, from_order=True)}
+    for case in found.cases:  # the product wrote them, from the customer's verified order
         tokens |= {t for t in (case.customer_email, case.customer_first_name) if t and t != ERASED}
         strong |= {case.customer_email} if case.customer_email else set()
         tokens |= personal_values(case.data)
-        strong |= personal_values(case.data, strong_only=True)
+        strong |= {v for v in personal_values(case.data, strong_only=True) if _identifies(v, from_order=False)}
     found.tokens = {t for t in tokens if len(t.strip()) >= 3 and t != ERASED}
     found.strong = {t for t in strong if len(t.strip()) >= 3 and t != ERASED}
     return found
@@ -313,6 +342,13 @@ async def erase(db: Database, subject: Subject) -> dict[str, int]:
     return counts
 
 
+def _digits_contain(column: Any, digits: str) -> Any:
+    stripped: Any = cast(column, Text)
+    for sep in (" ", ".", "-", "(", ")"):
+        stripped = func.replace(stripped, sep, "")
+    return stripped.contains(digits, autoescape=True)
+
+
 async def _scan_and_erase(db: Database, model: type[SQLModel], tokens: set[str]) -> int:
     """Redact the rows of `model` whose text or JSON columns still hold a token."""
     if not tokens:
@@ -321,6 +357,8 @@ async def _scan_and_erase(db: Database, model: type[SQLModel], tokens: set[str])
     needles = {v for t in tokens for v in (t, json.dumps(t)[1:-1])}
     table = model.__table__  # type: ignore[attr-defined]
     ors = [_contains(table.c[name], n) for name in columns for n in needles]
+    cores = {c for t in tokens if (c := phone_core(t))}  # a phone in any format: compared by its digits
+    ors += [_digits_contain(table.c[name], c) for name in columns for c in cores]
     if not ors:
         return 0
     changed = 0

@@ -13,8 +13,10 @@ flow's second look):
   API is slow (certificates are fetched once per URL and cached);
 - PayPal recommends it; the API stays the fallback the flow may use.
 The certificate URL must be https on a PayPal host (`paypal.com` or a subdomain): anything else is
-refused without a fetch, so a forger cannot bring their own certificate. The certificate must be
-within its validity dates. The sandbox's fake serves its own self-signed certificate on loopback;
+refused without a fetch, so a forger cannot bring their own certificate; only printable ASCII is
+accepted in it, and any failure of the fetch is "unverified", never an error. The certificate must
+be within its validity dates and issued to `messageverificationcerts.paypal.com` (its SAN, or its
+CN), as PayPal advises. The sandbox's fake serves its own self-signed certificate on loopback;
 its host is accepted only in sandbox mode (`AFTERSALES_SANDBOX=1` and `AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS`).
 
 The event is spliced into the verify API's request byte for byte, never re-serialised: what
@@ -101,6 +103,20 @@ def verification_request(headers: Mapping[str, str], raw_body: bytes, webhook_id
     return head[:-1] + b',"webhook_event":' + raw_body.strip() + b"}"
 
 
+PAYPAL_CERT_NAME = "messageverificationcerts.paypal.com"  # the subject of PayPal's signing certificate
+
+
+def _names(cert: x509.Certificate, name: str) -> bool:
+    """`cert` is issued to `name`: its subject alternative names (DNS), or its subject's CN."""
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = {d.lower() for d in sans.get_values_for_type(x509.DNSName)}
+    except (x509.ExtensionNotFound, ValueError):
+        dns = set()
+    cns = {str(a.value).lower() for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)}
+    return name in (dns or cns)
+
+
 AUTH_ALGO = "SHA256withRSA"  # the one PAYPAL-AUTH-ALGO PayPal documents and sends
 PAYPAL_CERT_DOMAIN = "paypal.com"
 
@@ -133,6 +149,10 @@ class PayPalWebhookVerifier:
         self._certs: OrderedDict[str, x509.Certificate] = OrderedDict()
 
     def cert_url_allowed(self, cert_url: str) -> bool:
+        # Printable ASCII only: a tab or a newline ("https://evil.com\t.paypal.com/c") would pass the
+        # host check below and then be refused (or read otherwise) by the HTTP client.
+        if not cert_url or not all(0x21 <= ord(ch) <= 0x7E for ch in cert_url):
+            return False
         try:
             parts = urlsplit(cert_url)
             host = (parts.hostname or "").lower()
@@ -153,6 +173,8 @@ class PayPalWebhookVerifier:
             answer = await http.get(cert_url, follow_redirects=False, timeout=5.0)
         except httpx.HTTPError as exc:
             return Verification(False, f"PAYPAL-CERT-URL could not be fetched ({type(exc).__name__})", retryable=True)
+        except Exception as exc:  # an URL the client refuses (InvalidURL...): unverified, never a 5xx
+            return Verification(False, f"PAYPAL-CERT-URL could not be fetched ({type(exc).__name__})")
         if answer.status_code >= 500 or answer.status_code == 429:
             return Verification(False, f"PAYPAL-CERT-URL answered {answer.status_code}", retryable=True)
         if answer.status_code != 200:
@@ -186,6 +208,11 @@ class PayPalWebhookVerifier:
         now = self._clock()
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             return Verification(False, "the PAYPAL-CERT-URL certificate is expired or not yet valid")
+        host = (urlsplit(fields["cert_url"]).hostname or "").lower()
+        if host not in self.extra_cert_hosts and not _names(cert, PAYPAL_CERT_NAME):
+            # PayPal's guidance: the certificate is issued to messageverificationcerts.paypal.com.
+            # The sandbox fake's own certificate (sandbox mode only) is exempt.
+            return Verification(False, f"the PAYPAL-CERT-URL certificate is not issued to {PAYPAL_CERT_NAME}")
         key = cert.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             return Verification(False, "the PAYPAL-CERT-URL certificate has no RSA key")

@@ -93,3 +93,15 @@ async def test_repeated_failures_from_one_address_are_slowed_down(world: World, 
                for _ in range(11)]
     assert answers == [401] * 10 + [429]
     assert [x.http_status for x in await _rows(db)] == [401] * 10 + [429]  # refusals are kept too
+
+
+async def test_a_control_character_in_the_certificate_url_is_a_kept_401_and_counted(world: World, db: Any) -> None:
+    """Red-team finding 3: a tab passed the host check, then the HTTP client raised: a 5xx, not kept."""
+    headers, body = await _genuine(world)
+    bad = {**headers, "PAYPAL-CERT-URL": "https://evil.com\t.paypal.com/c"}
+    answers = [(await world.receiver.post("/webhooks/paypal", content=body, headers=bad)).status_code
+               for _ in range(11)]
+    assert answers == [401] * 10 + [429]  # unverified, and counted like any other failure
+    rows = await _rows(db)
+    assert [(x.source, x.http_status) for x in rows] == [("paypal-unverified", 401)] * 10 + [("paypal-unverified", 429)]
+    assert "not a PayPal certificate URL" in (rows[0].reject_reason or "")

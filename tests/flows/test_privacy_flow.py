@@ -122,6 +122,19 @@ async def test_compliance_webhooks_are_verified_and_recorded_once(world: World, 
     assert len(await privacy.open_requests(db)) == 1
 
 
+async def test_a_compliance_webhook_for_another_shop_is_kept_and_erases_nothing(world: World, db: Any) -> None:
+    """Red-team finding 2: Shopify expects 200, but another shop's request is not ours to carry out."""
+    for webhook_id, topic in (("gdpr-o1", "shop/redact"), ("gdpr-o2", "customers/redact")):
+        r = await world.webhook(topic, {"shop_id": 1, "shop_domain": "someone-else.myshopify.com",
+                                        "customer": {"id": 1, "email": JULIEN["email"]}}, webhook_id=webhook_id)
+        assert r.status_code == 200, r.text
+        assert (r.json()["status"], r.json()["message"]) == ("ignored", "not this store")
+    assert await privacy.open_requests(db) == []
+    async with db.session() as s:
+        kept = (await s.exec(select(InboundEvent).where(InboundEvent.delivery_id == "gdpr-o1"))).one()
+    assert kept.status == "ignored" and "another shop" in (kept.reject_reason or "")
+
+
 async def test_the_operator_s_command_erases_a_customer_who_wrote_by_email(world: World, db: Any) -> None:
     from deployments.privacy import list_open, request_and_carry_out
 

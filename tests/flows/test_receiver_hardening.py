@@ -195,10 +195,14 @@ async def test_repeated_operator_failures_are_slowed_down_per_address(db: Any) -
             assert r.status_code == 401
         r = await attacker.get("/operator/rejected", headers={"Authorization": "Bearer guess-3"})
         assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
-        # Even the right token waits from that address: guessing has no feedback left...
-        assert (await attacker.get("/operator/rejected", headers=good)).status_code == 429
-        # ...while the operator, elsewhere, is not locked out.
+        r = await attacker.get("/operator/rejected", headers={"Authorization": "Bearer guess-4"})
+        assert r.status_code == 429  # every wrong guess waits: no 401 to tell it was checked
+        # The right token always passes, even from that address (behind a proxy everyone shares it:
+        # red-team finding 5), and from elsewhere.
+        assert (await attacker.get("/operator/rejected", headers=good)).status_code == 200
         assert (await operator.get("/operator/rejected", headers=good)).status_code == 200
+        r = await attacker.get("/operator/rejected", headers={"Authorization": "Bearer guess-5"})
+        assert r.status_code == 429  # a success does not reset the wrong tokens' wait
 
 
 async def test_the_public_openapi_document_lists_no_operator_route() -> None:
@@ -240,15 +244,49 @@ async def test_ids_too_long_for_an_index_are_a_kept_4xx_on_both_backends(any_db:
                              "resource": {"dispute_id": "PP-D-1234", "status": "OPEN"}}).encode()
         answers["PayPal event id"] = await client.post(
             "/webhooks/paypal", content=paypal, headers={"PAYPAL-TRANSMISSION-SIG": "sig"})
+        # red-team finding 6: every id the receiver stores or looks up, not only delivery and order ids
+        for name, topic, doc in (
+                ("Shopify dispute id", "disputes/create", {"id": LONG, "order_id": 820982911946154508}),
+                ("Shopify return id", "returns/request", {"id": LONG, "order": {"id": 820982911946154508}}),
+                ("Shopify customer id", "customers/redact", {"shop_domain": runtime.store_id(),
+                                                             "customer": {"id": LONG, "email": "a@example.com"}})):
+            raw = json.dumps(doc).encode()
+            answers[name] = await client.post("/webhooks/shopify", content=raw, headers={
+                "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": sign_webhook("sandbox-webhook-secret", raw),
+                "X-Shopify-Webhook-Id": str(uuid.uuid4())})
+        event = json.dumps({"object": "event", "id": "evt_dispute_long", "type": "charge.dispute.created",
+                            "data": {"object": {"id": "du_" + LONG}}}).encode()
+        answers["Stripe dispute id"] = await client.post(
+            "/webhooks/stripe", content=event, headers={"Stripe-Signature": sign_payload(event, "whsec_sandbox")})
         answers["Idempotency-Key"] = await client.post(
             "/requests/cancellation", headers={"Idempotency-Key": LONG},
             json={"order_number": "#1001", "email": "a@example.com", "reason": "changed_mind"})
     statuses = {name: r.status_code for name, r in answers.items()}
     assert all(400 <= s < 500 for s in statuses.values()), statuses
-    for name in ("Shopify webhook id", "Shopify order id", "Stripe event id", "Idempotency-Key"):
+    for name in ("Shopify webhook id", "Shopify order id", "Stripe event id", "Idempotency-Key", "Shopify dispute id",
+                 "Shopify return id", "Shopify customer id", "Stripe dispute id"):
         assert "longer than 255 characters" in answers[name].json()["reason"], name
     kept = await inbox.recent_by_status(any_db, "rejected", limit=20)
     assert len(kept) == len(answers)  # every one kept for inspection
+
+
+# -- refused bodies kept, but not whole (red-team finding 4) ---------------------------------------------------
+
+async def test_refused_bodies_are_kept_cut_and_429s_keep_only_their_first_kilobyte(
+        any_db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "db", lambda: any_db)
+    app = create_app(ReceiverSettings(ip_requests_per_minute=1), emit_loop=False)
+    body = json.dumps({"order_number": "#1", "email": "a@example.com", "note": "x" * 200_000}).encode()
+    async with _client(app, "198.51.100.40") as client:
+        first = await client.post("/requests/return", content=body, headers={"Content-Type": "application/json"})
+        second = await client.post("/requests/return", content=body, headers={"Content-Type": "application/json"})
+    assert (first.status_code, second.status_code) == (422, 429)
+    assert first.json()["reason"].endswith(f"(body truncated from {len(body)} bytes)")  # as kept
+    kept = {r.http_status: r for r in await inbox.recent_by_status(any_db, "rejected", limit=5)}
+    assert kept[422].body == body[:16 * 1024].decode() and kept[429].body == body[:1024].decode()
+    for row in kept.values():
+        assert row.reject_reason is not None and f"(body truncated from {len(body)} bytes)" in row.reject_reason
+    assert kept[429].headers  # who sent it stays readable
 
 
 # -- Idempotency-Key reused for another request ----------------------------------------------------------------

@@ -138,3 +138,56 @@ async def test_an_unreachable_certificate_host_is_reported_as_retryable(
     async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as http:
         result = await _verifier(paypal_fake).verify(http, headers, body)
     assert not result.ok and result.retryable
+
+
+# -- red-team finding 3: control characters in the URL, the certificate's name -------------------------
+
+@pytest.mark.parametrize("url", [
+    "https://evil.com\t.paypal.com/c", "https://evil.com\n.paypal.com/c", "https://api.paypal.com/c ert",
+    "https://api.paypal.com/c\x7f", "https://api.paypal.com/cért",
+])
+def test_a_certificate_url_with_whitespace_or_control_characters_is_refused(url: str) -> None:
+    assert PayPalWebhookVerifier("W").cert_url_allowed(url) is False
+
+
+def _self_signed(key: rsa.RSAPrivateKey, name: str) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(Encoding.PEM)
+
+
+@pytest.mark.parametrize(("name", "ok"), [("messageverificationcerts.paypal.com", True),
+                                          ("evil.example", False)])
+async def test_a_certificate_on_a_paypal_host_must_be_issued_to_paypal_s_signing_name(name: str, ok: bool) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    body = b'{"id":"WH-1","event_type":"CUSTOMER.DISPUTE.CREATED"}'
+    headers = {"PAYPAL-TRANSMISSION-ID": "t-1", "PAYPAL-TRANSMISSION-TIME": "2026-12-06T14:00:00Z",
+               "PAYPAL-CERT-URL": "https://api.paypal.com/v1/notifications/certs/CERT-1",
+               "PAYPAL-AUTH-ALGO": "SHA256withRSA"}
+    message = signed_message(headers["PAYPAL-TRANSMISSION-ID"], headers["PAYPAL-TRANSMISSION-TIME"], "W", body)
+    headers["PAYPAL-TRANSMISSION-SIG"] = base64.b64encode(key.sign(message, padding.PKCS1v15(),
+                                                                   hashes.SHA256())).decode()
+    pem = _self_signed(key, name)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200, content=pem))) as http:
+        result = await PayPalWebhookVerifier("W").verify(http, headers, body)
+    assert result.ok is ok and (ok or "messageverificationcerts.paypal.com" in result.reason)
+
+
+async def test_any_failure_of_the_certificate_fetch_is_unverified_not_an_error(
+    paypal_control: PayPalControl, paypal_fake: RunningFakePayPal
+) -> None:
+    headers, body = await _delivery(paypal_control)
+
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise httpx.InvalidURL("Invalid non-printable ASCII character in URL")  # not an httpx.HTTPError
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as http:
+        result = await _verifier(paypal_fake).verify(http, headers, body)
+    assert not result.ok and "InvalidURL" in result.reason

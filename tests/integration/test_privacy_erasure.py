@@ -148,6 +148,25 @@ async def test_shop_redact_erases_every_customer_of_the_shop(any_db: Database) -
     assert await _traces(any_db, LEA) == [] and await _traces(any_db, PAUL) == []
 
 
+async def test_shop_redact_touches_only_the_rows_of_our_shop(any_db: Database) -> None:
+    """Red-team finding 2: rows of no shop or of another shop are not this shop's customers."""
+    await _seed(any_db, LEA, "501")
+    bodies = {"none": json.dumps({"email": "zoe@example.org", "phone": "+33 6 00 11 22 33"}),
+              "other": json.dumps({"email": "yann@example.org", "address1": "3 quai Est"})}
+    async with any_db.session() as s:
+        s.add(InboundEvent(source="customer", delivery_id=None, topic="return.requested", store_id=None,
+                           status="rejected", http_status=422, body=bodies["none"], headers={}))
+        s.add(InboundEvent(source="shopify", delivery_id="w-other", topic="orders/create",
+                           store_id="other.myshopify.com", status="processed", body=bodies["other"], headers={}))
+        await s.commit()
+    await privacy.erase(any_db, privacy.Subject(store_id=STORE, whole_shop=True))
+    assert await _traces(any_db, LEA) == []
+    async with any_db.session() as s:
+        rows = {e.store_id or "none": e.body for e in (await s.exec(select(InboundEvent))).scalars()
+                if e.store_id != STORE}
+    assert {"none": rows["none"], "other": rows["other.myshopify.com"]} == bodies
+
+
 async def test_a_request_is_recorded_once_and_forgets_whom_it_was_about_when_done(any_db: Database) -> None:
     subject = privacy.Subject(email=LEA["email"], store_id=STORE, order_refs=["501"])
     row, created = await privacy.record_request(any_db, key="shopify:w-1", kind="erase", origin="shopify",
@@ -197,3 +216,51 @@ async def test_a_request_that_keeps_failing_goes_to_the_operator_before_its_due_
     assert len(late) == 1  # once per request
     still = {r.id: r.attempts for r in await privacy.open_requests(any_db)}
     assert still == {far.id: 2, near.id: 2}
+
+
+async def _paul_rows(db: Database) -> list[str]:
+    async with db.session() as s:
+        rows = [json.dumps([c.customer_email, c.reason_note, c.data]) for c in (await s.exec(select(Case))).scalars()]
+        rows += [e.body for e in (await s.exec(select(InboundEvent))).scalars() if e.order_ref == "502"]
+        rows += [m.body_text + m.to_address for m in (await s.exec(select(Message))).scalars()]
+        rows += [e.summary for e in (await s.exec(select(CaseEvent))).scalars()]
+    return rows
+
+
+async def test_a_refused_form_cannot_make_an_erasure_wipe_other_customers_values(any_db: Database) -> None:
+    """Red-team finding 1: values in an unverified (refused) body are not erased everywhere."""
+    await _seed(any_db, PAUL, "502")
+    async with any_db.session() as s:
+        paul = (await s.exec(select(Case))).scalars().one()
+        s.add(CaseEvent(case_id=paul.id, kind="note", summary="the candle arrived defective"))
+        s.add(InboundEvent(source="customer", delivery_id=None, topic="return.requested", store_id=None,
+                           status="rejected", http_status=422, reject_reason="reason: field required",
+                           body=json.dumps({"order_number": "#1", "email": "mallory@evil.test", "phone": ".com",
+                                            "address1": "defective", "name": "Bougie Figue"}),
+                           headers={"user-agent": "curl"}))
+        await s.commit()
+    before = await _paul_rows(any_db)
+
+    await privacy.erase(any_db, privacy.Subject(email="mallory@evil.test", store_id=STORE))
+
+    assert await _paul_rows(any_db) == before  # ".com", "defective", "Bougie Figue" still read as written
+    async with any_db.session() as s:
+        own = (await s.exec(select(InboundEvent).where(InboundEvent.status == "rejected"))).scalars().one()
+    assert "mallory" not in own.body and "defective" not in own.body  # her own row: pseudonymised whole
+
+
+async def test_a_phone_is_erased_whatever_its_format(any_db: Database) -> None:
+    await _seed(any_db, LEA, "501")
+    async with any_db.session() as s:  # rows about no case, the number written three other ways
+        for i, written in enumerate(["rappeler le 06 12 34 56 78 svp", "tel 0612345678.", "(+33) 6.12.34.56.78"]):
+            s.add(ReviewItem(case_id=None, reason_code=f"note-{i}", options=[], detail=written))
+        s.add(ReviewItem(case_id=None, reason_code="other", options=[], detail="Paul: 07 98 76 54 32, order 1001"))
+        await s.commit()
+
+    await privacy.erase(any_db, privacy.Subject(email=None, phone="+33612345678", store_id=STORE))
+
+    async with any_db.session() as s:
+        details = {r.reason_code: r.detail for r in (await s.exec(select(ReviewItem))).scalars()}
+    assert details["note-0"] == "rappeler le [erased] svp" and details["note-1"] == "tel [erased]."
+    assert "12" not in details["note-2"] and "[erased]" in details["note-2"]
+    assert details["other"] == "Paul: 07 98 76 54 32, order 1001"
