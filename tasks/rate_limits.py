@@ -22,6 +22,7 @@ the rate limit never fails a case.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -67,6 +68,9 @@ async def _limit_exists(name: str) -> bool:
     return exists
 
 
+_behind: set[asyncio.Task[None]] = set()  # charges under way in the background (a reference each)
+
+
 def shopify_charger(settings: ShopifySettings, *, outside_runs: bool = False) -> Charge | None:
     """The `charge` callback of a ShopifyClient for this store (None outside a run, unless
     `outside_runs`: the receiver, a long-lived process talking to the deployment's server)."""
@@ -75,7 +79,7 @@ def shopify_charger(settings: ShopifySettings, *, outside_runs: bool = False) ->
     name = shopify_limit_name(settings.shop_domain)
     most = max(1, settings.rate_limit_bucket_points)
 
-    async def charge(points: int) -> None:
+    async def charge_now(points: int) -> None:
         try:
             if not await _limit_exists(name):
                 return
@@ -84,7 +88,17 @@ def shopify_charger(settings: ShopifySettings, *, outside_runs: bool = False) ->
         except Exception as exc:  # timeout, server unreachable: never fail a case for a rate limit
             logger.warning("shopify rate limit %s not charged (%r); the call goes on", name, exc)
 
-    return charge
+    if _in_a_run():
+        return charge_now
+
+    async def charge_behind(points: int) -> None:
+        """The receiver answers a customer within seconds: its lookup's cost is charged to the
+        budget in the background (the flows' calls then wait for it), never before the answer."""
+        task = asyncio.create_task(charge_now(points))
+        _behind.add(task)
+        task.add_done_callback(_behind.discard)
+
+    return charge_behind
 
 
 async def ensure_shopify_limit(settings: ShopifySettings | None = None) -> str:

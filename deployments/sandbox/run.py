@@ -38,6 +38,7 @@ def main() -> None:
     # The credentials the stand-ins accept: the sandbox's public ones unless a test plays a real
     # store with credentials of its own (tests/e2e/test_real_store_path.py).
     parser.add_argument("--shopify-access-token", default="shpat_sandbox_token")
+    parser.add_argument("--shop-domain", default="maison-lumiere.myshopify.com")
     parser.add_argument("--cj-api-key", default="CJ0000000@api@sandbox")
     parser.add_argument("--stripe-api-key", default="sk_test_sandbox")
     parser.add_argument("--paypal-client-id", default="sandbox-paypal-client")
@@ -46,7 +47,8 @@ def main() -> None:
     args = parser.parse_args()
 
     shopify = start_fake_shopify(port=args.shopify_port, webhook_url=args.webhook_url,
-                                 webhook_secret=args.webhook_secret, access_token=args.shopify_access_token)
+                                 webhook_secret=args.webhook_secret, access_token=args.shopify_access_token,
+                                 shop_domain=args.shop_domain)
     cj = start_fake_cj(port=args.cj_port, api_keys=(args.cj_api_key,), requests_per_second=args.cj_requests_per_second)
     receiver = args.webhook_url.rsplit("/webhooks/", 1)[0]
     stripe = start_fake_stripe(port=args.stripe_port, webhook_url=f"{receiver}/webhooks/stripe",

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 API = "http://127.0.0.1:4200/api"  # the README's PREFECT_API_URL
 RECEIVER = "http://127.0.0.1:8000"  # the receiver's default address
+SHOP = "atelier-essai.myshopify.com"  # the store under test: not the sandbox's shop
 PG_ADMIN_URL = os.environ.get("AFTERSALES_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 SCHEDULED = ("sweep-deadlines/every-15-min", "weekly-report/weekly", "monthly-chargebacks/monthly")
 
@@ -140,8 +141,8 @@ def a_due_deadline(url: str) -> str:
         db = Database(url)
         try:
             case, _ = await cases.open_case(
-                db, key=f"cancellation:maison-lumiere.myshopify.com:{uuid.uuid4().int % 10**9}",
-                kind="cancellation", store_id="maison-lumiere.myshopify.com", state="awaiting_supplier",
+                db, key=f"cancellation:{SHOP}:{uuid.uuid4().int % 10**9}",
+                kind="cancellation", store_id=SHOP, state="awaiting_supplier",
                 order_ref="990001", order_name="#9901", customer_email="late.refund@example.com",
                 customer_first_name="Inès", language="fr", reason="changed_mind")
             now = utcnow()
@@ -176,10 +177,20 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
 @pytest.mark.timeout(900)
 def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhook(
         backend: dict[str, str], tmp_path: Path) -> None:
-    for port in (4200, 8000):
+    for port in (4200, 8000):  # the demo test before this one may take a minute to let them go
+        for _ in range(60):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            time.sleep(2)
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is taken: stop the demo first"
     webhook_secret, operator_token = secrets.token_hex(24), secrets.token_urlsafe(24)
+    # The store's own policy file: the sandbox's, for a shop of its own (the sandbox's shop domain is
+    # one of its public values, refused outside sandbox mode).
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((ROOT / "deployments" / "sandbox" / "policy.yaml").read_text(encoding="utf-8")
+                      .replace("id: maison-lumiere.myshopify.com", f"id: {SHOP}"), encoding="utf-8")
     # The store's credentials, its own: the stand-ins are started to accept them (never the sandbox's).
     creds = {"shopify": f"shpat_{secrets.token_hex(16)}",
              "cj": f"CJ{secrets.randbelow(10**7)}@api@{secrets.token_hex(8)}",
@@ -196,6 +207,7 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
              "--stripe-port", str(ports["stripe"]), "--paypal-port", str(ports["paypal"]),
              "--webhook-url", f"{RECEIVER}/webhooks/shopify", "--webhook-secret", webhook_secret,
              "--mail-log", str(tmp_path / "mails.jsonl"), "--shopify-access-token", creds["shopify"],
+             "--shop-domain", SHOP,
              "--cj-api-key", creds["cj"], "--stripe-api-key", creds["stripe"], "--paypal-client-id", creds["paypal_id"],
              "--paypal-client-secret", creds["paypal_secret"], "--paypal-webhook-id", creds["paypal_webhook"]],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -203,7 +215,8 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
     # The store's configuration (README's table): every secret set, none of them the sandbox's
     # (AFTERSALES_SANDBOX is not set: the product is in production mode).
     env |= backend | {
-        "AFTERSALES_SHOPIFY_SHOP_DOMAIN": "maison-lumiere.myshopify.com",
+        "AFTERSALES_SHOPIFY_SHOP_DOMAIN": SHOP,
+        "AFTERSALES_POLICY_FILE": str(policy),
         "AFTERSALES_SHOPIFY_BASE_URL": shopify,
         "AFTERSALES_SHOPIFY_ACCESS_TOKEN": creds["shopify"],
         "AFTERSALES_SHOPIFY_WEBHOOK_SECRET": webhook_secret,
