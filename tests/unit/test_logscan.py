@@ -31,3 +31,12 @@ def test_sqlite_contention_is_allowed_in_the_prefect_servers_log_only(tmp_path: 
 def test_a_broken_scheduler_fails_the_scan(tmp_path: Path) -> None:
     (tmp_path / "prefect-server.log").write_text(SCHEDULER_BROKEN)
     assert len(scan([tmp_path / "prefect-server.log"]).broken) == 1
+
+
+def test_a_run_submission_refused_with_a_503_is_known(tmp_path: Path) -> None:
+    (tmp_path / "worker.log").write_text(
+        "15:34:11.551 | ERROR   | prefect.flow_runs.worker - Failed to submit flow run 'x' to infrastructure.\n"
+        "Traceback (most recent call last):\nprefect.exceptions.PrefectHTTPStatusError: Server error "
+        "'503 Service Unavailable' for url 'http://127.0.0.1:4200/api/flow_runs/1/labels'\n")
+    result = scan([tmp_path / "worker.log"])
+    assert not result.broken and sum(result.known.values()) == 1
