@@ -25,6 +25,7 @@ from domain.carriers import carrier
 from domain.disputes import DisputeReason, Facts, answer_points, duplicate_statement
 from domain.evidence_pdf import summary_pdf
 from domain.money import Money
+from domain.orders import FulfillmentEvent
 
 # What a reviewer reads for each reason (the customer's claim, in plain words).
 CLAIM: dict[DisputeReason, str] = {
@@ -44,8 +45,8 @@ CLAIM: dict[DisputeReason, str] = {
 STRIPE_CHECKLIST: dict[DisputeReason, tuple[str, ...]] = {
     DisputeReason.NOT_RECEIVED: ("customer_name", "shipping_address", "shipping_carrier", "shipping_tracking_number",
                                  "shipping_date", "shipping_documentation", "customer_communication", "receipt"),
-    DisputeReason.FRAUDULENT: ("customer_name", "customer_email_address", "billing_address", "shipping_address",
-                               "shipping_carrier", "shipping_tracking_number", "shipping_date",
+    DisputeReason.FRAUDULENT: ("customer_name", "customer_email_address", "customer_purchase_ip", "billing_address",
+                               "shipping_address", "shipping_carrier", "shipping_tracking_number", "shipping_date",
                                "shipping_documentation", "customer_communication", "receipt"),
     DisputeReason.NOT_AS_DESCRIBED: ("product_description", "refund_policy_disclosure", "customer_communication",
                                      "receipt"),
@@ -93,6 +94,7 @@ class EvidencePack(BaseModel):
     answer: str  # the written answer, one point per paragraph
     customer_name: str | None = None  # full name as billed
     customer_email: str | None = None
+    customer_purchase_ip: str | None = None  # the buyer's IP when the order was placed (fraud claims)
     first_name: str | None = None
     last_name: str | None = None
     billing_address: str | None = None
@@ -159,10 +161,15 @@ def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
     for n, s in enumerate(facts.shipments, start=1):
         known = carrier(s.carrier)
         name = known.name if known else "carrier"
-        events = _lines(f"{_when(s.shipped_at)}: shipped, handed to {name}" if s.shipped_at else None,
-                        f"{_when(s.in_transit_at)}: in transit (carrier scan)" if s.in_transit_at else None,
-                        f"{_when(s.delivered_at)}: delivered" + (f" in {facts.delivered_to}" if facts.delivered_to
-                                                                  else "") if s.delivered_at else None)
+        if s.events:  # the carrier's own events, as the store holds them (Shopify FulfillmentEvent)
+            events = _lines(f"{_when(s.shipped_at)}: order fulfilled by the store" if s.shipped_at else None,
+                            *(carrier_event(e) for e in s.events))
+        else:  # no carrier event recorded: only the dates the store holds
+            events = _lines(f"{_when(s.shipped_at)}: shipped, handed to {name}" if s.shipped_at else None,
+                            f"{_when(s.in_transit_at)}: in transit (carrier scan)" if s.in_transit_at else None,
+                            f"{_when(s.delivered_at)}: delivered" + (f" in {facts.delivered_to}"
+                                                                     if facts.delivered_to else "")
+                            if s.delivered_at else None)
         if not s.delivered_at:
             events.append(f"Last status recorded: {(s.status or 'shipped').replace('_', ' ').lower()}")
         sections.append((f"Parcel {n}: {name}, tracking number {s.number}",
@@ -172,6 +179,24 @@ def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
         sections.append(("Delivery address", [statement]))
     return summary_pdf(f"{store_name} - the store's summary of the carrier's tracking, order {facts.order_name}",
                        sections)
+
+
+# Shopify's FulfillmentEventStatus in plain words.
+EVENT_WORDS = {
+    "LABEL_PURCHASED": "shipping label purchased", "LABEL_PRINTED": "shipping label printed",
+    "CONFIRMED": "confirmed by the carrier", "CARRIER_PICKED_UP": "picked up by the carrier",
+    "IN_TRANSIT": "in transit", "OUT_FOR_DELIVERY": "out for delivery", "ATTEMPTED_DELIVERY": "delivery attempted",
+    "READY_FOR_PICKUP": "ready for pickup", "DELIVERED": "delivered", "DELAYED": "delayed",
+    "FAILURE": "delivery failed",
+}
+
+
+def carrier_event(event: FulfillmentEvent) -> str:
+    """One line of the carrier's timeline: when, what, where, and the carrier's own words."""
+    place = ", ".join(p for p in (event.city, event.country) if p)
+    words = EVENT_WORDS.get(event.status, event.status.replace("_", " ").lower())
+    message = f" (carrier: \u201c{event.message}\u201d)" if event.message else ""
+    return f"{_when(event.happened_at)}: {words}" + (f" in {place}" if place else "") + message
 
 
 def communication_log(facts: Facts, store_name: str) -> bytes | None:
@@ -284,6 +309,8 @@ def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processo
     answer = "\n\n".join([*points, *([statement] if statement and first else [])])
     return EvidencePack(
         reason=reason, answer=answer, customer_name=facts.customer_name, customer_email=facts.customer_email,
+        customer_purchase_ip=facts.client_ip if reason in (DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED)
+        else None,
         first_name=first_name or None, last_name=last_name or None,
         billing_address=facts.billing_address, shipping_address=facts.shipping_address,
         shipping_carrier=known.name if known else None, paypal_carrier=known.paypal if known else None,

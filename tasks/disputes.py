@@ -19,7 +19,7 @@ from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack
-from domain.disputes import Processor
+from domain.disputes import Processor, shopify_card_checks, three_d_secure_statement
 from domain.money import Money
 from integrations.httpclients import async_client
 from integrations.paypal.client import PayPalClient
@@ -139,6 +139,43 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
                        submitted=s.evidence.submitted, evidence_id=s.evidence.id, order_hints=hints)
 
 
+class PaymentChecks(BaseModel):
+    """What the payment and the order say against a "not authorised" claim, as read: the card
+    network's checks (Stripe `payment_method_details.card.checks`, or Shopify's AVS/CVV codes for
+    Shopify Payments), the 3D Secure result, the buyer's IP and the customer's account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checks: dict[str, str | None] = Field(default_factory=dict)  # cvc_check, address_line1_check, ... as reported
+    three_d_secure: str | None = None  # the statement, when the result is one the store may state
+    client_ip: str | None = None
+    customer_since: datetime | None = None
+    customer_orders: int | None = None  # Shopify `numberOfOrders` (this order included)
+
+
+@task(name="read-payment-checks", task_run_name="read-payment-checks-{order_ref}", **RETRYING)
+async def read_payment_checks(view: DisputeView, order_ref: str) -> PaymentChecks:
+    """Read-only: the order's fraud facts at Shopify and, for a Stripe dispute, the charge."""
+    async with runtime.shopify() as shopify:
+        order = await shopify.order_fraud_evidence(order_ref)
+    checks: dict[str, str | None] = {}
+    secure = None
+    if view.processor == Processor.STRIPE and view.order_hints.get("charge"):
+        async with stripe() as client:
+            card = (await client.get_charge(view.order_hints["charge"])).card
+        if card is not None:
+            checks = {"cvc_check": card.cvc_check, "address_line1_check": card.address_line1_check,
+                      "address_postal_code_check": card.address_postal_code_check}
+            secure = three_d_secure_statement(card.three_d_secure_result, card.three_d_secure_flow,
+                                              card.three_d_secure_version)
+    elif view.processor == Processor.SHOPIFY_PAYMENTS:
+        paid = [c for c in order.card_checks if c.status.upper() == "SUCCESS" and c.kind in ("SALE", "AUTHORIZATION")]
+        if paid:
+            checks = shopify_card_checks(paid[0].avs_result_code, paid[0].cvv_result_code)
+    return PaymentChecks(checks=checks, three_d_secure=secure, client_ip=order.client_ip,
+                         customer_since=order.customer_since, customer_orders=order.customer_orders_count)
+
+
 # Stripe's file-id evidence fields, filled from the pack's documents (uploaded with purpose
 # dispute_evidence); `summary` is the letter, sent as uncategorized_file.
 STRIPE_FILE_FIELDS = {"summary": "uncategorized_file", "receipt": "receipt",
@@ -150,7 +187,8 @@ def stripe_evidence(pack: EvidencePack, file_ids: dict[str, str] | None = None) 
     """The `evidence` hash of POST /v1/disputes/{id} (spec3.yaml `dispute_evidence`)."""
     fields: dict[str, str | None] = {
         "uncategorized_text": pack.answer, "customer_name": pack.customer_name,
-        "customer_email_address": pack.customer_email, "billing_address": pack.billing_address,
+        "customer_email_address": pack.customer_email, "customer_purchase_ip": pack.customer_purchase_ip,
+        "billing_address": pack.billing_address,
         "shipping_address": pack.shipping_address, "shipping_carrier": pack.shipping_carrier,
         "shipping_tracking_number": pack.tracking_number, "shipping_date": pack.shipping_date,
         "product_description": pack.product_description, "refund_policy_disclosure": pack.refund_policy_disclosure,

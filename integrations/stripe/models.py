@@ -399,8 +399,9 @@ def _card_details(details: Any) -> StripeCardDetails | None:
     card = details.get("card") if isinstance(details, Mapping) and details.get("type") == "card" else None
     if not isinstance(card, Mapping):
         return None
-    checks = card.get("checks") if isinstance(card.get("checks"), Mapping) else {}
-    secure = card.get("three_d_secure") if isinstance(card.get("three_d_secure"), Mapping) else {}
+    raw_checks, raw_secure = card.get("checks"), card.get("three_d_secure")
+    checks: Mapping[str, Any] = raw_checks if isinstance(raw_checks, Mapping) else {}
+    secure: Mapping[str, Any] = raw_secure if isinstance(raw_secure, Mapping) else {}
     return StripeCardDetails(
         brand=card.get("brand"), last4=card.get("last4"), cvc_check=checks.get("cvc_check"),
         address_line1_check=checks.get("address_line1_check"),
