@@ -22,7 +22,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.carriers import carrier
-from domain.disputes import DisputeReason, Facts, answer_points, duplicate_statement
+from domain.disputes import DisputeReason, Facts, InquiryOffer, answer_points, duplicate_statement
 from domain.evidence_pdf import summary_pdf
 from domain.money import Money
 from domain.orders import FulfillmentEvent
@@ -284,6 +284,51 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
                          "letterbox?" if facts.delivered_at else "The tracking shows it on its way to you.")
         lines.append("Reply here if anything is still not right: we will find a solution together.")
         lines.append(f"Thank you for your patience,\nThe {store_name} team")
+    return "\n\n".join(lines)[:2000]
+
+
+def _fr_money(money: Money) -> str:
+    return f"{money.amount:.2f}".replace(".", ",") + f" {money.currency}"
+
+
+def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Money, *, language: str,
+               store_name: str) -> str:
+    """PayPal's inquiry stage (make-offer): the store's offer as the buyer reads it in PayPal, in
+    their language (M1), empathy first (M2), what is offered and the next step (M3), thanks (M4).
+    No code, no internal word; nothing promised beyond the offer. At most 2000 characters."""
+    first = f" {pack.first_name}" if pack.first_name else ""
+    address = offer.return_address
+    where = ", ".join(p for p in ((address.address_line_1, address.address_line_2, address.postal_code,
+                                   address.admin_area_2, address.country_code) if address else ()) if p)
+    if language == "fr":
+        sums = _fr_money(amount)
+        proposal = {
+            "REFUND": f"nous vous proposons le remboursement de {sums}.",
+            "REFUND_WITH_RETURN": f"nous vous proposons le remboursement de {sums} contre le retour de l'article, "
+                                  f"à renvoyer à cette adresse : {where}.",
+            "REFUND_WITH_REPLACEMENT": f"nous vous proposons un article de remplacement et le remboursement de {sums}.",
+        }[offer.offer_type]
+        lines = [f"Bonjour{first},",
+                 f"Nous sommes désolés que votre commande {facts.order_name} ne vous donne pas satisfaction. Pour "
+                 f"régler cela simplement, {proposal}",
+                 "Vous pouvez accepter cette proposition directement dans PayPal, qui vous indiquera les étapes "
+                 "suivantes. Si elle ne vous convient pas, répondez-nous ici : nous chercherons une autre solution "
+                 "avec vous.",
+                 f"Merci pour votre patience,\nL'équipe {store_name}"]
+    else:
+        sums = f"{amount.amount:.2f} {amount.currency}"
+        proposal = {
+            "REFUND": f"we offer you a refund of {sums}.",
+            "REFUND_WITH_RETURN": f"we offer you a refund of {sums} once the item is returned to this address: "
+                                  f"{where}.",
+            "REFUND_WITH_REPLACEMENT": f"we offer you a replacement item and a refund of {sums}.",
+        }[offer.offer_type]
+        lines = [f"Hello{first},",
+                 f"We are sorry your order {facts.order_name} did not turn out as you expected. To put it right "
+                 f"simply, {proposal}",
+                 "You can accept this offer directly in PayPal, which will show you the next steps. If it does not "
+                 "suit you, reply here and we will look for another solution with you.",
+                 f"Thank you for your patience,\nThe {store_name} team"]
     return "\n\n".join(lines)[:2000]
 
 

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.business_days import end_of_day, is_business_day
 from domain.carriers import carrier
@@ -266,6 +267,42 @@ class DisputePolicy(_Frozen):
     # K6/A1: an order not shipped this many days after it was placed goes to the operator
     # (the supplier is late), and the tracking email waits for it.
     shipping_watch_days: int = Field(default=10, ge=1, le=90)
+    # PayPal's inquiry stage: an offer (make-offer) instead of or besides the message; None: no offer.
+    paypal_inquiry_offer: InquiryOffer | None = None
+
+
+class ReturnAddress(_Frozen):
+    """Where an item offered back for a refund is returned (PayPal `address_portable`)."""
+
+    address_line_1: str = Field(min_length=1, max_length=300)
+    address_line_2: str | None = Field(default=None, max_length=300)
+    admin_area_2: str = Field(min_length=1, max_length=120)  # the city
+    postal_code: str | None = Field(default=None, max_length=60)
+    country_code: str = Field(pattern=r"^[A-Z]{2}$")
+
+
+class InquiryOffer(_Frozen):
+    """PayPal's inquiry stage (the buyer and the store talk before any claim): the store's offer
+    through `make-offer`, when the policy sets one. The offer is the disputed amount back, with
+    the item returned first (REFUND_WITH_RETURN, to `return_address`), with a replacement, or
+    outright (REFUND). `with_message`: the tracking message still goes out besides the offer."""
+
+    offer_type: Literal["REFUND", "REFUND_WITH_RETURN", "REFUND_WITH_REPLACEMENT"]
+    reasons: list[DisputeReason] = Field(default_factory=lambda: [DisputeReason.NOT_AS_DESCRIBED])
+    up_to: Money | None = None  # only for a disputed amount at most this (None: any amount)
+    with_message: bool = True
+    return_address: ReturnAddress | None = None
+
+    @model_validator(mode="after")
+    def _return_needs_an_address(self) -> InquiryOffer:
+        if self.offer_type == "REFUND_WITH_RETURN" and self.return_address is None:
+            raise ValueError("an offer with a return (REFUND_WITH_RETURN) needs the return_address")
+        return self
+
+    def applies(self, reason: DisputeReason, disputed: Money) -> bool:
+        if reason not in self.reasons:
+            return False
+        return self.up_to is None or (self.up_to.currency == disputed.currency and disputed <= self.up_to)
 
 
 # PayPal Seller Protection: an item of 750 USD or more needs delivery with signature confirmation.

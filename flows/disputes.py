@@ -26,7 +26,7 @@ from prefect.logging import get_run_logger
 from pydantic import Field
 
 from domain.cases import CaseKind, DisputeState, is_terminal
-from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message
+from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message, offer_note
 from domain.disputes import (
     Decision,
     DisputeDecision,
@@ -62,6 +62,7 @@ from tasks import runtime
 from tasks.disputes import (
     DisputeView,
     accept_dispute,
+    make_dispute_offer,
     paypal,
     read_dispute,
     read_payment_checks,
@@ -404,7 +405,26 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
     answers the buyer by send-message with the tracking and an explanation, once per stage. If
     the buyer escalates to a claim, the claim's provide-evidence link brings the evidence."""
     view = step.view
+    offer = step.policy.disputes.paypal_inquiry_offer
+    offered = step.case.data.get("inquiry_offer_stage") == view.stage
+    if offer is not None and not offered and offer.applies(normalise_reason(view.reason), view.amount):
+        if view.allows("make-offer") and (not view.offer_types or offer.offer_type in view.offer_types):
+            note = offer_note(facts, pack, offer, view.amount, language=language, store_name=step.policy.store.name)
+            await make_dispute_offer(step.case.id, view, offer, note)
+            await step.remember(f"PayPal inquiry: the store's offer made ({offer.offer_type}, {view.amount}) "
+                                "through make-offer", inquiry_offer_stage=view.stage)
+            offered = True
+        else:
+            await cases.add_event(step.db, step.case.id, "note", f"the policy's offer ({offer.offer_type}) was not "
+                                  f"made: PayPal does not offer it on this dispute now (links: "
+                                  f"{', '.join(view.actions) or 'none'}; offer types: "
+                                  f"{', '.join(view.offer_types) or 'none'})")
+    if offered and offer is not None and not offer.with_message:
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry", status="met")
+        return False
     if not view.allows("send-message"):
+        if offered:
+            return False
         await step.to_operator("dispute_no_channel", f"PayPal offers no action on dispute {view.dispute_id} now "
                                f"(stage {view.stage}, status {view.raw_status}, links: "
                                f"{', '.join(view.actions) or 'none'})", ["answer in PayPal's Resolution Center"])

@@ -19,7 +19,7 @@ from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack
-from domain.disputes import Processor, shopify_card_checks, three_d_secure_statement
+from domain.disputes import InquiryOffer, Processor, shopify_card_checks, three_d_secure_statement
 from domain.money import Money
 from integrations.httpclients import async_client
 from integrations.paypal.client import PayPalClient
@@ -52,6 +52,7 @@ class DisputeView(BaseModel):
     order_hints: dict[str, str] = Field(default_factory=dict)  # order_id, order_legacy_id, order_name, charge...
     stage: str | None = None  # PayPal: INQUIRY, CHARGEBACK, PRE_ARBITRATION, ARBITRATION
     actions: tuple[str, ...] = ()  # PayPal: what the HATEOAS links offer now (provide-evidence, send-message, ...)
+    offer_types: tuple[str, ...] = ()  # PayPal: allowed_response_options.make_offer.offer_types
 
     def allows(self, action: str) -> bool:
         return action in self.actions
@@ -129,7 +130,7 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
         return DisputeView(processor=processor, dispute_id=p.id, status=_paypal_status(p.status, outcome),
                            raw_status=p.status, reason=p.reason, amount=p.amount, due=p.due_by,
                            submitted=p.seller_evidence_submitted, order_hints=hints, stage=p.life_cycle_stage,
-                           actions=tuple(a for a in PAYPAL_ACTIONS if p.allows(a)))
+                           actions=tuple(a for a in PAYPAL_ACTIONS if p.allows(a)), offer_types=p.offer_types)
     async with runtime.shopify() as shopify:
         s = await shopify.get_dispute(dispute_id)
     hints = {k: v for k, v in (("order_id", s.order_id), ("order_legacy_id", s.order_legacy_id),
@@ -322,6 +323,27 @@ async def send_dispute_message(case_id: str, view: DisputeView, message: str) ->
                            request={"dispute_id": view.dispute_id, "message": message[:500]}, call=call,
                            resend_safe=True)
     return result.data
+
+
+@task(name="make-dispute-offer", task_run_name="make-dispute-offer-{case_id}", **RETRYING)
+async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffer, note: str) -> dict[str, Any]:
+    """PayPal inquiry stage: the store's offer (make-offer, only when the dispute's links offer it),
+    once per stage: one operation row, the same PayPal-Request-Id on every retry (promise 2)."""
+    amount = view.amount
+
+    async def call(op: Operation) -> EffectResult:
+        address = offer.return_address.model_dump(exclude_none=True) if offer.return_address else None
+        async with paypal() as client:
+            await client.make_offer(view.dispute_id, note, offer.offer_type, offer_amount=amount,
+                                    return_shipping_address=address if offer.offer_type == "REFUND_WITH_RETURN"
+                                    else None, idempotency_key=op.idempotency_key)
+        return EffectResult(data={"offer_made": offer.offer_type, "amount": str(amount)})
+
+    result = await perform(runtime.db(), natural_key=f"dispute.offer:{case_id}:{view.stage or '-'}",
+                           kind="dispute.offer.paypal", vendor=view.processor.value, case_id=case_id,
+                           request={"dispute_id": view.dispute_id, "offer_type": offer.offer_type,
+                                    "amount": str(amount), "note": note[:500]}, call=call, resend_safe=True)
+    return {**result.data, "operation_id": result.operation_id}
 
 
 @task(name="accept-dispute", task_run_name="accept-dispute-{case_id}", **RETRYING)

@@ -23,8 +23,8 @@ from domain.disputes import (
     shopify_card_checks,
     three_d_secure_statement,
 )
-from domain.orders import FulfillmentEvent
 from domain.money import Money
+from domain.orders import FulfillmentEvent
 from tasks.disputes import _STRIPE_STATUS, paypal_items, stripe_evidence
 
 SHIPPED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
