@@ -29,12 +29,12 @@ def real_clock() -> Iterator[None]:
 
 
 async def _stripe_dispute(world: World, name: str, *, reason: str = "product_not_received", amount: int | None = None,
-                          due_in_days: float = 7) -> tuple[str, dict[str, Any]]:
+                          due_in_days: float = 7, **card: Any) -> tuple[str, dict[str, Any]]:
     raw = await world.raw_order(name)
     cents = amount or round(float(raw["received"]) * 100)
     r = await world.http.post(f"{world.sandbox.stripe.base_url}/_control/disputes", json={
         "amount": cents, "currency": "eur", "reason": reason, "due_in_days": due_in_days,
-        "order_id": world.legacy(name), "receipt_email": world.email(name)})
+        "order_id": world.legacy(name), "receipt_email": world.email(name), **card})
     assert r.status_code in (200, 201), r.text
     body = r.json()
     hooks = (await world.http.get(f"{world.sandbox.stripe.base_url}/_control/webhooks")).json()["deliveries"]
