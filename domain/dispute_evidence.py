@@ -351,6 +351,10 @@ def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processo
     first_name, _, last_name = (facts.customer_name or "").partition(" ")
     disclosure = _disclosure(facts)
     statement = address_statement(facts)
+    if statement and facts.shipping_address and any(facts.shipping_address in p for p in points):
+        # the shipping statement already gave the address: only whether it matches the billing one
+        statement = ("The shipping address is the same as the billing address on the order."
+                     if facts.billing_matches_shipping else None)
     answer = "\n\n".join([*points, *([statement] if statement and first else [])])
     return EvidencePack(
         reason=reason, answer=answer, customer_name=facts.customer_name, customer_email=facts.customer_email,

@@ -20,6 +20,7 @@ from domain.disputes import (
     Shipment,
     card_check_statements,
     decide,
+    normalise_reason,
     shopify_card_checks,
     three_d_secure_statement,
 )
@@ -83,6 +84,21 @@ def test_stripe_evidence_covers_the_checklist_of_each_reason(reason: DisputeReas
 def test_paypal_evidence_covers_the_checklist_of_each_reason(reason: DisputeReason) -> None:
     types = [item.evidence_type for item in paypal_items(_pack(reason, processor="PayPal"))]
     assert [t for t in PAYPAL_CHECKLIST[reason] if t not in types] == []
+
+
+def test_every_processor_reason_code_has_its_section_in_the_docs() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "disputes.md").read_text(encoding="utf-8")
+    headings = [line for line in doc.splitlines() if line.startswith("### ")]
+    for code in ("product_not_received", "fraudulent", "product_unacceptable", "credit_not_processed", "duplicate",
+                 "subscription_canceled", "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+                 "MERCHANDISE_OR_SERVICE_NOT_AS_DESCRIBED", "UNAUTHORISED", "CREDIT_NOT_PROCESSED",
+                 "DUPLICATE_TRANSACTION"):
+        (heading,) = [h for h in headings if f"`{code}`" in h]
+        assert heading.split()[1].rstrip(":") == normalise_reason(code).value  # the section of its reason
+    assert "https://docs.stripe.com/disputes/categories" in doc
+    assert "https://developer.paypal.com/api/customer-disputes/v1/" in doc
 
 
 def test_every_reason_has_a_checklist_in_the_docs() -> None:
