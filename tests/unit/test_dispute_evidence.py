@@ -10,12 +10,20 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.carriers import carrier
-from domain.dispute_evidence import PAYPAL_CHECKLIST, STRIPE_CHECKLIST, build_pack, inquiry_message, outward
+from domain.dispute_evidence import (
+    PAYPAL_CHECKLIST,
+    STRIPE_CHECKLIST,
+    build_pack,
+    inquiry_message,
+    offer_note,
+    outward,
+)
 from domain.disputes import (
     Decision,
     DisputePolicy,
     DisputeReason,
     Facts,
+    InquiryOffer,
     Processor,
     Shipment,
     card_check_statements,
@@ -316,3 +324,23 @@ def test_the_carrier_timeline_goes_into_the_shipping_documentation() -> None:
     assert "2 tracking event(s), from 2026-11-02 to 2026-11-05" in pack.answer
     bare = " ".join(_pdf_text(_pack(DisputeReason.NOT_RECEIVED).documents["shipping_documentation"]).split())
     assert "picked up" not in bare and "tracking event" not in _pack(DisputeReason.NOT_RECEIVED).answer
+
+
+@pytest.mark.parametrize("offer_type", ["REFUND", "REFUND_WITH_RETURN", "REFUND_WITH_REPLACEMENT"])
+@pytest.mark.parametrize(("language", "opening", "amount", "next_step"), [
+    ("fr", "Bonjour Paul,", "73,90 EUR", "accepter cette proposition directement dans PayPal"),
+    ("en", "Hello Paul,", "73.90 EUR", "accept this offer directly in PayPal"),
+])
+def test_the_paypal_offer_note_is_warm_clear_and_in_the_customer_language(offer_type: str, language: str,
+                                                                          opening: str, amount: str,
+                                                                          next_step: str) -> None:
+    address = {"address_line_1": "12 rue des Artisans", "admin_area_2": "Lyon", "postal_code": "69002",
+               "country_code": "FR"}
+    offer = InquiryOffer.model_validate({"offer_type": offer_type, "return_address": address})
+    note = offer_note(_facts(), _pack(DisputeReason.NOT_AS_DESCRIBED), offer, Money.of("73.90", "EUR"),
+                      language=language, store_name="Maison Lumiere")
+    assert note.startswith(opening) and amount in note and next_step in note and "#1012" in note
+    assert ("12 rue des Artisans, 69002, Lyon, FR" in note) is (offer_type == "REFUND_WITH_RETURN")
+    assert len(note) <= 2000 and "Maison Lumiere" in note
+    for internal in ("REFUND", "offer_type", "(K", "make-offer", "INQUIRY"):
+        assert internal not in note
