@@ -245,7 +245,11 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
                 if t.kind.value.upper() in ("SALE", "CAPTURE") and t.status.upper() == "SUCCESS"]
     checks = None
     if view is not None and normalise_reason(view.reason) in _FRAUD_LIKE:
-        checks = await read_payment_checks(view, order.legacy_id)
+        try:
+            checks = await read_payment_checks(view, order.legacy_id)
+        except PermanentError as exc:  # the answer still goes out, without what could not be read
+            await cases.add_event(db, case.id, "note", f"the payment's checks could not be read ({exc}): the "
+                                  "answer states none of them")
     orders_count = checks.customer_orders if checks and checks.customer_orders is not None \
         else order.customer.orders_count
     email = order.email or order.customer.email
