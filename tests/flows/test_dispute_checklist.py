@@ -248,3 +248,35 @@ async def test_an_offer_goes_with_the_message_when_the_policy_says_so_and_not_fo
     await _paypal_hook(world, (await _paypal_deliveries(world))[-1])
     shown = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/disputes/{other}")).json()
     assert shown["dispute"]["offers"] == [] and len(shown["dispute"]["messages"]) == 1  # not this reason
+
+
+async def test_a_fraud_answer_counts_the_customer_s_other_orders_and_their_disputes_from_the_records(
+        world: World, db: Any) -> None:
+    """The customer's account and other orders (Shopify `numberOfOrders`, `customer.createdAt`),
+    "not disputed" only as far as the store's ledger knows (its dispute cases for the same email)."""
+    from deployments.sandbox.seed import dispute_orders
+
+    await _policy()
+    (paid_by_stripe,) = [o for o in dispute_orders() if o.get("gateway") == "stripe"]
+    seeded = {**paid_by_stripe, "number": 1099, "customer": {**paid_by_stripe["customer"], "orders_count": 4}}
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders", json=seeded)
+    assert r.status_code in (200, 201), r.text
+    order = r.json()
+    email = paid_by_stripe["customer"]["email"]
+    await cases.open_case(db, key=f"dispute:{STORE}:stripe:dp_earlier", kind="dispute", store_id=STORE,
+                          state="won", order_ref="5840000001016", order_name="#1016", customer_email=email.upper(),
+                          origin="stripe")
+    world.orders["#1099"] = order  # so that the helpers find it by name
+    r = await world.http.post(f"{world.sandbox.stripe.base_url}/_control/disputes", json={
+        "amount": 20100, "currency": "eur", "reason": "fraudulent", "order_id": str(order["legacy_id"]),
+        "receipt_email": email})
+    assert r.status_code in (200, 201), r.text
+    dispute_id = r.json()["dispute"]["id"]
+    event = (await world.http.get(f"{world.sandbox.stripe.base_url}/_control/webhooks")).json()["deliveries"][-1]
+    hook = await _post_stripe_event(world, event["event"])
+    await process_dispute(inbound_event_id=hook.json()["event_id"])
+    await _until_submitted(db, (await _case(db, dispute_id)).id)
+
+    answer = _evidence(_submitted(await _stripe_calls(world, dispute_id))[0]["params"])["uncategorized_text"]
+    assert "the customer has 3 other order(s) with the store, 2 of them not disputed in the store's records" in answer
+    assert "The customer's account with the store was created on" in answer and email in answer
