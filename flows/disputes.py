@@ -406,8 +406,10 @@ async def _live_facts(step: Step) -> tuple[Facts, str]:
 
 async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language: str) -> bool:
     """PayPal's inquiry stage: evidence cannot be provided (no provide-evidence link); the store
-    answers the buyer by send-message with the tracking and an explanation, once per stage. If
-    the buyer escalates to a claim, the claim's provide-evidence link brings the evidence."""
+    answers the buyer by send-message with the tracking and an explanation, once per stage, and,
+    when the policy sets one, makes its offer through make-offer (once per stage, only when the
+    link offers it), besides the message or instead of it. If the buyer escalates to a claim, the
+    claim's provide-evidence link brings the evidence."""
     view = step.view
     offer = step.policy.disputes.paypal_inquiry_offer
     offered = step.case.data.get("inquiry_offer_stage") == view.stage
@@ -418,11 +420,10 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
             await step.remember(f"PayPal inquiry: the store's offer made ({offer.offer_type}, {view.amount}) "
                                 "through make-offer", inquiry_offer_stage=view.stage)
             offered = True
-        else:
-            await cases.add_event(step.db, step.case.id, "note", f"the policy's offer ({offer.offer_type}) was not "
-                                  f"made: PayPal does not offer it on this dispute now (links: "
-                                  f"{', '.join(view.actions) or 'none'}; offer types: "
-                                  f"{', '.join(view.offer_types) or 'none'})")
+        elif step.case.data.get("inquiry_offer_skipped") != view.stage:
+            await step.remember(f"the policy's offer ({offer.offer_type}) was not made: PayPal does not offer it on "
+                                f"this dispute now (links: {', '.join(view.actions) or 'none'}; offer types: "
+                                f"{', '.join(view.offer_types) or 'none'})", inquiry_offer_skipped=view.stage)
     if offered and offer is not None and not offer.with_message:
         await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry", status="met")
         return False

@@ -280,3 +280,19 @@ async def test_a_fraud_answer_counts_the_customer_s_other_orders_and_their_dispu
     answer = _evidence(_submitted(await _stripe_calls(world, dispute_id))[0]["params"])["uncategorized_text"]
     assert "the customer has 3 other order(s) with the store, 2 of them not disputed in the store's records" in answer
     assert "The customer's account with the store was created on" in answer and email in answer
+
+
+async def test_an_offer_paypal_does_not_allow_is_not_made_and_the_case_says_why(world: World, db: Any) -> None:
+    address = {"address_line_1": "12 rue des Artisans", "admin_area_2": "Lyon", "country_code": "FR"}
+    await _policy(paypal_inquiry_offer={"offer_type": "REFUND_WITH_RETURN", "reasons": ["not_received"],
+                                        "return_address": address, "with_message": False})
+    dispute_id = await _paypal_dispute(world, "MERCHANDISE_OR_SERVICE_NOT_RECEIVED", stage="INQUIRY")
+    await _paypal_hook(world, (await _paypal_deliveries(world))[-1])
+    case = await _case(db, dispute_id, "paypal")
+    await process_dispute(case_id=case.id)
+    shown = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/disputes/{dispute_id}")).json()
+    assert shown["dispute"]["offers"] == []  # no return for a parcel the buyer says never came
+    assert len(shown["dispute"]["messages"]) == 1  # the tracking message goes, the offer could not
+    notes = [e.summary for e in await cases.timeline(db, case.id) if "was not made" in (e.summary or "")]
+    assert len(notes) == 1 and "REFUND_WITH_RETURN" in notes[0]  # said once, for the operator
+    assert await operations.get_operation(db, f"dispute.offer:{case.id}:INQUIRY") is None
