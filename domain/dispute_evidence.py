@@ -22,9 +22,10 @@ import re
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.carriers import carrier
-from domain.disputes import DisputeReason, Facts, answer_points, duplicate_statement
+from domain.disputes import DisputeReason, Facts, InquiryOffer, answer_points, duplicate_statement
 from domain.evidence_pdf import summary_pdf
 from domain.money import Money
+from domain.orders import FulfillmentEvent
 
 # What a reviewer reads for each reason (the customer's claim, in plain words).
 CLAIM: dict[DisputeReason, str] = {
@@ -44,8 +45,8 @@ CLAIM: dict[DisputeReason, str] = {
 STRIPE_CHECKLIST: dict[DisputeReason, tuple[str, ...]] = {
     DisputeReason.NOT_RECEIVED: ("customer_name", "shipping_address", "shipping_carrier", "shipping_tracking_number",
                                  "shipping_date", "shipping_documentation", "customer_communication", "receipt"),
-    DisputeReason.FRAUDULENT: ("customer_name", "customer_email_address", "billing_address", "shipping_address",
-                               "shipping_carrier", "shipping_tracking_number", "shipping_date",
+    DisputeReason.FRAUDULENT: ("customer_name", "customer_email_address", "customer_purchase_ip", "billing_address",
+                               "shipping_address", "shipping_carrier", "shipping_tracking_number", "shipping_date",
                                "shipping_documentation", "customer_communication", "receipt"),
     DisputeReason.NOT_AS_DESCRIBED: ("product_description", "refund_policy_disclosure", "customer_communication",
                                      "receipt"),
@@ -93,6 +94,7 @@ class EvidencePack(BaseModel):
     answer: str  # the written answer, one point per paragraph
     customer_name: str | None = None  # full name as billed
     customer_email: str | None = None
+    customer_purchase_ip: str | None = None  # the buyer's IP when the order was placed (fraud claims)
     first_name: str | None = None
     last_name: str | None = None
     billing_address: str | None = None
@@ -159,10 +161,15 @@ def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
     for n, s in enumerate(facts.shipments, start=1):
         known = carrier(s.carrier)
         name = known.name if known else "carrier"
-        events = _lines(f"{_when(s.shipped_at)}: shipped, handed to {name}" if s.shipped_at else None,
-                        f"{_when(s.in_transit_at)}: in transit (carrier scan)" if s.in_transit_at else None,
-                        f"{_when(s.delivered_at)}: delivered" + (f" in {facts.delivered_to}" if facts.delivered_to
-                                                                  else "") if s.delivered_at else None)
+        if s.events:  # the carrier's own events, as the store holds them (Shopify FulfillmentEvent)
+            events = _lines(f"{_when(s.shipped_at)}: order fulfilled by the store" if s.shipped_at else None,
+                            *(carrier_event(e) for e in s.events))
+        else:  # no carrier event recorded: only the dates the store holds
+            events = _lines(f"{_when(s.shipped_at)}: shipped, handed to {name}" if s.shipped_at else None,
+                            f"{_when(s.in_transit_at)}: in transit (carrier scan)" if s.in_transit_at else None,
+                            f"{_when(s.delivered_at)}: delivered" + (f" in {facts.delivered_to}"
+                                                                     if facts.delivered_to else "")
+                            if s.delivered_at else None)
         if not s.delivered_at:
             events.append(f"Last status recorded: {(s.status or 'shipped').replace('_', ' ').lower()}")
         sections.append((f"Parcel {n}: {name}, tracking number {s.number}",
@@ -172,6 +179,24 @@ def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
         sections.append(("Delivery address", [statement]))
     return summary_pdf(f"{store_name} - the store's summary of the carrier's tracking, order {facts.order_name}",
                        sections)
+
+
+# Shopify's FulfillmentEventStatus in plain words.
+EVENT_WORDS = {
+    "LABEL_PURCHASED": "shipping label purchased", "LABEL_PRINTED": "shipping label printed",
+    "CONFIRMED": "confirmed by the carrier", "CARRIER_PICKED_UP": "picked up by the carrier",
+    "IN_TRANSIT": "in transit", "OUT_FOR_DELIVERY": "out for delivery", "ATTEMPTED_DELIVERY": "delivery attempted",
+    "READY_FOR_PICKUP": "ready for pickup", "DELIVERED": "delivered", "DELAYED": "delayed",
+    "FAILURE": "delivery failed",
+}
+
+
+def carrier_event(event: FulfillmentEvent) -> str:
+    """One line of the carrier's timeline: when, what, where, and the carrier's own words."""
+    place = ", ".join(p for p in (event.city, event.country) if p)
+    words = EVENT_WORDS.get(event.status, event.status.replace("_", " ").lower())
+    message = f" (carrier: \u201c{event.message}\u201d)" if event.message else ""
+    return f"{_when(event.happened_at)}: {words}" + (f" in {place}" if place else "") + message
 
 
 def communication_log(facts: Facts, store_name: str) -> bytes | None:
@@ -262,6 +287,51 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
     return "\n\n".join(lines)[:2000]
 
 
+def _fr_money(money: Money) -> str:
+    return f"{money.amount:.2f}".replace(".", ",") + f" {money.currency}"
+
+
+def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Money, *, language: str,
+               store_name: str) -> str:
+    """PayPal's inquiry stage (make-offer): the store's offer as the buyer reads it in PayPal, in
+    their language (M1), empathy first (M2), what is offered and the next step (M3), thanks (M4).
+    No code, no internal word; nothing promised beyond the offer. At most 2000 characters."""
+    first = f" {pack.first_name}" if pack.first_name else ""
+    address = offer.return_address
+    where = ", ".join(p for p in ((address.address_line_1, address.address_line_2, address.postal_code,
+                                   address.admin_area_2, address.country_code) if address else ()) if p)
+    if language == "fr":
+        sums = _fr_money(amount)
+        proposal = {
+            "REFUND": f"nous vous proposons le remboursement de {sums}.",
+            "REFUND_WITH_RETURN": f"nous vous proposons le remboursement de {sums} contre le retour de l'article, "
+                                  f"à renvoyer à cette adresse : {where}.",
+            "REFUND_WITH_REPLACEMENT": f"nous vous proposons un article de remplacement et le remboursement de {sums}.",
+        }[offer.offer_type]
+        lines = [f"Bonjour{first},",
+                 f"Nous sommes désolés que votre commande {facts.order_name} ne vous donne pas satisfaction. Pour "
+                 f"régler cela simplement, {proposal}",
+                 "Vous pouvez accepter cette proposition directement dans PayPal, qui vous indiquera les étapes "
+                 "suivantes. Si elle ne vous convient pas, répondez-nous ici : nous chercherons une autre solution "
+                 "avec vous.",
+                 f"Merci pour votre patience,\nL'équipe {store_name}"]
+    else:
+        sums = f"{amount.amount:.2f} {amount.currency}"
+        proposal = {
+            "REFUND": f"we offer you a refund of {sums}.",
+            "REFUND_WITH_RETURN": f"we offer you a refund of {sums} once the item is returned to this address: "
+                                  f"{where}.",
+            "REFUND_WITH_REPLACEMENT": f"we offer you a replacement item and a refund of {sums}.",
+        }[offer.offer_type]
+        lines = [f"Hello{first},",
+                 f"We are sorry your order {facts.order_name} did not turn out as you expected. To put it right "
+                 f"simply, {proposal}",
+                 "You can accept this offer directly in PayPal, which will show you the next steps. If it does not "
+                 "suit you, reply here and we will look for another solution with you.",
+                 f"Thank you for your patience,\nThe {store_name} team"]
+    return "\n\n".join(lines)[:2000]
+
+
 def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processor: str, dispute_id: str,
                disputed: Money) -> EvidencePack:
     """K3: every field and document the store can back with its records, for this reason."""
@@ -281,9 +351,15 @@ def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processo
     first_name, _, last_name = (facts.customer_name or "").partition(" ")
     disclosure = _disclosure(facts)
     statement = address_statement(facts)
+    if statement and facts.shipping_address and any(facts.shipping_address in p for p in points):
+        # the shipping statement already gave the address: only whether it matches the billing one
+        statement = ("The shipping address is the same as the billing address on the order."
+                     if facts.billing_matches_shipping else None)
     answer = "\n\n".join([*points, *([statement] if statement and first else [])])
     return EvidencePack(
         reason=reason, answer=answer, customer_name=facts.customer_name, customer_email=facts.customer_email,
+        customer_purchase_ip=facts.client_ip if reason in (DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED)
+        else None,
         first_name=first_name or None, last_name=last_name or None,
         billing_address=facts.billing_address, shipping_address=facts.shipping_address,
         shipping_carrier=known.name if known else None, paypal_carrier=known.paypal if known else None,

@@ -20,12 +20,14 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.business_days import end_of_day, is_business_day
 from domain.carriers import carrier
 from domain.money import DecimalStr, Money
+from domain.orders import FulfillmentEvent
 
 
 class Processor(StrEnum):
@@ -133,6 +135,7 @@ class Shipment(_Frozen):
     in_transit_at: datetime | None = None  # the carrier's first scan, when the store has it
     delivered_at: datetime | None = None  # the carrier's delivery, when the store has it
     status: str | None = None  # the store's display status (IN_TRANSIT, DELIVERED, ...)
+    events: list[FulfillmentEvent] = Field(default_factory=list)  # the carrier's events, oldest first
 
 
 class Facts(_Frozen):
@@ -162,8 +165,14 @@ class Facts(_Frozen):
     billing_matches_shipping: bool | None = None
     billing_address: str | None = None
     shipping_address: str | None = None
-    avs_cvv: str | None = None
-    customer_orders: int = 0  # earlier orders of the same customer
+    # The payment's checks as the processor reports them, only those that passed, in plain words
+    # ("the card security code (CVC) matched"): an unavailable or unchecked check is never stated.
+    card_checks: list[str] = Field(default_factory=list)
+    three_d_secure: str | None = None  # the 3D Secure result, stated only when authenticated/acknowledged
+    client_ip: str | None = None  # the buyer's IP address when the order was placed (Shopify clientIp)
+    customer_since: datetime | None = None  # the customer's account at the store was created then
+    customer_orders: int = 0  # the customer's other orders with the store (this one not counted)
+    other_orders_disputed: int = 0  # how many of those the store's records show disputed
     supplier_credit: Money | None = None  # what the supplier credits back (CJ dispute, claim)
 
     def has(self, evidence: Evidence) -> bool:
@@ -177,7 +186,7 @@ class Facts(_Frozen):
             Evidence.CANCELLATION_RECORD: self.cancelled,
             Evidence.RETURN_RECORD: bool(self.returns),
             Evidence.BILLING_SHIPPING: bool(self.billing_address or self.shipping_address),
-            Evidence.AVS_CVV: bool(self.avs_cvv),
+            Evidence.AVS_CVV: bool(self.card_checks or self.three_d_secure),
             Evidence.CUSTOMER_HISTORY: self.customer_orders > 0,
         }[evidence]
 
@@ -258,6 +267,42 @@ class DisputePolicy(_Frozen):
     # K6/A1: an order not shipped this many days after it was placed goes to the operator
     # (the supplier is late), and the tracking email waits for it.
     shipping_watch_days: int = Field(default=10, ge=1, le=90)
+    # PayPal's inquiry stage: an offer (make-offer) instead of or besides the message; None: no offer.
+    paypal_inquiry_offer: InquiryOffer | None = None
+
+
+class ReturnAddress(_Frozen):
+    """Where an item offered back for a refund is returned (PayPal `address_portable`)."""
+
+    address_line_1: str = Field(min_length=1, max_length=300)
+    address_line_2: str | None = Field(default=None, max_length=300)
+    admin_area_2: str = Field(min_length=1, max_length=120)  # the city
+    postal_code: str | None = Field(default=None, max_length=60)
+    country_code: str = Field(pattern=r"^[A-Z]{2}$")
+
+
+class InquiryOffer(_Frozen):
+    """PayPal's inquiry stage (the buyer and the store talk before any claim): the store's offer
+    through `make-offer`, when the policy sets one. The offer is the disputed amount back, with
+    the item returned first (REFUND_WITH_RETURN, to `return_address`), with a replacement, or
+    outright (REFUND). `with_message`: the tracking message still goes out besides the offer."""
+
+    offer_type: Literal["REFUND", "REFUND_WITH_RETURN", "REFUND_WITH_REPLACEMENT"]
+    reasons: list[DisputeReason] = Field(default_factory=lambda: [DisputeReason.NOT_AS_DESCRIBED])
+    up_to: Money | None = None  # only for a disputed amount at most this (None: any amount)
+    with_message: bool = True
+    return_address: ReturnAddress | None = None
+
+    @model_validator(mode="after")
+    def _return_needs_an_address(self) -> InquiryOffer:
+        if self.offer_type == "REFUND_WITH_RETURN" and self.return_address is None:
+            raise ValueError("an offer with a return (REFUND_WITH_RETURN) needs the return_address")
+        return self
+
+    def applies(self, reason: DisputeReason, disputed: Money) -> bool:
+        if reason not in self.reasons:
+            return False
+        return self.up_to is None or (self.up_to.currency == disputed.currency and disputed <= self.up_to)
 
 
 # PayPal Seller Protection: an item of 750 USD or more needs delivery with signature confirmation.
@@ -373,10 +418,16 @@ def answer_points(reason: DisputeReason, facts: Facts, *, store_name: str) -> li
             points.append("Billing and shipping details " + ("match" if facts.billing_matches_shipping else "differ")
                           + (f" (billing: {facts.billing_address}; shipping: {facts.shipping_address})"
                              if facts.billing_address or facts.shipping_address else "") + ".")
-        if facts.avs_cvv:
-            points.append(f"Card checks at purchase: {facts.avs_cvv}.")
-        if facts.customer_orders:
-            points.append(f"The customer has {facts.customer_orders} earlier order(s) with the store, not disputed.")
+        if facts.card_checks:
+            points.append("At payment, " + _and(facts.card_checks) + ".")
+        if facts.three_d_secure:
+            points.append(facts.three_d_secure)
+        if facts.client_ip:
+            points.append(f"The order was placed from the IP address {facts.client_ip}"
+                          + (f" on {_day(facts.placed_at)}" if facts.placed_at else "") + ".")
+        account = customer_history(facts)
+        if account:
+            points.append(account)
     if reason == DisputeReason.DUPLICATE:
         points.append(duplicate_statement(facts))
     if facts.messages_sent:
@@ -386,6 +437,66 @@ def answer_points(reason: DisputeReason, facts: Facts, *, store_name: str) -> li
 
 def _day(when: datetime) -> str:
     return f"{when:%Y-%m-%d}"
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# The card network's checks (Stripe `payment_method_details.card.checks`; Shopify's CVV and AVS
+# result codes): only a check that passed is stated; `fail`, `unavailable`, `unchecked` and a
+# missing result say nothing the store could claim.
+_CHECK_WORDS = {
+    "cvc_check": "the card security code (CVC) matched",
+    "address_line1_check": "the billing street address matched the card issuer's records",
+    "address_postal_code_check": "the billing postal code matched the card issuer's records",
+}
+
+
+def card_check_statements(checks: dict[str, str | None]) -> list[str]:
+    """Plain words for the checks that passed (`{"cvc_check": "pass", ...}`), in a fixed order."""
+    return [words for name, words in _CHECK_WORDS.items() if (checks.get(name) or "").lower() == "pass"]
+
+
+# Shopify's card result codes (`CardPaymentDetails`): CVV "M" is a match; AVS "Y"/"X" street
+# and postal code, "A" the street only, "Z"/"W"/"P" the postal code only. Any other letter: nothing.
+def shopify_card_checks(avs: str | None, cvv: str | None) -> dict[str, str | None]:
+    avs, cvv = (avs or "").upper(), (cvv or "").upper()
+    return {"cvc_check": "pass" if cvv == "M" else None,
+            "address_line1_check": "pass" if avs in ("Y", "X", "A") else None,
+            "address_postal_code_check": "pass" if avs in ("Y", "X", "Z", "W", "P") else None}
+
+
+def three_d_secure_statement(result: str | None, flow: str | None = None, version: str | None = None) -> str | None:
+    """The 3D Secure result as the processor reports it: `authenticated` (the cardholder's bank
+    authenticated the payer) and `attempt_acknowledged` are stated; anything else is not."""
+    how = f" ({'a challenge' if flow == 'challenge' else 'frictionless'})" if flow in ("challenge", "frictionless") \
+        else ""
+    version_text = f" {version}" if version else ""
+    if result == "authenticated":
+        return f"The payment was authenticated by the cardholder's bank with 3D Secure{version_text}{how}."
+    if result == "attempt_acknowledged":
+        return (f"A 3D Secure{version_text} authentication was attempted for this payment and acknowledged by the "
+                "card network.")
+    return None
+
+
+def customer_history(facts: Facts) -> str | None:
+    """The customer's account and other orders, as the store's records show them."""
+    parts = []
+    if facts.customer_since:
+        parts.append(f"The customer's account with the store was created on {_day(facts.customer_since)}"
+                     + (f" with the email address {facts.customer_email}" if facts.customer_email else ""))
+    if facts.customer_orders:
+        undisputed = facts.customer_orders - facts.other_orders_disputed
+        orders = f"the customer has {facts.customer_orders} other order(s) with the store"
+        orders += (", none of them disputed in the store's records" if not facts.other_orders_disputed
+                   else f", {undisputed} of them not disputed in the store's records")
+        parts.append(orders)
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 def shipping_statement(facts: Facts) -> str:
@@ -398,18 +509,23 @@ def shipping_statement(facts: Facts) -> str:
         parcels.append(f"shipped{shipped} with {known.name if known else 'the carrier'} (tracking number {s.number})")
     text = "The order was " + (" and ".join(parcels) if parcels
                                else f"shipped with tracking ({', '.join(facts.tracking)})")
+    events = sorted((e for s in facts.shipments for e in s.events), key=lambda e: e.happened_at)
+    timeline = (f" The carrier recorded {len(events)} tracking event(s), from {_day(events[0].happened_at)} to "
+                f"{_day(events[-1].happened_at)}: the timeline is in the store's summary of the carrier's tracking, "
+                "attached." if events else "")
     if facts.delivered_at:
         # Only the city comes from the parcel's record; the street address is the order's (issue 15).
         where = f" in {facts.delivered_to}" if facts.delivered_to else ""
         text += f"; the carrier shows it delivered{where} on {_day(facts.delivered_at)}"
         if facts.shipping_address:
             text += f"; the order's shipping address is {facts.shipping_address}"
-        return text + "."
+        return text + "." + timeline
     statuses = {s.status for s in facts.shipments if s.status}
     if "IN_TRANSIT" in statuses or any(s.in_transit_at for s in facts.shipments):
-        return text + ("; the carrier's last status is in transit. The store's summary of the carrier's tracking "
+        return text + ("; the carrier's last status is in transit." + timeline if timeline else
+                       "; the carrier's last status is in transit. The store's summary of the carrier's tracking "
                        "is attached.")
-    return text + ". The store's summary of the carrier's tracking is attached."
+    return text + "." + (timeline or " The store's summary of the carrier's tracking is attached.")
 
 
 def duplicate_statement(facts: Facts) -> str:

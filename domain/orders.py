@@ -51,6 +51,18 @@ class TrackingInfo(_Frozen):
     url: str | None = None
 
 
+class FulfillmentEvent(_Frozen):
+    """A carrier event of a parcel as the store holds it (Shopify `FulfillmentEvent`): what the
+    carrier or the tracking app reported, when and where."""
+
+    status: str  # FulfillmentEventStatus: LABEL_PRINTED, IN_TRANSIT, OUT_FOR_DELIVERY, DELIVERED, ...
+    happened_at: datetime
+    city: str | None = None
+    province: str | None = None
+    country: str | None = None
+    message: str | None = None
+
+
 class FulfillmentState(StrEnum):
     """Shopify `FulfillmentStatus`, collapsed to what the rules need."""
 
@@ -71,6 +83,7 @@ class Fulfillment(_Frozen):
     delivered_at: datetime | None = None
     estimated_delivery_at: datetime | None = None
     tracking: list[TrackingInfo] = Field(default_factory=list)
+    events: list[FulfillmentEvent] = Field(default_factory=list)  # oldest first
     line_item_quantities: dict[str, int] = Field(default_factory=dict)  # LineItem id -> quantity
 
     @property

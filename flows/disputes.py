@@ -26,13 +26,15 @@ from prefect.logging import get_run_logger
 from pydantic import Field
 
 from domain.cases import CaseKind, DisputeState, is_terminal
-from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message
+from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message, offer_note
 from domain.disputes import (
     Decision,
     DisputeDecision,
+    DisputeReason,
     Facts,
     Processor,
     Shipment,
+    card_check_statements,
     decide,
     evidence_status,
     normalise_reason,
@@ -60,8 +62,10 @@ from tasks import runtime
 from tasks.disputes import (
     DisputeView,
     accept_dispute,
+    make_dispute_offer,
     paypal,
     read_dispute,
+    read_payment_checks,
     send_dispute_message,
     stage_evidence,
     submit_evidence,
@@ -197,7 +201,11 @@ def _person(a: Any) -> str | None:
     return " ".join(p for p in (a.first_name, a.last_name) if p) or None
 
 
-async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: Money) -> Facts:
+_FRAUD_LIKE = (DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED)
+
+
+async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: Money,
+                      view: DisputeView | None = None) -> Facts:
     """K3: the evidence, from the ledger first (messages sent and received, refunds,
     cancellations, returns), then from the store (fulfilments and their tracking, delivery,
     addresses, the customer's history). Read again right before the evidence goes out, so that
@@ -220,8 +228,13 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     refunds += [f"{r.amount.amount} {r.amount.currency} on {r.created_at:%Y-%m-%d} (Shopify refund {r.id})"
                 for r in order.refunds if not any(r.id == a.reference for a in archived)]
     shipments = [Shipment(carrier=t.company, number=t.number, url=t.url, shipped_at=f.created_at,
-                          in_transit_at=f.in_transit_at, delivered_at=f.delivered_at, status=f.display_status)
+                          in_transit_at=f.in_transit_at, delivered_at=f.delivered_at, status=f.display_status,
+                          events=f.events)
                  for f in order.shipped_fulfillments for t in f.tracking if t.number]
+    # Where the carrier delivered it: its DELIVERED event's city when it recorded one, else the
+    # order's shipping city (only once the store shows the parcel delivered).
+    scans = [e for f in order.shipped_fulfillments for e in f.events if e.status == "DELIVERED" and e.city]
+    scanned = ", ".join(p for p in (scans[-1].city, scans[-1].country) if p) if scans else None
     tracking = [f"{s.carrier or 'carrier'} {s.number}" for s in shipments]
     delivered = [f.delivered_at for f in order.shipped_fulfillments if f.delivered_at]
     shipped = [s.shipped_at for s in shipments if s.shipped_at]
@@ -230,11 +243,24 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     payments = [f"{t.amount} on {t.processed_at:%Y-%m-%d} ({t.gateway})" if t.processed_at else f"{t.amount} "
                 f"({t.gateway})" for t in order.transactions
                 if t.kind.value.upper() in ("SALE", "CAPTURE") and t.status.upper() == "SUCCESS"]
+    checks = None
+    if view is not None and normalise_reason(view.reason) in _FRAUD_LIKE:
+        try:
+            checks = await read_payment_checks(view, order.legacy_id)
+        except PermanentError as exc:  # the answer still goes out, without what could not be read
+            await cases.add_event(db, case.id, "note", f"the payment's checks could not be read ({exc}): the "
+                                  "answer states none of them")
+    orders_count = checks.customer_orders if checks and checks.customer_orders is not None \
+        else order.customer.orders_count
+    email = order.email or order.customer.email
+    disputed_elsewhere = len({c.order_ref for c in await cases.cases_for_customer(db, case.store_id, KIND, email)
+                              if c.order_ref and c.order_ref != order.legacy_id}) if email else 0
     name = _person(bill) or " ".join(p for p in (order.customer.first_name, order.customer.last_name) if p) or None
     return Facts(
         order_name=order.name, amount_paid=order.total_received, disputed=disputed, tracking=tracking,
         delivered_at=max(delivered) if delivered else None,
-        delivered_to=", ".join(p for p in (ship.city, ship.country_code) if p) if ship and delivered else None,
+        delivered_to=(scanned or ", ".join(p for p in (ship.city, ship.country_code) if p) if ship else scanned)
+        if delivered else None,
         product_titles=[li.title for li in order.line_items],
         order_lines=[f"{li.quantity} x {li.title}" + (f" ({li.variant_title})" if li.variant_title else "")
                      + f" at {li.unit_price}" for li in order.line_items],
@@ -245,7 +271,10 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
         refunds=refunds, cancelled=order.is_cancelled, returns=returns,
         billing_matches_shipping=(_address_line(bill) == _address_line(ship)) if bill and ship else None,
         billing_address=_address_line(bill), shipping_address=_address_line(ship),
-        customer_orders=max((order.customer.orders_count or 1) - 1, 0),
+        customer_orders=max((orders_count or 1) - 1, 0), other_orders_disputed=disputed_elsewhere,
+        card_checks=card_check_statements(checks.checks) if checks else [],
+        three_d_secure=checks.three_d_secure if checks else None, client_ip=checks.client_ip if checks else None,
+        customer_since=checks.customer_since if checks else None,
         customer_name=name, customer_email=order.email or order.customer.email,
         placed_at=order.processed_at or order.created_at, shipments=shipments,
         shipped_at=min(shipped) if shipped else None, payments=payments,
@@ -262,7 +291,7 @@ async def step_received(step: Step) -> bool:
                                ["find the order and answer in the processor's dashboard", "accept"])
         return False
     order = await read_shopify_order(case.order_ref)
-    facts = await order_facts(case, policy, order, view.amount)
+    facts = await order_facts(case, policy, order, view.amount, view)
     reason = normalise_reason(view.reason)
     status = evidence_status(reason, facts)
     decision = decide(reason, facts, view.processor, policy.disputes)
@@ -365,7 +394,7 @@ async def _live_facts(step: Step) -> tuple[Facts, str]:
     Returns the facts and the customer's language (M1)."""
     view = await read_dispute(step.view.processor, step.view.dispute_id)
     order = await read_shopify_order(step.case.order_ref or "")
-    facts = await order_facts(step.case, step.policy, order, view.amount)
+    facts = await order_facts(step.case, step.policy, order, view.amount, view)
     locale = (order.locale or order.customer.locale or step.case.language or "en").lower()
     language = "fr" if locale.startswith("fr") else "en"
     status = evidence_status(normalise_reason(view.reason), facts)
@@ -377,10 +406,30 @@ async def _live_facts(step: Step) -> tuple[Facts, str]:
 
 async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language: str) -> bool:
     """PayPal's inquiry stage: evidence cannot be provided (no provide-evidence link); the store
-    answers the buyer by send-message with the tracking and an explanation, once per stage. If
-    the buyer escalates to a claim, the claim's provide-evidence link brings the evidence."""
+    answers the buyer by send-message with the tracking and an explanation, once per stage, and,
+    when the policy sets one, makes its offer through make-offer (once per stage, only when the
+    link offers it), besides the message or instead of it. If the buyer escalates to a claim, the
+    claim's provide-evidence link brings the evidence."""
     view = step.view
+    offer = step.policy.disputes.paypal_inquiry_offer
+    offered = step.case.data.get("inquiry_offer_stage") == view.stage
+    if offer is not None and not offered and offer.applies(normalise_reason(view.reason), view.amount):
+        if view.allows("make-offer") and (not view.offer_types or offer.offer_type in view.offer_types):
+            note = offer_note(facts, pack, offer, view.amount, language=language, store_name=step.policy.store.name)
+            await make_dispute_offer(step.case.id, view, offer, note)
+            await step.remember(f"PayPal inquiry: the store's offer made ({offer.offer_type}, {view.amount}) "
+                                "through make-offer", inquiry_offer_stage=view.stage)
+            offered = True
+        elif step.case.data.get("inquiry_offer_skipped") != view.stage:
+            await step.remember(f"the policy's offer ({offer.offer_type}) was not made: PayPal does not offer it on "
+                                f"this dispute now (links: {', '.join(view.actions) or 'none'}; offer types: "
+                                f"{', '.join(view.offer_types) or 'none'})", inquiry_offer_skipped=view.stage)
+    if offered and offer is not None and not offer.with_message:
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry", status="met")
+        return False
     if not view.allows("send-message"):
+        if offered:
+            return False
         await step.to_operator("dispute_no_channel", f"PayPal offers no action on dispute {view.dispute_id} now "
                                f"(stage {view.stage}, status {view.raw_status}, links: "
                                f"{', '.join(view.actions) or 'none'})", ["answer in PayPal's Resolution Center"])

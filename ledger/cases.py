@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 
 from domain.cases import check_transition
@@ -69,6 +69,14 @@ async def find_case(db: Database, key: str) -> Case | None:
 async def cases_for_order(db: Database, store_id: str, order_ref: str) -> list[Case]:
     async with db.session() as s:
         rows = await s.exec(select(Case).where(Case.store_id == store_id, Case.order_ref == order_ref))
+        return list(rows.all())
+
+
+async def cases_for_customer(db: Database, store_id: str, kind: str, email: str) -> list[Case]:
+    """The store's cases of this kind for a customer's email address (any case, any order)."""
+    async with db.session() as s:
+        rows = await s.exec(select(Case).where(Case.store_id == store_id, Case.kind == kind,
+                                               func.lower(Case.customer_email) == email.strip().lower()))
         return list(rows.all())
 
 

@@ -19,7 +19,7 @@ from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack
-from domain.disputes import Processor
+from domain.disputes import InquiryOffer, Processor, shopify_card_checks, three_d_secure_statement
 from domain.money import Money
 from integrations.httpclients import async_client
 from integrations.paypal.client import PayPalClient
@@ -52,6 +52,7 @@ class DisputeView(BaseModel):
     order_hints: dict[str, str] = Field(default_factory=dict)  # order_id, order_legacy_id, order_name, charge...
     stage: str | None = None  # PayPal: INQUIRY, CHARGEBACK, PRE_ARBITRATION, ARBITRATION
     actions: tuple[str, ...] = ()  # PayPal: what the HATEOAS links offer now (provide-evidence, send-message, ...)
+    offer_types: tuple[str, ...] = ()  # PayPal: allowed_response_options.make_offer.offer_types
 
     def allows(self, action: str) -> bool:
         return action in self.actions
@@ -129,7 +130,7 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
         return DisputeView(processor=processor, dispute_id=p.id, status=_paypal_status(p.status, outcome),
                            raw_status=p.status, reason=p.reason, amount=p.amount, due=p.due_by,
                            submitted=p.seller_evidence_submitted, order_hints=hints, stage=p.life_cycle_stage,
-                           actions=tuple(a for a in PAYPAL_ACTIONS if p.allows(a)))
+                           actions=tuple(a for a in PAYPAL_ACTIONS if p.allows(a)), offer_types=p.offer_types)
     async with runtime.shopify() as shopify:
         s = await shopify.get_dispute(dispute_id)
     hints = {k: v for k, v in (("order_id", s.order_id), ("order_legacy_id", s.order_legacy_id),
@@ -137,6 +138,43 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
     return DisputeView(processor=processor, dispute_id=s.id, status=_SHOPIFY_STATUS.get(s.status, "under_review"),
                        raw_status=s.status, reason=s.reason, amount=s.amount, due_date=s.evidence_due_by,
                        submitted=s.evidence.submitted, evidence_id=s.evidence.id, order_hints=hints)
+
+
+class PaymentChecks(BaseModel):
+    """What the payment and the order say against a "not authorised" claim, as read: the card
+    network's checks (Stripe `payment_method_details.card.checks`, or Shopify's AVS/CVV codes for
+    Shopify Payments), the 3D Secure result, the buyer's IP and the customer's account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checks: dict[str, str | None] = Field(default_factory=dict)  # cvc_check, address_line1_check, ... as reported
+    three_d_secure: str | None = None  # the statement, when the result is one the store may state
+    client_ip: str | None = None
+    customer_since: datetime | None = None
+    customer_orders: int | None = None  # Shopify `numberOfOrders` (this order included)
+
+
+@task(name="read-payment-checks", task_run_name="read-payment-checks-{order_ref}", **RETRYING)
+async def read_payment_checks(view: DisputeView, order_ref: str) -> PaymentChecks:
+    """Read-only: the order's fraud facts at Shopify and, for a Stripe dispute, the charge."""
+    async with runtime.shopify() as shopify:
+        order = await shopify.order_fraud_evidence(order_ref)
+    checks: dict[str, str | None] = {}
+    secure = None
+    if view.processor == Processor.STRIPE and view.order_hints.get("charge"):
+        async with stripe() as client:
+            card = (await client.get_charge(view.order_hints["charge"])).card
+        if card is not None:
+            checks = {"cvc_check": card.cvc_check, "address_line1_check": card.address_line1_check,
+                      "address_postal_code_check": card.address_postal_code_check}
+            secure = three_d_secure_statement(card.three_d_secure_result, card.three_d_secure_flow,
+                                              card.three_d_secure_version)
+    elif view.processor == Processor.SHOPIFY_PAYMENTS:
+        paid = [c for c in order.card_checks if c.status.upper() == "SUCCESS" and c.kind in ("SALE", "AUTHORIZATION")]
+        if paid:
+            checks = shopify_card_checks(paid[0].avs_result_code, paid[0].cvv_result_code)
+    return PaymentChecks(checks=checks, three_d_secure=secure, client_ip=order.client_ip,
+                         customer_since=order.customer_since, customer_orders=order.customer_orders_count)
 
 
 # Stripe's file-id evidence fields, filled from the pack's documents (uploaded with purpose
@@ -150,7 +188,8 @@ def stripe_evidence(pack: EvidencePack, file_ids: dict[str, str] | None = None) 
     """The `evidence` hash of POST /v1/disputes/{id} (spec3.yaml `dispute_evidence`)."""
     fields: dict[str, str | None] = {
         "uncategorized_text": pack.answer, "customer_name": pack.customer_name,
-        "customer_email_address": pack.customer_email, "billing_address": pack.billing_address,
+        "customer_email_address": pack.customer_email, "customer_purchase_ip": pack.customer_purchase_ip,
+        "billing_address": pack.billing_address,
         "shipping_address": pack.shipping_address, "shipping_carrier": pack.shipping_carrier,
         "shipping_tracking_number": pack.tracking_number, "shipping_date": pack.shipping_date,
         "product_description": pack.product_description, "refund_policy_disclosure": pack.refund_policy_disclosure,
@@ -284,6 +323,27 @@ async def send_dispute_message(case_id: str, view: DisputeView, message: str) ->
                            request={"dispute_id": view.dispute_id, "message": message[:500]}, call=call,
                            resend_safe=True)
     return result.data
+
+
+@task(name="make-dispute-offer", task_run_name="make-dispute-offer-{case_id}", **RETRYING)
+async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffer, note: str) -> dict[str, Any]:
+    """PayPal inquiry stage: the store's offer (make-offer, only when the dispute's links offer it),
+    once per stage: one operation row, the same PayPal-Request-Id on every retry (promise 2)."""
+    amount = view.amount
+
+    async def call(op: Operation) -> EffectResult:
+        address = offer.return_address.model_dump(exclude_none=True) if offer.return_address else None
+        async with paypal() as client:
+            await client.make_offer(view.dispute_id, note, offer.offer_type, offer_amount=amount,
+                                    return_shipping_address=address if offer.offer_type == "REFUND_WITH_RETURN"
+                                    else None, idempotency_key=op.idempotency_key)
+        return EffectResult(data={"offer_made": offer.offer_type, "amount": str(amount)})
+
+    result = await perform(runtime.db(), natural_key=f"dispute.offer:{case_id}:{view.stage or '-'}",
+                           kind="dispute.offer.paypal", vendor=view.processor.value, case_id=case_id,
+                           request={"dispute_id": view.dispute_id, "offer_type": offer.offer_type,
+                                    "amount": str(amount), "note": note[:500]}, call=call, resend_safe=True)
+    return {**result.data, "operation_id": result.operation_id}
 
 
 @task(name="accept-dispute", task_run_name="accept-dispute-{case_id}", **RETRYING)

@@ -22,6 +22,13 @@ It speaks PayPal's documented contract (INTEGRATIONS.md §6; PayPal's OpenAPI de
   whose links are `self`, `send_message` (and `accept_claim`): provide-evidence is refused there
   with 422 ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE, as PayPal's reference says evidence is for
   the claim stage; the dispute then waits for the buyer (WAITING_FOR_BUYER_RESPONSE).
+* `POST .../make-offer` (JSON `make_offer`: `note` and `offer_type` required, `offer_amount`,
+  `return_shipping_address`, `invoice_id`): the INQUIRY stage only, while no offer is pending; the
+  link `make_offer` and `allowed_response_options.make_offer.offer_types` say which types (by reason:
+  no return for "not received"); a refund offer needs an amount in the dispute's currency, at most
+  the disputed amount; REFUND_WITH_RETURN needs the return address (422
+  SHIPPING_ADDRESS_SHOULD_NOT_BE_PASSED, PayPal's issue for it). The offer shows in `offer`
+  (`offer_type`, `seller_offered_amount`, `history`) and the dispute waits for the buyer.
 * `POST .../accept-claim` (JSON: `note` required, `accept_claim_reason`, `accept_claim_type`,
   `refund_amount`): RESOLVED with outcome RESOLVED_BUYER_FAVOUR (a partial refund below the disputed
   amount waits for the buyer instead); a refund amount on a not-received dispute is 422
@@ -184,6 +191,15 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_CALL_BYTES = 50 * 1024 * 1024
 NOTE_MAX = 2000
 OPEN_FOR_ACTIONS = frozenset({"OPEN", "WAITING_FOR_SELLER_RESPONSE"})
+# make-offer (`offer_type`), by dispute reason: the inquiry stage exists for "not received" and
+# "not as described" only; a return makes sense only for an item the buyer has (the fake's
+# reading of "allowed offer types depend on the dispute reason and whether the item is returned").
+OFFER_TYPES_BY_REASON = {
+    "MERCHANDISE_OR_SERVICE_NOT_RECEIVED": ("REFUND", "REFUND_WITH_REPLACEMENT", "REPLACEMENT_WITHOUT_REFUND"),
+    "MERCHANDISE_OR_SERVICE_NOT_AS_DESCRIBED": ("REFUND", "REFUND_WITH_RETURN", "REFUND_WITH_REPLACEMENT",
+                                                "REPLACEMENT_WITHOUT_REFUND"),
+}
+OFFER_TYPES = frozenset({"REFUND", "REFUND_WITH_RETURN", "REFUND_WITH_REPLACEMENT", "REPLACEMENT_WITHOUT_REFUND"})
 ERROR_MESSAGES = {
     "INVALID_REQUEST": "Request is not well-formed, syntactically incorrect, or violates schema.",
     "AUTHENTICATION_FAILURE": "Authentication failed due to missing authorization header, or invalid authentication "
@@ -308,6 +324,13 @@ class FakeDispute:
     acceptances: list[Json] = field(default_factory=list)
     acknowledgements: list[Json] = field(default_factory=list)
     messages: list[Json] = field(default_factory=list)
+    offers: list[Json] = field(default_factory=list)
+
+    def offer_types(self) -> tuple[str, ...]:
+        """What make-offer accepts now: the inquiry stage, nothing resolved, no offer pending."""
+        if self.stage != "INQUIRY" or self.status == "RESOLVED" or self.offers:
+            return ()
+        return OFFER_TYPES_BY_REASON.get(self.reason, ())
 
     def links(self, root: str) -> list[Json]:
         href = f"{root}/v1/customer/disputes/{self.id}"
@@ -315,6 +338,8 @@ class FakeDispute:
         if self.stage == "INQUIRY" and self.status != "RESOLVED":
             # The inquiry stage: the parties talk (send-message); evidence is for the claim stage.
             links.append({"href": f"{href}/send-message", "rel": "send_message", "method": "POST"})
+            if self.offer_types():
+                links.append({"href": f"{href}/make-offer", "rel": "make_offer", "method": "POST"})
         elif self.status == "WAITING_FOR_SELLER_RESPONSE":
             links.append({"href": f"{href}/provide-evidence", "rel": "provide_evidence", "method": "POST"})
         if self.status in OPEN_FOR_ACTIONS:
@@ -355,6 +380,16 @@ class FakeDispute:
             body["seller_response_due_date"] = pp_time(self.due_at)
         if self.status in OPEN_FOR_ACTIONS:
             body["allowed_response_options"] = {"accept_claim": {"accept_claim_types": list(ACCEPT_CLAIM_TYPES)}}
+        if self.offer_types():
+            body.setdefault("allowed_response_options", {})["make_offer"] = {"offer_types": list(self.offer_types())}
+        if self.offers:
+            last = self.offers[-1]
+            body["offer"] = {"offer_type": last["offer_type"], "history": [
+                {"offer_time": o["offer_time"], "actor": "SELLER", "event_type": "PROPOSED",
+                 "offer_type": o["offer_type"], **({"offer_amount": o["offer_amount"]} if "offer_amount" in o else {}),
+                 "notes": o["note"], "dispute_life_cycle_stage": "INQUIRY"} for o in self.offers]}
+            if "offer_amount" in last:
+                body["offer"]["seller_offered_amount"] = last["offer_amount"]
         body["links"] = self.links(root)
         return body
 
@@ -385,6 +420,7 @@ class FakeDispute:
             "acceptances": self.acceptances,
             "acknowledgements": self.acknowledgements,
             "messages": self.messages,
+            "offers": self.offers,
         }
 
 
@@ -722,6 +758,58 @@ class FakePayPalState:
             now = self.now()
             dispute.messages.append({"posted_by": "SELLER", "time_posted": pp_time(now), "content": message,
                                      "request_id": call.request_id})
+            dispute.status = "WAITING_FOR_BUYER_RESPONSE"
+            dispute.updated_at = now
+            return _self_link(self.root_url, dispute)
+
+    def make_offer(self, dispute_id: str, call: CallRecord, content_type: str, raw: bytes) -> Json:
+        """Make offer to resolve dispute (`make_offer`: `note`, `offer_type` required): the inquiry
+        stage only; refund offers carry `offer_amount` (the dispute's currency, at most the disputed
+        amount); a return needs `return_shipping_address` (`address_portable`, `country_code`
+        required). The dispute then waits for the buyer."""
+        dispute = self.find(dispute_id)
+        body = _json_body(content_type, raw)
+        call.body = body
+        note = body.get("note")
+        if not isinstance(note, str) or not 0 < len(note) <= NOTE_MAX:
+            raise _invalid("MISSING_REQUIRED_PARAMETER", "note is required (1 to 2000 characters).", "/note")
+        offer_type = body.get("offer_type")
+        if offer_type is None:
+            raise _invalid("MISSING_REQUIRED_PARAMETER", "offer_type is required.", "/offer_type")
+        _enum(body, "offer_type", OFFER_TYPES)
+        amount = _optional_money(body.get("offer_amount"), "/offer_amount")
+        address = body.get("return_shipping_address")
+        if address is not None and (not isinstance(address, Mapping) or not isinstance(address.get("country_code"), str)
+                                    or len(address["country_code"]) != 2):
+            raise _invalid("INVALID_PARAMETER_VALUE", "return_shipping_address needs a country_code.",
+                           "/return_shipping_address/country_code")
+        with self.lock:
+            allowed = dispute.offer_types()
+            if not allowed:
+                raise _not_allowed(dispute, "Make offer")
+            if offer_type not in allowed:
+                raise _invalid("INVALID_PARAMETER_VALUE", f"offer_type {offer_type} is not allowed for this dispute.",
+                               "/offer_type")
+            if offer_type != "REPLACEMENT_WITHOUT_REFUND" and amount is None:
+                raise _invalid("MISSING_REQUIRED_PARAMETER", "offer_amount is required for a refund offer.",
+                               "/offer_amount")
+            if amount is not None and amount[1] != dispute.currency:
+                raise _unprocessable("CURRENCY_MISMATCH", "offer_amount must be in the dispute's currency.")
+            if amount is not None and not Decimal(0) < amount[0] <= dispute.amount:
+                raise _invalid("INVALID_PARAMETER_VALUE", "offer_amount must be above 0 and at most the disputed "
+                               "amount.", "/offer_amount/value")
+            if offer_type == "REFUND_WITH_RETURN" and address is None:
+                raise _unprocessable("SHIPPING_ADDRESS_SHOULD_NOT_BE_PASSED",
+                                     "You must specify the shipping address for "
+                                     "MERCHANDISE_OR_SERVICE_NOT_AS_DESCRIBED disputes.")
+            now = self.now()
+            offer: Json = {"request_id": call.request_id, "offer_time": pp_time(now), "offer_type": offer_type,
+                           "note": note}
+            if amount is not None:
+                offer["offer_amount"] = _money(amount[0], dispute.currency)
+            if address is not None:
+                offer["return_shipping_address"] = dict(address)
+            dispute.offers.append(offer)
             dispute.status = "WAITING_FOR_BUYER_RESPONSE"
             dispute.updated_at = now
             return _self_link(self.root_url, dispute)
@@ -1238,6 +1326,9 @@ def _dispatch(
             event = EVENT_TYPES["updated"]
         elif action == "send-message":
             body = state.send_message(dispute_id, call, content_type, raw)
+            event = EVENT_TYPES["updated"]
+        elif action == "make-offer":
+            body = state.make_offer(dispute_id, call, content_type, raw)
             event = EVENT_TYPES["updated"]
         elif action == "accept-claim":
             body, event = state.accept_claim(dispute_id, call, content_type, raw)

@@ -136,6 +136,22 @@ def _delivered(days_ago: float, tracking: str, company: str = "Colissimo") -> di
     }
 
 
+def _colissimo_events(days_ago: float, city: str, province: str) -> list[dict[str, Any]]:
+    """The carrier's events of a parcel handed over in Lyon 2 days before its delivery (as a
+    tracking app records them on the fulfilment: `FulfillmentEvent`)."""
+    hours = days_ago * 24
+    return [
+        {"status": "CARRIER_PICKED_UP", "hours_ago": hours + 47, "city": "Lyon", "province": "69", "country": "FR",
+         "message": "Votre colis est pris en charge par La Poste"},
+        {"status": "IN_TRANSIT", "hours_ago": hours + 30, "city": "Saint-Jacques-de-la-Lande", "province": province,
+         "country": "FR", "message": "Votre colis est arrivé sur son site de distribution"},
+        {"status": "OUT_FOR_DELIVERY", "hours_ago": hours + 4, "city": city, "province": province, "country": "FR",
+         "message": "Votre colis est en cours de livraison"},
+        {"status": "DELIVERED", "hours_ago": hours, "city": city, "province": province, "country": "FR",
+         "message": "Votre colis est livré"},
+    ]
+
+
 def demo_orders() -> list[dict[str, Any]]:
     """The demo orders, #1001 to #1012 (module docstring: which scenario each serves)."""
     return cancellation_orders() + return_orders()
@@ -194,7 +210,8 @@ def return_orders() -> list[dict[str, Any]]:
                                     "69.00")],
             "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
             "shipping_address": _address("2 rue du Palais", "Rennes", "35000"),
-            "fulfillment": _delivered(4, "6A20121104FR"), "placed_hours_ago": 9 * 24,
+            "fulfillment": {**_delivered(4, "6A20121104FR"), "events": _colissimo_events(4, "Rennes", "35")},
+            "placed_hours_ago": 9 * 24,
         },
     ]
 

@@ -57,7 +57,10 @@ Control API (for tests and the demo; not part of Shopify):
   returns the raw state (quantities, refunds, cancellation, restocks);
 * `POST /_control/orders/{legacy_id}/fulfill` ships (tracking) and sends `fulfillments/create`
   and `orders/updated`; `POST /_control/orders/{legacy_id}/deliver` marks the parcel delivered
-  and sends `fulfillments/update`;
+  (with a DELIVERED `FulfillmentEvent` in the shipping address's city) and sends
+  `fulfillments/update`; `POST /_control/orders/{legacy_id}/fulfillment-events` `{status,
+  hours_ago | happened_at, city, province, country, message}` adds a carrier event to the latest
+  parcel (served as `Fulfillment.events`; seeds take `fulfillment.events`);
 * `POST /_control/orders/{legacy_id}/returns` `{"items": [{"sku" or "line_item_id", "quantity",
   "reason" (Shopify ReturnReason), "customer_note"}]}`: the customer asks for a return in their
   account; the return is REQUESTED, `returns/request` is sent, the answer holds its `id` (gid);
@@ -423,6 +426,19 @@ class SeedLineItem(_SeedModel):
     quantity: int = Field(default=1, ge=1)
 
 
+class SeedFulfillmentEvent(_SeedModel):
+    """A carrier event of the parcel (`FulfillmentEvent`); `hours_ago` or `happened_at`."""
+
+    status: Literal["ATTEMPTED_DELIVERY", "CARRIER_PICKED_UP", "CONFIRMED", "DELAYED", "DELIVERED", "FAILURE",
+                    "IN_TRANSIT", "LABEL_PRINTED", "LABEL_PURCHASED", "OUT_FOR_DELIVERY", "READY_FOR_PICKUP"]
+    happened_at: datetime | None = None
+    hours_ago: float | None = None
+    city: str | None = None
+    province: str | None = None
+    country: str | None = None
+    message: str | None = None
+
+
 class SeedFulfillment(_SeedModel):
     """A parcel already shipped when the order is seeded (or created by `/fulfill`)."""
 
@@ -436,6 +452,7 @@ class SeedFulfillment(_SeedModel):
     estimated_delivery_at: datetime | None = None
     display_status: str | None = None  # default IN_TRANSIT, or DELIVERED when delivered
     line_items: dict[str, int] | None = None  # sku or line item gid -> quantity; default: all unfulfilled
+    events: list[SeedFulfillmentEvent] = Field(default_factory=list)  # the carrier's events, if any
 
 
 class SeedFulfillmentService(_SeedModel):
@@ -618,6 +635,20 @@ class FakeTracking:
 
 
 @dataclass
+class FakeFulfillmentEvent:
+    """A `FulfillmentEvent`: what the carrier (or a tracking app, `fulfillmentEventCreate`) reported."""
+
+    id: int
+    status: str  # FulfillmentEventStatus
+    happened_at: datetime
+    created_at: datetime
+    city: str | None = None
+    province: str | None = None
+    country: str | None = None
+    message: str | None = None
+
+
+@dataclass
 class FakeFulfillment:
     id: int
     sequence: int
@@ -632,6 +663,7 @@ class FakeFulfillment:
     in_transit_at: datetime | None = None
     delivered_at: datetime | None = None
     estimated_delivery_at: datetime | None = None
+    events: list[FakeFulfillmentEvent] = field(default_factory=list)
 
     @property
     def gid(self) -> str:
@@ -1312,6 +1344,8 @@ class FakeShopState:
                 delivered_at=delivered,
                 estimated_delivery_at=_aware(request.estimated_delivery_at),
             )
+            for event in request.events:
+                self._add_event(fulfillment, event, now)
             for li, qty in quantities:
                 li.fulfilled += qty
             order.fulfillments.append(fulfillment)
@@ -1340,8 +1374,25 @@ class FakeShopState:
             raise ValueError(f"nothing left to fulfil on {order.name}")
         return picked
 
+    def _add_event(self, fulfillment: FakeFulfillment, event: SeedFulfillmentEvent, now: datetime) -> None:
+        happened = _aware(event.happened_at) or (now - timedelta(hours=event.hours_ago)
+                                                 if event.hours_ago is not None else now)
+        fulfillment.events.append(FakeFulfillmentEvent(
+            id=self.next_id(), status=event.status, happened_at=happened, created_at=now, city=event.city,
+            province=event.province, country=event.country, message=event.message))
+
+    def add_fulfillment_event(self, order: FakeOrder, event: SeedFulfillmentEvent) -> FakeFulfillment:
+        """A carrier event on the latest parcel (what `fulfillmentEventCreate` records)."""
+        with self.lock:
+            if not order.fulfillments:
+                raise ValueError(f"order {order.name} has no fulfillment")
+            fulfillment = order.fulfillments[-1]
+            self._add_event(fulfillment, event, self.clock())
+            return fulfillment
+
     def deliver(self, order: FakeOrder, *, notify: bool) -> FakeFulfillment:
-        """Mark the latest parcel delivered (`Fulfillment.deliveredAt`), `fulfillments/update`."""
+        """Mark the latest parcel delivered (`Fulfillment.deliveredAt`), `fulfillments/update`,
+        with the carrier's DELIVERED event in the shipping address's city (`FulfillmentEvent`)."""
         with self.lock:
             if not order.fulfillments:
                 raise ValueError(f"order {order.name} has no fulfillment")
@@ -1350,6 +1401,10 @@ class FakeShopState:
             fulfillment.delivered_at = now
             fulfillment.display_status = "DELIVERED"
             fulfillment.updated_at = now
+            where = order.shipping_address
+            self._add_event(fulfillment, SeedFulfillmentEvent(
+                status="DELIVERED", city=where.city if where else None,
+                country=where.country_code if where else None, message="Delivered"), now)
             order.updated_at = now
             if notify:
                 self.emit("fulfillments/update", order, rest_fulfillment(order, fulfillment))
@@ -2692,6 +2747,10 @@ def _fulfillment_line_view_by_id(order: FakeOrder, fli_id: int) -> Json:
 def _fulfillment_view(order: FakeOrder, f: FakeFulfillment) -> Json:
     nodes = [_fulfillment_line_view(order, f, li) for li in order.line_items if li.id in f.lines]
     tracking = [{"company": t.company, "number": t.number, "url": t.url} for t in f.tracking]
+    events = [{"id": _gid("FulfillmentEvent", e.id), "status": e.status, "happenedAt": _iso(e.happened_at),
+               "createdAt": _iso(e.created_at), "city": e.city, "province": e.province, "country": e.country,
+               "message": e.message, "address1": None, "zip": None, "latitude": None, "longitude": None,
+               "estimatedDeliveryAt": None} for e in f.events]
     return {
         "id": f.gid,
         "legacyResourceId": str(f.id),
@@ -2706,6 +2765,7 @@ def _fulfillment_view(order: FakeOrder, f: FakeFulfillment) -> Json:
         "requiresShipping": True,
         "totalQuantity": sum(f.lines.values()),
         "trackingInfo": lambda info, **args: _first(tracking, args),
+        "events": lambda info, **args: _connection(sorted(events, key=lambda e: e["happenedAt"]), args),
         "fulfillmentLineItems": lambda info, **args: _connection(nodes, args),
         "location": _location_view(f.location_id, order.fulfillment_order.location_name),
         "service": None,
@@ -4366,6 +4426,16 @@ def create_app(state: FakeShopState) -> FastAPI:
             raise HTTPException(status_code=409, detail=str(exc)) from exc
         deliveries = await deliver_all(state, state.take_outbox())
         return {"fulfillment": rest_fulfillment(order, fulfillment), "deliveries": deliveries}
+
+    @app.post("/_control/orders/{legacy_id}/fulfillment-events")
+    async def fulfillment_event(legacy_id: int, request: SeedFulfillmentEvent) -> Json:
+        """A carrier event on the latest parcel (`FulfillmentEvent`, read back in `Fulfillment.events`)."""
+        order = _order_or_404(state, legacy_id)
+        try:
+            fulfillment = state.add_fulfillment_event(order, request)
+        except ValueError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return {"fulfillment": rest_fulfillment(order, fulfillment)}
 
     @app.post("/_control/orders/{legacy_id}/deliver")
     async def deliver(legacy_id: int) -> Json:

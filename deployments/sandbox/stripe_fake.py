@@ -878,6 +878,7 @@ class FakeStripeState:
             "metadata": metadata,
             "paid": True,
             "payment_intent": intent["id"] if intent is not None else None,
+            "payment_method_details": _card_details(seed),
             "receipt_email": seed.receipt_email,
             "receipt_number": None,
             "refunded": False,
@@ -920,6 +921,32 @@ class FakeStripeState:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(18).replace('-', 'x').replace('_', 'y')[:24]}"
+
+
+def _card_details(seed: DisputeSeed) -> Json:
+    """`payment_method_details` of a card charge, with the fields spec3.yaml declares for
+    `payment_method_details_card` (the checks and the 3D Secure result included)."""
+    checks = {"address_line1_check": seed.address_line1_check,
+              "address_postal_code_check": seed.address_postal_code_check, "cvc_check": seed.cvc_check}
+    return {
+        "type": "card",
+        "card": {
+            "brand": seed.brand,
+            "checks": checks,
+            "country": seed.card_country,
+            "exp_month": 12,
+            "exp_year": 2030,
+            "fingerprint": hashlib.sha256(f"{seed.brand}{seed.last4}".encode()).hexdigest()[:16],
+            "funding": "credit",
+            "installments": None,
+            "last4": seed.last4,
+            "mandate": None,
+            "network": seed.brand,
+            "network_token": None,
+            "three_d_secure": seed.three_d_secure.model_dump() if seed.three_d_secure is not None else None,
+            "wallet": None,
+        },
+    }
 
 
 def _withdrawal(dispute_id: str, charge: Json, amount: int, fee: int, now: int) -> Json:
@@ -1475,6 +1502,17 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ThreeDSecureSeed(_Body):
+    """`three_d_secure_details_charge` (spec3.yaml enums)."""
+
+    result: Literal["attempt_acknowledged", "authenticated", "exempted", "failed", "not_supported",
+                    "processing_error"] | None = "authenticated"
+    authentication_flow: Literal["challenge", "frictionless"] | None = "challenge"
+    result_reason: Literal["abandoned", "bypassed", "canceled", "card_not_enrolled", "network_not_supported",
+                           "protocol_error", "rejected"] | None = None
+    version: Literal["1.0.2", "2.1.0", "2.2.0"] | None = "2.2.0"
+
+
 class DisputeSeed(_Body):
     amount: int = Field(gt=0)  # minor units, as Stripe
     currency: str = Field(default="eur", min_length=3, max_length=3)
@@ -1496,6 +1534,15 @@ class DisputeSeed(_Body):
     is_charge_refundable: bool = False
     brand: str = "visa"
     network_reason_code: str | None = "13.1"
+    # The card as the charge shows it (`payment_method_details.card`, spec3.yaml): the network's
+    # checks (`pass`, `fail`, `unavailable`, `unchecked`, or null when nothing was provided) and
+    # the 3D Secure result (`three_d_secure_details_charge`; null when 3DS was not used).
+    cvc_check: Literal["pass", "fail", "unavailable", "unchecked"] | None = "pass"
+    address_line1_check: Literal["pass", "fail", "unavailable", "unchecked"] | None = "pass"
+    address_postal_code_check: Literal["pass", "fail", "unavailable", "unchecked"] | None = "pass"
+    three_d_secure: ThreeDSecureSeed | None = None
+    last4: str = Field(default="4242", min_length=4, max_length=4)
+    card_country: str | None = "FR"
     emit: bool = True
 
 

@@ -12,8 +12,9 @@ Contract (INTEGRATIONS.md §6 and PayPal's references, see models.py and webhook
   `POST .../send-message` (JSON `{"message"}`, the inquiry stage),
   `POST .../provide-evidence` (multipart/form-data: an `input` JSON part `{"evidences": [...]}`,
   sent as PayPal's SDKs send it — `filename="input.json"`, `application/json` — and one
-  `evidence-file` part per document), `POST .../accept-claim` and `POST .../acknowledge-return-item`
-  (JSON), `POST /v1/notifications/verify-webhook-signature`.
+  `evidence-file` part per document), `POST .../make-offer` (JSON, the inquiry stage),
+  `POST .../accept-claim` and `POST .../acknowledge-return-item` (JSON),
+  `POST /v1/notifications/verify-webhook-signature`.
 * Every dispute action is a POST carrying `PayPal-Request-Id`, the caller's idempotency key,
   fixed before the first attempt and resent unchanged: PayPal then "returns the latest status of
   the previous request that used that same header" instead of acting twice
@@ -69,6 +70,7 @@ from integrations.paypal.models import (
     MAX_EVIDENCE_FILE_BYTES,
     MAX_EVIDENCES,
     NOTE_MAX,
+    OFFER_TYPES,
     EvidenceItem,
     PayPalDispute,
     PayPalLink,
@@ -392,6 +394,41 @@ class PayPalClient:
             f"{DISPUTES_PATH}/{dispute_id}/send-message",
             operation=f"send message on dispute {dispute_id}",
             json_body={"message": message},
+            idempotency_key=idempotency_key,
+        )
+        return PayPalActionResult(dispute_id=dispute_id, links=_links(reply.payload), debug_id=reply.debug_id)
+
+    async def make_offer(
+        self,
+        dispute_id: str,
+        note: str,
+        offer_type: str,
+        *,
+        idempotency_key: str,
+        offer_amount: Money | None = None,
+        return_shipping_address: Mapping[str, str] | None = None,
+        invoice_id: str | None = None,
+    ) -> PayPalActionResult:
+        """`POST /v1/customer/disputes/{id}/make-offer` (JSON `make_offer`: `note` and `offer_type`
+        required; `offer_amount`, `return_shipping_address` (`address_portable`), `invoice_id`):
+        the merchant's offer to the buyer in the inquiry stage; if the buyer accepts, PayPal refunds.
+        Allowed only while the dispute's HATEOAS links offer `make-offer` (else 422)."""
+        _check_dispute_id(dispute_id)
+        _check_request_id(idempotency_key)
+        _check_note(note)
+        _check_choice(offer_type, OFFER_TYPES, "offer_type")
+        body: dict[str, Any] = {"note": note, "offer_type": offer_type}
+        if offer_amount is not None:
+            body["offer_amount"] = money_wire(offer_amount)
+        if return_shipping_address:
+            body["return_shipping_address"] = dict(return_shipping_address)
+        if invoice_id:
+            body["invoice_id"] = invoice_id
+        reply = await self._call(
+            "POST",
+            f"{DISPUTES_PATH}/{dispute_id}/make-offer",
+            operation=f"make offer on dispute {dispute_id}",
+            json_body=body,
             idempotency_key=idempotency_key,
         )
         return PayPalActionResult(dispute_id=dispute_id, links=_links(reply.payload), debug_id=reply.debug_id)

@@ -65,6 +65,10 @@ ACCEPT_CLAIM_REASONS: frozenset[str] = frozenset(
 ACCEPT_CLAIM_TYPES: frozenset[str] = frozenset(
     {"REFUND", "REFUND_WITH_RETURN", "PARTIAL_REFUND", "REFUND_WITH_RETURN_SHIPMENT_LABEL"}
 )
+# make_offer `offer_type` (Disputes API v1 `offer_type`; the merchant's offer in the inquiry stage).
+OFFER_TYPES: frozenset[str] = frozenset(
+    {"REFUND", "REFUND_WITH_RETURN", "REFUND_WITH_REPLACEMENT", "REPLACEMENT_WITHOUT_REFUND"}
+)
 ACKNOWLEDGEMENT_TYPES: frozenset[str] = frozenset(
     {"ITEM_RECEIVED", "ITEM_NOT_RECEIVED", "DAMAGED", "EMPTY_PACKAGE_OR_DIFFERENT", "MISSING_ITEMS"}
 )
@@ -273,6 +277,7 @@ class PayPalDispute(_Frozen):
     update_time: datetime | None = None
     evidences: tuple[PayPalEvidenceRecord, ...] = ()
     accept_claim_types: tuple[str, ...] = ()
+    offer_types: tuple[str, ...] = ()  # allowed_response_options.make_offer.offer_types
     links: tuple[PayPalLink, ...] = ()
 
     @property
@@ -365,9 +370,9 @@ def _outcome(raw: Any) -> PayPalDisputeOutcome | None:
     )
 
 
-def _accept_claim_types(raw: Any) -> tuple[str, ...]:
-    options = raw.get("accept_claim") if isinstance(raw, Mapping) else None
-    types = options.get("accept_claim_types") if isinstance(options, Mapping) else None
+def _accept_claim_types(raw: Any, option: str = "accept_claim", key: str = "accept_claim_types") -> tuple[str, ...]:
+    options = raw.get(option) if isinstance(raw, Mapping) else None
+    types = options.get(key) if isinstance(options, Mapping) else None
     return tuple(t for t in types if isinstance(t, str)) if isinstance(types, list) else ()
 
 
@@ -408,6 +413,7 @@ def dispute_from_api(payload: Any) -> PayPalDispute:
         update_time=parse_time(payload.get("update_time"), "update_time"),
         evidences=tuple(_evidence_record(e, f"evidences[{i}]") for i, e in enumerate(evidences)),
         accept_claim_types=_accept_claim_types(payload.get("allowed_response_options")),
+        offer_types=_accept_claim_types(payload.get("allowed_response_options"), "make_offer", "offer_types"),
         links=_links(payload.get("links")),
     )
 

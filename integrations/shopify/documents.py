@@ -71,6 +71,7 @@ fragment AfterSalesOrder on Order {{
     deliveredAt
     estimatedDeliveryAt
     trackingInfo(first: 3) {{ company number url }}
+    events(first: 10, sortKey: HAPPENED_AT) {{ nodes {{ status happenedAt city province country message }} }}
     fulfillmentLineItems(first: 15) {{ nodes {{ quantity lineItem {{ id }} }} }}
   }}
   fulfillmentOrders(first: 4) {{

@@ -17,6 +17,7 @@ from domain.orders import (
     Address,
     Customer,
     Fulfillment,
+    FulfillmentEvent,
     FulfillmentOrderInfo,
     FulfillmentState,
     LineItem,
@@ -156,6 +157,10 @@ def fulfillment_from_graphql(node: Json) -> Fulfillment:
             TrackingInfo(company=t.get("company"), number=t.get("number"), url=t.get("url"))
             for t in node.get("trackingInfo") or []
         ],
+        events=sorted((FulfillmentEvent(status=e["status"], happened_at=_required_datetime(e["happenedAt"]),
+                                        city=e.get("city"), province=e.get("province"), country=e.get("country"),
+                                        message=e.get("message"))
+                       for e in _nodes(node.get("events"))), key=lambda e: e.happened_at),
         line_item_quantities=_line_quantities(_nodes(node.get("fulfillmentLineItems")), "quantity"),
     )
 

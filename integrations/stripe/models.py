@@ -247,6 +247,23 @@ class StripeDispute(StripeModel):
         return _sum(txn.net for txn in self.balance_transactions)
 
 
+class StripeCardDetails(StripeModel):
+    """`payment_method_details.card` of a charge: what the card network checked at payment.
+
+    The checks are Stripe's words as they are: `pass`, `fail`, `unavailable`, `unchecked`, or
+    None when nothing was provided for them; `three_d_secure_result` is None when the payment did
+    not use 3D Secure (`authenticated`, `attempt_acknowledged`, `exempted`, `failed`, ...)."""
+
+    brand: str | None = None
+    last4: str | None = None
+    cvc_check: str | None = None
+    address_line1_check: str | None = None
+    address_postal_code_check: str | None = None
+    three_d_secure_result: str | None = None
+    three_d_secure_flow: str | None = None  # challenge | frictionless
+    three_d_secure_version: str | None = None
+
+
 class StripeCharge(StripeModel):
     """`charge`: ties a dispute to an order (metadata, payment intent, description)."""
 
@@ -267,6 +284,7 @@ class StripeCharge(StripeModel):
     billing_email: str | None = None
     created: datetime
     livemode: bool
+    card: StripeCardDetails | None = None  # payment_method_details.card, for a card payment
 
 
 class StripePaymentIntent(StripeModel):
@@ -373,6 +391,23 @@ def charge_from_api(obj: Mapping[str, Any]) -> StripeCharge:
         billing_email=billing.get("email"),
         created=from_unix(obj["created"]),
         livemode=bool(obj["livemode"]),
+        card=_card_details(obj.get("payment_method_details")),
+    )
+
+
+def _card_details(details: Any) -> StripeCardDetails | None:
+    card = details.get("card") if isinstance(details, Mapping) and details.get("type") == "card" else None
+    if not isinstance(card, Mapping):
+        return None
+    raw_checks, raw_secure = card.get("checks"), card.get("three_d_secure")
+    checks: Mapping[str, Any] = raw_checks if isinstance(raw_checks, Mapping) else {}
+    secure: Mapping[str, Any] = raw_secure if isinstance(raw_secure, Mapping) else {}
+    return StripeCardDetails(
+        brand=card.get("brand"), last4=card.get("last4"), cvc_check=checks.get("cvc_check"),
+        address_line1_check=checks.get("address_line1_check"),
+        address_postal_code_check=checks.get("address_postal_code_check"),
+        three_d_secure_result=secure.get("result"), three_d_secure_flow=secure.get("authentication_flow"),
+        three_d_secure_version=secure.get("version"),
     )
 
 

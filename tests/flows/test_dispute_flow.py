@@ -3,6 +3,7 @@ the evidence from the ledger, stage then submit once, accept, the deadline and t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -29,12 +30,12 @@ def real_clock() -> Iterator[None]:
 
 
 async def _stripe_dispute(world: World, name: str, *, reason: str = "product_not_received", amount: int | None = None,
-                          due_in_days: float = 7) -> tuple[str, dict[str, Any]]:
+                          due_in_days: float = 7, **card: Any) -> tuple[str, dict[str, Any]]:
     raw = await world.raw_order(name)
     cents = amount or round(float(raw["received"]) * 100)
     r = await world.http.post(f"{world.sandbox.stripe.base_url}/_control/disputes", json={
         "amount": cents, "currency": "eur", "reason": reason, "due_in_days": due_in_days,
-        "order_id": world.legacy(name), "receipt_email": world.email(name)})
+        "order_id": world.legacy(name), "receipt_email": world.email(name), **card})
     assert r.status_code in (200, 201), r.text
     body = r.json()
     hooks = (await world.http.get(f"{world.sandbox.stripe.base_url}/_control/webhooks")).json()["deliveries"]
@@ -112,12 +113,18 @@ async def test_a_crash_after_submit_is_recorded_as_submitted_on_rerun(world: Wor
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
-def _record_example(name: str, body: Any) -> None:
+def _record_example(name: str, body: Any, same: Any = None) -> None:
     """docs/examples holds the exact evidence of one test run per processor: written when
-    AFTERSALES_RECORD_EVIDENCE_EXAMPLES=1 (docs/disputes.md says how it was made)."""
+    AFTERSALES_RECORD_EVIDENCE_EXAMPLES=1 (docs/disputes.md says how it was made); otherwise the
+    run is compared with it (`same(body)`: what does not depend on the day or on generated ids),
+    so an example that no longer shows what the product sends fails the test."""
     if os.environ.get("AFTERSALES_RECORD_EVIDENCE_EXAMPLES") == "1":
         EXAMPLES.mkdir(parents=True, exist_ok=True)
         (EXAMPLES / name).write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return
+    recorded = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    if same is not None:
+        assert same(recorded) == same(body), f"docs/examples/{name} is not what the product sends now: regenerate it"
 
 
 def _evidence(params: dict[str, Any]) -> dict[str, Any]:
@@ -155,9 +162,31 @@ async def test_not_received_evidence_carries_the_full_name_the_ship_date_and_rea
     for text in evidence.values():
         assert "(K" not in text and "Evidence held" not in text and "present:" not in text
     assert raw["name"] == "#1012"
+    # The documents as uploaded: rebuilt from the facts the run stored right before submitting,
+    # byte for byte the files the fake received (same sha256), so the example can show their text.
+    from domain.dispute_evidence import build_pack
+    from domain.disputes import Facts, normalise_reason
+    from domain.money import Money
+    from tests.unit.test_dispute_evidence import _pdf_text
+
+    case = await _case(db, dispute_id)
+    pack = build_pack(normalise_reason(case.data["view"]["reason"]), Facts.model_validate(case.data["facts"]),
+                      store_name="Maison Lumière", processor="card", dispute_id=dispute_id,
+                      disputed=Money.model_validate(case.data["view"]["amount"]))
+    fields = {"summary": "uncategorized_file", "receipt": "receipt", "shipping_documentation": "shipping_documentation"}
+    documents = {}
+    for name, field in fields.items():
+        r = await world.http.get(f"{world.sandbox.stripe.base_url}/_control/files/{evidence[field]}")
+        assert hashlib.sha256(pack.documents[name]).hexdigest() == r.json()["sha256"]
+        documents[field] = _pdf_text(pack.documents[name]).splitlines()
+    timeline = " ".join(documents["shipping_documentation"])
+    assert "picked up by the carrier in Lyon, FR" in timeline and "out for delivery in Rennes, FR" in timeline
+    stable = ("customer_name", "customer_email_address", "billing_address", "shipping_address", "shipping_carrier",
+              "shipping_tracking_number", "refund_policy_disclosure")
     _record_example("dispute-stripe-not-received.json", {
         "processor": "stripe", "request": "POST /v1/disputes/{id} (submit=true), order #1012",
-        "evidence": {k: v for k, v in sorted(evidence.items())}})
+        "evidence": {k: v for k, v in sorted(evidence.items())}, "documents_text": documents},
+        same=lambda example: (sorted(example["evidence"]), {k: example["evidence"].get(k) for k in stable}))
 
 
 async def test_evidence_is_read_again_before_it_goes_out(world: World, db: Any) -> None:
@@ -371,7 +400,10 @@ async def test_a_paypal_inquiry_is_answered_by_message_then_the_claim_by_evidenc
         "processor": "paypal", "order": "#1012",
         "inquiry": {"request": "POST /v1/customer/disputes/{id}/send-message", "message": message["content"]},
         "claim": {"request": "POST /v1/customer/disputes/{id}/provide-evidence (multipart)",
-                  "input": {"evidences": submission["evidences"]}, "evidence_files": files}})
+                  "input": {"evidences": submission["evidences"]}, "evidence_files": files}},
+        same=lambda example: ([(e["evidence_type"], e.get("evidence_info"))
+                               for e in example["claim"]["input"]["evidences"]],
+                              example["claim"]["evidence_files"], example["inquiry"]["message"].split("\n")[0]))
 
 
 async def test_a_paypal_dispute_with_only_its_transaction_id_is_tied_through_the_store_transactions(

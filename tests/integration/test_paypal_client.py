@@ -661,3 +661,51 @@ async def test_a_claim_offers_provide_evidence_not_send_message(
     with pytest.raises(PermanentError) as refused:
         await paypal_client.send_message(dispute["dispute_id"], "Hello", idempotency_key="msg-3")
     assert refused.value.code == "ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE"
+
+
+async def test_an_inquiry_takes_an_offer_through_make_offer_once(
+    paypal_control: PayPalControl, paypal_client: PayPalClient
+) -> None:
+    """Issue 15: PayPal's make-offer (`make_offer`: note, offer_type, offer_amount,
+    return_shipping_address), in the inquiry stage only, offered by the link and by
+    `allowed_response_options.make_offer.offer_types`; one offer for one PayPal-Request-Id."""
+    snad = await new_dispute(paypal_control, stage="INQUIRY", reason="MERCHANDISE_OR_SERVICE_NOT_AS_DESCRIBED",
+                             amount="49.90")
+    read = await paypal_client.get_dispute(snad["dispute_id"])
+    assert read.allows("make-offer")
+    assert set(read.offer_types) == {"REFUND", "REFUND_WITH_RETURN", "REFUND_WITH_REPLACEMENT",
+                                     "REPLACEMENT_WITHOUT_REFUND"}
+    with pytest.raises(PermanentError) as no_address:
+        await paypal_client.make_offer(snad["dispute_id"], "Retour et remboursement", "REFUND_WITH_RETURN",
+                                       offer_amount=Money.of("49.90", "EUR"), idempotency_key="offer-0")
+    assert no_address.value.code == "SHIPPING_ADDRESS_SHOULD_NOT_BE_PASSED"
+    with pytest.raises(PermanentError) as too_much:
+        await paypal_client.make_offer(snad["dispute_id"], "Remboursement", "REFUND",
+                                       offer_amount=Money.of("80.00", "EUR"), idempotency_key="offer-00")
+    assert too_much.value.code == "INVALID_PARAMETER_VALUE"
+    address = {"address_line_1": "12 rue des Artisans", "admin_area_2": "Lyon", "postal_code": "69002",
+               "country_code": "FR"}
+    for _ in range(2):  # resent with the same PayPal-Request-Id: one offer
+        await paypal_client.make_offer(snad["dispute_id"], "Retour et remboursement", "REFUND_WITH_RETURN",
+                                       offer_amount=Money.of("49.90", "EUR"), return_shipping_address=address,
+                                       idempotency_key="offer-1")
+    shown = await paypal_control.dispute(snad["dispute_id"])
+    (offer,) = shown["offers"]
+    assert offer["offer_type"] == "REFUND_WITH_RETURN" and offer["offer_amount"] == {"currency_code": "EUR",
+                                                                                      "value": "49.90"}
+    assert offer["return_shipping_address"]["country_code"] == "FR"
+    assert shown["status"] == "WAITING_FOR_BUYER_RESPONSE"
+    assert shown["offer"]["seller_offered_amount"]["value"] == "49.90"
+    again = await paypal_client.get_dispute(snad["dispute_id"])
+    assert not again.allows("make-offer")  # one offer pending: no second one
+    with pytest.raises(PermanentError) as pending:
+        await paypal_client.make_offer(snad["dispute_id"], "Autre offre", "REFUND",
+                                       offer_amount=Money.of("10.00", "EUR"), idempotency_key="offer-2")
+    assert pending.value.code == "ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE"
+
+    inr = await new_dispute(paypal_control, stage="INQUIRY")  # not received: nothing to return
+    assert "REFUND_WITH_RETURN" not in (await paypal_client.get_dispute(inr["dispute_id"])).offer_types
+    claim = await new_dispute(paypal_control)  # the claim stage: no offer link
+    assert not (await paypal_client.get_dispute(claim["dispute_id"])).allows("make-offer")
+    with pytest.raises(PermanentError):
+        await paypal_client.make_offer(inr["dispute_id"], "x", "PARTIAL_REFUND", idempotency_key="offer-3")

@@ -186,6 +186,28 @@ async def test_shipped_order_exposes_tracking_and_delivery(
     assert all(li.unfulfilled_quantity == 0 for li in order.line_items)
 
 
+async def test_the_carrier_events_of_a_parcel_are_read_oldest_first(
+    control: sf.Control, client: ShopifyClient
+) -> None:
+    """Issue 15: `Fulfillment.events` (FulfillmentEvent: status, happenedAt, city, country,
+    message), the timeline a "not received" answer shows; none recorded: an empty list."""
+    await _seeded(control)
+    await control.fulfill(ORDER_ID, tracking_company="Colissimo", tracking_number="6A12345678901", events=[
+        {"status": "IN_TRANSIT", "hours_ago": 30, "city": "Lyon", "country": "FR", "message": "En transit"},
+        {"status": "CARRIER_PICKED_UP", "hours_ago": 40, "city": "Lyon", "country": "FR"},
+    ])
+    [bare] = (await client.get_order(ORDER_ID)).fulfillments
+    await control._call("POST", f"/orders/{ORDER_ID}/deliver")
+
+    [fulfillment] = (await client.get_order(ORDER_ID)).fulfillments
+
+    assert [e.status for e in bare.events] == ["CARRIER_PICKED_UP", "IN_TRANSIT"]
+    assert [e.status for e in fulfillment.events] == ["CARRIER_PICKED_UP", "IN_TRANSIT", "DELIVERED"]
+    assert fulfillment.events[1].message == "En transit" and fulfillment.events[1].city == "Lyon"
+    assert fulfillment.events[0].happened_at < fulfillment.events[1].happened_at < fulfillment.events[2].happened_at
+    assert fulfillment.events[2].happened_at == fulfillment.delivered_at
+
+
 async def test_unknown_order_is_not_found(control: sf.Control, client: ShopifyClient) -> None:
     with pytest.raises(NotFound) as caught:
         await client.get_order(ORDER_ID)

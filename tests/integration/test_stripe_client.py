@@ -142,6 +142,28 @@ async def test_the_charge_ties_the_dispute_to_the_order(
     assert (reference.value, reference.source, reference.key) == ("5840000001001", "charge.metadata", "order_id")
 
 
+async def test_the_charge_carries_the_card_checks_and_the_3d_secure_result(
+    stripe_control: StripeControl, stripe_client: StripeClient
+) -> None:
+    """Issue 15 (fraudulent): `payment_method_details.card.checks` and `three_d_secure` as
+    spec3.yaml defines them, read as Stripe's own words (never turned into a pass)."""
+    secured = await stripe_control.create_dispute(
+        reason="fraudulent", cvc_check="pass", address_line1_check="unavailable", address_postal_code_check="fail",
+        three_d_secure={"result": "authenticated", "authentication_flow": "challenge", "version": "2.2.0"})
+    plain = await stripe_control.create_dispute(reason="fraudulent", cvc_check=None, address_line1_check="unchecked",
+                                                address_postal_code_check=None)
+
+    card = (await stripe_client.get_charge(secured["charge"]["id"])).card
+    bare = (await stripe_client.get_charge(plain["charge"]["id"])).card
+
+    assert card is not None and (card.brand, card.last4) == ("visa", "4242")
+    assert (card.cvc_check, card.address_line1_check, card.address_postal_code_check) == ("pass", "unavailable", "fail")
+    assert (card.three_d_secure_result, card.three_d_secure_flow, card.three_d_secure_version) == (
+        "authenticated", "challenge", "2.2.0")
+    assert bare is not None and (bare.cvc_check, bare.address_line1_check) == (None, "unchecked")
+    assert bare.three_d_secure_result is None
+
+
 async def test_order_reference_falls_back_to_the_payment_intent_then_the_description(
     stripe_control: StripeControl, stripe_client: StripeClient
 ) -> None:

@@ -10,9 +10,30 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.carriers import carrier
-from domain.dispute_evidence import PAYPAL_CHECKLIST, STRIPE_CHECKLIST, build_pack, inquiry_message, outward
-from domain.disputes import Decision, DisputePolicy, DisputeReason, Facts, Processor, Shipment, decide
+from domain.dispute_evidence import (
+    PAYPAL_CHECKLIST,
+    STRIPE_CHECKLIST,
+    build_pack,
+    inquiry_message,
+    offer_note,
+    outward,
+)
+from domain.disputes import (
+    Decision,
+    DisputePolicy,
+    DisputeReason,
+    Facts,
+    InquiryOffer,
+    Processor,
+    Shipment,
+    card_check_statements,
+    decide,
+    normalise_reason,
+    shopify_card_checks,
+    three_d_secure_statement,
+)
 from domain.money import Money
+from domain.orders import FulfillmentEvent
 from tasks.disputes import _STRIPE_STATUS, paypal_items, stripe_evidence
 
 SHIPPED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -36,6 +57,7 @@ def _facts(**kw: object) -> Facts:
         "refunds": ["73.90 EUR on 2026-11-07 (card, reference re_123)"], "refunded": Money.of("73.90", "EUR"),
         "cancelled": True, "billing_address": "2 rue du Palais, 35000, Rennes, FR",
         "shipping_address": "2 rue du Palais, 35000, Rennes, FR", "billing_matches_shipping": True,
+        "client_ip": "203.0.113.24",
     }
     return Facts.model_validate(base | kw)
 
@@ -51,7 +73,8 @@ def _pdf_text(pdf: bytes) -> str:
     body = pdf
     if b"/FlateDecode" in pdf:  # not used today; kept so the check survives compression
         body = zlib.decompress(pdf.split(b"stream\n", 1)[1].split(b"\nendstream", 1)[0])
-    return "\n".join(m.decode("cp1252") for m in re.findall(rb"\((.*?)\) Tj", body))
+    shown = re.findall(rb"\(((?:[^\\)]|\\.)*)\) Tj", body)
+    return "\n".join(re.sub(rb"\\(.)", rb"\1", m).decode("cp1252") for m in shown)
 
 
 # -- the checklist per reason (docs/disputes.md) ------------------------------------------------------
@@ -69,6 +92,21 @@ def test_stripe_evidence_covers_the_checklist_of_each_reason(reason: DisputeReas
 def test_paypal_evidence_covers_the_checklist_of_each_reason(reason: DisputeReason) -> None:
     types = [item.evidence_type for item in paypal_items(_pack(reason, processor="PayPal"))]
     assert [t for t in PAYPAL_CHECKLIST[reason] if t not in types] == []
+
+
+def test_every_processor_reason_code_has_its_section_in_the_docs() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "disputes.md").read_text(encoding="utf-8")
+    headings = [line for line in doc.splitlines() if line.startswith("### ")]
+    for code in ("product_not_received", "fraudulent", "product_unacceptable", "credit_not_processed", "duplicate",
+                 "subscription_canceled", "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+                 "MERCHANDISE_OR_SERVICE_NOT_AS_DESCRIBED", "UNAUTHORISED", "CREDIT_NOT_PROCESSED",
+                 "DUPLICATE_TRANSACTION"):
+        (heading,) = [h for h in headings if f"`{code}`" in h]
+        assert heading.split()[1].rstrip(":") == normalise_reason(code).value  # the section of its reason
+    assert "https://docs.stripe.com/disputes/categories" in doc
+    assert "https://developer.paypal.com/api/customer-disputes/v1/" in doc
 
 
 def test_every_reason_has_a_checklist_in_the_docs() -> None:
@@ -217,3 +255,92 @@ def test_the_store_made_tracking_pdf_is_titled_as_the_store_s_summary() -> None:
     text = _pdf_text(_pack(DisputeReason.NOT_RECEIVED).documents["shipping_documentation"])
     assert "the store's summary of the carrier's tracking, order #1012" in text
     assert "carrier tracking record" not in text.lower()
+
+
+# -- fraudulent: the card checks, 3D Secure, the IP, the account (issue 15) ------------------------------
+
+@pytest.mark.parametrize(("checks", "stated"), [
+    ({"cvc_check": "pass", "address_line1_check": "pass", "address_postal_code_check": "pass"},
+     ["CVC", "street address", "postal code"]),
+    ({"cvc_check": "pass", "address_line1_check": "unavailable", "address_postal_code_check": "unchecked"}, ["CVC"]),
+    ({"cvc_check": "fail", "address_line1_check": None, "address_postal_code_check": "fail"}, []),
+    ({}, []),
+])
+def test_only_a_check_that_passed_is_stated(checks: dict[str, str | None], stated: list[str]) -> None:
+    words = card_check_statements(checks)
+    assert len(words) == len(stated) and all(s in w for s, w in zip(stated, words, strict=True))
+    facts = _facts(card_checks=words)
+    pack = _pack(DisputeReason.FRAUDULENT, facts)
+    assert ("At payment, the card security code (CVC) matched" in pack.answer) is ("CVC" in stated)
+    if not stated:
+        assert "matched" not in pack.answer and "At payment" not in pack.answer
+
+
+@pytest.mark.parametrize(("avs", "cvv", "passed"), [
+    ("Y", "M", {"cvc_check", "address_line1_check", "address_postal_code_check"}),
+    ("Z", "N", {"address_postal_code_check"}), ("A", None, {"address_line1_check"}), ("U", "P", set()),
+    (None, None, set()),
+])
+def test_shopify_card_codes_count_as_a_pass_only_when_they_match(avs: str | None, cvv: str | None,
+                                                               passed: set[str]) -> None:
+    assert {k for k, v in shopify_card_checks(avs, cvv).items() if v == "pass"} == passed
+
+
+@pytest.mark.parametrize(("result", "flow", "said"), [
+    ("authenticated", "challenge", "authenticated by the cardholder's bank with 3D Secure 2.2.0 (a challenge)"),
+    ("attempt_acknowledged", None, "attempted for this payment and acknowledged"),
+    ("failed", "challenge", None), ("exempted", None, None), ("not_supported", None, None), (None, None, None),
+])
+def test_the_3d_secure_result_is_stated_only_when_it_helps_and_is_true(result: str | None, flow: str | None,
+                                                                      said: str | None) -> None:
+    text = three_d_secure_statement(result, flow, "2.2.0")
+    assert (text is None) if said is None else (text is not None and said in text)
+
+
+def test_a_fraud_answer_carries_the_ip_the_addresses_the_checks_and_the_account() -> None:
+    facts = _facts(card_checks=card_check_statements({"cvc_check": "pass"}),
+                   three_d_secure=three_d_secure_statement("authenticated", "frictionless", "2.2.0"),
+                   customer_since=datetime(2025, 3, 1, tzinfo=UTC), customer_orders=3, other_orders_disputed=1)
+    pack = _pack(DisputeReason.FRAUDULENT, facts)
+    sent = stripe_evidence(pack)
+    assert sent["customer_purchase_ip"] == "203.0.113.24" and "203.0.113.24" in pack.answer
+    assert "Billing and shipping details match" in pack.answer
+    assert "3D Secure 2.2.0 (frictionless)" in pack.answer
+    assert "account with the store was created on 2025-03-01 with the email address paul.roux@example.fr" in pack.answer
+    assert "3 other order(s) with the store, 2 of them not disputed in the store's records" in pack.answer
+    assert "customer_purchase_ip" not in stripe_evidence(_pack(DisputeReason.NOT_RECEIVED))  # fraud claims only
+
+
+def test_the_carrier_timeline_goes_into_the_shipping_documentation() -> None:
+    events = [FulfillmentEvent(status="CARRIER_PICKED_UP", happened_at=datetime(2026, 11, 2, 11, 0, tzinfo=UTC),
+                               city="Lyon", country="FR", message="Pris en charge"),
+              FulfillmentEvent(status="DELIVERED", happened_at=DELIVERED, city="Rennes", country="FR")]
+    facts = _facts(shipments=[Shipment(carrier="Colissimo", number="6A20121104FR", shipped_at=SHIPPED,
+                                       delivered_at=DELIVERED, status="DELIVERED", events=events)])
+    pack = _pack(DisputeReason.NOT_RECEIVED, facts)
+    text = " ".join(_pdf_text(pack.documents["shipping_documentation"]).split())
+    assert "2026-11-02 11:00 UTC: picked up by the carrier in Lyon, FR (carrier: \u201cPris en charge\u201d)" in text
+    assert "2026-11-05 14:00 UTC: delivered in Rennes, FR" in text
+    assert "2 tracking event(s), from 2026-11-02 to 2026-11-05" in pack.answer
+    bare = " ".join(_pdf_text(_pack(DisputeReason.NOT_RECEIVED).documents["shipping_documentation"]).split())
+    assert "picked up" not in bare and "tracking event" not in _pack(DisputeReason.NOT_RECEIVED).answer
+
+
+@pytest.mark.parametrize("offer_type", ["REFUND", "REFUND_WITH_RETURN", "REFUND_WITH_REPLACEMENT"])
+@pytest.mark.parametrize(("language", "opening", "amount", "next_step"), [
+    ("fr", "Bonjour Paul,", "73,90 EUR", "accepter cette proposition directement dans PayPal"),
+    ("en", "Hello Paul,", "73.90 EUR", "accept this offer directly in PayPal"),
+])
+def test_the_paypal_offer_note_is_warm_clear_and_in_the_customer_language(offer_type: str, language: str,
+                                                                          opening: str, amount: str,
+                                                                          next_step: str) -> None:
+    address = {"address_line_1": "12 rue des Artisans", "admin_area_2": "Lyon", "postal_code": "69002",
+               "country_code": "FR"}
+    offer = InquiryOffer.model_validate({"offer_type": offer_type, "return_address": address})
+    note = offer_note(_facts(), _pack(DisputeReason.NOT_AS_DESCRIBED), offer, Money.of("73.90", "EUR"),
+                      language=language, store_name="Maison Lumiere")
+    assert note.startswith(opening) and amount in note and next_step in note and "#1012" in note
+    assert ("12 rue des Artisans, 69002, Lyon, FR" in note) is (offer_type == "REFUND_WITH_RETURN")
+    assert len(note) <= 2000 and "Maison Lumiere" in note
+    for internal in ("REFUND", "offer_type", "(K", "make-offer", "INQUIRY"):
+        assert internal not in note
