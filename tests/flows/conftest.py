@@ -5,9 +5,11 @@ from __future__ import annotations
 import gc
 import json
 import os
+import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,13 +51,46 @@ def _collect_prefect_garbage() -> None:
         gc.collect()
 
 
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
+# The Prefect test server starts once, before the first test, outside every test's time limit:
+# started inside a fixture, its start-up (10 s on a quiet machine, over a minute under load) was
+# counted against the first flows test's timeout (pytest-timeout counts fixture set-up), which
+# then flaked under load. It stops after the last test.
+_HARNESS = ExitStack()
+_HARNESS_STARTED: list[float] = []  # seconds the start-up took, once started
+
+
+def _start_prefect_harness() -> None:
+    if _HARNESS_STARTED:
+        return
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-    _collect_prefect_garbage()
+    began = time.monotonic()
+    _HARNESS.enter_context(prefect_test_harness(server_startup_timeout=180))
+    _HARNESS_STARTED.append(time.monotonic() - began)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
+    if any("prefect_harness" in getattr(item, "fixturenames", ()) for item in session.items):
+        _start_prefect_harness()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _HARNESS_STARTED:
+        _HARNESS.close()
+        _collect_prefect_garbage()
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    return [f"Prefect test server started in {_HARNESS_STARTED[0]:.1f} s (outside the tests' time limits)"] \
+        if _HARNESS_STARTED else []
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> None:
+    """The session's Prefect test server (started before the first test, see above)."""
+    _start_prefect_harness()
 
 
 @pytest.fixture(autouse=True)
