@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -27,13 +28,20 @@ from deployments.sandbox.smtp_catcher import start_smtp_catcher
 FAST_CJ = 200.0
 
 
+@functools.cache
+def _sandbox_policy() -> Any:
+    """The sandbox policy file, read and validated once per session (about 50 ms a read)."""
+    from deployments.setup import DEFAULT_POLICY, read_policy
+
+    return read_policy(DEFAULT_POLICY)
+
+
 async def load_sandbox_policy(cj_requests_per_second: float | None = FAST_CJ) -> Any:
     """The sandbox policy, with the CJ supplier's call limit raised (or left at its level)."""
-    from deployments.setup import DEFAULT_POLICY, read_policy
     from ledger import records
     from ledger.db import get_database
 
-    policy = read_policy(DEFAULT_POLICY)
+    policy = _sandbox_policy().model_copy(deep=True)
     if cj_requests_per_second is not None:
         suppliers = [s.model_copy(update={"cj_requests_per_second": cj_requests_per_second})
                      if s.channel == "cj" else s for s in policy.suppliers]
