@@ -65,6 +65,7 @@ def _collect_prefect_garbage() -> None:
 # pytest-timeout (which times set-up too) and flaked under load. Both stop after the last test.
 _HARNESS = ExitStack()
 STARTUP_SECONDS: dict[str, float] = {}  # what each start took, for the summary
+STARTED_OUTSIDE_A_TEST: set[str] = set()  # what the hook below started (tests/flows/test_harness.py)
 
 
 def _start_prefect_harness() -> None:
@@ -81,10 +82,12 @@ def _start_prefect_harness() -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
     """Outside (before) pytest-timeout's own wrapper of the same hook, so outside the timeout."""
     needs = getattr(item, "fixturenames", ())
-    if "prefect_harness" in needs:
+    if "prefect_harness" in needs and "prefect test server" not in STARTUP_SECONDS:
         _start_prefect_harness()
-    if "sandbox" in needs:
+        STARTED_OUTSIDE_A_TEST.add("prefect test server")
+    if "sandbox" in needs and not _SANDBOX:
         _start_sandbox_servers()
+        STARTED_OUTSIDE_A_TEST.add("sandbox servers")
     return (yield)
 
 
@@ -99,6 +102,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if STARTUP_SECONDS:
         terminalreporter.write_line("started outside the tests' time limits: " + ", ".join(
             f"{name} in {seconds:.1f} s" for name, seconds in STARTUP_SECONDS.items()))
+
+
+@pytest.fixture
+def startups() -> tuple[dict[str, float], set[str]]:
+    """How long each shared server took to start, and which started outside any test."""
+    return STARTUP_SECONDS, STARTED_OUTSIDE_A_TEST
 
 
 @pytest.fixture(scope="session")
