@@ -15,7 +15,7 @@ from ledger import records
 from ledger.models import Message, Operation
 from tasks import runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import retry_if_retryable
+from tasks.retry import retry_delays, retry_if_retryable
 
 
 async def deliver_email(
@@ -92,7 +92,8 @@ async def resend_planned_email(natural_key: str) -> dict[str, Any]:
 # Short in-run retries only: an SMTP outage must not hold a run for long. The scheduled check
 # (flows.sweep.retry_failed_emails) owns the long horizon, from the stored operation.
 EMAIL_RETRIES = 2
-EMAIL_RETRY_DELAYS: list[float] = [2, 10]
+EMAIL_PRODUCTION_RETRY_DELAYS: list[float] = [2, 10]
+EMAIL_RETRY_DELAYS: list[float] = retry_delays(EMAIL_PRODUCTION_RETRY_DELAYS)  # AFTERSALES_TASK_RETRY_DELAY_SCALE
 
 
 @task(name="send-customer-email", task_run_name="email-{purpose}-{case_id}", retries=EMAIL_RETRIES,

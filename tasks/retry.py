@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import IntegrationError, QuotaExhausted
 
@@ -28,9 +30,26 @@ async def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
     return is_retryable(exc)
 
 
+class RetrySettings(BaseSettings):
+    """`AFTERSALES_TASK_RETRY_DELAY_SCALE`: every task retry's wait is multiplied by it. Production
+    keeps 1 (the waits below); the test suite sets 0 (tests/conftest.py): the retries still happen,
+    in the same number and on the same errors, without their seconds of real sleep."""
+
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_TASK_", extra="ignore")
+    retry_delay_scale: float = Field(default=1.0, ge=0.0)
+
+
+def retry_delays(production: list[float]) -> list[float]:
+    """A task's retry waits: the production waits, scaled by the setting (read when the task is
+    defined, at import: Prefect keeps the list on the task)."""
+    scale = RetrySettings().retry_delay_scale
+    return [delay * scale for delay in production]
+
+
 # Prefect owns the long horizon; clients retry only briefly in-request, so layers never multiply.
 TASK_RETRIES = 4
-TASK_RETRY_DELAYS: list[float] = [2, 10, 30, 120]
+PRODUCTION_RETRY_DELAYS: list[float] = [2, 10, 30, 120]
+TASK_RETRY_DELAYS: list[float] = retry_delays(PRODUCTION_RETRY_DELAYS)
 
 # The options every task that calls a vendor takes: retry what can help, never cache an effect.
 RETRYING: dict[str, Any] = {

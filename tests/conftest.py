@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.profiles import hypothesis_profile, load_hypothesis_profile
+
 _TMP = Path(tempfile.mkdtemp(prefix="aftersales-tests-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", str(_TMP / "prefect"))
@@ -22,12 +24,27 @@ os.environ.pop("AFTERSALES_FAULTS", None)
 # The sandbox's public secrets are used only in sandbox mode (integrations/vendor_settings.py): the
 # tests ask for it; the tests of fail-closed start-up take it away (tests/flows/test_security.py).
 os.environ["AFTERSALES_SANDBOX"] = "1"
+# A task's retries stay (same number, same errors), their waits go: 2 to 120 s of real sleep each
+# would only slow the suite (tasks/retry.py; docs/configuration.md). Set before any task is
+# imported, since Prefect keeps the waits on the task. The stacks that run the product as a user
+# would (tests/e2e, tests/scale) start it without the test environment, so with production waits.
+os.environ.setdefault("AFTERSALES_TASK_RETRY_DELAY_SCALE", "0")
+
+
+# Hypothesis: derandomized in CI, random by command (tests/profiles.py).
+load_hypothesis_profile()
 
 PG_ADMIN_URL = os.environ.get("AFTERSALES_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "flows: runs flows under the Prefect test harness")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from hypothesis import settings
+
+    return f"hypothesis profile: {hypothesis_profile()} (derandomize={settings.default.derandomize})"
 
 
 # -- ledger ------------------------------------------------------------------------------------

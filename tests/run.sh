@@ -25,6 +25,11 @@ fi
 # matrix, two workers on PostgreSQL, the receiver fuzz run; each at its CI size, the full sizes are
 # in their docstrings and docs/) run beside the rest.
 log="$(mktemp -t aftersales-beside.XXXXXX.log)"  # outside .aftersales/, which the demo resets
+# CI is deterministic: the fault matrix draws from a fixed seed (a run by command, without
+# AFTERSALES_FAULT_SEED, draws a new one and prints it) and Hypothesis runs its derandomized "ci"
+# profile (tests/profiles.py; HYPOTHESIS_PROFILE=random or a full-size fuzz run draws afresh).
+export AFTERSALES_FAULT_SEED="${AFTERSALES_FAULT_SEED:-423622}"
+echo "fault matrix seed: $AFTERSALES_FAULT_SEED (pytest prints the Hypothesis profile in its header)"
 BESIDE=(tests/flows/test_time_travel.py tests/faults tests/scale tests/fuzz)
 AFTERSALES_TIME_TRAVEL_CASES="${AFTERSALES_TIME_TRAVEL_CASES:-120}" \
 PREFECT_LOGGING_LEVEL=WARNING PREFECT_LOGGING_TO_API_ENABLED=false \

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
+import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +28,20 @@ from deployments.sandbox.smtp_catcher import start_smtp_catcher
 FAST_CJ = 200.0
 
 
+@functools.cache
+def _sandbox_policy() -> Any:
+    """The sandbox policy file, read and validated once per session (about 50 ms a read)."""
+    from deployments.setup import DEFAULT_POLICY, read_policy
+
+    return read_policy(DEFAULT_POLICY)
+
+
 async def load_sandbox_policy(cj_requests_per_second: float | None = FAST_CJ) -> Any:
     """The sandbox policy, with the CJ supplier's call limit raised (or left at its level)."""
-    from deployments.setup import DEFAULT_POLICY, read_policy
     from ledger import records
     from ledger.db import get_database
 
-    policy = read_policy(DEFAULT_POLICY)
+    policy = _sandbox_policy().model_copy(deep=True)
     if cj_requests_per_second is not None:
         suppliers = [s.model_copy(update={"cj_requests_per_second": cj_requests_per_second})
                      if s.channel == "cj" else s for s in policy.suppliers]
@@ -49,17 +59,69 @@ def _collect_prefect_garbage() -> None:
         gc.collect()
 
 
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
+# The Prefect test server and the sandbox's servers start once, just before the first test that
+# needs them, outside its time limit: started inside a fixture, their start-up (about 10 s on a
+# quiet machine, over a minute under load) was counted against that test's timeout by
+# pytest-timeout (which times set-up too) and flaked under load. Both stop after the last test.
+_HARNESS = ExitStack()
+STARTUP_SECONDS: dict[str, float] = {}  # what each start took, for the summary
+STARTED_OUTSIDE_A_TEST: set[str] = set()  # what the hook below started (tests/flows/test_harness.py)
+
+
+def _start_prefect_harness() -> None:
+    if "prefect test server" in STARTUP_SECONDS:
+        return
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-    _collect_prefect_garbage()
+    began = time.monotonic()
+    _HARNESS.enter_context(prefect_test_harness(server_startup_timeout=180))
+    STARTUP_SECONDS["prefect test server"] = time.monotonic() - began
 
 
-@pytest.fixture(autouse=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Outside (before) pytest-timeout's own wrapper of the same hook, so outside the timeout."""
+    needs = getattr(item, "fixturenames", ())
+    if "prefect_harness" in needs and "prefect test server" not in STARTUP_SECONDS:
+        _start_prefect_harness()
+        STARTED_OUTSIDE_A_TEST.add("prefect test server")
+    if "sandbox" in needs and not _SANDBOX:
+        _start_sandbox_servers()
+        STARTED_OUTSIDE_A_TEST.add("sandbox servers")
+    return (yield)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _stop_sandbox_servers()
+    if "prefect test server" in STARTUP_SECONDS:
+        _HARNESS.close()
+        _collect_prefect_garbage()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if STARTUP_SECONDS:
+        terminalreporter.write_line("started outside the tests' time limits: " + ", ".join(
+            f"{name} in {seconds:.1f} s" for name, seconds in STARTUP_SECONDS.items()))
+
+
+@pytest.fixture
+def startups() -> tuple[dict[str, float], set[str]]:
+    """How long each shared server took to start, and which started outside any test."""
+    return STARTUP_SECONDS, STARTED_OUTSIDE_A_TEST
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> None:
+    """The session's Prefect test server (started before the first test that asks for it)."""
+    _start_prefect_harness()
+
+
+@pytest.fixture(autouse=True, scope="module")
 def _prefect_garbage() -> Iterator[None]:
+    """Once per module, in its last test's teardown (a full collection takes about a second on
+    this heap: after every test it was the largest cost of many short flows tests). The garbage
+    of a module's tests is still collected under that module's warning filters, before any
+    test outside tests/flows runs."""
     yield
     _collect_prefect_garbage()
 
@@ -73,16 +135,39 @@ class Sandbox:
     paypal: Any = None
 
 
-@pytest.fixture(scope="session")
-def sandbox(prefect_harness: None) -> Iterator[Sandbox]:
-    shopify = start_fake_shopify(port=0, bucket_size=100_000.0, restore_rate=10_000.0)
-    cj = start_fake_cj(port=0, requests_per_second=FAST_CJ)  # every reset goes back to FAST_CJ
-    smtp = start_smtp_catcher(smtp_port=0)
-    from deployments.sandbox.paypal_fake import start_fake_paypal
-    from deployments.sandbox.stripe_fake import start_fake_stripe
+_SANDBOX: list[Sandbox] = []
 
-    stripe = start_fake_stripe(port=0)
-    paypal = start_fake_paypal(port=0)
+
+def _start_sandbox_servers() -> Sandbox:
+    if not _SANDBOX:
+        from deployments.sandbox.paypal_fake import start_fake_paypal
+        from deployments.sandbox.stripe_fake import start_fake_stripe
+
+        began = time.monotonic()
+        _SANDBOX.append(Sandbox(
+            shopify=start_fake_shopify(port=0, bucket_size=100_000.0, restore_rate=10_000.0),
+            cj=start_fake_cj(port=0, requests_per_second=FAST_CJ),  # every reset goes back to FAST_CJ
+            smtp=start_smtp_catcher(smtp_port=0),
+            stripe=start_fake_stripe(port=0),
+            paypal=start_fake_paypal(port=0),
+        ))
+        STARTUP_SECONDS["sandbox servers"] = time.monotonic() - began
+    return _SANDBOX[0]
+
+
+def _stop_sandbox_servers() -> None:
+    while _SANDBOX:
+        box = _SANDBOX.pop()
+        for server in (box.smtp, box.cj, box.shopify, box.stripe, box.paypal):
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox(prefect_harness: None) -> Sandbox:
+    """The sandbox's servers (started before the first test that asks for them), and the
+    environment that points the product at them."""
+    box = _start_sandbox_servers()
+    stripe, paypal, shopify, cj, smtp = box.stripe, box.paypal, box.shopify, box.cj, box.smtp
     os.environ["AFTERSALES_STRIPE_BASE_URL"] = stripe.base_url
     os.environ["AFTERSALES_STRIPE_FILES_BASE_URL"] = stripe.files_base_url
     os.environ["AFTERSALES_PAYPAL_BASE_URL"] = paypal.base_url
@@ -95,9 +180,7 @@ def sandbox(prefect_harness: None) -> Iterator[Sandbox]:
     from tasks import runtime
 
     runtime.clear_settings_cache()
-    yield Sandbox(shopify, cj, smtp, stripe, paypal)
-    for server in (smtp, cj, shopify, stripe, paypal):
-        server.stop()
+    return box
 
 
 @dataclass
@@ -185,23 +268,37 @@ async def world(sandbox: Sandbox, db: Any, monkeypatch: pytest.MonkeyPatch) -> A
     faults.reset()
     sandbox.smtp.clear()
     await load_sandbox_policy()
+    orders = _reset_and_seed(sandbox)
     async with httpx.AsyncClient(timeout=30) as http:
-        (await http.post(f"{sandbox.shopify.base_url}/_control/reset",
-                         json={"bucket_size": 100_000.0, "restore_rate": 10_000.0})).raise_for_status()
-        (await http.post(f"{sandbox.cj.root_url}/_control/reset", json={})).raise_for_status()
-        (await http.post(f"{sandbox.stripe.base_url}/_control/reset", json={})).raise_for_status()
-        (await http.post(f"{sandbox.paypal.root_url}/_control/reset", json={})).raise_for_status()
         app = create_app(ReceiverSettings(ip_requests_per_minute=1000), emit_loop=False)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as receiver:
-            w = World(sandbox, http, receiver)
-            for order in demo_orders():
-                r = await http.post(f"{sandbox.shopify.base_url}/_control/orders", json=order)
-                r.raise_for_status()
-                w.orders[r.json()["name"]] = r.json()
-            for body in cj_orders(w.orders):
-                (await http.post(f"{sandbox.cj.root_url}/_control/orders", json=body)).raise_for_status()
-            yield w
+            yield World(sandbox, http, receiver, orders)
+
+
+def _reset_and_seed(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
+    """Every fake back to its starting state and the demo's orders seeded again, for each test.
+    Done in-process on the fakes' states (what their `/_control/reset` and `/_control/orders`
+    endpoints call, under the same locks, and recorded in no call log either way), not with about
+    twenty HTTP round trips per test; the answer is encoded as those endpoints encode it."""
+    from fastapi.encoders import jsonable_encoder
+
+    from deployments.sandbox import cj_fake, shopify_fake
+
+    sandbox.shopify.state.reset(bucket_size=100_000.0, restore_rate=10_000.0)
+    sandbox.cj.state.reset()
+    sandbox.stripe.state.reset()
+    sandbox.paypal.state.reset()
+    shop = sandbox.shopify.state
+    orders: dict[str, dict[str, Any]] = {}
+    for seed in demo_orders():
+        order = shop.add_order(shopify_fake.SeedOrder.model_validate(seed))
+        with shop.lock:
+            raw = jsonable_encoder(shopify_fake._raw_order(shop, order))
+        orders[raw["name"]] = raw
+    for body in cj_orders(orders):
+        sandbox.cj.state.seed_order(cj_fake.SeedOrder.model_validate(body))
+    return orders
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -22,6 +22,11 @@ time limit; its figures are in docs/faults.md):
 
     AFTERSALES_FUZZ_EXAMPLES=10000 uv run pytest tests/fuzz/test_receiver_fuzz.py --timeout=0 -q
 
+Draws: at the CI size the examples are derandomized (Hypothesis profile "ci", tests/profiles.py,
+loaded by tests/conftest.py: every run sends the same requests, and the explicit settings below
+name no `derandomize`, so they keep the profile's); above it (the full run) the profile is
+"random", a new draw each run; `HYPOTHESIS_PROFILE=random` asks for one at any size.
+
 The figures (requests sent, by status code and by family) are printed at the end of the module.
 A failure prints the request that caused it and a `@reproduce_failure` line; the ledger it ran
 against is not replayed, so a failure that depends on earlier requests may shrink less well.
