@@ -26,7 +26,7 @@ from domain.cancellation import (
 )
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
-from domain.deadlines import legal_refund_deadline
+from domain.deadlines import DeadlineKind, legal_refund_deadline
 from domain.errors import NotFound, PermanentError, QuotaExhausted
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
@@ -369,7 +369,7 @@ async def step_received(step: Step) -> bool:
         return True
     if plan.offer is not None and plan.offer.hold_hours > 0:
         due = utcnow() + timedelta(hours=plan.offer.hold_hours)
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="retention_hold", due_at=due, act_at=due,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETENTION_HOLD, due_at=due, act_at=due,
                                      action="proceed with the cancellation unless the customer kept the order")
         await step.move(S.OFFER_PENDING, f"alternative offered; cancellation proceeds at {due:%Y-%m-%d %H:%M} UTC (C6)")
         return False
@@ -418,7 +418,8 @@ async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_id
     await step.remember(f"supplier {supplier.name} told ({supplier.channel.value}): {result.get('answer')}",
                         suppliers_asked=asked, supplier_answers=answers)
     if result.get("answer") == SupplierAnswer.PENDING:
-        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier_id}",
+        await deadlines.set_deadline(step.db, case_id=step.case.id,
+                                     kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier_id),
                                      due_at=due, act_at=due,
                                      action="no answer from the supplier: switch to C4 and alert the operator (C8)")
     return result
@@ -450,7 +451,8 @@ async def step_offer_pending(step: Step) -> bool:
         await step.move(S.KEPT, "the customer kept the order with the alternative (C6)", closed=True)
         return False
     if choice == "cancel" or step.case.data.get("retention_expired"):
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="retention_hold", status="acted")
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.RETENTION_HOLD,
+                                         status="acted")
         order = await read_shopify_order(step.case.order_ref or "")
         return await _ask_suppliers_first_or_cancel(step, order)
     return False
@@ -477,7 +479,8 @@ async def step_awaiting_supplier(step: Step) -> bool:
     expired = [s for s in asked if s not in answers and s in case.data.get("supplier_deadlines_passed", [])]
     pending = [s for s in asked if s not in answers and s not in expired]
     for s in answers:
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=f"supplier_answer:{s}", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.SUPPLIER_ANSWER.keyed(s),
+                                         status="met")
 
     if order.has_shipped and not store_cancelled:
         await _convert_to_return(step, order, "the order shipped while we waited for the supplier (C4)")
@@ -582,7 +585,7 @@ async def _archive_refund(step: Step, *, operation_id: str, amount: Money, metho
             method=method.value, gateway=gateway, reference=reference, reason=step.case.reason or "",
             actor="aftersales",
         ))
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="legal_refund", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND, status="met")
 
 
 async def step_cancelled(step: Step) -> bool:
@@ -628,7 +631,7 @@ async def _plan_survey(step: Step) -> None:
     refunds = step.policy.refunds
     if refunds.survey_url and await records.refunds_for_case(step.db, step.case.id):
         due = utcnow() + timedelta(days=refunds.survey_after_days)
-        await deadlines.set_deadline(step.db, case_id=step.case.id, kind="survey", due_at=due, act_at=due,
+        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.SURVEY, due_at=due, act_at=due,
                                      action="send the short satisfaction survey (F3)")
 
 
@@ -642,7 +645,7 @@ async def _archive_store_refunds(step: Step, order: Order) -> None:
             actor="store admin",
         ))
     if order.refunds:
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="legal_refund", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND, status="met")
 
 
 async def _convert_to_return(step: Step, order: Order, why: str, *, notify_operator: bool = True) -> None:
@@ -673,7 +676,7 @@ async def _set_legal_refund_deadline(step: Step) -> None:
     legal = legal_refund_deadline(step.case.opened_at, tz=step.policy.store.timezone, country=step.country,
                                   store_country=step.policy.store.country, margin=LEGAL_REFUND_MARGIN).legal
     promise = refund_expected_by(step.case.opened_at, step.policy)
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="legal_refund", due_at=legal.due_at,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due_at,
                                  act_at=legal.act_at,
                                  action="refund not archived yet: alert the operator before the legal date",
                                  note=f"store promise (F4): by {promise.isoformat()}")

@@ -26,6 +26,7 @@ from prefect.logging import get_run_logger
 from pydantic import Field
 
 from domain.cases import CaseKind, DisputeState, is_terminal
+from domain.deadlines import DeadlineKind
 from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message
 from domain.disputes import (
     Decision,
@@ -353,8 +354,8 @@ async def _set_due(step: Step, view: DisputeView) -> None:
     due = response_due(processor_due, tz=policy.store.timezone, country=policy.store.country,
                        margin=timedelta(hours=policy.disputes.margin_hours))
     inquiry = view.processor == Processor.PAYPAL and view.stage == "INQUIRY"
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry" if inquiry
-                                 else "dispute_response", due_at=due.due_at, act_at=due.act_at,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY if inquiry
+                                 else DeadlineKind.DISPUTE_RESPONSE, due_at=due.due_at, act_at=due.act_at,
                                  action="answer the inquiry (send-message)" if inquiry
                                  else "submit the evidence, or apply the recommendation (K5)", note=due.note)
 
@@ -389,7 +390,7 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
         return False
     message = inquiry_message(facts, pack, language=language, store_name=step.policy.store.name)
     await send_dispute_message(step.case.id, view, message)
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY, status="met")
     await step.remember("PayPal inquiry: the tracking and an explanation sent to the buyer (send-message); "
                         "evidence follows if the buyer escalates to a claim", inquiry_message_stage=view.stage)
     return False
@@ -427,7 +428,7 @@ async def step_preparing(step: Step) -> bool:
         await step.to_operator("dispute_submit_failed", f"the processor refused the evidence: "
                                f"{exc.operation.last_error}", ["submit in the processor's dashboard"])
         return False
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_response", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_RESPONSE, status="met")
     await step.move(D.SUBMITTED, "evidence submitted once (K5); nothing is edited after",
                     data={"submitted_evidence": {"fields": sorted(k for k, v in pack.model_dump().items()
                                                                   if v and k != "documents"),

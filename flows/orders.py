@@ -24,6 +24,7 @@ from prefect.logging import get_run_logger
 from pydantic import Field
 
 from domain.cases import CaseKind, OrderState, case_key, is_terminal
+from domain.deadlines import DeadlineKind
 from domain.disputes import OrderSignals, fraud_signals
 from domain.messages.context import format_money, items_context, language_of
 from domain.orders import Address, Order
@@ -245,7 +246,8 @@ async def _after_screening(step: Step, order: Order) -> bool:
 async def _watch(step: Step, round_: int, order: Order) -> None:
     days = step.policy.disputes.shipping_watch_days
     due = order.created_at + timedelta(days=days * round_)
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=f"shipping_watch:{round_}", due_at=due,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.SHIPPING_WATCH.keyed(round_),
+                                 due_at=due,
                                  act_at=due, action="tell the operator the order has not shipped (A1)",
                                  note=f"{days * round_} days after the order")
 

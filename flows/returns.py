@@ -29,6 +29,7 @@ from prefect.logging import get_run_logger
 from domain.business_days import end_of_day, last_local_day, local_date
 from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
+    DeadlineKind,
     late_refund_surcharge,
     legal_refund_deadline,
     promised_refund_day,
@@ -202,7 +203,7 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     legal = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
                                   country=order.consumer_country(policy.store.country),
                                   store_country=policy.store.country)
-    await deadlines.set_deadline(db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,
+    await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
                                  note=legal.due.note)
@@ -701,7 +702,8 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
         await step.remember(supplier_answer={k: result.get(k) for k in ("answer", "address", "rma", "label_url")}
                             | {"note": result.get("detail"), "at": utcnow().isoformat()})
     else:
-        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
+        await deadlines.set_deadline(step.db, case_id=step.case.id,
+                                     kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
                                      due_at=due, act_at=due,
                                      action="no return address from the supplier: alert the operator (R6, D3)")
     await step.move(R.AWAITING_SUPPLIER, f"waiting for {supplier.name}'s return address / RMA / label (R6)")
@@ -744,7 +746,8 @@ async def step_awaiting_supplier(step: Step) -> bool:
     if step.case.data.get("tracking") or step.case.data.get("received_at"):
         # The goods are already on their way back (the customer's tracking, the carrier's refused /
         # returned-to-sender event) or back: no address is needed any more (D2 follows them).
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id,
+                                         kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
                                          status="cancelled")
         await step.move(R.AWAITING_SHIPMENT, "the goods are already on their way back: no return address needed")
         return True
@@ -760,7 +763,8 @@ async def step_awaiting_supplier(step: Step) -> bool:
                                    ["chase the supplier", "give the customer another address", "let the customer "
                                     "keep the goods and refund"])
         return False
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id,
+                                     kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
                                      status="met")
     if answer.get("answer") == SupplierAnswer.REFUSED:
         await step.to_operator("supplier_return_refused", f"{supplier.name} refused the return: "
@@ -787,10 +791,11 @@ async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -
     # Never less than a week after the address is given (the customer needs it to post).
     ship_due = max(ship.due_at, end_of_day(local_date(utcnow(), tz) + timedelta(days=7), tz))
     remind_at = ship_due - timedelta(days=policy.returns.reminder_days_before)
-    await deadlines.set_deadline(step.db, case_id=case.id, kind="return_shipping", due_at=ship_due, act_at=ship_due,
+    await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING, due_at=ship_due,
+                                 act_at=ship_due,
                                  action="no tracking number: close the return never shipped (D4)", note=ship.note)
     if remind_at > utcnow():
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="return_reminder", due_at=ship_due,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER, due_at=ship_due,
                                      act_at=remind_at, action="remind the customer to send the parcel (R3)")
     plan = step.plan
     await step.email_customer("instructions", "return_instructions", {
@@ -813,8 +818,9 @@ async def step_awaiting_shipment(step: Step) -> bool:
     case, policy = step.case, step.policy
     tracking = case.data.get("tracking")
     if tracking:
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_shipping", status="met")
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_reminder", status="cancelled")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING, status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER,
+                                         status="cancelled")
         if step.mirrored:
             await _safely(step, add_return_tracking(case.id, step.mirrored, tracking["number"], tracking.get("url"),
                                                     case.data.get("instructions", {}).get("label_url")),
@@ -834,8 +840,9 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await step.move(R.IN_TRANSIT, f"parcel on its way back ({tracking['number']})")
         return True
     if case.data.get("received_at"):
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_shipping", status="met")
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_reminder", status="cancelled")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING, status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER,
+                                         status="cancelled")
         return await _goods_back(step)
     if case.data.get("shipping_expired") and case.data.get("converted_from"):
         # A withdrawal whose parcel the customer may have refused: nothing is closed on silence
@@ -884,7 +891,7 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
         store_country=policy.store.country, trader_collects=basis == "nothing_comes_back",
         dispatch_proof_at=released_at if basis == "dispatch_proof" else None,
         goods_back_at=released_at if basis == "goods_back" else None)
-    await deadlines.set_deadline(step.db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,
+    await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="refund not made yet: refund now, the goods or the proof are in (D2, L221-24)",
                                  note=f"{why}; {legal.due.note}")
@@ -892,7 +899,7 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
     if promise:
         kept = store_promise_deadline(released_at, policy.refunds.promise_business_days, tz=tz,
                                       country=policy.store.country)
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="store_promise", due_at=kept.due_at,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.STORE_PROMISE, due_at=kept.due_at,
                                      act_at=kept.act_at, action="the promised refund date is near: refund now (F4)",
                                      note=kept.note)
         if kept.due_at < due_at:
@@ -924,7 +931,7 @@ async def _goods_back(step: Step) -> bool:
     policy, case = step.policy, step.case
     received = datetime.fromisoformat(case.data["received_at"])
     due = received + timedelta(days=policy.returns.inspection_days)
-    await deadlines.set_deadline(step.db, case_id=case.id, kind="inspection", due_at=due, act_at=due,
+    await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.INSPECTION, due_at=due, act_at=due,
                                  action="no inspection report: refund in full, the goods are in (R7, D2)")
     if step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
         await _start_refund_clock(step, released_at=received, why="goods back", promise=True,
@@ -948,7 +955,7 @@ async def step_inspecting(step: Step) -> bool:
         await step.remember("no inspection report in time: the goods are in, refund in full (R7, D2)",
                             inspection={"outcome": "resellable", "photos": [], "note": "no report in time",
                                         "at": utcnow().isoformat()})
-    await deadlines.resolve_deadline(step.db, case_id=case.id, kind="inspection", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.INSPECTION, status="met")
     if step.mirrored:
         await _safely(step, process_shopify_return(
             case.id, step.mirrored, list(step.lines),
@@ -1038,9 +1045,10 @@ def _misuse_text(language: str) -> str:
 async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> None:
     """F2/D2: the refund is made: its deadlines are met, or the L242-4 tier reached is recorded."""
     for d in await deadlines.deadlines_for_case(step.db, step.case.id):
-        if d.kind not in ("legal_refund", "store_promise") or d.status not in ("open", "escalated"):
+        if d.kind not in (DeadlineKind.LEGAL_REFUND, DeadlineKind.STORE_PROMISE) or d.status not in ("open",
+                          "escalated"):
             continue
-        if d.kind == "legal_refund" and now > d.due_at:
+        if d.kind == DeadlineKind.LEGAL_REFUND and now > d.due_at:
             tz = step.policy.store.timezone
             late = late_refund_surcharge(last_local_day(d.due_at, tz), local_date(now, tz), today=local_date(now, tz),
                                          amount=amount,
@@ -1058,7 +1066,7 @@ async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> 
 
 async def _done(step: Step, outcome: str, summary: str, **data: Any) -> None:
     due = utcnow() + timedelta(days=step.policy.returns.follow_up_days)
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="follow_up", due_at=due, act_at=due,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.FOLLOW_UP, due_at=due, act_at=due,
                                  action="send the follow-up email and close the case (R6)")
     await step.move(R.DONE, summary, data={"outcome": outcome, **data})
 
@@ -1079,7 +1087,7 @@ async def step_replacing(step: Step) -> bool:
             return False
     if replacement is not None:
         order = await step.order()
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="replacement", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.REPLACEMENT, status="met")
         await step.email_customer("replacement", "replacement_on_its_way", {
             **rmsg.base(case, policy, order), "tracking_number": replacement.get("tracking"), "tracking_url": None,
             "apology": rmsg.apology(case), "exchange_for": case.data.get("exchange_for"),
@@ -1094,7 +1102,7 @@ async def step_replacing(step: Step) -> bool:
     if not case.data.get("replacement_asked"):
         supplier = policy.supplier(case.data["supplier_id"])
         due = utcnow() + timedelta(hours=supplier.answer_delay_hours) + REPLACEMENT_GRACE
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="replacement", due_at=due, act_at=due,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.REPLACEMENT, due_at=due, act_at=due,
                                      action="the replacement has not left: alert the operator (R4)")
         if not step.plan.supplier_claim:
             # Size / colour: a new item, not a claim: the operator orders it at the supplier.
@@ -1118,10 +1126,10 @@ async def step_done(step: Step) -> bool:
         **rmsg.base(step.case, step.policy, order), "outcome": step.case.data.get("outcome", "refunded"),
         "survey_url": None,
     })
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="follow_up", status="acted")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.FOLLOW_UP, status="acted")
     if step.policy.refunds.survey_url:
         due = utcnow() + timedelta(days=step.policy.refunds.survey_after_days)
-        await deadlines.set_deadline(step.db, case_id=step.case.id, kind="survey", due_at=due, act_at=due,
+        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.SURVEY, due_at=due, act_at=due,
                                      action="send the short satisfaction survey (F3)")
     await step.move(R.CLOSED, "follow-up sent: return complete (R6)", closed=True)
     return False
@@ -1196,7 +1204,8 @@ async def settle_postage(step: Step) -> None:
         if due_by and datetime.fromisoformat(due_by) < due_at:
             due_at = datetime.fromisoformat(due_by)
             act_at = min(act_at, due_at)
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="postage_refund", due_at=due_at, act_at=act_at,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND, due_at=due_at,
+                                     act_at=act_at,
                                      action="refund the customer's return postage now (D2, F4)",
                                      note=f"postage receipt of {postage['amount']}; {legal.due.note}")
         await step.remember(postage_deadline=due_at.isoformat())
@@ -1221,7 +1230,7 @@ async def settle_postage(step: Step) -> None:
         await step.to_operator("postage_refund_failed", f"nothing is left to refund on {case.order_name}: the "
                                f"customer's return postage ({asked}) must be paid another way",
                                ["pay the postage by bank transfer and record it"], park=False)
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="postage_refund", status="escalated")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND, status="escalated")
         await step.remember(postage_refund={"amount": "0", "why": "nothing_refundable"})
         return
     if result.get("operation_id"):
@@ -1230,7 +1239,7 @@ async def settle_postage(step: Step) -> None:
             order_id=case.order_id or order.id, amount=str(refunded.amount), currency=refunded.currency,
             method="original", gateway=result.get("gateway"), reference=result.get("refund_id"),
             reason="return postage paid by the store", actor="aftersales"))
-    await deadlines.resolve_deadline(step.db, case_id=case.id, kind="postage_refund", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND, status="met")
     await step.remember(f"return postage refunded: {refunded.format('en')} (receipt {asked})",
                         postage_refund={"amount": str(refunded.amount), "currency": refunded.currency,
                                         "refund_id": result.get("refund_id")})

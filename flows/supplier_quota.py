@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from domain.deadlines import DeadlineKind
 from domain.errors import QuotaExhausted
 from flows.common import CaseStep
 from ledger import deadlines
 from ledger.models import Deadline, utcnow
 
-QUOTA_DEADLINE = "supplier_quota"
+QUOTA_DEADLINE = DeadlineKind.SUPPLIER_QUOTA
 AFTER_RESET = timedelta(minutes=5)  # act a little after the reset, on CJ's clock rather than ours
 
 
