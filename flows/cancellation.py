@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import flow
-from prefect.logging import get_run_logger
 
 from domain.cancellation import (
     CancellationPlan,
@@ -27,7 +26,7 @@ from domain.cancellation import (
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
 from domain.deadlines import DeadlineKind, legal_refund_deadline
-from domain.errors import NotFound, PermanentError, QuotaExhausted
+from domain.errors import NotFound
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
     CustomerCancellationBody,
@@ -39,18 +38,15 @@ from domain.money import Money
 from domain.orders import Order
 from domain.policy import CancellationReason, StorePolicy, SupplierChannelKind
 from flows import messages as msg
+from flows import runner
 from flows.common import (
     CaseStep,
-    case_lock,
     intake_refund_approval,
-    label_run,
-    publish_timeline,
-    renew_lock,
     take_inbound,
 )
 from flows.returns import note_carrier_return, open_withdrawal_return
 from flows.returns import process_return as follow_return
-from flows.supplier_quota import wait_for_supplier_quota
+from flows.runner import Process
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
@@ -691,49 +687,24 @@ STEPS = {
 }
 
 
+PROCESS: Process[Step] = Process(name="cancellation", step=Step, steps=STEPS, intake=intake)
+
+
 async def advance(case_id: str) -> str:
     """Run steps until the case waits (a deadline or an answer) or ends."""
-    db = runtime.db()
-    case = await cases.get_case(db, case_id)
-    step = Step(case, await runtime.load_policy(case.store_id))
-    for _ in range(12):  # a bound: each step changes state or stops
-        await renew_lock(case_id)
-        handler = STEPS.get(S(step.case.state))
-        if handler is None:
-            break
-        try:
-            moved = await handler(step)
-        except PermanentError as exc:
-            await step.to_operator("permanent_error", f"{exc}", ["retry", "handle by hand", "close"])
-            break
-        except QuotaExhausted as exc:  # the supplier's daily quota: wait for it in the ledger
-            await wait_for_supplier_quota(step, exc)
-            break
-        if not moved:
-            break
-    return step.case.state
+    return await runner.advance(PROCESS, case_id)
+
+
+async def _start_the_return(case_id: str, state: str) -> None:
+    """A cancellation that became a return starts it: it asks the supplier for its address (R6)."""
+    follower = (await cases.get_case(runtime.db(), case_id)).data.get("return_case")
+    if follower and state == S.CONVERTED_TO_RETURN:
+        await follow_return(case_id=follower)
 
 
 @flow(name="process-cancellation", flow_run_name="cancellation", retries=0, log_prints=False)
 @reads_order_once
 async def process_cancellation(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one inbound event or one case whose deadline came (C1-C8)."""
-    logger = get_run_logger()
-    db = runtime.db()
-    if inbound_event_id:
-        case_id = await intake(inbound_event_id)
-    if case_id is None:
-        return "nothing to do"
-    case = await cases.get_case(db, case_id)
-    await label_run(case)
-    async with case_lock(case_id) as acquired:
-        if not acquired:
-            logger.info("case %s is being advanced by another run; it will pick this up", case_id)
-            return "busy"
-        state = await advance(case_id)
-    follower = (await cases.get_case(db, case_id)).data.get("return_case")
-    if follower and state == S.CONVERTED_TO_RETURN:
-        await follow_return(case_id=follower)  # asks the supplier for its return address (R6)
-    await publish_timeline(case_id)
-    logger.info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
-    return state
+    return await runner.run_case(PROCESS, inbound_event_id=inbound_event_id, case_id=case_id,
+                                 then=_start_the_return)

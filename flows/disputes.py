@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 from prefect import flow
 from prefect.input import RunInput
-from prefect.logging import get_run_logger
 from pydantic import Field
 
 from domain.cases import CaseKind, DisputeState, is_terminal
@@ -43,16 +42,14 @@ from domain.errors import InvalidInput, PermanentError, TransientError
 from domain.money import Money
 from domain.orders import Order
 from domain.policy import StorePolicy
+from flows import runner
 from flows.common import (
     CaseStep,
     ask_in_the_ui,
-    case_lock,
-    label_run,
-    publish_timeline,
-    renew_lock,
     resume_in_the_ui,
     take_inbound,
 )
+from flows.runner import Process
 from integrations.paypal.webhooks import parse_dispute_event
 from integrations.shopify.disputes import dispute_from_webhook
 from ledger import cases, deadlines, inbox, records
@@ -468,37 +465,15 @@ STEPS = {
 }
 
 
+PROCESS: Process[Step] = Process(name="dispute", step=Step, steps=STEPS, intake=intake,
+                                 operator_options=("answer in the processor's dashboard", "accept"))
+
+
 async def advance(case_id: str) -> str:
-    case = await cases.get_case(runtime.db(), case_id)
-    step = Step(case, await runtime.load_policy(case.store_id))
-    for _ in range(8):
-        await renew_lock(case_id)
-        handler = STEPS.get(D(step.case.state))
-        if handler is None:
-            break
-        try:
-            moved = await handler(step)
-        except PermanentError as exc:
-            await step.to_operator("permanent_error", f"{exc}", ["answer in the processor's dashboard", "accept"])
-            break
-        if not moved:
-            break
-    return step.case.state
+    return await runner.advance(PROCESS, case_id)
 
 
 @flow(name="process-dispute", flow_run_name="dispute", retries=0, log_prints=False)
 async def process_dispute(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one dispute event or one dispute case whose deadline came (K1-K7)."""
-    if inbound_event_id:
-        case_id = await intake(inbound_event_id)
-    if case_id is None:
-        return "nothing to do"
-    case = await cases.get_case(runtime.db(), case_id)
-    await label_run(case)
-    async with case_lock(case_id) as acquired:
-        if not acquired:
-            return "busy"
-        state = await advance(case_id)
-    await publish_timeline(case_id)
-    get_run_logger().info("dispute case %s is now %s", case_id, state)
-    return state
+    return await runner.run_case(PROCESS, inbound_event_id=inbound_event_id, case_id=case_id)

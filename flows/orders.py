@@ -20,28 +20,21 @@ from typing import Any, Literal
 
 from prefect import flow
 from prefect.input import RunInput
-from prefect.logging import get_run_logger
 from pydantic import Field
 
 from domain.cases import CaseKind, OrderState, case_key, is_terminal
 from domain.deadlines import DeadlineKind
 from domain.disputes import OrderSignals, fraud_signals
+from domain.errors import PermanentError
 from domain.messages.context import format_money, items_context, language_of
 from domain.orders import Address, Order
-from flows.common import (
-    CaseStep,
-    ask_in_the_ui,
-    case_lock,
-    label_run,
-    publish_timeline,
-    renew_lock,
-    resume_in_the_ui,
-    take_inbound,
-)
+from flows import runner
+from flows.common import CaseStep, ask_in_the_ui, resume_in_the_ui, take_inbound
 from flows.return_messages import base_for_case
+from flows.runner import PERMANENT_ERROR, Process
 from ledger import cases, deadlines, inbox, records
-from ledger.models import Case
 from tasks import runtime
+from tasks.effects import EffectFailed
 from tasks.orders import hold_fulfillment_order, release_fulfillment_order
 from tasks.store import read_shopify_order
 
@@ -106,8 +99,9 @@ async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
     if case is None or case.kind != KIND or case.state != S.HELD:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no held order case with this id")
         return None
-    await records.decide_open_reviews(db, case.id, "order_fraud_signals", decided_by="operator (endpoint)",
-                                      decision={"decision": body.get("decision"), "note": body.get("note")})
+    for reason in ("order_fraud_signals", PERMANENT_ERROR):  # held for its signals, or because the hold failed
+        await records.decide_open_reviews(db, case.id, reason, decided_by="operator (endpoint)",
+                                          decision={"decision": body.get("decision"), "note": body.get("note")})
     await cases.update_case(db, case.id, data={"operator_decision": body.get("decision")}, actor="operator",
                             summary=f"the operator decided: {body.get('decision')}"
                             + (f" ({body['note']})" if body.get("note") else ""))
@@ -185,11 +179,11 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
             if fo.status in HOLDABLE:
                 await hold_fulfillment_order(step.case.id, str(step.case.order_ref), fo.id, notes)
                 held.append(fo.id)
+                await step.remember(held=held)  # each hold as it is placed: a refusal after it keeps it known
             elif fo.status != "CLOSED":
                 taken.append(fo.id)
     what = f"{order.name}: {'; '.join(signals)}"
     if held:
-        await step.remember(held=held)
         await step.to_operator("order_fraud_signals", f"{what}. The order is on hold in Shopify: it does not "
                                "go to the supplier until you release it",
                                ["release the order", "keep it held and cancel it in Shopify (it is then refunded)"])
@@ -329,30 +323,19 @@ def _shipped_context(step: Step, order: Order, fulfillment_id: str) -> dict[str,
 # The flow
 # ---------------------------------------------------------------------------------------------
 
+PROCESS: Process[Step] = Process(
+    name="order", step=Step, steps=STEPS, intake=intake,
+    operator_options=("hold or cancel the order in Shopify by hand", "release the order (it goes to the supplier)"),
+    # the hold refused for good (PermanentError), or met again as a refused operation by a later run
+    permanent_errors=(PermanentError, EffectFailed),
+)
+
+
 async def advance(case_id: str) -> str:
-    case = await cases.get_case(runtime.db(), case_id)
-    step = Step(case, await runtime.load_policy(case.store_id))
-    for _ in range(6):
-        await renew_lock(case_id)
-        handler = STEPS.get(S(step.case.state))
-        if handler is None or not await handler(step):
-            break
-    return step.case.state
+    return await runner.advance(PROCESS, case_id)
 
 
 @flow(name="process-order", flow_run_name="order", retries=0, log_prints=False)
 async def process_order(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Screen one new order, confirm it, and send its tracking (K6)."""
-    if inbound_event_id:
-        case_id = await intake(inbound_event_id)
-    if case_id is None:
-        return "nothing to do"
-    case: Case = await cases.get_case(runtime.db(), case_id)
-    await label_run(case)
-    async with case_lock(case_id) as acquired:
-        if not acquired:
-            return "busy"
-        state = await advance(case_id)
-    await publish_timeline(case_id)
-    get_run_logger().info("order case %s is now %s", case_id, state)
-    return state
+    return await runner.run_case(PROCESS, inbound_event_id=inbound_event_id, case_id=case_id)

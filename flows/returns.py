@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import Any
 
 from prefect import flow
-from prefect.logging import get_run_logger
 
 from domain.business_days import end_of_day, last_local_day, local_date
 from domain.cases import CaseKind, ReturnState, case_key, is_terminal
@@ -53,16 +52,14 @@ from domain.returns import (
     handling,
 )
 from flows import return_messages as rmsg
+from flows import runner
 from flows.common import (
     CaseStep,
     case_lock,
     intake_refund_approval,
-    label_run,
-    publish_timeline,
-    renew_lock,
     take_inbound,
 )
-from flows.supplier_quota import wait_for_supplier_quota
+from flows.runner import Process
 from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
 from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest
 from ledger import cases, deadlines, inbox, records
@@ -1149,25 +1146,7 @@ STEPS = {
 
 async def advance(case_id: str) -> str:
     """Run steps until the case waits (a deadline or an answer) or ends."""
-    case = await cases.get_case(runtime.db(), case_id)
-    step = Step(case, await runtime.load_policy(case.store_id))
-    for _ in range(12):  # a bound: each step changes state or stops
-        await renew_lock(case_id)
-        handler = STEPS.get(R(step.case.state))
-        if handler is None:
-            break
-        try:
-            moved = await handler(step)
-        except PermanentError as exc:
-            await step.to_operator("permanent_error", f"{exc}", ["retry", "handle by hand", "close"])
-            break
-        except QuotaExhausted as exc:  # the supplier's daily quota: wait for it in the ledger
-            await wait_for_supplier_quota(step, exc)
-            break
-        if not moved:
-            break
-    await settle_postage(step)
-    return step.case.state
+    return await runner.advance(PROCESS, case_id)
 
 
 # -- the customer's return postage, when the store pays it and gave no label ------------------------
@@ -1252,24 +1231,27 @@ async def settle_postage(step: Step) -> None:
     })
 
 
+PROCESS: Process[Step] = Process(name="return", step=Step, steps=STEPS, intake=intake, settle=settle_postage)
+
+
+async def _advance_siblings(case_id: str, state: str) -> None:
+    """Items of other suppliers, split off in this run (R2), each advanced under its own lock."""
+    for sibling in list(((await cases.get_case(runtime.db(), case_id)).data.get("siblings") or {}).values()):
+        async with case_lock(sibling) as mine:
+            if mine:
+                await advance(sibling)
+
+
 async def handle(inbound_event_id: str | None = None, case_id: str | None = None) -> tuple[str | None, str]:
     """One inbound event or one case: intake, then advance under the case lock. Returns
-    (case id, state). The flow below adds the run's name and the timeline artifact."""
-    db = runtime.db()
+    (case id, state). The flow (flows/runner.py) adds the run's name and the timeline artifact."""
     if inbound_event_id:
         case_id = await intake(inbound_event_id)
     if case_id is None:
         return None, "nothing to do"
-    async with case_lock(case_id) as acquired:
-        if not acquired:
-            get_run_logger().info("case %s is being advanced by another run; it will pick this up", case_id)
-            return case_id, "busy"
-        state = await advance(case_id)
-        siblings = list(((await cases.get_case(db, case_id)).data.get("siblings") or {}).values())
-    for sibling in siblings:  # items of other suppliers, split off in this run (R2)
-        async with case_lock(sibling) as mine:
-            if mine:
-                await advance(sibling)
+    state = await runner.advance_locked(PROCESS, case_id)
+    if state != "busy":
+        await _advance_siblings(case_id, state)
     return case_id, state
 
 
@@ -1277,13 +1259,5 @@ async def handle(inbound_event_id: str | None = None, case_id: str | None = None
 @reads_order_once
 async def process_return(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one inbound event or one case whose deadline came (R1-R9, F1-F5)."""
-    if inbound_event_id:
-        case_id = await intake(inbound_event_id)
-    if case_id is None:
-        return "nothing to do"
-    case = await cases.get_case(runtime.db(), case_id)
-    await label_run(case)
-    _, state = await handle(case_id=case_id)
-    await publish_timeline(case_id)
-    get_run_logger().info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
-    return state
+    return await runner.run_case(PROCESS, inbound_event_id=inbound_event_id, case_id=case_id,
+                                 then=_advance_siblings)
