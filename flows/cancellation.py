@@ -23,6 +23,7 @@ from domain.cancellation import (
     decide,
     refund_expected_by,
 )
+from domain.case_state import CancellationData
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
 from domain.deadlines import DeadlineKind, legal_refund_deadline
@@ -311,6 +312,11 @@ class Step(CaseStep):
     """A cancellation step: the generic case step plus the request and the plan."""
 
     operator_state = S.NEEDS_OPERATOR.value
+    data_model = CancellationData
+
+    @property
+    def facts(self) -> CancellationData:
+        return CancellationData.load(self.case.data)
 
     @property
     def request(self) -> CancellationRequest:
@@ -446,7 +452,7 @@ async def step_offer_pending(step: Step) -> bool:
         await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
         await step.move(S.KEPT, "the customer kept the order with the alternative (C6)", closed=True)
         return False
-    if choice == "cancel" or step.case.data.get("retention_expired"):
+    if choice == "cancel" or step.facts.retention_expired:
         await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.RETENTION_HOLD,
                                          status="acted")
         order = await read_shopify_order(step.case.order_ref or "")
@@ -472,7 +478,7 @@ async def step_awaiting_supplier(step: Step) -> bool:
                                 supplier_answers={supplier_id: answers[supplier_id]})
     store_cancelled = bool(case.data.get("store_cancelled"))
     refused = [s for s, a in answers.items() if a.get("answer") == "refused"]
-    expired = [s for s in asked if s not in answers and s in case.data.get("supplier_deadlines_passed", [])]
+    expired = [s for s in asked if s not in answers and s in step.facts.supplier_deadlines_passed]
     pending = [s for s in asked if s not in answers and s not in expired]
     for s in answers:
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.SUPPLIER_ANSWER.keyed(s),

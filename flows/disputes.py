@@ -24,6 +24,7 @@ from prefect import flow
 from prefect.input import RunInput
 from pydantic import Field
 
+from domain.case_state import DisputeData
 from domain.cases import CaseKind, DisputeState, is_terminal
 from domain.deadlines import DeadlineKind
 from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message
@@ -179,6 +180,11 @@ async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> s
 
 class Step(CaseStep):
     operator_state = D.NEEDS_OPERATOR.value
+    data_model = DisputeData
+
+    @property
+    def facts(self) -> DisputeData:
+        return DisputeData.load(self.case.data)
 
     @property
     def view(self) -> DisputeView:
@@ -324,7 +330,7 @@ async def step_awaiting_decision(step: Step) -> bool:
     chosen = step.case.data.get("operator_decision")
     if chosen in ("contest", "accept"):
         return await _apply(step, Decision.CONTEST if chosen == "contest" else Decision.ACCEPT)
-    if step.case.data.get("submit_due"):
+    if step.facts.submit_due:
         rec = DisputeDecision.model_validate(step.case.data["decision"]).recommended
         await cases.add_event(step.db, step.case.id, "decision",
                               f"no decision by the margin: the recommendation ({rec.value}) applies (K2)")
@@ -410,7 +416,7 @@ async def step_preparing(step: Step) -> bool:
         await cases.add_event(step.db, step.case.id, "note", f"evidence not staged as a draft ({exc}); "
                               "the submission carries it")
     missing = step.case.data["evidence"]["missing"]
-    now_ok = (not missing and step.policy.disputes.submit_when_complete) or step.case.data.get("submit_due")
+    now_ok = (not missing and step.policy.disputes.submit_when_complete) or step.facts.submit_due
     if not now_ok:
         if missing and not step.case.data.get("incomplete_alerted"):
             await step.to_operator("dispute_evidence_incomplete",

@@ -22,6 +22,7 @@ from prefect import flow
 from prefect.input import RunInput
 from pydantic import Field
 
+from domain.case_state import OrderData
 from domain.cases import CaseKind, OrderState, case_key, is_terminal
 from domain.deadlines import DeadlineKind
 from domain.disputes import OrderSignals, fraud_signals
@@ -102,8 +103,8 @@ async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
     for reason in ("order_fraud_signals", PERMANENT_ERROR):  # held for its signals, or because the hold failed
         await records.decide_open_reviews(db, case.id, reason, decided_by="operator (endpoint)",
                                           decision={"decision": body.get("decision"), "note": body.get("note")})
-    await cases.update_case(db, case.id, data={"operator_decision": body.get("decision")}, actor="operator",
-                            summary=f"the operator decided: {body.get('decision')}"
+    await cases.update_case(db, case.id, data=OrderData.checked({"operator_decision": body.get("decision")}),
+                            actor="operator", summary=f"the operator decided: {body.get('decision')}"
                             + (f" ({body['note']})" if body.get("note") else ""))
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
     return case.id
@@ -115,6 +116,11 @@ async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
 
 class Step(CaseStep):
     operator_state = S.HELD.value
+    data_model = OrderData
+
+    @property
+    def facts(self) -> OrderData:
+        return OrderData.load(self.case.data)
 
     async def order(self) -> Order:
         return await read_shopify_order(str(self.case.order_ref))
@@ -136,12 +142,13 @@ async def _burst_times(step: Step, order: Order) -> list[datetime]:
     recent = await cases.recent_cases(step.db, step.case.store_id, KIND, since=order.created_at - 2 * window)
     times = []
     for other in recent:
-        if other.id == step.case.id or not other.data.get("placed_at"):
+        facts = OrderData.load(other.data)
+        if other.id == step.case.id or not facts.placed_at:
             continue
         same_email = bool(order.email) and other.customer_email == order.email
-        same_address = bool(ship) and other.data.get("shipping_line") == ship
+        same_address = bool(ship) and facts.shipping_line == ship
         if same_email or same_address:
-            times.append(datetime.fromisoformat(other.data["placed_at"]))
+            times.append(datetime.fromisoformat(facts.placed_at))
     return times
 
 
@@ -197,7 +204,7 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
 async def _ask(step: Step) -> bool:
     minutes = step.policy.disputes.decision_pause_minutes
     choice = await ask_in_the_ui(OrderReview, case_id=step.case.id, key=f"order-{step.case.id}", minutes=minutes,
-                                 prompt=f"order {step.case.order_name} is on hold: {step.case.data.get('signals')}. "
+                                 prompt=f"order {step.case.order_name} is on hold: {step.facts.signals}. "
                                         "Resume this run with your decision.")
     if choice is None:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; "
@@ -211,7 +218,7 @@ async def step_held(step: Step) -> bool:
     resumed = await resume_in_the_ui(OrderReview, step.case)
     if resumed is not None:
         await step.take_ui_decision("order_fraud_signals", resumed)
-    decision = step.case.data.get("operator_decision")
+    decision = step.facts.operator_decision
     if decision not in ("release", "keep_held"):
         return False
     order = await step.order()
@@ -220,7 +227,7 @@ async def step_held(step: Step) -> bool:
         await step.move(S.CLOSED, f"{why}; a cancellation in Shopify is handled by the cancellation process",
                         closed=True, needs_operator_reason="")
         return False
-    for fo_id in step.case.data.get("held", []):
+    for fo_id in step.facts.held:
         await release_fulfillment_order(step.case.id, str(step.case.order_ref), fo_id)
     await cases.add_event(step.db, step.case.id, "decision", "released: the order goes to the supplier")
     return await _after_screening(step, await step.order())
@@ -252,7 +259,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await deadlines.resolve_all(step.db, step.case.id)
         await step.move(S.CLOSED, "the order was cancelled", closed=True)
         return False
-    sent = set(step.case.data.get("tracking_sent", []))
+    sent = set(step.facts.tracking_sent)
     shipped = [f for f in order.shipped_fulfillments if f.tracking and f.id not in sent]
     for fulfillment in shipped:
         await step.email_customer(f"tracking:{fulfillment.id}", "order_shipped",
@@ -270,8 +277,8 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await deadlines.resolve_all(step.db, step.case.id, status="met")
         await step.move(S.SHIPPED, "shipped; tracking sent for every parcel that has one (K6)", closed=True)
         return False
-    if step.case.data.get("watch_due"):
-        round_ = int(step.case.data.get("watch_round", 1))
+    if step.facts.watch_due:
+        round_ = step.facts.watch_round
         await step.to_operator("order_not_shipped", f"{order.name} has not shipped "
                                f"{step.policy.disputes.shipping_watch_days * round_} days after the order: ask the "
                                "supplier (A1)", ["ask the supplier for a date", "offer the customer to cancel"],

@@ -26,6 +26,7 @@ from typing import Any
 from prefect import flow
 
 from domain.business_days import end_of_day, last_local_day, local_date
+from domain.case_state import ReturnData
 from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
     DeadlineKind,
@@ -410,6 +411,11 @@ async def _intake_update(event_id: str, store: str, body: ReturnUpdateBody, orde
 
 class Step(CaseStep):
     operator_state = R.NEEDS_OPERATOR.value
+    data_model = ReturnData
+
+    @property
+    def facts(self) -> ReturnData:
+        return ReturnData.load(self.case.data)
 
     @property
     def lines(self) -> dict[str, int]:
@@ -754,7 +760,7 @@ async def step_awaiting_supplier(step: Step) -> bool:
         if answer is not None:
             await step.remember(f"{supplier.name} answered: {answer['answer']}", supplier_answer=answer)
     if answer is None:
-        if supplier.id in step.case.data.get("supplier_deadlines_passed", []):
+        if supplier.id in step.facts.supplier_deadlines_passed:
             await step.to_operator("supplier_return_no_answer",
                                    f"{supplier.name} gave no return address in {supplier.answer_delay_hours} h (R6)",
                                    ["chase the supplier", "give the customer another address", "let the customer "
@@ -841,7 +847,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER,
                                          status="cancelled")
         return await _goods_back(step)
-    if case.data.get("shipping_expired") and case.data.get("converted_from"):
+    if step.facts.shipping_expired and case.data.get("converted_from"):
         # A withdrawal whose parcel the customer may have refused: nothing is closed on silence
         # while money may be owed; the operator finds out where the parcel is (D2, D4).
         await step.to_operator("withdrawal_return_stalled", f"{case.order_name}: the cancellation became a return "
@@ -849,7 +855,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
                                ["ask the carrier or the supplier where the parcel is", "record the goods as back",
                                 "refund now"])
         return False
-    if case.data.get("shipping_expired"):
+    if step.facts.shipping_expired:
         order = await step.order()
         await step.email_customer("closed-not-shipped", "return_closed_not_shipped", {
             **rmsg.base(case, policy, order),
@@ -862,7 +868,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await step.move(R.EXPIRED, "no parcel within the return shipping delay: return closed (L221-23, D4)",
                         closed=True)
         return False
-    if case.data.get("reminder_due") and not case.data.get("reminded"):
+    if step.facts.reminder_due and not case.data.get("reminded"):
         order = await step.order()
         tz = policy.store.timezone
         ship_by = datetime.fromisoformat(case.data["instructions"]["ship_by"])
@@ -911,7 +917,7 @@ async def step_in_transit(step: Step) -> bool:
     case = step.case
     if case.data.get("received_at"):
         return await _goods_back(step)
-    if case.data.get("refund_due") and step.policy.returns.refund_on_dispatch_proof \
+    if step.facts.refund_due and step.policy.returns.refund_on_dispatch_proof \
             and step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
         await step.move(R.REFUNDING, "legal refund date near and dispatch proven: refund now (D2, L221-24)",
                         data={"refund_basis": "dispatch_proof"})
@@ -945,7 +951,7 @@ def _promised_day(step: Step) -> Any:
 async def step_inspecting(step: Step) -> bool:
     case = step.case
     inspection = case.data.get("inspection")
-    if inspection is None and not case.data.get("inspection_expired") and not case.data.get("refund_due"):
+    if inspection is None and not step.facts.inspection_expired and not step.facts.refund_due:
         return False
     outcome = inspection["outcome"] if inspection else "resellable"
     if inspection is None:
@@ -1092,7 +1098,7 @@ async def step_replacing(step: Step) -> bool:
         await _done(step, "replaced" if step.plan.kind == ReturnKind.KEEP_IT_REPLACEMENT else "exchanged",
                     "the replacement is on its way (R4)")
         return True
-    if case.data.get("replacement_overdue"):
+    if step.facts.replacement_overdue:
         await step.to_operator("replacement_late", "the replacement has not left yet",
                                ["chase the supplier", "refund instead"])
         return False
@@ -1116,7 +1122,7 @@ async def step_replacing(step: Step) -> bool:
 # -- R6: the follow-up --------------------------------------------------------------------------------
 
 async def step_done(step: Step) -> bool:
-    if not step.case.data.get("follow_up_due"):
+    if not step.facts.follow_up_due:
         return False
     order = await step.order()
     await step.email_customer("follow-up", "return_follow_up", {
@@ -1188,7 +1194,7 @@ async def settle_postage(step: Step) -> None:
                                      action="refund the customer's return postage now (D2, F4)",
                                      note=f"postage receipt of {postage['amount']}; {legal.due.note}")
         await step.remember(postage_deadline=due_at.isoformat())
-    if case.state not in POSTAGE_SETTLED and not case.data.get("postage_refund_due"):
+    if case.state not in POSTAGE_SETTLED and not step.facts.postage_refund_due:
         return
     if await step.refund_held():
         return

@@ -25,6 +25,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.logging import get_run_logger
 
 from domain.business_days import last_local_day, local_date
+from domain.case_state import CancellationData, CaseData, DisputeData, OrderData, ReturnData, data_model
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, DisputeState, OrderState, ReturnState, is_terminal
 from domain.deadlines import NOT_A_ROW, DeadlineKind, late_refund_surcharge
@@ -85,7 +86,8 @@ async def _rerun(case: Case) -> None:
 async def _supplier_answer(deadline: Deadline, case: Case) -> str:
     supplier_id = deadline.kind.split(":", 1)[1]  # DeadlineKind.SUPPLIER_ANSWER.keyed(supplier id)
     passed = sorted({*case.data.get("supplier_deadlines_passed", []), supplier_id})
-    await cases.update_case(runtime.db(), case.id, data={"supplier_deadlines_passed": passed},
+    await cases.update_case(runtime.db(), case.id,
+                            data=data_model(case.kind).checked({"supplier_deadlines_passed": passed}),
                             summary=f"deadline: supplier {supplier_id} did not answer in time (D3, C8)",
                             actor="deadline check")
     await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
@@ -94,7 +96,7 @@ async def _supplier_answer(deadline: Deadline, case: Case) -> str:
 
 
 async def _retention_hold(deadline: Deadline, case: Case) -> str:
-    await cases.update_case(runtime.db(), case.id, data={"retention_expired": True},
+    await cases.update_case(runtime.db(), case.id, data=CancellationData.checked({"retention_expired": True}),
                             summary="deadline: the alternative was not taken, the cancellation proceeds (C6)",
                             actor="deadline check")
     await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
@@ -110,8 +112,8 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
     if await records.refunds_for_case(db, case.id):
         await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="met")
         return "met"
-    if case.kind == CaseKind.RETURN and not case.data.get("refund_due"):
-        await cases.update_case(db, case.id, data={"refund_due": True}, actor="deadline check",
+    if case.kind == CaseKind.RETURN and not ReturnData.load(case.data).refund_due:
+        await cases.update_case(db, case.id, data=ReturnData.checked({"refund_due": True}), actor="deadline check",
                                 summary=f"deadline: {deadline.kind} near, the refund is made now (D2, F4)")
         await _rerun(case)
         if await records.refunds_for_case(db, case.id):
@@ -150,12 +152,15 @@ def late_tier(deadline: Deadline, case: Case, tz: str, rate: Any) -> str:
     return f"; {late.days_late} days late: L242-4 tier '{late.tier}' reached{surcharge}"
 
 
-def _flag(flag: str, summary: str) -> Handler:
-    """A deadline the case's own flow acts on: set the fact, close the deadline, run the case."""
+def _flag(model: type[CaseData], flag: str, summary: str) -> Handler:
+    """A deadline the case's own flow acts on: set the fact (a field of the process's state
+    model, domain/case_state.py: a misspelt flag fails at import), close the deadline, run the case."""
+    if model.model_fields.get(flag) is None or model.model_fields[flag].annotation is not bool:
+        raise TypeError(f"{flag} is not a flag of {model.__name__}")
 
     async def handle(deadline: Deadline, case: Case) -> str:
-        await cases.update_case(runtime.db(), case.id, data={flag: True}, summary=f"deadline: {summary}",
-                                actor="deadline check")
+        await cases.update_case(runtime.db(), case.id, data=model.checked({flag: True}),
+                                summary=f"deadline: {summary}", actor="deadline check")
         await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
         await _rerun(case)
         return "acted"
@@ -186,7 +191,8 @@ async def _postage_refund(deadline: Deadline, case: Case) -> str:
     """The customer's return postage (store pays, no label): its refund date is near and the case
     has not refunded it: the case refunds it now, whatever its state (D2, F4). The deadline stays
     open until the refund is made (the case marks it met), so a failed refund is retried."""
-    await cases.update_case(runtime.db(), case.id, data={"postage_refund_due": True}, actor="deadline check",
+    await cases.update_case(runtime.db(), case.id, data=ReturnData.checked({"postage_refund_due": True}),
+                            actor="deadline check",
                             summary="deadline: refund the customer's return postage now (D2, F4)")
     await _rerun(case)
     return "acted"
@@ -202,16 +208,18 @@ HANDLERS: dict[DeadlineKind, Handler] = {
     DeadlineKind.RETENTION_HOLD: _retention_hold,
     DeadlineKind.LEGAL_REFUND: _legal_refund,
     DeadlineKind.STORE_PROMISE: _legal_refund,
-    DeadlineKind.RETURN_REMINDER: _flag("reminder_due", "remind the customer to send the parcel (R3)"),
-    DeadlineKind.RETURN_SHIPPING: _flag("shipping_expired", "the return shipping delay is over (L221-23)"),
-    DeadlineKind.INSPECTION: _flag("inspection_expired", "no inspection report in time (R7)"),
-    DeadlineKind.REPLACEMENT: _flag("replacement_overdue", "the replacement has not left (R4)"),
-    DeadlineKind.FOLLOW_UP: _flag("follow_up_due", "time for the follow-up email (R6)"),
+    DeadlineKind.RETURN_REMINDER: _flag(ReturnData, "reminder_due", "remind the customer to send the parcel (R3)"),
+    DeadlineKind.RETURN_SHIPPING: _flag(ReturnData, "shipping_expired", "the return shipping delay is over (L221-23)"),
+    DeadlineKind.INSPECTION: _flag(ReturnData, "inspection_expired", "no inspection report in time (R7)"),
+    DeadlineKind.REPLACEMENT: _flag(ReturnData, "replacement_overdue", "the replacement has not left (R4)"),
+    DeadlineKind.FOLLOW_UP: _flag(ReturnData, "follow_up_due", "time for the follow-up email (R6)"),
     DeadlineKind.SURVEY: _survey,
     DeadlineKind.POSTAGE_REFUND: _postage_refund,
-    DeadlineKind.DISPUTE_RESPONSE: _flag("submit_due", "the processor's due date minus the margin: submit now (K5)"),
-    DeadlineKind.DISPUTE_INQUIRY: _flag("submit_due", "PayPal inquiry: its due date minus the margin: answer now (K5)"),
-    DeadlineKind.SHIPPING_WATCH: _flag("watch_due", "the order has not shipped in the expected time (A1)"),
+    DeadlineKind.DISPUTE_RESPONSE: _flag(DisputeData, "submit_due",
+                                         "the processor's due date minus the margin: submit now (K5)"),
+    DeadlineKind.DISPUTE_INQUIRY: _flag(DisputeData, "submit_due",
+                                        "PayPal inquiry: its due date minus the margin: answer now (K5)"),
+    DeadlineKind.SHIPPING_WATCH: _flag(OrderData, "watch_due", "the order has not shipped in the expected time (A1)"),
 }
 # Deadlines acted on even when the case is over (they follow its end).
 AFTER_END = {DeadlineKind.SURVEY, DeadlineKind.POSTAGE_REFUND}

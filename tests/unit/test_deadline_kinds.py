@@ -29,3 +29,15 @@ def test_a_stored_kind_reads_back_to_its_member_or_none() -> None:
     assert DeadlineKind.of("shipping_watch:3") is DeadlineKind.SHIPPING_WATCH
     assert DeadlineKind.of("legal_refnd") is None
     assert DeadlineKind.of("") is None
+
+
+def test_a_flag_the_check_sets_is_a_field_of_the_process_state() -> None:
+    import pytest
+
+    from domain.case_state import OrderData, ReturnData
+    from flows.sweep import _flag
+
+    with pytest.raises(TypeError, match="reminder_du"):
+        _flag(ReturnData, "reminder_du", "a typo")
+    with pytest.raises(TypeError, match="watch_round"):
+        _flag(OrderData, "watch_round", "an int, not a flag")
