@@ -83,6 +83,16 @@ class DeadlineKind(StrEnum):
             return None
 
 
+class DeadlineStatus(StrEnum):
+    """A deadline row's `status` (the same strings as before: no migration)."""
+
+    OPEN = "open"  # waiting: the check acts on it at `act_at`
+    MET = "met"  # what it waited for happened in time
+    ACTED = "acted"  # the check acted on it (the case's flow takes it from there)
+    ESCALATED = "escalated"  # handed to the operator
+    CANCELLED = "cancelled"  # no longer relevant (the case ended, the step it guarded is gone)
+
+
 # Kinds this code computes but never stores as a deadline row (so the check has no handler).
 NOT_A_ROW: frozenset[DeadlineKind] = frozenset({DeadlineKind.WITHDRAWAL})
 

@@ -26,7 +26,7 @@ from domain.cancellation import (
 from domain.case_state import CancellationData
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
-from domain.deadlines import DeadlineKind, legal_refund_deadline
+from domain.deadlines import DeadlineKind, DeadlineStatus, legal_refund_deadline
 from domain.errors import NotFound
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
@@ -449,12 +449,12 @@ def _supplier_request(step: Step, order: Order, supplier_id: str, line_item_ids:
 async def step_offer_pending(step: Step) -> bool:
     choice = step.case.data.get("customer_choice")
     if choice == "keep":
-        await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+        await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
         await step.move(S.KEPT, "the customer kept the order with the alternative (C6)", closed=True)
         return False
     if choice == "cancel" or step.facts.retention_expired:
         await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.RETENTION_HOLD,
-                                         status="acted")
+                                         status=DeadlineStatus.ACTED)
         order = await read_shopify_order(step.case.order_ref or "")
         return await _ask_suppliers_first_or_cancel(step, order)
     return False
@@ -482,7 +482,7 @@ async def step_awaiting_supplier(step: Step) -> bool:
     pending = [s for s in asked if s not in answers and s not in expired]
     for s in answers:
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.SUPPLIER_ANSWER.keyed(s),
-                                         status="met")
+                                         status=DeadlineStatus.MET)
 
     if order.has_shipped and not store_cancelled:
         await _convert_to_return(step, order, "the order shipped while we waited for the supplier (C4)")
@@ -587,7 +587,8 @@ async def _archive_refund(step: Step, *, operation_id: str, amount: Money, metho
             method=method.value, gateway=gateway, reference=reference, reason=step.case.reason or "",
             actor="aftersales",
         ))
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND, status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND,
+                                     status=DeadlineStatus.MET)
 
 
 async def step_cancelled(step: Step) -> bool:
@@ -647,7 +648,8 @@ async def _archive_store_refunds(step: Step, order: Order) -> None:
             actor="store admin",
         ))
     if order.refunds:
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND, status="met")
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND,
+                                         status=DeadlineStatus.MET)
 
 
 async def _convert_to_return(step: Step, order: Order, why: str, *, notify_operator: bool = True) -> None:
@@ -658,7 +660,7 @@ async def _convert_to_return(step: Step, order: Order, why: str, *, notify_opera
     if notify_operator and "C8" in why:
         await step.to_operator("supplier_could_not_stop", why,
                                ["open a return when the parcel arrives", "contact the supplier"], park=False)
-    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
     owed = step.request.origin == Origin.CUSTOMER and not step.case.data.get("store_cancelled")
     data: dict[str, Any] = {"return_expected": True}
     if owed:

@@ -23,6 +23,7 @@ from prefect.states import Cancelled
 from pydantic import Field
 
 from domain.case_state import CaseData
+from domain.deadlines import DeadlineStatus
 from domain.errors import IntegrationError
 from domain.inbound import RefundApprovalBody
 from domain.money import Money
@@ -212,7 +213,7 @@ async def publish_timeline(case_id: str) -> None:
     ]
     if case.needs_operator_reason:
         lines += [f"> **Needs the operator:** {case.needs_operator_reason}", ""]
-    open_dl = [d for d in dls if d.status == "open"]
+    open_dl = [d for d in dls if d.status == DeadlineStatus.OPEN]
     if open_dl:
         nxt = min(open_dl, key=lambda d: d.act_at)
         lines += [f"**Next deadline:** {nxt.kind} due {nxt.due_at:%Y-%m-%d %H:%M} UTC "

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from domain.case_state import DisputeData
 from domain.cases import CaseKind, DisputeState, is_terminal
-from domain.deadlines import DeadlineKind
+from domain.deadlines import DeadlineKind, DeadlineStatus
 from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message
 from domain.disputes import (
     Decision,
@@ -286,7 +286,7 @@ async def _apply(step: Step, decision: Decision) -> bool:
         why = DisputeDecision.model_validate(step.case.data["decision"]).why
         await accept_dispute(step.case.id, step.view, "The store accepts this claim; the customer is refunded "
                              "the disputed amount.")
-        await deadlines.resolve_all(step.db, step.case.id, status="met")
+        await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.MET)
         await step.move(D.ACCEPTED, f"accepted (K4): {why}", closed=True)
         return False
     if decision == Decision.OPERATOR:
@@ -393,7 +393,8 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
         return False
     message = inquiry_message(facts, pack, language=language, store_name=step.policy.store.name)
     await send_dispute_message(step.case.id, view, message)
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY, status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY,
+                                     status=DeadlineStatus.MET)
     await step.remember("PayPal inquiry: the tracking and an explanation sent to the buyer (send-message); "
                         "evidence follows if the buyer escalates to a claim", inquiry_message_stage=view.stage)
     return False
@@ -431,7 +432,8 @@ async def step_preparing(step: Step) -> bool:
         await step.to_operator("dispute_submit_failed", f"the processor refused the evidence: "
                                f"{exc.operation.last_error}", ["submit in the processor's dashboard"])
         return False
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_RESPONSE, status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_RESPONSE,
+                                     status=DeadlineStatus.MET)
     await step.move(D.SUBMITTED, "evidence submitted once (K5); nothing is edited after",
                     data={"submitted_evidence": {"fields": sorted(k for k, v in pack.model_dump().items()
                                                                   if v and k != "documents"),

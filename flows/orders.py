@@ -24,7 +24,7 @@ from pydantic import Field
 
 from domain.case_state import OrderData
 from domain.cases import CaseKind, OrderState, case_key, is_terminal
-from domain.deadlines import DeadlineKind
+from domain.deadlines import DeadlineKind, DeadlineStatus
 from domain.disputes import OrderSignals, fraud_signals
 from domain.errors import PermanentError
 from domain.messages.context import format_money, items_context, language_of
@@ -274,7 +274,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
             await step.to_operator("shipped_without_tracking", f"{order.name} shipped without a tracking number: "
                                    "ask the supplier for it (it is the proof of delivery, K3)",
                                    ["add the tracking in Shopify"], park=False)
-        await deadlines.resolve_all(step.db, step.case.id, status="met")
+        await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.MET)
         await step.move(S.SHIPPED, "shipped; tracking sent for every parcel that has one (K6)", closed=True)
         return False
     if step.facts.watch_due:

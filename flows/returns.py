@@ -30,6 +30,7 @@ from domain.case_state import ReturnData
 from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
     DeadlineKind,
+    DeadlineStatus,
     late_refund_surcharge,
     legal_refund_deadline,
     promised_refund_day,
@@ -535,7 +536,7 @@ async def _cancel_instead(step: Step, order: Order, not_shipped: list[str]) -> b
 
     whole = set(not_shipped) >= {li.id for li in order.line_items if li.current_quantity > 0}
     cancellation = await cancel_for_withdrawal(step.case, order, [] if whole else not_shipped)
-    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
     await step.move(R.CLOSED, f"nothing shipped yet: a withdrawal before delivery (L221-18), cancelled and refunded "
                     f"by cancellation {cancellation[:8]} (C3)", closed=True, data={"handed_to": cancellation})
     return False
@@ -648,7 +649,7 @@ async def _refuse(step: Step, order: Order, status: EligibilityStatus, verdict: 
         reason = "FINAL_SALE" if why == "excluded" else "RETURN_PERIOD_ENDED" if why == "out_of_window" else "OTHER"
         await _safely(step, decline_shopify_return(step.case.id, step.mirrored, reason, verdict["explanation"]),
                       "decline the Shopify return")
-    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
     await step.move(R.REFUSED, f"return refused: {verdict['explanation']}", closed=True)
 
 
@@ -751,7 +752,7 @@ async def step_awaiting_supplier(step: Step) -> bool:
         # returned-to-sender event) or back: no address is needed any more (D2 follows them).
         await deadlines.resolve_deadline(step.db, case_id=step.case.id,
                                          kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
-                                         status="cancelled")
+                                         status=DeadlineStatus.CANCELLED)
         await step.move(R.AWAITING_SHIPMENT, "the goods are already on their way back: no return address needed")
         return True
     answer = step.case.data.get("supplier_answer")
@@ -768,7 +769,7 @@ async def step_awaiting_supplier(step: Step) -> bool:
         return False
     await deadlines.resolve_deadline(step.db, case_id=step.case.id,
                                      kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
-                                     status="met")
+                                     status=DeadlineStatus.MET)
     if answer.get("answer") == SupplierAnswer.REFUSED:
         await step.to_operator("supplier_return_refused", f"{supplier.name} refused the return: "
                                f"{answer.get('note') or 'no reason given'}",
@@ -821,9 +822,10 @@ async def step_awaiting_shipment(step: Step) -> bool:
     case, policy = step.case, step.policy
     tracking = case.data.get("tracking")
     if tracking:
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING, status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING,
+                                         status=DeadlineStatus.MET)
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER,
-                                         status="cancelled")
+                                         status=DeadlineStatus.CANCELLED)
         if step.mirrored:
             await _safely(step, add_return_tracking(case.id, step.mirrored, tracking["number"], tracking.get("url"),
                                                     case.data.get("instructions", {}).get("label_url")),
@@ -843,9 +845,10 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await step.move(R.IN_TRANSIT, f"parcel on its way back ({tracking['number']})")
         return True
     if case.data.get("received_at"):
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING, status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING,
+                                         status=DeadlineStatus.MET)
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER,
-                                         status="cancelled")
+                                         status=DeadlineStatus.CANCELLED)
         return await _goods_back(step)
     if step.facts.shipping_expired and case.data.get("converted_from"):
         # A withdrawal whose parcel the customer may have refused: nothing is closed on silence
@@ -864,7 +867,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
         })
         if step.mirrored:
             await _safely(step, close_shopify_return(case.id, step.mirrored), "close the Shopify return")
-        await deadlines.resolve_all(step.db, case.id, status="cancelled")
+        await deadlines.resolve_all(step.db, case.id, status=DeadlineStatus.CANCELLED)
         await step.move(R.EXPIRED, "no parcel within the return shipping delay: return closed (L221-23, D4)",
                         closed=True)
         return False
@@ -958,7 +961,7 @@ async def step_inspecting(step: Step) -> bool:
         await step.remember("no inspection report in time: the goods are in, refund in full (R7, D2)",
                             inspection={"outcome": "resellable", "photos": [], "note": "no report in time",
                                         "at": utcnow().isoformat()})
-    await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.INSPECTION, status="met")
+    await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.INSPECTION, status=DeadlineStatus.MET)
     if step.mirrored:
         await _safely(step, process_shopify_return(
             case.id, step.mirrored, list(step.lines),
@@ -1048,8 +1051,8 @@ def _misuse_text(language: str) -> str:
 async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> None:
     """F2/D2: the refund is made: its deadlines are met, or the L242-4 tier reached is recorded."""
     for d in await deadlines.deadlines_for_case(step.db, step.case.id):
-        if d.kind not in (DeadlineKind.LEGAL_REFUND, DeadlineKind.STORE_PROMISE) or d.status not in ("open",
-                          "escalated"):
+        if d.kind not in (DeadlineKind.LEGAL_REFUND, DeadlineKind.STORE_PROMISE) \
+                or d.status not in (DeadlineStatus.OPEN, DeadlineStatus.ESCALATED):
             continue
         if d.kind == DeadlineKind.LEGAL_REFUND and now > d.due_at:
             tz = step.policy.store.timezone
@@ -1063,8 +1066,8 @@ async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> 
             await step.to_operator("refund_late", f"refund made {late.days_late} days after the legal date: L242-4 "
                                    f"'{late.tier}', {late.surcharge.format('en')} owed",
                                    ["pay the surcharge to the customer", "record why"], park=False)
-        if d.status == "open":
-            await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=d.kind, status="met")
+        if d.status == DeadlineStatus.OPEN:
+            await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=d.kind, status=DeadlineStatus.MET)
 
 
 async def _done(step: Step, outcome: str, summary: str, **data: Any) -> None:
@@ -1090,7 +1093,8 @@ async def step_replacing(step: Step) -> bool:
             return False
     if replacement is not None:
         order = await step.order()
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.REPLACEMENT, status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.REPLACEMENT,
+                                         status=DeadlineStatus.MET)
         await step.email_customer("replacement", "replacement_on_its_way", {
             **rmsg.base(case, policy, order), "tracking_number": replacement.get("tracking"), "tracking_url": None,
             "apology": rmsg.apology(case), "exchange_for": case.data.get("exchange_for"),
@@ -1129,7 +1133,8 @@ async def step_done(step: Step) -> bool:
         **rmsg.base(step.case, step.policy, order), "outcome": step.case.data.get("outcome", "refunded"),
         "survey_url": None,
     })
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.FOLLOW_UP, status="acted")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.FOLLOW_UP,
+                                     status=DeadlineStatus.ACTED)
     if step.policy.refunds.survey_url:
         due = utcnow() + timedelta(days=step.policy.refunds.survey_after_days)
         await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.SURVEY, due_at=due, act_at=due,
@@ -1215,7 +1220,8 @@ async def settle_postage(step: Step) -> None:
         await step.to_operator("postage_refund_failed", f"nothing is left to refund on {case.order_name}: the "
                                f"customer's return postage ({asked}) must be paid another way",
                                ["pay the postage by bank transfer and record it"], park=False)
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND, status="escalated")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND,
+                                         status=DeadlineStatus.ESCALATED)
         await step.remember(postage_refund={"amount": "0", "why": "nothing_refundable"})
         return
     if result.get("operation_id"):
@@ -1224,7 +1230,8 @@ async def settle_postage(step: Step) -> None:
             order_id=case.order_id or order.id, amount=str(refunded.amount), currency=refunded.currency,
             method="original", gateway=result.get("gateway"), reference=result.get("refund_id"),
             reason="return postage paid by the store", actor="aftersales"))
-    await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND, status="met")
+    await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND,
+                                     status=DeadlineStatus.MET)
     await step.remember(f"return postage refunded: {refunded.format('en')} (receipt {asked})",
                         postage_refund={"amount": str(refunded.amount), "currency": refunded.currency,
                                         "refund_id": result.get("refund_id")})

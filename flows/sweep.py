@@ -28,7 +28,7 @@ from domain.business_days import last_local_day, local_date
 from domain.case_state import CancellationData, CaseData, DisputeData, OrderData, ReturnData, data_model
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, DisputeState, OrderState, ReturnState, is_terminal
-from domain.deadlines import NOT_A_ROW, DeadlineKind, late_refund_surcharge
+from domain.deadlines import NOT_A_ROW, DeadlineKind, DeadlineStatus, late_refund_surcharge
 from domain.money import Money
 from flows.alerts import alert_operator
 from flows.cancellation import process_cancellation
@@ -90,7 +90,7 @@ async def _supplier_answer(deadline: Deadline, case: Case) -> str:
                             data=data_model(case.kind).checked({"supplier_deadlines_passed": passed}),
                             summary=f"deadline: supplier {supplier_id} did not answer in time (D3, C8)",
                             actor="deadline check")
-    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ACTED)
     await _rerun(case)
     return "acted"
 
@@ -99,7 +99,7 @@ async def _retention_hold(deadline: Deadline, case: Case) -> str:
     await cases.update_case(runtime.db(), case.id, data=CancellationData.checked({"retention_expired": True}),
                             summary="deadline: the alternative was not taken, the cancellation proceeds (C6)",
                             actor="deadline check")
-    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ACTED)
     await _rerun(case)
     return "acted"
 
@@ -110,14 +110,14 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
     tier already reached when the date has passed."""
     db = runtime.db()
     if await records.refunds_for_case(db, case.id):
-        await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="met")
+        await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
         return "met"
     if case.kind == CaseKind.RETURN and not ReturnData.load(case.data).refund_due:
         await cases.update_case(db, case.id, data=ReturnData.checked({"refund_due": True}), actor="deadline check",
                                 summary=f"deadline: {deadline.kind} near, the refund is made now (D2, F4)")
         await _rerun(case)
         if await records.refunds_for_case(db, case.id):
-            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="met")
+            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
             return "acted"
         case = await cases.get_case(db, case.id)
     policy = await runtime.load_policy(case.store_id)
@@ -133,7 +133,7 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
                 deadline=f"{deadline.due_at:%Y-%m-%d}"))
         except AmbiguousEffect:
             get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
-    await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="escalated")
+    await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
     return "escalated"
 
 
@@ -161,7 +161,7 @@ def _flag(model: type[CaseData], flag: str, summary: str) -> Handler:
     async def handle(deadline: Deadline, case: Case) -> str:
         await cases.update_case(runtime.db(), case.id, data=model.checked({flag: True}),
                                 summary=f"deadline: {summary}", actor="deadline check")
-        await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+        await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ACTED)
         await _rerun(case)
         return "acted"
 
@@ -175,13 +175,13 @@ async def _survey(deadline: Deadline, case: Case) -> str:
         await send_customer_email(case.id, "survey", "satisfaction_survey", case.language,
                                   {**base_for_case(case, policy), "survey_url": policy.refunds.survey_url},
                                   case.customer_email, case.customer_first_name)
-    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ACTED)
     return "acted"
 
 
 async def _supplier_quota(deadline: Deadline, case: Case) -> str:
     """The supplier's daily quota is back (CJ: 00:00 UTC): the case goes on where it stopped."""
-    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status="acted")
+    await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ACTED)
     await cases.add_event(runtime.db(), case.id, "note", "deadline: the supplier's API quota is back, the case goes on")
     await _rerun(case)
     return "acted"
@@ -262,7 +262,7 @@ async def act_on_due_deadlines(now: Any = None) -> dict[str, int]:
         if handler is None:
             handler = _unknown_kind
         elif is_terminal(case.kind, case.state) and kind not in AFTER_END:
-            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status="cancelled")
+            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.CANCELLED)
             counts["cancelled"] = counts.get("cancelled", 0) + 1
             continue
         try:
@@ -375,7 +375,7 @@ async def restart_stalled_cases() -> int:
         case_deadlines = await deadlines.deadlines_for_case(db, case.id)
         if quota_wait_open(case_deadlines):
             continue  # waiting for a supplier's quota (even in an active state): its deadline acts
-        waiting_on_deadline = any(d.status == "open" and d.kind not in background for d in case_deadlines)
+        waiting_on_deadline = any(d.status == DeadlineStatus.OPEN and d.kind not in background for d in case_deadlines)
         if died_holding_it or case.state in ACTIVE_STATES.get(case.kind, set()) or not waiting_on_deadline:
             await _rerun(case)
             n += 1
@@ -393,7 +393,7 @@ async def publish_upcoming() -> int:
         "due (UTC)": f"{d.due_at:%Y-%m-%d %H:%M}",
         "in": _humanise(d.due_at - now),
         "margin used": "YES" if d.act_at <= now else "",
-        "status": "with the operator" if d.status == "escalated" else d.status,
+        "status": "with the operator" if d.status == DeadlineStatus.ESCALATED else d.status,
         "deadline": d.kind,
         "case": f"{c.kind} {c.order_name or c.order_ref}",
         "state": c.state,

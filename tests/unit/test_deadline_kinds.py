@@ -41,3 +41,9 @@ def test_a_flag_the_check_sets_is_a_field_of_the_process_state() -> None:
         _flag(ReturnData, "reminder_du", "a typo")
     with pytest.raises(TypeError, match="watch_round"):
         _flag(OrderData, "watch_round", "an int, not a flag")
+
+
+def test_deadline_statuses_keep_their_stored_strings() -> None:
+    from domain.deadlines import DeadlineStatus
+
+    assert [s.value for s in DeadlineStatus] == ["open", "met", "acted", "escalated", "cancelled"]
