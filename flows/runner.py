@@ -19,10 +19,12 @@ offered on a permanent error. docs/architecture.md "The case runner".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
 from domain.errors import PermanentError, QuotaExhausted
@@ -37,6 +39,14 @@ MAX_STEPS = 12  # a bound: each step changes the state or stops; no process need
 PERMANENT_ERROR = "permanent_error"  # the review item's reason code
 
 StepT = TypeVar("StepT", bound=CaseStep)
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The run's logger; a module logger when a step runs outside a flow (the time-travel test)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("aftersales.flows.runner")
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ async def advance(process: Process[StepT], case_id: str) -> str:
         try:
             moved = await handler(step)
         except process.permanent_errors as exc:
-            get_run_logger().warning("%s case %s: refused for good (%s); handed to the operator",
+            _logger().warning("%s case %s: refused for good (%s); handed to the operator",
                                      process.name, case_id, exc)
             await step.to_operator(PERMANENT_ERROR, f"{exc}", list(process.operator_options))
             break
@@ -93,7 +103,7 @@ async def advance_locked(process: Process[StepT], case_id: str) -> str:
     deadline check, picks the case up)."""
     async with case_lock(case_id) as acquired:
         if not acquired:
-            get_run_logger().info("case %s is being advanced by another run; it will pick this up", case_id)
+            _logger().info("case %s is being advanced by another run; it will pick this up", case_id)
             return "busy"
         return await advance(process, case_id)
 
