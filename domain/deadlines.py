@@ -45,12 +45,56 @@ DEFAULT_RETURN_WINDOW_MARGIN_DAYS = 5  # R1: see store_return_window
 
 
 class DeadlineKind(StrEnum):
-    """The kinds this module computes; the ledger's `deadline.kind` column holds these strings."""
+    """Every kind of deadline, one name for each: the ledger's `deadline.kind` column holds these
+    strings (a StrEnum, so the stored value is the plain string and no migration is needed).
 
-    WITHDRAWAL = "withdrawal"  # D1: the customer's withdrawal period ends
+    A kind held once per key is stored as `<kind>:<key>` (`keyed`): `supplier_answer:<supplier
+    id>`, `shipping_watch:<round>`. The scheduled check (flows/sweep.py `HANDLERS`) has one handler
+    per kind except those in `NOT_A_ROW`; a test holds it to that, and a stored row whose kind is
+    not here fails loudly (docs/architecture.md "Which files to touch")."""
+
+    WITHDRAWAL = "withdrawal"  # D1: the customer's withdrawal period ends (computed, never a row)
     LEGAL_REFUND = "legal_refund"  # D2: the store must have refunded
     RETURN_SHIPPING = "return_shipping"  # L221-23: the customer must have sent the goods back
     STORE_PROMISE = "store_promise"  # F4: the refund delay the store promised
+    SUPPLIER_ANSWER = "supplier_answer"  # D3, C8: the supplier's answer delay (keyed by supplier id)
+    SUPPLIER_QUOTA = "supplier_quota"  # a supplier's daily API quota comes back (CJ)
+    RETENTION_HOLD = "retention_hold"  # C6: the alternative offered was not taken in time
+    RETURN_REMINDER = "return_reminder"  # R3: remind the customer to send the parcel
+    INSPECTION = "inspection"  # R7: the inspection report is late
+    REPLACEMENT = "replacement"  # R4: the replacement has not left
+    FOLLOW_UP = "follow_up"  # R6: the follow-up email
+    SURVEY = "survey"  # F3: the satisfaction survey, after the case closed
+    POSTAGE_REFUND = "postage_refund"  # D2, F4: refund the customer's return postage
+    DISPUTE_RESPONSE = "dispute_response"  # K5: the processor's due date minus the margin
+    DISPUTE_INQUIRY = "dispute_inquiry"  # K5: a PayPal inquiry's due date minus the margin
+    SHIPPING_WATCH = "shipping_watch"  # A1: the order has not shipped (keyed by round)
+
+    def keyed(self, key: object) -> str:
+        """The stored kind of a deadline held once per key: `supplier_answer:atelier-lyon`."""
+        return f"{self.value}:{key}"
+
+    @classmethod
+    def of(cls, stored: str) -> DeadlineKind | None:
+        """The kind of a stored row, its key dropped; None for a kind this code does not know."""
+        try:
+            return cls(stored.split(":", 1)[0])
+        except ValueError:
+            return None
+
+
+class DeadlineStatus(StrEnum):
+    """A deadline row's `status` (the same strings as before: no migration)."""
+
+    OPEN = "open"  # waiting: the check acts on it at `act_at`
+    MET = "met"  # what it waited for happened in time
+    ACTED = "acted"  # the check acted on it (the case's flow takes it from there)
+    ESCALATED = "escalated"  # handed to the operator
+    CANCELLED = "cancelled"  # no longer relevant (the case ended, the step it guarded is gone)
+
+
+# Kinds this code computes but never stores as a deadline row (so the check has no handler).
+NOT_A_ROW: frozenset[DeadlineKind] = frozenset({DeadlineKind.WITHDRAWAL})
 
 
 def _aware(moment: datetime, what: str) -> datetime:

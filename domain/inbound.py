@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -246,55 +247,85 @@ class StockMissingBody(_Body):
         return normalise_order_number(v)
 
 
+class EventName(StrEnum):
+    """Every Prefect event name the receiver emits (`<domain>.<object>.<past tense>`, STYLE.md); a
+    StrEnum, so the stored `inbound_event.event_name` and the emitted names are the same strings.
+    prefect.yaml's triggers list them (tests/unit/test_prefect_yaml.py holds them equal)."""
+
+    CUSTOMER_CANCELLATION_REQUESTED = "customer.cancellation.requested"
+    CUSTOMER_RETURN_REQUESTED = "customer.return.requested"
+    CUSTOMER_RETURN_SHIPPED = "customer.return.shipped"
+    OPERATOR_CANCELLATION_REFUND_DECIDED = "operator.cancellation.refund_decided"
+    OPERATOR_DISPUTE_DECIDED = "operator.dispute.decided"
+    OPERATOR_ORDER_REVIEWED = "operator.order.reviewed"
+    OPERATOR_RETURN_REFUND_DECIDED = "operator.return.refund_decided"
+    PROCESSOR_DISPUTE_OPENED = "processor.dispute.opened"
+    PROCESSOR_DISPUTE_UPDATED = "processor.dispute.updated"
+    STORE_FULFILLMENT_CREATED = "store.fulfillment.created"
+    STORE_FULFILLMENT_EVENT = "store.fulfillment.event"
+    STORE_FULFILLMENT_UPDATED = "store.fulfillment.updated"
+    STORE_ORDER_CANCELLED = "store.order.cancelled"
+    STORE_ORDER_CREATED = "store.order.created"
+    STORE_ORDER_SHIPPED = "store.order.shipped"
+    STORE_ORDER_UPDATED = "store.order.updated"
+    STORE_RETURN_REQUESTED = "store.return.requested"
+    STORE_RETURN_UPDATED = "store.return.updated"
+    SUPPLIER_REPLY_RECEIVED = "supplier.reply.received"
+    SUPPLIER_RETURN_UPDATED = "supplier.return.updated"
+    SUPPLIER_STOCK_MISSING = "supplier.stock.missing"
+
+
 # (source, topic) -> Prefect event name. Anything else is stored and rejected with a reason.
-EVENT_NAMES: dict[tuple[str, str], str] = {
-    ("shopify", "orders/cancelled"): "store.order.cancelled",
-    ("shopify", "orders/updated"): "store.order.updated",
-    ("shopify", "fulfillments/create"): "store.fulfillment.created",
-    ("shopify", "fulfillments/update"): "store.fulfillment.updated",
-    ("customer", "cancellation.requested"): "customer.cancellation.requested",
-    ("operator", "supplier.reply"): "supplier.reply.received",
-    ("operator", "stock.missing"): "supplier.stock.missing",
-    ("shopify", "returns/request"): "store.return.requested",
-    ("shopify", "returns/approve"): "store.return.updated",
-    ("shopify", "returns/decline"): "store.return.updated",
-    ("shopify", "returns/process"): "store.return.updated",
-    ("shopify", "returns/close"): "store.return.updated",
-    ("shopify", "returns/cancel"): "store.return.updated",
-    ("shopify", "fulfillment_events/create"): "store.fulfillment.event",
-    ("customer", "return.requested"): "customer.return.requested",
-    ("customer", "return.shipped"): "customer.return.shipped",
-    ("operator", "return.update"): "supplier.return.updated",
-    ("shopify", "orders/create"): "store.order.created",
-    ("operator", "order.review"): "operator.order.reviewed",
-    ("operator", "refund.approval.cancellation"): "operator.cancellation.refund_decided",
-    ("operator", "refund.approval.return"): "operator.return.refund_decided",
-    ("shopify", "disputes/create"): "processor.dispute.opened",
-    ("shopify", "disputes/update"): "processor.dispute.updated",
-    ("stripe", "charge.dispute.created"): "processor.dispute.opened",
-    ("stripe", "charge.dispute.updated"): "processor.dispute.updated",
-    ("stripe", "charge.dispute.closed"): "processor.dispute.updated",
-    ("stripe", "charge.dispute.funds_withdrawn"): "processor.dispute.updated",
-    ("stripe", "charge.dispute.funds_reinstated"): "processor.dispute.updated",
-    ("paypal", "CUSTOMER.DISPUTE.CREATED"): "processor.dispute.opened",
-    ("paypal", "CUSTOMER.DISPUTE.UPDATED"): "processor.dispute.updated",
-    ("paypal", "CUSTOMER.DISPUTE.RESOLVED"): "processor.dispute.updated",
-    ("operator", "dispute.decision"): "operator.dispute.decided",
+EVENT_NAMES: dict[tuple[str, str], EventName] = {
+    ("shopify", "orders/cancelled"): EventName.STORE_ORDER_CANCELLED,
+    ("shopify", "orders/updated"): EventName.STORE_ORDER_UPDATED,
+    ("shopify", "fulfillments/create"): EventName.STORE_FULFILLMENT_CREATED,
+    ("shopify", "fulfillments/update"): EventName.STORE_FULFILLMENT_UPDATED,
+    ("customer", "cancellation.requested"): EventName.CUSTOMER_CANCELLATION_REQUESTED,
+    ("operator", "supplier.reply"): EventName.SUPPLIER_REPLY_RECEIVED,
+    ("operator", "stock.missing"): EventName.SUPPLIER_STOCK_MISSING,
+    ("shopify", "returns/request"): EventName.STORE_RETURN_REQUESTED,
+    ("shopify", "returns/approve"): EventName.STORE_RETURN_UPDATED,
+    ("shopify", "returns/decline"): EventName.STORE_RETURN_UPDATED,
+    ("shopify", "returns/process"): EventName.STORE_RETURN_UPDATED,
+    ("shopify", "returns/close"): EventName.STORE_RETURN_UPDATED,
+    ("shopify", "returns/cancel"): EventName.STORE_RETURN_UPDATED,
+    ("shopify", "fulfillment_events/create"): EventName.STORE_FULFILLMENT_EVENT,
+    ("customer", "return.requested"): EventName.CUSTOMER_RETURN_REQUESTED,
+    ("customer", "return.shipped"): EventName.CUSTOMER_RETURN_SHIPPED,
+    ("operator", "return.update"): EventName.SUPPLIER_RETURN_UPDATED,
+    ("shopify", "orders/create"): EventName.STORE_ORDER_CREATED,
+    ("operator", "order.review"): EventName.OPERATOR_ORDER_REVIEWED,
+    ("operator", "refund.approval.cancellation"): EventName.OPERATOR_CANCELLATION_REFUND_DECIDED,
+    ("operator", "refund.approval.return"): EventName.OPERATOR_RETURN_REFUND_DECIDED,
+    ("shopify", "disputes/create"): EventName.PROCESSOR_DISPUTE_OPENED,
+    ("shopify", "disputes/update"): EventName.PROCESSOR_DISPUTE_UPDATED,
+    ("stripe", "charge.dispute.created"): EventName.PROCESSOR_DISPUTE_OPENED,
+    ("stripe", "charge.dispute.updated"): EventName.PROCESSOR_DISPUTE_UPDATED,
+    ("stripe", "charge.dispute.closed"): EventName.PROCESSOR_DISPUTE_UPDATED,
+    ("stripe", "charge.dispute.funds_withdrawn"): EventName.PROCESSOR_DISPUTE_UPDATED,
+    ("stripe", "charge.dispute.funds_reinstated"): EventName.PROCESSOR_DISPUTE_UPDATED,
+    ("paypal", "CUSTOMER.DISPUTE.CREATED"): EventName.PROCESSOR_DISPUTE_OPENED,
+    ("paypal", "CUSTOMER.DISPUTE.UPDATED"): EventName.PROCESSOR_DISPUTE_UPDATED,
+    ("paypal", "CUSTOMER.DISPUTE.RESOLVED"): EventName.PROCESSOR_DISPUTE_UPDATED,
+    ("operator", "dispute.decision"): EventName.OPERATOR_DISPUTE_DECIDED,
 }
 
 # Events that run the dispute process (prefect.yaml, process-dispute trigger; resource dispute.*).
-DISPUTE_EVENT_NAMES = {"processor.dispute.opened", "processor.dispute.updated", "operator.dispute.decided"}
+DISPUTE_EVENT_NAMES = {EventName.PROCESSOR_DISPUTE_OPENED, EventName.PROCESSOR_DISPUTE_UPDATED,
+                       EventName.OPERATOR_DISPUTE_DECIDED}
 
 # Events that run the return process (prefect.yaml, process-return trigger).
 RETURN_EVENT_NAMES = {
-    "store.return.requested", "store.return.updated", "store.fulfillment.event", "customer.return.requested",
-    "customer.return.shipped", "supplier.return.updated", "operator.return.refund_decided",
+    EventName.STORE_RETURN_REQUESTED, EventName.STORE_RETURN_UPDATED, EventName.STORE_FULFILLMENT_EVENT,
+    EventName.CUSTOMER_RETURN_REQUESTED, EventName.CUSTOMER_RETURN_SHIPPED, EventName.SUPPLIER_RETURN_UPDATED,
+    EventName.OPERATOR_RETURN_REFUND_DECIDED,
 }
 
 # Events that run the new-order process (prefect.yaml, process-order trigger; K6).
-ORDER_EVENT_NAMES = {"store.order.created", "store.order.shipped", "operator.order.reviewed"}
+ORDER_EVENT_NAMES = {EventName.STORE_ORDER_CREATED, EventName.STORE_ORDER_SHIPPED, EventName.OPERATOR_ORDER_REVIEWED}
 # A parcel left for an order whose only open case waits for it (the tracking email, K6).
-ORDER_SHIPPED_EVENT = "store.order.shipped"
+ORDER_SHIPPED_EVENT = EventName.STORE_ORDER_SHIPPED
 SHIPPING_TOPICS = {"fulfillments/create", "fulfillments/update"}
 
 # Topics that only matter when a case is already open for the order.

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.business_days import end_of_day, last_local_day
 from domain.cases import CaseKind
+from domain.deadlines import DeadlineKind
 from domain.disputes import Monitoring, monitoring
 from domain.money import DecimalStr, Money
 from domain.returns import ReturnReason, frequent_return_flags
@@ -42,9 +43,9 @@ UNKNOWN = "(unknown)"
 UNCATEGORISED = "(uncategorised)"
 ALL = "all"
 OUT_OF_STOCK = "supplier_out_of_stock"  # C1
-SUPPLIER_ANSWER = "supplier_answer"  # D3: deadline kind "supplier_answer:<supplier id>"
-PROMISE = "store_promise"  # F4
-LEGAL = "legal_refund"  # D2
+SUPPLIER_ANSWER = DeadlineKind.SUPPLIER_ANSWER  # D3: deadline kind "supplier_answer:<supplier id>"
+PROMISE = DeadlineKind.STORE_PROMISE  # F4
+LEGAL = DeadlineKind.LEGAL_REFUND  # D2
 PROCESSES = (CaseKind.CANCELLATION, CaseKind.RETURN, CaseKind.DISPUTE)  # the after-sales processes reported
 OUTCOMES = ("won", "lost", "accepted")
 LOST = frozenset({"lost", "accepted"})

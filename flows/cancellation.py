@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import flow
-from prefect.logging import get_run_logger
 
 from domain.cancellation import (
     CancellationPlan,
@@ -24,10 +23,11 @@ from domain.cancellation import (
     decide,
     refund_expected_by,
 )
+from domain.case_state import CancellationData
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
-from domain.deadlines import legal_refund_deadline
-from domain.errors import NotFound, PermanentError, QuotaExhausted
+from domain.deadlines import DeadlineKind, DeadlineStatus, legal_refund_deadline
+from domain.errors import NotFound
 from domain.inbound import (
     FOLLOW_UP_TOPICS,
     CustomerCancellationBody,
@@ -39,18 +39,15 @@ from domain.money import Money
 from domain.orders import Order
 from domain.policy import CancellationReason, StorePolicy, SupplierChannelKind
 from flows import messages as msg
+from flows import runner
 from flows.common import (
     CaseStep,
-    case_lock,
     intake_refund_approval,
-    label_run,
-    publish_timeline,
-    renew_lock,
     take_inbound,
 )
 from flows.returns import note_carrier_return, open_withdrawal_return
 from flows.returns import process_return as follow_return
-from flows.supplier_quota import wait_for_supplier_quota
+from flows.runner import Process
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
@@ -315,6 +312,11 @@ class Step(CaseStep):
     """A cancellation step: the generic case step plus the request and the plan."""
 
     operator_state = S.NEEDS_OPERATOR.value
+    data_model = CancellationData
+
+    @property
+    def facts(self) -> CancellationData:
+        return CancellationData.load(self.case.data)
 
     @property
     def request(self) -> CancellationRequest:
@@ -369,7 +371,7 @@ async def step_received(step: Step) -> bool:
         return True
     if plan.offer is not None and plan.offer.hold_hours > 0:
         due = utcnow() + timedelta(hours=plan.offer.hold_hours)
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="retention_hold", due_at=due, act_at=due,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETENTION_HOLD, due_at=due, act_at=due,
                                      action="proceed with the cancellation unless the customer kept the order")
         await step.move(S.OFFER_PENDING, f"alternative offered; cancellation proceeds at {due:%Y-%m-%d %H:%M} UTC (C6)")
         return False
@@ -418,7 +420,8 @@ async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_id
     await step.remember(f"supplier {supplier.name} told ({supplier.channel.value}): {result.get('answer')}",
                         suppliers_asked=asked, supplier_answers=answers)
     if result.get("answer") == SupplierAnswer.PENDING:
-        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier_id}",
+        await deadlines.set_deadline(step.db, case_id=step.case.id,
+                                     kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier_id),
                                      due_at=due, act_at=due,
                                      action="no answer from the supplier: switch to C4 and alert the operator (C8)")
     return result
@@ -446,11 +449,12 @@ def _supplier_request(step: Step, order: Order, supplier_id: str, line_item_ids:
 async def step_offer_pending(step: Step) -> bool:
     choice = step.case.data.get("customer_choice")
     if choice == "keep":
-        await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+        await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
         await step.move(S.KEPT, "the customer kept the order with the alternative (C6)", closed=True)
         return False
-    if choice == "cancel" or step.case.data.get("retention_expired"):
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="retention_hold", status="acted")
+    if choice == "cancel" or step.facts.retention_expired:
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.RETENTION_HOLD,
+                                         status=DeadlineStatus.ACTED)
         order = await read_shopify_order(step.case.order_ref or "")
         return await _ask_suppliers_first_or_cancel(step, order)
     return False
@@ -474,10 +478,11 @@ async def step_awaiting_supplier(step: Step) -> bool:
                                 supplier_answers={supplier_id: answers[supplier_id]})
     store_cancelled = bool(case.data.get("store_cancelled"))
     refused = [s for s, a in answers.items() if a.get("answer") == "refused"]
-    expired = [s for s in asked if s not in answers and s in case.data.get("supplier_deadlines_passed", [])]
+    expired = [s for s in asked if s not in answers and s in step.facts.supplier_deadlines_passed]
     pending = [s for s in asked if s not in answers and s not in expired]
     for s in answers:
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=f"supplier_answer:{s}", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.SUPPLIER_ANSWER.keyed(s),
+                                         status=DeadlineStatus.MET)
 
     if order.has_shipped and not store_cancelled:
         await _convert_to_return(step, order, "the order shipped while we waited for the supplier (C4)")
@@ -582,7 +587,8 @@ async def _archive_refund(step: Step, *, operation_id: str, amount: Money, metho
             method=method.value, gateway=gateway, reference=reference, reason=step.case.reason or "",
             actor="aftersales",
         ))
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="legal_refund", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND,
+                                     status=DeadlineStatus.MET)
 
 
 async def step_cancelled(step: Step) -> bool:
@@ -628,7 +634,7 @@ async def _plan_survey(step: Step) -> None:
     refunds = step.policy.refunds
     if refunds.survey_url and await records.refunds_for_case(step.db, step.case.id):
         due = utcnow() + timedelta(days=refunds.survey_after_days)
-        await deadlines.set_deadline(step.db, case_id=step.case.id, kind="survey", due_at=due, act_at=due,
+        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.SURVEY, due_at=due, act_at=due,
                                      action="send the short satisfaction survey (F3)")
 
 
@@ -642,7 +648,8 @@ async def _archive_store_refunds(step: Step, order: Order) -> None:
             actor="store admin",
         ))
     if order.refunds:
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="legal_refund", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND,
+                                         status=DeadlineStatus.MET)
 
 
 async def _convert_to_return(step: Step, order: Order, why: str, *, notify_operator: bool = True) -> None:
@@ -653,7 +660,7 @@ async def _convert_to_return(step: Step, order: Order, why: str, *, notify_opera
     if notify_operator and "C8" in why:
         await step.to_operator("supplier_could_not_stop", why,
                                ["open a return when the parcel arrives", "contact the supplier"], park=False)
-    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
     owed = step.request.origin == Origin.CUSTOMER and not step.case.data.get("store_cancelled")
     data: dict[str, Any] = {"return_expected": True}
     if owed:
@@ -673,7 +680,7 @@ async def _set_legal_refund_deadline(step: Step) -> None:
     legal = legal_refund_deadline(step.case.opened_at, tz=step.policy.store.timezone, country=step.country,
                                   store_country=step.policy.store.country, margin=LEGAL_REFUND_MARGIN).legal
     promise = refund_expected_by(step.case.opened_at, step.policy)
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="legal_refund", due_at=legal.due_at,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due_at,
                                  act_at=legal.act_at,
                                  action="refund not archived yet: alert the operator before the legal date",
                                  note=f"store promise (F4): by {promise.isoformat()}")
@@ -688,49 +695,24 @@ STEPS = {
 }
 
 
+PROCESS: Process[Step] = Process(name="cancellation", step=Step, steps=STEPS, intake=intake)
+
+
 async def advance(case_id: str) -> str:
     """Run steps until the case waits (a deadline or an answer) or ends."""
-    db = runtime.db()
-    case = await cases.get_case(db, case_id)
-    step = Step(case, await runtime.load_policy(case.store_id))
-    for _ in range(12):  # a bound: each step changes state or stops
-        await renew_lock(case_id)
-        handler = STEPS.get(S(step.case.state))
-        if handler is None:
-            break
-        try:
-            moved = await handler(step)
-        except PermanentError as exc:
-            await step.to_operator("permanent_error", f"{exc}", ["retry", "handle by hand", "close"])
-            break
-        except QuotaExhausted as exc:  # the supplier's daily quota: wait for it in the ledger
-            await wait_for_supplier_quota(step, exc)
-            break
-        if not moved:
-            break
-    return step.case.state
+    return await runner.advance(PROCESS, case_id)
+
+
+async def _start_the_return(case_id: str, state: str) -> None:
+    """A cancellation that became a return starts it: it asks the supplier for its address (R6)."""
+    follower = (await cases.get_case(runtime.db(), case_id)).data.get("return_case")
+    if follower and state == S.CONVERTED_TO_RETURN:
+        await follow_return(case_id=follower)
 
 
 @flow(name="process-cancellation", flow_run_name="cancellation", retries=0, log_prints=False)
 @reads_order_once
 async def process_cancellation(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one inbound event or one case whose deadline came (C1-C8)."""
-    logger = get_run_logger()
-    db = runtime.db()
-    if inbound_event_id:
-        case_id = await intake(inbound_event_id)
-    if case_id is None:
-        return "nothing to do"
-    case = await cases.get_case(db, case_id)
-    await label_run(case)
-    async with case_lock(case_id) as acquired:
-        if not acquired:
-            logger.info("case %s is being advanced by another run; it will pick this up", case_id)
-            return "busy"
-        state = await advance(case_id)
-    follower = (await cases.get_case(db, case_id)).data.get("return_case")
-    if follower and state == S.CONVERTED_TO_RETURN:
-        await follow_return(case_id=follower)  # asks the supplier for its return address (R6)
-    await publish_timeline(case_id)
-    logger.info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
-    return state
+    return await runner.run_case(PROCESS, inbound_event_id=inbound_event_id, case_id=case_id,
+                                 then=_start_the_return)

@@ -22,6 +22,8 @@ from prefect.logging import get_run_logger
 from prefect.states import Cancelled
 from pydantic import Field
 
+from domain.case_state import CaseData
+from domain.deadlines import DeadlineStatus
 from domain.errors import IntegrationError
 from domain.inbound import RefundApprovalBody
 from domain.money import Money
@@ -211,7 +213,7 @@ async def publish_timeline(case_id: str) -> None:
     ]
     if case.needs_operator_reason:
         lines += [f"> **Needs the operator:** {case.needs_operator_reason}", ""]
-    open_dl = [d for d in dls if d.status == "open"]
+    open_dl = [d for d in dls if d.status == DeadlineStatus.OPEN]
     if open_dl:
         nxt = min(open_dl, key=lambda d: d.act_at)
         lines += [f"**Next deadline:** {nxt.kind} due {nxt.due_at:%Y-%m-%d %H:%M} UTC "
@@ -279,11 +281,19 @@ class CaseStep:
     process makes (change state, remember a fact, write to the customer, hand to the operator)."""
 
     operator_state = "needs_operator"
+    # The process's typed state over `case.data` (domain/case_state.py): read with `facts`,
+    # every write through `move(data=...)` / `remember(...)` checked against it.
+    data_model: type[CaseData] = CaseData
 
     def __init__(self, case: Case, policy: StorePolicy) -> None:
         self.case = case
         self.policy = policy
         self.db = runtime.db()
+
+    @property
+    def facts(self) -> CaseData:
+        """The case's facts, typed (a subclass narrows it to its process's model)."""
+        return self.data_model.load(self.case.data)
 
     async def move(self, state: str, summary: str, *, data: dict[str, Any] | None = None,
                    closed: bool = False, needs_operator_reason: str | None = None) -> None:
@@ -291,6 +301,8 @@ class CaseStep:
         if leaving:
             await release_waiting_run(self.case)
             data = {**(data or {}), "waiting_run": None, "waiting_key": None}
+        if data:
+            data = self.data_model.checked(data)
         self.case = await cases.update_case(self.db, self.case.id, state=str(state), summary=summary, data=data,
                                             closed=closed, needs_operator_reason=needs_operator_reason)
 
@@ -300,7 +312,8 @@ class CaseStep:
         return str(self.case.data.get("country") or self.policy.store.country)
 
     async def remember(self, summary: str | None = None, **data: Any) -> None:
-        self.case = await cases.update_case(self.db, self.case.id, data=data, summary=summary)
+        self.case = await cases.update_case(self.db, self.case.id, data=self.data_model.checked(data),
+                                            summary=summary)
 
     async def take_ui_decision(self, reason_code: str, choice: Any) -> None:
         """A decision typed in the Prefect UI's form (`decision`, `note`): its review item closes with

@@ -26,6 +26,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.logging import get_run_logger
 
 from domain.cases import CaseKind, check_transition, is_terminal
+from domain.deadlines import DeadlineStatus
 from domain.errors import RuleViolation
 from flows.common import case_lock, publish_timeline, release_waiting_run
 from ledger import cases, deadlines, inbox, records
@@ -120,7 +121,7 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
                                        event_data={"review_id": review.id, **record})
         if closing is not None and not is_terminal(case.kind, case.state):
             await release_waiting_run(case)
-            await deadlines.resolve_all(db, case.id, status="cancelled")
+            await deadlines.resolve_all(db, case.id, status=DeadlineStatus.CANCELLED)
             await cases.update_case(db, case.id, state=closing, closed=True, needs_operator_reason="",
                                     data={"waiting_run": None, "waiting_key": None}, actor="operator",
                                     summary=f"closed by {decided_by}; its open deadlines are with the operator")

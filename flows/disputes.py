@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 from prefect import flow
 from prefect.input import RunInput
-from prefect.logging import get_run_logger
 from pydantic import Field
 
+from domain.case_state import DisputeData
 from domain.cases import CaseKind, DisputeState, is_terminal
+from domain.deadlines import DeadlineKind, DeadlineStatus
 from domain.dispute_evidence import EvidencePack, build_pack, inquiry_message, offer_note
 from domain.disputes import (
     Decision,
@@ -44,16 +45,14 @@ from domain.errors import InvalidInput, PermanentError, TransientError
 from domain.money import Money
 from domain.orders import Order
 from domain.policy import StorePolicy
+from flows import runner
 from flows.common import (
     CaseStep,
     ask_in_the_ui,
-    case_lock,
-    label_run,
-    publish_timeline,
-    renew_lock,
     resume_in_the_ui,
     take_inbound,
 )
+from flows.runner import Process
 from integrations.paypal.webhooks import parse_dispute_event
 from integrations.shopify.disputes import dispute_from_webhook
 from ledger import cases, deadlines, inbox, records
@@ -185,6 +184,11 @@ async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> s
 
 class Step(CaseStep):
     operator_state = D.NEEDS_OPERATOR.value
+    data_model = DisputeData
+
+    @property
+    def facts(self) -> DisputeData:
+        return DisputeData.load(self.case.data)
 
     @property
     def view(self) -> DisputeView:
@@ -311,7 +315,7 @@ async def _apply(step: Step, decision: Decision) -> bool:
         why = DisputeDecision.model_validate(step.case.data["decision"]).why
         await accept_dispute(step.case.id, step.view, "The store accepts this claim; the customer is refunded "
                              "the disputed amount.")
-        await deadlines.resolve_all(step.db, step.case.id, status="met")
+        await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.MET)
         await step.move(D.ACCEPTED, f"accepted (K4): {why}", closed=True)
         return False
     if decision == Decision.OPERATOR:
@@ -355,7 +359,7 @@ async def step_awaiting_decision(step: Step) -> bool:
     chosen = step.case.data.get("operator_decision")
     if chosen in ("contest", "accept"):
         return await _apply(step, Decision.CONTEST if chosen == "contest" else Decision.ACCEPT)
-    if step.case.data.get("submit_due"):
+    if step.facts.submit_due:
         rec = DisputeDecision.model_validate(step.case.data["decision"]).recommended
         await cases.add_event(step.db, step.case.id, "decision",
                               f"no decision by the margin: the recommendation ({rec.value}) applies (K2)")
@@ -382,8 +386,8 @@ async def _set_due(step: Step, view: DisputeView) -> None:
     due = response_due(processor_due, tz=policy.store.timezone, country=policy.store.country,
                        margin=timedelta(hours=policy.disputes.margin_hours))
     inquiry = view.processor == Processor.PAYPAL and view.stage == "INQUIRY"
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry" if inquiry
-                                 else "dispute_response", due_at=due.due_at, act_at=due.act_at,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY if inquiry
+                                 else DeadlineKind.DISPUTE_RESPONSE, due_at=due.due_at, act_at=due.act_at,
                                  action="answer the inquiry (send-message)" if inquiry
                                  else "submit the evidence, or apply the recommendation (K5)", note=due.note)
 
@@ -425,7 +429,7 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
                                 f"this dispute now (links: {', '.join(view.actions) or 'none'}; offer types: "
                                 f"{', '.join(view.offer_types) or 'none'})", inquiry_offer_skipped=view.stage)
     if offered and offer is not None and not offer.with_message:
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY, status=DeadlineStatus.MET)
         return False
     if not view.allows("send-message"):
         if offered:
@@ -438,7 +442,8 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
         return False
     message = inquiry_message(facts, pack, language=language, store_name=step.policy.store.name)
     await send_dispute_message(step.case.id, view, message)
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_inquiry", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY,
+                                     status=DeadlineStatus.MET)
     await step.remember("PayPal inquiry: the tracking and an explanation sent to the buyer (send-message); "
                         "evidence follows if the buyer escalates to a claim", inquiry_message_stage=view.stage)
     return False
@@ -461,7 +466,7 @@ async def step_preparing(step: Step) -> bool:
         await cases.add_event(step.db, step.case.id, "note", f"evidence not staged as a draft ({exc}); "
                               "the submission carries it")
     missing = step.case.data["evidence"]["missing"]
-    now_ok = (not missing and step.policy.disputes.submit_when_complete) or step.case.data.get("submit_due")
+    now_ok = (not missing and step.policy.disputes.submit_when_complete) or step.facts.submit_due
     if not now_ok:
         if missing and not step.case.data.get("incomplete_alerted"):
             await step.to_operator("dispute_evidence_incomplete",
@@ -476,7 +481,8 @@ async def step_preparing(step: Step) -> bool:
         await step.to_operator("dispute_submit_failed", f"the processor refused the evidence: "
                                f"{exc.operation.last_error}", ["submit in the processor's dashboard"])
         return False
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="dispute_response", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_RESPONSE,
+                                     status=DeadlineStatus.MET)
     await step.move(D.SUBMITTED, "evidence submitted once (K5); nothing is edited after",
                     data={"submitted_evidence": {"fields": sorted(k for k, v in pack.model_dump().items()
                                                                   if v and k != "documents"),
@@ -516,37 +522,15 @@ STEPS = {
 }
 
 
+PROCESS: Process[Step] = Process(name="dispute", step=Step, steps=STEPS, intake=intake,
+                                 operator_options=("answer in the processor's dashboard", "accept"))
+
+
 async def advance(case_id: str) -> str:
-    case = await cases.get_case(runtime.db(), case_id)
-    step = Step(case, await runtime.load_policy(case.store_id))
-    for _ in range(8):
-        await renew_lock(case_id)
-        handler = STEPS.get(D(step.case.state))
-        if handler is None:
-            break
-        try:
-            moved = await handler(step)
-        except PermanentError as exc:
-            await step.to_operator("permanent_error", f"{exc}", ["answer in the processor's dashboard", "accept"])
-            break
-        if not moved:
-            break
-    return step.case.state
+    return await runner.advance(PROCESS, case_id)
 
 
 @flow(name="process-dispute", flow_run_name="dispute", retries=0, log_prints=False)
 async def process_dispute(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one dispute event or one dispute case whose deadline came (K1-K7)."""
-    if inbound_event_id:
-        case_id = await intake(inbound_event_id)
-    if case_id is None:
-        return "nothing to do"
-    case = await cases.get_case(runtime.db(), case_id)
-    await label_run(case)
-    async with case_lock(case_id) as acquired:
-        if not acquired:
-            return "busy"
-        state = await advance(case_id)
-    await publish_timeline(case_id)
-    get_run_logger().info("dispute case %s is now %s", case_id, state)
-    return state
+    return await runner.run_case(PROCESS, inbound_event_id=inbound_event_id, case_id=case_id)

@@ -20,27 +20,22 @@ from typing import Any, Literal
 
 from prefect import flow
 from prefect.input import RunInput
-from prefect.logging import get_run_logger
 from pydantic import Field
 
+from domain.case_state import OrderData
 from domain.cases import CaseKind, OrderState, case_key, is_terminal
+from domain.deadlines import DeadlineKind, DeadlineStatus
 from domain.disputes import OrderSignals, fraud_signals
+from domain.errors import PermanentError
 from domain.messages.context import format_money, items_context, language_of
 from domain.orders import Address, Order
-from flows.common import (
-    CaseStep,
-    ask_in_the_ui,
-    case_lock,
-    label_run,
-    publish_timeline,
-    renew_lock,
-    resume_in_the_ui,
-    take_inbound,
-)
+from flows import runner
+from flows.common import CaseStep, ask_in_the_ui, resume_in_the_ui, take_inbound
 from flows.return_messages import base_for_case
+from flows.runner import PERMANENT_ERROR, Process
 from ledger import cases, deadlines, inbox, records
-from ledger.models import Case
 from tasks import runtime
+from tasks.effects import EffectFailed
 from tasks.orders import hold_fulfillment_order, release_fulfillment_order
 from tasks.store import read_shopify_order
 
@@ -105,10 +100,11 @@ async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
     if case is None or case.kind != KIND or case.state != S.HELD:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no held order case with this id")
         return None
-    await records.decide_open_reviews(db, case.id, "order_fraud_signals", decided_by="operator (endpoint)",
-                                      decision={"decision": body.get("decision"), "note": body.get("note")})
-    await cases.update_case(db, case.id, data={"operator_decision": body.get("decision")}, actor="operator",
-                            summary=f"the operator decided: {body.get('decision')}"
+    for reason in ("order_fraud_signals", PERMANENT_ERROR):  # held for its signals, or because the hold failed
+        await records.decide_open_reviews(db, case.id, reason, decided_by="operator (endpoint)",
+                                          decision={"decision": body.get("decision"), "note": body.get("note")})
+    await cases.update_case(db, case.id, data=OrderData.checked({"operator_decision": body.get("decision")}),
+                            actor="operator", summary=f"the operator decided: {body.get('decision')}"
                             + (f" ({body['note']})" if body.get("note") else ""))
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
     return case.id
@@ -120,6 +116,11 @@ async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
 
 class Step(CaseStep):
     operator_state = S.HELD.value
+    data_model = OrderData
+
+    @property
+    def facts(self) -> OrderData:
+        return OrderData.load(self.case.data)
 
     async def order(self) -> Order:
         return await read_shopify_order(str(self.case.order_ref))
@@ -141,12 +142,13 @@ async def _burst_times(step: Step, order: Order) -> list[datetime]:
     recent = await cases.recent_cases(step.db, step.case.store_id, KIND, since=order.created_at - 2 * window)
     times = []
     for other in recent:
-        if other.id == step.case.id or not other.data.get("placed_at"):
+        facts = OrderData.load(other.data)
+        if other.id == step.case.id or not facts.placed_at:
             continue
         same_email = bool(order.email) and other.customer_email == order.email
-        same_address = bool(ship) and other.data.get("shipping_line") == ship
+        same_address = bool(ship) and facts.shipping_line == ship
         if same_email or same_address:
-            times.append(datetime.fromisoformat(other.data["placed_at"]))
+            times.append(datetime.fromisoformat(facts.placed_at))
     return times
 
 
@@ -184,11 +186,11 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
             if fo.status in HOLDABLE:
                 await hold_fulfillment_order(step.case.id, str(step.case.order_ref), fo.id, notes)
                 held.append(fo.id)
+                await step.remember(held=held)  # each hold as it is placed: a refusal after it keeps it known
             elif fo.status != "CLOSED":
                 taken.append(fo.id)
     what = f"{order.name}: {'; '.join(signals)}"
     if held:
-        await step.remember(held=held)
         await step.to_operator("order_fraud_signals", f"{what}. The order is on hold in Shopify: it does not "
                                "go to the supplier until you release it",
                                ["release the order", "keep it held and cancel it in Shopify (it is then refunded)"])
@@ -202,7 +204,7 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
 async def _ask(step: Step) -> bool:
     minutes = step.policy.disputes.decision_pause_minutes
     choice = await ask_in_the_ui(OrderReview, case_id=step.case.id, key=f"order-{step.case.id}", minutes=minutes,
-                                 prompt=f"order {step.case.order_name} is on hold: {step.case.data.get('signals')}. "
+                                 prompt=f"order {step.case.order_name} is on hold: {step.facts.signals}. "
                                         "Resume this run with your decision.")
     if choice is None:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; "
@@ -216,7 +218,7 @@ async def step_held(step: Step) -> bool:
     resumed = await resume_in_the_ui(OrderReview, step.case)
     if resumed is not None:
         await step.take_ui_decision("order_fraud_signals", resumed)
-    decision = step.case.data.get("operator_decision")
+    decision = step.facts.operator_decision
     if decision not in ("release", "keep_held"):
         return False
     order = await step.order()
@@ -225,7 +227,7 @@ async def step_held(step: Step) -> bool:
         await step.move(S.CLOSED, f"{why}; a cancellation in Shopify is handled by the cancellation process",
                         closed=True, needs_operator_reason="")
         return False
-    for fo_id in step.case.data.get("held", []):
+    for fo_id in step.facts.held:
         await release_fulfillment_order(step.case.id, str(step.case.order_ref), fo_id)
     await cases.add_event(step.db, step.case.id, "decision", "released: the order goes to the supplier")
     return await _after_screening(step, await step.order())
@@ -245,7 +247,8 @@ async def _after_screening(step: Step, order: Order) -> bool:
 async def _watch(step: Step, round_: int, order: Order) -> None:
     days = step.policy.disputes.shipping_watch_days
     due = order.created_at + timedelta(days=days * round_)
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=f"shipping_watch:{round_}", due_at=due,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.SHIPPING_WATCH.keyed(round_),
+                                 due_at=due,
                                  act_at=due, action="tell the operator the order has not shipped (A1)",
                                  note=f"{days * round_} days after the order")
 
@@ -256,7 +259,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await deadlines.resolve_all(step.db, step.case.id)
         await step.move(S.CLOSED, "the order was cancelled", closed=True)
         return False
-    sent = set(step.case.data.get("tracking_sent", []))
+    sent = set(step.facts.tracking_sent)
     shipped = [f for f in order.shipped_fulfillments if f.tracking and f.id not in sent]
     for fulfillment in shipped:
         await step.email_customer(f"tracking:{fulfillment.id}", "order_shipped",
@@ -271,11 +274,11 @@ async def step_awaiting_shipment(step: Step) -> bool:
             await step.to_operator("shipped_without_tracking", f"{order.name} shipped without a tracking number: "
                                    "ask the supplier for it (it is the proof of delivery, K3)",
                                    ["add the tracking in Shopify"], park=False)
-        await deadlines.resolve_all(step.db, step.case.id, status="met")
+        await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.MET)
         await step.move(S.SHIPPED, "shipped; tracking sent for every parcel that has one (K6)", closed=True)
         return False
-    if step.case.data.get("watch_due"):
-        round_ = int(step.case.data.get("watch_round", 1))
+    if step.facts.watch_due:
+        round_ = step.facts.watch_round
         await step.to_operator("order_not_shipped", f"{order.name} has not shipped "
                                f"{step.policy.disputes.shipping_watch_days * round_} days after the order: ask the "
                                "supplier (A1)", ["ask the supplier for a date", "offer the customer to cancel"],
@@ -327,30 +330,19 @@ def _shipped_context(step: Step, order: Order, fulfillment_id: str) -> dict[str,
 # The flow
 # ---------------------------------------------------------------------------------------------
 
+PROCESS: Process[Step] = Process(
+    name="order", step=Step, steps=STEPS, intake=intake,
+    operator_options=("hold or cancel the order in Shopify by hand", "release the order (it goes to the supplier)"),
+    # the hold refused for good (PermanentError), or met again as a refused operation by a later run
+    permanent_errors=(PermanentError, EffectFailed),
+)
+
+
 async def advance(case_id: str) -> str:
-    case = await cases.get_case(runtime.db(), case_id)
-    step = Step(case, await runtime.load_policy(case.store_id))
-    for _ in range(6):
-        await renew_lock(case_id)
-        handler = STEPS.get(S(step.case.state))
-        if handler is None or not await handler(step):
-            break
-    return step.case.state
+    return await runner.advance(PROCESS, case_id)
 
 
 @flow(name="process-order", flow_run_name="order", retries=0, log_prints=False)
 async def process_order(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Screen one new order, confirm it, and send its tracking (K6)."""
-    if inbound_event_id:
-        case_id = await intake(inbound_event_id)
-    if case_id is None:
-        return "nothing to do"
-    case: Case = await cases.get_case(runtime.db(), case_id)
-    await label_run(case)
-    async with case_lock(case_id) as acquired:
-        if not acquired:
-            return "busy"
-        state = await advance(case_id)
-    await publish_timeline(case_id)
-    get_run_logger().info("order case %s is now %s", case_id, state)
-    return state
+    return await runner.run_case(PROCESS, inbound_event_id=inbound_event_id, case_id=case_id)

@@ -24,11 +24,13 @@ from decimal import Decimal
 from typing import Any
 
 from prefect import flow
-from prefect.logging import get_run_logger
 
 from domain.business_days import end_of_day, last_local_day, local_date
+from domain.case_state import ReturnData
 from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
+    DeadlineKind,
+    DeadlineStatus,
     late_refund_surcharge,
     legal_refund_deadline,
     promised_refund_day,
@@ -52,16 +54,14 @@ from domain.returns import (
     handling,
 )
 from flows import return_messages as rmsg
+from flows import runner
 from flows.common import (
     CaseStep,
     case_lock,
     intake_refund_approval,
-    label_run,
-    publish_timeline,
-    renew_lock,
     take_inbound,
 )
-from flows.supplier_quota import wait_for_supplier_quota
+from flows.runner import Process
 from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
 from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest
 from ledger import cases, deadlines, inbox, records
@@ -202,7 +202,7 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     legal = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
                                   country=order.consumer_country(policy.store.country),
                                   store_country=policy.store.country)
-    await deadlines.set_deadline(db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,
+    await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
                                  note=legal.due.note)
@@ -412,6 +412,11 @@ async def _intake_update(event_id: str, store: str, body: ReturnUpdateBody, orde
 
 class Step(CaseStep):
     operator_state = R.NEEDS_OPERATOR.value
+    data_model = ReturnData
+
+    @property
+    def facts(self) -> ReturnData:
+        return ReturnData.load(self.case.data)
 
     @property
     def lines(self) -> dict[str, int]:
@@ -531,7 +536,7 @@ async def _cancel_instead(step: Step, order: Order, not_shipped: list[str]) -> b
 
     whole = set(not_shipped) >= {li.id for li in order.line_items if li.current_quantity > 0}
     cancellation = await cancel_for_withdrawal(step.case, order, [] if whole else not_shipped)
-    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
     await step.move(R.CLOSED, f"nothing shipped yet: a withdrawal before delivery (L221-18), cancelled and refunded "
                     f"by cancellation {cancellation[:8]} (C3)", closed=True, data={"handed_to": cancellation})
     return False
@@ -644,7 +649,7 @@ async def _refuse(step: Step, order: Order, status: EligibilityStatus, verdict: 
         reason = "FINAL_SALE" if why == "excluded" else "RETURN_PERIOD_ENDED" if why == "out_of_window" else "OTHER"
         await _safely(step, decline_shopify_return(step.case.id, step.mirrored, reason, verdict["explanation"]),
                       "decline the Shopify return")
-    await deadlines.resolve_all(step.db, step.case.id, status="cancelled")
+    await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
     await step.move(R.REFUSED, f"return refused: {verdict['explanation']}", closed=True)
 
 
@@ -701,7 +706,8 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
         await step.remember(supplier_answer={k: result.get(k) for k in ("answer", "address", "rma", "label_url")}
                             | {"note": result.get("detail"), "at": utcnow().isoformat()})
     else:
-        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
+        await deadlines.set_deadline(step.db, case_id=step.case.id,
+                                     kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
                                      due_at=due, act_at=due,
                                      action="no return address from the supplier: alert the operator (R6, D3)")
     await step.move(R.AWAITING_SUPPLIER, f"waiting for {supplier.name}'s return address / RMA / label (R6)")
@@ -744,8 +750,9 @@ async def step_awaiting_supplier(step: Step) -> bool:
     if step.case.data.get("tracking") or step.case.data.get("received_at"):
         # The goods are already on their way back (the customer's tracking, the carrier's refused /
         # returned-to-sender event) or back: no address is needed any more (D2 follows them).
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
-                                         status="cancelled")
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id,
+                                         kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
+                                         status=DeadlineStatus.CANCELLED)
         await step.move(R.AWAITING_SHIPMENT, "the goods are already on their way back: no return address needed")
         return True
     answer = step.case.data.get("supplier_answer")
@@ -754,14 +761,15 @@ async def step_awaiting_supplier(step: Step) -> bool:
         if answer is not None:
             await step.remember(f"{supplier.name} answered: {answer['answer']}", supplier_answer=answer)
     if answer is None:
-        if supplier.id in step.case.data.get("supplier_deadlines_passed", []):
+        if supplier.id in step.facts.supplier_deadlines_passed:
             await step.to_operator("supplier_return_no_answer",
                                    f"{supplier.name} gave no return address in {supplier.answer_delay_hours} h (R6)",
                                    ["chase the supplier", "give the customer another address", "let the customer "
                                     "keep the goods and refund"])
         return False
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=f"supplier_answer:{supplier.id}",
-                                     status="met")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id,
+                                     kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
+                                     status=DeadlineStatus.MET)
     if answer.get("answer") == SupplierAnswer.REFUSED:
         await step.to_operator("supplier_return_refused", f"{supplier.name} refused the return: "
                                f"{answer.get('note') or 'no reason given'}",
@@ -787,10 +795,11 @@ async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -
     # Never less than a week after the address is given (the customer needs it to post).
     ship_due = max(ship.due_at, end_of_day(local_date(utcnow(), tz) + timedelta(days=7), tz))
     remind_at = ship_due - timedelta(days=policy.returns.reminder_days_before)
-    await deadlines.set_deadline(step.db, case_id=case.id, kind="return_shipping", due_at=ship_due, act_at=ship_due,
+    await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING, due_at=ship_due,
+                                 act_at=ship_due,
                                  action="no tracking number: close the return never shipped (D4)", note=ship.note)
     if remind_at > utcnow():
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="return_reminder", due_at=ship_due,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER, due_at=ship_due,
                                      act_at=remind_at, action="remind the customer to send the parcel (R3)")
     plan = step.plan
     await step.email_customer("instructions", "return_instructions", {
@@ -813,8 +822,10 @@ async def step_awaiting_shipment(step: Step) -> bool:
     case, policy = step.case, step.policy
     tracking = case.data.get("tracking")
     if tracking:
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_shipping", status="met")
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_reminder", status="cancelled")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING,
+                                         status=DeadlineStatus.MET)
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER,
+                                         status=DeadlineStatus.CANCELLED)
         if step.mirrored:
             await _safely(step, add_return_tracking(case.id, step.mirrored, tracking["number"], tracking.get("url"),
                                                     case.data.get("instructions", {}).get("label_url")),
@@ -834,10 +845,12 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await step.move(R.IN_TRANSIT, f"parcel on its way back ({tracking['number']})")
         return True
     if case.data.get("received_at"):
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_shipping", status="met")
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="return_reminder", status="cancelled")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING,
+                                         status=DeadlineStatus.MET)
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER,
+                                         status=DeadlineStatus.CANCELLED)
         return await _goods_back(step)
-    if case.data.get("shipping_expired") and case.data.get("converted_from"):
+    if step.facts.shipping_expired and case.data.get("converted_from"):
         # A withdrawal whose parcel the customer may have refused: nothing is closed on silence
         # while money may be owed; the operator finds out where the parcel is (D2, D4).
         await step.to_operator("withdrawal_return_stalled", f"{case.order_name}: the cancellation became a return "
@@ -845,7 +858,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
                                ["ask the carrier or the supplier where the parcel is", "record the goods as back",
                                 "refund now"])
         return False
-    if case.data.get("shipping_expired"):
+    if step.facts.shipping_expired:
         order = await step.order()
         await step.email_customer("closed-not-shipped", "return_closed_not_shipped", {
             **rmsg.base(case, policy, order),
@@ -854,11 +867,11 @@ async def step_awaiting_shipment(step: Step) -> bool:
         })
         if step.mirrored:
             await _safely(step, close_shopify_return(case.id, step.mirrored), "close the Shopify return")
-        await deadlines.resolve_all(step.db, case.id, status="cancelled")
+        await deadlines.resolve_all(step.db, case.id, status=DeadlineStatus.CANCELLED)
         await step.move(R.EXPIRED, "no parcel within the return shipping delay: return closed (L221-23, D4)",
                         closed=True)
         return False
-    if case.data.get("reminder_due") and not case.data.get("reminded"):
+    if step.facts.reminder_due and not case.data.get("reminded"):
         order = await step.order()
         tz = policy.store.timezone
         ship_by = datetime.fromisoformat(case.data["instructions"]["ship_by"])
@@ -884,7 +897,7 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
         store_country=policy.store.country, trader_collects=basis == "nothing_comes_back",
         dispatch_proof_at=released_at if basis == "dispatch_proof" else None,
         goods_back_at=released_at if basis == "goods_back" else None)
-    await deadlines.set_deadline(step.db, case_id=case.id, kind="legal_refund", due_at=legal.due.due_at,
+    await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="refund not made yet: refund now, the goods or the proof are in (D2, L221-24)",
                                  note=f"{why}; {legal.due.note}")
@@ -892,7 +905,7 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
     if promise:
         kept = store_promise_deadline(released_at, policy.refunds.promise_business_days, tz=tz,
                                       country=policy.store.country)
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="store_promise", due_at=kept.due_at,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.STORE_PROMISE, due_at=kept.due_at,
                                      act_at=kept.act_at, action="the promised refund date is near: refund now (F4)",
                                      note=kept.note)
         if kept.due_at < due_at:
@@ -907,7 +920,7 @@ async def step_in_transit(step: Step) -> bool:
     case = step.case
     if case.data.get("received_at"):
         return await _goods_back(step)
-    if case.data.get("refund_due") and step.policy.returns.refund_on_dispatch_proof \
+    if step.facts.refund_due and step.policy.returns.refund_on_dispatch_proof \
             and step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
         await step.move(R.REFUNDING, "legal refund date near and dispatch proven: refund now (D2, L221-24)",
                         data={"refund_basis": "dispatch_proof"})
@@ -924,7 +937,7 @@ async def _goods_back(step: Step) -> bool:
     policy, case = step.policy, step.case
     received = datetime.fromisoformat(case.data["received_at"])
     due = received + timedelta(days=policy.returns.inspection_days)
-    await deadlines.set_deadline(step.db, case_id=case.id, kind="inspection", due_at=due, act_at=due,
+    await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.INSPECTION, due_at=due, act_at=due,
                                  action="no inspection report: refund in full, the goods are in (R7, D2)")
     if step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
         await _start_refund_clock(step, released_at=received, why="goods back", promise=True,
@@ -941,14 +954,14 @@ def _promised_day(step: Step) -> Any:
 async def step_inspecting(step: Step) -> bool:
     case = step.case
     inspection = case.data.get("inspection")
-    if inspection is None and not case.data.get("inspection_expired") and not case.data.get("refund_due"):
+    if inspection is None and not step.facts.inspection_expired and not step.facts.refund_due:
         return False
     outcome = inspection["outcome"] if inspection else "resellable"
     if inspection is None:
         await step.remember("no inspection report in time: the goods are in, refund in full (R7, D2)",
                             inspection={"outcome": "resellable", "photos": [], "note": "no report in time",
                                         "at": utcnow().isoformat()})
-    await deadlines.resolve_deadline(step.db, case_id=case.id, kind="inspection", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.INSPECTION, status=DeadlineStatus.MET)
     if step.mirrored:
         await _safely(step, process_shopify_return(
             case.id, step.mirrored, list(step.lines),
@@ -1038,9 +1051,10 @@ def _misuse_text(language: str) -> str:
 async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> None:
     """F2/D2: the refund is made: its deadlines are met, or the L242-4 tier reached is recorded."""
     for d in await deadlines.deadlines_for_case(step.db, step.case.id):
-        if d.kind not in ("legal_refund", "store_promise") or d.status not in ("open", "escalated"):
+        if d.kind not in (DeadlineKind.LEGAL_REFUND, DeadlineKind.STORE_PROMISE) \
+                or d.status not in (DeadlineStatus.OPEN, DeadlineStatus.ESCALATED):
             continue
-        if d.kind == "legal_refund" and now > d.due_at:
+        if d.kind == DeadlineKind.LEGAL_REFUND and now > d.due_at:
             tz = step.policy.store.timezone
             late = late_refund_surcharge(last_local_day(d.due_at, tz), local_date(now, tz), today=local_date(now, tz),
                                          amount=amount,
@@ -1052,13 +1066,13 @@ async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> 
             await step.to_operator("refund_late", f"refund made {late.days_late} days after the legal date: L242-4 "
                                    f"'{late.tier}', {late.surcharge.format('en')} owed",
                                    ["pay the surcharge to the customer", "record why"], park=False)
-        if d.status == "open":
-            await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=d.kind, status="met")
+        if d.status == DeadlineStatus.OPEN:
+            await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=d.kind, status=DeadlineStatus.MET)
 
 
 async def _done(step: Step, outcome: str, summary: str, **data: Any) -> None:
     due = utcnow() + timedelta(days=step.policy.returns.follow_up_days)
-    await deadlines.set_deadline(step.db, case_id=step.case.id, kind="follow_up", due_at=due, act_at=due,
+    await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.FOLLOW_UP, due_at=due, act_at=due,
                                  action="send the follow-up email and close the case (R6)")
     await step.move(R.DONE, summary, data={"outcome": outcome, **data})
 
@@ -1079,7 +1093,8 @@ async def step_replacing(step: Step) -> bool:
             return False
     if replacement is not None:
         order = await step.order()
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="replacement", status="met")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.REPLACEMENT,
+                                         status=DeadlineStatus.MET)
         await step.email_customer("replacement", "replacement_on_its_way", {
             **rmsg.base(case, policy, order), "tracking_number": replacement.get("tracking"), "tracking_url": None,
             "apology": rmsg.apology(case), "exchange_for": case.data.get("exchange_for"),
@@ -1087,14 +1102,14 @@ async def step_replacing(step: Step) -> bool:
         await _done(step, "replaced" if step.plan.kind == ReturnKind.KEEP_IT_REPLACEMENT else "exchanged",
                     "the replacement is on its way (R4)")
         return True
-    if case.data.get("replacement_overdue"):
+    if step.facts.replacement_overdue:
         await step.to_operator("replacement_late", "the replacement has not left yet",
                                ["chase the supplier", "refund instead"])
         return False
     if not case.data.get("replacement_asked"):
         supplier = policy.supplier(case.data["supplier_id"])
         due = utcnow() + timedelta(hours=supplier.answer_delay_hours) + REPLACEMENT_GRACE
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="replacement", due_at=due, act_at=due,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.REPLACEMENT, due_at=due, act_at=due,
                                      action="the replacement has not left: alert the operator (R4)")
         if not step.plan.supplier_claim:
             # Size / colour: a new item, not a claim: the operator orders it at the supplier.
@@ -1111,17 +1126,18 @@ async def step_replacing(step: Step) -> bool:
 # -- R6: the follow-up --------------------------------------------------------------------------------
 
 async def step_done(step: Step) -> bool:
-    if not step.case.data.get("follow_up_due"):
+    if not step.facts.follow_up_due:
         return False
     order = await step.order()
     await step.email_customer("follow-up", "return_follow_up", {
         **rmsg.base(step.case, step.policy, order), "outcome": step.case.data.get("outcome", "refunded"),
         "survey_url": None,
     })
-    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind="follow_up", status="acted")
+    await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.FOLLOW_UP,
+                                     status=DeadlineStatus.ACTED)
     if step.policy.refunds.survey_url:
         due = utcnow() + timedelta(days=step.policy.refunds.survey_after_days)
-        await deadlines.set_deadline(step.db, case_id=step.case.id, kind="survey", due_at=due, act_at=due,
+        await deadlines.set_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.SURVEY, due_at=due, act_at=due,
                                      action="send the short satisfaction survey (F3)")
     await step.move(R.CLOSED, "follow-up sent: return complete (R6)", closed=True)
     return False
@@ -1141,25 +1157,7 @@ STEPS = {
 
 async def advance(case_id: str) -> str:
     """Run steps until the case waits (a deadline or an answer) or ends."""
-    case = await cases.get_case(runtime.db(), case_id)
-    step = Step(case, await runtime.load_policy(case.store_id))
-    for _ in range(12):  # a bound: each step changes state or stops
-        await renew_lock(case_id)
-        handler = STEPS.get(R(step.case.state))
-        if handler is None:
-            break
-        try:
-            moved = await handler(step)
-        except PermanentError as exc:
-            await step.to_operator("permanent_error", f"{exc}", ["retry", "handle by hand", "close"])
-            break
-        except QuotaExhausted as exc:  # the supplier's daily quota: wait for it in the ledger
-            await wait_for_supplier_quota(step, exc)
-            break
-        if not moved:
-            break
-    await settle_postage(step)
-    return step.case.state
+    return await runner.advance(PROCESS, case_id)
 
 
 # -- the customer's return postage, when the store pays it and gave no label ------------------------
@@ -1196,11 +1194,12 @@ async def settle_postage(step: Step) -> None:
         if due_by and datetime.fromisoformat(due_by) < due_at:
             due_at = datetime.fromisoformat(due_by)
             act_at = min(act_at, due_at)
-        await deadlines.set_deadline(step.db, case_id=case.id, kind="postage_refund", due_at=due_at, act_at=act_at,
+        await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND, due_at=due_at,
+                                     act_at=act_at,
                                      action="refund the customer's return postage now (D2, F4)",
                                      note=f"postage receipt of {postage['amount']}; {legal.due.note}")
         await step.remember(postage_deadline=due_at.isoformat())
-    if case.state not in POSTAGE_SETTLED and not case.data.get("postage_refund_due"):
+    if case.state not in POSTAGE_SETTLED and not step.facts.postage_refund_due:
         return
     if await step.refund_held():
         return
@@ -1221,7 +1220,8 @@ async def settle_postage(step: Step) -> None:
         await step.to_operator("postage_refund_failed", f"nothing is left to refund on {case.order_name}: the "
                                f"customer's return postage ({asked}) must be paid another way",
                                ["pay the postage by bank transfer and record it"], park=False)
-        await deadlines.resolve_deadline(step.db, case_id=case.id, kind="postage_refund", status="escalated")
+        await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND,
+                                         status=DeadlineStatus.ESCALATED)
         await step.remember(postage_refund={"amount": "0", "why": "nothing_refundable"})
         return
     if result.get("operation_id"):
@@ -1230,7 +1230,8 @@ async def settle_postage(step: Step) -> None:
             order_id=case.order_id or order.id, amount=str(refunded.amount), currency=refunded.currency,
             method="original", gateway=result.get("gateway"), reference=result.get("refund_id"),
             reason="return postage paid by the store", actor="aftersales"))
-    await deadlines.resolve_deadline(step.db, case_id=case.id, kind="postage_refund", status="met")
+    await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND,
+                                     status=DeadlineStatus.MET)
     await step.remember(f"return postage refunded: {refunded.format('en')} (receipt {asked})",
                         postage_refund={"amount": str(refunded.amount), "currency": refunded.currency,
                                         "refund_id": result.get("refund_id")})
@@ -1243,24 +1244,27 @@ async def settle_postage(step: Step) -> None:
     })
 
 
+PROCESS: Process[Step] = Process(name="return", step=Step, steps=STEPS, intake=intake, settle=settle_postage)
+
+
+async def _advance_siblings(case_id: str, state: str) -> None:
+    """Items of other suppliers, split off in this run (R2), each advanced under its own lock."""
+    for sibling in list(((await cases.get_case(runtime.db(), case_id)).data.get("siblings") or {}).values()):
+        async with case_lock(sibling) as mine:
+            if mine:
+                await advance(sibling)
+
+
 async def handle(inbound_event_id: str | None = None, case_id: str | None = None) -> tuple[str | None, str]:
     """One inbound event or one case: intake, then advance under the case lock. Returns
-    (case id, state). The flow below adds the run's name and the timeline artifact."""
-    db = runtime.db()
+    (case id, state). The flow (flows/runner.py) adds the run's name and the timeline artifact."""
     if inbound_event_id:
         case_id = await intake(inbound_event_id)
     if case_id is None:
         return None, "nothing to do"
-    async with case_lock(case_id) as acquired:
-        if not acquired:
-            get_run_logger().info("case %s is being advanced by another run; it will pick this up", case_id)
-            return case_id, "busy"
-        state = await advance(case_id)
-        siblings = list(((await cases.get_case(db, case_id)).data.get("siblings") or {}).values())
-    for sibling in siblings:  # items of other suppliers, split off in this run (R2)
-        async with case_lock(sibling) as mine:
-            if mine:
-                await advance(sibling)
+    state = await runner.advance_locked(PROCESS, case_id)
+    if state != "busy":
+        await _advance_siblings(case_id, state)
     return case_id, state
 
 
@@ -1268,13 +1272,5 @@ async def handle(inbound_event_id: str | None = None, case_id: str | None = None
 @reads_order_once
 async def process_return(inbound_event_id: str | None = None, case_id: str | None = None) -> str:
     """Handle one inbound event or one case whose deadline came (R1-R9, F1-F5)."""
-    if inbound_event_id:
-        case_id = await intake(inbound_event_id)
-    if case_id is None:
-        return "nothing to do"
-    case = await cases.get_case(runtime.db(), case_id)
-    await label_run(case)
-    _, state = await handle(case_id=case_id)
-    await publish_timeline(case_id)
-    get_run_logger().info("case %s (%s %s) is now %s", case_id, case.kind, case.order_name, state)
-    return state
+    return await runner.run_case(PROCESS, inbound_event_id=inbound_event_id, case_id=case_id,
+                                 then=_advance_siblings)

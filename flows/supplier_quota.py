@@ -11,19 +11,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from domain.deadlines import DeadlineKind, DeadlineStatus
 from domain.errors import QuotaExhausted
 from flows.common import CaseStep
 from ledger import deadlines
 from ledger.models import Deadline, utcnow
 
-QUOTA_DEADLINE = "supplier_quota"
+QUOTA_DEADLINE = DeadlineKind.SUPPLIER_QUOTA
 AFTER_RESET = timedelta(minutes=5)  # act a little after the reset, on CJ's clock rather than ours
 
 
 def quota_wait_open(case_deadlines: list[Deadline]) -> bool:
     """The case waits for a supplier's quota to come back (the check leaves it alone till then)."""
     now = utcnow()
-    return any(d.kind == QUOTA_DEADLINE and d.status == "open" and d.act_at > now for d in case_deadlines)
+    return any(d.kind == QUOTA_DEADLINE and d.status == DeadlineStatus.OPEN and d.act_at > now for d in case_deadlines)
 
 
 async def wait_for_supplier_quota(step: CaseStep, error: QuotaExhausted) -> None:
@@ -37,7 +38,7 @@ async def wait_for_supplier_quota(step: CaseStep, error: QuotaExhausted) -> None
         note=str(error))
     await step.remember(f"{vendor}'s daily API quota is used up; the case goes on after {resume:%Y-%m-%d %H:%M} UTC")
     endangered = [d for d in await deadlines.deadlines_for_case(step.db, step.case.id)
-                  if d.status == "open" and d.kind != QUOTA_DEADLINE and d.due_at <= act_at]
+                  if d.status == DeadlineStatus.OPEN and d.kind != QUOTA_DEADLINE and d.due_at <= act_at]
     if endangered:
         dates = ", ".join(f"{d.kind} due {d.due_at:%Y-%m-%d %H:%M} UTC" for d in endangered)
         await step.to_operator(

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from domain.deadlines import DeadlineStatus
 from ledger._sql import insert_ignore
 from ledger.db import Database
 from ledger.models import Case, Deadline, new_id, utcnow
@@ -26,13 +27,13 @@ async def set_deadline(
     async with db.session() as s:
         created = await insert_ignore(s, Deadline, {
             "id": new_id(), "case_id": case_id, "kind": kind, "due_at": due_at, "act_at": act_at,
-            "status": "open", "action": action, "note": note, "created_at": utcnow(), "check_attempts": 0,
+            "status": DeadlineStatus.OPEN, "action": action, "note": note, "created_at": utcnow(), "check_attempts": 0,
         })
         if not created:
             await s.exec(
                 update(Deadline)
                 .where(col(Deadline.case_id) == case_id, col(Deadline.kind) == kind,
-                       col(Deadline.status) == "open")
+                       col(Deadline.status) == DeadlineStatus.OPEN)
                 .values(due_at=due_at, act_at=act_at, action=action, note=note)
             )
         await s.commit()
@@ -41,24 +42,25 @@ async def set_deadline(
         )).one()
 
 
-async def resolve_deadline(db: Database, *, case_id: str, kind: str, status: str = "met") -> bool:
+async def resolve_deadline(db: Database, *, case_id: str, kind: str,
+                           status: DeadlineStatus = DeadlineStatus.MET) -> bool:
     """Close an open deadline (met, acted, escalated, cancelled). False if none was open."""
     async with db.session() as s:
         result = await s.exec(
             update(Deadline)
             .where(col(Deadline.case_id) == case_id, col(Deadline.kind) == kind,
-                   col(Deadline.status) == "open")
+                   col(Deadline.status) == DeadlineStatus.OPEN)
             .values(status=status, resolved_at=utcnow())
         )
         await s.commit()
         return bool(result.rowcount)
 
 
-async def resolve_all(db: Database, case_id: str, status: str = "cancelled") -> None:
+async def resolve_all(db: Database, case_id: str, status: DeadlineStatus = DeadlineStatus.CANCELLED) -> None:
     async with db.session() as s:
         await s.exec(
             update(Deadline)
-            .where(col(Deadline.case_id) == case_id, col(Deadline.status) == "open")
+            .where(col(Deadline.case_id) == case_id, col(Deadline.status) == DeadlineStatus.OPEN)
             .values(status=status, resolved_at=utcnow())
         )
         await s.commit()
@@ -69,7 +71,7 @@ async def due_deadlines(db: Database, *, now: datetime, limit: int = 500) -> lis
     async with db.session() as s:
         rows = await s.exec(
             select(Deadline)
-            .where(Deadline.status == "open", col(Deadline.act_at) <= now)
+            .where(Deadline.status == DeadlineStatus.OPEN, col(Deadline.act_at) <= now)
             .order_by(col(Deadline.act_at))
             .limit(limit)
         )
@@ -83,7 +85,8 @@ async def upcoming_deadlines(db: Database, *, until: datetime, limit: int = 200)
         rows = await s.exec(
             select(Deadline, Case)
             .join(Case, col(Case.id) == col(Deadline.case_id))
-            .where(col(Deadline.status).in_(["open", "escalated"]), col(Deadline.act_at) <= until)
+            .where(col(Deadline.status).in_([DeadlineStatus.OPEN, DeadlineStatus.ESCALATED]),
+                   col(Deadline.act_at) <= until)
             .order_by(col(Deadline.due_at))
             .limit(limit)
         )

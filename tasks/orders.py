@@ -3,9 +3,8 @@ operator's word. One operation per fulfillment order; the hold is read back befo
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
+from pydantic import BaseModel
 
 from domain.orders import Order
 from ledger.models import Operation
@@ -16,6 +15,19 @@ from tasks.retry import RETRYING
 HOLD_HANDLE = "aftersales-k6"  # our hold on a fulfillment order; Shopify refuses a second one
 
 
+class Held(BaseModel):
+    """Our holds on a fulfillment order (the operation's stored result)."""
+
+    hold_ids: list[str]
+
+
+class Released(BaseModel):
+    """The holds lifted and the fulfillment order's status after (the operation's stored result)."""
+
+    released: list[str]
+    status: str
+
+
 def _ours(order: Order, fulfillment_order_id: str) -> list[str]:
     fo = next((f for f in order.fulfillment_orders if f.id == fulfillment_order_id), None)
     return [hold_id for hold_id, handle in (fo.holds if fo else {}).items() if handle == HOLD_HANDLE]
@@ -23,7 +35,7 @@ def _ours(order: Order, fulfillment_order_id: str) -> list[str]:
 
 @task(name="hold-order", task_run_name="hold-{fulfillment_order_id}", **RETRYING)
 async def hold_fulfillment_order(case_id: str, order_ref: str, fulfillment_order_id: str,
-                                 notes: str) -> dict[str, Any]:
+                                 notes: str) -> Held:
     """K6: put the fulfillment order on hold (HIGH_RISK_OF_FRAUD) so the supplier app does not
     take it while the operator looks at the signals."""
 
@@ -45,11 +57,11 @@ async def hold_fulfillment_order(case_id: str, order_ref: str, fulfillment_order
                            request={"fulfillment_order_id": fulfillment_order_id, "handle": HOLD_HANDLE,
                                     "notes": notes},
                            call=call, reconcile=reconcile)
-    return result.data
+    return Held.model_validate(result.data)
 
 
 @task(name="release-order", task_run_name="release-{fulfillment_order_id}", **RETRYING)
-async def release_fulfillment_order(case_id: str, order_ref: str, fulfillment_order_id: str) -> dict[str, Any]:
+async def release_fulfillment_order(case_id: str, order_ref: str, fulfillment_order_id: str) -> Released:
     """The operator released the order: lift our hold (only ours). Releasing twice is harmless,
     and the order is read first, so a hold already lifted is not touched again."""
 
@@ -62,4 +74,4 @@ async def release_fulfillment_order(case_id: str, order_ref: str, fulfillment_or
     result = await perform(runtime.db(), natural_key=f"shopify.fulfillment_release:{fulfillment_order_id}",
                            kind="shopify.fulfillment_release", vendor="shopify", case_id=case_id,
                            request={"fulfillment_order_id": fulfillment_order_id}, call=call, resend_safe=True)
-    return result.data
+    return Released.model_validate(result.data)

@@ -12,14 +12,17 @@ from typing import Any
 import pytest
 import yaml
 
+from domain.errors import PermanentError
 from flows.disputes import order_facts
 from flows.orders import process_order
 from flows.sweep import sweep_deadlines
 from ledger import cases, deadlines, operations, records
 from ledger.models import Case, set_clock, utcnow
+from tasks.effects import EffectFailed
 from tests.flows.conftest import World
 
 STORE = "maison-lumiere.myshopify.com"
+OPERATOR = "gerant@maison-lumiere.example"
 PARIS = {"first_name": "Léa", "last_name": "Moreau", "address1": "8 rue Oberkampf", "city": "Paris",
          "zip": "75011", "country_code": "FR"}
 ELSEWHERE = {"first_name": "L.", "last_name": "M.", "address1": "1 Unknown Road", "city": "Lagos", "zip": "100001",
@@ -148,6 +151,65 @@ async def test_fraud_signals_hold_the_order_until_the_operator_releases_it(world
     assert case.needs_operator_reason is None
     op = await operations.get_operation(db, f"shopify.fulfillment_release:{case.data['held'][0]}")
     assert op is not None and op.status == "succeeded"
+
+
+async def test_a_hold_shopify_refuses_hands_the_order_to_the_operator(world: World, db: Any, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22: a PermanentError in process-order (Shopify refuses the hold of a flagged order)
+    goes to the operator (review item + one alert), once; it no longer fails the run at every check."""
+    from integrations.shopify.client import ShopifyClient
+
+    async def refused(self: Any, fulfillment_order_id: str, **_: Any) -> str:
+        raise PermanentError("fulfillmentOrderHold: The fulfillment order is not in a holdable state",
+                             code="INVALID_FULFILLMENT_ORDER_STATUS", vendor="shopify")
+
+    monkeypatch.setattr(ShopifyClient, "hold_fulfillment_order", refused)
+    await _policy(tmp_path, high_risk_countries=["NG"], decision_pause_minutes=0)
+    order = await _new_order(world, 1210, shipping=ELSEWHERE, billing=PARIS)
+    assert await _run(await _created(world, order)) == "held"
+    case = await _case(db, order)
+    assert case.state == "held" and "not in a holdable state" in (case.needs_operator_reason or "")
+    assert "held" not in case.data  # nothing was held
+    (review,) = await records.reviews_for_case(db, case.id)
+    assert review.reason_code == "permanent_error" and review.status == "open"
+    assert len(world.mails(OPERATOR)) == 1
+
+    later = utcnow() + timedelta(hours=1)
+    set_clock(lambda: later)
+    await sweep_deadlines(scope="deadlines")  # the next check: nothing fails, nothing is sent again
+    assert await process_order(case_id=case.id) == "held"
+    assert len(await records.reviews_for_case(db, case.id)) == 1 and len(world.mails(OPERATOR)) == 1
+    (op,) = [o for o in await operations.operations_for_case(db, case.id) if o.kind == "shopify.fulfillment_hold"]
+    assert op.status == "failed" and op.attempts == 1
+
+    r = await world.operator("/operator/order-reviews", {"case_id": case.id, "decision": "release",
+                                                          "note": "held it by hand in Shopify, then released"})
+    assert r.status_code == 202, r.text
+    assert await process_order(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    assert not await world.shopify_calls("fulfillmentOrderReleaseHold")  # nothing of ours to release
+    assert {r.status for r in await records.reviews_for_case(db, case.id)} == {"decided"}
+
+
+async def test_a_hold_refused_in_an_earlier_run_also_goes_to_the_operator(world: World, db: Any, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A case an earlier version left failing: its hold operation is recorded as refused, so the
+    task raises EffectFailed; the case goes to the operator all the same."""
+    import flows.orders
+    from ledger.models import Operation
+
+    async def already_refused(case_id: str, order_ref: str, fo_id: str, notes: str) -> dict[str, Any]:
+        raise EffectFailed(Operation(natural_key=f"shopify.fulfillment_hold:{fo_id}", kind="shopify.fulfillment_hold",
+                                     vendor="shopify", idempotency_key="k", status="failed",
+                                     last_error="INVALID_FULFILLMENT_ORDER_STATUS"))
+
+    monkeypatch.setattr(flows.orders, "hold_fulfillment_order", already_refused)
+    await _policy(tmp_path, high_risk_countries=["NG"], decision_pause_minutes=0)
+    order = await _new_order(world, 1211, shipping=ELSEWHERE, billing=PARIS)
+    assert await _run(await _created(world, order)) == "held"
+    case = await _case(db, order)
+    assert "INVALID_FULFILLMENT_ORDER_STATUS" in (case.needs_operator_reason or "")
+    assert [r.reason_code for r in await records.reviews_for_case(db, case.id)] == ["permanent_error"]
+    assert len(world.mails(OPERATOR)) == 1
 
 
 async def test_a_burst_of_orders_from_one_customer_is_flagged(world: World, db: Any, tmp_path: Path) -> None:
