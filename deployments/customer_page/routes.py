@@ -42,7 +42,7 @@ from domain.inbound import (
 from domain.messages.context import format_date
 from domain.orders import LineItem, Order
 from domain.policy import CancellationReason, StorePolicy
-from domain.returns import EligibilityStatus, ReturnKind, ReturnReason, eligibility, handling
+from domain.returns import CONFORMITY_REASONS, EligibilityStatus, ReturnKind, ReturnReason, eligibility, handling
 from ledger import cases, deadlines, inbox
 from ledger.models import Case, utcnow
 from tasks import runtime
@@ -493,7 +493,15 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 headline, nxt = t("done_cancel", lang, order=order.name), t("next_cancel", lang, answer=when,
                                                                               refund=refund)
             else:
-                headline, nxt = t("done_return", lang, order=order.name), t("next_return", lang, answer=when)
+                headline = t("done_return", lang, order=order.name)
+                chosen = [li for li in selectable(order, kind) if li.sku in skus]
+                outlook = await _outlook(visit, order, kind, form.get("reason", ""), chosen)
+                if outlook.get("keep_it"):  # R5: nothing to send back
+                    nxt = t("next_keep_it", lang, answer=when)
+                else:
+                    nxt = t("next_return", lang, answer=when)
+                    if ReturnReason(form.get("reason", "")) not in CONFORMITY_REASONS:
+                        nxt = f"{nxt} {t('next_withdrawal', lang)}"
             notes = [t("duplicate", lang)] if answer.status == "duplicate" else []
             if answer.verified is False:
                 notes.append(t("unverified", lang))
@@ -515,6 +523,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             nxt = min((d.due_at for d in due), default=None)
             shown.append(_case_view(case, nxt, policy, lang))
         return render(visit, "case.html.j2", status=status, order_name=proof.order_name, token=token,
+                      dispatch_refund=policy.returns.refund_on_dispatch_proof,
                       cases=shown, done=done, errors=errors or {}, max_photos=settings.max_photos,
                       max_mb=settings.max_photo_bytes // 1_000_000)
 

@@ -17,77 +17,17 @@ signed links, the CSRF tokens, Shopify's App Proxy signature and the photo check
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
-from pydantic import SecretStr
-from pydantic_settings import SettingsConfigDict
+from tasks.page_links import PageSettings, Proof, mac, read_link, sign_link
 
-from integrations.vendor_settings import VendorSettings
-
-
-class PageSettings(VendorSettings):
-    model_config = SettingsConfigDict(env_prefix="AFTERSALES_PAGE_", extra="ignore")
-    SANDBOX: ClassVar[dict[str, str]] = {"link_secret": "sandbox-page-link-secret"}
-    REQUIRED: ClassVar[tuple[str, ...]] = ("link_secret",)
-
-    link_secret: SecretStr = SecretStr("")  # signs the page's links and CSRF tokens (fail closed)
-    public_url: str = ""  # where customers reach the page, e.g. https://help.example.com/page (email links)
-    link_days: int = 90  # how long a link from an email proves the order
-    upload_dir: Path = Path("data/customer-photos")  # photos, never served publicly
-    max_photo_bytes: int = 5_000_000
-    max_photos: int = 5
-    proxy_max_age_seconds: int = 3600  # an App Proxy request older than this is refused (replay)
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: str, purpose: str, message: str) -> str:
-    return hmac.new(secret.encode(), f"{purpose}|{message}".encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True)
-class Proof:
-    """An order the visitor has proven: its number, its numeric id, until when."""
-
-    order_name: str
-    order_ref: str
-    expires: int
-
-
-def sign_link(secret: str, order_name: str, order_ref: str, *, seconds: int, now: float | None = None) -> str:
-    expires = int((now if now is not None else time.time()) + seconds)
-    payload = _b64(json.dumps({"n": order_name, "r": order_ref, "x": expires}, separators=(",", ":")).encode())
-    return f"{payload}.{_mac(secret, 'link', payload)}"
-
-
-def read_link(secret: str, token: str, *, now: float | None = None) -> Proof | None:
-    """The proof in a link, or None when it is forged, altered, expired or malformed."""
-    payload, _, mac = token.partition(".")
-    if not payload or not mac or len(token) > 1000:
-        return None
-    if not hmac.compare_digest(mac, _mac(secret, "link", payload)):
-        return None
-    try:
-        data = json.loads(_unb64(payload))
-        proof = Proof(str(data["n"]), str(data["r"]), int(data["x"]))
-    except (ValueError, KeyError, TypeError):
-        return None
-    return proof if proof.expires > (now if now is not None else time.time()) else None
+__all__ = ["PageSettings", "Proof", "read_link", "sign_link"]
 
 
 CSRF_SECONDS = 2 * 3600
@@ -95,15 +35,15 @@ CSRF_SECONDS = 2 * 3600
 
 def csrf_token(secret: str, binding: str, *, now: float | None = None) -> str:
     issued = int(now if now is not None else time.time())
-    return f"{issued}.{_mac(secret, 'csrf', f'{binding}|{issued}')}"
+    return f"{issued}.{mac(secret, 'csrf', f'{binding}|{issued}')}"
 
 
 def csrf_ok(secret: str, binding: str, token: str | None, *, now: float | None = None) -> bool:
-    issued, _, mac = (token or "").partition(".")
+    issued, _, given = (token or "").partition(".")
     if not issued.isdigit() or not binding:
         return False
     age = (now if now is not None else time.time()) - int(issued)
-    return 0 <= age <= CSRF_SECONDS and hmac.compare_digest(mac, _mac(secret, "csrf", f"{binding}|{issued}"))
+    return 0 <= age <= CSRF_SECONDS and hmac.compare_digest(given, mac(secret, "csrf", f"{binding}|{issued}"))
 
 
 def new_cookie_value() -> str:

@@ -139,11 +139,15 @@ TEXTS: dict[str, dict[Language, str]] = {
                           "If it can be cancelled, the refund is made by {refund} at the latest, to your "
                           "original payment method."},
     "next_return": {"fr": "Ensuite : nous vous envoyons l'adresse de retour (et l'étiquette s'il y en a une) au "
-                          "plus tard le {answer}. Le remboursement suit dès que vous nous donnez le numéro de "
-                          "suivi du colis, au plus tard 14 jours après votre demande.",
+                          "plus tard le {answer}. Dès que le colis est parti, donnez-nous son numéro de suivi sur "
+                          "cette page.",
                     "en": "Next: we send you the return address (and the label if there is one) by {answer} at "
-                          "the latest. The refund follows once you give us the parcel's tracking number, within "
-                          "14 days of your request at the latest."},
+                          "the latest. Once the parcel has left, give us its tracking number on this page."},
+    "next_withdrawal": {"fr": "Le remboursement est dû dans les 14 jours suivant votre demande ; nous pouvons "
+                              "l'attendre jusqu'à la preuve de l'envoi du colis ou son retour (article L221-24 du "
+                              "code de la consommation).",
+                        "en": "The refund is due within 14 days of your request; it may wait until you show us "
+                              "the parcel was sent or it is back with us (French consumer code, L221-24)."},
     "next_keep_it": {"fr": "Ensuite : nous vous écrivons au plus tard le {answer}.",
                      "en": "Next: we write to you by {answer} at the latest."},
     "duplicate": {"fr": "Nous avions déjà cette demande : rien n'a été envoyé deux fois.",
@@ -172,8 +176,9 @@ TEXTS: dict[str, dict[Language, str]] = {
     "label": {"fr": "Télécharger l'étiquette de retour", "en": "Download the return label"},
     "ship_by": {"fr": "À envoyer au plus tard le {date}.", "en": "Please send it by {date}."},
     "tracking_heading": {"fr": "Numéro de suivi du colis retour", "en": "Tracking number of the return parcel"},
-    "tracking_help": {"fr": "Il nous permet de vous rembourser sans attendre l'arrivée du colis.",
-                      "en": "It lets us refund you without waiting for the parcel to arrive."},
+    "tracking_help": {"fr": "C'est la preuve de l'envoi : le remboursement n'attend pas l'arrivée du colis.",
+                      "en": "It proves the parcel was sent: the refund does not wait for it to arrive."},
+    "tracking_help_plain": {"fr": "Il nous aide à suivre votre colis.", "en": "It helps us follow your parcel."},
     "tracking_number": {"fr": "Numéro de suivi", "en": "Tracking number"},
     "carrier": {"fr": "Transporteur (facultatif)", "en": "Carrier (optional)"},
     "send": {"fr": "Envoyer", "en": "Send"},
