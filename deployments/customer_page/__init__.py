@@ -34,7 +34,9 @@ class CustomerDesk:
 def mount_customer_page(app: FastAPI, desk: CustomerDesk, settings: PageSettings | None = None) -> None:
     from deployments.customer_page.routes import build_router
 
-    app.include_router(build_router(desk, settings), prefix="/page")
+    # The routes themselves, not an included router: the app's route list stays flat (the
+    # receiver's tests read every route's path).
+    app.router.routes.extend(build_router(desk, settings).routes)
 
 
 __all__ = ["CustomerDesk", "PageSettings", "mount_customer_page"]

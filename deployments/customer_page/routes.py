@@ -128,7 +128,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
     settings = settings or PageSettings()
     missing = settings.missing()  # fail closed: no signed link, no CSRF token without the secret
     secret = "" if missing else settings.link_secret.get_secret_value()
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(prefix="/page", include_in_schema=False)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
