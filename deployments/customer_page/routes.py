@@ -9,6 +9,7 @@ customer path (stored in the ledger before the answer, deduplicated on the form'
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 from deployments.customer_page import CustomerDesk
 from deployments.customer_page import security as sec
 from deployments.customer_page.security import PageSettings
-from deployments.customer_page.texts import CANCEL_REASONS, RETURN_REASONS, STEPS, Language, state_words, t
+from deployments.customer_page.texts import CANCEL_REASONS, RETURN_REASONS, STEPS, TEXTS, Language, state_words, t
 from domain.business_days import local_date
 from domain.cancellation import refund_expected_by
 from domain.cases import is_terminal
@@ -50,6 +51,7 @@ from tasks import runtime
 log = logging.getLogger("aftersales.page")
 HERE = Path(__file__).parent
 COOKIE = "aftersales_csrf"
+FORM_READ_SECONDS = 60.0  # a phone on a slow line sending photos; a stalled body is refused (408)
 PROXY_PARAMS = ("shop", "logged_in_customer_id", "path_prefix", "timestamp", "signature")
 _ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                    trim_blocks=True, lstrip_blocks=True)
@@ -67,9 +69,9 @@ SECURITY_HEADERS = {
 class PageError(Exception):
     """A refusal shown as a page: its HTTP status and the sentence for the customer."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, **values: object) -> None:
         super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+        self.status, self.message, self.values = status, message, values  # message: a sentence, or a text's key
 
 
 class Visit:
@@ -134,18 +136,24 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
 
     async def read_form(request: Request) -> tuple[dict[str, str], dict[str, list[str]], list[tuple[str, bytes]]]:
         """(fields, repeated fields, files) of a urlencoded or multipart form, read within a bound."""
-        limit = settings.max_photo_bytes * settings.max_photos + 64_000
+        ctype = request.headers.get("content-type", "")
+        # Photos only in a multipart form; a plain form is a few fields.
+        limit = settings.max_photo_bytes * settings.max_photos + 64_000 if ctype.startswith("multipart/") else 64_000
+        too_large = PageError(413, "too_large", mb=limit // 1_000_000 or 1)  # said in the visitor's language
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise PageError(413, t("photo_many", "en", n=settings.max_photos))
+            raise too_large
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PageError(413, t("photo_many", "en", n=settings.max_photos))
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(FORM_READ_SECONDS):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise PageError(408, "bad_request") from None
         raw = b"".join(chunks)
-        ctype = request.headers.get("content-type", "")
         multi: dict[str, list[str]] = {}
         files: list[tuple[str, bytes]] = []
         if ctype.startswith("multipart/form-data"):
@@ -243,7 +251,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 visit.request, visit.settings, visit.policy, visit.form = request, settings, policy, fields
                 visit.proxied, visit.customer_id, visit.shop, visit.base = False, None, None, "/page"
                 visit.language = visit._language()
-            message = t(err.message, visit.language) if err.message in ("forged", "bad_request") else err.message
+            message = t(err.message, visit.language, **err.values) if err.message in TEXTS else err.message
             return render(visit, "error.html.j2", status=err.status, message=message)
 
     # -- static -------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ TEXTS: dict[str, dict[Language, str]] = {
                   "en": "“{name}” is not a photo we can read (JPEG, PNG, WebP or HEIC)."},
     "photo_big": {"fr": "« {name} » est trop lourde ({mb} Mo au plus).",
                   "en": "“{name}” is too large ({mb} MB at most)."},
+    "too_large": {"fr": "Cet envoi est trop lourd ({mb} Mo au plus) : envoyez moins de photos, ou des photos plus "
+                        "légères.",
+                  "en": "This is too large to send ({mb} MB at most): send fewer or smaller photos."},
     "photo_many": {"fr": "{n} photos au plus.", "en": "{n} photos at most."},
     "exchange_for": {"fr": "Taille ou couleur souhaitée en échange (facultatif)",
                      "en": "Size or colour you would like instead (optional)"},

@@ -136,6 +136,33 @@ async def test_a_cancellation_in_three_steps_is_stored_before_the_answer(world: 
     assert len(await _rows(db, "cancellation.requested")) == 1  # deduplicated on the form's key
 
 
+async def test_keeping_the_order_with_the_offer_is_sent_as_such(world: World, db: Any) -> None:
+    token = await _token(world, "#1001", CAMILLE)
+    step2 = await _step2(world, token, "cancel")
+    review = await world.receiver.post("/page/review", data=fill(form_with(step2.text, "/review"),
+                                                                   reason="better_offer"))
+    done = await world.receiver.post("/page/confirm", data=fill(form_with(review.text, "/confirm"), choice="keep"))
+    assert "you keep order #1001 with the offer" in done.text
+    [row] = await _rows(db, "cancellation.requested")
+    body = json.loads(row.body)
+    assert (body["keep_order"], body["insist"], body["reason"]) == (True, False, "better_offer")
+
+
+async def test_no_offer_for_a_reason_the_policy_does_not_name(world: World) -> None:
+    token = await _token(world, "#1001", CAMILLE)
+    step2 = await _step2(world, token, "cancel")
+    review = await world.receiver.post("/page/review", data=fill(form_with(step2.text, "/review"),
+                                                                   reason="delivery_too_slow"))
+    assert "Before you cancel" not in review.text and "Confirm the cancellation" in review.text
+
+
+async def test_too_large_forms_are_refused_while_they_are_read(world: World) -> None:
+    page = await world.receiver.get("/page")
+    form = form_with(page.text, "/proof")
+    r = await world.receiver.post("/page/proof?lang=en", data=fill(form, order_number="1" * 70_000, email=PAUL))
+    assert r.status_code == 413 and "too large" in r.text
+
+
 async def test_a_reason_is_required_and_the_error_is_tied_to_it(world: World) -> None:
     token = await _token(world, "#1001", CAMILLE)
     step2 = await _step2(world, token, "cancel")
