@@ -46,6 +46,7 @@ TEXTS: dict[str, dict[Language, str]] = {
                 "en": "This link is no longer valid. Enter your order number and email to continue."},
     "csrf": {"fr": "Cette page a expiré. Nous l'avons rechargée : envoyez-la à nouveau.",
              "en": "This page expired. We reloaded it: please send it again."},
+    "problem": {"fr": "Il y a un problème", "en": "There is a problem"},
     "step": {"fr": "Étape {n} sur 3", "en": "Step {n} of 3"},
     "choose_heading": {"fr": "Que souhaitez-vous faire pour la commande {order} ?",
                        "en": "What would you like to do with order {order}?"},
