@@ -32,7 +32,7 @@ class PageSettings(VendorSettings):
     link_secret: SecretStr = SecretStr("")  # signs the page's links and CSRF tokens (fail closed)
     public_url: str = ""  # where customers reach the page, e.g. https://help.example.com/page (email links)
     link_days: int = 90  # how long a link from an email proves the order
-    upload_dir: Path = Path("data/customer-photos")  # photos, never served publicly
+    upload_dir: Path = Path(".aftersales/customer-photos")  # photos, never served publicly
     max_photo_bytes: int = 5_000_000
     max_photos: int = 5
     proxy_max_age_seconds: int = 3600  # an App Proxy request older than this is refused (replay)
