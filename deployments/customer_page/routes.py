@@ -10,8 +10,8 @@ customer path (stored in the ledger before the answer, deduplicated on the form'
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import secrets
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -580,13 +580,17 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 raise PageError(429, t("too_many", lang))
             ids = [sec.store_photo(settings.upload_dir, data, kind) for _, data, kind in photos]
             urls = [photo_url(visit, p) for p in ids]
-            # Promise 1: the photos' event is in the ledger before the customer is told "added".
-            row, _created = await inbox.store_inbound(
-                runtime.db(), source="customer", delivery_id=f"return.photos:{secrets.token_hex(8)}",
+            # Promise 1: the photos' event is in the ledger before the customer is told "added";
+            # the same photos sent again for the same case are the same event.
+            digest = hashlib.sha256(",".join(sorted(ids)).encode()).hexdigest()[:32]
+            row, created = await inbox.store_inbound(
+                runtime.db(), source="customer", delivery_id=f"return.photos:{case.id}:{digest}",
                 topic="return.photos", store_id=runtime.store_id(), order_ref=proof.order_ref,
                 body=_json({"order_number": proof.order_name, "case_id": case.id, "photo_urls": urls}),
                 headers={}, status="processed", reject_reason="kept: photos added on the customer page",
                 http_status=200)
+            if not created:
+                return await case_page(visit, token, done=t("duplicate", lang))
             await cases.add_event(runtime.db(), case.id, "inbound", f"customer added {len(urls)} photo(s) on the page",
                                   {"photo_urls": urls, "inbound_event_id": row.id})
             return await case_page(visit, token, done=t("photos_done", lang, n=len(urls)))

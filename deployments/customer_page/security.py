@@ -12,7 +12,7 @@ signed links, the CSRF tokens, Shopify's App Proxy signature and the photo check
   `signature`, each `key=value` (repeated keys joined with commas), sorted, concatenated without
   separator, with the app's shared secret (shopify.dev, "Authenticate app proxies").
 - Photos are checked by their first bytes (JPEG, PNG, WebP, HEIC), never by the name or the type
-  the browser claims, and by size; they are stored under a random name outside any served folder.
+  the browser claims, and by size; they are stored under a name drawn from their content, outside any served folder.
 """
 
 from __future__ import annotations
@@ -103,12 +103,17 @@ PHOTO_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "h
 
 
 def store_photo(folder: Path, data: bytes, kind: str) -> str:
-    """Write the photo under a random name (0600) and return its id (`<random>.<kind>`)."""
+    """Write the photo (0600) under a name drawn from its content, and return its id
+    (`<32 hex>.<kind>`): the same photo sent twice is one file, and nobody can guess a name
+    without having the photo."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    photo_id = f"{secrets.token_hex(16)}.{kind}"
+    photo_id = f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
     path = folder / photo_id
-    with open(path, "xb") as out:
-        out.write(data)
+    try:
+        with open(path, "xb") as out:
+            out.write(data)
+    except FileExistsError:
+        return photo_id
     path.chmod(0o600)
     return photo_id
 

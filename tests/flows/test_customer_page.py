@@ -261,6 +261,10 @@ async def test_following_a_case_shows_the_address_and_takes_the_tracking_number(
     events = [e.summary for e in await cases.timeline(db, case.id)]
     assert any("added 1 photo" in s for s in events)
     assert len(await _rows(db, "return.photos")) == 1
+    again = await world.receiver.post("/page/photos", data=fill(photos),
+                                      files=[("photos", ("a.jpg", JPEG, "image/jpeg"))])
+    assert "envoyé deux fois" in again.text  # « rien n'a été envoyé deux fois »
+    assert len(await _rows(db, "return.photos")) == 1  # the same photo again: the same event
 
 
 async def test_a_signed_link_from_an_email_opens_the_case_without_the_form(world: World, db: Any) -> None:
