@@ -41,6 +41,7 @@ from pydantic_settings import SettingsConfigDict
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from deployments.api_docs import mount_api_docs
+from deployments.customer_page import CustomerDesk, mount_customer_page
 from domain.cases import CaseKind, is_terminal
 from domain.inbound import (
     EVENT_NAMES,
@@ -304,13 +305,15 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
                       body: CustomerCancellationBody | CustomerReturnBody | ReturnTrackingBody | SupplierReplyBody
                       | StockMissingBody | ReturnUpdateBody,
                       order_ref: str | None, *, received: str | None = None,
-                      duplicate: str | None = None, unverified: str | None = None) -> Any:
+                      duplicate: str | None = None, unverified: str | None = None,
+                      key: str | None = None) -> Any:
         """Store a validated request (deduplicated on Idempotency-Key, else on its content),
         answer 202, and hand it to Prefect after the answer. `unverified`: the store did not
-        answer the order lookup; kept with that note, and the flow checks number and email."""
+        answer the order lookup; kept with that note, and the flow checks number and email.
+        `key`: the customer page's own submission key (its forms carry one), else the header."""
         stored = body.model_dump_json()
         # The client's key is per request kind: the same key on two endpoints is two requests.
-        key = request.headers.get("idempotency-key")
+        key = key or request.headers.get("idempotency-key")
         if (too_long := _too_long(**{"Idempotency-Key": key})) is not None:
             return await _reject(source, topic, stored.encode(), request, 400, too_long)
         delivery_id = f"{topic}:{key}" if key else hashlib.sha256(f"{topic}:{stored}".encode()).hexdigest()
@@ -613,12 +616,20 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         body, raw, rejected = await _parse("customer", topic, request, model, raw)
         if body is None:
             return rejected
+        return await _customer_checked(request, background, topic, body, raw, skus(body), received=received,
+                                       duplicate=duplicate)
+
+    async def _customer_checked(request: Request, background: BackgroundTasks, topic: str,
+                                body: CustomerCancellationBody | CustomerReturnBody | ReturnTrackingBody, raw: bytes,
+                                wanted: list[str], *, received: str | None, duplicate: str | None,
+                                key: str | None = None) -> Any:
+        """A validated customer request: order number + email proof, its items, the per-order
+        limit, then stored and answered. Shared by the JSON endpoints and the customer page."""
         order_number, email = body.order_number, body.email
         order, failure = await _lookup(order_number)
         if failure is None and (order is None or (order.email or "").lower() != email):
             return await _reject("customer", topic, raw, request, 404,
                                  "we could not find an order with this number and email address")
-        wanted = skus(body)
         unknown = sorted(set(wanted) - {li.sku for li in order.line_items}) if order and wanted else []
         if unknown:
             return await _reject("customer", topic, raw, request, 422,
@@ -630,7 +641,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("customer", topic, raw, request, 429, "this order already has recent requests",
                                  retry_after=3600)
         return await _accept("customer", topic, request, background, body, order_ref,
-                             received=received, duplicate=duplicate, unverified=failure)
+                             received=received, duplicate=duplicate, unverified=failure, key=key)
 
     @app.post("/requests/cancellation", status_code=202, response_model=Accepted,
               responses={400: {}, 404: {}, 409: {}, 413: {}, 422: {}, 429: {}})
@@ -787,6 +798,11 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"{week}-{name}")
         return FileResponse(path, media_type="image/png")
 
+    # The customer's own page (issue 21): the same proof, limits and storage as the JSON
+    # endpoints (deployments/customer_page); photos reach the operator only (Bearer).
+    mount_customer_page(app, CustomerDesk(
+        allow=lambda request: limiter.allow(f"ip:{client_address(request)}"), lookup=_lookup,
+        submit=_customer_checked, reject=_reject, emit=_emit_later, operator=operator))
     return app
 
 

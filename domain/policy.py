@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -232,8 +233,38 @@ class StoreInfo(_Strict):
     mediator_website: str | None = None
 
 
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class PageLook(_Strict):
+    """The customer page's look and wording (issue 21): the store's logo, colours and a few words
+    of its own, in both languages. Text on the main colour is black or white, whichever reads
+    better (WCAG contrast), so any colour stays legible."""
+
+    logo_url: str | None = None  # https only; shown at the top of the page
+    primary_colour: str = "#1f3a5f"  # buttons, links, the header band
+    background_colour: str = "#ffffff"
+    welcome_fr: str | None = Field(default=None, max_length=500)
+    welcome_en: str | None = Field(default=None, max_length=500)
+
+    @field_validator("primary_colour", "background_colour")
+    @classmethod
+    def _colour(cls, v: str) -> str:
+        if not _HEX_COLOUR.match(v):
+            raise ValueError("a colour is written #rrggbb, e.g. #1f3a5f")
+        return v.lower()
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("https://"):
+            raise ValueError("the logo is an https:// address")
+        return v
+
+
 class StorePolicy(_Strict):
     store: StoreInfo
+    page: PageLook = PageLook()  # the customer page's look (issue 21)
     refunds: RefundPolicy = RefundPolicy()
     cancellation: CancellationPolicy = CancellationPolicy()
     returns: ReturnsPolicy = ReturnsPolicy()

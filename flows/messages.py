@@ -24,6 +24,7 @@ from domain.money import Money
 from domain.orders import Order
 from domain.policy import CancellationReason, StorePolicy
 from ledger.models import Case
+from tasks.page_links import case_link
 
 
 def _lang(case: Case) -> Language:
@@ -35,6 +36,7 @@ def _base(case: Case, policy: StorePolicy, order: Order) -> dict[str, Any]:
     ctx = base_context(order, policy.store, _lang(case), reason=reason, customer_message=case.reason_note)
     if case.customer_first_name and not ctx.get("customer_first_name"):
         ctx["customer_first_name"] = case.customer_first_name
+    ctx["page_url"] = case_link(case.order_name or order.name, case.order_ref or order.legacy_id, case.language)
     return ctx
 
 

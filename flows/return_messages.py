@@ -23,6 +23,7 @@ from domain.orders import LineItem, Order
 from domain.policy import StorePolicy
 from domain.returns import ReturnReason, is_store_fault
 from ledger.models import Case
+from tasks.page_links import case_link
 
 
 def _lang(case: Case) -> Language:
@@ -44,13 +45,15 @@ def base(case: Case, policy: StorePolicy, order: Order, lines: dict[str, int] | 
         ctx["customer_first_name"] = case.customer_first_name
     wanted = lines if lines is not None else {k: int(v) for k, v in case.data.get("lines", {}).items()}
     ctx["items"] = items_context([li for li in order.line_items if li.id in wanted], _lang(case), quantities=wanted)
+    ctx["page_url"] = case_link(case.order_name or order.name, case.order_ref or order.legacy_id, case.language)
     return ctx
 
 
 def base_for_case(case: Case, policy: StorePolicy) -> dict[str, Any]:
     """The context every customer message has, from the case alone (no order read)."""
     return {"customer_first_name": case.customer_first_name, "order_name": case.order_name or "",
-            "store": dict(store_context(policy.store, _lang(case))), "items": [], "reason": case.reason}
+            "store": dict(store_context(policy.store, _lang(case))), "items": [], "reason": case.reason,
+            "page_url": case_link(case.order_name, case.order_ref, case.language)}
 
 
 def apology(case: Case) -> bool:

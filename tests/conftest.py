@@ -20,6 +20,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", str(_TMP / "prefect"))
 os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
 os.environ["AFTERSALES_DATABASE_URL"] = f"sqlite+aiosqlite:///{_TMP / 'ledger.db'}"
+os.environ["AFTERSALES_PAGE_UPLOAD_DIR"] = str(_TMP / "customer-photos")  # the customer page's photos
 os.environ.pop("AFTERSALES_FAULTS", None)
 # The sandbox's public secrets are used only in sandbox mode (integrations/vendor_settings.py): the
 # tests ask for it; the tests of fail-closed start-up take it away (tests/flows/test_security.py).

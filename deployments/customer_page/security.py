@@ -1,0 +1,127 @@
+"""The customer page's safety parts, pure (no I/O but the upload folder): its settings, the
+signed links, the CSRF tokens, Shopify's App Proxy signature and the photo checks.
+
+- A signed link (`sign_link` / `read_link`) is the proof of an order the page gives once the
+  customer proved it (number + email, or a logged-in customer through the App Proxy), and the
+  link in the customer's emails: HMAC-SHA256 over the order's number and id and an expiry, with
+  `AFTERSALES_PAGE_LINK_SECRET`. Outside sandbox mode the page refuses to work without that secret
+  (fail closed: 503 naming it), never with the sandbox's public value.
+- CSRF: every form carries a token bound to the visitor (a random cookie, or the App Proxy's shop
+  and logged-in customer, since Shopify strips cookies from proxied requests) and to a time.
+- The App Proxy signature is Shopify's: HMAC-SHA256, hex, of the query parameters other than
+  `signature`, each `key=value` (repeated keys joined with commas), sorted, concatenated without
+  separator, with the app's shared secret (shopify.dev, "Authenticate app proxies").
+- Photos are checked by their first bytes (JPEG, PNG, WebP, HEIC), never by the name or the type
+  the browser claims, and by size; they are stored under a name drawn from their content, outside any served folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.page_links import PageSettings, Proof, mac, read_link, sign_link
+
+__all__ = ["PageSettings", "Proof", "read_link", "sign_link"]
+
+
+CSRF_SECONDS = 2 * 3600
+
+
+def csrf_token(secret: str, binding: str, *, now: float | None = None) -> str:
+    issued = int(now if now is not None else time.time())
+    return f"{issued}.{mac(secret, 'csrf', f'{binding}|{issued}')}"
+
+
+def csrf_ok(secret: str, binding: str, token: str | None, *, now: float | None = None) -> bool:
+    issued, _, given = (token or "").partition(".")
+    if not issued.isdigit() or not binding:
+        return False
+    age = (now if now is not None else time.time()) - int(issued)
+    return 0 <= age <= CSRF_SECONDS and hmac.compare_digest(given, mac(secret, "csrf", f"{binding}|{issued}"))
+
+
+def new_cookie_value() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# -- Shopify App Proxy -------------------------------------------------------------------------------
+
+
+def proxy_message(params: Iterable[tuple[str, str]]) -> str:
+    """What Shopify signs: every parameter but `signature`, `key=value` with a repeated key's values
+    joined by commas (in their order), sorted, concatenated."""
+    joined: dict[str, list[str]] = {}
+    for key, value in params:
+        if key != "signature":
+            joined.setdefault(key, []).append(value)
+    return "".join(sorted(f"{k}={','.join(v)}" for k, v in joined.items()))
+
+
+def proxy_signature(params: Iterable[tuple[str, str]], secret: str) -> str:
+    return hmac.new(secret.encode(), proxy_message(params).encode(), hashlib.sha256).hexdigest()
+
+
+def proxy_signature_ok(params: list[tuple[str, str]], secret: str) -> bool:
+    given = [v for k, v in params if k == "signature"]
+    if len(given) != 1 or not secret:
+        return False
+    return hmac.compare_digest(given[0].lower(), proxy_signature(params, secret))
+
+
+@dataclass(frozen=True)
+class ProxyVisit:
+    """A request Shopify forwarded through the App Proxy, its signature checked."""
+
+    shop: str
+    customer_id: str | None  # logged_in_customer_id: empty when nobody is logged in
+    path_prefix: str  # where the customer sees the page, e.g. /apps/aftersales
+
+
+# -- photos ----------------------------------------------------------------------------------------
+
+
+def photo_kind(head: bytes) -> str | None:
+    """The image type from its first bytes (the name and the declared type are not believed)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+        return "heic"
+    return None
+
+
+PHOTO_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heic"}
+
+
+def store_photo(folder: Path, data: bytes, kind: str) -> str:
+    """Write the photo (0600) under a name drawn from its content, and return its id
+    (`<32 hex>.<kind>`): the same photo sent twice is one file, and nobody can guess a name
+    without having the photo."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    photo_id = f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
+    path = folder / photo_id
+    try:
+        with open(path, "xb") as out:
+            out.write(data)
+    except FileExistsError:
+        return photo_id
+    path.chmod(0o600)
+    return photo_id
+
+
+def photo_path(folder: Path, photo_id: str) -> Path | None:
+    """The stored photo for an id, or None: only ids this module made (no path tricks)."""
+    name, _, kind = photo_id.partition(".")
+    if len(name) != 32 or any(c not in "0123456789abcdef" for c in name) or kind not in PHOTO_TYPES:
+        return None
+    path = folder / photo_id
+    return path if path.is_file() else None

@@ -1,0 +1,93 @@
+"""Links to the customer page (issue 21): signed, so a link in an email proves the order.
+
+A link carries the order's number and numeric id and an expiry, signed with HMAC-SHA256 and
+`AFTERSALES_PAGE_LINK_SECRET` (deployments/customer_page checks it). Outside sandbox mode there is
+no default secret: without it (or with the sandbox's public value) no link is made, and the page
+refuses to work (fail closed). Here, below the flows, so the emails can carry the link.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlencode
+
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from integrations.vendor_settings import VendorSettings
+
+
+class PageSettings(VendorSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_PAGE_", extra="ignore")
+    SANDBOX: ClassVar[dict[str, str]] = {"link_secret": "sandbox-page-link-secret"}
+    REQUIRED: ClassVar[tuple[str, ...]] = ("link_secret",)
+
+    link_secret: SecretStr = SecretStr("")  # signs the page's links and CSRF tokens (fail closed)
+    public_url: str = ""  # where customers reach the page, e.g. https://help.example.com/page (email links)
+    link_days: int = 90  # how long a link from an email proves the order
+    upload_dir: Path = Path(".aftersales/customer-photos")  # photos, never served publicly
+    max_photo_bytes: int = 5_000_000
+    max_photos: int = 5
+    proxy_max_age_seconds: int = 3600  # an App Proxy request older than this is refused (replay)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def mac(secret: str, purpose: str, message: str) -> str:
+    return hmac.new(secret.encode(), f"{purpose}|{message}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Proof:
+    """An order the visitor has proven: its number, its numeric id, until when."""
+
+    order_name: str
+    order_ref: str
+    expires: int
+
+
+def sign_link(secret: str, order_name: str, order_ref: str, *, seconds: int, now: float | None = None) -> str:
+    expires = int((now if now is not None else time.time()) + seconds)
+    payload = _b64(json.dumps({"n": order_name, "r": order_ref, "x": expires}, separators=(",", ":")).encode())
+    return f"{payload}.{mac(secret, 'link', payload)}"
+
+
+def read_link(secret: str, token: str, *, now: float | None = None) -> Proof | None:
+    """The proof in a link, or None when it is forged, altered, expired or malformed."""
+    payload, _, given = token.partition(".")
+    if not payload or not given or len(token) > 1000:
+        return None
+    if not hmac.compare_digest(given, mac(secret, "link", payload)):
+        return None
+    try:
+        data = json.loads(_unb64(payload))
+        proof = Proof(str(data["n"]), str(data["r"]), int(data["x"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return proof if proof.expires > (now if now is not None else time.time()) else None
+
+
+def case_link(order_name: str | None, order_ref: str | None, language: str,
+              settings: PageSettings | None = None) -> str | None:
+    """The signed link to follow this order's case on the page, for an email; None when the page
+    has no public address or no secret (then the emails say nothing about it)."""
+    settings = settings or PageSettings()
+    if not order_name or not order_ref or not settings.public_url or settings.missing():
+        return None
+    token = sign_link(settings.link_secret.get_secret_value(), order_name, order_ref,
+                      seconds=settings.link_days * 86400)
+    lang = language if language in ("fr", "en") else "fr"
+    return f"{settings.public_url.rstrip('/')}/case?{urlencode({'t': token, 'lang': lang})}"

@@ -1,0 +1,377 @@
+"""The customer's own page (issue 21), driven as a browser without script would: every form is
+the page's own, with its hidden fields and CSRF token. What is stored in the ledger is read back,
+so each test fails if the page stops going through the receiver's customer path."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from deployments.customer_page import security as sec
+from ledger import cases, deadlines, inbox
+from ledger.models import InboundEvent, utcnow
+from tests.flows.conftest import World
+from tests.flows.page_helpers import JPEG, PNG, fill, form_with, links, proxy_query
+
+STORE = "maison-lumiere.myshopify.com"
+PAUL = "paul.roux@example.com"  # #1012, delivered 4 days ago
+CAMILLE = "camille.durand@example.com"  # #1001, not shipped
+OLIVER = "oliver.hughes@example.com"  # #1010, delivered 45 days ago
+OPERATOR = {"Authorization": "Bearer sandbox-operator-token"}
+LINK_SECRET = "sandbox-page-link-secret"
+
+
+async def _rows(db: Any, topic: str) -> list[InboundEvent]:
+    from sqlmodel import select
+
+    async with db.session() as s:
+        return list((await s.exec(select(InboundEvent).where(InboundEvent.topic == topic))).all())
+
+
+async def _prove(world: World, number: str, email: str, *, lang: str = "en") -> httpx.Response:
+    start = await world.receiver.get(f"/page?lang={lang}")
+    assert start.status_code == 200, start.text
+    form = form_with(start.text, "/proof")
+    return await world.receiver.post(form.action, data=fill(form, order_number=number, email=email))
+
+
+async def _token(world: World, number: str, email: str) -> str:
+    r = await _prove(world, number, email)
+    assert r.status_code == 303, r.text
+    return parse_qs(urlparse(r.headers["location"]).query)["t"][0]
+
+
+async def _step2(world: World, token: str, kind: str) -> httpx.Response:
+    r = await world.receiver.get("/page/request", params={"t": token, "kind": kind, "lang": "en"})
+    assert r.status_code == 200, r.text
+    return r
+
+
+# -- the proof ---------------------------------------------------------------------------------------
+
+async def test_the_page_is_safe_and_speaks_the_customers_language(world: World) -> None:
+    r = await world.receiver.get("/page", headers={"Accept-Language": "en-GB,en;q=0.9,fr;q=0.5"})
+    assert r.status_code == 200
+    assert '<html lang="en">' in r.text and "Let&#39;s find your order" in r.text
+    assert "script-src" not in r.headers["content-security-policy"]  # no script allowed at all
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "no-referrer"
+    assert "<script" not in r.text
+    assert '<label for="order_number">' in r.text and '<label for="email">' in r.text
+    assert "/page?lang=fr" in links(r.text)[-1] or any("lang=fr" in a for a in links(r.text))
+    fr = await world.receiver.get("/page?lang=fr", headers={"Accept-Language": "en"})
+    assert '<html lang="fr">' in fr.text and "Retrouvons votre commande" in fr.text
+    theme = await world.receiver.get("/page/theme.css")
+    assert "--brand:" in theme.text and theme.headers["content-type"].startswith("text/css")
+
+
+async def test_a_wrong_email_is_refused_tied_to_its_field_and_kept(world: World, db: Any) -> None:
+    r = await _prove(world, "#1012", "someone.else@example.com")
+    assert r.status_code == 404
+    assert 'aria-invalid="true" aria-describedby="email-error"' in r.text
+    assert 'id="email-error"' in r.text and "could not find an order" in r.text
+    kept = await _rows(db, "page.proof")
+    assert [(k.status, k.http_status) for k in kept] == [("rejected", 404)]
+    assert PAUL not in r.text  # nothing about the order is shown
+
+
+async def test_a_form_without_its_csrf_token_is_refused(world: World) -> None:
+    await world.receiver.get("/page")  # the cookie the token is bound to
+    r = await world.receiver.post("/page/proof?lang=en", data={"order_number": "#1012", "email": PAUL,
+                                                               "csrf": "1.forged"})
+    assert r.status_code == 403 and "This page expired" in r.text
+    other = httpx.AsyncClient(transport=world.receiver._transport, base_url="http://receiver")
+    async with other:  # a token taken from another visitor's page does not fit this visitor
+        page = await world.receiver.get("/page")
+        token = form_with(page.text, "/proof").hidden("csrf")
+        await other.get("/page")
+        r = await other.post("/page/proof", data={"order_number": "#1012", "email": PAUL, "csrf": token})
+    assert r.status_code == 403
+
+
+async def test_no_case_data_without_a_valid_link(world: World) -> None:
+    token = await _token(world, "#1012", PAUL)
+    payload, _, mac = token.partition(".")
+    for bad in (f"{payload}.{'0' * len(mac)}", "", sec.sign_link(LINK_SECRET, "#1012", "1", seconds=-10),
+                sec.sign_link("another-secret", "#1012", world.legacy("#1012"), seconds=600)):
+        for path in ("/page/order", "/page/case"):
+            r = await world.receiver.get(path, params={"t": bad})
+            assert r.status_code == 403, (path, bad)
+            assert "Horloge" not in r.text and "#1012" not in r.text
+    ok = await world.receiver.get("/page/case", params={"t": token})
+    assert ok.status_code == 200 and "#1012" in ok.text
+
+
+# -- cancel --------------------------------------------------------------------------------------------
+
+async def test_a_cancellation_in_three_steps_is_stored_before_the_answer(world: World, db: Any) -> None:
+    token = await _token(world, "#1001", CAMILLE)
+    choose = await world.receiver.get("/page/order", params={"t": token, "lang": "en"})
+    assert "Cancel the order" in choose.text and "Step 1 of 3" in choose.text
+    step2 = await _step2(world, token, "cancel")
+    assert "I changed my mind" in step2.text and "The delivery is too slow" in step2.text  # C1, plain words
+    review = await world.receiver.post("/page/review", data=fill(form_with(step2.text, "/review"),
+                                                                   reason="changed_mind"))
+    assert review.status_code == 200, review.text
+    assert "Before you cancel" in review.text and "ECHANGE10" in review.text  # C6, from the policy
+    confirm = form_with(review.text, "/confirm")
+    assert ("choice", "keep") in confirm.buttons and ("choice", "insist") in confirm.buttons
+    done = await world.receiver.post("/page/confirm", data=fill(confirm, choice="insist"))
+    assert done.status_code == 200, done.text
+    assert "Your request to cancel order #1001 is saved" in done.text
+    assert "at the latest" in done.text and "refund is made by" in done.text  # what next, and by when (M3)
+    rows = await _rows(db, "cancellation.requested")
+    assert len(rows) == 1 and rows[0].status in ("received", "emitted") and rows[0].order_ref == world.legacy("#1001")
+    body = json.loads(rows[0].body)
+    assert (body["reason"], body["insist"], body["email"], body["language"]) == ("changed_mind", True, CAMILLE, "en")
+    assert rows[0].delivery_id == f"cancellation.requested:page:{confirm.hidden('submission')}"
+    again = await world.receiver.post("/page/confirm", data=fill(confirm, choice="insist"))
+    assert "We already had this request" in again.text
+    assert len(await _rows(db, "cancellation.requested")) == 1  # deduplicated on the form's key
+
+
+async def test_keeping_the_order_with_the_offer_is_sent_as_such(world: World, db: Any) -> None:
+    token = await _token(world, "#1001", CAMILLE)
+    step2 = await _step2(world, token, "cancel")
+    review = await world.receiver.post("/page/review", data=fill(form_with(step2.text, "/review"),
+                                                                   reason="better_offer"))
+    done = await world.receiver.post("/page/confirm", data=fill(form_with(review.text, "/confirm"), choice="keep"))
+    assert "you keep order #1001 with the offer" in done.text
+    [row] = await _rows(db, "cancellation.requested")
+    body = json.loads(row.body)
+    assert (body["keep_order"], body["insist"], body["reason"]) == (True, False, "better_offer")
+
+
+async def test_no_offer_for_a_reason_the_policy_does_not_name(world: World) -> None:
+    token = await _token(world, "#1001", CAMILLE)
+    step2 = await _step2(world, token, "cancel")
+    review = await world.receiver.post("/page/review", data=fill(form_with(step2.text, "/review"),
+                                                                   reason="delivery_too_slow"))
+    assert "Before you cancel" not in review.text and "Confirm the cancellation" in review.text
+
+
+async def test_too_large_forms_are_refused_while_they_are_read(world: World) -> None:
+    page = await world.receiver.get("/page")
+    form = form_with(page.text, "/proof")
+    r = await world.receiver.post("/page/proof?lang=en", data=fill(form, order_number="1" * 70_000, email=PAUL))
+    assert r.status_code == 413 and "too large" in r.text
+
+
+async def test_a_reason_is_required_and_the_error_is_tied_to_it(world: World) -> None:
+    token = await _token(world, "#1001", CAMILLE)
+    step2 = await _step2(world, token, "cancel")
+    r = await world.receiver.post("/page/review", data=fill(form_with(step2.text, "/review")))
+    assert r.status_code == 422
+    assert 'aria-describedby="reason-error"' in r.text and 'id="reason-error"' in r.text
+
+
+# -- return --------------------------------------------------------------------------------------------
+
+async def test_a_return_with_a_photo_keeps_the_photo_for_the_operator_only(world: World, db: Any) -> None:
+    token = await _token(world, "#1012", PAUL)
+    step2 = await _step2(world, token, "return")
+    form = form_with(step2.text, "/review")
+    assert form.enctype == "multipart/form-data"
+    review = await world.receiver.post("/page/review", data=fill(form, reason="damaged", items="ATL-HORL-MERID-40"),
+                                       files=[("photos", ("clock.png", PNG, "image/png"))])
+    assert review.status_code == 200, review.text
+    assert "The return is on us" in review.text  # R4: damaged, the store pays
+    confirm = form_with(review.text, "/confirm")
+    done = await world.receiver.post("/page/confirm", data=fill(confirm))
+    assert "Your return request for order #1012 is saved" in done.text, done.text
+    rows = await _rows(db, "return.requested")
+    assert len(rows) == 1
+    body = json.loads(rows[0].body)
+    assert body["reason"] == "damaged" and body["items"] == [{"sku": "ATL-HORL-MERID-40", "quantity": 1}]
+    [url] = body["photo_urls"]
+    path = urlparse(url).path
+    assert path.startswith("/page/operator/photos/")
+    assert (await world.receiver.get(path)).status_code == 401  # not served publicly
+    photo = await world.receiver.get(path, headers=OPERATOR)
+    assert photo.status_code == 200 and photo.content == PNG and photo.headers["content-type"] == "image/png"
+
+
+async def test_a_file_that_is_not_a_photo_is_refused_whatever_its_name(world: World, db: Any) -> None:
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    r = await world.receiver.post("/page/review", data=fill(form, reason="damaged"),
+                                  files=[("photos", ("clock.jpg", b"<?php echo 1; ?>", "image/jpeg"))])
+    assert r.status_code == 422 and 'id="photos-error"' in r.text and "clock.jpg" in r.text
+    big = JPEG + b"\0" * 5_000_001
+    r = await world.receiver.post("/page/review", data=fill(form, reason="damaged"),
+                                  files=[("photos", ("big.jpg", big, "image/jpeg"))])
+    assert r.status_code == 422 and "too large" in r.text
+    assert await _rows(db, "return.requested") == []
+
+
+async def test_a_return_out_of_window_is_explained_before_anything_is_sent(world: World, db: Any) -> None:
+    token = await _token(world, "#1010", OLIVER)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    r = await world.receiver.post("/page/review", data=fill(form, reason="changed_mind"))
+    assert r.status_code == 422
+    assert "The return window for this order ended on" in r.text and "legal guarantee" in r.text
+    assert await _rows(db, "return.requested") == []
+    # A faulty item is still covered (legal guarantee, two years): the same order can go on.
+    ok = await world.receiver.post("/page/review", data=fill(form, reason="defective"))
+    assert ok.status_code == 200 and "/confirm" in ok.text
+
+
+# -- follow a case ---------------------------------------------------------------------------------------
+
+async def _return_case(world: World, db: Any) -> Any:
+    case, _ = await cases.open_case(
+        db, key=f"return:{STORE}:{world.legacy('#1012')}", kind="return", store_id=STORE, state="awaiting_shipment",
+        order_ref=world.legacy("#1012"), order_name="#1012", customer_email=PAUL, language="fr",
+        data={"instructions": {"address": "Atelier Lyon, 12 quai Saint-Vincent, 69001 Lyon", "rma": "RMA-77",
+                               "label_url": "https://labels.example/rma-77.pdf",
+                               "ship_by": (utcnow() + timedelta(days=10)).isoformat()}})
+    await deadlines.set_deadline(db, case_id=case.id, kind="return_shipping", due_at=utcnow() + timedelta(days=10),
+                                 act_at=utcnow() + timedelta(days=9), action="remind")
+    return case
+
+
+async def test_following_a_case_shows_the_address_and_takes_the_tracking_number(world: World, db: Any) -> None:
+    case = await _return_case(world, db)
+    token = await _token(world, "#1012", PAUL)
+    page = await world.receiver.get("/page/case", params={"t": token, "lang": "fr"})
+    assert page.status_code == 200
+    assert "12 quai Saint-Vincent" in page.text and "RMA-77" in page.text and "rma-77.pdf" in page.text
+    assert "Prochaine étape attendue au plus tard le" in page.text
+    assert 'aria-current="step"' in page.text and "envoyez le colis" in page.text
+    bad = await world.receiver.post("/page/tracking", data=fill(form_with(page.text, "/tracking"),
+                                                                  tracking_number="x"))
+    assert bad.status_code == 422 and 'id="tracking_number-error"' in bad.text
+    r = await world.receiver.post("/page/tracking", data=fill(form_with(page.text, "/tracking"),
+                                                                tracking_number="6A99887766FR", carrier="Colissimo"))
+    assert r.status_code == 200 and "nous avons votre numéro de suivi" in r.text
+    rows = await _rows(db, "return.shipped")
+    assert len(rows) == 1 and json.loads(rows[0].body)["tracking_number"] == "6A99887766FR"
+    # Photos added later reach the case's timeline and the ledger, never a public address.
+    photos = form_with(r.text, "/photos")
+    assert photos.hidden("case") == case.id
+    added = await world.receiver.post("/page/photos", data=fill(photos),
+                                      files=[("photos", ("a.jpg", JPEG, "image/jpeg"))])
+    assert added.status_code == 200 and "1 photo(s)" in added.text
+    events = [e.summary for e in await cases.timeline(db, case.id)]
+    assert any("added 1 photo" in s for s in events)
+    assert len(await _rows(db, "return.photos")) == 1
+    again = await world.receiver.post("/page/photos", data=fill(photos),
+                                      files=[("photos", ("a.jpg", JPEG, "image/jpeg"))])
+    assert "envoyé deux fois" in again.text  # « rien n'a été envoyé deux fois »
+    assert len(await _rows(db, "return.photos")) == 1  # the same photo again: the same event
+
+
+async def test_a_signed_link_from_an_email_opens_the_case_without_the_form(world: World, db: Any) -> None:
+    await _return_case(world, db)
+    link = sec.sign_link(LINK_SECRET, "#1012", world.legacy("#1012"), seconds=3600)
+    r = await world.receiver.get("/page/case", params={"t": link, "lang": "en"})
+    assert r.status_code == 200 and "Return address" in r.text
+    again = await world.receiver.get("/page", params={"t": link})
+    assert again.status_code == 303 and "/page/order" in again.headers["location"]
+
+
+# -- Shopify App Proxy --------------------------------------------------------------------------------
+
+def test_the_signature_matches_shopifys_documented_example() -> None:
+    """shopify.dev, "Authenticate app proxies": secret `hush`, this query, this signature."""
+    query = ("extra=1&extra=2&shop=shop-name.myshopify.com&logged_in_customer_id=1"
+             "&path_prefix=%2Fapps%2Fawesome_reviews&timestamp=1317327555"
+             "&signature=4c68c8624d737112c91818c11017d24d334b524cb5c2b8ba08daa056f7395ddb")
+    from urllib.parse import parse_qsl
+
+    params = parse_qsl(query, keep_blank_values=True)
+    assert sec.proxy_message(params) == ("extra=1,2logged_in_customer_id=1path_prefix=/apps/awesome_reviews"
+                                         "shop=shop-name.myshopify.comtimestamp=1317327555")
+    assert sec.proxy_signature_ok(params, "hush")
+    assert not sec.proxy_signature_ok(params, "another secret")
+    forged = [(k, "2" if k == "logged_in_customer_id" else v) for k, v in params]
+    assert not sec.proxy_signature_ok(forged, "hush")
+
+
+async def _customer_id(name: str) -> str:
+    from tasks import runtime
+
+    async with runtime.shopify() as shopify:
+        order = await shopify.find_order_by_name(name)
+    assert order is not None and order.customer.id
+    return order.customer.id.rsplit("/", 1)[-1]
+
+
+async def test_a_logged_in_customer_through_the_app_proxy_needs_only_the_order_number(world: World) -> None:
+    secret = "sandbox-webhook-secret"  # the app's shared secret (AFTERSALES_SHOPIFY_WEBHOOK_SECRET)
+    customer = await _customer_id("#1012")
+    page = await world.receiver.get(f"/page?{proxy_query(secret, shop=STORE, customer_id=customer)}",
+                                    headers={"Accept-Language": "en"})
+    assert page.status_code == 200, page.text
+    assert "signed in" in page.text or "connecté" in page.text
+    form = form_with(page.text, "/proof")
+    assert form.action.startswith("/apps/aftersales/proof") and "email" not in form.names
+    # The browser posts to the shop; Shopify forwards it, signed again.
+    q = proxy_query(secret, shop=STORE, customer_id=customer)
+    r = await world.receiver.post(f"/page/proof?{q}", data=fill(form, order_number="#1012"))
+    assert r.status_code == 303 and r.headers["location"].startswith("/apps/aftersales/order?")
+    # Another customer's order is not theirs, even with its number.
+    q = proxy_query(secret, shop=STORE, customer_id=customer)
+    other = await world.receiver.post(f"/page/proof?{q}", data=fill(form, order_number="#1001"),
+                                      headers={"Accept-Language": "en"})
+    assert other.status_code == 404 and "not linked to your customer account" in other.text
+
+
+async def test_a_forged_or_stale_app_proxy_request_is_refused(world: World) -> None:
+    good = proxy_query("sandbox-webhook-secret", shop=STORE, customer_id="1")
+    forged = good.replace("logged_in_customer_id=1", "logged_in_customer_id=2")
+    r = await world.receiver.get(f"/page?{forged}", headers={"Accept-Language": "en"})
+    assert r.status_code == 401 and "could not be verified" in r.text
+    wrong_secret = proxy_query("not-the-secret", shop=STORE, customer_id="1")
+    assert (await world.receiver.get(f"/page?{wrong_secret}")).status_code == 401
+    stale = proxy_query("sandbox-webhook-secret", shop=STORE, timestamp=int(time.time()) - 86_400)
+    assert (await world.receiver.get(f"/page?{stale}")).status_code == 401
+    other_shop = proxy_query("sandbox-webhook-secret", shop="another.myshopify.com")
+    assert (await world.receiver.get(f"/page?{other_shop}")).status_code == 403
+
+
+# -- fail closed --------------------------------------------------------------------------------------
+
+def test_outside_sandbox_mode_the_link_secret_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AFTERSALES_SANDBOX", raising=False)
+    monkeypatch.delenv("AFTERSALES_PAGE_LINK_SECRET", raising=False)
+    assert sec.PageSettings().missing() == ["AFTERSALES_PAGE_LINK_SECRET"]
+    monkeypatch.setenv("AFTERSALES_PAGE_LINK_SECRET", "sandbox-page-link-secret")  # the public value: refused
+    assert sec.PageSettings().missing() == ["AFTERSALES_PAGE_LINK_SECRET"]
+    monkeypatch.setenv("AFTERSALES_PAGE_LINK_SECRET", "a-real-secret")
+    assert sec.PageSettings().missing() == []
+
+
+async def test_without_its_secret_the_page_refuses_to_work(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi import FastAPI
+
+    from deployments.customer_page import CustomerDesk, mount_customer_page
+
+    monkeypatch.delenv("AFTERSALES_SANDBOX", raising=False)
+    settings = sec.PageSettings()
+    monkeypatch.setenv("AFTERSALES_SANDBOX", "1")
+
+    async def never(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the page must not reach the store or the ledger without its secret")
+
+    app = FastAPI()
+    mount_customer_page(app, CustomerDesk(allow=lambda _: True, lookup=never, submit=never, reject=never,
+                                          emit=never, operator=never), settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
+        r = await client.get("/page?lang=en")
+        assert r.status_code == 503 and "not available yet" in r.text
+        r = await client.get("/page/case", params={"t": sec.sign_link("", "#1012", "1", seconds=60)})
+        assert r.status_code == 503
+
+
+async def test_the_json_endpoints_are_unchanged(world: World, db: Any) -> None:
+    r = await world.receiver.post("/requests/return", json={"order_number": "#1012", "email": PAUL,
+                                                            "reason": "changed_mind"})
+    assert r.status_code == 202 and r.json()["status"] == "received"
+    assert (await inbox.get_inbound(db, r.json()["event_id"])) is not None
