@@ -429,7 +429,8 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
                                 f"this dispute now (links: {', '.join(view.actions) or 'none'}; offer types: "
                                 f"{', '.join(view.offer_types) or 'none'})", inquiry_offer_skipped=view.stage)
     if offered and offer is not None and not offer.with_message:
-        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY, status=DeadlineStatus.MET)
+        await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_INQUIRY,
+                                         status=DeadlineStatus.MET)
         return False
     if not view.allows("send-message"):
         if offered:
