@@ -32,6 +32,7 @@ from ledger.models import Case, InboundEvent
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.notify import send_customer_email, send_operator_alert
+from tasks.operator_inbox import recorded_by_id
 from tasks.store import forget_orders
 
 LOCK_TTL = timedelta(minutes=10)
@@ -264,7 +265,7 @@ async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str)
         await inbox.finish_inbound(db, event_id, status="rejected", error=f"no open {kind} case with this id")
         return None
     approval = RefundApprovalBody.model_validate(body).model_dump(mode="json", exclude={"case_id"})
-    await records.decide_open_reviews(db, case.id, "refund_approval", decided_by="operator (endpoint)",
+    await records.decide_open_reviews(db, case.id, "refund_approval", decided_by=await recorded_by_id(event_id),
                                       decision=approval)
     await cases.update_case(db, case.id, data={"refund_approval": approval}, actor="operator",
                             summary=f"the operator decided on the refund: {approval['decision']}"

@@ -67,6 +67,7 @@ from tasks.disputes import (
     submit_evidence,
 )
 from tasks.effects import EffectFailed
+from tasks.operator_inbox import recorded_by_id
 from tasks.store import find_shopify_order, find_shopify_order_by_payment, read_shopify_order
 
 KIND = CaseKind.DISPUTE.value
@@ -166,7 +167,7 @@ async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> s
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open dispute case with this id")
         return None
     decision = str(body.get("decision"))
-    await records.decide_open_reviews(db, case.id, "dispute_decision", decided_by="operator (endpoint)",
+    await records.decide_open_reviews(db, case.id, "dispute_decision", decided_by=await recorded_by_id(event_id),
                                       decision={"decision": decision, "note": body.get("note")})
     await cases.update_case(db, case.id, data={"operator_decision": decision}, actor="operator",
                             summary=f"the operator decided: {decision}" + (f" ({body['note']})" if body.get("note")

@@ -41,6 +41,7 @@ from flows.return_messages import base_for_case
 from ledger import cases, deadlines, inbox, records
 from ledger.models import Case
 from tasks import runtime
+from tasks.operator_inbox import recorded_by_id
 from tasks.orders import hold_fulfillment_order, release_fulfillment_order
 from tasks.store import read_shopify_order
 
@@ -105,7 +106,7 @@ async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
     if case is None or case.kind != KIND or case.state != S.HELD:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no held order case with this id")
         return None
-    await records.decide_open_reviews(db, case.id, "order_fraud_signals", decided_by="operator (endpoint)",
+    await records.decide_open_reviews(db, case.id, "order_fraud_signals", decided_by=await recorded_by_id(event_id),
                                       decision={"decision": body.get("decision"), "note": body.get("note")})
     await cases.update_case(db, case.id, data={"operator_decision": body.get("decision")}, actor="operator",
                             summary=f"the operator decided: {body.get('decision')}"

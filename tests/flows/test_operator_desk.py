@@ -1,0 +1,139 @@
+"""The operator's desk in the Prefect UI (issue 17): every operator endpoint of docs/operations.md
+is also a deployment with a typed form; a run of it records what the endpoint records, stored in
+the inbox ledger first with who and when, deduplicated on the run, refused input kept with its
+reason, and the case moves on exactly as after the endpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flows import operator_actions as desk
+from flows.cancellation import process_cancellation
+from flows.operator_actions import OperatorInputRefused
+from flows.returns import process_return
+from ledger import cases, inbox, records
+from tests.flows.conftest import World
+from tests.flows.test_refund_approval import _threshold
+from tests.flows.test_return_refunds import _ask, _case, _seed, _ship_back, _to_inspecting
+
+STORE = "maison-lumiere.myshopify.com"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _row(db: Any, answer: dict[str, Any]) -> Any:
+    row = await inbox.get_inbound(db, answer["event_id"])
+    assert row is not None
+    return row
+
+
+async def test_a_supplier_answer_typed_in_the_ui_is_stored_with_who_and_when_and_moves_the_case(
+        world: World, db: Any) -> None:
+    r = await world.cancel("#1002", "delivery_too_slow")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+
+    answer = await desk.record_supplier_answer("1002", "atelier-lyon", "accepted", note="stopped in time",
+                                               your_name="Claire")
+    assert answer["status"] == "received" and answer["recorded_by"] == "Claire (prefect-ui)"
+    row = await _row(db, answer)
+    # the same record as the endpoint's: source, topic, event, body model; and the order found
+    assert (row.source, row.topic, row.event_name) == ("operator", "supplier.reply", "supplier.reply.received")
+    assert json.loads(row.body) == {"order_number": "#1002", "supplier_id": "atelier-lyon", "answer": "accepted",
+                                    "note": "stopped in time", "tracking_number": None}
+    assert row.order_ref == world.legacy("#1002") and row.resource_id == f"store.order.{world.legacy('#1002')}"
+    assert row.delivery_id.startswith("prefect-ui:") and row.headers["x-prefect-flow-run-id"] in row.delivery_id
+    assert row.headers["x-aftersales-recorded-by"] == "Claire (prefect-ui)" and row.received_at is not None
+    assert row.status == "emitted" and answer["handed_over"] is True  # handed to Prefect, like the endpoint's
+
+    assert await process_cancellation(inbound_event_id=row.id) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy('#1002')}")
+    assert case is not None
+    assert any("supplier atelier-lyon answered: accepted" in e.summary for e in await cases.timeline(db, case.id))
+
+
+async def test_refused_input_is_kept_with_its_reason_and_changes_nothing(world: World, db: Any) -> None:
+    with pytest.raises(OperatorInputRefused, match="unknown order #9999"):
+        await desk.record_supplier_answer("#9999", "atelier-lyon", "refused")
+    with pytest.raises(OperatorInputRefused, match="photos kept as evidence"):
+        await desk.record_return_inspection("#1012", "unsellable_misuse", photo_urls=[])
+    with pytest.raises(OperatorInputRefused, match="no cancellation or return case"):
+        await desk.approve_refund("no-such-case-id", "approve")
+    kept = await inbox.recent_by_status(db, "rejected", limit=10)
+    reasons = [r.reject_reason or "" for r in kept if r.delivery_id and r.delivery_id.startswith("prefect-ui:")]
+    assert any("unknown order #9999" in r for r in reasons)
+    assert any("photos kept as evidence" in r for r in reasons)
+    assert any("no cancellation or return case" in r for r in reasons)
+    assert all(r.event_name is None for r in kept)  # nothing handed to a case
+    assert await world.shopify_calls("orderCancel") == []
+
+
+async def test_a_return_inspected_with_a_photo_in_the_ui_refunds_once(world: World, db: Any) -> None:
+    buyer = await _seed(world, 2201, [("ATL-TEST-TAPIS", "49.00")], shipping="0.00")
+    assert await _ask(world, buyer) == "awaiting_supplier"
+    assert await _ship_back(world, buyer) == "in_transit"
+    received = await desk.record_return_received(buyer.name, supplier_id="atelier-lyon")
+    assert await process_return(inbound_event_id=received["event_id"]) == "inspecting"
+    photo = "https://photos.example/retours/2201-rayure.jpg"
+    answer = await desk.record_return_inspection(buyer.name, "resellable", photo_urls=[photo],
+                                                 supplier_id="atelier-lyon")
+    row = await _row(db, answer)
+    assert json.loads(row.body)["photo_urls"] == [photo] and json.loads(row.body)["event"] == "inspected"
+    assert await process_return(inbound_event_id=row.id) == "done"
+    assert len(await world.shopify_calls("refundCreate")) == 1
+    assert (await world.raw_order(buyer.name))["refunded"] == "49.00"
+
+
+async def test_a_refund_approval_in_the_ui_is_decided_by_its_author_once(world: World, db: Any,
+                                                                         tmp_path: Path) -> None:
+    await _threshold(tmp_path, "100")
+    buyer = await _seed(world, 2202, [("ATL-TEST-TAPIS", "149.00")], shipping="0.00")
+    await _to_inspecting(world, buyer)
+    from tests.flows.test_return_refunds import _inspect
+
+    assert await _inspect(world, buyer) == "refunding"
+    case = await _case(db, world, buyer.name)
+    answer = await desk.approve_refund(case.id, "partial", partial_amount=120, note="scratch", your_name="Marc")
+    row = await _row(db, answer)
+    assert (row.topic, row.event_name) == ("refund.approval.return", "operator.return.refund_decided")
+    assert json.loads(row.body)["amount"] == "120.00"
+    assert await process_return(inbound_event_id=row.id) == "done"
+    assert (await world.raw_order(buyer.name))["refunded"] == "120.00"
+    (review,) = [r for r in await records.reviews_for_case(db, case.id) if r.reason_code == "refund_approval"]
+    assert review.status == "decided" and review.decided_by == "Marc (prefect-ui)"
+
+
+def _deployments() -> list[dict[str, Any]]:
+    return list(yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"])
+
+
+def test_every_operator_endpoint_of_the_docs_has_a_deployment_with_a_typed_form() -> None:
+    """docs/operations.md lists the operator's POST endpoints; each has its deployment in
+    prefect.yaml (same pool as the others), whose flow has choices, not free text, where the
+    endpoint has them."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema
+
+    docs = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    endpoints = set(re.findall(r"`POST (/operator/[a-z-]+)`", docs))
+    assert len(endpoints) == 6, endpoints
+    deployed = {d["entrypoint"]: d for d in _deployments() if d["entrypoint"].startswith("flows/operator_actions.py")}
+    covered = {re.search(r"POST\s+(/operator/[a-z-]+)", load_flow_from_entrypoint(str(ROOT / e)).description or "")
+               .group(1) for e in deployed}  # type: ignore[union-attr]
+    assert covered == endpoints
+    pools = {d["work_pool"]["name"] for d in _deployments()}
+    assert pools == {"aftersales"}
+    for entrypoint, d in deployed.items():
+        assert d["name"] == "by-hand" and "process:operator" in d["tags"]
+        schema = parameter_schema(load_flow_from_entrypoint(str(ROOT / entrypoint))).model_dump()
+        props = schema["properties"]
+        assert all(p.get("description") for p in props.values()), entrypoint  # every field explained
+        assert all("anyOf" not in p for p in props.values()), entrypoint  # no "str | None" toggles
+        choices = [name for name, p in props.items() if "enum" in p]
+        assert choices or "out_of_stock" in entrypoint or "received" in entrypoint \
+            or "replacement" in entrypoint, entrypoint
