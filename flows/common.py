@@ -114,7 +114,7 @@ async def take_inbound(inbound_event_id: str) -> tuple[Inbound | None, str | Non
 
 
 async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, minutes: int,
-                        prompt: str) -> _Input | None:
+                        prompt: str, description: str | None = None, **defaults: Any) -> _Input | None:
     """The operator's typed decision in the Prefect UI: the run waits with a form.
 
     A deployment's run is *suspended*: its process exits and holds no worker slot; the operator's
@@ -123,7 +123,12 @@ async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, min
     decision that comes another way (the operator endpoint, the deadline check) cancels it.
     Elsewhere (a flow called directly) the run pauses in process, at most `minutes`. Deadlines
     never live here: the case's deadline rows keep them (promise 3). None when there is no run,
-    when the policy sets no pause (`minutes` 0), or when nobody answered in time."""
+    when the policy sets no pause (`minutes` 0), or when nobody answered in time.
+
+    `description` (markdown) is shown above the form: what is decided, the facts, the rule's
+    recommendation (issue 17); `defaults` pre-fill its fields (the recommendation)."""
+    if description is not None or defaults:
+        input_type = input_type.with_initial_data(description=description, **defaults)
     run_id = current_flow_run_id()
     if minutes <= 0 or run_id is None or _subflow():
         return None  # the deadline check's own runs never wait for anyone
@@ -252,8 +257,8 @@ class RefundApproval(RunInput):
     decision: Literal["approve", "partial", "refuse"] = Field(
         description="approve: refund as computed; partial: refund `amount` instead; refuse: aftersales does not "
                     "refund (you handle it; the legal refund date stays on the case)")
-    amount: Decimal | None = Field(default=None, gt=0, description="for partial: the amount to refund")
-    note: str | None = Field(default=None, max_length=2000, description="why (kept on the case)")
+    amount: float = Field(default=0.0, ge=0, description="for partial only: the amount to refund")
+    note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
 
 
 async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str) -> str | None:
@@ -352,7 +357,9 @@ class CaseStep:
                 RefundApproval, case_id=self.case.id, key=f"refund-{self.case.id}",
                 minutes=self.policy.disputes.decision_pause_minutes,
                 prompt=f"{self.case.kind} {self.case.order_name}: refund of {estimate.format('en')} waits for your "
-                       "approval. Resume this run with your decision.")
+                       "approval. Resume this run with your decision.",
+                description=await self._refund_form(estimate, threshold, partial_allowed), decision="approve",
+                amount=float(estimate.amount))
             if choice is None:
                 return None
             approval = await self._record_approval(choice, "in the Prefect UI")
@@ -367,10 +374,30 @@ class CaseStep:
                                ["refund by hand in Shopify", "close the case"])
         return None
 
+    async def _refund_form(self, estimate: Money, threshold: Decimal, partial_allowed: bool) -> str:
+        """What the operator sees above the form (issue 17)."""
+        from zoneinfo import ZoneInfo
+
+        from domain import operator_words as words
+
+        lang = words.lang_of(self.policy.store.operator_language)
+        legal = [d for d in await deadlines.deadlines_for_case(self.db, self.case.id)
+                 if d.kind == "legal_refund" and d.status == "open"]
+        tz = ZoneInfo(self.policy.store.timezone)
+        return words.refund_form(
+            lang, kind=self.case.kind, order_name=self.case.order_name or str(self.case.order_ref or "?"),
+            customer=self.case.customer_first_name, amount=estimate, threshold=threshold,
+            reason=words.case_reason(self.case.kind, self.case.reason, lang),
+            legal_date=f"{legal[0].due_at.astimezone(tz):%d/%m/%Y} ({self.policy.store.timezone})" if legal else None,
+            partial_allowed=partial_allowed)
+
     async def _record_approval(self, choice: RefundApproval, where: str) -> dict[str, Any]:
-        approval = choice.model_dump(mode="json")
+        amount = Decimal(str(choice.amount)).quantize(Decimal("0.01")) if choice.decision == "partial" \
+            and choice.amount > 0 else None
+        approval = {"decision": choice.decision, "amount": str(amount) if amount else None,
+                    "note": choice.note.strip() or None}
         await self.remember(f"the operator decided {where}: {choice.decision}"
-                            + (f" {choice.amount}" if choice.amount else "")
+                            + (f" {amount}" if amount else "")
                             + (f" ({choice.note})" if choice.note else ""), refund_approval=approval)
         await records.decide_open_reviews(self.db, self.case.id, "refund_approval", decided_by="operator",
                                           decision=approval)

@@ -304,7 +304,27 @@ class DisputeChoice(RunInput):
     """The operator's decision, typed in the Prefect UI (the paused run's form)."""
 
     decision: Literal["contest", "accept"] = Field(description="contest: send the evidence; accept: close it")
-    note: str | None = Field(default=None, max_length=2000, description="why (kept on the case)")
+    note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
+
+
+def _dispute_form(step: Step, decision: DisputeDecision) -> str:
+    """What the operator sees above the form: the facts and the recommendation in words (issue 17)."""
+    from zoneinfo import ZoneInfo
+
+    from domain import operator_words as words
+
+    lang = words.lang_of(step.policy.store.operator_language)
+    view, tz = step.view, ZoneInfo(step.policy.store.timezone)
+    due = f"{view.due.astimezone(tz):%d/%m/%Y %H:%M}" if view.due else (
+        f"{view.due_date:%d/%m/%Y}" if view.due_date else None)
+    advice = words.dispute_advice(decision.recommended.value, decision.win_chance, decision.expected_value,
+                                  view.amount, lang, refunded_in_full=decision.why.startswith("already refunded"),
+                                  no_tracking=decision.why.startswith("not received and no tracking"))
+    return words.dispute_form(
+        lang, order_name=step.case.order_name or "?", customer=step.case.customer_first_name, disputed=view.amount,
+        reason=words.case_reason("dispute", normalise_reason(view.reason).value, lang),
+        processor=_PROCESSOR_LABELS.get(view.processor, str(view.processor)),
+        respond_by=f"{due} ({step.policy.store.timezone})" if due else None, advice=advice)
 
 
 async def _ask_in_the_ui(step: Step, decision: DisputeDecision) -> DisputeChoice | None:
@@ -313,7 +333,8 @@ async def _ask_in_the_ui(step: Step, decision: DisputeDecision) -> DisputeChoice
     choice = await ask_in_the_ui(
         DisputeChoice, case_id=step.case.id, key=f"dispute-{step.case.id}", minutes=minutes,
         prompt=f"dispute {step.view.dispute_id}: {step.view.amount} disputed, recommended "
-               f"{decision.recommended.value} ({decision.why}). Resume this run with your decision.")
+               f"{decision.recommended.value} ({decision.why}). Resume this run with your decision.",
+        description=_dispute_form(step, decision), decision=decision.recommended.value)
     if choice is None and minutes > 0:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; the "
                               "operator endpoint or the deadline check takes it from here")
@@ -335,6 +356,8 @@ async def step_awaiting_decision(step: Step) -> bool:
     return False
 
 
+_PROCESSOR_LABELS = {Processor.STRIPE: "Stripe", Processor.SHOPIFY_PAYMENTS: "Shopify Payments",
+                     Processor.PAYPAL: "PayPal"}
 _PROCESSOR_NAMES = {Processor.STRIPE: "card", Processor.SHOPIFY_PAYMENTS: "card", Processor.PAYPAL: "PayPal"}
 
 

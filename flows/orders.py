@@ -132,7 +132,7 @@ class OrderReview(RunInput):
     decision: Literal["release", "keep_held"] = Field(
         description="release: the order goes to the supplier; keep_held: it stays held (cancel it in Shopify, "
                     "aftersales then refunds it)")
-    note: str | None = Field(default=None, max_length=2000, description="why (kept on the case)")
+    note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
 
 
 async def _burst_times(step: Step, order: Order) -> list[datetime]:
@@ -187,6 +187,7 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
                 held.append(fo.id)
             elif fo.status != "CLOSED":
                 taken.append(fo.id)
+    await step.remember(order_total=order.total_price.format(step.policy.store.operator_language))
     what = f"{order.name}: {'; '.join(signals)}"
     if held:
         await step.remember(held=held)
@@ -202,9 +203,16 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
 
 async def _ask(step: Step) -> bool:
     minutes = step.policy.disputes.decision_pause_minutes
+    from domain import operator_words as words
+
+    lang = words.lang_of(step.policy.store.operator_language)
+    total = step.case.data.get("order_total")
+    form = words.order_form(lang, order_name=step.case.order_name or "?", customer=step.case.customer_first_name,
+                            total=str(total) if total else None, signals=step.case.data.get("signals") or [])
     choice = await ask_in_the_ui(OrderReview, case_id=step.case.id, key=f"order-{step.case.id}", minutes=minutes,
                                  prompt=f"order {step.case.order_name} is on hold: {step.case.data.get('signals')}. "
-                                        "Resume this run with your decision.")
+                                        "Resume this run with your decision.",
+                                 description=form, decision="keep_held")
     if choice is None:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; "
                               "POST /operator/order-reviews takes it from here")

@@ -137,3 +137,49 @@ def test_every_operator_endpoint_of_the_docs_has_a_deployment_with_a_typed_form(
         choices = [name for name, p in props.items() if "enum" in p]
         assert choices or "out_of_stock" in entrypoint or "received" in entrypoint \
             or "replacement" in entrypoint, entrypoint
+
+
+async def test_the_dispute_form_says_what_is_decided_with_the_facts_and_the_recommendation(
+        world: World, db: Any) -> None:
+    """The paused run's form (Resume) carries a description in the operator's language (French by
+    default): the order, the amount, the reason in words and the rule's recommendation with its
+    reason; its fields are plain (no "str | None" toggle) and the decision defaults to the
+    recommendation."""
+    import asyncio
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.flow_runs import aresume_flow_run
+    from prefect.input.actions import aread_flow_run_input
+
+    from flows.disputes import process_dispute
+    from tests.flows.test_dispute_flow import _post_stripe_event, _stripe_dispute
+
+    dispute_id, event = await _stripe_dispute(world, "#1006", reason="fraudulent", amount=25_000)  # 250 EUR
+    hook = await _post_stripe_event(world, event)
+    run = asyncio.create_task(process_dispute(inbound_event_id=hook.json()["event_id"]))
+    paused = None
+    async with get_client() as client:
+        for _ in range(60):
+            await asyncio.sleep(1)
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+            paused = next((r for r in runs if r.name.startswith("dispute")), None)
+            if paused is not None:
+                break
+    assert paused is not None and paused.state is not None
+    keyset = paused.state.state_details.run_input_keyset
+    assert keyset is not None
+    description = await aread_flow_run_input(keyset["description"], flow_run_id=paused.id)
+    schema = await aread_flow_run_input(keyset["schema"], flow_run_id=paused.id)
+    assert isinstance(description, str) and "#1006" in description and "250,00\u00a0€" in description
+    assert "achat non reconnu (fraude)" in description and "**Recommandation** :" in description
+    assert "expected value" not in description and dispute_id not in description  # no rule-engine output
+    props = schema["properties"]
+    assert props["decision"]["enum"] == ["contest", "accept"] and props["decision"]["default"] in ("contest", "accept")
+    assert all("anyOf" not in p for p in props.values())
+    await aresume_flow_run(paused.id, run_input={"decision": "accept"})
+    assert await asyncio.wait_for(run, 60) == "accepted"
+    case = await cases.find_case(db, f"dispute:{STORE}:stripe:{dispute_id}")
+    assert case is not None and case.data["operator_decision"] == "accept"
