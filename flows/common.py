@@ -414,6 +414,17 @@ class CaseStep:
                                ["let the dispute settle the money", "refund once the dispute is closed"])
         return True
 
+    async def _decision_link(self, reason_code: str) -> str | None:
+        """Where the operator decides (issue 17): this run, when it waits with the form, else a form."""
+        from tasks.ui_links import DECISION_FORMS, decision_link
+
+        waits = reason_code in DECISION_FORMS and _deployed_run() and self.policy.disputes.decision_pause_minutes > 0
+        try:
+            return await decision_link(reason_code, waiting_run=current_flow_run_id() if waits else None)
+        except Exception as exc:  # a link is a help: never hold up the alert
+            get_run_logger().warning("no UI link for the alert: %r", exc)
+            return None
+
     async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True) -> None:
         """Hand the case to the operator: queue item + one alert email (grouped per reason)."""
         _, created = await records.open_review(self.db, case_id=self.case.id, reason_code=reason_code,
@@ -424,7 +435,8 @@ class CaseStep:
             await cases.add_event(self.db, self.case.id, "decision", f"operator alerted: {detail}")
         if created:
             try:
-                await send_operator_alert(self.case.id, reason_code,
-                                          msg.operator_context(self.case, self.policy, reason_code, detail, options))
+                link = await self._decision_link(reason_code)
+                await send_operator_alert(self.case.id, reason_code, msg.operator_context(
+                    self.case, self.policy, reason_code, detail, options, case_url=link))
             except AmbiguousEffect:
                 get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)

@@ -183,3 +183,51 @@ async def test_the_dispute_form_says_what_is_decided_with_the_facts_and_the_reco
     assert await asyncio.wait_for(run, 60) == "accepted"
     case = await cases.find_case(db, f"dispute:{STORE}:stripe:{dispute_id}")
     assert case is not None and case.data["operator_decision"] == "accept"
+
+
+async def _policy(tmp_path: Path, **store: Any) -> None:
+    from deployments.setup import DEFAULT_POLICY, load_policy
+
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    policy["store"].update(store)
+    policy.setdefault("refunds", {})["approval_threshold"] = "50"
+    policy.setdefault("disputes", {})["decision_pause_minutes"] = 0
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+    await load_policy(path)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+async def test_the_operator_alert_is_in_one_language_with_the_order_in_the_subject_and_a_link_to_the_form(
+        world: World, db: Any, tmp_path: Path, language: str) -> None:
+    """Through the SMTP server (aiosmtpd on loopback): the operator's language only, the order
+    number in the subject (no case id), human options (no raw "approve / partial amount"), and a
+    link to the deployment's form that names a deployment the Prefect server knows."""
+    from uuid import UUID
+
+    from prefect import get_client
+
+    await _policy(tmp_path, operator_language=language)
+    async with get_client() as client:  # the deployment `prefect deploy` registers (prefect.yaml)
+        flow_id = await client.create_flow_from_name("approve-refund")
+        deployment_id = await client.create_deployment(flow_id=flow_id, name="by-hand")
+    r = await world.cancel("#1001", "changed_mind")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "cancelling"
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy('#1001')}")
+    assert case is not None
+    (mail,) = world.mails("gerant@maison-lumiere.example")
+    subject, text, html = mail.subject or "", mail.text or "", mail.html or ""
+    assert "#1001" in subject and case.id not in subject and not re.search(r"[0-9a-f]{32}", subject)
+    own, other = (("Bonjour", "Montant à rembourser", "Approuver le remboursement", "Motif d'annulation"),
+                  ("Hello", "Amount to refund", "Approve the refund", "Cancellation reason"))[::1 if language == "fr"
+                                                                                                else -1]
+    for part in (text, html.replace("&#39;", "'")):
+        assert all(words in part for words in own), (own, part[:600])
+        assert not any(words in part for words in other), part[:600]
+        assert "- approve\n" not in part and "is above the approval threshold" not in part  # no raw output
+    (link,) = set(re.findall(r"https?://[^\s<>\"]+/deployments/deployment/[0-9a-f-]{36}/run", text))
+    linked = UUID(link.rsplit("/", 2)[-2])
+    assert linked == deployment_id
+    async with get_client() as client:
+        assert (await client.read_deployment(linked)).name == "by-hand"
+        assert link.startswith(str(client.api_url).removesuffix("/").removesuffix("/api"))
