@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pydantic import Field
 
 from domain.errors import IntegrationError
 from domain.inbound import RefundApprovalBody
+from domain.messages.context import human_reference
 from domain.money import Money
 from domain.policy import StorePolicy
 from flows import messages as msg
@@ -200,19 +202,52 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def timeline_key(case: Case) -> str:
+    """The case's timeline artifact, found by its order number in the UI's Artifacts search
+    (issue 17): `order-1011-return-timeline`; a case with no order (a dispute not tied to one)
+    keeps its id."""
+    name = re.sub(r"[^a-z0-9]+", "-", (case.order_name or "").lower()).strip("-")
+    return f"order-{name}-{case.kind}-timeline" if name else f"case-{case.id[:8]}-timeline"
+
+
+def deadline_label(kind: str, policy: StorePolicy | None) -> str:
+    """`supplier_answer:atelier-lyon` -> `supplier answer (Atelier Lyon Luminaires)`."""
+    base, _, who = kind.partition(":")
+    if who and policy is not None:
+        who = next((s.name for s in policy.suppliers if s.id == who), who)
+    return base.replace("_", " ") + (f" ({who})" if who else "")
+
+
 async def publish_timeline(case_id: str) -> None:
-    """A keyed markdown artifact: the case's whole story, updated each time it moves."""
+    """A keyed markdown artifact: the case's whole story, updated each time it moves; times in
+    the store's time zone, reasons and suppliers in words, keyed by the order number."""
+    from zoneinfo import ZoneInfo
+
+    from domain import operator_words as words
+
     db = runtime.db()
     case = await cases.get_case(db, case_id)
     events = await cases.timeline(db, case_id)
     ops = await operations.operations_for_case(db, case_id)
     msgs = await records.messages_for_case(db, case_id)
     dls = await deadlines.deadlines_for_case(db, case_id)
+    try:
+        policy: StorePolicy | None = await runtime.load_policy(case.store_id)
+    except Exception:  # no policy loaded: the story still shows, in UTC
+        policy = None
+    zone = policy.store.timezone if policy else "UTC"
+    tz = ZoneInfo(zone)
+    lang = words.lang_of(policy.store.operator_language if policy else "en")
+
+    def at(moment: Any, seconds: bool = False) -> str:
+        return f"{moment.astimezone(tz):%Y-%m-%d %H:%M:%S}" if seconds else f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+
+    reason = words.case_reason(case.kind, case.reason, lang)
     lines = [
         f"# {case.kind.title()} {case.order_name or ''} — {case.state}",
         "",
-        f"**Case** `{case.id}` · store `{case.store_id}` · customer {case.customer_first_name or ''} "
-        f"· reason `{case.reason}` · language `{case.language}`",
+        f"**Order** {case.order_name or '-'} · customer {case.customer_first_name or '-'} · reason "
+        f"{reason or '-'} · language {case.language} · times in {zone} · case `{case.id}`",
         "",
     ]
     if case.needs_operator_reason:
@@ -220,20 +255,21 @@ async def publish_timeline(case_id: str) -> None:
     open_dl = [d for d in dls if d.status == "open"]
     if open_dl:
         nxt = min(open_dl, key=lambda d: d.act_at)
-        lines += [f"**Next deadline:** {nxt.kind} due {nxt.due_at:%Y-%m-%d %H:%M} UTC "
-                  f"(acted on from {nxt.act_at:%Y-%m-%d %H:%M} UTC)", ""]
-    lines += ["## Timeline", "", "| when (UTC) | what | by |", "|---|---|---|"]
-    lines += [f"| {e.at:%Y-%m-%d %H:%M:%S} | {_cell(e.summary)} | {e.actor} |" for e in events]
+        lines += [f"**Next deadline:** {deadline_label(nxt.kind, policy)} due {at(nxt.due_at)} "
+                  f"(acted on from {at(nxt.act_at)}, {zone})", ""]
+    lines += ["## Timeline", "", f"| when ({zone}) | what | by |", "|---|---|---|"]
+    lines += [f"| {at(e.at, True)} | {_cell(e.summary)} | {e.actor} |" for e in events]
     lines += ["", "## Operations (outside effects)", "", "| operation | status | attempts | reference |",
               "|---|---|---|---|"]
-    lines += [f"| {o.kind} | {o.status} | {o.attempts} | {_cell(o.remote_id or '')} |" for o in ops]
-    lines += ["", "## Messages (communication log, M5)", "", "| when (UTC) | to | subject |", "|---|---|---|"]
-    lines += [f"| {m.at:%Y-%m-%d %H:%M} | {m.party} | {_cell(m.subject)} |" for m in msgs]
-    lines += ["", "## Deadlines", "", "| kind | due (UTC) | status |", "|---|---|---|"]
-    lines += [f"| {d.kind} | {d.due_at:%Y-%m-%d %H:%M} | {d.status} |" for d in dls]
+    lines += [f"| {o.kind} | {o.status} | {o.attempts} | {_cell(human_reference(o.remote_id) or '')} |"
+              for o in ops]
+    lines += ["", "## Messages (communication log, M5)", "", f"| when ({zone}) | to | subject |", "|---|---|---|"]
+    lines += [f"| {at(m.at)} | {m.party} | {_cell(m.subject)} |" for m in msgs]
+    lines += ["", "## Deadlines", "", f"| deadline | due ({zone}) | status |", "|---|---|---|"]
+    lines += [f"| {deadline_label(d.kind, policy)} | {at(d.due_at)} | {d.status} |" for d in dls]
     try:
         await acreate_markdown_artifact(
-            markdown="\n".join(lines), key=f"case-{case.id[:8]}-timeline",
+            markdown="\n".join(lines), key=timeline_key(case),
             description=f"{case.kind} {case.order_name}: timeline",
         )
     except Exception as exc:  # the artifact is a view; the ledger is the truth

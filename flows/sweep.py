@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
@@ -29,6 +30,7 @@ from domain.cases import CancellationState as S
 from domain.cases import CaseKind, DisputeState, OrderState, ReturnState, is_terminal
 from domain.deadlines import late_refund_surcharge
 from domain.money import Money
+from domain.policy import StorePolicy
 from flows.alerts import alert_operator
 from flows.cancellation import process_cancellation
 from flows.common import case_lock
@@ -347,25 +349,30 @@ async def restart_stalled_cases() -> int:
 async def publish_upcoming() -> int:
     now = utcnow()
     rows = await deadlines.upcoming_deadlines(runtime.db(), until=now + UPCOMING)
+    from flows.common import deadline_label
+
     try:
-        tz = (await runtime.load_policy()).store.timezone
+        policy: StorePolicy | None = await runtime.load_policy()
     except Exception:  # no policy loaded yet: the table still shows, in UTC
-        tz = "UTC"
+        policy = None
+    tz = policy.store.timezone if policy else "UTC"
+    zone = ZoneInfo(tz)
+    # Issue 17: times in the store's time zone, the columns that matter first (they fit 1366 px).
     table = [{
-        "due (UTC)": f"{d.due_at:%Y-%m-%d %H:%M}",
+        f"due ({tz})": f"{d.due_at.astimezone(zone):%Y-%m-%d %H:%M}",
         "in": _humanise(d.due_at - now),
-        "margin used": "YES" if d.act_at <= now else "",
-        "status": "with the operator" if d.status == "escalated" else d.status,
-        "deadline": d.kind,
         "case": f"{c.kind} {c.order_name or c.order_ref}",
-        "state": c.state,
+        "deadline": deadline_label(d.kind, policy),
         "action": d.action,
+        "status": "with the operator" if d.status == "escalated" else (
+            "acting now" if d.act_at <= now else d.status),
         "L242-4 (late refund)": _tier_now(d, now, tz),
     } for d, c in rows]
     try:
-        await acreate_table_artifact(table=table or [{"due (UTC)": "-", "deadline": "nothing due in 14 days"}],
+        await acreate_table_artifact(table=table or [{f"due ({tz})": "-", "deadline": "nothing due in 14 days"}],
                                      key="upcoming-deadlines",
-                                     description="Open deadlines due in the next 14 days, soonest first")
+                                     description=f"Open deadlines due in the next 14 days, soonest first "
+                                                 f"(times in {tz})")
     except Exception as exc:
         get_run_logger().warning("could not publish the deadlines artifact: %r", exc)
     return len(rows)

@@ -231,3 +231,44 @@ async def test_the_operator_alert_is_in_one_language_with_the_order_in_the_subje
     async with get_client() as client:
         assert (await client.read_deployment(linked)).name == "by-hand"
         assert link.startswith(str(client.api_url).removesuffix("/").removesuffix("/api"))
+
+
+async def _artifact(key: str) -> Any:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    assert found, f"no artifact {key}"
+    return max(found, key=lambda a: a.created).data
+
+
+async def test_labels_are_in_the_stores_time_zone_with_the_order_number_and_human_words(
+        world: World, db: Any) -> None:
+    """The timeline is found by its order number and shows Paris time, the reason and the supplier
+    in words; the deadlines table is in Paris time; the supplier's answer deadline is written in
+    Paris time, not UTC."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from flows.sweep import sweep_deadlines
+
+    r = await world.cancel("#1002", "delivery_too_slow")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    (supplier_mail,) = world.mails("commandes@atelier-lyon.example")
+    offset = datetime.now(ZoneInfo("Europe/Paris")).utcoffset()
+    assert offset is not None
+    hours = int(offset.total_seconds()) // 3600
+    assert f"(UTC+{hours:02d}:00)" in supplier_mail.text and "(UTC)" not in supplier_mail.text
+
+    timeline = await _artifact("order-1002-cancellation-timeline")
+    assert "times in Europe/Paris" in timeline and "when (Europe/Paris)" in timeline
+    assert "supplier answer (Atelier Lyon" in timeline and "supplier_answer:" not in timeline
+    assert "délai de livraison" in timeline and "delivery_too_slow" not in timeline
+
+    await sweep_deadlines(scope="inbox")
+    upcoming = await _artifact("upcoming-deadlines")
+    rows = json.loads(upcoming) if isinstance(upcoming, str) else upcoming
+    mine = [x for x in rows if x.get("case") == "cancellation #1002"]
+    assert mine and all(list(x)[:5] == ["due (Europe/Paris)", "in", "case", "deadline", "action"] for x in mine)
+    assert "supplier answer (Atelier Lyon Luminaires)" in {x["deadline"] for x in mine}
