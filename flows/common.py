@@ -30,7 +30,7 @@ from domain.money import Money
 from domain.policy import StorePolicy
 from flows import messages as msg
 from ledger import cases, deadlines, inbox, operations, records
-from ledger.models import Case, InboundEvent
+from ledger.models import Case, InboundEvent, utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.notify import send_customer_email, send_operator_alert
@@ -140,7 +140,8 @@ async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, min
     get_run_logger().warning(prompt)
     forget_orders()  # time passes while the run waits: what follows reads the order again
     if _deployed_run():
-        await cases.update_case(runtime.db(), case_id, data={"waiting_run": run_id, "waiting_key": key},
+        await cases.update_case(runtime.db(), case_id, data={"waiting_run": run_id, "waiting_key": key,
+                                                             "waiting_since": utcnow().isoformat()},
                                 summary="waiting for the operator's decision in the Prefect UI (suspended run)")
         return await asuspend_flow_run(wait_for_input=input_type, key=key)
     try:
@@ -332,7 +333,7 @@ class CaseStep:
         leaving = str(state) != self.case.state and self.case.data.get("waiting_run")
         if leaving:
             await release_waiting_run(self.case)
-            data = {**(data or {}), "waiting_run": None, "waiting_key": None}
+            data = {**(data or {}), "waiting_run": None, "waiting_key": None, "waiting_since": None}
         self.case = await cases.update_case(self.db, self.case.id, state=str(state), summary=summary, data=data,
                                             closed=closed, needs_operator_reason=needs_operator_reason)
 

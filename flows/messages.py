@@ -151,7 +151,8 @@ ALERT_TYPES = {
 # The alerts the operator_alert templates tell in the operator's words, with their own options
 # (domain/messages/templates/*/_operator.j2); any other code shows the options it was given.
 TEMPLATE_ALERTS = frozenset({
-    "dispute_appeal_possible", "dispute_decision", "dispute_evidence_incomplete", "dispute_no_channel",
+    "decision_timeout", "dispute_appeal_possible", "dispute_decision", "dispute_evidence_incomplete",
+    "dispute_no_channel",
     "dispute_submit_failed", "dispute_untied", "email_refused", "inspection_needed", "message_unconfirmed",
     "order_fraud_signals", "order_not_shipped", "place_replacement", "refund_approval", "refund_at_risk",
     "refund_failed", "refund_held_dispute", "refund_late", "refund_refused", "replacement_late",

@@ -272,3 +272,56 @@ async def test_labels_are_in_the_stores_time_zone_with_the_order_number_and_huma
     mine = [x for x in rows if x.get("case") == "cancellation #1002"]
     assert mine and all(list(x)[:5] == ["due (Europe/Paris)", "in", "case", "deadline", "action"] for x in mine)
     assert "supplier answer (Atelier Lyon Luminaires)" in {x["deadline"] for x in mine}
+
+
+async def test_a_form_nobody_answers_in_time_goes_back_to_the_queue_and_alerts(
+        world: World, db: Any, tmp_path: Path) -> None:
+    """decision_pause_minutes for a deployed run: the check withdraws the form (the suspended run
+    is cancelled), the review item stays open in the needs-review queue, the operator is told once
+    with a link to the deployment's form, and the case's legal refund deadline stays open for the
+    check."""
+    from datetime import timedelta
+    from uuid import UUID
+
+    from prefect import get_client
+    from prefect.states import Suspended
+
+    from flows.sweep import expire_ui_decisions
+    from ledger import deadlines
+    from ledger.models import utcnow
+
+    await _policy(tmp_path)  # threshold 50, no pause while the request is taken in
+    r = await world.cancel("#1001", "changed_mind")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "cancelling"
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy('#1001')}")
+    assert case is not None
+    async with get_client() as client:  # the suspended run a deployed run leaves, with its form
+        run = await client.create_flow_run(desk.approve_refund, parameters={"case_id": case.id},
+                                           state=Suspended())
+    await cases.update_case(db, case.id, data={"waiting_run": str(run.id), "waiting_key": f"refund-{case.id}",
+                                               "waiting_since": (utcnow() - timedelta(minutes=31)).isoformat()})
+    world.sandbox.smtp.clear()
+    from deployments.setup import DEFAULT_POLICY, load_policy  # now the policy gives a form 30 min
+
+    doc = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    doc["store"]["operator_language"] = "en"
+    doc.setdefault("refunds", {})["approval_threshold"] = "50"
+    doc.setdefault("disputes", {})["decision_pause_minutes"] = 30
+    (tmp_path / "p30.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    await load_policy(tmp_path / "p30.yaml")
+
+    assert await expire_ui_decisions() == 1
+    assert await expire_ui_decisions() == 0  # once
+    case = await cases.get_case(db, case.id)
+    assert not case.data.get("waiting_run") and not case.data.get("waiting_since")
+    async with get_client() as client:
+        state = (await client.read_flow_run(UUID(str(run.id)))).state
+    assert state is not None and state.is_cancelled()
+    (review,) = [x for x in await records.reviews_for_case(db, case.id) if x.reason_code == "refund_approval"]
+    assert review.status == "open"
+    assert any("no decision in the Prefect UI within 30 min" in e.summary for e in await cases.timeline(db, case.id))
+    (mail,) = world.mails("gerant@maison-lumiere.example")
+    assert "#1001" in (mail.subject or "") and "no decision in time" in (mail.subject or "")
+    assert "/deployments" in (mail.text or "")
+    legal = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund"]
+    assert legal and legal[0].status == "open"
