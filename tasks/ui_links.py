@@ -7,6 +7,7 @@ there); every other one links to the form of its deployment (Run -> Custom run).
 from __future__ import annotations
 
 import logging
+import os
 
 log = logging.getLogger("aftersales.ui_links")
 
@@ -21,12 +22,15 @@ REVIEW_FORM = "decide-review/by-hand"
 
 
 def ui_url() -> str | None:
-    try:
-        from prefect.settings import PREFECT_UI_URL
+    """`PREFECT_UI_URL`, else what Prefect derives from `PREFECT_API_URL`."""
+    url = os.environ.get("PREFECT_UI_URL")
+    if not url:
+        try:
+            from prefect.settings import PREFECT_UI_URL
 
-        url = PREFECT_UI_URL.value()
-    except Exception:  # no Prefect settings: no link, the mail still goes
-        return None
+            url = PREFECT_UI_URL.value()
+        except Exception:  # no Prefect settings: no link, the mail still goes
+            return None
     return str(url).rstrip("/") if url else None
 
 
