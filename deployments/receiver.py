@@ -68,7 +68,7 @@ from integrations.shopify.webhooks import verify_webhook
 from integrations.vendor_settings import MissingSecrets, VendorSettings
 from ledger import cases, inbox, operations, privacy, records
 from ledger.models import InboundEvent, utcnow
-from tasks import runtime
+from tasks import operator_inbox, runtime
 from tasks.inbox import emit_one, flush_inbox
 from tasks.reports import report_file, report_index
 
@@ -724,12 +724,9 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     async def _store_decision(request: Request, background: BackgroundTasks, topic: str, body: BaseModel,
                               resource_id: str, *, order_ref: str | None = None) -> Accepted:
         """An operator's decision, stored once (the same decision twice is a duplicate) and emitted."""
-        stored = body.model_dump_json()
-        row, created = await inbox.store_inbound(
-            runtime.db(), source="operator", delivery_id=hashlib.sha256(stored.encode()).hexdigest(), topic=topic,
-            store_id=runtime.store_id(), order_ref=order_ref, body=stored, headers=_kept_headers(request),
-            http_status=202, event_name=EVENT_NAMES[("operator", topic)], resource_id=resource_id,
-        )
+        row, created = await operator_inbox.store_operator_event(
+            topic, body, delivery_id=operator_inbox.decision_delivery_id(body), headers=_kept_headers(request),
+            order_ref=order_ref, resource_id=resource_id)
         if created:
             background.add_task(_emit_later, row)
         return Accepted(status="received" if created else "duplicate", event_id=row.id)
@@ -741,7 +738,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         body, _, rejected = await _parse("operator", "dispute.decision", request, DisputeDecisionBody)
         if body is None:
             return rejected
-        return await _store_decision(request, background, "dispute.decision", body, f"dispute.case.{body.case_id}")
+        return await _store_decision(request, background, "dispute.decision", body,
+                                     operator_inbox.dispute_decision_resource(body.case_id))
 
     @app.post("/operator/order-reviews", include_in_schema=False, status_code=202, response_model=Accepted,
               dependencies=[Depends(operator)])
@@ -750,7 +748,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         body, _, rejected = await _parse("operator", "order.review", request, OrderReviewBody)
         if body is None:
             return rejected
-        return await _store_decision(request, background, "order.review", body, f"store.order.case.{body.case_id}")
+        return await _store_decision(request, background, "order.review", body,
+                                     operator_inbox.order_review_resource(body.case_id))
 
     @app.post("/operator/refund-approvals", include_in_schema=False, status_code=202, response_model=Accepted,
               responses={404: {}},
@@ -760,15 +759,12 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         body, raw, rejected = await _parse("operator", "refund.approval", request, RefundApprovalBody)
         if body is None:
             return rejected
-        try:
-            case = await cases.get_case(runtime.db(), body.case_id)
-        except LookupError:
-            case = None
-        if case is None or case.kind not in (CaseKind.CANCELLATION, CaseKind.RETURN):
+        target = await operator_inbox.refund_approval_target(body.case_id)
+        if target is None:
             return await _reject("operator", "refund.approval", raw, request, 404,
                                  "no cancellation or return case with this id")
-        return await _store_decision(request, background, f"refund.approval.{case.kind}", body,
-                                     order_resource_id(case.order_ref or f"case.{case.id}"), order_ref=case.order_ref)
+        case, topic, resource_id = target
+        return await _store_decision(request, background, topic, body, resource_id, order_ref=case.order_ref)
 
     @app.get("/operator/reviews", include_in_schema=False, dependencies=[Depends(operator)])
     async def reviews() -> list[dict[str, Any]]:

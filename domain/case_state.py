@@ -29,6 +29,7 @@ class CaseData(BaseModel):
     # a run suspended for the operator's form in the Prefect UI (flows/common.ask_in_the_ui)
     waiting_run: str | None = None
     waiting_key: str | None = None
+    waiting_since: str | None = None  # when the form was offered (decision_pause_minutes, flows/sweep.py)
 
     @classmethod
     def load(cls, data: dict[str, Any] | None) -> Self:

@@ -225,6 +225,8 @@ class StoreInfo(_Strict):
     support_email: str
     sender_email: str
     operator_email: str
+    # The operator's language (issue 17): alerts, Resume forms. One language per operator.
+    operator_language: Literal["fr", "en"] = "fr"
     website: str | None = None
     signature_fr: str | None = None
     signature_en: str | None = None

@@ -203,6 +203,9 @@ class CaseFacts(_Frozen):
     deadlines: list[DeadlineFact] = Field(default_factory=list)
     supplier_credits: list[Dated] = Field(default_factory=list)  # what suppliers credited back
     dispute: DisputeFacts | None = None
+    # A cancellation the store stopped before anything shipped (C3, C5): its refund gives back a
+    # payment for goods never sent, not money lost (issue 17, NET_LOSS_DEFINITION).
+    never_shipped: bool = False
 
     @property
     def order(self) -> str:
@@ -313,13 +316,22 @@ class DisputeRow(_Frozen):
     recovery_rate: DecimalStr | None  # recovered / disputed
 
 
+NET_LOSS_DEFINITION = (
+    "Net loss, as the accountant counts it: the refunds made (return postage included) minus what was never "
+    "paid out (the refund of an order cancelled before it shipped gives back a payment for goods never sent; "
+    "the supplier's credit for such an order only repays the supplier's price, so both are left out), minus what "
+    "suppliers credited back on goods that did ship, plus disputes lost or accepted and dispute fees.")
+
+
 class LossRow(_Frozen):
-    """What a case cost in the period: refunded + disputes lost + fees - supplier credits."""
+    """What a case cost in the period (NET_LOSS_DEFINITION): refunded - never paid out + disputes
+    lost + fees - supplier credits."""
 
     order: str
     process: str
     reason: str
     refunded: Money
+    never_paid_out: Money
     dispute_lost: Money
     fees: Money
     supplier_credit: Money
@@ -331,6 +343,7 @@ class LossTotal(_Frozen):
     process: str
     cases: int
     refunded: Money
+    never_paid_out: Money
     dispute_lost: Money
     fees: Money
     supplier_credit: Money
@@ -576,8 +589,12 @@ def _loss_items(case: CaseFacts, period: Period) -> list[tuple[str, Money, tuple
     """What the case cost or recovered in the period: (LossRow field, amount, the amount's key)."""
     items = [("refunded", r.amount, (case.case_id, f"refund {i}"))
              for i, r in enumerate(case.refunds) if period.holds(r.at)]
-    items += [("supplier_credit", c.amount, (case.case_id, f"credit {i}"))
-              for i, c in enumerate(case.supplier_credits) if period.holds(c.at)]
+    if case.never_shipped:  # a payment given back for goods never sent: not a loss
+        items += [("never_paid_out", r.amount, (case.case_id, f"refund {i}"))
+                  for i, r in enumerate(case.refunds) if period.holds(r.at)]
+    else:  # the supplier's credit for an order that never shipped only repays its price: left out with it
+        items += [("supplier_credit", c.amount, (case.case_id, f"credit {i}"))
+                  for i, c in enumerate(case.supplier_credits) if period.holds(c.at)]
     if case.dispute is not None and case.outcome is not None and period.holds(case.closed_at):
         if case.outcome in LOST:
             items.append(("dispute_lost", case.dispute.amount, (case.case_id, "dispute")))
@@ -592,13 +609,15 @@ def _losses(cases: Sequence[CaseFacts], period: Period, till: _Till) -> list[Los
         items = _loss_items(case, period)
         if not items:
             continue
-        sums = {field: till.zero() for field in ("refunded", "dispute_lost", "fees", "supplier_credit")}
+        sums = {field: till.zero() for field in ("refunded", "never_paid_out", "dispute_lost", "fees",
+                                                  "supplier_credit")}
         for field, amount, key in items:
             sums[field] = till.add(sums[field], amount, key)
         rows.append(LossRow(order=case.order, process=case.kind.value, reason=case.reason, **sums,
-                            net=sums["refunded"] + sums["dispute_lost"] + sums["fees"] - sums["supplier_credit"],
+                            net=sums["refunded"] - sums["never_paid_out"] + sums["dispute_lost"] + sums["fees"]
+                            - sums["supplier_credit"],
                             not_summed=[f"{field.replace('_', ' ')} {amount}" for field, amount, _ in items
-                                        if amount.currency != till.currency]))
+                                        if amount.currency != till.currency and field != "never_paid_out"]))
     return sorted(rows, key=lambda r: (-r.net.amount, r.process, r.order))
 
 
@@ -608,8 +627,8 @@ def _loss_totals(rows: Sequence[LossRow], currency: str) -> list[LossTotal]:
             return sum((getattr(r, field) for r in mine), Money.zero(currency))
 
         return LossTotal(process=process, cases=len(mine), refunded=add("refunded"),
-                         dispute_lost=add("dispute_lost"), fees=add("fees"), supplier_credit=add("supplier_credit"),
-                         net=add("net"))
+                         never_paid_out=add("never_paid_out"), dispute_lost=add("dispute_lost"), fees=add("fees"),
+                         supplier_credit=add("supplier_credit"), net=add("net"))
 
     processes = [k.value for k in PROCESSES if any(r.process == k.value for r in rows)]
     return [*(total(p, [r for r in rows if r.process == p]) for p in processes), total(ALL, rows)]
@@ -671,8 +690,9 @@ def build_report(cases: Iterable[CaseFacts], period: Period, *, sales: Sequence[
     disputes = _disputes(every, period, till)
     losses = _losses(every, period, till)
     if till.skipped:
-        notes.append(f"{len(till.skipped)} amounts in another currency than {policy.currency} are counted "
-                     "but not summed")
+        n = len(till.skipped)
+        notes.append(f"{n} amount{'s' if n > 1 else ''} in another currency than {policy.currency} "
+                     f"{'are' if n > 1 else 'is'} counted but not summed (see the losses table)")
     return Report(
         period=period, currency=policy.currency, weeks=[w.label for w in weeks],
         opened={k.value: sum(1 for c in opened if c.kind == k) for k in PROCESSES},
@@ -755,6 +775,7 @@ def summary(report: Report) -> Table:
         ["dispute recovery rate", _pct(everything.recovery_rate) if everything else "", "K7"],
     ]
     rows += [[f"net loss ({t.process}, {c})", _cash(t.net), "A1"] for t in report.loss_totals]
+    rows.append(["net loss: definition", NET_LOSS_DEFINITION, "A1"])
     rows += [["products to fix", str(len(report.products_to_fix)), "R9"],
              ["suppliers to question", str(len(report.suppliers_to_question)), "A1"]]
     rows += [["note", note, ""] for note in report.notes]
@@ -802,13 +823,16 @@ def tables(report: Report) -> list[Table]:
               rows=[[d.reason, str(d.decided), str(d.won), str(d.lost), str(d.accepted), _pct(d.win_rate),
                      _cash(d.disputed), _cash(d.recovered), _pct(d.recovery_rate)] for d in report.disputes]),
         Table(name="losses", title="Net loss per case (A1)",
-              columns=["order", "process", "reason", f"refunded ({c})", f"disputes lost ({c})", f"fees ({c})",
-                       f"supplier credit ({c})", f"net ({c})", "not summed (another currency)"],
-              rows=[[r.order, r.process, r.reason, _cash(r.refunded), _cash(r.dispute_lost), _cash(r.fees),
+              columns=["order", "process", "reason", f"refunded ({c})", f"never paid out ({c})",
+                       f"disputes lost ({c})", f"fees ({c})", f"supplier credit ({c})", f"net ({c})",
+                       "not summed (another currency)"],
+              rows=[[r.order, r.process, r.reason, _cash(r.refunded), _cash(r.never_paid_out), _cash(r.dispute_lost),
+                     _cash(r.fees),
                      _cash(r.supplier_credit), _cash(r.net), "; ".join(r.not_summed)] for r in report.losses]),
         Table(name="loss_totals", title="Net loss per process (A1)",
-              columns=["process", "cases", f"refunded ({c})", f"disputes lost ({c})", f"fees ({c})",
-                       f"supplier credit ({c})", f"net ({c})"],
-              rows=[[t.process, str(t.cases), _cash(t.refunded), _cash(t.dispute_lost), _cash(t.fees),
+              columns=["process", "cases", f"refunded ({c})", f"never paid out ({c})", f"disputes lost ({c})",
+                       f"fees ({c})", f"supplier credit ({c})", f"net ({c})"],
+              rows=[[t.process, str(t.cases), _cash(t.refunded), _cash(t.never_paid_out), _cash(t.dispute_lost),
+                     _cash(t.fees),
                      _cash(t.supplier_credit), _cash(t.net)] for t in report.loss_totals]),
     ]

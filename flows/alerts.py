@@ -90,7 +90,7 @@ async def alert_operator() -> dict[str, int]:
     # One digest per distinct content and day: repeats within a day are grouped, not resent.
     key = hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()[:16]
     policy = await runtime.load_policy()
-    lang = language_of(policy.store.default_language)
+    lang = language_of(policy.store.operator_language)  # one language per operator (issue 17)
     try:
         await deliver_email(
             case_id=None, natural_key=f"email:operator:digest:{now:%Y-%m-%d}:{key}", party="operator",

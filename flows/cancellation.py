@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow
 
@@ -35,6 +36,7 @@ from domain.inbound import (
     SupplierReplyBody,
 )
 from domain.messages import pick_language
+from domain.messages.context import reason_label
 from domain.money import Money
 from domain.orders import Order
 from domain.policy import CancellationReason, StorePolicy, SupplierChannelKind
@@ -192,7 +194,8 @@ async def _intake_customer_request(event_id: str, store: str, policy: StorePolic
     elif not created:
         await cases.add_event(db, case.id, "inbound", "the customer asked again; the case is already open")
     else:
-        await cases.add_event(db, case.id, "inbound", f"customer request: {body.reason.value}",
+        said = reason_label(body.reason, "en") or body.reason.value  # in words, not the code (issue 17)
+        await cases.add_event(db, case.id, "inbound", f"customer request: {said}",
                               {"message": body.message or ""}, actor="customer")
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
     return case.id
@@ -442,7 +445,8 @@ def _supplier_request(step: Step, order: Order, supplier_id: str, line_item_ids:
         reason_text=reason, reply_to=step.policy.store.support_email,
         ship_to_city=order.shipping_address.city if order.shipping_address else None,
         ship_to_country=order.shipping_address.country_code if order.shipping_address else None,
-        full_order=step.plan.kind != PlanKind.PARTIAL, answer_by=answer_by,
+        full_order=step.plan.kind != PlanKind.PARTIAL,
+        answer_by=answer_by.astimezone(ZoneInfo(step.policy.store.timezone)),  # the store's time, never UTC
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,14 +27,16 @@ from domain.case_state import CaseData
 from domain.deadlines import DeadlineStatus
 from domain.errors import IntegrationError
 from domain.inbound import RefundApprovalBody
+from domain.messages.context import human_reference
 from domain.money import Money
 from domain.policy import StorePolicy
 from flows import messages as msg
 from ledger import cases, deadlines, inbox, operations, records
-from ledger.models import Case, InboundEvent
+from ledger.models import Case, InboundEvent, utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.notify import send_customer_email, send_operator_alert
+from tasks.operator_inbox import recorded_by_id
 from tasks.store import forget_orders
 
 LOCK_TTL = timedelta(minutes=10)
@@ -115,7 +118,7 @@ async def take_inbound(inbound_event_id: str) -> tuple[Inbound | None, str | Non
 
 
 async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, minutes: int,
-                        prompt: str) -> _Input | None:
+                        prompt: str, description: str | None = None, **defaults: Any) -> _Input | None:
     """The operator's typed decision in the Prefect UI: the run waits with a form.
 
     A deployment's run is *suspended*: its process exits and holds no worker slot; the operator's
@@ -124,7 +127,12 @@ async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, min
     decision that comes another way (the operator endpoint, the deadline check) cancels it.
     Elsewhere (a flow called directly) the run pauses in process, at most `minutes`. Deadlines
     never live here: the case's deadline rows keep them (promise 3). None when there is no run,
-    when the policy sets no pause (`minutes` 0), or when nobody answered in time."""
+    when the policy sets no pause (`minutes` 0), or when nobody answered in time.
+
+    `description` (markdown) is shown above the form: what is decided, the facts, the rule's
+    recommendation (issue 17); `defaults` pre-fill its fields (the recommendation)."""
+    if description is not None or defaults:
+        input_type = input_type.with_initial_data(description=description, **defaults)
     run_id = current_flow_run_id()
     if minutes <= 0 or run_id is None or _subflow():
         return None  # the deadline check's own runs never wait for anyone
@@ -134,7 +142,8 @@ async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, min
     get_run_logger().warning(prompt)
     forget_orders()  # time passes while the run waits: what follows reads the order again
     if _deployed_run():
-        await cases.update_case(runtime.db(), case_id, data={"waiting_run": run_id, "waiting_key": key},
+        await cases.update_case(runtime.db(), case_id, data={"waiting_run": run_id, "waiting_key": key,
+                                                             "waiting_since": utcnow().isoformat()},
                                 summary="waiting for the operator's decision in the Prefect UI (suspended run)")
         return await asuspend_flow_run(wait_for_input=input_type, key=key)
     try:
@@ -196,19 +205,52 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def timeline_key(case: Case) -> str:
+    """The case's timeline artifact, found by its order number in the UI's Artifacts search
+    (issue 17): `order-1011-return-timeline`; a case with no order (a dispute not tied to one)
+    keeps its id."""
+    name = re.sub(r"[^a-z0-9]+", "-", (case.order_name or "").lower()).strip("-")
+    return f"order-{name}-{case.kind}-timeline" if name else f"case-{case.id[:8]}-timeline"
+
+
+def deadline_label(kind: str, policy: StorePolicy | None) -> str:
+    """`supplier_answer:atelier-lyon` -> `supplier answer (Atelier Lyon Luminaires)`."""
+    base, _, who = kind.partition(":")
+    if who and policy is not None:
+        who = next((s.name for s in policy.suppliers if s.id == who), who)
+    return base.replace("_", " ") + (f" ({who})" if who else "")
+
+
 async def publish_timeline(case_id: str) -> None:
-    """A keyed markdown artifact: the case's whole story, updated each time it moves."""
+    """A keyed markdown artifact: the case's whole story, updated each time it moves; times in
+    the store's time zone, reasons and suppliers in words, keyed by the order number."""
+    from zoneinfo import ZoneInfo
+
+    from domain import operator_words as words
+
     db = runtime.db()
     case = await cases.get_case(db, case_id)
     events = await cases.timeline(db, case_id)
     ops = await operations.operations_for_case(db, case_id)
     msgs = await records.messages_for_case(db, case_id)
     dls = await deadlines.deadlines_for_case(db, case_id)
+    try:
+        policy: StorePolicy | None = await runtime.load_policy(case.store_id)
+    except Exception:  # no policy loaded: the story still shows, in UTC
+        policy = None
+    zone = policy.store.timezone if policy else "UTC"
+    tz = ZoneInfo(zone)
+    lang = words.lang_of(policy.store.operator_language if policy else "en")
+
+    def at(moment: Any, seconds: bool = False) -> str:
+        return f"{moment.astimezone(tz):%Y-%m-%d %H:%M:%S}" if seconds else f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+
+    reason = words.case_reason(case.kind, case.reason, lang)
     lines = [
         f"# {case.kind.title()} {case.order_name or ''} — {case.state}",
         "",
-        f"**Case** `{case.id}` · store `{case.store_id}` · customer {case.customer_first_name or ''} "
-        f"· reason `{case.reason}` · language `{case.language}`",
+        f"**Order** {case.order_name or '-'} · customer {case.customer_first_name or '-'} · reason "
+        f"{reason or '-'} · language {case.language} · times in {zone} · case `{case.id}`",
         "",
     ]
     if case.needs_operator_reason:
@@ -216,20 +258,21 @@ async def publish_timeline(case_id: str) -> None:
     open_dl = [d for d in dls if d.status == DeadlineStatus.OPEN]
     if open_dl:
         nxt = min(open_dl, key=lambda d: d.act_at)
-        lines += [f"**Next deadline:** {nxt.kind} due {nxt.due_at:%Y-%m-%d %H:%M} UTC "
-                  f"(acted on from {nxt.act_at:%Y-%m-%d %H:%M} UTC)", ""]
-    lines += ["## Timeline", "", "| when (UTC) | what | by |", "|---|---|---|"]
-    lines += [f"| {e.at:%Y-%m-%d %H:%M:%S} | {_cell(e.summary)} | {e.actor} |" for e in events]
+        lines += [f"**Next deadline:** {deadline_label(nxt.kind, policy)} due {at(nxt.due_at)} "
+                  f"(acted on from {at(nxt.act_at)}, {zone})", ""]
+    lines += ["## Timeline", "", f"| when ({zone}) | what | by |", "|---|---|---|"]
+    lines += [f"| {at(e.at, True)} | {_cell(e.summary)} | {e.actor} |" for e in events]
     lines += ["", "## Operations (outside effects)", "", "| operation | status | attempts | reference |",
               "|---|---|---|---|"]
-    lines += [f"| {o.kind} | {o.status} | {o.attempts} | {_cell(o.remote_id or '')} |" for o in ops]
-    lines += ["", "## Messages (communication log, M5)", "", "| when (UTC) | to | subject |", "|---|---|---|"]
-    lines += [f"| {m.at:%Y-%m-%d %H:%M} | {m.party} | {_cell(m.subject)} |" for m in msgs]
-    lines += ["", "## Deadlines", "", "| kind | due (UTC) | status |", "|---|---|---|"]
-    lines += [f"| {d.kind} | {d.due_at:%Y-%m-%d %H:%M} | {d.status} |" for d in dls]
+    lines += [f"| {o.kind} | {o.status} | {o.attempts} | {_cell(human_reference(o.remote_id) or '')} |"
+              for o in ops]
+    lines += ["", "## Messages (communication log, M5)", "", f"| when ({zone}) | to | subject |", "|---|---|---|"]
+    lines += [f"| {at(m.at)} | {m.party} | {_cell(m.subject)} |" for m in msgs]
+    lines += ["", "## Deadlines", "", f"| deadline | due ({zone}) | status |", "|---|---|---|"]
+    lines += [f"| {deadline_label(d.kind, policy)} | {at(d.due_at)} | {d.status} |" for d in dls]
     try:
         await acreate_markdown_artifact(
-            markdown="\n".join(lines), key=f"case-{case.id[:8]}-timeline",
+            markdown="\n".join(lines), key=timeline_key(case),
             description=f"{case.kind} {case.order_name}: timeline",
         )
     except Exception as exc:  # the artifact is a view; the ledger is the truth
@@ -253,8 +296,8 @@ class RefundApproval(RunInput):
     decision: Literal["approve", "partial", "refuse"] = Field(
         description="approve: refund as computed; partial: refund `amount` instead; refuse: aftersales does not "
                     "refund (you handle it; the legal refund date stays on the case)")
-    amount: Decimal | None = Field(default=None, gt=0, description="for partial: the amount to refund")
-    note: str | None = Field(default=None, max_length=2000, description="why (kept on the case)")
+    amount: float = Field(default=0.0, ge=0, description="for partial only: the amount to refund")
+    note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
 
 
 async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str) -> str | None:
@@ -266,7 +309,7 @@ async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str)
         await inbox.finish_inbound(db, event_id, status="rejected", error=f"no open {kind} case with this id")
         return None
     approval = RefundApprovalBody.model_validate(body).model_dump(mode="json", exclude={"case_id"})
-    await records.decide_open_reviews(db, case.id, "refund_approval", decided_by="operator (endpoint)",
+    await records.decide_open_reviews(db, case.id, "refund_approval", decided_by=await recorded_by_id(event_id),
                                       decision=approval)
     await cases.update_case(db, case.id, data={"refund_approval": approval}, actor="operator",
                             summary=f"the operator decided on the refund: {approval['decision']}"
@@ -300,7 +343,7 @@ class CaseStep:
         leaving = str(state) != self.case.state and self.case.data.get("waiting_run")
         if leaving:
             await release_waiting_run(self.case)
-            data = {**(data or {}), "waiting_run": None, "waiting_key": None}
+            data = {**(data or {}), "waiting_run": None, "waiting_key": None, "waiting_since": None}
         if data:
             data = self.data_model.checked(data)
         self.case = await cases.update_case(self.db, self.case.id, state=str(state), summary=summary, data=data,
@@ -364,7 +407,9 @@ class CaseStep:
                 RefundApproval, case_id=self.case.id, key=f"refund-{self.case.id}",
                 minutes=self.policy.disputes.decision_pause_minutes,
                 prompt=f"{self.case.kind} {self.case.order_name}: refund of {estimate.format('en')} waits for your "
-                       "approval. Resume this run with your decision.")
+                       "approval. Resume this run with your decision.",
+                description=await self._refund_form(estimate, threshold, partial_allowed), decision="approve",
+                amount=float(estimate.amount))
             if choice is None:
                 return None
             approval = await self._record_approval(choice, "in the Prefect UI")
@@ -379,10 +424,30 @@ class CaseStep:
                                ["refund by hand in Shopify", "close the case"])
         return None
 
+    async def _refund_form(self, estimate: Money, threshold: Decimal, partial_allowed: bool) -> str:
+        """What the operator sees above the form (issue 17)."""
+        from zoneinfo import ZoneInfo
+
+        from domain import operator_words as words
+
+        lang = words.lang_of(self.policy.store.operator_language)
+        legal = [d for d in await deadlines.deadlines_for_case(self.db, self.case.id)
+                 if d.kind == "legal_refund" and d.status == "open"]
+        tz = ZoneInfo(self.policy.store.timezone)
+        return words.refund_form(
+            lang, kind=self.case.kind, order_name=self.case.order_name or str(self.case.order_ref or "?"),
+            customer=self.case.customer_first_name, amount=estimate, threshold=threshold,
+            reason=words.case_reason(self.case.kind, self.case.reason, lang),
+            legal_date=f"{legal[0].due_at.astimezone(tz):%d/%m/%Y} ({self.policy.store.timezone})" if legal else None,
+            partial_allowed=partial_allowed)
+
     async def _record_approval(self, choice: RefundApproval, where: str) -> dict[str, Any]:
-        approval = choice.model_dump(mode="json")
+        amount = Decimal(str(choice.amount)).quantize(Decimal("0.01")) if choice.decision == "partial" \
+            and choice.amount > 0 else None
+        approval = {"decision": choice.decision, "amount": str(amount) if amount else None,
+                    "note": choice.note.strip() or None}
         await self.remember(f"the operator decided {where}: {choice.decision}"
-                            + (f" {choice.amount}" if choice.amount else "")
+                            + (f" {amount}" if amount else "")
                             + (f" ({choice.note})" if choice.note else ""), refund_approval=approval)
         await records.decide_open_reviews(self.db, self.case.id, "refund_approval", decided_by="operator",
                                           decision=approval)
@@ -399,6 +464,17 @@ class CaseStep:
                                ["let the dispute settle the money", "refund once the dispute is closed"])
         return True
 
+    async def _decision_link(self, reason_code: str) -> str | None:
+        """Where the operator decides (issue 17): this run, when it waits with the form, else a form."""
+        from tasks.ui_links import DECISION_FORMS, decision_link
+
+        waits = reason_code in DECISION_FORMS and _deployed_run() and self.policy.disputes.decision_pause_minutes > 0
+        try:
+            return await decision_link(reason_code, waiting_run=current_flow_run_id() if waits else None)
+        except Exception as exc:  # a link is a help: never hold up the alert
+            get_run_logger().warning("no UI link for the alert: %r", exc)
+            return None
+
     async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True) -> None:
         """Hand the case to the operator: queue item + one alert email (grouped per reason)."""
         _, created = await records.open_review(self.db, case_id=self.case.id, reason_code=reason_code,
@@ -409,7 +485,8 @@ class CaseStep:
             await cases.add_event(self.db, self.case.id, "decision", f"operator alerted: {detail}")
         if created:
             try:
-                await send_operator_alert(self.case.id, reason_code,
-                                          msg.operator_context(self.case, self.policy, reason_code, detail, options))
+                link = await self._decision_link(reason_code)
+                await send_operator_alert(self.case.id, reason_code, msg.operator_context(
+                    self.case, self.policy, reason_code, detail, options, case_url=link))
             except AmbiguousEffect:
                 get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)

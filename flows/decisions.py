@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
@@ -47,11 +48,19 @@ class DecisionRefused(ValueError):
     """The decision cannot be taken as given; the message says what to do instead."""
 
 
+# The deployment whose form takes each typed decision (flows/operator_actions.py, issue 17).
+TYPED_FORMS = {
+    "dispute_decision": "decide-dispute/by-hand",
+    "order_fraud_signals": "review-held-order/by-hand",
+    "refund_approval": "approve-refund/by-hand",
+}
+
+
 def how_to_decide(review: ReviewItem, case_waits_in_a_run: bool) -> str:
     if review.reason_code in TYPED_DECISIONS:
-        form = "Resume the case's suspended run (its form), or " if case_waits_in_a_run else ""
-        return f"{form}{TYPED_DECISIONS[review.reason_code]}"
-    return "run decide-review/by-hand with this review id"
+        form = "Resume the case's waiting run, or " if case_waits_in_a_run else ""
+        return f"{form}run {TYPED_FORMS[review.reason_code]} (case id in the detail)"
+    return "run decide-review/by-hand with the review id"
 
 
 def _option(review: ReviewItem, decision: str) -> str:
@@ -137,6 +146,11 @@ async def publish_reviews() -> int:
     db = runtime.db()
     now = utcnow()
     rows = []
+    try:
+        zone = (await runtime.load_policy()).store.timezone
+    except Exception:  # no policy loaded yet: UTC
+        zone = "UTC"
+    tz = ZoneInfo(zone)
     for review in await records.open_reviews(db):
         case = None
         if review.case_id:
@@ -145,21 +159,24 @@ async def publish_reviews() -> int:
             except LookupError:
                 case = None
         waiting = now - review.created_at
+        # Issue 17: the columns that matter first and short, so that they fit a 1366 px screen; the
+        # whole detail is on the case's own timeline artifact (order-<number>-<kind>-timeline).
+        detail = review.detail if len(review.detail) <= 90 else review.detail[:87].rstrip() + "…"
+        if review.reason_code in TYPED_DECISIONS and case is not None:
+            detail = f"case id {case.id} · {detail}"
         rows.append({
-            "waiting since (UTC)": f"{review.created_at:%Y-%m-%d %H:%M}",
-            "waiting": _humanise(waiting),
             "case": f"{case.kind} {case.order_name or case.order_ref or ''}".strip() if case else "-",
-            "state": case.state if case else "-",
-            "reason": review.reason_code,
-            "options": " | ".join(review.options),
+            "reason": review.reason_code.replace("_", " "),
             "how to decide": how_to_decide(review, bool(case and case.data.get("waiting_run"))),
             "review id": review.id,
-            "detail": review.detail[:300],
+            "waiting": f"{_humanise(waiting)} (since {review.created_at.astimezone(tz):%d/%m %H:%M})",
+            "options": " | ".join(review.options),
+            "detail": detail,
         })
     try:
         await acreate_table_artifact(
-            table=rows or [{"waiting since (UTC)": "-", "reason": "nothing needs you"}], key="needs-review",
-            description="What needs the operator: every open review item, oldest first")
+            table=rows or [{"case": "-", "reason": "nothing needs you"}], key="needs-review",
+            description=f"What needs the operator: every open review item, oldest first (times in {zone})")
     except Exception as exc:  # a view: the ledger's review_item rows are the queue
         get_run_logger().warning("could not publish the needs-review artifact: %r", exc)
     return len(rows)

@@ -70,6 +70,7 @@ from tasks.disputes import (
     submit_evidence,
 )
 from tasks.effects import EffectFailed
+from tasks.operator_inbox import recorded_by_id
 from tasks.store import find_shopify_order, find_shopify_order_by_payment, read_shopify_order
 
 KIND = CaseKind.DISPUTE.value
@@ -169,7 +170,7 @@ async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> s
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open dispute case with this id")
         return None
     decision = str(body.get("decision"))
-    await records.decide_open_reviews(db, case.id, "dispute_decision", decided_by="operator (endpoint)",
+    await records.decide_open_reviews(db, case.id, "dispute_decision", decided_by=await recorded_by_id(event_id),
                                       decision={"decision": decision, "note": body.get("note")})
     await cases.update_case(db, case.id, data={"operator_decision": decision}, actor="operator",
                             summary=f"the operator decided: {decision}" + (f" ({body['note']})" if body.get("note")
@@ -336,7 +337,27 @@ class DisputeChoice(RunInput):
     """The operator's decision, typed in the Prefect UI (the paused run's form)."""
 
     decision: Literal["contest", "accept"] = Field(description="contest: send the evidence; accept: close it")
-    note: str | None = Field(default=None, max_length=2000, description="why (kept on the case)")
+    note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
+
+
+def _dispute_form(step: Step, decision: DisputeDecision) -> str:
+    """What the operator sees above the form: the facts and the recommendation in words (issue 17)."""
+    from zoneinfo import ZoneInfo
+
+    from domain import operator_words as words
+
+    lang = words.lang_of(step.policy.store.operator_language)
+    view, tz = step.view, ZoneInfo(step.policy.store.timezone)
+    due = f"{view.due.astimezone(tz):%d/%m/%Y %H:%M}" if view.due else (
+        f"{view.due_date:%d/%m/%Y}" if view.due_date else None)
+    advice = words.dispute_advice(decision.recommended.value, decision.win_chance, decision.expected_value,
+                                  view.amount, lang, refunded_in_full=decision.why.startswith("already refunded"),
+                                  no_tracking=decision.why.startswith("not received and no tracking"))
+    return words.dispute_form(
+        lang, order_name=step.case.order_name or "?", customer=step.case.customer_first_name, disputed=view.amount,
+        reason=words.case_reason("dispute", normalise_reason(view.reason).value, lang),
+        processor=_PROCESSOR_LABELS.get(view.processor, str(view.processor)),
+        respond_by=f"{due} ({step.policy.store.timezone})" if due else None, advice=advice)
 
 
 async def _ask_in_the_ui(step: Step, decision: DisputeDecision) -> DisputeChoice | None:
@@ -345,7 +366,8 @@ async def _ask_in_the_ui(step: Step, decision: DisputeDecision) -> DisputeChoice
     choice = await ask_in_the_ui(
         DisputeChoice, case_id=step.case.id, key=f"dispute-{step.case.id}", minutes=minutes,
         prompt=f"dispute {step.view.dispute_id}: {step.view.amount} disputed, recommended "
-               f"{decision.recommended.value} ({decision.why}). Resume this run with your decision.")
+               f"{decision.recommended.value} ({decision.why}). Resume this run with your decision.",
+        description=_dispute_form(step, decision), decision=decision.recommended.value)
     if choice is None and minutes > 0:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; the "
                               "operator endpoint or the deadline check takes it from here")
@@ -367,6 +389,8 @@ async def step_awaiting_decision(step: Step) -> bool:
     return False
 
 
+_PROCESSOR_LABELS = {Processor.STRIPE: "Stripe", Processor.SHOPIFY_PAYMENTS: "Shopify Payments",
+                     Processor.PAYPAL: "PayPal"}
 _PROCESSOR_NAMES = {Processor.STRIPE: "card", Processor.SHOPIFY_PAYMENTS: "card", Processor.PAYPAL: "PayPal"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +16,7 @@ from domain.messages.context import (
     items_context,
     language_of,
     offer_context,
-    reason_label,
     refund_context,
-    return_reason_label,
     store_context,
 )
 from domain.money import Money
@@ -151,25 +150,74 @@ ALERT_TYPES = {
 }
 
 
+# The alerts the operator_alert templates tell in the operator's words, with their own options
+# (domain/messages/templates/*/_operator.j2); any other code shows the options it was given.
+TEMPLATE_ALERTS = frozenset({
+    "decision_timeout", "dispute_appeal_possible", "dispute_decision", "dispute_evidence_incomplete",
+    "dispute_no_channel",
+    "dispute_submit_failed", "dispute_untied", "email_refused", "inspection_needed", "message_unconfirmed",
+    "order_fraud_signals", "order_not_shipped", "place_replacement", "refund_approval", "refund_at_risk",
+    "refund_failed", "refund_held_dispute", "refund_late", "refund_refused", "replacement_late",
+    "replacement_refused", "return_disputed_inspection", "return_missing_goods", "return_needs_delivery_date",
+    "return_not_received", "shipped_without_tracking", "supplier_no_answer", "supplier_quota", "supplier_refused",
+    "supplier_return_failed", "supplier_return_no_address", "supplier_return_no_answer", "supplier_return_refused",
+})
+_THRESHOLD = re.compile(r"^a refund of (?P<amount>.+?) is above the approval threshold \((?P<limit>.+)\)$")
+
+
+def _decision_facts(case: Case, reason_code: str, detail: str, lang: Language) -> str:
+    """The facts of a decision in the operator's words, instead of the rule engine's output."""
+    from domain import operator_words as words
+    from domain.disputes import DisputeDecision
+
+    if reason_code == "dispute_decision" and case.data.get("decision") and case.data.get("view"):
+        d = DisputeDecision.model_validate(case.data["decision"])
+        disputed = Money.of(case.data["view"]["amount"]["amount"], case.data["view"]["amount"]["currency"])
+        advice = words.dispute_advice(d.recommended.value, d.win_chance, d.expected_value, disputed, lang,
+                                      refunded_in_full=d.why.startswith("already refunded"),
+                                      no_tracking=d.why.startswith("not received and no tracking"))
+        head = "Montant contesté" if lang == "fr" else "Amount disputed"
+        rec = "Recommandation" if lang == "fr" else "Recommendation"
+        sep = " : " if lang == "fr" else ": "
+        return f"{head}{sep}{disputed.format(lang)}. {rec}{sep}{advice}"
+    if reason_code == "refund_approval" and (found := _THRESHOLD.match(detail)):
+        if lang == "fr":
+            return f"Montant à rembourser : {found['amount']} ; votre seuil d'approbation : {found['limit']}."
+        return f"Amount to refund: {found['amount']}; your approval threshold: {found['limit']}."
+    if reason_code == "order_fraud_signals" and case.data.get("signals"):
+        said = "; ".join(words.signal_words(case.data["signals"], lang))
+        held = "held" in case.data or "on hold" in detail
+        if lang == "fr":
+            return f"Signaux : {said}." + (" La commande est bloquée dans Shopify." if held else
+                                            " La commande est déjà chez le fournisseur : demandez-lui de l'arrêter.")
+        return f"Signals: {said}." + (" The order is on hold in Shopify." if held else
+                                     " The order is already with the supplier: ask them to stop it.")
+    return detail
+
+
 def operator_context(case: Case, policy: StorePolicy, reason_code: str, detail: str,
-                     options: list[str], *, deadline: str | None = None) -> dict[str, Any]:
-    """The operator_alert context: what happened, why it needs them, their options (C8, D4)."""
-    lang = language_of(policy.store.default_language)
+                     options: list[str], *, deadline: str | None = None, case_url: str | None = None) -> dict[str, Any]:
+    """The operator_alert context: what happened, why it needs them, their options (C8, D4), in
+    the operator's language (`store.operator_language`), with a link to where they decide."""
+    lang = language_of(policy.store.operator_language)
     if reason_code == "supplier_could_not_stop" and "did not answer" in detail:
         alert = "supplier_no_answer"
     else:
         alert = ALERT_TYPES.get(reason_code, reason_code)  # the template knows the return codes by name
+    from domain import operator_words as words
+
     return {
         "store": dict(store_context(policy.store, lang)),
         "case_id": case.id,
+        "case_kind": case.kind,
         "order_name": case.order_name or case.order_ref or "?",
         "alert": alert,
-        "details": detail,
-        "options": options,
+        "details": _decision_facts(case, reason_code, detail, lang),
+        "options": None if alert in TEMPLATE_ALERTS else options,  # the template's, in the operator's words
         "deadline": deadline,
         "customer": {"name": case.customer_first_name, "email": case.customer_email},
-        "reason_label": (return_reason_label if case.kind == "return" else reason_label)(case.reason, lang)
-        if case.reason else None,
+        "reason_label": words.case_reason(case.kind, case.reason, lang) if case.reason else None,
+        "case_url": case_url,
     }
 
 

@@ -36,6 +36,7 @@ from flows.runner import PERMANENT_ERROR, Process
 from ledger import cases, deadlines, inbox, records
 from tasks import runtime
 from tasks.effects import EffectFailed
+from tasks.operator_inbox import recorded_by_id
 from tasks.orders import hold_fulfillment_order, release_fulfillment_order
 from tasks.store import read_shopify_order
 
@@ -100,8 +101,9 @@ async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
     if case is None or case.kind != KIND or case.state != S.HELD:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no held order case with this id")
         return None
+    decided_by = await recorded_by_id(event_id)
     for reason in ("order_fraud_signals", PERMANENT_ERROR):  # held for its signals, or because the hold failed
-        await records.decide_open_reviews(db, case.id, reason, decided_by="operator (endpoint)",
+        await records.decide_open_reviews(db, case.id, reason, decided_by=decided_by,
                                           decision={"decision": body.get("decision"), "note": body.get("note")})
     await cases.update_case(db, case.id, data=OrderData.checked({"operator_decision": body.get("decision")}),
                             actor="operator", summary=f"the operator decided: {body.get('decision')}"
@@ -132,7 +134,7 @@ class OrderReview(RunInput):
     decision: Literal["release", "keep_held"] = Field(
         description="release: the order goes to the supplier; keep_held: it stays held (cancel it in Shopify, "
                     "aftersales then refunds it)")
-    note: str | None = Field(default=None, max_length=2000, description="why (kept on the case)")
+    note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
 
 
 async def _burst_times(step: Step, order: Order) -> list[datetime]:
@@ -189,6 +191,7 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
                 await step.remember(held=held)  # each hold as it is placed: a refusal after it keeps it known
             elif fo.status != "CLOSED":
                 taken.append(fo.id)
+    await step.remember(order_total=order.total_price.format(step.policy.store.operator_language))
     what = f"{order.name}: {'; '.join(signals)}"
     if held:
         await step.to_operator("order_fraud_signals", f"{what}. The order is on hold in Shopify: it does not "
@@ -203,9 +206,16 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
 
 async def _ask(step: Step) -> bool:
     minutes = step.policy.disputes.decision_pause_minutes
+    from domain import operator_words as words
+
+    lang = words.lang_of(step.policy.store.operator_language)
+    total = step.case.data.get("order_total")
+    form = words.order_form(lang, order_name=step.case.order_name or "?", customer=step.case.customer_first_name,
+                            total=str(total) if total else None, signals=step.case.data.get("signals") or [])
     choice = await ask_in_the_ui(OrderReview, case_id=step.case.id, key=f"order-{step.case.id}", minutes=minutes,
                                  prompt=f"order {step.case.order_name} is on hold: {step.facts.signals}. "
-                                        "Resume this run with your decision.")
+                                        "Resume this run with your decision.",
+                                 description=form, decision="keep_held")
     if choice is None:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; "
                               "POST /operator/order-reviews takes it from here")

@@ -25,6 +25,7 @@ from domain.errors import IntegrationError
 from domain.policy import StorePolicy
 from domain.reports import (
     ALL,
+    NET_LOSS_DEFINITION,
     MonthSales,
     Period,
     Report,
@@ -88,7 +89,10 @@ def markdown(report: Report, policy: StorePolicy, views: Sequence[Table], charts
 
     def section(name: str, empty: str) -> list[str]:
         table = by_name[name]
-        return _markdown_table(table.columns, table.rows, empty)
+        rows = table.rows
+        if name == "summary":  # long sentences go under the table, where nothing cuts them off
+            rows = [r for r in rows if r[0] not in ("note", "net loss: definition")]
+        return _markdown_table(table.columns, rows, empty)
 
     reasons = by_name["reasons"]
     net = next((t.net.amount for t in report.loss_totals if t.process == ALL), 0)
@@ -99,13 +103,15 @@ def markdown(report: Report, policy: StorePolicy, views: Sequence[Table], charts
         f"{p.first_day:%A %d %B %Y} to {p.last_day:%A %d %B %Y} ({p.tz}) · opened: "
         + ", ".join(f"{kind}s {n}" for kind, n in report.opened.items()),
         "",
-        f"**Net loss** {net} {report.currency} · **refunds late against the promise** {promise.late} of "
+        f"**Net loss** {net} {report.currency} (as the accountant counts it: see Net loss) · "
+        f"**refunds late against the promise** {promise.late} of "
         f"{promise.refunds} · **still owed past the legal date** {legal.owed_late} · **products to fix** "
         f"{len(report.products_to_fix)} · **suppliers to question** {len(report.suppliers_to_question)}",
         "",
         "## Headline figures",
         "",
         *section("summary", "no figures"),
+        *([f"- {note}" for note in report.notes] + [""] if report.notes else []),
         "## Products to fix (R9)",
         "",
         *section("products_to_fix", "no product drew repeated returns or chargebacks this week"),
@@ -135,14 +141,16 @@ def markdown(report: Report, policy: StorePolicy, views: Sequence[Table], charts
         *section("disputes", "no dispute decided this week"),
         "## Net loss (A1)",
         "",
-        "Refunded + disputes lost + dispute fees (the policy's contest fee) − what suppliers credited back.",
+        NET_LOSS_DEFINITION,
         "",
         *section("loss_totals", "no money moved this week"),
         *section("losses", "no money moved this week"),
         "## Files",
         "",
-        f"One CSV per table and the charts, in `{reports_dir() / p.label}`; the operator downloads them with "
-        f"`GET /operator/reports/{p.label}/<file>` (operator token).",
+        f"Each table as two CSV files, in `{reports_dir() / p.label}`: `<table>.csv` (`,` between cells, `.` "
+        f"for decimals) and `<table>_fr.csv` for a French spreadsheet (`;` between cells, `,` for decimals), "
+        f"and the charts; the operator downloads them with `GET /operator/reports/{p.label}/<file>` (operator "
+        f"token).",
     ]
     return "\n".join(lines)
 

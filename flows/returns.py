@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow
 
@@ -40,6 +41,7 @@ from domain.deadlines import (
 from domain.errors import IntegrationError, PermanentError, QuotaExhausted
 from domain.inbound import CustomerReturnBody, ReturnTrackingBody, ReturnUpdateBody
 from domain.messages import pick_language
+from domain.messages.context import return_reason_label
 from domain.money import Money
 from domain.orders import Order
 from domain.policy import StorePolicy, SupplierChannelKind
@@ -245,7 +247,8 @@ async def _intake_customer_return(event_id: str, store: str, policy: StorePolicy
               "refund_method": body.refund_method.value if policy.refunds.allow_store_credit else "original"},
     )
     if created:
-        await cases.add_event(db, case.id, "inbound", f"customer return request: {body.reason.value}",
+        said = return_reason_label(body.reason, "en") or body.reason.value  # in words (issue 17)
+        await cases.add_event(db, case.id, "inbound", f"customer return request: {said}",
                               {"message": body.message or "", "photos": body.photo_urls}, actor="customer")
     else:
         await cases.add_event(db, case.id, "inbound", "the customer asked again; the return is already open",
@@ -676,7 +679,7 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
         reason=step.reason.value, reason_text=_supplier_reason(step.reason, supplier.language),
         customer_note=step.case.reason_note, photo_urls=step.case.data.get("photos", []),
         claim=_claim(plan) if wait or plan.supplier_claim else None, reply_to=step.policy.store.support_email,
-        answer_by=due if wait else None,
+        answer_by=due.astimezone(ZoneInfo(step.policy.store.timezone)) if wait else None,  # the store's time
         customer_country=order.shipping_address.country_code if order.shipping_address else None,
     )
     try:

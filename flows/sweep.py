@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
@@ -30,6 +31,7 @@ from domain.cases import CancellationState as S
 from domain.cases import CaseKind, DisputeState, OrderState, ReturnState, is_terminal
 from domain.deadlines import NOT_A_ROW, DeadlineKind, DeadlineStatus, late_refund_surcharge
 from domain.money import Money
+from domain.policy import StorePolicy
 from flows.alerts import alert_operator
 from flows.cancellation import process_cancellation
 from flows.common import case_lock
@@ -382,28 +384,79 @@ async def restart_stalled_cases() -> int:
     return n
 
 
+async def expire_ui_decisions() -> int:
+    """`disputes.decision_pause_minutes` holds for deployed runs too (issue 17): a Resume form
+    nobody answered in that time is withdrawn (its suspended run cancelled), the decision goes
+    back to the needs-review queue (its item stays open: the deployment's form or the endpoint
+    takes it), and the operator is told once. The deadline that depends on it (the processor's
+    due date, the legal refund date) stays with this check, which acts on it as always."""
+    from datetime import datetime
+
+    from flows.common import release_waiting_run
+    from flows.decisions import TYPED_FORMS
+    from tasks.ui_links import form_link
+
+    db = runtime.db()
+    try:
+        policy = await runtime.load_policy()
+    except LookupError:
+        return 0
+    minutes = policy.disputes.decision_pause_minutes
+    now, expired = utcnow(), 0
+    for review in await records.open_reviews(db):
+        if review.reason_code not in TYPED_FORMS or not review.case_id:
+            continue
+        case = await cases.get_case(db, review.case_id)
+        since = case.data.get("waiting_since")
+        if not case.data.get("waiting_run") or not since or now - datetime.fromisoformat(since) < timedelta(
+                minutes=minutes):
+            continue
+        async with case_lock(case.id, wait=timedelta(seconds=5)) as mine:
+            if not mine:
+                continue  # its run is at work: the next check sees it
+            await release_waiting_run(case)
+            form = TYPED_FORMS[review.reason_code]
+            case = await cases.update_case(
+                db, case.id, data={"waiting_run": None, "waiting_key": None, "waiting_since": None},
+                actor="deadline check", summary=f"no decision in the Prefect UI within {minutes} min: the form is "
+                f"withdrawn; the decision waits in the needs-review queue ({form})")
+        expired += 1
+        detail = f"no decision within {minutes} min on: {review.detail}"
+        try:
+            await send_operator_alert(case.id, "decision_timeout", operator_context(
+                case, policy, "decision_timeout", detail, [f"run {form}"], case_url=await form_link(form)))
+        except AmbiguousEffect:
+            get_run_logger().error("the decision-timeout alert for case %s is ambiguous", case.id)
+    return expired
+
+
 async def publish_upcoming() -> int:
     now = utcnow()
     rows = await deadlines.upcoming_deadlines(runtime.db(), until=now + UPCOMING)
+    from flows.common import deadline_label
+
     try:
-        tz = (await runtime.load_policy()).store.timezone
+        policy: StorePolicy | None = await runtime.load_policy()
     except Exception:  # no policy loaded yet: the table still shows, in UTC
-        tz = "UTC"
+        policy = None
+    tz = policy.store.timezone if policy else "UTC"
+    zone = ZoneInfo(tz)
+    # Issue 17: times in the store's time zone, the columns that matter first (they fit 1366 px).
     table = [{
-        "due (UTC)": f"{d.due_at:%Y-%m-%d %H:%M}",
+        f"due ({tz})": f"{d.due_at.astimezone(zone):%Y-%m-%d %H:%M}",
         "in": _humanise(d.due_at - now),
-        "margin used": "YES" if d.act_at <= now else "",
-        "status": "with the operator" if d.status == DeadlineStatus.ESCALATED else d.status,
-        "deadline": d.kind,
         "case": f"{c.kind} {c.order_name or c.order_ref}",
-        "state": c.state,
+        "deadline": deadline_label(d.kind, policy),
         "action": d.action,
+        "status": "with the operator" if d.status == DeadlineStatus.ESCALATED else (
+            "acting now" if d.act_at <= now else d.status),
         "L242-4 (late refund)": _tier_now(d, now, tz),
     } for d, c in rows]
     try:
-        await acreate_table_artifact(table=table or [{"due (UTC)": "-", "deadline": "nothing due in 14 days"}],
+        await acreate_table_artifact(table=table or [{f"due ({tz})": "-", "deadline": "nothing due in 14 days"}],
                                      key="upcoming-deadlines",
-                                     description="Open deadlines due in the next 14 days, soonest first")
+                                     description=f"Open deadlines due in the next 14 days, soonest first "
+                                                 f"(times in {tz})")
     except Exception as exc:
         get_run_logger().warning("could not publish the deadlines artifact: %r", exc)
     return len(rows)
@@ -448,6 +501,7 @@ async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
         summary["api_suppliers_chased"] = await chase_api_suppliers()
         summary["emails_retried"] = await retry_failed_emails()
         summary["emails_settled"] = await settle_stranded_emails()
+        summary["ui_decisions_expired"] = await expire_ui_decisions()
         summary["alerts"] = await alert_operator()
     if scope in ("all", "inbox"):
         summary["inbox"] = await flush_inbox()

@@ -169,6 +169,30 @@ async def deliver_again_by_hand(db: Database, event_id: str) -> bool:
         return bool(result.rowcount)
 
 
+async def set_order(db: Database, event_id: str, order_ref: str, resource_id: str) -> None:
+    """The order a stored event turned out to be about (looked up after it was stored)."""
+    async with db.session() as s:
+        await s.exec(
+            update(InboundEvent)
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "received")
+            .values(order_ref=storable_text(order_ref), resource_id=storable_text(resource_id))
+        )
+        await s.commit()
+
+
+async def reject_stored(db: Database, event_id: str, reason: str, *, http_status: int = 404) -> None:
+    """A stored event found bad after it was stored (an unknown order): kept, rejected, with the
+    reason, as the receiver keeps a refused request; never handed to a case."""
+    async with db.session() as s:
+        await s.exec(
+            update(InboundEvent)
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "received")
+            .values(status="rejected", reject_reason=storable_text(reason), http_status=http_status,
+                    event_name=None, processed_at=utcnow())
+        )
+        await s.commit()
+
+
 async def finish_inbound(
     db: Database, event_id: str, *, status: str, case_id: str | None = None, error: str | None = None
 ) -> None:

@@ -113,6 +113,9 @@ def _facts(case: Case, refunds: list[RefundRecord], deadlines: list[Deadline], o
         refunds=[Dated(amount=Money.of(r.amount, r.currency), at=r.created_at)
                  for r in sorted(refunds, key=lambda r: r.created_at)],
         deadlines=facts, supplier_credits=_credits(case, operations), dispute=_dispute(case, operations, policy),
+        # stopped before anything shipped: not converted to a return (C3, C4, C5)
+        never_shipped=kind == CaseKind.CANCELLATION and case.state != "converted_to_return"
+        and not case.data.get("return_case"),
     )
 
 

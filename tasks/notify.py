@@ -119,7 +119,7 @@ async def send_operator_alert(case_id: str | None, reason_code: str, context: di
     policy = await runtime.load_policy()
     result = await deliver_email(
         case_id=case_id, natural_key=f"email:{case_id}:operator:{reason_code}", party="operator",
-        template="operator_alert", language=policy.store.default_language, context=context,
+        template="operator_alert", language=policy.store.operator_language, context=context,
         to_address=policy.store.operator_email, kind="email.operator",
     )
     return result.data

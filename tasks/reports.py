@@ -93,6 +93,28 @@ def csv_text(table: Table) -> str:
     return buffer.getvalue()
 
 
+# A number as the report writes it: 12.50, -3.5, 37.50%, 9.50 USD.
+_NUMBER = re.compile(r"^-?\d+\.\d+(%| [A-Z]{3})?$")
+
+
+def french_cell(cell: str) -> str:
+    """A number a French spreadsheet reads as one: `12,50`, `37,50 %` (issue 17); text unchanged."""
+    if not _NUMBER.match(cell):
+        return cell
+    cell = cell.replace(".", ",")
+    return cell[:-1] + "\u00a0%" if cell.endswith("%") else cell
+
+
+def csv_text_fr(table: Table) -> str:
+    """The same table for a French spreadsheet (Excel, LibreOffice in French): `;` between cells
+    and a decimal comma, so that amounts are numbers, not text, when the file is opened."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(table.columns)
+    writer.writerows([[french_cell(c) for c in row] for row in table.rows])
+    return buffer.getvalue()
+
+
 def _write(path: Path, content: bytes) -> None:
     """Whole file or nothing: a reader never sees half a CSV."""
     partial = path.with_name(f".{path.name}.partial")
@@ -108,9 +130,11 @@ def write_report(week: str, tables: Sequence[Table], charts: dict[str, bytes]) -
     folder = reports_dir() / week
     folder.mkdir(parents=True, exist_ok=True)
     names = []
-    for table in tables:
+    for table in tables:  # both: `,` and `.` for most tools, `;` and `,` for a French spreadsheet
         names.append(f"{table.name}.csv")
         _write(folder / names[-1], csv_text(table).encode("utf-8-sig"))
+        names.append(f"{table.name}_fr.csv")
+        _write(folder / names[-1], csv_text_fr(table).encode("utf-8-sig"))
     for name, png in charts.items():
         names.append(name)
         _write(folder / name, png)

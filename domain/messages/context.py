@@ -256,8 +256,17 @@ def refund_receipt_context(
         method=method,
         payment=None if method == "store_credit" else payment_kind(gateways),
         date=format_date(issued_on, language, reference=reference),
-        reference=refund_reference,
+        reference=human_reference(refund_reference),
     )
+
+
+def human_reference(reference: str | None) -> str | None:
+    """A vendor's reference as a person reads it (issue 17): Shopify's `gid://shopify/Refund/123`
+    is refund 123 in the store's admin; several (a comma list) stay listed."""
+    if not reference:
+        return reference
+    parts = [p.strip() for p in reference.split(",") if p.strip()]
+    return ", ".join(p.rsplit("/", 1)[-1] if p.startswith("gid://") else p for p in parts) or None
 
 
 def offer_context(offer: RetentionOffer, language: Language) -> OfferContext:

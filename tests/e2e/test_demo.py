@@ -8,7 +8,9 @@ Debian's headless Chromium (playwright drives /usr/bin/chromium; no browser is d
 finds what the operator looks at: the deployments, the runs named after their cases, a finished
 case run and its timeline, the `upcoming-deadlines` table, the weekly report with its charts
 drawn; then it resumes the held order #1013 with "release" through the run's Resume form and
-checks that the run was rescheduled and the case moved on. Last it stops the demo as Ctrl-C
+checks that the run was rescheduled and the case moved on, and decides the dispute #1016 from the
+`decide-dispute/by-hand` deployment's form (issue 17). The page is 1366 px wide and the essential
+columns of the needs-review and upcoming-deadlines tables must be inside it. Last it stops the demo as Ctrl-C
 does and checks that every process the demo started is gone.
 
     AFTERSALES_SCREENSHOTS=docs/img uv run pytest tests/e2e   # also writes the README's screenshots
@@ -44,16 +46,27 @@ PORTS = (4200, 8000, 8025, 8081, 8082, 8083, 8084, 1025)  # the demo's fixed por
 READY = "the demo keeps running"
 SCREENSHOTS = os.environ.get("AFTERSALES_SCREENSHOTS")  # a folder (docs/img): write the screenshots there
 WAIT_MS = 90_000  # one page or element, on a busy 2-core machine
-DEPLOYMENTS = {  # deployment: its flow (prefect.yaml)
-    "on-store-event": "process-cancellation",
-    "on-return-event": "process-return",
-    "on-dispute-event": "process-dispute",
-    "on-order-event": "process-order",
-    "every-15-min": "sweep-deadlines",
-    "weekly": "weekly-report",
-    "monthly": "monthly-chargebacks",
-    "by-hand": "decide-review",
-}
+DEPLOYMENTS = [  # (deployment, its flow): prefect.yaml
+    ("on-store-event", "process-cancellation"),
+    ("on-return-event", "process-return"),
+    ("on-dispute-event", "process-dispute"),
+    ("on-order-event", "process-order"),
+    ("every-15-min", "sweep-deadlines"),
+    ("weekly", "weekly-report"),
+    ("monthly", "monthly-chargebacks"),
+    ("by-hand", "decide-review"),
+    # the operator's desk (issue 17): every operator record and decision as a form
+    ("by-hand", "record-supplier-answer"),
+    ("by-hand", "report-out-of-stock"),
+    ("by-hand", "record-return-address"),
+    ("by-hand", "record-return-received"),
+    ("by-hand", "record-return-inspection"),
+    ("by-hand", "record-replacement-shipped"),
+    ("by-hand", "approve-refund"),
+    ("by-hand", "decide-dispute"),
+    ("by-hand", "review-held-order"),
+]
+VIEWPORT = {"width": 1366, "height": 900}  # a common laptop screen (issue 17)
 CASE_RUN = re.compile(r"^(cancellation|return|order|dispute) #10\d\d · [0-9a-f]{8}$")
 NOTE = "called the customer: the Brussels address is her office"
 
@@ -198,14 +211,63 @@ class Operator:
         # the newest when the page was read (the scheduled check may have added one since)
         assert self.page.url.rsplit("/", 1)[1] in (before, newest_artifact(key)["id"]), self.page.url
 
+    def columns_fit(self, table: Any, essential: list[str]) -> None:
+        """Issue 17: every essential column of a table is inside the viewport (1366 px), not cut off."""
+        width = VIEWPORT["width"]
+        for name in essential:
+            header = table.locator("th").filter(has_text=name).first
+            box = header.bounding_box()
+            assert box is not None, f"column {name!r} is not shown"
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (
+                f"column {name!r} is outside the {width} px viewport: {box}")
+
+    def runs_a_form(self, flow: str, values: dict[str, str], choices: dict[str, str]) -> str:
+        """Issue 17: a record or decision from the UI: Deployments -> <flow> / by-hand -> Run ->
+        Custom run, the form filled, Submit; the new run's id."""
+        from playwright.sync_api import expect
+
+        (deployment,) = api("POST", "/deployments/filter", {"deployments": {"name": {"any_": ["by-hand"]}},
+                                                             "flows": {"name": {"any_": [flow]}}})
+        before = {r["id"] for r in api("POST", "/flow_runs/filter",
+                                       {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}})}
+        self.open(f"/deployments/deployment/{deployment['id']}/run")
+        for label, value in values.items():
+            field = self.page.locator(".schema-form-property").filter(has_text=label).first
+            field.get_by_role("textbox").first.fill(value)
+        for label, option in choices.items():
+            control = self.page.locator(".schema-form-property").filter(has_text=label).first.locator(
+                ".p-select-button__control")
+            control.focus()
+            control.press("ArrowDown")
+            self.page.get_by_role("option", name=option, exact=True).click()
+            expect(control).to_have_text(option)
+        self.shot(f"prefect-form-{flow}.png")
+        self.page.get_by_role("button", name="Submit").click()
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while time.monotonic() < deadline:
+            runs = [r for r in api("POST", "/flow_runs/filter",
+                                   {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}})
+                    if r["id"] not in before]
+            if runs:
+                return str(runs[0]["id"])
+            time.sleep(2)
+        raise AssertionError(f"the {flow} form created no run")
+
+    def decides_the_dispute_with_its_form(self) -> str:
+        """#1016 (Stripe, 201 EUR, above the policy amount) decided from the deployment's form, not
+        curl: decide-dispute / by-hand with its case id, accept."""
+        case_id, _ = case_of("dispute", "#1016")
+        return self.runs_a_form("decide-dispute", {"case_id": case_id, "your_name": "Claire"},
+                                {"decision": "accept"})
+
     def sees_the_deployments(self) -> None:
         from playwright.sync_api import expect
 
         self.open("/deployments")
-        for deployment, flow in DEPLOYMENTS.items():
-            row = self.page.locator("tr").filter(has=self.page.get_by_text(deployment, exact=True))
+        for deployment, flow in DEPLOYMENTS:
+            row = self.page.locator("tr").filter(has=self.page.get_by_text(deployment, exact=True)).filter(
+                has=self.page.get_by_text(flow, exact=True))
             expect(row).to_have_count(1)
-            expect(row).to_contain_text(flow)
         self.shot("prefect-deployments.png")
 
     def sees_one_run_per_case(self) -> None:
@@ -222,8 +284,8 @@ class Operator:
         the case's timeline as that run left it."""
         from playwright.sync_api import expect
 
-        case_id, state = case_of("cancellation", "#1002")
-        key = f"case-{case_id[:8]}-timeline"
+        _case_id, state = case_of("cancellation", "#1002")
+        key = "order-1002-cancellation-timeline"  # found by its order number (issue 17)
         deadline = time.monotonic() + 120  # a late echo of the store (orders/cancelled) may still be running
         while True:
             run = api("GET", f"/flow_runs/{newest_artifact(key)['flow_run_id']}")
@@ -245,11 +307,12 @@ class Operator:
         from playwright.sync_api import expect
 
         self.open_latest("upcoming-deadlines")
-        table = self.page.locator("table").filter(has_text="due (UTC)")
-        expect(table.locator("th")).to_contain_text(["due (UTC)", "in", "margin used", "status", "deadline",
-                                                    "case", "state", "action"])
+        table = self.page.locator("table").filter(has_text="due (Europe/Paris)")
+        expect(table.locator("th")).to_contain_text(["due (Europe/Paris)", "in", "case", "deadline", "action",
+                                                    "status"])
+        self.columns_fit(table, ["due (Europe/Paris)", "in", "case", "deadline", "action", "status"])
         # #1016 waits for the operator's decision: its K5 response deadline is open.
-        expect(table.locator("tr").filter(has_text="dispute #1016")).to_contain_text("dispute_response")
+        expect(table.locator("tr").filter(has_text="dispute #1016")).to_contain_text("dispute response")
         self.shot("prefect-upcoming-deadlines.png")
 
     def reads_what_needs_them(self) -> None:
@@ -259,12 +322,13 @@ class Operator:
 
         self.open_latest("needs-review")
         table = self.page.locator("table").filter(has_text="how to decide")
-        expect(table.locator("th")).to_contain_text(["waiting since (UTC)", "waiting", "case", "state", "reason",
-                                                    "options", "how to decide", "review id", "detail"])
+        expect(table.locator("th")).to_contain_text(["case", "reason", "how to decide", "review id", "waiting",
+                                                    "options", "detail"])
+        self.columns_fit(table, ["case", "reason", "how to decide", "review id"])
         held = table.locator("tr").filter(has_text="order #1013")
-        expect(held).to_contain_text("order_fraud_signals")
-        expect(held).to_contain_text("Resume the case's suspended run")
-        expect(table.locator("tr").filter(has_text="dispute #1016")).to_contain_text("dispute_decision")
+        expect(held).to_contain_text("order fraud signals")
+        expect(held).to_contain_text("Resume the case's waiting run")
+        expect(table.locator("tr").filter(has_text="dispute #1016")).to_contain_text("dispute decision")
         self.shot("prefect-needs-review.png")
 
     def reads_the_weekly_report(self) -> None:
@@ -304,6 +368,9 @@ class Operator:
         expect(self.page.get_by_text("Suspended", exact=True).first).to_be_visible()
         self.page.get_by_role("button", name="Resume").click()
         form = self.page.locator(".p-modal__card").filter(has_text="Resume Flow Run")
+        # issue 17: the form says what is decided, with the facts, in the operator's language (fr)
+        expect(form).to_contain_text("Commande #1013 bloquée")
+        expect(form).to_contain_text("Recommandation")
         decision = form.locator(".schema-form-property").filter(has_text="Decision")
         choice = decision.locator(".p-select-button__control")
         expect(choice).to_be_visible()
@@ -312,7 +379,7 @@ class Operator:
         self.page.get_by_role("option", name="release", exact=True).click()
         expect(choice).to_have_text("release")
         note = form.locator(".schema-form-property").filter(has_text="Note")
-        note.get_by_role("button", name="str", exact=True).click()
+        expect(note.get_by_role("button", name="str", exact=True)).to_have_count(0)  # a plain text field
         note.get_by_role("textbox").fill(NOTE)
         expect(note.get_by_role("textbox")).to_have_value(NOTE)  # the form took it before Submit
         expect(choice).to_have_text("release")
@@ -356,7 +423,7 @@ def check_the_operators_view(shots: Path | None) -> str:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(WAIT_MS)
             operator = Operator(page, shots)
             operator.sees_the_deployments()
@@ -365,9 +432,30 @@ def check_the_operators_view(shots: Path | None) -> str:
             operator.reads_the_upcoming_deadlines()
             operator.reads_what_needs_them()
             operator.reads_the_weekly_report()
-            return operator.resumes_the_held_order()
+            resumed = operator.resumes_the_held_order()
+            decided = operator.decides_the_dispute_with_its_form()
+            the_dispute_is_decided(decided)
+            return resumed
         finally:
             browser.close()
+
+
+def the_dispute_is_decided(run_id: str, wait_s: float = 300) -> None:
+    """The form's run stored the decision and handed it over; process-dispute applied it: #1016 is
+    accepted, its review item decided by the name typed in the form."""
+    deadline = time.monotonic() + wait_s
+    state, run_state = "", None
+    while time.monotonic() < deadline:
+        run_state = api("GET", f"/flow_runs/{run_id}")["state_type"]
+        _, state = case_of("dispute", "#1016")
+        if run_state in ("COMPLETED", "FAILED", "CRASHED") and state == "accepted":
+            break
+        time.sleep(2)
+    assert run_state == "COMPLETED" and state == "accepted", (run_state, state)
+    case_id, _ = case_of("dispute", "#1016")
+    decided = ledger("SELECT decided_by FROM review_item WHERE case_id = ? AND reason_code = 'dispute_decision'",
+                     case_id)
+    assert decided and decided[0][0] == "Claire (prefect-ui)", decided
 
 
 def the_case_moves_on(run_id: str, wait_s: float = 300) -> None:

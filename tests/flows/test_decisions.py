@@ -51,7 +51,7 @@ async def test_a_decision_by_hand_is_recorded_with_who_and_when_and_can_close_th
 
     await sweep_deadlines(scope="inbox")  # the check publishes the queue
     (row,) = [r for r in await _needs_review() if r["review id"] == review.id]
-    assert row["case"] == "cancellation #1042" and row["reason"] == "supplier_refused_after_refund"
+    assert row["case"] == "cancellation #1042" and row["reason"] == "supplier refused after refund"
     assert row["options"] == "recover the parcel as a return | claim the supplier | write off"
     assert "decide-review/by-hand" in row["how to decide"]
 

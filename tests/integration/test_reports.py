@@ -261,20 +261,22 @@ async def test_the_weekly_report_reads_the_ledger_figures_exactly(any_db: Databa
         ["not_received", "2", "0", "1", "1", "0.0%", "75.00", "0.00", "0.0%"],
         ["all", "3", "1", "1", "1", "50.0%", "154.90", "79.90", "51.6%"],
     ]
+    # issue 17: the accountant's net loss. The two cancellations never shipped: their refunds give back
+    # payments for goods never sent (and CJ's 8.50 credit only repays CJ's price): not a loss
     assert views["losses"].rows == [
-        ["#1003", "return", "not_as_described", "149.00", "0.00", "0.00", "0.00", "149.00", ""],
-        ["#1007", "dispute", "not_received", "0.00", "45.00", "15.00", "0.00", "60.00", ""],
-        ["#1001", "cancellation", "changed_mind", "59.90", "0.00", "0.00", "0.00", "59.90", ""],
-        ["#1008", "dispute", "not_received", "0.00", "30.00", "0.00", "0.00", "30.00", ""],
-        ["#1002", "cancellation", "supplier_out_of_stock", "24.90", "0.00", "0.00", "8.50", "16.40", ""],
-        ["#1006", "dispute", "fraudulent", "0.00", "0.00", "15.00", "0.00", "15.00", ""],
-        ["#1005", "return", "damaged", "0.00", "0.00", "0.00", "15.00", "-15.00", ""],
+        ["#1003", "return", "not_as_described", "149.00", "0.00", "0.00", "0.00", "0.00", "149.00", ""],
+        ["#1007", "dispute", "not_received", "0.00", "0.00", "45.00", "15.00", "0.00", "60.00", ""],
+        ["#1008", "dispute", "not_received", "0.00", "0.00", "30.00", "0.00", "0.00", "30.00", ""],
+        ["#1006", "dispute", "fraudulent", "0.00", "0.00", "0.00", "15.00", "0.00", "15.00", ""],
+        ["#1001", "cancellation", "changed_mind", "59.90", "59.90", "0.00", "0.00", "0.00", "0.00", ""],
+        ["#1002", "cancellation", "supplier_out_of_stock", "24.90", "24.90", "0.00", "0.00", "0.00", "0.00", ""],
+        ["#1005", "return", "damaged", "0.00", "0.00", "0.00", "0.00", "15.00", "-15.00", ""],
     ]
     assert views["loss_totals"].rows == [
-        ["cancellation", "2", "84.80", "0.00", "0.00", "8.50", "76.30"],
-        ["return", "2", "149.00", "0.00", "0.00", "15.00", "134.00"],
-        ["dispute", "3", "0.00", "75.00", "30.00", "0.00", "105.00"],
-        ["all", "7", "233.80", "75.00", "30.00", "23.50", "315.30"],
+        ["cancellation", "2", "84.80", "84.80", "0.00", "0.00", "0.00", "0.00"],
+        ["return", "2", "149.00", "0.00", "0.00", "0.00", "15.00", "134.00"],
+        ["dispute", "3", "0.00", "0.00", "75.00", "30.00", "0.00", "105.00"],
+        ["all", "7", "233.80", "84.80", "75.00", "30.00", "15.00", "239.00"],
     ]
     assert views["products_to_fix"].rows == [
         ["Lampe Atlas", "2 returns 'not_as_described': check the description (R9)"]]
@@ -306,7 +308,18 @@ async def test_the_csv_files_and_the_charts_hold_the_same_figures(db: Database, 
     assert summary["refunds late against the store's promise"] == "1 of 3 (33.3%)"
     assert summary["refunds owed past the legal date at the end of the week"] == "1"
     assert summary["chargeback ratio 2026-03"] == "0.75% (3 / 400 orders)"
-    assert summary["net loss (all, EUR)"] == "315.30"
+    assert summary["net loss (all, EUR)"] == "239.00"  # the cancellations never shipped: not a loss
+    # the same tables for a French spreadsheet: `;`, a decimal comma (12,50; 0,75 %), every row whole
+    for table in views:
+        fr = list(csv.reader(io.StringIO((folder / f"{table.name}_fr.csv").read_text("utf-8-sig")), delimiter=";"))
+        assert fr[0] == table.columns and len(fr) == len(table.rows) + 1
+        assert all(len(row) == len(table.columns) for row in fr)
+    fr_summary = {row[0]: row[1] for row in csv.reader(
+        io.StringIO((folder / "summary_fr.csv").read_text("utf-8-sig")), delimiter=";")}
+    assert fr_summary["net loss (all, EUR)"] == "239,00"
+    assert fr_summary["order to cancellation, median (hours)"] == "25,0"
+    fr_disputes = list(csv.reader(io.StringIO((folder / "disputes_fr.csv").read_text("utf-8-sig")), delimiter=";"))
+    assert fr_disputes[-1][5] == "50,0\u00a0%" and fr_disputes[-1][6] == "154,90"
     assert summary["order to cancellation, median (hours)"] == "25.0"
     for name in ("reasons_by_week.png", "refund_delays.png", "dispute_outcomes.png"):
         png = (folder / name).read_bytes()
@@ -332,7 +345,8 @@ async def test_the_operator_downloads_the_files(tmp_path: Path, monkeypatch: pyt
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver") as client:
         assert (await client.get("/operator/reports")).status_code == 401
         listed = await client.get("/operator/reports", headers=token)
-        assert listed.json() == [{"week": "2026-W12", "files": ["refund_delays.png", "summary.csv"]}]
+        assert listed.json() == [{"week": "2026-W12", "files": ["refund_delays.png", "summary.csv",
+                                                                "summary_fr.csv"]}]
         got = await client.get("/operator/reports/2026-W12/summary.csv", headers=token)
         assert got.status_code == 200 and got.headers["content-type"] == "text/csv; charset=utf-8"
         assert "2026-W12-summary.csv" in got.headers["content-disposition"]

@@ -307,18 +307,41 @@ def test_net_loss_is_refunds_plus_disputes_lost_plus_fees_minus_supplier_credits
         (won.order, eur("0"), eur("0"), eur("15"), eur("0"), eur("15")),
     ]
     assert r.loss_totals == [
-        LossTotal(process="cancellation", cases=1, refunded=eur("30"), dispute_lost=eur("0"), fees=eur("0"),
+        LossTotal(process="cancellation", cases=1, refunded=eur("30"), never_paid_out=eur("0"),
+                  dispute_lost=eur("0"), fees=eur("0"),
                   supplier_credit=eur("0"), net=eur("30")),
-        LossTotal(process="return", cases=2, refunded=eur("49.90"), dispute_lost=eur("0"), fees=eur("0"),
+        LossTotal(process="return", cases=2, refunded=eur("49.90"), never_paid_out=eur("0"),
+                  dispute_lost=eur("0"), fees=eur("0"),
                   supplier_credit=eur("20"), net=eur("29.90")),
-        LossTotal(process="dispute", cases=2, refunded=eur("0"), dispute_lost=eur("75"), fees=eur("30"),
+        LossTotal(process="dispute", cases=2, refunded=eur("0"), never_paid_out=eur("0"),
+                  dispute_lost=eur("75"), fees=eur("30"),
                   supplier_credit=eur("0"), net=eur("105")),
-        LossTotal(process="all", cases=5, refunded=eur("79.90"), dispute_lost=eur("75"), fees=eur("30"),
+        LossTotal(process="all", cases=5, refunded=eur("79.90"), never_paid_out=eur("0"),
+                  dispute_lost=eur("75"), fees=eur("30"),
                   supplier_credit=eur("20"), net=eur("164.90")),
     ]
     assert r.losses[-1].order == dollars.order and r.losses[-1].not_summed == ["refunded 12.00 USD"]
     assert r.losses[-1].net == eur("0")
-    assert r.notes == ["1 amounts in another currency than EUR are counted but not summed"]
+    assert r.notes == ["1 amount in another currency than EUR is counted but not summed (see the losses table)"]
+
+
+def test_a_refund_of_an_order_cancelled_before_it_shipped_is_not_a_loss() -> None:
+    """Issue 17: the accountant's net loss. The refund of an order stopped before it shipped gives
+    back a payment for goods never sent (and the supplier's credit for it only repays its price):
+    neither is counted; a refund of goods that did ship is."""
+    stopped = case(CaseKind.CANCELLATION, "changed_mind", at(16), refunds=[Dated(amount=eur("120"), at=at(16))],
+                   supplier_credits=[Dated(amount=eur("40"), at=at(17))]).model_copy(update={"never_shipped": True})
+    returned = case(CaseKind.RETURN, "damaged", at(16), refunds=[Dated(amount=eur("49.90"), at=at(18))],
+                    supplier_credits=[Dated(amount=eur("20"), at=at(19))])
+    r = report(stopped, returned)
+    rows = {x.order: x for x in r.losses}
+    assert (rows[stopped.order].refunded, rows[stopped.order].never_paid_out, rows[stopped.order].supplier_credit,
+            rows[stopped.order].net) == (eur("120"), eur("120"), eur("0"), eur("0"))
+    assert rows[returned.order].net == eur("29.90")
+    assert r.loss_totals[-1].net == eur("29.90") and r.loss_totals[-1].never_paid_out == eur("120")
+    figures = {row[0]: row[1] for row in summary(r).rows}
+    assert figures["net loss (all, EUR)"] == "29.90"
+    assert "never paid out" in figures["net loss: definition"] and "accountant" in figures["net loss: definition"]
 
 
 # -- R9, A1: what to look at ------------------------------------------------------------------------------
@@ -369,4 +392,5 @@ def test_every_view_reads_the_same_rows() -> None:
     assert figures["chargeback ratio 2026-03"] == "0.20% (1 / 500 orders)"  # opened 2 March, month to date
     assert figures["dispute win rate"] == "100.0%"
     assert figures["net loss (all, EUR)"] == "40.00"  # 25 refunded + the 15 EUR contest fee
+    assert views["losses"].columns[3:6] == ["refunded (EUR)", "never paid out (EUR)", "disputes lost (EUR)"]
     assert all(len(row) == len(t.columns) for t in views.values() for row in t.rows)

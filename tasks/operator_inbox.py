@@ -1,0 +1,87 @@
+"""An operator's record or decision, stored in the inbox ledger and handed to its case (promise 1).
+
+The receiver's `POST /operator/...` routes and the operator's desk in the Prefect UI (the
+`flows/operator_actions.py` deployments, Run -> Custom run) store the same body models under
+the same topic, event name and resource id, through the functions below; the case's process
+then takes the event in exactly as it does any other (its intake reads the ledger row). Who
+recorded it travels with the row (`RECORDED_BY` header), so the case's timeline and the review
+item it closes say who and when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel
+
+from domain.cases import CaseKind
+from domain.inbound import EVENT_NAMES, order_resource_id
+from ledger import cases, inbox
+from ledger.models import Case, InboundEvent
+from tasks import runtime
+
+RECORDED_BY = "x-aftersales-recorded-by"  # kept with the row: who recorded it (never a secret)
+FROM_THE_ENDPOINT = "operator (endpoint)"
+
+
+def recorded_by(event: InboundEvent | None) -> str:
+    """Who recorded an operator event: the name kept with it, else the endpoint."""
+    if event is not None and isinstance(event.headers, dict):
+        who = event.headers.get(RECORDED_BY)
+        if isinstance(who, str) and who.strip():
+            return who.strip()
+    return FROM_THE_ENDPOINT
+
+
+async def recorded_by_id(event_id: str) -> str:
+    return recorded_by(await inbox.get_inbound(runtime.db(), event_id))
+
+
+async def store_operator_event(topic: str, body: BaseModel, *, delivery_id: str, headers: dict[str, Any],
+                               order_ref: str | None = None, resource_id: str | None = None,
+                               status: str = "received", reject_reason: str | None = None,
+                               http_status: int = 202) -> tuple[InboundEvent, bool]:
+    """Store one operator event (deduplicated on `delivery_id`); (row, created)."""
+    if resource_id is None:
+        order_number = str(getattr(body, "order_number", "") or "")
+        resource_id = order_resource_id(order_ref or order_number.lstrip("#"))
+    return await inbox.store_inbound(
+        runtime.db(), source="operator", delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
+        order_ref=order_ref, body=body.model_dump_json(), headers=headers, status=status,
+        reject_reason=reject_reason, http_status=http_status,
+        event_name=EVENT_NAMES[("operator", topic)] if status == "received" else None, resource_id=resource_id,
+    )
+
+
+def decision_delivery_id(body: BaseModel) -> str:
+    """The same decision twice is one decision (the endpoint's dedup key)."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+async def refund_approval_target(case_id: str) -> tuple[Case, str, str] | None:
+    """(case, topic, resource id) for a refund approval on this case, or None when there is no
+    cancellation or return case with this id."""
+    try:
+        case = await cases.get_case(runtime.db(), case_id)
+    except LookupError:
+        return None
+    if case is None or case.kind not in (CaseKind.CANCELLATION, CaseKind.RETURN):
+        return None
+    return case, f"refund.approval.{case.kind}", order_resource_id(case.order_ref or f"case.{case.id}")
+
+
+def dispute_decision_resource(case_id: str) -> str:
+    return f"dispute.case.{case_id}"
+
+
+def order_review_resource(case_id: str) -> str:
+    return f"store.order.case.{case_id}"
+
+
+async def store_refused_input(topic: str, raw: str, reason: str, *, delivery_id: str,
+                              headers: dict[str, Any], http_status: int = 422) -> tuple[InboundEvent, bool]:
+    """Input that cannot be recorded, kept for inspection with the reason (promise 1)."""
+    return await inbox.store_inbound(
+        runtime.db(), source="operator", delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
+        body=raw, headers=headers, status="rejected", reject_reason=reason, http_status=http_status)
