@@ -47,3 +47,9 @@ def test_one_parcel_delivered_of_two_does_not_make_the_order_delivered() -> None
     assert "6A20121105FR" in text
     assert "shows it delivered" not in text  # "it": the whole order
     assert "in transit" in text
+
+
+def test_a_cancellation_not_refunded_is_not_said_refunded() -> None:
+    facts = _facts(cancelled=True, refunds=[], refunded=None)
+    points = answer_points(DisputeReason.CANCELLED, facts, store_name="Maison Lumiere")
+    assert not [p for p in points if "refunded" in p]
