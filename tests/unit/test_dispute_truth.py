@@ -53,3 +53,10 @@ def test_a_cancellation_not_refunded_is_not_said_refunded() -> None:
     facts = _facts(cancelled=True, refunds=[], refunded=None)
     points = answer_points(DisputeReason.CANCELLED, facts, store_name="Maison Lumiere")
     assert not [p for p in points if "refunded" in p]
+
+
+def test_another_dhl_service_is_not_called_dhl_express() -> None:
+    from domain.carriers import Carrier, carrier
+
+    assert carrier("DHL eCommerce") == Carrier("DHL eCommerce", "OTHER")  # PayPal gets the name as typed
+    assert carrier("dhl") == carrier("DHL Express") == Carrier("DHL Express", "DHL")
