@@ -12,7 +12,7 @@ import pytest
 
 from domain.disputes import DisputeReason
 from flows.disputes import process_dispute
-from ledger import cases
+from ledger import cases, operations
 from ledger.models import set_clock, utcnow
 from tests.flows.conftest import World
 from tests.flows.test_dispute_checklist import _policy, _until_submitted
@@ -114,3 +114,23 @@ async def test_paypal_asking_again_after_the_evidence_reaches_the_operator(world
     reviews = [e for e in await cases.timeline(db, case.id) if "waits for the store again" in (e.summary or "")]
     assert len(reviews) == 1, [(e.kind, e.summary) for e in reviews]
     assert "PRE_ARBITRATION" in (reviews[0].summary or "")
+
+
+async def test_a_paypal_message_whose_answer_was_lost_is_not_posted_again(world: World, db: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """PayPal's send-message reference lists no PayPal-Request-Id: a crash after the call is settled
+    by reading the dispute's messages, and the message is not posted a second time."""
+    await _policy()
+    dispute_id = await _paypal(world, "MERCHANDISE_OR_SERVICE_NOT_RECEIVED", stage="INQUIRY")
+    monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:dispute.message.paypal:1")
+    with pytest.raises(Exception, match="injected"):
+        await _last_hook(world)
+    monkeypatch.delenv("AFTERSALES_FAULTS")
+    case = await _case(db, dispute_id, "paypal")
+    await process_dispute(case_id=case.id)
+    calls = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/calls")).json()["calls"]
+    assert len([c for c in calls if c["path"].endswith("/send-message")]) == 1
+    shown = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/disputes/{dispute_id}")).json()
+    assert len(shown["dispute"]["messages"]) == 1
+    op = await operations.get_operation(db, f"dispute.message:{case.id}:INQUIRY")
+    assert op is not None and op.status == "succeeded"
