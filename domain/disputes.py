@@ -138,6 +138,18 @@ class Shipment(_Frozen):
     events: list[FulfillmentEvent] = Field(default_factory=list)  # the carrier's events, oldest first
 
 
+# The carrier's statuses that show the parcel on its way (Shopify FulfillmentEventStatus).
+_ON_ITS_WAY = ("CARRIER_PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELIVERED")
+
+
+def route_began(shipment: Shipment) -> datetime | None:
+    """When the parcel began its route to the customer (Stripe `shipping_date`): the carrier's first
+    event showing it on its way when the store holds one (a label bought is not a parcel moving),
+    else the fulfilment's date."""
+    moving = sorted(e.happened_at for e in shipment.events if e.status in _ON_ITS_WAY)
+    return moving[0] if moving else shipment.shipped_at
+
+
 class Facts(_Frozen):
     """What the ledger and the store know about the disputed order (K3), as they are when read."""
 
@@ -515,7 +527,8 @@ def shipping_statement(facts: Facts) -> str:
     parcels = []
     several = len(facts.shipments) > 1
     for s in facts.shipments or []:
-        shipped = f" on {_day(s.shipped_at)}" if s.shipped_at else ""
+        began = route_began(s)
+        shipped = f" on {_day(began)}" if began else ""
         known = carrier(s.carrier)
         parcel = f"shipped{shipped} with {known.name if known else 'the carrier'} (tracking number {s.number})"
         if several:  # each parcel's own status: one delivered parcel does not make the order delivered

@@ -39,6 +39,7 @@ from domain.disputes import (
     evidence_status,
     normalise_reason,
     response_due,
+    route_began,
 )
 from domain.errors import InvalidInput, PermanentError, TransientError
 from domain.money import Money
@@ -239,7 +240,7 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     delivered = [f.delivered_at for f in order.shipped_fulfillments if f.delivered_at]
     if shipments and not all(s.delivered_at for s in shipments):
         delivered = []  # one parcel delivered of two is not the order delivered (each parcel says its own)
-    shipped = [s.shipped_at for s in shipments if s.shipped_at]
+    shipped = [d for d in (route_began(s) for s in shipments) if d]  # the day each parcel began its route
     ship, bill = order.shipping_address, order.billing_address
     returns = [f"return {c.state} ({c.reason})" for c in related if c.kind == CaseKind.RETURN]
     # Every cancellation request the store recorded, whatever came of it: the answer never says

@@ -60,3 +60,17 @@ def test_another_dhl_service_is_not_called_dhl_express() -> None:
 
     assert carrier("DHL eCommerce") == Carrier("DHL eCommerce", "OTHER")  # PayPal gets the name as typed
     assert carrier("dhl") == carrier("DHL Express") == Carrier("DHL Express", "DHL")
+
+
+def test_the_ship_date_is_when_the_carrier_took_the_parcel_not_when_the_label_was_bought() -> None:
+    """Stripe `shipping_date`: "the date on which a physical product began its route"."""
+    from datetime import timedelta
+
+    from domain.disputes import route_began
+    from domain.orders import FulfillmentEvent
+
+    label = FulfillmentEvent(status="LABEL_PURCHASED", happened_at=SHIPPED)
+    picked = FulfillmentEvent(status="CARRIER_PICKED_UP", happened_at=SHIPPED + timedelta(days=2))
+    parcel = Shipment(carrier="Colissimo", number="6A1", shipped_at=SHIPPED, events=[label, picked])
+    assert route_began(parcel) == SHIPPED + timedelta(days=2)
+    assert route_began(Shipment(carrier="Colissimo", number="6A1", shipped_at=SHIPPED)) == SHIPPED
