@@ -32,7 +32,9 @@ _KNOWN: tuple[tuple[tuple[str, ...], Carrier], ...] = (
     (("dpd france", "exapaq"), Carrier("DPD France", "FR_EXAPAQ")),
     (("gls france",), Carrier("GLS France", "FR_GLS")),
     (("geodis",), Carrier("Geodis", "FR_GEODIS")),
-    (("dhl",), Carrier("DHL Express", "DHL")),
+    # "DHL" alone is read as DHL Express (PayPal's `DHL`); another DHL service ("DHL eCommerce",
+    # "DHL Parcel") keeps the store's own name: a reviewer is never told it went by DHL Express.
+    (("dhl express", "dhl"), Carrier("DHL Express", "DHL")),
     (("ups",), Carrier("UPS", "UPS")),
     (("fedex",), Carrier("FedEx", "FEDEX")),
     (("royal mail",), Carrier("Royal Mail", "ROYAL_MAIL")),
@@ -54,6 +56,10 @@ def carrier(company: str | None) -> Carrier | None:
         return None
     words = _words(text)
     for names, known in _KNOWN:
+        if known.paypal == "DHL":  # only "DHL Express" or "DHL" alone
+            if words.strip() in names:
+                return known
+            continue
         if any(f" {n} " in words for n in names):
             return known
     return Carrier(text, OTHER)

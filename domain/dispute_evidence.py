@@ -229,18 +229,26 @@ def _disclosure(facts: Facts) -> str | None:
 
 
 def _refusal(facts: Facts) -> str:
+    """Why no (further) refund is due, only as far as the records show it. A cancelled order, a
+    return or a cancellation request without a refund is stated as history, never as "no refund
+    was due" (a cancelled order owes its refund: Code de la consommation L.216-3, L.221-24)."""
     if facts.refunds:
         return "The refund was made: " + "; ".join(facts.refunds) + "."
-    if facts.returns:
-        return "Return history for this order: " + "; ".join(facts.returns) + "."
-    return ("The store's records hold no return of the goods and no refund request for this order, so no refund "
-            "was due under the policy.")
+    history = [*(["the order was cancelled"] if facts.cancelled else []), *facts.returns,
+               *facts.cancellation_requests]
+    if history:
+        return "History for this order: " + "; ".join(history) + "."
+    return ("The store's records hold no return of the goods and no refund or cancellation request for this "
+            "order, so no refund was due under the policy.")
 
 
 def _cancellation(facts: Facts) -> str:
     if facts.cancelled:
         return "The order was cancelled as the customer asked" + (
             "; the refund: " + "; ".join(facts.refunds) + "." if facts.refunds else ".")
+    if facts.cancellation_requests:
+        return ("The order was not cancelled. The customer's cancellation requests in the store's records: "
+                + "; ".join(facts.cancellation_requests) + ".")
     return "The store's records hold no cancellation request from the customer for this order."
 
 

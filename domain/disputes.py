@@ -138,6 +138,18 @@ class Shipment(_Frozen):
     events: list[FulfillmentEvent] = Field(default_factory=list)  # the carrier's events, oldest first
 
 
+# The carrier's statuses that show the parcel on its way (Shopify FulfillmentEventStatus).
+_ON_ITS_WAY = ("CARRIER_PICKED_UP", "IN_TRANSIT", "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "DELIVERED")
+
+
+def route_began(shipment: Shipment) -> datetime | None:
+    """When the parcel began its route to the customer (Stripe `shipping_date`): the carrier's first
+    event showing it on its way when the store holds one (a label bought is not a parcel moving),
+    else the fulfilment's date."""
+    moving = sorted(e.happened_at for e in shipment.events if e.status in _ON_ITS_WAY)
+    return moving[0] if moving else shipment.shipped_at
+
+
 class Facts(_Frozen):
     """What the ledger and the store know about the disputed order (K3), as they are when read."""
 
@@ -161,6 +173,9 @@ class Facts(_Frozen):
     refunded: Money | None = None  # F2 archive total for the order
     refunds: list[str] = Field(default_factory=list)  # "19.90 EUR on 2026-11-04, card, ref …"
     cancelled: bool = False
+    # The customer's cancellation requests the store's records hold (its cancellation cases, any
+    # outcome): "cancellation request converted to return (parcel already shipped)".
+    cancellation_requests: list[str] = Field(default_factory=list)
     returns: list[str] = Field(default_factory=list)
     billing_matches_shipping: bool | None = None
     billing_address: str | None = None
@@ -399,8 +414,11 @@ def answer_points(reason: DisputeReason, facts: Facts, *, store_name: str) -> li
                   DisputeReason.GENERAL) and facts.tracking:
         points.append(shipping_statement(facts))
     if reason == DisputeReason.NOT_AS_DESCRIBED:
-        points.append("The items were sold as described on the product page: " + ", ".join(facts.product_titles)
-                      + ". The customer could return them under the return policy shown at checkout"
+        # Only what the records hold: the items as ordered (no product page is enclosed), and the
+        # policy "shown before purchase" only when the store said how and where (its disclosure).
+        shown = " shown to the customer before purchase" if facts.policy_disclosure else ""
+        points.append("The items ordered: " + ", ".join(facts.order_lines or facts.product_titles)
+                      + f". The customer could return them under the store's return policy{shown}"
                       + (f" ({facts.return_policy})" if facts.return_policy else "") + ".")
         if facts.returns:
             points.append("Return history: " + "; ".join(facts.returns) + ".")
@@ -409,10 +427,14 @@ def answer_points(reason: DisputeReason, facts: Facts, *, store_name: str) -> li
     if reason == DisputeReason.CREDIT_NOT_PROCESSED:
         if facts.cancelled:
             points.append("The cancellation was processed by the store.")
+        if facts.cancellation_requests:
+            points.append("Cancellation requests in the store's records: " + "; ".join(facts.cancellation_requests)
+                          + ".")
         if facts.returns:
             points.append("Return history: " + "; ".join(facts.returns) + ".")
     if reason == DisputeReason.CANCELLED and facts.cancelled:
-        points.append("The cancellation was processed and refunded as recorded above.")
+        points.append("The cancellation was processed" + (" and refunded as recorded above." if facts.refunds
+                                                         else " by the store."))
     if reason in (DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED):
         if facts.billing_matches_shipping is not None:
             points.append("Billing and shipping details " + ("match" if facts.billing_matches_shipping else "differ")
@@ -503,16 +525,24 @@ def shipping_statement(facts: Facts) -> str:
     """What the store's records show of the parcel(s), and nothing more: "delivered" only when
     the carrier shows it delivered, with the date; otherwise the last status the store holds."""
     parcels = []
+    several = len(facts.shipments) > 1
     for s in facts.shipments or []:
-        shipped = f" on {_day(s.shipped_at)}" if s.shipped_at else ""
+        began = route_began(s)
+        shipped = f" on {_day(began)}" if began else ""
         known = carrier(s.carrier)
-        parcels.append(f"shipped{shipped} with {known.name if known else 'the carrier'} (tracking number {s.number})")
+        parcel = f"shipped{shipped} with {known.name if known else 'the carrier'} (tracking number {s.number})"
+        if several:  # each parcel's own status: one delivered parcel does not make the order delivered
+            parcel += (f", shown delivered by the carrier on {_day(s.delivered_at)}" if s.delivered_at else
+                       f", last status {(s.status or 'shipped').replace('_', ' ').lower()}")
+        parcels.append(parcel)
     text = "The order was " + (" and ".join(parcels) if parcels
                                else f"shipped with tracking ({', '.join(facts.tracking)})")
     events = sorted((e for s in facts.shipments for e in s.events), key=lambda e: e.happened_at)
     timeline = (f" The carrier recorded {len(events)} tracking event(s), from {_day(events[0].happened_at)} to "
                 f"{_day(events[-1].happened_at)}: the timeline is in the store's summary of the carrier's tracking, "
                 "attached." if events else "")
+    if several and not all(s.delivered_at for s in facts.shipments):
+        return text + "." + (timeline or " The store's summary of the carrier's tracking is attached.")
     if facts.delivered_at:
         # Only the city comes from the parcel's record; the street address is the order's (issue 15).
         where = f" in {facts.delivered_to}" if facts.delivered_to else ""

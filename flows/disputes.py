@@ -40,6 +40,7 @@ from domain.disputes import (
     evidence_status,
     normalise_reason,
     response_due,
+    route_began,
 )
 from domain.errors import InvalidInput, PermanentError, TransientError
 from domain.money import Money
@@ -236,15 +237,21 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
                           in_transit_at=f.in_transit_at, delivered_at=f.delivered_at, status=f.display_status,
                           events=f.events)
                  for f in order.shipped_fulfillments for t in f.tracking if t.number]
-    # Where the carrier delivered it: its DELIVERED event's city when it recorded one, else the
-    # order's shipping city (only once the store shows the parcel delivered).
+    # Where the carrier delivered it: its DELIVERED event's city when it recorded one, nothing else
+    # (only once the store shows the parcel delivered).
     scans = [e for f in order.shipped_fulfillments for e in f.events if e.status == "DELIVERED" and e.city]
     scanned = ", ".join(p for p in (scans[-1].city, scans[-1].country) if p) if scans else None
     tracking = [f"{s.carrier or 'carrier'} {s.number}" for s in shipments]
     delivered = [f.delivered_at for f in order.shipped_fulfillments if f.delivered_at]
-    shipped = [s.shipped_at for s in shipments if s.shipped_at]
+    if shipments and not all(s.delivered_at for s in shipments):
+        delivered = []  # one parcel delivered of two is not the order delivered (each parcel says its own)
+    shipped = [d for d in (route_began(s) for s in shipments) if d]  # the day each parcel began its route
     ship, bill = order.shipping_address, order.billing_address
     returns = [f"return {c.state} ({c.reason})" for c in related if c.kind == CaseKind.RETURN]
+    # Every cancellation request the store recorded, whatever came of it: the answer never says
+    # "no cancellation request" while one is on file.
+    asked = [f"cancellation requested on {c.opened_at:%Y-%m-%d}, {c.state.replace('_', ' ')}"
+             for c in related if c.kind == CaseKind.CANCELLATION]
     payments = [f"{t.amount} on {t.processed_at:%Y-%m-%d} ({t.gateway})" if t.processed_at else f"{t.amount} "
                 f"({t.gateway})" for t in order.transactions
                 if t.kind.value.upper() in ("SALE", "CAPTURE") and t.status.upper() == "SUCCESS"]
@@ -264,8 +271,8 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     return Facts(
         order_name=order.name, amount_paid=order.total_received, disputed=disputed, tracking=tracking,
         delivered_at=max(delivered) if delivered else None,
-        delivered_to=(scanned or ", ".join(p for p in (ship.city, ship.country_code) if p) if ship else scanned)
-        if delivered else None,
+        # The carrier's own place of delivery only: the order's city is the order's, not the carrier's.
+        delivered_to=scanned if delivered else None,
         product_titles=[li.title for li in order.line_items],
         order_lines=[f"{li.quantity} x {li.title}" + (f" ({li.variant_title})" if li.variant_title else "")
                      + f" at {li.unit_price}" for li in order.line_items],
@@ -273,7 +280,7 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
                        f"{policy.refunds.promise_business_days} business days"),
         policy_disclosure=policy.disputes.policy_disclosure,
         messages_sent=messages, refunded=order.total_refunded if not order.total_refunded.is_zero() else None,
-        refunds=refunds, cancelled=order.is_cancelled, returns=returns,
+        refunds=refunds, cancelled=order.is_cancelled, returns=returns, cancellation_requests=asked,
         billing_matches_shipping=(_address_line(bill) == _address_line(ship)) if bill and ship else None,
         billing_address=_address_line(bill), shipping_address=_address_line(ship),
         customer_orders=max((orders_count or 1) - 1, 0), other_orders_disputed=disputed_elsewhere,
@@ -314,6 +321,13 @@ async def step_received(step: Step) -> bool:
 async def _apply(step: Step, decision: Decision) -> bool:
     if decision == Decision.ACCEPT:
         why = DisputeDecision.model_validate(step.case.data["decision"]).why
+        if step.view.processor == Processor.PAYPAL and not step.view.allows("accept-claim"):
+            # PayPal: no call without its link ("in case the link is not present ... you can't").
+            await step.to_operator("dispute_no_channel", f"accept recommended ({why}), but PayPal offers no "
+                                   f"accept-claim on dispute {step.view.dispute_id} now (stage {step.view.stage}, "
+                                   f"links: {', '.join(step.view.actions) or 'none'})",
+                                   ["accept in PayPal's Resolution Center", "contest"])
+            return False
         await accept_dispute(step.case.id, step.view, "The store accepts this claim; the customer is refunded "
                              "the disputed amount.")
         await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.MET)
@@ -511,7 +525,8 @@ async def step_preparing(step: Step) -> bool:
     await step.move(D.SUBMITTED, "evidence submitted once (K5); nothing is edited after",
                     data={"submitted_evidence": {"fields": sorted(k for k, v in pack.model_dump().items()
                                                                   if v and k != "documents"),
-                                                 "documents": sorted(pack.documents)}})
+                                                 "documents": sorted(pack.documents)},
+                          "submitted_for": f"{view.stage}:{view.due}"})
     return True
 
 
@@ -534,8 +549,20 @@ async def _closed_at_processor(step: Step) -> bool:
 
 
 async def step_submitted(step: Step) -> bool:
-    if step.view.status in ("won", "lost", "prevented", "appeal"):
+    view = step.view
+    if view.status in ("won", "lost", "prevented", "appeal"):
         return await _closed_at_processor(step)
+    if view.processor == Processor.PAYPAL and view.status == "needs_response" \
+            and (view.allows("provide-evidence") or view.allows("provide-supporting-info")) \
+            and f"{view.stage}:{view.due}" not in (step.case.data.get("more_evidence_asked"),
+                                                   step.case.data.get("submitted_for")):
+        # PayPal waits for the store again after the evidence went out (more evidence asked, or a
+        # new stage): the submission was once per case, so the operator answers, before the new date.
+        await step.to_operator("dispute_more_evidence", f"PayPal waits for the store again on dispute "
+                               f"{view.dispute_id} (stage {view.stage}, due {view.due or 'unknown'}): the evidence "
+                               "already went out once", ["answer in PayPal's Resolution Center", "accept"],
+                               park=False)
+        await step.remember(more_evidence_asked=f"{view.stage}:{view.due}")
     return False
 
 

@@ -311,24 +311,33 @@ async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -
 @task(name="send-dispute-message", task_run_name="send-dispute-message-{case_id}", **RETRYING)
 async def send_dispute_message(case_id: str, view: DisputeView, message: str) -> dict[str, Any]:
     """PayPal inquiry stage: the store's answer to the buyer by send-message (the tracking and an
-    explanation), once per stage. Evidence cannot be provided at this stage (no link for it)."""
+    explanation), once per stage. Evidence cannot be provided at this stage (no link for it).
+    Once: an unclear answer is settled by reading the dispute's messages (reconcile)."""
 
     async def call(op: Operation) -> EffectResult:
         async with paypal() as client:
             await client.send_message(view.dispute_id, message, idempotency_key=op.idempotency_key)
         return EffectResult(data={"message_sent": True})
 
+    async def reconcile(op: Operation) -> EffectResult | None:
+        # PayPal's reference lists no PayPal-Request-Id for send-message: an answer lost after the
+        # call is settled by reading the dispute's messages, never by posting the message twice.
+        async with paypal() as client:
+            shown = await client.get_dispute(view.dispute_id)
+        return EffectResult(data={"message_sent": True}) if message in shown.seller_messages else None
+
     result = await perform(runtime.db(), natural_key=f"dispute.message:{case_id}:{view.stage or '-'}",
                            kind="dispute.message.paypal", vendor=view.processor.value, case_id=case_id,
                            request={"dispute_id": view.dispute_id, "message": message[:500]}, call=call,
-                           resend_safe=True)
+                           reconcile=reconcile)
     return result.data
 
 
 @task(name="make-dispute-offer", task_run_name="make-dispute-offer-{case_id}", **RETRYING)
 async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffer, note: str) -> dict[str, Any]:
     """PayPal inquiry stage: the store's offer (make-offer, only when the dispute's links offer it),
-    once per stage: one operation row, the same PayPal-Request-Id on every retry (promise 2)."""
+    once per stage: one operation row, the same PayPal-Request-Id on every retry (promise 2); an
+    unclear answer is settled by reading the dispute's offer history, not by offering again."""
     amount = view.amount
 
     async def call(op: Operation) -> EffectResult:
@@ -339,10 +348,17 @@ async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffe
                                     else None, idempotency_key=op.idempotency_key)
         return EffectResult(data={"offer_made": offer.offer_type, "amount": str(amount)})
 
+    async def reconcile(op: Operation) -> EffectResult | None:
+        # As for send-message: a lost answer is settled by the dispute's offer history.
+        async with paypal() as client:
+            shown = await client.get_dispute(view.dispute_id)
+        return EffectResult(data={"offer_made": offer.offer_type, "amount": str(amount)}) \
+            if offer.offer_type in shown.seller_offers else None
+
     result = await perform(runtime.db(), natural_key=f"dispute.offer:{case_id}:{view.stage or '-'}",
                            kind="dispute.offer.paypal", vendor=view.processor.value, case_id=case_id,
                            request={"dispute_id": view.dispute_id, "offer_type": offer.offer_type,
-                                    "amount": str(amount), "note": note[:500]}, call=call, resend_safe=True)
+                                    "amount": str(amount), "note": note[:500]}, call=call, reconcile=reconcile)
     return {**result.data, "operation_id": result.operation_id}
 
 

@@ -390,6 +390,9 @@ class FakeDispute:
                  "notes": o["note"], "dispute_life_cycle_stage": "INQUIRY"} for o in self.offers]}
             if "offer_amount" in last:
                 body["offer"]["seller_offered_amount"] = last["offer_amount"]
+        if self.messages:  # PayPal's `messages[]`: posted_by, time_posted, content
+            body["messages"] = [{k: m[k] for k in ("posted_by", "time_posted", "content") if k in m}
+                                for m in self.messages]
         body["links"] = self.links(root)
         return body
 

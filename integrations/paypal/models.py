@@ -279,6 +279,11 @@ class PayPalDispute(_Frozen):
     accept_claim_types: tuple[str, ...] = ()
     offer_types: tuple[str, ...] = ()  # allowed_response_options.make_offer.offer_types
     links: tuple[PayPalLink, ...] = ()
+    # `messages[]` posted by the seller (`posted_by` SELLER), their `content`: how a send-message
+    # whose answer was lost is reconciled (the Disputes reference lists no PayPal-Request-Id for it).
+    seller_messages: tuple[str, ...] = ()
+    # `offer.history[]` proposed by the seller: their `offer_type` (a lost make-offer, reconciled).
+    seller_offers: tuple[str, ...] = ()
 
     @property
     def resolved(self) -> bool:
@@ -415,6 +420,11 @@ def dispute_from_api(payload: Any) -> PayPalDispute:
         accept_claim_types=_accept_claim_types(payload.get("allowed_response_options")),
         offer_types=_accept_claim_types(payload.get("allowed_response_options"), "make_offer", "offer_types"),
         links=_links(payload.get("links")),
+        seller_messages=tuple(str(m.get("content")) for m in _list(payload.get("messages"), "messages")
+                              if isinstance(m, Mapping) and m.get("posted_by") == "SELLER" and m.get("content")),
+        seller_offers=tuple(str(h.get("offer_type")) for h in _list(
+            (payload.get("offer") or {}).get("history") if isinstance(payload.get("offer"), Mapping) else None,
+            "offer.history") if isinstance(h, Mapping) and h.get("actor") == "SELLER" and h.get("offer_type")),
     )
 
 

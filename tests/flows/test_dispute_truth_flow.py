@@ -1,0 +1,136 @@
+"""Review of issue 15, on a real run of process-dispute: what the Stripe fake received is true by
+the store's records (the carrier's city only when the carrier recorded one; a cancellation request
+on file is never denied)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from domain.disputes import DisputeReason
+from flows.disputes import process_dispute
+from ledger import cases, operations
+from ledger.models import set_clock, utcnow
+from tests.flows.conftest import World
+from tests.flows.test_dispute_checklist import _policy, _until_submitted
+from tests.flows.test_dispute_flow import (
+    STORE,
+    _case,
+    _evidence,
+    _paypal_hook,
+    _post_stripe_event,
+    _stripe_calls,
+    _stripe_dispute,
+    _submitted,
+)
+
+
+@pytest.fixture(autouse=True)
+def real_clock() -> Iterator[None]:
+    yield
+    set_clock(None)
+
+
+async def _submit(world: World, db: Any, name: str, reason: str) -> dict[str, Any]:
+    now = utcnow()
+    set_clock(lambda: now)
+    dispute_id, event = await _stripe_dispute(world, name, reason=reason, due_in_days=5)
+    hook = await _post_stripe_event(world, event)
+    assert hook.status_code == 200, hook.text
+    await process_dispute(inbound_event_id=hook.json()["event_id"])
+    await _until_submitted(db, (await _case(db, dispute_id)).id)
+    (submission,) = _submitted(await _stripe_calls(world, dispute_id))
+    return _evidence(submission["params"])
+
+
+async def test_a_delivery_without_the_carrier_s_place_names_no_city(world: World, db: Any) -> None:
+    """#1007 is delivered (Shopify deliveredAt) with no carrier event: no city is the carrier's."""
+    await _policy()
+    evidence = await _submit(world, db, "#1007", "product_not_received")
+    text = evidence["uncategorized_text"]
+    assert "the carrier shows it delivered on " in text, text
+    assert "shows it delivered in" not in text
+
+
+async def test_a_cancellation_request_on_file_is_never_denied_to_the_issuer(world: World, db: Any) -> None:
+    """The customer asked to cancel #1012; the parcel had left, the request became a return."""
+    await _policy()
+    await cases.open_case(db, key=f"cancellation:{STORE}:{world.legacy('#1012')}", kind="cancellation",
+                          store_id=STORE, state="converted_to_return", order_ref=world.legacy("#1012"),
+                          order_name="#1012", customer_email=world.email("#1012"), origin="email")
+    evidence = await _submit(world, db, "#1012", "subscription_canceled")
+    rebuttal = evidence["cancellation_rebuttal"]
+    assert "no cancellation request" not in rebuttal
+    assert "converted to return" in rebuttal
+
+
+async def _paypal(world: World, reason: str, **extra: Any) -> str:
+    raw = await world.raw_order("#1012")
+    root = world.sandbox.paypal.root_url
+    r = await world.http.post(f"{root}/_control/disputes", json={
+        "invoice_number": "1012", "amount": raw["received"], "currency": "EUR", "reason": reason,
+        "buyer_name": "Paul Roux", "seller_response_due_date": (utcnow() + timedelta(days=10)).isoformat(), **extra})
+    assert r.status_code in (200, 201), r.text
+    dispute_id: str = r.json()["dispute"]["dispute_id"]
+    return dispute_id
+
+
+async def _last_hook(world: World) -> str:
+    deliveries = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/webhooks")).json()["deliveries"]
+    return await _paypal_hook(world, deliveries[-1])
+
+
+async def test_paypal_accept_claim_is_not_called_without_its_link(world: World, db: Any) -> None:
+    """Accept recommended (contesting is worth nothing by the policy) on a dispute PayPal has under
+    review: no accept-claim link, so no call; the operator is told."""
+    await _policy(win_chance={reason: "0" for reason in DisputeReason})
+    dispute_id = await _paypal(world, "MERCHANDISE_OR_SERVICE_NOT_AS_DESCRIBED", stage="CHARGEBACK",
+                               status="UNDER_REVIEW")
+    await _last_hook(world)
+    calls = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/calls")).json()["calls"]
+    assert not [c for c in calls if c["path"].endswith("/accept-claim")]
+    case = await _case(db, dispute_id, "paypal")
+    assert case.state == "needs_operator", case.state
+
+
+async def test_paypal_asking_again_after_the_evidence_reaches_the_operator(world: World, db: Any) -> None:
+    """Evidence went out in the claim; PayPal then waits for the seller again (a new stage with a
+    provide-evidence link and a new due date): the operator is told once, with the new stage and date."""
+    await _policy()
+    dispute_id = await _paypal(world, "MERCHANDISE_OR_SERVICE_NOT_RECEIVED", stage="CHARGEBACK")
+    assert await _last_hook(world) == "submitted"
+    case = await _case(db, dispute_id, "paypal")
+    root = world.sandbox.paypal.root_url
+    due = utcnow() + timedelta(days=7)
+    for _ in range(2):  # delivered twice: one alert
+        r = await world.http.post(f"{root}/_control/disputes/{dispute_id}/events/updated", json={
+            "stage": "PRE_ARBITRATION", "status": "WAITING_FOR_SELLER_RESPONSE",
+            "seller_response_due_date": due.isoformat()})
+        assert r.status_code == 200, r.text
+        await _last_hook(world)
+    reviews = [e for e in await cases.timeline(db, case.id) if "waits for the store again" in (e.summary or "")]
+    assert len(reviews) == 1, [(e.kind, e.summary) for e in reviews]
+    assert "PRE_ARBITRATION" in (reviews[0].summary or "")
+
+
+async def test_a_paypal_message_whose_answer_was_lost_is_not_posted_again(world: World, db: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """PayPal's send-message reference lists no PayPal-Request-Id: a crash after the call is settled
+    by reading the dispute's messages, and the message is not posted a second time."""
+    await _policy()
+    dispute_id = await _paypal(world, "MERCHANDISE_OR_SERVICE_NOT_RECEIVED", stage="INQUIRY")
+    monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:dispute.message.paypal:1")
+    with pytest.raises(Exception, match="injected"):
+        await _last_hook(world)
+    monkeypatch.delenv("AFTERSALES_FAULTS")
+    case = await _case(db, dispute_id, "paypal")
+    await process_dispute(case_id=case.id)
+    calls = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/calls")).json()["calls"]
+    assert len([c for c in calls if c["path"].endswith("/send-message")]) == 1
+    shown = (await world.http.get(f"{world.sandbox.paypal.root_url}/_control/disputes/{dispute_id}")).json()
+    assert len(shown["dispute"]["messages"]) == 1
+    op = await operations.get_operation(db, f"dispute.message:{case.id}:INQUIRY")
+    assert op is not None and op.status == "succeeded"
