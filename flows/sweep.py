@@ -29,6 +29,7 @@ from domain.cases import CancellationState as S
 from domain.cases import CaseKind, DisputeState, OrderState, ReturnState, is_terminal
 from domain.deadlines import late_refund_surcharge
 from domain.money import Money
+from flows import tracking
 from flows.alerts import alert_operator
 from flows.cancellation import process_cancellation
 from flows.common import case_lock
@@ -192,6 +193,14 @@ async def _postage_refund(deadline: Deadline, case: Case) -> str:
     return "acted"
 
 
+async def _track_read(deadline: Deadline, case: Case) -> str:
+    """A parcel's next read at the carrier is due (issue 19, flows/tracking.py)."""
+    outcome, rerun = await tracking.read_tracking(deadline, case)
+    if rerun:
+        await _rerun(case)
+    return outcome
+
+
 Handler = Callable[[Deadline, Case], Awaitable[str]]
 HANDLERS: dict[str, Handler] = {
     "supplier_answer": _supplier_answer,
@@ -209,6 +218,7 @@ HANDLERS: dict[str, Handler] = {
     "dispute_response": _flag("submit_due", "the processor's due date minus the margin: submit now (K5)"),
     "dispute_inquiry": _flag("submit_due", "PayPal inquiry: its due date minus the margin: answer now (K5)"),
     "shipping_watch": _flag("watch_due", "the order has not shipped in the expected time (A1)"),
+    "track_read": _track_read,
 }
 # Deadlines acted on even when the case is over (they follow its end).
 AFTER_END = {"survey", "postage_refund"}
@@ -337,7 +347,8 @@ async def restart_stalled_cases() -> int:
         case_deadlines = await deadlines.deadlines_for_case(db, case.id)
         if quota_wait_open(case_deadlines):
             continue  # waiting for a supplier's quota (even in an active state): its deadline acts
-        waiting_on_deadline = any(d.status == "open" and d.kind not in background for d in case_deadlines)
+        waiting_on_deadline = any(d.status == "open" and d.kind not in background  # a parcel's read is no wait
+                                  and not d.kind.startswith("track_read:") for d in case_deadlines)
         if died_holding_it or case.state in ACTIVE_STATES.get(case.kind, set()) or not waiting_on_deadline:
             await _rerun(case)
             n += 1

@@ -14,30 +14,32 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.carriers import carrier as store_carrier
+from domain.errors import IntegrationError
 from domain.tracking import ParcelEvent
 
 
-class CarrierError(Exception):
+class CarrierError(IntegrationError):
     """A carrier answered something other than a tracking (or did not answer)."""
 
-    retryable = False
+    RETRYABLE = False
 
     def __init__(self, message: str, *, carrier: str, status: int | None = None, code: str | None = None,
                  retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.carrier, self.status, self.code, self.retry_after = carrier, status, code, retry_after
+        super().__init__(message, retryable=self.RETRYABLE, retry_after=retry_after, code=code,
+                         status_code=status, vendor=carrier)
+        self.carrier, self.status = carrier, status
 
 
 class CarrierUnavailable(CarrierError):
     """5xx, a timeout, a connection refused: ask again later."""
 
-    retryable = True
+    RETRYABLE = True
 
 
 class CarrierRateLimited(CarrierError):
     """The carrier's quota or rate limit (HTTP 429): ask again after `retry_after` seconds."""
 
-    retryable = True
+    RETRYABLE = True
 
 
 class CarrierAuthError(CarrierError):
