@@ -334,7 +334,7 @@ def create_app(state: FakeCarriersState) -> FastAPI:
                    "msg": aftership_tracking(parcel), "ts": int(time.time())}
         raw = json.dumps(payload).encode()
         signature = base64.b64encode(hmac.new(state.webhook_secret.encode(), raw, hashlib.sha256).digest()).decode()
-        url = body.get("webhook_url") or state.webhook_url
+        url = str(body.get("webhook_url") or state.webhook_url or "")
         async with httpx.AsyncClient(timeout=10) as http:
             answer = await http.post(url, content=raw, headers={"Content-Type": "application/json",
                                                                 "aftership-hmac-sha256": signature,
