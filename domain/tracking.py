@@ -85,8 +85,16 @@ def laposte_status(code: str) -> TrackingStatus:
     return LAPOSTE_CODES.get(code.strip().upper(), TrackingStatus.EXCEPTION)
 
 
-def dhl_status(code: str) -> TrackingStatus:
-    return DHL_CODES.get(code.strip().lower(), TrackingStatus.EXCEPTION)
+# DHL's statusCode has no "returned": a failure whose description says the parcel goes back is one
+# (the words the product already reads in Shopify's scans, flows/returns.carrier_says_returned).
+_RETURN_WORDS = ("refus", "return", "retour", "sender", "shipper", "expéditeur", "expediteur", "absender")
+
+
+def dhl_status(code: str, description: str = "") -> TrackingStatus:
+    status = DHL_CODES.get(code.strip().lower(), TrackingStatus.EXCEPTION)
+    if status == TrackingStatus.EXCEPTION and any(w in description.lower() for w in _RETURN_WORDS):
+        return TrackingStatus.RETURNED_TO_SENDER
+    return status
 
 
 def aftership_status(tag: str, subtag: str | None = None) -> TrackingStatus | None:

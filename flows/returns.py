@@ -208,6 +208,9 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
                                  act_at=legal.due.act_at,
                                  action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
                                  note=legal.due.note)
+    for f in order.shipped_fulfillments:  # the carrier's refused / returned event reaches the case (C4, issue 19)
+        for t in f.tracking:
+            await follow_parcel_for_case(case, t.number, role="outbound", company=t.company, since=f.created_at)
     return case
 
 

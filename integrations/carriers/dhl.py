@@ -33,9 +33,10 @@ def _event(number: str, raw: Any) -> ParcelEvent:
     if at.tzinfo is None:  # some DHL services give times without an offset: read as UTC
         at = at.replace(tzinfo=UTC)
     address = ((raw.get("location") or {}).get("address") or {}) if isinstance(raw.get("location"), dict) else {}
+    description = str(raw.get("description") or raw.get("status") or "")
     return ParcelEvent(carrier=NAME, tracking_number=number, code=str(raw["statusCode"]),
-                       status=dhl_status(str(raw["statusCode"])), happened_at=at,
-                       description=str(raw.get("description") or raw.get("status") or ""),
+                       status=dhl_status(str(raw["statusCode"]), description), happened_at=at,
+                       description=description,
                        city=address.get("addressLocality"), postcode=address.get("postalCode"),
                        country=address.get("countryCode"))
 

@@ -192,3 +192,26 @@ async def test_aftership_webhook_is_verified_stored_deduplicated_and_brings_the_
                                           headers={"aftership-hmac-sha256": signature("sandbox-aftership-secret",
                                                                                       bad)})
     assert malformed.status_code == 400
+
+
+async def test_a_parcel_refused_at_delivery_reaches_the_withdrawal_return(world: World, db: Any,
+                                                                          fake: RunningFakeCarriers) -> None:
+    """C4: the cancellation came too late, the parcel (#1005, DHL 1234567890) travels; the customer
+    refuses it and only the carrier knows (no Shopify scan): the return takes it as the goods
+    going back (D2) and the refund follows once the supplier has them."""
+    from flows.cancellation import process_cancellation
+
+    r = await world.cancel("#1005", language="en")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "converted_to_return"
+    ret = await _case(db, world, "#1005")
+    assert ret.data["awaits_carrier"] and "1234567890" in ret.data["parcels"]
+    await seed(fake, "dhl", "1234567890", [
+        {"code": "transit", "at": (utcnow() - timedelta(days=1)).isoformat()},
+        {"code": "failure", "at": (utcnow() - timedelta(hours=1)).isoformat(),
+         "label": "Refused by recipient: returned to sender"}])
+    await sweep_deadlines(scope="deadlines")
+    ret = await _case(db, world, "#1005")
+    assert ret.data["tracking"]["source"] == "carrier"  # the goods go back: the proof of dispatch (D2)
+    assert ret.state == "in_transit"
+    assert {d.kind: d for d in await deadlines.deadlines_for_case(db, ret.id)}["track_read:1234567890"].status \
+        == "met"

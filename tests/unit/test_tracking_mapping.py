@@ -43,6 +43,13 @@ def test_dhl_codes(code: str, status: TrackingStatus) -> None:
     assert dhl_status(code) == status
 
 
+def test_a_dhl_failure_that_says_the_parcel_goes_back_is_returned_to_sender() -> None:
+    assert dhl_status("failure", "Refused by recipient: returned to shipper") == S.RETURNED_TO_SENDER
+    assert dhl_status("failure", "Zustellung nicht möglich, Rücksendung an Absender") == S.RETURNED_TO_SENDER
+    assert dhl_status("failure", "Damaged in transit") == S.EXCEPTION
+    assert dhl_status("delivered", "Delivered to the sender's neighbour") == S.DELIVERED  # only a failure
+
+
 @pytest.mark.parametrize(("tag", "subtag", "status"), [
     ("Pending", "Pending_001", None), ("InfoReceived", "InfoReceived_001", S.INFO_RECEIVED),
     ("InTransit", "InTransit_007", S.IN_TRANSIT), ("OutForDelivery", "OutForDelivery_001", S.OUT_FOR_DELIVERY),
