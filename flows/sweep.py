@@ -47,6 +47,7 @@ from tasks.effects import AmbiguousEffect
 from tasks.inbox import flush_inbox
 from tasks.notify import resend_planned_email, send_customer_email, send_operator_alert
 from tasks.privacy import carry_out_open_requests, purge_raw_bodies
+from tasks.tracking import ingest_leftover_webhooks
 
 STALL_AFTER = timedelta(minutes=10)
 UPCOMING = timedelta(days=14)
@@ -416,6 +417,7 @@ async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
     logger = get_run_logger()
     summary: dict[str, Any] = {}
     if scope in ("all", "deadlines"):
+        summary["carrier_webhooks"] = await ingest_leftover_webhooks()  # before the reads they bring forward
         summary["deadlines"] = await act_on_due_deadlines()
         summary["stalled_restarted"] = await restart_stalled_cases()
         summary["api_suppliers_chased"] = await chase_api_suppliers()

@@ -77,3 +77,15 @@ async def bring_reads_forward(db: Database, tracking_number: str, *, at: datetim
         found = (await s.exec(select(Deadline).where(col(Deadline.kind) == read_kind(tracking_number),
                                                      col(Deadline.status) == "open"))).all()
     return len(found)
+
+
+async def unprocessed_webhooks(db: Database, *, older_than: datetime, limit: int = 200) -> list[str]:
+    """AfterShip deliveries stored and answered whose events were not kept (the receiver stopped
+    between the answer and its background work): their ids, oldest first."""
+    from ledger.models import InboundEvent
+
+    async with db.session() as s:
+        rows = (await s.exec(select(InboundEvent.id).where(
+            InboundEvent.source == "aftership", InboundEvent.status == "received",
+            col(InboundEvent.received_at) <= older_than).order_by(col(InboundEvent.received_at)).limit(limit))).all()
+    return list(rows)

@@ -180,3 +180,14 @@ async def ingest_aftership_webhook(inbound_id: str) -> list[ParcelEvent]:
                                error=None if moved else "no case follows this parcel (events kept)")
     return new
 
+
+
+async def ingest_leftover_webhooks() -> int:
+    """The deadline check's backstop for `ingest_aftership_webhook`: deliveries stored more than a
+    minute ago and never taken in are taken in now. How many."""
+    from datetime import timedelta
+
+    leftover = await kept.unprocessed_webhooks(runtime.db(), older_than=utcnow() - timedelta(minutes=1))
+    for inbound_id in leftover:
+        await ingest_aftership_webhook(inbound_id)
+    return len(leftover)

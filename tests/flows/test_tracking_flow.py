@@ -215,3 +215,23 @@ async def test_a_parcel_refused_at_delivery_reaches_the_withdrawal_return(world:
     assert ret.state == "in_transit"
     assert {d.kind: d for d in await deadlines.deadlines_for_case(db, ret.id)}["track_read:1234567890"].status \
         == "met"
+
+
+async def test_a_stored_webhook_never_taken_in_is_taken_in_by_the_check(world: World, db: Any,
+                                                                        fake: RunningFakeCarriers) -> None:
+    """The receiver answered, then stopped before keeping the events: the next check keeps them."""
+    clock = Clock()
+    body = {"event": "tracking_update", "event_id": "ev-left-over", "msg": {
+        "tracking_number": "UH037386106CN", "slug": "china-ems", "tag": "InTransit",
+        "checkpoints": [{"checkpoint_time": "2026-11-20T08:00:00+08:00", "tag": "InTransit",
+                         "subtag": "InTransit_002", "city": "Guangzhou", "message": "Departed"}]}}
+    row, _ = await inbox.store_inbound(db, source="aftership", delivery_id="ev-left-over", topic="tracking_update",
+                                       body=json.dumps(body), headers={}, store_id=STORE, http_status=200)
+    await sweep_deadlines(scope="deadlines")
+    assert await kept.events_for(db, ["UH037386106CN"]) == []  # under a minute: the receiver's own work
+    clock.advance(minutes=2)
+    summary = await sweep_deadlines(scope="deadlines")
+    assert summary["carrier_webhooks"] == 1
+    assert [e.city for e in await kept.events_for(db, ["UH037386106CN"])] == ["Guangzhou"]
+    stored = await inbox.get_inbound(db, row.id)
+    assert stored is not None and stored.status == "processed"
