@@ -235,3 +235,25 @@ async def test_a_stored_webhook_never_taken_in_is_taken_in_by_the_check(world: W
     assert [e.city for e in await kept.events_for(db, ["UH037386106CN"])] == ["Guangzhou"]
     stored = await inbox.get_inbound(db, row.id)
     assert stored is not None and stored.status == "processed"
+
+
+async def test_a_number_la_poste_does_not_know_goes_to_the_aggregator_once(world: World, db: Any,
+                                                                           fake: RunningFakeCarriers) -> None:
+    """The number's format says La Poste, La Poste does not know it: AfterShip detects the carrier.
+    Asking AfterShip to follow the number is a write: one operation row, whatever the reads."""
+    from ledger import operations
+
+    number = "LA123456789FR"
+    await seed(fake, "aftership", number, slug="cainiao", events=[
+        {"code": "InTransit_002", "at": "2026-11-20T08:00:00+08:00", "city": "Guangzhou"}])
+    first = await tracking_tasks.follow_parcel(store_id=STORE, tracking_number=number)
+    assert first.found and first.carrier == "aftership:cainiao" and [e.city for e in first.new] == ["Guangzhou"]
+    again = await tracking_tasks.follow_parcel(store_id=STORE, tracking_number=number)
+    assert again.new == [] and len(again.events) == 1  # read again: nothing kept twice
+    op = await operations.get_operation(db, f"aftership.tracking_create:{number}")
+    assert op is not None and op.status == "succeeded" and op.remote_id
+    async with httpx.AsyncClient() as http:
+        calls = (await http.get(fake.root_url + "/_control/calls")).json()
+    assert [c["carrier"] for c in calls if c["method"] == "POST" and c["path"].endswith("/trackings")] \
+        == ["aftership"]  # created once
+    assert [c["status"] for c in calls if c["carrier"] == "laposte"] == [404, 404]  # asked first, each time
