@@ -69,6 +69,9 @@ def demo_env() -> dict[str, str]:
         "AFTERSALES_STRIPE_FILES_BASE_URL": "http://127.0.0.1:8083/_files",  # the fake serves files.stripe.com there
         "AFTERSALES_PAYPAL_BASE_URL": "http://127.0.0.1:8084",
         "AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS": "127.0.0.1",  # the fake signs with its own cert (sandbox mode only)
+        "AFTERSALES_LAPOSTE_BASE_URL": "http://127.0.0.1:8085/laposte/suivi/v2",  # issue 19: the carriers' fake
+        "AFTERSALES_DHL_BASE_URL": "http://127.0.0.1:8085/dhl",
+        "AFTERSALES_AFTERSHIP_BASE_URL": "http://127.0.0.1:8085/aftership/tracking/2025-01",
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": "1025",
         "AFTERSALES_RECEIVER_PORT": str(RECEIVER_PORT),
@@ -228,7 +231,7 @@ def main() -> None:
         print("starting the Prefect server (SQLite), the sandbox and the receiver...", flush=True)
         procs.start("prefect-server", py, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                     "--port", str(PREFECT_PORT))
-        procs.start("sandbox", py, "-m", "deployments.sandbox.run",
+        procs.start("sandbox", py, "-m", "deployments.sandbox.run", "--carriers-port", "8085",
                     "--webhook-url", f"http://127.0.0.1:{RECEIVER_PORT}/webhooks/shopify")
         run(env, py, "-m", "deployments.setup")
         procs.start("receiver", py, "-m", "deployments.receiver")

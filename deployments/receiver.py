@@ -124,7 +124,8 @@ UNCHECKED_MESSAGE = ("Thank you, your request is saved, but we could not check y
                      "nous vous écrivons par e-mail.")
 
 
-_KEPT_HEADERS = ("content-type", "user-agent", "idempotency-key", "stripe-signature", "paypal-transmission-id",
+_KEPT_HEADERS = ("content-type", "user-agent", "idempotency-key", "stripe-signature", "aftership-hmac-sha256",
+                 "as-webhook-version", "paypal-transmission-id",
                  "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo")
 
 
@@ -573,6 +574,47 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         return await _processor_event("paypal", parsed.event_type, parsed.event_id, parsed.dispute_id, raw, request,
                                       background)
 
+    @app.post("/webhooks/aftership", response_model=Accepted, responses={400: {}, 401: {}})
+    async def aftership_webhook(request: Request, background: BackgroundTasks) -> Any:
+        """AfterShip Tracking webhooks (issue 19): `aftership-hmac-sha256` (base64 HMAC-SHA256 of the
+        raw body with the account's webhook secret) checked BEFORE the event is stored as received;
+        deduplicated on `event_id`. A refused delivery is kept under `aftership-unverified`. The
+        events are kept in the ledger after the answer, and the parcel's next read brought forward
+        (tasks/tracking.py); nothing else is decided here."""
+        from tasks.tracking import check_aftership_signature, ingest_aftership_webhook
+
+        try:
+            raw = await _body(request)
+        except _Reject as rej:
+            return await _reject("aftership-unverified", "unknown", b"", request, rej.status, rej.reason)
+        refused = check_aftership_signature(raw, request.headers.get("aftership-hmac-sha256"))
+        if refused is not None:
+            return await _reject("aftership-unverified", "unknown", raw, request, 401, refused)
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            return await _reject("aftership", "unknown", raw, request, 400, "body is not JSON")
+        msg = event.get("msg") if isinstance(event, dict) else None
+        topic = str(event.get("event") or "unknown") if isinstance(event, dict) else "unknown"
+        if not isinstance(event, dict) or not event.get("event_id") or not isinstance(msg, dict) \
+                or not msg.get("tracking_number"):
+            return await _reject("aftership", topic, raw, request, 400, "event without event_id or msg.tracking_number")
+        if (too_long := _too_long(**{"event id": str(event["event_id"])})) is not None:
+            return await _reject("aftership", topic, raw, request, 400, too_long)
+        handled = topic == "tracking_update"
+        row, created = await inbox.store_inbound(
+            runtime.db(), source="aftership", delivery_id=str(event["event_id"]), topic=topic,
+            store_id=runtime.store_id(), body=_text(raw), headers=_kept_headers(request),
+            status="received" if handled else "ignored",
+            reject_reason=None if handled else f"topic {topic} is not handled", http_status=200,
+            resource_id=f"carrier.parcel.{str(msg['tracking_number']).upper()}"[:255],
+        )
+        if not created:
+            return Accepted(status="duplicate", event_id=row.id)
+        if handled:
+            background.add_task(ingest_aftership_webhook, row.id)
+        return Accepted(status=row.status, event_id=row.id)
+
     def _paypal_verifier() -> PayPalWebhookVerifier:
         verifier = state.get("paypal_verifier")
         if verifier is None:
@@ -815,12 +857,16 @@ def check_secrets(settings: ReceiverSettings) -> None:
     """Fail closed (issue 13): outside sandbox mode the receiver needs the operator token, the
     store's Shopify domain, token and webhook secret, and Stripe's webhook secret when Stripe is
     configured (any AFTERSALES_STRIPE_* secret set); raises MissingSecrets naming them all."""
+    from integrations.carriers.settings import AfterShipSettings
     from integrations.stripe.settings import StripeSettings
 
     stripe = StripeSettings()
     missing = [*settings.missing(), *runtime.shopify_settings().missing()]
     if stripe.configured():
         missing += stripe.missing(["webhook_secret"])
+    aftership = AfterShipSettings()
+    if aftership.configured():  # issue 19: AfterShip's webhooks need their secret
+        missing += aftership.missing(["webhook_secret"])
     if missing:
         raise MissingSecrets(missing, "the receiver")
 

@@ -69,6 +69,7 @@ class DeadlineKind(StrEnum):
     DISPUTE_RESPONSE = "dispute_response"  # K5: the processor's due date minus the margin
     DISPUTE_INQUIRY = "dispute_inquiry"  # K5: a PayPal inquiry's due date minus the margin
     SHIPPING_WATCH = "shipping_watch"  # A1: the order has not shipped (keyed by round)
+    TRACK_READ = "track_read"  # D1, R3: a parcel's next read at the carrier (keyed by tracking number)
 
     def keyed(self, key: object) -> str:
         """The stored kind of a deadline held once per key: `supplier_answer:atelier-lyon`."""

@@ -56,7 +56,7 @@ from domain.returns import (
     handling,
 )
 from flows import return_messages as rmsg
-from flows import runner
+from flows import runner, tracking
 from flows.common import (
     CaseStep,
     case_lock,
@@ -64,6 +64,7 @@ from flows.common import (
     take_inbound,
 )
 from flows.runner import Process
+from flows.tracking import follow_parcel_for_case
 from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
 from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest
 from ledger import cases, deadlines, inbox, records
@@ -208,6 +209,9 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
                                  act_at=legal.due.act_at,
                                  action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
                                  note=legal.due.note)
+    for f in order.shipped_fulfillments:  # the carrier's refused / returned event reaches the case (C4, issue 19)
+        for t in f.tracking:
+            await follow_parcel_for_case(case, t.number, role="outbound", company=t.company, since=f.created_at)
     return case
 
 
@@ -367,6 +371,9 @@ async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, 
     if body.postage_amount is not None and not case.data.get("postage"):
         data["postage"] = {"amount": str(body.postage_amount), "receipt_url": body.postage_receipt_url,
                            "at": utcnow().isoformat()}
+    if "tracking" in data:  # R3: the return parcel is followed at the carrier (issue 19)
+        await follow_parcel_for_case(case, body.tracking_number, role="return", company=body.carrier)
+        case = await cases.get_case(db, case.id) or case
     if data:
         await cases.update_case(db, case.id, data=data, actor="customer",
                                 summary=f"the customer sent the return tracking number {body.tracking_number} (R3)"
@@ -442,7 +449,8 @@ class Step(CaseStep):
 
 
 async def _carrier_dates(step: Step, order: Order) -> Order:
-    """D1: the fulfillment's deliveredAt, else the carrier's DELIVERED scan kept in the inbox."""
+    """D1: the fulfillment's deliveredAt, else the carrier's DELIVERED scan kept in the inbox, else
+    the carrier's DELIVERED event read at its API (issue 19, the ledger's carrier events)."""
     missing = [f for f in order.shipped_fulfillments if f.delivered_at is None]
     if not missing:
         return order
@@ -452,6 +460,8 @@ async def _carrier_dates(step: Step, order: Order) -> Order:
         if f.shipped and f.delivered_at is None:
             tail = f.id.rsplit("/", 1)[-1]
             at = scans.get(tail) or (scans.get("*") if len(order.shipped_fulfillments) == 1 else None)
+            if at is None:
+                at = await tracking.delivered_at([t.number for t in f.tracking if t.number])
             if at is not None:
                 f = f.model_copy(update={"delivered_at": at})
         fulfillments.append(f)
@@ -478,6 +488,11 @@ async def step_received(step: Step) -> bool:
     await step.remember(f"eligibility: {verdict.explanation}", eligibility=verdict.model_dump(mode="json"))
     if verdict.status == EligibilityStatus.NO_DELIVERY_DATE:
         await step.remember(needs_delivery_date=True)
+        for f in order.shipped_fulfillments:  # the carrier may know (issue 19): followed by the deadline check
+            if f.delivered_at is None:
+                for t in f.tracking:
+                    await follow_parcel_for_case(step.case, t.number, role="outbound", company=t.company,
+                                                 since=f.created_at)
         await step.to_operator("return_needs_delivery_date", f"{order.name}: {verdict.explanation}",
                                ["check the carrier's tracking and record the delivery", "accept the return anyway",
                                 "refuse it"])

@@ -32,6 +32,7 @@ from domain.cases import CaseKind, DisputeState, OrderState, ReturnState, is_ter
 from domain.deadlines import NOT_A_ROW, DeadlineKind, DeadlineStatus, late_refund_surcharge
 from domain.money import Money
 from domain.policy import StorePolicy
+from flows import tracking
 from flows.alerts import alert_operator
 from flows.cancellation import process_cancellation
 from flows.common import case_lock
@@ -49,6 +50,7 @@ from tasks.effects import AmbiguousEffect
 from tasks.inbox import flush_inbox
 from tasks.notify import resend_planned_email, send_customer_email, send_operator_alert
 from tasks.privacy import carry_out_open_requests, purge_raw_bodies
+from tasks.tracking import ingest_leftover_webhooks
 
 STALL_AFTER = timedelta(minutes=10)
 UPCOMING = timedelta(days=14)
@@ -200,6 +202,14 @@ async def _postage_refund(deadline: Deadline, case: Case) -> str:
     return "acted"
 
 
+async def _track_read(deadline: Deadline, case: Case) -> str:
+    """A parcel's next read at the carrier is due (issue 19, flows/tracking.py)."""
+    outcome, rerun = await tracking.read_tracking(deadline, case)
+    if rerun:
+        await _rerun(case)
+    return outcome
+
+
 Handler = Callable[[Deadline, Case], Awaitable[str]]
 # The one table from a deadline's kind to what the check does when it comes (a test holds it
 # to every `DeadlineKind` but those never stored, `NOT_A_ROW`). A new kind: a member in
@@ -222,6 +232,7 @@ HANDLERS: dict[DeadlineKind, Handler] = {
     DeadlineKind.DISPUTE_INQUIRY: _flag(DisputeData, "submit_due",
                                         "PayPal inquiry: its due date minus the margin: answer now (K5)"),
     DeadlineKind.SHIPPING_WATCH: _flag(OrderData, "watch_due", "the order has not shipped in the expected time (A1)"),
+    DeadlineKind.TRACK_READ: _track_read,
 }
 # Deadlines acted on even when the case is over (they follow its end).
 AFTER_END = {DeadlineKind.SURVEY, DeadlineKind.POSTAGE_REFUND}
@@ -377,7 +388,9 @@ async def restart_stalled_cases() -> int:
         case_deadlines = await deadlines.deadlines_for_case(db, case.id)
         if quota_wait_open(case_deadlines):
             continue  # waiting for a supplier's quota (even in an active state): its deadline acts
-        waiting_on_deadline = any(d.status == DeadlineStatus.OPEN and d.kind not in background for d in case_deadlines)
+        waiting_on_deadline = any(d.status == DeadlineStatus.OPEN and d.kind not in background  # a parcel's read
+                                  and DeadlineKind.of(d.kind) != DeadlineKind.TRACK_READ  # is no wait
+                                  for d in case_deadlines)
         if died_holding_it or case.state in ACTIVE_STATES.get(case.kind, set()) or not waiting_on_deadline:
             await _rerun(case)
             n += 1
@@ -496,6 +509,7 @@ async def sweep_deadlines(scope: str = "all") -> dict[str, Any]:
     logger = get_run_logger()
     summary: dict[str, Any] = {}
     if scope in ("all", "deadlines"):
+        summary["carrier_webhooks"] = await ingest_leftover_webhooks()  # before the reads they bring forward
         summary["deadlines"] = await act_on_due_deadlines()
         summary["stalled_restarted"] = await restart_stalled_cases()
         summary["api_suppliers_chased"] = await chase_api_suppliers()

@@ -275,3 +275,28 @@ class PrivacyRequest(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     completed_at: datetime | None = _ts()
     result: dict[str, Any] = _json()  # counts of rows erased, the export file, the fingerprint
+
+
+class CarrierEvent(SQLModel, table=True):
+    """A carrier's event for a parcel (issue 19): read by polling or pushed by the aggregator's
+    webhook, kept with the carrier's own code beside the mapped status, deduplicated on `key`
+    (carrier, number, code, time). The proof of receipt (D1), of a return's arrival (R5/R6) and
+    the dispute record (K3) are read from here."""
+
+    __tablename__ = "carrier_event"
+    __table_args__ = (Index("ix_carrier_event_number", "tracking_number", "happened_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    key: str = Field(unique=True)
+    store_id: str | None = None
+    carrier: str  # laposte | dhl | aftership:<slug>
+    tracking_number: str
+    code: str  # the carrier's own code (DI1, delivered, Delivered_001)
+    status: str  # domain.tracking.TrackingStatus
+    happened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    city: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+    source: str = "poll"  # poll | webhook
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

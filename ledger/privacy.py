@@ -38,6 +38,7 @@ from domain.privacy import (
 from ledger._sql import insert_ignore
 from ledger.db import Database
 from ledger.models import (
+    CarrierEvent,
     Case,
     CaseEvent,
     Deadline,
@@ -328,7 +329,7 @@ async def erase(db: Database, subject: Subject) -> dict[str, int]:
         await s.commit()
     # Wherever else a token went (an operation's request, another event, a review's detail).
     for model in (InboundEvent, Case, CaseEvent, Message, Operation, Deadline, ReviewItem, RefundRecord,
-                  PrivacyRequest):
+                  PrivacyRequest, CarrierEvent):  # a carrier's event may name who signed for the parcel
         counts_here = await _scan_and_erase(db, model, found.strong)
         if counts_here:
             counts[_name(model)] = counts.get(_name(model), 0) + counts_here

@@ -1,5 +1,5 @@
-"""The sandbox: a fake Shopify store, a fake CJ supplier, fake Stripe and PayPal, and an SMTP
-catcher, in one process.
+"""The sandbox: a fake Shopify store, a fake CJ supplier, fake Stripe and PayPal, an SMTP
+catcher and (with `--carriers-port`) the carriers' tracking APIs, in one process.
 
     python -m deployments.sandbox.run [--webhook-url http://127.0.0.1:8000/webhooks/shopify]
 
@@ -15,6 +15,7 @@ import signal
 import threading
 from pathlib import Path
 
+from deployments.sandbox.carriers_fake import start_fake_carriers
 from deployments.sandbox.cj_fake import start_fake_cj
 from deployments.sandbox.paypal_fake import start_fake_paypal
 from deployments.sandbox.shopify_fake import start_fake_shopify
@@ -32,6 +33,9 @@ def main() -> None:
     parser.add_argument("--mail-http-port", type=int, default=8025)
     parser.add_argument("--stripe-port", type=int, default=8083)
     parser.add_argument("--paypal-port", type=int, default=8084)
+    # La Poste, DHL and AfterShip (issue 19): off unless a port is given (the demo gives 8085), so
+    # the test stacks that start this module on free ports never meet on a fixed one.
+    parser.add_argument("--carriers-port", type=int, default=None)
     parser.add_argument("--webhook-url", default="http://127.0.0.1:8000/webhooks/shopify")
     parser.add_argument("--webhook-secret", default="sandbox-webhook-secret")
     parser.add_argument("--mail-log", default=".aftersales/mails.jsonl")
@@ -57,6 +61,10 @@ def main() -> None:
                                client_id=args.paypal_client_id, client_secret=args.paypal_client_secret,
                                webhook_id=args.paypal_webhook_id)
     smtp = start_smtp_catcher(smtp_port=args.smtp_port, http_port=args.mail_http_port, jsonl_path=Path(args.mail_log))
+    carriers = (start_fake_carriers(port=args.carriers_port, webhook_url=f"{receiver}/webhooks/aftership")
+                if args.carriers_port is not None else None)
+    if carriers is not None:
+        print(f"sandbox carriers {carriers.root_url} (La Poste, DHL, AfterShip)", flush=True)
     print(f"sandbox store    {shopify.base_url}", flush=True)
     print(f"sandbox supplier {cj.base_url}", flush=True)
     print(f"sandbox Stripe   {stripe.base_url}", flush=True)
@@ -69,6 +77,8 @@ def main() -> None:
     stop.wait()
     for server in (shopify, cj, stripe, paypal, smtp):
         server.stop()
+    if carriers is not None:
+        carriers.stop()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ A Prefect server on PostgreSQL, the ledger on PostgreSQL, the sandbox servers, t
 the deployments of prefect.yaml registered on the `aftersales` process pool (with the store's
 Shopify rate limit), and as many process workers as asked, each with its own name. Everything
 listens on free loopback ports under a temporary PREFECT_HOME, so it never meets the demo
-(4200, 8000, 8025, 8081-8084, 1025); every process is started here, in its own session, and
+(4200, 8000, 8025, 8081-8085, 1025); every process is started here, in its own session, and
 stopped here by its pid.
 
     with Stack(name="scale", workers=2) as stack:

@@ -1,0 +1,188 @@
+"""Parcels at the carrier (issue 19): the carriers' own codes mapped to one small set, and what a
+parcel's events say (delivered when, where; going back; silent for too long).
+
+Each carrier has its own vocabulary: La Poste's Suivi v2 event codes (`DI1`, `MD2`, `RE1`...),
+DHL's Unified API `statusCode` (`pre-transit`, `transit`, `delivered`, `failure`, `unknown`) and
+AfterShip's tags and subtags (`InTransit`, `Delivered`, `Exception_003`...). They are mapped here,
+as tables, to the seven statuses the rules need; the carrier's own code is always kept beside the
+mapped status (the ledger row, the dispute record).
+
+Nothing here talks to the outside world; the clock is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TrackingStatus(StrEnum):
+    INFO_RECEIVED = "info_received"  # the carrier knows of the parcel, has not taken it yet
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"  # on the round, or waiting at a pickup point
+    DELIVERY_FAILED = "delivery_failed"  # attempted, not delivered (notice left, held at the counter)
+    DELIVERED = "delivered"
+    RETURNED_TO_SENDER = "returned_to_sender"  # refused, or on its way / back to the sender
+    EXCEPTION = "exception"  # held in customs, damaged, a problem the carrier names, or a code we do not know
+
+
+# La Poste Suivi v2 `shipment.event[].code` (developer.laposte.fr, "Suivi v2", the event code list).
+LAPOSTE_CODES: dict[str, TrackingStatus] = {
+    "DR1": TrackingStatus.INFO_RECEIVED,  # Déclaratif réceptionné
+    "PC1": TrackingStatus.IN_TRANSIT,  # Pris en charge
+    "PC2": TrackingStatus.IN_TRANSIT,  # Pris en charge dans le pays d'expédition
+    "ET1": TrackingStatus.IN_TRANSIT,  # En cours de traitement
+    "ET2": TrackingStatus.IN_TRANSIT,  # ... dans le pays d'expédition
+    "ET3": TrackingStatus.IN_TRANSIT,  # ... dans le pays de destination
+    "ET4": TrackingStatus.IN_TRANSIT,  # ... dans un pays de transit
+    "EP1": TrackingStatus.IN_TRANSIT,  # En attente de présentation
+    "DO1": TrackingStatus.IN_TRANSIT,  # Entrée en douane
+    "DO2": TrackingStatus.IN_TRANSIT,  # Sortie de douane
+    "DO3": TrackingStatus.EXCEPTION,  # Retenu en douane
+    "PB1": TrackingStatus.EXCEPTION,  # Problème en cours
+    "PB2": TrackingStatus.IN_TRANSIT,  # Problème résolu
+    "MD2": TrackingStatus.OUT_FOR_DELIVERY,  # Mis en distribution
+    "ND1": TrackingStatus.DELIVERY_FAILED,  # Non distribuable
+    "AG1": TrackingStatus.DELIVERY_FAILED,  # En attente d'être retiré au guichet (avis de passage)
+    "RE1": TrackingStatus.RETURNED_TO_SENDER,  # Retourné à l'expéditeur
+    "DI1": TrackingStatus.DELIVERED,  # Distribué
+    "DI2": TrackingStatus.RETURNED_TO_SENDER,  # Distribué à l'expéditeur (back home)
+}
+
+# DHL Shipment Tracking - Unified API `status.statusCode` / `events[].statusCode` (its enum).
+DHL_CODES: dict[str, TrackingStatus] = {
+    "pre-transit": TrackingStatus.INFO_RECEIVED,
+    "transit": TrackingStatus.IN_TRANSIT,
+    "delivered": TrackingStatus.DELIVERED,
+    "failure": TrackingStatus.EXCEPTION,
+    "unknown": TrackingStatus.EXCEPTION,
+}
+
+# AfterShip Tracking `tag` (its "Delivery Statuses"); `Pending` is no event at all (nothing known yet).
+AFTERSHIP_TAGS: dict[str, TrackingStatus] = {
+    "InfoReceived": TrackingStatus.INFO_RECEIVED,
+    "InTransit": TrackingStatus.IN_TRANSIT,
+    "OutForDelivery": TrackingStatus.OUT_FOR_DELIVERY,
+    "AvailableForPickup": TrackingStatus.OUT_FOR_DELIVERY,
+    "AttemptFail": TrackingStatus.DELIVERY_FAILED,
+    "Delivered": TrackingStatus.DELIVERED,
+    "Exception": TrackingStatus.EXCEPTION,
+    "Expired": TrackingStatus.EXCEPTION,
+}
+# ...and the subtags ("Delivery Sub-statuses") that say more than their tag.
+AFTERSHIP_SUBTAGS: dict[str, TrackingStatus] = {
+    "Exception_003": TrackingStatus.RETURNED_TO_SENDER,  # Customer refused delivery
+    "Exception_010": TrackingStatus.RETURNED_TO_SENDER,  # Returning package to sender
+    "Exception_011": TrackingStatus.RETURNED_TO_SENDER,  # Package returned to sender
+}
+
+
+def laposte_status(code: str) -> TrackingStatus:
+    """A La Poste event code; a code not in the list is an exception (a human looks at it)."""
+    return LAPOSTE_CODES.get(code.strip().upper(), TrackingStatus.EXCEPTION)
+
+
+# DHL's statusCode has no "returned": a failure whose description says the parcel goes back is one
+# (the words the product already reads in Shopify's scans, flows/returns.carrier_says_returned).
+_RETURN_WORDS = ("refus", "return", "retour", "sender", "shipper", "expéditeur", "expediteur", "absender")
+
+
+def dhl_status(code: str, description: str = "") -> TrackingStatus:
+    status = DHL_CODES.get(code.strip().lower(), TrackingStatus.EXCEPTION)
+    if status == TrackingStatus.EXCEPTION and any(w in description.lower() for w in _RETURN_WORDS):
+        return TrackingStatus.RETURNED_TO_SENDER
+    return status
+
+
+def aftership_status(tag: str, subtag: str | None = None) -> TrackingStatus | None:
+    """AfterShip's tag and subtag; None for `Pending` (no event yet)."""
+    if subtag and subtag in AFTERSHIP_SUBTAGS:
+        return AFTERSHIP_SUBTAGS[subtag]
+    if tag == "Pending":
+        return None
+    return AFTERSHIP_TAGS.get(tag, TrackingStatus.EXCEPTION)
+
+
+class ParcelEvent(BaseModel):
+    """One carrier event in the neutral shape every consumer reads (the ledger, D1, R5/R6, the
+    dispute record): the carrier's own code kept beside the mapped status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    carrier: str  # laposte | dhl | aftership:<slug>
+    tracking_number: str
+    code: str  # the carrier's own code (DI1, delivered, Delivered_001...)
+    status: TrackingStatus
+    happened_at: datetime  # aware
+    description: str = ""
+    city: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+
+    @property
+    def place(self) -> str:
+        return ", ".join(p for p in (self.postcode, self.city, self.country) if p)
+
+
+def timeline(events: Iterable[ParcelEvent]) -> list[ParcelEvent]:
+    """Oldest first, one event per (carrier, code, time)."""
+    seen: dict[tuple[str, str, datetime], ParcelEvent] = {}
+    for e in events:
+        seen.setdefault((e.carrier, e.code, e.happened_at), e)
+    return sorted(seen.values(), key=lambda e: e.happened_at)
+
+
+def delivered_event(events: Sequence[ParcelEvent]) -> ParcelEvent | None:
+    """D1: the parcel's delivery (the first DELIVERED event: a later duplicate scan does not move
+    the date). None when the parcel went back to the sender after it, or was never delivered."""
+    ordered = timeline(events)
+    delivered = next((e for e in ordered if e.status == TrackingStatus.DELIVERED), None)
+    if delivered is None:
+        return None
+    back = any(e.status == TrackingStatus.RETURNED_TO_SENDER and e.happened_at > delivered.happened_at
+               for e in ordered)
+    return None if back else delivered
+
+
+def first_scan(events: Sequence[ParcelEvent]) -> ParcelEvent | None:
+    """D2: the carrier's first scan of a parcel it holds (info received is only a label)."""
+    return next((e for e in timeline(events) if e.status != TrackingStatus.INFO_RECEIVED), None)
+
+
+def current_status(events: Sequence[ParcelEvent]) -> TrackingStatus | None:
+    ordered = timeline(events)
+    return ordered[-1].status if ordered else None
+
+
+def is_lost(events: Sequence[ParcelEvent], *, since: datetime, now: datetime, silent_days: int) -> bool:
+    """A parcel that left (since = the dispatch) and has had no scan for `silent_days`, never
+    delivered nor going back: "lost in transit" for the operator and the supplier claim."""
+    status = current_status(events)
+    if status in (TrackingStatus.DELIVERED, TrackingStatus.RETURNED_TO_SENDER):
+        return False
+    ordered = timeline(events)
+    last = ordered[-1].happened_at if ordered else since
+    return now - last >= timedelta(days=silent_days)
+
+
+# How soon to read a parcel again, by its state (the issue's "rate that follows their state").
+POLL_EVERY: dict[TrackingStatus | None, timedelta] = {
+    None: timedelta(hours=12),  # nothing known yet
+    TrackingStatus.INFO_RECEIVED: timedelta(hours=12),
+    TrackingStatus.IN_TRANSIT: timedelta(hours=8),
+    TrackingStatus.OUT_FOR_DELIVERY: timedelta(hours=2),
+    TrackingStatus.DELIVERY_FAILED: timedelta(hours=6),
+    TrackingStatus.EXCEPTION: timedelta(hours=24),
+}
+FINAL = frozenset({TrackingStatus.DELIVERED, TrackingStatus.RETURNED_TO_SENDER})
+
+
+def next_poll(events: Sequence[ParcelEvent], now: datetime) -> datetime | None:
+    """When to read the parcel again; None once its story is over (delivered, or back home)."""
+    status = current_status(events)
+    if status in FINAL:
+        return None
+    return now + POLL_EVERY.get(status, timedelta(hours=12))

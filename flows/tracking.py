@@ -1,0 +1,161 @@
+"""Parcels followed at the carrier for a case (issue 19): D1, R5/R6, C4, and lost parcels.
+
+A case follows a parcel with `follow_parcel_for_case`: the parcel is noted in the case's facts
+(`parcels`: number -> role, company, since) and a `track_read:<number>` deadline is set for now.
+The deadline check (flows/sweep.py) calls `read_tracking` when it is due; each read keeps the new
+events (tasks/tracking.py) and either acts on what the parcel says or sets the next read at a
+pace that follows the parcel's state (domain.tracking.next_poll). The aggregator's webhook only
+brings the next read forward.
+
+* An outbound parcel DELIVERED: the delivery date (and place) is the proof of receipt that starts
+  the withdrawal period (D1, seed 001); a return waiting for that date is decided again.
+* An outbound parcel going back to the sender (refused at delivery, C4): a cancellation that the
+  parcel outran (a withdrawal return) takes it as the goods going back (D2).
+* A return parcel DELIVERED (to the supplier or the store): the goods are back, the inspection
+  deadline starts (R6, R7). The carrier's first scan is kept as the proof of dispatch. Neither is
+  a condition of the refund's legal date (docs/legal-deadlines.md: the law's date wins).
+* No scan for `AFTERSALES_TRACKING_LOST_AFTER_DAYS`: "lost in transit", for the operator and the
+  supplier claim.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.cases import CaseKind, ReturnState, is_terminal
+from domain.deadlines import DeadlineStatus
+from domain.tracking import ParcelEvent, TrackingStatus, current_status, delivered_event, first_scan, is_lost, next_poll
+from integrations.carriers.settings import TrackingSettings
+from ledger import cases, deadlines, records
+from ledger import tracking as kept
+from ledger.models import Case, Deadline, utcnow
+from ledger.tracking import READ_KIND, read_kind
+from tasks import runtime
+from tasks.tracking import ParcelReading, read_carrier_tracking
+
+
+async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, role: str, company: str | None = None,
+                                 since: datetime | None = None) -> bool:
+    """Start following a parcel for this case (once per number); False when there is no number."""
+    number = (tracking_number or "").strip().replace(" ", "").upper()
+    if not number:
+        return False
+    db, now = runtime.db(), utcnow()
+    parcels = case.data.get("parcels") or {}
+    if number not in parcels:
+        await cases.update_case(db, case.id, data={"parcels": {number: {
+            "role": role, "company": company, "since": (since or now).isoformat()}}},
+            summary=f"following the {'return ' if role == 'return' else ''}parcel {number} at the carrier",
+            actor="aftersales")
+    await deadlines.set_deadline(db, case_id=case.id, kind=read_kind(number), due_at=now, act_at=now,
+                                 action="read the parcel's tracking at the carrier (issue 19)")
+    return True
+
+
+async def delivered_at(tracking_numbers: list[str]) -> datetime | None:
+    """D1 from the carrier: the last parcel's delivery among these numbers (one fulfillment may
+    hold several), None unless every one of them is delivered."""
+    if not tracking_numbers:
+        return None
+    dates = []
+    for number in tracking_numbers:
+        found = delivered_event(await kept.events_for(runtime.db(), [number]))
+        if found is None:
+            return None
+        dates.append(found.happened_at)
+    return max(dates)
+
+
+def _said(e: ParcelEvent) -> dict[str, Any]:
+    return {"at": e.happened_at.isoformat(), "code": e.code, "carrier": e.carrier, "city": e.city,
+            "postcode": e.postcode, "country": e.country, "description": e.description[:200]}
+
+
+def _where(e: ParcelEvent) -> str:
+    return f" in {e.place}" if e.place else ""
+
+
+async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
+    """The `track_read:<number>` deadline is due: read the parcel, act, or read again later.
+    Returns the outcome and whether the case's flow should run now."""
+    db, now = runtime.db(), utcnow()
+    number = deadline.kind.split(":", 1)[1]
+    info = (case.data.get("parcels") or {}).get(number) or {}
+    role = info.get("role", "outbound")
+    reading: ParcelReading = await read_carrier_tracking(case.store_id, number, info.get("company"), case.id,
+                                                         case.order_name)
+    events = reading.events
+    delivered = delivered_event(events)
+    status = current_status(events)
+    if role == "return":
+        scan = first_scan(events)
+        if scan is not None and not info.get("first_scan_at"):
+            await cases.update_case(db, case.id, data={"parcels": {number: {**info, "first_scan_at": scan.happened_at
+                                                                               .isoformat()}}},
+                                    summary=f"the carrier scanned the return parcel {number} on "
+                                            f"{scan.happened_at:%Y-%m-%d}: the proof of dispatch (D2)", actor="carrier")
+        if delivered is not None:
+            if not case.data.get("received_at"):
+                await cases.update_case(db, case.id, data={"received_at": delivered.happened_at.isoformat(),
+                                                           "return_delivery": _said(delivered)}, actor="carrier",
+                                        summary=f"the carrier delivered the returned parcel {number} on "
+                                                f"{delivered.happened_at:%Y-%m-%d %H:%M}{_where(delivered)} (R6)")
+            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
+            return "met", True
+        if status == TrackingStatus.RETURNED_TO_SENDER:
+            await cases.update_case(db, case.id, data={"return_parcel_back": _said(events[-1])}, actor="carrier",
+                                    summary=f"the return parcel {number} is going back to the customer")
+            await records.open_review(db, case_id=case.id, reason_code="return_parcel_back",
+                                      detail=f"the return parcel {number} is going back to the customer "
+                                             f"({events[-1].description or events[-1].code})",
+                                      options=["ask the customer for the parcel's story", "claim the carrier"])
+            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
+            return "escalated", False
+    else:
+        if delivered is not None:
+            data: dict[str, Any] = {"carrier_delivery": {number: _said(delivered)}}
+            waiting = case.kind == CaseKind.RETURN and bool(case.data.get("needs_delivery_date")) \
+                and not is_terminal(case.kind, case.state)
+            if waiting:
+                data["needs_delivery_date"] = False
+            parked = waiting and case.state == ReturnState.NEEDS_OPERATOR.value
+            await cases.update_case(
+                db, case.id, data=data, actor="carrier", state=ReturnState.RECEIVED.value if parked else None,
+                needs_operator_reason="" if waiting else None,
+                summary=f"the carrier delivered parcel {number} on {delivered.happened_at:%Y-%m-%d %H:%M}"
+                        f"{_where(delivered)}: the proof of receipt (D1)")
+            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
+            return "met", waiting
+        if status == TrackingStatus.RETURNED_TO_SENDER:
+            from flows.returns import note_carrier_return
+
+            back = events[-1]
+            advanced = await note_carrier_return(case.store_id, case.order_ref, {
+                "happened_at": back.happened_at.isoformat(), "tracking_number": number,
+                "message": back.description or back.code})
+            await cases.add_event(db, case.id, "inbound", f"the carrier reports parcel {number} going back to the "
+                                                          f"sender ({back.description or back.code})")
+            await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
+            return "met", advanced is not None
+    since = datetime.fromisoformat(info["since"]) if info.get("since") else case.opened_at
+    silent = TrackingSettings().lost_after_days
+    if is_lost(events, since=since, now=now, silent_days=silent) and not info.get("lost_flagged"):
+        await cases.update_case(db, case.id, data={"parcels": {number: {**info, "lost_flagged": now.isoformat()}}},
+                                summary=f"parcel {number}: no carrier scan for {silent} days: lost in transit?",
+                                actor="deadline check")
+        await records.open_review(db, case_id=case.id, reason_code="parcel_lost",
+                                  detail=f"parcel {number}: no carrier scan for {silent} days",
+                                  options=["claim the supplier (CJ: refund or resend after its delays)",
+                                           "claim the carrier", "wait"])
+    after = next_poll(events, now)
+    if after is None:  # final without being acted on (cannot happen: delivered and returned are handled)
+        await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
+        return "met", False
+    await deadlines.set_deadline(db, case_id=case.id, kind=deadline.kind, due_at=after, act_at=after,
+                                 action="read the parcel's tracking at the carrier (issue 19)",
+                                 note=f"last: {status.value if status else 'nothing yet'}")
+    return "rescheduled", False
+
+
+__all__ = ["READ_KIND", "follow_parcel_for_case", "read_tracking"]
