@@ -1,0 +1,231 @@
+"""The merchant's mailbox read for real (issue 18): Debian's dovecot on loopback, IMAPS and
+IMAP+STARTTLS, a passwd-file login; messages stored before they are marked, once."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
+from sqlmodel import select
+
+from integrations.mail.imap import MailboxSettings
+from integrations.vendor_settings import MissingSecrets
+from ledger.models import InboundEvent, Message, ReviewItem
+from tasks import mailbox
+from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
+
+needs_dovecot = pytest.mark.skipif(DOVECOT is None, reason=SKIP_REASON)
+SUPPLIER = "commandes@atelier-lyon.example"
+CUSTOMER = "claire.martin@example.com"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Dovecot]:
+    if DOVECOT is None:
+        pytest.skip(SKIP_REASON)
+    with start_dovecot() as running:
+        yield running
+
+
+@pytest.fixture
+def imap(server: Dovecot) -> Iterator[IMAPClient]:
+    """A second client, the test's own hands on the mailbox; the folders emptied first."""
+    client = IMAPClient(server.host, port=server.imaps_port, ssl=True,
+                        ssl_context=ssl.create_default_context(cafile=server.ca_file))
+    client.login(server.user, server.password)
+    for folder in ("INBOX", "Aftersales"):
+        if client.folder_exists(folder):
+            client.select_folder(folder)
+            uids = client.search(["ALL"])
+            if uids:
+                client.delete_messages(uids)
+                client.expunge()
+    client.select_folder("INBOX")
+    yield client
+    client.logout()
+
+
+def settings_for(server: Dovecot, **kw: Any) -> MailboxSettings:
+    values: dict[str, Any] = {"host": server.host, "port": server.imaps_port, "security": "tls",
+                              "username": server.user, "password": server.password, "ca_file": server.ca_file,
+                              "attachment_dir": str(server.root / "attachments")}
+    values.update(kw)
+    return MailboxSettings(**values)
+
+
+def mail(message_id: str, *, sender: str = SUPPLIER, subject: str = "Re: Annulation commande #1001",
+         text: str = "Bonjour, la commande est déjà expédiée.", in_reply_to: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "shop@example.test"
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    msg.set_content(text)
+    return bytes(msg)
+
+
+async def rows(db: Any, source: str = "email") -> list[InboundEvent]:
+    async with db.session() as s:
+        return list((await s.exec(select(InboundEvent).where(InboundEvent.source == source))).all())
+
+
+def unseen(imap: IMAPClient) -> list[int]:
+    imap.select_folder("INBOX")
+    return list(imap.search(["UNSEEN"]))
+
+
+@needs_dovecot
+async def test_over_tls_each_message_is_stored_then_marked_read(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    imap.append("INBOX", mail("<a1@supplier>"))
+    imap.append("INBOX", mail("<a2@supplier>"))
+    assert len(unseen(imap)) == 2
+    counts = await mailbox.poll_mailbox(settings_for(server))
+    assert counts == {"fetched": 2, "stored": 2, "duplicates": 0}
+    stored = await rows(db)
+    assert sorted(r.delivery_id or "" for r in stored) == ["message-id:<a1@supplier>", "message-id:<a2@supplier>"]
+    assert all(r.status == "received" and r.headers["uidvalidity"] for r in stored)
+    assert "déjà expédiée" in mailbox.text_to_raw(stored[0].body, stored[0].headers["body_encoding"]).decode() \
+        or "=C3=A9" in stored[0].body or "base64" in stored[0].body.lower()
+    assert unseen(imap) == []
+    assert await mailbox.poll_mailbox(settings_for(server)) == {"fetched": 0, "stored": 0, "duplicates": 0}
+
+
+@needs_dovecot
+async def test_over_starttls_with_an_app_password(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    imap.append("INBOX", mail("<s1@supplier>"))
+    counts = await mailbox.poll_mailbox(settings_for(server, port=server.imap_port, security="starttls"))
+    assert counts["stored"] == 1
+    assert unseen(imap) == []
+
+
+@needs_dovecot
+async def test_a_wrong_password_is_refused_and_nothing_is_marked(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    imap.append("INBOX", mail("<w1@supplier>"))
+    with pytest.raises(LoginError):
+        await mailbox.poll_mailbox(settings_for(server, password="wrong"))
+    assert await rows(db) == [] and len(unseen(imap)) == 1
+
+
+@needs_dovecot
+async def test_an_untrusted_certificate_is_refused(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    with pytest.raises(ssl.SSLError):
+        await mailbox.poll_mailbox(settings_for(server, ca_file=""))
+
+
+@needs_dovecot
+async def test_killed_between_storing_and_marking_each_message_is_processed_once(
+        db: Any, server: Dovecot, imap: IMAPClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.flows.conftest import load_sandbox_policy
+
+    await load_sandbox_policy()
+    imap.append("INBOX", mail("<k1@supplier>", sender="someone@elsewhere.example"))
+
+    async def die(*_: Any) -> None:
+        raise SystemExit("the poller's process dies here")
+
+    monkeypatch.setattr(mailbox, "mark_stored", die)
+    with pytest.raises(SystemExit):
+        await mailbox.poll_mailbox(settings_for(server))
+    assert len(await rows(db)) == 1 and len(unseen(imap)) == 1  # stored, not yet marked
+    monkeypatch.undo()
+    counts = await mailbox.poll_mailbox(settings_for(server))
+    assert counts == {"fetched": 1, "stored": 0, "duplicates": 1}
+    assert len(await rows(db)) == 1 and unseen(imap) == []
+    first = await mailbox.handle_stored_emails(settings_for(server))
+    again = await mailbox.handle_stored_emails(settings_for(server))
+    assert first == {"review": 1} and again == {}
+    async with db.session() as s:
+        logged = (await s.exec(select(Message).where(Message.message_id == "<k1@supplier>"))).all()
+    assert len(logged) == 1
+
+
+@needs_dovecot
+async def test_stored_messages_can_be_moved_to_a_folder(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    imap.append("INBOX", mail("<m1@supplier>"))
+    counts = await mailbox.poll_mailbox(settings_for(server, processed_folder="Aftersales"))
+    assert counts["stored"] == 1
+    imap.select_folder("INBOX")
+    assert imap.search(["ALL"]) == []
+    imap.select_folder("Aftersales")
+    assert len(imap.search(["ALL"])) == 1
+
+
+@needs_dovecot
+async def test_a_message_without_message_id_is_kept_by_its_uid(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    imap.append("INBOX", b"From: a@b.example\r\nSubject: no id\r\n\r\nhello\r\n")
+    await mailbox.poll_mailbox(settings_for(server))
+    (row,) = await rows(db)
+    assert row.delivery_id is not None and row.delivery_id.startswith(f"uid:{server.user}:INBOX:")
+
+
+async def _supplier_case(db: Any) -> tuple[Any, str]:
+    from ledger import cases, records
+    from tests.flows.conftest import load_sandbox_policy
+
+    policy = await load_sandbox_policy()
+    case, _ = await cases.open_case(db, key="cancellation:test:5001", kind="cancellation", store_id=policy.store.id,
+                                    state="awaiting_supplier", order_ref="5001", order_name="#1001",
+                                    customer_email=CUSTOMER)
+    sent = "<supplier.cancel.abc@boutique.example>"
+    await records.log_message(db, Message(case_id=case.id, direction="outbound", party="supplier",
+                                          template="supplier_cancellation_request", from_address="shop@example.test",
+                                          to_address=SUPPLIER, subject="Annulation commande #1001",
+                                          body_text="...", message_id=sent))
+    return case, sent
+
+
+@needs_dovecot
+async def test_a_supplier_refusal_threaded_by_in_reply_to_becomes_the_operator_form_event(
+        db: Any, server: Dovecot, imap: IMAPClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    case, sent = await _supplier_case(db)
+    imap.append("INBOX", mail("<r1@atelier>", in_reply_to=sent, subject="Re: Annulation",
+                              text="Bonjour,\n\nDésolé, la commande a déjà été expédiée hier, suivi "
+                                   "LP00123456789012.\n\nCordialement\n\nLe lun. 1 déc. 2026, Boutique a écrit :\n"
+                                   "> Merci d'annuler la commande #1001"))
+    await mailbox.poll_mailbox(settings_for(server))
+    assert await mailbox.handle_stored_emails(settings_for(server)) == {"acted": 1}
+    (derived,) = await rows(db, "operator")
+    assert (derived.topic, derived.event_name, derived.order_ref) == ("supplier.reply", "supplier.reply.received", "5001")
+    assert derived.resource_id == "store.order.5001" and derived.status == "received"
+    import json
+
+    body = json.loads(derived.body)
+    assert body["answer"] == "refused" and body["tracking_number"] == "LP00123456789012"
+    assert body["supplier_id"] == "atelier-lyon" and body["order_number"] == "#1001"
+    (email_row,) = await rows(db)
+    assert email_row.status == "processed" and email_row.case_id == case.id
+
+
+@needs_dovecot
+async def test_a_forged_in_reply_to_from_another_sender_does_not_move_the_case(
+        db: Any, server: Dovecot, imap: IMAPClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    case, sent = await _supplier_case(db)
+    imap.append("INBOX", mail("<f1@evil>", sender="mallory@evil.example", in_reply_to=sent,
+                              text="Bonjour, la commande a bien été annulée."))
+    await mailbox.poll_mailbox(settings_for(server))
+    assert await mailbox.handle_stored_emails(settings_for(server)) == {"review": 1}
+    assert await rows(db, "operator") == []
+    async with db.session() as s:
+        (review,) = (await s.exec(select(ReviewItem))).all()
+    assert review.case_id is None and "mallory@evil.example" in review.detail and "not this case's" in review.detail
+
+
+def test_a_configured_mailbox_without_a_login_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(MissingSecrets, match="AFTERSALES_MAILBOX_PASSWORD"):
+        MailboxSettings(host="imap.example.test", username="shop@example.test").check()
+    monkeypatch.delenv("AFTERSALES_SANDBOX")
+    with pytest.raises(MissingSecrets, match="AFTERSALES_MAILBOX_SECURITY"):
+        MailboxSettings(host="imap.example.test", username="u", password="p", security="plain").check()
+    MailboxSettings(host="imap.example.test", username="u", oauth2_token="t").check()  # XOAUTH2 is a login
+
+
+def test_no_mailbox_is_a_no_op() -> None:
+    assert not MailboxSettings(host="").configured()
