@@ -79,7 +79,7 @@ def _users() -> tuple[str, str, int, int]:
 
 @contextmanager
 def start_dovecot(*, user: str = "shop@example.test", password: str = "app-password-1",
-                  extra_config: str = "") -> Iterator[Dovecot]:
+                  extra_config: str = "", oauth2_introspection_url: str | None = None) -> Iterator[Dovecot]:
     assert DOVECOT is not None, SKIP_REASON
     # Its own folder, open to dovecot's unprivileged processes (pytest's tmp_path is 0700).
     root = Path(tempfile.mkdtemp(prefix="aftersales-dovecot-"))
@@ -90,6 +90,12 @@ def start_dovecot(*, user: str = "shop@example.test", password: str = "app-passw
     os.chown(root / "home", uid, gid)
     cert, key = _certificate(root)
     (root / "passwd").write_text(f"{user}:{{PLAIN}}{password}::::::\n")
+    if oauth2_introspection_url:
+        (root / "oauth2.conf.ext").write_text(
+            f"introspection_mode = post\nintrospection_url = {oauth2_introspection_url}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+            "force_introspection = yes\n")
+    extra_config = extra_config % {"root": root}
     imaps, imap = _free_port(), _free_port()
     dh = "/usr/share/dovecot/dh.pem"
     config = f"""
@@ -109,7 +115,7 @@ ssl_key = <{key}
 {f"ssl_dh = <{dh}" if os.path.exists(dh) else ""}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+{"" if "auth_mechanisms" in extra_config else "auth_mechanisms = plain login"}
 mail_location = maildir:~/Maildir
 passdb {{
   driver = passwd-file

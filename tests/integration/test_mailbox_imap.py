@@ -229,3 +229,62 @@ def test_a_configured_mailbox_without_a_login_fails_closed(monkeypatch: pytest.M
 
 def test_no_mailbox_is_a_no_op() -> None:
     assert not MailboxSettings(host="").configured()
+
+
+@pytest.fixture(scope="module")
+def oauth_server() -> Iterator[tuple[Dovecot, str]]:
+    """Dovecot with its oauth2 passdb (XOAUTH2), asking a token introspection endpoint on
+    loopback (RFC 7662, what Google and Microsoft tokens are checked against)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs
+
+    if DOVECOT is None:
+        pytest.skip(SKIP_REASON)
+    token = "ya29.test-access-token"
+
+    class Introspect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            form = parse_qs(self.rfile.read(int(self.headers.get("content-length", 0))).decode())
+            ok = form.get("token") == [token]
+            answer = json.dumps({"active": "true", "username": "shop@example.test"} if ok else {"active": "false"})
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(answer.encode())
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Introspect)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{http.server_address[1]}/introspect"
+    extra = """
+auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = %(root)s/oauth2.conf.ext
+}
+"""
+    try:
+        with start_dovecot(extra_config=extra, oauth2_introspection_url=url) as running:
+            yield running, token
+    finally:
+        http.shutdown()
+        http.server_close()
+
+
+@needs_dovecot
+async def test_xoauth2_reads_the_mailbox_with_an_access_token(db: Any, oauth_server: tuple[Dovecot, str]) -> None:
+    server, token = oauth_server
+    client = IMAPClient(server.host, port=server.imaps_port, ssl=True,
+                        ssl_context=ssl.create_default_context(cafile=server.ca_file))
+    client.login(server.user, server.password)
+    client.append("INBOX", mail("<o1@supplier>"))
+    client.logout()
+    with pytest.raises(LoginError):
+        await mailbox.poll_mailbox(settings_for(server, password="", oauth2_token="expired-token"))
+    counts = await mailbox.poll_mailbox(settings_for(server, password="", oauth2_token=token))
+    assert counts["stored"] == 1
