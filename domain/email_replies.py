@@ -257,7 +257,7 @@ def _any(patterns: list[str], text: str) -> str | None:
 _NEG_EN = r"(?:not|n't|never|unable to|impossible to)"
 _CANCEL_OK = [
     r"\b(?:order|it|this|we)\b[^.\n]{0,40}\b(?:has|have|is|was|been)\s+(?:been\s+)?(?:successfully\s+)?cancel+ed\b",
-    r"\bwe (?:have |had )?(?:already )?(?:cancel+ed|stopped|blocked|intercepted)\b",
+    r"\bwe (?:have |had )?(?:already )?(?:cancel+(?:ed)?|stopped|blocked|intercepted)\b(?! (?:it )?(?:if|when|once))",
     r"\b(?:cancel+ation|cancel)\s+(?:is\s+|was\s+|has been\s+)?(?:done|ok|okay|confirmed|successful|complete[d]?)\b",
     r"\bblocked before (?:shipping|shipment|dispatch)\b", r"\bnot (?:yet )?(?:shipped|sent)[^.\n]{0,40}cancel",
     r"\bok(?:ay)?,? (?:we|i) (?:will )?cancel\b", r"\bagree(?:d)? to cancel\b", r"\bcancel(?:led|ed)? for you\b",
@@ -270,6 +270,7 @@ _CANCEL_OK = [
 _CANCEL_NO = [
     r"\b(?:already|has been|have been|was|were)\s+(?:been\s+)?(?:shipped|sent|dispatched|delivered|produced|"
     r"manufactured|customi[sz]ed|printed)\b",
+    r"\balready\s+(?:been\s+)?(?:send|sent|ship|shipped|dispatch(?:ed)?|deliver(?:ed)?|produce[d]?|made|out)\b",
     r"\b(?:in|into) production\b", rf"\b(?:can|could)\s*{_NEG_EN}\s*(?:be\s+)?cancel", r"\bcannot (?:be )?cancel",
     rf"{_NEG_EN} (?:possible|able) to cancel", r"\bcan't stop\b", r"\bno longer (?:be )?(?:cancel|stop)",
     r"\bunable to cancel\b", r"\bon (?:the|its) way\b", r"\bhanded (?:over )?to the (?:carrier|courier|logistics)\b",
@@ -289,7 +290,7 @@ _QUESTION_ONLY = re.compile(r"\?\s*$")
 
 _RMA = re.compile(r"\b(?:RMA|RA|return authori[sz]ation|autorisation de retour|n[°o]\s*de retour)"
                   r"\s*(?:number|num[ée]ro|no\.?|n[°o]|#)?\s*[:#-]?\s*([A-Z0-9][A-Z0-9-]{2,30})\b", re.IGNORECASE)
-_ADDRESS_HEAD = re.compile(r"^\s*(?:return address|address|send (?:it|them|the parcel|the item) (?:back )?to|"
+_ADDRESS_HEAD = re.compile(r"(?:^|\b)(?:return address|address|send (?:it|them|the parcel|the item) (?:back )?to|"
                            r"adresse(?: de retour)?|renvoyer? (?:le colis |l'article )?[àa])\s*:?\s*(.*)$",
                            re.IGNORECASE)
 _POSTCODE = re.compile(r"\b\d{4,6}\b")
@@ -307,8 +308,10 @@ TRACKING_FORMATS: dict[str, re.Pattern[str]] = {
     "DPD": re.compile(r"^[0-9]{14}$"),
     "Yanwen / Cainiao": re.compile(r"^(?:Y[A-Z][0-9]{9}[A-Z]{2}|LP[0-9]{14,16}|UB[0-9]{9}[A-Z]{2}|YT[0-9]{16})$"),
 }
-_TRACKING_CANDIDATE = re.compile(r"\b(?=[A-Z0-9 ]*[0-9])[A-Z0-9](?:[A-Z0-9]|\s(?=[0-9]{3,}\b)){6,29}\b")
-_TRACKING_WORDS = re.compile(r"tracking|track(?:ing)? (?:number|no|#)|suivi|num[ée]ro de colis|colis|parcel|"
+# One unbroken token: a number typed with spaces ("6A 123 456 789 01") is for the operator.
+_TRACKING_CANDIDATE = re.compile(r"\b(?=[A-Z]*[0-9])[A-Z0-9]{7,30}\b")
+_TRACKING_WORDS = re.compile(r"tracking|colissimo|chronopost|la poste|mondial relay|\bDHL\b|\bUPS\b|\bGLS\b|"
+                             r"\bDPD\b|fedex|usps|track(?:ing)? (?:number|no|#)|suivi|num[ée]ro de colis|colis|parcel|"
                              r"waybill|AWB|shipped|sent|envoy|exp[ée]di|d[ée]pos[ée]", re.IGNORECASE)
 
 
@@ -327,7 +330,7 @@ def tracking_numbers(text: str) -> list[tuple[str, str]]:
 def _address(text: str) -> str | None:
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        m = _ADDRESS_HEAD.match(line)
+        m = _ADDRESS_HEAD.search(line)
         if not m:
             continue
         block = [m.group(1).strip()] if m.group(1).strip() else []
