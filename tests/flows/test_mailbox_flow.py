@@ -1,0 +1,117 @@
+"""Replies by email move the case (issue 18): the product's real email to the supplier, the
+supplier's real answer into a real IMAP server (dovecot on loopback), the mailbox poller, then
+the same flow the operator's form runs."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from imapclient import IMAPClient
+from sqlmodel import select
+
+from flows.cancellation import process_cancellation
+from ledger import cases, records
+from ledger.models import InboundEvent, Message
+from tasks import mailbox
+from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
+from tests.integration.test_mailbox_imap import settings_for
+
+STORE = "maison-lumiere.myshopify.com"
+SUPPLIER = "commandes@atelier-lyon.example"
+pytestmark = pytest.mark.skipif(DOVECOT is None, reason=SKIP_REASON)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Dovecot]:
+    if DOVECOT is None:
+        pytest.skip(SKIP_REASON)
+    with start_dovecot() as running:
+        yield running
+
+
+def deliver(server: Dovecot, raw: bytes) -> None:
+    client = IMAPClient(server.host, port=server.imaps_port, ssl=True,
+                        ssl_context=ssl.create_default_context(cafile=server.ca_file))
+    client.login(server.user, server.password)
+    client.append("INBOX", raw)
+    client.logout()
+
+
+def reply(to: Message, *, sender: str, text: str, message_id: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to.from_address
+    msg["Subject"] = f"Re: {to.subject}"
+    msg["Message-ID"] = message_id
+    msg["In-Reply-To"] = to.message_id or ""
+    msg["References"] = to.message_id or ""
+    msg.set_content(text + "\n\n" + "\n".join(f"> {line}" for line in to.body_text.splitlines()))
+    return bytes(msg)
+
+
+async def _asked(world: Any, db: Any, name: str) -> tuple[Any, Message]:
+    r = await world.cancel(name, "changed_mind")
+    assert r.status_code == 202, r.text
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy(name)}")
+    assert case is not None
+    (sent,) = [m for m in await records.messages_for_case(db, case.id) if m.party == "supplier"]
+    return case, sent
+
+
+async def _derived(db: Any) -> list[InboundEvent]:
+    async with db.session() as s:
+        return list((await s.exec(select(InboundEvent).where(InboundEvent.source == "operator"))).all())
+
+
+async def test_a_supplier_refusal_by_email_turns_the_cancellation_into_a_return(world: Any, db: Any,
+                                                                                server: Dovecot) -> None:
+    case, sent = await _asked(world, db, "#1006")
+    deliver(server, reply(sent, sender=SUPPLIER, message_id="<refus-1006@atelier-lyon.example>",
+                          text="Bonjour,\n\nDésolé, la commande a déjà été expédiée ce matin.\n\nCordialement,\nMei"))
+    settings = settings_for(server)
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    assert await mailbox.handle_stored_emails(settings) == {"acted": 1}
+    (event,) = await _derived(db)
+    assert (event.topic, event.event_name) == ("supplier.reply", "supplier.reply.received")
+    assert json.loads(event.body)["answer"] == "refused"
+    assert await process_cancellation(inbound_event_id=event.id) == "converted_to_return"
+    assert await world.shopify_calls("orderCancel") == []
+    assert [x.reason_code for x in await records.reviews_for_case(db, case.id)] == ["supplier_could_not_stop"]
+    assert len(world.mails("gerant@maison-lumiere.example")) == 1
+    assert len(world.mails(world.email("#1006"))) == 2
+    inbound = [m for m in await records.messages_for_case(db, case.id) if m.direction == "inbound"]
+    assert [m.message_id for m in inbound] == ["<refus-1006@atelier-lyon.example>"]  # M5: in the case's log
+    # Polled again (the server lost the \Seen flag): nothing new, nothing processed twice.
+    assert await mailbox.handle_stored_emails(settings) == {}
+
+
+async def test_a_supplier_acceptance_by_email_cancels_the_order(world: Any, db: Any, server: Dovecot) -> None:
+    _, sent = await _asked(world, db, "#1002")
+    deliver(server, reply(sent, sender="Atelier Lyon <Commandes@Atelier-Lyon.example>",
+                          message_id="<ok-1002@atelier-lyon.example>",
+                          text="Bonjour, c'est noté : la commande a bien été annulée."))
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"acted": 1}
+    (event,) = await _derived(db)
+    assert await process_cancellation(inbound_event_id=event.id) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+
+
+async def test_a_forged_reply_from_another_sender_does_not_move_the_case(world: Any, db: Any,
+                                                                         server: Dovecot) -> None:
+    case, sent = await _asked(world, db, "#1006")
+    deliver(server, reply(sent, sender="mallory@evil.example", message_id="<forged@evil.example>",
+                          text="Hello, the order has been cancelled."))
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"review": 1}
+    assert await _derived(db) == []
+    assert (await cases.get_case(db, case.id)).state == "awaiting_supplier"
+    assert await world.shopify_calls("orderCancel") == []
