@@ -81,7 +81,8 @@ def test_an_already_shipped_answer_keeps_its_tracking_number() -> None:
 
 
 RETURNS = [
-    ("Bonjour,\nAdresse de retour :\nAtelier Lyon Luminaires\n12 rue des Tanneurs\n69007 Lyon\nRMA : RL-2291", "RL-2291"),
+    ("Bonjour,\nAdresse de retour :\nAtelier Lyon Luminaires\n12 rue des Tanneurs\n69007 Lyon\nRMA : RL-2291",
+     "RL-2291"),
     ("Hello, please send it back to:\nShenzhen Warehouse\n18 Bao An Road\n518000 Shenzhen, China\nRMA: RMA-4471",
      "RMA-4471"),
     ("Dear friend, return address: Room 302, 8 Huafa Road, Guangzhou 510000 China", None),
@@ -215,7 +216,8 @@ def test_an_out_of_office_is_an_auto_reply_not_an_answer() -> None:
 
 
 def test_a_delivery_status_notification_is_a_bounce_with_its_reason() -> None:
-    raw = (b"From: MAILER-DAEMON@mx.example\r\nTo: shop@example.test\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+    raw = (b"From: MAILER-DAEMON@mx.example\r\nTo: shop@example.test\r\n"
+           b"Subject: Undelivered Mail Returned to Sender\r\n"
            b"Message-ID: <dsn-1@mx.example>\r\nMIME-Version: 1.0\r\n"
            b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
            b"--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
@@ -224,4 +226,5 @@ def test_a_delivery_status_notification_is_a_bounce_with_its_reason() -> None:
            b"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--B--\r\n")
     parsed = parse_email(raw)
     assert parsed.kind == MailKind.BOUNCE
-    assert parsed.bounce_reason is not None and "5.1.1" in parsed.bounce_reason and "user unknown" in parsed.bounce_reason
+    assert parsed.bounce_reason is not None
+    assert "5.1.1" in parsed.bounce_reason and "user unknown" in parsed.bounce_reason
