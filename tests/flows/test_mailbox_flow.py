@@ -115,3 +115,45 @@ async def test_a_forged_reply_from_another_sender_does_not_move_the_case(world: 
     assert await _derived(db) == []
     assert (await cases.get_case(db, case.id)).state == "awaiting_supplier"
     assert await world.shopify_calls("orderCancel") == []
+
+
+async def test_a_supplier_return_address_by_email_reaches_the_customer_then_her_tracking_is_recorded(
+        world: Any, db: Any, server: Dovecot) -> None:
+    from flows.returns import process_return
+
+    r = await world.ask_return("#1012", "changed_mind")
+    assert r.status_code == 202, r.text
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    case = await cases.find_case(db, f"return:{STORE}:{world.legacy('#1012')}")
+    assert case is not None
+    (asked,) = [m for m in await records.messages_for_case(db, case.id) if m.party == "supplier"]
+    assert asked.template == "supplier_return_request"
+    deliver(server, reply(asked, sender=SUPPLIER, message_id="<adresse-1012@atelier-lyon.example>",
+                          text="Bonjour,\n\nRetour accepté. Adresse de retour :\nAtelier Lyon Luminaires\n"
+                               "Service retours, 12 rue des Tanneurs\n69007 Lyon\n\nRMA : RMA-4521\n\nMei"))
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"acted": 1}
+    (event,) = await _derived(db)
+    assert (event.topic, event.event_name) == ("return.update", "supplier.return.updated")
+    assert await process_return(inbound_event_id=event.id) == "awaiting_shipment"
+    customer = world.email("#1012")
+    instructions = world.mails(customer)[-1]
+    assert "12 rue des Tanneurs" in instructions.text and "RMA-4521" in instructions.text
+
+    (told,) = [m for m in await records.messages_for_case(db, case.id)
+               if m.party == "customer" and m.direction == "outbound" and "RMA-4521" in m.body_text]
+    deliver(server, reply(told, sender=customer, message_id="<suivi-1012@example.com>",
+                          text="Bonjour,\n\nColis déposé ce matin, voici mon numéro de suivi : 6A12345678901\n\n"
+                               "Bonne journée"))
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"acted": 1}
+    tracking = [e for e in await _derived_all(db) if e.topic == "return.shipped"]
+    assert len(tracking) == 1 and tracking[0].source == "customer"
+    assert json.loads(tracking[0].body)["tracking_number"] == "6A12345678901"
+    assert await process_return(inbound_event_id=tracking[0].id) == "in_transit"
+
+
+async def _derived_all(db: Any) -> list[InboundEvent]:
+    async with db.session() as s:
+        return list((await s.exec(select(InboundEvent).where(InboundEvent.source != "email"))).all())
