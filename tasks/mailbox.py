@@ -37,7 +37,7 @@ from domain.inbound import (
 from domain.policy import StorePolicy
 from integrations.mail.imap import MailboxSettings, fetch_new, mark_stored
 from ledger import cases, inbox, records
-from ledger.models import Case, InboundEvent, Message
+from ledger.models import Case, InboundEvent, Message, utcnow
 from tasks import runtime
 
 SOURCE = "email"
@@ -113,13 +113,17 @@ async def _stored_emails(limit: int = 200) -> list[InboundEvent]:
 
 
 async def _take(event_id: str) -> bool:
-    """received -> emitted, compare-and-set: one handler per stored email even with two pollers."""
+    """received -> emitted, compare-and-set: one handler per stored email even with two pollers.
+    A poller that dies while handling leaves it `emitted`: the receiver's loop and the sweep put
+    such events back to `received` once no run took them in (tasks.inbox.redeliver_stalled, at
+    least NO_RUN_GRACE later), and the next poll handles it; every effect of handling is keyed
+    on the email's inbound id (the request event, the review item), so a second pass adds none."""
     from sqlalchemy import update
 
     async with runtime.db().session() as s:
         result = await s.exec(update(InboundEvent).where(col(InboundEvent.id) == event_id,
                                                          col(InboundEvent.status) == "received")
-                              .values(status="emitted", emitted_at=InboundEvent.received_at))
+                              .values(status="emitted", emitted_at=utcnow()))
         await s.commit()
         return bool(result.rowcount)
 
