@@ -259,7 +259,8 @@ _CANCEL_OK = [
     r"\b(?:order|it|this|we)\b[^.\n]{0,40}\b(?:has|have|is|was|been)\s+(?:been\s+)?(?:successfully\s+)?cancel+ed\b",
     r"\bwe (?:have |had )?(?:already )?(?:cancel+(?:ed)?|stopped|blocked|intercepted)\b(?! (?:it )?(?:if|when|once))",
     r"\b(?:cancel+ation|cancel)\s+(?:is\s+|was\s+|has been\s+)?(?:done|ok|okay|confirmed|successful|complete[d]?)\b",
-    r"\bblocked before (?:shipping|shipment|dispatch)\b", r"\bnot (?:yet )?(?:shipped|sent)[^.\n]{0,40}cancel",
+    r"\bblocked before (?:shipping|shipment|dispatch)\b",
+    r"\bnot (?:been )?(?:yet )?(?:shipped|sent)(?: yet)?[^.\n]{0,40}cancel",
     r"\bok(?:ay)?,? (?:we|i) (?:will )?cancel\b", r"\bagree(?:d)? to cancel\b", r"\bcancel(?:led|ed)? for you\b",
     r"\b(?:commande|elle)\b[^.\n]{0,40}\b(?:est|a été|a bien été)\s+(?:bien\s+)?annul[ée]+e?\b",
     r"\bnous (?:avons|l'avons) (?:bien )?(?:annul[ée]+|bloqu[ée]+|stopp[ée]+|arr[êe]t[ée]+)",
@@ -270,8 +271,9 @@ _CANCEL_OK = [
 _CANCEL_NO = [
     r"\b(?:already|has been|have been|was|were)\s+(?:been\s+)?(?:shipped|sent|dispatched|delivered|produced|"
     r"manufactured|customi[sz]ed|printed)\b",
-    r"\balready\s+(?:been\s+)?(?:send|sent|ship|shipped|dispatch(?:ed)?|deliver(?:ed)?|produce[d]?|made|out)\b",
+    r"\balready\s+(?:been\s+)?(?:send|sent|ship|shipped|dispatch(?:ed)?|deliver(?:ed)?|produce[d]?|made)\b",
     r"\b(?:in|into) production\b", rf"\b(?:can|could)\s*{_NEG_EN}\s*(?:be\s+)?cancel", r"\bcannot (?:be )?cancel",
+    r"\b(?:can't|couldn't|won't) (?:be )?(?:cancel|stop)",
     rf"{_NEG_EN} (?:possible|able) to cancel", r"\bcan't stop\b", r"\bno longer (?:be )?(?:cancel|stop)",
     r"\bunable to cancel\b", r"\bon (?:the|its) way\b", r"\bhanded (?:over )?to the (?:carrier|courier|logistics)\b",
     r"\bd[ée]j[àa]\s+(?:été\s+)?(?:exp[ée]di[ée]+e?s?|envoy[ée]+e?s?|produit[es]*|fabriqu[ée]+e?s?|livr[ée]+e?s?|"
@@ -281,19 +283,19 @@ _CANCEL_NO = [
 ]
 _RETURN_NO = [
     r"\b(?:do|does|can|will)\s*(?:not|n't)\s+(?:accept|take)\s+(?:the |this |any )?returns?\b",
-    r"\bno returns?\b", r"\breturns? (?:is |are )?not (?:accepted|possible)\b", r"\brefuse[sd]? (?:the )?return\b",
+    r"\bno returns?\b", r"\bnot accept (?:the |any |this )?returns?\b", r"\breturns? (?:is |are )?not (?:accepted|possible)\b", r"\brefuse[sd]? (?:the )?return\b",
     r"\bn'acceptons pas (?:les |de |ce )?retours?\b", r"\bpas de retours?\b",
     r"\bretour (?:est )?(?:refus[ée]|impossible)\b",
     r"\brefusons (?:le |ce )?retour\b",
 ]
 _QUESTION_ONLY = re.compile(r"\?\s*$")
 
-_RMA = re.compile(r"\b(?:RMA|RA|return authori[sz]ation|autorisation de retour|n[°o]\s*de retour)"
+_RMA = re.compile(r"\b(?:RMA\b|RA\b|return authori[sz]ation|autorisation de retour|n[°o]\s*de retour)"
                   r"\s*(?:number|num[ée]ro|no\.?|n[°o]|#)?\s*[:#-]?\s*([A-Z0-9][A-Z0-9-]{2,30})\b", re.IGNORECASE)
-_ADDRESS_HEAD = re.compile(r"(?:^|\b)(?:return address|address|send (?:it|them|the parcel|the item) (?:back )?to|"
+_ADDRESS_HEAD = re.compile(r"(?:^|\b)(?:return address|address|(?:send|ship|return|post) (?:it |them |the parcel |the item |the goods )?(?:back )?to|"
                            r"adresse(?: de retour)?|renvoyer? (?:le colis |l'article )?[àa])\s*:?\s*(.*)$",
                            re.IGNORECASE)
-_POSTCODE = re.compile(r"\b\d{4,6}\b")
+_POSTCODE = re.compile(r"\b\d{4,6}\b|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")  # digits, or a UK postcode
 
 # Tracking numbers, the formats the carriers publish (validated, not guessed).
 TRACKING_FORMATS: dict[str, re.Pattern[str]] = {
@@ -333,7 +335,10 @@ def _address(text: str) -> str | None:
         m = _ADDRESS_HEAD.search(line)
         if not m:
             continue
-        block = [m.group(1).strip()] if m.group(1).strip() else []
+        inline = m.group(1)
+        if (rma := _RMA.search(inline)) is not None:
+            inline = inline[: rma.start()]
+        block = [inline.strip(" .,;")] if inline.strip(" .,;") else []
         for nxt in lines[i + 1:]:
             if not nxt.strip():
                 if block:

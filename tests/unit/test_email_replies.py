@@ -228,3 +228,19 @@ def test_a_delivery_status_notification_is_a_bounce_with_its_reason() -> None:
     assert parsed.kind == MailKind.BOUNCE
     assert parsed.bounce_reason is not None
     assert "5.1.1" in parsed.bounce_reason and "user unknown" in parsed.bounce_reason
+
+
+from tests.unit.email_reply_table import ENGLISH, FRENCH, SUPPLIER_ENGLISH  # noqa: E402
+
+
+@pytest.mark.parametrize(("step", "text", "expected"), FRENCH + ENGLISH + SUPPLIER_ENGLISH)
+def test_more_replies_per_language(step: Step, text: str, expected: Reading) -> None:
+    reading = read_reply(step, text)
+    assert reading.reading == expected, reading
+    assert reading.confident == (expected != Reading.UNCLEAR), reading
+
+
+def test_the_tables_hold_many_replies_per_language() -> None:
+    french = [t for t in CANCELLATION[:17]] + [t for t in FRENCH]
+    english = CANCELLATION[17:30] + ENGLISH
+    assert len(french) >= 50 and len(english) >= 45 and len(CANCELLATION[30:] + SUPPLIER_ENGLISH) >= 28
