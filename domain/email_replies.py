@@ -283,7 +283,8 @@ _CANCEL_NO = [
 ]
 _RETURN_NO = [
     r"\b(?:do|does|can|will)\s*(?:not|n't)\s+(?:accept|take)\s+(?:the |this |any )?returns?\b",
-    r"\bno returns?\b", r"\bnot accept (?:the |any |this )?returns?\b", r"\breturns? (?:is |are )?not (?:accepted|possible)\b", r"\brefuse[sd]? (?:the )?return\b",
+    r"\bno returns?\b", r"\bnot accept (?:the |any |this )?returns?\b",
+    r"\breturns? (?:is |are )?not (?:accepted|possible)\b", r"\brefuse[sd]? (?:the )?return\b",
     r"\bn'acceptons pas (?:les |de |ce )?retours?\b", r"\bpas de retours?\b",
     r"\bretour (?:est )?(?:refus[ée]|impossible)\b",
     r"\brefusons (?:le |ce )?retour\b",
@@ -292,7 +293,8 @@ _QUESTION_ONLY = re.compile(r"\?\s*$")
 
 _RMA = re.compile(r"\b(?:RMA\b|RA\b|return authori[sz]ation|autorisation de retour|n[°o]\s*de retour)"
                   r"\s*(?:number|num[ée]ro|no\.?|n[°o]|#)?\s*[:#-]?\s*([A-Z0-9][A-Z0-9-]{2,30})\b", re.IGNORECASE)
-_ADDRESS_HEAD = re.compile(r"(?:^|\b)(?:return address|address|(?:send|ship|return|post) (?:it |them |the parcel |the item |the goods )?(?:back )?to|"
+_ADDRESS_HEAD = re.compile(r"(?:^|\b)(?:return address|address|"
+                           r"(?:send|ship|return|post) (?:it |them |the parcel |the item |the goods )?(?:back )?to|"
                            r"adresse(?: de retour)?|renvoyer? (?:le colis |l'article )?[àa])\s*:?\s*(.*)$",
                            re.IGNORECASE)
 _POSTCODE = re.compile(r"\b\d{4,6}\b|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")  # digits, or a UK postcode
