@@ -289,3 +289,85 @@ async def test_xoauth2_reads_the_mailbox_with_an_access_token(db: Any, oauth_ser
         await mailbox.poll_mailbox(settings_for(server, password="", oauth2_token="expired-token"))
     counts = await mailbox.poll_mailbox(settings_for(server, password="", oauth2_token=token))
     assert counts["stored"] == 1
+
+
+async def _return_case(db: Any) -> Any:
+    from ledger import cases
+    from tests.flows.conftest import load_sandbox_policy
+
+    policy = await load_sandbox_policy()
+    case, _ = await cases.open_case(db, key="return:test:5002", kind="return", store_id=policy.store.id,
+                                    state="awaiting_shipment", order_ref="5002", order_name="#1012",
+                                    customer_email=CUSTOMER)
+    return case
+
+
+@needs_dovecot
+async def test_without_threading_headers_the_order_number_finds_the_case_and_the_photo_is_kept(
+        db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    import json
+    from pathlib import Path
+
+    case = await _return_case(db)
+    msg = EmailMessage()
+    msg["From"] = "Claire Martin <Claire.Martin@example.com>"
+    msg["To"] = "shop@example.test"
+    msg["Subject"] = "Retour commande #1012"
+    msg["Message-ID"] = "<photo-1@example.com>"
+    msg.set_content("Bonjour, colis déposé, numéro de suivi 6A12345678901. La photo du carton abîmé est jointe.")
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 500
+    msg.add_attachment(jpeg, maintype="image", subtype="jpeg", filename="carton.jpg")
+    msg.add_attachment(b"#!/bin/sh\nrm -rf /\n", maintype="application", subtype="x-sh", filename="run.sh")
+    imap.append("INBOX", bytes(msg))
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"acted": 1}
+    (derived,) = await rows(db, "customer")
+    assert (derived.topic, derived.event_name) == ("return.shipped", "customer.return.shipped")
+    assert json.loads(derived.body) == {**json.loads(derived.body), "tracking_number": "6A12345678901",
+                                        "order_number": "#1012", "email": CUSTOMER}
+    from ledger import cases
+
+    (note,) = [e for e in await cases.timeline(db, case.id) if e.kind == "message"]
+    files = {f["filename"]: f for f in note.data["attachments"]}
+    assert files["carton.jpg"]["kept"] and Path(files["carton.jpg"]["path"]).read_bytes() == jpeg
+    assert not files["run.sh"]["kept"] and "path" not in files["run.sh"]
+
+
+@needs_dovecot
+async def test_an_auto_reply_is_logged_and_is_not_an_answer(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    _, sent = await _supplier_case(db)
+    raw = mail("<ooo-1@atelier>", in_reply_to=sent, subject="Réponse automatique : Annulation commande #1001",
+               text="Je suis absente jusqu'au 5 janvier. La commande est déjà expédiée ? Voyez avec Paul.")
+    imap.append("INBOX", raw.replace(b"Message-ID:", b"Auto-Submitted: auto-replied\r\nMessage-ID:", 1))
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"auto_reply": 1}
+    assert await rows(db, "operator") == []
+    (row,) = await rows(db)
+    assert row.status == "ignored" and row.last_error == "auto-reply"
+
+
+@needs_dovecot
+async def test_a_bounce_goes_to_the_operator_with_its_reason(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    from ledger import records
+
+    case = await _return_case(db)
+    sent = "<email.return.k2@boutique.example>"
+    await records.log_message(db, Message(case_id=case.id, direction="outbound", party="customer",
+                                          template="return_instructions", from_address="shop@example.test",
+                                          to_address=CUSTOMER, subject="Votre retour", body_text="...",
+                                          message_id=sent))
+    dsn = (b"From: MAILER-DAEMON@mx.example.com\r\nTo: shop@example.test\r\nSubject: Undelivered Mail\r\n"
+           b"Message-ID: <dsn-2@mx.example.com>\r\nIn-Reply-To: " + sent.encode() + b"\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+           b"--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+           b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+           b"Final-Recipient: rfc822; claire.martin@example.com\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+           b"Diagnostic-Code: smtp; 552 5.2.2 mailbox full\r\n\r\n--B--\r\n")
+    imap.append("INBOX", dsn)
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"bounce": 1}
+    (review,) = await records.reviews_for_case(db, case.id)
+    assert review.reason_code.startswith("email_bounce:") and "5.2.2" in review.detail
