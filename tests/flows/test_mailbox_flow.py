@@ -157,3 +157,23 @@ async def test_a_supplier_return_address_by_email_reaches_the_customer_then_her_
 async def _derived_all(db: Any) -> list[InboundEvent]:
     async with db.session() as s:
         return list((await s.exec(select(InboundEvent).where(InboundEvent.source != "email"))).all())
+
+
+async def test_the_scheduled_flow_reads_acts_and_hands_the_event_to_prefect(
+        world: Any, db: Any, server: Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.mailbox import read_mailbox
+
+    monkeypatch.delenv("AFTERSALES_MAILBOX_HOST", raising=False)
+    assert await read_mailbox() == {"configured": False}  # a store without a mailbox still works
+    _, sent = await _asked(world, db, "#1006")
+    deliver(server, reply(sent, sender=SUPPLIER, message_id="<refus-flow@atelier-lyon.example>",
+                          text="Bonjour, désolé, la commande est déjà expédiée."))
+    for name, value in {"HOST": server.host, "PORT": str(server.imaps_port), "USERNAME": server.user,
+                        "PASSWORD": server.password, "CA_FILE": server.ca_file,
+                        "ATTACHMENT_DIR": str(server.root / "attachments")}.items():
+        monkeypatch.setenv(f"AFTERSALES_MAILBOX_{name}", value)
+    summary = await read_mailbox()
+    assert summary["mailbox"]["stored"] == 1 and summary["handled"] == {"acted": 1}
+    assert summary["inbox"]["emitted"] >= 1
+    (event,) = await _derived(db)
+    assert event.status == "emitted"  # handed to Prefect: the on-store-event automation runs the flow
