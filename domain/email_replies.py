@@ -395,6 +395,20 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
     return ReplyReading(Reading.UNCLEAR, 0.0, "no question was pending")
 
 
+_CASE_REFERENCE = re.compile(r"\bAS-([0-9A-F]{10})\b", re.IGNORECASE)
+
+
+def case_references(subject: str, text: str) -> list[str]:
+    """The case references we write in every supplier email ("réf. AS-1A2B3C4D5E", the first ten
+    hex digits of the case id), subject first, lower-case as the ids are."""
+    out: list[str] = []
+    for source in (subject, text[:8000]):
+        for m in _CASE_REFERENCE.finditer(source):
+            if m.group(1).lower() not in out:
+                out.append(m.group(1).lower())
+    return out
+
+
 _ORDER_IN_TEXT = re.compile(r"(?:order|commande|cde|n°|no\.?|#)\s*(?:n[°o]\s*)?[:#]?\s*(#?[A-Z]{0,6}-?\d{3,12})\b",
                             re.IGNORECASE)
 

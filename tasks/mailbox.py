@@ -26,7 +26,16 @@ from typing import Any
 from sqlmodel import col, select
 
 from domain.cases import CaseKind, is_terminal
-from domain.email_replies import MailKind, ParsedEmail, ReplyReading, Step, order_numbers, parse_email, read_reply
+from domain.email_replies import (
+    MailKind,
+    ParsedEmail,
+    ReplyReading,
+    Step,
+    case_references,
+    order_numbers,
+    parse_email,
+    read_reply,
+)
 from domain.inbound import (
     EVENT_NAMES,
     ReturnTrackingBody,
@@ -165,8 +174,9 @@ def _supplier_by_address(policy: StorePolicy, address: str) -> str | None:
 
 
 async def find_thread(mail: ParsedEmail, policy: StorePolicy, store: str) -> Thread:
-    """The case this mail answers: our Message-IDs in In-Reply-To/References, then the order
-    number, then the sender's one open case. The party is who the case says it should be."""
+    """The case this mail answers: our Message-IDs in In-Reply-To/References, then the case
+    reference (AS-…), then the order number, then the sender's one open case. The party is who
+    the case says it should be."""
     db = runtime.db()
     sent = await _sent_messages(mail.thread_ids)
     if sent and sent[0].case_id:
@@ -177,6 +187,13 @@ async def find_thread(mail: ParsedEmail, policy: StorePolicy, store: str) -> Thr
                       f"In-Reply-To/References {first.message_id}")
     supplier_id = _supplier_by_address(policy, mail.from_address)
     party = "supplier" if supplier_id else "customer"
+    for reference in case_references(mail.subject, mail.text):  # "réf. AS-…", in our supplier emails
+        async with db.session() as s:
+            found = list((await s.exec(select(Case).where(Case.store_id == store,
+                                                          col(Case.id).startswith(reference)))).all())
+        if len(found) == 1:
+            return Thread(found[0], party, _step_for(found[0], party, None), supplier_id,
+                          f"case reference AS-{reference.upper()} in the mail")
     candidates: list[Case] = []
     for number in order_numbers(mail.subject, mail.text):
         async with db.session() as s:

@@ -302,11 +302,16 @@ async def _return_case(db: Any) -> Any:
     return case
 
 
+def _read(path: str) -> bytes:
+    from pathlib import Path
+
+    return Path(path).read_bytes()
+
+
 @needs_dovecot
 async def test_without_threading_headers_the_order_number_finds_the_case_and_the_photo_is_kept(
         db: Any, server: Dovecot, imap: IMAPClient) -> None:
     import json
-    from pathlib import Path
 
     case = await _return_case(db)
     msg = EmailMessage()
@@ -330,7 +335,7 @@ async def test_without_threading_headers_the_order_number_finds_the_case_and_the
 
     (note,) = [e for e in await cases.timeline(db, case.id) if e.kind == "message"]
     files = {f["filename"]: f for f in note.data["attachments"]}
-    assert files["carton.jpg"]["kept"] and Path(files["carton.jpg"]["path"]).read_bytes() == jpeg
+    assert files["carton.jpg"]["kept"] and _read(files["carton.jpg"]["path"]) == jpeg
     assert not files["run.sh"]["kept"] and "path" not in files["run.sh"]
 
 
@@ -371,3 +376,18 @@ async def test_a_bounce_goes_to_the_operator_with_its_reason(db: Any, server: Do
     assert await mailbox.handle_stored_emails(settings) == {"bounce": 1}
     (review,) = await records.reviews_for_case(db, case.id)
     assert review.reason_code.startswith("email_bounce:") and "5.2.2" in review.detail
+
+
+@needs_dovecot
+async def test_a_new_mail_from_the_supplier_with_the_case_reference_finds_its_case(
+        db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    import json
+
+    case, _ = await _supplier_case(db)
+    imap.append("INBOX", mail("<new-1@atelier>", subject=f"Votre demande réf. AS-{case.id[:10].upper()}",
+                              text="Bonjour, nous avons bien annulé la commande."))
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"acted": 1}
+    (derived,) = await rows(db, "operator")
+    assert json.loads(derived.body)["answer"] == "accepted"

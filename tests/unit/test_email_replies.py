@@ -11,6 +11,7 @@ from domain.email_replies import (
     MailKind,
     Reading,
     Step,
+    case_references,
     html_to_text,
     order_numbers,
     parse_email,
@@ -133,6 +134,11 @@ def test_tracking_numbers_follow_the_published_formats() -> None:
     assert tracking_numbers("RR123456789FR and 1Z999AA10123456784") == [
         ("RR123456789FR", "La Poste / Colissimo"), ("1Z999AA10123456784", "UPS")]
     assert tracking_numbers("order 1001 on 2026-12-01, call 0612") == []
+
+
+def test_case_references_in_subject_then_body() -> None:
+    assert case_references("Re: Annulation (réf. AS-1A2B3C4D5E)", "ref as-00ff00ff00 and AS-XYZ") == [
+        "1a2b3c4d5e", "00ff00ff00"]
 
 
 def test_order_numbers_in_subject_then_body() -> None:
