@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -278,7 +279,7 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
     raw = text_to_raw(event.body, str(event.headers.get("body_encoding", "utf-8")))
     mail = parse_email(raw, max_attachment_bytes=settings.max_attachment_bytes)
     thread = await find_thread(mail, policy, store)
-    files = keep_attachments(mail, settings)
+    files = await asyncio.to_thread(keep_attachments, mail, settings)
     case_id = thread.case.id if thread.case else None
     sender_ok = _sender_ok(mail, thread, policy)
     await records.log_message(db, Message(
