@@ -54,6 +54,7 @@ SOURCE = "email"
 TOPIC = "email.message"
 REVIEW_REPLY = "email_reply"  # review reason prefix: email_reply:<inbound id>
 REVIEW_BOUNCE = "email_bounce"
+CONFIRM = "confirm the reading"  # the review option that turns the suggestion into the request
 log = logging.getLogger("aftersales.mailbox")
 
 
@@ -316,19 +317,59 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
             db, case_id=case_id if sender_ok else None, reason_code=f"{REVIEW_REPLY}:{event.id}",
             detail=(f"email from {mail.from_address}, subject {mail.subject!r} ({thread.how}); suggested reading: "
                     f"{reading.reading} ({reading.confidence:.2f}, {why}). Text: {mail.reply[:1500]}")[:4000],
-            options=["confirm the reading", "record by hand", "dismiss"])
+            options=([CONFIRM] if thread.case is not None and reading.reading != "unclear" else [])
+            + ["record by hand", "dismiss"])
         await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id if sender_ok else None,
                                    error=f"to the operator: {why}")
         return "review"
-    source, topic, body = derived
-    assert thread.case is not None and thread.case.order_ref
-    await inbox.store_inbound(
-        db, source=source, delivery_id=f"email:{hashlib.sha256(event.id.encode()).hexdigest()}", topic=topic,
-        body=body, headers={"via": "email", "email_event_id": event.id, "message_id": mail.message_id},
-        store_id=store, order_ref=thread.case.order_ref, http_status=202, event_name=EVENT_NAMES[(source, topic)],
-        resource_id=order_resource_id(thread.case.order_ref))
+    await _store_request(event, mail, thread, derived, store)
     await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id)
     return "acted"
+
+
+async def _store_request(event: InboundEvent, mail: ParsedEmail, thread: Thread, derived: tuple[str, str, str],
+                         store: str, *, confirmed_by: str | None = None) -> InboundEvent:
+    """The request event the reply stands for, once per email (its key is the email's id)."""
+    source, topic, body = derived
+    assert thread.case is not None and thread.case.order_ref
+    headers = {"via": "email", "email_event_id": event.id, "message_id": mail.message_id}
+    if confirmed_by:
+        headers["confirmed_by"] = confirmed_by
+    row, _ = await inbox.store_inbound(
+        runtime.db(), source=source, delivery_id=f"email:{hashlib.sha256(event.id.encode()).hexdigest()}",
+        topic=topic, body=body, headers=headers, store_id=store, order_ref=thread.case.order_ref, http_status=202,
+        event_name=EVENT_NAMES[(source, topic)], resource_id=order_resource_id(thread.case.order_ref))
+    return row
+
+
+class NothingToConfirm(ValueError):
+    """The suggested reading cannot be confirmed: the operator records the answer by hand."""
+
+
+async def confirm_reading(event_id: str, *, confirmed_by: str, settings: MailboxSettings | None = None
+                          ) -> InboundEvent:
+    """The operator's one click on a reply sent to the queue (`email_reply:<id>`, option
+    CONFIRM): the suggested reading becomes the request event, as if it had been confident; the
+    operator vouches for the sender too. Read again from the stored email, so what is confirmed
+    is what the queue showed."""
+    settings = settings or MailboxSettings()
+    db = runtime.db()
+    event = await inbox.get_inbound(db, event_id)
+    if event is None or event.source != SOURCE:
+        raise NothingToConfirm(f"no stored email {event_id}")
+    policy = await runtime.load_policy(event.store_id)
+    mail = parse_email(text_to_raw(event.body, str(event.headers.get("body_encoding", "utf-8"))),
+                       max_attachment_bytes=settings.max_attachment_bytes)
+    thread = await find_thread(mail, policy, event.store_id or runtime.store_id())
+    reading = read_reply(thread.step, mail.reply,
+                         has_pdf=any(a.kept and a.content_type == "application/pdf" for a in mail.attachments))
+    if thread.case is None or reading.reading == "unclear":
+        raise NothingToConfirm(f"no reading to confirm ({thread.how}, {reading.why}): record the answer by hand")
+    derived = derived_event(event.id, mail, thread, reading)
+    if derived is None:
+        raise NothingToConfirm(f"{reading.reading} does not fit the case's step: record the answer by hand")
+    return await _store_request(event, mail, thread, derived, event.store_id or runtime.store_id(),
+                                confirmed_by=confirmed_by)
 
 
 async def handle_stored_emails(settings: MailboxSettings | None = None) -> dict[str, int]:

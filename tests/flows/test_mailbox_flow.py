@@ -177,3 +177,42 @@ async def test_the_scheduled_flow_reads_acts_and_hands_the_event_to_prefect(
     assert summary["inbox"]["emitted"] >= 1
     (event,) = await _derived(db)
     assert event.status == "emitted"  # handed to Prefect: the on-store-event automation runs the flow
+
+
+async def test_an_unsure_reading_goes_to_the_operator_who_confirms_it_in_one_click(
+        world: Any, db: Any, server: Dovecot) -> None:
+    from flows.decisions import DecisionRefused, decide_review
+    from flows.returns import process_return
+
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-4521", address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    case = await cases.find_case(db, f"return:{STORE}:{world.legacy('#1012')}")
+    assert case is not None
+    told = [m for m in await records.messages_for_case(db, case.id)
+            if m.party == "customer" and m.direction == "outbound" and "RMA-4521" in m.body_text][0]
+    customer = world.email("#1012")
+    deliver(server, reply(told, sender=customer, message_id="<bare-1012@example.com>", text="6A12345678901"))
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"review": 1}
+    assert [e for e in await _derived_all(db) if e.topic == "return.shipped"] == []
+    (review,) = [x for x in await records.reviews_for_case(db, case.id) if x.reason_code.startswith("email_reply:")]
+    assert "6A12345678901" in review.detail and "tracking (0.60" in review.detail
+    assert review.options == ["confirm the reading", "record by hand", "dismiss"]
+    decided = await decide_review(review.id, "confirm the reading", decided_by="Claire (operator)")
+    assert decided["status"] == "decided"
+    (tracking,) = [e for e in await _derived_all(db) if e.topic == "return.shipped"]
+    assert tracking.headers["confirmed_by"] == "Claire (operator)"
+    assert await process_return(inbound_event_id=tracking.id) == "in_transit"
+    # Nothing to confirm in a reply that says nothing: refused with the reason.
+    deliver(server, reply(told, sender=customer, message_id="<vague-1012@example.com>", text="Merci !"))
+    await mailbox.poll_mailbox(settings)
+    await mailbox.handle_stored_emails(settings)
+    vague = [x for x in await records.reviews_for_case(db, case.id)
+             if x.reason_code.startswith("email_reply:") and x.status == "open"][0]
+    assert "confirm the reading" not in vague.options
+    with pytest.raises(DecisionRefused):
+        await decide_review(vague.id, "confirm the reading")
