@@ -19,7 +19,8 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
 
 from imapclient import IMAPClient
 from pydantic import SecretStr
@@ -44,7 +45,9 @@ class MailboxSettings(VendorSettings):
     password: SecretStr = SecretStr("")  # password or app password (LOGIN)
     oauth2_token: SecretStr = SecretStr("")  # an OAuth2 access token: XOAUTH2 instead of LOGIN
     folder: str = "INBOX"
-    processed_folder: str = ""  # empty: stored messages are flagged \Seen; else moved there
+    processed_folder: str = ""  # empty: stored messages are flagged (below); else moved there
+    mark_seen: bool = True  # flag stored messages \Seen too (False: the merchant still sees them unread)
+    since_days: int = 14  # only messages received this recently: a first poll does not read years of mail
     ca_file: str = ""  # a private CA (a self-hosted server); the system's CAs otherwise
     timeout_seconds: float = 30.0
     max_message_bytes: int = 15 * 1024 * 1024  # larger: kept truncated, for the operator
@@ -109,11 +112,29 @@ def connect(settings: MailboxSettings) -> Iterator[IMAPClient]:
             client.shutdown()
 
 
+# Our own keyword on every stored message: a message the merchant opened (\Seen) in a mail client
+# before the poll is still read; servers that refuse keywords fall back to \Seen alone.
+STORED_KEYWORD = b"$AftersalesStored"
+
+
+def _keywords_allowed(selected: dict[bytes, Any]) -> bool:
+    return b"\\*" in tuple(selected.get(b"PERMANENTFLAGS", ()))
+
+
+def _criteria(settings: MailboxSettings, selected: dict[bytes, Any]) -> list[Any]:
+    since = ["SINCE", (datetime.now(UTC) - timedelta(days=settings.since_days)).date()]
+    if settings.processed_folder:
+        return since  # whatever is still in the folder was not stored yet (or not marked)
+    if _keywords_allowed(selected):
+        return ["NOT", "KEYWORD", STORED_KEYWORD.decode(), *since]
+    return ["UNSEEN", *since]
+
+
 def _fetch_new(settings: MailboxSettings) -> list[FetchedMessage]:
     with connect(settings) as client:
         selected = client.select_folder(settings.folder)
         uidvalidity = int(selected[b"UIDVALIDITY"])
-        uids = sorted(client.search(["UNSEEN"]) if not settings.processed_folder else client.search(["ALL"]))
+        uids = sorted(client.search(_criteria(settings, selected)))
         uids = uids[: settings.max_messages_per_poll]
         out: list[FetchedMessage] = []
         if not uids:
@@ -141,9 +162,22 @@ def _mark_stored(settings: MailboxSettings, uidvalidity: int, uids: list[int]) -
         if settings.processed_folder:
             if not client.folder_exists(settings.processed_folder):
                 client.create_folder(settings.processed_folder)
-            client.move(uids, settings.processed_folder)  # MOVE, or COPY + \Deleted + EXPUNGE
-        else:
-            client.add_flags(uids, [b"\\Seen"])
+            if client.has_capability("MOVE"):
+                client.move(uids, settings.processed_folder)
+            else:  # RFC 3501: copy, then remove from the folder
+                client.copy(uids, settings.processed_folder)
+                client.add_flags(uids, [b"\\Deleted"])
+                if client.has_capability("UIDPLUS"):
+                    client.uid_expunge(uids)
+                else:
+                    client.expunge()
+            return
+        flags = [b"\\Seen"] if settings.mark_seen else []
+        if _keywords_allowed(selected):
+            flags.append(STORED_KEYWORD)
+        if not flags:  # no keyword and \Seen not wanted: nothing would say it was stored
+            flags = [b"\\Seen"]
+        client.add_flags(uids, flags)
 
 
 async def fetch_new(settings: MailboxSettings) -> list[FetchedMessage]:

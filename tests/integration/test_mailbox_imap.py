@@ -391,3 +391,28 @@ async def test_a_new_mail_from_the_supplier_with_the_case_reference_finds_its_ca
     assert await mailbox.handle_stored_emails(settings) == {"acted": 1}
     (derived,) = await rows(db, "operator")
     assert json.loads(derived.body)["answer"] == "accepted"
+
+
+@needs_dovecot
+async def test_a_message_the_merchant_already_opened_is_still_read_once(db: Any, server: Dovecot,
+                                                                        imap: IMAPClient) -> None:
+    imap.append("INBOX", mail("<opened-1@supplier>"), flags=[b"\\Seen"])
+    settings = settings_for(server, mark_seen=False)
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    imap.select_folder("INBOX")
+    (uid,) = imap.search(["ALL"])
+    assert b"$AftersalesStored" in imap.get_flags([uid])[uid]
+    assert await mailbox.poll_mailbox(settings) == {"fetched": 0, "stored": 0, "duplicates": 0}
+    imap.append("INBOX", mail("<unread-2@supplier>"))
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    assert len(unseen(imap)) == 1  # mark_seen=False: the merchant still sees it unread
+
+
+@needs_dovecot
+async def test_old_mail_is_not_read_on_the_first_poll(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    imap.append("INBOX", mail("<old-1@supplier>"), msg_time=datetime.now(UTC) - timedelta(days=90))
+    imap.append("INBOX", mail("<new-1@supplier>"))
+    assert (await mailbox.poll_mailbox(settings_for(server)))["stored"] == 1
+    assert [r.delivery_id for r in await rows(db)] == ["message-id:<new-1@supplier>"]
