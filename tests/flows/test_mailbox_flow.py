@@ -191,8 +191,8 @@ async def test_an_unsure_reading_goes_to_the_operator_who_confirms_it_in_one_cli
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
     case = await cases.find_case(db, f"return:{STORE}:{world.legacy('#1012')}")
     assert case is not None
-    told = [m for m in await records.messages_for_case(db, case.id)
-            if m.party == "customer" and m.direction == "outbound" and "RMA-4521" in m.body_text][0]
+    told = next(m for m in await records.messages_for_case(db, case.id)
+                if m.party == "customer" and m.direction == "outbound" and "RMA-4521" in m.body_text)
     customer = world.email("#1012")
     deliver(server, reply(told, sender=customer, message_id="<bare-1012@example.com>", text="6A12345678901"))
     settings = settings_for(server)
@@ -211,8 +211,8 @@ async def test_an_unsure_reading_goes_to_the_operator_who_confirms_it_in_one_cli
     deliver(server, reply(told, sender=customer, message_id="<vague-1012@example.com>", text="Merci !"))
     await mailbox.poll_mailbox(settings)
     await mailbox.handle_stored_emails(settings)
-    vague = [x for x in await records.reviews_for_case(db, case.id)
-             if x.reason_code.startswith("email_reply:") and x.status == "open"][0]
+    vague = next(x for x in await records.reviews_for_case(db, case.id)
+                 if x.reason_code.startswith("email_reply:") and x.status == "open")
     assert "confirm the reading" not in vague.options
     with pytest.raises(DecisionRefused):
         await decide_review(vague.id, "confirm the reading")
