@@ -222,7 +222,11 @@ def _sender_ok(mail: ParsedEmail, thread: Thread, policy: StorePolicy) -> bool:
     if thread.case is None:
         return False
     if thread.party == "supplier":
-        return thread.supplier_id is not None and _supplier_by_address(policy, mail.from_address) == thread.supplier_id
+        if thread.supplier_id is None or _supplier_by_address(policy, mail.from_address) != thread.supplier_id:
+            return False
+        data = thread.case.data or {}  # the case's own supplier: asked to cancel (C3) or to take the return (R6)
+        asked = data.get("suppliers_asked") or {}
+        return thread.supplier_id in asked or data.get("supplier_id") == thread.supplier_id
     email = thread.case.customer_email
     return email is not None and email.strip().lower() == mail.from_address
 

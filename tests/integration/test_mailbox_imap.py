@@ -173,7 +173,7 @@ async def _supplier_case(db: Any) -> tuple[Any, str]:
     policy = await load_sandbox_policy()
     case, _ = await cases.open_case(db, key="cancellation:test:5001", kind="cancellation", store_id=policy.store.id,
                                     state="awaiting_supplier", order_ref="5001", order_name="#1001",
-                                    customer_email=CUSTOMER)
+                                    customer_email=CUSTOMER, data={"suppliers_asked": {"atelier-lyon": {}}})
     sent = "<supplier.cancel.abc@boutique.example>"
     await records.log_message(db, Message(case_id=case.id, direction="outbound", party="supplier",
                                           template="supplier_cancellation_request", from_address="shop@example.test",
@@ -416,3 +416,21 @@ async def test_old_mail_is_not_read_on_the_first_poll(db: Any, server: Dovecot, 
     imap.append("INBOX", mail("<new-1@supplier>"))
     assert (await mailbox.poll_mailbox(settings_for(server)))["stored"] == 1
     assert [r.delivery_id for r in await rows(db)] == ["message-id:<new-1@supplier>"]
+
+
+@needs_dovecot
+async def test_a_supplier_answering_for_an_order_it_was_not_asked_about_does_not_move_it(
+        db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    from ledger import cases
+    from tests.flows.conftest import load_sandbox_policy
+
+    policy = await load_sandbox_policy()
+    await cases.open_case(db, key="cancellation:test:5009", kind="cancellation", store_id=policy.store.id,
+                          state="awaiting_supplier", order_ref="5009", order_name="#1009",
+                          customer_email=CUSTOMER, data={"suppliers_asked": {"cj": {}}})
+    imap.append("INBOX", mail("<other-1@atelier>", subject="Commande #1009",
+                              text="Bonjour, la commande a bien été annulée."))
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"review": 1}
+    assert await rows(db, "operator") == []
