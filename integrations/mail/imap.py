@@ -180,6 +180,26 @@ def _mark_stored(settings: MailboxSettings, uidvalidity: int, uids: list[int]) -
         client.add_flags(uids, flags)
 
 
+def _wait_for_new(settings: MailboxSettings, seconds: float) -> bool:
+    """IDLE (RFC 2177) on the folder until a message arrives or `seconds` pass. False at once on
+    a server without IDLE (the schedule's next poll then reads it)."""
+    with connect(settings) as client:
+        client.select_folder(settings.folder, readonly=True)
+        if not client.has_capability("IDLE") or seconds <= 0:
+            return False
+        client.idle()
+        try:
+            responses = client.idle_check(timeout=seconds)
+        finally:
+            client.idle_done()
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+
+async def wait_for_new(settings: MailboxSettings, seconds: float) -> bool:
+    """True when the server said a message arrived within `seconds` (IDLE)."""
+    return await asyncio.to_thread(_wait_for_new, settings, seconds)
+
+
 async def fetch_new(settings: MailboxSettings) -> list[FetchedMessage]:
     """The messages not yet handled (unread, or still in the folder when they are moved), read
     without marking them read."""

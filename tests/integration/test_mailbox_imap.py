@@ -434,3 +434,21 @@ async def test_a_supplier_answering_for_an_order_it_was_not_asked_about_does_not
     await mailbox.poll_mailbox(settings)
     assert await mailbox.handle_stored_emails(settings) == {"review": 1}
     assert await rows(db, "operator") == []
+
+
+@needs_dovecot
+async def test_idle_wakes_up_when_a_message_arrives(db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    import asyncio
+    import time
+
+    from integrations.mail.imap import wait_for_new
+
+    settings = settings_for(server)
+    started = time.monotonic()
+    assert await wait_for_new(settings, 1.0) is False and time.monotonic() - started >= 0.9
+    waiting = asyncio.create_task(wait_for_new(settings, 20.0))
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(imap.append, "INBOX", mail("<idle-1@supplier>"))
+    started = time.monotonic()
+    assert await waiting is True
+    assert time.monotonic() - started < 10  # woken by the server, not by the timeout
