@@ -261,7 +261,9 @@ _CANCEL_OK = [
     r"\b(?:cancel+ation|cancel)\s+(?:is\s+|was\s+|has been\s+)?(?:done|ok|okay|confirmed|successful|complete[d]?)\b",
     r"\bblocked before (?:shipping|shipment|dispatch)\b",
     r"\bnot (?:been )?(?:yet )?(?:shipped|sent)(?: yet)?[^.\n]{0,40}cancel",
-    r"\bok(?:ay)?,? (?:we|i) (?:will )?cancel\b", r"\bagree(?:d)? to cancel\b", r"\bcancel(?:led|ed)? for you\b",
+    r"\bok(?:ay)?,? (?:we|i) (?:will )?cancel\b", r"\bcancel+(?:ed)? success(?:ful(?:ly)?)?\b",
+    r"\bbeen cancel(?:l?ed)?\b", r"\bnous avons pu (?:l')?annuler\b", r"\bagree(?:d)? to cancel\b",
+    r"\bcancel(?:led|ed)? for you\b",
     r"\b(?:commande|elle)\b[^.\n]{0,40}\b(?:est|a été|a bien été)\s+(?:bien\s+)?annul[ée]+e?\b",
     r"\bnous (?:avons|l'avons) (?:bien )?(?:annul[ée]+|bloqu[ée]+|stopp[ée]+|arr[êe]t[ée]+)",
     r"\bannulation (?:est )?(?:effectu[ée]+e|confirm[ée]+e|faite|ok)\b",
@@ -278,7 +280,8 @@ _CANCEL_NO = [
     r"\bunable to cancel\b", r"\bon (?:the|its) way\b", r"\bhanded (?:over )?to the (?:carrier|courier|logistics)\b",
     r"\bd[ée]j[àa]\s+(?:été\s+)?(?:exp[ée]di[ée]+e?s?|envoy[ée]+e?s?|produit[es]*|fabriqu[ée]+e?s?|livr[ée]+e?s?|"
     r"remis[es]* au transporteur|partie?s?)\b",
-    r"\ben (?:cours de )?(?:production|fabrication)\b", r"\b(?:ne )?(?:pouvons|peut|pouvez) (?:plus |pas )+annuler\b",
+    r"(?<!mise )\ben (?:cours de )?(?:production|fabrication)\b",
+    r"\b(?:ne )?(?:pouvons|peut|pouvez) (?:plus |pas )+annuler\b",
     r"\bimpossible d'annuler\b", r"\bn'est plus (?:possible|annulable)\b", r"\ben route\b",
 ]
 _RETURN_NO = [

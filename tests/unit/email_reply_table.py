@@ -107,3 +107,71 @@ SUPPLIER_ENGLISH: list[tuple[Step, str, Reading]] = [  # the English of Chinese 
     (SC, "Dear, the order is already out of warehouse.", U),  # "out of warehouse": unsure, for the operator
     (SC, "Hello dear, we have cancelled for you, please check.", C),
 ]
+
+FRENCH += [
+    (SC, "Bonjour,\n\nBonne nouvelle : nous avons pu annuler la commande à temps.\n\nL'équipe Atelier", C),
+    (SC, "Commande bien annulée, vous ne serez pas débité.", U),  # no subject verb form we trust
+    (SC, "Nous avons annulé la commande ce jour.", C),
+    (SC, "La commande a été annulée avant la mise en production.", C),
+    (SC, "Malheureusement le colis a déjà été envoyé vendredi.", R),
+    (SC, "Elle est déjà partie de l'entrepôt, désolé.", R),
+    (SC, "Nous ne pouvons pas annuler cette commande, elle est en cours de fabrication.", R),
+    (SR, "Merci de renvoyer l'article à : SAV Lumière, 3 avenue Jean Jaurès, 69007 Lyon", RA),
+    (SR, "Nous n'acceptons pas ce retour, l'article a été monté.", RR),
+    (CR, "Re-bonjour, le numéro de suivi La Poste est RR123456789FR.", T),
+]
+
+ENGLISH += [
+    (SC, "Hello,\n\nThe order has been cancelled as requested.\n\nKind regards,\nSupport", C),
+    (SC, "We have cancelled the order and refunded you.", C),
+    (SC, "The cancellation was successful.", C),
+    (SC, "Sorry, the parcel was shipped on Monday.", R),
+    (SC, "It has already been dispatched, we cannot stop it.", R),
+    (SC, "Unfortunately we are unable to cancel this order.", R),
+    (SC, "Can you tell me why you want to cancel?", U),
+    (SR, "Return address:\nAcme Returns, 55 Water Street, London E1 6AB, United Kingdom", RA),
+    (SR, "We won't accept the return, sorry.", U),  # "won't accept" without "returns are": for the operator
+    (CR, "Posted today with Colissimo, tracking 6A12345678901", T),
+]
+
+SUPPLIER_ENGLISH += [
+    (SC, "Dear friend, we have canceled your order, money will back in 3-5 days.", C),
+    (SC, "Hello dear, ok, cancel done.", C),
+    (SC, "Dear, order cancelled success.", C),
+    (SC, "Dear buyer, cancellation is confirmed.", C),
+    (SC, "Dear, we already stopped the shipment for you.", C),
+    (SC, "Dear, we intercepted the parcel, cancel ok.", C),
+    (SC, "Hi friend, we will cancel it for you.", U),  # a promise, not done yet
+    (SC, "Dear friend, the goods has been shipped, can not cancel.", R),
+    (SC, "Dear, sorry, already sent, the tracking number is LP00123456789012.", R),
+    (SC, "Hi dear, your order already ship, please refuse the parcel when arrive.", R),
+    (SC, "Dear, cannot cancel, goods already produced for you.", R),
+    (SC, "Sorry friend, the factory already made the goods.", R),
+    (SC, "Dear, unable to cancel, logistics already pick up.", R),
+    (SC, "Dear, it is on the way, please wait receive.", R),
+    (SC, "Dear friend, we are checking, please wait 24 hours.", U),
+    (SC, "Hi, please tell me the reason of cancel?", U),
+    (SC, "Dear, can you accept 10% discount and keep the order?", U),
+    (SC, "Hello, our warehouse is closed for Chinese New Year.", U),
+    (SR, "Dear, please send back to: Warehouse 3, 12 Guanlan Road, Shenzhen 518110 China. RMA: GL-887", RA),
+    (SR, "Dear friend, return address is:\nNo. 5 Huangpu Road\nGuangzhou 510700\nChina", RA),
+    (SR, "Sorry dear, we do not accept return for this item.", RR),
+    (SR, "Dear, return not possible, we can refund 10%.", RR),
+    (SR, "Dear, why you want return?", U),
+    (SR, "Hello, please send photo first.", U),
+    (CR, "Dear seller, I send back with Yanwen tracking YT1234567890123456", T),
+    (SR, "Dear, please wait, tomorrow we send the address.", U),
+    (SC, "Dear, no problem, the order is cancelled.", C),
+    (SC, "Dear friend, sorry, the items are already in production, can't cancel.", R),
+    (SC, "Hello, we got your message.", U),
+    (SC, "Dear, we check the order status and reply soon.", U),
+    (SC, "Dear friend, your order has been cancel successfully.", C),
+]
+
+ENGLISH += [
+    (SC, "Hi,\nJust confirming the order was cancelled and nothing will ship.\nThanks", C),
+    (SC, "I'm afraid it already shipped this morning.", R),
+]
+SUPPLIER_ENGLISH += [
+    (SC, "Dear, sorry, goods already out from factory, cannot cancel.", R),
+]
