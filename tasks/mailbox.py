@@ -48,7 +48,7 @@ from domain.policy import StorePolicy
 from integrations.mail.imap import MailboxSettings, fetch_new, mark_stored
 from ledger import cases, inbox, records
 from ledger.models import Case, InboundEvent, Message, utcnow
-from tasks import runtime
+from tasks import faults, runtime
 
 SOURCE = "email"
 TOPIC = "email.message"
@@ -110,6 +110,7 @@ async def poll_mailbox(settings: MailboxSettings | None = None) -> dict[str, int
         stored += created
         duplicates += not created
         by_validity.setdefault(message.uidvalidity, []).append(message.uid)
+    faults.hit("after_store", "mailbox")  # the crash tests: stored, not yet marked
     for validity, uids in by_validity.items():  # only what is in the ledger now
         await mark_stored(settings, validity, uids)
     return {"fetched": len(fetched), "stored": stored, "duplicates": duplicates}

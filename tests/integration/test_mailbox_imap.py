@@ -452,3 +452,26 @@ async def test_idle_wakes_up_when_a_message_arrives(db: Any, server: Dovecot, im
     started = time.monotonic()
     assert await waiting is True
     assert time.monotonic() - started < 10  # woken by the server, not by the timeout
+
+
+@needs_dovecot
+async def test_a_poller_process_killed_after_storing_leaves_the_mail_unread_and_stored_once(
+        db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    """A real SIGKILL (tasks.faults, `after_store:mailbox:1:kill`) between the store and the mark."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    imap.append("INBOX", mail("<sigkill-1@supplier>"))
+    env = {**os.environ, "AFTERSALES_FAULTS": "after_store:mailbox:1:kill", "AFTERSALES_MAILBOX_HOST": server.host,
+           "AFTERSALES_MAILBOX_PORT": str(server.imaps_port), "AFTERSALES_MAILBOX_USERNAME": server.user,
+           "AFTERSALES_MAILBOX_PASSWORD": server.password, "AFTERSALES_MAILBOX_CA_FILE": server.ca_file}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import asyncio; from tasks.mailbox import poll_mailbox; asyncio.run(poll_mailbox())",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 100)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    assert len(await rows(db)) == 1 and len(unseen(imap)) == 1
+    assert await mailbox.poll_mailbox(settings_for(server)) == {"fetched": 1, "stored": 0, "duplicates": 1}
+    assert len(await rows(db)) == 1 and unseen(imap) == []
