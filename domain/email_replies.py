@@ -103,8 +103,8 @@ def _auto_kind(msg: EmailMessage, subject: str, sender: str) -> tuple[MailKind, 
     auto = (msg.get("Auto-Submitted") or "no").strip().lower()
     if auto != "no" or msg.get("X-Autoreply") or msg.get("X-Autorespond") \
             or (msg.get("Precedence") or "").lower() in {"auto_reply", "bulk", "junk"} \
-            or re.search(r"out of (the )?office|automatic reply|auto(matic)?[- ]?reply|absence|"
-                         r"réponse automatique|absent du bureau", subject, re.I):
+            or re.search(r"out of (the )?office|automatic reply|auto(matic)?[- ]?reply|"
+                         r"réponse automatique|absent(e)? du bureau|message d'absence", subject, re.I):
         return MailKind.AUTO_REPLY, None
     return MailKind.REPLY, None
 

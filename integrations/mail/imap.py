@@ -53,7 +53,7 @@ class MailboxSettings(VendorSettings):
     max_message_bytes: int = 15 * 1024 * 1024  # larger: kept truncated, for the operator
     max_messages_per_poll: int = 200
     max_attachment_bytes: int = 10 * 1024 * 1024
-    attachment_dir: str = "var/mail-attachments"
+    attachment_dir: str = ".aftersales/mail-attachments"  # like the reports and privacy folders
 
     def configured(self) -> bool:
         return bool(self.host.strip())

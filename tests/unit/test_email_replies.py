@@ -219,6 +219,8 @@ def test_an_out_of_office_is_an_auto_reply_not_an_answer() -> None:
     assert parse_email(bytes(_mail("Je suis absente.", subject="Réponse automatique : Annulation"))).kind \
         == MailKind.AUTO_REPLY
     assert parse_email(bytes(_mail("hello", Auto_Submitted="no"))).kind == MailKind.REPLY
+    # a customer's subject about a missing part is not an out-of-office
+    assert parse_email(bytes(_mail("Il manque le pied.", subject="Absence d'une pièce"))).kind == MailKind.REPLY
 
 
 def test_a_delivery_status_notification_is_a_bounce_with_its_reason() -> None:
