@@ -246,6 +246,20 @@ class ReplyReading:
         return self.reading != Reading.UNCLEAR and self.confidence >= CONFIDENT
 
 
+_NEGATION = re.compile(r"\b(?:not|never|no longer|ne|pas|jamais)\b|n't|\bn'", re.IGNORECASE)
+_SAYS_NOT_YET = re.compile(r"^(?:\\bnot |\\bpas encore )")  # patterns built on "not yet shipped": no check
+
+
+def _affirmed(patterns: list[str], text: str) -> str | None:
+    """The first match not negated: "has not been cancelled" is no acceptance."""
+    for pattern in patterns:
+        for m in re.finditer(pattern, text, re.IGNORECASE):
+            around = text[max(0, m.start() - 15):m.end()]
+            if _SAYS_NOT_YET.match(pattern) or not _NEGATION.search(around):
+                return m.group(0)
+    return None
+
+
 def _any(patterns: list[str], text: str) -> str | None:
     for pattern in patterns:
         m = re.search(pattern, text, re.IGNORECASE)
@@ -363,7 +377,7 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
     question, or nothing recognised is UNCLEAR, for the operator."""
     body = text.strip()
     if step == Step.SUPPLIER_CANCELLATION:
-        yes, no = _any(_CANCEL_OK, body), _any(_CANCEL_NO, body)
+        yes, no = _affirmed(_CANCEL_OK, body), _any(_CANCEL_NO, body)
         numbers = tracking_numbers(body)
         if no and not yes:
             tracking = numbers[0][0] if len(numbers) == 1 else None

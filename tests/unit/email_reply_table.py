@@ -175,3 +175,9 @@ ENGLISH += [
 SUPPLIER_ENGLISH += [
     (SC, "Dear, sorry, goods already out from factory, cannot cancel.", R),
 ]
+
+# Negated acceptances are no acceptance.
+FRENCH += [(SC, "La commande n'a pas été annulée pour l'instant.", U)]
+ENGLISH += [(SC, "The order has not been cancelled yet.", U),
+            (SC, "We have not cancelled it, we are waiting for the factory.", U)]
+SUPPLIER_ENGLISH += [(SC, "Dear, order not cancel yet, we check.", U)]
