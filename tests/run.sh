@@ -16,6 +16,14 @@ if [ ! -x /usr/bin/chromium ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
     || { $sudo apt-get update -q && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 fi
+# The mailbox tests (issue 18) read a real IMAP server on loopback: Debian's dovecot, started by
+# the tests themselves with a generated configuration (tests/integration/dovecot_fixtures.py).
+if [ ! -x /usr/sbin/dovecot ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd \
+    || { $sudo apt-get update -q && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd; }
+fi
 uv run ruff check .
 uv run mypy domain ledger integrations tasks flows deployments
 if [ "$#" -gt 0 ]; then

@@ -1,0 +1,442 @@
+"""Inbound email, read and understood (issue 18): pure functions, no I/O (docs/inbound-email.md).
+
+`parse_email` turns the raw RFC 5322 bytes into what the product needs: the threading headers,
+the sender, the text (an HTML-only mail is turned into text, never rendered), the reply itself
+without the quoted history or the signature (`mail-parser-reply`, French and English markers),
+the attachments with their type and size checked, and whether it is a bounce or an auto-reply.
+
+`read_reply` reads the reply for the step its case is at. Rules, conservative: one clear reading
+or none. A reading below `CONFIDENT` goes to the operator with the text and the suggestion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+from enum import StrEnum
+
+from mailparser_reply import EmailReplyParser
+
+CONFIDENT = 0.8  # at or above: acted on; below: the operator confirms
+
+# Attachments kept: photos of a damaged item, a PDF label. Anything else is noted, not kept.
+ALLOWED_ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
+                                      "application/pdf"})
+_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "image/jpeg": (b"\xff\xd8\xff",), "image/png": (b"\x89PNG\r\n\x1a\n",), "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",), "application/pdf": (b"%PDF-",), "image/heic": (b"",),
+}
+
+
+class MailKind(StrEnum):
+    REPLY = "reply"
+    AUTO_REPLY = "auto_reply"  # out of office, Auto-Submitted: logged, not an answer
+    BOUNCE = "bounce"  # a delivery status notification: our email did not arrive
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    kept: bool
+    reason: str | None = None  # why it was not kept
+    data: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    from_address: str
+    subject: str
+    text: str
+    reply: str
+    kind: MailKind
+    bounce_reason: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    date: str | None = None
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """The ids this mail answers, nearest first (In-Reply-To, then References newest first)."""
+        ids = ([self.in_reply_to] if self.in_reply_to else []) + list(reversed(self.references))
+        return tuple(dict.fromkeys(ids))
+
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+_TAGS = re.compile(r"<[^>]*>")
+_SCRIPT = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_BLOCK = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|p|div|li|tr)\b[^>]*>", re.IGNORECASE)
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def html_to_text(markup: str) -> str:
+    """Text of an HTML body: tags dropped, entities decoded. Nothing is rendered or followed."""
+    text = _SCRIPT.sub("", markup)
+    text = _BLOCK.sub("\n", text)
+    text = html.unescape(_TAGS.sub("", text))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _ids(value: str | None) -> list[str]:
+    return _MSGID.findall(value or "")
+
+
+def _auto_kind(msg: EmailMessage, subject: str, sender: str) -> tuple[MailKind, str | None]:
+    ctype = msg.get_content_type()
+    if ctype == "multipart/report" and msg.get_param("report-type") == "delivery-status":
+        return MailKind.BOUNCE, _dsn_reason(msg)
+    local = sender.split("@", 1)[0].lower()
+    if local in {"mailer-daemon", "postmaster"} and re.search(
+            r"undeliver|delivery (status|failure)|returned mail|non remis|échec de (la )?remise", subject, re.I):
+        return MailKind.BOUNCE, subject
+    auto = (msg.get("Auto-Submitted") or "no").strip().lower()
+    if auto != "no" or msg.get("X-Autoreply") or msg.get("X-Autorespond") \
+            or (msg.get("Precedence") or "").lower() in {"auto_reply", "bulk", "junk"} \
+            or re.search(r"out of (the )?office|automatic reply|auto(matic)?[- ]?reply|"
+                         r"réponse automatique|absent(e)? du bureau|message d'absence", subject, re.I):
+        return MailKind.AUTO_REPLY, None
+    return MailKind.REPLY, None
+
+
+def _dsn_reason(msg: EmailMessage) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "message/delivery-status":
+            payload = part.get_payload()
+            blocks = [b for b in payload if not isinstance(b, str)] if isinstance(payload, list) else []
+            fields: dict[str, str] = {}
+            for block in blocks:
+                for key, value in block.items():
+                    fields[key.lower()] = str(value)
+            if not blocks:
+                raw = _payload(part)
+                for line in raw.decode("utf-8", "replace").splitlines():
+                    key, _, value = line.partition(":")
+                    fields.setdefault(key.strip().lower(), value.strip())
+            status = fields.get("status", "?")
+            return f"status {status}: {fields.get('diagnostic-code', fields.get('action', 'failed'))}"[:500]
+    return "delivery failed"
+
+
+def _payload(part: EmailMessage) -> bytes:
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
+def _check_attachment(part: EmailMessage, max_bytes: int) -> Attachment:
+    data = _payload(part)
+    ctype = part.get_content_type()
+    name = (part.get_filename() or "attachment")[:200]
+    digest = hashlib.sha256(data).hexdigest()
+    reason = None
+    if ctype not in ALLOWED_ATTACHMENT_TYPES:
+        reason = f"type {ctype} not kept (photos and PDF only)"
+    elif len(data) > max_bytes:
+        reason = f"{len(data)} bytes, larger than {max_bytes}"
+    elif not any(data.startswith(m) for m in _MAGIC[ctype]):
+        reason = f"the content is not a {ctype}"
+    return Attachment(name, ctype, len(data), digest, reason is None, reason, data if reason is None else b"")
+
+
+def parse_email(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> ParsedEmail:
+    msg = BytesParser(policy=email_policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    subject = " ".join(str(msg.get("Subject") or "").split())
+    senders = getaddresses([str(msg.get("From") or "")])
+    sender = (senders[0][1] if senders else "").strip().lower()
+    plain: list[str] = []
+    markup: list[str] = []
+    attachments: list[Attachment] = []
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_type() in {"message/delivery-status", "message/rfc822"}:
+            continue
+        disposition = part.get_content_disposition()
+        ctype = part.get_content_type()
+        if disposition == "attachment" or (disposition == "inline" and part.get_filename()) \
+                or not ctype.startswith("text/"):
+            attachments.append(_check_attachment(part, max_attachment_bytes))
+        elif ctype == "text/plain":
+            plain.append(str(part.get_content()))
+        elif ctype == "text/html":
+            markup.append(str(part.get_content()))
+    text = "\n".join(plain).strip() if plain else html_to_text("\n".join(markup))
+    text = text.replace("\r\n", "\n")
+    kind, reason = _auto_kind(msg, subject, sender)
+    in_reply = _ids(str(msg.get("In-Reply-To") or ""))
+    mid = _ids(str(msg.get("Message-ID") or ""))
+    date = None
+    if msg.get("Date"):
+        try:
+            date = parsedate_to_datetime(str(msg["Date"])).isoformat()
+        except (TypeError, ValueError):
+            date = None
+    return ParsedEmail(
+        message_id=mid[0] if mid else None, in_reply_to=in_reply[0] if in_reply else None,
+        references=tuple(_ids(str(msg.get("References") or ""))), from_address=sender, subject=subject,
+        text=text, reply=reply_part(text), kind=kind, bounce_reason=reason, attachments=tuple(attachments),
+        date=date,
+    )
+
+
+_QUOTE_HEAD = re.compile(
+    r"^(On .{5,200} wrote:|Le .{5,200} a écrit\s?:|-{2,}\s*(Original Message|Message d'origine|Forwarded message)"
+    r"\s*-{2,}|From: .+|De\s?: .+|Sent from my .+|Envoyé de mon .+)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def reply_part(text: str) -> str:
+    """The new text of a reply: quoted history (`>` lines, "On ... wrote:", "Le ... a écrit :")
+    and signatures removed."""
+    try:
+        reply = EmailReplyParser(languages=["en", "fr", "de"]).parse_reply(text=text) or ""
+    except Exception:  # the library must never lose a reply: our rules then
+        reply = text
+    lines = []
+    for line in reply.splitlines():
+        if line.lstrip().startswith(">"):
+            continue
+        lines.append(line)
+    reply = "\n".join(lines)
+    cut = _QUOTE_HEAD.search(reply)
+    if cut and cut.start() > 0:
+        reply = reply[: cut.start()]
+    reply = re.split(r"^--\s*$", reply, maxsplit=1, flags=re.MULTILINE)[0]
+    return reply.strip() or text.strip()
+
+
+# -- Reading the reply ---------------------------------------------------------------------------
+
+
+class Step(StrEnum):
+    SUPPLIER_CANCELLATION = "supplier_cancellation"  # the supplier was asked to stop the order (C3)
+    SUPPLIER_RETURN = "supplier_return"  # the supplier was asked for a return address (R6)
+    CUSTOMER_RETURN = "customer_return"  # the customer was given return instructions (R3)
+    OTHER = "other"
+
+
+class Reading(StrEnum):
+    CANCEL_ACCEPTED = "cancel_accepted"
+    CANCEL_REFUSED = "cancel_refused"  # already shipped / already produced
+    RETURN_ACCEPTED = "return_accepted"  # an address, an RMA, a label
+    RETURN_REFUSED = "return_refused"
+    TRACKING = "tracking"  # the customer's return tracking number
+    UNCLEAR = "unclear"
+
+
+@dataclass(frozen=True)
+class ReplyReading:
+    reading: Reading
+    confidence: float
+    why: str
+    tracking_number: str | None = None
+    address: str | None = None
+    rma: str | None = None
+
+    @property
+    def confident(self) -> bool:
+        return self.reading != Reading.UNCLEAR and self.confidence >= CONFIDENT
+
+
+_NEGATION = re.compile(r"\b(?:not|never|no longer|ne|pas|jamais)\b|n't|\bn'", re.IGNORECASE)
+_SAYS_NOT_YET = re.compile(r"^(?:\\bnot |\\bpas encore )")  # patterns built on "not yet shipped": no check
+
+
+def _affirmed(patterns: list[str], text: str) -> str | None:
+    """The first match not negated: "has not been cancelled" is no acceptance."""
+    for pattern in patterns:
+        for m in re.finditer(pattern, text, re.IGNORECASE):
+            around = text[max(0, m.start() - 15):m.end()]
+            if _SAYS_NOT_YET.match(pattern) or not _NEGATION.search(around):
+                return m.group(0)
+    return None
+
+
+def _any(patterns: list[str], text: str) -> str | None:
+    for pattern in patterns:
+        m = re.search(pattern, text, re.IGNORECASE)
+        if m:
+            return m.group(0)
+    return None
+
+
+_NEG_EN = r"(?:not|n't|never|unable to|impossible to)"
+_CANCEL_OK = [
+    r"\b(?:order|it|this|we)\b[^.\n]{0,40}\b(?:has|have|is|was|been)\s+(?:been\s+)?(?:successfully\s+)?cancel+ed\b",
+    r"\bwe (?:have |had )?(?:already )?(?:cancel+(?:ed)?|stopped|blocked|intercepted)\b(?! (?:it )?(?:if|when|once))",
+    r"\b(?:cancel+ation|cancel)\s+(?:is\s+|was\s+|has been\s+)?(?:done|ok|okay|confirmed|successful|complete[d]?)\b",
+    r"\bblocked before (?:shipping|shipment|dispatch)\b",
+    r"\bnot (?:been )?(?:yet )?(?:shipped|sent)(?: yet)?[^.\n]{0,40}cancel",
+    r"\bok(?:ay)?,? (?:we|i) (?:will )?cancel\b", r"\bcancel+(?:ed)? success(?:ful(?:ly)?)?\b",
+    r"\bbeen cancel(?:l?ed)?\b", r"\bnous avons pu (?:l')?annuler\b", r"\bagree(?:d)? to cancel\b",
+    r"\bcancel(?:led|ed)? for you\b",
+    r"\b(?:commande|elle)\b[^.\n]{0,40}\b(?:est|a été|a bien été)\s+(?:bien\s+)?annul[ée]+e?\b",
+    r"\bnous (?:avons|l'avons) (?:bien )?(?:annul[ée]+|bloqu[ée]+|stopp[ée]+|arr[êe]t[ée]+)",
+    r"\bannulation (?:est )?(?:effectu[ée]+e|confirm[ée]+e|faite|ok)\b",
+    r"\bbloqu[ée]+e? avant (?:l'|son )?(?:exp[ée]dition|envoi)\b", r"\bc'est annul[ée]+",
+    r"\bpas encore (?:été )?(?:exp[ée]di[ée]+e?|envoy[ée]+e?)[^.\n]{0,40}annul",
+]
+_CANCEL_NO = [
+    r"\b(?:already|has been|have been|was|were)\s+(?:been\s+)?(?:shipped|sent|dispatched|delivered|produced|"
+    r"manufactured|customi[sz]ed|printed)\b",
+    r"\balready\s+(?:been\s+)?(?:send|sent|ship|shipped|dispatch(?:ed)?|deliver(?:ed)?|produce[d]?|made)\b",
+    r"\b(?:in|into) production\b", rf"\b(?:can|could)\s*{_NEG_EN}\s*(?:be\s+)?cancel", r"\bcannot (?:be )?cancel",
+    r"\b(?:can't|couldn't|won't) (?:be )?(?:cancel|stop)",
+    rf"{_NEG_EN} (?:possible|able) to cancel", r"\bcan't stop\b", r"\bno longer (?:be )?(?:cancel|stop)",
+    r"\bunable to cancel\b", r"\bon (?:the|its) way\b", r"\bhanded (?:over )?to the (?:carrier|courier|logistics)\b",
+    r"\bd[ée]j[àa]\s+(?:été\s+)?(?:exp[ée]di[ée]+e?s?|envoy[ée]+e?s?|produit[es]*|fabriqu[ée]+e?s?|livr[ée]+e?s?|"
+    r"remis[es]* au transporteur|partie?s?)\b",
+    r"(?<!mise )\ben (?:cours de )?(?:production|fabrication)\b",
+    r"\b(?:ne )?(?:pouvons|peut|pouvez) (?:plus |pas )+annuler\b",
+    r"\bimpossible d'annuler\b", r"\bn'est plus (?:possible|annulable)\b", r"\ben route\b",
+]
+_RETURN_NO = [
+    r"\b(?:do|does|can|will)\s*(?:not|n't)\s+(?:accept|take)\s+(?:the |this |any )?returns?\b",
+    r"\bno returns?\b", r"\bnot accept (?:the |any |this )?returns?\b",
+    r"\breturns? (?:is |are )?not (?:accepted|possible)\b", r"\brefuse[sd]? (?:the )?return\b",
+    r"\bn'acceptons pas (?:les |de |ce )?retours?\b", r"\bpas de retours?\b",
+    r"\bretour (?:est )?(?:refus[ée]|impossible)\b",
+    r"\brefusons (?:le |ce )?retour\b",
+]
+_QUESTION_ONLY = re.compile(r"\?\s*$")
+
+_RMA = re.compile(r"\b(?:RMA\b|RA\b|return authori[sz]ation|autorisation de retour|n[°o]\s*de retour)"
+                  r"\s*(?:number|num[ée]ro|no\.?|n[°o]|#)?\s*[:#-]?\s*([A-Z0-9][A-Z0-9-]{2,30})\b", re.IGNORECASE)
+_ADDRESS_HEAD = re.compile(r"(?:^|\b)(?:return address|address|"
+                           r"(?:send|ship|return|post) (?:it |them |the parcel |the item |the goods )?(?:back )?to|"
+                           r"adresse(?: de retour)?|renvoyer? (?:le colis |l'article )?[àa])\s*:?\s*(.*)$",
+                           re.IGNORECASE)
+_POSTCODE = re.compile(r"\b\d{4,6}\b|\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")  # digits, or a UK postcode
+
+# Tracking numbers, the formats the carriers publish (validated, not guessed).
+TRACKING_FORMATS: dict[str, re.Pattern[str]] = {
+    "La Poste / Colissimo": re.compile(r"^(?:[0-9][A-Z][0-9]{11}|[A-Z]{2}[0-9]{9}[A-Z]{2}|[0-9]{13}|[0-9]{15})$"),
+    "Chronopost": re.compile(r"^[A-Z]{2}[0-9]{9}[A-Z]{2}$"),
+    "UPS": re.compile(r"^1Z[0-9A-Z]{16}$"),
+    "DHL": re.compile(r"^(?:[0-9]{10}|JJD[0-9]{15,20}|JVGL[0-9]{10,20})$"),
+    "FedEx": re.compile(r"^(?:[0-9]{12}|[0-9]{15}|[0-9]{20}|[0-9]{22})$"),
+    "Mondial Relay": re.compile(r"^[0-9]{8}$"),
+    "USPS": re.compile(r"^(?:9[0-9]{21,25}|[A-Z]{2}[0-9]{9}US)$"),
+    "GLS": re.compile(r"^[0-9]{11,12}$"),
+    "DPD": re.compile(r"^[0-9]{14}$"),
+    "Yanwen / Cainiao": re.compile(r"^(?:Y[A-Z][0-9]{9}[A-Z]{2}|LP[0-9]{14,16}|UB[0-9]{9}[A-Z]{2}|YT[0-9]{16})$"),
+}
+# One unbroken token: a number typed with spaces ("6A 123 456 789 01") is for the operator.
+_TRACKING_CANDIDATE = re.compile(r"\b(?=[A-Z]*[0-9])[A-Z0-9]{7,30}\b")
+_TRACKING_WORDS = re.compile(r"tracking|colissimo|chronopost|la poste|mondial relay|\bDHL\b|\bUPS\b|\bGLS\b|"
+                             r"\bDPD\b|fedex|usps|track(?:ing)? (?:number|no|#)|suivi|num[ée]ro de colis|colis|parcel|"
+                             r"waybill|AWB|shipped|sent|envoy|exp[ée]di|d[ée]pos[ée]", re.IGNORECASE)
+
+
+def tracking_numbers(text: str) -> list[tuple[str, str]]:
+    """(number, carrier) for every token of the text that matches a carrier's published format."""
+    found: dict[str, str] = {}
+    for m in _TRACKING_CANDIDATE.finditer(text.upper()):
+        token = m.group(0).replace(" ", "")
+        for carrier_name, pattern in TRACKING_FORMATS.items():
+            if pattern.match(token):
+                found.setdefault(token, carrier_name)
+                break
+    return list(found.items())
+
+
+def _address(text: str) -> str | None:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = _ADDRESS_HEAD.search(line)
+        if not m:
+            continue
+        inline = m.group(1)
+        if (rma := _RMA.search(inline)) is not None:
+            inline = inline[: rma.start()]
+        block = [inline.strip(" .,;")] if inline.strip(" .,;") else []
+        for nxt in lines[i + 1:]:
+            if not nxt.strip():
+                if block:
+                    break
+                continue
+            if _RMA.search(nxt) or len(block) >= 6:
+                break
+            block.append(nxt.strip())
+        address = ", ".join(b for b in block if b)
+        if address and _POSTCODE.search(address):
+            return address[:500]
+    return None
+
+
+def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
+    """What the reply says for the step its case is at. Conservative: two contrary signals, a
+    question, or nothing recognised is UNCLEAR, for the operator."""
+    body = text.strip()
+    if step == Step.SUPPLIER_CANCELLATION:
+        yes, no = _affirmed(_CANCEL_OK, body), _any(_CANCEL_NO, body)
+        numbers = tracking_numbers(body)
+        if no and not yes:
+            tracking = numbers[0][0] if len(numbers) == 1 else None
+            return ReplyReading(Reading.CANCEL_REFUSED, 0.95 if tracking else 0.9, f"refusal: {no!r}",
+                                tracking_number=tracking)
+        if yes and not no and not numbers:
+            return ReplyReading(Reading.CANCEL_ACCEPTED, 0.9, f"accepted: {yes!r}")
+        return ReplyReading(Reading.UNCLEAR, 0.3 if (yes or no) else 0.0,
+                            f"contrary signals: {yes!r} / {no!r}" if yes and no else
+                            "a tracking number with an acceptance" if yes else "nothing recognised")
+    if step == Step.SUPPLIER_RETURN:
+        refused = _any(_RETURN_NO, body)
+        address, rma = _address(body), _RMA.search(body)
+        rma_text = rma.group(1).upper() if rma else None
+        if refused and not address:
+            return ReplyReading(Reading.RETURN_REFUSED, 0.85, f"refusal: {refused!r}")
+        if address and not refused:
+            return ReplyReading(Reading.RETURN_ACCEPTED, 0.9, "a return address", address=address, rma=rma_text)
+        if has_pdf and not refused:
+            return ReplyReading(Reading.RETURN_ACCEPTED, 0.6, "a PDF attached (a label?) without an address",
+                                rma=rma_text)
+        return ReplyReading(Reading.UNCLEAR, 0.0, "no address recognised" if not refused else "contrary signals",
+                            rma=rma_text)
+    if step == Step.CUSTOMER_RETURN:
+        numbers = tracking_numbers(body)
+        if len(numbers) == 1 and _TRACKING_WORDS.search(body) and not _QUESTION_ONLY.search(body):
+            return ReplyReading(Reading.TRACKING, 0.9, f"{numbers[0][1]} format", tracking_number=numbers[0][0])
+        if len(numbers) == 1:
+            return ReplyReading(Reading.TRACKING, 0.6, f"{numbers[0][1]} format, but not said to be the tracking",
+                                tracking_number=numbers[0][0])
+        return ReplyReading(Reading.UNCLEAR, 0.0, "several numbers" if numbers else "no tracking number")
+    return ReplyReading(Reading.UNCLEAR, 0.0, "no question was pending")
+
+
+_CASE_REFERENCE = re.compile(r"\bAS-([0-9A-F]{10})\b", re.IGNORECASE)
+
+
+def case_references(subject: str, text: str) -> list[str]:
+    """The case references we write in every supplier email ("réf. AS-1A2B3C4D5E", the first ten
+    hex digits of the case id), subject first, lower-case as the ids are."""
+    out: list[str] = []
+    for source in (subject, text[:8000]):
+        for m in _CASE_REFERENCE.finditer(source):
+            if m.group(1).lower() not in out:
+                out.append(m.group(1).lower())
+    return out
+
+
+_ORDER_IN_TEXT = re.compile(r"(?:order|commande|cde|n°|no\.?|#)\s*(?:n[°o]\s*)?[:#]?\s*(#?[A-Z]{0,6}-?\d{3,12})\b",
+                            re.IGNORECASE)
+
+
+def order_numbers(subject: str, text: str) -> list[str]:
+    """The order numbers named in the subject, then the body ("#1001", "commande 1001")."""
+    out: list[str] = []
+    for source in (subject, text[:4000]):
+        for m in _ORDER_IN_TEXT.finditer(source):
+            value = m.group(1).upper()
+            value = value if not value.lstrip("#").isdigit() else "#" + value.lstrip("#")
+            if value not in out:
+                out.append(value)
+    return out
