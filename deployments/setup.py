@@ -48,6 +48,7 @@ RETIRED_SENDER_VARIABLES = {"AFTERSALES_SMTP_SENDER_ADDRESS": "store.sender_emai
                             "AFTERSALES_SMTP_SENDER_NAME": "store.name"}
 WORK_POOL = "aftersales"
 SWEEP_DEPLOYMENT = "sweep-deadlines/every-15-min"
+MAILBOX_DEPLOYMENT = "read-mailbox/every-2-min"
 
 
 def prefect_api_url() -> str:
@@ -93,18 +94,36 @@ async def ensure_work_pool() -> bool:
 
 async def set_sweep_interval(seconds: float) -> None:
     """Every schedule of the deadline check becomes an interval of `seconds`, in the store's zone."""
+    if seconds < 10:
+        raise SystemExit("--sweep-every takes 10 seconds or more")
+    await _set_interval(SWEEP_DEPLOYMENT, seconds)
+
+
+async def set_mailbox_interval(seconds: float) -> None:
+    """The mailbox reader's schedule (inactive as deployed) becomes active, every `seconds`: only
+    with a mailbox configured (issue 18), so that no store pays a worker run every 2 minutes for
+    nothing."""
+    from integrations.mail.imap import MailboxSettings
+
+    if seconds < 30:
+        raise SystemExit("--mailbox-every takes 30 seconds or more")
+    if not MailboxSettings().host:
+        raise SystemExit("--mailbox-every: no mailbox is configured (AFTERSALES_MAILBOX_HOST is not set); "
+                         "the mailbox reader stays off")
+    await _set_interval(MAILBOX_DEPLOYMENT, seconds)
+
+
+async def _set_interval(name: str, seconds: float) -> None:
     from datetime import timedelta
 
     from prefect import get_client
     from prefect.client.schemas.schedules import IntervalSchedule
 
-    if seconds < 10:
-        raise SystemExit("--sweep-every takes 10 seconds or more")
     async with get_client() as client:
         try:
-            deployment = await client.read_deployment_by_name(SWEEP_DEPLOYMENT)
+            deployment = await client.read_deployment_by_name(name)
         except Exception as exc:
-            raise SystemExit(f"{SWEEP_DEPLOYMENT} is not registered yet ({exc.__class__.__name__}): run "
+            raise SystemExit(f"{name} is not registered yet ({exc.__class__.__name__}): run "
                              "`uv run prefect --no-prompt deploy --all` first") from exc
         for schedule in deployment.schedules:
             timezone = getattr(schedule.schedule, "timezone", None) or "UTC"
@@ -197,6 +216,8 @@ def main() -> None:
                         help="wait for the Prefect server at PREFECT_API_URL, create the work pool and the rate limits")
     parser.add_argument("--sweep-every", type=float, metavar="SECONDS",
                         help="run the deadline check every SECONDS (default: prefect.yaml's 900)")
+    parser.add_argument("--mailbox-every", type=float, metavar="SECONDS",
+                        help="turn the mailbox reader's schedule on, every SECONDS (needs AFTERSALES_MAILBOX_HOST)")
     parser.add_argument("--rate-limits", action="store_true",
                         help="only create or update the Prefect global concurrency limits (the server must be up)")
     args = parser.parse_args()
@@ -205,7 +226,7 @@ def main() -> None:
     except MissingSecrets as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(EXIT_REFUSED) from None
-    if args.prefect or args.rate_limits or args.sweep_every:
+    if args.prefect or args.rate_limits or args.sweep_every or args.mailbox_every:
         from tasks.rate_limits import ensure_shopify_limit
 
         try:
@@ -225,6 +246,9 @@ def main() -> None:
         if args.sweep_every:
             asyncio.run(set_sweep_interval(args.sweep_every))
             print(f"the deadline check runs every {args.sweep_every:g} s ({SWEEP_DEPLOYMENT})")
+        if args.mailbox_every:
+            asyncio.run(set_mailbox_interval(args.mailbox_every))
+            print(f"the mailbox is read every {args.mailbox_every:g} s ({MAILBOX_DEPLOYMENT})")
         return
     sys.exit(prepare(args.policy))
 

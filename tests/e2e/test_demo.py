@@ -54,6 +54,7 @@ DEPLOYMENTS = [  # (deployment, its flow): prefect.yaml
     ("every-15-min", "sweep-deadlines"),
     ("weekly", "weekly-report"),
     ("monthly", "monthly-chargebacks"),
+    ("every-2-min", "read-mailbox"),  # issue 18: a no-op without a mailbox
     ("by-hand", "decide-review"),
     # the operator's desk (issue 17): every operator record and decision as a form
     ("by-hand", "record-supplier-answer"),
