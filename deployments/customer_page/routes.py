@@ -93,6 +93,11 @@ class Visit:
         secret = "" if shopify.missing(["webhook_secret"]) else shopify.webhook_secret.get_secret_value()
         if not sec.proxy_signature_ok(params, secret):
             raise PageError(401, "forged")
+        # Shopify's own parameters once each: a visitor may add `logged_in_customer_id=<someone>` to
+        # the shop's URL, and Shopify signs it along with its own (values joined by commas), so a
+        # repeated one is never read as "the last one wins".
+        if any(sum(1 for k, _ in params if k == name) > 1 for name in PROXY_PARAMS):
+            raise PageError(401, "forged")
         values = dict(params)
         if values.get("shop", "").lower() != runtime.store_id().lower():
             raise PageError(403, "forged")
@@ -202,12 +207,12 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
 
     def check_csrf(visit: Visit) -> None:
         if not sec.csrf_ok(secret, visit.binding, visit.form.get("csrf")):
-            raise PageError(403, t("csrf", visit.language))
+            raise PageError(403, "csrf")
 
     def proof_of(visit: Visit, token: str | None) -> sec.Proof:
         proof = sec.read_link(secret, token or "")
         if proof is None:
-            raise PageError(403, t("expired", visit.language))
+            raise PageError(403, "expired")
         return proof
 
     async def order_of(visit: Visit, proof: sec.Proof) -> Order:
@@ -242,6 +247,12 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             result: Response = await handler(visit, multi, files)
             return result
         except PageError as err:
+            if err.message in _KEPT_REASONS:
+                # Promise 1, as for the JSON endpoints: a refused request (a forged App Proxy call, a
+                # form without its CSRF token, a forged or expired link, too large, malformed) is
+                # kept for inspection.
+                topic = "page." + (request.url.path.rstrip("/").rsplit("/", 1)[-1] or "page")
+                await desk.reject("customer", topic, b"", request, err.status, _KEPT_REASONS[err.message])
             if visit is None:
                 try:
                     policy = await runtime.load_policy()
@@ -252,7 +263,12 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 visit.proxied, visit.customer_id, visit.shop, visit.base = False, None, None, "/page"
                 visit.language = visit._language()
             message = t(err.message, visit.language, **err.values) if err.message in TEXTS else err.message
-            return render(visit, "error.html.j2", status=err.status, message=message)
+            # Back to the order (the proof kept) when the form carried a valid link: an expired form
+            # costs the customer this step, never the proof.
+            kept_link = fields.get("t") or ""
+            retry = visit.url("/order", t=kept_link) if secret and kept_link and sec.read_link(secret, kept_link) \
+                else None
+            return render(visit, "error.html.j2", status=err.status, message=message, retry_url=retry)
 
     # -- static -------------------------------------------------------------------------------------
 
@@ -611,6 +627,13 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
     return router
 
 
+_KEPT_REASONS = {
+    "forged": "App Proxy request not verified (signature, shop, timestamp or a repeated parameter)",
+    "csrf": "the form's CSRF token is missing, expired or another visitor's",
+    "too_large": "the form is too large",
+    "bad_request": "the form is malformed or was not sent in time",
+    "expired": "the page's signed link is missing, forged, altered or expired",
+}
 _AFTER_POST = {"/proof": "", "/review": "/order", "/confirm": "/order", "/tracking": "/case", "/photos": "/case"}
 
 
