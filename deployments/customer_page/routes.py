@@ -366,6 +366,13 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
     def selectable(order: Order, kind: str) -> list[LineItem]:
         return [li for li in order.line_items if li.sku and li.current_quantity > 0]
 
+    def sealable(visit: Visit, items: list[LineItem]) -> list[str]:
+        """R8, L221-28 5°: the SKUs excluded only once unsealed; the customer says if the seal is intact
+        (the page never refuses them as "unsealed" without asking)."""
+        rules = visit.policy.returns
+        return [li.sku for li in items if li.sku and (rule := rules.exclusion_for(li)) is not None
+                and rule.only_once_unsealed and not rule.needs_consent]
+
     @router.get("/request")
     async def ask(request: Request) -> Response:
         async def handle(visit: Visit, *_: Any) -> Response:
@@ -376,6 +383,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             order = await order_of(visit, proof_of(visit, token))
             return render(visit, "request.html.j2", order=order, token=token, kind=kind, step=2,
                           items=selectable(order, kind), reasons=choices(visit, kind), values={}, errors={},
+                          sealable=sealable(visit, selectable(order, kind)) if kind == "return" else [],
                           submission=uuid.uuid4().hex, max_photos=settings.max_photos,
                           max_mb=settings.max_photo_bytes // 1_000_000)
         return await guarded(request, handle)
@@ -410,6 +418,8 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             order = await order_of(visit, proof_of(visit, token))
             offered = selectable(order, kind)
             skus = [s for s in multi.get("items", []) if s in {li.sku for li in offered}]
+            can_seal = sealable(visit, offered) if kind == "return" else []
+            sealed = [s for s in multi.get("sealed", []) if s in can_seal]
             errors: dict[str, str] = {}
             reason = form.get("reason", "")
             if reason not in {value for value, _ in choices(visit, kind)}:
@@ -418,18 +428,20 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             if bad:
                 errors["photos"] = bad
             values = {"items": skus, "reason": reason, "message": form.get("message", "")[:2000],
-                      "exchange_for": form.get("exchange_for", "")[:200]}
+                      "exchange_for": form.get("exchange_for", "")[:200], "sealed": sealed}
             if errors:
                 return render(visit, "request.html.j2", status=422, order=order, token=token, kind=kind, step=2,
                               items=offered, reasons=choices(visit, kind), values=values, errors=errors,
-                              submission=form.get("submission") or uuid.uuid4().hex, max_photos=settings.max_photos,
+                              sealable=can_seal, submission=form.get("submission") or uuid.uuid4().hex,
+                              max_photos=settings.max_photos,
                               max_mb=settings.max_photo_bytes // 1_000_000)
             chosen = [li for li in offered if li.sku in skus]
-            notes = await _outlook(visit, order, kind, reason, chosen)
+            notes = await _outlook(visit, order, kind, reason, chosen, sealed)
             if notes.get("refusal"):
                 return render(visit, "request.html.j2", status=422, order=order, token=token, kind=kind, step=2,
                               items=offered, reasons=choices(visit, kind), values=values,
-                              errors={"reason": notes["refusal"]}, submission=form.get("submission") or "",
+                              errors={"reason": notes["refusal"]}, sealable=can_seal,
+                              submission=form.get("submission") or "",
                               max_photos=settings.max_photos, max_mb=settings.max_photo_bytes // 1_000_000)
             photo_ids = [sec.store_photo(settings.upload_dir, data, kind_) for _, data, kind_ in photos]
             return render(visit, "review.html.j2", order=order, token=token, kind=kind, step=3, values=values,
@@ -437,7 +449,8 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                           submission=form.get("submission") or uuid.uuid4().hex, **notes)
         return await guarded(request, handle, form=True)
 
-    async def _outlook(visit: Visit, order: Order, kind: str, reason: str, chosen: list[LineItem]) -> dict[str, Any]:
+    async def _outlook(visit: Visit, order: Order, kind: str, reason: str, chosen: list[LineItem],
+                       sealed: list[str] | None = None) -> dict[str, Any]:
         """What the customer is told before confirming: the retention offer (C6), a return out of
         its window (R1, D1), the keep-it outcome (R5) and who pays the postage (R4)."""
         policy, lang = visit.policy, visit.language
@@ -451,8 +464,9 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         why = ReturnReason(reason)
         items = chosen or [li for li in order.line_items if li.current_quantity > 0]
         verdict = eligibility(order, items, reason=why, now=utcnow(), tz=policy.store.timezone,
-                              country=policy.store.country, policy=policy.returns,
-                              supplier_windows=[s.return_window_days for s in policy.suppliers])
+                              country=order.consumer_country(policy.store.country), policy=policy.returns,
+                              supplier_windows=[s.return_window_days for s in policy.suppliers],
+                              sealed_item_ids=[li.id for li in order.line_items if li.sku in (sealed or [])])
         ended = format_date(verdict.ended_on, lang) if verdict.ended_on else ""
         if verdict.status == EligibilityStatus.OUT_OF_WINDOW:
             key = "guarantee_over" if verdict.conformity else "out_of_window"
@@ -497,6 +511,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                         order_number=order.name, email=email, reason=form.get("reason", ""), message=message,
                         items=[ReturnItemBody(sku=s, quantity=_quantity(order, s)) for s in skus],
                         photo_urls=[photo_url(visit, p) for p in photos],
+                        sealed_skus=[s for s in multi.get("sealed", []) if s in sealable(visit, order.line_items)],
                         exchange_for=form.get("exchange_for") or None, language=lang)
                     wanted = skus
             except ValidationError:
@@ -519,7 +534,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             else:
                 headline = t("done_return", lang, order=order.name)
                 chosen = [li for li in selectable(order, kind) if li.sku in skus]
-                outlook = await _outlook(visit, order, kind, form.get("reason", ""), chosen)
+                outlook = await _outlook(visit, order, kind, form.get("reason", ""), chosen, multi.get("sealed", []))
                 if outlook.get("keep_it"):  # R5: nothing to send back
                     nxt = t("next_keep_it", lang, answer=when)
                 else:

@@ -68,6 +68,8 @@ TEXTS: dict[str, dict[Language, str]] = {
                           "en": "Tick nothing to cancel the whole order."},
     "items_help_return": {"fr": "Ne cochez rien pour retourner tous les articles reçus.",
                           "en": "Tick nothing to return every item you received."},
+    "sealed": {"fr": "Son emballage d'origine est encore scellé (jamais ouvert)",
+               "en": "Its original packaging is still sealed (never opened)"},
     "reason_heading": {"fr": "Pour quelle raison ?", "en": "Why?"},
     "reason_missing": {"fr": "Choisissez une raison.", "en": "Please choose a reason."},
     "message": {"fr": "Un mot pour nous (facultatif)", "en": "A note for us (optional)"},

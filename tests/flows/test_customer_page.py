@@ -226,6 +226,33 @@ async def test_a_return_out_of_window_is_explained_before_anything_is_sent(world
     assert ok.status_code == 200 and "/confirm" in ok.text
 
 
+async def test_a_sealed_item_is_never_refused_as_unsealed_without_asking(world: World, db: Any) -> None:
+    """R8, L221-28 5°: hygiene or cosmetic goods lose the withdrawal right only once unsealed. The
+    page asks whether the seal is intact and sends the answer, instead of refusing them outright."""
+    from ledger import records
+    from tests.flows.conftest import load_sandbox_policy
+
+    policy = await load_sandbox_policy()
+    document = policy.model_dump(mode="json")
+    document["returns"]["excluded_product_types"].append(
+        {"product_type": "Décoration", "why": "objet descellé après la livraison (L221-28 5°)"})
+    policy = policy.model_validate(document)
+    await records.save_policy(db, policy.store.id, policy.version(), policy.model_dump(mode="json"))
+    token = await _token(world, "#1012", PAUL)
+    step2 = await _step2(world, token, "return")
+    form = form_with(step2.text, "/review")
+    assert "sealed" in form.names and "still sealed" in step2.text
+    unsealed = await world.receiver.post("/page/review", data=fill(form, reason="changed_mind"))
+    assert unsealed.status_code == 422 and "cannot be returned" in unsealed.text
+    sealed = await world.receiver.post("/page/review", data=fill(form, reason="changed_mind",
+                                                                   sealed="ATL-HORL-MERID-40"))
+    assert sealed.status_code == 200, sealed.text
+    done = await world.receiver.post("/page/confirm", data=fill(form_with(sealed.text, "/confirm")))
+    assert "Your return request for order #1012 is saved" in done.text
+    [row] = await _rows(db, "return.requested")
+    assert json.loads(row.body)["sealed_skus"] == ["ATL-HORL-MERID-40"]
+
+
 # -- follow a case ---------------------------------------------------------------------------------------
 
 async def _return_case(world: World, db: Any) -> Any:
