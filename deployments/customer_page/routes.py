@@ -281,8 +281,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
     async def theme() -> Response:
         """The store's colours from its policy, with the text colour chosen for contrast."""
         look = (await runtime.load_policy()).page
-        css = (f":root{{--brand:{look.primary_colour};--on-brand:{_readable_on(look.primary_colour)};"
-               f"--bg:{look.background_colour};--ink:{_readable_on(look.background_colour)};}}\n")
+        css = theme_css(look.primary_colour, look.background_colour)
         return Response(css, media_type="text/css", headers={"Cache-Control": "no-cache",
                                                                "X-Content-Type-Options": "nosniff"})
 
@@ -723,12 +722,36 @@ def _case_view(case: Case, next_due: datetime | None, policy: StorePolicy, lang:
     }
 
 
-def _readable_on(colour: str) -> str:
-    """Black or white, whichever has the higher WCAG contrast ratio on `colour`."""
+def _luminance(colour: str) -> float:
     def channel(c: int) -> float:
         s = c / 255
         return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
 
     r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    lum = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
-    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two #rrggbb colours."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _readable_on(colour: str) -> str:
+    """Black or white, whichever has the higher WCAG contrast ratio on `colour`."""
+    return "#000000" if contrast("#000000", colour) >= contrast("#ffffff", colour) else "#ffffff"
+
+
+def _first_readable(candidates: tuple[str, ...], background: str) -> str:
+    """The first colour that reads on `background` (WCAG AA, 4.5:1), else black or white."""
+    return next((c for c in candidates if contrast(c, background) >= 4.5), _readable_on(background))
+
+
+def theme_css(primary: str, background: str) -> str:
+    """The store's colours, and every text colour on them chosen to read (WCAG AA): the ink, the
+    hints' grey and the errors' red follow the background, which the store may make dark."""
+    muted = _first_readable(("#4a4a4a", "#c8c8c8"), background)
+    error = _first_readable(("#a4001d", "#ff9c9c"), background)
+    good = _first_readable(("#0b5d1e", "#8fe0a0"), background)
+    return (f":root{{--brand:{primary};--on-brand:{_readable_on(primary)};--bg:{background};"
+            f"--ink:{_readable_on(background)};--muted:{muted};--error:{error};--good:{good};}}\n")
