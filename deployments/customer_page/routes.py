@@ -515,6 +515,14 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                     wanted = skus
             except ValidationError:
                 raise PageError(422, t("bad_request", lang)) from None
+            outlook: dict[str, Any] = {}
+            if kind == "return":
+                # The same rules as step 2, again: the answer below must be true for what is sent
+                # (a form kept open past the window's last day, or sent without step 2).
+                chosen = [li for li in selectable(order, kind) if li.sku in skus]
+                outlook = await _outlook(visit, order, kind, form.get("reason", ""), chosen, multi.get("sealed", []))
+                if outlook.get("refusal"):
+                    raise PageError(422, outlook["refusal"])
             answer = await desk.submit(request, background, "cancellation.requested" if kind == "cancel"
                                        else "return.requested", body, body.model_dump_json().encode(), wanted,
                                        received=None, duplicate=None, key=key)
@@ -532,8 +540,6 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                                                                               refund=refund)
             else:
                 headline = t("done_return", lang, order=order.name)
-                chosen = [li for li in selectable(order, kind) if li.sku in skus]
-                outlook = await _outlook(visit, order, kind, form.get("reason", ""), chosen, multi.get("sealed", []))
                 if outlook.get("keep_it"):  # R5: nothing to send back
                     nxt = t("next_keep_it", lang, answer=when)
                 else:

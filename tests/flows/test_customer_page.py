@@ -224,6 +224,14 @@ async def test_a_return_out_of_window_is_explained_before_anything_is_sent(world
     # A faulty item is still covered (legal guarantee, two years): the same order can go on.
     ok = await world.receiver.post("/page/review", data=fill(form, reason="defective"))
     assert ok.status_code == 200 and "/confirm" in ok.text
+    # The confirmation checks the window again: sent without step 2's answer, nothing is stored
+    # and the page never says "we send you the return address".
+    sneaked = fill(form_with(ok.text, "/confirm"))
+    sneaked["reason"] = "changed_mind"
+    r = await world.receiver.post("/page/confirm", data=sneaked)
+    assert r.status_code == 422 and "The return window for this order ended on" in r.text
+    assert "return address" not in r.text
+    assert await _rows(db, "return.requested") == []
 
 
 async def test_a_sealed_item_is_never_refused_as_unsealed_without_asking(world: World, db: Any) -> None:
