@@ -93,6 +93,11 @@ class Visit:
         secret = "" if shopify.missing(["webhook_secret"]) else shopify.webhook_secret.get_secret_value()
         if not sec.proxy_signature_ok(params, secret):
             raise PageError(401, "forged")
+        # Shopify's own parameters once each: a visitor may add `logged_in_customer_id=<someone>` to
+        # the shop's URL, and Shopify signs it along with its own (values joined by commas), so a
+        # repeated one is never read as "the last one wins".
+        if any(sum(1 for k, _ in params if k == name) > 1 for name in PROXY_PARAMS):
+            raise PageError(401, "forged")
         values = dict(params)
         if values.get("shop", "").lower() != runtime.store_id().lower():
             raise PageError(403, "forged")
@@ -202,12 +207,12 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
 
     def check_csrf(visit: Visit) -> None:
         if not sec.csrf_ok(secret, visit.binding, visit.form.get("csrf")):
-            raise PageError(403, t("csrf", visit.language))
+            raise PageError(403, "csrf")
 
     def proof_of(visit: Visit, token: str | None) -> sec.Proof:
         proof = sec.read_link(secret, token or "")
         if proof is None:
-            raise PageError(403, t("expired", visit.language))
+            raise PageError(403, "expired")
         return proof
 
     async def order_of(visit: Visit, proof: sec.Proof) -> Order:
@@ -242,6 +247,12 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             result: Response = await handler(visit, multi, files)
             return result
         except PageError as err:
+            if err.message in _KEPT_REASONS:
+                # Promise 1, as for the JSON endpoints: a refused request (a forged App Proxy call, a
+                # form without its CSRF token, a forged or expired link, too large, malformed) is
+                # kept for inspection.
+                topic = "page." + (request.url.path.rstrip("/").rsplit("/", 1)[-1] or "page")
+                await desk.reject("customer", topic, b"", request, err.status, _KEPT_REASONS[err.message])
             if visit is None:
                 try:
                     policy = await runtime.load_policy()
@@ -252,7 +263,12 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 visit.proxied, visit.customer_id, visit.shop, visit.base = False, None, None, "/page"
                 visit.language = visit._language()
             message = t(err.message, visit.language, **err.values) if err.message in TEXTS else err.message
-            return render(visit, "error.html.j2", status=err.status, message=message)
+            # Back to the order (the proof kept) when the form carried a valid link: an expired form
+            # costs the customer this step, never the proof.
+            kept_link = fields.get("t") or ""
+            retry = visit.url("/order", t=kept_link) if secret and kept_link and sec.read_link(secret, kept_link) \
+                else None
+            return render(visit, "error.html.j2", status=err.status, message=message, retry_url=retry)
 
     # -- static -------------------------------------------------------------------------------------
 
@@ -265,8 +281,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
     async def theme() -> Response:
         """The store's colours from its policy, with the text colour chosen for contrast."""
         look = (await runtime.load_policy()).page
-        css = (f":root{{--brand:{look.primary_colour};--on-brand:{_readable_on(look.primary_colour)};"
-               f"--bg:{look.background_colour};--ink:{_readable_on(look.background_colour)};}}\n")
+        css = theme_css(look.primary_colour, look.background_colour)
         return Response(css, media_type="text/css", headers={"Cache-Control": "no-cache",
                                                                "X-Content-Type-Options": "nosniff"})
 
@@ -350,6 +365,13 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
     def selectable(order: Order, kind: str) -> list[LineItem]:
         return [li for li in order.line_items if li.sku and li.current_quantity > 0]
 
+    def sealable(visit: Visit, items: list[LineItem]) -> list[str]:
+        """R8, L221-28 5°: the SKUs excluded only once unsealed; the customer says if the seal is intact
+        (the page never refuses them as "unsealed" without asking)."""
+        rules = visit.policy.returns
+        return [li.sku for li in items if li.sku and (rule := rules.exclusion_for(li)) is not None
+                and rule.only_once_unsealed and not rule.needs_consent]
+
     @router.get("/request")
     async def ask(request: Request) -> Response:
         async def handle(visit: Visit, *_: Any) -> Response:
@@ -360,6 +382,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             order = await order_of(visit, proof_of(visit, token))
             return render(visit, "request.html.j2", order=order, token=token, kind=kind, step=2,
                           items=selectable(order, kind), reasons=choices(visit, kind), values={}, errors={},
+                          sealable=sealable(visit, selectable(order, kind)) if kind == "return" else [],
                           submission=uuid.uuid4().hex, max_photos=settings.max_photos,
                           max_mb=settings.max_photo_bytes // 1_000_000)
         return await guarded(request, handle)
@@ -394,6 +417,8 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             order = await order_of(visit, proof_of(visit, token))
             offered = selectable(order, kind)
             skus = [s for s in multi.get("items", []) if s in {li.sku for li in offered}]
+            can_seal = sealable(visit, offered) if kind == "return" else []
+            sealed = [s for s in multi.get("sealed", []) if s in can_seal]
             errors: dict[str, str] = {}
             reason = form.get("reason", "")
             if reason not in {value for value, _ in choices(visit, kind)}:
@@ -402,18 +427,20 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             if bad:
                 errors["photos"] = bad
             values = {"items": skus, "reason": reason, "message": form.get("message", "")[:2000],
-                      "exchange_for": form.get("exchange_for", "")[:200]}
+                      "exchange_for": form.get("exchange_for", "")[:200], "sealed": sealed}
             if errors:
                 return render(visit, "request.html.j2", status=422, order=order, token=token, kind=kind, step=2,
                               items=offered, reasons=choices(visit, kind), values=values, errors=errors,
-                              submission=form.get("submission") or uuid.uuid4().hex, max_photos=settings.max_photos,
+                              sealable=can_seal, submission=form.get("submission") or uuid.uuid4().hex,
+                              max_photos=settings.max_photos,
                               max_mb=settings.max_photo_bytes // 1_000_000)
             chosen = [li for li in offered if li.sku in skus]
-            notes = await _outlook(visit, order, kind, reason, chosen)
+            notes = await _outlook(visit, order, kind, reason, chosen, sealed)
             if notes.get("refusal"):
                 return render(visit, "request.html.j2", status=422, order=order, token=token, kind=kind, step=2,
                               items=offered, reasons=choices(visit, kind), values=values,
-                              errors={"reason": notes["refusal"]}, submission=form.get("submission") or "",
+                              errors={"reason": notes["refusal"]}, sealable=can_seal,
+                              submission=form.get("submission") or "",
                               max_photos=settings.max_photos, max_mb=settings.max_photo_bytes // 1_000_000)
             photo_ids = [sec.store_photo(settings.upload_dir, data, kind_) for _, data, kind_ in photos]
             return render(visit, "review.html.j2", order=order, token=token, kind=kind, step=3, values=values,
@@ -421,7 +448,8 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                           submission=form.get("submission") or uuid.uuid4().hex, **notes)
         return await guarded(request, handle, form=True)
 
-    async def _outlook(visit: Visit, order: Order, kind: str, reason: str, chosen: list[LineItem]) -> dict[str, Any]:
+    async def _outlook(visit: Visit, order: Order, kind: str, reason: str, chosen: list[LineItem],
+                       sealed: list[str] | None = None) -> dict[str, Any]:
         """What the customer is told before confirming: the retention offer (C6), a return out of
         its window (R1, D1), the keep-it outcome (R5) and who pays the postage (R4)."""
         policy, lang = visit.policy, visit.language
@@ -435,8 +463,9 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         why = ReturnReason(reason)
         items = chosen or [li for li in order.line_items if li.current_quantity > 0]
         verdict = eligibility(order, items, reason=why, now=utcnow(), tz=policy.store.timezone,
-                              country=policy.store.country, policy=policy.returns,
-                              supplier_windows=[s.return_window_days for s in policy.suppliers])
+                              country=order.consumer_country(policy.store.country), policy=policy.returns,
+                              supplier_windows=[s.return_window_days for s in policy.suppliers],
+                              sealed_item_ids=[li.id for li in order.line_items if li.sku in (sealed or [])])
         ended = format_date(verdict.ended_on, lang) if verdict.ended_on else ""
         if verdict.status == EligibilityStatus.OUT_OF_WINDOW:
             key = "guarantee_over" if verdict.conformity else "out_of_window"
@@ -481,10 +510,19 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                         order_number=order.name, email=email, reason=form.get("reason", ""), message=message,
                         items=[ReturnItemBody(sku=s, quantity=_quantity(order, s)) for s in skus],
                         photo_urls=[photo_url(visit, p) for p in photos],
+                        sealed_skus=[s for s in multi.get("sealed", []) if s in sealable(visit, order.line_items)],
                         exchange_for=form.get("exchange_for") or None, language=lang)
                     wanted = skus
             except ValidationError:
                 raise PageError(422, t("bad_request", lang)) from None
+            outlook: dict[str, Any] = {}
+            if kind == "return":
+                # The same rules as step 2, again: the answer below must be true for what is sent
+                # (a form kept open past the window's last day, or sent without step 2).
+                chosen = [li for li in selectable(order, kind) if li.sku in skus]
+                outlook = await _outlook(visit, order, kind, form.get("reason", ""), chosen, multi.get("sealed", []))
+                if outlook.get("refusal"):
+                    raise PageError(422, outlook["refusal"])
             answer = await desk.submit(request, background, "cancellation.requested" if kind == "cancel"
                                        else "return.requested", body, body.model_dump_json().encode(), wanted,
                                        received=None, duplicate=None, key=key)
@@ -502,8 +540,6 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                                                                               refund=refund)
             else:
                 headline = t("done_return", lang, order=order.name)
-                chosen = [li for li in selectable(order, kind) if li.sku in skus]
-                outlook = await _outlook(visit, order, kind, form.get("reason", ""), chosen)
                 if outlook.get("keep_it"):  # R5: nothing to send back
                     nxt = t("next_keep_it", lang, answer=when)
                 else:
@@ -611,6 +647,13 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
     return router
 
 
+_KEPT_REASONS = {
+    "forged": "App Proxy request not verified (signature, shop, timestamp or a repeated parameter)",
+    "csrf": "the form's CSRF token is missing, expired or another visitor's",
+    "too_large": "the form is too large",
+    "bad_request": "the form is malformed or was not sent in time",
+    "expired": "the page's signed link is missing, forged, altered or expired",
+}
 _AFTER_POST = {"/proof": "", "/review": "/order", "/confirm": "/order", "/tracking": "/case", "/photos": "/case"}
 
 
@@ -685,12 +728,36 @@ def _case_view(case: Case, next_due: datetime | None, policy: StorePolicy, lang:
     }
 
 
-def _readable_on(colour: str) -> str:
-    """Black or white, whichever has the higher WCAG contrast ratio on `colour`."""
+def _luminance(colour: str) -> float:
     def channel(c: int) -> float:
         s = c / 255
         return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
 
     r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    lum = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
-    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two #rrggbb colours."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _readable_on(colour: str) -> str:
+    """Black or white, whichever has the higher WCAG contrast ratio on `colour`."""
+    return "#000000" if contrast("#000000", colour) >= contrast("#ffffff", colour) else "#ffffff"
+
+
+def _first_readable(candidates: tuple[str, ...], background: str) -> str:
+    """The first colour that reads on `background` (WCAG AA, 4.5:1), else black or white."""
+    return next((c for c in candidates if contrast(c, background) >= 4.5), _readable_on(background))
+
+
+def theme_css(primary: str, background: str) -> str:
+    """The store's colours, and every text colour on them chosen to read (WCAG AA): the ink, the
+    hints' grey and the errors' red follow the background, which the store may make dark."""
+    muted = _first_readable(("#4a4a4a", "#c8c8c8"), background)
+    error = _first_readable(("#a4001d", "#ff9c9c"), background)
+    good = _first_readable(("#0b5d1e", "#8fe0a0"), background)
+    return (f":root{{--brand:{primary};--on-brand:{_readable_on(primary)};--bg:{background};"
+            f"--ink:{_readable_on(background)};--muted:{muted};--error:{error};--good:{good};}}\n")

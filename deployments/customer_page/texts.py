@@ -44,8 +44,11 @@ TEXTS: dict[str, dict[Language, str]] = {
     "expired": {"fr": "Ce lien n'est plus valable. Indiquez votre numéro de commande et votre e-mail pour "
                       "continuer.",
                 "en": "This link is no longer valid. Enter your order number and email to continue."},
-    "csrf": {"fr": "Cette page a expiré. Nous l'avons rechargée : envoyez-la à nouveau.",
-             "en": "This page expired. We reloaded it: please send it again."},
+    "csrf": {"fr": "Cette page a expiré (elle reste valable deux heures) : rien n'a été envoyé. Reprenez cette "
+                   "étape, s'il vous plaît.",
+             "en": "This page expired (it stays valid for two hours): nothing was sent. Please go through this "
+                   "step again."},
+    "start_again": {"fr": "Reprendre", "en": "Go back to my order"},
     "problem": {"fr": "Il y a un problème", "en": "There is a problem"},
     "step": {"fr": "Étape {n} sur 3", "en": "Step {n} of 3"},
     "choose_heading": {"fr": "Que souhaitez-vous faire pour la commande {order} ?",
@@ -65,6 +68,8 @@ TEXTS: dict[str, dict[Language, str]] = {
                           "en": "Tick nothing to cancel the whole order."},
     "items_help_return": {"fr": "Ne cochez rien pour retourner tous les articles reçus.",
                           "en": "Tick nothing to return every item you received."},
+    "sealed": {"fr": "Son emballage d'origine est encore scellé (jamais ouvert)",
+               "en": "Its original packaging is still sealed (never opened)"},
     "reason_heading": {"fr": "Pour quelle raison ?", "en": "Why?"},
     "reason_missing": {"fr": "Choisissez une raison.", "en": "Please choose a reason."},
     "message": {"fr": "Un mot pour nous (facultatif)", "en": "A note for us (optional)"},
@@ -110,19 +115,21 @@ TEXTS: dict[str, dict[Language, str]] = {
     "customer_pays": {"fr": "Les frais de renvoi sont à votre charge.",
                       "en": "The return postage is paid by you."},
     "out_of_window": {"fr": "Le délai de retour de cette commande s'est terminé le {date}. Si un article est "
-                            "abîmé ou défectueux, la garantie légale de conformité s'applique pendant deux ans : "
-                            "choisissez « abîmé » ou « défectueux ».",
-                      "en": "The return window for this order ended on {date}. If an item is damaged or faulty, "
-                            "the legal guarantee of conformity applies for two years: choose “damaged” or "
-                            "“faulty”."},
+                            "abîmé, défectueux, ne correspond pas à la description ou n'est pas celui commandé, la "
+                            "garantie légale de conformité s'applique pendant deux ans à compter de la livraison : "
+                            "choisissez cette raison.",
+                      "en": "The return window for this order ended on {date}. If an item is damaged, faulty, not "
+                            "as described or not the one you ordered, the legal guarantee of conformity applies "
+                            "for two years from delivery: choose that reason."},
     "guarantee_over": {"fr": "La garantie légale de conformité de cette commande s'est terminée le {date}. "
                              "Écrivez-nous si vous pensez qu'il y a une erreur : {email}.",
                        "en": "The legal guarantee of conformity for this order ended on {date}. Write to us if "
                              "you think this is a mistake: {email}."},
-    "excluded": {"fr": "Ces articles ne peuvent pas être retournés : {why}. S'ils sont abîmés ou défectueux, "
-                       "choisissez cette raison.",
-                 "en": "These items cannot be returned: {why}. If they are damaged or faulty, choose that "
-                       "reason."},
+    "excluded": {"fr": "Ces articles ne peuvent pas être retournés : {why}. S'ils sont abîmés, défectueux, ne "
+                       "correspondent pas à la description ou ne sont pas ceux commandés, choisissez cette raison "
+                       "(garantie légale de conformité).",
+                 "en": "These items cannot be returned: {why}. If they are damaged, faulty, not as described or "
+                       "not the ones you ordered, choose that reason (legal guarantee of conformity)."},
     "not_shipped": {"fr": "Rien n'est encore parti : c'est une annulation, pas un retour.",
                     "en": "Nothing has left yet: this is a cancellation, not a return."},
     "done_heading": {"fr": "C'est noté, merci !", "en": "All set, thank you!"},
@@ -195,6 +202,11 @@ TEXTS: dict[str, dict[Language, str]] = {
                                                                                    "to your case."},
     "photos_none": {"fr": "Choisissez au moins une photo.", "en": "Please choose at least one photo."},
     "contact": {"fr": "Une question ? Écrivez-nous : {email}", "en": "A question? Write to us: {email}"},
+    # L616-1: the consumer mediator, on every page of the site (so on every refusal shown here).
+    "mediator": {"fr": "En cas de litige, vous pouvez faire appel gratuitement au médiateur de la consommation "
+                       "dont nous relevons : {name}{site}.",
+                 "en": "In case of a dispute, you can turn, free of charge, to the consumer mediator we belong "
+                       "to: {name}{site}."},
     "forged": {"fr": "Cette page n'a pas pu être vérifiée. Ouvrez-la depuis la boutique.",
                "en": "This page could not be verified. Please open it from the store."},
     "not_configured": {"fr": "Cette page n'est pas encore disponible. Écrivez-nous : {email}.",

@@ -216,10 +216,49 @@ async def test_a_return_out_of_window_is_explained_before_anything_is_sent(world
     r = await world.receiver.post("/page/review", data=fill(form, reason="changed_mind"))
     assert r.status_code == 422
     assert "The return window for this order ended on" in r.text and "legal guarantee" in r.text
+    # L217-3 ff.: every conformity reason is named (not only damaged and faulty), from delivery.
+    assert "not as described" in r.text and "not the one you ordered" in r.text and "from delivery" in r.text
+    # L616-1: the refusal names the consumer mediator the store belongs to, with its website.
+    assert "consumer mediator" in r.text and "CM2C" in r.text and "https://www.cm2c.net" in r.text
     assert await _rows(db, "return.requested") == []
     # A faulty item is still covered (legal guarantee, two years): the same order can go on.
     ok = await world.receiver.post("/page/review", data=fill(form, reason="defective"))
     assert ok.status_code == 200 and "/confirm" in ok.text
+    # The confirmation checks the window again: sent without step 2's answer, nothing is stored
+    # and the page never says "we send you the return address".
+    sneaked = fill(form_with(ok.text, "/confirm"))
+    sneaked["reason"] = "changed_mind"
+    r = await world.receiver.post("/page/confirm", data=sneaked)
+    assert r.status_code == 422 and "The return window for this order ended on" in r.text
+    assert "return address" not in r.text
+    assert await _rows(db, "return.requested") == []
+
+
+async def test_a_sealed_item_is_never_refused_as_unsealed_without_asking(world: World, db: Any) -> None:
+    """R8, L221-28 5°: hygiene or cosmetic goods lose the withdrawal right only once unsealed. The
+    page asks whether the seal is intact and sends the answer, instead of refusing them outright."""
+    from ledger import records
+    from tests.flows.conftest import load_sandbox_policy
+
+    policy = await load_sandbox_policy()
+    document = policy.model_dump(mode="json")
+    document["returns"]["excluded_product_types"].append(
+        {"product_type": "Décoration", "why": "objet descellé après la livraison (L221-28 5°)"})
+    policy = policy.model_validate(document)
+    await records.save_policy(db, policy.store.id, policy.version(), policy.model_dump(mode="json"))
+    token = await _token(world, "#1012", PAUL)
+    step2 = await _step2(world, token, "return")
+    form = form_with(step2.text, "/review")
+    assert "sealed" in form.names and "still sealed" in step2.text
+    unsealed = await world.receiver.post("/page/review", data=fill(form, reason="changed_mind"))
+    assert unsealed.status_code == 422 and "cannot be returned" in unsealed.text
+    sealed = await world.receiver.post("/page/review", data=fill(form, reason="changed_mind",
+                                                                   sealed="ATL-HORL-MERID-40"))
+    assert sealed.status_code == 200, sealed.text
+    done = await world.receiver.post("/page/confirm", data=fill(form_with(sealed.text, "/confirm")))
+    assert "Your return request for order #1012 is saved" in done.text
+    [row] = await _rows(db, "return.requested")
+    assert json.loads(row.body)["sealed_skus"] == ["ATL-HORL-MERID-40"]
 
 
 # -- follow a case ---------------------------------------------------------------------------------------
@@ -334,6 +373,51 @@ async def test_a_forged_or_stale_app_proxy_request_is_refused(world: World) -> N
     assert (await world.receiver.get(f"/page?{stale}")).status_code == 401
     other_shop = proxy_query("sandbox-webhook-secret", shop="another.myshopify.com")
     assert (await world.receiver.get(f"/page?{other_shop}")).status_code == 403
+
+
+async def test_a_repeated_app_proxy_parameter_is_refused_and_kept(world: World, db: Any) -> None:
+    """A visitor can add `logged_in_customer_id=<someone>` to the shop's URL; Shopify signs it with
+    its own value (joined by commas). The page never picks one of the two: it refuses."""
+    import hashlib
+    import hmac
+    from urllib.parse import urlencode
+
+    secret = "sandbox-webhook-secret"
+    victim = await _customer_id("#1012")
+    stamp = str(int(time.time()))
+    for params in (
+        [("shop", STORE), ("logged_in_customer_id", ""), ("path_prefix", "/apps/aftersales"),
+         ("timestamp", stamp), ("logged_in_customer_id", victim)],
+        [("logged_in_customer_id", victim), ("shop", STORE), ("logged_in_customer_id", ""),
+         ("path_prefix", "/apps/aftersales"), ("timestamp", stamp)],
+    ):
+        joined: dict[str, list[str]] = {}
+        for k, v in params:
+            joined.setdefault(k, []).append(v)
+        message = "".join(sorted(f"{k}={','.join(v)}" for k, v in joined.items()))
+        signature = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+        r = await world.receiver.get(f"/page?{urlencode([*params, ('signature', signature)])}",
+                                     headers={"Accept-Language": "en"})
+        assert r.status_code == 401, r.text
+        assert "signed in" not in r.text
+    kept = await _rows(db, "page.page")
+    assert [(k.status, k.http_status) for k in kept] == [("rejected", 401), ("rejected", 401)]
+
+
+async def test_an_expired_form_is_refused_kept_and_keeps_the_proof(world: World, db: Any) -> None:
+    token = await _token(world, "#1001", CAMILLE)
+    step2 = await _step2(world, token, "cancel")
+    review = await world.receiver.post("/page/review", data=fill(form_with(step2.text, "/review"),
+                                                                   reason="delivery_too_slow"))
+    confirm = fill(form_with(review.text, "/confirm"))
+    confirm["csrf"] = f"{int(time.time()) - 3 * 3600}.{'0' * 64}"  # a form left open too long
+    r = await world.receiver.post("/page/confirm?lang=en", data=confirm)
+    assert r.status_code == 403
+    assert "nothing was sent" in r.text and "We reloaded it" not in r.text  # true: nothing was reloaded
+    assert any(link.startswith("/page/order?") and "t=" in link for link in links(r.text))  # the proof kept
+    kept = await _rows(db, "page.confirm")
+    assert [(k.status, k.http_status) for k in kept] == [("rejected", 403)]
+    assert await _rows(db, "cancellation.requested") == []
 
 
 # -- fail closed --------------------------------------------------------------------------------------
