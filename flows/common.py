@@ -160,6 +160,22 @@ async def resume_in_the_ui(input_type: type[_Input], case: Case) -> _Input | Non
     return await asuspend_flow_run(wait_for_input=input_type, key=str(case.data["waiting_key"]))
 
 
+async def waiting_run_resumed(case: Case) -> bool:
+    """The run the case waits for was resumed by the operator (Scheduled, Pending or Running
+    again, with its input): its decision is on the way, the form must not be withdrawn."""
+    waiting = case.data.get("waiting_run")
+    if not waiting:
+        return False
+    try:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(str(waiting)))
+    except Exception as exc:  # unknown run (deleted): nothing resumed
+        get_run_logger().warning("could not read the waiting run %s: %r", waiting, exc)
+        return False
+    state = run.state
+    return state is not None and not state.is_paused() and not state.is_final()
+
+
 async def release_waiting_run(case: Case) -> None:
     """A decision came another way: cancel the run still suspended for it (no stale form)."""
     waiting = case.data.get("waiting_run")
