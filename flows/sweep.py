@@ -392,6 +392,7 @@ async def expire_ui_decisions() -> int:
     due date, the legal refund date) stays with this check, which acts on it as always."""
     from datetime import datetime
 
+    from domain.messages.context import language_of
     from flows import messages as msg
     from flows.common import release_waiting_run, waiting_run_resumed
     from flows.decisions import TYPED_FORMS
@@ -427,7 +428,7 @@ async def expire_ui_decisions() -> int:
         expired += 1
         # the decision's facts in the operator's words (never the rule engine's English output)
         detail = msg.decision_facts(case, review.reason_code, review.detail,
-                                    msg.language_of(policy.store.operator_language))
+                                    language_of(policy.store.operator_language))
         try:
             await send_operator_alert(case.id, "decision_timeout", operator_context(
                 case, policy, "decision_timeout", detail, [f"run {form}"], case_url=await form_link(form)))

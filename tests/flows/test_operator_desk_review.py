@@ -92,3 +92,59 @@ async def test_the_decision_timeout_alert_in_french_is_in_french_only(world: Wor
     # recommendation applies at the deadline for a dispute only
     assert "rien n'est remboursé sans vous" in text, text
     assert all("litige" in line for line in text.splitlines() if re.search(r"recommandation s'appliqu", line)), text
+
+
+async def test_the_same_record_typed_twice_is_one_record_as_at_the_endpoint(world: World, db: Any) -> None:
+    """The endpoint keeps the same record sent twice once (deduplicated on its content); the form
+    must too: an operator who runs the form again (the UI seemed slow, a second tab) or a colleague
+    who records the same answer does not record it twice. A refusal stays a refusal."""
+    import pytest
+
+    from flows.operator_actions import OperatorInputRefused
+
+    r = await world.cancel("#1002", "delivery_too_slow")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    first = await desk.record_supplier_answer("#1002", "atelier-lyon", "accepted", note="stopped in time",
+                                              your_name="Claire")
+    again = await desk.record_supplier_answer("1002", "atelier-lyon", "accepted", note="stopped in time",
+                                              your_name="Marc")
+    assert first["status"] == "received"
+    assert again["status"] == "duplicate" and again["event_id"] == first["event_id"]
+    assert again["recorded_by"] == "Claire (prefect-ui)"  # who recorded it first
+    # the same record through the endpoint is the same record too
+    sent = await world.operator("/operator/supplier-replies", {
+        "order_number": "#1002", "supplier_id": "atelier-lyon", "answer": "accepted", "note": "stopped in time",
+        "tracking_number": None})
+    assert sent.json()["status"] == "duplicate" and sent.json()["event_id"] == first["event_id"]
+
+    for _ in range(2):  # an unknown order is refused each time, never answered "duplicate"
+        with pytest.raises(OperatorInputRefused, match="unknown order #9999"):
+            await desk.record_supplier_answer("#9999", "atelier-lyon", "refused")
+
+
+async def test_a_decision_on_an_unknown_or_another_kind_of_case_is_refused_and_kept(world: World, db: Any) -> None:
+    """decide-dispute / review-held-order with an id that is no open dispute (order) case: a clear
+    refusal kept with its reason, by the form (the run fails saying so) and by the endpoint (404),
+    never "received" then a failed run of the case's process."""
+    import pytest
+
+    from flows.operator_actions import OperatorInputRefused
+    from ledger import inbox
+
+    r = await world.cancel("#1002", "delivery_too_slow")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    cancellation = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy('#1002')}")
+    assert cancellation is not None
+    for case_id in ("0" * 32, cancellation.id):
+        with pytest.raises(OperatorInputRefused, match="no open dispute case with this id"):
+            await desk.decide_dispute(case_id, "accept", your_name="Claire")
+        with pytest.raises(OperatorInputRefused, match="no open order case with this id"):
+            await desk.review_held_order(case_id, "release")
+        dispute = await world.operator("/operator/dispute-decisions", {"case_id": case_id, "decision": "accept"})
+        review = await world.operator("/operator/order-reviews", {"case_id": case_id, "decision": "release"})
+        assert (dispute.status_code, review.status_code) == (404, 404), (dispute.text, review.text)
+    kept = await inbox.recent_by_status(db, "rejected", limit=20)
+    reasons = [(r.topic, r.reject_reason) for r in kept]
+    assert reasons.count(("dispute.decision", "no open dispute case with this id")) == 4
+    assert reasons.count(("order.review", "no open order case with this id")) == 4
+    assert all(r.event_name is None for r in kept)  # nothing handed to a case
