@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -317,7 +316,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         key = key or request.headers.get("idempotency-key")
         if (too_long := _too_long(**{"Idempotency-Key": key})) is not None:
             return await _reject(source, topic, stored.encode(), request, 400, too_long)
-        delivery_id = f"{topic}:{key}" if key else hashlib.sha256(f"{topic}:{stored}".encode()).hexdigest()
+        delivery_id = f"{topic}:{key}" if key else operator_inbox.record_delivery_id(topic, body)
         row, created = await inbox.store_inbound(
             runtime.db(), source=source, delivery_id=delivery_id, topic=topic, store_id=runtime.store_id(),
             order_ref=order_ref, body=stored, headers=_kept_headers(request), http_status=202,
@@ -777,9 +776,11 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
               dependencies=[Depends(operator)])
     async def dispute_decision(request: Request, background: BackgroundTasks) -> Any:
         """The operator's decision on a dispute above the policy amount: contest or accept (K4)."""
-        body, _, rejected = await _parse("operator", "dispute.decision", request, DisputeDecisionBody)
+        body, raw, rejected = await _parse("operator", "dispute.decision", request, DisputeDecisionBody)
         if body is None:
             return rejected
+        if await operator_inbox.decision_case(CaseKind.DISPUTE, body.case_id) is None:
+            return await _reject("operator", "dispute.decision", raw, request, 404, "no open dispute case with this id")
         return await _store_decision(request, background, "dispute.decision", body,
                                      operator_inbox.dispute_decision_resource(body.case_id))
 
@@ -787,9 +788,11 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
               dependencies=[Depends(operator)])
     async def order_review(request: Request, background: BackgroundTasks) -> Any:
         """The operator's decision on an order held for fraud signals: release or keep held (K6)."""
-        body, _, rejected = await _parse("operator", "order.review", request, OrderReviewBody)
+        body, raw, rejected = await _parse("operator", "order.review", request, OrderReviewBody)
         if body is None:
             return rejected
+        if await operator_inbox.decision_case(CaseKind.ORDER, body.case_id) is None:
+            return await _reject("operator", "order.review", raw, request, 404, "no open order case with this id")
         return await _store_decision(request, background, "order.review", body,
                                      operator_inbox.order_review_resource(body.case_id))
 

@@ -160,6 +160,22 @@ async def resume_in_the_ui(input_type: type[_Input], case: Case) -> _Input | Non
     return await asuspend_flow_run(wait_for_input=input_type, key=str(case.data["waiting_key"]))
 
 
+async def waiting_run_resumed(case: Case) -> bool:
+    """The run the case waits for was resumed by the operator (Scheduled, Pending or Running
+    again, with its input): its decision is on the way, the form must not be withdrawn."""
+    waiting = case.data.get("waiting_run")
+    if not waiting:
+        return False
+    try:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(str(waiting)))
+    except Exception as exc:  # unknown run (deleted): nothing resumed
+        get_run_logger().warning("could not read the waiting run %s: %r", waiting, exc)
+        return False
+    state = run.state
+    return state is not None and not state.is_paused() and not state.is_final()
+
+
 async def release_waiting_run(case: Case) -> None:
     """A decision came another way: cancel the run still suspended for it (no stale form)."""
     waiting = case.data.get("waiting_run")
@@ -210,7 +226,18 @@ def timeline_key(case: Case) -> str:
     (issue 17): `order-1011-return-timeline`; a case with no order (a dispute not tied to one)
     keeps its id."""
     name = re.sub(r"[^a-z0-9]+", "-", (case.order_name or "").lower()).strip("-")
-    return f"order-{name}-{case.kind}-timeline" if name else f"case-{case.id[:8]}-timeline"
+    if not name:
+        return f"case-{case.id[:8]}-timeline"
+    # Each case its own artifact (Prefect shows the latest per key): a second return or
+    # cancellation of the order is `order-1011-return-2-timeline`; a dispute names its case
+    # (an order may have two: a chargeback and a PayPal claim).
+    if case.kind == "dispute":
+        extra = f"-{case.id[:8]}"
+    else:
+        parts = (case.key or "").split(":")
+        suffix = re.sub(r"[^a-z0-9]+", "-", parts[3].lower()).strip("-") if len(parts) > 3 else ""
+        extra = f"-{suffix}" if suffix else ""
+    return f"order-{name}-{case.kind}{extra}-timeline"
 
 
 def deadline_label(kind: str, policy: StorePolicy | None) -> str:
@@ -304,7 +331,10 @@ async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str)
     """`POST /operator/refund-approvals`, stored: the decision goes on the case (who and when on its
     review item); the run that follows refunds as decided."""
     db = runtime.db()
-    case = await cases.get_case(db, str(body.get("case_id"))) if body.get("case_id") else None
+    try:  # an unknown id is refused, kept with the reason
+        case = await cases.get_case(db, str(body.get("case_id"))) if body.get("case_id") else None
+    except LookupError:
+        case = None
     if case is None or case.kind != kind or case.closed_at is not None:
         await inbox.finish_inbound(db, event_id, status="rejected", error=f"no open {kind} case with this id")
         return None

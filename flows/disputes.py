@@ -166,7 +166,10 @@ async def intake(inbound_event_id: str) -> str | None:
 
 async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> str | None:
     db = runtime.db()
-    case = await cases.get_case(db, str(body.get("case_id", ""))) if body.get("case_id") else None
+    try:  # an unknown id is refused, kept with the reason; never a failed run delivered again
+        case = await cases.get_case(db, str(body.get("case_id", ""))) if body.get("case_id") else None
+    except LookupError:
+        case = None
     if case is None or case.kind != KIND or is_terminal(case.kind, case.state):
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open dispute case with this id")
         return None

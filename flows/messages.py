@@ -165,7 +165,7 @@ TEMPLATE_ALERTS = frozenset({
 _THRESHOLD = re.compile(r"^a refund of (?P<amount>.+?) is above the approval threshold \((?P<limit>.+)\)$")
 
 
-def _decision_facts(case: Case, reason_code: str, detail: str, lang: Language) -> str:
+def decision_facts(case: Case, reason_code: str, detail: str, lang: Language) -> str:
     """The facts of a decision in the operator's words, instead of the rule engine's output."""
     from domain import operator_words as words
     from domain.disputes import DisputeDecision
@@ -212,7 +212,7 @@ def operator_context(case: Case, policy: StorePolicy, reason_code: str, detail: 
         "case_kind": case.kind,
         "order_name": case.order_name or case.order_ref or "?",
         "alert": alert,
-        "details": _decision_facts(case, reason_code, detail, lang),
+        "details": decision_facts(case, reason_code, detail, lang),
         "options": None if alert in TEMPLATE_ALERTS else options,  # the template's, in the operator's words
         "deadline": deadline,
         "customer": {"name": case.customer_first_name, "email": case.customer_email},

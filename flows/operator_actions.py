@@ -7,9 +7,10 @@ Each run records exactly what the matching `POST /operator/...` records, through
 
 1. the form's values are checked by the same body model; input it refuses is kept, rejected,
    with the reason, and the run fails with that reason (nothing else changes);
-2. the record is STORED in the inbox ledger first (promise 1), deduplicated on the run's id
-   (a retried run records once), with who (the run's creator if Prefect knows it, else
-   `prefect-ui`, with the name typed in the form) and when;
+2. the record is STORED in the inbox ledger first (promise 1), deduplicated on its content as at
+   the endpoint (a retried run, the form run again, the same record also posted: one record),
+   with who (the run's creator if Prefect knows it, else `prefect-ui`, with the name typed in
+   the form) and when;
 3. then the order is looked up (an unknown order number: the record is rejected, kept, and the
    run fails saying so; a store that does not answer: the case's process looks it up later, as
    for the endpoint), and the event is handed to Prefect: the case's own process takes it in,
@@ -31,6 +32,7 @@ from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, ValidationError
 
+from domain.cases import CaseKind
 from domain.inbound import (
     DisputeDecisionBody,
     OrderReviewBody,
@@ -114,12 +116,16 @@ async def record_order_event(topic: str, model: type[BaseModel], values: dict[st
     run = _run()
     run_id = str(run.id) if run is not None else f"local-{uuid4().hex}"
     who = who_recorded(your_name)
-    delivery_id = f"{UI}:{run_id}"  # one run, one record: a retried run records once
     headers = _headers(who, run_id)
-    body = await _checked(topic, model, values, delivery_id=delivery_id, headers=headers)
-    row, created = await operator_inbox.store_operator_event(topic, body, delivery_id=delivery_id, headers=headers)
+    body = await _checked(topic, model, values, delivery_id=f"{UI}:{run_id}", headers=headers)
+    # The same record twice is one record, as at the endpoint (a retried run, the form run again,
+    # the same record posted): deduplicated on its content.
+    row, created = await operator_inbox.store_operator_event(
+        topic, body, delivery_id=operator_inbox.record_delivery_id(topic, body), headers=headers)
+    if row.status == "rejected":  # recorded before and refused (an unknown order): refused again
+        raise OperatorInputRefused(f"{row.reject_reason}: check the number on the order (e.g. #1002)")
     if row.status != "received" or row.emitted_at is not None:
-        return _answer(row, False, row.emitted_at is not None)  # this run already recorded it
+        return _answer(row, False, row.emitted_at is not None)  # already recorded
     db = runtime.db()
     try:
         order = await find_shopify_order(body.order_number)
@@ -147,6 +153,7 @@ async def record_decision(topic: str, model: type[BaseModel], values: dict[str, 
     delivery_id = f"{UI}:{run_id}"
     headers = _headers(who, run_id)
     body = await _checked(topic, model, values, delivery_id=delivery_id, headers=headers)
+    delivery_id = operator_inbox.decision_delivery_id(body)  # the same decision twice is one, as at the endpoint
     order_ref = None
     if topic == "refund.approval":
         target = await operator_inbox.refund_approval_target(body.case_id)
@@ -157,10 +164,15 @@ async def record_decision(topic: str, model: type[BaseModel], values: dict[str, 
             raise OperatorInputRefused(reason)
         case, topic, resource_id = target
         order_ref = case.order_ref
-    elif topic == "dispute.decision":
-        resource_id = operator_inbox.dispute_decision_resource(body.case_id)
     else:
-        resource_id = operator_inbox.order_review_resource(body.case_id)
+        kind, what = (CaseKind.DISPUTE, "dispute") if topic == "dispute.decision" else (CaseKind.ORDER, "order")
+        if await operator_inbox.decision_case(kind, body.case_id) is None:
+            reason = f"no open {what} case with this id"
+            await operator_inbox.store_refused_input(topic, body.model_dump_json(), reason, delivery_id=delivery_id,
+                                                     headers=headers, http_status=404)
+            raise OperatorInputRefused(reason)
+        resource_id = (operator_inbox.dispute_decision_resource if kind == CaseKind.DISPUTE
+                       else operator_inbox.order_review_resource)(body.case_id)
     row, created = await operator_inbox.store_operator_event(topic, body, delivery_id=delivery_id, headers=headers,
                                                              order_ref=order_ref, resource_id=resource_id)
     if not created and (row.status != "received" or row.emitted_at is not None):

@@ -97,7 +97,10 @@ async def intake(inbound_event_id: str) -> str | None:
 async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
     db = runtime.db()
     case_id = str(body.get("case_id") or "")
-    case = await cases.get_case(db, case_id) if case_id else None
+    try:  # an unknown id is refused, kept with the reason; never a failed run delivered again
+        case = await cases.get_case(db, case_id) if case_id else None
+    except LookupError:
+        case = None
     if case is None or case.kind != KIND or case.state != S.HELD:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no held order case with this id")
         return None

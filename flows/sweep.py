@@ -405,7 +405,9 @@ async def expire_ui_decisions() -> int:
     due date, the legal refund date) stays with this check, which acts on it as always."""
     from datetime import datetime
 
-    from flows.common import release_waiting_run
+    from domain.messages.context import language_of
+    from flows import messages as msg
+    from flows.common import release_waiting_run, waiting_run_resumed
     from flows.decisions import TYPED_FORMS
     from tasks.ui_links import form_link
 
@@ -427,6 +429,9 @@ async def expire_ui_decisions() -> int:
         async with case_lock(case.id, wait=timedelta(seconds=5)) as mine:
             if not mine:
                 continue  # its run is at work: the next check sees it
+            case = await cases.get_case(db, case.id)
+            if not case.data.get("waiting_run") or await waiting_run_resumed(case):
+                continue  # decided meanwhile, or resumed: its run brings the operator's decision
             await release_waiting_run(case)
             form = TYPED_FORMS[review.reason_code]
             case = await cases.update_case(
@@ -434,7 +439,9 @@ async def expire_ui_decisions() -> int:
                 actor="deadline check", summary=f"no decision in the Prefect UI within {minutes} min: the form is "
                 f"withdrawn; the decision waits in the needs-review queue ({form})")
         expired += 1
-        detail = f"no decision within {minutes} min on: {review.detail}"
+        # the decision's facts in the operator's words (never the rule engine's English output)
+        detail = msg.decision_facts(case, review.reason_code, review.detail,
+                                    language_of(policy.store.operator_language))
         try:
             await send_operator_alert(case.id, "decision_timeout", operator_context(
                 case, policy, "decision_timeout", detail, [f"run {form}"], case_url=await form_link(form)))

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from domain.cases import CaseKind
+from domain.cases import CaseKind, is_terminal
 from domain.inbound import EVENT_NAMES, order_resource_id
 from ledger import cases, inbox
 from ledger.models import Case, InboundEvent
@@ -54,6 +54,12 @@ async def store_operator_event(topic: str, body: BaseModel, *, delivery_id: str,
     )
 
 
+def record_delivery_id(topic: str, body: BaseModel) -> str:
+    """The same record twice is one record (the endpoint's dedup key without an Idempotency-Key,
+    the form's too): a record typed again in the UI, or posted and typed, is a duplicate."""
+    return hashlib.sha256(f"{topic}:{body.model_dump_json()}".encode()).hexdigest()
+
+
 def decision_delivery_id(body: BaseModel) -> str:
     """The same decision twice is one decision (the endpoint's dedup key)."""
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
@@ -69,6 +75,18 @@ async def refund_approval_target(case_id: str) -> tuple[Case, str, str] | None:
     if case is None or case.kind not in (CaseKind.CANCELLATION, CaseKind.RETURN):
         return None
     return case, f"refund.approval.{case.kind}", order_resource_id(case.order_ref or f"case.{case.id}")
+
+
+async def decision_case(kind: CaseKind, case_id: str) -> Case | None:
+    """The open case of this kind a decision is about, or None (an unknown id, another kind of
+    case, a case already finished): the decision is refused, kept with the reason (promise 1)."""
+    try:
+        case = await cases.get_case(runtime.db(), case_id)
+    except LookupError:
+        return None
+    if case is None or case.kind != kind or case.closed_at is not None or is_terminal(case.kind, case.state):
+        return None
+    return case
 
 
 def dispute_decision_resource(case_id: str) -> str:

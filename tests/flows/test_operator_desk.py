@@ -46,7 +46,7 @@ async def test_a_supplier_answer_typed_in_the_ui_is_stored_with_who_and_when_and
     assert json.loads(row.body) == {"order_number": "#1002", "supplier_id": "atelier-lyon", "answer": "accepted",
                                     "note": "stopped in time", "tracking_number": None}
     assert row.order_ref == world.legacy("#1002") and row.resource_id == f"store.order.{world.legacy('#1002')}"
-    assert row.delivery_id.startswith("prefect-ui:") and row.headers["x-prefect-flow-run-id"] in row.delivery_id
+    assert row.headers["x-aftersales-via"] == "prefect-ui" and row.headers["x-prefect-flow-run-id"]
     assert row.headers["x-aftersales-recorded-by"] == "Claire (prefect-ui)" and row.received_at is not None
     assert row.status == "emitted" and answer["handed_over"] is True  # handed to Prefect, like the endpoint's
 
@@ -65,7 +65,7 @@ async def test_refused_input_is_kept_with_its_reason_and_changes_nothing(world: 
     with pytest.raises(OperatorInputRefused, match="no cancellation or return case"):
         await desk.approve_refund("no-such-case-id", "approve")
     kept = await inbox.recent_by_status(db, "rejected", limit=10)
-    reasons = [r.reject_reason or "" for r in kept if r.delivery_id and r.delivery_id.startswith("prefect-ui:")]
+    reasons = [r.reject_reason or "" for r in kept if (r.headers or {}).get("x-aftersales-via") == "prefect-ui"]
     assert any("unknown order #9999" in r for r in reasons)
     assert any("photos kept as evidence" in r for r in reasons)
     assert any("no cancellation or return case" in r for r in reasons)
