@@ -99,7 +99,7 @@ def fit(text: str, limit: int = TEXT_LIMIT, *, keep_last: str | None = None) -> 
         return text + tail
     room = limit - len(tail)
     out = ""
-    for match in re.finditer(r".+?(?:[.!?:;](?=\s|$)|\n|$)\s*", text, flags=re.S):
+    for match in re.finditer(r".+?(?:[.!?](?=\s|$)|\n|$)\s*", text, flags=re.S):
         piece = match.group(0)
         if not piece:
             break
@@ -400,11 +400,16 @@ def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Mo
 
 def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processor: str, dispute_id: str,
                disputed: Money) -> EvidencePack:
-    """K3: every field and document the store can back with its records, for this reason."""
+    """K3: every field and document the store can back with its records, for this reason. The
+    customer's addresses only for the reasons they prove something (`ADDRESS_REASONS`): for the
+    others they are left out of the fields, the answer and the documents (data minimisation)."""
+    addresses = reason in ADDRESS_REASONS
+    if not addresses:
+        facts = facts.model_copy(update={"billing_address": None, "shipping_address": None,
+                                         "shipping_postal": None})
     points = [outward(p) for p in answer_points(reason, facts, store_name=store_name)]
     first = facts.shipments[0] if facts.shipments else None
     known = carrier(first.carrier) if first else None
-    addresses = reason in ADDRESS_REASONS
     documents: dict[str, bytes] = {"receipt": receipt(facts, store_name, addresses=addresses)}
     shipping = shipping_documentation(facts, store_name, addresses=addresses)
     if shipping:
