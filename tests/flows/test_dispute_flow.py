@@ -473,3 +473,5 @@ async def test_a_shopify_payments_dispute_is_read_again_and_answered_once(world:
     assert texts["customerFirstName"] == "Paul" and texts["customerLastName"] == "Roux"
     assert texts["customerEmailAddress"] and texts["uncategorizedText"]
     assert "2 rue du Palais" in json.dumps(shown["shipping_address"], ensure_ascii=False)
+    sent = json.dumps(submits[0], ensure_ascii=False)  # what the store put in the mutation's input
+    assert '"shippingAddress"' in sent and "2 rue du Palais" in sent
