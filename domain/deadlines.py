@@ -68,6 +68,9 @@ class DeadlineKind(StrEnum):
     POSTAGE_REFUND = "postage_refund"  # D2, F4: refund the customer's return postage
     DISPUTE_RESPONSE = "dispute_response"  # K5: the processor's due date minus the margin
     DISPUTE_INQUIRY = "dispute_inquiry"  # K5: a PayPal inquiry's due date minus the margin
+    # K5: PayPal waits for the store again after the evidence went out (more evidence, a new
+    # stage): its new due date minus the margin, keyed by stage and date; the operator answers.
+    DISPUTE_MORE_EVIDENCE = "dispute_more_evidence"
     SHIPPING_WATCH = "shipping_watch"  # A1: the order has not shipped (keyed by round)
     TRACK_READ = "track_read"  # D1, R3: a parcel's next read at the carrier (keyed by tracking number)
 

@@ -25,7 +25,7 @@ from domain.carriers import carrier
 from domain.disputes import DisputeReason, Facts, InquiryOffer, answer_points, duplicate_statement
 from domain.evidence_pdf import summary_pdf
 from domain.money import Money
-from domain.orders import FulfillmentEvent
+from domain.orders import Address, FulfillmentEvent
 
 # What a reviewer reads for each reason (the customer's claim, in plain words).
 CLAIM: dict[DisputeReason, str] = {
@@ -80,6 +80,35 @@ DOCUMENT_TITLES = {
 _RULE_CODE = re.compile(r"\(\s*[A-Z]\d(?:\s*[-,/]\s*[A-Z]?\d)*\s*\)")
 
 
+# The reasons whose evidence includes the customer's full addresses (data minimisation): the
+# addresses prove delivery or the buyer's identity only for these (Stripe's guidance for
+# product_not_received and fraudulent lists billing and shipping addresses; "unrecognized" is a
+# fraud claim). For any other reason no address field is sent.
+ADDRESS_REASONS = frozenset({DisputeReason.NOT_RECEIVED, DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED})
+
+# The processors' limit for one text (PayPal notes, send-message, make-offer: 2000 characters).
+TEXT_LIMIT = 2000
+
+
+def fit(text: str, limit: int = TEXT_LIMIT, *, keep_last: str | None = None) -> str:
+    """`text` within `limit` characters, never cut inside a sentence: whole sentences from the start,
+    in order, up to the first that no longer fits (nothing after it, so no statement loses a
+    middle sentence). `keep_last` (a sign-off) is kept at the end whatever is left out."""
+    tail = f"\n\n{keep_last}" if keep_last else ""
+    if len(text) + len(tail) <= limit:
+        return text + tail
+    room = limit - len(tail)
+    out = ""
+    for match in re.finditer(r".+?(?:[.!?](?=\s|$)|\n|$)\s*", text, flags=re.S):
+        piece = match.group(0)
+        if not piece:
+            break
+        if len(out) + len(piece.rstrip()) > room:
+            break
+        out += piece
+    return out.rstrip() + tail
+
+
 def outward(text: str) -> str:
     """Text as sent outside: rule codes removed (they are for the operator's eyes only)."""
     return re.sub(r"\s{2,}", " ", _RULE_CODE.sub("", text)).replace(" .", ".").replace(" ;", ";").strip()
@@ -99,6 +128,7 @@ class EvidencePack(BaseModel):
     last_name: str | None = None
     billing_address: str | None = None
     shipping_address: str | None = None
+    shipping_postal: Address | None = None  # the same, field by field (Shopify's MailingAddressInput)
     shipping_carrier: str | None = None  # the carrier's usual name (domain.carriers)
     paypal_carrier: str | None = None  # PayPal's carrier code, or OTHER
     tracking_number: str | None = None
@@ -126,8 +156,8 @@ def _when(value: object) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC" if value is not None else ""
 
 
-def receipt(facts: Facts, store_name: str) -> bytes:
-    """The order confirmation as the store recorded it."""
+def receipt(facts: Facts, store_name: str, *, addresses: bool = True) -> bytes:
+    """The order confirmation as the store recorded it (the addresses only when they are evidence)."""
     return summary_pdf(f"{store_name} - order confirmation {facts.order_name}", [
         ("Order", _lines(f"Order {facts.order_name}",
                          f"Placed on {_when(facts.placed_at)}" if facts.placed_at else None,
@@ -135,8 +165,9 @@ def receipt(facts: Facts, store_name: str) -> bytes:
                          f"Email: {facts.customer_email}" if facts.customer_email else None)),
         ("Items", facts.order_lines or facts.product_titles or ["(no line items recorded)"]),
         ("Payment", _lines(f"Total paid: {facts.amount_paid}", *facts.payments)),
-        ("Addresses", _lines(f"Billing: {facts.billing_address}" if facts.billing_address else None,
-                             f"Shipping: {facts.shipping_address}" if facts.shipping_address else None)),
+        *([("Addresses", _lines(f"Billing: {facts.billing_address}" if facts.billing_address else None,
+                                f"Shipping: {facts.shipping_address}" if facts.shipping_address else None))]
+          if addresses else []),
     ])
 
 
@@ -152,7 +183,7 @@ def address_statement(facts: Facts) -> str | None:
     return text
 
 
-def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
+def shipping_documentation(facts: Facts, store_name: str, *, addresses: bool = True) -> bytes | None:
     """The store's summary of the carrier's tracking (the store makes it from the tracking events it
     holds; it is not the carrier's own document): dates, the city of delivery, the order's address (K3)."""
     if not facts.shipments:
@@ -174,7 +205,7 @@ def shipping_documentation(facts: Facts, store_name: str) -> bytes | None:
             events.append(f"Last status recorded: {(s.status or 'shipped').replace('_', ' ').lower()}")
         sections.append((f"Parcel {n}: {name}, tracking number {s.number}",
                          _lines(f"Tracking page: {s.url}" if s.url else None, *events)))
-    statement = address_statement(facts)
+    statement = address_statement(facts) if addresses else None
     if statement:
         sections.append(("Delivery address", [statement]))
     return summary_pdf(f"{store_name} - the store's summary of the carrier's tracking, order {facts.order_name}",
@@ -292,15 +323,38 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
                          "letterbox?" if facts.delivered_at else "The tracking shows it on its way to you.")
         lines.append("Reply here if anything is still not right: we will find a solution together.")
         lines.append(f"Thank you for your patience,\nThe {store_name} team")
-    return "\n\n".join(lines)[:2000]
+    return fit("\n\n".join(lines[:-1]), keep_last=lines[-1])
 
 
 def _fr_money(money: Money) -> str:
     return f"{money.amount:.2f}".replace(".", ",") + f" {money.currency}"
 
 
+# Who pays the return postage of an offer with a return: the store when the goods are not as
+# described or defective (Code de la consommation L217-3 ff.: conformity is restored "sans aucun
+# frais" for the consumer, L217-8); for any other reason the store's policy decides (R4).
+_SELLER_PAYS_RETURN = frozenset({DisputeReason.NOT_AS_DESCRIBED})
+
+
+def _postage(reason: DisputeReason, customer_pays_own_return: bool, language: str) -> str:
+    if reason in _SELLER_PAYS_RETURN or not customer_pays_own_return:
+        if language == "fr":
+            why = (" : pour un article non conforme, la loi prévoit que le retour se fasse sans aucun frais pour vous"
+                   " (Code de la consommation, articles L217-3 et suivants)" if reason in _SELLER_PAYS_RETURN
+                   else "")
+            return (f"Les frais de retour sont à notre charge{why}. Gardez le justificatif d'affranchissement et "
+                    "envoyez-le-nous en répondant ici : nous vous le rembourserons.")
+        why = (": for an item that does not conform, the law says the return costs you nothing (French Consumer Code, "
+               "articles L217-3 onwards)" if reason in _SELLER_PAYS_RETURN else "")
+        return (f"The return postage is on us{why}. Keep the postage receipt and send it to us by replying here: we "
+                "will refund it.")
+    if language == "fr":
+        return "Comme le prévoient nos conditions de retour, les frais de renvoi de l'article restent à votre charge."
+    return "As our return conditions say, the cost of sending the item back is yours."
+
+
 def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Money, *, language: str,
-               store_name: str) -> str:
+               store_name: str, customer_pays_own_return: bool = True) -> str:
     """PayPal's inquiry stage (make-offer): the store's offer as the buyer reads it in PayPal, in
     their language (M1), empathy first (M2), what is offered and the next step (M3), thanks (M4).
     No code, no internal word; nothing promised beyond the offer. At most 2000 characters."""
@@ -319,6 +373,8 @@ def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Mo
         lines = [f"Bonjour{first},",
                  f"Nous sommes désolés que votre commande {facts.order_name} ne vous donne pas satisfaction. Pour "
                  f"régler cela simplement, {proposal}",
+                 *([_postage(pack.reason, customer_pays_own_return, "fr")]
+                   if offer.offer_type == "REFUND_WITH_RETURN" else []),
                  "Vous pouvez accepter cette proposition directement dans PayPal, qui vous indiquera les étapes "
                  "suivantes. Si elle ne vous convient pas, répondez-nous ici : nous chercherons une autre solution "
                  "avec vous.",
@@ -334,20 +390,28 @@ def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Mo
         lines = [f"Hello{first},",
                  f"We are sorry your order {facts.order_name} did not turn out as you expected. To put it right "
                  f"simply, {proposal}",
+                 *([_postage(pack.reason, customer_pays_own_return, "en")]
+                   if offer.offer_type == "REFUND_WITH_RETURN" else []),
                  "You can accept this offer directly in PayPal, which will show you the next steps. If it does not "
                  "suit you, reply here and we will look for another solution with you.",
                  f"Thank you for your patience,\nThe {store_name} team"]
-    return "\n\n".join(lines)[:2000]
+    return fit("\n\n".join(lines[:-1]), keep_last=lines[-1])
 
 
 def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processor: str, dispute_id: str,
                disputed: Money) -> EvidencePack:
-    """K3: every field and document the store can back with its records, for this reason."""
+    """K3: every field and document the store can back with its records, for this reason. The
+    customer's addresses only for the reasons they prove something (`ADDRESS_REASONS`): for the
+    others they are left out of the fields, the answer and the documents (data minimisation)."""
+    addresses = reason in ADDRESS_REASONS
+    if not addresses:
+        facts = facts.model_copy(update={"billing_address": None, "shipping_address": None,
+                                         "shipping_postal": None})
     points = [outward(p) for p in answer_points(reason, facts, store_name=store_name)]
     first = facts.shipments[0] if facts.shipments else None
     known = carrier(first.carrier) if first else None
-    documents: dict[str, bytes] = {"receipt": receipt(facts, store_name)}
-    shipping = shipping_documentation(facts, store_name)
+    documents: dict[str, bytes] = {"receipt": receipt(facts, store_name, addresses=addresses)}
+    shipping = shipping_documentation(facts, store_name, addresses=addresses)
     if shipping:
         documents["shipping_documentation"] = shipping
     log = communication_log(facts, store_name)
@@ -363,13 +427,15 @@ def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processo
         # the shipping statement already gave the address: only whether it matches the billing one
         statement = ("The shipping address is the same as the billing address on the order."
                      if facts.billing_matches_shipping else None)
-    answer = "\n\n".join([*points, *([statement] if statement and first else [])])
+    answer = "\n\n".join([*points, *([statement] if statement and first and addresses else [])])
     return EvidencePack(
         reason=reason, answer=answer, customer_name=facts.customer_name, customer_email=facts.customer_email,
         customer_purchase_ip=facts.client_ip if reason in (DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED)
         else None,
         first_name=first_name or None, last_name=last_name or None,
-        billing_address=facts.billing_address, shipping_address=facts.shipping_address,
+        billing_address=facts.billing_address if addresses else None,
+        shipping_address=facts.shipping_address if addresses else None,
+        shipping_postal=facts.shipping_postal if addresses else None,
         shipping_carrier=known.name if known else None, paypal_carrier=known.paypal if known else None,
         tracking_number=first.number if first else None, tracking_url=first.url if first else None,
         shipping_date=f"{facts.shipped_at:%Y-%m-%d}" if facts.shipped_at else None,
@@ -379,6 +445,6 @@ def build_pack(reason: DisputeReason, facts: Facts, *, store_name: str, processo
         cancellation_policy_disclosure=disclosure if reason == DisputeReason.CANCELLED else None,
         cancellation_rebuttal=_cancellation(facts) if reason == DisputeReason.CANCELLED else None,
         duplicate_charge_explanation=duplicate_statement(facts) if reason == DisputeReason.DUPLICATE else None,
-        refund_ids=[r.split("reference ", 1)[-1].rstrip(")") for r in facts.refunds if "reference " in r],
+        refund_ids=list(facts.paypal_refund_ids),
         documents=documents,
     )

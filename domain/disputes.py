@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.business_days import end_of_day, is_business_day
 from domain.carriers import carrier
 from domain.money import DecimalStr, Money
-from domain.orders import FulfillmentEvent
+from domain.orders import Address, FulfillmentEvent
 
 
 class Processor(StrEnum):
@@ -172,6 +172,9 @@ class Facts(_Frozen):
     messages_sent: list[str] = Field(default_factory=list)  # "2026-11-03 order confirmation", …
     refunded: Money | None = None  # F2 archive total for the order
     refunds: list[str] = Field(default_factory=list)  # "19.90 EUR on 2026-11-04, card, ref …"
+    # PayPal's own ids of the refunds of the disputed PayPal payment (its REFUND transactions'
+    # paymentId); never a Shopify or ledger reference.
+    paypal_refund_ids: list[str] = Field(default_factory=list)
     cancelled: bool = False
     # The customer's cancellation requests the store's records hold (its cancellation cases, any
     # outcome): "cancellation request converted to return (parcel already shipped)".
@@ -180,6 +183,7 @@ class Facts(_Frozen):
     billing_matches_shipping: bool | None = None
     billing_address: str | None = None
     shipping_address: str | None = None
+    shipping_postal: Address | None = None  # the order's shipping address, field by field (Shopify evidence)
     # The payment's checks as the processor reports them, only those that passed, in plain words
     # ("the card security code (CVC) matched"): an unavailable or unchecked check is never stated.
     card_checks: list[str] = Field(default_factory=list)
@@ -320,8 +324,28 @@ class InquiryOffer(_Frozen):
         return self.up_to is None or (self.up_to.currency == disputed.currency and disputed <= self.up_to)
 
 
-# PayPal Seller Protection: an item of 750 USD or more needs delivery with signature confirmation.
-SIGNATURE_FROM = Money.of("750", "USD")
+# PayPal Seller Protection: a payment at or above the figure of PayPal's signature confirmation
+# table, in the payment's own currency, needs proof of delivery signed by the buyer. PayPal's User
+# Agreement: "the amount (based on the currency of the payment) listed in the signature
+# confirmation threshold table"; a currency not in the table: "the equivalent of $750 USD at the
+# PayPal exchange rate" (docs/disputes.md). Nothing is converted here: USD 750 is confirmed from
+# PayPal's pages; EUR 750 and GBP 450 are the table's figures as known, not re-read from a copy.
+SIGNATURE_FROM: dict[str, Money] = {"USD": Money.of("750", "USD"), "EUR": Money.of("750", "EUR"),
+                                    "GBP": Money.of("450", "GBP")}
+
+
+def signature_note(amount: Money) -> str | None:
+    """The decision's note on PayPal's signature confirmation for this amount, or None below the
+    threshold of its currency. A currency without a known figure gets a hedged note (PayPal's rule
+    is 750 USD at its own rate, which the store cannot compute)."""
+    threshold = SIGNATURE_FROM.get(amount.currency)
+    if threshold is None:
+        return (f"PayPal asks for signature confirmation above the equivalent of 750 USD at its own exchange rate "
+                f"for a payment in {amount.currency}: check whether {amount} reaches it")
+    if amount < threshold:
+        return None
+    return (f"{amount} is {threshold} or more: PayPal asks for signature confirmation (proof of delivery "
+            "signed by the customer); the tracking alone may not be enough")
 
 
 class Decision(StrEnum):
@@ -360,10 +384,10 @@ def decide(reason: DisputeReason, facts: Facts, processor: Processor, policy: Di
     else:
         rec, why = Decision.CONTEST, (f"expected value {value} > 0 ({chance:.0%} x {amount} - fee {fee} "
                                       f"+ supplier credit {credit}) (K4)")
-    if processor == Processor.PAYPAL and reason in (DisputeReason.NOT_RECEIVED, DisputeReason.UNRECOGNIZED) \
-            and amount.currency == SIGNATURE_FROM.currency and amount >= SIGNATURE_FROM:
-        why += (f"; {amount} is {SIGNATURE_FROM} or more: PayPal asks for signature confirmation (proof of delivery "
-                "signed by the customer); the tracking alone may not be enough")
+    signature = signature_note(amount) if processor == Processor.PAYPAL and reason in (
+        DisputeReason.NOT_RECEIVED, DisputeReason.UNRECOGNIZED) else None
+    if signature:
+        why += f"; {signature}"
     decision = rec
     if policy.operator_above is not None and policy.operator_above.currency == amount.currency \
             and amount > policy.operator_above:

@@ -213,6 +213,21 @@ def _person(a: Any) -> str | None:
 _FRAUD_LIKE = (DisputeReason.FRAUDULENT, DisputeReason.UNRECOGNIZED)
 
 
+def paypal_refund_ids(order: Order, view: DisputeView | None) -> list[str]:
+    """PayPal's own ids of the refunds of the disputed payment: the order's successful PayPal
+    REFUND transactions whose parent is the PayPal payment of this dispute (its `paymentId` is
+    the dispute's seller transaction id when PayPal names it). A ledger or Shopify reference is
+    never a PayPal refund id."""
+    if view is None or view.processor != Processor.PAYPAL:
+        return []
+    paypal = [t for t in order.transactions if "paypal" in t.gateway.lower() and t.status.upper() == "SUCCESS"]
+    wanted = view.order_hints.get("transaction")
+    paid = {t.id for t in paypal if t.kind.value.upper() in ("SALE", "CAPTURE")
+            and (not wanted or t.payment_id == wanted)}
+    return [t.payment_id for t in paypal
+            if t.kind.value.upper() == "REFUND" and t.payment_id and t.parent_id in paid]
+
+
 async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: Money,
                       view: DisputeView | None = None) -> Facts:
     """K3: the evidence, from the ledger first (messages sent and received, refunds,
@@ -285,7 +300,8 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
         messages_sent=messages, refunded=order.total_refunded if not order.total_refunded.is_zero() else None,
         refunds=refunds, cancelled=order.is_cancelled, returns=returns, cancellation_requests=asked,
         billing_matches_shipping=(_address_line(bill) == _address_line(ship)) if bill and ship else None,
-        billing_address=_address_line(bill), shipping_address=_address_line(ship),
+        billing_address=_address_line(bill), shipping_address=_address_line(ship), shipping_postal=ship,
+        paypal_refund_ids=paypal_refund_ids(order, view),
         customer_orders=max((orders_count or 1) - 1, 0), other_orders_disputed=disputed_elsewhere,
         card_checks=card_check_statements(checks.checks) if checks else [],
         three_d_secure=checks.three_d_secure if checks else None, client_ip=checks.client_ip if checks else None,
@@ -460,7 +476,8 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
     offered = step.case.data.get("inquiry_offer_stage") == view.stage
     if offer is not None and not offered and offer.applies(normalise_reason(view.reason), view.amount):
         if view.allows("make-offer") and (not view.offer_types or offer.offer_type in view.offer_types):
-            note = offer_note(facts, pack, offer, view.amount, language=language, store_name=step.policy.store.name)
+            note = offer_note(facts, pack, offer, view.amount, language=language, store_name=step.policy.store.name,
+                              customer_pays_own_return=step.policy.returns.customer_pays_return_for_own_mistake)
             await make_dispute_offer(step.case.id, view, offer, note)
             await step.remember(f"PayPal inquiry: the store's offer made ({offer.offer_type}, {view.amount}) "
                                 "through make-offer", inquiry_offer_stage=view.stage)
@@ -566,6 +583,13 @@ async def step_submitted(step: Step) -> bool:
                                "already went out once", ["answer in PayPal's Resolution Center", "accept"],
                                park=False)
         await step.remember(more_evidence_asked=f"{view.stage}:{view.due}")
+        if view.due is not None:  # PayPal's new due date is data: the sweep hands it over again in time
+            due = response_due(view.due, tz=step.policy.store.timezone, country=step.policy.store.country,
+                               margin=timedelta(hours=step.policy.disputes.margin_hours))
+            await deadlines.set_deadline(step.db, case_id=step.case.id,
+                                         kind=DeadlineKind.DISPUTE_MORE_EVIDENCE.keyed(f"{view.stage}:{view.due:%Y%m%d}"),
+                                         due_at=due.due_at, act_at=due.act_at, note=due.note,
+                                         action="PayPal's new due date: answer in PayPal's Resolution Center (K5)")
     return False
 
 

@@ -210,6 +210,28 @@ async def _track_read(deadline: Deadline, case: Case) -> str:
     return outcome
 
 
+async def _dispute_more_evidence(deadline: Deadline, case: Case) -> str:
+    """K5: PayPal asked the store again after the evidence went out and its new due date, minus
+    the margin, has come: the operator is told once more, with the date (the answer goes through
+    PayPal's Resolution Center: the submission is once per case)."""
+    db = runtime.db()
+    policy = await runtime.load_policy(case.store_id)
+    options = ["answer in PayPal's Resolution Center", "accept"]
+    detail = (f"PayPal's new due date for dispute {case.data.get('dispute_id') or '?'} (order {case.order_name}) is "
+              f"{deadline.due_at:%Y-%m-%d %H:%M} UTC: answer in PayPal's Resolution Center before then, or the "
+              "dispute is lost")
+    _, created = await records.open_review(db, case_id=case.id, reason_code="dispute_more_evidence_due",
+                                           detail=detail, options=options)
+    if created:
+        try:
+            await send_operator_alert(case.id, "dispute_more_evidence_due", operator_context(
+                case, policy, "dispute_more_evidence_due", detail, options, deadline=f"{deadline.due_at:%Y-%m-%d}"))
+        except AmbiguousEffect:
+            get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
+    await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
+    return "escalated"
+
+
 Handler = Callable[[Deadline, Case], Awaitable[str]]
 # The one table from a deadline's kind to what the check does when it comes (a test holds it
 # to every `DeadlineKind` but those never stored, `NOT_A_ROW`). A new kind: a member in
@@ -231,6 +253,7 @@ HANDLERS: dict[DeadlineKind, Handler] = {
                                          "the processor's due date minus the margin: submit now (K5)"),
     DeadlineKind.DISPUTE_INQUIRY: _flag(DisputeData, "submit_due",
                                         "PayPal inquiry: its due date minus the margin: answer now (K5)"),
+    DeadlineKind.DISPUTE_MORE_EVIDENCE: _dispute_more_evidence,
     DeadlineKind.SHIPPING_WATCH: _flag(OrderData, "watch_due", "the order has not shipped in the expected time (A1)"),
     DeadlineKind.TRACK_READ: _track_read,
 }

@@ -18,7 +18,7 @@ from typing import Any
 from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack
+from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack, fit
 from domain.disputes import InquiryOffer, Processor, shopify_card_checks, three_d_secure_statement
 from domain.money import Money
 from integrations.httpclients import async_client
@@ -203,11 +203,20 @@ def stripe_evidence(pack: EvidencePack, file_ids: dict[str, str] | None = None) 
     return {k: v for k, v in fields.items() if v}
 
 
-def _shopify_evidence(pack: EvidencePack) -> dict[str, Any]:
+def shopify_evidence(pack: EvidencePack) -> dict[str, Any]:
+    """`ShopifyPaymentsDisputeEvidenceUpdateInput` (2026-01 SDL): every text field the pack holds,
+    the same statements as the Stripe answer (one source: domain.dispute_evidence), and the
+    shipping address field by field (only for the reasons where it is evidence). The input's file
+    fields take the id of a file already uploaded to the dispute (`ShopifyPaymentsDisputeFileUpload`);
+    the Admin API offers no way to upload one, so no file is sent (docs/disputes.md)."""
     fields: dict[str, Any] = {
         "uncategorizedText": pack.answer, "customerEmailAddress": pack.customer_email,
         "customerFirstName": pack.first_name, "customerLastName": pack.last_name,
         "refundPolicyDisclosure": pack.refund_policy_disclosure,
+        "refundRefusalExplanation": pack.refund_refusal_explanation,
+        "cancellationPolicyDisclosure": pack.cancellation_policy_disclosure,
+        "cancellationRebuttal": pack.cancellation_rebuttal,
+        "shippingAddress": pack.shipping_postal,
     }
     return {k: v for k, v in fields.items() if v}
 
@@ -216,7 +225,7 @@ def paypal_items(pack: EvidencePack) -> list[EvidenceItem]:
     """PayPal `evidences` for the pack's reason (PAYPAL_CHECKLIST): the tracking with PayPal's own
     carrier code (OTHER + the name only for a carrier PayPal's list does not have), refund ids,
     and notes for the rest. The documents go in the same call as evidence files."""
-    notes = pack.answer[:2000]
+    notes = fit(pack.answer)
     items: list[EvidenceItem] = []
     for kind in PAYPAL_CHECKLIST.get(pack.reason, ()):
         if kind == "PROOF_OF_FULFILLMENT" and pack.tracking_number and pack.paypal_carrier:
@@ -227,12 +236,12 @@ def paypal_items(pack: EvidencePack) -> list[EvidenceItem]:
         elif kind == "PROOF_OF_REFUND" and pack.refund_ids:
             items.append(EvidenceItem(evidence_type=kind, notes=notes, refund_ids=tuple(pack.refund_ids)))
         elif kind == "ITEM_DESCRIPTION" and pack.product_description:
-            items.append(EvidenceItem(evidence_type=kind, notes=pack.product_description[:2000]))
+            items.append(EvidenceItem(evidence_type=kind, notes=fit(pack.product_description)))
         elif kind == "RETURN_POLICY" and pack.refund_policy_disclosure:
-            items.append(EvidenceItem(evidence_type=kind, notes=pack.refund_policy_disclosure[:2000]))
+            items.append(EvidenceItem(evidence_type=kind, notes=fit(pack.refund_policy_disclosure)))
         elif kind == "ORDER_DETAILS":
             details = pack.duplicate_charge_explanation or pack.cancellation_rebuttal or notes
-            items.append(EvidenceItem(evidence_type=kind, notes=details[:2000]))
+            items.append(EvidenceItem(evidence_type=kind, notes=fit(details)))
     if not items:
         items.append(EvidenceItem(evidence_type="OTHER", notes=notes))
     return items
@@ -261,7 +270,7 @@ async def stage_evidence(case_id: str, view: DisputeView, pack: EvidencePack) ->
                                             idempotency_key=op.idempotency_key)
         elif view.processor == Processor.SHOPIFY_PAYMENTS and view.evidence_id:
             async with runtime.shopify() as shopify:
-                await shopify.update_dispute_evidence(view.evidence_id, _shopify_evidence(pack), submit=False)
+                await shopify.update_dispute_evidence(view.evidence_id, shopify_evidence(pack), submit=False)
         return EffectResult(data={"staged": True})
 
     result = await perform(runtime.db(), natural_key=f"dispute.stage:{case_id}", kind=f"dispute.stage.{view.processor}",
@@ -298,7 +307,7 @@ async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -
             if not view.evidence_id:
                 raise LookupError(f"Shopify dispute {view.dispute_id} has no evidence id")
             async with runtime.shopify() as shopify:
-                await shopify.update_dispute_evidence(view.evidence_id, _shopify_evidence(pack), submit=True)
+                await shopify.update_dispute_evidence(view.evidence_id, shopify_evidence(pack), submit=True)
         return EffectResult(data={"submitted": True})
 
     result = await perform(runtime.db(), natural_key=f"dispute.submit:{case_id}",
@@ -373,7 +382,7 @@ async def accept_dispute(case_id: str, view: DisputeView, note: str) -> dict[str
                 await client.close_dispute(view.dispute_id, idempotency_key=op.idempotency_key)
         elif view.processor == Processor.PAYPAL:
             async with paypal() as client:
-                await client.accept_claim(view.dispute_id, note[:2000], idempotency_key=op.idempotency_key)
+                await client.accept_claim(view.dispute_id, fit(note), idempotency_key=op.idempotency_key)
         return EffectResult(data={"accepted": True})
 
     async def reconcile(op: Operation) -> EffectResult | None:

@@ -54,6 +54,9 @@ STRIPE_ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("subscription_canceled", ("cancellation_policy_disclosure", "cancellation_rebuttal", "customer_communication",
                                "receipt", "uncategorized_text")),
 ]
+# The reasons whose evidence carries the customer's billing/shipping addresses (Stripe's guidance
+# lists them for these only); for every other row they must be absent.
+ADDRESS_ROWS = {"product_not_received", "fraudulent"}
 # PayPal: the evidence types, and what the records of #1012 cannot back (nothing refunded).
 PAYPAL_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("MERCHANDISE_OR_SERVICE_NOT_RECEIVED", ("PROOF_OF_FULFILLMENT",), ()),
@@ -140,6 +143,11 @@ async def test_stripe_submission_covers_the_checklist_of_its_reason(world: World
             assert file["file"]["purpose"] == "dispute_evidence"
     text = json.dumps(evidence, ensure_ascii=False)
     assert not [word for word in INTERNAL if word in text]
+    # Data minimisation: the customer's addresses only where they are evidence (the rows above).
+    sent = {f for f in ("billing_address", "shipping_address") if evidence.get(f)}
+    assert bool(sent) is (reason in ADDRESS_ROWS), (reason, sent)
+    if reason not in ADDRESS_ROWS:
+        assert "2 rue du Palais" not in text  # #1012's street (deployments/sandbox/seed.py)
     if reason == "fraudulent":
         answer = evidence["uncategorized_text"]
         assert evidence["customer_purchase_ip"] == "203.0.113.24"

@@ -467,3 +467,11 @@ async def test_a_shopify_payments_dispute_is_read_again_and_answered_once(world:
     shown = (await world.http.get(
         f"{world.sandbox.shopify.base_url}/_control/disputes/{created['legacy_id']}")).json()
     assert "UNDER_REVIEW" in json.dumps(shown)
+    # Every field of ShopifyPaymentsDisputeEvidenceUpdateInput the records back, validated by the
+    # fake against the 2026-01 SDL: the full name and, for "not received", the shipping address.
+    texts = shown["evidence"]
+    assert texts["customerFirstName"] == "Paul" and texts["customerLastName"] == "Roux"
+    assert texts["customerEmailAddress"] and texts["uncategorizedText"]
+    assert "2 rue du Palais" in json.dumps(shown["shipping_address"], ensure_ascii=False)
+    sent = json.dumps(submits[0], ensure_ascii=False)  # what the store put in the mutation's input
+    assert '"shippingAddress"' in sent and "2 rue du Palais" in sent

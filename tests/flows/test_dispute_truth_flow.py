@@ -12,7 +12,8 @@ import pytest
 
 from domain.disputes import DisputeReason
 from flows.disputes import process_dispute
-from ledger import cases, operations
+from flows.sweep import sweep_deadlines
+from ledger import cases, deadlines, operations, records
 from ledger.models import set_clock, utcnow
 from tests.flows.conftest import World
 from tests.flows.test_dispute_checklist import _policy, _until_submitted
@@ -114,6 +115,40 @@ async def test_paypal_asking_again_after_the_evidence_reaches_the_operator(world
     reviews = [e for e in await cases.timeline(db, case.id) if "waits for the store again" in (e.summary or "")]
     assert len(reviews) == 1, [(e.kind, e.summary) for e in reviews]
     assert "PRE_ARBITRATION" in (reviews[0].summary or "")
+
+
+async def test_paypal_s_new_due_date_after_the_evidence_is_a_deadline_the_sweep_hands_over(world: World,
+                                                                                            db: Any) -> None:
+    """PayPal asks again after the evidence went out: its new due date is a deadline row
+    (`dispute_more_evidence`), and the sweep hands it to the operator with the margin, once."""
+    await _policy()
+    dispute_id = await _paypal(world, "MERCHANDISE_OR_SERVICE_NOT_RECEIVED", stage="CHARGEBACK")
+    assert await _last_hook(world) == "submitted"
+    case = await _case(db, dispute_id, "paypal")
+    due = utcnow() + timedelta(days=7)
+    r = await world.http.post(f"{world.sandbox.paypal.root_url}/_control/disputes/{dispute_id}/events/updated",
+                              json={"stage": "PRE_ARBITRATION", "status": "WAITING_FOR_SELLER_RESPONSE",
+                                    "seller_response_due_date": due.isoformat()})
+    assert r.status_code == 200, r.text
+    await _last_hook(world)
+    (row,) = [d for d in await deadlines.deadlines_for_case(db, case.id)
+              if d.kind.startswith("dispute_more_evidence:")]
+    assert row.kind == f"dispute_more_evidence:PRE_ARBITRATION:{due:%Y%m%d}" and row.status == "open"
+    assert row.act_at < row.due_at <= due + timedelta(days=1)  # acted on before PayPal's date (the margin)
+    assert "dispute_more_evidence_due" not in [x.reason_code for x in await records.reviews_for_case(db, case.id)]
+    early = row.act_at - timedelta(hours=1)
+    set_clock(lambda: early)
+    await sweep_deadlines(scope="deadlines")
+    assert "dispute_more_evidence_due" not in [x.reason_code for x in await records.reviews_for_case(db, case.id)]
+    later = row.act_at + timedelta(minutes=5)
+    set_clock(lambda: later)
+    for _ in range(2):  # the sweep runs again: one review item
+        await sweep_deadlines(scope="deadlines")
+    due_items = [x for x in await records.reviews_for_case(db, case.id)
+                 if x.reason_code == "dispute_more_evidence_due"]
+    assert len(due_items) == 1 and "Resolution Center" in (due_items[0].detail or "")
+    (after,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == row.kind]
+    assert after.status == "escalated"
 
 
 async def test_a_paypal_message_whose_answer_was_lost_is_not_posted_again(world: World, db: Any,

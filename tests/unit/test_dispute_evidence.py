@@ -55,6 +55,7 @@ def _facts(**kw: object) -> Facts:
         "messages_sent": ["2026-10-30 18:01 UTC, sent to the customer (paul.roux@example.fr): \u201cYour order\u201d",
                           "2026-11-06 10:00 UTC, from the customer: \u201cWhere is my parcel?\u201d"],
         "refunds": ["73.90 EUR on 2026-11-07 (card, reference re_123)"], "refunded": Money.of("73.90", "EUR"),
+        "paypal_refund_ids": ["1JU08902781691411"],  # PayPal's own refund id (a PayPal dispute's facts)
         "cancelled": True, "billing_address": "2 rue du Palais, 35000, Rennes, FR",
         "shipping_address": "2 rue du Palais, 35000, Rennes, FR", "billing_matches_shipping": True,
         "client_ip": "203.0.113.24",
