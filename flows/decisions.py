@@ -57,10 +57,11 @@ TYPED_FORMS = {
 
 
 def how_to_decide(review: ReviewItem, case_waits_in_a_run: bool) -> str:
+    """Short, to fit a 1366 px screen beside the review id (issue 17); docs/operations.md says more."""
     if review.reason_code in TYPED_DECISIONS:
-        form = "Resume the case's waiting run, or " if case_waits_in_a_run else ""
-        return f"{form}run {TYPED_FORMS[review.reason_code]} (case id in the detail)"
-    return "run decide-review/by-hand with the review id"
+        form = "Resume its run, or " if case_waits_in_a_run else ""
+        return f"{form}form {TYPED_FORMS[review.reason_code]}"
+    return "form decide-review/by-hand"
 
 
 def _option(review: ReviewItem, decision: str) -> str:

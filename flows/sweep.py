@@ -485,16 +485,19 @@ async def publish_upcoming() -> int:
     tz = policy.store.timezone if policy else "UTC"
     zone = ZoneInfo(tz)
     # Issue 17: times in the store's time zone, the columns that matter first (they fit 1366 px).
+    # A parcel's next read at the carrier (issue 19) is the check's own housekeeping, not a date
+    # the operator keeps: it is on the case's timeline, not here. The columns that matter fit a
+    # 1366 px screen (the action cut short; in full on the case's timeline).
     table = [{
         f"due ({tz})": f"{d.due_at.astimezone(zone):%Y-%m-%d %H:%M}",
         "in": _humanise(d.due_at - now),
         "case": f"{c.kind} {c.order_name or c.order_ref}",
         "deadline": deadline_label(d.kind, policy),
-        "action": d.action,
         "status": "with the operator" if d.status == DeadlineStatus.ESCALATED else (
             "acting now" if d.act_at <= now else d.status),
+        "action": _short(d.action, 40),
         "L242-4 (late refund)": _tier_now(d, now, tz),
-    } for d, c in rows]
+    } for d, c in rows if DeadlineKind.of(d.kind) != DeadlineKind.TRACK_READ]
     try:
         await acreate_table_artifact(table=table or [{f"due ({tz})": "-", "deadline": "nothing due in 14 days"}],
                                      key="upcoming-deadlines",
@@ -513,6 +516,13 @@ def _tier_now(deadline: Deadline, now: Any, tz: str) -> str:
                                  today=local_date(now, tz), amount=Money.zero("EUR"),
                                  legal_interest_rate=Decimal("0"))
     return f"{late.days_late} days late: {late.tier}"
+
+
+def _short(text: str, most: int) -> str:
+    """`text` cut at a word to `most` characters, with an ellipsis when cut."""
+    if len(text) <= most:
+        return text
+    return text[:most - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
 def _humanise(delta: timedelta) -> str:

@@ -314,9 +314,9 @@ class Operator:
 
         self.open_latest("upcoming-deadlines")
         table = self.page.locator("table").filter(has_text="due (Europe/Paris)")
-        expect(table.locator("th")).to_contain_text(["due (Europe/Paris)", "in", "case", "deadline", "action",
-                                                    "status"])
-        self.columns_fit(table, ["due (Europe/Paris)", "in", "case", "deadline", "action", "status"])
+        expect(table.locator("th")).to_contain_text(["due (Europe/Paris)", "in", "case", "deadline", "status",
+                                                    "action"])
+        self.columns_fit(table, ["due (Europe/Paris)", "in", "case", "deadline", "status", "action"])
         # #1016 waits for the operator's decision: its K5 response deadline is open.
         expect(table.locator("tr").filter(has_text="dispute #1016")).to_contain_text("dispute response")
         self.shot("prefect-upcoming-deadlines.png")
@@ -333,7 +333,7 @@ class Operator:
         self.columns_fit(table, ["case", "reason", "how to decide", "review id"])
         held = table.locator("tr").filter(has_text="order #1013")
         expect(held).to_contain_text("order fraud signals")
-        expect(held).to_contain_text("Resume the case's waiting run")
+        expect(held).to_contain_text("Resume its run, or form review-held-order/by-hand")
         expect(table.locator("tr").filter(has_text="dispute #1016")).to_contain_text("dispute decision")
         self.shot("prefect-needs-review.png")
 
