@@ -493,8 +493,8 @@ async def publish_upcoming() -> int:
         "in": _humanise(d.due_at - now),
         "case": f"{c.kind} {c.order_name or c.order_ref}",
         "deadline": deadline_label(d.kind, policy),
-        "status": "with the operator" if d.status == DeadlineStatus.ESCALATED else (
-            "acting now" if d.act_at <= now else d.status),
+        "status": "operator" if d.status == DeadlineStatus.ESCALATED else (
+            "acting" if d.act_at <= now else d.status),
         "action": _short(d.action, 40),
         "L242-4 (late refund)": _tier_now(d, now, tz),
     } for d, c in rows if DeadlineKind.of(d.kind) != DeadlineKind.TRACK_READ]
