@@ -295,8 +295,9 @@ async def publish_timeline(case_id: str) -> None:
               for o in ops]
     lines += ["", "## Messages (communication log, M5)", "", f"| when ({zone}) | to | subject |", "|---|---|---|"]
     lines += [f"| {at(m.at)} | {m.party} | {_cell(m.subject)} |" for m in msgs]
-    lines += ["", "## Deadlines", "", f"| deadline | due ({zone}) | status |", "|---|---|---|"]
-    lines += [f"| {deadline_label(d.kind, policy)} | {at(d.due_at)} | {d.status} |" for d in dls]
+    lines += ["", "## Deadlines", "", f"| deadline | due ({zone}) | status | action |", "|---|---|---|---|"]
+    lines += [f"| {deadline_label(d.kind, policy)} | {at(d.due_at)} | {d.status} | {_cell(d.action or '')} |"
+              for d in dls]
     try:
         await acreate_markdown_artifact(
             markdown="\n".join(lines), key=timeline_key(case),

@@ -270,7 +270,7 @@ async def test_labels_are_in_the_stores_time_zone_with_the_order_number_and_huma
     upcoming = await _artifact("upcoming-deadlines")
     rows = json.loads(upcoming) if isinstance(upcoming, str) else upcoming
     mine = [x for x in rows if x.get("case") == "cancellation #1002"]
-    assert mine and all(list(x)[:5] == ["due (Europe/Paris)", "in", "case", "deadline", "action"] for x in mine)
+    assert mine and all(list(x)[:5] == ["due (Europe/Paris)", "in", "case", "deadline", "status"] for x in mine)
     assert "supplier answer (Atelier Lyon Luminaires)" in {x["deadline"] for x in mine}
 
 
