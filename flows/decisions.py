@@ -32,7 +32,7 @@ from domain.errors import RuleViolation
 from flows.common import case_lock, publish_timeline, release_waiting_run
 from ledger import cases, deadlines, inbox, records
 from ledger.models import ReviewItem, utcnow
-from tasks import mailbox, runtime
+from tasks import inbound_mail, runtime
 from tasks.inbox import DELIVER_AGAIN, UNDELIVERED
 
 # Decisions a process applies with typed values: their own form (the suspended run) or endpoint.
@@ -117,10 +117,10 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
         if not await inbox.deliver_again_by_hand(db, event_id):
             raise DecisionRefused(f"inbound event {event_id} is no longer waiting: nothing to deliver again")
         get_run_logger().warning("inbound event %s is delivered again (%s)", event_id, decided_by)
-    if review.reason_code.startswith(f"{mailbox.REVIEW_REPLY}:") and option == mailbox.CONFIRM:
+    if review.reason_code.startswith(f"{inbound_mail.REVIEW_REPLY}:") and option == inbound_mail.CONFIRM:
         try:  # issue 18: the reply's suggested reading, confirmed in one click, becomes its request
-            request = await mailbox.confirm_reading(review.reason_code.split(":", 1)[1], confirmed_by=decided_by)
-        except mailbox.NothingToConfirm as exc:
+            request = await inbound_mail.confirm_reading(review.reason_code.split(":", 1)[1], confirmed_by=decided_by)
+        except inbound_mail.NothingToConfirm as exc:
             raise DecisionRefused(str(exc)) from exc
         record["request_event_id"] = request.id
     if case is None:

@@ -6,7 +6,7 @@ and says it plainly: implicit TLS and STARTTLS with an `ssl.SSLContext` we build
 XOAUTH2 (`oauth2_login`, Gmail and Microsoft 365), UIDVALIDITY from SELECT, `BODY.PEEK[]` (reading
 a message does not mark it read), flags by UID, MOVE where the server has it, IDLE.
 
-The contract with the caller (tasks.mailbox) is the one of promise 1: `fetch_new` only reads;
+The contract with the caller (tasks.inbound_mail) is the one of promise 1: `fetch_new` only reads;
 `mark_stored` flags \\Seen (or moves to the processed folder) and is called only for messages
 already in the ledger. A process that dies between the two leaves the message unread: it is read
 again next time, and the ledger's unique (source, delivery_id) makes the second store a no-op.

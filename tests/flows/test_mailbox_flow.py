@@ -17,7 +17,7 @@ from sqlmodel import select
 from flows.cancellation import process_cancellation
 from ledger import cases, records
 from ledger.models import InboundEvent, Message
-from tasks import mailbox
+from tasks import inbound_mail as mailbox
 from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
 from tests.integration.test_mailbox_imap import settings_for
 
@@ -161,7 +161,7 @@ async def _derived_all(db: Any) -> list[InboundEvent]:
 
 async def test_the_scheduled_flow_reads_acts_and_hands_the_event_to_prefect(
         world: Any, db: Any, server: Dovecot, monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.mailbox import read_mailbox
+    from flows.inbound_mail import read_mailbox
 
     monkeypatch.delenv("AFTERSALES_MAILBOX_HOST", raising=False)
     assert await read_mailbox() == {"configured": False}  # a store without a mailbox still works

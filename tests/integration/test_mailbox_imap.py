@@ -16,7 +16,7 @@ from sqlmodel import select
 from integrations.mail.imap import MailboxSettings
 from integrations.vendor_settings import MissingSecrets
 from ledger.models import InboundEvent, Message, ReviewItem
-from tasks import mailbox
+from tasks import inbound_mail as mailbox
 from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
 
 needs_dovecot = pytest.mark.skipif(DOVECOT is None, reason=SKIP_REASON)
@@ -468,7 +468,8 @@ async def test_a_poller_process_killed_after_storing_leaves_the_mail_unread_and_
            "AFTERSALES_MAILBOX_PORT": str(server.imaps_port), "AFTERSALES_MAILBOX_USERNAME": server.user,
            "AFTERSALES_MAILBOX_PASSWORD": server.password, "AFTERSALES_MAILBOX_CA_FILE": server.ca_file}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import asyncio; from tasks.mailbox import poll_mailbox; asyncio.run(poll_mailbox())",
+        sys.executable, "-c",
+        "import asyncio; from tasks.inbound_mail import poll_mailbox; asyncio.run(poll_mailbox())",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 100)
     assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]

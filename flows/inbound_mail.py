@@ -1,7 +1,7 @@
 """Replies by email come back in by themselves (issue 18, docs/inbound-email.md).
 
 The `read-mailbox/every-2-min` deployment (prefect.yaml) runs `read_mailbox`: store every new
-message of the merchant's mailbox in the ledger then mark it (tasks.mailbox.poll_mailbox), handle
+message of the merchant's mailbox in the ledger then mark it (tasks.inbound_mail.poll_mailbox), handle
 what is stored (thread, sender check, reading, the request event or the operator's queue), and
 hand the request events to Prefect like the receiver does. A store without a mailbox
 (`AFTERSALES_MAILBOX_HOST` empty) runs it as a no-op.
@@ -17,8 +17,8 @@ from prefect import flow
 from prefect.logging import get_run_logger
 
 from integrations.mail.imap import MailboxSettings, wait_for_new
+from tasks.inbound_mail import handle_stored_emails, poll_mailbox
 from tasks.inbox import flush_inbox
-from tasks.mailbox import handle_stored_emails, poll_mailbox
 
 
 @flow(name="read-mailbox", log_prints=False)
