@@ -56,10 +56,10 @@ class LaPosteClient:
                 raise malformed(NAME, f"event date {raw['date']!r}") from exc
             if at.tzinfo is None:
                 raise malformed(NAME, f"event date without offset {raw['date']!r}")
-            code = str(raw["code"])
+            code, label = str(raw["code"]), str(raw.get("label") or "")
+            status = laposte_status(code, label)
             events.append(ParcelEvent(carrier=NAME, tracking_number=str(shipment.get("idShip") or number), code=code,
-                                      status=laposte_status(code), happened_at=at,
-                                      description=str(raw.get("label") or ""),
+                                      status=status, happened_at=at, description=label,
                                       country=(shipment.get("contextData") or {}).get("arrivalCountry")
-                                      if laposte_status(code).value == "delivered" else None))
+                                      if status.value == "delivered" else None))
         return Tracking(carrier=NAME, tracking_number=number, events=events)
