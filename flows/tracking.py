@@ -86,6 +86,9 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
     reading: ParcelReading = await read_carrier_tracking(case.store_id, number, info.get("company"), case.id,
                                                          case.order_name)
     events = reading.events
+    if role == "return":  # a return parcel's story starts with the return: an earlier delivery (the order's
+        # own parcel, or any parcel already delivered, given as "the return's number") is not goods coming back
+        events = [e for e in events if e.happened_at >= case.opened_at]
     delivered = delivered_event(events)
     status = current_status(events)
     if role == "return":

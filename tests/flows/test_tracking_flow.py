@@ -142,6 +142,8 @@ async def test_the_return_parcel_delivered_to_the_supplier_starts_the_inspection
     case = await _case(db, world, "#1012")
     assert case.data["parcels"][number]["role"] == "return"
 
+    clock = Clock()
+    clock.advance(days=3)  # the parcel is posted after the return was asked, and arrives later still
     posted = utcnow() - timedelta(days=2)
     arrived = (utcnow() - timedelta(hours=3)).replace(microsecond=0)
     await seed(fake, "laposte", number, [{"code": "DR1", "at": (posted - timedelta(hours=2)).isoformat()},
@@ -257,3 +259,29 @@ async def test_a_number_la_poste_does_not_know_goes_to_the_aggregator_once(world
     assert [c["carrier"] for c in calls if c["method"] == "POST" and c["path"].endswith("/trackings")] \
         == ["aftership"]  # created once
     assert [c["status"] for c in calls if c["carrier"] == "laposte"] == [404, 404]  # asked first, each time
+
+
+async def test_a_parcel_delivered_before_the_return_was_asked_is_not_the_goods_coming_back(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (attacker): the customer gives, as the return's tracking number, a parcel
+    the carrier delivered before the return existed (the order's own parcel, delivered to them).
+    Its DELIVERED event must not become `received_at` (goods back, inspection, full refund)."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1", address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    number = "6A10000000042"  # the order's outbound parcel: delivered to the customer a week ago
+    week_ago = (utcnow() - timedelta(days=7)).replace(microsecond=0)
+    await seed(fake, "laposte", number, [{"code": "PC1", "at": (week_ago - timedelta(days=2)).isoformat()},
+                                         {"code": "DI1", "at": week_ago.isoformat()}])
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "Colissimo"})
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "in_transit"
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert case.state == "in_transit" and not case.data.get("received_at")
+    assert "first_scan_at" not in case.data["parcels"][number]
+    kinds = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    assert kinds[f"track_read:{number}"].status == "open"  # still followed: the real return may yet show
+    assert "inspection" not in kinds
