@@ -143,7 +143,10 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             return "met", advanced is not None
     since = datetime.fromisoformat(info["since"]) if info.get("since") else case.opened_at
     silent = TrackingSettings().lost_after_days
-    if is_lost(events, since=since, now=now, silent_days=silent) and not info.get("lost_flagged"):
+    # "No scan for N days" is only said of a parcel some carrier was asked about: with no carrier API
+    # configured for it (reading.carrier None) the silence is ours, not the carrier's.
+    if reading.carrier is not None and is_lost(events, since=since, now=now, silent_days=silent) \
+            and not info.get("lost_flagged"):
         await cases.update_case(db, case.id, data={"parcels": {number: {**info, "lost_flagged": now.isoformat()}}},
                                 summary=f"parcel {number}: no carrier scan for {silent} days: lost in transit?",
                                 actor="deadline check")

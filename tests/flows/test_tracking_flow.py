@@ -285,3 +285,19 @@ async def test_a_parcel_delivered_before_the_return_was_asked_is_not_the_goods_c
     kinds = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
     assert kinds[f"track_read:{number}"].status == "open"  # still followed: the real return may yet show
     assert "inspection" not in kinds
+
+
+async def test_no_carrier_api_configured_is_no_lost_parcel(world: World, db: Any) -> None:
+    """Review of issue 19: a store with no carrier API set (the default) still follows the parcels;
+    ten days later nothing was read because nothing could be: that is no "lost in transit"."""
+    clock = Clock()
+    clock.advance(days=60)
+    r = await world.ask_return("#1005", "changed_mind", language="en")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
+    case = await _case(db, world, "#1005")
+    assert "1234567890" in case.data["parcels"]
+    for _ in range(3):
+        clock.advance(days=5)
+        await sweep_deadlines(scope="deadlines")
+    reasons = [r.reason_code for r in await records.reviews_for_case(db, case.id)]
+    assert "parcel_lost" not in reasons
