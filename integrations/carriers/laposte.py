@@ -57,9 +57,9 @@ class LaPosteClient:
             if at.tzinfo is None:
                 raise malformed(NAME, f"event date without offset {raw['date']!r}")
             code, label = str(raw["code"]), str(raw.get("label") or "")
-            status = laposte_status(code, label)
+            mapped = laposte_status(code, label)
             events.append(ParcelEvent(carrier=NAME, tracking_number=str(shipment.get("idShip") or number), code=code,
-                                      status=status, happened_at=at, description=label,
+                                      status=mapped, happened_at=at, description=label,
                                       country=(shipment.get("contextData") or {}).get("arrivalCountry")
-                                      if status.value == "delivered" else None))
+                                      if mapped.value == "delivered" else None))
         return Tracking(carrier=NAME, tracking_number=number, events=events)

@@ -301,3 +301,28 @@ async def test_no_carrier_api_configured_is_no_lost_parcel(world: World, db: Any
         await sweep_deadlines(scope="deadlines")
     reasons = [r.reason_code for r in await records.reviews_for_case(db, case.id)]
     assert "parcel_lost" not in reasons
+
+
+async def test_a_carrier_that_refuses_or_rate_limits_is_read_again_at_a_date_not_at_every_check(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (promise 3): DHL answers 429 (its quota): the next read is a date in the
+    ledger, after the carrier's Retry-After, not the next deadline check (which would spend the
+    day's 250 calls on one parcel)."""
+    clock = Clock()
+    clock.advance(days=60)
+    r = await world.ask_return("#1005", "changed_mind", language="en")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
+    case = await _case(db, world, "#1005")
+    async with httpx.AsyncClient() as http:
+        await http.post(fake.root_url + "/_control/faults", json={"carrier": "dhl", "kind": "rate_limited",
+                                                                   "count": 50})
+    await sweep_deadlines(scope="deadlines")
+    read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["track_read:1234567890"]
+    assert read.status == "open" and read.act_at >= utcnow() + timedelta(minutes=59)
+    async with httpx.AsyncClient() as http:
+        before = len([c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == "dhl"])
+    clock.advance(minutes=15)
+    await sweep_deadlines(scope="deadlines")
+    async with httpx.AsyncClient() as http:
+        after = len([c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == "dhl"])
+    assert after == before  # the next check does not ask again
