@@ -326,3 +326,33 @@ async def test_a_carrier_that_refuses_or_rate_limits_is_read_again_at_a_date_not
     async with httpx.AsyncClient() as http:
         after = len([c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == "dhl"])
     assert after == before  # the next check does not ask again
+
+
+async def test_the_return_parcels_late_arrival_never_moves_the_legal_refund_date(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (L221-24): the store may withhold the refund until the goods are back OR
+    the customer proves dispatch, whichever is FIRST. The customer gave the tracking number (proof
+    of dispatch) the day after the withdrawal; the carrier delivers the parcel 20 days later: the
+    legal refund date stays the one the proof of dispatch gave."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1", address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    clock = Clock()
+    clock.advance(days=1)
+    number = "6A12345678901"
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "Colissimo"})
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "in_transit"
+    case = await _case(db, world, "#1012")
+    legal_before = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["legal_refund"].due_at
+    clock.advance(days=20)  # a slow cross-border return line; the check was not run meanwhile
+    arrived = (utcnow() - timedelta(hours=3)).replace(microsecond=0)
+    await seed(fake, "laposte", number, [{"code": "PC1", "at": (utcnow() - timedelta(days=19)).isoformat()},
+                                         {"code": "DI1", "at": arrived.isoformat()}])
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert datetime.fromisoformat(case.data["received_at"]) == arrived
+    legal = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["legal_refund"]
+    assert legal.due_at <= legal_before, (legal.due_at, legal_before, legal.note)
