@@ -36,6 +36,8 @@ class LaPosteClient:
             headers={"X-Okapi-Key": self.settings.api_key.get_secret_value(), "Accept": "application/json"},
             params={"lang": self.settings.lang},
         )
+        if isinstance(data, list) and len(data) == 1:  # the published OpenAPI describes the 200 as an array
+            data = data[0]  # (one item per idShip asked, 1 to 10); the gateway answers one id as an object
         if not isinstance(data, dict):
             raise malformed(NAME, "not an object")
         if status in (400, 404):
