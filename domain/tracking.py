@@ -12,6 +12,7 @@ Nothing here talks to the outside world; the clock is passed in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -80,9 +81,38 @@ AFTERSHIP_SUBTAGS: dict[str, TrackingStatus] = {
 }
 
 
-def laposte_status(code: str) -> TrackingStatus:
+# L221-18: the withdrawal period runs from the day the consumer (or a third party they designate)
+# takes physical possession of the goods. A parcel left at a pickup point, a locker or the post
+# office counter, waiting to be collected, is not in their hands yet: whatever code a carrier puts
+# on such an event, it is not the delivery (D1). "Picked up by the customer" / "retiré" is.
+_AWAITING_COLLECTION = re.compile(
+    r"(?:ready|available|awaiting|waiting|held|deposited|placed|left)\b.{0,40}"
+    r"(?:pick[- ]?up|collection|collect\b|locker|packstation|parcel ?shop|post ?office|counter|service point)"
+    r"|\b(?:delivered|dropped) (?:to|at|in|into) (?:the |a )?(?:pick[- ]?up|locker|packstation|parcel ?shop|"
+    r"post ?office|service point|access point|relay)"
+    r"|disponible|en attente de retrait|(?:à|a) retirer|attend(?:re)? d'(?:ê|e)tre retir"
+    r"|d(?:é|e)pos(?:é|e) en (?:point|relais|consigne)|consigne|point relais|bureau de poste"
+    r"|zur abholung|abholbereit|abholstation|in die packstation|in der packstation|eingeliefert",
+    re.IGNORECASE,
+)
+_COLLECTED = re.compile(r"picked up by|collected by|has been collected|retir(?:é|e) par|abgeholt|remis (?:au|en main)",
+                        re.IGNORECASE)
+
+
+def awaiting_collection(description: str) -> bool:
+    """The carrier's words say the parcel waits at a pickup point, locker or counter (not collected)."""
+    return bool(_AWAITING_COLLECTION.search(description or "")) and not _COLLECTED.search(description or "")
+
+
+def _not_yet_delivered(status: TrackingStatus, description: str) -> TrackingStatus:
+    if status == TrackingStatus.DELIVERED and awaiting_collection(description):
+        return TrackingStatus.OUT_FOR_DELIVERY
+    return status
+
+
+def laposte_status(code: str, label: str = "") -> TrackingStatus:
     """A La Poste event code; a code not in the list is an exception (a human looks at it)."""
-    return LAPOSTE_CODES.get(code.strip().upper(), TrackingStatus.EXCEPTION)
+    return _not_yet_delivered(LAPOSTE_CODES.get(code.strip().upper(), TrackingStatus.EXCEPTION), label)
 
 
 # DHL's statusCode has no "returned": a failure whose description says the parcel goes back is one
@@ -94,16 +124,16 @@ def dhl_status(code: str, description: str = "") -> TrackingStatus:
     status = DHL_CODES.get(code.strip().lower(), TrackingStatus.EXCEPTION)
     if status == TrackingStatus.EXCEPTION and any(w in description.lower() for w in _RETURN_WORDS):
         return TrackingStatus.RETURNED_TO_SENDER
-    return status
+    return _not_yet_delivered(status, description)
 
 
-def aftership_status(tag: str, subtag: str | None = None) -> TrackingStatus | None:
+def aftership_status(tag: str, subtag: str | None = None, message: str = "") -> TrackingStatus | None:
     """AfterShip's tag and subtag; None for `Pending` (no event yet)."""
     if subtag and subtag in AFTERSHIP_SUBTAGS:
         return AFTERSHIP_SUBTAGS[subtag]
     if tag == "Pending":
         return None
-    return AFTERSHIP_TAGS.get(tag, TrackingStatus.EXCEPTION)
+    return _not_yet_delivered(AFTERSHIP_TAGS.get(tag, TrackingStatus.EXCEPTION), message)
 
 
 class ParcelEvent(BaseModel):

@@ -910,10 +910,15 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
     Returns the day the customer is told: the earlier of the two."""
     policy, case = step.policy, step.case
     tz = policy.store.timezone
+    dispatch_proof_at = released_at if basis == "dispatch_proof" else None
+    if basis == "goods_back" and (case.data.get("tracking") or {}).get("at"):
+        # L221-24: goods back OR proof of dispatch, whichever first: the parcel's arrival (the carrier's
+        # or the supplier's word) never moves the legal date past the customer's proof of dispatch
+        dispatch_proof_at = datetime.fromisoformat(case.data["tracking"]["at"])
     legal = legal_refund_deadline(
         withdrawal_at(case), tz=tz, margin=LEGAL_REFUND_MARGIN, country=step.country,
         store_country=policy.store.country, trader_collects=basis == "nothing_comes_back",
-        dispatch_proof_at=released_at if basis == "dispatch_proof" else None,
+        dispatch_proof_at=dispatch_proof_at,
         goods_back_at=released_at if basis == "goods_back" else None)
     await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,

@@ -20,12 +20,13 @@ brings the next read forward.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.cases import CaseKind, ReturnState, is_terminal
 from domain.deadlines import DeadlineStatus
 from domain.tracking import ParcelEvent, TrackingStatus, current_status, delivered_event, first_scan, is_lost, next_poll
+from integrations.carriers.base import CarrierError
 from integrations.carriers.settings import TrackingSettings
 from ledger import cases, deadlines, records
 from ledger import tracking as kept
@@ -33,6 +34,9 @@ from ledger.models import Case, Deadline, utcnow
 from ledger.tracking import READ_KIND, read_kind
 from tasks import runtime
 from tasks.tracking import ParcelReading, read_carrier_tracking
+
+READ_AGAIN_AFTER_ERROR = timedelta(hours=1)  # a 429 / 5xx the task's own retries did not get past
+READ_AGAIN_AFTER_REFUSAL = timedelta(hours=12)  # a refused key, an answer off the contract: the operator's
 
 
 async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, role: str, company: str | None = None,
@@ -83,9 +87,21 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
     number = deadline.kind.split(":", 1)[1]
     info = (case.data.get("parcels") or {}).get(number) or {}
     role = info.get("role", "outbound")
-    reading: ParcelReading = await read_carrier_tracking(case.store_id, number, info.get("company"), case.id,
-                                                         case.order_name)
+    try:
+        reading: ParcelReading = await read_carrier_tracking(case.store_id, number, info.get("company"), case.id,
+                                                             case.order_name)
+    except CarrierError as exc:  # quota, key refused, down: the next read is a date in the ledger, not the
+        # next check (every 15 min, 5 calls each, against DHL's 250 a day), and not before the carrier says
+        floor = READ_AGAIN_AFTER_ERROR if exc.retryable else READ_AGAIN_AFTER_REFUSAL
+        retry_at = now + max(floor, timedelta(seconds=exc.retry_after or 0))
+        await deadlines.set_deadline(db, case_id=case.id, kind=deadline.kind, due_at=retry_at, act_at=retry_at,
+                                     action="read the parcel's tracking at the carrier (issue 19)",
+                                     note=f"the carrier did not answer: {exc}"[:500])
+        return "rescheduled", False
     events = reading.events
+    if role == "return":  # a return parcel's story starts with the return: an earlier delivery (the order's
+        # own parcel, or any parcel already delivered, given as "the return's number") is not goods coming back
+        events = [e for e in events if e.happened_at >= case.opened_at]
     delivered = delivered_event(events)
     status = current_status(events)
     if role == "return":
@@ -140,7 +156,10 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             return "met", advanced is not None
     since = datetime.fromisoformat(info["since"]) if info.get("since") else case.opened_at
     silent = TrackingSettings().lost_after_days
-    if is_lost(events, since=since, now=now, silent_days=silent) and not info.get("lost_flagged"):
+    # "No scan for N days" is only said of a parcel some carrier was asked about: with no carrier API
+    # configured for it (reading.carrier None) the silence is ours, not the carrier's.
+    if reading.carrier is not None and is_lost(events, since=since, now=now, silent_days=silent) \
+            and not info.get("lost_flagged"):
         await cases.update_case(db, case.id, data={"parcels": {number: {**info, "lost_flagged": now.isoformat()}}},
                                 summary=f"parcel {number}: no carrier scan for {silent} days: lost in transit?",
                                 actor="deadline check")

@@ -60,7 +60,8 @@ def events_of(tracking: Any) -> list[ParcelEvent]:
     for cp in checkpoints:
         if not isinstance(cp, dict) or not cp.get("checkpoint_time") or not cp.get("tag"):
             raise malformed(NAME, "a checkpoint without checkpoint_time or tag")
-        status = aftership_status(str(cp["tag"]), cp.get("subtag"))
+        status = aftership_status(str(cp["tag"]), cp.get("subtag"),
+                                  str(cp.get("message") or cp.get("subtag_message") or ""))
         if status is None:
             continue
         try:

@@ -36,6 +36,8 @@ class LaPosteClient:
             headers={"X-Okapi-Key": self.settings.api_key.get_secret_value(), "Accept": "application/json"},
             params={"lang": self.settings.lang},
         )
+        if isinstance(data, list) and len(data) == 1:  # the published OpenAPI describes the 200 as an array
+            data = data[0]  # (one item per idShip asked, 1 to 10); the gateway answers one id as an object
         if not isinstance(data, dict):
             raise malformed(NAME, "not an object")
         if status in (400, 404):
@@ -56,10 +58,10 @@ class LaPosteClient:
                 raise malformed(NAME, f"event date {raw['date']!r}") from exc
             if at.tzinfo is None:
                 raise malformed(NAME, f"event date without offset {raw['date']!r}")
-            code = str(raw["code"])
+            code, label = str(raw["code"]), str(raw.get("label") or "")
+            mapped = laposte_status(code, label)
             events.append(ParcelEvent(carrier=NAME, tracking_number=str(shipment.get("idShip") or number), code=code,
-                                      status=laposte_status(code), happened_at=at,
-                                      description=str(raw.get("label") or ""),
+                                      status=mapped, happened_at=at, description=label,
                                       country=(shipment.get("contextData") or {}).get("arrivalCountry")
-                                      if laposte_status(code).value == "delivered" else None))
+                                      if mapped.value == "delivered" else None))
         return Tracking(carrier=NAME, tracking_number=number, events=events)

@@ -142,6 +142,8 @@ async def test_the_return_parcel_delivered_to_the_supplier_starts_the_inspection
     case = await _case(db, world, "#1012")
     assert case.data["parcels"][number]["role"] == "return"
 
+    clock = Clock()
+    clock.advance(days=3)  # the parcel is posted after the return was asked, and arrives later still
     posted = utcnow() - timedelta(days=2)
     arrived = (utcnow() - timedelta(hours=3)).replace(microsecond=0)
     await seed(fake, "laposte", number, [{"code": "DR1", "at": (posted - timedelta(hours=2)).isoformat()},
@@ -257,3 +259,100 @@ async def test_a_number_la_poste_does_not_know_goes_to_the_aggregator_once(world
     assert [c["carrier"] for c in calls if c["method"] == "POST" and c["path"].endswith("/trackings")] \
         == ["aftership"]  # created once
     assert [c["status"] for c in calls if c["carrier"] == "laposte"] == [404, 404]  # asked first, each time
+
+
+async def test_a_parcel_delivered_before_the_return_was_asked_is_not_the_goods_coming_back(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (attacker): the customer gives, as the return's tracking number, a parcel
+    the carrier delivered before the return existed (the order's own parcel, delivered to them).
+    Its DELIVERED event must not become `received_at` (goods back, inspection, full refund)."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1", address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    number = "6A10000000042"  # the order's outbound parcel: delivered to the customer a week ago
+    week_ago = (utcnow() - timedelta(days=7)).replace(microsecond=0)
+    await seed(fake, "laposte", number, [{"code": "PC1", "at": (week_ago - timedelta(days=2)).isoformat()},
+                                         {"code": "DI1", "at": week_ago.isoformat()}])
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "Colissimo"})
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "in_transit"
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert case.state == "in_transit" and not case.data.get("received_at")
+    assert "first_scan_at" not in case.data["parcels"][number]
+    kinds = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}
+    assert kinds[f"track_read:{number}"].status == "open"  # still followed: the real return may yet show
+    assert "inspection" not in kinds
+
+
+async def test_no_carrier_api_configured_is_no_lost_parcel(world: World, db: Any) -> None:
+    """Review of issue 19: a store with no carrier API set (the default) still follows the parcels;
+    ten days later nothing was read because nothing could be: that is no "lost in transit"."""
+    clock = Clock()
+    clock.advance(days=60)
+    r = await world.ask_return("#1005", "changed_mind", language="en")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
+    case = await _case(db, world, "#1005")
+    assert "1234567890" in case.data["parcels"]
+    for _ in range(3):
+        clock.advance(days=5)
+        await sweep_deadlines(scope="deadlines")
+    reasons = [r.reason_code for r in await records.reviews_for_case(db, case.id)]
+    assert "parcel_lost" not in reasons
+
+
+async def test_a_carrier_that_refuses_or_rate_limits_is_read_again_at_a_date_not_at_every_check(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (promise 3): DHL answers 429 (its quota): the next read is a date in the
+    ledger, after the carrier's Retry-After, not the next deadline check (which would spend the
+    day's 250 calls on one parcel)."""
+    clock = Clock()
+    clock.advance(days=60)
+    r = await world.ask_return("#1005", "changed_mind", language="en")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
+    case = await _case(db, world, "#1005")
+    async with httpx.AsyncClient() as http:
+        await http.post(fake.root_url + "/_control/faults", json={"carrier": "dhl", "kind": "rate_limited",
+                                                                   "count": 50})
+    await sweep_deadlines(scope="deadlines")
+    read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["track_read:1234567890"]
+    assert read.status == "open" and read.act_at >= utcnow() + timedelta(minutes=59)
+    async with httpx.AsyncClient() as http:
+        before = len([c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == "dhl"])
+    clock.advance(minutes=15)
+    await sweep_deadlines(scope="deadlines")
+    async with httpx.AsyncClient() as http:
+        after = len([c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == "dhl"])
+    assert after == before  # the next check does not ask again
+
+
+async def test_the_return_parcels_late_arrival_never_moves_the_legal_refund_date(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (L221-24): the store may withhold the refund until the goods are back OR
+    the customer proves dispatch, whichever is FIRST. The customer gave the tracking number (proof
+    of dispatch) the day after the withdrawal; the carrier delivers the parcel 20 days later: the
+    legal refund date stays the one the proof of dispatch gave."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1", address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    clock = Clock()
+    clock.advance(days=1)
+    number = "6A12345678901"
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "Colissimo"})
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "in_transit"
+    case = await _case(db, world, "#1012")
+    legal_before = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["legal_refund"].due_at
+    clock.advance(days=20)  # a slow cross-border return line; the check was not run meanwhile
+    arrived = (utcnow() - timedelta(hours=3)).replace(microsecond=0)
+    await seed(fake, "laposte", number, [{"code": "PC1", "at": (utcnow() - timedelta(days=19)).isoformat()},
+                                         {"code": "DI1", "at": arrived.isoformat()}])
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert datetime.fromisoformat(case.data["received_at"]) == arrived
+    legal = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["legal_refund"]
+    assert legal.due_at <= legal_before, (legal.due_at, legal_before, legal.note)

@@ -120,3 +120,37 @@ def test_polling_follows_the_state() -> None:
 ])
 def test_which_carrier_serves_a_number(company: str | None, number: str, carrier: str) -> None:
     assert carrier_for(company, number) == carrier
+
+
+# -- review of issue 19: L221-18, a parcel waiting at a pickup point is not delivered ------------------
+
+@pytest.mark.parametrize("words", [
+    "The shipment is ready for pick-up at the PACKSTATION",  # DHL Paket
+    "The shipment has been delivered to the parcel locker and is awaiting collection",
+    "Delivered to a DHL ServicePoint: available for pickup",
+    "Die Sendung liegt in der PACKSTATION 105 zur Abholung bereit",
+    "Votre colis est disponible dans votre point de retrait",  # Colissimo / Chronopost Pickup
+    "Votre colis est en attente de retrait au bureau de poste",
+    "Colis déposé en consigne Pickup Station",
+])
+def test_a_delivered_code_on_a_parcel_waiting_to_be_collected_is_not_the_delivery(words: str) -> None:
+    """L221-18: the 14 days run from the consumer's taking physical possession. Whatever code the
+    carrier puts on "waiting at a pickup point / locker / counter", it must not start them."""
+    assert dhl_status("delivered", words) == S.OUT_FOR_DELIVERY
+    assert laposte_status("DI1", words) == S.OUT_FOR_DELIVERY
+    assert aftership_status("Delivered", "Delivered_001", words) == S.OUT_FOR_DELIVERY
+    at = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
+    parked = ParcelEvent(carrier="dhl", tracking_number="1", code="delivered", status=dhl_status("delivered", words),
+                         happened_at=at)
+    assert delivered_event([parked]) is None
+
+
+@pytest.mark.parametrize("words", [
+    "Delivered", "The shipment has been delivered", "Package picked up by the customer",
+    "Votre colis a été livré", "Votre colis a été retiré par le destinataire au bureau de poste",
+    "Die Sendung wurde aus der PACKSTATION abgeholt", "Delivered to the sender's neighbour",
+])
+def test_a_parcel_in_the_consumers_hands_stays_delivered(words: str) -> None:
+    assert dhl_status("delivered", words) == S.DELIVERED
+    assert laposte_status("DI1", words) == S.DELIVERED
+    assert aftership_status("Delivered", "Delivered_002", words) == S.DELIVERED
