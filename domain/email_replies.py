@@ -250,12 +250,30 @@ _NEGATION = re.compile(r"\b(?:not|never|no longer|ne|pas|jamais)\b|n't|\bn'", re
 _SAYS_NOT_YET = re.compile(r"^(?:\\bnot |\\bpas encore )")  # patterns built on "not yet shipped": no check
 
 
+_NOT_YET_PART = re.compile(r"^.*?(?:shipped|sent|exp[ée]di[ée]*e?|envoy[ée]*e?)", re.IGNORECASE)
+
+
+def _asked(text: str, end: int) -> bool:
+    """The sentence the match ends goes on to a question mark: "Has it been cancelled?"."""
+    stop = re.search(r"[.!?\n]", text[end:])
+    return stop is not None and stop.group(0) == "?"
+
+
 def _affirmed(patterns: list[str], text: str) -> str | None:
-    """The first match not negated: "has not been cancelled" is no acceptance."""
+    """The first match not negated and not asked: "has not been cancelled", "has it been
+    cancelled?" are no acceptance. A "not yet shipped ... cancel" pattern starts with its own
+    negation: what follows "shipped" must not be negated ("not shipped and not cancelled")."""
     for pattern in patterns:
         for m in re.finditer(pattern, text, re.IGNORECASE):
+            if _asked(text, m.end()):
+                continue
+            if _SAYS_NOT_YET.match(pattern):
+                rest = _NOT_YET_PART.sub("", m.group(0), count=1)
+                if not _NEGATION.search(rest):
+                    return m.group(0)
+                continue
             around = text[max(0, m.start() - 15):m.end()]
-            if _SAYS_NOT_YET.match(pattern) or not _NEGATION.search(around):
+            if not _NEGATION.search(around):
                 return m.group(0)
     return None
 
@@ -268,10 +286,22 @@ def _any(patterns: list[str], text: str) -> str | None:
     return None
 
 
+def _stated(patterns: list[str], text: str) -> str | None:
+    """The first match that is not asked ("is it already shipped?" says nothing)."""
+    for pattern in patterns:
+        for m in re.finditer(pattern, text, re.IGNORECASE):
+            if not _asked(text, m.end()):
+                return m.group(0)
+    return None
+
+
 _NEG_EN = r"(?:not|n't|never|unable to|impossible to)"
 _CANCEL_OK = [
     r"\b(?:order|it|this|we)\b[^.\n]{0,40}\b(?:has|have|is|was|been)\s+(?:been\s+)?(?:successfully\s+)?cancel+ed\b",
-    r"\bwe (?:have |had )?(?:already )?(?:cancel+(?:ed)?|stopped|blocked|intercepted)\b(?! (?:it )?(?:if|when|once))",
+    # past tense only: "we cancel only unshipped orders", "we stopped accepting cancellations" say nothing
+    r"\bwe (?:have |had )?(?:already cancel+(?:ed)?|(?:already )?(?:cancel+ed|stopped|blocked|intercepted))\b"
+    r"(?! (?:it )?(?:if|when|once))"
+    r"(?!\s+\w+ing\b)",
     r"\b(?:cancel+ation|cancel)\s+(?:is\s+|was\s+|has been\s+)?(?:done|ok|okay|confirmed|successful|complete[d]?)\b",
     r"\bblocked before (?:shipping|shipment|dispatch)\b",
     r"\bnot (?:been )?(?:yet )?(?:shipped|sent)(?: yet)?[^.\n]{0,40}cancel",
@@ -348,6 +378,33 @@ def tracking_numbers(text: str) -> list[tuple[str, str]]:
     return list(found.items())
 
 
+# A number in a carrier's format is not always a tracking number: a French phone number has ten
+# digits like a DHL waybill, an order number eight like Mondial Relay's; and a parcel not sent yet
+# has no tracking. Any of these: the operator reads it (R3 starts from a real proof of shipment).
+_PHONE_SHAPED = re.compile(r"^(?:0[1-9][0-9]{8}|33[1-9][0-9]{8})$")
+_PHONE_WORDS = re.compile(r"(?:phone|t[ée]l(?:[ée]phone)?|mobile|portable|appel|call|joindre)\W", re.IGNORECASE)
+_ORDER_WORDS = re.compile(r"(?:order|commande|cde|n[°o]\s*de\s*commande|#)\W{0,4}(?:n[°o]\W{0,3})?$", re.IGNORECASE)
+_NOT_SENT_YET = re.compile(
+    r"\bnot\b[^.\n]{0,25}\b(?:sent|shipped|posted|dropped|yet)\b|n't\b[^.\n]{0,25}\b(?:sent|shipped|posted|yet)\b|"
+    r"\bpas encore\b|\bn'ai pas\b|\bne l'ai pas\b|\bwill (?:send|ship|post|drop|return)\b|"
+    r"\bgoing to (?:send|ship|post)|"
+    r"\btomorrow\b|\bdemain\b|\b(?:vais|allons|va) (?:l'|le |les )?(?:r?envoyer|d[ée]poser|exp[ée]dier)|"
+    r"\b(?:r?enverrai|d[ée]poserai|exp[ée]dierai)\b|\br[ée]tract|\bwithdraw", re.IGNORECASE)
+
+
+def _tracking_doubt(text: str, number: str) -> str | None:
+    """Why the one carrier-shaped number may not be a return tracking number, or None."""
+    if _NOT_SENT_YET.search(text):
+        return "the parcel may not be sent yet"
+    at = text.upper().find(number)
+    before = text[max(0, at - 25):at] if at >= 0 else ""
+    if _PHONE_SHAPED.match(number) or _PHONE_WORDS.search(before):
+        return "it may be a phone number"
+    if _ORDER_WORDS.search(before):
+        return "it may be an order number"
+    return None
+
+
 def _address(text: str) -> str | None:
     lines = text.splitlines()
     for i, line in enumerate(lines):
@@ -377,7 +434,7 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
     question, or nothing recognised is UNCLEAR, for the operator."""
     body = text.strip()
     if step == Step.SUPPLIER_CANCELLATION:
-        yes, no = _affirmed(_CANCEL_OK, body), _any(_CANCEL_NO, body)
+        yes, no = _affirmed(_CANCEL_OK, body), _stated(_CANCEL_NO, body)
         numbers = tracking_numbers(body)
         if no and not yes:
             tracking = numbers[0][0] if len(numbers) == 1 else None
@@ -403,6 +460,10 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
                             rma=rma_text)
     if step == Step.CUSTOMER_RETURN:
         numbers = tracking_numbers(body)
+        doubt = _tracking_doubt(body, numbers[0][0]) if len(numbers) == 1 else None
+        if doubt:
+            return ReplyReading(Reading.TRACKING, 0.5, f"{numbers[0][1]} format, but {doubt}",
+                                tracking_number=numbers[0][0])
         if len(numbers) == 1 and _TRACKING_WORDS.search(body) and not _QUESTION_ONLY.search(body):
             return ReplyReading(Reading.TRACKING, 0.9, f"{numbers[0][1]} format", tracking_number=numbers[0][0])
         if len(numbers) == 1:

@@ -1,0 +1,57 @@
+"""Issue 18 review: replies that must NOT be acted on by themselves. A misread acceptance refunds
+an order the supplier still ships; a misread tracking number records a return as sent (R3) and
+follows a phone number at a carrier. Each of these goes to the operator, never acted on."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.email_replies import Reading, Step, read_reply
+
+NOT_AN_ACCEPTANCE = [
+    "We cancel only orders not yet shipped. Please confirm the order number.",
+    "Can we cancel? Let me ask the warehouse.",
+    "We stopped accepting cancellations after 24 hours.",
+    "We cancel it tomorrow if still possible.",
+    "Has the order been cancelled? We have no record.",
+    "Nous avons annulé ? Non, nous vérifions.",
+    "The order has not been shipped and has not been cancelled either.",
+    "Elle n'a pas encore été expédiée, mais nous ne l'annulons pas.",
+]
+
+
+@pytest.mark.parametrize("text", NOT_AN_ACCEPTANCE)
+def test_a_question_a_condition_or_a_negation_is_no_acceptance(text: str) -> None:
+    reading = read_reply(Step.SUPPLIER_CANCELLATION, text)
+    assert not (reading.reading == Reading.CANCEL_ACCEPTED and reading.confident), reading
+
+
+NOT_A_SENT_PARCEL = [
+    "Je n'ai pas encore envoyé le colis, appelez-moi au 0612345678.",
+    "I have not sent the parcel yet. My phone: 0612345678",
+    "I haven't shipped it yet, order 10012345",
+    "Je me rétracte de la commande 12345678, je renverrai le colis",
+    "I will send the parcel tomorrow, my phone is 0798765432",
+    "Colis pas encore déposé, ma commande n° 87654321",
+]
+
+
+@pytest.mark.parametrize("text", NOT_A_SENT_PARCEL)
+def test_a_phone_an_order_number_or_a_parcel_not_yet_sent_is_no_tracking(text: str) -> None:
+    reading = read_reply(Step.CUSTOMER_RETURN, text)
+    assert not reading.confident, reading
+
+
+STILL_READ = [
+    (Step.SUPPLIER_CANCELLATION, "Hello, we cancelled it this morning.", Reading.CANCEL_ACCEPTED),
+    (Step.SUPPLIER_CANCELLATION, "Not shipped yet, so we cancel it for you.", Reading.CANCEL_ACCEPTED),
+    (Step.SUPPLIER_CANCELLATION, "We blocked it before shipping. Anything else?", Reading.CANCEL_ACCEPTED),
+    (Step.CUSTOMER_RETURN, "Hi, I sent it back today, tracking number 1Z999AA10123456784.", Reading.TRACKING),
+    (Step.CUSTOMER_RETURN, "Here is the DHL waybill 1234567890", Reading.TRACKING),
+]
+
+
+@pytest.mark.parametrize(("step", "text", "expected"), STILL_READ)
+def test_clear_answers_are_still_read(step: Step, text: str, expected: Reading) -> None:
+    reading = read_reply(step, text)
+    assert reading.reading == expected and reading.confident, reading
