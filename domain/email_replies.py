@@ -424,9 +424,22 @@ def _address(text: str) -> str | None:
                 break
             block.append(nxt.strip())
         address = ", ".join(b for b in block if b)
-        if address and _POSTCODE.search(address):
+        if address and _plausible_address(address) and not _NEGATION.search(line[max(0, m.start() - 15):m.start(1)]):
             return address[:500]
     return None
+
+
+# An address the customer will be told to post the parcel to: no question, no promise of one later,
+# and a postcode that is not the order number.
+_NOT_AN_ADDRESS = re.compile(r"\?|\b(?:will|tomorrow|later|soon|need|first|demain|plus tard|bient[ôo]t|besoin|"
+                             r"d'abord|donnerons|donne)\b", re.IGNORECASE)
+
+
+def _plausible_address(address: str) -> bool:
+    if _NOT_AN_ADDRESS.search(address):
+        return False
+    return any(not _ORDER_WORDS.search(address[max(0, p.start() - 25):p.start()])
+               for p in _POSTCODE.finditer(address))
 
 
 def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:

@@ -55,3 +55,26 @@ STILL_READ = [
 def test_clear_answers_are_still_read(step: Step, text: str, expected: Reading) -> None:
     reading = read_reply(step, text)
     assert reading.reading == expected and reading.confident, reading
+
+
+NOT_A_RETURN_ADDRESS = [
+    "Please send it back to our warehouse, we will tell you the address tomorrow. Order 100234",
+    "What address should the customer use? Order 100234",
+    "Do not send it back to us, we refund 5 USD. Order 100234",
+    "Can you confirm the address? 12 rue de Paris 75001",
+    "Please don't send it back to: 12 rue de Paris 75001 Paris, that is our old address",
+    "Adresse : on vous la donne demain, commande 100234",
+]
+
+
+@pytest.mark.parametrize("text", NOT_A_RETURN_ADDRESS)
+def test_a_promise_a_question_a_negation_or_an_order_number_is_no_return_address(text: str) -> None:
+    """A return address read wrongly goes to the customer in the return instructions (R2/R6)."""
+    reading = read_reply(Step.SUPPLIER_RETURN, text)
+    assert not (reading.reading == Reading.RETURN_ACCEPTED and reading.confident), reading
+
+
+def test_a_plain_return_address_is_still_read() -> None:
+    reading = read_reply(Step.SUPPLIER_RETURN, "Please send back to: Shenzhen Co, 12 Road, 518000 China")
+    assert reading.reading == Reading.RETURN_ACCEPTED and reading.confident
+    assert reading.address == "Shenzhen Co, 12 Road, 518000 China"
