@@ -30,7 +30,7 @@ ALLOWED_ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "i
                                       "application/pdf"})
 _MAGIC: dict[str, tuple[bytes, ...]] = {
     "image/jpeg": (b"\xff\xd8\xff",), "image/png": (b"\x89PNG\r\n\x1a\n",), "image/gif": (b"GIF87a", b"GIF89a"),
-    "image/webp": (b"RIFF",), "application/pdf": (b"%PDF-",), "image/heic": (b"",),
+    "application/pdf": (b"%PDF-",),  # WebP and HEIC: _looks_like
 }
 
 
@@ -133,6 +133,19 @@ def _payload(part: EmailMessage) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+def _looks_like(ctype: str, data: bytes) -> bool:
+    """The content starts like its type: WebP is a RIFF of form WEBP, HEIC an ISO BMFF `ftyp` box
+    of a HEIF brand (any other bytes declared image/heic were kept before)."""
+    if ctype == "image/webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    if ctype == "image/heic":
+        return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+    return any(data.startswith(m) for m in _MAGIC[ctype])
+
+
 def _check_attachment(part: EmailMessage, max_bytes: int) -> Attachment:
     data = _payload(part)
     ctype = part.get_content_type()
@@ -143,7 +156,7 @@ def _check_attachment(part: EmailMessage, max_bytes: int) -> Attachment:
         reason = f"type {ctype} not kept (photos and PDF only)"
     elif len(data) > max_bytes:
         reason = f"{len(data)} bytes, larger than {max_bytes}"
-    elif not any(data.startswith(m) for m in _MAGIC[ctype]):
+    elif not _looks_like(ctype, data):
         reason = f"the content is not a {ctype}"
     return Attachment(name, ctype, len(data), digest, reason is None, reason, data if reason is None else b"")
 

@@ -78,3 +78,22 @@ def test_a_plain_return_address_is_still_read() -> None:
     reading = read_reply(Step.SUPPLIER_RETURN, "Please send back to: Shenzhen Co, 12 Road, 518000 China")
     assert reading.reading == Reading.RETURN_ACCEPTED and reading.confident
     assert reading.address == "Shenzhen Co, 12 Road, 518000 China"
+
+
+def test_a_heic_or_webp_photo_is_kept_only_when_its_content_is_one() -> None:
+    """Any bytes sent as image/heic were written to disk (an empty magic matched everything)."""
+    from email.message import EmailMessage
+
+    from domain.email_replies import parse_email
+
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    webp = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 64
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", "photos"
+    msg.set_content("Voici les photos.")
+    msg.add_attachment(heic, maintype="image", subtype="heic", filename="IMG_1.heic")
+    msg.add_attachment(webp, maintype="image", subtype="webp", filename="photo.webp")
+    msg.add_attachment(b"PK\x03\x04zip", maintype="image", subtype="heic", filename="x.heic")
+    msg.add_attachment(b"RIFF\x24\x00\x00\x00WAVEfmt ", maintype="image", subtype="webp", filename="x.webp")
+    kept = {a.filename: a.kept for a in parse_email(bytes(msg)).attachments}
+    assert kept == {"IMG_1.heic": True, "photo.webp": True, "x.heic": False, "x.webp": False}
