@@ -64,6 +64,7 @@ class ParsedEmail:
     bounce_reason: str | None = None
     attachments: tuple[Attachment, ...] = ()
     date: str | None = None
+    spoofed: str | None = None  # the receiving server's SPF/DKIM/DMARC check failed: why (never acted on)
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -126,6 +127,29 @@ def _dsn_reason(msg: EmailMessage) -> str:
             status = fields.get("status", "?")
             return f"status {status}: {fields.get('diagnostic-code', fields.get('action', 'failed'))}"[:500]
     return "delivery failed"
+
+
+_AUTH_RESULT = re.compile(r"\b(spf|dkim|dmarc|compauth)\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def _failed_authentication(msg: EmailMessage) -> str | None:
+    """Why the From address may not be the sender's, by the receiving server's own check
+    (`Authentication-Results`, RFC 8601: Gmail, Microsoft 365, OVH, rspamd add it), or None.
+    Only a failure is believed: anyone can write a header saying "pass" in the mail they send,
+    nobody gains by adding a "fail" to it. DMARC fail, Microsoft's composite fail, or SPF failing
+    with no DKIM pass (or DKIM failing with no SPF pass) in one header: the From may be forged."""
+    for header in msg.get_all("Authentication-Results") or []:
+        results: dict[str, str] = {}
+        for method, result in _AUTH_RESULT.findall(str(header)):
+            results.setdefault(method.lower(), result.lower())
+        if results.get("dmarc") == "fail" or results.get("compauth") == "fail":
+            return (f"the receiving server says dmarc={results.get('dmarc', '?')} "
+                    f"compauth={results.get('compauth', '?')}")
+        if results.get("spf") in {"fail", "softfail"} and results.get("dkim") != "pass":
+            return f"the receiving server says spf={results['spf']} dkim={results.get('dkim', 'none')}"
+        if results.get("dkim") == "fail" and results.get("spf") != "pass":
+            return f"the receiving server says dkim=fail spf={results.get('spf', 'none')}"
+    return None
 
 
 def _payload(part: EmailMessage) -> bytes:
@@ -197,7 +221,7 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> 
         message_id=mid[0] if mid else None, in_reply_to=in_reply[0] if in_reply else None,
         references=tuple(_ids(str(msg.get("References") or ""))), from_address=sender, subject=subject,
         text=text, reply=reply_part(text), kind=kind, bounce_reason=reason, attachments=tuple(attachments),
-        date=date,
+        date=date, spoofed=_failed_authentication(msg),
     )
 
 

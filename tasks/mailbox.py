@@ -220,7 +220,7 @@ async def find_thread(mail: ParsedEmail, policy: StorePolicy, store: str) -> Thr
 
 def _sender_ok(mail: ParsedEmail, thread: Thread, policy: StorePolicy) -> bool:
     """A reply moves only its own case: from the case's supplier or from its customer."""
-    if thread.case is None:
+    if thread.case is None or mail.spoofed:  # a From the receiving server could not vouch for
         return False
     if thread.party == "supplier":
         if thread.supplier_id is None or _supplier_by_address(policy, mail.from_address) != thread.supplier_id:
@@ -317,6 +317,7 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
     derived = derived_event(event.id, mail, thread, reading) if (sender_ok and reading.confident) else None
     if derived is None:
         why = reading.why if sender_ok else (
+            f"the sender {mail.from_address} may be forged: {mail.spoofed}" if thread.case and mail.spoofed else
             f"the sender {mail.from_address} is not this case's {thread.party}" if thread.case else thread.how)
         await records.open_review(
             db, case_id=case_id if sender_ok else None, reason_code=f"{REVIEW_REPLY}:{event.id}",
