@@ -523,6 +523,24 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
     return ReplyReading(Reading.UNCLEAR, 0.0, "no question was pending")
 
 
+# L221-21 Code de la consommation: the consumer may withdraw by any unambiguous statement, an email
+# included. Not read as a request here (what was withdrawn, and when, is the operator's to say), but
+# never left as an "unclear" reply among others: the operator's item says it may be one.
+_WITHDRAWAL = re.compile(
+    r"\br[ée]tract(?:e|er|ion|ation|ons)?\b|\bdroit de r[ée]tractation\b|"
+    r"\b(?:annuler|annule|annulez|rembourser|renvoyer|retourner) (?:ma |la |cette |notre )?(?:commande|achat|article)|"
+    r"\bje (?:ne )?(?:veux|souhaite|voudrais) (?:plus|pas) (?:de )?(?:cette |la |ma )?commande|"
+    r"\bwithdr[ae]w(?:al|ing)?\b|\bright (?:of|to) withdraw|"
+    r"\bcancel (?:my|the|this) (?:order|purchase)|\b(?:return|send back) (?:my|the|this) (?:order|item|purchase)|"
+    r"\b(?:i|we) (?:no longer|don't|do not) want (?:the|this|my) (?:order|item)", re.IGNORECASE)
+
+
+def withdrawal_statement(text: str) -> str | None:
+    """The words of a possible withdrawal (L221-21) in a customer's mail, or None."""
+    m = _WITHDRAWAL.search(text)
+    return m.group(0) if m else None
+
+
 _CASE_REFERENCE = re.compile(r"\bAS-([0-9A-F]{10})\b", re.IGNORECASE)
 
 

@@ -36,6 +36,7 @@ from domain.email_replies import (
     order_numbers,
     parse_email,
     read_reply,
+    withdrawal_statement,
 )
 from domain.inbound import (
     EVENT_NAMES,
@@ -315,13 +316,17 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
                                     "thread": thread.how, "attachments": files, "reading": reading.reading,
                                     "why": reading.why})
     derived = derived_event(event.id, mail, thread, reading) if (sender_ok and reading.confident) else None
+    withdrawal = withdrawal_statement(mail.reply) if thread.party != "supplier" else None
     if derived is None:
         why = reading.why if sender_ok else (
             f"the sender {mail.from_address} may be forged: {mail.spoofed}" if thread.case and mail.spoofed else
             f"the sender {mail.from_address} is not this case's {thread.party}" if thread.case else thread.how)
         await records.open_review(
             db, case_id=case_id if sender_ok else None, reason_code=f"{REVIEW_REPLY}:{event.id}",
-            detail=(f"email from {mail.from_address}, subject {mail.subject!r} ({thread.how}); suggested reading: "
+            detail=((f"POSSIBLE WITHDRAWAL (L221-21: any unambiguous statement sent within the period counts; "
+                     f"sent {mail.date or 'undated'}, received {event.received_at.isoformat()}): {withdrawal!r}. "
+                     if withdrawal else "")
+                    + f"email from {mail.from_address}, subject {mail.subject!r} ({thread.how}); suggested reading: "
                     f"{reading.reading} ({reading.confidence:.2f}, {why}). Text: {mail.reply[:1500]}")[:4000],
             options=([CONFIRM] if thread.case is not None and reading.reading != "unclear" else [])
             + ["record by hand", "dismiss"])

@@ -216,3 +216,26 @@ async def test_an_unsure_reading_goes_to_the_operator_who_confirms_it_in_one_cli
     assert "confirm the reading" not in vague.options
     with pytest.raises(DecisionRefused):
         await decide_review(vague.id, "confirm the reading")
+
+
+async def test_a_withdrawal_by_email_from_a_customer_without_a_case_reaches_the_operator_as_one(
+        world: Any, db: Any, tmp_path: Any) -> None:
+    """L221-21 (issue 18 review): a customer may withdraw by any unambiguous statement, an email
+    included. With no case to tie it to, the reply is no 'unclear' among others: the operator's
+    item says it may be a withdrawal, with the dates."""
+    from integrations.mail.imap import MailboxSettings
+    from ledger import inbox
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Jeanne <jeanne@example.com>", "boutique@example.com", "Ma commande"
+    msg["Message-ID"], msg["Date"] = "<retractation-1@example.com>", "Sat, 05 Dec 2026 21:14:00 +0100"
+    msg.set_content("Bonjour,\n\nJe me rétracte de ma commande passée la semaine dernière.\n\nJeanne")
+    await inbox.store_inbound(db, source="email", delivery_id="message-id:<retractation-1@example.com>",
+                              topic="email.message", body=bytes(msg).decode(), headers={"body_encoding": "utf-8"},
+                              store_id=STORE)
+    settings = MailboxSettings(host="", attachment_dir=str(tmp_path))
+    assert await mailbox.handle_stored_emails(settings) == {"review": 1}
+    (item,) = [r for r in await records.open_reviews(db) if r.reason_code.startswith("email_reply:")]
+    assert item.detail.startswith("POSSIBLE WITHDRAWAL (L221-21")
+    assert "sent 2026-12-05T21:14:00+01:00" in item.detail and "'rétracte'" in item.detail
+    assert "record by hand" in item.options

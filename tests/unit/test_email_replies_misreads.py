@@ -97,3 +97,26 @@ def test_a_heic_or_webp_photo_is_kept_only_when_its_content_is_one() -> None:
     msg.add_attachment(b"RIFF\x24\x00\x00\x00WAVEfmt ", maintype="image", subtype="webp", filename="x.webp")
     kept = {a.filename: a.kept for a in parse_email(bytes(msg)).attachments}
     assert kept == {"IMG_1.heic": True, "photo.webp": True, "x.heic": False, "x.webp": False}
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("Bonjour, je me rétracte pour la commande #1001. Merci", "rétracte"),
+    ("J'exerce mon droit de rétractation.", "droit de rétractation"),
+    ("Je souhaite annuler ma commande s'il vous plaît", "annuler ma commande"),
+    ("Je ne veux plus de cette commande.", "Je ne veux plus de cette commande"),
+    ("Hello, I want to cancel my order please.", "cancel my order"),
+    ("I hereby withdraw from the contract for order 1001.", "withdraw"),
+    ("We no longer want the order, please refund.", "We no longer want the order"),
+])
+def test_a_withdrawal_statement_is_noticed(text: str, words: str) -> None:
+    """L221-21: any unambiguous statement; the operator's item must say so, never 'unclear' alone."""
+    from domain.email_replies import withdrawal_statement
+
+    assert withdrawal_statement(text) == words
+
+
+@pytest.mark.parametrize("text", ["Merci, bien reçu.", "Thanks, the lamp works now.", "Où en est ma commande ?"])
+def test_an_ordinary_mail_is_no_withdrawal(text: str) -> None:
+    from domain.email_replies import withdrawal_statement
+
+    assert withdrawal_statement(text) is None
