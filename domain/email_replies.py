@@ -125,8 +125,27 @@ def _dsn_reason(msg: EmailMessage) -> str:
                     key, _, value = line.partition(":")
                     fields.setdefault(key.strip().lower(), value.strip())
             status = fields.get("status", "?")
-            return f"status {status}: {fields.get('diagnostic-code', fields.get('action', 'failed'))}"[:500]
+            recipient = fields.get("final-recipient", fields.get("original-recipient", "")).split(";")[-1].strip()
+            to = f" to {recipient}" if recipient else ""
+            return f"status {status}{to}: {fields.get('diagnostic-code', fields.get('action', 'failed'))}"[:500]
     return "delivery failed"
+
+
+def _returned_ids(msg: EmailMessage) -> list[str]:
+    """The Message-ID of the mail a DSN returns (RFC 3462: its headers as text/rfc822-headers, or
+    the whole mail as message/rfc822): a Postfix, OVH or Exchange bounce sets no In-Reply-To."""
+    out: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if inner is not None and not isinstance(inner, str):
+                out += _ids(str(inner.get("Message-ID") or ""))
+        elif ctype == "text/rfc822-headers":
+            headers = BytesParser(policy=email_policy.default).parsebytes(_payload(part), headersonly=True)
+            out += _ids(str(headers.get("Message-ID") or ""))
+    return out
 
 
 _AUTH_RESULT = re.compile(r"\b(spf|dkim|dmarc|compauth)\s*=\s*([a-z]+)", re.IGNORECASE)
@@ -217,9 +236,12 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> 
             date = parsedate_to_datetime(str(msg["Date"])).isoformat()
         except (TypeError, ValueError):
             date = None
+    references = _ids(str(msg.get("References") or ""))
+    if kind == MailKind.BOUNCE:
+        references += [i for i in _returned_ids(msg) if i not in references]
     return ParsedEmail(
         message_id=mid[0] if mid else None, in_reply_to=in_reply[0] if in_reply else None,
-        references=tuple(_ids(str(msg.get("References") or ""))), from_address=sender, subject=subject,
+        references=tuple(references), from_address=sender, subject=subject,
         text=text, reply=reply_part(text), kind=kind, bounce_reason=reason, attachments=tuple(attachments),
         date=date, spoofed=_failed_authentication(msg),
     )

@@ -303,7 +303,7 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
     if mail.kind == MailKind.BOUNCE:
         await records.open_review(db, case_id=case_id, reason_code=f"{REVIEW_BOUNCE}:{event.id}",
                                   detail=f"an email did not arrive ({mail.bounce_reason}); subject "
-                                         f"{mail.subject!r}: write to the customer another way",
+                                         f"{mail.subject!r}: reach the {thread.party or 'recipient'} another way",
                                   options=["done", "dismiss"])
         await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id, error=mail.bounce_reason)
         return "bounce"
@@ -397,6 +397,27 @@ async def handle_stored_emails(settings: MailboxSettings | None = None) -> dict[
         except Exception as exc:  # kept, for the operator; the others go on
             log.exception("email %s could not be handled", event.id)
             await inbox.finish_inbound(runtime.db(), event.id, status="failed", error=repr(exc)[:2000])
+            await _tell_operator_unread(event, exc)
             outcome = "failed"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+async def _tell_operator_unread(event: InboundEvent, exc: Exception) -> None:
+    """A mail that could not be read (a MIME nested beyond reason, a bug) is never dropped
+    silently: it may be a supplier's answer or a customer's withdrawal. Its sender and subject, read
+    from the headers alone, go to the operator's queue with the ledger id of the raw message."""
+    from email.parser import BytesHeaderParser
+
+    try:
+        headers = BytesHeaderParser().parsebytes(
+            text_to_raw(event.body, str(event.headers.get("body_encoding", "utf-8"))))
+        sender, subject = str(headers.get("From") or "?")[:200], str(headers.get("Subject") or "")[:300]
+        headline = f"from {sender!r}, subject {subject!r}"
+    except Exception:  # the headers too: the id is enough to find it
+        headline = "headers unreadable"
+    await records.open_review(
+        runtime.db(), case_id=None, reason_code=f"{REVIEW_REPLY}:{event.id}",
+        detail=(f"an email could not be read ({type(exc).__name__}): {headline}. The raw message is kept in "
+                f"the ledger (inbound event {event.id}): read it and record the answer by hand.")[:4000],
+        options=["record by hand", "dismiss"])

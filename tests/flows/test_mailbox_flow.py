@@ -239,3 +239,22 @@ async def test_a_withdrawal_by_email_from_a_customer_without_a_case_reaches_the_
     assert item.detail.startswith("POSSIBLE WITHDRAWAL (L221-21")
     assert "sent 2026-12-05T21:14:00+01:00" in item.detail and "'rétracte'" in item.detail
     assert "record by hand" in item.options
+
+
+async def test_an_email_that_cannot_be_read_is_not_dropped_silently(world: Any, db: Any, tmp_path: Any) -> None:
+    """Issue 18 review: a MIME nested thousands deep (or any failure while reading) marked the
+    email `failed` and told no one; it may be a withdrawal or a supplier's answer."""
+    from integrations.mail.imap import MailboxSettings
+    from ledger import inbox
+
+    raw = b"From: Jeanne <jeanne@example.com>\r\nSubject: Ma commande\r\nMIME-Version: 1.0\r\n"
+    for i in range(3000):
+        raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+    raw += b"Content-Type: text/plain\r\n\r\nJe me retracte.\r\n" + b"".join(
+        b"--b%d--\r\n" % i for i in reversed(range(3000)))
+    await inbox.store_inbound(db, source="email", delivery_id="uid:test:INBOX:1:99", topic="email.message",
+                              body=raw.decode(), headers={"body_encoding": "utf-8"}, store_id=STORE)
+    assert await mailbox.handle_stored_emails(MailboxSettings(host="", attachment_dir=str(tmp_path))) == {"failed": 1}
+    (item,) = [r for r in await records.open_reviews(db) if r.reason_code.startswith("email_reply:")]
+    assert "could not be read (RecursionError)" in item.detail and "jeanne@example.com" in item.detail
+    assert "Ma commande" in item.detail

@@ -120,3 +120,37 @@ def test_an_ordinary_mail_is_no_withdrawal(text: str) -> None:
     from domain.email_replies import withdrawal_statement
 
     assert withdrawal_statement(text) is None
+
+
+POSTFIX_DSN = (
+    b"From: MAILER-DAEMON@mx1.mail.ovh.net (Mail Delivery System)\r\nTo: shop@example.test\r\n"
+    b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <20261206.ABC@mx1.mail.ovh.net>\r\n"
+    b"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+    b"--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not\r\n"
+    b"be delivered to one or more recipients.\r\n"
+    b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx1.mail.ovh.net\r\n\r\n"
+    b"Final-Recipient: rfc822; claire.martin@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    b"Diagnostic-Code: smtp; 550 5.1.1 <claire.martin@example.com>: Recipient address rejected\r\n\r\n"
+    b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Boutique <shop@example.test>\r\n"
+    b"To: claire.martin@example.com\r\nSubject: Votre retour\r\n"
+    b"Message-ID: <email.return.k2@boutique.example>\r\n\r\n--B--\r\n")
+
+
+def test_a_bounce_names_its_recipient_and_threads_by_the_returned_headers() -> None:
+    """A Postfix/OVH/Exchange DSN has no In-Reply-To: the bounced mail's Message-ID is in its
+    returned headers (text/rfc822-headers or message/rfc822), and the operator needs to know who."""
+    from domain.email_replies import MailKind, parse_email
+
+    parsed = parse_email(POSTFIX_DSN)
+    assert parsed.kind == MailKind.BOUNCE
+    assert "<email.return.k2@boutique.example>" in parsed.thread_ids
+    assert parsed.bounce_reason is not None and "claire.martin@example.com" in parsed.bounce_reason
+    assert "5.1.1" in parsed.bounce_reason
+
+
+def test_a_bounce_with_the_whole_message_returned_threads_too() -> None:
+    raw = POSTFIX_DSN.replace(b"Content-Type: text/rfc822-headers", b"Content-Type: message/rfc822")
+    from domain.email_replies import parse_email
+
+    assert "<email.return.k2@boutique.example>" in parse_email(raw).thread_ids
