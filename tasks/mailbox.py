@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,13 +241,17 @@ def keep_attachments(mail: ParsedEmail, settings: MailboxSettings) -> list[dict[
     for a in mail.attachments:
         entry: dict[str, Any] = {"filename": a.filename, "type": a.content_type, "size": a.size,
                                  "sha256": a.sha256, "kept": a.kept, "reason": a.reason}
-        if a.kept:
-            folder.mkdir(parents=True, exist_ok=True)
+        if a.kept:  # customers' photos, labels with addresses: the owner's only, like the ledger file
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             suffix = {"application/pdf": ".pdf", "image/png": ".png", "image/gif": ".gif",
                       "image/webp": ".webp", "image/heic": ".heic"}.get(a.content_type, ".jpg")
             path = folder / f"{a.sha256}{suffix}"
             if not path.exists():
-                path.write_bytes(a.data)
+                partial = path.with_name(path.name + ".part")
+                fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as file:
+                    file.write(a.data)
+                os.replace(partial, path)  # a crash mid-write leaves no half photo under the final name
             entry["path"] = str(path)
         out.append(entry)
     return out

@@ -59,3 +59,29 @@ def test_a_forged_supplier_address_does_not_move_the_case() -> None:
     assert _sender_ok(parse_email(_mail()), thread, policy)  # no check written: the From is all there is
     assert not _sender_ok(parse_email(_mail(GMAIL_FORGED)), thread, policy)
     assert not _sender_ok(parse_email(_mail(M365_FORGED)), thread, policy)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "umask"), reason="POSIX permissions")
+def test_kept_attachments_are_readable_by_their_owner_only(tmp_path: Any) -> None:
+    """Issue 18 review: customers' photos and labels were written world-readable (umask 022)."""
+    import os
+    import stat
+
+    from integrations.mail.imap import MailboxSettings
+    from tasks.mailbox import keep_attachments
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "alice@example.com", "shop@example.com", "photos"
+    msg.set_content("Voici la photo.")
+    msg.add_attachment(b"\xff\xd8\xff\xe0 photo", maintype="image", subtype="jpeg", filename="casse.jpg")
+    folder = tmp_path / "mail-attachments"
+    old = os.umask(0o022)
+    try:
+        (entry,) = keep_attachments(parse_email(bytes(msg)), MailboxSettings(attachment_dir=str(folder)))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(entry["path"]).st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    with open(entry["path"], "rb") as kept:
+        assert kept.read() == b"\xff\xd8\xff\xe0 photo"
+    assert [p.name for p in folder.iterdir()] == [os.path.basename(entry["path"])]
