@@ -345,11 +345,24 @@ def _any(patterns: list[str], text: str) -> str | None:
     return None
 
 
+# "Your message was sent to the warehouse", "we already sent the refund": sent, but not the goods.
+_NOT_THE_GOODS = re.compile(r"\b(?:refund(?:ed)?|money|payment|message|e-?mail|mail|invoice|catalog(?:ue)?|photos?|"
+                            r"pictures?|reply|answer|quotation|remboursement|rembours[ée]+e?|paiement|facture|"
+                            r"r[ée]ponse|devis)\b", re.IGNORECASE)
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    begin = max((text.rfind(c, 0, start) for c in ".!?\n"), default=-1) + 1
+    stops = [i for i in (text.find(c, end) for c in ".!?\n") if i >= 0]
+    return text[begin:min(stops) if stops else len(text)]
+
+
 def _stated(patterns: list[str], text: str) -> str | None:
-    """The first match that is not asked ("is it already shipped?" says nothing)."""
+    """The first match that is not asked ("is it already shipped?" says nothing) and is about the
+    goods (a refund or a message "sent" is no parcel shipped)."""
     for pattern in patterns:
         for m in re.finditer(pattern, text, re.IGNORECASE):
-            if not _asked(text, m.end()):
+            if not _asked(text, m.end()) and not _NOT_THE_GOODS.search(_sentence(text, m.start(), m.end())):
                 return m.group(0)
     return None
 
@@ -366,7 +379,7 @@ _CANCEL_OK = [
     r"\bnot (?:been )?(?:yet )?(?:shipped|sent)(?: yet)?[^.\n]{0,40}cancel",
     r"\bok(?:ay)?,? (?:we|i) (?:will )?cancel\b", r"\bcancel+(?:ed)? success(?:ful(?:ly)?)?\b",
     r"\bbeen cancel(?:l?ed)?\b", r"\bnous avons pu (?:l')?annuler\b", r"\bagree(?:d)? to cancel\b",
-    r"\bcancel(?:led|ed)? for you\b",
+    r"\bcancel(?:led|ed)? for you\b", r"\b(?:order|commande)\s+(?:cancel+ed|annul[ée]+e?)\b",
     r"\b(?:commande|elle)\b[^.\n]{0,40}\b(?:est|a été|a bien été)\s+(?:bien\s+)?annul[ée]+e?\b",
     r"\bnous (?:avons|l'avons) (?:bien )?(?:annul[ée]+|bloqu[ée]+|stopp[ée]+|arr[êe]t[ée]+)",
     r"\bannulation (?:est )?(?:effectu[ée]+e|confirm[ée]+e|faite|ok)\b",

@@ -154,3 +154,23 @@ def test_a_bounce_with_the_whole_message_returned_threads_too() -> None:
     from domain.email_replies import parse_email
 
     assert "<email.return.k2@boutique.example>" in parse_email(raw).thread_ids
+
+
+@pytest.mark.parametrize(("text", "not_expected"), [
+    ("Your message was sent to our warehouse team, they will reply.", Reading.CANCEL_REFUSED),
+    ("The invoice was sent yesterday, and the order has been stopped.", Reading.CANCEL_REFUSED),
+    ("The new catalogue was sent last week. About your order, we check.", Reading.CANCEL_REFUSED),
+    ("We already sent you the refund, order cancelled.", Reading.CANCEL_REFUSED),
+    ("Nous avons déjà envoyé le remboursement, commande annulée.", Reading.CANCEL_REFUSED),
+])
+def test_a_refund_or_a_message_sent_is_no_parcel_shipped(text: str, not_expected: Reading) -> None:
+    """A misread refusal turns the cancellation into a return: the customer's refund waits on a
+    parcel she must send back. Nothing here says the goods left."""
+    reading = read_reply(Step.SUPPLIER_CANCELLATION, text)
+    assert not (reading.reading == not_expected and reading.confident), reading
+
+
+def test_an_elliptic_order_cancelled_is_an_acceptance() -> None:
+    assert read_reply(Step.SUPPLIER_CANCELLATION, "Order cancelled. Refund was sent to your PayPal.").reading \
+        == Reading.CANCEL_ACCEPTED
+    assert read_reply(Step.SUPPLIER_CANCELLATION, "Order cancelled? We check.").reading == Reading.UNCLEAR
