@@ -300,7 +300,9 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
         body_text=mail.text, message_id=mail.message_id, in_reply_to=mail.in_reply_to,
         transport_response=f"imap {event.headers.get('mailbox')} uid {event.headers.get('uid')}",
     ))
-    if mail.kind == MailKind.AUTO_REPLY:
+    # An "auto-reply" that states a withdrawal (a helpdesk or a form that marks its mail Auto-Submitted,
+    # a Precedence: bulk header) is read like any reply: L221-21 takes any unambiguous statement.
+    if mail.kind == MailKind.AUTO_REPLY and not (thread.party != "supplier" and withdrawal_statement(mail.reply)):
         if case_id and sender_ok:
             await cases.add_event(db, case_id, "message", f"auto-reply from {mail.from_address} (not an answer)")
         await inbox.finish_inbound(db, event.id, status="ignored", case_id=case_id, error="auto-reply")

@@ -258,3 +258,25 @@ async def test_an_email_that_cannot_be_read_is_not_dropped_silently(world: Any, 
     (item,) = [r for r in await records.open_reviews(db) if r.reason_code.startswith("email_reply:")]
     assert "could not be read (RecursionError)" in item.detail and "jeanne@example.com" in item.detail
     assert "Ma commande" in item.detail
+
+
+async def test_a_withdrawal_marked_auto_submitted_is_not_ignored(world: Any, db: Any, tmp_path: Any) -> None:
+    """Issue 18 review: a contact form or a helpdesk may mark the customer's mail Auto-Submitted or
+    Precedence: bulk; an out-of-office is ignored, a withdrawal is not."""
+    from integrations.mail.imap import MailboxSettings
+    from ledger import inbox
+
+    for n, (text, header) in enumerate([("I am out of the office until Monday.", "auto-replied"),
+                                        ("I want to cancel my order, I exercise my right of withdrawal.",
+                                         "auto-generated")]):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "jeanne@example.com", "boutique@example.com", f"Contact form {n}"
+        msg["Message-ID"], msg["Auto-Submitted"] = f"<form-{n}@example.com>", header
+        msg.set_content(text)
+        await inbox.store_inbound(db, source="email", delivery_id=f"message-id:<form-{n}@example.com>",
+                                  topic="email.message", body=bytes(msg).decode(),
+                                  headers={"body_encoding": "utf-8"}, store_id=STORE)
+    settings = MailboxSettings(host="", attachment_dir=str(tmp_path))
+    assert await mailbox.handle_stored_emails(settings) == {"auto_reply": 1, "review": 1}
+    (item,) = [r for r in await records.open_reviews(db) if r.reason_code.startswith("email_reply:")]
+    assert item.detail.startswith("POSSIBLE WITHDRAWAL") and "Contact form 1" in item.detail
