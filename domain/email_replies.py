@@ -30,7 +30,7 @@ ALLOWED_ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "i
                                       "application/pdf"})
 _MAGIC: dict[str, tuple[bytes, ...]] = {
     "image/jpeg": (b"\xff\xd8\xff",), "image/png": (b"\x89PNG\r\n\x1a\n",), "image/gif": (b"GIF87a", b"GIF89a"),
-    "image/webp": (b"RIFF",), "application/pdf": (b"%PDF-",), "image/heic": (b"",),
+    "application/pdf": (b"%PDF-",),  # WebP and HEIC: _looks_like
 }
 
 
@@ -64,6 +64,7 @@ class ParsedEmail:
     bounce_reason: str | None = None
     attachments: tuple[Attachment, ...] = ()
     date: str | None = None
+    spoofed: str | None = None  # the receiving server's SPF/DKIM/DMARC check failed: why (never acted on)
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -124,13 +125,68 @@ def _dsn_reason(msg: EmailMessage) -> str:
                     key, _, value = line.partition(":")
                     fields.setdefault(key.strip().lower(), value.strip())
             status = fields.get("status", "?")
-            return f"status {status}: {fields.get('diagnostic-code', fields.get('action', 'failed'))}"[:500]
+            recipient = fields.get("final-recipient", fields.get("original-recipient", "")).split(";")[-1].strip()
+            to = f" to {recipient}" if recipient else ""
+            return f"status {status}{to}: {fields.get('diagnostic-code', fields.get('action', 'failed'))}"[:500]
     return "delivery failed"
+
+
+def _returned_ids(msg: EmailMessage) -> list[str]:
+    """The Message-ID of the mail a DSN returns (RFC 3462: its headers as text/rfc822-headers, or
+    the whole mail as message/rfc822): a Postfix, OVH or Exchange bounce sets no In-Reply-To."""
+    out: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if inner is not None and not isinstance(inner, str):
+                out += _ids(str(inner.get("Message-ID") or ""))
+        elif ctype == "text/rfc822-headers":
+            headers = BytesParser(policy=email_policy.default).parsebytes(_payload(part), headersonly=True)
+            out += _ids(str(headers.get("Message-ID") or ""))
+    return out
+
+
+_AUTH_RESULT = re.compile(r"\b(spf|dkim|dmarc|compauth)\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def _failed_authentication(msg: EmailMessage) -> str | None:
+    """Why the From address may not be the sender's, by the receiving server's own check
+    (`Authentication-Results`, RFC 8601: Gmail, Microsoft 365, OVH, rspamd add it), or None.
+    Only a failure is believed: anyone can write a header saying "pass" in the mail they send,
+    nobody gains by adding a "fail" to it. DMARC fail, Microsoft's composite fail, or SPF failing
+    with no DKIM pass (or DKIM failing with no SPF pass) in one header: the From may be forged."""
+    for header in msg.get_all("Authentication-Results") or []:
+        results: dict[str, str] = {}
+        for method, result in _AUTH_RESULT.findall(str(header)):
+            results.setdefault(method.lower(), result.lower())
+        if results.get("dmarc") == "fail" or results.get("compauth") == "fail":
+            return (f"the receiving server says dmarc={results.get('dmarc', '?')} "
+                    f"compauth={results.get('compauth', '?')}")
+        if results.get("spf") in {"fail", "softfail"} and results.get("dkim") != "pass":
+            return f"the receiving server says spf={results['spf']} dkim={results.get('dkim', 'none')}"
+        if results.get("dkim") == "fail" and results.get("spf") != "pass":
+            return f"the receiving server says dkim=fail spf={results.get('spf', 'none')}"
+    return None
 
 
 def _payload(part: EmailMessage) -> bytes:
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
+
+
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+def _looks_like(ctype: str, data: bytes) -> bool:
+    """The content starts like its type: WebP is a RIFF of form WEBP, HEIC an ISO BMFF `ftyp` box
+    of a HEIF brand (any other bytes declared image/heic were kept before)."""
+    if ctype == "image/webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    if ctype == "image/heic":
+        return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+    return any(data.startswith(m) for m in _MAGIC[ctype])
 
 
 def _check_attachment(part: EmailMessage, max_bytes: int) -> Attachment:
@@ -143,7 +199,7 @@ def _check_attachment(part: EmailMessage, max_bytes: int) -> Attachment:
         reason = f"type {ctype} not kept (photos and PDF only)"
     elif len(data) > max_bytes:
         reason = f"{len(data)} bytes, larger than {max_bytes}"
-    elif not any(data.startswith(m) for m in _MAGIC[ctype]):
+    elif not _looks_like(ctype, data):
         reason = f"the content is not a {ctype}"
     return Attachment(name, ctype, len(data), digest, reason is None, reason, data if reason is None else b"")
 
@@ -180,11 +236,14 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> 
             date = parsedate_to_datetime(str(msg["Date"])).isoformat()
         except (TypeError, ValueError):
             date = None
+    references = _ids(str(msg.get("References") or ""))
+    if kind == MailKind.BOUNCE:
+        references += [i for i in _returned_ids(msg) if i not in references]
     return ParsedEmail(
         message_id=mid[0] if mid else None, in_reply_to=in_reply[0] if in_reply else None,
-        references=tuple(_ids(str(msg.get("References") or ""))), from_address=sender, subject=subject,
+        references=tuple(references), from_address=sender, subject=subject,
         text=text, reply=reply_part(text), kind=kind, bounce_reason=reason, attachments=tuple(attachments),
-        date=date,
+        date=date, spoofed=_failed_authentication(msg),
     )
 
 
@@ -250,12 +309,30 @@ _NEGATION = re.compile(r"\b(?:not|never|no longer|ne|pas|jamais)\b|n't|\bn'", re
 _SAYS_NOT_YET = re.compile(r"^(?:\\bnot |\\bpas encore )")  # patterns built on "not yet shipped": no check
 
 
+_NOT_YET_PART = re.compile(r"^.*?(?:shipped|sent|exp[ée]di[ée]*e?|envoy[ée]*e?)", re.IGNORECASE)
+
+
+def _asked(text: str, end: int) -> bool:
+    """The sentence the match ends goes on to a question mark: "Has it been cancelled?"."""
+    stop = re.search(r"[.!?\n]", text[end:])
+    return stop is not None and stop.group(0) == "?"
+
+
 def _affirmed(patterns: list[str], text: str) -> str | None:
-    """The first match not negated: "has not been cancelled" is no acceptance."""
+    """The first match not negated and not asked: "has not been cancelled", "has it been
+    cancelled?" are no acceptance. A "not yet shipped ... cancel" pattern starts with its own
+    negation: what follows "shipped" must not be negated ("not shipped and not cancelled")."""
     for pattern in patterns:
         for m in re.finditer(pattern, text, re.IGNORECASE):
+            if _asked(text, m.end()):
+                continue
+            if _SAYS_NOT_YET.match(pattern):
+                rest = _NOT_YET_PART.sub("", m.group(0), count=1)
+                if not _NEGATION.search(rest):
+                    return m.group(0)
+                continue
             around = text[max(0, m.start() - 15):m.end()]
-            if _SAYS_NOT_YET.match(pattern) or not _NEGATION.search(around):
+            if not _NEGATION.search(around):
                 return m.group(0)
     return None
 
@@ -268,16 +345,41 @@ def _any(patterns: list[str], text: str) -> str | None:
     return None
 
 
+# "Your message was sent to the warehouse", "we already sent the refund": sent, but not the goods.
+_NOT_THE_GOODS = re.compile(r"\b(?:refund(?:ed)?|money|payment|message|e-?mail|mail|invoice|catalog(?:ue)?|photos?|"
+                            r"pictures?|reply|answer|quotation|remboursement|rembours[ée]+e?|paiement|facture|"
+                            r"r[ée]ponse|devis)\b", re.IGNORECASE)
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    begin = max((text.rfind(c, 0, start) for c in ".!?\n"), default=-1) + 1
+    stops = [i for i in (text.find(c, end) for c in ".!?\n") if i >= 0]
+    return text[begin:min(stops) if stops else len(text)]
+
+
+def _stated(patterns: list[str], text: str) -> str | None:
+    """The first match that is not asked ("is it already shipped?" says nothing) and is about the
+    goods (a refund or a message "sent" is no parcel shipped)."""
+    for pattern in patterns:
+        for m in re.finditer(pattern, text, re.IGNORECASE):
+            if not _asked(text, m.end()) and not _NOT_THE_GOODS.search(_sentence(text, m.start(), m.end())):
+                return m.group(0)
+    return None
+
+
 _NEG_EN = r"(?:not|n't|never|unable to|impossible to)"
 _CANCEL_OK = [
     r"\b(?:order|it|this|we)\b[^.\n]{0,40}\b(?:has|have|is|was|been)\s+(?:been\s+)?(?:successfully\s+)?cancel+ed\b",
-    r"\bwe (?:have |had )?(?:already )?(?:cancel+(?:ed)?|stopped|blocked|intercepted)\b(?! (?:it )?(?:if|when|once))",
+    # past tense only: "we cancel only unshipped orders", "we stopped accepting cancellations" say nothing
+    r"\bwe (?:have |had )?(?:already cancel+(?:ed)?|(?:already )?(?:cancel+ed|stopped|blocked|intercepted))\b"
+    r"(?! (?:it )?(?:if|when|once))"
+    r"(?!\s+\w+ing\b)",
     r"\b(?:cancel+ation|cancel)\s+(?:is\s+|was\s+|has been\s+)?(?:done|ok|okay|confirmed|successful|complete[d]?)\b",
     r"\bblocked before (?:shipping|shipment|dispatch)\b",
     r"\bnot (?:been )?(?:yet )?(?:shipped|sent)(?: yet)?[^.\n]{0,40}cancel",
     r"\bok(?:ay)?,? (?:we|i) (?:will )?cancel\b", r"\bcancel+(?:ed)? success(?:ful(?:ly)?)?\b",
     r"\bbeen cancel(?:l?ed)?\b", r"\bnous avons pu (?:l')?annuler\b", r"\bagree(?:d)? to cancel\b",
-    r"\bcancel(?:led|ed)? for you\b",
+    r"\bcancel(?:led|ed)? for you\b", r"\b(?:order|commande)\s+(?:cancel+ed|annul[ée]+e?)\b",
     r"\b(?:commande|elle)\b[^.\n]{0,40}\b(?:est|a été|a bien été)\s+(?:bien\s+)?annul[ée]+e?\b",
     r"\bnous (?:avons|l'avons) (?:bien )?(?:annul[ée]+|bloqu[ée]+|stopp[ée]+|arr[êe]t[ée]+)",
     r"\bannulation (?:est )?(?:effectu[ée]+e|confirm[ée]+e|faite|ok)\b",
@@ -348,6 +450,33 @@ def tracking_numbers(text: str) -> list[tuple[str, str]]:
     return list(found.items())
 
 
+# A number in a carrier's format is not always a tracking number: a French phone number has ten
+# digits like a DHL waybill, an order number eight like Mondial Relay's; and a parcel not sent yet
+# has no tracking. Any of these: the operator reads it (R3 starts from a real proof of shipment).
+_PHONE_SHAPED = re.compile(r"^(?:0[1-9][0-9]{8}|33[1-9][0-9]{8})$")
+_PHONE_WORDS = re.compile(r"(?:phone|t[ée]l(?:[ée]phone)?|mobile|portable|appel|call|joindre)\W", re.IGNORECASE)
+_ORDER_WORDS = re.compile(r"(?:order|commande|cde|n[°o]\s*de\s*commande|#)\W{0,4}(?:n[°o]\W{0,3})?$", re.IGNORECASE)
+_NOT_SENT_YET = re.compile(
+    r"\bnot\b[^.\n]{0,25}\b(?:sent|shipped|posted|dropped|yet)\b|n't\b[^.\n]{0,25}\b(?:sent|shipped|posted|yet)\b|"
+    r"\bpas encore\b|\bn'ai pas\b|\bne l'ai pas\b|\bwill (?:send|ship|post|drop|return)\b|"
+    r"\bgoing to (?:send|ship|post)|"
+    r"\btomorrow\b|\bdemain\b|\b(?:vais|allons|va) (?:l'|le |les )?(?:r?envoyer|d[ée]poser|exp[ée]dier)|"
+    r"\b(?:r?enverrai|d[ée]poserai|exp[ée]dierai)\b|\br[ée]tract|\bwithdraw", re.IGNORECASE)
+
+
+def _tracking_doubt(text: str, number: str) -> str | None:
+    """Why the one carrier-shaped number may not be a return tracking number, or None."""
+    if _NOT_SENT_YET.search(text):
+        return "the parcel may not be sent yet"
+    at = text.upper().find(number)
+    before = text[max(0, at - 25):at] if at >= 0 else ""
+    if _PHONE_SHAPED.match(number) or _PHONE_WORDS.search(before):
+        return "it may be a phone number"
+    if _ORDER_WORDS.search(before):
+        return "it may be an order number"
+    return None
+
+
 def _address(text: str) -> str | None:
     lines = text.splitlines()
     for i, line in enumerate(lines):
@@ -367,9 +496,22 @@ def _address(text: str) -> str | None:
                 break
             block.append(nxt.strip())
         address = ", ".join(b for b in block if b)
-        if address and _POSTCODE.search(address):
+        if address and _plausible_address(address) and not _NEGATION.search(line[max(0, m.start() - 15):m.start(1)]):
             return address[:500]
     return None
+
+
+# An address the customer will be told to post the parcel to: no question, no promise of one later,
+# and a postcode that is not the order number.
+_NOT_AN_ADDRESS = re.compile(r"\?|\b(?:will|tomorrow|later|soon|need|first|demain|plus tard|bient[ôo]t|besoin|"
+                             r"d'abord|donnerons|donne)\b", re.IGNORECASE)
+
+
+def _plausible_address(address: str) -> bool:
+    if _NOT_AN_ADDRESS.search(address):
+        return False
+    return any(not _ORDER_WORDS.search(address[max(0, p.start() - 25):p.start()])
+               for p in _POSTCODE.finditer(address))
 
 
 def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
@@ -377,7 +519,7 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
     question, or nothing recognised is UNCLEAR, for the operator."""
     body = text.strip()
     if step == Step.SUPPLIER_CANCELLATION:
-        yes, no = _affirmed(_CANCEL_OK, body), _any(_CANCEL_NO, body)
+        yes, no = _affirmed(_CANCEL_OK, body), _stated(_CANCEL_NO, body)
         numbers = tracking_numbers(body)
         if no and not yes:
             tracking = numbers[0][0] if len(numbers) == 1 else None
@@ -403,6 +545,10 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
                             rma=rma_text)
     if step == Step.CUSTOMER_RETURN:
         numbers = tracking_numbers(body)
+        doubt = _tracking_doubt(body, numbers[0][0]) if len(numbers) == 1 else None
+        if doubt:
+            return ReplyReading(Reading.TRACKING, 0.5, f"{numbers[0][1]} format, but {doubt}",
+                                tracking_number=numbers[0][0])
         if len(numbers) == 1 and _TRACKING_WORDS.search(body) and not _QUESTION_ONLY.search(body):
             return ReplyReading(Reading.TRACKING, 0.9, f"{numbers[0][1]} format", tracking_number=numbers[0][0])
         if len(numbers) == 1:
@@ -410,6 +556,24 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
                                 tracking_number=numbers[0][0])
         return ReplyReading(Reading.UNCLEAR, 0.0, "several numbers" if numbers else "no tracking number")
     return ReplyReading(Reading.UNCLEAR, 0.0, "no question was pending")
+
+
+# L221-21 Code de la consommation: the consumer may withdraw by any unambiguous statement, an email
+# included. Not read as a request here (what was withdrawn, and when, is the operator's to say), but
+# never left as an "unclear" reply among others: the operator's item says it may be one.
+_WITHDRAWAL = re.compile(
+    r"\br[ée]tract(?:e|er|ion|ation|ons)?\b|\bdroit de r[ée]tractation\b|"
+    r"\b(?:annuler|annule|annulez|rembourser|renvoyer|retourner) (?:ma |la |cette |notre )?(?:commande|achat|article)|"
+    r"\bje (?:ne )?(?:veux|souhaite|voudrais) (?:plus|pas) (?:de )?(?:cette |la |ma )?commande|"
+    r"\bwithdr[ae]w(?:al|ing)?\b|\bright (?:of|to) withdraw|"
+    r"\bcancel (?:my|the|this) (?:order|purchase)|\b(?:return|send back) (?:my|the|this) (?:order|item|purchase)|"
+    r"\b(?:i|we) (?:no longer|don't|do not) want (?:the|this|my) (?:order|item)", re.IGNORECASE)
+
+
+def withdrawal_statement(text: str) -> str | None:
+    """The words of a possible withdrawal (L221-21) in a customer's mail, or None."""
+    m = _WITHDRAWAL.search(text)
+    return m.group(0) if m else None
 
 
 _CASE_REFERENCE = re.compile(r"\bAS-([0-9A-F]{10})\b", re.IGNORECASE)

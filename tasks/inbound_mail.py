@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from domain.email_replies import (
     order_numbers,
     parse_email,
     read_reply,
+    withdrawal_statement,
 )
 from domain.inbound import (
     EVENT_NAMES,
@@ -220,7 +222,7 @@ async def find_thread(mail: ParsedEmail, policy: StorePolicy, store: str) -> Thr
 
 def _sender_ok(mail: ParsedEmail, thread: Thread, policy: StorePolicy) -> bool:
     """A reply moves only its own case: from the case's supplier or from its customer."""
-    if thread.case is None:
+    if thread.case is None or mail.spoofed:  # a From the receiving server could not vouch for
         return False
     if thread.party == "supplier":
         if thread.supplier_id is None or _supplier_by_address(policy, mail.from_address) != thread.supplier_id:
@@ -239,13 +241,17 @@ def keep_attachments(mail: ParsedEmail, settings: MailboxSettings) -> list[dict[
     for a in mail.attachments:
         entry: dict[str, Any] = {"filename": a.filename, "type": a.content_type, "size": a.size,
                                  "sha256": a.sha256, "kept": a.kept, "reason": a.reason}
-        if a.kept:
-            folder.mkdir(parents=True, exist_ok=True)
+        if a.kept:  # customers' photos, labels with addresses: the owner's only, like the ledger file
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             suffix = {"application/pdf": ".pdf", "image/png": ".png", "image/gif": ".gif",
                       "image/webp": ".webp", "image/heic": ".heic"}.get(a.content_type, ".jpg")
             path = folder / f"{a.sha256}{suffix}"
             if not path.exists():
-                path.write_bytes(a.data)
+                partial = path.with_name(path.name + ".part")
+                fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as file:
+                    file.write(a.data)
+                os.replace(partial, path)  # a crash mid-write leaves no half photo under the final name
             entry["path"] = str(path)
         out.append(entry)
     return out
@@ -294,7 +300,9 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
         body_text=mail.text, message_id=mail.message_id, in_reply_to=mail.in_reply_to,
         transport_response=f"imap {event.headers.get('mailbox')} uid {event.headers.get('uid')}",
     ))
-    if mail.kind == MailKind.AUTO_REPLY:
+    # An "auto-reply" that states a withdrawal (a helpdesk or a form that marks its mail Auto-Submitted,
+    # a Precedence: bulk header) is read like any reply: L221-21 takes any unambiguous statement.
+    if mail.kind == MailKind.AUTO_REPLY and not (thread.party != "supplier" and withdrawal_statement(mail.reply)):
         if case_id and sender_ok:
             await cases.add_event(db, case_id, "message", f"auto-reply from {mail.from_address} (not an answer)")
         await inbox.finish_inbound(db, event.id, status="ignored", case_id=case_id, error="auto-reply")
@@ -302,7 +310,7 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
     if mail.kind == MailKind.BOUNCE:
         await records.open_review(db, case_id=case_id, reason_code=f"{REVIEW_BOUNCE}:{event.id}",
                                   detail=f"an email did not arrive ({mail.bounce_reason}); subject "
-                                         f"{mail.subject!r}: write to the customer another way",
+                                         f"{mail.subject!r}: reach the {thread.party or 'recipient'} another way",
                                   options=["done", "dismiss"])
         await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id, error=mail.bounce_reason)
         return "bounce"
@@ -315,12 +323,17 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
                                     "thread": thread.how, "attachments": files, "reading": reading.reading,
                                     "why": reading.why})
     derived = derived_event(event.id, mail, thread, reading) if (sender_ok and reading.confident) else None
+    withdrawal = withdrawal_statement(mail.reply) if thread.party != "supplier" else None
     if derived is None:
         why = reading.why if sender_ok else (
+            f"the sender {mail.from_address} may be forged: {mail.spoofed}" if thread.case and mail.spoofed else
             f"the sender {mail.from_address} is not this case's {thread.party}" if thread.case else thread.how)
         await records.open_review(
             db, case_id=case_id if sender_ok else None, reason_code=f"{REVIEW_REPLY}:{event.id}",
-            detail=(f"email from {mail.from_address}, subject {mail.subject!r} ({thread.how}); suggested reading: "
+            detail=((f"POSSIBLE WITHDRAWAL (L221-21: any unambiguous statement sent within the period counts; "
+                     f"sent {mail.date or 'undated'}, received {event.received_at.isoformat()}): {withdrawal!r}. "
+                     if withdrawal else "")
+                    + f"email from {mail.from_address}, subject {mail.subject!r} ({thread.how}); suggested reading: "
                     f"{reading.reading} ({reading.confidence:.2f}, {why}). Text: {mail.reply[:1500]}")[:4000],
             options=([CONFIRM] if thread.case is not None and reading.reading != "unclear" else [])
             + ["record by hand", "dismiss"])
@@ -391,6 +404,27 @@ async def handle_stored_emails(settings: MailboxSettings | None = None) -> dict[
         except Exception as exc:  # kept, for the operator; the others go on
             log.exception("email %s could not be handled", event.id)
             await inbox.finish_inbound(runtime.db(), event.id, status="failed", error=repr(exc)[:2000])
+            await _tell_operator_unread(event, exc)
             outcome = "failed"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+async def _tell_operator_unread(event: InboundEvent, exc: Exception) -> None:
+    """A mail that could not be read (a MIME nested beyond reason, a bug) is never dropped
+    silently: it may be a supplier's answer or a customer's withdrawal. Its sender and subject, read
+    from the headers alone, go to the operator's queue with the ledger id of the raw message."""
+    from email.parser import BytesHeaderParser
+
+    try:
+        headers = BytesHeaderParser().parsebytes(
+            text_to_raw(event.body, str(event.headers.get("body_encoding", "utf-8"))))
+        sender, subject = str(headers.get("From") or "?")[:200], str(headers.get("Subject") or "")[:300]
+        headline = f"from {sender!r}, subject {subject!r}"
+    except Exception:  # the headers too: the id is enough to find it
+        headline = "headers unreadable"
+    await records.open_review(
+        runtime.db(), case_id=None, reason_code=f"{REVIEW_REPLY}:{event.id}",
+        detail=(f"an email could not be read ({type(exc).__name__}): {headline}. The raw message is kept in "
+                f"the ledger (inbound event {event.id}): read it and record the answer by hand.")[:4000],
+        options=["record by hand", "dismiss"])

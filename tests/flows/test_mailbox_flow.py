@@ -216,3 +216,67 @@ async def test_an_unsure_reading_goes_to_the_operator_who_confirms_it_in_one_cli
     assert "confirm the reading" not in vague.options
     with pytest.raises(DecisionRefused):
         await decide_review(vague.id, "confirm the reading")
+
+
+async def test_a_withdrawal_by_email_from_a_customer_without_a_case_reaches_the_operator_as_one(
+        world: Any, db: Any, tmp_path: Any) -> None:
+    """L221-21 (issue 18 review): a customer may withdraw by any unambiguous statement, an email
+    included. With no case to tie it to, the reply is no 'unclear' among others: the operator's
+    item says it may be a withdrawal, with the dates."""
+    from integrations.mail.imap import MailboxSettings
+    from ledger import inbox
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Jeanne <jeanne@example.com>", "boutique@example.com", "Ma commande"
+    msg["Message-ID"], msg["Date"] = "<retractation-1@example.com>", "Sat, 05 Dec 2026 21:14:00 +0100"
+    msg.set_content("Bonjour,\n\nJe me rétracte de ma commande passée la semaine dernière.\n\nJeanne")
+    await inbox.store_inbound(db, source="email", delivery_id="message-id:<retractation-1@example.com>",
+                              topic="email.message", body=bytes(msg).decode(), headers={"body_encoding": "utf-8"},
+                              store_id=STORE)
+    settings = MailboxSettings(host="", attachment_dir=str(tmp_path))
+    assert await mailbox.handle_stored_emails(settings) == {"review": 1}
+    (item,) = [r for r in await records.open_reviews(db) if r.reason_code.startswith("email_reply:")]
+    assert item.detail.startswith("POSSIBLE WITHDRAWAL (L221-21")
+    assert "sent 2026-12-05T21:14:00+01:00" in item.detail and "'rétracte'" in item.detail
+    assert "record by hand" in item.options
+
+
+async def test_an_email_that_cannot_be_read_is_not_dropped_silently(world: Any, db: Any, tmp_path: Any) -> None:
+    """Issue 18 review: a MIME nested thousands deep (or any failure while reading) marked the
+    email `failed` and told no one; it may be a withdrawal or a supplier's answer."""
+    from integrations.mail.imap import MailboxSettings
+    from ledger import inbox
+
+    raw = b"From: Jeanne <jeanne@example.com>\r\nSubject: Ma commande\r\nMIME-Version: 1.0\r\n"
+    for i in range(3000):
+        raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+    raw += b"Content-Type: text/plain\r\n\r\nJe me retracte.\r\n" + b"".join(
+        b"--b%d--\r\n" % i for i in reversed(range(3000)))
+    await inbox.store_inbound(db, source="email", delivery_id="uid:test:INBOX:1:99", topic="email.message",
+                              body=raw.decode(), headers={"body_encoding": "utf-8"}, store_id=STORE)
+    assert await mailbox.handle_stored_emails(MailboxSettings(host="", attachment_dir=str(tmp_path))) == {"failed": 1}
+    (item,) = [r for r in await records.open_reviews(db) if r.reason_code.startswith("email_reply:")]
+    assert "could not be read (RecursionError)" in item.detail and "jeanne@example.com" in item.detail
+    assert "Ma commande" in item.detail
+
+
+async def test_a_withdrawal_marked_auto_submitted_is_not_ignored(world: Any, db: Any, tmp_path: Any) -> None:
+    """Issue 18 review: a contact form or a helpdesk may mark the customer's mail Auto-Submitted or
+    Precedence: bulk; an out-of-office is ignored, a withdrawal is not."""
+    from integrations.mail.imap import MailboxSettings
+    from ledger import inbox
+
+    for n, (text, header) in enumerate([("I am out of the office until Monday.", "auto-replied"),
+                                        ("I want to cancel my order, I exercise my right of withdrawal.",
+                                         "auto-generated")]):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "jeanne@example.com", "boutique@example.com", f"Contact form {n}"
+        msg["Message-ID"], msg["Auto-Submitted"] = f"<form-{n}@example.com>", header
+        msg.set_content(text)
+        await inbox.store_inbound(db, source="email", delivery_id=f"message-id:<form-{n}@example.com>",
+                                  topic="email.message", body=bytes(msg).decode(),
+                                  headers={"body_encoding": "utf-8"}, store_id=STORE)
+    settings = MailboxSettings(host="", attachment_dir=str(tmp_path))
+    assert await mailbox.handle_stored_emails(settings) == {"auto_reply": 1, "review": 1}
+    (item,) = [r for r in await records.open_reviews(db) if r.reason_code.startswith("email_reply:")]
+    assert item.detail.startswith("POSSIBLE WITHDRAWAL") and "Contact form 1" in item.detail

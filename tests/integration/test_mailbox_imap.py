@@ -476,3 +476,35 @@ async def test_a_poller_process_killed_after_storing_leaves_the_mail_unread_and_
     assert len(await rows(db)) == 1 and len(unseen(imap)) == 1
     assert await mailbox.poll_mailbox(settings_for(server)) == {"fetched": 1, "stored": 0, "duplicates": 1}
     assert len(await rows(db)) == 1 and unseen(imap) == []
+
+
+@needs_dovecot
+async def test_a_bounce_without_in_reply_to_finds_its_case_by_the_returned_headers(
+        db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    """Issue 18 review: Postfix, OVH and Exchange bounces set no In-Reply-To; the bounced mail's
+    headers come back inside the DSN (text/rfc822-headers), with its Message-ID."""
+    from ledger import records
+
+    case = await _return_case(db)
+    sent = "<email.return.k3@boutique.example>"
+    await records.log_message(db, Message(case_id=case.id, direction="outbound", party="customer",
+                                          template="return_instructions", from_address="shop@example.test",
+                                          to_address=CUSTOMER, subject="Votre retour", body_text="...",
+                                          message_id=sent))
+    dsn = (b"From: MAILER-DAEMON@mx1.mail.ovh.net\r\nTo: shop@example.test\r\n"
+           b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-3@mx1.mail.ovh.net>\r\n"
+           b"MIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+           b"--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+           b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx1.mail.ovh.net\r\n\r\n"
+           b"Final-Recipient: rfc822; " + CUSTOMER.encode() + b"\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+           b"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+           b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: shop@example.test\r\nTo: " + CUSTOMER.encode()
+           + b"\r\nSubject: Votre retour\r\nMessage-ID: " + sent.encode() + b"\r\n\r\n--B--\r\n")
+    imap.append("INBOX", dsn)
+    settings = settings_for(server)
+    await mailbox.poll_mailbox(settings)
+    assert await mailbox.handle_stored_emails(settings) == {"bounce": 1}
+    (review,) = await records.reviews_for_case(db, case.id)
+    assert review.reason_code.startswith("email_bounce:") and "5.1.1" in review.detail
+    assert CUSTOMER in review.detail and "reach the customer another way" in review.detail

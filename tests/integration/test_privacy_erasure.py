@@ -264,3 +264,29 @@ async def test_a_phone_is_erased_whatever_its_format(any_db: Database) -> None:
     assert details["note-0"] == "rappeler le [erased] svp" and details["note-1"] == "tel [erased]."
     assert "12" not in details["note-2"] and "[erased]" in details["note-2"]
     assert details["other"] == "Paul: 07 98 76 54 32, order 1001"
+
+
+async def test_a_customers_raw_email_is_erased_whole(any_db: Database) -> None:
+    """Issue 18 review: the raw email is kept in the ledger; its personal data hide where a text
+    search cannot reach (a base64 body, an RFC 2047 name, a photo): erased whole, not searched."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = f"{LEA['first']} {LEA['last']} <{LEA['email']}>"
+    msg["To"], msg["Subject"], msg["Message-ID"] = "boutique@example.com", "Re: retour", "<r-1@example.com>"
+    msg.set_content(f"Bonjour, voici mon adresse : {LEA['street']}, {LEA['zip']} {LEA['city']}. "
+                    f"Tél. {LEA['phone']}", cte="base64")
+    msg.add_attachment(b"\xff\xd8\xff\xe0 visage", maintype="image", subtype="jpeg", filename="moi.jpg")
+    raw = bytes(msg).decode()
+    assert LEA["street"] not in raw  # base64: what a text search of the body cannot see
+    async with any_db.session() as s:
+        s.add(InboundEvent(source="email", delivery_id="message-id:<r-1@example.com>", topic="email.message",
+                           store_id=STORE, received_at=utcnow(), headers={"uid": 7, "mailbox": "INBOX"}, body=raw,
+                           status="processed"))
+        await s.commit()
+    await privacy.erase(any_db, privacy.Subject(email=LEA["email"], store_id=STORE))
+    from domain.privacy import ERASED
+
+    async with any_db.session() as s:
+        (row,) = (await s.exec(select(InboundEvent).where(InboundEvent.source == "email"))).scalars()
+    assert row.body == ERASED
