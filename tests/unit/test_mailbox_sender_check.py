@@ -12,7 +12,7 @@ import pytest
 
 from domain.email_replies import Step, parse_email
 from ledger.models import Case
-from tasks.mailbox import Thread, _sender_ok
+from tasks.inbound_mail import Thread, _sender_ok
 
 SUPPLIER = "commandes@atelier-lyon.example"
 
@@ -68,7 +68,7 @@ def test_kept_attachments_are_readable_by_their_owner_only(tmp_path: Any) -> Non
     import stat
 
     from integrations.mail.imap import MailboxSettings
-    from tasks.mailbox import keep_attachments
+    from tasks.inbound_mail import keep_attachments
 
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "alice@example.com", "shop@example.com", "photos"
