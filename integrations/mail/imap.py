@@ -23,10 +23,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from integrations.mail.oauth2 import TOKENS, RefreshConfig
 from integrations.vendor_settings import MissingSecrets, VendorSettings, sandbox_mode
+
+MICROSOFT_IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
 
 
 class MailboxSettings(VendorSettings):
@@ -44,6 +48,12 @@ class MailboxSettings(VendorSettings):
     username: str = ""
     password: SecretStr = SecretStr("")  # password or app password (LOGIN)
     oauth2_token: SecretStr = SecretStr("")  # an OAuth2 access token: XOAUTH2 instead of LOGIN
+    # Or refreshed by aftersales (integrations.mail.oauth2): all of url, client id and refresh token.
+    oauth2_token_url: str = ""  # https://oauth2.googleapis.com/token, https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token
+    oauth2_client_id: str = ""
+    oauth2_client_secret: SecretStr = SecretStr("")  # empty only for a public client (Microsoft)
+    oauth2_refresh_token: SecretStr = SecretStr("")
+    oauth2_scope: str = ""  # empty: Microsoft's IMAP scope for a microsoftonline.com URL, none otherwise
     folder: str = "INBOX"
     processed_folder: str = ""  # empty: stored messages are flagged (below); else moved there
     mark_seen: bool = True  # flag stored messages \Seen too (False: the merchant still sees them unread)
@@ -63,12 +73,30 @@ class MailboxSettings(VendorSettings):
         missing = []
         if not self.username:
             missing.append(self.variable("username"))
-        if not self.password.get_secret_value() and not self.oauth2_token.get_secret_value():
-            missing.append(self.variable("password") + " or " + self.variable("oauth2_token"))
+        refresh = {"oauth2_token_url": self.oauth2_token_url, "oauth2_client_id": self.oauth2_client_id,
+                   "oauth2_refresh_token": self.oauth2_refresh_token.get_secret_value()}
+        if any(refresh.values()) or self.oauth2_client_secret.get_secret_value():
+            missing += [self.variable(name) for name, value in refresh.items() if not value]  # all or none
+            if self.oauth2_token_url and not self.oauth2_token_url.startswith("https://") and not sandbox_mode():
+                missing.append(self.variable("oauth2_token_url") + "=https://...")
+        elif not self.password.get_secret_value() and not self.oauth2_token.get_secret_value():
+            missing.append(self.variable("password") + " or " + self.variable("oauth2_token") + " or "
+                           + self.variable("oauth2_refresh_token"))
         if missing:
             raise MissingSecrets(missing, "the mailbox poller")
         if self.security == "plain" and not sandbox_mode():
             raise MissingSecrets([self.variable("security") + "=tls or starttls"], "the mailbox poller")
+
+    def refresh_config(self) -> RefreshConfig | None:
+        """The refresh grant when one is set (check() has made sure it is whole)."""
+        if not self.oauth2_refresh_token.get_secret_value():
+            return None
+        scope = self.oauth2_scope
+        if not scope and "login.microsoftonline.com" in self.oauth2_token_url:
+            scope = MICROSOFT_IMAP_SCOPE
+        return RefreshConfig(self.oauth2_token_url, self.oauth2_client_id,
+                             self.oauth2_client_secret.get_secret_value(),
+                             self.oauth2_refresh_token.get_secret_value(), scope, self.timeout_seconds)
 
     @property
     def effective_port(self) -> int:
@@ -99,17 +127,30 @@ def connect(settings: MailboxSettings) -> Iterator[IMAPClient]:
     try:
         if settings.security == "starttls":
             client.starttls(ctx)
-        token = settings.oauth2_token.get_secret_value()
-        if token:
-            client.oauth2_login(settings.username, token)
-        else:
-            client.login(settings.username, settings.password.get_secret_value())
+        _login(client, settings)
         yield client
     finally:
         try:
             client.logout()
         except Exception:  # the connection may already be gone
             client.shutdown()
+
+
+def _login(client: IMAPClient, settings: MailboxSettings) -> None:
+    """XOAUTH2 with the refreshed token (fetched again once if the server refuses it), else
+    XOAUTH2 with the given token, else LOGIN."""
+    refresh = settings.refresh_config()
+    if refresh is not None:
+        try:
+            client.oauth2_login(settings.username, TOKENS.access_token(refresh))
+        except LoginError:  # revoked or cut short before its expires_in: one new token, one more try
+            client.oauth2_login(settings.username, TOKENS.access_token(refresh, force=True))
+        return
+    token = settings.oauth2_token.get_secret_value()
+    if token:
+        client.oauth2_login(settings.username, token)
+    else:
+        client.login(settings.username, settings.password.get_secret_value())
 
 
 # Our own keyword on every stored message: a message the merchant opened (\Seen) in a mail client
