@@ -6,7 +6,8 @@ and says it plainly: implicit TLS and STARTTLS with an `ssl.SSLContext` we build
 XOAUTH2 (`oauth2_login`, Gmail and Microsoft 365), UIDVALIDITY from SELECT, `BODY.PEEK[]` (reading
 a message does not mark it read), flags by UID, MOVE where the server has it, IDLE.
 
-The contract with the caller (tasks.inbound_mail) is the one of promise 1: `fetch_new` only reads;
+The contract with the caller (tasks.inbound_mail) is the one of promise 1: `fetch_new` only reads
+(above the folder's mark, or within the SINCE window on a first poll);
 `mark_stored` flags \\Seen (or moves to the processed folder) and is called only for messages
 already in the ledger. A process that dies between the two leaves the message unread: it is read
 again next time, and the ledger's unique (source, delivery_id) makes the second store a no-op.
@@ -57,7 +58,7 @@ class MailboxSettings(VendorSettings):
     folder: str = "INBOX"
     processed_folder: str = ""  # empty: stored messages are flagged (below); else moved there
     mark_seen: bool = True  # flag stored messages \Seen too (False: the merchant still sees them unread)
-    since_days: int = 14  # only messages received this recently: a first poll does not read years of mail
+    since_days: int = 14  # a first poll (no mark yet) reads this recent mail only, not years of it
     ca_file: str = ""  # a private CA (a self-hosted server); the system's CAs otherwise
     timeout_seconds: float = 30.0
     max_message_bytes: int = 15 * 1024 * 1024  # larger: kept truncated, for the operator
@@ -162,24 +163,58 @@ def _keywords_allowed(selected: dict[bytes, Any]) -> bool:
     return b"\\*" in tuple(selected.get(b"PERMANENTFLAGS", ()))
 
 
-def _criteria(settings: MailboxSettings, selected: dict[bytes, Any]) -> list[Any]:
-    since = ["SINCE", (datetime.now(UTC) - timedelta(days=settings.since_days)).date()]
+@dataclass(frozen=True)
+class FetchedBatch:
+    """One poll's messages, and how far the folder was read: every UID up to `read_up_to` (with
+    this UIDVALIDITY) is in `messages` or did not need reading (stored before, or older than a
+    first poll's window). The caller records it as the mailbox's mark once the batch is stored
+    and marked (tasks.inbound_mail, ledger.models.MailboxMark)."""
+
+    uidvalidity: int
+    messages: list[FetchedMessage]
+    read_up_to: int | None  # None: a first poll cut by max_messages_per_poll (no mark until one is whole)
+
+
+def mailbox_key(settings: MailboxSettings) -> str:
+    """The mailbox folder a mark belongs to: server, login, folder."""
+    return f"{settings.host.strip().lower()}:{settings.effective_port}|{settings.username}|{settings.folder}"[:255]
+
+
+def _criteria(settings: MailboxSettings, selected: dict[bytes, Any], after_uid: int | None) -> list[Any]:
+    """Above the mark when there is one (however long the poller was stopped); the SINCE window
+    only on a first poll (no mark for this UIDVALIDITY): it does not take years of mail in."""
+    if after_uid is not None:
+        window: list[Any] = ["UID", f"{after_uid + 1}:*"]
+    else:
+        window = ["SINCE", (datetime.now(UTC) - timedelta(days=settings.since_days)).date()]
     if settings.processed_folder:
-        return since  # whatever is still in the folder was not stored yet (or not marked)
+        return window  # whatever is still in the folder was not stored yet (or not marked)
     if _keywords_allowed(selected):
-        return ["NOT", "KEYWORD", STORED_KEYWORD.decode(), *since]
-    return ["UNSEEN", *since]
+        return ["NOT", "KEYWORD", STORED_KEYWORD.decode(), *window]
+    return ["UNSEEN", *window]
 
 
-def _fetch_new(settings: MailboxSettings) -> list[FetchedMessage]:
+def _fetch_new(settings: MailboxSettings, marks: dict[int, int]) -> FetchedBatch:
     with connect(settings) as client:
         selected = client.select_folder(settings.folder)
         uidvalidity = int(selected[b"UIDVALIDITY"])
-        uids = sorted(client.search(_criteria(settings, selected)))
+        uidnext = int(selected.get(b"UIDNEXT", 0) or 0)  # SELECT comes before SEARCH: a later arrival is above
+        after = marks.get(uidvalidity)
+        uids = sorted(client.search(_criteria(settings, selected, after)))
+        if after is not None:
+            uids = [u for u in uids if u > after]  # "n:*" always takes the last message, even below n
+        whole = len(uids) <= settings.max_messages_per_poll
         uids = uids[: settings.max_messages_per_poll]
+        read_up_to: int | None
+        if whole and uidnext:
+            read_up_to = max(uidnext - 1, after or 0)
+        elif after is None and not whole:  # a mark now would let the next poll read past the window
+            read_up_to = None
+        else:
+            read_up_to = max(uids, default=after or 0)
         out: list[FetchedMessage] = []
         if not uids:
-            return out
+            return FetchedBatch(uidvalidity, out, read_up_to)
         sizes = client.fetch(uids, ["RFC822.SIZE"])
         small = [u for u in uids if int(sizes.get(u, {}).get(b"RFC822.SIZE", 0)) <= settings.max_message_bytes]
         big = [u for u in uids if u not in small]
@@ -190,7 +225,7 @@ def _fetch_new(settings: MailboxSettings) -> list[FetchedMessage]:
             part = client.fetch([uid], [f"BODY.PEEK[]<0.{settings.max_message_bytes}>"])[uid]
             raw = next((bytes(v) for k, v in part.items() if k.startswith(b"BODY[]")), b"")
             out.append(FetchedMessage(uidvalidity, uid, raw, int(sizes[uid][b"RFC822.SIZE"])))
-        return sorted(out, key=lambda m: m.uid)
+        return FetchedBatch(uidvalidity, sorted(out, key=lambda m: m.uid), read_up_to)
 
 
 def _mark_stored(settings: MailboxSettings, uidvalidity: int, uids: list[int]) -> None:
@@ -241,10 +276,11 @@ async def wait_for_new(settings: MailboxSettings, seconds: float) -> bool:
     return await asyncio.to_thread(_wait_for_new, settings, seconds)
 
 
-async def fetch_new(settings: MailboxSettings) -> list[FetchedMessage]:
+async def fetch_new(settings: MailboxSettings, marks: dict[int, int] | None = None) -> FetchedBatch:
     """The messages not yet handled (unread, or still in the folder when they are moved), read
-    without marking them read."""
-    return await asyncio.to_thread(_fetch_new, settings)
+    without marking them read: above the folder's mark (`marks`: UIDVALIDITY -> last UID stored),
+    or within the SINCE window when the folder has none yet."""
+    return await asyncio.to_thread(_fetch_new, settings, marks or {})
 
 
 async def mark_stored(settings: MailboxSettings, uidvalidity: int, uids: list[int]) -> None:

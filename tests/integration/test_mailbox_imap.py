@@ -496,6 +496,64 @@ async def test_old_mail_is_not_read_on_the_first_poll(db: Any, server: Dovecot, 
 
 
 @needs_dovecot
+async def test_a_poller_stopped_longer_than_the_window_reads_the_older_unread_mail(
+        db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    """Issue 18 review: after a first poll the mark (last UID per UIDVALIDITY) decides, not SINCE:
+    mail that arrived 30 days ago while the poller was stopped is read."""
+    from datetime import UTC, datetime, timedelta
+
+    from integrations.mail.imap import mailbox_key
+    from ledger import records
+
+    settings = settings_for(server)
+    imap.append("INBOX", mail("<before-1@supplier>"), msg_time=datetime.now(UTC) - timedelta(days=90))
+    imap.append("INBOX", mail("<first-1@supplier>"))
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    imap.select_folder("INBOX")
+    (validity,) = (await records.mailbox_marks(db, mailbox_key(settings))).keys()
+    assert (await records.mailbox_marks(db, mailbox_key(settings)))[validity] == max(imap.search(["ALL"]))
+    imap.append("INBOX", mail("<while-stopped-1@supplier>"), msg_time=datetime.now(UTC) - timedelta(days=30))
+    imap.append("INBOX", mail("<while-stopped-2@supplier>"), msg_time=datetime.now(UTC) - timedelta(days=20))
+    assert await mailbox.poll_mailbox(settings) == {"fetched": 2, "stored": 2, "duplicates": 0}
+    assert sorted(r.delivery_id or "" for r in await rows(db)) == [
+        "message-id:<first-1@supplier>", "message-id:<while-stopped-1@supplier>",
+        "message-id:<while-stopped-2@supplier>"]  # the one from before the first poll stays out
+    assert await mailbox.poll_mailbox(settings) == {"fetched": 0, "stored": 0, "duplicates": 0}
+
+
+@needs_dovecot
+async def test_the_mark_is_advanced_only_after_marking_and_a_cut_first_poll_sets_none(
+        db: Any, server: Dovecot, imap: IMAPClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from integrations.mail.imap import fetch_new, mailbox_key
+    from ledger import records
+
+    settings = settings_for(server, max_messages_per_poll=1)
+    imap.append("INBOX", mail("<cut-1@supplier>"))
+    imap.append("INBOX", mail("<cut-2@supplier>"))
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    assert await records.mailbox_marks(db, mailbox_key(settings)) == {}  # cut: still a first poll next time
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    marks = await records.mailbox_marks(db, mailbox_key(settings))
+    assert len(marks) == 1
+    imap.append("INBOX", mail("<unmarked-1@supplier>"))
+
+    async def fail(*_: Any) -> None:
+        raise ConnectionError("the connection dropped before the flags were set")
+
+    monkeypatch.setattr(mailbox, "mark_stored", fail)
+    with pytest.raises(ConnectionError):
+        await mailbox.poll_mailbox(settings)
+    assert await records.mailbox_marks(db, mailbox_key(settings)) == marks
+    monkeypatch.undo()
+    assert await mailbox.poll_mailbox(settings) == {"fetched": 1, "stored": 0, "duplicates": 1}
+    (validity,) = marks
+    imap.append("INBOX", mail("<fresh-1@supplier>"))
+    assert (await fetch_new(settings, {validity: 10**6})).messages == []  # only above the mark
+    batch = await fetch_new(settings, {validity + 1: 10**6})  # another UIDVALIDITY's mark: a first poll
+    assert batch.uidvalidity == validity and len(batch.messages) == 1
+
+
+@needs_dovecot
 async def test_a_supplier_answering_for_an_order_it_was_not_asked_about_does_not_move_it(
         db: Any, server: Dovecot, imap: IMAPClient) -> None:
     from ledger import cases
