@@ -13,6 +13,8 @@
 - `ReviewItem`: the operator's queue: whatever the automation cannot finish.
 - `StorePolicyRow`: the store policy as loaded, by content hash.
 - `VendorToken`: vendor access tokens (CJ allows one token request per 5 minutes), encrypted.
+- `MailboxMark`: the last UID of the merchant's mailbox already stored, per folder and
+  UIDVALIDITY: the poller reads above it (issue 18).
 - `PrivacyRequest`: a customer's data request or erasure (GDPR; Shopify's compliance webhooks,
   or by email through the operator), with its legal deadline, until it is carried out.
 """
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from ledger.columns import UTCDateTime
@@ -300,3 +302,18 @@ class CarrierEvent(SQLModel, table=True):
     country: str | None = None
     source: str = "poll"  # poll | webhook
     recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class MailboxMark(SQLModel, table=True):
+    """How far the mailbox poller has read (issue 18, docs/inbound-email.md): every message of
+    `mailbox` (host, login, folder) with UIDVALIDITY `uidvalidity` and a UID up to `last_uid` was
+    stored and marked, or was older than the first poll's window. The next poll asks for the UIDs
+    above it, however long the poller was stopped. A new UIDVALIDITY (the folder rebuilt) has no
+    mark yet: a first poll again."""
+
+    __tablename__ = "mailbox_mark"
+
+    mailbox: str = Field(primary_key=True)
+    uidvalidity: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    last_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

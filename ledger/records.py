@@ -9,7 +9,16 @@ from sqlmodel import col, select
 
 from ledger._sql import insert_ignore
 from ledger.db import Database
-from ledger.models import Message, RefundRecord, ReviewItem, StorePolicyRow, VendorToken, new_id, utcnow
+from ledger.models import (
+    MailboxMark,
+    Message,
+    RefundRecord,
+    ReviewItem,
+    StorePolicyRow,
+    VendorToken,
+    new_id,
+    utcnow,
+)
 
 
 async def log_message(db: Database, message: Message) -> Message:
@@ -144,4 +153,24 @@ async def save_token(db: Database, key: str, ciphertext: str) -> None:
         else:
             row.ciphertext, row.updated_at = ciphertext, utcnow()
             s.add(row)
+        await s.commit()
+
+
+async def mailbox_marks(db: Database, mailbox: str) -> dict[int, int]:
+    """UIDVALIDITY -> the last UID stored, for one mailbox folder (docs/inbound-email.md)."""
+    async with db.session() as s:
+        rows = await s.exec(select(MailboxMark).where(MailboxMark.mailbox == mailbox))
+        return {row.uidvalidity: row.last_uid for row in rows.all()}
+
+
+async def advance_mailbox_mark(db: Database, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+    """Raise the mark to `last_uid`, never lower it (two pollers may finish out of order)."""
+    async with db.session() as s:
+        created = await insert_ignore(s, MailboxMark, {"mailbox": mailbox, "uidvalidity": uidvalidity,
+                                                       "last_uid": last_uid, "updated_at": utcnow()})
+        if not created:
+            await s.exec(update(MailboxMark)
+                         .where(col(MailboxMark.mailbox) == mailbox, col(MailboxMark.uidvalidity) == uidvalidity,
+                                col(MailboxMark.last_uid) < last_uid)
+                         .values(last_uid=last_uid, updated_at=utcnow()))
         await s.commit()

@@ -4,7 +4,8 @@
    inbox ledger (source `email`, deduplicated on its Message-ID, else on the mailbox's
    UIDVALIDITY/UID), and only then flags it \\Seen or moves it. Dying between the two leaves the
    message unread: the next poll reads it again and the store is a no-op (nothing lost, nothing
-   processed twice).
+   processed twice). Then the folder's mark (last UID stored, `ledger.models.MailboxMark`) is
+   raised: the next poll reads above it, however long the poller was stopped.
 2. `handle_stored_emails` takes each stored email once (status `received` -> processed/ignored),
    ties it to its case (In-Reply-To/References against the Message-IDs we sent, then the order
    number in the subject or body, then the sender's one open case), checks the sender is that
@@ -47,7 +48,7 @@ from domain.inbound import (
     order_resource_id,
 )
 from domain.policy import StorePolicy
-from integrations.mail.imap import MailboxSettings, fetch_new, mark_stored
+from integrations.mail.imap import MailboxSettings, fetch_new, mailbox_key, mark_stored
 from ledger import cases, inbox, records
 from ledger.models import Case, InboundEvent, Message, utcnow
 from tasks import faults, runtime
@@ -96,7 +97,8 @@ async def poll_mailbox(settings: MailboxSettings | None = None) -> dict[str, int
     if not settings.configured():
         return {"fetched": 0, "stored": 0, "duplicates": 0}
     db = runtime.db()
-    fetched = await fetch_new(settings)
+    batch = await fetch_new(settings, await records.mailbox_marks(db, mailbox_key(settings)))
+    fetched = batch.messages
     stored = duplicates = 0
     by_validity: dict[int, list[int]] = {}
     for message in fetched:
@@ -115,6 +117,9 @@ async def poll_mailbox(settings: MailboxSettings | None = None) -> dict[str, int
     faults.hit("after_store", "mailbox")  # the crash tests: stored, not yet marked
     for validity, uids in by_validity.items():  # only what is in the ledger now
         await mark_stored(settings, validity, uids)
+    # Stored and marked: the next poll reads above this, however long the poller stops.
+    if batch.read_up_to is not None:
+        await records.advance_mailbox_mark(db, mailbox_key(settings), batch.uidvalidity, batch.read_up_to)
     return {"fetched": len(fetched), "stored": stored, "duplicates": duplicates}
 
 

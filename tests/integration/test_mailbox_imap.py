@@ -232,10 +232,23 @@ def test_no_mailbox_is_a_no_op() -> None:
     assert not MailboxSettings(host="").configured()
 
 
+class Authority:
+    """A local OAuth2 authority: the token endpoint (RFC 6749 section 6, the refresh grant as
+    Google's and Microsoft's take it) and the introspection endpoint dovecot asks (RFC 7662)."""
+
+    def __init__(self) -> None:
+        self.valid = {"ya29.test-access-token"}
+        self.refresh_token = "1//test-refresh-token"
+        self.client = ("client-1.apps.googleusercontent.com", "client-secret-1")
+        self.token_requests: list[dict[str, list[str]]] = []
+        self.url = ""
+
+
 @pytest.fixture(scope="module")
-def oauth_server() -> Iterator[tuple[Dovecot, str]]:
+def oauth_server() -> Iterator[tuple[Dovecot, str, Authority]]:
     """Dovecot with its oauth2 passdb (XOAUTH2), asking a token introspection endpoint on
-    loopback (RFC 7662, what Google and Microsoft tokens are checked against)."""
+    loopback (RFC 7662, what Google and Microsoft tokens are checked against); the same server
+    hands new access tokens for the refresh token (/token)."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -243,24 +256,37 @@ def oauth_server() -> Iterator[tuple[Dovecot, str]]:
 
     if DOVECOT is None:
         pytest.skip(SKIP_REASON)
-    token = "ya29.test-access-token"
+    authority = Authority()
 
-    class Introspect(BaseHTTPRequestHandler):
+    class Endpoints(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             form = parse_qs(self.rfile.read(int(self.headers.get("content-length", 0))).decode())
-            ok = form.get("token") == [token]
-            answer = json.dumps({"active": "true", "username": "shop@example.test"} if ok else {"active": "false"})
-            self.send_response(200)
+            status = 200
+            if self.path == "/token":
+                authority.token_requests.append(form)
+                if (form.get("grant_type") == ["refresh_token"]
+                        and form.get("refresh_token") == [authority.refresh_token]
+                        and (form.get("client_id", [""])[0], form.get("client_secret", [""])[0]) == authority.client):
+                    token = f"ya29.refreshed-{len(authority.token_requests)}"
+                    authority.valid.add(token)
+                    answer: dict[str, Any] = {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+                else:
+                    status, answer = 400, {"error": "invalid_grant", "error_description": "Bad Request"}
+            else:
+                ok = form.get("token", [""])[0] in authority.valid
+                answer = {"active": "true", "username": "shop@example.test"} if ok else {"active": "false"}
+            self.send_response(status)
             self.send_header("content-type", "application/json")
             self.end_headers()
-            self.wfile.write(answer.encode())
+            self.wfile.write(json.dumps(answer).encode())
 
         def log_message(self, *_: Any) -> None:
             pass
 
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Introspect)
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Endpoints)
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{http.server_address[1]}/introspect"
+    base = f"http://127.0.0.1:{http.server_address[1]}"
+    authority.url = f"{base}/token"
     extra = """
 auth_mechanisms = plain login xoauth2 oauthbearer
 passdb {
@@ -270,25 +296,76 @@ passdb {
 }
 """
     try:
-        with start_dovecot(extra_config=extra, oauth2_introspection_url=url) as running:
-            yield running, token
+        with start_dovecot(extra_config=extra, oauth2_introspection_url=f"{base}/introspect") as running:
+            yield running, "ya29.test-access-token", authority
     finally:
         http.shutdown()
         http.server_close()
 
 
-@needs_dovecot
-async def test_xoauth2_reads_the_mailbox_with_an_access_token(db: Any, oauth_server: tuple[Dovecot, str]) -> None:
-    server, token = oauth_server
+def _append(server: Dovecot, raw: bytes) -> None:
     client = IMAPClient(server.host, port=server.imaps_port, ssl=True,
                         ssl_context=ssl.create_default_context(cafile=server.ca_file))
     client.login(server.user, server.password)
-    client.append("INBOX", mail("<o1@supplier>"))
+    client.append("INBOX", raw)
     client.logout()
+
+
+@needs_dovecot
+async def test_xoauth2_reads_the_mailbox_with_an_access_token(
+        db: Any, oauth_server: tuple[Dovecot, str, Authority]) -> None:
+    server, token, _ = oauth_server
+    _append(server, mail("<o1@supplier>"))
     with pytest.raises(LoginError):
         await mailbox.poll_mailbox(settings_for(server, password="", oauth2_token="expired-token"))
     counts = await mailbox.poll_mailbox(settings_for(server, password="", oauth2_token=token))
     assert counts["stored"] == 1
+
+
+def _refreshing(server: Dovecot, authority: Authority, **kw: Any) -> MailboxSettings:
+    return settings_for(server, password="", oauth2_token_url=authority.url, oauth2_client_id=authority.client[0],
+                        oauth2_client_secret=authority.client[1], oauth2_refresh_token=authority.refresh_token, **kw)
+
+
+@needs_dovecot
+async def test_xoauth2_token_is_refreshed_cached_and_replaced_when_refused(
+        db: Any, oauth_server: tuple[Dovecot, str, Authority], monkeypatch: pytest.MonkeyPatch) -> None:
+    from integrations.mail import imap as imap_module
+    from integrations.mail.oauth2 import TokenCache
+
+    server, _, authority = oauth_server
+    monkeypatch.setattr(imap_module, "TOKENS", TokenCache())  # this test's own process cache
+    authority.token_requests.clear()
+    settings = _refreshing(server, authority)
+    _append(server, mail("<refresh-1@supplier>"))
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    (first,) = authority.token_requests
+    assert first["grant_type"] == ["refresh_token"] and first["client_secret"] == [authority.client[1]]
+    _append(server, mail("<refresh-2@supplier>"))
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    assert len(authority.token_requests) == 1  # fetch and mark: two logins each poll, one token for all
+    authority.valid.clear()  # revoked before its expires_in: AUTHENTICATE fails, one new token, one retry
+    authority.valid.add("ya29.test-access-token")
+    _append(server, mail("<refresh-3@supplier>"))
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    assert len(authority.token_requests) == 2
+
+
+@needs_dovecot
+async def test_a_refused_refresh_token_fails_the_poll_and_reads_nothing(
+        db: Any, oauth_server: tuple[Dovecot, str, Authority], monkeypatch: pytest.MonkeyPatch) -> None:
+    from integrations.mail import imap as imap_module
+    from integrations.mail.oauth2 import OAuth2RefreshError, TokenCache
+
+    server, _, authority = oauth_server
+    monkeypatch.setattr(imap_module, "TOKENS", TokenCache())
+    _append(server, mail("<revoked-1@supplier>"))
+    settings = settings_for(server, password="", oauth2_token_url=authority.url,
+                            oauth2_client_id=authority.client[0], oauth2_client_secret=authority.client[1],
+                            oauth2_refresh_token="1//revoked")
+    with pytest.raises(OAuth2RefreshError, match="invalid_grant"):
+        await mailbox.poll_mailbox(settings)
+    assert [r for r in await rows(db) if r.delivery_id == "message-id:<revoked-1@supplier>"] == []
 
 
 async def _return_case(db: Any) -> Any:
@@ -416,6 +493,64 @@ async def test_old_mail_is_not_read_on_the_first_poll(db: Any, server: Dovecot, 
     imap.append("INBOX", mail("<new-1@supplier>"))
     assert (await mailbox.poll_mailbox(settings_for(server)))["stored"] == 1
     assert [r.delivery_id for r in await rows(db)] == ["message-id:<new-1@supplier>"]
+
+
+@needs_dovecot
+async def test_a_poller_stopped_longer_than_the_window_reads_the_older_unread_mail(
+        db: Any, server: Dovecot, imap: IMAPClient) -> None:
+    """Issue 18 review: after a first poll the mark (last UID per UIDVALIDITY) decides, not SINCE:
+    mail that arrived 30 days ago while the poller was stopped is read."""
+    from datetime import UTC, datetime, timedelta
+
+    from integrations.mail.imap import mailbox_key
+    from ledger import records
+
+    settings = settings_for(server)
+    imap.append("INBOX", mail("<before-1@supplier>"), msg_time=datetime.now(UTC) - timedelta(days=90))
+    imap.append("INBOX", mail("<first-1@supplier>"))
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    imap.select_folder("INBOX")
+    (validity,) = (await records.mailbox_marks(db, mailbox_key(settings))).keys()
+    assert (await records.mailbox_marks(db, mailbox_key(settings)))[validity] == max(imap.search(["ALL"]))
+    imap.append("INBOX", mail("<while-stopped-1@supplier>"), msg_time=datetime.now(UTC) - timedelta(days=30))
+    imap.append("INBOX", mail("<while-stopped-2@supplier>"), msg_time=datetime.now(UTC) - timedelta(days=20))
+    assert await mailbox.poll_mailbox(settings) == {"fetched": 2, "stored": 2, "duplicates": 0}
+    assert sorted(r.delivery_id or "" for r in await rows(db)) == [
+        "message-id:<first-1@supplier>", "message-id:<while-stopped-1@supplier>",
+        "message-id:<while-stopped-2@supplier>"]  # the one from before the first poll stays out
+    assert await mailbox.poll_mailbox(settings) == {"fetched": 0, "stored": 0, "duplicates": 0}
+
+
+@needs_dovecot
+async def test_the_mark_is_advanced_only_after_marking_and_a_cut_first_poll_sets_none(
+        db: Any, server: Dovecot, imap: IMAPClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from integrations.mail.imap import fetch_new, mailbox_key
+    from ledger import records
+
+    settings = settings_for(server, max_messages_per_poll=1)
+    imap.append("INBOX", mail("<cut-1@supplier>"))
+    imap.append("INBOX", mail("<cut-2@supplier>"))
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    assert await records.mailbox_marks(db, mailbox_key(settings)) == {}  # cut: still a first poll next time
+    assert (await mailbox.poll_mailbox(settings))["stored"] == 1
+    marks = await records.mailbox_marks(db, mailbox_key(settings))
+    assert len(marks) == 1
+    imap.append("INBOX", mail("<unmarked-1@supplier>"))
+
+    async def fail(*_: Any) -> None:
+        raise ConnectionError("the connection dropped before the flags were set")
+
+    monkeypatch.setattr(mailbox, "mark_stored", fail)
+    with pytest.raises(ConnectionError):
+        await mailbox.poll_mailbox(settings)
+    assert await records.mailbox_marks(db, mailbox_key(settings)) == marks
+    monkeypatch.undo()
+    assert await mailbox.poll_mailbox(settings) == {"fetched": 1, "stored": 0, "duplicates": 1}
+    (validity,) = marks
+    imap.append("INBOX", mail("<fresh-1@supplier>"))
+    assert (await fetch_new(settings, {validity: 10**6})).messages == []  # only above the mark
+    batch = await fetch_new(settings, {validity + 1: 10**6})  # another UIDVALIDITY's mark: a first poll
+    assert batch.uidvalidity == validity and len(batch.messages) == 1
 
 
 @needs_dovecot
