@@ -75,6 +75,10 @@ def demo_env() -> dict[str, str]:
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": "1025",
         "AFTERSALES_RECEIVER_PORT": str(RECEIVER_PORT),
+        # Every demo customer comes from 127.0.0.1, and one on the customer page makes 4-5 requests
+        # (proof, request, review, confirm): the per-address limit of a real store (20 a minute)
+        # would refuse the demo's own customers. The per-order limit stays as in production.
+        "AFTERSALES_RECEIVER_IP_REQUESTS_PER_MINUTE": "300",
         "PYTHONPYCACHEPREFIX": str(HOME / "pycache"),
     }
     for key, value in defaults.items():
