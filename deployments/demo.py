@@ -7,13 +7,14 @@ Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supp
 catcher), the webhook receiver, and prepares them with the README's own commands (setup, setup
 --prefect, deploy --all, a process worker); then plays the scenarios of
 deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
-requests, operator answers) and waits until every case has reached the state the rulebook
+requests on the customer page, operator answers) and waits until every case has reached the state the rulebook
 expects. It starts no flow run itself but the week's report (as an operator's "Run" would, so the
 UI shows it with its charts): the deadline check runs on its schedule, and events no run took in
-are delivered again by the receiver, as in production. What differs from production is speed
-only: the check every minute (`setup --sweep-every 60`; the deployment keeps its name
+are delivered again by the receiver, as in production. What differs from production is speed,
+and one limit: the check every minute (`setup --sweep-every 60`; the deployment keeps its name
 `every-15-min`), the worker polling every 2 s (PREFECT_WORKER_QUERY_SECONDS, _PREFETCH_SECONDS)
-with 8 runs at a time, and the sandbox's credentials (AFTERSALES_SANDBOX=1).
+with 8 runs at a time, the sandbox's credentials (AFTERSALES_SANDBOX=1), and a per-address limit
+of the customer endpoints fit for many customers on one address (all of them are 127.0.0.1).
 
 With --exit it stops once every row is checked, non-zero if any row failed (they are named);
 otherwise it keeps the UI up, and keeps watching the rows still unfinished until they finish.
@@ -75,6 +76,10 @@ def demo_env() -> dict[str, str]:
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": "1025",
         "AFTERSALES_RECEIVER_PORT": str(RECEIVER_PORT),
+        # Every demo customer comes from 127.0.0.1, and one on the customer page makes 4-5 requests
+        # (proof, request, review, confirm): the per-address limit of a real store (20 a minute)
+        # would refuse the demo's own customers. The per-order limit stays as in production.
+        "AFTERSALES_RECEIVER_IP_REQUESTS_PER_MINUTE": "300",
         "PYTHONPYCACHEPREFIX": str(HOME / "pycache"),
     }
     for key, value in defaults.items():

@@ -3,11 +3,12 @@ six returns (#1007-#1012), two new orders screened (#1013-#1014, K6) and one dis
 processor (#1015 Shopify Payments, #1016 Stripe, #1017 PayPal).
 
 Each scenario seeds its order in the sandbox store (and at the CJ supplier when it ships
-it), then acts as the outside world would: the customer posts the store's cancellation or
-return form (or asks for a return in the Shopify customer account), sends the return's
-tracking number; the operator records what a supplier answered; CJ decides its disputes; the
-sandbox store fires its own signed webhooks. Then it waits for the case to reach the state the
-rulebook expects. Scenarios that do not depend on each other are played at the same time.
+it), then acts as the outside world would: the customer cancels or asks for a return on the
+customer page as their browser would (deployments/sandbox/customer_browser.py; or asks in the
+Shopify customer account) and gives the return's tracking number there; the operator records
+what a supplier answered; CJ decides its disputes; the sandbox store fires its own signed webhooks.
+Then it waits for the case to reach the state the rulebook expects. Scenarios that do not depend
+on each other are played at the same time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from deployments.customer_page.texts import Language
+from deployments.sandbox.customer_browser import CustomerBrowser
 from deployments.sandbox.seed import (
     OUT_OF_STOCK_SKUS,
     SCENARIOS,
@@ -93,13 +96,29 @@ def _email(name: str) -> str:
     raise KeyError(name)
 
 
-async def _customer_cancels(http: httpx.AsyncClient, name: str, reason: str, message: str | None = None,
-                            **extra: Any) -> dict[str, Any]:
-    body = {"order_number": name, "email": _email(name), "reason": reason, "message": message, **extra}
-    r = await http.post(f"{RECEIVER}/requests/cancellation", json=body)
-    if r.status_code != 202:
-        raise RuntimeError(f"{name}: the receiver answered {r.status_code}: {r.text}")
-    return dict(r.json())
+def _language(name: str) -> Language:
+    """The language of the customer's browser: their locale at the store (fr-FR, en-GB...)."""
+    for order in demo_orders() + prevention_orders() + dispute_orders():
+        if f"#{order['number']}" == name:
+            return "en" if str(order["customer"].get("locale", "fr")).lower().startswith("en") else "fr"
+    raise KeyError(name)
+
+
+def _browser(name: str, language: Language | None = None, token: str | None = None) -> CustomerBrowser:
+    """The customer's own browser on the customer page (its own cookies), in their language."""
+    return CustomerBrowser(RECEIVER, name, _email(name), language or _language(name), token=token)
+
+
+async def _customer_cancels(name: str, reason: str, message: str | None = None, *,
+                            language: Language | None = None, twice: bool = False) -> list[str]:
+    """The customer cancels on the page (proof, reason and note, confirm; "cancel anyway" when
+    the retention offer C6 is shown: no scenario keeps its order). `twice`: the confirmation is
+    sent a second time. The page's answers ("received", "duplicate")."""
+    async with _browser(name, language) as browser:
+        answers = [await browser.cancel(reason, message, offer="insist")]
+        if twice:
+            answers.append(await browser.send_again())
+    return [a.status for a in answers]
 
 
 def _kind(name: str) -> str:
@@ -148,23 +167,22 @@ async def _sweep_until(name: str, seeded: dict[str, dict[str, Any]], states: set
 async def _play_cancellations(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]],
                               deadline: float) -> dict[str, str]:
     # 1. Not passed on yet: cancelled and refunded at once. The customer double-submits.
-    await _customer_cancels(http, "#1001", "ordering_mistake",
-                            "Je me suis trompée de couleur, je préfère annuler. Merci !", language="fr")
-    dup = await _customer_cancels(http, "#1001", "ordering_mistake",
-                                  "Je me suis trompée de couleur, je préfère annuler. Merci !", language="fr")
+    answers = await _customer_cancels("#1001", "ordering_mistake",
+                                      "Je me suis trompée de couleur, je préfère annuler. Merci !", language="fr",
+                                      twice=True)
     # 2. Passed to the email supplier: asked first; it answers yes.
-    await _customer_cancels(http, "#1002", "delivery_too_slow", "Le délai annoncé est trop long pour moi.")
+    await _customer_cancels("#1002", "delivery_too_slow", "Le délai annoncé est trop long pour moi.")
     # 3. Passed to CJ (not paid there yet): deleted at CJ after the store cancel.
-    await _customer_cancels(http, "#1003", "better_offer")
+    await _customer_cancels("#1003", "better_offer")
     # 4. CJ cannot supply one item: partial cancellation reported by the operator.
     r = await http.post(f"{RECEIVER}/operator/out-of-stock", headers=OPERATOR,
                         json={"order_number": "#1004", "skus": sorted(OUT_OF_STOCK_SKUS), "supplier_id": "cj",
                               "note": "CJ: rupture de stock sur le plaid vert sauge"})
     r.raise_for_status()
     # 5. Already shipped: becomes a return.
-    await _customer_cancels(http, "#1005", "changed_mind", "Sorry, I changed my mind.", language="en")
+    await _customer_cancels("#1005", "changed_mind", "Sorry, I changed my mind.", language="en")
     # 6. Passed to the email supplier, which refuses: C8 -> C4 and the operator is alerted.
-    await _customer_cancels(http, "#1006", "changed_mind")
+    await _customer_cancels("#1006", "changed_mind")
 
     for name, answer, note in (("#1002", "accepted", "Commande bloquée avant expédition, merci."),
                                ("#1006", "refused", "Déjà expédiée ce matin, colis Colissimo 6A123.")):
@@ -181,7 +199,7 @@ async def _play_cancellations(http: httpx.AsyncClient, seeded: dict[str, dict[st
         await http.post(f"{CJ}/_control/disputes/{seeded['#1004']['legacy_id']}/resolve",
                         json={"finallyDeal": 1, "money": "9.50"})
         await _sweep_until("#1004", seeded, {"closed"}, deadline)
-    return {"#1001": f"duplicate request answered '{dup['status']}'"}
+    return {"#1001": f"the confirmation sent twice on the page, answered {', '.join(repr(a) for a in answers)}"}
 
 
 # -- the return scenarios (#1007-#1012) ------------------------------------------------------------
@@ -198,20 +216,32 @@ class _Return:
                  deadline: float) -> None:
         self.http, self.seeded, self.name, self.deadline = http, seeded, name, deadline
         self.legacy_id = seeded[name]["legacy_id"]
+        self.token: str | None = None  # the customer page's signed link for this order, once proven
 
     async def when(self, state: str, *, unlocked: bool = False) -> None:
         case = await _wait_state(self.name, self.seeded, {state}, _left(self.deadline), unlocked=unlocked)
         if case is None or case.state != state:
             raise _Stuck(f"waited for '{state}', the case was {case.state if case else 'never opened'}")
 
-    async def asks(self, reason: str, message: str | None = None, **extra: Any) -> None:
+    async def asks(self, reason: str, message: str | None = None, *, photos: list[str] | None = None) -> None:
+        """The customer asks for the return on the page (proof, reason, note, photos, confirm); the
+        signed link the page gave is kept, as the emails carry it, to give the tracking number."""
+        async with _browser(self.name) as browser:
+            await browser.ask_return(reason, message, photos=photos)
+            self.token = browser.token
+
+    async def asks_by_json(self, reason: str, message: str | None = None, **extra: Any) -> None:
+        """The store's own return form posting JSON (`POST /requests/return`), for the one request
+        the page never sends: a return out of its window (the page refuses it at step 2, R1)."""
         await self._post(f"{RECEIVER}/requests/return", {"order_number": self.name, "email": _email(self.name),
                                                           "reason": reason, "message": message, **extra})
 
     async def sends_tracking(self, number: str, carrier: str = "Colissimo") -> None:
-        await self._post(f"{RECEIVER}/requests/return-tracking",
-                         {"order_number": self.name, "email": _email(self.name), "tracking_number": number,
-                          "carrier": carrier})
+        """On the page: the case (through the link from the request, else the proof) and its
+        tracking number field (R3)."""
+        async with _browser(self.name, token=self.token) as browser:
+            await browser.send_tracking(number, carrier)
+            self.token = browser.token
 
     async def supplier_says(self, supplier_id: str, event: str, **extra: Any) -> None:
         await self._post(f"{RECEIVER}/operator/return-updates",
@@ -260,8 +290,7 @@ async def _wrong_colour(r: _Return) -> None:
 async def _damaged(r: _Return) -> None:
     """#1008: CJ claimed through a return dispute; CJ reissues, the customer sends the lamp back."""
     await r.asks("damaged", "La lampe est arrivée fêlée sur le côté, photos jointes.",
-                 photo_urls=["https://photos.example/lampe-dune-felure.jpg",
-                             "https://photos.example/lampe-dune-carton.jpg"])
+                 photos=["lampe-dune-felure.png", "lampe-dune-carton.png"])
     await r.when("awaiting_supplier", unlocked=True)  # the dispute is open at CJ
     resp = await r.http.post(f"{CJ}/_control/disputes/{r.legacy_id}/resolve",
                              json={"finallyDeal": 2, "resendOrderCode": "SD2508011008000001"})
@@ -276,7 +305,7 @@ async def _damaged(r: _Return) -> None:
 async def _keep_it(r: _Return) -> None:
     """#1009: a 9.90 item not worth the label: kept, replaced, CJ claimed (R5)."""
     await r.asks("damaged", "Le photophore est arrivé fendu.",
-                 photo_urls=["https://photos.example/photophore-fendu.jpg"])
+                 photos=["photophore-fendu.png"])
     await r.when("replacing")
     await r.supplier_says("cj", "replacement_shipped", tracking_number="CJPKL30091109",
                           note="CJ reissued the candle holder.")
@@ -284,13 +313,16 @@ async def _keep_it(r: _Return) -> None:
 
 async def _out_of_window(r: _Return) -> None:
     """#1010: asked 45 days after delivery: refused with the store's alternatives (R1)."""
-    await r.asks("changed_mind", "I'd like to send the vase back, it doesn't suit the room.", language="en")
+    # Kept on the JSON endpoint: the page refuses a return out of its window before anything is
+    # sent (step 2 names the window's last day and the legal guarantee), so no case would open;
+    # this scenario shows the flow's own refusal (the case refused, the store's alternatives).
+    await r.asks_by_json("changed_mind", "I'd like to send the vase back, it doesn't suit the room.", language="en")
 
 
 async def _not_as_described(r: _Return) -> None:
     """#1011: the store pays the return, the supplier is claimed, refunded once inspected (R4, R7)."""
     await r.asks("not_as_described", "Les couleurs sont bien plus ternes que sur les photos du site.",
-                 photo_urls=["https://photos.example/tapis-atlas.jpg"])
+                 photos=["tapis-atlas.png"])
     await _back_to_atelier(r, rma="RMA-1011", tracking="6A30111106FR")
 
 
