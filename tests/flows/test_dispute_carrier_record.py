@@ -74,7 +74,8 @@ async def test_not_received_is_answered_with_the_carrier_s_record(world: World, 
     delivered = (utcnow() - timedelta(days=1)).replace(microsecond=0)
     picked_up = delivered - timedelta(days=2)
     await _seed_dhl(fake, [
-        {"code": "pre-transit", "at": (picked_up - timedelta(hours=6)).isoformat(), "label": "Shipment information received"},
+        {"code": "pre-transit", "at": (picked_up - timedelta(hours=6)).isoformat(),
+         "label": "Shipment information received"},
         {"code": "transit", "at": picked_up.isoformat(), "city": "Leipzig", "country": "DE", "label": "Processed"},
         {"code": "transit", "at": (delivered - timedelta(hours=8)).isoformat(), "city": "London", "country": "GB",
          "label": "Arrived at Delivery Facility"},

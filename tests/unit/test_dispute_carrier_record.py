@@ -74,8 +74,10 @@ def test_a_pickup_point_event_is_never_the_delivery() -> None:
     """A carrier's "delivered" to a Packstation, AfterShip's AvailableForPickup, Shopify's DELIVERED
     scan that says "disponible dans votre point de retrait": waiting to be collected."""
     packstation = "Delivered to Packstation 123"
+    pickup = aftership_status("AvailableForPickup")
+    assert pickup is not None
     carrier = [_carrier("dhl", "delivered", dhl_status("delivered", packstation), 5, packstation, "Berlin"),
-               _carrier("aftership:colissimo", "AvailableForPickup_001", aftership_status("AvailableForPickup"), 6,
+               _carrier("aftership:colissimo", "AvailableForPickup_001", pickup, 6,
                         "Available for pickup", "Rennes")]
     shopify = [_shopify("DELIVERED", 7, "Rennes", "Votre colis est disponible dans votre point de retrait")]
     timeline = record.merge(shopify, carrier)
