@@ -26,7 +26,7 @@ from domain.disputes import DisputeReason, Facts, InquiryOffer, answer_points, d
 from domain.evidence_pdf import summary_pdf
 from domain.money import Money
 from domain.orders import Address, FulfillmentEvent
-from domain.parcel_record import SHOPIFY, STATUS_WORDS, TimelineEvent, sources, status_words
+from domain.parcel_record import AWAITING, SHOPIFY, STATUS_WORDS, TimelineEvent, sources, status_words
 
 # What a reviewer reads for each reason (the customer's claim, in plain words).
 CLAIM: dict[DisputeReason, str] = {
@@ -307,6 +307,8 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
             lines.append(f"Le suivi indique qu'il a été livré{where} le {_fr_day(facts.delivered_at)}. "
                          "Pourriez-vous regarder auprès de vos voisins, de votre gardien "
                          "ou dans votre boîte aux lettres ?" if facts.delivered_at else
+                         "Le suivi indique qu'il vous attend en point de retrait et qu'il n'a pas encore été "
+                         "retiré : la page de suivi indique où le récupérer." if _awaiting(facts) else
                          "Le suivi indique qu'il est en cours d'acheminement.")
         lines.append("Répondez-nous ici si quelque chose ne va toujours pas : nous trouverons une solution "
                      "ensemble.")
@@ -321,10 +323,18 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
             where = f" in {facts.delivered_to}" if facts.delivered_to else ""
             lines.append(f"The tracking shows it delivered{where} on {facts.delivered_at:%d %B %Y}. "
                          "Could you check with your neighbours, your building's reception or your "
-                         "letterbox?" if facts.delivered_at else "The tracking shows it on its way to you.")
+                         "letterbox?" if facts.delivered_at else
+                         "The tracking shows it waiting for you at a pickup point; it has not been collected yet. "
+                         "The tracking page shows where to collect it." if _awaiting(facts) else
+                         "The tracking shows it on its way to you.")
         lines.append("Reply here if anything is still not right: we will find a solution together.")
         lines.append(f"Thank you for your patience,\nThe {store_name} team")
     return fit("\n\n".join(lines[:-1]), keep_last=lines[-1])
+
+
+def _awaiting(facts: Facts) -> bool:
+    """A parcel of the order waits at a pickup point, a locker or a counter (not delivered)."""
+    return any(s.status == AWAITING and not s.delivered_at for s in facts.shipments)
 
 
 def _fr_money(money: Money) -> str:

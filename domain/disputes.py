@@ -557,6 +557,11 @@ def customer_history(facts: Facts) -> str | None:
     return text[0].upper() + text[1:] + "."
 
 
+# The carrier's last statuses an undelivered parcel's answer names as they are.
+_SAID_AS_IS = ("CONFIRMED", "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "READY_FOR_PICKUP", "FAILURE", "DELAYED",
+               "RETURNED_TO_SENDER", "EXCEPTION")
+
+
 def shipping_statement(facts: Facts) -> str:
     """What the store's records show of the parcel(s), and nothing more: "delivered" only when
     the carrier shows it delivered, with the date; otherwise the last status the store holds."""
@@ -588,7 +593,7 @@ def shipping_statement(facts: Facts) -> str:
         return text + "." + timeline
     statuses = {s.status for s in facts.shipments if s.status}
     last = facts.shipments[0].status if len(facts.shipments) == 1 and facts.shipments[0].events else None
-    if last and last not in ("IN_TRANSIT", "DELIVERED"):  # the record's last word, as it is
+    if last in _SAID_AS_IS:  # the record's last word, as it is
         return text + f"; the carrier's last status is {status_words(last)}." + timeline
     if "IN_TRANSIT" in statuses or any(s.in_transit_at for s in facts.shipments):
         return text + ("; the carrier's last status is in transit." + timeline if timeline else

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain import parcel_record as record
-from domain.dispute_evidence import build_pack
+from domain.dispute_evidence import build_pack, inquiry_message
 from domain.disputes import DisputeReason, Facts, Shipment
 from domain.money import Money
 from domain.orders import FulfillmentEvent
@@ -94,6 +94,11 @@ def test_a_pickup_point_event_is_never_the_delivery() -> None:
     assert "waiting to be collected at a pickup point in Berlin (DHL, code delivered" in document
     assert "delivered in" not in document and "shows it delivered" not in pack.answer
     assert "the carrier's last status is waiting to be collected at a pickup point" in pack.answer
+    # The customer's message (PayPal inquiry) says so too, in their language, and never "delivered".
+    fr = inquiry_message(facts, pack, language="fr", store_name="Maison Lumière")
+    en = inquiry_message(facts, pack, language="en", store_name="Maison Lumière")
+    assert "vous attend en point de retrait" in fr and "livré" not in fr
+    assert "waiting for you at a pickup point" in en and "delivered" not in en
 
 
 def test_returned_to_the_sender_after_the_delivery_is_not_a_delivery() -> None:
