@@ -26,6 +26,7 @@ from domain.disputes import DisputeReason, Facts, InquiryOffer, answer_points, d
 from domain.evidence_pdf import summary_pdf
 from domain.money import Money
 from domain.orders import Address, FulfillmentEvent
+from domain.parcel_record import AWAITING, SHOPIFY, STATUS_WORDS, TimelineEvent, sources, status_words
 
 # What a reviewer reads for each reason (the customer's claim, in plain words).
 CLAIM: dict[DisputeReason, str] = {
@@ -192,8 +193,9 @@ def shipping_documentation(facts: Facts, store_name: str, *, addresses: bool = T
     for n, s in enumerate(facts.shipments, start=1):
         known = carrier(s.carrier)
         name = known.name if known else "carrier"
-        if s.events:  # the carrier's own events, as the store holds them (Shopify FulfillmentEvent)
-            events = _lines(f"{_when(s.shipped_at)}: order fulfilled by the store" if s.shipped_at else None,
+        if s.events:  # the parcel's record: Shopify's events and the carrier's own, each naming its source
+            events = _lines(f"Events recorded by: {', '.join(sources(s.events))}",
+                            f"{_when(s.shipped_at)}: order fulfilled by the store" if s.shipped_at else None,
                             *(carrier_event(e) for e in s.events))
         else:  # no carrier event recorded: only the dates the store holds
             events = _lines(f"{_when(s.shipped_at)}: shipped, handed to {name}" if s.shipped_at else None,
@@ -202,7 +204,7 @@ def shipping_documentation(facts: Facts, store_name: str, *, addresses: bool = T
                                                                      if facts.delivered_to else "")
                             if s.delivered_at else None)
         if not s.delivered_at:
-            events.append(f"Last status recorded: {(s.status or 'shipped').replace('_', ' ').lower()}")
+            events.append(f"Last status recorded: {status_words(s.status)}")
         sections.append((f"Parcel {n}: {name}, tracking number {s.number}",
                          _lines(f"Tracking page: {s.url}" if s.url else None, *events)))
     statement = address_statement(facts) if addresses else None
@@ -212,22 +214,21 @@ def shipping_documentation(facts: Facts, store_name: str, *, addresses: bool = T
                        sections)
 
 
-# Shopify's FulfillmentEventStatus in plain words.
-EVENT_WORDS = {
-    "LABEL_PURCHASED": "shipping label purchased", "LABEL_PRINTED": "shipping label printed",
-    "CONFIRMED": "confirmed by the carrier", "CARRIER_PICKED_UP": "picked up by the carrier",
-    "IN_TRANSIT": "in transit", "OUT_FOR_DELIVERY": "out for delivery", "ATTEMPTED_DELIVERY": "delivery attempted",
-    "READY_FOR_PICKUP": "ready for pickup", "DELIVERED": "delivered", "DELAYED": "delayed",
-    "FAILURE": "delivery failed",
-}
+# The statuses in plain words (Shopify's FulfillmentEventStatus, and the carrier's two more).
+EVENT_WORDS = STATUS_WORDS
 
 
 def carrier_event(event: FulfillmentEvent) -> str:
-    """One line of the carrier's timeline: when, what, where, and the carrier's own words."""
-    place = ", ".join(p for p in (event.city, event.country) if p)
-    words = EVENT_WORDS.get(event.status, event.status.replace("_", " ").lower())
-    message = f" (carrier: \u201c{event.message}\u201d)" if event.message else ""
-    return f"{_when(event.happened_at)}: {words}" + (f" in {place}" if place else "") + message
+    """One line of the parcel's timeline: when, what, where, and who recorded it with its own words
+    ("DHL, code delivered: “Delivered”", "Shopify: “Votre colis est livré”")."""
+    if isinstance(event, TimelineEvent):
+        place, source, code = event.place, event.source, event.code
+    else:
+        place, source, code = ", ".join(p for p in (event.city, event.country) if p), SHOPIFY, None
+    said = source + (f", code {code}" if code else "")
+    said += f": \u201c{event.message}\u201d" if event.message else ""
+    return f"{_when(event.happened_at)}: {status_words(event.status)}" + (f" in {place}" if place else "") \
+        + f" ({said})"
 
 
 def communication_log(facts: Facts, store_name: str) -> bytes | None:
@@ -306,6 +307,8 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
             lines.append(f"Le suivi indique qu'il a été livré{where} le {_fr_day(facts.delivered_at)}. "
                          "Pourriez-vous regarder auprès de vos voisins, de votre gardien "
                          "ou dans votre boîte aux lettres ?" if facts.delivered_at else
+                         "Le suivi indique qu'il vous attend en point de retrait et qu'il n'a pas encore été "
+                         "retiré : la page de suivi indique où le récupérer." if _awaiting(facts) else
                          "Le suivi indique qu'il est en cours d'acheminement.")
         lines.append("Répondez-nous ici si quelque chose ne va toujours pas : nous trouverons une solution "
                      "ensemble.")
@@ -320,10 +323,18 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
             where = f" in {facts.delivered_to}" if facts.delivered_to else ""
             lines.append(f"The tracking shows it delivered{where} on {facts.delivered_at:%d %B %Y}. "
                          "Could you check with your neighbours, your building's reception or your "
-                         "letterbox?" if facts.delivered_at else "The tracking shows it on its way to you.")
+                         "letterbox?" if facts.delivered_at else
+                         "The tracking shows it waiting for you at a pickup point; it has not been collected yet. "
+                         "The tracking page shows where to collect it." if _awaiting(facts) else
+                         "The tracking shows it on its way to you.")
         lines.append("Reply here if anything is still not right: we will find a solution together.")
         lines.append(f"Thank you for your patience,\nThe {store_name} team")
     return fit("\n\n".join(lines[:-1]), keep_last=lines[-1])
+
+
+def _awaiting(facts: Facts) -> bool:
+    """A parcel of the order waits at a pickup point, a locker or a counter (not delivered)."""
+    return any(s.status == AWAITING and not s.delivered_at for s in facts.shipments)
 
 
 def _fr_money(money: Money) -> str:

@@ -22,12 +22,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.business_days import end_of_day, is_business_day
 from domain.carriers import carrier
 from domain.money import DecimalStr, Money
 from domain.orders import Address, FulfillmentEvent
+from domain.parcel_record import TimelineEvent, sources, status_words
 
 
 class Processor(StrEnum):
@@ -134,8 +135,19 @@ class Shipment(_Frozen):
     shipped_at: datetime | None = None  # the fulfilment's creation: the parcel began its route
     in_transit_at: datetime | None = None  # the carrier's first scan, when the store has it
     delivered_at: datetime | None = None  # the carrier's delivery, when the store has it
-    status: str | None = None  # the store's display status (IN_TRANSIT, DELIVERED, ...)
-    events: list[FulfillmentEvent] = Field(default_factory=list)  # the carrier's events, oldest first
+    status: str | None = None  # the last status recorded (IN_TRANSIT, DELIVERED, READY_FOR_PICKUP, ...)
+    # The parcel's record, oldest first: Shopify's fulfilment events merged with the carrier's own
+    # (domain.parcel_record), each naming its source.
+    events: list[TimelineEvent] = Field(default_factory=list)
+    delivered_in: str | None = None  # "city, country" of the carrier's DELIVERED event, when it says
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _as_timeline(cls, value: object) -> object:
+        if isinstance(value, list):  # Shopify's own events, as read: the source is Shopify
+            return [e.model_dump() if isinstance(e, FulfillmentEvent) and not isinstance(e, TimelineEvent) else e
+                    for e in value]
+        return value
 
 
 # The carrier's statuses that show the parcel on its way (Shopify FulfillmentEventStatus).
@@ -545,6 +557,11 @@ def customer_history(facts: Facts) -> str | None:
     return text[0].upper() + text[1:] + "."
 
 
+# The carrier's last statuses an undelivered parcel's answer names as they are.
+_SAID_AS_IS = ("CONFIRMED", "OUT_FOR_DELIVERY", "ATTEMPTED_DELIVERY", "READY_FOR_PICKUP", "FAILURE", "DELAYED",
+               "RETURNED_TO_SENDER", "EXCEPTION")
+
+
 def shipping_statement(facts: Facts) -> str:
     """What the store's records show of the parcel(s), and nothing more: "delivered" only when
     the carrier shows it delivered, with the date; otherwise the last status the store holds."""
@@ -557,14 +574,14 @@ def shipping_statement(facts: Facts) -> str:
         parcel = f"shipped{shipped} with {known.name if known else 'the carrier'} (tracking number {s.number})"
         if several:  # each parcel's own status: one delivered parcel does not make the order delivered
             parcel += (f", shown delivered by the carrier on {_day(s.delivered_at)}" if s.delivered_at else
-                       f", last status {(s.status or 'shipped').replace('_', ' ').lower()}")
+                       f", last status {status_words(s.status)}")
         parcels.append(parcel)
     text = "The order was " + (" and ".join(parcels) if parcels
                                else f"shipped with tracking ({', '.join(facts.tracking)})")
     events = sorted((e for s in facts.shipments for e in s.events), key=lambda e: e.happened_at)
-    timeline = (f" The carrier recorded {len(events)} tracking event(s), from {_day(events[0].happened_at)} to "
-                f"{_day(events[-1].happened_at)}: the timeline is in the store's summary of the carrier's tracking, "
-                "attached." if events else "")
+    timeline = (f" The carrier recorded {len(events)} tracking event(s) (as read from {' and '.join(sources(events))}"
+                f"), from {_day(events[0].happened_at)} to {_day(events[-1].happened_at)}: the timeline is in the "
+                "store's summary of the carrier's tracking, attached." if events else "")
     if several and not all(s.delivered_at for s in facts.shipments):
         return text + "." + (timeline or " The store's summary of the carrier's tracking is attached.")
     if facts.delivered_at:
@@ -575,6 +592,9 @@ def shipping_statement(facts: Facts) -> str:
             text += f"; the order's shipping address is {facts.shipping_address}"
         return text + "." + timeline
     statuses = {s.status for s in facts.shipments if s.status}
+    last = facts.shipments[0].status if len(facts.shipments) == 1 and facts.shipments[0].events else None
+    if last in _SAID_AS_IS:  # the record's last word, as it is
+        return text + f"; the carrier's last status is {status_words(last)}." + timeline
     if "IN_TRANSIT" in statuses or any(s.in_transit_at for s in facts.shipments):
         return text + ("; the carrier's last status is in transit." + timeline if timeline else
                        "; the carrier's last status is in transit. The store's summary of the carrier's tracking "

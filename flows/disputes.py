@@ -24,6 +24,7 @@ from prefect import flow
 from prefect.input import RunInput
 from pydantic import Field
 
+from domain import parcel_record
 from domain.case_state import DisputeData
 from domain.cases import CaseKind, DisputeState, is_terminal
 from domain.deadlines import DeadlineKind, DeadlineStatus
@@ -46,6 +47,7 @@ from domain.errors import InvalidInput, PermanentError, TransientError
 from domain.money import Money
 from domain.orders import Order
 from domain.policy import StorePolicy
+from domain.tracking import ParcelEvent
 from flows import runner
 from flows.common import (
     CaseStep,
@@ -57,6 +59,7 @@ from flows.runner import Process
 from integrations.paypal.webhooks import parse_dispute_event
 from integrations.shopify.disputes import dispute_from_webhook
 from ledger import cases, deadlines, inbox, records
+from ledger import tracking as kept
 from ledger.models import Case
 from tasks import runtime
 from tasks.disputes import (
@@ -228,6 +231,26 @@ def paypal_refund_ids(order: Order, view: DisputeView | None) -> list[str]:
             if t.kind.value.upper() == "REFUND" and t.payment_id and t.parent_id in paid]
 
 
+def _parcel_number(number: str) -> str:
+    return number.strip().replace(" ", "").upper()
+
+
+def _shipment(f: Any, t: Any, carrier_events: list[ParcelEvent]) -> Shipment:
+    """One parcel: the fulfilment, its tracking, and its record (Shopify's events and the carrier's,
+    merged: domain.parcel_record). Delivered only when the record shows it; the city is the carrier's."""
+    timeline = parcel_record.merge(f.events, carrier_events)
+    delivered_at = parcel_record.delivered_at(timeline, f.delivered_at)
+    found = parcel_record.delivery(timeline) if delivered_at else None
+    in_transit = next((e.happened_at for e in timeline if e.status in ("CARRIER_PICKED_UP", "IN_TRANSIT",
+                                                                       "OUT_FOR_DELIVERY", "DELIVERED")), None)
+    return Shipment(carrier=t.company, number=t.number, url=t.url, shipped_at=f.created_at,
+                    in_transit_at=f.in_transit_at or in_transit, delivered_at=delivered_at,
+                    status=timeline[-1].status if carrier_events and timeline else f.display_status,
+                    events=timeline,
+                    delivered_in=", ".join(p for p in (found.city, found.country) if p) if found and found.city
+                    else None)
+
+
 async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: Money,
                       view: DisputeView | None = None) -> Facts:
     """K3: the evidence, from the ledger first (messages sent and received, refunds,
@@ -251,18 +274,21 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
                for r in archived]
     refunds += [f"{r.amount.amount} {r.amount.currency} on {r.created_at:%Y-%m-%d} (Shopify refund {r.id})"
                 for r in order.refunds if not any(r.id == a.reference for a in archived)]
-    shipments = [Shipment(carrier=t.company, number=t.number, url=t.url, shipped_at=f.created_at,
-                          in_transit_at=f.in_transit_at, delivered_at=f.delivered_at, status=f.display_status,
-                          events=f.events)
+    # Each parcel's record: Shopify's fulfilment events merged with the carrier's own events the
+    # ledger holds for its number (read from the carrier's API or pushed by AfterShip), issue 19.
+    numbers = [t.number for f in order.shipped_fulfillments for t in f.tracking if t.number]
+    held = await kept.events_for(db, [_parcel_number(n) for n in numbers])
+    shipments = [_shipment(f, t, [e for e in held if e.tracking_number == _parcel_number(t.number)])
                  for f in order.shipped_fulfillments for t in f.tracking if t.number]
-    # Where the carrier delivered it: its DELIVERED event's city when it recorded one, nothing else
-    # (only once the store shows the parcel delivered).
-    scans = [e for f in order.shipped_fulfillments for e in f.events if e.status == "DELIVERED" and e.city]
-    scanned = ", ".join(p for p in (scans[-1].city, scans[-1].country) if p) if scans else None
     tracking = [f"{s.carrier or 'carrier'} {s.number}" for s in shipments]
-    delivered = [f.delivered_at for f in order.shipped_fulfillments if f.delivered_at]
+    delivered = [s.delivered_at for s in shipments if s.delivered_at]
     if shipments and not all(s.delivered_at for s in shipments):
         delivered = []  # one parcel delivered of two is not the order delivered (each parcel says its own)
+    # Where the carrier delivered it: the DELIVERED event's city of the parcel delivered last, when
+    # the carrier recorded one; nothing else (the order's city is not put in the carrier's mouth).
+    last = max((s for s in shipments if s.delivered_at), key=lambda s: s.delivered_at or datetime.min.replace(
+        tzinfo=UTC), default=None)
+    scanned = last.delivered_in if last else None
     shipped = [d for d in (route_began(s) for s in shipments) if d]  # the day each parcel began its route
     ship, bill = order.shipping_address, order.billing_address
     returns = [f"return {c.state} ({c.reason})" for c in related if c.kind == CaseKind.RETURN]

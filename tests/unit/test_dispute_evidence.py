@@ -320,9 +320,10 @@ def test_the_carrier_timeline_goes_into_the_shipping_documentation() -> None:
                                        delivered_at=DELIVERED, status="DELIVERED", events=events)])
     pack = _pack(DisputeReason.NOT_RECEIVED, facts)
     text = " ".join(_pdf_text(pack.documents["shipping_documentation"]).split())
-    assert "2026-11-02 11:00 UTC: picked up by the carrier in Lyon, FR (carrier: \u201cPris en charge\u201d)" in text
-    assert "2026-11-05 14:00 UTC: delivered in Rennes, FR" in text
-    assert "2 tracking event(s), from 2026-11-02 to 2026-11-05" in pack.answer
+    assert "2026-11-02 11:00 UTC: picked up by the carrier in Lyon, FR (Shopify: \u201cPris en charge\u201d)" in text
+    assert "2026-11-05 14:00 UTC: delivered in Rennes, FR (Shopify)" in text
+    assert "Events recorded by: Shopify" in text
+    assert "2 tracking event(s) (as read from Shopify), from 2026-11-02 to 2026-11-05" in pack.answer
     bare = " ".join(_pdf_text(_pack(DisputeReason.NOT_RECEIVED).documents["shipping_documentation"]).split())
     assert "picked up" not in bare and "tracking event" not in _pack(DisputeReason.NOT_RECEIVED).answer
 

@@ -1,0 +1,113 @@
+"""Issue 19, disputes (K3) on a real run of process-dispute: a "not received" dispute is answered
+with the carrier's record. #1005 is a DHL parcel Shopify shows in transit, with no event and no
+deliveredAt; the DHL fake (built from DHL's Unified API contract) knows its route and its delivery
+in London. Once the parcel is read at DHL (the deadline check's read, `follow_parcel`), the
+ledger's carrier events are the evidence the Stripe fake receives: the delivery date and the
+carrier's own city, the timeline with its source named, the day the parcel began its route."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from deployments.sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
+from domain.dispute_evidence import build_pack
+from domain.disputes import Facts, normalise_reason
+from domain.money import Money
+from ledger import tracking as kept
+from ledger.models import set_clock, utcnow
+from tasks import tracking as tracking_tasks
+from tests.flows.conftest import World
+from tests.flows.test_dispute_flow import (
+    STORE,
+    _case,
+    _evidence,
+    _post_stripe_event,
+    _run,
+    _stripe_calls,
+    _stripe_dispute,
+    _submitted,
+)
+from tests.unit.test_dispute_evidence import _pdf_text
+
+
+@pytest.fixture(scope="module")
+def carriers() -> Iterator[RunningFakeCarriers]:
+    running = start_fake_carriers(port=0)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def fake(carriers: RunningFakeCarriers, monkeypatch: pytest.MonkeyPatch) -> RunningFakeCarriers:
+    monkeypatch.setenv("AFTERSALES_DHL_BASE_URL", carriers.dhl_url)
+    monkeypatch.setenv("AFTERSALES_AFTERSHIP_BASE_URL", carriers.aftership_url)
+    monkeypatch.setenv("AFTERSALES_LAPOSTE_BASE_URL", carriers.laposte_url)
+    for name in ("LAPOSTE", "DHL", "AFTERSHIP"):
+        monkeypatch.setenv(f"AFTERSALES_{name}_MIN_INTERVAL_SECONDS", "0")
+    async with httpx.AsyncClient() as http:
+        (await http.post(carriers.root_url + "/_control/reset", json={"dhl_daily_quota": 250})).raise_for_status()
+    return carriers
+
+
+@pytest.fixture(autouse=True)
+def real_clock() -> Iterator[None]:
+    yield
+    set_clock(None)
+
+
+async def _seed_dhl(fake: RunningFakeCarriers, events: list[dict[str, Any]]) -> None:
+    async with httpx.AsyncClient() as http:
+        (await http.post(fake.root_url + "/_control/parcels",
+                         json={"carrier": "dhl", "number": "1234567890", "events": events})).raise_for_status()
+
+
+async def test_not_received_is_answered_with_the_carrier_s_record(world: World, db: Any,
+                                                                  fake: RunningFakeCarriers) -> None:
+    raw = await world.raw_order("#1005")
+    assert raw["fulfillments"] and not any(f["delivered_at"] for f in raw["fulfillments"])  # Shopify: no delivery
+    delivered = (utcnow() - timedelta(days=1)).replace(microsecond=0)
+    picked_up = delivered - timedelta(days=2)
+    await _seed_dhl(fake, [
+        {"code": "pre-transit", "at": (picked_up - timedelta(hours=6)).isoformat(),
+         "label": "Shipment information received"},
+        {"code": "transit", "at": picked_up.isoformat(), "city": "Leipzig", "country": "DE", "label": "Processed"},
+        {"code": "transit", "at": (delivered - timedelta(hours=8)).isoformat(), "city": "London", "country": "GB",
+         "label": "Arrived at Delivery Facility"},
+        {"code": "delivered", "at": delivered.isoformat(), "city": "London", "postcode": "W11 2JD", "country": "GB",
+         "label": "Delivered"}])
+    reading = await tracking_tasks.follow_parcel(store_id=STORE, tracking_number="1234567890", company="DHL Express")
+    assert reading.carrier == "dhl" and len(reading.new) == 4
+    assert len(await kept.events_for(db, ["1234567890"])) == 4
+
+    dispute_id, event = await _stripe_dispute(world, "#1005")
+    assert await _run(await _post_stripe_event(world, event)) == "submitted"  # the delivery is proven
+    evidence = _evidence(_submitted(await _stripe_calls(world, dispute_id))[0]["params"])
+    text = evidence["uncategorized_text"]
+    assert f"the carrier shows it delivered in London, GB on {delivered:%Y-%m-%d}" in text, text
+    assert "as read from DHL)" in text and "4 tracking event(s)" in text
+    assert evidence["shipping_date"] == f"{picked_up:%Y-%m-%d}"  # the carrier's first scan on its way
+    assert evidence["shipping_tracking_number"] == "1234567890"
+
+    case = await _case(db, dispute_id)
+    (parcel,) = case.data["facts"]["shipments"]
+    assert datetime.fromisoformat(parcel["delivered_at"]) == delivered and parcel["status"] == "DELIVERED"
+    assert {e["source"] for e in parcel["events"]} == {"DHL"}
+    # The document the Stripe fake received, byte for byte, and what it says.
+    pack = build_pack(normalise_reason(case.data["view"]["reason"]), Facts.model_validate(case.data["facts"]),
+                      store_name="Maison Lumière", processor="card", dispute_id=dispute_id,
+                      disputed=Money.model_validate(case.data["view"]["amount"]))
+    r = await world.http.get(f"{world.sandbox.stripe.base_url}/_control/files/{evidence['shipping_documentation']}")
+    assert hashlib.sha256(pack.documents["shipping_documentation"]).hexdigest() == r.json()["sha256"]
+    document = " ".join(_pdf_text(pack.documents["shipping_documentation"]).split())
+    assert "Events recorded by: DHL" in document
+    assert f"{picked_up:%Y-%m-%d %H:%M} UTC: in transit in Leipzig, DE (DHL, code transit: \u201cProcessed\u201d)" \
+        in document, document
+    assert f"{delivered:%Y-%m-%d %H:%M} UTC: delivered in W11 2JD London, GB (DHL, code delivered" in document
+    assert "confirmed by the carrier" in document  # the pre-transit scan, as it is
+    assert "Last status recorded" not in document
