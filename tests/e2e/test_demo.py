@@ -507,7 +507,7 @@ def test_the_demo_plays_every_scenario_and_the_operator_sees_it_in_the_prefect_u
         played = time.monotonic() - started
         rows = [line for line in out.splitlines() if line.startswith("#10")]
         played_ok = len(rows) == 17 and all(line.rstrip().endswith("yes") for line in rows)
-        assert "duplicate request answered 'duplicate'" in out
+        assert "the confirmation sent twice on the page, answered 'received', 'duplicate'" in out
         assert "weekly-report/weekly: Completed" in out, out[-3000:]
         assert "NOT DONE" not in out, out[-3000:]
         # The deadline check ran by itself: every run of it was created by the server's scheduler.
