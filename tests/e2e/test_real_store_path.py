@@ -282,7 +282,9 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
             url, "SELECT status FROM deadline WHERE case_id = :case_id AND status != 'open'", case_id=case_id),
             300, proc, log)
         assert done[0][0] == "escalated"
-        sweeps = runs_of(ids["sweep-deadlines/every-15-min"], ["COMPLETED"])
+        # The check escalates the deadline mid-run: its run completes a moment later.
+        sweeps = _wait("the scheduled check's run completed",
+                       lambda: runs_of(ids["sweep-deadlines/every-15-min"], ["COMPLETED"]), 180, proc, log)
         assert sweeps and all(run["auto_scheduled"] for run in sweeps), "only the scheduler started the check"
         mails = [json.loads(line) for line in (tmp_path / "mails.jsonl").read_text().splitlines() if line]
         assert any("#9901" in json.dumps(m, ensure_ascii=False) for m in mails), "the operator's alert was sent"
