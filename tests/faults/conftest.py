@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests import privacy_scan
 from tests.faults.lab import CASES, REPORTS, SEED, SEEDED, SETUP, WORKERS
@@ -123,7 +124,12 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         await records.save_policy(get_database(), policy.store.id, policy.version(), policy.model_dump(mode="json"))
         began = time.monotonic()
         await asyncio.gather(prefect.start(), *(w.start() for w in workers))
-        await receiver.start()
+        # Prefect reads its settings once, at import: the environment set above does not reach
+        # this process's client. Without this the receiver's redelivery loop (in this process)
+        # asked an ephemeral Prefect server of its own, not the stack's, for the runs it had seen.
+        # Its task copies this context when it is created.
+        with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
+            await receiver.start()
         SETUP.append(f"stack up in {time.monotonic() - t0:.0f} s: ledger database {t_db:.0f} s, "
                      f"vendors {t_fakes:.0f} s, Prefect server {prefect.starts[0]:.0f} s with {WORKERS} "
                      f"worker processes importing the product alongside ({time.monotonic() - began:.0f} s)")
