@@ -46,6 +46,23 @@ PREFECT_PORT = 4200
 RECEIVER_PORT = 8000
 STORE_TZ = "Europe/Paris"  # the sandbox store's timezone (deployments/sandbox/policy.yaml)
 SWEEP_EVERY = 60  # seconds between two deadline checks in the demo (production: 900, prefect.yaml)
+# The demo store's refunds above this wait for the operator's approval (`refunds.approval_threshold`,
+# issue 17): #1023's 289 EUR refund waits with its Resume form; every other demo refund is below it.
+APPROVAL_THRESHOLD = "250.00"
+
+
+def demo_policy() -> Path:
+    """The sandbox store's policy (deployments/sandbox/policy.yaml), with the demo's refund approval
+    threshold, written under .aftersales/ for `deployments.setup` (AFTERSALES_POLICY_FILE). The
+    sandbox file itself sets none: the flow tests read it as it is."""
+    import yaml
+
+    policy = yaml.safe_load((ROOT / "deployments" / "sandbox" / "policy.yaml").read_text(encoding="utf-8"))
+    policy.setdefault("refunds", {})["approval_threshold"] = APPROVAL_THRESHOLD
+    path = HOME / "policy.yaml"
+    path.write_text("# written by deployments/demo.py: deployments/sandbox/policy.yaml with an approval threshold\n"
+                    + yaml.safe_dump(policy, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def demo_env() -> dict[str, str]:
@@ -63,6 +80,7 @@ def demo_env() -> dict[str, str]:
         "PREFECT_WORKER_PREFETCH_SECONDS": "2",
         "PREFECT_LOGGING_LEVEL": "INFO",
         "AFTERSALES_SANDBOX": "1",  # the sandbox's public secrets, for the demo only (issue 13)
+        "AFTERSALES_POLICY_FILE": str(HOME / "policy.yaml"),  # demo_policy(): the sandbox's, with a threshold
         "AFTERSALES_DATABASE_URL": f"sqlite+aiosqlite:///{HOME / 'ledger.db'}",
         "AFTERSALES_SHOPIFY_BASE_URL": "http://127.0.0.1:8081",
         "AFTERSALES_CJ_BASE_URL": "http://127.0.0.1:8082/api2.0/v1",
@@ -228,6 +246,8 @@ def main() -> None:
         shutil.rmtree(HOME)
     (HOME / "prefect").mkdir(parents=True, exist_ok=True)
     env = demo_env()
+    if env["AFTERSALES_POLICY_FILE"] == str(HOME / "policy.yaml"):
+        demo_policy()
     os.environ.update(env)
     py = sys.executable
     procs = Processes(env)

@@ -6,7 +6,7 @@ rule's recommendation with its reason in a sentence, never the rule engine's own
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Literal
 
@@ -178,3 +178,212 @@ def order_form(lang: Lang, *, order_name: str, customer: str | None, total: str 
         "doubt, keep it held.", "",
         "**release**: the order goes to the supplier; **keep_held**: it stays held (then cancel it in Shopify: it "
         "is refunded)."])
+
+
+# -- the free text of an alert and of the digest (issue 17): the facts, in the operator's words ----
+# Each flow hands `to_operator` its facts (amounts, names, dates, a vendor's own answer) beside the
+# English detail kept on the review item; the alert shows this text in `store.operator_language`.
+# A reason code without a line here shows no free text in French (the template's own sentences
+# say what happened and why): the rule engine's English never reaches a French alert.
+ALERT_DETAILS: dict[str, dict[Lang, str]] = {
+    "ambiguous_supplier_message": {
+        "fr": "Message à {supplier} : le serveur d'envoi n'a pas confirmé l'avoir accepté.",
+        "en": "Message to {supplier}: the mail server did not confirm it took it."},
+    "supplier_refused_after_refund": {
+        "fr": "Fournisseur : {supplier}. Le client est déjà remboursé.",
+        "en": "Supplier: {supplier}. The customer is already refunded."},
+    "store_refused": {"fr": "Réponse de Shopify : « {error} ».", "en": "Shopify answered: \"{error}\"."},
+    "refund_failed": {"fr": "Réponse de la boutique : « {error} ».", "en": "The store answered: \"{error}\"."},
+    "email_refused": {"fr": "Réponse du serveur d'envoi : « {error} ».",
+                      "en": "The mail server answered: \"{error}\"."},
+    "refund_refused": {"fr": "Remboursement refusé : {amount}.{note}", "en": "Refund refused: {amount}.{note}"},
+    "refund_held_dispute": {
+        "fr": "Un litige bancaire est ouvert sur la commande {order} : le remboursement attend sa clôture.",
+        "en": "A bank dispute is open on order {order}: the refund waits for it to close."},
+    "dispute_untied": {
+        "fr": "Litige {processor} {dispute_id} : {amount}, motif « {reason} ».",
+        "en": "{processor} dispute {dispute_id}: {amount}, reason \"{reason}\"."},
+    "dispute_no_channel": {"fr": "Litige PayPal {dispute_id}, étape « {stage} ».",
+                           "en": "PayPal dispute {dispute_id}, stage \"{stage}\"."},
+    "dispute_evidence_incomplete": {"fr": "Preuves manquantes : {missing}.", "en": "Evidence missing: {missing}."},
+    "dispute_submit_failed": {"fr": "Réponse du prestataire : « {error} ».",
+                              "en": "The processor answered: \"{error}\"."},
+    "dispute_appeal_possible": {"fr": "Litige {processor} {dispute_id}, décision : « {status} ».",
+                                "en": "{processor} dispute {dispute_id}, decision: \"{status}\"."},
+    "dispute_more_evidence": {
+        "fr": "PayPal attend de nouveau la boutique sur le litige {dispute_id}, avant le {due} ; les preuves sont "
+              "déjà parties une fois.",
+        "en": "PayPal waits for the store again on dispute {dispute_id}, before {due}; the evidence already "
+              "went out once."},
+    "dispute_more_evidence_due": {
+        "fr": "Nouvelle échéance PayPal du litige {dispute_id} : {due}. Répondez avant dans le Centre des "
+              "résolutions PayPal, sinon le litige est perdu.",
+        "en": "PayPal's new due date for dispute {dispute_id}: {due}. Answer in PayPal's Resolution Center "
+              "before then, or the dispute is lost."},
+    "order_not_shipped": {"fr": "Toujours pas expédiée {days} jours après la commande.",
+                          "en": "Still not shipped {days} days after the order."},
+    "product_flagged": {"fr": "Produit : {products}.", "en": "Product: {products}."},
+    "supplier_return_failed": {"fr": "{supplier} : « {error} ».", "en": "{supplier}: \"{error}\"."},
+    "supplier_return_no_answer": {"fr": "{supplier} n'a rien donné en {hours} h.",
+                                  "en": "{supplier} gave nothing in {hours} h."},
+    "supplier_return_refused": {"fr": "{supplier} refuse le retour.{note}",
+                                "en": "{supplier} refused the return.{note}"},
+    "supplier_return_no_address": {"fr": "Fournisseur : {supplier}.", "en": "Supplier: {supplier}."},
+    "return_disputed_inspection": {"fr": "Part remboursée : {share}.", "en": "Share refunded: {share}."},
+    "refund_late": {"fr": "Remboursé {days} jours après la date légale : majoration due de {surcharge}.",
+                    "en": "Refunded {days} days after the legal date: a surcharge of {surcharge} is owed."},
+    "replacement_refused": {"fr": "Le fournisseur refuse le remplacement.{note}",
+                            "en": "The supplier refused the replacement.{note}"},
+    "place_replacement": {"fr": "À commander : {what}.{variant}", "en": "To order: {what}.{variant}"},
+    "postage_refund_failed": {"fr": "Frais de retour à rembourser au client : {amount}.{error}",
+                              "en": "The customer's return postage to refund: {amount}.{error}"},
+    "permanent_error": {"fr": "Erreur (message technique) : « {error} ».", "en": "Error: \"{error}\"."},
+    "supplier_quota": {"fr": "API de {vendor} : quota épuisé jusqu'au {until} ; échéances du dossier menacées : "
+                             "{deadlines}.",
+                       "en": "{vendor}'s API: quota used up until {until}; the case's deadlines at risk: {deadlines}."},
+    "legal_refund_at_risk": {"fr": "Date légale de remboursement : {due}.{late}",
+                             "en": "Legal refund date: {due}.{late}"},
+    "unknown_deadline_kind": {
+        "fr": "Échéance « {kind} » du {due} : aucune règle de cette version ne s'en occupe ; elle reste ouverte "
+              "jusqu'à votre action.",
+        "en": "Deadline \"{kind}\" due {due}: no rule of this version acts on it; it stays open until you act."},
+    "decision_timeout": {"fr": "{decision}", "en": "{decision}"},
+}
+
+
+EVIDENCE: dict[Lang, dict[str, str]] = {  # domain/disputes.py Evidence, in words
+    "fr": {"tracking": "numéro de suivi", "delivery_proof": "preuve de livraison", "product_page": "fiche produit",
+           "return_policy": "conditions de retour affichées", "communication_log": "échanges avec le client",
+           "refund_record": "preuve du remboursement", "cancellation_record": "preuve de l'annulation",
+           "return_record": "suivi du retour", "billing_shipping": "adresses de facturation et de livraison",
+           "avs_cvv": "contrôles de la carte", "customer_history": "commandes précédentes du client"},
+    "en": {"tracking": "tracking number", "delivery_proof": "proof of delivery", "product_page": "product page",
+           "return_policy": "return policy as shown", "communication_log": "messages with the customer",
+           "refund_record": "proof of the refund", "cancellation_record": "proof of the cancellation",
+           "return_record": "return record", "billing_shipping": "billing and shipping addresses",
+           "avs_cvv": "card checks", "customer_history": "the customer's earlier orders"},
+}
+
+
+def _fact(value: object, lang: Lang, tz: str) -> str:
+    """One fact in the operator's words: an amount, a date in the store's time zone, a share, a list."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if isinstance(value, Money):
+        return value.format(lang)
+    if isinstance(value, datetime):
+        local = value.astimezone(ZoneInfo(tz))
+        return f"{local:%d/%m/%Y %H:%M} ({tz})" if lang == "fr" else f"{local:%Y-%m-%d %H:%M} ({tz})"
+    if isinstance(value, Decimal):
+        return f"{value * 100:.0f}\u00a0%" if lang == "fr" else f"{value * 100:.0f}%"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fact(v, lang, tz) for v in value)
+    return " ".join(str(value).split())[:300]
+
+
+def alert_details(reason_code: str, facts: Mapping[str, object] | None, lang: Lang,
+                  tz: str = "Europe/Paris") -> str | None:
+    """The alert's free text for `reason_code` from its facts, in `lang`; None without a line for
+    it or without the facts it needs. A fact named `note`, `late`, `error` or `variant` in a
+    line that ends with it is optional (empty when not given)."""
+    line = ALERT_DETAILS.get(reason_code, {}).get(lang)
+    if line is None or facts is None:
+        return None
+    said = {k: _fact(v, lang, tz) for k, v in facts.items() if v is not None and v != ""}
+    missing = facts.get("missing")
+    if reason_code == "dispute_evidence_incomplete" and isinstance(missing, (list, tuple)):
+        said["missing"] = ", ".join(EVIDENCE[lang].get(str(e), str(e).replace("_", " ")) for e in missing)
+    if reason_code == "dispute_untied" and facts.get("reason"):
+        said["reason"] = case_reason("dispute", _dispute_reason(str(facts["reason"])), lang) or said["reason"]
+    if reason_code == "legal_refund_at_risk" and facts.get("days_late"):
+        surcharge = f" ; majoration L242-4 d'environ {said['surcharge']}" if lang == "fr" and "surcharge" in said \
+            else f"; an L242-4 surcharge of about {said['surcharge']}" if "surcharge" in said else ""
+        said["late"] = (f" Retard : {said['days_late']} jours{surcharge}." if lang == "fr"
+                        else f" {said['days_late']} days late{surcharge}.")
+    elif reason_code == "legal_refund_at_risk":
+        said["late"] = (" Passé cette date, la majoration L242-4 s'applique." if lang == "fr"
+                        else " After that date, the L242-4 surcharge applies.")
+    for optional in ("note", "late", "error", "variant"):
+        if "{" + optional + "}" in line and line.endswith("{" + optional + "}"):
+            said[optional] = _optional(optional, said.get(optional), lang)
+    try:
+        return line.format_map(said)
+    except KeyError:
+        return None
+
+
+def _dispute_reason(raw: str) -> str:
+    """A processor's own reason code, as the rule reads it (domain.disputes.normalise_reason)."""
+    try:
+        from domain.disputes import normalise_reason
+
+        return str(normalise_reason(raw).value)
+    except Exception:  # an unknown code: said as it came
+        return raw
+
+
+def _optional(name: str, value: str | None, lang: Lang) -> str:
+    if not value:
+        return ""
+    if name == "late":
+        return value
+    if name == "note":
+        return f" Note : {value}." if lang == "fr" else f" Note: {value}."
+    if name == "variant":
+        return f" Variante souhaitée : {value}." if lang == "fr" else f" Variant wanted: {value}."
+    if name == "error":
+        return f" Réponse de la boutique : « {value} »." if lang == "fr" else f" The store answered: \"{value}\"."
+    return f" {value}"
+
+
+# -- the digest's items (flows/alerts.py) ---------------------------------------------------------
+
+RUN_STATES: dict[Lang, dict[str, str]] = {
+    "fr": {"Failed": "en échec", "Crashed": "interrompue", "TimedOut": "hors délai", "Cancelled": "annulée"},
+    "en": {"Failed": "failed", "Crashed": "crashed", "TimedOut": "timed out", "Cancelled": "cancelled"},
+}
+
+
+def review_title(reason_code: str, lang: Lang) -> str:
+    """What a review item is about, in words (the operator alert's title for its code)."""
+    from domain.messages.render import operator_titles
+
+    code = reason_code.split(":", 1)[0]
+    titles = operator_titles(lang)
+    alias = {"supplier_refused_after_refund": "supplier_refused", "supplier_could_not_stop": "supplier_refused",
+             "supplier_silent": "supplier_no_answer", "ambiguous_email": "message_unconfirmed",
+             "store_refused": "refund_failed", "legal_refund_at_risk": "refund_at_risk"}.get(code, code)
+    return titles.get(alias) or titles["manual_review"]
+
+
+def _case_words(kind: str | None, order: str | None, lang: Lang) -> str:
+    if not kind and not order:
+        return "dossier inconnu" if lang == "fr" else "unknown case"
+    return f"{kind_word(kind or '', lang)} {order or '?'}".strip()
+
+
+def digest_failed_run(lang: Lang, *, kind: str | None, order: str | None, run_name: str, state: str,
+                      message: str = "") -> str:
+    said = RUN_STATES[lang].get(state, state)
+    if lang == "fr":
+        return (f"exécution {said} : {_case_words(kind, order, lang)} — {run_name}"
+                + (f" (message technique : « {' '.join(message.split())[:200]} »)" if message.strip() else ""))
+    return (f"run {said}: {_case_words(kind, order, lang)} — {run_name}"
+            + (f" (technical message: \"{' '.join(message.split())[:200]}\")" if message.strip() else ""))
+
+
+def digest_undelivered(lang: Lang, *, source: str | None, order: str | None, received: str, review_id: str,
+                       deliver_again: str) -> str:
+    if lang == "fr":
+        return (f"événement non traité : {source or '?'} pour la commande {order or '?'}, reçu le {received} ; "
+                f"aucune exécution ne l'a pris en charge (formulaire decide-review/by-hand, point {review_id} : "
+                f"{deliver_again} ou dismiss)")
+    return (f"event not processed: {source or '?'} for order {order or '?'}, received {received}; no run took it in "
+            f"(form decide-review/by-hand, review id {review_id}: {deliver_again} or dismiss)")
+
+
+def digest_waiting(lang: Lang, *, since: str, reason_code: str, kind: str | None, order: str | None) -> str:
+    if lang == "fr":
+        return f"en attente depuis le {since} : {review_title(reason_code, lang)} — {_case_words(kind, order, lang)}"
+    return f"waiting for you since {since}: {review_title(reason_code, lang)} — {_case_words(kind, order, lang)}"

@@ -9,8 +9,9 @@ same queue as every other thing the operator must decide; the digest lists only 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import get_client
 from prefect.client.schemas.filters import (
@@ -24,8 +25,8 @@ from prefect.logging import get_run_logger
 
 from domain.errors import IntegrationError
 from domain.messages.context import language_of, store_context
-from ledger import cases, records
-from ledger.models import utcnow
+from ledger import cases, inbox, records
+from ledger.models import Case, utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.inbox import DELIVER_AGAIN, UNDELIVERED
@@ -53,8 +54,16 @@ async def failed_runs() -> list[dict[str, Any]]:
 
 
 async def alert_operator() -> dict[str, int]:
-    """One digest email per check with what is new: failed runs, decisions waiting too long."""
+    """One digest email per check with what is new: failed runs, decisions waiting too long. The
+    items are told in the operator's language (`store.operator_language`, issue 17); the review
+    items keep the English detail."""
+    from domain import operator_words as words
+
     db = runtime.db()
+    policy = await runtime.load_policy()
+    lang = language_of(policy.store.operator_language)  # one language per operator (issue 17)
+    said = words.lang_of(lang)
+    tz = ZoneInfo(policy.store.timezone)
     items: list[str] = []
     try:
         runs = await failed_runs()
@@ -73,24 +82,28 @@ async def alert_operator() -> dict[str, int]:
             detail=f"run {run['name']} ended {run['state']}: {run['message']}",
             options=["look at the run's logs in the Prefect UI", "retry the run", "close the case by hand"])
         if created:
-            items.append(f"run failed: {case.kind} {case.order_name or case.order_ref} — {run['name']} "
-                         f"({run['state']}) {run['message']}")
+            items.append(words.digest_failed_run(said, kind=case.kind, order=case.order_name or case.order_ref,
+                                                 run_name=run["name"], state=run["state"], message=run["message"]))
     now = utcnow()
     open_reviews = await records.open_reviews(db)
     for review in open_reviews:  # events no run took in, after every redelivery (tasks.inbox)
         if review.reason_code.startswith(f"{UNDELIVERED}:") and now - review.created_at < WAITING_TOO_LONG:
-            items.append(f"event not processed: {review.detail[:300]} (decide-review/by-hand, review id "
-                         f"{review.id}: {DELIVER_AGAIN} or dismiss)")
+            event = await inbox.get_inbound(db, review.reason_code.split(":", 1)[1])
+            order = await _order_name(review.case_id) or (event.order_ref if event is not None else None)
+            received = _local(event.received_at if event is not None else review.created_at, tz, said)
+            items.append(words.digest_undelivered(
+                said, source=f"{event.source} {event.topic}" if event is not None else None, order=order,
+                received=received, review_id=review.id, deliver_again=DELIVER_AGAIN))
     waiting = [r for r in open_reviews if now - r.created_at >= WAITING_TOO_LONG]
     for review in waiting:
-        items.append(f"waiting for you since {review.created_at:%Y-%m-%d %H:%M} UTC: {review.reason_code} — "
-                     f"{review.detail[:200]}")
+        about = await _case(review.case_id)
+        items.append(words.digest_waiting(said, since=_local(review.created_at, tz, said),
+                                          reason_code=review.reason_code, kind=about.kind if about else None,
+                                          order=(about.order_name or about.order_ref) if about else None))
     if not items:
         return {"failed_runs": 0, "waiting": 0, "digests": 0}
     # One digest per distinct content and day: repeats within a day are grouped, not resent.
     key = hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()[:16]
-    policy = await runtime.load_policy()
-    lang = language_of(policy.store.operator_language)  # one language per operator (issue 17)
     try:
         await deliver_email(
             case_id=None, natural_key=f"email:operator:digest:{now:%Y-%m-%d}:{key}", party="operator",
@@ -104,3 +117,23 @@ async def alert_operator() -> dict[str, int]:
         get_run_logger().warning("the operator digest is not sent yet (%s); it is retried with the emails", exc)
         return {"failed_runs": len(items) - len(waiting), "waiting": len(waiting), "digests": 0}
     return {"failed_runs": len(items) - len(waiting), "waiting": len(waiting), "digests": 1}
+
+
+async def _case(case_id: str | None) -> Case | None:
+    if not case_id:
+        return None
+    try:
+        return await cases.get_case(runtime.db(), case_id)
+    except LookupError:
+        return None
+
+
+async def _order_name(case_id: str | None) -> str | None:
+    case = await _case(case_id)
+    return (case.order_name or case.order_ref) if case is not None else None
+
+
+def _local(at: datetime, tz: ZoneInfo, lang: str) -> str:
+    """A time in the store's time zone, as the operator reads it."""
+    local = at.astimezone(tz)
+    return f"{local:%d/%m/%Y %H:%M} ({tz.key})" if lang == "fr" else f"{local:%Y-%m-%d %H:%M} ({tz.key})"

@@ -45,6 +45,7 @@ from flows import runner
 from flows.common import (
     CaseStep,
     intake_refund_approval,
+    supplier_names,
     take_inbound,
 )
 from flows.returns import note_carrier_return, open_withdrawal_return
@@ -414,7 +415,7 @@ async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_id
         await step.to_operator("ambiguous_supplier_message",
                                f"the message to {supplier.name} may or may not have gone out: {exc}",
                                ["check the mail server and mark as sent", "send again", "call the supplier"],
-                               park=False)
+                               park=False, facts={"supplier": supplier.name})
         result = {"answer": "unknown"}
     asked = {supplier_id: {"request": request.model_dump(mode="json"), "at": utcnow().isoformat()}}
     answers = {}
@@ -497,7 +498,8 @@ async def step_awaiting_supplier(step: Step) -> bool:
         if store_cancelled:
             # Money already went back: the customer keeps the refund; the parcel comes back as a return.
             await step.to_operator("supplier_refused_after_refund", f"{why}; the customer was already refunded",
-                                   ["recover the parcel as a return", "claim the supplier", "write off"], park=False)
+                                   ["recover the parcel as a return", "claim the supplier", "write off"], park=False,
+                                   facts={"supplier": supplier_names(step, refused or expired)})
             await _convert_to_return(step, order, f"C8: {why}", notify_operator=False)
         else:
             await _convert_to_return(step, order, f"C8: {why}")
@@ -574,7 +576,8 @@ async def step_cancelling(step: Step) -> bool:
                                   reference=",".join(ours) or result.get("job_id"))
     except EffectFailed as exc:
         await step.to_operator("store_refused", f"the store refused the cancellation: {exc.operation.last_error}",
-                               ["cancel by hand in Shopify", "treat as shipped", "close"])
+                               ["cancel by hand in Shopify", "treat as shipped", "close"],
+                               facts={"error": exc.operation.last_error})
         return False
     await step.move(S.CANCELLED, f"store side done: {amount.format('en')} refunded ({plan.refund_method.value})",
                     data={"store_cancelled": True, "refunded": str(amount.amount), "currency": amount.currency})
@@ -623,7 +626,8 @@ async def step_cancelled(step: Step) -> bool:
     if refused:
         await step.to_operator("supplier_refused_after_refund",
                                f"supplier {', '.join(refused)} could not stop the order; the customer is refunded",
-                               ["recover the parcel as a return", "claim the supplier", "write off"], park=False)
+                               ["recover the parcel as a return", "claim the supplier", "write off"], park=False,
+                               facts={"supplier": supplier_names(step, refused)})
     if waiting:
         await step.move(S.AWAITING_SUPPLIER, "store side done; waiting for the supplier's confirmation")
         return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -115,6 +115,17 @@ async def take_inbound(inbound_event_id: str) -> tuple[Inbound | None, str | Non
         await inbox.finish_inbound(db, event.id, status="rejected", error="body is not a JSON object")
         return None, None
     return Inbound(event=event, store=event.store_id or runtime.store_id(), body=body), None
+
+
+def supplier_names(step: CaseStep, supplier_ids: list[str]) -> list[str]:
+    """The suppliers' names in the policy (the operator knows them by name, issue 17), else the id."""
+    names = []
+    for supplier_id in supplier_ids:
+        try:
+            names.append(step.policy.supplier(supplier_id).name)
+        except KeyError:
+            names.append(supplier_id)
+    return names
 
 
 async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, minutes: int,
@@ -415,7 +426,8 @@ class CaseStep:
                                       f"{template} email not sent yet ({exc}); the deadline check will retry it")
             else:
                 await self.to_operator("email_refused", f"the {template} email was refused: {exc}",
-                                       ["check the address with the customer", "write by hand"], park=False)
+                                       ["check the address with the customer", "write by hand"], park=False,
+                                       facts={"error": str(exc)})
 
     async def refund_approved(self, estimate: Money, *, partial_allowed: bool = True) -> Decimal | None:
         """The store's approval threshold (`refunds.approval_threshold`): at or below it, the refund
@@ -452,7 +464,8 @@ class CaseStep:
         await self.to_operator("refund_refused", f"the operator refused the refund of {estimate.format('en')}"
                                + (f" ({approval['note']})" if approval.get("note") else "")
                                + ": handle it by hand; the legal refund date stays on the case",
-                               ["refund by hand in Shopify", "close the case"])
+                               ["refund by hand in Shopify", "close the case"],
+                               facts={"amount": estimate, "note": approval.get("note")})
         return None
 
     async def _refund_form(self, estimate: Money, threshold: Decimal, partial_allowed: bool) -> str:
@@ -492,7 +505,8 @@ class CaseStep:
             return False
         await self.to_operator("refund_held_dispute", f"a dispute is open on {self.case.order_name} "
                                f"(case {dispute.id[:8]}): the refund is held, never paid into a dispute",
-                               ["let the dispute settle the money", "refund once the dispute is closed"])
+                               ["let the dispute settle the money", "refund once the dispute is closed"],
+                               facts={"order": self.case.order_name})
         return True
 
     async def _decision_link(self, reason_code: str) -> str | None:
@@ -506,8 +520,11 @@ class CaseStep:
             get_run_logger().warning("no UI link for the alert: %r", exc)
             return None
 
-    async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True) -> None:
-        """Hand the case to the operator: queue item + one alert email (grouped per reason)."""
+    async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True,
+                          facts: Mapping[str, object] | None = None) -> None:
+        """Hand the case to the operator: queue item + one alert email (grouped per reason). The
+        review item keeps `detail`; the alert tells `facts` in the operator's language (issue 17,
+        domain/operator_words.py ALERT_DETAILS)."""
         _, created = await records.open_review(self.db, case_id=self.case.id, reason_code=reason_code,
                                                     detail=detail, options=options)
         if park and self.case.state != self.operator_state:
@@ -518,6 +535,6 @@ class CaseStep:
             try:
                 link = await self._decision_link(reason_code)
                 await send_operator_alert(self.case.id, reason_code, msg.operator_context(
-                    self.case, self.policy, reason_code, detail, options, case_url=link))
+                    self.case, self.policy, reason_code, detail, options, case_url=link, facts=facts))
             except AmbiguousEffect:
                 get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)

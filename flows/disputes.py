@@ -345,7 +345,10 @@ async def step_received(step: Step) -> bool:
     if case.order_ref is None:
         await step.to_operator("dispute_untied", f"{view.processor.value} dispute {view.dispute_id} "
                                f"({view.amount}, {view.reason}) could not be tied to an order",
-                               ["find the order and answer in the processor's dashboard", "accept"])
+                               ["find the order and answer in the processor's dashboard", "accept"],
+                               facts={"processor": _PROCESSOR_LABELS.get(view.processor, str(view.processor)),
+                                      "dispute_id": view.dispute_id,
+                                      "amount": view.amount, "reason": view.reason})
         return False
     order = await read_shopify_order(case.order_ref)
     facts = await order_facts(case, policy, order, view.amount, view)
@@ -371,7 +374,8 @@ async def _apply(step: Step, decision: Decision) -> bool:
             await step.to_operator("dispute_no_channel", f"accept recommended ({why}), but PayPal offers no "
                                    f"accept-claim on dispute {step.view.dispute_id} now (stage {step.view.stage}, "
                                    f"links: {', '.join(step.view.actions) or 'none'})",
-                                   ["accept in PayPal's Resolution Center", "contest"])
+                                   ["accept in PayPal's Resolution Center", "contest"],
+                                   facts={"dispute_id": step.view.dispute_id, "stage": step.view.stage or "?"})
             return False
         await accept_dispute(step.case.id, step.view, "The store accepts this claim; the customer is refunded "
                              "the disputed amount.")
@@ -521,7 +525,8 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
             return False
         await step.to_operator("dispute_no_channel", f"PayPal offers no action on dispute {view.dispute_id} now "
                                f"(stage {view.stage}, status {view.raw_status}, links: "
-                               f"{', '.join(view.actions) or 'none'})", ["answer in PayPal's Resolution Center"])
+                               f"{', '.join(view.actions) or 'none'})", ["answer in PayPal's Resolution Center"],
+                               facts={"dispute_id": view.dispute_id, "stage": view.stage or "?"})
         return False
     if step.case.data.get("inquiry_message_stage") == view.stage:
         return False
@@ -557,14 +562,16 @@ async def step_preparing(step: Step) -> bool:
             await step.to_operator("dispute_evidence_incomplete",
                                    f"evidence missing: {', '.join(missing)}; what there is goes out at "
                                    f"the margin before the processor's due date (K5)",
-                                   ["add the missing evidence at the processor", "accept"], park=False)
+                                   ["add the missing evidence at the processor", "accept"], park=False,
+                                   facts={"missing": missing})
             await step.remember(incomplete_alerted=True)
         return False
     try:
         await submit_evidence(step.case.id, view, pack)
     except EffectFailed as exc:
         await step.to_operator("dispute_submit_failed", f"the processor refused the evidence: "
-                               f"{exc.operation.last_error}", ["submit in the processor's dashboard"])
+                               f"{exc.operation.last_error}", ["submit in the processor's dashboard"],
+                               facts={"error": exc.operation.last_error})
         return False
     await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.DISPUTE_RESPONSE,
                                      status=DeadlineStatus.MET)
@@ -583,7 +590,10 @@ async def _closed_at_processor(step: Step) -> bool:
     if view.status == "appeal" or (view.status == "lost" and view.allows("appeal")):
         await step.to_operator("dispute_appeal_possible", f"{view.processor.value} dispute {view.dispute_id} was "
                                f"decided against the store ({view.raw_status}); an appeal is possible",
-                               ["appeal in the processor's dashboard with new evidence", "accept the outcome"])
+                               ["appeal in the processor's dashboard with new evidence", "accept the outcome"],
+                               facts={"processor": _PROCESSOR_LABELS.get(view.processor, str(view.processor)),
+                                      "dispute_id": view.dispute_id,
+                                      "status": view.raw_status})
         return False
     if view.status == "prevented":
         target = D.LOST if step.case.state == D.SUBMITTED.value else D.ACCEPTED
@@ -607,7 +617,7 @@ async def step_submitted(step: Step) -> bool:
         await step.to_operator("dispute_more_evidence", f"PayPal waits for the store again on dispute "
                                f"{view.dispute_id} (stage {view.stage}, due {view.due or 'unknown'}): the evidence "
                                "already went out once", ["answer in PayPal's Resolution Center", "accept"],
-                               park=False)
+                               park=False, facts={"dispute_id": view.dispute_id, "due": view.due or "?"})
         await step.remember(more_evidence_asked=f"{view.stage}:{view.due}")
         if view.due is not None:  # PayPal's new due date is data: the sweep hands it over again in time
             due = response_due(view.due, tz=step.policy.store.timezone, country=step.policy.store.country,

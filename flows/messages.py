@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -161,12 +162,19 @@ TEMPLATE_ALERTS = frozenset({
     "replacement_refused", "return_disputed_inspection", "return_missing_goods", "return_needs_delivery_date",
     "return_not_received", "shipped_without_tracking", "supplier_no_answer", "supplier_quota", "supplier_refused",
     "supplier_return_failed", "supplier_return_no_address", "supplier_return_no_answer", "supplier_return_refused",
+    # issue 17: the alerts that showed the flow's English options before
+    "ambiguous_supplier_message", "dispute_more_evidence", "dispute_more_evidence_due", "permanent_error",
+    "postage_refund_failed", "product_flagged", "unknown_deadline_kind", "withdrawal_return_stalled",
 })
 _THRESHOLD = re.compile(r"^a refund of (?P<amount>.+?) is above the approval threshold \((?P<limit>.+)\)$")
 
 
-def decision_facts(case: Case, reason_code: str, detail: str, lang: Language) -> str:
-    """The facts of a decision in the operator's words, instead of the rule engine's output."""
+def decision_facts(case: Case, reason_code: str, detail: str, lang: Language,
+                   facts: Mapping[str, object] | None = None, tz: str = "Europe/Paris") -> str | None:
+    """The facts of a decision in the operator's words, instead of the rule engine's output: the
+    flow's `facts` told in `lang` (domain/operator_words.py ALERT_DETAILS). Without words for
+    them, the English `detail` in an English alert, nothing in a French one (issue 17: the
+    template's own sentences say what happened; the detail stays on the review item)."""
     from domain import operator_words as words
     from domain.disputes import DisputeDecision
 
@@ -192,11 +200,15 @@ def decision_facts(case: Case, reason_code: str, detail: str, lang: Language) ->
                                             " La commande est déjà chez le fournisseur : demandez-lui de l'arrêter.")
         return f"Signals: {said}." + (" The order is on hold in Shopify." if held else
                                      " The order is already with the supplier: ask them to stop it.")
-    return detail
+    said_in_words = words.alert_details(reason_code, facts, "fr" if lang == "fr" else "en", tz)
+    if said_in_words is not None:
+        return said_in_words
+    return detail if lang == "en" else None
 
 
 def operator_context(case: Case, policy: StorePolicy, reason_code: str, detail: str,
-                     options: list[str], *, deadline: str | None = None, case_url: str | None = None) -> dict[str, Any]:
+                     options: list[str], *, deadline: str | None = None, case_url: str | None = None,
+                     facts: Mapping[str, object] | None = None) -> dict[str, Any]:
     """The operator_alert context: what happened, why it needs them, their options (C8, D4), in
     the operator's language (`store.operator_language`), with a link to where they decide."""
     lang = language_of(policy.store.operator_language)
@@ -212,7 +224,7 @@ def operator_context(case: Case, policy: StorePolicy, reason_code: str, detail: 
         "case_kind": case.kind,
         "order_name": case.order_name or case.order_ref or "?",
         "alert": alert,
-        "details": decision_facts(case, reason_code, detail, lang),
+        "details": decision_facts(case, reason_code, detail, lang, facts, policy.store.timezone),
         "options": None if alert in TEMPLATE_ALERTS else options,  # the template's, in the operator's words
         "deadline": deadline,
         "customer": {"name": case.customer_first_name, "email": case.customer_email},

@@ -295,7 +295,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await step.to_operator("order_not_shipped", f"{order.name} has not shipped "
                                f"{step.policy.disputes.shipping_watch_days * round_} days after the order: ask the "
                                "supplier (A1)", ["ask the supplier for a date", "offer the customer to cancel"],
-                               park=False)
+                               park=False, facts={"days": step.policy.disputes.shipping_watch_days * round_})
         await _watch(step, round_ + 1, order)
         await step.remember(watch_due=False, watch_round=round_ + 1)
     return False

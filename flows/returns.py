@@ -523,7 +523,7 @@ async def step_received(step: Step) -> bool:
         await step.to_operator("product_flagged", f"{titles}: returned as not as described: the product page sets "
                                "the wrong expectation (R4, R9)",
                                ["correct the description and photos", "ask the supplier for accurate specifications"],
-                               park=False)
+                               park=False, facts={"products": titles})
 
     if plan.goods_come_back:
         return await _ask_supplier(step, order)
@@ -702,11 +702,13 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
     except AmbiguousEffect as exc:
         await step.to_operator("ambiguous_supplier_message",
                                f"the return request to {supplier.name} may or may not have gone out: {exc}",
-                               ["check the mail server and mark as sent", "send again"], park=False)
+                               ["check the mail server and mark as sent", "send again"], park=False,
+                               facts={"supplier": supplier.name})
         result = {"answer": "pending"}
     except EffectFailed as exc:
         await step.to_operator("supplier_return_failed", f"{supplier.name} refused the request: {exc}",
-                               ["contact the supplier", "refund without the supplier"])
+                               ["contact the supplier", "refund without the supplier"],
+                               facts={"supplier": supplier.name, "error": str(exc)})
         return False
     except IntegrationError as exc:
         if not exc.retryable or isinstance(exc, QuotaExhausted):  # a quota waits in the ledger (advance)
@@ -783,7 +785,8 @@ async def step_awaiting_supplier(step: Step) -> bool:
             await step.to_operator("supplier_return_no_answer",
                                    f"{supplier.name} gave no return address in {supplier.answer_delay_hours} h (R6)",
                                    ["chase the supplier", "give the customer another address", "let the customer "
-                                    "keep the goods and refund"])
+                                    "keep the goods and refund"],
+                                   facts={"supplier": supplier.name, "hours": supplier.answer_delay_hours})
         return False
     await deadlines.resolve_deadline(step.db, case_id=step.case.id,
                                      kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
@@ -792,12 +795,13 @@ async def step_awaiting_supplier(step: Step) -> bool:
         await step.to_operator("supplier_return_refused", f"{supplier.name} refused the return: "
                                f"{answer.get('note') or 'no reason given'}",
                                ["the store takes the return itself (R4)", "let the customer keep the goods",
-                                "contest with the supplier"])
+                                "contest with the supplier"],
+                               facts={"supplier": supplier.name, "note": answer.get("note")})
         return False
     address = answer.get("address") or supplier.return_address
     if not address and not answer.get("label_url"):
         await step.to_operator("supplier_return_no_address", f"{supplier.name} accepted but gave no return address",
-                               ["record the address", "ask the supplier again"])
+                               ["record the address", "ask the supplier again"], facts={"supplier": supplier.name})
         return False
     return await _send_instructions(step, address or "", answer)
 
@@ -997,7 +1001,7 @@ async def step_inspecting(step: Step) -> bool:
     if outcome == "unsellable_misuse":
         await step.to_operator("return_disputed_inspection", "goods back unsellable through misuse: partial refund "
                                f"of {policy_share(step)} (R7); keep the photos", ["keep the photos as evidence"],
-                               park=False)
+                               park=False, facts={"share": step.policy.returns.partial_refund_share})
     if step.plan.kind == ReturnKind.EXCHANGE and outcome == "resellable":
         await step.move(R.REPLACING, "inspection passed: the exchange goes out (R4)")
     else:
@@ -1037,7 +1041,8 @@ async def step_refunding(step: Step) -> bool:
         )
     except EffectFailed as exc:
         await step.to_operator("refund_failed", f"the store refused the refund: {exc.operation.last_error}",
-                               ["refund by hand in Shopify and record it", "check the order's payments"])
+                               ["refund by hand in Shopify and record it", "check the order's payments"],
+                               facts={"error": exc.operation.last_error})
         return False
     amount = Money.of(result["amount"], result["currency"])
     now = utcnow()
@@ -1088,7 +1093,8 @@ async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> 
                                   f"surcharge {late.surcharge.format('en')} owed to the customer")
             await step.to_operator("refund_late", f"refund made {late.days_late} days after the legal date: L242-4 "
                                    f"'{late.tier}', {late.surcharge.format('en')} owed",
-                                   ["pay the surcharge to the customer", "record why"], park=False)
+                                   ["pay the surcharge to the customer", "record why"], park=False,
+                                   facts={"days": late.days_late, "surcharge": late.surcharge})
         if d.status == DeadlineStatus.OPEN:
             await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=d.kind, status=DeadlineStatus.MET)
 
@@ -1112,7 +1118,8 @@ async def step_replacing(step: Step) -> bool:
             await step.remember("the supplier reshipped the goods", replacement=replacement)
         elif outcome is not None and outcome["answer"] == SupplierAnswer.REFUSED:
             await step.to_operator("replacement_refused", f"the supplier refused the replacement: {outcome['note']}",
-                                   ["refund instead", "send a replacement from another supplier"])
+                                   ["refund instead", "send a replacement from another supplier"],
+                                   facts={"note": outcome.get("note")})
             return False
     if replacement is not None:
         order = await step.order()
@@ -1141,7 +1148,8 @@ async def step_replacing(step: Step) -> bool:
             titles = ", ".join(f"{order.line_item(lid).title} x{q}" for lid, q in step.lines.items())
             what = f"{titles}, in {wanted}" if wanted else f"{titles} (variant wanted not given: ask the customer)"
             await step.to_operator("place_replacement", f"the exchange needs a new item from the supplier (R4): order "
-                                   f"{what}", ["order the replacement and record its tracking"], park=False)
+                                   f"{what}", ["order the replacement and record its tracking"], park=False,
+                                   facts={"what": titles, "variant": wanted})
         await step.remember("waiting for the replacement to leave", replacement_asked=True)
     return False
 
@@ -1236,13 +1244,15 @@ async def settle_postage(step: Step) -> None:
     except EffectFailed as exc:
         await step.to_operator("postage_refund_failed", f"the store refused the postage refund: "
                                f"{exc.operation.last_error}", ["refund the postage by hand and record it"],
-                               park=False)
+                               park=False, facts={"amount": Money.of(asked, order.currency),
+                                                  "error": exc.operation.last_error})
         return
     refunded = Money.of(result["amount"], result["currency"])
     if refunded.is_zero():
         await step.to_operator("postage_refund_failed", f"nothing is left to refund on {case.order_name}: the "
                                f"customer's return postage ({asked}) must be paid another way",
-                               ["pay the postage by bank transfer and record it"], park=False)
+                               ["pay the postage by bank transfer and record it"], park=False,
+                               facts={"amount": Money.of(asked, refunded.currency)})
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND,
                                          status=DeadlineStatus.ESCALATED)
         await step.remember(postage_refund={"amount": "0", "why": "nothing_refundable"})

@@ -86,7 +86,7 @@ async def advance(process: Process[StepT], case_id: str) -> str:
         except process.permanent_errors as exc:
             _logger().warning("%s case %s: refused for good (%s); handed to the operator",
                                      process.name, case_id, exc)
-            await step.to_operator(PERMANENT_ERROR, f"{exc}", list(process.operator_options))
+            await step.to_operator(PERMANENT_ERROR, f"{exc}", list(process.operator_options), facts={"error": str(exc)})
             break
         except QuotaExhausted as exc:  # the supplier's daily quota: wait for it in the ledger
             await wait_for_supplier_quota(step, exc)

@@ -46,4 +46,4 @@ async def wait_for_supplier_quota(step: CaseStep, error: QuotaExhausted) -> None
             f"{vendor}'s daily API quota is used up until {resume:%Y-%m-%d %H:%M} UTC, after {dates}",
             ["act at the supplier by hand (its back office)", "refund or answer the customer without waiting",
              "ask the supplier for a higher API quota"],
-            park=False)
+            park=False, facts={"vendor": vendor, "until": resume, "deadlines": [d.due_at for d in endangered]})

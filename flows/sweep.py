@@ -134,7 +134,8 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
         try:
             await send_operator_alert(case.id, "legal_refund_at_risk", operator_context(
                 case, policy, "legal_refund_at_risk", detail, ["refund now", "explain the delay"],
-                deadline=f"{deadline.due_at:%Y-%m-%d}"))
+                deadline=f"{deadline.due_at:%Y-%m-%d}",
+                facts={"due": deadline.due_at, **late_facts(deadline, case, policy.store.timezone, rate)}))
         except AmbiguousEffect:
             get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
     await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
@@ -154,6 +155,19 @@ def late_tier(deadline: Deadline, case: Case, tz: str, rate: Any) -> str:
                                  amount=owed, legal_interest_rate=rate)
     surcharge = f", about {late.surcharge.format('en')} on {owed.format('en')}" if not owed.is_zero() else ""
     return f"; {late.days_late} days late: L242-4 tier '{late.tier}' reached{surcharge}"
+
+
+def late_facts(deadline: Deadline, case: Case, tz: str, rate: Any) -> dict[str, object]:
+    """The same, as facts for the operator's alert in their language (issue 17): days late and
+    the surcharge, when the legal date has passed."""
+    if deadline.kind != DeadlineKind.LEGAL_REFUND or utcnow() <= deadline.due_at:
+        return {}
+    plan = case.data.get("plan", {})
+    value = plan.get("refund") or plan.get("items_value")
+    owed = Money.model_validate(value) if isinstance(value, dict) else Money.zero("EUR")
+    late = late_refund_surcharge(last_local_day(deadline.due_at, tz), None, today=local_date(utcnow(), tz),
+                                 amount=owed, legal_interest_rate=rate)
+    return {"days_late": late.days_late, "surcharge": None if owed.is_zero() else late.surcharge}
 
 
 def _flag(model: type[CaseData], flag: str, summary: str) -> Handler:
@@ -225,7 +239,8 @@ async def _dispute_more_evidence(deadline: Deadline, case: Case) -> str:
     if created:
         try:
             await send_operator_alert(case.id, "dispute_more_evidence_due", operator_context(
-                case, policy, "dispute_more_evidence_due", detail, options, deadline=f"{deadline.due_at:%Y-%m-%d}"))
+                case, policy, "dispute_more_evidence_due", detail, options, deadline=f"{deadline.due_at:%Y-%m-%d}",
+                facts={"dispute_id": case.data.get("dispute_id") or "?", "due": deadline.due_at}))
         except AmbiguousEffect:
             get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
     await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
@@ -279,8 +294,8 @@ async def _unknown_kind(deadline: Deadline, case: Case) -> str:
     if created:
         try:
             policy = await runtime.load_policy(case.store_id)
-            await send_operator_alert(case.id, UNKNOWN_KIND,
-                                      operator_context(case, policy, UNKNOWN_KIND, detail, options))
+            await send_operator_alert(case.id, UNKNOWN_KIND, operator_context(
+                case, policy, UNKNOWN_KIND, detail, options, facts={"kind": deadline.kind, "due": deadline.due_at}))
         except Exception as exc:  # the review item is open: the queue shows it whatever the email did
             get_run_logger().error("alert for %s not sent (%r); the review item stays open", case.id, exc)
     return "unknown kind"
@@ -467,7 +482,8 @@ async def expire_ui_decisions() -> int:
                                     language_of(policy.store.operator_language))
         try:
             await send_operator_alert(case.id, "decision_timeout", operator_context(
-                case, policy, "decision_timeout", detail, [f"run {form}"], case_url=await form_link(form)))
+                case, policy, "decision_timeout", detail or "", [f"run {form}"], case_url=await form_link(form),
+                facts={"decision": detail} if detail else None))
         except AmbiguousEffect:
             get_run_logger().error("the decision-timeout alert for case %s is ambiguous", case.id)
     return expired

@@ -1,6 +1,8 @@
 """The demo's scenarios, played through the real entry points: six cancellations (#1001-#1006),
 six returns (#1007-#1012), two new orders screened (#1013-#1014, K6) and one dispute from each
-processor (#1015 Shopify Payments, #1016 Stripe, #1017 PayPal).
+processor (#1015 Shopify Payments, #1016 Stripe, #1017 PayPal); and three cases left open for the
+operator's desk (#1021-#1023, issue 17): a supplier's answer to record, a return to inspect, a
+refund to approve, each decided in the Prefect UI (the browser test does it).
 
 Each scenario seeds its order in the sandbox store (and at the CJ supplier when it ships
 it), then acts as the outside world would: the customer cancels or asks for a return on the
@@ -30,6 +32,7 @@ from deployments.sandbox.seed import (
     SCENARIOS,
     cj_orders,
     demo_orders,
+    desk_orders,
     dispute_orders,
     prevention_orders,
 )
@@ -59,6 +62,9 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "#1013": ("held", "-"), "#1014": ("shipped", "-"),
     "#1015": ("submitted", "-"), "#1016": ("awaiting_decision", "-"), "#1017": ("accepted", "-"),
 }
+# The operator's desk (issue 17): each stops where the operator decides, in the Prefect UI.
+DESK: dict[str, str] = {"#1021": "cancellation", "#1022": "return", "#1023": "return"}  # order -> case kind
+EXPECTED |= {"#1021": ("awaiting_supplier", "-"), "#1022": ("inspecting", "-"), "#1023": ("refunding", "-")}
 
 
 @dataclass
@@ -78,7 +84,7 @@ class Outcome:
 
 async def _seed(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
     seeded: dict[str, dict[str, Any]] = {}
-    for order in demo_orders() + prevention_orders() + dispute_orders():
+    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders():
         r = await http.post(f"{SHOPIFY}/_control/orders", json=order)
         r.raise_for_status()
         raw = r.json()
@@ -90,7 +96,7 @@ async def _seed(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
 
 
 def _email(name: str) -> str:
-    for order in demo_orders() + prevention_orders() + dispute_orders():
+    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders():
         if f"#{order['number']}" == name:
             return str(order["customer"]["email"])
     raise KeyError(name)
@@ -98,7 +104,7 @@ def _email(name: str) -> str:
 
 def _language(name: str) -> Language:
     """The language of the customer's browser: their locale at the store (fr-FR, en-GB...)."""
-    for order in demo_orders() + prevention_orders() + dispute_orders():
+    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders():
         if f"#{order['number']}" == name:
             return "en" if str(order["customer"].get("locale", "fr")).lower().startswith("en") else "fr"
     raise KeyError(name)
@@ -122,6 +128,8 @@ async def _customer_cancels(name: str, reason: str, message: str | None = None, 
 
 
 def _kind(name: str) -> str:
+    if name in DESK:
+        return DESK[name]
     if name in NEW_ORDERS:
         return "order"
     if name in DISPUTES:
@@ -383,6 +391,43 @@ async def _play_disputes(http: httpx.AsyncClient, seeded: dict[str, dict[str, An
     return {}
 
 
+# -- the operator's desk (#1021-#1023, issue 17): cases left open for a decision in the UI ------
+
+async def _play_desk(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]], deadline: float) -> dict[str, str]:
+    """Three cases played up to the operator's decision, and left there: the operator takes it in
+    the Prefect UI (record-supplier-answer, record-return-inspection, the refund's Resume form)."""
+    async def cancelled() -> dict[str, str]:
+        # #1021: cancelled by the customer on the page; atelier-lyon is asked first and answers by
+        # email: the operator records its answer.
+        await _customer_cancels("#1021", "changed_mind", "Finalement je n'en ai plus besoin, merci.")
+        return {}
+
+    async def received(name: str, rma: str, tracking: str) -> dict[str, str]:
+        r = _Return(http, seeded, name, deadline)
+        try:
+            await r.asks("changed_mind", "Finalement il ne va pas avec le reste de la pièce.")
+            await r.when("awaiting_supplier")
+            await r.supplier_says("atelier-lyon", "supplier_answer", answer="accepted", address=ATELIER_RETURNS,
+                                  rma=rma, note="Retour accepté, merci d'indiquer la référence sur le colis.")
+            await r.when("awaiting_shipment")
+            await r.sends_tracking(tracking)
+            await r.when("in_transit")
+            await r.supplier_says("atelier-lyon", "received", note="Colis reçu à l'atelier.")
+            await r.when("inspecting")
+            if name == "#1023":  # inspected: the 289 EUR refund is above the threshold, its run waits
+                await r.supplier_says("atelier-lyon", "inspected", outcome="resellable",
+                                      note="Fauteuil intact, revendable.")
+        except _Stuck as exc:
+            return {name: f"stopped: {exc}"}
+        return {}
+
+    notes: dict[str, str] = {}
+    for played in await asyncio.gather(cancelled(), received("#1022", "RMA-1022", "6A30221105FR"),
+                                       received("#1023", "RMA-1023", "6A30231106FR")):
+        notes |= played
+    return notes
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 async def _details(http: httpx.AsyncClient, name: str, seeded: dict[str, dict[str, Any]],
@@ -438,7 +483,8 @@ async def play(wait_s: float = 480) -> list[Outcome]:
         for played in await asyncio.gather(_play_cancellations(http, seeded, deadline),
                                            *(_play_return(http, seeded, name, deadline) for name in RETURNS),
                                            _play_new_orders(http, seeded, deadline),
-                                           _play_disputes(http, seeded)):
+                                           _play_disputes(http, seeded),
+                                           _play_desk(http, seeded, deadline)):
             notes |= played
         _PLAYED.update(seeded=seeded, notes=notes)
         return await _outcomes(http, list(EXPECTED), deadline)

@@ -37,6 +37,17 @@ Return scenarios (delivered orders; the return rules R1-R9 and refunds F1-F5):
 * **#1012**, changed mind, whole order: Paul Roux (fr), a wall clock delivered 4 days ago;
   withdrawal (D1), tracking (R3), receipt, inspection (R7), refund with delivery (D2, F1-F3).
 
+The operator's desk (issue 17): three cases the demo leaves open for a decision the operator
+takes in the Prefect UI (the browser test takes each through its form):
+
+* **#1021**, passed to the email supplier, whose answer the operator records: Inès Moulin (fr),
+  a bedside lamp from `atelier-lyon`; the case waits for the supplier (C3/C8).
+* **#1022**, a return to inspect: Lucas Fontaine (fr), a wall light sent back to `atelier-lyon`
+  and received there; the case waits for the inspection's outcome (R7).
+* **#1023**, a refund to approve: Sarah Chevalier (fr), a 289 € rattan armchair returned,
+  received and inspected; its refund is above the demo's approval threshold (`refunds.approval_threshold`,
+  set by deployments/demo.py), so the run waits, suspended, with its Resume form.
+
 Customer emails use the reserved `example.com` domain; addresses are plausible but invented.
 """
 
@@ -73,6 +84,12 @@ SCENARIOS: dict[str, str] = {
     "#1016": "Stripe dispute: fraudulent, 201 EUR, above the policy amount (K4)",
     "#1017": "PayPal dispute: not received, never shipped (K4)",
 }
+DESK_SCENARIOS: dict[str, str] = {  # the operator's desk (issue 17): left open for a decision in the UI
+    "#1021": "passed to atelier-lyon: its answer, for the operator to record",
+    "#1022": "return received at atelier-lyon: the inspection, to record",
+    "#1023": "return inspected, 289 EUR refund above the threshold: to approve",
+}
+SCENARIOS |= DESK_SCENARIOS
 
 
 # What the CJ supplier knows of the store's orders (its own status), for the CJ fake.
@@ -364,5 +381,39 @@ def cancellation_orders() -> list[dict[str, Any]]:
             "shipping_price": "9.90",
             "shipping_address": _address("60 rue de la République", "Marseille", "13002"),
             "placed_hours_ago": 44,
+        },
+    ]
+
+
+def desk_orders() -> list[dict[str, Any]]:
+    """#1021 to #1023: the cases the demo leaves open for the operator's desk (issue 17; module
+    docstring)."""
+    return [
+        {
+            "number": 1021,
+            "customer": _customer("Inès", "Moulin", "fr"),
+            "line_items": [_atelier("Lampe de chevet Perle", "Opaline blanche", "ATL-LAMP-PERLE-OB", "Luminaires",
+                                    "59.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
+            "shipping_address": _address("11 rue de la Part-Dieu", "Lyon", "69003"),
+            "placed_hours_ago": 28,
+        },
+        {
+            "number": 1022,
+            "customer": _customer("Lucas", "Fontaine", "fr"),
+            "line_items": [_atelier("Applique murale Onde", "Laiton, 30 cm", "ATL-APPL-ONDE-30", "Luminaires",
+                                    "79.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
+            "shipping_address": _address("8 rue Sainte-Catherine", "Bordeaux", "33000"),
+            "fulfillment": _delivered(5, "6A20221105FR"), "placed_hours_ago": 10 * 24,
+        },
+        {
+            "number": 1023,
+            "customer": _customer("Sarah", "Chevalier", "fr"),
+            "line_items": [_atelier("Fauteuil en rotin Riviera", "Naturel", "ATL-FAUT-RIVIERA-N", "Mobilier",
+                                    "289.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "0.00",
+            "shipping_address": _address("15 rue Paradis", "Marseille", "13001"),
+            "fulfillment": _delivered(6, "6A20231106FR"), "placed_hours_ago": 11 * 24,
         },
     ]

@@ -67,3 +67,10 @@ def render(template: str, language: str, context: Mapping[str, Any]) -> Rendered
     if (TEMPLATES / language / f"{template}.html.j2").exists():
         html = env.get_template(f"{base}.html.j2").render(**context)
     return RenderedMessage(language=language, template=template, subject=subject, text=text, html=html)
+
+
+@lru_cache(maxsize=4)
+def operator_titles(language: str) -> dict[str, str]:
+    """The operator alert's titles by alert type (templates/<lang>/_operator.j2), for the digest."""
+    titles: dict[str, str] = _env().get_template(f"{language}/_operator.j2").module.titles  # type: ignore[attr-defined]
+    return dict(titles)

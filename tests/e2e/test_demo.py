@@ -3,14 +3,18 @@
 One demo start: a real Prefect server, the deployments of prefect.yaml triggered by the
 receiver's events, a process worker, the sandbox servers (proves the event -> automation ->
 deployment path that the flow tests call directly). The test reads the demo's output until it
-says it keeps running, checks the 17 scenarios, then opens the Prefect UI the demo serves in
+says it keeps running, checks every scenario (20), then opens the Prefect UI the demo serves in
 Debian's headless Chromium (playwright drives /usr/bin/chromium; no browser is downloaded) and
 finds what the operator looks at: the deployments, the runs named after their cases, a finished
 case run and its timeline, the `upcoming-deadlines` table, the weekly report with its charts
 drawn; then it resumes the held order #1013 with "release" through the run's Resume form and
-checks that the run was rescheduled and the case moved on, and decides the dispute #1016 from the
-`decide-dispute/by-hand` deployment's form (issue 17). The page is 1366 px wide and the essential
-columns of the needs-review and upcoming-deadlines tables must be inside it. Last it stops the demo as Ctrl-C
+checks that the run was rescheduled and the case moved on, and takes four decisions from their forms
+(issue 17): the dispute #1016 (`decide-dispute/by-hand`), atelier-lyon's answer on #1021
+(`record-supplier-answer/by-hand`), the inspection of #1022's return with a photo URL
+(`record-return-inspection/by-hand`), each through Run -> Custom run, and the approval of #1023's
+289 EUR refund in its run's Resume form; each case must move on in the ledger and at the fake
+store (cancelled, refunded). The page is 1366 px wide and the essential columns of the
+needs-review and upcoming-deadlines tables must be inside it. Last it stops the demo as Ctrl-C
 does and checks that every process the demo started is gone.
 
     AFTERSALES_SCREENSHOTS=docs/img uv run pytest tests/e2e   # also writes the README's screenshots
@@ -19,6 +23,7 @@ does and checks that every process the demo started is gone.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -35,6 +40,7 @@ import httpx
 import pytest
 
 from deployments.demo import descendants, still_running
+from deployments.sandbox.scenarios import EXPECTED
 from tests.e2e.logscan import scan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +48,7 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (tests/run.sh installs 
 UI = "http://127.0.0.1:4200"
 API = f"{UI}/api"
 LEDGER = ROOT / ".aftersales" / "ledger.db"
+SHOPIFY = "http://127.0.0.1:8081"  # the demo's fake store
 PORTS = (4200, 8000, 8025, 8081, 8082, 8083, 8084, 8085, 1025)  # the demo's fixed ports
 READY = "the demo keeps running"
 SCREENSHOTS = os.environ.get("AFTERSALES_SCREENSHOTS")  # a folder (docs/img): write the screenshots there
@@ -70,6 +77,7 @@ DEPLOYMENTS = [  # (deployment, its flow): prefect.yaml
 VIEWPORT = {"width": 1366, "height": 900}  # a common laptop screen (issue 17)
 CASE_RUN = re.compile(r"^(cancellation|return|order|dispute) #10\d\d · [0-9a-f]{8}$")
 NOTE = "called the customer: the Brussels address is her office"
+PHOTO = "https://photos.atelier-lyon.example/retours/RMA-1022/applique-onde.jpg"  # #1022's inspection photo
 
 
 # -- the demo, as a user starts and stops it ------------------------------------------------------
@@ -222,9 +230,11 @@ class Operator:
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, (
                 f"column {name!r} is outside the {width} px viewport: {box}")
 
-    def runs_a_form(self, flow: str, values: dict[str, str], choices: dict[str, str]) -> str:
+    def runs_a_form(self, flow: str, values: dict[str, str], choices: dict[str, str],
+                    lists: dict[str, list[str]] | None = None) -> str:
         """Issue 17: a record or decision from the UI: Deployments -> <flow> / by-hand -> Run ->
-        Custom run, the form filled, Submit; the new run's id."""
+        Custom run, the form filled (a list field: "Add item", then its text), Submit; the new
+        run's id."""
         from playwright.sync_api import expect
 
         (deployment,) = api("POST", "/deployments/filter", {"deployments": {"name": {"any_": ["by-hand"]}},
@@ -242,6 +252,13 @@ class Operator:
             control.press("ArrowDown")
             self.page.get_by_role("option", name=option, exact=True).click()
             expect(control).to_have_text(option)
+        for label, items in (lists or {}).items():
+            field = self.page.locator(".schema-form-property").filter(has_text=label).first
+            for n, item in enumerate(items, 1):
+                field.get_by_role("button", name="Add item").click()
+                expect(field.get_by_role("textbox")).to_have_count(n)
+                field.get_by_role("textbox").nth(n - 1).fill(item)
+                expect(field.get_by_role("textbox").nth(n - 1)).to_have_value(item)
         self.shot(f"prefect-form-{flow}.png")
         self.page.get_by_role("button", name="Submit").click()
         deadline = time.monotonic() + WAIT_MS / 1000
@@ -260,6 +277,48 @@ class Operator:
         case_id, _ = case_of("dispute", "#1016")
         return self.runs_a_form("decide-dispute", {"case_id": case_id, "your_name": "Claire"},
                                 {"decision": "accept"})
+
+    def records_the_supplier_answer(self) -> str:
+        """#1021 waits for atelier-lyon, an email supplier: its answer ("accepted": the order is
+        stopped) recorded from the record-supplier-answer / by-hand form."""
+        return self.runs_a_form("record-supplier-answer", {"order_number": "#1021", "supplier_id": "atelier-lyon",
+                                                            "your_name": "Claire"}, {"answer": "accepted"})
+
+    def records_the_inspection(self) -> str:
+        """#1022's parcel is at atelier-lyon: the inspection (resellable) with its photo's URL, from
+        the record-return-inspection / by-hand form."""
+        return self.runs_a_form("record-return-inspection", {"order_number": "#1022", "your_name": "Claire"},
+                                {"outcome": "resellable"}, lists={"photo_urls": [PHOTO]})
+
+    def approves_the_refund(self) -> str:
+        """#1023's 289 EUR refund is above the demo's approval threshold (250 EUR): its run waits,
+        suspended, with the refund's Resume form (the facts in French, "approve" pre-selected)."""
+        from playwright.sync_api import expect
+
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not (runs := api("POST", "/flow_runs/filter", {"flow_runs": {
+                "name": {"like_": "return #1023"}, "state": {"type": {"any_": ["PAUSED"]}}}})):
+            assert time.monotonic() < deadline, "no run of return #1023 waits with the refund's form"
+            time.sleep(2)
+        (run,) = runs
+        self.search_runs("return #1023")
+        waiting = self.page.locator(".flow-run-list-item").filter(has_text="Suspended")
+        waiting.get_by_role("link", name=run["name"], exact=True).click()
+        expect(self.page).to_have_url(re.compile(f"/runs/flow-run/{run['id']}"))
+        self.page.get_by_role("button", name="Resume").click()
+        form = self.page.locator(".p-modal__card").filter(has_text="Resume Flow Run")
+        expect(form).to_contain_text("pour la commande #1023 : votre accord")
+        expect(form).to_contain_text("seuil d'approbation")
+        expect(form).to_contain_text("Recommandation")
+        choice = form.locator(".schema-form-property").filter(has_text="Decision").locator(
+            ".p-select-button__control")
+        expect(choice).to_have_text("approve")  # the rule's recommendation, pre-selected
+        note = form.locator(".schema-form-property").filter(has_text="Note")
+        note.get_by_role("textbox").fill("fauteuil revendable, accord")
+        expect(form.get_by_role("button", name="Submit")).to_be_enabled()
+        self.shot("prefect-resume-refund-form.png")
+        self.submit_until_resumed(form, str(run["id"]))
+        return str(run["id"])
 
     def sees_the_deployments(self) -> None:
         from playwright.sync_api import expect
@@ -440,7 +499,13 @@ def check_the_operators_view(shots: Path | None) -> str:
             operator.reads_the_weekly_report()
             resumed = operator.resumes_the_held_order()
             decided = operator.decides_the_dispute_with_its_form()
+            answered = operator.records_the_supplier_answer()
+            inspected = operator.records_the_inspection()
+            approved = operator.approves_the_refund()
             the_dispute_is_decided(decided)
+            the_supplier_answer_cancels_the_order(answered)
+            the_inspection_refunds_the_return(inspected)
+            the_approved_refund_is_made(approved)
             return resumed
         finally:
             browser.close()
@@ -462,6 +527,63 @@ def the_dispute_is_decided(run_id: str, wait_s: float = 300) -> None:
     decided = ledger("SELECT decided_by FROM review_item WHERE case_id = ? AND reason_code = 'dispute_decision'",
                      case_id)
     assert decided and decided[0][0] == "Claire (prefect-ui)", decided
+
+
+def _run_and_case(run_id: str, kind: str, order: str, state: str, wait_s: float) -> None:
+    """The form's run (or the resumed run) completed and the case reached `state`."""
+    deadline = time.monotonic() + wait_s
+    run_state, now = None, ""
+    while time.monotonic() < deadline:
+        run_state = api("GET", f"/flow_runs/{run_id}")["state_type"]
+        _, now = case_of(kind, order)
+        if run_state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") and now == state:
+            break
+        time.sleep(2)
+    assert (run_state, now) == ("COMPLETED", state), (order, run_state, now)
+
+
+def at_the_store(order: str) -> dict[str, Any]:
+    """The fake store's own state of an order (GET /_control/orders/{id})."""
+    (legacy,) = {ref for (ref,) in ledger("SELECT order_ref FROM cases WHERE order_name = ?", order)}
+    r = httpx.get(f"{SHOPIFY}/_control/orders/{legacy}", timeout=30)
+    r.raise_for_status()
+    return dict(r.json())
+
+
+def refunded(order: str) -> list[str]:
+    return [a for (a,) in ledger("SELECT r.amount FROM refund r JOIN cases c ON c.id = r.case_id "
+                                 "WHERE c.order_name = ?", order)]
+
+
+def the_supplier_answer_cancels_the_order(run_id: str, wait_s: float = 300) -> None:
+    """atelier-lyon stopped #1021: the store cancels and refunds it, the case closes (C8); the
+    record says who typed it."""
+    _run_and_case(run_id, "cancellation", "#1021", "closed", wait_s)
+    store = at_the_store("#1021")
+    assert store["cancelled"] and store["refunded"] == store["total_price"] == "63.90", store
+    recorded = ledger("SELECT headers FROM inbound_event WHERE topic = 'supplier.reply' AND body LIKE '%#1021%'")
+    assert recorded and "Claire (prefect-ui)" in recorded[0][0], recorded
+
+
+def the_inspection_refunds_the_return(run_id: str, wait_s: float = 300) -> None:
+    """#1022 inspected resellable: refunded in full with the delivery (D2, R7), the photo kept."""
+    _run_and_case(run_id, "return", "#1022", "done", wait_s)
+    assert refunded("#1022") == ["83.90"], refunded("#1022")
+    assert at_the_store("#1022")["refunded"] == "83.90"
+    case_id, _ = case_of("return", "#1022")
+    ((data,),) = ledger("SELECT data FROM cases WHERE id = ?", case_id)
+    assert PHOTO in json.dumps(json.loads(data).get("inspection")), data
+
+
+def the_approved_refund_is_made(run_id: str, wait_s: float = 300) -> None:
+    """The resumed run of #1023 refunds the 289 EUR at the store and the case is done; the
+    refund's review item is decided."""
+    _run_and_case(run_id, "return", "#1023", "done", wait_s)
+    assert refunded("#1023") == ["289.00"], refunded("#1023")
+    assert at_the_store("#1023")["refunded"] == "289.00"
+    case_id, _ = case_of("return", "#1023")
+    decided = ledger("SELECT status FROM review_item WHERE case_id = ? AND reason_code = 'refund_approval'", case_id)
+    assert decided == [("decided",)], decided
 
 
 def the_case_moves_on(run_id: str, wait_s: float = 300) -> None:
@@ -506,7 +628,7 @@ def test_the_demo_plays_every_scenario_and_the_operator_sees_it_in_the_prefect_u
         out = demo.wait_until_running(timeout=1500)
         played = time.monotonic() - started
         rows = [line for line in out.splitlines() if line.startswith("#10")]
-        played_ok = len(rows) == 17 and all(line.rstrip().endswith("yes") for line in rows)
+        played_ok = len(rows) == len(EXPECTED) and all(line.rstrip().endswith("yes") for line in rows)
         assert "the confirmation sent twice on the page, answered 'received', 'duplicate'" in out
         assert "weekly-report/weekly: Completed" in out, out[-3000:]
         assert "NOT DONE" not in out, out[-3000:]

@@ -35,6 +35,9 @@ async def test_a_failed_run_reaches_the_queue_and_one_digest(world: World, db: A
     assert "five times" in reviews[0].detail
     mails = world.mails(OPERATOR)
     assert len(mails) == 1 and "#1001" in mails[0].text and "five times" in mails[0].text
+    # in the operator's language (issue 17); the run's own message is quoted as technical
+    assert "exécution en échec : annulation #1001" in mails[0].text, mails[0].text
+    assert "run failed:" not in mails[0].text
     again = await alert_operator()  # the next check: nothing new, nothing sent
     assert again == {"failed_runs": 0, "waiting": 0, "digests": 0}
     assert len(world.mails(OPERATOR)) == 1
@@ -54,5 +57,7 @@ async def test_a_decision_waiting_more_than_a_day_is_reminded_once_a_day(world: 
         assert (await alert_operator())["digests"] == 1  # same content, same day: planned once, sent once
     finally:
         set_clock(None)
-    digests = [m for m in world.mails(OPERATOR) if "supplier_silent" in m.text]
+    # in the operator's language (issue 17): the review's title in words, the case by its order number
+    digests = [m for m in world.mails(OPERATOR) if "le fournisseur n'a pas répondu — retour #1002" in m.text]
     assert len(digests) == 1
+    assert "supplier_silent" not in digests[0].text and "no answer from CJ" not in digests[0].text

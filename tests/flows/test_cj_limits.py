@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_client
 
@@ -149,4 +150,8 @@ async def test_a_quota_wait_past_a_legal_deadline_is_told_to_the_operator(
     case = await _case(db, world, "#1004")
     assert [r.reason_code for r in await records.reviews_for_case(db, case.id)] == ["supplier_quota"]
     (alert,) = world.mails("gerant@maison-lumiere.example")
-    assert "legal_refund" in alert.text
+    # the legal refund date it endangers, in the operator's language and the store's time zone (issue 17)
+    (legal,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund"]
+    local = legal.due_at.astimezone(ZoneInfo("Europe/Paris"))
+    assert f"échéances du dossier menacées : {local:%d/%m/%Y %H:%M} (Europe/Paris)" in alert.text, alert.text
+    assert "legal_refund" not in alert.text and "quota is used up" not in alert.text
