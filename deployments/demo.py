@@ -4,7 +4,7 @@
     python -m deployments.demo --exit     # runs the scenarios, checks them, stops (CI smoke test)
 
 Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supplier, SMTP
-catcher, the store's mailbox: Debian's dovecot on loopback, deployments/sandbox/mailbox.py), the
+catcher, the store's mailbox: Debian's dovecot on loopback, deployments/sandbox/imap_server.py), the
 webhook receiver, and prepares them with the README's own commands (setup, setup --prefect,
 deploy --all, a process worker, the mailbox reader's schedule); then plays the scenarios of
 deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from deployments.sandbox import mailbox
+from deployments.sandbox import imap_server as mailbox_server
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".aftersales"
@@ -85,12 +85,12 @@ def demo_env() -> dict[str, str]:
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": "1025",
         # The store's mailbox (issue 18): the sandbox's dovecot on loopback, IMAPS with its own
-        # certificate, where the email supplier's answers arrive (deployments/sandbox/mailbox.py).
+        # certificate, where the email supplier's answers arrive (deployments/sandbox/imap_server.py).
         "AFTERSALES_MAILBOX_HOST": "127.0.0.1",
-        "AFTERSALES_MAILBOX_PORT": str(mailbox.DEMO_IMAPS_PORT),
+        "AFTERSALES_MAILBOX_PORT": str(mailbox_server.DEMO_IMAPS_PORT),
         "AFTERSALES_MAILBOX_SECURITY": "tls",
-        "AFTERSALES_MAILBOX_USERNAME": mailbox.DEMO_USER,
-        "AFTERSALES_MAILBOX_PASSWORD": mailbox.DEMO_PASSWORD,
+        "AFTERSALES_MAILBOX_USERNAME": mailbox_server.DEMO_USER,
+        "AFTERSALES_MAILBOX_PASSWORD": mailbox_server.DEMO_PASSWORD,
         "AFTERSALES_MAILBOX_CA_FILE": str(MAILBOX_ROOT / "cert.pem"),
         "AFTERSALES_MAILBOX_ATTACHMENT_DIR": str(HOME / "mail-attachments"),
         "AFTERSALES_RECEIVER_PORT": str(RECEIVER_PORT),
@@ -252,7 +252,7 @@ def main() -> None:
                         help="seconds the scenarios may take in all, once everything is up")
     args = parser.parse_args()
 
-    if mailbox.DOVECOT is None:  # checked before anything starts: the demo's supplier answers by email
+    if mailbox_server.DOVECOT is None:  # checked before anything starts: the demo's supplier answers by email
         raise SystemExit("the demo stops before starting: its mailbox needs Debian's dovecot-imapd, which is not "
                          "installed. deployments/run-demo.sh installs it (apt-get install dovecot-imapd).")
     if not args.keep and HOME.exists():
@@ -270,13 +270,13 @@ def main() -> None:
         procs.start("sandbox", py, "-m", "deployments.sandbox.run", "--carriers-port", "8085",
                     "--webhook-url", f"http://127.0.0.1:{RECEIVER_PORT}/webhooks/shopify")
         shutil.rmtree(MAILBOX_ROOT, ignore_errors=True)  # a new mailbox, as the ledger is new
-        procs.start("mailbox", py, "-m", "deployments.sandbox.mailbox", "--root", str(MAILBOX_ROOT),
-                    "--imaps-port", str(mailbox.DEMO_IMAPS_PORT))
+        procs.start("mailbox", py, "-m", "deployments.sandbox.imap_server", "--root", str(MAILBOX_ROOT),
+                    "--imaps-port", str(mailbox_server.DEMO_IMAPS_PORT))
         run(env, py, "-m", "deployments.setup")
         procs.start("receiver", py, "-m", "deployments.receiver")
         wait_http("http://127.0.0.1:8081/_control/calls", procs)
         wait_http(f"http://127.0.0.1:{RECEIVER_PORT}/healthz", procs)
-        wait_port(mailbox.DEMO_IMAPS_PORT, procs)
+        wait_port(mailbox_server.DEMO_IMAPS_PORT, procs)
         wait_http(f"http://127.0.0.1:{PREFECT_PORT}/api/health", procs, timeout=180)
 
         print("registering the deployments of prefect.yaml...", flush=True)
@@ -302,8 +302,8 @@ def main() -> None:
 Prefect UI      http://127.0.0.1:{PREFECT_PORT}   (Runs: one per case; Artifacts: case timelines, deadlines,
                 weekly report; the runs waiting for the operator: Resume)
 Mails received  http://127.0.0.1:8025
-Store mailbox   imaps://127.0.0.1:{mailbox.DEMO_IMAPS_PORT}   (login {mailbox.DEMO_USER},
-                password {mailbox.DEMO_PASSWORD}; the supplier's answers arrive here, read every {MAILBOX_EVERY} s)
+Store mailbox   imaps://127.0.0.1:{mailbox_server.DEMO_IMAPS_PORT}   (login {mailbox_server.DEMO_USER},
+                password {mailbox_server.DEMO_PASSWORD}; the supplier's answers, read every {MAILBOX_EVERY} s)
 Receiver API    http://127.0.0.1:{RECEIVER_PORT}/docs
 Logs            {LOGS}
 """, flush=True)

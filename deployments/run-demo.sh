@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 uv sync --frozen --quiet
 # The store's mailbox (issue 18): Debian's dovecot-imapd, started by the demo on loopback with a
-# generated configuration (deployments/sandbox/mailbox.py), as tests/run.sh installs it for the tests.
+# generated configuration (deployments/sandbox/imap_server.py), as tests/run.sh installs it for the tests.
 if [ ! -x /usr/sbin/dovecot ] && ! command -v dovecot >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

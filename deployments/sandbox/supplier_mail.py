@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from deployments.sandbox.mailbox import deliver
+from deployments.sandbox.imap_server import deliver
 
 MAILS = os.environ.get("AFTERSALES_DEMO_MAILS", "http://127.0.0.1:8025")
 

@@ -5,7 +5,7 @@ It is started with a generated configuration: its own folder, loopback ports, a 
 one login, a self-signed certificate made at start (its file is the client's CA), IMAPS and,
 when asked, IMAP+STARTTLS. Nothing of the system's dovecot is used but the binary.
 
-    python -m deployments.sandbox.mailbox --root DIR --imaps-port 8993   # the demo's (until SIGTERM)
+    python -m deployments.sandbox.imap_server --root DIR --imaps-port 8993   # the demo's (until SIGTERM)
 
 `start_dovecot` (a context manager) is what the tests use (tests/integration/dovecot_fixtures.py).
 `deliver` is the supplier stand-in's way in: IMAP APPEND of a real RFC 5322 message, as a mail
