@@ -334,6 +334,10 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
                                   detail=f"an email did not arrive ({mail.bounce_reason}); subject "
                                          f"{mail.subject!r}: reach the {thread.party or 'recipient'} another way",
                                   options=["done", "dismiss"])
+        if case_id and thread.party == "customer":  # the customer was not told: the case is the operator's
+            await cases.update_case(db, case_id, needs_operator_reason=f"an email to the customer did not arrive "
+                                    f"({mail.bounce_reason})"[:500],
+                                    summary=f"an email to the customer bounced: {mail.bounce_reason}"[:1000])
         await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id, error=mail.bounce_reason)
         return "bounce"
     has_pdf = any(a.kept and a.content_type == "application/pdf" for a in mail.attachments)

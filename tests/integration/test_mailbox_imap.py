@@ -455,6 +455,11 @@ async def test_a_bounce_goes_to_the_operator_with_its_reason(db: Any, server: Do
     assert await mailbox.handle_stored_emails(settings) == {"bounce": 1}
     (review,) = await records.reviews_for_case(db, case.id)
     assert review.reason_code.startswith("email_bounce:") and "5.2.2" in review.detail
+    from ledger import cases
+
+    handed = await cases.get_case(db, case.id)  # the case is the operator's, with the reason (issue 18)
+    assert handed.needs_operator_reason is not None and "5.2.2" in handed.needs_operator_reason
+    assert any("bounced" in e.summary for e in await cases.timeline(db, case.id))
 
 
 @needs_dovecot
