@@ -14,7 +14,7 @@ but the week's report (as an operator's "Run" would, so the UI shows it with its
 deadline check and the mailbox reader run on their schedules, and events no run took in are
 delivered again by the receiver, as in production. What differs from production is speed, and
 one limit: the check every minute (`setup --sweep-every 60`; the deployment keeps its name
-`every-15-min`), the mailbox read every 30 s (`setup --mailbox-every 30`; it keeps its name
+`every-15-min`), the mailbox read every minute (`setup --mailbox-every 60`; it keeps its name
 `every-2-min`), the worker polling every 2 s (PREFECT_WORKER_QUERY_SECONDS, _PREFETCH_SECONDS)
 with 8 runs at a time, the sandbox's credentials (AFTERSALES_SANDBOX=1), and a per-address limit
 of the customer endpoints fit for many customers on one address (all of them are 127.0.0.1).
@@ -53,7 +53,7 @@ PREFECT_PORT = 4200
 RECEIVER_PORT = 8000
 STORE_TZ = "Europe/Paris"  # the sandbox store's timezone (deployments/sandbox/policy.yaml)
 SWEEP_EVERY = 60  # seconds between two deadline checks in the demo (production: 900, prefect.yaml)
-MAILBOX_EVERY = 30  # seconds between two reads of the store's mailbox in the demo (production: 120)
+MAILBOX_EVERY = 60  # seconds between two reads of the store's mailbox in the demo (production: 120)
 MAILBOX_ROOT = Path(tempfile.gettempdir()) / "aftersales-demo-mailbox"  # dovecot's folder (its users must reach it)
 
 
