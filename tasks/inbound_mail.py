@@ -11,9 +11,11 @@
    number in the subject or body, then the sender's one open case), checks the sender is that
    case's supplier or customer, logs it in the case's communication log (M5) and reads it.
    A confident reading becomes a new inbound event exactly like the operator's or the customer's
-   request (`operator`/`supplier.reply`, `operator`/`return.update`, `customer`/`return.shipped`):
-   same ledger, same Prefect event, same flow, same effects-once. Anything else goes to the
-   operator's review queue with the text and the suggested reading; nothing is dropped.
+   request (`operator`/`supplier.reply`, `operator`/`return.update`, `customer`/`return.shipped`,
+   `customer`/`cancellation.requested` with keep_order or insist for an answer to the retention
+   offer, C6): same ledger, same Prefect event, same flow, same effects-once. A customer's photos
+   for their open return become the page's `customer`/`return.photos` request. Anything else goes
+   to the operator's review queue with the text and the suggested reading; nothing is dropped.
 """
 
 from __future__ import annotations
