@@ -4,15 +4,18 @@
     python -m deployments.demo --exit     # runs the scenarios, checks them, stops (CI smoke test)
 
 Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supplier, SMTP
-catcher), the webhook receiver, and prepares them with the README's own commands (setup, setup
---prefect, deploy --all, a process worker); then plays the scenarios of
+catcher, the store's mailbox: Debian's dovecot on loopback, deployments/sandbox/imap_server.py), the
+webhook receiver, and prepares them with the README's own commands (setup, setup --prefect,
+deploy --all, a process worker, the mailbox reader's schedule); then plays the scenarios of
 deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
-requests on the customer page, operator answers) and waits until every case has reached the state the rulebook
-expects. It starts no flow run itself but the week's report (as an operator's "Run" would, so the
-UI shows it with its charts): the deadline check runs on its schedule, and events no run took in
-are delivered again by the receiver, as in production. What differs from production is speed,
-and one limit: the check every minute (`setup --sweep-every 60`; the deployment keeps its name
-`every-15-min`), the worker polling every 2 s (PREFECT_WORKER_QUERY_SECONDS, _PREFETCH_SECONDS)
+requests on the customer page, the email supplier's answers by email, operator answers) and
+waits until every case has reached the state the rulebook expects. It starts no flow run itself
+but the week's report (as an operator's "Run" would, so the UI shows it with its charts): the
+deadline check and the mailbox reader run on their schedules, and events no run took in are
+delivered again by the receiver, as in production. What differs from production is speed, and
+one limit: the check every minute (`setup --sweep-every 60`; the deployment keeps its name
+`every-15-min`), the mailbox read every minute (`setup --mailbox-every 60`; it keeps its name
+`every-2-min`), the worker polling every 2 s (PREFECT_WORKER_QUERY_SECONDS, _PREFETCH_SECONDS)
 with 8 runs at a time, the sandbox's credentials (AFTERSALES_SANDBOX=1), and a per-address limit
 of the customer endpoints fit for many customers on one address (all of them are 127.0.0.1).
 
@@ -28,8 +31,10 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import datetime
@@ -37,6 +42,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+
+from deployments.sandbox import imap_server as mailbox_server
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".aftersales"
@@ -63,6 +70,8 @@ def demo_policy() -> Path:
     path.write_text("# written by deployments/demo.py: deployments/sandbox/policy.yaml with an approval threshold\n"
                     + yaml.safe_dump(policy, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+MAILBOX_EVERY = 60  # seconds between two reads of the store's mailbox in the demo (production: 120)
+MAILBOX_ROOT = Path(tempfile.gettempdir()) / "aftersales-demo-mailbox"  # dovecot's folder (its users must reach it)
 
 
 def demo_env() -> dict[str, str]:
@@ -93,6 +102,15 @@ def demo_env() -> dict[str, str]:
         "AFTERSALES_AFTERSHIP_BASE_URL": "http://127.0.0.1:8085/aftership/tracking/2025-01",
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": "1025",
+        # The store's mailbox (issue 18): the sandbox's dovecot on loopback, IMAPS with its own
+        # certificate, where the email supplier's answers arrive (deployments/sandbox/imap_server.py).
+        "AFTERSALES_MAILBOX_HOST": "127.0.0.1",
+        "AFTERSALES_MAILBOX_PORT": str(mailbox_server.DEMO_IMAPS_PORT),
+        "AFTERSALES_MAILBOX_SECURITY": "tls",
+        "AFTERSALES_MAILBOX_USERNAME": mailbox_server.DEMO_USER,
+        "AFTERSALES_MAILBOX_PASSWORD": mailbox_server.DEMO_PASSWORD,
+        "AFTERSALES_MAILBOX_CA_FILE": str(MAILBOX_ROOT / "cert.pem"),
+        "AFTERSALES_MAILBOX_ATTACHMENT_DIR": str(HOME / "mail-attachments"),
         "AFTERSALES_RECEIVER_PORT": str(RECEIVER_PORT),
         # Every demo customer comes from 127.0.0.1, and one on the customer page makes 4-5 requests
         # (proof, request, review, confirm): the per-address limit of a real store (20 a minute)
@@ -191,6 +209,16 @@ def run(env: dict[str, str], *args: str) -> None:
         raise SystemExit(f"the demo stops: `{' '.join(args[1:])}` exited with {done.returncode} (its reason is above)")
 
 
+def wait_port(port: int, procs: Processes, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"127.0.0.1:{port} did not listen in {timeout:.0f}s")
+
+
 def wait_http(url: str, procs: Processes, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -242,6 +270,9 @@ def main() -> None:
                         help="seconds the scenarios may take in all, once everything is up")
     args = parser.parse_args()
 
+    if mailbox_server.DOVECOT is None:  # checked before anything starts: the demo's supplier answers by email
+        raise SystemExit("the demo stops before starting: its mailbox needs Debian's dovecot-imapd, which is not "
+                         "installed. deployments/run-demo.sh installs it (apt-get install dovecot-imapd).")
     if not args.keep and HOME.exists():
         shutil.rmtree(HOME)
     (HOME / "prefect").mkdir(parents=True, exist_ok=True)
@@ -258,16 +289,21 @@ def main() -> None:
                     "--port", str(PREFECT_PORT))
         procs.start("sandbox", py, "-m", "deployments.sandbox.run", "--carriers-port", "8085",
                     "--webhook-url", f"http://127.0.0.1:{RECEIVER_PORT}/webhooks/shopify")
+        shutil.rmtree(MAILBOX_ROOT, ignore_errors=True)  # a new mailbox, as the ledger is new
+        procs.start("mailbox", py, "-m", "deployments.sandbox.imap_server", "--root", str(MAILBOX_ROOT),
+                    "--imaps-port", str(mailbox_server.DEMO_IMAPS_PORT))
         run(env, py, "-m", "deployments.setup")
         procs.start("receiver", py, "-m", "deployments.receiver")
         wait_http("http://127.0.0.1:8081/_control/calls", procs)
         wait_http(f"http://127.0.0.1:{RECEIVER_PORT}/healthz", procs)
+        wait_port(mailbox_server.DEMO_IMAPS_PORT, procs)
         wait_http(f"http://127.0.0.1:{PREFECT_PORT}/api/health", procs, timeout=180)
 
         print("registering the deployments of prefect.yaml...", flush=True)
         run(env, py, "-m", "deployments.setup", "--prefect")
         run(env, py, "-m", "prefect", "--no-prompt", "deploy", "--all")
         run(env, py, "-m", "deployments.setup", "--sweep-every", str(SWEEP_EVERY))
+        run(env, py, "-m", "deployments.setup", "--mailbox-every", str(MAILBOX_EVERY))
         procs.start("worker", py, "-m", "prefect", "worker", "start", "--pool", "aftersales",
                     "--limit", "8")
         time.sleep(3)
@@ -286,6 +322,8 @@ def main() -> None:
 Prefect UI      http://127.0.0.1:{PREFECT_PORT}   (Runs: one per case; Artifacts: case timelines, deadlines,
                 weekly report; the runs waiting for the operator: Resume)
 Mails received  http://127.0.0.1:8025
+Store mailbox   imaps://127.0.0.1:{mailbox_server.DEMO_IMAPS_PORT}   (login {mailbox_server.DEMO_USER},
+                password {mailbox_server.DEMO_PASSWORD}; the supplier's answers, read every {MAILBOX_EVERY} s)
 Receiver API    http://127.0.0.1:{RECEIVER_PORT}/docs
 Logs            {LOGS}
 """, flush=True)
@@ -312,6 +350,7 @@ Logs            {LOGS}
         for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the stopping short
             signal.signal(sig, signal.SIG_IGN)
         procs.stop()
+        shutil.rmtree(MAILBOX_ROOT, ignore_errors=True)
 
 
 if __name__ == "__main__":

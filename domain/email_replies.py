@@ -189,6 +189,20 @@ def _looks_like(ctype: str, data: bytes) -> bool:
     return any(data.startswith(m) for m in _MAGIC[ctype])
 
 
+def photo_kind(head: bytes) -> str | None:
+    """A photo's type from its first bytes, as the customer page checks its uploads (the name and
+    the declared type are not believed): jpg, png, webp, heic, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+        return "heic"
+    return None
+
+
 def _check_attachment(part: EmailMessage, max_bytes: int) -> Attachment:
     data = _payload(part)
     ctype = part.get_content_type()
@@ -279,6 +293,7 @@ class Step(StrEnum):
     SUPPLIER_CANCELLATION = "supplier_cancellation"  # the supplier was asked to stop the order (C3)
     SUPPLIER_RETURN = "supplier_return"  # the supplier was asked for a return address (R6)
     CUSTOMER_RETURN = "customer_return"  # the customer was given return instructions (R3)
+    CUSTOMER_OFFER = "customer_offer"  # the customer was offered an alternative to cancelling (C6)
     OTHER = "other"
 
 
@@ -288,6 +303,8 @@ class Reading(StrEnum):
     RETURN_ACCEPTED = "return_accepted"  # an address, an RMA, a label
     RETURN_REFUSED = "return_refused"
     TRACKING = "tracking"  # the customer's return tracking number
+    OFFER_ACCEPTED = "offer_accepted"  # the customer keeps the order with the alternative (C6)
+    OFFER_DECLINED = "offer_declined"  # the customer still cancels (C6)
     UNCLEAR = "unclear"
 
 
@@ -555,7 +572,103 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
             return ReplyReading(Reading.TRACKING, 0.6, f"{numbers[0][1]} format, but not said to be the tracking",
                                 tracking_number=numbers[0][0])
         return ReplyReading(Reading.UNCLEAR, 0.0, "several numbers" if numbers else "no tracking number")
+    if step == Step.CUSTOMER_OFFER:
+        return read_offer_reply(body)
     return ReplyReading(Reading.UNCLEAR, 0.0, "no question was pending")
+
+
+# -- A customer's answer to the retention offer (C6) ---------------------------------------------
+# The customer asked to cancel and was offered an alternative (a code, a discount) held for a few
+# hours. Their reply keeps the order (the page's "I keep my order with this offer", keep_order) or
+# still cancels (the page's "cancel anyway", insist). A reply that may be a withdrawal notice
+# (L221-21: any unambiguous statement) is never read as keeping the order, and never acted on
+# alone: the operator reads it (its date counts), with "declined" as the suggested reading.
+
+_KEEP = [
+    r"\b(?:i|we)(?:'ll| will| shall|'d| would)? (?:happily |gladly )?keep (?:the|my|our|this) order\b",
+    r"\b(?:i|we)(?:'ll| will)? keep it\b", r"\bi(?:'ll| will) keep (?:the|my) (?:lamp|item|rug|vase|parcel|purchase)\b",
+    r"\b(?:i|we) (?:happily |gladly )?accept (?:the|your|this) (?:offer|discount|code|proposal|gesture)\b",
+    r"\b(?:i|we)(?:'ll| will) (?:take|use) (?:the|your|this) (?:offer|discount|code|voucher|coupon)\b",
+    r"\b(?:ok|okay|fine|deal|yes|great)[,!.]? (?:i|we)(?:'ll| will)? (?:keep|take|accept)\b",
+    r"\bkeep (?:the|my) order (?:with|and use) (?:the|your|this) (?:offer|discount|code)\b",
+    r"\b(?:don't|do not|no need to) cancel(?: it| the order| my order)?\b(?![^.\n]{0,20}\?)",
+    r"\bforget (?:about )?(?:the|my) cancell?ation\b", r"\b(?:happy|glad) to keep (?:it|the order|my order)\b",
+    r"\bje (?:la |le |vais |préfère |veux bien )?(?:garde|garder|conserve|conserver)\b(?: (?:ma|la|cette) commande)?",
+    r"\bj'accepte (?:l'|votre |cette |la )?(?:offre|remise|réduction|proposition|geste|code)\b",
+    r"\bje (?:prends|profite (?:de|du))(?: (?:l'|la |le |votre |cette ))?(?:offre|remise|réduction|code|geste)\b",
+    r"\b(?:ok|d'accord|oui|parfait|entendu|va pour)[,!.]? (?:je (?:la |le )?(?:garde|conserve|prends|accepte)|"
+    r"pour (?:l'|la |le )(?:offre|remise|réduction|code))",
+    r"\bva pour (?:l'|la |le )(?:offre|remise|réduction|code)\b",
+    r"\bn'annulez (?:pas|plus)\b", r"\bne (?:l'|la )?annulez (?:pas|plus)\b",
+    r"\boubliez (?:ma demande d'|l')annulation\b",
+    r"\bje renonce à (?:l'|mon )?annulation\b", r"\bje ne (?:veux|souhaite) (?:plus|pas) annuler\b",
+    r"\bi (?:no longer|don't) want to cancel\b",
+]
+_DECLINE = [
+    r"\bno,? thanks?\b", r"\bno,? thank you\b", r"\bthanks?,? but no\b", r"\bnot interested\b",
+    r"\b(?:please |just )?(?:go ahead and |still |please )?cancel(?: it)? anyway\b", r"\bstill (?:want to )?cancel\b",
+    r"\bplease (?:go ahead and )?cancel(?: it| the order)?\b",
+    r"\b(?:i|we) (?:still |really )?(?:want|would like|wish|prefer) to cancel\b", r"\bgo ahead (?:and|with the) cancel",
+    r"\bproceed with (?:the|my) cancell?ation\b", r"\b(?:i|we) decline (?:the|your|this) offer\b",
+    r"\b(?:i|we) (?:don't|do not) want (?:the|your|this|any) (?:offer|discount|code|voucher)\b",
+    r"\bno discount\b", r"\bmy decision is final\b", r"\bcancel(?:lation)? (?:please|as requested|as asked)\b",
+    r"\bnon,? merci\b", r"\bmerci,? mais non\b", r"\bpas intéressée?s?\b",
+    r"\bannulez(?:-la| la commande| ma commande)?(?: quand même| s'il vous plaît| svp| comme prévu)?\b",
+    r"\bannuler quand même\b", r"\bje (?:veux|souhaite|voudrais|préfère) (?:toujours |quand même |vraiment )?annuler\b",
+    r"\bje (?:maintiens|confirme) (?:ma demande|l'annulation|mon annulation)\b",
+    r"\bmaintenez (?:l'|mon |ma demande d')annulation\b",
+    r"\bje refuse (?:l'|votre |cette )?(?:offre|proposition|remise)\b",
+    r"\bje ne (?:veux|souhaite) pas (?:de |du |votre |l'|la )?(?:offre|remise|réduction|code|geste|bon)\b",
+    r"\bma décision est prise\b", r"\bprocédez à l'annulation\b", r"\bpoursuivez l'annulation\b",
+]
+
+
+_HEDGE = re.compile(r"\b(?:maybe|perhaps|probably|not sure|unsure|i think|let me think|i'll think|depends|"
+                    r"peut-être|peut-etre|probablement|je pense|je crois|pas sûre?|j'hésite|je vais réfléchir|"
+                    r"je réfléchis|ça dépend|sauf si|unless|if|provided|as long as|si|à condition|pourvu)\b",
+                    re.IGNORECASE)
+
+
+def _said(patterns: list[str], text: str) -> str | None:
+    """The first match not asked and not negated just before it in its sentence ("I don't
+    think I'll keep it", "je ne pense pas garder"); a pattern may carry its own negation."""
+    for pattern in patterns:
+        for m in re.finditer(pattern, text, re.IGNORECASE):
+            if _asked(text, m.end()):
+                continue
+            begin = max((text.rfind(c, 0, m.start()) for c in ".!?\n;,"), default=-1) + 1
+            before = text[max(begin, m.start() - 25):m.start()]
+            if not _NEGATION.search(before) and not re.search(r"\b(?:if|si|whether|unless|sauf si)\b", before, re.I):
+                return m.group(0)
+    return None
+
+
+def read_offer_reply(text: str) -> ReplyReading:
+    """The customer's answer to the alternative offered before cancelling (C6): keeps the order
+    (OFFER_ACCEPTED), still cancels (OFFER_DECLINED) or UNCLEAR. Conservative: a question, both
+    answers, or a possible withdrawal (never read as keeping the order) is for the operator."""
+    body = text.strip()
+    keep, decline = _said(_KEEP, body), _said(_DECLINE, body)
+    withdrawal = withdrawal_statement(body)
+    if withdrawal and (keep or not decline):
+        return ReplyReading(Reading.UNCLEAR, 0.0, f"a possible withdrawal (L221-21): {withdrawal!r}"
+                            + (f", with {keep!r}" if keep else ""))
+    if withdrawal:
+        return ReplyReading(Reading.OFFER_DECLINED, 0.6, f"declined: {decline!r}; a possible withdrawal (L221-21): "
+                            f"{withdrawal!r}, for the operator")
+    if keep and decline:
+        return ReplyReading(Reading.UNCLEAR, 0.3, f"contrary signals: {keep!r} / {decline!r}")
+    hedge = _HEDGE.search(body)
+    if hedge and (keep or decline):
+        return ReplyReading(Reading.OFFER_ACCEPTED if keep else Reading.OFFER_DECLINED, 0.5,
+                            f"{'keeps' if keep else 'cancels'}: {(keep or decline)!r}, but unsure: {hedge.group(0)!r}")
+    if _QUESTION_ONLY.search(body) or re.search(r"\?\s*\n", body):
+        return ReplyReading(Reading.UNCLEAR, 0.3 if (keep or decline) else 0.0, "a question")
+    if keep:
+        return ReplyReading(Reading.OFFER_ACCEPTED, 0.9, f"keeps the order: {keep!r}")
+    if decline:
+        return ReplyReading(Reading.OFFER_DECLINED, 0.9, f"still cancels: {decline!r}")
+    return ReplyReading(Reading.UNCLEAR, 0.0, "nothing recognised")
 
 
 # L221-21 Code de la consommation: the consumer may withdraw by any unambiguous statement, an email

@@ -11,15 +11,18 @@
    number in the subject or body, then the sender's one open case), checks the sender is that
    case's supplier or customer, logs it in the case's communication log (M5) and reads it.
    A confident reading becomes a new inbound event exactly like the operator's or the customer's
-   request (`operator`/`supplier.reply`, `operator`/`return.update`, `customer`/`return.shipped`):
-   same ledger, same Prefect event, same flow, same effects-once. Anything else goes to the
-   operator's review queue with the text and the suggested reading; nothing is dropped.
+   request (`operator`/`supplier.reply`, `operator`/`return.update`, `customer`/`return.shipped`,
+   `customer`/`cancellation.requested` with keep_order or insist for an answer to the retention
+   offer, C6): same ledger, same Prefect event, same flow, same effects-once. A customer's photos
+   for their open return become the page's `customer`/`return.photos` request. Anything else goes
+   to the operator's review queue with the text and the suggested reading; nothing is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -32,32 +35,37 @@ from domain.cases import CaseKind, is_terminal
 from domain.email_replies import (
     MailKind,
     ParsedEmail,
+    Reading,
     ReplyReading,
     Step,
     case_references,
     order_numbers,
     parse_email,
+    photo_kind,
     read_reply,
     withdrawal_statement,
 )
 from domain.inbound import (
     EVENT_NAMES,
+    CustomerCancellationBody,
     ReturnTrackingBody,
     ReturnUpdateBody,
     SupplierReplyBody,
     order_resource_id,
 )
-from domain.policy import StorePolicy
+from domain.policy import CancellationReason, StorePolicy
 from integrations.mail.imap import MailboxSettings, fetch_new, mailbox_key, mark_stored
 from ledger import cases, inbox, records
 from ledger.models import Case, InboundEvent, Message, utcnow
 from tasks import faults, runtime
+from tasks.page_links import PageSettings
 
 SOURCE = "email"
 TOPIC = "email.message"
 REVIEW_REPLY = "email_reply"  # review reason prefix: email_reply:<inbound id>
 REVIEW_BOUNCE = "email_bounce"
 CONFIRM = "confirm the reading"  # the review option that turns the suggestion into the request
+OFFER_PENDING = "offer_pending"  # a cancellation case waiting for the customer's answer to the offer (C6)
 log = logging.getLogger("aftersales.mailbox")
 
 
@@ -173,6 +181,8 @@ def _step_for(case: Case, party: str | None, template: str | None) -> Step:
         return Step.SUPPLIER_CANCELLATION
     if party == "customer" and case.kind == CaseKind.RETURN:
         return Step.CUSTOMER_RETURN
+    if party == "customer" and case.kind == CaseKind.CANCELLATION and case.state == OFFER_PENDING:
+        return Step.CUSTOMER_OFFER  # the alternative offered before cancelling waits for an answer (C6)
     return Step.OTHER
 
 
@@ -270,7 +280,7 @@ def derived_event(mail_event_id: str, mail: ParsedEmail, thread: Thread, reading
     assert case is not None
     order_number = case.order_name or ""
     note = f"read from the email {mail.message_id or mail_event_id} ({reading.why})"[:2000]
-    body: SupplierReplyBody | ReturnUpdateBody | ReturnTrackingBody
+    body: SupplierReplyBody | ReturnUpdateBody | ReturnTrackingBody | CustomerCancellationBody
     if thread.step == Step.SUPPLIER_CANCELLATION and thread.supplier_id:
         answer = "accepted" if reading.reading == "cancel_accepted" else "refused"
         body = SupplierReplyBody(order_number=order_number, supplier_id=thread.supplier_id, answer=answer,
@@ -281,6 +291,15 @@ def derived_event(mail_event_id: str, mail: ParsedEmail, thread: Thread, reading
         body = ReturnUpdateBody(order_number=order_number, event="supplier_answer", supplier_id=thread.supplier_id,
                                 answer=answer, address=reading.address, rma=reading.rma, note=note)
         return "operator", "return.update", body.model_dump_json()
+    if thread.step == Step.CUSTOMER_OFFER and case.customer_email and \
+            reading.reading in (Reading.OFFER_ACCEPTED, Reading.OFFER_DECLINED):
+        # The page's two buttons (C6): "I keep my order with this offer" / "cancel anyway".
+        keep = reading.reading == Reading.OFFER_ACCEPTED
+        reason = case.reason if case.reason in set(CancellationReason) else CancellationReason.OTHER
+        body = CustomerCancellationBody(order_number=order_number, email=case.customer_email,
+                                        reason=CancellationReason(reason), keep_order=keep, insist=not keep,
+                                        message=note, language=case.language if case.language in ("fr", "en") else None)
+        return "customer", "cancellation.requested", body.model_dump_json()
     if thread.step == Step.CUSTOMER_RETURN and reading.tracking_number and case.customer_email:
         body = ReturnTrackingBody(order_number=order_number, email=case.customer_email,
                                   tracking_number=reading.tracking_number)
@@ -317,6 +336,10 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
                                   detail=f"an email did not arrive ({mail.bounce_reason}); subject "
                                          f"{mail.subject!r}: reach the {thread.party or 'recipient'} another way",
                                   options=["done", "dismiss"])
+        if case_id and thread.party == "customer":  # the customer was not told: the case is the operator's
+            await cases.update_case(db, case_id, needs_operator_reason=f"an email to the customer did not arrive "
+                                    f"({mail.bounce_reason})"[:500],
+                                    summary=f"an email to the customer bounced: {mail.bounce_reason}"[:1000])
         await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id, error=mail.bounce_reason)
         return "bounce"
     has_pdf = any(a.kept and a.content_type == "application/pdf" for a in mail.attachments)
@@ -327,8 +350,16 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
                               data={"inbound_event_id": event.id, "message_id": mail.message_id,
                                     "thread": thread.how, "attachments": files, "reading": reading.reading,
                                     "why": reading.why})
+    photos: list[str] = []
+    if sender_ok and thread.case is not None and thread.party == "customer" \
+            and thread.case.kind == CaseKind.RETURN and not is_terminal(thread.case.kind, thread.case.state):
+        photos = await attach_photos(event, mail, thread.case)
     derived = derived_event(event.id, mail, thread, reading) if (sender_ok and reading.confident) else None
     withdrawal = withdrawal_statement(mail.reply) if thread.party != "supplier" else None
+    if derived is None and photos and reading.reading == Reading.UNCLEAR and not withdrawal:
+        # Photos for the return, as the page's "add photos": attached, nothing else to read.
+        await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id)
+        return "photos"
     if derived is None:
         why = reading.why if sender_ok else (
             f"the sender {mail.from_address} may be forged: {mail.spoofed}" if thread.case and mail.spoofed else
@@ -348,6 +379,53 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
     await _store_request(event, mail, thread, derived, store)
     await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id)
     return "acted"
+
+
+def _store_photo(folder: Path, data: bytes, kind: str) -> str:
+    """As the customer page stores an upload (deployments/customer_page/security.store_photo):
+    0600, named by its content (`<32 hex>.<kind>`), so the operator's photo link serves it and the
+    same photo sent by email and on the page is one file."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    photo_id = f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
+    try:
+        with open(folder / photo_id, "xb") as out:
+            out.write(data)
+    except FileExistsError:
+        return photo_id
+    (folder / photo_id).chmod(0o600)
+    return photo_id
+
+
+async def attach_photos(event: InboundEvent, mail: ParsedEmail, case: Case) -> list[str]:
+    """The photos of a customer's email (a damaged item, for their open return), checked by their
+    bytes and sizes as the page checks its uploads, become the page's `return.photos` request:
+    stored in the ledger first (promise 1; the same photos again, by email or on the page, are the
+    same event), then attached to the return's photos (what the supplier's claim and the
+    inspection see) and to its timeline. Their links, as the page makes them."""
+    page = PageSettings()
+    found = [(a, photo_kind(a.data[:16])) for a in mail.attachments if a.kept]
+    photos = [(a.data, kind) for a, kind in found if kind and a.size <= page.max_photo_bytes][:page.max_photos]
+    if not photos:
+        return []
+    ids = await asyncio.to_thread(lambda: [_store_photo(Path(page.upload_dir), data, kind) for data, kind in photos])
+    root = page.public_url.rstrip("/") or "/page"
+    urls = [f"{root}/operator/photos/{photo_id}" for photo_id in ids]
+    db = runtime.db()
+    digest = hashlib.sha256(",".join(sorted(ids)).encode()).hexdigest()[:32]
+    row, created = await inbox.store_inbound(
+        db, source="customer", delivery_id=f"return.photos:{case.id}:{digest}", topic="return.photos",
+        store_id=case.store_id, order_ref=case.order_ref,
+        body=json.dumps({"order_number": case.order_name, "case_id": case.id, "photo_urls": urls}),
+        headers={"via": "email", "email_event_id": event.id, "message_id": mail.message_id},
+        status="processed", reject_reason="kept: photos sent by email")
+    fresh = await cases.get_case(db, case.id)
+    attached = list(dict.fromkeys([*(fresh.data.get("photos") or []), *urls]))
+    if attached != list(fresh.data.get("photos") or []):  # again after a crash: attached once
+        await cases.update_case(db, case.id, data={"photos": attached})
+    if created:
+        await cases.add_event(db, case.id, "inbound", f"customer sent {len(urls)} photo(s) by email",
+                              {"photo_urls": urls, "inbound_event_id": row.id}, actor="customer")
+    return urls
 
 
 async def _store_request(event: InboundEvent, mail: ParsedEmail, thread: Thread, derived: tuple[str, str, str],

@@ -7,8 +7,10 @@ refund to approve, each decided in the Prefect UI (the browser test does it).
 Each scenario seeds its order in the sandbox store (and at the CJ supplier when it ships
 it), then acts as the outside world would: the customer cancels or asks for a return on the
 customer page as their browser would (deployments/sandbox/customer_browser.py; or asks in the
-Shopify customer account) and gives the return's tracking number there; the operator records
-what a supplier answered; CJ decides its disputes; the sandbox store fires its own signed webhooks.
+Shopify customer account) and gives the return's tracking number there; the email supplier
+answers by email, into the store's mailbox, where the mailbox reader finds it (issue 18,
+deployments/sandbox/supplier_mail.py); the operator records a parcel's receipt and inspection;
+CJ decides its disputes; the sandbox store fires its own signed webhooks.
 Then it waits for the case to reach the state the rulebook expects. Scenarios that do not depend
 on each other are played at the same time.
 """
@@ -26,6 +28,7 @@ from typing import Any
 import httpx
 
 from deployments.customer_page.texts import Language
+from deployments.sandbox import supplier_mail
 from deployments.sandbox.customer_browser import CustomerBrowser
 from deployments.sandbox.seed import (
     OUT_OF_STOCK_SKUS,
@@ -52,6 +55,20 @@ RETURNS = ("#1007", "#1008", "#1009", "#1010", "#1011", "#1012")
 NEW_ORDERS = ("#1013", "#1014")
 DISPUTES = ("#1015", "#1016", "#1017")
 ATELIER_RETURNS = "Atelier Lyon Luminaires, Service retours, 12 rue des Tanneurs, 69007 Lyon, France"
+ATELIER_EMAIL = "commandes@atelier-lyon.example"  # the email supplier (policy.yaml), answers by email
+# What the email supplier writes back (issue 18), read by the mailbox reader with no one typing it.
+SUPPLIER_SAYS_BLOCKED = ("Bonjour,\n\nC'est fait : nous avons bloqué la commande avant expédition, "
+                         "elle ne partira pas.\n\nBonne journée,\nMei, Atelier Lyon Luminaires")
+SUPPLIER_SAYS_SHIPPED = ("Bonjour,\n\nDésolés, la commande est déjà partie ce matin, colis Colissimo "
+                         "6A10061234567.\n\nCordialement,\nMei, Atelier Lyon Luminaires")
+
+
+def supplier_gives_address(rma: str) -> str:
+    """The email supplier's return instructions (R6): its address and the RMA, by email."""
+    street = ATELIER_RETURNS.split(", ")
+    return ("Bonjour,\n\nRetour accepté. Adresse de retour :\n" + ", ".join(street[:2]) + "\n"
+            + "\n".join(street[2:]) + f"\nNuméro RMA : {rma}\n\nMerci d'indiquer la référence sur le colis."
+            "\n\nCordialement,\nMei, Atelier Lyon Luminaires")
 
 # The state each case ends in, and (returns) the amount refunded.
 EXPECTED: dict[str, tuple[str, str | None]] = {
@@ -192,14 +209,13 @@ async def _play_cancellations(http: httpx.AsyncClient, seeded: dict[str, dict[st
     # 6. Passed to the email supplier, which refuses: C8 -> C4 and the operator is alerted.
     await _customer_cancels("#1006", "changed_mind")
 
-    for name, answer, note in (("#1002", "accepted", "Commande bloquée avant expédition, merci."),
-                               ("#1006", "refused", "Déjà expédiée ce matin, colis Colissimo 6A123.")):
+    # 2 and 6 (continued): the email supplier answers by email, into the store's mailbox; the
+    # mailbox reader (read-mailbox, on its schedule) reads it and moves the case (issue 18).
+    for name, text in (("#1002", SUPPLIER_SAYS_BLOCKED), ("#1006", SUPPLIER_SAYS_SHIPPED)):
         case = await _wait_state(name, seeded, {"awaiting_supplier"}, _left(deadline))
         if case is not None and case.state == "awaiting_supplier":
-            r = await http.post(f"{RECEIVER}/operator/supplier-replies", headers=OPERATOR,
-                                json={"order_number": name, "supplier_id": "atelier-lyon", "answer": answer,
-                                      "note": note})
-            r.raise_for_status()
+            await supplier_mail.answer(ATELIER_EMAIL, name, "Demande d'annulation", text, wait_s=_left(deadline),
+                                       http=http)
 
     # 4 (continued): CJ settles the dispute for the missing item; the check polls it.
     case = await _wait_state("#1004", seeded, {"awaiting_supplier", "closed"}, _left(deadline), unlocked=True)
@@ -269,8 +285,8 @@ async def _back_to_atelier(r: _Return, *, rma: str, tracking: str, receipt_apart
     """R6 with the email supplier: its address and RMA, the parcel, its receipt, the inspection
     (or, `receipt_apart` False, one report of both: an inspection implies the goods are in)."""
     await r.when("awaiting_supplier")
-    await r.supplier_says("atelier-lyon", "supplier_answer", answer="accepted", address=ATELIER_RETURNS, rma=rma,
-                          note="Retour accepté, merci d'indiquer la référence sur le colis.")
+    await supplier_mail.answer(ATELIER_EMAIL, r.name, "Demande de retour", supplier_gives_address(rma),
+                               wait_s=_left(r.deadline), http=r.http)  # by email, read by the mailbox reader
     await r.when("awaiting_shipment")
     await r.sends_tracking(tracking)
     await r.when("in_transit")

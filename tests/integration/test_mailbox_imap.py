@@ -404,8 +404,10 @@ async def test_without_threading_headers_the_order_number_finds_the_case_and_the
     settings = settings_for(server)
     await mailbox.poll_mailbox(settings)
     assert await mailbox.handle_stored_emails(settings) == {"acted": 1}
-    (derived,) = await rows(db, "customer")
+    (derived,) = [e for e in await rows(db, "customer") if e.topic != "return.photos"]
     assert (derived.topic, derived.event_name) == ("return.shipped", "customer.return.shipped")
+    (photos,) = [e for e in await rows(db, "customer") if e.topic == "return.photos"]  # as the page's photos
+    assert len(json.loads(photos.body)["photo_urls"]) == 1
     assert json.loads(derived.body) == {**json.loads(derived.body), "tracking_number": "6A12345678901",
                                         "order_number": "#1012", "email": CUSTOMER}
     from ledger import cases
@@ -453,6 +455,11 @@ async def test_a_bounce_goes_to_the_operator_with_its_reason(db: Any, server: Do
     assert await mailbox.handle_stored_emails(settings) == {"bounce": 1}
     (review,) = await records.reviews_for_case(db, case.id)
     assert review.reason_code.startswith("email_bounce:") and "5.2.2" in review.detail
+    from ledger import cases
+
+    handed = await cases.get_case(db, case.id)  # the case is the operator's, with the reason (issue 18)
+    assert handed.needs_operator_reason is not None and "5.2.2" in handed.needs_operator_reason
+    assert any("bounced" in e.summary for e in await cases.timeline(db, case.id))
 
 
 @needs_dovecot
