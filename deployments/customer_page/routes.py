@@ -45,6 +45,7 @@ from domain.orders import LineItem, Order
 from domain.policy import CancellationReason, StorePolicy
 from domain.returns import CONFORMITY_REASONS, EligibilityStatus, ReturnKind, ReturnReason, eligibility, handling
 from ledger import cases, deadlines, inbox
+from ledger import files as stored_files
 from ledger.models import Case, utcnow
 from tasks import runtime
 
@@ -226,7 +227,9 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         return order
 
     def link(proof_name: str, ref: str) -> str:
-        return sec.sign_link(secret, proof_name, ref, seconds=settings.link_days * 86400)
+        """The link the page gives once the order is proven: it stays in the browser's history (of
+        a device that may be shared), so it lives hours (`proof_link_hours`), not the emails' days."""
+        return sec.sign_link(secret, proof_name, ref, seconds=settings.proof_link_hours * 3600)
 
     async def guarded(request: Request, handler: Any, *, form: bool = False) -> Response:
         """Run a page handler: the secret present, the App Proxy signature checked, the form read
@@ -403,6 +406,18 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             checked.append((name, data, kind))
         return checked, None
 
+    async def keep_photos(photos: list[tuple[str, bytes, str]], order_ref: str, case_id: str | None = None
+                          ) -> list[str]:
+        """Each photo recorded in the ledger (`stored_file`, for erasure and retention: ledger/files.py)
+        before it is written: the disk never holds a photo the ledger cannot find."""
+        ids = []
+        for _, data, kind in photos:
+            name = sec.photo_name(data, kind)
+            await stored_files.record_file(runtime.db(), origin="page", path=settings.upload_dir / name,
+                                    store_id=runtime.store_id(), order_ref=order_ref, case_id=case_id)
+            ids.append(sec.store_photo(settings.upload_dir, data, kind))
+        return ids
+
     def photo_url(visit: Visit, photo_id: str) -> str:
         root = settings.public_url.rstrip("/") or str(visit.request.base_url).rstrip("/") + "/page"
         return f"{root}/operator/photos/{photo_id}"
@@ -442,7 +457,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                               errors={"reason": notes["refusal"]}, sealable=can_seal,
                               submission=form.get("submission") or "",
                               max_photos=settings.max_photos, max_mb=settings.max_photo_bytes // 1_000_000)
-            photo_ids = [sec.store_photo(settings.upload_dir, data, kind_) for _, data, kind_ in photos]
+            photo_ids = await keep_photos(photos, order.legacy_id)
             return render(visit, "review.html.j2", order=order, token=token, kind=kind, step=3, values=values,
                           chosen=chosen, reason_text=dict(choices(visit, kind))[reason], photos=photo_ids,
                           submission=form.get("submission") or uuid.uuid4().hex, **notes)
@@ -614,7 +629,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                                        errors={f"photos-{case.id}": bad or t("photos_none", lang)})
             if not desk.allow(request):
                 raise PageError(429, t("too_many", lang))
-            ids = [sec.store_photo(settings.upload_dir, data, kind) for _, data, kind in photos]
+            ids = await keep_photos(photos, proof.order_ref, case.id)
             urls = [photo_url(visit, p) for p in ids]
             # Promise 1: the photos' event is in the ledger before the customer is told "added";
             # the same photos sent again for the same case are the same event.

@@ -102,12 +102,17 @@ def photo_kind(head: bytes) -> str | None:
 PHOTO_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heic"}
 
 
+def photo_name(data: bytes, kind: str) -> str:
+    """A photo's id and file name (`<32 hex>.<kind>`), drawn from its content."""
+    return f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
+
+
 def store_photo(folder: Path, data: bytes, kind: str) -> str:
     """Write the photo (0600) under a name drawn from its content, and return its id
     (`<32 hex>.<kind>`): the same photo sent twice is one file, and nobody can guess a name
     without having the photo."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    photo_id = f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
+    photo_id = photo_name(data, kind)
     path = folder / photo_id
     try:
         with open(path, "xb") as out:
