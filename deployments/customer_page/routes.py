@@ -239,6 +239,18 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         files: list[tuple[str, bytes]] = []
         visit: Visit | None = None
         try:
+            if form and request.headers.get("content-type", "").startswith("multipart/"):
+                # An upload is checked before a byte of it is read: the App Proxy signature, the
+                # secret and the CSRF token (in the form's address: the page puts it there for
+                # multipart forms), then its size while it is read (read_form).
+                early = await visit_of(request, {})
+                if missing:
+                    log.error("customer page refused: set %s", ", ".join(missing))
+                    raise PageError(503, t("not_configured", early.language,
+                                           email=early.policy.store.support_email))
+                if not sec.csrf_ok(secret, early.binding, request.query_params.get("csrf")):
+                    visit = early
+                    raise PageError(403, "csrf")
             if form:
                 fields, multi, files = await read_form(request)
             visit = await visit_of(request, fields)

@@ -163,6 +163,49 @@ async def test_too_large_forms_are_refused_while_they_are_read(world: World) -> 
     assert r.status_code == 413 and "too large" in r.text
 
 
+async def test_the_link_given_after_the_proof_lives_hours_and_the_emails_links_days(world: World) -> None:
+    from tasks.page_links import PageSettings, case_link
+
+    settings = PageSettings()
+    assert settings.proof_link_hours == 4 and settings.link_days == 90  # the documented defaults
+    token = await _token(world, "#1012", PAUL)
+    proof = sec.read_link(LINK_SECRET, token)
+    assert proof is not None and proof.expires <= time.time() + 4 * 3600 + 5
+    assert sec.read_link(LINK_SECRET, token, now=time.time() + 4 * 3600 + 60) is None  # gone within hours
+    email = case_link("#1012", world.legacy("#1012"), "en", PageSettings(public_url="https://help.example.com/page"))
+    assert email is not None
+    from_email = sec.read_link(LINK_SECRET, parse_qs(urlparse(email).query)["t"][0])
+    assert from_email is not None and from_email.expires >= time.time() + 89 * 86400  # the emails keep 90 days
+    # The proof's link carries on through the steps, and still opens the case now.
+    assert (await world.receiver.get("/page/case", params={"t": token})).status_code == 200
+
+
+async def test_an_upload_is_refused_on_its_token_before_its_body_is_read(world: World, db: Any) -> None:
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    assert "csrf=" in form.action  # the token where it can be checked before the body
+    sent = 0
+
+    async def huge() -> Any:  # 40 MB, chunked (no Content-Length to refuse it on), more than the limit
+        nonlocal sent
+        for _ in range(40):
+            sent += 1
+            yield b"--b\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"a.jpg\"\r\n\r\n" \
+                + b"x" * 1_000_000
+    multipart = {"content-type": "multipart/form-data; boundary=b"}
+    forged = form.action.split("&csrf=")[0] + "&csrf=1.forged"
+    r = await world.receiver.post(forged, content=huge(), headers=multipart)
+    assert r.status_code == 403 and "nothing was sent" in r.text
+    assert sent <= 1, f"{sent} MB read before the token was checked"
+    kept = await _rows(db, "page.review")
+    assert [(k.status, k.http_status, k.body) for k in kept] == [("rejected", 403, "")]
+    # With the right token, the size limit cuts it while it is read: never read whole, never parsed.
+    sent = 0
+    r = await world.receiver.post(form.action, content=huge(), headers=multipart)
+    assert r.status_code == 413 and sent < 40
+    assert [k.http_status for k in await _rows(db, "page.review")] == [403, 413]
+
+
 async def test_a_reason_is_required_and_the_error_is_tied_to_it(world: World) -> None:
     token = await _token(world, "#1001", CAMILLE)
     step2 = await _step2(world, token, "cancel")
@@ -178,7 +221,7 @@ async def test_a_return_with_a_photo_keeps_the_photo_for_the_operator_only(world
     step2 = await _step2(world, token, "return")
     form = form_with(step2.text, "/review")
     assert form.enctype == "multipart/form-data"
-    review = await world.receiver.post("/page/review", data=fill(form, reason="damaged", items="ATL-HORL-MERID-40"),
+    review = await world.receiver.post(form.action, data=fill(form, reason="damaged", items="ATL-HORL-MERID-40"),
                                        files=[("photos", ("clock.png", PNG, "image/png"))])
     assert review.status_code == 200, review.text
     assert "The return is on us" in review.text  # R4: damaged, the store pays
@@ -200,11 +243,11 @@ async def test_a_return_with_a_photo_keeps_the_photo_for_the_operator_only(world
 async def test_a_file_that_is_not_a_photo_is_refused_whatever_its_name(world: World, db: Any) -> None:
     token = await _token(world, "#1012", PAUL)
     form = form_with((await _step2(world, token, "return")).text, "/review")
-    r = await world.receiver.post("/page/review", data=fill(form, reason="damaged"),
+    r = await world.receiver.post(form.action, data=fill(form, reason="damaged"),
                                   files=[("photos", ("clock.jpg", b"<?php echo 1; ?>", "image/jpeg"))])
     assert r.status_code == 422 and 'id="photos-error"' in r.text and "clock.jpg" in r.text
     big = JPEG + b"\0" * 5_000_001
-    r = await world.receiver.post("/page/review", data=fill(form, reason="damaged"),
+    r = await world.receiver.post(form.action, data=fill(form, reason="damaged"),
                                   files=[("photos", ("big.jpg", big, "image/jpeg"))])
     assert r.status_code == 422 and "too large" in r.text
     assert await _rows(db, "return.requested") == []
@@ -294,13 +337,13 @@ async def test_following_a_case_shows_the_address_and_takes_the_tracking_number(
     # Photos added later reach the case's timeline and the ledger, never a public address.
     photos = form_with(r.text, "/photos")
     assert photos.hidden("case") == case.id
-    added = await world.receiver.post("/page/photos", data=fill(photos),
+    added = await world.receiver.post(photos.action, data=fill(photos),
                                       files=[("photos", ("a.jpg", JPEG, "image/jpeg"))])
     assert added.status_code == 200 and "1 photo(s)" in added.text
     events = [e.summary for e in await cases.timeline(db, case.id)]
     assert any("added 1 photo" in s for s in events)
     assert len(await _rows(db, "return.photos")) == 1
-    again = await world.receiver.post("/page/photos", data=fill(photos),
+    again = await world.receiver.post(photos.action, data=fill(photos),
                                       files=[("photos", ("a.jpg", JPEG, "image/jpeg"))])
     assert "envoyé deux fois" in again.text  # « rien n'a été envoyé deux fois »
     assert len(await _rows(db, "return.photos")) == 1  # the same photo again: the same event
