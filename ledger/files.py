@@ -22,8 +22,11 @@ is deleted.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,19 +45,27 @@ CLAIM_KINDS = ("return", "dispute")  # the cases a photo or an attachment may pr
 _REFERENCING: tuple[type[SQLModel], ...] = (InboundEvent, Case, CaseEvent, Message, Operation, ReviewItem)
 
 
+def _absolute(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _unlink(path: str) -> None:
+    Path(path).unlink(missing_ok=True)  # already gone: not an error
+
+
 async def record_file(db: Database, *, origin: str, path: Path, store_id: str | None, order_ref: str | None,
                       case_id: str | None = None, inbound_event_id: str | None = None) -> bool:
     """Record a file before it is written (once per origin, owner and name). True when new."""
     owner = order_ref or inbound_event_id or case_id or "-"
     values: dict[str, Any] = {
-        "id": new_id(), "key": f"{origin}:{owner}:{path.name}", "origin": origin, "path": str(path.resolve()),
+        "id": new_id(), "key": f"{origin}:{owner}:{path.name}", "origin": origin, "path": _absolute(path),
         "name": path.name, "store_id": store_id, "order_ref": order_ref, "case_id": case_id,
         "inbound_event_id": inbound_event_id, "stored_at": utcnow(),
     }
     async with db.session() as s:
         created = await insert_ignore(s, StoredFile, values)
         if not created:  # the same file sent again after it was deleted: written again, so live again
-            await s.exec(update(StoredFile).where(col(StoredFile.key) == values["key"],  # type: ignore[call-overload]
+            await s.exec(update(StoredFile).where(col(StoredFile.key) == values["key"],
                                                   col(StoredFile.deleted_at).is_not(None))
                          .values(deleted_at=None, deleted_because=None, erase_requested_at=None, hold_reason=None,
                                  stored_at=values["stored_at"]))
@@ -62,8 +73,8 @@ async def record_file(db: Database, *, origin: str, path: Path, store_id: str | 
     return created
 
 
-async def live_files(db: Database, *, case_ids: list[str] = (), order_refs: list[str] = (),  # type: ignore[assignment]
-                     inbound_ids: list[str] = (), store_id: str | None = None,  # type: ignore[assignment]
+async def live_files(db: Database, *, case_ids: Sequence[str] = (), order_refs: Sequence[str] = (),
+                     inbound_ids: Sequence[str] = (), store_id: str | None = None,
                      whole_shop: bool = False) -> list[StoredFile]:
     """The files not yet deleted that belong to these cases, orders or emails (or to the shop)."""
     ors: list[Any] = []
@@ -109,9 +120,9 @@ async def delete_file(db: Database, row: StoredFile, because: str) -> bool:
             col(StoredFile.path) == row.path, col(StoredFile.id) != row.id,
             col(StoredFile.deleted_at).is_(None)))).one()
     if not others:  # the same content kept for another case stays until its last row goes
-        Path(row.path).unlink(missing_ok=True)  # already gone: not an error
+        await asyncio.to_thread(_unlink, row.path)
     async with db.session() as s:
-        result = await s.exec(update(StoredFile).where(col(StoredFile.id) == row.id,  # type: ignore[call-overload]
+        result = await s.exec(update(StoredFile).where(col(StoredFile.id) == row.id,
                                                        col(StoredFile.deleted_at).is_(None))
                               .values(deleted_at=utcnow(), deleted_because=because))
         await s.commit()
@@ -200,7 +211,7 @@ async def erase_files(db: Database, files: list[StoredFile]) -> Erased:
         if claim is not None:
             why = f"{claim.kind} {claim.id} open: kept to establish or defend a legal claim (GDPR art. 17(3)(e))"
             async with db.session() as s:
-                await s.exec(update(StoredFile).where(col(StoredFile.id) == row.id)  # type: ignore[call-overload]
+                await s.exec(update(StoredFile).where(col(StoredFile.id) == row.id)
                              .values(erase_requested_at=now, hold_reason=why))
                 await s.commit()
             out.held += 1

@@ -46,6 +46,16 @@ def csrf_ok(secret: str, binding: str, token: str | None, *, now: float | None =
     return 0 <= age <= CSRF_SECONDS and hmac.compare_digest(given, mac(secret, "csrf", f"{binding}|{issued}"))
 
 
+def email_sig(secret: str, order_ref: str, email: str) -> str:
+    """The order's email carried by the step 2 and 3 forms, signed for that order: a request
+    confirmed while the store cannot be reached is kept with it (the flow checks it later)."""
+    return mac(secret, "email", f"{order_ref}|{email.strip().lower()}")
+
+
+def email_sig_ok(secret: str, order_ref: str, email: str, sig: str) -> bool:
+    return bool(email and sig) and hmac.compare_digest(sig, email_sig(secret, order_ref, email))
+
+
 def new_cookie_value() -> str:
     return secrets.token_urlsafe(24)
 

@@ -502,3 +502,83 @@ async def test_the_json_endpoints_are_unchanged(world: World, db: Any) -> None:
                                                             "reason": "changed_mind"})
     assert r.status_code == 202 and r.json()["status"] == "received"
     assert (await inbox.get_inbound(db, r.json()["event_id"])) is not None
+
+
+# -- the store cannot be reached ------------------------------------------------------------------------
+
+async def _store_down(world: World) -> None:
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/faults",
+                              json={"field": "orders", "kind": "http_500", "count": 10_000})
+    assert r.status_code == 201, r.text
+
+
+async def _unverified(db: Any, topic: str) -> InboundEvent:
+    [row] = await _rows(db, topic)
+    assert row.status in ("received", "emitted") and row.event_name  # stored, handed to the flow
+    assert row.reject_reason is not None and row.reject_reason.startswith("unverified:")  # the flow checks
+    return row
+
+
+async def test_with_the_store_down_the_proof_asks_the_request_and_keeps_it(world: World, db: Any) -> None:
+    await _store_down(world)
+    r = await _prove(world, "#1001", CAMILLE, lang="fr")
+    assert r.status_code == 200, r.text  # never a 5xx: the customer says what they want
+    assert "arrivons pas à joindre la boutique" in r.text and "#1001" in r.text
+    form = form_with(r.text, "/later")
+    assert form.hidden("order_number") == "#1001" and f'value="{CAMILLE}"' in r.text  # what was typed, kept
+    missing = await world.receiver.post(form.action, data=fill(form, email=CAMILLE, message="erreur de taille"))
+    assert missing.status_code == 422 and 'id="choice-error"' in missing.text
+    assert await _rows(db, "cancellation.requested") == []
+    done = await world.receiver.post(form.action, data=fill(form, email=CAMILLE, choice="cancel:ordering_mistake",
+                                                            message="erreur de taille"))
+    assert done.status_code == 202, done.text
+    assert "Votre demande pour la commande #1001 est bien enregistrée" in done.text
+    assert f"par e-mail à {CAMILLE}" in done.text and "Inutile de renvoyer" in done.text
+    row = await _unverified(db, "cancellation.requested")
+    body = json.loads(row.body)
+    assert (body["email"], body["reason"], body["message"], body["language"]) == (
+        CAMILLE, "ordering_mistake", "erreur de taille", "fr")
+    again = await world.receiver.post(form.action, data=fill(form, email=CAMILLE, choice="cancel:ordering_mistake",
+                                                             message="erreur de taille"))
+    assert again.status_code == 202 and len(await _rows(db, "cancellation.requested")) == 1  # one request
+
+
+async def test_a_return_confirmed_while_the_store_is_down_is_kept_with_its_photo(world: World, db: Any) -> None:
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    review = await world.receiver.post(form.action, data=fill(form, reason="damaged", items="ATL-HORL-MERID-40"),
+                                       files=[("photos", ("clock.png", PNG, "image/png"))])
+    assert review.status_code == 200, review.text
+    await _store_down(world)
+    done = await world.receiver.post("/page/confirm", data=fill(form_with(review.text, "/confirm")))
+    assert done.status_code == 202, done.text
+    assert "Your request for order #1012 is saved" in done.text and f"by email at {PAUL}" in done.text
+    assert "return address" not in done.text  # nothing promised the store has not confirmed
+    row = await _unverified(db, "return.requested")
+    body = json.loads(row.body)
+    assert body["email"] == PAUL and body["reason"] == "damaged"
+    assert body["items"] == [{"sku": "ATL-HORL-MERID-40", "quantity": 1}] and len(body["photo_urls"]) == 1
+
+
+async def test_with_the_store_down_a_link_asks_the_email_it_will_answer_at(world: World, db: Any) -> None:
+    token = await _token(world, "#1012", PAUL)
+    await _store_down(world)
+    r = await world.receiver.get("/page/order", params={"t": token, "lang": "en"})
+    assert r.status_code == 200 and "We cannot reach the store" in r.text
+    form = form_with(r.text, "/later")
+    bad = await world.receiver.post(form.action, data=fill(form, choice="return:changed_mind"))
+    assert bad.status_code == 422 and 'id="email-error"' in bad.text
+    done = await world.receiver.post(form.action, data=fill(form, email=PAUL, choice="return:changed_mind"))
+    assert done.status_code == 202 and "Your request for order #1012 is saved" in done.text
+    assert json.loads((await _unverified(db, "return.requested")).body)["reason"] == "changed_mind"
+
+
+async def test_a_tracking_number_given_while_the_store_is_down_is_kept(world: World, db: Any) -> None:
+    await _return_case(world, db)
+    token = await _token(world, "#1012", PAUL)
+    page = await world.receiver.get("/page/case", params={"t": token, "lang": "en"})
+    await _store_down(world)
+    r = await world.receiver.post("/page/tracking", data=fill(form_with(page.text, "/tracking"),
+                                                                tracking_number="6A99887766FR"))
+    assert r.status_code == 202 and f"by email at {PAUL}" in r.text
+    assert json.loads((await _unverified(db, "return.shipped")).body)["tracking_number"] == "6A99887766FR"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,17 @@ async def _photo(db: Database, folder: Path, order_ref: str | None, content: byt
     path = folder / photo_name(content, "png")
     await files.record_file(db, origin=origin, path=path, store_id=STORE, order_ref=order_ref, case_id=case_id,
                             inbound_event_id=inbound_event_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    _write(path, content)
     return path
+
+
+def _abs(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
 
 
 async def _erase(db: Database, email: str) -> dict[str, Any]:
@@ -82,7 +91,7 @@ async def _erase(db: Database, email: str) -> dict[str, Any]:
 
 async def _row(db: Database, path: Path) -> StoredFile:
     async with db.session() as s:
-        return (await s.exec(select(StoredFile).where(StoredFile.path == str(path.resolve())))).one()
+        return (await s.exec(select(StoredFile).where(StoredFile.path == _abs(path)))).one()
 
 
 async def test_erasure_removes_the_customers_files_and_their_references(any_db: Database, tmp_path: Path) -> None:
