@@ -290,8 +290,10 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         if refused is not None:
             raise refused
         notes = [t("duplicate", lang)] if answer.status == "duplicate" else []
+        # True either way: the store may have answered the receiver's own lookup just now.
+        nxt = t("held_next" if answer.verified is False else "checked_next", lang, email=body.email)
         return render(visit, "done.html.j2", status=202, headline=t("held_saved", lang, order=body.order_number),
-                      next=t("held_next", lang, email=body.email), notes=notes,
+                      next=nxt, notes=notes,
                       token=token if token and sec.read_link(secret, token) else None)
 
     async def guarded(request: Request, handler: Any, *, form: bool = False) -> Response:
@@ -722,8 +724,8 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 refused = _refusal(visit, answer)
                 if refused is not None:
                     raise refused from None
-                return await case_page(visit, token, status=202,
-                                       done=f"{t('tracking_done', lang)} {t('held_next', lang, email=held.email)}")
+                after = t("held_next" if answer.verified is False else "checked_next", lang, email=held.email)
+                return await case_page(visit, token, status=202, done=f"{t('tracking_done', lang)} {after}")
             try:
                 body = ReturnTrackingBody(order_number=order.name, email=(order.email or "").lower(),
                                           tracking_number=form.get("tracking_number", "").strip(),

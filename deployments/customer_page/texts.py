@@ -181,6 +181,10 @@ TEXTS: dict[str, dict[Language, str]] = {
     "later_missing": {"fr": "Choisissez ce que vous souhaitez.", "en": "Please choose what you would like."},
     "email_missing": {"fr": "Indiquez l'adresse e-mail utilisée pour la commande : nous vous répondrons là.",
                       "en": "Please give the email address used for the order: we will answer you there."},
+    "checked_next": {"fr": "La boutique répond de nouveau et votre commande est vérifiée : un e-mail de "
+                           "confirmation arrive à {email} avec la suite.",
+                     "en": "The store answers again and your order is checked: a confirmation email is on its way "
+                           "to {email} with what comes next."},
     "held_saved": {"fr": "Votre demande pour la commande {order} est bien enregistrée.",
                    "en": "Your request for order {order} is saved."},
     "held_next": {"fr": "La boutique ne répondait pas à l'instant, nous n'avons donc pas encore pu vérifier la "

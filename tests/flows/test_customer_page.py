@@ -582,3 +582,23 @@ async def test_a_tracking_number_given_while_the_store_is_down_is_kept(world: Wo
                                                                 tracking_number="6A99887766FR"))
     assert r.status_code == 202 and f"by email at {PAUL}" in r.text
     assert json.loads((await _unverified(db, "return.shipped")).body)["tracking_number"] == "6A99887766FR"
+
+
+async def test_the_store_back_before_the_form_is_sent_is_said_as_it_is(world: World, db: Any) -> None:
+    """M5: the answer is true either way; the receiver asks the store again when the form is sent."""
+    await _store_down(world)
+    r = await _prove(world, "#1001", CAMILLE)
+    form = form_with(r.text, "/later")
+    shop = world.sandbox.shopify.state
+    with shop.lock:
+        shop.faults.clear()  # the store answers again
+    done = await world.receiver.post(form.action, data=fill(form, email=CAMILLE, choice="cancel:changed_mind"))
+    assert done.status_code == 202 and "your order is checked" in done.text
+    assert "did not answer" not in done.text
+    [row] = await _rows(db, "cancellation.requested")
+    assert row.reject_reason is None and row.order_ref == world.legacy("#1001")  # checked, as any request
+    wrong = await world.receiver.post(form.action, data=fill(form, email="someone@example.com",
+                                                             choice="cancel:changed_mind", submission="other"))
+    assert wrong.status_code == 404  # checked like any request: the wrong email refused, and kept
+    kept, refused = sorted((r.status for r in await _rows(db, "cancellation.requested")), key=lambda s: s == "rejected")
+    assert kept in ("received", "emitted") and refused == "rejected"
