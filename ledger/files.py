@@ -139,9 +139,10 @@ def _text_columns(model: type[SQLModel]) -> list[str]:
 
 
 def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:
-    """`value` with every string naming a deleted file replaced by ERASED (only those strings)."""
+    """`value` with every address or path naming a deleted file replaced by ERASED (only those: an
+    email that listed a photo's address keeps its other words)."""
     if isinstance(value, str):
-        return ERASED if pattern.search(value) else value
+        return pattern.sub(ERASED, value)
     if isinstance(value, dict):
         return {k: _scrub(v, pattern) for k, v in value.items()}
     if isinstance(value, list):
@@ -167,7 +168,9 @@ async def scrub_references(db: Database, names: set[str]) -> int:
     names = {n for n in names if len(n) >= 16}  # content hashes: never a common word
     if not names:
         return 0
-    pattern = re.compile("|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)))
+    # the whole address or path around the name: https://.../operator/photos/<name>, /srv/.../<name>
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    pattern = re.compile(rf"""[^\s"'<>()]*(?:{alternatives})[^\s"'<>()]*""")
     changed = 0
     for model in _REFERENCING:
         table = model.__table__  # type: ignore[attr-defined]

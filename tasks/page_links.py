@@ -85,13 +85,14 @@ def read_link(secret: str, token: str, *, now: float | None = None) -> Proof | N
 
 
 def case_link(order_name: str | None, order_ref: str | None, language: str,
-              settings: PageSettings | None = None) -> str | None:
+              settings: PageSettings | None = None, *, path: str = "/case") -> str | None:
     """The signed link to follow this order's case on the page, for an email; None when the page
-    has no public address or no secret (then the emails say nothing about it)."""
+    has no public address or no secret (then the emails say nothing about it). `path` "" is the
+    page's start, which opens the order (cancel, return, follow): for the order's own emails."""
     settings = settings or PageSettings()
     if not order_name or not order_ref or not settings.public_url or settings.missing():
         return None
     token = sign_link(settings.link_secret.get_secret_value(), order_name, order_ref,
                       seconds=settings.link_days * 86400)
     lang = language if language in ("fr", "en") else "fr"
-    return f"{settings.public_url.rstrip('/')}/case?{urlencode({'t': token, 'lang': lang})}"
+    return f"{settings.public_url.rstrip('/')}{path}?{urlencode({'t': token, 'lang': lang})}"

@@ -602,3 +602,32 @@ async def test_the_store_back_before_the_form_is_sent_is_said_as_it_is(world: Wo
     assert wrong.status_code == 404  # checked like any request: the wrong email refused, and kept
     kept, refused = sorted((r.status for r in await _rows(db, "cancellation.requested")), key=lambda s: s == "rejected")
     assert kept in ("received", "emitted") and refused == "rejected"
+
+
+async def test_every_customer_email_links_to_the_page(world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21: the link in every email, added where the email is sent (tasks.notify): the order's
+    page for the order's own emails, the case's page for a cancellation or a return."""
+    from domain.messages.context import store_context
+    from tasks.notify import send_customer_email
+    from tests.flows.conftest import load_sandbox_policy
+
+    monkeypatch.setenv("AFTERSALES_PAGE_PUBLIC_URL", "https://help.example.com/page")
+    store = store_context((await load_sandbox_policy()).store, "fr")
+    order, _ = await cases.open_case(db, key=f"order:{STORE}:{world.legacy('#1012')}", kind="order", store_id=STORE,
+                                     state="shipped", order_ref=world.legacy("#1012"), order_name="#1012",
+                                     customer_email=PAUL, language="fr")
+    ctx = {"customer_first_name": "Paul", "order_name": "#1012", "store": store, "items": [],
+           "carrier": "Colissimo", "tracking_number": "6A12345678FR", "tracking_url": None, "more_to_come": False}
+    await send_customer_email.fn(order.id, "shipped", "order_shipped", "fr", ctx, PAUL)
+    [mail] = world.mails(PAUL)
+    assert "votre page : https://help.example.com/page?t=" in mail.text
+    link = mail.text.split("votre page : ")[1].split()[0]
+    opened = await world.receiver.get(urlparse(link).path,
+                                      params=parse_qs(urlparse(link).query))
+    assert opened.status_code == 303 and "/page/order" in opened.headers["location"]  # the order, proven
+    case = await _return_case(world, db)
+    await send_customer_email.fn(case.id, "follow", "return_follow_up", "fr",
+                                 {"customer_first_name": "Paul", "order_name": "#1012", "store": store,
+                                  "outcome": "refunded", "survey": None}, PAUL)
+    follow = [m for m in world.mails(PAUL) if m is not mail]
+    assert len(follow) == 1 and "https://help.example.com/page/case?t=" in follow[0].text

@@ -15,7 +15,7 @@ from sqlmodel import select
 from domain.policy import PrivacyPolicy
 from ledger import files, privacy
 from ledger.db import Database
-from ledger.models import Case, CaseEvent, InboundEvent, StoredFile, set_clock, utcnow
+from ledger.models import Case, CaseEvent, InboundEvent, Operation, StoredFile, set_clock, utcnow
 from tasks.privacy import carry_out, purge_uploads
 
 STORE = "maison-lumiere.myshopify.com"
@@ -99,6 +99,11 @@ async def test_erasure_removes_the_customers_files_and_their_references(any_db: 
     paul = await _photo(any_db, tmp_path, "602", b"\x89PNG paul's clock")
     case = await _case(any_db, LEA, "601", photo=lea.name)
     await _case(any_db, PAUL, "602", photo=paul.name)
+    async with any_db.session() as s:  # the email that sent the photo's address to the supplier
+        s.add(Operation(case_id=case.id, natural_key="email.supplier:601", kind="email.supplier", vendor="smtp",
+                        idempotency_key="k-601", status="succeeded",
+                        request={"text": f"Photos of the damage: {PHOTOS}{lea.name}\nThank you"}))
+        await s.commit()
     result = await _erase(any_db, LEA)
     assert result["uploads_removed"] == 1 and result["uploads_held"] == 0
     assert not lea.exists() and paul.exists()  # the other customer's photo stays
@@ -110,6 +115,9 @@ async def test_erasure_removes_the_customers_files_and_their_references(any_db: 
         events = (await s.exec(select(CaseEvent).where(CaseEvent.case_id == case.id))).all()
         bodies = [e.body for e in (await s.exec(select(InboundEvent))).all()]
     assert all(lea.name not in json.dumps(e.data) for e in events)
+    async with any_db.session() as s:
+        sent = (await s.exec(select(Operation).where(Operation.case_id == case.id))).one()
+    assert sent.request["text"] == "Photos of the damage: [erased]\nThank you"  # only the address goes
     assert all(lea.name not in b for b in bodies) and any(paul.name in b for b in bodies)
     again = await _erase(any_db, LEA)  # the same erasure carried out again: nothing counted twice
     assert again["uploads_removed"] == 0
