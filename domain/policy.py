@@ -212,6 +212,11 @@ class PrivacyPolicy(_Strict):
 
     raw_body_retention_days: int = Field(default=90, ge=1)  # after the event's case closed
     unlinked_raw_body_retention_days: int = Field(default=90, ge=1)  # events that never had a case
+    # Photos uploaded on the customer page and email attachments (ledger/files.py): deleted this long
+    # after their order's last case closed (a chargeback on a closed return is answered from them),
+    # or after they arrived when their order never had a case.
+    upload_retention_days: int = Field(default=90, ge=1)
+    unlinked_upload_retention_days: int = Field(default=90, ge=1)
     request_deadline_days: int = Field(default=30, ge=1, le=30)
     erase_margin_days: int = Field(default=3, ge=0)  # the operator is alerted this long before the due date
 

@@ -49,7 +49,7 @@ from tasks import runtime
 from tasks.effects import AmbiguousEffect
 from tasks.inbox import flush_inbox
 from tasks.notify import resend_planned_email, send_customer_email, send_operator_alert
-from tasks.privacy import carry_out_open_requests, purge_raw_bodies
+from tasks.privacy import carry_out_open_requests, purge_raw_bodies, purge_uploads
 from tasks.tracking import ingest_leftover_webhooks
 
 STALL_AFTER = timedelta(minutes=10)
@@ -551,11 +551,14 @@ def _humanise(delta: timedelta) -> str:
 
 
 async def handle_privacy() -> dict[str, int]:
-    """Open privacy requests carried out; raw bodies past retention erased (issue 13)."""
+    """Open privacy requests carried out; raw bodies past retention erased (issue 13); uploaded
+    photos and email attachments past retention deleted, and those an erasure kept for a claim
+    deleted once it ended (issue 21)."""
     db = runtime.db()
     policy = (await runtime.load_policy()).privacy
     summary = await carry_out_open_requests(db, policy)
     summary["raw_bodies_purged"] = await purge_raw_bodies(db, policy)
+    summary.update(await purge_uploads(db, policy))
     return summary
 
 

@@ -17,6 +17,8 @@
   UIDVALIDITY: the poller reads above it (issue 18).
 - `PrivacyRequest`: a customer's data request or erasure (GDPR; Shopify's compliance webhooks,
   or by email through the operator), with its legal deadline, until it is carried out.
+- `StoredFile`: a file the product wrote from a customer's or a supplier's upload (photos on the
+  customer page, email attachments), so erasure and retention reach it (ledger/files.py).
 """
 
 from __future__ import annotations
@@ -317,3 +319,30 @@ class MailboxMark(SQLModel, table=True):
     uidvalidity: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     last_uid: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class StoredFile(SQLModel, table=True):
+    """A file written on disk from what someone sent (issue 21, issue 18): a photo uploaded on the
+    customer page, an email's attachment. Recorded before the file is written, so nothing on disk
+    escapes erasure (GDPR art. 17) and retention (art. 5(1)(e)): the scheduled check deletes it
+    `privacy.upload_retention_days` after its order's last case closed (ledger/files.py). An
+    erasure asked while a return or a dispute of its order is open keeps it for that claim
+    (art. 17(3)(e)) and marks it (`erase_requested_at`): deleted when the claim ends."""
+
+    __tablename__ = "stored_file"
+    __table_args__ = (Index("ix_stored_file_live", "deleted_at", "stored_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    key: str = Field(unique=True)  # "page:<order ref>:<file name>" | "email:<inbound event id>:<sha256>"
+    origin: str  # page | email
+    path: str  # absolute path of the file
+    name: str  # its file name (content hash + extension): what the ledger's references hold
+    store_id: str | None = None
+    order_ref: str | None = Field(default=None, index=True)
+    case_id: str | None = Field(default=None, index=True)
+    inbound_event_id: str | None = None
+    stored_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    erase_requested_at: datetime | None = _ts()  # an erasure waits for an open claim to end
+    hold_reason: str | None = None  # why it was kept (art. 17(3)(e)): the open case
+    deleted_at: datetime | None = _ts()
+    deleted_because: str | None = None  # erasure | retention

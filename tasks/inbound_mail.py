@@ -56,6 +56,7 @@ from domain.inbound import (
 from domain.policy import CancellationReason, StorePolicy
 from integrations.mail.imap import MailboxSettings, fetch_new, mailbox_key, mark_stored
 from ledger import cases, inbox, records
+from ledger import files as stored_files
 from ledger.models import Case, InboundEvent, Message, utcnow
 from tasks import faults, runtime
 from tasks.page_links import PageSettings
@@ -249,6 +250,25 @@ def _sender_ok(mail: ParsedEmail, thread: Thread, policy: StorePolicy) -> bool:
     return email is not None and email.strip().lower() == mail.from_address
 
 
+def attachment_path(a: Any, settings: MailboxSettings) -> Path:
+    """Where a kept attachment is written: named by its SHA-256."""
+    suffix = {"application/pdf": ".pdf", "image/png": ".png", "image/gif": ".gif",
+              "image/webp": ".webp", "image/heic": ".heic"}.get(a.content_type, ".jpg")
+    return Path(settings.attachment_dir) / f"{a.sha256}{suffix}"
+
+
+async def record_attachments(event: InboundEvent, mail: ParsedEmail, case: Case | None, settings: MailboxSettings,
+                             store: str) -> None:
+    """Each kept attachment recorded in the ledger (`stored_file`) before it is written, so erasure
+    and retention reach it (ledger/files.py; issue 21). `case`: the reply's case when its sender is
+    the case's own (a forged sender's file is tied to no one's order)."""
+    for a in mail.attachments:
+        if a.kept:
+            await stored_files.record_file(runtime.db(), origin="email", path=attachment_path(a, settings),
+                                           store_id=store, order_ref=case.order_ref if case else None,
+                                           case_id=case.id if case else None, inbound_event_id=event.id)
+
+
 def keep_attachments(mail: ParsedEmail, settings: MailboxSettings) -> list[dict[str, Any]]:
     """Write the accepted attachments (photos, PDF), named by their SHA-256; list them all."""
     out: list[dict[str, Any]] = []
@@ -258,9 +278,7 @@ def keep_attachments(mail: ParsedEmail, settings: MailboxSettings) -> list[dict[
                                  "sha256": a.sha256, "kept": a.kept, "reason": a.reason}
         if a.kept:  # customers' photos, labels with addresses: the owner's only, like the ledger file
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            suffix = {"application/pdf": ".pdf", "image/png": ".png", "image/gif": ".gif",
-                      "image/webp": ".webp", "image/heic": ".heic"}.get(a.content_type, ".jpg")
-            path = folder / f"{a.sha256}{suffix}"
+            path = attachment_path(a, settings)
             if not path.exists():
                 partial = path.with_name(path.name + ".part")
                 fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
@@ -315,9 +333,10 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
     raw = text_to_raw(event.body, str(event.headers.get("body_encoding", "utf-8")))
     mail = parse_email(raw, max_attachment_bytes=settings.max_attachment_bytes)
     thread = await find_thread(mail, policy, store)
+    sender_ok = _sender_ok(mail, thread, policy)
+    await record_attachments(event, mail, thread.case if sender_ok else None, settings, store)
     files = await asyncio.to_thread(keep_attachments, mail, settings)
     case_id = thread.case.id if thread.case else None
-    sender_ok = _sender_ok(mail, thread, policy)
     await records.log_message(db, Message(
         case_id=case_id if sender_ok else None, direction="inbound", party=thread.party or "customer",
         from_address=mail.from_address, to_address=settings.username, subject=mail.subject[:2000],

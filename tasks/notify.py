@@ -8,13 +8,15 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from domain.cases import CaseKind
 from domain.messages import render
 from integrations.mailer.message import OutgoingEmail
+from ledger import cases, records
 from ledger import operations as ops
-from ledger import records
-from ledger.models import Message, Operation
+from ledger.models import Case, Message, Operation
 from tasks import runtime
 from tasks.effects import EffectResult, perform
+from tasks.page_links import case_link
 from tasks.retry import retry_delays, retry_if_retryable
 
 
@@ -102,8 +104,19 @@ async def send_customer_email(
     case_id: str, purpose: str, template: str, language: str, context: dict[str, Any],
     to_address: str, to_name: str | None = None,
 ) -> dict[str, Any]:
-    """Write to the customer (M1-M5). `purpose` makes the message unique within the case."""
+    """Write to the customer (M1-M5). `purpose` makes the message unique within the case. Every
+    customer email carries the signed link to the customer's page when the page has a public
+    address (issue 21): the case's page for a cancellation or a return, the order's otherwise."""
     policy = await runtime.load_policy()
+    if "page_url" not in context:
+        try:
+            case: Case | None = await cases.get_case(runtime.db(), case_id)
+        except LookupError:
+            case = None
+        if case is not None:
+            context = {**context, "page_url": case_link(
+                case.order_name, case.order_ref, language,
+                path="/case" if case.kind in (CaseKind.CANCELLATION, CaseKind.RETURN) else "")}
     result = await deliver_email(
         case_id=case_id, natural_key=f"email:{case_id}:{purpose}", party="customer", template=template,
         language=language, context=context, to_address=to_address, to_name=to_name,

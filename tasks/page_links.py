@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlencode
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from integrations.vendor_settings import VendorSettings
@@ -32,6 +32,10 @@ class PageSettings(VendorSettings):
     link_secret: SecretStr = SecretStr("")  # signs the page's links and CSRF tokens (fail closed)
     public_url: str = ""  # where customers reach the page, e.g. https://help.example.com/page (email links)
     link_days: int = 90  # how long a link from an email proves the order
+    # How long the link the page itself gives right after the proof (number + email, or a logged-in
+    # customer) proves the order: it sits in the address bar and the browser's history of a device
+    # that may be shared, so hours, not the emails' days.
+    proof_link_hours: int = Field(default=4, ge=1, le=72)
     upload_dir: Path = Path(".aftersales/customer-photos")  # photos, never served publicly
     max_photo_bytes: int = 5_000_000
     max_photos: int = 5
@@ -81,13 +85,14 @@ def read_link(secret: str, token: str, *, now: float | None = None) -> Proof | N
 
 
 def case_link(order_name: str | None, order_ref: str | None, language: str,
-              settings: PageSettings | None = None) -> str | None:
+              settings: PageSettings | None = None, *, path: str = "/case") -> str | None:
     """The signed link to follow this order's case on the page, for an email; None when the page
-    has no public address or no secret (then the emails say nothing about it)."""
+    has no public address or no secret (then the emails say nothing about it). `path` "" is the
+    page's start, which opens the order (cancel, return, follow): for the order's own emails."""
     settings = settings or PageSettings()
     if not order_name or not order_ref or not settings.public_url or settings.missing():
         return None
     token = sign_link(settings.link_secret.get_secret_value(), order_name, order_ref,
                       seconds=settings.link_days * 86400)
     lang = language if language in ("fr", "en") else "fr"
-    return f"{settings.public_url.rstrip('/')}/case?{urlencode({'t': token, 'lang': lang})}"
+    return f"{settings.public_url.rstrip('/')}{path}?{urlencode({'t': token, 'lang': lang})}"

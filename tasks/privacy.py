@@ -8,8 +8,10 @@ recorded before anything is done: a crash in between leaves it open, and the nex
 - export: everything held about the customer, written as one JSON file (0600) under
   `AFTERSALES_PRIVACY_DIR` (default `.aftersales/privacy`), and a review item asks the operator to
   send it (Shopify leaves the answer to the merchant; GDPR art. 15).
-- erase: the customer's personal data pseudonymised in every table (ledger.privacy.erase), and the
-  export files written for them deleted.
+- erase: the customer's personal data pseudonymised in every table (ledger.privacy.erase), the
+  export files written for them deleted, and the photos and attachments they sent deleted with
+  their references (ledger.files), but those an open return or dispute still needs (GDPR art.
+  17(3)(e)): kept, said so in the answer, and deleted by the scheduled check when it ends.
 - shop_erase (`shop/redact`): the same for every customer of the shop, and its stored policy.
 """
 
@@ -26,7 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.policy import PrivacyPolicy
 from domain.privacy import mask_emails
-from ledger import privacy
+from ledger import files, privacy
 from ledger.db import Database
 from ledger.models import PrivacyRequest, utcnow
 
@@ -88,8 +90,20 @@ async def carry_out(db: Database, request: PrivacyRequest) -> dict[str, Any]:
                                                                if isinstance(v, list)}}
     elif request.kind in ("erase", "shop_erase"):
         found = await privacy.footprint(db, subject)
+        uploads = await files.live_files(
+            db, case_ids=[c.id for c in found.cases], inbound_ids=[e.id for e in found.inbound],
+            order_refs=sorted({*map(str, subject.order_refs), *(c.order_ref for c in found.cases if c.order_ref)}),
+            store_id=subject.store_id, whole_shop=subject.whole_shop)
         counts = await privacy.erase(db, subject)
-        result = {"erased": counts, "files_removed": _delete_exports_naming(found.strong)}
+        gone = await files.erase_files(db, uploads)
+        result = {"erased": counts, "files_removed": _delete_exports_naming(found.strong),
+                  "uploads_removed": gone.deleted, "uploads_held": gone.held}
+        if gone.held:
+            # The answer says what was kept and why (GDPR art. 12(4), 17(3)(e)).
+            result["uploads_held_note"] = (
+                f"{gone.held} photo(s) or attachment(s) kept while {', '.join(gone.held_for)} is open: needed to "
+                f"establish or defend a legal claim (GDPR art. 17(3)(e)); deleted by the scheduled check when "
+                f"it ends")
     else:
         raise ValueError(f"unknown privacy request kind {request.kind!r}")
     await privacy.finish_request(db, request.id, result)
@@ -128,6 +142,17 @@ async def purge_raw_bodies(db: Database, policy: PrivacyPolicy) -> int:
         total += n
         if n < 500:
             return total
+
+
+async def purge_uploads(db: Database, policy: PrivacyPolicy) -> dict[str, int]:
+    """Retention of the photos and attachments customers and suppliers sent (ledger.files): deleted
+    `upload_retention_days` after their order's last case closed, `unlinked_upload_retention_days`
+    after they arrived when their order never had a case; an erasure that waited for a claim to end
+    is carried out once it ended."""
+    now = utcnow()
+    done = await files.purge_files(db, closed_before=now - timedelta(days=policy.upload_retention_days),
+                                   unlinked_before=now - timedelta(days=policy.unlinked_upload_retention_days))
+    return {"uploads_deleted": done.retention, "uploads_erased": done.erasure}
 
 
 def subject_for(email: str | None, *, phone: str | None = None, orders: list[str] | None = None,

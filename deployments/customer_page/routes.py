@@ -45,6 +45,7 @@ from domain.orders import LineItem, Order
 from domain.policy import CancellationReason, StorePolicy
 from domain.returns import CONFORMITY_REASONS, EligibilityStatus, ReturnKind, ReturnReason, eligibility, handling
 from ledger import cases, deadlines, inbox
+from ledger import files as stored_files
 from ledger.models import Case, utcnow
 from tasks import runtime
 
@@ -72,6 +73,15 @@ class PageError(Exception):
     def __init__(self, status: int, message: str, **values: object) -> None:
         super().__init__(message)
         self.status, self.message, self.values = status, message, values  # message: a sentence, or a text's key
+
+
+class StoreDown(PageError):
+    """The store could not be asked about the order: the page keeps the customer's request anyway
+    (stored first, like the JSON endpoints' unverified requests) and answers by email."""
+
+    def __init__(self, order_number: str, token: str | None = None, email: str = "") -> None:
+        super().__init__(503, "store_down")
+        self.order_number, self.token, self.email = order_number, token, email
 
 
 class Visit:
@@ -220,13 +230,71 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             raise PageError(429, t("too_many", visit.language))
         order, failure = await desk.lookup(proof.order_name)
         if failure is not None:
-            raise PageError(503, t("store_down", visit.language, email=visit.policy.store.support_email))
+            raise StoreDown(proof.order_name, visit.form.get("t") or visit.request.query_params.get("t"),
+                            signed_email(visit, proof))
         if not isinstance(order, Order) or order.legacy_id != proof.order_ref:
             raise PageError(403, t("expired", visit.language))
         return order
 
     def link(proof_name: str, ref: str) -> str:
-        return sec.sign_link(secret, proof_name, ref, seconds=settings.link_days * 86400)
+        """The link the page gives once the order is proven: it stays in the browser's history (of
+        a device that may be shared), so it lives hours (`proof_link_hours`), not the emails' days."""
+        return sec.sign_link(secret, proof_name, ref, seconds=settings.proof_link_hours * 3600)
+
+    def signed_email(visit: Visit, proof: sec.Proof) -> str:
+        """The order's email the step 2 and 3 forms carry, when its signature fits this order."""
+        email = visit.form.get("email", "").strip().lower()
+        return email if sec.email_sig_ok(secret, proof.order_ref, email, visit.form.get("email_sig", "")) else ""
+
+    def sig_of(order: Order) -> str | None:
+        return sec.email_sig(secret, order.legacy_id, order.email) if order.email else None
+
+    def later_form(visit: Visit, order_number: str, token: str | None, values: dict[str, Any], *,
+                   status: int = 200, errors: dict[str, str] | None = None) -> HTMLResponse:
+        """The store cannot be reached: what the customer wants, kept and answered by email."""
+        lang = visit.language
+        return render(visit, "later.html.j2", status=status, order_number=order_number,
+                      token=token if token and sec.read_link(secret, token) else None, values=values,
+                      errors=errors or {}, submission=visit.form.get("submission") or uuid.uuid4().hex,
+                      cancel_reasons=[(r.value, CANCEL_REASONS[r.value][lang]) for r in CancellationReason],
+                      return_reasons=[(r.value, RETURN_REASONS[r.value][lang]) for r in ReturnReason])
+
+    async def keep_unchecked(visit: Visit, request: Request, background: BackgroundTasks, *, kind: str,
+                             order_number: str, email: str, reason: str, message: str | None = None,
+                             items: dict[str, int] | None = None, photo_ids: list[str] | None = None,
+                             sealed: list[str] | None = None, exchange_for: str | None = None,
+                             key: str | None = None, token: str | None = None) -> Response:
+        """A request the store could not check: through the receiver's customer path all the same
+        (stored in the ledger before the answer, marked unverified, the flow checks the order and
+        the email), and the customer told it is kept and answered by email. Never a 5xx."""
+        lang = visit.language
+        wanted = list(items or {})
+        try:
+            body: CustomerCancellationBody | CustomerReturnBody
+            if kind == "cancel":
+                topic = "cancellation.requested"
+                body = CustomerCancellationBody(order_number=order_number, email=email, reason=reason,
+                                                message=message, items=wanted, language=lang)
+            else:
+                topic = "return.requested"
+                body = CustomerReturnBody(
+                    order_number=order_number, email=email, reason=reason, message=message,
+                    items=[ReturnItemBody(sku=s, quantity=q) for s, q in (items or {}).items()],
+                    photo_urls=[photo_url(visit, p) for p in photo_ids or []], sealed_skus=sealed or [],
+                    exchange_for=exchange_for or None, language=lang)
+        except ValidationError:
+            raise PageError(422, t("bad_request", lang)) from None
+        answer = await desk.submit(request, background, topic, body, body.model_dump_json().encode(), wanted,
+                                   received=None, duplicate=None, key=key)
+        refused = _refusal(visit, answer)
+        if refused is not None:
+            raise refused
+        notes = [t("duplicate", lang)] if answer.status == "duplicate" else []
+        # True either way: the store may have answered the receiver's own lookup just now.
+        nxt = t("held_next" if answer.verified is False else "checked_next", lang, email=body.email)
+        return render(visit, "done.html.j2", status=202, headline=t("held_saved", lang, order=body.order_number),
+                      next=nxt, notes=notes,
+                      token=token if token and sec.read_link(secret, token) else None)
 
     async def guarded(request: Request, handler: Any, *, form: bool = False) -> Response:
         """Run a page handler: the secret present, the App Proxy signature checked, the form read
@@ -236,6 +304,18 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         files: list[tuple[str, bytes]] = []
         visit: Visit | None = None
         try:
+            if form and request.headers.get("content-type", "").startswith("multipart/"):
+                # An upload is checked before a byte of it is read: the App Proxy signature, the
+                # secret and the CSRF token (in the form's address: the page puts it there for
+                # multipart forms), then its size while it is read (read_form).
+                early = await visit_of(request, {})
+                if missing:
+                    log.error("customer page refused: set %s", ", ".join(missing))
+                    raise PageError(503, t("not_configured", early.language,
+                                           email=early.policy.store.support_email))
+                if not sec.csrf_ok(secret, early.binding, request.query_params.get("csrf")):
+                    visit = early
+                    raise PageError(403, "csrf")
             if form:
                 fields, multi, files = await read_form(request)
             visit = await visit_of(request, fields)
@@ -246,6 +326,10 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 check_csrf(visit)
             result: Response = await handler(visit, multi, files)
             return result
+        except StoreDown as down:
+            assert visit is not None
+            return later_form(visit, down.order_number, down.token, {"email": down.email,
+                                                                       **_asked(visit.form)})
         except PageError as err:
             if err.message in _KEPT_REASONS:
                 # Promise 1, as for the JSON endpoints: a refused request (a forged App Proxy call, a
@@ -322,8 +406,8 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 return render(visit, "proof.html.j2", status=429, error=t("too_many", lang), values=values,
                               logged_in=visit.customer_id is not None)
             order, failure = await desk.lookup(number)
-            if failure is not None:
-                raise PageError(503, t("store_down", lang, email=visit.policy.store.support_email))
+            if failure is not None:  # the request is asked for and kept all the same (POST /page/later)
+                raise StoreDown(number, None, email)
             if visit.customer_id is not None:
                 proven = order is not None and (order.customer.id or "").rsplit("/", 1)[-1] == visit.customer_id
                 reason, field = "not_yours", "order_number"
@@ -381,6 +465,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 raise PageError(400, "bad_request")
             order = await order_of(visit, proof_of(visit, token))
             return render(visit, "request.html.j2", order=order, token=token, kind=kind, step=2,
+                          email_sig=sig_of(order),
                           items=selectable(order, kind), reasons=choices(visit, kind), values={}, errors={},
                           sealable=sealable(visit, selectable(order, kind)) if kind == "return" else [],
                           submission=uuid.uuid4().hex, max_photos=settings.max_photos,
@@ -403,6 +488,18 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             checked.append((name, data, kind))
         return checked, None
 
+    async def keep_photos(photos: list[tuple[str, bytes, str]], order_ref: str, case_id: str | None = None
+                          ) -> list[str]:
+        """Each photo recorded in the ledger (`stored_file`, for erasure and retention: ledger/files.py)
+        before it is written: the disk never holds a photo the ledger cannot find."""
+        ids = []
+        for _, data, kind in photos:
+            name = sec.photo_name(data, kind)
+            await stored_files.record_file(runtime.db(), origin="page", path=settings.upload_dir / name,
+                                    store_id=runtime.store_id(), order_ref=order_ref, case_id=case_id)
+            ids.append(sec.store_photo(settings.upload_dir, data, kind))
+        return ids
+
     def photo_url(visit: Visit, photo_id: str) -> str:
         root = settings.public_url.rstrip("/") or str(visit.request.base_url).rstrip("/") + "/page"
         return f"{root}/operator/photos/{photo_id}"
@@ -414,7 +511,16 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             token, kind = form.get("t"), form.get("kind")
             if kind not in ("cancel", "return"):
                 raise PageError(400, "bad_request")
-            order = await order_of(visit, proof_of(visit, token))
+            proof = proof_of(visit, token)
+            try:
+                order = await order_of(visit, proof)
+            except StoreDown as down:
+                # The store cannot be asked: the photos chosen are kept, and the customer says what
+                # they want on the form that keeps the request (POST /page/later).
+                photos, bad = photo_errors(visit, files) if kind == "return" else ([], None)
+                kept = await keep_photos(photos, proof.order_ref) if not bad else []
+                return later_form(visit, proof.order_name, token, {"email": down.email, **_asked(form),
+                                                                     "photos": kept})
             offered = selectable(order, kind)
             skus = [s for s in multi.get("items", []) if s in {li.sku for li in offered}]
             can_seal = sealable(visit, offered) if kind == "return" else []
@@ -430,6 +536,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                       "exchange_for": form.get("exchange_for", "")[:200], "sealed": sealed}
             if errors:
                 return render(visit, "request.html.j2", status=422, order=order, token=token, kind=kind, step=2,
+                              email_sig=sig_of(order),
                               items=offered, reasons=choices(visit, kind), values=values, errors=errors,
                               sealable=can_seal, submission=form.get("submission") or uuid.uuid4().hex,
                               max_photos=settings.max_photos,
@@ -438,12 +545,14 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             notes = await _outlook(visit, order, kind, reason, chosen, sealed)
             if notes.get("refusal"):
                 return render(visit, "request.html.j2", status=422, order=order, token=token, kind=kind, step=2,
+                              email_sig=sig_of(order),
                               items=offered, reasons=choices(visit, kind), values=values,
                               errors={"reason": notes["refusal"]}, sealable=can_seal,
                               submission=form.get("submission") or "",
                               max_photos=settings.max_photos, max_mb=settings.max_photo_bytes // 1_000_000)
-            photo_ids = [sec.store_photo(settings.upload_dir, data, kind_) for _, data, kind_ in photos]
+            photo_ids = await keep_photos(photos, order.legacy_id)
             return render(visit, "review.html.j2", order=order, token=token, kind=kind, step=3, values=values,
+                          email_sig=sig_of(order),
                           chosen=chosen, reason_text=dict(choices(visit, kind))[reason], photos=photo_ids,
                           submission=form.get("submission") or uuid.uuid4().hex, **notes)
         return await guarded(request, handle, form=True)
@@ -491,11 +600,23 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             proof = proof_of(visit, token)
             if kind not in ("cancel", "return"):
                 raise PageError(400, "bad_request")
-            order = await order_of(visit, proof)
-            email = (order.email or "").lower()
             skus = multi.get("items", [])
             message = form.get("message") or None
             key = f"page:{form.get('submission', '')[:64]}" if form.get("submission") else None
+            try:
+                order = await order_of(visit, proof)
+            except StoreDown as down:
+                if not down.email:
+                    raise
+                # Confirmed while the store cannot be reached: kept as sent, checked by the flow.
+                quantities = {s: int(q) if (q := form.get(f"qty:{s}", "1")).isdigit() and int(q) > 0 else 1
+                              for s in skus}
+                return await keep_unchecked(
+                    visit, request, background, kind=kind, order_number=proof.order_name, email=down.email,
+                    reason=form.get("reason", ""), message=message, items=quantities,
+                    photo_ids=[p for p in multi.get("photos", []) if sec.photo_path(settings.upload_dir, p)],
+                    sealed=multi.get("sealed", []), exchange_for=form.get("exchange_for"), key=key, token=token)
+            email = (order.email or "").lower()
             keep = form.get("choice") == "keep"
             try:
                 body: CustomerCancellationBody | CustomerReturnBody
@@ -582,7 +703,29 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         async def handle(visit: Visit, *_: Any) -> Response:
             lang, form = visit.language, visit.form
             token = form.get("t") or ""
-            order = await order_of(visit, proof_of(visit, token))
+            proof = proof_of(visit, token)
+            try:
+                order = await order_of(visit, proof)
+            except StoreDown:
+                # The store cannot be asked: the case in the ledger knows the customer's email.
+                known = [c.customer_email for c in await cases.cases_for_order(runtime.db(), runtime.store_id(),
+                                                                                proof.order_ref) if c.customer_email]
+                if not known:
+                    raise
+                try:
+                    held = ReturnTrackingBody(order_number=proof.order_name, email=known[0].lower(),
+                                              tracking_number=form.get("tracking_number", "").strip(),
+                                              carrier=form.get("carrier", "").strip() or None)
+                except ValidationError:
+                    return await case_page(visit, token, status=422,
+                                           errors={"tracking_number": t("tracking_bad", lang)})
+                answer = await desk.submit(request, background, "return.shipped", held, held.model_dump_json().encode(),
+                                           [], received=None, duplicate=None)
+                refused = _refusal(visit, answer)
+                if refused is not None:
+                    raise refused from None
+                after = t("held_next" if answer.verified is False else "checked_next", lang, email=held.email)
+                return await case_page(visit, token, status=202, done=f"{t('tracking_done', lang)} {after}")
             try:
                 body = ReturnTrackingBody(order_number=order.name, email=(order.email or "").lower(),
                                           tracking_number=form.get("tracking_number", "").strip(),
@@ -614,7 +757,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                                        errors={f"photos-{case.id}": bad or t("photos_none", lang)})
             if not desk.allow(request):
                 raise PageError(429, t("too_many", lang))
-            ids = [sec.store_photo(settings.upload_dir, data, kind) for _, data, kind in photos]
+            ids = await keep_photos(photos, proof.order_ref, case.id)
             urls = [photo_url(visit, p) for p in ids]
             # Promise 1: the photos' event is in the ledger before the customer is told "added";
             # the same photos sent again for the same case are the same event.
@@ -630,6 +773,38 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
             await cases.add_event(runtime.db(), case.id, "inbound", f"customer added {len(urls)} photo(s) on the page",
                                   {"photo_urls": urls, "inbound_event_id": row.id})
             return await case_page(visit, token, done=t("photos_done", lang, n=len(urls)))
+        return await guarded(request, handle, form=True)
+
+    @router.post("/later")
+    async def later(request: Request, background: BackgroundTasks) -> Response:
+        """The form shown when the store could not be reached: the request is kept all the same."""
+        async def handle(visit: Visit, multi: dict[str, list[str]], _: Any) -> Response:
+            lang, form = visit.language, visit.form
+            number, email = form.get("order_number", "").strip(), form.get("email", "").strip().lower()
+            kind, _, reason = form.get("choice", "").partition(":")
+            message = form.get("message", "")[:2000]
+            photos = [p for p in multi.get("photos", []) if sec.photo_path(settings.upload_dir, p)]
+            values: dict[str, Any] = {"email": email, "choice": form.get("choice", ""), "message": message,
+                                      "photos": photos}
+            errors: dict[str, str] = {}
+            try:
+                number = normalise_order_number(number)
+            except ValueError:
+                raise PageError(400, "bad_request") from None
+            if "@" not in email:
+                errors["email"] = t("email_missing", lang)
+            valid = {f"cancel:{r.value}" for r in CancellationReason} | {f"return:{r.value}" for r in ReturnReason}
+            if form.get("choice") not in valid:
+                errors["choice"] = t("later_missing", lang)
+            if errors:
+                return later_form(visit, number, form.get("t"), values, status=422, errors=errors)
+            if not desk.allow(request):
+                raise PageError(429, t("too_many", lang))
+            key = f"page:{form.get('submission', '')[:64]}" if form.get("submission") else None
+            return await keep_unchecked(visit, request, background, kind=kind, order_number=number, email=email,
+                                        reason=reason, message=message or None,
+                                        photo_ids=photos if kind == "return" else [], key=key,
+                                        token=form.get("t"))
         return await guarded(request, handle, form=True)
 
     # -- photos, for the operator only ------------------------------------------------------------------
@@ -654,7 +829,17 @@ _KEPT_REASONS = {
     "bad_request": "the form is malformed or was not sent in time",
     "expired": "the page's signed link is missing, forged, altered or expired",
 }
-_AFTER_POST = {"/proof": "", "/review": "/order", "/confirm": "/order", "/tracking": "/case", "/photos": "/case"}
+_AFTER_POST = {"/proof": "", "/review": "/order", "/confirm": "/order", "/tracking": "/case", "/photos": "/case",
+               "/later": ""}
+
+
+def _asked(form: dict[str, str]) -> dict[str, Any]:
+    """What the customer had already chosen, kept on the form shown when the store is unreachable."""
+    kind, reason = form.get("kind", ""), form.get("reason", "")
+    message = form.get("message", "")[:2000]
+    if form.get("tracking_number"):
+        message = f"{message}\n{form['tracking_number']} {form.get('carrier', '')}".strip()
+    return {"choice": f"{kind}:{reason}" if kind and reason else "", "message": message}
 
 
 def _switch_url(visit: Visit, language: str) -> str:

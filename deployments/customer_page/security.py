@@ -46,6 +46,16 @@ def csrf_ok(secret: str, binding: str, token: str | None, *, now: float | None =
     return 0 <= age <= CSRF_SECONDS and hmac.compare_digest(given, mac(secret, "csrf", f"{binding}|{issued}"))
 
 
+def email_sig(secret: str, order_ref: str, email: str) -> str:
+    """The order's email carried by the step 2 and 3 forms, signed for that order: a request
+    confirmed while the store cannot be reached is kept with it (the flow checks it later)."""
+    return mac(secret, "email", f"{order_ref}|{email.strip().lower()}")
+
+
+def email_sig_ok(secret: str, order_ref: str, email: str, sig: str) -> bool:
+    return bool(email and sig) and hmac.compare_digest(sig, email_sig(secret, order_ref, email))
+
+
 def new_cookie_value() -> str:
     return secrets.token_urlsafe(24)
 
@@ -102,12 +112,17 @@ def photo_kind(head: bytes) -> str | None:
 PHOTO_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heic": "image/heic"}
 
 
+def photo_name(data: bytes, kind: str) -> str:
+    """A photo's id and file name (`<32 hex>.<kind>`), drawn from its content."""
+    return f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
+
+
 def store_photo(folder: Path, data: bytes, kind: str) -> str:
     """Write the photo (0600) under a name drawn from its content, and return its id
     (`<32 hex>.<kind>`): the same photo sent twice is one file, and nobody can guess a name
     without having the photo."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    photo_id = f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
+    photo_id = photo_name(data, kind)
     path = folder / photo_id
     try:
         with open(path, "xb") as out:

@@ -167,6 +167,32 @@ TEXTS: dict[str, dict[Language, str]] = {
                          "vérifions et vous écrivons par e-mail.",
                    "en": "We could not check the order with the store just now: we will check it and write to "
                          "you by email."},
+    "later_heading": {"fr": "Dites-nous ce que vous souhaitez", "en": "Tell us what you would like"},
+    "later_intro": {"fr": "Nous n'arrivons pas à joindre la boutique pour vérifier votre commande en ce moment. "
+                          "Laissez-nous votre demande : nous la gardons, vérifions la commande dès que possible et "
+                          "vous répondons par e-mail. Vous n'aurez rien à renvoyer.",
+                    "en": "We cannot reach the store to check your order just now. Leave us your request: we keep "
+                          "it, check the order as soon as we can and answer you by email. You will not need to "
+                          "send it again."},
+    "later_choice": {"fr": "Votre demande", "en": "Your request"},
+    "later_pick": {"fr": "Choisissez…", "en": "Choose…"},
+    "later_cancel": {"fr": "Annuler la commande", "en": "Cancel the order"},
+    "later_return": {"fr": "Retourner un article", "en": "Return an item"},
+    "later_missing": {"fr": "Choisissez ce que vous souhaitez.", "en": "Please choose what you would like."},
+    "email_missing": {"fr": "Indiquez l'adresse e-mail utilisée pour la commande : nous vous répondrons là.",
+                      "en": "Please give the email address used for the order: we will answer you there."},
+    "checked_next": {"fr": "La boutique répond de nouveau et votre commande est vérifiée : un e-mail de "
+                           "confirmation arrive à {email} avec la suite.",
+                     "en": "The store answers again and your order is checked: a confirmation email is on its way "
+                           "to {email} with what comes next."},
+    "held_saved": {"fr": "Votre demande pour la commande {order} est bien enregistrée.",
+                   "en": "Your request for order {order} is saved."},
+    "held_next": {"fr": "La boutique ne répondait pas à l'instant, nous n'avons donc pas encore pu vérifier la "
+                        "commande ni vous indiquer la suite. Nous le faisons dès que possible et vous répondons par "
+                        "e-mail à {email}. Inutile de renvoyer la demande.",
+                  "en": "The store did not answer just now, so we could not yet check the order or tell you what "
+                        "comes next. We will do it as soon as we can and answer you by email at {email}. There is "
+                        "no need to send the request again."},
     "refused": {"fr": "Nous n'avons pas pu enregistrer la demande : {reason}",
                 "en": "We could not save the request: {reason}"},
     "recent": {"fr": "Cette commande a déjà plusieurs demandes récentes : réessayez dans une heure ou "

@@ -86,7 +86,8 @@ async def _inbound(url: str, topic: str) -> list[dict[str, Any]]:
     try:
         async with db.session() as s:
             rows = (await s.exec(select(InboundEvent).where(InboundEvent.topic == topic))).all()
-            return [{"status": r.status, "body": json.loads(r.body), "http_status": r.http_status} for r in rows]
+            return [{"status": r.status, "body": json.loads(r.body), "http_status": r.http_status,
+                     "reject_reason": r.reject_reason} for r in rows]
     finally:
         await db.dispose()
 
@@ -96,6 +97,7 @@ class Stack:
     base: str
     db_url: str
     secret: str = "sandbox-webhook-secret"
+    shop: Any = None  # the fake store (in this process): its faults can be queued
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +139,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         else:
             pytest.fail("the receiver did not start")
         assert receiver.poll() is None, (tmp / "receiver.log").read_text()
-        yield Stack(base, db_url)
+        yield Stack(base, db_url, shop=shop)
     finally:
         receiver.terminate()
         receiver.wait(timeout=20)
@@ -298,3 +300,29 @@ def test_the_app_proxy_signature_accepted_and_a_forged_one_refused(stack: Stack,
     assert response is not None and response.status == 401
     expect(page.get_by_role("alert")).to_contain_text("could not be verified")
     _shot(page, "page-app-proxy-forged-phone.png")
+
+
+def test_the_store_unreachable_keeps_the_request_on_a_phone_in_french(stack: Stack, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    httpx.post(f"{stack.shop.base_url}/_control/faults", json={"field": "orders", "kind": "http_500",
+                                                              "count": 10_000}, timeout=30).raise_for_status()
+    try:
+        page = _page(browser, PHONE, "fr")
+        _prove(page, stack, "#1002", "julien.moreau@example.com", lang="fr")
+        expect(page.get_by_role("status")).to_contain_text("joindre la boutique")  # said, not a 503
+        page.get_by_label("Votre demande").select_option("cancel:delivery_too_slow")
+        page.get_by_label("Un mot pour nous (facultatif)").fill("Merci de faire vite")
+        box = page.get_by_label("Votre demande").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= PHONE["width"]  # no horizontal scrolling
+        _shot(page, "page-store-down-phone.png")
+        page.get_by_role("button", name="Envoyer").click()
+        expect(page.get_by_role("status")).to_contain_text("Votre demande pour la commande #1002 est bien enregistrée")
+        expect(page.locator(".next")).to_contain_text("par e-mail à julien.moreau@example.com")
+        _shot(page, "page-store-down-done-phone.png")
+    finally:
+        with stack.shop.state.lock:
+            stack.shop.state.faults.clear()
+    rows = [r for r in _run(_inbound(stack.db_url, "cancellation.requested")) if r["body"]["order_number"] == "#1002"]
+    assert [(r["body"]["reason"], r["body"]["message"]) for r in rows] == [("delivery_too_slow", "Merci de faire vite")]
+    assert rows[0]["reject_reason"].startswith("unverified:")  # stored first; the flow checks the order

@@ -163,6 +163,49 @@ async def test_too_large_forms_are_refused_while_they_are_read(world: World) -> 
     assert r.status_code == 413 and "too large" in r.text
 
 
+async def test_the_link_given_after_the_proof_lives_hours_and_the_emails_links_days(world: World) -> None:
+    from tasks.page_links import PageSettings, case_link
+
+    settings = PageSettings()
+    assert settings.proof_link_hours == 4 and settings.link_days == 90  # the documented defaults
+    token = await _token(world, "#1012", PAUL)
+    proof = sec.read_link(LINK_SECRET, token)
+    assert proof is not None and proof.expires <= time.time() + 4 * 3600 + 5
+    assert sec.read_link(LINK_SECRET, token, now=time.time() + 4 * 3600 + 60) is None  # gone within hours
+    email = case_link("#1012", world.legacy("#1012"), "en", PageSettings(public_url="https://help.example.com/page"))
+    assert email is not None
+    from_email = sec.read_link(LINK_SECRET, parse_qs(urlparse(email).query)["t"][0])
+    assert from_email is not None and from_email.expires >= time.time() + 89 * 86400  # the emails keep 90 days
+    # The proof's link carries on through the steps, and still opens the case now.
+    assert (await world.receiver.get("/page/case", params={"t": token})).status_code == 200
+
+
+async def test_an_upload_is_refused_on_its_token_before_its_body_is_read(world: World, db: Any) -> None:
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    assert "csrf=" in form.action  # the token where it can be checked before the body
+    sent = 0
+
+    async def huge() -> Any:  # 40 MB, chunked (no Content-Length to refuse it on), more than the limit
+        nonlocal sent
+        for _ in range(40):
+            sent += 1
+            yield b"--b\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"a.jpg\"\r\n\r\n" \
+                + b"x" * 1_000_000
+    multipart = {"content-type": "multipart/form-data; boundary=b"}
+    forged = form.action.split("&csrf=")[0] + "&csrf=1.forged"
+    r = await world.receiver.post(forged, content=huge(), headers=multipart)
+    assert r.status_code == 403 and "nothing was sent" in r.text
+    assert sent <= 1, f"{sent} MB read before the token was checked"
+    kept = await _rows(db, "page.review")
+    assert [(k.status, k.http_status, k.body) for k in kept] == [("rejected", 403, "")]
+    # With the right token, the size limit cuts it while it is read: never read whole, never parsed.
+    sent = 0
+    r = await world.receiver.post(form.action, content=huge(), headers=multipart)
+    assert r.status_code == 413 and sent < 40
+    assert [k.http_status for k in await _rows(db, "page.review")] == [403, 413]
+
+
 async def test_a_reason_is_required_and_the_error_is_tied_to_it(world: World) -> None:
     token = await _token(world, "#1001", CAMILLE)
     step2 = await _step2(world, token, "cancel")
@@ -178,7 +221,7 @@ async def test_a_return_with_a_photo_keeps_the_photo_for_the_operator_only(world
     step2 = await _step2(world, token, "return")
     form = form_with(step2.text, "/review")
     assert form.enctype == "multipart/form-data"
-    review = await world.receiver.post("/page/review", data=fill(form, reason="damaged", items="ATL-HORL-MERID-40"),
+    review = await world.receiver.post(form.action, data=fill(form, reason="damaged", items="ATL-HORL-MERID-40"),
                                        files=[("photos", ("clock.png", PNG, "image/png"))])
     assert review.status_code == 200, review.text
     assert "The return is on us" in review.text  # R4: damaged, the store pays
@@ -200,11 +243,11 @@ async def test_a_return_with_a_photo_keeps_the_photo_for_the_operator_only(world
 async def test_a_file_that_is_not_a_photo_is_refused_whatever_its_name(world: World, db: Any) -> None:
     token = await _token(world, "#1012", PAUL)
     form = form_with((await _step2(world, token, "return")).text, "/review")
-    r = await world.receiver.post("/page/review", data=fill(form, reason="damaged"),
+    r = await world.receiver.post(form.action, data=fill(form, reason="damaged"),
                                   files=[("photos", ("clock.jpg", b"<?php echo 1; ?>", "image/jpeg"))])
     assert r.status_code == 422 and 'id="photos-error"' in r.text and "clock.jpg" in r.text
     big = JPEG + b"\0" * 5_000_001
-    r = await world.receiver.post("/page/review", data=fill(form, reason="damaged"),
+    r = await world.receiver.post(form.action, data=fill(form, reason="damaged"),
                                   files=[("photos", ("big.jpg", big, "image/jpeg"))])
     assert r.status_code == 422 and "too large" in r.text
     assert await _rows(db, "return.requested") == []
@@ -294,13 +337,13 @@ async def test_following_a_case_shows_the_address_and_takes_the_tracking_number(
     # Photos added later reach the case's timeline and the ledger, never a public address.
     photos = form_with(r.text, "/photos")
     assert photos.hidden("case") == case.id
-    added = await world.receiver.post("/page/photos", data=fill(photos),
+    added = await world.receiver.post(photos.action, data=fill(photos),
                                       files=[("photos", ("a.jpg", JPEG, "image/jpeg"))])
     assert added.status_code == 200 and "1 photo(s)" in added.text
     events = [e.summary for e in await cases.timeline(db, case.id)]
     assert any("added 1 photo" in s for s in events)
     assert len(await _rows(db, "return.photos")) == 1
-    again = await world.receiver.post("/page/photos", data=fill(photos),
+    again = await world.receiver.post(photos.action, data=fill(photos),
                                       files=[("photos", ("a.jpg", JPEG, "image/jpeg"))])
     assert "envoyé deux fois" in again.text  # « rien n'a été envoyé deux fois »
     assert len(await _rows(db, "return.photos")) == 1  # the same photo again: the same event
@@ -459,3 +502,132 @@ async def test_the_json_endpoints_are_unchanged(world: World, db: Any) -> None:
                                                             "reason": "changed_mind"})
     assert r.status_code == 202 and r.json()["status"] == "received"
     assert (await inbox.get_inbound(db, r.json()["event_id"])) is not None
+
+
+# -- the store cannot be reached ------------------------------------------------------------------------
+
+async def _store_down(world: World) -> None:
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/faults",
+                              json={"field": "orders", "kind": "http_500", "count": 10_000})
+    assert r.status_code == 201, r.text
+
+
+async def _unverified(db: Any, topic: str) -> InboundEvent:
+    [row] = await _rows(db, topic)
+    assert row.status in ("received", "emitted") and row.event_name  # stored, handed to the flow
+    assert row.reject_reason is not None and row.reject_reason.startswith("unverified:")  # the flow checks
+    return row
+
+
+async def test_with_the_store_down_the_proof_asks_the_request_and_keeps_it(world: World, db: Any) -> None:
+    await _store_down(world)
+    r = await _prove(world, "#1001", CAMILLE, lang="fr")
+    assert r.status_code == 200, r.text  # never a 5xx: the customer says what they want
+    assert "arrivons pas à joindre la boutique" in r.text and "#1001" in r.text
+    form = form_with(r.text, "/later")
+    assert form.hidden("order_number") == "#1001" and f'value="{CAMILLE}"' in r.text  # what was typed, kept
+    missing = await world.receiver.post(form.action, data=fill(form, email=CAMILLE, message="erreur de taille"))
+    assert missing.status_code == 422 and 'id="choice-error"' in missing.text
+    assert await _rows(db, "cancellation.requested") == []
+    done = await world.receiver.post(form.action, data=fill(form, email=CAMILLE, choice="cancel:ordering_mistake",
+                                                            message="erreur de taille"))
+    assert done.status_code == 202, done.text
+    assert "Votre demande pour la commande #1001 est bien enregistrée" in done.text
+    assert f"par e-mail à {CAMILLE}" in done.text and "Inutile de renvoyer" in done.text
+    row = await _unverified(db, "cancellation.requested")
+    body = json.loads(row.body)
+    assert (body["email"], body["reason"], body["message"], body["language"]) == (
+        CAMILLE, "ordering_mistake", "erreur de taille", "fr")
+    again = await world.receiver.post(form.action, data=fill(form, email=CAMILLE, choice="cancel:ordering_mistake",
+                                                             message="erreur de taille"))
+    assert again.status_code == 202 and len(await _rows(db, "cancellation.requested")) == 1  # one request
+
+
+async def test_a_return_confirmed_while_the_store_is_down_is_kept_with_its_photo(world: World, db: Any) -> None:
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    review = await world.receiver.post(form.action, data=fill(form, reason="damaged", items="ATL-HORL-MERID-40"),
+                                       files=[("photos", ("clock.png", PNG, "image/png"))])
+    assert review.status_code == 200, review.text
+    await _store_down(world)
+    done = await world.receiver.post("/page/confirm", data=fill(form_with(review.text, "/confirm")))
+    assert done.status_code == 202, done.text
+    assert "Your request for order #1012 is saved" in done.text and f"by email at {PAUL}" in done.text
+    assert "return address" not in done.text  # nothing promised the store has not confirmed
+    row = await _unverified(db, "return.requested")
+    body = json.loads(row.body)
+    assert body["email"] == PAUL and body["reason"] == "damaged"
+    assert body["items"] == [{"sku": "ATL-HORL-MERID-40", "quantity": 1}] and len(body["photo_urls"]) == 1
+
+
+async def test_with_the_store_down_a_link_asks_the_email_it_will_answer_at(world: World, db: Any) -> None:
+    token = await _token(world, "#1012", PAUL)
+    await _store_down(world)
+    r = await world.receiver.get("/page/order", params={"t": token, "lang": "en"})
+    assert r.status_code == 200 and "We cannot reach the store" in r.text
+    form = form_with(r.text, "/later")
+    bad = await world.receiver.post(form.action, data=fill(form, choice="return:changed_mind"))
+    assert bad.status_code == 422 and 'id="email-error"' in bad.text
+    done = await world.receiver.post(form.action, data=fill(form, email=PAUL, choice="return:changed_mind"))
+    assert done.status_code == 202 and "Your request for order #1012 is saved" in done.text
+    assert json.loads((await _unverified(db, "return.requested")).body)["reason"] == "changed_mind"
+
+
+async def test_a_tracking_number_given_while_the_store_is_down_is_kept(world: World, db: Any) -> None:
+    await _return_case(world, db)
+    token = await _token(world, "#1012", PAUL)
+    page = await world.receiver.get("/page/case", params={"t": token, "lang": "en"})
+    await _store_down(world)
+    r = await world.receiver.post("/page/tracking", data=fill(form_with(page.text, "/tracking"),
+                                                                tracking_number="6A99887766FR"))
+    assert r.status_code == 202 and f"by email at {PAUL}" in r.text
+    assert json.loads((await _unverified(db, "return.shipped")).body)["tracking_number"] == "6A99887766FR"
+
+
+async def test_the_store_back_before_the_form_is_sent_is_said_as_it_is(world: World, db: Any) -> None:
+    """M5: the answer is true either way; the receiver asks the store again when the form is sent."""
+    await _store_down(world)
+    r = await _prove(world, "#1001", CAMILLE)
+    form = form_with(r.text, "/later")
+    shop = world.sandbox.shopify.state
+    with shop.lock:
+        shop.faults.clear()  # the store answers again
+    done = await world.receiver.post(form.action, data=fill(form, email=CAMILLE, choice="cancel:changed_mind"))
+    assert done.status_code == 202 and "your order is checked" in done.text
+    assert "did not answer" not in done.text
+    [row] = await _rows(db, "cancellation.requested")
+    assert row.reject_reason is None and row.order_ref == world.legacy("#1001")  # checked, as any request
+    wrong = await world.receiver.post(form.action, data=fill(form, email="someone@example.com",
+                                                             choice="cancel:changed_mind", submission="other"))
+    assert wrong.status_code == 404  # checked like any request: the wrong email refused, and kept
+    kept, refused = sorted((r.status for r in await _rows(db, "cancellation.requested")), key=lambda s: s == "rejected")
+    assert kept in ("received", "emitted") and refused == "rejected"
+
+
+async def test_every_customer_email_links_to_the_page(world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21: the link in every email, added where the email is sent (tasks.notify): the order's
+    page for the order's own emails, the case's page for a cancellation or a return."""
+    from domain.messages.context import store_context
+    from tasks.notify import send_customer_email
+    from tests.flows.conftest import load_sandbox_policy
+
+    monkeypatch.setenv("AFTERSALES_PAGE_PUBLIC_URL", "https://help.example.com/page")
+    store = store_context((await load_sandbox_policy()).store, "fr")
+    order, _ = await cases.open_case(db, key=f"order:{STORE}:{world.legacy('#1012')}", kind="order", store_id=STORE,
+                                     state="shipped", order_ref=world.legacy("#1012"), order_name="#1012",
+                                     customer_email=PAUL, language="fr")
+    ctx = {"customer_first_name": "Paul", "order_name": "#1012", "store": store, "items": [],
+           "carrier": "Colissimo", "tracking_number": "6A12345678FR", "tracking_url": None, "more_to_come": False}
+    await send_customer_email.fn(order.id, "shipped", "order_shipped", "fr", ctx, PAUL)
+    [mail] = world.mails(PAUL)
+    assert "votre page : https://help.example.com/page?t=" in mail.text
+    link = mail.text.split("votre page : ")[1].split()[0]
+    opened = await world.receiver.get(urlparse(link).path,
+                                      params=parse_qs(urlparse(link).query))
+    assert opened.status_code == 303 and "/page/order" in opened.headers["location"]  # the order, proven
+    case = await _return_case(world, db)
+    await send_customer_email.fn(case.id, "follow", "return_follow_up", "fr",
+                                 {"customer_first_name": "Paul", "order_name": "#1012", "store": store,
+                                  "outcome": "refunded", "survey": None}, PAUL)
+    follow = [m for m in world.mails(PAUL) if m is not mail]
+    assert len(follow) == 1 and "https://help.example.com/page/case?t=" in follow[0].text

@@ -280,3 +280,36 @@ async def test_a_withdrawal_marked_auto_submitted_is_not_ignored(world: Any, db:
     assert await mailbox.handle_stored_emails(settings) == {"auto_reply": 1, "review": 1}
     (item,) = [r for r in await records.open_reviews(db) if r.reason_code.startswith("email_reply:")]
     assert item.detail.startswith("POSSIBLE WITHDRAWAL") and "Contact form 1" in item.detail
+
+
+async def test_an_emails_attachment_is_recorded_and_erased_with_its_sender(world: Any, db: Any, tmp_path: Any,
+                                                                           monkeypatch: Any) -> None:
+    """Issue 21: an attachment kept from an email is in the ledger (`stored_file`) before it is on
+    disk, so the sender's erasure deletes it (GDPR art. 17)."""
+    from datetime import timedelta
+
+    from integrations.mail.imap import MailboxSettings
+    from ledger import inbox, privacy
+    from ledger.models import StoredFile, utcnow
+    from tasks.privacy import carry_out
+    from tests.flows.page_helpers import PNG
+
+    monkeypatch.setenv("AFTERSALES_PRIVACY_DIR", str(tmp_path / "privacy"))
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "jeanne@example.com", "boutique@example.com", "Colis abîmé"
+    msg["Message-ID"] = "<photo-1@example.com>"
+    msg.set_content("Bonjour, voici la photo du colis abîmé.")
+    msg.add_attachment(PNG, maintype="image", subtype="png", filename="colis.png")
+    row, _ = await inbox.store_inbound(db, source="email", delivery_id="message-id:<photo-1@example.com>",
+                                       topic="email.message", body=bytes(msg).decode(),
+                                       headers={"body_encoding": "utf-8"}, store_id=STORE)
+    await mailbox.handle_stored_emails(MailboxSettings(host="", attachment_dir=str(tmp_path / "attachments")))
+    async with db.session() as s:
+        (stored,) = (await s.exec(select(StoredFile))).all()
+    assert stored.origin == "email" and stored.inbound_event_id == row.id and stored.deleted_at is None
+    assert (tmp_path / "attachments" / stored.name).exists()
+    subject = privacy.Subject(email="jeanne@example.com", store_id=STORE)
+    request, _ = await privacy.record_request(db, key="op:jeanne", kind="erase", origin="operator", subject=subject,
+                                              due_at=utcnow() + timedelta(days=30))
+    result = await carry_out(db, request)
+    assert result["uploads_removed"] == 1 and not (tmp_path / "attachments" / stored.name).exists()

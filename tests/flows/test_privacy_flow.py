@@ -175,3 +175,26 @@ async def test_raw_bodies_are_erased_after_the_retention_period(world: World, db
     linked = [e for e in events if e.order_ref == order_ref and e.case_id]
     assert linked and all(e.body == "[erased]" for e in linked)
     assert all(e.topic and e.status for e in events)  # the rows stay: the audit trail
+
+
+async def test_the_scheduled_check_deletes_a_customer_photo_after_its_retention(world: World, db: Any,
+                                                                               tmp_path: Path) -> None:
+    """Issue 21: a photo chosen on the page and never confirmed (no case) is deleted by the
+    scheduled check once `privacy.unlinked_upload_retention_days` (90) passed, once."""
+    from sqlalchemy import update
+
+    from ledger import files
+    from ledger.models import StoredFile
+
+    photo = tmp_path / "photos" / ("ab" * 16 + ".png")
+    await files.record_file(db, origin="page", path=photo, store_id=STORE, order_ref=world.legacy("#1012"))
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"\x89PNG never confirmed")
+    summary = await sweep_deadlines(scope="privacy")
+    assert summary["privacy"]["uploads_deleted"] == 0 and photo.exists()  # too recent
+    async with db.session() as s:
+        await s.exec(update(StoredFile).values(stored_at=utcnow() - timedelta(days=91)))
+        await s.commit()
+    summary = await sweep_deadlines(scope="privacy")
+    assert summary["privacy"]["uploads_deleted"] == 1 and not photo.exists()
+    assert (await sweep_deadlines(scope="privacy"))["privacy"]["uploads_deleted"] == 0  # counted once

@@ -58,3 +58,50 @@ def test_the_emails_that_help_carry_the_link(template: str, language: Any) -> No
     without = render(template, language, {**ctx, "page_url": None})
     assert "/page/case" not in without.text
     assert render(template, language, ctx).text == without.text  # optional: left out, nothing said
+
+
+def _any_context(template: str, language: Any) -> dict[str, Any]:
+    from domain.messages.context import items_context, store_context
+    from tests.unit.test_messages_render import CUSTOMER_TEMPLATES, STORE, make_order
+    from tests.unit.test_order_messages_render import _confirmation
+
+    if template in CUSTOMER_TEMPLATES:
+        return cancellation_context(template, language)
+    if template == "order_confirmation":
+        return _confirmation(language, ["Zoé Martin", "8 rue Oberkampf", "75011 Paris", "FR"])
+    if template == "order_shipped":
+        return {"customer_first_name": "Zoé", "order_name": "#1001", "store": store_context(STORE, language),
+                "items": items_context(make_order().line_items[:1], language), "carrier": "Colissimo",
+                "tracking_number": "6A12345678FR", "tracking_url": None, "more_to_come": False}
+    return return_context(template, language)
+
+
+def _every_customer_template() -> list[str]:
+    from tests.unit.test_messages_render import CUSTOMER_TEMPLATES
+    from tests.unit.test_return_messages_render import RETURN_TEMPLATES
+
+    return [*CUSTOMER_TEMPLATES, *RETURN_TEMPLATES, "order_confirmation", "order_shipped"]
+
+
+@pytest.mark.parametrize("template", _every_customer_template())
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_customer_email_carries_the_link_once(template: str, language: Any) -> None:
+    """Issue 21: "reached from a link in every email": text and HTML, once, and nothing without it."""
+    from domain.messages.render import render
+
+    url = "https://help.example.com/page/case?t=abc.def&lang=" + language
+    ctx = _any_context(template, language)
+    with_link = render(template, language, {**ctx, "page_url": url})
+    assert with_link.text.count(url) == 1, with_link.text
+    assert with_link.html is not None and with_link.html.count(url.replace("&", "&amp;")) == 1
+    without = render(template, language, {**ctx, "page_url": None})
+    assert render(template, language, ctx).text == without.text and "help.example.com" not in without.text
+    assert without.html is not None and "help.example.com" not in without.html
+
+
+def test_an_order_email_links_to_the_order_and_a_case_email_to_the_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERSALES_PAGE_PUBLIC_URL", "https://help.example.com/page")
+    order = case_link("#1001", "5840000001001", "fr", path="")
+    assert order is not None and order.startswith("https://help.example.com/page?t=")
+    case = case_link("#1001", "5840000001001", "fr")
+    assert case is not None and case.startswith("https://help.example.com/page/case?t=")
