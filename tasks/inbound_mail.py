@@ -426,7 +426,12 @@ async def attach_photos(event: InboundEvent, mail: ParsedEmail, case: Case) -> l
     photos = [(a.data, kind) for a, kind in found if kind and a.size <= page.max_photo_bytes][:page.max_photos]
     if not photos:
         return []
-    ids = await asyncio.to_thread(lambda: [_store_photo(Path(page.upload_dir), data, kind) for data, kind in photos])
+    folder = Path(page.upload_dir)
+    for data, kind in photos:  # recorded before written, as the page does: erasure and retention reach them
+        name = f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
+        await stored_files.record_file(runtime.db(), origin="page", path=folder / name, store_id=case.store_id,
+                                       order_ref=case.order_ref, case_id=case.id, inbound_event_id=event.id)
+    ids = await asyncio.to_thread(lambda: [_store_photo(folder, data, kind) for data, kind in photos])
     root = page.public_url.rstrip("/") or "/page"
     urls = [f"{root}/operator/photos/{photo_id}" for photo_id in ids]
     db = runtime.db()

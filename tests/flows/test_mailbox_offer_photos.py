@@ -162,6 +162,10 @@ async def test_photos_by_email_are_the_pages_photos_for_the_return(world: Any, d
     assert {mode for _data, mode in files.values()} == {0o600}
     after = await cases.get_case(db, case.id)
     assert set(urls) <= set(after.data["photos"])  # the return's photos: the claim and the inspection see them
+    # Recorded in the ledger as the page's own uploads (issue 21): erasure and retention reach them.
+    from ledger import files as stored_files
+    kept = {f.name for f in await stored_files.live_files(db, case_ids=[case.id]) if f.origin == "page"}
+    assert kept == set(files)
     # The same photos in another mail: the same request, attached once.
     deliver(server, answer(sent, sender=customer, message_id="<photos-1011-bis@client.example>",
                            text="Je renvoie les photos au cas où.",
