@@ -339,6 +339,16 @@ class RefundApproval(RunInput):
     note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
 
 
+class FullRefundApproval(RunInput):
+    """The same word on a refund that is never partial (a cancellation: every sum paid, L221-24):
+    the form offers only the choices the case can take."""
+
+    decision: Literal["approve", "refuse"] = Field(
+        description="approve: refund as computed; refuse: aftersales does not refund (you handle it; the legal "
+                    "refund date stays on the case)")
+    note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
+
+
 async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str) -> str | None:
     """`POST /operator/refund-approvals`, stored: the decision goes on the case (who and when on its
     review item); the run that follows refunds as decided."""
@@ -438,21 +448,25 @@ class CaseStep:
         if threshold is None or estimate.amount <= threshold:
             return Decimal(1)
         approval = self.case.data.get("refund_approval")
+        # A refund that is never partial gets a form without "partial" (it would read as a refusal).
+        form: type[RefundApproval | FullRefundApproval] = RefundApproval if partial_allowed else FullRefundApproval
         if approval is None:
-            resumed = await resume_in_the_ui(RefundApproval, self.case)
+            resumed = await resume_in_the_ui(form, self.case)
             if resumed is not None:
                 approval = await self._record_approval(resumed, "in the Prefect UI")
         if approval is None:
             options = ["approve", "partial amount", "refuse"] if partial_allowed else ["approve", "refuse"]
             await self.to_operator("refund_approval", f"a refund of {estimate.format('en')} is above the approval "
                                    f"threshold ({threshold} {estimate.currency})", options, park=False)
+            defaults: dict[str, Any] = {"decision": "approve"}
+            if partial_allowed:
+                defaults["amount"] = float(estimate.amount)
             choice = await ask_in_the_ui(
-                RefundApproval, case_id=self.case.id, key=f"refund-{self.case.id}",
+                form, case_id=self.case.id, key=f"refund-{self.case.id}",
                 minutes=self.policy.disputes.decision_pause_minutes,
                 prompt=f"{self.case.kind} {self.case.order_name}: refund of {estimate.format('en')} waits for your "
                        "approval. Resume this run with your decision.",
-                description=await self._refund_form(estimate, threshold, partial_allowed), decision="approve",
-                amount=float(estimate.amount))
+                description=await self._refund_form(estimate, threshold, partial_allowed), **defaults)
             if choice is None:
                 return None
             approval = await self._record_approval(choice, "in the Prefect UI")
@@ -485,9 +499,9 @@ class CaseStep:
             legal_date=f"{legal[0].due_at.astimezone(tz):%d/%m/%Y} ({self.policy.store.timezone})" if legal else None,
             partial_allowed=partial_allowed)
 
-    async def _record_approval(self, choice: RefundApproval, where: str) -> dict[str, Any]:
-        amount = Decimal(str(choice.amount)).quantize(Decimal("0.01")) if choice.decision == "partial" \
-            and choice.amount > 0 else None
+    async def _record_approval(self, choice: RefundApproval | FullRefundApproval, where: str) -> dict[str, Any]:
+        typed = getattr(choice, "amount", 0.0)
+        amount = Decimal(str(typed)).quantize(Decimal("0.01")) if choice.decision == "partial" and typed > 0 else None
         approval = {"decision": choice.decision, "amount": str(amount) if amount else None,
                     "note": choice.note.strip() or None}
         await self.remember(f"the operator decided {where}: {choice.decision}"

@@ -1,0 +1,104 @@
+"""Independent review of issue 17 (the operator's desk), as an attacker and a lawyer.
+
+- A refund approval for a case that is finished is refused when it is typed (form and endpoint),
+  never answered "received" and then dropped by the case's process.
+- A cancellation is refunded in full (L221-24): a "partial" approval for it is refused when typed
+  (it used to be recorded and then read by the process as a refusal: no money moved), and the
+  cancellation's Resume form offers only approve / refuse.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows import operator_actions as desk
+from flows.cancellation import process_cancellation
+from flows.operator_actions import OperatorInputRefused
+from ledger import cases, inbox
+from tests.flows.conftest import World
+from tests.flows.test_refund_approval import _threshold
+
+STORE = "maison-lumiere.myshopify.com"
+
+
+async def test_a_refund_approval_for_a_finished_case_is_refused_when_typed(world: World, db: Any,
+                                                                             tmp_path: Path) -> None:
+    await _threshold(tmp_path, "50")
+    r = await world.cancel("#1001", "changed_mind")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "cancelling"
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy('#1001')}")
+    assert case is not None
+    first = await desk.approve_refund(case.id, "approve", note="ok", your_name="Claire")
+    assert await process_cancellation(inbound_event_id=first["event_id"]) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+
+    # the case is closed: a second word on its refund (another note, another choice) is refused now
+    with pytest.raises(OperatorInputRefused, match="no open cancellation or return case"):
+        await desk.approve_refund(case.id, "refuse", note="changed my mind", your_name="Marc")
+    late = await world.operator("/operator/refund-approvals", {"case_id": case.id, "decision": "refuse"})
+    assert late.status_code == 404, late.text
+    kept = [x for x in await inbox.recent_by_status(db, "rejected", limit=10) if x.topic == "refund.approval"]
+    assert len(kept) == 2 and all(x.event_name is None for x in kept)  # kept, handed to nobody
+
+
+async def test_a_partial_refund_of_a_cancellation_is_refused_when_typed(world: World, db: Any,
+                                                                        tmp_path: Path) -> None:
+    await _threshold(tmp_path, "50")
+    r = await world.cancel("#1001", "changed_mind")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "cancelling"
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy('#1001')}")
+    assert case is not None
+    with pytest.raises(OperatorInputRefused, match="a cancellation is refunded in full"):
+        await desk.approve_refund(case.id, "partial", partial_amount=10, your_name="Claire")
+    sent = await world.operator("/operator/refund-approvals", {"case_id": case.id, "decision": "partial",
+                                                                "amount": "10.00"})
+    assert sent.status_code == 422 and "refunded in full" in sent.text
+    case = await cases.get_case(db, case.id)
+    assert "refund_approval" not in case.data  # nothing recorded on the case: it still waits for a word
+    # the lawful word still goes through
+    ok = await desk.approve_refund(case.id, "approve", your_name="Claire")
+    assert await process_cancellation(inbound_event_id=ok["event_id"]) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+
+
+async def test_the_cancellations_resume_form_offers_no_partial_refund(world: World, db: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    import yaml
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.flow_runs import aresume_flow_run
+    from prefect.input.actions import aread_flow_run_input
+
+    from deployments.setup import DEFAULT_POLICY, load_policy
+
+    doc = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+    doc.setdefault("refunds", {})["approval_threshold"] = "50"
+    doc.setdefault("disputes", {})["decision_pause_minutes"] = 5  # the run pauses with its form
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    await load_policy(tmp_path / "p.yaml")
+
+    r = await world.cancel("#1001", "changed_mind")
+    run = asyncio.create_task(process_cancellation(inbound_event_id=r.json()["event_id"]))
+    paused = None
+    async with get_client() as client:
+        for _ in range(90):
+            await asyncio.sleep(1)
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+            paused = next((x for x in runs if x.name.startswith("cancellation")), None)
+            if paused is not None:
+                break
+    assert paused is not None and paused.state is not None
+    keyset = paused.state.state_details.run_input_keyset
+    assert keyset is not None
+    schema = await aread_flow_run_input(keyset["schema"], flow_run_id=paused.id)
+    props = schema["properties"]
+    assert props["decision"]["enum"] == ["approve", "refuse"] and "amount" not in props
+    await aresume_flow_run(paused.id, run_input={"decision": "approve"})
+    assert await asyncio.wait_for(run, 90) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
