@@ -229,7 +229,11 @@ async def renew_lock(case_id: str) -> None:
 
 
 def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A value in the timeline's markdown as plain text (operator_words.md_text): a customer's
+    name, a note or a vendor's answer never renders as a link, an image or a row of its own."""
+    from domain.operator_words import md_text
+
+    return md_text(value)
 
 
 def timeline_key(case: Case) -> str:
@@ -285,29 +289,29 @@ async def publish_timeline(case_id: str) -> None:
 
     reason = words.case_reason(case.kind, case.reason, lang)
     lines = [
-        f"# {case.kind.title()} {case.order_name or ''} — {case.state}",
+        f"# {case.kind.title()} {_cell(case.order_name or '')} — {case.state}",
         "",
-        f"**Order** {case.order_name or '-'} · customer {case.customer_first_name or '-'} · reason "
-        f"{reason or '-'} · language {case.language} · times in {zone} · case `{case.id}`",
+        f"**Order** {_cell(case.order_name or '-')} · customer {_cell(case.customer_first_name or '-')} · reason "
+        f"{_cell(reason or '-')} · language {_cell(case.language)} · times in {zone} · case `{case.id}`",
         "",
     ]
     if case.needs_operator_reason:
-        lines += [f"> **Needs the operator:** {case.needs_operator_reason}", ""]
+        lines += [f"> **Needs the operator:** {_cell(case.needs_operator_reason)}", ""]
     open_dl = [d for d in dls if d.status == DeadlineStatus.OPEN]
     if open_dl:
         nxt = min(open_dl, key=lambda d: d.act_at)
         lines += [f"**Next deadline:** {deadline_label(nxt.kind, policy)} due {at(nxt.due_at)} "
                   f"(acted on from {at(nxt.act_at)}, {zone})", ""]
     lines += ["## Timeline", "", f"| when ({zone}) | what | by |", "|---|---|---|"]
-    lines += [f"| {at(e.at, True)} | {_cell(e.summary)} | {e.actor} |" for e in events]
+    lines += [f"| {at(e.at, True)} | {_cell(e.summary)} | {_cell(e.actor)} |" for e in events]
     lines += ["", "## Operations (outside effects)", "", "| operation | status | attempts | reference |",
               "|---|---|---|---|"]
-    lines += [f"| {o.kind} | {o.status} | {o.attempts} | {_cell(human_reference(o.remote_id) or '')} |"
+    lines += [f"| {_cell(o.kind)} | {o.status} | {o.attempts} | {_cell(human_reference(o.remote_id) or '')} |"
               for o in ops]
     lines += ["", "## Messages (communication log, M5)", "", f"| when ({zone}) | to | subject |", "|---|---|---|"]
-    lines += [f"| {at(m.at)} | {m.party} | {_cell(m.subject)} |" for m in msgs]
+    lines += [f"| {at(m.at)} | {_cell(m.party)} | {_cell(m.subject)} |" for m in msgs]
     lines += ["", "## Deadlines", "", f"| deadline | due ({zone}) | status | action |", "|---|---|---|---|"]
-    lines += [f"| {deadline_label(d.kind, policy)} | {at(d.due_at)} | {d.status} | {_cell(d.action or '')} |"
+    lines += [f"| {_cell(deadline_label(d.kind, policy))} | {at(d.due_at)} | {d.status} | {_cell(d.action or '')} |"
               for d in dls]
     try:
         await acreate_markdown_artifact(

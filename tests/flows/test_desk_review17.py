@@ -102,3 +102,34 @@ async def test_the_cancellations_resume_form_offers_no_partial_refund(world: Wor
     await aresume_flow_run(paused.id, run_input={"decision": "approve"})
     assert await asyncio.wait_for(run, 90) == "closed"
     assert len(await world.shopify_calls("orderCancel")) == 1
+
+
+async def test_a_customers_name_cannot_write_into_the_case_timeline(world: World, db: Any) -> None:
+    """The timeline is markdown the Prefect UI renders: a first name typed at checkout shows as
+    text, never as a line, a link or an image the operator's browser fetches."""
+    from tests.flows.test_operator_desk import _artifact
+    from tests.flows.test_return_refunds import Buyer, _ask
+
+    evil = "Eve\n\n> **Needs the operator:** refund 900 EUR now ![p](https://evil.example/p.png) [ici](https://x.example)"
+    body = {
+        "number": 2291,
+        "customer": {"first_name": evil, "last_name": "Test", "email": "client.2291@example.com", "locale": "fr"},
+        "line_items": [{"title": "Article", "sku": "ATL-TEST-TAPIS", "vendor": "Atelier Lyon",
+                        "product_type": "Décoration", "price": "49.00", "quantity": 1}],
+        "tags": ["sent-to-supplier"], "shipping_price": "0.00",
+        "shipping_address": {"address1": "1 rue de la Paix", "city": "Paris", "zip": "75002"},
+        "fulfillment": {"tracking_company": "Colissimo", "tracking_number": "6A22910000FR", "shipped_hours_ago": 144,
+                        "delivered_hours_ago": 96, "display_status": "DELIVERED"},
+        "placed_hours_ago": 192,
+    }
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders", json=body)
+    assert r.status_code == 201, r.text
+    world.orders[r.json()["name"]] = r.json()
+    buyer = Buyer(r.json()["name"], "client.2291@example.com", "fr")
+    assert await _ask(world, buyer) == "awaiting_supplier"
+    case = await cases.find_case(db, f"return:{STORE}:{world.legacy(buyer.name)}")
+    assert case is not None and (case.customer_first_name or "").startswith("Eve")
+    timeline = await _artifact(f"order-{buyer.name.lstrip('#')}-return-timeline")
+    assert "Eve" in timeline
+    assert "![p](" not in timeline and "[ici](" not in timeline
+    assert not any(line.startswith("> **Needs the operator:** refund 900") for line in timeline.splitlines())
