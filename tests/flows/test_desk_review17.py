@@ -133,3 +133,36 @@ async def test_a_customers_name_cannot_write_into_the_case_timeline(world: World
     assert "Eve" in timeline
     assert "![p](" not in timeline and "[ici](" not in timeline
     assert not any(line.startswith("> **Needs the operator:** refund 900") for line in timeline.splitlines())
+
+
+async def test_the_legal_refund_alert_links_to_the_refund_approval_it_waits_for(world: World, db: Any,
+                                                                               tmp_path: Path) -> None:
+    """D2: a refund above the approval threshold that nobody approved reaches its legal date; the
+    check's alert must take the operator to where the refund is approved (the approve-refund
+    form), not leave them to find it: the alert had no link at all."""
+    from datetime import timedelta
+
+    from prefect import get_client
+
+    from flows.sweep import sweep_deadlines
+    from ledger import deadlines
+    from ledger.models import utcnow
+
+    await _threshold(tmp_path, "50")
+    async with get_client() as client:  # the deployment `prefect deploy` registers (prefect.yaml)
+        flow_id = await client.create_flow_from_name("approve-refund")
+        deployment_id = await client.create_deployment(flow_id=flow_id, name="by-hand")
+    r = await world.cancel("#1001", "changed_mind")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "cancelling"
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy('#1001')}")
+    assert case is not None
+    (legal,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund"]
+    await deadlines.set_deadline(db, case_id=case.id, kind="legal_refund", due_at=legal.due_at,
+                                 act_at=utcnow() - timedelta(minutes=1), action=legal.action)
+    world.sandbox.smtp.clear()
+    await sweep_deadlines(scope="deadlines")
+    from ledger import records
+
+    assert "legal_refund_at_risk" in [x.reason_code for x in await records.reviews_for_case(db, case.id)]
+    (mail,) = world.mails("gerant@maison-lumiere.example")
+    assert f"/deployments/deployment/{deployment_id}/run" in (mail.text or ""), mail.text
