@@ -54,3 +54,18 @@ def test_the_refund_form_says_when_refusing_or_deducting_is_lawful(lang: str) ->
                                legal_date=None, partial_allowed=False)
     assert "L221-23" in ret and "L221-24" in ret
     assert "L221-24" in cancel and "L221-23" not in cancel and "**partial**" not in cancel
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_a_refused_refund_alert_does_not_offer_to_close_the_case_as_if_nothing_were_owed(lang: str) -> None:
+    """After "refuse", the alert's options were "refund by hand" or "close the case": closing
+    stops following the legal refund date (D2) while the customer may still be owed the money."""
+    from domain.messages.render import render
+
+    store = {"name": "Maison Lumière", "support_email": "bonjour@maison-lumiere.example", "website": None,
+             "signature": "Maison Lumière"}
+    text = render("operator_alert", lang, {"store": store, "case_id": "c1", "order_name": "#1001",
+                                           "alert": "refund_refused"}).text
+    closing = [line for line in text.splitlines() if line.startswith("- ") and ("Clore" in line or "Close" in line)]
+    assert closing and all(("remboursé" in line and "date légale" in line) if lang == "fr"
+                           else ("refunded" in line and "legal date" in line) for line in closing), closing
