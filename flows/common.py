@@ -461,7 +461,8 @@ class CaseStep:
         if approval is None:
             options = ["approve", "partial amount", "refuse"] if partial_allowed else ["approve", "refuse"]
             await self.to_operator("refund_approval", f"a refund of {estimate.format('en')} is above the approval "
-                                   f"threshold ({threshold} {estimate.currency})", options, park=False)
+                                   f"threshold ({threshold} {estimate.currency})", options, park=False,
+                                   deadline=await self._legal_refund_date())
             defaults: dict[str, Any] = {"decision": "approve"}
             if partial_allowed:
                 defaults["amount"] = float(estimate.amount)
@@ -485,6 +486,18 @@ class CaseStep:
                                ["refund by hand in Shopify", "close the case"],
                                facts={"amount": estimate, "note": approval.get("note")})
         return None
+
+    async def _legal_refund_date(self) -> str | None:
+        """D2: the date the refund is owed by, in the operator's words and the store's time zone (the
+        approval alert says it: the threshold must not be what makes the store late)."""
+        from domain.messages.context import format_datetime, language_of
+
+        legal = [d for d in await deadlines.deadlines_for_case(self.db, self.case.id)
+                 if d.kind == "legal_refund" and d.status == "open"]
+        if not legal:
+            return None
+        return format_datetime(legal[0].due_at, language_of(self.policy.store.operator_language),
+                               self.policy.store.timezone, reference=utcnow().date())
 
     async def _refund_form(self, estimate: Money, threshold: Decimal, partial_allowed: bool) -> str:
         """What the operator sees above the form (issue 17)."""
@@ -539,7 +552,7 @@ class CaseStep:
             return None
 
     async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True,
-                          facts: Mapping[str, object] | None = None) -> None:
+                          facts: Mapping[str, object] | None = None, deadline: str | None = None) -> None:
         """Hand the case to the operator: queue item + one alert email (grouped per reason). The
         review item keeps `detail`; the alert tells `facts` in the operator's language (issue 17,
         domain/operator_words.py ALERT_DETAILS)."""
@@ -553,6 +566,7 @@ class CaseStep:
             try:
                 link = await self._decision_link(reason_code)
                 await send_operator_alert(self.case.id, reason_code, msg.operator_context(
-                    self.case, self.policy, reason_code, detail, options, case_url=link, facts=facts))
+                    self.case, self.policy, reason_code, detail, options, deadline=deadline, case_url=link,
+                    facts=facts))
             except AmbiguousEffect:
                 get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)

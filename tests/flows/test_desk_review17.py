@@ -166,3 +166,21 @@ async def test_the_legal_refund_alert_links_to_the_refund_approval_it_waits_for(
     assert "legal_refund_at_risk" in [x.reason_code for x in await records.reviews_for_case(db, case.id)]
     (mail,) = world.mails("gerant@maison-lumiere.example")
     assert f"/deployments/deployment/{deployment_id}/run" in (mail.text or ""), mail.text
+
+
+async def test_the_approval_alert_says_the_legal_refund_date(world: World, db: Any, tmp_path: Path) -> None:
+    """D2: the refund waits for the operator's approval; the alert must say by when the customer is
+    owed it (the form did, the email did not)."""
+    from domain.messages.context import format_datetime
+    from ledger import deadlines
+    from ledger.models import utcnow
+
+    await _threshold(tmp_path, "50")
+    r = await world.cancel("#1001", "changed_mind")
+    assert await process_cancellation(inbound_event_id=r.json()["event_id"]) == "cancelling"
+    case = await cases.find_case(db, f"cancellation:{STORE}:{world.legacy('#1001')}")
+    assert case is not None
+    (legal,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund"]
+    (mail,) = world.mails("gerant@maison-lumiere.example")
+    when = format_datetime(legal.due_at, "fr", "Europe/Paris", reference=utcnow().date())
+    assert f"À traiter avant le {when}." in (mail.text or ""), mail.text
