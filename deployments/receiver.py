@@ -806,8 +806,9 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return rejected
         target = await operator_inbox.refund_approval_target(body.case_id)
         if target is None:
-            return await _reject("operator", "refund.approval", raw, request, 404,
-                                 "no cancellation or return case with this id")
+            return await _reject("operator", "refund.approval", raw, request, 404, operator_inbox.NO_REFUND_CASE)
+        if refused := operator_inbox.refund_approval_refused(target[0], body.decision):
+            return await _reject("operator", "refund.approval", raw, request, 422, refused)
         case, topic, resource_id = target
         return await _store_decision(request, background, topic, body, resource_id, order_ref=case.order_ref)
 

@@ -98,9 +98,21 @@ def dispute_advice(recommended: str, win_chance: Decimal | str, expected: Money,
             f"it brings back ({gain}, after the contest fee).")
 
 
+_MARKDOWN = re.compile(r"([\\`*\[\]<>!|])")
+_BREAKS = re.compile(r"[\r\n\t\x0b\x0c\u2028\u2029]+")
+
+
+def md_text(value: object) -> str:
+    """A value shown in markdown the Prefect UI renders (a Resume form's description, a timeline)
+    as the plain text it is: one line, no link, image or HTML of its own. A customer's
+    name or a note is typed by someone else: it must not add a row, a "recommendation" or an
+    image fetched from the operator's browser to what the operator reads."""
+    return _MARKDOWN.sub(r"\\\1", _BREAKS.sub(" ", str(value)).strip())
+
+
 def _facts(rows: Sequence[tuple[str, str | None]]) -> list[str]:
     lines = ["| | |", "|---|---|"]
-    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in rows if v]
+    lines += [f"| {k} | {md_text(v)} |" for k, v in rows if v]
     return lines
 
 
@@ -113,8 +125,12 @@ def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None,
                 ("Montant à rembourser", amount.format("fr")), ("Motif", reason),
                 ("Date légale de remboursement", legal_date)]
         options = "**approve** : rembourser ce montant ; " + (
-            "**partial** : rembourser le montant saisi ci-dessous ; " if partial_allowed else "") + \
-            "**refuse** : aftersales ne rembourse rien, le dossier reste avec vous (la date légale reste due)."
+            "**partial** : rembourser le montant saisi ci-dessous, seulement pour une dépréciation due à une "
+            "manipulation au-delà de l'essai du bien (article L221-23 du Code de la consommation), à dire dans "
+            "la note ; " if partial_allowed else "") + \
+            "**refuse** : aftersales ne rembourse rien, le dossier reste avec vous. Une rétractation ou une " \
+            "annulation dans les délais se rembourse de toute façon avant la date légale (article L221-24) : " \
+            "refusez seulement si vous remboursez vous-même ou si le client n'y a pas droit."
         return "\n".join([
             f"### Remboursement de {amount.format('fr')} pour la commande {order_name} : votre accord",
             "", f"Ce remboursement dépasse votre seuil d'approbation ({limit.format('fr')}) : "
@@ -124,8 +140,12 @@ def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None,
     rows = [("Order", order_name), ("Case", kind_word(kind, lang)), ("Customer", customer),
             ("Amount to refund", amount.format("en")), ("Reason", reason), ("Legal refund date", legal_date)]
     options = "**approve**: refund this amount; " + (
-        "**partial**: refund the amount typed below; " if partial_allowed else "") + \
-        "**refuse**: aftersales refunds nothing and the case stays with you (the legal date still stands)."
+        "**partial**: refund the amount typed below, only for a loss of value caused by handling the goods beyond "
+        "what was needed to try them (French consumer code L221-23), said in the note; " if partial_allowed
+        else "") + \
+        "**refuse**: aftersales refunds nothing and the case stays with you. A withdrawal or cancellation made in " \
+        "time is refunded by the legal date all the same (L221-24): refuse only if you refund it yourself or the " \
+        "customer is not entitled to it."
     return "\n".join([
         f"### Refund of {amount.format('en')} for order {order_name}: your approval", "",
         f"This refund is above your approval threshold ({limit.format('en')}): it waits for your decision.", "",

@@ -229,7 +229,11 @@ async def renew_lock(case_id: str) -> None:
 
 
 def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A value in the timeline's markdown as plain text (operator_words.md_text): a customer's
+    name, a note or a vendor's answer never renders as a link, an image or a row of its own."""
+    from domain.operator_words import md_text
+
+    return md_text(value)
 
 
 def timeline_key(case: Case) -> str:
@@ -285,29 +289,29 @@ async def publish_timeline(case_id: str) -> None:
 
     reason = words.case_reason(case.kind, case.reason, lang)
     lines = [
-        f"# {case.kind.title()} {case.order_name or ''} — {case.state}",
+        f"# {case.kind.title()} {_cell(case.order_name or '')} — {case.state}",
         "",
-        f"**Order** {case.order_name or '-'} · customer {case.customer_first_name or '-'} · reason "
-        f"{reason or '-'} · language {case.language} · times in {zone} · case `{case.id}`",
+        f"**Order** {_cell(case.order_name or '-')} · customer {_cell(case.customer_first_name or '-')} · reason "
+        f"{_cell(reason or '-')} · language {_cell(case.language)} · times in {zone} · case `{case.id}`",
         "",
     ]
     if case.needs_operator_reason:
-        lines += [f"> **Needs the operator:** {case.needs_operator_reason}", ""]
+        lines += [f"> **Needs the operator:** {_cell(case.needs_operator_reason)}", ""]
     open_dl = [d for d in dls if d.status == DeadlineStatus.OPEN]
     if open_dl:
         nxt = min(open_dl, key=lambda d: d.act_at)
         lines += [f"**Next deadline:** {deadline_label(nxt.kind, policy)} due {at(nxt.due_at)} "
                   f"(acted on from {at(nxt.act_at)}, {zone})", ""]
     lines += ["## Timeline", "", f"| when ({zone}) | what | by |", "|---|---|---|"]
-    lines += [f"| {at(e.at, True)} | {_cell(e.summary)} | {e.actor} |" for e in events]
+    lines += [f"| {at(e.at, True)} | {_cell(e.summary)} | {_cell(e.actor)} |" for e in events]
     lines += ["", "## Operations (outside effects)", "", "| operation | status | attempts | reference |",
               "|---|---|---|---|"]
-    lines += [f"| {o.kind} | {o.status} | {o.attempts} | {_cell(human_reference(o.remote_id) or '')} |"
+    lines += [f"| {_cell(o.kind)} | {o.status} | {o.attempts} | {_cell(human_reference(o.remote_id) or '')} |"
               for o in ops]
     lines += ["", "## Messages (communication log, M5)", "", f"| when ({zone}) | to | subject |", "|---|---|---|"]
-    lines += [f"| {at(m.at)} | {m.party} | {_cell(m.subject)} |" for m in msgs]
+    lines += [f"| {at(m.at)} | {_cell(m.party)} | {_cell(m.subject)} |" for m in msgs]
     lines += ["", "## Deadlines", "", f"| deadline | due ({zone}) | status | action |", "|---|---|---|---|"]
-    lines += [f"| {deadline_label(d.kind, policy)} | {at(d.due_at)} | {d.status} | {_cell(d.action or '')} |"
+    lines += [f"| {_cell(deadline_label(d.kind, policy))} | {at(d.due_at)} | {d.status} | {_cell(d.action or '')} |"
               for d in dls]
     try:
         await acreate_markdown_artifact(
@@ -336,6 +340,16 @@ class RefundApproval(RunInput):
         description="approve: refund as computed; partial: refund `amount` instead; refuse: aftersales does not "
                     "refund (you handle it; the legal refund date stays on the case)")
     amount: float = Field(default=0.0, ge=0, description="for partial only: the amount to refund")
+    note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
+
+
+class FullRefundApproval(RunInput):
+    """The same word on a refund that is never partial (a cancellation: every sum paid, L221-24):
+    the form offers only the choices the case can take."""
+
+    decision: Literal["approve", "refuse"] = Field(
+        description="approve: refund as computed; refuse: aftersales does not refund (you handle it; the legal "
+                    "refund date stays on the case)")
     note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
 
 
@@ -438,21 +452,26 @@ class CaseStep:
         if threshold is None or estimate.amount <= threshold:
             return Decimal(1)
         approval = self.case.data.get("refund_approval")
+        # A refund that is never partial gets a form without "partial" (it would read as a refusal).
+        form: type[RefundApproval | FullRefundApproval] = RefundApproval if partial_allowed else FullRefundApproval
         if approval is None:
-            resumed = await resume_in_the_ui(RefundApproval, self.case)
+            resumed = await resume_in_the_ui(form, self.case)
             if resumed is not None:
                 approval = await self._record_approval(resumed, "in the Prefect UI")
         if approval is None:
             options = ["approve", "partial amount", "refuse"] if partial_allowed else ["approve", "refuse"]
             await self.to_operator("refund_approval", f"a refund of {estimate.format('en')} is above the approval "
-                                   f"threshold ({threshold} {estimate.currency})", options, park=False)
+                                   f"threshold ({threshold} {estimate.currency})", options, park=False,
+                                   deadline=await self._legal_refund_date())
+            defaults: dict[str, Any] = {"decision": "approve"}
+            if partial_allowed:
+                defaults["amount"] = float(estimate.amount)
             choice = await ask_in_the_ui(
-                RefundApproval, case_id=self.case.id, key=f"refund-{self.case.id}",
+                form, case_id=self.case.id, key=f"refund-{self.case.id}",
                 minutes=self.policy.disputes.decision_pause_minutes,
                 prompt=f"{self.case.kind} {self.case.order_name}: refund of {estimate.format('en')} waits for your "
                        "approval. Resume this run with your decision.",
-                description=await self._refund_form(estimate, threshold, partial_allowed), decision="approve",
-                amount=float(estimate.amount))
+                description=await self._refund_form(estimate, threshold, partial_allowed), **defaults)
             if choice is None:
                 return None
             approval = await self._record_approval(choice, "in the Prefect UI")
@@ -467,6 +486,18 @@ class CaseStep:
                                ["refund by hand in Shopify", "close the case"],
                                facts={"amount": estimate, "note": approval.get("note")})
         return None
+
+    async def _legal_refund_date(self) -> str | None:
+        """D2: the date the refund is owed by, in the operator's words and the store's time zone (the
+        approval alert says it: the threshold must not be what makes the store late)."""
+        from domain.messages.context import format_datetime, language_of
+
+        legal = [d for d in await deadlines.deadlines_for_case(self.db, self.case.id)
+                 if d.kind == "legal_refund" and d.status == "open"]
+        if not legal:
+            return None
+        return format_datetime(legal[0].due_at, language_of(self.policy.store.operator_language),
+                               self.policy.store.timezone, reference=utcnow().date())
 
     async def _refund_form(self, estimate: Money, threshold: Decimal, partial_allowed: bool) -> str:
         """What the operator sees above the form (issue 17)."""
@@ -485,9 +516,9 @@ class CaseStep:
             legal_date=f"{legal[0].due_at.astimezone(tz):%d/%m/%Y} ({self.policy.store.timezone})" if legal else None,
             partial_allowed=partial_allowed)
 
-    async def _record_approval(self, choice: RefundApproval, where: str) -> dict[str, Any]:
-        amount = Decimal(str(choice.amount)).quantize(Decimal("0.01")) if choice.decision == "partial" \
-            and choice.amount > 0 else None
+    async def _record_approval(self, choice: RefundApproval | FullRefundApproval, where: str) -> dict[str, Any]:
+        typed = getattr(choice, "amount", 0.0)
+        amount = Decimal(str(typed)).quantize(Decimal("0.01")) if choice.decision == "partial" and typed > 0 else None
         approval = {"decision": choice.decision, "amount": str(amount) if amount else None,
                     "note": choice.note.strip() or None}
         await self.remember(f"the operator decided {where}: {choice.decision}"
@@ -521,7 +552,7 @@ class CaseStep:
             return None
 
     async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True,
-                          facts: Mapping[str, object] | None = None) -> None:
+                          facts: Mapping[str, object] | None = None, deadline: str | None = None) -> None:
         """Hand the case to the operator: queue item + one alert email (grouped per reason). The
         review item keeps `detail`; the alert tells `facts` in the operator's language (issue 17,
         domain/operator_words.py ALERT_DETAILS)."""
@@ -535,6 +566,7 @@ class CaseStep:
             try:
                 link = await self._decision_link(reason_code)
                 await send_operator_alert(self.case.id, reason_code, msg.operator_context(
-                    self.case, self.policy, reason_code, detail, options, case_url=link, facts=facts))
+                    self.case, self.policy, reason_code, detail, options, deadline=deadline, case_url=link,
+                    facts=facts))
             except AmbiguousEffect:
                 get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)

@@ -157,10 +157,11 @@ async def record_decision(topic: str, model: type[BaseModel], values: dict[str, 
     order_ref = None
     if topic == "refund.approval":
         target = await operator_inbox.refund_approval_target(body.case_id)
-        if target is None:
-            reason = "no cancellation or return case with this id"
+        refused = operator_inbox.refund_approval_refused(target[0], body.decision) if target else None
+        if target is None or refused:
+            reason = refused or operator_inbox.NO_REFUND_CASE
             await operator_inbox.store_refused_input(topic, body.model_dump_json(), reason, delivery_id=delivery_id,
-                                                     headers=headers, http_status=404)
+                                                     headers=headers, http_status=422 if refused else 404)
             raise OperatorInputRefused(reason)
         case, topic, resource_id = target
         order_ref = case.order_ref

@@ -108,6 +108,24 @@ async def _retention_hold(deadline: Deadline, case: Case) -> str:
     return "acted"
 
 
+async def _alert_link(case: Case, reason_code: str) -> str | None:
+    """Where the operator acts on an alert the check raises (issue 17: every alert links to the
+    exact place in the UI): a refund still waiting for the operator's approval is decided in its
+    form (the suspended run, else approve-refund), so that the legal date is met; anything else in
+    decide-review, with the review item's id."""
+    from tasks.ui_links import decision_link
+
+    try:
+        waiting = [r for r in await records.reviews_for_case(runtime.db(), case.id)
+                   if r.status == "open" and r.reason_code == "refund_approval"]
+        if waiting:
+            return await decision_link("refund_approval", waiting_run=case.data.get("waiting_run"))
+        return await decision_link(reason_code, waiting_run=None)
+    except Exception as exc:  # a link is a help: never hold up the alert
+        get_run_logger().warning("no UI link for the alert: %r", exc)
+        return None
+
+
 async def _legal_refund(deadline: Deadline, case: Case) -> str:
     """D2 / F4: the refund is due soon. A return refunds by itself now (the goods or the proof
     of dispatch are in); whatever is still not refunded goes to the operator, with the L242-4
@@ -134,7 +152,7 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
         try:
             await send_operator_alert(case.id, "legal_refund_at_risk", operator_context(
                 case, policy, "legal_refund_at_risk", detail, ["refund now", "explain the delay"],
-                deadline=f"{deadline.due_at:%Y-%m-%d}",
+                deadline=f"{deadline.due_at:%Y-%m-%d}", case_url=await _alert_link(case, "legal_refund_at_risk"),
                 facts={"due": deadline.due_at, **late_facts(deadline, case, policy.store.timezone, rate)}))
         except AmbiguousEffect:
             get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
@@ -240,6 +258,7 @@ async def _dispute_more_evidence(deadline: Deadline, case: Case) -> str:
         try:
             await send_operator_alert(case.id, "dispute_more_evidence_due", operator_context(
                 case, policy, "dispute_more_evidence_due", detail, options, deadline=f"{deadline.due_at:%Y-%m-%d}",
+                case_url=await _alert_link(case, "dispute_more_evidence_due"),
                 facts={"dispute_id": case.data.get("dispute_id") or "?", "due": deadline.due_at}))
         except AmbiguousEffect:
             get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
@@ -295,7 +314,8 @@ async def _unknown_kind(deadline: Deadline, case: Case) -> str:
         try:
             policy = await runtime.load_policy(case.store_id)
             await send_operator_alert(case.id, UNKNOWN_KIND, operator_context(
-                case, policy, UNKNOWN_KIND, detail, options, facts={"kind": deadline.kind, "due": deadline.due_at}))
+                case, policy, UNKNOWN_KIND, detail, options, facts={"kind": deadline.kind, "due": deadline.due_at},
+                case_url=await _alert_link(case, UNKNOWN_KIND)))
         except Exception as exc:  # the review item is open: the queue shows it whatever the email did
             get_run_logger().error("alert for %s not sent (%r); the review item stays open", case.id, exc)
     return "unknown kind"
@@ -371,8 +391,8 @@ async def _ambiguous_email(case_id: str, why: str) -> None:
                                            options=options)
     if created:
         try:
-            await send_operator_alert(case.id, "ambiguous_email",
-                                      operator_context(case, policy, "ambiguous_email", detail, options))
+            await send_operator_alert(case.id, "ambiguous_email", operator_context(
+                case, policy, "ambiguous_email", detail, options, case_url=await _alert_link(case, "ambiguous_email")))
         except AmbiguousEffect:
             get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
 

@@ -65,16 +65,31 @@ def decision_delivery_id(body: BaseModel) -> str:
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
+NO_REFUND_CASE = "no open cancellation or return case with this id"
+FULL_REFUND_ONLY = ("a cancellation is refunded in full (C4, L221-24: every sum paid, delivery included): "
+                    "approve or refuse, no partial amount")
+
+
 async def refund_approval_target(case_id: str) -> tuple[Case, str, str] | None:
     """(case, topic, resource id) for a refund approval on this case, or None when there is no
-    cancellation or return case with this id."""
+    open cancellation or return case with this id (an unknown id, another kind of case, a case
+    already finished: its process would drop the approval, so it is refused now, with the reason)."""
     try:
         case = await cases.get_case(runtime.db(), case_id)
     except LookupError:
         return None
-    if case is None or case.kind not in (CaseKind.CANCELLATION, CaseKind.RETURN):
+    if case is None or case.kind not in (CaseKind.CANCELLATION, CaseKind.RETURN) or case.closed_at is not None \
+            or is_terminal(case.kind, case.state):
         return None
     return case, f"refund.approval.{case.kind}", order_resource_id(case.order_ref or f"case.{case.id}")
+
+
+def refund_approval_refused(case: Case, decision: str) -> str | None:
+    """Why this approval cannot be applied to this case, or None: a cancellation's refund is never
+    partial (the process would take a partial amount as a refusal: refused here, said why)."""
+    if decision == "partial" and case.kind == CaseKind.CANCELLATION:
+        return FULL_REFUND_ONLY
+    return None
 
 
 async def decision_case(kind: CaseKind, case_id: str) -> Case | None:

@@ -62,13 +62,13 @@ async def test_refused_input_is_kept_with_its_reason_and_changes_nothing(world: 
         await desk.record_supplier_answer("#9999", "atelier-lyon", "refused")
     with pytest.raises(OperatorInputRefused, match="photos kept as evidence"):
         await desk.record_return_inspection("#1012", "unsellable_misuse", photo_urls=[])
-    with pytest.raises(OperatorInputRefused, match="no cancellation or return case"):
+    with pytest.raises(OperatorInputRefused, match="no open cancellation or return case"):
         await desk.approve_refund("no-such-case-id", "approve")
     kept = await inbox.recent_by_status(db, "rejected", limit=10)
     reasons = [r.reject_reason or "" for r in kept if (r.headers or {}).get("x-aftersales-via") == "prefect-ui"]
     assert any("unknown order #9999" in r for r in reasons)
     assert any("photos kept as evidence" in r for r in reasons)
-    assert any("no cancellation or return case" in r for r in reasons)
+    assert any("no open cancellation or return case" in r for r in reasons)
     assert all(r.event_name is None for r in kept)  # nothing handed to a case
     assert await world.shopify_calls("orderCancel") == []
 
