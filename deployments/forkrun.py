@@ -24,6 +24,7 @@ import os
 import runpy
 import sys
 import warnings
+from typing import Any
 
 # Imported once by the warm parent. Prefect's engine, what it imports lazily when a run starts
 # (the deployment's pull step, the results, the control listener, the database drivers), and our
@@ -68,7 +69,10 @@ WARM_MODULES: tuple[str, ...] = (
 
 
 def _become(env: dict[str, str], cwd: str | None) -> None:
-    """The run's environment and working directory, as an exec'd process would have them."""
+    """The run's environment and working directory, as an exec'd process would have them, in a
+    session of its own (as the process worker starts a run): a signal to the worker's process
+    group (Ctrl-C, a service manager's stop) reaches the worker, which stops its runs itself."""
+    os.setsid()
     os.environ.clear()
     os.environ.update(env)
     if cwd:
@@ -111,7 +115,7 @@ def run_hooks(env: dict[str, str], cwd: str | None, flow_run_id: str, kind: str)
     async def main() -> None:
         async with get_client() as client:
             flow_run = await client.read_flow_run(UUID(flow_run_id))
-        flow = await load_flow_from_flow_run(flow_run)
+        flow: Any = await load_flow_from_flow_run(flow_run)
         hooks = (flow.on_crashed_hooks if kind == "crashed" else flow.on_cancellation_hooks) or []
         logger = flow_run_logger(flow_run, flow)
         for hook in hooks:

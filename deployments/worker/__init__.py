@@ -53,9 +53,8 @@ from prefect.workers.process import ProcessJobConfiguration, ProcessWorker, Proc
 from deployments import forkrun
 
 if TYPE_CHECKING:
-    from prefect.client.schemas.objects import FlowRun
+    from prefect.client.schemas.objects import FlowRun, State
     from prefect.runner._control_channel import ControlChannel
-    from prefect.states import State
 
 WORK_POOL = "aftersales"
 START_TIMEOUT_S = 300.0  # the warm parent's imports: ~5 CPU s, much more on a loaded machine
@@ -180,16 +179,37 @@ class ForkStarter:
 
 async def _wait_for_exit(process: multiprocessing.process.BaseProcess) -> None:
     """Until the fork has ended: its sentinel becomes readable (the parent writes the exit status
-    there), watched by the event loop rather than by a thread per run."""
+    there), watched by the event loop rather than by a thread per run. Should the warm parent die
+    first (its pipe closes: exit code 255 for multiprocessing), the fork is not taken for ended
+    while its pid lives: the worker keeps it, so a cancel or the worker's stop still reach it."""
     loop = asyncio.get_running_loop()
-    ended = loop.create_future()
+    ended: asyncio.Future[None] = loop.create_future()
     sentinel = process.sentinel
-    loop.add_reader(sentinel, lambda: ended.done() or ended.set_result(None))
+
+    def readable() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    loop.add_reader(sentinel, readable)
     try:
         await ended
     finally:
         loop.remove_reader(sentinel)
     process.join()  # reads the exit code the sentinel carries
+    while process.pid is not None and _pid_alive(process.pid):  # noqa: ASYNC110 - not our child: no event to wait on
+        await asyncio.sleep(1.0)
+
+
+def _real_path(directory: str | Path) -> str:
+    return os.path.realpath(directory)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 with warnings.catch_warnings():
@@ -210,10 +230,10 @@ with warnings.catch_warnings():
             working_dir: Any = (tempfile.TemporaryDirectory(suffix="prefect") if not configuration.working_dir
                                 else nullcontext(configuration.working_dir))
             with working_dir as directory:
+                workspace = _real_path(directory)
                 async with FlowRunExecutorContext() as ctx:
-                    starter = ForkStarter(cwd=Path(directory).resolve(), env=configuration.env,
-                                          control_channel=ctx.control_channel)
-                    hooks = ForkHookRunner(cwd=Path(directory).resolve(), env=configuration.env)
+                    starter = ForkStarter(cwd=workspace, env=configuration.env, control_channel=ctx.control_channel)
+                    hooks = ForkHookRunner(cwd=workspace, env=configuration.env)
                     executor = ctx.create_executor(flow_run, starter, hook_runner=hooks, propose_submitting=False)
                     execution: FlowRunExecutionResult | None = None
 
@@ -238,13 +258,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most this many runs at a time")
     parser.add_argument("--name", default=None, help="the worker's name in the UI")
     args = parser.parse_args(argv)
-    from prefect.utilities.processutils import setup_signal_handlers_worker
-
     check_warm_parent()
     worker = ForkWorker(work_pool_name=args.pool, limit=args.limit, name=args.name,
                         create_pool_if_not_found=False)
-    setup_signal_handlers_worker(os.getpid(), "the aftersales fork worker", print)
+    asyncio.run(_serve(worker))
+
+
+async def _serve(worker: ForkWorker) -> None:
+    """Until SIGTERM or SIGINT: then the worker stops as Prefect's does (its runs' forks are
+    stopped, SIGTERM then SIGKILL after the grace period, and marked Crashed)."""
+    import signal
+
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
     try:
-        asyncio.run(worker.start())
-    except KeyboardInterrupt:  # SIGTERM or Ctrl-C: Prefect's handler stops the worker with SIGINT
-        print(f"Worker {worker.name!r} stopped.")
+        await worker.start()
+    except asyncio.CancelledError:
+        print(f"Worker {worker.name!r} stopped.", flush=True)

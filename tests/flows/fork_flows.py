@@ -23,9 +23,13 @@ def where(report: str) -> None:
 @flow(name="fork-sleep")
 async def sleep(report: str, seconds: float) -> str:
     """Write the pid to `report`, then wait `seconds` (a run to cancel or to kill)."""
-    Path(report).write_text(str(os.getpid()))
+    _write(report, str(os.getpid()))
     await asyncio.sleep(seconds)
     return "slept"
+
+
+def _write(path: str, text: str) -> None:
+    Path(path).write_text(text)
 
 
 @flow(name="fork-noop")

@@ -142,28 +142,32 @@ async def _run(client: Any, worker: Worker, flow: str, **parameters: Any) -> Any
     return (await client.create_flow_run_from_deployment(worker.deployments[flow], parameters=parameters)).id
 
 
-async def _final(client: Any, run_id: Any, worker: Worker, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
+async def _final(client: Any, run_id: Any, worker: Worker, within: float = 90) -> Any:
+    deadline = time.monotonic() + within
     while True:
         run = await client.read_flow_run(run_id)
         if run.state is not None and run.state.is_final():
             return run.state
         assert worker.proc.poll() is None, f"the worker died:\n{worker.log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, (f"run {run_id} still {run.state and run.state.name} after {timeout} s:\n"
+        assert time.monotonic() < deadline, (f"run {run_id} still {run.state and run.state.name} after {within} s:\n"
                                              f"{worker.log.read_text()[-3000:]}")
         await asyncio.sleep(0.5)
 
 
-async def _file(path: Path, worker: Worker, timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
-    while not (path.exists() and path.read_text()):
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+async def _file(path: Path, worker: Worker, within: float = 90) -> str:
+    deadline = time.monotonic() + within
+    while not (text := _read(path)):
         assert time.monotonic() < deadline, f"{path.name} never written:\n{worker.log.read_text()[-3000:]}"
         await asyncio.sleep(0.3)
-    return path.read_text()
+    return text
 
 
-async def _gone(pid: int, problem: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+async def _gone(pid: int, problem: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
     while _alive(pid):
         assert time.monotonic() < deadline, problem
         await asyncio.sleep(0.3)
@@ -201,7 +205,7 @@ async def test_cancelling_from_the_api_stops_the_fork(worker: Worker, tmp_path: 
         pid = int(await _file(report, worker))
         assert int(_stat(pid)[1]) == worker.parent_pid()
         await client.set_flow_run_state(run_id, Cancelling())  # what the UI's Cancel does
-        state = await _final(client, run_id, worker, timeout=90)
+        state = await _final(client, run_id, worker, within=90)
         assert state.is_cancelled(), state
         await _gone(pid, "the cancelled run's fork is still running")
         assert worker.proc.poll() is None  # the worker and its parent go on
@@ -238,7 +242,7 @@ async def test_many_runs_leave_the_parents_memory_where_it_was(worker: Worker) -
             assert (await _final(client, run_id, worker)).is_completed()
         parent_before, worker_before = _rss_kb(parent), _rss_kb(worker.proc.pid)
         ids = [await _run(client, worker, "fork-noop") for _ in range(RUNS)]
-        states = [await _final(client, run_id, worker, timeout=RUNS * 5) for run_id in ids]
+        states = [await _final(client, run_id, worker, within=RUNS * 5) for run_id in ids]
     assert all(state.is_completed() for state in states), [s.name for s in states if not s.is_completed()]
     assert worker.parent_pid() == parent  # the same parent all along
     parent_after, worker_after = _rss_kb(parent), _rss_kb(worker.proc.pid)
