@@ -5,7 +5,7 @@
 
 Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supplier, SMTP
 catcher), the webhook receiver, and prepares them with the README's own commands (setup, setup
---prefect, deploy --all, a process worker); then plays the scenarios of
+--prefect, deploy --all, the fork worker `python -m deployments.worker`); then plays the scenarios of
 deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
 requests on the customer page, operator answers) and waits until every case has reached the state the rulebook
 expects. It starts no flow run itself but the week's report (as an operator's "Run" would, so the
@@ -84,8 +84,8 @@ def demo_env() -> dict[str, str]:
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
-    # The worker starts a Python process per flow run: they share compiled modules, kept under
-    # the cache prefix (never beside the sources), even where PYTHONDONTWRITEBYTECODE is set.
+    # The processes share compiled modules (the worker's warm parent, the receiver, the commands),
+    # kept under the cache prefix (never beside the sources), even where PYTHONDONTWRITEBYTECODE is set.
     env["PYTHONDONTWRITEBYTECODE"] = ""
     return env
 
@@ -248,8 +248,7 @@ def main() -> None:
         run(env, py, "-m", "deployments.setup", "--prefect")
         run(env, py, "-m", "prefect", "--no-prompt", "deploy", "--all")
         run(env, py, "-m", "deployments.setup", "--sweep-every", str(SWEEP_EVERY))
-        procs.start("worker", py, "-m", "prefect", "worker", "start", "--pool", "aftersales",
-                    "--limit", "8")
+        procs.start("worker", py, "-m", "deployments.worker", "--limit", "8")  # the README's worker
         time.sleep(3)
 
         from deployments.sandbox import scenarios
