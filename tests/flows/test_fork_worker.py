@@ -81,13 +81,15 @@ class Worker:
         raise AssertionError(f"no forkserver below the worker {self.proc.pid}:\n{self.log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+@contextlib.contextmanager
+def _worker(directory: Path) -> Iterator[Worker]:
+    """`python -m deployments.worker` on a pool of its own, its deployments registered; stopped
+    as a service manager stops it (SIGTERM to its group, SIGKILL after 30 s)."""
     from prefect.settings import get_current_settings
 
     pool = f"fork-test-{uuid.uuid4().hex[:8]}"
     deployments = asyncio.run(_register(pool))
-    log = tmp_path_factory.mktemp("fork-worker") / "worker.log"
+    log = directory / "worker.log"
     env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url),
            "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
     with log.open("wb") as out:
@@ -109,8 +111,14 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
         except subprocess.TimeoutExpired:
             pass
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the warm parent and any fork left
+            os.killpg(proc.pid, signal.SIGKILL)  # the warm parent, if it outlived the worker
         proc.wait()
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    with _worker(tmp_path_factory.mktemp("fork-worker")) as started:
+        yield started
 
 
 async def _register(pool: str) -> dict[str, Any]:
@@ -230,6 +238,31 @@ async def test_a_killed_fork_is_its_run_crashed_and_no_other(worker: Worker, tmp
         assert worker.proc.poll() is None
 
 
+@pytest.fixture
+def own_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """A worker of the test's own (the test stops it)."""
+    with _worker(tmp_path_factory.mktemp("fork-worker-stopped")) as started:
+        yield started
+
+
+async def test_stopping_the_worker_stops_its_runs(own_worker: Worker, tmp_path: Path) -> None:
+    """SIGTERM to the worker (a service's stop, a deploy's restart): the runs still going are
+    stopped with it, their forks gone, the runs final (Crashed), the warm parent gone too."""
+    report = tmp_path / "pid"
+    own = own_worker
+    async with _client() as client:
+        run_id = await _run(client, own, "fork-sleep", report=str(report), seconds=600)
+        pid = int(await _file(report, own))
+        parent = own.parent_pid()
+        own.proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(own.proc.wait, 60)
+        assert b"stopped" in own.log.read_bytes()
+        await _gone(pid, "the run's fork outlived its worker")
+        await _gone(parent, "the warm parent outlived its worker")
+        run = await client.read_flow_run(run_id)
+        assert run.state is not None and run.state.is_crashed(), (run.state, own.log.read_text()[-3000:])
+
+
 @pytest.mark.timeout(max(600, RUNS * 6))
 async def test_many_runs_leave_the_parents_memory_where_it_was(worker: Worker) -> None:
     """The warm parent forks every run and keeps nothing of them; the worker's own memory is
@@ -243,7 +276,11 @@ async def test_many_runs_leave_the_parents_memory_where_it_was(worker: Worker) -
         parent_before, worker_before = _rss_kb(parent), _rss_kb(worker.proc.pid)
         ids = [await _run(client, worker, "fork-noop") for _ in range(RUNS)]
         states = [await _final(client, run_id, worker, within=RUNS * 5) for run_id in ids]
-    assert all(state.is_completed() for state in states), [s.name for s in states if not s.is_completed()]
+    failed = [(str(run_id), state.name, state.message) for run_id, state in zip(ids, states, strict=True)
+              if not state.is_completed()]
+    assert not failed, (failed, [line for line in worker.log.read_text().splitlines()
+                                 if any(run_id in line for run_id, _, _ in failed)
+                                 or "Error" in line or "ERROR" in line][-60:])
     assert worker.parent_pid() == parent  # the same parent all along
     parent_after, worker_after = _rss_kb(parent), _rss_kb(worker.proc.pid)
     print(f"{RUNS} runs: parent RSS {parent_before} -> {parent_after} kB, "
