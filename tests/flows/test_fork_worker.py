@@ -58,6 +58,13 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def _cpu_s(pid: int, *, children: bool = False) -> float:
+    """CPU seconds of `pid` (utime + stime), or of the children it has waited for (cutime + cstime)."""
+    fields = _stat(pid)
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+
+
 def _alive(pid: int) -> bool:
     try:
         return _stat(pid)[0] != "Z"
@@ -274,16 +281,26 @@ async def test_many_runs_leave_the_parents_memory_where_it_was(worker: Worker) -
         for run_id in warm_up:
             assert (await _final(client, run_id, worker)).is_completed()
         parent_before, worker_before = _rss_kb(parent), _rss_kb(worker.proc.pid)
+        forks_cpu, worker_cpu = _cpu_s(parent, children=True), _cpu_s(worker.proc.pid)
         ids = [await _run(client, worker, "fork-noop") for _ in range(RUNS)]
         states = [await _final(client, run_id, worker, within=RUNS * 5) for run_id in ids]
+    # A busy SQLite test server may answer 503 to the worker's submission of a run: Prefect's worker
+    # marks that run Crashed before any fork (tests/e2e/logscan.py knows it; the product delivers
+    # its event again, tests/flows/test_redelivery.py). Not the runtime's doing: allowed, and few.
+    refused = [s for s in states if s.is_crashed() and "503" in (s.message or "")
+               and "Failed to submit flow run to infrastructure" in (s.message or "")]
     failed = [(str(run_id), state.name, state.message) for run_id, state in zip(ids, states, strict=True)
-              if not state.is_completed()]
+              if not state.is_completed() and state not in refused]
     assert not failed, (failed, [line for line in worker.log.read_text().splitlines()
                                  if any(run_id in line for run_id, _, _ in failed)
                                  or "Error" in line or "ERROR" in line][-60:])
+    assert len(refused) <= RUNS // 20, f"{len(refused)} of {RUNS} submissions refused by the server"
     assert worker.parent_pid() == parent  # the same parent all along
     parent_after, worker_after = _rss_kb(parent), _rss_kb(worker.proc.pid)
+    forks_cpu = (_cpu_s(parent, children=True) - forks_cpu) / RUNS
+    worker_cpu = (_cpu_s(worker.proc.pid) - worker_cpu) / RUNS
     print(f"{RUNS} runs: parent RSS {parent_before} -> {parent_after} kB, "
-          f"worker RSS {worker_before} -> {worker_after} kB")
+          f"worker RSS {worker_before} -> {worker_after} kB; CPU per run: the fork {forks_cpu:.3f} s, "
+          f"the worker {worker_cpu:.3f} s; {len(refused)} submissions refused by the server (503)")
     assert parent_after - parent_before <= PARENT_GROWTH_KB
     assert worker_after - worker_before <= WORKER_GROWTH_KB
