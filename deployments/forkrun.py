@@ -1,6 +1,6 @@
 """What the fork worker's warm parent holds, and what each forked flow run does (issue 16).
 
-The `aftersales` pool's worker (deployments/worker.py) starts every flow run as a fork of one
+The `aftersales` pool's worker (deployments/worker) starts every flow run as a fork of one
 warm parent: Python's `multiprocessing` forkserver, started once by the worker with the modules
 of `WARM_MODULES` imported (Prefect's engine, our flows and everything they use). A run then
 costs a fork, not a new interpreter that imports Prefect and the product again (~6 CPU s each).
@@ -29,7 +29,7 @@ from typing import Any
 # Imported once by the warm parent. Prefect's engine, what it imports lazily when a run starts
 # (the deployment's pull step, the results, the control listener, the database drivers), and our
 # flows with everything below them. A name that fails to import stops the worker at start
-# (deployments/worker.py `check_warm_parent`): the list cannot rot silently.
+# (deployments/worker `check_warm_parent`): the list cannot rot silently.
 WARM_MODULES: tuple[str, ...] = (
     "prefect",
     "prefect.flow_engine",
