@@ -1,4 +1,4 @@
-"""The fork worker (deployments/worker.py, issue 16) against the session's real Prefect test server:
+"""The fork worker (deployments/worker, issue 16) against the session's real Prefect test server:
 runs are forks of the warm parent; a cancel from the API stops its fork; a SIGKILLed fork is that
 run Crashed and no other; hundreds of runs leave the parent's memory where it was.
 
