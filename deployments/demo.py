@@ -6,7 +6,7 @@
 Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supplier, SMTP
 catcher, the store's mailbox: Debian's dovecot on loopback, deployments/sandbox/imap_server.py), the
 webhook receiver, and prepares them with the README's own commands (setup, setup --prefect,
-deploy --all, a process worker, the mailbox reader's schedule); then plays the scenarios of
+deploy --all, the fork worker `python -m deployments.worker`, the mailbox reader's schedule); then plays the scenarios of
 deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
 requests on the customer page, the email supplier's answers by email, operator answers) and
 waits until every case has reached the state the rulebook expects. It starts no flow run itself
@@ -120,8 +120,8 @@ def demo_env() -> dict[str, str]:
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
-    # The worker starts a Python process per flow run: they share compiled modules, kept under
-    # the cache prefix (never beside the sources), even where PYTHONDONTWRITEBYTECODE is set.
+    # The processes share compiled modules (the worker's warm parent, the receiver, the commands),
+    # kept under the cache prefix (never beside the sources), even where PYTHONDONTWRITEBYTECODE is set.
     env["PYTHONDONTWRITEBYTECODE"] = ""
     return env
 
@@ -304,8 +304,7 @@ def main() -> None:
         run(env, py, "-m", "prefect", "--no-prompt", "deploy", "--all")
         run(env, py, "-m", "deployments.setup", "--sweep-every", str(SWEEP_EVERY))
         run(env, py, "-m", "deployments.setup", "--mailbox-every", str(MAILBOX_EVERY))
-        procs.start("worker", py, "-m", "prefect", "worker", "start", "--pool", "aftersales",
-                    "--limit", "8")
+        procs.start("worker", py, "-m", "deployments.worker", "--limit", "8")  # the README's worker
         time.sleep(3)
 
         from deployments.sandbox import scenarios

@@ -6,7 +6,8 @@
 
 Safe to run on every start: migrations are idempotent and the policy is stored by content hash.
 `--prefect` waits for the Prefect server at PREFECT_API_URL (refusing to start one of its own),
-creates the `aftersales` process work pool if it is missing and creates (or updates) the rate
+creates the `aftersales` process work pool if it is missing (its worker: `python -m
+deployments.worker`, a fork of a warm parent per run) and creates (or updates) the rate
 limits (`--rate-limits` does only that): the store's Shopify limit, the global concurrency limit
 `shopify:<shop domain>` (tasks.rate_limits), from AFTERSALES_SHOPIFY_RATE_LIMIT_*, and the CJ
 account's call limit `cj:<account>` from the policy's CJ supplier (`cj_account_level`, default

@@ -11,6 +11,8 @@ Variants, each on a fresh stack:
   each run is a workspace supervisor process that starts a `python -m prefect.engine` process.
 * `workers-N+cmd`: the same with the pool's `command` set (`python -m prefect.engine`): the worker
   starts the engine process itself, one process per run.
+* `forks-N`: N fork workers (`python -m deployments.worker`, production since issue 16): each run
+  a fork of the worker's warm parent, which imported Prefect's engine and the flows once.
 * `inproc-N`: N workers of the prototype tests/bench/inprocess_worker.py, which run the flow runs
   inside their own long-lived process (the proposal of docs/benchmarks.md).
 
@@ -23,7 +25,7 @@ servers, the floor's runner) divided by the cases; PostgreSQL's CPU is shown apa
 server is shared with whatever else runs on the machine).
 
     bash tests/bench/run.sh e2e [--cases 1000] [--rate 10] [--prefect-cases 100]
-                                [--variants floor,workers-1,workers-2,workers-4,workers-2+cmd,inproc-2]
+                                [--variants floor,workers-1,workers-2,workers-4,workers-2+cmd,forks-2,inproc-2]
 """
 
 from __future__ import annotations
@@ -151,7 +153,8 @@ def run_variant(variant: str, cases: int, rate: float, wait_s: float) -> Result:
     floor = variant == "floor"
     stack = Stack(name=f"bench_{variant.replace('-', '_').replace('+', '_')}", workers=workers,
                   worker_limit=16 if kind == "inproc" else 8, prefect=not floor,
-                  worker_kind="inproc" if kind == "inproc" else "process", engine_command=variant.endswith("+cmd"),
+                  worker_kind={"inproc": "inproc", "forks": "fork"}.get(kind, "process"),
+                  engine_command=variant.endswith("+cmd"),
                   floor_port=free_port() if floor else None,
                   shopify_restore_rate=float(os.environ.get("BENCH_SHOPIFY_RESTORE", "2000")),
                   shopify_bucket=float(os.environ.get("BENCH_SHOPIFY_BUCKET", "20000")),
@@ -205,7 +208,7 @@ def main() -> None:
                         help="cases for the Prefect variants (a process worker costs about 15 CPU s per case: "
                              "1000 cases take hours on 2 cores)")
     parser.add_argument("--rate", type=float, default=GOAL_RATE, help="requests posted per second (open loop)")
-    parser.add_argument("--variants", default="floor,workers-1,workers-2,workers-4,workers-2+cmd,inproc-2")
+    parser.add_argument("--variants", default="floor,workers-1,workers-2,workers-4,workers-2+cmd,forks-2,inproc-2")
     parser.add_argument("--wait", type=float, default=900, help="seconds allowed after the last request")
     args = parser.parse_args()
     from tests.bench.common import machine

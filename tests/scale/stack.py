@@ -148,7 +148,8 @@ class Stack:
     prefect: bool = True
     shopify_restore_rate: float = 100.0  # the store's plan (points/s), fake and Prefect limit alike
     shopify_bucket: float = 1000.0
-    worker_kind: str = "process"  # or "inproc": tests/bench/inprocess_worker.py (the benchmark's proposal)
+    # or "fork": deployments/worker (production's, issue 16); "inproc": tests/bench/inprocess_worker.py
+    worker_kind: str = "process"
     engine_command: bool = False  # the pool's command set: one process per run, no workspace supervisor
     floor_port: int | None = None  # the benchmark's floor: the receiver emits to tests/bench/e2e_floor.py
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -254,6 +255,10 @@ class Stack:
             self.start_worker(f"worker-{n}")
 
     def start_worker(self, name: str) -> None:
+        if self.worker_kind == "fork":  # production's worker (deployments/worker): a fork per run
+            self.spawn(name, "-m", "deployments.worker", "--pool", "aftersales", "--name", name,
+                       "--limit", str(self.worker_limit))
+            return
         if self.worker_kind == "inproc":
             self.spawn(name, "-m", "tests.bench.inprocess_worker", "--pool", "aftersales", "--name", name,
                        "--limit", str(self.worker_limit))

@@ -1,0 +1,317 @@
+"""The fork worker (deployments/worker, issue 16) against the session's real Prefect test server:
+runs are forks of the warm parent; a cancel from the API stops its fork; a SIGKILLed fork is that
+run Crashed and no other; hundreds of runs leave the parent's memory where it was.
+
+The worker is started as in production (`python -m deployments.worker`, a process of its own) on
+a pool of this module, and runs the flows of tests/flows/fork_flows.py from their deployments.
+AFTERSALES_FORK_TEST_RUNS sets the memory test's count (default 100; the issue's 1,000:
+`bash tests/bench/run.sh fork-memory`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWS = "tests/flows/fork_flows.py"
+RUNS = int(os.environ.get("AFTERSALES_FORK_TEST_RUNS", "100"))
+PARENT_GROWTH_KB = 2048  # the warm parent runs nothing: its memory may not grow
+# The worker (Prefect's own loop, one FlowRunExecutorContext per run, as ProcessWorker.run makes):
+# measured +75 MB over 200 runs (0.38 MB a run, docs/benchmarks.md), not yet known to level off.
+# A bound per run that a real leak of the runs themselves (a flow module, a process per run) breaks.
+WORKER_GROWTH_KB_PER_RUN = 512
+FD_GROWTH = 16  # the worker's open files: a fork's pipe left open per run would break it
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(_stat(int(entry.name))[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def _cpu_s(pid: int, *, children: bool = False) -> float:
+    """CPU seconds of `pid` (utime + stime), or of the children it has waited for (cutime + cstime)."""
+    fields = _stat(pid)
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return _stat(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    pool: str
+    log: Path
+    deployments: dict[str, Any]
+
+    def parent_pid(self) -> int:
+        """The warm parent: the worker's child running multiprocessing's forkserver."""
+        for pid in _children(self.proc.pid):
+            with contextlib.suppress(OSError):
+                if "multiprocessing.forkserver import main" in _cmdline(pid):
+                    return pid
+        raise AssertionError(f"no forkserver below the worker {self.proc.pid}:\n{self.log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def _worker(directory: Path) -> Iterator[Worker]:
+    """`python -m deployments.worker` on a pool of its own, its deployments registered; stopped
+    as a service manager stops it (SIGTERM to its group, SIGKILL after 30 s)."""
+    from prefect.settings import get_current_settings
+
+    pool = f"fork-test-{uuid.uuid4().hex[:8]}"
+    deployments = asyncio.run(_register(pool))
+    log = directory / "worker.log"
+    env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url),
+           "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "deployments.worker", "--pool", pool, "--limit", "8",  # noqa: S603
+                                 "--name", pool], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while b"started!" not in log.read_bytes():
+            assert proc.poll() is None, f"the worker exited {proc.returncode}:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"the worker did not start:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        yield Worker(proc, pool, log, deployments)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the warm parent, if it outlived the worker
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    with _worker(tmp_path_factory.mktemp("fork-worker")) as started:
+        yield started
+
+
+async def _register(pool: str) -> dict[str, Any]:
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.workers.process import ProcessWorker
+
+    pull = [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+    async with get_client() as client:
+        await client.create_work_pool(WorkPoolCreate(
+            name=pool, type="process", base_job_template=ProcessWorker.get_default_base_job_template()))
+        ids = {}
+        for name, function in (("fork-where", "where"), ("fork-sleep", "sleep"), ("fork-noop", "noop")):
+            flow_id = await client.create_flow_from_name(name)
+            ids[name] = await client.create_deployment(flow_id=flow_id, name=pool, entrypoint=f"{FLOWS}:{function}",
+                                                       work_pool_name=pool, pull_steps=pull)
+    return ids
+
+
+@contextlib.asynccontextmanager
+async def _client() -> AsyncIterator[Any]:
+    from prefect import get_client
+
+    async with get_client() as client:
+        yield client
+
+
+async def _run(client: Any, worker: Worker, flow: str, **parameters: Any) -> Any:
+    return (await client.create_flow_run_from_deployment(worker.deployments[flow], parameters=parameters)).id
+
+
+async def _final(client: Any, run_id: Any, worker: Worker, within: float = 90) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        run = await client.read_flow_run(run_id)
+        if run.state is not None and run.state.is_final():
+            return run.state
+        assert worker.proc.poll() is None, f"the worker died:\n{worker.log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, (f"run {run_id} still {run.state and run.state.name} after {within} s:\n"
+                                             f"{worker.log.read_text()[-3000:]}")
+        await asyncio.sleep(0.5)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+async def _file(path: Path, worker: Worker, within: float = 90) -> str:
+    deadline = time.monotonic() + within
+    while not (text := _read(path)):
+        assert time.monotonic() < deadline, f"{path.name} never written:\n{worker.log.read_text()[-3000:]}"
+        await asyncio.sleep(0.3)
+    return text
+
+
+async def _gone(pid: int, problem: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while _alive(pid):
+        assert time.monotonic() < deadline, problem
+        await asyncio.sleep(0.3)
+
+
+async def test_a_run_is_a_fork_of_the_warm_parent(worker: Worker, tmp_path: Path) -> None:
+    report = tmp_path / "where.json"
+    async with _client() as client:
+        run_id = await _run(client, worker, "fork-where", report=str(report))
+        state = await _final(client, run_id, worker)
+        assert state.is_completed(), state
+        seen = json.loads(report.read_text())
+        parent = worker.parent_pid()
+        assert seen["ppid"] == parent != worker.proc.pid  # forked by the warm parent, not started by the worker
+        assert seen["warm"] is True  # the product was there before the run: imported by the parent
+        assert "deployments.forkrun" in _cmdline(parent)  # the parent preloads the product
+        await _gone(seen["pid"], "the run's fork outlived its run")  # one process per run, gone with it
+        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+        deadline = time.monotonic() + 30
+        while True:  # the run's own log line reached the API from the fork before it exited
+            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+            if any(f"ran in process {seen['pid']}" in entry.message for entry in logs):
+                break
+            assert time.monotonic() < deadline, [entry.message for entry in logs]
+            await asyncio.sleep(0.5)
+
+
+async def test_cancelling_from_the_api_stops_the_fork(worker: Worker, tmp_path: Path) -> None:
+    from prefect.states import Cancelling
+
+    report = tmp_path / "pid"
+    async with _client() as client:
+        run_id = await _run(client, worker, "fork-sleep", report=str(report), seconds=600)
+        pid = int(await _file(report, worker))
+        assert int(_stat(pid)[1]) == worker.parent_pid()
+        await client.set_flow_run_state(run_id, Cancelling())  # what the UI's Cancel does
+        state = await _final(client, run_id, worker, within=90)
+        assert state.is_cancelled(), state
+        await _gone(pid, "the cancelled run's fork is still running")
+        assert worker.proc.poll() is None  # the worker and its parent go on
+        assert _alive(worker.parent_pid())
+
+
+async def test_a_killed_fork_is_its_run_crashed_and_no_other(worker: Worker, tmp_path: Path) -> None:
+    async with _client() as client:
+        runs = {}
+        for n in range(4):
+            report = tmp_path / f"pid-{n}"
+            runs[n] = (await _run(client, worker, "fork-sleep", report=str(report), seconds=600 if n == 0 else 8),
+                       report)
+        pids = {n: int(await _file(report, worker)) for n, (_, report) in runs.items()}
+        os.kill(pids[0], signal.SIGKILL)  # one run's machine dies under it
+        crashed = await _final(client, runs[0][0], worker)
+        assert crashed.is_crashed(), crashed
+        assert "-9" in (crashed.message or "") or "SIGKILL" in (crashed.message or ""), crashed.message
+        for n in (1, 2, 3):
+            other = await _final(client, runs[n][0], worker)
+            assert other.is_completed(), (n, other)
+        assert worker.proc.poll() is None
+
+
+@pytest.fixture
+def own_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """A worker of the test's own (the test stops it)."""
+    with _worker(tmp_path_factory.mktemp("fork-worker-stopped")) as started:
+        yield started
+
+
+async def test_stopping_the_worker_stops_its_runs(own_worker: Worker, tmp_path: Path) -> None:
+    """SIGTERM to the worker (a service's stop, a deploy's restart): the runs still going are
+    stopped with it, their forks gone, the runs final (Crashed), the warm parent gone too."""
+    report = tmp_path / "pid"
+    own = own_worker
+    async with _client() as client:
+        run_id = await _run(client, own, "fork-sleep", report=str(report), seconds=600)
+        pid = int(await _file(report, own))
+        parent = own.parent_pid()
+        own.proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(own.proc.wait, 60)
+        assert b"stopped" in own.log.read_bytes()
+        await _gone(pid, "the run's fork outlived its worker")
+        await _gone(parent, "the warm parent outlived its worker")
+        run = await client.read_flow_run(run_id)
+        assert run.state is not None and run.state.is_crashed(), (run.state, own.log.read_text()[-3000:])
+
+
+@pytest.mark.timeout(max(600, RUNS * 6))
+async def test_many_runs_leave_the_parents_memory_where_it_was(worker: Worker) -> None:
+    """The warm parent forks every run and keeps nothing of them; the worker's own memory is
+    bounded too. RSS is read once the first runs are done (the worker's first executor warms its
+    own lazy imports), then after all of them."""
+    parent = worker.parent_pid()
+    async with _client() as client:
+        warm_up = [await _run(client, worker, "fork-noop") for _ in range(8)]
+        for run_id in warm_up:
+            assert (await _final(client, run_id, worker)).is_completed()
+        parent_before, worker_before = _rss_kb(parent), _rss_kb(worker.proc.pid)
+        forks_cpu, worker_cpu = _cpu_s(parent, children=True), _cpu_s(worker.proc.pid)
+        fds_before = _fds(worker.proc.pid)
+        ids = [await _run(client, worker, "fork-noop") for _ in range(RUNS)]
+        states = [await _final(client, run_id, worker, within=RUNS * 5) for run_id in ids]
+    # A busy SQLite test server may answer 503 to the worker's submission of a run: Prefect's worker
+    # marks that run Crashed before any fork (tests/e2e/logscan.py knows it; the product delivers
+    # its event again, tests/flows/test_redelivery.py). Not the runtime's doing: allowed, and few.
+    refused = [s for s in states if s.is_crashed() and "503" in (s.message or "")
+               and "Failed to submit flow run to infrastructure" in (s.message or "")]
+    failed = [(str(run_id), state.name, state.message) for run_id, state in zip(ids, states, strict=True)
+              if not state.is_completed() and state not in refused]
+    assert not failed, (failed, [line for line in worker.log.read_text().splitlines()
+                                 if any(run_id in line for run_id, _, _ in failed)
+                                 or "Error" in line or "ERROR" in line][-60:])
+    assert len(refused) <= RUNS // 20, f"{len(refused)} of {RUNS} submissions refused by the server"
+    assert worker.parent_pid() == parent  # the same parent all along
+    parent_after, worker_after = _rss_kb(parent), _rss_kb(worker.proc.pid)
+    forks_cpu = (_cpu_s(parent, children=True) - forks_cpu) / RUNS
+    worker_cpu = (_cpu_s(worker.proc.pid) - worker_cpu) / RUNS
+    print(f"{RUNS} runs: parent RSS {parent_before} -> {parent_after} kB, "
+          f"worker RSS {worker_before} -> {worker_after} kB; CPU per run: the fork {forks_cpu:.3f} s, "
+          f"the worker {worker_cpu:.3f} s; {len(refused)} submissions refused by the server (503); "
+          f"worker's open files {fds_before} -> {_fds(worker.proc.pid)}")
+    assert parent_after - parent_before <= PARENT_GROWTH_KB
+    assert worker_after - worker_before <= WORKER_GROWTH_KB_PER_RUN * RUNS
+    assert _fds(worker.proc.pid) - fds_before <= FD_GROWTH, (fds_before, _fds(worker.proc.pid))
