@@ -6,7 +6,8 @@
 Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supplier, SMTP
 catcher, the store's mailbox: Debian's dovecot on loopback, deployments/sandbox/imap_server.py), the
 webhook receiver, and prepares them with the README's own commands (setup, setup --prefect,
-deploy --all, the fork worker `python -m deployments.worker`, the mailbox reader's schedule); then plays the scenarios of
+deploy --all, the fork worker `python -m deployments.worker`, the mailbox reader's schedule); then
+plays the scenarios of
 deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
 requests on the customer page, the email supplier's answers by email, operator answers) and
 waits until every case has reached the state the rulebook expects. It starts no flow run itself
