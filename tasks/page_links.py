@@ -72,8 +72,8 @@ def sign_link(secret: str, order_name: str, order_ref: str, *, seconds: int, now
 def read_link(secret: str, token: str, *, now: float | None = None) -> Proof | None:
     """The proof in a link, or None when it is forged, altered, expired or malformed."""
     payload, _, given = token.partition(".")
-    if not payload or not given or len(token) > 1000:
-        return None
+    if not payload or not given or len(token) > 1000 or not token.isascii():
+        return None  # (compare_digest raises on a non-ASCII str: a typo is no proof, never a 5xx)
     if not hmac.compare_digest(given, mac(secret, "link", payload)):
         return None
     try:

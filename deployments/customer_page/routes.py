@@ -15,8 +15,6 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
-from email.parser import BytesParser
-from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -112,7 +110,7 @@ class Visit:
         if values.get("shop", "").lower() != runtime.store_id().lower():
             raise PageError(403, "forged")
         stamp = values.get("timestamp", "")
-        if not stamp.isdigit() or abs(time.time() - int(stamp)) > self.settings.proxy_max_age_seconds:
+        if not sec.small_number(stamp) or abs(time.time() - int(stamp)) > self.settings.proxy_max_age_seconds:
             raise PageError(401, "forged")
         self.shop = values["shop"]
         self.customer_id = values.get("logged_in_customer_id") or None
@@ -156,7 +154,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         limit = settings.max_photo_bytes * settings.max_photos + 64_000 if ctype.startswith("multipart/") else 64_000
         too_large = PageError(413, "too_large", mb=limit // 1_000_000 or 1)  # said in the visitor's language
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise too_large
         chunks, size = [], 0
         try:
@@ -172,16 +170,11 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         multi: dict[str, list[str]] = {}
         files: list[tuple[str, bytes]] = []
         if ctype.startswith("multipart/form-data"):
-            msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + raw)
-            if not msg.is_multipart():
-                raise PageError(400, "bad_request")
-            for part in msg.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                payload = part.get_payload(decode=True)
-                data = payload if isinstance(payload, bytes) else b""
-                filename = part.get_filename()
-                if not isinstance(name, str):
-                    continue
+            try:
+                parts = sec.split_multipart(raw, ctype)
+            except sec.FormRefused:
+                raise PageError(400, "bad_request") from None
+            for name, filename, data in parts:
                 if filename is not None:
                     if data:
                         files.append((filename[:100], data))
@@ -609,7 +602,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 if not down.email:
                     raise
                 # Confirmed while the store cannot be reached: kept as sent, checked by the flow.
-                quantities = {s: int(q) if (q := form.get(f"qty:{s}", "1")).isdigit() and int(q) > 0 else 1
+                quantities = {s: int(q) if sec.small_number(q := form.get(f"qty:{s}", "1")) and int(q) > 0 else 1
                               for s in skus}
                 return await keep_unchecked(
                     visit, request, background, kind=kind, order_number=proof.order_name, email=down.email,

@@ -463,6 +463,52 @@ async def test_an_expired_form_is_refused_kept_and_keeps_the_proof(world: World,
     assert await _rows(db, "cancellation.requested") == []
 
 
+# -- what a visitor sends, however odd: a 4xx with a reason, never a 5xx (promise 1; review of issue 21) --
+
+async def test_odd_characters_in_a_link_a_token_or_a_signature_are_refused_never_a_5xx(world: World, db: Any) -> None:
+    """`hmac.compare_digest` raises on a non-ASCII str and `int("²")` raises though `"²".isdigit()`:
+    a mistyped or tampered link, CSRF token or App Proxy signature answered 503 and was not kept."""
+    r = await world.receiver.get("/page/case", params={"t": "eyJuIjoiIzEwMTIifQ.é", "lang": "en"})
+    assert r.status_code == 403 and "no longer valid" in r.text
+    start = await world.receiver.get("/page?lang=en")
+    form = fill(form_with(start.text, "/proof"), order_number="#1012", email=PAUL)
+    for bad in ("1.é", "².0", "9" * 5000 + ".0"):
+        r = await world.receiver.post("/page/proof?lang=en", data={**form, "csrf": bad})
+        assert r.status_code == 403 and "nothing was sent" in r.text, bad
+    r = await world.receiver.get("/page", params={"shop": STORE, "signature": "é", "lang": "en"})
+    assert r.status_code == 401 and "could not be verified" in r.text
+    kept = [k.http_status for topic in ("page.proof", "page.page") for k in await _rows(db, topic)]
+    assert sorted(kept) == [401, 403, 403, 403]
+
+
+async def test_a_photo_named_in_french_that_is_not_a_photo_is_named_back(world: World) -> None:
+    """Browsers send a file name as raw UTF-8: it is read as such and said back, never a 5xx."""
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    raw = (b'--b\r\nContent-Disposition: form-data; name="photos"; filename="\xc3\xa9t\xc3\xa9.jpg"\r\n'
+           b"Content-Type: image/jpeg\r\n\r\nnot a photo\r\n")
+    for name, value in fill(form, reason="damaged").items():
+        raw += f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    r = await world.receiver.post(form.action, content=raw + b"--b--\r\n",
+                                  headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 422 and "“été.jpg” is not a photo" in r.text
+
+
+async def test_a_form_of_thousands_of_parts_is_refused_unparsed(world: World, db: Any) -> None:
+    """The `email` parser read a multipart body line by line on the event loop: 1 MB of tiny parts
+    held the whole receiver 5 s, 25 MB (the photos' limit) minutes. More parts than any form of the
+    page has is refused before anything is parsed."""
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    raw = b"".join(f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                   for name, value in fill(form, reason="damaged").items())
+    raw += b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\ny\r\n' * 2000
+    r = await world.receiver.post(form.action, content=raw + b"--b--\r\n",
+                                  headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 400 and "did not understand" in r.text
+    assert [k.http_status for k in await _rows(db, "page.review")] == [400]
+
+
 # -- fail closed --------------------------------------------------------------------------------------
 
 def test_outside_sandbox_mode_the_link_secret_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
