@@ -39,6 +39,11 @@ class PageSettings(VendorSettings):
     upload_dir: Path = Path(".aftersales/customer-photos")  # photos, never served publicly
     max_photo_bytes: int = 5_000_000
     max_photos: int = 5
+    # Photos kept for one order at most (live, not yet deleted): each form is bounded, but the
+    # forms are not, and photos chosen at step 2 are kept even when never confirmed; without a
+    # bound, one proven order could fill the disk at the per-address limit (20 forms of 25 MB a
+    # minute, kept 90 days).
+    max_photos_per_order: int = Field(default=30, ge=1)
     proxy_max_age_seconds: int = 3600  # an App Proxy request older than this is refused (replay)
 
 

@@ -485,6 +485,12 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                           ) -> list[str]:
         """Each photo recorded in the ledger (`stored_file`, for erasure and retention: ledger/files.py)
         before it is written: the disk never holds a photo the ledger cannot find."""
+        held = {row.name for row in await stored_files.live_files(runtime.db(), order_refs=[order_ref])
+                if row.origin == "page"}
+        new = {sec.photo_name(data, kind) for _, data, kind in photos} - held
+        if len(held) + len(new) > settings.max_photos_per_order:
+            raise PageError(413, "photos_full", n=settings.max_photos_per_order,
+                            email=(await runtime.load_policy()).store.support_email)
         ids = []
         for _, data, kind in photos:
             name = sec.photo_name(data, kind)
@@ -819,6 +825,7 @@ _KEPT_REASONS = {
     "forged": "App Proxy request not verified (signature, shop, timestamp or a repeated parameter)",
     "csrf": "the form's CSRF token is missing, expired or another visitor's",
     "too_large": "the form is too large",
+    "photos_full": "the order already has as many photos as are kept for one order",
     "bad_request": "the form is malformed or was not sent in time",
     "expired": "the page's signed link is missing, forged, altered or expired",
 }

@@ -84,6 +84,10 @@ TEXTS: dict[str, dict[Language, str]] = {
     "too_large": {"fr": "Cet envoi est trop lourd ({mb} Mo au plus) : envoyez moins de photos, ou des photos plus "
                         "légères.",
                   "en": "This is too large to send ({mb} MB at most): send fewer or smaller photos."},
+    "photos_full": {"fr": "Nous avons déjà {n} photos pour cette commande, le maximum que nous gardons : "
+                          "écrivez-nous si vous devez en envoyer d'autres : {email}.",
+                    "en": "We already have {n} photos for this order, the most we keep: please write to us if "
+                          "you need to send more: {email}."},
     "photo_many": {"fr": "{n} photos au plus.", "en": "{n} photos at most."},
     "exchange_for": {"fr": "Taille ou couleur souhaitée en échange (facultatif)",
                      "en": "Size or colour you would like instead (optional)"},

@@ -509,6 +509,30 @@ async def test_a_form_of_thousands_of_parts_is_refused_unparsed(world: World, db
     assert [k.http_status for k in await _rows(db, "page.review")] == [400]
 
 
+async def test_one_order_cannot_fill_the_disk_with_photos(world: World, db: Any) -> None:
+    """Photos chosen at step 2 are kept (90 days) even when never confirmed, and each form is
+    bounded but the forms were not: one proven order could store 25 MB per form, form after form.
+    Past `max_photos_per_order` live photos the page refuses (413, kept) and says whom to write to;
+    the same photos sent again are not counted twice."""
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+
+    def photos(batch: int) -> list[tuple[str, tuple[str, bytes, str]]]:
+        return [("photos", (f"p{batch}-{i}.jpg", JPEG + bytes([batch, i]), "image/jpeg")) for i in range(5)]
+
+    for batch in range(6):  # 30 photos: the default bound
+        r = await world.receiver.post(form.action, data=fill(form, reason="damaged"), files=photos(batch))
+        assert r.status_code == 200, (batch, r.text)
+    again = await world.receiver.post(form.action, data=fill(form, reason="damaged"), files=photos(0))
+    assert again.status_code == 200  # already kept: nothing new on the disk
+    r = await world.receiver.post(form.action, data=fill(form, reason="damaged"), files=photos(6))
+    assert r.status_code == 413 and "We already have 30 photos for this order" in r.text
+    from ledger import files as stored_files
+
+    assert len(await stored_files.live_files(db, order_refs=[world.legacy("#1012")])) == 30
+    assert [k.http_status for k in await _rows(db, "page.review")] == [413]
+
+
 # -- fail closed --------------------------------------------------------------------------------------
 
 def test_outside_sandbox_mode_the_link_secret_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
