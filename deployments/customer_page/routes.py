@@ -398,6 +398,14 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                                   "minute", retry_after=60)
                 return render(visit, "proof.html.j2", status=429, error=t("too_many", lang), values=values,
                               logged_in=visit.customer_id is not None)
+            if visit.customer_id is None and not desk.proof_allowed(email):
+                # Order numbers are sequential: an email tried with number after number is stopped
+                # (the same limit as the JSON endpoints'), whichever address the tries come from.
+                await desk.reject("customer", "page.proof", number.encode(), request, 429,
+                                  "too many order numbers tried with this email address", retry_after=3600)
+                tries = t("too_many_tries", lang, email=visit.policy.store.support_email)
+                return render(visit, "proof.html.j2", status=429, error=tries, values=values,
+                              logged_in=False)
             order, failure = await desk.lookup(number)
             if failure is not None:  # the request is asked for and kept all the same (POST /page/later)
                 raise StoreDown(number, None, email)
@@ -408,6 +416,8 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 proven = order is not None and (order.email or "").lower() == email
                 reason, field = "not_found", "email"
             if not proven or order is None:
+                if visit.customer_id is None:
+                    desk.proof_failed(email)
                 # Kept like every refusal of the JSON endpoints; never says which of the two was wrong.
                 await desk.reject("customer", "page.proof", number.encode(), request, 404,
                                   "we could not find an order with this number and email address")
@@ -875,7 +885,7 @@ def _refusal(visit: Visit, answer: Any) -> PageError | None:
     if answer.status_code == 404:
         return PageError(404, t("not_found", lang))
     if answer.status_code == 429:
-        key = "recent" if "order" in reason else "too_many"
+        key = "too_many_tries" if "email address" in reason else "recent" if "order" in reason else "too_many"
         return PageError(429, t(key, lang, email=store.support_email))
     return PageError(answer.status_code, t("refused", lang, reason=reason))
 

@@ -533,6 +533,29 @@ async def test_one_order_cannot_fill_the_disk_with_photos(world: World, db: Any)
     assert [k.http_status for k in await _rows(db, "page.review")] == [413]
 
 
+async def test_trying_order_numbers_with_one_email_is_stopped_on_the_page_and_the_json_endpoints(
+        world: World, db: Any) -> None:
+    """Order numbers are sequential and a customer's email is often known: number after number
+    with one email found their order (the per-address limit only slows one address down), and on
+    the JSON endpoints filed a request on it. After 10 failed proofs in an hour an email is refused
+    (429, kept) whatever the number, wherever the tries come from; other customers are not."""
+    start = await world.receiver.get("/page?lang=en")
+    form = form_with(start.text, "/proof")
+    for n in range(10):
+        r = await world.receiver.post(form.action, data=fill(form, order_number=f"#{5000 + n}", email=PAUL))
+        assert r.status_code == 404, n
+    r = await world.receiver.post(form.action, data=fill(form, order_number="#1012", email=PAUL))
+    assert r.status_code == 429 and "Too many order numbers tried with this email address" in r.text
+    assert "location" not in r.headers
+    r = await world.receiver.post("/requests/cancellation",
+                                  json={"order_number": "#1012", "email": PAUL, "reason": "changed_mind"})
+    assert r.status_code == 429 and "email address" in r.json()["reason"]
+    assert await _rows(db, "cancellation.requested") == [] or all(
+        k.status == "rejected" for k in await _rows(db, "cancellation.requested"))
+    assert (await _prove(world, "#1001", CAMILLE)).status_code == 303  # another customer is not stopped
+    assert sorted(k.http_status for k in await _rows(db, "page.proof")) == [404] * 10 + [429]
+
+
 # -- fail closed --------------------------------------------------------------------------------------
 
 def test_outside_sandbox_mode_the_link_secret_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
