@@ -102,6 +102,10 @@ class ReceiverSettings(VendorSettings):
     forwarded_allow_ips: str | None = None
     ip_requests_per_minute: int = 20  # customer endpoints, per client address
     order_requests_per_hour: int = 5  # customer requests for one order
+    # Failed proofs (order number + email that do not match) per email address and hour, from any
+    # address: order numbers are sequential, so knowing a customer's email and trying numbers found
+    # their order in hours (and, on the JSON endpoints, filed a request on it).
+    proof_failures_per_email_per_hour: int = 10
     emit_interval_seconds: float = 2.0
     emit_after_seconds: float = 3.0
     order_lookup_timeout_seconds: float = 3.0
@@ -197,6 +201,7 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     per_order_hourly = settings.order_requests_per_hour
     operator_failures = RateLimiter(settings.operator_failures_allowed, settings.operator_failure_window_seconds)
     paypal_failures = RateLimiter(settings.paypal_failures_per_minute, 60.0)  # unverified deliveries, per client
+    proof_failures = RateLimiter(settings.proof_failures_per_email_per_hour, 3600.0)  # per email, any address
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -667,8 +672,12 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         """A validated customer request: order number + email proof, its items, the per-order
         limit, then stored and answered. Shared by the JSON endpoints and the customer page."""
         order_number, email = body.order_number, body.email
+        if not proof_failures.allow_peek(f"email:{email.lower()}"):
+            return await _reject("customer", topic, raw, request, 429, "too many order numbers tried with this "
+                                 "email address: try again in an hour", retry_after=3600)
         order, failure = await _lookup(order_number)
         if failure is None and (order is None or (order.email or "").lower() != email):
+            proof_failures.hit(f"email:{email.lower()}")
             return await _reject("customer", topic, raw, request, 404,
                                  "we could not find an order with this number and email address")
         unknown = sorted(set(wanted) - {li.sku for li in order.line_items}) if order and wanted else []
@@ -844,7 +853,9 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
     # endpoints (deployments/customer_page); photos reach the operator only (Bearer).
     mount_customer_page(app, CustomerDesk(
         allow=lambda request: limiter.allow(f"ip:{client_address(request)}"), lookup=_lookup,
-        submit=_customer_checked, reject=_reject, emit=_emit_later, operator=operator))
+        submit=_customer_checked, reject=_reject, emit=_emit_later, operator=operator,
+        proof_allowed=lambda email: proof_failures.allow_peek(f"email:{email.lower()}"),
+        proof_failed=lambda email: proof_failures.hit(f"email:{email.lower()}")))
     return app
 
 

@@ -26,13 +26,13 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, cast, func, or_, update
+from sqlalchemy import JSON, String, Text, and_, cast, func, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.sql.sqltypes import AutoString
 
@@ -235,6 +235,28 @@ class Purged:
     references: int = 0
 
 
+async def _candidates(db: Database, oldest: datetime, page: int) -> AsyncIterator[StoredFile]:
+    """Every live file old enough or waiting for its erasure, oldest first, `page` rows at a time
+    after the last one seen (keyset): the files kept because a case of their order is open stay
+    at the head of the list, and a single `LIMIT` would never reach the files behind them."""
+    after: tuple[datetime, str] | None = None
+    while True:
+        query = select(StoredFile).where(col(StoredFile.deleted_at).is_(None),
+                                         or_(col(StoredFile.erase_requested_at).is_not(None),
+                                             col(StoredFile.stored_at) < oldest))
+        if after is not None:
+            query = query.where(or_(col(StoredFile.stored_at) > after[0],
+                                    and_(col(StoredFile.stored_at) == after[0], col(StoredFile.id) > after[1])))
+        async with db.session() as s:
+            rows = list((await s.exec(query.order_by(col(StoredFile.stored_at), col(StoredFile.id))
+                                      .limit(page))).all())
+        for row in rows:
+            yield row
+        if len(rows) < page:
+            return
+        after = (rows[-1].stored_at, rows[-1].id)
+
+
 async def purge_files(db: Database, *, closed_before: datetime, unlinked_before: datetime,
                       limit: int = 1000) -> Purged:
     """The scheduled check's part: files whose erasure waited and whose claim ended; files of orders
@@ -242,14 +264,7 @@ async def purge_files(db: Database, *, closed_before: datetime, unlinked_before:
     before `unlinked_before`. A file of an order with an open case is kept."""
     out = Purged()
     names: set[str] = set()
-    oldest = max(closed_before, unlinked_before)
-    async with db.session() as s:
-        candidates = list((await s.exec(
-            select(StoredFile).where(col(StoredFile.deleted_at).is_(None),
-                                     or_(col(StoredFile.erase_requested_at).is_not(None),
-                                         col(StoredFile.stored_at) < oldest))
-            .order_by(col(StoredFile.stored_at)).limit(limit))).all())
-    for row in candidates:
+    async for row in _candidates(db, max(closed_before, unlinked_before), limit):
         about = _about(row)
         async with db.session() as s:
             related = list((await s.exec(select(Case).where(about))).all()) if about is not None else []

@@ -39,6 +39,11 @@ class PageSettings(VendorSettings):
     upload_dir: Path = Path(".aftersales/customer-photos")  # photos, never served publicly
     max_photo_bytes: int = 5_000_000
     max_photos: int = 5
+    # Photos kept for one order at most (live, not yet deleted): each form is bounded, but the
+    # forms are not, and photos chosen at step 2 are kept even when never confirmed; without a
+    # bound, one proven order could fill the disk at the per-address limit (20 forms of 25 MB a
+    # minute, kept 90 days).
+    max_photos_per_order: int = Field(default=30, ge=1)
     proxy_max_age_seconds: int = 3600  # an App Proxy request older than this is refused (replay)
 
 
@@ -72,8 +77,8 @@ def sign_link(secret: str, order_name: str, order_ref: str, *, seconds: int, now
 def read_link(secret: str, token: str, *, now: float | None = None) -> Proof | None:
     """The proof in a link, or None when it is forged, altered, expired or malformed."""
     payload, _, given = token.partition(".")
-    if not payload or not given or len(token) > 1000:
-        return None
+    if not payload or not given or len(token) > 1000 or not token.isascii():
+        return None  # (compare_digest raises on a non-ASCII str: a typo is no proof, never a 5xx)
     if not hmac.compare_digest(given, mac(secret, "link", payload)):
         return None
     try:

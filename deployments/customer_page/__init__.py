@@ -29,6 +29,9 @@ class CustomerDesk:
     reject: Callable[..., Awaitable[Any]]  # _reject: keep a refusal for inspection (promise 1)
     emit: Callable[[Any], Awaitable[None]]  # hand a stored event to Prefect
     operator: Callable[..., Awaitable[str]]  # the operator's Bearer check
+    # The failed-proof limit per email address (any client address), shared with the JSON endpoints.
+    proof_allowed: Callable[[str], bool] = lambda email: True
+    proof_failed: Callable[[str], None] = lambda email: None
 
 
 def mount_customer_page(app: FastAPI, desk: CustomerDesk, settings: PageSettings | None = None) -> None:

@@ -15,8 +15,6 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
-from email.parser import BytesParser
-from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -112,7 +110,7 @@ class Visit:
         if values.get("shop", "").lower() != runtime.store_id().lower():
             raise PageError(403, "forged")
         stamp = values.get("timestamp", "")
-        if not stamp.isdigit() or abs(time.time() - int(stamp)) > self.settings.proxy_max_age_seconds:
+        if not sec.small_number(stamp) or abs(time.time() - int(stamp)) > self.settings.proxy_max_age_seconds:
             raise PageError(401, "forged")
         self.shop = values["shop"]
         self.customer_id = values.get("logged_in_customer_id") or None
@@ -156,7 +154,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         limit = settings.max_photo_bytes * settings.max_photos + 64_000 if ctype.startswith("multipart/") else 64_000
         too_large = PageError(413, "too_large", mb=limit // 1_000_000 or 1)  # said in the visitor's language
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise too_large
         chunks, size = [], 0
         try:
@@ -172,16 +170,11 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
         multi: dict[str, list[str]] = {}
         files: list[tuple[str, bytes]] = []
         if ctype.startswith("multipart/form-data"):
-            msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + raw)
-            if not msg.is_multipart():
-                raise PageError(400, "bad_request")
-            for part in msg.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                payload = part.get_payload(decode=True)
-                data = payload if isinstance(payload, bytes) else b""
-                filename = part.get_filename()
-                if not isinstance(name, str):
-                    continue
+            try:
+                parts = sec.split_multipart(raw, ctype)
+            except sec.FormRefused:
+                raise PageError(400, "bad_request") from None
+            for name, filename, data in parts:
                 if filename is not None:
                     if data:
                         files.append((filename[:100], data))
@@ -405,6 +398,14 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                                   "minute", retry_after=60)
                 return render(visit, "proof.html.j2", status=429, error=t("too_many", lang), values=values,
                               logged_in=visit.customer_id is not None)
+            if visit.customer_id is None and not desk.proof_allowed(email):
+                # Order numbers are sequential: an email tried with number after number is stopped
+                # (the same limit as the JSON endpoints'), whichever address the tries come from.
+                await desk.reject("customer", "page.proof", number.encode(), request, 429,
+                                  "too many order numbers tried with this email address", retry_after=3600)
+                tries = t("too_many_tries", lang, email=visit.policy.store.support_email)
+                return render(visit, "proof.html.j2", status=429, error=tries, values=values,
+                              logged_in=False)
             order, failure = await desk.lookup(number)
             if failure is not None:  # the request is asked for and kept all the same (POST /page/later)
                 raise StoreDown(number, None, email)
@@ -415,6 +416,8 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 proven = order is not None and (order.email or "").lower() == email
                 reason, field = "not_found", "email"
             if not proven or order is None:
+                if visit.customer_id is None:
+                    desk.proof_failed(email)
                 # Kept like every refusal of the JSON endpoints; never says which of the two was wrong.
                 await desk.reject("customer", "page.proof", number.encode(), request, 404,
                                   "we could not find an order with this number and email address")
@@ -492,6 +495,12 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                           ) -> list[str]:
         """Each photo recorded in the ledger (`stored_file`, for erasure and retention: ledger/files.py)
         before it is written: the disk never holds a photo the ledger cannot find."""
+        held = {row.name for row in await stored_files.live_files(runtime.db(), order_refs=[order_ref])
+                if row.origin == "page"}
+        new = {sec.photo_name(data, kind) for _, data, kind in photos} - held
+        if len(held) + len(new) > settings.max_photos_per_order:
+            raise PageError(413, "photos_full", n=settings.max_photos_per_order,
+                            email=(await runtime.load_policy()).store.support_email)
         ids = []
         for _, data, kind in photos:
             name = sec.photo_name(data, kind)
@@ -609,7 +618,7 @@ def build_router(desk: CustomerDesk, settings: PageSettings | None = None) -> AP
                 if not down.email:
                     raise
                 # Confirmed while the store cannot be reached: kept as sent, checked by the flow.
-                quantities = {s: int(q) if (q := form.get(f"qty:{s}", "1")).isdigit() and int(q) > 0 else 1
+                quantities = {s: int(q) if sec.small_number(q := form.get(f"qty:{s}", "1")) and int(q) > 0 else 1
                               for s in skus}
                 return await keep_unchecked(
                     visit, request, background, kind=kind, order_number=proof.order_name, email=down.email,
@@ -826,6 +835,7 @@ _KEPT_REASONS = {
     "forged": "App Proxy request not verified (signature, shop, timestamp or a repeated parameter)",
     "csrf": "the form's CSRF token is missing, expired or another visitor's",
     "too_large": "the form is too large",
+    "photos_full": "the order already has as many photos as are kept for one order",
     "bad_request": "the form is malformed or was not sent in time",
     "expired": "the page's signed link is missing, forged, altered or expired",
 }
@@ -875,7 +885,7 @@ def _refusal(visit: Visit, answer: Any) -> PageError | None:
     if answer.status_code == 404:
         return PageError(404, t("not_found", lang))
     if answer.status_code == 429:
-        key = "recent" if "order" in reason else "too_many"
+        key = "too_many_tries" if "email address" in reason else "recent" if "order" in reason else "too_many"
         return PageError(429, t(key, lang, email=store.support_email))
     return PageError(answer.status_code, t("refused", lang, reason=reason))
 

@@ -38,12 +38,23 @@ def csrf_token(secret: str, binding: str, *, now: float | None = None) -> str:
     return f"{issued}.{mac(secret, 'csrf', f'{binding}|{issued}')}"
 
 
+def small_number(text: str) -> bool:
+    """ASCII digits, at most 12: `int()` of anything else may raise (`"²".isdigit()` is true, and
+    Python refuses more than 4300 digits), which would answer a visitor's typo with a 5xx."""
+    return 0 < len(text) <= 12 and text.isascii() and text.isdigit()
+
+
+def same(given: str, expected: str) -> bool:
+    """`hmac.compare_digest` for what a visitor sent: it raises on a non-ASCII str, so that is False."""
+    return given.isascii() and hmac.compare_digest(given, expected)
+
+
 def csrf_ok(secret: str, binding: str, token: str | None, *, now: float | None = None) -> bool:
     issued, _, given = (token or "").partition(".")
-    if not issued.isdigit() or not binding:
+    if not small_number(issued) or not binding:
         return False
     age = (now if now is not None else time.time()) - int(issued)
-    return 0 <= age <= CSRF_SECONDS and hmac.compare_digest(given, mac(secret, "csrf", f"{binding}|{issued}"))
+    return 0 <= age <= CSRF_SECONDS and same(given, mac(secret, "csrf", f"{binding}|{issued}"))
 
 
 def email_sig(secret: str, order_ref: str, email: str) -> str:
@@ -53,7 +64,7 @@ def email_sig(secret: str, order_ref: str, email: str) -> str:
 
 
 def email_sig_ok(secret: str, order_ref: str, email: str, sig: str) -> bool:
-    return bool(email and sig) and hmac.compare_digest(sig, email_sig(secret, order_ref, email))
+    return bool(email and sig) and same(sig, email_sig(secret, order_ref, email))
 
 
 def new_cookie_value() -> str:
@@ -81,7 +92,7 @@ def proxy_signature_ok(params: list[tuple[str, str]], secret: str) -> bool:
     given = [v for k, v in params if k == "signature"]
     if len(given) != 1 or not secret:
         return False
-    return hmac.compare_digest(given[0].lower(), proxy_signature(params, secret))
+    return same(given[0].lower(), proxy_signature(params, secret))
 
 
 @dataclass(frozen=True)
@@ -140,3 +151,56 @@ def photo_path(folder: Path, photo_id: str) -> Path | None:
         return None
     path = folder / photo_id
     return path if path.is_file() else None
+
+
+# -- forms -----------------------------------------------------------------------------------------
+
+MAX_FORM_PARTS = 400  # a step 2 form of a large order: its hidden fields, two per item, the photos
+MAX_PART_HEADER = 4096
+
+
+class FormRefused(ValueError):
+    """A multipart body the page does not read: malformed, or more parts than any of its forms has."""
+
+
+def split_multipart(raw: bytes, content_type: str, *, max_parts: int = MAX_FORM_PARTS
+                    ) -> list[tuple[str, str | None, bytes]]:
+    """(name, file name or None, data) of each part of a multipart/form-data body.
+
+    Split on the boundary with `bytes` operations (C speed) and only each part's few header lines
+    parsed: the standard `email` parser reads a body line by line in Python on the event loop, so
+    25 MB of tiny parts or of newlines held the whole receiver (webhooks included) for minutes.
+    Header lines are read as UTF-8, as browsers send a photo's file name (not as ASCII with
+    surrogates, which could not be written back into the page's answer)."""
+    from email.message import EmailMessage
+    from email.parser import HeaderParser
+    from email.policy import HTTP
+
+    envelope = EmailMessage()
+    envelope["content-type"] = content_type
+    boundary = envelope.get_param("boundary")
+    if not isinstance(boundary, str) or not 0 < len(boundary) <= 70 or not boundary.isascii():
+        raise FormRefused("no boundary")
+    chunks = (b"\r\n" + raw).split(b"\r\n--" + boundary.encode())
+    if len(chunks) - 2 > max_parts:
+        raise FormRefused("too many parts")
+    parts: list[tuple[str, str | None, bytes]] = []
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            return parts  # the closing delimiter
+        line_end = chunk.find(b"\r\n")
+        if line_end < 0 or chunk[:line_end].strip(b" \t"):
+            raise FormRefused("malformed delimiter line")
+        rest = chunk[line_end + 2:]
+        if rest.startswith(b"\r\n"):
+            head, data = b"", rest[2:]
+        else:
+            end = rest.find(b"\r\n\r\n", 0, MAX_PART_HEADER)
+            if end < 0:
+                raise FormRefused("a part's headers are missing or too long")
+            head, data = rest[:end], rest[end + 4:]
+        headers = HeaderParser(policy=HTTP).parsestr(head.decode("utf-8", "replace") + "\r\n\r\n", headersonly=True)
+        name = headers.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            parts.append((name, headers.get_filename(), data))
+    raise FormRefused("no closing delimiter")

@@ -37,6 +37,10 @@ TEXTS: dict[str, dict[Language, str]] = {
                   "en": "This order is not linked to your customer account."},
     "too_many": {"fr": "Trop d'essais en peu de temps : réessayez dans une minute.",
                  "en": "Too many tries in a short time: please try again in a minute."},
+    "too_many_tries": {"fr": "Trop de numéros de commande essayés avec cette adresse e-mail : réessayez dans une "
+                             "heure, ou écrivez-nous : {email}.",
+                       "en": "Too many order numbers tried with this email address: please try again in an hour, "
+                             "or write to us: {email}."},
     "store_down": {"fr": "Nous n'arrivons pas à joindre la boutique pour l'instant. Réessayez dans quelques "
                          "minutes, ou écrivez-nous : {email}.",
                    "en": "We cannot reach the store just now. Please try again in a few minutes, or write to "
@@ -84,6 +88,10 @@ TEXTS: dict[str, dict[Language, str]] = {
     "too_large": {"fr": "Cet envoi est trop lourd ({mb} Mo au plus) : envoyez moins de photos, ou des photos plus "
                         "légères.",
                   "en": "This is too large to send ({mb} MB at most): send fewer or smaller photos."},
+    "photos_full": {"fr": "Nous avons déjà {n} photos pour cette commande, le maximum que nous gardons : "
+                          "écrivez-nous si vous devez en envoyer d'autres : {email}.",
+                    "en": "We already have {n} photos for this order, the most we keep: please write to us if "
+                          "you need to send more: {email}."},
     "photo_many": {"fr": "{n} photos au plus.", "en": "{n} photos at most."},
     "exchange_for": {"fr": "Taille ou couleur souhaitée en échange (facultatif)",
                      "en": "Size or colour you would like instead (optional)"},

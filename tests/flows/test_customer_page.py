@@ -463,6 +463,99 @@ async def test_an_expired_form_is_refused_kept_and_keeps_the_proof(world: World,
     assert await _rows(db, "cancellation.requested") == []
 
 
+# -- what a visitor sends, however odd: a 4xx with a reason, never a 5xx (promise 1; review of issue 21) --
+
+async def test_odd_characters_in_a_link_a_token_or_a_signature_are_refused_never_a_5xx(world: World, db: Any) -> None:
+    """`hmac.compare_digest` raises on a non-ASCII str and `int("²")` raises though `"²".isdigit()`:
+    a mistyped or tampered link, CSRF token or App Proxy signature answered 503 and was not kept."""
+    r = await world.receiver.get("/page/case", params={"t": "eyJuIjoiIzEwMTIifQ.é", "lang": "en"})
+    assert r.status_code == 403 and "no longer valid" in r.text
+    start = await world.receiver.get("/page?lang=en")
+    form = fill(form_with(start.text, "/proof"), order_number="#1012", email=PAUL)
+    for bad in ("1.é", "².0", "9" * 5000 + ".0"):
+        r = await world.receiver.post("/page/proof?lang=en", data={**form, "csrf": bad})
+        assert r.status_code == 403 and "nothing was sent" in r.text, bad
+    r = await world.receiver.get("/page", params={"shop": STORE, "signature": "é", "lang": "en"})
+    assert r.status_code == 401 and "could not be verified" in r.text
+    kept = [k.http_status for topic in ("page.proof", "page.page") for k in await _rows(db, topic)]
+    assert sorted(kept) == [401, 403, 403, 403]
+
+
+async def test_a_photo_named_in_french_that_is_not_a_photo_is_named_back(world: World) -> None:
+    """Browsers send a file name as raw UTF-8: it is read as such and said back, never a 5xx."""
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    raw = (b'--b\r\nContent-Disposition: form-data; name="photos"; filename="\xc3\xa9t\xc3\xa9.jpg"\r\n'
+           b"Content-Type: image/jpeg\r\n\r\nnot a photo\r\n")
+    for name, value in fill(form, reason="damaged").items():
+        raw += f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    r = await world.receiver.post(form.action, content=raw + b"--b--\r\n",
+                                  headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 422 and "“été.jpg” is not a photo" in r.text
+
+
+async def test_a_form_of_thousands_of_parts_is_refused_unparsed(world: World, db: Any) -> None:
+    """The `email` parser read a multipart body line by line on the event loop: 1 MB of tiny parts
+    held the whole receiver 5 s, 25 MB (the photos' limit) minutes. More parts than any form of the
+    page has is refused before anything is parsed."""
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+    raw = b"".join(f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                   for name, value in fill(form, reason="damaged").items())
+    raw += b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\ny\r\n' * 2000
+    r = await world.receiver.post(form.action, content=raw + b"--b--\r\n",
+                                  headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 400 and "did not understand" in r.text
+    assert [k.http_status for k in await _rows(db, "page.review")] == [400]
+
+
+async def test_one_order_cannot_fill_the_disk_with_photos(world: World, db: Any) -> None:
+    """Photos chosen at step 2 are kept (90 days) even when never confirmed, and each form is
+    bounded but the forms were not: one proven order could store 25 MB per form, form after form.
+    Past `max_photos_per_order` live photos the page refuses (413, kept) and says whom to write to;
+    the same photos sent again are not counted twice."""
+    token = await _token(world, "#1012", PAUL)
+    form = form_with((await _step2(world, token, "return")).text, "/review")
+
+    def photos(batch: int) -> list[tuple[str, tuple[str, bytes, str]]]:
+        return [("photos", (f"p{batch}-{i}.jpg", JPEG + bytes([batch, i]), "image/jpeg")) for i in range(5)]
+
+    for batch in range(6):  # 30 photos: the default bound
+        r = await world.receiver.post(form.action, data=fill(form, reason="damaged"), files=photos(batch))
+        assert r.status_code == 200, (batch, r.text)
+    again = await world.receiver.post(form.action, data=fill(form, reason="damaged"), files=photos(0))
+    assert again.status_code == 200  # already kept: nothing new on the disk
+    r = await world.receiver.post(form.action, data=fill(form, reason="damaged"), files=photos(6))
+    assert r.status_code == 413 and "We already have 30 photos for this order" in r.text
+    from ledger import files as stored_files
+
+    assert len(await stored_files.live_files(db, order_refs=[world.legacy("#1012")])) == 30
+    assert [k.http_status for k in await _rows(db, "page.review")] == [413]
+
+
+async def test_trying_order_numbers_with_one_email_is_stopped_on_the_page_and_the_json_endpoints(
+        world: World, db: Any) -> None:
+    """Order numbers are sequential and a customer's email is often known: number after number
+    with one email found their order (the per-address limit only slows one address down), and on
+    the JSON endpoints filed a request on it. After 10 failed proofs in an hour an email is refused
+    (429, kept) whatever the number, wherever the tries come from; other customers are not."""
+    start = await world.receiver.get("/page?lang=en")
+    form = form_with(start.text, "/proof")
+    for n in range(10):
+        r = await world.receiver.post(form.action, data=fill(form, order_number=f"#{5000 + n}", email=PAUL))
+        assert r.status_code == 404, n
+    r = await world.receiver.post(form.action, data=fill(form, order_number="#1012", email=PAUL))
+    assert r.status_code == 429 and "Too many order numbers tried with this email address" in r.text
+    assert "location" not in r.headers
+    r = await world.receiver.post("/requests/cancellation",
+                                  json={"order_number": "#1012", "email": PAUL, "reason": "changed_mind"})
+    assert r.status_code == 429 and "email address" in r.json()["reason"]
+    assert await _rows(db, "cancellation.requested") == [] or all(
+        k.status == "rejected" for k in await _rows(db, "cancellation.requested"))
+    assert (await _prove(world, "#1001", CAMILLE)).status_code == 303  # another customer is not stopped
+    assert sorted(k.http_status for k in await _rows(db, "page.proof")) == [404] * 10 + [429]
+
+
 # -- fail closed --------------------------------------------------------------------------------------
 
 def test_outside_sandbox_mode_the_link_secret_is_required(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -186,6 +186,23 @@ async def test_retention_deletes_files_after_the_period_once(any_db: Database, t
     assert open_.exists()
 
 
+async def test_files_kept_for_open_cases_never_hide_the_files_behind_them(
+        any_db: Database, tmp_path: Path, clock: Any) -> None:
+    """The check read `limit` candidates, oldest first: the files kept because their order's case
+    is open came first every time, so once there were `limit` of them no file behind them was ever
+    deleted. It now reads on past them, a page at a time."""
+    for i in range(3):  # the oldest files: an open return's, kept every time
+        await _photo(any_db, tmp_path, "620", f"\x89PNG open return {i}".encode())
+    await _case(any_db, PAUL, "620", closed=False)
+    clock(1)
+    lone = await _photo(any_db, tmp_path, "621", b"\x89PNG chosen, never confirmed")
+    clock(40)
+    done = await files.purge_files(any_db, closed_before=utcnow(), unlinked_before=utcnow() - timedelta(days=30),
+                                   limit=2)
+    assert (done.retention, done.erasure) == (1, 0)
+    assert not lone.exists()
+
+
 async def test_the_same_photo_for_two_orders_stays_until_its_last_row_goes(any_db: Database, tmp_path: Path) -> None:
     same = b"\x89PNG the same photo twice"
     first = await _photo(any_db, tmp_path, "609", same)
