@@ -423,8 +423,8 @@ async def _play_desk(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]],
         try:
             await r.asks("changed_mind", "Finalement il ne va pas avec le reste de la pièce.")
             await r.when("awaiting_supplier")
-            await r.supplier_says("atelier-lyon", "supplier_answer", answer="accepted", address=ATELIER_RETURNS,
-                                  rma=rma, note="Retour accepté, merci d'indiquer la référence sur le colis.")
+            await supplier_mail.answer(ATELIER_EMAIL, r.name, "Demande de retour", supplier_gives_address(rma),
+                                       wait_s=_left(r.deadline), http=r.http)  # by email (issue 18)
             await r.when("awaiting_shipment")
             await r.sends_tracking(tracking)
             await r.when("in_transit")
