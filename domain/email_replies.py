@@ -584,6 +584,12 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
 # (L221-21: any unambiguous statement) is never read as keeping the order, and never acted on
 # alone: the operator reads it (its date counts), with "declined" as the suggested reading.
 
+# What follows "je garde" / "je conserve" says whether the order is kept: "je garde pas" (spoken
+# French drops the "ne"), "je garde mon argent", "je garde ma demande d'annulation", "je conserve mon
+# droit d'annuler" keep the cancellation, not the order.
+_NOT_THE_ORDER_KEPT = (r"(?!\s+(?:pas|plus|point|jamais|rien|mon\b|mes\b|ma\s+(?!commande\b)|"
+                       r"l'annulation|le remboursement|l'argent))")
+
 _KEEP = [
     r"\b(?:i|we)(?:'ll| will| shall|'d| would)? (?:happily |gladly )?keep (?:the|my|our|this) order\b",
     r"\b(?:i|we)(?:'ll| will)? keep it\b", r"\bi(?:'ll| will) keep (?:the|my) (?:lamp|item|rug|vase|parcel|purchase)\b",
@@ -593,10 +599,12 @@ _KEEP = [
     r"\bkeep (?:the|my) order (?:with|and use) (?:the|your|this) (?:offer|discount|code)\b",
     r"\b(?:don't|do not|no need to) cancel(?: it| the order| my order)?\b(?![^.\n]{0,20}\?)",
     r"\bforget (?:about )?(?:the|my) cancell?ation\b", r"\b(?:happy|glad) to keep (?:it|the order|my order)\b",
-    r"\bje (?:la |le |vais |préfère |veux bien )?(?:garde|garder|conserve|conserver)\b(?: (?:ma|la|cette) commande)?",
+    r"\bje (?:la |le |vais |préfère |veux bien )?(?:garde|garder|conserve|conserver)\b" + _NOT_THE_ORDER_KEPT
+    + r"(?: (?:ma|la|cette) commande)?",
     r"\bj'accepte (?:l'|votre |cette |la )?(?:offre|remise|réduction|proposition|geste|code)\b",
     r"\bje (?:prends|profite (?:de|du))(?: (?:l'|la |le |votre |cette ))?(?:offre|remise|réduction|code|geste)\b",
-    r"\b(?:ok|d'accord|oui|parfait|entendu|va pour)[,!.]? (?:je (?:la |le )?(?:garde|conserve|prends|accepte)|"
+    r"\b(?:ok|d'accord|oui|parfait|entendu|va pour)[,!.]? (?:je (?:la |le )?(?:garde|conserve|prends|accepte)\b"
+    + _NOT_THE_ORDER_KEPT + "|"
     r"pour (?:l'|la |le )(?:offre|remise|réduction|code))",
     r"\bva pour (?:l'|la |le )(?:offre|remise|réduction|code)\b",
     r"\bn'annulez (?:pas|plus)\b", r"\bne (?:l'|la )?annulez (?:pas|plus)\b",
@@ -620,6 +628,10 @@ _DECLINE = [
     r"\bje refuse (?:l'|votre |cette )?(?:offre|proposition|remise)\b",
     r"\bje ne (?:veux|souhaite) pas (?:de |du |votre |l'|la )?(?:offre|remise|réduction|code|geste|bon)\b",
     r"\bma décision est prise\b", r"\bprocédez à l'annulation\b", r"\bpoursuivez l'annulation\b",
+    r"\bje ne (?:la |le )?(?:garde|conserve)(?:rai)? pas\b", r"\bje (?:la |le )?garde(?:rai)? pas\b",
+    r"\bje ne (?:veux|souhaite) pas (?:la |le )?(?:garder|conserver)\b",
+    r"\b(?:i|we) (?:won't|will not|don't|do not|shall not) (?:want to )?keep (?:it|the order|my order|this order)\b",
+    r"\bnot keeping (?:it|the order|my order)\b",
 ]
 
 
