@@ -416,6 +416,9 @@ _CANCEL_NO = [
     r"(?<!mise )\ben (?:cours de )?(?:production|fabrication)\b",
     r"\b(?:ne )?(?:pouvons|peut|pouvez) (?:plus |pas )+annuler\b",
     r"\bimpossible d'annuler\b", r"\bn'est plus (?:possible|annulable)\b", r"\ben route\b",
+    r"\bcancel+ation(?: request)?\s+(?:is\s+|was\s+|has been\s+)?(?:not possible|impossible|refused|rejected|"
+    r"declined|denied)\b", r"\brequest (?:is |was )?(?:rejected|refused|declined|denied)\b",
+    r"\b(?:annulation|demande) (?:est |a été )?(?:impossible|refus[ée]+e?|rejet[ée]+e?)\b",
 ]
 _RETURN_NO = [
     r"\b(?:do|does|can|will)\s*(?:not|n't)\s+(?:accept|take)\s+(?:the |this |any )?returns?\b",
@@ -424,7 +427,35 @@ _RETURN_NO = [
     r"\bn'acceptons pas (?:les |de |ce )?retours?\b", r"\bpas de retours?\b",
     r"\bretour (?:est )?(?:refus[ée]|impossible)\b",
     r"\brefusons (?:le |ce )?retour\b",
+    # "do not send it back, we refund", "ne prend plus les retours": an address beside it is not one to use
+    r"\b(?:do not|don't|no need to|not necessary to|never) (?:return|send (?:it |them |the item )?back)\b",
+    r"\b(?:ne )?(?:prend|prenons|prennent|accepte|acceptons|acceptent) (?:plus|pas) (?:les |de |ce |le )?retours?\b",
+    r"\binutile de (?:le |la |les )?(?:renvoyer|retourner)\b", r"\bne (?:le |la |les )?(?:renvoyez|retournez) pas\b",
 ]
+# An acceptance said with a "but" may not stop the parcel: "we cancelled, but it was already picked
+# up", "cancelled the wrong order by mistake", "we cancelled the express shipping, it leaves
+# tomorrow". Refunding on it pays for goods that still leave (C3/C8): the operator reads it.
+_RESERVATION = re.compile(
+    r"\b(?:but|however|though|although|except|actually|mistake|wrong|partial(?:ly)?|refuse|mais|cependant|"
+    r"toutefois|pourtant|sauf|par contre|en revanche|néanmoins|erreur|partiel(?:le)?|refusez|express)\b", re.IGNORECASE)
+# The parcel moving, unless said not to or "before" it: "it left yesterday" is one, "blocked before
+# it left the warehouse", "rien ne partira" are not.
+_MOVING = re.compile(r"\b(?:picked up|left|leaves?|still|tracking|partira|partie?|parti|suivi|transporteur)\b",
+                     re.IGNORECASE)
+_MOVING_DENIED = re.compile(r"(?:\bbefore|\bavant|\bnot|n't|\bnever|\bne|\bn'|\brien|\bnothing)\b[^.!?\n]{0,20}$",
+                            re.IGNORECASE)
+
+
+def _reservation(text: str) -> str | None:
+    """A "but", a mistake, or the parcel said to move, beside an acceptance: the operator reads it."""
+    if (m := _RESERVATION.search(text)) is not None:
+        return m.group(0)
+    for m in _MOVING.finditer(text):
+        if not _MOVING_DENIED.search(text[max(0, m.start() - 25):m.start()]):
+            return m.group(0)
+    return None
+
+
 _QUESTION_ONLY = re.compile(r"\?\s*$")
 
 _RMA = re.compile(r"\b(?:RMA\b|RA\b|return authori[sz]ation|autorisation de retour|n[°o]\s*de retour)"
@@ -542,6 +573,10 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
             tracking = numbers[0][0] if len(numbers) == 1 else None
             return ReplyReading(Reading.CANCEL_REFUSED, 0.95 if tracking else 0.9, f"refusal: {no!r}",
                                 tracking_number=tracking)
+        reservation = _reservation(body)
+        if yes and not no and not numbers and (reservation or len(order_numbers("", body)) > 1):
+            return ReplyReading(Reading.CANCEL_ACCEPTED, 0.5, f"accepted: {yes!r}, but " + (
+                f"with a reservation: {reservation!r}" if reservation else "several orders named"))
         if yes and not no and not numbers:
             return ReplyReading(Reading.CANCEL_ACCEPTED, 0.9, f"accepted: {yes!r}")
         return ReplyReading(Reading.UNCLEAR, 0.3 if (yes or no) else 0.0,

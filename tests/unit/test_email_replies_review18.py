@@ -40,3 +40,49 @@ def test_not_keeping_the_order_is_read_as_still_cancelling(text: str) -> None:
     """The cancellation goes on without waiting for the operator (C6: the customer decided)."""
     reading = read_reply(Step.CUSTOMER_OFFER, text)
     assert reading.reading == Reading.OFFER_DECLINED and reading.confident, reading
+
+
+ACCEPTED_WITH_A_BUT = [
+    "Bonjour, nous avons annulé la commande #1003, la #1002 est partie.",
+    "We stopped it. Sorry, actually no, the carrier already picked it up.",
+    "We have cancelled the wrong order by mistake, yours is still shipping tomorrow.",
+    "Ok we cancel. But the parcel left yesterday so please refuse it at delivery.",
+    "Order cancelled successfully in our system, but the package was already picked up by 4PX.",
+    "We blocked it before shipping, but it will still be sent next week as per factory policy.",
+    "Nous avons annulé l'expédition express, elle partira en standard demain.",
+    "We have cancelled the tracking number and a new one will be generated when it ships.",
+    "The cancellation is not possible, order has been cancelled request rejected.",
+    "Cancellation done for order #1003. For #1002 we check tomorrow.",
+]
+
+
+@pytest.mark.parametrize("text", ACCEPTED_WITH_A_BUT)
+def test_an_acceptance_with_a_reservation_is_not_acted_on(text: str) -> None:
+    """A refund on it would pay for goods that still leave (C3/C8): the operator reads it."""
+    reading = read_reply(Step.SUPPLIER_CANCELLATION, text)
+    assert not (reading.reading == Reading.CANCEL_ACCEPTED and reading.confident), reading
+
+
+@pytest.mark.parametrize("text", [
+    "Nous l'avons bloquée avant l'envoi, rien ne partira.",
+    "We intercepted it before it left the warehouse.",
+    "Bonjour,\n\nC'est fait : nous avons bloqué la commande avant expédition, elle ne partira pas.",
+])
+def test_a_plain_acceptance_is_still_acted_on(text: str) -> None:
+    reading = read_reply(Step.SUPPLIER_CANCELLATION, text)
+    assert reading.reading == Reading.CANCEL_ACCEPTED and reading.confident, reading
+
+
+ADDRESS_NOT_TO_USE = [
+    "Address: Room 1203, Building 5, Bao'an District, Shenzhen 518000, China\nBut please do not return, we refund.",
+    "Bonjour, l'adresse : Atelier Lyon 12 rue X 69004 Lyon ne prend plus les retours, nous vous recontactons.",
+    "Adresse de retour :\nAtelier Lyon, 12 rue des Tisserands, 69004 Lyon\nInutile de le renvoyer, gardez-le.",
+    "Return address: 45 Industrial Rd, Shenzhen 518000.\nPlease don't return it, we refund 10 USD.",
+]
+
+
+@pytest.mark.parametrize("text", ADDRESS_NOT_TO_USE)
+def test_an_address_beside_do_not_return_is_not_sent_to_the_customer(text: str) -> None:
+    """The address would go to the customer in the return instructions (R2/R6)."""
+    reading = read_reply(Step.SUPPLIER_RETURN, text)
+    assert not (reading.reading == Reading.RETURN_ACCEPTED and reading.confident), reading
