@@ -15,6 +15,7 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass, field
+from email import errors
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -171,6 +172,23 @@ def _failed_authentication(msg: EmailMessage) -> str | None:
     return None
 
 
+def _ambiguous_from(msg: EmailMessage) -> str | None:
+    """Why the From may name someone else than the receiving server checked, or None. Python reads
+    `From: supplier@atelier.example <x@attacker.example>` (not RFC 5322) as the supplier, where the
+    mail servers (SPF/DKIM/DMARC alignment) read the attacker's own domain, which passes: so a
+    malformed From, two From headers or several addresses in it are believed by no one."""
+    headers = msg.get_all("From") or []
+    if len(headers) != 1:
+        return f"{len(headers)} From headers"
+    header = headers[0]
+    addresses = getattr(header, "addresses", ())
+    if len(addresses) != 1:
+        return f"the From header names {len(addresses)} addresses"
+    if any(isinstance(d, errors.InvalidHeaderDefect) for d in getattr(header, "defects", ())):
+        return f"the From header is malformed: {str(header)[:120]!r}"
+    return None
+
+
 def _payload(part: EmailMessage) -> bytes:
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
@@ -224,6 +242,7 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> 
     subject = " ".join(str(msg.get("Subject") or "").split())
     senders = getaddresses([str(msg.get("From") or "")])
     sender = (senders[0][1] if senders else "").strip().lower()
+    ambiguous = _ambiguous_from(msg)
     plain: list[str] = []
     markup: list[str] = []
     attachments: list[Attachment] = []
@@ -257,7 +276,7 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> 
         message_id=mid[0] if mid else None, in_reply_to=in_reply[0] if in_reply else None,
         references=tuple(references), from_address=sender, subject=subject,
         text=text, reply=reply_part(text), kind=kind, bounce_reason=reason, attachments=tuple(attachments),
-        date=date, spoofed=_failed_authentication(msg),
+        date=date, spoofed=ambiguous or _failed_authentication(msg),
     )
 
 

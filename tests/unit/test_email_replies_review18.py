@@ -86,3 +86,35 @@ def test_an_address_beside_do_not_return_is_not_sent_to_the_customer(text: str) 
     """The address would go to the customer in the return instructions (R2/R6)."""
     reading = read_reply(Step.SUPPLIER_RETURN, text)
     assert not (reading.reading == Reading.RETURN_ACCEPTED and reading.confident), reading
+
+
+@pytest.mark.parametrize("sender", [
+    "supplier@atelier.example <x@attacker.example>",  # mail servers check attacker.example; Python reads the supplier
+    "supplier@atelier.example, x@attacker.example",
+])
+def test_a_from_header_the_receiving_server_reads_otherwise_moves_nothing(sender: str) -> None:
+    """The receiving server's DMARC pass was for another address than the one read: not vouched for."""
+    from domain.email_replies import parse_email
+
+    raw = (f"From: {sender}\r\nTo: bonjour@shop.example\r\nSubject: Re: commande #1002\r\n"
+           "Authentication-Results: mx.shop.example; spf=pass smtp.mailfrom=attacker.example; "
+           "dkim=pass header.d=attacker.example; dmarc=pass header.from=attacker.example\r\n"
+           "\r\nNous avons annulé la commande.\r\n").encode()
+    assert parse_email(raw).spoofed
+
+
+def test_two_from_headers_move_nothing() -> None:
+    from domain.email_replies import parse_email
+
+    raw = (b"From: x@attacker.example\r\nFrom: supplier@atelier.example\r\nSubject: Re: commande #1002\r\n"
+           b"\r\nNous avons annul\xc3\xa9 la commande.\r\n")
+    assert parse_email(raw).spoofed
+
+
+def test_an_ordinary_from_is_not_suspect() -> None:
+    from domain.email_replies import parse_email
+
+    raw = (b'From: "Atelier Lyon (Mei)" <supplier@atelier.example>\r\nSubject: Re: commande #1002\r\n'
+           b"\r\nNous avons annul\xc3\xa9 la commande.\r\n")
+    mail = parse_email(raw)
+    assert mail.from_address == "supplier@atelier.example" and mail.spoofed is None
