@@ -302,7 +302,14 @@ def reply_part(text: str) -> str:
     if cut and cut.start() > 0:
         reply = reply[: cut.start()]
     reply = re.split(r"^--\s*$", reply, maxsplit=1, flags=re.MULTILINE)[0]
-    return reply.strip() or text.strip()
+    if reply.strip():
+        return reply.strip()
+    # Nothing left (a signature alone above the quote, a reply the library emptied): the text without
+    # its quoted lines, never the quote itself: our own words quoted back ("je garde ma commande",
+    # a tracking number we sent) would be read as the sender's.
+    unquoted = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+    cut = _QUOTE_HEAD.search(unquoted)
+    return (unquoted[: cut.start()] if cut else unquoted).strip()
 
 
 # -- Reading the reply ---------------------------------------------------------------------------

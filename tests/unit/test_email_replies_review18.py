@@ -118,3 +118,15 @@ def test_an_ordinary_from_is_not_suspect() -> None:
            b"\r\nNous avons annul\xc3\xa9 la commande.\r\n")
     mail = parse_email(raw)
     assert mail.from_address == "supplier@atelier.example" and mail.spoofed is None
+
+
+@pytest.mark.parametrize("text", [
+    "--\nMarie\n\nLe lun. 7 déc. 2026 à 10:00, Maison Lumière <bonjour@shop.example> a écrit :\n> Je garde ma commande\n",
+    "-- \nSent from my phone\n\nOn Mon, 7 Dec 2026 at 10:00, Shop <b@s.example> wrote:\n> I'll keep the order\n",
+])
+def test_a_reply_with_nothing_but_a_signature_is_not_read_from_the_quote(text: str) -> None:
+    """The quoted history is ours: read as the customer's words, it kept an order they cancel (C6)."""
+    from domain.email_replies import reply_part
+
+    reading = read_reply(Step.CUSTOMER_OFFER, reply_part(text))
+    assert reading.reading != Reading.OFFER_ACCEPTED, reading
