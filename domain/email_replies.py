@@ -98,6 +98,8 @@ def _auto_kind(msg: EmailMessage, subject: str, sender: str) -> tuple[MailKind, 
     ctype = msg.get_content_type()
     if ctype == "multipart/report" and msg.get_param("report-type") == "delivery-status":
         return MailKind.BOUNCE, _dsn_reason(msg)
+    if ctype == "multipart/report" and msg.get_param("report-type") == "disposition-notification":
+        return MailKind.AUTO_REPLY, None  # a read receipt (RFC 8098, "Lu :", "Read:"): not an answer
     local = sender.split("@", 1)[0].lower()
     if local in {"mailer-daemon", "postmaster"} and re.search(
             r"undeliver|delivery (status|failure)|returned mail|non remis|échec de (la )?remise", subject, re.I):

@@ -130,3 +130,15 @@ def test_a_reply_with_nothing_but_a_signature_is_not_read_from_the_quote(text: s
 
     reading = read_reply(Step.CUSTOMER_OFFER, reply_part(text))
     assert reading.reading != Reading.OFFER_ACCEPTED, reading
+
+
+def test_a_read_receipt_is_an_auto_reply_not_an_answer() -> None:
+    from domain.email_replies import MailKind, parse_email
+
+    raw = (b"From: Atelier <supplier@atelier.example>\r\nSubject: Lu : Demande d'annulation : commande #1002\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=disposition-notification; "
+           b'boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nVotre message a '
+           b"\xc3\xa9t\xc3\xa9 lu le lundi 7 d\xc3\xa9cembre 2026.\r\n--b\r\nContent-Type: "
+           b"message/disposition-notification\r\n\r\nFinal-Recipient: rfc822; supplier@atelier.example\r\n"
+           b"Disposition: manual-action/MDN-sent-manually; displayed\r\n--b--\r\n")
+    assert parse_email(raw).kind == MailKind.AUTO_REPLY
