@@ -531,7 +531,11 @@ def tracking_numbers(text: str) -> list[tuple[str, str]]:
 # has no tracking. Any of these: the operator reads it (R3 starts from a real proof of shipment).
 _PHONE_SHAPED = re.compile(r"^(?:0[1-9][0-9]{8}|33[1-9][0-9]{8})$")
 _PHONE_WORDS = re.compile(r"(?:phone|t[ée]l(?:[ée]phone)?|mobile|portable|appel|call|joindre)\W", re.IGNORECASE)
-_ORDER_WORDS = re.compile(r"(?:order|commande|cde|n[°o]\s*de\s*commande|#)\W{0,4}(?:n[°o]\W{0,3})?$", re.IGNORECASE)
+_ORDER_WORDS = re.compile(r"(?:order|commande|cde|n[°o]\s*de\s*commande|#)\W{0,4}(?:n[°o]\W{0,3})?"
+                          r"(?:(?:number |num[ée]ro )?(?:is|was|est|était|c'est)\W{0,3})?$", re.IGNORECASE)
+# "the parcel I received", "le colis reçu abîmé": the delivery's own tracking, not the return's.
+_RECEIVED = re.compile(r"\b(?:re[çc]u|re[çc]ue|received|got|arriv[ée]+e?|arrived|livr[ée]+e?|delivered)\b",
+                       re.IGNORECASE)
 _NOT_SENT_YET = re.compile(
     r"\bnot\b[^.\n]{0,25}\b(?:sent|shipped|posted|dropped|yet)\b|n't\b[^.\n]{0,25}\b(?:sent|shipped|posted|yet)\b|"
     r"\bpas encore\b|\bn'ai pas\b|\bne l'ai pas\b|\bwill (?:send|ship|post|drop|return)\b|"
@@ -550,6 +554,8 @@ def _tracking_doubt(text: str, number: str) -> str | None:
         return "it may be a phone number"
     if _ORDER_WORDS.search(before):
         return "it may be an order number"
+    if _RECEIVED.search(text):
+        return "it may be the tracking of the parcel the customer received"
     return None
 
 

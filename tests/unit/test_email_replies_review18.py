@@ -142,3 +142,15 @@ def test_a_read_receipt_is_an_auto_reply_not_an_answer() -> None:
            b"message/disposition-notification\r\n\r\nFinal-Recipient: rfc822; supplier@atelier.example\r\n"
            b"Disposition: manual-action/MDN-sent-manually; displayed\r\n--b--\r\n")
     assert parse_email(raw).kind == MailKind.AUTO_REPLY
+
+
+@pytest.mark.parametrize("text", [
+    "Bonjour, mon numéro de commande est 6A12345678901, j'ai posté le colis hier",
+    "Hi, my order number is 1Z999AA10123456784 and I sent the parcel back",
+    "Bonjour, j'ai reçu le colis de suivi 6A12345678901 abîmé, pouvez-vous m'aider",
+    "The parcel 1Z999AA10123456784 arrived broken, tracking says delivered.",
+])
+def test_an_order_number_or_the_delivery_tracking_is_not_the_return_tracking(text: str) -> None:
+    """Recorded as the return's tracking (R3), it would close the reminders on a parcel never sent."""
+    reading = read_reply(Step.CUSTOMER_RETURN, text)
+    assert not reading.confident, reading
