@@ -228,8 +228,15 @@ async def renew_lock(case_id: str) -> None:
         await cases.acquire_lock(runtime.db(), case_id, owner, LOCK_TTL)
 
 
+def _plain(value: object) -> str:
+    """Text from outside (a mail's subject, a bounce's diagnostic, a sender's address) shown as
+    text in the Markdown artifact: no link, image or HTML of a stranger's making is rendered in the
+    operator's browser (issue 18: "HTML is never rendered")."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
+
+
 def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return _plain(value).replace("|", "\\|").replace("\n", " ")
 
 
 def timeline_key(case: Case) -> str:
@@ -292,7 +299,7 @@ async def publish_timeline(case_id: str) -> None:
         "",
     ]
     if case.needs_operator_reason:
-        lines += [f"> **Needs the operator:** {case.needs_operator_reason}", ""]
+        lines += [f"> **Needs the operator:** {_cell(case.needs_operator_reason)}", ""]
     open_dl = [d for d in dls if d.status == DeadlineStatus.OPEN]
     if open_dl:
         nxt = min(open_dl, key=lambda d: d.act_at)

@@ -154,3 +154,15 @@ def test_an_order_number_or_the_delivery_tracking_is_not_the_return_tracking(tex
     """Recorded as the return's tracking (R3), it would close the reminders on a parcel never sent."""
     reading = read_reply(Step.CUSTOMER_RETURN, text)
     assert not reading.confident, reading
+
+
+def test_a_strangers_text_in_the_timeline_renders_no_link_image_or_html() -> None:
+    """A forged bounce's diagnostic (any sender) becomes the case's "Needs the operator" line, a
+    mail's subject a cell of its Messages table: Markdown artifacts, rendered in the operator's
+    browser. A tracking pixel, a phishing link or an <img onerror> must stay text."""
+    from flows.common import _cell
+
+    shown = _cell("5.1.1 ![x](https://evil.example/p.png) [refund here](https://evil.example) "
+                  "<img src=x onerror=alert(1)> | next")
+    assert "![x](" not in shown and "[refund here](" not in shown and "<img" not in shown
+    assert "\\|" in shown and "evil.example" in shown  # still readable, one cell
