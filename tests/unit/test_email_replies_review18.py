@@ -121,7 +121,8 @@ def test_an_ordinary_from_is_not_suspect() -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "--\nMarie\n\nLe lun. 7 déc. 2026 à 10:00, Maison Lumière <bonjour@shop.example> a écrit :\n> Je garde ma commande\n",
+    "--\nMarie\n\nLe lun. 7 déc. 2026 à 10:00, Maison Lumière <bonjour@shop.example> a écrit :\n"
+    "> Je garde ma commande\n",
     "-- \nSent from my phone\n\nOn Mon, 7 Dec 2026 at 10:00, Shop <b@s.example> wrote:\n> I'll keep the order\n",
 ])
 def test_a_reply_with_nothing_but_a_signature_is_not_read_from_the_quote(text: str) -> None:
