@@ -661,7 +661,9 @@ _NOT_THE_ORDER_KEPT = (r"(?!\s+(?:pas|plus|point|jamais|rien|mon\b|mes\b|ma\s+(?
 
 _KEEP = [
     r"\b(?:i|we)(?:'ll| will| shall|'d| would)? (?:happily |gladly )?keep (?:the|my|our|this) order\b",
-    r"\b(?:i|we)(?:'ll| will)? keep it\b", r"\bi(?:'ll| will) keep (?:the|my) (?:lamp|item|rug|vase|parcel|purchase)\b",
+    r"\b(?:i|we)(?:'ll| will)? keep it\b"
+    r"(?!\s+(?:short|brief|simple|quick|in mind|clear|secret|up\b|for (?:later|next|another)))",
+    r"\bi(?:'ll| will) keep (?:the|my) (?:lamp|item|rug|vase|parcel|purchase)\b",
     r"\b(?:i|we) (?:happily |gladly )?accept (?:the|your|this) (?:offer|discount|code|proposal|gesture)\b",
     r"\b(?:i|we)(?:'ll| will) (?:take|use) (?:the|your|this) (?:offer|discount|code|voucher|coupon)\b",
     r"\b(?:ok|okay|fine|deal|yes|great)[,!.]? (?:i|we)(?:'ll| will)? (?:keep|take|accept)\b",

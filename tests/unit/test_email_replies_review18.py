@@ -17,6 +17,7 @@ NOT_KEEPING = [
     "Je conserve mon droit d'annuler.",
     "Non. Je ne veux pas de votre réduction, je garde ma décision d'annuler.",
     "D'accord, je garde pas la commande.",
+    "Thanks, I will keep it short: cancel.",  # an idiom, not the order
 ]
 
 
