@@ -407,9 +407,20 @@ def _stated(patterns: list[str], text: str) -> str | None:
     goods (a refund or a message "sent" is no parcel shipped)."""
     for pattern in patterns:
         for m in re.finditer(pattern, text, re.IGNORECASE):
-            if not _asked(text, m.end()) and not _NOT_THE_GOODS.search(_sentence(text, m.start(), m.end())):
+            if not _asked(text, m.end()) and not _NOT_THE_GOODS.search(_sentence(text, m.start(), m.end())) \
+                    and not _denied_before(text, m.start()):
                 return m.group(0)
     return None
+
+
+_DENIAL = re.compile(r"\b(?:not|never|no|pas|ne|yet|encore|nothing|rien|aucun|aucune|none)\b|n't|\bn'", re.IGNORECASE)
+
+
+def _denied_before(text: str, start: int) -> bool:
+    """The clause says it did not happen: "Not in production yet", "n'est pas encore en production",
+    "nothing is on its way". A refusal read there turned a cancellation into a return (C4)."""
+    begin = max((text.rfind(c, 0, start) for c in ".!?\n;,:"), default=-1) + 1
+    return _DENIAL.search(text[max(begin, start - 25):start]) is not None
 
 
 _NEG_EN = r"(?:not|n't|never|unable to|impossible to)"

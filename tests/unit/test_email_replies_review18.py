@@ -168,3 +168,25 @@ def test_a_strangers_text_in_the_timeline_renders_no_link_image_or_html() -> Non
                   "<img src=x onerror=alert(1)> | next")
     assert "![x](" not in shown and "[refund here](" not in shown and "<img" not in shown
     assert "\\|" in shown and "evil.example" in shown  # still readable, one cell
+
+
+@pytest.mark.parametrize("text", [
+    "Not in production yet, cancelled.",
+    "La commande n'est pas encore en production, nous l'avons annulée.",
+    "Nothing is on its way, we stopped everything.",
+])
+def test_a_refusal_said_not_to_have_happened_is_no_refusal(text: str) -> None:
+    """Read as "already produced", it turned the cancellation into a return (C4): the customer sent
+    to the post office for a parcel that never left, the refund put off."""
+    reading = read_reply(Step.SUPPLIER_CANCELLATION, text)
+    assert not (reading.reading == Reading.CANCEL_REFUSED and reading.confident), reading
+
+
+@pytest.mark.parametrize("text", [
+    "Unfortunately, we could not stop it: it was already shipped.",
+    "Sorry, we cannot cancel, it is already shipped.",
+    "Non, elle est déjà partie.",
+])
+def test_a_plain_refusal_is_still_acted_on(text: str) -> None:
+    reading = read_reply(Step.SUPPLIER_CANCELLATION, text)
+    assert reading.reading == Reading.CANCEL_REFUSED and reading.confident, reading
