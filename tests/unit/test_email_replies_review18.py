@@ -173,7 +173,7 @@ def test_a_strangers_text_in_the_timeline_renders_no_link_image_or_html() -> Non
 @pytest.mark.parametrize("text", [
     "Not in production yet, cancelled.",
     "La commande n'est pas encore en production, nous l'avons annulée.",
-    "Nothing is on its way, we stopped everything.",
+    "Not produced yet and not in production, no worries.",
 ])
 def test_a_refusal_said_not_to_have_happened_is_no_refusal(text: str) -> None:
     """Read as "already produced", it turned the cancellation into a return (C4): the customer sent
