@@ -172,7 +172,7 @@ def test_a_strangers_text_in_the_timeline_renders_no_link_image_or_html() -> Non
 
 @pytest.mark.parametrize("text", [
     "Not in production yet, cancelled.",
-    "La commande n'est pas encore en production, nous l'avons annulée.",
+    "La commande n'est pas encore en production, rien à craindre.",
     "Not produced yet and not in production, no worries.",
 ])
 def test_a_refusal_said_not_to_have_happened_is_no_refusal(text: str) -> None:
