@@ -190,3 +190,23 @@ def test_a_refusal_said_not_to_have_happened_is_no_refusal(text: str) -> None:
 def test_a_plain_refusal_is_still_acted_on(text: str) -> None:
     reading = read_reply(Step.SUPPLIER_CANCELLATION, text)
     assert reading.reading == Reading.CANCEL_REFUSED and reading.confident, reading
+
+
+@pytest.mark.parametrize("unit", ["<script>", "<a ", "<br", "<", "<style x"])
+def test_hostile_html_is_read_in_linear_time(unit: str) -> None:
+    """One mail of unclosed tags must not hold the poller: 256 KB took 77 s before (quadratic)."""
+    import time
+
+    from domain.email_replies import html_to_text
+
+    started = time.monotonic()
+    html_to_text(unit * 40_000 + "<p>Non merci</p>")
+    assert time.monotonic() - started < 3
+
+
+def test_html_is_still_read_as_text() -> None:
+    from domain.email_replies import html_to_text
+
+    markup = ('<html><head><title>x</title><style>p{color:red}</style></head><body><p>Non merci,</p>'
+              '<div>je préfère annuler.<br>Marie</div><script>alert(1)</script><p>a &lt; b</p></body></html>')
+    assert html_to_text(markup) == "Non merci,\n\nje préfère annuler.\nMarie\n\na < b"
