@@ -15,6 +15,7 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass, field
+from email import errors
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -74,15 +75,30 @@ class ParsedEmail:
 
 
 _MSGID = re.compile(r"<[^<>\s]+>")
-_TAGS = re.compile(r"<[^>]*>")
-_SCRIPT = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_BLOCK = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|p|div|li|tr)\b[^>]*>", re.IGNORECASE)
+# Linear in the size of the mail: a tag ends at the next ">" or "<" (a stray "<" is text), and an
+# unclosed <script> drops the rest once. `<[^>]*>` and `<script.*?</script>` scanned to the end of
+# the mail from every "<": 256 KB of "<script>" took 77 s, a 15 MB mail days, the poller held.
+_TAGS = re.compile(r"<[^<>]*>")
+_SCRIPT_OPEN = re.compile(r"<(script|style|head)\b", re.IGNORECASE)
+_BLOCK = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|p|div|li|tr)\b[^<>]*>", re.IGNORECASE)
 _BLANKS = re.compile(r"\n{3,}")
+READ_LIMIT = 100_000  # characters of a mail's text read for its meaning; the whole mail stays in the ledger
+
+
+def _drop_scripts(markup: str) -> str:
+    kept: list[str] = []
+    pos = 0
+    while (opening := _SCRIPT_OPEN.search(markup, pos)) is not None:
+        kept.append(markup[pos:opening.start()])
+        closing = re.compile(rf"</{opening.group(1)}\s*>", re.IGNORECASE).search(markup, opening.end())
+        pos = closing.end() if closing else len(markup)
+    kept.append(markup[pos:])
+    return "".join(kept)
 
 
 def html_to_text(markup: str) -> str:
     """Text of an HTML body: tags dropped, entities decoded. Nothing is rendered or followed."""
-    text = _SCRIPT.sub("", markup)
+    text = _drop_scripts(markup)
     text = _BLOCK.sub("\n", text)
     text = html.unescape(_TAGS.sub("", text))
     lines = [" ".join(line.split()) for line in text.splitlines()]
@@ -97,6 +113,8 @@ def _auto_kind(msg: EmailMessage, subject: str, sender: str) -> tuple[MailKind, 
     ctype = msg.get_content_type()
     if ctype == "multipart/report" and msg.get_param("report-type") == "delivery-status":
         return MailKind.BOUNCE, _dsn_reason(msg)
+    if ctype == "multipart/report" and msg.get_param("report-type") == "disposition-notification":
+        return MailKind.AUTO_REPLY, None  # a read receipt (RFC 8098, "Lu :", "Read:"): not an answer
     local = sender.split("@", 1)[0].lower()
     if local in {"mailer-daemon", "postmaster"} and re.search(
             r"undeliver|delivery (status|failure)|returned mail|non remis|échec de (la )?remise", subject, re.I):
@@ -171,6 +189,23 @@ def _failed_authentication(msg: EmailMessage) -> str | None:
     return None
 
 
+def _ambiguous_from(msg: EmailMessage) -> str | None:
+    """Why the From may name someone else than the receiving server checked, or None. Python reads
+    `From: supplier@atelier.example <x@attacker.example>` (not RFC 5322) as the supplier, where the
+    mail servers (SPF/DKIM/DMARC alignment) read the attacker's own domain, which passes: so a
+    malformed From, two From headers or several addresses in it are believed by no one."""
+    headers = msg.get_all("From") or []
+    if len(headers) != 1:
+        return f"{len(headers)} From headers"
+    header = headers[0]
+    addresses = getattr(header, "addresses", ())
+    if len(addresses) != 1:
+        return f"the From header names {len(addresses)} addresses"
+    if any(isinstance(d, errors.InvalidHeaderDefect) for d in getattr(header, "defects", ())):
+        return f"the From header is malformed: {str(header)[:120]!r}"
+    return None
+
+
 def _payload(part: EmailMessage) -> bytes:
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
@@ -224,6 +259,7 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> 
     subject = " ".join(str(msg.get("Subject") or "").split())
     senders = getaddresses([str(msg.get("From") or "")])
     sender = (senders[0][1] if senders else "").strip().lower()
+    ambiguous = _ambiguous_from(msg)
     plain: list[str] = []
     markup: list[str] = []
     attachments: list[Attachment] = []
@@ -256,8 +292,8 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10 * 1024 * 1024) -> 
     return ParsedEmail(
         message_id=mid[0] if mid else None, in_reply_to=in_reply[0] if in_reply else None,
         references=tuple(references), from_address=sender, subject=subject,
-        text=text, reply=reply_part(text), kind=kind, bounce_reason=reason, attachments=tuple(attachments),
-        date=date, spoofed=_failed_authentication(msg),
+        text=text, reply=reply_part(text[:READ_LIMIT]), kind=kind, bounce_reason=reason, attachments=tuple(attachments),
+        date=date, spoofed=ambiguous or _failed_authentication(msg),
     )
 
 
@@ -283,7 +319,14 @@ def reply_part(text: str) -> str:
     if cut and cut.start() > 0:
         reply = reply[: cut.start()]
     reply = re.split(r"^--\s*$", reply, maxsplit=1, flags=re.MULTILINE)[0]
-    return reply.strip() or text.strip()
+    if reply.strip():
+        return reply.strip()
+    # Nothing left (a signature alone above the quote, a reply the library emptied): the text without
+    # its quoted lines, never the quote itself: our own words quoted back ("je garde ma commande",
+    # a tracking number we sent) would be read as the sender's.
+    unquoted = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+    cut = _QUOTE_HEAD.search(unquoted)
+    return (unquoted[: cut.start()] if cut else unquoted).strip()
 
 
 # -- Reading the reply ---------------------------------------------------------------------------
@@ -379,9 +422,20 @@ def _stated(patterns: list[str], text: str) -> str | None:
     goods (a refund or a message "sent" is no parcel shipped)."""
     for pattern in patterns:
         for m in re.finditer(pattern, text, re.IGNORECASE):
-            if not _asked(text, m.end()) and not _NOT_THE_GOODS.search(_sentence(text, m.start(), m.end())):
+            if not _asked(text, m.end()) and not _NOT_THE_GOODS.search(_sentence(text, m.start(), m.end())) \
+                    and not _denied_before(text, m.start()):
                 return m.group(0)
     return None
+
+
+_DENIAL = re.compile(r"\b(?:not|never|no|pas|ne|yet|encore|nothing|rien|aucun|aucune|none)\b|n't|\bn'", re.IGNORECASE)
+
+
+def _denied_before(text: str, start: int) -> bool:
+    """The clause says it did not happen: "Not in production yet", "n'est pas encore en production",
+    "nothing is on its way". A refusal read there turned a cancellation into a return (C4)."""
+    begin = max((text.rfind(c, 0, start) for c in ".!?\n;,:"), default=-1) + 1
+    return _DENIAL.search(text[max(begin, start - 25):start]) is not None
 
 
 _NEG_EN = r"(?:not|n't|never|unable to|impossible to)"
@@ -416,6 +470,9 @@ _CANCEL_NO = [
     r"(?<!mise )\ben (?:cours de )?(?:production|fabrication)\b",
     r"\b(?:ne )?(?:pouvons|peut|pouvez) (?:plus |pas )+annuler\b",
     r"\bimpossible d'annuler\b", r"\bn'est plus (?:possible|annulable)\b", r"\ben route\b",
+    r"\bcancel+ation(?: request)?\s+(?:is\s+|was\s+|has been\s+)?(?:not possible|impossible|refused|rejected|"
+    r"declined|denied)\b", r"\brequest (?:is |was )?(?:rejected|refused|declined|denied)\b",
+    r"\b(?:annulation|demande) (?:est |a été )?(?:impossible|refus[ée]+e?|rejet[ée]+e?)\b",
 ]
 _RETURN_NO = [
     r"\b(?:do|does|can|will)\s*(?:not|n't)\s+(?:accept|take)\s+(?:the |this |any )?returns?\b",
@@ -424,7 +481,35 @@ _RETURN_NO = [
     r"\bn'acceptons pas (?:les |de |ce )?retours?\b", r"\bpas de retours?\b",
     r"\bretour (?:est )?(?:refus[ée]|impossible)\b",
     r"\brefusons (?:le |ce )?retour\b",
+    # "do not send it back, we refund", "ne prend plus les retours": an address beside it is not one to use
+    r"\b(?:do not|don't|no need to|not necessary to|never) (?:return|send (?:it |them |the item )?back)\b",
+    r"\b(?:ne )?(?:prend|prenons|prennent|accepte|acceptons|acceptent) (?:plus|pas) (?:les |de |ce |le )?retours?\b",
+    r"\binutile de (?:le |la |les )?(?:renvoyer|retourner)\b", r"\bne (?:le |la |les )?(?:renvoyez|retournez) pas\b",
 ]
+# An acceptance said with a "but" may not stop the parcel: "we cancelled, but it was already picked
+# up", "cancelled the wrong order by mistake", "we cancelled the express shipping, it leaves
+# tomorrow". Refunding on it pays for goods that still leave (C3/C8): the operator reads it.
+_RESERVATION = re.compile(
+    r"\b(?:but|however|though|although|except|actually|mistake|wrong|partial(?:ly)?|refuse|mais|cependant|"
+    r"toutefois|pourtant|sauf|par contre|en revanche|néanmoins|erreur|partiel(?:le)?|refusez|express)\b", re.IGNORECASE)
+# The parcel moving, unless said not to or "before" it: "it left yesterday" is one, "blocked before
+# it left the warehouse", "rien ne partira" are not.
+_MOVING = re.compile(r"\b(?:picked up|left|leaves?|still|tracking|partira|partie?|parti|suivi|transporteur)\b",
+                     re.IGNORECASE)
+_MOVING_DENIED = re.compile(r"(?:\bbefore|\bavant|\bnot|n't|\bnever|\bne|\bn'|\brien|\bnothing)\b[^.!?\n]{0,20}$",
+                            re.IGNORECASE)
+
+
+def _reservation(text: str) -> str | None:
+    """A "but", a mistake, or the parcel said to move, beside an acceptance: the operator reads it."""
+    if (m := _RESERVATION.search(text)) is not None:
+        return m.group(0)
+    for m in _MOVING.finditer(text):
+        if not _MOVING_DENIED.search(text[max(0, m.start() - 25):m.start()]):
+            return m.group(0)
+    return None
+
+
 _QUESTION_ONLY = re.compile(r"\?\s*$")
 
 _RMA = re.compile(r"\b(?:RMA\b|RA\b|return authori[sz]ation|autorisation de retour|n[°o]\s*de retour)"
@@ -472,7 +557,11 @@ def tracking_numbers(text: str) -> list[tuple[str, str]]:
 # has no tracking. Any of these: the operator reads it (R3 starts from a real proof of shipment).
 _PHONE_SHAPED = re.compile(r"^(?:0[1-9][0-9]{8}|33[1-9][0-9]{8})$")
 _PHONE_WORDS = re.compile(r"(?:phone|t[ée]l(?:[ée]phone)?|mobile|portable|appel|call|joindre)\W", re.IGNORECASE)
-_ORDER_WORDS = re.compile(r"(?:order|commande|cde|n[°o]\s*de\s*commande|#)\W{0,4}(?:n[°o]\W{0,3})?$", re.IGNORECASE)
+_ORDER_WORDS = re.compile(r"(?:order|commande|cde|n[°o]\s*de\s*commande|#)\W{0,4}(?:n[°o]\W{0,3})?"
+                          r"(?:(?:number |num[ée]ro )?(?:is|was|est|était|c'est)\W{0,3})?$", re.IGNORECASE)
+# "the parcel I received", "le colis reçu abîmé": the delivery's own tracking, not the return's.
+_RECEIVED = re.compile(r"\b(?:re[çc]u|re[çc]ue|received|got|arriv[ée]+e?|arrived|livr[ée]+e?|delivered)\b",
+                       re.IGNORECASE)
 _NOT_SENT_YET = re.compile(
     r"\bnot\b[^.\n]{0,25}\b(?:sent|shipped|posted|dropped|yet)\b|n't\b[^.\n]{0,25}\b(?:sent|shipped|posted|yet)\b|"
     r"\bpas encore\b|\bn'ai pas\b|\bne l'ai pas\b|\bwill (?:send|ship|post|drop|return)\b|"
@@ -491,6 +580,8 @@ def _tracking_doubt(text: str, number: str) -> str | None:
         return "it may be a phone number"
     if _ORDER_WORDS.search(before):
         return "it may be an order number"
+    if _RECEIVED.search(text):
+        return "it may be the tracking of the parcel the customer received"
     return None
 
 
@@ -542,6 +633,10 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
             tracking = numbers[0][0] if len(numbers) == 1 else None
             return ReplyReading(Reading.CANCEL_REFUSED, 0.95 if tracking else 0.9, f"refusal: {no!r}",
                                 tracking_number=tracking)
+        reservation = _reservation(body)
+        if yes and not no and not numbers and (reservation or len(order_numbers("", body)) > 1):
+            return ReplyReading(Reading.CANCEL_ACCEPTED, 0.5, f"accepted: {yes!r}, but " + (
+                f"with a reservation: {reservation!r}" if reservation else "several orders named"))
         if yes and not no and not numbers:
             return ReplyReading(Reading.CANCEL_ACCEPTED, 0.9, f"accepted: {yes!r}")
         return ReplyReading(Reading.UNCLEAR, 0.3 if (yes or no) else 0.0,
@@ -584,19 +679,29 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
 # (L221-21: any unambiguous statement) is never read as keeping the order, and never acted on
 # alone: the operator reads it (its date counts), with "declined" as the suggested reading.
 
+# What follows "je garde" / "je conserve" says whether the order is kept: "je garde pas" (spoken
+# French drops the "ne"), "je garde mon argent", "je garde ma demande d'annulation", "je conserve mon
+# droit d'annuler" keep the cancellation, not the order.
+_NOT_THE_ORDER_KEPT = (r"(?!\s+(?:pas|plus|point|jamais|rien|mon\b|mes\b|ma\s+(?!commande\b)|"
+                       r"l'annulation|le remboursement|l'argent))")
+
 _KEEP = [
     r"\b(?:i|we)(?:'ll| will| shall|'d| would)? (?:happily |gladly )?keep (?:the|my|our|this) order\b",
-    r"\b(?:i|we)(?:'ll| will)? keep it\b", r"\bi(?:'ll| will) keep (?:the|my) (?:lamp|item|rug|vase|parcel|purchase)\b",
+    r"\b(?:i|we)(?:'ll| will)? keep it\b"
+    r"(?!\s+(?:short|brief|simple|quick|in mind|clear|secret|up\b|for (?:later|next|another)))",
+    r"\bi(?:'ll| will) keep (?:the|my) (?:lamp|item|rug|vase|parcel|purchase)\b",
     r"\b(?:i|we) (?:happily |gladly )?accept (?:the|your|this) (?:offer|discount|code|proposal|gesture)\b",
     r"\b(?:i|we)(?:'ll| will) (?:take|use) (?:the|your|this) (?:offer|discount|code|voucher|coupon)\b",
     r"\b(?:ok|okay|fine|deal|yes|great)[,!.]? (?:i|we)(?:'ll| will)? (?:keep|take|accept)\b",
     r"\bkeep (?:the|my) order (?:with|and use) (?:the|your|this) (?:offer|discount|code)\b",
     r"\b(?:don't|do not|no need to) cancel(?: it| the order| my order)?\b(?![^.\n]{0,20}\?)",
     r"\bforget (?:about )?(?:the|my) cancell?ation\b", r"\b(?:happy|glad) to keep (?:it|the order|my order)\b",
-    r"\bje (?:la |le |vais |préfère |veux bien )?(?:garde|garder|conserve|conserver)\b(?: (?:ma|la|cette) commande)?",
+    r"\bje (?:la |le |vais |préfère |veux bien )?(?:garde|garder|conserve|conserver)\b" + _NOT_THE_ORDER_KEPT
+    + r"(?: (?:ma|la|cette) commande)?",
     r"\bj'accepte (?:l'|votre |cette |la )?(?:offre|remise|réduction|proposition|geste|code)\b",
     r"\bje (?:prends|profite (?:de|du))(?: (?:l'|la |le |votre |cette ))?(?:offre|remise|réduction|code|geste)\b",
-    r"\b(?:ok|d'accord|oui|parfait|entendu|va pour)[,!.]? (?:je (?:la |le )?(?:garde|conserve|prends|accepte)|"
+    r"\b(?:ok|d'accord|oui|parfait|entendu|va pour)[,!.]? (?:je (?:la |le )?(?:garde|conserve|prends|accepte)\b"
+    + _NOT_THE_ORDER_KEPT + "|"
     r"pour (?:l'|la |le )(?:offre|remise|réduction|code))",
     r"\bva pour (?:l'|la |le )(?:offre|remise|réduction|code)\b",
     r"\bn'annulez (?:pas|plus)\b", r"\bne (?:l'|la )?annulez (?:pas|plus)\b",
@@ -620,6 +725,10 @@ _DECLINE = [
     r"\bje refuse (?:l'|votre |cette )?(?:offre|proposition|remise)\b",
     r"\bje ne (?:veux|souhaite) pas (?:de |du |votre |l'|la )?(?:offre|remise|réduction|code|geste|bon)\b",
     r"\bma décision est prise\b", r"\bprocédez à l'annulation\b", r"\bpoursuivez l'annulation\b",
+    r"\bje ne (?:la |le )?(?:garde|conserve)(?:rai)? pas\b", r"\bje (?:la |le )?garde(?:rai)? pas\b",
+    r"\bje ne (?:veux|souhaite) pas (?:la |le )?(?:garder|conserver)\b",
+    r"\b(?:i|we) (?:won't|will not|don't|do not|shall not) (?:want to )?keep (?:it|the order|my order|this order)\b",
+    r"\bnot keeping (?:it|the order|my order)\b",
 ]
 
 

@@ -98,7 +98,7 @@ def dispute_advice(recommended: str, win_chance: Decimal | str, expected: Money,
             f"it brings back ({gain}, after the contest fee).")
 
 
-_MARKDOWN = re.compile(r"([\\`*\[\]<>!|])")
+_MARKDOWN = re.compile(r"([\\`*\[\]!|])")  # < and > become entities (md_text)
 _BREAKS = re.compile(r"[\r\n\t\x0b\x0c\u2028\u2029]+")
 
 
@@ -107,7 +107,8 @@ def md_text(value: object) -> str:
     as the plain text it is: one line, no link, image or HTML of its own. A customer's
     name or a note is typed by someone else: it must not add a row, a "recommendation" or an
     image fetched from the operator's browser to what the operator reads."""
-    return _MARKDOWN.sub(r"\\\1", _BREAKS.sub(" ", str(value)).strip())
+    text = _BREAKS.sub(" ", str(value)).strip().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def _facts(rows: Sequence[tuple[str, str | None]]) -> list[str]:

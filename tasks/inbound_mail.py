@@ -114,6 +114,8 @@ async def poll_mailbox(settings: MailboxSettings | None = None) -> dict[str, int
         body, encoding = raw_to_text(message.raw)
         headers: dict[str, Any] = {"body_encoding": encoding, "mailbox": settings.folder,
                                    "uidvalidity": message.uidvalidity, "uid": message.uid}
+        if message.arrived_at is not None:  # when it reached the mailbox, not when this poll read it
+            headers["arrived_at"] = message.arrived_at.isoformat()
         reason = None
         if message.truncated_from is not None:
             reason = f"message of {message.truncated_from} bytes, kept cut at {settings.max_message_bytes}"
@@ -386,7 +388,8 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
         await records.open_review(
             db, case_id=case_id if sender_ok else None, reason_code=f"{REVIEW_REPLY}:{event.id}",
             detail=((f"POSSIBLE WITHDRAWAL (L221-21: any unambiguous statement sent within the period counts; "
-                     f"sent {mail.date or 'undated'}, received {event.received_at.isoformat()}): {withdrawal!r}. "
+                     f"sent {mail.date or 'undated'}, received "
+                     f"{event.headers.get('arrived_at') or event.received_at.isoformat()}): {withdrawal!r}. "
                      if withdrawal else "")
                     + f"email from {mail.from_address}, subject {mail.subject!r} ({thread.how}); suggested reading: "
                     f"{reading.reading} ({reading.confidence:.2f}, {why}). Text: {mail.reply[:1500]}")[:4000],

@@ -110,6 +110,9 @@ class FetchedMessage:
     uid: int
     raw: bytes
     truncated_from: int | None  # the size on the server when it was larger than the limit
+    # When the mail reached the mailbox (IMAP INTERNALDATE), aware: not when a poll read it. A
+    # withdrawal (L221-21) is known to the merchant from then (L221-24's 14 days run from it).
+    arrived_at: datetime | None = None
 
 
 def _context(settings: MailboxSettings) -> ssl.SSLContext:
@@ -194,6 +197,13 @@ def _criteria(settings: MailboxSettings, selected: dict[bytes, Any], after_uid: 
     return ["UNSEEN", *window]
 
 
+def _aware(value: object) -> datetime | None:
+    """imapclient gives INTERNALDATE naive in this machine's local time (normalise_times): aware."""
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(UTC)  # a naive datetime is read as local time
+
+
 def _fetch_new(settings: MailboxSettings, marks: dict[int, int]) -> FetchedBatch:
     with connect(settings) as client:
         selected = client.select_folder(settings.folder)
@@ -219,12 +229,14 @@ def _fetch_new(settings: MailboxSettings, marks: dict[int, int]) -> FetchedBatch
         small = [u for u in uids if int(sizes.get(u, {}).get(b"RFC822.SIZE", 0)) <= settings.max_message_bytes]
         big = [u for u in uids if u not in small]
         if small:
-            for uid, data in client.fetch(small, ["BODY.PEEK[]"]).items():
-                out.append(FetchedMessage(uidvalidity, uid, bytes(data[b"BODY[]"]), None))
+            for uid, data in client.fetch(small, ["BODY.PEEK[]", "INTERNALDATE"]).items():
+                out.append(FetchedMessage(uidvalidity, uid, bytes(data[b"BODY[]"]), None,
+                                          _aware(data.get(b"INTERNALDATE"))))
         for uid in big:  # only the head and the start: the operator sees what it was
-            part = client.fetch([uid], [f"BODY.PEEK[]<0.{settings.max_message_bytes}>"])[uid]
+            part = client.fetch([uid], [f"BODY.PEEK[]<0.{settings.max_message_bytes}>", "INTERNALDATE"])[uid]
             raw = next((bytes(v) for k, v in part.items() if k.startswith(b"BODY[]")), b"")
-            out.append(FetchedMessage(uidvalidity, uid, raw, int(sizes[uid][b"RFC822.SIZE"])))
+            out.append(FetchedMessage(uidvalidity, uid, raw, int(sizes[uid][b"RFC822.SIZE"]),
+                                      _aware(part.get(b"INTERNALDATE"))))
         return FetchedBatch(uidvalidity, sorted(out, key=lambda m: m.uid), read_up_to)
 
 

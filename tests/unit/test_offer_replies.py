@@ -48,7 +48,7 @@ FRENCH: list[tuple[str, Reading, bool]] = [
     ("Merci pour votre message.", U, UNSURE),
     ("Je ne pense pas garder la commande.", U, UNSURE),
     ("Je garde la commande, ou plutôt non, annulez quand même.", U, UNSURE),
-    ("Je ne garde pas la commande.", U, UNSURE),
+    ("Je ne garde pas la commande.", D, SURE),
     ("Quand serai-je remboursée ?", U, UNSURE),
 ]
 
