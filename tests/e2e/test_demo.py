@@ -3,14 +3,15 @@
 One demo start: a real Prefect server, the deployments of prefect.yaml triggered by the
 receiver's events, a process worker, the sandbox servers (proves the event -> automation ->
 deployment path that the flow tests call directly). The test reads the demo's output until it
-says it keeps running, checks the 17 scenarios, then opens the Prefect UI the demo serves in
-Debian's headless Chromium (playwright drives /usr/bin/chromium; no browser is downloaded) and
-finds what the operator looks at: the deployments, the runs named after their cases, a finished
-case run and its timeline, the `upcoming-deadlines` table, the weekly report with its charts
-drawn; then it resumes the held order #1013 with "release" through the run's Resume form and
-checks that the run was rescheduled and the case moved on, and decides the dispute #1016 from the
-`decide-dispute/by-hand` deployment's form (issue 17). The page is 1366 px wide and the essential
-columns of the needs-review and upcoming-deadlines tables must be inside it. Last it stops the demo as Ctrl-C
+says it keeps running, checks every scenario (deployments/sandbox/scenarios.EXPECTED), then
+opens the Prefect UI the demo serves in Debian's headless Chromium (playwright drives
+/usr/bin/chromium; no browser is downloaded) and finds what the operator looks at: the
+deployments, the runs named after their cases, a finished case run and its timeline, the
+`upcoming-deadlines` table, the weekly report with its charts drawn; then it resumes the held
+order #1013 with "release" through the run's Resume form and checks that the run was rescheduled
+and the case moved on, and decides the dispute #1016 from the `decide-dispute/by-hand`
+deployment's form (issue 17). The page is 1366 px wide and the essential columns of the
+needs-review and upcoming-deadlines tables must be inside it. Last it stops the demo as Ctrl-C
 does and checks that every process the demo started is gone.
 
     AFTERSALES_SCREENSHOTS=docs/img uv run pytest tests/e2e   # also writes the README's screenshots
@@ -35,6 +36,7 @@ import httpx
 import pytest
 
 from deployments.demo import descendants, still_running
+from deployments.sandbox.scenarios import EXPECTED
 from tests.e2e.logscan import scan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -506,7 +508,7 @@ def test_the_demo_plays_every_scenario_and_the_operator_sees_it_in_the_prefect_u
         out = demo.wait_until_running(timeout=1500)
         played = time.monotonic() - started
         rows = [line for line in out.splitlines() if line.startswith("#10")]
-        played_ok = len(rows) == 17 and all(line.rstrip().endswith("yes") for line in rows)
+        played_ok = len(rows) == len(EXPECTED) and all(line.rstrip().endswith("yes") for line in rows)
         assert "the confirmation sent twice on the page, answered 'received', 'duplicate'" in out
         assert "weekly-report/weekly: Completed" in out, out[-3000:]
         assert "NOT DONE" not in out, out[-3000:]
