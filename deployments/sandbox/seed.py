@@ -40,10 +40,12 @@ Return scenarios (delivered orders; the return rules R1-R9 and refunds F1-F5):
 Only the carrier knows (issue 19):
 
 * **#1031**, delivered per DHL only: Inès Carpentier (fr, Lille), a rattan lamp shipped by
-  `atelier-lyon` with DHL; no scan of it ever reaches Shopify (the fulfilment stays IN_TRANSIT,
-  no `deliveredAt`). DHL's tracking (the carriers' fake, `carrier_parcels`) says it was delivered
-  in Lille 3 days ago: the withdrawal runs from that date (D1). The return parcel is followed
-  at DHL too, to the supplier's postcode: the goods are back at DHL's time (R6).
+  `atelier-lyon` with DHL 26 days ago; no scan of it ever reaches Shopify (the fulfilment stays
+  IN_TRANSIT, no `deliveredAt`). Counted from the dispatch, the store's 20-day window has ended:
+  only the delivery date can say whether the return is in time. DHL's tracking (the carriers'
+  fake, `carrier_parcels`) says the parcel was held three weeks at the depot and delivered in
+  Lille 3 days ago: the withdrawal runs from that date (D1). The return parcel is followed at DHL
+  too, to the supplier's postcode: the goods are back at DHL's time (R6).
 
 Customer emails use the reserved `example.com` domain; addresses are plausible but invented.
 """
@@ -298,23 +300,28 @@ def carrier_orders() -> list[dict[str, Any]]:
             "shipping_address": _address("14 rue Esquermoise", "Lille", "59800"),
             "fulfillment": {"tracking_company": "DHL Express", "tracking_number": CARRIER_OUTBOUND,
                             "tracking_url": f"https://www.dhl.com/fr-fr/home/suivi.html?tracking-id={CARRIER_OUTBOUND}",
-                            "shipped_hours_ago": 6 * 24, "display_status": "IN_TRANSIT"},
-            "placed_hours_ago": 9 * 24,
+                            "shipped_hours_ago": 26 * 24, "display_status": "IN_TRANSIT"},
+            "placed_hours_ago": 28 * 24,
         },
     ]
 
 
 def carrier_parcels(now_iso: Any) -> list[dict[str, Any]]:
     """What DHL's tracking says of #1031's parcel (the carriers' fake `POST /_control/parcels`):
-    taken in Lyon 6 days ago, delivered by hand in Lille 3 days ago. `now_iso(hours_ago)` gives
-    the ISO time so many hours ago."""
+    taken in Lyon 26 days ago, held three weeks at the Lesquin depot (an incomplete address),
+    delivered by hand in Lille 3 days ago. `now_iso(hours_ago)` gives the ISO time so many hours
+    ago."""
     return [{"carrier": "dhl", "number": CARRIER_OUTBOUND, "events": [
-        {"code": "pre-transit", "at": now_iso(6 * 24 + 3), "city": "Lyon", "postcode": "69007", "country": "FR",
+        {"code": "pre-transit", "at": now_iso(26 * 24 + 3), "city": "Lyon", "postcode": "69007", "country": "FR",
          "label": "Shipment information received"},
-        {"code": "transit", "at": now_iso(6 * 24), "city": "Lyon", "postcode": "69007", "country": "FR",
+        {"code": "transit", "at": now_iso(26 * 24), "city": "Lyon", "postcode": "69007", "country": "FR",
          "label": "Shipment picked up"},
-        {"code": "transit", "at": now_iso(4 * 24), "city": "Lesquin", "postcode": "59810", "country": "FR",
+        {"code": "transit", "at": now_iso(25 * 24), "city": "Lesquin", "postcode": "59810", "country": "FR",
          "label": "Arrived at the delivery facility"},
+        {"code": "failure", "at": now_iso(24 * 24), "city": "Lesquin", "postcode": "59810", "country": "FR",
+         "label": "Shipment on hold: the address is incomplete"},
+        {"code": "transit", "at": now_iso(4 * 24), "city": "Lesquin", "postcode": "59810", "country": "FR",
+         "label": "Address corrected, shipment on its way"},
         {"code": "delivered", "at": now_iso(3 * 24), "city": "Lille", "postcode": "59800", "country": "FR",
          "label": "Delivered - signed for by the recipient"},
     ]}]
