@@ -31,6 +31,38 @@ def fake() -> Iterator[RunningFakeCarriers]:
     running.stop()
 
 
+def test_migration_0008_matches_the_model_and_goes_down(tmp_path: Path) -> None:
+    """carrier_quota as migrated is the model (alembic's compare_metadata finds nothing to add,
+    drop or change in the whole ledger), and 0008 goes down to 0007."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import ledger.models  # noqa: F401
+    from ledger.migrate import alembic_config
+
+    path = tmp_path / "ledger.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    with ThreadPoolExecutor(1) as pool:  # the async env calls asyncio.run
+        pool.submit(command.upgrade, alembic_config(url), "head").result()
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                     SQLModel.metadata)
+            assert diffs == []
+            assert sa.inspect(conn).get_pk_constraint("carrier_quota")["constrained_columns"] == ["account", "day"]
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(command.downgrade, alembic_config(url), "5d2b8e4f1a37").result()  # 0007
+        assert "carrier_quota" not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
 async def test_the_counter_never_passes_the_limit_under_concurrent_takes(any_db: Any) -> None:
     taken = await asyncio.gather(*[kept.take_daily_call(any_db, "dhl:acct", day=DAY, limit=7) for _ in range(20)])
     assert taken.count(True) == 7
