@@ -127,7 +127,9 @@ def _scripts(start: datetime) -> list[Script]:
     crng = random.Random(20261206)  # the carrier cases draw apart: the cases above stay as they were
     for i, kind in enumerate(k for k in CARRIER_KINDS for _ in range(N_CARRIER)):
         ask_at = start + timedelta(days=crng.uniform(0, 30))
-        since = {"carrier_late": crng.uniform(25, 40), "carrier_lost": crng.uniform(16, 24)}.get(
+        # carrier_lost: asked when even the window counted from the dispatch has ended (before, the
+        # return is in time whatever the delivery day and nobody needs the parcel's story)
+        since = {"carrier_late": crng.uniform(25, 40), "carrier_lost": crng.uniform(25, 32)}.get(
             kind, crng.uniform(0.5, 10))
         number = 3500 + i
         parcel = f"6A{number:011d}" if CARRIER_KINDS[kind][2] == "laposte" else f"{number:010d}"
