@@ -110,6 +110,47 @@ def _not_yet_delivered(status: TrackingStatus, description: str) -> TrackingStat
     return status
 
 
+# Delivered, but not into the consumer's hands (Directive 2011/83/EU art. 9(2)(b), Code de la
+# consommation L221-18): the period runs from the day the consumer, or a third party other than the
+# carrier *and indicated by the consumer*, acquires physical possession of the goods. A neighbour
+# the carrier chose, or a porch, garage or "safe place" the carrier chose, is neither: the event is
+# the carrier's delivery (a fact for the dispute record) but not the proof of receipt that starts
+# the withdrawal period (D1). A neighbour or a place the consumer chose (DHL's Wunschnachbar /
+# Wunschablageort, "preferred neighbour", "as instructed") is the consumer's designation: it counts,
+# and so does the consumer's own letterbox (a receptacle only they control).
+_LEFT_WITH_OTHERS = re.compile(
+    r"neighbou?r|voisin|nachbar|vecino|vicino|buren|buurman"
+    r"|safe ?place|lieu s(?:û|u)r|(?:left|placed) (?:at|on|in|by|outside|behind)\b|porch|doorstep|garage\b"
+    r"|ablageort|abgestellt|d(?:é|e)pos(?:é|e) (?:devant|sur|dans le jardin|au pied)"
+    r"|remis (?:au|à la) (?:gardien|concierge)"
+    r"|concierge|reception desk|mail ?room",
+    re.IGNORECASE,
+)
+_CHOSEN_BY_CONSUMER = re.compile(
+    r"wunschnachbar|wunschablageort|wunsch-?ablageort|preferred (?:neighbou?r|location|place|safe ?place|drop)"
+    r"|as (?:instructed|requested)|(?:your|the customer's|recipient's) (?:chosen|designated|nominated)"
+    r"|d(?:é|e)sign(?:é|e) par (?:vous|le destinataire)|selon vos instructions|(?:à|a) l'endroit (?:choisi|indiqu)"
+    r"|signed (?:for )?by (?:the )?(?:recipient|addressee|customer)|picked up by|collected by|retir(?:é|e) par"
+    r"|letter ?box|mail ?box|bo(?:î|i)te (?:aux|à) lettres|briefkasten|buz(?:ó|o)n|brievenbus",
+    re.IGNORECASE,
+)
+
+
+def left_with_others(description: str) -> bool:
+    """The carrier's words say the parcel was left with someone or somewhere the carrier chose (a
+    neighbour, a porch, a "safe place"), not handed to the consumer or to whom they designated."""
+    text = description or ""
+    return bool(_LEFT_WITH_OTHERS.search(text)) and not _CHOSEN_BY_CONSUMER.search(text)
+
+
+def possession_event(events: Sequence[ParcelEvent]) -> ParcelEvent | None:
+    """D1, the proof of receipt: the delivery event when it put the goods in the consumer's hands
+    (or of a third party they designated); None when the carrier only says it left the parcel
+    with a neighbour or in a place it chose (art. 9(2)(b), L221-18), or never delivered it."""
+    found = delivered_event(events)
+    return None if found is None or left_with_others(found.description) else found
+
+
 def laposte_status(code: str, label: str = "") -> TrackingStatus:
     """A La Poste event code; a code not in the list is an exception (a human looks at it)."""
     return _not_yet_delivered(LAPOSTE_CODES.get(code.strip().upper(), TrackingStatus.EXCEPTION), label)
@@ -216,3 +257,57 @@ def next_poll(events: Sequence[ParcelEvent], now: datetime) -> datetime | None:
     if status in FINAL:
         return None
     return now + POLL_EVERY.get(status, timedelta(hours=12))
+
+
+# -- does a return parcel's delivery fit the return address? (R6: another's parcel is no return) ----------
+_COUNTRIES: dict[str, tuple[str, ...]] = {
+    "FR": ("FRA", "FRANCE"), "DE": ("DEU", "GERMANY", "DEUTSCHLAND", "ALLEMAGNE"), "BE": ("BEL", "BELGIUM",
+    "BELGIQUE", "BELGIE"), "NL": ("NLD", "NETHERLANDS", "NEDERLAND", "PAYS-BAS"), "LU": ("LUX", "LUXEMBOURG"),
+    "ES": ("ESP", "SPAIN", "ESPANA", "ESPAÑA", "ESPAGNE"), "IT": ("ITA", "ITALY", "ITALIA", "ITALIE"),
+    "PT": ("PRT", "PORTUGAL"), "AT": ("AUT", "AUSTRIA", "ÖSTERREICH", "AUTRICHE"), "CH": ("CHE", "SWITZERLAND",
+    "SUISSE", "SCHWEIZ"), "IE": ("IRL", "IRELAND", "IRLANDE"), "PL": ("POL", "POLAND", "POLSKA", "POLOGNE"),
+    "GB": ("GBR", "UNITED KINGDOM", "UK", "ROYAUME-UNI", "GREAT BRITAIN"), "US": ("USA", "UNITED STATES",
+    "ETATS-UNIS", "ÉTATS-UNIS"), "CN": ("CHN", "CHINA", "CHINE"), "HK": ("HKG", "HONG KONG"),
+}
+_COUNTRY_OF = {alias: iso for iso, names in _COUNTRIES.items() for alias in (iso, *names)}
+
+
+def country_code(value: str | None) -> str | None:
+    """An ISO 3166 alpha-2 code from a carrier's country (FR, FRA, France), None when unknown."""
+    return _COUNTRY_OF.get((value or "").strip().upper()) if value else None
+
+
+def address_country(address: str) -> str | None:
+    """The country the address names in its last part ("..., 69007 Lyon, France"), else None."""
+    last = re.split(r"[,\n]", address.strip())[-1].strip().upper() if address.strip() else ""
+    return _COUNTRY_OF.get(last) if last and not any(ch.isdigit() for ch in last) else None
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", text.upper())
+
+
+# Postcodes as written in an address: 4 to 6 digits (FR, DE, ES, IT, BE, AT, CH, US, CN...), NL's
+# "1234 AB", PT's "1234-567", the UK's "SW1A 1AA" (a street number rarely has 4 digits).
+_POSTCODE = re.compile(r"\b(?:\d{4}-\d{3}|\d{4} ?[A-Z]{2}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4,6})\b")
+
+
+def address_postcodes(address: str) -> set[str]:
+    return {_alnum(m) for m in _POSTCODE.findall(address.upper())}
+
+
+def delivery_fits_address(event: ParcelEvent, address: str | None) -> bool | None:
+    """Whether the carrier's delivery of a return parcel fits the return address: True when the
+    delivered-to postcode is the address's (or, when the carrier gives only a country, the country
+    is the address's); False when what the carrier gives differs; None when it cannot be told (the
+    carrier gives no place, the address names none, the parcel was left with a neighbour): then
+    only the operator may say the goods are back."""
+    if not address or left_with_others(event.description):
+        return None
+    postcode, ours = _alnum(event.postcode or ""), address_postcodes(address)
+    if len(postcode) >= 3 and ours:
+        return postcode in ours
+    carrier_country, country = country_code(event.country), address_country(address)
+    if carrier_country and country:
+        return carrier_country == country
+    return None

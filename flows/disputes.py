@@ -56,6 +56,7 @@ from flows.common import (
     take_inbound,
 )
 from flows.runner import Process
+from integrations.carriers.base import carrier_for
 from integrations.paypal.webhooks import parse_dispute_event
 from integrations.shopify.disputes import dispute_from_webhook
 from ledger import cases, deadlines, inbox, records
@@ -277,8 +278,11 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     # Each parcel's record: Shopify's fulfilment events merged with the carrier's own events the
     # ledger holds for its number (read from the carrier's API or pushed by AfterShip), issue 19.
     numbers = [t.number for f in order.shipped_fulfillments for t in f.tracking if t.number]
+    # A parcel is a carrier and a number: its carrier's events only (the direct carrier its company or
+    # number points to, or the aggregator that follows it), never another carrier's parcel of the same number.
     held = await kept.events_for(db, [_parcel_number(n) for n in numbers])
-    shipments = [_shipment(f, t, [e for e in held if e.tracking_number == _parcel_number(t.number)])
+    shipments = [_shipment(f, t, [e for e in held if e.tracking_number == _parcel_number(t.number)
+                                  and kept.base_carrier(e.carrier) in (carrier_for(t.company, t.number), "aftership")])
                  for f in order.shipped_fulfillments for t in f.tracking if t.number]
     tracking = [f"{s.carrier or 'carrier'} {s.number}" for s in shipments]
     delivered = [s.delivered_at for s in shipments if s.delivered_at]

@@ -461,7 +461,7 @@ async def _carrier_dates(step: Step, order: Order) -> Order:
             tail = f.id.rsplit("/", 1)[-1]
             at = scans.get(tail) or (scans.get("*") if len(order.shipped_fulfillments) == 1 else None)
             if at is None:
-                at = await tracking.delivered_at([t.number for t in f.tracking if t.number])
+                at = await tracking.delivered_at(step.case, [t.number for t in f.tracking if t.number])
             if at is not None:
                 f = f.model_copy(update={"delivered_at": at})
         fulfillments.append(f)

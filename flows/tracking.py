@@ -25,8 +25,19 @@ from typing import Any
 
 from domain.cases import CaseKind, ReturnState, is_terminal
 from domain.deadlines import DeadlineStatus
-from domain.tracking import ParcelEvent, TrackingStatus, current_status, delivered_event, first_scan, is_lost, next_poll
-from integrations.carriers.base import CarrierError
+from domain.tracking import (
+    ParcelEvent,
+    TrackingStatus,
+    current_status,
+    delivered_event,
+    delivery_fits_address,
+    first_scan,
+    is_lost,
+    left_with_others,
+    next_poll,
+    possession_event,
+)
+from integrations.carriers.base import CarrierError, CarrierQuotaSpent
 from integrations.carriers.settings import TrackingSettings
 from ledger import cases, deadlines, records
 from ledger import tracking as kept
@@ -37,6 +48,7 @@ from tasks.tracking import ParcelReading, read_carrier_tracking
 
 READ_AGAIN_AFTER_ERROR = timedelta(hours=1)  # a 429 / 5xx the task's own retries did not get past
 READ_AGAIN_AFTER_REFUSAL = timedelta(hours=12)  # a refused key, an answer off the contract: the operator's
+AFTER_QUOTA_RESET = timedelta(minutes=5)  # a spent daily quota: read a little after it comes back
 
 
 async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, role: str, company: str | None = None,
@@ -57,14 +69,26 @@ async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, rol
     return True
 
 
-async def delivered_at(tracking_numbers: list[str]) -> datetime | None:
-    """D1 from the carrier: the last parcel's delivery among these numbers (one fulfillment may
-    hold several), None unless every one of them is delivered."""
+def _carrier_of(case: Case, number: str) -> str | None:
+    """The carrier that answered for this parcel (kept at its first read), None before any."""
+    return ((case.data.get("parcels") or {}).get(number) or {}).get("carrier")
+
+
+async def delivered_at(case: Case, tracking_numbers: list[str]) -> datetime | None:
+    """D1 from the carrier: the last parcel's delivery into the consumer's hands among these
+    numbers (one fulfillment may hold several), None unless every one of them is delivered so.
+    Each parcel is its carrier's events for its number (another carrier's parcel may share the
+    number); a parcel left with a neighbour or in a place the carrier chose is not in the
+    consumer's possession (art. 9(2)(b), L221-18: domain.tracking.possession_event)."""
     if not tracking_numbers:
         return None
     dates = []
-    for number in tracking_numbers:
-        found = delivered_event(await kept.events_for(runtime.db(), [number]))
+    for raw in tracking_numbers:
+        number = raw.strip().replace(" ", "").upper()
+        carrier = _carrier_of(case, number)
+        if carrier is None:
+            return None
+        found = possession_event(await kept.events_for(runtime.db(), [number], carriers=[carrier]))
         if found is None:
             return None
         dates.append(found.happened_at)
@@ -90,8 +114,16 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
     try:
         reading: ParcelReading = await read_carrier_tracking(case.store_id, number, info.get("company"), case.id,
                                                              case.order_name)
+    except CarrierQuotaSpent as exc:  # the day's calls are spent (counted by every worker): not an error,
+        # the read waits in the ledger for the quota to come back (promise 3)
+        retry_at = exc.resume_at + AFTER_QUOTA_RESET
+        await deadlines.set_deadline(db, case_id=case.id, kind=deadline.kind, due_at=retry_at, act_at=retry_at,
+                                     action="read the parcel's tracking at the carrier (issue 19)",
+                                     note=f"waiting for the carrier's daily quota: {exc}"[:500])
+        return "rescheduled", False
     except CarrierError as exc:  # quota, key refused, down: the next read is a date in the ledger, not the
         # next check (every 15 min, 5 calls each, against DHL's 250 a day), and not before the carrier says
+        # (its Retry-After, seconds or a date, capped at a day: integrations/carriers/_http.py)
         floor = READ_AGAIN_AFTER_ERROR if exc.retryable else READ_AGAIN_AFTER_REFUSAL
         retry_at = now + max(floor, timedelta(seconds=exc.retry_after or 0))
         await deadlines.set_deadline(db, case_id=case.id, kind=deadline.kind, due_at=retry_at, act_at=retry_at,
@@ -99,6 +131,10 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                      note=f"the carrier did not answer: {exc}"[:500])
         return "rescheduled", False
     events = reading.events
+    if reading.found and reading.carrier and info.get("carrier") != reading.carrier.split(":", 1)[0]:
+        info = {**info, "carrier": reading.carrier.split(":", 1)[0]}  # the parcel is this carrier's number
+        await cases.update_case(db, case.id, data={"parcels": {number: info}},
+                                summary=f"parcel {number} is followed at {reading.carrier}", actor="aftersales")
     if role == "return":  # a return parcel's story starts with the return: an earlier delivery (the order's
         # own parcel, or any parcel already delivered, given as "the return's number") is not goods coming back
         events = [e for e in events if e.happened_at >= case.opened_at]
@@ -112,6 +148,13 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                     summary=f"the carrier scanned the return parcel {number} on "
                                             f"{scan.happened_at:%Y-%m-%d}: the proof of dispatch (D2)", actor="carrier")
         if delivered is not None:
+            # Another's parcel must not mark the return received: the delivery counts only where it fits
+            # the return address (the postcode, else the country the carrier gives); otherwise the
+            # operator confirms (records the receipt) or finds the real parcel.
+            address = (case.data.get("instructions") or {}).get("address")
+            fits = delivery_fits_address(delivered, address)
+            if fits is not True:
+                return await _return_delivery_unconfirmed(case, deadline, number, delivered, address, fits)
             if not case.data.get("received_at"):
                 await cases.update_case(db, case.id, data={"received_at": delivered.happened_at.isoformat(),
                                                            "return_delivery": _said(delivered)}, actor="carrier",
@@ -129,6 +172,8 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
             return "escalated", False
     else:
+        if delivered is not None and left_with_others(delivered.description):
+            return await _delivered_to_others(case, deadline, number, delivered)
         if delivered is not None:
             data: dict[str, Any] = {"carrier_delivery": {number: _said(delivered)}}
             waiting = case.kind == CaseKind.RETURN and bool(case.data.get("needs_delivery_date")) \
@@ -175,6 +220,52 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                  action="read the parcel's tracking at the carrier (issue 19)",
                                  note=f"last: {status.value if status else 'nothing yet'}")
     return "rescheduled", False
+
+
+async def _return_delivery_unconfirmed(case: Case, deadline: Deadline, number: str, delivered: ParcelEvent,
+                                       address: str | None, fits: bool | None) -> tuple[str, bool]:
+    """A return parcel the carrier delivered where the return address cannot be recognised (False:
+    somewhere else; None: the carrier gives no place, or left it with a neighbour): not the goods
+    back until the operator says so (`received` on /operator/return-updates)."""
+    db = runtime.db()
+    where = _where(delivered) or " (the carrier gives no place)"
+    why = (f"the carrier delivered parcel {number} on {delivered.happened_at:%Y-%m-%d}{where}, "
+           + ("not at the return address" if fits is False else "which cannot be matched to the return address")
+           + f" ({address or 'no return address on file'})")
+    await cases.update_case(db, case.id, data={"return_delivery_unconfirmed": {**_said(delivered),
+                                                                               "fits": fits}},
+                            summary=f"{why}: not taken as the goods back (R6); the operator confirms",
+                            actor="carrier")
+    await records.open_review(db, case_id=case.id, reason_code="return_parcel_unconfirmed", detail=why,
+                              options=["confirm the goods are back (record them received)",
+                                       "ask the customer for the right tracking number", "claim the carrier"])
+    await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
+    return "escalated", False
+
+
+async def _delivered_to_others(case: Case, deadline: Deadline, number: str,
+                               delivered: ParcelEvent) -> tuple[str, bool]:
+    """The carrier left the order's parcel with a neighbour or in a place it chose: its delivery,
+    but not the consumer's possession (art. 9(2)(b) of Directive 2011/83, L221-18): no D1 from it.
+    Kept (the dispute record still shows it); a case waiting for D1 stays with the operator, who
+    asks the customer when they got the parcel."""
+    db = runtime.db()
+    said = _said(delivered)
+    await cases.update_case(db, case.id, data={"carrier_delivery_to_others": {number: said}}, actor="carrier",
+                            summary=f"the carrier left parcel {number} on {delivered.happened_at:%Y-%m-%d %H:%M}"
+                                    f"{_where(delivered)} with others (“{delivered.description[:80]}”): "
+                                    "not proof the customer has it (L221-18)")
+    waiting = case.kind == CaseKind.RETURN and bool(case.data.get("needs_delivery_date")) \
+        and not is_terminal(case.kind, case.state)
+    if waiting:
+        await records.open_review(db, case_id=case.id, reason_code="delivered_to_others",
+                                  detail=f"parcel {number}: the carrier says “{delivered.description[:120]}” "
+                                         f"on {delivered.happened_at:%Y-%m-%d}: not the customer's possession "
+                                         "(L221-18); the withdrawal period runs from the day they got it",
+                                  options=["ask the customer when they received it and record the delivery",
+                                           "accept the return anyway"])
+    await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
+    return "met", False
 
 
 __all__ = ["READ_KIND", "follow_parcel_for_case", "read_tracking"]

@@ -13,6 +13,8 @@
 - `ReviewItem`: the operator's queue: whatever the automation cannot finish.
 - `StorePolicyRow`: the store policy as loaded, by content hash.
 - `VendorToken`: vendor access tokens (CJ allows one token request per 5 minutes), encrypted.
+- `CarrierQuota`: the calls made to a carrier account per day, counted by every worker (DHL's
+  daily quota, issue 19).
 - `MailboxMark`: the last UID of the merchant's mailbox already stored, per folder and
   UIDVALIDITY: the poller reads above it (issue 18).
 - `PrivacyRequest`: a customer's data request or erasure (GDPR; Shopify's compliance webhooks,
@@ -304,6 +306,20 @@ class CarrierEvent(SQLModel, table=True):
     country: str | None = None
     source: str = "poll"  # poll | webhook
     recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CarrierQuota(SQLModel, table=True):
+    """The calls made to a carrier account in one day (issue 19: DHL Unified's daily quota),
+    counted by every worker: a call is made only after `ledger.tracking.take_daily_call` added
+    it here under the day's limit, in one atomic statement (an upsert), so several workers
+    together stay under the quota."""
+
+    __tablename__ = "carrier_quota"
+
+    account: str = Field(primary_key=True)  # carrier:<hash of the API key>, never the key
+    day: str = Field(primary_key=True)  # YYYY-MM-DD, UTC
+    used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class MailboxMark(SQLModel, table=True):

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from domain.tracking import ParcelEvent, TrackingStatus, timeline
 from ledger._sql import insert_ignore
 from ledger.db import Database
-from ledger.models import CarrierEvent, Deadline, new_id, utcnow
+from ledger.models import CarrierEvent, CarrierQuota, Deadline, new_id, utcnow
 
 
 def event_key(event: ParcelEvent) -> str:
@@ -42,17 +44,59 @@ async def record_events(db: Database, events: Iterable[ParcelEvent], *, store_id
     return new
 
 
-async def events_for(db: Database, tracking_numbers: Iterable[str]) -> list[ParcelEvent]:
-    """Every kept event of these parcels, oldest first."""
+def base_carrier(carrier: str) -> str:
+    """`aftership:yunexpress` -> `aftership`; `dhl` -> `dhl`."""
+    return carrier.split(":", 1)[0]
+
+
+async def events_for(db: Database, tracking_numbers: Iterable[str], *,
+                     carriers: Iterable[str] | None = None) -> list[ParcelEvent]:
+    """Every kept event of these parcels, oldest first. A parcel is a carrier AND a number: two
+    carriers may use the same number for two parcels, so readers that know the carrier pass it
+    (`carriers`: base names, laposte | dhl | aftership); None reads every carrier's events."""
     numbers = sorted({n.strip().upper() for n in tracking_numbers if n and n.strip()})
     if not numbers:
         return []
+    query = select(CarrierEvent).where(col(CarrierEvent.tracking_number).in_(numbers))
+    if carriers is not None:
+        names = sorted({base_carrier(c) for c in carriers if c})
+        if not names:
+            return []
+        query = query.where(or_(*[or_(col(CarrierEvent.carrier) == n, col(CarrierEvent.carrier).like(f"{n}:%"))
+                                  for n in names]))
     async with db.session() as s:
-        rows = (await s.exec(select(CarrierEvent).where(col(CarrierEvent.tracking_number).in_(numbers))
-                             .order_by(col(CarrierEvent.happened_at)))).all()
+        rows = (await s.exec(query.order_by(col(CarrierEvent.happened_at)))).all()
     return [ParcelEvent(carrier=r.carrier, tracking_number=r.tracking_number, code=r.code,
                         status=TrackingStatus(r.status), happened_at=r.happened_at, description=r.description,
                         city=r.city, postcode=r.postcode, country=r.country) for r in rows]
+
+
+async def take_daily_call(db: Database, account: str, *, day: date, limit: int) -> bool:
+    """Count one call to `account` on `day` if the day's count is under `limit`: True when the
+    call may be made (and is counted), False when the day's quota is spent. One statement, an
+    upsert whose update only happens under the limit, so concurrent workers (on SQLite or
+    PostgreSQL) never count past it."""
+    if limit <= 0:
+        return False
+    table = CarrierQuota.__table__  # type: ignore[attr-defined]
+    values = {"account": account, "day": day.isoformat(), "used": 1, "updated_at": utcnow()}
+    insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+    upsert = insert(table).values(**values)
+    stmt: Any = upsert.on_conflict_do_update(
+        index_elements=[table.c.account, table.c.day],
+        set_={"used": table.c.used + 1, "updated_at": upsert.excluded.updated_at},
+        where=table.c.used < limit,
+    ).returning(table.c.used)
+    async with db.session() as s:
+        used = (await s.exec(stmt)).scalar_one_or_none()
+        await s.commit()
+    return used is not None
+
+
+async def calls_counted(db: Database, account: str, *, day: date) -> int:
+    async with db.session() as s:
+        row = await s.get(CarrierQuota, (account, day.isoformat()))
+    return int(row.used) if row is not None else 0
 
 
 READ_KIND = "track_read"  # deadline kind prefix: `track_read:<TRACKING NUMBER>`

@@ -13,10 +13,11 @@ that names when to come back; the next read is a deadline in the ledger, never a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.tracking import ParcelEvent
 from integrations.carriers.aftership import AfterShipClient, events_of, verify_webhook
-from integrations.carriers.base import CarrierClient, Tracking, carrier_for
+from integrations.carriers.base import CallBudget, CarrierClient, CarrierRateLimited, Tracking, carrier_for
 from integrations.carriers.dhl import DHLClient
 from integrations.carriers.laposte import LaPosteClient
 from integrations.carriers.settings import AfterShipSettings, DHLSettings, LaPosteSettings
@@ -36,7 +37,7 @@ from ledger import tracking as kept
 from ledger.models import Operation, utcnow
 from tasks import runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import RETRYING
+from tasks.retry import RETRYING, retry_if_retryable
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,33 @@ def _usable(settings: LaPosteSettings | DHLSettings | AfterShipSettings) -> bool
     return not settings.missing(["api_key"])
 
 
+def dhl_account(settings: DHLSettings) -> str:
+    """The quota's account in the ledger: the carrier and a hash of the key (never the key)."""
+    return "dhl:" + hashlib.sha256(settings.api_key.get_secret_value().encode()).hexdigest()[:16]
+
+
+def dhl_daily_budget(settings: DHLSettings) -> CallBudget:
+    """DHL's calls a day, shared by every worker through the ledger (kept.take_daily_call): None
+    when a call may be made now (it is counted), else the next UTC midnight, when the day's count
+    starts again."""
+
+    async def take() -> datetime | None:
+        now = utcnow()
+        if await kept.take_daily_call(runtime.db(), dhl_account(settings), day=now.date(),
+                                      limit=settings.daily_quota):
+            return None
+        return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+
+    return take
+
+
 def clients(http: httpx.AsyncClient) -> dict[str, CarrierClient]:
     """The configured carriers' clients, by name."""
     out: dict[str, CarrierClient] = {}
     if _usable(laposte := LaPosteSettings()):
         out["laposte"] = LaPosteClient(http, laposte)
     if _usable(dhl := DHLSettings()):
-        out["dhl"] = DHLClient(http, dhl)
+        out["dhl"] = DHLClient(http, dhl, daily=dhl_daily_budget(dhl), clock=utcnow)
     if _usable(aftership := AfterShipSettings()):
         out["aftership"] = AfterShipClient(http, aftership)
     return out
@@ -113,28 +134,46 @@ async def follow_parcel(*, store_id: str | None, tracking_number: str, company: 
         if own:
             await http.aclose()
     if tracking is None:
-        return ParcelReading(tracking_number=number, detail="no carrier API is configured for this parcel",
-                             events=await kept.events_for(runtime.db(), [number]))
+        return ParcelReading(tracking_number=number, detail="no carrier API is configured for this parcel")
     new = await kept.record_events(runtime.db(), tracking.events, store_id=store_id, source="poll")
+    # A parcel is a carrier and a number: only the events of the carrier that answered are this
+    # parcel's (another carrier's parcel may carry the same number).
     return ParcelReading(tracking_number=number, carrier=tracking.carrier, found=tracking.found,
-                         detail=tracking.detail, new=new, events=await kept.events_for(runtime.db(), [number]))
+                         detail=tracking.detail, new=new,
+                         events=await kept.events_for(runtime.db(), [number], carriers=[tracking.carrier]))
 
 
-@task(name="read-carrier-tracking", task_run_name="track-{tracking_number}", **RETRYING)
+async def _retry_unless_rate_limited(task: Any, task_run: Any, state: Any) -> bool:
+    """A 429 is not retried by the task seconds later: the carrier named when to come back
+    (Retry-After), so the read becomes a deadline at that time (flows/tracking.py)."""
+    exc = state.data if isinstance(state.data, BaseException) else None
+    if exc is None:
+        result = await state.aresult(raise_on_failure=False)
+        exc = result if isinstance(result, BaseException) else None
+    if isinstance(exc, CarrierRateLimited):
+        return False
+    return await retry_if_retryable(task, task_run, state)
+
+
+@task(name="read-carrier-tracking", task_run_name="track-{tracking_number}",
+      **{**RETRYING, "retry_condition_fn": _retry_unless_rate_limited})
 async def read_carrier_tracking(store_id: str | None, tracking_number: str, company: str | None = None,
                                 case_id: str | None = None, order_name: str | None = None) -> ParcelReading:
-    """`follow_parcel` as a Prefect task: a 429 or a 5xx is retried as the carrier says."""
+    """`follow_parcel` as a Prefect task: a 5xx is retried; a 429 or a spent quota is not (the
+    read waits in the ledger until the carrier's time)."""
     return await follow_parcel(store_id=store_id, tracking_number=tracking_number, company=company,
                                case_id=case_id, order_name=order_name)
 
 
-async def carrier_record(tracking_numbers: Iterable[str]) -> list[dict[str, Any]]:
+async def carrier_record(tracking_numbers: Iterable[str], *,
+                         carriers: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """The carrier's event history of these parcels in a neutral shape, oldest first: for the
     dispute evidence (K3: Stripe `shipping_documentation`, PayPal proof of fulfilment, Shopify's
     evidence text). Each item: carrier, tracking_number, code (the carrier's own), status (one
     of domain.tracking.TrackingStatus), happened_at (ISO 8601, UTC), description, city, postcode,
-    country (None when the carrier does not say)."""
-    events = await kept.events_for(runtime.db(), tracking_numbers)
+    country (None when the carrier does not say). `carriers` (base names) keeps one carrier's
+    parcels when two carriers share a number."""
+    events = await kept.events_for(runtime.db(), tracking_numbers, carriers=carriers)
     return [{"carrier": e.carrier, "tracking_number": e.tracking_number, "code": e.code, "status": e.status.value,
              "happened_at": e.happened_at.astimezone(UTC).isoformat(), "description": e.description,
              "city": e.city, "postcode": e.postcode, "country": e.country} for e in events]

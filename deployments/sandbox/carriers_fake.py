@@ -17,7 +17,8 @@ Control API (not the carriers', under `/_control`):
 * `POST /_control/parcels` `{carrier: laposte|dhl|aftership, number, slug?, events: [{code, at,
   label?, city?, postcode?, country?}]}` a parcel and its events (the carrier's own codes: DI1,
   delivered, Delivered_001...); `POST /_control/parcels/{carrier}/{number}/events` one more event
-* `POST /_control/faults` `{carrier, kind: rate_limited|http_500|malformed, count}`
+* `POST /_control/faults` `{carrier, kind: rate_limited|http_500|malformed, count, retry_after?}`
+  (`retry_after`: the 429's Retry-After, seconds or an HTTP-date; 2 by default)
 * `POST /_control/aftership/push` `{number}`: AfterShip sends its `tracking_update` webhook, signed
 * `GET /_control/calls` every API call with its carrier, path, query and status; `POST /_control/reset`
 """
@@ -85,6 +86,7 @@ class FakeCarriersState:
     faults: dict[str, list[str]] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
     dhl_calls_today: int = 0
+    retry_after: str = "2"  # what an injected 429 says in Retry-After (seconds or an HTTP-date)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fault(self, carrier: str) -> str | None:
@@ -167,7 +169,7 @@ def create_app(state: FakeCarriersState) -> FastAPI:
                          {"returnCode": 429, "returnMessage": "Too many requests"} if carrier == "laposte" else
                          {"title": "Too many requests", "status": 429,
                           "detail": "Too many requests within defined time period"})
-            response = JSONResponse(body, status_code=429, headers={"Retry-After": "2"})
+            response = JSONResponse(body, status_code=429, headers={"Retry-After": state.retry_after})
         elif kind == "http_500":
             response = JSONResponse({"error": "internal"}, status_code=500)
         else:  # malformed: a 200 the contract does not describe
@@ -294,6 +296,7 @@ def create_app(state: FakeCarriersState) -> FastAPI:
             state.faults.clear()
             state.calls.clear()
             state.dhl_calls_today = 0
+            state.retry_after = "2"
             state.dhl_daily_quota = int(body.get("dhl_daily_quota", state.dhl_daily_quota))
         return {"ok": True}
 
@@ -319,6 +322,8 @@ def create_app(state: FakeCarriersState) -> FastAPI:
         body = json.loads(await request.body())
         with state.lock:
             state.faults.setdefault(body["carrier"], []).extend([body["kind"]] * int(body.get("count", 1)))
+            if body.get("retry_after") is not None:
+                state.retry_after = str(body["retry_after"])
         return {"ok": True}
 
     @app.get("/_control/calls")

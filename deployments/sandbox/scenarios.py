@@ -1,8 +1,9 @@
 """The demo's scenarios, played through the real entry points: six cancellations (#1001-#1006),
 six returns (#1007-#1012), two new orders screened (#1013-#1014, K6) and one dispute from each
-processor (#1015 Shopify Payments, #1016 Stripe, #1017 PayPal); and three cases left open for the
+processor (#1015 Shopify Payments, #1016 Stripe, #1017 PayPal); three cases left open for the
 operator's desk (#1021-#1023, issue 17): a supplier's answer to record, a return to inspect, a
-refund to approve, each decided in the Prefect UI (the browser test does it).
+refund to approve, each decided in the Prefect UI (the browser test does it); and one return only
+the carrier knows about (#1031, issue 19): delivered per DHL alone, its return parcel followed at DHL.
 
 Each scenario seeds its order in the sandbox store (and at the CJ supplier when it ships
 it), then acts as the outside world would: the customer cancels or asks for a return on the
@@ -23,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,8 +33,12 @@ from deployments.customer_page.texts import Language
 from deployments.sandbox import supplier_mail
 from deployments.sandbox.customer_browser import CustomerBrowser
 from deployments.sandbox.seed import (
+    CARRIER_RETURN,
+    CARRIER_SCENARIOS,
     OUT_OF_STOCK_SKUS,
     SCENARIOS,
+    carrier_orders,
+    carrier_parcels,
     cj_orders,
     demo_orders,
     desk_orders,
@@ -49,6 +55,7 @@ CJ = os.environ.get("AFTERSALES_CJ_BASE_URL", "http://127.0.0.1:8082/api2.0/v1")
 STRIPE = os.environ.get("AFTERSALES_STRIPE_BASE_URL", "http://127.0.0.1:8083")
 PAYPAL = os.environ.get("AFTERSALES_PAYPAL_BASE_URL", "http://127.0.0.1:8084")
 MAILS = os.environ.get("AFTERSALES_DEMO_MAILS", "http://127.0.0.1:8025")
+CARRIERS = os.environ.get("AFTERSALES_DHL_BASE_URL", "http://127.0.0.1:8085/dhl").rsplit("/dhl", 1)[0]
 OPERATOR = {"Authorization": f"Bearer {os.environ.get('AFTERSALES_RECEIVER_OPERATOR_TOKEN', 'sandbox-operator-token')}"}
 STORE = "maison-lumiere.myshopify.com"
 RETURNS = ("#1007", "#1008", "#1009", "#1010", "#1011", "#1012")
@@ -82,6 +89,10 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
 # The operator's desk (issue 17): each stops where the operator decides, in the Prefect UI.
 DESK: dict[str, str] = {"#1021": "cancellation", "#1022": "return", "#1023": "return"}  # order -> case kind
 EXPECTED |= {"#1021": ("awaiting_supplier", "-"), "#1022": ("inspecting", "-"), "#1023": ("refunding", "-")}
+# Only the carrier knows (issue 19): the return goes on from DHL's delivery date, and is refunded
+# with the delivery once DHL delivered the return parcel to the supplier and it was inspected.
+CARRIER_ONLY: dict[str, str] = {"#1031": "return"}  # order -> case kind
+EXPECTED |= {"#1031": ("done", "88.90 EUR")}
 
 
 @dataclass
@@ -101,19 +112,25 @@ class Outcome:
 
 async def _seed(http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
     seeded: dict[str, dict[str, Any]] = {}
-    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders():
+    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders() + carrier_orders():
         r = await http.post(f"{SHOPIFY}/_control/orders", json=order)
         r.raise_for_status()
         raw = r.json()
         seeded[raw["name"]] = raw
+    for parcel in carrier_parcels(_hours_ago):  # what DHL alone knows (the carriers' fake, issue 19)
+        (await http.post(f"{CARRIERS}/_control/parcels", json=parcel)).raise_for_status()
     # The CJ supplier's side: #1003 not paid yet, #1004 paid, #1008 and #1009 delivered.
     for body in cj_orders(seeded):
         (await http.post(f"{CJ}/_control/orders", json=body)).raise_for_status()
     return seeded
 
 
+def _hours_ago(hours: float) -> str:
+    return (datetime.now(UTC) - timedelta(hours=hours)).replace(microsecond=0).isoformat()
+
+
 def _email(name: str) -> str:
-    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders():
+    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders() + carrier_orders():
         if f"#{order['number']}" == name:
             return str(order["customer"]["email"])
     raise KeyError(name)
@@ -121,7 +138,7 @@ def _email(name: str) -> str:
 
 def _language(name: str) -> Language:
     """The language of the customer's browser: their locale at the store (fr-FR, en-GB...)."""
-    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders():
+    for order in demo_orders() + prevention_orders() + dispute_orders() + desk_orders() + carrier_orders():
         if f"#{order['number']}" == name:
             return "en" if str(order["customer"].get("locale", "fr")).lower().startswith("en") else "fr"
     raise KeyError(name)
@@ -147,6 +164,8 @@ async def _customer_cancels(name: str, reason: str, message: str | None = None, 
 def _kind(name: str) -> str:
     if name in DESK:
         return DESK[name]
+    if name in CARRIER_ONLY:
+        return CARRIER_ONLY[name]
     if name in NEW_ORDERS:
         return "order"
     if name in DISPUTES:
@@ -444,6 +463,37 @@ async def _play_desk(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]],
     return notes
 
 
+# -- only the carrier knows (#1031, issue 19) ---------------------------------------------------
+
+async def _play_carrier_only(http: httpx.AsyncClient, seeded: dict[str, dict[str, Any]],
+                             deadline: float) -> dict[str, str]:
+    """#1031: Shopify has no delivery date, so the return first waits for the operator; the
+    deadline check reads DHL, whose delivery date starts the withdrawal (D1), and the return goes
+    on by itself. The customer posts the parcel back with DHL; DHL delivers it at the supplier's
+    postcode (its return address), which the check reads as the goods back (R6). The supplier
+    inspects it; the refund follows, delivery included (D2)."""
+    r = _Return(http, seeded, "#1031", deadline)
+    try:
+        await r.asks("changed_mind", "Elle est plus petite que je ne pensais, je préfère la renvoyer.")
+        await r.sweep_until("awaiting_supplier")  # DHL's delivery read by the check: D1
+        await supplier_mail.answer(ATELIER_EMAIL, r.name, "Demande de retour", supplier_gives_address("RMA-1031"),
+                                   wait_s=_left(r.deadline), http=r.http)  # by email (issue 18)
+        await r.when("awaiting_shipment")
+        # Posted with DHL and delivered at the supplier's postcode (the return address) before the
+        # customer gives the number: the check's first read of it finds the goods back.
+        (await http.post(f"{CARRIERS}/_control/parcels", json={"carrier": "dhl", "number": CARRIER_RETURN, "events": [
+            {"code": "transit", "at": _hours_ago(0.01), "city": "Lille", "postcode": "59800", "country": "FR",
+             "label": "Shipment picked up"},
+            {"code": "delivered", "at": _hours_ago(0), "city": "Lyon", "postcode": "69007", "country": "FR",
+             "label": "Delivered - signed for by the recipient"}]})).raise_for_status()
+        await r.sends_tracking(CARRIER_RETURN, "DHL Express")
+        await r.sweep_until("inspecting")  # DHL's delivery at the return address, read by the check (R6)
+        await r.supplier_says("atelier-lyon", "inspected", outcome="resellable", note="Lampe intacte, revendable.")
+    except _Stuck as exc:
+        return {"#1031": f"stopped: {exc}"}
+    return {"#1031": "delivered per DHL only: D1 and the return parcel's arrival read at the carrier"}
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 async def _details(http: httpx.AsyncClient, name: str, seeded: dict[str, dict[str, Any]],
@@ -459,9 +509,13 @@ async def _details(http: httpx.AsyncClient, name: str, seeded: dict[str, dict[st
     by_party = f" ({', '.join(f'{p} {n}' for p, n in sorted(parties.items()))})" if msgs else ""
     lines = [f"refunds: {refunded}; messages: {len(msgs)}{by_party}; "
              f"operator: {', '.join(r.reason_code for r in reviews) or '-'}"]
-    if name not in RETURNS:
+    if name not in RETURNS and name not in CARRIER_ONLY:
         return lines, refunded
     facts = []
+    for number, said in (case.data.get("carrier_delivery") or {}).items():  # D1 read at the carrier (issue 19)
+        facts.append(f"D1 from {said.get('carrier')} {number}: {str(said.get('at'))[:16]} in {said.get('city')}")
+    if back := case.data.get("return_delivery"):
+        facts.append(f"return parcel delivered per {back.get('carrier')} in {back.get('postcode')} {back.get('city')}")
     if plan := case.data.get("plan"):
         facts.append(f"plan: {plan.get('kind')}")
     if outcome := case.data.get("outcome"):
@@ -500,7 +554,8 @@ async def play(wait_s: float = 480) -> list[Outcome]:
                                            *(_play_return(http, seeded, name, deadline) for name in RETURNS),
                                            _play_new_orders(http, seeded, deadline),
                                            _play_disputes(http, seeded),
-                                           _play_desk(http, seeded, deadline)):
+                                           _play_desk(http, seeded, deadline),
+                                           _play_carrier_only(http, seeded, deadline)):
             notes |= played
         _PLAYED.update(seeded=seeded, notes=notes)
         return await _outcomes(http, list(EXPECTED), deadline)
@@ -521,7 +576,7 @@ async def _outcomes(http: httpx.AsyncClient, names: list[str], deadline: float) 
         lines, refunded = (await _details(http, name, seeded, case)) if case is not None else ([], "-")
         if name in notes:
             lines.append(notes[name])
-        outcomes.append(Outcome(name, SCENARIOS[name], state, case.state if case else None,
+        outcomes.append(Outcome(name, {**SCENARIOS, **CARRIER_SCENARIOS}[name], state, case.state if case else None,
                                 "\n".join(lines), expected_refund=refund, refunded=refunded))
     return outcomes
 

@@ -48,6 +48,16 @@ takes in the Prefect UI (the browser test takes each through its form):
   received and inspected; its refund is above the demo's approval threshold (`refunds.approval_threshold`,
   set by deployments/demo.py), so the run waits, suspended, with its Resume form.
 
+Only the carrier knows (issue 19):
+
+* **#1031**, delivered per DHL only: Inès Carpentier (fr, Lille), a rattan lamp shipped by
+  `atelier-lyon` with DHL 26 days ago; no scan of it ever reaches Shopify (the fulfilment stays
+  IN_TRANSIT, no `deliveredAt`). Counted from the dispatch, the store's 20-day window has ended:
+  only the delivery date can say whether the return is in time. DHL's tracking (the carriers'
+  fake, `carrier_parcels`) says the parcel was held three weeks at the depot and delivered in
+  Lille 3 days ago: the withdrawal runs from that date (D1). The return parcel is followed at DHL
+  too, to the supplier's postcode: the goods are back at DHL's time (R6).
+
 Customer emails use the reserved `example.com` domain; addresses are plausible but invented.
 """
 
@@ -286,6 +296,52 @@ def dispute_orders() -> list[dict[str, Any]]:
             "shipping_address": _address("4 rue Gambetta", "Lille", "59000"), "placed_hours_ago": 30 * 24,
         },
     ]
+
+
+CARRIER_SCENARIOS: dict[str, str] = {  # issue 19: only the carrier knows
+    "#1031": "return: delivery known only from DHL (D1), the return parcel at DHL",
+}
+CARRIER_OUTBOUND = "3100310031"  # #1031's parcel at DHL (10 digits: a DHL Express waybill)
+CARRIER_RETURN = "3100310032"  # ... and the return parcel the customer posts with DHL
+
+
+def carrier_orders() -> list[dict[str, Any]]:
+    """#1031: shipped with DHL; Shopify never hears of the delivery (issue 19)."""
+    return [
+        {
+            "number": 1031,
+            "customer": _customer("Inès", "Carpentier", "fr"),
+            "line_items": [_atelier("Lampe à poser Rotin", "Naturel, H 42 cm", "ATL-LAMP-ROTIN-42", "Luminaires",
+                                    "84.00")],
+            "tags": [SENT_TO_SUPPLIER_TAG], "shipping_price": "4.90",
+            "shipping_address": _address("14 rue Esquermoise", "Lille", "59800"),
+            "fulfillment": {"tracking_company": "DHL Express", "tracking_number": CARRIER_OUTBOUND,
+                            "tracking_url": f"https://www.dhl.com/fr-fr/home/suivi.html?tracking-id={CARRIER_OUTBOUND}",
+                            "shipped_hours_ago": 26 * 24, "display_status": "IN_TRANSIT"},
+            "placed_hours_ago": 28 * 24,
+        },
+    ]
+
+
+def carrier_parcels(now_iso: Any) -> list[dict[str, Any]]:
+    """What DHL's tracking says of #1031's parcel (the carriers' fake `POST /_control/parcels`):
+    taken in Lyon 26 days ago, held three weeks at the Lesquin depot (an incomplete address),
+    delivered by hand in Lille 3 days ago. `now_iso(hours_ago)` gives the ISO time so many hours
+    ago."""
+    return [{"carrier": "dhl", "number": CARRIER_OUTBOUND, "events": [
+        {"code": "pre-transit", "at": now_iso(26 * 24 + 3), "city": "Lyon", "postcode": "69007", "country": "FR",
+         "label": "Shipment information received"},
+        {"code": "transit", "at": now_iso(26 * 24), "city": "Lyon", "postcode": "69007", "country": "FR",
+         "label": "Shipment picked up"},
+        {"code": "transit", "at": now_iso(25 * 24), "city": "Lesquin", "postcode": "59810", "country": "FR",
+         "label": "Arrived at the delivery facility"},
+        {"code": "failure", "at": now_iso(24 * 24), "city": "Lesquin", "postcode": "59810", "country": "FR",
+         "label": "Shipment on hold: the address is incomplete"},
+        {"code": "transit", "at": now_iso(4 * 24), "city": "Lesquin", "postcode": "59810", "country": "FR",
+         "label": "Address corrected, shipment on its way"},
+        {"code": "delivered", "at": now_iso(3 * 24), "city": "Lille", "postcode": "59800", "country": "FR",
+         "label": "Delivered - signed for by the recipient"},
+    ]}]
 
 
 def cancellation_orders() -> list[dict[str, Any]]:

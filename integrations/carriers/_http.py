@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -33,14 +36,44 @@ async def pace(key: str, interval: float) -> None:
         _next_call[key] = time.monotonic() + interval
 
 
-def retry_after(response: httpx.Response, default: float = 60.0) -> float:
+MAX_RETRY_AFTER = 24 * 3600.0  # a carrier's "come back in a week" (or a clock gone wrong) waits a day at most
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """RFC 9110 `Retry-After`: delay-seconds or an HTTP-date; seconds from `now` (unix time), or
+    None when the value is neither. A date in the past is 0."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is GMT by definition
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_after(response: httpx.Response, default: float = 60.0, *,
+                clock: Callable[[], float] = time.time) -> float:
+    """How long the carrier asks us to wait, in seconds: `Retry-After` (seconds or an HTTP-date),
+    DHL's / AfterShip's reset headers; at least 1 s, at most MAX_RETRY_AFTER."""
     for name in ("retry-after", "ratelimit-reset", "as-rate-limit-reset"):
         value = response.headers.get(name)
-        if value and value.replace(".", "", 1).isdigit():
+        if not value:
+            continue
+        if name == "retry-after":
+            seconds = parse_retry_after(value, now=clock())
+        elif value.replace(".", "", 1).isdigit():
             seconds = float(value)
             if name == "as-rate-limit-reset" and seconds > 1e9:  # AfterShip: a unix time
-                seconds = max(0.0, seconds - time.time())
-            return max(seconds, 1.0)
+                seconds = max(0.0, seconds - clock())
+        else:
+            seconds = None
+        if seconds is not None:
+            return min(max(seconds, 1.0), MAX_RETRY_AFTER)
     return default
 
 

@@ -9,6 +9,8 @@ tree: `retryable` and `retry_after` say whether (and when) asking again can help
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,6 +44,16 @@ class CarrierRateLimited(CarrierError):
     RETRYABLE = True
 
 
+class CarrierQuotaSpent(CarrierError):
+    """Our own count says the carrier's quota for the period is spent (DHL: calls a day, shared by
+    every worker through the ledger): no call was made. Not retried; the read waits until
+    `resume_at` (a deadline, promise 3)."""
+
+    def __init__(self, message: str, *, carrier: str, resume_at: datetime, retry_after: float) -> None:
+        super().__init__(message, carrier=carrier, status=None, code="quota_spent", retry_after=retry_after)
+        self.resume_at = resume_at
+
+
 class CarrierAuthError(CarrierError):
     """The API key is refused (401/403): no retry helps; the operator fixes the configuration."""
 
@@ -58,6 +70,11 @@ class Tracking(BaseModel):
     found: bool = True  # False: the carrier does not know the number (yet)
     events: list[ParcelEvent] = Field(default_factory=list)
     detail: str | None = None  # the carrier's words when not found
+
+
+# A shared call budget (tasks/tracking.py gives the ledger's): answers None when a call may be made
+# now (and counts it), else when the budget comes back.
+CallBudget = Callable[[], Awaitable[datetime | None]]
 
 
 class CarrierClient(Protocol):

@@ -10,6 +10,7 @@ The answer is `{shipments: [{id, service, status, events: [{timestamp, location:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ import httpx
 
 from domain.tracking import ParcelEvent, dhl_status
 from integrations.carriers._http import malformed, pace, request
-from integrations.carriers.base import CarrierError, Tracking
+from integrations.carriers.base import CallBudget, CarrierError, CarrierQuotaSpent, Tracking
 from integrations.carriers.settings import DHLSettings
 
 NAME = "dhl"
@@ -44,11 +45,20 @@ def _event(number: str, raw: Any) -> ParcelEvent:
 class DHLClient:
     name = NAME
 
-    def __init__(self, http: httpx.AsyncClient, settings: DHLSettings) -> None:
-        self.http, self.settings = http, settings
+    def __init__(self, http: httpx.AsyncClient, settings: DHLSettings, *, daily: CallBudget | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """`daily`: the account's calls a day shared by every worker (the ledger's counter, given
+        by tasks/tracking.py); without it only DHL's own 429 stops us."""
+        self.http, self.settings, self.daily = http, settings, daily
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     async def track(self, tracking_number: str) -> Tracking:
         number = tracking_number.strip().replace(" ", "")
+        if self.daily is not None and (resume_at := await self.daily()) is not None:
+            raise CarrierQuotaSpent(f"{NAME}: the day's {self.settings.daily_quota} calls are spent (counted by "
+                                    f"every worker); read again after {resume_at:%Y-%m-%d %H:%M} UTC", carrier=NAME,
+                                    resume_at=resume_at,
+                                    retry_after=max(1.0, (resume_at - self.clock()).total_seconds()))
         await pace(f"{NAME}:{self.settings.base_url}", self.settings.min_interval_seconds)
         status, data = await request(
             self.http, NAME, "GET", f"{self.settings.base_url.rstrip('/')}/track/shipments",

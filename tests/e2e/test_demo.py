@@ -3,7 +3,8 @@
 One demo start: a real Prefect server, the deployments of prefect.yaml triggered by the
 receiver's events, a process worker, the sandbox servers (proves the event -> automation ->
 deployment path that the flow tests call directly). The test reads the demo's output until it
-says it keeps running, checks every scenario (20), then opens the Prefect UI the demo serves in
+says it keeps running, checks every scenario (deployments/sandbox/scenarios.EXPECTED), then
+opens the Prefect UI the demo serves in
 Debian's headless Chromium (playwright drives /usr/bin/chromium; no browser is downloaded) and
 finds what the operator looks at: the deployments, the runs named after their cases, a finished
 case run and its timeline, the `upcoming-deadlines` table, the weekly report with its charts

@@ -133,7 +133,8 @@ async def test_the_return_parcel_delivered_to_the_supplier_starts_the_inspection
     r = await world.ask_return("#1012", "changed_mind")
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
     r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
-                                  rma="RMA-1", address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon")
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
     number = "6A12345678901"
     r = await world.receiver.post("/requests/return-tracking", json={
@@ -269,7 +270,8 @@ async def test_a_parcel_delivered_before_the_return_was_asked_is_not_the_goods_c
     r = await world.ask_return("#1012", "changed_mind")
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
     r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
-                                  rma="RMA-1", address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon")
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
     number = "6A10000000042"  # the order's outbound parcel: delivered to the customer a week ago
     week_ago = (utcnow() - timedelta(days=7)).replace(microsecond=0)
@@ -337,7 +339,8 @@ async def test_the_return_parcels_late_arrival_never_moves_the_legal_refund_date
     r = await world.ask_return("#1012", "changed_mind")
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
     r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
-                                  rma="RMA-1", address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon")
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
     clock = Clock()
     clock.advance(days=1)
