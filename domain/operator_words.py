@@ -407,3 +407,21 @@ def digest_waiting(lang: Lang, *, since: str, reason_code: str, kind: str | None
     if lang == "fr":
         return f"en attente depuis le {since} : {review_title(reason_code, lang)} — {_case_words(kind, order, lang)}"
     return f"waiting for you since {since}: {review_title(reason_code, lang)} — {_case_words(kind, order, lang)}"
+
+
+NOT_ENTITLED_FIELD = "customer_not_entitled_because"
+
+
+def close_refused_refund_owed(lang: Lang, *, order: str | None, legal_date: str) -> str:
+    """decide-review refuses to close a case whose legal refund date still runs with no refund
+    recorded (D2, L221-24): what to do instead, in the operator's language."""
+    if lang == "fr":
+        return (f"Le dossier {order or ''} n'est pas clos : la date légale de remboursement ({legal_date}) court "
+                "toujours et aucun remboursement n'est enregistré (règle D2, article L221-24 du Code de la "
+                "consommation). Remboursez d'abord ; ou, si le client n'y a pas droit, dites pourquoi dans le champ "
+                f"{NOT_ENTITLED_FIELD} : la date légale vous est alors confiée avec cette raison, gardée au "
+                "dossier.").replace("  ", " ")
+    return (f"Case {order or ''} is not closed: its legal refund date ({legal_date}) still runs and no refund is "
+            "recorded (rule D2, French consumer code L221-24). Refund first; or, if the customer is not entitled "
+            f"to it, say why in the field {NOT_ENTITLED_FIELD}: the legal date is then handed over to you with "
+            "that reason, kept on the case.").replace("  ", " ")
