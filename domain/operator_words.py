@@ -117,15 +117,24 @@ def _facts(rows: Sequence[tuple[str, str | None]]) -> list[str]:
 
 
 def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None, amount: Money,
-                threshold: Decimal, reason: str | None, legal_date: str | None, partial_allowed: bool) -> str:
-    """The Resume form's description for a refund above the approval threshold."""
+                threshold: Decimal, reason: str | None, legal_date: str | None, partial_allowed: bool,
+                delivery: Money | None = None) -> str:
+    """The Resume form's description for a refund above the approval threshold. `amount` is the
+    whole refund; `delivery` the part of it that is the delivery refunded (a withdrawal of the
+    whole order, L221-24), said as such; a typed partial amount is the whole refund too."""
     limit = Money.of(threshold, amount.currency)
+    has_delivery = delivery is not None and not delivery.is_zero()
     if lang == "fr":
+        total = amount.format("fr") + (f" (dont livraison : {delivery.format('fr')})"
+                                       if delivery is not None and has_delivery else "")
         rows = [("Commande", order_name), ("Dossier", kind_word(kind, lang)), ("Client", customer),
-                ("Montant à rembourser", amount.format("fr")), ("Motif", reason),
+                ("Montant à rembourser", total), ("Motif", reason),
                 ("Date légale de remboursement", legal_date)]
         options = "**approve** : rembourser ce montant ; " + (
-            "**partial** : rembourser le montant saisi ci-dessous, seulement pour une dépréciation due à une "
+            "**partial** : rembourser au total le montant saisi ci-dessous" + (
+                ", livraison comprise (elle reste due en entier : le montant ne descend pas en dessous)"
+                if has_delivery else "") +
+            ", seulement pour une dépréciation due à une "
             "manipulation au-delà de l'essai du bien (article L221-23 du Code de la consommation), à dire dans "
             "la note ; " if partial_allowed else "") + \
             "**refuse** : aftersales ne rembourse rien, le dossier reste avec vous. Une rétractation ou une " \
@@ -135,12 +144,18 @@ def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None,
             f"### Remboursement de {amount.format('fr')} pour la commande {order_name} : votre accord",
             "", f"Ce remboursement dépasse votre seuil d'approbation ({limit.format('fr')}) : "
                 "il attend votre décision.", "", *_facts(rows), "",
-            "**Recommandation** : approuver ; le montant est celui que la règle calcule (articles et livraison "
-            "remboursables), et le client y a droit dans le délai légal.", "", options])
+            "**Recommandation** : approuver ; le montant est celui que la règle calcule ("
+            + ("articles et livraison remboursables" if has_delivery else
+               "sommes remboursables" if kind == "cancellation" else "articles remboursables")
+            + "), et le client y a droit dans le délai légal.", "", options])
+    total = amount.format("en") + (f" (of which delivery: {delivery.format('en')})"
+                                   if delivery is not None and has_delivery else "")
     rows = [("Order", order_name), ("Case", kind_word(kind, lang)), ("Customer", customer),
-            ("Amount to refund", amount.format("en")), ("Reason", reason), ("Legal refund date", legal_date)]
+            ("Amount to refund", total), ("Reason", reason), ("Legal refund date", legal_date)]
     options = "**approve**: refund this amount; " + (
-        "**partial**: refund the amount typed below, only for a loss of value caused by handling the goods beyond "
+        "**partial**: refund in all the amount typed below" + (
+            ", delivery included (it stays owed in full: the amount does not go below it)" if has_delivery else "")
+        + ", only for a loss of value caused by handling the goods beyond "
         "what was needed to try them (French consumer code L221-23), said in the note; " if partial_allowed
         else "") + \
         "**refuse**: aftersales refunds nothing and the case stays with you. A withdrawal or cancellation made in " \
@@ -150,8 +165,10 @@ def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None,
         f"### Refund of {amount.format('en')} for order {order_name}: your approval", "",
         f"This refund is above your approval threshold ({limit.format('en')}): it waits for your decision.", "",
         *_facts(rows), "",
-        "**Recommendation**: approve; the amount is what the rules compute (refundable items and delivery), and "
-        "the customer is owed it by the legal date.", "", options])
+        "**Recommendation**: approve; the amount is what the rules compute ("
+        + ("refundable items and delivery" if has_delivery else
+           "every sum refundable" if kind == "cancellation" else "refundable items")
+        + "), and the customer is owed it by the legal date.", "", options])
 
 
 def dispute_form(lang: Lang, *, order_name: str, customer: str | None, disputed: Money, reason: str | None,

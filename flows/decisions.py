@@ -13,7 +13,9 @@ failed run...), with the reason and the options. The deadline check publishes th
   (Run -> Custom run) with the item's id, one of its options, a note and the operator's name:
   the decision is recorded with who and when, written on the case's timeline, and, when the
   operator says the case is finished, the case is closed (its open deadlines closed with it: the
-  operator has taken them over, and the timeline says so).
+  operator has taken them over, and the timeline says so). A case whose legal refund date still
+  runs with no refund recorded is not closed (D2) unless the operator says why the customer is
+  not entitled: that legal deadline is then handed over with the reason, not cancelled.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
                 raise DecisionRefused(f"the case cannot be closed from {case.state}: {exc}") from exc
     legal_owed = await _legal_refund_owed(case) if closing is not None and case is not None \
         and not is_terminal(case.kind, case.state) else None
-    if legal_owed is not None and not_entitled is None:
+    if case is not None and legal_owed is not None and not_entitled is None:
         # D2: closing would cancel the legal refund date the check acts on; refused, kept, said why.
         refusal = await _close_refused(case, legal_owed)
         await cases.add_event(db, case.id, "decision", f"{decided_by} asked to close the case ({option}): refused, "
