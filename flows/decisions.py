@@ -165,7 +165,7 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
         if closing is not None and not is_terminal(case.kind, case.state):
             await release_waiting_run(case)
             if legal_owed is not None:  # handed over with the operator's reason, never silently cancelled (D2)
-                await deadlines.hand_over(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND,
+                await deadlines.hand_over(db, case_id=case.id, kind=legal_owed.kind,
                                           note=f"handed over to {decided_by} on closing: the customer is not "
                                                f"entitled to the refund: {not_entitled}")
             await deadlines.resolve_all(db, case.id, status=DeadlineStatus.CANCELLED)
