@@ -788,8 +788,11 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
         body, raw, rejected = await _parse("operator", "dispute.decision", request, DisputeDecisionBody)
         if body is None:
             return rejected
-        if await operator_inbox.decision_case(CaseKind.DISPUTE, body.case_id) is None:
+        disputed = await operator_inbox.decision_case(CaseKind.DISPUTE, body.case_id)
+        if disputed is None:
             return await _reject("operator", "dispute.decision", raw, request, 404, "no open dispute case with this id")
+        if conflict := await operator_inbox.dispute_decision_conflict(disputed, body.model_dump(mode="json")):
+            return await _reject("operator", "dispute.decision", raw, request, 409, conflict)
         return await _store_decision(request, background, "dispute.decision", body,
                                      operator_inbox.dispute_decision_resource(body.case_id))
 
@@ -818,6 +821,8 @@ def create_app(settings: ReceiverSettings | None = None, *, emit_loop: bool = Tr
             return await _reject("operator", "refund.approval", raw, request, 404, operator_inbox.NO_REFUND_CASE)
         if refused := operator_inbox.refund_approval_refused(target[0], body.decision):
             return await _reject("operator", "refund.approval", raw, request, 422, refused)
+        if conflict := await operator_inbox.refund_decision_conflict(target[0], body.model_dump(mode="json")):
+            return await _reject("operator", "refund.approval", raw, request, 409, conflict)
         case, topic, resource_id = target
         return await _store_decision(request, background, topic, body, resource_id, order_ref=case.order_ref)
 

@@ -118,15 +118,24 @@ def _facts(rows: Sequence[tuple[str, str | None]]) -> list[str]:
 
 
 def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None, amount: Money,
-                threshold: Decimal, reason: str | None, legal_date: str | None, partial_allowed: bool) -> str:
-    """The Resume form's description for a refund above the approval threshold."""
+                threshold: Decimal, reason: str | None, legal_date: str | None, partial_allowed: bool,
+                delivery: Money | None = None) -> str:
+    """The Resume form's description for a refund above the approval threshold. `amount` is the
+    whole refund; `delivery` the part of it that is the delivery refunded (a withdrawal of the
+    whole order, L221-24), said as such; a typed partial amount is the whole refund too."""
     limit = Money.of(threshold, amount.currency)
+    has_delivery = delivery is not None and not delivery.is_zero()
     if lang == "fr":
+        total = amount.format("fr") + (f" (dont livraison : {delivery.format('fr')})"
+                                       if delivery is not None and has_delivery else "")
         rows = [("Commande", order_name), ("Dossier", kind_word(kind, lang)), ("Client", customer),
-                ("Montant à rembourser", amount.format("fr")), ("Motif", reason),
+                ("Montant à rembourser", total), ("Motif", reason),
                 ("Date légale de remboursement", legal_date)]
         options = "**approve** : rembourser ce montant ; " + (
-            "**partial** : rembourser le montant saisi ci-dessous, seulement pour une dépréciation due à une "
+            "**partial** : rembourser au total le montant saisi ci-dessous" + (
+                ", livraison comprise (elle reste due en entier : le montant ne descend pas en dessous)"
+                if has_delivery else "") +
+            ", seulement pour une dépréciation due à une "
             "manipulation au-delà de l'essai du bien (article L221-23 du Code de la consommation), à dire dans "
             "la note ; " if partial_allowed else "") + \
             "**refuse** : aftersales ne rembourse rien, le dossier reste avec vous. Une rétractation ou une " \
@@ -136,12 +145,18 @@ def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None,
             f"### Remboursement de {amount.format('fr')} pour la commande {order_name} : votre accord",
             "", f"Ce remboursement dépasse votre seuil d'approbation ({limit.format('fr')}) : "
                 "il attend votre décision.", "", *_facts(rows), "",
-            "**Recommandation** : approuver ; le montant est celui que la règle calcule (articles et livraison "
-            "remboursables), et le client y a droit dans le délai légal.", "", options])
+            "**Recommandation** : approuver ; le montant est celui que la règle calcule ("
+            + ("articles et livraison remboursables" if has_delivery else
+               "sommes remboursables" if kind == "cancellation" else "articles remboursables")
+            + "), et le client y a droit dans le délai légal.", "", options])
+    total = amount.format("en") + (f" (of which delivery: {delivery.format('en')})"
+                                   if delivery is not None and has_delivery else "")
     rows = [("Order", order_name), ("Case", kind_word(kind, lang)), ("Customer", customer),
-            ("Amount to refund", amount.format("en")), ("Reason", reason), ("Legal refund date", legal_date)]
+            ("Amount to refund", total), ("Reason", reason), ("Legal refund date", legal_date)]
     options = "**approve**: refund this amount; " + (
-        "**partial**: refund the amount typed below, only for a loss of value caused by handling the goods beyond "
+        "**partial**: refund in all the amount typed below" + (
+            ", delivery included (it stays owed in full: the amount does not go below it)" if has_delivery else "")
+        + ", only for a loss of value caused by handling the goods beyond "
         "what was needed to try them (French consumer code L221-23), said in the note; " if partial_allowed
         else "") + \
         "**refuse**: aftersales refunds nothing and the case stays with you. A withdrawal or cancellation made in " \
@@ -151,8 +166,10 @@ def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None,
         f"### Refund of {amount.format('en')} for order {order_name}: your approval", "",
         f"This refund is above your approval threshold ({limit.format('en')}): it waits for your decision.", "",
         *_facts(rows), "",
-        "**Recommendation**: approve; the amount is what the rules compute (refundable items and delivery), and "
-        "the customer is owed it by the legal date.", "", options])
+        "**Recommendation**: approve; the amount is what the rules compute ("
+        + ("refundable items and delivery" if has_delivery else
+           "every sum refundable" if kind == "cancellation" else "refundable items")
+        + "), and the customer is owed it by the legal date.", "", options])
 
 
 def dispute_form(lang: Lang, *, order_name: str, customer: str | None, disputed: Money, reason: str | None,
@@ -408,3 +425,21 @@ def digest_waiting(lang: Lang, *, since: str, reason_code: str, kind: str | None
     if lang == "fr":
         return f"en attente depuis le {since} : {review_title(reason_code, lang)} — {_case_words(kind, order, lang)}"
     return f"waiting for you since {since}: {review_title(reason_code, lang)} — {_case_words(kind, order, lang)}"
+
+
+NOT_ENTITLED_FIELD = "customer_not_entitled_because"
+
+
+def close_refused_refund_owed(lang: Lang, *, order: str | None, legal_date: str) -> str:
+    """decide-review refuses to close a case whose legal refund date still runs with no refund
+    recorded (D2, L221-24): what to do instead, in the operator's language."""
+    if lang == "fr":
+        return (f"Le dossier {order or ''} n'est pas clos : la date légale de remboursement ({legal_date}) court "
+                "toujours et aucun remboursement n'est enregistré (règle D2, article L221-24 du Code de la "
+                "consommation). Remboursez d'abord ; ou, si le client n'y a pas droit, dites pourquoi dans le champ "
+                f"{NOT_ENTITLED_FIELD} : la date légale vous est alors confiée avec cette raison, gardée au "
+                "dossier.").replace("  ", " ")
+    return (f"Case {order or ''} is not closed: its legal refund date ({legal_date}) still runs and no refund is "
+            "recorded (rule D2, French consumer code L221-24). Refund first; or, if the customer is not entitled "
+            f"to it, say why in the field {NOT_ENTITLED_FIELD}: the legal date is then handed over to you with "
+            "that reason, kept on the case.").replace("  ", " ")

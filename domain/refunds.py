@@ -79,3 +79,22 @@ def inspection_share(outcome: str, partial_share: Decimal) -> RefundShare:
     if outcome == "missing":
         return RefundShare(share=Decimal(0), why="the parcel came back without the goods (R7)")
     raise ValueError(f"unknown inspection outcome {outcome!r}")
+
+
+def refund_target(suggestion: SuggestedRefund, items_only: SuggestedRefund, share: Decimal,
+                  total: Money | None = None) -> Money:
+    """What a refund gives back: `share` of the items Shopify suggests (R7 scales the items only)
+    plus the delivery it suggests, in full (D2, L221-24: a withdrawal of the whole order refunds the
+    standard delivery). `suggestion` is Shopify's suggestion with the delivery, `items_only` the
+    same without it (equal when no delivery is refunded).
+
+    `total`, an amount the operator typed (a partial approval above the approval threshold), is the
+    WHOLE refund, delivery included: never more than what the rules give, never less than the
+    delivery, which stays owed in full (the deduction of L221-23 is on the goods only)."""
+    delivery = suggestion.amount - items_only.amount
+    computed = share_of(items_only, share) + delivery
+    if total is None:
+        return computed
+    if total < delivery:
+        return delivery
+    return total.min(computed)

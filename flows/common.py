@@ -33,7 +33,7 @@ from domain.policy import StorePolicy
 from flows import messages as msg
 from ledger import cases, deadlines, inbox, operations, records
 from ledger.models import Case, InboundEvent, utcnow
-from tasks import runtime
+from tasks import operator_inbox, runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.notify import send_customer_email, send_operator_alert
 from tasks.operator_inbox import recorded_by_id
@@ -339,7 +339,8 @@ class RefundApproval(RunInput):
     decision: Literal["approve", "partial", "refuse"] = Field(
         description="approve: refund as computed; partial: refund `amount` instead; refuse: aftersales does not "
                     "refund (you handle it; the legal refund date stays on the case)")
-    amount: float = Field(default=0.0, ge=0, description="for partial only: the amount to refund")
+    amount: float = Field(default=0.0, ge=0, description="for partial only: the whole amount to refund (delivery "
+                                                          "included when it is refunded)")
     note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
 
 
@@ -365,12 +366,29 @@ async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str)
         await inbox.finish_inbound(db, event_id, status="rejected", error=f"no open {kind} case with this id")
         return None
     approval = RefundApprovalBody.model_validate(body).model_dump(mode="json", exclude={"case_id"})
-    await records.decide_open_reviews(db, case.id, "refund_approval", decided_by=await recorded_by_id(event_id),
-                                      decision=approval)
-    await cases.update_case(db, case.id, data={"refund_approval": approval}, actor="operator",
-                            summary=f"the operator decided on the refund: {approval['decision']}"
-                            + (f" {approval['amount']}" if approval.get("amount") else "")
-                            + (f" ({approval['note']})" if approval.get("note") else ""))
+    who = await recorded_by_id(event_id)
+    # Issue 17 review: nothing waits for an approval yet, or a different decision was already acted
+    # on: refused, kept with the reason. Until the process acts, the latest decision wins (recorded).
+    refused = await operator_inbox.refund_decision_conflict(case, approval)
+    if refused:
+        await cases.add_event(db, case.id, "decision", f"a refund decision by {who} was refused: {refused}",
+                              actor="operator", data={"inbound_event_id": event_id, **approval})
+        await inbox.finish_inbound(db, event_id, status="rejected", error=refused, case_id=case.id)
+        return None
+    previous = await operator_inbox.first_decision(case, "refund_approval", "refund_approval")
+    if previous and operator_inbox.same_decision("refund_approval", previous, approval):
+        await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)  # the same word again
+        return case.id
+    approval = operator_inbox.decided_now(approval, who)
+    said = operator_inbox.decision_said(approval) + (f" ({approval['note']})" if approval.get("note") else "")
+    if previous:  # nothing acted on yet: the latest decision wins, and the one it replaces is said
+        await records.redecide_reviews(db, case.id, "refund_approval", decided_by=who, decision=approval)
+        summary = (f"{who} changed the refund decision to {said}, replacing {operator_inbox.decision_said(previous)}"
+                   f" by {previous.get('decided_by')} (not acted on yet: the latest decision wins)")
+    else:
+        await records.decide_open_reviews(db, case.id, "refund_approval", decided_by=who, decision=approval)
+        summary = f"the operator decided on the refund: {said}"
+    await cases.update_case(db, case.id, data={"refund_approval": approval}, actor="operator", summary=summary)
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
     return case.id
 
@@ -443,14 +461,19 @@ class CaseStep:
                                        ["check the address with the customer", "write by hand"], park=False,
                                        facts={"error": str(exc)})
 
-    async def refund_approved(self, estimate: Money, *, partial_allowed: bool = True) -> Decimal | None:
-        """The store's approval threshold (`refunds.approval_threshold`): at or below it, the refund
-        goes ahead (1). Above it, the operator decides, in the paused run's form or through
-        `POST /operator/refund-approvals`: the share of `estimate` to refund, or None while the
-        decision is awaited (the case's legal refund deadline still stands, D2) or refused."""
+    async def refund_approved(self, estimate: Money, *, partial_allowed: bool = True,
+                              delivery: Money | None = None) -> Money | None:
+        """The store's approval threshold (`refunds.approval_threshold`) on `estimate`, the whole
+        amount the refund will give back (delivery included when it is refunded: `delivery`, said
+        as such on the form). At or below it, the refund goes ahead: `estimate`. Above it, the
+        operator decides, in the paused run's form or through `POST /operator/refund-approvals`:
+        `estimate` when approved, the typed amount (the whole refund, delivery included; never
+        more than `estimate`) when partial, or None while the decision is awaited (the case's legal
+        refund deadline still stands, D2) or refused. The decision is marked acted on here: a
+        different one is refused from then on (issue 17 review)."""
         threshold = self.policy.refunds.approval_threshold
         if threshold is None or estimate.amount <= threshold:
-            return Decimal(1)
+            return estimate
         approval = self.case.data.get("refund_approval")
         # A refund that is never partial gets a form without "partial" (it would read as a refusal).
         form: type[RefundApproval | FullRefundApproval] = RefundApproval if partial_allowed else FullRefundApproval
@@ -460,9 +483,11 @@ class CaseStep:
                 approval = await self._record_approval(resumed, "in the Prefect UI")
         if approval is None:
             options = ["approve", "partial amount", "refuse"] if partial_allowed else ["approve", "refuse"]
-            await self.to_operator("refund_approval", f"a refund of {estimate.format('en')} is above the approval "
-                                   f"threshold ({threshold} {estimate.currency})", options, park=False,
-                                   deadline=await self._legal_refund_date())
+            with_delivery = f" (delivery {delivery.format('en')} included)" if delivery and not delivery.is_zero() \
+                else ""
+            await self.to_operator("refund_approval", f"a refund of {estimate.format('en')}{with_delivery} is above "
+                                   f"the approval threshold ({threshold} {estimate.currency})", options,
+                                   park=False, deadline=await self._legal_refund_date())
             defaults: dict[str, Any] = {"decision": "approve"}
             if partial_allowed:
                 defaults["amount"] = float(estimate.amount)
@@ -471,15 +496,18 @@ class CaseStep:
                 minutes=self.policy.disputes.decision_pause_minutes,
                 prompt=f"{self.case.kind} {self.case.order_name}: refund of {estimate.format('en')} waits for your "
                        "approval. Resume this run with your decision.",
-                description=await self._refund_form(estimate, threshold, partial_allowed), **defaults)
+                description=await self._refund_form(estimate, threshold, partial_allowed, delivery), **defaults)
             if choice is None:
                 return None
             approval = await self._record_approval(choice, "in the Prefect UI")
+        if not approval.get("acted_at"):  # from now on a different decision is refused, not applied
+            approval = {**approval, "acted_at": utcnow().isoformat()}
+            await self.remember(refund_approval=approval)
         decision = approval.get("decision")
         if decision == "approve":
-            return Decimal(1)
+            return estimate
         if decision == "partial" and partial_allowed and approval.get("amount"):
-            return min(Decimal(str(approval["amount"])) / estimate.amount, Decimal(1))
+            return Money.of(str(approval["amount"]), estimate.currency).min(estimate)
         await self.to_operator("refund_refused", f"the operator refused the refund of {estimate.format('en')}"
                                + (f" ({approval['note']})" if approval.get("note") else "")
                                + ": handle it by hand; the legal refund date stays on the case",
@@ -499,7 +527,8 @@ class CaseStep:
         return format_datetime(legal[0].due_at, language_of(self.policy.store.operator_language),
                                self.policy.store.timezone, reference=utcnow().date())
 
-    async def _refund_form(self, estimate: Money, threshold: Decimal, partial_allowed: bool) -> str:
+    async def _refund_form(self, estimate: Money, threshold: Decimal, partial_allowed: bool,
+                           delivery: Money | None = None) -> str:
         """What the operator sees above the form (issue 17)."""
         from zoneinfo import ZoneInfo
 
@@ -514,18 +543,18 @@ class CaseStep:
             customer=self.case.customer_first_name, amount=estimate, threshold=threshold,
             reason=words.case_reason(self.case.kind, self.case.reason, lang),
             legal_date=f"{legal[0].due_at.astimezone(tz):%d/%m/%Y} ({self.policy.store.timezone})" if legal else None,
-            partial_allowed=partial_allowed)
+            partial_allowed=partial_allowed, delivery=delivery)
 
     async def _record_approval(self, choice: RefundApproval | FullRefundApproval, where: str) -> dict[str, Any]:
         typed = getattr(choice, "amount", 0.0)
         amount = Decimal(str(typed)).quantize(Decimal("0.01")) if choice.decision == "partial" and typed > 0 else None
-        approval = {"decision": choice.decision, "amount": str(amount) if amount else None,
-                    "note": choice.note.strip() or None}
+        approval = operator_inbox.decided_now({"decision": choice.decision, "amount": str(amount) if amount else None,
+                                               "note": choice.note.strip() or None}, "operator (Prefect UI, Resume)")
         await self.remember(f"the operator decided {where}: {choice.decision}"
                             + (f" {amount}" if amount else "")
                             + (f" ({choice.note})" if choice.note else ""), refund_approval=approval)
-        await records.decide_open_reviews(self.db, self.case.id, "refund_approval", decided_by="operator",
-                                          decision=approval)
+        await records.decide_open_reviews(self.db, self.case.id, "refund_approval",
+                                          decided_by="operator (Prefect UI, Resume)", decision=approval)
         return approval
 
     async def refund_held(self) -> bool:

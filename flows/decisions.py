@@ -13,7 +13,9 @@ failed run...), with the reason and the options. The deadline check publishes th
   (Run -> Custom run) with the item's id, one of its options, a note and the operator's name:
   the decision is recorded with who and when, written on the case's timeline, and, when the
   operator says the case is finished, the case is closed (its open deadlines closed with it: the
-  operator has taken them over, and the timeline says so).
+  operator has taken them over, and the timeline says so). A case whose legal refund date still
+  runs with no refund recorded is not closed (D2) unless the operator says why the customer is
+  not entitled: that legal deadline is then handed over with the reason, not cancelled.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.logging import get_run_logger
 
 from domain.cases import CaseKind, check_transition, is_terminal
-from domain.deadlines import DeadlineStatus
+from domain.deadlines import DeadlineKind, DeadlineStatus
 from domain.errors import RuleViolation
 from flows.common import case_lock, publish_timeline, release_waiting_run
+from flows.operator_actions import who_recorded
 from ledger import cases, deadlines, inbox, records
-from ledger.models import ReviewItem, utcnow
+from ledger.models import Case, Deadline, ReviewItem, utcnow
 from tasks import inbound_mail, runtime
 from tasks.inbox import DELIVER_AGAIN, UNDELIVERED
 
@@ -77,15 +80,27 @@ def _option(review: ReviewItem, decision: str) -> str:
 
 @flow(name="decide-review", flow_run_name="decision on review {review_id}", log_prints=False)
 async def decide_review(review_id: str, decision: str, note: str | None = None, close_case: bool = False,
-                        decided_by: str = "operator (Prefect UI)") -> dict[str, Any]:
+                        customer_not_entitled_because: str = "", your_name: str = "") -> dict[str, Any]:
     """The operator's decision on one item of the needs-review queue.
 
-    review_id: the `review id` column of the needs-review table. decision: one of the item's
-    options (the table lists them). note: what you did or why (kept on the case). close_case:
-    the case is finished: close it, with its open deadlines (you have taken them over).
-    decided_by: your name, kept with the decision."""
+    Args:
+        review_id: The `review id` column of the needs-review table.
+        decision: One of the item's options (the table lists them).
+        note: What you did or why (kept on the case).
+        close_case: The case is finished: close it, with its open deadlines (you take them over).
+            A case whose legal refund date still runs with no refund recorded is not closed (D2),
+            unless you say below why the customer is not entitled to the refund.
+        customer_not_entitled_because: Only to close a case whose legal refund is still owed: why
+            the customer is not entitled to it (kept on the case; the legal refund date is handed
+            over to you with it).
+        your_name: Your name, kept with the decision (optional).
+    """
     db = runtime.db()
+    # Who: as every other form records it (flows/operator_actions.who_recorded): the Prefect user
+    # when Prefect knows it, else `prefect-ui`, with the name typed; never the typed name alone.
+    decided_by = who_recorded(your_name)
     note = (note or "").strip()[:2000] or None
+    not_entitled = " ".join(customer_not_entitled_because.split())[:2000] or None
     review = await records.get_review(db, review_id)
     if review is None:
         raise DecisionRefused(f"no review item {review_id!r}: copy the id from the needs-review table")
@@ -111,7 +126,19 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
                 check_transition(case.kind, case.state, closing)
             except RuleViolation as exc:
                 raise DecisionRefused(f"the case cannot be closed from {case.state}: {exc}") from exc
-    record = {"option": option, "note": note, "close_case": close_case}
+    legal_owed = await _legal_refund_owed(case) if closing is not None and case is not None \
+        and not is_terminal(case.kind, case.state) else None
+    if case is not None and legal_owed is not None and not_entitled is None:
+        # D2: closing would cancel the legal refund date the check acts on; refused, kept, said why.
+        refusal = await _close_refused(case, legal_owed)
+        await cases.add_event(db, case.id, "decision", f"{decided_by} asked to close the case ({option}): refused, "
+                              f"the legal refund is still owed and none is recorded (D2)", actor="operator",
+                              data={"review_id": review.id, "refused": refusal})
+        await publish_timeline(case.id)
+        raise DecisionRefused(refusal)
+    record: dict[str, Any] = {"option": option, "note": note, "close_case": close_case}
+    if legal_owed is not None:
+        record["customer_not_entitled_because"] = not_entitled
     if review.reason_code.startswith(f"{UNDELIVERED}:") and option == DELIVER_AGAIN:
         event_id = review.reason_code.split(":", 1)[1]
         if not await inbox.deliver_again_by_hand(db, event_id):
@@ -137,15 +164,44 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
                                        event_data={"review_id": review.id, **record})
         if closing is not None and not is_terminal(case.kind, case.state):
             await release_waiting_run(case)
+            if legal_owed is not None:  # handed over with the operator's reason, never silently cancelled (D2)
+                await deadlines.hand_over(db, case_id=case.id, kind=legal_owed.kind,
+                                          note=f"handed over to {decided_by} on closing: the customer is not "
+                                               f"entitled to the refund: {not_entitled}")
             await deadlines.resolve_all(db, case.id, status=DeadlineStatus.CANCELLED)
             await cases.update_case(db, case.id, state=closing, closed=True, needs_operator_reason="",
                                     data={"waiting_run": None, "waiting_key": None}, actor="operator",
-                                    summary=f"closed by {decided_by}; its open deadlines are with the operator")
+                                    summary=f"closed by {decided_by}; its open deadlines are with the operator"
+                                    + (f"; legal refund date handed over: the customer is not entitled "
+                                       f"({not_entitled})" if legal_owed is not None else ""))
         elif not [r for r in await records.reviews_for_case(db, case.id) if r.status == "open"]:
             await cases.update_case(db, case.id, needs_operator_reason="")
     await publish_timeline(case.id)
     await publish_reviews()
     return {"status": "decided", "option": option, "case": case.id, "closed": closing is not None}
+
+
+async def _legal_refund_owed(case: Case) -> Deadline | None:
+    """The case's open legal refund deadline when no refund is recorded on it (D2), else None."""
+    db = runtime.db()
+    legal = next((d for d in await deadlines.deadlines_for_case(db, case.id)
+                  if DeadlineKind.of(d.kind) == DeadlineKind.LEGAL_REFUND and d.status == DeadlineStatus.OPEN), None)
+    if legal is None or await records.refunds_for_case(db, case.id):
+        return None
+    return legal
+
+
+async def _close_refused(case: Case, legal: Deadline) -> str:
+    """Why the case is not closed, in the operator's language and the store's time zone."""
+    from domain import operator_words as words
+
+    try:
+        policy = await runtime.load_policy(case.store_id)
+        lang, zone = words.lang_of(policy.store.operator_language), policy.store.timezone
+    except Exception:  # no policy loaded: French, the store's default, in UTC
+        lang, zone = words.lang_of(None), "UTC"
+    when = f"{legal.due_at.astimezone(ZoneInfo(zone)):%d/%m/%Y %H:%M} ({zone})"
+    return words.close_refused_refund_owed(lang, order=case.order_name or case.order_ref, legal_date=when)
 
 
 async def publish_reviews() -> int:

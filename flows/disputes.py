@@ -61,8 +61,8 @@ from integrations.paypal.webhooks import parse_dispute_event
 from integrations.shopify.disputes import dispute_from_webhook
 from ledger import cases, deadlines, inbox, records
 from ledger import tracking as kept
-from ledger.models import Case
-from tasks import runtime
+from ledger.models import Case, utcnow
+from tasks import operator_inbox, runtime
 from tasks.disputes import (
     DisputeView,
     accept_dispute,
@@ -178,11 +178,34 @@ async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> s
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open dispute case with this id")
         return None
     decision = str(body.get("decision"))
-    await records.decide_open_reviews(db, case.id, "dispute_decision", decided_by=await recorded_by_id(event_id),
-                                      decision={"decision": decision, "note": body.get("note")})
-    await cases.update_case(db, case.id, data={"operator_decision": decision}, actor="operator",
-                            summary=f"the operator decided: {decision}" + (f" ({body['note']})" if body.get("note")
-                                                                          else ""))
+    who = await recorded_by_id(event_id)
+    said = {"decision": decision, "note": body.get("note")}
+    # Issue 17 review: a different decision after the first was acted on is refused ("already decided
+    # by X at T"), kept; until the process acts on it, the latest decision wins, recorded.
+    refused = await operator_inbox.dispute_decision_conflict(case, said)
+    if refused:
+        await cases.add_event(db, case.id, "decision", f"a dispute decision by {who} was refused: {refused}",
+                              actor="operator", data={"inbound_event_id": event_id, **said})
+        await inbox.finish_inbound(db, event_id, status="rejected", error=refused, case_id=case.id)
+        return None
+    key = operator_inbox.DISPUTE_DECISION
+    previous = await operator_inbox.first_decision(case, key, "dispute_decision")
+    if previous is None and case.data.get("operator_decision"):  # decided in the run's form (Resume)
+        previous = {"decision": case.data["operator_decision"], "decided_by": "operator (Prefect UI, Resume)"}
+    if previous and operator_inbox.same_decision(key, previous, said):
+        await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)  # the same word again
+        return case.id
+    record = operator_inbox.decided_now(said, who)
+    text = decision + (f" ({body['note']})" if body.get("note") else "")
+    if previous:
+        await records.redecide_reviews(db, case.id, "dispute_decision", decided_by=who, decision=said)
+        summary = (f"{who} changed the decision to {text}, replacing {previous.get('decision')} by "
+                   f"{previous.get('decided_by')} (not acted on yet: the latest decision wins)")
+    else:
+        await records.decide_open_reviews(db, case.id, "dispute_decision", decided_by=who, decision=said)
+        summary = f"the operator decided: {text}"
+    await cases.update_case(db, case.id, data={"operator_decision": decision, key: record}, actor="operator",
+                            summary=summary)
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
     return case.id
 
@@ -447,6 +470,9 @@ async def step_awaiting_decision(step: Step) -> bool:
         await step.take_ui_decision("dispute_decision", resumed)
     chosen = step.case.data.get("operator_decision")
     if chosen in ("contest", "accept"):
+        record = step.case.data.get(operator_inbox.DISPUTE_DECISION) or {"decision": chosen}
+        if not record.get("acted_at"):  # from now on a different decision is refused, not applied
+            await step.remember(None, **{operator_inbox.DISPUTE_DECISION: {**record, "acted_at": utcnow().isoformat()}})
         return await _apply(step, Decision.CONTEST if chosen == "contest" else Decision.ACCEPT)
     if step.facts.submit_due:
         rec = DisputeDecision.model_validate(step.case.data["decision"]).recommended

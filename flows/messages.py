@@ -166,7 +166,8 @@ TEMPLATE_ALERTS = frozenset({
     "ambiguous_supplier_message", "dispute_more_evidence", "dispute_more_evidence_due", "permanent_error",
     "postage_refund_failed", "product_flagged", "unknown_deadline_kind", "withdrawal_return_stalled",
 })
-_THRESHOLD = re.compile(r"^a refund of (?P<amount>.+?) is above the approval threshold \((?P<limit>.+)\)$")
+_THRESHOLD = re.compile(r"^a refund of (?P<amount>.+?)(?: \(delivery (?P<delivery>.+?) included\))? is above the "
+                        r"approval threshold \((?P<limit>.+)\)$")
 
 
 def decision_facts(case: Case, reason_code: str, detail: str, lang: Language,
@@ -190,8 +191,11 @@ def decision_facts(case: Case, reason_code: str, detail: str, lang: Language,
         return f"{head}{sep}{disputed.format(lang)}. {rec}{sep}{advice}"
     if reason_code == "refund_approval" and (found := _THRESHOLD.match(detail)):
         if lang == "fr":
-            return f"Montant à rembourser : {found['amount']} ; votre seuil d'approbation : {found['limit']}."
-        return f"Amount to refund: {found['amount']}; your approval threshold: {found['limit']}."
+            with_delivery = f" (dont livraison : {found['delivery']})" if found["delivery"] else ""
+            return (f"Montant à rembourser : {found['amount']}{with_delivery} ; votre seuil d'approbation : "
+                    f"{found['limit']}.")
+        with_delivery = f" (of which delivery: {found['delivery']})" if found["delivery"] else ""
+        return f"Amount to refund: {found['amount']}{with_delivery}; your approval threshold: {found['limit']}."
     if reason_code == "order_fraud_signals" and case.data.get("signals"):
         said = "; ".join(words.signal_words(case.data["signals"], lang))
         held = "held" in case.data or "on hold" in detail

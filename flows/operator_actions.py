@@ -158,20 +158,33 @@ async def record_decision(topic: str, model: type[BaseModel], values: dict[str, 
     if topic == "refund.approval":
         target = await operator_inbox.refund_approval_target(body.case_id)
         refused = operator_inbox.refund_approval_refused(target[0], body.decision) if target else None
-        if target is None or refused:
-            reason = refused or operator_inbox.NO_REFUND_CASE
-            await operator_inbox.store_refused_input(topic, body.model_dump_json(), reason, delivery_id=delivery_id,
-                                                     headers=headers, http_status=422 if refused else 404)
+        conflict = await operator_inbox.refund_decision_conflict(target[0], body.model_dump(mode="json")) \
+            if target and not refused else None
+        if target is None or refused or conflict:
+            reason = refused or conflict or operator_inbox.NO_REFUND_CASE
+            # A conflict may pass (nothing waits yet): kept under this run's id, so that the same
+            # decision typed later is not taken for a duplicate of the refusal.
+            await operator_inbox.store_refused_input(topic, body.model_dump_json(), reason,
+                                                     delivery_id=f"{UI}:{run_id}" if conflict else delivery_id,
+                                                     headers=headers,
+                                                     http_status=422 if refused else 409 if conflict else 404)
             raise OperatorInputRefused(reason)
         case, topic, resource_id = target
         order_ref = case.order_ref
     else:
         kind, what = (CaseKind.DISPUTE, "dispute") if topic == "dispute.decision" else (CaseKind.ORDER, "order")
-        if await operator_inbox.decision_case(kind, body.case_id) is None:
+        decided = await operator_inbox.decision_case(kind, body.case_id)
+        if decided is None:
             reason = f"no open {what} case with this id"
             await operator_inbox.store_refused_input(topic, body.model_dump_json(), reason, delivery_id=delivery_id,
                                                      headers=headers, http_status=404)
             raise OperatorInputRefused(reason)
+        conflict = await operator_inbox.dispute_decision_conflict(decided, body.model_dump(mode="json")) \
+            if kind == CaseKind.DISPUTE else None
+        if conflict:
+            await operator_inbox.store_refused_input(topic, body.model_dump_json(), conflict,
+                                                     delivery_id=f"{UI}:{run_id}", headers=headers, http_status=409)
+            raise OperatorInputRefused(conflict)
         resource_id = (operator_inbox.dispute_decision_resource if kind == CaseKind.DISPUTE
                        else operator_inbox.order_review_resource)(body.case_id)
     row, created = await operator_inbox.store_operator_event(topic, body, delivery_id=delivery_id, headers=headers,

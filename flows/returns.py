@@ -86,6 +86,7 @@ from tasks.store import (
     find_shopify_order,
     read_shopify_order,
     reads_order_once,
+    refund_estimate,
     refund_shopify_amount,
     refund_shopify_items,
 )
@@ -1028,16 +1029,29 @@ async def step_refunding(step: Step) -> bool:
                       if li.current_quantity > 0)
     refund_shipping = whole_order  # D2: a withdrawal of the whole order refunds the standard delivery too
     store_credit = case.data.get("refund_method") == "store_credit" and policy.refunds.allow_store_credit
-    approved = await step.refund_approved(plan.items_value * share.share)  # the store's threshold (issue 5)
+    # The store's threshold (issue 5) on what will really be refunded: the items' share and, for a
+    # withdrawal of the whole order, the delivery (D2, L221-24), as the refund computes it.
+    estimate, delivery = plan.items_value * share.share, Money.zero(plan.items_value.currency)
+    if policy.refunds.approval_threshold is not None:
+        estimate, delivery = await refund_estimate(case.order_id or order.id, lines, share=share.share,
+                                                   refund_shipping=refund_shipping)
+    approved = await step.refund_approved(estimate, delivery=delivery)
     if approved is None:
         return False
-    why = share.why if approved == 1 else f"{share.why}; {approved:.0%} approved by the operator"
+    total = None if approved == estimate else approved  # a typed partial amount: the whole refund
+    why = share.why if total is None else (
+        f"{share.why}; {approved.format('en')} in all approved by the operator"
+        + (f", delivery {delivery.format('en')} included" if not delivery.is_zero() else ""))
+    if total is not None and total < delivery:
+        await cases.add_event(step.db, case.id, "decision",
+                              f"the amount approved ({total.format('en')}) is below the delivery owed in full "
+                              f"({delivery.format('en')}, L221-24): the delivery is refunded")
     try:
         result = await refund_shopify_items(
             case.id, case.order_id or order.id, lines, store_credit=store_credit,
             note=f"aftersales {case.id[:8]}: return, {case.reason} ({why})"[:255],
-            restock_type="NO_RESTOCK", share=str(share.share * approved), refund_shipping=refund_shipping,
-            purpose="return",
+            restock_type="NO_RESTOCK", share=str(share.share), refund_shipping=refund_shipping,
+            purpose="return", total=str(total.amount) if total is not None else None,
         )
     except EffectFailed as exc:
         await step.to_operator("refund_failed", f"the store refused the refund: {exc.operation.last_error}",

@@ -56,6 +56,20 @@ async def resolve_deadline(db: Database, *, case_id: str, kind: str,
         return bool(result.rowcount)
 
 
+async def hand_over(db: Database, *, case_id: str, kind: str, note: str) -> bool:
+    """An open deadline the operator takes over, with why (escalated, the note kept on the row):
+    never silently cancelled (decide-review closing a case, D2). False if none was open."""
+    async with db.session() as s:
+        result = await s.exec(
+            update(Deadline)
+            .where(col(Deadline.case_id) == case_id, col(Deadline.kind) == kind,
+                   col(Deadline.status) == DeadlineStatus.OPEN)
+            .values(status=DeadlineStatus.ESCALATED, resolved_at=utcnow(), note=note)
+        )
+        await s.commit()
+        return bool(result.rowcount)
+
+
 async def resolve_all(db: Database, case_id: str, status: DeadlineStatus = DeadlineStatus.CANCELLED) -> None:
     async with db.session() as s:
         await s.exec(

@@ -103,6 +103,18 @@ async def decide_open_reviews(db: Database, case_id: str, reason_code: str, *, d
         await s.commit()
 
 
+async def redecide_reviews(db: Database, case_id: str, reason_code: str, *, decided_by: str,
+                           decision: dict[str, Any]) -> None:
+    """A decision not acted on yet, replaced by a later one (the latest wins): its item says so."""
+    async with db.session() as s:
+        await s.exec(
+            update(ReviewItem)
+            .where(col(ReviewItem.case_id) == case_id, col(ReviewItem.reason_code) == reason_code)
+            .values(status="decided", decided_by=decided_by, decision=decision, decided_at=utcnow())
+        )
+        await s.commit()
+
+
 async def open_reviews(db: Database) -> list[ReviewItem]:
     async with db.session() as s:
         rows = await s.exec(

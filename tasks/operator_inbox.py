@@ -11,14 +11,16 @@ item it closes say who and when.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from domain.cases import CaseKind, is_terminal
 from domain.inbound import EVENT_NAMES, order_resource_id
-from ledger import cases, inbox
-from ledger.models import Case, InboundEvent
+from ledger import cases, inbox, records
+from ledger.models import Case, InboundEvent, utcnow
 from tasks import runtime
 
 RECORDED_BY = "x-aftersales-recorded-by"  # kept with the row: who recorded it (never a secret)
@@ -90,6 +92,88 @@ def refund_approval_refused(case: Case, decision: str) -> str | None:
     if decision == "partial" and case.kind == CaseKind.CANCELLATION:
         return FULL_REFUND_ONLY
     return None
+
+
+NOTHING_WAITS = ("no refund of this case waits for your approval yet: an approval is taken only once the case "
+                 "asks for it (a 'refund approval' item in the needs-review table, with its alert)")
+# A decision the case's process acted on is not replaced (issue 17 review); until then, the latest wins.
+REFUND_DECISION = "refund_approval"  # case.data key and review reason of a refund approval
+DISPUTE_DECISION = "dispute_decision_record"  # case.data key of a dispute decision's who / when / acted
+DECISION_KEYS = {REFUND_DECISION: ("decision", "amount", "note"), DISPUTE_DECISION: ("decision", "note")}
+
+
+def _norm(key: str, value: Any) -> Any:
+    if value in (None, ""):
+        return None
+    if key == "amount":
+        return Decimal(str(value)).normalize()
+    return " ".join(str(value).split()) if key == "note" else str(value)
+
+
+def same_decision(kind: str, previous: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The same word twice (a retry, the form typed again with the same values), whoever sent it."""
+    return all(_norm(k, previous.get(k)) == _norm(k, new.get(k)) for k in DECISION_KEYS[kind])
+
+
+def decision_said(previous: dict[str, Any]) -> str:
+    return str(previous.get("decision")) + (f" {previous['amount']}" if previous.get("amount") else "")
+
+
+async def _when(case: Case, at: str | None) -> str:
+    from datetime import datetime
+
+    if not at:
+        return "?"
+    try:
+        zone = (await runtime.load_policy(case.store_id)).store.timezone
+    except Exception:  # no policy loaded: UTC
+        zone = "UTC"
+    return f"{datetime.fromisoformat(at).astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+
+
+async def already_decided(case: Case, previous: dict[str, Any]) -> str:
+    """'already decided by X at T' for a decision the case's process acted on."""
+    return (f"already decided by {previous.get('decided_by') or 'the operator'} at "
+            f"{await _when(case, previous.get('decided_at'))}: {decision_said(previous)}, and acted on "
+            f"{await _when(case, previous.get('acted_at'))}; a decision acted on is not replaced (do what is left "
+            "by hand, and record it on the case)")
+
+
+async def first_decision(case: Case, key: str, reason_code: str) -> dict[str, Any] | None:
+    """The decision the case holds, with who and when (from its review item when it predates them)."""
+    previous = case.data.get(key)
+    if not isinstance(previous, dict):
+        return None
+    if not previous.get("decided_by"):
+        review = next((r for r in await records.reviews_for_case(runtime.db(), case.id)
+                       if r.reason_code == reason_code and r.status == "decided"), None)
+        if review is not None:
+            previous = {**previous, "decided_by": review.decided_by,
+                        "decided_at": review.decided_at.isoformat() if review.decided_at else None}
+    return previous
+
+
+async def refund_decision_conflict(case: Case, body: dict[str, Any]) -> str | None:
+    """Why this refund approval is refused now, or None: no refund of the case waits for an
+    approval yet; or the case already acted on a different one ('already decided by X at T')."""
+    if not any(r.reason_code == REFUND_DECISION for r in await records.reviews_for_case(runtime.db(), case.id)):
+        return NOTHING_WAITS
+    previous = await first_decision(case, REFUND_DECISION, REFUND_DECISION)
+    if previous and previous.get("acted_at") and not same_decision(REFUND_DECISION, previous, body):
+        return await already_decided(case, previous)
+    return None
+
+
+async def dispute_decision_conflict(case: Case, body: dict[str, Any]) -> str | None:
+    """Why this dispute decision is refused now, or None: the case already acted on a different one."""
+    previous = await first_decision(case, DISPUTE_DECISION, "dispute_decision")
+    if previous and previous.get("acted_at") and not same_decision(DISPUTE_DECISION, previous, body):
+        return await already_decided(case, previous)
+    return None
+
+
+def decided_now(body: dict[str, Any], who: str) -> dict[str, Any]:
+    return {**body, "decided_by": who, "decided_at": utcnow().isoformat(), "acted_at": None}
 
 
 async def decision_case(kind: CaseKind, case_id: str) -> Case | None:

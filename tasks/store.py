@@ -14,7 +14,7 @@ from prefect import task
 
 from domain.money import Money
 from domain.orders import Order, SuggestedRefund, SuggestedTransaction, TransactionKind
-from domain.refunds import allocate, share_of
+from domain.refunds import allocate, refund_target
 from integrations.shopify.client import RefundLine, RefundTransaction
 from ledger import operations as ops
 from ledger.models import Operation
@@ -178,12 +178,14 @@ async def _cancel_shopify_order(
 async def _refund_shopify_items(
     case_id: str, order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
     restock_type: str = "CANCEL", share: str = "1", refund_shipping: bool = False, purpose: str | None = None,
+    total: str | None = None,
 ) -> dict[str, Any]:
     """Refund items of an order, exactly once (F2, F5): C5 (the items that cannot be supplied,
     `CANCEL`), a return (`RETURN` / `NO_RESTOCK`), a keep-it (R5). `share` scales Shopify's own
     suggestion (R7: a partial refund for misuse); `refund_shipping` adds the outbound delivery
     (D2: a full withdrawal refunds the standard delivery too). `purpose` names the operation
-    when one case may refund twice for different reasons.
+    when one case may refund twice for different reasons. `total` is an amount the operator
+    approved: the whole refund, delivery included (domain.refunds.refund_target).
 
     The refund input is built once, from Shopify's own suggestion, and stored in the operation
     row; every attempt resends exactly that input with the same `@idempotent` key, so a retry
@@ -200,7 +202,7 @@ async def _refund_shopify_items(
     else:
         request = {"order_id": order_id, "refund": await _build_refund(
             order_id, line_items, store_credit=store_credit, note=note, restock_type=restock_type,
-            share=Decimal(share), refund_shipping=refund_shipping)}
+            share=Decimal(share), refund_shipping=refund_shipping, total=total)}
         if not request["refund"]["transactions"] and not request["refund"]["store_credit"]:
             return {"refund_id": None, "amount": "0", "currency": request["refund"]["currency"],
                     "gateway": None, "operation_id": None}
@@ -229,16 +231,16 @@ async def _refund_shopify_items(
 
 async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
                         restock_type: str, share: Decimal = Decimal(1), refund_shipping: bool = False,
-                        ) -> dict[str, Any]:
+                        total: str | None = None) -> dict[str, Any]:
     """The refund input from Order.suggestedRefund (taxes, discounts, earlier refunds and split
     tenders included), scaled by `share` and spread over the same tenders (domain.refunds)."""
     async with runtime.shopify() as shopify:
-        suggestion = await shopify.suggest_refund(order_id, line_items=line_items, refund_shipping=refund_shipping)
-        items_only = suggestion if not refund_shipping or share == 1 else await shopify.suggest_refund(
-            order_id, line_items=line_items, refund_shipping=False)
+        suggestion, items_only = await _suggestions(shopify, order_id, line_items, refund_shipping,
+                                                    exact=share != 1 or total is not None)
         order = await shopify.get_order(order_id)
     # R7 scales the items only: the delivery refunded with a withdrawal is owed in full (D2).
-    target = share_of(items_only, share) + (suggestion.amount - items_only.amount)
+    target = refund_target(suggestion, items_only, share,
+                           Money.of(total, suggestion.amount.currency) if total is not None else None)
     lines = [RefundLine(line_item_id=lid, quantity=q, restock_type=restock_type) for lid, q in line_items]
     transactions = [] if store_credit else [
         RefundTransaction(parent_id=t.parent_id or "", gateway=t.gateway, amount=t.amount)
@@ -253,6 +255,24 @@ async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, sto
         "full_amount": suggestion.amount.model_dump(mode="json"),  # what share 1 would have given
         "currency": order.currency, "note": note, "gateway": gateway,
     }
+
+
+async def _suggestions(shopify: Any, order_id: str, line_items: list[tuple[str, int]], refund_shipping: bool, *,
+                       exact: bool = True) -> tuple[SuggestedRefund, SuggestedRefund]:
+    """Shopify's suggestion with the delivery refunded (when it is) and without it (the items)."""
+    suggestion = await shopify.suggest_refund(order_id, line_items=line_items, refund_shipping=refund_shipping)
+    items_only = suggestion if not refund_shipping or not exact else await shopify.suggest_refund(
+        order_id, line_items=line_items, refund_shipping=False)
+    return suggestion, items_only
+
+
+async def refund_estimate(order_id: str, line_items: list[tuple[str, int]], *, share: Decimal,
+                          refund_shipping: bool) -> tuple[Money, Money]:
+    """(what the refund of these lines will give back, the delivery part of it), as
+    `refund_shopify_items` computes it (a read: the approval threshold and its form use it)."""
+    async with runtime.shopify() as shopify:
+        suggestion, items_only = await _suggestions(shopify, order_id, line_items, refund_shipping)
+    return refund_target(suggestion, items_only, share), suggestion.amount - items_only.amount
 
 
 @task(name="refund-shopify-amount", task_run_name="refund-amount-{order_id}", **RETRYING)

@@ -202,10 +202,10 @@ async def test_an_unsure_reading_goes_to_the_operator_who_confirms_it_in_one_cli
     (review,) = [x for x in await records.reviews_for_case(db, case.id) if x.reason_code.startswith("email_reply:")]
     assert "6A12345678901" in review.detail and "tracking (0.60" in review.detail
     assert review.options == ["confirm the reading", "record by hand", "dismiss"]
-    decided = await decide_review(review.id, "confirm the reading", decided_by="Claire (operator)")
+    decided = await decide_review(review.id, "confirm the reading", your_name="Claire")
     assert decided["status"] == "decided"
     (tracking,) = [e for e in await _derived_all(db) if e.topic == "return.shipped"]
-    assert tracking.headers["confirmed_by"] == "Claire (operator)"
+    assert tracking.headers["confirmed_by"] == "Claire (prefect-ui)"
     assert await process_return(inbound_event_id=tracking.id) == "in_transit"
     # Nothing to confirm in a reply that says nothing: refused with the reason.
     deliver(server, reply(told, sender=customer, message_id="<vague-1012@example.com>", text="Merci !"))

@@ -109,7 +109,7 @@ async def test_the_operator_delivers_it_again_from_the_queue(db: Any, prefect_ha
     row = await _emitted(db, ago=timedelta(hours=1), redeliveries=2)
     await redeliver_stalled(settings=SETTINGS, seen=NOBODY)
     [review] = [r for r in await records.open_reviews(db) if r.reason_code == f"event_undelivered:{row.id}"]
-    result = await decide_review(review_id=review.id, decision=DELIVER_AGAIN, decided_by="Camille")
+    result = await decide_review(review_id=review.id, decision=DELIVER_AGAIN, your_name="Camille")
     assert result["status"] == "decided"
     got = await inbox.get_inbound(db, row.id)
     assert got is not None and got.status == "received" and got.redeliveries == 0
