@@ -1,7 +1,8 @@
 """A customer's answer to the retention offer (C6), by email (issue 18): keeps the order
 (the page's keep_order) / still cancels (the page's insist) / unclear, French and English, read
 as a careful person would; what is unsure goes to the operator. A reply that may be a withdrawal
-notice (L221-21) is never read as keeping the order, and never acted on alone."""
+notice (L221-21) is never read as keeping the order; declining with it and nothing unsure beside
+is acted on as "cancel anyway" (honoured at once), the rest waits for the operator."""
 
 from __future__ import annotations
 
