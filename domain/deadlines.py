@@ -73,6 +73,9 @@ class DeadlineKind(StrEnum):
     DISPUTE_MORE_EVIDENCE = "dispute_more_evidence"
     SHIPPING_WATCH = "shipping_watch"  # A1: the order has not shipped (keyed by round)
     TRACK_READ = "track_read"  # D1, R3: a parcel's next read at the carrier (keyed by tracking number)
+    # L221-21, D2: a possible withdrawal read in a customer's email the operator has not decided on
+    # (keyed by the email's inbound id): escalated well before the L221-24 refund date it would start.
+    WITHDRAWAL_NOTICE = "withdrawal_notice"
 
     def keyed(self, key: object) -> str:
         """The stored kind of a deadline held once per key: `supplier_answer:atelier-lyon`."""
@@ -346,6 +349,37 @@ def legal_refund_deadline(
         )
     return RefundDeadline(legal=legal, may_withhold=False, withhold_until=(), released_by=released_by,
                           released_at=released_at, due=due)
+
+
+# -- L221-21: a possible withdrawal read in an email, waiting for the operator ----------------------
+
+WITHDRAWAL_NOTICE_MARGIN_DAYS = 7  # decided a week before the refund it would start is due
+
+
+def withdrawal_notice_deadline(
+    arrived_at: datetime,
+    *,
+    tz: str,
+    country: str = "FR",
+    store_country: str | None = None,
+    margin_days: int = WITHDRAWAL_NOTICE_MARGIN_DAYS,
+) -> Deadline:
+    """When the operator must have decided on a possible withdrawal read in an email (L221-21:
+    any unambiguous statement counts, from when the mail reached the store: `arrived_at`, not
+    when it was read). If it is one, the L221-24 refund is due 14 days later (D2, counted as
+    `legal_refund_deadline`); the decision is due `margin_days` before that refund date's last
+    day, 24:00 local, so a week is left to refund. The check acts at the due time."""
+    legal = legal_refund_deadline(_aware(arrived_at, "arrived_at"), tz=tz, country=country,
+                                  store_country=store_country).legal
+    if not 0 <= margin_days < LEGAL_REFUND_DAYS:
+        raise ValueError(f"margin_days must be within the {LEGAL_REFUND_DAYS} days of the refund")
+    last_day = legal.last_day - timedelta(days=margin_days)
+    return _deadline(
+        DeadlineKind.WITHDRAWAL_NOTICE, last_day, tz, timedelta(0),
+        f"possible withdrawal (L221-21) received {local_date(arrived_at, tz).isoformat()}: decide by "
+        f"{last_day.isoformat()} 24:00 {tz}; if it is one, the refund is due by {legal.last_day.isoformat()} "
+        "(D2, L221-24)",
+    )
 
 
 # -- L221-23: the customer's return shipping -------------------------------------------------------

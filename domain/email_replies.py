@@ -676,8 +676,9 @@ def read_reply(step: Step, text: str, *, has_pdf: bool = False) -> ReplyReading:
 # The customer asked to cancel and was offered an alternative (a code, a discount) held for a few
 # hours. Their reply keeps the order (the page's "I keep my order with this offer", keep_order) or
 # still cancels (the page's "cancel anyway", insist). A reply that may be a withdrawal notice
-# (L221-21: any unambiguous statement) is never read as keeping the order, and never acted on
-# alone: the operator reads it (its date counts), with "declined" as the suggested reading.
+# (L221-21: any unambiguous statement) is never read as keeping the order; with refusal or cancel
+# words beside it (and no "keep" words, no hedge, no question) it is acted on as "cancel anyway",
+# which honours it at once; otherwise the operator reads it (its date counts).
 
 # What follows "je garde" / "je conserve" says whether the order is kept: "je garde pas" (spoken
 # French drops the "ne"), "je garde mon argent", "je garde ma demande d'annulation", "je conserve mon
@@ -763,8 +764,16 @@ def read_offer_reply(text: str) -> ReplyReading:
         return ReplyReading(Reading.UNCLEAR, 0.0, f"a possible withdrawal (L221-21): {withdrawal!r}"
                             + (f", with {keep!r}" if keep else ""))
     if withdrawal:
-        return ReplyReading(Reading.OFFER_DECLINED, 0.6, f"declined: {decline!r}; a possible withdrawal (L221-21): "
-                            f"{withdrawal!r}, for the operator")
+        # Refusal or cancel words, no "keep" words: going ahead with the customer's cancellation
+        # never harms them (a withdrawal notice, L221-21, is honoured at once), so it is acted on
+        # as "cancel anyway"; the withdrawal note stays on the timeline. Unsure ones wait.
+        hedge = _HEDGE.search(body)
+        if hedge or "?" in body:
+            return ReplyReading(Reading.OFFER_DECLINED, 0.6, f"declined: {decline!r}, but unsure: "
+                                f"{(hedge.group(0) if hedge else 'a question')!r}; a possible withdrawal (L221-21): "
+                                f"{withdrawal!r}, for the operator")
+        return ReplyReading(Reading.OFFER_DECLINED, 0.9, f"still cancels: {decline!r}; a possible withdrawal "
+                            f"(L221-21): {withdrawal!r}, the cancellation goes ahead at once")
     if keep and decline:
         return ReplyReading(Reading.UNCLEAR, 0.3, f"contrary signals: {keep!r} / {decline!r}")
     hedge = _HEDGE.search(body)

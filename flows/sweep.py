@@ -266,6 +266,32 @@ async def _dispute_more_evidence(deadline: Deadline, case: Case) -> str:
     return "escalated"
 
 
+WITHDRAWAL_UNDECIDED = "withdrawal_undecided"  # review reason: withdrawal_undecided:<email's inbound id>
+
+
+async def _withdrawal_notice(deadline: Deadline, case: Case) -> str:
+    """L221-21, D2: a customer's email that may be a withdrawal went to the operator (its item
+    `email_reply:<inbound id>`, tasks/inbound_mail.py) and nobody has decided on it yet, a week
+    before the L221-24 refund it would start is due: escalated to the operator's queue on the
+    case, with the dates. Decided (or dismissed) in time: met, nothing to do."""
+    db = runtime.db()
+    email_id = deadline.kind.split(":", 1)[1]  # DeadlineKind.WITHDRAWAL_NOTICE.keyed(inbound id)
+    if not await records.review_open_for_reason(db, f"email_reply:{email_id}"):
+        await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
+        return "met"
+    detail = (f"a possible withdrawal (L221-21) by email for {case.order_name or case.order_ref or '?'} is still "
+              f"undecided (item email_reply:{email_id}): {deadline.note or ''}. Decide now: a withdrawal is "
+              "refunded within 14 days of its receipt (L221-24), late refunds carry the L242-4 surcharge")
+    await records.open_review(db, case_id=case.id, reason_code=f"{WITHDRAWAL_UNDECIDED}:{email_id}",
+                              detail=detail[:4000], options=["it is a withdrawal: refund", "not a withdrawal"])
+    await cases.add_event(db, case.id, "deadline", "deadline: a possible withdrawal by email is still undecided, "
+                          "escalated to the operator (L221-21, L221-24)", {"inbound_event_id": email_id},
+                          actor="deadline check")
+    get_run_logger().warning("case %s: a possible withdrawal by email (%s) is undecided: escalated", case.id, email_id)
+    await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
+    return "escalated"
+
+
 Handler = Callable[[Deadline, Case], Awaitable[str]]
 # The one table from a deadline's kind to what the check does when it comes (a test holds it
 # to every `DeadlineKind` but those never stored, `NOT_A_ROW`). A new kind: a member in
@@ -290,9 +316,11 @@ HANDLERS: dict[DeadlineKind, Handler] = {
     DeadlineKind.DISPUTE_MORE_EVIDENCE: _dispute_more_evidence,
     DeadlineKind.SHIPPING_WATCH: _flag(OrderData, "watch_due", "the order has not shipped in the expected time (A1)"),
     DeadlineKind.TRACK_READ: _track_read,
+    DeadlineKind.WITHDRAWAL_NOTICE: _withdrawal_notice,
 }
 # Deadlines acted on even when the case is over (they follow its end).
-AFTER_END = {DeadlineKind.SURVEY, DeadlineKind.POSTAGE_REFUND}
+# A withdrawal by email may come after the case closed (a cancelled order, a closed return).
+AFTER_END = {DeadlineKind.SURVEY, DeadlineKind.POSTAGE_REFUND, DeadlineKind.WITHDRAWAL_NOTICE}
 UNKNOWN_KIND = "unknown_deadline_kind"
 
 

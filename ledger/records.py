@@ -123,6 +123,14 @@ async def open_reviews(db: Database) -> list[ReviewItem]:
         return list(rows.all())
 
 
+async def review_open_for_reason(db: Database, reason_code: str) -> bool:
+    """Whether an item with this reason (on any case, or none) still waits for the operator."""
+    async with db.session() as s:
+        row = (await s.exec(select(ReviewItem.id).where(ReviewItem.reason_code == reason_code,
+                                                        ReviewItem.status == "open").limit(1))).first()
+        return row is not None
+
+
 async def get_review(db: Database, review_id: str) -> ReviewItem | None:
     async with db.session() as s:
         return await s.get(ReviewItem, review_id)

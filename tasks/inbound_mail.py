@@ -26,12 +26,14 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
 
 from domain.cases import CaseKind, is_terminal
+from domain.deadlines import DeadlineKind, withdrawal_notice_deadline
 from domain.email_replies import (
     MailKind,
     ParsedEmail,
@@ -55,7 +57,7 @@ from domain.inbound import (
 )
 from domain.policy import CancellationReason, StorePolicy
 from integrations.mail.imap import MailboxSettings, fetch_new, mailbox_key, mark_stored
-from ledger import cases, inbox, records
+from ledger import cases, deadlines, inbox, records
 from ledger import files as stored_files
 from ledger.models import Case, InboundEvent, Message, utcnow
 from tasks import faults, runtime
@@ -117,8 +119,9 @@ async def poll_mailbox(settings: MailboxSettings | None = None) -> dict[str, int
         if message.arrived_at is not None:  # when it reached the mailbox, not when this poll read it
             headers["arrived_at"] = message.arrived_at.isoformat()
         reason = None
-        if message.truncated_from is not None:
+        if message.truncated_from is not None:  # for the operator only: never read for a meaning
             reason = f"message of {message.truncated_from} bytes, kept cut at {settings.max_message_bytes}"
+            headers["truncated_from"] = message.truncated_from
         _, created = await inbox.store_inbound(
             db, source=SOURCE, delivery_id=delivery_id(message.raw, message.uidvalidity, message.uid, settings),
             topic=TOPIC, body=body, headers=headers, store_id=runtime.store_id(), reject_reason=reason)
@@ -336,6 +339,8 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
     mail = parse_email(raw, max_attachment_bytes=settings.max_attachment_bytes)
     thread = await find_thread(mail, policy, store)
     sender_ok = _sender_ok(mail, thread, policy)
+    if truncated(event):
+        return await _truncated_to_operator(event, mail, thread, sender_ok, store)
     await record_attachments(event, mail, thread.case if sender_ok else None, settings, store)
     files = await asyncio.to_thread(keep_attachments, mail, settings)
     case_id = thread.case.id if thread.case else None
@@ -371,12 +376,17 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
                               data={"inbound_event_id": event.id, "message_id": mail.message_id,
                                     "thread": thread.how, "attachments": files, "reading": reading.reading,
                                     "why": reading.why})
+    withdrawal = withdrawal_statement(mail.reply) if thread.party != "supplier" else None
+    derived = derived_event(event.id, mail, thread, reading) if (sender_ok and reading.confident) else None
+    if derived is not None and withdrawal and case_id and thread.step == Step.CUSTOMER_OFFER:
+        # acted on as "cancel anyway" (C6): the possible withdrawal stays on the timeline, with its dates
+        await cases.add_event(db, case_id, "message", _withdrawal_note(mail, event, withdrawal)
+                              + "acted on as the customer's cancellation, honoured at once",
+                              data={"inbound_event_id": event.id, "withdrawal": withdrawal})
     photos: list[str] = []
     if sender_ok and thread.case is not None and thread.party == "customer" \
             and thread.case.kind == CaseKind.RETURN and not is_terminal(thread.case.kind, thread.case.state):
         photos = await attach_photos(event, mail, thread.case)
-    derived = derived_event(event.id, mail, thread, reading) if (sender_ok and reading.confident) else None
-    withdrawal = withdrawal_statement(mail.reply) if thread.party != "supplier" else None
     if derived is None and photos and reading.reading == Reading.UNCLEAR and not withdrawal:
         # Photos for the return, as the page's "add photos": attached, nothing else to read.
         await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id)
@@ -387,20 +397,89 @@ async def handle_email(event: InboundEvent, settings: MailboxSettings, policy: S
             f"the sender {mail.from_address} is not this case's {thread.party}" if thread.case else thread.how)
         await records.open_review(
             db, case_id=case_id if sender_ok else None, reason_code=f"{REVIEW_REPLY}:{event.id}",
-            detail=((f"POSSIBLE WITHDRAWAL (L221-21: any unambiguous statement sent within the period counts; "
-                     f"sent {mail.date or 'undated'}, received "
-                     f"{event.headers.get('arrived_at') or event.received_at.isoformat()}): {withdrawal!r}. "
-                     if withdrawal else "")
+            detail=((_withdrawal_note(mail, event, withdrawal) if withdrawal else "")
                     + f"email from {mail.from_address}, subject {mail.subject!r} ({thread.how}); suggested reading: "
                     f"{reading.reading} ({reading.confidence:.2f}, {why}). Text: {mail.reply[:1500]}")[:4000],
             options=([CONFIRM] if thread.case is not None and reading.reading != "unclear" else [])
             + ["record by hand", "dismiss"])
+        if withdrawal:
+            await _withdrawal_deadline(event, mail, thread.case if sender_ok else None, store)
         await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id if sender_ok else None,
                                    error=f"to the operator: {why}")
         return "review"
     await _store_request(event, mail, thread, derived, store)
     await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id)
     return "acted"
+
+
+def truncated(event: InboundEvent) -> bool:
+    """A mail larger than `max_message_bytes`, stored cut (integrations/mail/imap.py)."""
+    return event.headers.get("truncated_from") is not None or \
+        (event.reject_reason or "").startswith("message of ")
+
+
+async def _truncated_to_operator(event: InboundEvent, mail: ParsedEmail, thread: Thread, sender_ok: bool,
+                                 store: str) -> str:
+    """A cut mail is never acted on: its end is missing (a "but", a "not", the rest of a photo),
+    so nothing is read for a meaning and no attachment is kept (a cut JPEG is no photo). It is
+    in the ledger as it arrived; the operator's item says so, with its sender and subject. A
+    possible withdrawal in what was read still gets its date and its deadline (L221-21, D2)."""
+    db = runtime.db()
+    case_id = thread.case.id if (thread.case and sender_ok) else None
+    size = event.headers.get("truncated_from") or "?"
+    withdrawal = withdrawal_statement(mail.reply) if thread.party != "supplier" else None
+    await records.open_review(
+        db, case_id=case_id, reason_code=f"{REVIEW_REPLY}:{event.id}",
+        detail=((_withdrawal_note(mail, event, withdrawal) if withdrawal else "")
+                + f"TRUNCATED email from {mail.from_address}, subject {mail.subject!r} ({thread.how}): "
+                f"{event.reject_reason or f'message of {size} bytes, kept cut'}, so only its start is in the "
+                f"ledger (inbound event {event.id}); nothing was acted on and no attachment kept. Read it in the "
+                "mailbox and record the answer by hand.")[:4000],
+        options=["record by hand", "dismiss"])
+    if case_id:
+        await cases.add_event(db, case_id, "message", f"email from {thread.party} {mail.from_address}: truncated "
+                              f"({size} bytes), to the operator", data={"inbound_event_id": event.id})
+    if withdrawal:
+        await _withdrawal_deadline(event, mail, thread.case if sender_ok else None, store)
+    await inbox.finish_inbound(db, event.id, status="processed", case_id=case_id,
+                               error="to the operator: truncated, not read")
+    return "review"
+
+
+def _withdrawal_note(mail: ParsedEmail, event: InboundEvent, withdrawal: str) -> str:
+    return (f"POSSIBLE WITHDRAWAL (L221-21: any unambiguous statement sent within the period counts; "
+            f"sent {mail.date or 'undated'}, received {_arrived_at(event).isoformat()}): {withdrawal!r}. ")
+
+
+def _arrived_at(event: InboundEvent) -> datetime:
+    """When the mail reached the mailbox (IMAP INTERNALDATE), else when it was stored."""
+    arrived = event.headers.get("arrived_at")
+    try:
+        return datetime.fromisoformat(arrived) if arrived else event.received_at
+    except ValueError:
+        return event.received_at
+
+
+async def _withdrawal_deadline(event: InboundEvent, mail: ParsedEmail, case: Case | None, store: str) -> None:
+    """Promise 3 for a possible withdrawal left to the operator: a deadline in the ledger, due a
+    week before the L221-24 refund date counted from the mail's arrival, that the scheduled check
+    escalates if the operator's item is still open then (flows/sweep.py `_withdrawal_notice`).
+    On the mail's case, else on the sender's newest case (any kind, any state: the withdrawal
+    may come after it closed); a sender with no case at all and a forged sender keep the item only."""
+    db = runtime.db()
+    if case is None and not mail.spoofed and mail.from_address:
+        mine: list[Case] = []
+        for kind in CaseKind:
+            mine += await cases.cases_for_customer(db, store, kind, mail.from_address)
+        case = max(mine, key=lambda c: c.opened_at, default=None)
+    if case is None:
+        log.warning("possible withdrawal by email %s: no case of its sender to hold its deadline", event.id)
+        return
+    policy = await runtime.load_policy(case.store_id)
+    due = withdrawal_notice_deadline(_arrived_at(event), tz=policy.store.timezone, country=policy.store.country)
+    await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.WITHDRAWAL_NOTICE.keyed(event.id),
+                                 due_at=due.due_at, act_at=due.act_at, note=due.note,
+                                 action="escalate the possible withdrawal to the operator if still undecided")
 
 
 def _store_photo(folder: Path, data: bytes, kind: str) -> str:

@@ -1,7 +1,8 @@
 """A customer's answer to the retention offer and their photos, by email (issue 18): the reply
 into a real dovecot, the mailbox reader, then the same request events the customer page makes
 (`customer`/`cancellation.requested` with keep_order or insist, C6; `customer`/`return.photos`),
-through the ledger and deduplicated. A possible withdrawal (L221-21) is never acted on alone."""
+through the ledger and deduplicated. A possible withdrawal (L221-21) is never read as keeping the
+order; declining with it cancels at once, an unsure one waits for the operator."""
 
 from __future__ import annotations
 
@@ -120,11 +121,28 @@ async def test_declining_the_offer_by_email_is_the_pages_cancel_anyway(world: An
     assert len(await world.shopify_calls("orderCancel")) == 1
 
 
-async def test_a_possible_withdrawal_goes_to_the_operator_and_is_never_kept(world: Any, db: Any,
-                                                                            server: Dovecot) -> None:
+async def test_a_withdrawal_declining_the_offer_cancels_at_once_with_the_note_on_the_timeline(
+        world: Any, db: Any, server: Dovecot) -> None:
+    """Refusal and cancel words, nothing kept, no hedge: going ahead with the customer's
+    cancellation never harms them (L221-21, honoured at once): the page's "cancel anyway"."""
     case, sent = await _offered(world, db, "#1001")
     deliver(server, answer(sent, sender=world.email("#1001"), message_id="<retract-1001@client.example>",
                            text="Non merci, je veux annuler ma commande, je me rétracte."))
+    assert await _read(server) == {"acted": 1}
+    (request,) = [e for e in await _requests(db, "cancellation.requested") if e.headers.get("via") == "email"]
+    assert (json.loads(request.body)["insist"], json.loads(request.body)["keep_order"]) == (True, False)
+    assert [r for r in await records.reviews_for_case(db, case.id) if r.reason_code.startswith("email_reply:")] == []
+    timeline = [e.summary for e in await cases.timeline(db, case.id)]
+    assert any(t.startswith("POSSIBLE WITHDRAWAL (L221-21") and "honoured at once" in t for t in timeline), timeline
+    assert await process_cancellation(inbound_event_id=request.id) == "closed"
+    assert len(await world.shopify_calls("orderCancel")) == 1
+
+
+async def test_an_unsure_withdrawal_goes_to_the_operator_and_is_never_kept(world: Any, db: Any,
+                                                                           server: Dovecot) -> None:
+    case, sent = await _offered(world, db, "#1001")
+    deliver(server, answer(sent, sender=world.email("#1001"), message_id="<retract-1001@client.example>",
+                           text="Non merci, je vais réfléchir, peut-être annuler ma commande."))
     assert await _read(server) == {"review": 1}
     assert [e for e in await _requests(db, "cancellation.requested") if e.headers.get("via") == "email"] == []
     (item,) = [r for r in await records.reviews_for_case(db, case.id) if r.reason_code.startswith("email_reply:")]

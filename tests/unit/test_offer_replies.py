@@ -1,7 +1,8 @@
 """A customer's answer to the retention offer (C6), by email (issue 18): keeps the order
 (the page's keep_order) / still cancels (the page's insist) / unclear, French and English, read
 as a careful person would; what is unsure goes to the operator. A reply that may be a withdrawal
-notice (L221-21) is never read as keeping the order, and never acted on alone."""
+notice (L221-21) is never read as keeping the order; declining with it and nothing unsure beside
+is acted on as "cancel anyway" (honoured at once), the rest waits for the operator."""
 
 from __future__ import annotations
 
@@ -35,12 +36,16 @@ FRENCH: list[tuple[str, Reading, bool]] = [
     ("Bonjour, je ne veux pas de remise. Ma décision est prise.", D, SURE),
     ("Non, merci. Annulez quand même.", D, SURE),
     ("Maintenez l'annulation, merci.", D, SURE),
-    # A possible withdrawal (L221-21): for the operator, never "kept".
-    ("Non merci, je veux annuler ma commande.", D, UNSURE),
+    # A possible withdrawal (L221-21): never "kept"; with refusal or cancel words only, the
+    # cancellation goes ahead at once ("cancel anyway"), which honours it; otherwise the operator.
+    ("Non merci, je veux annuler ma commande.", D, SURE),
+    ("Non merci, je me rétracte : annulez ma commande.", D, SURE),
+    ("Non merci, je vais réfléchir, peut-être annuler ma commande.", D, UNSURE),
+    ("Non merci. Pouvez-vous annuler ma commande et me rembourser ?", D, UNSURE),
     ("Je me rétracte, merci de me rembourser.", U, UNSURE),
     ("J'exerce mon droit de rétractation.", U, UNSURE),
     ("Je garde... non en fait je me rétracte.", U, UNSURE),
-    ("Annulez la commande s'il vous plaît.", D, UNSURE),
+    ("Annulez la commande s'il vous plaît.", D, SURE),
     # Unsure, a question, or nothing recognised: the operator.
     ("Peut-être, je garde la commande si la livraison est rapide ?", U, UNSURE),
     ("Je vais réfléchir, je garde peut-être.", K, UNSURE),
@@ -74,8 +79,11 @@ ENGLISH: list[tuple[str, Reading, bool]] = [
     ("Cancel it anyway please.", D, SURE),
     ("I would like to cancel, no discount needed.", D, SURE),
     ("I'd still like the cancellation to go ahead: I prefer to cancel.", D, SURE),
-    # A possible withdrawal (L221-21): for the operator, never "kept".
-    ("No thanks, please cancel my order.", D, UNSURE),
+    # A possible withdrawal (L221-21): never "kept"; with refusal or cancel words only, acted on.
+    ("No thanks, please cancel my order.", D, SURE),
+    ("Not interested. I withdraw, please cancel my order.", D, SURE),
+    ("No thanks, maybe cancel my order, I'm not sure yet.", D, UNSURE),
+    ("No thanks. Can you cancel my order today?", D, UNSURE),
     ("I am exercising my right of withdrawal.", U, UNSURE),
     ("I withdraw from this purchase.", U, UNSURE),
     ("I'll keep it... actually no, I want to withdraw.", U, UNSURE),
@@ -104,7 +112,19 @@ def test_a_possible_withdrawal_is_never_read_as_keeping_the_order(text: str) -> 
 
     reading = read_reply(Step.CUSTOMER_OFFER, text)
     if withdrawal_statement(text):
-        assert reading.reading != K and not reading.confident, reading
+        assert reading.reading != K, reading
+
+
+@pytest.mark.parametrize("text", [t for t, _r, _s in FRENCH + ENGLISH])
+def test_a_possible_withdrawal_is_acted_on_only_as_cancelling_and_only_when_sure(text: str) -> None:
+    """Going ahead with the customer's cancellation never harms them (L221-21): acted on as
+    "cancel anyway" when nothing hedges or asks; a hedge, a question or "keep" words wait."""
+    from domain.email_replies import _HEDGE, withdrawal_statement
+
+    reading = read_reply(Step.CUSTOMER_OFFER, text)
+    if withdrawal_statement(text) and reading.confident:
+        assert reading.reading == D and "withdrawal" in reading.why, reading
+        assert not _HEDGE.search(text) and "?" not in text, reading
 
 
 def test_the_tables_hold_at_least_30_replies_per_language_with_unsure_ones() -> None:
