@@ -52,21 +52,36 @@ AFTER_QUOTA_RESET = timedelta(minutes=5)  # a spent daily quota: read a little a
 
 
 async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, role: str, company: str | None = None,
-                                 since: datetime | None = None) -> bool:
-    """Start following a parcel for this case (once per number); False when there is no number."""
+                                 since: datetime | None = None, not_before: datetime | None = None) -> bool:
+    """Start following a parcel for this case (once per number); False when there is no number.
+    `not_before`: no event of this parcel can be older (an outbound parcel: the order's creation);
+    older events under the same number are another parcel's (carriers reuse numbers)."""
     number = (tracking_number or "").strip().replace(" ", "").upper()
     if not number:
         return False
     db, now = runtime.db(), utcnow()
     parcels = case.data.get("parcels") or {}
     if number not in parcels:
-        await cases.update_case(db, case.id, data={"parcels": {number: {
-            "role": role, "company": company, "since": (since or now).isoformat()}}},
+        info: dict[str, Any] = {"role": role, "company": company, "since": (since or now).isoformat()}
+        if not_before is not None:
+            info["not_before"] = not_before.isoformat()
+        await cases.update_case(db, case.id, data={"parcels": {number: info}},
             summary=f"following the {'return ' if role == 'return' else ''}parcel {number} at the carrier",
             actor="aftersales")
     await deadlines.set_deadline(db, case_id=case.id, kind=read_kind(number), due_at=now, act_at=now,
                                  action="read the parcel's tracking at the carrier (issue 19)")
     return True
+
+
+def _this_parcel(case: Case, info: dict[str, Any], events: list[ParcelEvent]) -> list[ParcelEvent]:
+    """The events that can be this case's parcel: carriers reuse numbers (La Poste, DHL after some
+    years), so an event older than the parcel can be (the order for an outbound parcel, the return
+    request for a return parcel) is another parcel's: its DELIVERED is no D1 and no goods back."""
+    if info.get("role") == "return":
+        floor: datetime | None = case.opened_at
+    else:
+        floor = datetime.fromisoformat(info["not_before"]) if info.get("not_before") else None
+    return events if floor is None else [e for e in events if e.happened_at >= floor]
 
 
 def _carrier_of(case: Case, number: str) -> str | None:
@@ -88,7 +103,9 @@ async def delivered_at(case: Case, tracking_numbers: list[str]) -> datetime | No
         carrier = _carrier_of(case, number)
         if carrier is None:
             return None
-        found = possession_event(await kept.events_for(runtime.db(), [number], carriers=[carrier]))
+        info = (case.data.get("parcels") or {}).get(number) or {}
+        found = possession_event(_this_parcel(case, info, await kept.events_for(runtime.db(), [number],
+                                                                                carriers=[carrier])))
         if found is None:
             return None
         dates.append(found.happened_at)
@@ -130,14 +147,13 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                      action="read the parcel's tracking at the carrier (issue 19)",
                                      note=f"the carrier did not answer: {exc}"[:500])
         return "rescheduled", False
-    events = reading.events
+    events = _this_parcel(case, info, reading.events)
     if reading.found and reading.carrier and info.get("carrier") != reading.carrier.split(":", 1)[0]:
         info = {**info, "carrier": reading.carrier.split(":", 1)[0]}  # the parcel is this carrier's number
         await cases.update_case(db, case.id, data={"parcels": {number: info}},
                                 summary=f"parcel {number} is followed at {reading.carrier}", actor="aftersales")
-    if role == "return":  # a return parcel's story starts with the return: an earlier delivery (the order's
-        # own parcel, or any parcel already delivered, given as "the return's number") is not goods coming back
-        events = [e for e in events if e.happened_at >= case.opened_at]
+    # a return parcel's story starts with the return: an earlier delivery (the order's own parcel, or
+    # any parcel already delivered, given as "the return's number") is not goods coming back (_this_parcel)
     delivered = delivered_event(events)
     status = current_status(events)
     if role == "return":

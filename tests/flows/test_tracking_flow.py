@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from deployments.sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
+from flows import tracking
 from flows.returns import process_return
 from flows.sweep import sweep_deadlines
 from integrations.carriers.aftership import signature
@@ -359,3 +360,27 @@ async def test_the_return_parcels_late_arrival_never_moves_the_legal_refund_date
     assert datetime.fromisoformat(case.data["received_at"]) == arrived
     legal = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["legal_refund"]
     assert legal.due_at <= legal_before, (legal.due_at, legal_before, legal.note)
+
+
+async def test_an_old_parcel_under_the_same_number_gives_no_delivery_date(world: World, db: Any,
+                                                                          fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (lawyer, merchant): carriers reuse tracking numbers. A DELIVERED event
+    older than the order is another parcel's: taken as D1, it would start the consumer's 14 days
+    (L221-18) before they had the goods and refuse a return made in time."""
+    clock = Clock()
+    clock.advance(days=60)  # #1005 (DHL 1234567890) shipped 62 days ago, not delivered per Shopify
+    r = await world.ask_return("#1005", "changed_mind", language="en")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
+    case = await _case(db, world, "#1005")
+    assert case.data["parcels"]["1234567890"]["not_before"]  # the order's creation
+    long_ago = (utcnow() - timedelta(days=400)).replace(microsecond=0)  # the number's previous parcel
+    await seed(fake, "dhl", "1234567890", [
+        {"code": "transit", "at": (long_ago - timedelta(days=2)).isoformat(), "city": "Leipzig", "country": "DE"},
+        {"code": "delivered", "at": long_ago.isoformat(), "city": "Bonn", "postcode": "53113", "country": "DE"},
+        {"code": "transit", "at": (utcnow() - timedelta(hours=5)).isoformat(), "city": "Leipzig", "country": "DE"}])
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1005")
+    assert case.state == "needs_operator" and "carrier_delivery" not in case.data
+    assert await tracking.delivered_at(case, ["1234567890"]) is None
+    read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["track_read:1234567890"]
+    assert read.status == "open"  # still followed: this parcel is in transit
