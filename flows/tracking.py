@@ -171,6 +171,12 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             fits = delivery_fits_address(delivered, address)
             if fits is not True:
                 return await _return_delivery_unconfirmed(case, deadline, number, delivered, address, fits)
+            # One parcel is one return: the same number given for two returns (two orders' refunds on one
+            # parcel, or another customer's parcel to the same warehouse) is the operator's to sort out.
+            others = await _other_returns_with(case, number)
+            if others:
+                return await _return_delivery_unconfirmed(case, deadline, number, delivered, address, None,
+                                                          shared_with=others)
             if not case.data.get("received_at"):
                 await cases.update_case(db, case.id, data={"received_at": delivered.happened_at.isoformat(),
                                                            "return_delivery": _said(delivered)}, actor="carrier",
@@ -238,18 +244,36 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
     return "rescheduled", False
 
 
+async def _other_returns_with(case: Case, number: str) -> list[str]:
+    """The order names of the other cases that follow this number as their return parcel."""
+    db, names = runtime.db(), []
+    for case_id in await kept.cases_following(db, number):
+        if case_id == case.id:
+            continue
+        other = await cases.get_case(db, case_id)
+        if other is not None and ((other.data.get("parcels") or {}).get(number) or {}).get("role") == "return":
+            names.append(other.order_name or other.id[:8])
+    return names
+
+
 async def _return_delivery_unconfirmed(case: Case, deadline: Deadline, number: str, delivered: ParcelEvent,
-                                       address: str | None, fits: bool | None) -> tuple[str, bool]:
+                                       address: str | None, fits: bool | None, *,
+                                       shared_with: list[str] | None = None) -> tuple[str, bool]:
     """A return parcel the carrier delivered where the return address cannot be recognised (False:
-    somewhere else; None: the carrier gives no place, or left it with a neighbour): not the goods
-    back until the operator says so (`received` on /operator/return-updates)."""
+    somewhere else; None: the carrier gives no place, or left it with a neighbour), or whose number
+    is another return's too (`shared_with`): not the goods back until the operator says so
+    (`received` on /operator/return-updates)."""
     db = runtime.db()
     where = _where(delivered) or " (the carrier gives no place)"
-    why = (f"the carrier delivered parcel {number} on {delivered.happened_at:%Y-%m-%d}{where}, "
-           + ("not at the return address" if fits is False else "which cannot be matched to the return address")
-           + f" ({address or 'no return address on file'})")
-    await cases.update_case(db, case.id, data={"return_delivery_unconfirmed": {**_said(delivered),
-                                                                               "fits": fits}},
+    if shared_with:
+        why = (f"the carrier delivered parcel {number} on {delivered.happened_at:%Y-%m-%d}{where}, but the same "
+               f"tracking number was given for the return of {', '.join(shared_with)} too")
+    else:
+        why = (f"the carrier delivered parcel {number} on {delivered.happened_at:%Y-%m-%d}{where}, "
+               + ("not at the return address" if fits is False else "which cannot be matched to the return address")
+               + f" ({address or 'no return address on file'})")
+    await cases.update_case(db, case.id, data={"return_delivery_unconfirmed": {**_said(delivered), "fits": fits,
+                                                                               "shared_with": shared_with or []}},
                             summary=f"{why}: not taken as the goods back (R6); the operator confirms",
                             actor="carrier")
     await records.open_review(db, case_id=case.id, reason_code="return_parcel_unconfirmed", detail=why,

@@ -384,3 +384,35 @@ async def test_an_old_parcel_under_the_same_number_gives_no_delivery_date(world:
     assert await tracking.delivered_at(case, ["1234567890"]) is None
     read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["track_read:1234567890"]
     assert read.status == "open"  # still followed: this parcel is in transit
+
+
+async def test_one_parcel_given_for_two_returns_is_not_the_goods_back_for_either(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (attacker): a customer with two returns sends one parcel and gives its
+    number for both (or gives the number of another customer's return to the same warehouse).
+    The delivery fits the return address for both: it must not mark both returns received."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    number = "6A12345678977"
+    other, _ = await cases.open_case(db, key=f"return:{STORE}:other-order", kind="return", store_id=STORE,
+                                     state="in_transit", order_ref="999001", order_name="#1099")
+    from flows.tracking import follow_parcel_for_case
+    assert await follow_parcel_for_case(other, number, role="return", company="Colissimo")
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "Colissimo"})
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "in_transit"
+
+    clock = Clock()
+    clock.advance(days=3)
+    arrived = (utcnow() - timedelta(hours=3)).replace(microsecond=0)
+    await seed(fake, "laposte", number, [{"code": "PC1", "at": (utcnow() - timedelta(days=2)).isoformat()},
+                                         {"code": "DI1", "at": arrived.isoformat()}])
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert case.state == "in_transit" and not case.data.get("received_at")
+    assert case.data["return_delivery_unconfirmed"]["shared_with"] == ["#1099"]
+    assert "return_parcel_unconfirmed" in [v.reason_code for v in await records.reviews_for_case(db, case.id)]
