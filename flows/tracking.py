@@ -30,10 +30,10 @@ from domain.tracking import (
     TrackingStatus,
     current_status,
     delivered_event,
+    delivered_to_others,
     delivery_fits_address,
     first_scan,
     is_lost,
-    left_with_others,
     next_poll,
     possession_event,
 )
@@ -194,7 +194,7 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
             return "escalated", False
     else:
-        if delivered is not None and left_with_others(delivered.description):
+        if delivered is not None and delivered_to_others(delivered):
             return await _delivered_to_others(case, deadline, number, delivered)
         if delivered is not None:
             data: dict[str, Any] = {"carrier_delivery": {number: _said(delivered)}}
