@@ -68,6 +68,14 @@ async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, rol
         await cases.update_case(db, case.id, data={"parcels": {number: info}},
             summary=f"following the {'return ' if role == 'return' else ''}parcel {number} at the carrier",
             actor="aftersales")
+    if role == "return":  # one return parcel per return: a new number replaces the one given before (a typo,
+        # a second try), which is no longer read (every number a customer types would else be read for ever,
+        # each read spending the carriers' quotas: DHL's 250 calls a day)
+        for other, said in parcels.items():
+            if other != number and (said or {}).get("role") == "return" and await deadlines.resolve_deadline(
+                    db, case_id=case.id, kind=read_kind(other), status=DeadlineStatus.CANCELLED):
+                await cases.add_event(db, case.id, "note", f"the return parcel {other} is no longer followed: "
+                                                           f"the customer gave {number} instead")
     await deadlines.set_deadline(db, case_id=case.id, kind=read_kind(number), due_at=now, act_at=now,
                                  action="read the parcel's tracking at the carrier (issue 19)")
     return True

@@ -416,3 +416,25 @@ async def test_one_parcel_given_for_two_returns_is_not_the_goods_back_for_either
     assert case.state == "in_transit" and not case.data.get("received_at")
     assert case.data["return_delivery_unconfirmed"]["shared_with"] == ["#1099"]
     assert "return_parcel_unconfirmed" in [v.reason_code for v in await records.reviews_for_case(db, case.id)]
+
+
+async def test_a_new_return_number_replaces_the_one_given_before(world: World, db: Any,
+                                                                 fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (attacker): every number a customer types was followed for ever, each
+    read spending the carriers' quotas (DHL: 250 calls a day for the whole store). A new return
+    number replaces the one given before: only the last is read."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    for number in ("1111111111", "2222222222", "3333333333"):  # DHL-shaped numbers no carrier knows
+        r = await world.receiver.post("/requests/return-tracking", json={
+            "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "DHL"})
+        await process_return(inbound_event_id=r.json()["event_id"])
+    case = await _case(db, world, "#1012")
+    reads = {d.kind: d.status for d in await deadlines.deadlines_for_case(db, case.id)
+             if d.kind.startswith("track_read:")}
+    assert reads == {"track_read:1111111111": "cancelled", "track_read:2222222222": "cancelled",
+                     "track_read:3333333333": "open"}
