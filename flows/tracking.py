@@ -231,6 +231,16 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             return "met", advanced is not None
     since = datetime.fromisoformat(info["since"]) if info.get("since") else case.opened_at
     silent = TrackingSettings().lost_after_days
+    if role == "return" and reading.carrier is not None and not events and now - since >= timedelta(days=silent):
+        # The customer's number has had no scan at any carrier for as long as a parcel may stay silent (unknown,
+        # or only "pending" at the aggregator): a typo, or a number that is no parcel. Read no more (each read
+        # spends the carriers' quotas: DHL's 250 calls a day); the operator asks the customer.
+        await records.open_review(db, case_id=case.id, reason_code="parcel_unknown",
+                                  detail=f"return parcel {number}: no carrier has scanned this tracking number in "
+                                         f"{silent} days ({(reading.detail or 'no event')[:120]})",
+                                  options=["ask the customer for the right tracking number", "wait"])
+        await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
+        return "escalated", False
     # "No scan for N days" is only said of a parcel some carrier was asked about: with no carrier API
     # configured for it (reading.carrier None) the silence is ours, not the carrier's.
     if reading.carrier is not None and is_lost(events, since=since, now=now, silent_days=silent) \

@@ -438,3 +438,35 @@ async def test_a_new_return_number_replaces_the_one_given_before(world: World, d
              if d.kind.startswith("track_read:")}
     assert reads == {"track_read:1111111111": "cancelled", "track_read:2222222222": "cancelled",
                      "track_read:3333333333": "open"}
+
+
+async def test_a_return_number_no_carrier_knows_is_read_no_more_after_the_silent_days(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (attacker): a made-up return number was read every 12 hours for ever
+    (DHL first, then AfterShip), each read spending the carriers' quotas. After the days a parcel
+    may stay silent, it goes to the operator once and is read no more."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    number = "4444444444"
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "DHL"})
+    await process_return(inbound_event_id=r.json()["event_id"])
+    clock = Clock()
+    for _ in range(24):  # 12 days, a check every 12 hours
+        await sweep_deadlines(scope="deadlines")
+        clock.advance(hours=12)
+    case = await _case(db, world, "#1012")
+    reasons = [v.reason_code for v in await records.reviews_for_case(db, case.id)]
+    assert reasons.count("parcel_unknown") == 1 and "parcel_lost" not in reasons
+    read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}[f"track_read:{number}"]
+    assert read.status == "escalated"
+    async with httpx.AsyncClient() as http:
+        before = len((await http.get(fake.root_url + "/_control/calls")).json())
+    clock.advance(days=2)
+    await sweep_deadlines(scope="deadlines")
+    async with httpx.AsyncClient() as http:
+        assert len((await http.get(fake.root_url + "/_control/calls")).json()) == before  # read no more
