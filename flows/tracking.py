@@ -250,8 +250,11 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                 actor="deadline check")
         await records.open_review(db, case_id=case.id, reason_code="parcel_lost",
                                   detail=f"parcel {number}: no carrier scan for {silent} days",
-                                  options=["claim the supplier (CJ: refund or resend after its delays)",
-                                           "claim the carrier", "wait"])
+                                  options=([] if role == "return" else [
+                                      "resend or refund the customer (the risk is the store's until they have "
+                                      "the goods: L216-4, L216-5)"])
+                                  + ["claim the supplier (CJ: refund or resend after its delays)",
+                                     "claim the carrier", "wait"])
     after = next_poll(events, now)
     if after is None:  # final without being acted on (cannot happen: delivered and returned are handled)
         await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)

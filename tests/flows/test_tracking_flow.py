@@ -127,6 +127,8 @@ async def test_a_parcel_the_carrier_has_not_delivered_is_read_again_later(world:
     await sweep_deadlines(scope="deadlines")
     reasons = [r.reason_code for r in await records.reviews_for_case(db, case.id)]
     assert reasons.count("parcel_lost") == 1
+    lost = next(r for r in await records.reviews_for_case(db, case.id) if r.reason_code == "parcel_lost")
+    assert "L216-4" in lost.options[0]  # the customer first: the risk is the store's until delivery
 
 
 async def test_the_return_parcel_delivered_to_the_supplier_starts_the_inspection(world: World, db: Any,
