@@ -143,12 +143,22 @@ def left_with_others(description: str) -> bool:
     return bool(_LEFT_WITH_OTHERS.search(text)) and not _CHOSEN_BY_CONSUMER.search(text)
 
 
+# The carriers' own codes for a delivery to a neighbour (AfterShip's Delivery Sub-statuses:
+# `Delivered_005` "Delivered to neighbor"): the code says it whatever words the checkpoint carries.
+LEFT_WITH_OTHERS_CODES = frozenset({"Delivered_005"})
+
+
+def delivered_to_others(event: ParcelEvent) -> bool:
+    """The carrier's code or words say the parcel was left with others (see `left_with_others`)."""
+    return event.code in LEFT_WITH_OTHERS_CODES or left_with_others(event.description)
+
+
 def possession_event(events: Sequence[ParcelEvent]) -> ParcelEvent | None:
     """D1, the proof of receipt: the delivery event when it put the goods in the consumer's hands
     (or of a third party they designated); None when the carrier only says it left the parcel
     with a neighbour or in a place it chose (art. 9(2)(b), L221-18), or never delivered it."""
     found = delivered_event(events)
-    return None if found is None or left_with_others(found.description) else found
+    return None if found is None or delivered_to_others(found) else found
 
 
 def laposte_status(code: str, label: str = "") -> TrackingStatus:
@@ -302,7 +312,7 @@ def delivery_fits_address(event: ParcelEvent, address: str | None) -> bool | Non
     is the address's); False when what the carrier gives differs; None when it cannot be told (the
     carrier gives no place, the address names none, the parcel was left with a neighbour): then
     only the operator may say the goods are back."""
-    if not address or left_with_others(event.description):
+    if not address or delivered_to_others(event):
         return None
     postcode, ours = _alnum(event.postcode or ""), address_postcodes(address)
     if len(postcode) >= 3 and ours:

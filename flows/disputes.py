@@ -303,7 +303,10 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     numbers = [t.number for f in order.shipped_fulfillments for t in f.tracking if t.number]
     # A parcel is a carrier and a number: its carrier's events only (the direct carrier its company or
     # number points to, or the aggregator that follows it), never another carrier's parcel of the same number.
-    held = await kept.events_for(db, [_parcel_number(n) for n in numbers])
+    # Carriers reuse numbers: an event older than the order is another parcel's (never "delivered" to a
+    # processor on a year-old scan).
+    held = [e for e in await kept.events_for(db, [_parcel_number(n) for n in numbers])
+            if e.happened_at >= order.created_at]
     shipments = [_shipment(f, t, [e for e in held if e.tracking_number == _parcel_number(t.number)
                                   and kept.base_carrier(e.carrier) in (carrier_for(t.company, t.number), "aftership")])
                  for f in order.shipped_fulfillments for t in f.tracking if t.number]

@@ -212,7 +212,8 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
                                  note=legal.due.note)
     for f in order.shipped_fulfillments:  # the carrier's refused / returned event reaches the case (C4, issue 19)
         for t in f.tracking:
-            await follow_parcel_for_case(case, t.number, role="outbound", company=t.company, since=f.created_at)
+            await follow_parcel_for_case(case, t.number, role="outbound", company=t.company, since=f.created_at,
+                                        not_before=order.created_at)
     return case
 
 
@@ -493,7 +494,7 @@ async def step_received(step: Step) -> bool:
             if f.delivered_at is None:
                 for t in f.tracking:
                     await follow_parcel_for_case(step.case, t.number, role="outbound", company=t.company,
-                                                 since=f.created_at)
+                                                 since=f.created_at, not_before=order.created_at)
         await step.to_operator("return_needs_delivery_date", f"{order.name}: {verdict.explanation}",
                                ["check the carrier's tracking and record the delivery", "accept the return anyway",
                                 "refuse it"])

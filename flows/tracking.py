@@ -30,10 +30,10 @@ from domain.tracking import (
     TrackingStatus,
     current_status,
     delivered_event,
+    delivered_to_others,
     delivery_fits_address,
     first_scan,
     is_lost,
-    left_with_others,
     next_poll,
     possession_event,
 )
@@ -52,21 +52,44 @@ AFTER_QUOTA_RESET = timedelta(minutes=5)  # a spent daily quota: read a little a
 
 
 async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, role: str, company: str | None = None,
-                                 since: datetime | None = None) -> bool:
-    """Start following a parcel for this case (once per number); False when there is no number."""
+                                 since: datetime | None = None, not_before: datetime | None = None) -> bool:
+    """Start following a parcel for this case (once per number); False when there is no number.
+    `not_before`: no event of this parcel can be older (an outbound parcel: the order's creation);
+    older events under the same number are another parcel's (carriers reuse numbers)."""
     number = (tracking_number or "").strip().replace(" ", "").upper()
     if not number:
         return False
     db, now = runtime.db(), utcnow()
     parcels = case.data.get("parcels") or {}
     if number not in parcels:
-        await cases.update_case(db, case.id, data={"parcels": {number: {
-            "role": role, "company": company, "since": (since or now).isoformat()}}},
+        info: dict[str, Any] = {"role": role, "company": company, "since": (since or now).isoformat()}
+        if not_before is not None:
+            info["not_before"] = not_before.isoformat()
+        await cases.update_case(db, case.id, data={"parcels": {number: info}},
             summary=f"following the {'return ' if role == 'return' else ''}parcel {number} at the carrier",
             actor="aftersales")
+    if role == "return":  # one return parcel per return: a new number replaces the one given before (a typo,
+        # a second try), which is no longer read (every number a customer types would else be read for ever,
+        # each read spending the carriers' quotas: DHL's 250 calls a day)
+        for other, said in parcels.items():
+            if other != number and (said or {}).get("role") == "return" and await deadlines.resolve_deadline(
+                    db, case_id=case.id, kind=read_kind(other), status=DeadlineStatus.CANCELLED):
+                await cases.add_event(db, case.id, "note", f"the return parcel {other} is no longer followed: "
+                                                           f"the customer gave {number} instead")
     await deadlines.set_deadline(db, case_id=case.id, kind=read_kind(number), due_at=now, act_at=now,
                                  action="read the parcel's tracking at the carrier (issue 19)")
     return True
+
+
+def _this_parcel(case: Case, info: dict[str, Any], events: list[ParcelEvent]) -> list[ParcelEvent]:
+    """The events that can be this case's parcel: carriers reuse numbers (La Poste, DHL after some
+    years), so an event older than the parcel can be (the order for an outbound parcel, the return
+    request for a return parcel) is another parcel's: its DELIVERED is no D1 and no goods back."""
+    if info.get("role") == "return":
+        floor: datetime | None = case.opened_at
+    else:
+        floor = datetime.fromisoformat(info["not_before"]) if info.get("not_before") else None
+    return events if floor is None else [e for e in events if e.happened_at >= floor]
 
 
 def _carrier_of(case: Case, number: str) -> str | None:
@@ -88,7 +111,9 @@ async def delivered_at(case: Case, tracking_numbers: list[str]) -> datetime | No
         carrier = _carrier_of(case, number)
         if carrier is None:
             return None
-        found = possession_event(await kept.events_for(runtime.db(), [number], carriers=[carrier]))
+        info = (case.data.get("parcels") or {}).get(number) or {}
+        found = possession_event(_this_parcel(case, info, await kept.events_for(runtime.db(), [number],
+                                                                                carriers=[carrier])))
         if found is None:
             return None
         dates.append(found.happened_at)
@@ -130,14 +155,13 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                      action="read the parcel's tracking at the carrier (issue 19)",
                                      note=f"the carrier did not answer: {exc}"[:500])
         return "rescheduled", False
-    events = reading.events
+    events = _this_parcel(case, info, reading.events)
     if reading.found and reading.carrier and info.get("carrier") != reading.carrier.split(":", 1)[0]:
         info = {**info, "carrier": reading.carrier.split(":", 1)[0]}  # the parcel is this carrier's number
         await cases.update_case(db, case.id, data={"parcels": {number: info}},
                                 summary=f"parcel {number} is followed at {reading.carrier}", actor="aftersales")
-    if role == "return":  # a return parcel's story starts with the return: an earlier delivery (the order's
-        # own parcel, or any parcel already delivered, given as "the return's number") is not goods coming back
-        events = [e for e in events if e.happened_at >= case.opened_at]
+    # a return parcel's story starts with the return: an earlier delivery (the order's own parcel, or
+    # any parcel already delivered, given as "the return's number") is not goods coming back (_this_parcel)
     delivered = delivered_event(events)
     status = current_status(events)
     if role == "return":
@@ -155,6 +179,12 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             fits = delivery_fits_address(delivered, address)
             if fits is not True:
                 return await _return_delivery_unconfirmed(case, deadline, number, delivered, address, fits)
+            # One parcel is one return: the same number given for two returns (two orders' refunds on one
+            # parcel, or another customer's parcel to the same warehouse) is the operator's to sort out.
+            others = await _other_returns_with(case, number)
+            if others:
+                return await _return_delivery_unconfirmed(case, deadline, number, delivered, address, None,
+                                                          shared_with=others)
             if not case.data.get("received_at"):
                 await cases.update_case(db, case.id, data={"received_at": delivered.happened_at.isoformat(),
                                                            "return_delivery": _said(delivered)}, actor="carrier",
@@ -172,7 +202,7 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
             return "escalated", False
     else:
-        if delivered is not None and left_with_others(delivered.description):
+        if delivered is not None and delivered_to_others(delivered):
             return await _delivered_to_others(case, deadline, number, delivered)
         if delivered is not None:
             data: dict[str, Any] = {"carrier_delivery": {number: _said(delivered)}}
@@ -201,6 +231,16 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             return "met", advanced is not None
     since = datetime.fromisoformat(info["since"]) if info.get("since") else case.opened_at
     silent = TrackingSettings().lost_after_days
+    if role == "return" and reading.carrier is not None and not events and now - since >= timedelta(days=silent):
+        # The customer's number has had no scan at any carrier for as long as a parcel may stay silent (unknown,
+        # or only "pending" at the aggregator): a typo, or a number that is no parcel. Read no more (each read
+        # spends the carriers' quotas: DHL's 250 calls a day); the operator asks the customer.
+        await records.open_review(db, case_id=case.id, reason_code="parcel_unknown",
+                                  detail=f"return parcel {number}: no carrier has scanned this tracking number in "
+                                         f"{silent} days ({(reading.detail or 'no event')[:120]})",
+                                  options=["ask the customer for the right tracking number", "wait"])
+        await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
+        return "escalated", False
     # "No scan for N days" is only said of a parcel some carrier was asked about: with no carrier API
     # configured for it (reading.carrier None) the silence is ours, not the carrier's.
     if reading.carrier is not None and is_lost(events, since=since, now=now, silent_days=silent) \
@@ -210,8 +250,11 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                 actor="deadline check")
         await records.open_review(db, case_id=case.id, reason_code="parcel_lost",
                                   detail=f"parcel {number}: no carrier scan for {silent} days",
-                                  options=["claim the supplier (CJ: refund or resend after its delays)",
-                                           "claim the carrier", "wait"])
+                                  options=([] if role == "return" else [
+                                      "resend or refund the customer (the risk is the store's until they have "
+                                      "the goods: L216-4, L216-5)"])
+                                  + ["claim the supplier (CJ: refund or resend after its delays)",
+                                     "claim the carrier", "wait"])
     after = next_poll(events, now)
     if after is None:  # final without being acted on (cannot happen: delivered and returned are handled)
         await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
@@ -222,18 +265,36 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
     return "rescheduled", False
 
 
+async def _other_returns_with(case: Case, number: str) -> list[str]:
+    """The order names of the other cases that follow this number as their return parcel."""
+    db, names = runtime.db(), []
+    for case_id in await kept.cases_following(db, number):
+        if case_id == case.id:
+            continue
+        other = await cases.get_case(db, case_id)
+        if other is not None and ((other.data.get("parcels") or {}).get(number) or {}).get("role") == "return":
+            names.append(other.order_name or other.id[:8])
+    return names
+
+
 async def _return_delivery_unconfirmed(case: Case, deadline: Deadline, number: str, delivered: ParcelEvent,
-                                       address: str | None, fits: bool | None) -> tuple[str, bool]:
+                                       address: str | None, fits: bool | None, *,
+                                       shared_with: list[str] | None = None) -> tuple[str, bool]:
     """A return parcel the carrier delivered where the return address cannot be recognised (False:
-    somewhere else; None: the carrier gives no place, or left it with a neighbour): not the goods
-    back until the operator says so (`received` on /operator/return-updates)."""
+    somewhere else; None: the carrier gives no place, or left it with a neighbour), or whose number
+    is another return's too (`shared_with`): not the goods back until the operator says so
+    (`received` on /operator/return-updates)."""
     db = runtime.db()
     where = _where(delivered) or " (the carrier gives no place)"
-    why = (f"the carrier delivered parcel {number} on {delivered.happened_at:%Y-%m-%d}{where}, "
-           + ("not at the return address" if fits is False else "which cannot be matched to the return address")
-           + f" ({address or 'no return address on file'})")
-    await cases.update_case(db, case.id, data={"return_delivery_unconfirmed": {**_said(delivered),
-                                                                               "fits": fits}},
+    if shared_with:
+        why = (f"the carrier delivered parcel {number} on {delivered.happened_at:%Y-%m-%d}{where}, but the same "
+               f"tracking number was given for the return of {', '.join(shared_with)} too")
+    else:
+        why = (f"the carrier delivered parcel {number} on {delivered.happened_at:%Y-%m-%d}{where}, "
+               + ("not at the return address" if fits is False else "which cannot be matched to the return address")
+               + f" ({address or 'no return address on file'})")
+    await cases.update_case(db, case.id, data={"return_delivery_unconfirmed": {**_said(delivered), "fits": fits,
+                                                                               "shared_with": shared_with or []}},
                             summary=f"{why}: not taken as the goods back (R6); the operator confirms",
                             actor="carrier")
     await records.open_review(db, case_id=case.id, reason_code="return_parcel_unconfirmed", detail=why,

@@ -123,6 +123,13 @@ async def bring_reads_forward(db: Database, tracking_number: str, *, at: datetim
     return len(found)
 
 
+async def cases_following(db: Database, tracking_number: str) -> list[str]:
+    """The ids of every case that follows (or followed) this parcel: a `track_read` deadline of any status."""
+    async with db.session() as s:
+        rows = (await s.exec(select(Deadline.case_id).where(col(Deadline.kind) == read_kind(tracking_number)))).all()
+    return sorted({str(r) for r in rows})
+
+
 async def unprocessed_webhooks(db: Database, *, older_than: datetime, limit: int = 200) -> list[str]:
     """AfterShip deliveries stored and answered whose events were not kept (the receiver stopped
     between the answer and its background work): their ids, oldest first."""

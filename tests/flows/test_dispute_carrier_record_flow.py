@@ -111,3 +111,28 @@ async def test_not_received_is_answered_with_the_carrier_s_record(world: World, 
     assert f"{delivered:%Y-%m-%d %H:%M} UTC: delivered in W11 2JD London, GB (DHL, code delivered" in document
     assert "confirmed by the carrier" in document  # the pre-transit scan, as it is
     assert "Last status recorded" not in document
+
+
+async def test_a_reused_numbers_old_delivery_is_not_stated_to_the_processor(world: World, db: Any,
+                                                                           fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (merchant, K3): carriers reuse tracking numbers. The ledger holds the
+    number's previous parcel, delivered in Bonn a year before the order: the evidence must not say
+    the order was delivered (a false statement to the processor); only this parcel's route counts."""
+    long_ago = (utcnow() - timedelta(days=400)).replace(microsecond=0)
+    recent = (utcnow() - timedelta(days=1)).replace(microsecond=0)
+    await _seed_dhl(fake, [
+        {"code": "transit", "at": (long_ago - timedelta(days=1)).isoformat(), "city": "Köln", "country": "DE",
+         "label": "Processed"},
+        {"code": "delivered", "at": long_ago.isoformat(), "city": "Bonn", "postcode": "53113", "country": "DE",
+         "label": "Delivered"},
+        {"code": "transit", "at": recent.isoformat(), "city": "Leipzig", "country": "DE", "label": "Processed"}])
+    reading = await tracking_tasks.follow_parcel(store_id=STORE, tracking_number="1234567890", company="DHL Express")
+    assert reading.carrier == "dhl" and len(reading.new) == 3
+
+    dispute_id, event = await _stripe_dispute(world, "#1005")
+    await _run(await _post_stripe_event(world, event))
+    case = await _case(db, dispute_id)
+    (parcel,) = case.data["facts"]["shipments"]
+    assert parcel["delivered_at"] is None and parcel["status"] != "DELIVERED"
+    assert [e["city"] for e in parcel["events"] if e.get("source") == "DHL"] == ["Leipzig"]
+    assert "Bonn" not in str(case.data["facts"])

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from deployments.sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
+from flows import tracking
 from flows.returns import process_return
 from flows.sweep import sweep_deadlines
 from integrations.carriers.aftership import signature
@@ -126,6 +127,8 @@ async def test_a_parcel_the_carrier_has_not_delivered_is_read_again_later(world:
     await sweep_deadlines(scope="deadlines")
     reasons = [r.reason_code for r in await records.reviews_for_case(db, case.id)]
     assert reasons.count("parcel_lost") == 1
+    lost = next(r for r in await records.reviews_for_case(db, case.id) if r.reason_code == "parcel_lost")
+    assert "L216-4" in lost.options[0]  # the customer first: the risk is the store's until delivery
 
 
 async def test_the_return_parcel_delivered_to_the_supplier_starts_the_inspection(world: World, db: Any,
@@ -359,3 +362,113 @@ async def test_the_return_parcels_late_arrival_never_moves_the_legal_refund_date
     assert datetime.fromisoformat(case.data["received_at"]) == arrived
     legal = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["legal_refund"]
     assert legal.due_at <= legal_before, (legal.due_at, legal_before, legal.note)
+
+
+async def test_an_old_parcel_under_the_same_number_gives_no_delivery_date(world: World, db: Any,
+                                                                          fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (lawyer, merchant): carriers reuse tracking numbers. A DELIVERED event
+    older than the order is another parcel's: taken as D1, it would start the consumer's 14 days
+    (L221-18) before they had the goods and refuse a return made in time."""
+    clock = Clock()
+    clock.advance(days=60)  # #1005 (DHL 1234567890) shipped 62 days ago, not delivered per Shopify
+    r = await world.ask_return("#1005", "changed_mind", language="en")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
+    case = await _case(db, world, "#1005")
+    assert case.data["parcels"]["1234567890"]["not_before"]  # the order's creation
+    long_ago = (utcnow() - timedelta(days=400)).replace(microsecond=0)  # the number's previous parcel
+    await seed(fake, "dhl", "1234567890", [
+        {"code": "transit", "at": (long_ago - timedelta(days=2)).isoformat(), "city": "Leipzig", "country": "DE"},
+        {"code": "delivered", "at": long_ago.isoformat(), "city": "Bonn", "postcode": "53113", "country": "DE"},
+        {"code": "transit", "at": (utcnow() - timedelta(hours=5)).isoformat(), "city": "Leipzig", "country": "DE"}])
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1005")
+    assert case.state == "needs_operator" and "carrier_delivery" not in case.data
+    assert await tracking.delivered_at(case, ["1234567890"]) is None
+    read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["track_read:1234567890"]
+    assert read.status == "open"  # still followed: this parcel is in transit
+
+
+async def test_one_parcel_given_for_two_returns_is_not_the_goods_back_for_either(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (attacker): a customer with two returns sends one parcel and gives its
+    number for both (or gives the number of another customer's return to the same warehouse).
+    The delivery fits the return address for both: it must not mark both returns received."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    number = "6A12345678977"
+    other, _ = await cases.open_case(db, key=f"return:{STORE}:other-order", kind="return", store_id=STORE,
+                                     state="in_transit", order_ref="999001", order_name="#1099")
+    from flows.tracking import follow_parcel_for_case
+    assert await follow_parcel_for_case(other, number, role="return", company="Colissimo")
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "Colissimo"})
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "in_transit"
+
+    clock = Clock()
+    clock.advance(days=3)
+    arrived = (utcnow() - timedelta(hours=3)).replace(microsecond=0)
+    await seed(fake, "laposte", number, [{"code": "PC1", "at": (utcnow() - timedelta(days=2)).isoformat()},
+                                         {"code": "DI1", "at": arrived.isoformat()}])
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert case.state == "in_transit" and not case.data.get("received_at")
+    assert case.data["return_delivery_unconfirmed"]["shared_with"] == ["#1099"]
+    assert "return_parcel_unconfirmed" in [v.reason_code for v in await records.reviews_for_case(db, case.id)]
+
+
+async def test_a_new_return_number_replaces_the_one_given_before(world: World, db: Any,
+                                                                 fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (attacker): every number a customer types was followed for ever, each
+    read spending the carriers' quotas (DHL: 250 calls a day for the whole store). A new return
+    number replaces the one given before: only the last is read."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    for number in ("1111111111", "2222222222", "3333333333"):  # DHL-shaped numbers no carrier knows
+        r = await world.receiver.post("/requests/return-tracking", json={
+            "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "DHL"})
+        await process_return(inbound_event_id=r.json()["event_id"])
+    case = await _case(db, world, "#1012")
+    reads = {d.kind: d.status for d in await deadlines.deadlines_for_case(db, case.id)
+             if d.kind.startswith("track_read:")}
+    assert reads == {"track_read:1111111111": "cancelled", "track_read:2222222222": "cancelled",
+                     "track_read:3333333333": "open"}
+
+
+async def test_a_return_number_no_carrier_knows_is_read_no_more_after_the_silent_days(
+        world: World, db: Any, fake: RunningFakeCarriers) -> None:
+    """Review of issue 19 (attacker): a made-up return number was read every 12 hours for ever
+    (DHL first, then AfterShip), each read spending the carriers' quotas. After the days a parcel
+    may stay silent, it goes to the operator once and is read no more."""
+    r = await world.ask_return("#1012", "changed_mind")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_supplier"
+    r = await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon", answer="accepted",
+                                  rma="RMA-1",
+                                  address="Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France")
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "awaiting_shipment"
+    number = "4444444444"
+    r = await world.receiver.post("/requests/return-tracking", json={
+        "order_number": "#1012", "email": world.email("#1012"), "tracking_number": number, "carrier": "DHL"})
+    await process_return(inbound_event_id=r.json()["event_id"])
+    clock = Clock()
+    for _ in range(24):  # 12 days, a check every 12 hours
+        await sweep_deadlines(scope="deadlines")
+        clock.advance(hours=12)
+    case = await _case(db, world, "#1012")
+    reasons = [v.reason_code for v in await records.reviews_for_case(db, case.id)]
+    assert reasons.count("parcel_unknown") == 1 and "parcel_lost" not in reasons
+    read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}[f"track_read:{number}"]
+    assert read.status == "escalated"
+    async with httpx.AsyncClient() as http:
+        before = len((await http.get(fake.root_url + "/_control/calls")).json())
+    clock.advance(days=2)
+    await sweep_deadlines(scope="deadlines")
+    async with httpx.AsyncClient() as http:
+        assert len((await http.get(fake.root_url + "/_control/calls")).json()) == before  # read no more

@@ -109,3 +109,23 @@ def test_retry_after_is_honoured_at_least_a_second_and_capped_at_a_day() -> None
         == MAX_RETRY_AFTER == 86400
     assert retry_after(answer("999999"), clock=clock) == MAX_RETRY_AFTER
     assert retry_after(answer("garbage"), default=60.0, clock=clock) == 60.0
+
+
+def test_aftership_delivered_to_neighbor_is_no_possession_whatever_the_words() -> None:
+    """Review of issue 19: AfterShip's sub-status `Delivered_005` ("Delivered to neighbor") says
+    the carrier left the parcel with a neighbour even when the checkpoint's words are only
+    "Delivered" (or in a language the word list does not know): no D1 (L221-18), and a return
+    parcel so delivered is the operator's to confirm."""
+    from integrations.carriers.aftership import events_of
+
+    tracking = {"tracking_number": "YT2412345678901234", "slug": "yunexpress", "checkpoints": [
+        {"checkpoint_time": "2026-03-02T09:00:00+08:00", "tag": "InTransit", "subtag": "InTransit_001",
+         "message": "Departed"},
+        {"checkpoint_time": "2026-03-10T14:05:00+01:00", "tag": "Delivered", "subtag": "Delivered_005",
+         "message": "Delivered", "zip": "69007", "city": "Lyon", "country_region": "FRA"}]}
+    events = events_of(tracking)
+    assert events[-1].status == TrackingStatus.DELIVERED and events[-1].code == "Delivered_005"
+    assert possession_event(events) is None
+    assert delivery_fits_address(events[-1], LYON) is None
+    signed = events_of({**tracking, "checkpoints": [{**tracking["checkpoints"][1], "subtag": "Delivered_003"}]})
+    assert possession_event(signed) is not None
