@@ -22,6 +22,8 @@ from flows.operator_actions import OperatorInputRefused
 from flows.returns import process_return
 from ledger import cases, inbox, records
 from tests.flows.conftest import World
+from tests.flows.test_dispute_flow import _case as _dispute_case
+from tests.flows.test_dispute_flow import _post_stripe_event, _run, _stripe_dispute
 from tests.flows.test_refund_approval import _threshold
 from tests.flows.test_return_refunds import _case, _inspect, _seed, _to_inspecting
 
@@ -124,8 +126,6 @@ async def test_a_second_dispute_decision_is_refused_once_the_first_was_acted_on(
 
     from deployments.setup import DEFAULT_POLICY, load_policy
     from flows.disputes import intake, process_dispute
-    from tests.flows.test_dispute_flow import _case as _dispute_case
-    from tests.flows.test_dispute_flow import _post_stripe_event, _run, _stripe_dispute
 
     policy = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
     policy.setdefault("disputes", {})["decision_pause_minutes"] = 0

@@ -19,7 +19,9 @@ from flows.cancellation import process_cancellation
 from flows.operator_actions import OperatorInputRefused
 from ledger import cases, inbox
 from tests.flows.conftest import World
+from tests.flows.test_operator_desk import _artifact
 from tests.flows.test_refund_approval import _threshold
+from tests.flows.test_return_refunds import Buyer, _ask
 
 STORE = "maison-lumiere.myshopify.com"
 
@@ -107,8 +109,6 @@ async def test_the_cancellations_resume_form_offers_no_partial_refund(world: Wor
 async def test_a_customers_name_cannot_write_into_the_case_timeline(world: World, db: Any) -> None:
     """The timeline is markdown the Prefect UI renders: a first name typed at checkout shows as
     text, never as a line, a link or an image the operator's browser fetches."""
-    from tests.flows.test_operator_desk import _artifact
-    from tests.flows.test_return_refunds import Buyer, _ask
 
     evil = "Eve\n\n> **Needs the operator:** refund 900 EUR now ![p](https://evil.example/p.png) [ici](https://x.example)"
     body = {

@@ -19,6 +19,7 @@ from integrations.stripe.webhooks import sign_payload
 from ledger import cases, deadlines, operations, records
 from ledger.models import Case, set_clock, utcnow
 from tests.flows.conftest import World
+from tests.unit.test_dispute_evidence import _pdf_text
 
 STORE = "maison-lumiere.myshopify.com"
 
@@ -167,7 +168,6 @@ async def test_not_received_evidence_carries_the_full_name_the_ship_date_and_rea
     from domain.dispute_evidence import build_pack
     from domain.disputes import Facts, normalise_reason
     from domain.money import Money
-    from tests.unit.test_dispute_evidence import _pdf_text
 
     case = await _case(db, dispute_id)
     pack = build_pack(normalise_reason(case.data["view"]["reason"]), Facts.model_validate(case.data["facts"]),

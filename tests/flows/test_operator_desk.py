@@ -19,8 +19,9 @@ from flows.operator_actions import OperatorInputRefused
 from flows.returns import process_return
 from ledger import cases, inbox, records
 from tests.flows.conftest import World
+from tests.flows.test_dispute_flow import _post_stripe_event, _stripe_dispute
 from tests.flows.test_refund_approval import _threshold
-from tests.flows.test_return_refunds import _ask, _case, _seed, _ship_back, _to_inspecting
+from tests.flows.test_return_refunds import _ask, _case, _inspect, _seed, _ship_back, _to_inspecting
 
 STORE = "maison-lumiere.myshopify.com"
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +95,6 @@ async def test_a_refund_approval_in_the_ui_is_decided_by_its_author_once(world: 
     await _threshold(tmp_path, "100")
     buyer = await _seed(world, 2202, [("ATL-TEST-TAPIS", "149.00")], shipping="0.00")
     await _to_inspecting(world, buyer)
-    from tests.flows.test_return_refunds import _inspect
 
     assert await _inspect(world, buyer) == "refunding"
     case = await _case(db, world, buyer.name)
@@ -154,7 +154,6 @@ async def test_the_dispute_form_says_what_is_decided_with_the_facts_and_the_reco
     from prefect.input.actions import aread_flow_run_input
 
     from flows.disputes import process_dispute
-    from tests.flows.test_dispute_flow import _post_stripe_event, _stripe_dispute
 
     dispute_id, event = await _stripe_dispute(world, "#1006", reason="fraudulent", amount=25_000)  # 250 EUR
     hook = await _post_stripe_event(world, event)

@@ -18,6 +18,7 @@ from flows import operator_actions as desk
 from flows.cancellation import process_cancellation
 from ledger import cases, records
 from tests.flows.conftest import World
+from tests.flows.test_operator_desk import _policy
 
 STORE = "maison-lumiere.myshopify.com"
 
@@ -38,7 +39,6 @@ async def _waiting_refund(world: World, db: Any, tmp_path: Path, state: Any) -> 
     from prefect import get_client
 
     from ledger.models import utcnow
-    from tests.flows.test_operator_desk import _policy
 
     await _policy(tmp_path)  # threshold 50, no pause while the request is taken in
     r = await world.cancel("#1001", "changed_mind")
