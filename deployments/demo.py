@@ -4,11 +4,13 @@
     python -m deployments.demo --exit     # runs the scenarios, checks them, stops (CI smoke test)
 
 Starts a Prefect server on SQLite, the sandbox (fake Shopify store, fake CJ supplier, SMTP
-catcher, the store's mailbox: Debian's dovecot on loopback, deployments/sandbox/imap_server.py), the
+catcher, the store's mailbox: Debian's dovecot on loopback, sandbox/imap_server.py), the
 webhook receiver, and prepares them with the README's own commands (setup, setup --prefect,
-deploy --all, the fork worker `python -m deployments.worker`, the mailbox reader's schedule); then
+deploy --all, the fork worker `python -m deployments.worker`, the order consumer `python -m
+deployments.order_consumer`: new orders and shipments with no run each, issue 16; the mailbox
+reader's schedule); then
 plays the scenarios of
-deployments/sandbox/scenarios.py through the real entry points (signed webhooks, customer
+sandbox/scenarios.py through the real entry points (signed webhooks, customer
 requests on the customer page, the email supplier's answers by email, operator answers) and
 waits until every case has reached the state the rulebook expects. It starts no flow run itself
 but the week's report (as an operator's "Run" would, so the UI shows it with its charts): the
@@ -45,7 +47,15 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from deployments.sandbox import imap_server as mailbox_server
+try:  # the sandbox is not in the wheel (issue 22): the demo runs from a clone, with its dependency group
+    import aiosmtpd  # noqa: F401  (the SMTP catcher's, in sandbox.run's process)
+    import graphql  # noqa: F401  (the fake Shopify's)
+
+    from sandbox import imap_server as mailbox_server
+except ModuleNotFoundError as missing:
+    raise SystemExit(f"the demo needs the sandbox, which the installed product does not carry ({missing}): run it "
+                     "from a clone of the repository after `uv sync --frozen` (the sandbox dependency group "
+                     "is installed by default)") from None
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".aftersales"
@@ -53,7 +63,7 @@ LOGS = HOME / "logs"
 
 PREFECT_PORT = 4200
 RECEIVER_PORT = 8000
-STORE_TZ = "Europe/Paris"  # the sandbox store's timezone (deployments/sandbox/policy.yaml)
+STORE_TZ = "Europe/Paris"  # the sandbox store's timezone (sandbox/policy.yaml)
 SWEEP_EVERY = 60  # seconds between two deadline checks in the demo (production: 900, prefect.yaml)
 # The demo store's refunds above this wait for the operator's approval (`refunds.approval_threshold`,
 # issue 17): #1023's 289 EUR refund waits with its Resume form; every other demo refund is below it.
@@ -61,15 +71,15 @@ APPROVAL_THRESHOLD = "250.00"
 
 
 def demo_policy() -> Path:
-    """The sandbox store's policy (deployments/sandbox/policy.yaml), with the demo's refund approval
+    """The sandbox store's policy (sandbox/policy.yaml), with the demo's refund approval
     threshold, written under .aftersales/ for `deployments.setup` (AFTERSALES_POLICY_FILE). The
     sandbox file itself sets none: the flow tests read it as it is."""
     import yaml
 
-    policy = yaml.safe_load((ROOT / "deployments" / "sandbox" / "policy.yaml").read_text(encoding="utf-8"))
+    policy = yaml.safe_load((ROOT / "sandbox" / "policy.yaml").read_text(encoding="utf-8"))
     policy.setdefault("refunds", {})["approval_threshold"] = APPROVAL_THRESHOLD
     path = HOME / "policy.yaml"
-    path.write_text("# written by deployments/demo.py: deployments/sandbox/policy.yaml with an approval threshold\n"
+    path.write_text("# written by deployments/demo.py: sandbox/policy.yaml with an approval threshold\n"
                     + yaml.safe_dump(policy, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 MAILBOX_EVERY = 60  # seconds between two reads of the store's mailbox in the demo (production: 120)
@@ -89,7 +99,7 @@ def demo_env() -> dict[str, str]:
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{HOME / 'prefect' / 'prefect.db'}",
         "PREFECT_WORKER_QUERY_SECONDS": "2",
         "PREFECT_WORKER_PREFETCH_SECONDS": "2",
-        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PREFECT_LOGGING_LEVEL": "INFO",  # each step's line in the runs' logs (production: WARNING, operations.md)
         "AFTERSALES_SANDBOX": "1",  # the sandbox's public secrets, for the demo only (issue 13)
         "AFTERSALES_POLICY_FILE": str(HOME / "policy.yaml"),  # demo_policy(): the sandbox's, with a threshold
         "AFTERSALES_DATABASE_URL": f"sqlite+aiosqlite:///{HOME / 'ledger.db'}",
@@ -105,7 +115,7 @@ def demo_env() -> dict[str, str]:
         "AFTERSALES_SMTP_HOST": "127.0.0.1",
         "AFTERSALES_SMTP_PORT": "1025",
         # The store's mailbox (issue 18): the sandbox's dovecot on loopback, IMAPS with its own
-        # certificate, where the email supplier's answers arrive (deployments/sandbox/imap_server.py).
+        # certificate, where the email supplier's answers arrive (sandbox/imap_server.py).
         "AFTERSALES_MAILBOX_HOST": "127.0.0.1",
         "AFTERSALES_MAILBOX_PORT": str(mailbox_server.DEMO_IMAPS_PORT),
         "AFTERSALES_MAILBOX_SECURITY": "tls",
@@ -293,10 +303,10 @@ def main() -> None:
         print("starting the Prefect server (SQLite), the sandbox and the receiver...", flush=True)
         procs.start("prefect-server", py, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                     "--port", str(PREFECT_PORT))
-        procs.start("sandbox", py, "-m", "deployments.sandbox.run", "--carriers-port", "8085",
+        procs.start("sandbox", py, "-m", "sandbox.run", "--carriers-port", "8085",
                     "--webhook-url", f"http://127.0.0.1:{RECEIVER_PORT}/webhooks/shopify")
         shutil.rmtree(MAILBOX_ROOT, ignore_errors=True)  # a new mailbox, as the ledger is new
-        procs.start("mailbox", py, "-m", "deployments.sandbox.imap_server", "--root", str(MAILBOX_ROOT),
+        procs.start("mailbox", py, "-m", "sandbox.imap_server", "--root", str(MAILBOX_ROOT),
                     "--imaps-port", str(mailbox_server.DEMO_IMAPS_PORT))
         run(env, py, "-m", "deployments.setup")
         procs.start("receiver", py, "-m", "deployments.receiver")
@@ -310,10 +320,11 @@ def main() -> None:
         run(env, py, "-m", "prefect", "--no-prompt", "deploy", "--all")
         run(env, py, "-m", "deployments.setup", "--sweep-every", str(SWEEP_EVERY))
         run(env, py, "-m", "deployments.setup", "--mailbox-every", str(MAILBOX_EVERY))
+        procs.start("order-consumer", py, "-m", "deployments.order_consumer")  # the README's order consumer
         procs.start("worker", py, "-m", "deployments.worker", "--limit", "8")  # the README's worker
         time.sleep(3)
 
-        from deployments.sandbox import scenarios
+        from sandbox import scenarios
 
         print("playing the scenarios...", flush=True)
         started = time.monotonic()

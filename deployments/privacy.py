@@ -44,7 +44,7 @@ async def request_and_carry_out(kind: str, email: str, *, phone: str | None = No
                                           due_at=utcnow() + timedelta(days=policy.privacy.request_deadline_days))
     if row.status == "done":
         return {"request": row.id, "status": "already done", **row.result}
-    return {"request": row.id, "status": "done", **await carry_out(db, row)}
+    return {"request": row.id, "status": "done", **(await carry_out(db, row)).record()}
 
 
 async def run_request(request_id: str) -> dict[str, Any]:
@@ -54,7 +54,7 @@ async def run_request(request_id: str) -> dict[str, Any]:
         raise SystemExit(f"no privacy request {request_id}")
     if row.status == "done":
         return {"request": row.id, "status": "already done", **row.result}
-    return {"request": row.id, "status": "done", **await carry_out(db, row)}
+    return {"request": row.id, "status": "done", **(await carry_out(db, row)).record()}
 
 
 async def list_open() -> list[dict[str, Any]]:

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The demo on a fresh machine: installs uv and the locked dependencies, then starts a local
 # Prefect server (SQLite), the sandbox store, supplier, SMTP catcher and mailbox (Debian's
-# dovecot-imapd, installed here if missing: the email supplier answers by email), the receiver and a
-# worker, plays the six cancellation and six return scenarios and leaves the UI up (Ctrl-C stops everything).
+# dovecot-imapd, installed here if missing: the email supplier answers by email), the receiver, the
+# order consumer and a worker, plays the six cancellation and six return scenarios and leaves the UI up (Ctrl-C stops everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 uv sync --frozen --quiet
 # The store's mailbox (issue 18): Debian's dovecot-imapd, started by the demo on loopback with a
-# generated configuration (deployments/sandbox/imap_server.py), as tests/run.sh installs it for the tests.
+# generated configuration (sandbox/imap_server.py), as tests/run.sh installs it for the tests.
 if [ ! -x /usr/sbin/dovecot ] && ! command -v dovecot >/dev/null 2>&1; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

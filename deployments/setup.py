@@ -7,7 +7,11 @@
 Safe to run on every start: migrations are idempotent and the policy is stored by content hash.
 `--prefect` waits for the Prefect server at PREFECT_API_URL (refusing to start one of its own),
 creates the `aftersales` process work pool if it is missing (its worker: `python -m
-deployments.worker`, a fork of a warm parent per run) and creates (or updates) the rate
+deployments.worker`, a fork of a warm parent per run; new orders and shipments need no run, the
+order consumer `python -m deployments.order_consumer` takes them from the ledger), creates (or
+updates, by name) the automations `prefect.yaml` declares under `definitions.automations` (those
+that start no deployment, which `prefect deploy` leaves out: the one that marks Crashed a run whose
+heartbeats stopped, issue 16) and creates (or updates) the rate
 limits (`--rate-limits` does only that): the store's Shopify limit, the global concurrency limit
 `shopify:<shop domain>` (tasks.rate_limits), from AFTERSALES_SHOPIFY_RATE_LIMIT_*, and the CJ
 account's call limit `cj:<account>` from the policy's CJ supplier (`cj_account_level`, default
@@ -31,6 +35,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -42,7 +47,8 @@ from ledger import records
 from ledger.db import get_database
 from ledger.migrate import upgrade
 
-DEFAULT_POLICY = Path(__file__).parent / "sandbox" / "policy.yaml"
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "sandbox" / "policy.yaml"  # the demo store's, in the sandbox
+PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
 EXIT_REFUSED = 2
 # Read by earlier versions; the sender is now the policy's store identity (docs/configuration.md).
 RETIRED_SENDER_VARIABLES = {"AFTERSALES_SMTP_SENDER_ADDRESS": "store.sender_email",
@@ -91,6 +97,38 @@ async def ensure_work_pool() -> bool:
         except ObjectAlreadyExists:
             return False
     return True
+
+
+def automations_of(path: Path = PREFECT_YAML) -> list[Any]:
+    """The automations `prefect.yaml` declares under `definitions.automations` (those that start
+    no deployment, which `prefect deploy` does not register), as Prefect's client models: a
+    mistake in one fails here, before anything reaches the server."""
+    import yaml
+    from prefect.events.schemas.automations import AutomationCore
+
+    declared = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("definitions") or {}).get("automations")
+    return [AutomationCore.model_validate(spec) for spec in (declared or {}).values()]
+
+
+async def ensure_automations(path: Path = PREFECT_YAML) -> list[str]:
+    """Create each automation of `automations_of(path)` on the server, or update the one of that
+    name (the newest; older copies of the same name are deleted): safe on every start. One line
+    per automation, saying which."""
+    from prefect import get_client
+
+    done = []
+    async with get_client() as client:
+        for automation in automations_of(path):
+            existing = await client.read_automations_by_name(automation.name)  # newest first
+            if existing:
+                await client.update_automation(existing[0].id, automation)
+                for older in existing[1:]:
+                    await client.delete_automation(older.id)
+                done.append(f"automation {automation.name} updated")
+            else:
+                await client.create_automation(automation)
+                done.append(f"automation {automation.name} created")
+    return done
 
 
 async def set_sweep_interval(seconds: float) -> None:
@@ -241,6 +279,8 @@ def main() -> None:
         if args.prefect:
             created = asyncio.run(ensure_work_pool())
             print(f"work pool {WORK_POOL} {'created' if created else 'already there'} on {url}")
+            for line in asyncio.run(ensure_automations()):
+                print(line)
         print(f"rate limit {asyncio.run(ensure_shopify_limit())} ready")
         for name in asyncio.run(ensure_cj_limits(policy)):
             print(f"rate limit {name} ready")

@@ -275,40 +275,108 @@ class EventName(StrEnum):
     SUPPLIER_STOCK_MISSING = "supplier.stock.missing"
 
 
+class InboundSource(StrEnum):
+    """Who sent an inbound event: `inbound_event.source`, stored as these strings (issue 22)."""
+
+    SHOPIFY = "shopify"
+    STRIPE = "stripe"
+    PAYPAL = "paypal"
+    PAYPAL_UNVERIFIED = "paypal-unverified"  # a PayPal delivery whose signature did not verify (kept, no run)
+    AFTERSHIP = "aftership"
+    AFTERSHIP_UNVERIFIED = "aftership-unverified"  # likewise for AfterShip
+    CUSTOMER = "customer"
+    OPERATOR = "operator"
+
+
+class InboundTopic(StrEnum):
+    """Every topic the receiver takes in (`inbound_event.topic`, the same strings as before, issue
+    22): the vendors' own names for their webhooks, ours for customer requests and operator records.
+    A topic not listed here is still stored, as ignored (domain/routing.py)."""
+
+    # Shopify webhooks (X-Shopify-Topic)
+    ORDERS_CREATE = "orders/create"
+    ORDERS_CANCELLED = "orders/cancelled"
+    ORDERS_UPDATED = "orders/updated"
+    FULFILLMENTS_CREATE = "fulfillments/create"
+    FULFILLMENTS_UPDATE = "fulfillments/update"
+    FULFILLMENT_EVENTS_CREATE = "fulfillment_events/create"
+    RETURNS_REQUEST = "returns/request"
+    RETURNS_APPROVE = "returns/approve"
+    RETURNS_DECLINE = "returns/decline"
+    RETURNS_PROCESS = "returns/process"
+    RETURNS_CLOSE = "returns/close"
+    RETURNS_CANCEL = "returns/cancel"
+    DISPUTES_CREATE = "disputes/create"
+    DISPUTES_UPDATE = "disputes/update"
+    CUSTOMERS_DATA_REQUEST = "customers/data_request"  # GDPR compliance webhooks
+    CUSTOMERS_REDACT = "customers/redact"
+    SHOP_REDACT = "shop/redact"
+    # Stripe events (event.type)
+    CHARGE_DISPUTE_CREATED = "charge.dispute.created"
+    CHARGE_DISPUTE_UPDATED = "charge.dispute.updated"
+    CHARGE_DISPUTE_CLOSED = "charge.dispute.closed"
+    CHARGE_DISPUTE_FUNDS_WITHDRAWN = "charge.dispute.funds_withdrawn"
+    CHARGE_DISPUTE_FUNDS_REINSTATED = "charge.dispute.funds_reinstated"
+    # PayPal webhooks (event_type)
+    PAYPAL_DISPUTE_CREATED = "CUSTOMER.DISPUTE.CREATED"
+    PAYPAL_DISPUTE_UPDATED = "CUSTOMER.DISPUTE.UPDATED"
+    PAYPAL_DISPUTE_RESOLVED = "CUSTOMER.DISPUTE.RESOLVED"
+    # AfterShip Tracking webhooks (event)
+    TRACKING_UPDATE = "tracking_update"
+    # Customer requests (POST /requests/..., the customer page)
+    CANCELLATION_REQUESTED = "cancellation.requested"
+    RETURN_REQUESTED = "return.requested"
+    RETURN_SHIPPED = "return.shipped"
+    # Operator records and decisions (POST /operator/..., the operator's desk)
+    SUPPLIER_REPLY = "supplier.reply"
+    STOCK_MISSING = "stock.missing"
+    RETURN_UPDATE = "return.update"
+    ORDER_REVIEW = "order.review"
+    DISPUTE_DECISION = "dispute.decision"
+    REFUND_APPROVAL = "refund.approval"  # as refused; stored as one of the two below
+    REFUND_APPROVAL_CANCELLATION = "refund.approval.cancellation"
+    REFUND_APPROVAL_RETURN = "refund.approval.return"
+    # A refusal before the topic could be read (bad signature, body too large)
+    UNKNOWN = "unknown"
+
+
+_S, _T = InboundSource, InboundTopic
+
 # (source, topic) -> Prefect event name. Anything else is stored and rejected with a reason.
+# StrEnum keys hash as their strings: `EVENT_NAMES.get(("shopify", "orders/create"))` finds them.
 EVENT_NAMES: dict[tuple[str, str], EventName] = {
-    ("shopify", "orders/cancelled"): EventName.STORE_ORDER_CANCELLED,
-    ("shopify", "orders/updated"): EventName.STORE_ORDER_UPDATED,
-    ("shopify", "fulfillments/create"): EventName.STORE_FULFILLMENT_CREATED,
-    ("shopify", "fulfillments/update"): EventName.STORE_FULFILLMENT_UPDATED,
-    ("customer", "cancellation.requested"): EventName.CUSTOMER_CANCELLATION_REQUESTED,
-    ("operator", "supplier.reply"): EventName.SUPPLIER_REPLY_RECEIVED,
-    ("operator", "stock.missing"): EventName.SUPPLIER_STOCK_MISSING,
-    ("shopify", "returns/request"): EventName.STORE_RETURN_REQUESTED,
-    ("shopify", "returns/approve"): EventName.STORE_RETURN_UPDATED,
-    ("shopify", "returns/decline"): EventName.STORE_RETURN_UPDATED,
-    ("shopify", "returns/process"): EventName.STORE_RETURN_UPDATED,
-    ("shopify", "returns/close"): EventName.STORE_RETURN_UPDATED,
-    ("shopify", "returns/cancel"): EventName.STORE_RETURN_UPDATED,
-    ("shopify", "fulfillment_events/create"): EventName.STORE_FULFILLMENT_EVENT,
-    ("customer", "return.requested"): EventName.CUSTOMER_RETURN_REQUESTED,
-    ("customer", "return.shipped"): EventName.CUSTOMER_RETURN_SHIPPED,
-    ("operator", "return.update"): EventName.SUPPLIER_RETURN_UPDATED,
-    ("shopify", "orders/create"): EventName.STORE_ORDER_CREATED,
-    ("operator", "order.review"): EventName.OPERATOR_ORDER_REVIEWED,
-    ("operator", "refund.approval.cancellation"): EventName.OPERATOR_CANCELLATION_REFUND_DECIDED,
-    ("operator", "refund.approval.return"): EventName.OPERATOR_RETURN_REFUND_DECIDED,
-    ("shopify", "disputes/create"): EventName.PROCESSOR_DISPUTE_OPENED,
-    ("shopify", "disputes/update"): EventName.PROCESSOR_DISPUTE_UPDATED,
-    ("stripe", "charge.dispute.created"): EventName.PROCESSOR_DISPUTE_OPENED,
-    ("stripe", "charge.dispute.updated"): EventName.PROCESSOR_DISPUTE_UPDATED,
-    ("stripe", "charge.dispute.closed"): EventName.PROCESSOR_DISPUTE_UPDATED,
-    ("stripe", "charge.dispute.funds_withdrawn"): EventName.PROCESSOR_DISPUTE_UPDATED,
-    ("stripe", "charge.dispute.funds_reinstated"): EventName.PROCESSOR_DISPUTE_UPDATED,
-    ("paypal", "CUSTOMER.DISPUTE.CREATED"): EventName.PROCESSOR_DISPUTE_OPENED,
-    ("paypal", "CUSTOMER.DISPUTE.UPDATED"): EventName.PROCESSOR_DISPUTE_UPDATED,
-    ("paypal", "CUSTOMER.DISPUTE.RESOLVED"): EventName.PROCESSOR_DISPUTE_UPDATED,
-    ("operator", "dispute.decision"): EventName.OPERATOR_DISPUTE_DECIDED,
+    (_S.SHOPIFY, _T.ORDERS_CANCELLED): EventName.STORE_ORDER_CANCELLED,
+    (_S.SHOPIFY, _T.ORDERS_UPDATED): EventName.STORE_ORDER_UPDATED,
+    (_S.SHOPIFY, _T.FULFILLMENTS_CREATE): EventName.STORE_FULFILLMENT_CREATED,
+    (_S.SHOPIFY, _T.FULFILLMENTS_UPDATE): EventName.STORE_FULFILLMENT_UPDATED,
+    (_S.CUSTOMER, _T.CANCELLATION_REQUESTED): EventName.CUSTOMER_CANCELLATION_REQUESTED,
+    (_S.OPERATOR, _T.SUPPLIER_REPLY): EventName.SUPPLIER_REPLY_RECEIVED,
+    (_S.OPERATOR, _T.STOCK_MISSING): EventName.SUPPLIER_STOCK_MISSING,
+    (_S.SHOPIFY, _T.RETURNS_REQUEST): EventName.STORE_RETURN_REQUESTED,
+    (_S.SHOPIFY, _T.RETURNS_APPROVE): EventName.STORE_RETURN_UPDATED,
+    (_S.SHOPIFY, _T.RETURNS_DECLINE): EventName.STORE_RETURN_UPDATED,
+    (_S.SHOPIFY, _T.RETURNS_PROCESS): EventName.STORE_RETURN_UPDATED,
+    (_S.SHOPIFY, _T.RETURNS_CLOSE): EventName.STORE_RETURN_UPDATED,
+    (_S.SHOPIFY, _T.RETURNS_CANCEL): EventName.STORE_RETURN_UPDATED,
+    (_S.SHOPIFY, _T.FULFILLMENT_EVENTS_CREATE): EventName.STORE_FULFILLMENT_EVENT,
+    (_S.CUSTOMER, _T.RETURN_REQUESTED): EventName.CUSTOMER_RETURN_REQUESTED,
+    (_S.CUSTOMER, _T.RETURN_SHIPPED): EventName.CUSTOMER_RETURN_SHIPPED,
+    (_S.OPERATOR, _T.RETURN_UPDATE): EventName.SUPPLIER_RETURN_UPDATED,
+    (_S.SHOPIFY, _T.ORDERS_CREATE): EventName.STORE_ORDER_CREATED,
+    (_S.OPERATOR, _T.ORDER_REVIEW): EventName.OPERATOR_ORDER_REVIEWED,
+    (_S.OPERATOR, _T.REFUND_APPROVAL_CANCELLATION): EventName.OPERATOR_CANCELLATION_REFUND_DECIDED,
+    (_S.OPERATOR, _T.REFUND_APPROVAL_RETURN): EventName.OPERATOR_RETURN_REFUND_DECIDED,
+    (_S.SHOPIFY, _T.DISPUTES_CREATE): EventName.PROCESSOR_DISPUTE_OPENED,
+    (_S.SHOPIFY, _T.DISPUTES_UPDATE): EventName.PROCESSOR_DISPUTE_UPDATED,
+    (_S.STRIPE, _T.CHARGE_DISPUTE_CREATED): EventName.PROCESSOR_DISPUTE_OPENED,
+    (_S.STRIPE, _T.CHARGE_DISPUTE_UPDATED): EventName.PROCESSOR_DISPUTE_UPDATED,
+    (_S.STRIPE, _T.CHARGE_DISPUTE_CLOSED): EventName.PROCESSOR_DISPUTE_UPDATED,
+    (_S.STRIPE, _T.CHARGE_DISPUTE_FUNDS_WITHDRAWN): EventName.PROCESSOR_DISPUTE_UPDATED,
+    (_S.STRIPE, _T.CHARGE_DISPUTE_FUNDS_REINSTATED): EventName.PROCESSOR_DISPUTE_UPDATED,
+    (_S.PAYPAL, _T.PAYPAL_DISPUTE_CREATED): EventName.PROCESSOR_DISPUTE_OPENED,
+    (_S.PAYPAL, _T.PAYPAL_DISPUTE_UPDATED): EventName.PROCESSOR_DISPUTE_UPDATED,
+    (_S.PAYPAL, _T.PAYPAL_DISPUTE_RESOLVED): EventName.PROCESSOR_DISPUTE_UPDATED,
+    (_S.OPERATOR, _T.DISPUTE_DECISION): EventName.OPERATOR_DISPUTE_DECIDED,
 }
 
 # Events that run the dispute process (prefect.yaml, process-dispute trigger; resource dispute.*).
@@ -324,12 +392,37 @@ RETURN_EVENT_NAMES = {
 
 # Events that run the new-order process (prefect.yaml, process-order trigger; K6).
 ORDER_EVENT_NAMES = {EventName.STORE_ORDER_CREATED, EventName.STORE_ORDER_SHIPPED, EventName.OPERATOR_ORDER_REVIEWED}
+# Issue 16: the inbound events the order consumer (flows/order_consumer.py) takes from the ledger
+# itself: never emitted to Prefect, so no flow run each. The operator's review still is.
+CONSUMER_EVENT_NAMES = {EventName.STORE_ORDER_CREATED, EventName.STORE_ORDER_SHIPPED}
+
+
+class OrderOutcome(StrEnum):
+    """The Prefect event the order consumer emits per inbound event it handled (issue 16), on the
+    order's resource (`store.order.<id>`): the Event Feed shows each, automations can use them."""
+
+    SCREENED = "aftersales.order.screened"  # K6 screen done, no hold: confirmed, waiting to ship
+    HELD = "aftersales.order.held"  # held for the operator (signals, or a hold refused): one visible run
+    SHIPPED = "aftersales.order.shipped"  # a shipment seen: tracking sent where it has one
+    CLOSED = "aftersales.order.closed"  # nothing more to do (cancelled, or the store sends its own emails)
+    IGNORED = "aftersales.order.ignored"  # no open order case for a shipment, a bad body
+    FAILED = "aftersales.order.failed"  # not done this time: the consumer or `retry-order-events` retries
+
+
+# The one outcome that needs the operator: the order trigger (prefect.yaml, on-order-event) runs
+# process-order for it, a visible run with the operator's form.
+ORDER_NEEDS_OPERATOR = OrderOutcome.HELD
+
 # A parcel left for an order whose only open case waits for it (the tracking email, K6).
 ORDER_SHIPPED_EVENT = EventName.STORE_ORDER_SHIPPED
-SHIPPING_TOPICS = {"fulfillments/create", "fulfillments/update"}
+SHIPPING_TOPICS = {InboundTopic.FULFILLMENTS_CREATE, InboundTopic.FULFILLMENTS_UPDATE}
 
 # Topics that only matter when a case is already open for the order.
-FOLLOW_UP_TOPICS = {"orders/updated", "fulfillments/create", "fulfillments/update"}
+FOLLOW_UP_TOPICS = {InboundTopic.ORDERS_UPDATED, InboundTopic.FULFILLMENTS_CREATE, InboundTopic.FULFILLMENTS_UPDATE}
+
+# Shopify's mandatory GDPR webhooks: each records a privacy request of this kind (ledger.privacy).
+COMPLIANCE_TOPICS = {InboundTopic.CUSTOMERS_DATA_REQUEST: "export", InboundTopic.CUSTOMERS_REDACT: "erase",
+                     InboundTopic.SHOP_REDACT: "shop_erase"}
 
 
 def order_resource_id(order_ref: str) -> str:

@@ -1,6 +1,6 @@
 """Per-store policy: every choice the rulebook leaves open (../shared/PROCESSES.md preamble).
 
-A store's policy is a YAML file (see deployments/sandbox/policy.yaml for the demo store). It is
+A store's policy is a YAML file (see sandbox/policy.yaml for the demo store). It is
 validated here, copied into the ledger with a content hash, and every case records the policy
 version it was decided under. Nothing in here does I/O.
 """

@@ -49,7 +49,7 @@ def parse_policy(text: str, source: str) -> StorePolicy:
     except yaml.YAMLError as exc:
         raise PolicyError([_yaml_problem(exc, source)]) from None
     if data is None:
-        raise PolicyError([f"{source}: the file is empty; copy deployments/sandbox/policy.yaml and edit it"])
+        raise PolicyError([f"{source}: the file is empty; copy sandbox/policy.yaml and edit it"])
     if not isinstance(data, dict):
         raise PolicyError([f"{source}, line 1: the policy must be a mapping (store:, suppliers:, ...), "
                            f"not a {type(data).__name__}"])

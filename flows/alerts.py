@@ -25,6 +25,7 @@ from prefect.logging import get_run_logger
 
 from domain.errors import IntegrationError
 from domain.messages.context import language_of, store_context
+from domain.operations import OperationKind
 from ledger import cases, inbox, records
 from ledger.models import Case, utcnow
 from tasks import runtime
@@ -110,7 +111,7 @@ async def alert_operator() -> dict[str, int]:
             template="operator_digest", language=lang,
             context={"store": dict(store_context(policy.store, lang)), "items": items,
                      "failed": len(items) - len(waiting), "waiting": len(waiting)},
-            to_address=policy.store.operator_email, kind="email.operator")
+            to_address=policy.store.operator_email, kind=OperationKind.EMAIL_OPERATOR)
     except AmbiguousEffect:
         get_run_logger().error("the operator digest may not have been sent; the review items stay open")
     except (EffectFailed, IntegrationError) as exc:  # SMTP down: the check's email retry resends it

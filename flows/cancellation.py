@@ -24,7 +24,7 @@ from domain.cancellation import (
     decide,
     refund_expected_by,
 )
-from domain.case_state import CancellationData
+from domain.case_state import CancellationData, ReturnData
 from domain.cases import CancellationState as S
 from domain.cases import CaseKind, case_key, is_terminal
 from domain.deadlines import DeadlineKind, DeadlineStatus, legal_refund_deadline
@@ -55,6 +55,7 @@ from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
     SupplierCancellationRequest,
+    SupplierCancellationResult,
     SupplierOrderState,
 )
 from ledger import cases, deadlines, inbox, records
@@ -106,7 +107,7 @@ async def intake(inbound_event_id: str) -> str | None:
     if event.source == "shopify" and event.topic in FOLLOW_UP_TOPICS:
         order_ref = str(body.get("order_id") or body.get("id") or event.order_ref or "")
         case = await cases.latest_case(db, store, order_ref, KIND)
-        follower = case.data.get("return_case") if case is not None else None
+        follower = CancellationData.load(case.data).return_case if case is not None else None
         if follower:  # converted to a return (C4): the return case follows the parcel (issue 14)
             moved = await note_carrier_return(store, order_ref, body)
             await cases.add_event(db, follower, "inbound", f"store: {event.topic}")
@@ -140,7 +141,7 @@ async def _key_for_new_request(store: str, order_ref: str) -> str:
     if latest is None:
         return case_key(KIND, store, order_ref)
     reopenable = latest.state == S.KEPT or (
-        latest.state == S.CLOSED and latest.data.get("plan", {}).get("kind") == PlanKind.PARTIAL)
+        latest.state == S.CLOSED and (CancellationData.load(latest.data).plan or {}).get("kind") == PlanKind.PARTIAL)
     if not reopenable:  # open, or finished for the whole order: the same case answers
         return latest.key
     count = len([c for c in await cases.cases_for_order(db, store, order_ref) if c.kind == KIND])
@@ -217,7 +218,7 @@ async def _same_request_just_made(store: str, body: CustomerCancellationBody, or
         if same_order \
                 and (case.customer_email or "").lower() == body.email \
                 and case.origin == Origin.CUSTOMER.value \
-                and not (case.data.get("request") or {}).get("line_item_ids"):
+                and not (CancellationData.load(case.data).request or {}).get("line_item_ids"):
             return case
     return None
 
@@ -228,7 +229,7 @@ async def cancel_for_withdrawal(origin_case: Case, order: Order, line_item_ids: 
     customer has decided). Returns the cancellation case id, advanced as far as it goes."""
     policy = await runtime.load_policy(origin_case.store_id)
     reason = CancellationReason.CHANGED_MIND if origin_case.reason == "changed_mind" else CancellationReason.OTHER
-    method = RefundMethod(origin_case.data.get("refund_method") or "original")
+    method = RefundMethod(ReturnData.load(origin_case.data).refund_method or "original")  # a return case's fact
     request = CancellationRequest(reason=reason, note=origin_case.reason_note, origin=Origin.CUSTOMER,
                                   refund_method=method, line_item_ids=line_item_ids, insist=True)
     case, created = await _open(origin_case.store_id, policy, order, origin=Origin.CUSTOMER, reason=reason,
@@ -246,9 +247,10 @@ async def _intake_store_cancellation(event_id: str, store: str, policy: StorePol
     db = runtime.db()
     order_ref = str(body.get("id", ""))
     existing = await cases.latest_case(db, store, order_ref, KIND)
+    known = CancellationData.load(existing.data) if existing is not None else CancellationData()
     ours = existing is not None and (not is_terminal(existing.kind, existing.state)
-                                     or existing.data.get("store_cancelled")
-                                     or existing.data.get("plan", {}).get("kind") == PlanKind.ALREADY_CANCELLED)
+                                     or known.store_cancelled
+                                     or (known.plan or {}).get("kind") == PlanKind.ALREADY_CANCELLED)
     if existing is not None and ours:
         await cases.add_event(db, existing.id, "inbound", "store confirmed: order cancelled (orders/cancelled)")
         await inbox.finish_inbound(db, event_id, status="processed", case_id=existing.id)
@@ -324,11 +326,11 @@ class Step(CaseStep):
 
     @property
     def request(self) -> CancellationRequest:
-        return CancellationRequest.model_validate(self.case.data["request"])
+        return CancellationRequest.model_validate(self.facts.request)
 
     @property
     def plan(self) -> CancellationPlan:
-        return CancellationPlan.model_validate(self.case.data["plan"])
+        return CancellationPlan.model_validate(self.facts.plan)
 
 
 async def _supplier_views(step: Step, order: Order) -> dict[str, SupplierOrderState]:
@@ -395,7 +397,7 @@ async def _ask_suppliers_first_or_cancel(step: Step, order: Order) -> bool:
     return False
 
 
-async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_ids: list[str]) -> dict[str, Any]:
+async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_ids: list[str]) -> None:
     """Tell one supplier (C3 step 2) and put its answer delay in the ledger (D3)."""
     supplier = step.policy.supplier(supplier_id)
     due = utcnow() + timedelta(hours=supplier.answer_delay_hours)
@@ -408,7 +410,8 @@ async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_id
                             suppliers_asked={supplier_id: {"request": request.model_dump(mode="json"),
                                                            "at": utcnow().isoformat()}},
                             supplier_answers={supplier_id: answer})
-        return answer
+        return
+    result: SupplierCancellationResult | None
     try:
         result = await request_supplier_cancellation(step.case.id, supplier_id, request)
     except AmbiguousEffect as exc:
@@ -416,26 +419,26 @@ async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_id
                                f"the message to {supplier.name} may or may not have gone out: {exc}",
                                ["check the mail server and mark as sent", "send again", "call the supplier"],
                                park=False, facts={"supplier": supplier.name})
-        result = {"answer": "unknown"}
+        result = None  # not known whether it went out
     asked = {supplier_id: {"request": request.model_dump(mode="json"), "at": utcnow().isoformat()}}
     answers = {}
-    if result.get("answer") in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
-        answers[supplier_id] = {"answer": result["answer"], "note": result.get("detail")}
-    await step.remember(f"supplier {supplier.name} told ({supplier.channel.value}): {result.get('answer')}",
+    if result is not None and result.answer in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
+        answers[supplier_id] = {"answer": result.answer.value, "note": result.detail}
+    await step.remember(f"supplier {supplier.name} told ({supplier.channel.value}): "
+                        f"{result.answer.value if result is not None else 'unknown'}",
                         suppliers_asked=asked, supplier_answers=answers)
-    if result.get("answer") == SupplierAnswer.PENDING:
+    if result is not None and result.answer == SupplierAnswer.PENDING:
         await deadlines.set_deadline(step.db, case_id=step.case.id,
                                      kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier_id),
                                      due_at=due, act_at=due,
                                      action="no answer from the supplier: switch to C4 and alert the operator (C8)")
-    return result
 
 
 def _supplier_request(step: Step, order: Order, supplier_id: str, line_item_ids: list[str],
                       answer_by: datetime) -> SupplierCancellationRequest:
     supplier = step.policy.supplier(supplier_id)
     items = [order.line_item(i) for i in line_item_ids]
-    decided: dict[str, int] = step.case.data.get("cancel_lines", {})  # quantities when decided, not now
+    decided: dict[str, int] = step.facts.cancel_lines  # quantities when decided, not now
     reason = msg.supplier_reason(step.request.reason, supplier.language)
     return SupplierCancellationRequest(
         reference=f"AS-{step.case.id[:10].upper()}", store_name=step.policy.store.name, order_name=order.name,
@@ -452,7 +455,7 @@ def _supplier_request(step: Step, order: Order, supplier_id: str, line_item_ids:
 
 
 async def step_offer_pending(step: Step) -> bool:
-    choice = step.case.data.get("customer_choice")
+    choice = step.facts.customer_choice
     if choice == "keep":
         await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
         await step.move(S.KEPT, "the customer kept the order with the alternative (C6)", closed=True)
@@ -466,10 +469,10 @@ async def step_offer_pending(step: Step) -> bool:
 
 
 async def step_awaiting_supplier(step: Step) -> bool:
-    case = step.case
+    case, facts = step.case, step.facts
     order = await read_shopify_order(case.order_ref or "")
-    asked: dict[str, Any] = case.data.get("suppliers_asked", {})
-    answers: dict[str, Any] = dict(case.data.get("supplier_answers", {}))
+    asked: dict[str, Any] = facts.suppliers_asked
+    answers: dict[str, Any] = dict(facts.supplier_answers)
     for supplier_id, info in asked.items():
         if supplier_id in answers or step.policy.supplier(supplier_id).channel == SupplierChannelKind.EMAIL:
             continue
@@ -481,7 +484,7 @@ async def step_awaiting_supplier(step: Step) -> bool:
                                     "refund": outcome.refund.model_dump(mode="json") if outcome.refund else None}
             await step.remember(f"supplier {supplier_id} answered: {outcome.answer.value}",
                                 supplier_answers={supplier_id: answers[supplier_id]})
-    store_cancelled = bool(case.data.get("store_cancelled"))
+    store_cancelled = facts.store_cancelled
     refused = [s for s, a in answers.items() if a.get("answer") == "refused"]
     expired = [s for s in asked if s not in answers and s in step.facts.supplier_deadlines_passed]
     pending = [s for s in asked if s not in answers and s not in expired]
@@ -525,15 +528,15 @@ async def _recheck_before_money(step: Step) -> bool:
         return False
     passed = {sid: v not in (SupplierOrderState.NOT_FOUND, SupplierOrderState.CANCELLED) for sid, v in views.items()}
     fresh = decide(order, step.request, step.policy, passed)
-    accepted = {sid for sid, a in step.case.data.get("supplier_answers", {}).items() if a.get("answer") == "accepted"}
+    accepted = {sid for sid, a in step.facts.supplier_answers.items() if a.get("answer") == "accepted"}
     missing = [s for s in fresh.suppliers_first if s.supplier_id not in accepted]
     if fresh.kind in (PlanKind.FULL, PlanKind.PARTIAL) and missing:
         suppliers = {s.supplier_id: s for s in step.plan.suppliers} | {s.supplier_id: s for s in fresh.suppliers}
         await step.remember("the order reached a supplier meanwhile: asking it first (C3, C8)",
-                            plan={**step.case.data["plan"], "suppliers": [x.model_dump(mode="json")
+                            plan={**(step.facts.plan or {}), "suppliers": [x.model_dump(mode="json")
                                                                           for x in suppliers.values()]})
         for s in missing:
-            if s.supplier_id not in step.case.data.get("suppliers_asked", {}):
+            if s.supplier_id not in step.facts.suppliers_asked:
                 await _ask_supplier(step, order, s.supplier_id, s.line_item_ids)
         await step.move(S.AWAITING_SUPPLIER, "waiting for the supplier before any money moves (C3, C8)",
                         data={"store_cancelled": False})
@@ -544,36 +547,35 @@ async def _recheck_before_money(step: Step) -> bool:
 async def step_cancelling(step: Step) -> bool:
     if await step.refund_held():
         return False
-    if not step.case.data.get("store_cancelled") and not await _recheck_before_money(step):
+    if not step.facts.store_cancelled and not await _recheck_before_money(step):
         return False
-    case, plan, policy = step.case, step.plan, step.policy
+    case, plan, policy, facts = step.case, step.plan, step.policy, step.facts
     store_credit = plan.refund_method == RefundMethod.STORE_CREDIT
-    if plan.refund is not None and not case.data.get("store_cancelled") \
+    if plan.refund is not None and not facts.store_cancelled \
             and await step.refund_approved(plan.refund, partial_allowed=False) is None:
         return False  # above the store's approval threshold: the operator approves first (issue 5)
     try:
         if plan.kind == PlanKind.PARTIAL:
             # The lines and quantities decided on, not re-read: a re-run must plan the same refund.
-            lines = [(lid, int(q)) for lid, q in sorted(case.data["cancel_lines"].items()) if int(q) > 0]
-            result = await refund_shopify_items(case.id, case.order_id or "", lines, store_credit=store_credit,
+            lines = [(lid, int(q)) for lid, q in sorted(facts.cancel_lines.items()) if int(q) > 0]
+            refund = await refund_shopify_items(case.id, case.order_id or "", lines, store_credit=store_credit,
                                                 note=f"aftersales {case.id[:8]}: {case.reason} (C5)")
-            amount = Money.of(result["amount"], result["currency"])
-            await _archive_refund(step, operation_id=result["operation_id"], amount=amount,
-                                  method=plan.refund_method, gateway=result.get("gateway"),
-                                  reference=result.get("refund_id"))
+            amount = refund.money
+            await _archive_refund(step, operation_id=refund.operation_id, amount=amount,
+                                  method=plan.refund_method, gateway=refund.gateway, reference=refund.refund_id)
         else:
-            result = await cancel_shopify_order(
+            cancelled = await cancel_shopify_order(
                 case.id, case.order_id or "", reason=plan.store_cancel_reason, store_credit=store_credit,
                 restock=policy.cancellation.restock, notify_customer=policy.cancellation.notify_customer_via_store,
                 staff_note=f"aftersales case {case.id[:8]}: {case.reason}"[:255],
             )
-            before = Money.of(case.data.get("refunded_before", "0"), result["currency"])
-            amount = Money.of(result["total_refunded"], result["currency"]) - before
-            earlier = set(case.data.get("refunds_before", []))  # an earlier case's refunds are not ours
-            ours = [i for i in result.get("refund_ids", []) if i not in earlier]
-            await _archive_refund(step, operation_id=result["operation_id"], amount=amount,
+            before = Money.of(facts.refunded_before, cancelled.currency)
+            amount = cancelled.refunded - before
+            earlier = set(facts.refunds_before)  # an earlier case's refunds are not ours
+            ours = [i for i in cancelled.refund_ids if i not in earlier]
+            await _archive_refund(step, operation_id=cancelled.operation_id, amount=amount,
                                   method=plan.refund_method, gateway=None,
-                                  reference=",".join(ours) or result.get("job_id"))
+                                  reference=",".join(ours) or cancelled.job_id)
     except EffectFailed as exc:
         await step.to_operator("store_refused", f"the store refused the cancellation: {exc.operation.last_error}",
                                ["cancel by hand in Shopify", "treat as shipped", "close"],
@@ -584,10 +586,13 @@ async def step_cancelling(step: Step) -> bool:
     return True
 
 
-async def _archive_refund(step: Step, *, operation_id: str, amount: Money, method: RefundMethod,
+async def _archive_refund(step: Step, *, operation_id: str | None, amount: Money, method: RefundMethod,
                           gateway: str | None, reference: str | None) -> None:
-    """F2: archive the refund (amount, date, method, reference, reason, actor), once per operation."""
+    """F2: archive the refund (amount, date, method, reference, reason, actor), once per operation.
+    Nothing refunded (nothing was refundable: no operation) archives nothing."""
     if not amount.is_zero():
+        if operation_id is None:  # money moved without its operation row: never archived blind
+            raise ValueError(f"a refund of {amount.format('en')} without its operation")
         await records.archive_refund(step.db, RefundRecord(
             case_id=step.case.id, operation_id=operation_id, store_id=step.case.store_id,
             order_id=step.case.order_id or "", amount=str(amount.amount), currency=amount.currency,
@@ -600,19 +605,19 @@ async def _archive_refund(step: Step, *, operation_id: str, amount: Money, metho
 
 async def step_cancelled(step: Step) -> bool:
     """C3 steps 2 and 3: tell the suppliers not told yet, then write to the customer."""
-    case, plan = step.case, step.plan
+    case, plan, facts = step.case, step.plan, step.facts
     order = await read_shopify_order(case.order_ref or "")
-    asked = set(case.data.get("suppliers_asked", {}))
+    asked = set(facts.suppliers_asked)
     for s in plan.suppliers:
         if s.supplier_id not in asked:
             await _ask_supplier(step, order, s.supplier_id, s.line_item_ids)
     if plan.kind == PlanKind.ALREADY_CANCELLED:
-        refunded = order.total_refunded - Money.of(case.data.get("refunded_before", "0"), order.currency)
+        refunded = order.total_refunded - Money.of(facts.refunded_before, order.currency)
         if refunded.is_zero():
             refunded = order.total_refunded
         await _archive_store_refunds(step, order)
         await step.remember(refunded=str(refunded.amount), currency=refunded.currency)
-    if not case.data.get("customer_told"):
+    if not facts.customer_told:
         if plan.kind == PlanKind.PARTIAL:
             await step.email_customer("partial", "cancellation_partial", msg.partial_context(step.case, step.policy,
                                                                                             order, plan))
@@ -620,8 +625,8 @@ async def step_cancelled(step: Step) -> bool:
             await step.email_customer("confirmed", "cancellation_confirmed", msg.confirmed_context(
                 step.case, step.policy, order, plan))
         await step.remember("customer told (C3 step 3, F3)", customer_told=True)
-    answers = step.case.data.get("supplier_answers", {})
-    waiting = [s for s in step.case.data.get("suppliers_asked", {}) if s not in answers]
+    answers = step.facts.supplier_answers
+    waiting = [s for s in step.facts.suppliers_asked if s not in answers]
     refused = [s for s, a in answers.items() if a.get("answer") == "refused"]
     if refused:
         await step.to_operator("supplier_refused_after_refund",
@@ -669,12 +674,12 @@ async def _convert_to_return(step: Step, order: Order, why: str, *, notify_opera
         await step.to_operator("supplier_could_not_stop", why,
                                ["open a return when the parcel arrives", "contact the supplier"], park=False)
     await deadlines.resolve_all(step.db, step.case.id, status=DeadlineStatus.CANCELLED)
-    owed = step.request.origin == Origin.CUSTOMER and not step.case.data.get("store_cancelled")
+    owed = step.request.origin == Origin.CUSTOMER and not step.facts.store_cancelled
     data: dict[str, Any] = {"return_expected": True}
     if owed:
         # The request is the customer's notice of withdrawal (L221-18): its refund (D2, counted from
         # the request) is owed by a return case that follows the parcel back (issue 14).
-        lines = {lid: int(q) for lid, q in (step.case.data.get("cancel_lines") or {}).items() if int(q) > 0} or {
+        lines = {lid: int(q) for lid, q in step.facts.cancel_lines.items() if int(q) > 0} or {
             li.id: li.current_quantity for li in order.line_items if li.current_quantity > 0}
         follower = await open_withdrawal_return(step.case, order, lines, why)
         data["return_case"] = follower.id
@@ -713,7 +718,7 @@ async def advance(case_id: str) -> str:
 
 async def _start_the_return(case_id: str, state: str) -> None:
     """A cancellation that became a return starts it: it asks the supplier for its address (R6)."""
-    follower = (await cases.get_case(runtime.db(), case_id)).data.get("return_case")
+    follower = CancellationData.load((await cases.get_case(runtime.db(), case_id)).data).return_case
     if follower and state == S.CONVERTED_TO_RETURN:
         await follow_return(case_id=follower)
 

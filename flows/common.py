@@ -19,27 +19,31 @@ from prefect.context import get_run_context
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input import RunInput
-from prefect.logging import get_run_logger
 from prefect.states import Cancelled
 from pydantic import Field
 
 from domain.case_state import CaseData
 from domain.deadlines import DeadlineStatus
 from domain.errors import IntegrationError
-from domain.inbound import RefundApprovalBody
+from domain.inbound import InboundSource, RefundApprovalBody, order_resource_id
 from domain.messages.context import human_reference
 from domain.money import Money
 from domain.policy import StorePolicy
 from flows import messages as msg
 from ledger import cases, deadlines, inbox, operations, records
 from ledger.models import Case, InboundEvent, utcnow
-from tasks import operator_inbox, runtime
+from tasks import operator_inbox, plain, runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.notify import send_customer_email, send_operator_alert
 from tasks.operator_inbox import recorded_by_id
-from tasks.store import forget_orders
+from tasks.runtime import run_logger
+from tasks.store import find_shopify_order, forget_orders
 
 LOCK_TTL = timedelta(minutes=10)
+# Every deployment of prefect.yaml carries it and a renamed run keeps it: the silent-runs
+# automation (aftersales-crash-silent-runs) watches only runs with this tag.
+RUN_TAG = "aftersales"
+LOGGER = "aftersales.flows"  # a step outside a run (the order consumer): tasks.runtime.run_logger
 
 
 def current_flow_run_id() -> str | None:
@@ -60,10 +64,11 @@ async def label_run(case: Case) -> None:
     try:
         async with get_client() as client:
             await client.update_flow_run(
-                UUID(run_id), name=name, tags=[f"store:{case.store_id}", f"process:{case.kind}", f"case:{case.id}"]
+                UUID(run_id), name=name,
+                tags=[RUN_TAG, f"store:{case.store_id}", f"process:{case.kind}", f"case:{case.id}"]
             )
     except Exception as exc:  # naming is cosmetic; never let it fail a case
-        get_run_logger().warning("could not rename run: %r", exc)
+        run_logger(LOGGER).warning("could not rename run: %r", exc)
 
 
 _Input = TypeVar("_Input", bound=RunInput)
@@ -102,10 +107,10 @@ async def take_inbound(inbound_event_id: str) -> tuple[Inbound | None, str | Non
     db = runtime.db()
     event = await inbox.get_inbound(db, inbound_event_id)
     if event is None:
-        get_run_logger().error("inbound event %s does not exist", inbound_event_id)
+        run_logger(LOGGER).error("inbound event %s does not exist", inbound_event_id)
         return None, None
     if event.status in ("processed", "ignored", "rejected"):
-        get_run_logger().info("inbound event %s already %s", event.id, event.status)
+        run_logger(LOGGER).info("inbound event %s already %s", event.id, event.status)
         return None, event.case_id
     try:
         body = json.loads(event.body or "{}")
@@ -114,7 +119,30 @@ async def take_inbound(inbound_event_id: str) -> tuple[Inbound | None, str | Non
     except ValueError:  # json.JSONDecodeError is a ValueError
         await inbox.finish_inbound(db, event.id, status="rejected", error="body is not a JSON object")
         return None, None
-    return Inbound(event=event, store=event.store_id or runtime.store_id(), body=body), None
+    store = event.store_id or runtime.store_id()
+    number = body.get("order_number")
+    if event.order_ref is None and event.source == InboundSource.OPERATOR and isinstance(number, str) and number:
+        # An operator's record stored while the store was slow (the receiver or the form run could
+        # not look the order up): looked up here, as they promise, never refused as "no open case"
+        # for want of a lookup (CI, 2026-12-07: #1022's inspection, typed in the form, was dropped).
+        order_ref = await _order_ref_for_number(store, number)
+        if order_ref is None:
+            await inbox.finish_inbound(db, event.id, status="rejected", error=f"unknown order {number}")
+            return None, None
+        await inbox.set_order(db, event.id, order_ref, order_resource_id(order_ref))
+        event = await inbox.get_inbound(db, event.id) or event
+    return Inbound(event=event, store=store, body=body), None
+
+
+async def _order_ref_for_number(store: str, number: str) -> str | None:
+    """The order behind an order number: the ledger's own cases first (the operator records what
+    an open case waits for), else the store. A store that does not answer raises: the run fails,
+    the event stays unprocessed and is delivered again (tasks/inbox.redeliver_stalled)."""
+    known = {c.order_ref for c in await cases.cases_by_order_name(runtime.db(), store, number) if c.order_ref}
+    if len(known) == 1:
+        return known.pop()
+    order = await find_shopify_order(number)
+    return order.legacy_id if order is not None else None
 
 
 def supplier_names(step: CaseStep, supplier_ids: list[str]) -> list[str]:
@@ -147,15 +175,18 @@ async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, min
     run_id = current_flow_run_id()
     if minutes <= 0 or run_id is None or _subflow():
         return None  # the deadline check's own runs never wait for anyone
-    waiting = (await cases.get_case(runtime.db(), case_id)).data.get("waiting_run")
+    waiting = CaseData.load((await cases.get_case(runtime.db(), case_id)).data).waiting_run
     if waiting and waiting != run_id:
         return None  # a run already waits with the form: one form per decision
-    get_run_logger().warning(prompt)
+    run_logger(LOGGER).warning(prompt)
     forget_orders()  # time passes while the run waits: what follows reads the order again
     if _deployed_run():
         await cases.update_case(runtime.db(), case_id, data={"waiting_run": run_id, "waiting_key": key,
                                                              "waiting_since": utcnow().isoformat()},
                                 summary="waiting for the operator's decision in the Prefect UI (suspended run)")
+        # The case waits: its one timeline update of this run, now (the run's process ends here,
+        # before the runner's own update at the end of the run; issue 16).
+        await publish_timeline(case_id)
         return await asuspend_flow_run(wait_for_input=input_type, key=key)
     try:
         return await apause_flow_run(wait_for_input=input_type, timeout=minutes * 60, poll_interval=2, key=key)
@@ -166,22 +197,23 @@ async def ask_in_the_ui(input_type: type[_Input], *, case_id: str, key: str, min
 async def resume_in_the_ui(input_type: type[_Input], case: Case) -> _Input | None:
     """In the run the operator resumed: the typed input (None in any other run)."""
     run_id = current_flow_run_id()
-    if run_id is None or case.data.get("waiting_run") != run_id or not case.data.get("waiting_key"):
+    facts = CaseData.load(case.data)
+    if run_id is None or facts.waiting_run != run_id or not facts.waiting_key:
         return None
-    return await asuspend_flow_run(wait_for_input=input_type, key=str(case.data["waiting_key"]))
+    return await asuspend_flow_run(wait_for_input=input_type, key=str(facts.waiting_key))
 
 
 async def waiting_run_resumed(case: Case) -> bool:
     """The run the case waits for was resumed by the operator (Scheduled, Pending or Running
     again, with its input): its decision is on the way, the form must not be withdrawn."""
-    waiting = case.data.get("waiting_run")
+    waiting = CaseData.load(case.data).waiting_run
     if not waiting:
         return False
     try:
         async with get_client() as client:
             run = await client.read_flow_run(UUID(str(waiting)))
     except Exception as exc:  # unknown run (deleted): nothing resumed
-        get_run_logger().warning("could not read the waiting run %s: %r", waiting, exc)
+        run_logger(LOGGER).warning("could not read the waiting run %s: %r", waiting, exc)
         return False
     state = run.state
     return state is not None and not state.is_paused() and not state.is_final()
@@ -189,7 +221,7 @@ async def waiting_run_resumed(case: Case) -> bool:
 
 async def release_waiting_run(case: Case) -> None:
     """A decision came another way: cancel the run still suspended for it (no stale form)."""
-    waiting = case.data.get("waiting_run")
+    waiting = CaseData.load(case.data).waiting_run
     if not waiting or waiting == current_flow_run_id():
         return
     try:
@@ -199,21 +231,23 @@ async def release_waiting_run(case: Case) -> None:
                 await client.set_flow_run_state(UUID(str(waiting)), Cancelled(
                     message="the operator's decision came another way"), force=True)
     except Exception as exc:  # cosmetic: the case is already decided in the ledger
-        get_run_logger().warning("could not cancel the waiting run %s: %r", waiting, exc)
+        run_logger(LOGGER).warning("could not cancel the waiting run %s: %r", waiting, exc)
 
 
 @asynccontextmanager
-async def case_lock(case_id: str, *, wait: timedelta = timedelta(seconds=60)) -> AsyncIterator[bool]:
+async def case_lock(case_id: str, *, wait: timedelta = timedelta(seconds=60),
+                    ttl: timedelta = LOCK_TTL) -> AsyncIterator[bool]:
     """Hold the case's lock while advancing it. Another run holding it is waited for (runs are
     short: waits are deadlines, not sleeps); after `wait`, yield False and let the scheduled
-    check bring the case back."""
+    check bring the case back. `ttl`: how long a holder that died keeps it (the order consumer's
+    is its lease, issue 16: what it held is taken again with the case free)."""
     owner = current_flow_run_id() or f"local-{uuid4().hex}"
     db = runtime.db()
     deadline = asyncio.get_running_loop().time() + wait.total_seconds()
-    acquired = await cases.acquire_lock(db, case_id, owner, LOCK_TTL)
+    acquired = await cases.acquire_lock(db, case_id, owner, ttl)
     while not acquired and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(1.0)
-        acquired = await cases.acquire_lock(db, case_id, owner, LOCK_TTL)
+        acquired = await cases.acquire_lock(db, case_id, owner, ttl)
     try:
         yield acquired
     finally:
@@ -264,8 +298,10 @@ def deadline_label(kind: str, policy: StorePolicy | None) -> str:
 
 
 async def publish_timeline(case_id: str) -> None:
-    """A keyed markdown artifact: the case's whole story, updated each time it moves; times in
-    the store's time zone, reasons and suppliers in words, keyed by the order number."""
+    """A keyed markdown artifact: the case's whole story; times in the store's time zone, reasons
+    and suppliers in words, keyed by the order number. Once per run (issue 16: each artifact costs
+    the Prefect server about 37 ms of CPU): when the run ends (flows/runner.py `run_case`) or when
+    it is suspended to wait for the operator (`ask_in_the_ui`), not after each step."""
     from zoneinfo import ZoneInfo
 
     from domain import operator_words as words
@@ -319,7 +355,7 @@ async def publish_timeline(case_id: str) -> None:
             description=f"{case.kind} {case.order_name}: timeline",
         )
     except Exception as exc:  # the artifact is a view; the ledger is the truth
-        get_run_logger().warning("could not publish the timeline artifact: %r", exc)
+        run_logger(LOGGER).warning("could not publish the timeline artifact: %r", exc)
 
 
 async def open_dispute_on_order(store_id: str, order_ref: str | None) -> Case | None:
@@ -375,7 +411,7 @@ async def intake_refund_approval(event_id: str, body: dict[str, Any], kind: str)
                               actor="operator", data={"inbound_event_id": event_id, **approval})
         await inbox.finish_inbound(db, event_id, status="rejected", error=refused, case_id=case.id)
         return None
-    previous = await operator_inbox.first_decision(case, "refund_approval", "refund_approval")
+    previous = await operator_inbox.first_decision(case, operator_inbox.REFUND_DECISION, "refund_approval")
     if previous and operator_inbox.same_decision("refund_approval", previous, approval):
         await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)  # the same word again
         return case.id
@@ -398,8 +434,8 @@ class CaseStep:
     process makes (change state, remember a fact, write to the customer, hand to the operator)."""
 
     operator_state = "needs_operator"
-    # The process's typed state over `case.data` (domain/case_state.py): read with `facts`,
-    # every write through `move(data=...)` / `remember(...)` checked against it.
+    # The process's typed state over `case.data` (domain/case_state.py): read with `facts`; every
+    # write (`move(data=...)`, `remember(...)`) is checked against it by ledger.cases.update_case.
     data_model: type[CaseData] = CaseData
 
     def __init__(self, case: Case, policy: StorePolicy) -> None:
@@ -414,23 +450,20 @@ class CaseStep:
 
     async def move(self, state: str, summary: str, *, data: dict[str, Any] | None = None,
                    closed: bool = False, needs_operator_reason: str | None = None) -> None:
-        leaving = str(state) != self.case.state and self.case.data.get("waiting_run")
+        leaving = str(state) != self.case.state and self.facts.waiting_run
         if leaving:
             await release_waiting_run(self.case)
             data = {**(data or {}), "waiting_run": None, "waiting_key": None, "waiting_since": None}
-        if data:
-            data = self.data_model.checked(data)
         self.case = await cases.update_case(self.db, self.case.id, state=str(state), summary=summary, data=data,
                                             closed=closed, needs_operator_reason=needs_operator_reason)
 
     @property
     def country(self) -> str:
         """The consumer's country for the legal periods' holidays (issue 14), else the store's."""
-        return str(self.case.data.get("country") or self.policy.store.country)
+        return str(self.facts.country or self.policy.store.country)
 
     async def remember(self, summary: str | None = None, **data: Any) -> None:
-        self.case = await cases.update_case(self.db, self.case.id, data=self.data_model.checked(data),
-                                            summary=summary)
+        self.case = await cases.update_case(self.db, self.case.id, data=data, summary=summary)
 
     async def take_ui_decision(self, reason_code: str, choice: Any) -> None:
         """A decision typed in the Prefect UI's form (`decision`, `note`): its review item closes with
@@ -445,8 +478,8 @@ class CaseStep:
             await cases.add_event(self.db, self.case.id, "note", f"no customer email: {template} not sent")
             return
         try:
-            await send_customer_email(self.case.id, purpose, template, self.case.language, context,
-                                      self.case.customer_email, self.case.customer_first_name)
+            await plain.call(send_customer_email, self.case.id, purpose, template, self.case.language, context,
+                             self.case.customer_email, self.case.customer_first_name)
         except AmbiguousEffect as exc:
             await self.to_operator("ambiguous_email", f"the {template} email may or may not have been sent: {exc}",
                                    ["mark as sent", "send again"], park=False)
@@ -474,7 +507,7 @@ class CaseStep:
         threshold = self.policy.refunds.approval_threshold
         if threshold is None or estimate.amount <= threshold:
             return estimate
-        approval = self.case.data.get("refund_approval")
+        approval = self.facts.refund_approval
         # A refund that is never partial gets a form without "partial" (it would read as a refusal).
         form: type[RefundApproval | FullRefundApproval] = RefundApproval if partial_allowed else FullRefundApproval
         if approval is None:
@@ -577,7 +610,7 @@ class CaseStep:
         try:
             return await decision_link(reason_code, waiting_run=current_flow_run_id() if waits else None)
         except Exception as exc:  # a link is a help: never hold up the alert
-            get_run_logger().warning("no UI link for the alert: %r", exc)
+            run_logger(LOGGER).warning("no UI link for the alert: %r", exc)
             return None
 
     async def to_operator(self, reason_code: str, detail: str, options: list[str], *, park: bool = True,
@@ -594,8 +627,8 @@ class CaseStep:
         if created:
             try:
                 link = await self._decision_link(reason_code)
-                await send_operator_alert(self.case.id, reason_code, msg.operator_context(
+                await plain.call(send_operator_alert, self.case.id, reason_code, msg.operator_context(
                     self.case, self.policy, reason_code, detail, options, deadline=deadline, case_url=link,
                     facts=facts))
             except AmbiguousEffect:
-                get_run_logger().error("operator alert for %s is ambiguous; the review item stays open", reason_code)
+                run_logger(LOGGER).error("operator alert for %s is ambiguous; the review item stays open", reason_code)

@@ -28,6 +28,7 @@ from prefect import flow
 from prefect.artifacts import acreate_table_artifact
 from prefect.logging import get_run_logger
 
+from domain.case_state import CaseData
 from domain.cases import CaseKind, check_transition, is_terminal
 from domain.deadlines import DeadlineKind, DeadlineStatus
 from domain.errors import RuleViolation
@@ -230,7 +231,7 @@ async def publish_reviews() -> int:
         rows.append({
             "case": f"{case.kind} {case.order_name or case.order_ref or ''}".strip() if case else "-",
             "reason": review.reason_code.replace("_", " "),
-            "how to decide": how_to_decide(review, bool(case and case.data.get("waiting_run"))),
+            "how to decide": how_to_decide(review, bool(case and CaseData.load(case.data).waiting_run)),
             "review id": review.id,
             "waiting": f"{_humanise(waiting)} (since {review.created_at.astimezone(tz):%d/%m %H:%M})",
             "options": " | ".join(review.options),

@@ -62,12 +62,11 @@ from integrations.shopify.disputes import dispute_from_webhook
 from ledger import cases, deadlines, inbox, records
 from ledger import tracking as kept
 from ledger.models import Case, utcnow
-from tasks import operator_inbox, runtime
+from tasks import clients, operator_inbox, runtime
 from tasks.disputes import (
     DisputeView,
     accept_dispute,
     make_dispute_offer,
-    paypal,
     read_dispute,
     read_payment_checks,
     send_dispute_message,
@@ -136,7 +135,7 @@ async def intake(inbound_event_id: str) -> str | None:
     if event.source == "operator" and event.topic == "dispute.decision":
         return await _intake_decision(event.id, store, body)
     if event.source == "paypal":
-        async with paypal() as client:
+        async with clients.paypal() as client:
             genuine = await client.verify_webhook(event.headers or {}, (event.body or "").encode())
         if not genuine:
             await inbox.finish_inbound(db, event.id, status="rejected", error="PayPal did not verify this delivery")
@@ -190,8 +189,9 @@ async def _intake_decision(event_id: str, store: str, body: dict[str, Any]) -> s
         return None
     key = operator_inbox.DISPUTE_DECISION
     previous = await operator_inbox.first_decision(case, key, "dispute_decision")
-    if previous is None and case.data.get("operator_decision"):  # decided in the run's form (Resume)
-        previous = {"decision": case.data["operator_decision"], "decided_by": "operator (Prefect UI, Resume)"}
+    chosen = DisputeData.load(case.data).operator_decision
+    if previous is None and chosen:  # decided in the run's form (Resume)
+        previous = {"decision": chosen, "decided_by": "operator (Prefect UI, Resume)"}
     if previous and operator_inbox.same_decision(key, previous, said):
         await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)  # the same word again
         return case.id
@@ -224,7 +224,7 @@ class Step(CaseStep):
 
     @property
     def view(self) -> DisputeView:
-        return DisputeView.model_validate(self.case.data["view"])
+        return DisputeView.model_validate(self.facts.view)
 
 
 def _address_line(a: Any) -> str | None:
@@ -398,7 +398,7 @@ async def step_received(step: Step) -> bool:
 
 async def _apply(step: Step, decision: Decision) -> bool:
     if decision == Decision.ACCEPT:
-        why = DisputeDecision.model_validate(step.case.data["decision"]).why
+        why = DisputeDecision.model_validate(step.facts.decision).why
         if step.view.processor == Processor.PAYPAL and not step.view.allows("accept-claim"):
             # PayPal: no call without its link ("in case the link is not present ... you can't").
             await step.to_operator("dispute_no_channel", f"accept recommended ({why}), but PayPal offers no "
@@ -413,7 +413,7 @@ async def _apply(step: Step, decision: Decision) -> bool:
         await step.move(D.ACCEPTED, f"accepted (K4): {why}", closed=True)
         return False
     if decision == Decision.OPERATOR:
-        d = DisputeDecision.model_validate(step.case.data["decision"])
+        d = DisputeDecision.model_validate(step.facts.decision)
         await step.to_operator("dispute_decision", f"{step.view.amount} disputed ({step.case.reason}): {d.why}; "
                                f"recommended: {d.recommended.value}", ["contest", "accept"], park=False)
         await step.move(D.AWAITING_DECISION, "waiting for the operator's decision (K4)")
@@ -471,14 +471,14 @@ async def step_awaiting_decision(step: Step) -> bool:
     resumed = await resume_in_the_ui(DisputeChoice, step.case)
     if resumed is not None:
         await step.take_ui_decision("dispute_decision", resumed)
-    chosen = step.case.data.get("operator_decision")
+    chosen = step.facts.operator_decision
     if chosen in ("contest", "accept"):
-        record = step.case.data.get(operator_inbox.DISPUTE_DECISION) or {"decision": chosen}
+        record = step.facts.dispute_decision_record or {"decision": chosen}
         if not record.get("acted_at"):  # from now on a different decision is refused, not applied
             await step.remember(None, **{operator_inbox.DISPUTE_DECISION: {**record, "acted_at": utcnow().isoformat()}})
         return await _apply(step, Decision.CONTEST if chosen == "contest" else Decision.ACCEPT)
     if step.facts.submit_due:
-        rec = DisputeDecision.model_validate(step.case.data["decision"]).recommended
+        rec = DisputeDecision.model_validate(step.facts.decision).recommended
         await cases.add_event(step.db, step.case.id, "decision",
                               f"no decision by the margin: the recommendation ({rec.value}) applies (K2)")
         return await _apply(step, rec)
@@ -536,7 +536,7 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
     claim's provide-evidence link brings the evidence."""
     view = step.view
     offer = step.policy.disputes.paypal_inquiry_offer
-    offered = step.case.data.get("inquiry_offer_stage") == view.stage
+    offered = step.facts.inquiry_offer_stage == view.stage
     if offer is not None and not offered and offer.applies(normalise_reason(view.reason), view.amount):
         if view.allows("make-offer") and (not view.offer_types or offer.offer_type in view.offer_types):
             note = offer_note(facts, pack, offer, view.amount, language=language, store_name=step.policy.store.name,
@@ -545,7 +545,7 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
             await step.remember(f"PayPal inquiry: the store's offer made ({offer.offer_type}, {view.amount}) "
                                 "through make-offer", inquiry_offer_stage=view.stage)
             offered = True
-        elif step.case.data.get("inquiry_offer_skipped") != view.stage:
+        elif step.facts.inquiry_offer_skipped != view.stage:
             await step.remember(f"the policy's offer ({offer.offer_type}) was not made: PayPal does not offer it on "
                                 f"this dispute now (links: {', '.join(view.actions) or 'none'}; offer types: "
                                 f"{', '.join(view.offer_types) or 'none'})", inquiry_offer_skipped=view.stage)
@@ -561,7 +561,7 @@ async def _paypal_inquiry(step: Step, facts: Facts, pack: EvidencePack, language
                                f"{', '.join(view.actions) or 'none'})", ["answer in PayPal's Resolution Center"],
                                facts={"dispute_id": view.dispute_id, "stage": view.stage or "?"})
         return False
-    if step.case.data.get("inquiry_message_stage") == view.stage:
+    if step.facts.inquiry_message_stage == view.stage:
         return False
     message = inquiry_message(facts, pack, language=language, store_name=step.policy.store.name)
     await send_dispute_message(step.case.id, view, message)
@@ -588,10 +588,10 @@ async def step_preparing(step: Step) -> bool:
         # left unclear (Stripe replays a 500 saved under the key) must not hold the answer back.
         await cases.add_event(step.db, step.case.id, "note", f"evidence not staged as a draft ({exc}); "
                               "the submission carries it")
-    missing = step.case.data["evidence"]["missing"]
+    missing = (step.facts.evidence or {})["missing"]
     now_ok = (not missing and step.policy.disputes.submit_when_complete) or step.facts.submit_due
     if not now_ok:
-        if missing and not step.case.data.get("incomplete_alerted"):
+        if missing and not step.facts.incomplete_alerted:
             await step.to_operator("dispute_evidence_incomplete",
                                    f"evidence missing: {', '.join(missing)}; what there is goes out at "
                                    f"the margin before the processor's due date (K5)",
@@ -643,8 +643,8 @@ async def step_submitted(step: Step) -> bool:
         return await _closed_at_processor(step)
     if view.processor == Processor.PAYPAL and view.status == "needs_response" \
             and (view.allows("provide-evidence") or view.allows("provide-supporting-info")) \
-            and f"{view.stage}:{view.due}" not in (step.case.data.get("more_evidence_asked"),
-                                                   step.case.data.get("submitted_for")):
+            and f"{view.stage}:{view.due}" not in (step.facts.more_evidence_asked,
+                                                   step.facts.submitted_for):
         # PayPal waits for the store again after the evidence went out (more evidence asked, or a
         # new stage): the submission was once per case, so the operator answers, before the new date.
         await step.to_operator("dispute_more_evidence", f"PayPal waits for the store again on dispute "

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.cancellation import CancellationPlan, RefundMethod, refund_expected_by
+from domain.case_state import CancellationData, DisputeData, OrderData, facts_of
 from domain.deadlines import promised_refund_day, return_shipping_deadline
 from domain.messages.context import (
     Language,
@@ -63,12 +64,13 @@ def ack_context(case: Case, policy: StorePolicy, order: Order, plan: Cancellatio
 def confirmed_context(case: Case, policy: StorePolicy, order: Order, plan: CancellationPlan) -> dict[str, Any]:
     """C3 step 3 + F3: amount, method, delay; C7 gesture when the policy gives one."""
     ctx = _base(case, policy, order)
-    decided = {lid: int(q) for lid, q in (case.data.get("cancel_lines") or {}).items() if int(q) > 0}
-    if decided and Money.of(case.data.get("refunded_before", "0"), order.currency) > Money.zero(order.currency):
+    facts = CancellationData.load(case.data)
+    decided = {lid: int(q) for lid, q in facts.cancel_lines.items() if int(q) > 0}
+    if decided and Money.of(facts.refunded_before, order.currency) > Money.zero(order.currency):
         # A later case of an order an earlier case already refunded in part: only its own items.
         ctx["items"] = items_context([li for li in order.line_items if li.id in decided], _lang(case),
                                      quantities=decided)
-    amount = Money.of(case.data.get("refunded", "0"), case.data.get("currency", order.currency))
+    amount = CancellationData.load(case.data).refunded_amount(order.currency)
     ctx["refund"] = _refund(case, policy, order, amount, plan.refund_method)
     if plan.goodwill_code:
         ctx["goodwill"] = dict(goodwill_context(policy.cancellation.goodwill, _lang(case)))
@@ -86,7 +88,7 @@ def partial_context(case: Case, policy: StorePolicy, order: Order, plan: Cancell
     ctx["remaining_items"] = items_context([li for li in order.line_items if li.id not in removed
                                             and li.current_quantity > 0], _lang(case),
                                            quantities={li.id: li.current_quantity for li in order.line_items})
-    amount = Money.of(case.data.get("refunded", "0"), case.data.get("currency", order.currency))
+    amount = CancellationData.load(case.data).refunded_amount(order.currency)
     ctx["refund"] = _refund(case, policy, order, amount, plan.refund_method)
     if plan.goodwill_code:
         ctx["goodwill"] = dict(goodwill_context(policy.cancellation.goodwill, _lang(case)))
@@ -111,13 +113,14 @@ def converted_refund(case: Case, policy: StorePolicy, order: Order) -> dict[str,
     items asked for and, when the whole order comes back, its delivery (listed); the date is D2
     counted from the cancellation request, by the one computation every message uses
     (`promised_refund_day`, goods still to come back)."""
-    lines = {lid: int(q) for lid, q in (case.data.get("cancel_lines") or {}).items() if int(q) > 0} or {
+    cancellation = CancellationData.load(case.data)
+    lines = {lid: int(q) for lid, q in cancellation.cancel_lines.items() if int(q) > 0} or {
         li.id: li.current_quantity for li in order.line_items if li.current_quantity > 0}
     items = [li for li in order.line_items if lines.get(li.id, 0) > 0]
     value = sum((li.unit_price * min(lines[li.id], li.current_quantity) for li in items), Money.zero(order.currency))
     whole = all(lines.get(li.id, 0) >= li.current_quantity for li in order.line_items if li.current_quantity > 0)
     delivery = order.refundable - value if whole else None
-    told_at = datetime.fromisoformat(case.data["withdrawal_at"]) if case.data.get("withdrawal_at") else case.opened_at
+    told_at = datetime.fromisoformat(cancellation.withdrawal_at) if cancellation.withdrawal_at else case.opened_at
     country = order.consumer_country(policy.store.country)
     tz = policy.store.timezone
     day = promised_refund_day(told_at, business_days=policy.refunds.promise_business_days, tz=tz,
@@ -179,9 +182,10 @@ def decision_facts(case: Case, reason_code: str, detail: str, lang: Language,
     from domain import operator_words as words
     from domain.disputes import DisputeDecision
 
-    if reason_code == "dispute_decision" and case.data.get("decision") and case.data.get("view"):
-        d = DisputeDecision.model_validate(case.data["decision"])
-        disputed = Money.of(case.data["view"]["amount"]["amount"], case.data["view"]["amount"]["currency"])
+    dispute = DisputeData.load(case.data) if reason_code == "dispute_decision" else None
+    if dispute is not None and dispute.decision and dispute.view:
+        d = DisputeDecision.model_validate(dispute.decision)
+        disputed = Money.of(dispute.view["amount"]["amount"], dispute.view["amount"]["currency"])
         advice = words.dispute_advice(d.recommended.value, d.win_chance, d.expected_value, disputed, lang,
                                       refunded_in_full=d.why.startswith("already refunded"),
                                       no_tracking=d.why.startswith("not received and no tracking"))
@@ -196,9 +200,10 @@ def decision_facts(case: Case, reason_code: str, detail: str, lang: Language,
                     f"{found['limit']}.")
         with_delivery = f" (of which delivery: {found['delivery']})" if found["delivery"] else ""
         return f"Amount to refund: {found['amount']}{with_delivery}; your approval threshold: {found['limit']}."
-    if reason_code == "order_fraud_signals" and case.data.get("signals"):
-        said = "; ".join(words.signal_words(case.data["signals"], lang))
-        held = "held" in case.data or "on hold" in detail
+    held_order = facts_of(case.kind, case.data) if reason_code == "order_fraud_signals" else None
+    if isinstance(held_order, OrderData) and held_order.signals:
+        said = "; ".join(words.signal_words(held_order.signals, lang))
+        held = "held" in held_order.model_fields_set or "on hold" in detail  # ever written, even empty
         if lang == "fr":
             return f"Signaux : {said}." + (" La commande est bloquée dans Shopify." if held else
                                             " La commande est déjà chez le fournisseur : demandez-lui de l'arrêter.")

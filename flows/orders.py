@@ -30,11 +30,11 @@ from domain.errors import PermanentError
 from domain.messages.context import format_money, items_context, language_of
 from domain.orders import Address, Order
 from flows import runner
-from flows.common import CaseStep, ask_in_the_ui, resume_in_the_ui, take_inbound
+from flows.common import CaseStep, Inbound, ask_in_the_ui, resume_in_the_ui, take_inbound
 from flows.return_messages import base_for_case
 from flows.runner import PERMANENT_ERROR, Process
 from ledger import cases, deadlines, inbox, records
-from tasks import runtime
+from tasks import plain, runtime
 from tasks.effects import EffectFailed
 from tasks.operator_inbox import recorded_by_id
 from tasks.orders import hold_fulfillment_order, release_fulfillment_order
@@ -64,13 +64,23 @@ def _address_lines(address: Address | None) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 async def intake(inbound_event_id: str) -> str | None:
-    db = runtime.db()
     taken, known = await take_inbound(inbound_event_id)
     if taken is None:
         return known
+    if taken.event.source == "operator":
+        return await _intake_review(taken.event.id, taken.body)
+    case_id = await open_order_case(taken)
+    if case_id is not None:
+        await inbox.finish_inbound(runtime.db(), taken.event.id, status="processed", case_id=case_id)
+    return case_id
+
+
+async def open_order_case(taken: Inbound) -> str | None:
+    """A new order opens its case; a shipment goes to the open one. The event stays as it is
+    (the caller marks it processed: the flow at once, the order consumer once the case has
+    advanced, issue 16); an event with no case to go to is finished here, ignored or rejected."""
+    db = runtime.db()
     event, store, body = taken.event, taken.store, taken.body
-    if event.source == "operator":
-        return await _intake_review(event.id, body)
     if not event.order_ref:
         await inbox.finish_inbound(db, event.id, status="rejected", error="no order id")
         return None
@@ -90,7 +100,6 @@ async def intake(inbound_event_id: str) -> str | None:
         return None
     else:
         await cases.add_event(db, case.id, "inbound", f"store: {event.topic}")
-    await inbox.finish_inbound(db, event.id, status="processed", case_id=case.id)
     return case.id
 
 
@@ -108,7 +117,7 @@ async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
     for reason in ("order_fraud_signals", PERMANENT_ERROR):  # held for its signals, or because the hold failed
         await records.decide_open_reviews(db, case.id, reason, decided_by=decided_by,
                                           decision={"decision": body.get("decision"), "note": body.get("note")})
-    await cases.update_case(db, case.id, data=OrderData.checked({"operator_decision": body.get("decision")}),
+    await cases.update_case(db, case.id, data={"operator_decision": body.get("decision")},
                             actor="operator", summary=f"the operator decided: {body.get('decision')}"
                             + (f" ({body['note']})" if body.get("note") else ""))
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
@@ -189,7 +198,7 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
     if step.policy.disputes.hold_flagged_orders:
         for fo in order.fulfillment_orders:
             if fo.status in HOLDABLE:
-                await hold_fulfillment_order(step.case.id, str(step.case.order_ref), fo.id, notes)
+                await plain.call(hold_fulfillment_order, step.case.id, str(step.case.order_ref), fo.id, notes)
                 held.append(fo.id)
                 await step.remember(held=held)  # each hold as it is placed: a refusal after it keeps it known
             elif fo.status != "CLOSED":
@@ -208,13 +217,19 @@ async def _flag(step: Step, order: Order, signals: list[str]) -> bool:
 
 
 async def _ask(step: Step) -> bool:
+    if plain.in_consumer():
+        # Issue 16: the consumer waits for no one. The case is held with its review item and the
+        # alert sent; the consumer's `aftersales.order.held` event starts this order's own visible
+        # run (prefect.yaml on-order-event), which shows the form (step_held).
+        await step.remember(ask_in_ui=True)
+        return False
     minutes = step.policy.disputes.decision_pause_minutes
     from domain import operator_words as words
 
     lang = words.lang_of(step.policy.store.operator_language)
-    total = step.case.data.get("order_total")
+    facts = step.facts
     form = words.order_form(lang, order_name=step.case.order_name or "?", customer=step.case.customer_first_name,
-                            total=str(total) if total else None, signals=step.case.data.get("signals") or [])
+                            total=facts.order_total or None, signals=facts.signals)
     choice = await ask_in_the_ui(OrderReview, case_id=step.case.id, key=f"order-{step.case.id}", minutes=minutes,
                                  prompt=f"order {step.case.order_name} is on hold: {step.facts.signals}. "
                                         "Resume this run with your decision.",
@@ -223,16 +238,27 @@ async def _ask(step: Step) -> bool:
         await cases.add_event(step.db, step.case.id, "note", f"no decision in the UI within {minutes} min; "
                               "POST /operator/order-reviews takes it from here")
         return False
-    await step.take_ui_decision("order_fraud_signals", choice)
+    await _take_ui_decision(step, choice)
     return True
+
+
+async def _take_ui_decision(step: Step, choice: OrderReview) -> None:
+    """The form decides the order, held for its signals or because the hold failed (issue 16: the
+    consumer's held orders get the form either way), as POST /operator/order-reviews does."""
+    await records.decide_open_reviews(step.db, step.case.id, PERMANENT_ERROR, decided_by="operator (UI)",
+                                      decision=choice.model_dump(mode="json"))
+    await step.take_ui_decision("order_fraud_signals", choice)
 
 
 async def step_held(step: Step) -> bool:
     resumed = await resume_in_the_ui(OrderReview, step.case)
     if resumed is not None:
-        await step.take_ui_decision("order_fraud_signals", resumed)
+        await _take_ui_decision(step, resumed)
     decision = step.facts.operator_decision
     if decision not in ("release", "keep_held"):
+        if step.facts.ask_in_ui and not plain.in_consumer():  # held by the consumer: the form, once
+            await step.remember(ask_in_ui=False)
+            return await _ask(step)
         return False
     order = await step.order()
     if decision == "keep_held" or order.is_cancelled:
@@ -241,7 +267,7 @@ async def step_held(step: Step) -> bool:
                         closed=True, needs_operator_reason="")
         return False
     for fo_id in step.facts.held:
-        await release_fulfillment_order(step.case.id, str(step.case.order_ref), fo_id)
+        await plain.call(release_fulfillment_order, step.case.id, str(step.case.order_ref), fo_id)
     await cases.add_event(step.db, step.case.id, "decision", "released: the order goes to the supplier")
     return await _after_screening(step, await step.order())
 

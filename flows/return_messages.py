@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from domain.business_days import local_date
+from domain.case_state import ReturnData
 from domain.messages.context import (
     Language,
     base_context,
@@ -43,7 +44,7 @@ def base(case: Case, policy: StorePolicy, order: Order, lines: dict[str, int] | 
     ctx["reason"] = case.reason
     if case.customer_first_name and not ctx.get("customer_first_name"):
         ctx["customer_first_name"] = case.customer_first_name
-    wanted = lines if lines is not None else {k: int(v) for k, v in case.data.get("lines", {}).items()}
+    wanted = lines if lines is not None else {k: int(v) for k, v in ReturnData.load(case.data).lines.items()}
     ctx["items"] = items_context([li for li in order.line_items if li.id in wanted], _lang(case), quantities=wanted)
     ctx["page_url"] = case_link(case.order_name or order.name, case.order_ref or order.legacy_id, case.language)
     return ctx
@@ -64,7 +65,7 @@ def apology(case: Case) -> bool:
 
 
 def refund(case: Case, policy: StorePolicy, order: Order, amount: Money, *, expected_by: date | None) -> dict[str, Any]:
-    method = case.data.get("refund_method", "original")
+    method = ReturnData.load(case.data).refund_method
     return dict(refund_context(amount, _lang(case), method=method, business_days=policy.refunds.promise_business_days,
                                expected_by=expected_by, gateways=order.payment_gateways))
 

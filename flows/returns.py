@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from prefect import flow
 
 from domain.business_days import end_of_day, last_local_day, local_date
-from domain.case_state import ReturnData
+from domain.case_state import CancellationData, ReturnData
 from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
     DeadlineKind,
@@ -66,7 +66,7 @@ from flows.common import (
 from flows.runner import Process
 from flows.tracking import follow_parcel_for_case
 from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
-from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest
+from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest, SupplierReturnResult
 from ledger import cases, deadlines, inbox, records
 from ledger.models import Case, RefundRecord, utcnow
 from tasks import runtime
@@ -160,7 +160,7 @@ async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, r
 def withdrawal_at(case: Case) -> datetime:
     """When the store was told of the withdrawal (D2, L221-23/24): the case's own opening, or the
     earlier cancellation request it grew from (a cancellation that became a return, C4/C8)."""
-    at = case.data.get("withdrawal_at")
+    at = ReturnData.load(case.data).withdrawal_at
     return datetime.fromisoformat(at) if at else case.opened_at
 
 
@@ -182,10 +182,11 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     request (L221-24), not from the conversion."""
     db = runtime.db()
     policy = await runtime.load_policy(cancellation.store_id)
-    since = cancellation.data.get("withdrawal_at") or cancellation.opened_at.isoformat()
+    since = CancellationData.load(cancellation.data).withdrawal_at or cancellation.opened_at.isoformat()
     key, existing = await _key_for_new_return(cancellation.store_id, order.legacy_id)
     if existing is not None:
-        if not existing.data.get("withdrawal_at") or existing.data["withdrawal_at"] > since:
+        earlier = ReturnData.load(existing.data).withdrawal_at
+        if not earlier or earlier > since:
             await cases.update_case(db, existing.id, data={"withdrawal_at": since, "converted_from": cancellation.id,
                                                            "awaits_carrier": True},
                                     summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal "
@@ -199,7 +200,8 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
         policy_version=policy.version(),
         data={"lines": lines, "withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True,
               "country": order.consumer_country(policy.store.country),
-              "refund_method": cancellation.data.get("request", {}).get("refund_method", "original")},
+              "refund_method": (CancellationData.load(cancellation.data).request or {}).get("refund_method",
+                                                                                            "original")},
     )
     await cases.add_event(db, case.id, "inbound", f"from cancellation {cancellation.id[:8]}: {why}; the request of "
                           f"{since[:10]} is the notice of withdrawal (L221-18), D2 runs from it")
@@ -270,7 +272,7 @@ async def _intake_store_return(event_id: str, store: str, policy: StorePolicy, b
     return_id, order_gid = return_from_webhook(body)
     order_ref = order_gid.rsplit("/", 1)[-1]
     for c in await cases.cases_for_order(db, store, order_ref):
-        if c.kind == KIND and c.data.get("shopify_return_id") == return_id:  # our own returnRequest, echoed
+        if c.kind == KIND and ReturnData.load(c.data).shopify_return_id == return_id:  # our own returnRequest, echoed
             await cases.add_event(db, c.id, "inbound", "store confirmed the return request (returns/request)")
             await inbox.finish_inbound(db, event_id, status="processed", case_id=c.id)
             return None if is_terminal(c.kind, c.state) else c.id
@@ -284,7 +286,7 @@ async def _intake_store_return(event_id: str, store: str, policy: StorePolicy, b
     notes = "; ".join(n for li in ret.line_items for n in (li.note,) if n) or None
     case, created = await _open(store, policy, order, origin="store", reason=reason, note=notes, lines=lines,
                                 language=None, data={"shopify_return_id": return_id, "refund_method": "original"})
-    if not created and not case.data.get("shopify_return_id"):
+    if not created and not ReturnData.load(case.data).shopify_return_id:
         await cases.update_case(db, case.id, data={"shopify_return_id": return_id},
                                 summary="the customer also asked in the Shopify account: same return")
     await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
@@ -300,7 +302,7 @@ async def _note_store_update(event_id: str, store: str, topic: str, body: dict[s
         return_id, _ = return_from_webhook(body)
     except Exception:
         return_id = None
-    case = next((c for c in await cases.open_cases(db, KIND) if return_id and c.data.get("shopify_return_id")
+    case = next((c for c in await cases.open_cases(db, KIND) if return_id and ReturnData.load(c.data).shopify_return_id
                  == return_id), None)
     if case is None:
         await inbox.finish_inbound(db, event_id, status="ignored", error="no open return case for this Return")
@@ -325,7 +327,7 @@ async def _intake_carrier_event(event_id: str, store: str, body: dict[str, Any],
         await inbox.finish_inbound(db, event_id, status="ignored", error="not a delivery scan")
         return None
     waiting = [c for c in await cases.open_cases(db, KIND)
-               if c.order_ref == order_ref and c.data.get("needs_delivery_date")]
+               if c.order_ref == order_ref and ReturnData.load(c.data).needs_delivery_date]
     for c in waiting:
         await cases.update_case(db, c.id, state=R.RECEIVED.value, data={"needs_delivery_date": False},
                                 summary="the carrier reported the delivery: eligibility decided again (D1)",
@@ -340,9 +342,9 @@ async def note_carrier_return(store: str, order_ref: str | None, body: dict[str,
     (D2, L221-24). Returns the case to advance, or None when no such case waits for it."""
     db = runtime.db()
     case = await cases.latest_case(db, store, order_ref, KIND) if order_ref else None
-    if case is None or is_terminal(case.kind, case.state) or not case.data.get("awaits_carrier"):
+    if case is None or is_terminal(case.kind, case.state) or not ReturnData.load(case.data).awaits_carrier:
         return None
-    if case.data.get("tracking") or case.data.get("received_at"):
+    if ReturnData.load(case.data).tracking or ReturnData.load(case.data).received_at:
         await cases.add_event(db, case.id, "inbound", "the carrier reports the parcel going back to the sender")
         return case.id
     at = str(body.get("happened_at") or body.get("updated_at") or utcnow().isoformat())
@@ -365,12 +367,12 @@ async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, 
     if case is None or is_terminal(case.kind, case.state) or (case.customer_email or "").lower() != body.email:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open return for this order and email")
         return None
-    known = case.data.get("tracking") or {}
+    known = ReturnData.load(case.data).tracking or {}
     data: dict[str, Any] = {}
     if known.get("number") != body.tracking_number:  # the same number again keeps its first date (D2)
         data["tracking"] = {"number": body.tracking_number, "carrier": body.carrier, "url": body.tracking_url,
                             "at": utcnow().isoformat()}
-    if body.postage_amount is not None and not case.data.get("postage"):
+    if body.postage_amount is not None and not ReturnData.load(case.data).postage:
         data["postage"] = {"amount": str(body.postage_amount), "receipt_url": body.postage_receipt_url,
                            "at": utcnow().isoformat()}
     if "tracking" in data:  # R3: the return parcel is followed at the carrier (issue 19)
@@ -406,7 +408,7 @@ async def _intake_update(event_id: str, store: str, body: ReturnUpdateBody, orde
     elif body.event == "inspected":
         inspection = {"outcome": body.outcome, "photos": body.photo_urls, "note": body.note, "at": now}
         data: dict[str, Any] = {"inspection": inspection}
-        if not case.data.get("received_at"):
+        if not ReturnData.load(case.data).received_at:
             data["received_at"] = now
         await cases.update_case(db, case.id, data=data, actor=actor,
                                 summary=f"inspection: {body.outcome} (R7)" + (f": {body.note}" if body.note else ""),
@@ -432,11 +434,11 @@ class Step(CaseStep):
 
     @property
     def lines(self) -> dict[str, int]:
-        return {k: int(v) for k, v in self.case.data.get("lines", {}).items()}
+        return {k: int(v) for k, v in self.facts.lines.items()}
 
     @property
     def plan(self) -> ReturnPlan:
-        return ReturnPlan.model_validate(self.case.data["plan"])
+        return ReturnPlan.model_validate(self.facts.plan)
 
     @property
     def reason(self) -> ReturnReason:
@@ -444,7 +446,14 @@ class Step(CaseStep):
 
     @property
     def mirrored(self) -> str | None:
-        return self.case.data.get("shopify_return_id")
+        return self.facts.shopify_return_id
+
+    @property
+    def supplier_id(self) -> str:
+        """The supplier this return goes back to (set with the plan); a KeyError before."""
+        if self.facts.supplier_id is None:
+            raise KeyError("supplier_id")
+        return self.facts.supplier_id
 
     async def order(self) -> Order:
         return await read_shopify_order(self.case.order_ref or "")
@@ -473,19 +482,19 @@ async def _carrier_dates(step: Step, order: Order) -> Order:
 async def step_received(step: Step) -> bool:
     case, policy = step.case, step.policy
     order = await _carrier_dates(step, await step.order())
-    if not case.data.get("country"):  # the consumer's holidays for the legal periods (issue 14)
+    if not ReturnData.load(case.data).country:  # the consumer's holidays for the legal periods (issue 14)
         await step.remember(country=order.consumer_country(policy.store.country))
         case = step.case
     lines = step.lines
     items = [order.line_item(lid).model_copy(update={"current_quantity": q}) for lid, q in lines.items()]
     if policy.returns.use_shopify_returns and not step.mirrored and case.origin == "customer":
         await _mirror_request(step, order, lines)
-    if case.data.get("converted_from"):
+    if ReturnData.load(case.data).converted_from:
         return await _withdrawal_received(step, order, lines)
     verdict = eligibility(
         order, items, reason=step.reason, now=utcnow(), tz=policy.store.timezone, country=step.country,
         policy=policy.returns, supplier_windows=[s.return_window_days for s in policy.suppliers],
-        sealed_item_ids=case.data.get("sealed", []),
+        sealed_item_ids=ReturnData.load(case.data).sealed,
     )
     await step.remember(f"eligibility: {verdict.explanation}", eligibility=verdict.model_dump(mode="json"))
     if verdict.status == EligibilityStatus.NO_DELIVERY_DATE:
@@ -518,7 +527,7 @@ async def step_received(step: Step) -> bool:
                     return_shipping_cost=policy.returns.return_shipping_cost, policy=policy.returns)
     await step.remember(f"handling: {plan.explanation}", plan=plan.model_dump(mode="json"), lines=lines,
                         supplier_id=supplier_id)
-    if not case.data.get("split_from") and not case.data.get("converted_from"):
+    if not ReturnData.load(case.data).split_from and not ReturnData.load(case.data).converted_from:
         await step.email_customer("received", "return_received", _received_context(step, order, plan))
     if plan.flag_description:
         titles = ", ".join(sorted({order.line_item(lid).title for lid in lines}))
@@ -597,8 +606,7 @@ async def _mirror_request(step: Step, order: Order, lines: dict[str, int]) -> No
              for lid, q in lines.items()]
     result = await _safely(step, request_shopify_return(step.case.id, order.id, items), "open the Shopify return")
     if result:
-        await step.remember(f"Shopify return {result.get('name') or result['id']} requested",
-                            shopify_return_id=result["id"])
+        await step.remember(f"Shopify return {result.name or result.id} requested", shopify_return_id=result.id)
 
 
 async def _split(step: Step, order: Order, supplier_id: str, lines: dict[str, int]) -> None:
@@ -619,7 +627,7 @@ async def _split(step: Step, order: Order, supplier_id: str, lines: dict[str, in
 
 
 def _received_context(step: Step, order: Order, plan: ReturnPlan) -> dict[str, Any]:
-    supplier = step.policy.supplier(step.case.data["supplier_id"])
+    supplier = step.policy.supplier(step.supplier_id)
     return {
         **rmsg.base(step.case, step.policy, order), "plan_kind": plan.kind.value, "apology": plan.apology,
         "store_pays_return": plan.return_shipping_payer == Payer.STORE,
@@ -685,7 +693,7 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
     """R6: ask the supplier for its return address / RMA / label (and claim it, R4). Its answer
     delay is a deadline (D3). With `wait` off (keep-it: only the claim), True once asked.
     False: not asked now (unreachable, or refused and handed to the operator)."""
-    supplier = step.policy.supplier(step.case.data["supplier_id"])
+    supplier = step.policy.supplier(step.supplier_id)
     plan = step.plan
     due = utcnow() + timedelta(hours=supplier.answer_delay_hours)
     request = SupplierReturnRequest(
@@ -694,7 +702,7 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
         items=[ReturnItem(line_item_id=lid, title=order.line_item(lid).title, sku=order.line_item(lid).sku,
                           quantity=q, unit_price=order.line_item(lid).unit_price) for lid, q in step.lines.items()],
         reason=step.reason.value, reason_text=_supplier_reason(step.reason, supplier.language),
-        customer_note=step.case.reason_note, photo_urls=step.case.data.get("photos", []),
+        customer_note=step.case.reason_note, photo_urls=step.facts.photos,
         claim=_claim(plan) if wait or plan.supplier_claim else None, reply_to=step.policy.store.support_email,
         answer_by=due.astimezone(ZoneInfo(step.policy.store.timezone)) if wait else None,  # the store's time
         customer_country=order.shipping_address.country_code if order.shipping_address else None,
@@ -706,7 +714,7 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
                                f"the return request to {supplier.name} may or may not have gone out: {exc}",
                                ["check the mail server and mark as sent", "send again"], park=False,
                                facts={"supplier": supplier.name})
-        result = {"answer": "pending"}
+        result = SupplierReturnResult(answer=SupplierAnswer.PENDING)  # not known: waits like a pending answer
     except EffectFailed as exc:
         await step.to_operator("supplier_return_failed", f"{supplier.name} refused the request: {exc}",
                                ["contact the supplier", "refund without the supplier"],
@@ -721,12 +729,13 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
                               f"{supplier.name} could not be reached ({exc}); the deadline check retries")
         return False
     await step.remember(f"supplier {supplier.name} asked for the return ({supplier.channel.value}): "
-                        f"{result.get('answer')}", supplier_request=request.model_dump(mode="json"))
+                        f"{result.answer.value}", supplier_request=request.model_dump(mode="json"))
     if not wait:
         return True
-    if result.get("answer") in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
-        await step.remember(supplier_answer={k: result.get(k) for k in ("answer", "address", "rma", "label_url")}
-                            | {"note": result.get("detail"), "at": utcnow().isoformat()})
+    if result.answer in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
+        await step.remember(supplier_answer={"answer": result.answer.value, "address": result.address,
+                                             "rma": result.rma, "label_url": result.label_url,
+                                             "note": result.detail, "at": utcnow().isoformat()})
     else:
         await deadlines.set_deadline(step.db, case_id=step.case.id,
                                      kind=DeadlineKind.SUPPLIER_ANSWER.keyed(supplier.id),
@@ -753,8 +762,8 @@ def _supplier_reason(reason: ReturnReason, language: str) -> str:
 
 async def _poll_supplier(step: Step) -> dict[str, Any] | None:
     """API suppliers (CJ): read the dispute's outcome; email suppliers answer via the operator."""
-    supplier = step.policy.supplier(step.case.data["supplier_id"])
-    raw = step.case.data.get("supplier_request")
+    supplier = step.policy.supplier(step.supplier_id)
+    raw = step.facts.supplier_request
     if supplier.channel == SupplierChannelKind.EMAIL or not raw:
         return None
     outcome = await poll_supplier_return(step.case.id, supplier.id, SupplierReturnRequest.model_validate(raw))
@@ -768,8 +777,8 @@ async def _poll_supplier(step: Step) -> dict[str, Any] | None:
 
 
 async def step_awaiting_supplier(step: Step) -> bool:
-    supplier = step.policy.supplier(step.case.data["supplier_id"])
-    if step.case.data.get("tracking") or step.case.data.get("received_at"):
+    supplier = step.policy.supplier(step.supplier_id)
+    if step.facts.tracking or step.facts.received_at:
         # The goods are already on their way back (the customer's tracking, the carrier's refused /
         # returned-to-sender event) or back: no address is needed any more (D2 follows them).
         await deadlines.resolve_deadline(step.db, case_id=step.case.id,
@@ -777,7 +786,7 @@ async def step_awaiting_supplier(step: Step) -> bool:
                                          status=DeadlineStatus.CANCELLED)
         await step.move(R.AWAITING_SHIPMENT, "the goods are already on their way back: no return address needed")
         return True
-    answer = step.case.data.get("supplier_answer")
+    answer = step.facts.supplier_answer
     if answer is None:
         answer = await _poll_supplier(step)
         if answer is not None:
@@ -844,7 +853,7 @@ async def _send_instructions(step: Step, address: str, answer: dict[str, Any]) -
 
 async def step_awaiting_shipment(step: Step) -> bool:
     case, policy = step.case, step.policy
-    tracking = case.data.get("tracking")
+    tracking = ReturnData.load(case.data).tracking
     if tracking:
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING,
                                          status=DeadlineStatus.MET)
@@ -852,7 +861,7 @@ async def step_awaiting_shipment(step: Step) -> bool:
                                          status=DeadlineStatus.CANCELLED)
         if step.mirrored:
             await _safely(step, add_return_tracking(case.id, step.mirrored, tracking["number"], tracking.get("url"),
-                                                    case.data.get("instructions", {}).get("label_url")),
+                                                    (ReturnData.load(case.data).instructions or {}).get("label_url")),
                           "add the tracking to the Shopify return")
         order = await step.order()
         plan = step.plan
@@ -868,13 +877,13 @@ async def step_awaiting_shipment(step: Step) -> bool:
             })
         await step.move(R.IN_TRANSIT, f"parcel on its way back ({tracking['number']})")
         return True
-    if case.data.get("received_at"):
+    if ReturnData.load(case.data).received_at:
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_SHIPPING,
                                          status=DeadlineStatus.MET)
         await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.RETURN_REMINDER,
                                          status=DeadlineStatus.CANCELLED)
         return await _goods_back(step)
-    if step.facts.shipping_expired and case.data.get("converted_from"):
+    if step.facts.shipping_expired and ReturnData.load(case.data).converted_from:
         # A withdrawal whose parcel the customer may have refused: nothing is closed on silence
         # while money may be owed; the operator finds out where the parcel is (D2, D4).
         await step.to_operator("withdrawal_return_stalled", f"{case.order_name}: the cancellation became a return "
@@ -884,9 +893,10 @@ async def step_awaiting_shipment(step: Step) -> bool:
         return False
     if step.facts.shipping_expired:
         order = await step.order()
+        ship_by = (ReturnData.load(case.data).instructions or {})["ship_by"]
         await step.email_customer("closed-not-shipped", "return_closed_not_shipped", {
             **rmsg.base(case, policy, order),
-            "ship_by": rmsg.when(case, last_local_day(datetime.fromisoformat(case.data["instructions"]["ship_by"]),
+            "ship_by": rmsg.when(case, last_local_day(datetime.fromisoformat(ship_by),
                                                       policy.store.timezone)),
         })
         if step.mirrored:
@@ -895,14 +905,14 @@ async def step_awaiting_shipment(step: Step) -> bool:
         await step.move(R.EXPIRED, "no parcel within the return shipping delay: return closed (L221-23, D4)",
                         closed=True)
         return False
-    if step.facts.reminder_due and not case.data.get("reminded"):
+    if step.facts.reminder_due and not ReturnData.load(case.data).reminded:
         order = await step.order()
         tz = policy.store.timezone
-        ship_by = datetime.fromisoformat(case.data["instructions"]["ship_by"])
+        ship_by = datetime.fromisoformat((ReturnData.load(case.data).instructions or {})["ship_by"])
         await step.email_customer("reminder", "return_tracking_reminder", {
             **rmsg.base(case, policy, order), "ship_by": rmsg.when(case, last_local_day(ship_by, tz)),
             "days_left": max((last_local_day(ship_by, tz) - local_date(utcnow(), tz)).days, 0),
-            "address_lines": rmsg.address_lines(case.data["instructions"]["address"]),
+            "address_lines": rmsg.address_lines((ReturnData.load(case.data).instructions or {})["address"]),
         })
         await step.remember("customer reminded to send the parcel with its tracking (R3)", reminded=True)
     return False
@@ -917,10 +927,10 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
     policy, case = step.policy, step.case
     tz = policy.store.timezone
     dispatch_proof_at = released_at if basis == "dispatch_proof" else None
-    if basis == "goods_back" and (case.data.get("tracking") or {}).get("at"):
+    if basis == "goods_back" and (ReturnData.load(case.data).tracking or {}).get("at"):
         # L221-24: goods back OR proof of dispatch, whichever first: the parcel's arrival (the carrier's
         # or the supplier's word) never moves the legal date past the customer's proof of dispatch
-        dispatch_proof_at = datetime.fromisoformat(case.data["tracking"]["at"])
+        dispatch_proof_at = datetime.fromisoformat((ReturnData.load(case.data).tracking or {})["at"])
     legal = legal_refund_deadline(
         withdrawal_at(case), tz=tz, margin=LEGAL_REFUND_MARGIN, country=step.country,
         store_country=policy.store.country, trader_collects=basis == "nothing_comes_back",
@@ -947,7 +957,7 @@ async def step_in_transit(step: Step) -> bool:
     # The supplier's receipt comes from the supplier (operator update): a CJ dispute's decision
     # was its acceptance of the return (R6), not the parcel's arrival.
     case = step.case
-    if case.data.get("received_at"):
+    if ReturnData.load(case.data).received_at:
         return await _goods_back(step)
     if step.facts.refund_due and step.policy.returns.refund_on_dispatch_proof \
             and step.plan.kind == ReturnKind.REFUND_AFTER_RETURN:
@@ -964,7 +974,7 @@ async def step_in_transit(step: Step) -> bool:
 async def _goods_back(step: Step) -> bool:
     """The supplier has the goods: the inspection has a deadline (R7); the refund is owed (D2)."""
     policy, case = step.policy, step.case
-    received = datetime.fromisoformat(case.data["received_at"])
+    received = datetime.fromisoformat(ReturnData.load(case.data).received_at or "")  # set before
     due = received + timedelta(days=policy.returns.inspection_days)
     await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.INSPECTION, due_at=due, act_at=due,
                                  action="no inspection report: refund in full, the goods are in (R7, D2)")
@@ -976,13 +986,13 @@ async def _goods_back(step: Step) -> bool:
 
 
 def _promised_day(step: Step) -> Any:
-    due = step.case.data.get("refund_due_by")
+    due = step.facts.refund_due_by
     return last_local_day(datetime.fromisoformat(due), step.policy.store.timezone) if due else None
 
 
 async def step_inspecting(step: Step) -> bool:
     case = step.case
-    inspection = case.data.get("inspection")
+    inspection = ReturnData.load(case.data).inspection
     if inspection is None and not step.facts.inspection_expired and not step.facts.refund_due:
         return False
     outcome = inspection["outcome"] if inspection else "resellable"
@@ -1023,13 +1033,13 @@ async def step_refunding(step: Step) -> bool:
     case, policy = step.case, step.policy
     order = await step.order()
     plan = step.plan
-    outcome = (case.data.get("inspection") or {}).get("outcome", "resellable")
+    outcome = (ReturnData.load(case.data).inspection or {}).get("outcome", "resellable")
     share = inspection_share(outcome, policy.returns.partial_refund_share)
     lines = sorted(step.lines.items())
     whole_order = all(step.lines.get(li.id, 0) >= li.current_quantity for li in order.line_items
                       if li.current_quantity > 0)
     refund_shipping = whole_order  # D2: a withdrawal of the whole order refunds the standard delivery too
-    store_credit = case.data.get("refund_method") == "store_credit" and policy.refunds.allow_store_credit
+    store_credit = ReturnData.load(case.data).refund_method == "store_credit" and policy.refunds.allow_store_credit
     # The store's threshold (issue 5) on what will really be refunded: the items' share and, for a
     # withdrawal of the whole order, the delivery (D2, L221-24), as the refund computes it.
     estimate, delivery = plan.items_value * share.share, Money.zero(plan.items_value.currency)
@@ -1059,25 +1069,25 @@ async def step_refunding(step: Step) -> bool:
                                ["refund by hand in Shopify and record it", "check the order's payments"],
                                facts={"error": exc.operation.last_error})
         return False
-    amount = Money.of(result["amount"], result["currency"])
+    amount = result.money
     now = utcnow()
-    if result.get("operation_id") and not amount.is_zero():
+    if result.operation_id and not amount.is_zero():
         await records.archive_refund(step.db, RefundRecord(
-            case_id=case.id, operation_id=result["operation_id"], store_id=case.store_id,
+            case_id=case.id, operation_id=result.operation_id, store_id=case.store_id,
             order_id=case.order_id or order.id, amount=str(amount.amount), currency=amount.currency,
-            method="store_credit" if store_credit else "original", gateway=result.get("gateway"),
-            reference=result.get("refund_id"), reason=f"return: {case.reason} ({share.why})", actor="aftersales",
+            method="store_credit" if store_credit else "original", gateway=result.gateway,
+            reference=result.refund_id, reason=f"return: {case.reason} ({share.why})", actor="aftersales",
         ))
     await _settle_refund_deadlines(step, amount, now)
     partial = None
     if share.share < 1:
-        full = Money.of(result["full_amount"], amount.currency) if result.get("full_amount") else plan.items_value
+        full = Money.of(result.full_amount, amount.currency) if result.full_amount else plan.items_value
         partial = {"full_amount": rmsg.money(case, full), "reason_text": _misuse_text(case.language),
-                   "photos_kept": bool((case.data.get("inspection") or {}).get("photos"))}
+                   "photos_kept": bool((ReturnData.load(case.data).inspection or {}).get("photos"))}
     await step.email_customer("refund-confirmed", "refund_confirmed", {
         **rmsg.base(case, policy, order),
         "refund": rmsg.refund_done(case, policy, order, amount, on=rmsg.local_day(now, policy),
-                                   reference=result.get("refund_id")),
+                                   reference=result.refund_id),
         "partial": partial, "goodwill": None,
     })
     await _done(step, "refunded", f"refunded {amount.format('en')} ({'store credit' if store_credit else 'original'}"
@@ -1125,7 +1135,7 @@ async def _done(step: Step, outcome: str, summary: str, **data: Any) -> None:
 
 async def step_replacing(step: Step) -> bool:
     case, policy = step.case, step.policy
-    replacement = case.data.get("replacement")
+    replacement = ReturnData.load(case.data).replacement
     if replacement is None:
         outcome = await _poll_supplier(step)
         if outcome is not None and outcome.get("replacement_tracking"):
@@ -1142,7 +1152,7 @@ async def step_replacing(step: Step) -> bool:
                                          status=DeadlineStatus.MET)
         await step.email_customer("replacement", "replacement_on_its_way", {
             **rmsg.base(case, policy, order), "tracking_number": replacement.get("tracking"), "tracking_url": None,
-            "apology": rmsg.apology(case), "exchange_for": case.data.get("exchange_for"),
+            "apology": rmsg.apology(case), "exchange_for": ReturnData.load(case.data).exchange_for,
         })
         await _done(step, "replaced" if step.plan.kind == ReturnKind.KEEP_IT_REPLACEMENT else "exchanged",
                     "the replacement is on its way (R4)")
@@ -1151,15 +1161,15 @@ async def step_replacing(step: Step) -> bool:
         await step.to_operator("replacement_late", "the replacement has not left yet",
                                ["chase the supplier", "refund instead"])
         return False
-    if not case.data.get("replacement_asked"):
-        supplier = policy.supplier(case.data["supplier_id"])
+    if not ReturnData.load(case.data).replacement_asked:
+        supplier = policy.supplier(step.supplier_id)
         due = utcnow() + timedelta(hours=supplier.answer_delay_hours) + REPLACEMENT_GRACE
         await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.REPLACEMENT, due_at=due, act_at=due,
                                      action="the replacement has not left: alert the operator (R4)")
         if not step.plan.supplier_claim:
             # Size / colour: a new item, not a claim: the operator orders it at the supplier.
             order = await step.order()
-            wanted = case.data.get("exchange_for")
+            wanted = ReturnData.load(case.data).exchange_for
             titles = ", ".join(f"{order.line_item(lid).title} x{q}" for lid, q in step.lines.items())
             what = f"{titles}, in {wanted}" if wanted else f"{titles} (variant wanted not given: ask the customer)"
             await step.to_operator("place_replacement", f"the exchange needs a new item from the supplier (R4): order "
@@ -1176,7 +1186,7 @@ async def step_done(step: Step) -> bool:
         return False
     order = await step.order()
     await step.email_customer("follow-up", "return_follow_up", {
-        **rmsg.base(step.case, step.policy, order), "outcome": step.case.data.get("outcome", "refunded"),
+        **rmsg.base(step.case, step.policy, order), "outcome": step.facts.outcome,
         "survey_url": None,
     })
     await deadlines.resolve_deadline(step.db, case_id=step.case.id, kind=DeadlineKind.FOLLOW_UP,
@@ -1219,19 +1229,19 @@ async def settle_postage(step: Step) -> None:
     check finds the date near (`postage_refund_due`); the amount is the receipt's, capped by
     `returns.postage_refund_max`. One refundCreate per case (natural key `...:return_postage`)."""
     case, policy = step.case, step.policy
-    postage = case.data.get("postage")
-    if not postage or case.data.get("postage_refund") or not case.data.get("plan"):
+    postage = ReturnData.load(case.data).postage
+    if not postage or ReturnData.load(case.data).postage_refund or not ReturnData.load(case.data).plan:
         return
     plan = step.plan
-    if plan.return_shipping_payer != Payer.STORE or (case.data.get("instructions") or {}).get("label_url"):
+    if plan.return_shipping_payer != Payer.STORE or (ReturnData.load(case.data).instructions or {}).get("label_url"):
         await step.remember("postage receipt received, but this return's postage is not refundable: "
                             + ("a prepaid label was given" if plan.return_shipping_payer == Payer.STORE
                                else "the customer pays the return shipping (R4)"),
                             postage_refund={"amount": "0", "why": "not_owed"})
         return
-    tracking = case.data.get("tracking") or {}
-    due_by = case.data.get("refund_due_by")
-    if not case.data.get("postage_deadline"):
+    tracking = ReturnData.load(case.data).tracking or {}
+    due_by = ReturnData.load(case.data).refund_due_by
+    if not ReturnData.load(case.data).postage_deadline:
         tz = policy.store.timezone
         legal = legal_refund_deadline(
             withdrawal_at(case), tz=tz, margin=LEGAL_REFUND_MARGIN, country=step.country,
@@ -1262,7 +1272,7 @@ async def settle_postage(step: Step) -> None:
                                park=False, facts={"amount": Money.of(asked, order.currency),
                                                   "error": exc.operation.last_error})
         return
-    refunded = Money.of(result["amount"], result["currency"])
+    refunded = result.money
     if refunded.is_zero():
         await step.to_operator("postage_refund_failed", f"nothing is left to refund on {case.order_name}: the "
                                f"customer's return postage ({asked}) must be paid another way",
@@ -1272,21 +1282,21 @@ async def settle_postage(step: Step) -> None:
                                          status=DeadlineStatus.ESCALATED)
         await step.remember(postage_refund={"amount": "0", "why": "nothing_refundable"})
         return
-    if result.get("operation_id"):
+    if result.operation_id:
         await records.archive_refund(step.db, RefundRecord(
-            case_id=case.id, operation_id=result["operation_id"], store_id=case.store_id,
+            case_id=case.id, operation_id=result.operation_id, store_id=case.store_id,
             order_id=case.order_id or order.id, amount=str(refunded.amount), currency=refunded.currency,
-            method="original", gateway=result.get("gateway"), reference=result.get("refund_id"),
+            method="original", gateway=result.gateway, reference=result.refund_id,
             reason="return postage paid by the store", actor="aftersales"))
     await deadlines.resolve_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND,
                                      status=DeadlineStatus.MET)
     await step.remember(f"return postage refunded: {refunded.format('en')} (receipt {asked})",
                         postage_refund={"amount": str(refunded.amount), "currency": refunded.currency,
-                                        "refund_id": result.get("refund_id")})
+                                        "refund_id": result.refund_id})
     await step.email_customer("postage-refunded", "return_postage_refunded", {
         **rmsg.base(case, policy, order),
         "refund": rmsg.refund_done(case, policy, order, refunded, on=rmsg.local_day(utcnow(), policy),
-                                   reference=result.get("refund_id")),
+                                   reference=result.refund_id),
         "receipt_amount": rmsg.money(case, Money.of(asked, refunded.currency)),
         "capped": amount < asked,
     })
@@ -1297,7 +1307,7 @@ PROCESS: Process[Step] = Process(name="return", step=Step, steps=STEPS, intake=i
 
 async def _advance_siblings(case_id: str, state: str) -> None:
     """Items of other suppliers, split off in this run (R2), each advanced under its own lock."""
-    for sibling in list(((await cases.get_case(runtime.db(), case_id)).data.get("siblings") or {}).values()):
+    for sibling in list(ReturnData.load((await cases.get_case(runtime.db(), case_id)).data).siblings.values()):
         async with case_lock(sibling) as mine:
             if mine:
                 await advance(sibling)

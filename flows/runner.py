@@ -19,13 +19,9 @@ offered on a permanent error. docs/architecture.md "The case runner".
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 
 from domain.errors import PermanentError, QuotaExhausted
 from domain.policy import StorePolicy
@@ -34,6 +30,7 @@ from flows.supplier_quota import wait_for_supplier_quota
 from ledger import cases
 from ledger.models import Case
 from tasks import runtime
+from tasks.runtime import run_logger
 
 MAX_STEPS = 12  # a bound: each step changes the state or stops; no process needs more in one run
 PERMANENT_ERROR = "permanent_error"  # the review item's reason code
@@ -41,12 +38,7 @@ PERMANENT_ERROR = "permanent_error"  # the review item's reason code
 StepT = TypeVar("StepT", bound=CaseStep)
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """The run's logger; a module logger when a step runs outside a flow (the time-travel test)."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("aftersales.flows.runner")
+LOGGER = "aftersales.flows.runner"  # a step outside a flow (the time-travel test): tasks.runtime.run_logger
 
 
 @dataclass(frozen=True)
@@ -84,8 +76,8 @@ async def advance(process: Process[StepT], case_id: str) -> str:
         try:
             moved = await handler(step)
         except process.permanent_errors as exc:
-            _logger().warning("%s case %s: refused for good (%s); handed to the operator",
-                                     process.name, case_id, exc)
+            run_logger(LOGGER).warning("%s case %s: refused for good (%s); handed to the operator",
+                                       process.name, case_id, exc)
             await step.to_operator(PERMANENT_ERROR, f"{exc}", list(process.operator_options), facts={"error": str(exc)})
             break
         except QuotaExhausted as exc:  # the supplier's daily quota: wait for it in the ledger
@@ -103,7 +95,7 @@ async def advance_locked(process: Process[StepT], case_id: str) -> str:
     deadline check, picks the case up)."""
     async with case_lock(case_id) as acquired:
         if not acquired:
-            _logger().info("case %s is being advanced by another run; it will pick this up", case_id)
+            run_logger(LOGGER).info("case %s is being advanced by another run; it will pick this up", case_id)
             return "busy"
         return await advance(process, case_id)
 
@@ -124,6 +116,6 @@ async def run_case(process: Process[StepT], *, inbound_event_id: str | None = No
     if then is not None:
         await then(case_id, state)
     await publish_timeline(case_id)
-    get_run_logger().info("%s case %s (%s) is now %s", process.name, case_id, case.order_name or case.order_ref,
-                          state)
+    run_logger(LOGGER).info("%s case %s (%s) is now %s", process.name, case_id, case.order_name or case.order_ref,
+                            state)
     return state

@@ -31,6 +31,7 @@ from domain.cases import CancellationState as S
 from domain.cases import CaseKind, DisputeState, OrderState, ReturnState, is_terminal
 from domain.deadlines import NOT_A_ROW, DeadlineKind, DeadlineStatus, late_refund_surcharge
 from domain.money import Money
+from domain.operations import EMAIL_KINDS
 from domain.policy import StorePolicy
 from flows import tracking
 from flows.alerts import alert_operator
@@ -89,9 +90,11 @@ async def _rerun(case: Case) -> None:
 
 async def _supplier_answer(deadline: Deadline, case: Case) -> str:
     supplier_id = deadline.kind.split(":", 1)[1]  # DeadlineKind.SUPPLIER_ANSWER.keyed(supplier id)
-    passed = sorted({*case.data.get("supplier_deadlines_passed", []), supplier_id})
+    facts = data_model(case.kind).load(case.data)
+    passed = sorted({*(facts.supplier_deadlines_passed if isinstance(facts, CancellationData | ReturnData) else []),
+                     supplier_id})
     await cases.update_case(runtime.db(), case.id,
-                            data=data_model(case.kind).checked({"supplier_deadlines_passed": passed}),
+                            data={"supplier_deadlines_passed": passed},
                             summary=f"deadline: supplier {supplier_id} did not answer in time (D3, C8)",
                             actor="deadline check")
     await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ACTED)
@@ -100,7 +103,7 @@ async def _supplier_answer(deadline: Deadline, case: Case) -> str:
 
 
 async def _retention_hold(deadline: Deadline, case: Case) -> str:
-    await cases.update_case(runtime.db(), case.id, data=CancellationData.checked({"retention_expired": True}),
+    await cases.update_case(runtime.db(), case.id, data={"retention_expired": True},
                             summary="deadline: the alternative was not taken, the cancellation proceeds (C6)",
                             actor="deadline check")
     await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ACTED)
@@ -119,7 +122,7 @@ async def _alert_link(case: Case, reason_code: str) -> str | None:
         waiting = [r for r in await records.reviews_for_case(runtime.db(), case.id)
                    if r.status == "open" and r.reason_code == "refund_approval"]
         if waiting:
-            return await decision_link("refund_approval", waiting_run=case.data.get("waiting_run"))
+            return await decision_link("refund_approval", waiting_run=CaseData.load(case.data).waiting_run)
         return await decision_link(reason_code, waiting_run=None)
     except Exception as exc:  # a link is a help: never hold up the alert
         get_run_logger().warning("no UI link for the alert: %r", exc)
@@ -135,7 +138,7 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
         await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
         return "met"
     if case.kind == CaseKind.RETURN and not ReturnData.load(case.data).refund_due:
-        await cases.update_case(db, case.id, data=ReturnData.checked({"refund_due": True}), actor="deadline check",
+        await cases.update_case(db, case.id, data={"refund_due": True}, actor="deadline check",
                                 summary=f"deadline: {deadline.kind} near, the refund is made now (D2, F4)")
         await _rerun(case)
         if await records.refunds_for_case(db, case.id):
@@ -160,15 +163,20 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
     return "escalated"
 
 
+def _owed(case: Case) -> Money:
+    """Everything refundable, delivery included (L242-4 on "les sommes dues"): a cancellation's
+    planned refund holds it; a return's items value is the floor when that is all that is known."""
+    facts = data_model(case.kind).load(case.data)
+    plan = (facts.plan if isinstance(facts, CancellationData | ReturnData) else None) or {}
+    value = plan.get("refund") or plan.get("items_value")
+    return Money.model_validate(value) if isinstance(value, dict) else Money.zero("EUR")
+
+
 def late_tier(deadline: Deadline, case: Case, tz: str, rate: Any) -> str:
     """L242-4: the surcharge tier a refund not made by the legal date has reached today."""
     if deadline.kind != DeadlineKind.LEGAL_REFUND or utcnow() <= deadline.due_at:
         return "; late refunds carry the L242-4 surcharge"
-    # Everything refundable, delivery included (L242-4 on "les sommes dues"): a cancellation's
-    # planned refund holds it; a return's items value is the floor when that is all that is known.
-    plan = case.data.get("plan", {})
-    value = plan.get("refund") or plan.get("items_value")
-    owed = Money.model_validate(value) if isinstance(value, dict) else Money.zero("EUR")
+    owed = _owed(case)
     late = late_refund_surcharge(last_local_day(deadline.due_at, tz), None, today=local_date(utcnow(), tz),
                                  amount=owed, legal_interest_rate=rate)
     surcharge = f", about {late.surcharge.format('en')} on {owed.format('en')}" if not owed.is_zero() else ""
@@ -180,9 +188,7 @@ def late_facts(deadline: Deadline, case: Case, tz: str, rate: Any) -> dict[str, 
     the surcharge, when the legal date has passed."""
     if deadline.kind != DeadlineKind.LEGAL_REFUND or utcnow() <= deadline.due_at:
         return {}
-    plan = case.data.get("plan", {})
-    value = plan.get("refund") or plan.get("items_value")
-    owed = Money.model_validate(value) if isinstance(value, dict) else Money.zero("EUR")
+    owed = _owed(case)
     late = late_refund_surcharge(last_local_day(deadline.due_at, tz), None, today=local_date(utcnow(), tz),
                                  amount=owed, legal_interest_rate=rate)
     return {"days_late": late.days_late, "surcharge": None if owed.is_zero() else late.surcharge}
@@ -195,7 +201,7 @@ def _flag(model: type[CaseData], flag: str, summary: str) -> Handler:
         raise TypeError(f"{flag} is not a flag of {model.__name__}")
 
     async def handle(deadline: Deadline, case: Case) -> str:
-        await cases.update_case(runtime.db(), case.id, data=model.checked({flag: True}),
+        await cases.update_case(runtime.db(), case.id, data={flag: True},
                                 summary=f"deadline: {summary}", actor="deadline check")
         await deadlines.resolve_deadline(runtime.db(), case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ACTED)
         await _rerun(case)
@@ -227,7 +233,7 @@ async def _postage_refund(deadline: Deadline, case: Case) -> str:
     """The customer's return postage (store pays, no label): its refund date is near and the case
     has not refunded it: the case refunds it now, whatever its state (D2, F4). The deadline stays
     open until the refund is made (the case marks it met), so a failed refund is retried."""
-    await cases.update_case(runtime.db(), case.id, data=ReturnData.checked({"postage_refund_due": True}),
+    await cases.update_case(runtime.db(), case.id, data={"postage_refund_due": True},
                             actor="deadline check",
                             summary="deadline: refund the customer's return postage now (D2, F4)")
     await _rerun(case)
@@ -249,7 +255,8 @@ async def _dispute_more_evidence(deadline: Deadline, case: Case) -> str:
     db = runtime.db()
     policy = await runtime.load_policy(case.store_id)
     options = ["answer in PayPal's Resolution Center", "accept"]
-    detail = (f"PayPal's new due date for dispute {case.data.get('dispute_id') or '?'} (order {case.order_name}) is "
+    dispute_id = DisputeData.load(case.data).dispute_id or "?"
+    detail = (f"PayPal's new due date for dispute {dispute_id} (order {case.order_name}) is "
               f"{deadline.due_at:%Y-%m-%d %H:%M} UTC: answer in PayPal's Resolution Center before then, or the "
               "dispute is lost")
     _, created = await records.open_review(db, case_id=case.id, reason_code="dispute_more_evidence_due",
@@ -259,7 +266,7 @@ async def _dispute_more_evidence(deadline: Deadline, case: Case) -> str:
             await send_operator_alert(case.id, "dispute_more_evidence_due", operator_context(
                 case, policy, "dispute_more_evidence_due", detail, options, deadline=f"{deadline.due_at:%Y-%m-%d}",
                 case_url=await _alert_link(case, "dispute_more_evidence_due"),
-                facts={"dispute_id": case.data.get("dispute_id") or "?", "due": deadline.due_at}))
+                facts={"dispute_id": dispute_id, "due": deadline.due_at}))
         except AmbiguousEffect:
             get_run_logger().error("alert for %s is ambiguous; the review item stays open", case.id)
     await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.ESCALATED)
@@ -376,7 +383,7 @@ async def act_on_due_deadlines(now: Any = None) -> dict[str, int]:
 async def retry_failed_emails() -> int:
     """Emails that failed for a transient reason (SMTP down, 4xx) go out now, once each."""
     sent = 0
-    for op in await operations.retryable_failures(runtime.db(), kind_prefix="email."):
+    for op in await operations.retryable_failures(runtime.db(), kind_prefix=EMAIL_KINDS):
         async with case_lock(op.case_id, wait=timedelta(0)) if op.case_id else _no_lock() as mine:
             if not mine:
                 continue  # the case's own run is at work: it owns this email for now
@@ -395,7 +402,7 @@ async def settle_stranded_emails() -> int:
     instead of waiting for a run that will not come (an alert, a case already parked)."""
     db = runtime.db()
     settled = 0
-    for op in await operations.stranded(db, kind_prefix="email.", older_than=STALL_AFTER):
+    for op in await operations.stranded(db, kind_prefix=EMAIL_KINDS, older_than=STALL_AFTER):
         async with case_lock(op.case_id, wait=timedelta(0)) if op.case_id else _no_lock() as mine:
             if not mine:
                 continue
@@ -441,12 +448,14 @@ async def chase_api_suppliers() -> int:
             continue  # the supplier's quota is used up: its deadline brings the case back
         policy = await runtime.load_policy(case.store_id)
         if case.kind == CaseKind.CANCELLATION:
-            answered = case.data.get("supplier_answers", {})
+            cancellation = CancellationData.load(case.data)
+            answered = cancellation.supplier_answers
             waiting = any(policy.supplier(s).channel != "email" and s not in answered
-                          for s in case.data.get("suppliers_asked", {}))
+                          for s in cancellation.suppliers_asked)
         else:
-            supplier = case.data.get("supplier_id")
-            waiting = bool(supplier and case.data.get("supplier_request")
+            ret = ReturnData.load(case.data)
+            supplier = ret.supplier_id
+            waiting = bool(supplier and ret.supplier_request
                            and policy.supplier(supplier).channel != "email")
         if waiting:
             await _rerun(case)
@@ -508,15 +517,15 @@ async def expire_ui_decisions() -> int:
         if review.reason_code not in TYPED_FORMS or not review.case_id:
             continue
         case = await cases.get_case(db, review.case_id)
-        since = case.data.get("waiting_since")
-        if not case.data.get("waiting_run") or not since or now - datetime.fromisoformat(since) < timedelta(
+        since = CaseData.load(case.data).waiting_since
+        if not CaseData.load(case.data).waiting_run or not since or now - datetime.fromisoformat(since) < timedelta(
                 minutes=minutes):
             continue
         async with case_lock(case.id, wait=timedelta(seconds=5)) as mine:
             if not mine:
                 continue  # its run is at work: the next check sees it
             case = await cases.get_case(db, case.id)
-            if not case.data.get("waiting_run") or await waiting_run_resumed(case):
+            if not CaseData.load(case.data).waiting_run or await waiting_run_resumed(case):
                 continue  # decided meanwhile, or resumed: its run brings the operator's decision
             await release_waiting_run(case)
             form = TYPED_FORMS[review.reason_code]

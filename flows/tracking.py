@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.case_state import Parcel, ReturnData, facts_of
 from domain.cases import CaseKind, ReturnState, is_terminal
 from domain.deadlines import DeadlineStatus
 from domain.tracking import (
@@ -60,7 +61,7 @@ async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, rol
     if not number:
         return False
     db, now = runtime.db(), utcnow()
-    parcels = case.data.get("parcels") or {}
+    parcels = facts_of(case.kind, case.data).parcels
     if number not in parcels:
         info: dict[str, Any] = {"role": role, "company": company, "since": (since or now).isoformat()}
         if not_before is not None:
@@ -72,7 +73,7 @@ async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, rol
         # a second try), which is no longer read (every number a customer types would else be read for ever,
         # each read spending the carriers' quotas: DHL's 250 calls a day)
         for other, said in parcels.items():
-            if other != number and (said or {}).get("role") == "return" and await deadlines.resolve_deadline(
+            if other != number and said.role == "return" and await deadlines.resolve_deadline(
                     db, case_id=case.id, kind=read_kind(other), status=DeadlineStatus.CANCELLED):
                 await cases.add_event(db, case.id, "note", f"the return parcel {other} is no longer followed: "
                                                            f"the customer gave {number} instead")
@@ -81,20 +82,35 @@ async def follow_parcel_for_case(case: Case, tracking_number: str | None, *, rol
     return True
 
 
-def _this_parcel(case: Case, info: dict[str, Any], events: list[ParcelEvent]) -> list[ParcelEvent]:
+def _parcel(case: Case, number: str) -> Parcel:
+    """What the case keeps about this parcel (an outbound parcel never noted: nothing yet)."""
+    return facts_of(case.kind, case.data).parcels.get(number) or Parcel()
+
+
+def _return_facts(case: Case) -> ReturnData | None:
+    """A return's facts; None for a case of another kind (it has none of a return's facts)."""
+    return ReturnData.load(case.data) if case.kind == CaseKind.RETURN else None
+
+
+def _waits_for_delivery_date(case: Case) -> bool:
+    facts = _return_facts(case)
+    return facts is not None and facts.needs_delivery_date and not is_terminal(case.kind, case.state)
+
+
+def _this_parcel(case: Case, info: Parcel, events: list[ParcelEvent]) -> list[ParcelEvent]:
     """The events that can be this case's parcel: carriers reuse numbers (La Poste, DHL after some
     years), so an event older than the parcel can be (the order for an outbound parcel, the return
     request for a return parcel) is another parcel's: its DELIVERED is no D1 and no goods back."""
-    if info.get("role") == "return":
+    if info.role == "return":
         floor: datetime | None = case.opened_at
     else:
-        floor = datetime.fromisoformat(info["not_before"]) if info.get("not_before") else None
+        floor = datetime.fromisoformat(info.not_before) if info.not_before else None
     return events if floor is None else [e for e in events if e.happened_at >= floor]
 
 
 def _carrier_of(case: Case, number: str) -> str | None:
     """The carrier that answered for this parcel (kept at its first read), None before any."""
-    return ((case.data.get("parcels") or {}).get(number) or {}).get("carrier")
+    return _parcel(case, number).carrier
 
 
 async def delivered_at(case: Case, tracking_numbers: list[str]) -> datetime | None:
@@ -111,13 +127,18 @@ async def delivered_at(case: Case, tracking_numbers: list[str]) -> datetime | No
         carrier = _carrier_of(case, number)
         if carrier is None:
             return None
-        info = (case.data.get("parcels") or {}).get(number) or {}
+        info = _parcel(case, number)
         found = possession_event(_this_parcel(case, info, await kept.events_for(runtime.db(), [number],
                                                                                 carriers=[carrier])))
         if found is None:
             return None
         dates.append(found.happened_at)
     return max(dates)
+
+
+def _kept(info: Parcel) -> dict[str, Any]:
+    """The parcel as stored: the keys it was given (no defaults added)."""
+    return info.model_dump(mode="json", exclude_unset=True)
 
 
 def _said(e: ParcelEvent) -> dict[str, Any]:
@@ -134,10 +155,10 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
     Returns the outcome and whether the case's flow should run now."""
     db, now = runtime.db(), utcnow()
     number = deadline.kind.split(":", 1)[1]
-    info = (case.data.get("parcels") or {}).get(number) or {}
-    role = info.get("role", "outbound")
+    info = _parcel(case, number)
+    role = info.role
     try:
-        reading: ParcelReading = await read_carrier_tracking(case.store_id, number, info.get("company"), case.id,
+        reading: ParcelReading = await read_carrier_tracking(case.store_id, number, info.company, case.id,
                                                              case.order_name)
     except CarrierQuotaSpent as exc:  # the day's calls are spent (counted by every worker): not an error,
         # the read waits in the ledger for the quota to come back (promise 3)
@@ -156,9 +177,9 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                      note=f"the carrier did not answer: {exc}"[:500])
         return "rescheduled", False
     events = _this_parcel(case, info, reading.events)
-    if reading.found and reading.carrier and info.get("carrier") != reading.carrier.split(":", 1)[0]:
-        info = {**info, "carrier": reading.carrier.split(":", 1)[0]}  # the parcel is this carrier's number
-        await cases.update_case(db, case.id, data={"parcels": {number: info}},
+    if reading.found and reading.carrier and info.carrier != reading.carrier.split(":", 1)[0]:
+        info = Parcel.model_validate({**_kept(info), "carrier": reading.carrier.split(":", 1)[0]})  # its number
+        await cases.update_case(db, case.id, data={"parcels": {number: _kept(info)}},
                                 summary=f"parcel {number} is followed at {reading.carrier}", actor="aftersales")
     # a return parcel's story starts with the return: an earlier delivery (the order's own parcel, or
     # any parcel already delivered, given as "the return's number") is not goods coming back (_this_parcel)
@@ -166,16 +187,17 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
     status = current_status(events)
     if role == "return":
         scan = first_scan(events)
-        if scan is not None and not info.get("first_scan_at"):
-            await cases.update_case(db, case.id, data={"parcels": {number: {**info, "first_scan_at": scan.happened_at
-                                                                               .isoformat()}}},
+        if scan is not None and not info.first_scan_at:
+            await cases.update_case(db, case.id, data={"parcels": {number: {**_kept(info), "first_scan_at":
+                                                                               scan.happened_at.isoformat()}}},
                                     summary=f"the carrier scanned the return parcel {number} on "
                                             f"{scan.happened_at:%Y-%m-%d}: the proof of dispatch (D2)", actor="carrier")
         if delivered is not None:
             # Another's parcel must not mark the return received: the delivery counts only where it fits
             # the return address (the postcode, else the country the carrier gives); otherwise the
             # operator confirms (records the receipt) or finds the real parcel.
-            address = (case.data.get("instructions") or {}).get("address")
+            returned = _return_facts(case)
+            address = ((returned.instructions if returned else None) or {}).get("address")
             fits = delivery_fits_address(delivered, address)
             if fits is not True:
                 return await _return_delivery_unconfirmed(case, deadline, number, delivered, address, fits)
@@ -185,7 +207,7 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             if others:
                 return await _return_delivery_unconfirmed(case, deadline, number, delivered, address, None,
                                                           shared_with=others)
-            if not case.data.get("received_at"):
+            if not (returned and returned.received_at):
                 await cases.update_case(db, case.id, data={"received_at": delivered.happened_at.isoformat(),
                                                            "return_delivery": _said(delivered)}, actor="carrier",
                                         summary=f"the carrier delivered the returned parcel {number} on "
@@ -206,8 +228,7 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
             return await _delivered_to_others(case, deadline, number, delivered)
         if delivered is not None:
             data: dict[str, Any] = {"carrier_delivery": {number: _said(delivered)}}
-            waiting = case.kind == CaseKind.RETURN and bool(case.data.get("needs_delivery_date")) \
-                and not is_terminal(case.kind, case.state)
+            waiting = _waits_for_delivery_date(case)
             if waiting:
                 data["needs_delivery_date"] = False
             parked = waiting and case.state == ReturnState.NEEDS_OPERATOR.value
@@ -229,7 +250,7 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
                                                           f"sender ({back.description or back.code})")
             await deadlines.resolve_deadline(db, case_id=case.id, kind=deadline.kind, status=DeadlineStatus.MET)
             return "met", advanced is not None
-    since = datetime.fromisoformat(info["since"]) if info.get("since") else case.opened_at
+    since = datetime.fromisoformat(info.since) if info.since else case.opened_at
     silent = TrackingSettings().lost_after_days
     if role == "return" and reading.carrier is not None and not events and now - since >= timedelta(days=silent):
         # The customer's number has had no scan at any carrier for as long as a parcel may stay silent (unknown,
@@ -244,8 +265,9 @@ async def read_tracking(deadline: Deadline, case: Case) -> tuple[str, bool]:
     # "No scan for N days" is only said of a parcel some carrier was asked about: with no carrier API
     # configured for it (reading.carrier None) the silence is ours, not the carrier's.
     if reading.carrier is not None and is_lost(events, since=since, now=now, silent_days=silent) \
-            and not info.get("lost_flagged"):
-        await cases.update_case(db, case.id, data={"parcels": {number: {**info, "lost_flagged": now.isoformat()}}},
+            and not info.lost_flagged:
+        lost = {**_kept(info), "lost_flagged": now.isoformat()}
+        await cases.update_case(db, case.id, data={"parcels": {number: lost}},
                                 summary=f"parcel {number}: no carrier scan for {silent} days: lost in transit?",
                                 actor="deadline check")
         await records.open_review(db, case_id=case.id, reason_code="parcel_lost",
@@ -272,7 +294,7 @@ async def _other_returns_with(case: Case, number: str) -> list[str]:
         if case_id == case.id:
             continue
         other = await cases.get_case(db, case_id)
-        if other is not None and ((other.data.get("parcels") or {}).get(number) or {}).get("role") == "return":
+        if other is not None and _parcel(other, number).role == "return":
             names.append(other.order_name or other.id[:8])
     return names
 
@@ -316,9 +338,7 @@ async def _delivered_to_others(case: Case, deadline: Deadline, number: str,
                             summary=f"the carrier left parcel {number} on {delivered.happened_at:%Y-%m-%d %H:%M}"
                                     f"{_where(delivered)} with others (“{delivered.description[:80]}”): "
                                     "not proof the customer has it (L221-18)")
-    waiting = case.kind == CaseKind.RETURN and bool(case.data.get("needs_delivery_date")) \
-        and not is_terminal(case.kind, case.state)
-    if waiting:
+    if _waits_for_delivery_date(case):
         await records.open_review(db, case_id=case.id, reason_code="delivered_to_others",
                                   detail=f"parcel {number}: the carrier says “{delivered.description[:120]}” "
                                          f"on {delivered.happened_at:%Y-%m-%d}: not the customer's possession "

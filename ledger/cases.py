@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 
+from domain.case_state import data_model
 from domain.cases import check_transition
 from ledger._sql import insert_ignore
 from ledger.db import Database
@@ -33,7 +34,9 @@ async def open_case(
     policy_version: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> tuple[Case, bool]:
-    """Insert the case if its key is new. Returns (case, created)."""
+    """Insert the case if its key is new. Returns (case, created). `data` is checked against the
+    process's state model (domain/case_state.py) before anything is written."""
+    data = data_model(kind).checked(data) if data else data
     now = utcnow()
     values: dict[str, Any] = {
         "id": new_id(), "key": key, "kind": kind, "store_id": store_id, "state": state,
@@ -72,6 +75,15 @@ async def cases_for_order(db: Database, store_id: str, order_ref: str) -> list[C
         return list(rows.all())
 
 
+async def cases_by_order_name(db: Database, store_id: str, order_name: str) -> list[Case]:
+    """The store's cases of the order with this number ("#1022"; "1022" finds it too)."""
+    name = order_name.strip()
+    names = {name, name if name.startswith("#") else f"#{name}"}
+    async with db.session() as s:
+        rows = await s.exec(select(Case).where(Case.store_id == store_id, col(Case.order_name).in_(names)))
+        return list(rows.all())
+
+
 async def cases_for_customer(db: Database, store_id: str, kind: str, email: str) -> list[Case]:
     """The store's cases of this kind for a customer's email address (any case, any order)."""
     async with db.session() as s:
@@ -104,7 +116,9 @@ async def update_case(
     **fields: Any,
 ) -> Case:
     """Change a case atomically: state (checked against the state machine), merged data, and
-    one timeline entry. `data` is merged key by key into the case's facts."""
+    one timeline entry. `data` is merged key by key into the case's facts, checked first against
+    the process's state model (domain/case_state.py: a wrong type for a named fact raises, nothing
+    is written), the one place every writer's facts go through."""
     async with db.session() as s:
         case = await s.get(Case, case_id, with_for_update=True)
         if case is None:
@@ -114,6 +128,7 @@ async def update_case(
             check_transition(case.kind, case.state, state)
             case.state = state
         if data:
+            data = data_model(case.kind).checked(data)
             # One level deep: {"supplier_answers": {"cj": ...}} adds CJ's answer, keeps the others.
             merged = dict(case.data)
             for key, value in data.items():

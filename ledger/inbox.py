@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
+from domain.inbound import CONSUMER_EVENT_NAMES
 from ledger._sql import insert_ignore_alone
 from ledger.db import Database
 from ledger.models import InboundEvent, new_id, utcnow
@@ -96,6 +97,109 @@ async def note_emit_failure(db: Database, event_id: str, error: str) -> None:
         await s.commit()
 
 
+_CONSUMED = sorted(str(name) for name in CONSUMER_EVENT_NAMES)
+
+
+async def claim_for_consumer(db: Database, *, lease: timedelta, limit: int, retry_failed: bool = False,
+                             max_claims: int | None = None, older_than: timedelta | None = None
+                             ) -> list[InboundEvent]:
+    """Issue 16: take up to `limit` of the order consumer's events (new orders, shipments) with a
+    lease. A taken event is `emitted` (handed on) with `emitted_at` the lease's start and one more
+    `emit_attempts` (a claim). Claimable: `received`, or `emitted` with its lease run out (the
+    consumer that took it died), and with `retry_failed`, `failed` (the scheduled retry), while it
+    has had fewer than `max_claims` claims. `older_than`: only events received that long ago (the
+    scheduled retry leaves the live consumer its fresh events).
+
+    Compare-and-set on the status and `emitted_at` read: two consumers never take the same event,
+    and an event the consumer still holds is never taken. Oldest first."""
+    now = utcnow()
+    expired = now - lease
+    claimable = [col(InboundEvent.status) == "received",
+                 (col(InboundEvent.status) == "emitted") & (col(InboundEvent.emitted_at) <= expired)]
+    if retry_failed:
+        claimable.append(col(InboundEvent.status) == "failed")
+    conditions = [col(InboundEvent.event_name).in_(_CONSUMED), or_(*claimable)]
+    if max_claims is not None:
+        conditions.append(col(InboundEvent.emit_attempts) < max_claims)
+    if older_than is not None:
+        conditions.append(col(InboundEvent.received_at) <= now - older_than)
+    async with db.session() as s:
+        rows = list((await s.exec(
+            select(InboundEvent).where(*conditions).order_by(col(InboundEvent.received_at)).limit(limit)
+        )).all())
+    taken: list[InboundEvent] = []
+    for row in rows:
+        async with db.session() as s:
+            result = await s.exec(
+                update(InboundEvent)
+                .where(col(InboundEvent.id) == row.id, col(InboundEvent.status) == row.status,
+                       col(InboundEvent.emitted_at) == row.emitted_at if row.emitted_at is not None
+                       else col(InboundEvent.emitted_at).is_(None))
+                .values(status="emitted", emitted_at=now, emit_attempts=InboundEvent.emit_attempts + 1)
+            )
+            await s.commit()
+        if result.rowcount:
+            row.status, row.emitted_at, row.emit_attempts = "emitted", now, row.emit_attempts + 1
+            taken.append(row)
+    return taken
+
+
+async def release_unstarted(db: Database, rows: list[InboundEvent], *, lease: timedelta) -> int:
+    """Give back claims the consumer took and never started (its batch ran out of time): each is
+    claimable again at once (its lease shown as run out) and the claim is not counted, so an event
+    left waiting behind slow ones does not spend its `max_claims` or go to the operator for nothing.
+    Compare-and-set on the claim's own `emitted_at`: a claim already taken over is left alone."""
+    released = 0
+    for row in rows:
+        if row.status != "emitted" or row.emitted_at is None:
+            continue
+        async with db.session() as s:
+            result = await s.exec(
+                update(InboundEvent)
+                .where(col(InboundEvent.id) == row.id, col(InboundEvent.status) == "emitted",
+                       col(InboundEvent.emitted_at) == row.emitted_at)
+                .values(emitted_at=row.emitted_at - lease, emit_attempts=InboundEvent.emit_attempts - 1)
+            )
+            await s.commit()
+        released += result.rowcount or 0
+    return released
+
+
+async def give_back(db: Database, row: InboundEvent, *, after: timedelta, lease: timedelta,
+                    case_id: str | None = None, error: str | None = None) -> bool:
+    """Give back a claim whose vendor asked to wait `after` (its Retry-After): still `emitted`, its
+    lease shown as running out `after` from now, so no consumer takes it before; the claim counts.
+    Compare-and-set on the claim's own `emitted_at`; False when the claim was taken over."""
+    if row.status != "emitted" or row.emitted_at is None:
+        return False
+    values: dict[str, object] = {"emitted_at": utcnow() + after - lease, "last_error": error}
+    if case_id is not None:
+        values["case_id"] = case_id
+    async with db.session() as s:
+        result = await s.exec(
+            update(InboundEvent)
+            .where(col(InboundEvent.id) == row.id, col(InboundEvent.status) == "emitted",
+                   col(InboundEvent.emitted_at) == row.emitted_at)
+            .values(**values)
+        )
+        await s.commit()
+    return bool(result.rowcount)
+
+
+async def consumer_backlog(db: Database) -> dict[str, int]:
+    """The order consumer's events not finished, by status (received, emitted = leased, failed)."""
+    from sqlalchemy import func
+
+    async with db.session() as s:
+        rows = await s.exec(
+            select(InboundEvent.status, func.count()).where(
+                col(InboundEvent.event_name).in_(_CONSUMED),
+                col(InboundEvent.status).in_(["received", "emitted", "failed"]))
+            .group_by(InboundEvent.status)
+        )
+        return {str(status): int(n) for status, n in rows.all()}
+
+
 async def pending_emits(db: Database, *, older_than: timedelta, limit: int = 200) -> list[InboundEvent]:
     """Events stored but not yet handed to Prefect (it was down, or the emit failed)."""
     cutoff = utcnow() - older_than
@@ -105,6 +209,7 @@ async def pending_emits(db: Database, *, older_than: timedelta, limit: int = 200
             .where(
                 InboundEvent.status == "received",
                 col(InboundEvent.event_name).is_not(None),
+                col(InboundEvent.event_name).not_in(_CONSUMED),  # the order consumer's (issue 16)
                 col(InboundEvent.received_at) <= cutoff,
             )
             .order_by(col(InboundEvent.received_at))
@@ -119,7 +224,8 @@ async def stale_emitted(db: Database, *, older_than: timedelta, limit: int = 200
     async with db.session() as s:
         rows = await s.exec(
             select(InboundEvent)
-            .where(InboundEvent.status == "emitted", col(InboundEvent.emitted_at) <= cutoff)
+            .where(InboundEvent.status == "emitted", col(InboundEvent.emitted_at) <= cutoff,
+                   col(InboundEvent.event_name).not_in(_CONSUMED))  # a consumer's lease, not a lost run
             .order_by(col(InboundEvent.received_at))
             .limit(limit)
         )
@@ -174,7 +280,7 @@ async def set_order(db: Database, event_id: str, order_ref: str, resource_id: st
     async with db.session() as s:
         await s.exec(
             update(InboundEvent)
-            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "received")
+            .where(col(InboundEvent.id) == event_id, col(InboundEvent.status).in_(("received", "emitted")))
             .values(order_ref=storable_text(order_ref), resource_id=storable_text(resource_id))
         )
         await s.commit()

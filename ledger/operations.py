@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, update
 from sqlmodel import col, select
 
+from domain.operations import OperationKind
 from ledger._sql import insert_ignore, one_statement
 from ledger.db import Database
 from ledger.models import Case, Operation, new_id, utcnow
@@ -56,7 +57,7 @@ async def get_operation(db: Database, natural_key: str) -> Operation | None:
 _ORDER_CANCEL_BY_A_CASE = (
     select(Operation.case_id).join(Case, col(Case.id) == col(Operation.case_id))
     .where(col(Case.store_id) == bindparam("store_id"), col(Case.order_ref) == bindparam("order_ref"),
-           col(Operation.kind) == "shopify.order_cancel",
+           col(Operation.kind) == OperationKind.SHOPIFY_ORDER_CANCEL,
            col(Operation.status).in_(("planned", "in_flight", "succeeded")))
     .limit(1)
 )

@@ -30,10 +30,12 @@ from typing import Any, TypeVar
 from sqlalchemy import or_
 from sqlmodel import col, select
 
+from domain.case_state import CancellationData, CaseData, DisputeData, ReturnData, facts_of
 from domain.cases import CaseKind
 from domain.deadlines import store_promise_deadline
 from domain.disputes import Processor
 from domain.money import Money
+from domain.operations import DISPUTE_SUBMIT_KINDS, SUPPLIER_KINDS
 from domain.orders import LineItem, Order
 from domain.policy import StorePolicy
 from domain.reports import (
@@ -91,8 +93,8 @@ async def case_facts(db: Database, rows: Sequence[Case], *, policy: StorePolicy,
     ids = [c.id for c in rows]
     refunds = await _by_case(db, RefundRecord, ids)
     deadlines = await _by_case(db, Deadline, ids)
-    operations = await _by_case(db, Operation, ids, or_(col(Operation.kind).startswith("supplier."),
-                                                        col(Operation.kind).startswith("dispute.submit")))
+    operations = await _by_case(db, Operation, ids, or_(col(Operation.kind).startswith(SUPPLIER_KINDS),
+                                                        col(Operation.kind).startswith(DISPUTE_SUBMIT_KINDS)))
     return [_facts(c, refunds[c.id], deadlines[c.id], operations[c.id], policy,
                    orders.get(c.order_ref) if c.order_ref else None) for c in rows]
 
@@ -100,6 +102,7 @@ async def case_facts(db: Database, rows: Sequence[Case], *, policy: StorePolicy,
 def _facts(case: Case, refunds: list[RefundRecord], deadlines: list[Deadline], operations: list[Operation],
            policy: StorePolicy, order: Order | None) -> CaseFacts:
     kind = CaseKind(case.kind)
+    state = facts_of(case.kind, case.data)
     facts = [DeadlineFact(kind=d.kind, created_at=d.created_at, due_at=d.due_at, resolved_at=d.resolved_at,
                           status=d.status) for d in deadlines]
     if kind == CaseKind.CANCELLATION:
@@ -108,15 +111,21 @@ def _facts(case: Case, refunds: list[RefundRecord], deadlines: list[Deadline], o
         case_id=case.id, kind=kind, order_name=case.order_name, reason=case.reason or "other", state=case.state,
         opened_at=case.opened_at, closed_at=case.closed_at,
         order_created_at=order.created_at if order is not None else None,
-        partial=(case.data.get("plan") or {}).get("kind") == "partial",
-        lines=_lines(case, kind, policy, order),
+        partial=(_plan(state) or {}).get("kind") == "partial",
+        lines=_lines(state, policy, order),
         refunds=[Dated(amount=Money.of(r.amount, r.currency), at=r.created_at)
                  for r in sorted(refunds, key=lambda r: r.created_at)],
-        deadlines=facts, supplier_credits=_credits(case, operations), dispute=_dispute(case, operations, policy),
+        deadlines=facts, supplier_credits=_credits(state, operations),
+        dispute=_dispute(case, state, operations, policy),
         # stopped before anything shipped: not converted to a return (C3, C4, C5)
         never_shipped=kind == CaseKind.CANCELLATION and case.state != "converted_to_return"
-        and not case.data.get("return_case"),
+        and not (isinstance(state, CancellationData) and state.return_case),
     )
+
+
+def _plan(state: CaseData) -> dict[str, Any] | None:
+    """A cancellation's or a return's plan, as stored (the other processes have none)."""
+    return state.plan if isinstance(state, CancellationData | ReturnData) else None
 
 
 def _cancellation_promise(case: Case, deadlines: list[DeadlineFact], policy: StorePolicy) -> list[DeadlineFact]:
@@ -130,33 +139,33 @@ def _cancellation_promise(case: Case, deadlines: list[DeadlineFact], policy: Sto
                          resolved_at=legal.resolved_at, status=legal.status)]
 
 
-def _asked_titles(case: Case) -> dict[str, str]:
+def _asked_titles(state: CaseData) -> dict[str, str]:
     """Line item id -> title, from what the supplier was asked (the ledger's own copy)."""
-    requests = [a.get("request") or {} for a in (case.data.get("suppliers_asked") or {}).values()]
-    requests.append(case.data.get("supplier_request") or {})
+    asked = state.suppliers_asked if isinstance(state, CancellationData) else {}
+    requests = [a.get("request") or {} for a in asked.values()]
+    requests.append((state.supplier_request if isinstance(state, ReturnData) else None) or {})
     return {str(i["line_item_id"]): str(i["title"]) for r in requests for i in r.get("items") or []
             if i.get("line_item_id") and i.get("title")}
 
 
-def _lines(case: Case, kind: CaseKind, policy: StorePolicy, order: Order | None) -> list[ProductLine]:
-    data = case.data
-    plan = data.get("plan") or {}
+def _lines(state: CaseData, policy: StorePolicy, order: Order | None) -> list[ProductLine]:
+    plan = _plan(state) or {}
     suppliers: dict[str, str] = {}
-    if kind == CaseKind.CANCELLATION:
-        ids = list(plan.get("line_item_ids") or (data.get("request") or {}).get("line_item_ids") or [])
+    if isinstance(state, CancellationData):
+        ids = list(plan.get("line_item_ids") or (state.request or {}).get("line_item_ids") or [])
         suppliers = {lid: s["supplier_id"] for s in plan.get("suppliers") or [] for lid in s.get("line_item_ids", [])}
-    elif kind == CaseKind.RETURN:
-        ids = list(data.get("lines") or {})
-        if data.get("supplier_id"):
-            suppliers = dict.fromkeys(ids, str(data["supplier_id"]))
+    elif isinstance(state, ReturnData):
+        ids = list(state.lines)
+        if state.supplier_id:
+            suppliers = dict.fromkeys(ids, state.supplier_id)
     else:
         ids = []
     if not ids and order is not None:  # a dispute, or a case not decided yet: the whole order
         ids = [li.id for li in order.line_items]
-    if not ids and kind == CaseKind.DISPUTE:
-        titles = (data.get("facts") or {}).get("product_titles") or []
+    if not ids and isinstance(state, DisputeData):
+        titles = (state.facts or {}).get("product_titles") or []
         return [ProductLine(product=t, category=UNKNOWN, supplier_id=UNKNOWN) for t in titles]
-    asked = _asked_titles(case)
+    asked = _asked_titles(state)
     found = []
     for lid in ids:
         item = _order_line(order, lid)
@@ -180,14 +189,15 @@ def _money(value: Any) -> Money | None:
     return None
 
 
-def _credits(case: Case, operations: list[Operation]) -> list[Dated]:
+def _credits(state: CaseData, operations: list[Operation]) -> list[Dated]:
     """What suppliers credited back: an API supplier's refund, with the moment it was recorded."""
     found = []
     for op in operations:
         amount = _money(op.result.get("refund"))
-        if op.kind.startswith("supplier.") and op.status == "succeeded" and amount is not None:
+        if op.kind.startswith(SUPPLIER_KINDS) and op.status == "succeeded" and amount is not None:
             found.append(Dated(amount=amount, at=op.finished_at or op.planned_at))
-    answers = [case.data.get("supplier_answer"), *(case.data.get("supplier_answers") or {}).values()]
+    answers = [state.supplier_answer if isinstance(state, ReturnData) else None,
+               *(state.supplier_answers.values() if isinstance(state, CancellationData) else [])]
     for answer in answers:
         amount = _money(answer.get("refund")) if isinstance(answer, dict) else None
         if amount is not None and isinstance(answer, dict) and answer.get("at"):
@@ -195,15 +205,15 @@ def _credits(case: Case, operations: list[Operation]) -> list[Dated]:
     return found
 
 
-def _dispute(case: Case, operations: list[Operation], policy: StorePolicy) -> DisputeFacts | None:
-    if case.kind != CaseKind.DISPUTE:
+def _dispute(case: Case, state: CaseData, operations: list[Operation], policy: StorePolicy) -> DisputeFacts | None:
+    if not isinstance(state, DisputeData):
         return None
-    view = case.data.get("view") or {}
+    view = state.view or {}
     amount = _money(view.get("amount"))
     if amount is None:
         return None
-    processor = str(case.data.get("processor") or view.get("processor") or case.origin)
+    processor = str(state.processor or view.get("processor") or case.origin)
     contested = bool(view.get("submitted")) or any(
-        op.kind.startswith("dispute.submit") and op.status == "succeeded" for op in operations)
+        op.kind.startswith(DISPUTE_SUBMIT_KINDS) and op.status == "succeeded" for op in operations)
     fee = policy.disputes.contest_fee.get(Processor(processor)) if processor in {p.value for p in Processor} else None
     return DisputeFacts(processor=processor, amount=amount, contested=contested, fee=fee if contested else None)

@@ -10,8 +10,7 @@ a second time blindly.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -21,17 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.dispute_evidence import PAYPAL_CHECKLIST, EvidencePack, fit
 from domain.disputes import InquiryOffer, Processor, shopify_card_checks, three_d_secure_statement
 from domain.money import Money
-from integrations.httpclients import async_client
-from integrations.paypal.client import PayPalClient
+from domain.operations import OperationKind, dispute_accept, dispute_stage, dispute_submit
 from integrations.paypal.models import EvidenceItem, TrackingInfo
-from integrations.paypal.settings import PayPalSettings
-from integrations.stripe.client import StripeClient
-from integrations.stripe.settings import StripeSettings
-from integrations.vendor_settings import require_secrets
 from ledger.models import Operation
-from tasks import runtime
+from tasks import clients, runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import RETRYING
+from tasks.retry import RETRYING, retrying_read
 
 
 class DisputeView(BaseModel):
@@ -58,30 +52,6 @@ class DisputeView(BaseModel):
         return action in self.actions
 
 
-def stripe_settings() -> StripeSettings:
-    return StripeSettings()
-
-
-def paypal_settings() -> PayPalSettings:
-    return PayPalSettings()
-
-
-@asynccontextmanager
-async def stripe() -> AsyncIterator[StripeClient]:
-    settings = stripe_settings()
-    require_secrets(settings, where="this run (Stripe)")  # fail closed: never the sandbox's key
-    async with async_client(timeout=settings.timeout_seconds) as http:
-        yield StripeClient(settings, http)
-
-
-@asynccontextmanager
-async def paypal() -> AsyncIterator[PayPalClient]:
-    settings = paypal_settings()
-    require_secrets(settings, where="this run (PayPal)")  # fail closed: never the sandbox's secret
-    async with async_client(timeout=settings.timeout_seconds) as http:
-        yield PayPalClient(settings, http)
-
-
 # Stripe's dispute.status (current API): `prevented` is a chargeback stopped before it was filed
 # (e.g. Visa RDR: the payment goes back to the customer, no dispute fee); `appeal_needs_response`
 # a decision the store may appeal (appeal evidence, a separate hash: the operator decides);
@@ -106,10 +76,10 @@ def _paypal_status(status: str, outcome: str | None) -> str:
     return "under_review"
 
 
-@task(name="read-dispute", task_run_name="read-dispute-{processor}-{dispute_id}", **RETRYING)
+@retrying_read("read-dispute")
 async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
     if processor == Processor.STRIPE:
-        async with stripe() as client:
+        async with clients.stripe() as client:
             d = await client.get_dispute(dispute_id)
             ref = await client.find_order_reference(d)
         hints = {"charge": d.charge, **({"order": ref.value} if ref else {})}
@@ -117,7 +87,7 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
                            raw_status=d.status, reason=d.reason, amount=d.amount, due=d.evidence_details.due_by,
                            submitted=d.submitted, order_hints=hints)
     if processor == Processor.PAYPAL:
-        async with paypal() as client:
+        async with clients.paypal() as client:
             p = await client.get_dispute(dispute_id)
         hints = {}
         for t in p.transactions:
@@ -131,8 +101,8 @@ async def read_dispute(processor: Processor, dispute_id: str) -> DisputeView:
                            raw_status=p.status, reason=p.reason, amount=p.amount, due=p.due_by,
                            submitted=p.seller_evidence_submitted, order_hints=hints, stage=p.life_cycle_stage,
                            actions=tuple(a for a in PAYPAL_ACTIONS if p.allows(a)), offer_types=p.offer_types)
-    async with runtime.shopify() as shopify:
-        s = await shopify.get_dispute(dispute_id)
+    async with clients.shopify() as shopify:
+        s = await shopify.disputes.get(dispute_id)
     hints = {k: v for k, v in (("order_id", s.order_id), ("order_legacy_id", s.order_legacy_id),
                                ("order_name", s.order_name)) if v}
     return DisputeView(processor=processor, dispute_id=s.id, status=_SHOPIFY_STATUS.get(s.status, "under_review"),
@@ -154,15 +124,15 @@ class PaymentChecks(BaseModel):
     customer_orders: int | None = None  # Shopify `numberOfOrders` (this order included)
 
 
-@task(name="read-payment-checks", task_run_name="read-payment-checks-{order_ref}", **RETRYING)
+@retrying_read("read-payment-checks")
 async def read_payment_checks(view: DisputeView, order_ref: str) -> PaymentChecks:
     """Read-only: the order's fraud facts at Shopify and, for a Stripe dispute, the charge."""
-    async with runtime.shopify() as shopify:
-        order = await shopify.order_fraud_evidence(order_ref)
+    async with clients.shopify() as shopify:
+        order = await shopify.disputes.order_fraud_evidence(order_ref)
     checks: dict[str, str | None] = {}
     secure = None
     if view.processor == Processor.STRIPE and view.order_hints.get("charge"):
-        async with stripe() as client:
+        async with clients.stripe() as client:
             card = (await client.get_charge(view.order_hints["charge"])).card
         if card is not None:
             checks = {"cvc_check": card.cvc_check, "address_line1_check": card.address_line1_check,
@@ -258,30 +228,55 @@ async def _submitted(view: DisputeView) -> bool:
     return fresh.submitted or fresh.status in ("under_review", "won", "lost")
 
 
+@dataclass(frozen=True, slots=True)
+class DisputeAction:
+    """What a dispute task did (issue 22: a small typed result, not a dict). Built from the effect
+    as the ledger recorded it (a replay returns the first call's record); a module-level frozen
+    dataclass, so it pickles if Prefect ever keeps it (these tasks cache nothing: `RETRYING`)."""
+
+    staged: bool = False  # a draft of the evidence saved at the processor
+    submitted: bool = False  # the evidence submitted (K5) ...
+    reconciled: bool = False  # ... found submitted at the processor after an unclear call
+    already: bool = False  # ... found submitted before the call
+    message_sent: bool = False  # PayPal inquiry: the buyer told
+    offer_made: str | None = None  # PayPal inquiry: the offer type made ...
+    amount: str | None = None  # ... and its amount
+    accepted: bool = False  # K4 accept
+    operation_id: str | None = None  # the ledger row of the effect
+
+    @classmethod
+    def of(cls, result: EffectResult) -> DisputeAction:
+        data = result.data
+        return cls(staged=bool(data.get("staged")), submitted=bool(data.get("submitted")),
+                   reconciled=bool(data.get("reconciled")), already=bool(data.get("already")),
+                   message_sent=bool(data.get("message_sent")), offer_made=data.get("offer_made"),
+                   amount=data.get("amount"), accepted=bool(data.get("accepted")), operation_id=result.operation_id)
+
+
 @task(name="stage-dispute-evidence", task_run_name="stage-evidence-{case_id}", **RETRYING)
-async def stage_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -> dict[str, Any]:
+async def stage_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -> DisputeAction:
     """K5 staging: the evidence saved as a draft at the processor (Stripe submit=false, Shopify
     submitEvidence false). PayPal has no drafts: the pack is kept in the ledger until submission."""
 
     async def call(op: Operation) -> EffectResult:
         if view.processor == Processor.STRIPE:
-            async with stripe() as client:
+            async with clients.stripe() as client:
                 await client.update_dispute(view.dispute_id, stripe_evidence(pack), submit=False,
                                             idempotency_key=op.idempotency_key)
         elif view.processor == Processor.SHOPIFY_PAYMENTS and view.evidence_id:
-            async with runtime.shopify() as shopify:
-                await shopify.update_dispute_evidence(view.evidence_id, shopify_evidence(pack), submit=False)
+            async with clients.shopify() as shopify:
+                await shopify.disputes.update_evidence(view.evidence_id, shopify_evidence(pack), submit=False)
         return EffectResult(data={"staged": True})
 
-    result = await perform(runtime.db(), natural_key=f"dispute.stage:{case_id}", kind=f"dispute.stage.{view.processor}",
+    result = await perform(runtime.db(), natural_key=f"dispute.stage:{case_id}", kind=dispute_stage(view.processor),
                            vendor=view.processor.value, case_id=case_id,
                            request={"dispute_id": view.dispute_id, "answer": pack.answer[:500]}, call=call,
                            resend_safe=True)
-    return result.data
+    return DisputeAction.of(result)
 
 
 @task(name="submit-dispute-evidence", task_run_name="submit-evidence-{case_id}", **RETRYING)
-async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -> dict[str, Any]:
+async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -> DisputeAction:
     """K5: submit once. A retry or a re-run reads the dispute first: submitted is the proof."""
 
     async def reconcile(op: Operation) -> EffectResult | None:
@@ -291,7 +286,7 @@ async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -
         if await _submitted(view):  # read before write: submitted already, nothing is edited after
             return EffectResult(data={"submitted": True, "already": True})
         if view.processor == Processor.STRIPE:
-            async with stripe() as client:
+            async with clients.stripe() as client:
                 file_ids = {}
                 for name, content in pack.documents.items():
                     suffix = "" if name == "summary" else f"-{name}"
@@ -300,50 +295,50 @@ async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -
                 await client.update_dispute(view.dispute_id, stripe_evidence(pack, file_ids), submit=True,
                                             idempotency_key=op.idempotency_key)
         elif view.processor == Processor.PAYPAL:
-            async with paypal() as client:
+            async with clients.paypal() as client:
                 await client.provide_evidence(view.dispute_id, paypal_items(pack), paypal_files(pack),
                                               idempotency_key=op.idempotency_key)
         else:
             if not view.evidence_id:
                 raise LookupError(f"Shopify dispute {view.dispute_id} has no evidence id")
-            async with runtime.shopify() as shopify:
-                await shopify.update_dispute_evidence(view.evidence_id, shopify_evidence(pack), submit=True)
+            async with clients.shopify() as shopify:
+                await shopify.disputes.update_evidence(view.evidence_id, shopify_evidence(pack), submit=True)
         return EffectResult(data={"submitted": True})
 
     result = await perform(runtime.db(), natural_key=f"dispute.submit:{case_id}",
-                           kind=f"dispute.submit.{view.processor}", vendor=view.processor.value, case_id=case_id,
+                           kind=dispute_submit(view.processor), vendor=view.processor.value, case_id=case_id,
                            request={"dispute_id": view.dispute_id, "answer": pack.answer[:500]}, call=call,
                            reconcile=reconcile)
-    return {**result.data, "operation_id": result.operation_id}
+    return DisputeAction.of(result)
 
 
 @task(name="send-dispute-message", task_run_name="send-dispute-message-{case_id}", **RETRYING)
-async def send_dispute_message(case_id: str, view: DisputeView, message: str) -> dict[str, Any]:
+async def send_dispute_message(case_id: str, view: DisputeView, message: str) -> DisputeAction:
     """PayPal inquiry stage: the store's answer to the buyer by send-message (the tracking and an
     explanation), once per stage. Evidence cannot be provided at this stage (no link for it).
     Once: an unclear answer is settled by reading the dispute's messages (reconcile)."""
 
     async def call(op: Operation) -> EffectResult:
-        async with paypal() as client:
+        async with clients.paypal() as client:
             await client.send_message(view.dispute_id, message, idempotency_key=op.idempotency_key)
         return EffectResult(data={"message_sent": True})
 
     async def reconcile(op: Operation) -> EffectResult | None:
         # PayPal's reference lists no PayPal-Request-Id for send-message: an answer lost after the
         # call is settled by reading the dispute's messages, never by posting the message twice.
-        async with paypal() as client:
+        async with clients.paypal() as client:
             shown = await client.get_dispute(view.dispute_id)
         return EffectResult(data={"message_sent": True}) if message in shown.seller_messages else None
 
     result = await perform(runtime.db(), natural_key=f"dispute.message:{case_id}:{view.stage or '-'}",
-                           kind="dispute.message.paypal", vendor=view.processor.value, case_id=case_id,
+                           kind=OperationKind.DISPUTE_MESSAGE_PAYPAL, vendor=view.processor.value, case_id=case_id,
                            request={"dispute_id": view.dispute_id, "message": message[:500]}, call=call,
                            reconcile=reconcile)
-    return result.data
+    return DisputeAction.of(result)
 
 
 @task(name="make-dispute-offer", task_run_name="make-dispute-offer-{case_id}", **RETRYING)
-async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffer, note: str) -> dict[str, Any]:
+async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffer, note: str) -> DisputeAction:
     """PayPal inquiry stage: the store's offer (make-offer, only when the dispute's links offer it),
     once per stage: one operation row, the same PayPal-Request-Id on every retry (promise 2); an
     unclear answer is settled by reading the dispute's offer history, not by offering again."""
@@ -351,7 +346,7 @@ async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffe
 
     async def call(op: Operation) -> EffectResult:
         address = offer.return_address.model_dump(exclude_none=True) if offer.return_address else None
-        async with paypal() as client:
+        async with clients.paypal() as client:
             await client.make_offer(view.dispute_id, note, offer.offer_type, offer_amount=amount,
                                     return_shipping_address=address if offer.offer_type == "REFUND_WITH_RETURN"
                                     else None, idempotency_key=op.idempotency_key)
@@ -359,29 +354,29 @@ async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffe
 
     async def reconcile(op: Operation) -> EffectResult | None:
         # As for send-message: a lost answer is settled by the dispute's offer history.
-        async with paypal() as client:
+        async with clients.paypal() as client:
             shown = await client.get_dispute(view.dispute_id)
         return EffectResult(data={"offer_made": offer.offer_type, "amount": str(amount)}) \
             if offer.offer_type in shown.seller_offers else None
 
     result = await perform(runtime.db(), natural_key=f"dispute.offer:{case_id}:{view.stage or '-'}",
-                           kind="dispute.offer.paypal", vendor=view.processor.value, case_id=case_id,
+                           kind=OperationKind.DISPUTE_OFFER_PAYPAL, vendor=view.processor.value, case_id=case_id,
                            request={"dispute_id": view.dispute_id, "offer_type": offer.offer_type,
                                     "amount": str(amount), "note": note[:500]}, call=call, reconcile=reconcile)
-    return {**result.data, "operation_id": result.operation_id}
+    return DisputeAction.of(result)
 
 
 @task(name="accept-dispute", task_run_name="accept-dispute-{case_id}", **RETRYING)
-async def accept_dispute(case_id: str, view: DisputeView, note: str) -> dict[str, Any]:
+async def accept_dispute(case_id: str, view: DisputeView, note: str) -> DisputeAction:
     """K4 accept: Stripe close, PayPal accept-claim. Shopify Payments has no accept call: the
     dispute is left unanswered on purpose, and the decision is recorded."""
 
     async def call(op: Operation) -> EffectResult:
         if view.processor == Processor.STRIPE:
-            async with stripe() as client:
+            async with clients.stripe() as client:
                 await client.close_dispute(view.dispute_id, idempotency_key=op.idempotency_key)
         elif view.processor == Processor.PAYPAL:
-            async with paypal() as client:
+            async with clients.paypal() as client:
                 await client.accept_claim(view.dispute_id, fit(note), idempotency_key=op.idempotency_key)
         return EffectResult(data={"accepted": True})
 
@@ -390,6 +385,6 @@ async def accept_dispute(case_id: str, view: DisputeView, note: str) -> dict[str
         return EffectResult(data={"accepted": True}) if fresh.status in ("lost", "accepted") else None
 
     result = await perform(runtime.db(), natural_key=f"dispute.accept:{case_id}",
-                           kind=f"dispute.accept.{view.processor}", vendor=view.processor.value, case_id=case_id,
+                           kind=dispute_accept(view.processor), vendor=view.processor.value, case_id=case_id,
                            request={"dispute_id": view.dispute_id}, call=call, reconcile=reconcile)
-    return result.data
+    return DisputeAction.of(result)

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from domain.errors import AftersalesError, IntegrationError, TransientError
+from domain.operations import OperationKind
 from ledger import operations as ops
 from ledger.db import Database
 from ledger.models import Operation
@@ -63,7 +64,7 @@ async def perform(
     db: Database,
     *,
     natural_key: str,
-    kind: str,
+    kind: OperationKind,
     vendor: str,
     case_id: str | None,
     request: dict[str, Any],

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from domain.case_state import CancellationData, ReturnData, facts_of
 from domain.cases import CaseKind, is_terminal
 from domain.deadlines import DeadlineKind, withdrawal_notice_deadline
 from domain.email_replies import (
@@ -248,9 +249,11 @@ def _sender_ok(mail: ParsedEmail, thread: Thread, policy: StorePolicy) -> bool:
     if thread.party == "supplier":
         if thread.supplier_id is None or _supplier_by_address(policy, mail.from_address) != thread.supplier_id:
             return False
-        data = thread.case.data or {}  # the case's own supplier: asked to cancel (C3) or to take the return (R6)
-        asked = data.get("suppliers_asked") or {}
-        return thread.supplier_id in asked or data.get("supplier_id") == thread.supplier_id
+        # the case's own supplier: asked to cancel (C3) or to take the return (R6)
+        facts = facts_of(thread.case.kind, thread.case.data)
+        if isinstance(facts, CancellationData):
+            return thread.supplier_id in facts.suppliers_asked
+        return isinstance(facts, ReturnData) and facts.supplier_id == thread.supplier_id
     email = thread.case.customer_email
     return email is not None and email.strip().lower() == mail.from_address
 
@@ -525,8 +528,10 @@ async def attach_photos(event: InboundEvent, mail: ParsedEmail, case: Case) -> l
         headers={"via": "email", "email_event_id": event.id, "message_id": mail.message_id},
         status="processed", reject_reason="kept: photos sent by email")
     fresh = await cases.get_case(db, case.id)
-    attached = list(dict.fromkeys([*(fresh.data.get("photos") or []), *urls]))
-    if attached != list(fresh.data.get("photos") or []):  # again after a crash: attached once
+    facts = facts_of(fresh.kind, fresh.data)
+    kept = facts.photos if isinstance(facts, ReturnData) else []
+    attached = list(dict.fromkeys([*kept, *urls]))
+    if attached != kept:  # again after a crash: attached once
         await cases.update_case(db, case.id, data={"photos": attached})
     if created:
         await cases.add_event(db, case.id, "inbound", f"customer sent {len(urls)} photo(s) by email",

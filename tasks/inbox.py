@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.inbound import CONSUMER_EVENT_NAMES
 from integrations import prefect_events
 from integrations.httpclients import async_client
 from ledger import inbox, records
@@ -210,7 +211,10 @@ async def flush_inbox(http: httpx.AsyncClient | None = None, *, emit_after: time
 
 
 async def emit_one(http: httpx.AsyncClient, row: InboundEvent) -> bool:
-    """Emit one freshly stored event; False (and left for the loop) if Prefect is unreachable."""
+    """Emit one freshly stored event; False (and left for the loop) if Prefect is unreachable.
+    A new order or a shipment is left `received` for the order consumer (issue 16): no event, no run."""
+    if row.event_name in CONSUMER_EVENT_NAMES:
+        return True
     try:
         await prefect_events.emit(http, [_event_for(row)])
     except Exception as exc:

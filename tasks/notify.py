@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import task
@@ -10,14 +11,31 @@ from prefect.cache_policies import NO_CACHE
 
 from domain.cases import CaseKind
 from domain.messages import render
+from domain.operations import OperationKind
 from integrations.mailer.message import OutgoingEmail
 from ledger import cases, records
 from ledger import operations as ops
 from ledger.models import Case, Message, Operation
-from tasks import runtime
+from tasks import clients, runtime
 from tasks.effects import EffectResult, perform
 from tasks.page_links import case_link
 from tasks.retry import retry_delays, retry_if_retryable
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSent:
+    """An email sent once (M5), as the ledger recorded it (a replay returns the first send's
+    record). A module-level frozen dataclass (issue 22: a typed result)."""
+
+    message_id: str | None = None
+    smtp_code: int | None = None
+    operation_id: str | None = None
+
+    @classmethod
+    def of(cls, result: EffectResult) -> EmailSent:
+        code = result.data.get("smtp_code")
+        return cls(message_id=result.data.get("message_id"), smtp_code=int(code) if code is not None else None,
+                   operation_id=result.operation_id)
 
 
 async def deliver_email(
@@ -31,7 +49,7 @@ async def deliver_email(
     to_address: str,
     to_name: str | None = None,
     reply_to: str | None = None,
-    kind: str = "email.customer",
+    kind: OperationKind = OperationKind.EMAIL_CUSTOMER,
 ) -> EffectResult:
     """Render, plan, send once, log. The rendered email is stored in the operation's request,
     so every retry sends exactly the same message with the same Message-ID. The sender is the
@@ -65,7 +83,7 @@ def _sender(case_id: str | None) -> Callable[[Operation], Awaitable[EffectResult
             reply_to=req.get("reply_to"),
             headers={"X-Aftersales-Case": case_id or "", "X-Aftersales-Template": req["template"]},
         )
-        receipt = await runtime.send_email(email)
+        receipt = await clients.send_email(email)
         await records.log_message(db, Message(
             case_id=case_id, operation_id=op.id, direction="outbound", party=req.get("party", "customer"),
             template=req["template"], language=req["language"], from_address=sender,
@@ -79,16 +97,16 @@ def _sender(case_id: str | None) -> Callable[[Operation], Awaitable[EffectResult
 
 
 @task(name="resend-planned-email", task_run_name="resend-{natural_key}", cache_policy=NO_CACHE)
-async def resend_planned_email(natural_key: str) -> dict[str, Any]:
+async def resend_planned_email(natural_key: str) -> EmailSent:
     """Send an email whose earlier attempts failed for a transient reason (SMTP down, 4xx).
     Same operation, same stored message, same Message-ID: once, whenever it goes through."""
     db = runtime.db()
     op = await ops.get_operation(db, natural_key)
     if op is None:
         raise LookupError(natural_key)
-    result = await perform(db, natural_key=natural_key, kind=op.kind, vendor=op.vendor, case_id=op.case_id,
-                           request=op.request, call=_sender(op.case_id))
-    return result.data
+    result = await perform(db, natural_key=natural_key, kind=OperationKind(op.kind), vendor=op.vendor,
+                           case_id=op.case_id, request=op.request, call=_sender(op.case_id))
+    return EmailSent.of(result)
 
 
 # Short in-run retries only: an SMTP outage must not hold a run for long. The scheduled check
@@ -103,7 +121,7 @@ EMAIL_RETRY_DELAYS: list[float] = retry_delays(EMAIL_PRODUCTION_RETRY_DELAYS)  #
 async def send_customer_email(
     case_id: str, purpose: str, template: str, language: str, context: dict[str, Any],
     to_address: str, to_name: str | None = None,
-) -> dict[str, Any]:
+) -> EmailSent:
     """Write to the customer (M1-M5). `purpose` makes the message unique within the case. Every
     customer email carries the signed link to the customer's page when the page has a public
     address (issue 21): the case's page for a cancellation or a return, the order's otherwise."""
@@ -122,17 +140,17 @@ async def send_customer_email(
         language=language, context=context, to_address=to_address, to_name=to_name,
         reply_to=policy.store.support_email,
     )
-    return result.data
+    return EmailSent.of(result)
 
 
 @task(name="send-operator-alert", task_run_name="alert-{reason_code}-{case_id}", retries=EMAIL_RETRIES,
       retry_delay_seconds=EMAIL_RETRY_DELAYS, retry_condition_fn=retry_if_retryable, cache_policy=NO_CACHE)
-async def send_operator_alert(case_id: str | None, reason_code: str, context: dict[str, Any]) -> dict[str, Any]:
+async def send_operator_alert(case_id: str | None, reason_code: str, context: dict[str, Any]) -> EmailSent:
     """Tell the operator, once per case and reason, that a case needs them."""
     policy = await runtime.load_policy()
     result = await deliver_email(
         case_id=case_id, natural_key=f"email:{case_id}:operator:{reason_code}", party="operator",
         template="operator_alert", language=policy.store.operator_language, context=context,
-        to_address=policy.store.operator_email, kind="email.operator",
+        to_address=policy.store.operator_email, kind=OperationKind.EMAIL_OPERATOR,
     )
-    return result.data
+    return EmailSent.of(result)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from domain.case_state import DisputeData, facts_of
 from domain.cases import CaseKind, is_terminal
 from domain.inbound import EVENT_NAMES, order_resource_id
 from ledger import cases, inbox, records
@@ -140,9 +141,16 @@ async def already_decided(case: Case, previous: dict[str, Any]) -> str:
 
 
 async def first_decision(case: Case, key: str, reason_code: str) -> dict[str, Any] | None:
-    """The decision the case holds, with who and when (from its review item when it predates them)."""
-    previous = case.data.get(key)
-    if not isinstance(previous, dict):
+    """The decision the case holds, with who and when (from its review item when it predates them).
+    `key`: REFUND_DECISION (any process's refund approval) or DISPUTE_DECISION (a dispute's)."""
+    facts = facts_of(case.kind, case.data)
+    if key == REFUND_DECISION:
+        previous = facts.refund_approval
+    elif key == DISPUTE_DECISION:
+        previous = facts.dispute_decision_record if isinstance(facts, DisputeData) else None
+    else:
+        raise ValueError(f"no decision is kept under {key!r}")
+    if previous is None:
         return None
     if not previous.get("decided_by"):
         review = next((r for r in await records.reviews_for_case(runtime.db(), case.id)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from prefect import task
 from pydantic import BaseModel
 
+from domain.operations import OperationKind
 from domain.orders import Order
 from ledger.models import Operation
-from tasks import runtime
+from tasks import clients, runtime
 from tasks.effects import EffectResult, perform
 from tasks.retry import RETRYING
 
@@ -40,20 +41,20 @@ async def hold_fulfillment_order(case_id: str, order_ref: str, fulfillment_order
     take it while the operator looks at the signals."""
 
     async def reconcile(op: Operation) -> EffectResult | None:
-        async with runtime.shopify() as shopify:
-            held = _ours(await shopify.get_order(order_ref), fulfillment_order_id)
+        async with clients.shopify() as shopify:
+            held = _ours(await shopify.orders.get(order_ref), fulfillment_order_id)
         return EffectResult(data={"hold_ids": held}, remote_id=held[0]) if held else None
 
     async def call(op: Operation) -> EffectResult:
-        async with runtime.shopify() as shopify:
-            held = _ours(await shopify.get_order(order_ref), fulfillment_order_id)  # read before write
+        async with clients.shopify() as shopify:
+            held = _ours(await shopify.orders.get(order_ref), fulfillment_order_id)  # read before write
             if not held:
-                held = [await shopify.hold_fulfillment_order(fulfillment_order_id, handle=HOLD_HANDLE,
+                held = [await shopify.holds.hold(fulfillment_order_id, handle=HOLD_HANDLE,
                                                              reason="HIGH_RISK_OF_FRAUD", notes=notes)]
         return EffectResult(data={"hold_ids": held}, remote_id=held[0])
 
     result = await perform(runtime.db(), natural_key=f"shopify.fulfillment_hold:{fulfillment_order_id}",
-                           kind="shopify.fulfillment_hold", vendor="shopify", case_id=case_id,
+                           kind=OperationKind.SHOPIFY_FULFILLMENT_HOLD, vendor="shopify", case_id=case_id,
                            request={"fulfillment_order_id": fulfillment_order_id, "handle": HOLD_HANDLE,
                                     "notes": notes},
                            call=call, reconcile=reconcile)
@@ -66,12 +67,12 @@ async def release_fulfillment_order(case_id: str, order_ref: str, fulfillment_or
     and the order is read first, so a hold already lifted is not touched again."""
 
     async def call(op: Operation) -> EffectResult:
-        async with runtime.shopify() as shopify:
-            held = _ours(await shopify.get_order(order_ref), fulfillment_order_id)
-            status = await shopify.release_fulfillment_holds(fulfillment_order_id, held) if held else "released"
+        async with clients.shopify() as shopify:
+            held = _ours(await shopify.orders.get(order_ref), fulfillment_order_id)
+            status = await shopify.holds.release(fulfillment_order_id, held) if held else "released"
         return EffectResult(data={"released": held, "status": status})
 
     result = await perform(runtime.db(), natural_key=f"shopify.fulfillment_release:{fulfillment_order_id}",
-                           kind="shopify.fulfillment_release", vendor="shopify", case_id=case_id,
+                           kind=OperationKind.SHOPIFY_FULFILLMENT_RELEASE, vendor="shopify", case_id=case_id,
                            request={"fulfillment_order_id": fulfillment_order_id}, call=call, resend_safe=True)
     return Released.model_validate(result.data)

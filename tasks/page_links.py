@@ -46,6 +46,13 @@ class PageSettings(VendorSettings):
     max_photos_per_order: int = Field(default=30, ge=1)
     proxy_max_age_seconds: int = 3600  # an App Proxy request older than this is refused (replay)
 
+    def configured(self) -> bool:
+        """The store uses the page: its link secret or its public address is set. A public address
+        alone is a page half set up (issue 22: it answered 503 to every customer and the emails
+        said nothing of it, silently): the processes that serve it or link to it (the receiver,
+        the worker, the order consumer) refuse to start naming AFTERSALES_PAGE_LINK_SECRET."""
+        return super().configured() or bool(self.public_url.strip())
+
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

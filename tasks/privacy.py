@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,33 @@ def _delete_exports_naming(tokens: set[str]) -> int:
     return removed
 
 
-async def carry_out(db: Database, request: PrivacyRequest) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PrivacyDone:
+    """What a customer's data request did (GDPR; issue 22: a typed result, as the tasks' are): for
+    an export, its file and the rows it holds per table; for an erasure, the rows pseudonymised per
+    table, the export files deleted, the photos and attachments deleted or kept (and why: the
+    answer says it, GDPR art. 12(4), 17(3)(e)). `record()` is what the request row keeps and the
+    operator's command prints: the fields that apply to its kind."""
+
+    kind: str
+    export: str | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    erased: dict[str, int] = field(default_factory=dict)
+    files_removed: int = 0
+    uploads_removed: int = 0
+    uploads_held: int = 0
+    uploads_held_note: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        if self.kind == "export":
+            return {"export": self.export, "rows": dict(self.rows)}
+        done = {k: v for k, v in asdict(self).items() if k not in ("kind", "export", "rows")}
+        if done["uploads_held_note"] is None:
+            del done["uploads_held_note"]
+        return done
+
+
+async def carry_out(db: Database, request: PrivacyRequest) -> PrivacyDone:
     """Do what the request asks; the request is then done (its identifiers hashed, but an export's)."""
     subject = privacy.subject_of(request)
     if request.kind == "export":
@@ -86,8 +113,8 @@ async def carry_out(db: Database, request: PrivacyRequest) -> dict[str, Any]:
             db, request, "privacy_export",
             f"Data request ({request.origin}) for {who}: the export is ready in {path}. Send it to the customer "
             f"(or to the store owner, for a Shopify request) before {request.due_at:%Y-%m-%d} (GDPR art. 15).")
-        result: dict[str, Any] = {"export": str(path), "rows": {k: len(v) for k, v in document.items()
-                                                               if isinstance(v, list)}}
+        result = PrivacyDone(request.kind, export=str(path),
+                             rows={k: len(v) for k, v in document.items() if isinstance(v, list)})
     elif request.kind in ("erase", "shop_erase"):
         found = await privacy.footprint(db, subject)
         uploads = await files.live_files(
@@ -96,17 +123,15 @@ async def carry_out(db: Database, request: PrivacyRequest) -> dict[str, Any]:
             store_id=subject.store_id, whole_shop=subject.whole_shop)
         counts = await privacy.erase(db, subject)
         gone = await files.erase_files(db, uploads)
-        result = {"erased": counts, "files_removed": _delete_exports_naming(found.strong),
-                  "uploads_removed": gone.deleted, "uploads_held": gone.held}
-        if gone.held:
-            # The answer says what was kept and why (GDPR art. 12(4), 17(3)(e)).
-            result["uploads_held_note"] = (
-                f"{gone.held} photo(s) or attachment(s) kept while {', '.join(gone.held_for)} is open: needed to "
+        # The answer says what was kept and why (GDPR art. 12(4), 17(3)(e)).
+        note = (f"{gone.held} photo(s) or attachment(s) kept while {', '.join(gone.held_for)} is open: needed to "
                 f"establish or defend a legal claim (GDPR art. 17(3)(e)); deleted by the scheduled check when "
-                f"it ends")
+                f"it ends") if gone.held else None
+        result = PrivacyDone(request.kind, erased=counts, files_removed=_delete_exports_naming(found.strong),
+                             uploads_removed=gone.deleted, uploads_held=gone.held, uploads_held_note=note)
     else:
         raise ValueError(f"unknown privacy request kind {request.kind!r}")
-    await privacy.finish_request(db, request.id, result)
+    await privacy.finish_request(db, request.id, result.record())
     return result
 
 

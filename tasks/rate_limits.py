@@ -26,19 +26,18 @@ import asyncio
 import logging
 import time
 
+import httpx
 from prefect import get_client
-from prefect.concurrency.asyncio import rate_limit
 from prefect.context import get_run_context
-from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
+from integrations.cj import Pace, account_key
 from integrations.shopify.client import Charge
 from integrations.shopify.settings import ShopifySettings
-from integrations.suppliers.cj import Pace, account_key
 
 logger = logging.getLogger(__name__)
 
-EXISTS_TTL_SECONDS = 300.0  # how long a process trusts what it learned about the limit's existence
+EXISTS_TTL_SECONDS = 300.0  # how long a process trusts that a limit does not exist
 _exists: dict[str, tuple[bool, float]] = {}
 
 
@@ -54,18 +53,34 @@ def _in_a_run() -> bool:
     return True
 
 
-async def _limit_exists(name: str) -> bool:
+async def _take(name: str, slots: int, timeout_seconds: float) -> None:
+    """`slots` slots of the global limit `name`, used as a rate limit: one request from this
+    process's client, waiting while the server answers 423 Locked (for its Retry-After, as
+    Prefect's `rate_limit` does) until `timeout_seconds` (TimeoutError).
+
+    Not Prefect's `rate_limit` (issue 16): it emits a `prefect.concurrency-limit.acquired` event
+    for every acquisition (about six a cancellation, each taken in, stored and matched against
+    every automation by the Prefect server) that nothing reads, and it needed a read of the limit
+    first to tell a missing limit from a present one. The increment's answer says it: the limits
+    it charged, none when the limit does not exist; a missing limit is then not asked for again
+    for `EXISTS_TTL_SECONDS`."""
     known = _exists.get(name)
-    if known is not None and time.monotonic() - known[1] < EXISTS_TTL_SECONDS:
-        return known[0]
-    try:
-        async with get_client() as client:
-            limit = await client.read_global_concurrency_limit_by_name(name)
-        exists = bool(limit.active)
-    except ObjectNotFound:
-        exists = False
-    _exists[name] = (exists, time.monotonic())
-    return exists
+    if known is not None and not known[0] and time.monotonic() - known[1] < EXISTS_TTL_SECONDS:
+        return
+    deadline = time.monotonic() + timeout_seconds
+    async with get_client() as client:
+        while True:
+            try:
+                answer = await client.increment_concurrency_slots(names=[name], slots=slots, mode="rate_limit")
+                break
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 423:  # Locked: the budget is spent for now
+                    raise
+                wait = float(exc.response.headers.get("Retry-After", "1"))
+                if time.monotonic() + wait > deadline:
+                    raise TimeoutError(f"{name}: {slots} slots not free within {timeout_seconds:g} s") from exc
+                await asyncio.sleep(wait)
+    _exists[name] = (bool(answer.json()), time.monotonic())
 
 
 _behind: set[asyncio.Task[None]] = set()  # charges under way in the background (a reference each)
@@ -81,10 +96,7 @@ def shopify_charger(settings: ShopifySettings, *, outside_runs: bool = False) ->
 
     async def charge_now(points: int) -> None:
         try:
-            if not await _limit_exists(name):
-                return
-            await rate_limit(name, occupy=min(points, most), timeout_seconds=settings.max_throttle_wait_seconds,
-                             strict=False)
+            await _take(name, min(points, most), settings.max_throttle_wait_seconds)
         except Exception as exc:  # timeout, server unreachable: never fail a case for a rate limit
             logger.warning("shopify rate limit %s not charged (%r); the call goes on", name, exc)
 
@@ -121,7 +133,7 @@ async def ensure_shopify_limit(settings: ShopifySettings | None = None) -> str:
 # call with the same account, so every CJ call of a run first takes one slot of the Prefect
 # global concurrency limit `cj:<account>`: ONE slot that decays at the account's rate, so the
 # calls of all runs together are spaced 1/rate apart. The client's own spacing
-# (integrations.suppliers.cj.CallSpacing) does the same within a process, with or without the
+# (integrations.cj.client.CallSpacing) does the same within a process, with or without the
 # limit. `python -m deployments.setup --rate-limits` creates the limit from the policy's CJ
 # account level (`SupplierPolicy.cj_account_level`, default Free).
 
@@ -140,9 +152,7 @@ def cj_pacer(api_key: str) -> Pace | None:
 
     async def pace() -> None:
         try:
-            if not await _limit_exists(name):
-                return
-            await rate_limit(name, occupy=1, timeout_seconds=CJ_MAX_WAIT_SECONDS, strict=False)
+            await _take(name, 1, CJ_MAX_WAIT_SECONDS)
         except Exception as exc:  # timeout, server unreachable: never fail a case for the pacing
             logger.warning("cj rate limit %s not taken (%r); the call goes on", name, exc)
 

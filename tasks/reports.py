@@ -34,8 +34,8 @@ from domain.errors import PermanentError
 from domain.orders import Order
 from domain.reports import ALL, PROCESSES, Report, Table
 from integrations.shopify.client import OrderCount
-from tasks import runtime
-from tasks.retry import RETRYING
+from tasks import clients
+from tasks.retry import retrying_read
 
 WEEK = re.compile(r"^\d{4}-(W\d{2}|\d{2})$")  # a weekly report's ISO week, or a monthly report's month
 FILE = re.compile(r"^[a-z0-9_]+\.(csv|png)$")
@@ -57,17 +57,17 @@ def reports_dir() -> Path:
 # -- the store ------------------------------------------------------------------------------------
 
 
-@task(name="read-report-orders", **RETRYING)
+@retrying_read("read-report-orders")
 async def read_orders(order_refs: list[str]) -> dict[str, Order]:
     """The store's orders behind the report's cases: their date, titles and product types (A1).
     An order the store no longer answers for is left out; its case keeps the ledger's facts."""
     found: dict[str, Order] = {}
     limit = asyncio.Semaphore(ORDER_READS)
-    async with runtime.shopify() as shopify:
+    async with clients.shopify() as shopify:
         async def read(ref: str) -> None:
             async with limit:
                 try:
-                    found[ref] = await shopify.get_order(ref)
+                    found[ref] = await shopify.orders.get(ref)
                 except PermanentError as exc:
                     get_run_logger().warning("order %s not read for the report: %s", ref, exc)
 
@@ -75,11 +75,11 @@ async def read_orders(order_refs: list[str]) -> dict[str, Order]:
     return found
 
 
-@task(name="count-store-orders", task_run_name="count-orders-{created_from:%Y-%m-%d}", **RETRYING)
+@retrying_read("count-store-orders")
 async def count_orders(created_from: datetime, created_until: datetime) -> OrderCount:
     """The store's orders created in [created_from, created_until): the sales of the chargeback ratio (K7)."""
-    async with runtime.shopify() as shopify:
-        return await shopify.count_orders(created_from, created_until)
+    async with clients.shopify() as shopify:
+        return await shopify.orders.count(created_from, created_until)
 
 
 # -- the files ------------------------------------------------------------------------------------

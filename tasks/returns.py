@@ -9,10 +9,12 @@ refunds go through the idempotent `refundCreate` (tasks.store.refund_shopify_ite
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import task
 
+from domain.operations import OperationKind, supplier_return
 from domain.policy import SupplierChannelKind
 from integrations.shopify.returns import ReturnRequestItem, ShopifyReturn
 from integrations.suppliers.base import SupplierReturnRequest, SupplierReturnResult
@@ -20,13 +22,42 @@ from integrations.suppliers.email_supplier import EmailSupplier
 from ledger import operations as ops
 from ledger import records
 from ledger.models import Message, Operation
-from tasks import runtime
+from tasks import clients, runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import RETRYING
+from tasks.retry import RETRYING, retrying_read
 
 
 def _summary(ret: ShopifyReturn) -> dict[str, Any]:
     return ret.model_dump(mode="json")
+
+
+@dataclass(frozen=True, slots=True)
+class MirroredReturn:
+    """The Shopify Return after a mirror call (R1-R8), as the ledger recorded it (a replay returns
+    the first call's record). A module-level frozen dataclass (issue 22: a typed result)."""
+
+    id: str  # gid://shopify/Return/...
+    name: str | None = None  # "#1001-R1"
+    status: str | None = None
+    operation_id: str | None = None
+
+    @classmethod
+    def of(cls, result: EffectResult) -> MirroredReturn:
+        data = result.data
+        return cls(id=str(data["id"]), name=data.get("name"), status=data.get("status"),
+                   operation_id=result.operation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseDelivery:
+    """The customer's tracking on the Return (R3), as recorded."""
+
+    id: str
+    operation_id: str | None = None
+
+    @classmethod
+    def of(cls, result: EffectResult) -> ReverseDelivery:
+        return cls(id=str(result.data["reverse_delivery_id"]), operation_id=result.operation_id)
 
 
 def _same_lines(ret: ShopifyReturn, items: list[ReturnRequestItem]) -> bool:
@@ -34,19 +65,19 @@ def _same_lines(ret: ShopifyReturn, items: list[ReturnRequestItem]) -> bool:
     return sorted((li.line_item_id, li.quantity) for li in ret.line_items) == wanted
 
 
-@task(name="read-shopify-return", task_run_name="read-return-{return_id}", **RETRYING)
+@retrying_read("read-shopify-return")
 async def read_shopify_return(return_id: str) -> ShopifyReturn:
-    async with runtime.shopify() as shopify:
-        return await shopify.get_return(return_id)
+    async with clients.shopify() as shopify:
+        return await shopify.returns.get(return_id)
 
 
 @task(name="request-shopify-return", task_run_name="request-return-{case_id}", **RETRYING)
-async def request_shopify_return(case_id: str, order_id: str, items: list[ReturnRequestItem]) -> dict[str, Any]:
+async def request_shopify_return(case_id: str, order_id: str, items: list[ReturnRequestItem]) -> MirroredReturn:
     """Mirror the customer's request in Shopify (`returnRequest`, status REQUESTED)."""
 
     async def find(_: Operation | None = None) -> EffectResult | None:
-        async with runtime.shopify() as shopify:
-            existing = await shopify.order_returns(order_id)
+        async with clients.shopify() as shopify:
+            existing = await shopify.returns.of_order(order_id)
         for ret in existing:
             if ret.status in ("REQUESTED", "OPEN") and _same_lines(ret, items):
                 return EffectResult(data=_summary(ret), remote_id=ret.id)
@@ -56,75 +87,75 @@ async def request_shopify_return(case_id: str, order_id: str, items: list[Return
         found = await find()
         if found is not None:  # read before write: an earlier attempt made it
             return found
-        async with runtime.shopify() as shopify:
-            ret = await shopify.request_return(order_id, items)
+        async with clients.shopify() as shopify:
+            ret = await shopify.returns.request(order_id, items)
         return EffectResult(data=_summary(ret), remote_id=ret.id)
 
     result = await perform(
-        runtime.db(), natural_key=f"shopify.return_request:{case_id}", kind="shopify.return_request",
+        runtime.db(), natural_key=f"shopify.return_request:{case_id}", kind=OperationKind.SHOPIFY_RETURN_REQUEST,
         vendor="shopify", case_id=case_id,
         request={"order_id": order_id, "items": [i.model_dump(mode="json") for i in items]},
         call=call, reconcile=find,
     )
-    return result.data
+    return MirroredReturn.of(result)
 
 
 async def _status_change(case_id: str, return_id: str, kind: str, wanted: set[str],
-                         act: Any, request: dict[str, Any]) -> dict[str, Any]:
+                         act: Any, request: dict[str, Any]) -> MirroredReturn:
     """One Return status change, read before write and reconciled by reading the status."""
 
     async def find(_: Operation | None = None) -> EffectResult | None:
-        async with runtime.shopify() as shopify:
-            ret = await shopify.get_return(return_id)
+        async with clients.shopify() as shopify:
+            ret = await shopify.returns.get(return_id)
         return EffectResult(data=_summary(ret), remote_id=ret.id) if ret.status in wanted else None
 
     async def call(op: Operation) -> EffectResult:
         found = await find()
         if found is not None:
             return found
-        async with runtime.shopify() as shopify:
+        async with clients.shopify() as shopify:
             ret = await act(shopify)
         return EffectResult(data=_summary(ret), remote_id=ret.id)
 
     result = await perform(
-        runtime.db(), natural_key=f"shopify.{kind}:{return_id}", kind=f"shopify.{kind}", vendor="shopify",
-        case_id=case_id, request={"return_id": return_id, **request}, call=call, reconcile=find,
+        runtime.db(), natural_key=f"shopify.{kind}:{return_id}", kind=OperationKind(f"shopify.{kind}"),
+        vendor="shopify", case_id=case_id, request={"return_id": return_id, **request}, call=call, reconcile=find,
     )
-    return result.data
+    return MirroredReturn.of(result)
 
 
 @task(name="approve-shopify-return", task_run_name="approve-return-{case_id}", **RETRYING)
-async def approve_shopify_return(case_id: str, return_id: str) -> dict[str, Any]:
+async def approve_shopify_return(case_id: str, return_id: str) -> MirroredReturn:
     """R6: the supplier accepted, the return is approved (`returnApproveRequest`, OPEN).
     Keyed by the Return, so sibling cases of one Shopify return approve it once."""
     return await _status_change(case_id, return_id, "return_approve", {"OPEN", "CLOSED"},
-                                lambda s: s.approve_return(return_id, notify_customer=False), {})
+                                lambda s: s.returns.approve(return_id, notify_customer=False), {})
 
 
 @task(name="decline-shopify-return", task_run_name="decline-return-{case_id}", **RETRYING)
-async def decline_shopify_return(case_id: str, return_id: str, reason: str, note: str) -> dict[str, Any]:
+async def decline_shopify_return(case_id: str, return_id: str, reason: str, note: str) -> MirroredReturn:
     """R1/R8: refused (`returnDeclineRequest`); our own email explains why (M1-M4)."""
     return await _status_change(case_id, return_id, "return_decline", {"DECLINED"},
-                                lambda s: s.decline_return(return_id, reason=reason, note=note[:500],
+                                lambda s: s.returns.decline(return_id, reason=reason, note=note[:500],
                                                            notify_customer=False),
                                 {"reason": reason, "note": note[:500]})
 
 
 @task(name="close-shopify-return", task_run_name="close-return-{case_id}", **RETRYING)
-async def close_shopify_return(case_id: str, return_id: str) -> dict[str, Any]:
+async def close_shopify_return(case_id: str, return_id: str) -> MirroredReturn:
     """R5 keep-it or an expired return: nothing more comes back (`returnClose`)."""
     return await _status_change(case_id, return_id, "return_close", {"CLOSED", "DECLINED", "CANCELED"},
-                                lambda s: s.close_return(return_id), {})
+                                lambda s: s.returns.close(return_id), {})
 
 
 @task(name="add-return-tracking", task_run_name="return-tracking-{case_id}", **RETRYING)
 async def add_return_tracking(case_id: str, return_id: str, tracking_number: str, tracking_url: str | None,
-                              label_url: str | None) -> dict[str, Any]:
+                              label_url: str | None) -> ReverseDelivery:
     """R3: the customer's tracking on the Return (`reverseDeliveryCreateWithShipping`)."""
 
     async def find(_: Operation | None = None) -> EffectResult | None:
-        async with runtime.shopify() as shopify:
-            ret = await shopify.get_return(return_id)
+        async with clients.shopify() as shopify:
+            ret = await shopify.returns.get(return_id)
         for rfo in ret.reverse_fulfillment_orders:
             for delivery in rfo.deliveries:
                 if delivery.tracking_number == tracking_number:
@@ -135,34 +166,34 @@ async def add_return_tracking(case_id: str, return_id: str, tracking_number: str
         found = await find()
         if found is not None:
             return found
-        async with runtime.shopify() as shopify:
-            ret = await shopify.get_return(return_id)
+        async with clients.shopify() as shopify:
+            ret = await shopify.returns.get(return_id)
             rfos = [r for r in ret.reverse_fulfillment_orders if r.status == "OPEN"]
             if not rfos:
                 raise LookupError(f"return {return_id} has no open reverse fulfillment order")
-            delivery_id = await shopify.create_reverse_delivery(
+            delivery_id = await shopify.returns.create_reverse_delivery(
                 rfos[0].id, tracking_number=tracking_number, tracking_url=tracking_url, label_url=label_url,
                 notify_customer=False)
         return EffectResult(data={"reverse_delivery_id": delivery_id}, remote_id=delivery_id)
 
     result = await perform(
         runtime.db(), natural_key=f"shopify.reverse_delivery:{case_id}:{tracking_number}",
-        kind="shopify.reverse_delivery", vendor="shopify", case_id=case_id,
+        kind=OperationKind.SHOPIFY_REVERSE_DELIVERY, vendor="shopify", case_id=case_id,
         request={"return_id": return_id, "tracking_number": tracking_number}, call=call, reconcile=find,
     )
-    return result.data
+    return ReverseDelivery.of(result)
 
 
 @task(name="process-shopify-return", task_run_name="process-return-{case_id}", **RETRYING)
 async def process_shopify_return(case_id: str, return_id: str, line_item_ids: list[str], *, disposition: str,
-                                 note: str) -> dict[str, Any]:
+                                 note: str) -> MirroredReturn:
     """R7: record what came back and its state (`returnProcess`, dispositions only; the refund
     is a separate idempotent `refundCreate`). Processed quantities are the proof it happened."""
     wanted = set(line_item_ids)
 
     async def find(_: Operation | None = None) -> EffectResult | None:
-        async with runtime.shopify() as shopify:
-            ret = await shopify.get_return(return_id)
+        async with clients.shopify() as shopify:
+            ret = await shopify.returns.get(return_id)
         mine = [li for li in ret.line_items if li.line_item_id in wanted]
         if mine and all(li.processed_quantity >= li.quantity for li in mine):
             return EffectResult(data=_summary(ret), remote_id=ret.id)
@@ -172,34 +203,36 @@ async def process_shopify_return(case_id: str, return_id: str, line_item_ids: li
         found = await find()
         if found is not None:
             return found
-        async with runtime.shopify() as shopify:
-            ret = await shopify.get_return(return_id)
+        async with clients.shopify() as shopify:
+            ret = await shopify.returns.get(return_id)
             lines = [(li.id, li.quantity - li.processed_quantity) for li in ret.line_items
                      if li.line_item_id in wanted and li.quantity > li.processed_quantity]
-            processed = await shopify.process_return(return_id, lines, disposition=disposition, note=note,
+            processed = await shopify.returns.process(return_id, lines, disposition=disposition, note=note,
                                                      notify_customer=False)
         return EffectResult(data=_summary(processed), remote_id=processed.id)
 
     result = await perform(
-        runtime.db(), natural_key=f"shopify.return_process:{case_id}", kind="shopify.return_process",
+        runtime.db(), natural_key=f"shopify.return_process:{case_id}", kind=OperationKind.SHOPIFY_RETURN_PROCESS,
         vendor="shopify", case_id=case_id,
         request={"return_id": return_id, "line_item_ids": sorted(wanted), "disposition": disposition},
         call=call, reconcile=find,
     )
-    return result.data
+    return MirroredReturn.of(result)
 
 
 @task(name="request-supplier-return", task_run_name="ask-return-{supplier_id}-{case_id}", **RETRYING)
-async def request_supplier_return(case_id: str, supplier_id: str, request: SupplierReturnRequest) -> dict[str, Any]:
+async def request_supplier_return(case_id: str, supplier_id: str,
+                                  request: SupplierReturnRequest) -> SupplierReturnResult:
     """R6: ask the supplier for its return address / RMA / label (and claim it, R4). An API
-    supplier dedupes on our key (CJ businessDisputeId); an email crashed mid-send is ambiguous."""
+    supplier dedupes on our key (CJ businessDisputeId); an email crashed mid-send is ambiguous.
+    Returns the supplier's answer as the ledger recorded it (a replay: the first call's)."""
     db = runtime.db()
     policy = await runtime.load_policy()
     supplier = policy.supplier(supplier_id)
     is_email = supplier.channel == SupplierChannelKind.EMAIL
 
     async def call(op: Operation) -> EffectResult:
-        async with runtime.supplier_channel(policy, supplier_id) as channel:
+        async with clients.supplier_channel(policy, supplier_id) as channel:
             result = await channel.request_return(request, idempotency_key=op.idempotency_key)
             if isinstance(channel, EmailSupplier) and supplier.email:
                 email = channel.build_return_email(request, idempotency_key=op.idempotency_key)
@@ -213,17 +246,17 @@ async def request_supplier_return(case_id: str, supplier_id: str, request: Suppl
         return EffectResult(data=result.model_dump(mode="json"), remote_id=result.remote_id)
 
     result = await perform(
-        db, natural_key=f"supplier.return:{case_id}:{supplier_id}", kind=f"supplier.return.{supplier.channel}",
+        db, natural_key=f"supplier.return:{case_id}:{supplier_id}", kind=supplier_return(supplier.channel),
         vendor=supplier.channel.value, case_id=case_id, request=request.model_dump(mode="json"),
         call=call, resend_safe=not is_email,
     )
-    return result.data
+    return SupplierReturnResult.model_validate(result.data)
 
 
-@task(name="poll-supplier-return", task_run_name="poll-return-{supplier_id}-{case_id}", **RETRYING)
+@retrying_read("poll-supplier-return")
 async def poll_supplier_return(case_id: str, supplier_id: str, request: SupplierReturnRequest) -> SupplierReturnResult:
     policy = await runtime.load_policy()
-    async with runtime.supplier_channel(policy, supplier_id) as channel:
+    async with clients.supplier_channel(policy, supplier_id) as channel:
         return await channel.return_outcome(request)
 
 

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -13,14 +14,15 @@ from typing import Any, TypeVar, cast
 from prefect import task
 
 from domain.money import Money
+from domain.operations import OperationKind
 from domain.orders import Order, SuggestedRefund, SuggestedTransaction, TransactionKind
 from domain.refunds import allocate, refund_target
 from integrations.shopify.client import RefundLine, RefundTransaction
 from ledger import operations as ops
 from ledger.models import Operation
-from tasks import runtime
+from tasks import clients, plain, runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import RETRYING
+from tasks.retry import RETRYING, retrying_read
 
 # One read of the order per run (issue 14: a simple cancellation read the whole order six times,
 # about 600 cost points each). A flow run opens `order_cache()`; every read in it is kept by the
@@ -78,30 +80,80 @@ def forget_order(order_ref: str) -> None:
         cache.pop(order_ref.rsplit("/", 1)[-1], None)
 
 
-@task(name="read-shopify-order", task_run_name="read-order-{order_ref}", **RETRYING)
+@retrying_read("read-shopify-order")
 async def _read_shopify_order(order_ref: str) -> Order:
-    async with runtime.shopify() as shopify:
-        return await shopify.get_order(order_ref)
+    async with clients.shopify() as shopify:
+        return await shopify.orders.get(order_ref)
 
 
 async def read_shopify_order(order_ref: str) -> Order:
     """The order, read once per run (the run's cache), else from Shopify."""
-    return _cached(order_ref) or _keep(await _read_shopify_order(order_ref))
+    return _cached(order_ref) or _keep(await plain.call(_read_shopify_order, order_ref))
 
 
-setattr(read_shopify_order, "fn", _read_shopify_order.fn)  # noqa: B010  the task's body, as before
+setattr(read_shopify_order, "fn", _read_shopify_order.fn)  # noqa: B010  the body, without the run's cache
 
 
 async def find_shopify_order(name: str) -> Order | None:
-    async with runtime.shopify() as shopify:
-        order = await shopify.find_order_by_name(name)
+    async with clients.shopify() as shopify:
+        order = await shopify.orders.find_by_name(name)
     return _keep(order) if order is not None else None
 
 
 async def find_shopify_order_by_payment(payment_id: str, gateway: str, paid_at: datetime) -> Order | None:
     """The order a processor's payment id belongs to (a PayPal dispute naming only its transaction)."""
-    async with runtime.shopify() as shopify:
-        return await shopify.find_order_by_payment(payment_id, gateway=gateway, paid_at=paid_at)
+    async with clients.shopify() as shopify:
+        return await shopify.orders.find_by_payment(payment_id, gateway=gateway, paid_at=paid_at)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRefund:
+    """A refund made in the store (F2, F5), as the ledger recorded it (a replay returns the first
+    call's record). Amount "0" and no operation when nothing was refundable (no call was made).
+    A module-level frozen dataclass: it pickles if Prefect ever keeps it (issue 22)."""
+
+    amount: str
+    currency: str
+    refund_id: str | None = None
+    gateway: str | None = None
+    full_amount: str | None = None  # what share 1 would have refunded (R7; refund_shopify_items)
+    operation_id: str | None = None  # the ledger row of the refund
+
+    @property
+    def money(self) -> Money:
+        return Money.of(self.amount, self.currency)
+
+    @classmethod
+    def of(cls, result: EffectResult) -> StoreRefund:
+        data = result.data
+        return cls(amount=str(data["amount"]), currency=str(data["currency"]), refund_id=data.get("refund_id"),
+                   gateway=data.get("gateway"), full_amount=data.get("full_amount"),
+                   operation_id=result.operation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCancellation:
+    """An order cancelled in the store with its refund (C3 step 1), as the ledger recorded it."""
+
+    total_refunded: str  # the order's refunded total after the cancellation (earlier cases' refunds included)
+    currency: str
+    operation_id: str  # the ledger row of the cancellation
+    job_id: str | None = None
+    cancelled_at: str | None = None
+    refund_ids: tuple[str, ...] = ()
+
+    @property
+    def refunded(self) -> Money:
+        return Money.of(self.total_refunded, self.currency)
+
+    @classmethod
+    def of(cls, result: EffectResult) -> StoreCancellation:
+        if result.operation_id is None:  # perform always names its row: anything else is a bug
+            raise ValueError("a store cancellation without its operation row")
+        data = result.data
+        return cls(total_refunded=str(data["total_refunded"]), currency=str(data["currency"]),
+                   operation_id=result.operation_id, job_id=data.get("job_id"), cancelled_at=data.get("cancelled_at"),
+                   refund_ids=tuple(data.get("refund_ids") or ()))
 
 
 def _cancel_result(order: Order, job_id: str | None) -> EffectResult:
@@ -116,15 +168,14 @@ def _cancel_result(order: Order, job_id: str | None) -> EffectResult:
 async def cancel_shopify_order(
     case_id: str, order_id: str, *, reason: str, store_credit: bool, restock: bool,
     notify_customer: bool, staff_note: str | None,
-) -> dict[str, Any]:
+) -> StoreCancellation:
     """C3 step 1 (below), with the run's order: the read before the write is this run's read, and
     the order read after the cancel is the run's order from then on."""
-    out = await _cancel_shopify_order(case_id, order_id, reason=reason, store_credit=store_credit, restock=restock,
-                                      notify_customer=notify_customer, staff_note=staff_note,
-                                      current=_cached(order_id))
+    out, after = await _cancel_shopify_order(case_id, order_id, reason=reason, store_credit=store_credit,
+                                             restock=restock, notify_customer=notify_customer, staff_note=staff_note,
+                                             current=_cached(order_id))
     forget_order(order_id)
-    after = out.pop("order", None)
-    if isinstance(after, Order):
+    if after is not None:
         _keep(after)
     return out
 
@@ -133,7 +184,7 @@ async def cancel_shopify_order(
 async def _cancel_shopify_order(
     case_id: str, order_id: str, *, reason: str, store_credit: bool, restock: bool,
     notify_customer: bool, staff_note: str | None, current: Order | None = None,
-) -> dict[str, Any]:
+) -> tuple[StoreCancellation, Order | None]:
     """C3 step 1: cancel the order in the store with its refund.
 
     `orderCancel` has no idempotency key (INTEGRATIONS.md 1.3), so the order is read before
@@ -142,36 +193,36 @@ async def _cancel_shopify_order(
     db = runtime.db()
 
     async def reconcile(op: Operation) -> EffectResult | None:
-        async with runtime.shopify() as shopify:
+        async with clients.shopify() as shopify:
             if op.remote_id:  # a Job was started: let it finish before judging
-                await shopify.wait_for_job(op.remote_id)
-            order = await shopify.get_order(order_id)
+                await shopify.orders.wait_for_job(op.remote_id)
+            order = await shopify.orders.get(order_id)
         return _cancel_result(order, op.remote_id) if order.is_cancelled else None
 
     after: list[Order] = []
 
     async def call(op: Operation) -> EffectResult:
-        async with runtime.shopify() as shopify:
-            before = current if current is not None and op.attempts <= 1 else await shopify.get_order(order_id)
+        async with clients.shopify() as shopify:
+            before = current if current is not None and op.attempts <= 1 else await shopify.orders.get(order_id)
             if before.is_cancelled:  # read before write
                 return _cancel_result(before, None)
-            job_id = await shopify.cancel_order(
+            job_id = await shopify.orders.cancel(
                 order_id, reason=reason, refund_to_store_credit=store_credit, restock=restock,
                 notify_customer=notify_customer, staff_note=staff_note,
             )
             await ops.set_remote_id(db, op.id, job_id)
-            await shopify.wait_for_job(job_id)
-            order = await shopify.get_order(order_id)
+            await shopify.orders.wait_for_job(job_id)
+            order = await shopify.orders.get(order_id)
         after.append(order)  # the order after the write, for the rest of the run
         return _cancel_result(order, job_id)
 
     result = await perform(
-        db, natural_key=f"shopify.order_cancel:{case_id}", kind="shopify.order_cancel", vendor="shopify",
+        db, natural_key=f"shopify.order_cancel:{case_id}", kind=OperationKind.SHOPIFY_ORDER_CANCEL, vendor="shopify",
         case_id=case_id, request={"order_id": order_id, "reason": reason, "store_credit": store_credit,
                                   "restock": restock, "notify_customer": notify_customer},
         call=call, reconcile=reconcile,
     )
-    return {**result.data, "operation_id": result.operation_id, "order": after[-1] if after else None}
+    return StoreCancellation.of(result), after[-1] if after else None
 
 
 @task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **RETRYING)
@@ -179,7 +230,7 @@ async def _refund_shopify_items(
     case_id: str, order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
     restock_type: str = "CANCEL", share: str = "1", refund_shipping: bool = False, purpose: str | None = None,
     total: str | None = None,
-) -> dict[str, Any]:
+) -> StoreRefund:
     """Refund items of an order, exactly once (F2, F5): C5 (the items that cannot be supplied,
     `CANCEL`), a return (`RETURN` / `NO_RESTOCK`), a keep-it (R5). `share` scales Shopify's own
     suggestion (R7: a partial refund for misuse); `refund_shipping` adds the outbound delivery
@@ -204,13 +255,12 @@ async def _refund_shopify_items(
             order_id, line_items, store_credit=store_credit, note=note, restock_type=restock_type,
             share=Decimal(share), refund_shipping=refund_shipping, total=total)}
         if not request["refund"]["transactions"] and not request["refund"]["store_credit"]:
-            return {"refund_id": None, "amount": "0", "currency": request["refund"]["currency"],
-                    "gateway": None, "operation_id": None}
+            return StoreRefund(amount="0", currency=request["refund"]["currency"])
 
     async def call(op: Operation) -> EffectResult:
         spec = op.request["refund"]
-        async with runtime.shopify() as shopify:
-            refund = await shopify.create_refund(
+        async with clients.shopify() as shopify:
+            refund = await shopify.refunds.create(
                 op.request["order_id"], idempotency_key=op.idempotency_key,
                 line_items=[RefundLine.model_validate(x) for x in spec["line_items"]],
                 transactions=[RefundTransaction.model_validate(x) for x in spec["transactions"]],
@@ -224,9 +274,9 @@ async def _refund_shopify_items(
             remote_id=refund.id,
         )
 
-    result = await perform(db, natural_key=natural_key, kind="shopify.refund_create", vendor="shopify",
+    result = await perform(db, natural_key=natural_key, kind=OperationKind.SHOPIFY_REFUND_CREATE, vendor="shopify",
                            case_id=case_id, request=request, call=call, resend_safe=True)
-    return {**result.data, "operation_id": result.operation_id}
+    return StoreRefund.of(result)
 
 
 async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
@@ -234,10 +284,10 @@ async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, sto
                         total: str | None = None) -> dict[str, Any]:
     """The refund input from Order.suggestedRefund (taxes, discounts, earlier refunds and split
     tenders included), scaled by `share` and spread over the same tenders (domain.refunds)."""
-    async with runtime.shopify() as shopify:
+    async with clients.shopify() as shopify:
         suggestion, items_only = await _suggestions(shopify, order_id, line_items, refund_shipping,
                                                     exact=share != 1 or total is not None)
-        order = await shopify.get_order(order_id)
+        order = await shopify.orders.get(order_id)
     # R7 scales the items only: the delivery refunded with a withdrawal is owed in full (D2).
     target = refund_target(suggestion, items_only, share,
                            Money.of(total, suggestion.amount.currency) if total is not None else None)
@@ -260,8 +310,8 @@ async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, sto
 async def _suggestions(shopify: Any, order_id: str, line_items: list[tuple[str, int]], refund_shipping: bool, *,
                        exact: bool = True) -> tuple[SuggestedRefund, SuggestedRefund]:
     """Shopify's suggestion with the delivery refunded (when it is) and without it (the items)."""
-    suggestion = await shopify.suggest_refund(order_id, line_items=line_items, refund_shipping=refund_shipping)
-    items_only = suggestion if not refund_shipping or not exact else await shopify.suggest_refund(
+    suggestion = await shopify.refunds.suggest(order_id, line_items=line_items, refund_shipping=refund_shipping)
+    items_only = suggestion if not refund_shipping or not exact else await shopify.refunds.suggest(
         order_id, line_items=line_items, refund_shipping=False)
     return suggestion, items_only
 
@@ -270,14 +320,14 @@ async def refund_estimate(order_id: str, line_items: list[tuple[str, int]], *, s
                           refund_shipping: bool) -> tuple[Money, Money]:
     """(what the refund of these lines will give back, the delivery part of it), as
     `refund_shopify_items` computes it (a read: the approval threshold and its form use it)."""
-    async with runtime.shopify() as shopify:
+    async with clients.shopify() as shopify:
         suggestion, items_only = await _suggestions(shopify, order_id, line_items, refund_shipping)
     return refund_target(suggestion, items_only, share), suggestion.amount - items_only.amount
 
 
 @task(name="refund-shopify-amount", task_run_name="refund-amount-{order_id}", **RETRYING)
 async def _refund_shopify_amount(case_id: str, order_id: str, amount: str, *, note: str, purpose: str,
-                                ) -> dict[str, Any]:
+                                ) -> StoreRefund:
     """Refund an amount that is no item of the order (the customer's return postage the store
     pays), exactly once (F5): the planned input names the order's refundable payments, spread pro
     rata like any refund; the `@idempotent` key is the operation's, fixed at planning time.
@@ -288,8 +338,8 @@ async def _refund_shopify_amount(case_id: str, order_id: str, amount: str, *, no
     if planned is not None and "refund" in planned.request:
         request = planned.request
     else:
-        async with runtime.shopify() as shopify:
-            order = await shopify.get_order(order_id)
+        async with clients.shopify() as shopify:
+            order = await shopify.orders.get(order_id)
         tenders = [SuggestedTransaction(parent_id=t.id, gateway=t.gateway, kind=TransactionKind.REFUND,
                                         amount=t.maximum_refundable)
                    for t in order.transactions
@@ -301,16 +351,15 @@ async def _refund_shopify_amount(case_id: str, order_id: str, amount: str, *, no
                         for t in allocate(target, SuggestedRefund(amount=Money.of(refundable, order.currency),
                                                                   transactions=tenders))]
         if not transactions:
-            return {"refund_id": None, "amount": "0", "currency": order.currency, "gateway": None,
-                    "operation_id": None}
+            return StoreRefund(amount="0", currency=order.currency)
         request = {"order_id": order_id, "refund": {
             "transactions": [x.model_dump(mode="json") for x in transactions], "currency": order.currency,
             "note": note, "gateway": ",".join(sorted({t.gateway for t in transactions}))}}
 
     async def call(op: Operation) -> EffectResult:
         spec = op.request["refund"]
-        async with runtime.shopify() as shopify:
-            refund = await shopify.create_refund(
+        async with clients.shopify() as shopify:
+            refund = await shopify.refunds.create(
                 op.request["order_id"], idempotency_key=op.idempotency_key, line_items=[],
                 transactions=[RefundTransaction.model_validate(x) for x in spec["transactions"]],
                 note=spec["note"], notify=False, currency=spec["currency"])
@@ -318,22 +367,22 @@ async def _refund_shopify_amount(case_id: str, order_id: str, amount: str, *, no
                                   "currency": refund.amount.currency, "gateway": spec["gateway"]},
                             remote_id=refund.id)
 
-    result = await perform(db, natural_key=natural_key, kind="shopify.refund_create", vendor="shopify",
+    result = await perform(db, natural_key=natural_key, kind=OperationKind.SHOPIFY_REFUND_CREATE, vendor="shopify",
                            case_id=case_id, request=request, call=call, resend_safe=True)
-    return {**result.data, "operation_id": result.operation_id}
+    return StoreRefund.of(result)
 
 
 async def refund_shopify_items(case_id: str, order_id: str, line_items: list[tuple[str, int]], **kwargs: Any,
-                               ) -> dict[str, Any]:
+                               ) -> StoreRefund:
     """The refund task below; the run reads the order again after it (issue 14: one read per run)."""
     try:
-        return cast(dict[str, Any], await _refund_shopify_items(case_id, order_id, line_items, **kwargs))
+        return cast(StoreRefund, await _refund_shopify_items(case_id, order_id, line_items, **kwargs))
     finally:
         forget_order(order_id)
 
 
 async def refund_shopify_amount(case_id: str, order_id: str, amount: str, *, note: str, purpose: str,
-                                ) -> dict[str, Any]:
+                                ) -> StoreRefund:
     try:
         return await _refund_shopify_amount(case_id, order_id, amount, note=note, purpose=purpose)
     finally:

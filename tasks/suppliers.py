@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 
+from domain.operations import supplier_cancel
 from domain.policy import SupplierChannelKind
 from integrations.suppliers.base import (
     SupplierCancellationRequest,
@@ -15,22 +14,22 @@ from integrations.suppliers.base import (
 from integrations.suppliers.email_supplier import EmailSupplier
 from ledger import records
 from ledger.models import Message, Operation
-from tasks import runtime
+from tasks import clients, runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import RETRYING
+from tasks.retry import RETRYING, retrying_read
 
 
-@task(name="read-supplier-order", task_run_name="read-{supplier_id}-{order_ref}", **RETRYING)
+@retrying_read("read-supplier-order")
 async def read_supplier_order(supplier_id: str, order_ref: str) -> SupplierOrderView:
     policy = await runtime.load_policy()
-    async with runtime.supplier_channel(policy, supplier_id) as channel:
+    async with clients.supplier_channel(policy, supplier_id) as channel:
         return await channel.order_status(order_ref)
 
 
 @task(name="request-supplier-cancellation", task_run_name="ask-{supplier_id}-{case_id}", **RETRYING)
 async def request_supplier_cancellation(
     case_id: str, supplier_id: str, request: SupplierCancellationRequest,
-) -> dict[str, Any]:
+) -> SupplierCancellationResult:
     """C3 step 2: tell the supplier, so nothing is produced or shipped for nothing.
 
     API suppliers read the order first and dedupe disputes on our key, so a resend is safe;
@@ -42,7 +41,7 @@ async def request_supplier_cancellation(
     is_email = supplier.channel == SupplierChannelKind.EMAIL
 
     async def call(op: Operation) -> EffectResult:
-        async with runtime.supplier_channel(policy, supplier_id) as channel:
+        async with clients.supplier_channel(policy, supplier_id) as channel:
             result = await channel.request_cancellation(request, idempotency_key=op.idempotency_key)
         if isinstance(channel, EmailSupplier) and supplier.email:
             email = channel.build_cancellation_email(request, idempotency_key=op.idempotency_key)
@@ -55,17 +54,17 @@ async def request_supplier_cancellation(
         return EffectResult(data=result.model_dump(mode="json"), remote_id=result.remote_id)
 
     result = await perform(
-        db, natural_key=f"supplier.cancel:{case_id}:{supplier_id}", kind=f"supplier.cancel.{supplier.channel}",
+        db, natural_key=f"supplier.cancel:{case_id}:{supplier_id}", kind=supplier_cancel(supplier.channel),
         vendor=supplier.channel.value, case_id=case_id, request=request.model_dump(mode="json"),
         call=call, resend_safe=not is_email,
     )
-    return result.data
+    return SupplierCancellationResult.model_validate(result.data)
 
 
-@task(name="poll-supplier-answer", task_run_name="poll-{supplier_id}-{case_id}", **RETRYING)
+@retrying_read("poll-supplier-answer")
 async def poll_supplier_answer(
     case_id: str, supplier_id: str, request: SupplierCancellationRequest,
 ) -> SupplierCancellationResult:
     policy = await runtime.load_policy()
-    async with runtime.supplier_channel(policy, supplier_id) as channel:
+    async with clients.supplier_channel(policy, supplier_id) as channel:
         return await channel.cancellation_outcome(request)

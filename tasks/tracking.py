@@ -21,9 +21,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
-from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.operations import OperationKind
 from domain.tracking import ParcelEvent
 from integrations.carriers.aftership import AfterShipClient, events_of, verify_webhook
 from integrations.carriers.base import CallBudget, CarrierClient, CarrierRateLimited, Tracking, carrier_for
@@ -37,7 +37,7 @@ from ledger import tracking as kept
 from ledger.models import Operation, utcnow
 from tasks import runtime
 from tasks.effects import EffectResult, perform
-from tasks.retry import RETRYING, retry_if_retryable
+from tasks.retry import is_retryable, retrying_read
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ParcelReading(BaseModel):
 def _usable(settings: LaPosteSettings | DHLSettings | AfterShipSettings) -> bool:
     """A carrier the store uses: its key set (the sandbox's only in sandbox mode). In sandbox mode
     a carrier still pointed at the vendor's real URL is not used: its public sandbox key would be
-    sent to the real API (the sandbox sets the fakes' URLs, deployments/sandbox/carriers_fake.py)."""
+    sent to the real API (the sandbox sets the fakes' URLs, sandbox/carriers_fake.py)."""
     if sandbox_mode() and settings.base_url == type(settings).model_fields["base_url"].default:
         return False
     return not settings.missing(["api_key"])
@@ -105,7 +105,7 @@ async def _aftership_follow(client: AfterShipClient, number: str, case_id: str |
         return EffectResult(data={"slug": slugs[0] if slugs else None, "id": tracking_id}, remote_id=tracking_id)
 
     await perform(runtime.db(), natural_key=f"aftership.tracking_create:{number.upper()}",
-                  kind="aftership.tracking_create", vendor="aftership", case_id=case_id,
+                  kind=OperationKind.AFTERSHIP_TRACKING_CREATE, vendor="aftership", case_id=case_id,
                   request={"tracking_number": number, "order_number": order_name}, call=call, resend_safe=True)
 
 
@@ -143,24 +143,17 @@ async def follow_parcel(*, store_id: str | None, tracking_number: str, company: 
                          events=await kept.events_for(runtime.db(), [number], carriers=[tracking.carrier]))
 
 
-async def _retry_unless_rate_limited(task: Any, task_run: Any, state: Any) -> bool:
-    """A 429 is not retried by the task seconds later: the carrier named when to come back
-    (Retry-After), so the read becomes a deadline at that time (flows/tracking.py)."""
-    exc = state.data if isinstance(state.data, BaseException) else None
-    if exc is None:
-        result = await state.aresult(raise_on_failure=False)
-        exc = result if isinstance(result, BaseException) else None
-    if isinstance(exc, CarrierRateLimited):
-        return False
-    return await retry_if_retryable(task, task_run, state)
+def _retryable_unless_rate_limited(exc: BaseException) -> bool:
+    """A 429 is not retried seconds later: the carrier named when to come back (Retry-After), so
+    the read becomes a deadline at that time (flows/tracking.py)."""
+    return not isinstance(exc, CarrierRateLimited) and is_retryable(exc)
 
 
-@task(name="read-carrier-tracking", task_run_name="track-{tracking_number}",
-      **{**RETRYING, "retry_condition_fn": _retry_unless_rate_limited})
+@retrying_read("read-carrier-tracking", retryable=_retryable_unless_rate_limited)
 async def read_carrier_tracking(store_id: str | None, tracking_number: str, company: str | None = None,
                                 case_id: str | None = None, order_name: str | None = None) -> ParcelReading:
-    """`follow_parcel` as a Prefect task: a 5xx is retried; a 429 or a spent quota is not (the
-    read waits in the ledger until the carrier's time)."""
+    """`follow_parcel` with a task's retries (a plain call, issue 16): a 5xx is retried; a 429
+    or a spent quota is not (the read waits in the ledger until the carrier's time)."""
     return await follow_parcel(store_id=store_id, tracking_number=tracking_number, company=company,
                                case_id=case_id, order_name=order_name)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.stack import create_pg_database
 from tests.profiles import hypothesis_profile, load_hypothesis_profile
 
 _TMP = Path(tempfile.mkdtemp(prefix="aftersales-tests-"))
@@ -34,8 +35,6 @@ os.environ.setdefault("AFTERSALES_TASK_RETRY_DELAY_SCALE", "0")
 
 # Hypothesis: derandomized in CI, random by command (tests/profiles.py).
 load_hypothesis_profile()
-
-PG_ADMIN_URL = os.environ.get("AFTERSALES_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,19 +72,6 @@ async def _truncate(url: str) -> None:
             await conn.execute(text(f'DELETE FROM "{table.name}"'))
 
 
-async def _create_pg_database(name: str) -> str:
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{name}"
-
-
 @pytest.fixture(scope="session")
 def sqlite_url() -> str:
     url = os.environ["AFTERSALES_DATABASE_URL"]
@@ -99,7 +85,7 @@ def postgres_url() -> Iterator[str]:
 
     name = f"aftersales_test_{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(1) as pool:
-        url = pool.submit(asyncio.run, _create_pg_database(name)).result()
+        url = pool.submit(asyncio.run, create_pg_database(name)).result()
     _migrate(url)
     yield url
 

@@ -21,11 +21,11 @@ from deployments.customer_page.security import PageSettings
 
 @dataclass(frozen=True)
 class CustomerDesk:
-    """What the page borrows from the receiver (deployments/receiver.py, create_app)."""
+    """What the page borrows from the receiver (deployments/receiver/customers.py, mount_page)."""
 
     allow: Callable[[Any], bool]  # the per-address limit of the customer endpoints (counts a hit)
     lookup: Callable[[str], Awaitable[tuple[Any, str | None]]]  # order by number: (order, failure)
-    submit: Callable[..., Awaitable[Any]]  # _customer_checked: proof, items, per-order limit, store, answer
+    submit: Callable[..., Awaitable[Any]]  # customers.customer_checked: proof, items, per-order limit, store, answer
     reject: Callable[..., Awaitable[Any]]  # _reject: keep a refusal for inspection (promise 1)
     emit: Callable[[Any], Awaitable[None]]  # hand a stored event to Prefect
     operator: Callable[..., Awaitable[str]]  # the operator's Bearer check

@@ -1,4 +1,4 @@
-"""The customer page's routes (mounted under /page by deployments/receiver.py).
+"""The customer page's routes (mounted under /page by deployments/receiver/customers.py).
 
 Every read needs a proof of the order (a signed link `t`, made here once the customer gave the
 order's number and email, or for a logged-in customer through the App Proxy); every form carries
@@ -30,6 +30,7 @@ from deployments.customer_page.security import PageSettings
 from deployments.customer_page.texts import CANCEL_REASONS, RETURN_REASONS, STEPS, TEXTS, Language, state_words, t
 from domain.business_days import local_date
 from domain.cancellation import refund_expected_by
+from domain.case_state import ReturnData, facts_of
 from domain.cases import is_terminal
 from domain.inbound import (
     CustomerCancellationBody,
@@ -897,7 +898,9 @@ def _case_view(case: Case, next_due: datetime | None, policy: StorePolicy, lang:
     shown_steps = [{"words": state_words(s, lang),
                     "status": "done" if position is not None and i < position else
                     "current" if i == position else "todo"} for i, s in enumerate(steps)]
-    instructions = case.data.get("instructions") or {}
+    facts = facts_of(case.kind, case.data)
+    returned = facts if isinstance(facts, ReturnData) else None  # only a return has instructions and tracking
+    instructions = (returned.instructions if returned else None) or {}
     address = instructions.get("address")
     ship_by = instructions.get("ship_by")
     ship_day = None
@@ -919,7 +922,7 @@ def _case_view(case: Case, next_due: datetime | None, policy: StorePolicy, lang:
         "wants_tracking": case.kind == "return" and case.state in ("received", "awaiting_supplier",
                                                                      "awaiting_shipment", "in_transit"),
         "open": not terminal,
-        "tracking": (case.data.get("tracking") or {}).get("number"),
+        "tracking": ((returned.tracking if returned else None) or {}).get("number"),
     }
 
 

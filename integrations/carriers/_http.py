@@ -6,8 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -19,6 +17,7 @@ from integrations.carriers.base import (
     CarrierRateLimited,
     CarrierUnavailable,
 )
+from integrations.httpclients import DELAY_SECONDS, MAX_RETRY_AFTER, parse_retry_after
 
 _next_call: dict[str, float] = {}  # per carrier and key: the soonest monotonic time of the next call
 _locks: dict[str, asyncio.Lock] = {}
@@ -36,45 +35,33 @@ async def pace(key: str, interval: float) -> None:
         _next_call[key] = time.monotonic() + interval
 
 
-MAX_RETRY_AFTER = 24 * 3600.0  # a carrier's "come back in a week" (or a clock gone wrong) waits a day at most
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """RFC 9110 `Retry-After`: delay-seconds or an HTTP-date; seconds from `now` (unix time), or
-    None when the value is neither. A date in the past is 0."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    if text.replace(".", "", 1).isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # an HTTP-date is GMT by definition
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def retry_after(response: httpx.Response, default: float = 60.0, *,
                 clock: Callable[[], float] = time.time) -> float:
+    """How long the carrier asks us to wait, in seconds (`asked_wait`), else `default`."""
+    asked = asked_wait(response, clock=clock)
+    return default if asked is None else asked
+
+
+def asked_wait(response: httpx.Response, *, clock: Callable[[], float] = time.time) -> float | None:
     """How long the carrier asks us to wait, in seconds: `Retry-After` (seconds or an HTTP-date),
-    DHL's / AfterShip's reset headers; at least 1 s, at most MAX_RETRY_AFTER."""
+    DHL's / AfterShip's reset headers; at least 1 s, at most MAX_RETRY_AFTER; None when it says nothing."""
     for name in ("retry-after", "ratelimit-reset", "as-rate-limit-reset"):
         value = response.headers.get(name)
         if not value:
             continue
         if name == "retry-after":
             seconds = parse_retry_after(value, now=clock())
-        elif value.replace(".", "", 1).isdigit():
-            seconds = float(value)
+        elif DELAY_SECONDS.fullmatch(value.strip()):
+            seconds = float(value.strip())
             if name == "as-rate-limit-reset" and seconds > 1e9:  # AfterShip: a unix time
                 seconds = max(0.0, seconds - clock())
         else:
             seconds = None
         if seconds is not None:
             return min(max(seconds, 1.0), MAX_RETRY_AFTER)
-    return default
+    return None
 
 
 async def request(http: httpx.AsyncClient, carrier: str, method: str, url: str, *, headers: dict[str, str],
@@ -99,8 +86,10 @@ async def request(http: httpx.AsyncClient, carrier: str, method: str, url: str, 
     if status in (401, 403):
         raise CarrierAuthError(f"{carrier}: API key refused ({status})", carrier=carrier, status=status)
     if status >= 500:
+        # only what the carrier asked (a 503's Retry-After): the in-place retry waits it (tasks/retry.py),
+        # the ledger's next read is an hour later at least anyway (flows/tracking.py)
         raise CarrierUnavailable(f"{carrier}: server error {status}", carrier=carrier, status=status,
-                                 retry_after=retry_after(response, 30.0))
+                                 retry_after=asked_wait(response))
     if data is None:
         raise CarrierBadAnswer(f"{carrier}: HTTP {status} without a JSON body", carrier=carrier, status=status)
     return status, data

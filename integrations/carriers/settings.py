@@ -1,6 +1,6 @@
 """Typed settings of the carriers' tracking APIs (issue 19), read from the environment.
 
-Every base URL is configurable (the sandbox points them at `deployments/sandbox/carriers_fake.py`);
+Every base URL is configurable (the sandbox points them at `sandbox/carriers_fake.py`);
 API keys are secrets with no default: a store that sets none of a carrier's values does not use
 that carrier, and one that sets some must set them all (fail closed, integrations/vendor_settings.py).
 """

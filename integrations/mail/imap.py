@@ -83,10 +83,10 @@ class MailboxSettings(VendorSettings):
         elif not self.password.get_secret_value() and not self.oauth2_token.get_secret_value():
             missing.append(self.variable("password") + " or " + self.variable("oauth2_token") + " or "
                            + self.variable("oauth2_refresh_token"))
+        if self.security == "plain" and not sandbox_mode():  # named with the rest: fixed at once
+            missing.append(self.variable("security") + "=tls or starttls")
         if missing:
             raise MissingSecrets(missing, "the mailbox poller")
-        if self.security == "plain" and not sandbox_mode():
-            raise MissingSecrets([self.variable("security") + "=tls or starttls"], "the mailbox poller")
 
     def refresh_config(self) -> RefreshConfig | None:
         """The refresh grant when one is set (check() has made sure it is whole)."""

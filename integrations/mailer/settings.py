@@ -1,6 +1,6 @@
 """SMTP settings for the mailer, read from `AFTERSALES_SMTP_*` environment variables.
 
-The defaults point at the sandbox SMTP catcher (deployments/sandbox/smtp_catcher.py) on
+The defaults point at the sandbox SMTP catcher (sandbox/smtp_catcher.py) on
 127.0.0.1:1025, so a fresh checkout sends its demo mails somewhere they can be read.
 These are transport settings only: who the mail is from is the merchant's identity, the
 policy's `store.sender_email` and `store.name` (`OutgoingEmail.from_address`, `from_name`).

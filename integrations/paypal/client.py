@@ -60,6 +60,7 @@ from domain.errors import (
     TransientError,
 )
 from domain.money import Money
+from integrations.httpclients import parse_retry_after
 from integrations.paypal.models import (
     ACCEPT_CLAIM_REASONS,
     ACCEPT_CLAIM_TYPES,
@@ -192,11 +193,8 @@ def error_for(
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return None if value is None else max(float(value), 0.0)
-    except ValueError:
-        return None
+    """Retry-After in seconds (delay-seconds or an HTTP-date, RFC 9110), or None."""
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def _payload(response: httpx.Response) -> Any:

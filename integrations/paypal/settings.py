@@ -4,7 +4,7 @@ Read from the environment with the `AFTERSALES_PAYPAL_` prefix. A store that tak
 `client_id`, `client_secret` and `webhook_id` (no default: sandbox mode, `AFTERSALES_SANDBOX=1`,
 alone fills in the sandbox's public values; `webhook_id` is the id
 PayPal gave the webhook in the developer dashboard, needed by verify-webhook-signature). The
-sandbox points `base_url` at the fake (`deployments/sandbox/paypal_fake.py`,
+sandbox points `base_url` at the fake (`sandbox/paypal/`,
 http://127.0.0.1:8084); PayPal's own sandbox is https://api-m.sandbox.paypal.com.
 """
 

@@ -1,4 +1,5 @@
-"""Shopify Admin GraphQL integration: client, documents, mapping, returns, disputes, webhook signatures.
+"""Shopify Admin GraphQL integration: the client (a transport core and its resource groups in
+`services/`), documents, mapping, returns, disputes, webhook signatures.
 
 See INTEGRATIONS.md section 1 for the contract and STYLE.md "Errors" for the retry rules.
 """

@@ -620,7 +620,7 @@ def dispute_from_webhook(payload: Mapping[str, Any]) -> tuple[str, str | None]:
     network_reason_code, status, evidence_due_by, evidence_sent_on, finalized_on,
     initiated_at`; the field list is [UNVERIFIED] in INTEGRATIONS.md 1.9). Only the ids are
     read, tolerantly (numbers, digit strings, gids, an `admin_graphql_api_id`); everything
-    else is re-read with `ShopifyClient.get_dispute`. A missing or malformed `order_id` is
+    else is re-read with `client.disputes.get`. A missing or malformed `order_id` is
     None (Shopify links no order to some disputes). Raises InvalidInput without a dispute id.
     """
     if not isinstance(payload, Mapping):

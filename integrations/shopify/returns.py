@@ -448,7 +448,7 @@ def return_from_webhook(payload: Mapping[str, Any]) -> tuple[str, str]:
 
     Accepts the order as `order: {id, admin_graphql_api_id}` or as a top-level `order_id`, and
     numeric or gid ids. Raises InvalidInput when either id is missing: the delivery is
-    kept for inspection, never guessed at. Everything else is re-read with `get_return`.
+    kept for inspection, never guessed at. Everything else is re-read with `client.returns.get`.
     """
     if not isinstance(payload, Mapping):
         raise InvalidInput("returns webhook: the payload is not a JSON object")

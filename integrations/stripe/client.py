@@ -45,6 +45,7 @@ from domain.errors import (
     RateLimited,
     TransientError,
 )
+from integrations.httpclients import parse_retry_after
 from integrations.stripe.models import (
     OrderReference,
     StripeCharge,
@@ -122,10 +123,16 @@ class _Request:
 class StripeClient:
     """Async client for one Stripe account. Errors are `domain.errors` with `vendor="stripe"`."""
 
-    def __init__(self, settings: StripeSettings, http: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, settings: StripeSettings, http: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep,
+                 resend_backoff: Sequence[float] = RETRY_BACKOFF_SECONDS) -> None:
+        """`resend_backoff`: the wait before each in-request resend (tasks/clients.py scales it
+        with the task retries' waits)."""
+        if len(resend_backoff) < MAX_EXTRA_ATTEMPTS:
+            raise ValueError(f"resend_backoff needs {MAX_EXTRA_ATTEMPTS} waits, got {list(resend_backoff)}")
         self._settings = settings
         self._http = http
         self._sleep = sleep
+        self._resend_backoff = tuple(resend_backoff)
 
     @property
     def settings(self) -> StripeSettings:
@@ -293,7 +300,7 @@ class StripeClient:
                 if not _may_resend(request, error, resends):
                     raise
                 logger.warning("stripe %s failed (%s); resending", request.operation, error)
-                await self._sleep(RETRY_BACKOFF_SECONDS[resends])
+                await self._sleep(self._resend_backoff[resends])
                 resends += 1
 
     async def _send_once(self, request: _Request) -> dict[str, Any]:
@@ -447,10 +454,9 @@ def _error_object(response: httpx.Response) -> Mapping[str, Any]:
 
 
 def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(float(response.headers.get("Retry-After", DEFAULT_RETRY_AFTER_SECONDS)), 0.0)
-    except ValueError:
-        return DEFAULT_RETRY_AFTER_SECONDS
+    """Retry-After in seconds (delay-seconds or an HTTP-date, RFC 9110), else the default."""
+    asked = parse_retry_after(response.headers.get("Retry-After"))
+    return DEFAULT_RETRY_AFTER_SECONDS if asked is None else asked
 
 
 def _unexpected(operation: str, what: str, response: httpx.Response | None = None) -> PermanentError:

@@ -3,7 +3,7 @@
 Read from the environment with the `AFTERSALES_STRIPE_` prefix. A store that takes Stripe payments
 sets `api_key` and `webhook_secret` (no default: sandbox mode, `AFTERSALES_SANDBOX=1`, alone fills
 in the sandbox's public values); the sandbox points `base_url` and
-`files_base_url` at the fake Stripe (`deployments/sandbox/stripe_fake.py`).
+`files_base_url` at the fake Stripe (`sandbox/stripe/`).
 """
 
 from __future__ import annotations

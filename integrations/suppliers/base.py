@@ -138,7 +138,8 @@ class SupplierReturnResult(BaseModel):
 
 
 class SupplierChannel(Protocol):
-    """Implemented by `integrations.suppliers.cj.CJSupplier` and `.email_supplier.EmailSupplier`."""
+    """Implemented by `integrations.cj.supplier.CJSupplier` and
+    `integrations.suppliers.email_supplier.EmailSupplier`."""
 
     async def order_status(self, order_id: str) -> SupplierOrderView:
         """Read the order at the supplier (read before write)."""

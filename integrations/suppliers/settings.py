@@ -1,7 +1,7 @@
 """Typed settings for the supplier channels (INTEGRATIONS.md §4.1).
 
 Read from the environment with the `AFTERSALES_CJ_` prefix; the sandbox points `base_url` at the
-fake CJ server (`deployments/sandbox/cj_fake.py`, http://127.0.0.1:8082/api2.0/v1).
+fake CJ server (`sandbox/cj_fake.py`, http://127.0.0.1:8082/api2.0/v1).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,14 +16,13 @@ from pathlib import Path
 
 import httpx
 
+from sandbox import stack
+from sandbox.stack import free_port
+
+__all__ = ["free_port"]  # the sandbox's (sandbox/stack.py), for the benchmarks that import it from here
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("AFTERSALES_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -68,25 +66,11 @@ def migrate(url: str) -> None:
 
 async def create_pg_database(name: str) -> str:
     """A fresh PostgreSQL database (dropped first if left by an earlier run); its asyncpg URL."""
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    return await stack.create_pg_database(name, PG_ADMIN_URL)
 
 
 async def drop_pg_database(name: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await stack.drop_pg_database(name, PG_ADMIN_URL)
 
 
 def scratch_dir(prefix: str) -> Path:

@@ -26,23 +26,31 @@ server is shared with whatever else runs on the machine).
 
     bash tests/bench/run.sh e2e [--cases 1000] [--rate 10] [--prefect-cases 100]
                                 [--variants floor,workers-1,workers-2,workers-4,workers-2+cmd,forks-2,inproc-2]
+                                [--profile-server DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import re
+import shutil
+import signal
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from tests.scale.stack import Stack, free_port, postgres_cpu_seconds
+from sandbox.stack import free_port
+from tests.scale.stack import Stack, postgres_cpu_seconds
 
 GOAL_RATE = 10.0
 GOAL_P95 = 5.0
@@ -147,7 +155,53 @@ async def _play(stack: Stack, orders: list[dict[str, Any]], rate: float, wait_s:
     return posted, confirmed, first
 
 
-def run_variant(variant: str, cases: int, rate: float, wait_s: float) -> Result:
+def _access_log_calls(text: str) -> dict[str, int]:
+    """API calls by route in a stretch of the Prefect server's log at INFO (uvicorn's access lines,
+    `"POST /api/flow_runs/<uuid>/set_state HTTP/1.1" 201`): ids folded to `{id}`."""
+    counts: dict[str, int] = {}
+    for method, path in re.findall(r'"(GET|POST|PATCH|PUT|DELETE|HEAD) (/\S*) HTTP/[\d.]+"', text):
+        route = re.sub(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "/{id}", path.split("?")[0])
+        counts[f"{method} {route}"] = counts.get(f"{method} {route}", 0) + 1
+    return counts
+
+
+@contextlib.contextmanager
+def _profiled_server(stack: Stack, out_dir: str | None, variant: str) -> Iterator[None]:
+    """With `--profile-server DIR`: py-spy records the Prefect server process (API and services in
+    one process, as production runs it) during the measured cases only, raw collapsed stacks in
+    DIR/<variant>.pyspy.txt, and the server's access lines of the same stretch are counted by route
+    in DIR/<variant>.calls.json, its events by name in DIR/<variant>.events.json. py-spy is
+    installed outside the project (`uv tool install py-spy`)."""
+    if not out_dir or not stack.prefect:
+        yield
+        return
+    os.makedirs(out_dir, exist_ok=True)
+    pid = stack.pids("prefect-server")[0]
+    log = stack.logs / "prefect-server.log"
+    start = log.stat().st_size
+    since = datetime.now(UTC).isoformat()
+    spy = subprocess.Popen([shutil.which("py-spy") or os.path.expanduser("~/.local/bin/py-spy"), "record",  # noqa: S603
+                            "--pid", str(pid), "--rate", "100", "--nonblocking", "--format", "raw",
+                            "-o", os.path.join(out_dir, f"{variant}.pyspy.txt")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        spy.wait(timeout=120)
+        with log.open("rb") as f:
+            f.seek(start)
+            calls = _access_log_calls(f.read().decode(errors="replace"))
+        with open(os.path.join(out_dir, f"{variant}.calls.json"), "w") as f:
+            json.dump(dict(sorted(calls.items(), key=lambda kv: -kv[1])), f, indent=1)
+        time.sleep(6)  # the event persister's flush (every 5 s)
+        counts = httpx.post(f"{stack.api}/events/count-by/event", timeout=60, json={
+            "filter": {"occurred": {"since": since, "until": datetime.now(UTC).isoformat()}}}).json()
+        with open(os.path.join(out_dir, f"{variant}.events.json"), "w") as f:
+            json.dump(counts, f, indent=1)
+
+
+def run_variant(variant: str, cases: int, rate: float, wait_s: float, profile_dir: str | None = None) -> Result:
     kind, _, count = variant.partition("-")
     workers = int(count.removesuffix("+cmd")) if count else 0
     floor = variant == "floor"
@@ -158,7 +212,9 @@ def run_variant(variant: str, cases: int, rate: float, wait_s: float) -> Result:
                   floor_port=free_port() if floor else None,
                   shopify_restore_rate=float(os.environ.get("BENCH_SHOPIFY_RESTORE", "2000")),
                   shopify_bucket=float(os.environ.get("BENCH_SHOPIFY_BUCKET", "20000")),
-                  keep_logs=bool(os.environ.get("BENCH_KEEP_LOGS")))
+                  keep_logs=bool(os.environ.get("BENCH_KEEP_LOGS")),
+                  # uvicorn's access lines, to count the calls (a profiling run only: they cost CPU)
+                  server_extra_env={"PREFECT_SERVER_LOGGING_LEVEL": "INFO"} if profile_dir else {})
     with stack:
         warm, *orders = stack.seed_orders(cases + 1)
         # One case first, not measured: the store's schema built, the modules imported, the
@@ -166,11 +222,12 @@ def run_variant(variant: str, cases: int, rate: float, wait_s: float) -> Result:
         asyncio.run(_play(stack, [warm], 1.0, 240))
         _wait_idle(stack)
         load = os.getloadavg()
-        cpu0, pg0 = _stack_cpu(stack), postgres_cpu_seconds()
-        posted, confirmed, first = asyncio.run(_play(stack, orders, rate, wait_s))
-        last = max(confirmed.values()) if confirmed else time.time()
-        _wait_idle(stack)
-        cpu1, pg1 = _stack_cpu(stack), postgres_cpu_seconds()
+        with _profiled_server(stack, profile_dir, variant):
+            cpu0, pg0 = _stack_cpu(stack), postgres_cpu_seconds()
+            posted, confirmed, first = asyncio.run(_play(stack, orders, rate, wait_s))
+            last = max(confirmed.values()) if confirmed else time.time()
+            _wait_idle(stack)
+            cpu1, pg1 = _stack_cpu(stack), postgres_cpu_seconds()
         by_process = {k: cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in cpu1}
         latencies = [confirmed[e] - posted[e] for e in confirmed if e in posted]
         if stack.keep_logs:
@@ -210,6 +267,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=GOAL_RATE, help="requests posted per second (open loop)")
     parser.add_argument("--variants", default="floor,workers-1,workers-2,workers-4,workers-2+cmd,forks-2,inproc-2")
     parser.add_argument("--wait", type=float, default=900, help="seconds allowed after the last request")
+    parser.add_argument("--profile-server", metavar="DIR",
+                        help="py-spy on the Prefect server during the measured cases, and its API calls counted "
+                             "by route (the server then logs at INFO: its CPU is not a figure of record)")
     args = parser.parse_args()
     from tests.bench.common import machine
 
@@ -219,7 +279,7 @@ def main() -> None:
         n = args.cases if variant == "floor" else args.prefect_cases
         print(f"{variant}: {n} cases at {args.rate:g}/s ...", flush=True)
         t0 = time.monotonic()
-        result = run_variant(variant, n, args.rate, args.wait)
+        result = run_variant(variant, n, args.rate, args.wait, args.profile_server)
         print(f"  {result.done}/{n} confirmed, {result.per_second:.2f} cases/s, p50 {result.pct(50):.2f}s, "
               f"p95 {result.pct(95):.2f}s, CPU {result.cpu / max(1, result.done):.3f}s/case "
               f"({time.monotonic() - t0:.0f}s with set-up)", flush=True)

@@ -55,8 +55,8 @@ def _handlers() -> dict[str, Callable[..., Awaitable[Any]]]:
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     out: dict[str, Callable[..., Awaitable[Any]]] = {}
     for deployment in spec["deployments"]:
-        path, attr = deployment["entrypoint"].split(":")
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        module_name, _, attr = deployment["entrypoint"].rpartition(".")
+        module = importlib.import_module(module_name)
         fn = getattr(module, attr).fn
         for trigger in deployment.get("triggers") or []:
             for name in trigger.get("expect", []):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sandbox.stack import free_port
 from tests.flows.page_helpers import PNG, proxy_query
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,12 +35,6 @@ SCREENSHOTS = os.environ.get("AFTERSALES_SCREENSHOTS")
 STORE = "maison-lumiere.myshopify.com"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(coro: Any) -> Any:
@@ -102,9 +96,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from deployments.sandbox.seed import demo_orders
-    from deployments.sandbox.shopify_fake import start_fake_shopify
     from ledger.migrate import upgrade
+    from sandbox.seed import demo_orders
+    from sandbox.shopify import start_fake_shopify
 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
@@ -116,12 +110,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     for order in demo_orders():
         httpx.post(f"{shop.base_url}/_control/orders", json=order, timeout=30).raise_for_status()
     _run(_seed_ledger(db_url, shop.base_url))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "AFTERSALES_SANDBOX": "1", "AFTERSALES_DATABASE_URL": db_url,
            "AFTERSALES_SHOPIFY_BASE_URL": shop.base_url, "AFTERSALES_RECEIVER_PORT": str(port),
            "AFTERSALES_RECEIVER_IP_REQUESTS_PER_MINUTE": "1000", "AFTERSALES_RECEIVER_ORDER_REQUESTS_PER_HOUR": "100",
            "AFTERSALES_PAGE_UPLOAD_DIR": str(tmp / "photos"),
-           "PREFECT_API_URL": f"http://127.0.0.1:{_free_port()}/api"}  # no Prefect: events wait in the ledger
+           "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}  # no Prefect: events wait in the ledger
     log = open(tmp / "receiver.log", "wb")
     receiver = subprocess.Popen([sys.executable, "-m", "deployments.receiver"], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)

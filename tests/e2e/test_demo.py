@@ -3,7 +3,7 @@
 One demo start: a real Prefect server, the deployments of prefect.yaml triggered by the
 receiver's events, a process worker, the sandbox servers (proves the event -> automation ->
 deployment path that the flow tests call directly). The test reads the demo's output until it
-says it keeps running, checks every scenario (deployments/sandbox/scenarios.EXPECTED), then
+says it keeps running, checks every scenario (sandbox/scenarios.EXPECTED), then
 opens the Prefect UI the demo serves in
 Debian's headless Chromium (playwright drives /usr/bin/chromium; no browser is downloaded) and
 finds what the operator looks at: the deployments, the runs named after their cases, a finished
@@ -41,7 +41,7 @@ import httpx
 import pytest
 
 from deployments.demo import descendants, still_running
-from deployments.sandbox.scenarios import EXPECTED
+from sandbox.scenarios import EXPECTED
 from tests.e2e.logscan import scan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +60,7 @@ DEPLOYMENTS = [  # (deployment, its flow): prefect.yaml
     ("on-dispute-event", "process-dispute"),
     ("on-order-event", "process-order"),
     ("every-15-min", "sweep-deadlines"),
+    ("every-5-min", "retry-order-events"),  # issue 16: the order consumer's retries
     ("weekly", "weekly-report"),
     ("monthly", "monthly-chargebacks"),
     ("every-2-min", "read-mailbox"),  # issue 18: a no-op without a mailbox
@@ -310,9 +311,23 @@ class Operator:
             assert time.monotonic() < deadline, "no run of return #1023 waits with the refund's form"
             time.sleep(2)
         (run,) = runs
-        self.search_runs("return #1023")
-        waiting = self.page.locator(".flow-run-list-item").filter(has_text="Suspended")
-        waiting.get_by_role("link", name=run["name"], exact=True).click()
+        # Found as an operator finds it: the runs list searched by the case's name. A list read while
+        # the server is busy may not show the suspended run yet: the operator searches again; after
+        # three tries, the run is opened by the link the operator's alert carries (its page by id).
+        for attempt in range(3):
+            self.search_runs("return #1023")
+            waiting = self.page.locator(".flow-run-list-item").filter(has_text="Suspended")
+            link = waiting.get_by_role("link", name=run["name"], exact=True)
+            try:
+                link.wait_for(timeout=WAIT_MS / 3)
+            except Exception:
+                listed = self.page.locator(".flow-run-list-item").all_inner_texts()
+                print(f"try {attempt + 1}: the runs list does not show the suspended run yet:", listed)
+                continue
+            link.click()
+            break
+        else:
+            self.open(f"/runs/flow-run/{run['id']}")
         expect(self.page).to_have_url(re.compile(f"/runs/flow-run/{run['id']}"))
         self.page.get_by_role("button", name="Resume").click()
         form = self.page.locator(".p-modal__card").filter(has_text="Resume Flow Run")

@@ -8,9 +8,9 @@ test's own, never the sandbox's defaults. Then, with nobody starting a run by ha
 
 - every scheduled deployment of prefect.yaml has runs scheduled by the Prefect server's own
   scheduler (the check that Prefect 3.8.8 on SQLAlchemy 2.1 failed: 0 scheduled runs);
-- a signed `orders/create` webhook reaches the receiver, is stored, becomes a Prefect event, the
-  automation of prefect.yaml starts a run on the worker those commands started, and the event is
-  processed;
+- a signed `orders/create` webhook reaches the receiver, is stored, and the order consumer those
+  commands started processes it with no run (issue 16); a flagged order's `aftersales.order.held`
+  event makes the automation of prefect.yaml start its run on the worker those commands started;
 - with the deadline check's interval shortened by the README's own `--sweep-every` (the only
   change), a due deadline in the ledger is acted on by a run the scheduler created (promise 3),
   and the operator's alert goes out through SMTP;
@@ -40,6 +40,7 @@ import httpx
 import pytest
 
 from deployments.demo import stop_tree
+from sandbox.stack import create_pg_database, drop_pg_database, free_port
 from tests.e2e.logscan import scan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,8 +48,8 @@ README = ROOT / "README.md"
 API = "http://127.0.0.1:4200/api"  # the README's PREFECT_API_URL
 RECEIVER = "http://127.0.0.1:8000"  # the receiver's default address
 SHOP = "atelier-essai.myshopify.com"  # the store under test: not the sandbox's shop
-PG_ADMIN_URL = os.environ.get("AFTERSALES_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-SCHEDULED = ("sweep-deadlines/every-15-min", "weekly-report/weekly", "monthly-chargebacks/monthly")
+SCHEDULED = ("sweep-deadlines/every-15-min", "weekly-report/weekly", "monthly-chargebacks/monthly",
+             "retry-order-events/every-5-min")
 
 
 def readme_commands() -> str:
@@ -60,27 +61,9 @@ def readme_commands() -> str:
     return blocks[0]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _in_thread(coro: Any) -> Any:
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
-
-
-async def _pg_database(name: str, *, drop: bool = False) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
 
 
 def _wait(what: str, check: Any, timeout: float, proc: subprocess.Popen[bytes], log: Path) -> Any:
@@ -164,14 +147,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
         yield env
         return
     names = [f"aftersales_readme_{uuid.uuid4().hex[:8]}", f"prefect_readme_{uuid.uuid4().hex[:8]}"]
-    for name in names:
-        _in_thread(_pg_database(name))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    env["AFTERSALES_DATABASE_URL"] = f"{base}/{names[0]}"
-    env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"{base}/{names[1]}"
+    urls = [_in_thread(create_pg_database(name)) for name in names]
+    env["AFTERSALES_DATABASE_URL"] = urls[0]
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = urls[1]
     yield env
     for name in names:
-        _in_thread(_pg_database(name, drop=True))
+        _in_thread(drop_pg_database(name))
 
 
 @pytest.mark.timeout(900)
@@ -189,7 +170,7 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
     # The store's own policy file: the sandbox's, for a shop of its own (the sandbox's shop domain is
     # one of its public values, refused outside sandbox mode).
     policy = tmp_path / "policy.yaml"
-    policy.write_text((ROOT / "deployments" / "sandbox" / "policy.yaml").read_text(encoding="utf-8")
+    policy.write_text((ROOT / "sandbox" / "policy.yaml").read_text(encoding="utf-8")
                       .replace("id: maison-lumiere.myshopify.com", f"id: {SHOP}"), encoding="utf-8")
     # The store's credentials, its own: the stand-ins are started to accept them (never the sandbox's).
     creds = {"shopify": f"shpat_{secrets.token_hex(16)}",
@@ -202,7 +183,7 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
     sandbox_log = tmp_path / "sandbox.log"
     with sandbox_log.open("wb") as out:
         sandbox = subprocess.Popen(
-            [sys.executable, "-m", "deployments.sandbox.run", "--shopify-port", str(ports["shopify"]),
+            [sys.executable, "-m", "sandbox.run", "--shopify-port", str(ports["shopify"]),
              "--cj-port", str(ports["cj"]), "--smtp-port", str(ports["smtp"]), "--mail-http-port", str(ports["mail"]),
              "--stripe-port", str(ports["stripe"]), "--paypal-port", str(ports["paypal"]),
              "--webhook-url", f"{RECEIVER}/webhooks/shopify", "--webhook-secret", webhook_secret,
@@ -261,17 +242,20 @@ def test_the_readme_real_store_commands_schedule_the_checks_and_process_a_webhoo
         print(f"the deadline check's first scheduled run: {first} (deployment registered {sweep['created']})")
 
         # 3. A signed webhook, from the store, is processed by a run on that worker.
-        from deployments.sandbox.seed import prevention_orders
+        from sandbox.seed import prevention_orders
 
-        order = next(o for o in prevention_orders() if o["number"] == 1014)
-        seeded = httpx.post(f"{shopify}/_control/orders", json=order, timeout=30).json()
-        httpx.post(f"{shopify}/_control/webhooks/send", timeout=30,
-                   json={"topic": "orders/create", "order_id": seeded["legacy_id"]}).raise_for_status()
-        _wait("the orders/create webhook processed", lambda: ledger_rows(
+        for number in (1014, 1013):  # clean: the consumer alone; flagged (#1013): held, then its run
+            order = next(o for o in prevention_orders() if o["number"] == number)
+            seeded = httpx.post(f"{shopify}/_control/orders", json=order, timeout=30).json()
+            httpx.post(f"{shopify}/_control/webhooks/send", timeout=30,
+                       json={"topic": "orders/create", "order_id": seeded["legacy_id"]}).raise_for_status()
+        _wait("the orders/create webhooks processed by the order consumer", lambda: len(ledger_rows(
             url, "SELECT status FROM inbound_event WHERE source = 'shopify' AND topic = 'orders/create' "
-                 "AND status = 'processed'"), 300, proc, log)
-        _wait("the webhook's run completed on the worker",
-              lambda: runs_of(ids["process-order/on-order-event"], ["COMPLETED"]), 120, proc, log)
+                 "AND status = 'processed'")) == 2 or None, 300, proc, log)
+        _wait("the held order's run on the worker (its form)",
+              lambda: runs_of(ids["process-order/on-order-event"], ["COMPLETED", "PAUSED"]), 120, proc, log)
+        assert len(runs_of(ids["process-order/on-order-event"], ["COMPLETED", "PAUSED", "SCHEDULED", "PENDING",
+                                                                 "RUNNING"])) == 1, "one run: the held order's"
 
         # 4. The deadline check runs on its schedule and acts on a due deadline.
         case_id = a_due_deadline(url)

@@ -24,20 +24,10 @@ import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from sandbox.stack import create_pg_database, drop_pg_database, free_port, start_sandbox
 from tests import privacy_scan
 from tests.faults.lab import CASES, REPORTS, SEED, SEEDED, SETUP, WORKERS
-from tests.faults.stack import (
-    SHOPIFY_SECRET,
-    Automations,
-    Clock,
-    PrefectServer,
-    Receiver,
-    Stack,
-    Worker,
-    create_pg_database,
-    drop_pg_database,
-    free_port,
-)
+from tests.faults.stack import SHOPIFY_SECRET, Automations, Clock, PrefectServer, Receiver, Stack, Worker
 
 FAST_CJ = 200.0  # CJ requests/s for this stack (CJ's own levels go up to 6)
 
@@ -51,11 +41,6 @@ def _migrate(url: str) -> None:
 
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    from deployments.sandbox.cj_fake import start_fake_cj
-    from deployments.sandbox.paypal_fake import start_fake_paypal
-    from deployments.sandbox.shopify_fake import start_fake_shopify
-    from deployments.sandbox.smtp_catcher import start_smtp_catcher
-    from deployments.sandbox.stripe_fake import start_fake_stripe
     from deployments.setup import DEFAULT_POLICY, load_policy
     from ledger import records
     from ledger.db import get_database
@@ -72,28 +57,20 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         prefect_db = await create_pg_database(f"{db_name}_prefect")
     t_db = time.monotonic() - t0
     receiver = Receiver(free_port())
-    shopify = start_fake_shopify(port=0, bucket_size=100_000.0, restore_rate=10_000.0,
-                                 webhook_url=f"{receiver.url}/webhooks/shopify", webhook_secret=SHOPIFY_SECRET)
-    # Not about CJ's call limits (tests/integration/test_cj_pacing.py, tests/flows/test_cj_limits.py):
-    # the fake and the policy's CJ rate are raised, the daily quota is off for the full-size run.
-    cj = start_fake_cj(port=0, requests_per_second=FAST_CJ, daily_quota=None)
-    stripe = start_fake_stripe(port=0, webhook_url=f"{receiver.url}/webhooks/stripe")
-    paypal = start_fake_paypal(port=0, webhook_url=f"{receiver.url}/webhooks/paypal")
-    smtp = start_smtp_catcher(smtp_port=0)
+    # The store, Stripe and PayPal send their signed webhooks to the receiver. Not about CJ's call
+    # limits (tests/integration/test_cj_pacing.py, tests/flows/test_cj_limits.py): the fake and the
+    # policy's CJ rate are raised, the daily quota is off for the full-size run.
+    sandbox = start_sandbox(receiver_url=receiver.url,
+                            shopify={"bucket_size": 100_000.0, "restore_rate": 10_000.0,
+                                     "webhook_secret": SHOPIFY_SECRET},
+                            cj={"requests_per_second": FAST_CJ, "daily_quota": None})
+    shopify, cj = sandbox.shopify, sandbox.cj
     t_fakes = time.monotonic() - t0 - t_db
     prefect = PrefectServer(home / "prefect", free_port(), prefect_db)
     env = {
         "AFTERSALES_DATABASE_URL": db_url,
-        "AFTERSALES_SHOPIFY_BASE_URL": shopify.base_url,
+        **sandbox.product_env(),
         "AFTERSALES_SHOPIFY_WEBHOOK_SECRET": SHOPIFY_SECRET,
-        "AFTERSALES_CJ_BASE_URL": cj.base_url,
-        "AFTERSALES_STRIPE_BASE_URL": stripe.base_url,
-        "AFTERSALES_STRIPE_FILES_BASE_URL": stripe.files_base_url,
-        "AFTERSALES_PAYPAL_BASE_URL": paypal.base_url,
-        "AFTERSALES_SANDBOX": "1",  # the fake PayPal's self-signed certificate is trusted in sandbox mode only
-        "AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS": "127.0.0.1",
-        "AFTERSALES_SMTP_HOST": "127.0.0.1",
-        "AFTERSALES_SMTP_PORT": str(smtp.smtp_port),
         # short vendor timeouts: the timeout faults below answer after a few seconds
         "AFTERSALES_SHOPIFY_TIMEOUT_SECONDS": "4",
         "AFTERSALES_CJ_TIMEOUT_SECONDS": "4",
@@ -107,9 +84,13 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_LOGGING_TO_API_ENABLED": "false",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # the worker asks for runs every second (production: 10 s), 5 s ahead
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
     }
     worker_env.pop("AFTERSALES_FAULTS", None)
-    workers = [Worker(f"worker-{i + 1}", worker_env, home / f"worker-{i + 1}.log") for i in range(WORKERS)]
+    workers = [Worker(f"worker-{i + 1}", worker_env, home / f"worker-{i + 1}.log", prefect.api_url,
+                      home / "traces") for i in range(WORKERS)]
     mp = pytest.MonkeyPatch()
     try:
         for key, value in env.items():
@@ -123,7 +104,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             for s in policy.suppliers]})
         await records.save_policy(get_database(), policy.store.id, policy.version(), policy.model_dump(mode="json"))
         began = time.monotonic()
-        await asyncio.gather(prefect.start(), *(w.start() for w in workers))
+        await prefect.start()
+        await asyncio.gather(*(w.start() for w in workers))
         # Prefect reads its settings once, at import: the environment set above does not reach
         # this process's client. Without this the receiver's redelivery loop (in this process)
         # asked an ephemeral Prefect server of its own, not the stack's, for the runs it had seen.
@@ -131,8 +113,9 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
             await receiver.start()
         SETUP.append(f"stack up in {time.monotonic() - t0:.0f} s: ledger database {t_db:.0f} s, "
-                     f"vendors {t_fakes:.0f} s, Prefect server {prefect.starts[0]:.0f} s with {WORKERS} "
-                     f"worker processes importing the product alongside ({time.monotonic() - began:.0f} s)")
+                     f"vendors {t_fakes:.0f} s, Prefect server {prefect.starts[0]:.0f} s, then {WORKERS} "
+                     f"fork workers (`python -m deployments.worker`, each its warm parent) "
+                     f"({time.monotonic() - began:.0f} s in all)")
         clock = Clock()
         # The store and CJ live on the ledger's time (order dates, due dates, tokens); Stripe keeps
         # real time, which its signatures are checked against.
@@ -144,15 +127,14 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
 
         clock.followers.append(cj_follows)
         async with httpx.AsyncClient(timeout=60) as http:
-            yield Stack(home, db_name, db_url, prefect, receiver, workers, shopify, cj, stripe, paypal, smtp, http,
-                        Automations(prefect.api_url), clock)
+            yield Stack(home, db_name, db_url, prefect, receiver, workers, shopify, cj, sandbox.stripe,
+                        sandbox.paypal, sandbox.smtp, http, Automations(prefect.api_url), clock)
     finally:
         set_clock(None)
         await receiver.stop()
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
         await prefect.stop()
-        for server in (smtp, cj, shopify, stripe, paypal):
-            server.stop()
+        sandbox.stop()
         await get_database(db_url).dispose()
         mp.undo()
         runtime.clear_settings_cache()

@@ -1,14 +1,20 @@
 """The real stack the fault matrix breaks: a Prefect server process, the sandbox vendors, the
-receiver on a real port, worker processes (tests/faults/runner.py), the ledger on PostgreSQL.
+receiver on a real port, the production fork workers (`python -m deployments.worker`), the ledger
+on PostgreSQL.
 
 Everything here is started by the tests and stopped by them, by process id:
 - `PrefectServer`: `python -m prefect server start` on a free port, its own PREFECT_HOME and
   SQLite database (or a PostgreSQL database), stopped and started again by the Prefect-down test;
-- the fake Shopify, CJ, Stripe and PayPal servers and the SMTP catcher, in threads, with their
-  fault controls and call logs; the store and Stripe send their own signed webhooks to the receiver;
+- the sandbox (`sandbox.stack.start_sandbox`): the fake Shopify, CJ, Stripe and PayPal servers and
+  the SMTP catcher, in threads, with their fault controls and call logs; the store, Stripe and
+  PayPal send their own signed webhooks to the receiver; the ledger's PostgreSQL database is
+  `sandbox.stack`'s scratch database too;
 - `Receiver`: the product's FastAPI app under uvicorn on this process's event loop, with its
-  lifespan (the emit loop of promise 1), so vendors reach it over HTTP;
-- `Worker`: one runner process per worker; each job is a forked flow-run process;
+  lifespan (the emit loop of promise 1), so vendors reach it over HTTP, and the order consumer's
+  loop beside it (issue 16: new orders and shipments from the ledger, not a run each);
+- `Worker`: one `python -m deployments.worker` process per worker, on a pool of its own where the
+  lab's flows are deployed (tests/faults/lab_flows.py: the product's flows in the lab's world);
+  each run is a fork of the worker's warm parent (issue 16), killed alone or with its whole worker;
 - `Automations`: the part Prefect's automations play (prefect.yaml triggers): it reads the events
   the Prefect server accepted, and starts one run per event and matching trigger.
 """
@@ -20,7 +26,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +41,6 @@ import uvicorn
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("AFTERSALES_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 STORE = "maison-lumiere.myshopify.com"
 OPERATOR_TOKEN = "sandbox-operator-token"  # the sandbox's
 SHOPIFY_SECRET = "sandbox-webhook-secret"  # the sandbox's
@@ -49,12 +53,6 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(sig))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the Prefect server ----------------------------------------------------------------------------
@@ -152,13 +150,19 @@ class _QuietServer(uvicorn.Server):
 
 class Receiver:
     """The product's receiver, served by uvicorn on this event loop (real HTTP, real lifespan:
-    the emit loop runs here)."""
+    the emit loop runs here), and beside it the order consumer's own loop (`deployments.order_consumer`
+    `run`, issue 16: new orders and shipments are worked from the ledger, not a run each) and the
+    scheduled retry's part (`_retry_failed`), on the same event loop so they read the lab's ledger
+    clock."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
+        self._consumer: asyncio.Task[None] | None = None
+        self._retrier: asyncio.Task[None] | None = None
+        self._consumer_stop = asyncio.Event()
 
     async def start(self) -> None:
         from deployments.receiver import ReceiverSettings, create_app
@@ -171,13 +175,50 @@ class Receiver:
         self._task = asyncio.create_task(self._server.serve())
         for _ in range(400):
             if self._server.started:
+                self._start_consumer()
                 return
             if self._task.done():
                 self._task.result()
             await asyncio.sleep(0.05)
         raise RuntimeError("the receiver did not start")
 
+    def _start_consumer(self) -> None:
+        from deployments.order_consumer import ConsumerSettings, run
+
+        if self._consumer is None or self._consumer.done():
+            self._consumer_stop = asyncio.Event()
+            # the product's loop, as `python -m deployments.order_consumer` runs it (one code path)
+            self._consumer = asyncio.create_task(run(ConsumerSettings(batch=50, poll_seconds=0.5),
+                                                     self._consumer_stop))
+            self._retrier = asyncio.create_task(self._retry_failed(self._consumer_stop))
+
+    @staticmethod
+    async def _retry_failed(stop: asyncio.Event) -> None:
+        """The part of the scheduled `retry-order-events` (every 5 minutes in production, a flow run
+        the lab does not deploy) that matters here, beside the consumer as in production: failed
+        events older than `RETRY_AFTER` on the ledger's clock, which the lab moves on, are taken
+        again (and at their last claim handed to the operator), through the same `consume`."""
+        from flows.order_consumer import RETRY_AFTER, consume
+        from integrations.httpclients import async_client
+
+        async with async_client(timeout=10) as http:
+            while not stop.is_set():
+                try:
+                    handled = await consume(http, limit=50, retry_failed=True, older_than=RETRY_AFTER)
+                except Exception as exc:  # the ledger restarting: the leases keep the work
+                    print(f"order events retry: {exc!r}", file=sys.stderr)
+                    handled = []
+                if not handled:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
+
     async def stop(self) -> None:
+        self._consumer_stop.set()
+        for loop in (self._consumer, self._retrier):
+            if loop is not None:
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(loop, 60)
+        self._consumer = self._retrier = None
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
@@ -187,54 +228,227 @@ class Receiver:
 
 # -- worker processes ------------------------------------------------------------------------------
 
-class Worker:
-    """One runner process (tests/faults/runner.py): a worker machine whose flow-run processes
-    can be killed."""
+FORK_WORKER_LIMIT = 4  # runs at a time on one worker (the lab runs at most LANES per worker)
 
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
-        self.name, self.env, self.log = name, env, log
+
+async def register_lab_deployments(api_url: str, pool: str) -> dict[str, Any]:
+    """A `process` pool of its own for one worker, and the lab's flows (tests/faults/lab_flows.py)
+    deployed on it as the product's are: their entrypoint loaded by the engine in each run's fork
+    after the pull step. The deployment id of each flow name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.workers.process import ProcessWorker
+
+    from tests.faults.lab_flows import FLOWS
+
+    pull = [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+    ids: dict[str, Any] = {}
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        async with get_client() as client:
+            await client.create_work_pool(WorkPoolCreate(
+                name=pool, type="process", base_job_template=ProcessWorker.get_default_base_job_template()))
+            for name, attr in FLOWS.items():
+                flow_id = await client.create_flow_from_name(name)
+                ids[name] = await client.create_deployment(
+                    flow_id=flow_id, name=pool, entrypoint=f"tests/faults/lab_flows.py:{attr}",
+                    work_pool_name=pool, pull_steps=pull, tags=["aftersales"])  # as prefect.yaml's
+    return ids
+
+
+class Worker:
+    """One production worker, `python -m deployments.worker` (Prefect's process worker whose runs
+    are forks of a warm parent, issue 16), on a pool of its own: a worker machine whose runs'
+    forks, or the whole of which, can be killed at a task boundary.
+
+    `run` plays a job: its flow runs one after the other, each created from its deployment with the
+    lab's job variables (tests/faults/lab_flows.py) and followed to its end through the API and its
+    trace file. A job killed with its worker restarts the worker (`restarts`) before it returns."""
+
+    def __init__(self, name: str, env: dict[str, str], log: Path, api_url: str, traces: Path) -> None:
+        self.name, self.env, self.log, self.api_url, self.traces = name, env, log, api_url, traces
+        self.pool = f"faults-{name}"
         self.proc: asyncio.subprocess.Process | None = None
+        self.deployments: dict[str, Any] = {}
+        self.generation = 0  # how many times this worker was started
+        self.started_at = datetime.now(UTC)  # when this generation was started
+        self.restarts: list[float] = []  # seconds each restart took
+        self.revived = 0  # restarts after the worker stopped by itself
+        self._restarting = asyncio.Lock()
         self._ids = 0
 
     async def start(self, limit_s: float = 300.0) -> None:
+        if not self.deployments:
+            self.deployments = await register_lab_deployments(self.api_url, self.pool)
+        self.traces.mkdir(parents=True, exist_ok=True)
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        started_at = datetime.now(UTC)
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.faults.runner", cwd=ROOT, env=self.env,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, preexec_fn=die_with_parent)
-        line = await self._line(limit_s)
-        if not line.get("ready"):
-            raise RuntimeError(f"worker {self.name} did not start: {line}")
-
-    async def _line(self, limit_s: float) -> dict[str, Any]:
-        assert self.proc is not None and self.proc.stdout is not None
-        while True:
-            raw = await asyncio.wait_for(self.proc.stdout.readline(), limit_s)
-            if not raw:
+                sys.executable, "-m", "deployments.worker", "--pool", self.pool, "--name", self.name,
+                "--limit", str(FORK_WORKER_LIMIT), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=die_with_parent)
+        began = time.monotonic()
+        while b"started!" not in self.log.read_bytes()[offset:]:
+            if self.proc.returncode is not None:
                 raise RuntimeError(f"worker {self.name} exited ({self.proc.returncode}); see {self.log}")
-            text = raw.decode("utf-8", "replace").strip()
-            if text.startswith("{"):
-                return dict(json.loads(text))
+            if time.monotonic() - began > limit_s:
+                raise RuntimeError(f"worker {self.name} did not start in {limit_s:.0f} s; see {self.log}")
+            await asyncio.sleep(0.3)
+        self.started_at = started_at
+        self.generation += 1
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def restart_after_kill(self, generation: int) -> None:
+        """Once per death (several jobs may see it): reap the dead worker, start a new one."""
+        async with self._restarting:
+            if self.generation != generation:
+                return
+            assert self.proc is not None
+            await self.proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # anything of its group the kill missed
+            began = time.monotonic()
+            await self.start()
+            self.restarts.append(time.monotonic() - began)
 
     async def run(self, runs: list[dict[str, Any]], *, faults: str | None, clock_offset: float,
-                  limit_s: float = 600.0) -> dict[str, Any]:
-        assert self.proc is not None and self.proc.stdin is not None
+                  limit_s: float = 600.0, kill_worker: str | None = None) -> dict[str, Any]:
+        """The job's runs one after the other (`limit_s` each); the kill (`faults`: the run's fork,
+        `kill_worker`: the whole worker) armed on each run until one dies. The report the lab reads: `started`, `done`,
+        `errors`, `results` (by run index), `trace` ([index, point, kind] per boundary reached),
+        `signal` (9 when a run died of a kill), `killed_at`, `worker_killed`, `timed_out`, `seconds`, `run_ids`
+        (the flow runs' ids, in order)."""
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.states import Cancelling
+
         self._ids += 1
-        job = {"id": self._ids, "runs": runs, "faults": faults, "clock_offset": clock_offset, "timeout": limit_s}
-        self.proc.stdin.write((json.dumps(job) + "\n").encode())
-        await self.proc.stdin.drain()
-        return await self._line(limit_s + 60)
+        began = time.monotonic()
+        report: dict[str, Any] = {"id": self._ids, "started": [], "done": [], "errors": {}, "results": {},
+                                  "trace": [], "signal": None, "killed_at": None, "worker_killed": False,
+                                  "timed_out": False, "crashed": {}, "died": None, "run_ids": []}
+        if not self.alive():  # it stopped by itself (the Prefect server was down too long): again
+            self.revived += 1
+            await self.restart_after_kill(self.generation)
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            async with get_client() as client:
+                for i, run in enumerate(runs):
+                    trace = self.traces / f"{self.name}-{self._ids}-{i}.trace"
+                    env = {"AFTERSALES_LAB_CLOCK_OFFSET": str(clock_offset), "AFTERSALES_LAB_TRACE": str(trace),
+                           "AFTERSALES_FAULTS": faults or "", "AFTERSALES_LAB_KILL_WORKER": kill_worker or ""}
+                    created = await _retrying_api(lambda run=run, env=env: client.create_flow_run_from_deployment(
+                        self.deployments[run["flow"]], parameters=run.get("params", {}),
+                        job_variables={"env": env}))
+                    report["run_ids"].append(str(created.id))
+                    state, died_with_worker = await self._follow(client, created.id, time.monotonic() + limit_s)
+                    _read_trace(trace, i, report)
+                    if state is None:  # hung: stopped as the UI's Cancel would, and counted
+                        report["timed_out"] = True
+                        report["died"] = i
+                        await _retrying_api(lambda run_id=created.id: client.set_flow_run_state(
+                            run_id, Cancelling(), force=True))
+                        break
+                    if died_with_worker or (state.is_crashed() and _killed(state.message)):
+                        report["signal"] = signal.SIGKILL
+                        report["died"] = i
+                        report["worker_killed"] = died_with_worker
+                        hits = [t for t in report["trace"] if t[0] == i]
+                        report["killed_at"] = hits[-1] if hits and (died_with_worker is False
+                                                                   or _worker_kill_here(trace)) else None
+                        break
+                    if state.is_crashed():  # e.g. the server refused the submission (503): no fork ran
+                        report["crashed"][str(i)] = (state.message or "")[:300]
+                        report["errors"].setdefault(str(i), f"Crashed: {(state.message or '')[:300]}")
+                    elif not state.is_completed() and str(i) not in report["errors"]:
+                        report["errors"][str(i)] = f"{state.name}: {(state.message or '')[:300]}"
+        report["seconds"] = round(time.monotonic() - began, 3)
+        return report
+
+    async def _follow(self, client: Any, run_id: Any, deadline: float) -> tuple[Any, bool]:
+        """The run's final state (None past the deadline), and whether it died with its worker: the
+        worker was killed while the run was past Scheduled, its state older than the new worker (a
+        run still Scheduled waits for the new one, which takes it)."""
+        generation = self.generation
+        while True:
+            if not self.alive() or self.generation != generation:
+                await self.restart_after_kill(generation)
+                generation = self.generation
+                run = await _retrying_api(lambda: client.read_flow_run(run_id))
+                state = run.state
+                if (state is not None and not state.is_final() and not state.is_scheduled()
+                        and state.timestamp is not None and state.timestamp < self.started_at):
+                    return state, True
+            run = await _retrying_api(lambda: client.read_flow_run(run_id))
+            if run.state is not None and run.state.is_final():
+                return run.state, False
+            if time.monotonic() > deadline:
+                return None, False
+            await asyncio.sleep(0.4)
 
     async def stop(self) -> None:
+        """As a service manager stops it: SIGTERM to its group, SIGKILL after 30 s."""
         if self.proc is None:
             return
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(self.proc.wait(), 30)
         except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the warm parent, if it outlived the worker
+        await self.proc.wait()
         self.proc = None
+
+
+def _killed(message: str | None) -> bool:
+    """Prefect's worker on a fork that died of SIGKILL: "... exit code -9 ..." (or "SIGKILL")."""
+    text = message or ""
+    return "-9" in text or "SIGKILL" in text
+
+
+def _worker_kill_here(trace: Path) -> bool:
+    return any(line.startswith("W ") for line in _lines(trace))
+
+
+def _lines(trace: Path) -> list[str]:
+    try:
+        return trace.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _read_trace(trace: Path, i: int, report: dict[str, Any]) -> None:
+    for line in _lines(trace):
+        tag, _, rest = line.partition(" ")
+        if tag == "S":
+            report["started"].append(i)
+        elif tag == "H":
+            point, _, kind = rest.partition(" ")
+            report["trace"].append([i, point, kind])
+        elif tag == "D":
+            report["done"].append(i)
+            with contextlib.suppress(ValueError):
+                report["results"][str(i)] = json.loads(rest) if rest else None
+        elif tag == "E":
+            report["errors"][str(i)] = rest
+
+
+async def _retrying_api(call: Callable[[], Any], attempts: int = 40) -> Any:
+    """The lab's own API calls, through a busy server (or the Prefect-down test's restart)."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except (httpx.HTTPError, OSError, RuntimeError) as exc:
+            if attempt == attempts - 1:
+                raise
+            if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 # -- the automations (prefect.yaml triggers) -------------------------------------------------------
@@ -247,10 +461,10 @@ class Trigger:
 
 
 _ENTRYPOINT_FLOWS = {
-    "flows/cancellation.py:process_cancellation": "process-cancellation",
-    "flows/returns.py:process_return": "process-return",
-    "flows/disputes.py:process_dispute": "process-dispute",
-    "flows/orders.py:process_order": "process-order",
+    "flows.cancellation.process_cancellation": "process-cancellation",
+    "flows.returns.process_return": "process-return",
+    "flows.disputes.process_dispute": "process-dispute",
+    "flows.orders.process_order": "process-order",
 }
 
 
@@ -312,42 +526,7 @@ class Automations:
         return runs
 
 
-# -- the ledger database -----------------------------------------------------------------------------
-
-async def create_pg_database(name: str) -> str:
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-
-
-async def drop_pg_database(name: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def terminate_connections(name: str) -> int:
-    """What a database restart looks like to its clients: every connection to `name` is cut."""
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        rows = await admin.fetch("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
-    finally:
-        await admin.close()
-    return sum(1 for r in rows if r[0])
-
+# -- the ledger's clock --------------------------------------------------------------------------
 
 @dataclass
 class Clock:

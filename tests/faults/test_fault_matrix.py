@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import time
 from datetime import datetime
@@ -18,9 +19,13 @@ from typing import Any
 
 import pytest
 
+from domain.inbound import CONSUMER_EVENT_NAMES
 from ledger.models import utcnow
+from sandbox.stack import terminate_pg_connections
 from tests.faults.lab import CASES, REPORTS, SEED, TEMPLATES, Figures, Instance, Lab
-from tests.faults.stack import Stack, terminate_connections
+from tests.faults.stack import Stack
+
+WORKER_KILLS = int(os.environ.get("AFTERSALES_FAULT_WORKER_KILLS", "0"))  # whole workers killed, at most
 
 pytestmark = [pytest.mark.timeout(max(900, CASES * 40)), pytest.mark.postgres]
 
@@ -56,14 +61,25 @@ async def _check(stack: Stack, fig: Figures) -> None:
 
 
 async def test_workers_killed_at_task_boundaries_lose_nothing_and_do_nothing_twice(stack: Stack) -> None:
-    """Every case's runs are killed (SIGKILL) at random task boundaries, the scheduled check
-    too; duplicate and out-of-order deliveries throughout. The leases expire and the check
-    brings everything back."""
+    """On the production fork worker (`python -m deployments.worker`, issue 16): every case's runs
+    are killed (SIGKILL) at random task boundaries, the scheduled check too: a run's fork alone,
+    or, for some, the whole worker (its process, its warm parent, every fork: the other runs die
+    wherever they are), which is started again. Duplicate and out-of-order deliveries throughout.
+    The leases expire and the check brings everything back."""
     started = time.monotonic()
     rng = random.Random(SEED)
     lab = _lab(stack, rng)
     fig = lab.figures = Figures(f"workers killed at task boundaries ({CASES} cases, seed {SEED})")
     lab.kill_rate, lab.kill_sweeps = 0.7, True
+    # a whole worker killed costs its restart (~10 CPU s: the worker's and its warm parent's imports).
+    # Opt-in (`AFTERSALES_FAULT_WORKER_KILLS=3`), not in CI: a run that dies with its worker stays
+    # Running at the Prefect server until prefect.yaml's `aftersales-crash-silent-runs` marks it
+    # Crashed (90 s of Prefect's real clock, which the lab cannot move); this stack does not register
+    # that automation and the rounds below do not wait for it, so a case whose run died that way
+    # before the case existed is stranded (seen in CI). A whole worker killed, in CI:
+    # test_worker_killed.py (docs/faults.md).
+    lab.worker_kill_share, lab.worker_kills_left = (0.15, WORKER_KILLS) if WORKER_KILLS else (0.0, 0)
+    restarts_before = [len(w.restarts) for w in stack.workers]
     instances = _instances(CASES, sorted(TEMPLATES))
     for inst in instances:
         await lab.seed(inst)
@@ -73,10 +89,12 @@ async def test_workers_killed_at_task_boundaries_lose_nothing_and_do_nothing_twi
     # more cases are played under the same faults (every one of them measured like the rest).
     target = CASES // 4
     for _ in range(3):
-        if fig.runs_killed >= target:
+        if fig.runs_killed >= target and (fig.workers_killed or not WORKER_KILLS):
             break
         more = _instances(max(4, CASES // 4), sorted(TEMPLATES))
         fig.notes.append(f"{fig.runs_killed} kills < {target}: {len(more)} more cases played under the faults")
+        if WORKER_KILLS:
+            lab.worker_kills_left = max(lab.worker_kills_left, 1 if not fig.workers_killed else 0)
         for inst in more:
             await lab.seed(inst)
         instances += more
@@ -86,10 +104,16 @@ async def test_workers_killed_at_task_boundaries_lose_nothing_and_do_nothing_twi
     await lab.finish_deadlines(instances)
     await lab.measure(fig, instances)
     fig.cases_killed = len({r for r in lab.ever_killed})
+    restarts = [s for w, n in zip(stack.workers, restarts_before, strict=True) for s in w.restarts[n:]]
+    fig.notes.append(f"fork workers started again after a kill: {len(restarts)} "
+                     f"({', '.join(f'{s:.0f}' for s in restarts)} s)")
     fig.seconds = time.monotonic() - started
     await _check(stack, fig)
-    # The matrix must really kill, at each kind of boundary (more cases were played above until it did).
+    # The matrix must really kill, at each kind of boundary, and kill a whole worker (more cases were
+    # played above until it did).
     assert fig.runs_killed >= target, "the matrix must really kill"
+    if WORKER_KILLS:
+        assert fig.workers_killed >= 1, "the matrix must really kill a whole worker"
     assert {k.split()[1] for k in fig.kills} == {"before_call", "after_call", "after_record"}, fig.kills
 
 
@@ -199,7 +223,7 @@ async def test_database_restarted_mid_run_loses_nothing_and_does_nothing_twice(s
             await storming.wait()
             await asyncio.sleep(rng.uniform(0.3, 2.0))
             if storming.is_set():
-                cut["connections"] += await terminate_connections(stack.db_name)
+                cut["connections"] += await terminate_pg_connections(stack.db_name)
                 cut["times"] += 1
 
     async def rounds(round_no: int) -> None:
@@ -245,7 +269,9 @@ async def test_prefect_server_down_the_receiver_answers_stores_and_emits_after_t
     assert not await stack.prefect.is_up()
     assert await lab.act(instances) == n  # every case's first step, while the server is down
     await asyncio.sleep(3)  # the receiver's loop tries again meanwhile
-    rows = [r for r in await _rows_since(lab, since) if r.event_name]
+    # New orders and shipments go to the order consumer from the ledger, not through Prefect
+    # (issue 16): it works on while the server is down; every other event waits for the server.
+    rows = [r for r in await _rows_since(lab, since) if r.event_name and r.event_name not in CONSUMER_EVENT_NAMES]
     assert rows and all(r.status == "received" for r in rows), [(r.topic, r.status) for r in rows]
     failed = sum(r.emit_attempts for r in rows)  # the loop tries the oldest first and stops at a failure
     assert failed >= 1 and any(r.last_error for r in rows), [(r.topic, r.emit_attempts) for r in rows]
@@ -253,7 +279,8 @@ async def test_prefect_server_down_the_receiver_answers_stores_and_emits_after_t
                      f"({failed} failed emit attempts)")
     await stack.prefect.start()
     restarted = time.monotonic()
-    while [r for r in await _rows_since(lab, since) if r.event_name and r.status == "received"]:
+    while [r for r in await _rows_since(lab, since)
+           if r.event_name and r.event_name not in CONSUMER_EVENT_NAMES and r.status == "received"]:
         assert time.monotonic() - restarted < 120, "the receiver's loop did not emit the stored events"
         await asyncio.sleep(0.5)
     fig.notes.append(f"server restarted in {stack.prefect.starts[-1]:.0f} s; every stored event handed over by the "

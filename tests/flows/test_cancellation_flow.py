@@ -93,12 +93,12 @@ async def test_the_same_request_twice_gives_one_case_and_one_refund(world, db) -
 async def test_the_same_webhook_delivered_twice_gives_one_case(world, db) -> None:
     payload = {"id": int(world.legacy("#1006")), "cancel_reason": "customer"}
     # the merchant cancelled #1006 in the Shopify admin: refund made by Shopify itself
-    from tasks import runtime
+    from tasks import clients
 
-    async with runtime.shopify() as shopify:
-        job = await shopify.cancel_order(world.legacy("#1006"), reason="CUSTOMER", refund_to_store_credit=False,
+    async with clients.shopify() as shopify:
+        job = await shopify.orders.cancel(world.legacy("#1006"), reason="CUSTOMER", refund_to_store_credit=False,
                                          restock=True, notify_customer=False, staff_note=None)
-        await shopify.wait_for_job(job)
+        await shopify.orders.wait_for_job(job)
     a = await world.webhook("orders/cancelled", payload, webhook_id="wh-1")
     b = await world.webhook("orders/cancelled", payload, webhook_id="wh-1")
     assert b.json()["status"] == "duplicate" and a.json()["event_id"] == b.json()["event_id"]

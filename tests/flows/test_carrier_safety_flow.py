@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.carriers_fake import RunningFakeCarriers
 from domain.tracking import ParcelEvent, TrackingStatus
 from flows.returns import process_return
 from flows.sweep import sweep_deadlines
 from ledger import deadlines, records
 from ledger import tracking as kept
 from ledger.models import utcnow
+from sandbox.carriers_fake import RunningFakeCarriers
 from tasks.tracking import dhl_account
 from tests.flows.conftest import World
 from tests.flows.test_tracking_flow import STORE, Clock, _case, carriers, fake, real_clock, seed

@@ -14,7 +14,7 @@ from deployments.setup import DEFAULT_POLICY, ensure_cj_limits, read_policy
 from flows.cancellation import process_cancellation
 from flows.supplier_quota import QUOTA_DEADLINE
 from flows.sweep import act_on_due_deadlines, sweep_deadlines
-from integrations.suppliers import cj
+from integrations.cj import errors as cj_errors
 from ledger import cases, deadlines, records
 from ledger.models import set_clock
 from tasks import rate_limits, runtime
@@ -116,7 +116,7 @@ async def test_a_used_up_daily_quota_waits_in_the_ledger_for_midnight_utc(world:
     case = await _case(db, world, "#1004")
     assert await records.refunds_for_case(db, case.id) == []
     wait = next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == QUOTA_DEADLINE)
-    midnight = cj.next_quota_reset(datetime.now(UTC))
+    midnight = cj_errors.next_quota_reset(datetime.now(UTC))
     assert wait.status == "open" and wait.due_at.replace(tzinfo=UTC) == midnight
     assert [r.reason_code for r in await records.reviews_for_case(db, case.id)] == []  # 14 days: not at risk
     later = datetime.now(UTC) + timedelta(minutes=20)  # the case looks stalled in an active state
@@ -143,7 +143,7 @@ async def test_a_quota_wait_past_a_legal_deadline_is_told_to_the_operator(
     world: Any, db: Any, monkeypatch: Any
 ) -> None:
     world.sandbox.cj.state.options.daily_quota = 1
-    monkeypatch.setattr(cj, "next_quota_reset", lambda now: now + timedelta(days=30))  # a wait longer than D2
+    monkeypatch.setattr(cj_errors, "next_quota_reset", lambda now: now + timedelta(days=30))  # a wait longer than D2
 
     assert await _cancel(world, "#1004") == "cancelling"
 

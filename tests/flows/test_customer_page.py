@@ -377,10 +377,10 @@ def test_the_signature_matches_shopifys_documented_example() -> None:
 
 
 async def _customer_id(name: str) -> str:
-    from tasks import runtime
+    from tasks import clients
 
-    async with runtime.shopify() as shopify:
-        order = await shopify.find_order_by_name(name)
+    async with clients.shopify() as shopify:
+        order = await shopify.orders.find_by_name(name)
     assert order is not None and order.customer.id
     return order.customer.id.rsplit("/", 1)[-1]
 

@@ -1,5 +1,5 @@
 """The demo's customer scenarios go through the customer page (issue 21): the scenario helpers
-(deployments/sandbox/scenarios.py, customer_browser.py) driven against a receiver served on a
+(sandbox/scenarios.py, customer_browser.py) driven against a receiver served on a
 free port, as the demo serves it; what reaches the ledger is read back, so each test fails if
 the helpers stop going through the page or send something else than the JSON scenarios did."""
 
@@ -14,10 +14,10 @@ import pytest
 import uvicorn
 from sqlmodel import select
 
-from deployments.sandbox import scenarios
-from deployments.sandbox.customer_browser import CustomerBrowser, PageRefused
 from ledger import cases
 from ledger.models import InboundEvent
+from sandbox import scenarios
+from sandbox.customer_browser import CustomerBrowser, PageRefused
 from tests.flows.conftest import World
 
 STORE = "maison-lumiere.myshopify.com"

@@ -1,5 +1,5 @@
 """The demo's email supplier answers by email (issue 18): the stand-in
-(deployments/sandbox/supplier_mail.py) reads the product's real request in the SMTP catcher,
+(sandbox/supplier_mail.py) reads the product's real request in the SMTP catcher,
 answers it with the demo's own words into a real dovecot (IMAP APPEND), and the mailbox reader
 moves the case with nobody typing anything: #1002 blocked before shipping, #1006 already
 shipped, #1012's return address and RMA."""
@@ -14,10 +14,10 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from deployments.sandbox import scenarios, supplier_mail
 from flows.cancellation import process_cancellation
 from ledger import cases, records
 from ledger.models import InboundEvent
+from sandbox import scenarios, supplier_mail
 from tasks import inbound_mail as mailbox
 from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
 from tests.integration.test_mailbox_imap import settings_for

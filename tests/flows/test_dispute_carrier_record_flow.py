@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 from domain.dispute_evidence import build_pack
 from domain.disputes import Facts, normalise_reason
 from domain.money import Money
 from ledger import tracking as kept
 from ledger.models import set_clock, utcnow
+from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 from tasks import tracking as tracking_tasks
 from tests.flows.conftest import World
 from tests.flows.test_dispute_flow import (

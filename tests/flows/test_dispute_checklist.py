@@ -147,7 +147,7 @@ async def test_stripe_submission_covers_the_checklist_of_its_reason(world: World
     sent = {f for f in ("billing_address", "shipping_address") if evidence.get(f)}
     assert bool(sent) is (reason in ADDRESS_ROWS), (reason, sent)
     if reason not in ADDRESS_ROWS:
-        assert "2 rue du Palais" not in text  # #1012's street (deployments/sandbox/seed.py)
+        assert "2 rue du Palais" not in text  # #1012's street (sandbox/seed.py)
     if reason == "fraudulent":
         answer = evidence["uncategorized_text"]
         assert evidence["customer_purchase_ip"] == "203.0.113.24"
@@ -262,7 +262,7 @@ async def test_a_fraud_answer_counts_the_customer_s_other_orders_and_their_dispu
         world: World, db: Any) -> None:
     """The customer's account and other orders (Shopify `numberOfOrders`, `customer.createdAt`),
     "not disputed" only as far as the store's ledger knows (its dispute cases for the same email)."""
-    from deployments.sandbox.seed import dispute_orders
+    from sandbox.seed import dispute_orders
 
     await _policy()
     (paid_by_stripe,) = [o for o in dispute_orders() if o.get("gateway") == "stripe"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from domain.disputes import Shipment, route_began
 from flows.disputes import process_dispute
 from flows.sweep import sweep_deadlines
 from integrations.stripe.webhooks import sign_payload
@@ -150,9 +151,12 @@ async def test_not_received_evidence_carries_the_full_name_the_ship_date_and_rea
     evidence = _evidence(_submitted(await _stripe_calls(world, dispute_id))[0]["params"])
     assert evidence["customer_name"] == "Paul Roux"  # the full name as billed, not "Paul"
     (fulfilment,) = (await _case(db, dispute_id)).data["facts"]["shipments"]
-    shipped = datetime.fromisoformat(fulfilment["shipped_at"])
+    # began its route: the carrier's first event showing the parcel moving, else the fulfilment's
+    # date (domain.disputes.route_began); the carrier's pick-up can fall on the next day
+    shipped = route_began(Shipment.model_validate(fulfilment))
+    assert shipped is not None
     delivered = datetime.fromisoformat(fulfilment["delivered_at"])
-    assert evidence["shipping_date"] == f"{shipped:%Y-%m-%d}" != f"{delivered:%Y-%m-%d}"  # began its route
+    assert evidence["shipping_date"] == f"{shipped:%Y-%m-%d}" != f"{delivered:%Y-%m-%d}"
     assert evidence["shipping_carrier"] == "Colissimo" and evidence["shipping_tracking_number"] == "6A20121104FR"
     assert f"delivered in Rennes, FR on {delivered:%Y-%m-%d}" in evidence["uncategorized_text"]
     assert "2 rue du Palais" in evidence["shipping_address"]
@@ -408,7 +412,7 @@ async def test_a_paypal_inquiry_is_answered_by_message_then_the_claim_by_evidenc
 
 async def test_a_paypal_dispute_with_only_its_transaction_id_is_tied_through_the_store_transactions(
         world: World, db: Any) -> None:
-    from deployments.sandbox.seed import dispute_orders
+    from sandbox.seed import dispute_orders
 
     (paid_by_paypal,) = [o for o in dispute_orders() if o.get("gateway") == "paypal"]
     seller_transaction = "3BC38643YC807283D"  # PayPal's capture id, as the store's transaction holds it

@@ -312,4 +312,4 @@ async def test_an_emails_attachment_is_recorded_and_erased_with_its_sender(world
     request, _ = await privacy.record_request(db, key="op:jeanne", kind="erase", origin="operator", subject=subject,
                                               due_at=utcnow() + timedelta(days=30))
     result = await carry_out(db, request)
-    assert result["uploads_removed"] == 1 and not (tmp_path / "attachments" / stored.name).exists()
+    assert result.uploads_removed == 1 and not (tmp_path / "attachments" / stored.name).exists()

@@ -157,13 +157,13 @@ async def test_a_hold_shopify_refuses_hands_the_order_to_the_operator(world: Wor
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 22: a PermanentError in process-order (Shopify refuses the hold of a flagged order)
     goes to the operator (review item + one alert), once; it no longer fails the run at every check."""
-    from integrations.shopify.client import ShopifyClient
+    from integrations.shopify.services.holds import HoldsService
 
     async def refused(self: Any, fulfillment_order_id: str, **_: Any) -> str:
         raise PermanentError("fulfillmentOrderHold: The fulfillment order is not in a holdable state",
                              code="INVALID_FULFILLMENT_ORDER_STATUS", vendor="shopify")
 
-    monkeypatch.setattr(ShopifyClient, "hold_fulfillment_order", refused)
+    monkeypatch.setattr(HoldsService, "hold", refused)
     await _policy(tmp_path, high_risk_countries=["NG"], decision_pause_minutes=0)
     order = await _new_order(world, 1210, shipping=ELSEWHERE, billing=PARIS)
     assert await _run(await _created(world, order)) == "held"

@@ -41,7 +41,8 @@ from integrations.shopify.webhooks import sign_webhook
 from integrations.stripe.webhooks import sign_payload
 from integrations.vendor_settings import MissingSecrets
 from ledger import inbox
-from tasks import rate_limits, runtime
+from sandbox.stack import free_port
+from tasks import clients, rate_limits, runtime
 from tests.flows.conftest import World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,17 +105,32 @@ def test_a_sandbox_secret_given_explicitly_to_a_real_store_is_refused_at_start(n
         create_app(emit_loop=False)
 
 
-async def test_a_flow_refuses_to_start_without_the_stores_secrets(no_sandbox: Any) -> None:
-    from tasks import disputes
+def test_a_customer_page_set_up_by_its_public_address_alone_is_refused_at_start(no_sandbox: Any) -> None:
+    """Issue 22: the page's public address without its link secret served a 503 to every customer
+    (and the emails no link): the receiver refuses to start, naming the secret; with it, it starts."""
+    for name, value in REAL.items():
+        no_sandbox.setenv(name, value)
+    no_sandbox.delenv("AFTERSALES_PAGE_LINK_SECRET", raising=False)
+    no_sandbox.setenv("AFTERSALES_PAGE_PUBLIC_URL", "https://help.example.com/page")
+    with pytest.raises(MissingSecrets) as refused:
+        create_app(emit_loop=False)
+    assert refused.value.variables == ["AFTERSALES_PAGE_LINK_SECRET"]
+    no_sandbox.setenv("AFTERSALES_PAGE_LINK_SECRET", "sandbox-page-link-secret")  # the public one: still refused
+    with pytest.raises(MissingSecrets, match="AFTERSALES_PAGE_LINK_SECRET"):
+        create_app(emit_loop=False)
+    no_sandbox.setenv("AFTERSALES_PAGE_LINK_SECRET", "a-real-link-secret-7d2f")
+    create_app(emit_loop=False)
 
+
+async def test_a_flow_refuses_to_start_without_the_stores_secrets(no_sandbox: Any) -> None:
     with pytest.raises(MissingSecrets, match="AFTERSALES_SHOPIFY_ACCESS_TOKEN"):
-        async with runtime.shopify():
+        async with clients.shopify():
             pass
     with pytest.raises(MissingSecrets, match="AFTERSALES_STRIPE_API_KEY"):
-        async with disputes.stripe():
+        async with clients.stripe():
             pass
     with pytest.raises(MissingSecrets, match="AFTERSALES_PAYPAL_CLIENT_SECRET"):
-        async with disputes.paypal():
+        async with clients.paypal():
             pass
 
 
@@ -354,16 +370,10 @@ async def test_the_receivers_lookups_are_charged_to_the_stores_rate_limit(world:
 
 # -- a real uvicorn on loopback ------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _receiver_process(**settings: str) -> Iterator[tuple[int, int]]:
     """`python -m deployments.receiver` as production runs it, on a free port: (port, pid)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FORWARDED_ALLOW_IPS"}
     env |= {"AFTERSALES_RECEIVER_PORT": str(port), "PREFECT_API_URL": "http://127.0.0.1:9/api",
             "AFTERSALES_RECEIVER_HEADER_READ_TIMEOUT_SECONDS": "2",

@@ -123,13 +123,13 @@ def _refund_transactions(raw: dict[str, Any]) -> list[dict[str, Any]]:
 async def _refund_by_hand(world: World, name: str, sku: str) -> str:
     """The merchant refunds one item in the Shopify admin, before any return (not through us)."""
     from integrations.shopify.client import RefundLine, RefundTransaction
-    from tasks import runtime
+    from tasks import clients
 
-    async with runtime.shopify() as shopify:
-        order = await shopify.get_order(world.legacy(name))
+    async with clients.shopify() as shopify:
+        order = await shopify.orders.get(world.legacy(name))
         line = next(li for li in order.line_items if li.sku == sku)
-        suggestion = await shopify.suggest_refund(order.id, line_items=[(line.id, 1)], refund_shipping=False)
-        refund = await shopify.create_refund(
+        suggestion = await shopify.refunds.suggest(order.id, line_items=[(line.id, 1)], refund_shipping=False)
+        refund = await shopify.refunds.create(
             order.id, idempotency_key=f"by-hand-{name}", note="geste commercial",
             line_items=[RefundLine(line_item_id=line.id, quantity=1, restock_type="NO_RESTOCK")],
             transactions=[RefundTransaction(parent_id=t.parent_id or "", gateway=t.gateway, amount=t.amount)
@@ -178,7 +178,7 @@ def _split_payment(world: World, name: str, gift_card: str) -> None:
     """The seed format has one SALE per order (SeedOrder.gateway). A split tender is the fake's own
     model (several SALE transactions, each refundable on its own), so the test splits the seeded
     SALE in two, under the fake's lock: `gift_card` on a gift card, the rest on the card."""
-    from deployments.sandbox.shopify_fake import FakeTransaction
+    from sandbox.shopify import FakeTransaction
 
     state = world.sandbox.shopify.state
     with state.lock:

@@ -36,16 +36,16 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from deployments.receiver import ReceiverSettings, create_app
-from deployments.sandbox.seed import demo_orders
-from deployments.sandbox.smtp_catcher import CatcherTls, RunningCatcher, start_smtp_catcher
 from flows.cancellation import process_cancellation
 from flows.disputes import process_dispute
 from integrations.shopify.webhooks import sign_webhook
 from integrations.stripe.webhooks import sign_payload
 from ledger import inbox
 from ledger.models import utcnow
+from sandbox.seed import demo_orders
+from sandbox.smtp_catcher import CatcherTls, RunningCatcher, start_smtp_catcher
 from tasks import runtime
-from tasks.runtime import LedgerTokenStore
+from tasks.clients import LedgerTokenStore
 from tests.flows.conftest import World
 from tests.integration.smtp_fixtures import self_signed_tls
 

@@ -2,6 +2,13 @@
 injected, with faults: the mail server down for a day, suppliers that never answer, customers
 that never ship, a worker crash in the middle of a refund.
 
+Size: `AFTERSALES_TIME_TRAVEL_CASES` returns (default 200, the full size) plus a few carrier
+cases. CI (`bash tests/run.sh`) runs 40: every script kind below at least twice, the same 60
+days, the mail server's day off and the crash (issue 22: at 20 returns, half of the run was
+the 63 daily checks; docs/status.md). The full size, by command:
+
+    AFTERSALES_TIME_TRAVEL_CASES=200 uv run pytest tests/flows/test_time_travel.py -q
+
 Every simulated day the world acts (customers, suppliers, the operator recording what
 suppliers say, through the receiver's real endpoints), the inbound events are handled, and
 the scheduled check runs (`sweep-deadlines`, as deployed). At the end:
@@ -37,16 +44,17 @@ from typing import Any
 import pytest
 from prefect import flow
 
-from deployments.sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 from flows.returns import handle
 from flows.sweep import sweep_deadlines
 from ledger import cases, deadlines, records
 from ledger.models import Case, set_clock, utcnow
+from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 from tasks import faults
 from tests.flows.conftest import World
 
 STORE = "maison-lumiere.myshopify.com"
 N_CASES = int(os.environ.get("AFTERSALES_TIME_TRAVEL_CASES", "200"))
+CI_CASES = 40  # what tests/run.sh runs: every kind at least twice (test_every_size_from_ci_up_plays_every_script_kind)
 DAYS = 60
 TICK = timedelta(hours=24)
 SMTP_DOWN = (10, 11)  # simulated days: the mail server refuses everything (4xx) for a day
@@ -71,7 +79,13 @@ CARRIER_KINDS: dict[str, tuple[str, str, str]] = {
     "carrier_return": ("changed_mind", "69.00", "dhl"),  # the return parcel at DHL, the supplier silent
     "carrier_lost": ("changed_mind", "42.00", "laposte"),  # no scan for weeks: lost in transit
 }
-N_CARRIER = max(2, N_CASES // 50)  # of each carrier kind
+
+
+def _carrier_cases(n_cases: int) -> int:
+    """How many cases of each carrier kind go with `n_cases` returns."""
+    return max(2, n_cases // 50)
+
+
 FINISHED = {"closed", "refused", "expired", "needs_operator"}
 EXPECTED = {
     "full": {"closed"}, "misuse": {"closed"}, "no_report": {"closed"}, "no_receipt": {"closed"},
@@ -111,9 +125,9 @@ class Script:
         return f"client{self.number}@example.com"
 
 
-def _scripts(start: datetime) -> list[Script]:
+def _scripts(start: datetime, n_cases: int = N_CASES) -> list[Script]:
     rng = random.Random(20261122)
-    kinds = [k for k, (_, _, share) in KINDS.items() for _ in range(round(share * N_CASES))]
+    kinds = [k for k, (_, _, share) in KINDS.items() for _ in range(round(share * n_cases))]
     rng.shuffle(kinds)
     out = []
     for i, kind in enumerate(kinds):
@@ -125,7 +139,7 @@ def _scripts(start: datetime) -> list[Script]:
             transit=timedelta(days=rng.uniform(2, 7)), report_after=timedelta(days=rng.uniform(0, 2)),
         ))
     crng = random.Random(20261206)  # the carrier cases draw apart: the cases above stay as they were
-    for i, kind in enumerate(k for k in CARRIER_KINDS for _ in range(N_CARRIER)):
+    for i, kind in enumerate(k for k in CARRIER_KINDS for _ in range(_carrier_cases(n_cases))):
         ask_at = start + timedelta(days=crng.uniform(0, 30))
         # carrier_lost: asked when even the window counted from the dispatch has ended (before, the
         # return is in time whatever the delivery day and nobody needs the parcel's story)
@@ -310,6 +324,20 @@ class Sim:
                                                                  "tracking_number": f"9X{s.number}FR"},
                                    operator=True)
         return None
+
+
+@pytest.mark.parametrize("n_cases", [CI_CASES, 120, 200])
+def test_every_size_from_ci_up_plays_every_script_kind(n_cases: int) -> None:
+    """The CI size is a smaller world, not a narrower one: every kind of script at least twice,
+    some returns still asked after the crash day (the crash is armed from then on), every
+    return number distinct."""
+    start = datetime(2026, 1, 5, 9, 0)
+    scripts = _scripts(start, n_cases)
+    counts = {kind: sum(s.kind == kind for s in scripts) for kind in [*KINDS, *CARRIER_KINDS]}
+    assert min(counts.values()) >= 2, counts
+    assert sum(counts[k] for k in KINDS) == n_cases
+    assert any(s.kind == "full" and s.ask_at >= start + timedelta(days=CRASH_DAY) for s in scripts)
+    assert len({s.number for s in scripts}) == len(scripts)
 
 
 @pytest.fixture

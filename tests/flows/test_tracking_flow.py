@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 from flows import tracking
 from flows.returns import process_return
 from flows.sweep import sweep_deadlines
@@ -26,6 +25,7 @@ from integrations.carriers.aftership import signature
 from ledger import cases, deadlines, inbox, records
 from ledger import tracking as kept
 from ledger.models import Case, set_clock, utcnow
+from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 from tasks import tracking as tracking_tasks
 from tests.flows.conftest import World
 

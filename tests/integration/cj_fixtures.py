@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.cj_fake import RunningFakeCJ, start_fake_cj
+from integrations.cj import CJClient, CJSupplier, InMemoryTokenStore, TokenStore
 from integrations.suppliers.base import SupplierChannel
-from integrations.suppliers.cj import CJClient, CJSupplier, InMemoryTokenStore, TokenStore
 from integrations.suppliers.settings import CJSettings
+from sandbox.cj_fake import RunningFakeCJ, start_fake_cj
 
 FAST = 200.0  # requests/s for tests not about pacing (CJ's own levels go up to 6)
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.paypal_fake import RunningFakePayPal, start_fake_paypal
 from integrations.paypal import PayPalClient, PayPalSettings
 from integrations.paypal.client import forget_tokens
+from sandbox.paypal import RunningFakePayPal, start_fake_paypal
 
 CLIENT_ID = "integration-paypal-client"
 CLIENT_SECRET = "integration-paypal-secret"

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from deployments.sandbox.smtp_catcher import RunningCatcher, start_smtp_catcher
 from integrations.mailer.message import OutgoingEmail
 from integrations.mailer.settings import SmtpSettings
+from sandbox.smtp_catcher import RunningCatcher, start_smtp_catcher
 
 SENDER = "bonjour@maison-lumiere.example"
 CUSTOMER = "zoe.martin@example.com"

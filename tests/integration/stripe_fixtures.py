@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.stripe_fake import RunningFakeStripe, start_fake_stripe
 from integrations.stripe import StripeClient, StripeSettings
+from sandbox.stripe import RunningFakeStripe, start_fake_stripe
 
 API_KEY = "sk_test_integration_0123456789"
 WEBHOOK_SECRET = "whsec_integration_secret"

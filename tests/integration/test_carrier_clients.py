@@ -1,5 +1,5 @@
 """Issue 19: each carrier client against the fake built from the carrier's published contract
-(deployments/sandbox/carriers_fake.py): found, unknown numbers, refused keys, quota errors and
+(sandbox/carriers_fake.py): found, unknown numbers, refused keys, quota errors and
 answers the contract does not describe."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from deployments.sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 from domain.tracking import TrackingStatus, delivered_event
 from integrations.carriers.aftership import AfterShipClient, signature, verify_webhook
 from integrations.carriers.base import CarrierAuthError, CarrierBadAnswer, CarrierRateLimited, CarrierUnavailable
 from integrations.carriers.dhl import DHLClient
 from integrations.carriers.laposte import LaPosteClient
 from integrations.carriers.settings import AfterShipSettings, DHLSettings, LaPosteSettings
+from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 
 
 @pytest.fixture(scope="module")

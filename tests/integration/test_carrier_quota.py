@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 from ledger import tracking as kept
+from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 12, 7)

@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.cj_fake import RunningFakeCJ
 from domain.errors import PermanentError, QuotaExhausted, TransientError
 from domain.returns import ReturnReason
+from integrations.cj import CallSpacing, CJClient, CJSupplier, next_quota_reset
+from integrations.cj.models import CJDisputeLine
 from integrations.suppliers.base import (
     CancellationItem,
     ReturnItem,
@@ -27,7 +28,7 @@ from integrations.suppliers.base import (
     SupplierCancellationRequest,
     SupplierReturnRequest,
 )
-from integrations.suppliers.cj import CallSpacing, CJClient, CJDisputeLine, CJSupplier, next_quota_reset
+from sandbox.cj_fake import RunningFakeCJ
 from tasks.retry import is_retryable
 from tests.integration.cj_fixtures import (  # noqa: F401 - fixtures, registered by import
     CJControl,

@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.cj_fake import RunningFakeCJ
 from domain.errors import PermanentError, TransientError
 from domain.money import Money
 from domain.returns import ReturnReason
+from integrations.cj import CJClient, CJSupplier
+from integrations.cj.supplier import return_dispute_message
 from integrations.suppliers.base import (
     CancellationItem,
     ReturnClaim,
@@ -25,7 +26,7 @@ from integrations.suppliers.base import (
     SupplierChannel,
     SupplierReturnRequest,
 )
-from integrations.suppliers.cj import CJClient, CJSupplier, return_dispute_message
+from sandbox.cj_fake import RunningFakeCJ
 from tests.integration.cj_fixtures import (  # noqa: F401 - fixtures, registered by import
     CJControl,
     cj_client_fixture,

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.cj_fake import RunningFakeCJ
 from domain.errors import (
     AuthenticationFailed,
     NotFound,
@@ -23,20 +22,17 @@ from domain.errors import (
     TransientError,
 )
 from domain.money import Money
+from integrations.cj import CJClient, CJSupplier, InMemoryTokenStore
+from integrations.cj.models import CJDisputeLine
+from integrations.cj.supplier import business_dispute_id
 from integrations.suppliers.base import (
     CancellationItem,
     SupplierAnswer,
     SupplierCancellationRequest,
     SupplierOrderState,
 )
-from integrations.suppliers.cj import (
-    CJClient,
-    CJDisputeLine,
-    CJSupplier,
-    InMemoryTokenStore,
-    business_dispute_id,
-)
 from integrations.suppliers.settings import CJSettings
+from sandbox.cj_fake import RunningFakeCJ
 from tests.integration.cj_fixtures import (  # noqa: F401 - fixtures, registered by import
     CJControl,
     cj_client_fixture,

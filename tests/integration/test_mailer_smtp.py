@@ -16,11 +16,11 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from deployments.sandbox.smtp_catcher import CatcherTls, RunningCatcher, running_smtp_catcher
 from domain.errors import MailDeliveryError
 from domain.messages.render import render
 from integrations.mailer.settings import SmtpSettings
 from integrations.mailer.smtp import Mailer
+from sandbox.smtp_catcher import CatcherTls, RunningCatcher, running_smtp_catcher
 from tests.integration.smtp_fixtures import (  # noqa: F401 - fixtures, registered by import
     CUSTOMER,
     SENDER,

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from deployments.sandbox.paypal_fake import RunningFakePayPal
 from domain.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -36,6 +35,7 @@ from integrations.paypal import (
     TrackingInfo,
     parse_dispute_event,
 )
+from sandbox.paypal import RunningFakePayPal
 from tests.integration.paypal_fixtures import (  # noqa: F401 - fixtures, registered by import
     CLIENT_ID,
     PayPalControl,

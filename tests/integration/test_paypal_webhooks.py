@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from deployments.sandbox.paypal_fake import RunningFakePayPal
 from integrations.paypal import PayPalSettings
 from integrations.paypal.webhooks import PayPalWebhookVerifier, signed_message
+from sandbox.paypal import RunningFakePayPal
 from tests.integration.paypal_fixtures import (  # noqa: F401 - fixtures, registered by import
     WEBHOOK_ID,
     PayPalControl,

@@ -16,7 +16,6 @@ import httpx
 import matplotlib.image
 import pytest
 
-from deployments.sandbox.shopify_fake import FakeShopifyServer
 from deployments.setup import DEFAULT_POLICY, read_policy
 from domain.money import Money
 from domain.orders import Customer, LineItem, Order
@@ -35,6 +34,7 @@ from ledger import cases, deadlines, operations, records
 from ledger.db import Database
 from ledger.models import RefundRecord, set_clock
 from ledger.reports import case_facts, cases_for_report
+from sandbox.shopify import FakeShopifyServer
 from tasks.reports import csv_text, render_charts, report_file, report_index, write_report
 from tests.integration import shopify_fixtures as sf
 
@@ -390,11 +390,11 @@ async def test_the_store_counts_the_orders_of_a_month(store: FakeShopifyServer, 
 
     async with httpx.AsyncClient() as http:
         client = sf.make_client(store, http, sf.RecordingSleep())
-        counts = [(await client.count_orders(start, end)) for start, end in (
+        counts = [(await client.orders.count(start, end)) for start, end in (
             (march.start, march.end), (march.previous_start, march.start), (april.start, april.end),
             (april.previous_start, april.start))]
         with pytest.raises(ValueError, match="timezone-aware"):
-            await client.count_orders(datetime(2026, 3, 1), march.end)
+            await client.orders.count(datetime(2026, 3, 1), march.end)
 
     assert april.end == week.end  # April to date: the week's end
     assert [(c.count, c.exact) for c in counts] == [(3, True), (1, True), (2, True), (3, True)]

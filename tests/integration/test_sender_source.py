@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-from deployments.sandbox.smtp_catcher import RunningCatcher
 from deployments.setup import DEFAULT_POLICY
 from domain.policy import StorePolicy
 from ledger import records
 from ledger.models import Message
-from tasks import runtime
+from sandbox.smtp_catcher import RunningCatcher
+from tasks import clients, runtime
 from tasks.notify import deliver_email
 from tests.integration.smtp_fixtures import (  # noqa: F401 - fixtures, registered by import
     catcher_fixture,
@@ -101,7 +101,7 @@ async def test_supplier_requests_are_from_the_policys_sender(store: StorePolicy)
         reference="case-1", store_name=NAME, order_name="#1001", order_id="5550001", reason_text="Annulée.",
         items=[CancellationItem(line_item_id="gid://shopify/LineItem/1", title="Lampe", sku="ATL-1", quantity=1)],
         reply_to="")
-    async with runtime.supplier_channel(store, "atelier-lyon") as channel:
+    async with clients.supplier_channel(store, "atelier-lyon") as channel:
         assert isinstance(channel, EmailSupplier)
         built = channel.build_cancellation_email(request, idempotency_key="op-1")
     assert (built.from_address, built.from_name) == (SENDER, NAME)

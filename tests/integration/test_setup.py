@@ -1,10 +1,17 @@
 """`python -m deployments.setup` as a merchant runs it (issue 12), on SQLite and PostgreSQL: the
 policy it loads is the one every run finds; a policy for another shop, a bad field or a YAML
-error is refused in one line with exit code 2 and nothing loaded; a suspicious value warns."""
+error is refused in one line with exit code 2 and nothing loaded; a suspicious value warns.
+
+The runs that load a policy are the README's command in a process of its own; the refusals, which
+stop before the ledger, call the same `main()` in this process with the same environment and
+arguments (about 4 CPU s less each: no interpreter and imports; issue 22)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -13,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from deployments import setup as setup_command  # not "setup_module": a pytest hook name
 from deployments.setup import DEFAULT_POLICY
 from domain.policy_file import PolicyError
 from ledger import records
@@ -32,6 +40,36 @@ async def setup(db: Any, policy: Path, **env: str) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+async def refused_setup(db: Any, policy: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[int, str, str]:
+    """`setup()`'s run, in this process: `main()` with the environment and arguments the
+    subprocess gets, in a thread (its own event loops, as in the process); stdout and stderr
+    kept. For the refusals only: a run that loads would share this process's ledger engines."""
+    for name in [k for k in os.environ if k.startswith("AFTERSALES_SMTP_SENDER")]:
+        monkeypatch.delenv(name)
+    for name, value in {"AFTERSALES_DATABASE_URL": db.url, **env}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["deployments/setup.py", "--policy", str(policy)])
+    out, err = io.StringIO(), io.StringIO()
+
+    def run() -> int:
+        # What a fresh process prints on stderr: its own lines and any log record of WARNING and
+        # up (logging's last-resort handler); both must be the one refusal line.
+        logged = logging.StreamHandler(err)
+        logged.setLevel(logging.WARNING)
+        logging.getLogger().addHandler(logged)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                setup_command.main()
+        except SystemExit as exit_:
+            return exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            logging.getLogger().removeHandler(logged)
+        return 0
+
+    code = await asyncio.to_thread(run)
+    return code, out.getvalue(), err.getvalue()
 
 
 def policy_file(tmp_path: Path, text: str) -> Path:
@@ -64,9 +102,10 @@ async def test_the_policy_setup_loads_is_the_one_runs_find(any_db: Any, shop: st
 
 
 @pytest.mark.parametrize("configured", ["maison-lumiere.myshopify.com", "other-shop.myshopify.com"])
-async def test_a_policy_for_another_shop_is_refused_and_not_loaded(any_db: Any, tmp_path: Path,
-                                                                   configured: str) -> None:
-    code, out, err = await setup(any_db, policy_file(tmp_path, real_store()), AFTERSALES_SHOPIFY_SHOP_DOMAIN=configured)
+async def test_a_policy_for_another_shop_is_refused_and_not_loaded(any_db: Any, tmp_path: Path, configured: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = await refused_setup(any_db, policy_file(tmp_path, real_store()), monkeypatch,
+                                         AFTERSALES_SHOPIFY_SHOP_DOMAIN=configured)
     assert code == 2
     refusals = [line for line in err.splitlines() if line.startswith("setup refused:")]
     assert len(refusals) == 1, err
@@ -80,10 +119,10 @@ async def test_a_policy_for_another_shop_is_refused_and_not_loaded(any_db: Any, 
     (real_store().replace("  burst_hours: 1  ", "  burst_hours: [1  "), "YAML syntax error"),
 ])
 async def test_a_bad_policy_file_is_one_line_naming_the_file_and_the_field(any_db: Any, shop: str,
-                                                                           tmp_path: Path, text: str,
-                                                                           says: str) -> None:
+                                                                           tmp_path: Path, text: str, says: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     path = policy_file(tmp_path, text)
-    code, _, err = await setup(any_db, path, AFTERSALES_SHOPIFY_SHOP_DOMAIN=shop)
+    code, _, err = await refused_setup(any_db, path, monkeypatch, AFTERSALES_SHOPIFY_SHOP_DOMAIN=shop)
     assert code == 2
     assert "Traceback" not in err and "<unicode string>" not in err and "pydantic" not in err
     (line,) = [line for line in err.splitlines() if line.startswith("setup refused:")]

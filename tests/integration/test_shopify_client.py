@@ -15,8 +15,6 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from deployments.sandbox.seed import demo_orders
-from deployments.sandbox.shopify_fake import FakeShopifyServer
 from domain.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -35,6 +33,8 @@ from integrations.shopify import (
     ShopifySettings,
     verify_webhook,
 )
+from sandbox.seed import demo_orders
+from sandbox.shopify import FakeShopifyServer
 from tests.integration import shopify_fixtures as sf
 
 NUMBER = 2001
@@ -78,7 +78,7 @@ async def _seeded(control: sf.Control, **overrides: object) -> dict[str, object]
 
 async def _cancel(client: ShopifyClient, *, store_credit: bool = False, restock: bool = True) -> str:
     """Cancel the seeded order for a customer request (C2), returning the Job id."""
-    return await client.cancel_order(
+    return await client.orders.cancel(
         ORDER_ID,
         reason="CUSTOMER",
         refund_to_store_credit=store_credit,
@@ -93,7 +93,7 @@ async def _refund_plaid(
 ) -> RefundResult:
     """Refund the plaid (second line) of a freshly read two-item order, restock CANCEL."""
     plaid, sale = order.line_items[1], order.transactions[0]
-    return await client.create_refund(
+    return await client.refunds.create(
         order.id,
         idempotency_key=key,
         line_items=[RefundLine(line_item_id=plaid.id, quantity=1, restock_type="CANCEL")],
@@ -114,7 +114,7 @@ async def test_get_order_reads_everything_the_domain_needs(
 ) -> None:
     await _seeded(control)
 
-    order = await client.get_order(ORDER_GID)
+    order = await client.orders.get(ORDER_GID)
 
     assert (order.id, order.legacy_id, order.name) == (ORDER_GID, str(ORDER_ID), "#2001")
     assert (order.customer.first_name, order.customer.last_name, order.customer.locale) == (
@@ -158,8 +158,8 @@ async def test_get_order_reads_everything_the_domain_needs(
 async def test_numeric_id_and_gid_read_the_same_order(control: sf.Control, client: ShopifyClient) -> None:
     await _seeded(control)
 
-    assert await client.get_order(ORDER_ID) == await client.get_order(str(ORDER_ID))
-    assert (await client.get_order(ORDER_ID)).id == ORDER_GID
+    assert await client.orders.get(ORDER_ID) == await client.orders.get(str(ORDER_ID))
+    assert (await client.orders.get(ORDER_ID)).id == ORDER_GID
 
 
 async def test_shipped_order_exposes_tracking_and_delivery(
@@ -174,7 +174,7 @@ async def test_shipped_order_exposes_tracking_and_delivery(
         delivered_hours_ago=2,
     )
 
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
 
     assert order.has_shipped
     [fulfillment] = order.fulfillments
@@ -196,10 +196,10 @@ async def test_the_carrier_events_of_a_parcel_are_read_oldest_first(
         {"status": "IN_TRANSIT", "hours_ago": 30, "city": "Lyon", "country": "FR", "message": "En transit"},
         {"status": "CARRIER_PICKED_UP", "hours_ago": 40, "city": "Lyon", "country": "FR"},
     ])
-    [bare] = (await client.get_order(ORDER_ID)).fulfillments
+    [bare] = (await client.orders.get(ORDER_ID)).fulfillments
     await control._call("POST", f"/orders/{ORDER_ID}/deliver")
 
-    [fulfillment] = (await client.get_order(ORDER_ID)).fulfillments
+    [fulfillment] = (await client.orders.get(ORDER_ID)).fulfillments
 
     assert [e.status for e in bare.events] == ["CARRIER_PICKED_UP", "IN_TRANSIT"]
     assert [e.status for e in fulfillment.events] == ["CARRIER_PICKED_UP", "IN_TRANSIT", "DELIVERED"]
@@ -210,7 +210,7 @@ async def test_the_carrier_events_of_a_parcel_are_read_oldest_first(
 
 async def test_unknown_order_is_not_found(control: sf.Control, client: ShopifyClient) -> None:
     with pytest.raises(NotFound) as caught:
-        await client.get_order(ORDER_ID)
+        await client.orders.get(ORDER_ID)
     assert caught.value.vendor == "shopify" and not caught.value.retryable
     assert caught.value.request_id
 
@@ -219,7 +219,7 @@ async def test_malformed_order_id_is_refused_before_any_call(
     control: sf.Control, client: ShopifyClient
 ) -> None:
     with pytest.raises(InvalidInput):
-        await client.get_order("gid://shopify/Customer/12")
+        await client.orders.get("gid://shopify/Customer/12")
     assert await control.calls() == []
 
 
@@ -228,7 +228,7 @@ async def test_find_order_by_name(control: sf.Control, client: ShopifyClient, na
     await _seeded(control)
     await control.seed(sf.two_item_order(2002))
 
-    order = await client.find_order_by_name(name)
+    order = await client.orders.find_by_name(name)
 
     assert order is not None and order.name == "#2001"
     [call] = await control.calls("orders")
@@ -238,7 +238,7 @@ async def test_find_order_by_name(control: sf.Control, client: ShopifyClient, na
 async def test_find_order_by_unknown_name_is_none(control: sf.Control, client: ShopifyClient) -> None:
     await _seeded(control)
 
-    assert await client.find_order_by_name("#9999") is None
+    assert await client.orders.find_by_name("#9999") is None
 
 
 async def test_find_order_by_payment_matches_the_processor_payment_id(control: sf.Control,
@@ -249,11 +249,11 @@ async def test_find_order_by_payment_matches_the_processor_payment_id(control: s
     await control.seed(sf.two_item_order(2002, gateway="paypal", payment_id="9XF14200T8003681K"))
     await control.seed(sf.two_item_order(2003))  # Shopify Payments: not searched
 
-    found = await client.find_order_by_payment("9XF14200T8003681K", gateway="paypal", paid_at=datetime.now(UTC))
+    found = await client.orders.find_by_payment("9XF14200T8003681K", gateway="paypal", paid_at=datetime.now(UTC))
 
     assert found is not None and found.name == "#2002"
     assert [t.payment_id for t in found.transactions] == ["9XF14200T8003681K"]
-    assert await client.find_order_by_payment("0000000000000000X", gateway="paypal",
+    assert await client.orders.find_by_payment("0000000000000000X", gateway="paypal",
                                               paid_at=datetime.now(UTC)) is None
     search = [c["variables"]["query"] for c in await control.calls("orders")]
     assert search and all(q.startswith("gateway:paypal created_at:>=") for q in search)
@@ -268,7 +268,7 @@ async def test_cancel_then_poll_the_job_until_done(
     await control.reset(job_polls_until_done=3)
     await _seeded(control)
 
-    job_id = await client.cancel_order(
+    job_id = await client.orders.cancel(
         ORDER_ID,
         reason="customer",
         refund_to_store_credit=False,
@@ -277,11 +277,11 @@ async def test_cancel_then_poll_the_job_until_done(
         staff_note="C2: annulation demandée par la cliente",
     )
     assert job_id.startswith("gid://shopify/Job/")
-    assert await client.job_done(job_id) is False  # poll 1 of 3
-    await client.wait_for_job(job_id)  # poll 2 (not done), pause, poll 3 (done)
+    assert await client.orders.job_done(job_id) is False  # poll 1 of 3
+    await client.orders.wait_for_job(job_id)  # poll 2 (not done), pause, poll 3 (done)
 
     assert sleep.calls == [0.5]
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
     assert order.is_cancelled and order.cancel_reason == "CUSTOMER"
     assert order.total_refunded == order.total_received == Money.of("93.80", "EUR")
     assert order.financial_status == "REFUNDED"
@@ -299,7 +299,7 @@ async def test_cancel_then_poll_the_job_until_done(
 async def test_cancel_to_store_credit_without_restock(control: sf.Control, client: ShopifyClient) -> None:
     await _seeded(control)
 
-    job_id = await client.cancel_order(
+    job_id = await client.orders.cancel(
         ORDER_ID,
         reason="INVENTORY",
         refund_to_store_credit=True,
@@ -307,7 +307,7 @@ async def test_cancel_to_store_credit_without_restock(control: sf.Control, clien
         notify_customer=False,
         staff_note=None,
     )
-    await client.wait_for_job(job_id)
+    await client.orders.wait_for_job(job_id)
 
     raw = await control.order(ORDER_ID)
     [refund] = raw["refunds"]
@@ -324,7 +324,7 @@ async def test_wait_for_job_gives_up_after_its_timeout(
     job_id = await _cancel(client)
 
     with pytest.raises(TransientError) as caught:
-        await client.wait_for_job(job_id, timeout=1.0)
+        await client.orders.wait_for_job(job_id, timeout=1.0)
 
     assert caught.value.code == "JOB_NOT_DONE" and caught.value.retryable
     assert sum(sleep.calls) == pytest.approx(1.0)
@@ -332,7 +332,7 @@ async def test_wait_for_job_gives_up_after_its_timeout(
 
 async def test_cancelling_twice_is_a_permanent_error(control: sf.Control, client: ShopifyClient) -> None:
     await _seeded(control)
-    await client.wait_for_job(await _cancel(client))
+    await client.orders.wait_for_job(await _cancel(client))
 
     with pytest.raises(PermanentError) as caught:
         await _cancel(client)
@@ -381,7 +381,7 @@ async def test_cancel_timeout_is_ambiguous_and_not_resent(
     assert len(await control.calls("orderCancel")) == 1
     assert sleep.calls == []
     # Reconciliation: the caller reads the order and learns the cancellation went through.
-    assert (await client.get_order(ORDER_ID)).is_cancelled
+    assert (await client.orders.get(ORDER_ID)).is_cancelled
 
 
 async def test_cancel_server_error_is_ambiguous_and_not_resent(
@@ -396,7 +396,7 @@ async def test_cancel_server_error_is_ambiguous_and_not_resent(
     assert caught.value.ambiguous and caught.value.status_code == 500
     [call] = await control.calls("orderCancel")
     assert caught.value.request_id == call["request_id"]
-    assert not (await client.get_order(ORDER_ID)).is_cancelled
+    assert not (await client.orders.get(ORDER_ID)).is_cancelled
 
 
 # ---------------------------------------------------------------------- refunds (1.3, 1.5)
@@ -404,10 +404,10 @@ async def test_cancel_server_error_is_ambiguous_and_not_resent(
 
 async def test_suggested_refund_for_one_missing_item(control: sf.Control, client: ShopifyClient) -> None:
     await _seeded(control)
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
     plaid = order.line_items[1]
 
-    suggestion = await client.suggest_refund(ORDER_ID, line_items=[(plaid.id, 1)], refund_shipping=False)
+    suggestion = await client.refunds.suggest(ORDER_ID, line_items=[(plaid.id, 1)], refund_shipping=False)
 
     assert suggestion.amount == Money.of("49.00", "EUR")
     [transaction] = suggestion.transactions
@@ -420,12 +420,12 @@ async def test_partial_refund_with_cancel_restock_reduces_the_line(
     control: sf.Control, client: ShopifyClient
 ) -> None:
     await _seeded(control)
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
 
     result = await _refund_plaid(client, order, "refund:case-1:plaid")
 
     assert result.amount == Money.of("49.00", "EUR") and result.id.startswith("gid://shopify/Refund/")
-    after = await client.get_order(ORDER_ID)
+    after = await client.orders.get(ORDER_ID)
     vase_after, plaid_after = after.line_items
     assert (
         plaid_after.current_quantity,
@@ -444,7 +444,7 @@ async def test_same_idempotency_key_twice_gives_one_refund(
     control: sf.Control, client: ShopifyClient
 ) -> None:
     await _seeded(control)
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
 
     first = await _refund_plaid(client, order, "refund:case-2:plaid")
     second = await _refund_plaid(client, order, "refund:case-2:plaid")
@@ -458,7 +458,7 @@ async def test_same_idempotency_key_twice_gives_one_refund(
 
 async def test_same_key_with_another_input_is_refused(control: sf.Control, client: ShopifyClient) -> None:
     await _seeded(control)
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
     await _refund_plaid(client, order, "refund:case-3")
 
     with pytest.raises(PermanentError) as caught:
@@ -472,7 +472,7 @@ async def test_refund_user_errors_are_permanent_and_not_retried(
     control: sf.Control, client: ShopifyClient, sleep: sf.RecordingSleep
 ) -> None:
     await _seeded(control)
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
 
     with pytest.raises(PermanentError) as caught:
         await _refund_plaid(client, order, "refund:case-4", Decimal("150.00"))
@@ -488,7 +488,7 @@ async def test_refund_answer_lost_after_commit_is_retried_with_the_same_key(
     control: sf.Control, client: ShopifyClient, sleep: sf.RecordingSleep
 ) -> None:
     await _seeded(control)
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
     await control.fault("refundCreate", "http_500_after_commit")
 
     result = await _refund_plaid(client, order, "refund:case-5:plaid")
@@ -509,7 +509,7 @@ async def test_refund_timeout_is_resent_with_the_same_key_and_refunds_once(
 ) -> None:
     await _seeded(control)
     client = sf.make_client(store, http, sleep, timeout_seconds=0.3)
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
     await control.fault("refundCreate", "timeout", seconds=1.0)
 
     result = await _refund_plaid(client, order, "refund:case-6:plaid")
@@ -531,7 +531,7 @@ async def test_throttled_then_success_waits_the_computed_time(
     await _seeded(control)
     await control.fault("order", "throttled", available=100)
 
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
 
     assert order.name == "#2001"
     throttled, ok = await control.calls("order")
@@ -550,7 +550,7 @@ async def test_throttling_beyond_the_wait_budget_raises_rate_limited(
     await _seeded(control)
 
     with pytest.raises(RateLimited) as caught:
-        await client.get_order(ORDER_ID)
+        await client.orders.get(ORDER_ID)
 
     calls = await control.calls("order")
     assert {c["outcome"] for c in calls} == {"throttled"}
@@ -567,7 +567,7 @@ async def test_http_429_is_rate_limited_with_retry_after(control: sf.Control, cl
     await control.fault("order", "http_429", retry_after=7)
 
     with pytest.raises(RateLimited) as caught:
-        await client.get_order(ORDER_ID)
+        await client.orders.get(ORDER_ID)
 
     assert caught.value.retry_after == 7.0 and caught.value.status_code == 429
     assert len(await control.calls("order")) == 1
@@ -579,11 +579,26 @@ async def test_query_server_errors_are_resent_briefly(
     await _seeded(control)
     await control.fault("order", "http_500", count=2)
 
-    order = await client.get_order(ORDER_ID)
+    order = await client.orders.get(ORDER_ID)
 
     assert order.name == "#2001"
     assert [c["status"] for c in await control.calls("order")] == [500, 500, 200]
     assert sleep.calls == [0.5, 1.5]
+
+
+async def test_the_resend_waits_are_the_clients_setting(
+    control: sf.Control, store: FakeShopifyServer, http: httpx.AsyncClient, sleep: sf.RecordingSleep
+) -> None:
+    """tasks/clients.py passes the waits scaled like the task retries' (zero in the suite): the
+    same resends, after the waits it was given."""
+    settings = ShopifySettings(base_url=store.base_url, access_token=sf.ACCESS_TOKEN)
+    client = ShopifyClient(settings, http, sleep=sleep, resend_backoff=(0.0, 0.25))
+    await _seeded(control)
+    await control.fault("order", "http_500", count=2)
+
+    assert (await client.orders.get(ORDER_ID)).name == "#2001"
+    assert [c["status"] for c in await control.calls("order")] == [500, 500, 200]
+    assert sleep.calls == [0.0, 0.25]
 
 
 async def test_query_server_errors_beyond_two_resends_raise_transient(
@@ -593,7 +608,7 @@ async def test_query_server_errors_beyond_two_resends_raise_transient(
     await control.fault("order", "http_500", count=3)
 
     with pytest.raises(TransientError) as caught:
-        await client.get_order(ORDER_ID)
+        await client.orders.get(ORDER_ID)
 
     assert caught.value.retryable and not caught.value.ambiguous
     calls = await control.calls("order")
@@ -607,7 +622,7 @@ async def test_wrong_token_is_authentication_failed(
     client = sf.make_client(store, http, sleep, access_token="shpat_wrong")
 
     with pytest.raises(AuthenticationFailed) as caught:
-        await client.get_order(ORDER_ID)
+        await client.orders.get(ORDER_ID)
 
     assert caught.value.status_code == 401 and caught.value.request_id
     assert sleep.calls == []
@@ -639,7 +654,7 @@ async def test_cancellation_sends_a_signed_orders_cancelled_webhook(
     await control.reset(webhook_url=sink.url)
     await _seeded(control)
 
-    await client.wait_for_job(await _cancel(client))
+    await client.orders.wait_for_job(await _cancel(client))
 
     assert await asyncio.to_thread(sink.wait_for, lambda received: len(received) >= 1)
     [(headers, body)] = sink.received
@@ -693,7 +708,7 @@ async def test_demo_seed_serves_the_six_scenarios(control: sf.Control, client: S
     for seed in demo_orders():
         await control.seed(seed)
 
-    orders = {n: await client.find_order_by_name(str(n)) for n in range(1001, 1007)}
+    orders = {n: await client.orders.find_by_name(str(n)) for n in range(1001, 1007)}
 
     assert all(order is not None for order in orders.values())
     o1, o2, o3, o4, o5, o6 = (orders[n] for n in range(1001, 1007))

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from graphql import FieldNode, GraphQLEnumType, GraphQLInputObjectType
 
-from deployments.sandbox.shopify_fake import FakeShopifyServer, admin_schema
 from domain.errors import InvalidInput, NotFound, PermanentError, TransientError
 from domain.money import Money
 from domain.orders import Address
@@ -37,6 +36,7 @@ from integrations.shopify.disputes import (
     dispute_from_webhook,
 )
 from integrations.shopify.documents import ALL_DOCUMENTS
+from sandbox.shopify import FakeShopifyServer, admin_schema
 from tests.integration import shopify_fixtures as sf
 
 NUMBER = 2001
@@ -290,7 +290,7 @@ async def test_a_chargeback_from_webhook_to_won(
     dispute_gid, order_legacy = dispute_from_webhook(payload)
     assert (dispute_gid, order_legacy) == (opened["id"], str(ORDER_ID))
 
-    dispute = await client.get_dispute(dispute_gid)
+    dispute = await client.disputes.get(dispute_gid)
 
     assert (dispute.id, dispute.legacy_id) == (opened["id"], str(opened["legacy_id"]))
     assert (dispute.status, dispute.type, dispute.reason) == (
@@ -319,18 +319,18 @@ async def test_a_chargeback_from_webhook_to_won(
     assert shipment.shipping_date == (datetime.now(UTC) - timedelta(hours=72)).date()
     assert evidence.product_description is not None and "Vase en céramique Galet" in evidence.product_description
     assert (evidence.dispute_id, evidence.dispute_status) == (dispute.id, ShopifyDisputeStatus.NEEDS_RESPONSE)
-    assert [d.id for d in await client.open_disputes()] == [dispute.id]
+    assert [d.id for d in await client.disputes.list_open()] == [dispute.id]
 
     # A draft: saved, not sent.
-    draft = await client.update_dispute_evidence(
+    draft = await client.disputes.update_evidence(
         evidence.id, {"uncategorizedText": "Colis livré, preuve de dépôt jointe."}, submit=False
     )
 
     assert (draft.submitted, draft.uncategorized_text) == (False, "Colis livré, preuve de dépôt jointe.")
     assert draft.dispute_status == ShopifyDisputeStatus.NEEDS_RESPONSE and draft.evidence_sent_on is None
-    assert (await client.get_dispute(dispute.id)).evidence.uncategorized_text == draft.uncategorized_text
+    assert (await client.disputes.get(dispute.id)).evidence.uncategorized_text == draft.uncategorized_text
 
-    submitted = await client.update_dispute_evidence(
+    submitted = await client.disputes.update_evidence(
         evidence.id,
         {
             "refundPolicyDisclosure": "Retours acceptés sous 30 jours.",
@@ -344,8 +344,8 @@ async def test_a_chargeback_from_webhook_to_won(
     assert submitted.uncategorized_text == draft.uncategorized_text  # the draft went with it
     assert submitted.refund_policy_disclosure == "Retours acceptés sous 30 jours."
     assert submitted.shipping_address is not None and submitted.shipping_address.zip == "59000"
-    assert await client.open_disputes() == []
-    reviewed = await client.get_dispute(dispute.id)
+    assert await client.disputes.list_open() == []
+    reviewed = await client.disputes.get(dispute.id)
     assert (reviewed.status, reviewed.evidence_sent_on, reviewed.needs_response) == (
         ShopifyDisputeStatus.UNDER_REVIEW,
         _today(),
@@ -354,15 +354,15 @@ async def test_a_chargeback_from_webhook_to_won(
 
     # Submitted once: Shopify refuses a second submission (and any later draft).
     with pytest.raises(PermanentError) as caught:
-        await client.update_dispute_evidence(evidence.id, {"uncategorizedText": "encore"}, submit=True)
+        await client.disputes.update_evidence(evidence.id, {"uncategorizedText": "encore"}, submit=True)
 
     assert caught.value.code == "EVIDENCE_ALREADY_ACCEPTED" and not caught.value.retryable
     assert len(await control.calls("disputeEvidenceUpdate")) == 3  # never resent
-    assert (await client.get_dispute_evidence(evidence.id)).uncategorized_text == draft.uncategorized_text
+    assert (await client.disputes.get_evidence(evidence.id)).uncategorized_text == draft.uncategorized_text
 
     await control.dispute_status(opened["legacy_id"], "WON")
 
-    won = await client.get_dispute(dispute.id)
+    won = await client.disputes.get(dispute.id)
     assert (won.status, won.finalized_on, won.is_final) == (ShopifyDisputeStatus.WON, _today(), True)
     assert await asyncio.to_thread(sink.wait_for, lambda received: len(received) >= 3)
     topics = [h["X-Shopify-Topic"] for h, _ in sink.received]
@@ -378,13 +378,13 @@ async def test_evidence_after_the_due_date_is_refused(control: sf.DisputeControl
     late = await _chargeback(control, evidence_due_in_days=-1)
 
     with pytest.raises(PermanentError) as caught:
-        await client.update_dispute_evidence(late["evidence_id"], {"uncategorizedText": "trop tard"}, submit=True)
+        await client.disputes.update_evidence(late["evidence_id"], {"uncategorizedText": "trop tard"}, submit=True)
 
     assert caught.value.code == "EVIDENCE_PAST_DUE_DATE" and not caught.value.retryable
-    assert not (await client.get_dispute_evidence(late["evidence_id"])).submitted
+    assert not (await client.disputes.get_evidence(late["evidence_id"])).submitted
     # The due date itself still counts (a Date, no time of day).
     today = await control.open_dispute(ORDER_ID, "GENERAL", evidence_due_by=_today().isoformat())
-    saved = await client.update_dispute_evidence(today["evidence_id"], {"uncategorizedText": "à temps"}, submit=False)
+    saved = await client.disputes.update_evidence(today["evidence_id"], {"uncategorizedText": "à temps"}, submit=False)
     assert saved.uncategorized_text == "à temps"
 
 
@@ -395,12 +395,12 @@ async def test_an_unknown_input_key_is_refused_before_any_call(
     before = len(await control.calls())
 
     with pytest.raises(InvalidInput) as caught:
-        await client.update_dispute_evidence(opened["evidence_id"], {"productDescription": "lamp"}, submit=True)
+        await client.disputes.update_evidence(opened["evidence_id"], {"productDescription": "lamp"}, submit=True)
 
     assert "productDescription" in caught.value.reason
     assert len(await control.calls()) == before
     with pytest.raises(InvalidInput):
-        await client.update_dispute_evidence("gid://shopify/ShopifyPaymentsDispute/1", {}, submit=True)
+        await client.disputes.update_evidence("gid://shopify/ShopifyPaymentsDispute/1", {}, submit=True)
     assert len(await control.calls()) == before
 
 
@@ -411,16 +411,16 @@ async def test_submit_answer_lost_after_commit_is_ambiguous_and_the_evidence_tel
     await control.fault("disputeEvidenceUpdate", "http_500_after_commit")
 
     with pytest.raises(TransientError) as caught:
-        await client.update_dispute_evidence(opened["evidence_id"], {"uncategorizedText": "preuves"}, submit=True)
+        await client.disputes.update_evidence(opened["evidence_id"], {"uncategorizedText": "preuves"}, submit=True)
 
     assert caught.value.ambiguous and not caught.value.retryable
     assert [c["status"] for c in await control.calls("disputeEvidenceUpdate")] == [500]  # never resent
     assert sleep.calls == []
     # What the caller reconciles with: the evidence went to the bank.
-    evidence = await client.get_dispute_evidence(opened["evidence_id"])
+    evidence = await client.disputes.get_evidence(opened["evidence_id"])
     assert evidence.submitted and evidence.uncategorized_text == "preuves"
     assert evidence.dispute_status == ShopifyDisputeStatus.UNDER_REVIEW
-    assert (await client.get_dispute(opened["id"])).evidence.submitted
+    assert (await client.disputes.get(opened["id"])).evidence.submitted
 
 
 async def test_draft_timeout_is_ambiguous_too(
@@ -431,11 +431,11 @@ async def test_draft_timeout_is_ambiguous_too(
     await control.fault("disputeEvidenceUpdate", "timeout", seconds=1.0)
 
     with pytest.raises(TransientError) as caught:
-        await client.update_dispute_evidence(opened["evidence_id"], {"uncategorizedText": "brouillon"}, submit=False)
+        await client.disputes.update_evidence(opened["evidence_id"], {"uncategorizedText": "brouillon"}, submit=False)
 
     assert caught.value.ambiguous and caught.value.code == "TIMEOUT"
     assert len(await control.calls("disputeEvidenceUpdate")) == 1
-    evidence = await client.get_dispute_evidence(opened["evidence_id"])
+    evidence = await client.disputes.get_evidence(opened["evidence_id"])
     assert (evidence.submitted, evidence.uncategorized_text) == (False, "brouillon")
 
 
@@ -445,7 +445,7 @@ async def test_reads_are_resent_after_a_server_error(
     opened = await _chargeback(control)
     await control.fault("dispute", "http_500")
 
-    dispute = await client.get_dispute(opened["legacy_id"])  # the numeric (webhook) id works too
+    dispute = await client.disputes.get(opened["legacy_id"])  # the numeric (webhook) id works too
 
     assert dispute.id == opened["id"]
     assert [c["status"] for c in await control.calls("dispute")] == [500, 200] and sleep.calls == [0.5]
@@ -458,22 +458,22 @@ async def test_user_errors_on_the_evidence_are_permanent(control: sf.DisputeCont
     )
 
     with pytest.raises(PermanentError) as caught:
-        await client.update_dispute_evidence(opened["evidence_id"], {"uncategorizedText": "x"}, submit=False)
+        await client.disputes.update_evidence(opened["evidence_id"], {"uncategorizedText": "x"}, submit=False)
 
     assert caught.value.code == "TOO_LARGE" and "too large" in caught.value.message
-    assert not (await client.get_dispute_evidence(opened["evidence_id"])).uncategorized_text
+    assert not (await client.disputes.get_evidence(opened["evidence_id"])).uncategorized_text
 
 
 async def test_unknown_disputes_and_evidence_are_not_found(control: sf.DisputeControl, client: ShopifyClient) -> None:
     with pytest.raises(NotFound):
-        await client.get_dispute("gid://shopify/ShopifyPaymentsDispute/1")
+        await client.disputes.get("gid://shopify/ShopifyPaymentsDispute/1")
     with pytest.raises(NotFound):
-        await client.get_dispute_evidence(1)
+        await client.disputes.get_evidence(1)
     with pytest.raises(NotFound) as caught:
-        await client.update_dispute_evidence(1, {"uncategorizedText": "x"}, submit=False)
+        await client.disputes.update_evidence(1, {"uncategorizedText": "x"}, submit=False)
     assert caught.value.code == "DISPUTE_EVIDENCE_NOT_FOUND"
     with pytest.raises(InvalidInput):
-        await client.get_dispute(ORDER_GID)
+        await client.disputes.get(ORDER_GID)
 
 
 async def test_a_decided_dispute_takes_no_evidence(control: sf.DisputeControl, client: ShopifyClient) -> None:
@@ -481,17 +481,17 @@ async def test_a_decided_dispute_takes_no_evidence(control: sf.DisputeControl, c
     await control.dispute_status(opened["legacy_id"], "ACCEPTED")
 
     with pytest.raises(PermanentError) as caught:
-        await client.update_dispute_evidence(opened["evidence_id"], {"uncategorizedText": "x"}, submit=True)
+        await client.disputes.update_evidence(opened["evidence_id"], {"uncategorizedText": "x"}, submit=True)
 
     assert caught.value.code == "INVALID"
-    dispute = await client.get_dispute(opened["id"])
+    dispute = await client.disputes.get(opened["id"])
     assert dispute.is_final and not dispute.needs_response and dispute.finalized_on == _today()
 
 
 async def test_an_inquiry_escalated_to_a_chargeback(control: sf.DisputeControl, client: ShopifyClient) -> None:
     opened = await _chargeback(control, "GENERAL", type="INQUIRY", amount="39.90", no_due_date=True)
 
-    inquiry = await client.get_dispute(opened["id"])
+    inquiry = await client.disputes.get(opened["id"])
 
     assert (inquiry.type, inquiry.amount, inquiry.evidence_due_by, inquiry.network_reason_code) == (
         ShopifyDisputeType.INQUIRY,
@@ -500,7 +500,7 @@ async def test_an_inquiry_escalated_to_a_chargeback(control: sf.DisputeControl, 
         None,
     )
     await control.dispute_status(opened["legacy_id"], "NEEDS_RESPONSE", type="CHARGEBACK")
-    assert (await client.get_dispute(opened["id"])).type == ShopifyDisputeType.CHARGEBACK
+    assert (await client.disputes.get(opened["id"])).type == ShopifyDisputeType.CHARGEBACK
     [summary] = (await control.order(ORDER_ID))["disputes"]
     assert summary["type"] == "CHARGEBACK"
 
@@ -515,7 +515,7 @@ async def test_open_disputes_reads_every_page_most_urgent_first(
     decided = opened[5]
     await control.dispute_status(decided["legacy_id"], "LOST")
 
-    found = await client.open_disputes()
+    found = await client.disputes.list_open()
 
     assert len(found) == 26 and decided["id"] not in {d.id for d in found}
     due = [d.evidence_due_by for d in found if d.evidence_due_by is not None]
@@ -531,7 +531,7 @@ async def test_file_uploads_are_referenced_and_deleted(control: sf.DisputeContro
     )
     loose = await control.dispute_file(opened["legacy_id"], file_name="echanges.png", file_type="image/png")
 
-    before = (await client.get_dispute(opened["id"])).evidence
+    before = (await client.disputes.get(opened["id"])).evidence
 
     assert [(u.id, u.evidence_type, u.file_name, u.file_size) for u in before.file_uploads] == [
         (proof["id"], "SHIPPING_DOCUMENTATION_FILE", "preuve-livraison.pdf", 80_000),
@@ -540,7 +540,7 @@ async def test_file_uploads_are_referenced_and_deleted(control: sf.DisputeContro
     assert before.attached_files == {"shippingDocumentationFile": proof["id"]}
 
     numeric = int(loose["id"].rsplit("/", 1)[1])
-    attached = await client.update_dispute_evidence(
+    attached = await client.disputes.update_evidence(
         opened["evidence_id"], {"customerCommunicationFile": numeric}, submit=False
     )
 
@@ -551,14 +551,14 @@ async def test_file_uploads_are_referenced_and_deleted(control: sf.DisputeContro
     assert {u.id: u.evidence_type for u in attached.file_uploads}[loose["id"]] == "CUSTOMER_COMMUNICATION_FILE"
 
     with pytest.raises(PermanentError) as caught:
-        await client.update_dispute_evidence(
+        await client.disputes.update_evidence(
             opened["evidence_id"],
             {"uncategorizedFile": "gid://shopify/ShopifyPaymentsDisputeFileUpload/1"},
             submit=False,
         )
     assert caught.value.code == "FILE_NOT_FOUND"
 
-    removed = await client.update_dispute_evidence(
+    removed = await client.disputes.update_evidence(
         opened["evidence_id"], {"customerCommunicationFile": {"id": loose["id"], "destroy": True}}, submit=False
     )
 
@@ -596,8 +596,8 @@ async def test_fraud_evidence_of_the_order(control: sf.DisputeControl, client: S
     )
     opened = await control.open_dispute(ORDER_ID, "FRAUDULENT")
 
-    dispute = await client.get_dispute(opened["id"])
-    fraud = await client.order_fraud_evidence(ORDER_ID)
+    dispute = await client.disputes.get(opened["id"])
+    fraud = await client.disputes.order_fraud_evidence(ORDER_ID)
 
     assert dispute.reason == ShopifyDisputeReason.FRAUDULENT and dispute.network_reason_code == "10.4"
     assert dispute.evidence.customer_purchase_ip == "198.51.100.7"
@@ -622,7 +622,7 @@ async def test_fraud_evidence_of_the_order(control: sf.DisputeControl, client: S
     assert fraud.first_visit is not None and fraud.first_visit.source == "google"
     assert fraud.first_visit.occurred_at < fraud.created_at
     with pytest.raises(NotFound):
-        await client.order_fraud_evidence(sf.legacy_id(2999))
+        await client.disputes.order_fraud_evidence(sf.legacy_id(2999))
 
 
 async def test_fake_refuses_a_dispute_on_an_order_not_paid_with_shopify_payments(
@@ -655,7 +655,7 @@ async def test_fake_sends_dispute_webhooks_on_demand(
     payload = json.loads(sink.received[-1][1])
     assert payload["id"] == opened["legacy_id"] and payload["amount"] == str(sf.ORDER_TOTAL)
     assert payload["evidence_due_by"].startswith((_today() + timedelta(days=3)).isoformat())
-    assert Decimal(payload["amount"]) == (await client.get_dispute(opened["id"])).amount.amount
+    assert Decimal(payload["amount"]) == (await client.disputes.get(opened["id"])).amount.amount
 
 
 async def test_fake_disputes_query_answers_like_shopify(

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from graphql import FieldNode, OperationDefinitionNode, VariableNode
 
-from deployments.sandbox.shopify_fake import FakeShopifyServer, admin_schema, requested_cost
 from integrations.shopify.documents import ALL_DOCUMENTS, REFUND_CREATE_MUTATION
+from sandbox.shopify import FakeShopifyServer, admin_schema, requested_cost
 from tests.integration import shopify_fixtures as sf
 
 

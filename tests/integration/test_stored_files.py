@@ -16,7 +16,7 @@ from domain.policy import PrivacyPolicy
 from ledger import files, privacy
 from ledger.db import Database
 from ledger.models import Case, CaseEvent, InboundEvent, Operation, StoredFile, set_clock, utcnow
-from tasks.privacy import carry_out, purge_uploads
+from tasks.privacy import PrivacyDone, carry_out, purge_uploads
 
 STORE = "maison-lumiere.myshopify.com"
 LEA = "lea.moreau@example.com"
@@ -82,7 +82,7 @@ def _write(path: Path, content: bytes) -> None:
     path.write_bytes(content)
 
 
-async def _erase(db: Database, email: str) -> dict[str, Any]:
+async def _erase(db: Database, email: str) -> PrivacyDone:
     subject = privacy.Subject(email=email, store_id=STORE)
     request, _ = await privacy.record_request(db, key=f"op:{email}", kind="erase", origin="operator",
                                               subject=subject, due_at=utcnow() + timedelta(days=30))
@@ -105,7 +105,7 @@ async def test_erasure_removes_the_customers_files_and_their_references(any_db: 
                         request={"text": f"Photos of the damage: {PHOTOS}{lea.name}\nThank you"}))
         await s.commit()
     result = await _erase(any_db, LEA)
-    assert result["uploads_removed"] == 1 and result["uploads_held"] == 0
+    assert result.uploads_removed == 1 and result.uploads_held == 0
     assert not lea.exists() and paul.exists()  # the other customer's photo stays
     row = await _row(any_db, lea)
     assert row.deleted_at is not None and row.deleted_because == "erasure"
@@ -120,7 +120,7 @@ async def test_erasure_removes_the_customers_files_and_their_references(any_db: 
     assert sent.request["text"] == "Photos of the damage: [erased]\nThank you"  # only the address goes
     assert all(lea.name not in b for b in bodies) and any(paul.name in b for b in bodies)
     again = await _erase(any_db, LEA)  # the same erasure carried out again: nothing counted twice
-    assert again["uploads_removed"] == 0
+    assert again.uploads_removed == 0
 
 
 async def test_an_open_dispute_keeps_the_photos_until_it_ends_and_the_answer_says_so(
@@ -129,8 +129,8 @@ async def test_an_open_dispute_keeps_the_photos_until_it_ends_and_the_answer_say
     await _case(any_db, LEA, "603", photo=photo.name)  # the return is closed...
     dispute = await _case(any_db, LEA, "603", kind="dispute", closed=False)  # ...but a chargeback is open
     result = await _erase(any_db, LEA)
-    assert result["uploads_removed"] == 0 and result["uploads_held"] == 1
-    assert "17(3)(e)" in result["uploads_held_note"] and f"dispute {dispute.id}" in result["uploads_held_note"]
+    assert result.uploads_removed == 0 and result.uploads_held == 1
+    assert "17(3)(e)" in result.uploads_held_note and f"dispute {dispute.id}" in result.uploads_held_note
     assert photo.exists()
     row = await _row(any_db, photo)
     assert row.erase_requested_at is not None and row.deleted_at is None and "dispute" in (row.hold_reason or "")
@@ -153,7 +153,7 @@ async def test_an_open_return_keeps_the_photos_from_erasure(any_db: Database, tm
     photo = await _photo(any_db, tmp_path, "604", b"\x89PNG the faulty lamp")
     await _case(any_db, LEA, "604", closed=False, photo=photo.name)
     result = await _erase(any_db, LEA)
-    assert result["uploads_held"] == 1 and photo.exists()
+    assert result.uploads_held == 1 and photo.exists()
     async with any_db.session() as s:  # the references stay with the file the claim needs
         case = (await s.exec(select(Case).where(Case.order_ref == "604"))).one()
     assert case.data["photos"] == [PHOTOS + photo.name]
@@ -209,7 +209,7 @@ async def test_the_same_photo_for_two_orders_stays_until_its_last_row_goes(any_d
     await _photo(any_db, tmp_path, "610", same)
     await _case(any_db, LEA, "609")
     await _case(any_db, PAUL, "610", closed=False)
-    assert (await _erase(any_db, LEA))["uploads_removed"] == 1
+    assert (await _erase(any_db, LEA)).uploads_removed == 1
     assert first.exists()  # Paul's open return still has it
 
 

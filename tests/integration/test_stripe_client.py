@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments.sandbox.stripe_fake import RunningFakeStripe, spec_validator, spec_version, stripe_spec
 from domain.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -40,6 +39,7 @@ from integrations.stripe import (
     verify_signature,
 )
 from integrations.stripe import models as stripe_models
+from sandbox.stripe import RunningFakeStripe, spec_validator, spec_version, stripe_spec
 from tests.integration.stripe_fixtures import (  # noqa: F401 - fixtures, registered by import
     API_KEY,
     WEBHOOK_SECRET,
@@ -324,7 +324,10 @@ async def test_timeout_on_submission_then_retry_with_the_key_gives_one_submissio
         await client.update_dispute(dispute_id, EVIDENCE, submit=True, idempotency_key="submit:case-7")
     assert caught.value.code == "timeout" and caught.value.ambiguous and not caught.value.retryable
 
-    retried = await client.update_dispute(dispute_id, EVIDENCE, submit=True, idempotency_key="submit:case-7")
+    # The resend waits as long as production does: only the first attempt is meant to time out
+    # (CI: a 0.3 s budget on the resend timed out too on a loaded machine).
+    patient = make_client(stripe_fake, stripe_http, timeout_seconds=10.0)
+    retried = await patient.update_dispute(dispute_id, EVIDENCE, submit=True, idempotency_key="submit:case-7")
     assert retried.evidence_details.submission_count == 1
 
     for _ in range(100):  # the first, slow attempt finishes after the client gave up
@@ -696,6 +699,22 @@ async def test_a_read_is_resent_briefly_after_a_5xx(
     dispute = await stripe_client.get_dispute(dispute_id)
 
     assert dispute.id == dispute_id and stripe_sleep.calls == [0.5, 1.5]
+    assert [c["status"] for c in await stripe_control.calls()] == [500, 500, 200]
+
+
+async def test_the_resend_waits_are_the_clients_setting(
+    stripe_fake: RunningFakeStripe, stripe_http: httpx.AsyncClient, stripe_control: StripeControl,
+    stripe_sleep: RecordingSleep,
+) -> None:
+    """tasks/clients.py passes the waits scaled like the task retries' (zero in the suite): the
+    same resends, after the waits it was given."""
+    settings = make_client(stripe_fake, stripe_http).settings  # the fixture client's
+    client = StripeClient(settings, stripe_http, sleep=stripe_sleep, resend_backoff=(0.0, 0.25))
+    dispute_id = (await new_dispute(stripe_control))["id"]
+    await stripe_control.fault(DISPUTE_PATH, "http_500_before_commit", method="GET", count=2)
+
+    assert (await client.get_dispute(dispute_id)).id == dispute_id
+    assert stripe_sleep.calls == [0.0, 0.25]
     assert [c["status"] for c in await stripe_control.calls()] == [500, 500, 200]
 
 

@@ -2,7 +2,12 @@
 
 A Prefect server on PostgreSQL, the ledger on PostgreSQL, the sandbox servers, the receiver,
 the deployments of prefect.yaml registered on the `aftersales` process pool (with the store's
-Shopify rate limit), and as many process workers as asked, each with its own name. Everything
+Shopify rate limit), and as many process workers as asked, each with its own name. With
+`api_servers=2` (or more), the Prefect server at scale as Prefect documents it ("Scale self-hosted
+Prefect"; docs/operations.md): that many API processes started with `--no-services` on one
+PostgreSQL database, one `prefect server services start`, and a Redis server of the stack's own for
+messaging, cache, causal ordering, leases and Docket (prefect-redis); workers and receivers are then
+spread over the API processes, one API URL each. Everything
 listens on free loopback ports under a temporary PREFECT_HOME, so it never meets the demo
 (4200, 8000, 8025, 8081-8085, 1025); every process is started here, in its own session, and
 stopped here by its pid.
@@ -32,41 +37,20 @@ from typing import Any
 
 import httpx
 
+from sandbox.stack import (
+    SANDBOX_PORTS,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    pg_url,
+    product_env_on_ports,
+    sandbox_run_args,
+)
+
+REDIS_SERVER = os.environ.get("AFTERSALES_TEST_REDIS_SERVER", "redis-server")  # Debian's redis-server
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("AFTERSALES_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 SHOP = "maison-lumiere.myshopify.com"
 FIRST_NUMBER = 5001  # seeded load orders: #5001, #5002, ... (the demo's are #1001-#1017)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pg_url(name: str) -> str:
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-
-
-async def _recreate_database(name: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def _drop_database(name: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL.replace("+asyncpg", ""))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def _in_thread(coro: Any) -> Any:
@@ -89,6 +73,18 @@ def load_order(number: int) -> dict[str, Any]:
                              "country_code": "FR"},
         "placed_hours_ago": 3,
     }
+
+
+def prefect_server_settings() -> dict[str, str]:
+    """The Prefect server's production settings (deployments/prefect-server.env, KEY=VALUE lines):
+    every server process of the stack starts with them, as production's does."""
+    out: dict[str, str] = {}
+    for line in (ROOT / "deployments" / "prefect-server.env").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -154,13 +150,20 @@ class Stack:
     floor_port: int | None = None  # the benchmark's floor: the receiver emits to tests/bench/e2e_floor.py
     extra_env: dict[str, str] = field(default_factory=dict)
     keep_logs: bool = False
+    # 2+: the Prefect server at scale (API processes with --no-services, one services process, Redis)
+    api_servers: int = 1
+    receivers: int = 1  # each with its own port; receiver n talks to API process n (round robin)
+    server_extra_env: dict[str, str] = field(default_factory=dict)  # the Prefect server's alone (a bench's)
 
     def __post_init__(self) -> None:
         self.home = Path(tempfile.mkdtemp(prefix=f"aftersales-{self.name}-"))
         self.logs = self.home / "logs"
         self.logs.mkdir()
-        self.ports = {k: free_port() for k in ("prefect", "receiver", "shopify", "cj", "smtp", "mail", "stripe",
-                                               "paypal")}
+        self.ports = {k: free_port() for k in ("prefect", "receiver", *SANDBOX_PORTS)}
+        self.ports.update({f"prefect-{n}": free_port() for n in range(2, self.api_servers + 1)})
+        self.ports.update({f"receiver-{n}": free_port() for n in range(2, self.receivers + 1)})
+        if self.api_servers > 1:
+            self.ports["redis"] = free_port()
         tag = f"{self.name}_{os.getpid()}_{self.ports['prefect']}"  # never another run's databases
         self.ledger_db = f"aftersales_{tag}_ledger"
         self.prefect_db = f"aftersales_{tag}_prefect"
@@ -169,6 +172,10 @@ class Stack:
         p = self.ports
         self.api = f"http://127.0.0.1:{p['prefect']}/api"
         self.receiver = f"http://127.0.0.1:{p['receiver']}"
+        # Every API process's URL (the first is `api`) and every receiver's (the first is `receiver`).
+        self.apis = [self.api] + [f"http://127.0.0.1:{p[f'prefect-{n}']}/api" for n in range(2, self.api_servers + 1)]
+        self.receiver_urls = [self.receiver] + [f"http://127.0.0.1:{p[f'receiver-{n}']}"
+                                                for n in range(2, self.receivers + 1)]
         self.shopify = f"http://127.0.0.1:{p['shopify']}"
         self.mails = f"http://127.0.0.1:{p['mail']}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERSALES_"))}
@@ -182,21 +189,11 @@ class Stack:
             "PREFECT_API_DATABASE_CONNECTION_URL": pg_url(self.prefect_db),
             # No schedule fires during a measurement (the deadline check is not what is measured).
             "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
             "PREFECT_LOGGING_LEVEL": "WARNING",
-            "AFTERSALES_SANDBOX": "1",  # the sandbox's public secrets (issue 13)
             "AFTERSALES_DATABASE_URL": pg_url(self.ledger_db),
-            "AFTERSALES_SHOPIFY_BASE_URL": self.shopify,
+            **product_env_on_ports(p),
             "AFTERSALES_SHOPIFY_RATE_LIMIT_BUCKET_POINTS": str(int(self.shopify_bucket)),
             "AFTERSALES_SHOPIFY_RATE_LIMIT_RESTORE_POINTS_PER_SECOND": str(self.shopify_restore_rate),
-            "AFTERSALES_CJ_BASE_URL": f"http://127.0.0.1:{p['cj']}/api2.0/v1",
-            "AFTERSALES_STRIPE_BASE_URL": f"http://127.0.0.1:{p['stripe']}",
-            "AFTERSALES_STRIPE_FILES_BASE_URL": f"http://127.0.0.1:{p['stripe']}/_files",
-            "AFTERSALES_PAYPAL_BASE_URL": f"http://127.0.0.1:{p['paypal']}",
-            "AFTERSALES_PAYPAL_SANDBOX_CERT_HOSTS": "127.0.0.1",
-            "AFTERSALES_SMTP_HOST": "127.0.0.1",
-            "AFTERSALES_SMTP_PORT": str(p["smtp"]),
             "AFTERSALES_RECEIVER_PORT": str(p["receiver"]),
             "AFTERSALES_RECEIVER_IP_REQUESTS_PER_MINUTE": "1000000",  # one client posts every request
             "AFTERSALES_REPORTS_DIR": str(self.home / "reports"),
@@ -219,16 +216,18 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
-        _in_thread(_recreate_database(self.ledger_db))
-        if self.prefect:
-            _in_thread(_recreate_database(self.prefect_db))
+        _in_thread(create_pg_database(self.ledger_db))
+        if self.prefect and self.api_servers > 1:
+            _in_thread(create_pg_database(self.prefect_db))
+            self.start_prefect_at_scale()
+        elif self.prefect:
+            _in_thread(create_pg_database(self.prefect_db))
             self.spawn("prefect-server", "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                       "--port", str(self.ports["prefect"]))
+                       "--port", str(self.ports["prefect"]),
+                       env={**prefect_server_settings(), **self.server_extra_env})
         p = self.ports
-        self.spawn("sandbox", "-m", "deployments.sandbox.run", "--shopify-port", str(p["shopify"]),
-                   "--cj-port", str(p["cj"]), "--smtp-port", str(p["smtp"]), "--mail-http-port", str(p["mail"]),
-                   "--stripe-port", str(p["stripe"]), "--paypal-port", str(p["paypal"]),
-                   "--webhook-url", f"{self.receiver}/webhooks/shopify", "--mail-log", str(self.mail_log))
+        self.spawn("sandbox", *sandbox_run_args(p, webhook_url=f"{self.receiver}/webhooks/shopify",
+                                                mail_log=self.mail_log))
         self.run("-m", "deployments.setup")
         receiver_env: dict[str, str] = {}
         if self.floor_port:
@@ -238,33 +237,105 @@ class Stack:
             self.wait_http(f"http://127.0.0.1:{self.floor_port}/healthz")
             receiver_env["PREFECT_API_URL"] = f"http://127.0.0.1:{self.floor_port}/api"
         self.spawn("receiver", "-m", "deployments.receiver", env=receiver_env)
+        for n in range(2, self.receivers + 1):  # the same receiver again, on its own port and API process
+            self.spawn(f"receiver-{n}", "-m", "deployments.receiver", env={
+                **receiver_env, "AFTERSALES_RECEIVER_PORT": str(p[f"receiver-{n}"]),
+                "PREFECT_API_URL": self.apis[(n - 1) % len(self.apis)]})
         self.wait_http(f"{self.shopify}/_control/calls")
-        self.wait_http(f"{self.receiver}/healthz")
+        for url in self.receiver_urls:
+            self.wait_http(f"{url}/healthz")
         with httpx.Client(timeout=30) as http:
             http.post(f"{self.shopify}/_control/reset", json={
                 "bucket_size": self.shopify_bucket, "restore_rate": self.shopify_restore_rate}).raise_for_status()
         if not self.prefect:
             return
-        self.wait_http(f"{self.api}/health", timeout=240)
+        for api in self.apis:
+            self.wait_http(f"{api}/health", timeout=240)
         self.run("-m", "prefect", "work-pool", "create", "aftersales", "--type", "process", check=False)
         if self.engine_command:
             self.set_pool_command(f"{sys.executable} -m prefect.engine")
         self.run("-m", "prefect", "--no-prompt", "deploy", "--all")
         self.run("-m", "deployments.setup", "--rate-limits")
-        for n in range(1, self.workers + 1):
-            self.start_worker(f"worker-{n}")
+        for n in range(1, self.workers + 1):  # worker n polls API process n (round robin)
+            self.start_worker(f"worker-{n}", api=self.apis[(n - 1) % len(self.apis)])
 
-    def start_worker(self, name: str) -> None:
-        if self.worker_kind == "fork":  # production's worker (deployments/worker): a fork per run
+    def start_worker(self, name: str, api: str | None = None) -> None:
+        env = {"PREFECT_API_URL": api} if api else {}  # its runs inherit it: they talk to that API too
+        if self.worker_kind == "fork":  # production's worker (deployments/worker): a fork per run, polls every 2 s
             self.spawn(name, "-m", "deployments.worker", "--pool", "aftersales", "--name", name,
-                       "--limit", str(self.worker_limit))
+                       "--limit", str(self.worker_limit), env=env)
             return
+        env["PREFECT_WORKER_QUERY_SECONDS"] = "2"  # the others poll as often as the fork worker
         if self.worker_kind == "inproc":
             self.spawn(name, "-m", "tests.bench.inprocess_worker", "--pool", "aftersales", "--name", name,
-                       "--limit", str(self.worker_limit))
+                       "--limit", str(self.worker_limit), env=env)
             return
         self.spawn(name, "-m", "prefect", "worker", "start", "--pool", "aftersales", "--name", name,
-                   "--limit", str(self.worker_limit))
+                   "--limit", str(self.worker_limit), env=env)
+
+    def server_env(self) -> dict[str, str]:
+        """The Prefect server's own settings at scale, exactly as "Scale self-hosted Prefect" gives
+        them (docs/operations.md repeats them): only the server's processes need them (and
+        prefect-redis, the `scale` extra); workers, runs and receivers only know their API URL."""
+        redis = f"127.0.0.1:{self.ports['redis']}"
+        return {
+            **prefect_server_settings(),
+            "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+            "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+            "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+            "PREFECT_REDIS_MESSAGING_HOST": "127.0.0.1",
+            "PREFECT_REDIS_MESSAGING_PORT": redis.rsplit(":", 1)[1],
+            "PREFECT_REDIS_MESSAGING_DB": "0",
+            "PREFECT_SERVER_DOCKET_URL": f"redis://{redis}/1",
+            # One migration before the servers start, never by several at once.
+            "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
+            # asyncpg's connect timeout (5 s by default) and the statement timeout (10 s): on a loaded
+            # machine the services process's ten services open their first connections at once and
+            # one of them can wait longer; the automation triggers' first query then dies of a
+            # TimeoutError inside its task, never logged nor retried (Service.running() keeps it
+            # until shutdown), and no automation ever fires (seen here at load 24).
+            "PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT": "60",
+            "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
+        }
+
+    def start_prefect_at_scale(self) -> None:
+        """Redis, the migrations, `api_servers` API processes with `--no-services`, one services
+        process (scheduler, event persister, automation triggers and actions, late runs...)."""
+        program = shutil.which(REDIS_SERVER)
+        if program is None:
+            raise RuntimeError(f"{REDIS_SERVER} not found: the Prefect server at scale needs Redis "
+                               "(Debian: apt-get install redis-server; tests/run.sh installs it)")
+        port = self.ports["redis"]
+        # A Redis of the stack's own, in memory only: never the streams of another run or engineer.
+        self.spawn("redis", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+                   program=program)
+        self.wait_redis(port)
+        env = self.server_env()
+        self.run("-m", "prefect", "server", "database", "upgrade", "-y", env=env)
+        for n, api in enumerate(self.apis, start=1):
+            api_port = api.rsplit(":", 1)[1].split("/", 1)[0]
+            self.spawn(f"prefect-server-api-{n}", "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                       "--port", api_port, "--no-services", env={**env, "PREFECT_SERVER_API_PORT": api_port})
+            if n == 1:
+                # Each API process registers Prefect's block types at start; two at once on a fresh
+                # database collide (one exits on `uq_block_type__slug`, seen here): the first comes
+                # up alone, the others after it (docs/operations.md says so for production).
+                self.wait_http(f"{api}/health", timeout=240)
+        for api in self.apis[1:]:  # the services process last, not competing with their start
+            self.wait_http(f"{api}/health", timeout=240)
+        self.spawn("prefect-server-services", "-m", "prefect", "server", "services", "start", env=env)
+
+    def wait_redis(self, port: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"Redis on port {port} did not answer in {timeout:.0f}s")
 
     def set_pool_command(self, command: str) -> None:
         """The pool's default `command`: the worker then starts `python -m prefect.engine` itself
@@ -275,15 +346,17 @@ class Stack:
             template["variables"]["properties"]["command"]["default"] = command
             http.patch(f"{self.api}/work_pools/aftersales", json={"base_job_template": template}).raise_for_status()
 
-    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None,
+              program: str | None = None) -> subprocess.Popen[bytes]:
+        """Start `python *args` (or `program *args`) in its own session, its output in logs/<name>.log."""
         with (self.logs / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
-            proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**self.env, **(env or {})},  # noqa: S603
+            proc = subprocess.Popen([program or sys.executable, *args], cwd=ROOT, env={**self.env, **(env or {})},  # noqa: S603
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((name, proc))
         return proc
 
-    def run(self, *args: str, check: bool = True) -> None:
-        proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env, capture_output=True,  # noqa: S603
+    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> None:
+        proc = subprocess.run([sys.executable, *args], cwd=ROOT, env={**self.env, **(env or {})}, capture_output=True,  # noqa: S603
                               text=True, timeout=300, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -308,6 +381,19 @@ class Stack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
+        # Redis last: the Prefect server's processes stop without losing it under them.
+        last = [(n, p) for n, p in self.procs if n == "redis"]
+        self.procs = [(n, p) for n, p in self.procs if n != "redis"]
+        self._stop_procs()
+        self.procs = last
+        self._stop_procs()
+        for db in (self.ledger_db, self.prefect_db):
+            with contextlib.suppress(Exception):
+                _in_thread(drop_pg_database(db))
+        if not self.keep_logs:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def _stop_procs(self) -> None:
         for _name, proc in reversed(self.procs):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -321,11 +407,6 @@ class Stack:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.procs.clear()
-        for db in (self.ledger_db, self.prefect_db):
-            with contextlib.suppress(Exception):
-                _in_thread(_drop_database(db))
-        if not self.keep_logs:
-            shutil.rmtree(self.home, ignore_errors=True)
 
     def pids(self, prefix: str = "") -> list[int]:
         return [p.pid for n, p in self.procs if n.startswith(prefix) and p.poll() is None]
@@ -348,13 +429,14 @@ class Stack:
                             "email": f"load.{number}@example.com"})
         return out
 
-    async def cancel(self, http: httpx.AsyncClient, order: dict[str, Any]) -> float:
-        """The customer's cancellation form, posted once; the wall-clock time it was posted."""
+    async def cancel(self, http: httpx.AsyncClient, order: dict[str, Any], receiver: str | None = None) -> float:
+        """The customer's cancellation form, posted once (to `receiver`, by default the first);
+        the wall-clock time it was posted."""
         posted = time.time()
         body = {"order_number": order["name"], "email": order["email"], "reason": "changed_mind"}
         for attempt in range(3):  # a dropped connection: the form is sent again, same key (deduplicated)
             try:
-                r = await http.post(f"{self.receiver}/requests/cancellation", json=body,
+                r = await http.post(f"{receiver or self.receiver}/requests/cancellation", json=body,
                                     headers={"Idempotency-Key": f"load-{order['name']}"})
                 break
             except httpx.TransportError:

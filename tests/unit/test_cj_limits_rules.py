@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from domain.errors import QuotaExhausted, RateLimited
 from domain.policy import CJAccountLevel, SupplierPolicy
-from integrations.suppliers.cj import _Envelope, error_for
+from integrations.cj.errors import error_for
+from integrations.cj.models import Envelope
 from tasks.retry import is_retryable
 
 
@@ -33,17 +34,17 @@ def test_the_default_is_a_free_account_and_an_explicit_rate_wins() -> None:
 
 
 def test_the_call_limit_is_a_short_retryable_wait() -> None:
-    error = error_for(_Envelope(code=1600200, message="Too much request"), status_code=200)
+    error = error_for(Envelope(code=1600200, message="Too much request"), status_code=200)
     assert isinstance(error, RateLimited) and not isinstance(error, QuotaExhausted)
     assert is_retryable(error) and error.retry_after == 1.0
 
 
 def test_the_daily_quota_waits_for_midnight_utc_and_spends_no_task_retry() -> None:
     now = datetime(2026, 12, 6, 13, 0, tzinfo=UTC)
-    error = error_for(_Envelope(code=1600201, message="Quota has been used up"), status_code=200, now=now)
+    error = error_for(Envelope(code=1600201, message="Quota has been used up"), status_code=200, now=now)
     assert isinstance(error, QuotaExhausted)
     assert error.resume_at == datetime(2026, 12, 7, tzinfo=UTC) and error.retry_after == 11 * 3600
     assert error.retryable and not is_retryable(error)  # retryable in the ledger, not by Prefect
-    worded = error_for(_Envelope(code=1600200, message="Sorry, you have reached the daily request limit "
+    worded = error_for(Envelope(code=1600200, message="Sorry, you have reached the daily request limit "
                                  "(1000 times/day)"), status_code=200, now=now)
     assert isinstance(worded, QuotaExhausted)

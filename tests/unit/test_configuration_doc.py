@@ -1,5 +1,5 @@
 """Every setting the code reads is documented (issue 12): each field of every `BaseSettings`
-class and each variable read with `os.environ` / `os.getenv` in the product's packages (and
+class and each variable read with `os.environ` / `os.getenv` in the product's packages and the sandbox (and
 `prefect.yaml`) is named in docs/configuration.md, and the page names nothing the code no
 longer reads, except the retired sender variables it explains."""
 
@@ -8,12 +8,13 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+from functools import cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["domain", "ledger", "integrations", "tasks", "flows", "deployments"]
+PACKAGES = ["domain", "ledger", "integrations", "tasks", "flows", "deployments", "sandbox"]  # and the sandbox's own
 DOC = ROOT / "docs" / "configuration.md"
 RETIRED = {"AFTERSALES_SMTP_SENDER_ADDRESS", "AFTERSALES_SMTP_SENDER_NAME"}  # explained, refused by setup
 
@@ -22,24 +23,31 @@ def _sources() -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 
 
+@cache
+def _trees() -> tuple[tuple[Path, ast.Module], ...]:
+    """Every source file parsed, once per test process (the scans below read them all; a parse of
+    the whole product is about 2 s, and five tests ask; issue 22)."""
+    return tuple((path, ast.parse(path.read_text(encoding="utf-8"))) for path in _sources())
+
+
 def _module_name(path: Path) -> str:
     return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
 
 
-def settings_classes() -> list[type[BaseSettings]]:
+@cache
+def settings_classes() -> tuple[type[BaseSettings], ...]:
     """Every settings class defined in the source (a subclass of BaseSettings, directly or through
     a base of ours such as integrations.vendor_settings.VendorSettings), imported. A base with no
     `env_prefix` of its own reads nothing by itself and is left out."""
     found: list[type[BaseSettings]] = []
-    for path in _sources():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for path, tree in _trees():
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef) and node.bases:
                 cls = getattr(importlib.import_module(_module_name(path)), node.name, None)
                 if isinstance(cls, type) and issubclass(cls, BaseSettings) and cls is not BaseSettings \
                         and (cls.model_config.get("env_prefix") or cls.model_fields):
                     found.append(cls)
-    return found
+    return tuple(found)
 
 
 def settings_variables() -> dict[str, str]:
@@ -67,8 +75,7 @@ def _constant(tree: ast.Module, node: ast.expr) -> str | None:
 def environ_reads() -> dict[str, str]:
     """variable name -> the file that reads it with os.environ.get / os.environ[...] / os.getenv."""
     out: dict[str, str] = {}
-    for path in _sources():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for path, tree in _trees():
         for node in ast.walk(tree):
             key: ast.expr | None = None
             if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):

@@ -11,13 +11,13 @@ from typing import Any
 import graphql
 import pytest
 
-from deployments.sandbox.shopify_fake import admin_schema
 from domain.dispute_evidence import ADDRESS_REASONS, fit, offer_note
 from domain.disputes import Decision, DisputePolicy, DisputeReason, InquiryOffer, Processor, decide
 from domain.money import Money
 from domain.orders import Address, Transaction, TransactionKind
 from flows.disputes import paypal_refund_ids
 from integrations.shopify.disputes import dispute_evidence_input
+from sandbox.shopify import admin_schema
 from tasks.disputes import DisputeView, paypal_items, shopify_evidence, stripe_evidence
 from tests.unit.test_dispute_evidence import _facts, _pack, _pdf_text
 

@@ -65,5 +65,5 @@ def test_every_deployed_flow_is_imported_by_the_warm_parent() -> None:
     """A flow left out would still run (the engine imports it in the fork), paying its imports
     in every run: the list follows prefect.yaml."""
     deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
-    modules = {d["entrypoint"].split(":")[0].removesuffix(".py").replace("/", ".") for d in deployments}
+    modules = {d["entrypoint"].rpartition(".")[0] for d in deployments}
     assert modules - set(WARM_MODULES) == set()

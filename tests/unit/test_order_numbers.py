@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.inbound import CustomerCancellationBody, normalise_order_number
-from integrations.shopify.client import _order_name
+from integrations.shopify.services.orders import _order_name
 
 
 @pytest.mark.parametrize(

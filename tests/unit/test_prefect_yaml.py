@@ -13,7 +13,15 @@ import pytest
 import yaml
 from prefect import Flow
 
-from domain.inbound import DISPUTE_EVENT_NAMES, EVENT_NAMES, ORDER_EVENT_NAMES, ORDER_SHIPPED_EVENT, RETURN_EVENT_NAMES
+from domain.inbound import (
+    CONSUMER_EVENT_NAMES,
+    DISPUTE_EVENT_NAMES,
+    EVENT_NAMES,
+    ORDER_EVENT_NAMES,
+    ORDER_NEEDS_OPERATOR,
+    ORDER_SHIPPED_EVENT,
+    RETURN_EVENT_NAMES,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,8 +59,18 @@ def test_the_dispute_trigger_expects_exactly_the_dispute_events() -> None:
     assert set(expect) == DISPUTE_EVENT_NAMES
 
 
-def test_the_order_trigger_expects_exactly_the_order_events() -> None:
-    assert set(_expected_events(_deployment("on-order-event"))) == ORDER_EVENT_NAMES
+def test_the_order_trigger_expects_only_what_needs_the_operator() -> None:
+    """Issue 16: a new order or a shipment starts no run (the order consumer takes them from the
+    ledger); an order the consumer held for the operator, and the operator's review, do."""
+    expect = set(_expected_events(_deployment("on-order-event")))
+    assert expect == (ORDER_EVENT_NAMES - CONSUMER_EVENT_NAMES) | {ORDER_NEEDS_OPERATOR}
+    assert not expect & CONSUMER_EVENT_NAMES
+
+
+def test_the_order_retries_run_every_five_minutes() -> None:
+    spec = _deployment("every-5-min")
+    assert _load(spec["entrypoint"]).name == "retry-order-events"
+    assert spec["schedules"] == [{"interval": 300, "timezone": "Europe/Paris"}]
 
 
 def test_every_emitted_event_runs_exactly_one_process() -> None:
@@ -61,7 +79,9 @@ def test_every_emitted_event_runs_exactly_one_process() -> None:
               set(_expected_events(_deployment("on-dispute-event"), "dispute.*")),
               set(_expected_events(_deployment("on-order-event")))]
     assert sum(len(g) for g in groups) == len(set().union(*groups))  # no event runs two processes
-    assert set().union(*groups) == set(EVENT_NAMES.values()) | {ORDER_SHIPPED_EVENT}
+    # every emitted event runs a process; new orders and shipments go to the order consumer instead
+    assert set().union(*groups) == (set(EVENT_NAMES.values()) | {ORDER_SHIPPED_EVENT} | {ORDER_NEEDS_OPERATOR}
+                                    ) - CONSUMER_EVENT_NAMES
     assert RETURN_EVENT_NAMES <= set(EVENT_NAMES.values())  # no return event that nothing emits
 
 
@@ -72,10 +92,13 @@ def test_flow_entrypoints_take_the_trigger_parameter() -> None:
 
 
 def _load(entrypoint: str) -> Flow[Any, Any]:
-    path, _, attribute = entrypoint.partition(":")
-    assert path.endswith(".py") and attribute, entrypoint
-    assert (ROOT / path).is_file(), f"{path} does not exist"
-    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    """A module-path entrypoint (`flows.cancellation.process_cancellation`): the engine imports
+    the module, which the fork worker's warm parent already holds (a file path would make every
+    run execute the file again)."""
+    module_name, _, attribute = entrypoint.rpartition(".")
+    assert ":" not in entrypoint and "/" not in entrypoint and module_name and attribute, entrypoint
+    assert (ROOT / (module_name.replace(".", "/") + ".py")).is_file(), f"{module_name} is not a module of the repo"
+    module = importlib.import_module(module_name)
     flow = getattr(module, attribute, None)
     assert isinstance(flow, Flow), f"{entrypoint} is not a Prefect flow"
     return flow
@@ -98,7 +121,7 @@ def test_the_weekly_report_runs_on_monday_morning_in_the_store_timezone() -> Non
     assert set(inspect.signature(flow.fn).parameters) == {"store_id", "week_ending"}  # both optional: defaults
     assert all(p.default is None for p in inspect.signature(flow.fn).parameters.values())
     (schedule,) = spec["schedules"]
-    sandbox = yaml.safe_load((ROOT / "deployments" / "sandbox" / "policy.yaml").read_text(encoding="utf-8"))
+    sandbox = yaml.safe_load((ROOT / "sandbox" / "policy.yaml").read_text(encoding="utf-8"))
     assert schedule == {"cron": "0 6 * * 1", "timezone": sandbox["store"]["timezone"]}
     assert "triggers" not in spec
 
@@ -110,3 +133,37 @@ def test_the_monthly_chargebacks_run_on_the_first_of_the_month() -> None:
     assert all(p.default is None for p in inspect.signature(flow.fn).parameters.values())
     (schedule,) = spec["schedules"]
     assert schedule == {"cron": "0 6 1 * *", "timezone": "Europe/Paris"}
+
+
+def _heartbeat(tags: list[str]) -> Any:
+    """A heartbeat as the Prefect server receives it (the engine sends the run's tags as related)."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from prefect.server.events.schemas.events import ReceivedEvent
+
+    return ReceivedEvent(occurred=datetime.now(UTC), event="prefect.flow-run.heartbeat",
+                         resource={"prefect.resource.id": f"prefect.flow-run.{uuid4()}"},
+                         related=[{"prefect.resource.id": f"prefect.tag.{t}", "prefect.resource.role": "tag"}
+                                  for t in tags],
+                         id=uuid4())
+
+
+def test_the_silent_runs_automation_watches_only_this_products_runs() -> None:
+    """A run of another pool on the same server (Prefect's 180 s heartbeat) is not ours to crash
+    after 90 s: the automation covers only runs tagged `aftersales`; every deployment carries the
+    tag and a run renamed after its case keeps it (flows.common.label_run)."""
+    from prefect.server.events.schemas.automations import EventTrigger
+
+    from deployments.setup import automations_of
+    from flows.common import RUN_TAG
+
+    (silent,) = [a for a in automations_of(ROOT / "prefect.yaml") if a.name == "aftersales-crash-silent-runs"]
+    trigger = EventTrigger.model_validate(silent.trigger.model_dump(mode="json"))  # as the server evaluates it
+    assert trigger.covers(_heartbeat([RUN_TAG, "process:cancellation"]))
+    assert not trigger.covers(_heartbeat(["process:cancellation"]))
+    assert not trigger.covers(_heartbeat([]))
+    for deployment in _prefect_yaml()["deployments"]:
+        assert RUN_TAG in deployment.get("tags", []), deployment["name"]
+    source = inspect.getsource(importlib.import_module("flows.common").label_run)
+    assert "RUN_TAG" in source

@@ -11,6 +11,9 @@ from hypothesis import settings as hypothesis_settings
 from prefect import Task
 from pydantic import ValidationError
 
+from integrations.shopify.transport import RETRY_BACKOFF_SECONDS as SHOPIFY_RESEND_BACKOFF
+from integrations.stripe.client import RETRY_BACKOFF_SECONDS as STRIPE_RESEND_BACKOFF
+from tasks import clients
 from tasks.notify import EMAIL_PRODUCTION_RETRY_DELAYS  # imported here, under the suite's setting
 from tasks.retry import PRODUCTION_RETRY_DELAYS, TASK_RETRIES, RetrySettings, retry_delays
 from tests.profiles import FUZZ_CI_EXAMPLES, hypothesis_profile
@@ -96,3 +99,54 @@ def test_no_explicit_settings_overrides_the_profile(module: str) -> None:
         effective = fn._hypothesis_internal_use_settings
         assert effective.derandomize is hypothesis_settings.default.derandomize, name
         assert effective.database is None, name
+
+
+def _lanes() -> dict[str, list[str]]:
+    """The paths tests/run.sh gives each lane beside the main group (its bash arrays)."""
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).parents[1] / "run.sh").read_text(encoding="utf-8")
+    return {name: body.split() for name, body in re.findall(r"^([A-Z0-9_]+)=\(([^)]*)\)$", script, re.M)
+            if body.startswith("tests/")}
+
+
+def test_every_test_module_runs_in_exactly_one_lane_of_the_suite() -> None:
+    """Issue 22: the lanes of `bash tests/run.sh` split the suite, they never drop part of it.
+    The main group is everything the other lanes do not take (its --ignore list is built from
+    theirs); no module is in two lanes, and every lane's path exists."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    lanes = _lanes()
+    assert {"TIME_TRAVEL", "LONG", "E2E"} <= set(lanes), lanes
+    paths = [p for lane in lanes.values() for p in lane]
+    assert all((root / p).exists() for p in paths), paths
+    modules = sorted(str(m.relative_to(root)) for m in (root / "tests").rglob("test_*.py"))
+    for module in modules:
+        taken = [p for p in paths if module == p or module.startswith(p.rstrip("/") + "/")]
+        assert len(taken) <= 1, (module, taken)
+    assert "tests/flows/test_time_travel.py" in lanes["TIME_TRAVEL"]
+    assert "tests/faults/test_fault_matrix.py" in lanes["LONG"]
+
+
+def test_ci_runs_the_time_travel_test_at_the_size_its_kinds_are_checked_at() -> None:
+    """tests/run.sh's default size is the module's CI_CASES, the size at which every script kind
+    is checked to be played (tests/flows/test_time_travel.py)."""
+    import re
+    from pathlib import Path
+
+    tests = Path(__file__).parents[1]
+    ci_cases = re.search(r"^CI_CASES = (\d+)", (tests / "flows" / "test_time_travel.py").read_text(encoding="utf-8"),
+                         re.M)
+    assert ci_cases is not None
+    assert f"AFTERSALES_TIME_TRAVEL_CASES:-{ci_cases.group(1)}}}" in (tests / "run.sh").read_text(encoding="utf-8")
+
+
+def test_the_clients_resend_waits_follow_the_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Shopify and Stripe clients' in-request resends (0.5 s, 1.5 s) as tasks/clients.py
+    builds them: production's waits at scale 1, none in the suite (the same resends: the clients'
+    own tests, tests/integration, count them)."""
+    assert clients.SHOPIFY_RESENDS == clients.STRIPE_RESENDS == [0.0, 0.0]  # tests/conftest.py: scale 0
+    monkeypatch.delenv("AFTERSALES_TASK_RETRY_DELAY_SCALE", raising=False)
+    assert retry_delays(list(SHOPIFY_RESEND_BACKOFF)) == retry_delays(list(STRIPE_RESEND_BACKOFF)) == [0.5, 1.5]

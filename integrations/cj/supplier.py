@@ -1,0 +1,858 @@
+"""CJ Dropshipping as a supplier channel: `CJSupplier` implements `SupplierChannel`
+(integrations/suppliers/base.py) on `client.CJClient` (INTEGRATIONS.md §4.2-§4.3).
+
+* Cancellation (C3, C8): read the order first, then delete it while unpaid, or open a refund
+  dispute once paid (our idempotency key as `businessDisputeId`), or report that the parcel has
+  already left.
+* Returns (R4, R6) are CJ disputes too, on a shipped or delivered order: the reason picked from
+  CJ's list by the return reason, `expectType` reissue for a replacement claim and refund
+  otherwise, the customer's photos as `imageUrl`. CJ documents no return-address field: the
+  address given once CJ accepts is the store policy's (`SupplierPolicy.return_address`), passed
+  in by the caller.
+* Disputes are read back by order (`getDisputeList` echoes no `businessDisputeId`): ours is found
+  by its reason and lines before one is created, so a resend never opens a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+
+from domain.errors import AuthenticationFailed, IntegrationError, NotFound, PermanentError
+from domain.messages.render import one_line
+from domain.money import Money
+from domain.returns import ReturnReason
+from integrations.cj.client import CJClient
+from integrations.cj.models import (
+    BUSINESS_ID_MAX,
+    CJ_CURRENCY,
+    DEAL_REFUND,
+    DEAL_REISSUE,
+    DEAL_REJECT,
+    EXPECT_REFUND,
+    EXPECT_REISSUE,
+    MESSAGE_TEXT_MAX,
+    VENDOR,
+    CJDispute,
+    CJDisputeConfirmInfo,
+    CJDisputeLine,
+    CJDisputeProduct,
+    CJDisputeReason,
+    CJOrderDetail,
+)
+from integrations.suppliers.base import (
+    CancellationItem,
+    ReturnItem,
+    SupplierAnswer,
+    SupplierCancellationRequest,
+    SupplierCancellationResult,
+    SupplierOrderState,
+    SupplierOrderView,
+    SupplierReturnRequest,
+    SupplierReturnResult,
+)
+
+logger = logging.getLogger(__name__)
+
+_STATES: dict[str, SupplierOrderState] = {
+    "CREATED": SupplierOrderState.CANCELLABLE,
+    "IN_CART": SupplierOrderState.CANCELLABLE,
+    "UNPAID": SupplierOrderState.CANCELLABLE,
+    "UNSHIPPED": SupplierOrderState.PAID,
+    "SHIPPED": SupplierOrderState.SHIPPED,
+    "DELIVERED": SupplierOrderState.DELIVERED,
+    "CANCELLED": SupplierOrderState.CANCELLED,
+    # Seen live after deleteOrder on an unpaid order, though not in the documented list.
+    "TRASH": SupplierOrderState.CANCELLED,
+}
+
+# Scores for picking the dispute reason closest to "cancel before shipping" (§4.3 step 2).
+_REASON_KEYWORDS: tuple[tuple[str, int], ...] = (
+    ("cancel", 4),
+    ("unfulfilled", 2),
+    ("unshipped", 2),
+    ("not shipped", 2),
+    ("refund", 1),
+)
+
+
+# Scores for picking the dispute reason closest to a return reason (§4.3 step 2; R4, R9). "other"
+# is every reason's fallback; a customer's own choice (size, colour, change of mind) gets only it,
+# so that CJ is never told the goods were at fault when they were not.
+_OTHER: tuple[tuple[str, int], ...] = (("other", 1),)
+_RETURN_REASON_KEYWORDS: dict[ReturnReason, tuple[tuple[str, int], ...]] = {
+    ReturnReason.DAMAGED: (("damag", 5), ("broken", 4), ("defect", 2), ("quality", 2), *_OTHER),
+    ReturnReason.DEFECTIVE: (
+        ("defect", 5),
+        ("quality", 4),
+        ("not work", 4),
+        ("malfunction", 4),
+        ("broken", 3),
+        ("damag", 2),
+        *_OTHER,
+    ),
+    ReturnReason.WRONG_ITEM: (
+        ("wrong product", 5),
+        ("wrong item", 5),
+        ("wrong", 3),
+        ("different", 2),
+        *_OTHER,
+    ),
+    ReturnReason.NOT_AS_DESCRIBED: (
+        ("not as described", 6),
+        ("describ", 5),
+        ("different", 2),
+        ("quality", 1),
+        *_OTHER,
+    ),
+    ReturnReason.WRONG_SIZE: _OTHER,
+    ReturnReason.WRONG_COLOUR: _OTHER,
+    ReturnReason.CHANGED_MIND: _OTHER,
+    ReturnReason.OTHER: _OTHER,
+}
+_CLAIM_TEXT = {
+    "refund": " and refund them to our CJ balance",
+    "replacement": " and send a replacement",
+}
+
+
+def state_of(detail: CJOrderDetail | None) -> SupplierOrderState:
+    """CJ's `orderStatus` (§4.2 status table) as the rules see it."""
+    if detail is None:
+        return SupplierOrderState.NOT_FOUND
+    return _STATES.get((detail.order_status or "").upper(), SupplierOrderState.UNKNOWN)
+
+
+def business_dispute_id(idempotency_key: str) -> str:
+    """Our idempotency key as CJ's `businessDisputeId` (≤ 100), shortened deterministically."""
+    if 0 < len(idempotency_key) <= BUSINESS_ID_MAX:
+        return idempotency_key
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+    return f"{idempotency_key[: BUSINESS_ID_MAX - 17]}-{digest}"
+
+
+def choose_dispute_reason(reasons: Sequence[CJDisputeReason]) -> CJDisputeReason:
+    """The reason whose name reads most like a cancellation; none -> the operator decides."""
+    best: tuple[int, CJDisputeReason] | None = None
+    for reason in reasons:
+        name = reason.reason_name.casefold()
+        score = sum(weight for word, weight in _REASON_KEYWORDS if word in name)
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, reason)
+    if best is None:
+        offered = ", ".join(repr(r.reason_name) for r in reasons) or "none"
+        raise PermanentError(
+            f"CJ offers no cancellation-like dispute reason (offered: {offered})",
+            vendor=VENDOR,
+            code="no_cancellation_reason",
+        )
+    return best[1]
+
+
+def dispute_message(request: SupplierCancellationRequest) -> str:
+    """`messageText` (≤ 500): what we ask, our reference first so that clipping never drops it (C3)."""
+    text = (
+        f"Ref {request.reference}: please cancel this order before it ships and refund it to our CJ "
+        f"balance. Store order {request.order_name} ({one_line(request.store_name)}). "
+        f"Reason: {one_line(request.reason_text)}"
+    )
+    return text if len(text) <= MESSAGE_TEXT_MAX else text[: MESSAGE_TEXT_MAX - 1] + "…"
+
+
+def choose_return_reason(reasons: Sequence[CJDisputeReason], reason: ReturnReason) -> CJDisputeReason:
+    """The CJ reason whose name reads most like our return reason (damaged -> "Product damaged",
+    defective -> "Quality problem", wrong_item -> "Wrong product", not_as_described -> "Not as
+    described", the customer's own choice -> "Other"); none -> the operator decides."""
+    keywords = _RETURN_REASON_KEYWORDS.get(reason, _OTHER)
+    best: tuple[int, CJDisputeReason] | None = None
+    for offered in reasons:
+        name = offered.reason_name.casefold()
+        score = sum(weight for word, weight in keywords if word in name)
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, offered)
+    if best is None:
+        names = ", ".join(repr(r.reason_name) for r in reasons) or "none"
+        raise PermanentError(
+            f"CJ offers no dispute reason matching a {reason.value} return (offered: {names})",
+            vendor=VENDOR,
+            code="no_return_reason",
+        )
+    return best[1]
+
+
+def return_dispute_message(request: SupplierReturnRequest) -> str:
+    """`messageText` (≤ 500) for a return: our reference and the ask first, the customer's words
+    last, so that clipping only ever shortens those (R6)."""
+    items = ", ".join(
+        f"{one_line(item.sku or item.title)} x{item.quantity}" for item in request.items
+    )
+    parts = [
+        f"Ref {request.reference}: customer return on store order {request.order_name} "
+        f"({one_line(request.store_name)}). Please send us your return address and an RMA number, "
+        f"or a prepaid return label, for these items{_CLAIM_TEXT.get(request.claim or '', '')}.",
+        f"Items: {items}.",
+        f"Problem: {one_line(request.reason_text).rstrip('.')}.",
+        f"Photos attached ({len(request.photo_urls)})." if request.photo_urls else "",
+        f"Customer says: {one_line(request.customer_note)}" if request.customer_note else "",
+    ]
+    text = " ".join(part for part in parts if part)
+    return text if len(text) <= MESSAGE_TEXT_MAX else text[: MESSAGE_TEXT_MAX - 1] + "…"
+
+
+def _tail(line_id: str | None) -> str | None:
+    """`gid://shopify/LineItem/123` and `123` name the same store line."""
+    return None if not line_id else line_id.rsplit("/", 1)[-1]
+
+
+def _tracking_text(detail: CJOrderDetail) -> str:
+    if not detail.track_number:
+        return "no tracking number yet"
+    carrier = f" ({detail.logistic_name})" if detail.logistic_name else ""
+    url = f" {detail.tracking_url}" if detail.tracking_url else ""
+    return f"tracking {detail.track_number}{carrier}{url}"
+
+
+def _tracking_extra(detail: CJOrderDetail) -> dict[str, str]:
+    extra = {"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""}
+    for key, value in (
+        ("tracking_number", detail.track_number),
+        ("tracking_url", detail.tracking_url),
+        ("carrier", detail.logistic_name),
+    ):
+        if value:
+            extra[key] = value
+    return extra
+
+
+def _not_found_result(order_id: str) -> SupplierCancellationResult:
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.ACCEPTED,
+        detail=f"CJ has no order {order_id}: it was never passed on, nothing will ship",
+    )
+
+
+def _cancelled_result(
+    detail: CJOrderDetail, decided: SupplierCancellationResult | None
+) -> SupplierCancellationResult:
+    """Cancelled at CJ; when a dispute refunded it, the amount comes along (F2)."""
+    refund = decided.refund if decided is not None and decided.answer is SupplierAnswer.ACCEPTED else None
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.ACCEPTED,
+        remote_id=decided.remote_id if refund is not None and decided is not None else detail.order_id,
+        refund=refund,
+        detail=f"order cancelled at CJ (status {detail.order_status}): nothing will ship",
+        extra=_tracking_extra(detail),
+    )
+
+
+def _shipped_result(detail: CJOrderDetail) -> SupplierCancellationResult:
+    """Too late to stop the parcel: C8 switches the case to C4."""
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.REFUSED,
+        remote_id=detail.order_id,
+        detail=f"already shipped by CJ (status {detail.order_status}), {_tracking_text(detail)}",
+        extra=_tracking_extra(detail),
+    )
+
+
+def _unknown_result(detail: CJOrderDetail) -> SupplierCancellationResult:
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.PENDING,
+        remote_id=detail.order_id,
+        detail=f"CJ reports status {detail.order_status!r}, unknown here: check the order at CJ",
+        extra=_tracking_extra(detail),
+    )
+
+
+def decided_result(dispute: CJDispute) -> SupplierCancellationResult | None:
+    """CJ's final decision on a dispute (`finallyDeal`), or None while undecided (§4.3 step 5)."""
+    extra = {"dispute_id": dispute.id, "dispute_status": dispute.status or ""}
+    if dispute.finally_deal == DEAL_REFUND:
+        refund = Money.of(dispute.money, CJ_CURRENCY) if dispute.money is not None else None
+        amount = f"{refund.amount} {CJ_CURRENCY}" if refund is not None else "an amount not stated"
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.ACCEPTED,
+            remote_id=dispute.id,
+            refund=refund,
+            detail=f"CJ accepted dispute {dispute.id}: refund of {amount} to the CJ balance",
+            extra=extra,
+        )
+    if dispute.finally_deal == DEAL_REISSUE:
+        resend = f" (resend order {dispute.resend_order_code})" if dispute.resend_order_code else ""
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.REFUSED,
+            remote_id=dispute.id,
+            detail=f"CJ chose to reissue instead of refunding dispute {dispute.id}{resend}",
+            extra=extra,
+        )
+    if dispute.finally_deal == DEAL_REJECT:
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.REFUSED,
+            remote_id=dispute.id,
+            detail=f"CJ rejected dispute {dispute.id}",
+            extra=extra,
+        )
+    return None
+
+
+def is_cancellation_reason(reason_name: str | None) -> bool:
+    """A reason of the kind `choose_dispute_reason` picks for a cancellation (§4.3 step 2)."""
+    name = (reason_name or "").casefold()
+    return any(word in name for word, _ in _REASON_KEYWORDS)
+
+
+def cancellation_dispute(
+    disputes: Sequence[CJDispute], line_ids: set[str], *, exact: bool = False
+) -> CJDispute | None:
+    """Our cancellation dispute among the order's (getDisputeList is read by order and echoes no
+    businessDisputeId, §4.3): a cancellation reason, and only our lines when CJ lists them
+    (`exact`: the very lines we claim); an open one before a decided one, then the latest."""
+
+    def ours(dispute: CJDispute) -> bool:
+        lines = {product.line_item_id for product in dispute.product_list}
+        if not line_ids or not lines:
+            return not exact or not line_ids
+        return lines == line_ids if exact else lines <= line_ids
+
+    candidates = [d for d in disputes if is_cancellation_reason(d.dispute_reason) and ours(d)]
+    return latest([d for d in candidates if d.finally_deal is None]) or latest(candidates)
+
+
+def _cancel_line_ids(
+    request: SupplierCancellationRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+) -> set[str]:
+    """CJ's line ids for the items we cancel, as far as they can be told (all lines for a whole
+    order; by CJ line id, store line id or SKU otherwise)."""
+    if request.full_order:
+        return {p.line_item_id for p in detail.product_list if p.line_item_id} | {p.line_item_id for p in offered}
+    ids: set[str] = set()
+    for item in request.items:
+        matched = _match(item, detail, offered)
+        if matched is not None:
+            ids.add(matched.line_item_id)
+        for line in detail.product_list:
+            if line.line_item_id and (
+                item.supplier_line_id == line.line_item_id
+                or _tail(line.store_line_item_id) == _tail(item.line_item_id)
+            ):
+                ids.add(line.line_item_id)
+    return ids
+
+
+def latest(disputes: Sequence[CJDispute]) -> CJDispute | None:
+    """The most recent dispute (`createDate` is `YYYY-MM-DD HH:MM:SS`, so text order is time order)."""
+    if not disputes:
+        return None
+    return max(enumerate(disputes), key=lambda pair: (pair[1].create_date or "", -pair[0]))[1]
+
+
+class CJSupplier:
+    """`SupplierChannel` for CJ Dropshipping (C3, C8; returns R4, R6; INTEGRATIONS.md §4.2-§4.3).
+
+    `return_address` is where CJ takes returns, from the store policy
+    (`SupplierPolicy.return_address`): CJ's API has no field for it. It is given in a return
+    result only once CJ accepts (R2, R6).
+    """
+
+    def __init__(self, client: CJClient, *, return_address: str | None = None) -> None:
+        self._client = client
+        self._return_address = (return_address or "").strip() or None
+
+    async def order_status(self, order_id: str) -> SupplierOrderView:
+        """Read the order at CJ; an unknown order is NOT_FOUND (never passed on)."""
+        detail = await self._read(order_id)
+        if detail is None:
+            return SupplierOrderView(state=SupplierOrderState.NOT_FOUND)
+        return SupplierOrderView(
+            state=state_of(detail),
+            supplier_order_id=detail.cj_order_id or detail.order_id,
+            tracking_number=detail.track_number,
+            raw_status=detail.order_status,
+        )
+
+    async def request_cancellation(
+        self, request: SupplierCancellationRequest, *, idempotency_key: str
+    ) -> SupplierCancellationResult:
+        """Read first, then: unpaid -> delete (ACCEPTED); paid -> refund dispute (PENDING);
+        shipped -> REFUSED (C8); cancelled or unknown at CJ -> ACCEPTED (C3)."""
+        detail = await self._read(request.order_id)
+        if detail is None:
+            return _not_found_result(request.order_id)
+        return await self._act(request, detail, idempotency_key)
+
+    async def cancellation_outcome(self, request: SupplierCancellationRequest) -> SupplierCancellationResult:
+        """Poll: cancelled -> ACCEPTED; dispute decided -> its outcome; shipped -> REFUSED (C8)."""
+        detail = await self._read(request.order_id)
+        if detail is None:
+            return _not_found_result(request.order_id)
+        disputes = await self._client.all_disputes(detail.order_id)
+        dispute = cancellation_dispute(disputes, _cancel_line_ids(request, detail, ()))
+        decided = decided_result(dispute) if dispute is not None else None
+        state = state_of(detail)
+        if state is SupplierOrderState.CANCELLED:
+            return _cancelled_result(detail, decided)
+        if decided is not None:
+            return decided
+        if state in (SupplierOrderState.SHIPPED, SupplierOrderState.DELIVERED):
+            return _shipped_result(detail)
+        if state is SupplierOrderState.UNKNOWN:
+            return _unknown_result(detail)
+        return _waiting(detail, dispute)
+
+    # ---- steps ----
+
+    async def _read(self, order_id: str) -> CJOrderDetail | None:
+        try:
+            return await self._client.get_order_detail(order_id)
+        except NotFound:
+            return None
+
+    async def _act(
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+    ) -> SupplierCancellationResult:
+        state = state_of(detail)
+        if state is SupplierOrderState.CANCELLABLE:
+            return await self._delete(request, detail, key)
+        if state is SupplierOrderState.PAID:
+            return await self._open_dispute(request, detail, key)
+        if state is SupplierOrderState.CANCELLED:
+            return _cancelled_result(detail, None)
+        if state in (SupplierOrderState.SHIPPED, SupplierOrderState.DELIVERED):
+            return _shipped_result(detail)
+        return _unknown_result(detail)
+
+    async def _delete(
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+    ) -> SupplierCancellationResult:
+        """Unpaid at CJ: delete the order (§4.2). If CJ refuses, the order moved on: re-read and act."""
+        try:
+            await self._client.delete_order(detail.order_id)
+        except PermanentError as exc:
+            if isinstance(exc, AuthenticationFailed):
+                raise
+            again = await self._read(request.order_id)
+            if again is None:
+                return _not_found_result(request.order_id)
+            if state_of(again) is SupplierOrderState.CANCELLABLE:
+                raise
+            return await self._act(request, again, key)
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.ACCEPTED,
+            remote_id=detail.order_id,
+            detail=f"order deleted at CJ while unpaid (status {detail.order_status}): nothing will ship",
+            extra={
+                "cj_order_id": detail.order_id,
+                "cj_status": detail.order_status or "",
+                "action": "delete",
+            },
+        )
+
+    async def _open_dispute(
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+    ) -> SupplierCancellationResult:
+        """Paid, not shipped: disputeProducts -> disputeConfirmInfo -> create (§4.3), refund to balance."""
+        offered = await self._client.dispute_products(detail.order_id)
+        wanted = _lines_to_claim(request, detail, offered.product_info_list)
+        ours = {line.line_item_id for _, line in wanted}
+        claim = [line for product, line in wanted if product.can_choose]
+        if not claim:
+            return await self._already_disputed(detail, ours)
+        # Read before (re)sending: an earlier attempt whose answer was lost may have opened our
+        # dispute already, before CJ marks its lines as taken; CJ documents no deduplication.
+        # Ours is open and on exactly the lines we claim now (an earlier case's dispute on some
+        # of the order's lines is not).
+        claiming = {line.line_item_id for line in claim}
+        existing = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
+        if existing is not None and existing.finally_deal is None:
+            return _waiting(detail, existing)
+        bid = business_dispute_id(key)
+        try:
+            confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
+            _require_refund_option(detail, confirm)
+            reason = choose_dispute_reason(confirm.dispute_reason_list)
+            await self._client.create_dispute(
+                business_dispute_id=bid,
+                order_id=detail.order_id,
+                dispute_reason_id=reason.dispute_reason_id,
+                message_text=dispute_message(request),
+                products=claim,
+            )
+        except PermanentError as exc:
+            # Refused because our dispute (not listed yet at the first read) holds the lines:
+            # read again; a refusal with no dispute of ours behind it stands.
+            if isinstance(exc, AuthenticationFailed):
+                raise
+            found = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
+            if found is None:
+                raise
+            return decided_result(found) or _waiting(detail, found)
+        dispute = await self._find_created(detail.order_id, claiming)
+        limit = f" (up to {confirm.max_amount} {CJ_CURRENCY})" if confirm.max_amount is not None else ""
+        return SupplierCancellationResult(
+            answer=SupplierAnswer.PENDING,
+            remote_id=dispute.id if dispute is not None else None,
+            detail=f"refund dispute opened at CJ, reason {reason.reason_name!r}{limit}; awaiting decision",
+            extra={
+                "cj_order_id": detail.order_id,
+                "business_dispute_id": bid,
+                "dispute_reason": reason.reason_name,
+                "lines": ",".join(f"{line.line_item_id}x{line.quantity}" for line in claim),
+            },
+        )
+
+    async def _find_created(self, cj_order_id: str, ours: set[str]) -> CJDispute | None:
+        """The id of the dispute just created; it exists, so a failed read only loses the id."""
+        try:
+            return cancellation_dispute(await self._client.all_disputes(cj_order_id), ours, exact=True)
+        except IntegrationError as exc:
+            logger.warning("dispute created at CJ for %s, but listing it failed: %s", cj_order_id, exc)
+            return None
+
+    async def _already_disputed(self, detail: CJOrderDetail, ours: set[str]) -> SupplierCancellationResult:
+        """No line can be chosen: our dispute is open already (from an earlier attempt), or
+        CJ's dispute window is closed, or another dispute holds the lines: a refusal (C8)."""
+        dispute = cancellation_dispute(await self._client.all_disputes(detail.order_id), ours)
+        if dispute is None:
+            return SupplierCancellationResult(
+                answer=SupplierAnswer.REFUSED,
+                remote_id=detail.order_id,
+                detail="CJ allows no dispute on these items and none is open: the order will ship",
+                extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
+            )
+        return decided_result(dispute) or _waiting(detail, dispute)
+
+    # ---- returns (R4, R6) ----
+
+    async def request_return(
+        self, request: SupplierReturnRequest, *, idempotency_key: str
+    ) -> SupplierReturnResult:
+        """Open ONE return dispute at CJ (disputeProducts -> disputeConfirmInfo -> create, §4.3):
+        reason by the return reason, reissue for a replacement claim and refund otherwise, the
+        customer's photos attached. A retry (same key) is deduplicated by CJ on
+        `businessDisputeId`, and a dispute already open for these lines is found, not doubled."""
+        detail = await self._read(request.order_id)
+        if detail is None:
+            return _return_not_found(request.order_id)
+        if state_of(detail) in _NOT_SHIPPED:
+            return _return_not_shipped(detail)
+        offered = (await self._client.dispute_products(detail.order_id)).product_info_list
+        wanted = _return_lines(request, detail, offered)
+        claim = [line for product, line in wanted if product.can_choose]
+        if len(claim) < len(wanted):
+            # Some lines are in a dispute already (ours, on a retry) or out of CJ's window.
+            existing = await self._existing_return(request, detail, offered)
+            if existing is not None:
+                return self._return_result(existing, detail)
+            if not claim:
+                return SupplierReturnResult(
+                    answer=SupplierAnswer.REFUSED,
+                    remote_id=detail.order_id,
+                    detail="CJ allows no dispute on these items (window closed?) and no return dispute is open",
+                    extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
+                )
+        else:
+            # Read before (re)sending: an earlier attempt whose answer was lost may have opened
+            # our dispute before CJ marked its lines as taken; CJ documents no deduplication.
+            existing = await self._existing_return(request, detail, offered)
+            if existing is not None and existing.finally_deal is None:
+                return self._return_result(existing, detail)
+        try:
+            confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
+        except PermanentError as exc:
+            return await self._found_or_raise(exc, request, detail, offered)
+        expect, expect_note = _expect_type(request, detail, confirm)
+        reason = choose_return_reason(confirm.dispute_reason_list, request.reason)
+        bid = business_dispute_id(idempotency_key)
+        try:
+            await self._client.create_dispute(
+                business_dispute_id=bid,
+                order_id=detail.order_id,
+                dispute_reason_id=reason.dispute_reason_id,
+                message_text=return_dispute_message(request),
+                products=claim,
+                expect_type=expect,
+                image_urls=[url.strip() for url in request.photo_urls if url.strip()],
+            )
+        except PermanentError as exc:
+            return await self._found_or_raise(exc, request, detail, offered)
+        dispute = await self._find_return(request, detail, offered)
+        if dispute is not None and dispute.finally_deal is not None:
+            return self._return_result(dispute, detail)  # a resend after CJ had already decided
+        wants = "a reissue" if expect == EXPECT_REISSUE else "a refund to the CJ balance"
+        left_out = len(wanted) - len(claim)
+        notes = [
+            f"return dispute opened at CJ, reason {reason.reason_name!r}, asking for {wants}",
+            expect_note,
+            f"{left_out} line(s) could not be claimed at CJ" if left_out else None,
+            "awaiting CJ's decision",
+        ]
+        return SupplierReturnResult(
+            answer=SupplierAnswer.PENDING,
+            remote_id=dispute.id if dispute is not None else None,
+            detail="; ".join(note for note in notes if note),
+            extra={
+                "cj_order_id": detail.order_id,
+                "business_dispute_id": bid,
+                "dispute_reason": reason.reason_name,
+                "expect_type": str(expect),
+                "lines": ",".join(f"{line.line_item_id}x{line.quantity}" for line in claim),
+            },
+        )
+
+    async def return_outcome(self, request: SupplierReturnRequest) -> SupplierReturnResult:
+        """Poll `getDisputeList`: refund or reissue -> ACCEPTED (with the amount or the resend
+        order, and the configured return address); reject -> REFUSED; undecided or not listed
+        yet -> PENDING."""
+        detail = await self._read(request.order_id)
+        if detail is None:
+            return _return_not_found(request.order_id)
+        try:
+            offered = (await self._client.dispute_products(detail.order_id)).product_info_list
+        except PermanentError as exc:
+            if isinstance(exc, AuthenticationFailed):
+                raise
+            offered = []  # CJ may refuse the lines once its window closed; the store line ids remain
+        dispute = await self._existing_return(request, detail, offered)
+        if dispute is None:
+            return SupplierReturnResult(
+                answer=SupplierAnswer.PENDING,
+                detail=f"no return dispute listed at CJ for order {detail.order_id} yet",
+                extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
+            )
+        return self._return_result(dispute, detail)
+
+    async def _existing_return(
+        self, request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+    ) -> CJDispute | None:
+        return return_dispute(await self._client.all_disputes(detail.order_id), _line_ids(request, detail, offered))
+
+    async def _find_return(
+        self, request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+    ) -> CJDispute | None:
+        """The dispute just created; it exists, so a failed read only loses its id."""
+        try:
+            return await self._existing_return(request, detail, offered)
+        except IntegrationError as exc:
+            logger.warning("return dispute created at CJ for %s, but listing it failed: %s", detail.order_id, exc)
+            return None
+
+    async def _found_or_raise(
+        self,
+        error: PermanentError,
+        request: SupplierReturnRequest,
+        detail: CJOrderDetail,
+        offered: Sequence[CJDisputeProduct],
+    ) -> SupplierReturnResult:
+        """CJ refused to open the dispute: if ours exists already (businessDisputeId used, lines
+        taken), that is the answer; otherwise the refusal stands."""
+        if isinstance(error, AuthenticationFailed):
+            raise error
+        existing = await self._existing_return(request, detail, offered)
+        if existing is None:
+            raise error
+        return self._return_result(existing, detail)
+
+    def _return_result(self, dispute: CJDispute, detail: CJOrderDetail) -> SupplierReturnResult:
+        """CJ's decision on a return dispute (`finallyDeal`, §4.3 step 5) as R6 needs it."""
+        extra = {
+            "dispute_id": dispute.id,
+            "dispute_status": dispute.status or "",
+            "dispute_reason": dispute.dispute_reason or "",
+            "cj_order_id": detail.order_id,
+        }
+        if dispute.finally_deal == DEAL_REJECT:
+            return SupplierReturnResult(
+                answer=SupplierAnswer.REFUSED,
+                remote_id=dispute.id,
+                detail=f"CJ rejected return dispute {dispute.id}",
+                extra=extra,
+            )
+        if dispute.finally_deal not in (DEAL_REFUND, DEAL_REISSUE):
+            return SupplierReturnResult(
+                answer=SupplierAnswer.PENDING,
+                remote_id=dispute.id,
+                detail=f"return dispute {dispute.id} is open at CJ (status {dispute.status}); awaiting CJ's decision",
+                extra=extra,
+            )
+        address = self._return_address
+        where = "" if address else "; no CJ return address in the store policy: ask CJ for it"
+        if dispute.finally_deal == DEAL_REISSUE:
+            resend = dispute.resend_order_code
+            if resend:
+                extra["resend_order_code"] = resend
+            return SupplierReturnResult(
+                answer=SupplierAnswer.ACCEPTED,
+                remote_id=dispute.id,
+                address=address,
+                replacement_tracking=resend,
+                detail=f"CJ accepted return dispute {dispute.id}: replacement"
+                f"{f' (resend order {resend})' if resend else ''}{where}",
+                extra=extra,
+            )
+        refund = Money.of(dispute.money, CJ_CURRENCY) if dispute.money is not None else None
+        amount = f"{refund.amount} {CJ_CURRENCY}" if refund is not None else "an amount not stated"
+        return SupplierReturnResult(
+            answer=SupplierAnswer.ACCEPTED,
+            remote_id=dispute.id,
+            address=address,
+            refund=refund,
+            detail=f"CJ accepted return dispute {dispute.id}: refund of {amount} to the CJ balance{where}",
+            extra=extra,
+        )
+
+
+_NOT_SHIPPED = frozenset(
+    {SupplierOrderState.CANCELLABLE, SupplierOrderState.PAID, SupplierOrderState.CANCELLED}
+)
+
+
+def _return_not_found(order_id: str) -> SupplierReturnResult:
+    return SupplierReturnResult(
+        answer=SupplierAnswer.REFUSED,
+        detail=f"CJ has no order {order_id}: it was never passed on, so CJ cannot take a return for it",
+    )
+
+
+def _return_not_shipped(detail: CJOrderDetail) -> SupplierReturnResult:
+    return SupplierReturnResult(
+        answer=SupplierAnswer.REFUSED,
+        remote_id=detail.order_id,
+        detail=f"CJ never shipped order {detail.order_id} (status {detail.order_status}): "
+        "nothing to return to CJ; this is a cancellation",
+        extra={"cj_order_id": detail.order_id, "cj_status": detail.order_status or ""},
+    )
+
+
+def _expect_type(
+    request: SupplierReturnRequest, detail: CJOrderDetail, confirm: CJDisputeConfirmInfo
+) -> tuple[int, str | None]:
+    """Reissue for a replacement claim, refund otherwise; the other one if CJ offers only it."""
+    wanted = EXPECT_REISSUE if request.claim == "replacement" else EXPECT_REFUND
+    options = confirm.expect_result_option_list
+    if not options or str(wanted) in options:
+        return wanted, None
+    other = EXPECT_REFUND if wanted == EXPECT_REISSUE else EXPECT_REISSUE
+    names = {EXPECT_REFUND: "refund", EXPECT_REISSUE: "reissue"}
+    if str(other) in options:
+        return other, f"CJ offers no {names[wanted]} on this order, so a {names[other]} was asked"
+    raise PermanentError(
+        f"CJ offers neither a refund nor a reissue for order {detail.order_id} (options {options})",
+        vendor=VENDOR,
+        code="no_expect_option",
+    )
+
+
+def _return_lines(
+    request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+) -> list[tuple[CJDisputeProduct, CJDisputeLine]]:
+    """Our returned items as CJ dispute lines (one per CJ line, quantities capped at CJ's)."""
+    quantities: dict[str, int] = {}
+    products: dict[str, CJDisputeProduct] = {}
+    for item in request.items:
+        product = _match(item, detail, offered)
+        if product is None:
+            raise PermanentError(
+                f"cannot match item {item.title!r} (sku {item.sku}) to a line of CJ order {detail.order_id}",
+                vendor=VENDOR,
+                code="unmatched_item",
+            )
+        products[product.line_item_id] = product
+        quantities[product.line_item_id] = quantities.get(product.line_item_id, 0) + item.quantity
+    return [
+        (product, _line(product, min(quantities[line_id], product.quantity)))
+        for line_id, product in products.items()
+    ]
+
+
+def _line_ids(
+    request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+) -> set[str]:
+    """CJ's line ids for our returned items, as far as they can be told (by id or store line)."""
+    ids: set[str] = set()
+    for item in request.items:
+        matched = _match(item, detail, offered)
+        if matched is not None:
+            ids.add(matched.line_item_id)
+        for line in detail.product_list:
+            if line.line_item_id and item.supplier_line_id == line.line_item_id:
+                ids.add(line.line_item_id)
+            if line.line_item_id and _tail(line.store_line_item_id) == _tail(item.line_item_id):
+                ids.add(line.line_item_id)
+    return ids
+
+
+def return_dispute(disputes: Sequence[CJDispute], line_ids: set[str]) -> CJDispute | None:
+    """Our return dispute among the order's (CJ echoes no businessDisputeId, INTEGRATIONS.md §7.5):
+    never a cancellation dispute, and one about our lines when CJ lists its lines; the latest."""
+    candidates = [
+        dispute
+        for dispute in disputes
+        if not is_cancellation_reason(dispute.dispute_reason)
+        and (
+            not line_ids
+            or not dispute.product_list
+            or any(product.line_item_id in line_ids for product in dispute.product_list)
+        )
+    ]
+    return latest(candidates)
+
+
+def _require_refund_option(detail: CJOrderDetail, confirm: CJDisputeConfirmInfo) -> None:
+    options = confirm.expect_result_option_list
+    if options and str(EXPECT_REFUND) not in options:
+        raise PermanentError(
+            f"CJ offers no refund for order {detail.order_id} (options {options})",
+            vendor=VENDOR,
+            code="refund_not_offered",
+        )
+
+
+def _waiting(detail: CJOrderDetail, dispute: CJDispute | None) -> SupplierCancellationResult:
+    if dispute is None:
+        text = f"no decision yet: order {detail.order_id} is {detail.order_status} at CJ, no dispute listed"
+        return SupplierCancellationResult(answer=SupplierAnswer.PENDING, remote_id=None, detail=text)
+    return SupplierCancellationResult(
+        answer=SupplierAnswer.PENDING,
+        remote_id=dispute.id,
+        detail=f"dispute {dispute.id} is open at CJ (status {dispute.status}); awaiting CJ's decision",
+        extra={"dispute_id": dispute.id, "cj_order_id": detail.order_id},
+    )
+
+
+def _lines_to_claim(
+    request: SupplierCancellationRequest,
+    detail: CJOrderDetail,
+    offered: Sequence[CJDisputeProduct],
+) -> list[tuple[CJDisputeProduct, CJDisputeLine]]:
+    """Our items as CJ dispute lines: the whole order, or the matched lines (C5 partial)."""
+    if request.full_order:
+        return [(p, _line(p, p.quantity)) for p in offered]
+    claimed: list[tuple[CJDisputeProduct, CJDisputeLine]] = []
+    for item in request.items:
+        product = _match(item, detail, offered)
+        if product is None:
+            raise PermanentError(
+                f"cannot match item {item.title!r} (sku {item.sku}) to a line of CJ order {detail.order_id}",
+                vendor=VENDOR,
+                code="unmatched_item",
+            )
+        claimed.append((product, _line(product, min(item.quantity, product.quantity))))
+    return claimed
+
+
+def _line(product: CJDisputeProduct, quantity: int) -> CJDisputeLine:
+    return CJDisputeLine(line_item_id=product.line_item_id, quantity=quantity, price=product.price)
+
+
+def _match(
+    item: CancellationItem | ReturnItem, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
+) -> CJDisputeProduct | None:
+    """CJ line by its id, else through the store line id CJ keeps, else by SKU."""
+    by_line = {p.line_item_id: p for p in offered}
+    if item.supplier_line_id in by_line:
+        return by_line[item.supplier_line_id]
+    for product in detail.product_list:
+        if product.line_item_id in by_line and _tail(product.store_line_item_id) == _tail(item.line_item_id):
+            return by_line[product.line_item_id]
+    return next((p for p in offered if item.sku and p.sku == item.sku), None)
