@@ -57,6 +57,8 @@ except ModuleNotFoundError as missing:
                      "from a clone of the repository after `uv sync --frozen` (the sandbox dependency group "
                      "is installed by default)") from None
 
+from deployments import prefect_server  # after the sandbox check, which names what is missing
+
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".aftersales"
 LOGS = HOME / "logs"
@@ -198,10 +200,10 @@ class Processes:
         self.env = env
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         LOGS.mkdir(parents=True, exist_ok=True)
         log = (LOGS / f"{name}.log").open("wb")
-        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(args, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append((name, proc))
         return proc
@@ -302,7 +304,7 @@ def main() -> None:
     try:
         print("starting the Prefect server (SQLite), the sandbox and the receiver...", flush=True)
         procs.start("prefect-server", py, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                    "--port", str(PREFECT_PORT))
+                    "--port", str(PREFECT_PORT), env=prefect_server.settings())  # production's, as the README's
         procs.start("sandbox", py, "-m", "sandbox.run", "--carriers-port", "8085",
                     "--webhook-url", f"http://127.0.0.1:{RECEIVER_PORT}/webhooks/shopify")
         shutil.rmtree(MAILBOX_ROOT, ignore_errors=True)  # a new mailbox, as the ledger is new

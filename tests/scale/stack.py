@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from deployments import prefect_server
 from sandbox.stack import (
     SANDBOX_PORTS,
     create_pg_database,
@@ -73,18 +74,6 @@ def load_order(number: int) -> dict[str, Any]:
                              "country_code": "FR"},
         "placed_hours_ago": 3,
     }
-
-
-def prefect_server_settings() -> dict[str, str]:
-    """The Prefect server's production settings (deployments/prefect-server.env, KEY=VALUE lines):
-    every server process of the stack starts with them, as production's does."""
-    out: dict[str, str] = {}
-    for line in (ROOT / "deployments" / "prefect-server.env").read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip()
-    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -224,7 +213,7 @@ class Stack:
             _in_thread(create_pg_database(self.prefect_db))
             self.spawn("prefect-server", "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                        "--port", str(self.ports["prefect"]),
-                       env={**prefect_server_settings(), **self.server_extra_env})
+                       env={**prefect_server.settings(), **self.server_extra_env})
         p = self.ports
         self.spawn("sandbox", *sandbox_run_args(p, webhook_url=f"{self.receiver}/webhooks/shopify",
                                                 mail_log=self.mail_log))
@@ -279,7 +268,7 @@ class Stack:
         prefect-redis, the `scale` extra); workers, runs and receivers only know their API URL."""
         redis = f"127.0.0.1:{self.ports['redis']}"
         return {
-            **prefect_server_settings(),
+            **prefect_server.settings(),
             "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
             "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
             "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
@@ -449,7 +438,7 @@ class Stack:
 
     def mails_by_template(self) -> list[dict[str, Any]]:
         """Every mail the catcher received: recipient, template, when (read from its JSONL log)."""
-        out = []
+        out: list[dict[str, Any]] = []
         if not self.mail_log.exists():
             return out
         for line in self.mail_log.read_text(encoding="utf-8").splitlines():

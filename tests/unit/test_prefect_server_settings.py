@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from prefect.settings import Settings
 
-from tests.scale.stack import prefect_server_settings
+from deployments import prefect_server
 
 
 def test_every_server_setting_is_one_prefect_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    given = prefect_server_settings()
+    given = prefect_server.settings()
     assert given
     for key, value in given.items():
         monkeypatch.setenv(key, value)
@@ -22,7 +22,7 @@ def test_every_server_setting_is_one_prefect_reads(monkeypatch: pytest.MonkeyPat
 
 
 def test_the_scheduler_triggers_and_late_runs_stay_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in prefect_server_settings().items():
+    for key, value in prefect_server.settings().items():
         monkeypatch.setenv(key, value)
     services = Settings().server.services
     assert services.scheduler.enabled and services.triggers.enabled and services.late_runs.enabled
