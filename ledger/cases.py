@@ -76,9 +76,12 @@ async def cases_for_order(db: Database, store_id: str, order_ref: str) -> list[C
 
 
 async def cases_by_order_name(db: Database, store_id: str, order_name: str) -> list[Case]:
-    """The store's cases of the order with this number ("#1022"; "1022" finds it too)."""
+    """The store's cases of the order with this number, typed with or without Shopify's "#": "1022"
+    finds "#1022", and "#1022" finds a case stored "1022" (a store whose order prefix is empty).
+    A store's own prefix or suffix ("MLB-3001") is matched as typed."""
     name = order_name.strip()
-    names = {name, name if name.startswith("#") else f"#{name}"}
+    bare = name.lstrip("#")
+    names = {name, f"#{bare}", bare} if bare.isdigit() else {name}
     async with db.session() as s:
         rows = await s.exec(select(Case).where(Case.store_id == store_id, col(Case.order_name).in_(names)))
         return list(rows.all())

@@ -223,9 +223,7 @@ async def find_thread(mail: ParsedEmail, policy: StorePolicy, store: str) -> Thr
                           f"case reference AS-{reference.upper()} in the mail")
     candidates: list[Case] = []
     for number in order_numbers(mail.subject, mail.text):
-        async with db.session() as s:
-            rows = await s.exec(select(Case).where(Case.store_id == store, Case.order_name == number))
-            candidates = [c for c in rows.all() if not is_terminal(c.kind, c.state)]
+        candidates = [c for c in await cases.cases_by_order_name(db, store, number) if not is_terminal(c.kind, c.state)]
         if candidates:
             how = f"order {number} in the mail"
             break

@@ -68,3 +68,18 @@ async def test_a_wrong_type_for_a_named_fact_is_refused_before_anything_is_writt
         await cases.open_case(db, key="order:s:4", kind="order", store_id="s", state="received", order_ref="4",
                               data={"signals": "high-risk destination"})
     assert OrderData.checked({"signals": ["high-risk destination"]}) == {"signals": ["high-risk destination"]}
+
+
+@pytest.mark.parametrize(("stored", "typed", "found"), [
+    ("#1022", "#1022", True), ("#1022", "1022", True),
+    ("1022", "#1022", True), ("1022", " 1022 ", True),  # a store whose order prefix is empty
+    ("MLB-3001", "MLB-3001", True), ("MLB-3001", "3001", False), ("#1022", "#10220", False),
+])
+async def test_an_order_number_finds_its_case_typed_with_or_without_the_hash(db, stored: str, typed: str,
+                                                                              found: bool) -> None:
+    """The operator's record names the order as they read it (flows/common.py `_order_ref_for_number`)."""
+    await cases.open_case(db, key=f"return:s:{stored}", kind="return", store_id="s", state="received",
+                          order_ref="9", order_name=stored)
+    got = await cases.cases_by_order_name(db, "s", typed)
+    assert [c.order_name for c in got] == ([stored] if found else [])
+    assert await cases.cases_by_order_name(db, "another-store", typed) == []
