@@ -211,6 +211,35 @@ class Operator:
         self.open("/runs")
         self.page.get_by_placeholder("Search by flow run name").filter(visible=True).first.fill(text)
 
+    def opens_the_suspended_run(self, search: str, run: dict[str, Any]) -> None:
+        """Found as an operator finds it: the runs list searched by the case's name, the suspended
+        run's link clicked (other runs share the name). On a busy machine the list may not show the
+        run yet, or re-render under the click so that the page does not open: the operator searches
+        and clicks again; after three tries, the run is opened by the link the operator's alert
+        carries (its page by id)."""
+        from playwright.sync_api import expect
+
+        page = re.compile(f"/runs/flow-run/{run['id']}")
+        for attempt in range(3):
+            self.search_runs(search)
+            waiting = self.page.locator(".flow-run-list-item").filter(has_text="Suspended")
+            link = waiting.get_by_role("link", name=run["name"], exact=True)
+            try:
+                link.wait_for(timeout=WAIT_MS / 3)
+            except Exception:
+                listed = self.page.locator(".flow-run-list-item").all_inner_texts()
+                print(f"try {attempt + 1}: the runs list does not show the suspended run yet:", listed)
+                continue
+            link.click()
+            try:
+                expect(self.page).to_have_url(page, timeout=WAIT_MS / 3)
+            except AssertionError:
+                print(f"try {attempt + 1}: the run's page did not open from the list; still at {self.page.url}")
+                continue
+            return
+        self.open(f"/runs/flow-run/{run['id']}")
+        expect(self.page).to_have_url(page)
+
     def open_latest(self, key: str) -> None:
         """An artifact key's page lists its versions, newest first: open the newest."""
         from playwright.sync_api import expect
@@ -311,24 +340,7 @@ class Operator:
             assert time.monotonic() < deadline, "no run of return #1023 waits with the refund's form"
             time.sleep(2)
         (run,) = runs
-        # Found as an operator finds it: the runs list searched by the case's name. A list read while
-        # the server is busy may not show the suspended run yet: the operator searches again; after
-        # three tries, the run is opened by the link the operator's alert carries (its page by id).
-        for attempt in range(3):
-            self.search_runs("return #1023")
-            waiting = self.page.locator(".flow-run-list-item").filter(has_text="Suspended")
-            link = waiting.get_by_role("link", name=run["name"], exact=True)
-            try:
-                link.wait_for(timeout=WAIT_MS / 3)
-            except Exception:
-                listed = self.page.locator(".flow-run-list-item").all_inner_texts()
-                print(f"try {attempt + 1}: the runs list does not show the suspended run yet:", listed)
-                continue
-            link.click()
-            break
-        else:
-            self.open(f"/runs/flow-run/{run['id']}")
-        expect(self.page).to_have_url(re.compile(f"/runs/flow-run/{run['id']}"))
+        self.opens_the_suspended_run("return #1023", run)
         self.page.get_by_role("button", name="Resume").click()
         form = self.page.locator(".p-modal__card").filter(has_text="Resume Flow Run")
         expect(form).to_contain_text("pour la commande #1023 : votre accord")
@@ -450,10 +462,7 @@ class Operator:
 
         (run,) = api("POST", "/flow_runs/filter", {"flow_runs": {"name": {"like_": "order #1013"},
                                                                  "state": {"type": {"any_": ["PAUSED"]}}}})
-        self.search_runs("order #1013")
-        waiting = self.page.locator(".flow-run-list-item").filter(has_text="Suspended")  # other runs share the name
-        waiting.get_by_role("link", name=run["name"], exact=True).click()
-        expect(self.page).to_have_url(re.compile(f"/runs/flow-run/{run['id']}"))
+        self.opens_the_suspended_run("order #1013", run)
         expect(self.page.get_by_text("Suspended", exact=True).first).to_be_visible()
         self.page.get_by_role("button", name="Resume").click()
         form = self.page.locator(".p-modal__card").filter(has_text="Resume Flow Run")
