@@ -39,12 +39,31 @@ async def test_a_second_run_replays_the_recorded_result(any_db) -> None:
     assert again.data == first.data and again.operation_id == first.operation_id
 
 
+class HeldVendor(Vendor):
+    """A vendor whose answer waits until the test lets it go: a second attempt is sure to come
+    while the first is inside the call, however slow the machine (a fixed delay was not, under load)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, op: Operation) -> EffectResult:
+        self.calls.append(op.idempotency_key)
+        self.inside.set()
+        await self.release.wait()
+        return EffectResult(data={"n": len(self.calls)}, remote_id=f"r{len(self.calls)}")
+
+
 async def test_two_concurrent_attempts_make_one_call(any_db) -> None:
-    vendor = Vendor(delay=0.3)
-    results = await asyncio.gather(_do(any_db, vendor), _do(any_db, vendor), return_exceptions=True)
-    assert len(vendor.calls) == 1
-    busy = [r for r in results if isinstance(r, TransientError)]
-    assert len(busy) == 1 and busy[0].code == "busy" and busy[0].retryable
+    vendor = HeldVendor()
+    first = asyncio.create_task(_do(any_db, vendor))
+    await asyncio.wait_for(vendor.inside.wait(), 60)  # the first attempt is inside the vendor's call
+    with pytest.raises(TransientError) as second:  # the second meets the first's claim: no second call
+        await asyncio.wait_for(_do(any_db, vendor), 60)
+    assert second.value.code == "busy" and second.value.retryable
+    vendor.release.set()
+    done = await asyncio.wait_for(first, 60)
+    assert len(vendor.calls) == 1 and done.data == {"n": 1}
 
 
 async def test_a_retryable_failure_is_retried_with_the_same_key(any_db) -> None:
