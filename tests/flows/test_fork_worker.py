@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,13 +187,13 @@ async def _run(client: Any, worker: Worker, flow: str, **parameters: Any) -> Any
     return (await client.create_flow_run_from_deployment(worker.deployments[flow], parameters=parameters)).id
 
 
-async def _final(client: Any, run_id: Any, worker: Worker, within: float = 90) -> Any:
+async def _final(client: Any, run_id: Any, worker: Worker, within: float = 90, *, worker_gone: bool = False) -> Any:
     deadline = time.monotonic() + within
     while True:
         run = await client.read_flow_run(run_id)
         if run.state is not None and run.state.is_final():
             return run.state
-        assert worker.proc.poll() is None, f"the worker died:\n{worker.log.read_text()[-3000:]}"
+        assert worker_gone or worker.proc.poll() is None, f"the worker died:\n{worker.log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, (f"run {run_id} still {run.state and run.state.name} after {within} s:\n"
                                              f"{worker.log.read_text()[-3000:]}")
         await asyncio.sleep(0.5)
@@ -248,10 +249,12 @@ async def test_cancelling_from_the_api_stops_the_fork(worker: Worker, tmp_path: 
         run_id = await _run(client, worker, "fork-sleep", report=str(report), seconds=600)
         pid = int(await _file(report, worker))
         assert int(_stat(pid)[1]) == worker.parent_pid()
+        began = time.monotonic()
         await client.set_flow_run_state(run_id, Cancelling())  # what the UI's Cancel does
         state = await _final(client, run_id, worker, within=90)
         assert state.is_cancelled(), state
         await _gone(pid, "the cancelled run's fork is still running")
+        print(f"Cancelling -> {state.name} ({state.message}) and the fork gone in {time.monotonic() - began:.1f} s")
         assert worker.proc.poll() is None  # the worker and its parent go on
         assert _alive(worker.parent_pid())
 
@@ -297,6 +300,84 @@ async def test_stopping_the_worker_stops_its_runs(own_worker: Worker, tmp_path: 
         await _gone(parent, "the warm parent outlived its worker")
         run = await client.read_flow_run(run_id)
         assert run.state is not None and run.state.is_crashed(), (run.state, own.log.read_text()[-3000:])
+
+
+CRASH = "aftersales-crash-silent-runs"
+SHORT_WINDOW_S = 10  # the crash automation's window in the test below (prefect.yaml's: 90 s)
+EVALUATION_S = 5  # the server's proactive evaluation period (PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY)
+
+
+async def _crash_automation_for(tag: str) -> Any:
+    """prefect.yaml's crash automation as `deployments.setup` reads it, for the runs tagged `tag`
+    only (the other tests' runs of this server are not watched) and with a 10 s window."""
+    from deployments.setup import automations_of
+
+    [crash] = [a for a in automations_of() if a.name == CRASH]
+    trigger = crash.trigger
+    related = type(trigger.match_related)({**trigger.match_related.root, "prefect.resource.id": f"prefect.tag.{tag}"})
+    return crash.model_copy(update={"name": f"{CRASH}-{tag}", "trigger": trigger.model_copy(update={
+        "within": timedelta(seconds=SHORT_WINDOW_S), "match_related": related})})
+
+
+async def _automation_events(run_id: Any) -> list[str]:
+    """The names of the automations' events about this run (triggered, executed, failed)."""
+    import httpx
+    from prefect.settings import get_current_settings
+
+    now = datetime.now(UTC)
+    body = {"filter": {"occurred": {"since": (now - timedelta(hours=1)).isoformat(),
+                                    "until": (now + timedelta(hours=1)).isoformat()},
+                       "any_resource": {"id": [f"prefect.flow-run.{run_id}"]},
+                       "event": {"prefix": ["prefect.automation."]}}, "limit": 50}
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.post(f"{get_current_settings().api.url}/events/filter", json=body)
+        r.raise_for_status()
+        return [event["event"] for event in r.json()["events"]]
+
+
+async def test_an_operators_cancel_of_a_run_whose_worker_is_gone_is_never_crashed(own_worker: Worker,
+                                                                                  tmp_path: Path) -> None:
+    """Issue 16 review: the operator cancels a run whose whole worker died (nothing is left to stop
+    its process or report it Cancelled): the run stays Cancelling, never Crashed, and prefect.yaml's
+    crash automation does not act on it (it expects `prefect.flow-run.Cancelling`). Prefect's
+    cancellation clean-up marks it Cancelled later (300 s, not waited for here). A run of the same
+    worker nobody cancelled is Crashed by the same automation: it was watching.
+
+    The automation is prefect.yaml's own definition, registered for this test's tag with a 10 s
+    window instead of 90 s (both runs are killed a second after their first heartbeat), so the
+    test waits seconds, not minutes. Before the fix the automation fired on the cancelled run and
+    Prefect refused the change (`prefect.automation.action.failed`): the test failed there."""
+    from prefect.states import Cancelling
+
+    tag = f"crash-test-{uuid.uuid4().hex[:8]}"
+    own = own_worker
+    async with _client() as client:
+        automation = await client.create_automation(await _crash_automation_for(tag))
+        try:
+            await asyncio.sleep(2 * EVALUATION_S)  # the triggers service loads a new automation on its pass
+            cancelled, silent = [(await client.create_flow_run_from_deployment(
+                own.deployments["fork-sleep"], parameters={"report": str(tmp_path / name), "seconds": 600},
+                tags=[tag])).id for name in ("cancelled", "silent")]
+            pids = [int(await _file(tmp_path / name, own)) for name in ("cancelled", "silent")]
+            os.killpg(own.proc.pid, signal.SIGKILL)  # the worker and its warm parent, at once
+            for pid in pids:  # each fork in a session of its own: killed too, the machine gone
+                os.kill(pid, signal.SIGKILL)
+            await client.set_flow_run_state(cancelled, Cancelling())  # the operator's Cancel in the UI
+
+            crashed = await _final(client, silent, own, within=SHORT_WINDOW_S + EVALUATION_S + 90, worker_gone=True)
+            assert crashed.is_crashed() and CRASH in (crashed.message or ""), crashed
+            running = max(s.timestamp for s in await client.read_flow_run_states(cancelled) if s.is_running())
+            while datetime.now(UTC) < running + timedelta(seconds=SHORT_WINDOW_S + 2 * EVALUATION_S):
+                await asyncio.sleep(1)  # the cancelled run's window is over too
+            deadline = time.monotonic() + 30
+            while "prefect.automation.action.executed" not in await _automation_events(silent):
+                assert time.monotonic() < deadline, await _automation_events(silent)  # the events are read
+                await asyncio.sleep(1)
+            assert await _automation_events(cancelled) == []
+            run = await client.read_flow_run(cancelled)
+            assert run.state is not None and run.state.type.value == "CANCELLING", run.state
+        finally:
+            await client.delete_automation(automation)
 
 
 @pytest.mark.timeout(max(600, RUNS * 6))

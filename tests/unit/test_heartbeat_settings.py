@@ -49,7 +49,17 @@ def test_a_run_that_ends_or_waits_for_the_operator_is_never_marked_crashed() -> 
     (flows/common.py `asuspend_flow_run`); it must stay Suspended until the operator resumes it."""
     trigger = _crash_automation().trigger  # type: ignore[attr-defined]
     ends = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed", "Suspended", "Paused")}
-    assert trigger.expect == ends | {"prefect.flow-run.heartbeat"}
+    assert trigger.expect == ends | {"prefect.flow-run.heartbeat", "prefect.flow-run.Cancelling"}
+
+
+def test_a_run_the_operator_cancels_is_never_marked_crashed() -> None:
+    """The operator's Cancel on a run whose worker is gone leaves it Cancelling (nothing stops its
+    process) until Prefect marks it Cancelled: the Cancelling state ends the run's window, and it
+    opens none (a cancelled run is not watched again). On a real server, worker killed:
+    tests/flows/test_fork_worker.py."""
+    trigger = _crash_automation().trigger  # type: ignore[attr-defined]
+    assert "prefect.flow-run.Cancelling" in trigger.expect
+    assert "prefect.flow-run.Cancelling" not in trigger.after
 
 
 @pytest.mark.parametrize(("given", "expected"), [
