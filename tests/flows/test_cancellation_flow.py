@@ -90,6 +90,28 @@ async def test_the_same_request_twice_gives_one_case_and_one_refund(world, db) -
     assert len(world.mails(world.email("#1001"))) == 2
 
 
+async def test_two_runs_of_the_same_event_at_once_give_one_cancel_and_one_refund(world, db) -> None:
+    """A run marked Crashed while it still works (aftersales-crash-silent-runs after 90 s without a
+    heartbeat from a busy server) before it took its event in: the inbox delivers the event again
+    and a second run takes it while the first goes on. Both take in the same event at once: one
+    case, one cancel, one refund, the customer told once per message (issue 16 review)."""
+    import asyncio
+
+    r = await world.cancel("#1001", "changed_mind")
+    assert r.status_code == 202, r.text
+    event_id = r.json()["event_id"]
+    await asyncio.gather(*(process_cancellation(inbound_event_id=event_id) for _ in range(2)))
+    await sweep_deadlines(scope="deadlines")  # whatever a run left to the other's lease, the check takes
+    assert len(await cases.cases_for_order(db, STORE, world.legacy("#1001"))) == 1
+    case = await _case(db, world, "#1001")
+    assert case.state == "closed", (case.state, case.summary)
+    assert len(await world.shopify_calls("orderCancel")) == 1
+    assert len(await records.refunds_for_case(db, case.id)) == 1
+    assert len(world.mails(world.email("#1001"))) == 2
+    stored = await inbox.get_inbound(db, event_id)
+    assert stored is not None and stored.status == "processed" and stored.case_id == case.id
+
+
 async def test_the_same_webhook_delivered_twice_gives_one_case(world, db) -> None:
     payload = {"id": int(world.legacy("#1006")), "cancel_reason": "customer"}
     # the merchant cancelled #1006 in the Shopify admin: refund made by Shopify itself
