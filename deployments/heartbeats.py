@@ -6,8 +6,9 @@ Every run's engine emits `prefect.flow-run.heartbeat` every PREFECT_FLOWS_HEARTB
 seconds (Prefect's default 180, its minimum 30) from a thread of its own, the first at the run's
 start. The automation `aftersales-crash-silent-runs` (prefect.yaml, `definitions.automations`,
 registered by `python -m deployments.setup --prefect`) marks Crashed a run that was Running or sent
-a heartbeat and then, within `SILENCE_SECONDS`, neither sent another nor ended, suspended or
-paused. Three heartbeats fit in the window: a loaded machine may delay one."""
+a heartbeat and then, within `SILENCE_SECONDS`, neither sent another nor ended, suspended,
+paused or was cancelled (the operator's Cancel is final: never Crashed). Three heartbeats fit in
+the window: a loaded machine may delay one."""
 
 from __future__ import annotations
 
