@@ -23,13 +23,15 @@ worker. Prefect's default, 10 s, made a customer's request wait up to 10 s befor
 (against a p95 of 5 s); every second would double the polls the server answers (each a query of
 the pool's queues and a background task to mark them ready; docs/benchmarks.md, issue 16).
 
-A run waits up to about 8 minutes for a busy Prefect server (`PREFECT_CLIENT_MAX_RETRIES` 8, unless
+A run waits up to about 4 minutes for a busy Prefect server (`PREFECT_CLIENT_MAX_RETRIES` 7, unless
 the worker's environment sets it): a server on SQLite answers 503 while its database is locked, and
 Prefect's client backs off 2, 4, 8... s between tries. With Prefect's default of 5 tries a run gave
 up after about a minute of contention and failed half-way (a fresh-clone CI: a cancellation that
 became a return failed creating its return's run); its event was delivered again minutes later
 (tasks.inbox.redeliver_stalled), but a run that rides the contention out costs neither the
-customer's wait nor a second run. Effects stay once either way (operation rows)."""
+customer's wait nor a second run. Effects stay once either way (operation rows). Not more: one
+API call backing off for longer than half the case lock's 10 minutes (`flows.common.LOCK_TTL`)
+could outlast the lock its run holds (review, 2026-12-07)."""
 
 import os
 import sys
@@ -38,7 +40,7 @@ from deployments import heartbeats
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_WORKER_QUERY_SECONDS", "2")
-os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "8")
+os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "7")
 heartbeats.set_default(os.environ)
 if (refused := heartbeats.refusal(os.environ)) is not None:  # every run over 90 s would be marked Crashed
     print(refused, file=sys.stderr)

@@ -173,12 +173,12 @@ async def _register(pool: str) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def _client() -> AsyncIterator[Any]:
     """The test's own API client rides out a busy SQLite test server as the worker's runs do
-    (PREFECT_CLIENT_MAX_RETRIES 8, deployments/worker/__main__.py): creating a run met six 503s
+    (PREFECT_CLIENT_MAX_RETRIES 7, deployments/worker/__main__.py): creating a run met six 503s
     in a row in a CI under load."""
     from prefect import get_client
     from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 8}):
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 7}):
         async with get_client() as client:
             yield client
 
