@@ -1,18 +1,20 @@
-"""Shared helpers for the Shopify integration tests (imported explicitly; not a conftest).
+"""Fixtures and helpers for the Shopify integration tests: one real fake store per test module,
+reset before each test over its control API, so tests see the same HTTP contract as the client in
+production; a control helper; a webhook sink.
 
-The fake store runs for real on 127.0.0.1 (uvicorn in a thread) and every test resets it over
-its control API, so tests see the same HTTP contract as the client in production.
+Import the `*_fixture` functions explicitly (pytest registers them under their `name`); no conftest.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import pytest
 
 from integrations.shopify import ShopifyClient, ShopifySettings
 from sandbox.shopify import FakeShopifyServer, start_fake_shopify
@@ -52,7 +54,8 @@ def make_client(
 
 
 class Control:
-    """The fake store's `/_control` API."""
+    """The fake store's `/_control` API: orders, faults, calls, webhooks, returns and Shopify
+    Payments disputes."""
 
     def __init__(self, store: FakeShopifyServer, http: httpx.AsyncClient) -> None:
         self._base = f"{store.base_url}/_control"
@@ -96,6 +99,29 @@ class Control:
         result: dict[str, Any] = await self._call(
             "POST", f"/orders/{legacy_id}/returns", {"items": list(items)}
         )
+        return result
+
+    async def open_dispute(self, legacy_id: int | str, reason: str, **body: Any) -> dict[str, Any]:
+        """The cardholder's bank opens a dispute (NEEDS_RESPONSE, `disputes/create`)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/orders/{legacy_id}/disputes", {"reason": reason, **body}
+        )
+        return result
+
+    async def dispute(self, dispute_legacy_id: int | str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/disputes/{dispute_legacy_id}")
+        return result
+
+    async def dispute_status(self, dispute_legacy_id: int | str, status: str, **body: Any) -> dict[str, Any]:
+        """The bank decides (WON, LOST...) or escalates an inquiry (`disputes/update`)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/disputes/{dispute_legacy_id}/status", {"status": status, **body}
+        )
+        return result
+
+    async def dispute_file(self, dispute_legacy_id: int | str, **body: Any) -> dict[str, Any]:
+        """A file uploaded to the dispute outside GraphQL (REST or the admin); the upload view."""
+        result: dict[str, Any] = await self._call("POST", f"/disputes/{dispute_legacy_id}/files", body)
         return result
 
 
@@ -203,28 +229,39 @@ def delivered_order(number: int = 2001, **overrides: Any) -> dict[str, Any]:
     return two_item_order(number, **{"fulfillment": shipped, **overrides})
 
 
-class DisputeControl(Control):
-    """`Control` plus the fake store's Shopify Payments disputes (`/_control/.../disputes`)."""
+@pytest.fixture(name="store", scope="module")
+def store_fixture() -> Iterator[FakeShopifyServer]:
+    server = start_store()
+    yield server
+    server.stop()
 
-    async def open_dispute(self, legacy_id: int | str, reason: str, **body: Any) -> dict[str, Any]:
-        """The cardholder's bank opens a dispute (NEEDS_RESPONSE, `disputes/create`)."""
-        result: dict[str, Any] = await self._call(
-            "POST", f"/orders/{legacy_id}/disputes", {"reason": reason, **body}
-        )
-        return result
 
-    async def dispute(self, dispute_legacy_id: int | str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", f"/disputes/{dispute_legacy_id}")
-        return result
+@pytest.fixture(name="http")
+async def http_fixture() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
 
-    async def dispute_status(self, dispute_legacy_id: int | str, status: str, **body: Any) -> dict[str, Any]:
-        """The bank decides (WON, LOST...) or escalates an inquiry (`disputes/update`)."""
-        result: dict[str, Any] = await self._call(
-            "POST", f"/disputes/{dispute_legacy_id}/status", {"status": status, **body}
-        )
-        return result
 
-    async def dispute_file(self, dispute_legacy_id: int | str, **body: Any) -> dict[str, Any]:
-        """A file uploaded to the dispute outside GraphQL (REST or the admin); the upload view."""
-        result: dict[str, Any] = await self._call("POST", f"/disputes/{dispute_legacy_id}/files", body)
-        return result
+@pytest.fixture(name="control")
+async def control_fixture(store: FakeShopifyServer, http: httpx.AsyncClient) -> Control:
+    """The control API of the module's store, reset: as fresh as a new store."""
+    ctl = Control(store, http)
+    await ctl.reset()
+    return ctl
+
+
+@pytest.fixture(name="sleep")
+def sleep_fixture() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture(name="client")
+def client_fixture(store: FakeShopifyServer, http: httpx.AsyncClient, sleep: RecordingSleep) -> ShopifyClient:
+    return make_client(store, http, sleep)
+
+
+@pytest.fixture(name="sink")
+def sink_fixture() -> Iterator[WebhookSink]:
+    receiver = WebhookSink()
+    yield receiver
+    receiver.close()
