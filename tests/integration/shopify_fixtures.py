@@ -7,10 +7,8 @@ Import the `*_fixture` functions explicitly (pytest registers them under their `
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -18,6 +16,10 @@ import pytest
 
 from integrations.shopify import ShopifyClient, ShopifySettings
 from sandbox.shopify import FakeShopifyServer, start_fake_shopify
+
+# Re-exported (`as`): the tests name them from here.
+from tests.integration.doubles import RecordingSleep as RecordingSleep
+from tests.integration.doubles import WebhookSink as WebhookSink
 
 ACCESS_TOKEN = "shpat_integration_tests"
 WEBHOOK_SECRET = "integration-webhook-secret"
@@ -31,16 +33,6 @@ def start_store() -> FakeShopifyServer:
     # Shopify's, is tested in test_shopify_fake_redelivery.py.
     return start_fake_shopify(port=0, access_token=ACCESS_TOKEN, webhook_secret=WEBHOOK_SECRET,
                               redelivery_delays=(), **ROOMY)
-
-
-class RecordingSleep:
-    """Injected instead of asyncio.sleep: records each wait, waits for nothing."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
 def make_client(
@@ -178,45 +170,6 @@ def legacy_id(number: int) -> int:
     return 5_840_000_000_000 + number
 
 
-class WebhookSink:
-    """A tiny HTTP server on 127.0.0.1 that records webhook deliveries and answers 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self._event = threading.Condition()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                with sink._event:
-                    sink.received.append(({k: v for k, v in self.headers.items()}, body))
-                    sink._event.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/shopify"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def wait_for(
-        self, predicate: Callable[[list[tuple[dict[str, str], bytes]]], bool], timeout: float = 5.0
-    ) -> bool:
-        with self._event:
-            return self._event.wait_for(lambda: predicate(self.received), timeout=timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 def delivered_order(number: int = 2001, **overrides: Any) -> dict[str, Any]:
     """`two_item_order`, shipped with Colissimo and delivered a day ago: both items returnable."""
     shipped = {
@@ -262,6 +215,6 @@ def client_fixture(store: FakeShopifyServer, http: httpx.AsyncClient, sleep: Rec
 
 @pytest.fixture(name="sink")
 def sink_fixture() -> Iterator[WebhookSink]:
-    receiver = WebhookSink()
+    receiver = WebhookSink("shopify")
     yield receiver
     receiver.close()
