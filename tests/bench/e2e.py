@@ -50,10 +50,12 @@ from typing import Any
 import httpx
 
 from sandbox.stack import free_port
-from tests.scale.stack import Stack, postgres_cpu_seconds
+from tests.bench.common import machine, percentile, table
+from tests.scale.stack import Stack, postgres_cpu_seconds, read_mails, workers_together
 
 GOAL_RATE = 10.0
 GOAL_P95 = 5.0
+WORKERS = "workers (and their runs)"  # the workers' CPU, with their runs', under one name
 
 
 @dataclass
@@ -74,39 +76,19 @@ class Result:
         return self.done / self.wall if self.wall > 0 else 0.0
 
     def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-        return ordered[rank - 1]
+        return percentile(self.latencies, q)
 
 
 def _confirmations(stack: Stack, offset: int) -> tuple[dict[str, float], int]:
     """Confirmation emails received since byte `offset` of the catcher's log: {email: when}."""
     out: dict[str, float] = {}
-    if not stack.mail_log.exists():
-        return out, offset
-    with stack.mail_log.open("rb") as f:
-        f.seek(offset)
-        chunk = f.read()
-    end = chunk.rfind(b"\n") + 1
-    for line in chunk[:end].splitlines():
-        mail = json.loads(line)
-        template = next((v for k, v in mail["headers"] if k.lower() == "x-aftersales-template"), None)
-        if template == "cancellation_confirmed":
+    mails, offset = read_mails(stack.mail_log, offset)
+    for mail in mails:
+        if mail["template"] == "cancellation_confirmed":
             when = datetime.fromisoformat(mail["received_at"]).timestamp()
-            for to in mail["envelope_to"]:
+            for to in mail["to"]:
                 out.setdefault(to, when)
-    return out, offset + end
-
-
-def _stack_cpu(stack: Stack) -> dict[str, float]:
-    cpu = stack.cpu()
-    grouped: dict[str, float] = {}
-    for name, seconds in cpu.items():
-        key = "workers (and their runs)" if name.startswith("worker-") else name
-        grouped[key] = grouped.get(key, 0.0) + seconds
-    return grouped
+    return out, offset
 
 
 def _wait_idle(stack: Stack, cap: float = 180.0) -> None:
@@ -122,9 +104,7 @@ def _wait_idle(stack: Stack, cap: float = 180.0) -> None:
                 idle = health["queued"] == 0 and health["received"] == health["done"] + health["failed"] + health[
                     "ignored"]
             else:
-                busy = httpx.post(f"{stack.api}/flow_runs/count", timeout=60, json={"flow_runs": {"state": {
-                    "type": {"any_": ["SCHEDULED", "PENDING", "RUNNING"]}}}}).json()
-                idle = int(busy) == 0
+                idle = stack.runs_busy() == 0
         except (httpx.HTTPError, ValueError):  # a server too busy to answer is not idle
             idle = False
         quiet = quiet + 1 if idle else 0
@@ -223,11 +203,11 @@ def run_variant(variant: str, cases: int, rate: float, wait_s: float, profile_di
         _wait_idle(stack)
         load = os.getloadavg()
         with _profiled_server(stack, profile_dir, variant):
-            cpu0, pg0 = _stack_cpu(stack), postgres_cpu_seconds()
+            cpu0, pg0 = workers_together(stack.cpu(), WORKERS), postgres_cpu_seconds()
             posted, confirmed, first = asyncio.run(_play(stack, orders, rate, wait_s))
             last = max(confirmed.values()) if confirmed else time.time()
             _wait_idle(stack)
-            cpu1, pg1 = _stack_cpu(stack), postgres_cpu_seconds()
+            cpu1, pg1 = workers_together(stack.cpu(), WORKERS), postgres_cpu_seconds()
         by_process = {k: cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in cpu1}
         latencies = [confirmed[e] - posted[e] for e in confirmed if e in posted]
         if stack.keep_logs:
@@ -237,8 +217,6 @@ def run_variant(variant: str, cases: int, rate: float, wait_s: float, profile_di
 
 
 def report(results: list[Result]) -> str:
-    from tests.bench.common import table
-
     floor = next((r for r in results if r.variant == "floor"), None)
     rows = []
     for r in results:
@@ -271,8 +249,6 @@ def main() -> None:
                         help="py-spy on the Prefect server during the measured cases, and its API calls counted "
                              "by route (the server then logs at INFO: its CPU is not a figure of record)")
     args = parser.parse_args()
-    from tests.bench.common import machine
-
     print(f"machine: {machine()}", flush=True)
     results = []
     for variant in args.variants.split(","):

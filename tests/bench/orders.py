@@ -39,7 +39,6 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,9 +55,8 @@ import httpx
 from sandbox.shopify.models import PendingWebhook, SeedOrder
 from sandbox.shopify.state import FakeShopState
 from sandbox.shopify.webhooks import signed_delivery, webhook_payload
-from sandbox.stack import pg_url
 from tests.bench.common import ROOT, machine, median, percentile, table
-from tests.scale.stack import Stack, postgres_cpu_seconds
+from tests.scale.stack import Stack, load_order, postgres_cpu_seconds, read_mails, workers_together
 
 GOAL_RATIO = 0.8  # new orders at 0.8x the floor's rate or better
 GOAL_HOLD_P95 = 10.0  # order created -> hold placed, p95, at 2 orders/s offered
@@ -66,6 +64,7 @@ CONSUMER_FIRST = 100_001  # order numbers: the consumer's orders, the floor's, t
 FLOOR_FIRST = 300_001
 WARM_NUMBER = 99_999
 POLICY = ROOT / "sandbox" / "policy.yaml"
+WORKER = "worker (with its forks)"  # the fork worker's CPU, with its runs', under one name
 
 
 def _ts(value: Any) -> float:
@@ -82,13 +81,9 @@ def seed_order(number: int, flagged: bool) -> dict[str, Any]:
     burst between orders); a flagged one billed elsewhere than it ships (K6: shipping differs from
     billing)."""
     order: dict[str, Any] = {
-        "number": number,
+        **load_order(number),  # the scale stack's order: one Atelier Lyon lamp
         "customer": {"first_name": "Lou", "last_name": f"Order{number}", "email": f"order.{number}@example.com",
                      "locale": "fr" if number % 2 else "en"},
-        "line_items": [{"title": "Lampe à poser Céleste", "variant_title": "Laiton brossé",
-                        "sku": "ATL-LAMP-CELESTE-LB", "vendor": "Atelier Lyon", "product_type": "Luminaires",
-                        "price": "89.00", "quantity": 1}],
-        "shipping_price": "4.90",
         "shipping_address": {"address1": f"{number} rue des Capucins", "city": "Lyon", "zip": "69001",
                              "country_code": "FR"},
         "placed_hours_ago": 0,
@@ -152,18 +147,9 @@ def mails(stack: Stack) -> list[dict[str, Any]]:
     """Every mail the catcher received so far: recipients, template, when (its JSONL log, each
     line read once)."""
     offset, out = _MAIL_LOGS.get(stack.mail_log, (0, []))
-    if not stack.mail_log.exists():
-        return out
-    with stack.mail_log.open("rb") as f:
-        f.seek(offset)
-        chunk = f.read()
-    end = chunk.rfind(b"\n") + 1
-    for line in chunk[:end].splitlines():
-        if line.strip():
-            mail = json.loads(line)
-            template = next((v for k, v in mail["headers"] if k.lower() == "x-aftersales-template"), None)
-            out.append({"to": mail["envelope_to"], "template": template, "at": _ts(mail["received_at"])})
-    _MAIL_LOGS[stack.mail_log] = (offset + end, out)
+    new, offset = read_mails(stack.mail_log, offset)
+    out += [{"to": m["to"], "template": m["template"], "at": _ts(m["received_at"])} for m in new]
+    _MAIL_LOGS[stack.mail_log] = (offset, out)
     return out
 
 
@@ -175,10 +161,6 @@ def confirmations(stack: Stack) -> dict[str, list[float]]:
             for to in mail["to"]:
                 out.setdefault(to, []).append(mail["at"])
     return out
-
-
-def store_calls(stack: Stack) -> list[dict[str, Any]]:
-    return stack.shopify_calls()
 
 
 def hold_calls(calls: list[dict[str, Any]]) -> dict[str, list[tuple[float, str]]]:
@@ -199,18 +181,8 @@ def order_reads(calls: list[dict[str, Any]]) -> Counter[str]:
     return out
 
 
-async def _ledger(stack: Stack, query: str, *args: Any) -> list[Any]:
-    import asyncpg
-
-    conn = await asyncpg.connect(pg_url(stack.ledger_db).replace("+asyncpg", ""))
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
 def ledger(stack: Stack, query: str, *args: Any) -> list[Any]:
-    return asyncio.run(_ledger(stack, query, *args))
+    return asyncio.run(stack.ledger_fetch(query, *args))
 
 
 # -- a phase's figures ----------------------------------------------------------------------------
@@ -261,7 +233,7 @@ def check(phase: Phase, what: str, good: int, total: int, detail: str = "") -> N
 def effects_checks(phase: Phase, stack: Stack, *, ledger_too: bool) -> None:
     """Each order screened once, each effect once: the store's calls and the catcher's mails for
     both phases, the ledger's timeline lines and operation rows for the consumer's."""
-    calls = store_calls(stack)
+    calls = stack.shopify_calls()
     holds = hold_calls(calls)
     flagged = [o for o in phase.orders if o.flagged]
     ok_holds = [o for o in flagged if len(holds.get(o.fulfillment_order, [])) == 1
@@ -343,15 +315,6 @@ def _backlog(stack: Stack, refs: list[str]) -> int:
     return len(refs) - int(rows[0]["n"])
 
 
-def _prefect_busy(stack: Stack) -> int:
-    try:
-        r = httpx.post(f"{stack.api}/flow_runs/count", timeout=60, json={"flow_runs": {"state": {
-            "type": {"any_": ["SCHEDULED", "PENDING", "RUNNING"]}}}})
-        return int(r.json())
-    except (httpx.HTTPError, ValueError):
-        return -1  # too busy to answer: not idle
-
-
 def _drain(stack: Stack, orders: list[Order], cap: float, prefect: bool) -> float:
     """Until every order's event is finished in the ledger, its confirmation received, and no
     flow run is left scheduled, pending or running (three quiet checks in a row); when."""
@@ -365,7 +328,7 @@ def _drain(stack: Stack, orders: list[Order], cap: float, prefect: bool) -> floa
         left = _backlog(stack, refs)
         by_to = confirmations(stack)
         confirmed = sum(1 for o in orders if by_to.get(o.email))
-        busy = _prefect_busy(stack) if prefect else 0
+        busy = stack.runs_busy() if prefect else 0
         if time.monotonic() - last_print > 60:
             print(f"    {time.strftime('%H:%M:%S')}: {len(refs) - left}/{len(refs)} events finished, "
                   f"{confirmed} confirmed, {busy} runs busy, load {os.getloadavg()[0]:.1f}", flush=True)
@@ -419,10 +382,6 @@ def table_activity(stack: Stack) -> dict[str, tuple[int, int, int]]:
     return {str(r["relname"]): (int(r["scans"]), int(r["n_tup_ins"]), int(r["n_tup_upd"])) for r in rows}
 
 
-def _cpu(stack: Stack) -> dict[str, float]:
-    return {("worker (with its forks)" if k.startswith("worker-") else k): v for k, v in stack.cpu().items()}
-
-
 def held_runs(stack: Stack) -> dict[str, int]:
     """The flow runs on the Prefect server by state type (only held orders start one)."""
     out: dict[str, int] = {}
@@ -451,12 +410,14 @@ def run_consumer(stack: Stack, orders: list[Order], warm: Order, rate: float, wa
     _drain(stack, [warm], 300, prefect)
     phase = Phase("consumer", orders, rate, os.getloadavg())
     time.sleep(2)  # the warm-up's statistics flushed
-    cpu0, pg0, me0 = _cpu(stack), postgres_cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
+    cpu0, pg0 = workers_together(stack.cpu(), WORKER), postgres_cpu_seconds()
+    me0 = resource.getrusage(resource.RUSAGE_SELF)
     tx0, tables0 = transactions(stack), table_activity(stack)
     t0 = time.time()
     phase.sent, problems = asyncio.run(_post_all(stack, orders, rate))
     end = _drain(stack, orders, wait, prefect)
-    cpu1, pg1, me1 = _cpu(stack), postgres_cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
+    cpu1, pg1 = workers_together(stack.cpu(), WORKER), postgres_cpu_seconds()
+    me1 = resource.getrusage(resource.RUSAGE_SELF)
     time.sleep(2)
     tx1, tables1 = transactions(stack), table_activity(stack)
     n = max(1, len(orders))
@@ -496,13 +457,10 @@ def run_floor(stack: Stack, orders: list[Order], rate: float) -> Phase:
     with tempfile.TemporaryDirectory(prefix="orders-floor-") as work:
         spec, out = Path(work) / "orders.json", Path(work) / "out.json"
         spec.write_text(json.dumps([{"order_ref": o.ref, "email": o.email} for o in orders]), encoding="utf-8")
-        sandbox0 = _cpu(stack)["sandbox"]
-        proc = subprocess.run([sys.executable, "-m", "tests.bench.orders_floor", str(spec), str(out),  # noqa: S603
-                               "--rate", str(rate), "--policy", str(POLICY)], cwd=ROOT, env=stack.env,
-                              capture_output=True, text=True, check=False)
-        sandbox1 = _cpu(stack)["sandbox"]
-        if proc.returncode != 0:
-            raise RuntimeError(f"the floor failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        sandbox0 = stack.cpu()["sandbox"]
+        stack.run("-m", "tests.bench.orders_floor", str(spec), str(out), "--rate", str(rate),
+                  "--policy", str(POLICY), timeout=None)
+        sandbox1 = stack.cpu()["sandbox"]
         result = json.loads(out.read_text(encoding="utf-8"))
     phase.cpu = {"floor loop": float(result["cpu_loop"]), "sandbox": sandbox1 - sandbox0}
     errors = [r for r in result["orders"] if r.get("error")]

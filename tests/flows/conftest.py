@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import json
@@ -12,13 +13,17 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from sandbox.seed import cj_orders, demo_orders
 from sandbox.stack import SandboxStack, start_sandbox
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 # CJ's per-user call limit (issue 20): the fake enforces it and the client paces to the policy's
 # CJ level. Flows not about pacing run both at FAST_CJ; `load_sandbox_policy(None)` and a fake
@@ -237,6 +242,46 @@ class World:
 
     def mails(self, to: str | None = None) -> list[Any]:
         return [m for m in self.sandbox.smtp.messages if to is None or to in m.envelope_to]
+
+
+@pytest.fixture
+def real_clock() -> Iterator[None]:
+    """The product's one clock (ledger.models.utcnow) real again after the test, whatever it set."""
+    from ledger.models import set_clock
+
+    yield
+    set_clock(None)
+
+
+class Clock:
+    """Moves the product's one clock (ledger.models.utcnow) forward from now (with `real_clock`)."""
+
+    def __init__(self) -> None:
+        from ledger.models import set_clock, utcnow
+
+        self.now = utcnow()
+        set_clock(lambda: self.now)
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+async def paused_run(prefix: str, seconds: int = 60) -> FlowRun | None:
+    """The flow run named `prefix...` once it has paused with its form for the operator (the
+    Prefect server asked each second, for up to `seconds`); None if none did."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    paused = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    async with get_client() as client:
+        for _ in range(seconds):
+            await asyncio.sleep(1)
+            run = next((r for r in await client.read_flow_runs(flow_run_filter=paused) if r.name.startswith(prefix)),
+                       None)
+            if run is not None:
+                return run
+    return None
 
 
 @pytest.fixture

@@ -28,10 +28,11 @@ from ledger import tracking as kept
 from ledger.models import utcnow
 from sandbox.carriers_fake import RunningFakeCarriers
 from tasks.tracking import dhl_account
-from tests.flows.conftest import World
-from tests.flows.test_tracking_flow import STORE, Clock, _case, carriers, fake, real_clock, seed
+from tests.flows.carriers_fixtures import carriers_fixture, fake_fixture  # noqa: F401 - fixtures, registered by import
+from tests.flows.conftest import Clock, World
+from tests.flows.test_tracking_flow import STORE, _case, seed
 
-__all__ = ["carriers", "fake", "real_clock"]  # the fixtures, shared with test_tracking_flow.py
+pytestmark = pytest.mark.usefixtures("real_clock")
 
 LYON = "Atelier Lyon Luminaires, 12 rue des Tanneurs, 69007 Lyon, France"
 

@@ -7,7 +7,6 @@ shipped, #1012's return address and RMA."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,19 +18,16 @@ from ledger import cases, records
 from ledger.models import InboundEvent
 from sandbox import scenarios, supplier_mail
 from tasks import inbound_mail as mailbox
-from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
+from tests.integration.dovecot_fixtures import (
+    DOVECOT,
+    SKIP_REASON,
+    Dovecot,
+    server_fixture,  # noqa: F401 - a fixture, registered by import
+)
 from tests.integration.test_mailbox_imap import settings_for
 
 STORE = "maison-lumiere.myshopify.com"
 pytestmark = pytest.mark.skipif(DOVECOT is None, reason=SKIP_REASON)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Dovecot]:
-    if DOVECOT is None:
-        pytest.skip(SKIP_REASON)
-    with start_dovecot() as running:
-        yield running
 
 
 @pytest.fixture

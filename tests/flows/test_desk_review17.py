@@ -18,7 +18,7 @@ from flows import operator_actions as desk
 from flows.cancellation import process_cancellation
 from flows.operator_actions import OperatorInputRefused
 from ledger import cases, inbox
-from tests.flows.conftest import World
+from tests.flows.conftest import World, paused_run
 from tests.flows.test_operator_desk import _artifact
 from tests.flows.test_refund_approval import _threshold
 from tests.flows.test_return_refunds import Buyer, _ask
@@ -70,9 +70,6 @@ async def test_the_cancellations_resume_form_offers_no_partial_refund(world: Wor
     import asyncio
 
     import yaml
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import aresume_flow_run
     from prefect.input.actions import aread_flow_run_input
 
@@ -86,15 +83,7 @@ async def test_the_cancellations_resume_form_offers_no_partial_refund(world: Wor
 
     r = await world.cancel("#1001", "changed_mind")
     run = asyncio.create_task(process_cancellation(inbound_event_id=r.json()["event_id"]))
-    paused = None
-    async with get_client() as client:
-        for _ in range(90):
-            await asyncio.sleep(1)
-            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
-            paused = next((x for x in runs if x.name.startswith("cancellation")), None)
-            if paused is not None:
-                break
+    paused = await paused_run("cancellation", 90)
     assert paused is not None and paused.state is not None
     keyset = paused.state.state_details.run_input_keyset
     assert keyset is not None

@@ -8,7 +8,6 @@ carrier's own city, the timeline with its source named, the day the parcel began
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,9 +18,10 @@ from domain.dispute_evidence import build_pack
 from domain.disputes import Facts, normalise_reason
 from domain.money import Money
 from ledger import tracking as kept
-from ledger.models import set_clock, utcnow
-from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
+from ledger.models import utcnow
+from sandbox.carriers_fake import RunningFakeCarriers
 from tasks import tracking as tracking_tasks
+from tests.flows.carriers_fixtures import carriers_fixture, fake_fixture  # noqa: F401 - fixtures, registered by import
 from tests.flows.conftest import World
 from tests.flows.test_dispute_flow import (
     STORE,
@@ -35,30 +35,7 @@ from tests.flows.test_dispute_flow import (
 )
 from tests.unit.test_dispute_evidence import _pdf_text
 
-
-@pytest.fixture(scope="module")
-def carriers() -> Iterator[RunningFakeCarriers]:
-    running = start_fake_carriers(port=0)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-async def fake(carriers: RunningFakeCarriers, monkeypatch: pytest.MonkeyPatch) -> RunningFakeCarriers:
-    monkeypatch.setenv("AFTERSALES_DHL_BASE_URL", carriers.dhl_url)
-    monkeypatch.setenv("AFTERSALES_AFTERSHIP_BASE_URL", carriers.aftership_url)
-    monkeypatch.setenv("AFTERSALES_LAPOSTE_BASE_URL", carriers.laposte_url)
-    for name in ("LAPOSTE", "DHL", "AFTERSHIP"):
-        monkeypatch.setenv(f"AFTERSALES_{name}_MIN_INTERVAL_SECONDS", "0")
-    async with httpx.AsyncClient() as http:
-        (await http.post(carriers.root_url + "/_control/reset", json={"dhl_daily_quota": 250})).raise_for_status()
-    return carriers
-
-
-@pytest.fixture(autouse=True)
-def real_clock() -> Iterator[None]:
-    yield
-    set_clock(None)
+pytestmark = pytest.mark.usefixtures("real_clock")
 
 
 async def _seed_dhl(fake: RunningFakeCarriers, events: list[dict[str, Any]]) -> None:

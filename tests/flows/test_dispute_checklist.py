@@ -14,7 +14,6 @@ Also here: PayPal's inquiry stage with an offer in the policy (make-offer, once,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -69,10 +68,7 @@ PAYPAL_FILES = {"summary.pdf", "receipt.pdf", "customer-communication.pdf"}
 INTERNAL = ("(K", "Evidence held", "present:", "billing_shipping", "delivery_proof")
 
 
-@pytest.fixture(autouse=True)
-def real_clock() -> Iterator[None]:
-    yield
-    set_clock(None)
+pytestmark = pytest.mark.usefixtures("real_clock")
 
 
 async def _policy(**disputes: Any) -> None:

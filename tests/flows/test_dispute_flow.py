@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,13 @@ from flows.sweep import sweep_deadlines
 from integrations.stripe.webhooks import sign_payload
 from ledger import cases, deadlines, operations, records
 from ledger.models import Case, set_clock, utcnow
-from tests.flows.conftest import World
+from tests.flows.conftest import World, paused_run
 from tests.unit.test_dispute_evidence import _pdf_text
 
 STORE = "maison-lumiere.myshopify.com"
 
 
-@pytest.fixture(autouse=True)
-def real_clock() -> Iterator[None]:
-    yield
-    set_clock(None)
+pytestmark = pytest.mark.usefixtures("real_clock")
 
 
 async def _stripe_dispute(world: World, name: str, *, reason: str = "product_not_received", amount: int | None = None,
@@ -232,23 +228,12 @@ async def test_not_received_without_tracking_is_accepted(world: World, db: Any) 
 async def test_above_the_policy_amount_the_operator_decides_in_a_paused_run(world: World, db: Any) -> None:
     import asyncio
 
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import aresume_flow_run
 
     dispute_id, event = await _stripe_dispute(world, "#1006", reason="fraudulent", amount=25_000)  # 250 EUR
     hook = await _post_stripe_event(world, event)
     run = asyncio.create_task(process_dispute(inbound_event_id=hook.json()["event_id"]))
-    paused = None
-    async with get_client() as client:
-        for _ in range(60):
-            await asyncio.sleep(1)
-            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
-            paused = next((r for r in runs if r.name.startswith("dispute")), None)
-            if paused is not None:
-                break
+    paused = await paused_run("dispute")
     assert paused is not None, "the run did not pause for the operator"
     case = await _case(db, dispute_id)
     assert case.state == "awaiting_decision"

@@ -4,7 +4,6 @@ on file is never denied)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,11 +27,7 @@ from tests.flows.test_dispute_flow import (
     _submitted,
 )
 
-
-@pytest.fixture(autouse=True)
-def real_clock() -> Iterator[None]:
-    yield
-    set_clock(None)
+pytestmark = pytest.mark.usefixtures("real_clock")
 
 
 async def _submit(world: World, db: Any, name: str, reason: str) -> dict[str, Any]:

@@ -5,41 +5,28 @@ the same flow the operator's form runs."""
 from __future__ import annotations
 
 import json
-import ssl
-from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from imapclient import IMAPClient
 from sqlmodel import select
 
 from flows.cancellation import process_cancellation
 from ledger import cases, records
 from ledger.models import InboundEvent, Message
 from tasks import inbound_mail as mailbox
-from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
+from tests.integration.dovecot_fixtures import (
+    DOVECOT,
+    SKIP_REASON,
+    Dovecot,
+    deliver,
+    server_fixture,  # noqa: F401 - a fixture, registered by import
+)
 from tests.integration.test_mailbox_imap import settings_for
 
 STORE = "maison-lumiere.myshopify.com"
 SUPPLIER = "commandes@atelier-lyon.example"
 pytestmark = pytest.mark.skipif(DOVECOT is None, reason=SKIP_REASON)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Dovecot]:
-    if DOVECOT is None:
-        pytest.skip(SKIP_REASON)
-    with start_dovecot() as running:
-        yield running
-
-
-def deliver(server: Dovecot, raw: bytes) -> None:
-    client = IMAPClient(server.host, port=server.imaps_port, ssl=True,
-                        ssl_context=ssl.create_default_context(cafile=server.ca_file))
-    client.login(server.user, server.password)
-    client.append("INBOX", raw)
-    client.logout()
 
 
 def reply(to: Message, *, sender: str, text: str, message_id: str) -> bytes:

@@ -7,7 +7,6 @@ order; declining with it cancels at once, an unsure one waits for the operator."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,22 +19,19 @@ from ledger import cases, records
 from ledger.models import InboundEvent, Message
 from tasks import inbound_mail as mailbox
 from tests.flows.conftest import load_sandbox_policy
-from tests.flows.test_mailbox_flow import deliver
-from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
+from tests.integration.dovecot_fixtures import (
+    DOVECOT,
+    SKIP_REASON,
+    Dovecot,
+    deliver,
+    server_fixture,  # noqa: F401 - a fixture, registered by import
+)
 from tests.integration.test_mailbox_imap import settings_for
 
 STORE = "maison-lumiere.myshopify.com"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(200)
 pytestmark = pytest.mark.skipif(DOVECOT is None, reason=SKIP_REASON)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Dovecot]:
-    if DOVECOT is None:
-        pytest.skip(SKIP_REASON)
-    with start_dovecot() as running:
-        yield running
 
 
 @pytest.fixture

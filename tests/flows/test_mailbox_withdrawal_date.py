@@ -4,29 +4,24 @@ operator is shown is the mailbox's (IMAP INTERNALDATE), not the day a poll read 
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from imapclient import IMAPClient
 
 from ledger import records
 from tasks import inbound_mail as mailbox
-from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
+from tests.integration.dovecot_fixtures import (
+    DOVECOT,
+    SKIP_REASON,
+    Dovecot,
+    deliver,
+    server_fixture,  # noqa: F401 - a fixture, registered by import
+)
 from tests.integration.test_mailbox_imap import settings_for
 
 pytestmark = pytest.mark.skipif(DOVECOT is None, reason=SKIP_REASON)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Dovecot]:
-    if DOVECOT is None:
-        pytest.skip(SKIP_REASON)
-    with start_dovecot() as running:
-        yield running
 
 
 async def test_a_withdrawal_read_late_keeps_the_day_it_reached_the_mailbox(world: Any, db: Any,
@@ -39,11 +34,7 @@ async def test_a_withdrawal_read_late_keeps_the_day_it_reached_the_mailbox(world
     msg.set_content("Bonjour,\nJe me rétracte, merci de me rembourser.\nMarie")
     arrived = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
     assert arrived < datetime.now(UTC) - timedelta(days=14)  # read more than the refund period later
-    client = IMAPClient(server.host, port=server.imaps_port, ssl=True,
-                        ssl_context=ssl.create_default_context(cafile=server.ca_file))
-    client.login(server.user, server.password)
-    client.append("INBOX", bytes(msg), msg_time=arrived)
-    client.logout()
+    deliver(server, bytes(msg), arrived)
     settings = settings_for(server, since_days=365)
     await mailbox.poll_mailbox(settings)
     assert await mailbox.handle_stored_emails(settings) == {"review": 1}

@@ -21,7 +21,7 @@ from flows.returns import process_return
 from ledger import cases, inbox, records
 from ledger.models import InboundEvent
 from tasks import operator_inbox
-from tests.flows.conftest import World
+from tests.flows.conftest import World, paused_run
 from tests.flows.test_dispute_flow import _post_stripe_event, _stripe_dispute
 from tests.flows.test_refund_approval import _threshold
 from tests.flows.test_return_refunds import _ask, _case, _inspect, _seed, _ship_back, _to_inspecting
@@ -189,9 +189,6 @@ async def test_the_dispute_form_says_what_is_decided_with_the_facts_and_the_reco
     recommendation."""
     import asyncio
 
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import aresume_flow_run
     from prefect.input.actions import aread_flow_run_input
 
@@ -200,15 +197,7 @@ async def test_the_dispute_form_says_what_is_decided_with_the_facts_and_the_reco
     dispute_id, event = await _stripe_dispute(world, "#1006", reason="fraudulent", amount=25_000)  # 250 EUR
     hook = await _post_stripe_event(world, event)
     run = asyncio.create_task(process_dispute(inbound_event_id=hook.json()["event_id"]))
-    paused = None
-    async with get_client() as client:
-        for _ in range(60):
-            await asyncio.sleep(1)
-            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
-            paused = next((r for r in runs if r.name.startswith("dispute")), None)
-            if paused is not None:
-                break
+    paused = await paused_run("dispute")
     assert paused is not None and paused.state is not None
     keyset = paused.state.state_details.run_input_keyset
     assert keyset is not None

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 from prefect import get_client
-from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.settings import PREFECT_API_URL
 
 from domain.errors import PermanentError, TransientError
@@ -34,7 +34,7 @@ from ledger.models import Operation, utcnow
 from tasks import clients
 from tasks.effects import AmbiguousEffect
 from tasks.plain import IN_PLACE_RETRIES
-from tests.flows.conftest import World
+from tests.flows.conftest import World, paused_run
 from tests.flows.test_order_flow import ELSEWHERE, OPERATOR, PARIS, _case, _created, _new_order, _policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,8 +120,6 @@ async def test_a_clean_order_and_its_shipment_are_no_run_and_emit_one_event_each
 
 async def test_a_flagged_order_gets_one_visible_run_with_the_operators_form(world: World, db: Any,
                                                                            tmp_path: Path) -> None:
-    from prefect.client.schemas.filters import FlowRunFilterState, FlowRunFilterStateType
-    from prefect.client.schemas.objects import StateType
     from prefect.flow_runs import aresume_flow_run
 
     await _policy(tmp_path, high_risk_countries=["NG"], decision_pause_minutes=5)
@@ -137,15 +135,7 @@ async def test_a_flagged_order_gets_one_visible_run_with_the_operators_form(worl
     assert trigger["parameters"] == {"inbound_event_id": "{{ event.payload.inbound_event_id }}"}
 
     run = asyncio.create_task(process_order(inbound_event_id=event["payload"]["inbound_event_id"]))
-    paused = None
-    async with get_client() as client:
-        for _ in range(60):
-            await asyncio.sleep(1)
-            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
-                type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
-            paused = next((r for r in runs if r.name.startswith("order")), None)
-            if paused is not None:
-                break
+    paused = await paused_run("order")
     assert paused is not None, "the held order's run did not show the form"
     await aresume_flow_run(paused.id, run_input={"decision": "release", "note": "a gift, checked"})
     assert await asyncio.wait_for(run, 60) == "awaiting_shipment"

@@ -4,7 +4,6 @@ tracking emails (logged, once), and the shipping watch deadline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,7 @@ ELSEWHERE = {"first_name": "L.", "last_name": "M.", "address1": "1 Unknown Road"
              "country_code": "NG"}
 
 
-@pytest.fixture(autouse=True)
-def real_clock() -> Iterator[None]:
-    yield
-    set_clock(None)
+pytestmark = pytest.mark.usefixtures("real_clock")
 
 
 async def _policy(tmp_path: Path, **k6: Any) -> None:

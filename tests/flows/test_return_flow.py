@@ -6,7 +6,6 @@ suppliers are the sandbox CJ and an email supplier, mails go through a real SMTP
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,28 +14,11 @@ import pytest
 from flows.returns import process_return
 from flows.sweep import sweep_deadlines
 from ledger import cases, deadlines, operations, records
-from ledger.models import Case, set_clock, utcnow
-from tests.flows.conftest import World
+from ledger.models import Case, utcnow
+from tests.flows.conftest import Clock, World
 
 STORE = "maison-lumiere.myshopify.com"
 pytestmark = pytest.mark.usefixtures("real_clock")
-
-
-@pytest.fixture
-def real_clock() -> Iterator[None]:
-    yield
-    set_clock(None)
-
-
-class Clock:
-    """Moves the product's one clock (ledger.models.utcnow) forward."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-        set_clock(lambda: self.now)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 async def _ask(world: World, name: str, reason: str, **extra: Any) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,26 +22,12 @@ from domain.messages.context import format_date
 from flows.returns import process_return
 from flows.sweep import sweep_deadlines
 from ledger import cases, deadlines, inbox, records
-from ledger.models import Case, set_clock, utcnow
-from tests.flows.conftest import World
+from ledger.models import Case
+from tests.flows.conftest import Clock, World
 
 STORE = "maison-lumiere.myshopify.com"
 TZ = "Europe/Paris"
 pytestmark = pytest.mark.usefixtures("real_clock")
-
-
-@pytest.fixture
-def real_clock() -> Iterator[None]:
-    yield
-    set_clock(None)
-
-
-class Clock:
-    """Moves the product's one clock (ledger.models.utcnow)."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-        set_clock(lambda: self.now)
 
 
 # -- orders built for the test --------------------------------------------------------------------

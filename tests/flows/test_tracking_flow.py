@@ -11,7 +11,6 @@ by the deadline check, and AfterShip's signed webhook through the receiver.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,46 +23,16 @@ from flows.sweep import sweep_deadlines
 from integrations.carriers.aftership import signature
 from ledger import cases, deadlines, inbox, records
 from ledger import tracking as kept
-from ledger.models import Case, set_clock, utcnow
-from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
+from ledger.models import Case, utcnow
+from sandbox.carriers_fake import RunningFakeCarriers
 from tasks import tracking as tracking_tasks
-from tests.flows.conftest import World
+from tests.flows.carriers_fixtures import carriers_fixture, fake_fixture  # noqa: F401 - fixtures, registered by import
+from tests.flows.conftest import Clock, World
 
 STORE = "maison-lumiere.myshopify.com"
 
 
-@pytest.fixture(scope="module")
-def carriers() -> Iterator[RunningFakeCarriers]:
-    running = start_fake_carriers(port=0)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-async def fake(carriers: RunningFakeCarriers, monkeypatch: pytest.MonkeyPatch) -> RunningFakeCarriers:
-    monkeypatch.setenv("AFTERSALES_LAPOSTE_BASE_URL", carriers.laposte_url)
-    monkeypatch.setenv("AFTERSALES_DHL_BASE_URL", carriers.dhl_url)
-    monkeypatch.setenv("AFTERSALES_AFTERSHIP_BASE_URL", carriers.aftership_url)
-    for name in ("LAPOSTE", "DHL", "AFTERSHIP"):
-        monkeypatch.setenv(f"AFTERSALES_{name}_MIN_INTERVAL_SECONDS", "0")
-    async with httpx.AsyncClient() as http:
-        (await http.post(carriers.root_url + "/_control/reset", json={"dhl_daily_quota": 250})).raise_for_status()
-    return carriers
-
-
-@pytest.fixture(autouse=True)
-def real_clock() -> Iterator[None]:
-    yield
-    set_clock(None)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-        set_clock(lambda: self.now)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+pytestmark = pytest.mark.usefixtures("real_clock")
 
 
 async def seed(fake: RunningFakeCarriers, carrier: str, number: str, events: list[dict[str, Any]],

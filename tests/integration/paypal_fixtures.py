@@ -5,9 +5,7 @@ Import the `*_fixture` functions explicitly (pytest registers them under their `
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -16,6 +14,9 @@ import pytest
 from integrations.paypal import PayPalClient, PayPalSettings
 from integrations.paypal.client import forget_tokens
 from sandbox.paypal import RunningFakePayPal, start_fake_paypal
+
+# Re-exported (`as`): the tests name them from here.
+from tests.integration.doubles import WebhookSink as WebhookSink
 
 CLIENT_ID = "integration-paypal-client"
 CLIENT_SECRET = "integration-paypal-secret"
@@ -70,42 +71,6 @@ class PayPalControl:
         return deliveries
 
 
-class WebhookSink:
-    """A tiny HTTP server on 127.0.0.1 that records webhook deliveries (headers, raw body) and answers 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self._event = threading.Condition()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with sink._event:
-                    sink.received.append((dict(self.headers.items()), body))
-                    sink._event.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/paypal"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def wait_for(self, predicate: Callable[[list[tuple[dict[str, str], bytes]]], bool], timeout: float = 5.0) -> bool:
-        with self._event:
-            return self._event.wait_for(lambda: predicate(self.received), timeout=timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 @pytest.fixture(name="paypal_server", scope="session")
 def paypal_server_fixture() -> Iterator[RunningFakePayPal]:
     server = start_fake_paypal(port=0, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, webhook_id=WEBHOOK_ID)
@@ -134,7 +99,7 @@ def paypal_control_fixture(paypal_fake: RunningFakePayPal, paypal_http: httpx.As
 
 @pytest.fixture(name="webhook_sink")
 def webhook_sink_fixture() -> Iterator[WebhookSink]:
-    sink = WebhookSink()
+    sink = WebhookSink("paypal")
     yield sink
     sink.close()
 

@@ -1,21 +1,25 @@
-"""Shared helpers for the Shopify integration tests (imported explicitly; not a conftest).
+"""Fixtures and helpers for the Shopify integration tests: one real fake store per test module,
+reset before each test over its control API, so tests see the same HTTP contract as the client in
+production; a control helper; a webhook sink.
 
-The fake store runs for real on 127.0.0.1 (uvicorn in a thread) and every test resets it over
-its control API, so tests see the same HTTP contract as the client in production.
+Import the `*_fixture` functions explicitly (pytest registers them under their `name`); no conftest.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import pytest
 
 from integrations.shopify import ShopifyClient, ShopifySettings
 from sandbox.shopify import FakeShopifyServer, start_fake_shopify
+
+# Re-exported (`as`): the tests name them from here.
+from tests.integration.doubles import RecordingSleep as RecordingSleep
+from tests.integration.doubles import WebhookSink as WebhookSink
 
 ACCESS_TOKEN = "shpat_integration_tests"
 WEBHOOK_SECRET = "integration-webhook-secret"
@@ -31,16 +35,6 @@ def start_store() -> FakeShopifyServer:
                               redelivery_delays=(), **ROOMY)
 
 
-class RecordingSleep:
-    """Injected instead of asyncio.sleep: records each wait, waits for nothing."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
 def make_client(
     store: FakeShopifyServer,
     http: httpx.AsyncClient,
@@ -52,7 +46,8 @@ def make_client(
 
 
 class Control:
-    """The fake store's `/_control` API."""
+    """The fake store's `/_control` API: orders, faults, calls, webhooks, returns and Shopify
+    Payments disputes."""
 
     def __init__(self, store: FakeShopifyServer, http: httpx.AsyncClient) -> None:
         self._base = f"{store.base_url}/_control"
@@ -96,6 +91,29 @@ class Control:
         result: dict[str, Any] = await self._call(
             "POST", f"/orders/{legacy_id}/returns", {"items": list(items)}
         )
+        return result
+
+    async def open_dispute(self, legacy_id: int | str, reason: str, **body: Any) -> dict[str, Any]:
+        """The cardholder's bank opens a dispute (NEEDS_RESPONSE, `disputes/create`)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/orders/{legacy_id}/disputes", {"reason": reason, **body}
+        )
+        return result
+
+    async def dispute(self, dispute_legacy_id: int | str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/disputes/{dispute_legacy_id}")
+        return result
+
+    async def dispute_status(self, dispute_legacy_id: int | str, status: str, **body: Any) -> dict[str, Any]:
+        """The bank decides (WON, LOST...) or escalates an inquiry (`disputes/update`)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/disputes/{dispute_legacy_id}/status", {"status": status, **body}
+        )
+        return result
+
+    async def dispute_file(self, dispute_legacy_id: int | str, **body: Any) -> dict[str, Any]:
+        """A file uploaded to the dispute outside GraphQL (REST or the admin); the upload view."""
+        result: dict[str, Any] = await self._call("POST", f"/disputes/{dispute_legacy_id}/files", body)
         return result
 
 
@@ -152,45 +170,6 @@ def legacy_id(number: int) -> int:
     return 5_840_000_000_000 + number
 
 
-class WebhookSink:
-    """A tiny HTTP server on 127.0.0.1 that records webhook deliveries and answers 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self._event = threading.Condition()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
-                with sink._event:
-                    sink.received.append(({k: v for k, v in self.headers.items()}, body))
-                    sink._event.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/shopify"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def wait_for(
-        self, predicate: Callable[[list[tuple[dict[str, str], bytes]]], bool], timeout: float = 5.0
-    ) -> bool:
-        with self._event:
-            return self._event.wait_for(lambda: predicate(self.received), timeout=timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 def delivered_order(number: int = 2001, **overrides: Any) -> dict[str, Any]:
     """`two_item_order`, shipped with Colissimo and delivered a day ago: both items returnable."""
     shipped = {
@@ -203,28 +182,39 @@ def delivered_order(number: int = 2001, **overrides: Any) -> dict[str, Any]:
     return two_item_order(number, **{"fulfillment": shipped, **overrides})
 
 
-class DisputeControl(Control):
-    """`Control` plus the fake store's Shopify Payments disputes (`/_control/.../disputes`)."""
+@pytest.fixture(name="store", scope="module")
+def store_fixture() -> Iterator[FakeShopifyServer]:
+    server = start_store()
+    yield server
+    server.stop()
 
-    async def open_dispute(self, legacy_id: int | str, reason: str, **body: Any) -> dict[str, Any]:
-        """The cardholder's bank opens a dispute (NEEDS_RESPONSE, `disputes/create`)."""
-        result: dict[str, Any] = await self._call(
-            "POST", f"/orders/{legacy_id}/disputes", {"reason": reason, **body}
-        )
-        return result
 
-    async def dispute(self, dispute_legacy_id: int | str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", f"/disputes/{dispute_legacy_id}")
-        return result
+@pytest.fixture(name="http")
+async def http_fixture() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
 
-    async def dispute_status(self, dispute_legacy_id: int | str, status: str, **body: Any) -> dict[str, Any]:
-        """The bank decides (WON, LOST...) or escalates an inquiry (`disputes/update`)."""
-        result: dict[str, Any] = await self._call(
-            "POST", f"/disputes/{dispute_legacy_id}/status", {"status": status, **body}
-        )
-        return result
 
-    async def dispute_file(self, dispute_legacy_id: int | str, **body: Any) -> dict[str, Any]:
-        """A file uploaded to the dispute outside GraphQL (REST or the admin); the upload view."""
-        result: dict[str, Any] = await self._call("POST", f"/disputes/{dispute_legacy_id}/files", body)
-        return result
+@pytest.fixture(name="control")
+async def control_fixture(store: FakeShopifyServer, http: httpx.AsyncClient) -> Control:
+    """The control API of the module's store, reset: as fresh as a new store."""
+    ctl = Control(store, http)
+    await ctl.reset()
+    return ctl
+
+
+@pytest.fixture(name="sleep")
+def sleep_fixture() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture(name="client")
+def client_fixture(store: FakeShopifyServer, http: httpx.AsyncClient, sleep: RecordingSleep) -> ShopifyClient:
+    return make_client(store, http, sleep)
+
+
+@pytest.fixture(name="sink")
+def sink_fixture() -> Iterator[WebhookSink]:
+    receiver = WebhookSink("shopify")
+    yield receiver
+    receiver.close()

@@ -5,9 +5,7 @@ explicitly (pytest registers them under their `name`); no conftest.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -16,18 +14,12 @@ import pytest
 from integrations.stripe import StripeClient, StripeSettings
 from sandbox.stripe import RunningFakeStripe, start_fake_stripe
 
+# Re-exported (`as`): the tests name them from here.
+from tests.integration.doubles import RecordingSleep as RecordingSleep
+from tests.integration.doubles import WebhookSink as WebhookSink
+
 API_KEY = "sk_test_integration_0123456789"
 WEBHOOK_SECRET = "whsec_integration_secret"
-
-
-class RecordingSleep:
-    """Injected instead of asyncio.sleep: records each wait, waits for nothing."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
 class StripeControl:
@@ -76,42 +68,6 @@ class StripeControl:
 
     async def advance_clock(self, seconds: float) -> None:
         await self._call("POST", "/clock", {"advance_seconds": seconds})
-
-
-class WebhookSink:
-    """A tiny HTTP server on 127.0.0.1 that records deliveries (headers, raw body) and answers 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self._condition = threading.Condition()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with sink._condition:
-                    sink.received.append((dict(self.headers.items()), body))
-                    sink._condition.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/stripe"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def wait_for(self, predicate: Callable[[list[tuple[dict[str, str], bytes]]], bool], timeout: float = 5.0) -> bool:
-        with self._condition:
-            return self._condition.wait_for(lambda: predicate(self.received), timeout=timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def make_client(
@@ -166,6 +122,6 @@ def stripe_client_fixture(
 
 @pytest.fixture(name="stripe_sink")
 def stripe_sink_fixture() -> Iterator[WebhookSink]:
-    sink = WebhookSink()
+    sink = WebhookSink("stripe")
     yield sink
     sink.close()

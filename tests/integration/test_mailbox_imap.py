@@ -17,27 +17,25 @@ from integrations.mail.imap import MailboxSettings
 from integrations.vendor_settings import MissingSecrets
 from ledger.models import InboundEvent, Message, ReviewItem
 from tasks import inbound_mail as mailbox
-from tests.integration.dovecot_fixtures import DOVECOT, SKIP_REASON, Dovecot, start_dovecot
+from tests.integration.dovecot_fixtures import (
+    DOVECOT,
+    SKIP_REASON,
+    Dovecot,
+    deliver,
+    imap_client,
+    server_fixture,  # noqa: F401 - a fixture, registered by import
+    start_dovecot,
+)
 
 needs_dovecot = pytest.mark.skipif(DOVECOT is None, reason=SKIP_REASON)
 SUPPLIER = "commandes@atelier-lyon.example"
 CUSTOMER = "claire.martin@example.com"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Dovecot]:
-    if DOVECOT is None:
-        pytest.skip(SKIP_REASON)
-    with start_dovecot() as running:
-        yield running
-
-
 @pytest.fixture
 def imap(server: Dovecot) -> Iterator[IMAPClient]:
     """A second client, the test's own hands on the mailbox; the folders emptied first."""
-    client = IMAPClient(server.host, port=server.imaps_port, ssl=True,
-                        ssl_context=ssl.create_default_context(cafile=server.ca_file))
-    client.login(server.user, server.password)
+    client = imap_client(server)
     for folder in ("INBOX", "Aftersales"):
         if client.folder_exists(folder):
             client.select_folder(folder)
@@ -303,19 +301,11 @@ passdb {
         http.server_close()
 
 
-def _append(server: Dovecot, raw: bytes) -> None:
-    client = IMAPClient(server.host, port=server.imaps_port, ssl=True,
-                        ssl_context=ssl.create_default_context(cafile=server.ca_file))
-    client.login(server.user, server.password)
-    client.append("INBOX", raw)
-    client.logout()
-
-
 @needs_dovecot
 async def test_xoauth2_reads_the_mailbox_with_an_access_token(
         db: Any, oauth_server: tuple[Dovecot, str, Authority]) -> None:
     server, token, _ = oauth_server
-    _append(server, mail("<o1@supplier>"))
+    deliver(server, mail("<o1@supplier>"))
     with pytest.raises(LoginError):
         await mailbox.poll_mailbox(settings_for(server, password="", oauth2_token="expired-token"))
     counts = await mailbox.poll_mailbox(settings_for(server, password="", oauth2_token=token))
@@ -337,16 +327,16 @@ async def test_xoauth2_token_is_refreshed_cached_and_replaced_when_refused(
     monkeypatch.setattr(imap_module, "TOKENS", TokenCache())  # this test's own process cache
     authority.token_requests.clear()
     settings = _refreshing(server, authority)
-    _append(server, mail("<refresh-1@supplier>"))
+    deliver(server, mail("<refresh-1@supplier>"))
     assert (await mailbox.poll_mailbox(settings))["stored"] == 1
     (first,) = authority.token_requests
     assert first["grant_type"] == ["refresh_token"] and first["client_secret"] == [authority.client[1]]
-    _append(server, mail("<refresh-2@supplier>"))
+    deliver(server, mail("<refresh-2@supplier>"))
     assert (await mailbox.poll_mailbox(settings))["stored"] == 1
     assert len(authority.token_requests) == 1  # fetch and mark: two logins each poll, one token for all
     authority.valid.clear()  # revoked before its expires_in: AUTHENTICATE fails, one new token, one retry
     authority.valid.add("ya29.test-access-token")
-    _append(server, mail("<refresh-3@supplier>"))
+    deliver(server, mail("<refresh-3@supplier>"))
     assert (await mailbox.poll_mailbox(settings))["stored"] == 1
     assert len(authority.token_requests) == 2
 
@@ -359,7 +349,7 @@ async def test_a_refused_refresh_token_fails_the_poll_and_reads_nothing(
 
     server, _, authority = oauth_server
     monkeypatch.setattr(imap_module, "TOKENS", TokenCache())
-    _append(server, mail("<revoked-1@supplier>"))
+    deliver(server, mail("<revoked-1@supplier>"))
     settings = settings_for(server, password="", oauth2_token_url=authority.url,
                             oauth2_client_id=authority.client[0], oauth2_client_secret=authority.client[1],
                             oauth2_refresh_token="1//revoked")

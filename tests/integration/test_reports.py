@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +37,11 @@ from ledger.reports import case_facts, cases_for_report
 from sandbox.shopify import FakeShopifyServer
 from tasks.reports import csv_text, render_charts, report_file, report_index, write_report
 from tests.integration import shopify_fixtures as sf
+from tests.integration.shopify_fixtures import (  # noqa: F401 - fixtures, registered by import
+    control_fixture,
+    http_fixture,
+    store_fixture,
+)
 
 STORE = "maison-lumiere.myshopify.com"
 WEEK = iso_week(date(2026, 3, 18), "Europe/Paris")  # 2026-W12: 16 to 22 March, UTC+1
@@ -362,22 +367,8 @@ async def test_the_operator_downloads_the_files(tmp_path: Path, monkeypatch: pyt
 # -- K7: the month's sales from the store ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def store() -> Iterator[FakeShopifyServer]:
-    server = sf.start_store()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def control(store: FakeShopifyServer) -> AsyncIterator[sf.Control]:
-    async with httpx.AsyncClient() as http:
-        ctl = sf.Control(store, http)
-        await ctl.reset()
-        yield ctl
-
-
-async def test_the_store_counts_the_orders_of_a_month(store: FakeShopifyServer, control: sf.Control) -> None:
+async def test_the_store_counts_the_orders_of_a_month(store: FakeShopifyServer, http: httpx.AsyncClient,
+                                                     control: sf.Control) -> None:
     week = iso_week(date(2026, 3, 30), "Europe/Paris")  # 30 March to 5 April: two months, summer time
     march, april = months(week)
     placed = [datetime(2026, 2, 28, 22, 59, tzinfo=UTC),  # 23:59 in Paris: February
@@ -388,13 +379,12 @@ async def test_the_store_counts_the_orders_of_a_month(store: FakeShopifyServer, 
     for n, when in enumerate(placed):
         await control.seed(sf.two_item_order(3001 + n, created_at=when.isoformat(), placed_hours_ago=None))
 
-    async with httpx.AsyncClient() as http:
-        client = sf.make_client(store, http, sf.RecordingSleep())
-        counts = [(await client.orders.count(start, end)) for start, end in (
-            (march.start, march.end), (march.previous_start, march.start), (april.start, april.end),
-            (april.previous_start, april.start))]
-        with pytest.raises(ValueError, match="timezone-aware"):
-            await client.orders.count(datetime(2026, 3, 1), march.end)
+    client = sf.make_client(store, http, sf.RecordingSleep())
+    counts = [(await client.orders.count(start, end)) for start, end in (
+        (march.start, march.end), (march.previous_start, march.start), (april.start, april.end),
+        (april.previous_start, april.start))]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await client.orders.count(datetime(2026, 3, 1), march.end)
 
     assert april.end == week.end  # April to date: the week's end
     assert [(c.count, c.exact) for c in counts] == [(3, True), (1, True), (2, True), (3, True)]

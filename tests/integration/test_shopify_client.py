@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -36,40 +35,18 @@ from integrations.shopify import (
 from sandbox.seed import demo_orders
 from sandbox.shopify import FakeShopifyServer
 from tests.integration import shopify_fixtures as sf
+from tests.integration.shopify_fixtures import (  # noqa: F401 - fixtures, registered by import
+    client_fixture,
+    control_fixture,
+    http_fixture,
+    sink_fixture,
+    sleep_fixture,
+    store_fixture,
+)
 
 NUMBER = 2001
 ORDER_ID = sf.legacy_id(NUMBER)
 ORDER_GID = f"gid://shopify/Order/{ORDER_ID}"
-
-
-@pytest.fixture(scope="module")
-def store() -> Iterator[FakeShopifyServer]:
-    server = sf.start_store()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-async def control(store: FakeShopifyServer, http: httpx.AsyncClient) -> sf.Control:
-    ctl = sf.Control(store, http)
-    await ctl.reset()
-    return ctl
-
-
-@pytest.fixture
-def sleep() -> sf.RecordingSleep:
-    return sf.RecordingSleep()
-
-
-@pytest.fixture
-def client(store: FakeShopifyServer, http: httpx.AsyncClient, sleep: sf.RecordingSleep) -> ShopifyClient:
-    return sf.make_client(store, http, sleep)
 
 
 async def _seeded(control: sf.Control, **overrides: object) -> dict[str, object]:
@@ -639,13 +616,6 @@ async def test_unreachable_store_is_transient(http: httpx.AsyncClient, sleep: sf
 
 
 # ---------------------------------------------------------------------- the sandbox store's webhooks (1.9)
-
-
-@pytest.fixture
-def sink() -> Iterator[sf.WebhookSink]:
-    receiver = sf.WebhookSink()
-    yield receiver
-    receiver.close()
 
 
 async def test_cancellation_sends_a_signed_orders_cancelled_webhook(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,6 +37,14 @@ from integrations.shopify.disputes import (
 from integrations.shopify.documents import ALL_DOCUMENTS
 from sandbox.shopify import FakeShopifyServer, admin_schema
 from tests.integration import shopify_fixtures as sf
+from tests.integration.shopify_fixtures import (  # noqa: F401 - fixtures, registered by import
+    client_fixture,
+    control_fixture,
+    http_fixture,
+    sink_fixture,
+    sleep_fixture,
+    store_fixture,
+)
 
 NUMBER = 2001
 ORDER_ID = sf.legacy_id(NUMBER)
@@ -53,48 +60,11 @@ DISPUTE_DOCUMENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def store() -> Iterator[FakeShopifyServer]:
-    server = sf.start_store()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-async def control(store: FakeShopifyServer, http: httpx.AsyncClient) -> sf.DisputeControl:
-    ctl = sf.DisputeControl(store, http)
-    await ctl.reset()
-    return ctl
-
-
-@pytest.fixture
-def sleep() -> sf.RecordingSleep:
-    return sf.RecordingSleep()
-
-
-@pytest.fixture
-def client(store: FakeShopifyServer, http: httpx.AsyncClient, sleep: sf.RecordingSleep) -> ShopifyClient:
-    return sf.make_client(store, http, sleep)
-
-
-@pytest.fixture
-def sink() -> Iterator[sf.WebhookSink]:
-    receiver = sf.WebhookSink()
-    yield receiver
-    receiver.close()
-
-
 def _today() -> date:
     return datetime.now(UTC).date()
 
 
-async def _chargeback(control: sf.DisputeControl, reason: str = "PRODUCT_NOT_RECEIVED", **body: Any) -> dict[str, Any]:
+async def _chargeback(control: sf.Control, reason: str = "PRODUCT_NOT_RECEIVED", **body: Any) -> dict[str, Any]:
     """Seed the delivered two-item order and open a dispute on it (the control answer)."""
     await control.seed(sf.delivered_order(NUMBER))
     return await control.open_dispute(ORDER_ID, reason, **body)
@@ -270,7 +240,7 @@ def test_dispute_from_webhook_refuses_what_is_not_an_object() -> None:
 
 
 async def test_a_chargeback_from_webhook_to_won(
-    control: sf.DisputeControl, client: ShopifyClient, sink: sf.WebhookSink
+    control: sf.Control, client: ShopifyClient, sink: sf.WebhookSink
 ) -> None:
     await control.reset(webhook_url=sink.url)
     await control.seed(sf.delivered_order(NUMBER))
@@ -374,7 +344,7 @@ async def test_a_chargeback_from_webhook_to_won(
     assert (summary["id"], summary["status"], summary["submitted"], summary["updates"]) == (dispute.id, "WON", True, 2)
 
 
-async def test_evidence_after_the_due_date_is_refused(control: sf.DisputeControl, client: ShopifyClient) -> None:
+async def test_evidence_after_the_due_date_is_refused(control: sf.Control, client: ShopifyClient) -> None:
     late = await _chargeback(control, evidence_due_in_days=-1)
 
     with pytest.raises(PermanentError) as caught:
@@ -389,7 +359,7 @@ async def test_evidence_after_the_due_date_is_refused(control: sf.DisputeControl
 
 
 async def test_an_unknown_input_key_is_refused_before_any_call(
-    control: sf.DisputeControl, client: ShopifyClient
+    control: sf.Control, client: ShopifyClient
 ) -> None:
     opened = await _chargeback(control)
     before = len(await control.calls())
@@ -405,7 +375,7 @@ async def test_an_unknown_input_key_is_refused_before_any_call(
 
 
 async def test_submit_answer_lost_after_commit_is_ambiguous_and_the_evidence_tells(
-    control: sf.DisputeControl, client: ShopifyClient, sleep: sf.RecordingSleep
+    control: sf.Control, client: ShopifyClient, sleep: sf.RecordingSleep
 ) -> None:
     opened = await _chargeback(control)
     await control.fault("disputeEvidenceUpdate", "http_500_after_commit")
@@ -424,7 +394,7 @@ async def test_submit_answer_lost_after_commit_is_ambiguous_and_the_evidence_tel
 
 
 async def test_draft_timeout_is_ambiguous_too(
-    control: sf.DisputeControl, store: FakeShopifyServer, http: httpx.AsyncClient, sleep: sf.RecordingSleep
+    control: sf.Control, store: FakeShopifyServer, http: httpx.AsyncClient, sleep: sf.RecordingSleep
 ) -> None:
     opened = await _chargeback(control)
     client = sf.make_client(store, http, sleep, timeout_seconds=0.3)
@@ -440,7 +410,7 @@ async def test_draft_timeout_is_ambiguous_too(
 
 
 async def test_reads_are_resent_after_a_server_error(
-    control: sf.DisputeControl, client: ShopifyClient, sleep: sf.RecordingSleep
+    control: sf.Control, client: ShopifyClient, sleep: sf.RecordingSleep
 ) -> None:
     opened = await _chargeback(control)
     await control.fault("dispute", "http_500")
@@ -451,7 +421,7 @@ async def test_reads_are_resent_after_a_server_error(
     assert [c["status"] for c in await control.calls("dispute")] == [500, 200] and sleep.calls == [0.5]
 
 
-async def test_user_errors_on_the_evidence_are_permanent(control: sf.DisputeControl, client: ShopifyClient) -> None:
+async def test_user_errors_on_the_evidence_are_permanent(control: sf.Control, client: ShopifyClient) -> None:
     opened = await _chargeback(control)
     await control.fault(
         "disputeEvidenceUpdate", "user_error", message="Individual file size is too large.", code="TOO_LARGE"
@@ -464,7 +434,7 @@ async def test_user_errors_on_the_evidence_are_permanent(control: sf.DisputeCont
     assert not (await client.disputes.get_evidence(opened["evidence_id"])).uncategorized_text
 
 
-async def test_unknown_disputes_and_evidence_are_not_found(control: sf.DisputeControl, client: ShopifyClient) -> None:
+async def test_unknown_disputes_and_evidence_are_not_found(control: sf.Control, client: ShopifyClient) -> None:
     with pytest.raises(NotFound):
         await client.disputes.get("gid://shopify/ShopifyPaymentsDispute/1")
     with pytest.raises(NotFound):
@@ -476,7 +446,7 @@ async def test_unknown_disputes_and_evidence_are_not_found(control: sf.DisputeCo
         await client.disputes.get(ORDER_GID)
 
 
-async def test_a_decided_dispute_takes_no_evidence(control: sf.DisputeControl, client: ShopifyClient) -> None:
+async def test_a_decided_dispute_takes_no_evidence(control: sf.Control, client: ShopifyClient) -> None:
     opened = await _chargeback(control, "CREDIT_NOT_PROCESSED")
     await control.dispute_status(opened["legacy_id"], "ACCEPTED")
 
@@ -488,7 +458,7 @@ async def test_a_decided_dispute_takes_no_evidence(control: sf.DisputeControl, c
     assert dispute.is_final and not dispute.needs_response and dispute.finalized_on == _today()
 
 
-async def test_an_inquiry_escalated_to_a_chargeback(control: sf.DisputeControl, client: ShopifyClient) -> None:
+async def test_an_inquiry_escalated_to_a_chargeback(control: sf.Control, client: ShopifyClient) -> None:
     opened = await _chargeback(control, "GENERAL", type="INQUIRY", amount="39.90", no_due_date=True)
 
     inquiry = await client.disputes.get(opened["id"])
@@ -506,7 +476,7 @@ async def test_an_inquiry_escalated_to_a_chargeback(control: sf.DisputeControl, 
 
 
 async def test_open_disputes_reads_every_page_most_urgent_first(
-    control: sf.DisputeControl, client: ShopifyClient
+    control: sf.Control, client: ShopifyClient
 ) -> None:
     await control.seed(sf.delivered_order(NUMBER))
     opened = [
@@ -524,7 +494,7 @@ async def test_open_disputes_reads_every_page_most_urgent_first(
     assert len(calls) == 2 and calls[0]["variables"] == {"after": None} and calls[1]["variables"]["after"]
 
 
-async def test_file_uploads_are_referenced_and_deleted(control: sf.DisputeControl, client: ShopifyClient) -> None:
+async def test_file_uploads_are_referenced_and_deleted(control: sf.Control, client: ShopifyClient) -> None:
     opened = await _chargeback(control)
     proof = await control.dispute_file(
         opened["legacy_id"], evidence_type="SHIPPING_DOCUMENTATION_FILE", file_name="preuve-livraison.pdf", size=80_000
@@ -566,7 +536,7 @@ async def test_file_uploads_are_referenced_and_deleted(control: sf.DisputeContro
     assert removed.attached_files == {"shippingDocumentationFile": proof["id"]}
 
 
-async def test_dispute_files_stay_under_four_megabytes(control: sf.DisputeControl, http: httpx.AsyncClient) -> None:
+async def test_dispute_files_stay_under_four_megabytes(control: sf.Control, http: httpx.AsyncClient) -> None:
     opened = await _chargeback(control)
     await control.dispute_file(opened["legacy_id"], size=3_000_000)
 
@@ -577,7 +547,7 @@ async def test_dispute_files_stay_under_four_megabytes(control: sf.DisputeContro
     assert "FILES_SIZE_EXCEEDED_LIMIT" in caught.value.response.json()["detail"]
 
 
-async def test_fraud_evidence_of_the_order(control: sf.DisputeControl, client: ShopifyClient) -> None:
+async def test_fraud_evidence_of_the_order(control: sf.Control, client: ShopifyClient) -> None:
     await control.seed(
         sf.delivered_order(
             NUMBER,
@@ -626,7 +596,7 @@ async def test_fraud_evidence_of_the_order(control: sf.DisputeControl, client: S
 
 
 async def test_fake_refuses_a_dispute_on_an_order_not_paid_with_shopify_payments(
-    control: sf.DisputeControl, http: httpx.AsyncClient, store: FakeShopifyServer
+    control: sf.Control, http: httpx.AsyncClient, store: FakeShopifyServer
 ) -> None:
     await control.seed(sf.delivered_order(NUMBER, gateway="paypal"))
 
@@ -643,7 +613,7 @@ async def test_fake_refuses_a_dispute_on_an_order_not_paid_with_shopify_payments
 
 
 async def test_fake_sends_dispute_webhooks_on_demand(
-    control: sf.DisputeControl, client: ShopifyClient, sink: sf.WebhookSink
+    control: sf.Control, client: ShopifyClient, sink: sf.WebhookSink
 ) -> None:
     await control.reset(webhook_url=sink.url)
     opened = await _chargeback(control, "DUPLICATE", evidence_due_in_days=3)
@@ -659,7 +629,7 @@ async def test_fake_sends_dispute_webhooks_on_demand(
 
 
 async def test_fake_disputes_query_answers_like_shopify(
-    control: sf.DisputeControl, store: FakeShopifyServer, http: httpx.AsyncClient
+    control: sf.Control, store: FakeShopifyServer, http: httpx.AsyncClient
 ) -> None:
     opened = await _chargeback(control)
     query = "query Q($q: String) { disputes(first: 5, query: $q) { nodes { id status } } }"

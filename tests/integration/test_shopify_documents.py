@@ -7,7 +7,7 @@ Shopify would refuse.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import graphql
 import httpx
@@ -17,6 +17,9 @@ from graphql import FieldNode, OperationDefinitionNode, VariableNode
 from integrations.shopify.documents import ALL_DOCUMENTS, REFUND_CREATE_MUTATION
 from sandbox.shopify import FakeShopifyServer, admin_schema, requested_cost
 from tests.integration import shopify_fixtures as sf
+from tests.integration.shopify_fixtures import (  # noqa: F401 - fixtures, registered by import
+    store_fixture,
+)
 
 
 def _operation(document: graphql.DocumentNode) -> OperationDefinitionNode:
@@ -66,13 +69,6 @@ def test_refund_create_sends_its_idempotency_key_as_a_variable() -> None:
 
 
 # ---------------------------------------------------------------------- the fake refuses like Shopify
-
-
-@pytest.fixture(scope="module")
-def store() -> Iterator[FakeShopifyServer]:
-    server = sf.start_store()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ microsecond when the store answered each call."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 
 from integrations.shopify import ShopifyClient
 from integrations.shopify.webhooks import verify_webhook
@@ -19,28 +17,13 @@ from sandbox.shopify.models import FakeShopConfig, PendingWebhook, SeedOrder
 from sandbox.shopify.state import FakeShopState
 from sandbox.shopify.webhooks import signed_delivery, webhook_payload
 from tests.integration import shopify_fixtures as sf
+from tests.integration.shopify_fixtures import (  # noqa: F401 - fixtures, registered by import
+    control_fixture,
+    http_fixture,
+    store_fixture,
+)
 
 NUMBER = 2101
-
-
-@pytest.fixture(scope="module")
-def store() -> Iterator[FakeShopifyServer]:
-    server = sf.start_store()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-async def control(store: FakeShopifyServer, http: httpx.AsyncClient) -> sf.Control:
-    ctl = sf.Control(store, http)
-    await ctl.reset()
-    return ctl
 
 
 def test_a_delivery_built_with_the_stores_builder_is_signed_with_its_secret() -> None:

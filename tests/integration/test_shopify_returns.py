@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import graphql
@@ -30,6 +29,14 @@ from integrations.shopify.returns import (
 )
 from sandbox.shopify import FakeShopifyServer, admin_schema
 from tests.integration import shopify_fixtures as sf
+from tests.integration.shopify_fixtures import (  # noqa: F401 - fixtures, registered by import
+    client_fixture,
+    control_fixture,
+    http_fixture,
+    sink_fixture,
+    sleep_fixture,
+    store_fixture,
+)
 
 NUMBER = 2001
 ORDER_ID = sf.legacy_id(NUMBER)
@@ -49,43 +56,6 @@ RETURNS_DOCUMENTS = [
     "ReturnProcess",
     "ReturnClose",
 ]
-
-
-@pytest.fixture(scope="module")
-def store() -> Iterator[FakeShopifyServer]:
-    server = sf.start_store()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-async def control(store: FakeShopifyServer, http: httpx.AsyncClient) -> sf.Control:
-    ctl = sf.Control(store, http)
-    await ctl.reset()
-    return ctl
-
-
-@pytest.fixture
-def sleep() -> sf.RecordingSleep:
-    return sf.RecordingSleep()
-
-
-@pytest.fixture
-def client(store: FakeShopifyServer, http: httpx.AsyncClient, sleep: sf.RecordingSleep) -> ShopifyClient:
-    return sf.make_client(store, http, sleep)
-
-
-@pytest.fixture
-def sink() -> Iterator[sf.WebhookSink]:
-    receiver = sf.WebhookSink()
-    yield receiver
-    receiver.close()
 
 
 async def _delivered(control: sf.Control, **overrides: Any) -> tuple[str, str]:

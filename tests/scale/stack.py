@@ -122,6 +122,35 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def workers_together(cpu: dict[str, float], name: str) -> dict[str, float]:
+    """`Stack.cpu` with the workers' CPU (`worker-N`, with their runs) summed under `name`."""
+    out: dict[str, float] = {}
+    for process, seconds in cpu.items():
+        key = name if process.startswith("worker-") else process
+        out[key] = out.get(key, 0.0) + seconds
+    return out
+
+
+def read_mails(log: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """The mails the SMTP catcher logged (its JSONL log) from byte `offset` on, each as its
+    recipients (`to`), template (the X-Aftersales-Template header, None without one) and
+    `received_at` (ISO text); and the offset to read on from (a line still being written is left
+    for the next read)."""
+    if not log.exists():
+        return [], offset
+    with log.open("rb") as f:
+        f.seek(offset)
+        chunk = f.read()
+    end = chunk.rfind(b"\n") + 1
+    out = []
+    for line in chunk[:end].splitlines():
+        if line.strip():
+            mail = json.loads(line)
+            template = next((v for k, v in mail["headers"] if k.lower() == "x-aftersales-template"), None)
+            out.append({"to": mail["envelope_to"], "template": template, "received_at": mail["received_at"]})
+    return out, offset + end
+
+
 @dataclass
 class Stack:
     """The production profile on loopback. With `prefect=False` and a `floor_port`, no Prefect
@@ -344,9 +373,11 @@ class Stack:
         self.procs.append((name, proc))
         return proc
 
-    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> None:
+    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
+            timeout: float | None = 300) -> None:
+        """Run `python *args` to its end in the stack's environment (a failure raises with its output)."""
         proc = subprocess.run([sys.executable, *args], cwd=ROOT, env={**self.env, **(env or {})}, capture_output=True,  # noqa: S603
-                              text=True, timeout=300, check=False)
+                              text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
@@ -404,6 +435,16 @@ class Stack:
         """CPU seconds so far per process started here (with its children)."""
         return {name: tree_cpu_seconds(proc.pid) for name, proc in self.procs}
 
+    def runs_busy(self) -> int:
+        """Flow runs scheduled, pending or running on the Prefect server; -1 when it does not
+        answer (too busy: not idle)."""
+        try:
+            r = httpx.post(f"{self.api}/flow_runs/count", timeout=60, json={"flow_runs": {"state": {
+                "type": {"any_": ["SCHEDULED", "PENDING", "RUNNING"]}}}})
+            return int(r.json())
+        except (httpx.HTTPError, ValueError):
+            return -1
+
     # -- the outside world ------------------------------------------------------------------------
 
     def seed_orders(self, count: int, first: int = FIRST_NUMBER) -> list[dict[str, Any]]:
@@ -437,17 +478,8 @@ class Stack:
         return posted
 
     def mails_by_template(self) -> list[dict[str, Any]]:
-        """Every mail the catcher received: recipient, template, when (read from its JSONL log)."""
-        out: list[dict[str, Any]] = []
-        if not self.mail_log.exists():
-            return out
-        for line in self.mail_log.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            mail = json.loads(line)
-            template = next((v for k, v in mail["headers"] if k.lower() == "x-aftersales-template"), None)
-            out.append({"to": mail["envelope_to"], "template": template, "received_at": mail["received_at"]})
-        return out
+        """Every mail the catcher received: recipient, template, when (`read_mails`)."""
+        return read_mails(self.mail_log)[0]
 
     def shopify_calls(self) -> list[dict[str, Any]]:
         r = httpx.get(f"{self.shopify}/_control/calls", timeout=60)
@@ -455,15 +487,20 @@ class Stack:
         data = r.json()
         return list(data["calls"] if isinstance(data, dict) else data)
 
-    async def ledger_counts(self) -> dict[str, int]:
-        """Cases by state in the ledger (one short connection: nothing left open between polls)."""
+    async def ledger_fetch(self, query: str, *args: Any) -> list[Any]:
+        """The rows of `query` on the ledger's database (one short connection: nothing left open
+        between polls)."""
         import asyncpg
 
         conn = await asyncpg.connect(pg_url(self.ledger_db).replace("+asyncpg", ""))
         try:
-            rows = await conn.fetch("SELECT state, count(*) AS n FROM cases GROUP BY state")
+            return list(await conn.fetch(query, *args))
         finally:
             await conn.close()
+
+    async def ledger_counts(self) -> dict[str, int]:
+        """Cases by state in the ledger."""
+        rows = await self.ledger_fetch("SELECT state, count(*) AS n FROM cases GROUP BY state")
         return {str(r["state"]): int(r["n"]) for r in rows}
 
 
