@@ -263,13 +263,19 @@ async def give_up_delivery(db: Database, event_id: str, reason: str, *, emitted_
 
 
 async def deliver_again_by_hand(db: Database, event_id: str) -> bool:
-    """The operator's "deliver again" on an event given up: back to `received`, the count reset."""
+    """The operator's "deliver again" on an event given up: back to `received`, the count reset.
+    For the order consumer's events `emit_attempts` is the claim count that `max_claims` caps, so it
+    starts again at 0 (else the consumer would never claim the event again); for the others it
+    counts emissions and goes on."""
+    from sqlalchemy import case
+
+    consumed = col(InboundEvent.event_name).in_(_CONSUMED)
     async with db.session() as s:
         result = await s.exec(
             update(InboundEvent)
             .where(col(InboundEvent.id) == event_id, col(InboundEvent.status) == "failed")
             .values(status="received", processed_at=None, redeliveries=0,
-                    emit_attempts=InboundEvent.emit_attempts + 1)
+                    emit_attempts=case((consumed, 0), else_=InboundEvent.emit_attempts + 1))
         )
         await s.commit()
         return bool(result.rowcount)

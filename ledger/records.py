@@ -63,8 +63,18 @@ async def refunds_for_case(db: Database, case_id: str) -> list[RefundRecord]:
 async def open_review(
     db: Database, *, case_id: str | None, reason_code: str, detail: str, options: list[str]
 ) -> tuple[ReviewItem, bool]:
-    """Put a case in the operator's queue (once per case and reason)."""
+    """Put a case in the operator's queue (once per case and reason). An item without a case (an
+    event no run could take in) is once per reason while it is open: the database's uniqueness on
+    (case_id, reason_code) does not hold for NULL, and the same event can be given up again after
+    the operator delivered it again (a new item then, the decided one kept)."""
     async with db.session() as s:
+        if case_id is None:
+            waiting = (await s.exec(
+                select(ReviewItem).where(col(ReviewItem.case_id).is_(None), ReviewItem.reason_code == reason_code,
+                                         ReviewItem.status == "open").limit(1)
+            )).first()
+            if waiting is not None:
+                return waiting, False
         created = await insert_ignore(s, ReviewItem, {
             "id": new_id(), "case_id": case_id, "reason_code": reason_code, "detail": detail,
             "options": options, "status": "open", "created_at": utcnow(), "decision": {},
@@ -72,6 +82,7 @@ async def open_review(
         await s.commit()
         row = (await s.exec(
             select(ReviewItem).where(ReviewItem.case_id == case_id, ReviewItem.reason_code == reason_code)
+            .order_by(col(ReviewItem.created_at).desc()).limit(1)
         )).one()
         return row, created
 

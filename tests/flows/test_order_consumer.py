@@ -459,3 +459,48 @@ async def test_a_held_order_whose_alert_failed_gets_its_form_at_the_next_claim(
     await _delivered(await _created(world, order, webhook_id="again-1307"))
     (again,) = await _consume()
     assert again.outcome == OrderOutcome.IGNORED
+
+
+async def test_an_event_given_up_without_a_case_is_delivered_again_by_the_operator_and_taken_again(
+        world: World, db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's "deliver again" on an order event no claim could take in (the store did not
+    answer the order's read, so no case): the consumer claims it again (its claim count starts
+    over, it was not left past `max_claims` for ever), and a second give-up of the same event is a
+    new item in the queue, the first kept as decided."""
+    import flows.order_consumer
+    from flows.decisions import decide_review
+
+    real_open = flows.order_consumer.orders.open_order_case
+
+    async def store_down(*_: Any, **__: Any) -> str:
+        raise TransientError("Shopify answered 503", vendor="shopify", status_code=503)
+
+    await _policy(tmp_path, high_risk_countries=["NG"], decision_pause_minutes=0)
+    order = await _new_order(world, 1306, shipping=PARIS, billing=PARIS)
+    event_id = await _delivered(await _created(world, order))
+
+    async def give_up() -> Any:
+        monkeypatch.setattr(flows.order_consumer.orders, "open_order_case", store_down)
+        assert (await retry_order_events(max_claims=2, retry_after_seconds=0))["taken"] == 1
+        assert (await retry_order_events(max_claims=2, retry_after_seconds=0))["taken"] == 1
+        assert (await retry_order_events(max_claims=2, retry_after_seconds=0))["taken"] == 0  # given up
+        waiting = [r for r in await records.open_reviews(db) if r.reason_code == f"event_undelivered:{event_id}"]
+        assert len(waiting) == 1 and waiting[0].case_id is None
+        return waiting[0]
+
+    first = await give_up()
+    assert (await decide_review(first.id, "deliver again", your_name="Marc"))["status"] == "decided"
+    row = await inbox.get_inbound(db, event_id)
+    assert row is not None and row.status == "received" and row.emit_attempts == 0
+
+    second = await give_up()  # failing again: a new item, not MultipleResultsFound
+    assert second.id != first.id
+    assert (await records.get_review(db, first.id)).status == "decided"  # type: ignore[union-attr]
+
+    assert (await decide_review(second.id, "deliver again", your_name="Marc"))["status"] == "decided"
+    monkeypatch.setattr(flows.order_consumer.orders, "open_order_case", real_open)
+    (done,) = await _consume()  # the store answers again: taken in, screened, confirmed
+    assert done.outcome == OrderOutcome.SCREENED, done.detail
+    row = await inbox.get_inbound(db, event_id)
+    assert row is not None and row.status == "processed"
+    assert len(world.mails("lea.moreau@example.com")) == 1
