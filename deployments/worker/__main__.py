@@ -36,11 +36,11 @@ could outlast the lock its run holds (review, 2026-12-07)."""
 import os
 import sys
 
-from deployments import heartbeats
+from deployments import heartbeats, worker_defaults
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_WORKER_QUERY_SECONDS", "2")
-os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "7")
+os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", str(worker_defaults.CLIENT_MAX_RETRIES))
 heartbeats.set_default(os.environ)
 if (refused := heartbeats.refusal(os.environ)) is not None:  # every run over 90 s would be marked Crashed
     print(refused, file=sys.stderr)

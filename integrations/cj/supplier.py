@@ -132,22 +132,27 @@ def business_dispute_id(idempotency_key: str) -> str:
     return f"{idempotency_key[: BUSINESS_ID_MAX - 17]}-{digest}"
 
 
-def choose_dispute_reason(reasons: Sequence[CJDisputeReason]) -> CJDisputeReason:
-    """The reason whose name reads most like a cancellation; none -> the operator decides."""
+def _best_reason(
+    reasons: Sequence[CJDisputeReason], keywords: Sequence[tuple[str, int]], *, refusal: str, code: str
+) -> CJDisputeReason:
+    """The offered reason whose name scores highest on `keywords` (first wins a tie); none scoring
+    -> PermanentError `code` ("<refusal> (offered: ...)"): the operator decides."""
     best: tuple[int, CJDisputeReason] | None = None
     for reason in reasons:
         name = reason.reason_name.casefold()
-        score = sum(weight for word, weight in _REASON_KEYWORDS if word in name)
+        score = sum(weight for word, weight in keywords if word in name)
         if score > 0 and (best is None or score > best[0]):
             best = (score, reason)
     if best is None:
         offered = ", ".join(repr(r.reason_name) for r in reasons) or "none"
-        raise PermanentError(
-            f"CJ offers no cancellation-like dispute reason (offered: {offered})",
-            vendor=VENDOR,
-            code="no_cancellation_reason",
-        )
+        raise PermanentError(f"{refusal} (offered: {offered})", vendor=VENDOR, code=code)
     return best[1]
+
+
+def choose_dispute_reason(reasons: Sequence[CJDisputeReason]) -> CJDisputeReason:
+    """The reason whose name reads most like a cancellation; none -> the operator decides."""
+    return _best_reason(reasons, _REASON_KEYWORDS, refusal="CJ offers no cancellation-like dispute reason",
+                        code="no_cancellation_reason")
 
 
 def dispute_message(request: SupplierCancellationRequest) -> str:
@@ -164,21 +169,9 @@ def choose_return_reason(reasons: Sequence[CJDisputeReason], reason: ReturnReaso
     """The CJ reason whose name reads most like our return reason (damaged -> "Product damaged",
     defective -> "Quality problem", wrong_item -> "Wrong product", not_as_described -> "Not as
     described", the customer's own choice -> "Other"); none -> the operator decides."""
-    keywords = _RETURN_REASON_KEYWORDS.get(reason, _OTHER)
-    best: tuple[int, CJDisputeReason] | None = None
-    for offered in reasons:
-        name = offered.reason_name.casefold()
-        score = sum(weight for word, weight in keywords if word in name)
-        if score > 0 and (best is None or score > best[0]):
-            best = (score, offered)
-    if best is None:
-        names = ", ".join(repr(r.reason_name) for r in reasons) or "none"
-        raise PermanentError(
-            f"CJ offers no dispute reason matching a {reason.value} return (offered: {names})",
-            vendor=VENDOR,
-            code="no_return_reason",
-        )
-    return best[1]
+    return _best_reason(reasons, _RETURN_REASON_KEYWORDS.get(reason, _OTHER),
+                        refusal=f"CJ offers no dispute reason matching a {reason.value} return",
+                        code="no_return_reason")
 
 
 def return_dispute_message(request: SupplierReturnRequest) -> str:

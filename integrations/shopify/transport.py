@@ -323,6 +323,27 @@ def user_error(
     return refusal(f"{root_field}: {'; '.join(parts)}", reply, code=code, error_type=error_type)
 
 
+async def read_node(
+    transport: Transport, operation: str, document: str, variables: Mapping[str, Any], field: str, what: str
+) -> tuple[Mapping[str, Any], Reply]:
+    """A query for one node (`field` of the answer) and its reply; `NotFound` ("<what> not found")
+    when Shopify answers null, as it does for an id it does not know."""
+    reply = await transport.execute(Call(operation, document, variables, "query"))
+    node = reply.data.get(field)
+    if node is None:
+        raise refusal(f"{what} not found", reply, code="NOT_FOUND", error_type=NotFound)
+    return node, reply
+
+
+async def read_mapped(
+    transport: Transport, operation: str, document: str, gid: str, field: str, what: str,
+    mapper: Callable[[Mapping[str, Any]], _T],
+) -> _T:
+    """`read_node` by `{"id": gid}`, mapped to the domain model (`mapped`)."""
+    node, reply = await read_node(transport, operation, document, {"id": gid}, field, f"{what} {gid}")
+    return mapped(mapper, node, reply)
+
+
 def mapped(mapper: Callable[[Mapping[str, Any]], _T], node: Mapping[str, Any], reply: Reply) -> _T:
     """Apply a mapping; a payload that does not fit the domain model is a contract break."""
     try:

@@ -178,7 +178,9 @@ async def _client() -> AsyncIterator[Any]:
     from prefect import get_client
     from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 7}):
+    from deployments.worker_defaults import CLIENT_MAX_RETRIES
+
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: CLIENT_MAX_RETRIES}):
         async with get_client() as client:
             yield client
 

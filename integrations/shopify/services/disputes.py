@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from domain.errors import NotFound, PermanentError
+from domain.errors import PermanentError
 from integrations.shopify import documents
 from integrations.shopify.disputes import (
     OrderFraudEvidence,
@@ -27,6 +27,7 @@ from integrations.shopify.transport import (
     Transport,
     input_order_gid,
     mapped,
+    read_mapped,
     refusal,
     root_payload,
     typed_gid,
@@ -48,13 +49,8 @@ class DisputesService:
         Raises `NotFound` when Shopify answers null.
         """
         gid = typed_gid(dispute_id, "ShopifyPaymentsDispute")
-        reply = await self._transport.execute(
-            Call("DisputeForAfterSales", documents.DISPUTE_QUERY, {"id": gid}, "query")
-        )
-        node = reply.data.get("dispute")
-        if node is None:
-            raise refusal(f"dispute {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
-        return mapped(dispute_from_graphql, node, reply)
+        return await read_mapped(self._transport, "DisputeForAfterSales", documents.DISPUTE_QUERY, gid, "dispute",
+                                 "dispute", dispute_from_graphql)
 
     async def list_open(self) -> list[ShopifyDispute]:
         """Every dispute in status NEEDS_RESPONSE, most urgent `evidence_due_by` first.
@@ -86,13 +82,8 @@ class DisputesService:
         Raises `NotFound` when Shopify answers null.
         """
         gid = typed_gid(evidence_id, "ShopifyPaymentsDisputeEvidence")
-        reply = await self._transport.execute(
-            Call("DisputeEvidenceForAfterSales", documents.DISPUTE_EVIDENCE_QUERY, {"id": gid}, "query")
-        )
-        node = reply.data.get("disputeEvidence")
-        if node is None:
-            raise refusal(f"dispute evidence {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
-        return mapped(dispute_evidence_from_graphql, node, reply)
+        return await read_mapped(self._transport, "DisputeEvidenceForAfterSales", documents.DISPUTE_EVIDENCE_QUERY,
+                                 gid, "disputeEvidence", "dispute evidence", dispute_evidence_from_graphql)
 
     async def update_evidence(
         self, evidence_id: str | int, fields: Mapping[str, Any], *, submit: bool
@@ -133,10 +124,5 @@ class DisputesService:
         Raises `NotFound` when Shopify answers null.
         """
         gid = input_order_gid(order_id)
-        reply = await self._transport.execute(
-            Call("DisputeOrderEvidence", documents.DISPUTE_ORDER_EVIDENCE_QUERY, {"id": gid}, "query")
-        )
-        node = reply.data.get("order")
-        if node is None:
-            raise refusal(f"order {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
-        return mapped(order_fraud_evidence_from_graphql, node, reply)
+        return await read_mapped(self._transport, "DisputeOrderEvidence", documents.DISPUTE_ORDER_EVIDENCE_QUERY, gid,
+                                 "order", "order", order_fraud_evidence_from_graphql)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.errors import InvalidInput, NotFound, TransientError
+from domain.errors import InvalidInput, TransientError
 from domain.orders import Order
 from integrations.shopify import documents
 from integrations.shopify.mapping import order_from_graphql
@@ -19,6 +19,8 @@ from integrations.shopify.transport import (
     Transport,
     input_order_gid,
     mapped,
+    read_mapped,
+    read_node,
     refusal,
     root_payload,
     user_error,
@@ -48,11 +50,8 @@ class OrdersService:
     async def get(self, order_id: str | int) -> Order:
         """Read an order by gid or numeric id. Raises `NotFound` when Shopify answers null."""
         gid = input_order_gid(order_id)
-        reply = await self._transport.execute(Call("OrderForAfterSales", documents.ORDER_QUERY, {"id": gid}, "query"))
-        node = reply.data.get("order")
-        if node is None:
-            raise refusal(f"order {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
-        return mapped(order_from_graphql, node, reply)
+        return await read_mapped(self._transport, "OrderForAfterSales", documents.ORDER_QUERY, gid, "order", "order",
+                                 order_from_graphql)
 
     async def find_by_name(self, name: str) -> Order | None:
         """Look an order up by what the customer sees ("#1001" or "1001"); None if absent."""
@@ -137,10 +136,8 @@ class OrdersService:
 
     async def job_done(self, job_id: str) -> bool:
         """One poll of `job(id:)`. Raises `NotFound` for an unknown job."""
-        reply = await self._transport.execute(Call("JobStatus", documents.JOB_QUERY, {"id": job_id}, "query"))
-        job = reply.data.get("job")
-        if job is None:
-            raise refusal(f"job {job_id} not found", reply, code="NOT_FOUND", error_type=NotFound)
+        job, _ = await read_node(self._transport, "JobStatus", documents.JOB_QUERY, {"id": job_id}, "job",
+                                 f"job {job_id}")
         return bool(job.get("done"))
 
     async def wait_for_job(self, job_id: str, *, timeout: float = 30) -> None:  # noqa: ASYNC109

@@ -9,12 +9,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput
 from domain.money import Money
 from domain.orders import SuggestedRefund
 from integrations.shopify import documents
 from integrations.shopify.mapping import money_bag, parse_datetime, suggested_refund_from_graphql
-from integrations.shopify.transport import Call, Transport, input_order_gid, mapped, refusal, root_payload, user_error
+from integrations.shopify.transport import (
+    Call,
+    Transport,
+    input_order_gid,
+    mapped,
+    read_node,
+    refusal,
+    root_payload,
+    user_error,
+)
 
 
 class RefundLine(BaseModel):
@@ -68,12 +77,8 @@ class RefundsService:
             "refundLineItems": [{"lineItemId": line_id, "quantity": qty} for line_id, qty in line_items],
             "refundShipping": refund_shipping,
         }
-        reply = await self._transport.execute(
-            Call("SuggestedRefund", documents.SUGGESTED_REFUND_QUERY, variables, "query")
-        )
-        order = reply.data.get("order")
-        if order is None:
-            raise refusal(f"order {variables['id']} not found", reply, code="NOT_FOUND", error_type=NotFound)
+        order, reply = await read_node(self._transport, "SuggestedRefund", documents.SUGGESTED_REFUND_QUERY,
+                                       variables, "order", f"order {variables['id']}")
         suggested = order.get("suggestedRefund")
         if suggested is None:
             raise refusal("no suggested refund in the answer", reply, code="UNEXPECTED_PAYLOAD")

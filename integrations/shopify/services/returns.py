@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from domain.errors import InvalidInput, NotFound, PermanentError
+from domain.errors import InvalidInput, PermanentError
 from integrations.shopify import documents
 from integrations.shopify.returns import (
     DECLINE_NOTE_MAX,
@@ -28,6 +28,8 @@ from integrations.shopify.transport import (
     enum_value,
     input_order_gid,
     mapped,
+    read_mapped,
+    read_node,
     refusal,
     root_payload,
     typed_gid,
@@ -77,24 +79,14 @@ class ReturnsService:
     async def get(self, return_id: str | int) -> ShopifyReturn:
         """Read a return by gid or numeric id. Raises `NotFound` when Shopify answers null."""
         gid = typed_gid(return_id, "Return")
-        reply = await self._transport.execute(
-            Call("ReturnForAfterSales", documents.RETURN_QUERY, {"id": gid}, "query")
-        )
-        node = reply.data.get("return")
-        if node is None:
-            raise refusal(f"return {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
-        return mapped(return_from_graphql, node, reply)
+        return await read_mapped(self._transport, "ReturnForAfterSales", documents.RETURN_QUERY, gid, "return",
+                                 "return", return_from_graphql)
 
     async def of_order(self, order_id: str | int) -> list[ShopifyReturn]:
         """The order's four most recent returns, oldest first (how a lost `returnRequest` is reconciled)."""
         gid = input_order_gid(order_id)
-        reply = await self._transport.execute(
-            Call("OrderReturns", documents.ORDER_RETURNS_QUERY, {"id": gid}, "query")
-        )
-        order = reply.data.get("order")
-        if order is None:
-            raise refusal(f"order {gid} not found", reply, code="NOT_FOUND", error_type=NotFound)
-        return mapped(_returns_of_order, order, reply)
+        return await read_mapped(self._transport, "OrderReturns", documents.ORDER_RETURNS_QUERY, gid, "order", "order",
+                                 _returns_of_order)
 
     async def approve(self, return_id: str | int, *, notify_customer: bool = False) -> ShopifyReturn:
         """`returnApproveRequest`: REQUESTED -> OPEN; Shopify creates the reverse fulfillment order."""
@@ -230,17 +222,9 @@ class ReturnsService:
 
     async def _restock_location(self, order_gid_: str, fulfillment_line_ids: Sequence[str]) -> str:
         """The location the returned lines were fulfilled from (else the first one with a location)."""
-        reply = await self._transport.execute(
-            Call(
-                "OrderFulfillmentLocations",
-                documents.ORDER_FULFILLMENT_LOCATIONS_QUERY,
-                {"id": order_gid_},
-                "query",
-            )
-        )
-        order = reply.data.get("order")
-        if order is None:
-            raise refusal(f"order {order_gid_} not found", reply, code="NOT_FOUND", error_type=NotFound)
+        order, reply = await read_node(self._transport, "OrderFulfillmentLocations",
+                                       documents.ORDER_FULFILLMENT_LOCATIONS_QUERY, {"id": order_gid_}, "order",
+                                       f"order {order_gid_}")
         wanted = set(fulfillment_line_ids)
         fallback: str | None = None
         for fulfillment in order.get("fulfillments") or []:
