@@ -35,7 +35,7 @@ from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
 from domain.case_state import OrderData
-from domain.cases import OrderState, case_key
+from domain.cases import OrderState
 from domain.inbound import OrderOutcome, order_resource_id
 from flows import orders
 from flows.common import Inbound, case_lock
@@ -118,18 +118,20 @@ async def handle(event: InboundEvent, *, max_claims: int = MAX_CLAIMS, lease: ti
         budget.refused = None  # this event's own: a vendor's wait refused for an earlier one is not its
     try:
         with plain_calls(), order_cache():
-            if event.topic == "orders/create" and event.order_ref:  # the state before: screened once
-                known = await cases.find_case(db, case_key(orders.KIND, event.store_id or runtime.store_id(),
-                                                                   event.order_ref))
-                before = known.state if known is not None else None
-            case_id = await orders.open_order_case(Inbound(event, event.store_id or runtime.store_id(), body))
-            if case_id is None:  # finished there: no order id, or no open case for a shipment
+            taken = Inbound(event, event.store_id or runtime.store_id(), body)
+            known = await orders.known_case(taken)  # read once: the state before (screened once) and the case
+            if event.topic == "orders/create" and known is not None:
+                before = known.state
+            opened = await orders.case_for_event(taken, known)
+            if opened is None:  # finished there: no order id, or no open case for a shipment
                 return Handled(event, OrderOutcome.IGNORED, detail="no order case for this event")
+            case_id = opened.id
             # the lock lasts the lease: a consumer killed mid-case leaves it free when its events are
             async with case_lock(case_id, wait=LOCK_WAIT, ttl=lease) as acquired:
                 if not acquired:
                     raise RuntimeError("the case is being advanced by another run")
-                state = await orders.advance(case_id)
+                case = await orders.advance_case(case_id)  # read under the lock
+                state = case.state
     except Exception as exc:  # the event's own failure: kept with the error, retried from the ledger
         wait = budget.given_back_after(exc) if budget is not None else None
         if wait is not None and event.emit_attempts < max_claims:
@@ -142,7 +144,7 @@ async def handle(event: InboundEvent, *, max_claims: int = MAX_CLAIMS, lease: ti
     elif state == S.HELD and await _ask_in_its_run(case_id, only_if_never_asked=True):
         # held at an earlier claim that then failed (its operator alert, say): never asked yet
         outcome = OrderOutcome.HELD
-    case = await cases.get_case(db, case_id)
+    # `case` as its last step left it (asking in its run changes only `ask_in_ui`)
     return Handled(event, outcome, case_id, state, case.needs_operator_reason or "",
                    list(OrderData.load(case.data).signals))
 
@@ -242,7 +244,7 @@ async def consume(http: AsyncClient, *, limit: int = 50, lease: timedelta = LEAS
     budget = (time_budget if time_budget is not None else lease * BATCH_SHARE_OF_LEASE).total_seconds()
     started = time.monotonic()
     handled: list[Handled] = []
-    with retry_budget(RETRY_WAITS_PER_BATCH.total_seconds()):
+    with retry_budget(RETRY_WAITS_PER_BATCH.total_seconds()), runtime.policy_per_batch():
         for n, row in enumerate(rows):
             if handled and time.monotonic() - started >= budget:
                 released = await inbox.release_unstarted(runtime.db(), rows[n:], lease=lease)

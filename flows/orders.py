@@ -34,6 +34,7 @@ from flows.common import CaseStep, Inbound, ask_in_the_ui, resume_in_the_ui, tak
 from flows.return_messages import base_for_case
 from flows.runner import PERMANENT_ERROR, Process
 from ledger import cases, deadlines, inbox, records
+from ledger.models import Case
 from tasks import plain, runtime
 from tasks.effects import EffectFailed
 from tasks.operator_inbox import recorded_by_id
@@ -79,13 +80,26 @@ async def open_order_case(taken: Inbound) -> str | None:
     """A new order opens its case; a shipment goes to the open one. The event stays as it is
     (the caller marks it processed: the flow at once, the order consumer once the case has
     advanced, issue 16); an event with no case to go to is finished here, ignored or rejected."""
+    case = await case_for_event(taken, await known_case(taken))
+    return case.id if case is not None else None
+
+
+async def known_case(taken: Inbound) -> Case | None:
+    """The order's case as stored now (None: none yet, or the event names no order)."""
+    if not taken.event.order_ref:
+        return None
+    return await cases.find_case(runtime.db(), case_key(KIND, taken.store, taken.event.order_ref))
+
+
+async def case_for_event(taken: Inbound, case: Case | None) -> Case | None:
+    """`open_order_case` with the order's case already read (`known_case`): the order consumer
+    reads it once for both (the state before, and where the event goes)."""
     db = runtime.db()
     event, store, body = taken.event, taken.store, taken.body
     if not event.order_ref:
         await inbox.finish_inbound(db, event.id, status="rejected", error="no order id")
         return None
     key = case_key(KIND, store, event.order_ref)
-    case = await cases.find_case(db, key)
     if event.topic == "orders/create":
         if case is None:
             policy = await runtime.load_policy(store)
@@ -100,7 +114,7 @@ async def open_order_case(taken: Inbound) -> str | None:
         return None
     else:
         await cases.add_event(db, case.id, "inbound", f"store: {event.topic}")
-    return case.id
+    return case
 
 
 async def _intake_review(event_id: str, body: dict[str, Any]) -> str | None:
@@ -379,6 +393,11 @@ PROCESS: Process[Step] = Process(
 
 async def advance(case_id: str) -> str:
     return await runner.advance(PROCESS, case_id)
+
+
+async def advance_case(case_id: str) -> Case:
+    """`advance`, giving back the case as its last step left it (no second read)."""
+    return await runner.advance_case(PROCESS, case_id)
 
 
 @flow(name="process-order", flow_run_name="order", retries=0, log_prints=False)

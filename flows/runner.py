@@ -66,6 +66,12 @@ class Process(Generic[StepT]):
 
 async def advance(process: Process[StepT], case_id: str) -> str:
     """Run the case's steps until it waits or ends (the caller holds the case's lock)."""
+    return (await advance_case(process, case_id)).state
+
+
+async def advance_case(process: Process[StepT], case_id: str) -> Case:
+    """`advance`, giving back the case as its last step left it. Read here, under the caller's
+    lock: never a copy read before it."""
     case = await cases.get_case(runtime.db(), case_id)
     step = process.step(case, await runtime.load_policy(case.store_id))
     for _ in range(MAX_STEPS):
@@ -87,7 +93,7 @@ async def advance(process: Process[StepT], case_id: str) -> str:
             break
     if process.settle is not None:
         await process.settle(step)
-    return step.case.state
+    return step.case
 
 
 async def advance_locked(process: Process[StepT], case_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,8 +52,8 @@ async def open_case(
         if created:
             s.add(CaseEvent(case_id=values["id"], kind="state", summary=f"case opened ({state})",
                             data={"origin": origin, "reason": reason}))
+        row = (await s.exec(select(Case).where(Case.key == key))).one()  # in the same transaction
         await s.commit()
-        row = (await s.exec(select(Case).where(Case.key == key))).one()
     return row, created
 
 
@@ -137,7 +138,9 @@ async def update_case(
             for key, value in data.items():
                 old = merged.get(key)
                 merged[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
-            case.data = merged
+            # as a re-read would give it back (the JSON column's round trip): the caller gets the
+            # row it wrote without a second transaction to read it (issue 16)
+            case.data = json.loads(json.dumps(merged))
         for k, v in fields.items():
             setattr(case, k, v)
         if needs_operator_reason is not None:
@@ -157,7 +160,6 @@ async def update_case(
                 data={"from": before, "to": case.state, **(event_data or {})},
             ))
         await s.commit()
-        await s.refresh(case)
     return case
 
 

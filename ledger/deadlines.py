@@ -36,10 +36,11 @@ async def set_deadline(
                        col(Deadline.status) == DeadlineStatus.OPEN)
                 .values(due_at=due_at, act_at=act_at, action=action, note=note)
             )
-        await s.commit()
-        return (await s.exec(
+        row = (await s.exec(  # read in the write's own transaction: one round trip less (issue 16)
             select(Deadline).where(Deadline.case_id == case_id, Deadline.kind == kind)
         )).one()
+        await s.commit()
+        return row
 
 
 async def resolve_deadline(db: Database, *, case_id: str, kind: str,

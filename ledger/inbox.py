@@ -123,24 +123,26 @@ async def claim_for_consumer(db: Database, *, lease: timedelta, limit: int, retr
         conditions.append(col(InboundEvent.emit_attempts) < max_claims)
     if older_than is not None:
         conditions.append(col(InboundEvent.received_at) <= now - older_than)
-    async with db.session() as s:
-        rows = list((await s.exec(
-            select(InboundEvent).where(*conditions).order_by(col(InboundEvent.received_at)).limit(limit)
-        )).all())
     taken: list[InboundEvent] = []
-    for row in rows:
-        async with db.session() as s:
+    async with db.session() as s:  # one transaction for the batch's claims (issue 16: was one per event)
+        rows = list((await s.exec(  # (received_at, id): two consumers meet the same rows in the same order
+            select(InboundEvent).where(*conditions)
+            .order_by(col(InboundEvent.received_at), col(InboundEvent.id)).limit(limit)
+        )).all())
+        for row in rows:
             result = await s.exec(
                 update(InboundEvent)
                 .where(col(InboundEvent.id) == row.id, col(InboundEvent.status) == row.status,
                        col(InboundEvent.emitted_at) == row.emitted_at if row.emitted_at is not None
                        else col(InboundEvent.emitted_at).is_(None))
                 .values(status="emitted", emitted_at=now, emit_attempts=InboundEvent.emit_attempts + 1)
+                .execution_options(synchronize_session=False)
             )
-            await s.commit()
-        if result.rowcount:
-            row.status, row.emitted_at, row.emit_attempts = "emitted", now, row.emit_attempts + 1
-            taken.append(row)
+            if result.rowcount:
+                taken.append(row)
+        await s.commit()
+    for row in taken:
+        row.status, row.emitted_at, row.emit_attempts = "emitted", now, row.emit_attempts + 1
     return taken
 
 

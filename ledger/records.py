@@ -32,8 +32,7 @@ async def log_message(db: Database, message: Message) -> Message:
             if existing is not None:
                 return existing
         s.add(message)
-        await s.commit()
-        await s.refresh(message)
+        await s.commit()  # the row as written (no re-read after the commit, issue 16)
         return message
 
 
@@ -48,10 +47,9 @@ async def archive_refund(db: Database, record: RefundRecord) -> RefundRecord:
     async with db.session() as s:
         values = record.model_dump()
         await insert_ignore(s, RefundRecord, values)
+        row = (await s.exec(select(RefundRecord).where(RefundRecord.operation_id == record.operation_id))).one()
         await s.commit()
-        return (await s.exec(
-            select(RefundRecord).where(RefundRecord.operation_id == record.operation_id)
-        )).one()
+        return row
 
 
 async def refunds_for_case(db: Database, case_id: str) -> list[RefundRecord]:
@@ -79,11 +77,11 @@ async def open_review(
             "id": new_id(), "case_id": case_id, "reason_code": reason_code, "detail": detail,
             "options": options, "status": "open", "created_at": utcnow(), "decision": {},
         })
-        await s.commit()
         row = (await s.exec(
             select(ReviewItem).where(ReviewItem.case_id == case_id, ReviewItem.reason_code == reason_code)
             .order_by(col(ReviewItem.created_at).desc()).limit(1)
         )).one()
+        await s.commit()
         return row, created
 
 

@@ -4,7 +4,10 @@ policy, its logger. The clients built from these settings are in `tasks/clients.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 from functools import lru_cache
 
 from prefect.exceptions import MissingContextError
@@ -70,7 +73,34 @@ def store_id() -> str:
     return shopify_settings().shop_domain
 
 
+_BATCH_POLICIES: contextvars.ContextVar[dict[str, StorePolicy] | None] = contextvars.ContextVar(
+    "aftersales_batch_policies", default=None)
+
+
+@contextlib.contextmanager
+def policy_per_batch() -> Iterator[None]:
+    """Within it, each store's policy is read from the ledger once (the order consumer's batch,
+    issue 16: it was read four times an order). A batch lasts seconds; a new policy loaded by
+    setup is read by the next batch."""
+    token = _BATCH_POLICIES.set({})
+    try:
+        yield
+    finally:
+        _BATCH_POLICIES.reset(token)
+
+
 async def load_policy(store: str | None = None) -> StorePolicy:
+    batch = _BATCH_POLICIES.get()
+    key = store or store_id()
+    if batch is not None and key in batch:
+        return batch[key]
+    policy = await _read_policy(store)
+    if batch is not None:
+        batch[key] = policy
+    return policy
+
+
+async def _read_policy(store: str | None = None) -> StorePolicy:
     row = await records.load_policy_document(db(), store or store_id())
     if row is None:
         raise LookupError(
