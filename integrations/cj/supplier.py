@@ -42,6 +42,8 @@ from integrations.cj.models import (
     CJOrderDetail,
 )
 from integrations.suppliers.base import (
+    CLAIM_ID,
+    CLAIM_LINES,
     CancellationItem,
     ReturnItem,
     SupplierAnswer,
@@ -319,6 +321,19 @@ def cancellation_dispute(
     return latest([d for d in candidates if d.finally_deal is None]) or latest(candidates)
 
 
+def polled_dispute(
+    disputes: Sequence[CJDispute], request: SupplierCancellationRequest, detail: CJOrderDetail
+) -> CJDispute | None:
+    """Our cancellation dispute for a poll: the one our claim opened, by the id CJ gave it, else
+    by exactly the lines it claimed (not listed yet: none, never an earlier case's dispute on some
+    of the order's lines); a request from before the claim was kept, by its items' lines."""
+    if request.supplier_claim_id:
+        return next((d for d in disputes if d.id == request.supplier_claim_id), None)
+    if request.supplier_claim_lines:
+        return cancellation_dispute(disputes, set(request.supplier_claim_lines), exact=True)
+    return cancellation_dispute(disputes, _cancel_line_ids(request, detail, ()))
+
+
 def _cancel_line_ids(
     request: SupplierCancellationRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
 ) -> set[str]:
@@ -386,8 +401,7 @@ class CJSupplier:
         detail = await self._read(request.order_id)
         if detail is None:
             return _not_found_result(request.order_id)
-        disputes = await self._client.all_disputes(detail.order_id)
-        dispute = cancellation_dispute(disputes, _cancel_line_ids(request, detail, ()))
+        dispute = polled_dispute(await self._client.all_disputes(detail.order_id), request, detail)
         decided = decided_result(dispute) if dispute is not None else None
         state = state_of(detail)
         if state is SupplierOrderState.CANCELLED:
@@ -465,7 +479,7 @@ class CJSupplier:
         claiming = {line.line_item_id for line in claim}
         existing = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
         if existing is not None and existing.finally_deal is None:
-            return _waiting(detail, existing)
+            return _waiting(detail, existing, claiming)
         bid = business_dispute_id(key)
         try:
             confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
@@ -486,7 +500,7 @@ class CJSupplier:
             found = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
             if found is None:
                 raise
-            return decided_result(found) or _waiting(detail, found)
+            return decided_result(found) or _waiting(detail, found, claiming)
         dispute = await self._find_created(detail.order_id, claiming)
         limit = f" (up to {confirm.max_amount} {CJ_CURRENCY})" if confirm.max_amount is not None else ""
         return SupplierCancellationResult(
@@ -498,6 +512,8 @@ class CJSupplier:
                 "business_dispute_id": bid,
                 "dispute_reason": reason.reason_name,
                 "lines": ",".join(f"{line.line_item_id}x{line.quantity}" for line in claim),
+                CLAIM_LINES: ",".join(sorted(claiming)),
+                **({CLAIM_ID: dispute.id} if dispute is not None else {}),
             },
         )
 
@@ -808,15 +824,18 @@ def _require_refund_option(detail: CJOrderDetail, confirm: CJDisputeConfirmInfo)
         )
 
 
-def _waiting(detail: CJOrderDetail, dispute: CJDispute | None) -> SupplierCancellationResult:
+def _waiting(
+    detail: CJOrderDetail, dispute: CJDispute | None, claimed: set[str] | None = None
+) -> SupplierCancellationResult:
     if dispute is None:
         text = f"no decision yet: order {detail.order_id} is {detail.order_status} at CJ, no dispute listed"
         return SupplierCancellationResult(answer=SupplierAnswer.PENDING, remote_id=None, detail=text)
+    lines = {CLAIM_LINES: ",".join(sorted(claimed))} if claimed else {}
     return SupplierCancellationResult(
         answer=SupplierAnswer.PENDING,
         remote_id=dispute.id,
         detail=f"dispute {dispute.id} is open at CJ (status {dispute.status}); awaiting CJ's decision",
-        extra={"dispute_id": dispute.id, "cj_order_id": detail.order_id},
+        extra={CLAIM_ID: dispute.id, "cj_order_id": detail.order_id, **lines},
     )
 
 

@@ -65,6 +65,25 @@ class SupplierCancellationRequest(BaseModel):
     ship_to_country: str | None = None
     full_order: bool = True
     answer_by: datetime | None = None  # D3: when the supplier's answer is due
+    # What the supplier's answer to our ask named, kept by the case for the polls (issue 20): the
+    # supplier's id of our claim (a CJ dispute id) and the supplier's lines it claims. A supplier
+    # lists its claims by order (CJ's getDisputeList echoes no businessDisputeId): these tell ours
+    # from an earlier case's on the same order.
+    supplier_claim_id: str | None = None
+    supplier_claim_lines: tuple[str, ...] = ()
+
+    def with_claim(self, result: SupplierCancellationResult | None) -> SupplierCancellationRequest:
+        """This request with the claim the supplier's pending answer named (`claim_id`,
+        `claim_lines` in its `extra`), for the polls that follow."""
+        if result is None or result.answer is not SupplierAnswer.PENDING:
+            return self
+        lines = tuple(line for line in result.extra.get(CLAIM_LINES, "").split(",") if line)
+        return self.model_copy(update={"supplier_claim_id": result.extra.get(CLAIM_ID) or None,
+                                       "supplier_claim_lines": lines})
+
+
+# Keys of `SupplierCancellationResult.extra` naming the claim a pending answer opened (with_claim).
+CLAIM_ID, CLAIM_LINES = "dispute_id", "claim_line_ids"
 
 
 class SupplierAnswer(StrEnum):
