@@ -555,9 +555,11 @@ class CJSupplier:
         offered = (await self._client.dispute_products(detail.order_id)).product_info_list
         wanted = _return_lines(request, detail, offered)
         claim = [line for product, line in wanted if product.can_choose]
+        claimed = {line.line_item_id for line in claim}
+        listed = await self._client.all_disputes(detail.order_id)
         if len(claim) < len(wanted):
             # Some lines are in a dispute already (ours, on a retry) or out of CJ's window.
-            existing = await self._existing_return(request, detail, offered)
+            existing = return_dispute(listed, _line_ids(request, detail, offered))
             if existing is not None:
                 return self._return_result(existing, detail)
             if not claim:
@@ -569,14 +571,15 @@ class CJSupplier:
                 )
         else:
             # Read before (re)sending: an earlier attempt whose answer was lost may have opened
-            # our dispute before CJ marked its lines as taken; CJ documents no deduplication.
-            existing = await self._existing_return(request, detail, offered)
+            # our dispute before CJ marked its lines as taken; CJ documents no deduplication. Ours
+            # is on exactly the lines we claim (an earlier dispute on some of them is not).
+            existing = return_dispute(listed, claimed, exact=True)
             if existing is not None and existing.finally_deal is None:
                 return self._return_result(existing, detail)
         try:
             confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
         except PermanentError as exc:
-            return await self._found_or_raise(exc, request, detail, offered)
+            return await self._found_or_raise(exc, detail, claimed)
         expect, expect_note = _expect_type(request, detail, confirm)
         reason = choose_return_reason(confirm.dispute_reason_list, request.reason)
         bid = business_dispute_id(idempotency_key)
@@ -591,8 +594,8 @@ class CJSupplier:
                 image_urls=[url.strip() for url in request.photo_urls if url.strip()],
             )
         except PermanentError as exc:
-            return await self._found_or_raise(exc, request, detail, offered)
-        dispute = await self._find_return(request, detail, offered)
+            return await self._found_or_raise(exc, detail, claimed)
+        dispute = await self._find_return(detail, claimed)
         if dispute is not None and dispute.finally_deal is not None:
             return self._return_result(dispute, detail)  # a resend after CJ had already decided
         wants = "a reissue" if expect == EXPECT_REISSUE else "a refund to the CJ balance"
@@ -613,6 +616,8 @@ class CJSupplier:
                 "dispute_reason": reason.reason_name,
                 "expect_type": str(expect),
                 "lines": ",".join(f"{line.line_item_id}x{line.quantity}" for line in claim),
+                CLAIM_LINES: ",".join(sorted(claimed)),
+                **({CLAIM_ID: dispute.id} if dispute is not None else {}),
             },
         )
 
@@ -629,7 +634,13 @@ class CJSupplier:
             if isinstance(exc, AuthenticationFailed):
                 raise
             offered = []  # CJ may refuse the lines once its window closed; the store line ids remain
-        dispute = await self._existing_return(request, detail, offered)
+        disputes = await self._client.all_disputes(detail.order_id)
+        if request.supplier_claim_id:  # ours, by the id CJ gave it (listed with the order's others)
+            dispute = next((d for d in disputes if d.id == request.supplier_claim_id), None)
+        elif request.supplier_claim_lines:  # not listed at its creation: exactly the lines it claimed
+            dispute = return_dispute(disputes, set(request.supplier_claim_lines), exact=True)
+        else:  # a request kept before its claim was: by its items' lines
+            dispute = return_dispute(disputes, _line_ids(request, detail, offered))
         if dispute is None:
             return SupplierReturnResult(
                 answer=SupplierAnswer.PENDING,
@@ -638,33 +649,27 @@ class CJSupplier:
             )
         return self._return_result(dispute, detail)
 
-    async def _existing_return(
-        self, request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
-    ) -> CJDispute | None:
-        return return_dispute(await self._client.all_disputes(detail.order_id), _line_ids(request, detail, offered))
+    async def _ours_now(self, detail: CJOrderDetail, claimed: set[str]) -> CJDispute | None:
+        """The dispute our create opened (or an earlier attempt did): on exactly the lines claimed
+        (an earlier dispute on some of them is not ours)."""
+        return return_dispute(await self._client.all_disputes(detail.order_id), claimed, exact=True)
 
-    async def _find_return(
-        self, request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
-    ) -> CJDispute | None:
+    async def _find_return(self, detail: CJOrderDetail, claimed: set[str]) -> CJDispute | None:
         """The dispute just created; it exists, so a failed read only loses its id."""
         try:
-            return await self._existing_return(request, detail, offered)
+            return await self._ours_now(detail, claimed)
         except IntegrationError as exc:
             logger.warning("return dispute created at CJ for %s, but listing it failed: %s", detail.order_id, exc)
             return None
 
     async def _found_or_raise(
-        self,
-        error: PermanentError,
-        request: SupplierReturnRequest,
-        detail: CJOrderDetail,
-        offered: Sequence[CJDisputeProduct],
+        self, error: PermanentError, detail: CJOrderDetail, claimed: set[str]
     ) -> SupplierReturnResult:
         """CJ refused to open the dispute: if ours exists already (businessDisputeId used, lines
         taken), that is the answer; otherwise the refusal stands."""
         if isinstance(error, AuthenticationFailed):
             raise error
-        existing = await self._existing_return(request, detail, offered)
+        existing = await self._ours_now(detail, claimed)
         if existing is None:
             raise error
         return self._return_result(existing, detail)
@@ -798,20 +803,18 @@ def _line_ids(
     return ids
 
 
-def return_dispute(disputes: Sequence[CJDispute], line_ids: set[str]) -> CJDispute | None:
+def return_dispute(disputes: Sequence[CJDispute], line_ids: set[str], *, exact: bool = False) -> CJDispute | None:
     """Our return dispute among the order's (CJ echoes no businessDisputeId, INTEGRATIONS.md §7.5):
-    never a cancellation dispute, and one about our lines when CJ lists its lines; the latest."""
-    candidates = [
-        dispute
-        for dispute in disputes
-        if not is_cancellation_reason(dispute.dispute_reason)
-        and (
-            not line_ids
-            or not dispute.product_list
-            or any(product.line_item_id in line_ids for product in dispute.product_list)
-        )
-    ]
-    return latest(candidates)
+    never a cancellation dispute, and one about our lines when CJ lists its lines (`exact`: the
+    very lines our claim opened); the latest."""
+
+    def ours(dispute: CJDispute) -> bool:
+        lines = {product.line_item_id for product in dispute.product_list}
+        if exact:
+            return lines == line_ids
+        return not line_ids or not lines or bool(lines & line_ids)
+
+    return latest([d for d in disputes if not is_cancellation_reason(d.dispute_reason) and ours(d)])
 
 
 def _require_refund_option(detail: CJOrderDetail, confirm: CJDisputeConfirmInfo) -> None:

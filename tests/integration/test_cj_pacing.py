@@ -362,3 +362,35 @@ async def test_the_poll_reads_the_dispute_the_claim_opened_by_its_id(
     outcome = await cj_supplier.cancellation_outcome(asked)
 
     assert outcome.answer is SupplierAnswer.ACCEPTED and outcome.remote_id == rest.remote_id
+
+
+def a_return_of_both() -> SupplierReturnRequest:
+    return a_return().model_copy(update={"items": [
+        ReturnItem(line_item_id="gid://shopify/LineItem/111", title="Nordic lamp", sku="LMP-01", quantity=1),
+        ReturnItem(line_item_id="gid://shopify/LineItem/222", title="LED bulb", sku="BLB-02", quantity=2)]})
+
+
+async def test_the_return_poll_never_takes_an_earlier_rejected_return_for_ours_not_listed_yet(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    """An earlier return dispute on the lamp, rejected by CJ; ours on the lamp and the bulbs. While
+    CJ does not list ours yet, the poll waits: it never answers "CJ refused" with the other one."""
+    await cj_control.seed(ORDER, "DELIVERED", [LAMP, BULBS])
+    await other_dispute(cj_client, LAMP, 1, "an-earlier-return")
+    (earlier,) = await cj_control.disputes()
+    await decide(cj_control, cj_http, earlier["id"], 3)
+    await cj_control.fault("/disputes/getDisputeList", "stale", count=2)  # ours not listed at its creation
+    result = await cj_supplier.request_return(a_return_of_both(), idempotency_key="supplier-return:case-22:cj")
+    assert result.answer is SupplierAnswer.PENDING and result.remote_id is None
+    asked = a_return_of_both().with_claim(result)  # what the case keeps (flows/returns.py)
+    assert set(asked.supplier_claim_lines) == {LAMP["lineItemId"], BULBS["lineItemId"]}
+
+    await cj_control.fault("/disputes/getDisputeList", "stale")
+    waiting = await cj_supplier.return_outcome(asked)
+
+    assert waiting.answer is SupplierAnswer.PENDING
+    ours = next(d for d in await cj_control.disputes() if d["businessDisputeId"] == "supplier-return:case-22:cj")
+    await decide(cj_control, cj_http, ours["id"], 1)
+    decided = await cj_supplier.return_outcome(asked)
+    assert decided.answer is SupplierAnswer.ACCEPTED and decided.remote_id == ours["id"]
+
