@@ -420,7 +420,10 @@ async def _ask_supplier(step: Step, order: Order, supplier_id: str, line_item_id
                                ["check the mail server and mark as sent", "send again", "call the supplier"],
                                park=False, facts={"supplier": supplier.name})
         result = None  # not known whether it went out
-    asked = {supplier_id: {"request": request.model_dump(mode="json"), "at": utcnow().isoformat()}}
+    # The request kept with the claim the supplier named (a CJ dispute's id and lines): the polls
+    # read that claim, never another case's on the same order (issue 20).
+    asked = {supplier_id: {"request": request.with_claim(result).model_dump(mode="json"),
+                           "at": utcnow().isoformat()}}
     answers = {}
     if result is not None and result.answer in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):
         answers[supplier_id] = {"answer": result.answer.value, "note": result.detail}

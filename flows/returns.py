@@ -729,7 +729,9 @@ async def _ask_supplier(step: Step, order: Order, *, wait: bool = True) -> bool:
                               f"{supplier.name} could not be reached ({exc}); the deadline check retries")
         return False
     await step.remember(f"supplier {supplier.name} asked for the return ({supplier.channel.value}): "
-                        f"{result.answer.value}", supplier_request=request.model_dump(mode="json"))
+                        f"{result.answer.value}",
+                        # kept with the claim the supplier named: the polls read that claim (issue 20)
+                        supplier_request=request.with_claim(result).model_dump(mode="json"))
     if not wait:
         return True
     if result.answer in (SupplierAnswer.ACCEPTED, SupplierAnswer.REFUSED):

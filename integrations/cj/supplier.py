@@ -42,6 +42,8 @@ from integrations.cj.models import (
     CJOrderDetail,
 )
 from integrations.suppliers.base import (
+    CLAIM_ID,
+    CLAIM_LINES,
     CancellationItem,
     ReturnItem,
     SupplierAnswer,
@@ -312,6 +314,19 @@ def cancellation_dispute(
     return latest([d for d in candidates if d.finally_deal is None]) or latest(candidates)
 
 
+def polled_dispute(
+    disputes: Sequence[CJDispute], request: SupplierCancellationRequest, detail: CJOrderDetail
+) -> CJDispute | None:
+    """Our cancellation dispute for a poll: the one our claim opened, by the id CJ gave it, else
+    by exactly the lines it claimed (not listed yet: none, never an earlier case's dispute on some
+    of the order's lines); a request from before the claim was kept, by its items' lines."""
+    if request.supplier_claim_id:
+        return next((d for d in disputes if d.id == request.supplier_claim_id), None)
+    if request.supplier_claim_lines:
+        return cancellation_dispute(disputes, set(request.supplier_claim_lines), exact=True)
+    return cancellation_dispute(disputes, _cancel_line_ids(request, detail, ()))
+
+
 def _cancel_line_ids(
     request: SupplierCancellationRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
 ) -> set[str]:
@@ -379,8 +394,7 @@ class CJSupplier:
         detail = await self._read(request.order_id)
         if detail is None:
             return _not_found_result(request.order_id)
-        disputes = await self._client.all_disputes(detail.order_id)
-        dispute = cancellation_dispute(disputes, _cancel_line_ids(request, detail, ()))
+        dispute = polled_dispute(await self._client.all_disputes(detail.order_id), request, detail)
         decided = decided_result(dispute) if dispute is not None else None
         state = state_of(detail)
         if state is SupplierOrderState.CANCELLED:
@@ -458,7 +472,7 @@ class CJSupplier:
         claiming = {line.line_item_id for line in claim}
         existing = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
         if existing is not None and existing.finally_deal is None:
-            return _waiting(detail, existing)
+            return _waiting(detail, existing, claiming)
         bid = business_dispute_id(key)
         try:
             confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
@@ -479,7 +493,7 @@ class CJSupplier:
             found = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
             if found is None:
                 raise
-            return decided_result(found) or _waiting(detail, found)
+            return decided_result(found) or _waiting(detail, found, claiming)
         dispute = await self._find_created(detail.order_id, claiming)
         limit = f" (up to {confirm.max_amount} {CJ_CURRENCY})" if confirm.max_amount is not None else ""
         return SupplierCancellationResult(
@@ -491,6 +505,8 @@ class CJSupplier:
                 "business_dispute_id": bid,
                 "dispute_reason": reason.reason_name,
                 "lines": ",".join(f"{line.line_item_id}x{line.quantity}" for line in claim),
+                CLAIM_LINES: ",".join(sorted(claiming)),
+                **({CLAIM_ID: dispute.id} if dispute is not None else {}),
             },
         )
 
@@ -532,9 +548,11 @@ class CJSupplier:
         offered = (await self._client.dispute_products(detail.order_id)).product_info_list
         wanted = _return_lines(request, detail, offered)
         claim = [line for product, line in wanted if product.can_choose]
+        claimed = {line.line_item_id for line in claim}
+        listed = await self._client.all_disputes(detail.order_id)
         if len(claim) < len(wanted):
             # Some lines are in a dispute already (ours, on a retry) or out of CJ's window.
-            existing = await self._existing_return(request, detail, offered)
+            existing = return_dispute(listed, _line_ids(request, detail, offered))
             if existing is not None:
                 return self._return_result(existing, detail)
             if not claim:
@@ -546,14 +564,15 @@ class CJSupplier:
                 )
         else:
             # Read before (re)sending: an earlier attempt whose answer was lost may have opened
-            # our dispute before CJ marked its lines as taken; CJ documents no deduplication.
-            existing = await self._existing_return(request, detail, offered)
+            # our dispute before CJ marked its lines as taken; CJ documents no deduplication. Ours
+            # is on exactly the lines we claim (an earlier dispute on some of them is not).
+            existing = return_dispute(listed, claimed, exact=True)
             if existing is not None and existing.finally_deal is None:
                 return self._return_result(existing, detail)
         try:
             confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
         except PermanentError as exc:
-            return await self._found_or_raise(exc, request, detail, offered)
+            return await self._found_or_raise(exc, detail, claimed)
         expect, expect_note = _expect_type(request, detail, confirm)
         reason = choose_return_reason(confirm.dispute_reason_list, request.reason)
         bid = business_dispute_id(idempotency_key)
@@ -568,8 +587,8 @@ class CJSupplier:
                 image_urls=[url.strip() for url in request.photo_urls if url.strip()],
             )
         except PermanentError as exc:
-            return await self._found_or_raise(exc, request, detail, offered)
-        dispute = await self._find_return(request, detail, offered)
+            return await self._found_or_raise(exc, detail, claimed)
+        dispute = await self._find_return(detail, claimed)
         if dispute is not None and dispute.finally_deal is not None:
             return self._return_result(dispute, detail)  # a resend after CJ had already decided
         wants = "a reissue" if expect == EXPECT_REISSUE else "a refund to the CJ balance"
@@ -590,6 +609,8 @@ class CJSupplier:
                 "dispute_reason": reason.reason_name,
                 "expect_type": str(expect),
                 "lines": ",".join(f"{line.line_item_id}x{line.quantity}" for line in claim),
+                CLAIM_LINES: ",".join(sorted(claimed)),
+                **({CLAIM_ID: dispute.id} if dispute is not None else {}),
             },
         )
 
@@ -606,7 +627,13 @@ class CJSupplier:
             if isinstance(exc, AuthenticationFailed):
                 raise
             offered = []  # CJ may refuse the lines once its window closed; the store line ids remain
-        dispute = await self._existing_return(request, detail, offered)
+        disputes = await self._client.all_disputes(detail.order_id)
+        if request.supplier_claim_id:  # ours, by the id CJ gave it (listed with the order's others)
+            dispute = next((d for d in disputes if d.id == request.supplier_claim_id), None)
+        elif request.supplier_claim_lines:  # not listed at its creation: exactly the lines it claimed
+            dispute = return_dispute(disputes, set(request.supplier_claim_lines), exact=True)
+        else:  # a request kept before its claim was: by its items' lines
+            dispute = return_dispute(disputes, _line_ids(request, detail, offered))
         if dispute is None:
             return SupplierReturnResult(
                 answer=SupplierAnswer.PENDING,
@@ -615,33 +642,27 @@ class CJSupplier:
             )
         return self._return_result(dispute, detail)
 
-    async def _existing_return(
-        self, request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
-    ) -> CJDispute | None:
-        return return_dispute(await self._client.all_disputes(detail.order_id), _line_ids(request, detail, offered))
+    async def _ours_now(self, detail: CJOrderDetail, claimed: set[str]) -> CJDispute | None:
+        """The dispute our create opened (or an earlier attempt did): on exactly the lines claimed
+        (an earlier dispute on some of them is not ours)."""
+        return return_dispute(await self._client.all_disputes(detail.order_id), claimed, exact=True)
 
-    async def _find_return(
-        self, request: SupplierReturnRequest, detail: CJOrderDetail, offered: Sequence[CJDisputeProduct]
-    ) -> CJDispute | None:
+    async def _find_return(self, detail: CJOrderDetail, claimed: set[str]) -> CJDispute | None:
         """The dispute just created; it exists, so a failed read only loses its id."""
         try:
-            return await self._existing_return(request, detail, offered)
+            return await self._ours_now(detail, claimed)
         except IntegrationError as exc:
             logger.warning("return dispute created at CJ for %s, but listing it failed: %s", detail.order_id, exc)
             return None
 
     async def _found_or_raise(
-        self,
-        error: PermanentError,
-        request: SupplierReturnRequest,
-        detail: CJOrderDetail,
-        offered: Sequence[CJDisputeProduct],
+        self, error: PermanentError, detail: CJOrderDetail, claimed: set[str]
     ) -> SupplierReturnResult:
         """CJ refused to open the dispute: if ours exists already (businessDisputeId used, lines
         taken), that is the answer; otherwise the refusal stands."""
         if isinstance(error, AuthenticationFailed):
             raise error
-        existing = await self._existing_return(request, detail, offered)
+        existing = await self._ours_now(detail, claimed)
         if existing is None:
             raise error
         return self._return_result(existing, detail)
@@ -775,20 +796,18 @@ def _line_ids(
     return ids
 
 
-def return_dispute(disputes: Sequence[CJDispute], line_ids: set[str]) -> CJDispute | None:
+def return_dispute(disputes: Sequence[CJDispute], line_ids: set[str], *, exact: bool = False) -> CJDispute | None:
     """Our return dispute among the order's (CJ echoes no businessDisputeId, INTEGRATIONS.md §7.5):
-    never a cancellation dispute, and one about our lines when CJ lists its lines; the latest."""
-    candidates = [
-        dispute
-        for dispute in disputes
-        if not is_cancellation_reason(dispute.dispute_reason)
-        and (
-            not line_ids
-            or not dispute.product_list
-            or any(product.line_item_id in line_ids for product in dispute.product_list)
-        )
-    ]
-    return latest(candidates)
+    never a cancellation dispute, and one about our lines when CJ lists its lines (`exact`: the
+    very lines our claim opened); the latest."""
+
+    def ours(dispute: CJDispute) -> bool:
+        lines = {product.line_item_id for product in dispute.product_list}
+        if exact:
+            return lines == line_ids
+        return not line_ids or not lines or bool(lines & line_ids)
+
+    return latest([d for d in disputes if not is_cancellation_reason(d.dispute_reason) and ours(d)])
 
 
 def _require_refund_option(detail: CJOrderDetail, confirm: CJDisputeConfirmInfo) -> None:
@@ -801,15 +820,18 @@ def _require_refund_option(detail: CJOrderDetail, confirm: CJDisputeConfirmInfo)
         )
 
 
-def _waiting(detail: CJOrderDetail, dispute: CJDispute | None) -> SupplierCancellationResult:
+def _waiting(
+    detail: CJOrderDetail, dispute: CJDispute | None, claimed: set[str] | None = None
+) -> SupplierCancellationResult:
     if dispute is None:
         text = f"no decision yet: order {detail.order_id} is {detail.order_status} at CJ, no dispute listed"
         return SupplierCancellationResult(answer=SupplierAnswer.PENDING, remote_id=None, detail=text)
+    lines = {CLAIM_LINES: ",".join(sorted(claimed))} if claimed else {}
     return SupplierCancellationResult(
         answer=SupplierAnswer.PENDING,
         remote_id=dispute.id,
         detail=f"dispute {dispute.id} is open at CJ (status {dispute.status}); awaiting CJ's decision",
-        extra={"dispute_id": dispute.id, "cj_order_id": detail.order_id},
+        extra={CLAIM_ID: dispute.id, "cj_order_id": detail.order_id, **lines},
     )
 
 

@@ -65,6 +65,28 @@ class SupplierCancellationRequest(BaseModel):
     ship_to_country: str | None = None
     full_order: bool = True
     answer_by: datetime | None = None  # D3: when the supplier's answer is due
+    # What the supplier's answer to our ask named, kept by the case for the polls (issue 20): the
+    # supplier's id of our claim (a CJ dispute id) and the supplier's lines it claims. A supplier
+    # lists its claims by order (CJ's getDisputeList echoes no businessDisputeId): these tell ours
+    # from an earlier case's on the same order.
+    supplier_claim_id: str | None = None
+    supplier_claim_lines: tuple[str, ...] = ()
+
+    def with_claim(self, result: SupplierCancellationResult | None) -> SupplierCancellationRequest:
+        """This request with the claim the supplier's pending answer named, for the polls that follow."""
+        return self if result is None else self.model_copy(update=_claim_of(result.answer, result.extra))
+
+
+# Keys of a result's `extra` naming the claim a pending answer opened (`with_claim` of a request).
+CLAIM_ID, CLAIM_LINES = "dispute_id", "claim_line_ids"
+
+
+def _claim_of(answer: SupplierAnswer, extra: dict[str, str]) -> dict[str, object]:
+    """The claim a PENDING answer named (`CLAIM_ID`, `CLAIM_LINES` in its `extra`), as request fields."""
+    if answer is not SupplierAnswer.PENDING:
+        return {}
+    lines = tuple(line for line in extra.get(CLAIM_LINES, "").split(",") if line)
+    return {"supplier_claim_id": extra.get(CLAIM_ID) or None, "supplier_claim_lines": lines}
 
 
 class SupplierAnswer(StrEnum):
@@ -119,6 +141,14 @@ class SupplierReturnRequest(BaseModel):
     reply_to: str  # where the supplier answers
     answer_by: datetime | None = None  # D3: when the supplier's answer is due
     customer_country: str | None = None  # where the parcel leaves from (ISO code), for the label
+    # The claim the supplier's pending answer named (a CJ dispute's id and lines), kept by the case
+    # for the polls: an earlier return dispute on the same order is never read as ours (issue 20).
+    supplier_claim_id: str | None = None
+    supplier_claim_lines: tuple[str, ...] = ()
+
+    def with_claim(self, result: SupplierReturnResult | None) -> SupplierReturnRequest:
+        """This request with the claim the supplier's pending answer named, for the polls that follow."""
+        return self if result is None else self.model_copy(update=_claim_of(result.answer, result.extra))
 
 
 class SupplierReturnResult(BaseModel):

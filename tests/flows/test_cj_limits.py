@@ -155,3 +155,22 @@ async def test_a_quota_wait_past_a_legal_deadline_is_told_to_the_operator(
     local = legal.due_at.astimezone(ZoneInfo("Europe/Paris"))
     assert f"échéances du dossier menacées : {local:%d/%m/%Y %H:%M} (Europe/Paris)" in alert.text, alert.text
     assert "legal_refund" not in alert.text and "quota is used up" not in alert.text
+
+
+async def test_the_case_keeps_the_claim_cj_named_and_its_poll_reads_that_dispute(world: Any, db: Any) -> None:
+    """Issue 20: getDisputeList echoes no businessDisputeId, so the case keeps the dispute id and the
+    lines of its claim; a later dispute on the same order, decided first, is never taken for ours."""
+    assert await _cancel(world, "#1004") == "awaiting_supplier"
+    (ours,) = (await world.http.get(f"{world.sandbox.cj.root_url}/_control/disputes")).json()["disputes"]
+    case = await _case(db, world, "#1004")
+    kept = case.data["suppliers_asked"]["cj"]["request"]
+    assert kept["supplier_claim_id"] == ours["id"]
+    assert sorted(kept["supplier_claim_lines"]) == sorted(p["lineItemId"] for p in ours["productList"])
+    # CJ rejects ours: the poll follows it by its id.
+    r = await world.http.post(f"{world.sandbox.cj.root_url}/_control/disputes/{world.legacy('#1004')}/resolve",
+                              json={"finallyDeal": 3, "disputeId": ours["id"]})
+    r.raise_for_status()
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1004")
+    assert case.data["supplier_answers"]["cj"]["answer"] == "refused"
+    assert ours["id"] in case.data["supplier_answers"]["cj"]["note"]

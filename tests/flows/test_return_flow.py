@@ -146,6 +146,17 @@ async def test_keep_it_sends_nothing_back_and_claims_the_supplier(world: World, 
     assert len(await world.shopify_calls("returnClose")) == 1  # nothing comes back
 
 
+async def test_the_case_keeps_the_return_claim_cj_named_for_its_polls(world: World, db: Any) -> None:
+    """Issue 20: CJ lists disputes by order and echoes no businessDisputeId; the case keeps the id
+    and the lines of the dispute its claim opened, and the polls read that one."""
+    assert await _ask(world, "#1009", "damaged", photo_urls=["https://photos.example/cracked.jpg"]) == "replacing"
+    r = await world.http.get(f"{world.sandbox.cj.root_url}/_control/disputes")
+    (ours,) = r.json()["disputes"]
+    kept = (await _case(db, world, "#1009")).data["supplier_request"]
+    assert kept["supplier_claim_id"] == ours["id"]
+    assert sorted(kept["supplier_claim_lines"]) == sorted(p["lineItemId"] for p in ours["productList"])
+
+
 # -- R1 / D1: out of window ----------------------------------------------------------------------------
 
 async def test_out_of_window_is_refused_politely_with_the_alternatives(world: World, db: Any) -> None:

@@ -317,3 +317,80 @@ async def test_an_earlier_cases_open_dispute_on_one_line_does_not_stand_for_our_
     assert set(disputes) == {KEY, KEY + ":rest"}
     assert [p["lineItemId"] for p in disputes[KEY + ":rest"]["productList"]] == [BULBS["lineItemId"]]
     assert rest.remote_id == disputes[KEY + ":rest"]["id"] != first.remote_id
+
+
+async def test_the_poll_never_takes_an_earlier_cases_decided_dispute_for_ours_not_listed_yet(
+    cj_control: CJControl, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    """An earlier case's partial cancellation of the lamp was refunded by CJ; ours is for the whole
+    order. While CJ does not list ours yet (§4.3: "the dispute id appears later"), the poll must
+    wait, not answer with the earlier case's refund as if CJ had accepted ours (the bulbs would
+    ship while the case says nothing will)."""
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    first = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+    assert first.remote_id
+    await decide(cj_control, cj_http, first.remote_id, 1)  # the earlier case: refunded
+    # Ours is not listed at its creation (the read before it hides the refunded one: no matter).
+    await cj_control.fault("/disputes/getDisputeList", "stale", count=2)
+    rest = await cj_supplier.request_cancellation(cancellation(), idempotency_key=KEY + ":rest")
+    assert rest.answer is SupplierAnswer.PENDING and rest.remote_id is None
+    asked = cancellation().with_claim(rest)  # what the case keeps of its claim (flows/cancellation.py)
+    assert asked.supplier_claim_id is None and BULBS["lineItemId"] in asked.supplier_claim_lines
+
+    await cj_control.fault("/disputes/getDisputeList", "stale")  # still not listed at the first poll
+    waiting = await cj_supplier.cancellation_outcome(asked)
+
+    assert waiting.answer is SupplierAnswer.PENDING and waiting.refund is None
+    ours = next(d for d in await cj_control.disputes() if d["businessDisputeId"] == KEY + ":rest")
+    await decide(cj_control, cj_http, ours["id"], 3)  # CJ rejects ours: the bulbs ship
+    decided = await cj_supplier.cancellation_outcome(asked)
+    assert decided.answer is SupplierAnswer.REFUSED and decided.remote_id == ours["id"]
+
+
+async def test_the_poll_reads_the_dispute_the_claim_opened_by_its_id(
+    cj_control: CJControl, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    """An earlier case's cancellation dispute on the lamp still open, ours on the bulbs decided:
+    the poll answers with ours (by the id the claim recorded), not the open one on another line."""
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    first = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY)
+    rest = await cj_supplier.request_cancellation(cancellation(), idempotency_key=KEY + ":rest")
+    asked = cancellation().with_claim(rest)
+    assert rest.remote_id and asked.supplier_claim_id == rest.remote_id != first.remote_id
+
+    await decide(cj_control, cj_http, rest.remote_id, 1)
+    outcome = await cj_supplier.cancellation_outcome(asked)
+
+    assert outcome.answer is SupplierAnswer.ACCEPTED and outcome.remote_id == rest.remote_id
+
+
+def a_return_of_both() -> SupplierReturnRequest:
+    return a_return().model_copy(update={"items": [
+        ReturnItem(line_item_id="gid://shopify/LineItem/111", title="Nordic lamp", sku="LMP-01", quantity=1),
+        ReturnItem(line_item_id="gid://shopify/LineItem/222", title="LED bulb", sku="BLB-02", quantity=2)]})
+
+
+async def test_the_return_poll_never_takes_an_earlier_rejected_return_for_ours_not_listed_yet(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    """An earlier return dispute on the lamp, rejected by CJ; ours on the lamp and the bulbs. While
+    CJ does not list ours yet, the poll waits: it never answers "CJ refused" with the other one."""
+    await cj_control.seed(ORDER, "DELIVERED", [LAMP, BULBS])
+    await other_dispute(cj_client, LAMP, 1, "an-earlier-return")
+    (earlier,) = await cj_control.disputes()
+    await decide(cj_control, cj_http, earlier["id"], 3)
+    await cj_control.fault("/disputes/getDisputeList", "stale", count=2)  # ours not listed at its creation
+    result = await cj_supplier.request_return(a_return_of_both(), idempotency_key="supplier-return:case-22:cj")
+    assert result.answer is SupplierAnswer.PENDING and result.remote_id is None
+    asked = a_return_of_both().with_claim(result)  # what the case keeps (flows/returns.py)
+    assert set(asked.supplier_claim_lines) == {LAMP["lineItemId"], BULBS["lineItemId"]}
+
+    await cj_control.fault("/disputes/getDisputeList", "stale")
+    waiting = await cj_supplier.return_outcome(asked)
+
+    assert waiting.answer is SupplierAnswer.PENDING
+    ours = next(d for d in await cj_control.disputes() if d["businessDisputeId"] == "supplier-return:case-22:cj")
+    await decide(cj_control, cj_http, ours["id"], 1)
+    decided = await cj_supplier.return_outcome(asked)
+    assert decided.answer is SupplierAnswer.ACCEPTED and decided.remote_id == ours["id"]
+
