@@ -29,6 +29,20 @@ def _privacy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFTERSALES_PRIVACY_DIR", str(tmp_path / "privacy"))
 
 
+@pytest.fixture(autouse=True)
+def _no_prefect_server(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """These tests have no Prefect server: the erasure's deletion of the cases' timeline artifacts
+    is recorded here (it is proven against a server in tests/flows/test_privacy_flow.py)."""
+    asked: list[list[str]] = []
+
+    async def delete_case_artifacts(cases: Any) -> int:
+        asked.append([c.id for c in cases])
+        return 0
+
+    monkeypatch.setattr("tasks.privacy.delete_case_artifacts", delete_case_artifacts)
+    return asked
+
+
 @pytest.fixture
 def clock() -> Any:
     """Move the product's clock (ledger.models.utcnow); restored after the test."""
