@@ -108,13 +108,24 @@ async def carry_out(db: Database, request: PrivacyRequest) -> PrivacyDone:
     subject = privacy.subject_of(request)
     if request.kind == "export":
         document = await privacy.export(db, subject)
+        # The photos and attachments they sent are theirs to have too (GDPR art. 15(3)): listed
+        # with where they are, for the operator to send with the export.
+        found = await privacy.footprint(db, subject)
+        sent = await files.live_files(
+            db, case_ids=[c.id for c in found.cases], inbound_ids=[e.id for e in found.inbound],
+            order_refs=sorted({*map(str, subject.order_refs), *(c.order_ref for c in found.cases if c.order_ref)}),
+            store_id=subject.store_id)
+        document["files"] = [{"origin": f.origin, "name": f.name, "path": f.path, "order_ref": f.order_ref,
+                              "case_id": f.case_id, "stored_at": f.stored_at.isoformat()} for f in sent]
         document["request"] = {"id": request.id, "origin": request.origin,
                                "received_at": request.received_at.isoformat(), "due_at": request.due_at.isoformat()}
         path = write_export(request.id, document)
         who = mask_emails(request.customer_email or request.customer_ref or "a customer")
         await privacy.open_privacy_review(
             db, request, "privacy_export",
-            f"Data request ({request.origin}) for {who}: the export is ready in {path}. Send it to the customer "
+            f"Data request ({request.origin}) for {who}: the export is ready in {path}"
+            + (f", with the {len(sent)} photo(s) or attachment(s) it lists under 'files'" if sent else "")
+            + ". Send it to the customer "
             f"(or to the store owner, for a Shopify request) before {request.due_at:%Y-%m-%d} (GDPR art. 15).")
         result = PrivacyDone(request.kind, export=str(path),
                              rows={k: len(v) for k, v in document.items() if isinstance(v, list)})
