@@ -10,7 +10,8 @@ Each request is recorded in the ledger first (`privacy_request`, due in the stor
 check does for Shopify's compliance webhooks (tasks/privacy.py). If it fails, the request stays
 open and the next check retries it. The same request twice on one day is recorded once.
 An export is written as a JSON file readable by its owner only; the command prints its path.
-Uses the ledger of `AFTERSALES_DATABASE_URL`, like the receiver and the flows.
+Uses the ledger of `AFTERSALES_DATABASE_URL`, like the receiver and the flows, and for an erasure
+the Prefect server at `PREFECT_API_URL` (the cases' timeline artifacts are deleted there too).
 """
 
 from __future__ import annotations

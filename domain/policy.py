@@ -169,7 +169,10 @@ class RefundPolicy(_Strict):
     # set by arrêté each half-year. A dated setting: each rate applies from its date; add the new
     # one when it is published. `legal_interest_rate` is the one in force on the latest date.
     legal_interest_rates: dict[date, Decimal] = Field(
-        default_factory=lambda: {date(2025, 7, 1): Decimal("0.0665")}, min_length=1)
+        # Consumer creditors' rates (arrêtés of 19 June 2025, JO 24 June; 15 December 2025, JO 26
+        # December): 7.21 % H1 2025, 6.65 % H2 2025, 6.67 % H1 2026.
+        default_factory=lambda: {date(2025, 1, 1): Decimal("0.0721"), date(2025, 7, 1): Decimal("0.0665"),
+                                 date(2026, 1, 1): Decimal("0.0667")}, min_length=1)
 
     @field_validator("legal_interest_rates")
     @classmethod

@@ -506,9 +506,9 @@ async def step_awaiting_supplier(step: Step) -> bool:
             await step.to_operator("supplier_refused_after_refund", f"{why}; the customer was already refunded",
                                    ["recover the parcel as a return", "claim the supplier", "write off"], park=False,
                                    facts={"supplier": supplier_names(step, refused or expired)})
-            await _convert_to_return(step, order, f"C8: {why}", notify_operator=False)
+            await _convert_to_return(step, order, f"C8: {why}", notify_operator=False, unconfirmed=not refused)
         else:
-            await _convert_to_return(step, order, f"C8: {why}")
+            await _convert_to_return(step, order, f"C8: {why}", unconfirmed=not refused)
         return False
     if pending:
         return False
@@ -668,11 +668,13 @@ async def _archive_store_refunds(step: Step, order: Order) -> None:
                                          status=DeadlineStatus.MET)
 
 
-async def _convert_to_return(step: Step, order: Order, why: str, *, notify_operator: bool = True) -> None:
-    """C4/C8: the parcel cannot be stopped; it becomes a return, and the customer is told so."""
+async def _convert_to_return(step: Step, order: Order, why: str, *, notify_operator: bool = True,
+                             unconfirmed: bool = False) -> None:
+    """C4/C8: the parcel cannot be stopped; it becomes a return, and the customer is told so.
+    `unconfirmed`: only the supplier's silence says so (the email says the parcel may be on its way)."""
     if step.request.origin != Origin.STORE:
         await step.email_customer("converted", "cancellation_converted_to_return",
-                                  msg.converted_context(step.case, step.policy, order))
+                                  msg.converted_context(step.case, step.policy, order, unconfirmed=unconfirmed))
     if notify_operator and "C8" in why:
         await step.to_operator("supplier_could_not_stop", why,
                                ["open a return when the parcel arrives", "contact the supplier"], park=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from flows import messages as msg
 from ledger import cases, deadlines, inbox, operations, records
 from ledger.models import Case, InboundEvent, utcnow
 from tasks import operator_inbox, plain, runtime
+from tasks.artifacts import timeline_key
 from tasks.effects import AmbiguousEffect, EffectFailed
 from tasks.notify import send_customer_email, send_operator_alert
 from tasks.operator_inbox import recorded_by_id
@@ -268,25 +268,6 @@ def _cell(value: object) -> str:
     from domain.operator_words import md_text
 
     return md_text(value)
-
-
-def timeline_key(case: Case) -> str:
-    """The case's timeline artifact, found by its order number in the UI's Artifacts search
-    (issue 17): `order-1011-return-timeline`; a case with no order (a dispute not tied to one)
-    keeps its id."""
-    name = re.sub(r"[^a-z0-9]+", "-", (case.order_name or "").lower()).strip("-")
-    if not name:
-        return f"case-{case.id[:8]}-timeline"
-    # Each case its own artifact (Prefect shows the latest per key): a second return or
-    # cancellation of the order is `order-1011-return-2-timeline`; a dispute names its case
-    # (an order may have two: a chargeback and a PayPal claim).
-    if case.kind == "dispute":
-        extra = f"-{case.id[:8]}"
-    else:
-        parts = (case.key or "").split(":")
-        suffix = re.sub(r"[^a-z0-9]+", "-", parts[3].lower()).strip("-") if len(parts) > 3 else ""
-        extra = f"-{suffix}" if suffix else ""
-    return f"order-{name}-{case.kind}{extra}-timeline"
 
 
 def deadline_label(kind: str, policy: StorePolicy | None) -> str:

@@ -95,9 +95,12 @@ def partial_context(case: Case, policy: StorePolicy, order: Order, plan: Cancell
     return ctx
 
 
-def converted_context(case: Case, policy: StorePolicy, order: Order) -> dict[str, Any]:
-    """C4/C8: the parcel has left; what the customer does when it arrives."""
+def converted_context(case: Case, policy: StorePolicy, order: Order, *, unconfirmed: bool = False) -> dict[str, Any]:
+    """C4/C8: the parcel has left; what the customer does when it arrives. `unconfirmed`: the
+    supplier did not answer in time and the store shows no shipment (C8): the parcel may be on its
+    way, and the email never says it is (M-rules: only what is true)."""
     ctx = _base(case, policy, order)
+    ctx["unconfirmed"] = unconfirmed and not order.has_shipped
     urls = [t.url for f in order.shipped_fulfillments for t in f.tracking if t.url]
     if urls:
         ctx["tracking_url"] = urls[0]

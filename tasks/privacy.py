@@ -9,7 +9,8 @@ recorded before anything is done: a crash in between leaves it open, and the nex
   `AFTERSALES_PRIVACY_DIR` (default `.aftersales/privacy`), and a review item asks the operator to
   send it (Shopify leaves the answer to the merchant; GDPR art. 15).
 - erase: the customer's personal data pseudonymised in every table (ledger.privacy.erase), the
-  export files written for them deleted, and the photos and attachments they sent deleted with
+  export files written for them and every version of their cases' timeline artifacts in Prefect
+  (tasks.artifacts) deleted, and the photos and attachments they sent deleted with
   their references (ledger.files), but those an open return or dispute still needs (GDPR art.
   17(3)(e)): kept, said so in the answer, and deleted by the scheduled check when it ends.
 - shop_erase (`shop/redact`): the same for every customer of the shop, and its stored policy.
@@ -32,6 +33,7 @@ from domain.privacy import mask_emails
 from ledger import files, privacy
 from ledger.db import Database
 from ledger.models import PrivacyRequest, utcnow
+from tasks.artifacts import delete_case_artifacts
 
 log = logging.getLogger("aftersales.privacy")
 
@@ -87,6 +89,7 @@ class PrivacyDone:
     rows: dict[str, int] = field(default_factory=dict)
     erased: dict[str, int] = field(default_factory=dict)
     files_removed: int = 0
+    artifacts_removed: int = 0  # versions of the cases' timeline artifacts deleted from Prefect
     uploads_removed: int = 0
     uploads_held: int = 0
     uploads_held_note: str | None = None
@@ -105,18 +108,31 @@ async def carry_out(db: Database, request: PrivacyRequest) -> PrivacyDone:
     subject = privacy.subject_of(request)
     if request.kind == "export":
         document = await privacy.export(db, subject)
+        # The photos and attachments they sent are theirs to have too (GDPR art. 15(3)): listed
+        # with where they are, for the operator to send with the export.
+        found = await privacy.footprint(db, subject)
+        sent = await files.live_files(
+            db, case_ids=[c.id for c in found.cases], inbound_ids=[e.id for e in found.inbound],
+            order_refs=sorted({*map(str, subject.order_refs), *(c.order_ref for c in found.cases if c.order_ref)}),
+            store_id=subject.store_id)
+        document["files"] = [{"origin": f.origin, "name": f.name, "path": f.path, "order_ref": f.order_ref,
+                              "case_id": f.case_id, "stored_at": f.stored_at.isoformat()} for f in sent]
         document["request"] = {"id": request.id, "origin": request.origin,
                                "received_at": request.received_at.isoformat(), "due_at": request.due_at.isoformat()}
         path = write_export(request.id, document)
         who = mask_emails(request.customer_email or request.customer_ref or "a customer")
         await privacy.open_privacy_review(
             db, request, "privacy_export",
-            f"Data request ({request.origin}) for {who}: the export is ready in {path}. Send it to the customer "
+            f"Data request ({request.origin}) for {who}: the export is ready in {path}"
+            + (f", with the {len(sent)} photo(s) or attachment(s) it lists under 'files'" if sent else "")
+            + ". Send it to the customer "
             f"(or to the store owner, for a Shopify request) before {request.due_at:%Y-%m-%d} (GDPR art. 15).")
         result = PrivacyDone(request.kind, export=str(path),
                              rows={k: len(v) for k, v in document.items() if isinstance(v, list)})
     elif request.kind in ("erase", "shop_erase"):
         found = await privacy.footprint(db, subject)
+        # Prefect's copies first: once the ledger is pseudonymised its cases are no longer found.
+        artifacts = await delete_case_artifacts(found.cases)
         uploads = await files.live_files(
             db, case_ids=[c.id for c in found.cases], inbound_ids=[e.id for e in found.inbound],
             order_refs=sorted({*map(str, subject.order_refs), *(c.order_ref for c in found.cases if c.order_ref)}),
@@ -127,7 +143,8 @@ async def carry_out(db: Database, request: PrivacyRequest) -> PrivacyDone:
         note = (f"{gone.held} photo(s) or attachment(s) kept while {', '.join(gone.held_for)} is open: needed to "
                 f"establish or defend a legal claim (GDPR art. 17(3)(e)); deleted by the scheduled check when "
                 f"it ends") if gone.held else None
-        result = PrivacyDone(request.kind, erased=counts, files_removed=_delete_exports_naming(found.strong),
+        result = PrivacyDone(request.kind, erased=counts, artifacts_removed=artifacts,
+                             files_removed=_delete_exports_naming(found.strong),
                              uploads_removed=gone.deleted, uploads_held=gone.held, uploads_held_note=note)
     else:
         raise ValueError(f"unknown privacy request kind {request.kind!r}")

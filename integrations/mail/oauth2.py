@@ -20,7 +20,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -40,8 +40,8 @@ class OAuth2RefreshError(RuntimeError):
 class RefreshConfig:
     token_url: str
     client_id: str
-    client_secret: str
-    refresh_token: str
+    client_secret: str = field(repr=False)  # the settings' SecretStr values: never in a repr or a log
+    refresh_token: str = field(repr=False)
     scope: str
     timeout: float = 30.0
 
@@ -54,9 +54,9 @@ class RefreshConfig:
 
 @dataclass
 class _Cached:
-    access_token: str
+    access_token: str = field(repr=False)
     expires_at: float  # on the clock below
-    refresh_token: str  # the newest (Microsoft rotates it)
+    refresh_token: str = field(repr=False)  # the newest (Microsoft rotates it)
 
 
 Post = Callable[[str, dict[str, str], float], httpx.Response]

@@ -227,6 +227,22 @@ async def test_supplier_silent_past_its_deadline_is_acted_on_by_the_check(world,
     assert len(world.mails("gerant@maison-lumiere.example")) == 1  # C8: the operator is alerted
 
 
+async def test_a_silent_supplier_never_makes_us_tell_the_customer_the_parcel_has_left(world, db) -> None:
+    """Issue 14 audit ("what the customer reads must be true"): the supplier did not answer and the
+    store shows no shipment; the conversion email said "votre colis était déjà en route" as a fact.
+    It says what is known: the supplier could not confirm in time, the parcel may be on its way."""
+    await _run_request(world, "#1006")
+    case = await _case(db, world, "#1006")
+    (dl,) = [d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind.startswith("supplier_answer")]
+    past = utcnow() - timedelta(minutes=1)
+    await deadlines.set_deadline(db, case_id=case.id, kind=dl.kind, due_at=past, act_at=past, action=dl.action)
+    await sweep_deadlines(scope="deadlines")
+    assert (await _case(db, world, "#1006")).state == "converted_to_return"
+    told = world.mails(world.email("#1006"))[-1]
+    assert "était déjà en route" not in told.text and "déjà en route" not in told.subject, told.subject
+    assert "peut-être déjà en route" in told.text and "pas pu l'arrêter à temps" in told.subject
+
+
 async def test_cj_order_not_paid_yet_is_deleted_at_the_supplier(world, db) -> None:
     assert await _run_request(world, "#1003", "better_offer") == "closed"
     assert len(await world.cj_calls("/shopping/order/deleteOrder")) == 1

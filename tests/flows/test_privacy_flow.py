@@ -108,6 +108,36 @@ async def test_data_request_then_redact_from_shopify(world: World, db: Any, _pri
                                                         if r.kind == "erase")
 
 
+async def _timeline_artifacts(key: str) -> list[str]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return [str(a.data) for a in found]
+
+
+async def test_an_erasure_deletes_every_version_of_the_customer_s_timeline_artifacts(world: World, db: Any) -> None:
+    """Issue 13 ("artifacts written by the product"): Prefect keeps every version of a case's
+    timeline artifact (the customer's first name, what happened, the messages' subjects); the
+    ledger's erasure alone left them all on the Prefect server."""
+    from tasks.artifacts import timeline_key
+
+    order_ref = await _julien_s_history(world)
+    async with db.session() as s:
+        (case,) = (await s.exec(select(Case).where(Case.order_ref == order_ref))).all()
+    key = timeline_key(case)
+    before = await _timeline_artifacts(key)
+    assert before and any(case.customer_first_name and case.customer_first_name in text for text in before), before
+    await _compliance(world, "customers/redact", {"customer": {"id": 9002, "email": JULIEN["email"]},
+                                                  "orders_to_redact": [int(order_ref)]}, "gdpr-art")
+    await sweep_deadlines(scope="privacy")
+    assert await _timeline_artifacts(key) == []
+    async with db.session() as s:
+        (done,) = (await s.exec(select(PrivacyRequest).where(PrivacyRequest.kind == "erase"))).all()
+    assert done.status == "done" and done.result["artifacts_removed"] >= len(before)
+
+
 async def test_compliance_webhooks_are_verified_and_recorded_once(world: World, db: Any) -> None:
     payload = {"shop_id": 954889, "shop_domain": STORE}
     forged = await world.webhook("shop/redact", payload, webhook_id="gdpr-3", secret="not-the-secret")
@@ -198,3 +228,19 @@ async def test_the_scheduled_check_deletes_a_customer_photo_after_its_retention(
     summary = await sweep_deadlines(scope="privacy")
     assert summary["privacy"]["uploads_deleted"] == 1 and not photo.exists()
     assert (await sweep_deadlines(scope="privacy"))["privacy"]["uploads_deleted"] == 0  # counted once
+
+
+async def test_an_erasure_without_the_prefect_server_stays_open_and_erases_nothing(world: World, db: Any) -> None:
+    """Issue 13: without PREFECT_API_URL, Prefect's client would start a server of its own and
+    "delete" nothing there: the request fails naming the variable and stays open for the next
+    check, and the ledger is not erased half-way."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.privacy import request_and_carry_out
+
+    await _julien_s_history(world)
+    with temporary_settings(updates={PREFECT_API_URL: None}), pytest.raises(RuntimeError, match="PREFECT_API_URL"):
+        await request_and_carry_out("erase", "julien.moreau@example.com")
+    (request,) = await privacy.open_requests(db)
+    assert request.kind == "erase"
+    assert await _traces(db, [JULIEN["email"]])  # nothing erased yet: the next check does it whole

@@ -29,6 +29,20 @@ def _privacy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFTERSALES_PRIVACY_DIR", str(tmp_path / "privacy"))
 
 
+@pytest.fixture(autouse=True)
+def _no_prefect_server(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """These tests have no Prefect server: the erasure's deletion of the cases' timeline artifacts
+    is recorded here (it is proven against a server in tests/flows/test_privacy_flow.py)."""
+    asked: list[list[str]] = []
+
+    async def delete_case_artifacts(cases: Any) -> int:
+        asked.append([c.id for c in cases])
+        return 0
+
+    monkeypatch.setattr("tasks.privacy.delete_case_artifacts", delete_case_artifacts)
+    return asked
+
+
 @pytest.fixture
 def clock() -> Any:
     """Move the product's clock (ledger.models.utcnow); restored after the test."""
@@ -121,6 +135,30 @@ async def test_erasure_removes_the_customers_files_and_their_references(any_db: 
     assert all(lea.name not in b for b in bodies) and any(paul.name in b for b in bodies)
     again = await _erase(any_db, LEA)  # the same erasure carried out again: nothing counted twice
     assert again.uploads_removed == 0
+
+
+async def test_a_data_request_lists_the_photos_the_customer_sent(any_db: Database, tmp_path: Path) -> None:
+    """Issue 13 audit (GDPR art. 15): the export held the ledger's rows but not the photos and
+    attachments the customer sent; it lists them with where they are, and the operator is told to
+    send them with it. Another customer's photo is not in it."""
+    from ledger.models import ReviewItem
+
+    lea = await _photo(any_db, tmp_path, "601", b"\x89PNG lea's broken vase")
+    paul = await _photo(any_db, tmp_path, "602", b"\x89PNG paul's clock")
+    await _case(any_db, LEA, "601", photo=lea.name)
+    await _case(any_db, PAUL, "602", photo=paul.name)
+    subject = privacy.Subject(email=LEA, store_id=STORE)
+    request, _ = await privacy.record_request(any_db, key=f"op-x:{LEA}", kind="export", origin="operator",
+                                              subject=subject, due_at=utcnow() + timedelta(days=30))
+    done = await carry_out(any_db, request)
+    assert done.export is not None
+    with open(done.export, encoding="utf-8") as out:  # noqa: ASYNC230 - a test reading its own file
+        exported = json.load(out)
+    assert [(f["name"], f["path"]) for f in exported["files"]] == [(lea.name, _abs(lea))]
+    assert done.rows["files"] == 1
+    async with any_db.session() as s:
+        (review,) = (await s.exec(select(ReviewItem).where(ReviewItem.reason_code == "privacy_export"))).all()
+    assert "1 photo(s) or attachment(s)" in review.detail
 
 
 async def test_an_open_dispute_keeps_the_photos_until_it_ends_and_the_answer_says_so(

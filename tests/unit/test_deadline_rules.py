@@ -612,6 +612,23 @@ def test_the_legal_interest_rate_is_a_dated_setting() -> None:
     assert rates.legal_interest_rate == Decimal("0.06")
 
 
+def test_the_legal_interest_rate_setting_holds_the_published_rates_to_date() -> None:
+    """Issue 14 ("a dated setting with its current value"): the default and the shipped policy
+    stopped at H2 2025 (6.65 %), so a refund late in 2026 was surcharged at last year's rate. H1
+    2026: 6.67 % for consumer creditors (arrêté of 15 December 2025)."""
+    from pathlib import Path
+
+    import yaml
+
+    from domain.policy import RefundPolicy
+
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[2] / "sandbox" / "policy.yaml").read_text())
+    for rates in (RefundPolicy(), RefundPolicy.model_validate(shipped["refunds"])):
+        assert rates.legal_interest_rate_on(date(2025, 3, 1)) == Decimal("0.0721")
+        assert rates.legal_interest_rate_on(date(2025, 9, 1)) == Decimal("0.0665")
+        assert rates.legal_interest_rate_on(date(2026, 3, 1)) == Decimal("0.0667")
+
+
 # -- issue 14: one promised refund date, within D2, never before the last day to post ---------------------
 
 

@@ -132,3 +132,15 @@ def test_partial_refresh_settings_fail_closed(monkeypatch: pytest.MonkeyPatch) -
     config = whole.refresh_config()
     assert config is not None and config.scope == MICROSOFT_IMAP_SCOPE
     assert MailboxSettings(**base, password="p").refresh_config() is None
+
+
+def test_the_grant_and_the_cached_token_never_show_their_secrets() -> None:
+    """Issue 13 ("secrets are SecretStr"): the settings' secrets are copied into plain strings
+    here; a repr (a log line, a traceback's locals, a Prefect parameter) must not print them."""
+    from integrations.mail.oauth2 import _Cached
+
+    grant = RefreshConfig("https://login.example/token", "client-1", "s3cr3t-client", "r3fr3sh-grant", "imap")
+    cached = _Cached("acc3ss-token", 1.0, "r3fr3sh-new")
+    shown = repr(grant) + repr(cached)
+    assert "client-1" in shown
+    assert not any(secret in shown for secret in ("s3cr3t-client", "r3fr3sh-grant", "acc3ss-token", "r3fr3sh-new"))

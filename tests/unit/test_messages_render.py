@@ -359,6 +359,19 @@ def test_partial_cancellation_refunds_the_missing_item_and_ships_the_rest(langua
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_converted_after_a_silent_supplier_says_the_parcel_may_be_on_its_way(language: Language) -> None:
+    """C8 with no answer and no shipment known: never "your parcel was already on its way"."""
+    ctx = context_for("cancellation_converted_to_return", language) | {"unconfirmed": True}
+    mail = render("cancellation_converted_to_return", language, ctx)
+    said, never = {"fr": ("peut-être déjà en route", "était déjà en route"),
+                   "en": ("may already be on its way", "was already on its way")}[language]
+    for part in both_parts(mail):
+        part = part.replace("&#39;", "'")
+        assert said in part and never not in part, part
+    assert "already on its way" not in mail.subject and "déjà en route" not in mail.subject
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_converted_to_return_reassures_and_explains_what_to_do(language: Language) -> None:
     expected = {
         "fr": ("ne vous coûte rien", "refuser", "renvoyer", "instructions de retour", "au plus tard le"),

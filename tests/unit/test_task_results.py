@@ -74,8 +74,9 @@ def test_an_email_sent_reads_the_recorded_send() -> None:
 def test_a_privacy_request_done_keeps_in_its_record_what_its_kind_did() -> None:
     export = PrivacyDone("export", export="/srv/privacy/exports/r1.json", rows={"cases": 2, "messages": 5})
     assert export.record() == {"export": "/srv/privacy/exports/r1.json", "rows": {"cases": 2, "messages": 5}}
-    erased = PrivacyDone("erase", erased={"cases": 1}, files_removed=1, uploads_removed=2)
-    assert erased.record() == {"erased": {"cases": 1}, "files_removed": 1, "uploads_removed": 2, "uploads_held": 0}
+    erased = PrivacyDone("erase", erased={"cases": 1}, artifacts_removed=3, files_removed=1, uploads_removed=2)
+    assert erased.record() == {"erased": {"cases": 1}, "files_removed": 1, "artifacts_removed": 3,
+                               "uploads_removed": 2, "uploads_held": 0}
     held = PrivacyDone("shop_erase", erased={}, uploads_held=1, uploads_held_note="kept while dispute d1 is open")
     assert held.record()["uploads_held_note"] == "kept while dispute d1 is open"  # the answer says why (17(3)(e))
 
