@@ -36,11 +36,14 @@ from domain.disputes import (
     Facts,
     Processor,
     Shipment,
+    cancellation_history,
     card_check_statements,
     decide,
     evidence_status,
     normalise_reason,
+    refund_record,
     response_due,
+    return_history,
     route_began,
 )
 from domain.errors import InvalidInput, PermanentError, TransientError
@@ -294,8 +297,7 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
                                      f"\u201c{m.subject}\u201d"))
     messages = [text for _, text in sorted(logged, key=lambda x: x[0])]
     archived = [r for c in related for r in await records.refunds_for_case(db, c.id)]
-    refunds = [f"{r.amount} {r.currency} on {r.created_at:%Y-%m-%d} ({r.method}, reference {r.reference or '-'})"
-               for r in archived]
+    refunds = [refund_record(str(r.amount), r.currency, r.created_at, r.method, r.reference) for r in archived]
     refunds += [f"{r.amount.amount} {r.amount.currency} on {r.created_at:%Y-%m-%d} (Shopify refund {r.id})"
                 for r in order.refunds if not any(r.id == a.reference for a in archived)]
     # Each parcel's record: Shopify's fulfilment events merged with the carrier's own events the
@@ -321,11 +323,11 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     scanned = last.delivered_in if last else None
     shipped = [d for d in (route_began(s) for s in shipments) if d]  # the day each parcel began its route
     ship, bill = order.shipping_address, order.billing_address
-    returns = [f"return {c.state} ({c.reason})" for c in related if c.kind == CaseKind.RETURN]
+    # In plain words, never the cases' machine states or reason codes (they go to the issuer).
+    returns = [return_history(c.state, c.reason, c.opened_at) for c in related if c.kind == CaseKind.RETURN]
     # Every cancellation request the store recorded, whatever came of it: the answer never says
     # "no cancellation request" while one is on file.
-    asked = [f"cancellation requested on {c.opened_at:%Y-%m-%d}, {c.state.replace('_', ' ')}"
-             for c in related if c.kind == CaseKind.CANCELLATION]
+    asked = [cancellation_history(c.state, c.opened_at) for c in related if c.kind == CaseKind.CANCELLATION]
     payments = [f"{t.amount} on {t.processed_at:%Y-%m-%d} ({t.gateway})" if t.processed_at else f"{t.amount} "
                 f"({t.gateway})" for t in order.transactions
                 if t.kind.value.upper() in ("SALE", "CAPTURE") and t.status.upper() == "SUCCESS"]

@@ -164,3 +164,24 @@ async def test_a_paypal_message_whose_answer_was_lost_is_not_posted_again(world:
     assert len(shown["dispute"]["messages"]) == 1
     op = await operations.get_operation(db, f"dispute.message:{case.id}:INQUIRY")
     assert op is not None and op.status == "succeeded"
+
+
+async def test_the_order_s_returns_and_cancellations_reach_the_issuer_in_plain_words(world: World, db: Any) -> None:
+    """The store's own cases of the order go out as what the records show, never their machine
+    states or reason codes ("return awaiting_shipment (changed_mind)", "needs operator")."""
+    await _policy()
+    order = world.legacy("#1012")
+    await cases.open_case(db, key=f"return:{STORE}:{order}", kind="return", store_id=STORE,
+                          state="awaiting_shipment", reason="changed_mind", order_ref=order, order_name="#1012",
+                          customer_email=world.email("#1012"), origin="email")
+    await cases.open_case(db, key=f"cancellation:{STORE}:{order}", kind="cancellation", store_id=STORE,
+                          state="needs_operator", order_ref=order, order_name="#1012",
+                          customer_email=world.email("#1012"), origin="email")
+    evidence = await _submit(world, db, "#1012", "credit_not_processed")
+    sent = "\n".join(evidence.values())
+    for internal in ("awaiting_shipment", "awaiting shipment", "changed_mind", "needs_operator", "needs operator"):
+        assert internal not in sent, (internal, sent)
+    assert "(reason given: changed their mind): accepted; the customer has the return address and has not " \
+           "sent the goods back yet" in evidence["refund_refusal_explanation"]
+    assert "being reviewed by the store" in evidence["refund_refusal_explanation"]
+    assert "Return history: a return requested on " in evidence["uncategorized_text"]
