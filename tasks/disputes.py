@@ -68,9 +68,17 @@ PAYPAL_ACTIONS = ("provide-evidence", "send-message", "make-offer", "accept-clai
                   "acknowledge-return-item", "provide-supporting-info")
 
 
+# PayPal's `dispute_outcome.outcome_code` (Disputes API v1): the store keeps the payment when the
+# dispute is resolved in its favour, when the buyer cancels it (CANCELED_BY_BUYER) or when it is
+# denied (DENIED); it is lost when resolved for the buyer or accepted. RESOLVED_WITH_PAYOUT
+# ("PayPal provided the merchant or customer with protection") and NONE (closed without a
+# decision) do not say the store won: they stay lost, the conservative record.
+_PAYPAL_WON = frozenset({"RESOLVED_SELLER_FAVOUR", "CANCELED_BY_BUYER", "DENIED"})
+
+
 def _paypal_status(status: str, outcome: str | None) -> str:
     if status == "RESOLVED":
-        return "won" if outcome and "SELLER" in outcome.upper() else "lost"
+        return "won" if (outcome or "").upper() in _PAYPAL_WON else "lost"
     if status in ("WAITING_FOR_SELLER_RESPONSE", "OPEN"):
         return "needs_response"
     return "under_review"

@@ -34,7 +34,7 @@ from domain.disputes import (
 )
 from domain.money import Money
 from domain.orders import FulfillmentEvent
-from tasks.disputes import _STRIPE_STATUS, paypal_items, stripe_evidence
+from tasks.disputes import _STRIPE_STATUS, _paypal_status, paypal_items, stripe_evidence
 
 SHIPPED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 DELIVERED = datetime(2026, 11, 5, 14, 0, tzinfo=UTC)
@@ -346,3 +346,14 @@ def test_the_paypal_offer_note_is_warm_clear_and_in_the_customer_language(offer_
     assert len(note) <= 2000 and "Maison Lumiere" in note
     for internal in ("REFUND", "offer_type", "(K", "make-offer", "INQUIRY"):
         assert internal not in note
+
+
+@pytest.mark.parametrize(("outcome", "ours"), [
+    ("RESOLVED_SELLER_FAVOUR", "won"), ("CANCELED_BY_BUYER", "won"), ("DENIED", "won"),
+    ("RESOLVED_BUYER_FAVOUR", "lost"), ("ACCEPTED", "lost"), ("RESOLVED_WITH_PAYOUT", "lost"), ("NONE", "lost"),
+    (None, "lost"),
+])
+def test_a_paypal_dispute_the_buyer_cancelled_or_paypal_denied_is_won(outcome: str | None, ours: str) -> None:
+    """A resolved PayPal dispute is lost only when PayPal's outcome does not leave the payment with
+    the store: a dispute the buyer cancelled or PayPal denied was recorded lost (the reports' win rate)."""
+    assert _paypal_status("RESOLVED", outcome) == ours
