@@ -270,6 +270,9 @@ def _refusal(facts: Facts) -> str:
                *facts.cancellation_requests]
     if history:
         return "History for this order: " + "; ".join(history) + "."
+    if facts.customer_wrote:  # a message may hold a request: nothing is denied, the messages are listed
+        return ("The store's records hold no return of the goods and no refund for this order. The customer's "
+                "messages to the store are listed with their dates and subjects.")
     return ("The store's records hold no return of the goods and no refund or cancellation request for this "
             "order, so no refund was due under the policy.")
 
@@ -281,6 +284,9 @@ def _cancellation(facts: Facts) -> str:
     if facts.cancellation_requests:
         return ("The order was not cancelled. The customer's cancellation requests in the store's records: "
                 + "; ".join(facts.cancellation_requests) + ".")
+    if facts.customer_wrote:  # a message may hold a request: nothing is denied, the messages are listed
+        return ("The order was not cancelled, and no cancellation was requested through the store's cancellation "
+                "procedure. The customer's messages to the store are listed with their dates and subjects.")
     return "The store's records hold no cancellation request from the customer for this order."
 
 

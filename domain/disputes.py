@@ -244,6 +244,9 @@ class Facts(_Frozen):
     product_titles: list[str] = Field(default_factory=list)
     return_policy: str | None = None
     messages_sent: list[str] = Field(default_factory=list)  # "2026-11-03 order confirmation", …
+    # The customer wrote to the store about this order (an inbound message in the log, M5): what they
+    # asked is theirs to read there, so the answer never says the records hold no request.
+    customer_wrote: bool = False
     refunded: Money | None = None  # F2 archive total for the order
     refunds: list[str] = Field(default_factory=list)  # "19.90 EUR on 2026-11-04, card, ref …"
     # PayPal's own ids of the refunds of the disputed PayPal payment (its REFUND transactions'

@@ -288,9 +288,11 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     every = await cases.cases_for_order(db, case.store_id, order.legacy_id)
     related = [c for c in every if c.id != case.id]
     logged = []
+    wrote = False  # the customer wrote to the store about this order
     for c in every:
         for m in await records.messages_for_case(db, c.id):
             if m.party == "customer" and m.direction == "inbound":
+                wrote = True
                 logged.append((m.at, f"{m.at:%Y-%m-%d %H:%M} UTC, from the customer: \u201c{m.subject}\u201d"))
             elif m.direction == "outbound" and m.party == "customer":
                 logged.append((m.at, f"{m.at:%Y-%m-%d %H:%M} UTC, sent to the customer ({m.to_address}): "
@@ -355,7 +357,8 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
         return_policy=(f"returns accepted within {policy.return_window_days()} days of delivery; refunds within "
                        f"{policy.refunds.promise_business_days} business days"),
         policy_disclosure=policy.disputes.policy_disclosure,
-        messages_sent=messages, refunded=order.total_refunded if not order.total_refunded.is_zero() else None,
+        messages_sent=messages, customer_wrote=wrote,
+        refunded=order.total_refunded if not order.total_refunded.is_zero() else None,
         refunds=refunds, cancelled=order.is_cancelled, returns=returns, cancellation_requests=asked,
         billing_matches_shipping=(_address_line(bill) == _address_line(ship)) if bill and ship else None,
         billing_address=_address_line(bill), shipping_address=_address_line(ship), shipping_postal=ship,

@@ -15,7 +15,7 @@ from flows.sweep import sweep_deadlines
 from ledger import cases, deadlines, operations, records
 from ledger.models import set_clock, utcnow
 from tests.flows.conftest import World
-from tests.flows.test_dispute_checklist import _policy, _until_submitted
+from tests.flows.test_dispute_checklist import _communication_log, _policy, _until_submitted
 from tests.flows.test_dispute_flow import (
     STORE,
     _case,
@@ -185,3 +185,20 @@ async def test_the_order_s_returns_and_cancellations_reach_the_issuer_in_plain_w
            "sent the goods back yet" in evidence["refund_refusal_explanation"]
     assert "being reviewed by the store" in evidence["refund_refusal_explanation"]
     assert "Return history: a return requested on " in evidence["uncategorized_text"]
+
+
+@pytest.mark.parametrize(("reason", "field", "denial"), [
+    ("credit_not_processed", "refund_refusal_explanation", "no refund or cancellation request"),
+    ("subscription_canceled", "cancellation_rebuttal", "no cancellation request"),
+])
+async def test_a_customer_who_wrote_is_never_said_to_have_asked_nothing(world: World, db: Any, reason: str,
+                                                                        field: str, denial: str) -> None:
+    """The customer wrote to the store about #1012 (their message is in the log): a request may be in
+    it, so the answer lists the messages and never tells the issuer the records hold no request, nor
+    that no refund was due."""
+    await _policy()
+    await _communication_log(world, db)
+    evidence = await _submit(world, db, "#1012", reason)
+    assert denial not in evidence[field] and "no refund was due" not in evidence[field], evidence[field]
+    assert "The customer's messages to the store are listed" in evidence[field]
+    assert "from the customer" in evidence["uncategorized_text"]
