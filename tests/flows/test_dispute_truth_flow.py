@@ -164,6 +164,8 @@ async def test_a_paypal_message_whose_answer_was_lost_is_not_posted_again(world:
     assert len(shown["dispute"]["messages"]) == 1
     op = await operations.get_operation(db, f"dispute.message:{case.id}:INQUIRY")
     assert op is not None and op.status == "succeeded"
+    (logged,) = await records.messages_for_case(db, case.id)  # M5: in the log once, whoever saw it go out
+    assert logged.body_text == shown["dispute"]["messages"][0]["content"]
 
 
 async def test_the_order_s_returns_and_cancellations_reach_the_issuer_in_plain_words(world: World, db: Any) -> None:
