@@ -318,7 +318,8 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
                          "Le suivi indique qu'il est en cours d'acheminement.")
         lines.append("Répondez-nous ici si quelque chose ne va toujours pas : nous trouverons une solution "
                      "ensemble.")
-        lines.append(f"Merci pour votre patience,\nL'équipe {store_name}")
+        lines.append(f"Merci pour votre patience, et au plaisir de vous retrouver très bientôt chez {store_name} !\n"
+                     f"L'équipe {store_name}")
     else:
         lines = [f"Hello{first},",
                  f"We are sorry to hear there is a problem with your order {facts.order_name}, and we want to help."]
@@ -334,7 +335,8 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
                          "The tracking page shows where to collect it." if _awaiting(facts) else
                          "The tracking shows it on its way to you.")
         lines.append("Reply here if anything is still not right: we will find a solution together.")
-        lines.append(f"Thank you for your patience,\nThe {store_name} team")
+        lines.append(f"Thank you for your patience; we hope to see you again soon at {store_name}!\n"
+                     f"The {store_name} team")
     return fit("\n\n".join(lines[:-1]), keep_last=lines[-1])
 
 
@@ -395,7 +397,8 @@ def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Mo
                  "Vous pouvez accepter cette proposition directement dans PayPal, qui vous indiquera les étapes "
                  "suivantes. Si elle ne vous convient pas, répondez-nous ici : nous chercherons une autre solution "
                  "avec vous.",
-                 f"Merci pour votre patience,\nL'équipe {store_name}"]
+                 f"Merci pour votre patience, et au plaisir de vous retrouver très bientôt chez {store_name} !\n"
+                 f"L'équipe {store_name}"]
     else:
         sums = f"{amount.amount:.2f} {amount.currency}"
         proposal = {
@@ -411,7 +414,8 @@ def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Mo
                    if offer.offer_type == "REFUND_WITH_RETURN" else []),
                  "You can accept this offer directly in PayPal, which will show you the next steps. If it does not "
                  "suit you, reply here and we will look for another solution with you.",
-                 f"Thank you for your patience,\nThe {store_name} team"]
+                 f"Thank you for your patience; we hope to see you again soon at {store_name}!\n"
+                 f"The {store_name} team"]
     return fit("\n\n".join(lines[:-1]), keep_last=lines[-1])
 
 
