@@ -270,6 +270,9 @@ def _refusal(facts: Facts) -> str:
                *facts.cancellation_requests]
     if history:
         return "History for this order: " + "; ".join(history) + "."
+    if facts.customer_wrote:  # a message may hold a request: nothing is denied, the messages are listed
+        return ("The store's records hold no return of the goods and no refund for this order. The customer's "
+                "messages to the store are listed with their dates and subjects.")
     return ("The store's records hold no return of the goods and no refund or cancellation request for this "
             "order, so no refund was due under the policy.")
 
@@ -281,6 +284,9 @@ def _cancellation(facts: Facts) -> str:
     if facts.cancellation_requests:
         return ("The order was not cancelled. The customer's cancellation requests in the store's records: "
                 + "; ".join(facts.cancellation_requests) + ".")
+    if facts.customer_wrote:  # a message may hold a request: nothing is denied, the messages are listed
+        return ("The order was not cancelled, and no cancellation was requested through the store's cancellation "
+                "procedure. The customer's messages to the store are listed with their dates and subjects.")
     return "The store's records hold no cancellation request from the customer for this order."
 
 
@@ -312,7 +318,8 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
                          "Le suivi indique qu'il est en cours d'acheminement.")
         lines.append("Répondez-nous ici si quelque chose ne va toujours pas : nous trouverons une solution "
                      "ensemble.")
-        lines.append(f"Merci pour votre patience,\nL'équipe {store_name}")
+        lines.append(f"Merci pour votre patience, et au plaisir de vous retrouver très bientôt chez {store_name} !\n"
+                     f"L'équipe {store_name}")
     else:
         lines = [f"Hello{first},",
                  f"We are sorry to hear there is a problem with your order {facts.order_name}, and we want to help."]
@@ -328,7 +335,8 @@ def inquiry_message(facts: Facts, pack: EvidencePack, *, language: str, store_na
                          "The tracking page shows where to collect it." if _awaiting(facts) else
                          "The tracking shows it on its way to you.")
         lines.append("Reply here if anything is still not right: we will find a solution together.")
-        lines.append(f"Thank you for your patience,\nThe {store_name} team")
+        lines.append(f"Thank you for your patience; we hope to see you again soon at {store_name}!\n"
+                     f"The {store_name} team")
     return fit("\n\n".join(lines[:-1]), keep_last=lines[-1])
 
 
@@ -389,7 +397,8 @@ def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Mo
                  "Vous pouvez accepter cette proposition directement dans PayPal, qui vous indiquera les étapes "
                  "suivantes. Si elle ne vous convient pas, répondez-nous ici : nous chercherons une autre solution "
                  "avec vous.",
-                 f"Merci pour votre patience,\nL'équipe {store_name}"]
+                 f"Merci pour votre patience, et au plaisir de vous retrouver très bientôt chez {store_name} !\n"
+                 f"L'équipe {store_name}"]
     else:
         sums = f"{amount.amount:.2f} {amount.currency}"
         proposal = {
@@ -405,7 +414,8 @@ def offer_note(facts: Facts, pack: EvidencePack, offer: InquiryOffer, amount: Mo
                    if offer.offer_type == "REFUND_WITH_RETURN" else []),
                  "You can accept this offer directly in PayPal, which will show you the next steps. If it does not "
                  "suit you, reply here and we will look for another solution with you.",
-                 f"Thank you for your patience,\nThe {store_name} team"]
+                 f"Thank you for your patience; we hope to see you again soon at {store_name}!\n"
+                 f"The {store_name} team"]
     return fit("\n\n".join(lines[:-1]), keep_last=lines[-1])
 
 

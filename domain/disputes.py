@@ -162,6 +162,68 @@ def route_began(shipment: Shipment) -> datetime | None:
     return moving[0] if moving else shipment.shipped_at
 
 
+# The store's own cases as the reviewer reads them (issue 15: no internal labels go out). A
+# return's or a cancellation's state and reason are machine words ("awaiting_shipment",
+# "changed_mind", "needs_operator"); what is sent says what the records show in plain words, and
+# no more: an open case says where it stands now, never what will come of it.
+_RETURN_STATE_WORDS = {
+    "received": "received, not decided yet",
+    "awaiting_supplier": "accepted; the return address is being arranged",
+    "awaiting_shipment": "accepted; the customer has the return address and has not sent the goods back "
+                         "yet",
+    "in_transit": "the customer has sent the goods back; they are on their way to the store",
+    "inspecting": "the goods are back and being inspected",
+    "refunding": "the goods were accepted back; the refund is being made",
+    "replacing": "a replacement is being arranged",
+    "done": "completed",
+    "closed": "closed",
+    "refused": "declined: not eligible under the store's return policy",
+    "expired": "accepted, but the goods were never sent back within the return period",
+    "needs_operator": "being reviewed by the store",
+}
+_RETURN_REASON_WORDS = {
+    "wrong_size": "wrong size", "wrong_colour": "wrong colour", "changed_mind": "changed their mind",
+    "not_as_described": "not as described", "damaged": "damaged", "defective": "defective",
+    "wrong_item": "wrong item",
+}
+_CANCELLATION_STATE_WORDS = {
+    "received": "not yet decided",
+    "offer_pending": "an alternative was offered; the customer's answer is awaited",
+    "awaiting_supplier": "being processed",
+    "cancelling": "being processed",
+    "cancelled": "the order was cancelled",
+    "closed": "closed",
+    "converted_to_return": "converted to return (the parcel had already left)",
+    "kept": "the customer chose to keep the order",
+    "rejected": "there was nothing to cancel",
+    "needs_operator": "being reviewed by the store",
+}
+
+
+def return_history(state: str, reason: str | None, opened_at: datetime) -> str:
+    """One return case of the order in plain words, with its date: "a return requested on
+    2026-11-20 (reason given: wrong size): the goods are back and being inspected"."""
+    why = _RETURN_REASON_WORDS.get(reason or "")
+    said = f" (reason given: {why})" if why else ""
+    where = _RETURN_STATE_WORDS.get(state, "being handled by the store")
+    return f"a return requested on {opened_at:%Y-%m-%d}{said}: {where}"
+
+
+def cancellation_history(state: str, opened_at: datetime) -> str:
+    """One cancellation case of the order in plain words: "cancellation requested on 2026-11-20,
+    converted to return (the parcel had already left)"."""
+    return (f"cancellation requested on {opened_at:%Y-%m-%d}, "
+            f"{_CANCELLATION_STATE_WORDS.get(state, 'being handled by the store')}")
+
+
+def refund_record(amount: str, currency: str, on: datetime, method: str, reference: str | None) -> str:
+    """A refund the store archived, in plain words ("19.90 EUR on 2026-11-04, to the original
+    payment method, reference re_123"); the method's internal word is never sent."""
+    how = {"original": "to the original payment method", "store_credit": "as store credit"}.get(method)
+    return f"{amount} {currency} on {on:%Y-%m-%d}" + (f", {how}" if how else "") + \
+        (f", reference {reference}" if reference else "")
+
+
 class Facts(_Frozen):
     """What the ledger and the store know about the disputed order (K3), as they are when read."""
 
@@ -182,6 +244,9 @@ class Facts(_Frozen):
     product_titles: list[str] = Field(default_factory=list)
     return_policy: str | None = None
     messages_sent: list[str] = Field(default_factory=list)  # "2026-11-03 order confirmation", …
+    # The customer wrote to the store about this order (an inbound message in the log, M5): what they
+    # asked is theirs to read there, so the answer never says the records hold no request.
+    customer_wrote: bool = False
     refunded: Money | None = None  # F2 archive total for the order
     refunds: list[str] = Field(default_factory=list)  # "19.90 EUR on 2026-11-04, card, ref …"
     # PayPal's own ids of the refunds of the disputed PayPal payment (its REFUND transactions'

@@ -36,11 +36,14 @@ from domain.disputes import (
     Facts,
     Processor,
     Shipment,
+    cancellation_history,
     card_check_statements,
     decide,
     evidence_status,
     normalise_reason,
+    refund_record,
     response_due,
+    return_history,
     route_began,
 )
 from domain.errors import InvalidInput, PermanentError, TransientError
@@ -285,17 +288,18 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     every = await cases.cases_for_order(db, case.store_id, order.legacy_id)
     related = [c for c in every if c.id != case.id]
     logged = []
+    wrote = False  # the customer wrote to the store about this order
     for c in every:
         for m in await records.messages_for_case(db, c.id):
             if m.party == "customer" and m.direction == "inbound":
+                wrote = True
                 logged.append((m.at, f"{m.at:%Y-%m-%d %H:%M} UTC, from the customer: \u201c{m.subject}\u201d"))
             elif m.direction == "outbound" and m.party == "customer":
                 logged.append((m.at, f"{m.at:%Y-%m-%d %H:%M} UTC, sent to the customer ({m.to_address}): "
                                      f"\u201c{m.subject}\u201d"))
     messages = [text for _, text in sorted(logged, key=lambda x: x[0])]
     archived = [r for c in related for r in await records.refunds_for_case(db, c.id)]
-    refunds = [f"{r.amount} {r.currency} on {r.created_at:%Y-%m-%d} ({r.method}, reference {r.reference or '-'})"
-               for r in archived]
+    refunds = [refund_record(str(r.amount), r.currency, r.created_at, r.method, r.reference) for r in archived]
     refunds += [f"{r.amount.amount} {r.amount.currency} on {r.created_at:%Y-%m-%d} (Shopify refund {r.id})"
                 for r in order.refunds if not any(r.id == a.reference for a in archived)]
     # Each parcel's record: Shopify's fulfilment events merged with the carrier's own events the
@@ -321,11 +325,11 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
     scanned = last.delivered_in if last else None
     shipped = [d for d in (route_began(s) for s in shipments) if d]  # the day each parcel began its route
     ship, bill = order.shipping_address, order.billing_address
-    returns = [f"return {c.state} ({c.reason})" for c in related if c.kind == CaseKind.RETURN]
+    # In plain words, never the cases' machine states or reason codes (they go to the issuer).
+    returns = [return_history(c.state, c.reason, c.opened_at) for c in related if c.kind == CaseKind.RETURN]
     # Every cancellation request the store recorded, whatever came of it: the answer never says
     # "no cancellation request" while one is on file.
-    asked = [f"cancellation requested on {c.opened_at:%Y-%m-%d}, {c.state.replace('_', ' ')}"
-             for c in related if c.kind == CaseKind.CANCELLATION]
+    asked = [cancellation_history(c.state, c.opened_at) for c in related if c.kind == CaseKind.CANCELLATION]
     payments = [f"{t.amount} on {t.processed_at:%Y-%m-%d} ({t.gateway})" if t.processed_at else f"{t.amount} "
                 f"({t.gateway})" for t in order.transactions
                 if t.kind.value.upper() in ("SALE", "CAPTURE") and t.status.upper() == "SUCCESS"]
@@ -353,7 +357,8 @@ async def order_facts(case: Case, policy: StorePolicy, order: Order, disputed: M
         return_policy=(f"returns accepted within {policy.return_window_days()} days of delivery; refunds within "
                        f"{policy.refunds.promise_business_days} business days"),
         policy_disclosure=policy.disputes.policy_disclosure,
-        messages_sent=messages, refunded=order.total_refunded if not order.total_refunded.is_zero() else None,
+        messages_sent=messages, customer_wrote=wrote,
+        refunded=order.total_refunded if not order.total_refunded.is_zero() else None,
         refunds=refunds, cancelled=order.is_cancelled, returns=returns, cancellation_requests=asked,
         billing_matches_shipping=(_address_line(bill) == _address_line(ship)) if bill and ship else None,
         billing_address=_address_line(bill), shipping_address=_address_line(ship), shipping_postal=ship,

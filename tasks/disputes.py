@@ -22,7 +22,8 @@ from domain.disputes import InquiryOffer, Processor, shopify_card_checks, three_
 from domain.money import Money
 from domain.operations import OperationKind, dispute_accept, dispute_stage, dispute_submit
 from integrations.paypal.models import EvidenceItem, TrackingInfo
-from ledger.models import Operation
+from ledger import records
+from ledger.models import Message, Operation
 from tasks import clients, runtime
 from tasks.effects import EffectResult, perform
 from tasks.retry import RETRYING, retrying_read
@@ -68,9 +69,17 @@ PAYPAL_ACTIONS = ("provide-evidence", "send-message", "make-offer", "accept-clai
                   "acknowledge-return-item", "provide-supporting-info")
 
 
+# PayPal's `dispute_outcome.outcome_code` (Disputes API v1): the store keeps the payment when the
+# dispute is resolved in its favour, when the buyer cancels it (CANCELED_BY_BUYER) or when it is
+# denied (DENIED); it is lost when resolved for the buyer or accepted. RESOLVED_WITH_PAYOUT
+# ("PayPal provided the merchant or customer with protection") and NONE (closed without a
+# decision) do not say the store won: they stay lost, the conservative record.
+_PAYPAL_WON = frozenset({"RESOLVED_SELLER_FAVOUR", "CANCELED_BY_BUYER", "DENIED"})
+
+
 def _paypal_status(status: str, outcome: str | None) -> str:
     if status == "RESOLVED":
-        return "won" if outcome and "SELLER" in outcome.upper() else "lost"
+        return "won" if (outcome or "").upper() in _PAYPAL_WON else "lost"
     if status in ("WAITING_FOR_SELLER_RESPONSE", "OPEN"):
         return "needs_response"
     return "under_review"
@@ -312,15 +321,35 @@ async def submit_evidence(case_id: str, view: DisputeView, pack: EvidencePack) -
     return DisputeAction.of(result)
 
 
+_OFFER_WORDS = {"REFUND": "a refund", "REFUND_WITH_RETURN": "a refund once the item is returned",
+                "REFUND_WITH_REPLACEMENT": "a replacement and a refund"}
+
+
+async def _log_paypal_message(op: Operation, case_id: str, view: DisputeView, template: str, subject: str,
+                              text: str) -> None:
+    """M5: what the store wrote to the buyer in PayPal's Resolution Center is kept in the case's
+    communication log like an email (it is chargeback evidence, K3: a claim that follows the
+    inquiry encloses it). Once per operation, whichever of the call or its reconcile saw it go out."""
+    store = (await runtime.load_policy()).store
+    await records.log_message(runtime.db(), Message(
+        case_id=case_id, operation_id=op.id, direction="outbound", party="customer", channel="paypal",
+        template=template, from_address=store.sender_email,
+        to_address=f"PayPal Resolution Center, dispute {view.dispute_id}", subject=subject, body_text=text,
+        message_id=f"<paypal-{op.idempotency_key}>"))
+
+
 @task(name="send-dispute-message", task_run_name="send-dispute-message-{case_id}", **RETRYING)
 async def send_dispute_message(case_id: str, view: DisputeView, message: str) -> DisputeAction:
     """PayPal inquiry stage: the store's answer to the buyer by send-message (the tracking and an
     explanation), once per stage. Evidence cannot be provided at this stage (no link for it).
     Once: an unclear answer is settled by reading the dispute's messages (reconcile)."""
 
+    subject = f"Our reply to your PayPal inquiry {view.dispute_id}"
+
     async def call(op: Operation) -> EffectResult:
         async with clients.paypal() as client:
             await client.send_message(view.dispute_id, message, idempotency_key=op.idempotency_key)
+        await _log_paypal_message(op, case_id, view, "paypal_inquiry_message", subject, message)
         return EffectResult(data={"message_sent": True})
 
     async def reconcile(op: Operation) -> EffectResult | None:
@@ -328,7 +357,10 @@ async def send_dispute_message(case_id: str, view: DisputeView, message: str) ->
         # call is settled by reading the dispute's messages, never by posting the message twice.
         async with clients.paypal() as client:
             shown = await client.get_dispute(view.dispute_id)
-        return EffectResult(data={"message_sent": True}) if message in shown.seller_messages else None
+        if message not in shown.seller_messages:
+            return None
+        await _log_paypal_message(op, case_id, view, "paypal_inquiry_message", subject, message)
+        return EffectResult(data={"message_sent": True})
 
     result = await perform(runtime.db(), natural_key=f"dispute.message:{case_id}:{view.stage or '-'}",
                            kind=OperationKind.DISPUTE_MESSAGE_PAYPAL, vendor=view.processor.value, case_id=case_id,
@@ -343,6 +375,8 @@ async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffe
     once per stage: one operation row, the same PayPal-Request-Id on every retry (promise 2); an
     unclear answer is settled by reading the dispute's offer history, not by offering again."""
     amount = view.amount
+    subject = (f"Our offer on your PayPal inquiry {view.dispute_id}: "
+               f"{_OFFER_WORDS.get(offer.offer_type, 'an offer')} of {amount}")
 
     async def call(op: Operation) -> EffectResult:
         address = offer.return_address.model_dump(exclude_none=True) if offer.return_address else None
@@ -350,14 +384,17 @@ async def make_dispute_offer(case_id: str, view: DisputeView, offer: InquiryOffe
             await client.make_offer(view.dispute_id, note, offer.offer_type, offer_amount=amount,
                                     return_shipping_address=address if offer.offer_type == "REFUND_WITH_RETURN"
                                     else None, idempotency_key=op.idempotency_key)
+        await _log_paypal_message(op, case_id, view, "paypal_inquiry_offer", subject, note)
         return EffectResult(data={"offer_made": offer.offer_type, "amount": str(amount)})
 
     async def reconcile(op: Operation) -> EffectResult | None:
         # As for send-message: a lost answer is settled by the dispute's offer history.
         async with clients.paypal() as client:
             shown = await client.get_dispute(view.dispute_id)
-        return EffectResult(data={"offer_made": offer.offer_type, "amount": str(amount)}) \
-            if offer.offer_type in shown.seller_offers else None
+        if offer.offer_type not in shown.seller_offers:
+            return None
+        await _log_paypal_message(op, case_id, view, "paypal_inquiry_offer", subject, note)
+        return EffectResult(data={"offer_made": offer.offer_type, "amount": str(amount)})
 
     result = await perform(runtime.db(), natural_key=f"dispute.offer:{case_id}:{view.stage or '-'}",
                            kind=OperationKind.DISPUTE_OFFER_PAYPAL, vendor=view.processor.value, case_id=case_id,

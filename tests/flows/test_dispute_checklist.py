@@ -236,6 +236,9 @@ async def test_a_paypal_inquiry_gets_the_policy_s_offer_once_through_make_offer(
     assert len(made) == 1 and made[0]["request_id"]
     op = await operations.get_operation(db, f"dispute.offer:{case.id}:INQUIRY")
     assert op is not None and op.status == "succeeded" and op.idempotency_key == made[0]["request_id"]
+    (logged,) = await records.messages_for_case(db, case.id)  # M5: the offer is in the communication log, once
+    assert logged.body_text == note and logged.channel == "paypal" and logged.operation_id == op.id
+    assert "a refund once the item is returned" in logged.subject and "REFUND_WITH_RETURN" not in logged.subject
 
 
 async def test_an_offer_goes_with_the_message_when_the_policy_says_so_and_not_for_other_reasons(

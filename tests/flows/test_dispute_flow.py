@@ -383,7 +383,12 @@ async def test_a_paypal_inquiry_is_answered_by_message_then_the_claim_by_evidenc
     assert tracking["carrier_name"] == "FR_COLIS" and "carrier_name_other" not in tracking  # PayPal's own code
     assert tracking["tracking_number"] == "6A20121104FR"
     files = sorted(p["filename"] for p in submission["parts"] if p.get("filename") and p["name"] != "input")
-    assert files == ["receipt.pdf", "shipping-documentation.pdf", "summary.pdf"]  # no messages on this order yet
+    # M5: the store's reply to the inquiry is in the case's communication log, so the claim encloses it
+    assert files == ["customer-communication.pdf", "receipt.pdf", "shipping-documentation.pdf", "summary.pdf"]
+    case = await _case(db, dispute_id, "paypal")
+    (logged,) = await records.messages_for_case(db, case.id)
+    assert logged.channel == "paypal" and logged.body_text == message["content"] and logged.party == "customer"
+    assert f"Our reply to your PayPal inquiry {dispute_id}" in fulfilment["notes"]
     assert len(shown["messages"]) == 1  # the inquiry message was not sent again
     _record_example("dispute-paypal-not-received.json", {
         "processor": "paypal", "order": "#1012",

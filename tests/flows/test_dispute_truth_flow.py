@@ -15,7 +15,7 @@ from flows.sweep import sweep_deadlines
 from ledger import cases, deadlines, operations, records
 from ledger.models import set_clock, utcnow
 from tests.flows.conftest import World
-from tests.flows.test_dispute_checklist import _policy, _until_submitted
+from tests.flows.test_dispute_checklist import _communication_log, _policy, _until_submitted
 from tests.flows.test_dispute_flow import (
     STORE,
     _case,
@@ -164,3 +164,43 @@ async def test_a_paypal_message_whose_answer_was_lost_is_not_posted_again(world:
     assert len(shown["dispute"]["messages"]) == 1
     op = await operations.get_operation(db, f"dispute.message:{case.id}:INQUIRY")
     assert op is not None and op.status == "succeeded"
+    (logged,) = await records.messages_for_case(db, case.id)  # M5: in the log once, whoever saw it go out
+    assert logged.body_text == shown["dispute"]["messages"][0]["content"]
+
+
+async def test_the_order_s_returns_and_cancellations_reach_the_issuer_in_plain_words(world: World, db: Any) -> None:
+    """The store's own cases of the order go out as what the records show, never their machine
+    states or reason codes ("return awaiting_shipment (changed_mind)", "needs operator")."""
+    await _policy()
+    order = world.legacy("#1012")
+    await cases.open_case(db, key=f"return:{STORE}:{order}", kind="return", store_id=STORE,
+                          state="awaiting_shipment", reason="changed_mind", order_ref=order, order_name="#1012",
+                          customer_email=world.email("#1012"), origin="email")
+    await cases.open_case(db, key=f"cancellation:{STORE}:{order}", kind="cancellation", store_id=STORE,
+                          state="needs_operator", order_ref=order, order_name="#1012",
+                          customer_email=world.email("#1012"), origin="email")
+    evidence = await _submit(world, db, "#1012", "credit_not_processed")
+    sent = "\n".join(evidence.values())
+    for internal in ("awaiting_shipment", "awaiting shipment", "changed_mind", "needs_operator", "needs operator"):
+        assert internal not in sent, (internal, sent)
+    assert "(reason given: changed their mind): accepted; the customer has the return address and has not " \
+           "sent the goods back yet" in evidence["refund_refusal_explanation"]
+    assert "being reviewed by the store" in evidence["refund_refusal_explanation"]
+    assert "Return history: a return requested on " in evidence["uncategorized_text"]
+
+
+@pytest.mark.parametrize(("reason", "field", "denial"), [
+    ("credit_not_processed", "refund_refusal_explanation", "no refund or cancellation request"),
+    ("subscription_canceled", "cancellation_rebuttal", "no cancellation request"),
+])
+async def test_a_customer_who_wrote_is_never_said_to_have_asked_nothing(world: World, db: Any, reason: str,
+                                                                        field: str, denial: str) -> None:
+    """The customer wrote to the store about #1012 (their message is in the log): a request may be in
+    it, so the answer lists the messages and never tells the issuer the records hold no request, nor
+    that no refund was due."""
+    await _policy()
+    await _communication_log(world, db)
+    evidence = await _submit(world, db, "#1012", reason)
+    assert denial not in evidence[field] and "no refund was due" not in evidence[field], evidence[field]
+    assert "The customer's messages to the store are listed" in evidence[field]
+    assert "from the customer" in evidence["uncategorized_text"]

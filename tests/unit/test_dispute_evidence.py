@@ -34,7 +34,7 @@ from domain.disputes import (
 )
 from domain.money import Money
 from domain.orders import FulfillmentEvent
-from tasks.disputes import _STRIPE_STATUS, paypal_items, stripe_evidence
+from tasks.disputes import _STRIPE_STATUS, _paypal_status, paypal_items, stripe_evidence
 
 SHIPPED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 DELIVERED = datetime(2026, 11, 5, 14, 0, tzinfo=UTC)
@@ -346,3 +346,31 @@ def test_the_paypal_offer_note_is_warm_clear_and_in_the_customer_language(offer_
     assert len(note) <= 2000 and "Maison Lumiere" in note
     for internal in ("REFUND", "offer_type", "(K", "make-offer", "INQUIRY"):
         assert internal not in note
+
+
+@pytest.mark.parametrize(("outcome", "ours"), [
+    ("RESOLVED_SELLER_FAVOUR", "won"), ("CANCELED_BY_BUYER", "won"), ("DENIED", "won"),
+    ("RESOLVED_BUYER_FAVOUR", "lost"), ("ACCEPTED", "lost"), ("RESOLVED_WITH_PAYOUT", "lost"), ("NONE", "lost"),
+    (None, "lost"),
+])
+def test_a_paypal_dispute_the_buyer_cancelled_or_paypal_denied_is_won(outcome: str | None, ours: str) -> None:
+    """A resolved PayPal dispute is lost only when PayPal's outcome does not leave the payment with
+    the store: a dispute the buyer cancelled or PayPal denied was recorded lost (the reports' win rate)."""
+    assert _paypal_status("RESOLVED", outcome) == ours
+
+
+@pytest.mark.parametrize(("language", "closing"), [
+    ("fr", "Merci pour votre patience, et au plaisir de vous retrouver très bientôt chez Maison Lumiere !"),
+    ("en", "Thank you for your patience; we hope to see you again soon at Maison Lumiere!"),
+])
+def test_the_paypal_message_and_offer_close_with_thanks_and_an_invitation_to_come_back(language: str,
+                                                                                        closing: str) -> None:
+    """M4: what the buyer reads in PayPal closes positively, thanks and an invitation to come back,
+    like the store's e-mails; kept even when the text is cut to PayPal's 2000 characters."""
+    message = inquiry_message(_facts(), _pack(DisputeReason.NOT_RECEIVED), language=language,
+                              store_name="Maison Lumiere")
+    offer = InquiryOffer.model_validate({"offer_type": "REFUND"})
+    note = offer_note(_facts(), _pack(DisputeReason.NOT_AS_DESCRIBED), offer, Money.of("73.90", "EUR"),
+                      language=language, store_name="Maison Lumiere")
+    for text in (message, note):
+        assert closing in text and len(text) <= 2000

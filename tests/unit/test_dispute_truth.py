@@ -74,3 +74,16 @@ def test_the_ship_date_is_when_the_carrier_took_the_parcel_not_when_the_label_wa
     parcel = Shipment(carrier="Colissimo", number="6A1", shipped_at=SHIPPED, events=[label, picked])
     assert route_began(parcel) == SHIPPED + timedelta(days=2)
     assert route_began(Shipment(carrier="Colissimo", number="6A1", shipped_at=SHIPPED)) == SHIPPED
+
+
+def test_a_customer_who_wrote_is_never_said_to_have_made_no_request() -> None:
+    """An inbound message of the customer may hold a refund or cancellation request the store did
+    not file as a case: the answer points at the messages instead of denying a request."""
+    facts = _facts(cancelled=False, refunds=[], refunded=None, returns=[], customer_wrote=True)
+    refusal = _pack(DisputeReason.CREDIT_NOT_PROCESSED, facts).refund_refusal_explanation or ""
+    rebuttal = _pack(DisputeReason.CANCELLED, facts).cancellation_rebuttal or ""
+    for text in (refusal, rebuttal):
+        assert "no refund or cancellation request" not in text and "no cancellation request" not in text
+        assert "no refund was due" not in text and "messages to the store are listed" in text
+    silent = _facts(cancelled=False, refunds=[], refunded=None, returns=[], messages_sent=[])
+    assert "no refund was due" in (_pack(DisputeReason.CREDIT_NOT_PROCESSED, silent).refund_refusal_explanation or "")
