@@ -133,6 +133,9 @@ class ReturnData(CaseData):
     inspection: dict[str, Any] | None = None  # R7
     refund_due_by: str | None = None
     refund_basis: str | None = None  # dispatch_proof (L221-24)
+    # what released the refund (L221-24), as `flows.returns._start_refund_clock` counted the legal date
+    # from it: the date is counted again from these when the withdrawal turns out earlier (C4/C8)
+    refund_clock: dict[str, Any] | None = None
     refunded: str | None = None
     currency: str | None = None
     outcome: str = "refunded"

@@ -187,10 +187,12 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     if existing is not None:
         earlier = ReturnData.load(existing.data).withdrawal_at
         if not earlier or earlier > since:
-            await cases.update_case(db, existing.id, data={"withdrawal_at": since, "converted_from": cancellation.id,
-                                                           "awaits_carrier": True},
-                                    summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal "
-                                            f"({since[:10]}, L221-18): D2 runs from it")
+            existing = await cases.update_case(
+                db, existing.id,
+                data={"withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True},
+                summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal ({since[:10]}, L221-18): "
+                        f"D2 runs from it")
+            await _legal_refund_from_earlier_notice(existing, policy, order)
         return existing
     case, _ = await cases.open_case(
         db, key=key, kind=KIND, store_id=cancellation.store_id, state=R.RECEIVED.value, order_ref=order.legacy_id,
@@ -217,6 +219,30 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
             await follow_parcel_for_case(case, t.number, role="outbound", company=t.company, since=f.created_at,
                                         not_before=order.created_at)
     return case
+
+
+async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, order: Order) -> None:
+    """The return case's withdrawal date moved earlier (a cancellation of the same order was the
+    notice, C4/C8): its open legal refund date is counted again from it (L221-24), with what
+    released the refund if anything did, never left at the later date. Finished or handed-over
+    deadlines are left as they are."""
+    db = runtime.db()
+    legal = next((d for d in await deadlines.deadlines_for_case(db, case.id)
+                  if DeadlineKind.of(d.kind) == DeadlineKind.LEGAL_REFUND and d.status == DeadlineStatus.OPEN), None)
+    if legal is None:
+        return
+    country = order.consumer_country(policy.store.country)
+    clock = ReturnData.load(case.data).refund_clock
+    if clock is not None:
+        await _set_legal_refund(db, case, policy, country, clock)
+        return
+    moved = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
+                                  country=country, store_country=policy.store.country)
+    if moved.due.due_at < legal.due_at:  # nothing released the refund yet: 14 days from the notice
+        await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=moved.due.due_at,
+                                     act_at=min(moved.due.act_at, legal.act_at), action=legal.action,
+                                     note=f"{legal.note or ''}; counted again from the earlier notice: "
+                                          f"{moved.due.note}")
 
 
 def _lines_from_skus(order: Order, items: list[tuple[str, int]]) -> dict[str, int] | str:
@@ -920,6 +946,26 @@ async def step_awaiting_shipment(step: Step) -> bool:
     return False
 
 
+def _at(iso: str | None) -> datetime | None:
+    return datetime.fromisoformat(iso) if iso else None
+
+
+async def _set_legal_refund(db: Any, case: Case, policy: StorePolicy, country: str,
+                            clock: dict[str, Any]) -> Any:
+    """The LEGAL_REFUND deadline (D2, L221-24) counted from the case's withdrawal date and what
+    released the refund (`clock`, kept as `refund_clock`): 14 days from the withdrawal, or the
+    release day when that is later; the check acts at D-3."""
+    legal = legal_refund_deadline(
+        withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN, country=country,
+        store_country=policy.store.country, trader_collects=bool(clock.get("trader_collects")),
+        dispatch_proof_at=_at(clock.get("dispatch_proof_at")), goods_back_at=_at(clock.get("goods_back_at")))
+    await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
+                                 act_at=legal.due.act_at,
+                                 action="refund not made yet: refund now, the goods or the proof are in (D2, L221-24)",
+                                 note=f"{clock.get('why')}; {legal.due.note}")
+    return legal
+
+
 async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, promise: bool,
                               basis: str = "dispatch_proof") -> Any:
     """D2 (+ F4 once the goods are in): the refund is owed. The legal date is 14 days from the
@@ -933,15 +979,11 @@ async def _start_refund_clock(step: Step, *, released_at: datetime, why: str, pr
         # L221-24: goods back OR proof of dispatch, whichever first: the parcel's arrival (the carrier's
         # or the supplier's word) never moves the legal date past the customer's proof of dispatch
         dispatch_proof_at = datetime.fromisoformat((ReturnData.load(case.data).tracking or {})["at"])
-    legal = legal_refund_deadline(
-        withdrawal_at(case), tz=tz, margin=LEGAL_REFUND_MARGIN, country=step.country,
-        store_country=policy.store.country, trader_collects=basis == "nothing_comes_back",
-        dispatch_proof_at=dispatch_proof_at,
-        goods_back_at=released_at if basis == "goods_back" else None)
-    await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
-                                 act_at=legal.due.act_at,
-                                 action="refund not made yet: refund now, the goods or the proof are in (D2, L221-24)",
-                                 note=f"{why}; {legal.due.note}")
+    clock = {"why": why, "trader_collects": basis == "nothing_comes_back",
+             "dispatch_proof_at": dispatch_proof_at.isoformat() if dispatch_proof_at else None,
+             "goods_back_at": released_at.isoformat() if basis == "goods_back" else None}
+    await step.remember(refund_clock=clock)
+    legal = await _set_legal_refund(step.db, step.case, policy, step.country, clock)
     due_at, last_day = legal.due.due_at, legal.due.last_day
     if promise:
         kept = store_promise_deadline(released_at, policy.refunds.promise_business_days, tz=tz,

@@ -463,24 +463,24 @@ async def test_a_held_order_whose_alert_failed_gets_its_form_at_the_next_claim(
 
 async def test_an_event_given_up_without_a_case_is_delivered_again_by_the_operator_and_taken_again(
         world: World, db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The operator's "deliver again" on an order event no claim could take in (the store did not
-    answer the order's read, so no case): the consumer claims it again (its claim count starts
-    over, it was not left past `max_claims` for ever), and a second give-up of the same event is a
-    new item in the queue, the first kept as decided."""
+    """The operator's "deliver again" on an order event no claim could take in (its case could not
+    be opened: no policy loaded for the store yet): the consumer claims it again (its claim count
+    starts over, it was not left past `max_claims` for ever), and a second give-up of the same
+    event is a new item in the queue, the first kept as decided."""
     import flows.order_consumer
     from flows.decisions import decide_review
 
-    real_open = flows.order_consumer.orders.open_order_case
+    real_open = flows.order_consumer.orders.case_for_event
 
-    async def store_down(*_: Any, **__: Any) -> str:
-        raise TransientError("Shopify answered 503", vendor="shopify", status_code=503)
+    async def no_policy(*_: Any, **__: Any) -> Any:
+        raise LookupError("no policy loaded for store maison-lumiere.myshopify.com")
 
     await _policy(tmp_path, high_risk_countries=["NG"], decision_pause_minutes=0)
     order = await _new_order(world, 1306, shipping=PARIS, billing=PARIS)
     event_id = await _delivered(await _created(world, order))
 
     async def give_up() -> Any:
-        monkeypatch.setattr(flows.order_consumer.orders, "open_order_case", store_down)
+        monkeypatch.setattr(flows.order_consumer.orders, "case_for_event", no_policy)
         assert (await retry_order_events(max_claims=2, retry_after_seconds=0))["taken"] == 1
         assert (await retry_order_events(max_claims=2, retry_after_seconds=0))["taken"] == 1
         assert (await retry_order_events(max_claims=2, retry_after_seconds=0))["taken"] == 0  # given up
@@ -498,8 +498,8 @@ async def test_an_event_given_up_without_a_case_is_delivered_again_by_the_operat
     assert (await records.get_review(db, first.id)).status == "decided"  # type: ignore[union-attr]
 
     assert (await decide_review(second.id, "deliver again", your_name="Marc"))["status"] == "decided"
-    monkeypatch.setattr(flows.order_consumer.orders, "open_order_case", real_open)
-    (done,) = await _consume()  # the store answers again: taken in, screened, confirmed
+    monkeypatch.setattr(flows.order_consumer.orders, "case_for_event", real_open)
+    (done,) = await _consume()  # the policy loaded: taken in, screened, confirmed
     assert done.outcome == OrderOutcome.SCREENED, done.detail
     row = await inbox.get_inbound(db, event_id)
     assert row is not None and row.status == "processed"

@@ -6,7 +6,7 @@ suppliers are the sandbox CJ and an email supplier, mails go through a real SMTP
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -353,3 +353,42 @@ async def test_bad_return_requests_get_a_clear_4xx_and_are_kept(world: World, db
     assert r.json()["reason"]
     rejected = await world.operator_get("/operator/rejected")
     assert rejected[0]["topic"] == "return.requested"
+
+
+async def test_a_cancellation_found_to_be_the_earlier_notice_moves_the_open_legal_refund_date(
+        world: World, db: Any) -> None:
+    """Issue 14 (audit): a return is open, its refund released by the proof of dispatch and its
+    legal date counted from the return's own request; then a cancellation of the same order, sent
+    ten days before, converts (the parcel had left): that request was the notice of withdrawal
+    (L221-18), so the open legal refund date is counted again from it (L221-24), never left at
+    the later date."""
+    from domain.deadlines import legal_refund_deadline
+    from flows.returns import LEGAL_REFUND_MARGIN, open_withdrawal_return
+    from tasks import runtime
+    from tasks.store import read_shopify_order
+
+    await _ask(world, "#1012", "changed_mind")
+    await _event(world, await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon",
+                                                  answer="accepted"))
+    await _event(world, await world.send_tracking("#1012", "6A55667788FR"))
+    ret = await _case(db, world, "#1012")
+    before = next(d for d in await deadlines.deadlines_for_case(db, ret.id) if d.kind == "legal_refund")
+    assert ret.data["refund_clock"]["dispatch_proof_at"]  # what released the refund, kept with the case
+
+    notice = utcnow() - timedelta(days=10)
+    cancellation, _ = await cases.open_case(
+        db, key=f"cancellation:{STORE}:{world.legacy('#1012')}", kind="cancellation", store_id=STORE,
+        state="received", order_ref=world.legacy("#1012"), order_name="#1012", customer_email=ret.customer_email,
+        data={"withdrawal_at": notice.isoformat()})
+    order = await read_shopify_order(world.legacy("#1012"))
+    policy = await runtime.load_policy(STORE)
+    assert (await open_withdrawal_return(cancellation, order, dict(ret.data["lines"]), "the parcel had left")).id \
+        == ret.id
+
+    after = next(d for d in await deadlines.deadlines_for_case(db, ret.id) if d.kind == "legal_refund")
+    expected = legal_refund_deadline(
+        notice, tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
+        country=order.consumer_country(policy.store.country), store_country=policy.store.country,
+        dispatch_proof_at=datetime.fromisoformat(ret.data["refund_clock"]["dispatch_proof_at"]))
+    assert after.status == "open" and after.due_at == expected.due.due_at
+    assert after.due_at < before.due_at  # earlier: counted from the cancellation request
