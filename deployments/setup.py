@@ -46,6 +46,7 @@ from integrations.vendor_settings import MissingSecrets, require_secrets
 from ledger import records
 from ledger.db import get_database
 from ledger.migrate import upgrade
+from ledger.models import utcnow
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "sandbox" / "policy.yaml"  # the demo store's, in the sandbox
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
@@ -203,7 +204,7 @@ def check_policy(policy: StorePolicy, *, shop_domain: str, environ: dict[str, st
     """(refusals, warnings) for loading `policy` to run the store `shop_domain`."""
     environ = dict(os.environ) if environ is None else environ
     refusals = policy_problems(policy, shop_domain)
-    warnings = policy_warnings(policy)
+    warnings = policy_warnings(policy, today=utcnow().date())
     for variable, field in RETIRED_SENDER_VARIABLES.items():
         given = environ.get(variable)
         if given is None:

@@ -186,6 +186,12 @@ class RefundPolicy(_Strict):
         known = sorted(self.legal_interest_rates.items())
         return next((r for since, r in reversed(known) if since <= day), known[0][1])
 
+    def legal_interest_rate_missing_on(self, day: date) -> bool:
+        """No rate is set for the half-year of `day` (the arrêtés come each June and December): the
+        one before it is used meanwhile, and the operator is told to add the published one."""
+        start = date(day.year, 1 if day.month <= 6 else 7, 1)
+        return not any(start <= since <= day for since in self.legal_interest_rates)
+
     @property
     def legal_interest_rate(self) -> Decimal:
         return max(self.legal_interest_rates.items())[1]

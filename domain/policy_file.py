@@ -10,6 +10,7 @@ Nothing here does I/O: the caller reads the file (deployments/setup.py).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -142,8 +143,10 @@ def policy_problems(policy: StorePolicy, shop_domain: str) -> list[str]:
     return out
 
 
-def policy_warnings(policy: StorePolicy) -> list[str]:
+def policy_warnings(policy: StorePolicy, *, today: date | None = None) -> list[str]:
     """Values that are legal but probably not meant, one line each (the field path first).
+
+    - no legal interest rate for the half-year of `today` (L242-4; given by the caller);
 
     - a supplier return window under the legal 14 days (D1, R1);
     - an amount in another currency than the store's (`reports.currency`);
@@ -153,6 +156,13 @@ def policy_warnings(policy: StorePolicy) -> list[str]:
     - no consumer mediator (`store.mediator_name`, L616-1).
     """
     out: list[str] = []
+    if today is not None and policy.refunds.legal_interest_rate_missing_on(today):
+        since, rate = max(policy.refunds.legal_interest_rates.items())
+        out.append(
+            f"refunds.legal_interest_rates: no rate for the half-year of {today.isoformat()}; the rate of "
+            f"{since.isoformat()} ({rate * 100:.2f} %) is used for late refunds (L242-4) until you add the one "
+            f"published by arrêté for this half-year (consumer creditors' rate, Journal officiel)"
+        )
     for i, s in enumerate(policy.suppliers):
         if s.return_window_days < LEGAL_WITHDRAWAL_DAYS:
             out.append(

@@ -147,8 +147,11 @@ async def _legal_refund(deadline: Deadline, case: Case) -> str:
         case = await cases.get_case(db, case.id)
     policy = await runtime.load_policy(case.store_id)
     rate = policy.refunds.legal_interest_rate_on(deadline.due_at.date())
+    unknown_rate = ("; the legal interest rate of this half-year is not in the policy yet "
+                    "(refunds.legal_interest_rates): the last known one is used"
+                    if policy.refunds.legal_interest_rate_missing_on(deadline.due_at.date()) else "")
     detail = (f"refund for {case.order_name} not done yet; the legal date is {deadline.due_at:%Y-%m-%d} "
-              f"(D2, L221-24){late_tier(deadline, case, policy.store.timezone, rate)}")
+              f"(D2, L221-24){late_tier(deadline, case, policy.store.timezone, rate)}{unknown_rate}")
     _, created = await records.open_review(db, case_id=case.id, reason_code="legal_refund_at_risk", detail=detail,
                                            options=["refund now", "explain the delay"])
     if created:

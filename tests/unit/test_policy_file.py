@@ -5,6 +5,7 @@ run the configured store and warns about values that are legal but suspicious.""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 import yaml
@@ -191,3 +192,16 @@ def test_a_store_without_a_consumer_mediator_is_warned() -> None:
     found = [w for w in warnings_for("".join(lines)) if w.startswith("store.mediator_name:")]
     assert len(found) == 1 and "L616-1" in found[0] and "\n" not in found[0]
     assert not [w for w in policy_warnings(parse_policy(DEMO_TEXT, SOURCE)) if "mediator" in w]
+
+
+def test_a_half_year_without_its_legal_interest_rate_is_a_warning_naming_the_rate_used() -> None:
+    """L242-4: the rate changes each half-year by arrêté; the setting holds the published ones. Past
+    the last one, setup says so (the last known rate is used until the operator adds the new one)."""
+    policy = parse_policy(DEMO_TEXT, SOURCE)
+    latest = max(policy.refunds.legal_interest_rates)
+    assert not [w for w in policy_warnings(policy, today=latest) if "legal_interest_rates" in w]
+    later = date(latest.year + 1, latest.month, 1)
+    (warning,) = [w for w in policy_warnings(policy, today=later) if "legal_interest_rates" in w]
+    assert later.isoformat() in warning and latest.isoformat() in warning and "L242-4" in warning
+    assert policy.refunds.legal_interest_rate_missing_on(later)
+    assert not policy.refunds.legal_interest_rate_missing_on(latest)
