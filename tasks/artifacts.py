@@ -40,16 +40,43 @@ def timeline_key(case: Case) -> str:
     return f"order-{name}-{case.kind}{extra}-timeline"
 
 
+# The operator's shared views (flows/decisions.publish_reviews, flows/sweep.publish_upcoming): each
+# version lists open items with their order numbers and the review's detail, which can quote the
+# customer. After an erasure every version goes and the views are published again from the erased
+# ledger (`refresh_shared_views`).
+SHARED_VIEWS = ("needs-review", "upcoming-deadlines")
+
+
 async def delete_case_artifacts(cases: Iterable[Case]) -> int:
     """Every version of the cases' timeline artifacts deleted from Prefect; the number deleted.
     Fails (and the privacy request stays open, retried by the next check) when Prefect cannot be
     reached: the erasure is not done while copies remain there."""
-    keys = sorted({timeline_key(c) for c in cases})
+    return await _delete_versions(sorted({timeline_key(c) for c in cases}))
+
+
+async def refresh_shared_views() -> int:
+    """After an erasure: every version of the shared views deleted (the earlier ones named the
+    customer's orders and could quote them), then, inside a run (the scheduled check), each
+    published again from the erased ledger; the operator's command (no run) leaves that to the
+    next check. The number of versions deleted."""
+    from prefect.context import FlowRunContext
+
+    from flows.decisions import publish_reviews  # flows build on tasks: imported where used
+    from flows.sweep import publish_upcoming
+
+    deleted = await _delete_versions(list(SHARED_VIEWS))
+    if FlowRunContext.get() is not None:
+        await publish_reviews()
+        await publish_upcoming()
+    return deleted
+
+
+async def _delete_versions(keys: list[str]) -> int:
     if not keys:
         return 0
     if not PREFECT_API_URL.value():  # else Prefect would start a server of its own, and erase nothing
         raise RuntimeError(
-            "PREFECT_API_URL is not set: the cases' timeline artifacts on the Prefect server "
+            "PREFECT_API_URL is not set: the artifacts on the Prefect server "
             "cannot be erased (set it to the server the workers use, then run the request again)"
         )
     deleted = 0

@@ -33,7 +33,7 @@ from domain.privacy import mask_emails
 from ledger import files, privacy
 from ledger.db import Database
 from ledger.models import PrivacyRequest, utcnow
-from tasks.artifacts import delete_case_artifacts
+from tasks.artifacts import delete_case_artifacts, refresh_shared_views
 
 log = logging.getLogger("aftersales.privacy")
 
@@ -138,6 +138,7 @@ async def carry_out(db: Database, request: PrivacyRequest) -> PrivacyDone:
             order_refs=sorted({*map(str, subject.order_refs), *(c.order_ref for c in found.cases if c.order_ref)}),
             store_id=subject.store_id, whole_shop=subject.whole_shop)
         counts = await privacy.erase(db, subject)
+        artifacts += await refresh_shared_views()  # the operator's views, published again without them
         gone = await files.erase_files(db, uploads)
         # The answer says what was kept and why (GDPR art. 12(4), 17(3)(e)).
         note = (f"{gone.held} photo(s) or attachment(s) kept while {', '.join(gone.held_for)} is open: needed to "

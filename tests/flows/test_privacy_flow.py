@@ -138,6 +138,39 @@ async def test_an_erasure_deletes_every_version_of_the_customer_s_timeline_artif
     assert done.status == "done" and done.result["artifacts_removed"] >= len(before)
 
 
+async def test_an_erasure_deletes_the_earlier_versions_of_the_operator_s_shared_views(world: World, db: Any) -> None:
+    """Issue 13 (audit): the needs-review view keeps every version, and a review's detail can quote
+    the customer; the ledger's erasure scrubs the detail but left the earlier versions on Prefect.
+    They are all deleted and the view published again from the erased ledger."""
+    from flows.decisions import publish_reviews
+    from ledger import records
+
+    order_ref = await _julien_s_history(world)
+    async with db.session() as s:
+        (case,) = (await s.exec(select(Case).where(Case.order_ref == order_ref))).all()
+    await records.open_review(db, case_id=case.id, reason_code="customer_question",
+                              detail=f"{JULIEN['first']} {JULIEN['last']} asks where the refund is",
+                              options=["answer"])
+    from prefect import flow
+
+    @flow(name="publish-views")
+    async def publish() -> None:
+        await publish_reviews()
+
+    await publish()
+    await publish()  # two versions naming him
+    assert sum(JULIEN["last"] in text for text in await _timeline_artifacts("needs-review")) >= 2
+    await _compliance(world, "customers/redact", {"customer": {"id": 9002, "email": JULIEN["email"]},
+                                                  "orders_to_redact": [int(order_ref)]}, "gdpr-views")
+    await sweep_deadlines(scope="privacy")
+    after = await _timeline_artifacts("needs-review")
+    assert after, "the view is published again"
+    assert not [text for text in after if JULIEN["last"] in text or JULIEN["first"] in text], after
+    async with db.session() as s:
+        (done,) = (await s.exec(select(PrivacyRequest).where(PrivacyRequest.kind == "erase"))).all()
+    assert done.status == "done"
+
+
 async def test_compliance_webhooks_are_verified_and_recorded_once(world: World, db: Any) -> None:
     payload = {"shop_id": 954889, "shop_domain": STORE}
     forged = await world.webhook("shop/redact", payload, webhook_id="gdpr-3", secret="not-the-secret")
