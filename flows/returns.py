@@ -187,12 +187,18 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     if existing is not None:
         earlier = ReturnData.load(existing.data).withdrawal_at
         if not earlier or earlier > since:
-            existing = await cases.update_case(
-                db, existing.id,
-                data={"withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True},
-                summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal ({since[:10]}, L221-18): "
-                        f"D2 runs from it")
-            await _legal_refund_from_earlier_notice(existing, policy, order)
+            # Under the return's lock: its own run, counting its legal date from the later notice,
+            # never writes it after this one (a run still at work: waited for, then done anyway).
+            async with case_lock(existing.id) as mine:
+                if not mine:
+                    runtime.run_logger().warning("return case %s busy: its legal refund date is counted again "
+                                                 "without its lock", existing.id)
+                existing = await cases.update_case(
+                    db, existing.id,
+                    data={"withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True},
+                    summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal ({since[:10]}, "
+                            f"L221-18): D2 runs from it")
+                existing = await _legal_refund_from_earlier_notice(existing, policy, order)
         return existing
     case, _ = await cases.open_case(
         db, key=key, kind=KIND, store_id=cancellation.store_id, state=R.RECEIVED.value, order_ref=order.legacy_id,
@@ -221,28 +227,36 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     return case
 
 
-async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, order: Order) -> None:
+async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, order: Order) -> Case:
     """The return case's withdrawal date moved earlier (a cancellation of the same order was the
     notice, C4/C8): its open legal refund date is counted again from it (L221-24), with what
-    released the refund if anything did, never left at the later date. Finished or handed-over
-    deadlines are left as they are."""
+    released the refund if anything did, never left at the later date; a refund date already told
+    the customer (`refund_due_by`) later than it follows it. Finished or handed-over deadlines are
+    left as they are. The caller holds the case's lock."""
     db = runtime.db()
     legal = next((d for d in await deadlines.deadlines_for_case(db, case.id)
                   if DeadlineKind.of(d.kind) == DeadlineKind.LEGAL_REFUND and d.status == DeadlineStatus.OPEN), None)
     if legal is None:
-        return
+        return case
     country = order.consumer_country(policy.store.country)
     clock = ReturnData.load(case.data).refund_clock
     if clock is not None:
-        await _set_legal_refund(db, case, policy, country, clock)
-        return
-    moved = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
-                                  country=country, store_country=policy.store.country)
-    if moved.due.due_at < legal.due_at:  # nothing released the refund yet: 14 days from the notice
-        await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=moved.due.due_at,
-                                     act_at=min(moved.due.act_at, legal.act_at), action=legal.action,
-                                     note=f"{legal.note or ''}; counted again from the earlier notice: "
-                                          f"{moved.due.note}")
+        due_at = (await _set_legal_refund(db, case, policy, country, clock)).due.due_at
+    else:
+        moved = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
+                                      country=country, store_country=policy.store.country)
+        due_at = min(moved.due.due_at, legal.due_at)
+        if moved.due.due_at < legal.due_at:  # nothing released the refund yet: 14 days from the notice
+            await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=moved.due.due_at,
+                                         act_at=min(moved.due.act_at, legal.act_at), action=legal.action,
+                                         note=f"{legal.note or ''}; counted again from the earlier notice: "
+                                              f"{moved.due.note}")
+    told = ReturnData.load(case.data).refund_due_by
+    if told and datetime.fromisoformat(told) > due_at:
+        case = await cases.update_case(db, case.id, data={"refund_due_by": due_at.isoformat()},
+                                       summary=f"the refund date is now {due_at:%Y-%m-%d} at the latest (D2, counted "
+                                               f"from the earlier notice)")
+    return case
 
 
 def _lines_from_skus(order: Order, items: list[tuple[str, int]]) -> dict[str, int] | str:

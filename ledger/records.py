@@ -59,12 +59,15 @@ async def refunds_for_case(db: Database, case_id: str) -> list[RefundRecord]:
 
 
 async def open_review(
-    db: Database, *, case_id: str | None, reason_code: str, detail: str, options: list[str]
+    db: Database, *, case_id: str | None, reason_code: str, detail: str, options: list[str], reopen: bool = False
 ) -> tuple[ReviewItem, bool]:
     """Put a case in the operator's queue (once per case and reason). An item without a case (an
     event no run could take in) is once per reason while it is open: the database's uniqueness on
     (case_id, reason_code) does not hold for NULL, and the same event can be given up again after
-    the operator delivered it again (a new item then, the decided one kept)."""
+    the operator delivered it again (a new item then, the decided one kept). `reopen`: a case's
+    item of this reason already decided is opened again with the new detail (each occurrence is
+    new: an event given up again after the operator delivered it again); its earlier decision
+    stays on the case's timeline."""
     async with db.session() as s:
         if case_id is None:
             waiting = (await s.exec(
@@ -81,6 +84,15 @@ async def open_review(
             select(ReviewItem).where(ReviewItem.case_id == case_id, ReviewItem.reason_code == reason_code)
             .order_by(col(ReviewItem.created_at).desc()).limit(1)
         )).one()
+        if reopen and not created and row.status != "open":
+            result = await s.exec(
+                update(ReviewItem).where(col(ReviewItem.id) == row.id, col(ReviewItem.status) == row.status)
+                .values(status="open", detail=detail, options=options, created_at=utcnow(), decided_by=None,
+                        decided_at=None, decision={})
+            )
+            if result.rowcount:
+                await s.refresh(row)
+                created = True
         await s.commit()
         return row, created
 

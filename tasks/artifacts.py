@@ -42,9 +42,13 @@ def timeline_key(case: Case) -> str:
 
 # The operator's shared views (flows/decisions.publish_reviews, flows/sweep.publish_upcoming): each
 # version lists open items with their order numbers and the review's detail, which can quote the
-# customer. After an erasure every version goes and the views are published again from the erased
-# ledger (`refresh_shared_views`).
+# customer. After an erasure every version goes (`delete_shared_views`); the check publishes them
+# again from the erased ledger.
 SHARED_VIEWS = ("needs-review", "upcoming-deadlines")
+# The order consumer's batch reports (flows/order_consumer.py: order numbers, a vendor's error text):
+# every version deleted with the views, not published again (the next batch writes its own).
+BATCH_REPORTS = ("order-retries",)
+MAX_DELETE_PASSES = 100  # of 200 versions each: a server that keeps listing what it says is gone is an error
 
 
 async def delete_case_artifacts(cases: Iterable[Case]) -> int:
@@ -54,21 +58,12 @@ async def delete_case_artifacts(cases: Iterable[Case]) -> int:
     return await _delete_versions(sorted({timeline_key(c) for c in cases}))
 
 
-async def refresh_shared_views() -> int:
-    """After an erasure: every version of the shared views deleted (the earlier ones named the
-    customer's orders and could quote them), then, inside a run (the scheduled check), each
-    published again from the erased ledger; the operator's command (no run) leaves that to the
-    next check. The number of versions deleted."""
-    from prefect.context import FlowRunContext
-
-    from flows.decisions import publish_reviews  # flows build on tasks: imported where used
-    from flows.sweep import publish_upcoming
-
-    deleted = await _delete_versions(list(SHARED_VIEWS))
-    if FlowRunContext.get() is not None:
-        await publish_reviews()
-        await publish_upcoming()
-    return deleted
+async def delete_shared_views() -> int:
+    """After an erasure: every version of the shared views and batch reports deleted (the earlier
+    ones named the customer's orders and could quote them). The scheduled check publishes the views
+    again from the erased ledger at the end of the same run (flows/sweep.py); after the operator's
+    command (no run), at its next pass. The number of versions deleted."""
+    return await _delete_versions([*SHARED_VIEWS, *BATCH_REPORTS])
 
 
 async def _delete_versions(keys: list[str]) -> int:
@@ -81,7 +76,7 @@ async def _delete_versions(keys: list[str]) -> int:
         )
     deleted = 0
     async with get_client() as client:
-        while True:
+        for _ in range(MAX_DELETE_PASSES):
             found = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)), limit=200
             )
@@ -93,3 +88,5 @@ async def _delete_versions(keys: list[str]) -> int:
                 except ObjectNotFound:  # deleted meanwhile (a run of the same request)
                     continue
                 deleted += 1
+    raise RuntimeError(f"artifacts {', '.join(keys)} still listed after {MAX_DELETE_PASSES} passes of deletion: "
+                       f"the request stays open for the next check")

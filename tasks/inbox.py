@@ -174,7 +174,7 @@ async def _hand_to_the_operator(db: Any, row: InboundEvent, reason: str) -> int:
         db, case_id=row.case_id, reason_code=f"{UNDELIVERED}:{row.id}",
         detail=f"{row.source} {row.topic} for order {row.order_ref or '?'}, received "
                f"{row.received_at:%Y-%m-%d %H:%M} UTC: {reason}",
-        options=[DELIVER_AGAIN, "dismiss"])
+        options=[DELIVER_AGAIN, "dismiss"], reopen=True)  # given up again after "deliver again": asked again
     if await inbox.give_up_delivery(db, row.id, reason, emitted_at=row.emitted_at):
         return 1
     current = await inbox.get_inbound(db, row.id)

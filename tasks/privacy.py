@@ -33,7 +33,7 @@ from domain.privacy import mask_emails
 from ledger import files, privacy
 from ledger.db import Database
 from ledger.models import PrivacyRequest, utcnow
-from tasks.artifacts import delete_case_artifacts, refresh_shared_views
+from tasks.artifacts import delete_case_artifacts, delete_shared_views
 
 log = logging.getLogger("aftersales.privacy")
 
@@ -138,8 +138,12 @@ async def carry_out(db: Database, request: PrivacyRequest) -> PrivacyDone:
             order_refs=sorted({*map(str, subject.order_refs), *(c.order_ref for c in found.cases if c.order_ref)}),
             store_id=subject.store_id, whole_shop=subject.whole_shop)
         counts = await privacy.erase(db, subject)
-        artifacts += await refresh_shared_views()  # the operator's views, published again without them
         gone = await files.erase_files(db, uploads)
+        # Last, once the ledger and the files are erased: a timeline a run published meanwhile, and
+        # the operator's shared views (the check publishes them again without them). Prefect failing
+        # here leaves the request open; its retry finds nothing left to erase but these views.
+        artifacts += await delete_case_artifacts(found.cases)
+        artifacts += await delete_shared_views()
         # The answer says what was kept and why (GDPR art. 12(4), 17(3)(e)).
         note = (f"{gone.held} photo(s) or attachment(s) kept while {', '.join(gone.held_for)} is open: needed to "
                 f"establish or defend a legal claim (GDPR art. 17(3)(e)); deleted by the scheduled check when "

@@ -551,8 +551,14 @@ class CJSupplier:
         claimed = {line.line_item_id for line in claim}
         listed = await self._client.all_disputes(detail.order_id)
         if len(claim) < len(wanted):
-            # Some lines are in a dispute already (ours, on a retry) or out of CJ's window.
-            existing = return_dispute(listed, _line_ids(request, detail, offered))
+            # Some lines are in a dispute already (ours, on a retry) or out of CJ's window. Ours is
+            # on exactly our lines; with lines still to claim, an earlier case's dispute on some of
+            # them is never our answer (a decided one would be read as CJ's word on ours): ours is
+            # opened on the rest. With nothing left to claim, an open one on our lines is waited for.
+            line_ids = _line_ids(request, detail, offered)
+            existing = return_dispute(listed, line_ids, exact=True)
+            if existing is None and not claim:
+                existing = return_dispute([d for d in listed if d.finally_deal is None], line_ids)
             if existing is not None:
                 return self._return_result(existing, detail)
             if not claim:

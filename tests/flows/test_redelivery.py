@@ -149,3 +149,34 @@ async def test_without_an_answer_from_prefect_only_the_long_wait_applies(db: Any
     assert (await redeliver_stalled(settings=SETTINGS))["redelivered"] == 1
     assert (await inbox.get_inbound(db, fresh.id)).status == "emitted"  # type: ignore[union-attr]
     assert (await inbox.get_inbound(db, old.id)).status == "received"  # type: ignore[union-attr]
+
+
+async def test_given_up_again_after_deliver_again_the_operator_is_asked_again(db: Any, prefect_harness: None) -> None:
+    """Review: a case's event given up, delivered again by the operator, then given up again: the
+    case's item (unique per case and reason) is opened again with the new reason, not left decided
+    with the event failed and nobody asked."""
+    from flows.decisions import decide_review
+    from ledger import cases
+
+    case, _ = await cases.open_case(db, key="cancellation:shop:42", kind="cancellation", store_id="shop",
+                                    state="received", order_ref="42")
+    row = await _emitted(db, ago=timedelta(hours=1), redeliveries=2)
+    async with db.session() as s:
+        await s.exec(update(InboundEvent).where(InboundEvent.id == row.id)  # type: ignore[arg-type]
+                     .values(case_id=case.id))
+        await s.commit()
+    await redeliver_stalled(settings=SETTINGS, seen=NOBODY)
+    [review] = [r for r in await records.open_reviews(db) if r.reason_code == f"event_undelivered:{row.id}"]
+    assert review.case_id == case.id
+    assert (await decide_review(review_id=review.id, decision=DELIVER_AGAIN, your_name="Camille"))["status"] \
+        == "decided"
+    await inbox.mark_emitted(db, row.id)  # emitted again, and again no run takes it in
+    async with db.session() as s:
+        await s.exec(update(InboundEvent).where(InboundEvent.id == row.id)  # type: ignore[arg-type]
+                     .values(emitted_at=utcnow() - timedelta(hours=1), redeliveries=2))
+        await s.commit()
+    assert (await redeliver_stalled(settings=SETTINGS, seen=NOBODY))["given_up"] == 1
+    [again] = [r for r in await records.open_reviews(db) if r.reason_code == f"event_undelivered:{row.id}"]
+    assert again.id == review.id and again.status == "open" and again.decided_by is None
+    got = await inbox.get_inbound(db, row.id)
+    assert got is not None and got.status == "failed"

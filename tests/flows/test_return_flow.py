@@ -392,3 +392,5 @@ async def test_a_cancellation_found_to_be_the_earlier_notice_moves_the_open_lega
         dispatch_proof_at=datetime.fromisoformat(ret.data["refund_clock"]["dispatch_proof_at"]))
     assert after.status == "open" and after.due_at == expected.due.due_at
     assert after.due_at < before.due_at  # earlier: counted from the cancellation request
+    told = (await _case(db, world, "#1012")).data["refund_due_by"]  # the date the customer is told follows
+    assert datetime.fromisoformat(told) <= after.due_at

@@ -394,3 +394,21 @@ async def test_the_return_poll_never_takes_an_earlier_rejected_return_for_ours_n
     decided = await cj_supplier.return_outcome(asked)
     assert decided.answer is SupplierAnswer.ACCEPTED and decided.remote_id == ours["id"]
 
+
+
+async def test_an_earlier_cases_decided_return_on_some_lines_is_never_our_answer(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    """Review (issue 20): the lamp is in another case's open dispute, the bulbs were in one CJ
+    rejected (the newest). Our return of both: the lamp cannot be claimed, the bulbs can. The
+    rejected dispute is not CJ's answer to ours (it was read as "CJ refused"): ours is opened on
+    the bulbs."""
+    await cj_control.seed(ORDER, "DELIVERED", [LAMP, BULBS])
+    await other_dispute(cj_client, LAMP, 1, "another-case-open")
+    await other_dispute(cj_client, BULBS, 1, "another-case-rejected")
+    rejected = next(d for d in await cj_control.disputes() if d["businessDisputeId"] == "another-case-rejected")
+    await decide(cj_control, cj_http, rejected["id"], 3)
+    result = await cj_supplier.request_return(a_return_of_both(), idempotency_key="supplier-return:case-23:cj")
+    assert result.answer is SupplierAnswer.PENDING, result
+    ours = [d for d in await cj_control.disputes() if d["businessDisputeId"] == "supplier-return:case-23:cj"]
+    assert len(ours) == 1

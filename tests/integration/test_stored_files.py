@@ -39,12 +39,12 @@ def _no_prefect_server(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         asked.append([c.id for c in cases])
         return 0
 
-    async def refresh_shared_views() -> int:
+    async def delete_shared_views() -> int:
         asked.append(["shared views"])
         return 0
 
     monkeypatch.setattr("tasks.privacy.delete_case_artifacts", delete_case_artifacts)
-    monkeypatch.setattr("tasks.privacy.refresh_shared_views", refresh_shared_views)
+    monkeypatch.setattr("tasks.privacy.delete_shared_views", delete_shared_views)
     return asked
 
 
