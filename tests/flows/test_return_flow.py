@@ -291,13 +291,19 @@ async def test_misuse_gives_a_partial_refund_with_the_photos_kept(world: World, 
 
 # -- D2 / D4: the deadline check ------------------------------------------------------------------------
 
+async def _dispatched(world: World, db: Any, name: str = "#1012", **extra: Any) -> Case:
+    """A changed-mind return whose parcel is on its way back: the customer's tracking number is the
+    proof of dispatch (D2, L221-24), the refund's legal date counted from it."""
+    await _ask(world, name, "changed_mind", **extra)
+    await _event(world, await world.return_update(name, "supplier_answer", supplier_id="atelier-lyon",
+                                                  answer="accepted"))
+    await _event(world, await world.send_tracking(name, "6A55667788FR"))
+    return await _case(db, world, name)
+
+
 async def test_the_check_refunds_on_proof_of_dispatch_before_the_legal_date(world: World, db: Any) -> None:
     clock = Clock()
-    await _ask(world, "#1012", "changed_mind")
-    await _event(world, await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon",
-                                                  answer="accepted"))
-    await _event(world, await world.send_tracking("#1012", "6A55667788FR"))
-    case = await _case(db, world, "#1012")
+    case = await _dispatched(world, db)
     legal = next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund")
     clock.now = legal.act_at + timedelta(minutes=1)  # the supplier never confirms receipt
     await sweep_deadlines(scope="deadlines")
@@ -367,11 +373,7 @@ async def test_a_cancellation_found_to_be_the_earlier_notice_moves_the_open_lega
     from tasks import runtime
     from tasks.store import read_shopify_order
 
-    await _ask(world, "#1012", "changed_mind")
-    await _event(world, await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon",
-                                                  answer="accepted"))
-    await _event(world, await world.send_tracking("#1012", "6A55667788FR"))
-    ret = await _case(db, world, "#1012")
+    ret = await _dispatched(world, db)
     before = next(d for d in await deadlines.deadlines_for_case(db, ret.id) if d.kind == "legal_refund")
     assert ret.data["refund_clock"]["dispatch_proof_at"]  # what released the refund, kept with the case
 
