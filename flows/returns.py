@@ -32,6 +32,7 @@ from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
     DeadlineKind,
     DeadlineStatus,
+    RefundDeadline,
     late_refund_surcharge,
     legal_refund_deadline,
     promised_refund_day,
@@ -213,9 +214,7 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     )
     await cases.add_event(db, case.id, "inbound", f"from cancellation {cancellation.id[:8]}: {why}; the request of "
                           f"{since[:10]} is the notice of withdrawal (L221-18), D2 runs from it")
-    legal = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
-                                  country=order.consumer_country(policy.store.country),
-                                  store_country=policy.store.country)
+    legal = _legal_refund_due(case, policy, order.consumer_country(policy.store.country))
     await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
@@ -243,8 +242,7 @@ async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, ord
     if clock is not None:
         due_at = (await _set_legal_refund(db, case, policy, country, clock)).due.due_at
     else:
-        moved = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
-                                      country=country, store_country=policy.store.country)
+        moved = _legal_refund_due(case, policy, country)
         due_at = min(moved.due.due_at, legal.due_at)
         if moved.due.due_at < legal.due_at:  # nothing released the refund yet: 14 days from the notice
             await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=moved.due.due_at,
@@ -964,15 +962,25 @@ def _at(iso: str | None) -> datetime | None:
     return datetime.fromisoformat(iso) if iso else None
 
 
+def _legal_refund_due(case: Case, policy: StorePolicy, country: str,
+                      clock: dict[str, Any] | None = None) -> RefundDeadline:
+    """The legal refund date (D2, L221-24) counted from the case's withdrawal date and, once
+    something released the refund (`clock`, kept as `refund_clock`), from it too: 14 days from the
+    withdrawal, or the release day when that is later; the check acts at D-3. Every count of the
+    return's legal date is this one."""
+    clock = clock or {}
+    return legal_refund_deadline(
+        withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN, country=country,
+        store_country=policy.store.country, trader_collects=bool(clock.get("trader_collects")),
+        dispatch_proof_at=_at(clock.get("dispatch_proof_at")), goods_back_at=_at(clock.get("goods_back_at")))
+
+
 async def _set_legal_refund(db: Any, case: Case, policy: StorePolicy, country: str,
                             clock: dict[str, Any]) -> Any:
     """The LEGAL_REFUND deadline (D2, L221-24) counted from the case's withdrawal date and what
     released the refund (`clock`, kept as `refund_clock`): 14 days from the withdrawal, or the
     release day when that is later; the check acts at D-3."""
-    legal = legal_refund_deadline(
-        withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN, country=country,
-        store_country=policy.store.country, trader_collects=bool(clock.get("trader_collects")),
-        dispatch_proof_at=_at(clock.get("dispatch_proof_at")), goods_back_at=_at(clock.get("goods_back_at")))
+    legal = _legal_refund_due(case, policy, country, clock)
     await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="refund not made yet: refund now, the goods or the proof are in (D2, L221-24)",
