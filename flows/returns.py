@@ -186,8 +186,9 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     since = CancellationData.load(cancellation.data).withdrawal_at or cancellation.opened_at.isoformat()
     key, existing = await _key_for_new_return(cancellation.store_id, order.legacy_id)
     if existing is not None:
-        earlier = ReturnData.load(existing.data).withdrawal_at
-        if not earlier or earlier > since:
+        # Only an earlier notice moves the return's: a cancellation asked after the return was is not
+        # its notice of withdrawal (the return's own request was, L221-18).
+        if datetime.fromisoformat(since) < withdrawal_at(existing):
             # Under the return's lock: its own run, counting its legal date from the later notice,
             # never writes it after this one (a run still at work: waited for, then done anyway).
             async with case_lock(existing.id) as mine:

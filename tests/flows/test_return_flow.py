@@ -396,3 +396,40 @@ async def test_a_cancellation_found_to_be_the_earlier_notice_moves_the_open_lega
     assert after.due_at < before.due_at  # earlier: counted from the cancellation request
     told = (await _case(db, world, "#1012")).data["refund_due_by"]  # the date the customer is told follows
     assert datetime.fromisoformat(told) <= after.due_at
+
+
+# -- issue 14 follow-up: the customer is told the earlier refund date (D2, M1-M5) -------------------------
+
+async def _cancellation_converts(world: World, db: Any, ret: Case, notice: datetime) -> Case:
+    """A cancellation of the return's order, asked at `notice`, that the parcel outran: the
+    cancellation flow hands it to the return (`open_withdrawal_return`, C4/C8). The same call
+    again is the cancellation's re-run."""
+    from flows.returns import open_withdrawal_return
+    from tasks.store import read_shopify_order
+
+    cancellation, _ = await cases.open_case(
+        db, key=f"cancellation:{STORE}:{ret.order_ref}", kind="cancellation", store_id=STORE, state="received",
+        order_ref=ret.order_ref, order_name=ret.order_name, customer_email=ret.customer_email,
+        data={"withdrawal_at": notice.isoformat()})
+    order = await read_shopify_order(ret.order_ref or "")
+    return await open_withdrawal_return(cancellation, order, dict(ret.data["lines"]), "the parcel had left")
+
+
+async def _legal(db: Any, case: Case) -> Any:
+    return next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund")
+
+
+async def test_a_cancellation_asked_after_the_return_moves_nothing(world: World, db: Any) -> None:
+    """The return's own request was the notice of withdrawal (L221-18): a cancellation asked two
+    days later neither moves its legal date later nor becomes its notice."""
+    clock = Clock()
+    customer = world.email("#1012")
+    ret = await _dispatched(world, db)
+    before = await _legal(db, ret)
+    sent = len(world.mails(customer))
+    clock.advance(days=2)
+    await _cancellation_converts(world, db, ret, utcnow())
+    after = await _case(db, world, "#1012")
+    assert (await _legal(db, ret)).due_at == before.due_at
+    assert after.data.get("withdrawal_at") == ret.data.get("withdrawal_at")
+    assert after.data["refund_due_by"] == ret.data["refund_due_by"] and len(world.mails(customer)) == sent
