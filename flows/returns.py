@@ -19,7 +19,7 @@ it (`returns.use_shopify_returns`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from domain.cases import CaseKind, ReturnState, case_key, is_terminal
 from domain.deadlines import (
     DeadlineKind,
     DeadlineStatus,
+    RefundDeadline,
     late_refund_surcharge,
     legal_refund_deadline,
     promised_refund_day,
@@ -67,7 +68,7 @@ from flows.runner import Process
 from flows.tracking import follow_parcel_for_case
 from integrations.shopify.returns import ReturnRequestItem, our_reason, return_from_webhook, shopify_reason
 from integrations.suppliers.base import ReturnItem, SupplierAnswer, SupplierReturnRequest, SupplierReturnResult
-from ledger import cases, deadlines, inbox, records
+from ledger import cases, deadlines, inbox, operations, records
 from ledger.models import Case, RefundRecord, utcnow
 from tasks import runtime
 from tasks.effects import AmbiguousEffect, EffectFailed
@@ -87,6 +88,7 @@ from tasks.store import (
     read_shopify_order,
     reads_order_once,
     refund_estimate,
+    refund_operation_key,
     refund_shopify_amount,
     refund_shopify_items,
 )
@@ -185,19 +187,25 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     since = CancellationData.load(cancellation.data).withdrawal_at or cancellation.opened_at.isoformat()
     key, existing = await _key_for_new_return(cancellation.store_id, order.legacy_id)
     if existing is not None:
-        earlier = ReturnData.load(existing.data).withdrawal_at
-        if not earlier or earlier > since:
+        # Only an earlier notice moves the return's: a cancellation asked after the return was is not
+        # its notice of withdrawal (the return's own request was, L221-18).
+        moved = datetime.fromisoformat(since) < withdrawal_at(existing)
+        again = ReturnData.load(existing.data).converted_from == cancellation.id and existing.origin != "cancellation"
+        if moved or again:
             # Under the return's lock: its own run, counting its legal date from the later notice,
             # never writes it after this one (a run still at work: waited for, then done anyway).
+            # The same conversion again (`again`: a re-run after a crash between writing the notice
+            # and counting from it) counts again: every step below is idempotent, the email keyed.
             async with case_lock(existing.id) as mine:
                 if not mine:
                     runtime.run_logger().warning("return case %s busy: its legal refund date is counted again "
                                                  "without its lock", existing.id)
-                existing = await cases.update_case(
-                    db, existing.id,
-                    data={"withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True},
-                    summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal ({since[:10]}, "
-                            f"L221-18): D2 runs from it")
+                if moved:
+                    existing = await cases.update_case(
+                        db, existing.id,
+                        data={"withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True},
+                        summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal ({since[:10]}, "
+                                f"L221-18): D2 runs from it")
                 existing = await _legal_refund_from_earlier_notice(existing, policy, order)
         return existing
     case, _ = await cases.open_case(
@@ -213,9 +221,7 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     )
     await cases.add_event(db, case.id, "inbound", f"from cancellation {cancellation.id[:8]}: {why}; the request of "
                           f"{since[:10]} is the notice of withdrawal (L221-18), D2 runs from it")
-    legal = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
-                                  country=order.consumer_country(policy.store.country),
-                                  store_country=policy.store.country)
+    legal = _legal_refund_due(case, policy, order.consumer_country(policy.store.country))
     await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
@@ -231,8 +237,9 @@ async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, ord
     """The return case's withdrawal date moved earlier (a cancellation of the same order was the
     notice, C4/C8): its open legal refund date is counted again from it (L221-24), with what
     released the refund if anything did, never left at the later date; a refund date already told
-    the customer (`refund_due_by`) later than it follows it. Finished or handed-over deadlines are
-    left as they are. The caller holds the case's lock."""
+    the customer (`refund_due_by`) later than it follows it, and the customer is told the new day
+    (`_tell_earlier_refund_date`). Finished or handed-over deadlines are left as they are. The
+    caller holds the case's lock."""
     db = runtime.db()
     legal = next((d for d in await deadlines.deadlines_for_case(db, case.id)
                   if DeadlineKind.of(d.kind) == DeadlineKind.LEGAL_REFUND and d.status == DeadlineStatus.OPEN), None)
@@ -243,8 +250,7 @@ async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, ord
     if clock is not None:
         due_at = (await _set_legal_refund(db, case, policy, country, clock)).due.due_at
     else:
-        moved = legal_refund_deadline(withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN,
-                                      country=country, store_country=policy.store.country)
+        moved = _legal_refund_due(case, policy, country)
         due_at = min(moved.due.due_at, legal.due_at)
         if moved.due.due_at < legal.due_at:  # nothing released the refund yet: 14 days from the notice
             await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=moved.due.due_at,
@@ -253,10 +259,33 @@ async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, ord
                                               f"{moved.due.note}")
     told = ReturnData.load(case.data).refund_due_by
     if told and datetime.fromisoformat(told) > due_at:
+        tz = policy.store.timezone
+        if last_local_day(datetime.fromisoformat(told), tz) > last_local_day(due_at, tz) \
+                and not await _refund_made_or_under_way(db, case):
+            # Told before it is written: a crash in between tells again under the same key, once.
+            await _tell_earlier_refund_date(case, policy, order, last_local_day(due_at, tz))
         case = await cases.update_case(db, case.id, data={"refund_due_by": due_at.isoformat()},
                                        summary=f"the refund date is now {due_at:%Y-%m-%d} at the latest (D2, counted "
                                                f"from the earlier notice)")
     return case
+
+
+async def _refund_made_or_under_way(db: Any, case: Case) -> bool:
+    """The return's refund is recorded, or its refundCreate was called (it may have gone through:
+    the case's own run records it, or the operator has it)."""
+    if ReturnData.load(case.data).refunded or await records.refunds_for_case(db, case.id):
+        return True
+    op = await operations.get_operation(db, refund_operation_key(case.id, "return"))
+    return op is not None and op.status != "planned"
+
+
+async def _tell_earlier_refund_date(case: Case, policy: StorePolicy, order: Order, day: date) -> None:
+    """M1-M5: the customer was told a later refund day than the law now gives (the cancellation was
+    the notice, D2): one short email with the new day, "at the latest". One per case and day
+    (the operation's key), whatever re-runs."""
+    await Step(case, policy).email_customer(f"refund-date:{day.isoformat()}", "return_refund_date_earlier", {
+        **rmsg.base(case, policy, order), "refund_by": rmsg.when(case, day),
+        "requested_on": rmsg.when(case, rmsg.local_day(withdrawal_at(case), policy))})
 
 
 def _lines_from_skus(order: Order, items: list[tuple[str, int]]) -> dict[str, int] | str:
@@ -964,15 +993,25 @@ def _at(iso: str | None) -> datetime | None:
     return datetime.fromisoformat(iso) if iso else None
 
 
+def _legal_refund_due(case: Case, policy: StorePolicy, country: str,
+                      clock: dict[str, Any] | None = None) -> RefundDeadline:
+    """The legal refund date (D2, L221-24) counted from the case's withdrawal date and, once
+    something released the refund (`clock`, kept as `refund_clock`), from it too: 14 days from the
+    withdrawal, or the release day when that is later; the check acts at D-3. Every count of the
+    return's legal date is this one."""
+    clock = clock or {}
+    return legal_refund_deadline(
+        withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN, country=country,
+        store_country=policy.store.country, trader_collects=bool(clock.get("trader_collects")),
+        dispatch_proof_at=_at(clock.get("dispatch_proof_at")), goods_back_at=_at(clock.get("goods_back_at")))
+
+
 async def _set_legal_refund(db: Any, case: Case, policy: StorePolicy, country: str,
                             clock: dict[str, Any]) -> Any:
     """The LEGAL_REFUND deadline (D2, L221-24) counted from the case's withdrawal date and what
     released the refund (`clock`, kept as `refund_clock`): 14 days from the withdrawal, or the
     release day when that is later; the check acts at D-3."""
-    legal = legal_refund_deadline(
-        withdrawal_at(case), tz=policy.store.timezone, margin=LEGAL_REFUND_MARGIN, country=country,
-        store_country=policy.store.country, trader_collects=bool(clock.get("trader_collects")),
-        dispatch_proof_at=_at(clock.get("dispatch_proof_at")), goods_back_at=_at(clock.get("goods_back_at")))
+    legal = _legal_refund_due(case, policy, country, clock)
     await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
                                  act_at=legal.due.act_at,
                                  action="refund not made yet: refund now, the goods or the proof are in (D2, L221-24)",

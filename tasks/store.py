@@ -225,6 +225,12 @@ async def _cancel_shopify_order(
     return StoreCancellation.of(result), after[-1] if after else None
 
 
+def refund_operation_key(case_id: str, purpose: str) -> str:
+    """The natural key of a case's refundCreate (one per case and purpose: `return`,
+    `return_postage`, ...): the flows read the operation by it (was the refund called yet?)."""
+    return f"shopify.refund_create:{case_id}:{purpose}"
+
+
 @task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **RETRYING)
 async def _refund_shopify_items(
     case_id: str, order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
@@ -246,7 +252,7 @@ async def _refund_shopify_items(
     """
     db = runtime.db()
     lines_key = ",".join(sorted(f"{lid}x{q}" for lid, q in line_items))
-    natural_key = f"shopify.refund_create:{case_id}:{purpose or lines_key}"
+    natural_key = refund_operation_key(case_id, purpose or lines_key)
     planned = await ops.get_operation(db, natural_key)
     if planned is not None and "refund" in planned.request:
         request = planned.request
@@ -333,7 +339,7 @@ async def _refund_shopify_amount(case_id: str, order_id: str, amount: str, *, no
     rata like any refund; the `@idempotent` key is the operation's, fixed at planning time.
     Nothing refundable left on the order: amount "0" and no operation (the operator pays by hand)."""
     db = runtime.db()
-    natural_key = f"shopify.refund_create:{case_id}:{purpose}"
+    natural_key = refund_operation_key(case_id, purpose)
     planned = await ops.get_operation(db, natural_key)
     if planned is not None and "refund" in planned.request:
         request = planned.request

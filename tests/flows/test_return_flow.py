@@ -291,13 +291,19 @@ async def test_misuse_gives_a_partial_refund_with_the_photos_kept(world: World, 
 
 # -- D2 / D4: the deadline check ------------------------------------------------------------------------
 
+async def _dispatched(world: World, db: Any, name: str = "#1012", **extra: Any) -> Case:
+    """A changed-mind return whose parcel is on its way back: the customer's tracking number is the
+    proof of dispatch (D2, L221-24), the refund's legal date counted from it."""
+    await _ask(world, name, "changed_mind", **extra)
+    await _event(world, await world.return_update(name, "supplier_answer", supplier_id="atelier-lyon",
+                                                  answer="accepted"))
+    await _event(world, await world.send_tracking(name, "6A55667788FR"))
+    return await _case(db, world, name)
+
+
 async def test_the_check_refunds_on_proof_of_dispatch_before_the_legal_date(world: World, db: Any) -> None:
     clock = Clock()
-    await _ask(world, "#1012", "changed_mind")
-    await _event(world, await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon",
-                                                  answer="accepted"))
-    await _event(world, await world.send_tracking("#1012", "6A55667788FR"))
-    case = await _case(db, world, "#1012")
+    case = await _dispatched(world, db)
     legal = next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund")
     clock.now = legal.act_at + timedelta(minutes=1)  # the supplier never confirms receipt
     await sweep_deadlines(scope="deadlines")
@@ -367,11 +373,7 @@ async def test_a_cancellation_found_to_be_the_earlier_notice_moves_the_open_lega
     from tasks import runtime
     from tasks.store import read_shopify_order
 
-    await _ask(world, "#1012", "changed_mind")
-    await _event(world, await world.return_update("#1012", "supplier_answer", supplier_id="atelier-lyon",
-                                                  answer="accepted"))
-    await _event(world, await world.send_tracking("#1012", "6A55667788FR"))
-    ret = await _case(db, world, "#1012")
+    ret = await _dispatched(world, db)
     before = next(d for d in await deadlines.deadlines_for_case(db, ret.id) if d.kind == "legal_refund")
     assert ret.data["refund_clock"]["dispatch_proof_at"]  # what released the refund, kept with the case
 
@@ -394,3 +396,128 @@ async def test_a_cancellation_found_to_be_the_earlier_notice_moves_the_open_lega
     assert after.due_at < before.due_at  # earlier: counted from the cancellation request
     told = (await _case(db, world, "#1012")).data["refund_due_by"]  # the date the customer is told follows
     assert datetime.fromisoformat(told) <= after.due_at
+
+
+# -- issue 14 follow-up: the customer is told the earlier refund date (D2, M1-M5) -------------------------
+
+async def _cancellation_converts(world: World, db: Any, ret: Case, notice: datetime) -> Case:
+    """A cancellation of the return's order, asked at `notice`, that the parcel outran: the
+    cancellation flow hands it to the return (`open_withdrawal_return`, C4/C8). The same call
+    again is the cancellation's re-run."""
+    from flows.returns import open_withdrawal_return
+    from tasks.store import read_shopify_order
+
+    cancellation, _ = await cases.open_case(
+        db, key=f"cancellation:{STORE}:{ret.order_ref}", kind="cancellation", store_id=STORE, state="received",
+        order_ref=ret.order_ref, order_name=ret.order_name, customer_email=ret.customer_email,
+        data={"withdrawal_at": notice.isoformat()})
+    order = await read_shopify_order(ret.order_ref or "")
+    return await open_withdrawal_return(cancellation, order, dict(ret.data["lines"]), "the parcel had left")
+
+
+async def _legal(db: Any, case: Case) -> Any:
+    return next(d for d in await deadlines.deadlines_for_case(db, case.id) if d.kind == "legal_refund")
+
+
+def _local_day(moment: datetime | str) -> date:
+    from domain.business_days import last_local_day
+
+    return last_local_day(datetime.fromisoformat(moment) if isinstance(moment, str) else moment, "Europe/Paris")
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+async def test_the_customer_is_told_the_earlier_refund_date_once(world: World, db: Any, language: str) -> None:
+    """The day told with the tracking number was counted from the return's request; the cancellation
+    ten days before was the notice (L221-18): one email, in the customer's language, gives the
+    earlier day "at the latest"; the same conversion again sends nothing more."""
+    from domain.messages.context import format_date
+
+    customer = world.email("#1012")
+    ret = await _dispatched(world, db, language=language)
+    sent = len(world.mails(customer))
+    await _cancellation_converts(world, db, ret, ret.opened_at - timedelta(days=10))
+    legal = await _legal(db, ret)
+    assert _local_day(legal.due_at) < _local_day(ret.data["refund_due_by"])  # the day told moved earlier
+    (mail,) = world.mails(customer)[sent:]
+    written = format_date(_local_day(legal.due_at), "fr" if language == "fr" else "en")
+    assert (f"au plus tard le {written}" if language == "fr" else f"by {written} at the latest") in mail.text
+    assert ("avancé" if language == "fr" else "earlier") in mail.subject
+    assert (await _case(db, world, "#1012")).data["refund_due_by"] == legal.due_at.isoformat()
+    await _cancellation_converts(world, db, ret, ret.opened_at - timedelta(days=10))  # the same trigger again
+    assert len(world.mails(customer)) == sent + 1
+
+
+async def test_a_crash_after_the_date_email_tells_it_once_on_the_rerun(world: World, db: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The email went out, the process died before the case kept the new day: the cancellation's
+    re-run counts again, keeps the day, and the email's key sends nothing twice."""
+    customer = world.email("#1012")
+    ret = await _dispatched(world, db)
+    sent = len(world.mails(customer))
+    monkeypatch.setenv("AFTERSALES_FAULTS", "after_record:email.customer:1")
+    with pytest.raises(Exception, match="injected"):
+        await _cancellation_converts(world, db, ret, ret.opened_at - timedelta(days=10))
+    monkeypatch.delenv("AFTERSALES_FAULTS")
+    assert (await _case(db, world, "#1012")).data["refund_due_by"] == ret.data["refund_due_by"]  # not kept yet
+    await _cancellation_converts(world, db, ret, ret.opened_at - timedelta(days=10))
+    legal = await _legal(db, ret)
+    assert (await _case(db, world, "#1012")).data["refund_due_by"] == legal.due_at.isoformat()
+    assert len(world.mails(customer)) == sent + 1
+
+
+async def test_no_date_email_when_the_day_told_does_not_move(world: World, db: Any) -> None:
+    """Goods back: the day told is the store's promise (F4), earlier than D2 even counted from a
+    cancellation four days before (more than a weekend's carry-over): the legal date moves, the day
+    told does not, nothing is sent."""
+    customer = world.email("#1012")
+    await _to_inspecting(world, "#1012")
+    ret = await _case(db, world, "#1012")
+    before = await _legal(db, ret)
+    sent = len(world.mails(customer))
+    await _cancellation_converts(world, db, ret, ret.opened_at - timedelta(days=4))
+    after = await _legal(db, ret)
+    assert after.due_at < before.due_at and datetime.fromisoformat(ret.data["refund_due_by"]) < after.due_at
+    assert (await _case(db, world, "#1012")).data["refund_due_by"] == ret.data["refund_due_by"]
+    assert len(world.mails(customer)) == sent
+
+
+@pytest.mark.parametrize("crash", [True, False], ids=["refund-made-not-recorded", "refund-done"])
+async def test_no_date_email_once_the_refund_is_made(world: World, db: Any, monkeypatch: pytest.MonkeyPatch,
+                                                     crash: bool) -> None:
+    """The refund went through (recorded, or made and not yet recorded: the process died after
+    refundCreate): the customer is not told a date for a refund already made."""
+    customer = world.email("#1012")
+    await _to_inspecting(world, "#1012")
+    if crash:
+        monkeypatch.setenv("AFTERSALES_FAULTS", "after_record:shopify.refund_create:1")
+    r = await world.return_update("#1012", "inspected", supplier_id="atelier-lyon", outcome="resellable")
+    if crash:
+        with pytest.raises(Exception, match="injected"):
+            await process_return(inbound_event_id=r.json()["event_id"])
+        monkeypatch.delenv("AFTERSALES_FAULTS")
+    else:
+        assert await process_return(inbound_event_id=r.json()["event_id"]) == "done"
+    ret = await _case(db, world, "#1012")
+    sent = len(world.mails(customer))
+    await _cancellation_converts(world, db, ret, ret.opened_at - timedelta(days=10))
+    assert len(world.mails(customer)) == sent
+    if crash:  # the legal date was still open: the day kept moved, silently
+        legal = await _legal(db, ret)
+        assert (await _case(db, world, "#1012")).data["refund_due_by"] == legal.due_at.isoformat()
+        assert _local_day(legal.due_at) < _local_day(ret.data["refund_due_by"])
+
+
+async def test_a_cancellation_asked_after_the_return_moves_nothing(world: World, db: Any) -> None:
+    """The return's own request was the notice of withdrawal (L221-18): a cancellation asked two
+    days later neither moves its legal date later nor becomes its notice."""
+    clock = Clock()
+    customer = world.email("#1012")
+    ret = await _dispatched(world, db)
+    before = await _legal(db, ret)
+    sent = len(world.mails(customer))
+    clock.advance(days=2)
+    await _cancellation_converts(world, db, ret, utcnow())
+    after = await _case(db, world, "#1012")
+    assert (await _legal(db, ret)).due_at == before.due_at
+    assert after.data.get("withdrawal_at") == ret.data.get("withdrawal_at")
+    assert after.data["refund_due_by"] == ret.data["refund_due_by"] and len(world.mails(customer)) == sent

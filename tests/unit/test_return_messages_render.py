@@ -43,6 +43,7 @@ RETURN_TEMPLATES = (
     "replacement_on_its_way",
     "return_follow_up",
     "satisfaction_survey",
+    "return_refund_date_earlier",
 )
 RETURN_ALERTS = (
     "return_needs_delivery_date",
@@ -76,6 +77,7 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
     "replacement_on_its_way": ("customer_message", "tracking_number", "tracking_url"),
     "return_follow_up": ("customer_message", "survey_url"),
     "satisfaction_survey": ("customer_message",),
+    "return_refund_date_earlier": ("customer_message",),
 }  # fmt: skip
 
 TODAY = date(2026, 11, 20)
@@ -235,6 +237,8 @@ def extras(template: str, language: Language, reason: ReturnReason) -> dict[str,
             return {"outcome": "refunded", "survey_url": SURVEY_URL}
         case "satisfaction_survey":
             return {"survey_url": SURVEY_URL}
+        case "return_refund_date_earlier":
+            return {"refund_by": day(date(2026, 12, 4), language), "requested_on": day(date(2026, 11, 16), language)}
     raise AssertionError(template)
 
 
@@ -900,3 +904,21 @@ def test_a_partial_refund_names_the_consumer_mediator_and_a_full_one_does_not(la
     full = render("refund_confirmed", language, ctx | {"partial": None})
     for part in both_parts(full):
         assert "CM2C" not in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_earlier_refund_date_is_told_as_a_latest_date_from_the_cancellation_request(language: Language) -> None:
+    """Issue 14 follow-up (D2, L221-24): a cancellation of the same order was the notice of
+    withdrawal; the customer reads the new day as "at the latest", why it moved (counted from the
+    cancellation request), that nothing is theirs to do, and no bank timing."""
+    told = {
+        "fr": ("Nous vous rembourserons au plus tard le " + day(date(2026, 12, 4), language),
+               "demande d'annulation du " + day(date(2026, 11, 16), language), "Vous n'avez rien à faire"),
+        "en": ("We'll refund you by " + day(date(2026, 12, 4), language) + " at the latest",
+               "cancellation request of " + day(date(2026, 11, 16), language), "nothing you need to do"),
+    }
+    message = rendered("return_refund_date_earlier", language)
+    assert ("avancé" if language == "fr" else "earlier") in message.subject
+    for part in both_parts(message):
+        assert all(phrase in part for phrase in told[language]), part
+        assert not any(word in part.lower() for word in ("banque", "bank", "jours ouvrés", "business day"))
