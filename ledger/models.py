@@ -219,11 +219,19 @@ class RefundRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
+CASELESS_OPEN = "case_id IS NULL AND status = 'open' AND reason_code NOT LIKE 'privacy%'"
+
+
 class ReviewItem(SQLModel, table=True):
     __tablename__ = "review_item"
     __table_args__ = (
         UniqueConstraint("case_id", "reason_code", name="uq_review_case_reason"),
         Index("ix_review_status", "status", "created_at"),
+        # An item without a case is once per reason while open (records.open_review): the constraint
+        # above does not hold for a NULL case_id. Privacy items are once per request instead
+        # (privacy.open_privacy_review: one reason for many requests), so not here. Migration 0010.
+        Index("uq_review_caseless_open", "reason_code", unique=True,
+              postgresql_where=text(CASELESS_OPEN), sqlite_where=text(CASELESS_OPEN)),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True)

@@ -166,6 +166,19 @@ async def set_remote_id(db: Database, op_id: str, remote_id: str) -> None:
         await s.commit()
 
 
+async def note_attempt(db: Database, op_id: str, note: dict[str, Any]) -> None:
+    """Keep what an attempt learnt before its call (e.g. the CJ disputes listed before its create),
+    merged into the row's result while no result is recorded: a resend after a lost answer reads it
+    (`op.result`) to tell the effect the lost call made from what was there before."""
+    async with db.session() as s:
+        op = await s.get(Operation, op_id, with_for_update=True)
+        assert op is not None
+        if op.status != "succeeded":
+            op.result = {**(op.result or {}), **json.loads(json.dumps(note))}
+            s.add(op)
+        await s.commit()
+
+
 async def operations_for_case(db: Database, case_id: str) -> list[Operation]:
     async with db.session() as s:
         rows = await s.exec(

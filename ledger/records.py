@@ -62,9 +62,10 @@ async def open_review(
     db: Database, *, case_id: str | None, reason_code: str, detail: str, options: list[str], reopen: bool = False
 ) -> tuple[ReviewItem, bool]:
     """Put a case in the operator's queue (once per case and reason). An item without a case (an
-    event no run could take in) is once per reason while it is open: the database's uniqueness on
-    (case_id, reason_code) does not hold for NULL, and the same event can be given up again after
-    the operator delivered it again (a new item then, the decided one kept). `reopen`: a case's
+    event no run could take in) is once per reason while it is open: the uniqueness on
+    (case_id, reason_code) does not hold for NULL, so a partial unique index on the open ones holds
+    it (two concurrent give-ups: one item, the second gets it), and the same event can be given up
+    again after the operator delivered it again (a new item then, the decided one kept). `reopen`: a case's
     item of this reason already decided is opened again with the new detail (each occurrence is
     new: an event given up again after the operator delivered it again); its earlier decision
     stays on the case's timeline."""
@@ -80,10 +81,12 @@ async def open_review(
             "id": new_id(), "case_id": case_id, "reason_code": reason_code, "detail": detail,
             "options": options, "status": "open", "created_at": utcnow(), "decision": {},
         })
-        row = (await s.exec(
-            select(ReviewItem).where(ReviewItem.case_id == case_id, ReviewItem.reason_code == reason_code)
-            .order_by(col(ReviewItem.created_at).desc()).limit(1)
-        )).one()
+        mine = select(ReviewItem).where(ReviewItem.case_id == case_id, ReviewItem.reason_code == reason_code)
+        if case_id is None and not created:
+            # A concurrent give-up opened it between our read and our insert (the partial unique
+            # index uq_review_caseless_open, migration 0010, ignored ours): its open item is ours.
+            mine = mine.where(ReviewItem.status == "open")
+        row = (await s.exec(mine.order_by(col(ReviewItem.created_at).desc()).limit(1))).one()
         if reopen and not created and row.status != "open":
             result = await s.exec(
                 update(ReviewItem).where(col(ReviewItem.id) == row.id, col(ReviewItem.status) == row.status)

@@ -25,6 +25,7 @@ from ledger.models import Message, Operation
 from tasks import clients, runtime
 from tasks.effects import EffectResult, perform
 from tasks.retry import RETRYING, retrying_read
+from tasks.suppliers import send_memo
 
 
 def _summary(ret: ShopifyReturn) -> dict[str, Any]:
@@ -233,7 +234,8 @@ async def request_supplier_return(case_id: str, supplier_id: str,
 
     async def call(op: Operation) -> EffectResult:
         async with clients.supplier_channel(policy, supplier_id) as channel:
-            result = await channel.request_return(request, idempotency_key=op.idempotency_key)
+            result = await channel.request_return(request, idempotency_key=op.idempotency_key,
+                                                  memo=send_memo(db, op))
             if isinstance(channel, EmailSupplier) and supplier.email:
                 email = channel.build_return_email(request, idempotency_key=op.idempotency_key)
                 await records.log_message(db, Message(

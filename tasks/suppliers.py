@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
 
 from domain.operations import supplier_cancel
 from domain.policy import SupplierChannelKind
 from integrations.suppliers.base import (
+    SendMemo,
     SupplierCancellationRequest,
     SupplierCancellationResult,
     SupplierOrderView,
 )
 from integrations.suppliers.email_supplier import EmailSupplier
+from ledger import operations as ops
 from ledger import records
+from ledger.db import Database
 from ledger.models import Message, Operation
 from tasks import clients, runtime
 from tasks.effects import EffectResult, perform
 from tasks.retry import RETRYING, retrying_read
+
+
+def send_memo(db: Database, op: Operation) -> SendMemo:
+    """The operation row as the supplier's memo: what earlier attempts noted before their call
+    (kept in its result until one is recorded), and where this attempt notes more."""
+    async def keep(note: dict[str, Any]) -> None:
+        await ops.note_attempt(db, op.id, note)
+
+    return SendMemo(noted=dict(op.result or {}), keep=keep)
 
 
 @retrying_read("read-supplier-order")
@@ -42,7 +56,8 @@ async def request_supplier_cancellation(
 
     async def call(op: Operation) -> EffectResult:
         async with clients.supplier_channel(policy, supplier_id) as channel:
-            result = await channel.request_cancellation(request, idempotency_key=op.idempotency_key)
+            result = await channel.request_cancellation(request, idempotency_key=op.idempotency_key,
+                                                        memo=send_memo(db, op))
         if isinstance(channel, EmailSupplier) and supplier.email:
             email = channel.build_cancellation_email(request, idempotency_key=op.idempotency_key)
             await records.log_message(db, Message(

@@ -10,7 +10,12 @@
   address given once CJ accepts is the store policy's (`SupplierPolicy.return_address`), passed
   in by the caller.
 * Disputes are read back by order (`getDisputeList` echoes no `businessDisputeId`): ours is found
-  by its reason and lines before one is created, so a resend never opens a second one.
+  by its reason and lines before one is created, so a resend never opens a second one. Before
+  its first create an attempt keeps the ids CJ lists (`SendMemo`, in the operation row): on a
+  resend after a lost answer, a dispute on our lines that was not listed then is the one our
+  lost create opened, whatever CJ decided on it meanwhile (CJ documents no deduplication).
+* A dispute that our claim did not open (another case's, or one opened by hand at CJ) is never
+  taken for ours: while it holds every line we would claim, the operator decides.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from integrations.suppliers.base import (
     CLAIM_LINES,
     CancellationItem,
     ReturnItem,
+    SendMemo,
     SupplierAnswer,
     SupplierCancellationRequest,
     SupplierCancellationResult,
@@ -355,6 +361,47 @@ def latest(disputes: Sequence[CJDispute]) -> CJDispute | None:
     return max(enumerate(disputes), key=lambda pair: (pair[1].create_date or "", -pair[0]))[1]
 
 
+# The operation note (`SendMemo`): the ids of the order's disputes CJ listed before our first create.
+LISTED_BEFORE = "cj_disputes_listed_before_create"
+
+
+def created_since_noted(disputes: Sequence[CJDispute], memo: SendMemo | None) -> list[CJDispute] | None:
+    """The disputes an earlier attempt's create may have opened: listed now and not before that
+    attempt's create; None when no attempt noted the list (no create of ours was sent with a memo)."""
+    before = memo.noted.get(LISTED_BEFORE) if memo is not None else None
+    if not isinstance(before, list):
+        return None
+    return [d for d in disputes if d.id not in set(before)]
+
+
+async def keep_listed(disputes: Sequence[CJDispute], memo: SendMemo | None) -> None:
+    """Before the first create: note what CJ lists, unless an earlier attempt did (its list is the
+    one from before any create of ours; a later one may hold ours)."""
+    if memo is not None and not isinstance(memo.noted.get(LISTED_BEFORE), list):
+        await memo.keep({LISTED_BEFORE: [d.id for d in disputes]})
+
+
+def held_by_another(dispute: CJDispute, lines: set[str], what: str) -> PermanentError:
+    """Every line we would claim is held by an open dispute our claim did not open: not ours to
+    wait on (its decision is not CJ's word on our claim), and no claim of ours can be opened."""
+    return PermanentError(
+        f"the {what} lines ({', '.join(sorted(lines)) or 'all'}) are held by CJ dispute {dispute.id} "
+        f"(reason {dispute.dispute_reason!r}, status {dispute.status}), which our claim did not open "
+        "(another case's, or opened at CJ by hand): no claim of ours can be opened while it is open. "
+        "Check it at CJ, then claim again or settle the case by hand",
+        vendor=VENDOR,
+        code="lines_held_by_another_dispute",
+    )
+
+
+def _with_claim(
+    result: SupplierCancellationResult, dispute: CJDispute, claimed: set[str]
+) -> SupplierCancellationResult:
+    """A decision on the dispute our claim opened, naming it as a pending answer would."""
+    return result.model_copy(update={"extra": {**result.extra, CLAIM_ID: dispute.id,
+                                               CLAIM_LINES: ",".join(sorted(claimed))}})
+
+
 class CJSupplier:
     """`SupplierChannel` for CJ Dropshipping (C3, C8; returns R4, R6; INTEGRATIONS.md §4.2-§4.3).
 
@@ -380,14 +427,14 @@ class CJSupplier:
         )
 
     async def request_cancellation(
-        self, request: SupplierCancellationRequest, *, idempotency_key: str
+        self, request: SupplierCancellationRequest, *, idempotency_key: str, memo: SendMemo | None = None
     ) -> SupplierCancellationResult:
         """Read first, then: unpaid -> delete (ACCEPTED); paid -> refund dispute (PENDING);
         shipped -> REFUSED (C8); cancelled or unknown at CJ -> ACCEPTED (C3)."""
         detail = await self._read(request.order_id)
         if detail is None:
             return _not_found_result(request.order_id)
-        return await self._act(request, detail, idempotency_key)
+        return await self._act(request, detail, idempotency_key, memo)
 
     async def cancellation_outcome(self, request: SupplierCancellationRequest) -> SupplierCancellationResult:
         """Poll: cancelled -> ACCEPTED; dispute decided -> its outcome; shipped -> REFUSED (C8)."""
@@ -416,13 +463,13 @@ class CJSupplier:
             return None
 
     async def _act(
-        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str, memo: SendMemo | None = None
     ) -> SupplierCancellationResult:
         state = state_of(detail)
         if state is SupplierOrderState.CANCELLABLE:
-            return await self._delete(request, detail, key)
+            return await self._delete(request, detail, key, memo)
         if state is SupplierOrderState.PAID:
-            return await self._open_dispute(request, detail, key)
+            return await self._open_dispute(request, detail, key, memo)
         if state is SupplierOrderState.CANCELLED:
             return _cancelled_result(detail, None)
         if state in (SupplierOrderState.SHIPPED, SupplierOrderState.DELIVERED):
@@ -430,7 +477,7 @@ class CJSupplier:
         return _unknown_result(detail)
 
     async def _delete(
-        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str, memo: SendMemo | None
     ) -> SupplierCancellationResult:
         """Unpaid at CJ: delete the order (§4.2). If CJ refuses, the order moved on: re-read and act."""
         try:
@@ -443,7 +490,7 @@ class CJSupplier:
                 return _not_found_result(request.order_id)
             if state_of(again) is SupplierOrderState.CANCELLABLE:
                 raise
-            return await self._act(request, again, key)
+            return await self._act(request, again, key, memo)
         return SupplierCancellationResult(
             answer=SupplierAnswer.ACCEPTED,
             remote_id=detail.order_id,
@@ -456,7 +503,7 @@ class CJSupplier:
         )
 
     async def _open_dispute(
-        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str
+        self, request: SupplierCancellationRequest, detail: CJOrderDetail, key: str, memo: SendMemo | None
     ) -> SupplierCancellationResult:
         """Paid, not shipped: disputeProducts -> disputeConfirmInfo -> create (§4.3), refund to balance."""
         offered = await self._client.dispute_products(detail.order_id)
@@ -464,15 +511,23 @@ class CJSupplier:
         ours = {line.line_item_id for _, line in wanted}
         claim = [line for product, line in wanted if product.can_choose]
         if not claim:
-            return await self._already_disputed(detail, ours)
+            return await self._already_disputed(detail, ours, memo)
         # Read before (re)sending: an earlier attempt whose answer was lost may have opened our
         # dispute already, before CJ marks its lines as taken; CJ documents no deduplication.
         # Ours is open and on exactly the lines we claim now (an earlier case's dispute on some
         # of the order's lines is not).
         claiming = {line.line_item_id for line in claim}
-        existing = cancellation_dispute(await self._client.all_disputes(detail.order_id), claiming, exact=True)
+        listed = await self._client.all_disputes(detail.order_id)
+        existing = cancellation_dispute(listed, claiming, exact=True)
         if existing is not None and existing.finally_deal is None:
             return _waiting(detail, existing, claiming)
+        # Ours decided meanwhile: CJ frees the lines of a decided dispute, so they look claimable
+        # again; the dispute our lost create opened is the one on them not listed before it.
+        fresh = created_since_noted(listed, memo)
+        resent = cancellation_dispute(fresh, claiming, exact=True) if fresh is not None else None
+        if resent is not None:
+            return _with_claim(decided_result(resent) or _waiting(detail, resent, claiming), resent, claiming)
+        await keep_listed(listed, memo)
         bid = business_dispute_id(key)
         try:
             confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
@@ -518,11 +573,27 @@ class CJSupplier:
             logger.warning("dispute created at CJ for %s, but listing it failed: %s", cj_order_id, exc)
             return None
 
-    async def _already_disputed(self, detail: CJOrderDetail, ours: set[str]) -> SupplierCancellationResult:
+    async def _already_disputed(
+        self, detail: CJOrderDetail, ours: set[str], memo: SendMemo | None
+    ) -> SupplierCancellationResult:
         """No line can be chosen: our dispute is open already (from an earlier attempt), or
-        CJ's dispute window is closed, or another dispute holds the lines: a refusal (C8)."""
-        dispute = cancellation_dispute(await self._client.all_disputes(detail.order_id), ours)
+        CJ's dispute window is closed (a refusal, C8), or another dispute holds the lines (the
+        operator decides: it is not ours to wait on). Ours is the one created since an earlier
+        attempt noted the list (on some of our lines: it claimed those free then); with no memo,
+        the one on exactly our lines."""
+        listed = await self._client.all_disputes(detail.order_id)
+        fresh = created_since_noted(listed, memo)
+        if fresh is not None:
+            dispute = cancellation_dispute(fresh, ours)
+        elif memo is None:
+            dispute = cancellation_dispute(listed, ours, exact=True)
+        else:
+            dispute = None  # no attempt of ours got as far as a create: nothing listed is ours
         if dispute is None:
+            holder = latest([d for d in listed if d.finally_deal is None
+                             and {p.line_item_id for p in d.product_list} & ours])
+            if holder is not None:
+                raise held_by_another(holder, ours, "order's")
             return SupplierCancellationResult(
                 answer=SupplierAnswer.REFUSED,
                 remote_id=detail.order_id,
@@ -534,7 +605,7 @@ class CJSupplier:
     # ---- returns (R4, R6) ----
 
     async def request_return(
-        self, request: SupplierReturnRequest, *, idempotency_key: str
+        self, request: SupplierReturnRequest, *, idempotency_key: str, memo: SendMemo | None = None
     ) -> SupplierReturnResult:
         """Open ONE return dispute at CJ (disputeProducts -> disputeConfirmInfo -> create, §4.3):
         reason by the return reason, reissue for a replacement claim and refund otherwise, the
@@ -556,12 +627,18 @@ class CJSupplier:
             # them is never our answer (a decided one would be read as CJ's word on ours): ours is
             # opened on the rest. With nothing left to claim, an open one on our lines is waited for.
             line_ids = _line_ids(request, detail, offered)
-            existing = return_dispute(listed, line_ids, exact=True)
-            if existing is None and not claim:
-                existing = return_dispute([d for d in listed if d.finally_deal is None], line_ids)
+            fresh = created_since_noted(listed, memo)
+            existing = return_dispute(listed, line_ids, exact=True) if memo is None else None
+            if existing is None and fresh is not None:
+                # Ours claimed the lines free at its create (some of these): created since the note.
+                existing = return_dispute(fresh, line_ids)
             if existing is not None:
                 return self._return_result(existing, detail)
             if not claim:
+                holder = latest([d for d in listed if d.finally_deal is None
+                                 and {p.line_item_id for p in d.product_list} & line_ids])
+                if holder is not None:  # not ours: never waited on as ours (its decision is not ours)
+                    raise held_by_another(holder, line_ids, "returned")
                 return SupplierReturnResult(
                     answer=SupplierAnswer.REFUSED,
                     remote_id=detail.order_id,
@@ -575,6 +652,12 @@ class CJSupplier:
             existing = return_dispute(listed, claimed, exact=True)
             if existing is not None and existing.finally_deal is None:
                 return self._return_result(existing, detail)
+        # Ours decided meanwhile: its lines are free again; it is the one not listed before our create.
+        fresh = created_since_noted(listed, memo)
+        resent = return_dispute(fresh, claimed, exact=True) if fresh is not None else None
+        if resent is not None:
+            return self._return_result(resent, detail)
+        await keep_listed(listed, memo)
         try:
             confirm = await self._client.dispute_confirm_info(detail.order_id, claim)
         except PermanentError as exc:

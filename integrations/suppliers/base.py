@@ -9,9 +9,11 @@ and the wait is a deadline in the ledger, never a sleeping flow (D3, D4).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -167,6 +169,17 @@ class SupplierReturnResult(BaseModel):
     extra: dict[str, str] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SendMemo:
+    """What the earlier attempts of one operation kept before their call (`noted`), and how this
+    attempt keeps more (`keep`, into the operation row: ledger.operations.note_attempt). A resend
+    after a lost answer needs it where the supplier neither dedupes on our key nor echoes it back
+    (CJ, INTEGRATIONS.md §4.3): what was there before our first call is not ours."""
+
+    noted: Mapping[str, Any]
+    keep: Callable[[dict[str, Any]], Awaitable[None]]
+
+
 class SupplierChannel(Protocol):
     """Implemented by `integrations.cj.supplier.CJSupplier` and
     `integrations.suppliers.email_supplier.EmailSupplier`."""
@@ -176,7 +189,7 @@ class SupplierChannel(Protocol):
         ...
 
     async def request_cancellation(
-        self, request: SupplierCancellationRequest, *, idempotency_key: str
+        self, request: SupplierCancellationRequest, *, idempotency_key: str, memo: SendMemo | None = None
     ) -> SupplierCancellationResult:
         """Ask the supplier to stop the order; the same key is sent on every retry."""
         ...
@@ -186,7 +199,7 @@ class SupplierChannel(Protocol):
         ...
 
     async def request_return(
-        self, request: SupplierReturnRequest, *, idempotency_key: str
+        self, request: SupplierReturnRequest, *, idempotency_key: str, memo: SendMemo | None = None
     ) -> SupplierReturnResult:
         """Ask the supplier for its return address / RMA / label and, if any, the claim (R4, R6);
         the same key is sent on every retry."""

@@ -24,6 +24,7 @@ from domain.policy import SupplierPolicy
 from domain.returns import SUPPLIER_CLAIM_REASONS
 from integrations.mailer.message import OutgoingEmail, SendReceipt
 from integrations.suppliers.base import (
+    SendMemo,
     SupplierAnswer,
     SupplierCancellationRequest,
     SupplierCancellationResult,
@@ -196,6 +197,7 @@ class EmailSupplier:
         *,
         idempotency_key: str,
         answer_by: datetime | None = None,
+        memo: SendMemo | None = None,  # an email is sent once or goes to the operator: nothing to note
     ) -> SupplierCancellationResult:
         """Send ONE cancellation request; the answer comes later (PENDING, remote id = Message-ID)."""
         email = self.build_cancellation_email(request, idempotency_key=idempotency_key, answer_by=answer_by)
@@ -225,6 +227,7 @@ class EmailSupplier:
         *,
         idempotency_key: str,
         answer_by: datetime | None = None,
+        memo: SendMemo | None = None,  # an email is sent once or goes to the operator: nothing to note
     ) -> SupplierReturnResult:
         """Send ONE return request; the answer (address, RMA, label) comes later (PENDING,
         remote id = Message-ID) and is recorded by the operator or the inbound mail."""

@@ -174,3 +174,31 @@ async def test_the_case_keeps_the_claim_cj_named_and_its_poll_reads_that_dispute
     case = await _case(db, world, "#1004")
     assert case.data["supplier_answers"]["cj"]["answer"] == "refused"
     assert ours["id"] in case.data["supplier_answers"]["cj"]["note"]
+
+
+async def test_a_lost_create_answer_decided_by_cj_before_the_resend_opens_no_second_dispute(
+    world: Any, db: Any, monkeypatch: Any
+) -> None:
+    """Promise 2 (effects once): CJ opens our dispute but the answer is lost, and CJ rejects it
+    before the task's retry; its lines look free again and CJ documents no deduplication on
+    businessDisputeId. The retry finds ours by the list its first attempt kept in the operation
+    row before creating, so CJ holds one dispute and the case reads CJ's decision on it."""
+    state = world.sandbox.cj.state
+    state.options.dedupe_business_id = False
+    state.add_fault("/disputes/create", "http_500_after_commit", 1, None)
+    create = state.create_dispute
+
+    def create_then_reject(body: Any) -> str:
+        answer = create(body)
+        state.resolve(world.legacy("#1004"), 3, None)  # decided before our resend
+        return answer
+
+    monkeypatch.setattr(state, "create_dispute", create_then_reject)
+
+    await _cancel(world, "#1004")
+
+    disputes = (await world.http.get(f"{world.sandbox.cj.root_url}/_control/disputes")).json()["disputes"]
+    assert len(disputes) == 1 and disputes[0]["finallyDeal"] == 3
+    case = await _case(db, world, "#1004")
+    answer = case.data["supplier_answers"]["cj"]
+    assert answer["answer"] == "refused" and disputes[0]["id"] in answer["note"]

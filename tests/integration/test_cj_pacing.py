@@ -22,8 +22,11 @@ from domain.returns import ReturnReason
 from integrations.cj import CallSpacing, CJClient, CJSupplier, next_quota_reset
 from integrations.cj.models import CJDisputeLine
 from integrations.suppliers.base import (
+    CLAIM_ID,
+    CLAIM_LINES,
     CancellationItem,
     ReturnItem,
+    SendMemo,
     SupplierAnswer,
     SupplierCancellationRequest,
     SupplierReturnRequest,
@@ -412,3 +415,129 @@ async def test_an_earlier_cases_decided_return_on_some_lines_is_never_our_answer
     assert result.answer is SupplierAnswer.PENDING, result
     ours = [d for d in await cj_control.disputes() if d["businessDisputeId"] == "supplier-return:case-23:cj"]
     assert len(ours) == 1
+
+
+# ---- a resend after a lost answer, CJ having decided meanwhile (the operation's memo) -----------
+
+
+class Memo:
+    """The operation row's note (tasks.suppliers.send_memo), in memory: what an attempt kept
+    before its create is read by the next attempt."""
+
+    def __init__(self) -> None:
+        self.noted: dict[str, Any] = {}
+
+    def memo(self) -> SendMemo:
+        return SendMemo(noted=dict(self.noted), keep=self._keep)
+
+    async def _keep(self, note: dict[str, Any]) -> None:
+        self.noted.update(note)
+
+
+async def test_a_cancellation_resent_after_a_lost_answer_reads_cjs_decision_on_ours_not_a_second_dispute(
+    cj_control: CJControl, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    """CJ rejected our dispute before the resend: its line looks free again, and the resend opened
+    a second dispute. The dispute not listed before our first create is ours, whatever its status."""
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    await cj_control.fault("/disputes/create", "http_500_after_commit")
+    memo = Memo()
+    with pytest.raises(TransientError):
+        await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY, memo=memo.memo())
+    (lost,) = await cj_control.disputes()
+    await decide(cj_control, cj_http, lost["id"], 3)  # CJ rejects it before our resend
+
+    result = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY,
+                                                    memo=memo.memo())
+
+    assert len(await cj_control.disputes()) == 1 and len(await cj_control.calls("/disputes/create")) == 1
+    assert result.answer is SupplierAnswer.REFUSED and result.remote_id == lost["id"]
+    assert result.extra[CLAIM_ID] == lost["id"] and result.extra[CLAIM_LINES] == LAMP["lineItemId"]
+
+
+async def test_an_earlier_cases_decided_dispute_on_our_lines_is_not_ours_and_ours_is_opened(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    """The memo's other side: a dispute listed before our first create (an earlier case's,
+    rejected) is never read as CJ's decision on ours."""
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    await other_dispute(cj_client, LAMP, 8, "an-earlier-case")
+    (earlier,) = await cj_control.disputes()
+    await decide(cj_control, cj_http, earlier["id"], 3)
+
+    result = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY,
+                                                    memo=Memo().memo())
+
+    ours = next(d for d in await cj_control.disputes() if d["businessDisputeId"] == KEY)
+    assert result.answer is SupplierAnswer.PENDING and result.remote_id == ours["id"] != earlier["id"]
+
+
+async def test_a_return_resent_after_a_lost_answer_reads_cjs_decision_on_ours_not_a_second_dispute(
+    cj_control: CJControl, cj_supplier: CJSupplier, cj_http: httpx.AsyncClient
+) -> None:
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "DELIVERED", [LAMP])
+    await cj_control.fault("/disputes/create", "http_500_after_commit")
+    memo = Memo()
+    key = "supplier-return:case-21:cj"
+    with pytest.raises(TransientError):
+        await cj_supplier.request_return(a_return(), idempotency_key=key, memo=memo.memo())
+    (lost,) = await cj_control.disputes()
+    await decide(cj_control, cj_http, lost["id"], 1)  # CJ refunds it before our resend
+
+    result = await cj_supplier.request_return(a_return(), idempotency_key=key, memo=memo.memo())
+
+    assert len(await cj_control.disputes()) == 1 and len(await cj_control.calls("/disputes/create")) == 1
+    assert result.answer is SupplierAnswer.ACCEPTED and result.remote_id == lost["id"] and result.refund
+
+
+# ---- another case's open dispute holding every line we would claim ------------------------------
+
+
+async def test_a_resend_finds_our_open_dispute_holding_the_lines_by_the_memo(
+    cj_control: CJControl, cj_supplier: CJSupplier
+) -> None:
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    await cj_control.fault("/disputes/create", "http_500_after_commit")
+    memo = Memo()
+    with pytest.raises(TransientError):
+        await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY, memo=memo.memo())
+
+    result = await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY,
+                                                    memo=memo.memo())
+
+    (ours,) = await cj_control.disputes()
+    assert result.answer is SupplierAnswer.PENDING and result.remote_id == ours["id"]
+
+
+async def test_another_cases_open_cancellation_dispute_on_our_lines_goes_to_the_operator_not_waited_on(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier
+) -> None:
+    """Nothing left to claim: the open dispute holding the lamp is not ours (our claim opened
+    none), so its decision is not CJ's word on ours: the operator decides, with the reason."""
+    await cj_control.seed(ORDER, "UNSHIPPED", [LAMP, BULBS])
+    await other_dispute(cj_client, LAMP, 8, "another-case")
+    (other,) = await cj_control.disputes()
+
+    with pytest.raises(PermanentError) as raised:
+        await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=KEY,
+                                               memo=Memo().memo())
+
+    assert raised.value.code == "lines_held_by_another_dispute" and other["id"] in str(raised.value)
+    assert len(await cj_control.disputes()) == 1
+
+
+async def test_another_cases_open_return_dispute_on_our_lines_goes_to_the_operator_not_waited_on(
+    cj_control: CJControl, cj_client: CJClient, cj_supplier: CJSupplier
+) -> None:
+    await cj_control.seed(ORDER, "DELIVERED", [LAMP])
+    await other_dispute(cj_client, LAMP, 1, "another-case")
+    (other,) = await cj_control.disputes()
+
+    with pytest.raises(PermanentError) as raised:
+        await cj_supplier.request_return(a_return(), idempotency_key="supplier-return:case-21:cj", memo=Memo().memo())
+
+    assert raised.value.code == "lines_held_by_another_dispute" and other["id"] in str(raised.value)
