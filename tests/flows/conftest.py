@@ -81,11 +81,35 @@ HARNESS_STARTUP_SECONDS = 600
 def _start_prefect_harness() -> None:
     if "prefect test server" in STARTUP_SECONDS:
         return
+    import prefect.context
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
+
+    from deployments.worker import api_client_settings
 
     began = time.monotonic()
     _HARNESS.enter_context(prefect_test_harness(server_startup_timeout=HARNESS_STARTUP_SECONDS))
+    # The runs' Prefect clients get the CA file production's worker gives its runs for a plain
+    # HTTP API (deployments/worker `api_client_settings`): each client built an SSL context from
+    # certifi's 140 certificates (18 ms of CPU, about 4 clients a flows test) for an API no TLS reaches.
+    # Also as the process-global settings, as the harness sets its own (for an event loop whose
+    # context was copied before the harness started: pytest-asyncio's session loop).
+    own = api_client_settings()
+    if own:
+        ca_file = own["PREFECT_API_SSL_CERT_FILE"]
+        _HARNESS.enter_context(temporary_settings(updates={PREFECT_API_SSL_CERT_FILE: ca_file}))
+        _HARNESS.enter_context(prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()))
     STARTUP_SECONDS["prefect test server"] = time.monotonic() - began
+    _freeze_what_lives_for_the_session()
+
+
+def _freeze_what_lives_for_the_session() -> None:
+    """What is alive once a shared server has started (the imported modules, Prefect's settings
+    and clients, the fakes' schemas) lives until the session ends: kept out of every later garbage
+    collection (the one per module below and Python's own full ones each walked all of it, about
+    half a second each time), after one last collection of what is garbage already."""
+    _collect_prefect_garbage()
+    gc.freeze()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -148,6 +172,7 @@ def _start_sandbox_servers() -> Sandbox:
             cj={"requests_per_second": FAST_CJ},  # every reset goes back to FAST_CJ
         ))
         STARTUP_SECONDS["sandbox servers"] = time.monotonic() - began
+        _freeze_what_lives_for_the_session()
     return _SANDBOX[0]
 
 
