@@ -248,7 +248,8 @@ async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, ord
     country = order.consumer_country(policy.store.country)
     clock = ReturnData.load(case.data).refund_clock
     if clock is not None:
-        due_at = (await _set_legal_refund(db, case, policy, country, clock)).due.due_at
+        moved = await _set_legal_refund(db, case, policy, country, clock)
+        due_at = moved.due.due_at
     else:
         moved = _legal_refund_due(case, policy, country)
         due_at = min(moved.due.due_at, legal.due_at)
@@ -260,10 +261,16 @@ async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, ord
     told = ReturnData.load(case.data).refund_due_by
     if told and datetime.fromisoformat(told) > due_at:
         tz = policy.store.timezone
-        if last_local_day(datetime.fromisoformat(told), tz) > last_local_day(due_at, tz) \
+        # A new last day of today or before is no "good news" (M1-M5: the refund is due now, or late): no
+        # email. The LEGAL_REFUND deadline set above keeps it open with its act_at at or before now, so the
+        # deadline check (flows/sweep._legal_refund) acts at its next run: the return refunds by itself, and
+        # whatever is still not refunded goes to the operator (legal_refund_at_risk, with the L242-4 tier).
+        if last_local_day(datetime.fromisoformat(told), tz) > last_local_day(due_at, tz) > local_date(utcnow(), tz) \
                 and not await _refund_made_or_under_way(db, case):
-            # Told before it is written: a crash in between tells again under the same key, once.
-            await _tell_earlier_refund_date(case, policy, order, last_local_day(due_at, tz))
+            # Told before it is written: a crash in between tells again under the same key, once. The
+            # reason is given only when the notice sets the day (not the day the parcel left or came back).
+            await _tell_earlier_refund_date(case, policy, order, last_local_day(due_at, tz),
+                                            from_notice=due_at == moved.legal.due_at)
         case = await cases.update_case(db, case.id, data={"refund_due_by": due_at.isoformat()},
                                        summary=f"the refund date is now {due_at:%Y-%m-%d} at the latest (D2, counted "
                                                f"from the earlier notice)")
@@ -271,21 +278,24 @@ async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, ord
 
 
 async def _refund_made_or_under_way(db: Any, case: Case) -> bool:
-    """The return's refund is recorded, or its refundCreate was called (it may have gone through:
-    the case's own run records it, or the operator has it)."""
+    """The return's refund is recorded, or its refundCreate was called and may have gone through
+    (in flight, ambiguous or succeeded: the case's own run records it, or the operator has it); one
+    Shopify refused (failed) is not under way."""
     if ReturnData.load(case.data).refunded or await records.refunds_for_case(db, case.id):
         return True
     op = await operations.get_operation(db, refund_operation_key(case.id, "return"))
-    return op is not None and op.status != "planned"
+    return op is not None and op.status in ("in_flight", "ambiguous", "succeeded")
 
 
-async def _tell_earlier_refund_date(case: Case, policy: StorePolicy, order: Order, day: date) -> None:
+async def _tell_earlier_refund_date(case: Case, policy: StorePolicy, order: Order, day: date, *,
+                                    from_notice: bool) -> None:
     """M1-M5: the customer was told a later refund day than the law now gives (the cancellation was
-    the notice, D2): one short email with the new day, "at the latest". One per case and day
-    (the operation's key), whatever re-runs."""
+    the notice, D2): one short email with the new day, "at the latest", and the cancellation request
+    as the reason only when it sets the day (`from_notice`). One per case and day (the operation's
+    key), whatever re-runs."""
+    reason = {"requested_on": rmsg.when(case, rmsg.local_day(withdrawal_at(case), policy))} if from_notice else {}
     await Step(case, policy).email_customer(f"refund-date:{day.isoformat()}", "return_refund_date_earlier", {
-        **rmsg.base(case, policy, order), "refund_by": rmsg.when(case, day),
-        "requested_on": rmsg.when(case, rmsg.local_day(withdrawal_at(case), policy))})
+        **rmsg.base(case, policy, order), "refund_by": rmsg.when(case, day), **reason})
 
 
 def _lines_from_skus(order: Order, items: list[tuple[str, int]]) -> dict[str, int] | str:

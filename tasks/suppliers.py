@@ -30,7 +30,7 @@ def send_memo(db: Database, op: Operation) -> SendMemo:
     async def keep(note: dict[str, Any]) -> None:
         await ops.note_attempt(db, op.id, note)
 
-    return SendMemo(noted=dict(op.result or {}), keep=keep)
+    return SendMemo(noted=dict(op.result or {}), keep=keep, earlier_attempts=max(op.attempts - 1, 0))
 
 
 @retrying_read("read-supplier-order")

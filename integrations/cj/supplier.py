@@ -374,6 +374,14 @@ def created_since_noted(disputes: Sequence[CJDispute], memo: SendMemo | None) ->
     return [d for d in disputes if d.id not in set(before)]
 
 
+def nothing_noted_before(memo: SendMemo | None) -> bool:
+    """No list of ours to tell our dispute by, though an attempt may have created it: no memo, or
+    earlier attempts that noted none (they ran the code from before the memo, in flight at a deploy).
+    Ours is then the one on exactly our lines, the same risk as before the memo (an earlier case's
+    dispute on exactly those lines is read as ours). A first attempt has nothing of ours to find."""
+    return memo is None or (memo.earlier_attempts > 0 and not isinstance(memo.noted.get(LISTED_BEFORE), list))
+
+
 async def keep_listed(disputes: Sequence[CJDispute], memo: SendMemo | None) -> None:
     """Before the first create: note what CJ lists, unless an earlier attempt did (its list is the
     one from before any create of ours; a later one may hold ours)."""
@@ -579,13 +587,13 @@ class CJSupplier:
         """No line can be chosen: our dispute is open already (from an earlier attempt), or
         CJ's dispute window is closed (a refusal, C8), or another dispute holds the lines (the
         operator decides: it is not ours to wait on). Ours is the one created since an earlier
-        attempt noted the list (on some of our lines: it claimed those free then); with no memo,
-        the one on exactly our lines."""
+        attempt noted the list (on some of our lines: it claimed those free then); with no memo, or
+        earlier attempts that noted none (`nothing_noted_before`), the one on exactly our lines."""
         listed = await self._client.all_disputes(detail.order_id)
         fresh = created_since_noted(listed, memo)
         if fresh is not None:
             dispute = cancellation_dispute(fresh, ours)
-        elif memo is None:
+        elif nothing_noted_before(memo):
             dispute = cancellation_dispute(listed, ours, exact=True)
         else:
             dispute = None  # no attempt of ours got as far as a create: nothing listed is ours
@@ -628,7 +636,7 @@ class CJSupplier:
             # opened on the rest. With nothing left to claim, an open one on our lines is waited for.
             line_ids = _line_ids(request, detail, offered)
             fresh = created_since_noted(listed, memo)
-            existing = return_dispute(listed, line_ids, exact=True) if memo is None else None
+            existing = return_dispute(listed, line_ids, exact=True) if nothing_noted_before(memo) else None
             if existing is None and fresh is not None:
                 # Ours claimed the lines free at its create (some of these): created since the note.
                 existing = return_dispute(fresh, line_ids)

@@ -178,6 +178,9 @@ class SendMemo:
 
     noted: Mapping[str, Any]
     keep: Callable[[dict[str, Any]], Awaitable[None]]
+    # How many attempts of the operation ran before this one: an earlier attempt that noted nothing
+    # ran code from before the memo (in flight at a deploy), or failed before its call.
+    earlier_attempts: int = 0
 
 
 class SupplierChannel(Protocol):

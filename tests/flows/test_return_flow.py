@@ -507,6 +507,42 @@ async def test_no_date_email_once_the_refund_is_made(world: World, db: Any, monk
         assert _local_day(legal.due_at) < _local_day(ret.data["refund_due_by"])
 
 
+@pytest.mark.parametrize("days_later", [3, 0], ids=["new-day-past", "new-day-today"])
+async def test_no_good_news_when_the_earlier_day_is_today_or_past(world: World, db: Any, days_later: int) -> None:
+    """The cancellation 20 days back was the notice: its 14 days ended before today and the day the
+    parcel left is today or before, so the new last day is no "good news" to tell (M1-M5): no email;
+    the legal refund deadline is due now and the deadline check's next run makes the refund."""
+    clock = Clock()
+    customer = world.email("#1012")
+    ret = await _dispatched(world, db)
+    clock.advance(days=days_later)
+    sent = len(world.mails(customer))
+    await _cancellation_converts(world, db, ret, ret.opened_at - timedelta(days=20))
+    legal = await _legal(db, ret)
+    assert _local_day(legal.due_at) <= _local_day(clock.now) and legal.act_at <= clock.now
+    assert len(world.mails(customer)) == sent
+    await sweep_deadlines(scope="deadlines")
+    case = await _case(db, world, "#1012")
+    assert case.state == "done" and len(await records.refunds_for_case(db, case.id)) == 1
+    assert (await _legal(db, ret)).status in ("met", "acted")
+
+
+async def test_a_refund_shopify_refused_is_not_under_way_the_customer_is_told(world: World, db: Any) -> None:
+    """refundCreate failed (Shopify refused it, not ambiguous): no refund is under way, so the
+    customer is told the earlier day like any other."""
+    from tasks.store import refund_operation_key
+
+    customer = world.email("#1012")
+    ret = await _dispatched(world, db)
+    op = await operations.plan_operation(db, natural_key=refund_operation_key(ret.id, "return"),
+                                         kind="shopify.refund_create", vendor="shopify", case_id=ret.id, request={})
+    await operations.record_failure(db, op.id, error="userErrors: amount exceeds", code="invalid", retryable=False)
+    sent = len(world.mails(customer))
+    await _cancellation_converts(world, db, ret, ret.opened_at - timedelta(days=10))
+    (mail,) = world.mails(customer)[sent:]
+    assert "earlier" in mail.subject or "avancé" in mail.subject
+
+
 async def test_a_cancellation_asked_after_the_return_moves_nothing(world: World, db: Any) -> None:
     """The return's own request was the notice of withdrawal (L221-18): a cancellation asked two
     days later neither moves its legal date later nor becomes its notice."""

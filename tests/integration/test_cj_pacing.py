@@ -427,8 +427,8 @@ class Memo:
     def __init__(self) -> None:
         self.noted: dict[str, Any] = {}
 
-    def memo(self) -> SendMemo:
-        return SendMemo(noted=dict(self.noted), keep=self._keep)
+    def memo(self, earlier_attempts: int = 0) -> SendMemo:
+        return SendMemo(noted=dict(self.noted), keep=self._keep, earlier_attempts=earlier_attempts)
 
     async def _keep(self, note: dict[str, Any]) -> None:
         self.noted.update(note)
@@ -511,6 +511,45 @@ async def test_a_resend_finds_our_open_dispute_holding_the_lines_by_the_memo(
 
     (ours,) = await cj_control.disputes()
     assert result.answer is SupplierAnswer.PENDING and result.remote_id == ours["id"]
+
+
+@pytest.mark.parametrize(("attempts", "earlier"), [(1, 0), (2, 1)])
+def test_the_operation_row_tells_the_memo_how_many_attempts_ran_before(attempts: int, earlier: int) -> None:
+    """tasks.suppliers.send_memo gets the row as claimed for this attempt (attempts counts it)."""
+    from types import SimpleNamespace
+
+    from tasks.suppliers import send_memo
+
+    row = SimpleNamespace(id="op-1", result={}, attempts=attempts)
+    assert send_memo(None, row).earlier_attempts == earlier  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["cancellation", "return"])
+async def test_a_resend_after_a_first_attempt_from_before_the_memo_finds_ours_on_exactly_our_lines(
+    cj_control: CJControl, cj_supplier: CJSupplier, kind: str
+) -> None:
+    """In flight at the deploy: the first attempt ran the code from before the memo (no list noted)
+    and its create's answer was lost. The resend finds our dispute on exactly our lines (the match
+    used before the memo), never 'held by another dispute'."""
+    await cj_control.reset(dedupe_business_id=False)
+    await cj_control.seed(ORDER, "UNSHIPPED" if kind == "cancellation" else "DELIVERED",
+                          [LAMP, BULBS] if kind == "cancellation" else [LAMP])
+    await cj_control.fault("/disputes/create", "http_500_after_commit")
+    key = KEY if kind == "cancellation" else "supplier-return:case-21:cj"
+
+    async def send(memo: SendMemo | None) -> Any:
+        if kind == "cancellation":
+            return await cj_supplier.request_cancellation(cancellation(full_order=False), idempotency_key=key,
+                                                          memo=memo)
+        return await cj_supplier.request_return(a_return(), idempotency_key=key, memo=memo)
+
+    with pytest.raises(TransientError):
+        await send(None)  # the code from before the memo kept no list
+    result = await send(Memo().memo(earlier_attempts=1))
+
+    (ours,) = await cj_control.disputes()
+    assert result.answer is SupplierAnswer.PENDING and result.remote_id == ours["id"]
+    assert len(await cj_control.calls("/disputes/create")) == 1
 
 
 async def test_another_cases_open_cancellation_dispute_on_our_lines_goes_to_the_operator_not_waited_on(

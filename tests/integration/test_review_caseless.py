@@ -122,6 +122,11 @@ def test_migration_0010_dismisses_open_duplicates_then_matches_the_model_and_goe
         with engine.connect() as conn:
             status = dict(conn.execute(sa.select(table.c.id, table.c.status)).all())
             assert status[kept["id"]] == "open" and status[duplicate["id"]] == "dismissed"
+            decided = dict(conn.execute(sa.select(table.c.id, table.c.decided_at)).all())  # read as the model does
+            assert decided[kept["id"]] is None and decided[duplicate["id"]] > t0
+            raw = conn.execute(sa.text("SELECT decided_at, created_at FROM review_item WHERE id = :id"),
+                               {"id": duplicate["id"]}).one()
+            assert len(raw[0]) == len(raw[1]) and raw[0][10] == raw[1][10] == " "  # as the ledger writes it
             assert [status[o["id"]] for o in others] == ["decided", "open", "open"]
             diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                      SQLModel.metadata)

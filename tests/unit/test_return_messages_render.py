@@ -77,7 +77,7 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
     "replacement_on_its_way": ("customer_message", "tracking_number", "tracking_url"),
     "return_follow_up": ("customer_message", "survey_url"),
     "satisfaction_survey": ("customer_message",),
-    "return_refund_date_earlier": ("customer_message",),
+    "return_refund_date_earlier": ("customer_message", "requested_on"),
 }  # fmt: skip
 
 TODAY = date(2026, 11, 20)
@@ -922,3 +922,14 @@ def test_an_earlier_refund_date_is_told_as_a_latest_date_from_the_cancellation_r
     for part in both_parts(message):
         assert all(phrase in part for phrase in told[language]), part
         assert not any(word in part.lower() for word in ("banque", "bank", "jours ouvrés", "business day"))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_earlier_refund_date_gives_the_cancellation_as_reason_only_when_given(language: Language) -> None:
+    """When the cancellation request is not what sets the new day (the day the parcel left or
+    came back does), no reason sentence names it."""
+    ctx = context_for("return_refund_date_earlier", language)
+    del ctx["requested_on"]
+    for part in both_parts(render("return_refund_date_earlier", language, ctx)):
+        assert "annulation" not in part and "cancellation" not in part, part
+        assert ("au plus tard le " if language == "fr" else " at the latest") in part
