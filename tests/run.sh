@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 # Compiled modules, kept for every process of the suite (issue 22): where PYTHONDONTWRITEBYTECODE is
-# set (CI's machine sets it) and nothing is compiled in the environment, each of the suite's ~200
-# Python processes (pytest, every Prefect server, worker, receiver, sandbox and README command
-# start) compiled Prefect, FastAPI, SQLAlchemy and the product from source again: 3 to 9 CPU s each.
+# set (CI's machine sets it) and nothing is compiled in the environment, each of the suite's Python
+# processes (pytest, every Prefect server, worker, receiver, sandbox and README command start)
+# compiled Prefect, FastAPI, SQLAlchemy and the product from source again: 1 to 3 CPU s each, about
+# half of its imports (docs/status.md).
 # Python's own bytecode cache, outside the sources, in the user's cache directory (0700); each
 # entry is checked against its source's mtime and size as usual.
 export PYTHONPYCACHEPREFIX="${PYTHONPYCACHEPREFIX:-${AFTERSALES_CACHE_DIR:-$HOME/.cache/aftersales}/pycache}"
