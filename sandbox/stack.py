@@ -52,6 +52,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# -- compiled modules -----------------------------------------------------------------------------
+
+def compiled_modules_env() -> dict[str, str]:
+    """The environment under which a stack's Python processes share compiled modules: Python's own
+    bytecode cache (`PYTHONPYCACHEPREFIX`), outside the sources, the suite's when tests/run.sh set
+    one, else `pycache` in the user's cache directory (`AFTERSALES_CACHE_DIR`, default
+    ~/.cache/aftersales, made 0700), written even where PYTHONDONTWRITEBYTECODE is set. Without
+    it, on a machine that sets PYTHONDONTWRITEBYTECODE (CI's), every process a stack starts
+    compiled Prefect, FastAPI, SQLAlchemy and the product from source again (issue 22)."""
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX")
+    if not prefix:
+        base = os.environ.get("AFTERSALES_CACHE_DIR") or str(Path.home() / ".cache" / "aftersales")
+        prefix = str(Path(base) / "pycache")
+    Path(prefix).mkdir(mode=0o700, parents=True, exist_ok=True)
+    return {"PYTHONPYCACHEPREFIX": prefix, "PYTHONDONTWRITEBYTECODE": ""}
+
+
 # -- PostgreSQL scratch databases ---------------------------------------------------------------
 
 def pg_url(name: str, admin_url: str = PG_ADMIN_URL) -> str:

@@ -7,11 +7,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+# Compiled modules, kept for every process of the suite (issue 22): where PYTHONDONTWRITEBYTECODE is
+# set (CI's machine sets it) and nothing is compiled in the environment, each of the suite's Python
+# processes (pytest, every Prefect server, worker, receiver, sandbox and README command start)
+# compiled Prefect, FastAPI, SQLAlchemy and the product from source again: 1 to 3 CPU s each, about
+# half of its imports (docs/status.md).
+# Python's own bytecode cache, outside the sources, in the user's cache directory (0700); each
+# entry is checked against its source's mtime and size as usual.
+export PYTHONPYCACHEPREFIX="${PYTHONPYCACHEPREFIX:-${AFTERSALES_CACHE_DIR:-$HOME/.cache/aftersales}/pycache}"
+mkdir -p -m 700 "$PYTHONPYCACHEPREFIX"
+unset PYTHONDONTWRITEBYTECODE
 command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-# The installed packages compiled to bytecode once, here: a shell with PYTHONDONTWRITEBYTECODE=1
-# (CI's) made every Python process of the suite compile from source every module it imported
-# (Prefect, pydantic, SQLAlchemy...: about 3 CPU s each for the product's imports, against 15 once).
-uv sync --frozen --quiet --compile-bytecode
+uv sync --frozen --quiet
 # The browser test (tests/e2e) drives Debian's Chromium through playwright, which never downloads one.
 if [ ! -x /usr/bin/chromium ]; then
   sudo=""

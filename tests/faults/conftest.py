@@ -24,7 +24,7 @@ import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from sandbox.stack import create_pg_database, drop_pg_database, free_port, start_sandbox
+from sandbox.stack import compiled_modules_env, create_pg_database, drop_pg_database, free_port, start_sandbox
 from tests import privacy_scan
 from tests.faults.lab import CASES, REPORTS, SEED, SEEDED, SETUP, WORKERS
 from tests.faults.stack import SHOPIFY_SECRET, Automations, Clock, PrefectServer, Receiver, Stack, Worker
@@ -79,7 +79,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         "PREFECT_API_URL": prefect.api_url,
     }
     worker_env = {
-        **os.environ, **env,
+        **os.environ, **env, **compiled_modules_env(),  # a worker started again after a kill: no compile
         "PREFECT_HOME": str(home / "worker-prefect"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_LOGGING_TO_API_ENABLED": "false",

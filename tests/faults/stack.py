@@ -40,6 +40,8 @@ import httpx
 import uvicorn
 import yaml
 
+from sandbox.stack import compiled_modules_env
+
 ROOT = Path(__file__).resolve().parents[2]
 STORE = "maison-lumiere.myshopify.com"
 OPERATOR_TOKEN = "sandbox-operator-token"  # the sandbox's
@@ -74,6 +76,7 @@ class PrefectServer:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
+            **compiled_modules_env(),  # each start (the Prefect-down test restarts it) reads them compiled
             "PREFECT_HOME": str(self.home),
             "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

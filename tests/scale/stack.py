@@ -40,6 +40,7 @@ import httpx
 from deployments import prefect_server
 from sandbox.stack import (
     SANDBOX_PORTS,
+    compiled_modules_env,
     create_pg_database,
     drop_pg_database,
     free_port,
@@ -215,8 +216,7 @@ class Stack:
             "AFTERSALES_RECEIVER_PORT": str(p["receiver"]),
             "AFTERSALES_RECEIVER_IP_REQUESTS_PER_MINUTE": "1000000",  # one client posts every request
             "AFTERSALES_REPORTS_DIR": str(self.home / "reports"),
-            "PYTHONPYCACHEPREFIX": str(self.home / "pycache"),
-            "PYTHONDONTWRITEBYTECODE": "",
+            **compiled_modules_env(),  # one compile for every stack, not one per stack
         })
         self.env.update(self.extra_env)
 

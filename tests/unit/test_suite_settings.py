@@ -130,19 +130,6 @@ def test_every_test_module_runs_in_exactly_one_lane_of_the_suite() -> None:
     assert "tests/faults/test_fault_matrix.py" in lanes["LONG"]
 
 
-def test_the_suite_installs_its_packages_compiled_to_bytecode() -> None:
-    """Every `uv sync` of tests/run.sh compiles the installed packages: under CI's
-    PYTHONDONTWRITEBYTECODE=1 nothing else writes their bytecode, and each of the suite's Python
-    processes compiled Prefect, pydantic and SQLAlchemy from source again (issue 22)."""
-    import re
-    from pathlib import Path
-
-    script = (Path(__file__).parents[1] / "run.sh").read_text(encoding="utf-8")
-    syncs = re.findall(r"^\s*uv sync\b.*$", script, re.M)
-    assert syncs, "tests/run.sh no longer syncs"
-    assert all("--compile-bytecode" in line for line in syncs), syncs
-
-
 def test_ci_runs_the_time_travel_test_at_the_size_its_kinds_are_checked_at() -> None:
     """tests/run.sh's default size is the module's CI_CASES, the size at which every script kind
     is checked to be played (tests/flows/test_time_travel.py)."""
