@@ -95,7 +95,7 @@ def environ_reads() -> dict[str, str]:
 
 
 def documented() -> set[str]:
-    names = r"`((?:AFTERSALES|PREFECT)_[A-Z0-9_]+|FORWARDED_ALLOW_IPS)`"
+    names = r"`((?:AFTERSALES|PREFECT)_[A-Z0-9_]+|FORWARDED_ALLOW_IPS|PYTHONPYCACHEPREFIX)`"
     return set(re.findall(names, DOC.read_text(encoding="utf-8")))
 
 
