@@ -55,7 +55,7 @@ async def _seed_ledger(url: str, shop_url: str) -> None:
     try:
         policy = read_policy(DEFAULT_POLICY)
         await records.save_policy(db, policy.store.id, policy.version(), policy.model_dump(mode="json"))
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=30) as http:
             order = (await http.get(f"{shop_url}/_control/orders/5840000001012")).json()
         ref = str(order.get("legacy_id") or order.get("id") or "5840000001012")
         case, _ = await cases.open_case(

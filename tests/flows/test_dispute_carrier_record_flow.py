@@ -39,7 +39,7 @@ pytestmark = pytest.mark.usefixtures("real_clock")
 
 
 async def _seed_dhl(fake: RunningFakeCarriers, events: list[dict[str, Any]]) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=30) as http:
         (await http.post(fake.root_url + "/_control/parcels",
                          json={"carrier": "dhl", "number": "1234567890", "events": events})).raise_for_status()
 

@@ -99,7 +99,7 @@ def cj_fake_fixture(cj_server: RunningFakeCJ) -> RunningFakeCJ:
 
 @pytest.fixture(name="cj_http")
 async def cj_http_fixture() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as http:
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
         yield http
 
 

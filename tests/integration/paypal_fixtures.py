@@ -88,7 +88,7 @@ def paypal_fake_fixture(paypal_server: RunningFakePayPal) -> RunningFakePayPal:
 
 @pytest.fixture(name="paypal_http")
 async def paypal_http_fixture() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as http:
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
         yield http
 
 

@@ -191,7 +191,7 @@ def store_fixture() -> Iterator[FakeShopifyServer]:
 
 @pytest.fixture(name="http")
 async def http_fixture() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=30) as client:
         yield client
 
 

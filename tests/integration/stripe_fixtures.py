@@ -99,7 +99,7 @@ def stripe_fake_fixture(stripe_server: RunningFakeStripe) -> RunningFakeStripe:
 
 @pytest.fixture(name="stripe_http")
 async def stripe_http_fixture() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as http:
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
         yield http
 
 

@@ -115,7 +115,7 @@ async def test_two_worker_processes_together_stay_under_dhls_daily_quota(
 
     async with get_database(url).engine.begin() as conn:  # (not tests.conftest: importing it again resets the URL)
         await conn.execute(text("DELETE FROM carrier_quota"))
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=30) as http:
         await http.post(fake.root_url + "/_control/reset", json={"dhl_daily_quota": 10_000})
         await http.post(fake.root_url + "/_control/parcels", json={"carrier": "dhl", "number": "1234567890", "events": [
             {"code": "transit", "at": "2026-12-06T08:00:00Z"}]})
@@ -133,6 +133,6 @@ async def test_two_worker_processes_together_stay_under_dhls_daily_quota(
     assert sum(o["read"] for o in outcomes) == 9, outcomes  # 16 reads asked, 9 made: the day's quota
     assert sum(o["spent"] for o in outcomes) == 7
     assert any(o["resume_at"] for o in outcomes)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=30) as http:
         calls = [c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == "dhl"]
     assert len(calls) == 9  # what DHL saw: never more than the quota

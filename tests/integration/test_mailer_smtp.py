@@ -266,7 +266,7 @@ async def test_viewer_lists_shows_and_clears_mails_and_arms_faults(tmp_path: Pat
         mailer = Mailer(settings_for(catcher))
         await mailer.send(sample_email(html="<p>Bonjour</p><script>alert(1)</script>"))
         base = f"http://127.0.0.1:{catcher.http_port}"
-        async with httpx.AsyncClient(base_url=base, trust_env=False) as http:
+        async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=30) as http:
             listed = (await http.get("/api/messages")).json()
             assert [m["message_id"] for m in listed] == [sample_email().message_id]
 

@@ -117,7 +117,7 @@ async def test_certificates_are_cached_and_checked_for_their_dates(
     async def count(request: httpx.Request) -> None:
         fetches.append(str(request.url))
 
-    async with httpx.AsyncClient(event_hooks={"request": [count]}) as http:
+    async with httpx.AsyncClient(event_hooks={"request": [count]}, timeout=30) as http:
         verifier = _verifier(paypal_fake)
         assert (await verifier.verify(http, headers, body)).ok
         assert (await verifier.verify(http, headers, body)).ok

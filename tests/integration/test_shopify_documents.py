@@ -73,7 +73,7 @@ def test_refund_create_sends_its_idempotency_key_as_a_variable() -> None:
 
 @pytest.fixture
 async def http(store: FakeShopifyServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(headers={"X-Shopify-Access-Token": sf.ACCESS_TOKEN}) as client:
+    async with httpx.AsyncClient(headers={"X-Shopify-Access-Token": sf.ACCESS_TOKEN}, timeout=30) as client:
         await client.post(f"{store.base_url}/_control/reset", json=sf.ROOMY)
         yield client
 
@@ -116,7 +116,7 @@ async def test_fake_rejects_a_syntax_error(store: FakeShopifyServer, http: httpx
 
 
 async def test_fake_requires_the_access_token(store: FakeShopifyServer) -> None:
-    async with httpx.AsyncClient() as anonymous:
+    async with httpx.AsyncClient(timeout=30) as anonymous:
         response = await anonymous.post(store.graphql_url(), json={"query": ALL_DOCUMENTS["JobStatus"]})
 
     assert response.status_code == 401

@@ -150,3 +150,30 @@ def test_the_clients_resend_waits_follow_the_scale(monkeypatch: pytest.MonkeyPat
     assert clients.SHOPIFY_RESENDS == clients.STRIPE_RESENDS == [0.0, 0.0]  # tests/conftest.py: scale 0
     monkeypatch.delenv("AFTERSALES_TASK_RETRY_DELAY_SCALE", raising=False)
     assert retry_delays(list(SHOPIFY_RESEND_BACKOFF)) == retry_delays(list(STRIPE_RESEND_BACKOFF)) == [0.5, 1.5]
+
+
+def _clients_without_a_timeout() -> list[str]:
+    """Each `httpx.AsyncClient(...)` / `httpx.Client(...)` of the suite that talks to a real socket
+    (no `transport=`) and leaves httpx's 5 s default: a loopback fake answering a first request
+    (a schema built, a spec read) takes longer than that on a loaded 2-core machine, and a
+    fresh-clone CI failed on it (`test_fake_rejects_variables_that_do_not_fit_the_schema`,
+    ReadTimeout at load 10, 2026-12-07)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("AsyncClient", "Client")
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "httpx"):
+                continue
+            named = {k.arg for k in node.keywords}
+            if not named & {"timeout", "transport"} and not any(k.arg is None for k in node.keywords):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    return found
+
+
+def test_every_client_of_a_loopback_server_sets_its_timeout() -> None:
+    assert _clients_without_a_timeout() == []
