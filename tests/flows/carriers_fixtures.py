@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
+from tests.flows.conftest import plain_http_ssl
 
 
 @pytest.fixture(name="carriers", scope="module")
@@ -31,6 +32,6 @@ async def fake_fixture(carriers: RunningFakeCarriers, monkeypatch: pytest.Monkey
     monkeypatch.setenv("AFTERSALES_AFTERSHIP_BASE_URL", carriers.aftership_url)
     for name in ("LAPOSTE", "DHL", "AFTERSHIP"):
         monkeypatch.setenv(f"AFTERSALES_{name}_MIN_INTERVAL_SECONDS", "0")
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         (await http.post(carriers.root_url + "/_control/reset", json={"dhl_daily_quota": 250})).raise_for_status()
     return carriers

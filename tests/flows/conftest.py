@@ -7,6 +7,7 @@ import functools
 import gc
 import json
 import os
+import ssl
 import time
 import uuid
 import warnings
@@ -29,6 +30,19 @@ if TYPE_CHECKING:
 # CJ level. Flows not about pacing run both at FAST_CJ; `load_sandbox_policy(None)` and a fake
 # reset to 1 request/s give the Free account the demo runs as.
 FAST_CJ = 200.0
+
+
+@functools.cache
+def plain_http_ssl() -> ssl.SSLContext:
+    """The TLS context of the tests' own HTTP clients: the sandbox's servers and the Prefect test
+    server are plain HTTP on loopback, so no TLS is ever negotiated with it. httpx's default built
+    one from certifi's 140 certificates for every client (about 20 ms of CPU, once per flows test
+    through `world`); this one trusts only the one certificate production's fork worker gives its
+    runs for a plain HTTP API (deployments/worker `PLAIN_HTTP_CA_FILE`, whose key was discarded):
+    a TLS connection to anything under it fails verification. Built once per session."""
+    from deployments.worker import PLAIN_HTTP_CA_FILE
+
+    return ssl.create_default_context(cafile=str(PLAIN_HTTP_CA_FILE))
 
 
 @functools.cache
@@ -319,7 +333,7 @@ async def world(sandbox: Sandbox, db: Any, monkeypatch: pytest.MonkeyPatch) -> A
     sandbox.smtp.clear()
     await load_sandbox_policy()
     orders = _reset_and_seed(sandbox)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, verify=plain_http_ssl()) as http:
         app = create_app(ReceiverSettings(ip_requests_per_minute=1000), emit_loop=False)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as receiver:

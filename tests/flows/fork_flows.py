@@ -14,8 +14,9 @@ from prefect import flow, get_run_logger
 @flow(name="fork-where")
 def where(report: str) -> None:
     """Write this process's pid, its parent's, and whether the product was imported before the
-    run (a warm fork) to `report`; log one line (it must reach the API from a fork)."""
-    get_run_logger().info("ran in process %s", os.getpid())
+    run (a warm fork) to `report`; log one line (it must reach the API from a fork) at WARNING,
+    the level the worker's runs log at by default (deployments/worker __main__)."""
+    get_run_logger().warning("ran in process %s", os.getpid())
     Path(report).write_text(json.dumps({"pid": os.getpid(), "ppid": os.getppid(),
                                         "warm": "flows.cancellation" in sys.modules}))
 

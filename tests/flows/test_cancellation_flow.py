@@ -11,6 +11,7 @@ from flows.cancellation import process_cancellation
 from flows.sweep import sweep_deadlines
 from ledger import cases, deadlines, inbox, operations, records
 from ledger.models import utcnow
+from tests.flows.conftest import plain_http_ssl
 
 STORE = "maison-lumiere.myshopify.com"
 
@@ -450,7 +451,7 @@ async def test_events_wait_in_the_ledger_while_prefect_is_down(world, db, monkey
     row = await inbox.get_inbound(db, r.json()["event_id"])
     assert row is not None and row.status == "received" and row.emit_attempts == 1
     monkeypatch.delenv("PREFECT_API_URL")  # the server is back (the harness's)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         assert (await flush_inbox(http, emit_after=timedelta(0)))["emitted"] == 1
     row = await inbox.get_inbound(db, r.json()["event_id"])
     assert row is not None and row.status == "emitted"

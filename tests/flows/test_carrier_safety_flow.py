@@ -29,7 +29,7 @@ from ledger.models import utcnow
 from sandbox.carriers_fake import RunningFakeCarriers
 from tasks.tracking import dhl_account
 from tests.flows.carriers_fixtures import carriers_fixture, fake_fixture  # noqa: F401 - fixtures, registered by import
-from tests.flows.conftest import Clock, World
+from tests.flows.conftest import Clock, World, plain_http_ssl
 from tests.flows.test_tracking_flow import STORE, _case, seed
 
 pytestmark = pytest.mark.usefixtures("real_clock")
@@ -49,7 +49,7 @@ async def _return_in_transit(world: World, number: str, carrier: str) -> None:
 
 
 async def _calls(fake: RunningFakeCarriers, carrier: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         return [c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == carrier]
 
 
@@ -167,7 +167,7 @@ async def test_a_429_retry_after_date_is_honoured_and_not_retried_seconds_later(
     from datetime import UTC
     from datetime import datetime as dt
     later = dt.now(UTC) + timedelta(hours=3)  # the fake's clock is the real one
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         await http.post(fake.root_url + "/_control/faults", json={
             "carrier": "dhl", "kind": "rate_limited", "count": 5, "retry_after": format_datetime(later, usegmt=True)})
     await sweep_deadlines(scope="deadlines")

@@ -18,6 +18,7 @@ from ledger import cases, records
 from ledger.models import InboundEvent
 from sandbox import scenarios, supplier_mail
 from tasks import inbound_mail as mailbox
+from tests.flows.conftest import plain_http_ssl
 from tests.integration.dovecot_fixtures import (
     DOVECOT,
     SKIP_REASON,
@@ -43,7 +44,7 @@ def inbox_of_supplier(world: Any, server: Dovecot, monkeypatch: pytest.MonkeyPat
 
 
 async def _answered(server: Dovecot, mails: str, name: str, subject: str, text: str) -> InboundEvent:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, verify=plain_http_ssl()) as http:
         reply_id = await supplier_mail.answer(scenarios.ATELIER_EMAIL, name, subject, text, wait_s=10, http=http,
                                               mails=mails)
     settings = settings_for(server)

@@ -22,7 +22,7 @@ from ledger.models import utcnow
 from sandbox.carriers_fake import RunningFakeCarriers
 from tasks import tracking as tracking_tasks
 from tests.flows.carriers_fixtures import carriers_fixture, fake_fixture  # noqa: F401 - fixtures, registered by import
-from tests.flows.conftest import World
+from tests.flows.conftest import World, plain_http_ssl
 from tests.flows.test_dispute_flow import (
     STORE,
     _case,
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.usefixtures("real_clock")
 
 
 async def _seed_dhl(fake: RunningFakeCarriers, events: list[dict[str, Any]]) -> None:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         (await http.post(fake.root_url + "/_control/parcels",
                          json={"carrier": "dhl", "number": "1234567890", "events": events})).raise_for_status()
 

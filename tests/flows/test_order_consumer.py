@@ -34,7 +34,7 @@ from ledger.models import Operation, utcnow
 from tasks import clients
 from tasks.effects import AmbiguousEffect
 from tasks.plain import IN_PLACE_RETRIES
-from tests.flows.conftest import World, paused_run
+from tests.flows.conftest import World, paused_run, plain_http_ssl
 from tests.flows.test_order_flow import ELSEWHERE, OPERATOR, PARIS, _case, _created, _new_order, _policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +105,7 @@ async def test_a_clean_order_and_its_shipment_are_no_run_and_emit_one_event_each
     # the outcomes reached the Prefect server's Event Feed, on the order's resource
     resource = f"store.order.{order['legacy_id']}"
     found: list[str] = []
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, verify=plain_http_ssl()) as http:
         for _ in range(40):
             r = await http.post(f"{PREFECT_API_URL.value()}/events/filter", json={
                 "filter": {"any_resource": {"id": [resource]}, "event": {"prefix": ["aftersales.order."]},

@@ -17,6 +17,7 @@ from prefect.settings import PREFECT_API_URL
 from integrations.shopify.settings import ShopifySettings
 from tasks import rate_limits, runtime
 from tasks.store import read_shopify_order
+from tests.flows.conftest import plain_http_ssl
 
 
 @flow
@@ -103,7 +104,7 @@ async def _read_in_run(order_ref: str) -> tuple[str, str]:
 
 
 async def _events(resource: str, prefix: str) -> list[str]:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with httpx.AsyncClient(timeout=10, verify=plain_http_ssl()) as http:
         r = await http.post(f"{PREFECT_API_URL.value()}/events/filter", json={
             "filter": {"any_resource": {"id": [resource]}, "event": {"prefix": [prefix]},
                        "occurred": {"since": "2020-01-01T00:00:00Z"}}, "limit": 50})

@@ -43,7 +43,7 @@ from integrations.vendor_settings import MissingSecrets
 from ledger import inbox
 from sandbox.stack import free_port
 from tasks import clients, rate_limits, runtime
-from tests.flows.conftest import World
+from tests.flows.conftest import World, plain_http_ssl
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = {  # a real store's secrets (made up here, never the sandbox's)
@@ -477,7 +477,7 @@ def test_a_stalled_request_is_dropped_within_seconds(receiver_process: tuple[int
 
 
 async def _flood(port: int, forwarded_for: list[str]) -> list[int]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, verify=plain_http_ssl()) as client:
         return [(await client.post("/requests/cancellation", json={}, headers={"X-Forwarded-For": xff})).status_code
                 for xff in forwarded_for]
 

@@ -27,7 +27,7 @@ from ledger.models import Case, utcnow
 from sandbox.carriers_fake import RunningFakeCarriers
 from tasks import tracking as tracking_tasks
 from tests.flows.carriers_fixtures import carriers_fixture, fake_fixture  # noqa: F401 - fixtures, registered by import
-from tests.flows.conftest import Clock, World
+from tests.flows.conftest import Clock, World, plain_http_ssl
 
 STORE = "maison-lumiere.myshopify.com"
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("real_clock")
 
 async def seed(fake: RunningFakeCarriers, carrier: str, number: str, events: list[dict[str, Any]],
                **extra: Any) -> None:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         (await http.post(fake.root_url + "/_control/parcels",
                          json={"carrier": carrier, "number": number, "events": events, **extra})).raise_for_status()
 
@@ -227,7 +227,7 @@ async def test_a_number_la_poste_does_not_know_goes_to_the_aggregator_once(world
     assert again.new == [] and len(again.events) == 1  # read again: nothing kept twice
     op = await operations.get_operation(db, f"aftership.tracking_create:{number}")
     assert op is not None and op.status == "succeeded" and op.remote_id
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         calls = (await http.get(fake.root_url + "/_control/calls")).json()
     assert [c["carrier"] for c in calls if c["method"] == "POST" and c["path"].endswith("/trackings")] \
         == ["aftership"]  # created once
@@ -287,17 +287,17 @@ async def test_a_carrier_that_refuses_or_rate_limits_is_read_again_at_a_date_not
     r = await world.ask_return("#1005", "changed_mind", language="en")
     assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
     case = await _case(db, world, "#1005")
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         await http.post(fake.root_url + "/_control/faults", json={"carrier": "dhl", "kind": "rate_limited",
                                                                    "count": 50})
     await sweep_deadlines(scope="deadlines")
     read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}["track_read:1234567890"]
     assert read.status == "open" and read.act_at >= utcnow() + timedelta(minutes=59)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         before = len([c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == "dhl"])
     clock.advance(minutes=15)
     await sweep_deadlines(scope="deadlines")
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         after = len([c for c in (await http.get(fake.root_url + "/_control/calls")).json() if c["carrier"] == "dhl"])
     assert after == before  # the next check does not ask again
 
@@ -435,9 +435,9 @@ async def test_a_return_number_no_carrier_knows_is_read_no_more_after_the_silent
     assert reasons.count("parcel_unknown") == 1 and "parcel_lost" not in reasons
     read = {d.kind: d for d in await deadlines.deadlines_for_case(db, case.id)}[f"track_read:{number}"]
     assert read.status == "escalated"
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         before = len((await http.get(fake.root_url + "/_control/calls")).json())
     clock.advance(days=2)
     await sweep_deadlines(scope="deadlines")
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(verify=plain_http_ssl(), timeout=30) as http:
         assert len((await http.get(fake.root_url + "/_control/calls")).json()) == before  # read no more
