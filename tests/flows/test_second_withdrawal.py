@@ -56,9 +56,9 @@ def _ask(world: World, name: str, email: str, *skus: str, message: str = "") -> 
         "items": [{"sku": s, "quantity": 1} for s in skus]})
 
 
-def _tracking(world: World, name: str, email: str, number: str) -> Any:
+def _tracking(world: World, name: str, email: str, number: str, carrier: str | None = None) -> Any:
     return world.receiver.post("/requests/return-tracking", json={
-        "order_number": name, "email": email, "tracking_number": number})
+        "order_number": name, "email": email, "tracking_number": number, "carrier": carrier})
 
 
 async def _answer(world: World, name: str, rma: str = "RMA-W2-1") -> str:
@@ -288,7 +288,8 @@ async def test_a_tracking_number_sent_again_stays_with_its_return(world: World, 
     await _answer(world, name)
     await _run(await _tracking(world, name, email, "6A26070001FR"))
     await _run(await _ask(world, name, email, VASE))
-    await _run(await _tracking(world, name, email, "6A26070001FR"))
+    # sent again with the carrier's name: another request (the very same one is a duplicate)
+    await _run(await _tracking(world, name, email, "6A26070001FR", carrier="Colissimo"))
     first, second = await _returns(db, world, name)
     assert first.data["tracking"]["number"] == "6A26070001FR"
     assert not second.data.get("tracking") and second.state == "awaiting_supplier"
