@@ -84,7 +84,10 @@ from tasks.returns import (
     request_supplier_return,
 )
 from tasks.store import (
+    StoreRefund,
     find_shopify_order,
+    forget_order,
+    order_delivery_refund_key,
     read_shopify_order,
     reads_order_once,
     refund_estimate,
@@ -1310,6 +1313,10 @@ async def step_refunding(step: Step) -> bool:
             reference=result.refund_id, reason=f"return: {case.reason} ({share.why})", actor="aftersales",
         ))
     await _settle_refund_deadlines(step, amount, now)
+    delivery_too = await refund_delivery_left(step)
+    told, reference = amount + delivery_too.money, result.refund_id
+    if not delivery_too.money.is_zero():  # the customer is told every sum this return gave back (M1-M5)
+        reference = ", ".join(r for r in (result.refund_id, delivery_too.refund_id) if r) or None
     partial = None
     if share.share < 1:
         full = Money.of(result.full_amount, amount.currency) if result.full_amount else plan.items_value
@@ -1317,13 +1324,87 @@ async def step_refunding(step: Step) -> bool:
                    "photos_kept": bool((ReturnData.load(case.data).inspection or {}).get("photos"))}
     await step.email_customer("refund-confirmed", "refund_confirmed", {
         **rmsg.base(case, policy, order),
-        "refund": rmsg.refund_done(case, policy, order, amount, on=rmsg.local_day(now, policy),
-                                   reference=result.refund_id),
+        "refund": rmsg.refund_done(case, policy, order, told, on=rmsg.local_day(now, policy),
+                                   reference=reference),
         "partial": partial, "goodwill": None,
     })
     await _done(step, "refunded", f"refunded {amount.format('en')} ({'store credit' if store_credit else 'original'}"
                                   f" method, F1, F2)", refunded=str(amount.amount), currency=amount.currency)
     return True
+
+
+async def _withdrawn_units(db: Any, store: str, order_ref: str) -> dict[str, int]:
+    """Line item -> the units the order's withdrawal returns refunded: return cases whose goods
+    come back (REFUND_AFTER_RETURN: not a keep-it, R5) and whose own refund of their lines is
+    recorded at Shopify (the `return` refundCreate succeeded with a refund). A refund made by
+    hand or a goodwill refund on a kept item is none of them."""
+    units: dict[str, int] = {}
+    for c in await cases.cases_for_order(db, store, order_ref):
+        data = ReturnData.load(c.data)
+        if c.kind != KIND or not data.plan or ReturnPlan.model_validate(data.plan).kind != \
+                ReturnKind.REFUND_AFTER_RETURN:
+            continue
+        op = await operations.get_operation(db, refund_operation_key(c.id, "return"))
+        if op is None or op.status != "succeeded" or not (op.result or {}).get("refund_id"):
+            continue
+        for lid, q in data.lines.items():
+            units[lid] = units.get(lid, 0) + int(q)
+    return units
+
+
+async def refund_delivery_left(step: Step) -> StoreRefund:
+    """D2 (L221-24), the safety net after a return's refund is recorded: when every unit of every
+    item of the order went back through the order's withdrawal returns (`_withdrawn_units`) and
+    the order's delivery is still refundable, it is refunded alone, one refundCreate per ORDER
+    (`order_delivery_refund_key`): the returns whose refunds were computed before either was
+    recorded (two runs at once, or each run's order read before the other's refund) each left it
+    out. The last one to record its refund sees every other one recorded, so it finds the delivery
+    owed; two that find it at once make one refund. A return whose own refund included the
+    delivery leaves none refundable: nothing more. Read afresh (the run's order may be stale).
+    Returns what this case's refund of the delivery gave back (zero when none, or another
+    return of the order made it: its case archives and tells it)."""
+    case, db = step.case, step.db
+    order_ref = case.order_ref or ""
+    forget_order(case.order_id or order_ref)
+    order = await read_shopify_order(order_ref)
+    bought = [li for li in order.line_items if li.quantity > 0]
+    nothing = StoreRefund(amount="0", currency=order.currency)
+    if not bought or any(li.current_quantity > 0 for li in bought):
+        return nothing
+    units = await _withdrawn_units(db, case.store_id, order.legacy_id)
+    if any(units.get(li.id, 0) < li.quantity for li in bought):
+        return nothing  # some item went another way (refunded by hand, kept): not a whole withdrawal
+    _, delivery = await refund_estimate(order.id, [], share=Decimal(1), refund_shipping=True)
+    if delivery.is_zero():
+        return nothing  # refunded already (with the last return's own refund, or by this net before)
+    key = order_delivery_refund_key(order.id)
+    try:
+        result = await refund_shopify_items(
+            case.id, order.id, [], store_credit=False, restock_type="NO_RESTOCK", refund_shipping=True,
+            note=f"aftersales {case.id[:8]}: delivery of {order.name}, every item withdrawn (D2)"[:255],
+            purpose="delivery", key=key)
+    except EffectFailed as exc:
+        await step.to_operator("refund_failed", f"the store refused the refund of the delivery "
+                               f"({delivery.format('en')}) owed on the withdrawal of the whole order (D2, "
+                               f"L221-24): {exc.operation.last_error}",
+                               ["refund the delivery by hand in Shopify and record it", "check the order's payments"],
+                               park=False, facts={"error": exc.operation.last_error})
+        return nothing
+    money = result.money
+    op = await operations.get_operation(db, key)
+    if money.is_zero() or op is None or not result.operation_id:
+        return nothing
+    owner = op.case_id or case.id
+    await records.archive_refund(db, RefundRecord(
+        case_id=owner, operation_id=result.operation_id, store_id=case.store_id, order_id=order.id,
+        amount=str(money.amount), currency=money.currency, method="original", gateway=result.gateway,
+        reference=result.refund_id, reason="return: the delivery, every item of the order withdrawn (D2)",
+        actor="aftersales"))
+    if owner != case.id:
+        return nothing
+    await cases.add_event(db, case.id, "decision", f"delivery refunded: {money.format('en')} (D2, L221-24): every "
+                          f"item of {order.name} came back through its returns, whose refunds left it out")
+    return result
 
 
 def _misuse_text(language: str) -> str:

@@ -7,6 +7,7 @@ receiver, the operator's updates and the deadline check.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -293,3 +294,143 @@ async def test_a_tracking_number_sent_again_stays_with_its_return(world: World, 
     first, second = await _returns(db, world, name)
     assert first.data["tracking"]["number"] == "6A26070001FR"
     assert not second.data.get("tracking") and second.state == "awaiting_supplier"
+
+
+# -- D2 (L221-24): the delivery owed on a whole withdrawal split over two returns -------------------
+
+async def _both_on_their_way(world: World, db: Any, number: int) -> tuple[str, str]:
+    """The lamp's and the vase's returns, each with its proof of dispatch (in transit)."""
+    name, email = await _seed(world, number)
+    await _run(await _ask(world, name, email, LAMP))
+    await _answer(world, name)
+    await _run(await _ask(world, name, email, VASE))
+    assert await _run(await _tracking(world, name, email, f"6A{number}1FR")) == "in_transit"
+    await _answer(world, name, "RMA-W2-2")
+    assert await _run(await _tracking(world, name, email, f"6A{number}2FR")) == "in_transit"
+    return name, email
+
+
+def _stale_order(monkeypatch: pytest.MonkeyPatch, order: Any) -> None:
+    """Each return's refund computed on the order read before either refund was recorded (two runs
+    at once, or each run's order read once before the other's refund): neither sees the other's
+    item gone, so neither includes the delivery."""
+    from flows.returns import Step
+
+    async def stale(self: Step) -> Any:
+        return order
+
+    monkeypatch.setattr(Step, "order", stale)
+
+
+def _delivery_refunds(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in raw["refunds"] if r["shipping"] not in ("0", "0.00", None)]
+
+
+async def _books(db: Any, world: World, name: str) -> Any:
+    total = Decimal(0)
+    for c in await _returns(db, world, name):
+        total += sum((Decimal(r.amount) for r in await records.refunds_for_case(db, c.id)), Decimal(0))
+    return total
+
+
+async def test_two_returns_refunded_on_a_stale_order_still_refund_the_delivery_once(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both returns compute their refund before either is recorded: the last one to record its
+    refund finds every item withdrawn and the delivery still refundable: it refunds the delivery
+    alone, once (D2), archives it (F2) and tells its amount in its refund email (M1-M5)."""
+    from flows.returns import Step, refund_delivery_left
+    from tasks import runtime
+    from tasks.store import read_shopify_order
+
+    name, email = await _both_on_their_way(world, db, 2611)
+    _stale_order(monkeypatch, await read_shopify_order.fn(world.legacy(name)))  # type: ignore[attr-defined]
+    first, second = await _refund_both(world, db, name)
+    assert first.state == second.state == "done"
+    raw = await world.raw_order(name)
+    assert raw["refunded"] == raw["received"] == "69.90"  # every sum paid, the delivery once (D2)
+    (delivery,) = _delivery_refunds(raw)
+    assert (delivery["total"], delivery["shipping"], delivery["lines"]) == ("4.90", "4.90", [])
+    assert str(await _books(db, world, name)) == "69.90"  # the merchant's books: every refund archived (F2)
+    owner, other = (second, first) if len(await records.refunds_for_case(db, second.id)) == 2 else (first, second)
+    (items, delivery_record) = sorted(await records.refunds_for_case(db, owner.id), key=lambda r: r.reason)
+    assert delivery_record.amount == "4.90" and "delivery" in delivery_record.reason
+    assert len(await records.refunds_for_case(db, other.id)) == 1
+    assert any("delivery refunded" in e.summary for e in await cases.timeline(db, owner.id))
+    # The owner's refund email tells its items and the delivery; the other its items (M1-M5).
+    told = [m.text for m in world.mails(email) if "Référence" in m.text]
+    shown = f"{Decimal(items.amount) + Decimal('4.90'):.2f}".replace(".", ",")
+    assert len(told) == 2 and any(shown in t for t in told), told
+    (other_items,) = await records.refunds_for_case(db, other.id)
+    assert any(other_items.amount.replace(".", ",") in t for t in told)
+
+    # The same check run again (a re-run, the other return's run): no second delivery refund.
+    policy = await runtime.load_policy(STORE)
+    for case in await _returns(db, world, name):
+        assert (await refund_delivery_left(Step(case, policy))).money.is_zero()
+    raw = await world.raw_order(name)
+    assert len(_delivery_refunds(raw)) == 1 and raw["refunded"] == "69.90"
+    assert str(await _books(db, world, name)) == "69.90"
+
+
+async def test_two_returns_finding_the_delivery_owed_at_once_make_one_refund(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both returns reach the check at the same time, each seeing the delivery still owed: one
+    refund per ORDER (its operation key), archived once."""
+    import asyncio
+
+    import flows.returns as returns_flow
+    from flows.returns import Step, refund_delivery_left
+    from tasks import runtime
+    from tasks.store import StoreRefund, read_shopify_order
+
+    name, _ = await _both_on_their_way(world, db, 2612)
+    _stale_order(monkeypatch, await read_shopify_order.fn(world.legacy(name)))  # type: ignore[attr-defined]
+
+    async def later(step: Any) -> StoreRefund:  # the check held back until both refunds are recorded
+        return StoreRefund(amount="0", currency="EUR")
+
+    monkeypatch.setattr(returns_flow, "refund_delivery_left", later)
+    first, second = await _refund_both(world, db, name)
+    assert (await world.raw_order(name))["refunded"] == "65.00"  # the delivery left out by both
+    policy = await runtime.load_policy(STORE)
+    made = await asyncio.gather(refund_delivery_left(Step(first, policy)), refund_delivery_left(Step(second, policy)))
+    assert sorted(str(m.amount) for m in made) == ["0", "4.90"]  # one case made it, the other saw it made
+    raw = await world.raw_order(name)
+    assert len(_delivery_refunds(raw)) == 1 and raw["refunded"] == raw["received"] == "69.90"
+    assert str(await _books(db, world, name)) == "69.90"
+    refused = [r for c in (first, second) for r in await records.reviews_for_case(db, c.id)
+               if r.reason_code == "refund_failed"]
+    assert not refused  # the second found the first's refund: no refused second refund for the operator
+
+
+async def test_the_store_refusing_the_delivery_refund_hands_it_to_the_operator(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shopify refuses the delivery's refund: the operator gets it (never silent); the items'
+    refunds stand and each case ends refunded."""
+    from ledger import operations
+    from tasks.store import order_delivery_refund_key, read_shopify_order
+
+    name, _ = await _both_on_their_way(world, db, 2614)
+    order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
+    _stale_order(monkeypatch, order)
+    op = await operations.plan_operation(db, natural_key=order_delivery_refund_key(order.id),
+                                         kind="shopify.refund_create", vendor="shopify", case_id=None, request={})
+    await operations.record_failure(db, op.id, error="userErrors: refund refused", code="invalid", retryable=False)
+    first, second = await _refund_both(world, db, name)
+    assert first.state == second.state == "done"
+    assert (await world.raw_order(name))["refunded"] == "65.00"
+    refused = [r for c in (first, second) for r in await records.reviews_for_case(db, c.id)
+               if r.reason_code == "refund_failed"]
+    assert len(refused) == 1 and "delivery" in refused[0].detail and "refund refused" in refused[0].detail
+
+
+async def test_returns_refunded_one_after_the_other_refund_the_delivery_with_the_last(world: World, db: Any) -> None:
+    """Sequentially nothing changes: the last return's own refund includes the delivery (D2); the
+    check then finds none refundable and refunds nothing more."""
+    name, _ = await _both_on_their_way(world, db, 2613)
+    await _refund_both(world, db, name)
+    raw = await world.raw_order(name)
+    assert raw["refunded"] == raw["received"] == "69.90"
+    (delivery,) = _delivery_refunds(raw)
+    assert delivery["lines"] and delivery["total"] in ("29.90", "44.90")  # with the last return's items
+    assert len(raw["refunds"]) == 2 and str(await _books(db, world, name)) == "69.90"
