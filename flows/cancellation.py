@@ -687,9 +687,9 @@ async def _convert_to_return(step: Step, order: Order, why: str, *, notify_opera
         lines = {lid: int(q) for lid, q in step.facts.cancel_lines.items() if int(q) > 0} or {
             li.id: li.current_quantity for li in order.line_items if li.current_quantity > 0}
         follower = await open_withdrawal_return(step.case, order, lines, why)
-        data["return_case"] = follower.id
-    await step.move(S.CONVERTED_TO_RETURN, why + ("; a return case follows it to the refund" if owed else ""),
-                    closed=True, data=data)
+        data["return_case"] = follower.id  # the case of this request's own lines: `_start_the_return` starts it
+    await step.move(S.CONVERTED_TO_RETURN, why + (f"; return case {data['return_case'][:8]} follows it to the refund"
+                                                   if owed else ""), closed=True, data=data)
 
 
 async def _set_legal_refund_deadline(step: Step) -> None:

@@ -84,7 +84,10 @@ from tasks.returns import (
     request_supplier_return,
 )
 from tasks.store import (
+    StoreRefund,
     find_shopify_order,
+    forget_order,
+    order_delivery_refund_key,
     read_shopify_order,
     reads_order_once,
     refund_estimate,
@@ -144,19 +147,68 @@ async def _key_for_new_return(store: str, order_ref: str) -> tuple[str, Case | N
     return (base if not mine else case_key(KIND, store, order_ref, suffix=str(len(mine) + 1))), None
 
 
+async def _open_returns(store: str, order_ref: str) -> list[Case]:
+    """The order's open return cases, oldest first."""
+    mine = [c for c in await cases.cases_for_order(runtime.db(), store, order_ref)
+            if c.kind == KIND and not is_terminal(c.kind, c.state)]
+    return sorted(mine, key=lambda c: c.opened_at)
+
+
+def _held(open_: list[Case]) -> dict[str, int]:
+    """What the order's open returns already take back: line item -> quantity."""
+    held: dict[str, int] = {}
+    for c in open_:
+        for lid, q in ReturnData.load(c.data).lines.items():
+            held[lid] = held.get(lid, 0) + int(q)
+    return held
+
+
+def _not_held(order: Order, asked: dict[str, int], held: dict[str, int]) -> dict[str, int]:
+    """The lines asked that no open return holds: a line none holds, or the quantity beyond what
+    they hold, never more than the order still has (`current_quantity`). Each is a withdrawal of
+    its own (L221-18): it gets its own return case, never dropped as "asked again"."""
+    extra: dict[str, int] = {}
+    for lid, q in asked.items():
+        bought = next((li.current_quantity for li in order.line_items if li.id == lid), 0)
+        more = min(int(q), bought) - held.get(lid, 0)
+        if more > 0:
+            extra[lid] = more
+    return extra
+
+
+def _holder(open_: list[Case], lines: dict[str, int]) -> Case:
+    """The open return that holds the lines asked (the first holding any of them)."""
+    return next((c for c in open_ if set(ReturnData.load(c.data).lines) & set(lines)), open_[0])
+
+
 async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, reason: ReturnReason,
                 note: str | None, lines: dict[str, int], data: dict[str, Any], language: str | None,
-                ) -> tuple[Case, bool]:
-    key, existing = await _key_for_new_return(store, order.legacy_id)
-    if existing is not None:
-        return existing, False
+                request_id: str) -> tuple[Case, bool]:
+    """The request's case, and whether it is the request's own (opened now, or by an earlier run
+    of the same request: `request_id`, the inbound event or the store's Return, keys it). While
+    a return is open on the order, the lines it does not hold get a case of their own (L221-18:
+    each request is a notice of withdrawal for what it names); a request whose lines are all held
+    lands on the open return (False)."""
+    db = runtime.db()
+    own_key = case_key(KIND, store, order.legacy_id, suffix=f"req-{request_id}")
+    own = await cases.find_case(db, own_key)
+    if own is not None:  # the same request run again (a crash before its inbound row was finished)
+        return own, True
+    open_ = await _open_returns(store, order.legacy_id)
+    key, _ = await _key_for_new_return(store, order.legacy_id)
+    if open_:
+        extra = _not_held(order, lines, _held(open_))
+        if not extra:
+            return _holder(open_, lines), False
+        key, lines = own_key, extra
     lang = pick_language(language, order.locale, order.customer.locale, default=policy.store.default_language)
-    return await cases.open_case(
-        runtime.db(), key=key, kind=KIND, store_id=store, state=R.RECEIVED.value, order_ref=order.legacy_id,
+    case, _ = await cases.open_case(
+        db, key=key, kind=KIND, store_id=store, state=R.RECEIVED.value, order_ref=order.legacy_id,
         order_id=order.id, order_name=order.name, customer_email=order.email,
         customer_first_name=order.customer.first_name, language=lang, reason=reason.value, reason_note=note,
         origin=origin, policy_version=policy.version(), data={"lines": lines, **data},
     )
+    return case, True
 
 
 def withdrawal_at(case: Case) -> datetime:
@@ -178,59 +230,94 @@ def carrier_says_returned(body: dict[str, Any]) -> bool:
 
 
 async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[str, int], why: str) -> Case:
-    """C4/C8: a cancellation the parcel outran is the customer's notice of withdrawal (L221-18).
-    It becomes a return case that waits for the goods, the proof of dispatch or the carrier's
-    refused / returned-to-sender event, and owes the refund by D2 counted from the cancellation
-    request (L221-24), not from the conversion."""
+    """C4/C8: a cancellation the parcel outran is the customer's notice of withdrawal (L221-18)
+    for the lines it named. It becomes a return case that waits for the goods, the proof of
+    dispatch or the carrier's refused / returned-to-sender event, and owes the refund by D2
+    counted from the cancellation request (L221-24), not from the conversion.
+
+    A return already open on the order keeps the lines it holds (its legal date counted again
+    from the cancellation when that was the earlier notice for them); the lines it does not
+    hold get a case of their own, keyed by the cancellation (a re-run finds it, never a third).
+    Returns the case that follows the cancellation's own lines: the new one when there is one."""
     db = runtime.db()
     policy = await runtime.load_policy(cancellation.store_id)
     since = CancellationData.load(cancellation.data).withdrawal_at or cancellation.opened_at.isoformat()
-    key, existing = await _key_for_new_return(cancellation.store_id, order.legacy_id)
-    if existing is not None:
-        # Only an earlier notice moves the return's: a cancellation asked after the return was is not
-        # its notice of withdrawal (the return's own request was, L221-18).
-        moved = datetime.fromisoformat(since) < withdrawal_at(existing)
-        again = ReturnData.load(existing.data).converted_from == cancellation.id and existing.origin != "cancellation"
-        if moved or again:
-            # Under the return's lock: its own run, counting its legal date from the later notice,
-            # never writes it after this one (a run still at work: waited for, then done anyway).
-            # The same conversion again (`again`: a re-run after a crash between writing the notice
-            # and counting from it) counts again: every step below is idempotent, the email keyed.
-            async with case_lock(existing.id) as mine:
-                if not mine:
-                    runtime.run_logger().warning("return case %s busy: its legal refund date is counted again "
-                                                 "without its lock", existing.id)
-                if moved:
-                    existing = await cases.update_case(
-                        db, existing.id,
-                        data={"withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True},
-                        summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal ({since[:10]}, "
-                                f"L221-18): D2 runs from it")
-                existing = await _legal_refund_from_earlier_notice(existing, policy, order)
-        return existing
+    mine = [c for c in await cases.cases_for_order(db, cancellation.store_id, order.legacy_id) if c.kind == KIND]
+    own = next((c for c in sorted(mine, key=lambda c: c.opened_at)
+                if c.origin == "cancellation" and ReturnData.load(c.data).converted_from == cancellation.id
+                and not ReturnData.load(c.data).split_from), None)
+    others = [c for c in await _open_returns(cancellation.store_id, order.legacy_id)
+              if own is None or (c.id != own.id and ReturnData.load(c.data).split_from != own.id)]
+    holders = [await _earlier_notice(c, cancellation, since, policy, order) for c in others
+               if set(ReturnData.load(c.data).lines) & set(lines)]
+    if own is not None:  # the same conversion again (a re-run after a crash): its own case
+        await _withdrawal_deadline(own, policy, order)
+        return own
+    extra = _not_held(order, lines, _held(others)) if others else lines
+    if others and not extra:  # every line named is already on its way back in an open return
+        return holders[0] if holders else others[0]
+    key = case_key(KIND, cancellation.store_id, order.legacy_id, suffix=f"from-{cancellation.id}") if others \
+        else (await _key_for_new_return(cancellation.store_id, order.legacy_id))[0]
     case, _ = await cases.open_case(
         db, key=key, kind=KIND, store_id=cancellation.store_id, state=R.RECEIVED.value, order_ref=order.legacy_id,
         order_id=order.id, order_name=order.name, customer_email=cancellation.customer_email,
         customer_first_name=cancellation.customer_first_name, language=cancellation.language,
         reason=ReturnReason.CHANGED_MIND.value, reason_note=cancellation.reason_note, origin="cancellation",
         policy_version=policy.version(),
-        data={"lines": lines, "withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True,
+        data={"lines": extra, "withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True,
               "country": order.consumer_country(policy.store.country),
               "refund_method": (CancellationData.load(cancellation.data).request or {}).get("refund_method",
                                                                                             "original")},
     )
+    kept = f"; the items return {holders[0].id[:8]} already takes back stay on it" if holders else ""
     await cases.add_event(db, case.id, "inbound", f"from cancellation {cancellation.id[:8]}: {why}; the request of "
-                          f"{since[:10]} is the notice of withdrawal (L221-18), D2 runs from it")
-    legal = _legal_refund_due(case, policy, order.consumer_country(policy.store.country))
-    await deadlines.set_deadline(db, case_id=case.id, kind=DeadlineKind.LEGAL_REFUND, due_at=legal.due.due_at,
-                                 act_at=legal.due.act_at,
-                                 action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
-                                 note=legal.due.note)
+                          f"{since[:10]} is the notice of withdrawal (L221-18), D2 runs from it{kept}")
+    await _withdrawal_deadline(case, policy, order)
     for f in order.shipped_fulfillments:  # the carrier's refused / returned event reaches the case (C4, issue 19)
         for t in f.tracking:
             await follow_parcel_for_case(case, t.number, role="outbound", company=t.company, since=f.created_at,
                                         not_before=order.created_at)
     return case
+
+
+async def _withdrawal_deadline(case: Case, policy: StorePolicy, order: Order) -> None:
+    """D2 for a withdrawal return: 14 days from the cancellation request (L221-24). Set once: a
+    re-run after a crash sets it when it is missing, never moves one the case counted since."""
+    if any(DeadlineKind.of(d.kind) == DeadlineKind.LEGAL_REFUND for d in await deadlines.deadlines_for_case(
+            runtime.db(), case.id)):
+        return
+    legal = _legal_refund_due(case, policy, order.consumer_country(policy.store.country))
+    await deadlines.set_deadline(runtime.db(), case_id=case.id, kind=DeadlineKind.LEGAL_REFUND,
+                                 due_at=legal.due.due_at, act_at=legal.due.act_at,
+                                 action="no goods, no proof of dispatch, no refund yet: the operator finds out (D2)",
+                                 note=legal.due.note)
+
+
+async def _earlier_notice(existing: Case, cancellation: Case, since: str, policy: StorePolicy, order: Order) -> Case:
+    """An open return holding lines the cancellation named: only an earlier notice moves its own
+    (L221-18: the cancellation was the notice for the lines it named, and the return refunds them
+    in one go); a cancellation asked after the return was is not its notice of withdrawal (the
+    return's own request was)."""
+    db = runtime.db()
+    moved = datetime.fromisoformat(since) < withdrawal_at(existing)
+    again = ReturnData.load(existing.data).converted_from == cancellation.id and existing.origin != "cancellation"
+    if moved or again:
+        # Under the return's lock: its own run, counting its legal date from the later notice,
+        # never writes it after this one (a run still at work: waited for, then done anyway).
+        # The same conversion again (`again`: a re-run after a crash between writing the notice
+        # and counting from it) counts again: every step below is idempotent, the email keyed.
+        async with case_lock(existing.id) as mine:
+            if not mine:
+                runtime.run_logger().warning("return case %s busy: its legal refund date is counted again "
+                                             "without its lock", existing.id)
+            if moved:
+                existing = await cases.update_case(
+                    db, existing.id,
+                    data={"withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True},
+                    summary=f"the cancellation {cancellation.id[:8]} is the notice of withdrawal ({since[:10]}, "
+                            f"L221-18): D2 runs from it")
+            existing = await _legal_refund_from_earlier_notice(existing, policy, order)
+    return existing
 
 
 async def _legal_refund_from_earlier_notice(case: Case, policy: StorePolicy, order: Order) -> Case:
@@ -332,10 +419,13 @@ async def _intake_customer_return(event_id: str, store: str, policy: StorePolicy
         language=body.language,
         data={"photos": body.photo_urls, "sealed": sealed, "exchange_for": body.exchange_for,
               "refund_method": body.refund_method.value if policy.refunds.allow_store_credit else "original"},
+        request_id=event_id,
     )
     if created:
         said = return_reason_label(body.reason, "en") or body.reason.value  # in words (issue 17)
-        await cases.add_event(db, case.id, "inbound", f"customer return request: {said}",
+        kept = "" if ReturnData.load(case.data).lines == lines else \
+            "; the items an open return of this order already takes back stay on it"
+        await cases.add_event(db, case.id, "inbound", f"customer return request: {said}{kept}",
                               {"message": body.message or "", "photos": body.photo_urls}, actor="customer")
     else:
         await cases.add_event(db, case.id, "inbound", "the customer asked again; the return is already open",
@@ -364,7 +454,8 @@ async def _intake_store_return(event_id: str, store: str, policy: StorePolicy, b
     reason = ReturnReason(next((r for r in reasons if r != ReturnReason.OTHER), reasons[0] if reasons else "other"))
     notes = "; ".join(n for li in ret.line_items for n in (li.note,) if n) or None
     case, created = await _open(store, policy, order, origin="store", reason=reason, note=notes, lines=lines,
-                                language=None, data={"shopify_return_id": return_id, "refund_method": "original"})
+                                language=None, data={"shopify_return_id": return_id, "refund_method": "original"},
+                                request_id=f"shopify-{return_id.rsplit('/', 1)[-1]}")
     if not created and not ReturnData.load(case.data).shopify_return_id:
         await cases.update_case(db, case.id, data={"shopify_return_id": return_id},
                                 summary="the customer also asked in the Shopify account: same return")
@@ -440,9 +531,45 @@ async def note_carrier_return(store: str, order_ref: str | None, body: dict[str,
     return case.id
 
 
+# Which open return an update is for, when an order has several (a second withdrawal, items of
+# another supplier): the one whose state waits for it, the oldest first; else the newest open one.
+_WAITS_FOR: dict[str, tuple[set[str], str]] = {  # event -> (states that wait for it, the fact it sets)
+    "tracking": ({R.AWAITING_SHIPMENT.value, R.AWAITING_SUPPLIER.value, R.RECEIVED.value}, "tracking"),
+    "supplier_answer": ({R.AWAITING_SUPPLIER.value}, "supplier_answer"),
+    "received": ({R.IN_TRANSIT.value, R.AWAITING_SHIPMENT.value, R.AWAITING_SUPPLIER.value}, "received_at"),
+    "inspected": ({R.INSPECTING.value, R.IN_TRANSIT.value, R.AWAITING_SHIPMENT.value}, "inspection"),
+    "replacement_shipped": ({R.REPLACING.value}, "replacement"),
+}
+
+
+async def _open_return_for(store: str, order_ref: str | None, event: str, *, supplier_id: str | None = None,
+                           email: str | None = None, tracking_number: str | None = None) -> Case | None:
+    """The open return case an update is for (`_WAITS_FOR`); with a supplier named, its cases
+    first; with an email, only the cases of that customer; a tracking number already known, its
+    case (never another return's proof of dispatch). None when the order has none open."""
+    if not order_ref:
+        return None
+    open_ = [c for c in await _open_returns(store, order_ref)
+             if email is None or (c.customer_email or "").lower() == email]
+    known = [c for c in open_ if tracking_number and (ReturnData.load(c.data).tracking or {}).get("number")
+             == tracking_number]
+    if known:
+        return known[0]
+    if supplier_id and any(ReturnData.load(c.data).supplier_id == supplier_id for c in open_):
+        open_ = [c for c in open_ if ReturnData.load(c.data).supplier_id in (supplier_id, None)]
+    states, fact = _WAITS_FOR[event]
+    waiting = [c for c in open_ if c.state in states | {R.NEEDS_OPERATOR.value}
+               and not getattr(ReturnData.load(c.data), fact)]
+    # the operator's cases after those that wait for it; for a tracking number, the address given
+    # first: that parcel is the one posted first
+    waiting.sort(key=lambda c: (c.state == R.NEEDS_OPERATOR.value,
+                                event == "tracking" and c.state != R.AWAITING_SHIPMENT.value))
+    return waiting[0] if waiting else (open_[-1] if open_ else None)
+
+
 async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, order_ref: str | None) -> str | None:
     db = runtime.db()
-    case = await cases.latest_case(db, store, order_ref, KIND) if order_ref else None
+    case = await _open_return_for(store, order_ref, "tracking", email=body.email, tracking_number=body.tracking_number)
     if case is None or is_terminal(case.kind, case.state) or (case.customer_email or "").lower() != body.email:
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open return for this order and email")
         return None
@@ -469,7 +596,7 @@ async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, 
 
 async def _intake_update(event_id: str, store: str, body: ReturnUpdateBody, order_ref: str | None) -> str | None:
     db = runtime.db()
-    case = await cases.latest_case(db, store, order_ref, KIND) if order_ref else None
+    case = await _open_return_for(store, order_ref, body.event, supplier_id=body.supplier_id)
     if case is None or is_terminal(case.kind, case.state):
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open return for this order")
         return None
@@ -1186,6 +1313,10 @@ async def step_refunding(step: Step) -> bool:
             reference=result.refund_id, reason=f"return: {case.reason} ({share.why})", actor="aftersales",
         ))
     await _settle_refund_deadlines(step, amount, now)
+    delivery_too = await refund_delivery_left(step)
+    told, reference = amount + delivery_too.money, result.refund_id
+    if not delivery_too.money.is_zero():  # the customer is told every sum this return gave back (M1-M5)
+        reference = ", ".join(r for r in (result.refund_id, delivery_too.refund_id) if r) or None
     partial = None
     if share.share < 1:
         full = Money.of(result.full_amount, amount.currency) if result.full_amount else plan.items_value
@@ -1193,13 +1324,87 @@ async def step_refunding(step: Step) -> bool:
                    "photos_kept": bool((ReturnData.load(case.data).inspection or {}).get("photos"))}
     await step.email_customer("refund-confirmed", "refund_confirmed", {
         **rmsg.base(case, policy, order),
-        "refund": rmsg.refund_done(case, policy, order, amount, on=rmsg.local_day(now, policy),
-                                   reference=result.refund_id),
+        "refund": rmsg.refund_done(case, policy, order, told, on=rmsg.local_day(now, policy),
+                                   reference=reference),
         "partial": partial, "goodwill": None,
     })
     await _done(step, "refunded", f"refunded {amount.format('en')} ({'store credit' if store_credit else 'original'}"
                                   f" method, F1, F2)", refunded=str(amount.amount), currency=amount.currency)
     return True
+
+
+async def _withdrawn_units(db: Any, store: str, order_ref: str) -> dict[str, int]:
+    """Line item -> the units the order's withdrawal returns refunded: return cases whose goods
+    come back (REFUND_AFTER_RETURN: not a keep-it, R5) and whose own refund of their lines is
+    recorded at Shopify (the `return` refundCreate succeeded with a refund). A refund made by
+    hand or a goodwill refund on a kept item is none of them."""
+    units: dict[str, int] = {}
+    for c in await cases.cases_for_order(db, store, order_ref):
+        data = ReturnData.load(c.data)
+        if c.kind != KIND or not data.plan or ReturnPlan.model_validate(data.plan).kind != \
+                ReturnKind.REFUND_AFTER_RETURN:
+            continue
+        op = await operations.get_operation(db, refund_operation_key(c.id, "return"))
+        if op is None or op.status != "succeeded" or not (op.result or {}).get("refund_id"):
+            continue
+        for lid, q in data.lines.items():
+            units[lid] = units.get(lid, 0) + int(q)
+    return units
+
+
+async def refund_delivery_left(step: Step) -> StoreRefund:
+    """D2 (L221-24), the safety net after a return's refund is recorded: when every unit of every
+    item of the order went back through the order's withdrawal returns (`_withdrawn_units`) and
+    the order's delivery is still refundable, it is refunded alone, one refundCreate per ORDER
+    (`order_delivery_refund_key`): the returns whose refunds were computed before either was
+    recorded (two runs at once, or each run's order read before the other's refund) each left it
+    out. The last one to record its refund sees every other one recorded, so it finds the delivery
+    owed; two that find it at once make one refund. A return whose own refund included the
+    delivery leaves none refundable: nothing more. Read afresh (the run's order may be stale).
+    Returns what this case's refund of the delivery gave back (zero when none, or another
+    return of the order made it: its case archives and tells it)."""
+    case, db = step.case, step.db
+    order_ref = case.order_ref or ""
+    forget_order(case.order_id or order_ref)
+    order = await read_shopify_order(order_ref)
+    bought = [li for li in order.line_items if li.quantity > 0]
+    nothing = StoreRefund(amount="0", currency=order.currency)
+    if not bought or any(li.current_quantity > 0 for li in bought):
+        return nothing
+    units = await _withdrawn_units(db, case.store_id, order.legacy_id)
+    if any(units.get(li.id, 0) < li.quantity for li in bought):
+        return nothing  # some item went another way (refunded by hand, kept): not a whole withdrawal
+    _, delivery = await refund_estimate(order.id, [], share=Decimal(1), refund_shipping=True)
+    if delivery.is_zero():
+        return nothing  # refunded already (with the last return's own refund, or by this net before)
+    key = order_delivery_refund_key(order.id)
+    try:
+        result = await refund_shopify_items(
+            case.id, order.id, [], store_credit=False, restock_type="NO_RESTOCK", refund_shipping=True,
+            note=f"aftersales {case.id[:8]}: delivery of {order.name}, every item withdrawn (D2)"[:255],
+            purpose="delivery", key=key)
+    except EffectFailed as exc:
+        await step.to_operator("refund_failed", f"the store refused the refund of the delivery "
+                               f"({delivery.format('en')}) owed on the withdrawal of the whole order (D2, "
+                               f"L221-24): {exc.operation.last_error}",
+                               ["refund the delivery by hand in Shopify and record it", "check the order's payments"],
+                               park=False, facts={"error": exc.operation.last_error})
+        return nothing
+    money = result.money
+    op = await operations.get_operation(db, key)
+    if money.is_zero() or op is None or not result.operation_id:
+        return nothing
+    owner = op.case_id or case.id
+    await records.archive_refund(db, RefundRecord(
+        case_id=owner, operation_id=result.operation_id, store_id=case.store_id, order_id=order.id,
+        amount=str(money.amount), currency=money.currency, method="original", gateway=result.gateway,
+        reference=result.refund_id, reason="return: the delivery, every item of the order withdrawn (D2)",
+        actor="aftersales"))
+    if owner != case.id:
+        return nothing
+    await cases.add_event(db, case.id, "decision", f"delivery refunded: {money.format('en')} (D2, L221-24): every "
+                          f"item of {order.name} came back through its returns, whose refunds left it out")
+    return result
 
 
 def _misuse_text(language: str) -> str:

@@ -231,18 +231,25 @@ def refund_operation_key(case_id: str, purpose: str) -> str:
     return f"shopify.refund_create:{case_id}:{purpose}"
 
 
+def order_delivery_refund_key(order_ref: str) -> str:
+    """The natural key of the refund of an order's delivery alone, one per ORDER (D2): the
+    withdrawal returns of one order that each find it owed make one refundCreate."""
+    return f"shopify.refund_create:order:{order_ref.rsplit('/', 1)[-1]}:delivery"
+
+
 @task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **RETRYING)
 async def _refund_shopify_items(
     case_id: str, order_id: str, line_items: list[tuple[str, int]], *, store_credit: bool, note: str,
     restock_type: str = "CANCEL", share: str = "1", refund_shipping: bool = False, purpose: str | None = None,
-    total: str | None = None,
+    total: str | None = None, key: str | None = None,
 ) -> StoreRefund:
     """Refund items of an order, exactly once (F2, F5): C5 (the items that cannot be supplied,
     `CANCEL`), a return (`RETURN` / `NO_RESTOCK`), a keep-it (R5). `share` scales Shopify's own
     suggestion (R7: a partial refund for misuse); `refund_shipping` adds the outbound delivery
     (D2: a full withdrawal refunds the standard delivery too). `purpose` names the operation
     when one case may refund twice for different reasons. `total` is an amount the operator
-    approved: the whole refund, delivery included (domain.refunds.refund_target).
+    approved: the whole refund, delivery included (domain.refunds.refund_target). `key` is a
+    natural key not of the case (`order_delivery_refund_key`: one refund per order).
 
     The refund input is built once, from Shopify's own suggestion, and stored in the operation
     row; every attempt resends exactly that input with the same `@idempotent` key, so a retry
@@ -252,7 +259,7 @@ async def _refund_shopify_items(
     """
     db = runtime.db()
     lines_key = ",".join(sorted(f"{lid}x{q}" for lid, q in line_items))
-    natural_key = refund_operation_key(case_id, purpose or lines_key)
+    natural_key = key or refund_operation_key(case_id, purpose or lines_key)
     planned = await ops.get_operation(db, natural_key)
     if planned is not None and "refund" in planned.request:
         request = planned.request
