@@ -293,3 +293,29 @@ async def test_a_tracking_number_sent_again_stays_with_its_return(world: World, 
     first, second = await _returns(db, world, name)
     assert first.data["tracking"]["number"] == "6A26070001FR"
     assert not second.data.get("tracking") and second.state == "awaiting_supplier"
+
+
+async def test_a_third_tracking_number_goes_to_the_operator_not_over_a_proof_of_dispatch(world: World,
+                                                                                         db: Any) -> None:
+    """Both returns of the order are in transit, each with its tracking number (proof of dispatch,
+    D2). A third number matches neither and neither waits for one: which parcel it is cannot be
+    told, so no return's proof is overwritten; the operator gets it."""
+    name, email = await _seed(world, 2608)
+    await _run(await _ask(world, name, email, LAMP))
+    await _answer(world, name, "RMA-W2-LAMP")
+    await _run(await _ask(world, name, email, VASE))
+    await _answer(world, name, "RMA-W2-VASE")
+    await _run(await _tracking(world, name, email, "6A26080001FR"))
+    await _run(await _tracking(world, name, email, "6A26080002FR"))
+    assert [c.data["tracking"]["number"] for c in await _returns(db, world, name)] == ["6A26080001FR",
+                                                                                      "6A26080002FR"]
+    r = await _tracking(world, name, email, "6A26080003FR")
+    assert await _run(r) == "nothing to do"
+    first, second = await _returns(db, world, name)
+    assert (first.data["tracking"]["number"], second.data["tracking"]["number"]) == ("6A26080001FR",
+                                                                                    "6A26080002FR")
+    reviews = [v for v in await records.open_reviews(db) if v.case_id in (first.id, second.id)]
+    assert [v.reason_code.split(":")[0] for v in reviews] == ["return_tracking_unmatched"], reviews
+    assert "6A26080003FR" in reviews[0].detail
+    row = await inbox.get_inbound(db, r.json()["event_id"])
+    assert row is not None and row.status == "processed"
