@@ -270,16 +270,19 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     others = [c for c in await _open_returns(cancellation.store_id, order.legacy_id)
               if own is None or (c.id != own.id and ReturnData.load(c.data).split_from != own.id)]
     # Only a return still to refund its lines holds them (`_holding`): one already refunded (`done`,
-    # open for its follow-up) neither takes the cancellation's lines nor has a legal date to move.
+    # open for its follow-up) takes none of the cancellation's lines. Its legal date is moved by an
+    # earlier notice while the refund is not recorded (made and not yet recorded, it still has one
+    # open: the L242-4 tier is counted from it); once recorded there is nothing left to move.
     holding = await _holding(others)
-    holders = [await _earlier_notice(c, cancellation, since, policy, order) for c in holding
-               if set(ReturnData.load(c.data).lines) & set(lines)]
+    holders = [await _earlier_notice(c, cancellation, since, policy, order) for c in others
+               if set(ReturnData.load(c.data).lines) & set(lines) and not ReturnData.load(c.data).refunded]
     if own is not None:  # the same conversion again (a re-run after a crash): its own case
         await _withdrawal_deadline(own, policy, order)
         return own
     extra = _not_held(order, lines, _held(holding)) if others else lines
-    if others and not extra:  # every line named is already on its way back in an open return
-        return holders[0] if holders else (holding or others)[0]
+    if others and not extra:  # every line named is already on its way back in an open return (or refunded)
+        return next((c for c in holders if c.id in {h.id for h in holding}), None) or \
+            (holders or holding or others)[0]
     key = case_key(KIND, cancellation.store_id, order.legacy_id, suffix=f"from-{cancellation.id}") if others \
         else (await _key_for_new_return(cancellation.store_id, order.legacy_id))[0]
     case, _ = await cases.open_case(

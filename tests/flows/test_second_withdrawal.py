@@ -319,3 +319,24 @@ async def test_a_third_tracking_number_goes_to_the_operator_not_over_a_proof_of_
     assert "6A26080003FR" in reviews[0].detail
     row = await inbox.get_inbound(db, r.json()["event_id"])
     assert row is not None and row.status == "processed"
+
+
+async def test_a_request_for_nothing_left_after_the_refund_goes_to_the_operator(world: World, db: Any) -> None:
+    """The lamp and the vase came back in one return, refunded (`done`, open for its follow-up). The
+    form is sent again with no item: nothing is left on the order to take back. It is not "asked
+    again" on the refunded return, nor a new case: the operator answers the customer."""
+    name, email = await _seed(world, 2609)
+    await _run(await _ask(world, name, email, LAMP, VASE))
+    await _answer(world, name)
+    await _run(await _tracking(world, name, email, "6A26090001FR"))
+    (ret,) = await _returns(db, world, name)
+    Clock().now = (await _legal(db, ret)).act_at + timedelta(minutes=1)
+    await sweep_deadlines(scope="deadlines")
+    (ret,) = await _returns(db, world, name)
+    assert ret.state == "done" and ret.data.get("refunded")
+    await _run(await _ask(world, name, email, message="encore"))
+    (ret,) = await _returns(db, world, name)
+    said = [e.summary for e in await cases.timeline(db, ret.id)]
+    assert not any("asked again" in s for s in said), said[-3:]
+    reviews = [v for v in await records.open_reviews(db) if v.case_id == ret.id]
+    assert "return_asked_after_refund" in [v.reason_code.split(":")[0] for v in reviews], reviews
