@@ -154,8 +154,31 @@ async def _open_returns(store: str, order_ref: str) -> list[Case]:
     return sorted(mine, key=lambda c: c.opened_at)
 
 
+async def _holding(open_: list[Case]) -> list[Case]:
+    """The open returns that still have something to take back: those whose refund is neither
+    recorded nor made nor under way (`_refund_made_or_under_way`). A case refunded and open only for
+    its follow-up (`done`) holds nothing any more: Shopify's `current_quantity`, which `_not_held`
+    compares against, already leaves out the units it refunded, so counting them again would take a
+    second unit's withdrawal (L221-18) for the first one asked again, and drop it. A refund under way
+    counts as made: a request then gets a case of its own rather than be dropped (a spurious case
+    waits for goods that never come and the operator sees it; a dropped notice is never refunded,
+    L221-24). A replacement (R4, R5) refunds nothing: its units stay on the order and it still holds
+    them. Only a case past the waiting states (refunding, done, with the operator) is looked up: no
+    read is added while the goods are still awaited (the intake of two requests at once stays as short
+    as it was)."""
+    db = runtime.db()
+    return [c for c in open_ if not ReturnData.load(c.data).refunded
+            and (c.state in _BEFORE_REFUND or not await _refund_made_or_under_way(db, c))]
+
+
+# States in which no refund of the case was made nor started (`_holding`).
+_BEFORE_REFUND = {R.RECEIVED.value, R.AWAITING_SUPPLIER.value, R.AWAITING_SHIPMENT.value, R.IN_TRANSIT.value,
+                  R.INSPECTING.value}
+
+
 def _held(open_: list[Case]) -> dict[str, int]:
-    """What the order's open returns already take back: line item -> quantity."""
+    """What the given open returns take back: line item -> quantity. Pass only the cases that
+    still hold their lines (`_holding`), never one already refunded."""
     held: dict[str, int] = {}
     for c in open_:
         for lid, q in ReturnData.load(c.data).lines.items():
@@ -176,9 +199,9 @@ def _not_held(order: Order, asked: dict[str, int], held: dict[str, int]) -> dict
     return extra
 
 
-def _holder(open_: list[Case], lines: dict[str, int]) -> Case:
-    """The open return that holds the lines asked (the first holding any of them)."""
-    return next((c for c in open_ if set(ReturnData.load(c.data).lines) & set(lines)), open_[0])
+def _holder(open_: list[Case], lines: dict[str, int]) -> Case | None:
+    """The open return that holds the lines asked (the first holding any of them), if one does."""
+    return next((c for c in open_ if set(ReturnData.load(c.data).lines) & set(lines)), None)
 
 
 async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, reason: ReturnReason,
@@ -197,9 +220,10 @@ async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, r
     open_ = await _open_returns(store, order.legacy_id)
     key, _ = await _key_for_new_return(store, order.legacy_id)
     if open_:
-        extra = _not_held(order, lines, _held(open_))
-        if not extra:
-            return _holder(open_, lines), False
+        holding = await _holding(open_)
+        extra = _not_held(order, lines, _held(holding))
+        if not extra:  # all held by a return still to refund them, or nothing of them left on the order
+            return _holder(holding, lines) or _holder(open_, lines) or open_[0], False
         key, lines = own_key, extra
     lang = pick_language(language, order.locale, order.customer.locale, default=policy.store.default_language)
     case, _ = await cases.open_case(
@@ -248,14 +272,20 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
                 and not ReturnData.load(c.data).split_from), None)
     others = [c for c in await _open_returns(cancellation.store_id, order.legacy_id)
               if own is None or (c.id != own.id and ReturnData.load(c.data).split_from != own.id)]
+    # Only a return still to refund its lines holds them (`_holding`): one already refunded (`done`,
+    # open for its follow-up) takes none of the cancellation's lines. Its legal date is moved by an
+    # earlier notice while the refund is not recorded (made and not yet recorded, it still has one
+    # open: the L242-4 tier is counted from it); once recorded there is nothing left to move.
+    holding = await _holding(others)
     holders = [await _earlier_notice(c, cancellation, since, policy, order) for c in others
-               if set(ReturnData.load(c.data).lines) & set(lines)]
+               if set(ReturnData.load(c.data).lines) & set(lines) and not ReturnData.load(c.data).refunded]
     if own is not None:  # the same conversion again (a re-run after a crash): its own case
         await _withdrawal_deadline(own, policy, order)
         return own
-    extra = _not_held(order, lines, _held(others)) if others else lines
-    if others and not extra:  # every line named is already on its way back in an open return
-        return holders[0] if holders else others[0]
+    extra = _not_held(order, lines, _held(holding)) if others else lines
+    if others and not extra:  # every line named is already on its way back in an open return (or refunded)
+        return next((c for c in holders if c.id in {h.id for h in holding}), None) or \
+            (holders or holding or others)[0]
     key = case_key(KIND, cancellation.store_id, order.legacy_id, suffix=f"from-{cancellation.id}") if others \
         else (await _key_for_new_return(cancellation.store_id, order.legacy_id))[0]
     case, _ = await cases.open_case(
@@ -427,6 +457,16 @@ async def _intake_customer_return(event_id: str, store: str, policy: StorePolicy
             "; the items an open return of this order already takes back stay on it"
         await cases.add_event(db, case.id, "inbound", f"customer return request: {said}{kept}",
                               {"message": body.message or "", "photos": body.photo_urls}, actor="customer")
+    elif await _refund_made_or_under_way(db, case):
+        # Never "asked again" on a refunded return (L221-18): nothing asked is left on the order to take
+        # back (`_open` gives every unit still there a case of its own); the operator answers the customer.
+        await cases.add_event(db, case.id, "inbound", "the customer asked to return items this return already "
+                              "refunded: nothing of them is left on the order", {"message": body.message or ""},
+                              actor="customer")
+        await records.open_review(db, case_id=case.id, reason_code=f"return_asked_after_refund:{event_id}",
+                                  detail=f"{case.order_name or case.order_ref}: a return request names only items "
+                                         "already refunded (the form asked for nothing left on the order)",
+                                  options=["answer the customer", "open a return by hand if an item is still owed"])
     else:
         await cases.add_event(db, case.id, "inbound", "the customer asked again; the return is already open",
                               {"message": body.message or ""}, actor="customer")
@@ -542,11 +582,19 @@ _WAITS_FOR: dict[str, tuple[set[str], str]] = {  # event -> (states that wait fo
 }
 
 
+def _rma_of(case: Case) -> str | None:
+    facts = ReturnData.load(case.data)
+    return (facts.supplier_answer or {}).get("rma") or (facts.instructions or {}).get("rma")
+
+
 async def _open_return_for(store: str, order_ref: str | None, event: str, *, supplier_id: str | None = None,
-                           email: str | None = None, tracking_number: str | None = None) -> Case | None:
-    """The open return case an update is for (`_WAITS_FOR`); with a supplier named, its cases
-    first; with an email, only the cases of that customer; a tracking number already known, its
-    case (never another return's proof of dispatch). None when the order has none open."""
+                           email: str | None = None, tracking_number: str | None = None,
+                           rma: str | None = None) -> Case | None:
+    """The open return case an update is for. What the update names comes first: the case whose
+    return tracking number (never another return's proof of dispatch) or supplier's RMA it names
+    (an inspection of the vase named by the vase's RMA is the vase's, R6/R7); then the state that
+    waits for it (`_WAITS_FOR`), with a supplier named its cases first; with an email, only the
+    cases of that customer. None when the order has none open."""
     if not order_ref:
         return None
     open_ = [c for c in await _open_returns(store, order_ref)
@@ -555,6 +603,9 @@ async def _open_return_for(store: str, order_ref: str | None, event: str, *, sup
              == tracking_number]
     if known:
         return known[0]
+    named = [c for c in open_ if rma and _rma_of(c) == rma]
+    if named:
+        return named[0]
     if supplier_id and any(ReturnData.load(c.data).supplier_id == supplier_id for c in open_):
         open_ = [c for c in open_ if ReturnData.load(c.data).supplier_id in (supplier_id, None)]
     states, fact = _WAITS_FOR[event]
@@ -574,6 +625,23 @@ async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, 
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open return for this order and email")
         return None
     known = ReturnData.load(case.data).tracking or {}
+    if known.get("number") not in (None, body.tracking_number) and len(
+            [c for c in await _open_returns(store, case.order_ref or "")
+             if (c.customer_email or "").lower() == body.email]) > 1:
+        # Every open return of the order already has its proof of dispatch (D2) and none has this number:
+        # a third parcel, a correction of one of them? Which return it is for cannot be told, and one
+        # return's proof is never overwritten by a guess: kept on the newest, the operator decides.
+        await cases.add_event(db, case.id, "inbound", f"the customer sent another return tracking number "
+                              f"{body.tracking_number}: every open return of the order already has one; kept for "
+                              "the operator, no proof of dispatch changed", {"carrier": body.carrier or ""},
+                              actor="customer")
+        await records.open_review(db, case_id=case.id, reason_code=f"return_tracking_unmatched:{event_id}",
+                                  detail=f"{case.order_name or case.order_ref}: tracking number "
+                                         f"{body.tracking_number} ({body.carrier or 'carrier not given'}) matches no "
+                                         "open return, and none waits for one (each has its own): which parcel is it?",
+                                  options=["record it on the right return", "ask the customer"])
+        await inbox.finish_inbound(db, event_id, status="processed", case_id=case.id)
+        return None
     data: dict[str, Any] = {}
     if known.get("number") != body.tracking_number:  # the same number again keeps its first date (D2)
         data["tracking"] = {"number": body.tracking_number, "carrier": body.carrier, "url": body.tracking_url,
@@ -596,7 +664,11 @@ async def _intake_tracking(event_id: str, store: str, body: ReturnTrackingBody, 
 
 async def _intake_update(event_id: str, store: str, body: ReturnUpdateBody, order_ref: str | None) -> str | None:
     db = runtime.db()
-    case = await _open_return_for(store, order_ref, body.event, supplier_id=body.supplier_id)
+    # The return's tracking number or RMA the update names routes it (the replacement's own tracking
+    # number, R4, names no return parcel).
+    named = body.tracking_number if body.event != "replacement_shipped" else None
+    case = await _open_return_for(store, order_ref, body.event, supplier_id=body.supplier_id,
+                                  tracking_number=named, rma=body.rma)
     if case is None or is_terminal(case.kind, case.state):
         await inbox.finish_inbound(db, event_id, status="rejected", error="no open return for this order")
         return None

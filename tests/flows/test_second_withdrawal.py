@@ -434,3 +434,50 @@ async def test_returns_refunded_one_after_the_other_refund_the_delivery_with_the
     (delivery,) = _delivery_refunds(raw)
     assert delivery["lines"] and delivery["total"] in ("29.90", "44.90")  # with the last return's items
     assert len(raw["refunds"]) == 2 and str(await _books(db, world, name)) == "69.90"
+
+
+async def test_a_third_tracking_number_goes_to_the_operator_not_over_a_proof_of_dispatch(world: World,
+                                                                                         db: Any) -> None:
+    """Both returns of the order are in transit, each with its tracking number (proof of dispatch,
+    D2). A third number matches neither and neither waits for one: which parcel it is cannot be
+    told, so no return's proof is overwritten; the operator gets it."""
+    name, email = await _seed(world, 2608)
+    await _run(await _ask(world, name, email, LAMP))
+    await _answer(world, name, "RMA-W2-LAMP")
+    await _run(await _ask(world, name, email, VASE))
+    await _answer(world, name, "RMA-W2-VASE")
+    await _run(await _tracking(world, name, email, "6A26080001FR"))
+    await _run(await _tracking(world, name, email, "6A26080002FR"))
+    assert [c.data["tracking"]["number"] for c in await _returns(db, world, name)] == ["6A26080001FR",
+                                                                                      "6A26080002FR"]
+    r = await _tracking(world, name, email, "6A26080003FR")
+    assert await _run(r) == "nothing to do"
+    first, second = await _returns(db, world, name)
+    assert (first.data["tracking"]["number"], second.data["tracking"]["number"]) == ("6A26080001FR",
+                                                                                    "6A26080002FR")
+    reviews = [v for v in await records.open_reviews(db) if v.case_id in (first.id, second.id)]
+    assert [v.reason_code.split(":")[0] for v in reviews] == ["return_tracking_unmatched"], reviews
+    assert "6A26080003FR" in reviews[0].detail
+    row = await inbox.get_inbound(db, r.json()["event_id"])
+    assert row is not None and row.status == "processed"
+
+
+async def test_a_request_for_nothing_left_after_the_refund_goes_to_the_operator(world: World, db: Any) -> None:
+    """The lamp and the vase came back in one return, refunded (`done`, open for its follow-up). The
+    form is sent again with no item: nothing is left on the order to take back. It is not "asked
+    again" on the refunded return, nor a new case: the operator answers the customer."""
+    name, email = await _seed(world, 2609)
+    await _run(await _ask(world, name, email, LAMP, VASE))
+    await _answer(world, name)
+    await _run(await _tracking(world, name, email, "6A26090001FR"))
+    (ret,) = await _returns(db, world, name)
+    Clock().now = (await _legal(db, ret)).act_at + timedelta(minutes=1)
+    await sweep_deadlines(scope="deadlines")
+    (ret,) = await _returns(db, world, name)
+    assert ret.state == "done" and ret.data.get("refunded")
+    await _run(await _ask(world, name, email, message="encore"))
+    (ret,) = await _returns(db, world, name)
+    said = [e.summary for e in await cases.timeline(db, ret.id)]
+    assert not any("asked again" in s for s in said), said[-3:]
+    reviews = [v for v in await records.open_reviews(db) if v.case_id == ret.id]
+    assert "return_asked_after_refund" in [v.reason_code.split(":")[0] for v in reviews], reviews
