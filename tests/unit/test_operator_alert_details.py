@@ -156,3 +156,13 @@ def test_the_digest_items_are_in_the_operators_language(lang: str) -> None:
     digest = render("operator_digest", lang, {"store": store, "items": [failed, waiting, lost], "failed": 1,
                                               "waiting": 1})
     assert waiting in digest.text and ("points à traiter" if lang == "fr" else "items need you") in digest.subject
+
+
+@pytest.mark.parametrize("code", ["return_asked_after_refund", "return_tracking_unmatched"])
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_second_withdrawals_review_items_have_a_title_of_their_own(code: str, lang: str) -> None:
+    """The review items a second withdrawal may open (flows/returns.py) are named in the digest
+    and the queue in the operator's language, not as a generic manual review."""
+    from domain.operator_words import review_title
+
+    assert review_title(f"{code}:event-1", lang) != operator_titles(lang)["manual_review"]
