@@ -481,3 +481,43 @@ async def test_a_request_for_nothing_left_after_the_refund_goes_to_the_operator(
     assert not any("asked again" in s for s in said), said[-3:]
     reviews = [v for v in await records.open_reviews(db) if v.case_id == ret.id]
     assert "return_asked_after_refund" in [v.reason_code.split(":")[0] for v in reviews], reviews
+
+
+async def test_a_crash_after_the_delivery_refund_call_is_recorded_on_the_rerun(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review (F2, F5): the delivery's refundCreate reached Shopify, the run crashed before the
+    result was recorded. The re-run must settle that operation (same idempotency key: Shopify
+    returns the first refund), archive it and tell it; not read the delivery as 'no longer
+    refundable' and leave the operation in flight, the books short and the email without it."""
+    import flows.returns as returns_flow
+    from ledger import operations
+    from tasks import faults
+    from tasks.store import order_delivery_refund_key, read_shopify_order
+
+    name, email = await _both_on_their_way(world, db, 2615)
+    order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
+    _stale_order(monkeypatch, order)
+    real = returns_flow.refund_delivery_left
+    crashed: list[str] = []
+
+    async def crash_once(step: Any) -> Any:
+        if crashed:
+            return await real(step)
+        faults.reset()
+        monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:shopify.refund_create:1")
+        try:
+            return await real(step)
+        except faults.SimulatedCrash:
+            crashed.append(step.case.id)
+            raise
+        finally:
+            monkeypatch.delenv("AFTERSALES_FAULTS")
+
+    monkeypatch.setattr(returns_flow, "refund_delivery_left", crash_once)
+    await _refund_both(world, db, name)  # the first case's check finds a line left: no call; the second crashes
+    assert crashed, "the delivery's refund was never called"
+    assert (await world.raw_order(name))["refunded"] == "69.90"  # the call went through
+    assert await process_return(case_id=crashed[0]) == "done"  # the re-run (the sweep would do it)
+    op = await operations.get_operation(db, order_delivery_refund_key(order.id))
+    assert op is not None and op.status == "succeeded", op and op.status
+    assert str(await _books(db, world, name)) == "69.90"  # the merchant's books: the delivery archived (F2)
