@@ -494,7 +494,7 @@ async def test_a_crash_after_the_delivery_refund_call_is_recorded_on_the_rerun(
     from tasks import faults
     from tasks.store import order_delivery_refund_key, read_shopify_order
 
-    name, email = await _both_on_their_way(world, db, 2615)
+    name, _ = await _both_on_their_way(world, db, 2615)
     order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
     _stale_order(monkeypatch, order)
     real = returns_flow.refund_delivery_left
@@ -521,3 +521,50 @@ async def test_a_crash_after_the_delivery_refund_call_is_recorded_on_the_rerun(
     op = await operations.get_operation(db, order_delivery_refund_key(order.id))
     assert op is not None and op.status == "succeeded", op and op.status
     assert str(await _books(db, world, name)) == "69.90"  # the merchant's books: the delivery archived (F2)
+
+
+async def test_an_item_cancelled_before_shipping_then_the_rest_withdrawn_in_two_returns_refunds_the_delivery(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review (D2, L221-24; C5): a third item the supplier could not supply was cancelled and
+    refunded (C5) before shipping; the customer then withdraws from both delivered items in two
+    returns refunded on a stale order (neither includes the delivery). Nothing of the order is
+    kept: the delivery is owed, as the sequential path (`whole_order` on current_quantity) refunds
+    it. The net counts only return cases' lines, so it never refunds it."""
+    from tasks.store import read_shopify_order, refund_shopify_items
+
+    email = "client.2616@example.com"
+    body = {
+        "number": 2616,
+        "customer": {"first_name": "Alice", "last_name": "Test2616", "email": email, "locale": "fr"},
+        "line_items": [{"title": title, "sku": sku, "vendor": "Atelier Lyon", "product_type": "Décoration",
+                        "price": price, "quantity": 1}
+                       for title, sku, price in (("Lampe W2", LAMP, "40.00"), ("Vase W2", VASE, "25.00"),
+                                                 ("Bougie W2", "ATL-W2-BOUGIE", "10.00"))],
+        "tags": ["sent-to-supplier"], "shipping_price": "4.90",
+        "shipping_address": {"address1": "1 rue de la Paix", "city": "Paris", "zip": "75002"},
+        "fulfillment": {"tracking_company": "Colissimo", "tracking_number": "6A26160000FR",
+                        "shipped_hours_ago": 6 * 24, "delivered_hours_ago": 4 * 24, "display_status": "DELIVERED"},
+        "placed_hours_ago": 8 * 24,
+    }
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders", json=body)
+    assert r.status_code == 201, r.text
+    world.orders[r.json()["name"]] = r.json()
+    name = r.json()["name"]
+    order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
+    candle = next(li.id for li in order.line_items if li.sku == "ATL-W2-BOUGIE")
+    c5, _ = await cases.open_case(db, key="cancellation:review:2616", kind="cancellation", store_id=STORE,
+                                  state="closed", order_ref=world.legacy(name), order_id=order.id, origin="system")
+    made = await refund_shopify_items(c5.id, order.id, [(candle, 1)], store_credit=False,
+                                      note="C5: not supplied", restock_type="NO_RESTOCK", purpose="c5")
+    assert made.amount == "10.00"
+    await _run(await _ask(world, name, email, LAMP))
+    await _answer(world, name)
+    await _run(await _ask(world, name, email, VASE))
+    assert await _run(await _tracking(world, name, email, "6A26161FR")) == "in_transit"
+    await _answer(world, name, "RMA-W2-2")
+    assert await _run(await _tracking(world, name, email, "6A26162FR")) == "in_transit"
+    _stale_order(monkeypatch, await read_shopify_order.fn(world.legacy(name)))  # type: ignore[attr-defined]
+    first, second = await _refund_both(world, db, name)
+    assert first.state == second.state == "done"
+    raw = await world.raw_order(name)
+    assert raw["refunded"] == raw["received"] == "79.90", raw["refunded"]  # the delivery too (D2)
