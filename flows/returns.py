@@ -1476,11 +1476,17 @@ async def refund_delivery_left(step: Step) -> StoreRefund:
             note=f"aftersales {case.id[:8]}: delivery of {order.name}, every item withdrawn (D2)"[:255],
             purpose="delivery", key=key)
     except EffectFailed as exc:
-        await step.to_operator("refund_failed", f"the store refused the refund of the delivery "
+        if delivery.is_zero():  # a planned operation refused on its replay: what it asked
+            spec = (exc.operation.request or {}).get("refund") or {}
+            delivery = Money.of(sum((Decimal(str(t.get("amount", {}).get("amount", "0")))
+                                     for t in spec.get("transactions") or []), Decimal(0)), order.currency)
+        # Its own reason: a case whose items' refund was refused before (`refund_failed`, decided)
+        # still gets this one in the operator's queue and an alert (never silent).
+        await step.to_operator("delivery_refund_failed", f"the store refused the refund of the delivery "
                                f"({delivery.format('en')}) owed on the withdrawal of the whole order (D2, "
                                f"L221-24): {exc.operation.last_error}",
                                ["refund the delivery by hand in Shopify and record it", "check the order's payments"],
-                               park=False, facts={"error": exc.operation.last_error})
+                               park=False, facts={"amount": delivery, "error": exc.operation.last_error})
         return nothing
     money = result.money
     op = await operations.get_operation(db, key)

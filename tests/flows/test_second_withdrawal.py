@@ -403,7 +403,7 @@ async def test_two_returns_finding_the_delivery_owed_at_once_make_one_refund(
     assert len(_delivery_refunds(raw)) == 1 and raw["refunded"] == raw["received"] == "69.90"
     assert str(await _books(db, world, name)) == "69.90"
     refused = [r for c in (first, second) for r in await records.reviews_for_case(db, c.id)
-               if r.reason_code == "refund_failed"]
+               if r.reason_code in ("refund_failed", "delivery_refund_failed")]
     assert not refused  # the second found the first's refund: no refused second refund for the operator
 
 
@@ -417,6 +417,10 @@ async def test_the_store_refusing_the_delivery_refund_hands_it_to_the_operator(
     name, _ = await _both_on_their_way(world, db, 2614)
     order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
     _stale_order(monkeypatch, order)
+    for c in await _returns(db, world, name):  # an earlier refusal of a refund, settled by the operator
+        item, _ = await records.open_review(db, case_id=c.id, reason_code="refund_failed", detail="earlier",
+                                            options=["refund by hand"])
+        assert await records.decide_review(db, item.id, decided_by="op", decision={"action": "refunded by hand"})
     op = await operations.plan_operation(db, natural_key=order_delivery_refund_key(STORE, order.id),
                                          kind="shopify.refund_create", vendor="shopify", case_id=None, request={})
     await operations.record_failure(db, op.id, error="userErrors: refund refused", code="invalid", retryable=False)
@@ -424,8 +428,9 @@ async def test_the_store_refusing_the_delivery_refund_hands_it_to_the_operator(
     assert first.state == second.state == "done"
     assert (await world.raw_order(name))["refunded"] == "65.00"
     refused = [r for c in (first, second) for r in await records.reviews_for_case(db, c.id)
-               if r.reason_code == "refund_failed"]
+               if r.reason_code == "delivery_refund_failed"]
     assert len(refused) == 1 and "delivery" in refused[0].detail and "refund refused" in refused[0].detail
+    assert refused[0].status == "open"  # its own reason: not swallowed by the decided `refund_failed`
 
 
 async def test_returns_refunded_one_after_the_other_refund_the_delivery_with_the_last(world: World, db: Any) -> None:
