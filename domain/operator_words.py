@@ -273,6 +273,8 @@ ALERT_DETAILS: dict[str, dict[Lang, str]] = {
     "replacement_refused": {"fr": "Le fournisseur refuse le remplacement.{note}",
                             "en": "The supplier refused the replacement.{note}"},
     "place_replacement": {"fr": "À commander : {what}.{variant}", "en": "To order: {what}.{variant}"},
+    "delivery_refund_failed": {"fr": "Livraison à rembourser au client : {amount}.{error}",
+                               "en": "The delivery to refund to the customer: {amount}.{error}"},
     "postage_refund_failed": {"fr": "Frais de retour à rembourser au client : {amount}.{error}",
                               "en": "The customer's return postage to refund: {amount}.{error}"},
     "permanent_error": {"fr": "Erreur (message technique) : « {error} ».", "en": "Error: \"{error}\"."},

@@ -171,6 +171,7 @@ TEMPLATE_ALERTS = frozenset({
     # issue 17: the alerts that showed the flow's English options before
     "ambiguous_supplier_message", "dispute_more_evidence", "dispute_more_evidence_due", "permanent_error",
     "postage_refund_failed", "product_flagged", "unknown_deadline_kind", "withdrawal_return_stalled",
+    "delivery_refund_failed",  # the delivery's own refund on a whole withdrawal (D2)
 })
 _THRESHOLD = re.compile(r"^a refund of (?P<amount>.+?)(?: \(delivery (?P<delivery>.+?) included\))? is above the "
                         r"approval threshold \((?P<limit>.+)\)$")

@@ -44,6 +44,7 @@ from domain.inbound import CustomerReturnBody, ReturnTrackingBody, ReturnUpdateB
 from domain.messages import pick_language
 from domain.messages.context import return_reason_label
 from domain.money import Money
+from domain.operations import OperationKind
 from domain.orders import Order
 from domain.policy import StorePolicy, SupplierChannelKind
 from domain.refunds import inspection_share
@@ -1421,6 +1422,18 @@ async def _withdrawn_units(db: Any, store: str, order_ref: str) -> dict[str, int
             continue
         for lid, q in data.lines.items():
             units[lid] = units.get(lid, 0) + int(q)
+    # A cancellation of the order (the customer's partial withdrawal before shipping, C5 stock-out)
+    # whose refundCreate of its lines succeeded: those units are not kept either (L221-24).
+    for c in await cases.cases_for_order(db, store, order_ref):
+        if c.kind != CaseKind.CANCELLATION.value:
+            continue
+        for op in await operations.operations_for_case(db, c.id):
+            if op.kind != OperationKind.SHOPIFY_REFUND_CREATE or op.status != "succeeded" \
+                    or not (op.result or {}).get("refund_id"):
+                continue
+            for line in (op.request.get("refund") or {}).get("line_items") or []:
+                lid = str(line.get("line_item_id") or "")
+                units[lid] = units.get(lid, 0) + int(line.get("quantity") or 0)
     return units
 
 
@@ -1441,42 +1454,57 @@ async def refund_delivery_left(step: Step) -> StoreRefund:
     order = await read_shopify_order(order_ref)
     bought = [li for li in order.line_items if li.quantity > 0]
     nothing = StoreRefund(amount="0", currency=order.currency)
-    if not bought or any(li.current_quantity > 0 for li in bought):
-        return nothing
-    units = await _withdrawn_units(db, case.store_id, order.legacy_id)
-    if any(units.get(li.id, 0) < li.quantity for li in bought):
-        return nothing  # some item went another way (refunded by hand, kept): not a whole withdrawal
-    _, delivery = await refund_estimate(order.id, [], share=Decimal(1), refund_shipping=True)
-    if delivery.is_zero():
-        return nothing  # refunded already (with the last return's own refund, or by this net before)
-    key = order_delivery_refund_key(order.id)
+    key = order_delivery_refund_key(case.store_id, order.id)
+    # F2/F5: an operation of the order's delivery refund already planned (a run crashed after the
+    # call, or after its record and before the archive) is settled first: the refund task replays
+    # it with the same idempotency key, then it is recorded and archived. The fresh read below
+    # would see the delivery refunded and leave it in flight. Only a clean refusal is looked at again.
+    planned = await operations.get_operation(db, key)
+    delivery = Money.zero(order.currency)
+    if planned is None or (planned.status == "failed" and not planned.retryable):
+        if not bought or any(li.current_quantity > 0 for li in bought):
+            return nothing
+        units = await _withdrawn_units(db, case.store_id, order.legacy_id)
+        if any(units.get(li.id, 0) < li.quantity for li in bought):
+            return nothing  # some item went another way (refunded by hand, kept): not a whole withdrawal
+        _, delivery = await refund_estimate(order.id, [], share=Decimal(1), refund_shipping=True)
+        if delivery.is_zero():
+            return nothing  # refunded already (with the last return's own refund, or by this net before)
     try:
         result = await refund_shopify_items(
             case.id, order.id, [], store_credit=False, restock_type="NO_RESTOCK", refund_shipping=True,
             note=f"aftersales {case.id[:8]}: delivery of {order.name}, every item withdrawn (D2)"[:255],
             purpose="delivery", key=key)
     except EffectFailed as exc:
-        await step.to_operator("refund_failed", f"the store refused the refund of the delivery "
+        if delivery.is_zero():  # a planned operation refused on its replay: what it asked
+            spec = (exc.operation.request or {}).get("refund") or {}
+            delivery = Money.of(sum((Decimal(str(t.get("amount", {}).get("amount", "0")))
+                                     for t in spec.get("transactions") or []), Decimal(0)), order.currency)
+        # Its own reason: a case whose items' refund was refused before (`refund_failed`, decided)
+        # still gets this one in the operator's queue and an alert (never silent).
+        await step.to_operator("delivery_refund_failed", f"the store refused the refund of the delivery "
                                f"({delivery.format('en')}) owed on the withdrawal of the whole order (D2, "
                                f"L221-24): {exc.operation.last_error}",
                                ["refund the delivery by hand in Shopify and record it", "check the order's payments"],
-                               park=False, facts={"error": exc.operation.last_error})
+                               park=False, facts={"amount": delivery, "error": exc.operation.last_error})
         return nothing
     money = result.money
     op = await operations.get_operation(db, key)
     if money.is_zero() or op is None or not result.operation_id:
         return nothing
     owner = op.case_id or case.id
-    await records.archive_refund(db, RefundRecord(
+    archived = await records.archive_refund(db, RefundRecord(
         case_id=owner, operation_id=result.operation_id, store_id=case.store_id, order_id=order.id,
         amount=str(money.amount), currency=money.currency, method="original", gateway=result.gateway,
         reference=result.refund_id, reason="return: the delivery, every item of the order withdrawn (D2)",
         actor="aftersales"))
     if owner != case.id:
         return nothing
-    await cases.add_event(db, case.id, "decision", f"delivery refunded: {money.format('en')} (D2, L221-24): every "
-                          f"item of {order.name} came back through its returns, whose refunds left it out")
-    return result
+    if not any(e.data.get("delivery_refund") == archived.operation_id for e in await cases.timeline(db, case.id)):
+        await cases.add_event(db, case.id, "decision", f"delivery refunded: {money.format('en')} (D2, L221-24): "
+                              f"every item of {order.name} came back through its returns, whose refunds left it out",
+                              data={"delivery_refund": archived.operation_id})
+    return result  # a re-run of this case tells it again (its refund email, M1-M5)
 
 
 def _misuse_text(language: str) -> str:

@@ -231,10 +231,11 @@ def refund_operation_key(case_id: str, purpose: str) -> str:
     return f"shopify.refund_create:{case_id}:{purpose}"
 
 
-def order_delivery_refund_key(order_ref: str) -> str:
-    """The natural key of the refund of an order's delivery alone, one per ORDER (D2): the
-    withdrawal returns of one order that each find it owed make one refundCreate."""
-    return f"shopify.refund_create:order:{order_ref.rsplit('/', 1)[-1]}:delivery"
+def order_delivery_refund_key(store_id: str, order_ref: str) -> str:
+    """The natural key of the refund of an order's delivery alone, one per ORDER of a STORE (D2):
+    the withdrawal returns of one order that each find it owed make one refundCreate. The store
+    is in it: two stores' orders may share a number."""
+    return f"shopify.refund_create:order:{store_id}:{order_ref.rsplit('/', 1)[-1]}:delivery"
 
 
 @task(name="refund-shopify-items", task_run_name="refund-items-{order_id}", **RETRYING)

@@ -363,10 +363,14 @@ async def test_two_returns_refunded_on_a_stale_order_still_refund_the_delivery_o
     (other_items,) = await records.refunds_for_case(db, other.id)
     assert any(other_items.amount.replace(".", ",") in t for t in told)
 
-    # The same check run again (a re-run, the other return's run): no second delivery refund.
+    # The same check run again (a re-run, the other return's run): no second delivery refund. The
+    # owner's re-run replays its own refund (same operation: its email tells it again, M1-M5), the
+    # other's gives nothing back; one delivery timeline event on the owner.
     policy = await runtime.load_policy(STORE)
     for case in await _returns(db, world, name):
-        assert (await refund_delivery_left(Step(case, policy))).money.is_zero()
+        again = await refund_delivery_left(Step(case, policy))
+        assert str(again.amount) == ("4.90" if case.id == owner.id else "0"), (case.id == owner.id, again)
+    assert sum("delivery refunded" in e.summary for e in await cases.timeline(db, owner.id)) == 1
     raw = await world.raw_order(name)
     assert len(_delivery_refunds(raw)) == 1 and raw["refunded"] == "69.90"
     assert str(await _books(db, world, name)) == "69.90"
@@ -399,7 +403,7 @@ async def test_two_returns_finding_the_delivery_owed_at_once_make_one_refund(
     assert len(_delivery_refunds(raw)) == 1 and raw["refunded"] == raw["received"] == "69.90"
     assert str(await _books(db, world, name)) == "69.90"
     refused = [r for c in (first, second) for r in await records.reviews_for_case(db, c.id)
-               if r.reason_code == "refund_failed"]
+               if r.reason_code in ("refund_failed", "delivery_refund_failed")]
     assert not refused  # the second found the first's refund: no refused second refund for the operator
 
 
@@ -413,15 +417,20 @@ async def test_the_store_refusing_the_delivery_refund_hands_it_to_the_operator(
     name, _ = await _both_on_their_way(world, db, 2614)
     order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
     _stale_order(monkeypatch, order)
-    op = await operations.plan_operation(db, natural_key=order_delivery_refund_key(order.id),
+    for c in await _returns(db, world, name):  # an earlier refusal of a refund, settled by the operator
+        item, _ = await records.open_review(db, case_id=c.id, reason_code="refund_failed", detail="earlier",
+                                            options=["refund by hand"])
+        assert await records.decide_review(db, item.id, decided_by="op", decision={"action": "refunded by hand"})
+    op = await operations.plan_operation(db, natural_key=order_delivery_refund_key(STORE, order.id),
                                          kind="shopify.refund_create", vendor="shopify", case_id=None, request={})
     await operations.record_failure(db, op.id, error="userErrors: refund refused", code="invalid", retryable=False)
     first, second = await _refund_both(world, db, name)
     assert first.state == second.state == "done"
     assert (await world.raw_order(name))["refunded"] == "65.00"
     refused = [r for c in (first, second) for r in await records.reviews_for_case(db, c.id)
-               if r.reason_code == "refund_failed"]
+               if r.reason_code == "delivery_refund_failed"]
     assert len(refused) == 1 and "delivery" in refused[0].detail and "refund refused" in refused[0].detail
+    assert refused[0].status == "open"  # its own reason: not swallowed by the decided `refund_failed`
 
 
 async def test_returns_refunded_one_after_the_other_refund_the_delivery_with_the_last(world: World, db: Any) -> None:
@@ -481,3 +490,90 @@ async def test_a_request_for_nothing_left_after_the_refund_goes_to_the_operator(
     assert not any("asked again" in s for s in said), said[-3:]
     reviews = [v for v in await records.open_reviews(db) if v.case_id == ret.id]
     assert "return_asked_after_refund" in [v.reason_code.split(":")[0] for v in reviews], reviews
+
+
+async def test_a_crash_after_the_delivery_refund_call_is_recorded_on_the_rerun(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review (F2, F5): the delivery's refundCreate reached Shopify, the run crashed before the
+    result was recorded. The re-run must settle that operation (same idempotency key: Shopify
+    returns the first refund), archive it and tell it; not read the delivery as 'no longer
+    refundable' and leave the operation in flight, the books short and the email without it."""
+    import flows.returns as returns_flow
+    from ledger import operations
+    from tasks import faults
+    from tasks.store import order_delivery_refund_key, read_shopify_order
+
+    name, _ = await _both_on_their_way(world, db, 2615)
+    order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
+    _stale_order(monkeypatch, order)
+    real = returns_flow.refund_delivery_left
+    crashed: list[str] = []
+
+    async def crash_once(step: Any) -> Any:
+        if crashed:
+            return await real(step)
+        faults.reset()
+        monkeypatch.setenv("AFTERSALES_FAULTS", "after_call:shopify.refund_create:1")
+        try:
+            return await real(step)
+        except faults.SimulatedCrash:
+            crashed.append(step.case.id)
+            raise
+        finally:
+            monkeypatch.delenv("AFTERSALES_FAULTS")
+
+    monkeypatch.setattr(returns_flow, "refund_delivery_left", crash_once)
+    await _refund_both(world, db, name)  # the first case's check finds a line left: no call; the second crashes
+    assert crashed, "the delivery's refund was never called"
+    assert (await world.raw_order(name))["refunded"] == "69.90"  # the call went through
+    assert await process_return(case_id=crashed[0]) == "done"  # the re-run (the sweep would do it)
+    op = await operations.get_operation(db, order_delivery_refund_key(STORE, order.id))
+    assert op is not None and op.status == "succeeded", op and op.status
+    assert str(await _books(db, world, name)) == "69.90"  # the merchant's books: the delivery archived (F2)
+
+
+async def test_an_item_cancelled_before_shipping_then_the_rest_withdrawn_in_two_returns_refunds_the_delivery(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review (D2, L221-24; C5): a third item the supplier could not supply was cancelled and
+    refunded (C5) before shipping; the customer then withdraws from both delivered items in two
+    returns refunded on a stale order (neither includes the delivery). Nothing of the order is
+    kept: the delivery is owed, as the sequential path (`whole_order` on current_quantity) refunds
+    it. The net counts only return cases' lines, so it never refunds it."""
+    from tasks.store import read_shopify_order, refund_shopify_items
+
+    email = "client.2616@example.com"
+    body = {
+        "number": 2616,
+        "customer": {"first_name": "Alice", "last_name": "Test2616", "email": email, "locale": "fr"},
+        "line_items": [{"title": title, "sku": sku, "vendor": "Atelier Lyon", "product_type": "Décoration",
+                        "price": price, "quantity": 1}
+                       for title, sku, price in (("Lampe W2", LAMP, "40.00"), ("Vase W2", VASE, "25.00"),
+                                                 ("Bougie W2", "ATL-W2-BOUGIE", "10.00"))],
+        "tags": ["sent-to-supplier"], "shipping_price": "4.90",
+        "shipping_address": {"address1": "1 rue de la Paix", "city": "Paris", "zip": "75002"},
+        "fulfillment": {"tracking_company": "Colissimo", "tracking_number": "6A26160000FR",
+                        "shipped_hours_ago": 6 * 24, "delivered_hours_ago": 4 * 24, "display_status": "DELIVERED"},
+        "placed_hours_ago": 8 * 24,
+    }
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders", json=body)
+    assert r.status_code == 201, r.text
+    world.orders[r.json()["name"]] = r.json()
+    name = r.json()["name"]
+    order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
+    candle = next(li.id for li in order.line_items if li.sku == "ATL-W2-BOUGIE")
+    c5, _ = await cases.open_case(db, key="cancellation:review:2616", kind="cancellation", store_id=STORE,
+                                  state="closed", order_ref=world.legacy(name), order_id=order.id, origin="system")
+    made = await refund_shopify_items(c5.id, order.id, [(candle, 1)], store_credit=False,
+                                      note="C5: not supplied", restock_type="NO_RESTOCK", purpose="c5")
+    assert made.amount == "10.00"
+    await _run(await _ask(world, name, email, LAMP))
+    await _answer(world, name)
+    await _run(await _ask(world, name, email, VASE))
+    assert await _run(await _tracking(world, name, email, "6A26161FR")) == "in_transit"
+    await _answer(world, name, "RMA-W2-2")
+    assert await _run(await _tracking(world, name, email, "6A26162FR")) == "in_transit"
+    _stale_order(monkeypatch, await read_shopify_order.fn(world.legacy(name)))  # type: ignore[attr-defined]
+    first, second = await _refund_both(world, db, name)
+    assert first.state == second.state == "done"
+    raw = await world.raw_order(name)
+    assert raw["refunded"] == raw["received"] == "79.90", raw["refunded"]  # the delivery too (D2)

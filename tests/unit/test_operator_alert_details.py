@@ -59,6 +59,10 @@ ALERTS: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("place_replacement", "the exchange needs a new item from the supplier (R4): order Rideau x1, in gris perle",
      {"what": "Rideau x1", "variant": "gris perle"}, "À commander : Rideau x1. Variante souhaitée : gris perle.",
      "To order: Rideau x1. Variant wanted: gris perle."),
+    ("delivery_refund_failed", "the store refused the refund of the delivery (€4.90) owed on the withdrawal of "
+     "the whole order (D2, L221-24): refund refused", {"amount": Money.of("4.90", "EUR"), "error": "refund refused"},
+     "Livraison à rembourser au client : 4,90\u00a0€. Réponse de la boutique : « refund refused ».",
+     "The delivery to refund to the customer: €4.90. The store answered: \"refund refused\"."),
     ("store_refused", "the store refused the cancellation: order already fulfilled",
      {"error": "order already fulfilled"}, "Réponse de Shopify : « order already fulfilled ».",
      "Shopify answered: \"order already fulfilled\"."),
@@ -120,7 +124,7 @@ def test_every_alert_the_flows_raise_has_its_own_words_in_both_languages() -> No
         for code in TEMPLATE_ALERTS | set(ALERT_TYPES.values()):
             assert code in titles, (lang, code)
     for code in ("product_flagged", "withdrawal_return_stalled", "permanent_error", "ambiguous_supplier_message",
-                 "postage_refund_failed", "dispute_more_evidence", "unknown_deadline_kind"):
+                 "postage_refund_failed", "delivery_refund_failed", "dispute_more_evidence", "unknown_deadline_kind"):
         assert code in TEMPLATE_ALERTS
         text = render("operator_alert", "fr", operator_context(_case(), _policy("fr"), code, "English detail",
                                                                ["an English option"])).text
