@@ -570,9 +570,8 @@ class Lab:
         runs started."""
         quiet_since: float | None = None
         total = 0
-        expected: list[tuple[str, datetime]] = []  # what the ledger says was handed to Prefect, unseen
         while True:
-            runs = await self.automations.new_runs(self.http, expected)
+            runs = await self.automations.new_runs(self.http)
             runs = [r for r in runs if r["params"]["inbound_event_id"]]
             if not runs:
                 waiting = await self._unseen_emitted()
@@ -582,16 +581,9 @@ class Lab:
                 quiet_since = quiet_since or now
                 if now - quiet_since > settle_s:  # left for the check to emit again (promise 1)
                     return total
-                # an event emitted again keeps its first `occurred`, maybe before the automations'
-                # window: the next read asks for these by id, at once for any not asked yet
-                asked = {event_id for event_id, _ in expected}
-                expected = [(prefect_events.event_id(r.id, r.emit_attempts), r.received_at) for r in waiting]
-                if {event_id for event_id, _ in expected} - asked:
-                    continue
                 await asyncio.sleep(0.3)
                 continue
             quiet_since = None
-            expected = []
             total += len(runs)
             await self.run_on_workers(runs)
 

@@ -29,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatch
@@ -346,8 +346,7 @@ class Worker:
                         self.deployments[run["flow"]], parameters=run.get("params", {}),
                         job_variables={"env": env}))
                     report["run_ids"].append(str(created.id))
-                    state, died_with_worker = await self._follow(client, created.id, time.monotonic() + limit_s,
-                                                                 trace, faults)
+                    state, died_with_worker = await self._follow(client, created.id, time.monotonic() + limit_s)
                     _read_trace(trace, i, report)
                     if state is None:  # hung: stopped as the UI's Cancel would, and counted
                         report["timed_out"] = True
@@ -371,21 +370,11 @@ class Worker:
         report["seconds"] = round(time.monotonic() - began, 3)
         return report
 
-    async def _follow(self, client: Any, run_id: Any, deadline: float, trace: Path,
-                      faults: str | None) -> tuple[Any, bool]:
+    async def _follow(self, client: Any, run_id: Any, deadline: float) -> tuple[Any, bool]:
         """The run's final state (None past the deadline), and whether it died with its worker: the
         worker was killed while the run was past Scheduled, its state older than the new worker (a
-        run still Scheduled waits for the new one, which takes it).
-
-        The run's trace (local, read every `TRACE_POLL_S`) says when it is ending: it returned or
-        raised (`D`, `E`), or reached the boundary where its kill is armed (`faults`, `W`); its
-        state is read from the server then every `ENDING_POLL_S`, and otherwise every
-        `QUIET_POLL_S`, for a run that ends without a word in its trace (refused at submission,
-        cancelled). (Issue 22: it was read every 0.4 s, two to three reads a second per job
-        on the lab's Prefect server.)"""
+        run still Scheduled waits for the new one, which takes it)."""
         generation = self.generation
-        kill = _kill_rules(faults)
-        next_read = 0.0
         while True:
             if not self.alive() or self.generation != generation:
                 await self.restart_after_kill(generation)
@@ -395,17 +384,12 @@ class Worker:
                 if (state is not None and not state.is_final() and not state.is_scheduled()
                         and state.timestamp is not None and state.timestamp < self.started_at):
                     return state, True
-            now = time.monotonic()
-            if now >= next_read:
-                run = await _retrying_api(lambda: client.read_flow_run(run_id))
-                if run.state is not None and run.state.is_final():
-                    return run.state, False
-                if time.monotonic() > deadline:
-                    return None, False
-                next_read = time.monotonic() + (ENDING_POLL_S if _ending(trace, kill) else QUIET_POLL_S)
-            await asyncio.sleep(TRACE_POLL_S)
-            if next_read - time.monotonic() > ENDING_POLL_S and _ending(trace, kill):
-                next_read = time.monotonic()  # the trace moved to its end: read the state now
+            run = await _retrying_api(lambda: client.read_flow_run(run_id))
+            if run.state is not None and run.state.is_final():
+                return run.state, False
+            if time.monotonic() > deadline:
+                return None, False
+            await asyncio.sleep(0.4)
 
     async def stop(self) -> None:
         """As a service manager stops it: SIGTERM to its group, SIGKILL after 30 s."""
@@ -421,35 +405,6 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)  # the warm parent, if it outlived the worker
         await self.proc.wait()
         self.proc = None
-
-
-TRACE_POLL_S = 0.1  # a job reads its run's trace file this often (a local read)
-ENDING_POLL_S = 0.25  # and the run's state this often once the trace says the run is ending
-QUIET_POLL_S = 2.0  # or this often before
-
-
-def _kill_rules(faults: str | None) -> list[tuple[str, str]]:
-    """The (point, kind) of each kill armed in `faults` (`tasks/faults.py`'s `point:kind:count:kill`)."""
-    rules = []
-    for raw in (faults or "").split(","):
-        parts = raw.strip().split(":")
-        if len(parts) >= 4 and parts[3] == "kill":
-            rules.append((parts[0], parts[1]))
-    return rules
-
-
-def _ending(trace: Path, kill: list[tuple[str, str]]) -> bool:
-    """The run's trace says it is ending: it returned (`D`), raised (`E`), kills its worker (`W`),
-    or reached a boundary where a kill of `kill` is armed (its fork dies there)."""
-    for line in _lines(trace):
-        tag, _, rest = line.partition(" ")
-        if tag in ("D", "E", "W"):
-            return True
-        if tag == "H" and kill:
-            point, _, kind = rest.partition(" ")
-            if any(point == p and k in ("*", kind) for p, k in kill):
-                return True
-    return False
 
 
 def _killed(message: str | None) -> bool:
@@ -529,24 +484,11 @@ def triggers_from_prefect_yaml() -> list[Trigger]:
     return out
 
 
-OVERLAP = timedelta(minutes=2)  # read again behind the newest event seen: see `Automations`
-
-
 @dataclass
 class Automations:
     """Reads the events the Prefect server accepted (its events API) and turns each into one
     run per matching trigger, with `inbound_event_id` from the event's payload, as the
-    deployments' automations do. Each event id is acted on once (`seen`).
-
-    Each read asks only for what is new: the events that occurred from `since` on, `since` being
-    the newest `occurred` read so far less `OVERLAP` (issue 22: it read every event since the
-    start at every poll, each a count and one query a page on the server, so its cost grew with
-    the run's square). Events reach the server a little out of order by `occurred` (the receiver
-    emits an event a few seconds after it was stored, the persister writes in batches): the
-    overlap reads them again and `seen` drops the ones already acted on. An event emitted again
-    keeps its first `occurred`, the event's receipt, however old (promise 1's redelivery, the
-    check's re-emission after the lab moved its clock on days): the caller names those it waits
-    for (`expected`: event id, occurred), and those not seen yet are read by id."""
+    deployments' automations do. Each event id is acted on once."""
 
     api_url: str
     triggers: list[Trigger] = field(default_factory=triggers_from_prefect_yaml)
@@ -557,15 +499,12 @@ class Automations:
     def names(self) -> list[str]:
         return sorted({name for t in self.triggers for name in t.expect})
 
-    async def _read(self, http: httpx.AsyncClient, since: datetime, until: datetime,
-                    ids: list[str] | None = None) -> list[dict[str, Any]]:
-        """The aftersales events that occurred from `since` to `until` (of `ids` only, if given),
-        ascending, all pages."""
-        filter_: dict[str, Any] = {"occurred": {"since": since.isoformat(), "until": until.isoformat()},
-                                   "event": {"name": self.names}, "order": "ASC"}
-        if ids is not None:
-            filter_["id"] = {"id": ids}
-        r = await http.post(f"{self.api_url}/events/filter", json={"filter": filter_, "limit": 50})
+    async def accepted_events(self, http: httpx.AsyncClient) -> list[dict[str, Any]]:
+        """Every aftersales event the server holds (ascending), all pages."""
+        body = {"filter": {"occurred": {"since": self.since.isoformat(),
+                                        "until": (datetime.now(UTC) + timedelta(days=400)).isoformat()},
+                           "event": {"name": self.names}, "order": "ASC"}, "limit": 50}
+        r = await http.post(f"{self.api_url}/events/filter", json=body)
         r.raise_for_status()
         page = r.json()
         events = list(page["events"])
@@ -576,24 +515,9 @@ class Automations:
             events.extend(page["events"])
         return events
 
-    async def accepted_events(self, http: httpx.AsyncClient,
-                              expected: Iterable[tuple[str, datetime]] = ()) -> list[dict[str, Any]]:
-        """The aftersales events the server accepted since the last read (ascending, all pages;
-        some already seen, in the overlap), then those of `expected` not seen yet."""
-        events = await self._read(http, self.since, datetime.now(UTC) + timedelta(days=400))
-        missing = {event_id: occurred for event_id, occurred in expected if event_id not in self.seen}
-        if missing:  # asked by id, around their own `occurred`
-            events.extend(await self._read(http, min(missing.values()) - OVERLAP,
-                                           max(missing.values()) + OVERLAP, ids=sorted(missing)))
-        if events:
-            newest = max(datetime.fromisoformat(e["occurred"]) for e in events)
-            self.since = max(self.since, newest - OVERLAP)
-        return events
-
-    async def new_runs(self, http: httpx.AsyncClient,
-                       expected: Iterable[tuple[str, datetime]] = ()) -> list[dict[str, Any]]:
+    async def new_runs(self, http: httpx.AsyncClient) -> list[dict[str, Any]]:
         runs = []
-        for event in await self.accepted_events(http, expected):
+        for event in await self.accepted_events(http):
             if event["id"] in self.seen:
                 continue
             self.seen.add(event["id"])
