@@ -25,15 +25,15 @@ LAMP, VASE = "ATL-W2-LAMPE", "ATL-W2-VASE"
 pytestmark = pytest.mark.usefixtures("real_clock")
 
 
-async def _seed(world: World, number: int) -> tuple[str, str]:
-    """A delivered order of two Atelier Lyon items: a lamp (40.00) and a vase (25.00), delivery 4.90."""
+async def _seed(world: World, number: int, *, lamps: int = 1) -> tuple[str, str]:
+    """A delivered order of two Atelier Lyon items: `lamps` lamps (40.00 each) and a vase (25.00), delivery 4.90."""
     email = f"client.{number}@example.com"
     body = {
         "number": number,
         "customer": {"first_name": "Alice", "last_name": f"Test{number}", "email": email, "locale": "fr"},
         "line_items": [{"title": title, "sku": sku, "vendor": "Atelier Lyon", "product_type": "Décoration",
-                        "price": price, "quantity": 1}
-                       for title, sku, price in (("Lampe W2", LAMP, "40.00"), ("Vase W2", VASE, "25.00"))],
+                        "price": price, "quantity": q}
+                       for title, sku, price, q in (("Lampe W2", LAMP, "40.00", lamps), ("Vase W2", VASE, "25.00", 1))],
         "tags": ["sent-to-supplier"], "shipping_price": "4.90",
         "shipping_address": {"address1": "1 rue de la Paix", "city": "Paris", "zip": "75002"},
         "fulfillment": {"tracking_company": "Colissimo", "tracking_number": f"6A{number}0000FR",

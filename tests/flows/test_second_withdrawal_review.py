@@ -12,7 +12,18 @@ from flows.returns import process_return
 from flows.sweep import sweep_deadlines
 from ledger import cases
 from tests.flows.conftest import Clock, World
-from tests.flows.test_second_withdrawal import LAMP, VASE, _answer, _ask, _legal, _line, _returns, _run, _tracking
+from tests.flows.test_second_withdrawal import (
+    LAMP,
+    VASE,
+    _answer,
+    _ask,
+    _legal,
+    _line,
+    _returns,
+    _run,
+    _seed,
+    _tracking,
+)
 
 STORE = "maison-lumiere.myshopify.com"
 pytestmark = pytest.mark.usefixtures("real_clock")
@@ -20,23 +31,7 @@ pytestmark = pytest.mark.usefixtures("real_clock")
 
 async def _seed2(world: World, number: int) -> tuple[str, str]:
     """A delivered order: two lamps (40.00 each) and a vase."""
-    email = f"client.{number}@example.com"
-    body = {
-        "number": number,
-        "customer": {"first_name": "Alice", "last_name": f"Test{number}", "email": email, "locale": "fr"},
-        "line_items": [{"title": title, "sku": sku, "vendor": "Atelier Lyon", "product_type": "Décoration",
-                        "price": price, "quantity": q}
-                       for title, sku, price, q in (("Lampe W2", LAMP, "40.00", 2), ("Vase W2", VASE, "25.00", 1))],
-        "tags": ["sent-to-supplier"], "shipping_price": "4.90",
-        "shipping_address": {"address1": "1 rue de la Paix", "city": "Paris", "zip": "75002"},
-        "fulfillment": {"tracking_company": "Colissimo", "tracking_number": f"6A{number}0000FR",
-                        "shipped_hours_ago": 6 * 24, "delivered_hours_ago": 4 * 24, "display_status": "DELIVERED"},
-        "placed_hours_ago": 8 * 24,
-    }
-    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/orders", json=body)
-    assert r.status_code == 201, r.text
-    world.orders[r.json()["name"]] = r.json()
-    return r.json()["name"], email
+    return await _seed(world, number, lamps=2)
 
 
 async def test_the_second_lamp_after_the_first_was_refunded_is_not_dropped(world: World, db: Any) -> None:
