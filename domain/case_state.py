@@ -114,6 +114,7 @@ class ReturnData(CaseData):
     split_from: str | None = None  # the case it was split from (one supplier's items)
     siblings: dict[str, str] = Field(default_factory=dict)  # supplier -> the case split off for it
     handed_to: str | None = None  # the cancellation that carried it out (L221-18)
+    request_id: str | None = None  # the request that opened it (inbound event or store Return): a re-run finds it
     # the decision
     eligibility: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None  # the ReturnPlan, as JSON

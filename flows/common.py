@@ -255,6 +255,39 @@ async def case_lock(case_id: str, *, wait: timedelta = timedelta(seconds=60),
             await cases.release_lock(db, case_id, owner)
 
 
+# The order's intake lock (`order_lock`): held for a few ledger reads and one insert, so a short TTL;
+# a waiter waits longer than it, so a holder that died is always taken over, never waited on forever.
+ORDER_LOCK_TTL = timedelta(seconds=60)
+ORDER_LOCK_WAIT = timedelta(seconds=90)
+
+
+@asynccontextmanager
+async def order_lock(scope: str, store_id: str, order_ref: str, *, wait: timedelta = ORDER_LOCK_WAIT,
+                     ttl: timedelta = ORDER_LOCK_TTL) -> AsyncIterator[bool]:
+    """Hold the order's lock for `scope` (e.g. "return-intake") while reading its cases and opening
+    one: two intakes of one order, in two flow runs (two processes) or in one, run one after the
+    other, the second reading what the first opened. Per holder (never re-entrant). After `wait`,
+    yield False and go on without it: a notice of withdrawal is never dropped for a lock (L221-24);
+    the caller logs it."""
+    owner = f"{current_flow_run_id() or 'local'}-{uuid4().hex}"
+    key = f"{scope}:{store_id}:{order_ref}"
+    db = runtime.db()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait.total_seconds()
+    acquired = await cases.acquire_order_lock(db, key, owner, ttl)
+    while not acquired and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        acquired = await cases.acquire_order_lock(db, key, owner, ttl)
+    if not acquired:
+        run_logger(LOGGER).warning("order %s busy for %s: %s goes on without its lock", order_ref,
+                                   wait, scope)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            await cases.release_order_lock(db, key, owner)
+
+
 async def renew_lock(case_id: str) -> None:
     """Extend the lease at each step: a long step never lets a second run in."""
     owner = current_flow_run_id()

@@ -63,6 +63,7 @@ from flows.common import (
     CaseStep,
     case_lock,
     intake_refund_approval,
+    order_lock,
     take_inbound,
 )
 from flows.runner import Process
@@ -205,6 +206,9 @@ def _holder(open_: list[Case], lines: dict[str, int]) -> Case | None:
     return next((c for c in open_ if set(ReturnData.load(c.data).lines) & set(lines)), None)
 
 
+INTAKE_LOCK = "return-intake"  # the order's intake lock (flows.common.order_lock)
+
+
 async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, reason: ReturnReason,
                 note: str | None, lines: dict[str, int], data: dict[str, Any], language: str | None,
                 request_id: str) -> tuple[Case, bool]:
@@ -212,14 +216,36 @@ async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, r
     of the same request: `request_id`, the inbound event or the store's Return, keys it). While
     a return is open on the order, the lines it does not hold get a case of their own (L221-18:
     each request is a notice of withdrawal for what it names); a request whose lines are all held
-    lands on the open return (False)."""
+    lands on the open return (False).
+
+    Under the order's intake lock: two requests for the same lines taken in at once (the form sent
+    twice, the form and Shopify's returns/request, each its own inbound event, in two flow runs)
+    read the open returns one after the other, so the second sees the first's case and its lines
+    and lands on it as asked again: one case, one acknowledgement, one refund (R*, L221-18)."""
+    async with order_lock(INTAKE_LOCK, store, order.legacy_id):
+        for _ in range(2):
+            found = await _open_unlocked(store, policy, order, origin=origin, reason=reason, note=note, lines=lines,
+                                         data=data, language=language, request_id=request_id)
+            if found is not None:
+                return found
+    raise RuntimeError(f"return intake of order {order.legacy_id}: no case opened nor found")
+
+
+async def _open_unlocked(store: str, policy: StorePolicy, order: Order, *, origin: str, reason: ReturnReason,
+                         note: str | None, lines: dict[str, int], data: dict[str, Any], language: str | None,
+                         request_id: str) -> tuple[Case, bool] | None:
+    """`_open`'s read then open (the caller holds the order's lock). None when the key it chose
+    was taken meanwhile by another request (only without the lock, after its wait): read again."""
     db = runtime.db()
     own_key = case_key(KIND, store, order.legacy_id, suffix=f"req-{request_id}")
     own = await cases.find_case(db, own_key)
+    mine = [c for c in await cases.cases_for_order(db, store, order.legacy_id) if c.kind == KIND]
+    own = own or next((c for c in mine if ReturnData.load(c.data).request_id == request_id), None)
     if own is not None:  # the same request run again (a crash before its inbound row was finished)
         return own, True
-    open_ = await _open_returns(store, order.legacy_id)
-    key, _ = await _key_for_new_return(store, order.legacy_id)
+    open_ = sorted([c for c in mine if not is_terminal(c.kind, c.state)], key=lambda c: c.opened_at)
+    key = case_key(KIND, store, order.legacy_id) if not mine else \
+        case_key(KIND, store, order.legacy_id, suffix=str(len(mine) + 1))
     if open_:
         holding = await _holding(open_)
         extra = _not_held(order, lines, _held(holding))
@@ -227,13 +253,18 @@ async def _open(store: str, policy: StorePolicy, order: Order, *, origin: str, r
             return _holder(holding, lines) or _holder(open_, lines) or open_[0], False
         key, lines = own_key, extra
     lang = pick_language(language, order.locale, order.customer.locale, default=policy.store.default_language)
-    case, _ = await cases.open_case(
-        db, key=key, kind=KIND, store_id=store, state=R.RECEIVED.value, order_ref=order.legacy_id,
-        order_id=order.id, order_name=order.name, customer_email=order.email,
-        customer_first_name=order.customer.first_name, language=lang, reason=reason.value, reason_note=note,
-        origin=origin, policy_version=policy.version(), data={"lines": lines, **data},
-    )
-    return case, True
+    for key in dict.fromkeys((key, own_key)):  # a closed case under the order's next key: the request's own
+        case, created = await cases.open_case(
+            db, key=key, kind=KIND, store_id=store, state=R.RECEIVED.value, order_ref=order.legacy_id,
+            order_id=order.id, order_name=order.name, customer_email=order.email,
+            customer_first_name=order.customer.first_name, language=lang, reason=reason.value, reason_note=note,
+            origin=origin, policy_version=policy.version(), data={"lines": lines, **data, "request_id": request_id},
+        )
+        if created:
+            return case, True
+        if not is_terminal(case.kind, case.state):
+            return None  # another request opened it meanwhile (only without the lock): read again
+    return None
 
 
 def withdrawal_at(case: Case) -> datetime:
@@ -267,39 +298,47 @@ async def open_withdrawal_return(cancellation: Case, order: Order, lines: dict[s
     db = runtime.db()
     policy = await runtime.load_policy(cancellation.store_id)
     since = CancellationData.load(cancellation.data).withdrawal_at or cancellation.opened_at.isoformat()
-    mine = [c for c in await cases.cases_for_order(db, cancellation.store_id, order.legacy_id) if c.kind == KIND]
-    own = next((c for c in sorted(mine, key=lambda c: c.opened_at)
-                if c.origin == "cancellation" and ReturnData.load(c.data).converted_from == cancellation.id
-                and not ReturnData.load(c.data).split_from), None)
-    others = [c for c in await _open_returns(cancellation.store_id, order.legacy_id)
-              if own is None or (c.id != own.id and ReturnData.load(c.data).split_from != own.id)]
-    # Only a return still to refund its lines holds them (`_holding`): one already refunded (`done`,
-    # open for its follow-up) takes none of the cancellation's lines. Its legal date is moved by an
-    # earlier notice while the refund is not recorded (made and not yet recorded, it still has one
-    # open: the L242-4 tier is counted from it); once recorded there is nothing left to move.
-    holding = await _holding(others)
+    # Read and open under the order's intake lock (`_open`): a return request for the same lines taken in
+    # at the same instant reads this case, never opens a second one for them (L221-18).
+    async with order_lock(INTAKE_LOCK, cancellation.store_id, order.legacy_id):
+        mine = [c for c in await cases.cases_for_order(db, cancellation.store_id, order.legacy_id) if c.kind == KIND]
+        own = next((c for c in sorted(mine, key=lambda c: c.opened_at)
+                    if c.origin == "cancellation" and ReturnData.load(c.data).converted_from == cancellation.id
+                    and not ReturnData.load(c.data).split_from), None)
+        others = [c for c in await _open_returns(cancellation.store_id, order.legacy_id)
+                  if own is None or (c.id != own.id and ReturnData.load(c.data).split_from != own.id)]
+        # Only a return still to refund its lines holds them (`_holding`): one already refunded (`done`,
+        # open for its follow-up) takes none of the cancellation's lines.
+        holding = await _holding(others)
+        extra = _not_held(order, lines, _held(holding)) if others else lines
+        opened: Case | None = None
+        if own is None and (extra or not others):
+            key = case_key(KIND, cancellation.store_id, order.legacy_id, suffix=f"from-{cancellation.id}") \
+                if others else (await _key_for_new_return(cancellation.store_id, order.legacy_id))[0]
+            opened, _ = await cases.open_case(
+                db, key=key, kind=KIND, store_id=cancellation.store_id, state=R.RECEIVED.value,
+                order_ref=order.legacy_id, order_id=order.id, order_name=order.name,
+                customer_email=cancellation.customer_email, customer_first_name=cancellation.customer_first_name,
+                language=cancellation.language, reason=ReturnReason.CHANGED_MIND.value,
+                reason_note=cancellation.reason_note, origin="cancellation", policy_version=policy.version(),
+                data={"lines": extra, "withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True,
+                      "country": order.consumer_country(policy.store.country),
+                      "refund_method": (CancellationData.load(cancellation.data).request or {}).get("refund_method",
+                                                                                                    "original")},
+            )
+    # The open returns holding lines it named: their legal date is moved by an earlier notice while the
+    # refund is not recorded (made and not yet recorded, it still has one open: the L242-4 tier is counted
+    # from it); once recorded there is nothing left to move. Outside the order's lock (each under its
+    # case's lock, `_earlier_notice`).
     holders = [await _earlier_notice(c, cancellation, since, policy, order) for c in others
                if set(ReturnData.load(c.data).lines) & set(lines) and not ReturnData.load(c.data).refunded]
     if own is not None:  # the same conversion again (a re-run after a crash): its own case
         await _withdrawal_deadline(own, policy, order)
         return own
-    extra = _not_held(order, lines, _held(holding)) if others else lines
-    if others and not extra:  # every line named is already on its way back in an open return (or refunded)
+    if opened is None:  # every line named is already on its way back in an open return (or refunded)
         return next((c for c in holders if c.id in {h.id for h in holding}), None) or \
             (holders or holding or others)[0]
-    key = case_key(KIND, cancellation.store_id, order.legacy_id, suffix=f"from-{cancellation.id}") if others \
-        else (await _key_for_new_return(cancellation.store_id, order.legacy_id))[0]
-    case, _ = await cases.open_case(
-        db, key=key, kind=KIND, store_id=cancellation.store_id, state=R.RECEIVED.value, order_ref=order.legacy_id,
-        order_id=order.id, order_name=order.name, customer_email=cancellation.customer_email,
-        customer_first_name=cancellation.customer_first_name, language=cancellation.language,
-        reason=ReturnReason.CHANGED_MIND.value, reason_note=cancellation.reason_note, origin="cancellation",
-        policy_version=policy.version(),
-        data={"lines": extra, "withdrawal_at": since, "converted_from": cancellation.id, "awaits_carrier": True,
-              "country": order.consumer_country(policy.store.country),
-              "refund_method": (CancellationData.load(cancellation.data).request or {}).get("refund_method",
-                                                                                            "original")},
-    )
+    case = opened
     kept = f"; the items return {holders[0].id[:8]} already takes back stay on it" if holders else ""
     await cases.add_event(db, case.id, "inbound", f"from cancellation {cancellation.id[:8]}: {why}; the request of "
                           f"{since[:10]} is the notice of withdrawal (L221-18), D2 runs from it{kept}")

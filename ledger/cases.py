@@ -6,14 +6,14 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 
 from domain.case_state import data_model
 from domain.cases import check_transition
 from ledger._sql import insert_ignore
 from ledger.db import Database
-from ledger.models import Case, CaseEvent, new_id, utcnow
+from ledger.models import Case, CaseEvent, OrderLock, new_id, utcnow
 
 
 async def open_case(
@@ -207,6 +207,36 @@ async def release_lock(db: Database, case_id: str, owner: str) -> None:
             .where(col(Case.id) == case_id, col(Case.lock_owner) == owner)
             .values(lock_owner=None, lock_until=None)
         )
+        await s.commit()
+
+
+async def acquire_order_lock(db: Database, key: str, owner: str, ttl: timedelta) -> bool:
+    """One step at a time opens a case on an order (the return intake, `flows.returns`): the
+    `order_lock` row, inserted when free, taken over when its holder's `lock_until` has passed (a
+    holder that died never blocks the order for longer than `ttl`). One transaction: on PostgreSQL
+    a concurrent insert of the same key waits for the first to commit, then the conditional update
+    sees the live holder; on SQLite BEGIN IMMEDIATE serialises the two. `owner` must be unique to
+    the holder (never shared by two concurrent intakes of one process)."""
+    now = utcnow()
+    async with db.session() as s:
+        if await insert_ignore(s, OrderLock, {"key": key, "lock_owner": owner, "lock_until": now + ttl}):
+            await s.commit()
+            return True
+        result = await s.exec(
+            update(OrderLock)
+            .where(col(OrderLock.key) == key,
+                   or_(col(OrderLock.lock_owner) == owner, col(OrderLock.lock_until) < now))
+            .values(lock_owner=owner, lock_until=now + ttl)
+        )
+        await s.commit()
+        return bool(result.rowcount)
+
+
+async def release_order_lock(db: Database, key: str, owner: str) -> None:
+    """Free the order (the row goes: the table holds only the locks held). A holder whose lock was
+    taken over after its TTL removes nothing of its successor's."""
+    async with db.session() as s:
+        await s.exec(delete(OrderLock).where(col(OrderLock.key) == key, col(OrderLock.lock_owner) == owner))
         await s.commit()
 
 

@@ -4,6 +4,7 @@
   unique by (source, delivery id) so a redelivery is recognised (promise 1).
 - `Case`: one per order and process, with its state machine (domain.cases) and a lock so
   one run at a time advances it.
+- `OrderLock`: one step at a time opens a case on an order (the return intake, R*, L221-18).
 - `CaseEvent`: the case timeline (what happened, decided, sent), shown in the Prefect UI.
 - `Operation`: one row per outside side effect, unique natural key, planned before the call,
   idempotency key derived once and resent on every retry, result recorded after (promise 2).
@@ -117,6 +118,20 @@ class Case(SQLModel, table=True):
     lock_owner: str | None = None
     lock_until: datetime | None = _ts()
     version: int = 0
+
+
+class OrderLock(SQLModel, table=True):
+    """A lock on one order of one store for a step that reads the order's cases then opens one
+    (the return intake: `flows.returns._open`, `open_withdrawal_return`). Flow runs are separate
+    processes: two requests for the same lines taken in at once each read "no open return holds
+    them" and each open a case (two acknowledgements, a second refund Shopify refuses). The row
+    exists while held (deleted on release); a holder that died keeps it until `lock_until`."""
+
+    __tablename__ = "order_lock"
+
+    key: str = Field(primary_key=True)  # "return-intake:{store}:{order_ref}"
+    lock_owner: str
+    lock_until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class CaseEvent(SQLModel, table=True):
