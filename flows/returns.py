@@ -253,9 +253,9 @@ async def _open_unlocked(store: str, policy: StorePolicy, order: Order, *, origi
             return _holder(holding, lines) or _holder(open_, lines) or open_[0], False
         key, lines = own_key, extra
     lang = pick_language(language, order.locale, order.customer.locale, default=policy.store.default_language)
-    for key in dict.fromkeys((key, own_key)):  # a closed case under the order's next key: the request's own
+    for tried in dict.fromkeys((key, own_key)):  # a closed case under the order's next key: the request's own
         case, created = await cases.open_case(
-            db, key=key, kind=KIND, store_id=store, state=R.RECEIVED.value, order_ref=order.legacy_id,
+            db, key=tried, kind=KIND, store_id=store, state=R.RECEIVED.value, order_ref=order.legacy_id,
             order_id=order.id, order_name=order.name, customer_email=order.email,
             customer_first_name=order.customer.first_name, language=lang, reason=reason.value, reason_note=note,
             origin=origin, policy_version=policy.version(), data={"lines": lines, **data, "request_id": request_id},
