@@ -1476,6 +1476,33 @@ async def _withdrawn_units(db: Any, store: str, order_ref: str) -> dict[str, int
     return units
 
 
+async def _delivery_went_with_own_refund(db: Any, case: Case) -> str | None:
+    """The hot path of `refund_delivery_left` (every return refund ends with it): when the ledger
+    alone shows the order's delivery cannot still be owed, the currency of the case's own refund;
+    None when the order must be read afresh. Nothing can be owed when no refund of the order's
+    delivery alone is planned (`order_delivery_refund_key`: one to settle, F2/F5), no other return
+    or cancellation case is on the order (none whose refund, made or to come, could have left the
+    delivery out, C5, L221-18), and this case's own refund succeeded with the delivery in it
+    (`shipping_full_refund`, a whole withdrawal, D2, L221-24) and in full: what it gave back is
+    Shopify's whole suggestion (not an R7 share or an amount the operator typed)."""
+    if not case.order_id or not case.order_ref:
+        return None
+    if await operations.get_operation(db, order_delivery_refund_key(case.store_id, case.order_id)) is not None:
+        return None
+    if any(c.id != case.id and c.kind in (KIND, CaseKind.CANCELLATION.value)
+           for c in await cases.cases_for_order(db, case.store_id, case.order_ref)):
+        return None
+    op = await operations.get_operation(db, refund_operation_key(case.id, "return"))
+    if op is None or op.status != "succeeded" or not (op.result or {}).get("refund_id"):
+        return None
+    spec, result = (op.request or {}).get("refund") or {}, op.result or {}
+    if not spec.get("shipping_full_refund") or not result.get("full_amount") or not result.get("currency"):
+        return None
+    if Decimal(str(result.get("amount") or "0")) < Decimal(str(result["full_amount"])):
+        return None  # a partial refund: read the order (what it left refundable)
+    return str(result["currency"])
+
+
 async def refund_delivery_left(step: Step) -> StoreRefund:
     """D2 (L221-24), the safety net after a return's refund is recorded: when every unit of every
     item of the order went back through the order's withdrawal returns (`_withdrawn_units`) and
@@ -1484,10 +1511,14 @@ async def refund_delivery_left(step: Step) -> StoreRefund:
     recorded (two runs at once, or each run's order read before the other's refund) each left it
     out. The last one to record its refund sees every other one recorded, so it finds the delivery
     owed; two that find it at once make one refund. A return whose own refund included the
-    delivery leaves none refundable: nothing more. Read afresh (the run's order may be stale).
+    delivery leaves none refundable: nothing more. Read afresh (the run's order may be stale),
+    only when the ledger leaves it possible (`_delivery_went_with_own_refund`).
     Returns what this case's refund of the delivery gave back (zero when none, or another
     return of the order made it: its case archives and tells it)."""
     case, db = step.case, step.db
+    settled = await _delivery_went_with_own_refund(db, case)
+    if settled is not None:  # the ledger alone says nothing can be owed: no read of the order
+        return StoreRefund(amount="0", currency=settled)
     order_ref = case.order_ref or ""
     forget_order(case.order_id or order_ref)
     order = await read_shopify_order(order_ref)
