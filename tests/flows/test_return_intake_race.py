@@ -117,3 +117,35 @@ async def test_a_lock_left_by_a_dead_intake_is_taken_over_after_its_ttl(world: W
     assert await _run(await _ask(world, name, email, LAMP)) == "awaiting_supplier"
     async with db.session() as s:
         assert await s.get(OrderLock, f"return-intake:{STORE}:{world.legacy(name)}") is None  # released
+
+
+async def test_a_cancellation_turned_return_and_a_form_for_the_same_item_at_once_open_one_case(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lamp's return is open; the vase's cancellation, which the parcel outran, becomes its
+    return (C4, L221-18) at the instant the form asks to return the vase: one case holds the vase."""
+    from flows import cancellation as cancellation_flow
+    from flows.cancellation import process_cancellation
+    from tasks.store import read_shopify_order
+
+    name, email = await _seed(world, 2715)
+    await _run(await _ask(world, name, email, LAMP))
+
+    async def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected crash before the conversion")
+
+    monkeypatch.setattr(cancellation_flow, "open_withdrawal_return", crash)  # the cancellation case, not converted
+    r = await world.receiver.post("/requests/cancellation", json={
+        "order_number": name, "email": email, "reason": "changed_mind", "items": [VASE]})
+    assert r.status_code == 202, r.text
+    with pytest.raises(Exception, match="injected"):
+        await process_cancellation(inbound_event_id=r.json()["event_id"])
+    cancellation = await cases.latest_case(db, STORE, world.legacy(name), "cancellation")
+    assert cancellation is not None
+    vase = await _line(world, name, VASE)
+    order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
+    form = await _ask(world, name, email, VASE)
+    _slow_reads(monkeypatch)
+    await asyncio.gather(returns.open_withdrawal_return(cancellation, order, {vase: 1}, "the parcel outran it"),
+                         returns.intake(form.json()["event_id"]))
+    found = await _returns(db, world, name)
+    assert len([c for c in found if vase in c.data["lines"]]) == 1, [c.key for c in found]
