@@ -16,6 +16,7 @@ from domain.messages.context import (
     format_money,
     items_context,
     language_of,
+    payment_kind,
     refund_context,
     store_context,
 )
@@ -75,6 +76,25 @@ def refund_done(case: Case, policy: StorePolicy, order: Order, amount: Money, *,
     ctx = refund(case, policy, order, amount, expected_by=None)
     ctx["date"] = format_date(on, _lang(case))
     ctx["reference"] = reference
+    return ctx
+
+
+def refund_receipt(case: Case, policy: StorePolicy, order: Order, *, items: Money, delivery: Money,
+                   delivery_apart: Money, store_credit: bool, on: date, reference: str | None) -> dict[str, Any]:
+    """F1-F3 (M1-M5): the refund made, as `refund_confirmed` tells it: every sum this return gave
+    back (`amount`), the items' part (after an R7 deduction, L221-23) and the delivery's (D2,
+    L221-24: owed in full), each with the method it went back by. `delivery` came with the items'
+    refund (same method); `delivery_apart` was refunded alone (`flows.returns.refund_delivery_left`),
+    always to the original payment method, even when the items went to store credit."""
+    owed = delivery + delivery_apart
+    ctx = refund_done(case, policy, order, items + owed, on=on, reference=reference)
+    method = "store_credit" if store_credit else "original"
+    ctx["method"], ctx["payment"] = method, None if store_credit else payment_kind(order.payment_gateways)
+    ctx["items_amount"] = money(case, items)
+    ctx["delivery"] = None if owed.is_zero() else money(case, owed)
+    delivery_method = "original" if not delivery_apart.is_zero() else method
+    ctx["delivery_method"] = delivery_method
+    ctx["delivery_payment"] = None if delivery_method == "store_credit" else payment_kind(order.payment_gateways)
     return ctx
 
 

@@ -1426,22 +1426,34 @@ async def step_refunding(step: Step) -> bool:
         ))
     await _settle_refund_deadlines(step, amount, now)
     delivery_too = await refund_delivery_left(step)
-    told, reference = amount + delivery_too.money, result.refund_id
+    reference = result.refund_id
     if not delivery_too.money.is_zero():  # the customer is told every sum this return gave back (M1-M5)
         reference = ", ".join(r for r in (result.refund_id, delivery_too.refund_id) if r) or None
+    # The delivery inside the items' refund (a whole withdrawal, D2), owed in full: the R7 deduction
+    # is on the items only (L221-23), so the email tells the items' part and the delivery apart.
+    delivery_in = Money.of(result.delivery, amount.currency) if result.delivery else Money.zero(amount.currency)
     partial = None
     if share.share < 1:
-        full = Money.of(result.full_amount, amount.currency) if result.full_amount else plan.items_value
+        full = Money.of(result.full_amount, amount.currency) - delivery_in if result.full_amount \
+            else plan.items_value
         partial = {"full_amount": rmsg.money(case, full), "reason_text": _misuse_text(case.language),
                    "photos_kept": bool((ReturnData.load(case.data).inspection or {}).get("photos"))}
     await step.email_customer("refund-confirmed", "refund_confirmed", {
         **rmsg.base(case, policy, order),
-        "refund": rmsg.refund_done(case, policy, order, told, on=rmsg.local_day(now, policy),
-                                   reference=reference),
+        # F1: the items by the method chosen (store credit or the original payment), a delivery
+        # refunded alone by `refund_delivery_left` always to the original payment method.
+        "refund": rmsg.refund_receipt(case, policy, order, items=amount - delivery_in, delivery=delivery_in,
+                                      delivery_apart=delivery_too.money, store_credit=store_credit,
+                                      on=rmsg.local_day(now, policy), reference=reference),
         "partial": partial, "goodwill": None,
     })
-    await _done(step, "refunded", f"refunded {amount.format('en')} ({'store credit' if store_credit else 'original'}"
-                                  f" method, F1, F2)", refunded=str(amount.amount), currency=amount.currency)
+    # The case's figure is every sum this return paid back: its archived refunds (F2), the
+    # delivery refunded alone included (D2).
+    paid = amount + delivery_too.money
+    summary = f"refunded {amount.format('en')} ({'store credit' if store_credit else 'original'} method, F1, F2)"
+    if not delivery_too.money.is_zero():
+        summary += f" and the delivery {delivery_too.money.format('en')} (original method, D2, L221-24)"
+    await _done(step, "refunded", summary, refunded=str(paid.amount), currency=paid.currency)
     return True
 
 
@@ -1578,9 +1590,14 @@ async def refund_delivery_left(step: Step) -> StoreRefund:
 
 
 def _misuse_text(language: str) -> str:
+    """R7 (L221-23): the deduction is only for the loss of value from handling beyond what is
+    needed to establish the nature, characteristics and working of the goods."""
     if language == "fr":
-        return "l'article nous est revenu abîmé par l'usage et ne peut plus être revendu"
-    return "the item came back damaged through use and can no longer be sold"
+        return ("l'article nous est revenu abîmé par une manipulation allant au-delà de ce qui est nécessaire "
+                "pour l'essayer (en établir la nature, les caractéristiques et le bon fonctionnement), et il a "
+                "perdu de sa valeur : il ne peut plus être revendu")
+    return ("the item came back damaged by handling beyond what is needed to try it out (to check what it is, "
+            "its features and that it works), and it has lost value: it can no longer be sold")
 
 
 async def _settle_refund_deadlines(step: Step, amount: Money, now: datetime) -> None:

@@ -118,6 +118,9 @@ class StoreRefund:
     gateway: str | None = None
     full_amount: str | None = None  # what share 1 would have refunded (R7; refund_shopify_items)
     operation_id: str | None = None  # the ledger row of the refund
+    # the delivery part of `amount` (D2, L221-24: owed in full), when the refund input knew it
+    # (None: not recorded, e.g. a full-share refund computed from one suggestion)
+    delivery: str | None = None
 
     @property
     def money(self) -> Money:
@@ -128,7 +131,7 @@ class StoreRefund:
         data = result.data
         return cls(amount=str(data["amount"]), currency=str(data["currency"]), refund_id=data.get("refund_id"),
                    gateway=data.get("gateway"), full_amount=data.get("full_amount"),
-                   operation_id=result.operation_id)
+                   operation_id=result.operation_id, delivery=data.get("delivery"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +287,8 @@ async def _refund_shopify_items(
             )
         return EffectResult(
             data={"refund_id": refund.id, "amount": str(refund.amount.amount), "currency": refund.amount.currency,
-                  "gateway": spec["gateway"], "full_amount": (spec.get("full_amount") or {}).get("amount")},
+                  "gateway": spec["gateway"], "full_amount": (spec.get("full_amount") or {}).get("amount"),
+                  "delivery": (spec.get("delivery") or {}).get("amount")},
             remote_id=refund.id,
         )
 
@@ -317,6 +321,10 @@ async def _build_refund(order_id: str, line_items: list[tuple[str, int]], *, sto
         "store_credit": target.model_dump(mode="json") if store_credit and not target.is_zero() else None,
         "shipping_full_refund": refund_shipping,
         "full_amount": suggestion.amount.model_dump(mode="json"),  # what share 1 would have given
+        # the delivery in it (owed in full, D2), told apart in the refund email (R7, M1-M5); unknown
+        # when one suggestion served for both (a full-share refund with the delivery)
+        "delivery": (suggestion.amount - items_only.amount).model_dump(mode="json")
+        if items_only is not suggestion or not refund_shipping else None,
         "currency": order.currency, "note": note, "gateway": gateway,
     }
 

@@ -700,6 +700,60 @@ def test_refund_confirmed_as_store_credit_or_paypal(language: Language) -> None:
         assert "PayPal" in part
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_store_credit_items_and_a_delivery_back_to_the_card_are_told_apart(language: Language) -> None:
+    """F1 (M3): the items went to store credit, the delivery refunded on its own went back to the
+    card (flows.returns.refund_delivery_left): each sum with its own method, never all as credit."""
+    ctx = minimal_context("refund_confirmed", language) | {"refund": receipt(language, "44.90", "store_credit") | {
+        "items_amount": format_money(eur("40.00"), language), "delivery": format_money(eur("4.90"), language),
+        "delivery_method": "original", "delivery_payment": "card"}}
+    message = render("refund_confirmed", language, ctx)
+    assert_clean(message)
+    money = {k: format_money(eur(v), language) for k, v in (("all", "44.90"), ("items", "40.00"), ("dl", "4.90"))}
+    expected = {
+        "fr": (f"Montant : {money['all']} au total", f"Vos articles : {money['items']}, sous forme d'avoir",
+               f"Livraison : {money['dl']}, sur la carte bancaire utilisée pour votre achat",
+               "Votre avoir est déjà disponible", "Pour le remboursement de la livraison, selon votre banque"),
+        "en": (f"Amount: {money['all']} in all", f"Your items: {money['items']}, as store credit",
+               f"Delivery: {money['dl']}, to the card you used for your purchase",
+               "Your store credit is already in your customer account", "For the delivery refund, depending on"),
+    }[language]
+    for part in both_parts(message):
+        for sentence in expected:
+            assert sentence in part, (sentence, part)
+        assert ("Moyen :" if language == "fr" else "Method:") not in part  # one method would be untrue
+    assert money["all"] in message.subject
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_partial_refund_with_the_delivery_tells_the_items_after_deduction_and_the_delivery_in_full(
+        language: Language) -> None:
+    """R7 (L221-23, L221-24): the deduction is on the items only; the delivery of a whole
+    withdrawal is refunded in full. The email gives the items' amount after the deduction against
+    their full amount, and the delivery, and the total as the sum of both."""
+    money = {k: format_money(eur(v), language) for k, v in
+             (("all", "24.90"), ("items", "20.00"), ("full", "40.00"), ("dl", "4.90"))}
+    ctx = context_for("refund_confirmed", language) | {"refund": receipt(language, "24.90") | {
+        "items_amount": money["items"], "delivery": money["dl"], "delivery_method": "original",
+        "delivery_payment": "card"}, "goodwill": None}
+    ctx["partial"] = ctx["partial"] | {"full_amount": money["full"]}
+    message = render("refund_confirmed", language, ctx)
+    assert_clean(message)
+    expected = {
+        "fr": (f"Montant : {money['all']} ({money['items']} pour vos articles et {money['dl']} pour la livraison)",
+               f"Ce remboursement est partiel pour vos articles : {money['items']} au lieu de leur montant complet "
+               f"de {money['full']}, la livraison ({money['dl']}) vous étant remboursée en totalité.",
+               "Moyen : carte bancaire"),
+        "en": (f"Amount: {money['all']} ({money['items']} for your items and {money['dl']} for the delivery)",
+               f"This is a partial refund for your items: {money['items']} instead of their full amount of "
+               f"{money['full']}, while the delivery ({money['dl']}) is refunded in full.",
+               "Method: the card you used"),
+    }[language]
+    for part in both_parts(message):
+        for sentence in expected:
+            assert sentence in part, (sentence, part)
+
+
 # -- replacement, follow-up, survey ------------------------------------------------------------------
 
 
