@@ -1720,6 +1720,24 @@ async def advance(case_id: str) -> str:
 POSTAGE_SETTLED = {R.DONE.value, R.CLOSED.value, R.REPLACING.value}  # the goods' fate is settled
 
 
+def _postage_due(case: Case, policy: StorePolicy, country: str) -> tuple[RefundDeadline, datetime, datetime]:
+    """When the return postage the store promised to pay back is owed: by the return's own legal
+    refund date (D2, L221-24), counted as every count of it is (`_legal_refund_due`: the store's
+    country's holidays too, what released the refund, the customer's proof of dispatch), or by the
+    date the store promised (F4, `refund_due_by`) when earlier. Returns (the legal date, due, act)."""
+    data = ReturnData.load(case.data)
+    clock = dict(data.refund_clock or {})
+    tracking = data.tracking or {}
+    if tracking.get("at") and not clock.get("dispatch_proof_at"):
+        clock["dispatch_proof_at"] = tracking["at"]
+    legal = _legal_refund_due(case, policy, country, clock)
+    due_at, act_at = legal.due.due_at, legal.due.act_at
+    if data.refund_due_by and datetime.fromisoformat(data.refund_due_by) < due_at:
+        due_at = datetime.fromisoformat(data.refund_due_by)
+        act_at = min(act_at, due_at)
+    return legal, due_at, act_at
+
+
 async def settle_postage(step: Step) -> None:
     """The instructions told the customer to send the postage receipt "and we will refund it"
     (the store pays the return, no label): once the receipt is in, the refund is owed by the
@@ -1738,17 +1756,8 @@ async def settle_postage(step: Step) -> None:
                                else "the customer pays the return shipping (R4)"),
                             postage_refund={"amount": "0", "why": "not_owed"})
         return
-    tracking = ReturnData.load(case.data).tracking or {}
-    due_by = ReturnData.load(case.data).refund_due_by
     if not ReturnData.load(case.data).postage_deadline:
-        tz = policy.store.timezone
-        legal = legal_refund_deadline(
-            withdrawal_at(case), tz=tz, margin=LEGAL_REFUND_MARGIN, country=step.country,
-            dispatch_proof_at=datetime.fromisoformat(tracking["at"]) if tracking.get("at") else None)
-        due_at, act_at = legal.due.due_at, legal.due.act_at
-        if due_by and datetime.fromisoformat(due_by) < due_at:
-            due_at = datetime.fromisoformat(due_by)
-            act_at = min(act_at, due_at)
+        legal, due_at, act_at = _postage_due(case, policy, step.country)
         await deadlines.set_deadline(step.db, case_id=case.id, kind=DeadlineKind.POSTAGE_REFUND, due_at=due_at,
                                      act_at=act_at,
                                      action="refund the customer's return postage now (D2, F4)",
