@@ -23,6 +23,7 @@ from tests.integration import shopify_fixtures as sf
 from tests.integration.shopify_fixtures import (  # noqa: F401 - fixtures, registered by import
     store_fixture,
 )
+from tests.loopback import plain_http_ssl
 
 
 def _operation(document: graphql.DocumentNode) -> OperationDefinitionNode:
@@ -94,7 +95,8 @@ def test_the_cached_schema_is_the_sdls(tmp_path: Path, monkeypatch: pytest.Monke
 
 @pytest.fixture
 async def http(store: FakeShopifyServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(headers={"X-Shopify-Access-Token": sf.ACCESS_TOKEN}, timeout=30) as client:
+    async with httpx.AsyncClient(headers={"X-Shopify-Access-Token": sf.ACCESS_TOKEN}, timeout=30,
+                                 verify=plain_http_ssl()) as client:
         await client.post(f"{store.base_url}/_control/reset", json=sf.ROOMY)
         yield client
 
