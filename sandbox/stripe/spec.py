@@ -8,7 +8,6 @@ import marshal
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,12 +18,14 @@ from typing import Any, cast
 
 import yaml
 
+from sandbox import cache as fakes_cache
+
 Json = dict[str, Any]
 
 SPEC_PATH_ENV = "AFTERSALES_STRIPE_SPEC_PATH"
 DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "stripe" / "spec3.yaml"
 FILES_SERVER = "https://files.stripe.com/"
-CACHE_DIR_ENV = "AFTERSALES_CACHE_DIR"
+CACHE_DIR_ENV = fakes_cache.CACHE_DIR_ENV
 
 _spec_lock = threading.Lock()
 
@@ -44,8 +45,10 @@ def load_spec_file(path: Path, cache_dir: Path | None) -> Json:
     renamed into place, so concurrent processes read either nothing or a whole entry; a cache that
     cannot be read or written is skipped (the spec is parsed as before)."""
     data = path.read_bytes()
-    if cache_dir is not None and not _private(cache_dir):
-        cache_dir = None  # a directory others may write to (AFTERSALES_CACHE_DIR=/tmp): no cache
+    if cache_dir is not None and not fakes_cache.private(cache_dir):
+        # A directory others may write to (AFTERSALES_CACHE_DIR=/tmp): no cache; marshal is not
+        # meant for data built by someone else.
+        cache_dir = None
     entry = None if cache_dir is None else cache_dir / f"stripe-spec-{_cache_key(data)}.marshal"
     if entry is not None:
         try:
@@ -64,38 +67,11 @@ def load_spec_file(path: Path, cache_dir: Path | None) -> Json:
 
 
 def spec_cache_dir() -> Path | None:
-    """Where parsed specs are kept: $AFTERSALES_CACHE_DIR, else ~/.cache/aftersales (the user's,
-    outside the repository). None if there is no home directory."""
-    configured = os.environ.get(CACHE_DIR_ENV)
-    if configured:
-        return Path(configured)
-    try:
-        return Path.home() / ".cache" / "aftersales"
-    except RuntimeError:  # no home directory to be found
-        return None
+    """Where parsed specs are kept: the fakes' cache directory (sandbox/cache.py)."""
+    return fakes_cache.cache_dir()
 
 
 _CACHE_ENTRIES_KEPT = 4
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # removed meanwhile by another process
-        return 0.0
-
-
-def _private(directory: Path) -> bool:
-    """The cache directory is this user's and no one else may write to it (or it does not exist
-    yet: it is made 0700). An entry planted by another user (a shared AFTERSALES_CACHE_DIR) would
-    be served as the fake's spec, and marshal is not meant for data built by someone else."""
-    try:
-        info = directory.stat()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 def _is_openapi(value: object) -> bool:
@@ -115,23 +91,7 @@ def _write_cache_entry(entry: Path, spec: Json) -> None:
         payload = marshal.dumps(spec)
     except ValueError:  # a value marshal cannot hold (none in spec3.yaml): no cache
         return
-    try:
-        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=entry.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(payload)
-            os.replace(temporary, entry)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-        # Earlier specs' or loaders' entries: the newest few stay (checkouts of other branches
-        # beside this one), the rest go.
-        others = sorted((e for e in entry.parent.glob("stripe-spec-*.marshal") if e != entry), key=_mtime, reverse=True)
-        for stale in others[_CACHE_ENTRIES_KEPT - 1 :]:
-            stale.unlink(missing_ok=True)
-    except OSError:
-        return
+    fakes_cache.write_entry(entry, payload, family="stripe-spec-*.marshal", kept=_CACHE_ENTRIES_KEPT)
 
 
 def spec_path() -> str:

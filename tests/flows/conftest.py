@@ -7,7 +7,6 @@ import functools
 import gc
 import json
 import os
-import ssl
 import time
 import uuid
 import warnings
@@ -22,6 +21,7 @@ import pytest
 
 from sandbox.seed import cj_orders, demo_orders
 from sandbox.stack import SandboxStack, start_sandbox
+from tests.loopback import plain_http_ssl  # the tests' clients' one TLS context (tests/loopback.py)
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -30,19 +30,6 @@ if TYPE_CHECKING:
 # CJ level. Flows not about pacing run both at FAST_CJ; `load_sandbox_policy(None)` and a fake
 # reset to 1 request/s give the Free account the demo runs as.
 FAST_CJ = 200.0
-
-
-@functools.cache
-def plain_http_ssl() -> ssl.SSLContext:
-    """The TLS context of the tests' own HTTP clients: the sandbox's servers and the Prefect test
-    server are plain HTTP on loopback, so no TLS is ever negotiated with it. httpx's default built
-    one from certifi's 140 certificates for every client (about 20 ms of CPU, once per flows test
-    through `world`); this one trusts only the one certificate production's fork worker gives its
-    runs for a plain HTTP API (deployments/worker `PLAIN_HTTP_CA_FILE`, whose key was discarded):
-    a TLS connection to anything under it fails verification. Built once per session."""
-    from deployments.worker import PLAIN_HTTP_CA_FILE
-
-    return ssl.create_default_context(cafile=str(PLAIN_HTTP_CA_FILE))
 
 
 @functools.cache

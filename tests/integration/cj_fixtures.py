@@ -18,6 +18,7 @@ from integrations.cj import CJClient, CJSupplier, InMemoryTokenStore, TokenStore
 from integrations.suppliers.base import SupplierChannel
 from integrations.suppliers.settings import CJSettings
 from sandbox.cj_fake import RunningFakeCJ, start_fake_cj
+from tests.loopback import plain_http_ssl
 
 FAST = 200.0  # requests/s for tests not about pacing (CJ's own levels go up to 6)
 
@@ -99,7 +100,7 @@ def cj_fake_fixture(cj_server: RunningFakeCJ) -> RunningFakeCJ:
 
 @pytest.fixture(name="cj_http")
 async def cj_http_fixture() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+    async with httpx.AsyncClient(trust_env=False, timeout=30, verify=plain_http_ssl()) as http:
         yield http
 
 

@@ -17,6 +17,7 @@ from sandbox.paypal import RunningFakePayPal, start_fake_paypal
 
 # Re-exported (`as`): the tests name them from here.
 from tests.integration.doubles import WebhookSink as WebhookSink
+from tests.loopback import plain_http_ssl
 
 CLIENT_ID = "integration-paypal-client"
 CLIENT_SECRET = "integration-paypal-secret"
@@ -88,7 +89,7 @@ def paypal_fake_fixture(paypal_server: RunningFakePayPal) -> RunningFakePayPal:
 
 @pytest.fixture(name="paypal_http")
 async def paypal_http_fixture() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+    async with httpx.AsyncClient(trust_env=False, timeout=30, verify=plain_http_ssl()) as http:
         yield http
 
 

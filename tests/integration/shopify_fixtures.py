@@ -20,6 +20,7 @@ from sandbox.shopify import FakeShopifyServer, start_fake_shopify
 # Re-exported (`as`): the tests name them from here.
 from tests.integration.doubles import RecordingSleep as RecordingSleep
 from tests.integration.doubles import WebhookSink as WebhookSink
+from tests.loopback import plain_http_ssl
 
 ACCESS_TOKEN = "shpat_integration_tests"
 WEBHOOK_SECRET = "integration-webhook-secret"
@@ -191,7 +192,7 @@ def store_fixture() -> Iterator[FakeShopifyServer]:
 
 @pytest.fixture(name="http")
 async def http_fixture() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, verify=plain_http_ssl()) as client:
         yield client
 
 

@@ -17,6 +17,7 @@ from sandbox.stripe import RunningFakeStripe, start_fake_stripe
 # Re-exported (`as`): the tests name them from here.
 from tests.integration.doubles import RecordingSleep as RecordingSleep
 from tests.integration.doubles import WebhookSink as WebhookSink
+from tests.loopback import plain_http_ssl
 
 API_KEY = "sk_test_integration_0123456789"
 WEBHOOK_SECRET = "whsec_integration_secret"
@@ -99,7 +100,7 @@ def stripe_fake_fixture(stripe_server: RunningFakeStripe) -> RunningFakeStripe:
 
 @pytest.fixture(name="stripe_http")
 async def stripe_http_fixture() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+    async with httpx.AsyncClient(trust_env=False, timeout=30, verify=plain_http_ssl()) as http:
         yield http
 
 

@@ -20,6 +20,7 @@ from integrations.carriers.dhl import DHLClient
 from integrations.carriers.laposte import LaPosteClient
 from integrations.carriers.settings import AfterShipSettings, DHLSettings, LaPosteSettings
 from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
+from tests.loopback import plain_http_ssl
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def fake() -> Iterator[RunningFakeCarriers]:
 
 @pytest.fixture
 async def http(fake: RunningFakeCarriers) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, verify=plain_http_ssl()) as client:
         await client.post(fake.root_url + "/_control/reset", json={"dhl_daily_quota": 250})
         yield client
 

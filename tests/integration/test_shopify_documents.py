@@ -7,7 +7,9 @@ Shopify would refuse.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import graphql
 import httpx
@@ -16,10 +18,12 @@ from graphql import FieldNode, OperationDefinitionNode, VariableNode
 
 from integrations.shopify.documents import ALL_DOCUMENTS, REFUND_CREATE_MUTATION
 from sandbox.shopify import FakeShopifyServer, admin_schema, requested_cost
+from sandbox.shopify.schema import DEFAULT_SCHEMA_PATH, SCHEMA_PATH_ENV, load_schema_file
 from tests.integration import shopify_fixtures as sf
 from tests.integration.shopify_fixtures import (  # noqa: F401 - fixtures, registered by import
     store_fixture,
 )
+from tests.loopback import plain_http_ssl
 
 
 def _operation(document: graphql.DocumentNode) -> OperationDefinitionNode:
@@ -68,12 +72,31 @@ def test_refund_create_sends_its_idempotency_key_as_a_variable() -> None:
     assert declared[argument.value.name.value] == "String!"
 
 
+def test_the_cached_schema_is_the_sdls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake's schema read from its cache (the introspection of the SDL, issue 22) is the schema
+    built from the SDL: the same printed schema, the same verdicts and costs on every document."""
+    sdl = Path(os.environ.get(SCHEMA_PATH_ENV) or DEFAULT_SCHEMA_PATH)
+    built = load_schema_file(sdl, tmp_path / "cache")  # cold: built from the SDL, entry written
+    monkeypatch.setattr(graphql, "build_schema", None)  # the next load must not build
+    cached = load_schema_file(sdl, tmp_path / "cache")
+    assert graphql.print_schema(cached) == graphql.print_schema(built)
+    broken = 'query Broken { order(id: "gid://shopify/Order/1") { id financialStatus } }'
+    for text in [*ALL_DOCUMENTS.values(), broken, "mutation { orderCancel(orderId: 1) { job { id } } }"]:
+        document = graphql.parse(text)
+        verdicts = [[e.message for e in graphql.validate(schema, document)] for schema in (built, cached)]
+        assert verdicts[0] == verdicts[1]
+        if not verdicts[0]:
+            costs = [requested_cost(schema, document, _operation(document), {}) for schema in (built, cached)]
+            assert costs[0] == costs[1]
+
+
 # ---------------------------------------------------------------------- the fake refuses like Shopify
 
 
 @pytest.fixture
 async def http(store: FakeShopifyServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(headers={"X-Shopify-Access-Token": sf.ACCESS_TOKEN}, timeout=30) as client:
+    async with httpx.AsyncClient(headers={"X-Shopify-Access-Token": sf.ACCESS_TOKEN}, timeout=30,
+                                 verify=plain_http_ssl()) as client:
         await client.post(f"{store.base_url}/_control/reset", json=sf.ROOMY)
         yield client
 
