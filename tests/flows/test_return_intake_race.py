@@ -158,6 +158,7 @@ async def test_a_request_run_again_finds_its_own_case_not_a_sibling_split_off_it
     re-run finds the case its request opened, whatever order the ledger lists the order's cases in
     (PostgreSQL gives no order without ORDER BY): never the sibling."""
     from ledger.db import Database
+    from tasks import runtime
     from tasks.store import read_shopify_order
 
     name, email = await _seed(world, 2716)
@@ -174,7 +175,7 @@ async def test_a_request_run_again_finds_its_own_case_not_a_sibling_split_off_it
     monkeypatch.setattr(inbox, "finish_inbound", finish)
     (parent,) = await _returns(db, world, name)
     order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
-    policy = await returns.runtime.load_policy(STORE)
+    policy = await runtime.load_policy(STORE)
     await returns._split(returns.Step(parent, policy), order, "other-supplier", {await _line(world, name, VASE): 1})
     assert len(await _returns(db, world, name)) == 2
     listed = cases.cases_for_order
@@ -184,4 +185,5 @@ async def test_a_request_run_again_finds_its_own_case_not_a_sibling_split_off_it
 
     monkeypatch.setattr(cases, "cases_for_order", newest_first)
     assert await returns.intake(event_id) == parent.id
-    assert (await inbox.get_inbound(db, event_id)).case_id == parent.id
+    event = await inbox.get_inbound(db, event_id)
+    assert event is not None and event.case_id == parent.id
