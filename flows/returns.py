@@ -240,7 +240,9 @@ async def _open_unlocked(store: str, policy: StorePolicy, order: Order, *, origi
     own_key = case_key(KIND, store, order.legacy_id, suffix=f"req-{request_id}")
     own = await cases.find_case(db, own_key)
     mine = [c for c in await cases.cases_for_order(db, store, order.legacy_id) if c.kind == KIND]
-    own = own or next((c for c in mine if ReturnData.load(c.data).request_id == request_id), None)
+    # A case split off it (R2, `_split`) copies its data: only the case the request opened is its own.
+    own = own or next((c for c in mine if ReturnData.load(c.data).request_id == request_id
+                       and not ReturnData.load(c.data).split_from), None)
     if own is not None:  # the same request run again (a crash before its inbound row was finished)
         return own, True
     open_ = sorted([c for c in mine if not is_terminal(c.kind, c.state)], key=lambda c: c.opened_at)
@@ -930,7 +932,8 @@ async def _mirror_request(step: Step, order: Order, lines: dict[str, int]) -> No
 async def _split(step: Step, order: Order, supplier_id: str, lines: dict[str, int]) -> None:
     """Items from another supplier go back to another address: their own case (R2)."""
     key = f"{step.case.key}:{supplier_id}"
-    data = {k: v for k, v in step.case.data.items() if k not in ("lines", "eligibility")}
+    # not the request that opened the case (`request_id`): the sibling is not that request's own case
+    data = {k: v for k, v in step.case.data.items() if k not in ("lines", "eligibility", "request_id")}
     sibling, created = await cases.open_case(
         step.db, key=key, kind=KIND, store_id=step.case.store_id, state=R.RECEIVED.value,
         order_ref=step.case.order_ref, order_id=step.case.order_id, order_name=step.case.order_name,

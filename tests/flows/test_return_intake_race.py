@@ -149,3 +149,41 @@ async def test_a_cancellation_turned_return_and_a_form_for_the_same_item_at_once
                          returns.intake(form.json()["event_id"]))
     found = await _returns(db, world, name)
     assert len([c for c in found if vase in c.data["lines"]]) == 1, [c.key for c in found]
+
+
+async def test_a_request_run_again_finds_its_own_case_not_a_sibling_split_off_it(
+        world: World, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run dies before the inbound row is finished; meanwhile the case was advanced and items of
+    another supplier were split off into a sibling case (R2), which copies the case's data. The
+    re-run finds the case its request opened, whatever order the ledger lists the order's cases in
+    (PostgreSQL gives no order without ORDER BY): never the sibling."""
+    from ledger.db import Database
+    from tasks import runtime
+    from tasks.store import read_shopify_order
+
+    name, email = await _seed(world, 2716)
+    response = await _ask(world, name, email, LAMP, VASE)
+    event_id = response.json()["event_id"]
+    finish = inbox.finish_inbound
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("injected crash before the inbound row is finished")
+
+    monkeypatch.setattr(inbox, "finish_inbound", crash)
+    with pytest.raises(Exception, match="injected"):
+        await returns.intake(event_id)
+    monkeypatch.setattr(inbox, "finish_inbound", finish)
+    (parent,) = await _returns(db, world, name)
+    order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
+    policy = await runtime.load_policy(STORE)
+    await returns._split(returns.Step(parent, policy), order, "other-supplier", {await _line(world, name, VASE): 1})
+    assert len(await _returns(db, world, name)) == 2
+    listed = cases.cases_for_order
+
+    async def newest_first(db_: Database, store: str, order_ref: str) -> list[Any]:
+        return sorted(await listed(db_, store, order_ref), key=lambda c: c.opened_at, reverse=True)
+
+    monkeypatch.setattr(cases, "cases_for_order", newest_first)
+    assert await returns.intake(event_id) == parent.id
+    event = await inbox.get_inbound(db, event_id)
+    assert event is not None and event.case_id == parent.id
