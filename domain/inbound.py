@@ -448,6 +448,9 @@ class RefundApprovalBody(_Body):
     decision: Literal["approve", "partial", "refuse"]
     amount: Decimal | None = Field(default=None, gt=0, max_digits=12, decimal_places=2)
     note: str | None = Field(default=None, max_length=2000)
+    # For partial only: why the amount is lower, for the customer. The refund email quotes it as
+    # written (M1-M5); `note` stays on the case only.
+    customer_reason: str | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _partial_has_amount(self) -> RefundApprovalBody:

@@ -137,7 +137,8 @@ def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None,
                 if has_delivery else "") +
             ", seulement pour une dépréciation due à une "
             "manipulation au-delà de l'essai du bien (article L221-23 du Code de la consommation), à dire dans "
-            "la note ; " if partial_allowed else "") + \
+            "la note ; le client lit dans l'e-mail de remboursement les deux montants et, mot pour mot, la raison "
+            "écrite dans « customer_reason » (la note reste interne) ; " if partial_allowed else "") + \
             "**refuse** : aftersales ne rembourse rien, le dossier reste avec vous. Une rétractation ou une " \
             "annulation dans les délais se rembourse de toute façon avant la date légale (article L221-24) : " \
             "refusez seulement si vous remboursez vous-même ou si le client n'y a pas droit."
@@ -157,7 +158,9 @@ def refund_form(lang: Lang, *, kind: str, order_name: str, customer: str | None,
         "**partial**: refund in all the amount typed below" + (
             ", delivery included (it stays owed in full: the amount does not go below it)" if has_delivery else "")
         + ", only for a loss of value caused by handling the goods beyond "
-        "what was needed to try them (French consumer code L221-23), said in the note; " if partial_allowed
+        "what was needed to try them (French consumer code L221-23), said in the note; the customer reads both "
+        "amounts in the refund email and, word for word, the reason typed in \"customer_reason\" (the note stays "
+        "internal); " if partial_allowed
         else "") + \
         "**refuse**: aftersales refunds nothing and the case stays with you. A withdrawal or cancellation made in " \
         "time is refunded by the legal date all the same (L221-24): refuse only if you refund it yourself or the " \

@@ -391,6 +391,9 @@ class RefundApproval(RunInput):
                     "refund (you handle it; the legal refund date stays on the case)")
     amount: float = Field(default=0.0, ge=0, description="for partial only: the whole amount to refund (delivery "
                                                           "included when it is refunded)")
+    customer_reason: str = Field(default="", max_length=500,
+                                 description="for partial only: why the amount is lower, for the customer: the "
+                                             "refund email quotes it exactly as you write it (optional)")
     note: str = Field(default="", max_length=2000, description="why (kept on the case; optional)")
 
 
@@ -595,8 +598,10 @@ class CaseStep:
     async def _record_approval(self, choice: RefundApproval | FullRefundApproval, where: str) -> dict[str, Any]:
         typed = getattr(choice, "amount", 0.0)
         amount = Decimal(str(typed)).quantize(Decimal("0.01")) if choice.decision == "partial" and typed > 0 else None
+        reason = getattr(choice, "customer_reason", "").strip() if amount else ""  # said only with a partial
         approval = operator_inbox.decided_now({"decision": choice.decision, "amount": str(amount) if amount else None,
-                                               "note": choice.note.strip() or None}, "operator (Prefect UI, Resume)")
+                                               "note": choice.note.strip() or None,
+                                               "customer_reason": reason or None}, "operator (Prefect UI, Resume)")
         await self.remember(f"the operator decided {where}: {choice.decision}"
                             + (f" {amount}" if amount else "")
                             + (f" ({choice.note})" if choice.note else ""), refund_approval=approval)

@@ -329,7 +329,8 @@ async def record_replacement_shipped(order_number: str, tracking_number: str, su
 
 @flow(name="approve-refund", flow_run_name="refund decision on case {case_id}", log_prints=False)
 async def approve_refund(case_id: str, decision: Literal["approve", "partial", "refuse"] = "approve",
-                         partial_amount: float = 0.0, note: str = "", your_name: str = "") -> dict[str, Any]:
+                         partial_amount: float = 0.0, reason_for_customer: str = "", note: str = "",
+                         your_name: str = "") -> dict[str, Any]:
     """A refund above the store's approval threshold (same as POST /operator/refund-approvals;
     the case's suspended run, Resume, takes the same decision).
 
@@ -339,12 +340,16 @@ async def approve_refund(case_id: str, decision: Literal["approve", "partial", "
             return only); refuse: aftersales refunds nothing and the case stays with you (its
             legal refund date stays on it).
         partial_amount: For partial only: the amount to refund, in the order's currency.
+        reason_for_customer: For partial only: why the amount is lower, for the customer. The refund
+            email quotes it exactly as you write it (optional; without it, the email says the
+            amount is lower and invites the customer to reply to ask why).
         note: Why (kept on the case; optional).
         your_name: Your name, kept with the decision (optional).
     """
     amount = Decimal(str(partial_amount)).quantize(Decimal("0.01")) if decision == "partial" else None
     return await record_decision("refund.approval", RefundApprovalBody, {
-        "case_id": case_id.strip(), "decision": decision, "amount": amount or None, "note": _text(note)},
+        "case_id": case_id.strip(), "decision": decision, "amount": amount or None, "note": _text(note),
+        "customer_reason": _text(reason_for_customer) if decision == "partial" else None},
         your_name)
 
 

@@ -1435,10 +1435,17 @@ async def step_refunding(step: Step) -> bool:
     # The delivery inside the items' refund (a whole withdrawal, D2), owed in full: the R7 deduction
     # is on the items only (L221-23), so the email tells the items' part and the delivery apart.
     delivery_in = Money.of(result.delivery, amount.currency) if result.delivery else Money.zero(amount.currency)
-    partial = None
-    if share.share < 1:
-        full = Money.of(result.full_amount, amount.currency) - delivery_in if result.full_amount \
-            else plan.items_value
+    partial, lowered = None, None
+    full = Money.of(result.full_amount, amount.currency) - delivery_in if result.full_amount \
+        else plan.items_value
+    if total is not None and amount - delivery_in < full:
+        # A lower amount the operator typed (approval `partial`): the email states both amounts,
+        # the operator's reason for the customer only as written (none: none is claimed, no legal
+        # ground either, L221-23 / L221-24), and how to contest (reply, the mediator; M1-M5).
+        reason = " ".join(str(step.facts.refund_approval.get("customer_reason") or "").split()) \
+            if step.facts.refund_approval else ""
+        lowered = {"full_amount": rmsg.money(case, full), "reason": reason or None}
+    elif share.share < 1:
         partial = {"full_amount": rmsg.money(case, full), "reason_text": _misuse_text(case.language),
                    "photos_kept": bool((ReturnData.load(case.data).inspection or {}).get("photos"))}
     await step.email_customer("refund-confirmed", "refund_confirmed", {
@@ -1448,7 +1455,7 @@ async def step_refunding(step: Step) -> bool:
         "refund": rmsg.refund_receipt(case, policy, order, items=amount - delivery_in, delivery=delivery_in,
                                       delivery_apart=delivery_too.money, store_credit=store_credit,
                                       on=rmsg.local_day(now, policy), reference=reference),
-        "partial": partial, "goodwill": None,
+        "partial": partial, "lowered": lowered, "goodwill": None,
     })
     # The case's figure is every sum this return paid back: its archived refunds (F2), the
     # delivery refunded alone included (D2).

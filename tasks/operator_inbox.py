@@ -100,7 +100,8 @@ NOTHING_WAITS = ("no refund of this case waits for your approval yet: an approva
 # A decision the case's process acted on is not replaced (issue 17 review); until then, the latest wins.
 REFUND_DECISION = "refund_approval"  # case.data key and review reason of a refund approval
 DISPUTE_DECISION = "dispute_decision_record"  # case.data key of a dispute decision's who / when / acted
-DECISION_KEYS = {REFUND_DECISION: ("decision", "amount", "note"), DISPUTE_DECISION: ("decision", "note")}
+DECISION_KEYS = {REFUND_DECISION: ("decision", "amount", "note", "customer_reason"),
+                 DISPUTE_DECISION: ("decision", "note")}
 
 
 def _norm(key: str, value: Any) -> Any:
@@ -108,7 +109,7 @@ def _norm(key: str, value: Any) -> Any:
         return None
     if key == "amount":
         return Decimal(str(value)).normalize()
-    return " ".join(str(value).split()) if key == "note" else str(value)
+    return " ".join(str(value).split()) if key in ("note", "customer_reason") else str(value)
 
 
 def same_decision(kind: str, previous: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -140,10 +140,12 @@ async def test_a_refund_approval_in_the_ui_is_decided_by_its_author_once(world: 
 
     assert await _inspect(world, buyer) == "refunding"
     case = await _case(db, world, buyer.name)
-    answer = await desk.approve_refund(case.id, "partial", partial_amount=120, note="scratch", your_name="Marc")
+    answer = await desk.approve_refund(case.id, "partial", partial_amount=120, note="scratch", your_name="Marc",
+                                       reason_for_customer="  a scratch on the lid ")
     row = await _row(db, answer)
     assert (row.topic, row.event_name) == ("refund.approval.return", "operator.return.refund_decided")
     assert json.loads(row.body)["amount"] == "120.00"
+    assert json.loads(row.body)["customer_reason"] == "a scratch on the lid"  # told in the email (L221-24)
     assert await process_return(inbound_event_id=row.id) == "done"
     assert (await world.raw_order(buyer.name))["refunded"] == "120.00"
     (review,) = [r for r in await records.reviews_for_case(db, case.id) if r.reason_code == "refund_approval"]

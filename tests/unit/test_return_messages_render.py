@@ -73,7 +73,7 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
     "return_closed_not_shipped": ("customer_message",),
     "return_tracking_received": ("customer_message", "refund"),
     "return_keep_it": ("customer_message", "refund"),
-    "refund_confirmed": ("customer_message", "partial", "goodwill"),
+    "refund_confirmed": ("customer_message", "partial", "lowered", "goodwill"),
     "replacement_on_its_way": ("customer_message", "tracking_number", "tracking_url"),
     "return_follow_up": ("customer_message", "survey_url"),
     "satisfaction_survey": ("customer_message",),
@@ -228,6 +228,7 @@ def extras(template: str, language: Language, reason: ReturnReason) -> dict[str,
             return {
                 "refund": receipt(language, amount="9.99"),
                 "partial": {"full_amount": AMOUNT[language], "reason_text": PARTIAL_WHY[language], "photos_kept": True},
+                "lowered": None,
                 "goodwill": {"description": ALTERNATIVES[language][0].split(" avec")[0].split(" with")[0],
                              "code": "MERCI10"},
             }
@@ -752,6 +753,69 @@ def test_partial_refund_with_the_delivery_tells_the_items_after_deduction_and_th
     for part in both_parts(message):
         for sentence in expected:
             assert sentence in part, (sentence, part)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("with_delivery", [False, True])
+def test_a_lower_amount_approved_by_hand_states_both_amounts_the_reason_and_how_to_contest(
+        language: Language, with_delivery: bool) -> None:
+    """L221-24 (every sum paid is refunded; a deduction only for handling beyond what was needed,
+    L221-23, R7) and M1-M5: a lower amount the operator approved by hand is said as such, with the
+    items' full amount, the operator's reason quoted as written, a reply and the mediator to
+    contest; never the R7 misuse text nor any legal ground the operator did not give."""
+    money = {k: format_money(eur(v), language) for k, v in
+             (("all", "124.90" if with_delivery else "120.00"), ("items", "120.00"), ("full", "149.00"),
+              ("dl", "4.90"))}
+    why = {"fr": "une rayure sur le côté, visible sur les photos", "en": "a scratch on the side, seen on the photos"}
+    ctx = context_for("refund_confirmed", language) | {
+        "refund": receipt(language, "124.90" if with_delivery else "120.00") | {
+            "items_amount": money["items"], "delivery": money["dl"] if with_delivery else None},
+        "partial": None, "goodwill": None, "lowered": {"full_amount": money["full"], "reason": why[language]}}
+    ctx["store"] = ctx["store"] | {"mediator_name": "CM2C", "mediator_website": "https://www.cm2c.net"}
+    message = render("refund_confirmed", language, ctx)
+    assert_clean(message)
+    delivery = {"fr": f", la livraison ({money['dl']}) vous étant remboursée en totalité",
+                "en": f", while the delivery ({money['dl']}) is refunded in full"}[language] if with_delivery else ""
+    expected = {
+        "fr": (f"Ce remboursement est inférieur au montant complet de vos articles : {money['items']} au lieu de "
+               f"{money['full']}{delivery}. La raison donnée par notre équipe : « {why['fr']} ».",
+               "répondez simplement à cet e-mail", "médiateur de la consommation dont nous relevons : CM2C",
+               "Articles concernés :"),
+        "en": (f"This refund is less than the full amount of your items: {money['items']} instead of "
+               f"{money['full']}{delivery}. The reason our team gave: \"{why['en']}\".",
+               "simply reply to this email", "consumer mediator", "CM2C", "Items concerned:"),
+    }[language]
+    for part in both_parts(message):
+        part = part.replace("&#34;", '"')
+        for sentence in expected:
+            assert sentence in part, (sentence, part)
+        assert PARTIAL_WHY[language] not in part and "L221" not in part
+        assert money["all"] in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_lower_amount_without_a_reason_claims_none(language: Language) -> None:
+    ctx = context_for("refund_confirmed", language) | {
+        "refund": receipt(language, "120.00") | {"items_amount": format_money(eur("120.00"), language)},
+        "goodwill": None, "lowered": {"full_amount": format_money(eur("149.00"), language), "reason": None}}
+    message = render("refund_confirmed", language, ctx)  # `partial` too: the lower amount takes its place
+    assert_clean(message)
+    said = {"fr": ("inférieur au montant complet", "Ce montant a été fixé par notre équipe.", "raison", "partiel"),
+            "en": ("less than the full amount", "This amount was set by our team.", "reason", "partial")}[language]
+    for part in both_parts(message):
+        assert said[0] in part and said[1] in part and format_money(eur("149.00"), language) in part
+        assert said[2] not in part and said[3] not in part and PARTIAL_WHY[language] not in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_operators_reason_is_quoted_escaped_and_never_evaluated(language: Language) -> None:
+    hostile = "Rayure {{ 7*7 }} <script>alert('x')</script>"
+    ctx = context_for("refund_confirmed", language) | {
+        "partial": None, "lowered": {"full_amount": AMOUNT[language], "reason": hostile}}
+    message = render("refund_confirmed", language, ctx)
+    assert message.html is not None
+    assert hostile in message.text and "49" not in message.text and "<script>" not in message.html
+    assert "{{ 7*7 }} &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in message.html
 
 
 # -- replacement, follow-up, survey ------------------------------------------------------------------
