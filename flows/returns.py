@@ -1512,14 +1512,20 @@ async def record_hand_refund(case_id: str, review_id: str, decided_by: str) -> d
     if not made:
         raise NoHandRefund(f"no refund made in Shopify since {since:%d/%m/%Y %H:%M} UTC found on {order.name}: "
                            f"refund in Shopify first, then decide again")
-    total = Money.zero(order.currency)
+    total = sum((r.amount for r in made), Money.zero(order.currency))
+    spec = ((refused.request if refused is not None else None) or {}).get("refund") or {}
+    asked = sum((Decimal(str((t.get("amount") or {}).get("amount", "0"))) for t in spec.get("transactions") or []),
+                Decimal(str((spec.get("store_credit") or {}).get("amount", "0"))))
+    if total.amount < asked:  # D2: the legal refund date is met by the whole refund only
+        raise NoHandRefund(f"only {total.format('en')} refunded in Shopify since {since:%d/%m/%Y %H:%M} UTC on "
+                           f"{order.name}, less than the {Money.of(asked, total.currency).format('en')} refused: "
+                           f"refund the rest in Shopify, then decide again")
     for r in made:
         await records.archive_refund(db, RefundRecord(
             case_id=case.id, operation_id=f"hand:{case.id}:{r.id}", store_id=case.store_id, order_id=order.id,
             amount=str(r.amount.amount), currency=r.amount.currency, method="original", reference=r.id,
             reason=f"return: {case.reason}, refunded by hand in Shopify after the store refused ours "
                    f"(review {review_id}, refund_failed)", actor=f"operator: {decided_by}"[:200]))
-        total = total + r.amount
     hand = {"refund_ids": [r.id for r in made], "amount": str(total.amount), "currency": total.currency,
             "at": made[-1].created_at.isoformat(), "lines": dict(ReturnData.load(case.data).lines),
             "recorded_by": decided_by}

@@ -46,6 +46,22 @@ async def _refund_by_hand(world: World, name: str, skus: list[str]) -> str:
     return refund.id
 
 
+async def _refund_an_amount_by_hand(world: World, name: str, amount: str) -> None:
+    """The operator gives back an amount in the admin, no item named."""
+    from integrations.shopify.client import RefundTransaction
+    from tasks import clients
+
+    async with clients.shopify() as shopify:
+        order = await shopify.orders.get(world.legacy(name))
+        line = order.line_items[0]
+        (t, *_) = (await shopify.refunds.suggest(order.id, line_items=[(line.id, 1)],
+                                                 refund_shipping=False)).transactions
+        await shopify.refunds.create(
+            order.id, idempotency_key=f"admin-{name}-{amount}", note="geste", line_items=[],
+            transactions=[RefundTransaction(parent_id=t.parent_id or "", gateway=t.gateway,
+                                            amount=t.amount.model_copy(update={"amount": Decimal(amount)}))])
+
+
 async def _refused(db: Any, case: Case) -> ReviewItem:
     (review,) = [r for r in await records.reviews_for_case(db, case.id) if r.reason_code == "refund_failed"]
     assert HAND_REFUNDED in review.options
@@ -135,3 +151,19 @@ async def test_a_whole_withdrawal_with_one_return_refunded_by_hand_refunds_the_d
     assert str(books) == "69.90"  # every refund archived (F2)
     assert any("delivery refunded" in e.summary for e in await cases.timeline(db, refused.id))
     assert (await _legal(db, refused)).status == "met"
+
+
+async def test_less_refunded_by_hand_than_the_refund_refused_is_not_recorded(world: World, db: Any) -> None:
+    """D2: the legal refund date is met by the whole refund only: 10.00 given back by hand for the
+    40.00 refused is not recorded as the return's refund; the operator is told to refund the rest."""
+    buyer: Buyer = await _seed(world, 2753, [("ATL-TEST-LAMPE", "40.00"), ("ATL-TEST-VASE", "25.00")])
+    await _to_inspecting(world, buyer, items=[{"sku": "ATL-TEST-LAMPE", "quantity": 1}])
+    await _store_refuses_the_refund(world)
+    assert await _inspect(world, buyer) == "needs_operator"
+    case = await _case(db, world, buyer.name)
+    await _refund_an_amount_by_hand(world, buyer.name, "10.00")
+    with pytest.raises(DecisionRefused, match=r"less than the .*40\.00.* refused: refund the rest"):
+        await decide_review((await _refused(db, case)).id, HAND_REFUNDED, your_name="Marc")
+    assert (await _case(db, world, buyer.name)).state == "needs_operator"
+    assert await records.refunds_for_case(db, case.id) == []
+    assert (await _legal(db, case)).status == "open"
