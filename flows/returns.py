@@ -1507,6 +1507,7 @@ async def record_hand_refund(case_id: str, review_id: str, decided_by: str) -> d
     forget_order(order_ref)  # afresh from Shopify, not a copy read before the operator's refund
     order = await read_shopify_order(order_ref)
     known = await _refund_ids_known(db, case)
+    since = since.replace(microsecond=0)  # Shopify's createdAt is to the second
     made = sorted((r for r in order.refunds if r.id not in known and r.created_at >= since),
                   key=lambda r: r.created_at)
     if not made:
@@ -1676,18 +1677,22 @@ async def refund_delivery_left(step: Step) -> StoreRefund:
             case.id, order.id, [], store_credit=False, restock_type="NO_RESTOCK", refund_shipping=True,
             note=f"aftersales {case.id[:8]}: delivery of {order.name}, every item withdrawn (D2)"[:255],
             purpose="delivery", key=key)
-    except EffectFailed as exc:
-        if delivery.is_zero():  # a planned operation refused on its replay: what it asked
-            spec = (exc.operation.request or {}).get("refund") or {}
+    except (EffectFailed, PermanentError) as exc:
+        # Refused now (a userError: PermanentError) or on a replay of the recorded refusal: never
+        # out of the items' refund already made (its email, the case's end still follow).
+        refused = await operations.get_operation(db, key)
+        if delivery.is_zero() and refused is not None:  # a planned operation refused on its replay: what it asked
+            spec = (refused.request or {}).get("refund") or {}
             delivery = Money.of(sum((Decimal(str(t.get("amount", {}).get("amount", "0")))
                                      for t in spec.get("transactions") or []), Decimal(0)), order.currency)
+        error = exc.operation.last_error if isinstance(exc, EffectFailed) else str(exc)
         # Its own reason: a case whose items' refund was refused before (`refund_failed`, decided)
         # still gets this one in the operator's queue and an alert (never silent).
         await step.to_operator("delivery_refund_failed", f"the store refused the refund of the delivery "
                                f"({delivery.format('en')}) owed on the withdrawal of the whole order (D2, "
-                               f"L221-24): {exc.operation.last_error}",
+                               f"L221-24): {error}",
                                ["refund the delivery by hand in Shopify and record it", "check the order's payments"],
-                               park=False, facts={"amount": delivery, "error": exc.operation.last_error})
+                               park=False, facts={"amount": delivery, "error": error})
         return nothing
     money = result.money
     op = await operations.get_operation(db, key)

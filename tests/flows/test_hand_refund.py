@@ -113,29 +113,34 @@ async def test_a_refused_refund_made_by_hand_is_checked_in_shopify_recorded_and_
     assert (await world.raw_order(buyer.name))["refunded"] == "40.00"  # nothing more given back by us
 
 
+async def _two_returns_one_refused(world: World, db: Any, number: int) -> tuple[str, str, Case]:
+    """The lamp and the vase each come back in a return; the first one inspected has its refund
+    refused (its items only: the vase was still on the order), the second is refunded."""
+    name, email = await _seed_two(world, number)
+    await _run(await _ask(world, name, email, LAMP))
+    await _answer(world, name, "RMA-H-1")
+    await _run(await _ask(world, name, email, VASE))
+    await _run(await _tracking(world, name, email, f"6A{number}01FR"))
+    await _answer(world, name, "RMA-H-2")
+    await _run(await _tracking(world, name, email, f"6A{number}02FR"))
+    for rma, parcel in (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR")):
+        await _run(await world.return_update(name, "received", supplier_id="atelier-lyon", rma=rma,
+                                             tracking_number=parcel))
+    await _store_refuses_the_refund(world)  # the first return's refund
+    for rma, parcel in (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR")):
+        await _run(await world.return_update(name, "inspected", supplier_id="atelier-lyon", outcome="resellable",
+                                             rma=rma, tracking_number=parcel))
+    refused, refunded = sorted(await _returns(db, world, name), key=lambda c: c.state != "needs_operator")
+    assert (refused.state, refunded.state) == ("needs_operator", "done")
+    assert (await world.raw_order(name))["refunded"] in ("25.00", "40.00")  # the other's items only
+    return name, email, refused
+
+
 async def test_a_whole_withdrawal_with_one_return_refunded_by_hand_refunds_the_delivery_once(
         world: World, db: Any) -> None:
     """The lamp and the vase each come back in a return (the whole order withdrawn, D2): one
     return's refund is refused and made by hand; once recorded, the delivery is refunded, once."""
-    name, email = await _seed_two(world, 2752)
-    await _run(await _ask(world, name, email, LAMP))
-    await _answer(world, name, "RMA-H-1")
-    await _run(await _ask(world, name, email, VASE))
-    await _run(await _tracking(world, name, email, "6A27520001FR"))
-    await _answer(world, name, "RMA-H-2")
-    await _run(await _tracking(world, name, email, "6A27520002FR"))
-    for rma, number in (("RMA-H-1", "6A27520001FR"), ("RMA-H-2", "6A27520002FR")):
-        await _run(await world.return_update(name, "received", supplier_id="atelier-lyon", rma=rma,
-                                             tracking_number=number))
-    await _store_refuses_the_refund(world)  # the first return's refund
-    await _run(await world.return_update(name, "inspected", supplier_id="atelier-lyon", outcome="resellable",
-                                         rma="RMA-H-1", tracking_number="6A27520001FR"))
-    await _run(await world.return_update(name, "inspected", supplier_id="atelier-lyon", outcome="resellable",
-                                         rma="RMA-H-2", tracking_number="6A27520002FR"))
-    refused, refunded = sorted(await _returns(db, world, name), key=lambda c: c.state != "needs_operator")
-    assert (refused.state, refunded.state) == ("needs_operator", "done")
-    assert (await world.raw_order(name))["refunded"] in ("25.00", "40.00")  # the other's items only
-
+    name, _, refused = await _two_returns_one_refused(world, db, 2752)
     sku = {li["id"]: li["sku"] for li in (await world.raw_order(name))["line_items"]}
     await _refund_by_hand(world, name, [sku[lid] for lid in refused.data["lines"]])
     result = await decide_review((await _refused(db, refused)).id, HAND_REFUNDED, your_name="Marc")
@@ -167,3 +172,21 @@ async def test_less_refunded_by_hand_than_the_refund_refused_is_not_recorded(wor
     assert (await _case(db, world, buyer.name)).state == "needs_operator"
     assert await records.refunds_for_case(db, case.id) == []
     assert (await _legal(db, case)).status == "open"
+
+
+async def test_the_delivery_refused_after_a_hand_refund_goes_to_the_operator_and_the_case_ends(
+        world: World, db: Any) -> None:
+    """The last return of a whole withdrawal is recorded refunded by hand; Shopify then refuses
+    the delivery's refund (a userError, first time): `delivery_refund_failed` for the operator,
+    the customer is still told the refund and the case ends (never parked as a crash)."""
+    name, email, case = await _two_returns_one_refused(world, db, 2754)
+    sku = {li["id"]: li["sku"] for li in (await world.raw_order(name))["line_items"]}
+    await _refund_by_hand(world, name, [sku[lid] for lid in case.data["lines"]])  # its items: the delivery is left
+    await _store_refuses_the_refund(world)  # the delivery's refund, next
+    result = await decide_review((await _refused(db, case)).id, HAND_REFUNDED, your_name="Marc")
+    assert result["state"] == "done", result
+    (delivery,) = [r for r in await records.reviews_for_case(db, case.id) if r.reason_code == "delivery_refund_failed"]
+    assert delivery.status == "open" and "4.90" in delivery.detail and "declined" in delivery.detail
+    assert (await world.raw_order(name))["refunded"] == "65.00"
+    told = [m.text for m in world.mails(email) if "remboursement" in m.subject.lower()]
+    assert len(told) == 2  # each return's refund told once (M1-M5)
