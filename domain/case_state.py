@@ -139,6 +139,10 @@ class ReturnData(CaseData):
     refund_clock: dict[str, Any] | None = None
     refunded: str | None = None
     currency: str | None = None
+    # the refund the operator made by hand in Shopify after the store refused ours (`refund_failed`),
+    # read back from Shopify and archived (flows.returns.record_hand_refund): refund_ids, amount,
+    # currency, at (the last one's time), lines (the case's lines it settled, D2 delivery net)
+    hand_refund: dict[str, Any] | None = None
     outcome: str = "refunded"
     replacement: dict[str, Any] | None = None  # R4
     replacement_asked: bool = False

@@ -16,6 +16,9 @@ failed run...), with the reason and the options. The deadline check publishes th
   operator has taken them over, and the timeline says so). A case whose legal refund date still
   runs with no refund recorded is not closed (D2) unless the operator says why the customer is
   not entitled: that legal deadline is then handed over with the reason, not cancelled.
+- a return's `refund_failed` decided with `refunded by hand in Shopify: check it and record it`
+  (`flows.returns.HAND_REFUNDED`): the refund is read back from Shopify, archived and the case's
+  process goes on to its end (F2, D2); none found in Shopify, the decision is refused.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from domain.case_state import CaseData
 from domain.cases import CaseKind, check_transition, is_terminal
 from domain.deadlines import DeadlineKind, DeadlineStatus
 from domain.errors import RuleViolation
+from flows import returns
 from flows.common import case_lock, publish_timeline, release_waiting_run
 from flows.operator_actions import who_recorded
 from ledger import cases, deadlines, inbox, records
@@ -86,7 +90,9 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
 
     Args:
         review_id: The `review id` column of the needs-review table.
-        decision: One of the item's options (the table lists them).
+        decision: One of the item's options (the table lists them). On a return's refund_failed,
+            "refunded by hand in Shopify: check it and record it" once you refunded in Shopify:
+            the refund is read there and recorded, and the case ends by itself.
         note: What you did or why (kept on the case).
         close_case: The case is finished: close it, with its open deadlines (you take them over).
             A case whose legal refund date still runs with no refund recorded is not closed (D2),
@@ -115,8 +121,12 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
             f"suspended run with its form, or use {TYPED_DECISIONS[review.reason_code]}")
     option = _option(review, decision)
     case = await cases.get_case(db, review.case_id) if review.case_id else None
+    # F2: a refund the store refused, made by hand in Shopify: read back there and recorded; the
+    # case's process then ends the case itself (its refund email, its follow-up): not closed here.
+    by_hand = case is not None and case.kind == CaseKind.RETURN.value and review.reason_code == "refund_failed" \
+        and option == returns.HAND_REFUNDED
     closing = None
-    if close_case:
+    if close_case and not by_hand:
         if case is None:
             raise DecisionRefused("this review has no case to close")
         closing = CLOSING_STATE.get(CaseKind(case.kind))
@@ -155,9 +165,19 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
         await records.decide_review(db, review.id, decided_by=decided_by, decision=record)
         await publish_reviews()
         return {"status": "decided", "option": option}
+    state = None
     async with case_lock(case.id) as mine:
         if not mine:
             raise DecisionRefused("the case's own run is at work right now: run the decision again in a minute")
+        if by_hand:
+            fresh = await records.get_review(db, review.id)
+            if fresh is None or fresh.status != "open":
+                return {"status": "already decided"}
+            try:  # checked in Shopify and archived before the review is decided: none found, nothing changes
+                hand = await returns.record_hand_refund(case.id, review.id, decided_by)
+            except returns.NoHandRefund as exc:
+                raise DecisionRefused(str(exc)) from exc
+            record["hand_refund"] = {k: hand[k] for k in ("refund_ids", "amount", "currency", "at")}
         if not await records.decide_review(db, review.id, decided_by=decided_by, decision=record):
             return {"status": "already decided"}  # another run decided it while this one waited for the case
         summary = f"{decided_by} decided on {review.reason_code}: {option}" + (f" ({note})" if note else "")
@@ -177,9 +197,13 @@ async def decide_review(review_id: str, decision: str, note: str | None = None, 
                                        f"({not_entitled})" if legal_owed is not None else ""))
         elif not [r for r in await records.reviews_for_case(db, case.id) if r.status == "open"]:
             await cases.update_case(db, case.id, needs_operator_reason="")
+        if by_hand:  # the case's process goes on from `refunding`, under the lock this run holds
+            await release_waiting_run(case)
+            state = await returns.advance(case.id)
     await publish_timeline(case.id)
     await publish_reviews()
-    return {"status": "decided", "option": option, "case": case.id, "closed": closing is not None}
+    return {"status": "decided", "option": option, "case": case.id, "closed": closing is not None,
+            **({"state": state} if state is not None else {})}
 
 
 async def _legal_refund_owed(case: Case) -> Deadline | None:

@@ -1377,6 +1377,9 @@ def policy_share(step: Step) -> str:
 # -- F1-F5: the refund ----------------------------------------------------------------------------
 
 async def step_refunding(step: Step) -> bool:
+    hand = ReturnData.load(step.case.data).hand_refund
+    if hand:  # the store refused ours; the operator refunded by hand in Shopify, checked there (F2)
+        return await _refunded_by_hand(step, hand)
     if await step.refund_held():
         return False
     case, policy = step.case, step.policy
@@ -1413,10 +1416,12 @@ async def step_refunding(step: Step) -> bool:
             restock_type="NO_RESTOCK", share=str(share.share), refund_shipping=refund_shipping,
             purpose="return", total=str(total.amount) if total is not None else None,
         )
-    except EffectFailed as exc:
-        await step.to_operator("refund_failed", f"the store refused the refund: {exc.operation.last_error}",
-                               ["refund by hand in Shopify and record it", "check the order's payments"],
-                               facts={"error": exc.operation.last_error})
+    except (EffectFailed, PermanentError) as exc:
+        # Refused now (a userError: PermanentError) or before (the recorded refusal replayed):
+        # the operator refunds by hand in Shopify, then records it with HAND_REFUNDED (F2).
+        error = exc.operation.last_error if isinstance(exc, EffectFailed) else str(exc)
+        await step.to_operator("refund_failed", f"the store refused the refund: {error}",
+                               [HAND_REFUNDED, "check the order's payments"], facts={"error": error})
         return False
     amount = result.money
     now = utcnow()
@@ -1467,11 +1472,121 @@ async def step_refunding(step: Step) -> bool:
     return True
 
 
+HAND_REFUNDED = "refunded by hand in Shopify: check it and record it"  # a `refund_failed` review's option
+
+
+class NoHandRefund(ValueError):
+    """No refund made by hand in Shopify to record: nothing changed; the message says what to do."""
+
+
+async def _refund_ids_known(db: Any, case: Case) -> set[str]:
+    """The Shopify refunds of the case's order the ledger already has: archived (any case of the
+    order, F2) or given back by a succeeded refundCreate (its archive may be a step behind)."""
+    known: set[str] = set()
+    ops = []
+    for c in await cases.cases_for_order(db, case.store_id, case.order_ref or ""):
+        known |= {r.reference for r in await records.refunds_for_case(db, c.id) if r.reference}
+        ops += await operations.operations_for_case(db, c.id)
+    if case.order_id:
+        delivery = await operations.get_operation(db, order_delivery_refund_key(case.store_id, case.order_id))
+        ops += [delivery] if delivery is not None else []
+    known |= {str(op.result["refund_id"]) for op in ops
+              if op.status == "succeeded" and (op.result or {}).get("refund_id")}
+    return known
+
+
+async def record_hand_refund(case_id: str, review_id: str, decided_by: str) -> dict[str, Any]:
+    """The operator says the refund the store refused (`refund_failed`) was made by hand in
+    Shopify: it is checked there, never taken on their word (F2). The order is read afresh; its
+    refunds made since our refused refundCreate and unknown to the ledger are archived on the case
+    (reference: the Shopify refund id; amount and currency: Shopify's), the case notes them
+    (`hand_refund`) and goes back to `refunding`, whose step settles the deadlines (D2, L242-4 if
+    late), the delivery net (D2, L221-24) and the customer's refund email, then ends the case.
+    None found: `NoHandRefund`, nothing changed. The caller holds the case's lock."""
+    db = runtime.db()
+    case = await cases.get_case(db, case_id)
+    if case.kind != KIND or case.state not in (R.NEEDS_OPERATOR.value, R.REFUNDING.value):
+        raise NoHandRefund(f"the case is {case.state}: there is no refused refund of this return to record")
+    refused = await operations.get_operation(db, refund_operation_key(case.id, "return"))
+    review = await records.get_review(db, review_id)
+    since = refused.planned_at if refused is not None else review.created_at if review else case.opened_at
+    order_ref = case.order_ref or case.order_id or ""
+    forget_order(order_ref)  # afresh from Shopify, not a copy read before the operator's refund
+    order = await read_shopify_order(order_ref)
+    known = await _refund_ids_known(db, case)
+    since = since.replace(microsecond=0)  # Shopify's createdAt is to the second
+    made = sorted((r for r in order.refunds if r.id not in known and r.created_at >= since),
+                  key=lambda r: r.created_at)
+    if not made:
+        raise NoHandRefund(f"no refund made in Shopify since {since:%d/%m/%Y %H:%M} UTC found on {order.name}: "
+                           f"refund in Shopify first, then decide again")
+    total = sum((r.amount for r in made), Money.zero(order.currency))
+    spec = ((refused.request if refused is not None else None) or {}).get("refund") or {}
+    asked = sum((Decimal(str((t.get("amount") or {}).get("amount", "0"))) for t in spec.get("transactions") or []),
+                Decimal(str((spec.get("store_credit") or {}).get("amount", "0"))))
+    if total.amount < asked:  # D2: the legal refund date is met by the whole refund only
+        raise NoHandRefund(f"only {total.format('en')} refunded in Shopify since {since:%d/%m/%Y %H:%M} UTC on "
+                           f"{order.name}, less than the {Money.of(asked, total.currency).format('en')} refused: "
+                           f"refund the rest in Shopify, then decide again")
+    for r in made:
+        await records.archive_refund(db, RefundRecord(
+            case_id=case.id, operation_id=f"hand:{case.id}:{r.id}", store_id=case.store_id, order_id=order.id,
+            amount=str(r.amount.amount), currency=r.amount.currency, method="original", reference=r.id,
+            reason=f"return: {case.reason}, refunded by hand in Shopify after the store refused ours "
+                   f"(review {review_id}, refund_failed)", actor=f"operator: {decided_by}"[:200]))
+    hand = {"refund_ids": [r.id for r in made], "amount": str(total.amount), "currency": total.currency,
+            "at": made[-1].created_at.isoformat(), "lines": dict(ReturnData.load(case.data).lines),
+            "recorded_by": decided_by}
+    await cases.update_case(db, case.id, state=R.REFUNDING.value, data={"hand_refund": hand}, actor="operator",
+                            needs_operator_reason="",
+                            summary=f"refund made by hand in Shopify found and archived: {total.format('en')} "
+                                    f"({', '.join(hand['refund_ids'])}), recorded by {decided_by} (F2)")
+    return hand
+
+
+async def _refunded_by_hand(step: Step, hand: dict[str, Any]) -> bool:
+    """`step_refunding` when the operator's refund by hand is recorded (`record_hand_refund`):
+    what Shopify says was refunded is the case's refund. Its deadlines are met, or the L242-4 tier
+    its date reached is recorded; the delivery net runs (D2); the customer is told once (M1-M5)."""
+    case, policy = step.case, step.policy
+    order = await step.order()
+    amount = Money.of(hand["amount"], hand["currency"])
+    at = datetime.fromisoformat(hand["at"])
+    await _settle_refund_deadlines(step, amount, at)
+    delivery_too = await refund_delivery_left(step)
+    references = [*hand.get("refund_ids", []), *([delivery_too.refund_id] if delivery_too.refund_id
+                                                  and not delivery_too.money.is_zero() else [])]
+    outcome = (ReturnData.load(case.data).inspection or {}).get("outcome", "resellable")
+    share = inspection_share(outcome, policy.returns.partial_refund_share)
+    partial = None
+    if share.share < 1:
+        partial = {"full_amount": rmsg.money(case, step.plan.items_value), "reason_text": _misuse_text(case.language),
+                   "photos_kept": bool((ReturnData.load(case.data).inspection or {}).get("photos"))}
+    await step.email_customer("refund-confirmed", "refund_confirmed", {
+        **rmsg.base(case, policy, order),
+        # what Shopify shows was refunded by hand: one amount (its split between items and
+        # delivery is not known here), and a delivery refunded alone by the net (D2)
+        "refund": rmsg.refund_receipt(case, policy, order, items=amount, delivery=Money.zero(amount.currency),
+                                      delivery_apart=delivery_too.money, store_credit=False,
+                                      on=rmsg.local_day(at, policy), reference=", ".join(references) or None),
+        "partial": partial, "goodwill": None,
+    })
+    paid = amount + delivery_too.money
+    summary = f"refunded {amount.format('en')} by hand in Shopify (checked there, F2)"
+    if not delivery_too.money.is_zero():
+        summary += f" and the delivery {delivery_too.money.format('en')} (original method, D2, L221-24)"
+    await _done(step, "refunded", summary, refunded=str(paid.amount), currency=paid.currency)
+    return True
+
+
 async def _withdrawn_units(db: Any, store: str, order_ref: str) -> dict[str, int]:
     """Line item -> the units the order's withdrawal returns refunded: return cases whose goods
     come back (REFUND_AFTER_RETURN: not a keep-it, R5) and whose own refund of their lines is
-    recorded at Shopify (the `return` refundCreate succeeded with a refund). A refund made by
-    hand or a goodwill refund on a kept item is none of them."""
+    recorded at Shopify (the `return` refundCreate succeeded with a refund, or, refused, the
+    operator's refund by hand read back from Shopify and recorded for the whole case:
+    `hand_refund`, `record_hand_refund`). A refund made by hand outside a return, or a goodwill
+    refund on a kept item, is none of them. `refund_delivery_left` still reads the order: every
+    item's `current_quantity` must be 0 there (a hand refund of an amount alone leaves them)."""
     units: dict[str, int] = {}
     for c in await cases.cases_for_order(db, store, order_ref):
         data = ReturnData.load(c.data)
@@ -1479,7 +1594,8 @@ async def _withdrawn_units(db: Any, store: str, order_ref: str) -> dict[str, int
                 ReturnKind.REFUND_AFTER_RETURN:
             continue
         op = await operations.get_operation(db, refund_operation_key(c.id, "return"))
-        if op is None or op.status != "succeeded" or not (op.result or {}).get("refund_id"):
+        by_hand = bool((data.hand_refund or {}).get("lines"))  # refused, then refunded by hand: read in Shopify
+        if not by_hand and (op is None or op.status != "succeeded" or not (op.result or {}).get("refund_id")):
             continue
         for lid, q in data.lines.items():
             units[lid] = units.get(lid, 0) + int(q)
@@ -1506,7 +1622,8 @@ async def _delivery_went_with_own_refund(db: Any, case: Case) -> str | None:
     or cancellation case is on the order (none whose refund, made or to come, could have left the
     delivery out, C5, L221-18), and this case's own refund succeeded with the delivery in it
     (`shipping_full_refund`, a whole withdrawal, D2, L221-24) and in full: what it gave back is
-    Shopify's whole suggestion (not an R7 share or an amount the operator typed)."""
+    Shopify's whole suggestion (not an R7 share or an amount the operator typed). A refund made
+    by hand after ours was refused (`hand_refund`) never counts as one: its operation is failed."""
     if not case.order_id or not case.order_ref:
         return None
     if await operations.get_operation(db, order_delivery_refund_key(case.store_id, case.order_id)) is not None:
@@ -1567,18 +1684,22 @@ async def refund_delivery_left(step: Step) -> StoreRefund:
             case.id, order.id, [], store_credit=False, restock_type="NO_RESTOCK", refund_shipping=True,
             note=f"aftersales {case.id[:8]}: delivery of {order.name}, every item withdrawn (D2)"[:255],
             purpose="delivery", key=key)
-    except EffectFailed as exc:
-        if delivery.is_zero():  # a planned operation refused on its replay: what it asked
-            spec = (exc.operation.request or {}).get("refund") or {}
+    except (EffectFailed, PermanentError) as exc:
+        # Refused now (a userError: PermanentError) or on a replay of the recorded refusal: never
+        # out of the items' refund already made (its email, the case's end still follow).
+        refused = await operations.get_operation(db, key)
+        if delivery.is_zero() and refused is not None:  # a planned operation refused on its replay: what it asked
+            spec = (refused.request or {}).get("refund") or {}
             delivery = Money.of(sum((Decimal(str(t.get("amount", {}).get("amount", "0")))
                                      for t in spec.get("transactions") or []), Decimal(0)), order.currency)
+        error = exc.operation.last_error if isinstance(exc, EffectFailed) else str(exc)
         # Its own reason: a case whose items' refund was refused before (`refund_failed`, decided)
         # still gets this one in the operator's queue and an alert (never silent).
         await step.to_operator("delivery_refund_failed", f"the store refused the refund of the delivery "
                                f"({delivery.format('en')}) owed on the withdrawal of the whole order (D2, "
-                               f"L221-24): {exc.operation.last_error}",
+                               f"L221-24): {error}",
                                ["refund the delivery by hand in Shopify and record it", "check the order's payments"],
-                               park=False, facts={"amount": delivery, "error": exc.operation.last_error})
+                               park=False, facts={"amount": delivery, "error": error})
         return nothing
     money = result.money
     op = await operations.get_operation(db, key)
