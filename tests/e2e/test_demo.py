@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -705,10 +706,11 @@ def test_the_demo_plays_every_scenario_and_the_operator_sees_it_in_the_prefect_u
         print(f"demo up and played in {played:.0f} s; the UI checked in {time.monotonic() - started - played:.0f} s")
     finally:
         stopping = time.monotonic()
+        stopped_at = datetime.now()  # noqa: DTZ005 - local time, as the processes stamp their logs
         left = demo.stop()
         print(demo.output[-3000:])  # pytest shows it when the test fails
         print(f"the demo stopped in {time.monotonic() - stopping:.0f} s; {time.monotonic() - started:.0f} s in all")
     assert not left, "\n".join(left)
-    logs = scan(sorted((ROOT / ".aftersales" / "logs").glob("*.log")))
+    logs = scan(sorted((ROOT / ".aftersales" / "logs").glob("*.log")), stopped_at=stopped_at)
     print("the demo's logs:", logs.summary())
     assert not logs.broken, "a process the demo started logged:\n" + "\n\n".join(logs.broken[:5])
