@@ -100,6 +100,8 @@ fragment AfterSalesOrder on Order {{
     createdAt
     note
     totalRefundedSet {{ {_MONEY} }}
+    transactions(first: 3) {{ nodes {{ gateway kind status }} }}
+    refundLineItems(first: 10) {{ nodes {{ quantity lineItem {{ id }} }} }}
   }}
   suggestedRefund(suggestFullRefund: true, refundShipping: true) {{
     amountSet {{ {_MONEY} }}
