@@ -1580,9 +1580,16 @@ async def _refunded_by_hand(step: Step, hand: dict[str, Any]) -> bool:
                                                   and not delivery_too.money.is_zero() else [])]
     outcome = (ReturnData.load(case.data).inspection or {}).get("outcome", "resellable")
     share = inspection_share(outcome, policy.returns.partial_refund_share)
-    partial = None
-    if share.share < 1:
-        partial = {"full_amount": rmsg.money(case, step.plan.items_value), "reason_text": _misuse_text(case.language),
+    # M1-M5: a lower refund is told only when what Shopify shows is lower than the items' full
+    # amount (the operator may have refunded in full by hand): the lower amount the operator
+    # approved with their reason for the customer (L221-24), or else the R7 deduction (L221-23).
+    full, approval = step.plan.items_value, step.facts.refund_approval or {}
+    partial, lowered = None, None
+    if amount < full and approval.get("decision") == "partial" and approval.get("amount"):
+        reason = " ".join(str(approval.get("customer_reason") or "").split())
+        lowered = {"full_amount": rmsg.money(case, full), "reason": reason or None}
+    elif amount < full and share.share < 1:
+        partial = {"full_amount": rmsg.money(case, full), "reason_text": _misuse_text(case.language),
                    "photos_kept": bool((ReturnData.load(case.data).inspection or {}).get("photos"))}
     await step.email_customer("refund-confirmed", "refund_confirmed", {
         **rmsg.base(case, policy, order),
@@ -1591,7 +1598,7 @@ async def _refunded_by_hand(step: Step, hand: dict[str, Any]) -> bool:
         "refund": rmsg.refund_receipt(case, policy, order, items=amount, delivery=Money.zero(amount.currency),
                                       delivery_apart=delivery_too.money, store_credit=bool(hand.get("store_credit")),
                                       on=rmsg.local_day(at, policy), reference=", ".join(references) or None),
-        "partial": partial, "goodwill": None,
+        "partial": partial, "lowered": lowered, "goodwill": None,
     })
     paid = amount + delivery_too.money
     summary = (f"refunded {amount.format('en')} by hand in Shopify "

@@ -267,3 +267,47 @@ async def test_a_refund_made_by_hand_to_store_credit_is_told_as_store_credit(wor
     assert told and "avoir" in told[-1].text, told[-1].text if told else None
     assert "moyen de paiement" not in told[-1].text and "carte bancaire" not in told[-1].text
 
+
+async def test_a_misuse_refund_made_in_full_by_hand_is_not_called_partial(world: World, db: Any) -> None:
+    """M1-M5, R7 (L221-23): the inspection found misuse (half the items' value owed), the store
+    refused the refund and the operator refunded the lamp in full by hand: the email must not
+    say it is a partial refund ("40,00 instead of 40,00")."""
+    buyer: Buyer = await _seed(world, 2757, [("ATL-TEST-LAMPE", "40.00"), ("ATL-TEST-VASE", "25.00")])
+    await _to_inspecting(world, buyer, items=[{"sku": "ATL-TEST-LAMPE", "quantity": 1}])
+    await _store_refuses_the_refund(world)
+    assert await _inspect(world, buyer, "unsellable_misuse",
+                          photo_urls=["https://photos.example/r.jpg"]) == "needs_operator"
+    case = await _case(db, world, buyer.name)
+    await _refund_by_hand(world, buyer.name, ["ATL-TEST-LAMPE"])  # 40.00, the whole item
+    result = await decide_review((await _refused(db, case)).id, HAND_REFUNDED, your_name="Marc")
+    assert result["state"] == "done", result
+    told = [m for m in world.mails(buyer.email) if "remboursement" in m.subject.lower()]
+    assert told and "40,00" in told[-1].text
+    assert "partiel" not in told[-1].text.lower() and "au lieu de" not in told[-1].text, told[-1].text
+
+
+async def test_a_lower_amount_approved_then_refunded_by_hand_is_told_with_both_amounts(
+        world: World, db: Any, tmp_path: Any) -> None:
+    """L221-24, M1-M5: the operator approved 120.00 of the 149.00 with a reason for the customer;
+    the store refused that refund and the operator made it by hand: the email still states both
+    amounts and quotes the reason, as the same refund made by us would (never a silent lower sum)."""
+    from flows.returns import process_return
+    from tests.flows.test_refund_approval import _threshold
+
+    await _threshold(tmp_path, "100")
+    buyer: Buyer = await _seed(world, 2758, [("ATL-TEST-TAPIS", "149.00")], shipping="0.00")
+    await _to_inspecting(world, buyer)
+    assert await _inspect(world, buyer) == "refunding"
+    case = await _case(db, world, buyer.name)
+    why = "une rayure profonde sur le côté, absente à l'envoi"
+    await _store_refuses_the_refund(world)
+    r = await world.operator("/operator/refund-approvals", {
+        "case_id": case.id, "decision": "partial", "amount": "120.00", "customer_reason": why})
+    assert r.status_code == 202, r.text
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
+    await _refund_an_amount_by_hand(world, buyer.name, "120.00")
+    result = await decide_review((await _refused(db, case)).id, HAND_REFUNDED, your_name="Marc")
+    assert result["state"] == "done", result
+    (mail,) = [m for m in world.mails(buyer.email) if "Votre remboursement de" in (m.subject or "")]
+    assert "inférieur au montant complet de vos articles" in mail.text and "149,00" in mail.text, mail.text
+    assert f"« {why} »" in mail.text
