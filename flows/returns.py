@@ -90,6 +90,7 @@ from tasks.store import (
     find_shopify_order,
     forget_order,
     order_delivery_refund_key,
+    read_order_refunds,
     read_shopify_order,
     reads_order_once,
     refund_estimate,
@@ -1523,7 +1524,8 @@ async def record_hand_refund(case_id: str, review_id: str, decided_by: str) -> d
     # refundLineItems, within their quantities), then, short of the refund refused, amounts given
     # back with no item named: the one equal to what is missing, or else the oldest until it is met.
     mine = ReturnData.load(case.data).lines
-    new = sorted((r for r in order.refunds if r.id not in known and r.created_at >= since),
+    refunds = await read_order_refunds(order.id)  # with their lines and gateways (not on the hot path)
+    new = sorted((r for r in refunds if r.id not in known and r.created_at >= since),
                  key=lambda r: r.created_at)
     made = [r for r in new if r.lines and all(q <= int(mine.get(lid, 0)) for lid, q in r.lines.items())]
     loose = [r for r in new if not r.lines]
