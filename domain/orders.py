@@ -114,11 +114,23 @@ class Transaction(_Frozen):
     maximum_refundable: Money | None = None
 
 
+STORE_CREDIT_GATEWAY = "shopify_store_credit"  # a refund transaction to store credit
+
+
 class RefundRecord(_Frozen):
     id: str
     created_at: datetime
     amount: Money
     note: str | None = None
+    # how it went back: the gateways of its successful refund transactions ("shopify_store_credit"
+    # for store credit), and the order's line items it names (LineItem id -> quantity; none for an
+    # amount given back alone). A refund made by hand in the admin is told and matched by them (F2).
+    gateways: list[str] = Field(default_factory=list)
+    lines: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def to_store_credit(self) -> bool:
+        return bool(self.gateways) and all(g == STORE_CREDIT_GATEWAY for g in self.gateways)
 
 
 class SuggestedTransaction(_Frozen):

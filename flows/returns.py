@@ -90,6 +90,7 @@ from tasks.store import (
     find_shopify_order,
     forget_order,
     order_delivery_refund_key,
+    read_order_refunds,
     read_shopify_order,
     reads_order_once,
     refund_estimate,
@@ -1515,15 +1516,33 @@ async def record_hand_refund(case_id: str, review_id: str, decided_by: str) -> d
     order = await read_shopify_order(order_ref)
     known = await _refund_ids_known(db, case)
     since = since.replace(microsecond=0)  # Shopify's createdAt is to the second
-    made = sorted((r for r in order.refunds if r.id not in known and r.created_at >= since),
-                  key=lambda r: r.created_at)
-    if not made:
-        raise NoHandRefund(f"no refund made in Shopify since {since:%d/%m/%Y %H:%M} UTC found on {order.name}: "
-                           f"refund in Shopify first, then decide again")
-    total = sum((r.amount for r in made), Money.zero(order.currency))
     spec = ((refused.request if refused is not None else None) or {}).get("refund") or {}
     asked = sum((Decimal(str((t.get("amount") or {}).get("amount", "0"))) for t in spec.get("transactions") or []),
                 Decimal(str((spec.get("store_credit") or {}).get("amount", "0"))))
+    # F2: only the refunds that are this return's, never another's (two refused returns on one
+    # order, each refunded by hand): those naming only this case's lines (Shopify's
+    # refundLineItems, within their quantities), then, short of the refund refused, amounts given
+    # back with no item named: the one equal to what is missing, or else the oldest until it is met.
+    mine = ReturnData.load(case.data).lines
+    refunds = await read_order_refunds(order.id)  # with their lines and gateways (not on the hot path)
+    new = sorted((r for r in refunds if r.id not in known and r.created_at >= since),
+                 key=lambda r: r.created_at)
+    made = [r for r in new if r.lines and all(q <= int(mine.get(lid, 0)) for lid, q in r.lines.items())]
+    loose = [r for r in new if not r.lines]
+    missing = asked - sum((r.amount.amount for r in made), Decimal(0))
+    exact = [r for r in loose if r.amount.amount == missing]
+    for r in exact[:1] if exact else loose:
+        if asked and missing <= 0:
+            break
+        made.append(r)
+        missing -= r.amount.amount
+    made.sort(key=lambda r: r.created_at)
+    if not made:
+        others = " (the refunds made since name items of another return: record them on that return's case)" \
+            if new else ""
+        raise NoHandRefund(f"no refund made in Shopify since {since:%d/%m/%Y %H:%M} UTC found on {order.name} "
+                           f"for this return's items{others}: refund in Shopify first, then decide again")
+    total = sum((r.amount for r in made), Money.zero(order.currency))
     if total.amount < asked:  # D2: the legal refund date is met by the whole refund only
         raise NoHandRefund(f"only {total.format('en')} refunded in Shopify since {since:%d/%m/%Y %H:%M} UTC on "
                            f"{order.name}, less than the {Money.of(asked, total.currency).format('en')} refused: "
@@ -1531,12 +1550,17 @@ async def record_hand_refund(case_id: str, review_id: str, decided_by: str) -> d
     for r in made:
         await records.archive_refund(db, RefundRecord(
             case_id=case.id, operation_id=f"hand:{case.id}:{r.id}", store_id=case.store_id, order_id=order.id,
-            amount=str(r.amount.amount), currency=r.amount.currency, method="original", reference=r.id,
+            amount=str(r.amount.amount), currency=r.amount.currency,
+            method="store_credit" if r.to_store_credit else "original",
+            gateway=",".join(sorted(set(r.gateways))) or None,
+            reference=r.id,
             reason=f"return: {case.reason}, refunded by hand in Shopify after the store refused ours "
                    f"(review {review_id}, refund_failed)", actor=f"operator: {decided_by}"[:200]))
-    hand = {"refund_ids": [r.id for r in made], "amount": str(total.amount), "currency": total.currency,
+    hand: dict[str, Any] = {"refund_ids": [r.id for r in made], "amount": str(total.amount), "currency": total.currency,
             "at": made[-1].created_at.isoformat(), "lines": dict(ReturnData.load(case.data).lines),
-            "recorded_by": decided_by}
+            "recorded_by": decided_by,
+            # how it went back, as Shopify's refund transactions say (the email tells it, M1-M5)
+            "store_credit": any(r.gateways for r in made) and all(r.to_store_credit for r in made if r.gateways)}
     await cases.update_case(db, case.id, state=R.REFUNDING.value, data={"hand_refund": hand}, actor="operator",
                             needs_operator_reason="",
                             summary=f"refund made by hand in Shopify found and archived: {total.format('en')} "
@@ -1558,21 +1582,29 @@ async def _refunded_by_hand(step: Step, hand: dict[str, Any]) -> bool:
                                                   and not delivery_too.money.is_zero() else [])]
     outcome = (ReturnData.load(case.data).inspection or {}).get("outcome", "resellable")
     share = inspection_share(outcome, policy.returns.partial_refund_share)
-    partial = None
-    if share.share < 1:
-        partial = {"full_amount": rmsg.money(case, step.plan.items_value), "reason_text": _misuse_text(case.language),
+    # M1-M5: a lower refund is told only when what Shopify shows is lower than the items' full
+    # amount (the operator may have refunded in full by hand): the lower amount the operator
+    # approved with their reason for the customer (L221-24), or else the R7 deduction (L221-23).
+    full, approval = step.plan.items_value, step.facts.refund_approval or {}
+    partial, lowered = None, None
+    if amount < full and approval.get("decision") == "partial" and approval.get("amount"):
+        reason = " ".join(str(approval.get("customer_reason") or "").split())
+        lowered = {"full_amount": rmsg.money(case, full), "reason": reason or None}
+    elif amount < full and share.share < 1:
+        partial = {"full_amount": rmsg.money(case, full), "reason_text": _misuse_text(case.language),
                    "photos_kept": bool((ReturnData.load(case.data).inspection or {}).get("photos"))}
     await step.email_customer("refund-confirmed", "refund_confirmed", {
         **rmsg.base(case, policy, order),
         # what Shopify shows was refunded by hand: one amount (its split between items and
         # delivery is not known here), and a delivery refunded alone by the net (D2)
         "refund": rmsg.refund_receipt(case, policy, order, items=amount, delivery=Money.zero(amount.currency),
-                                      delivery_apart=delivery_too.money, store_credit=False,
+                                      delivery_apart=delivery_too.money, store_credit=bool(hand.get("store_credit")),
                                       on=rmsg.local_day(at, policy), reference=", ".join(references) or None),
-        "partial": partial, "goodwill": None,
+        "partial": partial, "lowered": lowered, "goodwill": None,
     })
     paid = amount + delivery_too.money
-    summary = f"refunded {amount.format('en')} by hand in Shopify (checked there, F2)"
+    summary = (f"refunded {amount.format('en')} by hand in Shopify "
+               f"({'store credit' if hand.get('store_credit') else 'original'} method, checked there, F2)")
     if not delivery_too.money.is_zero():
         summary += f" and the delivery {delivery_too.money.format('en')} (original method, D2, L221-24)"
     await _done(step, "refunded", summary, refunded=str(paid.amount), currency=paid.currency)

@@ -15,7 +15,7 @@ from prefect import task
 
 from domain.money import Money
 from domain.operations import OperationKind
-from domain.orders import Order, SuggestedRefund, SuggestedTransaction, TransactionKind
+from domain.orders import Order, RefundRecord, SuggestedRefund, SuggestedTransaction, TransactionKind
 from domain.refunds import allocate, refund_target
 from integrations.shopify.client import RefundLine, RefundTransaction
 from ledger import operations as ops
@@ -92,6 +92,13 @@ async def read_shopify_order(order_ref: str) -> Order:
 
 
 setattr(read_shopify_order, "fn", _read_shopify_order.fn)  # noqa: B010  the body, without the run's cache
+
+
+async def read_order_refunds(order_ref: str) -> list[RefundRecord]:
+    """The order's refunds as Shopify has them now, with how each went back and the lines it
+    names: read afresh, only to record a refund made by hand (F2), never cached."""
+    async with clients.shopify() as shopify:
+        return await shopify.orders.refunds(order_ref)
 
 
 async def find_shopify_order(name: str) -> Order | None:

@@ -122,6 +122,25 @@ query OrderForAfterSales($id: ID!) {
     + ORDER_FRAGMENT
 )
 
+# The order's refunds with how each went back (its transactions' gateways: store credit or the
+# payment) and the line items it names: read only to record a refund made by hand in the admin
+# (F2, `flows.returns.record_hand_refund`), never on the hot path (ORDER_QUERY's cost stays as it was).
+ORDER_REFUNDS_QUERY = f"""
+query OrderRefunds($id: ID!) {{
+  order(id: $id) {{
+    id
+    refunds(first: 20) {{
+      id
+      createdAt
+      note
+      totalRefundedSet {{ {_MONEY} }}
+      transactions(first: 3) {{ nodes {{ gateway kind status }} }}
+      refundLineItems(first: 10) {{ nodes {{ quantity lineItem {{ id }} }} }}
+    }}
+  }}
+}}
+"""
+
 # `query` is Shopify search syntax, e.g. "name:#1001" (the client builds it).
 ORDER_BY_NAME_QUERY = (
     """
@@ -606,6 +625,7 @@ mutation FulfillmentOrderReleaseHold($id: ID!, $holdIds: [ID!]) {
 
 ALL_DOCUMENTS: dict[str, str] = {
     "OrderForAfterSales": ORDER_QUERY,
+    "OrderRefunds": ORDER_REFUNDS_QUERY,
     "FulfillmentOrderHold": FULFILLMENT_ORDER_HOLD_MUTATION,
     "FulfillmentOrderReleaseHold": FULFILLMENT_ORDER_RELEASE_HOLD_MUTATION,
     "OrderByName": ORDER_BY_NAME_QUERY,

@@ -199,7 +199,19 @@ def refund_from_graphql(node: Json) -> RefundRecord:
         created_at=_required_datetime(node["createdAt"]),
         amount=money_bag(node["totalRefundedSet"]),
         note=node.get("note"),
+        gateways=[str(t.get("gateway") or "unknown") for t in _nodes(node.get("transactions"))
+                  if str(t.get("status") or "SUCCESS").upper() == "SUCCESS"],
+        lines=_refund_lines(node.get("refundLineItems")),
     )
+
+
+def _refund_lines(connection: Any) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for n in _nodes(connection):
+        lid = str(((n.get("lineItem") or {}).get("id")) or "")
+        if lid:
+            lines[lid] = lines.get(lid, 0) + int(n.get("quantity") or 0)
+    return lines
 
 
 def suggested_refund_from_graphql(node: Json) -> SuggestedRefund:

@@ -190,3 +190,124 @@ async def test_the_delivery_refused_after_a_hand_refund_goes_to_the_operator_and
     assert (await world.raw_order(name))["refunded"] == "65.00"
     told = [m.text for m in world.mails(email) if "remboursement" in m.subject.lower()]
     assert len(told) == 2  # each return's refund told once (M1-M5)
+
+
+async def _two_returns_both_refused(world: World, db: Any, number: int) -> tuple[str, Case, Case]:
+    """The lamp's and the vase's returns on one order, both refunds refused by the store."""
+    name, email = await _seed_two(world, number)
+    await _run(await _ask(world, name, email, LAMP))
+    await _answer(world, name, "RMA-H-1")
+    await _run(await _ask(world, name, email, VASE))
+    await _run(await _tracking(world, name, email, f"6A{number}01FR"))
+    await _answer(world, name, "RMA-H-2")
+    await _run(await _tracking(world, name, email, f"6A{number}02FR"))
+    for rma, parcel in (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR")):
+        await _run(await world.return_update(name, "received", supplier_id="atelier-lyon", rma=rma,
+                                             tracking_number=parcel))
+    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/faults", json={
+        "field": "refundCreate", "kind": "user_error", "count": 2, "message": "The payment was declined"})
+    assert r.status_code == 201, r.text
+    for rma, parcel in (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR")):
+        await _run(await world.return_update(name, "inspected", supplier_id="atelier-lyon", outcome="resellable",
+                                             rma=rma, tracking_number=parcel))
+    first, second = await _returns(db, world, name)
+    assert [c.state for c in (first, second)] == ["needs_operator", "needs_operator"]
+    return name, first, second
+
+
+async def test_two_refused_returns_each_refunded_by_hand_each_records_its_own(world: World, db: Any) -> None:
+    """F2, D2: the lamp's and the vase's returns on one order are both refused by the store and
+    each refunded by hand in the admin. Deciding the lamp's review first archives the lamp's
+    refund only (Shopify's refundLineItems name its lines), never the vase's: the vase's decision
+    then finds and records its own, and the delivery is refunded once (L221-24)."""
+    name, first, second = await _two_returns_both_refused(world, db, 2755)
+    sku = {li["id"]: li["sku"] for li in (await world.raw_order(name))["line_items"]}
+    # the second return's items refunded by hand first, then the first's: both after both refusals
+    second_id = await _refund_by_hand(world, name, [sku[lid] for lid in second.data["lines"]])
+    first_id = await _refund_by_hand(world, name, [sku[lid] for lid in first.data["lines"]])
+
+    result = await decide_review((await _refused(db, first)).id, HAND_REFUNDED, your_name="Marc")
+    assert result["state"] == "done", result
+    assert [r.reference for r in await records.refunds_for_case(db, first.id)] == [first_id]
+    assert (await cases.get_case(db, first.id)).data["hand_refund"]["refund_ids"] == [first_id]
+
+    result = await decide_review((await _refused(db, second)).id, HAND_REFUNDED, your_name="Marc")
+    assert result["state"] == "done", result
+    assert second_id in [r.reference for r in await records.refunds_for_case(db, second.id)]
+    raw = await world.raw_order(name)
+    assert raw["refunded"] == raw["received"] == "69.90"  # both items and the delivery, once (D2)
+    for c in (first, second):
+        assert (await _legal(db, c)).status == "met"
+
+
+async def test_a_refund_made_by_hand_to_store_credit_is_told_as_store_credit(world: World, db: Any) -> None:
+    """M1-M5, F1: the operator refunded the refused return by hand as store credit: the email
+    says store credit (as Shopify's refund transactions show it), never the card or the original
+    payment method, and the ledger archives it as store credit."""
+    from integrations.shopify.client import RefundLine
+    from tasks import clients
+
+    buyer: Buyer = await _seed(world, 2756, [("ATL-TEST-LAMPE", "40.00"), ("ATL-TEST-VASE", "25.00")])
+    await _to_inspecting(world, buyer, items=[{"sku": "ATL-TEST-LAMPE", "quantity": 1}])
+    await _store_refuses_the_refund(world)
+    assert await _inspect(world, buyer) == "needs_operator"
+    case = await _case(db, world, buyer.name)
+    async with clients.shopify() as shopify:
+        order = await shopify.orders.get(world.legacy(buyer.name))
+        (lamp,) = [li for li in order.line_items if li.sku == "ATL-TEST-LAMPE"]
+        await shopify.refunds.create(
+            order.id, idempotency_key=f"admin-{buyer.name}-credit", note="avoir",
+            line_items=[RefundLine(line_item_id=lamp.id, quantity=1, restock_type="NO_RESTOCK")],
+            transactions=[], store_credit=lamp.unit_price.model_copy(update={"amount": Decimal("40.00")}))
+    result = await decide_review((await _refused(db, case)).id, HAND_REFUNDED, your_name="Marc")
+    assert result["state"] == "done", result
+    (record,) = await records.refunds_for_case(db, case.id)
+    assert record.method == "store_credit"
+    told = [m for m in world.mails(buyer.email) if "remboursement" in m.subject.lower()]
+    assert told and "avoir" in told[-1].text, told[-1].text if told else None
+    assert "moyen de paiement" not in told[-1].text and "carte bancaire" not in told[-1].text
+
+
+async def test_a_misuse_refund_made_in_full_by_hand_is_not_called_partial(world: World, db: Any) -> None:
+    """M1-M5, R7 (L221-23): the inspection found misuse (half the items' value owed), the store
+    refused the refund and the operator refunded the lamp in full by hand: the email must not
+    say it is a partial refund ("40,00 instead of 40,00")."""
+    buyer: Buyer = await _seed(world, 2757, [("ATL-TEST-LAMPE", "40.00"), ("ATL-TEST-VASE", "25.00")])
+    await _to_inspecting(world, buyer, items=[{"sku": "ATL-TEST-LAMPE", "quantity": 1}])
+    await _store_refuses_the_refund(world)
+    assert await _inspect(world, buyer, "unsellable_misuse",
+                          photo_urls=["https://photos.example/r.jpg"]) == "needs_operator"
+    case = await _case(db, world, buyer.name)
+    await _refund_by_hand(world, buyer.name, ["ATL-TEST-LAMPE"])  # 40.00, the whole item
+    result = await decide_review((await _refused(db, case)).id, HAND_REFUNDED, your_name="Marc")
+    assert result["state"] == "done", result
+    told = [m for m in world.mails(buyer.email) if "remboursement" in m.subject.lower()]
+    assert told and "40,00" in told[-1].text
+    assert "partiel" not in told[-1].text.lower() and "au lieu de" not in told[-1].text, told[-1].text
+
+
+async def test_a_lower_amount_approved_then_refunded_by_hand_is_told_with_both_amounts(
+        world: World, db: Any, tmp_path: Any) -> None:
+    """L221-24, M1-M5: the operator approved 120.00 of the 149.00 with a reason for the customer;
+    the store refused that refund and the operator made it by hand: the email still states both
+    amounts and quotes the reason, as the same refund made by us would (never a silent lower sum)."""
+    from flows.returns import process_return
+    from tests.flows.test_refund_approval import _threshold
+
+    await _threshold(tmp_path, "100")
+    buyer: Buyer = await _seed(world, 2758, [("ATL-TEST-TAPIS", "149.00")], shipping="0.00")
+    await _to_inspecting(world, buyer)
+    assert await _inspect(world, buyer) == "refunding"
+    case = await _case(db, world, buyer.name)
+    why = "une rayure profonde sur le côté, absente à l'envoi"
+    await _store_refuses_the_refund(world)
+    r = await world.operator("/operator/refund-approvals", {
+        "case_id": case.id, "decision": "partial", "amount": "120.00", "customer_reason": why})
+    assert r.status_code == 202, r.text
+    assert await process_return(inbound_event_id=r.json()["event_id"]) == "needs_operator"
+    await _refund_an_amount_by_hand(world, buyer.name, "120.00")
+    result = await decide_review((await _refused(db, case)).id, HAND_REFUNDED, your_name="Marc")
+    assert result["state"] == "done", result
+    (mail,) = [m for m in world.mails(buyer.email) if "Votre remboursement de" in (m.subject or "")]
+    assert "inférieur au montant complet de vos articles" in mail.text and "149,00" in mail.text, mail.text
+    assert f"« {why} »" in mail.text

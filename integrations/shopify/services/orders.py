@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from domain.errors import InvalidInput, TransientError
-from domain.orders import Order
+from domain.orders import Order, RefundRecord
 from integrations.shopify import documents
-from integrations.shopify.mapping import order_from_graphql
+from integrations.shopify.mapping import order_from_graphql, refund_from_graphql
 from integrations.shopify.transport import (
     VENDOR,
     Call,
@@ -52,6 +52,13 @@ class OrdersService:
         gid = input_order_gid(order_id)
         return await read_mapped(self._transport, "OrderForAfterSales", documents.ORDER_QUERY, gid, "order", "order",
                                  order_from_graphql)
+
+    async def refunds(self, order_id: str | int) -> list[RefundRecord]:
+        """The order's refunds with their transactions' gateways and the line items each names
+        (`OrderRefunds`): what a refund made by hand in the admin was (F2). Raises `NotFound`."""
+        gid = input_order_gid(order_id)
+        return await read_mapped(self._transport, "OrderRefunds", documents.ORDER_REFUNDS_QUERY, gid, "order",
+                                 "order", lambda node: [refund_from_graphql(r) for r in node.get("refunds") or []])
 
     async def find_by_name(self, name: str) -> Order | None:
         """Look an order up by what the customer sees ("#1001" or "1001"); None if absent."""
