@@ -23,9 +23,9 @@ from tests.flows.test_second_withdrawal import _seed as _seed_two
 pytestmark = pytest.mark.usefixtures("real_clock")
 
 
-async def _store_refuses_the_refund(world: World) -> None:
+async def _store_refuses_the_refund(world: World, times: int = 1) -> None:
     r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/faults", json={
-        "field": "refundCreate", "kind": "user_error", "count": 1, "message": "The payment was declined"})
+        "field": "refundCreate", "kind": "user_error", "count": times, "message": "The payment was declined"})
     assert r.status_code == 201, r.text
 
 
@@ -113,9 +113,9 @@ async def test_a_refused_refund_made_by_hand_is_checked_in_shopify_recorded_and_
     assert (await world.raw_order(buyer.name))["refunded"] == "40.00"  # nothing more given back by us
 
 
-async def _two_returns_one_refused(world: World, db: Any, number: int) -> tuple[str, str, Case]:
-    """The lamp and the vase each come back in a return; the first one inspected has its refund
-    refused (its items only: the vase was still on the order), the second is refunded."""
+async def _two_returns_inspected(world: World, number: int, *, refused: int) -> tuple[str, str]:
+    """The lamp and the vase each come back in a return of one order, both received; the store
+    refuses the first `refused` refunds; then both are inspected (resellable)."""
     name, email = await _seed_two(world, number)
     await _run(await _ask(world, name, email, LAMP))
     await _answer(world, name, "RMA-H-1")
@@ -123,13 +123,21 @@ async def _two_returns_one_refused(world: World, db: Any, number: int) -> tuple[
     await _run(await _tracking(world, name, email, f"6A{number}01FR"))
     await _answer(world, name, "RMA-H-2")
     await _run(await _tracking(world, name, email, f"6A{number}02FR"))
-    for rma, parcel in (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR")):
+    parcels = (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR"))
+    for rma, parcel in parcels:
         await _run(await world.return_update(name, "received", supplier_id="atelier-lyon", rma=rma,
                                              tracking_number=parcel))
-    await _store_refuses_the_refund(world)  # the first return's refund
-    for rma, parcel in (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR")):
+    await _store_refuses_the_refund(world, refused)
+    for rma, parcel in parcels:
         await _run(await world.return_update(name, "inspected", supplier_id="atelier-lyon", outcome="resellable",
                                              rma=rma, tracking_number=parcel))
+    return name, email
+
+
+async def _two_returns_one_refused(world: World, db: Any, number: int) -> tuple[str, str, Case]:
+    """The lamp and the vase each come back in a return; the first one inspected has its refund
+    refused (its items only: the vase was still on the order), the second is refunded."""
+    name, email = await _two_returns_inspected(world, number, refused=1)
     refused, refunded = sorted(await _returns(db, world, name), key=lambda c: c.state != "needs_operator")
     assert (refused.state, refunded.state) == ("needs_operator", "done")
     assert (await world.raw_order(name))["refunded"] in ("25.00", "40.00")  # the other's items only
@@ -194,22 +202,7 @@ async def test_the_delivery_refused_after_a_hand_refund_goes_to_the_operator_and
 
 async def _two_returns_both_refused(world: World, db: Any, number: int) -> tuple[str, Case, Case]:
     """The lamp's and the vase's returns on one order, both refunds refused by the store."""
-    name, email = await _seed_two(world, number)
-    await _run(await _ask(world, name, email, LAMP))
-    await _answer(world, name, "RMA-H-1")
-    await _run(await _ask(world, name, email, VASE))
-    await _run(await _tracking(world, name, email, f"6A{number}01FR"))
-    await _answer(world, name, "RMA-H-2")
-    await _run(await _tracking(world, name, email, f"6A{number}02FR"))
-    for rma, parcel in (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR")):
-        await _run(await world.return_update(name, "received", supplier_id="atelier-lyon", rma=rma,
-                                             tracking_number=parcel))
-    r = await world.http.post(f"{world.sandbox.shopify.base_url}/_control/faults", json={
-        "field": "refundCreate", "kind": "user_error", "count": 2, "message": "The payment was declined"})
-    assert r.status_code == 201, r.text
-    for rma, parcel in (("RMA-H-1", f"6A{number}01FR"), ("RMA-H-2", f"6A{number}02FR")):
-        await _run(await world.return_update(name, "inspected", supplier_id="atelier-lyon", outcome="resellable",
-                                             rma=rma, tracking_number=parcel))
+    name, _ = await _two_returns_inspected(world, number, refused=2)
     first, second = await _returns(db, world, name)
     assert [c.state for c in (first, second)] == ["needs_operator", "needs_operator"]
     return name, first, second
