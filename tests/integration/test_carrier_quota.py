@@ -19,6 +19,7 @@ import pytest
 
 from ledger import tracking as kept
 from sandbox.carriers_fake import RunningFakeCarriers, start_fake_carriers
+from tests.integration.migration_fixtures import ScratchLedger
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 12, 7)
@@ -34,33 +35,18 @@ def fake() -> Iterator[RunningFakeCarriers]:
 def test_migration_0009_matches_the_model_and_goes_down(tmp_path: Path) -> None:
     """carrier_quota as migrated is the model (alembic's compare_metadata finds nothing to add,
     drop or change in the whole ledger), and 0009 goes down to 0008 (stored_file)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import sqlalchemy as sa
-    from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
 
-    import ledger.models  # noqa: F401
-    from ledger.migrate import alembic_config
-
-    path = tmp_path / "ledger.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    with ThreadPoolExecutor(1) as pool:  # the async env calls asyncio.run
-        pool.submit(command.upgrade, alembic_config(url), "head").result()
-    engine = sa.create_engine(f"sqlite:///{path}")
+    ledger = ScratchLedger(tmp_path)
     try:
-        with engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                     SQLModel.metadata)
-            assert diffs == []
+        ledger.alembic("upgrade", "head")
+        with ledger.engine.connect() as conn:
+            assert ledger.model_diffs(conn) == []
             assert sa.inspect(conn).get_pk_constraint("carrier_quota")["constrained_columns"] == ["account", "day"]
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(command.downgrade, alembic_config(url), "9a4c2e7b5d18").result()  # 0008
-        assert "carrier_quota" not in sa.inspect(engine).get_table_names()
+        ledger.alembic("downgrade", "9a4c2e7b5d18")  # 0008
+        assert "carrier_quota" not in sa.inspect(ledger.engine).get_table_names()
     finally:
-        engine.dispose()
+        ledger.dispose()
 
 
 async def test_the_counter_never_passes_the_limit_under_concurrent_takes(any_db: Any) -> None:

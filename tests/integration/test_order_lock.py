@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from ledger import cases
 from ledger.models import set_clock, utcnow
+from tests.integration.migration_fixtures import ScratchLedger
 
 KEY = "return-intake:maison-lumiere.myshopify.com:7001"
 TTL = timedelta(seconds=60)
@@ -56,27 +56,14 @@ def test_migration_0011_matches_the_model_and_goes_down(tmp_path: Path) -> None:
     """order_lock as migrated is the model (compare_metadata finds nothing in the whole ledger), and
     0011 goes down to 0010."""
     import sqlalchemy as sa
-    from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
 
-    import ledger.models  # noqa: F401
-    from ledger.migrate import alembic_config
-
-    path = tmp_path / "ledger.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    with ThreadPoolExecutor(1) as pool:  # the async env calls asyncio.run
-        pool.submit(command.upgrade, alembic_config(url), "head").result()
-    engine = sa.create_engine(f"sqlite:///{path}")
+    ledger = ScratchLedger(tmp_path)
     try:
-        with engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                     SQLModel.metadata)
-            assert diffs == []
+        ledger.alembic("upgrade", "head")
+        with ledger.engine.connect() as conn:
+            assert ledger.model_diffs(conn) == []
             assert sa.inspect(conn).get_pk_constraint("order_lock")["constrained_columns"] == ["key"]
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(command.downgrade, alembic_config(url), "3e7a9c1b5f20").result()  # 0010
-        assert "order_lock" not in sa.inspect(engine).get_table_names()
+        ledger.alembic("downgrade", "3e7a9c1b5f20")  # 0010
+        assert "order_lock" not in sa.inspect(ledger.engine).get_table_names()
     finally:
-        engine.dispose()
+        ledger.dispose()

@@ -6,7 +6,6 @@ concurrent give-ups on PostgreSQL both passed the read and both inserted."""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from sqlmodel import select
 from ledger import records
 from ledger._sql import insert_ignore
 from ledger.models import ReviewItem, new_id
+from tests.integration.migration_fixtures import ScratchLedger
 
 REASON = "event_undelivered:evt-1"
 
@@ -93,23 +93,9 @@ def test_migration_0010_dismisses_open_duplicates_then_matches_the_model_and_goe
     """From 0009 with rows present: of two open items of one event, the later is dismissed and the
     index built; case items, decided ones and privacy items are untouched; the ledger as migrated is
     the model (compare_metadata finds nothing), and 0010 goes down to 0009."""
-    from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
-
-    import ledger.models  # noqa: F401
-    from ledger.migrate import alembic_config
-
-    path = tmp_path / "ledger.db"
-    url = f"sqlite+aiosqlite:///{path}"
-
-    def alembic(action: str, revision: str) -> None:
-        with ThreadPoolExecutor(1) as pool:  # the async env calls asyncio.run
-            pool.submit(getattr(command, action), alembic_config(url), revision).result()
-
+    ledger = ScratchLedger(tmp_path)
+    alembic, engine = ledger.alembic, ledger.engine
     alembic("upgrade", "8c4f2a9d6e13")  # 0009
-    engine = sa.create_engine(f"sqlite:///{path}")
     table = ReviewItem.__table__  # type: ignore[attr-defined]
     t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     kept, duplicate = _row(REASON, at=t0), _row(REASON, at=t0 + timedelta(minutes=1))
@@ -128,12 +114,10 @@ def test_migration_0010_dismisses_open_duplicates_then_matches_the_model_and_goe
                                {"id": duplicate["id"]}).one()
             assert len(raw[0]) == len(raw[1]) and raw[0][10] == raw[1][10] == " "  # as the ledger writes it
             assert [status[o["id"]] for o in others] == ["decided", "open", "open"]
-            diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                     SQLModel.metadata)
-            assert diffs == []
+            assert ledger.model_diffs(conn) == []
             assert "uq_review_caseless_open" in {i["name"] for i in sa.inspect(conn).get_indexes("review_item")}
         alembic("downgrade", "8c4f2a9d6e13")
         with engine.connect() as conn:
             assert "uq_review_caseless_open" not in {i["name"] for i in sa.inspect(conn).get_indexes("review_item")}
     finally:
-        engine.dispose()
+        ledger.dispose()
