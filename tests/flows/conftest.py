@@ -10,7 +10,7 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -361,3 +361,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/flows" in str(item.fspath):
             item.add_marker(pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning"))
             item.add_marker(pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"))
+
+
+async def crash_before_inbound_finished(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Awaitable[Any]]) -> None:
+    """`run()` dies where a run can die after its work and before its inbound row is finished
+    (`inbox.finish_inbound` raises); the row's finish is back afterwards, for the re-run."""
+    from ledger import inbox
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("injected crash before the inbound row is finished")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(inbox, "finish_inbound", crash)
+        with pytest.raises(Exception, match="injected"):
+            await run()

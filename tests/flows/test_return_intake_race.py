@@ -15,7 +15,7 @@ from flows import returns
 from flows.returns import process_return
 from ledger import cases, inbox
 from ledger.models import OrderLock, utcnow
-from tests.flows.conftest import World
+from tests.flows.conftest import World, crash_before_inbound_finished
 from tests.flows.test_second_withdrawal import LAMP, VASE, _ask, _line, _returns, _run, _seed
 
 STORE = "maison-lumiere.myshopify.com"
@@ -90,15 +90,8 @@ async def test_a_request_run_again_finds_its_own_case_not_asked_again(world: Wor
     customer asking again."""
     name, email = await _seed(world, 2713)
     response = await _ask(world, name, email, LAMP)
-    finish = inbox.finish_inbound
-
-    async def crash(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("injected crash before the inbound row is finished")
-
-    monkeypatch.setattr(inbox, "finish_inbound", crash)
-    with pytest.raises(Exception, match="injected"):
-        await process_return(inbound_event_id=response.json()["event_id"])
-    monkeypatch.setattr(inbox, "finish_inbound", finish)
+    await crash_before_inbound_finished(monkeypatch,
+                                        lambda: process_return(inbound_event_id=response.json()["event_id"]))
     assert await process_return(inbound_event_id=response.json()["event_id"]) == "awaiting_supplier"
     (case,) = await _returns(db, world, name)
     assert (await inbox.get_inbound(db, response.json()["event_id"])).case_id == case.id
@@ -164,15 +157,7 @@ async def test_a_request_run_again_finds_its_own_case_not_a_sibling_split_off_it
     name, email = await _seed(world, 2716)
     response = await _ask(world, name, email, LAMP, VASE)
     event_id = response.json()["event_id"]
-    finish = inbox.finish_inbound
-
-    async def crash(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("injected crash before the inbound row is finished")
-
-    monkeypatch.setattr(inbox, "finish_inbound", crash)
-    with pytest.raises(Exception, match="injected"):
-        await returns.intake(event_id)
-    monkeypatch.setattr(inbox, "finish_inbound", finish)
+    await crash_before_inbound_finished(monkeypatch, lambda: returns.intake(event_id))
     (parent,) = await _returns(db, world, name)
     order = await read_shopify_order.fn(world.legacy(name))  # type: ignore[attr-defined]
     policy = await runtime.load_policy(STORE)

@@ -18,7 +18,7 @@ from flows.returns import process_return
 from flows.sweep import sweep_deadlines
 from ledger import cases, deadlines, inbox, records
 from ledger.models import Case
-from tests.flows.conftest import Clock, World
+from tests.flows.conftest import Clock, World, crash_before_inbound_finished
 
 STORE = "maison-lumiere.myshopify.com"
 LAMP, VASE = "ATL-W2-LAMPE", "ATL-W2-VASE"
@@ -142,15 +142,8 @@ async def test_the_same_request_run_again_after_a_crash_opens_no_third_case(worl
     name, email = await _seed(world, 2602)
     await _run(await _ask(world, name, email, LAMP))
     response = await _ask(world, name, email, VASE)
-    finish = inbox.finish_inbound
-
-    async def crash(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("injected crash before the inbound row is finished")
-
-    monkeypatch.setattr(inbox, "finish_inbound", crash)
-    with pytest.raises(Exception, match="injected"):
-        await process_return(inbound_event_id=response.json()["event_id"])
-    monkeypatch.setattr(inbox, "finish_inbound", finish)
+    await crash_before_inbound_finished(monkeypatch,
+                                        lambda: process_return(inbound_event_id=response.json()["event_id"]))
     assert len(await _returns(db, world, name)) == 2
     assert await process_return(inbound_event_id=response.json()["event_id"]) == "awaiting_supplier"
     await process_return(inbound_event_id=response.json()["event_id"])  # and once more, already processed
